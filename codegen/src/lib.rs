@@ -1,0 +1,2 @@
+//! The command generator: read Valkey's command JSON, normalize it into an IR, apply the validated
+//! overrides, emit Rust with `quote`, format it.
