@@ -18,6 +18,7 @@ pub mod cmd;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod pipeline;
 pub mod proto;
 pub mod resp;
 pub mod sync;

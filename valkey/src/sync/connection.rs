@@ -267,16 +267,6 @@ impl Connection {
         self.ensure_connected()
     }
 
-    /// Writes what `wbuf` holds (for pipelines that stream in chunks), keeping the buffer.
-    pub(crate) fn write_pending(&mut self) -> Result<()> {
-        self.flush()
-    }
-
-    /// Reads one reply frame (for pipelines that stream in chunks).
-    pub(crate) fn read_reply_frame(&mut self) -> Result<Bytes> {
-        self.read_frame()
-    }
-
     fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
         if let Some(s) = &self.stream {
             if let Err(e) = s.set_read_timeout(t) {
