@@ -62,7 +62,10 @@ fn binary_values_round_trip_sync_and_async() {
             for (i, v) in values.iter().enumerate() {
                 let key = format!("abin:{i}:{protocol:?}");
                 let _: Value = con.send(Cmd::new("SET").arg(&key).arg(v)).await.unwrap();
-                let got: Bytes = con.send(Cmd::new("GET").arg(&key).returning()).await.unwrap();
+                let got: Bytes = con
+                    .send(Cmd::new("GET").arg(&key).returning())
+                    .await
+                    .unwrap();
                 assert_eq!(&got[..], &v[..]);
             }
         });
@@ -77,22 +80,35 @@ fn every_resp3_type_decodes_from_real_replies() {
         assert_eq!(con.server_info().protocol, Protocol::Resp3);
         let hello = con.send(Cmd::new("HELLO").arg(3)).unwrap();
         assert!(matches!(hello, Value::Map(_)), "HELLO: {hello:?}");
-        let cfg = con.send(Cmd::new("CONFIG").arg("GET").arg("maxmemory")).unwrap();
+        let cfg = con
+            .send(Cmd::new("CONFIG").arg("GET").arg("maxmemory"))
+            .unwrap();
         assert!(matches!(cfg, Value::Map(_)), "CONFIG GET: {cfg:?}");
-        con.send(Cmd::new("SADD").arg("s").arg("a").arg("b")).unwrap();
+        con.send(Cmd::new("SADD").arg("s").arg("a").arg("b"))
+            .unwrap();
         let set = con.send(Cmd::new("SMEMBERS").arg("s")).unwrap();
-        assert!(matches!(&set, Value::Set(m) if m.len() == 2), "SMEMBERS: {set:?}");
-        con.send(Cmd::new("ZADD").arg("z").arg(1.5).arg("m")).unwrap();
-        assert_eq!(con.send(Cmd::new("ZSCORE").arg("z").arg("m")).unwrap(), Value::Double(1.5));
+        assert!(
+            matches!(&set, Value::Set(m) if m.len() == 2),
+            "SMEMBERS: {set:?}"
+        );
+        con.send(Cmd::new("ZADD").arg("z").arg(1.5).arg("m"))
+            .unwrap();
+        assert_eq!(
+            con.send(Cmd::new("ZSCORE").arg("z").arg("m")).unwrap(),
+            Value::Double(1.5)
+        );
         let proto = |con: &mut Connection, what: &str| {
-            con.send(Cmd::new("DEBUG").arg("PROTOCOL").arg(what)).unwrap()
+            con.send(Cmd::new("DEBUG").arg("PROTOCOL").arg(what))
+                .unwrap()
         };
         assert_eq!(proto(&mut con, "null"), Value::Nil);
         assert_eq!(proto(&mut con, "true"), Value::Boolean(true));
         assert_eq!(proto(&mut con, "false"), Value::Boolean(false));
         assert!(matches!(proto(&mut con, "double"), Value::Double(d) if d > 3.14 && d < 3.15));
         assert!(matches!(proto(&mut con, "bignum"), Value::BigNumber(b) if b.len() > 20));
-        assert!(matches!(proto(&mut con, "verbatim"), Value::VerbatimString { format, .. } if &format == b"txt"));
+        assert!(
+            matches!(proto(&mut con, "verbatim"), Value::VerbatimString { format, .. } if &format == b"txt")
+        );
         assert!(matches!(proto(&mut con, "map"), Value::Map(_)));
         assert!(matches!(proto(&mut con, "set"), Value::Set(_)));
         // An attribute travels with the reply it describes.
@@ -104,7 +120,10 @@ fn every_resp3_type_decodes_from_real_replies() {
             con2.send(Cmd::new("ZSCORE").arg("z").arg("m")).unwrap(),
             Value::BulkString("1.5".into())
         );
-        assert!(matches!(con2.send(Cmd::new("SMEMBERS").arg("s")).unwrap(), Value::Array(_)));
+        assert!(matches!(
+            con2.send(Cmd::new("SMEMBERS").arg("s")).unwrap(),
+            Value::Array(_)
+        ));
     }
 }
 
@@ -119,8 +138,12 @@ fn auth_with_password_and_acl_user() {
         for protocol in PROTOCOLS {
             let base = ConnectionInfo::tcp("127.0.0.1", server.port()).with_protocol(protocol);
             let mut con = Connection::open(base.clone().with_auth(None, "s3cret")).unwrap();
-            assert_eq!(con.send(Cmd::new("PING")).unwrap(), Value::SimpleString("PONG".into()));
-            let mut alice = Connection::open(base.clone().with_auth(Some("alice"), "wonder")).unwrap();
+            assert_eq!(
+                con.send(Cmd::new("PING")).unwrap(),
+                Value::SimpleString("PONG".into())
+            );
+            let mut alice =
+                Connection::open(base.clone().with_auth(Some("alice"), "wonder")).unwrap();
             let who = alice.send(Cmd::new("ACL").arg("WHOAMI")).unwrap();
             assert_eq!(who.as_bytes(), Some(&b"alice"[..]));
 
@@ -130,7 +153,8 @@ fn auth_with_password_and_acl_user() {
             let e = Connection::open(base.clone().with_auth(Some("alice"), "nope")).unwrap_err();
             assert!(e.is_auth(), "{e}");
             // No password at all: the first command is refused with NOAUTH.
-            let e = Connection::open(base.clone()).and_then(|mut c| c.send(Cmd::new("GET").arg("k")));
+            let e =
+                Connection::open(base.clone()).and_then(|mut c| c.send(Cmd::new("GET").arg("k")));
             let e = e.unwrap_err();
             assert!(e.is_auth() || e.code() == Some("NOAUTH"), "{e}");
         }
@@ -144,7 +168,10 @@ fn select_db_and_unix_socket() {
         let mut db3 = Connection::open(format!("{}/3", server.url())).unwrap();
         db3.send(Cmd::new("SET").arg("where").arg("three")).unwrap();
         let mut db0 = Connection::open(server.url()).unwrap();
-        assert_eq!(db0.send(Cmd::new("EXISTS").arg("where")).unwrap(), Value::Int(0));
+        assert_eq!(
+            db0.send(Cmd::new("EXISTS").arg("where")).unwrap(),
+            Value::Int(0)
+        );
         let mut unix =
             Connection::open(ConnectionInfo::unix(server.unix_socket()).with_db(3)).unwrap();
         assert_eq!(
@@ -153,7 +180,9 @@ fn select_db_and_unix_socket() {
         );
         let url = format!("unix://{}?db=3", server.unix_socket().display());
         let got = rt().block_on(async {
-            let con = valkey::aio::MultiplexedConnection::open(url.as_str()).await.unwrap();
+            let con = valkey::aio::MultiplexedConnection::open(url.as_str())
+                .await
+                .unwrap();
             con.send(Cmd::new("GET").arg("where")).await.unwrap()
         });
         assert_eq!(got, Value::BulkString("three".into()));
@@ -167,7 +196,10 @@ fn unknown_command_is_a_server_error_and_the_connection_goes_on() {
         let e = con.send(Cmd::new("NO.SUCH.COMMAND").arg("x")).unwrap_err();
         assert!(e.is_server_error() && e.is_unknown_command(), "{e}");
         assert_eq!(e.code(), Some("ERR"));
-        assert_eq!(con.send(Cmd::new("PING")).unwrap(), Value::SimpleString("PONG".into()));
+        assert_eq!(
+            con.send(Cmd::new("PING")).unwrap(),
+            Value::SimpleString("PONG".into())
+        );
         con.send(Cmd::new("SET").arg("str").arg("x")).unwrap();
         let e = con.send(Cmd::new("LPUSH").arg("str").arg("y")).unwrap_err();
         assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
@@ -177,7 +209,10 @@ fn unknown_command_is_a_server_error_and_the_connection_goes_on() {
                 .unwrap();
             let e = con.send(Cmd::new("NO.SUCH.COMMAND")).await.unwrap_err();
             assert!(e.is_unknown_command(), "{e}");
-            assert_eq!(con.send(Cmd::new("PING")).await.unwrap(), Value::SimpleString("PONG".into()));
+            assert_eq!(
+                con.send(Cmd::new("PING")).await.unwrap(),
+                Value::SimpleString("PONG".into())
+            );
         });
     });
 }
@@ -201,7 +236,10 @@ fn killed_server_gives_io_error_then_reconnects_sync() {
         let e = con.send(Cmd::new("PING")).unwrap_err();
         assert!(e.is_io(), "{e}");
         server.restart().unwrap();
-        assert_eq!(con.send(Cmd::new("PING")).unwrap(), Value::SimpleString("PONG".into()));
+        assert_eq!(
+            con.send(Cmd::new("PING")).unwrap(),
+            Value::SimpleString("PONG".into())
+        );
     }
 }
 
@@ -210,7 +248,9 @@ fn killed_server_gives_io_error_then_reconnects_async() {
     for kind in KINDS {
         let mut server = start(kind);
         rt().block_on(async {
-            let con = valkey::aio::MultiplexedConnection::open(server.url()).await.unwrap();
+            let con = valkey::aio::MultiplexedConnection::open(server.url())
+                .await
+                .unwrap();
             con.send(Cmd::new("SET").arg("k").arg("v")).await.unwrap();
             // DEBUG SLEEP keeps a command in flight on the shared connection while we kill.
             let c2 = con.clone();
@@ -228,7 +268,10 @@ fn killed_server_gives_io_error_then_reconnects_async() {
             );
             assert!(t.elapsed() < Duration::from_secs(5));
             // Data from before the restart is gone (no persistence): this is a new server.
-            assert_eq!(con.send(Cmd::new("GET").arg("k")).await.unwrap(), Value::Nil);
+            assert_eq!(
+                con.send(Cmd::new("GET").arg("k")).await.unwrap(),
+                Value::Nil
+            );
         });
     }
 }
@@ -251,7 +294,10 @@ fn sixty_four_tasks_share_one_async_connection() {
                 tasks.push(tokio::spawn(async move {
                     for i in 0..200 {
                         let key = format!("task:{t}");
-                        let n: i64 = con.send(Cmd::new("INCR").arg(&key).returning()).await.unwrap();
+                        let n: i64 = con
+                            .send(Cmd::new("INCR").arg(&key).returning())
+                            .await
+                            .unwrap();
                         assert_eq!(n, i + 1, "task {t} got someone else's reply");
                         let v: String = con
                             .send(Cmd::new("ECHO").arg(format!("{t}/{i}")).returning())
@@ -270,7 +316,10 @@ fn sixty_four_tasks_share_one_async_connection() {
                 let fut = async move { c.send(Cmd::new("ECHO").arg(i)).await };
                 let _ = tokio::time::timeout(Duration::from_micros(1), fut).await;
             }
-            let v: String = con.send(Cmd::new("ECHO").arg("last").returning()).await.unwrap();
+            let v: String = con
+                .send(Cmd::new("ECHO").arg("last").returning())
+                .await
+                .unwrap();
             assert_eq!(v, "last");
         });
     });
@@ -280,17 +329,27 @@ fn sixty_four_tasks_share_one_async_connection() {
 fn blocking_commands_do_not_hold_up_the_shared_connection() {
     let server = start(ServerKind::Valkey);
     rt().block_on(async {
-        let con = valkey::aio::MultiplexedConnection::open(server.url()).await.unwrap();
+        let con = valkey::aio::MultiplexedConnection::open(server.url())
+            .await
+            .unwrap();
         let c2 = con.clone();
         let blpop = tokio::spawn(async move { c2.send(Cmd::new("BLPOP").arg("q").arg(0)).await });
         tokio::time::sleep(Duration::from_millis(100)).await;
         // The shared connection still answers while BLPOP waits.
-        assert_eq!(con.send(Cmd::new("PING")).await.unwrap(), Value::SimpleString("PONG".into()));
-        con.send(Cmd::new("RPUSH").arg("q").arg("job")).await.unwrap();
+        assert_eq!(
+            con.send(Cmd::new("PING")).await.unwrap(),
+            Value::SimpleString("PONG".into())
+        );
+        con.send(Cmd::new("RPUSH").arg("q").arg("job"))
+            .await
+            .unwrap();
         let got = blpop.await.unwrap().unwrap();
         assert_eq!(
             got,
-            Value::Array(vec![Value::BulkString("q".into()), Value::BulkString("job".into())])
+            Value::Array(vec![
+                Value::BulkString("q".into()),
+                Value::BulkString("job".into())
+            ])
         );
     });
 }
@@ -303,12 +362,20 @@ fn response_timeout_does_not_cut_blocking_commands() {
         .with_response_timeout(Some(Duration::from_millis(200)));
     let mut con = Connection::open(info.clone()).unwrap();
     // BLPOP with a 1 s server timeout outlives the 200 ms response timeout and still answers.
-    assert_eq!(con.send(Cmd::new("BLPOP").arg("empty").arg(1)).unwrap(), Value::Nil);
+    assert_eq!(
+        con.send(Cmd::new("BLPOP").arg("empty").arg(1)).unwrap(),
+        Value::Nil
+    );
     // A plain command that takes longer than the response timeout times out.
-    let e = con.send(Cmd::new("DEBUG").arg("SLEEP").arg(0.5)).unwrap_err();
+    let e = con
+        .send(Cmd::new("DEBUG").arg("SLEEP").arg(0.5))
+        .unwrap_err();
     assert!(e.is_timeout(), "{e}");
     // The next command reconnects.
-    assert_eq!(con.send(Cmd::new("PING")).unwrap(), Value::SimpleString("PONG".into()));
+    assert_eq!(
+        con.send(Cmd::new("PING")).unwrap(),
+        Value::SimpleString("PONG".into())
+    );
 }
 
 #[test]
@@ -316,7 +383,11 @@ fn pool_exhaustion_waits_then_times_out() {
     let server = start(ServerKind::Valkey);
     let client = Client::open(server.url()).unwrap();
     let pool = client
-        .pool(PoolConfig::default().max_size(2).wait_timeout(Some(Duration::from_millis(300))))
+        .pool(
+            PoolConfig::default()
+                .max_size(2)
+                .wait_timeout(Some(Duration::from_millis(300))),
+        )
         .unwrap();
     let a = pool.get().unwrap();
     let mut b = pool.get().unwrap();
@@ -331,7 +402,10 @@ fn pool_exhaustion_waits_then_times_out() {
     std::thread::sleep(Duration::from_millis(50));
     drop(a);
     waiter.join().unwrap().unwrap();
-    assert_eq!(b.send(Cmd::new("PING")).unwrap(), Value::SimpleString("PONG".into()));
+    assert_eq!(
+        b.send(Cmd::new("PING")).unwrap(),
+        Value::SimpleString("PONG".into())
+    );
     assert_eq!(pool.size(), 2);
 }
 
@@ -340,20 +414,30 @@ fn pool_health_check_replaces_dead_connections() {
     let mut server = start(ServerKind::Valkey);
     let pool = Client::open(server.url())
         .unwrap()
-        .pool(PoolConfig::default().max_size(1).health_check_interval(Some(Duration::ZERO)))
+        .pool(
+            PoolConfig::default()
+                .max_size(1)
+                .health_check_interval(Some(Duration::ZERO)),
+        )
         .unwrap();
     drop(pool.get().unwrap());
     server.kill();
     server.restart().unwrap();
     let mut con = pool.get().unwrap();
-    assert_eq!(con.send(Cmd::new("PING")).unwrap(), Value::SimpleString("PONG".into()));
+    assert_eq!(
+        con.send(Cmd::new("PING")).unwrap(),
+        Value::SimpleString("PONG".into())
+    );
 }
 
 #[test]
 fn server_info_tells_valkey_from_redis() {
     let v = start(ServerKind::Valkey);
     let con = Connection::open(v.url()).unwrap();
-    assert_eq!(con.server_info().flavor, valkey::proto::ServerFlavor::Valkey);
+    assert_eq!(
+        con.server_info().flavor,
+        valkey::proto::ServerFlavor::Valkey
+    );
     assert_eq!(con.server_info().version.map(|v| v.major), Some(9));
     let r = start(ServerKind::Redis);
     let con = Connection::open(r.url()).unwrap();

@@ -22,11 +22,13 @@ pub mod pipeline;
 pub mod proto;
 pub mod resp;
 pub mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod value;
 
 pub use client::Client;
 pub use cmd::{Cmd, Command};
-pub use config::{ConnectionInfo, Protocol};
+pub use config::{ConnectionInfo, Protocol, TlsOptions};
 pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};
 pub use error::{Error, ErrorKind, Result};
 pub use valkey_typed_macros::{FromValkey, ToValkeyArgs};
