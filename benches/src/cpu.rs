@@ -30,28 +30,39 @@ mod sys {
 
     const RUSAGE_SELF: c_int = 0;
 
-    pub fn process_cpu_micros() -> Option<u64> {
+    /// (user, system) CPU time in microseconds.
+    pub fn process_cpu_micros() -> Option<(u64, u64)> {
         let mut usage = Rusage::default();
         // SAFETY: `usage` is a valid, writable `struct rusage` for the duration of the call.
         let rc = unsafe { getrusage(RUSAGE_SELF, &mut usage) };
         if rc != 0 {
             return None;
         }
-        let micros = |t: &Timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
-        u64::try_from(micros(&usage.ru_utime) + micros(&usage.ru_stime)).ok()
+        // `c_long` is `i64` on 64-bit targets and `i32` on 32-bit ones.
+        #[allow(clippy::useless_conversion)]
+        let micros = |t: &Timeval| i64::from(t.tv_sec) * 1_000_000 + i64::from(t.tv_usec);
+        Some((
+            u64::try_from(micros(&usage.ru_utime)).ok()?,
+            u64::try_from(micros(&usage.ru_stime)).ok()?,
+        ))
     }
 }
 
 #[cfg(not(unix))]
 mod sys {
-    pub fn process_cpu_micros() -> Option<u64> {
+    pub fn process_cpu_micros() -> Option<(u64, u64)> {
         None
     }
 }
 
-/// CPU time used by this process so far (all threads), or zero where unknown.
+/// CPU time used by this process so far (user + system, all threads), or zero where unknown.
+///
+/// Only the sum is used: the kernel splits it between user and system by tick samples, scaled
+/// to the cumulative ratio, so the split of one short run after a run of another kind (a
+/// user-heavy `conc` before a kernel-heavy `seq`) is misattributed.
 pub fn process_cpu_time() -> Duration {
-    Duration::from_micros(sys::process_cpu_micros().unwrap_or(0))
+    let (user, system) = sys::process_cpu_micros().unwrap_or((0, 0));
+    Duration::from_micros(user + system)
 }
 
 /// Wall-clock and CPU time of one measured run.

@@ -12,6 +12,7 @@ use valkey::ConnectionInfo;
 use valkey_tests::{RespConn, Server};
 
 /// Where the benchmark's server is.
+#[allow(clippy::large_enum_variant)] // one value per run
 pub enum Target {
     /// Started by the harness on a free loopback port; stopped on drop.
     Local(Server),

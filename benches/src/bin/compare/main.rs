@@ -265,6 +265,8 @@ fn run(opts: &Options) -> Res<bool> {
         }
         workloads.retain(|w| only.contains(&w.name));
     }
+    // Before pinning, which narrows what this reports to one CPU.
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     if opts.pin && !target::taskset_available() {
         return Err("--pin needs taskset (util-linux), which is not installed".into());
     }
@@ -382,7 +384,7 @@ fn run(opts: &Options) -> Res<bool> {
             },
             format!(
                 "CPU: getrusage(RUSAGE_SELF) user+sys of the client process around each run; host has {} CPUs",
-                std::thread::available_parallelism().map_or(0, |n| n.get())
+                cpus
             ),
         ],
     };
@@ -404,119 +406,159 @@ fn run(opts: &Options) -> Res<bool> {
 const REDIS_VERSION: &str = "1.8.1";
 const FRED_VERSION: &str = "10.1.0";
 
-/// The performance targets, as ratios to the peers measured in the same run.
+/// Which number a target compares.
+#[derive(Clone, Copy, PartialEq)]
+enum Metric {
+    /// Client CPU per operation; lower is better.
+    Cpu,
+    /// Operations per second; higher is better.
+    Ops,
+}
+
+/// One performance target: ours against the best of `peers` on `workload`.
+struct Goal {
+    workload: &'static str,
+    ours: &'static str,
+    peers: &'static [&'static str],
+    metric: Metric,
+    limit: f64,
+}
+
+const ALL_PEERS: &[&str] = &["redis-sync", "redis-async", "fred"];
+const ASYNC_PEERS: &[&str] = &["redis-async", "fred"];
+
+/// The targets (for pinned runs), as ratios to peers in the same run.
+const GOALS: [Goal; 8] = [
+    Goal {
+        workload: "seq",
+        ours: "valkey-sync",
+        peers: &["redis-sync"],
+        metric: Metric::Cpu,
+        limit: 0.9,
+    },
+    Goal {
+        workload: "seq",
+        ours: "valkey-async",
+        peers: &["redis-async"],
+        metric: Metric::Cpu,
+        limit: 0.9,
+    },
+    Goal {
+        workload: "pipe",
+        ours: "valkey-sync",
+        peers: &["redis-sync"],
+        metric: Metric::Cpu,
+        limit: 0.8,
+    },
+    Goal {
+        workload: "conc256",
+        ours: "valkey-async",
+        peers: ASYNC_PEERS,
+        metric: Metric::Ops,
+        limit: 1.3,
+    },
+    Goal {
+        workload: "conc256",
+        ours: "valkey-async",
+        peers: ASYNC_PEERS,
+        metric: Metric::Cpu,
+        limit: 0.7,
+    },
+    Goal {
+        workload: "lrange_300",
+        ours: "valkey-async",
+        peers: &["fred"],
+        metric: Metric::Cpu,
+        limit: 0.8,
+    },
+    Goal {
+        workload: "get_100KiB",
+        ours: "valkey-sync",
+        peers: ALL_PEERS,
+        metric: Metric::Cpu,
+        limit: 1.0,
+    },
+    Goal {
+        workload: "get_100KiB",
+        ours: "valkey-async",
+        peers: ALL_PEERS,
+        metric: Metric::Cpu,
+        limit: 1.0,
+    },
+];
+
+/// The performance targets section of the report: each target's ratio and whether it is met.
 fn targets_section(rows: &[Measurement], pinned: bool) -> String {
-    let cpu = |w: &str, c: &str| {
-        rows.iter()
-            .find(|r| r.workload == w && r.client == c)
-            .and_then(|r| r.cpu_us_per_op())
-            .map(|s| s.median)
+    let row = |w: &str, c: &str| rows.iter().find(|r| r.workload == w && r.client == c);
+    let value = |w: &str, c: &str, m: Metric| {
+        let r = row(w, c)?;
+        match m {
+            Metric::Cpu => r.cpu_us_per_op(),
+            Metric::Ops => r.ops_per_sec(),
+        }
+        .map(|s| s.median)
     };
-    let ops = |w: &str, c: &str| {
-        rows.iter()
-            .find(|r| r.workload == w && r.client == c)
-            .and_then(|r| r.ops_per_sec())
-            .map(|s| s.median)
-    };
-    fn best(
-        f: &dyn Fn(&str) -> Option<f64>,
-        peers: &[&'static str],
-        lower: bool,
-    ) -> Option<(f64, &'static str)> {
-        peers
-            .iter()
-            .filter_map(|p| f(p).map(|v| (v, *p)))
-            .reduce(|a, b| if (b.0 < a.0) == lower { b } else { a })
-    }
-    let peers = ["redis-sync", "redis-async", "fred"];
-    let async_peers = ["redis-async", "fred"];
-    // (target, our value, peer value and name, limit, lower is better)
-    type Line = (String, Option<f64>, Option<(f64, &'static str)>, f64, bool);
-    let mut lines: Vec<Line> = vec![
-        (
-            "seq: valkey-sync CPU/op ≤ 0.9× redis-sync".into(),
-            cpu("seq", "valkey-sync"),
-            cpu("seq", "redis-sync").map(|v| (v, "redis-sync")),
-            0.9,
-            true,
-        ),
-        (
-            "seq: valkey-async CPU/op ≤ 0.9× redis-async".into(),
-            cpu("seq", "valkey-async"),
-            cpu("seq", "redis-async").map(|v| (v, "redis-async")),
-            0.9,
-            true,
-        ),
-        (
-            "pipe: valkey-sync CPU/command ≤ 0.8× redis-sync".into(),
-            cpu("pipe", "valkey-sync"),
-            cpu("pipe", "redis-sync").map(|v| (v, "redis-sync")),
-            0.8,
-            true,
-        ),
-        (
-            "conc256: valkey-async ops/s ≥ 1.3× best peer".into(),
-            ops("conc256", "valkey-async"),
-            best(&|p| ops("conc256", p), &async_peers, false),
-            1.3,
-            false,
-        ),
-        (
-            "conc256: valkey-async CPU/op ≤ 0.7× best peer".into(),
-            cpu("conc256", "valkey-async"),
-            best(&|p| cpu("conc256", p), &async_peers, true),
-            0.7,
-            true,
-        ),
-        (
-            "lrange_300: valkey-async CPU/op ≤ 0.8× fred".into(),
-            cpu("lrange_300", "valkey-async"),
-            cpu("lrange_300", "fred").map(|v| (v, "fred")),
-            0.8,
-            true,
-        ),
-    ];
-    for ours in ["valkey-sync", "valkey-async"] {
-        lines.push((
-            format!("get_100KiB: {ours} CPU/op ≤ best peer"),
-            cpu("get_100KiB", ours),
-            best(&|p| cpu("get_100KiB", p), &peers, true),
-            1.0,
-            true,
-        ));
-    }
     let mut s = String::from("\n## Targets (ratios to peers in this run)\n\n");
     if !pinned {
         s.push_str(
             "Not pinned: the targets are defined for `--pin` runs; shown for information.\n\n",
         );
     }
-    s.push_str("| target | ours | peer | ratio | limit | result |\n|---|---:|---|---:|---:|---|\n");
-    for (name, our, peer, limit, lower) in lines {
-        let fmt = |v: f64| {
-            if lower {
-                format!("{} µs", report::micros(v))
-            } else {
-                format!("{} ops/s", report::human(v))
-            }
+    s.push_str(
+        "| target | ours | best peer | ratio | limit | result |\n|---|---:|---|---:|---:|---|\n",
+    );
+    for g in &GOALS {
+        let (what, op) = match g.metric {
+            Metric::Cpu => ("CPU/op", "≤"),
+            Metric::Ops => ("ops/s", "≥"),
         };
-        match (our, peer) {
-            (Some(o), Some((p, pname))) => {
-                let ratio = o / p;
-                let ok = if lower {
-                    ratio <= limit
+        let peer_text = if g.peers.len() == 1 {
+            g.peers[0]
+        } else {
+            "best peer"
+        };
+        let name = format!(
+            "{}: {} {what} {op} {}× {peer_text}",
+            g.workload, g.ours, g.limit
+        );
+        let fmt = |v: f64| match g.metric {
+            Metric::Cpu => format!("{} µs", report::micros(v)),
+            Metric::Ops => format!("{} ops/s", report::human(v)),
+        };
+        let ours = value(g.workload, g.ours, g.metric);
+        let best = g
+            .peers
+            .iter()
+            .filter_map(|p| value(g.workload, p, g.metric).map(|v| (v, *p)))
+            .reduce(|a, b| {
+                let better = match g.metric {
+                    Metric::Cpu => b.0 < a.0,
+                    Metric::Ops => b.0 > a.0,
+                };
+                if better {
+                    b
                 } else {
-                    ratio >= limit
+                    a
+                }
+            });
+        match (ours, best) {
+            (Some(o), Some((p, peer))) => {
+                let ratio = o / p;
+                let met = match g.metric {
+                    Metric::Cpu => ratio <= g.limit,
+                    Metric::Ops => ratio >= g.limit,
                 };
                 s.push_str(&format!(
-                    "| {name} | {} | {} ({pname}) | {ratio:.2} | {limit} | {} |\n",
+                    "| {name} | {} | {} ({peer}) | {ratio:.2} | {} | {} |\n",
                     fmt(o),
                     fmt(p),
-                    if ok { "met" } else { "MISSED" }
+                    g.limit,
+                    if met { "met" } else { "MISSED" }
                 ));
             }
             _ => s.push_str(&format!(
-                "| {name} | - | - | - | {limit} | not measured |\n"
+                "| {name} | - | - | - | {} | not measured |\n",
+                g.limit
             )),
         }
     }
