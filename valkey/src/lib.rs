@@ -3,6 +3,9 @@
 //! transactions).
 #![warn(missing_docs)]
 
+// Lets `#[derive(FromValkey)]`'s `::valkey::...` paths resolve inside this crate too.
+extern crate self as valkey;
+
 pub mod cmd;
 pub mod convert;
 pub mod error;
@@ -10,6 +13,8 @@ pub mod resp;
 pub mod value;
 
 pub use cmd::{Cmd, Command};
+#[cfg(feature = "json")]
+pub use convert::Json;
 pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};
 pub use error::{Error, ErrorKind, Result};
 pub use valkey_typed_macros::{FromValkey, ToValkeyArgs};
