@@ -1,0 +1,6 @@
+//! The async side (tokio): the shared, multiplexed connection.
+
+mod multiplexed;
+mod stream;
+
+pub use multiplexed::MultiplexedConnection;
