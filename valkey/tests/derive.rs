@@ -124,7 +124,7 @@ fn field_error_names_struct_and_field() {
     );
     assert_eq!(
         err::<User>(Value::Array(vec![bulk("name")])),
-        "expected a map (User) (an even number of elements: key, value, ...), got array of 1 elements"
+        "expected a map (User) (an even number of elements: key, value, ...), got array of 1 element"
     );
 }
 

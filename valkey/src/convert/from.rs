@@ -35,25 +35,34 @@ pub(crate) fn describe(value: &Value) -> String {
             format!("{kind} {}", ShowBytes(bytes))
         }
     }
-    fn count(kind: &str, n: usize, unit: &str) -> String {
-        let plural = if n == 1 { "" } else { "s" };
-        format!("{kind} of {n} {unit}{plural}")
-    }
     match value {
         Value::Nil => "nil".to_string(),
         Value::Int(i) => format!("integer {i}"),
         Value::BulkString(b) => text("bulk string", b),
         Value::SimpleString(b) => text("simple string", b),
         Value::ServerError(e) => text("error", e.as_bytes()),
-        Value::Array(a) => count("array", a.len(), "element"),
-        Value::Map(m) => count("map", m.len(), "entry").replace("entrys", "entries"),
-        Value::Set(s) => count("set", s.len(), "element"),
-        Value::Double(d) => format!("double {d}"),
+        Value::Array(a) => describe_count("array", a.len(), "element"),
+        Value::Map(m) => describe_count("map", m.len(), "entry"),
+        Value::Set(s) => describe_count("set", s.len(), "element"),
+        Value::Double(d) => {
+            let mut buf = super::args::FloatBuf::new();
+            let text = std::str::from_utf8(buf.format(*d)).unwrap_or("?");
+            format!("double {text}")
+        }
         Value::Boolean(b) => format!("boolean {b}"),
         Value::BigNumber(b) => text("big number", b),
         Value::VerbatimString { text: t, .. } => text("verbatim string", t),
         Value::Attribute { data, .. } => describe(data),
-        Value::Push(p) => count("push", p.len(), "element"),
+        Value::Push(p) => describe_count("push", p.len(), "element"),
+    }
+}
+
+/// `array of 1 element`, `map of 2 entries`.
+fn describe_count(kind: &str, n: usize, unit: &str) -> String {
+    match (n, unit) {
+        (1, _) => format!("{kind} of 1 {unit}"),
+        (_, "entry") => format!("{kind} of {n} entries"),
+        _ => format!("{kind} of {n} {unit}s"),
     }
 }
 
@@ -209,7 +218,7 @@ where
         }
         Value::Double(d) if d.is_finite() && d.fract() == 0.0 => {
             // `as i128` saturates; any double beyond i128 is out of range for every type but u128.
-            T::try_from(d as i128).map_err(|_| out_of_range(format!("double {d}")))
+            T::try_from(d as i128).map_err(|_| out_of_range(describe(&Value::Double(d))))
         }
         other => {
             let parsed = other
@@ -341,8 +350,8 @@ fn read_flat_pairs<T>(
 ) -> Result<Vec<T>> {
     if items.len() % 2 != 0 {
         return Err(Error::conversion(format!(
-            "expected {expected} (an even number of elements: key, value, ...), got array of {} elements",
-            items.len()
+            "expected {expected} (an even number of elements: key, value, ...), got {}",
+            describe_count("array", items.len(), "element")
         )));
     }
     let mut out = Vec::with_capacity(items.len() / 2);
