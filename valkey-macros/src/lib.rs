@@ -235,7 +235,7 @@ fn named_fields<'a>(
         };
         if let Some(other) = out.iter().find(|f| f.wire_name == wire_name) {
             return Err(Error::new(
-                field.span(),
+                ident.span(),
                 format!(
                     "fields `{}` and `{ident}` both read the name \"{wire_name}\"",
                     other.ident

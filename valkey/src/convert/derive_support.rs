@@ -67,6 +67,11 @@ fn quoted_list(names: &[&str]) -> String {
     quoted.join(", ")
 }
 
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of `#[derive(ToValkeyArgs)]`: each field is written as one `name value` pair",
+    label = "not a single argument (nor an `Option` of one)",
+    note = "write a collection with a hand-written `ToValkeyArgs` impl, or store it in one argument (e.g. `valkey::Json`)"
+)]
 /// A struct field written by `#[derive(ToValkeyArgs)]` as `name value`: any single argument, or
 /// an `Option` of one (`None` skips the field and its name).
 pub trait FieldArg {

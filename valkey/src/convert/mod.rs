@@ -42,6 +42,11 @@ pub trait ToValkeyArgs {
 /// Implemented for the std types (integers, floats, `bool`, `String`, `Vec<u8>`, `Bytes`, `Option`,
 /// `Vec`, `VecDeque`, maps, sets, tuples), `Value`, and, through `#[derive(FromValkey)]`, user types.
 /// RESP2 and RESP3 shapes of the same data both convert (a map and a flat key/value array).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from a reply: it does not implement `FromValkey`",
+    label = "not `FromValkey`",
+    note = "derive it with `#[derive(valkey::FromValkey)]`, or implement `FromValkey` for it"
+)]
 pub trait FromValkey: Sized {
     /// Converts a decoded reply. A top-level error reply never reaches this: it is an `Err` before.
     fn from_valkey(value: Value) -> Result<Self>;
