@@ -11,6 +11,9 @@
 //! ```
 #![warn(missing_docs)]
 
+// Lets `#[derive(FromValkey)]`'s `::valkey::...` paths resolve inside this crate too.
+extern crate self as valkey;
+
 #[cfg(feature = "tokio")]
 pub mod aio;
 mod client;
@@ -29,6 +32,8 @@ pub mod value;
 pub use client::Client;
 pub use cmd::{Cmd, Command};
 pub use config::{ConnectionInfo, Protocol, TlsOptions};
+#[cfg(feature = "json")]
+pub use convert::Json;
 pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};
 pub use error::{Error, ErrorKind, Result};
 pub use valkey_typed_macros::{FromValkey, ToValkeyArgs};
