@@ -132,7 +132,7 @@ fn auth_with_password_and_acl_user() {
     for kind in KINDS {
         let server = ServerOptions::new(kind)
             .password("s3cret")
-            .acl_user("user alice on >wonder ~* &* +@all")
+            .acl_user("alice on >wonder ~* &* +@all")
             .start()
             .unwrap();
         for protocol in PROTOCOLS {
@@ -293,7 +293,7 @@ fn sixty_four_tasks_share_one_async_connection() {
                 let con = con.clone();
                 tasks.push(tokio::spawn(async move {
                     for i in 0..200 {
-                        let key = format!("task:{t}");
+                        let key = format!("task:{t}:{protocol:?}");
                         let n: i64 = con
                             .send(Cmd::new("INCR").arg(&key).returning())
                             .await
