@@ -72,6 +72,23 @@ impl fmt::Debug for Password {
     }
 }
 
+/// TLS settings (used by `valkeys://` / `rediss://`; needs the crate's `tls` feature).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// PEM file of the CA certificates to trust (default: the system's bundle).
+    pub ca_file: Option<PathBuf>,
+    /// PEM file of the client certificate chain, for servers that ask for one.
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the client's private key.
+    pub key_file: Option<PathBuf>,
+    /// The name to verify the server's certificate against (default: the host).
+    pub server_name: Option<String>,
+    /// Skip verifying the server's certificate. Dangerous: for tests against self-signed servers
+    /// only.
+    pub insecure: bool,
+}
+
 /// Everything needed to open a connection.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -99,6 +116,8 @@ pub struct ConnectionInfo {
     pub keepalive: Option<Duration>,
     /// Send `CLIENT SETINFO LIB-NAME/LIB-VER` (default true; ignored by servers without it).
     pub set_lib_info: bool,
+    /// TLS settings, used when the address says TLS.
+    pub tls: TlsOptions,
 }
 
 impl ConnectionInfo {
@@ -129,6 +148,7 @@ impl ConnectionInfo {
             tcp_nodelay: true,
             keepalive: Some(Duration::from_secs(60)),
             set_lib_info: true,
+            tls: TlsOptions::default(),
         }
     }
 
@@ -137,7 +157,8 @@ impl ConnectionInfo {
     /// `redis://`, `rediss://`), or `unix:///path/to/sock[?db=N&options]` (also `valkey+unix://`,
     /// `redis+unix://`). Options: `protocol=resp2|resp3`, `client_name=NAME`, `db=N`,
     /// `connect_timeout=SECS`, `response_timeout=SECS`, `tcp_nodelay=true|false`,
-    /// `keepalive=SECS|off`, `username=`, `password=` (percent-encode special characters).
+    /// `keepalive=SECS|off`, `username=`, `password=` (percent-encode special characters),
+    /// `tls_ca=PATH`, `tls_cert=PATH`, `tls_key=PATH`, `tls_server_name=NAME`, `tls_insecure=true`.
     pub fn from_url(url: &str) -> Result<ConnectionInfo> {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::invalid_config(format!(
@@ -237,10 +258,16 @@ impl ConnectionInfo {
                 }
             }
             "lib_info" => self.set_lib_info = value.parse().map_err(|_| bad("true or false"))?,
+            "tls_ca" => self.tls.ca_file = Some(PathBuf::from(value)),
+            "tls_cert" => self.tls.cert_file = Some(PathBuf::from(value)),
+            "tls_key" => self.tls.key_file = Some(PathBuf::from(value)),
+            "tls_server_name" => self.tls.server_name = Some(value.to_string()),
+            "tls_insecure" => self.tls.insecure = value.parse().map_err(|_| bad("true or false"))?,
             _ => {
                 return Err(Error::invalid_config(format!(
                     "unknown URL option {key:?}; known: protocol, db, client_name, username, \
-                     password, connect_timeout, response_timeout, tcp_nodelay, keepalive, lib_info"
+                     password, connect_timeout, response_timeout, tcp_nodelay, keepalive, lib_info, \
+                     tls_ca, tls_cert, tls_key, tls_server_name, tls_insecure"
                 )))
             }
         }
@@ -275,6 +302,15 @@ impl ConnectionInfo {
     /// Sets the response timeout (`None`: wait forever).
     pub fn with_response_timeout(mut self, t: Option<Duration>) -> ConnectionInfo {
         self.response_timeout = t;
+        self
+    }
+
+    /// Sets the TLS options (and switches a TCP address to TLS).
+    pub fn with_tls(mut self, tls: TlsOptions) -> ConnectionInfo {
+        if let Addr::Tcp { tls: on, .. } = &mut self.addr {
+            *on = true;
+        }
+        self.tls = tls;
         self
     }
 

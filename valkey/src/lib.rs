@@ -21,14 +21,17 @@ pub mod cmd;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod pipeline;
 pub mod proto;
 pub mod resp;
 pub mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod value;
 
 pub use client::Client;
 pub use cmd::{Cmd, Command};
-pub use config::{ConnectionInfo, Protocol};
+pub use config::{ConnectionInfo, Protocol, TlsOptions};
 #[cfg(feature = "json")]
 pub use convert::Json;
 pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};

@@ -1,5 +1,6 @@
 //! The async side (tokio): the shared, multiplexed connection.
 
+mod batch;
 mod multiplexed;
 mod stream;
 

@@ -221,16 +221,7 @@ impl MultiplexedConnection {
 
     /// Runs a blocking command on a dedicated connection, so the shared one is never held up.
     async fn send_blocking<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
-        let idle = self
-            .shared()
-            .dedicated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
-        let con = match idle {
-            Some(c) => c,
-            None => MultiplexedConnection::connect(Arc::clone(&self.shared().info)).await?,
-        };
+        let con = self.take_dedicated().await?;
         let rx = con.enqueue(1, |buf, server| {
             proto::check_supported(cmd, server)?;
             encode(cmd, buf);
@@ -238,18 +229,37 @@ impl MultiplexedConnection {
         })?;
         let reply = con.wait(rx, false).await;
         if reply.is_ok() {
-            let mut idle = self
-                .shared()
-                .dedicated
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE_DEDICATED {
-                idle.push(con);
-            }
+            self.put_dedicated(con);
         }
         match reply? {
             Reply::One(frame) => proto::decode_reply(&frame),
             Reply::Many(_) => Err(Error::protocol("internal: one reply expected")),
+        }
+    }
+
+    /// A connection of its own (idle one reused, or a new one), for blocking commands and WATCH.
+    pub(crate) async fn take_dedicated(&self) -> Result<MultiplexedConnection> {
+        let idle = self
+            .shared()
+            .dedicated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => MultiplexedConnection::connect(Arc::clone(&self.shared().info)).await,
+        }
+    }
+
+    /// Gives a dedicated connection back for reuse.
+    pub(crate) fn put_dedicated(&self, con: MultiplexedConnection) {
+        let mut idle = self
+            .shared()
+            .dedicated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_DEDICATED {
+            idle.push(con);
         }
     }
 

@@ -14,9 +14,32 @@ pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
     let fut = async {
         match &info.addr {
+            #[cfg(not(feature = "tls"))]
             Addr::Tcp { tls: true, .. } => Err(Error::invalid_config(
-                "TLS (valkeys://, rediss://) is not supported by this version of the client yet",
+                "TLS (valkeys://, rediss://) needs the `tls` feature of valkey-typed",
             )),
+            #[cfg(feature = "tls")]
+            Addr::Tcp {
+                host,
+                port,
+                tls: true,
+            } => {
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+                s.set_nodelay(info.tcp_nodelay)
+                    .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                let config = crate::tls::client_config(&info.tls)?;
+                let name = crate::tls::server_name(host, &info.tls)?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, s)
+                    .await
+                    .map_err(|e| {
+                        Error::io(format!("TLS handshake with {} failed", info.addr), e)
+                    })?;
+                let (r, w) = tokio::io::split(tls);
+                Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
+            }
             Addr::Tcp { host, port, .. } => {
                 let s = tokio::net::TcpStream::connect((host.as_str(), *port))
                     .await

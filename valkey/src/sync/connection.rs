@@ -24,6 +24,8 @@ const RECONNECT_ATTEMPTS: u32 = 3;
 
 pub(crate) enum Stream {
     Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
     #[cfg(unix)]
     Unix(UnixStream),
 }
@@ -31,10 +33,11 @@ pub(crate) enum Stream {
 impl Stream {
     pub(crate) fn connect(info: &ConnectionInfo) -> Result<Stream> {
         match &info.addr {
+            #[cfg(not(feature = "tls"))]
             Addr::Tcp { tls: true, .. } => Err(Error::invalid_config(
-                "TLS (valkeys://, rediss://) is not supported by this version of the client yet",
+                "TLS (valkeys://, rediss://) needs the `tls` feature of valkey-typed",
             )),
-            Addr::Tcp { host, port, .. } => {
+            Addr::Tcp { host, port, tls } => {
                 let addrs = (host.as_str(), *port)
                     .to_socket_addrs()
                     .map_err(|e| Error::io(format!("could not resolve {}", info.addr), e))?;
@@ -48,6 +51,9 @@ impl Stream {
                         Ok(s) => {
                             s.set_nodelay(info.tcp_nodelay)
                                 .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                            if *tls {
+                                return Stream::tls(s, host, info);
+                            }
                             return Ok(Stream::Tcp(s));
                         }
                         Err(e) => last = Some(e),
@@ -65,9 +71,35 @@ impl Stream {
         }
     }
 
+    #[cfg(feature = "tls")]
+    fn tls(tcp: TcpStream, host: &str, info: &ConnectionInfo) -> Result<Stream> {
+        let config = crate::tls::client_config(&info.tls)?;
+        let name = crate::tls::server_name(host, &info.tls)?;
+        let conn = rustls::ClientConnection::new(config, name)
+            .map_err(|e| Error::invalid_config(format!("TLS: {e}")))?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        // Finish the TLS handshake now, within the connect timeout, so that a certificate
+        // problem is reported as such rather than as a failed first command.
+        s.sock.set_read_timeout(info.connect_timeout).ok();
+        s.sock.set_write_timeout(info.connect_timeout).ok();
+        while s.conn.is_handshaking() {
+            s.conn
+                .complete_io(&mut s.sock)
+                .map_err(|e| Error::io(format!("TLS handshake with {} failed", info.addr), e))?;
+        }
+        Ok(Stream::Tls(Box::new(s)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls(_: TcpStream, _: &str, _: &ConnectionInfo) -> Result<Stream> {
+        unreachable!("refused above without the tls feature")
+    }
+
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(t),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.sock.set_read_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_read_timeout(t),
         }
@@ -76,6 +108,8 @@ impl Stream {
     fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.sock.set_write_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_write_timeout(t),
         }
@@ -87,6 +121,8 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.read(buf),
         }
@@ -98,12 +134,18 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -267,16 +309,6 @@ impl Connection {
         self.ensure_connected()
     }
 
-    /// Writes what `wbuf` holds (for pipelines that stream in chunks), keeping the buffer.
-    pub(crate) fn write_pending(&mut self) -> Result<()> {
-        self.flush()
-    }
-
-    /// Reads one reply frame (for pipelines that stream in chunks).
-    pub(crate) fn read_reply_frame(&mut self) -> Result<Bytes> {
-        self.read_frame()
-    }
-
     fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
         if let Some(s) = &self.stream {
             if let Err(e) = s.set_read_timeout(t) {
@@ -291,7 +323,7 @@ impl Connection {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
         };
-        if let Err(e) = stream.write_all(&self.wbuf) {
+        if let Err(e) = stream.write_all(&self.wbuf).and_then(|()| stream.flush()) {
             self.stream = None;
             return Err(Error::io(
                 "writing to the server failed; the command may or may not have reached it",

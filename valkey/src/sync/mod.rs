@@ -1,5 +1,6 @@
 //! The blocking side: a connection over `std::net`/Unix sockets and a pool of them.
 
+mod batch;
 mod connection;
 mod pool;
 
