@@ -668,5 +668,18 @@ fn to_valkey_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #write_args
             }
         }
+
+        // So that `cmd.arg(&value)` works without giving the value away.
+        #[automatically_derived]
+        impl #impl_generics #krate::ToValkeyArgs for &#name #ty_generics #where_clause {
+            #[inline]
+            fn num_args(&self) -> usize {
+                <#name #ty_generics as #krate::ToValkeyArgs>::num_args(*self)
+            }
+            #[inline]
+            fn write_args(&self, out: &mut #krate::convert::ArgWriter<'_>) {
+                <#name #ty_generics as #krate::ToValkeyArgs>::write_args(*self, out)
+            }
+        }
     })
 }
