@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use valkey::resp::{encode_value, FrameReader};
 use valkey::{FromValkey, ServerError, Value};
@@ -36,6 +37,9 @@ fn check_frame(frame: &Bytes) -> Result<(), TestCaseError> {
         Vec<String>, Vec<i64>, Vec<f64>, Vec<Bytes>, Vec<Option<String>>, Vec<Vec<String>>,
         Vec<Vec<u8>>, Vec<(String, String)>, Vec<Value>, Vec<()>,
         Option<Vec<String>>, Vec<Option<Vec<i64>>>, Vec<Result<String, valkey::Error>>,
+        BTreeMap<String, String>, BTreeMap<String, i64>, BTreeMap<Bytes, Vec<String>>,
+        BTreeMap<String, Value>, Option<BTreeMap<String, Option<f64>>>,
+        Vec<BTreeMap<String, String>>,
     );
     Ok(())
 }
@@ -125,7 +129,9 @@ proptest! {
 #[test]
 fn resp2_nil_forms_agree() {
     for raw in [
-        &b"$-1\r\n"[..],
+        &b"*4\r\n$1\r\na\r\n$-1\r\n$1\r\nb\r\n*-1\r\n"[..],
+        b"%1\r\n$1\r\na\r\n$-1\r\n",
+        b"$-1\r\n",
         b"*-1\r\n",
         b"*2\r\n$-1\r\n*-1\r\n",
         b"*2\r\n$1\r\na\r\n$-1\r\n",
@@ -151,5 +157,25 @@ fn fast_paths_read_the_common_shapes() {
     assert_eq!(
         e.to_string(),
         "[0]: expected an integer, got bulk string \"a\""
+    );
+}
+
+#[test]
+fn maps_read_map_and_flat_array_frames() {
+    for raw in [
+        &b"%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n"[..],
+        b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+        b"*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n",
+    ] {
+        let frame = Bytes::from_static(raw);
+        let m: HashMap<String, i64> =
+            FromValkey::from_frame(&mut FrameReader::new(&frame)).unwrap();
+        assert_eq!(m, HashMap::from([("a".into(), 1), ("b".into(), 2)]));
+    }
+    let frame = Bytes::from_static(b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\nx\r\n");
+    let e = HashMap::<String, i64>::from_frame(&mut FrameReader::new(&frame)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "[\"b\"]: expected an integer, got bulk string \"x\""
     );
 }

@@ -555,6 +555,50 @@ fn read_map<K: FromValkey, V: FromValkey>(
     })
 }
 
+/// Reads a map reply straight from the frame: a RESP3 map or a RESP2 flat `[k1, v1, ...]` array.
+/// Other shapes (an array of pairs, nil), and any error, start over through `from_valkey`, so
+/// results and messages are those of the `Value` path.
+#[inline]
+fn map_from_frame<K: FromValkey, V: FromValkey, M: FromValkey>(
+    frame: &mut FrameReader<'_>,
+    new: impl FnOnce(usize) -> M,
+    mut insert: impl FnMut(&mut M, K, V),
+) -> Result<M> {
+    let start = frame.clone();
+    let mut fast = || -> Result<Option<M>> {
+        let (type_byte, count) = match frame.peek_type()? {
+            types::MAP | types::ARRAY => frame.read_aggregate_header()?,
+            _ => return Ok(None),
+        };
+        let Some(count) = count else {
+            return Ok(None);
+        };
+        let pairs = if type_byte == types::MAP {
+            count
+        } else if count % 2 != 0
+            || (count > 0 && matches!(frame.peek_type()?, types::ARRAY | types::SET))
+        {
+            return Ok(None);
+        } else {
+            count / 2
+        };
+        let mut map = new(pairs);
+        for _ in 0..pairs {
+            let k = K::from_frame(frame)?;
+            let v = V::from_frame(frame)?;
+            insert(&mut map, k, v);
+        }
+        Ok(Some(map))
+    };
+    match fast() {
+        Ok(Some(map)) => Ok(map),
+        _ => {
+            *frame = start;
+            via_value(frame)
+        }
+    }
+}
+
 fn map_len_hint(value: &Value) -> usize {
     match value {
         Value::Map(m) => m.len(),
@@ -632,6 +676,16 @@ where
         })?;
         Ok(map)
     }
+
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        map_from_frame(
+            frame,
+            |n| HashMap::with_capacity_and_hasher(n, S::default()),
+            |map, k, v| {
+                map.insert(k, v);
+            },
+        )
+    }
 }
 
 impl<K: FromValkey + Ord, V: FromValkey> FromValkey for BTreeMap<K, V> {
@@ -643,6 +697,16 @@ impl<K: FromValkey + Ord, V: FromValkey> FromValkey for BTreeMap<K, V> {
             map.insert(k, v);
         })?;
         Ok(map)
+    }
+
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        map_from_frame(
+            frame,
+            |_| BTreeMap::new(),
+            |map, k, v| {
+                map.insert(k, v);
+            },
+        )
     }
 }
 
