@@ -565,7 +565,7 @@ fn map_from_frame<K: FromValkey, V: FromValkey, M: FromValkey>(
     mut insert: impl FnMut(&mut M, K, V),
 ) -> Result<M> {
     let start = frame.clone();
-    let mut fast = || -> Result<Option<M>> {
+    let fast = || -> Result<Option<M>> {
         let (type_byte, count) = match frame.peek_type()? {
             types::MAP | types::ARRAY => frame.read_aggregate_header()?,
             _ => return Ok(None),
