@@ -7,6 +7,7 @@ pub mod cmd;
 pub mod convert;
 pub mod error;
 pub mod resp;
+pub mod routing;
 pub mod value;
 
 pub use cmd::{Cmd, Command};
