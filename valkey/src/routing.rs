@@ -264,9 +264,15 @@ fn keys_from_specs<A: AsRef<[u8]>>(
                     .and_then(|a| string_to_i64(a.as_ref()))
                     .filter(|&n| n >= 0)
                     .ok_or(InvalidSpec)?;
+                // More keys than arguments: out of bounds (checked first, so that the
+                // arithmetic below cannot overflow).
+                if count > argc {
+                    return Err(InvalidSpec);
+                }
                 let first = first + i64::from(first_key);
-                // The server adds the count as a C int.
-                (first, first + i64::from(count as i32) - 1, i64::from(step))
+                let step = i64::from(step);
+                // `count` keys, `step` apart (MSETEX's key value pairs).
+                (first, first + (count - 1) * step, step)
             }
             FindKeys::Unknown => return Err(InvalidSpec),
         };
@@ -798,8 +804,17 @@ mod tests {
         assert_eq!(keys(&eval, "EVAL s 0 x").unwrap(), Vec::<usize>::new());
         assert_eq!(keys(&eval, "EVAL s 3 a").unwrap(), Vec::<usize>::new());
 
-        let stepped = meta("X", -2, &[spec(RO, BeginSearch::Index(1), keynum(0, 2, 1))]);
-        assert_eq!(keys(&stepped, "X 2 skip a b").unwrap(), [3, 4]);
+        let offset = meta("X", -2, &[spec(RO, BeginSearch::Index(1), keynum(0, 2, 1))]);
+        assert_eq!(keys(&offset, "X 2 skip a b").unwrap(), [3, 4]);
+        // MSETEX numkeys key value [key value ...]: the count is of keys, not arguments.
+        let msetex = meta(
+            "MSETEX",
+            -4,
+            &[spec(RW, BeginSearch::Index(1), keynum(0, 1, 2))],
+        );
+        assert_eq!(keys(&msetex, "MSETEX 3 a 1 b 2 c 3 XX").unwrap(), [2, 4, 6]);
+        assert_eq!(keys(&msetex, "MSETEX 2 a 1 b").unwrap(), [2, 4]);
+        assert!(keys(&msetex, "MSETEX 3 a 1 b 2").is_err());
     }
 
     #[test]
