@@ -38,7 +38,7 @@ fn seed() -> u64 {
     std::env::var("ROUTING_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_0F_4E75)
+        .unwrap_or(0x5EED_F00D)
 }
 
 fn text(reply: &Reply) -> String {
