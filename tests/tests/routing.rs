@@ -4,12 +4,15 @@
 //! The command metadata comes from the running server's `COMMAND INFO` and the argument vectors
 //! from its `COMMAND DOCS`, so the test checks the routing algorithm on every keyed command the
 //! server has; where the generated table (`valkey::cmd::lookup`) knows a command too, the test
-//! checks that the table gives the same positions. Server queries go over the harness's own
-//! RESP connection.
+//! checks that the table gives the same positions. The oracle queries (`COMMAND GETKEYS`,
+//! `CLUSTER KEYSLOT`) go through the client under test; the metadata is read with the
+//! harness's own RESP connection.
 
 use std::collections::BTreeMap;
 use valkey::cmd::{BeginSearch, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
 use valkey::routing::{self, SlotRoute};
+use valkey::sync::Connection;
+use valkey::{Cmd, Command};
 use valkey_tests::{Reply, RespConn, Server, ServerKind, ServerOptions};
 
 /// A small deterministic random generator (splitmix64): the same seed, the same vectors.
@@ -352,6 +355,16 @@ fn has_keys(meta: &CommandMeta) -> bool {
         || meta.key_specs.iter().any(|s| !s.flags.contains(&"NOT_KEY"))
 }
 
+/// The server's `COMMAND GETKEYS` for `args`, asked through the client under test: the key
+/// names, or the server's error message.
+fn getkeys(client: &mut Connection, args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
+    let cmd = Cmd::new("COMMAND").arg("GETKEYS").arg(args);
+    client.send(cmd.returning()).map_err(|e| {
+        assert!(e.is_server_error(), "COMMAND GETKEYS {}: {e}", show(args));
+        e.to_string()
+    })
+}
+
 fn show(args: &[Vec<u8>]) -> String {
     args.iter()
         .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
@@ -364,6 +377,7 @@ fn compare_with_getkeys(server: &Server, per_command: usize) -> (usize, usize) {
     let mut con = server.raw().unwrap();
     let metas = command_metas(&mut con);
     let docs = command_docs(&mut con);
+    let mut client = Connection::open(server.url().as_str()).unwrap();
     let mut generator = Generator {
         rng: Rng(seed()),
         next_key: 0,
@@ -397,29 +411,12 @@ fn compare_with_getkeys(server: &Server, per_command: usize) -> (usize, usize) {
         let vectors: Vec<Vec<Vec<u8>>> = (0..per_command)
             .map(|_| generator.command(name, arg_docs))
             .collect();
-        let queries: Vec<Vec<Vec<u8>>> = vectors
-            .iter()
-            .map(|v| {
-                let mut q = vec![b"COMMAND".to_vec(), b"GETKEYS".to_vec()];
-                q.extend(v.iter().cloned());
-                q
-            })
-            .collect();
-        let replies = con.pipeline(&queries).unwrap();
-
-        for (args, reply) in vectors.iter().zip(replies) {
+        for args in &vectors {
             checked += 1;
-            let expected: Result<Vec<Vec<u8>>, String> = match &reply {
-                Reply::Array(keys) => Ok(keys
-                    .iter()
-                    .map(|k| k.as_bytes().unwrap().to_vec())
-                    .collect()),
-                Reply::Error(e) => {
-                    server_errors += 1;
-                    Err(e.clone())
-                }
-                other => panic!("COMMAND GETKEYS {}: unexpected {other:?}", show(args)),
-            };
+            let expected = getkeys(&mut client, args);
+            if expected.is_err() {
+                server_errors += 1;
+            }
             let ours = routing::key_positions_for(meta, args).map(|positions| {
                 positions
                     .iter()
@@ -589,8 +586,8 @@ const VALKEY_ONLY: &[&[&str]] = &[&["ZUNIONSTORE", "d", "4294967298", "a", "b"]]
 #[test]
 fn directed_vectors_agree_with_getkeys() {
     for server in [Server::valkey().unwrap(), Server::redis().unwrap()] {
-        let mut con = server.raw().unwrap();
-        let metas = command_metas(&mut con);
+        let metas = command_metas(&mut server.raw().unwrap());
+        let mut client = Connection::open(server.url().as_str()).unwrap();
         let mut compared = 0;
         let valkey_only = if server.kind() == ServerKind::Valkey {
             VALKEY_ONLY
@@ -604,17 +601,7 @@ fn directed_vectors_agree_with_getkeys() {
             let Some(meta) = metas.get(&format!("{name}|{sub}")).or(metas.get(&name)) else {
                 continue; // Not in this server version (MSETEX is Valkey 9).
             };
-            let mut query = vec![b"COMMAND".to_vec(), b"GETKEYS".to_vec()];
-            query.extend(args.iter().cloned());
-            let expected = match con.command(&query).unwrap() {
-                Reply::Array(keys) => Some(
-                    keys.iter()
-                        .map(|k| k.as_bytes().unwrap().to_vec())
-                        .collect::<Vec<_>>(),
-                ),
-                Reply::Error(_) => None,
-                other => panic!("{other:?}"),
-            };
+            let expected = getkeys(&mut client, &args).ok();
             let ours = routing::key_positions_for(meta, &args)
                 .ok()
                 .map(|p| p.iter().map(|&i| args[i].clone()).collect::<Vec<_>>());
@@ -650,7 +637,6 @@ fn key_positions_agree_with_redis_getkeys() {
 #[test]
 fn slots_agree_with_cluster_keyslot() {
     let server = ServerOptions::valkey().cluster_enabled().start().unwrap();
-    let mut con = server.raw().unwrap();
     let mut keys: Vec<Vec<u8>> = [
         "foo",
         "bar",
@@ -687,15 +673,14 @@ fn slots_agree_with_cluster_keyslot() {
             .collect();
         keys.push(key);
     }
-    let queries: Vec<Vec<Vec<u8>>> = keys
-        .iter()
-        .map(|k| vec![b"CLUSTER".to_vec(), b"KEYSLOT".to_vec(), k.clone()])
-        .collect();
-    let replies = con.pipeline(&queries).unwrap();
-    for (key, reply) in keys.iter().zip(replies) {
+    let mut client = Connection::open(server.url().as_str()).unwrap();
+    for key in &keys {
+        let server_slot: i64 = client
+            .send(Cmd::new("CLUSTER").arg("KEYSLOT").arg(key).returning())
+            .unwrap();
         assert_eq!(
-            reply,
-            Reply::Int(i64::from(routing::slot(key))),
+            server_slot,
+            i64::from(routing::slot(key)),
             "CLUSTER KEYSLOT {key:?}"
         );
     }
