@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use valkey::cmd::{BeginSearch, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
 use valkey::routing::{self, SlotRoute};
 use valkey::sync::Connection;
-use valkey::{Cmd, Command};
+use valkey::Cmd;
 use valkey_tests::{Reply, RespConn, Server, ServerKind, ServerOptions};
 
 /// A small deterministic random generator (splitmix64): the same seed, the same vectors.
@@ -359,7 +359,7 @@ fn has_keys(meta: &CommandMeta) -> bool {
 /// names, or the server's error message.
 fn getkeys(client: &mut Connection, args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
     let cmd = Cmd::new("COMMAND").arg("GETKEYS").arg(args);
-    client.send(cmd.returning()).map_err(|e| {
+    client.send_as(&cmd).map_err(|e| {
         assert!(e.is_server_error(), "COMMAND GETKEYS {}: {e}", show(args));
         e.to_string()
     })
@@ -676,7 +676,7 @@ fn slots_agree_with_cluster_keyslot() {
     let mut client = Connection::open(server.url().as_str()).unwrap();
     for key in &keys {
         let server_slot: i64 = client
-            .send(Cmd::new("CLUSTER").arg("KEYSLOT").arg(key).returning())
+            .send_as(&Cmd::new("CLUSTER").arg("KEYSLOT").arg(key))
             .unwrap();
         assert_eq!(
             server_slot,
