@@ -24,6 +24,7 @@ pub mod error;
 pub mod pipeline;
 pub mod proto;
 pub mod resp;
+pub mod routing;
 pub mod sync;
 #[cfg(feature = "tls")]
 mod tls;
