@@ -1,0 +1,59 @@
+//! `valkey-codegen`: `generate` writes the command builders, `dump` refreshes `commands-json/`
+//! from a live server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("codegen lives in the workspace")
+        .to_path_buf()
+}
+
+fn write_dump(files: &valkey_codegen::dump::Files) -> Result<(), String> {
+    let dir = workspace_root().join("commands-json");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // Remove spec files the server no longer has (the overlay and other `_` files stay).
+    for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".json") && !name.starts_with('_') && !files.contains_key(name) {
+            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        }
+    }
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+    }
+    println!("wrote {} files to {}", files.len(), dir.display());
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("dump-json") => {
+            let [_, docs, info, version] = args else {
+                return Err("usage: dump-json DOCS.json INFO.json VERSION".into());
+            };
+            let read = |p: &str| -> Result<serde_json::Value, String> {
+                let t = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
+                serde_json::from_str(&t).map_err(|e| format!("{p}: {e}"))
+            };
+            let files =
+                valkey_codegen::dump::files_from_replies(&read(docs)?, &read(info)?, version)?;
+            write_dump(&files)
+        }
+        _ => Err("usage: valkey-codegen generate | check | dump [--url URL]".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
