@@ -3,3 +3,7 @@
 
 pub mod dump;
 pub mod spec;
+pub mod ir;
+pub mod names;
+pub mod overlay;
+pub mod shape;
