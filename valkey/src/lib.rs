@@ -1,15 +1,39 @@
 //! A typed Valkey client. Every server command has a generated builder in [`cmd`] whose reply type
 //! is known; one command value runs on every executor (sync and async connections, pipelines,
 //! transactions).
+//!
+//! ```no_run
+//! # fn main() -> valkey::Result<()> {
+//! let client = valkey::Client::open("valkey://127.0.0.1:6379")?;
+//! let mut con = client.get_connection()?;
+//! let reply: valkey::Value = con.send(valkey::Cmd::new("SET").arg("k").arg("v"))?;
+//! # Ok(()) }
+//! ```
 #![warn(missing_docs)]
 
+// Lets `#[derive(FromValkey)]`'s `::valkey::...` paths resolve inside this crate too.
+extern crate self as valkey;
+
+#[cfg(feature = "tokio")]
+pub mod aio;
+mod client;
 pub mod cmd;
+pub mod config;
 pub mod convert;
 pub mod error;
+pub mod pipeline;
+pub mod proto;
 pub mod resp;
+pub mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod value;
 
+pub use client::Client;
 pub use cmd::{Cmd, Command};
+pub use config::{ConnectionInfo, Protocol, TlsOptions};
+#[cfg(feature = "json")]
+pub use convert::Json;
 pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};
 pub use error::{Error, ErrorKind, Result};
 pub use valkey_typed_macros::{FromValkey, ToValkeyArgs};

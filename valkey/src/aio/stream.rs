@@ -1,0 +1,116 @@
+//! Opening an async socket (TCP or Unix) and running the shared handshake over it.
+
+use crate::config::{Addr, ConnectionInfo};
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::{self, Handshake, ReadBuffer, ServerInfo};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The read half of a connection's socket.
+pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a connection's socket.
+pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Connects to the server in `info`, honouring the connect timeout.
+pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
+    let fut = async {
+        match &info.addr {
+            #[cfg(not(feature = "tls"))]
+            Addr::Tcp { tls: true, .. } => Err(Error::invalid_config(
+                "TLS (valkeys://, rediss://) needs the `tls` feature of valkey-typed",
+            )),
+            #[cfg(feature = "tls")]
+            Addr::Tcp {
+                host,
+                port,
+                tls: true,
+            } => {
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+                s.set_nodelay(info.tcp_nodelay)
+                    .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                let config = crate::tls::client_config(&info.tls)?;
+                let name = crate::tls::server_name(host, &info.tls)?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, s)
+                    .await
+                    .map_err(|e| {
+                        Error::io(format!("TLS handshake with {} failed", info.addr), e)
+                    })?;
+                let (r, w) = tokio::io::split(tls);
+                Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
+            }
+            Addr::Tcp { host, port, .. } => {
+                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+                s.set_nodelay(info.tcp_nodelay)
+                    .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                let (r, w) = s.into_split();
+                Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
+            }
+            #[cfg(unix)]
+            Addr::Unix(path) => {
+                let s = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+                let (r, w) = s.into_split();
+                Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
+            }
+            #[cfg(not(unix))]
+            Addr::Unix(_) => Err(Error::invalid_config("Unix sockets need a Unix platform")),
+        }
+    };
+    match info.connect_timeout {
+        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("could not connect to {} within {t:?}", info.addr),
+            )
+        })?,
+        None => fut.await,
+    }
+}
+
+/// Runs the handshake over a fresh socket.
+pub(crate) async fn handshake(
+    info: &ConnectionInfo,
+    r: &mut BoxRead,
+    w: &mut BoxWrite,
+    rbuf: &mut ReadBuffer,
+) -> Result<ServerInfo> {
+    let mut hs = Handshake::new(info);
+    let mut out = Vec::new();
+    loop {
+        out.clear();
+        let n = hs.next_batch(&mut out);
+        if n == 0 {
+            break;
+        }
+        w.write_all(&out)
+            .await
+            .map_err(|e| Error::io("writing the handshake failed", e))?;
+        let mut replies = Vec::with_capacity(n);
+        while replies.len() < n {
+            match rbuf.next_frame()? {
+                Some(f) if proto::is_push(&f) => {}
+                Some(f) => replies.push(proto::decode_value(&f)?),
+                None => {
+                    let got = r
+                        .read(rbuf.spare())
+                        .await
+                        .map_err(|e| Error::io("reading the handshake reply failed", e))?;
+                    if got == 0 {
+                        return Err(Error::new(
+                            ErrorKind::Io,
+                            "the server closed the connection during the handshake",
+                        ));
+                    }
+                    rbuf.advance(got);
+                }
+            }
+        }
+        hs.on_replies(replies)?;
+    }
+    Ok(hs.server_info().clone())
+}

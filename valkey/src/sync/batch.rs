@@ -1,0 +1,154 @@
+//! Pipelines, transactions and the WATCH helper on the blocking connection; the encoding and
+//! decoding live in `crate::pipeline`, this only moves the bytes.
+
+use super::Connection;
+use crate::cmd::Cmd;
+use crate::convert::ToValkeyArgs;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::{
+    encode_transaction, transaction_replies, Commands, Pipeline, Replies, Reply, WatchOptions,
+};
+use bytes::Bytes;
+
+impl Connection {
+    /// Runs the commands as one pipeline (one write, then the replies) and returns their outputs;
+    /// the first command that failed makes it an `Err` naming that command (index and name). The
+    /// other commands still ran.
+    ///
+    /// ```no_run
+    /// # fn main() -> valkey::Result<()> {
+    /// # let mut con = valkey::sync::Connection::open("valkey://127.0.0.1")?;
+    /// use valkey::Cmd;
+    /// let (a, b): (valkey::Value, valkey::Value) =
+    ///     con.pipe((Cmd::new("INCR").arg("x"), Cmd::new("GET").arg("x")))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pipe<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
+        let frames = self.batch(&cmds, false)?;
+        cmds.decode(&mut frames.into_iter().map(Reply::Frame))
+    }
+
+    /// Like [`Connection::pipe`], but every command's own `Result` is returned.
+    pub fn pipe_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
+        let frames = self.batch(&cmds, false)?;
+        cmds.decode_results(&mut frames.into_iter().map(Reply::Frame))
+    }
+
+    /// Runs the commands as a transaction (`MULTI` ... `EXEC`). A watched key that changed gives an
+    /// error of kind `WatchConflict` (nothing ran); a command rejected while queuing gives
+    /// `ExecAbort` naming it (nothing ran); a command failing inside EXEC gives an `Err` naming it
+    /// (the others ran: transactions do not roll back).
+    pub fn transaction<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
+        let replies = self.exec(&cmds)?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`Connection::transaction`], but every command's own `Result` is returned.
+    pub fn transaction_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
+        let replies = self.exec(&cmds)?;
+        cmds.decode_results(&mut replies.into_iter())
+    }
+
+    /// Runs a run-time [`Pipeline`]; read each reply through its handle.
+    pub fn run(&mut self, pipeline: &Pipeline) -> Result<Replies> {
+        self.wbuf().extend_from_slice(pipeline.encoded());
+        let frames = self.exchange(pipeline.len())?;
+        Ok(pipeline.replies(frames.into_iter().map(Reply::Frame).collect()))
+    }
+
+    /// Runs a run-time [`Pipeline`] as a transaction.
+    pub fn run_transaction(&mut self, pipeline: &Pipeline) -> Result<Replies> {
+        let n = pipeline.len();
+        encode_transaction(self.wbuf(), |buf| buf.extend_from_slice(pipeline.encoded()));
+        let frames = self.exchange(n + 2)?;
+        let replies = transaction_replies(frames, n, |i| format!("#{i}").into())?;
+        Ok(pipeline.replies(replies))
+    }
+
+    /// Optimistic locking (valkey-py's `transaction(func, *watches)`): WATCHes `keys`, calls `f`
+    /// (which may read with this connection and returns the commands to run), runs them in
+    /// MULTI/EXEC, and starts over when a watched key changed, up to `max_attempts` times.
+    /// Keys are UNWATCHed on every exit path.
+    ///
+    /// ```no_run
+    /// # fn main() -> valkey::Result<()> {
+    /// # let mut con = valkey::sync::Connection::open("valkey://127.0.0.1")?;
+    /// use valkey::{Cmd, Value};
+    /// let (_,): (Value,) = con.watch(&"balance", Default::default(), |con| {
+    ///     let v: Value = con.send(Cmd::new("GET").arg("balance"))?;
+    ///     let n: i64 = match v { Value::BulkString(b) => String::from_utf8_lossy(&b).parse().unwrap_or(0), _ => 0 };
+    ///     Ok((Cmd::new("SET").arg("balance").arg(n + 1),))
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn watch<K, P, F>(&mut self, keys: &K, options: WatchOptions, mut f: F) -> Result<P::Output>
+    where
+        K: ToValkeyArgs + ?Sized,
+        P: Commands,
+        F: FnMut(&mut Connection) -> Result<P>,
+    {
+        for _ in 0..options.max_attempts.max(1) {
+            let mut watch = Cmd::new("WATCH");
+            watch.push_arg(keys);
+            self.send(watch)?;
+            let cmds = match f(self) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.unwatch();
+                    return Err(e);
+                }
+            };
+            match self.transaction(cmds) {
+                Ok(out) => return Ok(out),
+                Err(e) if e.is_watch_conflict() => continue,
+                Err(e) => {
+                    self.unwatch();
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::WatchConflict,
+            format!(
+                "gave up after {} attempts: a watched key kept changing",
+                options.max_attempts.max(1)
+            ),
+        ))
+    }
+
+    /// Best effort: after a failure the connection may be gone, and with it the watches.
+    fn unwatch(&mut self) {
+        if self.is_open() {
+            let _ = self.send(Cmd::new("UNWATCH"));
+        }
+    }
+
+    fn batch<P: Commands>(&mut self, cmds: &P, transaction: bool) -> Result<Vec<Bytes>> {
+        cmds.check(self.server_info())?;
+        self.connected()?;
+        let buf = self.wbuf();
+        buf.clear();
+        if transaction {
+            encode_transaction(buf, |b| cmds.encode_all(b));
+            self.exchange(cmds.len() + 2)
+        } else {
+            cmds.encode_all(buf);
+            self.exchange(cmds.len())
+        }
+    }
+
+    fn exec<P: Commands>(&mut self, cmds: &P) -> Result<Vec<Reply>> {
+        let frames = self.batch(cmds, true)?;
+        transaction_replies(frames, cmds.len(), |i| cmds.name_of(i))
+    }
+
+    fn exchange(&mut self, n: usize) -> Result<Vec<Bytes>> {
+        let mut frames = Vec::with_capacity(n);
+        let r = self.round_trip(n, |f| {
+            frames.push(f);
+            Ok(())
+        });
+        self.wbuf().clear();
+        r.map(|()| frames)
+    }
+}
