@@ -208,7 +208,9 @@ fn arg(a: &spec::Arg, parent: &str, what: &str) -> Result<Arg, String> {
         ArgType::Block => Kind::Block(children(&a.arguments)?),
     };
     if !matches!(kind, Kind::OneOf(_) | Kind::Block(_)) && !a.arguments.is_empty() {
-        return Err(format!("{what_arg}: only a oneof or block has nested arguments"));
+        return Err(format!(
+            "{what_arg}: only a oneof or block has nested arguments"
+        ));
     }
     if kind == Kind::PureToken && a.token.is_none() {
         return Err(format!("{what_arg}: a pure token without a token"));
@@ -216,9 +218,8 @@ fn arg(a: &spec::Arg, parent: &str, what: &str) -> Result<Arg, String> {
     if a.multiple_token && !a.multiple {
         return Err(format!("{what_arg}: multiple_token without multiple"));
     }
-    if a.key_spec_index.is_some() && kind != Kind::Key {
-        return Err(format!("{what_arg}: key_spec_index on a non-key"));
-    }
+    // Valkey 9.1 reports a key_spec_index on some non-key arguments too (numkeys, the oneof of
+    // BITOP): kept as the server says, and not used for anything but keys.
     Ok(Arg {
         name: a.name.clone(),
         path,
@@ -279,7 +280,10 @@ pub fn command(file: &str, name: &str, s: &CommandSpec) -> Result<Command, Strin
     for a in cmd.all_args() {
         if let Some(i) = a.key_spec_index {
             if i >= cmd.key_specs.len() {
-                return Err(format!("{what}: {} names key spec {i}, which is missing", a.path));
+                return Err(format!(
+                    "{what}: {} names key spec {i}, which is missing",
+                    a.path
+                ));
             }
         }
     }
@@ -359,7 +363,9 @@ mod tests {
             r#"[{"name": "a", "type": "key"}, {"name": "a", "type": "string"}]"#,
         ));
         assert!(dup.unwrap_err().contains("two arguments"));
-        let bad_ks = parse(&base(r#"[{"name": "a", "type": "key", "key_spec_index": 0}]"#));
+        let bad_ks = parse(&base(
+            r#"[{"name": "a", "type": "key", "key_spec_index": 0}]"#,
+        ));
         assert!(bad_ks.unwrap_err().contains("key spec 0"));
     }
 }

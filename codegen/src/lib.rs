@@ -2,8 +2,9 @@
 //! overrides, emit Rust with `quote`, format it.
 
 pub mod dump;
-pub mod spec;
+pub mod emit;
 pub mod ir;
 pub mod names;
 pub mod overlay;
 pub mod shape;
+pub mod spec;

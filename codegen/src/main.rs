@@ -43,6 +43,41 @@ fn run(args: &[String]) -> Result<(), String> {
                 valkey_codegen::dump::files_from_replies(&read(docs)?, &read(info)?, version)?;
             write_dump(&files)
         }
+        Some("generate") => {
+            let root = workspace_root();
+            let g = valkey_codegen::emit::generate_dir(&root.join("commands-json"))?;
+            let out = root.join("valkey/src/cmd/generated");
+            std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+            for entry in std::fs::read_dir(&out).map_err(|e| e.to_string())? {
+                let path = entry.map_err(|e| e.to_string())?.path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string();
+                if name.ends_with(".rs") && !g.files.contains_key(&name) {
+                    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+                }
+            }
+            for (name, text) in &g.files {
+                std::fs::write(out.join(name), text).map_err(|e| e.to_string())?;
+            }
+            println!(
+                "{} builders for {} commands, {} files in {}",
+                g.builders,
+                g.commands,
+                g.files.len(),
+                out.display()
+            );
+            if !g.missing_overlay.is_empty() {
+                println!(
+                    "{} commands have no overlay entry (reply: Value): {}",
+                    g.missing_overlay.len(),
+                    g.missing_overlay.join(", ")
+                );
+            }
+            Ok(())
+        }
         _ => Err("usage: valkey-codegen generate | check | dump [--url URL]".into()),
     }
 }

@@ -154,17 +154,19 @@ pub fn validate(overlay: &Overlay, cmds: &[Command]) -> Result<Vec<String>, Stri
 
 fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
     check_reply_type(&o.reply)?;
-    let arg = |path: &str| {
-        cmd.arg(path)
-            .ok_or_else(|| format!("no argument {path:?}"))
-    };
+    let arg = |path: &str| cmd.arg(path).ok_or_else(|| format!("no argument {path:?}"));
     for w in &o.reply_when {
         check_reply_type(&w.reply)?;
         let a = arg(&w.arg)?;
-        let top_optional = cmd.args.iter().any(|t| t.path == a.path && t.optional);
+        // A top-level optional argument, or one choice of a top-level optional oneof.
+        let top_optional = cmd.args.iter().any(|t| {
+            t.optional
+                && (t.path == a.path
+                    || matches!(&t.kind, Kind::OneOf(c) if c.iter().any(|x| x.path == a.path)))
+        });
         if !top_optional {
             return Err(format!(
-                "reply_when {:?}: only a top-level optional argument can change the reply",
+                "reply_when {:?}: only a top-level optional argument (or a choice of one) can change the reply",
                 w.arg
             ));
         }
@@ -248,8 +250,10 @@ mod tests {
     #[test]
     fn a_valid_entry_passes_and_missing_commands_are_reported() {
         assert_eq!(
-            one(r#"{"reply": "i64", "reply_when": [{"arg": "incr", "reply": "Option<f64>"}],
-                   "counts": {"numkeys": "data"}, "kinds": {"data/score": "double"}}"#),
+            one(
+                r#"{"reply": "i64", "reply_when": [{"arg": "incr", "reply": "Option<f64>"}],
+                   "counts": {"numkeys": "data"}, "kinds": {"data/score": "double"}}"#
+            ),
             Ok(vec![])
         );
         let o = parse(r#"{"commands": {}}"#).unwrap();
@@ -259,7 +263,9 @@ mod tests {
     #[test]
     fn unknown_commands_and_arguments_are_errors() {
         let o = parse(r#"{"commands": {"ZADDD": {"reply": "i64"}}}"#).unwrap();
-        assert!(validate(&o, &cmds()).unwrap_err().contains("ZADDD: no such command"));
+        assert!(validate(&o, &cmds())
+            .unwrap_err()
+            .contains("ZADDD: no such command"));
         let e = one(r#"{"reply": "i64", "names": {"scor": "x"}}"#).unwrap_err();
         assert!(e.contains("no argument \"scor\""), "{e}");
         let e = one(r#"{"reply": "i64", "reply_when": [{"arg": "key", "reply": "T"}]}"#);
@@ -281,8 +287,9 @@ mod tests {
     #[test]
     fn kind_overrides_apply() {
         let mut c = cmds().remove(0);
-        let o = parse(r#"{"commands": {"ZADD": {"reply": "i64", "kinds": {"data/score": "double"}}}}"#)
-            .unwrap();
+        let o =
+            parse(r#"{"commands": {"ZADD": {"reply": "i64", "kinds": {"data/score": "double"}}}}"#)
+                .unwrap();
         apply(&mut c, &o.commands["ZADD"]);
         assert_eq!(c.arg("data/score").unwrap().kind, Kind::Double);
     }

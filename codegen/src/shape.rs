@@ -48,8 +48,13 @@ pub struct Param {
 /// What a struct field holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotKind {
-    /// Given to the constructor; this type.
-    Fixed(String),
+    /// Given to the constructor: its type and the expression that fills it.
+    Fixed {
+        /// The field's type.
+        ty: String,
+        /// The constructor's expression for it.
+        init: String,
+    },
     /// Optional: a type parameter, `Unset` until a method fills it.
     State(String),
     /// Marks that an optional block was given (`Unset` / `Present`); not written.
@@ -157,9 +162,35 @@ pub struct Builder {
 
 /// Names a generated builder must not give its type parameters (types its code uses).
 const RESERVED_TYPES: &[&str] = &[
-    "T", "O", "Unset", "Present", "Tok", "Tokened", "Block", "EachTok", "Version", "CommandMeta",
-    "ArgWriter", "ToValkeyArg", "ToValkeyArgs", "FromValkey", "Command", "Option", "Vec", "String",
-    "Value", "Bytes", "PhantomData", "Reply", "Raise", "Base", "L1", "L2", "Self", "Some", "None",
+    "T",
+    "O",
+    "Unset",
+    "Present",
+    "Tok",
+    "Tokened",
+    "Block",
+    "EachTok",
+    "Version",
+    "CommandMeta",
+    "ArgWriter",
+    "ToValkeyArg",
+    "ToValkeyArgs",
+    "FromValkey",
+    "Command",
+    "Option",
+    "Vec",
+    "String",
+    "Value",
+    "Bytes",
+    "PhantomData",
+    "Reply",
+    "Raise",
+    "Base",
+    "L1",
+    "L2",
+    "Self",
+    "Some",
+    "None",
     "Okay",
 ];
 
@@ -232,7 +263,10 @@ fn width(arg: &Arg) -> Result<usize, String> {
     match &arg.kind {
         Kind::Block(c) => c.iter().try_fold(0, |n, a| {
             if a.optional || a.multiple {
-                return Err(format!("{}: cannot count a block with optional parts", arg.path));
+                return Err(format!(
+                    "{}: cannot count a block with optional parts",
+                    arg.path
+                ));
             }
             Ok(n + width(a)? + usize::from(a.token.is_some() && a.kind != Kind::PureToken))
         }),
@@ -266,8 +300,7 @@ impl<'a> Ctx<'a> {
         if name.is_empty() {
             name = "A".into();
         }
-        if RESERVED_TYPES.contains(&name.as_str()) || self.b.owned.iter().any(|o| o.name == name)
-        {
+        if RESERVED_TYPES.contains(&name.as_str()) || self.b.owned.iter().any(|o| o.name == name) {
             name.push_str("Arg");
         }
         let mut candidate = name.clone();
@@ -343,18 +376,32 @@ impl<'a> Ctx<'a> {
     }
 
     /// A single value's parameter: (type, generic if any).
-    fn value_param(&mut self, arg: &Arg, name: &str, in_method: bool) -> (String, Option<Generic>) {
+    fn value_param(&mut self, arg: &Arg) -> (String, Option<Generic>) {
         if arg.multiple {
-            let bound = if arg.multiple_token { Bound::Iter } else { Bound::Many };
-            let g = if in_method { camel(name) } else { self.type_param(&arg.name) };
+            if matches!(arg.kind, Kind::OneOf(_)) {
+                // The elements are values of a generated enum.
+                self.owned(arg);
+            }
+            let bound = if arg.multiple_token {
+                Bound::Iter
+            } else {
+                Bound::Many
+            };
+            let g = self.type_param(&arg.name);
             return (g.clone(), Some(Generic { name: g, bound }));
         }
         match &arg.kind {
             Kind::Integer | Kind::UnixTime => ("i64".into(), None),
             Kind::Double => ("f64".into(), None),
             Kind::Key | Kind::String | Kind::Pattern => {
-                let g = if in_method { camel(name) } else { self.type_param(&arg.name) };
-                (g.clone(), Some(Generic { name: g, bound: Bound::One }))
+                let g = self.type_param(&arg.name);
+                (
+                    g.clone(),
+                    Some(Generic {
+                        name: g,
+                        bound: Bound::One,
+                    }),
+                )
             }
             Kind::OneOf(_) | Kind::Block(_) => (self.owned(arg), None),
             Kind::PureToken => unreachable!("a pure token has no value"),
@@ -364,9 +411,8 @@ impl<'a> Ctx<'a> {
     /// Adds a parameter giving `arg`'s value (a leaf, a repeated anything, a oneof as an enum);
     /// returns (value expression, value type) with the argument's own token applied.
     fn param_value(&mut self, arg: &Arg, m: Option<&mut Method>) -> (String, String) {
-        let in_method = m.is_some();
         let pname = snake(&arg.name);
-        let (ty, generic) = self.value_param(arg, &pname, in_method);
+        let (ty, generic) = self.value_param(arg);
         let (params, generics) = match m {
             Some(m) => (&mut m.params, &mut m.generics),
             None => (&mut self.b.params, &mut self.b.generics),
@@ -377,10 +423,7 @@ impl<'a> Ctx<'a> {
             name = format!("{pname}_{i}");
             i += 1;
         }
-        if let Some(mut g) = generic {
-            while generics.iter().any(|x| x.name == g.name) {
-                g.name.push('2');
-            }
+        if let Some(g) = generic {
             params.push(Param {
                 name: name.clone(),
                 ty: g.name.clone(),
@@ -400,10 +443,9 @@ impl<'a> Ctx<'a> {
 
     fn tokened(&self, arg: &Arg, expr: String, ty: String) -> (String, String) {
         match &arg.token {
-            Some(t) if arg.multiple_token => (
-                format!("EachTok({t:?}, {expr})"),
-                format!("EachTok<{ty}>"),
-            ),
+            Some(t) if arg.multiple_token => {
+                (format!("EachTok({t:?}, {expr})"), format!("EachTok<{ty}>"))
+            }
             Some(t) if arg.kind != Kind::PureToken => {
                 (format!("Tokened({t:?}, {expr})"), format!("Tokened<{ty}>"))
             }
@@ -421,7 +463,10 @@ impl<'a> Ctx<'a> {
         }
         for c in arg.kind.children() {
             let (e, t) = match &c.kind {
-                Kind::PureToken => (format!("Tok({:?})", c.token.as_deref().unwrap_or("")), "Tok".into()),
+                Kind::PureToken => (
+                    format!("Tok({:?})", c.token.as_deref().unwrap_or("")),
+                    "Tok".into(),
+                ),
                 Kind::Block(_) if !c.multiple => self.block_value(c, m),
                 _ => self.param_value(c, Some(m)),
             };
@@ -456,7 +501,8 @@ impl<'a> Ctx<'a> {
                 if matches!(mode, Mode::Entry(_)) {
                     return Err(format!("{}: a count inside an optional block", a.path));
                 }
-                self.pending_counts.push((self.b.writes.len(), target.clone()));
+                self.pending_counts
+                    .push((self.b.writes.len(), target.clone()));
                 self.b.writes.push(Write::Const(String::new()));
                 continue;
             }
@@ -465,12 +511,17 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             match (&a.kind, a.multiple, &mut *mode) {
-                (Kind::PureToken, _, Mode::Ctor) => {
-                    self.b.writes.push(Write::Const(a.token.clone().unwrap_or_default()))
-                }
+                (Kind::PureToken, _, Mode::Ctor) => self
+                    .b
+                    .writes
+                    .push(Write::Const(a.token.clone().unwrap_or_default())),
                 (Kind::PureToken, _, Mode::Entry(m)) => {
                     let i = self.state_slot(a, true);
-                    m.sets.push((i, format!("Tok({:?})", a.token.as_deref().unwrap_or("")), "Tok".into()));
+                    m.sets.push((
+                        i,
+                        format!("Tok({:?})", a.token.as_deref().unwrap_or("")),
+                        "Tok".into(),
+                    ));
                     m.requires_unset.push(i);
                 }
                 (Kind::Block(children), false, Mode::Ctor) => {
@@ -488,22 +539,29 @@ impl<'a> Ctx<'a> {
                     self.required(children, mode, present)?;
                 }
                 (_, _, Mode::Ctor) => {
-                    if let (Some(t), false) = (&a.token, a.multiple_token) {
-                        self.b.writes.push(Write::Const(t.clone()));
+                    let const_token = a.token.is_some() && !a.multiple_token;
+                    if const_token {
+                        self.b
+                            .writes
+                            .push(Write::Const(a.token.clone().unwrap_or_default()));
                     }
                     let (expr, ty) = self.param_value(a, None);
-                    // The constant token is already written; keep the bare value.
-                    let (expr, ty) = if a.token.is_some() && !a.multiple_token {
-                        (self.b.params.last().unwrap().name.clone(), self.b.params.last().unwrap().ty.clone())
+                    let param = self
+                        .b
+                        .params
+                        .last()
+                        .expect("a parameter was just added")
+                        .clone();
+                    // A constant token is written on its own; the field keeps the bare value.
+                    let (init, ty) = if const_token {
+                        (param.name.clone(), param.ty)
                     } else {
                         (expr, ty)
                     };
-                    let _ = expr;
-                    let i = self.add_slot(a, SlotKind::Fixed(ty));
+                    let i = self.add_slot(a, SlotKind::Fixed { ty, init });
                     self.b.writes.push(Write::Slot(i));
                     if matches!(a.kind, Kind::OneOf(_)) && !a.multiple {
-                        let pname = self.b.params.last().unwrap().name.clone();
-                        self.b.since_params.push(pname);
+                        self.b.since_params.push(param.name);
                     }
                 }
                 (_, _, Mode::Entry(m)) => {
@@ -526,13 +584,24 @@ impl<'a> Ctx<'a> {
                 for c in choices {
                     let base = method_name(c, names);
                     let name = match (&a.token, names.contains_key(&c.path)) {
-                        (Some(t), false) if has_words(t) => format!("{}_{}", snake(t), base.trim_end_matches('_')),
+                        (Some(t), false) if has_words(t) => {
+                            format!(
+                                "{}_{}",
+                                snake(t).trim_end_matches('_'),
+                                base.trim_end_matches('_')
+                            )
+                        }
                         _ => base,
                     };
                     let mut m = self.new_method(name, c, present);
                     let (expr, ty) = match &c.kind {
-                        Kind::PureToken => (format!("Tok({:?})", c.token.as_deref().unwrap_or("")), "Tok".to_string()),
-                        Kind::Block(cc) if !c.multiple && is_simple_block(cc) => self.block_value(c, &mut m),
+                        Kind::PureToken => (
+                            format!("Tok({:?})", c.token.as_deref().unwrap_or("")),
+                            "Tok".to_string(),
+                        ),
+                        Kind::Block(cc) if !c.multiple && is_simple_block(cc) => {
+                            self.block_value(c, &mut m)
+                        }
                         _ => self.param_value(c, Some(&mut m)),
                     };
                     let (expr, ty) = match &a.token {
@@ -577,14 +646,19 @@ impl<'a> Ctx<'a> {
             _ => {
                 let slot = self.state_slot(a, true);
                 let entry_name = match (&a.kind, &a.token, a.kind.children().first()) {
-                    (Kind::Block(_), None, Some(first)) if first.token.is_some() && !names.contains_key(&a.path) => {
+                    (Kind::Block(_), None, Some(first))
+                        if first.token.is_some() && !names.contains_key(&a.path) =>
+                    {
                         method_name(first, names)
                     }
                     _ => method_name(a, names),
                 };
                 let mut m = self.new_method(entry_name, a, present);
                 let (expr, ty) = match &a.kind {
-                    Kind::PureToken => (format!("Tok({:?})", a.token.as_deref().unwrap_or("")), "Tok".to_string()),
+                    Kind::PureToken => (
+                        format!("Tok({:?})", a.token.as_deref().unwrap_or("")),
+                        "Tok".to_string(),
+                    ),
                     Kind::Block(_) if !a.multiple => self.block_value(a, &mut m),
                     _ => self.param_value(a, Some(&mut m)),
                 };
@@ -603,8 +677,26 @@ pub fn builder(
     ov: &CommandOverlay,
     enums: &BTreeMap<String, String>,
 ) -> Result<Builder, String> {
-    let type_name = camel(&cmd.full_name());
-    let fn_name = ov.fn_name.clone().unwrap_or_else(|| snake(&cmd.full_name()));
+    let mut type_name = camel(&cmd.full_name());
+    if RESERVED_TYPES.contains(&type_name.as_str())
+        || [
+            "Command",
+            "Cmd",
+            "KeySpec",
+            "ArgMeta",
+            "BeginSearch",
+            "FindKeys",
+            "CommandFlags",
+        ]
+        .contains(&type_name.as_str())
+    {
+        // `COMMAND`'s builder must not hide the `Command` trait.
+        type_name.push_str("Cmd");
+    }
+    let fn_name = ov
+        .fn_name
+        .clone()
+        .unwrap_or_else(|| snake(&cmd.full_name()));
     let output = if !ov.reply_when.is_empty() {
         Output::Leveled(ov.reply.clone())
     } else if uses_t(&ov.reply) {
@@ -645,7 +737,9 @@ pub fn builder(
             .iter()
             .position(|s| s.arg_path == target)
             .ok_or_else(|| format!("{what}: counted argument {target} has no slot"))?;
-        let arg = cmd.arg(&target).ok_or_else(|| format!("{what}: no {target}"))?;
+        let arg = cmd
+            .arg(&target)
+            .ok_or_else(|| format!("{what}: no {target}"))?;
         let width = width(arg).map_err(|e| format!("{what}: {e}"))?;
         ctx.b.writes[w] = Write::Count { slot, width };
     }
@@ -670,7 +764,10 @@ pub fn builder(
     let mut seen = BTreeSet::new();
     for m in &b.methods {
         if RESERVED_METHODS.contains(&m.name.as_str()) {
-            return Err(format!("{what}: method {} would shadow Command::{0}; rename {} in the overlay", m.name, m.arg_path));
+            return Err(format!(
+                "{what}: method {} would shadow Command::{0}; rename {} in the overlay",
+                m.name, m.arg_path
+            ));
         }
         if !seen.insert(m.name.clone()) {
             return Err(format!(
@@ -723,24 +820,48 @@ mod tests {
     fn set_has_two_parameters_and_a_method_per_option() {
         let mut o = ov("()");
         o.reply_when = vec![
-            ReplyWhen { arg: "condition".into(), reply: "bool".into() },
-            ReplyWhen { arg: "get".into(), reply: "T".into() },
+            ReplyWhen {
+                arg: "condition".into(),
+                reply: "bool".into(),
+            },
+            ReplyWhen {
+                arg: "get".into(),
+                reply: "T".into(),
+            },
         ];
         let b = builder(&cmd("SET", SET), &o, &BTreeMap::new()).unwrap();
         assert_eq!(b.fn_name, "set");
-        assert_eq!(b.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["key", "value"]);
+        assert_eq!(
+            b.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["key", "value"]
+        );
         let names: Vec<_> = b.methods.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["nx", "xx", "ifeq", "get", "ex", "keepttl"]);
         // The three condition methods share one slot, so only one of them can be called.
-        let cond: BTreeSet<_> = b.methods[..3].iter().map(|m| m.requires_unset.clone()).collect();
+        let cond: BTreeSet<_> = b.methods[..3]
+            .iter()
+            .map(|m| m.requires_unset.clone())
+            .collect();
         assert_eq!(cond.len(), 1);
-        assert_eq!(b.methods[2].sets[0].1, "Tokened(\"IFEQ\", comparison_value)");
+        assert_eq!(
+            b.methods[2].sets[0].1,
+            "Tokened(\"IFEQ\", comparison_value)"
+        );
         assert_eq!(b.methods[2].since, Some(Version(8, 1, 0)));
         assert_eq!(b.methods[0].reply, Some((1, "bool".into())));
         assert_eq!(b.methods[3].reply, Some((2, "T".into())));
         assert_eq!(b.output, Output::Leveled("()".into()));
         assert!(b.tracks_version);
-        assert_eq!(b.writes, [Write::Slot(0), Write::Slot(1), Write::Slot(2), Write::Slot(3), Write::Slot(4)]);
+        assert_eq!(
+            b.writes,
+            [
+                Write::Slot(0),
+                Write::Slot(1),
+                Write::Slot(2),
+                Write::Slot(3),
+                Write::Slot(4)
+            ]
+        );
     }
 
     #[test]
@@ -753,12 +874,22 @@ mod tests {
                  {"name": "field", "type": "string", "multiple": true}]}]"#,
         );
         let mut o = ov("Vec<i64>");
-        o.counts.insert("fields/numfields".into(), "fields/field".into());
+        o.counts
+            .insert("fields/numfields".into(), "fields/field".into());
         let b = builder(&c, &o, &BTreeMap::new()).unwrap();
-        assert_eq!(b.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["key", "seconds", "field"]);
+        assert_eq!(
+            b.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["key", "seconds", "field"]
+        );
         assert_eq!(
             b.writes,
-            [Write::Slot(0), Write::Slot(1), Write::Const("FIELDS".into()), Write::Count { slot: 2, width: 1 }, Write::Slot(2)]
+            [
+                Write::Slot(0),
+                Write::Slot(1),
+                Write::Const("FIELDS".into()),
+                Write::Count { slot: 2, width: 1 },
+                Write::Slot(2)
+            ]
         );
         assert_eq!(b.generics.last().unwrap().bound, Bound::Many);
     }
@@ -816,7 +947,10 @@ mod tests {
         let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
         assert_eq!(b.methods.len(), 1);
         assert_eq!(b.methods[0].name, "limit");
-        assert_eq!(b.methods[0].sets[0].1, "Block((Tok(\"LIMIT\"), offset, count,))");
+        assert_eq!(
+            b.methods[0].sets[0].1,
+            "Block((Tok(\"LIMIT\"), offset, count,))"
+        );
         assert!(b.methods[0].since.is_none());
     }
 

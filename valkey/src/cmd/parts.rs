@@ -2,7 +2,8 @@
 //! a token with its value, a block of parts, a repeated token. Hand-written and shared, so the
 //! generated code stays a list of fields.
 
-use crate::convert::{ArgWriter, ToValkeyArgs};
+use crate::convert::{ArgWriter, FromValkey, ToValkeyArgs};
+use std::marker::PhantomData;
 
 /// An option that was not given: writes nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,6 +98,55 @@ block!(A 0, B 1, C 2, D 3);
 block!(A 0, B 1, C 2, D 3, E 4);
 block!(A 0, B 1, C 2, D 3, E 4, F 5);
 
+/// The reply type of a builder whose options can change it: `Base<T>` at first; an option
+/// raises it to level 1 or 2 (`L1<U>`, `L2<U>`), and a lower level never overrides a higher one
+/// (`SET ... GET` reads the old value whether or not `NX` is also given, in either order).
+pub trait Reply {
+    /// The type the reply is read into.
+    type Output: FromValkey;
+}
+
+/// The reply type when no option changed it.
+pub struct Base<T>(PhantomData<fn() -> T>);
+/// The reply type set by a level-1 option.
+pub struct L1<T>(PhantomData<fn() -> T>);
+/// The reply type set by a level-2 option.
+pub struct L2<T>(PhantomData<fn() -> T>);
+
+impl<T: FromValkey> Reply for Base<T> {
+    type Output = T;
+}
+impl<T: FromValkey> Reply for L1<T> {
+    type Output = T;
+}
+impl<T: FromValkey> Reply for L2<T> {
+    type Output = T;
+}
+
+/// The reply state after an option of level `To` is given.
+pub trait Raise<To> {
+    /// The new state.
+    type Out;
+}
+impl<T, U> Raise<L1<U>> for Base<T> {
+    type Out = L1<U>;
+}
+impl<T, U> Raise<L1<U>> for L1<T> {
+    type Out = L1<U>;
+}
+impl<T, U> Raise<L1<U>> for L2<T> {
+    type Out = L2<T>;
+}
+impl<T, U> Raise<L2<U>> for Base<T> {
+    type Out = L2<U>;
+}
+impl<T, U> Raise<L2<U>> for L1<T> {
+    type Out = L2<U>;
+}
+impl<T, U> Raise<L2<U>> for L2<T> {
+    type Out = L2<U>;
+}
+
 /// Writes a count computed from the arguments it counts (`numkeys`).
 #[inline]
 pub fn write_count(out: &mut ArgWriter<'_>, counted_args: usize, width: usize) {
@@ -105,10 +155,7 @@ pub fn write_count(out: &mut ArgWriter<'_>, counted_args: usize, width: usize) {
 
 /// The newer of two optional versions.
 #[inline]
-pub const fn newer(
-    a: Option<super::Version>,
-    b: Option<super::Version>,
-) -> Option<super::Version> {
+pub const fn newer(a: Option<super::Version>, b: Option<super::Version>) -> Option<super::Version> {
     match (a, b) {
         (Some(x), Some(y)) => {
             let xa = (x.major, x.minor, x.patch);
@@ -124,6 +171,17 @@ pub const fn newer(
     }
 }
 
+/// `v` when it is newer than the command's own version `since`.
+#[inline]
+pub const fn if_newer(since: super::Version, v: Option<super::Version>) -> Option<super::Version> {
+    match newer(Some(since), v) {
+        Some(n) if n.major == since.major && n.minor == since.minor && n.patch == since.patch => {
+            None
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,7 +191,11 @@ mod tests {
         let mut buf = vec![];
         let mut w = ArgWriter::new(&mut buf);
         p.write_args(&mut w);
-        assert_eq!(w.written(), p.num_args(), "num_args disagrees with write_args");
+        assert_eq!(
+            w.written(),
+            p.num_args(),
+            "num_args disagrees with write_args"
+        );
         (p.num_args(), buf)
     }
 
@@ -151,7 +213,10 @@ mod tests {
         );
         assert_eq!(
             encode(&EachTok("GET", ["a", "b"])),
-            (4, b"$3\r\nGET\r\n$1\r\na\r\n$3\r\nGET\r\n$1\r\nb\r\n".to_vec())
+            (
+                4,
+                b"$3\r\nGET\r\n$1\r\na\r\n$3\r\nGET\r\n$1\r\nb\r\n".to_vec()
+            )
         );
     }
 
