@@ -4,6 +4,8 @@
 pub mod dump;
 pub mod emit;
 pub mod ir;
+#[cfg(feature = "dump")]
+pub mod live;
 pub mod names;
 pub mod overlay;
 pub mod shape;

@@ -31,18 +31,17 @@ fn write_dump(files: &valkey_codegen::dump::Files) -> Result<(), String> {
 
 fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        Some("dump-json") => {
-            let [_, docs, info, version] = args else {
-                return Err("usage: dump-json DOCS.json INFO.json VERSION".into());
+        #[cfg(feature = "dump")]
+        Some("dump") => {
+            let files = match args.get(1..) {
+                Some([flag, url]) if flag == "--url" => valkey_codegen::live::dump_url(url)?,
+                Some([]) => valkey_codegen::live::dump_new_server()?,
+                _ => return Err("usage: dump [--url URL]".into()),
             };
-            let read = |p: &str| -> Result<serde_json::Value, String> {
-                let t = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
-                serde_json::from_str(&t).map_err(|e| format!("{p}: {e}"))
-            };
-            let files =
-                valkey_codegen::dump::files_from_replies(&read(docs)?, &read(info)?, version)?;
             write_dump(&files)
         }
+        #[cfg(not(feature = "dump"))]
+        Some("dump") => Err("dump needs the `dump` feature (on by default)".into()),
         Some("generate") => {
             let root = workspace_root();
             let g = valkey_codegen::emit::generate_dir(&root.join("commands-json"))?;
