@@ -45,28 +45,32 @@ fn run(args: &[String]) -> Result<(), String> {
         Some("generate") => {
             let root = workspace_root();
             let g = valkey_codegen::emit::generate_dir(&root.join("commands-json"))?;
-            let out = root.join("valkey/src/cmd/generated");
+            let out = root.join(valkey_codegen::emit::GENERATED_DIR);
             std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+            // Files no longer generated are removed.
             for entry in std::fs::read_dir(&out).map_err(|e| e.to_string())? {
                 let path = entry.map_err(|e| e.to_string())?.path();
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("")
-                    .to_string();
-                if name.ends_with(".rs") && !g.files.contains_key(&name) {
+                let rel = format!(
+                    "{}/{}",
+                    valkey_codegen::emit::GENERATED_DIR,
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+                );
+                if rel.ends_with(".rs") && !g.files.contains_key(&rel) {
                     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
                 }
             }
-            for (name, text) in &g.files {
-                std::fs::write(out.join(name), text).map_err(|e| e.to_string())?;
+            for (rel, text) in &g.files {
+                let path = root.join(rel);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                }
+                std::fs::write(&path, text).map_err(|e| e.to_string())?;
             }
             println!(
-                "{} builders for {} commands, {} files in {}",
+                "{} builders for {} commands, {} files written",
                 g.builders,
                 g.commands,
-                g.files.len(),
-                out.display()
+                g.files.len()
             );
             if !g.missing_overlay.is_empty() {
                 println!(

@@ -54,6 +54,10 @@ pub struct CommandOverlay {
     /// A Rust name for the constructor (default: the command path in snake_case).
     #[serde(default)]
     pub fn_name: Option<String>,
+    /// For the conformance test: the builder to send instead of the one with plain values, as
+    /// a Rust expression (`cmd::eval("return 1")`), when plain values are not valid.
+    #[serde(default)]
+    pub example: Option<String>,
     /// Why this entry says what it says, for readers of the file.
     #[serde(default)]
     pub note: Option<String>,
@@ -198,6 +202,9 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
         if !["string", "integer", "double"].contains(&kind.as_str()) {
             return Err(format!("kinds: unknown kind {kind:?}"));
         }
+    }
+    if let Some(e) = &o.example {
+        syn::parse_str::<syn::Expr>(e).map_err(|err| format!("example {e:?}: {err}"))?;
     }
     if let Some(f) = &o.fn_name {
         if syn::parse_str::<syn::Ident>(f).is_err() {

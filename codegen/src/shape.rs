@@ -258,6 +258,17 @@ fn is_simple_block(children: &[Arg]) -> bool {
     })
 }
 
+/// Whether a repeated block's elements can be plain tuples: only values, no tokens, nothing
+/// optional or nested. (Other blocks get a generated struct that writes their tokens.)
+pub fn is_plain_block(arg: &Arg) -> bool {
+    match &arg.kind {
+        Kind::Block(children) => children.iter().all(|c| {
+            c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple
+        }),
+        _ => true,
+    }
+}
+
 /// How many arguments one element of a repeated argument writes.
 fn width(arg: &Arg) -> Result<usize, String> {
     match &arg.kind {
@@ -378,8 +389,8 @@ impl<'a> Ctx<'a> {
     /// A single value's parameter: (type, generic if any).
     fn value_param(&mut self, arg: &Arg) -> (String, Option<Generic>) {
         if arg.multiple {
-            if matches!(arg.kind, Kind::OneOf(_)) {
-                // The elements are values of a generated enum.
+            if matches!(arg.kind, Kind::OneOf(_)) || !is_plain_block(arg) {
+                // The elements are values of a generated enum or struct (which write the tokens).
                 self.owned(arg);
             }
             let bound = if arg.multiple_token {

@@ -12,17 +12,20 @@ fn root() -> PathBuf {
 #[test]
 fn committed_generated_code_is_not_stale() {
     let g = emit::generate_dir(&root().join("commands-json")).unwrap();
-    let dir = root().join("valkey/src/cmd/generated");
     let mut stale = vec![];
     for (name, text) in &g.files {
-        match std::fs::read_to_string(dir.join(name)) {
+        match std::fs::read_to_string(root().join(name)) {
             Ok(committed) if &committed == text => {}
             Ok(_) => stale.push(format!("{name} differs")),
             Err(_) => stale.push(format!("{name} is missing")),
         }
     }
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+    for entry in std::fs::read_dir(root().join(emit::GENERATED_DIR)).unwrap() {
+        let name = format!(
+            "{}/{}",
+            emit::GENERATED_DIR,
+            entry.unwrap().file_name().to_string_lossy()
+        );
         if !g.files.contains_key(&name) {
             stale.push(format!("{name} is not generated any more"));
         }

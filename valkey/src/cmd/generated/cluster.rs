@@ -1232,6 +1232,54 @@ for ClusterMeet<Ip, ClusterBusPort> {
         self.min_version
     }
 }
+/// The `range` argument: `start-slot end-slot [start-slot end-slot ...]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterMigrateslotsMigrationGroupRange {
+    /// `start-slot`
+    pub start_slot: i64,
+    /// `end-slot`
+    pub end_slot: i64,
+}
+impl ToValkeyArgs for ClusterMigrateslotsMigrationGroupRange {
+    #[allow(unused_variables)]
+    fn num_args(&self) -> usize {
+        let Self { start_slot, end_slot } = self;
+        0 + 0usize + 1usize + 0usize + 1usize
+    }
+    #[allow(unused_variables)]
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        let Self { start_slot, end_slot } = self;
+        out.write(start_slot);
+        out.write(end_slot);
+    }
+}
+/// The `migration-group` argument: `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterMigrateslotsMigrationGroup {
+    /// `start-slot end-slot [start-slot end-slot ...]`
+    pub range: Vec<ClusterMigrateslotsMigrationGroupRange>,
+    /// `node-id`
+    pub node_id: Bytes,
+}
+impl ToValkeyArgs for ClusterMigrateslotsMigrationGroup {
+    #[allow(unused_variables)]
+    fn num_args(&self) -> usize {
+        let Self { range, node_id } = self;
+        0 + 1usize + 0usize
+            + range.iter().map(|x| 0usize + ToValkeyArgs::num_args(x)).sum::<usize>()
+            + 1usize + 0usize + 1usize
+    }
+    #[allow(unused_variables)]
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        let Self { range, node_id } = self;
+        out.write_bytes(b"SLOTSRANGE");
+        for x in range.iter() {
+            ToValkeyArgs::write_args(x, out);
+        }
+        out.write_bytes(b"NODE");
+        out.write(node_id);
+    }
+}
 /// Metadata of `CLUSTER MIGRATESLOTS`.
 pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
     name: "CLUSTER MIGRATESLOTS",

@@ -2785,8 +2785,6 @@ pub enum GeosearchBy {
     ///
     /// (since 9.0.0)
     Polygon {
-        /// `BYPOLYGON num-vertices`
-        num_vertices: i64,
         /// `longitude latitude [longitude latitude ...]`
         vertices: Vec<GeosearchByPolygonVertices>,
     },
@@ -2802,8 +2800,8 @@ impl ToValkeyArgs for GeosearchBy {
                 0usize + 1usize + 1usize + 0usize + 1usize + 0usize
                     + ToValkeyArgs::num_args(unit)
             }
-            Self::Polygon { num_vertices, vertices } => {
-                0usize + 1usize + 1usize + 0usize
+            Self::Polygon { vertices } => {
+                0usize + 1usize + 0usize
                     + vertices
                         .iter()
                         .map(|x| 0usize + ToValkeyArgs::num_args(x))
@@ -2824,9 +2822,8 @@ impl ToValkeyArgs for GeosearchBy {
                 out.write(height);
                 ToValkeyArgs::write_args(unit, out);
             }
-            Self::Polygon { num_vertices, vertices } => {
-                out.write_bytes(b"BYPOLYGON");
-                out.write(num_vertices);
+            Self::Polygon { vertices } => {
+                out.write(&vertices.len());
                 for x in vertices.iter() {
                     ToValkeyArgs::write_args(x, out);
                 }
@@ -3453,8 +3450,6 @@ pub enum GeosearchstoreBy {
     ///
     /// (since 9.0.0)
     Polygon {
-        /// `BYPOLYGON num-vertices`
-        num_vertices: i64,
         /// `longitude latitude [longitude latitude ...]`
         vertices: Vec<GeosearchstoreByPolygonVertices>,
     },
@@ -3470,8 +3465,8 @@ impl ToValkeyArgs for GeosearchstoreBy {
                 0usize + 1usize + 1usize + 0usize + 1usize + 0usize
                     + ToValkeyArgs::num_args(unit)
             }
-            Self::Polygon { num_vertices, vertices } => {
-                0usize + 1usize + 1usize + 0usize
+            Self::Polygon { vertices } => {
+                0usize + 1usize + 0usize
                     + vertices
                         .iter()
                         .map(|x| 0usize + ToValkeyArgs::num_args(x))
@@ -3492,9 +3487,8 @@ impl ToValkeyArgs for GeosearchstoreBy {
                 out.write(height);
                 ToValkeyArgs::write_args(unit, out);
             }
-            Self::Polygon { num_vertices, vertices } => {
-                out.write_bytes(b"BYPOLYGON");
-                out.write(num_vertices);
+            Self::Polygon { vertices } => {
+                out.write(&vertices.len());
                 for x in vertices.iter() {
                     ToValkeyArgs::write_args(x, out);
                 }

@@ -35,6 +35,7 @@ pub use self::cluster::{
     cluster_delslots, cluster_delslotsrange, cluster_failover, cluster_flushslot,
     cluster_flushslots, cluster_forget, cluster_getkeysinslot, cluster_getslotmigrations,
     cluster_help, cluster_info, cluster_keyslot, cluster_links, cluster_meet,
+    ClusterMigrateslotsMigrationGroup, ClusterMigrateslotsMigrationGroupRange,
     cluster_migrateslots, cluster_myid, cluster_myshardid, cluster_nodes,
     cluster_replicas, ClusterReplicateArgs, cluster_replicate, cluster_reset,
     cluster_saveconfig, cluster_set_config_epoch, ClusterSetslotSubcommand,

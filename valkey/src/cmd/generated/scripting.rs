@@ -58,7 +58,7 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
 ///
 /// - `script`: `script`
 ///
-/// **Options** (methods of [`Eval`]): `key`, `arg`
+/// **Options** (methods of [`Eval`]): `keys`, `args`
 #[doc(alias = "EVAL")]
 pub fn eval<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -82,7 +82,7 @@ pub struct Eval<Script, Key, Arg, T> {
 }
 impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
     /// `key [key ...]`
-    pub fn key<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, Arg, T> {
         Eval {
             script: self.script,
             key: key,
@@ -93,7 +93,7 @@ impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
 }
 impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
         Eval {
             script: self.script,
             key: self.key,
@@ -163,7 +163,7 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
 ///
 /// - `sha1`: `sha1`
 ///
-/// **Options** (methods of [`Evalsha`]): `key`, `arg`
+/// **Options** (methods of [`Evalsha`]): `keys`, `args`
 #[doc(alias = "EVALSHA")]
 pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -187,7 +187,7 @@ pub struct Evalsha<Sha1, Key, Arg, T> {
 }
 impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
     /// `key [key ...]`
-    pub fn key<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, Arg, T> {
         Evalsha {
             sha1: self.sha1,
             key: key,
@@ -198,7 +198,7 @@ impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
 }
 impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
         Evalsha {
             sha1: self.sha1,
             key: self.key,
@@ -269,7 +269,7 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
 ///
 /// - `sha1`: `sha1`
 ///
-/// **Options** (methods of [`EvalshaRo`]): `key`, `arg`
+/// **Options** (methods of [`EvalshaRo`]): `keys`, `args`
 #[doc(alias = "EVALSHA_RO")]
 pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -293,7 +293,7 @@ pub struct EvalshaRo<Sha1, Key, Arg, T> {
 }
 impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
     /// `key [key ...]`
-    pub fn key<Key2: ToValkeyArgs>(self, key: Key2) -> EvalshaRo<Sha1, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalshaRo<Sha1, Key2, Arg, T> {
         EvalshaRo {
             sha1: self.sha1,
             key: key,
@@ -304,7 +304,7 @@ impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
 }
 impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
         EvalshaRo {
             sha1: self.sha1,
             key: self.key,
@@ -375,7 +375,7 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
 ///
 /// - `script`: `script`
 ///
-/// **Options** (methods of [`EvalRo`]): `key`, `arg`
+/// **Options** (methods of [`EvalRo`]): `keys`, `args`
 #[doc(alias = "EVAL_RO")]
 pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -399,7 +399,7 @@ pub struct EvalRo<Script, Key, Arg, T> {
 }
 impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
     /// `key [key ...]`
-    pub fn key<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, Arg, T> {
         EvalRo {
             script: self.script,
             key: key,
@@ -410,7 +410,7 @@ impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
 }
 impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
         EvalRo {
             script: self.script,
             key: self.key,
@@ -480,7 +480,7 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
 ///
 /// - `function`: `function`
 ///
-/// **Options** (methods of [`Fcall`]): `key`, `arg`
+/// **Options** (methods of [`Fcall`]): `keys`, `args`
 #[doc(alias = "FCALL")]
 pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -504,7 +504,7 @@ pub struct Fcall<Function, Key, Arg, T> {
 }
 impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
     /// `key [key ...]`
-    pub fn key<Key2: ToValkeyArgs>(self, key: Key2) -> Fcall<Function, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Fcall<Function, Key2, Arg, T> {
         Fcall {
             function: self.function,
             key: key,
@@ -515,7 +515,7 @@ impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
 }
 impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
         Fcall {
             function: self.function,
             key: self.key,
@@ -586,7 +586,7 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
 ///
 /// - `function`: `function`
 ///
-/// **Options** (methods of [`FcallRo`]): `key`, `arg`
+/// **Options** (methods of [`FcallRo`]): `keys`, `args`
 #[doc(alias = "FCALL_RO")]
 pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -610,7 +610,7 @@ pub struct FcallRo<Function, Key, Arg, T> {
 }
 impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
     /// `key [key ...]`
-    pub fn key<Key2: ToValkeyArgs>(self, key: Key2) -> FcallRo<Function, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> FcallRo<Function, Key2, Arg, T> {
         FcallRo {
             function: self.function,
             key: key,
@@ -621,7 +621,7 @@ impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
 }
 impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
         FcallRo {
             function: self.function,
             key: self.key,

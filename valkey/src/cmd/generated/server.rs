@@ -216,7 +216,7 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
 /// - `username`: `username`
 /// - `command`: `command`
 ///
-/// **Options** (methods of [`AclDryrun`]): `arg`
+/// **Options** (methods of [`AclDryrun`]): `args`
 #[doc(alias = "ACL DRYRUN")]
 #[doc(alias = "acl|dryrun")]
 pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
@@ -240,7 +240,7 @@ pub struct AclDryrun<Username, CommandArg, Arg> {
 }
 impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(
+    pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
     ) -> AclDryrun<Username, CommandArg, Arg2> {
@@ -1207,7 +1207,7 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
 ///
 /// - `command`: `command`
 ///
-/// **Options** (methods of [`CommandGetkeys`]): `arg`
+/// **Options** (methods of [`CommandGetkeys`]): `args`
 #[doc(alias = "COMMAND GETKEYS")]
 #[doc(alias = "command|getkeys")]
 pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
@@ -1230,7 +1230,7 @@ pub struct CommandGetkeys<CommandArg, Arg, T> {
 }
 impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(
+    pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
     ) -> CommandGetkeys<CommandArg, Arg2, T> {
@@ -1286,7 +1286,7 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
 ///
 /// - `command`: `command`
 ///
-/// **Options** (methods of [`CommandGetkeysandflags`]): `arg`
+/// **Options** (methods of [`CommandGetkeysandflags`]): `args`
 #[doc(alias = "COMMAND GETKEYSANDFLAGS")]
 #[doc(alias = "command|getkeysandflags")]
 pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
@@ -1309,7 +1309,7 @@ pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
 }
 impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(
+    pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
     ) -> CommandGetkeysandflags<CommandArg, Arg2, T> {
@@ -3811,7 +3811,7 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
 ///
 /// - `path`: `path`
 ///
-/// **Options** (methods of [`ModuleLoad`]): `arg`
+/// **Options** (methods of [`ModuleLoad`]): `args`
 #[doc(alias = "MODULE LOAD")]
 #[doc(alias = "module|load")]
 pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
@@ -3830,7 +3830,7 @@ pub struct ModuleLoad<Path, Arg> {
 }
 impl<Path> ModuleLoad<Path, Unset> {
     /// `arg [arg ...]`
-    pub fn arg<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
         ModuleLoad {
             path: self.path,
             arg: arg,
