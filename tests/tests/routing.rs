@@ -436,8 +436,14 @@ fn compare_with_getkeys(server: &Server, per_command: usize) -> (usize, usize) {
                     ours.map(|k| show(&k)).map_err(|e| e.to_string()),
                 ));
             }
-            // The generated command table, once it knows the command, must route the same.
-            if let Some(table_meta) = routing::command_meta(args) {
+            // The generated command table (dumped from Valkey), once it knows the command, must
+            // route the same as Valkey's own COMMAND INFO. Redis 7.0's specs differ (e.g. no
+            // ZRANK WITHSCORE, other key spec flags), so it is not compared there.
+            let table_meta = match server.kind() {
+                valkey_tests::ServerKind::Valkey => routing::command_meta(args),
+                _ => None,
+            };
+            if let Some(table_meta) = table_meta {
                 with_table += 1;
                 let from_table = routing::key_positions(args).ok();
                 let from_info = routing::key_positions_for(meta, args).ok();
