@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use valkey::sync::Connection;
-use valkey::{Cmd, Command, ConnectionInfo, Error, FromValkey, Protocol, ToValkeyArgs, Value};
+use valkey::{Cmd, ConnectionInfo, Error, FromValkey, Protocol, ToValkeyArgs, Value};
 use valkey_tests::{Server, ServerKind, ServerOptions};
 
 const KINDS: [ServerKind; 2] = [ServerKind::Valkey, ServerKind::Redis];
