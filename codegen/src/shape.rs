@@ -262,9 +262,9 @@ fn is_simple_block(children: &[Arg]) -> bool {
 /// optional or nested. (Other blocks get a generated struct that writes their tokens.)
 pub fn is_plain_block(arg: &Arg) -> bool {
     match &arg.kind {
-        Kind::Block(children) => children.iter().all(|c| {
-            c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple
-        }),
+        Kind::Block(children) => children
+            .iter()
+            .all(|c| c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple),
         _ => true,
     }
 }

@@ -260,7 +260,10 @@ pub fn generate(set: &SpecSet, overlay: &Overlay) -> Result<Generated, String> {
         )?,
     );
     let _ = shared_names;
-    files.insert(format!("{GENERATED_DIR}/mod.rs"), mod_file(&exports, &mut table)?);
+    files.insert(
+        format!("{GENERATED_DIR}/mod.rs"),
+        mod_file(&exports, &mut table)?,
+    );
     files.insert(
         CASES_FILE.into(),
         format_file(
