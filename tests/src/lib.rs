@@ -1,2 +1,28 @@
 //! The test-server harness: finds and starts real `valkey-server` / `redis-server` processes on free
-//! loopback ports, for integration tests and benchmarks.
+//! loopback ports (standalone, TLS, or as a formed cluster), for integration tests and benchmarks.
+//! It talks to the servers with its own tiny RESP client, never with the client under test.
+//!
+//! ```no_run
+//! use valkey_tests::{Server, ServerOptions};
+//! let server = ServerOptions::valkey().password("secret").start()?;
+//! println!("{}", server.url()); // valkey://:secret@127.0.0.1:PORT
+//! # Ok::<(), valkey_tests::HarnessError>(())
+//! ```
+
+mod binaries;
+mod cluster;
+mod error;
+mod ports;
+pub mod resp;
+mod server;
+mod tempdir;
+mod tls;
+
+pub use binaries::{server_binary, server_version, ServerKind};
+pub use cluster::{Cluster, ClusterOptions, SLOTS};
+pub use error::{HarnessError, Result};
+pub use ports::free_port;
+pub use resp::{Reply, RespConn};
+pub use server::{Server, ServerOptions, TlsClientAuth, HOST};
+pub use tempdir::TempDir;
+pub use tls::TlsFiles;

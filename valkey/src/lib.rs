@@ -11,6 +11,9 @@
 //! ```
 #![warn(missing_docs)]
 
+// Lets `#[derive(FromValkey)]`'s `::valkey::...` paths resolve inside this crate too.
+extern crate self as valkey;
+
 #[cfg(feature = "tokio")]
 pub mod aio;
 mod client;
@@ -21,6 +24,7 @@ pub mod error;
 pub mod pipeline;
 pub mod proto;
 pub mod resp;
+pub mod routing;
 pub mod sync;
 #[cfg(feature = "tls")]
 mod tls;
@@ -29,7 +33,14 @@ pub mod value;
 pub use client::Client;
 pub use cmd::{Cmd, Command};
 pub use config::{ConnectionInfo, Protocol, TlsOptions};
+#[cfg(feature = "json")]
+pub use convert::Json;
 pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};
 pub use error::{Error, ErrorKind, Result};
 pub use valkey_typed_macros::{FromValkey, ToValkeyArgs};
 pub use value::{ServerError, Value};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -92,8 +92,8 @@ flags! {
     ONLY_SENTINEL = 15, "ONLY_SENTINEL";
     /// Not allowed in MULTI.
     NO_MULTI = 16, "NO_MULTI";
-    /// Moves keys (keys positions found at run time).
-    MOVABLE_KEYS = 17, "MOVABLE_KEYS";
+    /// Moves keys (keys positions found at run time). The server calls it `movablekeys`.
+    MOVABLE_KEYS = 17, "MOVABLEKEYS";
     /// Allowed while the cluster is busy.
     ALLOW_BUSY = 18, "ALLOW_BUSY";
     /// Does not trigger key-miss notifications.
@@ -104,6 +104,10 @@ flags! {
     TOUCHES_ARBITRARY_KEYS = 21, "TOUCHES_ARBITRARY_KEYS";
     /// Comes from a module.
     MODULE = 22, "MODULE";
+    /// Allowed on a cluster node during slot migration after `ASKING`.
+    ASKING = 23, "ASKING";
+    /// Not logged in the command log (Valkey 8.1+).
+    SKIP_COMMANDLOG = 24, "SKIP_COMMANDLOG";
 }
 
 impl CommandFlags {

@@ -1,9 +1,16 @@
 //! Commands: the `Command` trait every executor sends, the raw `Cmd` builder, and (generated from
 //! the server's specs) one typed builder per server command.
 
+// Generated and formatted by `valkey-codegen` (prettyplease); rustfmt must not rewrite it, or
+// the staleness check would see a difference.
+#[rustfmt::skip]
+mod generated;
 mod meta;
+#[doc(hidden)]
+pub mod parts;
 mod raw;
 
+pub use generated::*;
 pub use meta::*;
 pub use raw::Cmd;
 
@@ -94,9 +101,33 @@ pub fn encode<C: Command + ?Sized>(cmd: &C, buf: &mut Vec<u8>) {
     debug_assert_eq!(w.written(), n, "num_args disagrees with write_args");
 }
 
-/// Looks up a command's metadata by name (and subcommand), case-insensitively.
-/// Generated from the specs; `None` for a command the specs do not have.
+/// Looks up a command's metadata by name (and subcommand), case-insensitively, without
+/// allocating: a binary search in the generated table.
+///
+/// For a container command (`CLIENT`), `subcommand` picks the subcommand's metadata
+/// (`lookup(b"client", Some(b"kill"))` is `CLIENT KILL`); an unknown subcommand gives `None`, no
+/// subcommand gives the container's own. For any other command `subcommand` is ignored (it is
+/// just the first argument, e.g. `GET`'s key).
 pub fn lookup(name: &[u8], subcommand: Option<&[u8]>) -> Option<&'static CommandMeta> {
-    let _ = (name, subcommand);
-    None
+    let i = generated::COMMANDS
+        .binary_search_by(|(n, _, _)| cmp_ignore_case(n, name))
+        .ok()?;
+    let (_, meta, subs) = &generated::COMMANDS[i];
+    match subcommand {
+        Some(sub) if !subs.is_empty() => subs
+            .binary_search_by(|(n, _)| cmp_ignore_case(n, sub))
+            .ok()
+            .map(|j| subs[j].1),
+        _ => Some(meta),
+    }
+}
+
+/// Every command's and subcommand's metadata (Valkey 9.1's 399), sorted by name.
+pub fn commands() -> &'static [&'static CommandMeta] {
+    &generated::ALL
+}
+
+/// Compares an uppercase table name with a name given in any case.
+fn cmp_ignore_case(upper: &str, given: &[u8]) -> std::cmp::Ordering {
+    upper.bytes().cmp(given.iter().map(u8::to_ascii_uppercase))
 }

@@ -1,0 +1,515 @@
+//! One command's items: its constructor function, its builder struct (one field per slot), the
+//! typestate impl blocks of its chained methods, and its `Command` impl.
+
+use super::docs;
+use crate::ir::Command;
+use crate::overlay::CommandOverlay;
+use crate::shape::{Bound, Builder, Generic, Method, Output, SlotKind, Write};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use std::collections::BTreeMap;
+
+fn ty(s: &str) -> TokenStream {
+    match syn::parse_str::<syn::Type>(s) {
+        Ok(t) => quote!(#t),
+        Err(e) => panic!("generated type {s:?} does not parse: {e}"),
+    }
+}
+
+fn expr(s: &str) -> TokenStream {
+    match syn::parse_str::<syn::Expr>(s) {
+        Ok(t) => quote!(#t),
+        Err(e) => panic!("generated expression {s:?} does not parse: {e}"),
+    }
+}
+
+fn ident(s: &str) -> syn::Ident {
+    format_ident!("{}", s)
+}
+
+fn doc_attrs(lines: &[String]) -> TokenStream {
+    let lines = lines.iter().map(|l| format!(" {l}"));
+    quote!(#(#[doc = #lines])*)
+}
+
+fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
+    let n = ident(&g.name);
+    match g.bound {
+        Bound::One => (quote!(#n: ToValkeyArg), None),
+        Bound::Many => (quote!(#n: ToValkeyArgs), None),
+        Bound::Iter => (
+            quote!(#n: IntoIterator + Clone),
+            Some(quote!(<#n as IntoIterator>::Item: ToValkeyArgs)),
+        ),
+    }
+}
+
+fn version_expr(v: crate::ir::Version) -> TokenStream {
+    let (a, b, c) = (v.0, v.1, v.2);
+    quote!(Version::new(#a, #b, #c))
+}
+
+/// The static holding the command's metadata: `CLIENT_KILL`.
+pub fn meta_ident(b: &Builder) -> syn::Ident {
+    format_ident!("{}", b.fn_name.trim_end_matches('_').to_uppercase())
+}
+
+/// All items of one command.
+pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenStream {
+    let type_id = ident(&b.type_name);
+    let fn_id = ident(&b.fn_name);
+    let meta_id = meta_ident(b);
+
+    // The struct's type parameters, in order: constructor generics, slot states, reply.
+    let mut params: Vec<String> = b.generics.iter().map(|g| g.name.clone()).collect();
+    let n_ctor = params.len();
+    for s in &b.slots {
+        if let SlotKind::State(p) | SlotKind::Presence(p) = &s.kind {
+            params.push(p.clone());
+        }
+    }
+    let out_param = match &b.output {
+        Output::Fixed(_) => None,
+        Output::User(_) => Some("T".to_string()),
+        Output::Leveled(_) => Some("O".to_string()),
+    };
+    if let Some(o) = &out_param {
+        params.push(o.clone());
+    }
+    let param_ids: Vec<_> = params.iter().map(|p| ident(p)).collect();
+
+    // Struct.
+    let mut fields = vec![];
+    for s in &b.slots {
+        let f = ident(&s.field);
+        let t = match &s.kind {
+            SlotKind::Fixed { ty: t, .. } => ty(t),
+            SlotKind::State(p) | SlotKind::Presence(p) => {
+                let p = ident(p);
+                quote!(#p)
+            }
+        };
+        fields.push(quote!(#f: #t,));
+    }
+    if b.tracks_version {
+        fields.push(quote!(min_version: Option<Version>,));
+    }
+    if let Some(o) = &out_param {
+        let o = ident(o);
+        fields.push(quote!(_reply: PhantomData<fn() -> #o>,));
+    }
+    let generics_decl = if params.is_empty() {
+        quote!()
+    } else {
+        quote!(<#(#param_ids),*>)
+    };
+    let struct_doc = doc_attrs(&[
+        format!(
+            "The `{}` command, built by [`{}`]: send it with any executor.",
+            cmd.full_name(),
+            b.fn_name,
+        ),
+        String::new(),
+        "Its type parameters record what was given, so that an option cannot be given twice."
+            .into(),
+    ]);
+    let strukt = quote! {
+        #struct_doc
+        #[must_use = "a command does nothing until it is sent"]
+        pub struct #type_id #generics_decl { #(#fields)* }
+    };
+
+    // Constructor.
+    let method_names = |path: &str| -> Vec<String> {
+        b.methods
+            .iter()
+            .filter(|m| m.arg_path == path || m.arg_path.starts_with(&format!("{path}/")))
+            .map(|m| m.name.clone())
+            .collect()
+    };
+    let mut fn_doc = docs::command_doc(cmd, ov, &method_names);
+    if !b.params.is_empty() {
+        fn_doc.push(String::new());
+        fn_doc.push("**Arguments**".into());
+        fn_doc.push(String::new());
+        for p in &b.params {
+            if let Some(a) = cmd.arg(&p.arg_path) {
+                let d = docs::arg_doc(a);
+                fn_doc.push(format!("- `{}`: {}", p.name, d.join(" ").trim()));
+            }
+        }
+    }
+    if !b.methods.is_empty() {
+        fn_doc.push(String::new());
+        fn_doc.push(format!(
+            "**Options** (methods of [`{0}`]): {1}",
+            b.type_name,
+            b.methods
+                .iter()
+                .map(|m| format!("`{}`", m.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let fn_doc = doc_attrs(&fn_doc);
+    let mut aliases = vec![cmd.full_name()];
+    if cmd.path.len() == 2 {
+        aliases.push(format!("{}|{}", cmd.path[0], cmd.path[1]).to_lowercase());
+    }
+    let aliases = aliases.iter();
+
+    let mut ctor_generics = vec![];
+    let mut ctor_where = vec![];
+    for g in &b.generics {
+        let (bnd, wh) = bound_of(g);
+        ctor_generics.push(bnd);
+        ctor_where.extend(wh);
+    }
+    let reply_base = match &b.output {
+        Output::Fixed(t) | Output::User(t) | Output::Leveled(t) => t.clone(),
+    };
+    if crate::overlay::uses_t(&reply_base) {
+        ctor_generics.push(quote!(T: FromValkey));
+    }
+    let ctor_args = b.params.iter().map(|p| {
+        let n = ident(&p.name);
+        let t = ty(&p.ty);
+        quote!(#n: #t)
+    });
+    let mut ret_args: Vec<TokenStream> = param_ids[..n_ctor].iter().map(|p| quote!(#p)).collect();
+    let mut inits = vec![];
+    for s in &b.slots {
+        let f = ident(&s.field);
+        match &s.kind {
+            SlotKind::Fixed { init, .. } => {
+                let e = expr(init);
+                inits.push(quote!(#f: #e,));
+            }
+            SlotKind::State(_) | SlotKind::Presence(_) => {
+                ret_args.push(quote!(Unset));
+                inits.push(quote!(#f: Unset,));
+            }
+        }
+    }
+    match &b.output {
+        Output::Fixed(_) => {}
+        Output::User(_) => ret_args.push(quote!(T)),
+        Output::Leveled(base) => {
+            let base = ty(base);
+            ret_args.push(quote!(Base<#base>));
+        }
+    }
+    let mut pre = quote!();
+    if b.tracks_version {
+        let since = version_expr(cmd.since);
+        let mut acc = quote!(None);
+        for p in &b.since_params {
+            let pid = ident(p);
+            let has_since = b
+                .params
+                .iter()
+                .find(|x| &x.name == p)
+                .and_then(|x| cmd.arg(&x.arg_path))
+                .is_some_and(|a| a.kind.children().iter().any(|c| c.since.is_some()));
+            if has_since {
+                acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
+            }
+        }
+        pre = quote!(let min_version = #acc;);
+        inits.push(quote!(min_version,));
+    }
+    if out_param.is_some() {
+        inits.push(quote!(_reply: PhantomData,));
+    }
+    let ret_generics = if ret_args.is_empty() {
+        quote!()
+    } else {
+        quote!(<#(#ret_args),*>)
+    };
+    let where_clause = if ctor_where.is_empty() {
+        quote!()
+    } else {
+        quote!(where #(#ctor_where),*)
+    };
+    let ctor_generics = if ctor_generics.is_empty() {
+        quote!()
+    } else {
+        quote!(<#(#ctor_generics),*>)
+    };
+    let ctor = quote! {
+        #fn_doc
+        #(#[doc(alias = #aliases)])*
+        pub fn #fn_id #ctor_generics (#(#ctor_args),*) -> #type_id #ret_generics #where_clause {
+            #pre
+            #type_id { #(#inits)* }
+        }
+    };
+
+    // Methods, grouped by the typestate they need.
+    let mut groups: BTreeMap<(Vec<usize>, Vec<usize>), Vec<&Method>> = BTreeMap::new();
+    for m in &b.methods {
+        let mut u = m.requires_unset.clone();
+        u.sort();
+        u.dedup();
+        let mut p = m.requires_present.clone();
+        p.sort();
+        p.dedup();
+        groups.entry((u, p)).or_default().push(m);
+    }
+    // Slot index → its position among the type parameters.
+    let slot_param: BTreeMap<usize, usize> = b
+        .slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.kind {
+            SlotKind::State(p) | SlotKind::Presence(p) => Some((
+                i,
+                params.iter().position(|x| x == p).expect("slot parameter"),
+            )),
+            SlotKind::Fixed { .. } => None,
+        })
+        .collect();
+    let mut impls = vec![];
+    for ((unset, present), methods) in &groups {
+        let mut args: Vec<TokenStream> = param_ids.iter().map(|p| quote!(#p)).collect();
+        let mut free: Vec<bool> = vec![true; params.len()];
+        for i in unset {
+            let pos = slot_param[i];
+            args[pos] = quote!(Unset);
+            free[pos] = false;
+        }
+        for i in present {
+            let pos = slot_param[i];
+            args[pos] = quote!(Present);
+            free[pos] = false;
+        }
+        let impl_params: Vec<_> = param_ids
+            .iter()
+            .zip(&free)
+            .filter(|(_, f)| **f)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let impl_generics = if impl_params.is_empty() {
+            quote!()
+        } else {
+            quote!(<#(#impl_params),*>)
+        };
+        let self_args = if args.is_empty() {
+            quote!()
+        } else {
+            quote!(<#(#args),*>)
+        };
+        let mut ms = vec![];
+        for m in methods {
+            ms.push(method(
+                cmd,
+                b,
+                m,
+                &args,
+                &slot_param,
+                out_param.as_deref(),
+                &type_id,
+            ));
+        }
+        impls.push(quote! {
+            impl #impl_generics #type_id #self_args {
+                #(#ms)*
+            }
+        });
+    }
+
+    // Command impl.
+    let mut cmd_bounds = vec![];
+    let mut cmd_where = vec![];
+    for g in &b.generics {
+        if params[..n_ctor].contains(&g.name) {
+            let (bnd, wh) = bound_of(g);
+            cmd_bounds.push(bnd);
+            cmd_where.extend(wh);
+        }
+    }
+    for s in &b.slots {
+        match &s.kind {
+            SlotKind::State(p) => {
+                let p = ident(p);
+                cmd_bounds.push(quote!(#p: ToValkeyArgs));
+            }
+            SlotKind::Presence(p) => {
+                let p = ident(p);
+                cmd_bounds.push(quote!(#p));
+            }
+            SlotKind::Fixed { .. } => {}
+        }
+    }
+    let output = match &b.output {
+        Output::Fixed(t) | Output::User(t) => ty(t),
+        Output::Leveled(_) => quote!(<O as Reply>::Output),
+    };
+    match &b.output {
+        Output::Fixed(_) => {}
+        Output::User(_) => cmd_bounds.push(quote!(T: FromValkey)),
+        Output::Leveled(_) => cmd_bounds.push(quote!(O: Reply)),
+    }
+    let name_parts: Vec<Literal> = cmd
+        .path
+        .iter()
+        .map(|p| Literal::byte_string(p.as_bytes()))
+        .collect();
+    let mut consts = name_parts.len();
+    let mut nums = vec![];
+    let mut writes = vec![];
+    for w in &b.writes {
+        match w {
+            Write::Const(t) => {
+                consts += 1;
+                let t = Literal::byte_string(t.as_bytes());
+                writes.push(quote!(out.write_bytes(#t);));
+            }
+            Write::Slot(i) => {
+                let f = ident(&b.slots[*i].field);
+                nums.push(quote!(self.#f.num_args()));
+                writes.push(quote!(self.#f.write_args(out);));
+            }
+            Write::Count { slot, width } => {
+                consts += 1;
+                let f = ident(&b.slots[*slot].field);
+                writes.push(quote!(write_count(out, self.#f.num_args(), #width);));
+            }
+        }
+    }
+    let min_version = if b.tracks_version {
+        quote! {
+            fn min_version(&self) -> Option<Version> {
+                self.min_version
+            }
+        }
+    } else {
+        quote!()
+    };
+    let cmd_generics = if cmd_bounds.is_empty() {
+        quote!()
+    } else {
+        quote!(<#(#cmd_bounds),*>)
+    };
+    let cmd_where = if cmd_where.is_empty() {
+        quote!()
+    } else {
+        quote!(where #(#cmd_where),*)
+    };
+    let self_ty = if params.is_empty() {
+        quote!(#type_id)
+    } else {
+        quote!(#type_id<#(#param_ids),*>)
+    };
+    let command_impl = quote! {
+        impl #cmd_generics Command for #self_ty #cmd_where {
+            type Output = #output;
+            fn num_args(&self) -> usize {
+                #consts #(+ #nums)*
+            }
+            fn write_args(&self, out: &mut ArgWriter<'_>) {
+                #(out.write_bytes(#name_parts);)*
+                #(#writes)*
+            }
+            fn meta(&self) -> Option<&'static CommandMeta> {
+                Some(&#meta_id)
+            }
+            #min_version
+        }
+    };
+
+    quote! {
+        #ctor
+        #strukt
+        #(#impls)*
+        #command_impl
+    }
+}
+
+fn method(
+    cmd: &Command,
+    b: &Builder,
+    m: &Method,
+    self_args: &[TokenStream],
+    slot_param: &BTreeMap<usize, usize>,
+    out_param: Option<&str>,
+    type_id: &syn::Ident,
+) -> TokenStream {
+    let name = ident(&m.name);
+    let mut generics = vec![];
+    let mut wheres = vec![];
+    for g in &m.generics {
+        let (bnd, wh) = bound_of(g);
+        generics.push(bnd);
+        wheres.extend(wh);
+    }
+    let params = m.params.iter().map(|p| {
+        let n = ident(&p.name);
+        let t = ty(&p.ty);
+        quote!(#n: #t)
+    });
+    let mut ret = self_args.to_vec();
+    let mut inits = vec![];
+    for (i, s) in b.slots.iter().enumerate() {
+        let f = ident(&s.field);
+        match m.sets.iter().find(|(slot, _, _)| *slot == i) {
+            Some((_, e, t)) => {
+                let e = expr(e);
+                ret[slot_param[&i]] = ty(t);
+                inits.push(quote!(#f: #e,));
+            }
+            None => inits.push(quote!(#f: self.#f,)),
+        }
+    }
+    if b.tracks_version {
+        match m.since {
+            Some(v) => {
+                let v = version_expr(v);
+                inits.push(quote!(min_version: newer(self.min_version, Some(#v)),));
+            }
+            None => inits.push(quote!(min_version: self.min_version,)),
+        }
+    }
+    if let Some(o) = out_param {
+        inits.push(quote!(_reply: PhantomData,));
+        if let Some((level, reply)) = &m.reply {
+            let o = ident(o);
+            let r = ty(reply);
+            let lvl = if *level == 1 { quote!(L1) } else { quote!(L2) };
+            if crate::overlay::uses_t(reply) {
+                generics.push(quote!(T: FromValkey));
+            }
+            *ret.last_mut().expect("reply parameter") = quote!(<#o as Raise<#lvl<#r>>>::Out);
+            wheres.push(quote!(#o: Raise<#lvl<#r>>));
+        }
+    }
+    let mut doc = match cmd.arg(&m.arg_path) {
+        Some(a) => docs::arg_doc(a),
+        None => vec![],
+    };
+    if let Some((_, reply)) = &m.reply {
+        doc.push(String::new());
+        doc.push(if reply == "T" {
+            "Changes the reply: read it into the caller's `T`.".to_string()
+        } else {
+            format!("Changes the reply to `{reply}`.")
+        });
+    }
+    let doc = doc_attrs(&doc);
+    let generics = if generics.is_empty() {
+        quote!()
+    } else {
+        quote!(<#(#generics),*>)
+    };
+    let wheres = if wheres.is_empty() {
+        quote!()
+    } else {
+        quote!(where #(#wheres),*)
+    };
+    quote! {
+        #doc
+        pub fn #name #generics (self, #(#params),*) -> #type_id<#(#ret),*> #wheres {
+            #type_id { #(#inits)* }
+        }
+    }
+}

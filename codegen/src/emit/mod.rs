@@ -1,0 +1,345 @@
+//! Stages 4 and 5, emit and format: every command's builder, enums and metadata as Rust (with
+//! `quote`), one file per command group plus the module that ties them together and the lookup
+//! table, each formatted with `prettyplease`.
+
+mod builder;
+mod conformance;
+pub mod docs;
+mod owned;
+
+use crate::ir::{Command, Version};
+use crate::names::snake;
+use crate::overlay::{self, CommandOverlay, Overlay};
+use crate::shape;
+use crate::spec::{self, BeginSearch, FindKeys, SpecSet};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Spec flag names and the `CommandFlags` constants they map to.
+const FLAGS: &[(&str, &str)] = &[
+    ("WRITE", "WRITE"),
+    ("READONLY", "READONLY"),
+    ("DENYOOM", "DENYOOM"),
+    ("ADMIN", "ADMIN"),
+    ("PUBSUB", "PUBSUB"),
+    ("NOSCRIPT", "NOSCRIPT"),
+    ("BLOCKING", "BLOCKING"),
+    ("LOADING", "LOADING"),
+    ("STALE", "STALE"),
+    ("SKIP_MONITOR", "SKIP_MONITOR"),
+    ("SKIP_SLOWLOG", "SKIP_SLOWLOG"),
+    ("FAST", "FAST"),
+    ("NO_AUTH", "NO_AUTH"),
+    ("MAY_REPLICATE", "MAY_REPLICATE"),
+    ("SENTINEL", "SENTINEL"),
+    ("ONLY_SENTINEL", "ONLY_SENTINEL"),
+    ("NO_MULTI", "NO_MULTI"),
+    ("MOVABLEKEYS", "MOVABLE_KEYS"),
+    ("ALLOW_BUSY", "ALLOW_BUSY"),
+    ("NO_MANDATORY_KEYS", "NO_MANDATORY_KEYS"),
+    ("NO_ASYNC_LOADING", "NO_ASYNC_LOADING"),
+    ("TOUCHES_ARBITRARY_KEYS", "TOUCHES_ARBITRARY_KEYS"),
+    ("MODULE", "MODULE"),
+    ("ASKING", "ASKING"),
+    ("SKIP_COMMANDLOG", "SKIP_COMMANDLOG"),
+];
+
+/// Where the builders go, relative to the workspace root.
+pub const GENERATED_DIR: &str = "valkey/src/cmd/generated";
+/// Where the conformance cases go, relative to the workspace root.
+pub const CASES_FILE: &str = "tests/tests/command_conformance/cases.rs";
+
+/// The result of a generation run.
+#[derive(Debug)]
+pub struct Generated {
+    /// Path relative to the workspace root (`valkey/src/cmd/generated/string.rs`) → text.
+    pub files: BTreeMap<String, String>,
+    /// Commands the overlay has no entry for (their reply is `Value`).
+    pub missing_overlay: Vec<String>,
+    /// How many builders were emitted.
+    pub builders: usize,
+    /// How many commands the specs hold.
+    pub commands: usize,
+}
+
+/// Reads `commands-json/` (specs and overlay) and generates the code.
+pub fn generate_dir(dir: &Path) -> Result<Generated, String> {
+    let set = spec::read_dir(dir)?;
+    let overlay_text = std::fs::read_to_string(dir.join("_overlay.json"))
+        .map_err(|e| format!("_overlay.json: {e}"))?;
+    generate(&set, &overlay::parse(&overlay_text)?)
+}
+
+fn version_expr(v: Version) -> TokenStream {
+    let (a, b, c) = (v.0, v.1, v.2);
+    quote!(Version::new(#a, #b, #c))
+}
+
+fn meta_item(cmd: &Command, b: &shape::Builder) -> Result<TokenStream, String> {
+    let id = builder::meta_ident(b);
+    let name = cmd.full_name();
+    let group = &cmd.group;
+    let since = version_expr(cmd.since);
+    let arity = cmd.arity;
+    let mut flags = quote!(CommandFlags(0));
+    for f in &cmd.flags {
+        let (_, c) = FLAGS
+            .iter()
+            .find(|(s, _)| s == f)
+            .ok_or_else(|| format!("{name}: unknown command flag {f}; add it to CommandFlags"))?;
+        let c = format_ident!("{}", c);
+        flags = quote!(#flags.union(CommandFlags::#c));
+    }
+    let acl = cmd
+        .acl_categories
+        .iter()
+        .map(|c| format!("@{}", c.to_lowercase()));
+    let tips = cmd.tips.iter().map(|t| t.to_lowercase());
+    let key_specs = cmd.key_specs.iter().map(|k| {
+        let flags = k.flags.iter();
+        let begin = match &k.begin_search {
+            BeginSearch::Index { pos } => quote!(BeginSearch::Index(#pos)),
+            BeginSearch::Keyword { keyword, startfrom } => {
+                quote!(BeginSearch::Keyword { keyword: #keyword, start_from: #startfrom })
+            }
+            BeginSearch::Unknown(()) => quote!(BeginSearch::Unknown),
+        };
+        let find = match &k.find_keys {
+            FindKeys::Range { lastkey, step, limit } => {
+                quote!(FindKeys::Range { last_key: #lastkey, step: #step, limit: #limit })
+            }
+            FindKeys::Keynum { keynumidx, firstkey, step } => {
+                quote!(FindKeys::KeyNum { key_num_idx: #keynumidx, first_key: #firstkey, step: #step })
+            }
+            FindKeys::Unknown(()) => quote!(FindKeys::Unknown),
+        };
+        quote!(KeySpec { flags: &[#(#flags),*], begin_search: #begin, find_keys: #find })
+    });
+    let args = cmd.all_args().into_iter().filter_map(|a| {
+        let since = a.since?;
+        let n = &a.name;
+        let tok = match &a.token {
+            Some(t) => quote!(Some(#t)),
+            None => quote!(None),
+        };
+        let v = version_expr(since);
+        Some(quote!(ArgMeta { name: #n, token: #tok, since: Some(#v) }))
+    });
+    let doc = format!(" Metadata of `{name}`.");
+    Ok(quote! {
+        #[doc = #doc]
+        pub(crate) static #id: CommandMeta = CommandMeta {
+            name: #name,
+            group: #group,
+            since: #since,
+            arity: #arity,
+            flags: #flags,
+            acl_categories: &[#(#acl),*],
+            tips: &[#(#tips),*],
+            key_specs: &[#(#key_specs),*],
+            args: &[#(#args),*],
+        };
+    })
+}
+
+const PRELUDE: &str = "\
+use crate::cmd::parts::{
+    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+};
+use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
+use crate::value::Value;
+use bytes::Bytes;
+use std::marker::PhantomData;
+";
+
+fn format_file(header: &str, prelude: &str, items: TokenStream) -> Result<String, String> {
+    let file: syn::File =
+        syn::parse2(items).map_err(|e| format!("generated code does not parse: {e}"))?;
+    let body = prettyplease::unparse(&file);
+    Ok(format!("{header}\n{prelude}\n{body}"))
+}
+
+fn header(what: &str) -> String {
+    format!(
+        "//! {what}\n//!\n//! Generated by `cargo run -p valkey-codegen -- generate` from `commands-json/`. Do not edit:\n//! change the specs or `commands-json/_overlay.json` and regenerate.\n#![allow(unused_imports, clippy::all)]\n"
+    )
+}
+
+/// Generates every file from the specs and the overlay.
+pub fn generate(set: &SpecSet, overlay: &Overlay) -> Result<Generated, String> {
+    let mut cmds = crate::ir::normalize(set)?;
+    let missing_overlay = overlay::validate(overlay, &cmds)?;
+    let fallback = CommandOverlay {
+        reply: "Value".into(),
+        ..Default::default()
+    };
+    for c in &mut cmds {
+        if let Some(o) = overlay.commands.get(&c.full_name()) {
+            overlay::apply(c, o);
+        }
+    }
+
+    let mut by_group: BTreeMap<String, Vec<TokenStream>> = BTreeMap::new();
+    let mut exports: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut shared_items = vec![];
+    let mut shared_names = vec![];
+    let mut defined = BTreeSet::new();
+    let mut table: Vec<(Vec<String>, String, syn::Ident)> = vec![];
+    let mut errors = vec![];
+    let mut builders = 0;
+    let mut cases = vec![];
+    for cmd in &cmds {
+        let ov = overlay.commands.get(&cmd.full_name());
+        let o = ov.unwrap_or(&fallback);
+        let b = match shape::builder(cmd, o, &overlay.enums) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let module = snake(&cmd.group);
+        let items = by_group.entry(module.clone()).or_default();
+        let (fns, types) = exports.entry(module.clone()).or_default();
+        for ow in &b.owned {
+            let Some(arg) = cmd.arg(&ow.arg_path) else {
+                continue;
+            };
+            let mut ctx = owned::OwnedCtx {
+                counts: &o.counts,
+                names: &o.names,
+                enums: &overlay.enums,
+                defined: &mut defined,
+            };
+            if ow.shared {
+                let before = shared_items.len();
+                owned::define(&mut ctx, &ow.name, arg, &mut shared_items);
+                if shared_items.len() > before {
+                    shared_names.push(ow.name.clone());
+                }
+            } else {
+                let before: BTreeSet<String> = ctx.defined.clone();
+                let mut v = vec![];
+                owned::define(&mut ctx, &ow.name, arg, &mut v);
+                // The type and any nested ones it defined.
+                fns.extend(ctx.defined.difference(&before).cloned());
+                items.extend(v);
+            }
+        }
+        items.push(meta_item(cmd, &b)?);
+        cases.push(conformance::case(cmd, o, &b, &overlay.enums));
+        items.push(builder::items(cmd, ov, &b));
+        fns.push(b.fn_name.clone());
+        types.push(b.type_name.clone());
+        table.push((cmd.path.clone(), module, builder::meta_ident(&b)));
+        builders += 1;
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+
+    let mut files = BTreeMap::new();
+    let shared_prelude = "use super::shared::*;\n";
+    for (module, items) in by_group {
+        let text = format_file(
+            &header(&format!("Commands of the `{module}` group.")),
+            &format!("{PRELUDE}{shared_prelude}"),
+            quote!(#(#items)*),
+        )?;
+        files.insert(format!("{GENERATED_DIR}/{module}.rs"), text);
+    }
+    files.insert(
+        format!("{GENERATED_DIR}/shared.rs"),
+        format_file(
+            &header("Enums several commands share (named in the overlay's `enums`)."),
+            PRELUDE,
+            quote!(#(#shared_items)*),
+        )?,
+    );
+    let _ = shared_names;
+    files.insert(
+        format!("{GENERATED_DIR}/mod.rs"),
+        mod_file(&exports, &mut table)?,
+    );
+    files.insert(
+        CASES_FILE.into(),
+        format_file(
+            "//! One minimal invocation per command, for `command_conformance.rs`.\n//!\n//! Generated by `cargo run -p valkey-codegen -- generate`. Do not edit.\n",
+            "",
+            conformance::file(cases),
+        )?,
+    );
+    Ok(Generated {
+        files,
+        missing_overlay,
+        builders,
+        commands: cmds.len(),
+    })
+}
+
+fn mod_file(
+    exports: &BTreeMap<String, (Vec<String>, Vec<String>)>,
+    table: &mut [(Vec<String>, String, syn::Ident)],
+) -> Result<String, String> {
+    let modules: Vec<_> = exports.keys().map(|m| format_ident!("{}", m)).collect();
+    let fn_uses = exports.iter().map(|(m, (fns, _))| {
+        let m = format_ident!("{}", m);
+        let fns = fns.iter().map(|f| format_ident!("{}", f));
+        quote!(pub use self::#m::{#(#fns),*};)
+    });
+    let type_uses = exports.iter().map(|(m, (_, types))| {
+        let m = format_ident!("{}", m);
+        let types = types.iter().map(|f| format_ident!("{}", f));
+        quote!(pub use super::#m::{#(#types),*};)
+    });
+    // Lookup table: top-level commands sorted by name, each with its subcommands sorted.
+    table.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut tops = vec![];
+    let mut all = vec![];
+    for (path, module, id) in table.iter() {
+        let m = format_ident!("{}", module);
+        all.push(quote!(&#m::#id));
+        if path.len() == 1 {
+            let subs = table
+                .iter()
+                .filter(|(p, _, _)| p.len() == 2 && p[0] == path[0])
+                .map(|(p, sm, sid)| {
+                    let sm = format_ident!("{}", sm);
+                    let n = &p[1];
+                    quote!((#n, &#sm::#sid))
+                });
+            let n = &path[0];
+            tops.push(quote!((#n, &#m::#id, &[#(#subs),*])));
+        }
+    }
+    let n_tops = tops.len();
+    let n_all = all.len();
+    let items = quote! {
+        #(mod #modules;)*
+        mod shared;
+
+        pub use self::shared::*;
+        #(#fn_uses)*
+
+        /// The builder types: one per command, returned by the functions of [`cmd`](crate::cmd).
+        /// Their methods give the command's options.
+        pub mod builders {
+            #(#type_uses)*
+        }
+
+        /// Every top-level command (uppercase, sorted), its metadata, and its subcommands
+        /// (uppercase, sorted).
+        pub(crate) static COMMANDS: [(&str, &CommandMeta, &[(&str, &CommandMeta)]); #n_tops] = [#(#tops),*];
+
+        /// Every command's and subcommand's metadata, sorted by name.
+        pub(crate) static ALL: [&CommandMeta; #n_all] = [#(#all),*];
+    };
+    format_file(
+        &header("Every generated command builder, and the table `cmd::lookup` searches."),
+        "use crate::cmd::CommandMeta;\n",
+        items,
+    )
+}

@@ -1,0 +1,332 @@
+//! Enums and structs for arguments passed as one value: a required oneof (`LEFT | RIGHT`), a
+//! oneof inside a repeated group, a block with optional parts. They own their data (`Bytes` for
+//! strings, `Vec` for repeated parts, `Option`/`bool` for optional ones) and write themselves
+//! through `ToValkeyArgs`.
+
+use super::docs;
+use crate::ir::{Arg, Kind};
+use crate::names::{camel, snake};
+use crate::shape::{owned_name, variant_name};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What owned-type generation needs from the command and the overlay.
+pub struct OwnedCtx<'a> {
+    /// Count arguments (path → counted path).
+    pub counts: &'a BTreeMap<String, String>,
+    /// Rust names (path → name).
+    pub names: &'a BTreeMap<String, String>,
+    /// Shared enum names (token signature → name).
+    pub enums: &'a BTreeMap<String, String>,
+    /// Types already defined (shared enums are defined once).
+    pub defined: &'a mut BTreeSet<String>,
+}
+
+fn doc_attrs(lines: &[String]) -> TokenStream {
+    let lines = lines.iter().map(|l| format!(" {l}"));
+    quote!(#(#[doc = #lines])*)
+}
+
+fn token_bytes(t: &str) -> Literal {
+    Literal::byte_string(t.as_bytes())
+}
+
+/// The Rust type of `arg`'s value inside owned data, defining nested types as needed.
+/// `None` for a required pure token (it carries no data).
+fn field_ty(
+    ctx: &mut OwnedCtx,
+    parent: &str,
+    arg: &Arg,
+    out: &mut Vec<TokenStream>,
+) -> Option<TokenStream> {
+    let base = match &arg.kind {
+        Kind::PureToken => {
+            return (arg.optional).then(|| quote!(bool));
+        }
+        Kind::Key | Kind::String | Kind::Pattern => quote!(Bytes),
+        Kind::Integer | Kind::UnixTime => quote!(i64),
+        Kind::Double => quote!(f64),
+        Kind::OneOf(_) | Kind::Block(_) => {
+            let name = owned_name(parent, arg, ctx.enums);
+            define(ctx, &name, arg, out);
+            let id = format_ident!("{}", name);
+            quote!(#id)
+        }
+    };
+    let ty = if arg.multiple {
+        quote!(Vec<#base>)
+    } else {
+        base
+    };
+    Some(if arg.optional {
+        quote!(Option<#ty>)
+    } else {
+        ty
+    })
+}
+
+/// Code counting and writing `arg`'s value, `v` being a reference to it.
+fn gen_value(arg: &Arg, v: TokenStream) -> (TokenStream, TokenStream) {
+    if arg.kind == Kind::PureToken {
+        let tok = token_bytes(arg.token.as_deref().unwrap_or(""));
+        return if arg.optional {
+            (
+                quote!(usize::from(*#v)),
+                quote!(if *#v { out.write_bytes(#tok); }),
+            )
+        } else {
+            (quote!(1usize), quote!(out.write_bytes(#tok);))
+        };
+    }
+    if arg.optional {
+        let (n, w) = gen_present(arg, quote!(x));
+        return (
+            quote!(match #v { Some(x) => #n, None => 0 }),
+            quote!(if let Some(x) = #v { #w }),
+        );
+    }
+    gen_present(arg, v)
+}
+
+fn gen_present(arg: &Arg, v: TokenStream) -> (TokenStream, TokenStream) {
+    if !arg.multiple {
+        return gen_one(arg, v, true);
+    }
+    let (en, ew) = gen_one(arg, quote!(x), arg.multiple_token);
+    let (once_n, once_w) = match (&arg.token, arg.multiple_token) {
+        (Some(t), false) => {
+            let tok = token_bytes(t);
+            (quote!(1usize), quote!(out.write_bytes(#tok);))
+        }
+        _ => (quote!(0usize), quote!()),
+    };
+    (
+        quote!(#once_n + #v.iter().map(|x| #en).sum::<usize>()),
+        quote!(#once_w for x in #v.iter() { #ew }),
+    )
+}
+
+fn gen_one(arg: &Arg, v: TokenStream, with_token: bool) -> (TokenStream, TokenStream) {
+    let (tn, tw) = match (&arg.token, with_token) {
+        (Some(t), true) => {
+            let tok = token_bytes(t);
+            (quote!(1usize), quote!(out.write_bytes(#tok);))
+        }
+        _ => (quote!(0usize), quote!()),
+    };
+    match &arg.kind {
+        Kind::OneOf(_) | Kind::Block(_) => (
+            quote!(#tn + ToValkeyArgs::num_args(#v)),
+            quote!(#tw ToValkeyArgs::write_args(#v, out);),
+        ),
+        _ => (quote!(#tn + 1usize), quote!(#tw out.write(#v);)),
+    }
+}
+
+/// The fields of a block (struct or struct variant): (field name, type, count code, write code).
+fn block_fields(
+    ctx: &mut OwnedCtx,
+    parent: &str,
+    children: &[Arg],
+    out: &mut Vec<TokenStream>,
+) -> (
+    Vec<(syn::Ident, TokenStream, Vec<String>)>,
+    Vec<TokenStream>,
+    Vec<TokenStream>,
+) {
+    let mut used = BTreeSet::new();
+    let mut idents = BTreeMap::new();
+    let mut fields = vec![];
+    for c in children {
+        if ctx.counts.contains_key(&c.path) {
+            continue;
+        }
+        let Some(ty) = field_ty(ctx, parent, c, out) else {
+            continue;
+        };
+        let mut name = ctx
+            .names
+            .get(&c.path)
+            .cloned()
+            .unwrap_or_else(|| snake(&c.name));
+        while !used.insert(name.clone()) {
+            name.push('_');
+        }
+        let id = format_ident!("{}", name);
+        idents.insert(c.path.clone(), id.clone());
+        fields.push((id, ty, docs::arg_doc(c)));
+    }
+    let mut nums = vec![];
+    let mut writes = vec![];
+    for c in children {
+        if let Some(target) = ctx.counts.get(&c.path) {
+            let t = idents
+                .get(target)
+                .cloned()
+                .unwrap_or_else(|| format_ident!("missing_count_target"));
+            nums.push(quote!(1usize));
+            writes.push(quote!(out.write(&#t.len());));
+            continue;
+        }
+        match idents.get(&c.path) {
+            Some(id) => {
+                let (n, w) = gen_value(c, quote!(#id));
+                nums.push(n);
+                writes.push(w);
+            }
+            None => {
+                let (n, w) = gen_value(c, quote!(()));
+                nums.push(n);
+                writes.push(w);
+            }
+        }
+    }
+    (fields, nums, writes)
+}
+
+/// Defines the type `name` for `arg` (an enum for a oneof, a struct for a block), once.
+pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStream>) {
+    if !ctx.defined.insert(name.to_string()) {
+        return;
+    }
+    let id = format_ident!("{}", name);
+    let mut doc = vec![format!(
+        "The `{}` argument: {}",
+        arg.name,
+        docs::arg_doc(arg)[0]
+    )];
+    match &arg.kind {
+        Kind::OneOf(choices) => {
+            let mut variants = vec![];
+            let mut num_arms = vec![];
+            let mut write_arms = vec![];
+            let mut since_arms = vec![];
+            let mut used = BTreeSet::new();
+            let token_only = crate::shape::token_signature(choices).is_some();
+            for c in choices {
+                let mut vname = variant_name(c, ctx.names);
+                while !used.insert(vname.clone()) {
+                    vname.push('_');
+                }
+                let v = format_ident!("{}", vname);
+                let vdoc = doc_attrs(&docs::arg_doc(c));
+                // A choice is required once chosen, whatever its own flag says.
+                let mut req = c.clone();
+                req.optional = false;
+                if let Some(s) = c.since {
+                    let (a, b, cc) = (s.0, s.1, s.2);
+                    since_arms.push(match &c.kind {
+                        Kind::PureToken => quote!(Self::#v => Some(Version::new(#a, #b, #cc)),),
+                        Kind::Block(_) if !c.multiple => {
+                            quote!(Self::#v { .. } => Some(Version::new(#a, #b, #cc)),)
+                        }
+                        _ => quote!(Self::#v(..) => Some(Version::new(#a, #b, #cc)),),
+                    });
+                }
+                match &c.kind {
+                    Kind::PureToken => {
+                        let tok = token_bytes(c.token.as_deref().unwrap_or(""));
+                        variants.push(quote!(#vdoc #v,));
+                        num_arms.push(quote!(Self::#v => 1,));
+                        write_arms.push(quote!(Self::#v => out.write_bytes(#tok),));
+                    }
+                    Kind::Block(children) if !c.multiple => {
+                        let inner = format!("{name}{}", camel(&c.name));
+                        let (fields, nums, writes) = block_fields(ctx, &inner, children, out);
+                        let fdefs = fields.iter().map(|(f, t, d)| {
+                            let d = doc_attrs(d);
+                            quote!(#d #f: #t)
+                        });
+                        let binds: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
+                        let (tn, tw) = match &c.token {
+                            Some(t) => {
+                                let tok = token_bytes(t);
+                                (quote!(1usize), quote!(out.write_bytes(#tok);))
+                            }
+                            None => (quote!(0usize), quote!()),
+                        };
+                        variants.push(quote!(#vdoc #v { #(#fdefs),* },));
+                        num_arms.push(quote!(Self::#v { #(#binds),* } => #tn #(+ #nums)*,));
+                        write_arms.push(quote!(Self::#v { #(#binds),* } => { #tw #(#writes)* }));
+                    }
+                    _ => {
+                        let ty = field_ty(ctx, name, &req, out).unwrap_or_else(|| quote!(()));
+                        let (n, w) = gen_value(&req, quote!(x));
+                        variants.push(quote!(#vdoc #v(#ty),));
+                        num_arms.push(quote!(Self::#v(x) => #n,));
+                        write_arms.push(quote!(Self::#v(x) => { #w }));
+                    }
+                }
+            }
+            let derives = if token_only {
+                quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)])
+            } else {
+                quote!(#[derive(Clone, Debug, PartialEq)])
+            };
+            doc.push(String::new());
+            doc.push("Exactly one of the choices.".into());
+            let doc = doc_attrs(&doc);
+            let since_fn = if since_arms.is_empty() {
+                quote!()
+            } else {
+                let rest = if since_arms.len() < choices.len() {
+                    quote!(_ => None,)
+                } else {
+                    quote!()
+                };
+                quote! {
+                    impl #id {
+                        /// The version that added this choice, if the spec says.
+                        #[allow(dead_code)]
+                        pub(crate) fn since(&self) -> Option<Version> {
+                            match self { #(#since_arms)* #rest }
+                        }
+                    }
+                }
+            };
+            out.push(quote! {
+                #doc
+                #derives
+                pub enum #id { #(#variants)* }
+                impl ToValkeyArgs for #id {
+                    #[allow(unused_variables)]
+                    fn num_args(&self) -> usize {
+                        match self { #(#num_arms)* }
+                    }
+                    fn write_args(&self, out: &mut ArgWriter<'_>) {
+                        match self { #(#write_arms)* }
+                    }
+                }
+                #since_fn
+            });
+        }
+        Kind::Block(children) => {
+            let (fields, nums, writes) = block_fields(ctx, name, children, out);
+            let fdefs = fields.iter().map(|(f, t, d)| {
+                let d = doc_attrs(d);
+                quote!(#d pub #f: #t)
+            });
+            let binds: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
+            let doc = doc_attrs(&doc);
+            out.push(quote! {
+                #doc
+                #[derive(Clone, Debug, PartialEq)]
+                pub struct #id { #(#fdefs),* }
+                impl ToValkeyArgs for #id {
+                    #[allow(unused_variables)]
+                    fn num_args(&self) -> usize {
+                        let Self { #(#binds),* } = self;
+                        0 #(+ #nums)*
+                    }
+                    #[allow(unused_variables)]
+                    fn write_args(&self, out: &mut ArgWriter<'_>) {
+                        let Self { #(#binds),* } = self;
+                        #(#writes)*
+                    }
+                }
+            });
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,303 @@
+//! Stage 3, overrides: the project's own file (`commands-json/_overlay.json`) for what the specs
+//! cannot say: each command's reply type, options that change it, count arguments the builder
+//! computes, nicer Rust names, argument kinds the spec gets wrong. Validated against the specs: an
+//! entry naming a command or argument that does not exist is an error.
+
+use crate::ir::{Command, Kind};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole overlay file.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    /// Free text for readers of the file.
+    #[serde(default, rename = "$comment")]
+    pub comment: Option<serde_json::Value>,
+    /// Names of shared enums: the tokens of a required oneof of pure tokens, space-separated, to a
+    /// Rust type name (`"LEFT RIGHT": "Side"`). Every command with that oneof uses the one type.
+    #[serde(default)]
+    pub enums: BTreeMap<String, String>,
+    /// Per command (`"CLIENT KILL"`).
+    #[serde(default)]
+    pub commands: BTreeMap<String, CommandOverlay>,
+}
+
+/// What the overlay says about one command.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CommandOverlay {
+    /// The Rust type the reply is read into: `()`, `i64`, `bool`, `f64`, `String`, `Value`,
+    /// `Option<..>`, `Vec<..>`, or `T` for the caller's choice (user data).
+    pub reply: String,
+    /// What the reply is, in words, when the type alone does not say it.
+    #[serde(default)]
+    pub reply_doc: Option<String>,
+    /// The RESP2 shape, where it differs from RESP3's.
+    #[serde(default)]
+    pub resp2: Option<String>,
+    /// The RESP3 shape, where it differs from RESP2's.
+    #[serde(default)]
+    pub resp3: Option<String>,
+    /// Options that change the reply type. When several are given, the later entry wins.
+    #[serde(default)]
+    pub reply_when: Vec<ReplyWhen>,
+    /// Count arguments the builder computes: count argument path → counted argument path.
+    #[serde(default)]
+    pub counts: BTreeMap<String, String>,
+    /// Rust names for arguments (parameters, methods, variants): path → snake_case name.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    /// Argument kinds the spec gets wrong: path → `string`, `integer` or `double`.
+    #[serde(default)]
+    pub kinds: BTreeMap<String, String>,
+    /// A Rust name for the constructor (default: the command path in snake_case).
+    #[serde(default)]
+    pub fn_name: Option<String>,
+    /// For the conformance test: the builder to send instead of the one with plain values, as
+    /// a Rust expression (`cmd::eval("return 1")`), when plain values are not valid.
+    #[serde(default)]
+    pub example: Option<String>,
+    /// Why this entry says what it says, for readers of the file.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// An option that changes the reply type.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyWhen {
+    /// The optional argument (or optional oneof: any of its choices).
+    pub arg: String,
+    /// The reply type once it is given.
+    pub reply: String,
+}
+
+/// The type names a reply may use (besides `T`, the caller's choice, and tuples/`()`).
+pub const REPLY_TYPE_NAMES: &[&str] = &[
+    "bool", "i64", "u64", "f64", "String", "Value", "Option", "Vec", "T", "Okay",
+];
+
+/// Parses the overlay file's text.
+pub fn parse(text: &str) -> Result<Overlay, String> {
+    serde_json::from_str(text).map_err(|e| format!("_overlay.json: {e}"))
+}
+
+/// Checks a reply type: it parses as a Rust type and names only known types.
+pub fn check_reply_type(ty: &str) -> Result<syn::Type, String> {
+    let parsed: syn::Type = syn::parse_str(ty).map_err(|e| format!("reply type {ty:?}: {e}"))?;
+    let mut bad = None;
+    check_idents(&parsed, &mut bad);
+    match bad {
+        Some(b) => Err(format!("reply type {ty:?}: unknown type {b}")),
+        None => Ok(parsed),
+    }
+}
+
+fn check_idents(ty: &syn::Type, bad: &mut Option<String>) {
+    match ty {
+        syn::Type::Tuple(t) => t.elems.iter().for_each(|e| check_idents(e, bad)),
+        syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
+            let seg = &p.path.segments[0];
+            let name = seg.ident.to_string();
+            if !REPLY_TYPE_NAMES.contains(&name.as_str()) {
+                *bad = Some(name);
+            }
+            if let syn::PathArguments::AngleBracketed(a) = &seg.arguments {
+                for arg in &a.args {
+                    match arg {
+                        syn::GenericArgument::Type(t) => check_idents(t, bad),
+                        _ => *bad = Some("a non-type generic argument".into()),
+                    }
+                }
+            }
+        }
+        other => *bad = Some(quote::quote!(#other).to_string()),
+    }
+}
+
+/// Whether a reply type uses the caller's `T`.
+pub fn uses_t(ty: &str) -> bool {
+    ty.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .any(|w| w == "T")
+}
+
+/// Validates the overlay against the commands. Returns the commands without an entry.
+pub fn validate(overlay: &Overlay, cmds: &[Command]) -> Result<Vec<String>, String> {
+    let by_name: BTreeMap<String, &Command> = cmds.iter().map(|c| (c.full_name(), c)).collect();
+    let mut errors = vec![];
+    for (name, o) in &overlay.commands {
+        let Some(cmd) = by_name.get(name) else {
+            errors.push(format!("{name}: no such command"));
+            continue;
+        };
+        if let Err(e) = validate_command(o, cmd) {
+            errors.push(format!("{name}: {e}"));
+        }
+    }
+    for (tokens, ty) in &overlay.enums {
+        if syn::parse_str::<syn::Ident>(ty).is_err() {
+            errors.push(format!("enums: {ty:?} is not a type name"));
+        }
+        let used = cmds.iter().flat_map(|c| c.all_args()).any(|a| {
+            matches!(&a.kind, Kind::OneOf(v) if crate::shape::token_signature(v).as_deref() == Some(tokens.as_str()))
+        });
+        if !used {
+            errors.push(format!("enums: no oneof has the tokens {tokens:?}"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    Ok(cmds
+        .iter()
+        .map(Command::full_name)
+        .filter(|n| !overlay.commands.contains_key(n))
+        .collect())
+}
+
+fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
+    check_reply_type(&o.reply)?;
+    let arg = |path: &str| cmd.arg(path).ok_or_else(|| format!("no argument {path:?}"));
+    for w in &o.reply_when {
+        check_reply_type(&w.reply)?;
+        let a = arg(&w.arg)?;
+        // A top-level optional argument, or one choice of a top-level optional oneof.
+        let top_optional = cmd.args.iter().any(|t| {
+            t.optional
+                && (t.path == a.path
+                    || matches!(&t.kind, Kind::OneOf(c) if c.iter().any(|x| x.path == a.path)))
+        });
+        if !top_optional {
+            return Err(format!(
+                "reply_when {:?}: only a top-level optional argument (or a choice of one) can change the reply",
+                w.arg
+            ));
+        }
+    }
+    if o.reply_when.len() > 2 {
+        return Err("reply_when: at most two options can change the reply".into());
+    }
+    for (count, target) in &o.counts {
+        let c = arg(count)?;
+        let t = arg(target)?;
+        if !matches!(c.kind, Kind::Integer) || c.optional || c.multiple {
+            return Err(format!("counts: {count:?} is not a required integer"));
+        }
+        if !t.multiple {
+            return Err(format!("counts: {target:?} is not repeated"));
+        }
+    }
+    for (path, name) in &o.names {
+        arg(path)?;
+        if syn::parse_str::<syn::Ident>(name).is_err() || name.chars().any(|c| c.is_uppercase()) {
+            return Err(format!("names: {name:?} is not a snake_case Rust name"));
+        }
+    }
+    for (path, kind) in &o.kinds {
+        let a = arg(path)?;
+        if !a.kind.is_leaf() {
+            return Err(format!("kinds: {path:?} is not a single value"));
+        }
+        if !["string", "integer", "double"].contains(&kind.as_str()) {
+            return Err(format!("kinds: unknown kind {kind:?}"));
+        }
+    }
+    if let Some(e) = &o.example {
+        syn::parse_str::<syn::Expr>(e).map_err(|err| format!("example {e:?}: {err}"))?;
+    }
+    if let Some(f) = &o.fn_name {
+        if syn::parse_str::<syn::Ident>(f).is_err() {
+            return Err(format!("fn_name: {f:?} is not a Rust name"));
+        }
+    }
+    Ok(())
+}
+
+/// Applies the kind overrides to a command (the rest is read by the emitter).
+pub fn apply(cmd: &mut Command, o: &CommandOverlay) {
+    fn walk(args: &mut [crate::ir::Arg], kinds: &BTreeMap<String, String>) {
+        for a in args {
+            if let Some(k) = kinds.get(&a.path) {
+                a.kind = match k.as_str() {
+                    "integer" => Kind::Integer,
+                    "double" => Kind::Double,
+                    _ => Kind::String,
+                };
+            }
+            if let Kind::OneOf(c) | Kind::Block(c) = &mut a.kind {
+                walk(c, kinds);
+            }
+        }
+    }
+    walk(&mut cmd.args, &o.kinds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmds() -> Vec<Command> {
+        let text = r#"{"ZADD": {"group": "sorted-set", "since": "1.2.0", "summary": "s",
+            "arity": -4, "arguments": [
+              {"name": "key", "type": "key"},
+              {"name": "incr", "type": "pure-token", "token": "INCR", "optional": true},
+              {"name": "numkeys", "type": "integer"},
+              {"name": "data", "type": "block", "multiple": true, "arguments": [
+                 {"name": "score", "type": "integer"}, {"name": "member", "type": "string"}]}]}}"#;
+        let (n, s) = crate::spec::parse_file("zadd.json", text).unwrap();
+        vec![crate::ir::command("zadd.json", &n, &s).unwrap()]
+    }
+
+    fn one(entry: &str) -> Result<Vec<String>, String> {
+        let o = parse(&format!(r#"{{"commands": {{"ZADD": {entry}}}}}"#))?;
+        validate(&o, &cmds())
+    }
+
+    #[test]
+    fn a_valid_entry_passes_and_missing_commands_are_reported() {
+        assert_eq!(
+            one(
+                r#"{"reply": "i64", "reply_when": [{"arg": "incr", "reply": "Option<f64>"}],
+                   "counts": {"numkeys": "data"}, "kinds": {"data/score": "double"}}"#
+            ),
+            Ok(vec![])
+        );
+        let o = parse(r#"{"commands": {}}"#).unwrap();
+        assert_eq!(validate(&o, &cmds()).unwrap(), ["ZADD"]);
+    }
+
+    #[test]
+    fn unknown_commands_and_arguments_are_errors() {
+        let o = parse(r#"{"commands": {"ZADDD": {"reply": "i64"}}}"#).unwrap();
+        assert!(validate(&o, &cmds())
+            .unwrap_err()
+            .contains("ZADDD: no such command"));
+        let e = one(r#"{"reply": "i64", "names": {"scor": "x"}}"#).unwrap_err();
+        assert!(e.contains("no argument \"scor\""), "{e}");
+        let e = one(r#"{"reply": "i64", "reply_when": [{"arg": "key", "reply": "T"}]}"#);
+        assert!(e.unwrap_err().contains("optional"));
+        let e = one(r#"{"reply": "i64", "counts": {"key": "data"}}"#).unwrap_err();
+        assert!(e.contains("not a required integer"), "{e}");
+        let e = one(r#"{"reply": "i64", "colour": 1}"#).unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn reply_types_are_checked() {
+        assert!(check_reply_type("Option<Vec<(T, f64)>>").is_ok());
+        assert!(check_reply_type("HashMap<String, i64>").is_err());
+        assert!(check_reply_type("Vec<").is_err());
+        assert!(uses_t("Option<T>") && !uses_t("Option<Tx>") && !uses_t("i64"));
+    }
+
+    #[test]
+    fn kind_overrides_apply() {
+        let mut c = cmds().remove(0);
+        let o =
+            parse(r#"{"commands": {"ZADD": {"reply": "i64", "kinds": {"data/score": "double"}}}}"#)
+                .unwrap();
+        apply(&mut c, &o.commands["ZADD"]);
+        assert_eq!(c.arg("data/score").unwrap().kind, Kind::Double);
+    }
+}

@@ -1,0 +1,981 @@
+//! The builder's shape, decided from a command's IR and its overlay entry before any Rust is
+//! written: which arguments are constructor parameters, which are chained methods, the struct's
+//! slots (one field per argument position, in spec order) and their typestate, what is written
+//! in which order, and the reply type. `emit` turns a shape into code.
+//!
+//! Rules: required arguments are constructor parameters (a required oneof is a generated enum);
+//! optional ones are methods, each filling one slot that starts `Unset`, so a slot cannot be
+//! filled twice and two choices of one optional oneof cannot be combined. An optional block
+//! whose nested arguments are themselves optional gets a presence marker: its nested methods
+//! exist only once the block was given.
+
+use crate::ir::{Arg, Command, Kind, Version};
+use crate::names::{camel, has_words, snake};
+use crate::overlay::{uses_t, CommandOverlay};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a generic parameter must implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Exactly one argument (`ToValkeyArg`).
+    One,
+    /// Any number of arguments (`ToValkeyArgs`).
+    Many,
+    /// An iterable whose items are written one by one (each preceded by a token).
+    Iter,
+}
+
+/// A generic parameter introduced for a string-like or repeated argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generic {
+    /// Its name.
+    pub name: String,
+    /// Its bound.
+    pub bound: Bound,
+}
+
+/// A parameter of the constructor or of a method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Its name.
+    pub name: String,
+    /// Its Rust type.
+    pub ty: String,
+    /// The argument it gives.
+    pub arg_path: String,
+}
+
+/// What a struct field holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotKind {
+    /// Given to the constructor: its type and the expression that fills it.
+    Fixed {
+        /// The field's type.
+        ty: String,
+        /// The constructor's expression for it.
+        init: String,
+    },
+    /// Optional: a type parameter, `Unset` until a method fills it.
+    State(String),
+    /// Marks that an optional block was given (`Unset` / `Present`); not written.
+    Presence(String),
+}
+
+/// One struct field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// Field name.
+    pub field: String,
+    /// What it holds.
+    pub kind: SlotKind,
+    /// The argument it holds.
+    pub arg_path: String,
+}
+
+/// One step of `write_args`, after the command name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A token the builder always writes.
+    Const(String),
+    /// A field.
+    Slot(usize),
+    /// A count the builder computes: the slot's argument count divided by `width`.
+    Count {
+        /// The counted slot.
+        slot: usize,
+        /// Arguments per counted element.
+        width: usize,
+    },
+}
+
+/// A chained method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Method {
+    /// Its name.
+    pub name: String,
+    /// The argument it gives (for docs).
+    pub arg_path: String,
+    /// Its generic parameters.
+    pub generics: Vec<Generic>,
+    /// Its parameters.
+    pub params: Vec<Param>,
+    /// Slots it fills: (slot, value expression, value type).
+    pub sets: Vec<(usize, String, String)>,
+    /// Slots that must still be `Unset` (the typestate).
+    pub requires_unset: Vec<usize>,
+    /// Presence slots that must be `Present` (the enclosing optional block was given).
+    pub requires_present: Vec<usize>,
+    /// The version that added what it gives, when newer than the command.
+    pub since: Option<Version>,
+    /// A new reply type: (level, type). Higher levels win over lower ones.
+    pub reply: Option<(usize, String)>,
+}
+
+/// A type emitted for an argument: an enum for a oneof, a struct for a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// Its Rust name.
+    pub name: String,
+    /// The argument it represents.
+    pub arg_path: String,
+    /// Whether other commands use the same type (named in the overlay's `enums`).
+    pub shared: bool,
+}
+
+/// The reply type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Always this type.
+    Fixed(String),
+    /// A type using the caller's `T` (a builder type parameter).
+    User(String),
+    /// Starts as `base`; options raise it (a builder type parameter `O`).
+    Leveled(String),
+}
+
+/// The whole shape of one builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Builder {
+    /// Constructor name.
+    pub fn_name: String,
+    /// Struct name.
+    pub type_name: String,
+    /// Constructor generics.
+    pub generics: Vec<Generic>,
+    /// Constructor parameters.
+    pub params: Vec<Param>,
+    /// Struct fields, in write order.
+    pub slots: Vec<Slot>,
+    /// What `write_args` writes after the name.
+    pub writes: Vec<Write>,
+    /// Chained methods.
+    pub methods: Vec<Method>,
+    /// Enums and structs the builder's parameters use.
+    pub owned: Vec<Owned>,
+    /// Reply type.
+    pub output: Output,
+    /// Whether the builder records a minimum version newer than the command's.
+    pub tracks_version: bool,
+    /// Constructor parameters whose value (an enum) knows its own `since`.
+    pub since_params: Vec<String>,
+}
+
+/// Names a generated builder must not give its type parameters (types its code uses).
+const RESERVED_TYPES: &[&str] = &[
+    "T",
+    "O",
+    "Unset",
+    "Present",
+    "Tok",
+    "Tokened",
+    "Block",
+    "EachTok",
+    "Version",
+    "CommandMeta",
+    "ArgWriter",
+    "ToValkeyArg",
+    "ToValkeyArgs",
+    "FromValkey",
+    "Command",
+    "Option",
+    "Vec",
+    "String",
+    "Value",
+    "Bytes",
+    "PhantomData",
+    "Reply",
+    "Raise",
+    "Base",
+    "L1",
+    "L2",
+    "Self",
+    "Some",
+    "None",
+    "Okay",
+];
+
+/// The names of methods every builder has through `Command`.
+const RESERVED_METHODS: &[&str] = &["num_args", "write_args", "meta", "min_version", "returning"];
+
+/// The token list of a oneof whose choices are all pure tokens (`"LEFT RIGHT"`), else `None`.
+pub fn token_signature(choices: &[Arg]) -> Option<String> {
+    choices
+        .iter()
+        .map(|c| match (&c.kind, &c.token, c.optional || c.multiple) {
+            (Kind::PureToken, Some(t), false) => Some(t.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.join(" "))
+}
+
+/// The name of a generated enum or struct for `arg` inside a type (or builder) named `parent`.
+pub fn owned_name(parent: &str, arg: &Arg, overlay_enums: &BTreeMap<String, String>) -> String {
+    if let Kind::OneOf(c) = &arg.kind {
+        if let Some(name) = token_signature(c).and_then(|s| overlay_enums.get(&s)) {
+            return name.clone();
+        }
+    }
+    format!("{parent}{}", camel(&arg.name))
+}
+
+/// A name for something that writes `arg`: the overlay's name, else its token when it is a word
+/// (`EX` → `ex`), else its spec name.
+pub fn method_name(arg: &Arg, names: &BTreeMap<String, String>) -> String {
+    if let Some(n) = names.get(&arg.path) {
+        return n.clone();
+    }
+    match &arg.token {
+        Some(t) if has_words(t) && !crate::names::is_keyword(&snake(t).trim_end_matches('_')) => {
+            snake(t)
+        }
+        _ => snake(&arg.name),
+    }
+}
+
+/// A variant name for a choice of a oneof (`NX` → `Nx`, `*` → the spec name).
+pub fn variant_name(arg: &Arg, names: &BTreeMap<String, String>) -> String {
+    if let Some(n) = names.get(&arg.path) {
+        return camel(n);
+    }
+    match &arg.token {
+        Some(t) if has_words(t) && arg.kind == Kind::PureToken => camel(t),
+        _ => camel(&arg.name),
+    }
+}
+
+/// Whether an optional block can be one method taking all its parts (nothing inside is
+/// optional, repeated with a token, or a oneof carrying values).
+fn is_simple_block(children: &[Arg]) -> bool {
+    children.iter().all(|c| {
+        !c.optional
+            && !c.multiple_token
+            && match &c.kind {
+                Kind::Block(cc) => !c.multiple && is_simple_block(cc),
+                Kind::OneOf(_) => !c.multiple,
+                _ => true,
+            }
+    })
+}
+
+/// Whether a repeated block's elements can be plain tuples: only values, no tokens, nothing
+/// optional or nested. (Other blocks get a generated struct that writes their tokens.)
+pub fn is_plain_block(arg: &Arg) -> bool {
+    match &arg.kind {
+        Kind::Block(children) => children
+            .iter()
+            .all(|c| c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple),
+        _ => true,
+    }
+}
+
+/// How many arguments one element of a repeated argument writes.
+fn width(arg: &Arg) -> Result<usize, String> {
+    match &arg.kind {
+        Kind::Block(c) => c.iter().try_fold(0, |n, a| {
+            if a.optional || a.multiple {
+                return Err(format!(
+                    "{}: cannot count a block with optional parts",
+                    arg.path
+                ));
+            }
+            Ok(n + width(a)? + usize::from(a.token.is_some() && a.kind != Kind::PureToken))
+        }),
+        Kind::OneOf(_) => Err(format!("{}: cannot count a oneof", arg.path)),
+        _ => Ok(1),
+    }
+}
+
+struct Ctx<'a> {
+    cmd: &'a Command,
+    ov: &'a CommandOverlay,
+    enums: &'a BTreeMap<String, String>,
+    b: Builder,
+    type_params: BTreeSet<String>,
+    fields: BTreeSet<String>,
+    pending_counts: Vec<(usize, String)>,
+}
+
+/// Where required arguments go while flattening.
+enum Mode {
+    /// Constructor parameters, fixed slots, constant tokens.
+    Ctor,
+    /// An optional block's entry method: method parameters filling state slots (tokens too, as
+    /// they are written only when the block is given).
+    Entry(Method),
+}
+
+impl<'a> Ctx<'a> {
+    fn type_param(&mut self, base: &str) -> String {
+        let mut name = camel(base);
+        if name.is_empty() {
+            name = "A".into();
+        }
+        if RESERVED_TYPES.contains(&name.as_str()) || self.b.owned.iter().any(|o| o.name == name) {
+            name.push_str("Arg");
+        }
+        let mut candidate = name.clone();
+        let mut i = 2;
+        while !self.type_params.insert(candidate.clone()) {
+            candidate = format!("{name}{i}");
+            i += 1;
+        }
+        candidate
+    }
+
+    fn field(&mut self, arg: &Arg) -> String {
+        let mut name = snake(&arg.name);
+        if self.fields.contains(&name) {
+            let parent = arg.path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            name = snake(&format!("{parent} {}", arg.name));
+        }
+        let mut candidate = name.clone();
+        let mut i = 2;
+        while candidate == "min_version" || !self.fields.insert(candidate.clone()) {
+            candidate = format!("{name}_{i}");
+            i += 1;
+        }
+        candidate
+    }
+
+    fn since_of(&self, path: &str) -> Option<Version> {
+        // The newest `since` on the argument and its ancestors.
+        let mut best = None;
+        let mut prefix = String::new();
+        for part in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if let Some(v) = self.cmd.arg(&prefix).and_then(|a| a.since) {
+                best = best.max(Some(v));
+            }
+        }
+        best.filter(|v| *v > self.cmd.since)
+    }
+
+    fn owned(&mut self, arg: &Arg) -> String {
+        let name = owned_name(&self.b.type_name, arg, self.enums);
+        let shared = name != format!("{}{}", self.b.type_name, camel(&arg.name));
+        if !self.b.owned.iter().any(|o| o.name == name) {
+            self.b.owned.push(Owned {
+                name: name.clone(),
+                arg_path: arg.path.clone(),
+                shared,
+            });
+        }
+        name
+    }
+
+    fn add_slot(&mut self, arg: &Arg, kind: SlotKind) -> usize {
+        let field = self.field(arg);
+        self.b.slots.push(Slot {
+            field,
+            kind,
+            arg_path: arg.path.clone(),
+        });
+        self.b.slots.len() - 1
+    }
+
+    fn state_slot(&mut self, arg: &Arg, written: bool) -> usize {
+        let param = self.type_param(&arg.name);
+        let i = self.add_slot(arg, SlotKind::State(param));
+        if written {
+            self.b.writes.push(Write::Slot(i));
+        }
+        i
+    }
+
+    /// A single value's parameter: (type, generic if any).
+    fn value_param(&mut self, arg: &Arg) -> (String, Option<Generic>) {
+        if arg.multiple {
+            if matches!(arg.kind, Kind::OneOf(_)) || !is_plain_block(arg) {
+                // The elements are values of a generated enum or struct (which write the tokens).
+                self.owned(arg);
+            }
+            let bound = if arg.multiple_token {
+                Bound::Iter
+            } else {
+                Bound::Many
+            };
+            let g = self.type_param(&arg.name);
+            return (g.clone(), Some(Generic { name: g, bound }));
+        }
+        match &arg.kind {
+            Kind::Integer | Kind::UnixTime => ("i64".into(), None),
+            Kind::Double => ("f64".into(), None),
+            Kind::Key | Kind::String | Kind::Pattern => {
+                let g = self.type_param(&arg.name);
+                (
+                    g.clone(),
+                    Some(Generic {
+                        name: g,
+                        bound: Bound::One,
+                    }),
+                )
+            }
+            Kind::OneOf(_) | Kind::Block(_) => (self.owned(arg), None),
+            Kind::PureToken => unreachable!("a pure token has no value"),
+        }
+    }
+
+    /// Adds a parameter giving `arg`'s value (a leaf, a repeated anything, a oneof as an enum);
+    /// returns (value expression, value type) with the argument's own token applied.
+    fn param_value(&mut self, arg: &Arg, m: Option<&mut Method>) -> (String, String) {
+        let pname = snake(&arg.name);
+        let (ty, generic) = self.value_param(arg);
+        let (params, generics) = match m {
+            Some(m) => (&mut m.params, &mut m.generics),
+            None => (&mut self.b.params, &mut self.b.generics),
+        };
+        let mut name = pname.clone();
+        let mut i = 2;
+        while params.iter().any(|p| p.name == name) {
+            name = format!("{pname}_{i}");
+            i += 1;
+        }
+        if let Some(g) = generic {
+            params.push(Param {
+                name: name.clone(),
+                ty: g.name.clone(),
+                arg_path: arg.path.clone(),
+            });
+            let gname = g.name.clone();
+            generics.push(g);
+            return self.tokened(arg, name, gname);
+        }
+        params.push(Param {
+            name: name.clone(),
+            ty: ty.clone(),
+            arg_path: arg.path.clone(),
+        });
+        self.tokened(arg, name, ty)
+    }
+
+    fn tokened(&self, arg: &Arg, expr: String, ty: String) -> (String, String) {
+        match &arg.token {
+            Some(t) if arg.multiple_token => {
+                (format!("EachTok({t:?}, {expr})"), format!("EachTok<{ty}>"))
+            }
+            Some(t) if arg.kind != Kind::PureToken => {
+                (format!("Tokened({t:?}, {expr})"), format!("Tokened<{ty}>"))
+            }
+            _ => (expr, ty),
+        }
+    }
+
+    /// All parts of a simple block as one value: `Block((Tok("LIMIT"), offset, count))`.
+    fn block_value(&mut self, arg: &Arg, m: &mut Method) -> (String, String) {
+        let mut exprs = vec![];
+        let mut tys = vec![];
+        if let Some(t) = &arg.token {
+            exprs.push(format!("Tok({t:?})"));
+            tys.push("Tok".to_string());
+        }
+        for c in arg.kind.children() {
+            let (e, t) = match &c.kind {
+                Kind::PureToken => (
+                    format!("Tok({:?})", c.token.as_deref().unwrap_or("")),
+                    "Tok".into(),
+                ),
+                Kind::Block(_) if !c.multiple => self.block_value(c, m),
+                _ => self.param_value(c, Some(m)),
+            };
+            exprs.push(e);
+            tys.push(t);
+        }
+        (
+            format!("Block(({},))", exprs.join(", ")),
+            format!("Block<({},)>", tys.join(", ")),
+        )
+    }
+
+    fn new_method(&self, name: String, arg: &Arg, present: &[usize]) -> Method {
+        Method {
+            name,
+            arg_path: arg.path.clone(),
+            generics: vec![],
+            params: vec![],
+            sets: vec![],
+            requires_unset: vec![],
+            requires_present: present.to_vec(),
+            since: self.since_of(&arg.path),
+            reply: None,
+        }
+    }
+
+    /// Required arguments, in order (top level, inside a required block, or inside an optional
+    /// block's entry method).
+    fn required(&mut self, args: &[Arg], mode: &mut Mode, present: &[usize]) -> Result<(), String> {
+        for a in args {
+            if let Some(target) = self.ov.counts.get(&a.path) {
+                if matches!(mode, Mode::Entry(_)) {
+                    return Err(format!("{}: a count inside an optional block", a.path));
+                }
+                self.pending_counts
+                    .push((self.b.writes.len(), target.clone()));
+                self.b.writes.push(Write::Const(String::new()));
+                continue;
+            }
+            if a.optional {
+                self.optional(a, present)?;
+                continue;
+            }
+            match (&a.kind, a.multiple, &mut *mode) {
+                (Kind::PureToken, _, Mode::Ctor) => self
+                    .b
+                    .writes
+                    .push(Write::Const(a.token.clone().unwrap_or_default())),
+                (Kind::PureToken, _, Mode::Entry(m)) => {
+                    let i = self.state_slot(a, true);
+                    m.sets.push((
+                        i,
+                        format!("Tok({:?})", a.token.as_deref().unwrap_or("")),
+                        "Tok".into(),
+                    ));
+                    m.requires_unset.push(i);
+                }
+                (Kind::Block(children), false, Mode::Ctor) => {
+                    if let Some(t) = &a.token {
+                        self.b.writes.push(Write::Const(t.clone()));
+                    }
+                    self.required(children, mode, present)?;
+                }
+                (Kind::Block(children), false, Mode::Entry(m)) => {
+                    if let Some(t) = &a.token {
+                        let i = self.state_slot(a, true);
+                        m.sets.push((i, format!("Tok({t:?})"), "Tok".into()));
+                        m.requires_unset.push(i);
+                    }
+                    self.required(children, mode, present)?;
+                }
+                (_, _, Mode::Ctor) => {
+                    let const_token = a.token.is_some() && !a.multiple_token;
+                    if const_token {
+                        self.b
+                            .writes
+                            .push(Write::Const(a.token.clone().unwrap_or_default()));
+                    }
+                    let (expr, ty) = self.param_value(a, None);
+                    let param = self
+                        .b
+                        .params
+                        .last()
+                        .expect("a parameter was just added")
+                        .clone();
+                    // A constant token is written on its own; the field keeps the bare value.
+                    let (init, ty) = if const_token {
+                        (param.name.clone(), param.ty)
+                    } else {
+                        (expr, ty)
+                    };
+                    let i = self.add_slot(a, SlotKind::Fixed { ty, init });
+                    self.b.writes.push(Write::Slot(i));
+                    if matches!(a.kind, Kind::OneOf(_)) && !a.multiple {
+                        self.b.since_params.push(param.name);
+                    }
+                }
+                (_, _, Mode::Entry(m)) => {
+                    let (expr, ty) = self.param_value(a, Some(m));
+                    let i = self.state_slot(a, true);
+                    m.sets.push((i, expr, ty));
+                    m.requires_unset.push(i);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An optional argument: methods filling one slot (or, for a complex block, several).
+    fn optional(&mut self, a: &Arg, present: &[usize]) -> Result<(), String> {
+        let names = &self.ov.names;
+        match &a.kind {
+            Kind::OneOf(choices) if !a.multiple => {
+                let slot = self.state_slot(a, true);
+                for c in choices {
+                    let base = method_name(c, names);
+                    let name = match (&a.token, names.contains_key(&c.path)) {
+                        (Some(t), false) if has_words(t) => {
+                            format!(
+                                "{}_{}",
+                                snake(t).trim_end_matches('_'),
+                                base.trim_end_matches('_')
+                            )
+                        }
+                        _ => base,
+                    };
+                    let mut m = self.new_method(name, c, present);
+                    let (expr, ty) = match &c.kind {
+                        Kind::PureToken => (
+                            format!("Tok({:?})", c.token.as_deref().unwrap_or("")),
+                            "Tok".to_string(),
+                        ),
+                        Kind::Block(cc) if !c.multiple && is_simple_block(cc) => {
+                            self.block_value(c, &mut m)
+                        }
+                        _ => self.param_value(c, Some(&mut m)),
+                    };
+                    let (expr, ty) = match &a.token {
+                        Some(t) => (format!("Tokened({t:?}, {expr})"), format!("Tokened<{ty}>")),
+                        None => (expr, ty),
+                    };
+                    m.sets.push((slot, expr, ty));
+                    m.requires_unset.push(slot);
+                    self.b.methods.push(m);
+                }
+            }
+            Kind::Block(children) if !a.multiple && !is_simple_block(children) => {
+                // Presence marker, then the block's own parts as slots filled by the entry method,
+                // and its optional parts as methods that need the block.
+                let presence_param = self.type_param(&format!("{} given", a.name));
+                let p = self.add_slot(a, SlotKind::Presence(presence_param));
+                let entry_name = names.get(&a.path).cloned().unwrap_or_else(|| {
+                    match (&a.token, children.first()) {
+                        (Some(_), _) => method_name(a, names),
+                        (None, Some(first)) if first.token.is_some() && !first.optional => {
+                            method_name(first, names)
+                        }
+                        _ => snake(&a.name),
+                    }
+                });
+                let mut m = self.new_method(entry_name, a, present);
+                m.requires_unset.push(p);
+                m.sets.push((p, "Present".into(), "Present".into()));
+                if let Some(t) = &a.token {
+                    let i = self.state_slot(a, true);
+                    self.b.slots[i].field.push_str("_token");
+                    m.sets.push((i, format!("Tok({t:?})"), "Tok".into()));
+                    m.requires_unset.push(i);
+                }
+                let mut inner_present = present.to_vec();
+                inner_present.push(p);
+                let mut mode = Mode::Entry(m);
+                self.required(children, &mut mode, &inner_present)?;
+                let Mode::Entry(m) = mode else { unreachable!() };
+                self.b.methods.push(m);
+            }
+            _ => {
+                let slot = self.state_slot(a, true);
+                let entry_name = match (&a.kind, &a.token, a.kind.children().first()) {
+                    (Kind::Block(_), None, Some(first))
+                        if first.token.is_some() && !names.contains_key(&a.path) =>
+                    {
+                        method_name(first, names)
+                    }
+                    _ => method_name(a, names),
+                };
+                let mut m = self.new_method(entry_name, a, present);
+                let (expr, ty) = match &a.kind {
+                    Kind::PureToken => (
+                        format!("Tok({:?})", a.token.as_deref().unwrap_or("")),
+                        "Tok".to_string(),
+                    ),
+                    Kind::Block(_) if !a.multiple => self.block_value(a, &mut m),
+                    _ => self.param_value(a, Some(&mut m)),
+                };
+                m.sets.push((slot, expr, ty));
+                m.requires_unset.push(slot);
+                self.b.methods.push(m);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decides the builder for one command.
+pub fn builder(
+    cmd: &Command,
+    ov: &CommandOverlay,
+    enums: &BTreeMap<String, String>,
+) -> Result<Builder, String> {
+    let mut type_name = camel(&cmd.full_name());
+    if RESERVED_TYPES.contains(&type_name.as_str())
+        || [
+            "Command",
+            "Cmd",
+            "KeySpec",
+            "ArgMeta",
+            "BeginSearch",
+            "FindKeys",
+            "CommandFlags",
+        ]
+        .contains(&type_name.as_str())
+    {
+        // `COMMAND`'s builder must not hide the `Command` trait.
+        type_name.push_str("Cmd");
+    }
+    let fn_name = ov
+        .fn_name
+        .clone()
+        .unwrap_or_else(|| snake(&cmd.full_name()));
+    let output = if !ov.reply_when.is_empty() {
+        Output::Leveled(ov.reply.clone())
+    } else if uses_t(&ov.reply) {
+        Output::User(ov.reply.clone())
+    } else {
+        Output::Fixed(ov.reply.clone())
+    };
+    let mut ctx = Ctx {
+        cmd,
+        ov,
+        enums,
+        b: Builder {
+            fn_name,
+            type_name,
+            generics: vec![],
+            params: vec![],
+            slots: vec![],
+            writes: vec![],
+            methods: vec![],
+            owned: vec![],
+            output,
+            tracks_version: false,
+            since_params: vec![],
+        },
+        type_params: BTreeSet::new(),
+        fields: BTreeSet::new(),
+        pending_counts: vec![],
+    };
+    let what = cmd.full_name();
+    ctx.required(&cmd.args, &mut Mode::Ctor, &[])
+        .map_err(|e| format!("{what}: {e}"))?;
+
+    // Counts: resolve the counted slot.
+    for (w, target) in std::mem::take(&mut ctx.pending_counts) {
+        let slot = ctx
+            .b
+            .slots
+            .iter()
+            .position(|s| s.arg_path == target)
+            .ok_or_else(|| format!("{what}: counted argument {target} has no slot"))?;
+        let arg = cmd
+            .arg(&target)
+            .ok_or_else(|| format!("{what}: no {target}"))?;
+        let width = width(arg).map_err(|e| format!("{what}: {e}"))?;
+        ctx.b.writes[w] = Write::Count { slot, width };
+    }
+
+    // Reply levels.
+    let mut b = ctx.b;
+    for (level, w) in ov.reply_when.iter().enumerate() {
+        let mut any = false;
+        for m in &mut b.methods {
+            if m.arg_path == w.arg || m.arg_path.starts_with(&format!("{}/", w.arg)) {
+                m.reply = Some((level + 1, w.reply.clone()));
+                any = true;
+            }
+        }
+        if !any {
+            return Err(format!("{what}: reply_when {}: no method gives it", w.arg));
+        }
+    }
+    b.tracks_version = b.methods.iter().any(|m| m.since.is_some()) || !b.since_params.is_empty();
+
+    // Names must be unique and not shadow `Command`'s methods.
+    let mut seen = BTreeSet::new();
+    for m in &b.methods {
+        if RESERVED_METHODS.contains(&m.name.as_str()) {
+            return Err(format!(
+                "{what}: method {} would shadow Command::{0}; rename {} in the overlay",
+                m.name, m.arg_path
+            ));
+        }
+        if !seen.insert(m.name.clone()) {
+            return Err(format!(
+                "{what}: two methods named {}; name {} in the overlay",
+                m.name, m.arg_path
+            ));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for p in &b.params {
+        if !seen.insert(p.name.clone()) {
+            return Err(format!("{what}: two parameters named {}", p.name));
+        }
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::{CommandOverlay, ReplyWhen};
+
+    fn cmd(name: &str, args: &str) -> Command {
+        let text = format!(
+            r#"{{"{name}": {{"group": "g", "since": "1.0.0", "summary": "s", "arity": -2,
+                "arguments": {args}}}}}"#
+        );
+        let (n, s) = crate::spec::parse_file("t.json", &text).unwrap();
+        crate::ir::command("t.json", &n, &s).unwrap()
+    }
+
+    fn ov(reply: &str) -> CommandOverlay {
+        CommandOverlay {
+            reply: reply.into(),
+            ..Default::default()
+        }
+    }
+
+    const SET: &str = r#"[{"name": "key", "type": "key"}, {"name": "value", "type": "string"},
+        {"name": "condition", "type": "oneof", "optional": true, "arguments": [
+            {"name": "nx", "type": "pure-token", "token": "NX"},
+            {"name": "xx", "type": "pure-token", "token": "XX"},
+            {"name": "comparison-value", "type": "string", "token": "IFEQ", "since": "8.1.0"}]},
+        {"name": "get", "type": "pure-token", "token": "GET", "optional": true, "since": "6.2.0"},
+        {"name": "expiration", "type": "oneof", "optional": true, "arguments": [
+            {"name": "seconds", "type": "integer", "token": "EX"},
+            {"name": "keepttl", "type": "pure-token", "token": "KEEPTTL"}]}]"#;
+
+    #[test]
+    fn set_has_two_parameters_and_a_method_per_option() {
+        let mut o = ov("()");
+        o.reply_when = vec![
+            ReplyWhen {
+                arg: "condition".into(),
+                reply: "bool".into(),
+            },
+            ReplyWhen {
+                arg: "get".into(),
+                reply: "T".into(),
+            },
+        ];
+        let b = builder(&cmd("SET", SET), &o, &BTreeMap::new()).unwrap();
+        assert_eq!(b.fn_name, "set");
+        assert_eq!(
+            b.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["key", "value"]
+        );
+        let names: Vec<_> = b.methods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["nx", "xx", "ifeq", "get", "ex", "keepttl"]);
+        // The three condition methods share one slot, so only one of them can be called.
+        let cond: BTreeSet<_> = b.methods[..3]
+            .iter()
+            .map(|m| m.requires_unset.clone())
+            .collect();
+        assert_eq!(cond.len(), 1);
+        assert_eq!(
+            b.methods[2].sets[0].1,
+            "Tokened(\"IFEQ\", comparison_value)"
+        );
+        assert_eq!(b.methods[2].since, Some(Version(8, 1, 0)));
+        assert_eq!(b.methods[0].reply, Some((1, "bool".into())));
+        assert_eq!(b.methods[3].reply, Some((2, "T".into())));
+        assert_eq!(b.output, Output::Leveled("()".into()));
+        assert!(b.tracks_version);
+        assert_eq!(
+            b.writes,
+            [
+                Write::Slot(0),
+                Write::Slot(1),
+                Write::Slot(2),
+                Write::Slot(3),
+                Write::Slot(4)
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_are_computed_from_the_counted_slot() {
+        let c = cmd(
+            "HEXPIRE",
+            r#"[{"name": "key", "type": "key"}, {"name": "seconds", "type": "integer"},
+               {"name": "fields", "type": "block", "token": "FIELDS", "arguments": [
+                 {"name": "numfields", "type": "integer"},
+                 {"name": "field", "type": "string", "multiple": true}]}]"#,
+        );
+        let mut o = ov("Vec<i64>");
+        o.counts
+            .insert("fields/numfields".into(), "fields/field".into());
+        let b = builder(&c, &o, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            b.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["key", "seconds", "field"]
+        );
+        assert_eq!(
+            b.writes,
+            [
+                Write::Slot(0),
+                Write::Slot(1),
+                Write::Const("FIELDS".into()),
+                Write::Count { slot: 2, width: 1 },
+                Write::Slot(2)
+            ]
+        );
+        assert_eq!(b.generics.last().unwrap().bound, Bound::Many);
+    }
+
+    #[test]
+    fn required_oneof_is_an_enum_parameter_and_shared_enums_are_named_once() {
+        let c = cmd(
+            "LMOVE",
+            r#"[{"name": "source", "type": "key"},
+               {"name": "wherefrom", "type": "oneof", "arguments": [
+                 {"name": "left", "type": "pure-token", "token": "LEFT"},
+                 {"name": "right", "type": "pure-token", "token": "RIGHT"}]}]"#,
+        );
+        let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
+        assert_eq!(b.params[1].ty, "LmoveWherefrom");
+        let mut enums = BTreeMap::new();
+        enums.insert("LEFT RIGHT".to_string(), "Side".to_string());
+        let b = builder(&c, &ov("T"), &enums).unwrap();
+        assert_eq!(b.params[1].ty, "Side");
+        assert!(b.owned[0].shared);
+        assert_eq!(b.output, Output::User("T".into()));
+    }
+
+    #[test]
+    fn optional_block_with_optional_parts_gets_a_presence_marker() {
+        let c = cmd(
+            "GEORADIUS",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "count-block", "type": "block", "optional": true, "arguments": [
+                 {"name": "count", "type": "integer", "token": "COUNT"},
+                 {"name": "any", "type": "pure-token", "token": "ANY", "optional": true,
+                  "since": "6.2.0"}]}]"#,
+        );
+        let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
+        let count = &b.methods[1];
+        let any = &b.methods[0];
+        assert_eq!((count.name.as_str(), any.name.as_str()), ("count", "any"));
+        let presence = count.sets[0].0;
+        assert!(matches!(b.slots[presence].kind, SlotKind::Presence(_)));
+        assert_eq!(any.requires_present, [presence]);
+        assert!(count.requires_unset.contains(&presence));
+        assert_eq!(any.since, Some(Version(6, 2, 0)));
+        // The marker is not written.
+        assert!(!b.writes.contains(&Write::Slot(presence)));
+    }
+
+    #[test]
+    fn simple_optional_block_is_one_method() {
+        let c = cmd(
+            "ZRANGE",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "limit", "type": "block", "token": "LIMIT", "optional": true, "arguments": [
+                 {"name": "offset", "type": "integer"}, {"name": "count", "type": "integer"}]}]"#,
+        );
+        let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
+        assert_eq!(b.methods.len(), 1);
+        assert_eq!(b.methods[0].name, "limit");
+        assert_eq!(
+            b.methods[0].sets[0].1,
+            "Block((Tok(\"LIMIT\"), offset, count,))"
+        );
+        assert!(b.methods[0].since.is_none());
+    }
+
+    #[test]
+    fn clashing_method_names_are_errors_the_overlay_fixes() {
+        let c = cmd(
+            "X",
+            r#"[{"name": "a", "type": "integer", "token": "COUNT", "optional": true},
+               {"name": "b", "type": "integer", "token": "COUNT", "optional": true}]"#,
+        );
+        let e = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap_err();
+        assert!(e.contains("two methods named count"), "{e}");
+        let mut o = ov("i64");
+        o.names.insert("b".into(), "count_b".into());
+        assert!(builder(&c, &o, &BTreeMap::new()).is_ok());
+    }
+}

@@ -1,0 +1,233 @@
+//! The small argument types generated builders store in their fields: an unset option, a token,
+//! a token with its value, a block of parts, a repeated token. Hand-written and shared, so the
+//! generated code stays a list of fields.
+
+use crate::convert::{ArgWriter, FromValkey, ToValkeyArgs};
+use std::marker::PhantomData;
+
+/// An option that was not given: writes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unset;
+
+/// Marks that an optional group was given (its nested options become available). Writes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Present;
+
+/// A token alone (`NX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tok(pub &'static str);
+
+/// A token followed by its value (`EX 10`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tokened<T>(pub &'static str, pub T);
+
+/// Consecutive parts written in order (a tuple of parts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block<T>(pub T);
+
+/// A repeated argument whose token is written before each element (`GET a GET b`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EachTok<I>(pub &'static str, pub I);
+
+impl ToValkeyArgs for Unset {
+    #[inline]
+    fn num_args(&self) -> usize {
+        0
+    }
+    #[inline]
+    fn write_args(&self, _: &mut ArgWriter<'_>) {}
+}
+
+impl ToValkeyArgs for Tok {
+    #[inline]
+    fn num_args(&self) -> usize {
+        1
+    }
+    #[inline]
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        out.write_bytes(self.0.as_bytes())
+    }
+}
+
+impl<T: ToValkeyArgs> ToValkeyArgs for Tokened<T> {
+    #[inline]
+    fn num_args(&self) -> usize {
+        1 + self.1.num_args()
+    }
+    #[inline]
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        out.write_bytes(self.0.as_bytes());
+        self.1.write_args(out)
+    }
+}
+
+impl<I> ToValkeyArgs for EachTok<I>
+where
+    I: IntoIterator + Clone,
+    I::Item: ToValkeyArgs,
+{
+    fn num_args(&self) -> usize {
+        self.1.clone().into_iter().map(|x| 1 + x.num_args()).sum()
+    }
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        for x in self.1.clone() {
+            out.write_bytes(self.0.as_bytes());
+            x.write_args(out);
+        }
+    }
+}
+
+macro_rules! block {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: ToValkeyArgs),+> ToValkeyArgs for Block<($($t,)+)> {
+            #[inline]
+            fn num_args(&self) -> usize {
+                0 $(+ (self.0).$i.num_args())+
+            }
+            #[inline]
+            fn write_args(&self, out: &mut ArgWriter<'_>) {
+                $((self.0).$i.write_args(out);)+
+            }
+        }
+    };
+}
+block!(A 0);
+block!(A 0, B 1);
+block!(A 0, B 1, C 2);
+block!(A 0, B 1, C 2, D 3);
+block!(A 0, B 1, C 2, D 3, E 4);
+block!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// The reply type of a builder whose options can change it: `Base<T>` at first; an option
+/// raises it to level 1 or 2 (`L1<U>`, `L2<U>`), and a lower level never overrides a higher one
+/// (`SET ... GET` reads the old value whether or not `NX` is also given, in either order).
+pub trait Reply {
+    /// The type the reply is read into.
+    type Output: FromValkey;
+}
+
+/// The reply type when no option changed it.
+pub struct Base<T>(PhantomData<fn() -> T>);
+/// The reply type set by a level-1 option.
+pub struct L1<T>(PhantomData<fn() -> T>);
+/// The reply type set by a level-2 option.
+pub struct L2<T>(PhantomData<fn() -> T>);
+
+impl<T: FromValkey> Reply for Base<T> {
+    type Output = T;
+}
+impl<T: FromValkey> Reply for L1<T> {
+    type Output = T;
+}
+impl<T: FromValkey> Reply for L2<T> {
+    type Output = T;
+}
+
+/// The reply state after an option of level `To` is given.
+pub trait Raise<To> {
+    /// The new state.
+    type Out;
+}
+impl<T, U> Raise<L1<U>> for Base<T> {
+    type Out = L1<U>;
+}
+impl<T, U> Raise<L1<U>> for L1<T> {
+    type Out = L1<U>;
+}
+impl<T, U> Raise<L1<U>> for L2<T> {
+    type Out = L2<T>;
+}
+impl<T, U> Raise<L2<U>> for Base<T> {
+    type Out = L2<U>;
+}
+impl<T, U> Raise<L2<U>> for L1<T> {
+    type Out = L2<U>;
+}
+impl<T, U> Raise<L2<U>> for L2<T> {
+    type Out = L2<U>;
+}
+
+/// Writes a count computed from the arguments it counts (`numkeys`).
+#[inline]
+pub fn write_count(out: &mut ArgWriter<'_>, counted_args: usize, width: usize) {
+    out.write(&(counted_args / width.max(1)));
+}
+
+/// The newer of two optional versions.
+#[inline]
+pub const fn newer(a: Option<super::Version>, b: Option<super::Version>) -> Option<super::Version> {
+    match (a, b) {
+        (Some(x), Some(y)) => {
+            let xa = (x.major, x.minor, x.patch);
+            let ya = (y.major, y.minor, y.patch);
+            if xa.0 > ya.0 || (xa.0 == ya.0 && (xa.1 > ya.1 || (xa.1 == ya.1 && xa.2 >= ya.2))) {
+                Some(x)
+            } else {
+                Some(y)
+            }
+        }
+        (Some(x), None) => Some(x),
+        (None, y) => y,
+    }
+}
+
+/// `v` when it is newer than the command's own version `since`.
+#[inline]
+pub const fn if_newer(since: super::Version, v: Option<super::Version>) -> Option<super::Version> {
+    match newer(Some(since), v) {
+        Some(n) if n.major == since.major && n.minor == since.minor && n.patch == since.patch => {
+            None
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::Version;
+
+    fn encode(p: &impl ToValkeyArgs) -> (usize, Vec<u8>) {
+        let mut buf = vec![];
+        let mut w = ArgWriter::new(&mut buf);
+        p.write_args(&mut w);
+        assert_eq!(
+            w.written(),
+            p.num_args(),
+            "num_args disagrees with write_args"
+        );
+        (p.num_args(), buf)
+    }
+
+    #[test]
+    fn parts_write_what_they_count() {
+        assert_eq!(encode(&Unset), (0, vec![]));
+        assert_eq!(encode(&Tok("NX")), (1, b"$2\r\nNX\r\n".to_vec()));
+        assert_eq!(
+            encode(&Tokened("EX", 10i64)),
+            (2, b"$2\r\nEX\r\n$2\r\n10\r\n".to_vec())
+        );
+        assert_eq!(
+            encode(&Block((Tok("LIMIT"), 0i64, 5i64))),
+            (3, b"$5\r\nLIMIT\r\n$1\r\n0\r\n$1\r\n5\r\n".to_vec())
+        );
+        assert_eq!(
+            encode(&EachTok("GET", ["a", "b"])),
+            (
+                4,
+                b"$3\r\nGET\r\n$1\r\na\r\n$3\r\nGET\r\n$1\r\nb\r\n".to_vec()
+            )
+        );
+    }
+
+    #[test]
+    fn newer_picks_the_later_version() {
+        let a = Some(Version::new(6, 2, 0));
+        let b = Some(Version::new(8, 1, 0));
+        assert_eq!(newer(a, b), b);
+        assert_eq!(newer(b, a), b);
+        assert_eq!(newer(None, a), a);
+        assert_eq!(newer(a, None), a);
+        assert_eq!(newer(None, None), None);
+    }
+}

@@ -1,0 +1,6 @@
+// KILL is a subcommand of CLIENT: the builder is `cmd::client_kill`.
+use valkey::cmd;
+
+fn main() {
+    let _ = cmd::kill(cmd::ClientKillFilter::OldFormat("127.0.0.1:6379".into()));
+}

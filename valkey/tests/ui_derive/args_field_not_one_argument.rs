@@ -1,0 +1,7 @@
+#[derive(valkey::ToValkeyArgs)]
+struct Profile {
+    name: String,
+    tags: Vec<String>,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[derive(valkey::ToValkeyArgs)]
+struct Nothing;
+
+fn main() {}

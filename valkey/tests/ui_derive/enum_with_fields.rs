@@ -1,0 +1,7 @@
+#[derive(valkey::FromValkey)]
+enum Reply {
+    Ok,
+    Count(i64),
+}
+
+fn main() {}

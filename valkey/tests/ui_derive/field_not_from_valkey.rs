@@ -1,0 +1,9 @@
+struct Opaque;
+
+#[derive(valkey::FromValkey)]
+struct User {
+    name: String,
+    handle: Opaque,
+}
+
+fn main() {}

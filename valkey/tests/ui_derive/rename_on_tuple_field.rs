@@ -1,0 +1,4 @@
+#[derive(valkey::FromValkey)]
+struct Entry(#[valkey(rename = "id")] String, i64);
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(valkey::FromValkey)]
+union Number {
+    i: i64,
+    f: f64,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(valkey::FromValkey)]
+struct User {
+    #[valkey(flatten)]
+    name: String,
+}
+
+fn main() {}
