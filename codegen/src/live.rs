@@ -54,13 +54,15 @@ pub fn dump_url(url: &str) -> Result<Files, String> {
     let server: String = con
         .send(Cmd::new("INFO").arg("server").returning::<String>())
         .map_err(err)?;
-    let version = server_version(&server).ok_or("INFO server has no valkey_version: not a Valkey server")?;
+    let version =
+        server_version(&server).ok_or("INFO server has no valkey_version: not a Valkey server")?;
     dump::files_from_replies(&to_json(docs)?, &to_json(info)?, &version)
 }
 
 /// Starts a `valkey-server` (the test harness's), dumps its specs, and stops it.
 pub fn dump_new_server() -> Result<Files, String> {
-    let server = valkey_tests::Server::valkey().map_err(|e| format!("starting valkey-server: {e}"))?;
+    let server =
+        valkey_tests::Server::valkey().map_err(|e| format!("starting valkey-server: {e}"))?;
     dump_url(&server.url())
 }
 
@@ -74,7 +76,10 @@ mod tests {
         let v = Value::Map(vec![
             (
                 Value::BulkString(Bytes::from_static(b"get")),
-                Value::Array(vec![Value::Int(2), Value::Set(vec![Value::SimpleString(Bytes::from_static(b"fast"))])]),
+                Value::Array(vec![
+                    Value::Int(2),
+                    Value::Set(vec![Value::SimpleString(Bytes::from_static(b"fast"))]),
+                ]),
             ),
             (Value::BulkString(Bytes::from_static(b"n")), Value::Nil),
         ]);
@@ -88,7 +93,8 @@ mod tests {
     #[test]
     fn version_comes_from_info() {
         assert_eq!(
-            server_version("# Server\r\nredis_version:7.2.4\r\nvalkey_version:9.1.2\r\n").as_deref(),
+            server_version("# Server\r\nredis_version:7.2.4\r\nvalkey_version:9.1.2\r\n")
+                .as_deref(),
             Some("9.1.2")
         );
         assert_eq!(server_version("redis_version:7.0.0\r\n"), None);

@@ -226,7 +226,7 @@ pub fn method_name(arg: &Arg, names: &BTreeMap<String, String>) -> String {
         return n.clone();
     }
     match &arg.token {
-        Some(t) if has_words(t) && !crate::names::is_keyword(&snake(t).trim_end_matches('_')) => {
+        Some(t) if has_words(t) && !crate::names::is_keyword(snake(t).trim_end_matches('_')) => {
             snake(t)
         }
         _ => snake(&arg.name),
@@ -262,9 +262,9 @@ fn is_simple_block(children: &[Arg]) -> bool {
 /// optional or nested. (Other blocks get a generated struct that writes their tokens.)
 pub fn is_plain_block(arg: &Arg) -> bool {
     match &arg.kind {
-        Kind::Block(children) => children.iter().all(|c| {
-            c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple
-        }),
+        Kind::Block(children) => children
+            .iter()
+            .all(|c| c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple),
         _ => true,
     }
 }
@@ -302,7 +302,7 @@ enum Mode {
     Ctor,
     /// An optional block's entry method: method parameters filling state slots (tokens too, as
     /// they are written only when the block is given).
-    Entry(Method),
+    Entry(Box<Method>),
 }
 
 impl<'a> Ctx<'a> {
@@ -649,10 +649,11 @@ impl<'a> Ctx<'a> {
                 }
                 let mut inner_present = present.to_vec();
                 inner_present.push(p);
-                let mut mode = Mode::Entry(m);
+                let mut mode = Mode::Entry(Box::new(m));
                 self.required(children, &mut mode, &inner_present)?;
-                let Mode::Entry(m) = mode else { unreachable!() };
-                self.b.methods.push(m);
+                if let Mode::Entry(m) = mode {
+                    self.b.methods.push(*m);
+                }
             }
             _ => {
                 let slot = self.state_slot(a, true);

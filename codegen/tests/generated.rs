@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use valkey_codegen::{emit, spec};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 #[test]
@@ -46,7 +49,10 @@ fn every_command_of_the_dump_has_a_builder_and_an_overlay_entry() {
     let g = emit::generate_dir(&dir).unwrap();
     assert_eq!(g.commands, server.commands);
     assert_eq!(g.builders, server.commands, "one builder per command");
-    assert_eq!(server.commands, 399, "Valkey 9.1 has 399 commands and subcommands");
+    assert_eq!(
+        server.commands, 399,
+        "Valkey 9.1 has 399 commands and subcommands"
+    );
     assert!(
         g.missing_overlay.is_empty(),
         "commands without an overlay entry: {:?}",
@@ -54,7 +60,7 @@ fn every_command_of_the_dump_has_a_builder_and_an_overlay_entry() {
     );
     // Each builder's constructor is in the generated code, once.
     let all: String = g.files.values().cloned().collect();
-    for (_, (name, s)) in &set.files {
+    for (name, s) in set.files.values() {
         let full = match &s.container {
             Some(c) => format!("{c} {name}"),
             None => name.clone(),

@@ -11,6 +11,8 @@
 
 use valkey::{cmd, Cmd, Command, Value};
 
+// Generated (and formatted) by `valkey-codegen`; rustfmt must not rewrite it.
+#[rustfmt::skip]
 #[path = "command_conformance/cases.rs"]
 mod cases;
 
@@ -67,7 +69,10 @@ fn setup(con: &mut valkey::sync::Connection, group: &str) -> valkey::Result<()> 
         "hash" => &[&["HSET", "k", "1", "1", "2", "2"]],
         "set" => &[&["SADD", "k", "1", "2", "3"]],
         "sorted-set" => &[&["ZADD", "k", "1", "1", "2", "2"]],
-        "stream" => &[&["XADD", "k", "1-1", "1", "1"], &["XGROUP", "CREATE", "k", "1", "0"]],
+        "stream" => &[
+            &["XADD", "k", "1-1", "1", "1"],
+            &["XGROUP", "CREATE", "k", "1", "0"],
+        ],
         "geo" => &[&["GEOADD", "k", "0.5", "0.5", "1"]],
         "hyperloglog" => &[&["PFADD", "k", "1"]],
         "scripting" => &[
@@ -96,7 +101,8 @@ struct Tally {
 }
 
 fn run(url: &str, protocol: &str) -> Tally {
-    let client = valkey::Client::open(format!("{url}?protocol={protocol}&response_timeout=5")).unwrap();
+    let client =
+        valkey::Client::open(format!("{url}?protocol={protocol}&response_timeout=5")).unwrap();
     let mut con = client.get_connection().unwrap();
     let mut t = Tally::default();
     for (name, group, f) in cases::CASES.iter() {
@@ -144,5 +150,9 @@ fn every_reply_reads_into_its_builders_output_in_resp2_and_resp3() {
             t.decoded.len()
         );
     }
-    assert!(failures.is_empty(), "replies that do not read into Output:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "replies that do not read into Output:\n{}",
+        failures.join("\n")
+    );
 }

@@ -13,7 +13,11 @@ use valkey_tests::Server;
 fn protocols(server: &Server) -> Vec<ConnectionInfo> {
     [Protocol::Resp2, Protocol::Resp3]
         .into_iter()
-        .map(|p| ConnectionInfo::from_url(&server.url()).unwrap().with_protocol(p))
+        .map(|p| {
+            ConnectionInfo::from_url(&server.url())
+                .unwrap()
+                .with_protocol(p)
+        })
         .collect()
 }
 
@@ -35,11 +39,17 @@ fn typed_tuple_pipelines_of_1_2_and_12() {
         assert_eq!(one, 1);
         let (n, list): (i64, Vec<String>) = con
             .pipe((
-                Cmd::new("RPUSH").arg("p:l").arg(["a", "b", "c"]).returning(),
+                Cmd::new("RPUSH")
+                    .arg("p:l")
+                    .arg(["a", "b", "c"])
+                    .returning(),
                 Cmd::new("LRANGE").arg("p:l").arg(0).arg(-1).returning(),
             ))
             .unwrap();
-        assert_eq!((n, list), (3, vec!["a".to_string(), "b".into(), "c".into()]));
+        assert_eq!(
+            (n, list),
+            (3, vec!["a".to_string(), "b".into(), "c".into()])
+        );
         let twelve = con
             .pipe((
                 incr("p:x"),
@@ -77,9 +87,14 @@ fn run_time_pipeline_of_100k_commands() {
         }
         assert_eq!(replies.get(handles[99_999]).unwrap(), 100_000);
         // The same as a Vec of one command type, async.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
-            let con = valkey::aio::MultiplexedConnection::open(info.clone()).await.unwrap();
+            let con = valkey::aio::MultiplexedConnection::open(info.clone())
+                .await
+                .unwrap();
             let cmds: Vec<_> = (0..100_000).map(|_| incr("big2")).collect();
             let out = con.pipe(cmds).await.unwrap();
             assert_eq!(out.len(), 100_000);
@@ -96,26 +111,40 @@ fn errors_inside_pipelines_and_exec_in_both_modes() {
         con.send(Cmd::new("SET").arg("e:str").arg("text")).unwrap();
         con.send(Cmd::new("DEL").arg("e:n")).unwrap();
         // Default mode: the first failure, naming the command; the others still ran.
-        let e = con.pipe((incr("e:n"), incr("e:str"), incr("e:n"))).unwrap_err();
+        let e = con
+            .pipe((incr("e:n"), incr("e:str"), incr("e:n")))
+            .unwrap_err();
         assert_eq!(e.code(), Some("ERR"), "{e}");
         assert!(e.to_string().contains("command #1 (INCR)"), "{e}");
         assert_eq!(con.send(get::<i64>("e:n")).unwrap(), 2);
         // Results mode: every command's own result.
         let (a, b, c) = con
-            .pipe_results((incr("e:n"), Cmd::new("LPUSH").arg("e:str").arg("x"), incr("e:n")))
+            .pipe_results((
+                incr("e:n"),
+                Cmd::new("LPUSH").arg("e:str").arg("x"),
+                incr("e:n"),
+            ))
             .unwrap();
         assert_eq!(a.unwrap(), 3);
         assert_eq!(b.unwrap_err().code(), Some("WRONGTYPE"));
         assert_eq!(c.unwrap(), 4);
         // Inside EXEC: WRONGTYPE happens at run time; the other commands ran (no rollback).
         let e = con
-            .transaction((incr("e:n"), Cmd::new("LPUSH").arg("e:str").arg("x"), incr("e:n")))
+            .transaction((
+                incr("e:n"),
+                Cmd::new("LPUSH").arg("e:str").arg("x"),
+                incr("e:n"),
+            ))
             .unwrap_err();
         assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
         assert!(e.to_string().contains("command #1 (LPUSH)"), "{e}");
         assert_eq!(con.send(get::<i64>("e:n")).unwrap(), 6);
         let (a, b, c) = con
-            .transaction_results((incr("e:n"), Cmd::new("LPUSH").arg("e:str").arg("x"), incr("e:n")))
+            .transaction_results((
+                incr("e:n"),
+                Cmd::new("LPUSH").arg("e:str").arg("x"),
+                incr("e:n"),
+            ))
             .unwrap();
         assert_eq!((a.unwrap(), c.unwrap()), (7, 8));
         assert_eq!(b.unwrap_err().code(), Some("WRONGTYPE"));
@@ -177,12 +206,18 @@ fn watch_conflict_is_distinct_and_the_helper_retries() {
         };
         let mut attempts = 0;
         for _ in 0..50 {
-            con.watch(&"w:k", WatchOptions { max_attempts: 10_000 }, |con| {
-                attempts += 1;
-                let v: i64 = con.send(get("w:k"))?;
-                std::thread::sleep(Duration::from_micros(200));
-                Ok((Cmd::new("SET").arg("w:k").arg(v + 1000),))
-            })
+            con.watch(
+                &"w:k",
+                WatchOptions {
+                    max_attempts: 10_000,
+                },
+                |con| {
+                    attempts += 1;
+                    let v: i64 = con.send(get("w:k"))?;
+                    std::thread::sleep(Duration::from_micros(200));
+                    Ok((Cmd::new("SET").arg("w:k").arg(v + 1000),))
+                },
+            )
             .unwrap();
         }
         stop.store(true, Ordering::Relaxed);
@@ -191,9 +226,13 @@ fn watch_conflict_is_distinct_and_the_helper_retries() {
         assert!(attempts >= 50);
         // UNWATCH on the error path: a failing closure leaves nothing watched.
         let e = con
-            .watch(&"w:k", WatchOptions::default(), |_| -> valkey::Result<(Cmd,)> {
-                Err(valkey::Error::new(ErrorKind::InvalidInput, "user gave up"))
-            })
+            .watch(
+                &"w:k",
+                WatchOptions::default(),
+                |_| -> valkey::Result<(Cmd,)> {
+                    Err(valkey::Error::new(ErrorKind::InvalidInput, "user gave up"))
+                },
+            )
             .unwrap_err();
         assert!(e.to_string().contains("user gave up"));
         other.send(incr("w:k")).unwrap();
@@ -212,8 +251,12 @@ fn async_transactions_amid_32_busy_tasks() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let con = valkey::aio::MultiplexedConnection::open(info.clone()).await.unwrap();
-            con.send(Cmd::new("DEL").arg("t:a").arg("t:b")).await.unwrap();
+            let con = valkey::aio::MultiplexedConnection::open(info.clone())
+                .await
+                .unwrap();
+            con.send(Cmd::new("DEL").arg("t:a").arg("t:b"))
+                .await
+                .unwrap();
             let mut tasks = Vec::new();
             for t in 0..32 {
                 let con = con.clone();
@@ -252,7 +295,10 @@ fn async_transactions_amid_32_busy_tasks() {
                 .await
                 .unwrap();
             assert_eq!(con.send(get::<i64>("t:w")).await.unwrap(), 10);
-            let e = con.transaction((incr("t:a"), Cmd::new("NOPE"))).await.unwrap_err();
+            let e = con
+                .transaction((incr("t:a"), Cmd::new("NOPE")))
+                .await
+                .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::ExecAbort);
             assert_eq!(con.send(incr("t:a")).await.unwrap(), 202);
         });
@@ -264,7 +310,9 @@ fn pipeline_replies_read_back_as_values() {
     let server = Server::valkey().unwrap();
     let mut con = Connection::open(server.url()).unwrap();
     let mut p = Pipeline::new();
-    p.add(Cmd::new("SET").arg("v:a").arg(1)).add(Cmd::new("INCR").arg("v:a")).add(Cmd::new("NOPE"));
+    p.add(Cmd::new("SET").arg("v:a").arg(1))
+        .add(Cmd::new("INCR").arg("v:a"))
+        .add(Cmd::new("NOPE"));
     let values = con.run(&p).unwrap().into_values();
     assert_eq!(values[1].as_ref().unwrap(), &Value::Int(2));
     assert!(values[2].as_ref().unwrap_err().is_unknown_command());
@@ -275,5 +323,8 @@ fn pipeline_replies_read_back_as_values() {
         t.add(Cmd::new("INCR").arg("v:a"));
         t
     });
-    assert_eq!(replies.unwrap().into_values()[0].as_ref().unwrap(), &Value::Int(3));
+    assert_eq!(
+        replies.unwrap().into_values()[0].as_ref().unwrap(),
+        &Value::Int(3)
+    );
 }

@@ -56,7 +56,7 @@ fn zadd_pairs_and_flags() {
 #[test]
 fn numkeys_is_computed_from_the_keys() {
     check_as::<Value, _>(
-        cmd::eval("return 1").key(["a", "b"]).arg(["x"]),
+        cmd::eval("return 1").keys(["a", "b"]).args(["x"]),
         &["EVAL", "return 1", "2", "a", "b", "x"],
     );
     check_as::<Value, _>(cmd::eval("return 1"), &["EVAL", "return 1", "0"]);

@@ -45,7 +45,11 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
 }
 
 fn version_expr(v: crate::ir::Version) -> TokenStream {
-    let (a, b, c) = (v.0, v.1, v.2);
+    let (a, b, c) = (
+        Literal::u16_unsuffixed(v.0),
+        Literal::u16_unsuffixed(v.1),
+        Literal::u16_unsuffixed(v.2),
+    );
     quote!(Version::new(#a, #b, #c))
 }
 
@@ -181,6 +185,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     for s in &b.slots {
         let f = ident(&s.field);
         match &s.kind {
+            SlotKind::Fixed { init, .. } if init == &s.field => inits.push(quote!(#f,)),
             SlotKind::Fixed { init, .. } => {
                 let e = expr(init);
                 inits.push(quote!(#f: #e,));
@@ -203,6 +208,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     if b.tracks_version {
         let since = version_expr(cmd.since);
         let mut acc = quote!(None);
+        let mut any = false;
         for p in &b.since_params {
             let pid = ident(p);
             let has_since = b
@@ -213,10 +219,16 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
                 .is_some_and(|a| a.kind.children().iter().any(|c| c.since.is_some()));
             if has_since {
                 acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
+                any = true;
             }
         }
-        pre = quote!(let min_version = #acc;);
-        inits.push(quote!(min_version,));
+        if any {
+            // Computed before the parameters move into the struct.
+            pre = quote!(let min_version = #acc;);
+            inits.push(quote!(min_version,));
+        } else {
+            inits.push(quote!(min_version: None,));
+        }
     }
     if out_param.is_some() {
         inits.push(quote!(_reply: PhantomData,));
@@ -373,6 +385,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
             Write::Count { slot, width } => {
                 consts += 1;
                 let f = ident(&b.slots[*slot].field);
+                let width = Literal::usize_unsuffixed(*width);
                 writes.push(quote!(write_count(out, self.#f.num_args(), #width);));
             }
         }
@@ -401,6 +414,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     } else {
         quote!(#type_id<#(#param_ids),*>)
     };
+    let consts = Literal::usize_unsuffixed(consts);
     let command_impl = quote! {
         impl #cmd_generics Command for #self_ty #cmd_where {
             type Output = #output;
@@ -454,9 +468,13 @@ fn method(
         let f = ident(&s.field);
         match m.sets.iter().find(|(slot, _, _)| *slot == i) {
             Some((_, e, t)) => {
-                let e = expr(e);
                 ret[slot_param[&i]] = ty(t);
-                inits.push(quote!(#f: #e,));
+                if e == &s.field {
+                    inits.push(quote!(#f,));
+                } else {
+                    let e = expr(e);
+                    inits.push(quote!(#f: #e,));
+                }
             }
             None => inits.push(quote!(#f: self.#f,)),
         }

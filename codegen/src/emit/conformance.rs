@@ -22,7 +22,12 @@ fn leaf(kind: &Kind) -> TokenStream {
 }
 
 /// A value for an argument passed as a builder parameter (`impl ToValkeyArg(s)` or an enum).
-fn param_value(arg: &Arg, parent: &str, enums: &BTreeMap<String, String>, names: &BTreeMap<String, String>) -> TokenStream {
+fn param_value(
+    arg: &Arg,
+    parent: &str,
+    enums: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) -> TokenStream {
     let one = match &arg.kind {
         Kind::Block(children) if arg.multiple && crate::shape::is_plain_block(arg) => {
             // An element of a repeated block is a tuple of its values.
@@ -43,7 +48,12 @@ fn param_value(arg: &Arg, parent: &str, enums: &BTreeMap<String, String>, names:
 }
 
 /// A value of a generated enum or struct: its first choice, each field filled.
-fn owned_value(arg: &Arg, parent: &str, enums: &BTreeMap<String, String>, names: &BTreeMap<String, String>) -> TokenStream {
+fn owned_value(
+    arg: &Arg,
+    parent: &str,
+    enums: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) -> TokenStream {
     let name = owned_name(parent, arg, enums);
     let ty = format_ident!("{}", name);
     match &arg.kind {
@@ -73,13 +83,21 @@ fn owned_value(arg: &Arg, parent: &str, enums: &BTreeMap<String, String>, names:
     }
 }
 
-fn owned_fields(children: &[Arg], parent: &str, enums: &BTreeMap<String, String>, names: &BTreeMap<String, String>) -> Vec<TokenStream> {
+fn owned_fields(
+    children: &[Arg],
+    parent: &str,
+    enums: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) -> Vec<TokenStream> {
     let mut used = std::collections::BTreeSet::new();
     children
         .iter()
-        .filter(|c| !(c.kind == Kind::PureToken && !c.optional))
+        .filter(|c| c.kind != Kind::PureToken || c.optional)
         .map(|c| {
-            let mut n = names.get(&c.path).cloned().unwrap_or_else(|| crate::names::snake(&c.name));
+            let mut n = names
+                .get(&c.path)
+                .cloned()
+                .unwrap_or_else(|| crate::names::snake(&c.name));
             while !used.insert(n.clone()) {
                 n.push('_');
             }
@@ -91,9 +109,18 @@ fn owned_fields(children: &[Arg], parent: &str, enums: &BTreeMap<String, String>
 }
 
 /// A value inside owned data: `Bytes` from text, `i64`, `f64`, `Vec`, `Option` (None), `bool`.
-fn owned_field(arg: &Arg, parent: &str, enums: &BTreeMap<String, String>, names: &BTreeMap<String, String>) -> TokenStream {
+fn owned_field(
+    arg: &Arg,
+    parent: &str,
+    enums: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) -> TokenStream {
     if arg.optional {
-        return if arg.kind == Kind::PureToken { quote!(false) } else { quote!(None) };
+        return if arg.kind == Kind::PureToken {
+            quote!(false)
+        } else {
+            quote!(None)
+        };
     }
     let one = match &arg.kind {
         Kind::Key | Kind::String | Kind::Pattern => {
@@ -111,7 +138,12 @@ fn owned_field(arg: &Arg, parent: &str, enums: &BTreeMap<String, String>, names:
 }
 
 /// The case of one command: `("SET", "string", |con| con.send(cmd::set("k", "1")).map(drop))`.
-pub fn case(cmd: &Command, ov: &CommandOverlay, b: &Builder, enums: &BTreeMap<String, String>) -> TokenStream {
+pub fn case(
+    cmd: &Command,
+    ov: &CommandOverlay,
+    b: &Builder,
+    enums: &BTreeMap<String, String>,
+) -> TokenStream {
     let name = cmd.full_name();
     let group = &cmd.group;
     let call: TokenStream = match &ov.example {
@@ -141,7 +173,7 @@ pub fn case(cmd: &Command, ov: &CommandOverlay, b: &Builder, enums: &BTreeMap<St
 
 /// The whole generated file.
 pub fn file(cases: Vec<TokenStream>) -> TokenStream {
-    let n = cases.len();
+    let n = proc_macro2::Literal::usize_unsuffixed(cases.len());
     quote! {
         use super::{value, Case};
         use valkey::cmd;

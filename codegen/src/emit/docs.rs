@@ -49,7 +49,9 @@ fn syntax_in(arg: &Arg, in_oneof: bool) -> String {
             one.clone()
         } else {
             // The token is written once: repeat only the value.
-            one.splitn(2, ' ').nth(1).unwrap_or(&one).to_string()
+            one.split_once(' ')
+                .map_or(one.as_str(), |x| x.1)
+                .to_string()
         };
         format!("{one} [{again} ...]")
     } else {
