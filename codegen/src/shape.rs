@@ -109,6 +109,9 @@ pub struct Method {
     pub since: Option<Version>,
     /// A new reply type: (level, type). Higher levels win over lower ones.
     pub reply: Option<(usize, String)>,
+    /// For a builder whose reply is the caller's `T`: the option fixes `T` to this type (the
+    /// method exists only where `T` is it, so `T` is inferred from the method).
+    pub pins_t: Option<String>,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -501,6 +504,7 @@ impl<'a> Ctx<'a> {
             requires_present: present.to_vec(),
             since: self.since_of(&arg.path),
             reply: None,
+            pins_t: None,
         }
     }
 
@@ -709,7 +713,10 @@ pub fn builder(
         .fn_name
         .clone()
         .unwrap_or_else(|| snake(&cmd.full_name()));
-    let output = if !ov.reply_when.is_empty() {
+    // A caller's-choice reply that an option fixes to one type (SORT ... STORE: an i64) pins `T`
+    // rather than raising a level: `T` stays inferable from the method alone.
+    let pins = ov.reply.trim() == "T" && ov.reply_when.iter().all(|w| !uses_t(&w.reply));
+    let output = if !ov.reply_when.is_empty() && !pins {
         Output::Leveled(ov.reply.clone())
     } else if uses_t(&ov.reply) {
         Output::User(ov.reply.clone())
@@ -762,7 +769,11 @@ pub fn builder(
         let mut any = false;
         for m in &mut b.methods {
             if m.arg_path == w.arg || m.arg_path.starts_with(&format!("{}/", w.arg)) {
-                m.reply = Some((level + 1, w.reply.clone()));
+                if pins {
+                    m.pins_t = Some(w.reply.clone());
+                } else {
+                    m.reply = Some((level + 1, w.reply.clone()));
+                }
                 any = true;
             }
         }
@@ -874,6 +885,21 @@ mod tests {
                 Write::Slot(4)
             ]
         );
+    }
+
+    #[test]
+    fn an_option_fixing_a_callers_reply_pins_t() {
+        let c = cmd(
+            "SORT",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "destination", "type": "key", "token": "STORE", "optional": true}]"#,
+        );
+        let mut o = ov("T");
+        o.reply_when = vec![ReplyWhen { arg: "destination".into(), reply: "i64".into() }];
+        let b = builder(&c, &o, &BTreeMap::new()).unwrap();
+        assert_eq!(b.output, Output::User("T".into()));
+        assert_eq!(b.methods[0].pins_t.as_deref(), Some("i64"));
+        assert_eq!(b.methods[0].reply, None);
     }
 
     #[test]

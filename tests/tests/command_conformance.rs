@@ -156,3 +156,68 @@ fn every_reply_reads_into_its_builders_output_in_resp2_and_resp3() {
         failures.join("\n")
     );
 }
+
+/// Options that change the reply type (the overlay's `reply_when`), against the live server in
+/// both protocols: the typed reply is what the server sent.
+#[test]
+fn options_that_change_the_reply_read_into_their_types() {
+    let server = valkey_tests::Server::valkey().unwrap();
+    for protocol in ["resp2", "resp3"] {
+        let url = format!("{}?protocol={protocol}&response_timeout=5", server.url());
+        let mut con = valkey::Client::open(url).unwrap().get_connection().unwrap();
+        con.send(Cmd::new("FLUSHALL")).unwrap();
+
+        let () = con.send(cmd::set("s", "1")).unwrap();
+        assert_eq!(con.send(cmd::set("s", "2").nx()).unwrap(), None);
+        assert_eq!(con.send(cmd::set("s2", "2").nx().ex(100)).unwrap(), Some(()));
+        let old: Option<String> = con.send(cmd::set("s", "3").get()).unwrap();
+        assert_eq!(old.as_deref(), Some("1"));
+        // GET wins over NX in either order: the reply is the old value.
+        let old: Option<String> = con.send(cmd::set("s", "4").nx().get()).unwrap();
+        assert_eq!(old.as_deref(), Some("3"));
+        let old: Option<String> = con.send(cmd::set("s3", "4").get().nx()).unwrap();
+        assert_eq!(old, None);
+
+        assert_eq!(con.send(cmd::zadd("z", [(1.0, "a"), (2.0, "b")])).unwrap(), 2);
+        assert_eq!(con.send(cmd::zadd("z", [(1.5, "a")]).incr()).unwrap(), Some(2.5));
+        assert_eq!(con.send(cmd::zadd("z", [(1.0, "c")]).xx().incr()).unwrap(), None);
+        assert_eq!(con.send(cmd::zrank("z", "a")).unwrap(), Some(1));
+        assert_eq!(
+            con.send(cmd::zrank("z", "a").withscore()).unwrap(),
+            Some((1, 2.5))
+        );
+        assert_eq!(con.send(cmd::zrevrank("z", "x").withscore()).unwrap(), None);
+
+        let id: String = con
+            .send(cmd::xadd("st", cmd::XaddIdSelector::AutoId, [("f", "v")]))
+            .unwrap();
+        assert!(id.contains('-'));
+        assert_eq!(
+            con.send(cmd::xadd("nost", cmd::XaddIdSelector::AutoId, [("f", "v")]).nomkstream())
+                .unwrap(),
+            None
+        );
+
+        let _: i64 = con.send(cmd::rpush("l", ["x", "y", "x"])).unwrap();
+        assert_eq!(con.send(cmd::lpos("l", "x")).unwrap(), Some(0));
+        assert_eq!(con.send(cmd::lpos("l", "x").count(0)).unwrap(), vec![0, 2]);
+
+        let sorted: Vec<String> = con.send(cmd::sort("l").alpha()).unwrap();
+        assert_eq!(sorted, ["x", "x", "y"]);
+        assert_eq!(con.send(cmd::sort("l").alpha().store("dst")).unwrap(), 3);
+
+        let _: i64 = con.send(cmd::geoadd("g", [(13.36, 38.11, "p")])).unwrap();
+        let near: Vec<String> = con
+            .send(cmd::georadius("g", 13.0, 38.0, 100.0, cmd::GeoUnit::Km))
+            .unwrap();
+        assert_eq!(near, ["p"]);
+        assert_eq!(
+            con.send(cmd::georadius("g", 13.0, 38.0, 100.0, cmd::GeoUnit::Km).store("g2"))
+                .unwrap(),
+            1
+        );
+
+        let _: Value = con.send(cmd::acl_log()).unwrap();
+        let () = con.send(cmd::acl_log().reset()).unwrap();
+    }
+}

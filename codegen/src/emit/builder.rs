@@ -258,7 +258,8 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
 
     // Methods, grouped by the typestate they need.
-    let mut groups: BTreeMap<(Vec<usize>, Vec<usize>), Vec<&Method>> = BTreeMap::new();
+    let mut groups: BTreeMap<(Vec<usize>, Vec<usize>, Option<String>), Vec<&Method>> =
+        BTreeMap::new();
     for m in &b.methods {
         let mut u = m.requires_unset.clone();
         u.sort();
@@ -266,7 +267,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         let mut p = m.requires_present.clone();
         p.sort();
         p.dedup();
-        groups.entry((u, p)).or_default().push(m);
+        groups.entry((u, p, m.pins_t.clone())).or_default().push(m);
     }
     // Slot index → its position among the type parameters.
     let slot_param: BTreeMap<usize, usize> = b
@@ -282,7 +283,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         })
         .collect();
     let mut impls = vec![];
-    for ((unset, present), methods) in &groups {
+    for ((unset, present, pin), methods) in &groups {
         let mut args: Vec<TokenStream> = param_ids.iter().map(|p| quote!(#p)).collect();
         let mut free: Vec<bool> = vec![true; params.len()];
         for i in unset {
@@ -293,6 +294,12 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         for i in present {
             let pos = slot_param[i];
             args[pos] = quote!(Present);
+            free[pos] = false;
+        }
+        if let Some(t) = pin {
+            // The reply parameter `T` is last.
+            let pos = params.len() - 1;
+            args[pos] = ty(t);
             free[pos] = false;
         }
         let impl_params: Vec<_> = param_ids
@@ -505,6 +512,10 @@ fn method(
         Some(a) => docs::arg_doc(a),
         None => vec![],
     };
+    if let Some(t) = &m.pins_t {
+        doc.push(String::new());
+        doc.push(format!("Changes the reply to `{t}`."));
+    }
     if let Some((_, reply)) = &m.reply {
         doc.push(String::new());
         doc.push(if reply == "T" {

@@ -2501,7 +2501,7 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
 #[doc(alias = "SORT")]
 pub fn sort<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
-) -> Sort<Key, Unset, Unset, Unset, Unset, Unset, Unset, Base<T>> {
+) -> Sort<Key, Unset, Unset, Unset, Unset, Unset, Unset, T> {
     Sort {
         key,
         by_pattern: Unset,
@@ -2517,7 +2517,7 @@ pub fn sort<Key: ToValkeyArg, T: FromValkey>(
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
-pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, O> {
+pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     key: Key,
     by_pattern: ByPattern,
     limit: Limit,
@@ -2525,7 +2525,7 @@ pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, 
     order: Order,
     sorting: Sorting,
     destination: Destination,
-    _reply: PhantomData<fn() -> O>,
+    _reply: PhantomData<fn() -> T>,
 }
 impl<
     Key,
@@ -2534,8 +2534,8 @@ impl<
     Order,
     Sorting,
     Destination,
-    O,
-> Sort<Key, Unset, Limit, GetPattern, Order, Sorting, Destination, O> {
+    T,
+> Sort<Key, Unset, Limit, GetPattern, Order, Sorting, Destination, T> {
     /// `BY pattern`
     pub fn by<ByPattern2: ToValkeyArg>(
         self,
@@ -2548,7 +2548,7 @@ impl<
         Order,
         Sorting,
         Destination,
-        O,
+        T,
     > {
         Sort {
             key: self.key,
@@ -2569,8 +2569,8 @@ impl<
     Order,
     Sorting,
     Destination,
-    O,
-> Sort<Key, ByPattern, Unset, GetPattern, Order, Sorting, Destination, O> {
+    T,
+> Sort<Key, ByPattern, Unset, GetPattern, Order, Sorting, Destination, T> {
     /// `LIMIT offset count`
     pub fn limit(
         self,
@@ -2584,7 +2584,7 @@ impl<
         Order,
         Sorting,
         Destination,
-        O,
+        T,
     > {
         Sort {
             key: self.key,
@@ -2605,8 +2605,8 @@ impl<
     Order,
     Sorting,
     Destination,
-    O,
-> Sort<Key, ByPattern, Limit, Unset, Order, Sorting, Destination, O> {
+    T,
+> Sort<Key, ByPattern, Limit, Unset, Order, Sorting, Destination, T> {
     /// `GET pattern [GET pattern ...]`
     pub fn get<GetPattern2: IntoIterator + Clone>(
         self,
@@ -2619,7 +2619,7 @@ impl<
         Order,
         Sorting,
         Destination,
-        O,
+        T,
     >
     where
         <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
@@ -2643,12 +2643,12 @@ impl<
     GetPattern,
     Sorting,
     Destination,
-    O,
-> Sort<Key, ByPattern, Limit, GetPattern, Unset, Sorting, Destination, O> {
+    T,
+> Sort<Key, ByPattern, Limit, GetPattern, Unset, Sorting, Destination, T> {
     /// `ASC`
     pub fn asc(
         self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, O> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2663,7 +2663,7 @@ impl<
     /// `DESC`
     pub fn desc(
         self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, O> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2683,12 +2683,12 @@ impl<
     GetPattern,
     Order,
     Destination,
-    O,
-> Sort<Key, ByPattern, Limit, GetPattern, Order, Unset, Destination, O> {
+    T,
+> Sort<Key, ByPattern, Limit, GetPattern, Order, Unset, Destination, T> {
     /// `ALPHA`
     pub fn alpha(
         self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Tok, Destination, O> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Tok, Destination, T> {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2708,8 +2708,7 @@ impl<
     GetPattern,
     Order,
     Sorting,
-    O,
-> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Unset, O> {
+> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Unset, i64> {
     /// `STORE destination`
     ///
     /// Changes the reply to `i64`.
@@ -2724,11 +2723,8 @@ impl<
         Order,
         Sorting,
         Tokened<Destination2>,
-        <O as Raise<L1<i64>>>::Out,
-    >
-    where
-        O: Raise<L1<i64>>,
-    {
+        i64,
+    > {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2749,9 +2745,9 @@ impl<
     Order: ToValkeyArgs,
     Sorting: ToValkeyArgs,
     Destination: ToValkeyArgs,
-    O: Reply,
-> Command for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, O> {
-    type Output = <O as Reply>::Output;
+    T: FromValkey,
+> Command for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
+    type Output = T;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.by_pattern.num_args() + self.limit.num_args()
             + self.get_pattern.num_args() + self.order.num_args()

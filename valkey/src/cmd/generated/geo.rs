@@ -533,7 +533,7 @@ pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
     latitude: f64,
     radius: f64,
     unit: GeoUnit,
-) -> Georadius<Key, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Base<T>> {
+) -> Georadius<Key, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, T> {
     Georadius {
         key,
         longitude,
@@ -566,7 +566,7 @@ pub struct Georadius<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     key: Key,
     longitude: f64,
@@ -582,7 +582,7 @@ pub struct Georadius<
     order: Order,
     store: Store,
     min_version: Option<Version>,
-    _reply: PhantomData<fn() -> O>,
+    _reply: PhantomData<fn() -> T>,
 }
 impl<
     Key,
@@ -593,7 +593,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadius<
     Key,
     Unset,
@@ -604,7 +604,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `WITHCOORD`
     pub fn withcoord(
@@ -619,7 +619,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -649,7 +649,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadius<
     Key,
     Withcoord,
@@ -660,7 +660,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `WITHDIST`
     pub fn withdist(
@@ -675,7 +675,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -705,7 +705,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadius<
     Key,
     Withcoord,
@@ -716,7 +716,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `WITHHASH`
     pub fn withhash(
@@ -731,7 +731,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -760,8 +760,8 @@ impl<
     Any,
     Order,
     Store,
-    O,
-> Georadius<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, Store, O> {
+    T,
+> Georadius<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, Store, T> {
     /// `COUNT count [ANY]`
     pub fn count(
         self,
@@ -776,7 +776,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -805,8 +805,8 @@ impl<
     Count,
     Order,
     Store,
-    O,
-> Georadius<Key, Withcoord, Withdist, Withhash, Present, Count, Unset, Order, Store, O> {
+    T,
+> Georadius<Key, Withcoord, Withdist, Withhash, Present, Count, Unset, Order, Store, T> {
     /// `ANY`
     ///
     /// (since 6.2.0)
@@ -822,7 +822,7 @@ impl<
         Tok,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -852,7 +852,7 @@ impl<
     Count,
     Any,
     Store,
-    O,
+    T,
 > Georadius<
     Key,
     Withcoord,
@@ -863,7 +863,7 @@ impl<
     Any,
     Unset,
     Store,
-    O,
+    T,
 > {
     /// `ASC`
     pub fn asc(
@@ -878,7 +878,7 @@ impl<
         Any,
         Tok,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -911,7 +911,7 @@ impl<
         Any,
         Tok,
         Store,
-        O,
+        T,
     > {
         Georadius {
             key: self.key,
@@ -941,7 +941,6 @@ impl<
     Count,
     Any,
     Order,
-    O,
 > Georadius<
     Key,
     Withcoord,
@@ -952,7 +951,7 @@ impl<
     Any,
     Order,
     Unset,
-    O,
+    i64,
 > {
     /// `STORE key`
     ///
@@ -970,11 +969,8 @@ impl<
         Any,
         Order,
         Tokened<Storekey>,
-        <O as Raise<L1<i64>>>::Out,
-    >
-    where
-        O: Raise<L1<i64>>,
-    {
+        i64,
+    > {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1009,11 +1005,8 @@ impl<
         Any,
         Order,
         Tokened<Storedistkey>,
-        <O as Raise<L1<i64>>>::Out,
-    >
-    where
-        O: Raise<L1<i64>>,
-    {
+        i64,
+    > {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1043,7 +1036,7 @@ impl<
     Any: ToValkeyArgs,
     Order: ToValkeyArgs,
     Store: ToValkeyArgs,
-    O: Reply,
+    T: FromValkey,
 > Command
 for Georadius<
     Key,
@@ -1055,9 +1048,9 @@ for Georadius<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
-    type Output = <O as Reply>::Output;
+    type Output = T;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.longitude.num_args() + self.latitude.num_args()
             + self.radius.num_args() + self.unit.num_args() + self.withcoord.num_args()
@@ -1180,7 +1173,7 @@ pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     Unset,
     Unset,
     Unset,
-    Base<T>,
+    T,
 > {
     Georadiusbymember {
         key,
@@ -1214,7 +1207,7 @@ pub struct Georadiusbymember<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     key: Key,
     member: Member,
@@ -1229,7 +1222,7 @@ pub struct Georadiusbymember<
     order: Order,
     store: Store,
     min_version: Option<Version>,
-    _reply: PhantomData<fn() -> O>,
+    _reply: PhantomData<fn() -> T>,
 }
 impl<
     Key,
@@ -1241,7 +1234,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadiusbymember<
     Key,
     Member,
@@ -1253,7 +1246,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `WITHCOORD`
     pub fn withcoord(
@@ -1269,7 +1262,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1299,7 +1292,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadiusbymember<
     Key,
     Member,
@@ -1311,7 +1304,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `WITHDIST`
     pub fn withdist(
@@ -1327,7 +1320,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1357,7 +1350,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadiusbymember<
     Key,
     Member,
@@ -1369,7 +1362,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `WITHHASH`
     pub fn withhash(
@@ -1385,7 +1378,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1414,7 +1407,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > Georadiusbymember<
     Key,
     Member,
@@ -1426,7 +1419,7 @@ impl<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `COUNT count [ANY]`
     pub fn count(
@@ -1443,7 +1436,7 @@ impl<
         Any,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1472,7 +1465,7 @@ impl<
     Count,
     Order,
     Store,
-    O,
+    T,
 > Georadiusbymember<
     Key,
     Member,
@@ -1484,7 +1477,7 @@ impl<
     Unset,
     Order,
     Store,
-    O,
+    T,
 > {
     /// `ANY`
     pub fn any(
@@ -1500,7 +1493,7 @@ impl<
         Tok,
         Order,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1530,7 +1523,7 @@ impl<
     Count,
     Any,
     Store,
-    O,
+    T,
 > Georadiusbymember<
     Key,
     Member,
@@ -1542,7 +1535,7 @@ impl<
     Any,
     Unset,
     Store,
-    O,
+    T,
 > {
     /// `ASC`
     pub fn asc(
@@ -1558,7 +1551,7 @@ impl<
         Any,
         Tok,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1591,7 +1584,7 @@ impl<
         Any,
         Tok,
         Store,
-        O,
+        T,
     > {
         Georadiusbymember {
             key: self.key,
@@ -1621,7 +1614,6 @@ impl<
     Count,
     Any,
     Order,
-    O,
 > Georadiusbymember<
     Key,
     Member,
@@ -1633,7 +1625,7 @@ impl<
     Any,
     Order,
     Unset,
-    O,
+    i64,
 > {
     /// `STORE key`
     ///
@@ -1652,11 +1644,8 @@ impl<
         Any,
         Order,
         Tokened<Storekey>,
-        <O as Raise<L1<i64>>>::Out,
-    >
-    where
-        O: Raise<L1<i64>>,
-    {
+        i64,
+    > {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1691,11 +1680,8 @@ impl<
         Any,
         Order,
         Tokened<Storedistkey>,
-        <O as Raise<L1<i64>>>::Out,
-    >
-    where
-        O: Raise<L1<i64>>,
-    {
+        i64,
+    > {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1725,7 +1711,7 @@ impl<
     Any: ToValkeyArgs,
     Order: ToValkeyArgs,
     Store: ToValkeyArgs,
-    O: Reply,
+    T: FromValkey,
 > Command
 for Georadiusbymember<
     Key,
@@ -1738,9 +1724,9 @@ for Georadiusbymember<
     Any,
     Order,
     Store,
-    O,
+    T,
 > {
-    type Output = <O as Reply>::Output;
+    type Output = T;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.member.num_args() + self.radius.num_args()
             + self.unit.num_args() + self.withcoord.num_args() + self.withdist.num_args()
