@@ -109,8 +109,9 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
     let struct_doc = doc_attrs(&[
         format!(
-            "The `{}` command, built by [`{}`]: send it with any executor.",
+            "The `{}` command, built by [`{}`](fn@{}): send it with any executor.",
             cmd.full_name(),
+            b.fn_name,
             b.fn_name,
         ),
         String::new(),
@@ -138,15 +139,14 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         fn_doc.push(String::new());
         for p in &b.params {
             if let Some(a) = cmd.arg(&p.arg_path) {
-                let d = docs::arg_doc(a);
-                fn_doc.push(format!("- `{}`: {}", p.name, d.join(" ").trim()));
+                fn_doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty)));
             }
         }
     }
     if !b.methods.is_empty() {
         fn_doc.push(String::new());
         fn_doc.push(format!(
-            "**Options** (methods of [`{0}`]): {1}",
+            "**Options** (methods of [`{0}`](struct@{0})): {1}",
             b.type_name,
             b.methods
                 .iter()

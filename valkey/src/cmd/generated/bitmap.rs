@@ -62,9 +62,9 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitcount`]): `byte`, `bit`, `end_unit_block`, `range`
+/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `byte`, `bit`, `end_unit_block`, `range`
 #[doc(alias = "BITCOUNT")]
 pub fn bitcount<Key: ToValkeyArg>(
     key: Key,
@@ -79,7 +79,7 @@ pub fn bitcount<Key: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `BITCOUNT` command, built by [`bitcount`]: send it with any executor.
+/// The `BITCOUNT` command, built by [`bitcount`](fn@bitcount): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -353,14 +353,14 @@ pub(crate) static BITFIELD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitfield`]): `operation`
+/// **Options** (methods of [`Bitfield`](struct@Bitfield)): `operation`
 #[doc(alias = "BITFIELD")]
 pub fn bitfield<Key: ToValkeyArg>(key: Key) -> Bitfield<Key, Unset> {
     Bitfield { key, operation: Unset }
 }
-/// The `BITFIELD` command, built by [`bitfield`]: send it with any executor.
+/// The `BITFIELD` command, built by [`bitfield`](fn@bitfield): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -431,9 +431,9 @@ pub(crate) static BITFIELD_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`BitfieldRo`]): `get`
+/// **Options** (methods of [`BitfieldRo`](struct@BitfieldRo)): `get`
 #[doc(alias = "BITFIELD_RO")]
 pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
     BitfieldRo {
@@ -441,7 +441,7 @@ pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
         get_block: Unset,
     }
 }
-/// The `BITFIELD_RO` command, built by [`bitfield_ro`]: send it with any executor.
+/// The `BITFIELD_RO` command, built by [`bitfield_ro`](fn@bitfield_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -557,9 +557,9 @@ pub(crate) static BITOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `operation`: `AND | OR | XOR | NOT`
-/// - `destkey`: `destkey`
-/// - `key`: `key [key ...]`
+/// - `operation`: [`BitopOperation`] — `<AND | OR | XOR | NOT>`
+/// - `destkey`: a key — `destkey`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "BITOP")]
 pub fn bitop<Destkey: ToValkeyArg, Key: ToValkeyArgs>(
     operation: BitopOperation,
@@ -573,7 +573,7 @@ pub fn bitop<Destkey: ToValkeyArg, Key: ToValkeyArgs>(
         min_version: None,
     }
 }
-/// The `BITOP` command, built by [`bitop`]: send it with any executor.
+/// The `BITOP` command, built by [`bitop`](fn@bitop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -648,10 +648,10 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `bit`: `bit`
+/// - `key`: a key — `key`
+/// - `bit`: an integer — `bit`
 ///
-/// **Options** (methods of [`Bitpos`]): `byte`, `bit`, `end_unit_block`, `range`
+/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `byte`, `bit`, `end_unit_block`, `range`
 #[doc(alias = "BITPOS")]
 pub fn bitpos<Key: ToValkeyArg>(
     key: Key,
@@ -668,7 +668,7 @@ pub fn bitpos<Key: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `BITPOS` command, built by [`bitpos`]: send it with any executor.
+/// The `BITPOS` command, built by [`bitpos`](fn@bitpos): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -816,13 +816,13 @@ pub(crate) static GETBIT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `offset`: `offset`
+/// - `key`: a key — `key`
+/// - `offset`: an integer — `offset`
 #[doc(alias = "GETBIT")]
 pub fn getbit<Key: ToValkeyArg>(key: Key, offset: i64) -> Getbit<Key> {
     Getbit { key, offset }
 }
-/// The `GETBIT` command, built by [`getbit`]: send it with any executor.
+/// The `GETBIT` command, built by [`getbit`](fn@getbit): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -881,14 +881,14 @@ pub(crate) static SETBIT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `offset`: `offset`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `offset`: an integer — `offset`
+/// - `value`: an integer — `value`
 #[doc(alias = "SETBIT")]
 pub fn setbit<Key: ToValkeyArg>(key: Key, offset: i64, value: i64) -> Setbit<Key> {
     Setbit { key, offset, value }
 }
-/// The `SETBIT` command, built by [`setbit`]: send it with any executor.
+/// The `SETBIT` command, built by [`setbit`](fn@setbit): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -42,7 +42,7 @@ pub(crate) static ASKING: CommandMeta = CommandMeta {
 pub fn asking() -> Asking {
     Asking {}
 }
-/// The `ASKING` command, built by [`asking`]: send it with any executor.
+/// The `ASKING` command, built by [`asking`](fn@asking): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -88,7 +88,7 @@ pub(crate) static CLUSTER: CommandMeta = CommandMeta {
 pub fn cluster() -> Cluster {
     Cluster {}
 }
-/// The `CLUSTER` command, built by [`cluster`]: send it with any executor.
+/// The `CLUSTER` command, built by [`cluster`](fn@cluster): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -135,13 +135,13 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `slot`: `slot [slot ...]`
+/// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
 #[doc(alias = "CLUSTER ADDSLOTS")]
 #[doc(alias = "cluster|addslots")]
 pub fn cluster_addslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterAddslots<Slot> {
     ClusterAddslots { slot }
 }
-/// The `CLUSTER ADDSLOTS` command, built by [`cluster_addslots`]: send it with any executor.
+/// The `CLUSTER ADDSLOTS` command, built by [`cluster_addslots`](fn@cluster_addslots): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -192,7 +192,7 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `range`: `start-slot end-slot [start-slot end-slot ...]`
+/// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
 pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
@@ -200,7 +200,7 @@ pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
 ) -> ClusterAddslotsrange<Range> {
     ClusterAddslotsrange { range }
 }
-/// The `CLUSTER ADDSLOTSRANGE` command, built by [`cluster_addslotsrange`]: send it with any executor.
+/// The `CLUSTER ADDSLOTSRANGE` command, built by [`cluster_addslotsrange`](fn@cluster_addslotsrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -253,7 +253,7 @@ pub(crate) static CLUSTER_BUMPEPOCH: CommandMeta = CommandMeta {
 pub fn cluster_bumpepoch() -> ClusterBumpepoch {
     ClusterBumpepoch {}
 }
-/// The `CLUSTER BUMPEPOCH` command, built by [`cluster_bumpepoch`]: send it with any executor.
+/// The `CLUSTER BUMPEPOCH` command, built by [`cluster_bumpepoch`](fn@cluster_bumpepoch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -303,7 +303,7 @@ pub(crate) static CLUSTER_CANCELSLOTMIGRATIONS: CommandMeta = CommandMeta {
 pub fn cluster_cancelslotmigrations() -> ClusterCancelslotmigrations {
     ClusterCancelslotmigrations {}
 }
-/// The `CLUSTER CANCELSLOTMIGRATIONS` command, built by [`cluster_cancelslotmigrations`]: send it with any executor.
+/// The `CLUSTER CANCELSLOTMIGRATIONS` command, built by [`cluster_cancelslotmigrations`](fn@cluster_cancelslotmigrations): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -352,7 +352,7 @@ pub(crate) static CLUSTER_COUNT_FAILURE_REPORTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `node_id`: `node-id`
+/// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER COUNT-FAILURE-REPORTS")]
 #[doc(alias = "cluster|count-failure-reports")]
 pub fn cluster_count_failure_reports<NodeId: ToValkeyArg>(
@@ -362,7 +362,7 @@ pub fn cluster_count_failure_reports<NodeId: ToValkeyArg>(
         node_id,
     }
 }
-/// The `CLUSTER COUNT-FAILURE-REPORTS` command, built by [`cluster_count_failure_reports`]: send it with any executor.
+/// The `CLUSTER COUNT-FAILURE-REPORTS` command, built by [`cluster_count_failure_reports`](fn@cluster_count_failure_reports): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -410,13 +410,13 @@ pub(crate) static CLUSTER_COUNTKEYSINSLOT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `slot`: `slot`
+/// - `slot`: an integer — `slot`
 #[doc(alias = "CLUSTER COUNTKEYSINSLOT")]
 #[doc(alias = "cluster|countkeysinslot")]
 pub fn cluster_countkeysinslot(slot: i64) -> ClusterCountkeysinslot {
     ClusterCountkeysinslot { slot }
 }
-/// The `CLUSTER COUNTKEYSINSLOT` command, built by [`cluster_countkeysinslot`]: send it with any executor.
+/// The `CLUSTER COUNTKEYSINSLOT` command, built by [`cluster_countkeysinslot`](fn@cluster_countkeysinslot): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -467,13 +467,13 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `slot`: `slot [slot ...]`
+/// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
 #[doc(alias = "CLUSTER DELSLOTS")]
 #[doc(alias = "cluster|delslots")]
 pub fn cluster_delslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterDelslots<Slot> {
     ClusterDelslots { slot }
 }
-/// The `CLUSTER DELSLOTS` command, built by [`cluster_delslots`]: send it with any executor.
+/// The `CLUSTER DELSLOTS` command, built by [`cluster_delslots`](fn@cluster_delslots): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -524,7 +524,7 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `range`: `start-slot end-slot [start-slot end-slot ...]`
+/// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
 pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
@@ -532,7 +532,7 @@ pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
 ) -> ClusterDelslotsrange<Range> {
     ClusterDelslotsrange { range }
 }
-/// The `CLUSTER DELSLOTSRANGE` command, built by [`cluster_delslotsrange`]: send it with any executor.
+/// The `CLUSTER DELSLOTSRANGE` command, built by [`cluster_delslotsrange`](fn@cluster_delslotsrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -581,13 +581,13 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`ClusterFailover`]): `force`, `takeover`
+/// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`
 #[doc(alias = "CLUSTER FAILOVER")]
 #[doc(alias = "cluster|failover")]
 pub fn cluster_failover() -> ClusterFailover<Unset> {
     ClusterFailover { options: Unset }
 }
-/// The `CLUSTER FAILOVER` command, built by [`cluster_failover`]: send it with any executor.
+/// The `CLUSTER FAILOVER` command, built by [`cluster_failover`](fn@cluster_failover): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -652,9 +652,9 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `slot`: `slot`
+/// - `slot`: an integer — `slot`
 ///
-/// **Options** (methods of [`ClusterFlushslot`]): `async_`, `sync`
+/// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`
 #[doc(alias = "CLUSTER FLUSHSLOT")]
 #[doc(alias = "cluster|flushslot")]
 pub fn cluster_flushslot(slot: i64) -> ClusterFlushslot<Unset> {
@@ -663,7 +663,7 @@ pub fn cluster_flushslot(slot: i64) -> ClusterFlushslot<Unset> {
         flush_type: Unset,
     }
 }
-/// The `CLUSTER FLUSHSLOT` command, built by [`cluster_flushslot`]: send it with any executor.
+/// The `CLUSTER FLUSHSLOT` command, built by [`cluster_flushslot`](fn@cluster_flushslot): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -734,7 +734,7 @@ pub(crate) static CLUSTER_FLUSHSLOTS: CommandMeta = CommandMeta {
 pub fn cluster_flushslots() -> ClusterFlushslots {
     ClusterFlushslots {}
 }
-/// The `CLUSTER FLUSHSLOTS` command, built by [`cluster_flushslots`]: send it with any executor.
+/// The `CLUSTER FLUSHSLOTS` command, built by [`cluster_flushslots`](fn@cluster_flushslots): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -782,13 +782,13 @@ pub(crate) static CLUSTER_FORGET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `node_id`: `node-id`
+/// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER FORGET")]
 #[doc(alias = "cluster|forget")]
 pub fn cluster_forget<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterForget<NodeId> {
     ClusterForget { node_id }
 }
-/// The `CLUSTER FORGET` command, built by [`cluster_forget`]: send it with any executor.
+/// The `CLUSTER FORGET` command, built by [`cluster_forget`](fn@cluster_forget): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -836,8 +836,8 @@ pub(crate) static CLUSTER_GETKEYSINSLOT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `slot`: `slot`
-/// - `count`: `count`
+/// - `slot`: an integer — `slot`
+/// - `count`: an integer — `count`
 #[doc(alias = "CLUSTER GETKEYSINSLOT")]
 #[doc(alias = "cluster|getkeysinslot")]
 pub fn cluster_getkeysinslot<T: FromValkey>(
@@ -850,7 +850,7 @@ pub fn cluster_getkeysinslot<T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `CLUSTER GETKEYSINSLOT` command, built by [`cluster_getkeysinslot`]: send it with any executor.
+/// The `CLUSTER GETKEYSINSLOT` command, built by [`cluster_getkeysinslot`](fn@cluster_getkeysinslot): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -908,7 +908,7 @@ pub fn cluster_getslotmigrations<T: FromValkey>() -> ClusterGetslotmigrations<T>
         _reply: PhantomData,
     }
 }
-/// The `CLUSTER GETSLOTMIGRATIONS` command, built by [`cluster_getslotmigrations`]: send it with any executor.
+/// The `CLUSTER GETSLOTMIGRATIONS` command, built by [`cluster_getslotmigrations`](fn@cluster_getslotmigrations): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -957,7 +957,7 @@ pub(crate) static CLUSTER_HELP: CommandMeta = CommandMeta {
 pub fn cluster_help() -> ClusterHelp {
     ClusterHelp {}
 }
-/// The `CLUSTER HELP` command, built by [`cluster_help`]: send it with any executor.
+/// The `CLUSTER HELP` command, built by [`cluster_help`](fn@cluster_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1004,7 +1004,7 @@ pub(crate) static CLUSTER_INFO: CommandMeta = CommandMeta {
 pub fn cluster_info() -> ClusterInfo {
     ClusterInfo {}
 }
-/// The `CLUSTER INFO` command, built by [`cluster_info`]: send it with any executor.
+/// The `CLUSTER INFO` command, built by [`cluster_info`](fn@cluster_info): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1049,13 +1049,13 @@ pub(crate) static CLUSTER_KEYSLOT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a string — `key`
 #[doc(alias = "CLUSTER KEYSLOT")]
 #[doc(alias = "cluster|keyslot")]
 pub fn cluster_keyslot<Key: ToValkeyArg>(key: Key) -> ClusterKeyslot<Key> {
     ClusterKeyslot { key }
 }
-/// The `CLUSTER KEYSLOT` command, built by [`cluster_keyslot`]: send it with any executor.
+/// The `CLUSTER KEYSLOT` command, built by [`cluster_keyslot`](fn@cluster_keyslot): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1107,7 +1107,7 @@ pub fn cluster_links<T: FromValkey>() -> ClusterLinks<T> {
         _reply: PhantomData,
     }
 }
-/// The `CLUSTER LINKS` command, built by [`cluster_links`]: send it with any executor.
+/// The `CLUSTER LINKS` command, built by [`cluster_links`](fn@cluster_links): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1167,10 +1167,10 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `ip`: `ip`
-/// - `port`: `port`
+/// - `ip`: a string — `ip`
+/// - `port`: an integer — `port`
 ///
-/// **Options** (methods of [`ClusterMeet`]): `cluster_bus_port`
+/// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`
 #[doc(alias = "CLUSTER MEET")]
 #[doc(alias = "cluster|meet")]
 pub fn cluster_meet<Ip: ToValkeyArg>(ip: Ip, port: i64) -> ClusterMeet<Ip, Unset> {
@@ -1181,7 +1181,7 @@ pub fn cluster_meet<Ip: ToValkeyArg>(ip: Ip, port: i64) -> ClusterMeet<Ip, Unset
         min_version: None,
     }
 }
-/// The `CLUSTER MEET` command, built by [`cluster_meet`]: send it with any executor.
+/// The `CLUSTER MEET` command, built by [`cluster_meet`](fn@cluster_meet): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1301,7 +1301,7 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `migration_group`: `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
+/// - `migration_group`: one or more: a collection of values of the generated type for `migration-group`, or a single one — `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
 #[doc(alias = "CLUSTER MIGRATESLOTS")]
 #[doc(alias = "cluster|migrateslots")]
 pub fn cluster_migrateslots<MigrationGroup: ToValkeyArgs>(
@@ -1311,7 +1311,7 @@ pub fn cluster_migrateslots<MigrationGroup: ToValkeyArgs>(
         migration_group,
     }
 }
-/// The `CLUSTER MIGRATESLOTS` command, built by [`cluster_migrateslots`]: send it with any executor.
+/// The `CLUSTER MIGRATESLOTS` command, built by [`cluster_migrateslots`](fn@cluster_migrateslots): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1361,7 +1361,7 @@ pub(crate) static CLUSTER_MYID: CommandMeta = CommandMeta {
 pub fn cluster_myid() -> ClusterMyid {
     ClusterMyid {}
 }
-/// The `CLUSTER MYID` command, built by [`cluster_myid`]: send it with any executor.
+/// The `CLUSTER MYID` command, built by [`cluster_myid`](fn@cluster_myid): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1408,7 +1408,7 @@ pub(crate) static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
 pub fn cluster_myshardid() -> ClusterMyshardid {
     ClusterMyshardid {}
 }
-/// The `CLUSTER MYSHARDID` command, built by [`cluster_myshardid`]: send it with any executor.
+/// The `CLUSTER MYSHARDID` command, built by [`cluster_myshardid`](fn@cluster_myshardid): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1455,7 +1455,7 @@ pub(crate) static CLUSTER_NODES: CommandMeta = CommandMeta {
 pub fn cluster_nodes() -> ClusterNodes {
     ClusterNodes {}
 }
-/// The `CLUSTER NODES` command, built by [`cluster_nodes`]: send it with any executor.
+/// The `CLUSTER NODES` command, built by [`cluster_nodes`](fn@cluster_nodes): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1500,7 +1500,7 @@ pub(crate) static CLUSTER_REPLICAS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `node_id`: `node-id`
+/// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER REPLICAS")]
 #[doc(alias = "cluster|replicas")]
 pub fn cluster_replicas<NodeId: ToValkeyArg>(
@@ -1508,7 +1508,7 @@ pub fn cluster_replicas<NodeId: ToValkeyArg>(
 ) -> ClusterReplicas<NodeId> {
     ClusterReplicas { node_id }
 }
-/// The `CLUSTER REPLICAS` command, built by [`cluster_replicas`]: send it with any executor.
+/// The `CLUSTER REPLICAS` command, built by [`cluster_replicas`](fn@cluster_replicas): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1611,7 +1611,7 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `args`: `node-id | NO ONE`
+/// - `args`: [`ClusterReplicateArgs`] — `<node-id | NO ONE>`
 #[doc(alias = "CLUSTER REPLICATE")]
 #[doc(alias = "cluster|replicate")]
 pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
@@ -1621,7 +1621,7 @@ pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
         min_version,
     }
 }
-/// The `CLUSTER REPLICATE` command, built by [`cluster_replicate`]: send it with any executor.
+/// The `CLUSTER REPLICATE` command, built by [`cluster_replicate`](fn@cluster_replicate): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1674,13 +1674,13 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`ClusterReset`]): `hard`, `soft`
+/// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`
 #[doc(alias = "CLUSTER RESET")]
 #[doc(alias = "cluster|reset")]
 pub fn cluster_reset() -> ClusterReset<Unset> {
     ClusterReset { reset_type: Unset }
 }
-/// The `CLUSTER RESET` command, built by [`cluster_reset`]: send it with any executor.
+/// The `CLUSTER RESET` command, built by [`cluster_reset`](fn@cluster_reset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1747,7 +1747,7 @@ pub(crate) static CLUSTER_SAVECONFIG: CommandMeta = CommandMeta {
 pub fn cluster_saveconfig() -> ClusterSaveconfig {
     ClusterSaveconfig {}
 }
-/// The `CLUSTER SAVECONFIG` command, built by [`cluster_saveconfig`]: send it with any executor.
+/// The `CLUSTER SAVECONFIG` command, built by [`cluster_saveconfig`](fn@cluster_saveconfig): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1795,7 +1795,7 @@ pub(crate) static CLUSTER_SET_CONFIG_EPOCH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `config_epoch`: `config-epoch`
+/// - `config_epoch`: an integer — `config-epoch`
 #[doc(alias = "CLUSTER SET-CONFIG-EPOCH")]
 #[doc(alias = "cluster|set-config-epoch")]
 pub fn cluster_set_config_epoch(config_epoch: i64) -> ClusterSetConfigEpoch {
@@ -1803,7 +1803,7 @@ pub fn cluster_set_config_epoch(config_epoch: i64) -> ClusterSetConfigEpoch {
         config_epoch,
     }
 }
-/// The `CLUSTER SET-CONFIG-EPOCH` command, built by [`cluster_set_config_epoch`]: send it with any executor.
+/// The `CLUSTER SET-CONFIG-EPOCH` command, built by [`cluster_set_config_epoch`](fn@cluster_set_config_epoch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1906,10 +1906,10 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `slot`: `slot`
-/// - `subcommand`: `IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE`
+/// - `slot`: an integer — `slot`
+/// - `subcommand`: [`ClusterSetslotSubcommand`] — `<IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>`
 ///
-/// **Options** (methods of [`ClusterSetslot`]): `timeout`
+/// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`
 #[doc(alias = "CLUSTER SETSLOT")]
 #[doc(alias = "cluster|setslot")]
 pub fn cluster_setslot(
@@ -1923,7 +1923,7 @@ pub fn cluster_setslot(
         min_version: None,
     }
 }
-/// The `CLUSTER SETSLOT` command, built by [`cluster_setslot`]: send it with any executor.
+/// The `CLUSTER SETSLOT` command, built by [`cluster_setslot`](fn@cluster_setslot): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2000,7 +2000,7 @@ pub fn cluster_shards<T: FromValkey>() -> ClusterShards<T> {
         _reply: PhantomData,
     }
 }
-/// The `CLUSTER SHARDS` command, built by [`cluster_shards`]: send it with any executor.
+/// The `CLUSTER SHARDS` command, built by [`cluster_shards`](fn@cluster_shards): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2049,13 +2049,13 @@ pub(crate) static CLUSTER_SLAVES: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `node_id`: `node-id`
+/// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER SLAVES")]
 #[doc(alias = "cluster|slaves")]
 pub fn cluster_slaves<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterSlaves<NodeId> {
     ClusterSlaves { node_id }
 }
-/// The `CLUSTER SLAVES` command, built by [`cluster_slaves`]: send it with any executor.
+/// The `CLUSTER SLAVES` command, built by [`cluster_slaves`](fn@cluster_slaves): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2189,7 +2189,7 @@ pub(crate) static CLUSTER_SLOT_STATS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `filter`: `SLOTSRANGE start-slot end-slot | ORDERBY metric [LIMIT limit] [ASC | DESC]`
+/// - `filter`: [`ClusterSlotStatsFilter`] — `<SLOTSRANGE start-slot end-slot | ORDERBY metric [LIMIT limit] [ASC | DESC]>`
 #[doc(alias = "CLUSTER SLOT-STATS")]
 #[doc(alias = "cluster|slot-stats")]
 pub fn cluster_slot_stats<T: FromValkey>(
@@ -2201,7 +2201,7 @@ pub fn cluster_slot_stats<T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `CLUSTER SLOT-STATS` command, built by [`cluster_slot_stats`]: send it with any executor.
+/// The `CLUSTER SLOT-STATS` command, built by [`cluster_slot_stats`](fn@cluster_slot_stats): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2264,7 +2264,7 @@ pub fn cluster_slots<T: FromValkey>() -> ClusterSlots<T> {
         _reply: PhantomData,
     }
 }
-/// The `CLUSTER SLOTS` command, built by [`cluster_slots`]: send it with any executor.
+/// The `CLUSTER SLOTS` command, built by [`cluster_slots`](fn@cluster_slots): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2316,7 +2316,7 @@ pub(crate) static CLUSTER_SYNCSLOTS: CommandMeta = CommandMeta {
 pub fn cluster_syncslots() -> ClusterSyncslots {
     ClusterSyncslots {}
 }
-/// The `CLUSTER SYNCSLOTS` command, built by [`cluster_syncslots`]: send it with any executor.
+/// The `CLUSTER SYNCSLOTS` command, built by [`cluster_syncslots`](fn@cluster_syncslots): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2375,9 +2375,9 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `cursor`: `cursor`
+/// - `cursor`: a string — `cursor`
 ///
-/// **Options** (methods of [`Clusterscan`]): `match_pattern`, `count`, `type_`, `slot`
+/// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`
 #[doc(alias = "CLUSTERSCAN")]
 pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(
     cursor: Cursor,
@@ -2391,7 +2391,7 @@ pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `CLUSTERSCAN` command, built by [`clusterscan`]: send it with any executor.
+/// The `CLUSTERSCAN` command, built by [`clusterscan`](fn@clusterscan): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2541,7 +2541,7 @@ pub(crate) static READONLY: CommandMeta = CommandMeta {
 pub fn readonly() -> Readonly {
     Readonly {}
 }
-/// The `READONLY` command, built by [`readonly`]: send it with any executor.
+/// The `READONLY` command, built by [`readonly`](fn@readonly): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2589,7 +2589,7 @@ pub(crate) static READWRITE: CommandMeta = CommandMeta {
 pub fn readwrite() -> Readwrite {
     Readwrite {}
 }
-/// The `READWRITE` command, built by [`readwrite`]: send it with any executor.
+/// The `READWRITE` command, built by [`readwrite`](fn@readwrite): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -57,9 +57,9 @@ pub(crate) static AUTH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `password`: `password`
+/// - `password`: a string — `password`
 ///
-/// **Options** (methods of [`Auth`]): `username`
+/// **Options** (methods of [`Auth`](struct@Auth)): `username`
 #[doc(alias = "AUTH")]
 pub fn auth<Password: ToValkeyArg>(password: Password) -> Auth<Password, Unset> {
     Auth {
@@ -68,7 +68,7 @@ pub fn auth<Password: ToValkeyArg>(password: Password) -> Auth<Password, Unset> 
         min_version: None,
     }
 }
-/// The `AUTH` command, built by [`auth`]: send it with any executor.
+/// The `AUTH` command, built by [`auth`](fn@auth): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -139,7 +139,7 @@ pub(crate) static CLIENT: CommandMeta = CommandMeta {
 pub fn client() -> Client {
     Client {}
 }
-/// The `CLIENT` command, built by [`client`]: send it with any executor.
+/// The `CLIENT` command, built by [`client`](fn@client): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -212,7 +212,7 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `mode`: `YES | NO`
+/// - `mode`: [`ClientCachingMode`] — `<YES | NO>`
 #[doc(alias = "CLIENT CACHING")]
 #[doc(alias = "client|caching")]
 pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
@@ -221,7 +221,7 @@ pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
         min_version: None,
     }
 }
-/// The `CLIENT CACHING` command, built by [`client_caching`]: send it with any executor.
+/// The `CLIENT CACHING` command, built by [`client_caching`](fn@client_caching): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -277,7 +277,7 @@ pub(crate) static CLIENT_CAPA: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `capability`: `capability [capability ...]`
+/// - `capability`: one or more: a collection of strings, or a single one — `capability [capability ...]`
 #[doc(alias = "CLIENT CAPA")]
 #[doc(alias = "client|capa")]
 pub fn client_capa<Capability: ToValkeyArgs>(
@@ -285,7 +285,7 @@ pub fn client_capa<Capability: ToValkeyArgs>(
 ) -> ClientCapa<Capability> {
     ClientCapa { capability }
 }
-/// The `CLIENT CAPA` command, built by [`client_capa`]: send it with any executor.
+/// The `CLIENT CAPA` command, built by [`client_capa`](fn@client_capa): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -339,7 +339,7 @@ pub(crate) static CLIENT_GETNAME: CommandMeta = CommandMeta {
 pub fn client_getname() -> ClientGetname {
     ClientGetname {}
 }
-/// The `CLIENT GETNAME` command, built by [`client_getname`]: send it with any executor.
+/// The `CLIENT GETNAME` command, built by [`client_getname`](fn@client_getname): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -390,7 +390,7 @@ pub(crate) static CLIENT_GETREDIR: CommandMeta = CommandMeta {
 pub fn client_getredir() -> ClientGetredir {
     ClientGetredir {}
 }
-/// The `CLIENT GETREDIR` command, built by [`client_getredir`]: send it with any executor.
+/// The `CLIENT GETREDIR` command, built by [`client_getredir`](fn@client_getredir): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -437,7 +437,7 @@ pub(crate) static CLIENT_HELP: CommandMeta = CommandMeta {
 pub fn client_help() -> ClientHelp {
     ClientHelp {}
 }
-/// The `CLIENT HELP` command, built by [`client_help`]: send it with any executor.
+/// The `CLIENT HELP` command, built by [`client_help`](fn@client_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -488,7 +488,7 @@ pub(crate) static CLIENT_ID: CommandMeta = CommandMeta {
 pub fn client_id() -> ClientId {
     ClientId {}
 }
-/// The `CLIENT ID` command, built by [`client_id`]: send it with any executor.
+/// The `CLIENT ID` command, built by [`client_id`](fn@client_id): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -536,7 +536,7 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `enabled`: `ON | OFF`
+/// - `enabled`: [`OnOff`] — `<ON | OFF>`
 #[doc(alias = "CLIENT IMPORT-SOURCE")]
 #[doc(alias = "client|import-source")]
 pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
@@ -545,7 +545,7 @@ pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
         min_version: None,
     }
 }
-/// The `CLIENT IMPORT-SOURCE` command, built by [`client_import_source`]: send it with any executor.
+/// The `CLIENT IMPORT-SOURCE` command, built by [`client_import_source`](fn@client_import_source): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -602,7 +602,7 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
 pub fn client_info() -> ClientInfo {
     ClientInfo {}
 }
-/// The `CLIENT INFO` command, built by [`client_info`]: send it with any executor.
+/// The `CLIENT INFO` command, built by [`client_info`](fn@client_info): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1249,7 +1249,7 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `filter`: `ip:port | ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]`
+/// - `filter`: [`ClientKillFilter`] — `<ip:port | ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]>`
 #[doc(alias = "CLIENT KILL")]
 #[doc(alias = "client|kill")]
 pub fn client_kill(filter: ClientKillFilter) -> ClientKill {
@@ -1258,7 +1258,7 @@ pub fn client_kill(filter: ClientKillFilter) -> ClientKill {
         min_version: None,
     }
 }
-/// The `CLIENT KILL` command, built by [`client_kill`]: send it with any executor.
+/// The `CLIENT KILL` command, built by [`client_kill`](fn@client_kill): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1460,7 +1460,7 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
 /// - 8.1.0: Added filters USER, ADDR, LADDR, SKIPME, and MAXAGE.
 /// - 9.0.0: Added filters NAME, IDLE, FLAGS, LIB-NAME, LIB-VER, DB, CAPA, and IP. And negative filters NOT-ID, NOT-TYPE, NOT-ADDR, NOT-LADDR, NOT-USER, NOT-FLAGS, NOT-NAME, NOT-LIB-NAME, NOT-LIB-VER, NOT-DB, NOT-CAPA, NOT-IP.
 ///
-/// **Options** (methods of [`ClientList`]): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`
+/// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`
 #[doc(alias = "CLIENT LIST")]
 #[doc(alias = "client|list")]
 pub fn client_list() -> ClientList<
@@ -1523,7 +1523,7 @@ pub fn client_list() -> ClientList<
         min_version: None,
     }
 }
-/// The `CLIENT LIST` command, built by [`client_list`]: send it with any executor.
+/// The `CLIENT LIST` command, built by [`client_list`](fn@client_list): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5480,7 +5480,7 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `enabled`: `ON | OFF`
+/// - `enabled`: [`OnOff`] — `<ON | OFF>`
 #[doc(alias = "CLIENT NO-EVICT")]
 #[doc(alias = "client|no-evict")]
 pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
@@ -5489,7 +5489,7 @@ pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
         min_version: None,
     }
 }
-/// The `CLIENT NO-EVICT` command, built by [`client_no_evict`]: send it with any executor.
+/// The `CLIENT NO-EVICT` command, built by [`client_no_evict`](fn@client_no_evict): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5545,7 +5545,7 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `enabled`: `ON | OFF`
+/// - `enabled`: [`OnOff`] — `<ON | OFF>`
 #[doc(alias = "CLIENT NO-TOUCH")]
 #[doc(alias = "client|no-touch")]
 pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
@@ -5554,7 +5554,7 @@ pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
         min_version: None,
     }
 }
-/// The `CLIENT NO-TOUCH` command, built by [`client_no_touch`]: send it with any executor.
+/// The `CLIENT NO-TOUCH` command, built by [`client_no_touch`](fn@client_no_touch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5620,9 +5620,9 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `timeout`: `timeout`
+/// - `timeout`: an integer — `timeout`
 ///
-/// **Options** (methods of [`ClientPause`]): `write`, `all`
+/// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`
 #[doc(alias = "CLIENT PAUSE")]
 #[doc(alias = "client|pause")]
 pub fn client_pause(timeout: i64) -> ClientPause<Unset> {
@@ -5632,7 +5632,7 @@ pub fn client_pause(timeout: i64) -> ClientPause<Unset> {
         min_version: None,
     }
 }
-/// The `CLIENT PAUSE` command, built by [`client_pause`]: send it with any executor.
+/// The `CLIENT PAUSE` command, built by [`client_pause`](fn@client_pause): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5738,7 +5738,7 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `action`: `ON | OFF | SKIP`
+/// - `action`: [`ClientReplyAction`] — `<ON | OFF | SKIP>`
 #[doc(alias = "CLIENT REPLY")]
 #[doc(alias = "client|reply")]
 pub fn client_reply(action: ClientReplyAction) -> ClientReply {
@@ -5747,7 +5747,7 @@ pub fn client_reply(action: ClientReplyAction) -> ClientReply {
         min_version: None,
     }
 }
-/// The `CLIENT REPLY` command, built by [`client_reply`]: send it with any executor.
+/// The `CLIENT REPLY` command, built by [`client_reply`](fn@client_reply): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5834,7 +5834,7 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `attr`: `LIB-NAME libname | LIB-VER libver`
+/// - `attr`: [`ClientSetinfoAttr`] — `<LIB-NAME libname | LIB-VER libver>`
 #[doc(alias = "CLIENT SETINFO")]
 #[doc(alias = "client|setinfo")]
 pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
@@ -5843,7 +5843,7 @@ pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
         min_version: None,
     }
 }
-/// The `CLIENT SETINFO` command, built by [`client_setinfo`]: send it with any executor.
+/// The `CLIENT SETINFO` command, built by [`client_setinfo`](fn@client_setinfo): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5899,7 +5899,7 @@ pub(crate) static CLIENT_SETNAME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `connection_name`: `connection-name`
+/// - `connection_name`: a string — `connection-name`
 #[doc(alias = "CLIENT SETNAME")]
 #[doc(alias = "client|setname")]
 pub fn client_setname<ConnectionName: ToValkeyArg>(
@@ -5907,7 +5907,7 @@ pub fn client_setname<ConnectionName: ToValkeyArg>(
 ) -> ClientSetname<ConnectionName> {
     ClientSetname { connection_name }
 }
-/// The `CLIENT SETNAME` command, built by [`client_setname`]: send it with any executor.
+/// The `CLIENT SETNAME` command, built by [`client_setname`](fn@client_setname): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5958,9 +5958,9 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `status`: `ON | OFF`
+/// - `status`: [`OnOff`] — `<ON | OFF>`
 ///
-/// **Options** (methods of [`ClientTracking`]): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`
+/// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`
 #[doc(alias = "CLIENT TRACKING")]
 #[doc(alias = "client|tracking")]
 pub fn client_tracking(
@@ -5977,7 +5977,7 @@ pub fn client_tracking(
         min_version: None,
     }
 }
-/// The `CLIENT TRACKING` command, built by [`client_tracking`]: send it with any executor.
+/// The `CLIENT TRACKING` command, built by [`client_tracking`](fn@client_tracking): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6192,7 +6192,7 @@ pub fn client_trackinginfo<T: FromValkey>() -> ClientTrackinginfo<T> {
         _reply: PhantomData,
     }
 }
-/// The `CLIENT TRACKINGINFO` command, built by [`client_trackinginfo`]: send it with any executor.
+/// The `CLIENT TRACKINGINFO` command, built by [`client_trackinginfo`](fn@client_trackinginfo): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6243,9 +6243,9 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `client_id`: `client-id`
+/// - `client_id`: an integer — `client-id`
 ///
-/// **Options** (methods of [`ClientUnblock`]): `timeout`, `error`
+/// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`
 #[doc(alias = "CLIENT UNBLOCK")]
 #[doc(alias = "client|unblock")]
 pub fn client_unblock(client_id: i64) -> ClientUnblock<Unset> {
@@ -6254,7 +6254,7 @@ pub fn client_unblock(client_id: i64) -> ClientUnblock<Unset> {
         unblock_type: Unset,
     }
 }
-/// The `CLIENT UNBLOCK` command, built by [`client_unblock`]: send it with any executor.
+/// The `CLIENT UNBLOCK` command, built by [`client_unblock`](fn@client_unblock): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6326,7 +6326,7 @@ pub(crate) static CLIENT_UNPAUSE: CommandMeta = CommandMeta {
 pub fn client_unpause() -> ClientUnpause {
     ClientUnpause {}
 }
-/// The `CLIENT UNPAUSE` command, built by [`client_unpause`]: send it with any executor.
+/// The `CLIENT UNPAUSE` command, built by [`client_unpause`](fn@client_unpause): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6374,7 +6374,7 @@ pub(crate) static ECHO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `message`: `message`
+/// - `message`: a string — `message`
 #[doc(alias = "ECHO")]
 pub fn echo<Message: ToValkeyArg, T: FromValkey>(message: Message) -> Echo<Message, T> {
     Echo {
@@ -6382,7 +6382,7 @@ pub fn echo<Message: ToValkeyArg, T: FromValkey>(message: Message) -> Echo<Messa
         _reply: PhantomData,
     }
 }
-/// The `ECHO` command, built by [`echo`]: send it with any executor.
+/// The `ECHO` command, built by [`echo`](fn@echo): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6441,7 +6441,7 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
 /// - 8.1.0: A new `availability_zone` field is added to the response if the `availability-zone` config is set.
 /// - 6.2.0: `protover` made optional; when called without arguments the command reports the current connection's context.
 ///
-/// **Options** (methods of [`Hello`]): `auth`, `setname`, `arguments`
+/// **Options** (methods of [`Hello`](struct@Hello)): `auth`, `setname`, `arguments`
 #[doc(alias = "HELLO")]
 pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
     Hello {
@@ -6452,7 +6452,7 @@ pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `HELLO` command, built by [`hello`]: send it with any executor.
+/// The `HELLO` command, built by [`hello`](fn@hello): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6552,12 +6552,12 @@ pub(crate) static PING: CommandMeta = CommandMeta {
 /// - **Flags:** fast
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`Ping`]): `message`
+/// **Options** (methods of [`Ping`](struct@Ping)): `message`
 #[doc(alias = "PING")]
 pub fn ping() -> Ping<Unset> {
     Ping { message: Unset }
 }
-/// The `PING` command, built by [`ping`]: send it with any executor.
+/// The `PING` command, built by [`ping`](fn@ping): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6617,7 +6617,7 @@ pub(crate) static QUIT: CommandMeta = CommandMeta {
 pub fn quit() -> Quit {
     Quit {}
 }
-/// The `QUIT` command, built by [`quit`]: send it with any executor.
+/// The `QUIT` command, built by [`quit`](fn@quit): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6668,7 +6668,7 @@ pub(crate) static RESET: CommandMeta = CommandMeta {
 pub fn reset() -> Reset {
     Reset {}
 }
-/// The `RESET` command, built by [`reset`]: send it with any executor.
+/// The `RESET` command, built by [`reset`](fn@reset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -6716,12 +6716,12 @@ pub(crate) static SELECT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `index`: `index`
+/// - `index`: an integer — `index`
 #[doc(alias = "SELECT")]
 pub fn select(index: i64) -> Select {
     Select { index }
 }
-/// The `SELECT` command, built by [`select`]: send it with any executor.
+/// The `SELECT` command, built by [`select`](fn@select): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

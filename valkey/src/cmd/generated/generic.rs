@@ -60,10 +60,10 @@ pub(crate) static COPY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `source`: `source`
-/// - `destination`: `destination`
+/// - `source`: a key — `source`
+/// - `destination`: a key — `destination`
 ///
-/// **Options** (methods of [`Copy`]): `db`, `replace`
+/// **Options** (methods of [`Copy`](struct@Copy)): `db`, `replace`
 #[doc(alias = "COPY")]
 pub fn copy<Source: ToValkeyArg, Destination: ToValkeyArg>(
     source: Source,
@@ -76,7 +76,7 @@ pub fn copy<Source: ToValkeyArg, Destination: ToValkeyArg>(
         replace: Unset,
     }
 }
-/// The `COPY` command, built by [`copy`]: send it with any executor.
+/// The `COPY` command, built by [`copy`](fn@copy): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -174,12 +174,12 @@ pub(crate) static DEL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "DEL")]
 pub fn del<Key: ToValkeyArgs>(key: Key) -> Del<Key> {
     Del { key }
 }
-/// The `DEL` command, built by [`del`]: send it with any executor.
+/// The `DEL` command, built by [`del`](fn@del): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -236,12 +236,12 @@ pub(crate) static DUMP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "DUMP")]
 pub fn dump<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Dump<Key, T> {
     Dump { key, _reply: PhantomData }
 }
-/// The `DUMP` command, built by [`dump`]: send it with any executor.
+/// The `DUMP` command, built by [`dump`](fn@dump): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -303,12 +303,12 @@ pub(crate) static EXISTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "EXISTS")]
 pub fn exists<Key: ToValkeyArgs>(key: Key) -> Exists<Key> {
     Exists { key }
 }
-/// The `EXISTS` command, built by [`exists`]: send it with any executor.
+/// The `EXISTS` command, built by [`exists`](fn@exists): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -375,10 +375,10 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `seconds`: `seconds`
+/// - `key`: a key — `key`
+/// - `seconds`: an integer — `seconds`
 ///
-/// **Options** (methods of [`Expire`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Expire`](struct@Expire)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "EXPIRE")]
 pub fn expire<Key: ToValkeyArg>(key: Key, seconds: i64) -> Expire<Key, Unset> {
     Expire {
@@ -388,7 +388,7 @@ pub fn expire<Key: ToValkeyArg>(key: Key, seconds: i64) -> Expire<Key, Unset> {
         min_version: None,
     }
 }
-/// The `EXPIRE` command, built by [`expire`]: send it with any executor.
+/// The `EXPIRE` command, built by [`expire`](fn@expire): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -501,10 +501,10 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `unix_time_seconds`: `unix-time-seconds`
+/// - `key`: a key — `key`
+/// - `unix_time_seconds`: a Unix time — `unix-time-seconds`
 ///
-/// **Options** (methods of [`Expireat`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Expireat`](struct@Expireat)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "EXPIREAT")]
 pub fn expireat<Key: ToValkeyArg>(
     key: Key,
@@ -517,7 +517,7 @@ pub fn expireat<Key: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `EXPIREAT` command, built by [`expireat`]: send it with any executor.
+/// The `EXPIREAT` command, built by [`expireat`](fn@expireat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -621,12 +621,12 @@ pub(crate) static EXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "EXPIRETIME")]
 pub fn expiretime<Key: ToValkeyArg>(key: Key) -> Expiretime<Key> {
     Expiretime { key }
 }
-/// The `EXPIRETIME` command, built by [`expiretime`]: send it with any executor.
+/// The `EXPIRETIME` command, built by [`expiretime`](fn@expiretime): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -673,7 +673,7 @@ pub(crate) static KEYS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `pattern`: `pattern`
+/// - `pattern`: a glob-style pattern — `pattern`
 #[doc(alias = "KEYS")]
 pub fn keys<Pattern: ToValkeyArg, T: FromValkey>(pattern: Pattern) -> Keys<Pattern, T> {
     Keys {
@@ -681,7 +681,7 @@ pub fn keys<Pattern: ToValkeyArg, T: FromValkey>(pattern: Pattern) -> Keys<Patte
         _reply: PhantomData,
     }
 }
-/// The `KEYS` command, built by [`keys`]: send it with any executor.
+/// The `KEYS` command, built by [`keys`](fn@keys): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -811,13 +811,13 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `host`: `host`
-/// - `port`: `port`
-/// - `key_selector`: `key | `
-/// - `destination_db`: `destination-db`
-/// - `timeout`: `timeout`
+/// - `host`: a string — `host`
+/// - `port`: an integer — `port`
+/// - `key_selector`: [`MigrateKeySelector`] — `<key | >`
+/// - `destination_db`: an integer — `destination-db`
+/// - `timeout`: an integer — `timeout`
 ///
-/// **Options** (methods of [`Migrate`]): `copy`, `replace`, `auth`, `auth2`, `keys`
+/// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`
 #[doc(alias = "MIGRATE")]
 pub fn migrate<Host: ToValkeyArg>(
     host: Host,
@@ -839,7 +839,7 @@ pub fn migrate<Host: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `MIGRATE` command, built by [`migrate`]: send it with any executor.
+/// The `MIGRATE` command, built by [`migrate`](fn@migrate): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1038,13 +1038,13 @@ pub(crate) static MOVE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `db`: `db`
+/// - `key`: a key — `key`
+/// - `db`: an integer — `db`
 #[doc(alias = "MOVE")]
 pub fn move_<Key: ToValkeyArg>(key: Key, db: i64) -> Move<Key> {
     Move { key, db }
 }
-/// The `MOVE` command, built by [`move_`]: send it with any executor.
+/// The `MOVE` command, built by [`move_`](fn@move_): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1095,7 +1095,7 @@ pub(crate) static OBJECT: CommandMeta = CommandMeta {
 pub fn object() -> Object {
     Object {}
 }
-/// The `OBJECT` command, built by [`object`]: send it with any executor.
+/// The `OBJECT` command, built by [`object`](fn@object): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1149,13 +1149,13 @@ pub(crate) static OBJECT_ENCODING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "OBJECT ENCODING")]
 #[doc(alias = "object|encoding")]
 pub fn object_encoding<Key: ToValkeyArg>(key: Key) -> ObjectEncoding<Key> {
     ObjectEncoding { key }
 }
-/// The `OBJECT ENCODING` command, built by [`object_encoding`]: send it with any executor.
+/// The `OBJECT ENCODING` command, built by [`object_encoding`](fn@object_encoding): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1213,13 +1213,13 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "OBJECT FREQ")]
 #[doc(alias = "object|freq")]
 pub fn object_freq<Key: ToValkeyArg>(key: Key) -> ObjectFreq<Key> {
     ObjectFreq { key }
 }
-/// The `OBJECT FREQ` command, built by [`object_freq`]: send it with any executor.
+/// The `OBJECT FREQ` command, built by [`object_freq`](fn@object_freq): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1269,7 +1269,7 @@ pub(crate) static OBJECT_HELP: CommandMeta = CommandMeta {
 pub fn object_help() -> ObjectHelp {
     ObjectHelp {}
 }
-/// The `OBJECT HELP` command, built by [`object_help`]: send it with any executor.
+/// The `OBJECT HELP` command, built by [`object_help`](fn@object_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1324,13 +1324,13 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "OBJECT IDLETIME")]
 #[doc(alias = "object|idletime")]
 pub fn object_idletime<Key: ToValkeyArg>(key: Key) -> ObjectIdletime<Key> {
     ObjectIdletime { key }
 }
-/// The `OBJECT IDLETIME` command, built by [`object_idletime`]: send it with any executor.
+/// The `OBJECT IDLETIME` command, built by [`object_idletime`](fn@object_idletime): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1388,13 +1388,13 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "OBJECT REFCOUNT")]
 #[doc(alias = "object|refcount")]
 pub fn object_refcount<Key: ToValkeyArg>(key: Key) -> ObjectRefcount<Key> {
     ObjectRefcount { key }
 }
-/// The `OBJECT REFCOUNT` command, built by [`object_refcount`]: send it with any executor.
+/// The `OBJECT REFCOUNT` command, built by [`object_refcount`](fn@object_refcount): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1452,12 +1452,12 @@ pub(crate) static PERSIST: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "PERSIST")]
 pub fn persist<Key: ToValkeyArg>(key: Key) -> Persist<Key> {
     Persist { key }
 }
-/// The `PERSIST` command, built by [`persist`]: send it with any executor.
+/// The `PERSIST` command, built by [`persist`](fn@persist): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1524,10 +1524,10 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `milliseconds`: `milliseconds`
+/// - `key`: a key — `key`
+/// - `milliseconds`: an integer — `milliseconds`
 ///
-/// **Options** (methods of [`Pexpire`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Pexpire`](struct@Pexpire)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "PEXPIRE")]
 pub fn pexpire<Key: ToValkeyArg>(key: Key, milliseconds: i64) -> Pexpire<Key, Unset> {
     Pexpire {
@@ -1537,7 +1537,7 @@ pub fn pexpire<Key: ToValkeyArg>(key: Key, milliseconds: i64) -> Pexpire<Key, Un
         min_version: None,
     }
 }
-/// The `PEXPIRE` command, built by [`pexpire`]: send it with any executor.
+/// The `PEXPIRE` command, built by [`pexpire`](fn@pexpire): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1651,10 +1651,10 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `unix_time_milliseconds`: `unix-time-milliseconds`
+/// - `key`: a key — `key`
+/// - `unix_time_milliseconds`: a Unix time — `unix-time-milliseconds`
 ///
-/// **Options** (methods of [`Pexpireat`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Pexpireat`](struct@Pexpireat)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "PEXPIREAT")]
 pub fn pexpireat<Key: ToValkeyArg>(
     key: Key,
@@ -1667,7 +1667,7 @@ pub fn pexpireat<Key: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `PEXPIREAT` command, built by [`pexpireat`]: send it with any executor.
+/// The `PEXPIREAT` command, built by [`pexpireat`](fn@pexpireat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1771,12 +1771,12 @@ pub(crate) static PEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "PEXPIRETIME")]
 pub fn pexpiretime<Key: ToValkeyArg>(key: Key) -> Pexpiretime<Key> {
     Pexpiretime { key }
 }
-/// The `PEXPIRETIME` command, built by [`pexpiretime`]: send it with any executor.
+/// The `PEXPIRETIME` command, built by [`pexpiretime`](fn@pexpiretime): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1837,12 +1837,12 @@ pub(crate) static PTTL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "PTTL")]
 pub fn pttl<Key: ToValkeyArg>(key: Key) -> Pttl<Key> {
     Pttl { key }
 }
-/// The `PTTL` command, built by [`pttl`]: send it with any executor.
+/// The `PTTL` command, built by [`pttl`](fn@pttl): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1894,7 +1894,7 @@ pub(crate) static RANDOMKEY: CommandMeta = CommandMeta {
 pub fn randomkey<T: FromValkey>() -> Randomkey<T> {
     Randomkey { _reply: PhantomData }
 }
-/// The `RANDOMKEY` command, built by [`randomkey`]: send it with any executor.
+/// The `RANDOMKEY` command, built by [`randomkey`](fn@randomkey): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1959,8 +1959,8 @@ pub(crate) static RENAME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `newkey`: `newkey`
+/// - `key`: a key — `key`
+/// - `newkey`: a key — `newkey`
 #[doc(alias = "RENAME")]
 pub fn rename<Key: ToValkeyArg, Newkey: ToValkeyArg>(
     key: Key,
@@ -1968,7 +1968,7 @@ pub fn rename<Key: ToValkeyArg, Newkey: ToValkeyArg>(
 ) -> Rename<Key, Newkey> {
     Rename { key, newkey }
 }
-/// The `RENAME` command, built by [`rename`]: send it with any executor.
+/// The `RENAME` command, built by [`rename`](fn@rename): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2040,8 +2040,8 @@ pub(crate) static RENAMENX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `newkey`: `newkey`
+/// - `key`: a key — `key`
+/// - `newkey`: a key — `newkey`
 #[doc(alias = "RENAMENX")]
 pub fn renamenx<Key: ToValkeyArg, Newkey: ToValkeyArg>(
     key: Key,
@@ -2049,7 +2049,7 @@ pub fn renamenx<Key: ToValkeyArg, Newkey: ToValkeyArg>(
 ) -> Renamenx<Key, Newkey> {
     Renamenx { key, newkey }
 }
-/// The `RENAMENX` command, built by [`renamenx`]: send it with any executor.
+/// The `RENAMENX` command, built by [`renamenx`](fn@renamenx): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2135,11 +2135,11 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `ttl`: `ttl`
-/// - `serialized_value`: `serialized-value`
+/// - `key`: a key — `key`
+/// - `ttl`: an integer — `ttl`
+/// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`Restore`]): `replace`, `absttl`, `idletime`, `freq`
+/// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`
 #[doc(alias = "RESTORE")]
 pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
@@ -2157,7 +2157,7 @@ pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `RESTORE` command, built by [`restore`]: send it with any executor.
+/// The `RESTORE` command, built by [`restore`](fn@restore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2345,9 +2345,9 @@ pub(crate) static SCAN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `cursor`: `cursor`
+/// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Scan`]): `pattern`, `count`, `type_`
+/// **Options** (methods of [`Scan`](struct@Scan)): `pattern`, `count`, `type_`
 #[doc(alias = "SCAN")]
 pub fn scan<T: FromValkey>(cursor: i64) -> Scan<Unset, Unset, Unset, T> {
     Scan {
@@ -2359,7 +2359,7 @@ pub fn scan<T: FromValkey>(cursor: i64) -> Scan<Unset, Unset, Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `SCAN` command, built by [`scan`]: send it with any executor.
+/// The `SCAN` command, built by [`scan`](fn@scan): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2495,9 +2495,9 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Sort`]): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`
+/// **Options** (methods of [`Sort`](struct@Sort)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`
 #[doc(alias = "SORT")]
 pub fn sort<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2513,7 +2513,7 @@ pub fn sort<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `SORT` command, built by [`sort`]: send it with any executor.
+/// The `SORT` command, built by [`sort`](fn@sort): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2811,9 +2811,9 @@ pub(crate) static SORT_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`SortRo`]): `by`, `limit`, `get`, `asc`, `desc`, `alpha`
+/// **Options** (methods of [`SortRo`](struct@SortRo)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`
 #[doc(alias = "SORT_RO")]
 pub fn sort_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2828,7 +2828,7 @@ pub fn sort_ro<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `SORT_RO` command, built by [`sort_ro`]: send it with any executor.
+/// The `SORT_RO` command, built by [`sort_ro`](fn@sort_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3036,12 +3036,12 @@ pub(crate) static TOUCH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "TOUCH")]
 pub fn touch<Key: ToValkeyArgs>(key: Key) -> Touch<Key> {
     Touch { key }
 }
-/// The `TOUCH` command, built by [`touch`]: send it with any executor.
+/// The `TOUCH` command, built by [`touch`](fn@touch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3102,12 +3102,12 @@ pub(crate) static TTL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "TTL")]
 pub fn ttl<Key: ToValkeyArg>(key: Key) -> Ttl<Key> {
     Ttl { key }
 }
-/// The `TTL` command, built by [`ttl`]: send it with any executor.
+/// The `TTL` command, built by [`ttl`](fn@ttl): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3164,12 +3164,12 @@ pub(crate) static TYPE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "TYPE")]
 pub fn type_<Key: ToValkeyArg>(key: Key) -> Type<Key> {
     Type { key }
 }
-/// The `TYPE` command, built by [`type_`]: send it with any executor.
+/// The `TYPE` command, built by [`type_`](fn@type_): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3226,12 +3226,12 @@ pub(crate) static UNLINK: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "UNLINK")]
 pub fn unlink<Key: ToValkeyArgs>(key: Key) -> Unlink<Key> {
     Unlink { key }
 }
-/// The `UNLINK` command, built by [`unlink`]: send it with any executor.
+/// The `UNLINK` command, built by [`unlink`](fn@unlink): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3278,13 +3278,13 @@ pub(crate) static WAIT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `numreplicas`: `numreplicas`
-/// - `timeout`: `timeout`
+/// - `numreplicas`: an integer — `numreplicas`
+/// - `timeout`: an integer — `timeout`
 #[doc(alias = "WAIT")]
 pub fn wait(numreplicas: i64, timeout: i64) -> Wait {
     Wait { numreplicas, timeout }
 }
-/// The `WAIT` command, built by [`wait`]: send it with any executor.
+/// The `WAIT` command, built by [`wait`](fn@wait): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3333,9 +3333,9 @@ pub(crate) static WAITAOF: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `numlocal`: `numlocal`
-/// - `numreplicas`: `numreplicas`
-/// - `timeout`: `timeout`
+/// - `numlocal`: an integer — `numlocal`
+/// - `numreplicas`: an integer — `numreplicas`
+/// - `timeout`: an integer — `timeout`
 #[doc(alias = "WAITAOF")]
 pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: i64) -> Waitaof {
     Waitaof {
@@ -3344,7 +3344,7 @@ pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: i64) -> Waitaof {
         timeout,
     }
 }
-/// The `WAITAOF` command, built by [`waitaof`]: send it with any executor.
+/// The `WAITAOF` command, built by [`waitaof`](fn@waitaof): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -66,10 +66,10 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `data`: `longitude latitude member [longitude latitude member ...]`
+/// - `key`: a key — `key`
+/// - `data`: one or more: a collection of tuples `(longitude, latitude, member)`, or a single one — `longitude latitude member [longitude latitude member ...]`
 ///
-/// **Options** (methods of [`Geoadd`]): `nx`, `xx`, `ch`
+/// **Options** (methods of [`Geoadd`](struct@Geoadd)): `nx`, `xx`, `ch`
 #[doc(alias = "GEOADD")]
 pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -83,7 +83,7 @@ pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
         min_version: None,
     }
 }
-/// The `GEOADD` command, built by [`geoadd`]: send it with any executor.
+/// The `GEOADD` command, built by [`geoadd`](fn@geoadd): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -194,11 +194,11 @@ pub(crate) static GEODIST: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member1`: `member1`
-/// - `member2`: `member2`
+/// - `key`: a key — `key`
+/// - `member1`: a string — `member1`
+/// - `member2`: a string — `member2`
 ///
-/// **Options** (methods of [`Geodist`]): `m`, `km`, `ft`, `mi`
+/// **Options** (methods of [`Geodist`](struct@Geodist)): `m`, `km`, `ft`, `mi`
 #[doc(alias = "GEODIST")]
 pub fn geodist<Key: ToValkeyArg, Member1: ToValkeyArg, Member2: ToValkeyArg>(
     key: Key,
@@ -212,7 +212,7 @@ pub fn geodist<Key: ToValkeyArg, Member1: ToValkeyArg, Member2: ToValkeyArg>(
         unit: Unset,
     }
 }
-/// The `GEODIST` command, built by [`geodist`]: send it with any executor.
+/// The `GEODIST` command, built by [`geodist`](fn@geodist): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -319,14 +319,14 @@ pub(crate) static GEOHASH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Geohash`]): `member`
+/// **Options** (methods of [`Geohash`](struct@Geohash)): `member`
 #[doc(alias = "GEOHASH")]
 pub fn geohash<Key: ToValkeyArg>(key: Key) -> Geohash<Key, Unset> {
     Geohash { key, member: Unset }
 }
-/// The `GEOHASH` command, built by [`geohash`]: send it with any executor.
+/// The `GEOHASH` command, built by [`geohash`](fn@geohash): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -394,9 +394,9 @@ pub(crate) static GEOPOS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Geopos`]): `member`
+/// **Options** (methods of [`Geopos`](struct@Geopos)): `member`
 #[doc(alias = "GEOPOS")]
 pub fn geopos<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Geopos<Key, Unset, T> {
     Geopos {
@@ -405,7 +405,7 @@ pub fn geopos<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Geopos<Key, Unset, T
         _reply: PhantomData,
     }
 }
-/// The `GEOPOS` command, built by [`geopos`]: send it with any executor.
+/// The `GEOPOS` command, built by [`geopos`](fn@geopos): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -519,13 +519,13 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `longitude`: `longitude`
-/// - `latitude`: `latitude`
-/// - `radius`: `radius`
-/// - `unit`: `M | KM | FT | MI`
+/// - `key`: a key — `key`
+/// - `longitude`: a number — `longitude`
+/// - `latitude`: a number — `latitude`
+/// - `radius`: a number — `radius`
+/// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadius`]): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`, `store`, `storedist`
 #[doc(alias = "GEORADIUS")]
 pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -552,7 +552,7 @@ pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `GEORADIUS` command, built by [`georadius`]: send it with any executor.
+/// The `GEORADIUS` command, built by [`georadius`](fn@georadius): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1150,12 +1150,12 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member`
-/// - `radius`: `radius`
-/// - `unit`: `M | KM | FT | MI`
+/// - `key`: a key — `key`
+/// - `member`: a string — `member`
+/// - `radius`: a number — `radius`
+/// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadiusbymember`]): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`, `store`, `storedist`
 #[doc(alias = "GEORADIUSBYMEMBER")]
 pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1192,7 +1192,7 @@ pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `GEORADIUSBYMEMBER` command, built by [`georadiusbymember`]: send it with any executor.
+/// The `GEORADIUSBYMEMBER` command, built by [`georadiusbymember`](fn@georadiusbymember): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1796,12 +1796,12 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member`
-/// - `radius`: `radius`
-/// - `unit`: `M | KM | FT | MI`
+/// - `key`: a key — `key`
+/// - `member`: a string — `member`
+/// - `radius`: a number — `radius`
+/// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusbymemberRo`]): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`
 #[doc(alias = "GEORADIUSBYMEMBER_RO")]
 pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1836,7 +1836,7 @@ pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey
         _reply: PhantomData,
     }
 }
-/// The `GEORADIUSBYMEMBER_RO` command, built by [`georadiusbymember_ro`]: send it with any executor.
+/// The `GEORADIUSBYMEMBER_RO` command, built by [`georadiusbymember_ro`](fn@georadiusbymember_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2319,13 +2319,13 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `longitude`: `longitude`
-/// - `latitude`: `latitude`
-/// - `radius`: `radius`
-/// - `unit`: `M | KM | FT | MI`
+/// - `key`: a key — `key`
+/// - `longitude`: a number — `longitude`
+/// - `latitude`: a number — `latitude`
+/// - `radius`: a number — `radius`
+/// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusRo`]): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`
 #[doc(alias = "GEORADIUS_RO")]
 pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2351,7 +2351,7 @@ pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `GEORADIUS_RO` command, built by [`georadius_ro`]: send it with any executor.
+/// The `GEORADIUS_RO` command, built by [`georadius_ro`](fn@georadius_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2858,10 +2858,10 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `by`: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
+/// - `key`: a key — `key`
+/// - `by`: [`GeosearchBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearch`]): `frommember`, `fromlonlat`, `asc`, `desc`, `any`, `count`, `withcoord`, `withdist`, `withhash`
+/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `any`, `count`, `withcoord`, `withdist`, `withhash`
 #[doc(alias = "GEOSEARCH")]
 pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2883,7 +2883,7 @@ pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `GEOSEARCH` command, built by [`geosearch`]: send it with any executor.
+/// The `GEOSEARCH` command, built by [`geosearch`](fn@geosearch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3525,11 +3525,11 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `source`: `source`
-/// - `by`: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
+/// - `destination`: a key — `destination`
+/// - `source`: a key — `source`
+/// - `by`: [`GeosearchstoreBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearchstore`]): `frommember`, `fromlonlat`, `asc`, `desc`, `any`, `count`, `storedist`
+/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `any`, `count`, `storedist`
 #[doc(alias = "GEOSEARCHSTORE")]
 pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
     destination: Destination,
@@ -3550,7 +3550,7 @@ pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
         min_version,
     }
 }
-/// The `GEOSEARCHSTORE` command, built by [`geosearchstore`]: send it with any executor.
+/// The `GEOSEARCHSTORE` command, built by [`geosearchstore`](fn@geosearchstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -55,8 +55,8 @@ pub(crate) static HDEL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HDEL")]
 pub fn hdel<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -64,7 +64,7 @@ pub fn hdel<Key: ToValkeyArg, Field: ToValkeyArgs>(
 ) -> Hdel<Key, Field> {
     Hdel { key, field }
 }
-/// The `HDEL` command, built by [`hdel`]: send it with any executor.
+/// The `HDEL` command, built by [`hdel`](fn@hdel): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -123,8 +123,8 @@ pub(crate) static HEXISTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field`
+/// - `key`: a key — `key`
+/// - `field`: a string — `field`
 #[doc(alias = "HEXISTS")]
 pub fn hexists<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -132,7 +132,7 @@ pub fn hexists<Key: ToValkeyArg, Field: ToValkeyArg>(
 ) -> Hexists<Key, Field> {
     Hexists { key, field }
 }
-/// The `HEXISTS` command, built by [`hexists`]: send it with any executor.
+/// The `HEXISTS` command, built by [`hexists`](fn@hexists): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -191,11 +191,11 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `seconds`: `seconds`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `seconds`: an integer — `seconds`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hexpire`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hexpire`](struct@Hexpire)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "HEXPIRE")]
 pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -209,7 +209,7 @@ pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
         field,
     }
 }
-/// The `HEXPIRE` command, built by [`hexpire`]: send it with any executor.
+/// The `HEXPIRE` command, built by [`hexpire`](fn@hexpire): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -320,11 +320,11 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `unix_time_seconds`: `unix-time-seconds`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `unix_time_seconds`: an integer — `unix-time-seconds`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hexpireat`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hexpireat`](struct@Hexpireat)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "HEXPIREAT")]
 pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -338,7 +338,7 @@ pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
         field,
     }
 }
-/// The `HEXPIREAT` command, built by [`hexpireat`]: send it with any executor.
+/// The `HEXPIREAT` command, built by [`hexpireat`](fn@hexpireat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -443,8 +443,8 @@ pub(crate) static HEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HEXPIRETIME")]
 pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -452,7 +452,7 @@ pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
 ) -> Hexpiretime<Key, Field> {
     Hexpiretime { key, field }
 }
-/// The `HEXPIRETIME` command, built by [`hexpiretime`]: send it with any executor.
+/// The `HEXPIRETIME` command, built by [`hexpiretime`](fn@hexpiretime): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -513,8 +513,8 @@ pub(crate) static HGET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field`
+/// - `key`: a key — `key`
+/// - `field`: a string — `field`
 #[doc(alias = "HGET")]
 pub fn hget<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -526,7 +526,7 @@ pub fn hget<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `HGET` command, built by [`hget`]: send it with any executor.
+/// The `HGET` command, built by [`hget`](fn@hget): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -589,7 +589,7 @@ pub(crate) static HGETALL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "HGETALL")]
 pub fn hgetall<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hgetall<Key, T> {
     Hgetall {
@@ -597,7 +597,7 @@ pub fn hgetall<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hgetall<Key, T> {
         _reply: PhantomData,
     }
 }
-/// The `HGETALL` command, built by [`hgetall`]: send it with any executor.
+/// The `HGETALL` command, built by [`hgetall`](fn@hgetall): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -655,8 +655,8 @@ pub(crate) static HGETDEL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HGETDEL")]
 pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -668,7 +668,7 @@ pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `HGETDEL` command, built by [`hgetdel`]: send it with any executor.
+/// The `HGETDEL` command, built by [`hgetdel`](fn@hgetdel): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -731,10 +731,10 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hgetex`]): `ex`, `px`, `exat`, `pxat`, `persist`
+/// **Options** (methods of [`Hgetex`](struct@Hgetex)): `ex`, `px`, `exat`, `pxat`, `persist`
 #[doc(alias = "HGETEX")]
 pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -747,7 +747,7 @@ pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `HGETEX` command, built by [`hgetex`]: send it with any executor.
+/// The `HGETEX` command, built by [`hgetex`](fn@hgetex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -869,9 +869,9 @@ pub(crate) static HINCRBY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field`
-/// - `increment`: `increment`
+/// - `key`: a key — `key`
+/// - `field`: a string — `field`
+/// - `increment`: an integer — `increment`
 #[doc(alias = "HINCRBY")]
 pub fn hincrby<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -880,7 +880,7 @@ pub fn hincrby<Key: ToValkeyArg, Field: ToValkeyArg>(
 ) -> Hincrby<Key, Field> {
     Hincrby { key, field, increment }
 }
-/// The `HINCRBY` command, built by [`hincrby`]: send it with any executor.
+/// The `HINCRBY` command, built by [`hincrby`](fn@hincrby): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -944,9 +944,9 @@ pub(crate) static HINCRBYFLOAT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field`
-/// - `increment`: `increment`
+/// - `key`: a key — `key`
+/// - `field`: a string — `field`
+/// - `increment`: a number — `increment`
 #[doc(alias = "HINCRBYFLOAT")]
 pub fn hincrbyfloat<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -959,7 +959,7 @@ pub fn hincrbyfloat<Key: ToValkeyArg, Field: ToValkeyArg>(
         increment,
     }
 }
-/// The `HINCRBYFLOAT` command, built by [`hincrbyfloat`]: send it with any executor.
+/// The `HINCRBYFLOAT` command, built by [`hincrbyfloat`](fn@hincrbyfloat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1020,12 +1020,12 @@ pub(crate) static HKEYS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "HKEYS")]
 pub fn hkeys<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hkeys<Key, T> {
     Hkeys { key, _reply: PhantomData }
 }
-/// The `HKEYS` command, built by [`hkeys`]: send it with any executor.
+/// The `HKEYS` command, built by [`hkeys`](fn@hkeys): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1083,12 +1083,12 @@ pub(crate) static HLEN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "HLEN")]
 pub fn hlen<Key: ToValkeyArg>(key: Key) -> Hlen<Key> {
     Hlen { key }
 }
-/// The `HLEN` command, built by [`hlen`]: send it with any executor.
+/// The `HLEN` command, built by [`hlen`](fn@hlen): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1145,8 +1145,8 @@ pub(crate) static HMGET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HMGET")]
 pub fn hmget<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -1158,7 +1158,7 @@ pub fn hmget<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `HMGET` command, built by [`hmget`]: send it with any executor.
+/// The `HMGET` command, built by [`hmget`](fn@hmget): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1222,8 +1222,8 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `data`: `field value [field value ...]`
+/// - `key`: a key — `key`
+/// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 #[doc(alias = "HMSET")]
 pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -1231,7 +1231,7 @@ pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
 ) -> Hmset<Key, Data> {
     Hmset { key, data }
 }
-/// The `HMSET` command, built by [`hmset`]: send it with any executor.
+/// The `HMSET` command, built by [`hmset`](fn@hmset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1290,8 +1290,8 @@ pub(crate) static HPERSIST: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HPERSIST")]
 pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1299,7 +1299,7 @@ pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
 ) -> Hpersist<Key, Field> {
     Hpersist { key, field }
 }
-/// The `HPERSIST` command, built by [`hpersist`]: send it with any executor.
+/// The `HPERSIST` command, built by [`hpersist`](fn@hpersist): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1366,11 +1366,11 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `milliseconds`: `milliseconds`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `milliseconds`: an integer — `milliseconds`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hpexpire`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hpexpire`](struct@Hpexpire)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "HPEXPIRE")]
 pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1384,7 +1384,7 @@ pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
         field,
     }
 }
-/// The `HPEXPIRE` command, built by [`hpexpire`]: send it with any executor.
+/// The `HPEXPIRE` command, built by [`hpexpire`](fn@hpexpire): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1495,11 +1495,11 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `unix_time_milliseconds`: `unix-time-milliseconds`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `unix_time_milliseconds`: an integer — `unix-time-milliseconds`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hpexpireat`]): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hpexpireat`](struct@Hpexpireat)): `nx`, `xx`, `gt`, `lt`
 #[doc(alias = "HPEXPIREAT")]
 pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1513,7 +1513,7 @@ pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
         field,
     }
 }
-/// The `HPEXPIREAT` command, built by [`hpexpireat`]: send it with any executor.
+/// The `HPEXPIREAT` command, built by [`hpexpireat`](fn@hpexpireat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1618,8 +1618,8 @@ pub(crate) static HPEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HPEXPIRETIME")]
 pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1627,7 +1627,7 @@ pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
 ) -> Hpexpiretime<Key, Field> {
     Hpexpiretime { key, field }
 }
-/// The `HPEXPIRETIME` command, built by [`hpexpiretime`]: send it with any executor.
+/// The `HPEXPIRETIME` command, built by [`hpexpiretime`](fn@hpexpiretime): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1688,8 +1688,8 @@ pub(crate) static HPTTL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HPTTL")]
 pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1697,7 +1697,7 @@ pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
 ) -> Hpttl<Key, Field> {
     Hpttl { key, field }
 }
-/// The `HPTTL` command, built by [`hpttl`]: send it with any executor.
+/// The `HPTTL` command, built by [`hpttl`](fn@hpttl): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1760,9 +1760,9 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Hrandfield`]): `withvalues`, `options`
+/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `withvalues`, `options`
 #[doc(alias = "HRANDFIELD")]
 pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1775,7 +1775,7 @@ pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `HRANDFIELD` command, built by [`hrandfield`]: send it with any executor.
+/// The `HRANDFIELD` command, built by [`hrandfield`](fn@hrandfield): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1868,10 +1868,10 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `cursor`: `cursor`
+/// - `key`: a key — `key`
+/// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Hscan`]): `pattern`, `count`, `novalues`
+/// **Options** (methods of [`Hscan`](struct@Hscan)): `pattern`, `count`, `novalues`
 #[doc(alias = "HSCAN")]
 pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1886,7 +1886,7 @@ pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `HSCAN` command, built by [`hscan`]: send it with any executor.
+/// The `HSCAN` command, built by [`hscan`](fn@hscan): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2008,8 +2008,8 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `data`: `field value [field value ...]`
+/// - `key`: a key — `key`
+/// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 #[doc(alias = "HSET")]
 pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -2017,7 +2017,7 @@ pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
 ) -> Hset<Key, Data> {
     Hset { key, data }
 }
-/// The `HSET` command, built by [`hset`]: send it with any executor.
+/// The `HSET` command, built by [`hset`](fn@hset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2079,11 +2079,11 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `numfields`: `numfields`
-/// - `data`: `field value [field value ...]`
+/// - `key`: a key — `key`
+/// - `numfields`: an integer — `numfields`
+/// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Hsetex`]): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
 #[doc(alias = "HSETEX")]
 pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -2099,7 +2099,7 @@ pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
         data,
     }
 }
-/// The `HSETEX` command, built by [`hsetex`]: send it with any executor.
+/// The `HSETEX` command, built by [`hsetex`](fn@hsetex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2310,9 +2310,9 @@ pub(crate) static HSETNX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `field`: a string — `field`
+/// - `value`: a string — `value`
 #[doc(alias = "HSETNX")]
 pub fn hsetnx<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -2321,7 +2321,7 @@ pub fn hsetnx<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Hsetnx<Key, Field, ValueArg> {
     Hsetnx { key, field, value }
 }
-/// The `HSETNX` command, built by [`hsetnx`]: send it with any executor.
+/// The `HSETNX` command, built by [`hsetnx`](fn@hsetnx): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2383,8 +2383,8 @@ pub(crate) static HSTRLEN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field`
+/// - `key`: a key — `key`
+/// - `field`: a string — `field`
 #[doc(alias = "HSTRLEN")]
 pub fn hstrlen<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -2392,7 +2392,7 @@ pub fn hstrlen<Key: ToValkeyArg, Field: ToValkeyArg>(
 ) -> Hstrlen<Key, Field> {
     Hstrlen { key, field }
 }
-/// The `HSTRLEN` command, built by [`hstrlen`]: send it with any executor.
+/// The `HSTRLEN` command, built by [`hstrlen`](fn@hstrlen): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2451,8 +2451,8 @@ pub(crate) static HTTL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `field`: `field [field ...]`
+/// - `key`: a key — `key`
+/// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 #[doc(alias = "HTTL")]
 pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -2460,7 +2460,7 @@ pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
 ) -> Httl<Key, Field> {
     Httl { key, field }
 }
-/// The `HTTL` command, built by [`httl`]: send it with any executor.
+/// The `HTTL` command, built by [`httl`](fn@httl): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2521,12 +2521,12 @@ pub(crate) static HVALS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "HVALS")]
 pub fn hvals<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hvals<Key, T> {
     Hvals { key, _reply: PhantomData }
 }
-/// The `HVALS` command, built by [`hvals`]: send it with any executor.
+/// The `HVALS` command, built by [`hvals`](fn@hvals): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -54,14 +54,14 @@ pub(crate) static PFADD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Pfadd`]): `element`
+/// **Options** (methods of [`Pfadd`](struct@Pfadd)): `element`
 #[doc(alias = "PFADD")]
 pub fn pfadd<Key: ToValkeyArg>(key: Key) -> Pfadd<Key, Unset> {
     Pfadd { key, element: Unset }
 }
-/// The `PFADD` command, built by [`pfadd`]: send it with any executor.
+/// The `PFADD` command, built by [`pfadd`](fn@pfadd): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -129,12 +129,12 @@ pub(crate) static PFCOUNT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "PFCOUNT")]
 pub fn pfcount<Key: ToValkeyArgs>(key: Key) -> Pfcount<Key> {
     Pfcount { key }
 }
-/// The `PFCOUNT` command, built by [`pfcount`]: send it with any executor.
+/// The `PFCOUNT` command, built by [`pfcount`](fn@pfcount): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -194,8 +194,8 @@ pub(crate) static PFDEBUG: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `subcommand`: `subcommand`
-/// - `key`: `key`
+/// - `subcommand`: a string — `subcommand`
+/// - `key`: a key — `key`
 #[doc(alias = "PFDEBUG")]
 pub fn pfdebug<Subcommand: ToValkeyArg, Key: ToValkeyArg>(
     subcommand: Subcommand,
@@ -203,7 +203,7 @@ pub fn pfdebug<Subcommand: ToValkeyArg, Key: ToValkeyArg>(
 ) -> Pfdebug<Subcommand, Key> {
     Pfdebug { subcommand, key }
 }
-/// The `PFDEBUG` command, built by [`pfdebug`]: send it with any executor.
+/// The `PFDEBUG` command, built by [`pfdebug`](fn@pfdebug): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -271,9 +271,9 @@ pub(crate) static PFMERGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destkey`: `destkey`
+/// - `destkey`: a key — `destkey`
 ///
-/// **Options** (methods of [`Pfmerge`]): `sourcekey`
+/// **Options** (methods of [`Pfmerge`](struct@Pfmerge)): `sourcekey`
 #[doc(alias = "PFMERGE")]
 pub fn pfmerge<Destkey: ToValkeyArg>(destkey: Destkey) -> Pfmerge<Destkey, Unset> {
     Pfmerge {
@@ -281,7 +281,7 @@ pub fn pfmerge<Destkey: ToValkeyArg>(destkey: Destkey) -> Pfmerge<Destkey, Unset
         sourcekey: Unset,
     }
 }
-/// The `PFMERGE` command, built by [`pfmerge`]: send it with any executor.
+/// The `PFMERGE` command, built by [`pfmerge`](fn@pfmerge): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -344,7 +344,7 @@ pub(crate) static PFSELFTEST: CommandMeta = CommandMeta {
 pub fn pfselftest() -> Pfselftest {
     Pfselftest {}
 }
-/// The `PFSELFTEST` command, built by [`pfselftest`]: send it with any executor.
+/// The `PFSELFTEST` command, built by [`pfselftest`](fn@pfselftest): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -63,11 +63,11 @@ pub(crate) static BLMOVE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `source`: `source`
-/// - `destination`: `destination`
-/// - `wherefrom`: `LEFT | RIGHT`
-/// - `whereto`: `LEFT | RIGHT`
-/// - `timeout`: `timeout`
+/// - `source`: a key — `source`
+/// - `destination`: a key — `destination`
+/// - `wherefrom`: [`Side`] — `<LEFT | RIGHT>`
+/// - `whereto`: [`Side`] — `<LEFT | RIGHT>`
+/// - `timeout`: a number — `timeout`
 #[doc(alias = "BLMOVE")]
 pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -86,7 +86,7 @@ pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `BLMOVE` command, built by [`blmove`]: send it with any executor.
+/// The `BLMOVE` command, built by [`blmove`](fn@blmove): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -162,11 +162,11 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `timeout`: `timeout`
-/// - `key`: `key [key ...]`
-/// - `where_`: `LEFT | RIGHT`
+/// - `timeout`: a number — `timeout`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
-/// **Options** (methods of [`Blmpop`]): `count`
+/// **Options** (methods of [`Blmpop`](struct@Blmpop)): `count`
 #[doc(alias = "BLMPOP")]
 pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
     timeout: f64,
@@ -182,7 +182,7 @@ pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `BLMPOP` command, built by [`blmpop`]: send it with any executor.
+/// The `BLMPOP` command, built by [`blmpop`](fn@blmpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -270,8 +270,8 @@ pub(crate) static BLPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `timeout`: `timeout`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `timeout`: a number — `timeout`
 #[doc(alias = "BLPOP")]
 pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Blpop<Key, T> {
     Blpop {
@@ -280,7 +280,7 @@ pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Blpop<
         _reply: PhantomData,
     }
 }
-/// The `BLPOP` command, built by [`blpop`]: send it with any executor.
+/// The `BLPOP` command, built by [`blpop`](fn@blpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -344,8 +344,8 @@ pub(crate) static BRPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `timeout`: `timeout`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `timeout`: a number — `timeout`
 #[doc(alias = "BRPOP")]
 pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Brpop<Key, T> {
     Brpop {
@@ -354,7 +354,7 @@ pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Brpop<
         _reply: PhantomData,
     }
 }
-/// The `BRPOP` command, built by [`brpop`]: send it with any executor.
+/// The `BRPOP` command, built by [`brpop`](fn@brpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -430,9 +430,9 @@ pub(crate) static BRPOPLPUSH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `source`: `source`
-/// - `destination`: `destination`
-/// - `timeout`: `timeout`
+/// - `source`: a key — `source`
+/// - `destination`: a key — `destination`
+/// - `timeout`: a number — `timeout`
 #[doc(alias = "BRPOPLPUSH")]
 pub fn brpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -446,7 +446,7 @@ pub fn brpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `BRPOPLPUSH` command, built by [`brpoplpush`]: send it with any executor.
+/// The `BRPOPLPUSH` command, built by [`brpoplpush`](fn@brpoplpush): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -510,8 +510,8 @@ pub(crate) static LINDEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `index`: `index`
+/// - `key`: a key — `key`
+/// - `index`: an integer — `index`
 #[doc(alias = "LINDEX")]
 pub fn lindex<Key: ToValkeyArg, T: FromValkey>(key: Key, index: i64) -> Lindex<Key, T> {
     Lindex {
@@ -520,7 +520,7 @@ pub fn lindex<Key: ToValkeyArg, T: FromValkey>(key: Key, index: i64) -> Lindex<K
         _reply: PhantomData,
     }
 }
-/// The `LINDEX` command, built by [`lindex`]: send it with any executor.
+/// The `LINDEX` command, built by [`lindex`](fn@lindex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -605,10 +605,10 @@ pub(crate) static LINSERT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `where_`: `BEFORE | AFTER`
-/// - `pivot`: `pivot`
-/// - `element`: `element`
+/// - `key`: a key — `key`
+/// - `where_`: [`LinsertWhere`] — `<BEFORE | AFTER>`
+/// - `pivot`: a string — `pivot`
+/// - `element`: a string — `element`
 #[doc(alias = "LINSERT")]
 pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -624,7 +624,7 @@ pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `LINSERT` command, built by [`linsert`]: send it with any executor.
+/// The `LINSERT` command, built by [`linsert`](fn@linsert): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -693,12 +693,12 @@ pub(crate) static LLEN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "LLEN")]
 pub fn llen<Key: ToValkeyArg>(key: Key) -> Llen<Key> {
     Llen { key }
 }
-/// The `LLEN` command, built by [`llen`]: send it with any executor.
+/// The `LLEN` command, built by [`llen`](fn@llen): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -764,10 +764,10 @@ pub(crate) static LMOVE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `source`: `source`
-/// - `destination`: `destination`
-/// - `wherefrom`: `LEFT | RIGHT`
-/// - `whereto`: `LEFT | RIGHT`
+/// - `source`: a key — `source`
+/// - `destination`: a key — `destination`
+/// - `wherefrom`: [`Side`] — `<LEFT | RIGHT>`
+/// - `whereto`: [`Side`] — `<LEFT | RIGHT>`
 #[doc(alias = "LMOVE")]
 pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -784,7 +784,7 @@ pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `LMOVE` command, built by [`lmove`]: send it with any executor.
+/// The `LMOVE` command, built by [`lmove`](fn@lmove): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -854,10 +854,10 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `where_`: `LEFT | RIGHT`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
-/// **Options** (methods of [`Lmpop`]): `count`
+/// **Options** (methods of [`Lmpop`](struct@Lmpop)): `count`
 #[doc(alias = "LMPOP")]
 pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -871,7 +871,7 @@ pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `LMPOP` command, built by [`lmpop`]: send it with any executor.
+/// The `LMPOP` command, built by [`lmpop`](fn@lmpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -961,9 +961,9 @@ pub(crate) static LPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Lpop`]): `count`
+/// **Options** (methods of [`Lpop`](struct@Lpop)): `count`
 #[doc(alias = "LPOP")]
 pub fn lpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Lpop<Key, Unset, T> {
     Lpop {
@@ -973,7 +973,7 @@ pub fn lpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Lpop<Key, Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `LPOP` command, built by [`lpop`]: send it with any executor.
+/// The `LPOP` command, built by [`lpop`](fn@lpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1053,10 +1053,10 @@ pub(crate) static LPOS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `element`: `element`
+/// - `key`: a key — `key`
+/// - `element`: a string — `element`
 ///
-/// **Options** (methods of [`Lpos`]): `rank`, `count`, `maxlen`
+/// **Options** (methods of [`Lpos`](struct@Lpos)): `rank`, `count`, `maxlen`
 #[doc(alias = "LPOS")]
 pub fn lpos<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1071,7 +1071,7 @@ pub fn lpos<Key: ToValkeyArg, Element: ToValkeyArg>(
         _reply: PhantomData,
     }
 }
-/// The `LPOS` command, built by [`lpos`]: send it with any executor.
+/// The `LPOS` command, built by [`lpos`](fn@lpos): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1205,8 +1205,8 @@ pub(crate) static LPUSH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `element`: `element [element ...]`
+/// - `key`: a key — `key`
+/// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
 #[doc(alias = "LPUSH")]
 pub fn lpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1214,7 +1214,7 @@ pub fn lpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
 ) -> Lpush<Key, Element> {
     Lpush { key, element }
 }
-/// The `LPUSH` command, built by [`lpush`]: send it with any executor.
+/// The `LPUSH` command, built by [`lpush`](fn@lpush): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1280,8 +1280,8 @@ pub(crate) static LPUSHX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `element`: `element [element ...]`
+/// - `key`: a key — `key`
+/// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
 #[doc(alias = "LPUSHX")]
 pub fn lpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1289,7 +1289,7 @@ pub fn lpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
 ) -> Lpushx<Key, Element> {
     Lpushx { key, element }
 }
-/// The `LPUSHX` command, built by [`lpushx`]: send it with any executor.
+/// The `LPUSHX` command, built by [`lpushx`](fn@lpushx): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1348,9 +1348,9 @@ pub(crate) static LRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `stop`: `stop`
+/// - `key`: a key — `key`
+/// - `start`: an integer — `start`
+/// - `stop`: an integer — `stop`
 #[doc(alias = "LRANGE")]
 pub fn lrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1364,7 +1364,7 @@ pub fn lrange<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `LRANGE` command, built by [`lrange`]: send it with any executor.
+/// The `LRANGE` command, built by [`lrange`](fn@lrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1426,9 +1426,9 @@ pub(crate) static LREM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `count`: `count`
-/// - `element`: `element`
+/// - `key`: a key — `key`
+/// - `count`: an integer — `count`
+/// - `element`: a string — `element`
 #[doc(alias = "LREM")]
 pub fn lrem<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1437,7 +1437,7 @@ pub fn lrem<Key: ToValkeyArg, Element: ToValkeyArg>(
 ) -> Lrem<Key, Element> {
     Lrem { key, count, element }
 }
-/// The `LREM` command, built by [`lrem`]: send it with any executor.
+/// The `LREM` command, built by [`lrem`](fn@lrem): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1498,9 +1498,9 @@ pub(crate) static LSET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `index`: `index`
-/// - `element`: `element`
+/// - `key`: a key — `key`
+/// - `index`: an integer — `index`
+/// - `element`: a string — `element`
 #[doc(alias = "LSET")]
 pub fn lset<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1509,7 +1509,7 @@ pub fn lset<Key: ToValkeyArg, Element: ToValkeyArg>(
 ) -> Lset<Key, Element> {
     Lset { key, index, element }
 }
-/// The `LSET` command, built by [`lset`]: send it with any executor.
+/// The `LSET` command, built by [`lset`](fn@lset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1570,14 +1570,14 @@ pub(crate) static LTRIM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `stop`: `stop`
+/// - `key`: a key — `key`
+/// - `start`: an integer — `start`
+/// - `stop`: an integer — `stop`
 #[doc(alias = "LTRIM")]
 pub fn ltrim<Key: ToValkeyArg>(key: Key, start: i64, stop: i64) -> Ltrim<Key> {
     Ltrim { key, start, stop }
 }
-/// The `LTRIM` command, built by [`ltrim`]: send it with any executor.
+/// The `LTRIM` command, built by [`ltrim`](fn@ltrim): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1648,9 +1648,9 @@ pub(crate) static RPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Rpop`]): `count`
+/// **Options** (methods of [`Rpop`](struct@Rpop)): `count`
 #[doc(alias = "RPOP")]
 pub fn rpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Rpop<Key, Unset, T> {
     Rpop {
@@ -1660,7 +1660,7 @@ pub fn rpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Rpop<Key, Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `RPOP` command, built by [`rpop`]: send it with any executor.
+/// The `RPOP` command, built by [`rpop`](fn@rpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1747,8 +1747,8 @@ pub(crate) static RPOPLPUSH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `source`: `source`
-/// - `destination`: `destination`
+/// - `source`: a key — `source`
+/// - `destination`: a key — `destination`
 #[doc(alias = "RPOPLPUSH")]
 pub fn rpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -1760,7 +1760,7 @@ pub fn rpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `RPOPLPUSH` command, built by [`rpoplpush`]: send it with any executor.
+/// The `RPOPLPUSH` command, built by [`rpoplpush`](fn@rpoplpush): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1828,8 +1828,8 @@ pub(crate) static RPUSH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `element`: `element [element ...]`
+/// - `key`: a key — `key`
+/// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
 #[doc(alias = "RPUSH")]
 pub fn rpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1837,7 +1837,7 @@ pub fn rpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
 ) -> Rpush<Key, Element> {
     Rpush { key, element }
 }
-/// The `RPUSH` command, built by [`rpush`]: send it with any executor.
+/// The `RPUSH` command, built by [`rpush`](fn@rpush): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1903,8 +1903,8 @@ pub(crate) static RPUSHX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `element`: `element [element ...]`
+/// - `key`: a key — `key`
+/// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
 #[doc(alias = "RPUSHX")]
 pub fn rpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1912,7 +1912,7 @@ pub fn rpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
 ) -> Rpushx<Key, Element> {
     Rpushx { key, element }
 }
-/// The `RPUSHX` command, built by [`rpushx`]: send it with any executor.
+/// The `RPUSHX` command, built by [`rpushx`](fn@rpushx): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -45,12 +45,12 @@ pub(crate) static PSUBSCRIBE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `pattern`: `pattern [pattern ...]`
+/// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `pattern [pattern ...]`
 #[doc(alias = "PSUBSCRIBE")]
 pub fn psubscribe<Pattern: ToValkeyArgs>(pattern: Pattern) -> Psubscribe<Pattern> {
     Psubscribe { pattern }
 }
-/// The `PSUBSCRIBE` command, built by [`psubscribe`]: send it with any executor.
+/// The `PSUBSCRIBE` command, built by [`psubscribe`](fn@psubscribe): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -101,8 +101,8 @@ pub(crate) static PUBLISH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `channel`: `channel`
-/// - `message`: `message`
+/// - `channel`: a string — `channel`
+/// - `message`: a string — `message`
 #[doc(alias = "PUBLISH")]
 pub fn publish<Channel: ToValkeyArg, Message: ToValkeyArg>(
     channel: Channel,
@@ -110,7 +110,7 @@ pub fn publish<Channel: ToValkeyArg, Message: ToValkeyArg>(
 ) -> Publish<Channel, Message> {
     Publish { channel, message }
 }
-/// The `PUBLISH` command, built by [`publish`]: send it with any executor.
+/// The `PUBLISH` command, built by [`publish`](fn@publish): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -161,7 +161,7 @@ pub(crate) static PUBSUB: CommandMeta = CommandMeta {
 pub fn pubsub() -> Pubsub {
     Pubsub {}
 }
-/// The `PUBSUB` command, built by [`pubsub`]: send it with any executor.
+/// The `PUBSUB` command, built by [`pubsub`](fn@pubsub): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -206,7 +206,7 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubChannels`]): `pattern`
+/// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`
 #[doc(alias = "PUBSUB CHANNELS")]
 #[doc(alias = "pubsub|channels")]
 pub fn pubsub_channels<T: FromValkey>() -> PubsubChannels<Unset, T> {
@@ -215,7 +215,7 @@ pub fn pubsub_channels<T: FromValkey>() -> PubsubChannels<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `PUBSUB CHANNELS` command, built by [`pubsub_channels`]: send it with any executor.
+/// The `PUBSUB CHANNELS` command, built by [`pubsub_channels`](fn@pubsub_channels): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -278,7 +278,7 @@ pub(crate) static PUBSUB_HELP: CommandMeta = CommandMeta {
 pub fn pubsub_help() -> PubsubHelp {
     PubsubHelp {}
 }
-/// The `PUBSUB HELP` command, built by [`pubsub_help`]: send it with any executor.
+/// The `PUBSUB HELP` command, built by [`pubsub_help`](fn@pubsub_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -328,7 +328,7 @@ pub(crate) static PUBSUB_NUMPAT: CommandMeta = CommandMeta {
 pub fn pubsub_numpat() -> PubsubNumpat {
     PubsubNumpat {}
 }
-/// The `PUBSUB NUMPAT` command, built by [`pubsub_numpat`]: send it with any executor.
+/// The `PUBSUB NUMPAT` command, built by [`pubsub_numpat`](fn@pubsub_numpat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -374,7 +374,7 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubNumsub`]): `channel`
+/// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`
 #[doc(alias = "PUBSUB NUMSUB")]
 #[doc(alias = "pubsub|numsub")]
 pub fn pubsub_numsub<T: FromValkey>() -> PubsubNumsub<Unset, T> {
@@ -383,7 +383,7 @@ pub fn pubsub_numsub<T: FromValkey>() -> PubsubNumsub<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `PUBSUB NUMSUB` command, built by [`pubsub_numsub`]: send it with any executor.
+/// The `PUBSUB NUMSUB` command, built by [`pubsub_numsub`](fn@pubsub_numsub): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -445,7 +445,7 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubShardchannels`]): `pattern`
+/// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`
 #[doc(alias = "PUBSUB SHARDCHANNELS")]
 #[doc(alias = "pubsub|shardchannels")]
 pub fn pubsub_shardchannels<T: FromValkey>() -> PubsubShardchannels<Unset, T> {
@@ -454,7 +454,7 @@ pub fn pubsub_shardchannels<T: FromValkey>() -> PubsubShardchannels<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `PUBSUB SHARDCHANNELS` command, built by [`pubsub_shardchannels`]: send it with any executor.
+/// The `PUBSUB SHARDCHANNELS` command, built by [`pubsub_shardchannels`](fn@pubsub_shardchannels): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -516,7 +516,7 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubShardnumsub`]): `shardchannel`
+/// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`
 #[doc(alias = "PUBSUB SHARDNUMSUB")]
 #[doc(alias = "pubsub|shardnumsub")]
 pub fn pubsub_shardnumsub<T: FromValkey>() -> PubsubShardnumsub<Unset, T> {
@@ -525,7 +525,7 @@ pub fn pubsub_shardnumsub<T: FromValkey>() -> PubsubShardnumsub<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `PUBSUB SHARDNUMSUB` command, built by [`pubsub_shardnumsub`]: send it with any executor.
+/// The `PUBSUB SHARDNUMSUB` command, built by [`pubsub_shardnumsub`](fn@pubsub_shardnumsub): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -589,12 +589,12 @@ pub(crate) static PUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Punsubscribe`]): `pattern`
+/// **Options** (methods of [`Punsubscribe`](struct@Punsubscribe)): `pattern`
 #[doc(alias = "PUNSUBSCRIBE")]
 pub fn punsubscribe() -> Punsubscribe<Unset> {
     Punsubscribe { pattern: Unset }
 }
-/// The `PUNSUBSCRIBE` command, built by [`punsubscribe`]: send it with any executor.
+/// The `PUNSUBSCRIBE` command, built by [`punsubscribe`](fn@punsubscribe): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -664,8 +664,8 @@ pub(crate) static SPUBLISH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `shardchannel`: `shardchannel`
-/// - `message`: `message`
+/// - `shardchannel`: a string — `shardchannel`
+/// - `message`: a string — `message`
 #[doc(alias = "SPUBLISH")]
 pub fn spublish<Shardchannel: ToValkeyArg, Message: ToValkeyArg>(
     shardchannel: Shardchannel,
@@ -673,7 +673,7 @@ pub fn spublish<Shardchannel: ToValkeyArg, Message: ToValkeyArg>(
 ) -> Spublish<Shardchannel, Message> {
     Spublish { shardchannel, message }
 }
-/// The `SPUBLISH` command, built by [`spublish`]: send it with any executor.
+/// The `SPUBLISH` command, built by [`spublish`](fn@spublish): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -737,14 +737,14 @@ pub(crate) static SSUBSCRIBE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `shardchannel`: `shardchannel [shardchannel ...]`
+/// - `shardchannel`: one or more: a collection of strings, or a single one — `shardchannel [shardchannel ...]`
 #[doc(alias = "SSUBSCRIBE")]
 pub fn ssubscribe<Shardchannel: ToValkeyArgs>(
     shardchannel: Shardchannel,
 ) -> Ssubscribe<Shardchannel> {
     Ssubscribe { shardchannel }
 }
-/// The `SSUBSCRIBE` command, built by [`ssubscribe`]: send it with any executor.
+/// The `SSUBSCRIBE` command, built by [`ssubscribe`](fn@ssubscribe): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -795,12 +795,12 @@ pub(crate) static SUBSCRIBE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `channel`: `channel [channel ...]`
+/// - `channel`: one or more: a collection of strings, or a single one — `channel [channel ...]`
 #[doc(alias = "SUBSCRIBE")]
 pub fn subscribe<Channel: ToValkeyArgs>(channel: Channel) -> Subscribe<Channel> {
     Subscribe { channel }
 }
-/// The `SUBSCRIBE` command, built by [`subscribe`]: send it with any executor.
+/// The `SUBSCRIBE` command, built by [`subscribe`](fn@subscribe): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -859,14 +859,14 @@ pub(crate) static SUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Sunsubscribe`]): `shardchannel`
+/// **Options** (methods of [`Sunsubscribe`](struct@Sunsubscribe)): `shardchannel`
 #[doc(alias = "SUNSUBSCRIBE")]
 pub fn sunsubscribe() -> Sunsubscribe<Unset> {
     Sunsubscribe {
         shardchannel: Unset,
     }
 }
-/// The `SUNSUBSCRIBE` command, built by [`sunsubscribe`]: send it with any executor.
+/// The `SUNSUBSCRIBE` command, built by [`sunsubscribe`](fn@sunsubscribe): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -924,12 +924,12 @@ pub(crate) static UNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Unsubscribe`]): `channel`
+/// **Options** (methods of [`Unsubscribe`](struct@Unsubscribe)): `channel`
 #[doc(alias = "UNSUBSCRIBE")]
 pub fn unsubscribe() -> Unsubscribe<Unset> {
     Unsubscribe { channel: Unset }
 }
-/// The `UNSUBSCRIBE` command, built by [`unsubscribe`]: send it with any executor.
+/// The `UNSUBSCRIBE` command, built by [`unsubscribe`](fn@unsubscribe): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -56,9 +56,9 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `script`: `script`
+/// - `script`: a string — `script`
 ///
-/// **Options** (methods of [`Eval`]): `keys`, `args`
+/// **Options** (methods of [`Eval`](struct@Eval)): `keys`, `args`
 #[doc(alias = "EVAL")]
 pub fn eval<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -70,7 +70,7 @@ pub fn eval<Script: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `EVAL` command, built by [`eval`]: send it with any executor.
+/// The `EVAL` command, built by [`eval`](fn@eval): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -161,9 +161,9 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `sha1`: `sha1`
+/// - `sha1`: a string — `sha1`
 ///
-/// **Options** (methods of [`Evalsha`]): `keys`, `args`
+/// **Options** (methods of [`Evalsha`](struct@Evalsha)): `keys`, `args`
 #[doc(alias = "EVALSHA")]
 pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -175,7 +175,7 @@ pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `EVALSHA` command, built by [`evalsha`]: send it with any executor.
+/// The `EVALSHA` command, built by [`evalsha`](fn@evalsha): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -267,9 +267,9 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `sha1`: `sha1`
+/// - `sha1`: a string — `sha1`
 ///
-/// **Options** (methods of [`EvalshaRo`]): `keys`, `args`
+/// **Options** (methods of [`EvalshaRo`](struct@EvalshaRo)): `keys`, `args`
 #[doc(alias = "EVALSHA_RO")]
 pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -281,7 +281,7 @@ pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `EVALSHA_RO` command, built by [`evalsha_ro`]: send it with any executor.
+/// The `EVALSHA_RO` command, built by [`evalsha_ro`](fn@evalsha_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -373,9 +373,9 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `script`: `script`
+/// - `script`: a string — `script`
 ///
-/// **Options** (methods of [`EvalRo`]): `keys`, `args`
+/// **Options** (methods of [`EvalRo`](struct@EvalRo)): `keys`, `args`
 #[doc(alias = "EVAL_RO")]
 pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -387,7 +387,7 @@ pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `EVAL_RO` command, built by [`eval_ro`]: send it with any executor.
+/// The `EVAL_RO` command, built by [`eval_ro`](fn@eval_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -478,9 +478,9 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `function`: `function`
+/// - `function`: a string — `function`
 ///
-/// **Options** (methods of [`Fcall`]): `keys`, `args`
+/// **Options** (methods of [`Fcall`](struct@Fcall)): `keys`, `args`
 #[doc(alias = "FCALL")]
 pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -492,7 +492,7 @@ pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `FCALL` command, built by [`fcall`]: send it with any executor.
+/// The `FCALL` command, built by [`fcall`](fn@fcall): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -584,9 +584,9 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `function`: `function`
+/// - `function`: a string — `function`
 ///
-/// **Options** (methods of [`FcallRo`]): `keys`, `args`
+/// **Options** (methods of [`FcallRo`](struct@FcallRo)): `keys`, `args`
 #[doc(alias = "FCALL_RO")]
 pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -598,7 +598,7 @@ pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `FCALL_RO` command, built by [`fcall_ro`]: send it with any executor.
+/// The `FCALL_RO` command, built by [`fcall_ro`](fn@fcall_ro): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -676,7 +676,7 @@ pub(crate) static FUNCTION: CommandMeta = CommandMeta {
 pub fn function() -> Function {
     Function {}
 }
-/// The `FUNCTION` command, built by [`function`]: send it with any executor.
+/// The `FUNCTION` command, built by [`function`](fn@function): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -720,7 +720,7 @@ pub(crate) static FUNCTION_DELETE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `library_name`: `library-name`
+/// - `library_name`: a string — `library-name`
 #[doc(alias = "FUNCTION DELETE")]
 #[doc(alias = "function|delete")]
 pub fn function_delete<LibraryName: ToValkeyArg>(
@@ -728,7 +728,7 @@ pub fn function_delete<LibraryName: ToValkeyArg>(
 ) -> FunctionDelete<LibraryName> {
     FunctionDelete { library_name }
 }
-/// The `FUNCTION DELETE` command, built by [`function_delete`]: send it with any executor.
+/// The `FUNCTION DELETE` command, built by [`function_delete`](fn@function_delete): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -780,7 +780,7 @@ pub fn function_dump<T: FromValkey>() -> FunctionDump<T> {
         _reply: PhantomData,
     }
 }
-/// The `FUNCTION DUMP` command, built by [`function_dump`]: send it with any executor.
+/// The `FUNCTION DUMP` command, built by [`function_dump`](fn@function_dump): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -825,13 +825,13 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
 /// - **Flags:** write, noscript
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`FunctionFlush`]): `async_`, `sync`
+/// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`
 #[doc(alias = "FUNCTION FLUSH")]
 #[doc(alias = "function|flush")]
 pub fn function_flush() -> FunctionFlush<Unset> {
     FunctionFlush { flush_type: Unset }
 }
-/// The `FUNCTION FLUSH` command, built by [`function_flush`]: send it with any executor.
+/// The `FUNCTION FLUSH` command, built by [`function_flush`](fn@function_flush): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -895,7 +895,7 @@ pub(crate) static FUNCTION_HELP: CommandMeta = CommandMeta {
 pub fn function_help() -> FunctionHelp {
     FunctionHelp {}
 }
-/// The `FUNCTION HELP` command, built by [`function_help`]: send it with any executor.
+/// The `FUNCTION HELP` command, built by [`function_help`](fn@function_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -942,7 +942,7 @@ pub(crate) static FUNCTION_KILL: CommandMeta = CommandMeta {
 pub fn function_kill() -> FunctionKill {
     FunctionKill {}
 }
-/// The `FUNCTION KILL` command, built by [`function_kill`]: send it with any executor.
+/// The `FUNCTION KILL` command, built by [`function_kill`](fn@function_kill): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -985,7 +985,7 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
 /// - **Flags:** noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`FunctionList`]): `libraryname`, `withcode`
+/// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`
 #[doc(alias = "FUNCTION LIST")]
 #[doc(alias = "function|list")]
 pub fn function_list<T: FromValkey>() -> FunctionList<Unset, Unset, T> {
@@ -995,7 +995,7 @@ pub fn function_list<T: FromValkey>() -> FunctionList<Unset, Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `FUNCTION LIST` command, built by [`function_list`]: send it with any executor.
+/// The `FUNCTION LIST` command, built by [`function_list`](fn@function_list): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1073,9 +1073,9 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `function_code`: `function-code`
+/// - `function_code`: a string — `function-code`
 ///
-/// **Options** (methods of [`FunctionLoad`]): `replace`
+/// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`
 #[doc(alias = "FUNCTION LOAD")]
 #[doc(alias = "function|load")]
 pub fn function_load<FunctionCode: ToValkeyArg>(
@@ -1086,7 +1086,7 @@ pub fn function_load<FunctionCode: ToValkeyArg>(
         function_code,
     }
 }
-/// The `FUNCTION LOAD` command, built by [`function_load`]: send it with any executor.
+/// The `FUNCTION LOAD` command, built by [`function_load`](fn@function_load): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1149,9 +1149,9 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `serialized_value`: `serialized-value`
+/// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`FunctionRestore`]): `flush`, `append`, `replace`
+/// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`
 #[doc(alias = "FUNCTION RESTORE")]
 #[doc(alias = "function|restore")]
 pub fn function_restore<SerializedValue: ToValkeyArg>(
@@ -1162,7 +1162,7 @@ pub fn function_restore<SerializedValue: ToValkeyArg>(
         policy: Unset,
     }
 }
-/// The `FUNCTION RESTORE` command, built by [`function_restore`]: send it with any executor.
+/// The `FUNCTION RESTORE` command, built by [`function_restore`](fn@function_restore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1244,7 +1244,7 @@ pub fn function_stats<T: FromValkey>() -> FunctionStats<T> {
         _reply: PhantomData,
     }
 }
-/// The `FUNCTION STATS` command, built by [`function_stats`]: send it with any executor.
+/// The `FUNCTION STATS` command, built by [`function_stats`](fn@function_stats): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1293,7 +1293,7 @@ pub(crate) static SCRIPT: CommandMeta = CommandMeta {
 pub fn script() -> Script {
     Script {}
 }
-/// The `SCRIPT` command, built by [`script`]: send it with any executor.
+/// The `SCRIPT` command, built by [`script`](fn@script): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1372,9 +1372,9 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `mode`: `YES | SYNC | NO`
+/// - `mode`: [`ScriptDebugMode`] — `<YES | SYNC | NO>`
 ///
-/// **Options** (methods of [`ScriptDebug`]): `engine`
+/// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`
 #[doc(alias = "SCRIPT DEBUG")]
 #[doc(alias = "script|debug")]
 pub fn script_debug(mode: ScriptDebugMode) -> ScriptDebug<Unset> {
@@ -1384,7 +1384,7 @@ pub fn script_debug(mode: ScriptDebugMode) -> ScriptDebug<Unset> {
         min_version: None,
     }
 }
-/// The `SCRIPT DEBUG` command, built by [`script_debug`]: send it with any executor.
+/// The `SCRIPT DEBUG` command, built by [`script_debug`](fn@script_debug): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1450,13 +1450,13 @@ pub(crate) static SCRIPT_EXISTS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `sha1`: `sha1 [sha1 ...]`
+/// - `sha1`: one or more: a collection of strings, or a single one — `sha1 [sha1 ...]`
 #[doc(alias = "SCRIPT EXISTS")]
 #[doc(alias = "script|exists")]
 pub fn script_exists<Sha1: ToValkeyArgs>(sha1: Sha1) -> ScriptExists<Sha1> {
     ScriptExists { sha1 }
 }
-/// The `SCRIPT EXISTS` command, built by [`script_exists`]: send it with any executor.
+/// The `SCRIPT EXISTS` command, built by [`script_exists`](fn@script_exists): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1512,7 +1512,7 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
 ///
 /// - 6.2.0: Added the `ASYNC` and `SYNC` flushing mode modifiers.
 ///
-/// **Options** (methods of [`ScriptFlush`]): `async_`, `sync`
+/// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`
 #[doc(alias = "SCRIPT FLUSH")]
 #[doc(alias = "script|flush")]
 pub fn script_flush() -> ScriptFlush<Unset> {
@@ -1521,7 +1521,7 @@ pub fn script_flush() -> ScriptFlush<Unset> {
         min_version: None,
     }
 }
-/// The `SCRIPT FLUSH` command, built by [`script_flush`]: send it with any executor.
+/// The `SCRIPT FLUSH` command, built by [`script_flush`](fn@script_flush): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1591,7 +1591,7 @@ pub(crate) static SCRIPT_HELP: CommandMeta = CommandMeta {
 pub fn script_help() -> ScriptHelp {
     ScriptHelp {}
 }
-/// The `SCRIPT HELP` command, built by [`script_help`]: send it with any executor.
+/// The `SCRIPT HELP` command, built by [`script_help`](fn@script_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1638,7 +1638,7 @@ pub(crate) static SCRIPT_KILL: CommandMeta = CommandMeta {
 pub fn script_kill() -> ScriptKill {
     ScriptKill {}
 }
-/// The `SCRIPT KILL` command, built by [`script_kill`]: send it with any executor.
+/// The `SCRIPT KILL` command, built by [`script_kill`](fn@script_kill): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1683,13 +1683,13 @@ pub(crate) static SCRIPT_LOAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `script`: `script`
+/// - `script`: a string — `script`
 #[doc(alias = "SCRIPT LOAD")]
 #[doc(alias = "script|load")]
 pub fn script_load<Script: ToValkeyArg>(script: Script) -> ScriptLoad<Script> {
     ScriptLoad { script }
 }
-/// The `SCRIPT LOAD` command, built by [`script_load`]: send it with any executor.
+/// The `SCRIPT LOAD` command, built by [`script_load`](fn@script_load): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1737,13 +1737,13 @@ pub(crate) static SCRIPT_SHOW: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `sha1`: `sha1`
+/// - `sha1`: a string — `sha1`
 #[doc(alias = "SCRIPT SHOW")]
 #[doc(alias = "script|show")]
 pub fn script_show<Sha1: ToValkeyArg>(sha1: Sha1) -> ScriptShow<Sha1> {
     ScriptShow { sha1 }
 }
-/// The `SCRIPT SHOW` command, built by [`script_show`]: send it with any executor.
+/// The `SCRIPT SHOW` command, built by [`script_show`](fn@script_show): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -43,7 +43,7 @@ pub(crate) static ACL: CommandMeta = CommandMeta {
 pub fn acl() -> Acl {
     Acl {}
 }
-/// The `ACL` command, built by [`acl`]: send it with any executor.
+/// The `ACL` command, built by [`acl`](fn@acl): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -88,13 +88,13 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `Vec<String>`
 ///
-/// **Options** (methods of [`AclCat`]): `category`
+/// **Options** (methods of [`AclCat`](struct@AclCat)): `category`
 #[doc(alias = "ACL CAT")]
 #[doc(alias = "acl|cat")]
 pub fn acl_cat() -> AclCat<Unset> {
     AclCat { category: Unset }
 }
-/// The `ACL CAT` command, built by [`acl_cat`]: send it with any executor.
+/// The `ACL CAT` command, built by [`acl_cat`](fn@acl_cat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -155,13 +155,13 @@ pub(crate) static ACL_DELUSER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `username`: `username [username ...]`
+/// - `username`: one or more: a collection of strings, or a single one — `username [username ...]`
 #[doc(alias = "ACL DELUSER")]
 #[doc(alias = "acl|deluser")]
 pub fn acl_deluser<Username: ToValkeyArgs>(username: Username) -> AclDeluser<Username> {
     AclDeluser { username }
 }
-/// The `ACL DELUSER` command, built by [`acl_deluser`]: send it with any executor.
+/// The `ACL DELUSER` command, built by [`acl_deluser`](fn@acl_deluser): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -213,10 +213,10 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `username`: `username`
-/// - `command`: `command`
+/// - `username`: a string — `username`
+/// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`AclDryrun`]): `args`
+/// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`
 #[doc(alias = "ACL DRYRUN")]
 #[doc(alias = "acl|dryrun")]
 pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
@@ -229,7 +229,7 @@ pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
         arg: Unset,
     }
 }
-/// The `ACL DRYRUN` command, built by [`acl_dryrun`]: send it with any executor.
+/// The `ACL DRYRUN` command, built by [`acl_dryrun`](fn@acl_dryrun): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -296,13 +296,13 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`AclGenpass`]): `bits`
+/// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`
 #[doc(alias = "ACL GENPASS")]
 #[doc(alias = "acl|genpass")]
 pub fn acl_genpass() -> AclGenpass<Unset> {
     AclGenpass { bits: Unset }
 }
-/// The `ACL GENPASS` command, built by [`acl_genpass`]: send it with any executor.
+/// The `ACL GENPASS` command, built by [`acl_genpass`](fn@acl_genpass): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -366,7 +366,7 @@ pub(crate) static ACL_GETUSER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `username`: `username`
+/// - `username`: a string — `username`
 #[doc(alias = "ACL GETUSER")]
 #[doc(alias = "acl|getuser")]
 pub fn acl_getuser<Username: ToValkeyArg, T: FromValkey>(
@@ -377,7 +377,7 @@ pub fn acl_getuser<Username: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ACL GETUSER` command, built by [`acl_getuser`]: send it with any executor.
+/// The `ACL GETUSER` command, built by [`acl_getuser`](fn@acl_getuser): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -428,7 +428,7 @@ pub(crate) static ACL_HELP: CommandMeta = CommandMeta {
 pub fn acl_help() -> AclHelp {
     AclHelp {}
 }
-/// The `ACL HELP` command, built by [`acl_help`]: send it with any executor.
+/// The `ACL HELP` command, built by [`acl_help`](fn@acl_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -479,7 +479,7 @@ pub(crate) static ACL_LIST: CommandMeta = CommandMeta {
 pub fn acl_list() -> AclList {
     AclList {}
 }
-/// The `ACL LIST` command, built by [`acl_list`]: send it with any executor.
+/// The `ACL LIST` command, built by [`acl_list`](fn@acl_list): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -530,7 +530,7 @@ pub(crate) static ACL_LOAD: CommandMeta = CommandMeta {
 pub fn acl_load() -> AclLoad {
     AclLoad {}
 }
-/// The `ACL LOAD` command, built by [`acl_load`]: send it with any executor.
+/// The `ACL LOAD` command, built by [`acl_load`](fn@acl_load): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -583,7 +583,7 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
 ///
 /// - 7.2.0: Added entry ID, timestamp created, and timestamp last updated.
 ///
-/// **Options** (methods of [`AclLog`]): `count`, `reset`
+/// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`
 #[doc(alias = "ACL LOG")]
 #[doc(alias = "acl|log")]
 pub fn acl_log() -> AclLog<Unset, Base<Value>> {
@@ -592,7 +592,7 @@ pub fn acl_log() -> AclLog<Unset, Base<Value>> {
         _reply: PhantomData,
     }
 }
-/// The `ACL LOG` command, built by [`acl_log`]: send it with any executor.
+/// The `ACL LOG` command, built by [`acl_log`](fn@acl_log): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -668,7 +668,7 @@ pub(crate) static ACL_SAVE: CommandMeta = CommandMeta {
 pub fn acl_save() -> AclSave {
     AclSave {}
 }
-/// The `ACL SAVE` command, built by [`acl_save`]: send it with any executor.
+/// The `ACL SAVE` command, built by [`acl_save`](fn@acl_save): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -723,9 +723,9 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `username`: `username`
+/// - `username`: a string — `username`
 ///
-/// **Options** (methods of [`AclSetuser`]): `rule`
+/// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`
 #[doc(alias = "ACL SETUSER")]
 #[doc(alias = "acl|setuser")]
 pub fn acl_setuser<Username: ToValkeyArg>(
@@ -736,7 +736,7 @@ pub fn acl_setuser<Username: ToValkeyArg>(
         rule: Unset,
     }
 }
-/// The `ACL SETUSER` command, built by [`acl_setuser`]: send it with any executor.
+/// The `ACL SETUSER` command, built by [`acl_setuser`](fn@acl_setuser): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -801,7 +801,7 @@ pub(crate) static ACL_USERS: CommandMeta = CommandMeta {
 pub fn acl_users() -> AclUsers {
     AclUsers {}
 }
-/// The `ACL USERS` command, built by [`acl_users`]: send it with any executor.
+/// The `ACL USERS` command, built by [`acl_users`](fn@acl_users): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -851,7 +851,7 @@ pub(crate) static ACL_WHOAMI: CommandMeta = CommandMeta {
 pub fn acl_whoami() -> AclWhoami {
     AclWhoami {}
 }
-/// The `ACL WHOAMI` command, built by [`acl_whoami`]: send it with any executor.
+/// The `ACL WHOAMI` command, built by [`acl_whoami`](fn@acl_whoami): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -900,7 +900,7 @@ pub(crate) static BGREWRITEAOF: CommandMeta = CommandMeta {
 pub fn bgrewriteaof() -> Bgrewriteaof {
     Bgrewriteaof {}
 }
-/// The `BGREWRITEAOF` command, built by [`bgrewriteaof`]: send it with any executor.
+/// The `BGREWRITEAOF` command, built by [`bgrewriteaof`](fn@bgrewriteaof): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -961,7 +961,7 @@ pub(crate) static BGSAVE: CommandMeta = CommandMeta {
 /// - 3.2.2: Added the `SCHEDULE` option.
 /// - 8.1.0: Added the `CANCEL` option.
 ///
-/// **Options** (methods of [`Bgsave`]): `schedule`, `cancel`
+/// **Options** (methods of [`Bgsave`](struct@Bgsave)): `schedule`, `cancel`
 #[doc(alias = "BGSAVE")]
 pub fn bgsave() -> Bgsave<Unset> {
     Bgsave {
@@ -969,7 +969,7 @@ pub fn bgsave() -> Bgsave<Unset> {
         min_version: None,
     }
 }
-/// The `BGSAVE` command, built by [`bgsave`]: send it with any executor.
+/// The `BGSAVE` command, built by [`bgsave`](fn@bgsave): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1043,7 +1043,7 @@ pub(crate) static COMMAND: CommandMeta = CommandMeta {
 pub fn command<T: FromValkey>() -> CommandCmd<T> {
     CommandCmd { _reply: PhantomData }
 }
-/// The `COMMAND` command, built by [`command`]: send it with any executor.
+/// The `COMMAND` command, built by [`command`](fn@command): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1091,7 +1091,7 @@ pub(crate) static COMMAND_COUNT: CommandMeta = CommandMeta {
 pub fn command_count() -> CommandCount {
     CommandCount {}
 }
-/// The `COMMAND COUNT` command, built by [`command_count`]: send it with any executor.
+/// The `COMMAND COUNT` command, built by [`command_count`](fn@command_count): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1134,7 +1134,7 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
 /// - **Flags:** loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`CommandDocs`]): `command_name`
+/// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`
 #[doc(alias = "COMMAND DOCS")]
 #[doc(alias = "command|docs")]
 pub fn command_docs<T: FromValkey>() -> CommandDocs<Unset, T> {
@@ -1143,7 +1143,7 @@ pub fn command_docs<T: FromValkey>() -> CommandDocs<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `COMMAND DOCS` command, built by [`command_docs`]: send it with any executor.
+/// The `COMMAND DOCS` command, built by [`command_docs`](fn@command_docs): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1204,9 +1204,9 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `command`: `command`
+/// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`CommandGetkeys`]): `args`
+/// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`
 #[doc(alias = "COMMAND GETKEYS")]
 #[doc(alias = "command|getkeys")]
 pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
@@ -1218,7 +1218,7 @@ pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `COMMAND GETKEYS` command, built by [`command_getkeys`]: send it with any executor.
+/// The `COMMAND GETKEYS` command, built by [`command_getkeys`](fn@command_getkeys): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1283,9 +1283,9 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `command`: `command`
+/// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`CommandGetkeysandflags`]): `args`
+/// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`
 #[doc(alias = "COMMAND GETKEYSANDFLAGS")]
 #[doc(alias = "command|getkeysandflags")]
 pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
@@ -1297,7 +1297,7 @@ pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `COMMAND GETKEYSANDFLAGS` command, built by [`command_getkeysandflags`]: send it with any executor.
+/// The `COMMAND GETKEYSANDFLAGS` command, built by [`command_getkeysandflags`](fn@command_getkeysandflags): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1364,7 +1364,7 @@ pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
 pub fn command_help() -> CommandHelp {
     CommandHelp {}
 }
-/// The `COMMAND HELP` command, built by [`command_help`]: send it with any executor.
+/// The `COMMAND HELP` command, built by [`command_help`](fn@command_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1411,7 +1411,7 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
 ///
 /// - 7.0.0: Allowed to be called with no argument to get info on all commands.
 ///
-/// **Options** (methods of [`CommandInfo`]): `command_name`
+/// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`
 #[doc(alias = "COMMAND INFO")]
 #[doc(alias = "command|info")]
 pub fn command_info<T: FromValkey>() -> CommandInfo<Unset, T> {
@@ -1420,7 +1420,7 @@ pub fn command_info<T: FromValkey>() -> CommandInfo<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `COMMAND INFO` command, built by [`command_info`]: send it with any executor.
+/// The `COMMAND INFO` command, built by [`command_info`](fn@command_info): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1479,13 +1479,13 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
 ///
-/// **Options** (methods of [`CommandList`]): `filterby_module`, `filterby_aclcat`, `filterby_pattern`
+/// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`
 #[doc(alias = "COMMAND LIST")]
 #[doc(alias = "command|list")]
 pub fn command_list() -> CommandList<Unset> {
     CommandList { filterby: Unset }
 }
-/// The `COMMAND LIST` command, built by [`command_list`]: send it with any executor.
+/// The `COMMAND LIST` command, built by [`command_list`](fn@command_list): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1564,7 +1564,7 @@ pub(crate) static COMMANDLOG: CommandMeta = CommandMeta {
 pub fn commandlog() -> Commandlog {
     Commandlog {}
 }
-/// The `COMMANDLOG` command, built by [`commandlog`]: send it with any executor.
+/// The `COMMANDLOG` command, built by [`commandlog`](fn@commandlog): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1611,8 +1611,8 @@ pub(crate) static COMMANDLOG_GET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `count`: `count`
-/// - `type_`: `SLOW | LARGE-REQUEST | LARGE-REPLY`
+/// - `count`: an integer — `count`
+/// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
 #[doc(alias = "COMMANDLOG GET")]
 #[doc(alias = "commandlog|get")]
 pub fn commandlog_get<T: FromValkey>(
@@ -1626,7 +1626,7 @@ pub fn commandlog_get<T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `COMMANDLOG GET` command, built by [`commandlog_get`]: send it with any executor.
+/// The `COMMANDLOG GET` command, built by [`commandlog_get`](fn@commandlog_get): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1683,7 +1683,7 @@ pub(crate) static COMMANDLOG_HELP: CommandMeta = CommandMeta {
 pub fn commandlog_help() -> CommandlogHelp {
     CommandlogHelp {}
 }
-/// The `COMMANDLOG HELP` command, built by [`commandlog_help`]: send it with any executor.
+/// The `COMMANDLOG HELP` command, built by [`commandlog_help`](fn@commandlog_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1735,7 +1735,7 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `type_`: `SLOW | LARGE-REQUEST | LARGE-REPLY`
+/// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
 #[doc(alias = "COMMANDLOG LEN")]
 #[doc(alias = "commandlog|len")]
 pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
@@ -1744,7 +1744,7 @@ pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
         min_version: None,
     }
 }
-/// The `COMMANDLOG LEN` command, built by [`commandlog_len`]: send it with any executor.
+/// The `COMMANDLOG LEN` command, built by [`commandlog_len`](fn@commandlog_len): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1799,7 +1799,7 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `type_`: `SLOW | LARGE-REQUEST | LARGE-REPLY`
+/// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
 #[doc(alias = "COMMANDLOG RESET")]
 #[doc(alias = "commandlog|reset")]
 pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
@@ -1808,7 +1808,7 @@ pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
         min_version: None,
     }
 }
-/// The `COMMANDLOG RESET` command, built by [`commandlog_reset`]: send it with any executor.
+/// The `COMMANDLOG RESET` command, built by [`commandlog_reset`](fn@commandlog_reset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1862,7 +1862,7 @@ pub(crate) static CONFIG: CommandMeta = CommandMeta {
 pub fn config() -> Config {
     Config {}
 }
-/// The `CONFIG` command, built by [`config`]: send it with any executor.
+/// The `CONFIG` command, built by [`config`](fn@config): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1916,7 +1916,7 @@ pub(crate) static CONFIG_GET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `parameter`: `parameter [parameter ...]`
+/// - `parameter`: one or more: a collection of strings, or a single one — `parameter [parameter ...]`
 #[doc(alias = "CONFIG GET")]
 #[doc(alias = "config|get")]
 pub fn config_get<Parameter: ToValkeyArgs, T: FromValkey>(
@@ -1927,7 +1927,7 @@ pub fn config_get<Parameter: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `CONFIG GET` command, built by [`config_get`]: send it with any executor.
+/// The `CONFIG GET` command, built by [`config_get`](fn@config_get): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1978,7 +1978,7 @@ pub(crate) static CONFIG_HELP: CommandMeta = CommandMeta {
 pub fn config_help() -> ConfigHelp {
     ConfigHelp {}
 }
-/// The `CONFIG HELP` command, built by [`config_help`]: send it with any executor.
+/// The `CONFIG HELP` command, built by [`config_help`](fn@config_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2029,7 +2029,7 @@ pub(crate) static CONFIG_RESETSTAT: CommandMeta = CommandMeta {
 pub fn config_resetstat() -> ConfigResetstat {
     ConfigResetstat {}
 }
-/// The `CONFIG RESETSTAT` command, built by [`config_resetstat`]: send it with any executor.
+/// The `CONFIG RESETSTAT` command, built by [`config_resetstat`](fn@config_resetstat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2080,7 +2080,7 @@ pub(crate) static CONFIG_REWRITE: CommandMeta = CommandMeta {
 pub fn config_rewrite() -> ConfigRewrite {
     ConfigRewrite {}
 }
-/// The `CONFIG REWRITE` command, built by [`config_rewrite`]: send it with any executor.
+/// The `CONFIG REWRITE` command, built by [`config_rewrite`](fn@config_rewrite): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2133,13 +2133,13 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `data`: `parameter value [parameter value ...]`
+/// - `data`: one or more: a collection of tuples `(parameter, value)`, or a single one — `parameter value [parameter value ...]`
 #[doc(alias = "CONFIG SET")]
 #[doc(alias = "config|set")]
 pub fn config_set<Data: ToValkeyArgs>(data: Data) -> ConfigSet<Data> {
     ConfigSet { data }
 }
-/// The `CONFIG SET` command, built by [`config_set`]: send it with any executor.
+/// The `CONFIG SET` command, built by [`config_set`](fn@config_set): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2188,7 +2188,7 @@ pub(crate) static DBSIZE: CommandMeta = CommandMeta {
 pub fn dbsize() -> Dbsize {
     Dbsize {}
 }
-/// The `DBSIZE` command, built by [`dbsize`]: send it with any executor.
+/// The `DBSIZE` command, built by [`dbsize`](fn@dbsize): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2237,7 +2237,7 @@ pub(crate) static DEBUG: CommandMeta = CommandMeta {
 pub fn debug() -> Debug {
     Debug {}
 }
-/// The `DEBUG` command, built by [`debug`]: send it with any executor.
+/// The `DEBUG` command, built by [`debug`](fn@debug): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2282,7 +2282,7 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`Failover`]): `force`, `to`, `abort`, `timeout`
+/// **Options** (methods of [`Failover`](struct@Failover)): `force`, `to`, `abort`, `timeout`
 #[doc(alias = "FAILOVER")]
 pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
     Failover {
@@ -2295,7 +2295,7 @@ pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
         milliseconds: Unset,
     }
 }
-/// The `FAILOVER` command, built by [`failover`]: send it with any executor.
+/// The `FAILOVER` command, built by [`failover`](fn@failover): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2468,7 +2468,7 @@ pub(crate) static FLUSHALL: CommandMeta = CommandMeta {
 /// - 4.0.0: Added the `ASYNC` flushing mode modifier.
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
-/// **Options** (methods of [`Flushall`]): `async_`, `sync`
+/// **Options** (methods of [`Flushall`](struct@Flushall)): `async_`, `sync`
 #[doc(alias = "FLUSHALL")]
 pub fn flushall() -> Flushall<Unset> {
     Flushall {
@@ -2476,7 +2476,7 @@ pub fn flushall() -> Flushall<Unset> {
         min_version: None,
     }
 }
-/// The `FLUSHALL` command, built by [`flushall`]: send it with any executor.
+/// The `FLUSHALL` command, built by [`flushall`](fn@flushall): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2561,7 +2561,7 @@ pub(crate) static FLUSHDB: CommandMeta = CommandMeta {
 /// - 4.0.0: Added the `ASYNC` flushing mode modifier.
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
-/// **Options** (methods of [`Flushdb`]): `async_`, `sync`
+/// **Options** (methods of [`Flushdb`](struct@Flushdb)): `async_`, `sync`
 #[doc(alias = "FLUSHDB")]
 pub fn flushdb() -> Flushdb<Unset> {
     Flushdb {
@@ -2569,7 +2569,7 @@ pub fn flushdb() -> Flushdb<Unset> {
         min_version: None,
     }
 }
-/// The `FLUSHDB` command, built by [`flushdb`]: send it with any executor.
+/// The `FLUSHDB` command, built by [`flushdb`](fn@flushdb): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2646,12 +2646,12 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
 ///
 /// - 7.0.0: Added support for taking multiple section arguments.
 ///
-/// **Options** (methods of [`Info`]): `section`
+/// **Options** (methods of [`Info`](struct@Info)): `section`
 #[doc(alias = "INFO")]
 pub fn info() -> Info<Unset> {
     Info { section: Unset }
 }
-/// The `INFO` command, built by [`info`]: send it with any executor.
+/// The `INFO` command, built by [`info`](fn@info): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2708,7 +2708,7 @@ pub(crate) static LASTSAVE: CommandMeta = CommandMeta {
 pub fn lastsave() -> Lastsave {
     Lastsave {}
 }
-/// The `LASTSAVE` command, built by [`lastsave`]: send it with any executor.
+/// The `LASTSAVE` command, built by [`lastsave`](fn@lastsave): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2754,7 +2754,7 @@ pub(crate) static LATENCY: CommandMeta = CommandMeta {
 pub fn latency() -> Latency {
     Latency {}
 }
-/// The `LATENCY` command, built by [`latency`]: send it with any executor.
+/// The `LATENCY` command, built by [`latency`](fn@latency): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2808,7 +2808,7 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
 pub fn latency_doctor() -> LatencyDoctor {
     LatencyDoctor {}
 }
-/// The `LATENCY DOCTOR` command, built by [`latency_doctor`]: send it with any executor.
+/// The `LATENCY DOCTOR` command, built by [`latency_doctor`](fn@latency_doctor): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2861,13 +2861,13 @@ pub(crate) static LATENCY_GRAPH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `event`: `event`
+/// - `event`: a string — `event`
 #[doc(alias = "LATENCY GRAPH")]
 #[doc(alias = "latency|graph")]
 pub fn latency_graph<Event: ToValkeyArg>(event: Event) -> LatencyGraph<Event> {
     LatencyGraph { event }
 }
-/// The `LATENCY GRAPH` command, built by [`latency_graph`]: send it with any executor.
+/// The `LATENCY GRAPH` command, built by [`latency_graph`](fn@latency_graph): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2917,7 +2917,7 @@ pub(crate) static LATENCY_HELP: CommandMeta = CommandMeta {
 pub fn latency_help() -> LatencyHelp {
     LatencyHelp {}
 }
-/// The `LATENCY HELP` command, built by [`latency_help`]: send it with any executor.
+/// The `LATENCY HELP` command, built by [`latency_help`](fn@latency_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2968,7 +2968,7 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`LatencyHistogram`]): `command`
+/// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`
 #[doc(alias = "LATENCY HISTOGRAM")]
 #[doc(alias = "latency|histogram")]
 pub fn latency_histogram<T: FromValkey>() -> LatencyHistogram<Unset, T> {
@@ -2977,7 +2977,7 @@ pub fn latency_histogram<T: FromValkey>() -> LatencyHistogram<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `LATENCY HISTOGRAM` command, built by [`latency_histogram`]: send it with any executor.
+/// The `LATENCY HISTOGRAM` command, built by [`latency_histogram`](fn@latency_histogram): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3047,7 +3047,7 @@ pub(crate) static LATENCY_HISTORY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `event`: `event`
+/// - `event`: a string — `event`
 #[doc(alias = "LATENCY HISTORY")]
 #[doc(alias = "latency|history")]
 pub fn latency_history<Event: ToValkeyArg, T: FromValkey>(
@@ -3058,7 +3058,7 @@ pub fn latency_history<Event: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `LATENCY HISTORY` command, built by [`latency_history`]: send it with any executor.
+/// The `LATENCY HISTORY` command, built by [`latency_history`](fn@latency_history): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3119,7 +3119,7 @@ pub fn latency_latest<T: FromValkey>() -> LatencyLatest<T> {
         _reply: PhantomData,
     }
 }
-/// The `LATENCY LATEST` command, built by [`latency_latest`]: send it with any executor.
+/// The `LATENCY LATEST` command, built by [`latency_latest`](fn@latency_latest): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3168,13 +3168,13 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `i64`
 ///
-/// **Options** (methods of [`LatencyReset`]): `event`
+/// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`
 #[doc(alias = "LATENCY RESET")]
 #[doc(alias = "latency|reset")]
 pub fn latency_reset() -> LatencyReset<Unset> {
     LatencyReset { event: Unset }
 }
-/// The `LATENCY RESET` command, built by [`latency_reset`]: send it with any executor.
+/// The `LATENCY RESET` command, built by [`latency_reset`](fn@latency_reset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3225,12 +3225,12 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
 /// - **Flags:** readonly, fast
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`Lolwut`]): `version`
+/// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`
 #[doc(alias = "LOLWUT")]
 pub fn lolwut() -> Lolwut<Unset> {
     Lolwut { version: Unset }
 }
-/// The `LOLWUT` command, built by [`lolwut`]: send it with any executor.
+/// The `LOLWUT` command, built by [`lolwut`](fn@lolwut): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3287,7 +3287,7 @@ pub(crate) static MEMORY: CommandMeta = CommandMeta {
 pub fn memory() -> Memory {
     Memory {}
 }
-/// The `MEMORY` command, built by [`memory`]: send it with any executor.
+/// The `MEMORY` command, built by [`memory`](fn@memory): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3336,7 +3336,7 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
 pub fn memory_doctor() -> MemoryDoctor {
     MemoryDoctor {}
 }
-/// The `MEMORY DOCTOR` command, built by [`memory_doctor`]: send it with any executor.
+/// The `MEMORY DOCTOR` command, built by [`memory_doctor`](fn@memory_doctor): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3383,7 +3383,7 @@ pub(crate) static MEMORY_HELP: CommandMeta = CommandMeta {
 pub fn memory_help() -> MemoryHelp {
     MemoryHelp {}
 }
-/// The `MEMORY HELP` command, built by [`memory_help`]: send it with any executor.
+/// The `MEMORY HELP` command, built by [`memory_help`](fn@memory_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3434,7 +3434,7 @@ pub(crate) static MEMORY_MALLOC_STATS: CommandMeta = CommandMeta {
 pub fn memory_malloc_stats() -> MemoryMallocStats {
     MemoryMallocStats {}
 }
-/// The `MEMORY MALLOC-STATS` command, built by [`memory_malloc_stats`]: send it with any executor.
+/// The `MEMORY MALLOC-STATS` command, built by [`memory_malloc_stats`](fn@memory_malloc_stats): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3481,7 +3481,7 @@ pub(crate) static MEMORY_PURGE: CommandMeta = CommandMeta {
 pub fn memory_purge() -> MemoryPurge {
     MemoryPurge {}
 }
-/// The `MEMORY PURGE` command, built by [`memory_purge`]: send it with any executor.
+/// The `MEMORY PURGE` command, built by [`memory_purge`](fn@memory_purge): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3531,7 +3531,7 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
 pub fn memory_stats<T: FromValkey>() -> MemoryStats<T> {
     MemoryStats { _reply: PhantomData }
 }
-/// The `MEMORY STATS` command, built by [`memory_stats`]: send it with any executor.
+/// The `MEMORY STATS` command, built by [`memory_stats`](fn@memory_stats): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3588,15 +3588,15 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`MemoryUsage`]): `samples`
+/// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`
 #[doc(alias = "MEMORY USAGE")]
 #[doc(alias = "memory|usage")]
 pub fn memory_usage<Key: ToValkeyArg>(key: Key) -> MemoryUsage<Key, Unset> {
     MemoryUsage { key, count: Unset }
 }
-/// The `MEMORY USAGE` command, built by [`memory_usage`]: send it with any executor.
+/// The `MEMORY USAGE` command, built by [`memory_usage`](fn@memory_usage): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3657,7 +3657,7 @@ pub(crate) static MODULE: CommandMeta = CommandMeta {
 pub fn module() -> Module {
     Module {}
 }
-/// The `MODULE` command, built by [`module`]: send it with any executor.
+/// The `MODULE` command, built by [`module`](fn@module): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3703,7 +3703,7 @@ pub(crate) static MODULE_HELP: CommandMeta = CommandMeta {
 pub fn module_help() -> ModuleHelp {
     ModuleHelp {}
 }
-/// The `MODULE HELP` command, built by [`module_help`]: send it with any executor.
+/// The `MODULE HELP` command, built by [`module_help`](fn@module_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3750,7 +3750,7 @@ pub(crate) static MODULE_LIST: CommandMeta = CommandMeta {
 pub fn module_list<T: FromValkey>() -> ModuleList<T> {
     ModuleList { _reply: PhantomData }
 }
-/// The `MODULE LIST` command, built by [`module_list`]: send it with any executor.
+/// The `MODULE LIST` command, built by [`module_list`](fn@module_list): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3800,15 +3800,15 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `path`: `path`
+/// - `path`: a string — `path`
 ///
-/// **Options** (methods of [`ModuleLoad`]): `args`
+/// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`
 #[doc(alias = "MODULE LOAD")]
 #[doc(alias = "module|load")]
 pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
     ModuleLoad { path, arg: Unset }
 }
-/// The `MODULE LOAD` command, built by [`module_load`]: send it with any executor.
+/// The `MODULE LOAD` command, built by [`module_load`](fn@module_load): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3867,9 +3867,9 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `path`: `path`
+/// - `path`: a string — `path`
 ///
-/// **Options** (methods of [`ModuleLoadex`]): `config`, `args`
+/// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`
 #[doc(alias = "MODULE LOADEX")]
 #[doc(alias = "module|loadex")]
 pub fn module_loadex<Path: ToValkeyArg>(path: Path) -> ModuleLoadex<Path, Unset, Unset> {
@@ -3879,7 +3879,7 @@ pub fn module_loadex<Path: ToValkeyArg>(path: Path) -> ModuleLoadex<Path, Unset,
         args: Unset,
     }
 }
-/// The `MODULE LOADEX` command, built by [`module_loadex`]: send it with any executor.
+/// The `MODULE LOADEX` command, built by [`module_loadex`](fn@module_loadex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3964,13 +3964,13 @@ pub(crate) static MODULE_UNLOAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `name`: `name`
+/// - `name`: a string — `name`
 #[doc(alias = "MODULE UNLOAD")]
 #[doc(alias = "module|unload")]
 pub fn module_unload<Name: ToValkeyArg>(name: Name) -> ModuleUnload<Name> {
     ModuleUnload { name }
 }
-/// The `MODULE UNLOAD` command, built by [`module_unload`]: send it with any executor.
+/// The `MODULE UNLOAD` command, built by [`module_unload`](fn@module_unload): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4022,7 +4022,7 @@ pub(crate) static MONITOR: CommandMeta = CommandMeta {
 pub fn monitor() -> Monitor {
     Monitor {}
 }
-/// The `MONITOR` command, built by [`monitor`]: send it with any executor.
+/// The `MONITOR` command, built by [`monitor`](fn@monitor): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4069,8 +4069,8 @@ pub(crate) static PSYNC: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `replicationid`: `replicationid`
-/// - `offset`: `offset`
+/// - `replicationid`: a string — `replicationid`
+/// - `offset`: an integer — `offset`
 #[doc(alias = "PSYNC")]
 pub fn psync<Replicationid: ToValkeyArg>(
     replicationid: Replicationid,
@@ -4078,7 +4078,7 @@ pub fn psync<Replicationid: ToValkeyArg>(
 ) -> Psync<Replicationid> {
     Psync { replicationid, offset }
 }
-/// The `PSYNC` command, built by [`psync`]: send it with any executor.
+/// The `PSYNC` command, built by [`psync`](fn@psync): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4133,7 +4133,7 @@ pub(crate) static REPLCONF: CommandMeta = CommandMeta {
 pub fn replconf() -> Replconf {
     Replconf {}
 }
-/// The `REPLCONF` command, built by [`replconf`]: send it with any executor.
+/// The `REPLCONF` command, built by [`replconf`](fn@replconf): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4217,7 +4217,7 @@ pub(crate) static REPLICAOF: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `args`: `host port | NO ONE`
+/// - `args`: [`ReplicaofArgs`] — `<host port | NO ONE>`
 #[doc(alias = "REPLICAOF")]
 pub fn replicaof(args: ReplicaofArgs) -> Replicaof {
     Replicaof {
@@ -4225,7 +4225,7 @@ pub fn replicaof(args: ReplicaofArgs) -> Replicaof {
         min_version: None,
     }
 }
-/// The `REPLICAOF` command, built by [`replicaof`]: send it with any executor.
+/// The `REPLICAOF` command, built by [`replicaof`](fn@replicaof): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4316,11 +4316,11 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `ttl`: `ttl`
-/// - `serialized_value`: `serialized-value`
+/// - `key`: a key — `key`
+/// - `ttl`: an integer — `ttl`
+/// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`RestoreAsking`]): `replace`, `absttl`, `idletime`, `freq`
+/// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`
 #[doc(alias = "RESTORE-ASKING")]
 pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
@@ -4338,7 +4338,7 @@ pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `RESTORE-ASKING` command, built by [`restore_asking`]: send it with any executor.
+/// The `RESTORE-ASKING` command, built by [`restore_asking`](fn@restore_asking): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4517,7 +4517,7 @@ pub(crate) static ROLE: CommandMeta = CommandMeta {
 pub fn role<T: FromValkey>() -> Role<T> {
     Role { _reply: PhantomData }
 }
-/// The `ROLE` command, built by [`role`]: send it with any executor.
+/// The `ROLE` command, built by [`role`](fn@role): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4568,7 +4568,7 @@ pub(crate) static SAVE: CommandMeta = CommandMeta {
 pub fn save() -> Save {
     Save {}
 }
-/// The `SAVE` command, built by [`save`]: send it with any executor.
+/// The `SAVE` command, built by [`save`](fn@save): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4724,7 +4724,7 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
 /// - 7.0.0: Added the `NOW`, `FORCE` and `ABORT` modifiers.
 /// - 9.0.0: Added the `SAFE` and `FAILOVER` modifiers.
 ///
-/// **Options** (methods of [`Shutdown`]): `save_selector_block`, `abort`
+/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `save_selector_block`, `abort`
 #[doc(alias = "SHUTDOWN")]
 pub fn shutdown() -> Shutdown<Unset> {
     Shutdown {
@@ -4732,7 +4732,7 @@ pub fn shutdown() -> Shutdown<Unset> {
         min_version: None,
     }
 }
-/// The `SHUTDOWN` command, built by [`shutdown`]: send it with any executor.
+/// The `SHUTDOWN` command, built by [`shutdown`](fn@shutdown): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4846,12 +4846,12 @@ pub(crate) static SLAVEOF: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `args`: `host port | NO ONE`
+/// - `args`: [`SlaveofArgs`] — `<host port | NO ONE>`
 #[doc(alias = "SLAVEOF")]
 pub fn slaveof(args: SlaveofArgs) -> Slaveof {
     Slaveof { args, min_version: None }
 }
-/// The `SLAVEOF` command, built by [`slaveof`]: send it with any executor.
+/// The `SLAVEOF` command, built by [`slaveof`](fn@slaveof): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4904,7 +4904,7 @@ pub(crate) static SLOWLOG: CommandMeta = CommandMeta {
 pub fn slowlog() -> Slowlog {
     Slowlog {}
 }
-/// The `SLOWLOG` command, built by [`slowlog`]: send it with any executor.
+/// The `SLOWLOG` command, built by [`slowlog`](fn@slowlog): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -4953,7 +4953,7 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
 ///
 /// - 4.0.0: Added client IP address, port and name to the reply.
 ///
-/// **Options** (methods of [`SlowlogGet`]): `count`
+/// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`
 #[doc(alias = "SLOWLOG GET")]
 #[doc(alias = "slowlog|get")]
 pub fn slowlog_get<T: FromValkey>() -> SlowlogGet<Unset, T> {
@@ -4962,7 +4962,7 @@ pub fn slowlog_get<T: FromValkey>() -> SlowlogGet<Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `SLOWLOG GET` command, built by [`slowlog_get`]: send it with any executor.
+/// The `SLOWLOG GET` command, built by [`slowlog_get`](fn@slowlog_get): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5022,7 +5022,7 @@ pub(crate) static SLOWLOG_HELP: CommandMeta = CommandMeta {
 pub fn slowlog_help() -> SlowlogHelp {
     SlowlogHelp {}
 }
-/// The `SLOWLOG HELP` command, built by [`slowlog_help`]: send it with any executor.
+/// The `SLOWLOG HELP` command, built by [`slowlog_help`](fn@slowlog_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5076,7 +5076,7 @@ pub(crate) static SLOWLOG_LEN: CommandMeta = CommandMeta {
 pub fn slowlog_len() -> SlowlogLen {
     SlowlogLen {}
 }
-/// The `SLOWLOG LEN` command, built by [`slowlog_len`]: send it with any executor.
+/// The `SLOWLOG LEN` command, built by [`slowlog_len`](fn@slowlog_len): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5126,7 +5126,7 @@ pub(crate) static SLOWLOG_RESET: CommandMeta = CommandMeta {
 pub fn slowlog_reset() -> SlowlogReset {
     SlowlogReset {}
 }
-/// The `SLOWLOG RESET` command, built by [`slowlog_reset`]: send it with any executor.
+/// The `SLOWLOG RESET` command, built by [`slowlog_reset`](fn@slowlog_reset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5171,13 +5171,13 @@ pub(crate) static SWAPDB: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `index1`: `index1`
-/// - `index2`: `index2`
+/// - `index1`: an integer — `index1`
+/// - `index2`: an integer — `index2`
 #[doc(alias = "SWAPDB")]
 pub fn swapdb(index1: i64, index2: i64) -> Swapdb {
     Swapdb { index1, index2 }
 }
-/// The `SWAPDB` command, built by [`swapdb`]: send it with any executor.
+/// The `SWAPDB` command, built by [`swapdb`](fn@swapdb): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5230,7 +5230,7 @@ pub(crate) static SYNC: CommandMeta = CommandMeta {
 pub fn sync() -> Sync {
     Sync {}
 }
-/// The `SYNC` command, built by [`sync`]: send it with any executor.
+/// The `SYNC` command, built by [`sync`](fn@sync): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -5278,7 +5278,7 @@ pub(crate) static TIME: CommandMeta = CommandMeta {
 pub fn time() -> Time {
     Time {}
 }
-/// The `TIME` command, built by [`time`]: send it with any executor.
+/// The `TIME` command, built by [`time`](fn@time): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

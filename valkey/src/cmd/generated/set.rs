@@ -58,8 +58,8 @@ pub(crate) static SADD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member [member ...]`
+/// - `key`: a key — `key`
+/// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
 #[doc(alias = "SADD")]
 pub fn sadd<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -67,7 +67,7 @@ pub fn sadd<Key: ToValkeyArg, Member: ToValkeyArgs>(
 ) -> Sadd<Key, Member> {
     Sadd { key, member }
 }
-/// The `SADD` command, built by [`sadd`]: send it with any executor.
+/// The `SADD` command, built by [`sadd`](fn@sadd): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -126,12 +126,12 @@ pub(crate) static SCARD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "SCARD")]
 pub fn scard<Key: ToValkeyArg>(key: Key) -> Scard<Key> {
     Scard { key }
 }
-/// The `SCARD` command, built by [`scard`]: send it with any executor.
+/// The `SCARD` command, built by [`scard`](fn@scard): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -190,12 +190,12 @@ pub(crate) static SDIFF: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "SDIFF")]
 pub fn sdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sdiff<Key, T> {
     Sdiff { key, _reply: PhantomData }
 }
-/// The `SDIFF` command, built by [`sdiff`]: send it with any executor.
+/// The `SDIFF` command, built by [`sdiff`](fn@sdiff): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -262,8 +262,8 @@ pub(crate) static SDIFFSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `key`: `key [key ...]`
+/// - `destination`: a key — `destination`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "SDIFFSTORE")]
 pub fn sdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -271,7 +271,7 @@ pub fn sdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 ) -> Sdiffstore<Destination, Key> {
     Sdiffstore { destination, key }
 }
-/// The `SDIFFSTORE` command, built by [`sdiffstore`]: send it with any executor.
+/// The `SDIFFSTORE` command, built by [`sdiffstore`](fn@sdiffstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -333,12 +333,12 @@ pub(crate) static SINTER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "SINTER")]
 pub fn sinter<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sinter<Key, T> {
     Sinter { key, _reply: PhantomData }
 }
-/// The `SINTER` command, built by [`sinter`]: send it with any executor.
+/// The `SINTER` command, built by [`sinter`](fn@sinter): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -398,14 +398,14 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Sintercard`]): `limit`
+/// **Options** (methods of [`Sintercard`](struct@Sintercard)): `limit`
 #[doc(alias = "SINTERCARD")]
 pub fn sintercard<Key: ToValkeyArgs>(key: Key) -> Sintercard<Key, Unset> {
     Sintercard { key, limit: Unset }
 }
-/// The `SINTERCARD` command, built by [`sintercard`]: send it with any executor.
+/// The `SINTERCARD` command, built by [`sintercard`](fn@sintercard): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -483,8 +483,8 @@ pub(crate) static SINTERSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `key`: `key [key ...]`
+/// - `destination`: a key — `destination`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "SINTERSTORE")]
 pub fn sinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -492,7 +492,7 @@ pub fn sinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 ) -> Sinterstore<Destination, Key> {
     Sinterstore { destination, key }
 }
-/// The `SINTERSTORE` command, built by [`sinterstore`]: send it with any executor.
+/// The `SINTERSTORE` command, built by [`sinterstore`](fn@sinterstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -552,8 +552,8 @@ pub(crate) static SISMEMBER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member`
+/// - `key`: a key — `key`
+/// - `member`: a string — `member`
 #[doc(alias = "SISMEMBER")]
 pub fn sismember<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -561,7 +561,7 @@ pub fn sismember<Key: ToValkeyArg, Member: ToValkeyArg>(
 ) -> Sismember<Key, Member> {
     Sismember { key, member }
 }
-/// The `SISMEMBER` command, built by [`sismember`]: send it with any executor.
+/// The `SISMEMBER` command, built by [`sismember`](fn@sismember): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -622,7 +622,7 @@ pub(crate) static SMEMBERS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "SMEMBERS")]
 pub fn smembers<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Smembers<Key, T> {
     Smembers {
@@ -630,7 +630,7 @@ pub fn smembers<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Smembers<Key, T> {
         _reply: PhantomData,
     }
 }
-/// The `SMEMBERS` command, built by [`smembers`]: send it with any executor.
+/// The `SMEMBERS` command, built by [`smembers`](fn@smembers): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -688,8 +688,8 @@ pub(crate) static SMISMEMBER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member [member ...]`
+/// - `key`: a key — `key`
+/// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
 #[doc(alias = "SMISMEMBER")]
 pub fn smismember<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -697,7 +697,7 @@ pub fn smismember<Key: ToValkeyArg, Member: ToValkeyArgs>(
 ) -> Smismember<Key, Member> {
     Smismember { key, member }
 }
-/// The `SMISMEMBER` command, built by [`smismember`]: send it with any executor.
+/// The `SMISMEMBER` command, built by [`smismember`](fn@smismember): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -765,9 +765,9 @@ pub(crate) static SMOVE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `source`: `source`
-/// - `destination`: `destination`
-/// - `member`: `member`
+/// - `source`: a key — `source`
+/// - `destination`: a key — `destination`
+/// - `member`: a string — `member`
 #[doc(alias = "SMOVE")]
 pub fn smove<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg>(
     source: Source,
@@ -780,7 +780,7 @@ pub fn smove<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg>
         member,
     }
 }
-/// The `SMOVE` command, built by [`smove`]: send it with any executor.
+/// The `SMOVE` command, built by [`smove`](fn@smove): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -852,9 +852,9 @@ pub(crate) static SPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Spop`]): `count`
+/// **Options** (methods of [`Spop`](struct@Spop)): `count`
 #[doc(alias = "SPOP")]
 pub fn spop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Spop<Key, Unset, T> {
     Spop {
@@ -864,7 +864,7 @@ pub fn spop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Spop<Key, Unset, T> {
         _reply: PhantomData,
     }
 }
-/// The `SPOP` command, built by [`spop`]: send it with any executor.
+/// The `SPOP` command, built by [`spop`](fn@spop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -952,9 +952,9 @@ pub(crate) static SRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Srandmember`]): `count`
+/// **Options** (methods of [`Srandmember`](struct@Srandmember)): `count`
 #[doc(alias = "SRANDMEMBER")]
 pub fn srandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -966,7 +966,7 @@ pub fn srandmember<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `SRANDMEMBER` command, built by [`srandmember`]: send it with any executor.
+/// The `SRANDMEMBER` command, built by [`srandmember`](fn@srandmember): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1048,8 +1048,8 @@ pub(crate) static SREM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member [member ...]`
+/// - `key`: a key — `key`
+/// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
 #[doc(alias = "SREM")]
 pub fn srem<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -1057,7 +1057,7 @@ pub fn srem<Key: ToValkeyArg, Member: ToValkeyArgs>(
 ) -> Srem<Key, Member> {
     Srem { key, member }
 }
-/// The `SREM` command, built by [`srem`]: send it with any executor.
+/// The `SREM` command, built by [`srem`](fn@srem): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1116,10 +1116,10 @@ pub(crate) static SSCAN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `cursor`: `cursor`
+/// - `key`: a key — `key`
+/// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Sscan`]): `pattern`, `count`
+/// **Options** (methods of [`Sscan`](struct@Sscan)): `pattern`, `count`
 #[doc(alias = "SSCAN")]
 pub fn sscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1133,7 +1133,7 @@ pub fn sscan<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `SSCAN` command, built by [`sscan`]: send it with any executor.
+/// The `SSCAN` command, built by [`sscan`](fn@sscan): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1228,12 +1228,12 @@ pub(crate) static SUNION: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "SUNION")]
 pub fn sunion<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sunion<Key, T> {
     Sunion { key, _reply: PhantomData }
 }
-/// The `SUNION` command, built by [`sunion`]: send it with any executor.
+/// The `SUNION` command, built by [`sunion`](fn@sunion): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1300,8 +1300,8 @@ pub(crate) static SUNIONSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `key`: `key [key ...]`
+/// - `destination`: a key — `destination`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "SUNIONSTORE")]
 pub fn sunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -1309,7 +1309,7 @@ pub fn sunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 ) -> Sunionstore<Destination, Key> {
     Sunionstore { destination, key }
 }
-/// The `SUNIONSTORE` command, built by [`sunionstore`]: send it with any executor.
+/// The `SUNIONSTORE` command, built by [`sunionstore`](fn@sunionstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

@@ -54,11 +54,11 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `timeout`: `timeout`
-/// - `key`: `key [key ...]`
-/// - `where_`: `MIN | MAX`
+/// - `timeout`: a number — `timeout`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
-/// **Options** (methods of [`Bzmpop`]): `count`
+/// **Options** (methods of [`Bzmpop`](struct@Bzmpop)): `count`
 #[doc(alias = "BZMPOP")]
 pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
     timeout: f64,
@@ -74,7 +74,7 @@ pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `BZMPOP` command, built by [`bzmpop`]: send it with any executor.
+/// The `BZMPOP` command, built by [`bzmpop`](fn@bzmpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -165,8 +165,8 @@ pub(crate) static BZPOPMAX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `timeout`: `timeout`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `timeout`: a number — `timeout`
 #[doc(alias = "BZPOPMAX")]
 pub fn bzpopmax<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -178,7 +178,7 @@ pub fn bzpopmax<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `BZPOPMAX` command, built by [`bzpopmax`]: send it with any executor.
+/// The `BZPOPMAX` command, built by [`bzpopmax`](fn@bzpopmax): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -245,8 +245,8 @@ pub(crate) static BZPOPMIN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `timeout`: `timeout`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `timeout`: a number — `timeout`
 #[doc(alias = "BZPOPMIN")]
 pub fn bzpopmin<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -258,7 +258,7 @@ pub fn bzpopmin<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `BZPOPMIN` command, built by [`bzpopmin`]: send it with any executor.
+/// The `BZPOPMIN` command, built by [`bzpopmin`](fn@bzpopmin): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -352,10 +352,10 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `data`: `score member [score member ...]`
+/// - `key`: a key — `key`
+/// - `data`: one or more: a collection of tuples `(score, member)`, or a single one — `score member [score member ...]`
 ///
-/// **Options** (methods of [`Zadd`]): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`
+/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`
 #[doc(alias = "ZADD")]
 pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -372,7 +372,7 @@ pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
         _reply: PhantomData,
     }
 }
-/// The `ZADD` command, built by [`zadd`]: send it with any executor.
+/// The `ZADD` command, built by [`zadd`](fn@zadd): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -586,12 +586,12 @@ pub(crate) static ZCARD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "ZCARD")]
 pub fn zcard<Key: ToValkeyArg>(key: Key) -> Zcard<Key> {
     Zcard { key }
 }
-/// The `ZCARD` command, built by [`zcard`]: send it with any executor.
+/// The `ZCARD` command, built by [`zcard`](fn@zcard): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -648,9 +648,9 @@ pub(crate) static ZCOUNT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `key`: a key — `key`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 #[doc(alias = "ZCOUNT")]
 pub fn zcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -659,7 +659,7 @@ pub fn zcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 ) -> Zcount<Key, Min, Max> {
     Zcount { key, min, max }
 }
-/// The `ZCOUNT` command, built by [`zcount`]: send it with any executor.
+/// The `ZCOUNT` command, built by [`zcount`](fn@zcount): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -723,9 +723,9 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zdiff`]): `withscores`
+/// **Options** (methods of [`Zdiff`](struct@Zdiff)): `withscores`
 #[doc(alias = "ZDIFF")]
 pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T> {
     Zdiff {
@@ -734,7 +734,7 @@ pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T>
         _reply: PhantomData,
     }
 }
-/// The `ZDIFF` command, built by [`zdiff`]: send it with any executor.
+/// The `ZDIFF` command, built by [`zdiff`](fn@zdiff): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -818,8 +818,8 @@ pub(crate) static ZDIFFSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `key`: `key [key ...]`
+/// - `destination`: a key — `destination`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "ZDIFFSTORE")]
 pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -827,7 +827,7 @@ pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 ) -> Zdiffstore<Destination, Key> {
     Zdiffstore { destination, key }
 }
-/// The `ZDIFFSTORE` command, built by [`zdiffstore`]: send it with any executor.
+/// The `ZDIFFSTORE` command, built by [`zdiffstore`](fn@zdiffstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -893,9 +893,9 @@ pub(crate) static ZINCRBY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `increment`: `increment`
-/// - `member`: `member`
+/// - `key`: a key — `key`
+/// - `increment`: a number — `increment`
+/// - `member`: a string — `member`
 #[doc(alias = "ZINCRBY")]
 pub fn zincrby<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -904,7 +904,7 @@ pub fn zincrby<Key: ToValkeyArg, Member: ToValkeyArg>(
 ) -> Zincrby<Key, Member> {
     Zincrby { key, increment, member }
 }
-/// The `ZINCRBY` command, built by [`zincrby`]: send it with any executor.
+/// The `ZINCRBY` command, built by [`zincrby`](fn@zincrby): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -967,9 +967,9 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zinter`]): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+/// **Options** (methods of [`Zinter`](struct@Zinter)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
 #[doc(alias = "ZINTER")]
 pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -982,7 +982,7 @@ pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ZINTER` command, built by [`zinter`]: send it with any executor.
+/// The `ZINTER` command, built by [`zinter`](fn@zinter): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1115,14 +1115,14 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zintercard`]): `limit`
+/// **Options** (methods of [`Zintercard`](struct@Zintercard)): `limit`
 #[doc(alias = "ZINTERCARD")]
 pub fn zintercard<Key: ToValkeyArgs>(key: Key) -> Zintercard<Key, Unset> {
     Zintercard { key, limit: Unset }
 }
-/// The `ZINTERCARD` command, built by [`zintercard`]: send it with any executor.
+/// The `ZINTERCARD` command, built by [`zintercard`](fn@zintercard): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1203,10 +1203,10 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `key`: `key [key ...]`
+/// - `destination`: a key — `destination`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zinterstore`]): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+/// **Options** (methods of [`Zinterstore`](struct@Zinterstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
 #[doc(alias = "ZINTERSTORE")]
 pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -1219,7 +1219,7 @@ pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
         aggregate: Unset,
     }
 }
-/// The `ZINTERSTORE` command, built by [`zinterstore`]: send it with any executor.
+/// The `ZINTERSTORE` command, built by [`zinterstore`](fn@zinterstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1332,9 +1332,9 @@ pub(crate) static ZLEXCOUNT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `key`: a key — `key`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 #[doc(alias = "ZLEXCOUNT")]
 pub fn zlexcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -1343,7 +1343,7 @@ pub fn zlexcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 ) -> Zlexcount<Key, Min, Max> {
     Zlexcount { key, min, max }
 }
-/// The `ZLEXCOUNT` command, built by [`zlexcount`]: send it with any executor.
+/// The `ZLEXCOUNT` command, built by [`zlexcount`](fn@zlexcount): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1405,10 +1405,10 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `where_`: `MIN | MAX`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
-/// **Options** (methods of [`Zmpop`]): `count`
+/// **Options** (methods of [`Zmpop`](struct@Zmpop)): `count`
 #[doc(alias = "ZMPOP")]
 pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -1422,7 +1422,7 @@ pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ZMPOP` command, built by [`zmpop`]: send it with any executor.
+/// The `ZMPOP` command, built by [`zmpop`](fn@zmpop): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1504,8 +1504,8 @@ pub(crate) static ZMSCORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member [member ...]`
+/// - `key`: a key — `key`
+/// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
 #[doc(alias = "ZMSCORE")]
 pub fn zmscore<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -1513,7 +1513,7 @@ pub fn zmscore<Key: ToValkeyArg, Member: ToValkeyArgs>(
 ) -> Zmscore<Key, Member> {
     Zmscore { key, member }
 }
-/// The `ZMSCORE` command, built by [`zmscore`]: send it with any executor.
+/// The `ZMSCORE` command, built by [`zmscore`](fn@zmscore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1574,9 +1574,9 @@ pub(crate) static ZPOPMAX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zpopmax`]): `count`
+/// **Options** (methods of [`Zpopmax`](struct@Zpopmax)): `count`
 #[doc(alias = "ZPOPMAX")]
 pub fn zpopmax<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmax<Key, Unset, T> {
     Zpopmax {
@@ -1585,7 +1585,7 @@ pub fn zpopmax<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmax<Key, Unset,
         _reply: PhantomData,
     }
 }
-/// The `ZPOPMAX` command, built by [`zpopmax`]: send it with any executor.
+/// The `ZPOPMAX` command, built by [`zpopmax`](fn@zpopmax): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1658,9 +1658,9 @@ pub(crate) static ZPOPMIN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zpopmin`]): `count`
+/// **Options** (methods of [`Zpopmin`](struct@Zpopmin)): `count`
 #[doc(alias = "ZPOPMIN")]
 pub fn zpopmin<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmin<Key, Unset, T> {
     Zpopmin {
@@ -1669,7 +1669,7 @@ pub fn zpopmin<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmin<Key, Unset,
         _reply: PhantomData,
     }
 }
-/// The `ZPOPMIN` command, built by [`zpopmin`]: send it with any executor.
+/// The `ZPOPMIN` command, built by [`zpopmin`](fn@zpopmin): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1742,9 +1742,9 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zrandmember`]): `withscores`, `options`
+/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `withscores`, `options`
 #[doc(alias = "ZRANDMEMBER")]
 pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1757,7 +1757,7 @@ pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ZRANDMEMBER` command, built by [`zrandmember`]: send it with any executor.
+/// The `ZRANDMEMBER` command, built by [`zrandmember`](fn@zrandmember): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1872,11 +1872,11 @@ pub(crate) static ZRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `stop`: `stop`
+/// - `key`: a key — `key`
+/// - `start`: a string — `start`
+/// - `stop`: a string — `stop`
 ///
-/// **Options** (methods of [`Zrange`]): `byscore`, `bylex`, `rev`, `limit`, `withscores`
+/// **Options** (methods of [`Zrange`](struct@Zrange)): `byscore`, `bylex`, `rev`, `limit`, `withscores`
 #[doc(alias = "ZRANGE")]
 pub fn zrange<Key: ToValkeyArg, Start: ToValkeyArg, Stop: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1895,7 +1895,7 @@ pub fn zrange<Key: ToValkeyArg, Start: ToValkeyArg, Stop: ToValkeyArg, T: FromVa
         _reply: PhantomData,
     }
 }
-/// The `ZRANGE` command, built by [`zrange`]: send it with any executor.
+/// The `ZRANGE` command, built by [`zrange`](fn@zrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2098,11 +2098,11 @@ pub(crate) static ZRANGEBYLEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `key`: a key — `key`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangebylex`]): `limit`
+/// **Options** (methods of [`Zrangebylex`](struct@Zrangebylex)): `limit`
 #[doc(alias = "ZRANGEBYLEX")]
 pub fn zrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2117,7 +2117,7 @@ pub fn zrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg, T: From
         _reply: PhantomData,
     }
 }
-/// The `ZRANGEBYLEX` command, built by [`zrangebylex`]: send it with any executor.
+/// The `ZRANGEBYLEX` command, built by [`zrangebylex`](fn@zrangebylex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2214,11 +2214,11 @@ pub(crate) static ZRANGEBYSCORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `key`: a key — `key`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangebyscore`]): `withscores`, `limit`
+/// **Options** (methods of [`Zrangebyscore`](struct@Zrangebyscore)): `withscores`, `limit`
 #[doc(alias = "ZRANGEBYSCORE")]
 pub fn zrangebyscore<
     Key: ToValkeyArg,
@@ -2236,7 +2236,7 @@ pub fn zrangebyscore<
         _reply: PhantomData,
     }
 }
-/// The `ZRANGEBYSCORE` command, built by [`zrangebyscore`]: send it with any executor.
+/// The `ZRANGEBYSCORE` command, built by [`zrangebyscore`](fn@zrangebyscore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2357,12 +2357,12 @@ pub(crate) static ZRANGESTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `dst`: `dst`
-/// - `src`: `src`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `dst`: a key — `dst`
+/// - `src`: a key — `src`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangestore`]): `byscore`, `bylex`, `rev`, `limit`
+/// **Options** (methods of [`Zrangestore`](struct@Zrangestore)): `byscore`, `bylex`, `rev`, `limit`
 #[doc(alias = "ZRANGESTORE")]
 pub fn zrangestore<
     Dst: ToValkeyArg,
@@ -2385,7 +2385,7 @@ pub fn zrangestore<
         limit: Unset,
     }
 }
-/// The `ZRANGESTORE` command, built by [`zrangestore`]: send it with any executor.
+/// The `ZRANGESTORE` command, built by [`zrangestore`](fn@zrangestore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2543,10 +2543,10 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member`
+/// - `key`: a key — `key`
+/// - `member`: a string — `member`
 ///
-/// **Options** (methods of [`Zrank`]): `withscore`
+/// **Options** (methods of [`Zrank`](struct@Zrank)): `withscore`
 #[doc(alias = "ZRANK")]
 pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -2559,7 +2559,7 @@ pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
         _reply: PhantomData,
     }
 }
-/// The `ZRANK` command, built by [`zrank`]: send it with any executor.
+/// The `ZRANK` command, built by [`zrank`](fn@zrank): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2644,8 +2644,8 @@ pub(crate) static ZREM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member [member ...]`
+/// - `key`: a key — `key`
+/// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
 #[doc(alias = "ZREM")]
 pub fn zrem<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -2653,7 +2653,7 @@ pub fn zrem<Key: ToValkeyArg, Member: ToValkeyArgs>(
 ) -> Zrem<Key, Member> {
     Zrem { key, member }
 }
-/// The `ZREM` command, built by [`zrem`]: send it with any executor.
+/// The `ZREM` command, built by [`zrem`](fn@zrem): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2712,9 +2712,9 @@ pub(crate) static ZREMRANGEBYLEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `key`: a key — `key`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 #[doc(alias = "ZREMRANGEBYLEX")]
 pub fn zremrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -2723,7 +2723,7 @@ pub fn zremrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 ) -> Zremrangebylex<Key, Min, Max> {
     Zremrangebylex { key, min, max }
 }
-/// The `ZREMRANGEBYLEX` command, built by [`zremrangebylex`]: send it with any executor.
+/// The `ZREMRANGEBYLEX` command, built by [`zremrangebylex`](fn@zremrangebylex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2785,9 +2785,9 @@ pub(crate) static ZREMRANGEBYRANK: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `stop`: `stop`
+/// - `key`: a key — `key`
+/// - `start`: an integer — `start`
+/// - `stop`: an integer — `stop`
 #[doc(alias = "ZREMRANGEBYRANK")]
 pub fn zremrangebyrank<Key: ToValkeyArg>(
     key: Key,
@@ -2800,7 +2800,7 @@ pub fn zremrangebyrank<Key: ToValkeyArg>(
         stop,
     }
 }
-/// The `ZREMRANGEBYRANK` command, built by [`zremrangebyrank`]: send it with any executor.
+/// The `ZREMRANGEBYRANK` command, built by [`zremrangebyrank`](fn@zremrangebyrank): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2861,9 +2861,9 @@ pub(crate) static ZREMRANGEBYSCORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `min`: `min`
-/// - `max`: `max`
+/// - `key`: a key — `key`
+/// - `min`: a string — `min`
+/// - `max`: a string — `max`
 #[doc(alias = "ZREMRANGEBYSCORE")]
 pub fn zremrangebyscore<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -2872,7 +2872,7 @@ pub fn zremrangebyscore<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 ) -> Zremrangebyscore<Key, Min, Max> {
     Zremrangebyscore { key, min, max }
 }
-/// The `ZREMRANGEBYSCORE` command, built by [`zremrangebyscore`]: send it with any executor.
+/// The `ZREMRANGEBYSCORE` command, built by [`zremrangebyscore`](fn@zremrangebyscore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2934,11 +2934,11 @@ pub(crate) static ZREVRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `stop`: `stop`
+/// - `key`: a key — `key`
+/// - `start`: an integer — `start`
+/// - `stop`: an integer — `stop`
 ///
-/// **Options** (methods of [`Zrevrange`]): `withscores`
+/// **Options** (methods of [`Zrevrange`](struct@Zrevrange)): `withscores`
 #[doc(alias = "ZREVRANGE")]
 pub fn zrevrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2953,7 +2953,7 @@ pub fn zrevrange<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ZREVRANGE` command, built by [`zrevrange`]: send it with any executor.
+/// The `ZREVRANGE` command, built by [`zrevrange`](fn@zrevrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3031,11 +3031,11 @@ pub(crate) static ZREVRANGEBYLEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `max`: `max`
-/// - `min`: `min`
+/// - `key`: a key — `key`
+/// - `max`: a string — `max`
+/// - `min`: a string — `min`
 ///
-/// **Options** (methods of [`Zrevrangebylex`]): `limit`
+/// **Options** (methods of [`Zrevrangebylex`](struct@Zrevrangebylex)): `limit`
 #[doc(alias = "ZREVRANGEBYLEX")]
 pub fn zrevrangebylex<
     Key: ToValkeyArg,
@@ -3051,7 +3051,7 @@ pub fn zrevrangebylex<
         _reply: PhantomData,
     }
 }
-/// The `ZREVRANGEBYLEX` command, built by [`zrevrangebylex`]: send it with any executor.
+/// The `ZREVRANGEBYLEX` command, built by [`zrevrangebylex`](fn@zrevrangebylex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3142,11 +3142,11 @@ pub(crate) static ZREVRANGEBYSCORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `max`: `max`
-/// - `min`: `min`
+/// - `key`: a key — `key`
+/// - `max`: a string — `max`
+/// - `min`: a string — `min`
 ///
-/// **Options** (methods of [`Zrevrangebyscore`]): `withscores`, `limit`
+/// **Options** (methods of [`Zrevrangebyscore`](struct@Zrevrangebyscore)): `withscores`, `limit`
 #[doc(alias = "ZREVRANGEBYSCORE")]
 pub fn zrevrangebyscore<
     Key: ToValkeyArg,
@@ -3163,7 +3163,7 @@ pub fn zrevrangebyscore<
         _reply: PhantomData,
     }
 }
-/// The `ZREVRANGEBYSCORE` command, built by [`zrevrangebyscore`]: send it with any executor.
+/// The `ZREVRANGEBYSCORE` command, built by [`zrevrangebyscore`](fn@zrevrangebyscore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3280,10 +3280,10 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member`
+/// - `key`: a key — `key`
+/// - `member`: a string — `member`
 ///
-/// **Options** (methods of [`Zrevrank`]): `withscore`
+/// **Options** (methods of [`Zrevrank`](struct@Zrevrank)): `withscore`
 #[doc(alias = "ZREVRANK")]
 pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -3296,7 +3296,7 @@ pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
         _reply: PhantomData,
     }
 }
-/// The `ZREVRANK` command, built by [`zrevrank`]: send it with any executor.
+/// The `ZREVRANK` command, built by [`zrevrank`](fn@zrevrank): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3381,10 +3381,10 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `cursor`: `cursor`
+/// - `key`: a key — `key`
+/// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Zscan`]): `pattern`, `count`, `noscores`
+/// **Options** (methods of [`Zscan`](struct@Zscan)): `pattern`, `count`, `noscores`
 #[doc(alias = "ZSCAN")]
 pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -3399,7 +3399,7 @@ pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ZSCAN` command, built by [`zscan`]: send it with any executor.
+/// The `ZSCAN` command, built by [`zscan`](fn@zscan): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3516,8 +3516,8 @@ pub(crate) static ZSCORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `member`: `member`
+/// - `key`: a key — `key`
+/// - `member`: a string — `member`
 #[doc(alias = "ZSCORE")]
 pub fn zscore<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -3525,7 +3525,7 @@ pub fn zscore<Key: ToValkeyArg, Member: ToValkeyArg>(
 ) -> Zscore<Key, Member> {
     Zscore { key, member }
 }
-/// The `ZSCORE` command, built by [`zscore`]: send it with any executor.
+/// The `ZSCORE` command, built by [`zscore`](fn@zscore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3586,9 +3586,9 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zunion`]): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+/// **Options** (methods of [`Zunion`](struct@Zunion)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
 #[doc(alias = "ZUNION")]
 pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -3601,7 +3601,7 @@ pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `ZUNION` command, built by [`zunion`]: send it with any executor.
+/// The `ZUNION` command, built by [`zunion`](fn@zunion): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3744,10 +3744,10 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `destination`: `destination`
-/// - `key`: `key [key ...]`
+/// - `destination`: a key — `destination`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zunionstore`]): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+/// **Options** (methods of [`Zunionstore`](struct@Zunionstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
 #[doc(alias = "ZUNIONSTORE")]
 pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -3760,7 +3760,7 @@ pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
         aggregate: Unset,
     }
 }
-/// The `ZUNIONSTORE` command, built by [`zunionstore`]: send it with any executor.
+/// The `ZUNIONSTORE` command, built by [`zunionstore`](fn@zunionstore): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

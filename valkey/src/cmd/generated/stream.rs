@@ -51,9 +51,9 @@ pub(crate) static XACK: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `id`: `id [id ...]`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 #[doc(alias = "XACK")]
 pub fn xack<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs>(
     key: Key,
@@ -62,7 +62,7 @@ pub fn xack<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs>(
 ) -> Xack<Key, Group, Id> {
     Xack { key, group, id }
 }
-/// The `XACK` command, built by [`xack`]: send it with any executor.
+/// The `XACK` command, built by [`xack`](fn@xack): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -177,11 +177,11 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `id_selector`: `* | id`
-/// - `data`: `field value [field value ...]`
+/// - `key`: a key — `key`
+/// - `id_selector`: [`XaddIdSelector`] — `<* | id>`
+/// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Xadd`]): `nomkstream`, `equal`, `approximately`, `limit`, `trim`
+/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `equal`, `approximately`, `limit`, `trim`
 #[doc(alias = "XADD")]
 pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -202,7 +202,7 @@ pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
         _reply: PhantomData,
     }
 }
-/// The `XADD` command, built by [`xadd`]: send it with any executor.
+/// The `XADD` command, built by [`xadd`](fn@xadd): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -478,13 +478,13 @@ pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `consumer`: `consumer`
-/// - `min_idle_time`: `min-idle-time`
-/// - `start`: `start`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `consumer`: a string — `consumer`
+/// - `min_idle_time`: a string — `min-idle-time`
+/// - `start`: a string — `start`
 ///
-/// **Options** (methods of [`Xautoclaim`]): `count`, `justid`
+/// **Options** (methods of [`Xautoclaim`](struct@Xautoclaim)): `count`, `justid`
 #[doc(alias = "XAUTOCLAIM")]
 pub fn xautoclaim<
     Key: ToValkeyArg,
@@ -511,7 +511,7 @@ pub fn xautoclaim<
         _reply: PhantomData,
     }
 }
-/// The `XAUTOCLAIM` command, built by [`xautoclaim`]: send it with any executor.
+/// The `XAUTOCLAIM` command, built by [`xautoclaim`](fn@xautoclaim): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -643,13 +643,13 @@ pub(crate) static XCLAIM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `consumer`: `consumer`
-/// - `min_idle_time`: `min-idle-time`
-/// - `id`: `id [id ...]`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `consumer`: a string — `consumer`
+/// - `min_idle_time`: a string — `min-idle-time`
+/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xclaim`]): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`
+/// **Options** (methods of [`Xclaim`](struct@Xclaim)): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`
 #[doc(alias = "XCLAIM")]
 pub fn xclaim<
     Key: ToValkeyArg,
@@ -693,7 +693,7 @@ pub fn xclaim<
         _reply: PhantomData,
     }
 }
-/// The `XCLAIM` command, built by [`xclaim`]: send it with any executor.
+/// The `XCLAIM` command, built by [`xclaim`](fn@xclaim): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1172,13 +1172,13 @@ pub(crate) static XDEL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `id`: `id [id ...]`
+/// - `key`: a key — `key`
+/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 #[doc(alias = "XDEL")]
 pub fn xdel<Key: ToValkeyArg, Id: ToValkeyArgs>(key: Key, id: Id) -> Xdel<Key, Id> {
     Xdel { key, id }
 }
-/// The `XDEL` command, built by [`xdel`]: send it with any executor.
+/// The `XDEL` command, built by [`xdel`](fn@xdel): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1229,7 +1229,7 @@ pub(crate) static XGROUP: CommandMeta = CommandMeta {
 pub fn xgroup() -> Xgroup {
     Xgroup {}
 }
-/// The `XGROUP` command, built by [`xgroup`]: send it with any executor.
+/// The `XGROUP` command, built by [`xgroup`](fn@xgroup): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1314,11 +1314,11 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `id_selector`: `id | $`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `id_selector`: [`XgroupCreateIdSelector`] — `<id | $>`
 ///
-/// **Options** (methods of [`XgroupCreate`]): `mkstream`, `entriesread`
+/// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`
 #[doc(alias = "XGROUP CREATE")]
 #[doc(alias = "xgroup|create")]
 pub fn xgroup_create<Key: ToValkeyArg, Group: ToValkeyArg>(
@@ -1335,7 +1335,7 @@ pub fn xgroup_create<Key: ToValkeyArg, Group: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `XGROUP CREATE` command, built by [`xgroup_create`]: send it with any executor.
+/// The `XGROUP CREATE` command, built by [`xgroup_create`](fn@xgroup_create): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1440,9 +1440,9 @@ pub(crate) static XGROUP_CREATECONSUMER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `consumer`: `consumer`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `consumer`: a string — `consumer`
 #[doc(alias = "XGROUP CREATECONSUMER")]
 #[doc(alias = "xgroup|createconsumer")]
 pub fn xgroup_createconsumer<
@@ -1460,7 +1460,7 @@ pub fn xgroup_createconsumer<
         consumer,
     }
 }
-/// The `XGROUP CREATECONSUMER` command, built by [`xgroup_createconsumer`]: send it with any executor.
+/// The `XGROUP CREATECONSUMER` command, built by [`xgroup_createconsumer`](fn@xgroup_createconsumer): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1523,9 +1523,9 @@ pub(crate) static XGROUP_DELCONSUMER: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `consumer`: `consumer`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `consumer`: a string — `consumer`
 #[doc(alias = "XGROUP DELCONSUMER")]
 #[doc(alias = "xgroup|delconsumer")]
 pub fn xgroup_delconsumer<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg>(
@@ -1539,7 +1539,7 @@ pub fn xgroup_delconsumer<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValk
         consumer,
     }
 }
-/// The `XGROUP DELCONSUMER` command, built by [`xgroup_delconsumer`]: send it with any executor.
+/// The `XGROUP DELCONSUMER` command, built by [`xgroup_delconsumer`](fn@xgroup_delconsumer): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1602,8 +1602,8 @@ pub(crate) static XGROUP_DESTROY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
 #[doc(alias = "XGROUP DESTROY")]
 #[doc(alias = "xgroup|destroy")]
 pub fn xgroup_destroy<Key: ToValkeyArg, Group: ToValkeyArg>(
@@ -1612,7 +1612,7 @@ pub fn xgroup_destroy<Key: ToValkeyArg, Group: ToValkeyArg>(
 ) -> XgroupDestroy<Key, Group> {
     XgroupDestroy { key, group }
 }
-/// The `XGROUP DESTROY` command, built by [`xgroup_destroy`]: send it with any executor.
+/// The `XGROUP DESTROY` command, built by [`xgroup_destroy`](fn@xgroup_destroy): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1664,7 +1664,7 @@ pub(crate) static XGROUP_HELP: CommandMeta = CommandMeta {
 pub fn xgroup_help() -> XgroupHelp {
     XgroupHelp {}
 }
-/// The `XGROUP HELP` command, built by [`xgroup_help`]: send it with any executor.
+/// The `XGROUP HELP` command, built by [`xgroup_help`](fn@xgroup_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1750,11 +1750,11 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
-/// - `id_selector`: `id | $`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
+/// - `id_selector`: [`XgroupSetidIdSelector`] — `<id | $>`
 ///
-/// **Options** (methods of [`XgroupSetid`]): `entriesread`
+/// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`
 #[doc(alias = "XGROUP SETID")]
 #[doc(alias = "xgroup|setid")]
 pub fn xgroup_setid<Key: ToValkeyArg, Group: ToValkeyArg>(
@@ -1770,7 +1770,7 @@ pub fn xgroup_setid<Key: ToValkeyArg, Group: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `XGROUP SETID` command, built by [`xgroup_setid`]: send it with any executor.
+/// The `XGROUP SETID` command, built by [`xgroup_setid`](fn@xgroup_setid): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1844,7 +1844,7 @@ pub(crate) static XINFO: CommandMeta = CommandMeta {
 pub fn xinfo() -> Xinfo {
     Xinfo {}
 }
-/// The `XINFO` command, built by [`xinfo`]: send it with any executor.
+/// The `XINFO` command, built by [`xinfo`](fn@xinfo): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1902,8 +1902,8 @@ pub(crate) static XINFO_CONSUMERS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
 #[doc(alias = "XINFO CONSUMERS")]
 #[doc(alias = "xinfo|consumers")]
 pub fn xinfo_consumers<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
@@ -1916,7 +1916,7 @@ pub fn xinfo_consumers<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `XINFO CONSUMERS` command, built by [`xinfo_consumers`]: send it with any executor.
+/// The `XINFO CONSUMERS` command, built by [`xinfo_consumers`](fn@xinfo_consumers): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1982,7 +1982,7 @@ pub(crate) static XINFO_GROUPS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "XINFO GROUPS")]
 #[doc(alias = "xinfo|groups")]
 pub fn xinfo_groups<Key: ToValkeyArg, T: FromValkey>(key: Key) -> XinfoGroups<Key, T> {
@@ -1991,7 +1991,7 @@ pub fn xinfo_groups<Key: ToValkeyArg, T: FromValkey>(key: Key) -> XinfoGroups<Ke
         _reply: PhantomData,
     }
 }
-/// The `XINFO GROUPS` command, built by [`xinfo_groups`]: send it with any executor.
+/// The `XINFO GROUPS` command, built by [`xinfo_groups`](fn@xinfo_groups): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2042,7 +2042,7 @@ pub(crate) static XINFO_HELP: CommandMeta = CommandMeta {
 pub fn xinfo_help() -> XinfoHelp {
     XinfoHelp {}
 }
-/// The `XINFO HELP` command, built by [`xinfo_help`]: send it with any executor.
+/// The `XINFO HELP` command, built by [`xinfo_help`](fn@xinfo_help): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2103,9 +2103,9 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`XinfoStream`]): `count`, `full`
+/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `count`, `full`
 #[doc(alias = "XINFO STREAM")]
 #[doc(alias = "xinfo|stream")]
 pub fn xinfo_stream<Key: ToValkeyArg, T: FromValkey>(
@@ -2119,7 +2119,7 @@ pub fn xinfo_stream<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `XINFO STREAM` command, built by [`xinfo_stream`]: send it with any executor.
+/// The `XINFO STREAM` command, built by [`xinfo_stream`](fn@xinfo_stream): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2213,12 +2213,12 @@ pub(crate) static XLEN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "XLEN")]
 pub fn xlen<Key: ToValkeyArg>(key: Key) -> Xlen<Key> {
     Xlen { key }
 }
-/// The `XLEN` command, built by [`xlen`]: send it with any executor.
+/// The `XLEN` command, built by [`xlen`](fn@xlen): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2285,10 +2285,10 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `group`: `group`
+/// - `key`: a key — `key`
+/// - `group`: a string — `group`
 ///
-/// **Options** (methods of [`Xpending`]): `idle`, `consumer`, `filters`
+/// **Options** (methods of [`Xpending`](struct@Xpending)): `idle`, `consumer`, `filters`
 #[doc(alias = "XPENDING")]
 pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2307,7 +2307,7 @@ pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `XPENDING` command, built by [`xpending`]: send it with any executor.
+/// The `XPENDING` command, built by [`xpending`](fn@xpending): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2495,11 +2495,11 @@ pub(crate) static XRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `end`: `end`
+/// - `key`: a key — `key`
+/// - `start`: a string — `start`
+/// - `end`: a string — `end`
 ///
-/// **Options** (methods of [`Xrange`]): `count`
+/// **Options** (methods of [`Xrange`](struct@Xrange)): `count`
 #[doc(alias = "XRANGE")]
 pub fn xrange<Key: ToValkeyArg, Start: ToValkeyArg, End: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2514,7 +2514,7 @@ pub fn xrange<Key: ToValkeyArg, Start: ToValkeyArg, End: ToValkeyArg, T: FromVal
         _reply: PhantomData,
     }
 }
-/// The `XRANGE` command, built by [`xrange`]: send it with any executor.
+/// The `XRANGE` command, built by [`xrange`](fn@xrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2604,10 +2604,10 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
-/// - `id`: `id [id ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xread`]): `count`, `block`
+/// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`
 #[doc(alias = "XREAD")]
 pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -2621,7 +2621,7 @@ pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `XREAD` command, built by [`xread`]: send it with any executor.
+/// The `XREAD` command, built by [`xread`](fn@xread): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2725,12 +2725,12 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `group`: `group`
-/// - `consumer`: `consumer`
-/// - `key`: `key [key ...]`
-/// - `id`: `id [id ...]`
+/// - `group`: a string — `group`
+/// - `consumer`: a string — `consumer`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xreadgroup`]): `count`, `block`, `noack`
+/// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`
 #[doc(alias = "XREADGROUP")]
 pub fn xreadgroup<
     Group: ToValkeyArg,
@@ -2755,7 +2755,7 @@ pub fn xreadgroup<
         _reply: PhantomData,
     }
 }
-/// The `XREADGROUP` command, built by [`xreadgroup`]: send it with any executor.
+/// The `XREADGROUP` command, built by [`xreadgroup`](fn@xreadgroup): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2919,11 +2919,11 @@ pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `end`: `end`
-/// - `start`: `start`
+/// - `key`: a key — `key`
+/// - `end`: a string — `end`
+/// - `start`: a string — `start`
 ///
-/// **Options** (methods of [`Xrevrange`]): `count`
+/// **Options** (methods of [`Xrevrange`](struct@Xrevrange)): `count`
 #[doc(alias = "XREVRANGE")]
 pub fn xrevrange<Key: ToValkeyArg, End: ToValkeyArg, Start: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2938,7 +2938,7 @@ pub fn xrevrange<Key: ToValkeyArg, End: ToValkeyArg, Start: ToValkeyArg, T: From
         _reply: PhantomData,
     }
 }
-/// The `XREVRANGE` command, built by [`xrevrange`]: send it with any executor.
+/// The `XREVRANGE` command, built by [`xrevrange`](fn@xrevrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3039,10 +3039,10 @@ pub(crate) static XSETID: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `last_id`: `last-id`
+/// - `key`: a key — `key`
+/// - `last_id`: a string — `last-id`
 ///
-/// **Options** (methods of [`Xsetid`]): `entriesadded`, `maxdeletedid`
+/// **Options** (methods of [`Xsetid`](struct@Xsetid)): `entriesadded`, `maxdeletedid`
 #[doc(alias = "XSETID")]
 pub fn xsetid<Key: ToValkeyArg, LastId: ToValkeyArg>(
     key: Key,
@@ -3056,7 +3056,7 @@ pub fn xsetid<Key: ToValkeyArg, LastId: ToValkeyArg>(
         min_version: None,
     }
 }
-/// The `XSETID` command, built by [`xsetid`]: send it with any executor.
+/// The `XSETID` command, built by [`xsetid`](fn@xsetid): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -3178,11 +3178,11 @@ pub(crate) static XTRIM: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `strategy`: `MAXLEN | MINID`
-/// - `threshold`: `threshold`
+/// - `key`: a key — `key`
+/// - `strategy`: [`TrimStrategy`] — `<MAXLEN | MINID>`
+/// - `threshold`: a string — `threshold`
 ///
-/// **Options** (methods of [`Xtrim`]): `equal`, `approximately`, `limit`
+/// **Options** (methods of [`Xtrim`](struct@Xtrim)): `equal`, `approximately`, `limit`
 #[doc(alias = "XTRIM")]
 pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
     key: Key,
@@ -3199,7 +3199,7 @@ pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
         min_version,
     }
 }
-/// The `XTRIM` command, built by [`xtrim`]: send it with any executor.
+/// The `XTRIM` command, built by [`xtrim`](fn@xtrim): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

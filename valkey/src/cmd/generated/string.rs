@@ -54,8 +54,8 @@ pub(crate) static APPEND: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `value`: a string — `value`
 #[doc(alias = "APPEND")]
 pub fn append<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -63,7 +63,7 @@ pub fn append<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Append<Key, ValueArg> {
     Append { key, value }
 }
-/// The `APPEND` command, built by [`append`]: send it with any executor.
+/// The `APPEND` command, built by [`append`](fn@append): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -125,12 +125,12 @@ pub(crate) static DECR: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "DECR")]
 pub fn decr<Key: ToValkeyArg>(key: Key) -> Decr<Key> {
     Decr { key }
 }
-/// The `DECR` command, built by [`decr`]: send it with any executor.
+/// The `DECR` command, built by [`decr`](fn@decr): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -190,13 +190,13 @@ pub(crate) static DECRBY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `decrement`: `decrement`
+/// - `key`: a key — `key`
+/// - `decrement`: an integer — `decrement`
 #[doc(alias = "DECRBY")]
 pub fn decrby<Key: ToValkeyArg>(key: Key, decrement: i64) -> Decrby<Key> {
     Decrby { key, decrement }
 }
-/// The `DECRBY` command, built by [`decrby`]: send it with any executor.
+/// The `DECRBY` command, built by [`decrby`](fn@decrby): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -255,8 +255,8 @@ pub(crate) static DELIFEQ: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `value`: a string — `value`
 #[doc(alias = "DELIFEQ")]
 pub fn delifeq<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -264,7 +264,7 @@ pub fn delifeq<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Delifeq<Key, ValueArg> {
     Delifeq { key, value }
 }
-/// The `DELIFEQ` command, built by [`delifeq`]: send it with any executor.
+/// The `DELIFEQ` command, built by [`delifeq`](fn@delifeq): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -323,12 +323,12 @@ pub(crate) static GET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "GET")]
 pub fn get<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Get<Key, T> {
     Get { key, _reply: PhantomData }
 }
-/// The `GET` command, built by [`get`]: send it with any executor.
+/// The `GET` command, built by [`get`](fn@get): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -386,12 +386,12 @@ pub(crate) static GETDEL: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "GETDEL")]
 pub fn getdel<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getdel<Key, T> {
     Getdel { key, _reply: PhantomData }
 }
-/// The `GETDEL` command, built by [`getdel`]: send it with any executor.
+/// The `GETDEL` command, built by [`getdel`](fn@getdel): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -449,9 +449,9 @@ pub(crate) static GETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Getex`]): `ex`, `px`, `exat`, `pxat`, `persist`
+/// **Options** (methods of [`Getex`](struct@Getex)): `ex`, `px`, `exat`, `pxat`, `persist`
 #[doc(alias = "GETEX")]
 pub fn getex<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getex<Key, Unset, T> {
     Getex {
@@ -460,7 +460,7 @@ pub fn getex<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getex<Key, Unset, T> 
         _reply: PhantomData,
     }
 }
-/// The `GETEX` command, built by [`getex`]: send it with any executor.
+/// The `GETEX` command, built by [`getex`](fn@getex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -563,9 +563,9 @@ pub(crate) static GETRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `end`: `end`
+/// - `key`: a key — `key`
+/// - `start`: an integer — `start`
+/// - `end`: an integer — `end`
 #[doc(alias = "GETRANGE")]
 pub fn getrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -579,7 +579,7 @@ pub fn getrange<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `GETRANGE` command, built by [`getrange`]: send it with any executor.
+/// The `GETRANGE` command, built by [`getrange`](fn@getrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -644,8 +644,8 @@ pub(crate) static GETSET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `value`: a string — `value`
 #[doc(alias = "GETSET")]
 pub fn getset<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -657,7 +657,7 @@ pub fn getset<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `GETSET` command, built by [`getset`]: send it with any executor.
+/// The `GETSET` command, built by [`getset`](fn@getset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -721,12 +721,12 @@ pub(crate) static INCR: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "INCR")]
 pub fn incr<Key: ToValkeyArg>(key: Key) -> Incr<Key> {
     Incr { key }
 }
-/// The `INCR` command, built by [`incr`]: send it with any executor.
+/// The `INCR` command, built by [`incr`](fn@incr): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -786,13 +786,13 @@ pub(crate) static INCRBY: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `increment`: `increment`
+/// - `key`: a key — `key`
+/// - `increment`: an integer — `increment`
 #[doc(alias = "INCRBY")]
 pub fn incrby<Key: ToValkeyArg>(key: Key, increment: i64) -> Incrby<Key> {
     Incrby { key, increment }
 }
-/// The `INCRBY` command, built by [`incrby`]: send it with any executor.
+/// The `INCRBY` command, built by [`incrby`](fn@incrby): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -854,13 +854,13 @@ pub(crate) static INCRBYFLOAT: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `increment`: `increment`
+/// - `key`: a key — `key`
+/// - `increment`: a number — `increment`
 #[doc(alias = "INCRBYFLOAT")]
 pub fn incrbyfloat<Key: ToValkeyArg>(key: Key, increment: f64) -> Incrbyfloat<Key> {
     Incrbyfloat { key, increment }
 }
-/// The `INCRBYFLOAT` command, built by [`incrbyfloat`]: send it with any executor.
+/// The `INCRBYFLOAT` command, built by [`incrbyfloat`](fn@incrbyfloat): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -919,10 +919,10 @@ pub(crate) static LCS: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key1`: `key1`
-/// - `key2`: `key2`
+/// - `key1`: a key — `key1`
+/// - `key2`: a key — `key2`
 ///
-/// **Options** (methods of [`Lcs`]): `len`, `idx`, `minmatchlen`, `withmatchlen`
+/// **Options** (methods of [`Lcs`](struct@Lcs)): `len`, `idx`, `minmatchlen`, `withmatchlen`
 #[doc(alias = "LCS")]
 pub fn lcs<Key1: ToValkeyArg, Key2: ToValkeyArg, T: FromValkey>(
     key1: Key1,
@@ -938,7 +938,7 @@ pub fn lcs<Key1: ToValkeyArg, Key2: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `LCS` command, built by [`lcs`]: send it with any executor.
+/// The `LCS` command, built by [`lcs`](fn@lcs): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1103,12 +1103,12 @@ pub(crate) static MGET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "MGET")]
 pub fn mget<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Mget<Key, T> {
     Mget { key, _reply: PhantomData }
 }
-/// The `MGET` command, built by [`mget`]: send it with any executor.
+/// The `MGET` command, built by [`mget`](fn@mget): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1166,12 +1166,12 @@ pub(crate) static MSET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `data`: `key value [key value ...]`
+/// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 #[doc(alias = "MSET")]
 pub fn mset<Data: ToValkeyArgs>(data: Data) -> Mset<Data> {
     Mset { data }
 }
-/// The `MSET` command, built by [`mset`]: send it with any executor.
+/// The `MSET` command, built by [`mset`](fn@mset): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1231,10 +1231,10 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `numkeys`: `numkeys`
-/// - `data`: `key value [key value ...]`
+/// - `numkeys`: an integer — `numkeys`
+/// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 ///
-/// **Options** (methods of [`Msetex`]): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
 #[doc(alias = "MSETEX")]
 pub fn msetex<Data: ToValkeyArgs>(
     numkeys: i64,
@@ -1247,7 +1247,7 @@ pub fn msetex<Data: ToValkeyArgs>(
         expiration: Unset,
     }
 }
-/// The `MSETEX` command, built by [`msetex`]: send it with any executor.
+/// The `MSETEX` command, built by [`msetex`](fn@msetex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1382,12 +1382,12 @@ pub(crate) static MSETNX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `data`: `key value [key value ...]`
+/// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 #[doc(alias = "MSETNX")]
 pub fn msetnx<Data: ToValkeyArgs>(data: Data) -> Msetnx<Data> {
     Msetnx { data }
 }
-/// The `MSETNX` command, built by [`msetnx`]: send it with any executor.
+/// The `MSETNX` command, built by [`msetnx`](fn@msetnx): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1444,9 +1444,9 @@ pub(crate) static PSETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `milliseconds`: `milliseconds`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `milliseconds`: an integer — `milliseconds`
+/// - `value`: a string — `value`
 #[doc(alias = "PSETEX")]
 pub fn psetex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1455,7 +1455,7 @@ pub fn psetex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Psetex<Key, ValueArg> {
     Psetex { key, milliseconds, value }
 }
-/// The `PSETEX` command, built by [`psetex`]: send it with any executor.
+/// The `PSETEX` command, built by [`psetex`](fn@psetex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1573,10 +1573,10 @@ pub(crate) static SET: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `value`: a string — `value`
 ///
-/// **Options** (methods of [`Set`]): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Set`](struct@Set)): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`
 #[doc(alias = "SET")]
 pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1592,7 +1592,7 @@ pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
         _reply: PhantomData,
     }
 }
-/// The `SET` command, built by [`set`]: send it with any executor.
+/// The `SET` command, built by [`set`](fn@set): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1858,9 +1858,9 @@ pub(crate) static SETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `seconds`: `seconds`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `seconds`: an integer — `seconds`
+/// - `value`: a string — `value`
 #[doc(alias = "SETEX")]
 pub fn setex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1869,7 +1869,7 @@ pub fn setex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Setex<Key, ValueArg> {
     Setex { key, seconds, value }
 }
-/// The `SETEX` command, built by [`setex`]: send it with any executor.
+/// The `SETEX` command, built by [`setex`](fn@setex): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -1933,8 +1933,8 @@ pub(crate) static SETNX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `value`: a string — `value`
 #[doc(alias = "SETNX")]
 pub fn setnx<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1942,7 +1942,7 @@ pub fn setnx<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Setnx<Key, ValueArg> {
     Setnx { key, value }
 }
-/// The `SETNX` command, built by [`setnx`]: send it with any executor.
+/// The `SETNX` command, built by [`setnx`](fn@setnx): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2001,9 +2001,9 @@ pub(crate) static SETRANGE: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `offset`: `offset`
-/// - `value`: `value`
+/// - `key`: a key — `key`
+/// - `offset`: an integer — `offset`
+/// - `value`: a string — `value`
 #[doc(alias = "SETRANGE")]
 pub fn setrange<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -2012,7 +2012,7 @@ pub fn setrange<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 ) -> Setrange<Key, ValueArg> {
     Setrange { key, offset, value }
 }
-/// The `SETRANGE` command, built by [`setrange`]: send it with any executor.
+/// The `SETRANGE` command, built by [`setrange`](fn@setrange): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2073,12 +2073,12 @@ pub(crate) static STRLEN: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
+/// - `key`: a key — `key`
 #[doc(alias = "STRLEN")]
 pub fn strlen<Key: ToValkeyArg>(key: Key) -> Strlen<Key> {
     Strlen { key }
 }
-/// The `STRLEN` command, built by [`strlen`]: send it with any executor.
+/// The `STRLEN` command, built by [`strlen`](fn@strlen): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -2135,9 +2135,9 @@ pub(crate) static SUBSTR: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key`
-/// - `start`: `start`
-/// - `end`: `end`
+/// - `key`: a key — `key`
+/// - `start`: an integer — `start`
+/// - `end`: an integer — `end`
 #[doc(alias = "SUBSTR")]
 pub fn substr<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2151,7 +2151,7 @@ pub fn substr<Key: ToValkeyArg, T: FromValkey>(
         _reply: PhantomData,
     }
 }
-/// The `SUBSTR` command, built by [`substr`]: send it with any executor.
+/// The `SUBSTR` command, built by [`substr`](fn@substr): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]

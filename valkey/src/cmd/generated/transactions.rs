@@ -47,7 +47,7 @@ pub(crate) static DISCARD: CommandMeta = CommandMeta {
 pub fn discard() -> Discard {
     Discard {}
 }
-/// The `DISCARD` command, built by [`discard`]: send it with any executor.
+/// The `DISCARD` command, built by [`discard`](fn@discard): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -96,7 +96,7 @@ pub(crate) static EXEC: CommandMeta = CommandMeta {
 pub fn exec<T: FromValkey>() -> Exec<T> {
     Exec { _reply: PhantomData }
 }
-/// The `EXEC` command, built by [`exec`]: send it with any executor.
+/// The `EXEC` command, built by [`exec`](fn@exec): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -149,7 +149,7 @@ pub(crate) static MULTI: CommandMeta = CommandMeta {
 pub fn multi() -> Multi {
     Multi {}
 }
-/// The `MULTI` command, built by [`multi`]: send it with any executor.
+/// The `MULTI` command, built by [`multi`](fn@multi): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -199,7 +199,7 @@ pub(crate) static UNWATCH: CommandMeta = CommandMeta {
 pub fn unwatch() -> Unwatch {
     Unwatch {}
 }
-/// The `UNWATCH` command, built by [`unwatch`]: send it with any executor.
+/// The `UNWATCH` command, built by [`unwatch`](fn@unwatch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
@@ -259,12 +259,12 @@ pub(crate) static WATCH: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: `key [key ...]`
+/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 #[doc(alias = "WATCH")]
 pub fn watch<Key: ToValkeyArgs>(key: Key) -> Watch<Key> {
     Watch { key }
 }
-/// The `WATCH` command, built by [`watch`]: send it with any executor.
+/// The `WATCH` command, built by [`watch`](fn@watch): send it with any executor.
 ///
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
