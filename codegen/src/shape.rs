@@ -895,7 +895,10 @@ mod tests {
                {"name": "destination", "type": "key", "token": "STORE", "optional": true}]"#,
         );
         let mut o = ov("T");
-        o.reply_when = vec![ReplyWhen { arg: "destination".into(), reply: "i64".into() }];
+        o.reply_when = vec![ReplyWhen {
+            arg: "destination".into(),
+            reply: "i64".into(),
+        }];
         let b = builder(&c, &o, &BTreeMap::new()).unwrap();
         assert_eq!(b.output, Output::User("T".into()));
         assert_eq!(b.methods[0].pins_t.as_deref(), Some("i64"));

@@ -169,7 +169,10 @@ fn options_that_change_the_reply_read_into_their_types() {
 
         let () = con.send(cmd::set("s", "1")).unwrap();
         assert_eq!(con.send(cmd::set("s", "2").nx()).unwrap(), None);
-        assert_eq!(con.send(cmd::set("s2", "2").nx().ex(100)).unwrap(), Some(()));
+        assert_eq!(
+            con.send(cmd::set("s2", "2").nx().ex(100)).unwrap(),
+            Some(())
+        );
         let old: Option<String> = con.send(cmd::set("s", "3").get()).unwrap();
         assert_eq!(old.as_deref(), Some("1"));
         // GET wins over NX in either order: the reply is the old value.
@@ -178,9 +181,18 @@ fn options_that_change_the_reply_read_into_their_types() {
         let old: Option<String> = con.send(cmd::set("s3", "4").get().nx()).unwrap();
         assert_eq!(old, None);
 
-        assert_eq!(con.send(cmd::zadd("z", [(1.0, "a"), (2.0, "b")])).unwrap(), 2);
-        assert_eq!(con.send(cmd::zadd("z", [(1.5, "a")]).incr()).unwrap(), Some(2.5));
-        assert_eq!(con.send(cmd::zadd("z", [(1.0, "c")]).xx().incr()).unwrap(), None);
+        assert_eq!(
+            con.send(cmd::zadd("z", [(1.0, "a"), (2.0, "b")])).unwrap(),
+            2
+        );
+        assert_eq!(
+            con.send(cmd::zadd("z", [(1.5, "a")]).incr()).unwrap(),
+            Some(2.5)
+        );
+        assert_eq!(
+            con.send(cmd::zadd("z", [(1.0, "c")]).xx().incr()).unwrap(),
+            None
+        );
         assert_eq!(con.send(cmd::zrank("z", "a")).unwrap(), Some(1));
         assert_eq!(
             con.send(cmd::zrank("z", "a").withscore()).unwrap(),

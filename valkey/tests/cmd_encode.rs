@@ -94,6 +94,20 @@ fn hexpire_fields_count_is_computed() {
 }
 
 #[test]
+fn counts_of_pairs_count_pairs() {
+    check(
+        cmd::hsetex("h", [("f1", "v1"), ("f2", "v2")]).fnx().ex(5),
+        &[
+            "HSETEX", "h", "FNX", "EX", "5", "FIELDS", "2", "f1", "v1", "f2", "v2",
+        ],
+    );
+    check(
+        cmd::msetex([("k1", "v1"), ("k2", "v2")]).nx(),
+        &["MSETEX", "2", "k1", "v1", "k2", "v2", "NX"],
+    );
+}
+
+#[test]
 fn subcommands_write_both_names() {
     use cmd::{ClientKillFilter, ClientKillFilterNewFormat as F};
     check(

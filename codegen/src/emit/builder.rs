@@ -158,7 +158,9 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     let fn_doc = doc_attrs(&fn_doc);
     let mut aliases = vec![cmd.full_name()];
     if cmd.path.len() == 2 {
+        // `client|kill` as `COMMAND INFO` names it, and the bare subcommand (`KILL`).
         aliases.push(format!("{}|{}", cmd.path[0], cmd.path[1]).to_lowercase());
+        aliases.push(cmd.path[1].clone());
     }
     let aliases = aliases.iter();
 

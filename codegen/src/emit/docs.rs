@@ -201,14 +201,20 @@ pub fn param_doc(arg: &Arg, ty: &str) -> String {
         let shape = match &arg.kind {
             Kind::Block(c) if crate::shape::is_plain_block(arg) => format!(
                 "tuples `({})`",
-                c.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                c.iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Kind::OneOf(_) | Kind::Block(_) => format!("values of the generated type for `{}`", arg.name),
-            _ => what
-                .trim_start_matches("an ")
-                .trim_start_matches("a ")
-                .to_string()
-                + "s",
+            Kind::OneOf(_) | Kind::Block(_) => {
+                format!("values of the generated type for `{}`", arg.name)
+            }
+            _ => {
+                what.trim_start_matches("an ")
+                    .trim_start_matches("a ")
+                    .to_string()
+                    + "s"
+            }
         };
         format!("one or more: a collection of {shape}, or a single one")
     } else {

@@ -380,3 +380,79 @@ fn mod_file(
         items,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> (SpecSet, Overlay) {
+        let mut set = SpecSet::default();
+        for (file, text) in [
+            (
+                "set.json",
+                r#"{"SET": {"group": "string", "since": "1.0.0", "summary": "Sets.", "arity": -3,
+                    "command_flags": ["WRITE", "DENYOOM"], "acl_categories": ["WRITE"],
+                    "key_specs": [{"flags": ["RW"], "begin_search": {"index": {"pos": 1}},
+                                   "find_keys": {"range": {"lastkey": 0, "step": 1, "limit": 0}}}],
+                    "arguments": [{"name": "key", "type": "key", "key_spec_index": 0},
+                                  {"name": "value", "type": "string"},
+                                  {"name": "nx", "type": "pure-token", "token": "NX",
+                                   "optional": true, "since": "2.6.12"}]}}"#,
+            ),
+            (
+                "client.json",
+                r#"{"CLIENT": {"group": "connection", "since": "2.4.0", "summary": "C.", "arity": -2}}"#,
+            ),
+            (
+                "client-id.json",
+                r#"{"ID": {"container": "CLIENT", "group": "connection", "since": "5.0.0",
+                    "summary": "Id.", "arity": 2}}"#,
+            ),
+        ] {
+            set.files
+                .insert(file.into(), spec::parse_file(file, text).unwrap());
+        }
+        let overlay = overlay::parse(
+            r#"{"commands": {"SET": {"reply": "()", "reply_when": [{"arg": "nx", "reply": "Option<()>"}]},
+                             "CLIENT": {"reply": "Value"}, "CLIENT ID": {"reply": "i64"}}}"#,
+        )
+        .unwrap();
+        (set, overlay)
+    }
+
+    #[test]
+    fn emits_one_builder_per_command_grouped_with_a_lookup_table() {
+        let (set, overlay) = tiny();
+        let g = generate(&set, &overlay).unwrap();
+        assert_eq!((g.builders, g.commands), (3, 3));
+        assert!(g.missing_overlay.is_empty());
+        let string = &g.files[&format!("{GENERATED_DIR}/string.rs")];
+        assert!(string.contains("pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>("));
+        assert!(string.contains("pub(crate) static SET: CommandMeta"));
+        assert!(string
+            .contains("CommandFlags(0).union(CommandFlags::WRITE).union(CommandFlags::DENYOOM)"));
+        assert!(
+            string.contains("min_version: newer(self.min_version, Some(Version::new(2, 6, 12)))")
+        );
+        let conn = &g.files[&format!("{GENERATED_DIR}/connection.rs")];
+        assert!(conn.contains("pub fn client_id() -> ClientId"));
+        assert!(conn.contains("out.write_bytes(b\"CLIENT\");"));
+        let m = &g.files[&format!("{GENERATED_DIR}/mod.rs")];
+        assert!(
+            m.contains("(\"CLIENT\", &connection::CLIENT, &[(\"ID\", &connection::CLIENT_ID)])")
+        );
+        // Every file is valid Rust.
+        for (name, text) in &g.files {
+            syn::parse_file(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_flag_is_an_error() {
+        let (mut set, overlay) = tiny();
+        let (_, spec) = set.files.get_mut("set.json").unwrap();
+        spec.command_flags.push("SPARKLY".into());
+        let e = generate(&set, &overlay).unwrap_err();
+        assert!(e.contains("unknown command flag SPARKLY"), "{e}");
+    }
+}

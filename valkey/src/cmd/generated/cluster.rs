@@ -138,6 +138,7 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
 #[doc(alias = "CLUSTER ADDSLOTS")]
 #[doc(alias = "cluster|addslots")]
+#[doc(alias = "ADDSLOTS")]
 pub fn cluster_addslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterAddslots<Slot> {
     ClusterAddslots { slot }
 }
@@ -195,6 +196,7 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
+#[doc(alias = "ADDSLOTSRANGE")]
 pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
     range: Range,
 ) -> ClusterAddslotsrange<Range> {
@@ -250,6 +252,7 @@ pub(crate) static CLUSTER_BUMPEPOCH: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "CLUSTER BUMPEPOCH")]
 #[doc(alias = "cluster|bumpepoch")]
+#[doc(alias = "BUMPEPOCH")]
 pub fn cluster_bumpepoch() -> ClusterBumpepoch {
     ClusterBumpepoch {}
 }
@@ -300,6 +303,7 @@ pub(crate) static CLUSTER_CANCELSLOTMIGRATIONS: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "CLUSTER CANCELSLOTMIGRATIONS")]
 #[doc(alias = "cluster|cancelslotmigrations")]
+#[doc(alias = "CANCELSLOTMIGRATIONS")]
 pub fn cluster_cancelslotmigrations() -> ClusterCancelslotmigrations {
     ClusterCancelslotmigrations {}
 }
@@ -355,6 +359,7 @@ pub(crate) static CLUSTER_COUNT_FAILURE_REPORTS: CommandMeta = CommandMeta {
 /// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER COUNT-FAILURE-REPORTS")]
 #[doc(alias = "cluster|count-failure-reports")]
+#[doc(alias = "COUNT-FAILURE-REPORTS")]
 pub fn cluster_count_failure_reports<NodeId: ToValkeyArg>(
     node_id: NodeId,
 ) -> ClusterCountFailureReports<NodeId> {
@@ -413,6 +418,7 @@ pub(crate) static CLUSTER_COUNTKEYSINSLOT: CommandMeta = CommandMeta {
 /// - `slot`: an integer — `slot`
 #[doc(alias = "CLUSTER COUNTKEYSINSLOT")]
 #[doc(alias = "cluster|countkeysinslot")]
+#[doc(alias = "COUNTKEYSINSLOT")]
 pub fn cluster_countkeysinslot(slot: i64) -> ClusterCountkeysinslot {
     ClusterCountkeysinslot { slot }
 }
@@ -470,6 +476,7 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
 #[doc(alias = "CLUSTER DELSLOTS")]
 #[doc(alias = "cluster|delslots")]
+#[doc(alias = "DELSLOTS")]
 pub fn cluster_delslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterDelslots<Slot> {
     ClusterDelslots { slot }
 }
@@ -527,6 +534,7 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
+#[doc(alias = "DELSLOTSRANGE")]
 pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
     range: Range,
 ) -> ClusterDelslotsrange<Range> {
@@ -584,6 +592,7 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`
 #[doc(alias = "CLUSTER FAILOVER")]
 #[doc(alias = "cluster|failover")]
+#[doc(alias = "FAILOVER")]
 pub fn cluster_failover() -> ClusterFailover<Unset> {
     ClusterFailover { options: Unset }
 }
@@ -657,6 +666,7 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`
 #[doc(alias = "CLUSTER FLUSHSLOT")]
 #[doc(alias = "cluster|flushslot")]
+#[doc(alias = "FLUSHSLOT")]
 pub fn cluster_flushslot(slot: i64) -> ClusterFlushslot<Unset> {
     ClusterFlushslot {
         slot,
@@ -731,6 +741,7 @@ pub(crate) static CLUSTER_FLUSHSLOTS: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "CLUSTER FLUSHSLOTS")]
 #[doc(alias = "cluster|flushslots")]
+#[doc(alias = "FLUSHSLOTS")]
 pub fn cluster_flushslots() -> ClusterFlushslots {
     ClusterFlushslots {}
 }
@@ -785,6 +796,7 @@ pub(crate) static CLUSTER_FORGET: CommandMeta = CommandMeta {
 /// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER FORGET")]
 #[doc(alias = "cluster|forget")]
+#[doc(alias = "FORGET")]
 pub fn cluster_forget<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterForget<NodeId> {
     ClusterForget { node_id }
 }
@@ -840,6 +852,7 @@ pub(crate) static CLUSTER_GETKEYSINSLOT: CommandMeta = CommandMeta {
 /// - `count`: an integer — `count`
 #[doc(alias = "CLUSTER GETKEYSINSLOT")]
 #[doc(alias = "cluster|getkeysinslot")]
+#[doc(alias = "GETKEYSINSLOT")]
 pub fn cluster_getkeysinslot<T: FromValkey>(
     slot: i64,
     count: i64,
@@ -903,6 +916,7 @@ pub(crate) static CLUSTER_GETSLOTMIGRATIONS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "CLUSTER GETSLOTMIGRATIONS")]
 #[doc(alias = "cluster|getslotmigrations")]
+#[doc(alias = "GETSLOTMIGRATIONS")]
 pub fn cluster_getslotmigrations<T: FromValkey>() -> ClusterGetslotmigrations<T> {
     ClusterGetslotmigrations {
         _reply: PhantomData,
@@ -954,6 +968,7 @@ pub(crate) static CLUSTER_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "CLUSTER HELP")]
 #[doc(alias = "cluster|help")]
+#[doc(alias = "HELP")]
 pub fn cluster_help() -> ClusterHelp {
     ClusterHelp {}
 }
@@ -1001,6 +1016,7 @@ pub(crate) static CLUSTER_INFO: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "CLUSTER INFO")]
 #[doc(alias = "cluster|info")]
+#[doc(alias = "INFO")]
 pub fn cluster_info() -> ClusterInfo {
     ClusterInfo {}
 }
@@ -1052,6 +1068,7 @@ pub(crate) static CLUSTER_KEYSLOT: CommandMeta = CommandMeta {
 /// - `key`: a string — `key`
 #[doc(alias = "CLUSTER KEYSLOT")]
 #[doc(alias = "cluster|keyslot")]
+#[doc(alias = "KEYSLOT")]
 pub fn cluster_keyslot<Key: ToValkeyArg>(key: Key) -> ClusterKeyslot<Key> {
     ClusterKeyslot { key }
 }
@@ -1102,6 +1119,7 @@ pub(crate) static CLUSTER_LINKS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "CLUSTER LINKS")]
 #[doc(alias = "cluster|links")]
+#[doc(alias = "LINKS")]
 pub fn cluster_links<T: FromValkey>() -> ClusterLinks<T> {
     ClusterLinks {
         _reply: PhantomData,
@@ -1173,6 +1191,7 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`
 #[doc(alias = "CLUSTER MEET")]
 #[doc(alias = "cluster|meet")]
+#[doc(alias = "MEET")]
 pub fn cluster_meet<Ip: ToValkeyArg>(ip: Ip, port: i64) -> ClusterMeet<Ip, Unset> {
     ClusterMeet {
         ip,
@@ -1304,6 +1323,7 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
 /// - `migration_group`: one or more: a collection of values of the generated type for `migration-group`, or a single one — `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
 #[doc(alias = "CLUSTER MIGRATESLOTS")]
 #[doc(alias = "cluster|migrateslots")]
+#[doc(alias = "MIGRATESLOTS")]
 pub fn cluster_migrateslots<MigrationGroup: ToValkeyArgs>(
     migration_group: MigrationGroup,
 ) -> ClusterMigrateslots<MigrationGroup> {
@@ -1358,6 +1378,7 @@ pub(crate) static CLUSTER_MYID: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "CLUSTER MYID")]
 #[doc(alias = "cluster|myid")]
+#[doc(alias = "MYID")]
 pub fn cluster_myid() -> ClusterMyid {
     ClusterMyid {}
 }
@@ -1405,6 +1426,7 @@ pub(crate) static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "CLUSTER MYSHARDID")]
 #[doc(alias = "cluster|myshardid")]
+#[doc(alias = "MYSHARDID")]
 pub fn cluster_myshardid() -> ClusterMyshardid {
     ClusterMyshardid {}
 }
@@ -1452,6 +1474,7 @@ pub(crate) static CLUSTER_NODES: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "CLUSTER NODES")]
 #[doc(alias = "cluster|nodes")]
+#[doc(alias = "NODES")]
 pub fn cluster_nodes() -> ClusterNodes {
     ClusterNodes {}
 }
@@ -1503,6 +1526,7 @@ pub(crate) static CLUSTER_REPLICAS: CommandMeta = CommandMeta {
 /// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER REPLICAS")]
 #[doc(alias = "cluster|replicas")]
+#[doc(alias = "REPLICAS")]
 pub fn cluster_replicas<NodeId: ToValkeyArg>(
     node_id: NodeId,
 ) -> ClusterReplicas<NodeId> {
@@ -1614,6 +1638,7 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
 /// - `args`: [`ClusterReplicateArgs`] — `<node-id | NO ONE>`
 #[doc(alias = "CLUSTER REPLICATE")]
 #[doc(alias = "cluster|replicate")]
+#[doc(alias = "REPLICATE")]
 pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
     let min_version = newer(None, if_newer(Version::new(3, 0, 0), args.since()));
     ClusterReplicate {
@@ -1677,6 +1702,7 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`
 #[doc(alias = "CLUSTER RESET")]
 #[doc(alias = "cluster|reset")]
+#[doc(alias = "RESET")]
 pub fn cluster_reset() -> ClusterReset<Unset> {
     ClusterReset { reset_type: Unset }
 }
@@ -1744,6 +1770,7 @@ pub(crate) static CLUSTER_SAVECONFIG: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "CLUSTER SAVECONFIG")]
 #[doc(alias = "cluster|saveconfig")]
+#[doc(alias = "SAVECONFIG")]
 pub fn cluster_saveconfig() -> ClusterSaveconfig {
     ClusterSaveconfig {}
 }
@@ -1798,6 +1825,7 @@ pub(crate) static CLUSTER_SET_CONFIG_EPOCH: CommandMeta = CommandMeta {
 /// - `config_epoch`: an integer — `config-epoch`
 #[doc(alias = "CLUSTER SET-CONFIG-EPOCH")]
 #[doc(alias = "cluster|set-config-epoch")]
+#[doc(alias = "SET-CONFIG-EPOCH")]
 pub fn cluster_set_config_epoch(config_epoch: i64) -> ClusterSetConfigEpoch {
     ClusterSetConfigEpoch {
         config_epoch,
@@ -1912,6 +1940,7 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`
 #[doc(alias = "CLUSTER SETSLOT")]
 #[doc(alias = "cluster|setslot")]
+#[doc(alias = "SETSLOT")]
 pub fn cluster_setslot(
     slot: i64,
     subcommand: ClusterSetslotSubcommand,
@@ -1995,6 +2024,7 @@ pub(crate) static CLUSTER_SHARDS: CommandMeta = CommandMeta {
 /// - 9.1.0: Added shard level `id` field and node level `availability-zone` field.
 #[doc(alias = "CLUSTER SHARDS")]
 #[doc(alias = "cluster|shards")]
+#[doc(alias = "SHARDS")]
 pub fn cluster_shards<T: FromValkey>() -> ClusterShards<T> {
     ClusterShards {
         _reply: PhantomData,
@@ -2052,6 +2082,7 @@ pub(crate) static CLUSTER_SLAVES: CommandMeta = CommandMeta {
 /// - `node_id`: a string — `node-id`
 #[doc(alias = "CLUSTER SLAVES")]
 #[doc(alias = "cluster|slaves")]
+#[doc(alias = "SLAVES")]
 pub fn cluster_slaves<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterSlaves<NodeId> {
     ClusterSlaves { node_id }
 }
@@ -2192,6 +2223,7 @@ pub(crate) static CLUSTER_SLOT_STATS: CommandMeta = CommandMeta {
 /// - `filter`: [`ClusterSlotStatsFilter`] — `<SLOTSRANGE start-slot end-slot | ORDERBY metric [LIMIT limit] [ASC | DESC]>`
 #[doc(alias = "CLUSTER SLOT-STATS")]
 #[doc(alias = "cluster|slot-stats")]
+#[doc(alias = "SLOT-STATS")]
 pub fn cluster_slot_stats<T: FromValkey>(
     filter: ClusterSlotStatsFilter,
 ) -> ClusterSlotStats<T> {
@@ -2259,6 +2291,7 @@ pub(crate) static CLUSTER_SLOTS: CommandMeta = CommandMeta {
 /// - 9.1.0: Added `availability-zone` field inside the networking metadata.
 #[doc(alias = "CLUSTER SLOTS")]
 #[doc(alias = "cluster|slots")]
+#[doc(alias = "SLOTS")]
 pub fn cluster_slots<T: FromValkey>() -> ClusterSlots<T> {
     ClusterSlots {
         _reply: PhantomData,
@@ -2313,6 +2346,7 @@ pub(crate) static CLUSTER_SYNCSLOTS: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 #[doc(alias = "CLUSTER SYNCSLOTS")]
 #[doc(alias = "cluster|syncslots")]
+#[doc(alias = "SYNCSLOTS")]
 pub fn cluster_syncslots() -> ClusterSyncslots {
     ClusterSyncslots {}
 }

@@ -215,6 +215,7 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
 /// - `mode`: [`ClientCachingMode`] — `<YES | NO>`
 #[doc(alias = "CLIENT CACHING")]
 #[doc(alias = "client|caching")]
+#[doc(alias = "CACHING")]
 pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
     ClientCaching {
         mode,
@@ -280,6 +281,7 @@ pub(crate) static CLIENT_CAPA: CommandMeta = CommandMeta {
 /// - `capability`: one or more: a collection of strings, or a single one — `capability [capability ...]`
 #[doc(alias = "CLIENT CAPA")]
 #[doc(alias = "client|capa")]
+#[doc(alias = "CAPA")]
 pub fn client_capa<Capability: ToValkeyArgs>(
     capability: Capability,
 ) -> ClientCapa<Capability> {
@@ -336,6 +338,7 @@ pub(crate) static CLIENT_GETNAME: CommandMeta = CommandMeta {
 /// - **Reply:** `Option<String>`
 #[doc(alias = "CLIENT GETNAME")]
 #[doc(alias = "client|getname")]
+#[doc(alias = "GETNAME")]
 pub fn client_getname() -> ClientGetname {
     ClientGetname {}
 }
@@ -387,6 +390,7 @@ pub(crate) static CLIENT_GETREDIR: CommandMeta = CommandMeta {
 /// - **Reply:** `i64`
 #[doc(alias = "CLIENT GETREDIR")]
 #[doc(alias = "client|getredir")]
+#[doc(alias = "GETREDIR")]
 pub fn client_getredir() -> ClientGetredir {
     ClientGetredir {}
 }
@@ -434,6 +438,7 @@ pub(crate) static CLIENT_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "CLIENT HELP")]
 #[doc(alias = "client|help")]
+#[doc(alias = "HELP")]
 pub fn client_help() -> ClientHelp {
     ClientHelp {}
 }
@@ -485,6 +490,7 @@ pub(crate) static CLIENT_ID: CommandMeta = CommandMeta {
 /// - **Reply:** `i64`
 #[doc(alias = "CLIENT ID")]
 #[doc(alias = "client|id")]
+#[doc(alias = "ID")]
 pub fn client_id() -> ClientId {
     ClientId {}
 }
@@ -539,6 +545,7 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
 #[doc(alias = "CLIENT IMPORT-SOURCE")]
 #[doc(alias = "client|import-source")]
+#[doc(alias = "IMPORT-SOURCE")]
 pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
     ClientImportSource {
         enabled,
@@ -599,6 +606,7 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "CLIENT INFO")]
 #[doc(alias = "client|info")]
+#[doc(alias = "INFO")]
 pub fn client_info() -> ClientInfo {
     ClientInfo {}
 }
@@ -1252,6 +1260,7 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 /// - `filter`: [`ClientKillFilter`] — `<ip:port | ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]>`
 #[doc(alias = "CLIENT KILL")]
 #[doc(alias = "client|kill")]
+#[doc(alias = "KILL")]
 pub fn client_kill(filter: ClientKillFilter) -> ClientKill {
     ClientKill {
         filter,
@@ -1463,6 +1472,7 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`
 #[doc(alias = "CLIENT LIST")]
 #[doc(alias = "client|list")]
+#[doc(alias = "LIST")]
 pub fn client_list() -> ClientList<
     Unset,
     Unset,
@@ -5483,6 +5493,7 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
 #[doc(alias = "CLIENT NO-EVICT")]
 #[doc(alias = "client|no-evict")]
+#[doc(alias = "NO-EVICT")]
 pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
     ClientNoEvict {
         enabled,
@@ -5548,6 +5559,7 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
 #[doc(alias = "CLIENT NO-TOUCH")]
 #[doc(alias = "client|no-touch")]
+#[doc(alias = "NO-TOUCH")]
 pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
     ClientNoTouch {
         enabled,
@@ -5625,6 +5637,7 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`
 #[doc(alias = "CLIENT PAUSE")]
 #[doc(alias = "client|pause")]
+#[doc(alias = "PAUSE")]
 pub fn client_pause(timeout: i64) -> ClientPause<Unset> {
     ClientPause {
         timeout,
@@ -5741,6 +5754,7 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
 /// - `action`: [`ClientReplyAction`] — `<ON | OFF | SKIP>`
 #[doc(alias = "CLIENT REPLY")]
 #[doc(alias = "client|reply")]
+#[doc(alias = "REPLY")]
 pub fn client_reply(action: ClientReplyAction) -> ClientReply {
     ClientReply {
         action,
@@ -5837,6 +5851,7 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
 /// - `attr`: [`ClientSetinfoAttr`] — `<LIB-NAME libname | LIB-VER libver>`
 #[doc(alias = "CLIENT SETINFO")]
 #[doc(alias = "client|setinfo")]
+#[doc(alias = "SETINFO")]
 pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
     ClientSetinfo {
         attr,
@@ -5902,6 +5917,7 @@ pub(crate) static CLIENT_SETNAME: CommandMeta = CommandMeta {
 /// - `connection_name`: a string — `connection-name`
 #[doc(alias = "CLIENT SETNAME")]
 #[doc(alias = "client|setname")]
+#[doc(alias = "SETNAME")]
 pub fn client_setname<ConnectionName: ToValkeyArg>(
     connection_name: ConnectionName,
 ) -> ClientSetname<ConnectionName> {
@@ -5963,6 +5979,7 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`
 #[doc(alias = "CLIENT TRACKING")]
 #[doc(alias = "client|tracking")]
+#[doc(alias = "TRACKING")]
 pub fn client_tracking(
     status: OnOff,
 ) -> ClientTracking<Unset, Unset, Unset, Unset, Unset, Unset> {
@@ -6187,6 +6204,7 @@ pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "CLIENT TRACKINGINFO")]
 #[doc(alias = "client|trackinginfo")]
+#[doc(alias = "TRACKINGINFO")]
 pub fn client_trackinginfo<T: FromValkey>() -> ClientTrackinginfo<T> {
     ClientTrackinginfo {
         _reply: PhantomData,
@@ -6248,6 +6266,7 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`
 #[doc(alias = "CLIENT UNBLOCK")]
 #[doc(alias = "client|unblock")]
+#[doc(alias = "UNBLOCK")]
 pub fn client_unblock(client_id: i64) -> ClientUnblock<Unset> {
     ClientUnblock {
         client_id,
@@ -6323,6 +6342,7 @@ pub(crate) static CLIENT_UNPAUSE: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "CLIENT UNPAUSE")]
 #[doc(alias = "client|unpause")]
+#[doc(alias = "UNPAUSE")]
 pub fn client_unpause() -> ClientUnpause {
     ClientUnpause {}
 }

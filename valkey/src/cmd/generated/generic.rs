@@ -1152,6 +1152,7 @@ pub(crate) static OBJECT_ENCODING: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 #[doc(alias = "OBJECT ENCODING")]
 #[doc(alias = "object|encoding")]
+#[doc(alias = "ENCODING")]
 pub fn object_encoding<Key: ToValkeyArg>(key: Key) -> ObjectEncoding<Key> {
     ObjectEncoding { key }
 }
@@ -1216,6 +1217,7 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 #[doc(alias = "OBJECT FREQ")]
 #[doc(alias = "object|freq")]
+#[doc(alias = "FREQ")]
 pub fn object_freq<Key: ToValkeyArg>(key: Key) -> ObjectFreq<Key> {
     ObjectFreq { key }
 }
@@ -1266,6 +1268,7 @@ pub(crate) static OBJECT_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "OBJECT HELP")]
 #[doc(alias = "object|help")]
+#[doc(alias = "HELP")]
 pub fn object_help() -> ObjectHelp {
     ObjectHelp {}
 }
@@ -1327,6 +1330,7 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 #[doc(alias = "OBJECT IDLETIME")]
 #[doc(alias = "object|idletime")]
+#[doc(alias = "IDLETIME")]
 pub fn object_idletime<Key: ToValkeyArg>(key: Key) -> ObjectIdletime<Key> {
     ObjectIdletime { key }
 }
@@ -1391,6 +1395,7 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 #[doc(alias = "OBJECT REFCOUNT")]
 #[doc(alias = "object|refcount")]
+#[doc(alias = "REFCOUNT")]
 pub fn object_refcount<Key: ToValkeyArg>(key: Key) -> ObjectRefcount<Key> {
     ObjectRefcount { key }
 }

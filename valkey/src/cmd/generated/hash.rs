@@ -2080,14 +2080,12 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
-/// - `numfields`: an integer — `numfields`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
 /// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
 #[doc(alias = "HSETEX")]
 pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
-    numfields: i64,
     data: Data,
 ) -> Hsetex<Key, Data, Unset, Unset, Unset> {
     Hsetex {
@@ -2095,7 +2093,6 @@ pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
         key_condition: Unset,
         fields_condition: Unset,
         expiration: Unset,
-        numfields,
         data,
     }
 }
@@ -2108,7 +2105,6 @@ pub struct Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     key_condition: KeyCondition,
     fields_condition: FieldsCondition,
     expiration: Expiration,
-    numfields: i64,
     data: Data,
 }
 impl<
@@ -2124,7 +2120,6 @@ impl<
             key_condition: Tok("NX"),
             fields_condition: self.fields_condition,
             expiration: self.expiration,
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2135,7 +2130,6 @@ impl<
             key_condition: Tok("XX"),
             fields_condition: self.fields_condition,
             expiration: self.expiration,
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2153,7 +2147,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: Tok("FNX"),
             expiration: self.expiration,
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2164,7 +2157,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: Tok("FXX"),
             expiration: self.expiration,
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2185,7 +2177,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tokened("EX", seconds),
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2199,7 +2190,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tokened("PX", milliseconds),
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2213,7 +2203,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tokened("EXAT", unix_time_seconds),
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2227,7 +2216,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tokened("PXAT", unix_time_milliseconds),
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2238,7 +2226,6 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tok("KEEPTTL"),
-            numfields: self.numfields,
             data: self.data,
         }
     }
@@ -2252,9 +2239,9 @@ impl<
 > Command for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     type Output = bool;
     fn num_args(&self) -> usize {
-        2 + self.key.num_args() + self.key_condition.num_args()
+        3 + self.key.num_args() + self.key_condition.num_args()
             + self.fields_condition.num_args() + self.expiration.num_args()
-            + self.numfields.num_args() + self.data.num_args()
+            + self.data.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"HSETEX");
@@ -2263,7 +2250,7 @@ impl<
         self.fields_condition.write_args(out);
         self.expiration.write_args(out);
         out.write_bytes(b"FIELDS");
-        self.numfields.write_args(out);
+        write_count(out, self.data.num_args(), 2);
         self.data.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {

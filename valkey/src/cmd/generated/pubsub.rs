@@ -209,6 +209,7 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
 /// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`
 #[doc(alias = "PUBSUB CHANNELS")]
 #[doc(alias = "pubsub|channels")]
+#[doc(alias = "CHANNELS")]
 pub fn pubsub_channels<T: FromValkey>() -> PubsubChannels<Unset, T> {
     PubsubChannels {
         pattern: Unset,
@@ -275,6 +276,7 @@ pub(crate) static PUBSUB_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "PUBSUB HELP")]
 #[doc(alias = "pubsub|help")]
+#[doc(alias = "HELP")]
 pub fn pubsub_help() -> PubsubHelp {
     PubsubHelp {}
 }
@@ -325,6 +327,7 @@ pub(crate) static PUBSUB_NUMPAT: CommandMeta = CommandMeta {
 /// - **Reply:** `i64`
 #[doc(alias = "PUBSUB NUMPAT")]
 #[doc(alias = "pubsub|numpat")]
+#[doc(alias = "NUMPAT")]
 pub fn pubsub_numpat() -> PubsubNumpat {
     PubsubNumpat {}
 }
@@ -377,6 +380,7 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
 /// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`
 #[doc(alias = "PUBSUB NUMSUB")]
 #[doc(alias = "pubsub|numsub")]
+#[doc(alias = "NUMSUB")]
 pub fn pubsub_numsub<T: FromValkey>() -> PubsubNumsub<Unset, T> {
     PubsubNumsub {
         channel: Unset,
@@ -448,6 +452,7 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
 /// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`
 #[doc(alias = "PUBSUB SHARDCHANNELS")]
 #[doc(alias = "pubsub|shardchannels")]
+#[doc(alias = "SHARDCHANNELS")]
 pub fn pubsub_shardchannels<T: FromValkey>() -> PubsubShardchannels<Unset, T> {
     PubsubShardchannels {
         pattern: Unset,
@@ -519,6 +524,7 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
 /// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`
 #[doc(alias = "PUBSUB SHARDNUMSUB")]
 #[doc(alias = "pubsub|shardnumsub")]
+#[doc(alias = "SHARDNUMSUB")]
 pub fn pubsub_shardnumsub<T: FromValkey>() -> PubsubShardnumsub<Unset, T> {
     PubsubShardnumsub {
         shardchannel: Unset,

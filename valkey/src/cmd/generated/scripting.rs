@@ -723,6 +723,7 @@ pub(crate) static FUNCTION_DELETE: CommandMeta = CommandMeta {
 /// - `library_name`: a string — `library-name`
 #[doc(alias = "FUNCTION DELETE")]
 #[doc(alias = "function|delete")]
+#[doc(alias = "DELETE")]
 pub fn function_delete<LibraryName: ToValkeyArg>(
     library_name: LibraryName,
 ) -> FunctionDelete<LibraryName> {
@@ -775,6 +776,7 @@ pub(crate) static FUNCTION_DUMP: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "FUNCTION DUMP")]
 #[doc(alias = "function|dump")]
+#[doc(alias = "DUMP")]
 pub fn function_dump<T: FromValkey>() -> FunctionDump<T> {
     FunctionDump {
         _reply: PhantomData,
@@ -828,6 +830,7 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
 /// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`
 #[doc(alias = "FUNCTION FLUSH")]
 #[doc(alias = "function|flush")]
+#[doc(alias = "FLUSH")]
 pub fn function_flush() -> FunctionFlush<Unset> {
     FunctionFlush { flush_type: Unset }
 }
@@ -892,6 +895,7 @@ pub(crate) static FUNCTION_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "FUNCTION HELP")]
 #[doc(alias = "function|help")]
+#[doc(alias = "HELP")]
 pub fn function_help() -> FunctionHelp {
     FunctionHelp {}
 }
@@ -939,6 +943,7 @@ pub(crate) static FUNCTION_KILL: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "FUNCTION KILL")]
 #[doc(alias = "function|kill")]
+#[doc(alias = "KILL")]
 pub fn function_kill() -> FunctionKill {
     FunctionKill {}
 }
@@ -988,6 +993,7 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
 /// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`
 #[doc(alias = "FUNCTION LIST")]
 #[doc(alias = "function|list")]
+#[doc(alias = "LIST")]
 pub fn function_list<T: FromValkey>() -> FunctionList<Unset, Unset, T> {
     FunctionList {
         library_name_pattern: Unset,
@@ -1078,6 +1084,7 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
 /// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`
 #[doc(alias = "FUNCTION LOAD")]
 #[doc(alias = "function|load")]
+#[doc(alias = "LOAD")]
 pub fn function_load<FunctionCode: ToValkeyArg>(
     function_code: FunctionCode,
 ) -> FunctionLoad<FunctionCode, Unset> {
@@ -1154,6 +1161,7 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`
 #[doc(alias = "FUNCTION RESTORE")]
 #[doc(alias = "function|restore")]
+#[doc(alias = "RESTORE")]
 pub fn function_restore<SerializedValue: ToValkeyArg>(
     serialized_value: SerializedValue,
 ) -> FunctionRestore<SerializedValue, Unset> {
@@ -1239,6 +1247,7 @@ pub(crate) static FUNCTION_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "FUNCTION STATS")]
 #[doc(alias = "function|stats")]
+#[doc(alias = "STATS")]
 pub fn function_stats<T: FromValkey>() -> FunctionStats<T> {
     FunctionStats {
         _reply: PhantomData,
@@ -1377,6 +1386,7 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`
 #[doc(alias = "SCRIPT DEBUG")]
 #[doc(alias = "script|debug")]
+#[doc(alias = "DEBUG")]
 pub fn script_debug(mode: ScriptDebugMode) -> ScriptDebug<Unset> {
     ScriptDebug {
         mode,
@@ -1453,6 +1463,7 @@ pub(crate) static SCRIPT_EXISTS: CommandMeta = CommandMeta {
 /// - `sha1`: one or more: a collection of strings, or a single one — `sha1 [sha1 ...]`
 #[doc(alias = "SCRIPT EXISTS")]
 #[doc(alias = "script|exists")]
+#[doc(alias = "EXISTS")]
 pub fn script_exists<Sha1: ToValkeyArgs>(sha1: Sha1) -> ScriptExists<Sha1> {
     ScriptExists { sha1 }
 }
@@ -1515,6 +1526,7 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`
 #[doc(alias = "SCRIPT FLUSH")]
 #[doc(alias = "script|flush")]
+#[doc(alias = "FLUSH")]
 pub fn script_flush() -> ScriptFlush<Unset> {
     ScriptFlush {
         flush_type: Unset,
@@ -1588,6 +1600,7 @@ pub(crate) static SCRIPT_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "SCRIPT HELP")]
 #[doc(alias = "script|help")]
+#[doc(alias = "HELP")]
 pub fn script_help() -> ScriptHelp {
     ScriptHelp {}
 }
@@ -1635,6 +1648,7 @@ pub(crate) static SCRIPT_KILL: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "SCRIPT KILL")]
 #[doc(alias = "script|kill")]
+#[doc(alias = "KILL")]
 pub fn script_kill() -> ScriptKill {
     ScriptKill {}
 }
@@ -1686,6 +1700,7 @@ pub(crate) static SCRIPT_LOAD: CommandMeta = CommandMeta {
 /// - `script`: a string — `script`
 #[doc(alias = "SCRIPT LOAD")]
 #[doc(alias = "script|load")]
+#[doc(alias = "LOAD")]
 pub fn script_load<Script: ToValkeyArg>(script: Script) -> ScriptLoad<Script> {
     ScriptLoad { script }
 }
@@ -1740,6 +1755,7 @@ pub(crate) static SCRIPT_SHOW: CommandMeta = CommandMeta {
 /// - `sha1`: a string — `sha1`
 #[doc(alias = "SCRIPT SHOW")]
 #[doc(alias = "script|show")]
+#[doc(alias = "SHOW")]
 pub fn script_show<Sha1: ToValkeyArg>(sha1: Sha1) -> ScriptShow<Sha1> {
     ScriptShow { sha1 }
 }

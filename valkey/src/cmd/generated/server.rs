@@ -91,6 +91,7 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
 /// **Options** (methods of [`AclCat`](struct@AclCat)): `category`
 #[doc(alias = "ACL CAT")]
 #[doc(alias = "acl|cat")]
+#[doc(alias = "CAT")]
 pub fn acl_cat() -> AclCat<Unset> {
     AclCat { category: Unset }
 }
@@ -158,6 +159,7 @@ pub(crate) static ACL_DELUSER: CommandMeta = CommandMeta {
 /// - `username`: one or more: a collection of strings, or a single one — `username [username ...]`
 #[doc(alias = "ACL DELUSER")]
 #[doc(alias = "acl|deluser")]
+#[doc(alias = "DELUSER")]
 pub fn acl_deluser<Username: ToValkeyArgs>(username: Username) -> AclDeluser<Username> {
     AclDeluser { username }
 }
@@ -219,6 +221,7 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
 /// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`
 #[doc(alias = "ACL DRYRUN")]
 #[doc(alias = "acl|dryrun")]
+#[doc(alias = "DRYRUN")]
 pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
     username: Username,
     command: CommandArg,
@@ -299,6 +302,7 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
 /// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`
 #[doc(alias = "ACL GENPASS")]
 #[doc(alias = "acl|genpass")]
+#[doc(alias = "GENPASS")]
 pub fn acl_genpass() -> AclGenpass<Unset> {
     AclGenpass { bits: Unset }
 }
@@ -369,6 +373,7 @@ pub(crate) static ACL_GETUSER: CommandMeta = CommandMeta {
 /// - `username`: a string — `username`
 #[doc(alias = "ACL GETUSER")]
 #[doc(alias = "acl|getuser")]
+#[doc(alias = "GETUSER")]
 pub fn acl_getuser<Username: ToValkeyArg, T: FromValkey>(
     username: Username,
 ) -> AclGetuser<Username, T> {
@@ -425,6 +430,7 @@ pub(crate) static ACL_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "ACL HELP")]
 #[doc(alias = "acl|help")]
+#[doc(alias = "HELP")]
 pub fn acl_help() -> AclHelp {
     AclHelp {}
 }
@@ -476,6 +482,7 @@ pub(crate) static ACL_LIST: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "ACL LIST")]
 #[doc(alias = "acl|list")]
+#[doc(alias = "LIST")]
 pub fn acl_list() -> AclList {
     AclList {}
 }
@@ -527,6 +534,7 @@ pub(crate) static ACL_LOAD: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "ACL LOAD")]
 #[doc(alias = "acl|load")]
+#[doc(alias = "LOAD")]
 pub fn acl_load() -> AclLoad {
     AclLoad {}
 }
@@ -586,6 +594,7 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
 /// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`
 #[doc(alias = "ACL LOG")]
 #[doc(alias = "acl|log")]
+#[doc(alias = "LOG")]
 pub fn acl_log() -> AclLog<Unset, Base<Value>> {
     AclLog {
         operation: Unset,
@@ -665,6 +674,7 @@ pub(crate) static ACL_SAVE: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "ACL SAVE")]
 #[doc(alias = "acl|save")]
+#[doc(alias = "SAVE")]
 pub fn acl_save() -> AclSave {
     AclSave {}
 }
@@ -728,6 +738,7 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
 /// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`
 #[doc(alias = "ACL SETUSER")]
 #[doc(alias = "acl|setuser")]
+#[doc(alias = "SETUSER")]
 pub fn acl_setuser<Username: ToValkeyArg>(
     username: Username,
 ) -> AclSetuser<Username, Unset> {
@@ -798,6 +809,7 @@ pub(crate) static ACL_USERS: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "ACL USERS")]
 #[doc(alias = "acl|users")]
+#[doc(alias = "USERS")]
 pub fn acl_users() -> AclUsers {
     AclUsers {}
 }
@@ -848,6 +860,7 @@ pub(crate) static ACL_WHOAMI: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "ACL WHOAMI")]
 #[doc(alias = "acl|whoami")]
+#[doc(alias = "WHOAMI")]
 pub fn acl_whoami() -> AclWhoami {
     AclWhoami {}
 }
@@ -1088,6 +1101,7 @@ pub(crate) static COMMAND_COUNT: CommandMeta = CommandMeta {
 /// - **Reply:** `i64`
 #[doc(alias = "COMMAND COUNT")]
 #[doc(alias = "command|count")]
+#[doc(alias = "COUNT")]
 pub fn command_count() -> CommandCount {
     CommandCount {}
 }
@@ -1137,6 +1151,7 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
 /// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`
 #[doc(alias = "COMMAND DOCS")]
 #[doc(alias = "command|docs")]
+#[doc(alias = "DOCS")]
 pub fn command_docs<T: FromValkey>() -> CommandDocs<Unset, T> {
     CommandDocs {
         command_name: Unset,
@@ -1209,6 +1224,7 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
 /// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`
 #[doc(alias = "COMMAND GETKEYS")]
 #[doc(alias = "command|getkeys")]
+#[doc(alias = "GETKEYS")]
 pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
     command: CommandArg,
 ) -> CommandGetkeys<CommandArg, Unset, T> {
@@ -1288,6 +1304,7 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
 /// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`
 #[doc(alias = "COMMAND GETKEYSANDFLAGS")]
 #[doc(alias = "command|getkeysandflags")]
+#[doc(alias = "GETKEYSANDFLAGS")]
 pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
     command: CommandArg,
 ) -> CommandGetkeysandflags<CommandArg, Unset, T> {
@@ -1361,6 +1378,7 @@ pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "COMMAND HELP")]
 #[doc(alias = "command|help")]
+#[doc(alias = "HELP")]
 pub fn command_help() -> CommandHelp {
     CommandHelp {}
 }
@@ -1414,6 +1432,7 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
 /// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`
 #[doc(alias = "COMMAND INFO")]
 #[doc(alias = "command|info")]
+#[doc(alias = "INFO")]
 pub fn command_info<T: FromValkey>() -> CommandInfo<Unset, T> {
     CommandInfo {
         command_name: Unset,
@@ -1482,6 +1501,7 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
 /// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`
 #[doc(alias = "COMMAND LIST")]
 #[doc(alias = "command|list")]
+#[doc(alias = "LIST")]
 pub fn command_list() -> CommandList<Unset> {
     CommandList { filterby: Unset }
 }
@@ -1615,6 +1635,7 @@ pub(crate) static COMMANDLOG_GET: CommandMeta = CommandMeta {
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
 #[doc(alias = "COMMANDLOG GET")]
 #[doc(alias = "commandlog|get")]
+#[doc(alias = "GET")]
 pub fn commandlog_get<T: FromValkey>(
     count: i64,
     type_: CommandLogType,
@@ -1680,6 +1701,7 @@ pub(crate) static COMMANDLOG_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "COMMANDLOG HELP")]
 #[doc(alias = "commandlog|help")]
+#[doc(alias = "HELP")]
 pub fn commandlog_help() -> CommandlogHelp {
     CommandlogHelp {}
 }
@@ -1738,6 +1760,7 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
 #[doc(alias = "COMMANDLOG LEN")]
 #[doc(alias = "commandlog|len")]
+#[doc(alias = "LEN")]
 pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
     CommandlogLen {
         type_,
@@ -1802,6 +1825,7 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
 #[doc(alias = "COMMANDLOG RESET")]
 #[doc(alias = "commandlog|reset")]
+#[doc(alias = "RESET")]
 pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
     CommandlogReset {
         type_,
@@ -1919,6 +1943,7 @@ pub(crate) static CONFIG_GET: CommandMeta = CommandMeta {
 /// - `parameter`: one or more: a collection of strings, or a single one — `parameter [parameter ...]`
 #[doc(alias = "CONFIG GET")]
 #[doc(alias = "config|get")]
+#[doc(alias = "GET")]
 pub fn config_get<Parameter: ToValkeyArgs, T: FromValkey>(
     parameter: Parameter,
 ) -> ConfigGet<Parameter, T> {
@@ -1975,6 +2000,7 @@ pub(crate) static CONFIG_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "CONFIG HELP")]
 #[doc(alias = "config|help")]
+#[doc(alias = "HELP")]
 pub fn config_help() -> ConfigHelp {
     ConfigHelp {}
 }
@@ -2026,6 +2052,7 @@ pub(crate) static CONFIG_RESETSTAT: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "CONFIG RESETSTAT")]
 #[doc(alias = "config|resetstat")]
+#[doc(alias = "RESETSTAT")]
 pub fn config_resetstat() -> ConfigResetstat {
     ConfigResetstat {}
 }
@@ -2077,6 +2104,7 @@ pub(crate) static CONFIG_REWRITE: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "CONFIG REWRITE")]
 #[doc(alias = "config|rewrite")]
+#[doc(alias = "REWRITE")]
 pub fn config_rewrite() -> ConfigRewrite {
     ConfigRewrite {}
 }
@@ -2136,6 +2164,7 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
 /// - `data`: one or more: a collection of tuples `(parameter, value)`, or a single one — `parameter value [parameter value ...]`
 #[doc(alias = "CONFIG SET")]
 #[doc(alias = "config|set")]
+#[doc(alias = "SET")]
 pub fn config_set<Data: ToValkeyArgs>(data: Data) -> ConfigSet<Data> {
     ConfigSet { data }
 }
@@ -2805,6 +2834,7 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "LATENCY DOCTOR")]
 #[doc(alias = "latency|doctor")]
+#[doc(alias = "DOCTOR")]
 pub fn latency_doctor() -> LatencyDoctor {
     LatencyDoctor {}
 }
@@ -2864,6 +2894,7 @@ pub(crate) static LATENCY_GRAPH: CommandMeta = CommandMeta {
 /// - `event`: a string — `event`
 #[doc(alias = "LATENCY GRAPH")]
 #[doc(alias = "latency|graph")]
+#[doc(alias = "GRAPH")]
 pub fn latency_graph<Event: ToValkeyArg>(event: Event) -> LatencyGraph<Event> {
     LatencyGraph { event }
 }
@@ -2914,6 +2945,7 @@ pub(crate) static LATENCY_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "LATENCY HELP")]
 #[doc(alias = "latency|help")]
+#[doc(alias = "HELP")]
 pub fn latency_help() -> LatencyHelp {
     LatencyHelp {}
 }
@@ -2971,6 +3003,7 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
 /// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`
 #[doc(alias = "LATENCY HISTOGRAM")]
 #[doc(alias = "latency|histogram")]
+#[doc(alias = "HISTOGRAM")]
 pub fn latency_histogram<T: FromValkey>() -> LatencyHistogram<Unset, T> {
     LatencyHistogram {
         command: Unset,
@@ -3050,6 +3083,7 @@ pub(crate) static LATENCY_HISTORY: CommandMeta = CommandMeta {
 /// - `event`: a string — `event`
 #[doc(alias = "LATENCY HISTORY")]
 #[doc(alias = "latency|history")]
+#[doc(alias = "HISTORY")]
 pub fn latency_history<Event: ToValkeyArg, T: FromValkey>(
     event: Event,
 ) -> LatencyHistory<Event, T> {
@@ -3114,6 +3148,7 @@ pub(crate) static LATENCY_LATEST: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "LATENCY LATEST")]
 #[doc(alias = "latency|latest")]
+#[doc(alias = "LATEST")]
 pub fn latency_latest<T: FromValkey>() -> LatencyLatest<T> {
     LatencyLatest {
         _reply: PhantomData,
@@ -3171,6 +3206,7 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
 /// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`
 #[doc(alias = "LATENCY RESET")]
 #[doc(alias = "latency|reset")]
+#[doc(alias = "RESET")]
 pub fn latency_reset() -> LatencyReset<Unset> {
     LatencyReset { event: Unset }
 }
@@ -3333,6 +3369,7 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "MEMORY DOCTOR")]
 #[doc(alias = "memory|doctor")]
+#[doc(alias = "DOCTOR")]
 pub fn memory_doctor() -> MemoryDoctor {
     MemoryDoctor {}
 }
@@ -3380,6 +3417,7 @@ pub(crate) static MEMORY_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "MEMORY HELP")]
 #[doc(alias = "memory|help")]
+#[doc(alias = "HELP")]
 pub fn memory_help() -> MemoryHelp {
     MemoryHelp {}
 }
@@ -3431,6 +3469,7 @@ pub(crate) static MEMORY_MALLOC_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 #[doc(alias = "MEMORY MALLOC-STATS")]
 #[doc(alias = "memory|malloc-stats")]
+#[doc(alias = "MALLOC-STATS")]
 pub fn memory_malloc_stats() -> MemoryMallocStats {
     MemoryMallocStats {}
 }
@@ -3478,6 +3517,7 @@ pub(crate) static MEMORY_PURGE: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "MEMORY PURGE")]
 #[doc(alias = "memory|purge")]
+#[doc(alias = "PURGE")]
 pub fn memory_purge() -> MemoryPurge {
     MemoryPurge {}
 }
@@ -3528,6 +3568,7 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "MEMORY STATS")]
 #[doc(alias = "memory|stats")]
+#[doc(alias = "STATS")]
 pub fn memory_stats<T: FromValkey>() -> MemoryStats<T> {
     MemoryStats { _reply: PhantomData }
 }
@@ -3593,6 +3634,7 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`
 #[doc(alias = "MEMORY USAGE")]
 #[doc(alias = "memory|usage")]
+#[doc(alias = "USAGE")]
 pub fn memory_usage<Key: ToValkeyArg>(key: Key) -> MemoryUsage<Key, Unset> {
     MemoryUsage { key, count: Unset }
 }
@@ -3700,6 +3742,7 @@ pub(crate) static MODULE_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "MODULE HELP")]
 #[doc(alias = "module|help")]
+#[doc(alias = "HELP")]
 pub fn module_help() -> ModuleHelp {
     ModuleHelp {}
 }
@@ -3747,6 +3790,7 @@ pub(crate) static MODULE_LIST: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[doc(alias = "MODULE LIST")]
 #[doc(alias = "module|list")]
+#[doc(alias = "LIST")]
 pub fn module_list<T: FromValkey>() -> ModuleList<T> {
     ModuleList { _reply: PhantomData }
 }
@@ -3805,6 +3849,7 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`
 #[doc(alias = "MODULE LOAD")]
 #[doc(alias = "module|load")]
+#[doc(alias = "LOAD")]
 pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
     ModuleLoad { path, arg: Unset }
 }
@@ -3872,6 +3917,7 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`
 #[doc(alias = "MODULE LOADEX")]
 #[doc(alias = "module|loadex")]
+#[doc(alias = "LOADEX")]
 pub fn module_loadex<Path: ToValkeyArg>(path: Path) -> ModuleLoadex<Path, Unset, Unset> {
     ModuleLoadex {
         path,
@@ -3967,6 +4013,7 @@ pub(crate) static MODULE_UNLOAD: CommandMeta = CommandMeta {
 /// - `name`: a string — `name`
 #[doc(alias = "MODULE UNLOAD")]
 #[doc(alias = "module|unload")]
+#[doc(alias = "UNLOAD")]
 pub fn module_unload<Name: ToValkeyArg>(name: Name) -> ModuleUnload<Name> {
     ModuleUnload { name }
 }
@@ -4956,6 +5003,7 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
 /// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`
 #[doc(alias = "SLOWLOG GET")]
 #[doc(alias = "slowlog|get")]
+#[doc(alias = "GET")]
 pub fn slowlog_get<T: FromValkey>() -> SlowlogGet<Unset, T> {
     SlowlogGet {
         count: Unset,
@@ -5019,6 +5067,7 @@ pub(crate) static SLOWLOG_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "SLOWLOG HELP")]
 #[doc(alias = "slowlog|help")]
+#[doc(alias = "HELP")]
 pub fn slowlog_help() -> SlowlogHelp {
     SlowlogHelp {}
 }
@@ -5073,6 +5122,7 @@ pub(crate) static SLOWLOG_LEN: CommandMeta = CommandMeta {
 /// - **Reply:** `i64`
 #[doc(alias = "SLOWLOG LEN")]
 #[doc(alias = "slowlog|len")]
+#[doc(alias = "LEN")]
 pub fn slowlog_len() -> SlowlogLen {
     SlowlogLen {}
 }
@@ -5123,6 +5173,7 @@ pub(crate) static SLOWLOG_RESET: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 #[doc(alias = "SLOWLOG RESET")]
 #[doc(alias = "slowlog|reset")]
+#[doc(alias = "RESET")]
 pub fn slowlog_reset() -> SlowlogReset {
     SlowlogReset {}
 }

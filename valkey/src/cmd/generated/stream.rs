@@ -1321,6 +1321,7 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`
 #[doc(alias = "XGROUP CREATE")]
 #[doc(alias = "xgroup|create")]
+#[doc(alias = "CREATE")]
 pub fn xgroup_create<Key: ToValkeyArg, Group: ToValkeyArg>(
     key: Key,
     group: Group,
@@ -1445,6 +1446,7 @@ pub(crate) static XGROUP_CREATECONSUMER: CommandMeta = CommandMeta {
 /// - `consumer`: a string — `consumer`
 #[doc(alias = "XGROUP CREATECONSUMER")]
 #[doc(alias = "xgroup|createconsumer")]
+#[doc(alias = "CREATECONSUMER")]
 pub fn xgroup_createconsumer<
     Key: ToValkeyArg,
     Group: ToValkeyArg,
@@ -1528,6 +1530,7 @@ pub(crate) static XGROUP_DELCONSUMER: CommandMeta = CommandMeta {
 /// - `consumer`: a string — `consumer`
 #[doc(alias = "XGROUP DELCONSUMER")]
 #[doc(alias = "xgroup|delconsumer")]
+#[doc(alias = "DELCONSUMER")]
 pub fn xgroup_delconsumer<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg>(
     key: Key,
     group: Group,
@@ -1606,6 +1609,7 @@ pub(crate) static XGROUP_DESTROY: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 #[doc(alias = "XGROUP DESTROY")]
 #[doc(alias = "xgroup|destroy")]
+#[doc(alias = "DESTROY")]
 pub fn xgroup_destroy<Key: ToValkeyArg, Group: ToValkeyArg>(
     key: Key,
     group: Group,
@@ -1661,6 +1665,7 @@ pub(crate) static XGROUP_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "XGROUP HELP")]
 #[doc(alias = "xgroup|help")]
+#[doc(alias = "HELP")]
 pub fn xgroup_help() -> XgroupHelp {
     XgroupHelp {}
 }
@@ -1757,6 +1762,7 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
 /// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`
 #[doc(alias = "XGROUP SETID")]
 #[doc(alias = "xgroup|setid")]
+#[doc(alias = "SETID")]
 pub fn xgroup_setid<Key: ToValkeyArg, Group: ToValkeyArg>(
     key: Key,
     group: Group,
@@ -1906,6 +1912,7 @@ pub(crate) static XINFO_CONSUMERS: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 #[doc(alias = "XINFO CONSUMERS")]
 #[doc(alias = "xinfo|consumers")]
+#[doc(alias = "CONSUMERS")]
 pub fn xinfo_consumers<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
     key: Key,
     group: Group,
@@ -1985,6 +1992,7 @@ pub(crate) static XINFO_GROUPS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 #[doc(alias = "XINFO GROUPS")]
 #[doc(alias = "xinfo|groups")]
+#[doc(alias = "GROUPS")]
 pub fn xinfo_groups<Key: ToValkeyArg, T: FromValkey>(key: Key) -> XinfoGroups<Key, T> {
     XinfoGroups {
         key,
@@ -2039,6 +2047,7 @@ pub(crate) static XINFO_HELP: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 #[doc(alias = "XINFO HELP")]
 #[doc(alias = "xinfo|help")]
+#[doc(alias = "HELP")]
 pub fn xinfo_help() -> XinfoHelp {
     XinfoHelp {}
 }
@@ -2108,6 +2117,7 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 /// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `count`, `full`
 #[doc(alias = "XINFO STREAM")]
 #[doc(alias = "xinfo|stream")]
+#[doc(alias = "STREAM")]
 pub fn xinfo_stream<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
 ) -> XinfoStream<Key, Unset, Unset, Unset, T> {

@@ -1231,17 +1231,12 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `numkeys`: an integer — `numkeys`
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 ///
 /// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
 #[doc(alias = "MSETEX")]
-pub fn msetex<Data: ToValkeyArgs>(
-    numkeys: i64,
-    data: Data,
-) -> Msetex<Data, Unset, Unset> {
+pub fn msetex<Data: ToValkeyArgs>(data: Data) -> Msetex<Data, Unset, Unset> {
     Msetex {
-        numkeys,
         data,
         condition: Unset,
         expiration: Unset,
@@ -1252,7 +1247,6 @@ pub fn msetex<Data: ToValkeyArgs>(
 /// Its type parameters record what was given, so that an option cannot be given twice.
 #[must_use = "a command does nothing until it is sent"]
 pub struct Msetex<Data, Condition, Expiration> {
-    numkeys: i64,
     data: Data,
     condition: Condition,
     expiration: Expiration,
@@ -1261,7 +1255,6 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
     /// `NX`
     pub fn nx(self) -> Msetex<Data, Tok, Expiration> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: Tok("NX"),
             expiration: self.expiration,
@@ -1270,7 +1263,6 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
     /// `XX`
     pub fn xx(self) -> Msetex<Data, Tok, Expiration> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: Tok("XX"),
             expiration: self.expiration,
@@ -1281,7 +1273,6 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `EX seconds`
     pub fn ex(self, seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: self.condition,
             expiration: Tokened("EX", seconds),
@@ -1290,7 +1281,6 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `PX milliseconds`
     pub fn px(self, milliseconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: self.condition,
             expiration: Tokened("PX", milliseconds),
@@ -1299,7 +1289,6 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `EXAT unix-time-seconds`
     pub fn exat(self, unix_time_seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: self.condition,
             expiration: Tokened("EXAT", unix_time_seconds),
@@ -1311,7 +1300,6 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         unix_time_milliseconds: i64,
     ) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: self.condition,
             expiration: Tokened("PXAT", unix_time_milliseconds),
@@ -1320,7 +1308,6 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `KEEPTTL`
     pub fn keepttl(self) -> Msetex<Data, Condition, Tok> {
         Msetex {
-            numkeys: self.numkeys,
             data: self.data,
             condition: self.condition,
             expiration: Tok("KEEPTTL"),
@@ -1331,12 +1318,11 @@ impl<Data: ToValkeyArgs, Condition: ToValkeyArgs, Expiration: ToValkeyArgs> Comm
 for Msetex<Data, Condition, Expiration> {
     type Output = bool;
     fn num_args(&self) -> usize {
-        1 + self.numkeys.num_args() + self.data.num_args() + self.condition.num_args()
-            + self.expiration.num_args()
+        2 + self.data.num_args() + self.condition.num_args() + self.expiration.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"MSETEX");
-        self.numkeys.write_args(out);
+        write_count(out, self.data.num_args(), 2);
         self.data.write_args(out);
         self.condition.write_args(out);
         self.expiration.write_args(out);
