@@ -260,8 +260,10 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
 
     // Methods, grouped by the typestate they need.
-    let mut groups: BTreeMap<(Vec<usize>, Vec<usize>, Option<String>), Vec<&Method>> =
-        BTreeMap::new();
+    // Methods needing the same typestate share an impl block: (slots that must be unset, blocks
+    // that must be present, the reply type they pin).
+    type Typestate = (Vec<usize>, Vec<usize>, Option<String>);
+    let mut groups: BTreeMap<Typestate, Vec<&Method>> = BTreeMap::new();
     for m in &b.methods {
         let mut u = m.requires_unset.clone();
         u.sort();
