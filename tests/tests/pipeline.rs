@@ -300,7 +300,7 @@ fn async_transactions_amid_32_busy_tasks() {
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::ExecAbort);
-            assert_eq!(con.send(incr("t:a")).await.unwrap(), 202);
+            assert_eq!(con.send(incr("t:a")).await.unwrap(), 201);
         });
     }
 }

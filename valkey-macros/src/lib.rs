@@ -668,5 +668,63 @@ fn to_valkey_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #write_args
             }
         }
+
+        // So that `cmd.arg(&value)` works without giving the value away.
+        #[automatically_derived]
+        impl #impl_generics #krate::ToValkeyArgs for &#name #ty_generics #where_clause {
+            #[inline]
+            fn num_args(&self) -> usize {
+                <#name #ty_generics as #krate::ToValkeyArgs>::num_args(*self)
+            }
+            #[inline]
+            fn write_args(&self, out: &mut #krate::convert::ArgWriter<'_>) {
+                <#name #ty_generics as #krate::ToValkeyArgs>::write_args(*self, out)
+            }
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RenameRule::{self, *};
+
+    const RULES: [RenameRule; 7] = [Lower, Upper, Pascal, Camel, Snake, ScreamingSnake, Kebab];
+
+    #[test]
+    fn fields_rename_from_snake_case() {
+        let expected = [
+            "used_memory_rss",
+            "USED_MEMORY_RSS",
+            "UsedMemoryRss",
+            "usedMemoryRss",
+            "used_memory_rss",
+            "USED_MEMORY_RSS",
+            "used-memory-rss",
+        ];
+        for (rule, want) in RULES.into_iter().zip(expected) {
+            assert_eq!(rule.apply_to_field("used_memory_rss"), want);
+        }
+        assert_eq!(Camel.apply_to_field("a"), "a");
+        assert_eq!(Pascal.apply_to_field("a"), "A");
+        assert_eq!(Kebab.apply_to_field("ip_v4"), "ip-v4");
+        assert_eq!(Camel.apply_to_field("ip_v4"), "ipV4");
+    }
+
+    #[test]
+    fn variants_rename_from_pascal_case() {
+        let expected = [
+            "allkeyslru",
+            "ALLKEYSLRU",
+            "AllKeysLru",
+            "allKeysLru",
+            "all_keys_lru",
+            "ALL_KEYS_LRU",
+            "all-keys-lru",
+        ];
+        for (rule, want) in RULES.into_iter().zip(expected) {
+            assert_eq!(rule.apply_to_variant("AllKeysLru"), want);
+        }
+        assert_eq!(Snake.apply_to_variant("A"), "a");
+        assert_eq!(Kebab.apply_to_variant("Ttl"), "ttl");
+    }
 }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod pipeline;
 pub mod proto;
 pub mod resp;
+pub mod routing;
 pub mod sync;
 #[cfg(feature = "tls")]
 mod tls;
@@ -38,3 +39,8 @@ pub use convert::{FromValkey, ToValkeyArg, ToValkeyArgs};
 pub use error::{Error, ErrorKind, Result};
 pub use valkey_typed_macros::{FromValkey, ToValkeyArgs};
 pub use value::{ServerError, Value};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

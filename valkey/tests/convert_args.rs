@@ -1,6 +1,9 @@
 //! `ToValkeyArg`/`ToValkeyArgs` for std types: the exact RESP bytes each writes, and that
 //! `num_args` always agrees with what `write_args` wrote.
 
+// References are passed on purpose: they exercise the `&T` impls.
+#![allow(clippy::needless_borrows_for_generic_args)]
+
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use valkey::convert::{write_array_header, ArgWriter};

@@ -497,6 +497,8 @@ struct Pair(&'static str, Vec<i64>);
 
 #[test]
 fn tuple_struct_writes_fields_in_order() {
+    // A reference to a derived type is arguments too (`cmd.arg(&value)`).
+    assert_eq!(encode(&&Pair("k", vec![])), "$1\r\nk\r\n");
     assert_eq!(
         encode(&Pair("k", vec![1, 2])),
         "$1\r\nk\r\n$1\r\n1\r\n$1\r\n2\r\n"

@@ -39,6 +39,12 @@ impl Cmd {
         self
     }
 
+    /// Reads the reply into `T` instead of `Value` (same as [`Command::returning`], without
+    /// importing the trait).
+    pub fn returning<T: crate::convert::FromValkey>(self) -> super::Returning<Cmd, T> {
+        Command::returning(self)
+    }
+
     /// The arguments, command name first.
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         self.spans

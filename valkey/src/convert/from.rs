@@ -4,6 +4,7 @@
 
 use super::FromValkey;
 use crate::error::{Error, Result};
+use crate::resp::{types, FrameReader};
 use crate::value::{ShowBytes, Value};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -102,6 +103,57 @@ fn into_text_bytes(value: Value) -> std::result::Result<Bytes, Value> {
     }
 }
 
+// `from_frame` fast paths: the hot types read the common shape straight from the frame (no
+// `Value`, no per-element `Bytes`). Anything else, errors included, goes through `from_valkey`
+// on the same data, so both paths accept the same replies and fail with the same messages.
+
+/// Whether a type byte starts a string-like value (what `read_bulk_slice` reads).
+#[inline]
+fn is_string_type(type_byte: u8) -> bool {
+    matches!(
+        type_byte,
+        types::BULK_STRING | types::SIMPLE_STRING | types::VERBATIM_STRING | types::BIG_NUMBER
+    )
+}
+
+/// Rebuilds the value a string payload came from, for the slow path (errors, unusual shapes).
+#[cold]
+fn string_value(type_byte: u8, payload: &[u8]) -> Value {
+    let bytes = Bytes::copy_from_slice(payload);
+    match type_byte {
+        types::SIMPLE_STRING => Value::SimpleString(bytes),
+        types::BIG_NUMBER => Value::BigNumber(bytes),
+        types::VERBATIM_STRING => Value::VerbatimString {
+            format: *b"txt",
+            text: bytes,
+        },
+        _ => Value::BulkString(bytes),
+    }
+}
+
+/// Reads a string-like value and converts its payload with `fast`; a nil, or a payload `fast`
+/// refuses, goes through `T::from_valkey` for its result (and error message).
+#[inline]
+fn string_from_frame<T: FromValkey>(
+    frame: &mut FrameReader<'_>,
+    type_byte: u8,
+    fast: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T> {
+    match frame.read_bulk_slice()? {
+        Some(payload) => match fast(payload) {
+            Some(v) => Ok(v),
+            None => T::from_valkey(string_value(type_byte, payload)),
+        },
+        None => T::from_valkey(Value::Nil),
+    }
+}
+
+/// The slow path: the whole value, then `from_valkey`.
+#[inline]
+fn via_value<T: FromValkey>(frame: &mut FrameReader<'_>) -> Result<T> {
+    T::from_valkey(frame.read_value()?)
+}
+
 impl FromValkey for Value {
     fn from_valkey(value: Value) -> Result<Self> {
         Ok(value)
@@ -116,6 +168,13 @@ impl FromValkey for () {
             _ => Ok(()),
         }
     }
+
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        match frame.peek_type()? {
+            types::SIMPLE_ERROR | types::BULK_ERROR => via_value(frame),
+            _ => frame.skip_value(),
+        }
+    }
 }
 
 impl FromValkey for String {
@@ -123,6 +182,16 @@ impl FromValkey for String {
         match into_text_bytes(value) {
             Ok(bytes) => string_from_bytes(&bytes, || describe(&Value::BulkString(bytes.clone()))),
             Err(other) => Err(unexpected("a string", other)),
+        }
+    }
+
+    #[inline]
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        match frame.peek_type()? {
+            t if is_string_type(t) => {
+                string_from_frame(frame, t, |b| std::str::from_utf8(b).ok().map(str::to_owned))
+            }
+            _ => via_value(frame),
         }
     }
 }
@@ -144,6 +213,17 @@ impl FromValkey for Bytes {
     /// Shares the reply's buffer: no copy.
     fn from_valkey(value: Value) -> Result<Self> {
         into_text_bytes(value).map_err(|other| unexpected("a string", other))
+    }
+
+    #[inline]
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        match frame.peek_type()? {
+            t if is_string_type(t) => match frame.read_bulk_bytes()? {
+                Some(bytes) => Ok(bytes),
+                None => Self::from_valkey(Value::Nil),
+            },
+            _ => via_value(frame),
+        }
     }
 }
 
@@ -187,6 +267,11 @@ macro_rules! from_int {
             fn from_valkey(value: Value) -> Result<Self> {
                 int_from_value::<$t>(value, stringify!($t))
             }
+
+            #[inline]
+            fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+                int_from_frame(frame)
+            }
         }
     )*};
 }
@@ -196,8 +281,33 @@ impl FromValkey for u8 {
     fn from_valkey(value: Value) -> Result<Self> {
         int_from_value::<u8>(value, "u8")
     }
+    #[inline]
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        int_from_frame(frame)
+    }
     fn vec_from_bytes(bytes: &[u8]) -> Option<Vec<Self>> {
         Some(bytes.to_vec())
+    }
+}
+
+/// Integers from the frame: an integer reply or decimal text, range-checked.
+#[inline]
+fn int_from_frame<T>(frame: &mut FrameReader<'_>) -> Result<T>
+where
+    T: FromValkey + TryFrom<i64> + std::str::FromStr,
+{
+    match frame.peek_type()? {
+        types::INTEGER => {
+            let i = frame.read_int()?;
+            match T::try_from(i) {
+                Ok(v) => Ok(v),
+                Err(_) => T::from_valkey(Value::Int(i)),
+            }
+        }
+        t if is_string_type(t) => string_from_frame(frame, t, |b| {
+            std::str::from_utf8(b).ok().and_then(|s| s.parse().ok())
+        }),
+        _ => via_value(frame),
     }
 }
 
@@ -259,6 +369,18 @@ macro_rules! from_float {
                     },
                 }
             }
+
+            #[inline]
+            fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+                match frame.peek_type()? {
+                    types::DOUBLE => Ok(frame.read_double()? as $t),
+                    types::INTEGER => Ok(frame.read_int()? as $t),
+                    t if is_string_type(t) => string_from_frame(frame, t, |b| {
+                        std::str::from_utf8(b).ok().and_then(|s| s.parse().ok())
+                    }),
+                    _ => via_value(frame),
+                }
+            }
         }
     )*};
 }
@@ -272,6 +394,14 @@ impl<T: FromValkey> FromValkey for Option<T> {
         match strip_attributes(value) {
             Value::Nil => Ok(None),
             other => T::from_valkey(other).map(Some),
+        }
+    }
+    #[inline]
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        if frame.read_nil()? {
+            Ok(None)
+        } else {
+            T::from_frame(frame).map(Some)
         }
     }
     fn from_missing() -> Option<Self> {
@@ -425,6 +555,50 @@ fn read_map<K: FromValkey, V: FromValkey>(
     })
 }
 
+/// Reads a map reply straight from the frame: a RESP3 map or a RESP2 flat `[k1, v1, ...]` array.
+/// Other shapes (an array of pairs, nil), and any error, start over through `from_valkey`, so
+/// results and messages are those of the `Value` path.
+#[inline]
+fn map_from_frame<K: FromValkey, V: FromValkey, M: FromValkey>(
+    frame: &mut FrameReader<'_>,
+    new: impl FnOnce(usize) -> M,
+    mut insert: impl FnMut(&mut M, K, V),
+) -> Result<M> {
+    let start = frame.clone();
+    let fast = || -> Result<Option<M>> {
+        let (type_byte, count) = match frame.peek_type()? {
+            types::MAP | types::ARRAY => frame.read_aggregate_header()?,
+            _ => return Ok(None),
+        };
+        let Some(count) = count else {
+            return Ok(None);
+        };
+        let pairs = if type_byte == types::MAP {
+            count
+        } else if count % 2 != 0
+            || (count > 0 && matches!(frame.peek_type()?, types::ARRAY | types::SET))
+        {
+            return Ok(None);
+        } else {
+            count / 2
+        };
+        let mut map = new(pairs);
+        for _ in 0..pairs {
+            let k = K::from_frame(frame)?;
+            let v = V::from_frame(frame)?;
+            insert(&mut map, k, v);
+        }
+        Ok(Some(map))
+    };
+    match fast() {
+        Ok(Some(map)) => Ok(map),
+        _ => {
+            *frame = start;
+            via_value(frame)
+        }
+    }
+}
+
 fn map_len_hint(value: &Value) -> usize {
     match value {
         Value::Map(m) => m.len(),
@@ -439,6 +613,25 @@ impl<T: FromValkey> FromValkey for Vec<T> {
     #[inline]
     fn from_valkey(value: Value) -> Result<Self> {
         read_vec(value, "an array")
+    }
+
+    #[inline]
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        match frame.peek_type()? {
+            // Pairs decide between flat and nested forms from the first element: `from_valkey`.
+            types::ARRAY | types::SET | types::PUSH if !T::READS_PAIRS => {
+                let Some(count) = frame.read_aggregate_header()?.1 else {
+                    return Self::from_valkey(Value::Nil);
+                };
+                let mut out = Vec::with_capacity(count);
+                for i in 0..count {
+                    out.push(T::from_frame(frame).map_err(|e| e.context(format_args!("[{i}]")))?);
+                }
+                Ok(out)
+            }
+            t if is_string_type(t) => string_from_frame(frame, t, T::vec_from_bytes),
+            _ => via_value(frame),
+        }
     }
 }
 
@@ -483,6 +676,16 @@ where
         })?;
         Ok(map)
     }
+
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        map_from_frame(
+            frame,
+            |n| HashMap::with_capacity_and_hasher(n, S::default()),
+            |map, k, v| {
+                map.insert(k, v);
+            },
+        )
+    }
 }
 
 impl<K: FromValkey + Ord, V: FromValkey> FromValkey for BTreeMap<K, V> {
@@ -494,6 +697,16 @@ impl<K: FromValkey + Ord, V: FromValkey> FromValkey for BTreeMap<K, V> {
             map.insert(k, v);
         })?;
         Ok(map)
+    }
+
+    fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        map_from_frame(
+            frame,
+            |_| BTreeMap::new(),
+            |map, k, v| {
+                map.insert(k, v);
+            },
+        )
     }
 }
 

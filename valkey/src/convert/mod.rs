@@ -1,5 +1,88 @@
 //! Conversions between Rust types and the wire: `ToValkeyArg`/`ToValkeyArgs` write command
 //! arguments straight into the connection's buffer; `FromValkey` reads a reply into a user type.
+//!
+//! # Reading replies
+//!
+//! Every conversion accepts the RESP2 and the RESP3 shape of the same data, so code does not
+//! change with the protocol:
+//!
+//! | into | from |
+//! |---|---|
+//! | integers | an integer; decimal text (`"42"`); a RESP3 boolean (0/1); a double only when integral (`3.0`, as RESP3 sends a score that RESP2 sends as `"3"`). Out of range is an error, never a wrap; a fraction is an error, never a truncation |
+//! | `f32`, `f64` | a double; an integer; decimal text incl. `inf`, `-inf`, `nan` |
+//! | `bool` | a RESP3 boolean; the integers 0 and 1; the text `"0"`/`"1"`. Other integers are an error |
+//! | `()` | anything that is not an error reply (`OK`, `QUEUED`, nil, ...) |
+//! | `String` | a bulk, simple or verbatim string (without its format) or big number, UTF-8 checked; an integer or double as its text |
+//! | `Vec<u8>`, `Bytes` | as `String`, unchecked; `Bytes` shares the reply's buffer (no copy) |
+//! | `Option<T>` | nil is `None`. An empty array is **not** `None`: it is `Some` of what `T` reads from it (`Some(vec![])` for `Option<Vec<T>>`) |
+//! | `Vec<T>`, `VecDeque<T>`, sets | an array, set or push; a map as its flat form `[k1, v1, k2, v2]` |
+//! | `Vec<(K, V)>` | a map (one pair per entry), a flat `[k1, v1, ...]` array, or an array of `[k, v]` pairs |
+//! | `HashMap`, `BTreeMap` | a map, a flat `[k1, v1, ...]` array, or an array of `[k, v]` pairs |
+//! | tuples (up to 12) | an array (or set) of exactly that many elements |
+//! | `Result<T, Error>` | an error reply inside an aggregate (EXEC, pipelines) becomes `Err` with the server's code, a value that does not fit `T` becomes that item's conversion `Err` |
+//!
+//! RESP3 attributes are skipped (the conversion reads the value they describe). An error reply
+//! where a non-`Result` type is expected converts into that server error (its code kept).
+//! Conversion errors name what was expected, what came, and where: `[3]: expected an integer,
+//! got bulk string "abc"`, `User.age: ...`, `["name"]: ...`.
+//!
+//! # Deriving
+//!
+//! ```
+//! use valkey::{FromValkey, ToValkeyArgs, Value};
+//!
+//! #[derive(FromValkey, ToValkeyArgs, Debug, PartialEq)]
+//! #[valkey(rename_all = "kebab-case")]
+//! struct Profile {
+//!     display_name: String,
+//!     visits: u64,
+//!     #[valkey(rename = "lang")]
+//!     language: Option<String>, // may be missing; `None` is not written
+//!     #[valkey(default)]
+//!     score: f64, // missing reads as 0.0
+//! }
+//!
+//! // HSET profile:1 <profile> writes `display-name ann visits 3 score 1.5`...
+//! let profile = Profile { display_name: "ann".into(), visits: 3, language: None, score: 1.5 };
+//! assert_eq!(profile.num_args(), 6);
+//!
+//! // ...and HGETALL reads it back, as a RESP2 flat array or a RESP3 map alike.
+//! let bulk = |s: &str| Value::BulkString(s.to_owned().into());
+//! let resp2 = Value::Array(vec![
+//!     bulk("display-name"), bulk("ann"), bulk("visits"), bulk("3"), bulk("score"), bulk("1.5"),
+//! ]);
+//! assert_eq!(Profile::from_valkey(resp2)?, profile);
+//!
+//! let resp3 = Value::Map(vec![(bulk("visits"), bulk("x"))]);
+//! assert_eq!(
+//!     Profile::from_valkey(resp3).unwrap_err().to_string(),
+//!     r#"Profile.visits: expected an integer, got bulk string "x""#,
+//! );
+//!
+//! // Enums of unit variants read (and write) their names.
+//! #[derive(FromValkey, ToValkeyArgs, Debug, PartialEq)]
+//! #[valkey(rename_all = "lowercase")]
+//! enum KeyType { String, List, Set, ZSet, Hash, Stream }
+//! assert_eq!(KeyType::from_valkey(Value::SimpleString("zset".into()))?, KeyType::ZSet);
+//! # Ok::<(), valkey::Error>(())
+//! ```
+//!
+//! Attributes: on the type `rename_all = "lowercase" | "UPPERCASE" | "snake_case" |
+//! "kebab-case" | "camelCase" | "PascalCase" | "SCREAMING_SNAKE_CASE"`, `deny_unknown_fields`
+//! (unknown fields are ignored by default), `transparent` (read the one field's value);
+//! on a field `rename = "..."` and `default`; on a variant `rename = "..."`. A named struct
+//! reads a map, a tuple struct an array of its length, a one-field tuple struct its field's
+//! value. The generated code names the library `::valkey`, which is what the package
+//! `valkey-typed` is called in code unless it is renamed in `Cargo.toml`; a crate that renames
+//! it says so with `#[valkey(crate = "new_name")]`.
+//!
+//! # Writing arguments
+//!
+//! Numbers are written in decimal; floats as the shortest text that reads back to the same value
+//! (`0.1`, `1e300`), infinities as `inf`/`-inf`. NaN is written as `nan`, which the server rejects
+//! with an error reply for every command (it is never stored). `bool` is `1`/`0`. `Vec<u8>`,
+//! `&[u8]` and `[u8; N]` are one binary argument; other collections, maps (`key value` pairs),
+//! tuples and `Option` (`None` writes nothing) write each element in order.
 
 mod args;
 mod from;

@@ -26,14 +26,20 @@ pub fn is_push(frame: &[u8]) -> bool {
 #[inline]
 pub fn decode_reply<T: FromValkey>(frame: &Bytes) -> Result<T> {
     match frame.first() {
-        Some(b'-' | b'!' | b'|') => match FrameReader::new(frame).read_value()? {
+        Some(b'-' | b'!') => match FrameReader::new(frame).read_value()? {
             Value::ServerError(e) => Err(Error::from_server(e)),
-            Value::Attribute { data, .. } => match *data {
-                Value::ServerError(e) => Err(Error::from_server(e)),
-                other => T::from_valkey(other),
-            },
             other => T::from_valkey(other),
         },
+        // An attribute rides along with its reply: `Value` keeps it, other types skip it.
+        Some(b'|') => {
+            let value = FrameReader::new(frame).read_value()?;
+            if let Value::Attribute { data, .. } = &value {
+                if let Value::ServerError(e) = &**data {
+                    return Err(Error::from_server(e.clone()));
+                }
+            }
+            T::from_valkey(value)
+        }
         _ => T::from_frame(&mut FrameReader::new(frame)),
     }
 }

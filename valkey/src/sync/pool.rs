@@ -208,6 +208,12 @@ impl DerefMut for PooledConnection {
     }
 }
 
+impl std::fmt::Debug for PooledConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PooledConnection").field(&self.con).finish()
+    }
+}
+
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         let Some(con) = self.con.take() else { return };
