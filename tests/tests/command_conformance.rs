@@ -16,11 +16,13 @@ use valkey::{cmd, Cmd, Command, Value};
 #[path = "command_conformance/cases.rs"]
 mod cases;
 
-/// (name, group, run).
+/// (name, group, whether the overlay documents RESP2/RESP3 shapes, send typed, send raw).
 type Case = (
     &'static str,
     &'static str,
+    bool,
     fn(&mut valkey::sync::Connection) -> valkey::Result<()>,
+    fn(&mut valkey::sync::Connection) -> valkey::Result<Value>,
 );
 
 /// Fixes a builder's caller-chosen reply type to `Value`.
@@ -98,6 +100,8 @@ struct Tally {
     decoded: Vec<String>,
     server_errors: Vec<String>,
     failures: Vec<String>,
+    /// The raw reply's type, per command sent.
+    shapes: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
 fn run(url: &str, protocol: &str) -> Tally {
@@ -105,7 +109,7 @@ fn run(url: &str, protocol: &str) -> Tally {
         valkey::Client::open(format!("{url}?protocol={protocol}&response_timeout=5")).unwrap();
     let mut con = client.get_connection().unwrap();
     let mut t = Tally::default();
-    for (name, group, f) in cases::CASES.iter() {
+    for (name, group, _, f, raw) in cases::CASES.iter() {
         if SKIP.contains(name) {
             continue;
         }
@@ -115,7 +119,15 @@ fn run(url: &str, protocol: &str) -> Tally {
             continue;
         }
         match f(&mut con) {
-            Ok(()) => t.decoded.push(name.to_string()),
+            Ok(()) => {
+                t.decoded.push(name.to_string());
+                // Again, raw, from the same state, to compare the protocols' shapes.
+                if setup(&mut con, group).is_ok() {
+                    if let Ok(v) = raw(&mut con) {
+                        t.shapes.insert(name, v.kind_name());
+                    }
+                }
+            }
             Err(e) if e.is_server_error() => t.server_errors.push(format!("{name}: {e}")),
             Err(e) => {
                 t.failures.push(format!("{name}: {e}"));
@@ -133,8 +145,10 @@ fn every_reply_reads_into_its_builders_output_in_resp2_and_resp3() {
     let url = server.url();
     assert_eq!(cases::CASES.len(), cmd::commands().len());
     let mut failures = vec![];
+    let mut shapes = vec![];
     for protocol in ["resp2", "resp3"] {
         let t = run(&url, protocol);
+        shapes.push(t.shapes.clone());
         println!(
             "{protocol}: {} of {} commands sent decoded into their Output; {} got a server error \
              (arguments not valid for them, unverified): {}",
@@ -154,6 +168,20 @@ fn every_reply_reads_into_its_builders_output_in_resp2_and_resp3() {
         failures.is_empty(),
         "replies that do not read into Output:\n{}",
         failures.join("\n")
+    );
+    // Where the two protocols reply with different types, the overlay says so (resp2/resp3).
+    let mut undocumented = vec![];
+    for (name, _, documented, _, _) in cases::CASES.iter() {
+        if let (Some(a), Some(b)) = (shapes[0].get(name), shapes[1].get(name)) {
+            if a != b && !documented {
+                undocumented.push(format!("{name}: RESP2 {a}, RESP3 {b}"));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "shapes that differ between RESP2 and RESP3 without a resp2/resp3 note in the overlay:\n{}",
+        undocumented.join("\n")
     );
 }
 

@@ -137,7 +137,8 @@ fn owned_field(
     }
 }
 
-/// The case of one command: `("SET", "string", |con| con.send(cmd::set("k", "1")).map(drop))`.
+/// The case of one command: its name, group, whether the overlay documents its RESP2/RESP3
+/// shapes, and the invocation sent typed and raw.
 pub fn case(
     cmd: &Command,
     ov: &CommandOverlay,
@@ -168,7 +169,8 @@ pub fn case(
         Output::Leveled(base) if crate::overlay::uses_t(base) => quote!(value(#call)),
         _ => call,
     };
-    quote!((#name, #group, |con| con.send(#call).map(drop)),)
+    let documented = ov.resp2.is_some() || ov.resp3.is_some();
+    quote!((#name, #group, #documented, |con| con.send(#call).map(drop), |con| con.send_as::<_, valkey::Value>(&#call)),)
 }
 
 /// The whole generated file.
@@ -178,7 +180,8 @@ pub fn file(cases: Vec<TokenStream>) -> TokenStream {
         use super::{value, Case};
         use valkey::cmd;
 
-        /// One minimal invocation per command: (name, group, run).
+        /// One minimal invocation per command: (name, group, whether the overlay documents
+        /// RESP2/RESP3 shapes, send typed, send reading a raw `Value`).
         pub static CASES: [Case; #n] = [#(#cases)*];
     }
 }

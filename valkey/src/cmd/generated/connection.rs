@@ -604,6 +604,8 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[doc(alias = "CLIENT INFO")]
 #[doc(alias = "client|info")]
 #[doc(alias = "INFO")]
@@ -1456,6 +1458,8 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`, `@connection`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 ///
 /// **History**
 ///
@@ -6202,6 +6206,8 @@ pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[doc(alias = "CLIENT TRACKINGINFO")]
 #[doc(alias = "client|trackinginfo")]
 #[doc(alias = "TRACKINGINFO")]

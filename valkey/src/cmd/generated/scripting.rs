@@ -1245,6 +1245,8 @@ pub(crate) static FUNCTION_STATS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript, allow_busy
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[doc(alias = "FUNCTION STATS")]
 #[doc(alias = "function|stats")]
 #[doc(alias = "STATS")]

@@ -1147,6 +1147,8 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 ///
 /// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`
 #[doc(alias = "COMMAND DOCS")]
@@ -2670,6 +2672,8 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@dangerous`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 ///
 /// **History**
 ///
@@ -2832,6 +2836,8 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[doc(alias = "LATENCY DOCTOR")]
 #[doc(alias = "latency|doctor")]
 #[doc(alias = "DOCTOR")]
@@ -2999,6 +3005,8 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 ///
 /// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`
 #[doc(alias = "LATENCY HISTOGRAM")]
@@ -3260,6 +3268,8 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@read`, `@fast`
 /// - **Flags:** readonly, fast
 /// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 ///
 /// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`
 #[doc(alias = "LOLWUT")]
@@ -3367,6 +3377,8 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Group:** server
 /// - **ACL categories:** `@slow`
 /// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[doc(alias = "MEMORY DOCTOR")]
 #[doc(alias = "memory|doctor")]
 #[doc(alias = "DOCTOR")]
@@ -3566,6 +3578,8 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
 /// - **Group:** server
 /// - **ACL categories:** `@slow`
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[doc(alias = "MEMORY STATS")]
 #[doc(alias = "memory|stats")]
 #[doc(alias = "STATS")]

@@ -2103,6 +2103,8 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@read`, `@stream`, `@slow`
 /// - **Flags:** readonly
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 ///
 /// **History**
 ///
