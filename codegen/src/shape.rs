@@ -213,13 +213,21 @@ pub fn token_signature(choices: &[Arg]) -> Option<String> {
 }
 
 /// The name of a generated enum or struct for `arg` inside a type (or builder) named `parent`.
-pub fn owned_name(parent: &str, arg: &Arg, overlay_enums: &BTreeMap<String, String>) -> String {
+/// (A shared enum's name from the overlay's `enums`; else the parent's name and the argument's,
+/// its overlay name if it has one.)
+pub fn owned_name(
+    parent: &str,
+    arg: &Arg,
+    overlay_enums: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) -> String {
     if let Kind::OneOf(c) = &arg.kind {
         if let Some(name) = token_signature(c).and_then(|s| overlay_enums.get(&s)) {
             return name.clone();
         }
     }
-    format!("{parent}{}", camel(&arg.name))
+    let own = names.get(&arg.path).map_or(arg.name.as_str(), String::as_str);
+    format!("{parent}{}", camel(own))
 }
 
 /// A name for something that writes `arg`: the overlay's name, else its token when it is a word
@@ -358,8 +366,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn owned(&mut self, arg: &Arg) -> String {
-        let name = owned_name(&self.b.type_name, arg, self.enums);
-        let shared = name != format!("{}{}", self.b.type_name, camel(&arg.name));
+        let name = owned_name(&self.b.type_name, arg, self.enums, &self.ov.names);
+        let shared = match &arg.kind {
+            Kind::OneOf(c) => token_signature(c).is_some_and(|s| self.enums.contains_key(&s)),
+            _ => false,
+        };
         if !self.b.owned.iter().any(|o| o.name == name) {
             self.b.owned.push(Owned {
                 name: name.clone(),
@@ -653,10 +664,14 @@ impl<'a> Ctx<'a> {
                 }
                 let mut inner_present = present.to_vec();
                 inner_present.push(p);
+                // The entry method comes first among the block's methods (spec order in the docs);
+                // it is completed once the block's own parts are known.
+                let at = self.b.methods.len();
+                self.b.methods.push(m.clone());
                 let mut mode = Mode::Entry(Box::new(m));
                 self.required(children, &mut mode, &inner_present)?;
                 if let Mode::Entry(m) = mode {
-                    self.b.methods.push(*m);
+                    self.b.methods[at] = *m;
                 }
             }
             _ => {
@@ -965,8 +980,8 @@ mod tests {
                   "since": "6.2.0"}]}]"#,
         );
         let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
-        let count = &b.methods[1];
-        let any = &b.methods[0];
+        let count = &b.methods[0];
+        let any = &b.methods[1];
         assert_eq!((count.name.as_str(), any.name.as_str()), ("count", "any"));
         let presence = count.sets[0].0;
         assert!(matches!(b.slots[presence].kind, SlotKind::Presence(_)));

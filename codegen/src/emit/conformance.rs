@@ -54,7 +54,7 @@ fn owned_value(
     enums: &BTreeMap<String, String>,
     names: &BTreeMap<String, String>,
 ) -> TokenStream {
-    let name = owned_name(parent, arg, enums);
+    let name = owned_name(parent, arg, enums, names);
     let ty = format_ident!("{}", name);
     match &arg.kind {
         Kind::OneOf(choices) => {
@@ -63,7 +63,8 @@ fn owned_value(
             match &c.kind {
                 Kind::PureToken => quote!(cmd::#ty::#v),
                 Kind::Block(children) if !c.multiple => {
-                    let inner = format!("{name}{}", crate::names::camel(&c.name));
+                    let own = names.get(&c.path).map_or(c.name.as_str(), String::as_str);
+                    let inner = format!("{name}{}", crate::names::camel(own));
                     let fields = owned_fields(children, &inner, enums, names);
                     quote!(cmd::#ty::#v { #(#fields),* })
                 }

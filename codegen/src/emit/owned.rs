@@ -48,7 +48,7 @@ fn field_ty(
         Kind::Integer | Kind::UnixTime => quote!(i64),
         Kind::Double => quote!(f64),
         Kind::OneOf(_) | Kind::Block(_) => {
-            let name = owned_name(parent, arg, ctx.enums);
+            let name = owned_name(parent, arg, ctx.enums, ctx.names);
             define(ctx, &name, arg, out);
             let id = format_ident!("{}", name);
             quote!(#id)
@@ -257,7 +257,8 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                         write_arms.push(quote!(Self::#v => out.write_bytes(#tok),));
                     }
                     Kind::Block(children) if !c.multiple => {
-                        let inner = format!("{name}{}", camel(&c.name));
+                        let own = ctx.names.get(&c.path).map_or(c.name.as_str(), String::as_str);
+                        let inner = format!("{name}{}", camel(own));
                         let (fields, nums, writes) = block_fields(ctx, &inner, children, out);
                         let fdefs = fields.iter().map(|(f, t, d)| {
                             let d = doc_attrs(d);
@@ -338,9 +339,18 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
             let binds: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
             let doc = doc_attrs(&doc);
             let n = sum(nums);
+            // With only optional parts, `Default` gives the empty group to start from.
+            let all_optional = children
+                .iter()
+                .all(|c| c.optional || ctx.counts.contains_key(&c.path));
+            let derives = if all_optional {
+                quote!(#[derive(Clone, Debug, Default, PartialEq)])
+            } else {
+                quote!(#[derive(Clone, Debug, PartialEq)])
+            };
             out.push(quote! {
                 #doc
-                #[derive(Clone, Debug, PartialEq)]
+                #derives
                 pub struct #id { #(#fdefs),* }
                 impl ToValkeyArgs for #id {
                     #[allow(unused_variables)]

@@ -342,7 +342,7 @@ pub static CASES: [Case; 399] = [
         false,
         |con| {
             con
-                .send(cmd::client_kill(cmd::ClientKillFilter::OldFormat("1".into())))
+                .send(cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into())))
                 .map(drop)
         },
         |con| {
@@ -350,7 +350,7 @@ pub static CASES: [Case; 399] = [
                 .send_as::<
                     _,
                     valkey::Value,
-                >(&cmd::client_kill(cmd::ClientKillFilter::OldFormat("1".into())))
+                >(&cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into())))
         },
     ),
     (

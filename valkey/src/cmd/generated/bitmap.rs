@@ -64,7 +64,7 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `byte`, `bit`, `end_unit_block`, `range`
+/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `range`, `end`, `byte`, `bit`
 #[doc(alias = "BITCOUNT")]
 pub fn bitcount<Key: ToValkeyArg>(
     key: Key,
@@ -116,10 +116,7 @@ impl<
 }
 impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
-    pub fn end_unit_block(
-        self,
-        end: i64,
-    ) -> Bitcount<Key, Present, Start, Present, i64, Unit> {
+    pub fn end(self, end: i64) -> Bitcount<Key, Present, Start, Present, i64, Unit> {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -651,7 +648,7 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `bit`: an integer — `bit`
 ///
-/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `byte`, `bit`, `end_unit_block`, `range`
+/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `range`, `end`, `byte`, `bit`
 #[doc(alias = "BITPOS")]
 pub fn bitpos<Key: ToValkeyArg>(
     key: Key,
@@ -707,10 +704,7 @@ impl<
 }
 impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
-    pub fn end_unit_block(
-        self,
-        end: i64,
-    ) -> Bitpos<Key, Present, Start, Present, i64, Unit> {
+    pub fn end(self, end: i64) -> Bitpos<Key, Present, Start, Present, i64, Unit> {
         Bitpos {
             key: self.key,
             bit: self.bit,

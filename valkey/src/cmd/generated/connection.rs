@@ -634,7 +634,7 @@ impl Command for ClientInfo {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterNewFormatClientType {
+pub enum ClientKillFilterFiltersClientType {
     /// `NORMAL`
     Normal,
     /// `MASTER`
@@ -654,7 +654,7 @@ pub enum ClientKillFilterNewFormatClientType {
     /// `PUBSUB`
     Pubsub,
 }
-impl ToValkeyArgs for ClientKillFilterNewFormatClientType {
+impl ToValkeyArgs for ClientKillFilterFiltersClientType {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -677,7 +677,7 @@ impl ToValkeyArgs for ClientKillFilterNewFormatClientType {
         }
     }
 }
-impl ClientKillFilterNewFormatClientType {
+impl ClientKillFilterFiltersClientType {
     /// The version that added this choice, if the spec says.
     #[allow(dead_code)]
     pub(crate) fn since(&self) -> Option<Version> {
@@ -693,13 +693,13 @@ impl ClientKillFilterNewFormatClientType {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterNewFormatSkipme {
+pub enum ClientKillFilterFiltersSkipme {
     /// `YES`
     Yes,
     /// `NO`
     No,
 }
-impl ToValkeyArgs for ClientKillFilterNewFormatSkipme {
+impl ToValkeyArgs for ClientKillFilterFiltersSkipme {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -718,7 +718,7 @@ impl ToValkeyArgs for ClientKillFilterNewFormatSkipme {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterNewFormatNotClientType {
+pub enum ClientKillFilterFiltersNotClientType {
     /// `NORMAL`
     Normal,
     /// `MASTER`
@@ -732,7 +732,7 @@ pub enum ClientKillFilterNewFormatNotClientType {
     /// `PUBSUB`
     Pubsub,
 }
-impl ToValkeyArgs for ClientKillFilterNewFormatNotClientType {
+impl ToValkeyArgs for ClientKillFilterFiltersNotClientType {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -759,7 +759,7 @@ impl ToValkeyArgs for ClientKillFilterNewFormatNotClientType {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ClientKillFilterNewFormat {
+pub enum ClientKillFilterFilters {
     /// `ID client-id [client-id ...]`
     ///
     /// (since 2.8.12)
@@ -767,7 +767,7 @@ pub enum ClientKillFilterNewFormat {
     /// `TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
     ///
     /// (since 2.8.12)
-    ClientType(ClientKillFilterNewFormatClientType),
+    ClientType(ClientKillFilterFiltersClientType),
     /// `USER username`
     Username(Bytes),
     /// `ADDR ip:port`
@@ -777,7 +777,7 @@ pub enum ClientKillFilterNewFormat {
     /// (since 6.2.0)
     Laddr(Bytes),
     /// `SKIPME YES | NO`
-    Skipme(ClientKillFilterNewFormatSkipme),
+    Skipme(ClientKillFilterFiltersSkipme),
     /// `MAXAGE maxage`
     ///
     /// (since 8.0.0)
@@ -817,7 +817,7 @@ pub enum ClientKillFilterNewFormat {
     /// `NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
     ///
     /// (since 9.0.0)
-    NotClientType(ClientKillFilterNewFormatNotClientType),
+    NotClientType(ClientKillFilterFiltersNotClientType),
     /// `NOT-ID not-client-id [not-client-id ...]`
     ///
     /// (since 9.0.0)
@@ -863,7 +863,7 @@ pub enum ClientKillFilterNewFormat {
     /// (since 9.0.0)
     NotIp(Bytes),
 }
-impl ToValkeyArgs for ClientKillFilterNewFormat {
+impl ToValkeyArgs for ClientKillFilterFilters {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -1013,7 +1013,7 @@ impl ToValkeyArgs for ClientKillFilterNewFormat {
         }
     }
 }
-impl ClientKillFilterNewFormat {
+impl ClientKillFilterFilters {
     /// The version that added this choice, if the spec says.
     #[allow(dead_code)]
     pub(crate) fn since(&self) -> Option<Version> {
@@ -1054,24 +1054,24 @@ pub enum ClientKillFilter {
     /// `ip:port`
     ///
     /// (deprecated since 2.8.12)
-    OldFormat(Bytes),
+    IpPort(Bytes),
     /// `ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]`
-    NewFormat(Vec<ClientKillFilterNewFormat>),
+    Filters(Vec<ClientKillFilterFilters>),
 }
 impl ToValkeyArgs for ClientKillFilter {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
-            Self::OldFormat(x) => 1usize,
-            Self::NewFormat(x) => x.iter().map(ToValkeyArgs::num_args).sum::<usize>(),
+            Self::IpPort(x) => 1usize,
+            Self::Filters(x) => x.iter().map(ToValkeyArgs::num_args).sum::<usize>(),
         }
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         match self {
-            Self::OldFormat(x) => {
+            Self::IpPort(x) => {
                 out.write(x);
             }
-            Self::NewFormat(x) => {
+            Self::Filters(x) => {
                 for x in x.iter() {
                     ToValkeyArgs::write_args(x, out);
                 }
@@ -1243,7 +1243,7 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`, `@connection`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `i64`
-///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::OldFormat`) replies `OK` instead: read it with `.returning::&lt;()&gt;()`.
+///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::&lt;()&gt;()`.
 ///
 /// **History**
 ///
@@ -6467,7 +6467,7 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
 /// - 8.1.0: A new `availability_zone` field is added to the response if the `availability-zone` config is set.
 /// - 6.2.0: `protover` made optional; when called without arguments the command reports the current connection's context.
 ///
-/// **Options** (methods of [`Hello`](struct@Hello)): `auth`, `setname`, `arguments`
+/// **Options** (methods of [`Hello`](struct@Hello)): `protover`, `auth`, `setname`
 #[doc(alias = "HELLO")]
 pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
     Hello {
@@ -6491,7 +6491,7 @@ pub struct Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
 }
 impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
     /// `protover [AUTH username password] [SETNAME clientname]`
-    pub fn arguments(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T> {
+    pub fn protover(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T> {
         Hello {
             arguments: Present,
             protover,

@@ -525,7 +525,7 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
 #[doc(alias = "GEORADIUS")]
 pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1155,7 +1155,7 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
 #[doc(alias = "GEORADIUSBYMEMBER")]
 pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1801,7 +1801,7 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
 #[doc(alias = "GEORADIUSBYMEMBER_RO")]
 pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2325,7 +2325,7 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `any`, `count`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
 #[doc(alias = "GEORADIUS_RO")]
 pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2861,7 +2861,7 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `by`: [`GeosearchBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `any`, `count`, `withcoord`, `withdist`, `withhash`
+/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`
 #[doc(alias = "GEOSEARCH")]
 pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -3529,7 +3529,7 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `by`: [`GeosearchstoreBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `any`, `count`, `storedist`
+/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`
 #[doc(alias = "GEOSEARCHSTORE")]
 pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
     destination: Destination,

@@ -1762,7 +1762,7 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `withvalues`, `options`
+/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `count`, `withvalues`
 #[doc(alias = "HRANDFIELD")]
 pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1788,7 +1788,7 @@ pub struct Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
 }
 impl<Key, Withvalues, T> Hrandfield<Key, Unset, Unset, Withvalues, T> {
     /// `count [WITHVALUES]`
-    pub fn options(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T> {
+    pub fn count(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T> {
         Hrandfield {
             key: self.key,
             options: Present,

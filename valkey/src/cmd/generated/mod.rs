@@ -46,8 +46,8 @@ pub use self::cluster::{
 pub use self::connection::{
     auth, client, ClientCachingMode, client_caching, client_capa, client_getname,
     client_getredir, client_help, client_id, client_import_source, client_info,
-    ClientKillFilter, ClientKillFilterNewFormat, ClientKillFilterNewFormatClientType,
-    ClientKillFilterNewFormatNotClientType, ClientKillFilterNewFormatSkipme, client_kill,
+    ClientKillFilter, ClientKillFilterFilters, ClientKillFilterFiltersClientType,
+    ClientKillFilterFiltersNotClientType, ClientKillFilterFiltersSkipme, client_kill,
     client_list, client_no_evict, client_no_touch, client_pause, ClientReplyAction,
     client_reply, ClientSetinfoAttr, client_setinfo, client_setname, client_tracking,
     client_trackinginfo, client_unblock, client_unpause, echo, hello, ping, quit, reset,
@@ -99,9 +99,9 @@ pub use self::server::{
     lolwut, memory, memory_doctor, memory_help, memory_malloc_stats, memory_purge,
     memory_stats, memory_usage, module, module_help, module_list, module_load,
     module_loadex, module_unload, monitor, psync, replconf, ReplicaofArgs, replicaof,
-    restore_asking, role, save, ShutdownSaveSelectorBlock,
-    ShutdownSaveSelectorBlockSaveSelector, shutdown, SlaveofArgs, slaveof, slowlog,
-    slowlog_get, slowlog_help, slowlog_len, slowlog_reset, swapdb, sync, time,
+    restore_asking, role, save, ShutdownOptions, ShutdownOptionsSaveSelector, shutdown,
+    SlaveofArgs, slaveof, slowlog, slowlog_get, slowlog_help, slowlog_len, slowlog_reset,
+    swapdb, sync, time,
 };
 pub use self::set::{
     sadd, scard, sdiff, sdiffstore, sinter, sintercard, sinterstore, sismember, smembers,

@@ -2313,7 +2313,7 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`Failover`](struct@Failover)): `force`, `to`, `abort`, `timeout`
+/// **Options** (methods of [`Failover`](struct@Failover)): `to`, `force`, `abort`, `timeout`
 #[doc(alias = "FAILOVER")]
 pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
     Failover {
@@ -4650,13 +4650,13 @@ impl Command for Save {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ShutdownSaveSelectorBlockSaveSelector {
+pub enum ShutdownOptionsSaveSelector {
     /// `NOSAVE`
     Nosave,
     /// `SAVE`
     Save,
 }
-impl ToValkeyArgs for ShutdownSaveSelectorBlockSaveSelector {
+impl ToValkeyArgs for ShutdownOptionsSaveSelector {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -4672,10 +4672,10 @@ impl ToValkeyArgs for ShutdownSaveSelectorBlockSaveSelector {
     }
 }
 /// The `save-selector-block` argument: `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
-#[derive(Clone, Debug, PartialEq)]
-pub struct ShutdownSaveSelectorBlock {
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShutdownOptions {
     /// `NOSAVE | SAVE`
-    pub save_selector: Option<ShutdownSaveSelectorBlockSaveSelector>,
+    pub save_selector: Option<ShutdownOptionsSaveSelector>,
     /// `NOW`
     ///
     /// (since 7.0.0)
@@ -4693,7 +4693,7 @@ pub struct ShutdownSaveSelectorBlock {
     /// (since 9.0.0)
     pub failover: bool,
 }
-impl ToValkeyArgs for ShutdownSaveSelectorBlock {
+impl ToValkeyArgs for ShutdownOptions {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         let Self { save_selector, now, force, safe, failover } = self;
@@ -4785,7 +4785,7 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
 /// - 7.0.0: Added the `NOW`, `FORCE` and `ABORT` modifiers.
 /// - 9.0.0: Added the `SAFE` and `FAILOVER` modifiers.
 ///
-/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `save_selector_block`, `abort`
+/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `options`, `abort`
 #[doc(alias = "SHUTDOWN")]
 pub fn shutdown() -> Shutdown<Unset> {
     Shutdown {
@@ -4803,10 +4803,10 @@ pub struct Shutdown<AbortSelector> {
 }
 impl Shutdown<Unset> {
     /// `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
-    pub fn save_selector_block(
+    pub fn options(
         self,
-        save_selector_block: ShutdownSaveSelectorBlock,
-    ) -> Shutdown<ShutdownSaveSelectorBlock> {
+        save_selector_block: ShutdownOptions,
+    ) -> Shutdown<ShutdownOptions> {
         Shutdown {
             abort_selector: save_selector_block,
             min_version: self.min_version,

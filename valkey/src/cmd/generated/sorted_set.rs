@@ -1744,7 +1744,7 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `withscores`, `options`
+/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `count`, `withscores`
 #[doc(alias = "ZRANDMEMBER")]
 pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1770,7 +1770,7 @@ pub struct Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
 }
 impl<Key, Withscores, T> Zrandmember<Key, Unset, Unset, Withscores, T> {
     /// `count [WITHSCORES]`
-    pub fn options(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T> {
+    pub fn count(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T> {
         Zrandmember {
             key: self.key,
             options: Present,

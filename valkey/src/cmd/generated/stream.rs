@@ -181,7 +181,7 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 /// - `id_selector`: [`XaddIdSelector`] — `<* | id>`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `equal`, `approximately`, `limit`, `trim`
+/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `trim`, `equal`, `approximately`, `limit`
 #[doc(alias = "XADD")]
 pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -2116,7 +2116,7 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `count`, `full`
+/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `full`, `count`
 #[doc(alias = "XINFO STREAM")]
 #[doc(alias = "xinfo|stream")]
 #[doc(alias = "STREAM")]
@@ -2300,7 +2300,7 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 ///
-/// **Options** (methods of [`Xpending`](struct@Xpending)): `idle`, `consumer`, `filters`
+/// **Options** (methods of [`Xpending`](struct@Xpending)): `range`, `idle`, `consumer`
 #[doc(alias = "XPENDING")]
 pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2353,7 +2353,7 @@ impl<
     T,
 > Xpending<Key, Group, Unset, MinIdleTime, Unset, Unset, Unset, Consumer, T> {
     /// `[IDLE min-idle-time] start end count [consumer]`
-    pub fn filters<Start: ToValkeyArg, End: ToValkeyArg>(
+    pub fn range<Start: ToValkeyArg, End: ToValkeyArg>(
         self,
         start: Start,
         end: End,
