@@ -226,7 +226,9 @@ pub fn owned_name(
             return name.clone();
         }
     }
-    let own = names.get(&arg.path).map_or(arg.name.as_str(), String::as_str);
+    let own = names
+        .get(&arg.path)
+        .map_or(arg.name.as_str(), String::as_str);
     format!("{parent}{}", camel(own))
 }
 

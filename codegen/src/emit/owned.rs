@@ -257,7 +257,10 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                         write_arms.push(quote!(Self::#v => out.write_bytes(#tok),));
                     }
                     Kind::Block(children) if !c.multiple => {
-                        let own = ctx.names.get(&c.path).map_or(c.name.as_str(), String::as_str);
+                        let own = ctx
+                            .names
+                            .get(&c.path)
+                            .map_or(c.name.as_str(), String::as_str);
                         let inner = format!("{name}{}", camel(own));
                         let (fields, nums, writes) = block_fields(ctx, &inner, children, out);
                         let fdefs = fields.iter().map(|(f, t, d)| {
