@@ -165,7 +165,10 @@ fn nested_options_follow_their_group_in_spec_order() {
     );
     // IDLE comes before the range in the spec, whatever the call order.
     check_as::<Value, _>(
-        cmd::xpending("s", "g").range("-", "+", 10).consumer("c").idle(1000),
+        cmd::xpending("s", "g")
+            .range("-", "+", 10)
+            .consumer("c")
+            .idle(1000),
         &["XPENDING", "s", "g", "IDLE", "1000", "-", "+", "10", "c"],
     );
     check(
@@ -173,7 +176,9 @@ fn nested_options_follow_their_group_in_spec_order() {
             .trim(cmd::TrimStrategy::Maxlen, 1000)
             .approximately()
             .limit(10),
-        &["XADD", "s", "MAXLEN", "~", "1000", "LIMIT", "10", "*", "f", "v"],
+        &[
+            "XADD", "s", "MAXLEN", "~", "1000", "LIMIT", "10", "*", "f", "v",
+        ],
     );
     check(
         cmd::shutdown().options(cmd::ShutdownOptions {
