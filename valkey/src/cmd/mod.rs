@@ -45,7 +45,6 @@
 #[rustfmt::skip]
 mod generated;
 mod meta;
-#[doc(hidden)]
 pub mod parts;
 mod raw;
 
