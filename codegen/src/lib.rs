@@ -1,5 +1,17 @@
 //! The command generator: read Valkey's command JSON, normalize it into an IR, apply the validated
 //! overrides, emit Rust with `quote`, format it.
+//!
+//! - [`dump`] / `live`: `COMMAND DOCS` + `COMMAND INFO` of a live server → `commands-json/*.json`
+//!   (Valkey's upstream schema, sorted keys, `_server.json` with the version);
+//! - [`spec`] (read): serde structs mirroring that schema;
+//! - [`ir`] (normalize): command paths, argument trees with kinds and flags, parsed versions;
+//! - [`overlay`] (overrides): `commands-json/_overlay.json`, the project's reply types and the few
+//!   things the spec cannot say, validated against the specs;
+//! - [`shape`]: each builder's parameters, methods, typestate slots, write order and reply type;
+//! - [`emit`] (emit + format): Rust per command group into `valkey/src/cmd/generated/`, the
+//!   lookup table, and one minimal invocation per command for the conformance test.
+//!
+//! Special cases live in the overlay, never in the emitter.
 
 pub mod dump;
 pub mod emit;

@@ -4,7 +4,7 @@
 
 use crate::dump::{self, Files};
 use serde_json::{Map, Number, Value as Json};
-use valkey::{Cmd, Command, Value};
+use valkey::{Cmd, Value};
 
 /// A reply as JSON: maps become objects (keys as text), sets and arrays become arrays.
 pub fn to_json(v: Value) -> Result<Json, String> {

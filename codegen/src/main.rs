@@ -1,5 +1,6 @@
-//! `valkey-codegen`: `generate` writes the command builders, `dump` refreshes `commands-json/`
-//! from a live server.
+//! `valkey-codegen`: `generate` writes the command builders (and the conformance cases), `check`
+//! says whether the committed ones are stale, `dump [--url URL]` refreshes `commands-json/` from a
+//! live server (a harness-started `valkey-server` when no URL is given).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,27 @@ fn run(args: &[String]) -> Result<(), String> {
                 );
             }
             Ok(())
+        }
+        Some("check") => {
+            // What the staleness test checks, as a command: the committed outputs match.
+            let root = workspace_root();
+            let g = valkey_codegen::emit::generate_dir(&root.join("commands-json"))?;
+            let stale: Vec<&String> = g
+                .files
+                .iter()
+                .filter(|(rel, text)| {
+                    std::fs::read_to_string(root.join(rel)).ok().as_ref() != Some(*text)
+                })
+                .map(|(rel, _)| rel)
+                .collect();
+            if stale.is_empty() {
+                println!("generated code is up to date ({} builders)", g.builders);
+                Ok(())
+            } else {
+                Err(format!(
+                    "stale: {stale:?}; run `cargo run -p valkey-codegen -- generate`"
+                ))
+            }
         }
         _ => Err("usage: valkey-codegen generate | check | dump [--url URL]".into()),
     }

@@ -109,6 +109,9 @@ pub struct Method {
     pub since: Option<Version>,
     /// A new reply type: (level, type). Higher levels win over lower ones.
     pub reply: Option<(usize, String)>,
+    /// For a builder whose reply is the caller's `T`: the option fixes `T` to this type (the
+    /// method exists only where `T` is it, so `T` is inferred from the method).
+    pub pins_t: Option<String>,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -210,13 +213,23 @@ pub fn token_signature(choices: &[Arg]) -> Option<String> {
 }
 
 /// The name of a generated enum or struct for `arg` inside a type (or builder) named `parent`.
-pub fn owned_name(parent: &str, arg: &Arg, overlay_enums: &BTreeMap<String, String>) -> String {
+/// (A shared enum's name from the overlay's `enums`; else the parent's name and the argument's,
+/// its overlay name if it has one.)
+pub fn owned_name(
+    parent: &str,
+    arg: &Arg,
+    overlay_enums: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) -> String {
     if let Kind::OneOf(c) = &arg.kind {
         if let Some(name) = token_signature(c).and_then(|s| overlay_enums.get(&s)) {
             return name.clone();
         }
     }
-    format!("{parent}{}", camel(&arg.name))
+    let own = names
+        .get(&arg.path)
+        .map_or(arg.name.as_str(), String::as_str);
+    format!("{parent}{}", camel(own))
 }
 
 /// A name for something that writes `arg`: the overlay's name, else its token when it is a word
@@ -226,7 +239,7 @@ pub fn method_name(arg: &Arg, names: &BTreeMap<String, String>) -> String {
         return n.clone();
     }
     match &arg.token {
-        Some(t) if has_words(t) && !crate::names::is_keyword(&snake(t).trim_end_matches('_')) => {
+        Some(t) if has_words(t) && !crate::names::is_keyword(snake(t).trim_end_matches('_')) => {
             snake(t)
         }
         _ => snake(&arg.name),
@@ -302,7 +315,7 @@ enum Mode {
     Ctor,
     /// An optional block's entry method: method parameters filling state slots (tokens too, as
     /// they are written only when the block is given).
-    Entry(Method),
+    Entry(Box<Method>),
 }
 
 impl<'a> Ctx<'a> {
@@ -355,8 +368,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn owned(&mut self, arg: &Arg) -> String {
-        let name = owned_name(&self.b.type_name, arg, self.enums);
-        let shared = name != format!("{}{}", self.b.type_name, camel(&arg.name));
+        let name = owned_name(&self.b.type_name, arg, self.enums, &self.ov.names);
+        let shared = match &arg.kind {
+            Kind::OneOf(c) => token_signature(c).is_some_and(|s| self.enums.contains_key(&s)),
+            _ => false,
+        };
         if !self.b.owned.iter().any(|o| o.name == name) {
             self.b.owned.push(Owned {
                 name: name.clone(),
@@ -501,6 +517,7 @@ impl<'a> Ctx<'a> {
             requires_present: present.to_vec(),
             since: self.since_of(&arg.path),
             reply: None,
+            pins_t: None,
         }
     }
 
@@ -649,10 +666,15 @@ impl<'a> Ctx<'a> {
                 }
                 let mut inner_present = present.to_vec();
                 inner_present.push(p);
-                let mut mode = Mode::Entry(m);
+                // The entry method comes first among the block's methods (spec order in the docs);
+                // it is completed once the block's own parts are known.
+                let at = self.b.methods.len();
+                self.b.methods.push(m.clone());
+                let mut mode = Mode::Entry(Box::new(m));
                 self.required(children, &mut mode, &inner_present)?;
-                let Mode::Entry(m) = mode else { unreachable!() };
-                self.b.methods.push(m);
+                if let Mode::Entry(m) = mode {
+                    self.b.methods[at] = *m;
+                }
             }
             _ => {
                 let slot = self.state_slot(a, true);
@@ -708,7 +730,10 @@ pub fn builder(
         .fn_name
         .clone()
         .unwrap_or_else(|| snake(&cmd.full_name()));
-    let output = if !ov.reply_when.is_empty() {
+    // A caller's-choice reply that an option fixes to one type (SORT ... STORE: an i64) pins `T`
+    // rather than raising a level: `T` stays inferable from the method alone.
+    let pins = ov.reply.trim() == "T" && ov.reply_when.iter().all(|w| !uses_t(&w.reply));
+    let output = if !ov.reply_when.is_empty() && !pins {
         Output::Leveled(ov.reply.clone())
     } else if uses_t(&ov.reply) {
         Output::User(ov.reply.clone())
@@ -761,7 +786,11 @@ pub fn builder(
         let mut any = false;
         for m in &mut b.methods {
             if m.arg_path == w.arg || m.arg_path.starts_with(&format!("{}/", w.arg)) {
-                m.reply = Some((level + 1, w.reply.clone()));
+                if pins {
+                    m.pins_t = Some(w.reply.clone());
+                } else {
+                    m.reply = Some((level + 1, w.reply.clone()));
+                }
                 any = true;
             }
         }
@@ -876,6 +905,24 @@ mod tests {
     }
 
     #[test]
+    fn an_option_fixing_a_callers_reply_pins_t() {
+        let c = cmd(
+            "SORT",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "destination", "type": "key", "token": "STORE", "optional": true}]"#,
+        );
+        let mut o = ov("T");
+        o.reply_when = vec![ReplyWhen {
+            arg: "destination".into(),
+            reply: "i64".into(),
+        }];
+        let b = builder(&c, &o, &BTreeMap::new()).unwrap();
+        assert_eq!(b.output, Output::User("T".into()));
+        assert_eq!(b.methods[0].pins_t.as_deref(), Some("i64"));
+        assert_eq!(b.methods[0].reply, None);
+    }
+
+    #[test]
     fn counts_are_computed_from_the_counted_slot() {
         let c = cmd(
             "HEXPIRE",
@@ -935,8 +982,8 @@ mod tests {
                   "since": "6.2.0"}]}]"#,
         );
         let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
-        let count = &b.methods[1];
-        let any = &b.methods[0];
+        let count = &b.methods[0];
+        let any = &b.methods[1];
         assert_eq!((count.name.as_str(), any.name.as_str()), ("count", "any"));
         let presence = count.sets[0].0;
         assert!(matches!(b.slots[presence].kind, SlotKind::Presence(_)));

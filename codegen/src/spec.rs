@@ -303,7 +303,7 @@ mod tests {
         let group = text.find("\"group\"").unwrap();
         let keys = text.find("\"key_specs\"").unwrap();
         assert!(arity < group && group < keys);
-        assert!(text.contains(r#""unknown""#) == false);
+        assert!(!text.contains(r#""unknown""#));
         assert_eq!(parse_file("set.json", &text).unwrap().1, spec);
     }
 

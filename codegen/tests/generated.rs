@@ -58,16 +58,21 @@ fn every_command_of_the_dump_has_a_builder_and_an_overlay_entry() {
         "commands without an overlay entry: {:?}",
         g.missing_overlay
     );
-    // Each builder's constructor is in the generated code, once.
+    // Each command's constructor is in the generated code (found by its doc alias), and there
+    // are exactly as many constructors (the only top-level `pub fn`s) as commands.
     let all: String = g.files.values().cloned().collect();
-    for (_, (name, s)) in &set.files {
+    for (name, s) in set.files.values() {
         let full = match &s.container {
             Some(c) => format!("{c} {name}"),
             None => name.clone(),
         };
-        let alias = format!("#[doc(alias = \"{full}\")]");
-        assert_eq!(all.matches(&alias).count(), 1, "{full}");
+        assert!(
+            all.contains(&format!("#[doc(alias = \"{full}\")]\n")),
+            "{full}"
+        );
     }
+    let constructors = all.lines().filter(|l| l.starts_with("pub fn ")).count();
+    assert_eq!(constructors, server.commands);
 }
 
 #[test]
@@ -81,4 +86,45 @@ fn the_dump_is_in_the_dumpers_own_format() {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         assert_eq!(spec::to_json_text(&m).unwrap(), text, "{file}");
     }
+}
+
+#[test]
+fn every_count_before_a_repeated_argument_is_computed() {
+    // A required integer named num* right before a repeated argument is the count of it: the
+    // builder must compute it (the overlay's `counts`), never ask the caller.
+    let dir = root().join("commands-json");
+    let set = spec::read_dir(&dir).unwrap();
+    let text = std::fs::read_to_string(dir.join("_overlay.json")).unwrap();
+    let overlay = valkey_codegen::overlay::parse(&text).unwrap();
+    let cmds = valkey_codegen::ir::normalize(&set).unwrap();
+    let mut missing = vec![];
+    fn walk(args: &[valkey_codegen::ir::Arg], out: &mut Vec<String>) {
+        for pair in args.windows(2) {
+            let (n, next) = (&pair[0], &pair[1]);
+            if n.kind == valkey_codegen::ir::Kind::Integer
+                && !n.optional
+                && n.name.starts_with("num")
+                && next.multiple
+            {
+                out.push(n.path.clone());
+            }
+        }
+        for a in args {
+            walk(a.kind.children(), out);
+        }
+    }
+    for c in &cmds {
+        let mut counts = vec![];
+        walk(&c.args, &mut counts);
+        let o = &overlay.commands[&c.full_name()];
+        for p in counts {
+            if !o.counts.contains_key(&p) {
+                missing.push(format!("{} {p}", c.full_name()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "counts the caller would have to pass: {missing:?}"
+    );
 }

@@ -56,7 +56,7 @@ fn zadd_pairs_and_flags() {
 #[test]
 fn numkeys_is_computed_from_the_keys() {
     check_as::<Value, _>(
-        cmd::eval("return 1").key(["a", "b"]).arg(["x"]),
+        cmd::eval("return 1").keys(["a", "b"]).args(["x"]),
         &["EVAL", "return 1", "2", "a", "b", "x"],
     );
     check_as::<Value, _>(cmd::eval("return 1"), &["EVAL", "return 1", "0"]);
@@ -94,17 +94,31 @@ fn hexpire_fields_count_is_computed() {
 }
 
 #[test]
-fn subcommands_write_both_names() {
-    use cmd::{ClientKillFilter, ClientKillFilterNewFormat as F};
+fn counts_of_pairs_count_pairs() {
     check(
-        cmd::client_kill(ClientKillFilter::NewFormat(vec![
+        cmd::hsetex("h", [("f1", "v1"), ("f2", "v2")]).fnx().ex(5),
+        &[
+            "HSETEX", "h", "FNX", "EX", "5", "FIELDS", "2", "f1", "v1", "f2", "v2",
+        ],
+    );
+    check(
+        cmd::msetex([("k1", "v1"), ("k2", "v2")]).nx(),
+        &["MSETEX", "2", "k1", "v1", "k2", "v2", "NX"],
+    );
+}
+
+#[test]
+fn subcommands_write_both_names() {
+    use cmd::{ClientKillFilter, ClientKillFilterFilters as F};
+    check(
+        cmd::client_kill(ClientKillFilter::Filters(vec![
             F::ClientId(vec![7, 8]),
-            F::Skipme(cmd::ClientKillFilterNewFormatSkipme::No),
+            F::Skipme(cmd::ClientKillFilterFiltersSkipme::No),
         ])),
         &["CLIENT", "KILL", "ID", "7", "8", "SKIPME", "NO"],
     );
     check(
-        cmd::client_kill(ClientKillFilter::OldFormat("1.2.3.4:5".into())),
+        cmd::client_kill(ClientKillFilter::IpPort("1.2.3.4:5".into())),
         &["CLIENT", "KILL", "1.2.3.4:5"],
     );
     check_as::<Value, _>(
@@ -140,6 +154,39 @@ fn optional_blocks_and_repeated_tokens() {
             "ANY",
             "ASC",
         ],
+    );
+}
+
+#[test]
+fn nested_options_follow_their_group_in_spec_order() {
+    check(
+        cmd::bitcount("b").range(1).end(5).bit(),
+        &["BITCOUNT", "b", "1", "5", "BIT"],
+    );
+    // IDLE comes before the range in the spec, whatever the call order.
+    check_as::<Value, _>(
+        cmd::xpending("s", "g")
+            .range("-", "+", 10)
+            .consumer("c")
+            .idle(1000),
+        &["XPENDING", "s", "g", "IDLE", "1000", "-", "+", "10", "c"],
+    );
+    check(
+        cmd::xadd("s", cmd::XaddIdSelector::AutoId, [("f", "v")])
+            .trim(cmd::TrimStrategy::Maxlen, 1000)
+            .approximately()
+            .limit(10),
+        &[
+            "XADD", "s", "MAXLEN", "~", "1000", "LIMIT", "10", "*", "f", "v",
+        ],
+    );
+    check(
+        cmd::shutdown().options(cmd::ShutdownOptions {
+            now: true,
+            force: true,
+            ..Default::default()
+        }),
+        &["SHUTDOWN", "NOW", "FORCE"],
     );
 }
 

@@ -45,7 +45,11 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
 }
 
 fn version_expr(v: crate::ir::Version) -> TokenStream {
-    let (a, b, c) = (v.0, v.1, v.2);
+    let (a, b, c) = (
+        Literal::u16_unsuffixed(v.0),
+        Literal::u16_unsuffixed(v.1),
+        Literal::u16_unsuffixed(v.2),
+    );
     quote!(Version::new(#a, #b, #c))
 }
 
@@ -105,8 +109,9 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
     let struct_doc = doc_attrs(&[
         format!(
-            "The `{}` command, built by [`{}`]: send it with any executor.",
+            "The `{}` command, built by [`{}`](fn@{}): send it with any executor.",
             cmd.full_name(),
+            b.fn_name,
             b.fn_name,
         ),
         String::new(),
@@ -134,15 +139,14 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         fn_doc.push(String::new());
         for p in &b.params {
             if let Some(a) = cmd.arg(&p.arg_path) {
-                let d = docs::arg_doc(a);
-                fn_doc.push(format!("- `{}`: {}", p.name, d.join(" ").trim()));
+                fn_doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty)));
             }
         }
     }
     if !b.methods.is_empty() {
         fn_doc.push(String::new());
         fn_doc.push(format!(
-            "**Options** (methods of [`{0}`]): {1}",
+            "**Options** (methods of [`{0}`](struct@{0})): {1}",
             b.type_name,
             b.methods
                 .iter()
@@ -154,7 +158,9 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     let fn_doc = doc_attrs(&fn_doc);
     let mut aliases = vec![cmd.full_name()];
     if cmd.path.len() == 2 {
+        // `client|kill` as `COMMAND INFO` names it, and the bare subcommand (`KILL`).
         aliases.push(format!("{}|{}", cmd.path[0], cmd.path[1]).to_lowercase());
+        aliases.push(cmd.path[1].clone());
     }
     let aliases = aliases.iter();
 
@@ -181,6 +187,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     for s in &b.slots {
         let f = ident(&s.field);
         match &s.kind {
+            SlotKind::Fixed { init, .. } if init == &s.field => inits.push(quote!(#f,)),
             SlotKind::Fixed { init, .. } => {
                 let e = expr(init);
                 inits.push(quote!(#f: #e,));
@@ -203,6 +210,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     if b.tracks_version {
         let since = version_expr(cmd.since);
         let mut acc = quote!(None);
+        let mut any = false;
         for p in &b.since_params {
             let pid = ident(p);
             let has_since = b
@@ -213,10 +221,16 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
                 .is_some_and(|a| a.kind.children().iter().any(|c| c.since.is_some()));
             if has_since {
                 acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
+                any = true;
             }
         }
-        pre = quote!(let min_version = #acc;);
-        inits.push(quote!(min_version,));
+        if any {
+            // Computed before the parameters move into the struct.
+            pre = quote!(let min_version = #acc;);
+            inits.push(quote!(min_version,));
+        } else {
+            inits.push(quote!(min_version: None,));
+        }
     }
     if out_param.is_some() {
         inits.push(quote!(_reply: PhantomData,));
@@ -246,7 +260,10 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
 
     // Methods, grouped by the typestate they need.
-    let mut groups: BTreeMap<(Vec<usize>, Vec<usize>), Vec<&Method>> = BTreeMap::new();
+    // Methods needing the same typestate share an impl block: (slots that must be unset, blocks
+    // that must be present, the reply type they pin).
+    type Typestate = (Vec<usize>, Vec<usize>, Option<String>);
+    let mut groups: BTreeMap<Typestate, Vec<&Method>> = BTreeMap::new();
     for m in &b.methods {
         let mut u = m.requires_unset.clone();
         u.sort();
@@ -254,7 +271,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         let mut p = m.requires_present.clone();
         p.sort();
         p.dedup();
-        groups.entry((u, p)).or_default().push(m);
+        groups.entry((u, p, m.pins_t.clone())).or_default().push(m);
     }
     // Slot index → its position among the type parameters.
     let slot_param: BTreeMap<usize, usize> = b
@@ -270,7 +287,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         })
         .collect();
     let mut impls = vec![];
-    for ((unset, present), methods) in &groups {
+    for ((unset, present, pin), methods) in &groups {
         let mut args: Vec<TokenStream> = param_ids.iter().map(|p| quote!(#p)).collect();
         let mut free: Vec<bool> = vec![true; params.len()];
         for i in unset {
@@ -281,6 +298,12 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         for i in present {
             let pos = slot_param[i];
             args[pos] = quote!(Present);
+            free[pos] = false;
+        }
+        if let Some(t) = pin {
+            // The reply parameter `T` is last.
+            let pos = params.len() - 1;
+            args[pos] = ty(t);
             free[pos] = false;
         }
         let impl_params: Vec<_> = param_ids
@@ -373,6 +396,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
             Write::Count { slot, width } => {
                 consts += 1;
                 let f = ident(&b.slots[*slot].field);
+                let width = Literal::usize_unsuffixed(*width);
                 writes.push(quote!(write_count(out, self.#f.num_args(), #width);));
             }
         }
@@ -401,6 +425,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     } else {
         quote!(#type_id<#(#param_ids),*>)
     };
+    let consts = Literal::usize_unsuffixed(consts);
     let command_impl = quote! {
         impl #cmd_generics Command for #self_ty #cmd_where {
             type Output = #output;
@@ -454,9 +479,13 @@ fn method(
         let f = ident(&s.field);
         match m.sets.iter().find(|(slot, _, _)| *slot == i) {
             Some((_, e, t)) => {
-                let e = expr(e);
                 ret[slot_param[&i]] = ty(t);
-                inits.push(quote!(#f: #e,));
+                if e == &s.field {
+                    inits.push(quote!(#f,));
+                } else {
+                    let e = expr(e);
+                    inits.push(quote!(#f: #e,));
+                }
             }
             None => inits.push(quote!(#f: self.#f,)),
         }
@@ -487,6 +516,10 @@ fn method(
         Some(a) => docs::arg_doc(a),
         None => vec![],
     };
+    if let Some(t) = &m.pins_t {
+        doc.push(String::new());
+        doc.push(format!("Changes the reply to `{t}`."));
+    }
     if let Some((_, reply)) = &m.reply {
         doc.push(String::new());
         doc.push(if reply == "T" {

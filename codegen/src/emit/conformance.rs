@@ -54,7 +54,7 @@ fn owned_value(
     enums: &BTreeMap<String, String>,
     names: &BTreeMap<String, String>,
 ) -> TokenStream {
-    let name = owned_name(parent, arg, enums);
+    let name = owned_name(parent, arg, enums, names);
     let ty = format_ident!("{}", name);
     match &arg.kind {
         Kind::OneOf(choices) => {
@@ -63,7 +63,8 @@ fn owned_value(
             match &c.kind {
                 Kind::PureToken => quote!(cmd::#ty::#v),
                 Kind::Block(children) if !c.multiple => {
-                    let inner = format!("{name}{}", crate::names::camel(&c.name));
+                    let own = names.get(&c.path).map_or(c.name.as_str(), String::as_str);
+                    let inner = format!("{name}{}", crate::names::camel(own));
                     let fields = owned_fields(children, &inner, enums, names);
                     quote!(cmd::#ty::#v { #(#fields),* })
                 }
@@ -92,7 +93,7 @@ fn owned_fields(
     let mut used = std::collections::BTreeSet::new();
     children
         .iter()
-        .filter(|c| !(c.kind == Kind::PureToken && !c.optional))
+        .filter(|c| c.kind != Kind::PureToken || c.optional)
         .map(|c| {
             let mut n = names
                 .get(&c.path)
@@ -137,7 +138,8 @@ fn owned_field(
     }
 }
 
-/// The case of one command: `("SET", "string", |con| con.send(cmd::set("k", "1")).map(drop))`.
+/// The case of one command: its name, group, whether the overlay documents its RESP2/RESP3
+/// shapes, and the invocation sent typed and raw.
 pub fn case(
     cmd: &Command,
     ov: &CommandOverlay,
@@ -168,17 +170,19 @@ pub fn case(
         Output::Leveled(base) if crate::overlay::uses_t(base) => quote!(value(#call)),
         _ => call,
     };
-    quote!((#name, #group, |con| con.send(#call).map(drop)),)
+    let documented = ov.resp2.is_some() || ov.resp3.is_some();
+    quote!((#name, #group, #documented, |con| con.send(#call).map(drop), |con| con.send_as::<_, valkey::Value>(&#call)),)
 }
 
 /// The whole generated file.
 pub fn file(cases: Vec<TokenStream>) -> TokenStream {
-    let n = cases.len();
+    let n = proc_macro2::Literal::usize_unsuffixed(cases.len());
     quote! {
         use super::{value, Case};
         use valkey::cmd;
 
-        /// One minimal invocation per command: (name, group, run).
+        /// One minimal invocation per command: (name, group, whether the overlay documents
+        /// RESP2/RESP3 shapes, send typed, send reading a raw `Value`).
         pub static CASES: [Case; #n] = [#(#cases)*];
     }
 }

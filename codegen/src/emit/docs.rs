@@ -49,7 +49,9 @@ fn syntax_in(arg: &Arg, in_oneof: bool) -> String {
             one.clone()
         } else {
             // The token is written once: repeat only the value.
-            one.splitn(2, ' ').nth(1).unwrap_or(&one).to_string()
+            one.split_once(' ')
+                .map_or(one.as_str(), |x| x.1)
+                .to_string()
         };
         format!("{one} [{again} ...]")
     } else {
@@ -180,6 +182,55 @@ pub fn command_doc(
         }
     }
     d
+}
+
+/// One line describing a constructor parameter: what it is and how it is written.
+pub fn param_doc(arg: &Arg, ty: &str) -> String {
+    let what = match &arg.kind {
+        Kind::Key => "a key",
+        Kind::String => "a string",
+        Kind::Pattern => "a glob-style pattern",
+        Kind::Integer => "an integer",
+        Kind::Double => "a number",
+        Kind::UnixTime => "a Unix time",
+        Kind::PureToken => "a token",
+        Kind::OneOf(_) => "one of the choices",
+        Kind::Block(_) => "a group",
+    };
+    let mut line = if arg.multiple {
+        let shape = match &arg.kind {
+            Kind::Block(c) if crate::shape::is_plain_block(arg) => format!(
+                "tuples `({})`",
+                c.iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Kind::OneOf(_) | Kind::Block(_) => {
+                format!("values of the generated type for `{}`", arg.name)
+            }
+            _ => {
+                what.trim_start_matches("an ")
+                    .trim_start_matches("a ")
+                    .to_string()
+                    + "s"
+            }
+        };
+        format!("one or more: a collection of {shape}, or a single one")
+    } else {
+        match &arg.kind {
+            Kind::OneOf(_) | Kind::Block(_) => format!("[`{ty}`]"),
+            _ => what.to_string(),
+        }
+    };
+    line.push_str(&format!(" — `{}`", syntax(arg)));
+    if let Some(s) = &arg.summary {
+        line.push_str(&format!(". {}", text(s)));
+    }
+    if let Some(v) = arg.since {
+        line.push_str(&format!(" (since {v})"));
+    }
+    line
 }
 
 /// The doc lines of an argument (method, parameter, variant).

@@ -48,7 +48,7 @@ fn field_ty(
         Kind::Integer | Kind::UnixTime => quote!(i64),
         Kind::Double => quote!(f64),
         Kind::OneOf(_) | Kind::Block(_) => {
-            let name = owned_name(parent, arg, ctx.enums);
+            let name = owned_name(parent, arg, ctx.enums, ctx.names);
             define(ctx, &name, arg, out);
             let id = format_ident!("{}", name);
             quote!(#id)
@@ -82,7 +82,8 @@ fn gen_value(arg: &Arg, v: TokenStream) -> (TokenStream, TokenStream) {
     if arg.optional {
         let (n, w) = gen_present(arg, quote!(x));
         return (
-            quote!(match #v { Some(x) => #n, None => 0 }),
+            // In parentheses: a `match` first in a sum would end the expression.
+            quote!((match #v { Some(x) => #n, None => 0 })),
             quote!(if let Some(x) = #v { #w }),
         );
     }
@@ -93,48 +94,72 @@ fn gen_present(arg: &Arg, v: TokenStream) -> (TokenStream, TokenStream) {
     if !arg.multiple {
         return gen_one(arg, v, true);
     }
-    let (en, ew) = gen_one(arg, quote!(x), arg.multiple_token);
-    let (once_n, once_w) = match (&arg.token, arg.multiple_token) {
+    let (_, ew) = gen_one(arg, quote!(x), arg.multiple_token);
+    let per_token = usize::from(arg.multiple_token && arg.token.is_some());
+    let each = match &arg.kind {
+        Kind::OneOf(_) | Kind::Block(_) if per_token == 1 => {
+            quote!(#v.len() + #v.iter().map(ToValkeyArgs::num_args).sum::<usize>())
+        }
+        Kind::OneOf(_) | Kind::Block(_) => {
+            quote!(#v.iter().map(ToValkeyArgs::num_args).sum::<usize>())
+        }
+        _ if per_token == 1 => quote!(2 * #v.len()),
+        _ => quote!(#v.len()),
+    };
+    match (&arg.token, arg.multiple_token) {
         (Some(t), false) => {
             let tok = token_bytes(t);
-            (quote!(1usize), quote!(out.write_bytes(#tok);))
+            (
+                quote!(1usize + #each),
+                quote!(out.write_bytes(#tok); for x in #v.iter() { #ew }),
+            )
         }
-        _ => (quote!(0usize), quote!()),
-    };
-    (
-        quote!(#once_n + #v.iter().map(|x| #en).sum::<usize>()),
-        quote!(#once_w for x in #v.iter() { #ew }),
-    )
-}
-
-fn gen_one(arg: &Arg, v: TokenStream, with_token: bool) -> (TokenStream, TokenStream) {
-    let (tn, tw) = match (&arg.token, with_token) {
-        (Some(t), true) => {
-            let tok = token_bytes(t);
-            (quote!(1usize), quote!(out.write_bytes(#tok);))
-        }
-        _ => (quote!(0usize), quote!()),
-    };
-    match &arg.kind {
-        Kind::OneOf(_) | Kind::Block(_) => (
-            quote!(#tn + ToValkeyArgs::num_args(#v)),
-            quote!(#tw ToValkeyArgs::write_args(#v, out);),
-        ),
-        _ => (quote!(#tn + 1usize), quote!(#tw out.write(#v);)),
+        _ => (each, quote!(for x in #v.iter() { #ew })),
     }
 }
 
-/// The fields of a block (struct or struct variant): (field name, type, count code, write code).
+fn gen_one(arg: &Arg, v: TokenStream, with_token: bool) -> (TokenStream, TokenStream) {
+    let tok = match (&arg.token, with_token) {
+        (Some(t), true) => Some(token_bytes(t)),
+        _ => None,
+    };
+    let tw = match &tok {
+        Some(t) => quote!(out.write_bytes(#t);),
+        None => quote!(),
+    };
+    match (&arg.kind, tok.is_some()) {
+        (Kind::OneOf(_) | Kind::Block(_), true) => (
+            quote!(1usize + ToValkeyArgs::num_args(#v)),
+            quote!(#tw ToValkeyArgs::write_args(#v, out);),
+        ),
+        (Kind::OneOf(_) | Kind::Block(_), false) => (
+            quote!(ToValkeyArgs::num_args(#v)),
+            quote!(ToValkeyArgs::write_args(#v, out);),
+        ),
+        (_, true) => (quote!(2usize), quote!(#tw out.write(#v);)),
+        (_, false) => (quote!(1usize), quote!(out.write(#v);)),
+    }
+}
+
+/// `a + b + c`, or `0` for no terms.
+fn sum(terms: Vec<TokenStream>) -> TokenStream {
+    if terms.is_empty() {
+        quote!(0usize)
+    } else {
+        quote!(#(#terms)+*)
+    }
+}
+
+/// A field of a generated struct: name, type, doc lines.
+type Field = (syn::Ident, TokenStream, Vec<String>);
+
+/// The fields of a block (struct or struct variant), and the code counting and writing each part.
 fn block_fields(
     ctx: &mut OwnedCtx,
     parent: &str,
     children: &[Arg],
     out: &mut Vec<TokenStream>,
-) -> (
-    Vec<(syn::Ident, TokenStream, Vec<String>)>,
-    Vec<TokenStream>,
-    Vec<TokenStream>,
-) {
+) -> (Vec<Field>, Vec<TokenStream>, Vec<TokenStream>) {
     let mut used = BTreeSet::new();
     let mut idents = BTreeMap::new();
     let mut fields = vec![];
@@ -232,22 +257,29 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                         write_arms.push(quote!(Self::#v => out.write_bytes(#tok),));
                     }
                     Kind::Block(children) if !c.multiple => {
-                        let inner = format!("{name}{}", camel(&c.name));
+                        let own = ctx
+                            .names
+                            .get(&c.path)
+                            .map_or(c.name.as_str(), String::as_str);
+                        let inner = format!("{name}{}", camel(own));
                         let (fields, nums, writes) = block_fields(ctx, &inner, children, out);
                         let fdefs = fields.iter().map(|(f, t, d)| {
                             let d = doc_attrs(d);
                             quote!(#d #f: #t)
                         });
                         let binds: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
-                        let (tn, tw) = match &c.token {
+                        let mut nums = nums;
+                        let tw = match &c.token {
                             Some(t) => {
                                 let tok = token_bytes(t);
-                                (quote!(1usize), quote!(out.write_bytes(#tok);))
+                                nums.insert(0, quote!(1usize));
+                                quote!(out.write_bytes(#tok);)
                             }
-                            None => (quote!(0usize), quote!()),
+                            None => quote!(),
                         };
+                        let n = sum(nums);
                         variants.push(quote!(#vdoc #v { #(#fdefs),* },));
-                        num_arms.push(quote!(Self::#v { #(#binds),* } => #tn #(+ #nums)*,));
+                        num_arms.push(quote!(Self::#v { #(#binds),* } => #n,));
                         write_arms.push(quote!(Self::#v { #(#binds),* } => { #tw #(#writes)* }));
                     }
                     _ => {
@@ -309,15 +341,25 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
             });
             let binds: Vec<_> = fields.iter().map(|(f, _, _)| f.clone()).collect();
             let doc = doc_attrs(&doc);
+            let n = sum(nums);
+            // With only optional parts, `Default` gives the empty group to start from.
+            let all_optional = children
+                .iter()
+                .all(|c| c.optional || ctx.counts.contains_key(&c.path));
+            let derives = if all_optional {
+                quote!(#[derive(Clone, Debug, Default, PartialEq)])
+            } else {
+                quote!(#[derive(Clone, Debug, PartialEq)])
+            };
             out.push(quote! {
                 #doc
-                #[derive(Clone, Debug, PartialEq)]
+                #derives
                 pub struct #id { #(#fdefs),* }
                 impl ToValkeyArgs for #id {
                     #[allow(unused_variables)]
                     fn num_args(&self) -> usize {
                         let Self { #(#binds),* } = self;
-                        0 #(+ #nums)*
+                        #n
                     }
                     #[allow(unused_variables)]
                     fn write_args(&self, out: &mut ArgWriter<'_>) {

@@ -4,465 +4,1204 @@
 
 use super::{value, Case};
 use valkey::cmd;
-/// One minimal invocation per command: (name, group, run).
-pub static CASES: [Case; 399usize] = [
-    ("ACL", "server", |con| con.send(cmd::acl()).map(drop)),
-    ("ACL CAT", "server", |con| {
-        con.send(cmd::acl_cat()).map(drop)
-    }),
-    ("ACL DELUSER", "server", |con| {
-        con.send(cmd::acl_deluser(["1"])).map(drop)
-    }),
-    ("ACL DRYRUN", "server", |con| {
-        con.send(cmd::acl_dryrun("default", "get").args(["k"]))
-            .map(drop)
-    }),
-    ("ACL GENPASS", "server", |con| {
-        con.send(cmd::acl_genpass()).map(drop)
-    }),
-    ("ACL GETUSER", "server", |con| {
-        con.send(value(cmd::acl_getuser("1"))).map(drop)
-    }),
-    ("ACL HELP", "server", |con| {
-        con.send(cmd::acl_help()).map(drop)
-    }),
-    ("ACL LIST", "server", |con| {
-        con.send(cmd::acl_list()).map(drop)
-    }),
-    ("ACL LOAD", "server", |con| {
-        con.send(cmd::acl_load()).map(drop)
-    }),
-    ("ACL LOG", "server", |con| {
-        con.send(cmd::acl_log()).map(drop)
-    }),
-    ("ACL SAVE", "server", |con| {
-        con.send(cmd::acl_save()).map(drop)
-    }),
-    ("ACL SETUSER", "server", |con| {
-        con.send(cmd::acl_setuser("1")).map(drop)
-    }),
-    ("ACL USERS", "server", |con| {
-        con.send(cmd::acl_users()).map(drop)
-    }),
-    ("ACL WHOAMI", "server", |con| {
-        con.send(cmd::acl_whoami()).map(drop)
-    }),
-    ("APPEND", "string", |con| {
-        con.send(cmd::append("k", "1")).map(drop)
-    }),
-    ("ASKING", "cluster", |con| con.send(cmd::asking()).map(drop)),
-    ("AUTH", "connection", |con| {
-        con.send(cmd::auth("1")).map(drop)
-    }),
-    ("BGREWRITEAOF", "server", |con| {
-        con.send(cmd::bgrewriteaof()).map(drop)
-    }),
-    ("BGSAVE", "server", |con| con.send(cmd::bgsave()).map(drop)),
-    ("BITCOUNT", "bitmap", |con| {
-        con.send(cmd::bitcount("k")).map(drop)
-    }),
-    ("BITFIELD", "bitmap", |con| {
-        con.send(cmd::bitfield("k")).map(drop)
-    }),
-    ("BITFIELD_RO", "bitmap", |con| {
-        con.send(cmd::bitfield_ro("k")).map(drop)
-    }),
-    ("BITOP", "bitmap", |con| {
-        con.send(cmd::bitop(cmd::BitopOperation::And, "k", ["k"]))
-            .map(drop)
-    }),
-    ("BITPOS", "bitmap", |con| {
-        con.send(cmd::bitpos("k", 1)).map(drop)
-    }),
-    ("BLMOVE", "list", |con| {
-        con.send(value(cmd::blmove(
-            "k",
-            "k",
-            cmd::Side::Left,
-            cmd::Side::Left,
-            0.5,
-        )))
-        .map(drop)
-    }),
-    ("BLMPOP", "list", |con| {
-        con.send(value(cmd::blmpop(0.5, ["k"], cmd::Side::Left)))
-            .map(drop)
-    }),
-    ("BLPOP", "list", |con| {
-        con.send(value(cmd::blpop(["k"], 0.5))).map(drop)
-    }),
-    ("BRPOP", "list", |con| {
-        con.send(value(cmd::brpop(["k"], 0.5))).map(drop)
-    }),
-    ("BRPOPLPUSH", "list", |con| {
-        con.send(value(cmd::brpoplpush("k", "k", 0.5))).map(drop)
-    }),
-    ("BZMPOP", "sorted-set", |con| {
-        con.send(value(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min)))
-            .map(drop)
-    }),
-    ("BZPOPMAX", "sorted-set", |con| {
-        con.send(value(cmd::bzpopmax(["k"], 0.5))).map(drop)
-    }),
-    ("BZPOPMIN", "sorted-set", |con| {
-        con.send(value(cmd::bzpopmin(["k"], 0.5))).map(drop)
-    }),
-    ("CLIENT", "connection", |con| {
-        con.send(cmd::client()).map(drop)
-    }),
-    ("CLIENT CACHING", "connection", |con| {
-        con.send(cmd::client_caching(cmd::ClientCachingMode::Yes))
-            .map(drop)
-    }),
-    ("CLIENT CAPA", "connection", |con| {
-        con.send(cmd::client_capa(["1"])).map(drop)
-    }),
-    ("CLIENT GETNAME", "connection", |con| {
-        con.send(cmd::client_getname()).map(drop)
-    }),
-    ("CLIENT GETREDIR", "connection", |con| {
-        con.send(cmd::client_getredir()).map(drop)
-    }),
-    ("CLIENT HELP", "connection", |con| {
-        con.send(cmd::client_help()).map(drop)
-    }),
-    ("CLIENT ID", "connection", |con| {
-        con.send(cmd::client_id()).map(drop)
-    }),
-    ("CLIENT IMPORT-SOURCE", "connection", |con| {
-        con.send(cmd::client_import_source(cmd::OnOff::On))
-            .map(drop)
-    }),
-    ("CLIENT INFO", "connection", |con| {
-        con.send(cmd::client_info()).map(drop)
-    }),
-    ("CLIENT KILL", "connection", |con| {
-        con.send(cmd::client_kill(cmd::ClientKillFilter::OldFormat(
-            "1".into(),
-        )))
-        .map(drop)
-    }),
-    ("CLIENT LIST", "connection", |con| {
-        con.send(cmd::client_list()).map(drop)
-    }),
-    ("CLIENT NO-EVICT", "connection", |con| {
-        con.send(cmd::client_no_evict(cmd::OnOff::On)).map(drop)
-    }),
-    ("CLIENT NO-TOUCH", "connection", |con| {
-        con.send(cmd::client_no_touch(cmd::OnOff::On)).map(drop)
-    }),
-    ("CLIENT PAUSE", "connection", |con| {
-        con.send(cmd::client_pause(1)).map(drop)
-    }),
-    ("CLIENT REPLY", "connection", |con| {
-        con.send(cmd::client_reply(cmd::ClientReplyAction::On))
-            .map(drop)
-    }),
-    ("CLIENT SETINFO", "connection", |con| {
-        con.send(cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname(
-            "1".into(),
-        )))
-        .map(drop)
-    }),
-    ("CLIENT SETNAME", "connection", |con| {
-        con.send(cmd::client_setname("1")).map(drop)
-    }),
-    ("CLIENT TRACKING", "connection", |con| {
-        con.send(cmd::client_tracking(cmd::OnOff::On)).map(drop)
-    }),
-    ("CLIENT TRACKINGINFO", "connection", |con| {
-        con.send(value(cmd::client_trackinginfo())).map(drop)
-    }),
-    ("CLIENT UNBLOCK", "connection", |con| {
-        con.send(cmd::client_unblock(1)).map(drop)
-    }),
-    ("CLIENT UNPAUSE", "connection", |con| {
-        con.send(cmd::client_unpause()).map(drop)
-    }),
-    ("CLUSTER", "cluster", |con| {
-        con.send(cmd::cluster()).map(drop)
-    }),
-    ("CLUSTER ADDSLOTS", "cluster", |con| {
-        con.send(cmd::cluster_addslots([1])).map(drop)
-    }),
-    ("CLUSTER ADDSLOTSRANGE", "cluster", |con| {
-        con.send(cmd::cluster_addslotsrange([(1, 1)])).map(drop)
-    }),
-    ("CLUSTER BUMPEPOCH", "cluster", |con| {
-        con.send(cmd::cluster_bumpepoch()).map(drop)
-    }),
-    ("CLUSTER CANCELSLOTMIGRATIONS", "cluster", |con| {
-        con.send(cmd::cluster_cancelslotmigrations()).map(drop)
-    }),
-    ("CLUSTER COUNT-FAILURE-REPORTS", "cluster", |con| {
-        con.send(cmd::cluster_count_failure_reports("1")).map(drop)
-    }),
-    ("CLUSTER COUNTKEYSINSLOT", "cluster", |con| {
-        con.send(cmd::cluster_countkeysinslot(1)).map(drop)
-    }),
-    ("CLUSTER DELSLOTS", "cluster", |con| {
-        con.send(cmd::cluster_delslots([1])).map(drop)
-    }),
-    ("CLUSTER DELSLOTSRANGE", "cluster", |con| {
-        con.send(cmd::cluster_delslotsrange([(1, 1)])).map(drop)
-    }),
-    ("CLUSTER FAILOVER", "cluster", |con| {
-        con.send(cmd::cluster_failover()).map(drop)
-    }),
-    ("CLUSTER FLUSHSLOT", "cluster", |con| {
-        con.send(cmd::cluster_flushslot(1)).map(drop)
-    }),
-    ("CLUSTER FLUSHSLOTS", "cluster", |con| {
-        con.send(cmd::cluster_flushslots()).map(drop)
-    }),
-    ("CLUSTER FORGET", "cluster", |con| {
-        con.send(cmd::cluster_forget("1")).map(drop)
-    }),
-    ("CLUSTER GETKEYSINSLOT", "cluster", |con| {
-        con.send(value(cmd::cluster_getkeysinslot(1, 1))).map(drop)
-    }),
-    ("CLUSTER GETSLOTMIGRATIONS", "cluster", |con| {
-        con.send(value(cmd::cluster_getslotmigrations())).map(drop)
-    }),
-    ("CLUSTER HELP", "cluster", |con| {
-        con.send(cmd::cluster_help()).map(drop)
-    }),
-    ("CLUSTER INFO", "cluster", |con| {
-        con.send(cmd::cluster_info()).map(drop)
-    }),
-    ("CLUSTER KEYSLOT", "cluster", |con| {
-        con.send(cmd::cluster_keyslot("1")).map(drop)
-    }),
-    ("CLUSTER LINKS", "cluster", |con| {
-        con.send(value(cmd::cluster_links())).map(drop)
-    }),
-    ("CLUSTER MEET", "cluster", |con| {
-        con.send(cmd::cluster_meet("1", 1)).map(drop)
-    }),
-    ("CLUSTER MIGRATESLOTS", "cluster", |con| {
-        con.send(cmd::cluster_migrateslots([
-            cmd::ClusterMigrateslotsMigrationGroup {
-                range: vec![cmd::ClusterMigrateslotsMigrationGroupRange {
-                    start_slot: 1,
-                    end_slot: 1,
-                }],
-                node_id: "1".into(),
-            },
-        ]))
-        .map(drop)
-    }),
-    ("CLUSTER MYID", "cluster", |con| {
-        con.send(cmd::cluster_myid()).map(drop)
-    }),
-    ("CLUSTER MYSHARDID", "cluster", |con| {
-        con.send(cmd::cluster_myshardid()).map(drop)
-    }),
-    ("CLUSTER NODES", "cluster", |con| {
-        con.send(cmd::cluster_nodes()).map(drop)
-    }),
-    ("CLUSTER REPLICAS", "cluster", |con| {
-        con.send(cmd::cluster_replicas("1")).map(drop)
-    }),
-    ("CLUSTER REPLICATE", "cluster", |con| {
-        con.send(cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId(
-            "1".into(),
-        )))
-        .map(drop)
-    }),
-    ("CLUSTER RESET", "cluster", |con| {
-        con.send(cmd::cluster_reset()).map(drop)
-    }),
-    ("CLUSTER SAVECONFIG", "cluster", |con| {
-        con.send(cmd::cluster_saveconfig()).map(drop)
-    }),
-    ("CLUSTER SET-CONFIG-EPOCH", "cluster", |con| {
-        con.send(cmd::cluster_set_config_epoch(1)).map(drop)
-    }),
-    ("CLUSTER SETSLOT", "cluster", |con| {
-        con.send(cmd::cluster_setslot(
-            1,
-            cmd::ClusterSetslotSubcommand::Importing("1".into()),
-        ))
-        .map(drop)
-    }),
-    ("CLUSTER SHARDS", "cluster", |con| {
-        con.send(value(cmd::cluster_shards())).map(drop)
-    }),
-    ("CLUSTER SLAVES", "cluster", |con| {
-        con.send(cmd::cluster_slaves("1")).map(drop)
-    }),
-    ("CLUSTER SLOT-STATS", "cluster", |con| {
-        con.send(value(cmd::cluster_slot_stats(
-            cmd::ClusterSlotStatsFilter::Slotsrange {
-                start_slot: 1,
-                end_slot: 1,
-            },
-        )))
-        .map(drop)
-    }),
-    ("CLUSTER SLOTS", "cluster", |con| {
-        con.send(value(cmd::cluster_slots())).map(drop)
-    }),
-    ("CLUSTER SYNCSLOTS", "cluster", |con| {
-        con.send(cmd::cluster_syncslots()).map(drop)
-    }),
-    ("CLUSTERSCAN", "cluster", |con| {
-        con.send(value(cmd::clusterscan("1"))).map(drop)
-    }),
-    ("COMMAND", "server", |con| {
-        con.send(value(cmd::command())).map(drop)
-    }),
-    ("COMMAND COUNT", "server", |con| {
-        con.send(cmd::command_count()).map(drop)
-    }),
-    ("COMMAND DOCS", "server", |con| {
-        con.send(value(cmd::command_docs())).map(drop)
-    }),
-    ("COMMAND GETKEYS", "server", |con| {
-        con.send(value(cmd::command_getkeys("get").args(["k"])))
-            .map(drop)
-    }),
-    ("COMMAND GETKEYSANDFLAGS", "server", |con| {
-        con.send(value(cmd::command_getkeysandflags("set").args(["k", "v"])))
-            .map(drop)
-    }),
-    ("COMMAND HELP", "server", |con| {
-        con.send(cmd::command_help()).map(drop)
-    }),
-    ("COMMAND INFO", "server", |con| {
-        con.send(value(cmd::command_info())).map(drop)
-    }),
-    ("COMMAND LIST", "server", |con| {
-        con.send(cmd::command_list()).map(drop)
-    }),
-    ("COMMANDLOG", "server", |con| {
-        con.send(cmd::commandlog()).map(drop)
-    }),
-    ("COMMANDLOG GET", "server", |con| {
-        con.send(value(cmd::commandlog_get(1, cmd::CommandLogType::Slow)))
-            .map(drop)
-    }),
-    ("COMMANDLOG HELP", "server", |con| {
-        con.send(cmd::commandlog_help()).map(drop)
-    }),
-    ("COMMANDLOG LEN", "server", |con| {
-        con.send(cmd::commandlog_len(cmd::CommandLogType::Slow))
-            .map(drop)
-    }),
-    ("COMMANDLOG RESET", "server", |con| {
-        con.send(cmd::commandlog_reset(cmd::CommandLogType::Slow))
-            .map(drop)
-    }),
-    ("CONFIG", "server", |con| con.send(cmd::config()).map(drop)),
-    ("CONFIG GET", "server", |con| {
-        con.send(value(cmd::config_get(["1"]))).map(drop)
-    }),
-    ("CONFIG HELP", "server", |con| {
-        con.send(cmd::config_help()).map(drop)
-    }),
-    ("CONFIG RESETSTAT", "server", |con| {
-        con.send(cmd::config_resetstat()).map(drop)
-    }),
-    ("CONFIG REWRITE", "server", |con| {
-        con.send(cmd::config_rewrite()).map(drop)
-    }),
-    ("CONFIG SET", "server", |con| {
-        con.send(cmd::config_set([("maxmemory-policy", "noeviction")]))
-            .map(drop)
-    }),
-    ("COPY", "generic", |con| {
-        con.send(cmd::copy("k", "k2")).map(drop)
-    }),
-    ("DBSIZE", "server", |con| con.send(cmd::dbsize()).map(drop)),
-    ("DEBUG", "server", |con| con.send(cmd::debug()).map(drop)),
-    ("DECR", "string", |con| con.send(cmd::decr("k")).map(drop)),
-    ("DECRBY", "string", |con| {
-        con.send(cmd::decrby("k", 1)).map(drop)
-    }),
-    ("DEL", "generic", |con| con.send(cmd::del(["k"])).map(drop)),
-    ("DELIFEQ", "string", |con| {
-        con.send(cmd::delifeq("k", "1")).map(drop)
-    }),
-    ("DISCARD", "transactions", |con| {
-        con.send(cmd::discard()).map(drop)
-    }),
-    ("DUMP", "generic", |con| {
-        con.send(value(cmd::dump("k"))).map(drop)
-    }),
-    ("ECHO", "connection", |con| {
-        con.send(value(cmd::echo("1"))).map(drop)
-    }),
-    ("EVAL", "scripting", |con| {
-        con.send(value(cmd::eval("return 1"))).map(drop)
-    }),
-    ("EVALSHA", "scripting", |con| {
-        con.send(value(cmd::evalsha(
-            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
-        )))
-        .map(drop)
-    }),
-    ("EVALSHA_RO", "scripting", |con| {
-        con.send(value(cmd::evalsha_ro(
-            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
-        )))
-        .map(drop)
-    }),
-    ("EVAL_RO", "scripting", |con| {
-        con.send(value(cmd::eval_ro("return 1"))).map(drop)
-    }),
-    ("EXEC", "transactions", |con| {
-        con.send(value(cmd::exec())).map(drop)
-    }),
-    ("EXISTS", "generic", |con| {
-        con.send(cmd::exists(["k"])).map(drop)
-    }),
-    ("EXPIRE", "generic", |con| {
-        con.send(cmd::expire("k", 1)).map(drop)
-    }),
-    ("EXPIREAT", "generic", |con| {
-        con.send(cmd::expireat("k", 1)).map(drop)
-    }),
-    ("EXPIRETIME", "generic", |con| {
-        con.send(cmd::expiretime("k")).map(drop)
-    }),
-    ("FAILOVER", "server", |con| {
-        con.send(cmd::failover()).map(drop)
-    }),
-    ("FCALL", "scripting", |con| {
-        con.send(value(cmd::fcall("conformance_f"))).map(drop)
-    }),
-    ("FCALL_RO", "scripting", |con| {
-        con.send(value(cmd::fcall_ro("conformance_f"))).map(drop)
-    }),
-    ("FLUSHALL", "server", |con| {
-        con.send(cmd::flushall()).map(drop)
-    }),
-    ("FLUSHDB", "server", |con| {
-        con.send(cmd::flushdb()).map(drop)
-    }),
-    ("FUNCTION", "scripting", |con| {
-        con.send(cmd::function()).map(drop)
-    }),
-    ("FUNCTION DELETE", "scripting", |con| {
-        con.send(cmd::function_delete("conformance")).map(drop)
-    }),
-    ("FUNCTION DUMP", "scripting", |con| {
-        con.send(value(cmd::function_dump())).map(drop)
-    }),
-    ("FUNCTION FLUSH", "scripting", |con| {
-        con.send(cmd::function_flush()).map(drop)
-    }),
-    ("FUNCTION HELP", "scripting", |con| {
-        con.send(cmd::function_help()).map(drop)
-    }),
-    ("FUNCTION KILL", "scripting", |con| {
-        con.send(cmd::function_kill()).map(drop)
-    }),
-    ("FUNCTION LIST", "scripting", |con| {
-        con.send(value(cmd::function_list())).map(drop)
-    }),
-    ("FUNCTION LOAD", "scripting", |con| {
-        con
+/// One minimal invocation per command: (name, group, whether the overlay documents
+/// RESP2/RESP3 shapes, send typed, send reading a raw `Value`).
+pub static CASES: [Case; 399] = [
+    (
+        "ACL",
+        "server",
+        false,
+        |con| con.send(cmd::acl()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl()),
+    ),
+    (
+        "ACL CAT",
+        "server",
+        false,
+        |con| con.send(cmd::acl_cat()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_cat()),
+    ),
+    (
+        "ACL DELUSER",
+        "server",
+        false,
+        |con| con.send(cmd::acl_deluser(["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_deluser(["1"])),
+    ),
+    (
+        "ACL DRYRUN",
+        "server",
+        false,
+        |con| con.send(cmd::acl_dryrun("default", "get").args(["k"])).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::acl_dryrun("default", "get").args(["k"]))
+        },
+    ),
+    (
+        "ACL GENPASS",
+        "server",
+        false,
+        |con| con.send(cmd::acl_genpass()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_genpass()),
+    ),
+    (
+        "ACL GETUSER",
+        "server",
+        false,
+        |con| con.send(value(cmd::acl_getuser("1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::acl_getuser("1"))),
+    ),
+    (
+        "ACL HELP",
+        "server",
+        false,
+        |con| con.send(cmd::acl_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_help()),
+    ),
+    (
+        "ACL LIST",
+        "server",
+        false,
+        |con| con.send(cmd::acl_list()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_list()),
+    ),
+    (
+        "ACL LOAD",
+        "server",
+        false,
+        |con| con.send(cmd::acl_load()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_load()),
+    ),
+    (
+        "ACL LOG",
+        "server",
+        false,
+        |con| con.send(cmd::acl_log()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_log()),
+    ),
+    (
+        "ACL SAVE",
+        "server",
+        false,
+        |con| con.send(cmd::acl_save()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_save()),
+    ),
+    (
+        "ACL SETUSER",
+        "server",
+        false,
+        |con| con.send(cmd::acl_setuser("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_setuser("1")),
+    ),
+    (
+        "ACL USERS",
+        "server",
+        false,
+        |con| con.send(cmd::acl_users()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_users()),
+    ),
+    (
+        "ACL WHOAMI",
+        "server",
+        false,
+        |con| con.send(cmd::acl_whoami()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::acl_whoami()),
+    ),
+    (
+        "APPEND",
+        "string",
+        false,
+        |con| con.send(cmd::append("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::append("k", "1")),
+    ),
+    (
+        "ASKING",
+        "cluster",
+        false,
+        |con| con.send(cmd::asking()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::asking()),
+    ),
+    (
+        "AUTH",
+        "connection",
+        false,
+        |con| con.send(cmd::auth("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::auth("1")),
+    ),
+    (
+        "BGREWRITEAOF",
+        "server",
+        false,
+        |con| con.send(cmd::bgrewriteaof()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::bgrewriteaof()),
+    ),
+    (
+        "BGSAVE",
+        "server",
+        false,
+        |con| con.send(cmd::bgsave()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::bgsave()),
+    ),
+    (
+        "BITCOUNT",
+        "bitmap",
+        false,
+        |con| con.send(cmd::bitcount("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::bitcount("k")),
+    ),
+    (
+        "BITFIELD",
+        "bitmap",
+        false,
+        |con| con.send(cmd::bitfield("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::bitfield("k")),
+    ),
+    (
+        "BITFIELD_RO",
+        "bitmap",
+        false,
+        |con| con.send(cmd::bitfield_ro("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::bitfield_ro("k")),
+    ),
+    (
+        "BITOP",
+        "bitmap",
+        false,
+        |con| con.send(cmd::bitop(cmd::BitopOperation::And, "k", ["k"])).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::bitop(cmd::BitopOperation::And, "k", ["k"]))
+        },
+    ),
+    (
+        "BITPOS",
+        "bitmap",
+        false,
+        |con| con.send(cmd::bitpos("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::bitpos("k", 1)),
+    ),
+    (
+        "BLMOVE",
+        "list",
+        false,
+        |con| {
+            con
+                .send(
+                    value(cmd::blmove("k", "k", cmd::Side::Left, cmd::Side::Left, 0.5)),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::blmove("k", "k", cmd::Side::Left, cmd::Side::Left, 0.5)))
+        },
+    ),
+    (
+        "BLMPOP",
+        "list",
+        false,
+        |con| con.send(value(cmd::blmpop(0.5, ["k"], cmd::Side::Left))).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::blmpop(0.5, ["k"], cmd::Side::Left)))
+        },
+    ),
+    (
+        "BLPOP",
+        "list",
+        false,
+        |con| con.send(value(cmd::blpop(["k"], 0.5))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::blpop(["k"], 0.5))),
+    ),
+    (
+        "BRPOP",
+        "list",
+        false,
+        |con| con.send(value(cmd::brpop(["k"], 0.5))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::brpop(["k"], 0.5))),
+    ),
+    (
+        "BRPOPLPUSH",
+        "list",
+        false,
+        |con| con.send(value(cmd::brpoplpush("k", "k", 0.5))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::brpoplpush("k", "k", 0.5))),
+    ),
+    (
+        "BZMPOP",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min))).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min)))
+        },
+    ),
+    (
+        "BZPOPMAX",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::bzpopmax(["k"], 0.5))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::bzpopmax(["k"], 0.5))),
+    ),
+    (
+        "BZPOPMIN",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::bzpopmin(["k"], 0.5))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::bzpopmin(["k"], 0.5))),
+    ),
+    (
+        "CLIENT",
+        "connection",
+        false,
+        |con| con.send(cmd::client()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client()),
+    ),
+    (
+        "CLIENT CACHING",
+        "connection",
+        false,
+        |con| con.send(cmd::client_caching(cmd::ClientCachingMode::Yes)).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::client_caching(cmd::ClientCachingMode::Yes))
+        },
+    ),
+    (
+        "CLIENT CAPA",
+        "connection",
+        false,
+        |con| con.send(cmd::client_capa(["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_capa(["1"])),
+    ),
+    (
+        "CLIENT GETNAME",
+        "connection",
+        false,
+        |con| con.send(cmd::client_getname()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_getname()),
+    ),
+    (
+        "CLIENT GETREDIR",
+        "connection",
+        false,
+        |con| con.send(cmd::client_getredir()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_getredir()),
+    ),
+    (
+        "CLIENT HELP",
+        "connection",
+        false,
+        |con| con.send(cmd::client_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_help()),
+    ),
+    (
+        "CLIENT ID",
+        "connection",
+        false,
+        |con| con.send(cmd::client_id()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_id()),
+    ),
+    (
+        "CLIENT IMPORT-SOURCE",
+        "connection",
+        false,
+        |con| con.send(cmd::client_import_source(cmd::OnOff::On)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_import_source(cmd::OnOff::On)),
+    ),
+    (
+        "CLIENT INFO",
+        "connection",
+        true,
+        |con| con.send(cmd::client_info()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_info()),
+    ),
+    (
+        "CLIENT KILL",
+        "connection",
+        false,
+        |con| {
+            con
+                .send(cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into())))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into())))
+        },
+    ),
+    (
+        "CLIENT LIST",
+        "connection",
+        true,
+        |con| con.send(cmd::client_list()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_list()),
+    ),
+    (
+        "CLIENT NO-EVICT",
+        "connection",
+        false,
+        |con| con.send(cmd::client_no_evict(cmd::OnOff::On)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_no_evict(cmd::OnOff::On)),
+    ),
+    (
+        "CLIENT NO-TOUCH",
+        "connection",
+        false,
+        |con| con.send(cmd::client_no_touch(cmd::OnOff::On)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_no_touch(cmd::OnOff::On)),
+    ),
+    (
+        "CLIENT PAUSE",
+        "connection",
+        false,
+        |con| con.send(cmd::client_pause(1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_pause(1)),
+    ),
+    (
+        "CLIENT REPLY",
+        "connection",
+        false,
+        |con| con.send(cmd::client_reply(cmd::ClientReplyAction::On)).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::client_reply(cmd::ClientReplyAction::On))
+        },
+    ),
+    (
+        "CLIENT SETINFO",
+        "connection",
+        false,
+        |con| {
+            con
+                .send(cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into())))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into())))
+        },
+    ),
+    (
+        "CLIENT SETNAME",
+        "connection",
+        false,
+        |con| con.send(cmd::client_setname("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_setname("1")),
+    ),
+    (
+        "CLIENT TRACKING",
+        "connection",
+        false,
+        |con| con.send(cmd::client_tracking(cmd::OnOff::On)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_tracking(cmd::OnOff::On)),
+    ),
+    (
+        "CLIENT TRACKINGINFO",
+        "connection",
+        true,
+        |con| con.send(value(cmd::client_trackinginfo())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::client_trackinginfo())),
+    ),
+    (
+        "CLIENT UNBLOCK",
+        "connection",
+        false,
+        |con| con.send(cmd::client_unblock(1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_unblock(1)),
+    ),
+    (
+        "CLIENT UNPAUSE",
+        "connection",
+        false,
+        |con| con.send(cmd::client_unpause()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_unpause()),
+    ),
+    (
+        "CLUSTER",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster()),
+    ),
+    (
+        "CLUSTER ADDSLOTS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_addslots([1])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslots([1])),
+    ),
+    (
+        "CLUSTER ADDSLOTSRANGE",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_addslotsrange([(1, 1)])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslotsrange([(1, 1)])),
+    ),
+    (
+        "CLUSTER BUMPEPOCH",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_bumpepoch()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_bumpepoch()),
+    ),
+    (
+        "CLUSTER CANCELSLOTMIGRATIONS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_cancelslotmigrations()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_cancelslotmigrations()),
+    ),
+    (
+        "CLUSTER COUNT-FAILURE-REPORTS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_count_failure_reports("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_count_failure_reports("1")),
+    ),
+    (
+        "CLUSTER COUNTKEYSINSLOT",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_countkeysinslot(1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_countkeysinslot(1)),
+    ),
+    (
+        "CLUSTER DELSLOTS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_delslots([1])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslots([1])),
+    ),
+    (
+        "CLUSTER DELSLOTSRANGE",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_delslotsrange([(1, 1)])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslotsrange([(1, 1)])),
+    ),
+    (
+        "CLUSTER FAILOVER",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_failover()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_failover()),
+    ),
+    (
+        "CLUSTER FLUSHSLOT",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_flushslot(1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_flushslot(1)),
+    ),
+    (
+        "CLUSTER FLUSHSLOTS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_flushslots()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_flushslots()),
+    ),
+    (
+        "CLUSTER FORGET",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_forget("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_forget("1")),
+    ),
+    (
+        "CLUSTER GETKEYSINSLOT",
+        "cluster",
+        false,
+        |con| con.send(value(cmd::cluster_getkeysinslot(1, 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_getkeysinslot(1, 1))),
+    ),
+    (
+        "CLUSTER GETSLOTMIGRATIONS",
+        "cluster",
+        false,
+        |con| con.send(value(cmd::cluster_getslotmigrations())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_getslotmigrations())),
+    ),
+    (
+        "CLUSTER HELP",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_help()),
+    ),
+    (
+        "CLUSTER INFO",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_info()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_info()),
+    ),
+    (
+        "CLUSTER KEYSLOT",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_keyslot("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_keyslot("1")),
+    ),
+    (
+        "CLUSTER LINKS",
+        "cluster",
+        false,
+        |con| con.send(value(cmd::cluster_links())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_links())),
+    ),
+    (
+        "CLUSTER MEET",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_meet("1", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_meet("1", 1)),
+    ),
+    (
+        "CLUSTER MIGRATESLOTS",
+        "cluster",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::cluster_migrateslots([
+                        cmd::ClusterMigrateslotsMigrationGroup {
+                            range: vec![
+                                cmd::ClusterMigrateslotsMigrationGroupRange { start_slot :
+                                1, end_slot : 1 }
+                            ],
+                            node_id: "1".into(),
+                        },
+                    ]),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::cluster_migrateslots([
+                        cmd::ClusterMigrateslotsMigrationGroup {
+                            range: vec![
+                                cmd::ClusterMigrateslotsMigrationGroupRange { start_slot :
+                                1, end_slot : 1 }
+                            ],
+                            node_id: "1".into(),
+                        },
+                    ]),
+                )
+        },
+    ),
+    (
+        "CLUSTER MYID",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_myid()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_myid()),
+    ),
+    (
+        "CLUSTER MYSHARDID",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_myshardid()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_myshardid()),
+    ),
+    (
+        "CLUSTER NODES",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_nodes()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_nodes()),
+    ),
+    (
+        "CLUSTER REPLICAS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_replicas("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_replicas("1")),
+    ),
+    (
+        "CLUSTER REPLICATE",
+        "cluster",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId("1".into())),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId("1".into())))
+        },
+    ),
+    (
+        "CLUSTER RESET",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_reset()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_reset()),
+    ),
+    (
+        "CLUSTER SAVECONFIG",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_saveconfig()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_saveconfig()),
+    ),
+    (
+        "CLUSTER SET-CONFIG-EPOCH",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_set_config_epoch(1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_set_config_epoch(1)),
+    ),
+    (
+        "CLUSTER SETSLOT",
+        "cluster",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::cluster_setslot(
+                        1,
+                        cmd::ClusterSetslotSubcommand::Importing("1".into()),
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::cluster_setslot(
+                        1,
+                        cmd::ClusterSetslotSubcommand::Importing("1".into()),
+                    ),
+                )
+        },
+    ),
+    (
+        "CLUSTER SHARDS",
+        "cluster",
+        false,
+        |con| con.send(value(cmd::cluster_shards())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_shards())),
+    ),
+    (
+        "CLUSTER SLAVES",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_slaves("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_slaves("1")),
+    ),
+    (
+        "CLUSTER SLOT-STATS",
+        "cluster",
+        false,
+        |con| {
+            con
+                .send(
+                    value(
+                        cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Slotsrange {
+                            start_slot: 1,
+                            end_slot: 1,
+                        }),
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &value(
+                        cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Slotsrange {
+                            start_slot: 1,
+                            end_slot: 1,
+                        }),
+                    ),
+                )
+        },
+    ),
+    (
+        "CLUSTER SLOTS",
+        "cluster",
+        false,
+        |con| con.send(value(cmd::cluster_slots())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_slots())),
+    ),
+    (
+        "CLUSTER SYNCSLOTS",
+        "cluster",
+        false,
+        |con| con.send(cmd::cluster_syncslots()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_syncslots()),
+    ),
+    (
+        "CLUSTERSCAN",
+        "cluster",
+        false,
+        |con| con.send(value(cmd::clusterscan("1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::clusterscan("1"))),
+    ),
+    (
+        "COMMAND",
+        "server",
+        false,
+        |con| con.send(value(cmd::command())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::command())),
+    ),
+    (
+        "COMMAND COUNT",
+        "server",
+        false,
+        |con| con.send(cmd::command_count()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::command_count()),
+    ),
+    (
+        "COMMAND DOCS",
+        "server",
+        true,
+        |con| con.send(value(cmd::command_docs())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::command_docs())),
+    ),
+    (
+        "COMMAND GETKEYS",
+        "server",
+        false,
+        |con| con.send(value(cmd::command_getkeys("get").args(["k"]))).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::command_getkeys("get").args(["k"])))
+        },
+    ),
+    (
+        "COMMAND GETKEYSANDFLAGS",
+        "server",
+        false,
+        |con| {
+            con
+                .send(value(cmd::command_getkeysandflags("set").args(["k", "v"])))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::command_getkeysandflags("set").args(["k", "v"])))
+        },
+    ),
+    (
+        "COMMAND HELP",
+        "server",
+        false,
+        |con| con.send(cmd::command_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::command_help()),
+    ),
+    (
+        "COMMAND INFO",
+        "server",
+        false,
+        |con| con.send(value(cmd::command_info())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::command_info())),
+    ),
+    (
+        "COMMAND LIST",
+        "server",
+        false,
+        |con| con.send(cmd::command_list()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::command_list()),
+    ),
+    (
+        "COMMANDLOG",
+        "server",
+        false,
+        |con| con.send(cmd::commandlog()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::commandlog()),
+    ),
+    (
+        "COMMANDLOG GET",
+        "server",
+        false,
+        |con| {
+            con.send(value(cmd::commandlog_get(1, cmd::CommandLogType::Slow))).map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::commandlog_get(1, cmd::CommandLogType::Slow)))
+        },
+    ),
+    (
+        "COMMANDLOG HELP",
+        "server",
+        false,
+        |con| con.send(cmd::commandlog_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::commandlog_help()),
+    ),
+    (
+        "COMMANDLOG LEN",
+        "server",
+        false,
+        |con| con.send(cmd::commandlog_len(cmd::CommandLogType::Slow)).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::commandlog_len(cmd::CommandLogType::Slow))
+        },
+    ),
+    (
+        "COMMANDLOG RESET",
+        "server",
+        false,
+        |con| con.send(cmd::commandlog_reset(cmd::CommandLogType::Slow)).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::commandlog_reset(cmd::CommandLogType::Slow))
+        },
+    ),
+    (
+        "CONFIG",
+        "server",
+        false,
+        |con| con.send(cmd::config()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::config()),
+    ),
+    (
+        "CONFIG GET",
+        "server",
+        true,
+        |con| con.send(value(cmd::config_get(["1"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::config_get(["1"]))),
+    ),
+    (
+        "CONFIG HELP",
+        "server",
+        false,
+        |con| con.send(cmd::config_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::config_help()),
+    ),
+    (
+        "CONFIG RESETSTAT",
+        "server",
+        false,
+        |con| con.send(cmd::config_resetstat()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::config_resetstat()),
+    ),
+    (
+        "CONFIG REWRITE",
+        "server",
+        false,
+        |con| con.send(cmd::config_rewrite()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::config_rewrite()),
+    ),
+    (
+        "CONFIG SET",
+        "server",
+        false,
+        |con| con.send(cmd::config_set([("maxmemory-policy", "noeviction")])).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::config_set([("maxmemory-policy", "noeviction")]))
+        },
+    ),
+    (
+        "COPY",
+        "generic",
+        false,
+        |con| con.send(cmd::copy("k", "k2")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::copy("k", "k2")),
+    ),
+    (
+        "DBSIZE",
+        "server",
+        false,
+        |con| con.send(cmd::dbsize()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::dbsize()),
+    ),
+    (
+        "DEBUG",
+        "server",
+        false,
+        |con| con.send(cmd::debug()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::debug()),
+    ),
+    (
+        "DECR",
+        "string",
+        false,
+        |con| con.send(cmd::decr("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::decr("k")),
+    ),
+    (
+        "DECRBY",
+        "string",
+        false,
+        |con| con.send(cmd::decrby("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::decrby("k", 1)),
+    ),
+    (
+        "DEL",
+        "generic",
+        false,
+        |con| con.send(cmd::del(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::del(["k"])),
+    ),
+    (
+        "DELIFEQ",
+        "string",
+        false,
+        |con| con.send(cmd::delifeq("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::delifeq("k", "1")),
+    ),
+    (
+        "DISCARD",
+        "transactions",
+        false,
+        |con| con.send(cmd::discard()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::discard()),
+    ),
+    (
+        "DUMP",
+        "generic",
+        false,
+        |con| con.send(value(cmd::dump("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::dump("k"))),
+    ),
+    (
+        "ECHO",
+        "connection",
+        false,
+        |con| con.send(value(cmd::echo("1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::echo("1"))),
+    ),
+    (
+        "EVAL",
+        "scripting",
+        false,
+        |con| con.send(value(cmd::eval("return 1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::eval("return 1"))),
+    ),
+    (
+        "EVALSHA",
+        "scripting",
+        false,
+        |con| {
+            con
+                .send(value(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")))
+        },
+    ),
+    (
+        "EVALSHA_RO",
+        "scripting",
+        false,
+        |con| {
+            con
+                .send(value(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")))
+        },
+    ),
+    (
+        "EVAL_RO",
+        "scripting",
+        false,
+        |con| con.send(value(cmd::eval_ro("return 1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::eval_ro("return 1"))),
+    ),
+    (
+        "EXEC",
+        "transactions",
+        false,
+        |con| con.send(value(cmd::exec())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::exec())),
+    ),
+    (
+        "EXISTS",
+        "generic",
+        false,
+        |con| con.send(cmd::exists(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::exists(["k"])),
+    ),
+    (
+        "EXPIRE",
+        "generic",
+        false,
+        |con| con.send(cmd::expire("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::expire("k", 1)),
+    ),
+    (
+        "EXPIREAT",
+        "generic",
+        false,
+        |con| con.send(cmd::expireat("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::expireat("k", 1)),
+    ),
+    (
+        "EXPIRETIME",
+        "generic",
+        false,
+        |con| con.send(cmd::expiretime("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::expiretime("k")),
+    ),
+    (
+        "FAILOVER",
+        "server",
+        false,
+        |con| con.send(cmd::failover()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::failover()),
+    ),
+    (
+        "FCALL",
+        "scripting",
+        false,
+        |con| con.send(value(cmd::fcall("conformance_f"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::fcall("conformance_f"))),
+    ),
+    (
+        "FCALL_RO",
+        "scripting",
+        false,
+        |con| con.send(value(cmd::fcall_ro("conformance_f"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::fcall_ro("conformance_f"))),
+    ),
+    (
+        "FLUSHALL",
+        "server",
+        false,
+        |con| con.send(cmd::flushall()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::flushall()),
+    ),
+    (
+        "FLUSHDB",
+        "server",
+        false,
+        |con| con.send(cmd::flushdb()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::flushdb()),
+    ),
+    (
+        "FUNCTION",
+        "scripting",
+        false,
+        |con| con.send(cmd::function()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::function()),
+    ),
+    (
+        "FUNCTION DELETE",
+        "scripting",
+        false,
+        |con| con.send(cmd::function_delete("conformance")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::function_delete("conformance")),
+    ),
+    (
+        "FUNCTION DUMP",
+        "scripting",
+        false,
+        |con| con.send(value(cmd::function_dump())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::function_dump())),
+    ),
+    (
+        "FUNCTION FLUSH",
+        "scripting",
+        false,
+        |con| con.send(cmd::function_flush()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::function_flush()),
+    ),
+    (
+        "FUNCTION HELP",
+        "scripting",
+        false,
+        |con| con.send(cmd::function_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::function_help()),
+    ),
+    (
+        "FUNCTION KILL",
+        "scripting",
+        false,
+        |con| con.send(cmd::function_kill()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::function_kill()),
+    ),
+    (
+        "FUNCTION LIST",
+        "scripting",
+        false,
+        |con| con.send(value(cmd::function_list())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::function_list())),
+    ),
+    (
+        "FUNCTION LOAD",
+        "scripting",
+        false,
+        |con| {
+            con
                 .send(
                     cmd::function_load(
                             "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
@@ -470,823 +1209,2085 @@ pub static CASES: [Case; 399usize] = [
                         .replace(),
                 )
                 .map(drop)
-    }),
-    ("FUNCTION RESTORE", "scripting", |con| {
-        con.send(cmd::function_restore("1")).map(drop)
-    }),
-    ("FUNCTION STATS", "scripting", |con| {
-        con.send(value(cmd::function_stats())).map(drop)
-    }),
-    ("GEOADD", "geo", |con| {
-        con.send(cmd::geoadd("k", [(0.5, 0.5, "1")])).map(drop)
-    }),
-    ("GEODIST", "geo", |con| {
-        con.send(cmd::geodist("k", "1", "1")).map(drop)
-    }),
-    ("GEOHASH", "geo", |con| {
-        con.send(cmd::geohash("k")).map(drop)
-    }),
-    ("GEOPOS", "geo", |con| {
-        con.send(value(cmd::geopos("k"))).map(drop)
-    }),
-    ("GEORADIUS", "geo", |con| {
-        con.send(value(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M)))
-            .map(drop)
-    }),
-    ("GEORADIUSBYMEMBER", "geo", |con| {
-        con.send(value(cmd::georadiusbymember(
-            "k",
-            "1",
-            0.5,
-            cmd::GeoUnit::M,
-        )))
-        .map(drop)
-    }),
-    ("GEORADIUSBYMEMBER_RO", "geo", |con| {
-        con.send(value(cmd::georadiusbymember_ro(
-            "k",
-            "1",
-            0.5,
-            cmd::GeoUnit::M,
-        )))
-        .map(drop)
-    }),
-    ("GEORADIUS_RO", "geo", |con| {
-        con.send(value(cmd::georadius_ro(
-            "k",
-            0.5,
-            0.5,
-            0.5,
-            cmd::GeoUnit::M,
-        )))
-        .map(drop)
-    }),
-    ("GEOSEARCH", "geo", |con| {
-        con.send(value(
-            cmd::geosearch(
-                "k",
-                cmd::GeosearchBy::Circle {
-                    radius: 10.0,
-                    unit: cmd::GeoUnit::Km,
-                },
-            )
-            .frommember("1"),
-        ))
-        .map(drop)
-    }),
-    ("GEOSEARCHSTORE", "geo", |con| {
-        con.send(
-            cmd::geosearchstore(
-                "k2",
-                "k",
-                cmd::GeosearchstoreBy::Circle {
-                    radius: 10.0,
-                    unit: cmd::GeoUnit::Km,
-                },
-            )
-            .frommember("1"),
-        )
-        .map(drop)
-    }),
-    ("GET", "string", |con| {
-        con.send(value(cmd::get("k"))).map(drop)
-    }),
-    ("GETBIT", "bitmap", |con| {
-        con.send(cmd::getbit("k", 1)).map(drop)
-    }),
-    ("GETDEL", "string", |con| {
-        con.send(value(cmd::getdel("k"))).map(drop)
-    }),
-    ("GETEX", "string", |con| {
-        con.send(value(cmd::getex("k"))).map(drop)
-    }),
-    ("GETRANGE", "string", |con| {
-        con.send(value(cmd::getrange("k", 1, 1))).map(drop)
-    }),
-    ("GETSET", "string", |con| {
-        con.send(value(cmd::getset("k", "1"))).map(drop)
-    }),
-    ("HDEL", "hash", |con| {
-        con.send(cmd::hdel("k", ["1"])).map(drop)
-    }),
-    ("HELLO", "connection", |con| {
-        con.send(value(cmd::hello())).map(drop)
-    }),
-    ("HEXISTS", "hash", |con| {
-        con.send(cmd::hexists("k", "1")).map(drop)
-    }),
-    ("HEXPIRE", "hash", |con| {
-        con.send(cmd::hexpire("k", 1, ["1"])).map(drop)
-    }),
-    ("HEXPIREAT", "hash", |con| {
-        con.send(cmd::hexpireat("k", 1, ["1"])).map(drop)
-    }),
-    ("HEXPIRETIME", "hash", |con| {
-        con.send(cmd::hexpiretime("k", ["1"])).map(drop)
-    }),
-    ("HGET", "hash", |con| {
-        con.send(value(cmd::hget("k", "1"))).map(drop)
-    }),
-    ("HGETALL", "hash", |con| {
-        con.send(value(cmd::hgetall("k"))).map(drop)
-    }),
-    ("HGETDEL", "hash", |con| {
-        con.send(value(cmd::hgetdel("k", ["1"]))).map(drop)
-    }),
-    ("HGETEX", "hash", |con| {
-        con.send(value(cmd::hgetex("k", ["1"]))).map(drop)
-    }),
-    ("HINCRBY", "hash", |con| {
-        con.send(cmd::hincrby("k", "1", 1)).map(drop)
-    }),
-    ("HINCRBYFLOAT", "hash", |con| {
-        con.send(cmd::hincrbyfloat("k", "1", 0.5)).map(drop)
-    }),
-    ("HKEYS", "hash", |con| {
-        con.send(value(cmd::hkeys("k"))).map(drop)
-    }),
-    ("HLEN", "hash", |con| con.send(cmd::hlen("k")).map(drop)),
-    ("HMGET", "hash", |con| {
-        con.send(value(cmd::hmget("k", ["1"]))).map(drop)
-    }),
-    ("HMSET", "hash", |con| {
-        con.send(cmd::hmset("k", [("1", "1")])).map(drop)
-    }),
-    ("HPERSIST", "hash", |con| {
-        con.send(cmd::hpersist("k", ["1"])).map(drop)
-    }),
-    ("HPEXPIRE", "hash", |con| {
-        con.send(cmd::hpexpire("k", 1, ["1"])).map(drop)
-    }),
-    ("HPEXPIREAT", "hash", |con| {
-        con.send(cmd::hpexpireat("k", 1, ["1"])).map(drop)
-    }),
-    ("HPEXPIRETIME", "hash", |con| {
-        con.send(cmd::hpexpiretime("k", ["1"])).map(drop)
-    }),
-    ("HPTTL", "hash", |con| {
-        con.send(cmd::hpttl("k", ["1"])).map(drop)
-    }),
-    ("HRANDFIELD", "hash", |con| {
-        con.send(value(cmd::hrandfield("k"))).map(drop)
-    }),
-    ("HSCAN", "hash", |con| {
-        con.send(value(cmd::hscan("k", 1))).map(drop)
-    }),
-    ("HSET", "hash", |con| {
-        con.send(cmd::hset("k", [("1", "1")])).map(drop)
-    }),
-    ("HSETEX", "hash", |con| {
-        con.send(cmd::hsetex("k", 1, [("1", "1")])).map(drop)
-    }),
-    ("HSETNX", "hash", |con| {
-        con.send(cmd::hsetnx("k", "1", "1")).map(drop)
-    }),
-    ("HSTRLEN", "hash", |con| {
-        con.send(cmd::hstrlen("k", "1")).map(drop)
-    }),
-    ("HTTL", "hash", |con| {
-        con.send(cmd::httl("k", ["1"])).map(drop)
-    }),
-    ("HVALS", "hash", |con| {
-        con.send(value(cmd::hvals("k"))).map(drop)
-    }),
-    ("INCR", "string", |con| con.send(cmd::incr("k")).map(drop)),
-    ("INCRBY", "string", |con| {
-        con.send(cmd::incrby("k", 1)).map(drop)
-    }),
-    ("INCRBYFLOAT", "string", |con| {
-        con.send(cmd::incrbyfloat("k", 0.5)).map(drop)
-    }),
-    ("INFO", "server", |con| con.send(cmd::info()).map(drop)),
-    ("KEYS", "generic", |con| {
-        con.send(value(cmd::keys("*"))).map(drop)
-    }),
-    ("LASTSAVE", "server", |con| {
-        con.send(cmd::lastsave()).map(drop)
-    }),
-    ("LATENCY", "server", |con| {
-        con.send(cmd::latency()).map(drop)
-    }),
-    ("LATENCY DOCTOR", "server", |con| {
-        con.send(cmd::latency_doctor()).map(drop)
-    }),
-    ("LATENCY GRAPH", "server", |con| {
-        con.send(cmd::latency_graph("1")).map(drop)
-    }),
-    ("LATENCY HELP", "server", |con| {
-        con.send(cmd::latency_help()).map(drop)
-    }),
-    ("LATENCY HISTOGRAM", "server", |con| {
-        con.send(value(cmd::latency_histogram())).map(drop)
-    }),
-    ("LATENCY HISTORY", "server", |con| {
-        con.send(value(cmd::latency_history("1"))).map(drop)
-    }),
-    ("LATENCY LATEST", "server", |con| {
-        con.send(value(cmd::latency_latest())).map(drop)
-    }),
-    ("LATENCY RESET", "server", |con| {
-        con.send(cmd::latency_reset()).map(drop)
-    }),
-    ("LCS", "string", |con| {
-        con.send(value(cmd::lcs("k", "k"))).map(drop)
-    }),
-    ("LINDEX", "list", |con| {
-        con.send(value(cmd::lindex("k", 1))).map(drop)
-    }),
-    ("LINSERT", "list", |con| {
-        con.send(cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1"))
-            .map(drop)
-    }),
-    ("LLEN", "list", |con| con.send(cmd::llen("k")).map(drop)),
-    ("LMOVE", "list", |con| {
-        con.send(value(cmd::lmove(
-            "k",
-            "k",
-            cmd::Side::Left,
-            cmd::Side::Left,
-        )))
-        .map(drop)
-    }),
-    ("LMPOP", "list", |con| {
-        con.send(value(cmd::lmpop(["k"], cmd::Side::Left)))
-            .map(drop)
-    }),
-    ("LOLWUT", "server", |con| con.send(cmd::lolwut()).map(drop)),
-    ("LPOP", "list", |con| {
-        con.send(value(cmd::lpop("k"))).map(drop)
-    }),
-    ("LPOS", "list", |con| {
-        con.send(cmd::lpos("k", "1")).map(drop)
-    }),
-    ("LPUSH", "list", |con| {
-        con.send(cmd::lpush("k", ["1"])).map(drop)
-    }),
-    ("LPUSHX", "list", |con| {
-        con.send(cmd::lpushx("k", ["1"])).map(drop)
-    }),
-    ("LRANGE", "list", |con| {
-        con.send(value(cmd::lrange("k", 1, 1))).map(drop)
-    }),
-    ("LREM", "list", |con| {
-        con.send(cmd::lrem("k", 1, "1")).map(drop)
-    }),
-    ("LSET", "list", |con| {
-        con.send(cmd::lset("k", 1, "1")).map(drop)
-    }),
-    ("LTRIM", "list", |con| {
-        con.send(cmd::ltrim("k", 1, 1)).map(drop)
-    }),
-    ("MEMORY", "server", |con| con.send(cmd::memory()).map(drop)),
-    ("MEMORY DOCTOR", "server", |con| {
-        con.send(cmd::memory_doctor()).map(drop)
-    }),
-    ("MEMORY HELP", "server", |con| {
-        con.send(cmd::memory_help()).map(drop)
-    }),
-    ("MEMORY MALLOC-STATS", "server", |con| {
-        con.send(cmd::memory_malloc_stats()).map(drop)
-    }),
-    ("MEMORY PURGE", "server", |con| {
-        con.send(cmd::memory_purge()).map(drop)
-    }),
-    ("MEMORY STATS", "server", |con| {
-        con.send(value(cmd::memory_stats())).map(drop)
-    }),
-    ("MEMORY USAGE", "server", |con| {
-        con.send(cmd::memory_usage("k")).map(drop)
-    }),
-    ("MGET", "string", |con| {
-        con.send(value(cmd::mget(["k"]))).map(drop)
-    }),
-    ("MIGRATE", "generic", |con| {
-        con.send(cmd::migrate(
-            "1",
-            1,
-            cmd::MigrateKeySelector::Key("k".into()),
-            1,
-            1,
-        ))
-        .map(drop)
-    }),
-    ("MODULE", "server", |con| con.send(cmd::module()).map(drop)),
-    ("MODULE HELP", "server", |con| {
-        con.send(cmd::module_help()).map(drop)
-    }),
-    ("MODULE LIST", "server", |con| {
-        con.send(value(cmd::module_list())).map(drop)
-    }),
-    ("MODULE LOAD", "server", |con| {
-        con.send(cmd::module_load("1")).map(drop)
-    }),
-    ("MODULE LOADEX", "server", |con| {
-        con.send(cmd::module_loadex("1")).map(drop)
-    }),
-    ("MODULE UNLOAD", "server", |con| {
-        con.send(cmd::module_unload("1")).map(drop)
-    }),
-    ("MONITOR", "server", |con| {
-        con.send(cmd::monitor()).map(drop)
-    }),
-    ("MOVE", "generic", |con| {
-        con.send(cmd::move_("k", 1)).map(drop)
-    }),
-    ("MSET", "string", |con| {
-        con.send(cmd::mset([("k", "1")])).map(drop)
-    }),
-    ("MSETEX", "string", |con| {
-        con.send(cmd::msetex(1, [("k", "1")])).map(drop)
-    }),
-    ("MSETNX", "string", |con| {
-        con.send(cmd::msetnx([("k", "1")])).map(drop)
-    }),
-    ("MULTI", "transactions", |con| {
-        con.send(cmd::multi()).map(drop)
-    }),
-    ("OBJECT", "generic", |con| con.send(cmd::object()).map(drop)),
-    ("OBJECT ENCODING", "generic", |con| {
-        con.send(cmd::object_encoding("k")).map(drop)
-    }),
-    ("OBJECT FREQ", "generic", |con| {
-        con.send(cmd::object_freq("k")).map(drop)
-    }),
-    ("OBJECT HELP", "generic", |con| {
-        con.send(cmd::object_help()).map(drop)
-    }),
-    ("OBJECT IDLETIME", "generic", |con| {
-        con.send(cmd::object_idletime("k")).map(drop)
-    }),
-    ("OBJECT REFCOUNT", "generic", |con| {
-        con.send(cmd::object_refcount("k")).map(drop)
-    }),
-    ("PERSIST", "generic", |con| {
-        con.send(cmd::persist("k")).map(drop)
-    }),
-    ("PEXPIRE", "generic", |con| {
-        con.send(cmd::pexpire("k", 1)).map(drop)
-    }),
-    ("PEXPIREAT", "generic", |con| {
-        con.send(cmd::pexpireat("k", 1)).map(drop)
-    }),
-    ("PEXPIRETIME", "generic", |con| {
-        con.send(cmd::pexpiretime("k")).map(drop)
-    }),
-    ("PFADD", "hyperloglog", |con| {
-        con.send(cmd::pfadd("k")).map(drop)
-    }),
-    ("PFCOUNT", "hyperloglog", |con| {
-        con.send(cmd::pfcount(["k"])).map(drop)
-    }),
-    ("PFDEBUG", "hyperloglog", |con| {
-        con.send(cmd::pfdebug("GETREG", "k")).map(drop)
-    }),
-    ("PFMERGE", "hyperloglog", |con| {
-        con.send(cmd::pfmerge("k")).map(drop)
-    }),
-    ("PFSELFTEST", "hyperloglog", |con| {
-        con.send(cmd::pfselftest()).map(drop)
-    }),
-    ("PING", "connection", |con| con.send(cmd::ping()).map(drop)),
-    ("PSETEX", "string", |con| {
-        con.send(cmd::psetex("k", 1, "1")).map(drop)
-    }),
-    ("PSUBSCRIBE", "pubsub", |con| {
-        con.send(cmd::psubscribe(["*"])).map(drop)
-    }),
-    ("PSYNC", "server", |con| {
-        con.send(cmd::psync("1", 1)).map(drop)
-    }),
-    ("PTTL", "generic", |con| con.send(cmd::pttl("k")).map(drop)),
-    ("PUBLISH", "pubsub", |con| {
-        con.send(cmd::publish("1", "1")).map(drop)
-    }),
-    ("PUBSUB", "pubsub", |con| con.send(cmd::pubsub()).map(drop)),
-    ("PUBSUB CHANNELS", "pubsub", |con| {
-        con.send(value(cmd::pubsub_channels())).map(drop)
-    }),
-    ("PUBSUB HELP", "pubsub", |con| {
-        con.send(cmd::pubsub_help()).map(drop)
-    }),
-    ("PUBSUB NUMPAT", "pubsub", |con| {
-        con.send(cmd::pubsub_numpat()).map(drop)
-    }),
-    ("PUBSUB NUMSUB", "pubsub", |con| {
-        con.send(value(cmd::pubsub_numsub())).map(drop)
-    }),
-    ("PUBSUB SHARDCHANNELS", "pubsub", |con| {
-        con.send(value(cmd::pubsub_shardchannels())).map(drop)
-    }),
-    ("PUBSUB SHARDNUMSUB", "pubsub", |con| {
-        con.send(value(cmd::pubsub_shardnumsub())).map(drop)
-    }),
-    ("PUNSUBSCRIBE", "pubsub", |con| {
-        con.send(cmd::punsubscribe()).map(drop)
-    }),
-    ("QUIT", "connection", |con| con.send(cmd::quit()).map(drop)),
-    ("RANDOMKEY", "generic", |con| {
-        con.send(value(cmd::randomkey())).map(drop)
-    }),
-    ("READONLY", "cluster", |con| {
-        con.send(cmd::readonly()).map(drop)
-    }),
-    ("READWRITE", "cluster", |con| {
-        con.send(cmd::readwrite()).map(drop)
-    }),
-    ("RENAME", "generic", |con| {
-        con.send(cmd::rename("k", "k")).map(drop)
-    }),
-    ("RENAMENX", "generic", |con| {
-        con.send(cmd::renamenx("k", "k")).map(drop)
-    }),
-    ("REPLCONF", "server", |con| {
-        con.send(cmd::replconf()).map(drop)
-    }),
-    ("REPLICAOF", "server", |con| {
-        con.send(cmd::replicaof(cmd::ReplicaofArgs::HostPort {
-            host: "1".into(),
-            port: 1,
-        }))
-        .map(drop)
-    }),
-    ("RESET", "connection", |con| {
-        con.send(cmd::reset()).map(drop)
-    }),
-    ("RESTORE", "generic", |con| {
-        con.send(cmd::restore("k", 1, "1")).map(drop)
-    }),
-    ("RESTORE-ASKING", "server", |con| {
-        con.send(cmd::restore_asking("k", 1, "1")).map(drop)
-    }),
-    ("ROLE", "server", |con| {
-        con.send(value(cmd::role())).map(drop)
-    }),
-    ("RPOP", "list", |con| {
-        con.send(value(cmd::rpop("k"))).map(drop)
-    }),
-    ("RPOPLPUSH", "list", |con| {
-        con.send(value(cmd::rpoplpush("k", "k"))).map(drop)
-    }),
-    ("RPUSH", "list", |con| {
-        con.send(cmd::rpush("k", ["1"])).map(drop)
-    }),
-    ("RPUSHX", "list", |con| {
-        con.send(cmd::rpushx("k", ["1"])).map(drop)
-    }),
-    ("SADD", "set", |con| {
-        con.send(cmd::sadd("k", ["1"])).map(drop)
-    }),
-    ("SAVE", "server", |con| con.send(cmd::save()).map(drop)),
-    ("SCAN", "generic", |con| {
-        con.send(value(cmd::scan(1))).map(drop)
-    }),
-    ("SCARD", "set", |con| con.send(cmd::scard("k")).map(drop)),
-    ("SCRIPT", "scripting", |con| {
-        con.send(cmd::script()).map(drop)
-    }),
-    ("SCRIPT DEBUG", "scripting", |con| {
-        con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes))
-            .map(drop)
-    }),
-    ("SCRIPT EXISTS", "scripting", |con| {
-        con.send(cmd::script_exists(["1"])).map(drop)
-    }),
-    ("SCRIPT FLUSH", "scripting", |con| {
-        con.send(cmd::script_flush()).map(drop)
-    }),
-    ("SCRIPT HELP", "scripting", |con| {
-        con.send(cmd::script_help()).map(drop)
-    }),
-    ("SCRIPT KILL", "scripting", |con| {
-        con.send(cmd::script_kill()).map(drop)
-    }),
-    ("SCRIPT LOAD", "scripting", |con| {
-        con.send(cmd::script_load("return 1")).map(drop)
-    }),
-    ("SCRIPT SHOW", "scripting", |con| {
-        con.send(cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))
-            .map(drop)
-    }),
-    ("SDIFF", "set", |con| {
-        con.send(value(cmd::sdiff(["k"]))).map(drop)
-    }),
-    ("SDIFFSTORE", "set", |con| {
-        con.send(cmd::sdiffstore("k", ["k"])).map(drop)
-    }),
-    ("SELECT", "connection", |con| {
-        con.send(cmd::select(1)).map(drop)
-    }),
-    ("SET", "string", |con| {
-        con.send(cmd::set("k", "1")).map(drop)
-    }),
-    ("SETBIT", "bitmap", |con| {
-        con.send(cmd::setbit("k", 1, 1)).map(drop)
-    }),
-    ("SETEX", "string", |con| {
-        con.send(cmd::setex("k", 1, "1")).map(drop)
-    }),
-    ("SETNX", "string", |con| {
-        con.send(cmd::setnx("k", "1")).map(drop)
-    }),
-    ("SETRANGE", "string", |con| {
-        con.send(cmd::setrange("k", 1, "1")).map(drop)
-    }),
-    ("SHUTDOWN", "server", |con| {
-        con.send(cmd::shutdown()).map(drop)
-    }),
-    ("SINTER", "set", |con| {
-        con.send(value(cmd::sinter(["k"]))).map(drop)
-    }),
-    ("SINTERCARD", "set", |con| {
-        con.send(cmd::sintercard(["k"])).map(drop)
-    }),
-    ("SINTERSTORE", "set", |con| {
-        con.send(cmd::sinterstore("k", ["k"])).map(drop)
-    }),
-    ("SISMEMBER", "set", |con| {
-        con.send(cmd::sismember("k", "1")).map(drop)
-    }),
-    ("SLAVEOF", "server", |con| {
-        con.send(cmd::slaveof(cmd::SlaveofArgs::HostPort {
-            host: "1".into(),
-            port: 1,
-        }))
-        .map(drop)
-    }),
-    ("SLOWLOG", "server", |con| {
-        con.send(cmd::slowlog()).map(drop)
-    }),
-    ("SLOWLOG GET", "server", |con| {
-        con.send(value(cmd::slowlog_get())).map(drop)
-    }),
-    ("SLOWLOG HELP", "server", |con| {
-        con.send(cmd::slowlog_help()).map(drop)
-    }),
-    ("SLOWLOG LEN", "server", |con| {
-        con.send(cmd::slowlog_len()).map(drop)
-    }),
-    ("SLOWLOG RESET", "server", |con| {
-        con.send(cmd::slowlog_reset()).map(drop)
-    }),
-    ("SMEMBERS", "set", |con| {
-        con.send(value(cmd::smembers("k"))).map(drop)
-    }),
-    ("SMISMEMBER", "set", |con| {
-        con.send(cmd::smismember("k", ["1"])).map(drop)
-    }),
-    ("SMOVE", "set", |con| {
-        con.send(cmd::smove("k", "k", "1")).map(drop)
-    }),
-    ("SORT", "generic", |con| {
-        con.send(value(cmd::sort("missing"))).map(drop)
-    }),
-    ("SORT_RO", "generic", |con| {
-        con.send(value(cmd::sort_ro("missing"))).map(drop)
-    }),
-    ("SPOP", "set", |con| {
-        con.send(value(cmd::spop("k"))).map(drop)
-    }),
-    ("SPUBLISH", "pubsub", |con| {
-        con.send(cmd::spublish("1", "1")).map(drop)
-    }),
-    ("SRANDMEMBER", "set", |con| {
-        con.send(value(cmd::srandmember("k"))).map(drop)
-    }),
-    ("SREM", "set", |con| {
-        con.send(cmd::srem("k", ["1"])).map(drop)
-    }),
-    ("SSCAN", "set", |con| {
-        con.send(value(cmd::sscan("k", 1))).map(drop)
-    }),
-    ("SSUBSCRIBE", "pubsub", |con| {
-        con.send(cmd::ssubscribe(["1"])).map(drop)
-    }),
-    ("STRLEN", "string", |con| {
-        con.send(cmd::strlen("k")).map(drop)
-    }),
-    ("SUBSCRIBE", "pubsub", |con| {
-        con.send(cmd::subscribe(["1"])).map(drop)
-    }),
-    ("SUBSTR", "string", |con| {
-        con.send(value(cmd::substr("k", 1, 1))).map(drop)
-    }),
-    ("SUNION", "set", |con| {
-        con.send(value(cmd::sunion(["k"]))).map(drop)
-    }),
-    ("SUNIONSTORE", "set", |con| {
-        con.send(cmd::sunionstore("k", ["k"])).map(drop)
-    }),
-    ("SUNSUBSCRIBE", "pubsub", |con| {
-        con.send(cmd::sunsubscribe()).map(drop)
-    }),
-    ("SWAPDB", "server", |con| {
-        con.send(cmd::swapdb(1, 1)).map(drop)
-    }),
-    ("SYNC", "server", |con| con.send(cmd::sync()).map(drop)),
-    ("TIME", "server", |con| con.send(cmd::time()).map(drop)),
-    ("TOUCH", "generic", |con| {
-        con.send(cmd::touch(["k"])).map(drop)
-    }),
-    ("TTL", "generic", |con| con.send(cmd::ttl("k")).map(drop)),
-    ("TYPE", "generic", |con| con.send(cmd::type_("k")).map(drop)),
-    ("UNLINK", "generic", |con| {
-        con.send(cmd::unlink(["k"])).map(drop)
-    }),
-    ("UNSUBSCRIBE", "pubsub", |con| {
-        con.send(cmd::unsubscribe()).map(drop)
-    }),
-    ("UNWATCH", "transactions", |con| {
-        con.send(cmd::unwatch()).map(drop)
-    }),
-    ("WAIT", "generic", |con| con.send(cmd::wait(1, 1)).map(drop)),
-    ("WAITAOF", "generic", |con| {
-        con.send(cmd::waitaof(0, 0, 1)).map(drop)
-    }),
-    ("WATCH", "transactions", |con| {
-        con.send(cmd::watch(["k"])).map(drop)
-    }),
-    ("XACK", "stream", |con| {
-        con.send(cmd::xack("k", "1", ["1"])).map(drop)
-    }),
-    ("XADD", "stream", |con| {
-        con.send(cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]))
-            .map(drop)
-    }),
-    ("XAUTOCLAIM", "stream", |con| {
-        con.send(value(cmd::xautoclaim("k", "1", "1", "1", "1")))
-            .map(drop)
-    }),
-    ("XCLAIM", "stream", |con| {
-        con.send(value(cmd::xclaim("k", "1", "1", "1", ["1"])))
-            .map(drop)
-    }),
-    ("XDEL", "stream", |con| {
-        con.send(cmd::xdel("k", ["1"])).map(drop)
-    }),
-    ("XGROUP", "stream", |con| con.send(cmd::xgroup()).map(drop)),
-    ("XGROUP CREATE", "stream", |con| {
-        con.send(cmd::xgroup_create(
-            "k",
-            "2",
-            cmd::XgroupCreateIdSelector::NewId,
-        ))
-        .map(drop)
-    }),
-    ("XGROUP CREATECONSUMER", "stream", |con| {
-        con.send(cmd::xgroup_createconsumer("k", "1", "1"))
-            .map(drop)
-    }),
-    ("XGROUP DELCONSUMER", "stream", |con| {
-        con.send(cmd::xgroup_delconsumer("k", "1", "1")).map(drop)
-    }),
-    ("XGROUP DESTROY", "stream", |con| {
-        con.send(cmd::xgroup_destroy("k", "1")).map(drop)
-    }),
-    ("XGROUP HELP", "stream", |con| {
-        con.send(cmd::xgroup_help()).map(drop)
-    }),
-    ("XGROUP SETID", "stream", |con| {
-        con.send(cmd::xgroup_setid(
-            "k",
-            "1",
-            cmd::XgroupSetidIdSelector::Id("1".into()),
-        ))
-        .map(drop)
-    }),
-    ("XINFO", "stream", |con| con.send(cmd::xinfo()).map(drop)),
-    ("XINFO CONSUMERS", "stream", |con| {
-        con.send(value(cmd::xinfo_consumers("k", "1"))).map(drop)
-    }),
-    ("XINFO GROUPS", "stream", |con| {
-        con.send(value(cmd::xinfo_groups("k"))).map(drop)
-    }),
-    ("XINFO HELP", "stream", |con| {
-        con.send(cmd::xinfo_help()).map(drop)
-    }),
-    ("XINFO STREAM", "stream", |con| {
-        con.send(value(cmd::xinfo_stream("k"))).map(drop)
-    }),
-    ("XLEN", "stream", |con| con.send(cmd::xlen("k")).map(drop)),
-    ("XPENDING", "stream", |con| {
-        con.send(value(cmd::xpending("k", "1"))).map(drop)
-    }),
-    ("XRANGE", "stream", |con| {
-        con.send(value(cmd::xrange("k", "1", "1"))).map(drop)
-    }),
-    ("XREAD", "stream", |con| {
-        con.send(value(cmd::xread(["k"], ["1"]))).map(drop)
-    }),
-    ("XREADGROUP", "stream", |con| {
-        con.send(value(cmd::xreadgroup("1", "1", ["k"], ["1"])))
-            .map(drop)
-    }),
-    ("XREVRANGE", "stream", |con| {
-        con.send(value(cmd::xrevrange("k", "1", "1"))).map(drop)
-    }),
-    ("XSETID", "stream", |con| {
-        con.send(cmd::xsetid("k", "9-9")).map(drop)
-    }),
-    ("XTRIM", "stream", |con| {
-        con.send(cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1"))
-            .map(drop)
-    }),
-    ("ZADD", "sorted-set", |con| {
-        con.send(cmd::zadd("k", [(0.5, "1")])).map(drop)
-    }),
-    ("ZCARD", "sorted-set", |con| {
-        con.send(cmd::zcard("k")).map(drop)
-    }),
-    ("ZCOUNT", "sorted-set", |con| {
-        con.send(cmd::zcount("k", "1", "1")).map(drop)
-    }),
-    ("ZDIFF", "sorted-set", |con| {
-        con.send(value(cmd::zdiff(["k"]))).map(drop)
-    }),
-    ("ZDIFFSTORE", "sorted-set", |con| {
-        con.send(cmd::zdiffstore("k", ["k"])).map(drop)
-    }),
-    ("ZINCRBY", "sorted-set", |con| {
-        con.send(cmd::zincrby("k", 0.5, "1")).map(drop)
-    }),
-    ("ZINTER", "sorted-set", |con| {
-        con.send(value(cmd::zinter(["k"]))).map(drop)
-    }),
-    ("ZINTERCARD", "sorted-set", |con| {
-        con.send(cmd::zintercard(["k"])).map(drop)
-    }),
-    ("ZINTERSTORE", "sorted-set", |con| {
-        con.send(cmd::zinterstore("k", ["k"])).map(drop)
-    }),
-    ("ZLEXCOUNT", "sorted-set", |con| {
-        con.send(cmd::zlexcount("k", "-", "+")).map(drop)
-    }),
-    ("ZMPOP", "sorted-set", |con| {
-        con.send(value(cmd::zmpop(["k"], cmd::MinMax::Min)))
-            .map(drop)
-    }),
-    ("ZMSCORE", "sorted-set", |con| {
-        con.send(cmd::zmscore("k", ["1"])).map(drop)
-    }),
-    ("ZPOPMAX", "sorted-set", |con| {
-        con.send(value(cmd::zpopmax("k"))).map(drop)
-    }),
-    ("ZPOPMIN", "sorted-set", |con| {
-        con.send(value(cmd::zpopmin("k"))).map(drop)
-    }),
-    ("ZRANDMEMBER", "sorted-set", |con| {
-        con.send(value(cmd::zrandmember("k"))).map(drop)
-    }),
-    ("ZRANGE", "sorted-set", |con| {
-        con.send(value(cmd::zrange("k", "1", "1"))).map(drop)
-    }),
-    ("ZRANGEBYLEX", "sorted-set", |con| {
-        con.send(value(cmd::zrangebylex("k", "-", "+"))).map(drop)
-    }),
-    ("ZRANGEBYSCORE", "sorted-set", |con| {
-        con.send(value(cmd::zrangebyscore("k", "1", "1"))).map(drop)
-    }),
-    ("ZRANGESTORE", "sorted-set", |con| {
-        con.send(cmd::zrangestore("k", "k", "1", "1")).map(drop)
-    }),
-    ("ZRANK", "sorted-set", |con| {
-        con.send(cmd::zrank("k", "1")).map(drop)
-    }),
-    ("ZREM", "sorted-set", |con| {
-        con.send(cmd::zrem("k", ["1"])).map(drop)
-    }),
-    ("ZREMRANGEBYLEX", "sorted-set", |con| {
-        con.send(cmd::zremrangebylex("k", "-", "+")).map(drop)
-    }),
-    ("ZREMRANGEBYRANK", "sorted-set", |con| {
-        con.send(cmd::zremrangebyrank("k", 1, 1)).map(drop)
-    }),
-    ("ZREMRANGEBYSCORE", "sorted-set", |con| {
-        con.send(cmd::zremrangebyscore("k", "1", "1")).map(drop)
-    }),
-    ("ZREVRANGE", "sorted-set", |con| {
-        con.send(value(cmd::zrevrange("k", 1, 1))).map(drop)
-    }),
-    ("ZREVRANGEBYLEX", "sorted-set", |con| {
-        con.send(value(cmd::zrevrangebylex("k", "+", "-")))
-            .map(drop)
-    }),
-    ("ZREVRANGEBYSCORE", "sorted-set", |con| {
-        con.send(value(cmd::zrevrangebyscore("k", "1", "1")))
-            .map(drop)
-    }),
-    ("ZREVRANK", "sorted-set", |con| {
-        con.send(cmd::zrevrank("k", "1")).map(drop)
-    }),
-    ("ZSCAN", "sorted-set", |con| {
-        con.send(value(cmd::zscan("k", 1))).map(drop)
-    }),
-    ("ZSCORE", "sorted-set", |con| {
-        con.send(cmd::zscore("k", "1")).map(drop)
-    }),
-    ("ZUNION", "sorted-set", |con| {
-        con.send(value(cmd::zunion(["k"]))).map(drop)
-    }),
-    ("ZUNIONSTORE", "sorted-set", |con| {
-        con.send(cmd::zunionstore("k", ["k"])).map(drop)
-    }),
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::function_load(
+                            "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                        )
+                        .replace(),
+                )
+        },
+    ),
+    (
+        "FUNCTION RESTORE",
+        "scripting",
+        false,
+        |con| con.send(cmd::function_restore("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::function_restore("1")),
+    ),
+    (
+        "FUNCTION STATS",
+        "scripting",
+        true,
+        |con| con.send(value(cmd::function_stats())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::function_stats())),
+    ),
+    (
+        "GEOADD",
+        "geo",
+        false,
+        |con| con.send(cmd::geoadd("k", [(0.5, 0.5, "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::geoadd("k", [(0.5, 0.5, "1")])),
+    ),
+    (
+        "GEODIST",
+        "geo",
+        true,
+        |con| con.send(cmd::geodist("k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::geodist("k", "1", "1")),
+    ),
+    (
+        "GEOHASH",
+        "geo",
+        false,
+        |con| con.send(cmd::geohash("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::geohash("k")),
+    ),
+    (
+        "GEOPOS",
+        "geo",
+        false,
+        |con| con.send(value(cmd::geopos("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::geopos("k"))),
+    ),
+    (
+        "GEORADIUS",
+        "geo",
+        false,
+        |con| {
+            con
+                .send(value(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M)))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M)))
+        },
+    ),
+    (
+        "GEORADIUSBYMEMBER",
+        "geo",
+        false,
+        |con| {
+            con
+                .send(value(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M)))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M)))
+        },
+    ),
+    (
+        "GEORADIUSBYMEMBER_RO",
+        "geo",
+        false,
+        |con| {
+            con
+                .send(value(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M)))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M)))
+        },
+    ),
+    (
+        "GEORADIUS_RO",
+        "geo",
+        false,
+        |con| {
+            con
+                .send(value(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M)))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M)))
+        },
+    ),
+    (
+        "GEOSEARCH",
+        "geo",
+        false,
+        |con| {
+            con
+                .send(
+                    value(
+                        cmd::geosearch(
+                                "k",
+                                cmd::GeosearchBy::Circle {
+                                    radius: 10.0,
+                                    unit: cmd::GeoUnit::Km,
+                                },
+                            )
+                            .frommember("1"),
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &value(
+                        cmd::geosearch(
+                                "k",
+                                cmd::GeosearchBy::Circle {
+                                    radius: 10.0,
+                                    unit: cmd::GeoUnit::Km,
+                                },
+                            )
+                            .frommember("1"),
+                    ),
+                )
+        },
+    ),
+    (
+        "GEOSEARCHSTORE",
+        "geo",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::geosearchstore(
+                            "k2",
+                            "k",
+                            cmd::GeosearchstoreBy::Circle {
+                                radius: 10.0,
+                                unit: cmd::GeoUnit::Km,
+                            },
+                        )
+                        .frommember("1"),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::geosearchstore(
+                            "k2",
+                            "k",
+                            cmd::GeosearchstoreBy::Circle {
+                                radius: 10.0,
+                                unit: cmd::GeoUnit::Km,
+                            },
+                        )
+                        .frommember("1"),
+                )
+        },
+    ),
+    (
+        "GET",
+        "string",
+        false,
+        |con| con.send(value(cmd::get("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::get("k"))),
+    ),
+    (
+        "GETBIT",
+        "bitmap",
+        false,
+        |con| con.send(cmd::getbit("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::getbit("k", 1)),
+    ),
+    (
+        "GETDEL",
+        "string",
+        false,
+        |con| con.send(value(cmd::getdel("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::getdel("k"))),
+    ),
+    (
+        "GETEX",
+        "string",
+        false,
+        |con| con.send(value(cmd::getex("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::getex("k"))),
+    ),
+    (
+        "GETRANGE",
+        "string",
+        false,
+        |con| con.send(value(cmd::getrange("k", 1, 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::getrange("k", 1, 1))),
+    ),
+    (
+        "GETSET",
+        "string",
+        false,
+        |con| con.send(value(cmd::getset("k", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::getset("k", "1"))),
+    ),
+    (
+        "HDEL",
+        "hash",
+        false,
+        |con| con.send(cmd::hdel("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hdel("k", ["1"])),
+    ),
+    (
+        "HELLO",
+        "connection",
+        true,
+        |con| con.send(value(cmd::hello())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hello())),
+    ),
+    (
+        "HEXISTS",
+        "hash",
+        false,
+        |con| con.send(cmd::hexists("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hexists("k", "1")),
+    ),
+    (
+        "HEXPIRE",
+        "hash",
+        false,
+        |con| con.send(cmd::hexpire("k", 1, ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hexpire("k", 1, ["1"])),
+    ),
+    (
+        "HEXPIREAT",
+        "hash",
+        false,
+        |con| con.send(cmd::hexpireat("k", 1, ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hexpireat("k", 1, ["1"])),
+    ),
+    (
+        "HEXPIRETIME",
+        "hash",
+        false,
+        |con| con.send(cmd::hexpiretime("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hexpiretime("k", ["1"])),
+    ),
+    (
+        "HGET",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hget("k", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hget("k", "1"))),
+    ),
+    (
+        "HGETALL",
+        "hash",
+        true,
+        |con| con.send(value(cmd::hgetall("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hgetall("k"))),
+    ),
+    (
+        "HGETDEL",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hgetdel("k", ["1"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hgetdel("k", ["1"]))),
+    ),
+    (
+        "HGETEX",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hgetex("k", ["1"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hgetex("k", ["1"]))),
+    ),
+    (
+        "HINCRBY",
+        "hash",
+        false,
+        |con| con.send(cmd::hincrby("k", "1", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hincrby("k", "1", 1)),
+    ),
+    (
+        "HINCRBYFLOAT",
+        "hash",
+        false,
+        |con| con.send(cmd::hincrbyfloat("k", "1", 0.5)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hincrbyfloat("k", "1", 0.5)),
+    ),
+    (
+        "HKEYS",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hkeys("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hkeys("k"))),
+    ),
+    (
+        "HLEN",
+        "hash",
+        false,
+        |con| con.send(cmd::hlen("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hlen("k")),
+    ),
+    (
+        "HMGET",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hmget("k", ["1"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hmget("k", ["1"]))),
+    ),
+    (
+        "HMSET",
+        "hash",
+        false,
+        |con| con.send(cmd::hmset("k", [("1", "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hmset("k", [("1", "1")])),
+    ),
+    (
+        "HPERSIST",
+        "hash",
+        false,
+        |con| con.send(cmd::hpersist("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hpersist("k", ["1"])),
+    ),
+    (
+        "HPEXPIRE",
+        "hash",
+        false,
+        |con| con.send(cmd::hpexpire("k", 1, ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hpexpire("k", 1, ["1"])),
+    ),
+    (
+        "HPEXPIREAT",
+        "hash",
+        false,
+        |con| con.send(cmd::hpexpireat("k", 1, ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hpexpireat("k", 1, ["1"])),
+    ),
+    (
+        "HPEXPIRETIME",
+        "hash",
+        false,
+        |con| con.send(cmd::hpexpiretime("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hpexpiretime("k", ["1"])),
+    ),
+    (
+        "HPTTL",
+        "hash",
+        false,
+        |con| con.send(cmd::hpttl("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hpttl("k", ["1"])),
+    ),
+    (
+        "HRANDFIELD",
+        "hash",
+        true,
+        |con| con.send(value(cmd::hrandfield("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hrandfield("k"))),
+    ),
+    (
+        "HSCAN",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hscan("k", 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hscan("k", 1))),
+    ),
+    (
+        "HSET",
+        "hash",
+        false,
+        |con| con.send(cmd::hset("k", [("1", "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hset("k", [("1", "1")])),
+    ),
+    (
+        "HSETEX",
+        "hash",
+        false,
+        |con| con.send(cmd::hsetex("k", [("1", "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hsetex("k", [("1", "1")])),
+    ),
+    (
+        "HSETNX",
+        "hash",
+        false,
+        |con| con.send(cmd::hsetnx("k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hsetnx("k", "1", "1")),
+    ),
+    (
+        "HSTRLEN",
+        "hash",
+        false,
+        |con| con.send(cmd::hstrlen("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::hstrlen("k", "1")),
+    ),
+    (
+        "HTTL",
+        "hash",
+        false,
+        |con| con.send(cmd::httl("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::httl("k", ["1"])),
+    ),
+    (
+        "HVALS",
+        "hash",
+        false,
+        |con| con.send(value(cmd::hvals("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::hvals("k"))),
+    ),
+    (
+        "INCR",
+        "string",
+        false,
+        |con| con.send(cmd::incr("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::incr("k")),
+    ),
+    (
+        "INCRBY",
+        "string",
+        false,
+        |con| con.send(cmd::incrby("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::incrby("k", 1)),
+    ),
+    (
+        "INCRBYFLOAT",
+        "string",
+        false,
+        |con| con.send(cmd::incrbyfloat("k", 0.5)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::incrbyfloat("k", 0.5)),
+    ),
+    (
+        "INFO",
+        "server",
+        true,
+        |con| con.send(cmd::info()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::info()),
+    ),
+    (
+        "KEYS",
+        "generic",
+        false,
+        |con| con.send(value(cmd::keys("*"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::keys("*"))),
+    ),
+    (
+        "LASTSAVE",
+        "server",
+        false,
+        |con| con.send(cmd::lastsave()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lastsave()),
+    ),
+    (
+        "LATENCY",
+        "server",
+        false,
+        |con| con.send(cmd::latency()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::latency()),
+    ),
+    (
+        "LATENCY DOCTOR",
+        "server",
+        true,
+        |con| con.send(cmd::latency_doctor()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::latency_doctor()),
+    ),
+    (
+        "LATENCY GRAPH",
+        "server",
+        false,
+        |con| con.send(cmd::latency_graph("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::latency_graph("1")),
+    ),
+    (
+        "LATENCY HELP",
+        "server",
+        false,
+        |con| con.send(cmd::latency_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::latency_help()),
+    ),
+    (
+        "LATENCY HISTOGRAM",
+        "server",
+        true,
+        |con| con.send(value(cmd::latency_histogram())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::latency_histogram())),
+    ),
+    (
+        "LATENCY HISTORY",
+        "server",
+        false,
+        |con| con.send(value(cmd::latency_history("1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::latency_history("1"))),
+    ),
+    (
+        "LATENCY LATEST",
+        "server",
+        false,
+        |con| con.send(value(cmd::latency_latest())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::latency_latest())),
+    ),
+    (
+        "LATENCY RESET",
+        "server",
+        false,
+        |con| con.send(cmd::latency_reset()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::latency_reset()),
+    ),
+    (
+        "LCS",
+        "string",
+        false,
+        |con| con.send(value(cmd::lcs("k", "k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::lcs("k", "k"))),
+    ),
+    (
+        "LINDEX",
+        "list",
+        false,
+        |con| con.send(value(cmd::lindex("k", 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::lindex("k", 1))),
+    ),
+    (
+        "LINSERT",
+        "list",
+        false,
+        |con| con.send(cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1")).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1"))
+        },
+    ),
+    (
+        "LLEN",
+        "list",
+        false,
+        |con| con.send(cmd::llen("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::llen("k")),
+    ),
+    (
+        "LMOVE",
+        "list",
+        false,
+        |con| {
+            con
+                .send(value(cmd::lmove("k", "k", cmd::Side::Left, cmd::Side::Left)))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::lmove("k", "k", cmd::Side::Left, cmd::Side::Left)))
+        },
+    ),
+    (
+        "LMPOP",
+        "list",
+        false,
+        |con| con.send(value(cmd::lmpop(["k"], cmd::Side::Left))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::lmpop(["k"], cmd::Side::Left))),
+    ),
+    (
+        "LOLWUT",
+        "server",
+        true,
+        |con| con.send(cmd::lolwut()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lolwut()),
+    ),
+    (
+        "LPOP",
+        "list",
+        false,
+        |con| con.send(value(cmd::lpop("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::lpop("k"))),
+    ),
+    (
+        "LPOS",
+        "list",
+        false,
+        |con| con.send(cmd::lpos("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lpos("k", "1")),
+    ),
+    (
+        "LPUSH",
+        "list",
+        false,
+        |con| con.send(cmd::lpush("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lpush("k", ["1"])),
+    ),
+    (
+        "LPUSHX",
+        "list",
+        false,
+        |con| con.send(cmd::lpushx("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lpushx("k", ["1"])),
+    ),
+    (
+        "LRANGE",
+        "list",
+        false,
+        |con| con.send(value(cmd::lrange("k", 1, 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::lrange("k", 1, 1))),
+    ),
+    (
+        "LREM",
+        "list",
+        false,
+        |con| con.send(cmd::lrem("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lrem("k", 1, "1")),
+    ),
+    (
+        "LSET",
+        "list",
+        false,
+        |con| con.send(cmd::lset("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::lset("k", 1, "1")),
+    ),
+    (
+        "LTRIM",
+        "list",
+        false,
+        |con| con.send(cmd::ltrim("k", 1, 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::ltrim("k", 1, 1)),
+    ),
+    (
+        "MEMORY",
+        "server",
+        false,
+        |con| con.send(cmd::memory()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::memory()),
+    ),
+    (
+        "MEMORY DOCTOR",
+        "server",
+        true,
+        |con| con.send(cmd::memory_doctor()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::memory_doctor()),
+    ),
+    (
+        "MEMORY HELP",
+        "server",
+        false,
+        |con| con.send(cmd::memory_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::memory_help()),
+    ),
+    (
+        "MEMORY MALLOC-STATS",
+        "server",
+        false,
+        |con| con.send(cmd::memory_malloc_stats()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::memory_malloc_stats()),
+    ),
+    (
+        "MEMORY PURGE",
+        "server",
+        false,
+        |con| con.send(cmd::memory_purge()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::memory_purge()),
+    ),
+    (
+        "MEMORY STATS",
+        "server",
+        true,
+        |con| con.send(value(cmd::memory_stats())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::memory_stats())),
+    ),
+    (
+        "MEMORY USAGE",
+        "server",
+        false,
+        |con| con.send(cmd::memory_usage("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::memory_usage("k")),
+    ),
+    (
+        "MGET",
+        "string",
+        false,
+        |con| con.send(value(cmd::mget(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::mget(["k"]))),
+    ),
+    (
+        "MIGRATE",
+        "generic",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))
+        },
+    ),
+    (
+        "MODULE",
+        "server",
+        false,
+        |con| con.send(cmd::module()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::module()),
+    ),
+    (
+        "MODULE HELP",
+        "server",
+        false,
+        |con| con.send(cmd::module_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::module_help()),
+    ),
+    (
+        "MODULE LIST",
+        "server",
+        false,
+        |con| con.send(value(cmd::module_list())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::module_list())),
+    ),
+    (
+        "MODULE LOAD",
+        "server",
+        false,
+        |con| con.send(cmd::module_load("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::module_load("1")),
+    ),
+    (
+        "MODULE LOADEX",
+        "server",
+        false,
+        |con| con.send(cmd::module_loadex("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::module_loadex("1")),
+    ),
+    (
+        "MODULE UNLOAD",
+        "server",
+        false,
+        |con| con.send(cmd::module_unload("1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::module_unload("1")),
+    ),
+    (
+        "MONITOR",
+        "server",
+        false,
+        |con| con.send(cmd::monitor()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::monitor()),
+    ),
+    (
+        "MOVE",
+        "generic",
+        false,
+        |con| con.send(cmd::move_("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::move_("k", 1)),
+    ),
+    (
+        "MSET",
+        "string",
+        false,
+        |con| con.send(cmd::mset([("k", "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::mset([("k", "1")])),
+    ),
+    (
+        "MSETEX",
+        "string",
+        false,
+        |con| con.send(cmd::msetex([("k", "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::msetex([("k", "1")])),
+    ),
+    (
+        "MSETNX",
+        "string",
+        false,
+        |con| con.send(cmd::msetnx([("k", "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::msetnx([("k", "1")])),
+    ),
+    (
+        "MULTI",
+        "transactions",
+        false,
+        |con| con.send(cmd::multi()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::multi()),
+    ),
+    (
+        "OBJECT",
+        "generic",
+        false,
+        |con| con.send(cmd::object()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::object()),
+    ),
+    (
+        "OBJECT ENCODING",
+        "generic",
+        false,
+        |con| con.send(cmd::object_encoding("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::object_encoding("k")),
+    ),
+    (
+        "OBJECT FREQ",
+        "generic",
+        false,
+        |con| con.send(cmd::object_freq("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::object_freq("k")),
+    ),
+    (
+        "OBJECT HELP",
+        "generic",
+        false,
+        |con| con.send(cmd::object_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::object_help()),
+    ),
+    (
+        "OBJECT IDLETIME",
+        "generic",
+        false,
+        |con| con.send(cmd::object_idletime("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::object_idletime("k")),
+    ),
+    (
+        "OBJECT REFCOUNT",
+        "generic",
+        false,
+        |con| con.send(cmd::object_refcount("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::object_refcount("k")),
+    ),
+    (
+        "PERSIST",
+        "generic",
+        false,
+        |con| con.send(cmd::persist("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::persist("k")),
+    ),
+    (
+        "PEXPIRE",
+        "generic",
+        false,
+        |con| con.send(cmd::pexpire("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pexpire("k", 1)),
+    ),
+    (
+        "PEXPIREAT",
+        "generic",
+        false,
+        |con| con.send(cmd::pexpireat("k", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pexpireat("k", 1)),
+    ),
+    (
+        "PEXPIRETIME",
+        "generic",
+        false,
+        |con| con.send(cmd::pexpiretime("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pexpiretime("k")),
+    ),
+    (
+        "PFADD",
+        "hyperloglog",
+        false,
+        |con| con.send(cmd::pfadd("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pfadd("k")),
+    ),
+    (
+        "PFCOUNT",
+        "hyperloglog",
+        false,
+        |con| con.send(cmd::pfcount(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pfcount(["k"])),
+    ),
+    (
+        "PFDEBUG",
+        "hyperloglog",
+        false,
+        |con| con.send(cmd::pfdebug("GETREG", "k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pfdebug("GETREG", "k")),
+    ),
+    (
+        "PFMERGE",
+        "hyperloglog",
+        false,
+        |con| con.send(cmd::pfmerge("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pfmerge("k")),
+    ),
+    (
+        "PFSELFTEST",
+        "hyperloglog",
+        false,
+        |con| con.send(cmd::pfselftest()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pfselftest()),
+    ),
+    (
+        "PING",
+        "connection",
+        false,
+        |con| con.send(cmd::ping()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::ping()),
+    ),
+    (
+        "PSETEX",
+        "string",
+        false,
+        |con| con.send(cmd::psetex("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::psetex("k", 1, "1")),
+    ),
+    (
+        "PSUBSCRIBE",
+        "pubsub",
+        false,
+        |con| con.send(cmd::psubscribe(["*"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::psubscribe(["*"])),
+    ),
+    (
+        "PSYNC",
+        "server",
+        false,
+        |con| con.send(cmd::psync("1", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::psync("1", 1)),
+    ),
+    (
+        "PTTL",
+        "generic",
+        false,
+        |con| con.send(cmd::pttl("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pttl("k")),
+    ),
+    (
+        "PUBLISH",
+        "pubsub",
+        false,
+        |con| con.send(cmd::publish("1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::publish("1", "1")),
+    ),
+    (
+        "PUBSUB",
+        "pubsub",
+        false,
+        |con| con.send(cmd::pubsub()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pubsub()),
+    ),
+    (
+        "PUBSUB CHANNELS",
+        "pubsub",
+        false,
+        |con| con.send(value(cmd::pubsub_channels())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_channels())),
+    ),
+    (
+        "PUBSUB HELP",
+        "pubsub",
+        false,
+        |con| con.send(cmd::pubsub_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pubsub_help()),
+    ),
+    (
+        "PUBSUB NUMPAT",
+        "pubsub",
+        false,
+        |con| con.send(cmd::pubsub_numpat()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::pubsub_numpat()),
+    ),
+    (
+        "PUBSUB NUMSUB",
+        "pubsub",
+        false,
+        |con| con.send(value(cmd::pubsub_numsub())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_numsub())),
+    ),
+    (
+        "PUBSUB SHARDCHANNELS",
+        "pubsub",
+        false,
+        |con| con.send(value(cmd::pubsub_shardchannels())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_shardchannels())),
+    ),
+    (
+        "PUBSUB SHARDNUMSUB",
+        "pubsub",
+        false,
+        |con| con.send(value(cmd::pubsub_shardnumsub())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_shardnumsub())),
+    ),
+    (
+        "PUNSUBSCRIBE",
+        "pubsub",
+        false,
+        |con| con.send(cmd::punsubscribe()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::punsubscribe()),
+    ),
+    (
+        "QUIT",
+        "connection",
+        false,
+        |con| con.send(cmd::quit()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::quit()),
+    ),
+    (
+        "RANDOMKEY",
+        "generic",
+        false,
+        |con| con.send(value(cmd::randomkey())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::randomkey())),
+    ),
+    (
+        "READONLY",
+        "cluster",
+        false,
+        |con| con.send(cmd::readonly()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::readonly()),
+    ),
+    (
+        "READWRITE",
+        "cluster",
+        false,
+        |con| con.send(cmd::readwrite()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::readwrite()),
+    ),
+    (
+        "RENAME",
+        "generic",
+        false,
+        |con| con.send(cmd::rename("k", "k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::rename("k", "k")),
+    ),
+    (
+        "RENAMENX",
+        "generic",
+        false,
+        |con| con.send(cmd::renamenx("k", "k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::renamenx("k", "k")),
+    ),
+    (
+        "REPLCONF",
+        "server",
+        false,
+        |con| con.send(cmd::replconf()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::replconf()),
+    ),
+    (
+        "REPLICAOF",
+        "server",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::replicaof(cmd::ReplicaofArgs::HostPort {
+                        host: "1".into(),
+                        port: 1,
+                    }),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::replicaof(cmd::ReplicaofArgs::HostPort {
+                        host: "1".into(),
+                        port: 1,
+                    }),
+                )
+        },
+    ),
+    (
+        "RESET",
+        "connection",
+        false,
+        |con| con.send(cmd::reset()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::reset()),
+    ),
+    (
+        "RESTORE",
+        "generic",
+        false,
+        |con| con.send(cmd::restore("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::restore("k", 1, "1")),
+    ),
+    (
+        "RESTORE-ASKING",
+        "server",
+        false,
+        |con| con.send(cmd::restore_asking("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::restore_asking("k", 1, "1")),
+    ),
+    (
+        "ROLE",
+        "server",
+        false,
+        |con| con.send(value(cmd::role())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::role())),
+    ),
+    (
+        "RPOP",
+        "list",
+        false,
+        |con| con.send(value(cmd::rpop("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::rpop("k"))),
+    ),
+    (
+        "RPOPLPUSH",
+        "list",
+        false,
+        |con| con.send(value(cmd::rpoplpush("k", "k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::rpoplpush("k", "k"))),
+    ),
+    (
+        "RPUSH",
+        "list",
+        false,
+        |con| con.send(cmd::rpush("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::rpush("k", ["1"])),
+    ),
+    (
+        "RPUSHX",
+        "list",
+        false,
+        |con| con.send(cmd::rpushx("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::rpushx("k", ["1"])),
+    ),
+    (
+        "SADD",
+        "set",
+        false,
+        |con| con.send(cmd::sadd("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sadd("k", ["1"])),
+    ),
+    (
+        "SAVE",
+        "server",
+        false,
+        |con| con.send(cmd::save()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::save()),
+    ),
+    (
+        "SCAN",
+        "generic",
+        false,
+        |con| con.send(value(cmd::scan(1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::scan(1))),
+    ),
+    (
+        "SCARD",
+        "set",
+        false,
+        |con| con.send(cmd::scard("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::scard("k")),
+    ),
+    (
+        "SCRIPT",
+        "scripting",
+        false,
+        |con| con.send(cmd::script()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::script()),
+    ),
+    (
+        "SCRIPT DEBUG",
+        "scripting",
+        false,
+        |con| con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes)).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::script_debug(cmd::ScriptDebugMode::Yes))
+        },
+    ),
+    (
+        "SCRIPT EXISTS",
+        "scripting",
+        false,
+        |con| con.send(cmd::script_exists(["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::script_exists(["1"])),
+    ),
+    (
+        "SCRIPT FLUSH",
+        "scripting",
+        false,
+        |con| con.send(cmd::script_flush()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::script_flush()),
+    ),
+    (
+        "SCRIPT HELP",
+        "scripting",
+        false,
+        |con| con.send(cmd::script_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::script_help()),
+    ),
+    (
+        "SCRIPT KILL",
+        "scripting",
+        false,
+        |con| con.send(cmd::script_kill()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::script_kill()),
+    ),
+    (
+        "SCRIPT LOAD",
+        "scripting",
+        false,
+        |con| con.send(cmd::script_load("return 1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::script_load("return 1")),
+    ),
+    (
+        "SCRIPT SHOW",
+        "scripting",
+        false,
+        |con| {
+            con
+                .send(cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))
+        },
+    ),
+    (
+        "SDIFF",
+        "set",
+        true,
+        |con| con.send(value(cmd::sdiff(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::sdiff(["k"]))),
+    ),
+    (
+        "SDIFFSTORE",
+        "set",
+        false,
+        |con| con.send(cmd::sdiffstore("k", ["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sdiffstore("k", ["k"])),
+    ),
+    (
+        "SELECT",
+        "connection",
+        false,
+        |con| con.send(cmd::select(1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::select(1)),
+    ),
+    (
+        "SET",
+        "string",
+        false,
+        |con| con.send(cmd::set("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::set("k", "1")),
+    ),
+    (
+        "SETBIT",
+        "bitmap",
+        false,
+        |con| con.send(cmd::setbit("k", 1, 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::setbit("k", 1, 1)),
+    ),
+    (
+        "SETEX",
+        "string",
+        false,
+        |con| con.send(cmd::setex("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::setex("k", 1, "1")),
+    ),
+    (
+        "SETNX",
+        "string",
+        false,
+        |con| con.send(cmd::setnx("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::setnx("k", "1")),
+    ),
+    (
+        "SETRANGE",
+        "string",
+        false,
+        |con| con.send(cmd::setrange("k", 1, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::setrange("k", 1, "1")),
+    ),
+    (
+        "SHUTDOWN",
+        "server",
+        false,
+        |con| con.send(cmd::shutdown()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::shutdown()),
+    ),
+    (
+        "SINTER",
+        "set",
+        true,
+        |con| con.send(value(cmd::sinter(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::sinter(["k"]))),
+    ),
+    (
+        "SINTERCARD",
+        "set",
+        false,
+        |con| con.send(cmd::sintercard(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sintercard(["k"])),
+    ),
+    (
+        "SINTERSTORE",
+        "set",
+        false,
+        |con| con.send(cmd::sinterstore("k", ["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sinterstore("k", ["k"])),
+    ),
+    (
+        "SISMEMBER",
+        "set",
+        false,
+        |con| con.send(cmd::sismember("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sismember("k", "1")),
+    ),
+    (
+        "SLAVEOF",
+        "server",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::slaveof(cmd::SlaveofArgs::HostPort {
+                        host: "1".into(),
+                        port: 1,
+                    }),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::slaveof(cmd::SlaveofArgs::HostPort {
+                        host: "1".into(),
+                        port: 1,
+                    }),
+                )
+        },
+    ),
+    (
+        "SLOWLOG",
+        "server",
+        false,
+        |con| con.send(cmd::slowlog()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::slowlog()),
+    ),
+    (
+        "SLOWLOG GET",
+        "server",
+        false,
+        |con| con.send(value(cmd::slowlog_get())).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::slowlog_get())),
+    ),
+    (
+        "SLOWLOG HELP",
+        "server",
+        false,
+        |con| con.send(cmd::slowlog_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::slowlog_help()),
+    ),
+    (
+        "SLOWLOG LEN",
+        "server",
+        false,
+        |con| con.send(cmd::slowlog_len()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::slowlog_len()),
+    ),
+    (
+        "SLOWLOG RESET",
+        "server",
+        false,
+        |con| con.send(cmd::slowlog_reset()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::slowlog_reset()),
+    ),
+    (
+        "SMEMBERS",
+        "set",
+        true,
+        |con| con.send(value(cmd::smembers("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::smembers("k"))),
+    ),
+    (
+        "SMISMEMBER",
+        "set",
+        false,
+        |con| con.send(cmd::smismember("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::smismember("k", ["1"])),
+    ),
+    (
+        "SMOVE",
+        "set",
+        false,
+        |con| con.send(cmd::smove("k", "k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::smove("k", "k", "1")),
+    ),
+    (
+        "SORT",
+        "generic",
+        false,
+        |con| con.send(value(cmd::sort("missing"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::sort("missing"))),
+    ),
+    (
+        "SORT_RO",
+        "generic",
+        false,
+        |con| con.send(value(cmd::sort_ro("missing"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::sort_ro("missing"))),
+    ),
+    (
+        "SPOP",
+        "set",
+        false,
+        |con| con.send(value(cmd::spop("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::spop("k"))),
+    ),
+    (
+        "SPUBLISH",
+        "pubsub",
+        false,
+        |con| con.send(cmd::spublish("1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::spublish("1", "1")),
+    ),
+    (
+        "SRANDMEMBER",
+        "set",
+        false,
+        |con| con.send(value(cmd::srandmember("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::srandmember("k"))),
+    ),
+    (
+        "SREM",
+        "set",
+        false,
+        |con| con.send(cmd::srem("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::srem("k", ["1"])),
+    ),
+    (
+        "SSCAN",
+        "set",
+        false,
+        |con| con.send(value(cmd::sscan("k", 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::sscan("k", 1))),
+    ),
+    (
+        "SSUBSCRIBE",
+        "pubsub",
+        false,
+        |con| con.send(cmd::ssubscribe(["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::ssubscribe(["1"])),
+    ),
+    (
+        "STRLEN",
+        "string",
+        false,
+        |con| con.send(cmd::strlen("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::strlen("k")),
+    ),
+    (
+        "SUBSCRIBE",
+        "pubsub",
+        false,
+        |con| con.send(cmd::subscribe(["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::subscribe(["1"])),
+    ),
+    (
+        "SUBSTR",
+        "string",
+        false,
+        |con| con.send(value(cmd::substr("k", 1, 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::substr("k", 1, 1))),
+    ),
+    (
+        "SUNION",
+        "set",
+        true,
+        |con| con.send(value(cmd::sunion(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::sunion(["k"]))),
+    ),
+    (
+        "SUNIONSTORE",
+        "set",
+        false,
+        |con| con.send(cmd::sunionstore("k", ["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sunionstore("k", ["k"])),
+    ),
+    (
+        "SUNSUBSCRIBE",
+        "pubsub",
+        false,
+        |con| con.send(cmd::sunsubscribe()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sunsubscribe()),
+    ),
+    (
+        "SWAPDB",
+        "server",
+        false,
+        |con| con.send(cmd::swapdb(1, 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::swapdb(1, 1)),
+    ),
+    (
+        "SYNC",
+        "server",
+        false,
+        |con| con.send(cmd::sync()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::sync()),
+    ),
+    (
+        "TIME",
+        "server",
+        false,
+        |con| con.send(cmd::time()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::time()),
+    ),
+    (
+        "TOUCH",
+        "generic",
+        false,
+        |con| con.send(cmd::touch(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::touch(["k"])),
+    ),
+    (
+        "TTL",
+        "generic",
+        false,
+        |con| con.send(cmd::ttl("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::ttl("k")),
+    ),
+    (
+        "TYPE",
+        "generic",
+        false,
+        |con| con.send(cmd::type_("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::type_("k")),
+    ),
+    (
+        "UNLINK",
+        "generic",
+        false,
+        |con| con.send(cmd::unlink(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::unlink(["k"])),
+    ),
+    (
+        "UNSUBSCRIBE",
+        "pubsub",
+        false,
+        |con| con.send(cmd::unsubscribe()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::unsubscribe()),
+    ),
+    (
+        "UNWATCH",
+        "transactions",
+        false,
+        |con| con.send(cmd::unwatch()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::unwatch()),
+    ),
+    (
+        "WAIT",
+        "generic",
+        false,
+        |con| con.send(cmd::wait(1, 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::wait(1, 1)),
+    ),
+    (
+        "WAITAOF",
+        "generic",
+        false,
+        |con| con.send(cmd::waitaof(0, 0, 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::waitaof(0, 0, 1)),
+    ),
+    (
+        "WATCH",
+        "transactions",
+        false,
+        |con| con.send(cmd::watch(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::watch(["k"])),
+    ),
+    (
+        "XACK",
+        "stream",
+        false,
+        |con| con.send(cmd::xack("k", "1", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xack("k", "1", ["1"])),
+    ),
+    (
+        "XADD",
+        "stream",
+        false,
+        |con| {
+            con.send(cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")])).map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]))
+        },
+    ),
+    (
+        "XAUTOCLAIM",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xautoclaim("k", "1", "1", "1", "1"))).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::xautoclaim("k", "1", "1", "1", "1")))
+        },
+    ),
+    (
+        "XCLAIM",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xclaim("k", "1", "1", "1", ["1"]))).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::xclaim("k", "1", "1", "1", ["1"])))
+        },
+    ),
+    (
+        "XDEL",
+        "stream",
+        false,
+        |con| con.send(cmd::xdel("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xdel("k", ["1"])),
+    ),
+    (
+        "XGROUP",
+        "stream",
+        false,
+        |con| con.send(cmd::xgroup()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xgroup()),
+    ),
+    (
+        "XGROUP CREATE",
+        "stream",
+        false,
+        |con| {
+            con
+                .send(cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId))
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId))
+        },
+    ),
+    (
+        "XGROUP CREATECONSUMER",
+        "stream",
+        false,
+        |con| con.send(cmd::xgroup_createconsumer("k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_createconsumer("k", "1", "1")),
+    ),
+    (
+        "XGROUP DELCONSUMER",
+        "stream",
+        false,
+        |con| con.send(cmd::xgroup_delconsumer("k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_delconsumer("k", "1", "1")),
+    ),
+    (
+        "XGROUP DESTROY",
+        "stream",
+        false,
+        |con| con.send(cmd::xgroup_destroy("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_destroy("k", "1")),
+    ),
+    (
+        "XGROUP HELP",
+        "stream",
+        false,
+        |con| con.send(cmd::xgroup_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_help()),
+    ),
+    (
+        "XGROUP SETID",
+        "stream",
+        false,
+        |con| {
+            con
+                .send(
+                    cmd::xgroup_setid(
+                        "k",
+                        "1",
+                        cmd::XgroupSetidIdSelector::Id("1".into()),
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::xgroup_setid(
+                        "k",
+                        "1",
+                        cmd::XgroupSetidIdSelector::Id("1".into()),
+                    ),
+                )
+        },
+    ),
+    (
+        "XINFO",
+        "stream",
+        false,
+        |con| con.send(cmd::xinfo()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xinfo()),
+    ),
+    (
+        "XINFO CONSUMERS",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xinfo_consumers("k", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xinfo_consumers("k", "1"))),
+    ),
+    (
+        "XINFO GROUPS",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xinfo_groups("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xinfo_groups("k"))),
+    ),
+    (
+        "XINFO HELP",
+        "stream",
+        false,
+        |con| con.send(cmd::xinfo_help()).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xinfo_help()),
+    ),
+    (
+        "XINFO STREAM",
+        "stream",
+        true,
+        |con| con.send(value(cmd::xinfo_stream("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xinfo_stream("k"))),
+    ),
+    (
+        "XLEN",
+        "stream",
+        false,
+        |con| con.send(cmd::xlen("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xlen("k")),
+    ),
+    (
+        "XPENDING",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xpending("k", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xpending("k", "1"))),
+    ),
+    (
+        "XRANGE",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xrange("k", "1", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xrange("k", "1", "1"))),
+    ),
+    (
+        "XREAD",
+        "stream",
+        true,
+        |con| con.send(value(cmd::xread(["k"], ["1"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xread(["k"], ["1"]))),
+    ),
+    (
+        "XREADGROUP",
+        "stream",
+        true,
+        |con| con.send(value(cmd::xreadgroup("1", "1", ["k"], ["1"]))).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&value(cmd::xreadgroup("1", "1", ["k"], ["1"])))
+        },
+    ),
+    (
+        "XREVRANGE",
+        "stream",
+        false,
+        |con| con.send(value(cmd::xrevrange("k", "1", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xrevrange("k", "1", "1"))),
+    ),
+    (
+        "XSETID",
+        "stream",
+        false,
+        |con| con.send(cmd::xsetid("k", "9-9")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::xsetid("k", "9-9")),
+    ),
+    (
+        "XTRIM",
+        "stream",
+        false,
+        |con| con.send(cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1")).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1"))
+        },
+    ),
+    (
+        "ZADD",
+        "sorted-set",
+        true,
+        |con| con.send(cmd::zadd("k", [(0.5, "1")])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zadd("k", [(0.5, "1")])),
+    ),
+    (
+        "ZCARD",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zcard("k")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zcard("k")),
+    ),
+    (
+        "ZCOUNT",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zcount("k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zcount("k", "1", "1")),
+    ),
+    (
+        "ZDIFF",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zdiff(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zdiff(["k"]))),
+    ),
+    (
+        "ZDIFFSTORE",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zdiffstore("k", ["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zdiffstore("k", ["k"])),
+    ),
+    (
+        "ZINCRBY",
+        "sorted-set",
+        true,
+        |con| con.send(cmd::zincrby("k", 0.5, "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zincrby("k", 0.5, "1")),
+    ),
+    (
+        "ZINTER",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zinter(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zinter(["k"]))),
+    ),
+    (
+        "ZINTERCARD",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zintercard(["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zintercard(["k"])),
+    ),
+    (
+        "ZINTERSTORE",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zinterstore("k", ["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zinterstore("k", ["k"])),
+    ),
+    (
+        "ZLEXCOUNT",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zlexcount("k", "-", "+")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zlexcount("k", "-", "+")),
+    ),
+    (
+        "ZMPOP",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zmpop(["k"], cmd::MinMax::Min))).map(drop),
+        |con| {
+            con.send_as::<_, valkey::Value>(&value(cmd::zmpop(["k"], cmd::MinMax::Min)))
+        },
+    ),
+    (
+        "ZMSCORE",
+        "sorted-set",
+        true,
+        |con| con.send(cmd::zmscore("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zmscore("k", ["1"])),
+    ),
+    (
+        "ZPOPMAX",
+        "sorted-set",
+        true,
+        |con| con.send(value(cmd::zpopmax("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zpopmax("k"))),
+    ),
+    (
+        "ZPOPMIN",
+        "sorted-set",
+        true,
+        |con| con.send(value(cmd::zpopmin("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zpopmin("k"))),
+    ),
+    (
+        "ZRANDMEMBER",
+        "sorted-set",
+        true,
+        |con| con.send(value(cmd::zrandmember("k"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zrandmember("k"))),
+    ),
+    (
+        "ZRANGE",
+        "sorted-set",
+        true,
+        |con| con.send(value(cmd::zrange("k", "1", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zrange("k", "1", "1"))),
+    ),
+    (
+        "ZRANGEBYLEX",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zrangebylex("k", "-", "+"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zrangebylex("k", "-", "+"))),
+    ),
+    (
+        "ZRANGEBYSCORE",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zrangebyscore("k", "1", "1"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zrangebyscore("k", "1", "1"))),
+    ),
+    (
+        "ZRANGESTORE",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zrangestore("k", "k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zrangestore("k", "k", "1", "1")),
+    ),
+    (
+        "ZRANK",
+        "sorted-set",
+        true,
+        |con| con.send(cmd::zrank("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zrank("k", "1")),
+    ),
+    (
+        "ZREM",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zrem("k", ["1"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zrem("k", ["1"])),
+    ),
+    (
+        "ZREMRANGEBYLEX",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zremrangebylex("k", "-", "+")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zremrangebylex("k", "-", "+")),
+    ),
+    (
+        "ZREMRANGEBYRANK",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zremrangebyrank("k", 1, 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zremrangebyrank("k", 1, 1)),
+    ),
+    (
+        "ZREMRANGEBYSCORE",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zremrangebyscore("k", "1", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zremrangebyscore("k", "1", "1")),
+    ),
+    (
+        "ZREVRANGE",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zrevrange("k", 1, 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zrevrange("k", 1, 1))),
+    ),
+    (
+        "ZREVRANGEBYLEX",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zrevrangebylex("k", "+", "-"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zrevrangebylex("k", "+", "-"))),
+    ),
+    (
+        "ZREVRANGEBYSCORE",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zrevrangebyscore("k", "1", "1"))).map(drop),
+        |con| {
+            con.send_as::<_, valkey::Value>(&value(cmd::zrevrangebyscore("k", "1", "1")))
+        },
+    ),
+    (
+        "ZREVRANK",
+        "sorted-set",
+        true,
+        |con| con.send(cmd::zrevrank("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zrevrank("k", "1")),
+    ),
+    (
+        "ZSCAN",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zscan("k", 1))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zscan("k", 1))),
+    ),
+    (
+        "ZSCORE",
+        "sorted-set",
+        true,
+        |con| con.send(cmd::zscore("k", "1")).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zscore("k", "1")),
+    ),
+    (
+        "ZUNION",
+        "sorted-set",
+        false,
+        |con| con.send(value(cmd::zunion(["k"]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::zunion(["k"]))),
+    ),
+    (
+        "ZUNIONSTORE",
+        "sorted-set",
+        false,
+        |con| con.send(cmd::zunionstore("k", ["k"])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::zunionstore("k", ["k"])),
+    ),
 ];

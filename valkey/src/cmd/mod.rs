@@ -1,12 +1,50 @@
 //! Commands: the `Command` trait every executor sends, the raw `Cmd` builder, and (generated from
 //! the server's specs) one typed builder per server command.
+//!
+//! Every command and subcommand of Valkey 9.1 has a constructor here, named after it in
+//! snake_case (`cmd::set`, `cmd::client_kill`, `cmd::zadd`), with the spec's docs. Required
+//! arguments are parameters; options are chained methods, written in the spec's order whatever
+//! the order of the calls. Keys and strings are anything [`ToValkeyArg`](crate::ToValkeyArg)
+//! (stored as given, not copied); repeated arguments take a collection or a single value; a choice
+//! between tokens is a generated enum ([`Side`], [`GeoUnit`], ...); counts (`numkeys`,
+//! `FIELDS numfields`) are computed. Two choices of one option group do not compile, nor does
+//! an option given twice.
+//!
+//! Each builder's `Output` is the reply's type: exact where the server's reply has a fixed shape
+//! (`INCR` is `i64`, `EXPIRE` is `bool`), the caller's choice where the reply is user data (`GET`,
+//! `HGETALL`, `LRANGE`), and changed by the options that change the reply (`SET ... NX` may refuse,
+//! `SET ... GET` reads the old value, `ZADD ... INCR` gives the new score).
+//!
+//! ```no_run
+//! use valkey::cmd::{self, ClientKillFilter, ClientKillFilterFilters, Side};
+//!
+//! # fn main() -> valkey::Result<()> {
+//! let mut con = valkey::Client::open("valkey://127.0.0.1:6379")?.get_connection()?;
+//! con.send(cmd::set("greeting", "hello").ex(60))?; // ()
+//! let set: Option<()> = con.send(cmd::set("lock", "me").nx().px(5_000))?; // None: not set
+//! let old: Option<String> = con.send(cmd::set("greeting", "hi").get())?;
+//! let v: Option<String> = con.send(cmd::get("greeting"))?;
+//! let added: i64 = con.send(cmd::zadd("scores", [(1.5, "ann"), (2.0, "bob")]).ch())?;
+//! let score: Option<f64> = con.send(cmd::zadd("scores", [(1.0, "ann")]).xx().incr())?;
+//! let moved: Option<String> = con.send(cmd::lmove("from", "to", Side::Left, Side::Right))?;
+//! let killed: i64 = con.send(cmd::client_kill(ClientKillFilter::Filters(vec![
+//!     ClientKillFilterFilters::Addr("127.0.0.1:50000".into()),
+//!     ClientKillFilterFilters::Skipme(cmd::ClientKillFilterFiltersSkipme::Yes),
+//! ])))?;
+//! let n: i64 = con.send(cmd::eval("return #KEYS").keys(["a", "b"]))?; // numkeys = 2
+//! # let _ = (set, old, v, added, score, moved, killed, n);
+//! # Ok(()) }
+//! ```
+//!
+//! Each builder also carries the command's [`CommandMeta`] (flags, key specs, ACL categories,
+//! tips) and reports, through [`Command::min_version`], the newest server version the options
+//! given need. [`lookup`] finds any command's metadata by name.
 
 // Generated and formatted by `valkey-codegen` (prettyplease); rustfmt must not rewrite it, or
 // the staleness check would see a difference.
 #[rustfmt::skip]
 mod generated;
 mod meta;
-#[doc(hidden)]
 pub mod parts;
 mod raw;
 

@@ -1,6 +1,8 @@
-//! The small argument types generated builders store in their fields: an unset option, a token,
-//! a token with its value, a block of parts, a repeated token. Hand-written and shared, so the
-//! generated code stays a list of fields.
+//! The small types generated builders are made of: an option not given yet ([`Unset`]), a token
+//! ([`Tok`]), a token with its value ([`Tokened`]), a group of parts ([`Block`]), a repeated token
+//! ([`EachTok`]), and the reply states of builders whose options change the reply ([`Base`],
+//! [`L1`], [`L2`]). They show in builder types (`Set<&str, &str, Tok, Unset, ...>`); code using
+//! the builders does not name them. Hand-written and shared, so generated code stays small.
 
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArgs};
 use std::marker::PhantomData;

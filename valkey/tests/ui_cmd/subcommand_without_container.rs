@@ -2,5 +2,5 @@
 use valkey::cmd;
 
 fn main() {
-    let _ = cmd::kill(cmd::ClientKillFilter::OldFormat("127.0.0.1:6379".into()));
+    let _ = cmd::kill(cmd::ClientKillFilter::IpPort("127.0.0.1:6379".into()));
 }
