@@ -318,11 +318,9 @@ fn pipeline_replies_read_back_as_values() {
     assert!(values[2].as_ref().unwrap_err().is_unknown_command());
     let e = con.run(&p).unwrap().check().err().unwrap();
     assert!(e.to_string().contains("command #2 (NOPE)"), "{e}");
-    let replies = con.run_transaction(&{
-        let mut t = Pipeline::new();
-        t.add(Cmd::new("INCR").arg("v:a"));
-        t
-    });
+    let mut t = Pipeline::new();
+    t.add(Cmd::new("INCR").arg("v:a"));
+    let replies = con.run_transaction(&t);
     assert_eq!(
         replies.unwrap().into_values()[0].as_ref().unwrap(),
         &Value::Int(3)

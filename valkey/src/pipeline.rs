@@ -199,7 +199,8 @@ impl<C: Command> Commands for Vec<C> {
 #[derive(Clone, Default)]
 pub struct Pipeline {
     buf: Vec<u8>,
-    names: Vec<Cow<'static, str>>,
+    /// Where each command starts in `buf`; its name is read from there only when an error needs it.
+    starts: Vec<u32>,
 }
 
 /// Where a command's reply sits in a [`Pipeline`]'s [`Replies`], typed with its output.
@@ -230,10 +231,10 @@ impl Pipeline {
 
     /// Appends a command (encoded now) and returns the handle to read its reply with.
     pub fn push<C: Command>(&mut self, cmd: C) -> Handle<C::Output> {
+        self.starts.push(self.buf.len() as u32);
         encode(&cmd, &mut self.buf);
-        self.names.push(command_name(&cmd));
         Handle {
-            index: self.names.len() - 1,
+            index: self.starts.len() - 1,
             _out: PhantomData,
         }
     }
@@ -246,39 +247,83 @@ impl Pipeline {
 
     /// How many commands.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.starts.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.starts.is_empty()
     }
 
     /// Removes every command.
     pub fn clear(&mut self) {
         self.buf.clear();
-        self.names.clear();
+        self.starts.clear();
     }
 
     pub(crate) fn encoded(&self) -> &[u8] {
         &self.buf
     }
 
-    pub(crate) fn replies(&self, replies: Vec<Reply>) -> Replies {
+    /// The name of command `index` (with its subcommand when it has one), for error messages.
+    pub(crate) fn name_of(&self, index: usize) -> Cow<'static, str> {
+        let Some(&start) = self.starts.get(index) else {
+            return Cow::Borrowed("?");
+        };
+        let end = self
+            .starts
+            .get(index + 1)
+            .map_or(self.buf.len(), |&e| e as usize);
+        let args = split_encoded(&self.buf[start as usize..end]);
+        let sub = args.get(1).copied();
+        match args.first().and_then(|name| crate::cmd::lookup(name, sub)) {
+            Some(meta) => Cow::Borrowed(meta.name),
+            None => Cow::Owned(
+                args.first()
+                    .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
+                    .unwrap_or_else(|| "?".into()),
+            ),
+        }
+    }
+
+    pub(crate) fn replies(&self, replies: Vec<Reply>) -> Replies<'_> {
         Replies {
             replies,
-            names: self.names.clone(),
+            pipeline: self,
         }
     }
 }
 
-/// The replies of a [`Pipeline`] run, read back through [`Handle`]s.
-pub struct Replies {
-    replies: Vec<Reply>,
-    names: Vec<Cow<'static, str>>,
+/// The arguments of one encoded command (`*N` then `$len` bulk strings), as written by `encode`.
+fn split_encoded(cmd: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = cmd;
+    let line = |r: &[u8]| r.iter().position(|&b| b == b'\r');
+    let Some(end) = line(rest) else { return out };
+    rest = &rest[(end + 2).min(rest.len())..];
+    while rest.first() == Some(&b'$') {
+        let Some(end) = line(rest) else { break };
+        let Some(len) = crate::resp::parse_i64(&rest[1..end]).and_then(|l| usize::try_from(l).ok())
+        else {
+            break;
+        };
+        let start = end + 2;
+        if rest.len() < start + len {
+            break;
+        }
+        out.push(&rest[start..start + len]);
+        rest = &rest[(start + len + 2).min(rest.len())..];
+    }
+    out
 }
 
-impl Replies {
+/// The replies of a [`Pipeline`] run, read back through [`Handle`]s.
+pub struct Replies<'p> {
+    replies: Vec<Reply>,
+    pipeline: &'p Pipeline,
+}
+
+impl Replies<'_> {
     /// The reply of the command `handle` names, read into its output; a server error for that
     /// command is an `Err` naming it.
     pub fn get<T: FromValkey>(&self, handle: Handle<T>) -> Result<T> {
@@ -286,7 +331,6 @@ impl Replies {
     }
 
     fn take_at<T: FromValkey>(&self, index: usize) -> Result<T> {
-        let name = self.names.get(index).cloned().unwrap_or(Cow::Borrowed("?"));
         match self.replies.get(index) {
             Some(Reply::Frame(f)) => proto::decode_reply(f),
             Some(Reply::Value(v)) => Reply::Value(v.clone()).decode(),
@@ -295,7 +339,7 @@ impl Replies {
                 "no reply at that index",
             )),
         }
-        .map_err(|e| in_command(e, index, &name))
+        .map_err(|e| in_command(e, index, &self.pipeline.name_of(index)))
     }
 
     /// Every reply as a `Result<Value>`, in order.
@@ -314,7 +358,7 @@ impl Replies {
     }
 
     /// Fails with the first command error (naming the command), else returns the replies.
-    pub fn check(self) -> Result<Replies> {
+    pub fn check(self) -> Result<Self> {
         for (i, r) in self.replies.iter().enumerate() {
             let err = match r {
                 Reply::Frame(f) if matches!(f.first(), Some(b'-' | b'!')) => {
@@ -324,7 +368,7 @@ impl Replies {
                 _ => None,
             };
             if let Some(e) = err {
-                return Err(in_command(e, i, &self.names[i]));
+                return Err(in_command(e, i, &self.pipeline.name_of(i)));
             }
         }
         Ok(self)

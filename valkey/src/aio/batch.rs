@@ -40,7 +40,7 @@ impl MultiplexedConnection {
     }
 
     /// Runs a run-time [`Pipeline`].
-    pub async fn run(&self, pipeline: &Pipeline) -> Result<Replies> {
+    pub async fn run<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let frames = self
             .round_trip(pipeline.len(), |buf, _| {
                 buf.extend_from_slice(pipeline.encoded());
@@ -51,7 +51,7 @@ impl MultiplexedConnection {
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
-    pub async fn run_transaction(&self, pipeline: &Pipeline) -> Result<Replies> {
+    pub async fn run_transaction<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let n = pipeline.len();
         let frames = self
             .round_trip(n + 2, |buf, _| {
@@ -59,7 +59,7 @@ impl MultiplexedConnection {
                 Ok(())
             })
             .await?;
-        let replies = transaction_replies(frames, n, |i| format!("#{i}").into())?;
+        let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
         Ok(pipeline.replies(replies))
     }
 

@@ -38,10 +38,19 @@ impl<'a> ArgWriter<'a> {
     /// Appends one argument.
     #[inline]
     pub fn write_bytes(&mut self, arg: &[u8]) {
-        self.buf.reserve(arg.len() + 16);
-        self.buf.push(b'$');
-        write_decimal(self.buf, arg.len() as u64, false);
-        self.buf.extend_from_slice(b"\r\n");
+        // The header is assembled on the stack and appended in one copy: `$<len>\r\n`.
+        let mut header = [0u8; 24];
+        let digits = {
+            let mut tmp = [0u8; 21];
+            let d = format_decimal(&mut tmp, arg.len() as u64, false);
+            header[1..1 + d.len()].copy_from_slice(d);
+            d.len()
+        };
+        header[0] = b'$';
+        header[1 + digits] = b'\r';
+        header[2 + digits] = b'\n';
+        self.buf.reserve(arg.len() + digits + 5);
+        self.buf.extend_from_slice(&header[..3 + digits]);
         if let Some(spans) = self.spans.as_deref_mut() {
             let start = self.buf.len();
             spans.push((start as u32, (start + arg.len()) as u32));

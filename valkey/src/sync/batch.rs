@@ -50,18 +50,18 @@ impl Connection {
     }
 
     /// Runs a run-time [`Pipeline`]; read each reply through its handle.
-    pub fn run(&mut self, pipeline: &Pipeline) -> Result<Replies> {
+    pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         self.wbuf().extend_from_slice(pipeline.encoded());
-        let frames = self.exchange(pipeline.len())?;
-        Ok(pipeline.replies(frames.into_iter().map(Reply::Frame).collect()))
+        let replies = self.exchange_with(pipeline.len(), Reply::Frame)?;
+        Ok(pipeline.replies(replies))
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
-    pub fn run_transaction(&mut self, pipeline: &Pipeline) -> Result<Replies> {
+    pub fn run_transaction<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let n = pipeline.len();
         encode_transaction(self.wbuf(), |buf| buf.extend_from_slice(pipeline.encoded()));
         let frames = self.exchange(n + 2)?;
-        let replies = transaction_replies(frames, n, |i| format!("#{i}").into())?;
+        let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
         Ok(pipeline.replies(replies))
     }
 
@@ -143,9 +143,14 @@ impl Connection {
     }
 
     fn exchange(&mut self, n: usize) -> Result<Vec<Bytes>> {
+        self.exchange_with(n, |f| f)
+    }
+
+    /// Writes what the write buffer holds and reads `n` frames, each mapped by `f`.
+    fn exchange_with<T>(&mut self, n: usize, f: impl Fn(Bytes) -> T) -> Result<Vec<T>> {
         let mut frames = Vec::with_capacity(n);
-        let r = self.round_trip(n, |f| {
-            frames.push(f);
+        let r = self.round_trip(n, |frame| {
+            frames.push(f(frame));
             Ok(())
         });
         self.wbuf().clear();
