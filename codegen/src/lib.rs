@@ -9,7 +9,8 @@
 //!   things the spec cannot say, validated against the specs;
 //! - [`shape`]: each builder's parameters, methods, typestate slots, write order and reply type;
 //! - [`emit`] (emit + format): Rust per command group into `valkey/src/cmd/generated/`, the
-//!   lookup table, and one minimal invocation per command for the conformance test.
+//!   lookup table, and the invocations the live tests use (one minimal invocation per command,
+//!   sent by the conformance test and encoded by the key test, plus the overlay's key examples).
 //!
 //! Special cases live in the overlay, never in the emitter.
 

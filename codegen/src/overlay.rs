@@ -58,6 +58,12 @@ pub struct CommandOverlay {
     /// a Rust expression (`cmd::eval("return 1")`), when plain values are not valid.
     #[serde(default)]
     pub example: Option<String>,
+    /// For the key test: more invocations, as Rust expressions, giving the options that carry
+    /// keys or move them (`cmd::sort("k").limit(0, 1).store("k2")`). Only for a command with keys;
+    /// each builds with this command's constructor. Keys are named apart (`k`, `k2`, ...) and
+    /// no other argument reads like one of them, so that the test can tell where each key is.
+    #[serde(default)]
+    pub key_examples: Vec<String>,
     /// Why this entry says what it says, for readers of the file.
     #[serde(default)]
     pub note: Option<String>,
@@ -203,15 +209,49 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             return Err(format!("kinds: unknown kind {kind:?}"));
         }
     }
-    if let Some(e) = &o.example {
-        syn::parse_str::<syn::Expr>(e).map_err(|err| format!("example {e:?}: {err}"))?;
-    }
     if let Some(f) = &o.fn_name {
         if syn::parse_str::<syn::Ident>(f).is_err() {
             return Err(format!("fn_name: {f:?} is not a Rust name"));
         }
     }
+    let fn_name = o
+        .fn_name
+        .clone()
+        .unwrap_or_else(|| crate::names::snake(&cmd.full_name()));
+    for e in o.example.iter().chain(&o.key_examples) {
+        let expr = syn::parse_str::<syn::Expr>(e).map_err(|err| format!("example {e:?}: {err}"))?;
+        if constructor(&expr).as_deref() != Some(fn_name.as_str()) {
+            return Err(format!(
+                "example {e:?}: not an invocation of this command (`cmd::{fn_name}(..)`, then options)"
+            ));
+        }
+    }
+    let has_keys = cmd
+        .key_specs
+        .iter()
+        .any(|k| !k.flags.iter().any(|f| f == "NOT_KEY"));
+    if !o.key_examples.is_empty() && !has_keys {
+        return Err("key_examples: the command has no keys".into());
+    }
     Ok(())
+}
+
+/// The constructor an example starts from: `acl_dryrun` for
+/// `cmd::acl_dryrun("default", "get").args(["k"])`.
+fn constructor(expr: &syn::Expr) -> Option<String> {
+    match expr {
+        syn::Expr::MethodCall(m) => constructor(&m.receiver),
+        syn::Expr::Paren(p) => constructor(&p.expr),
+        syn::Expr::Call(c) => match &*c.func {
+            syn::Expr::Path(p)
+                if p.path.segments.len() == 2 && p.path.segments[0].ident == "cmd" =>
+            {
+                Some(p.path.segments[1].ident.to_string())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Applies the kind overrides to a command (the rest is read by the emitter).
@@ -281,6 +321,34 @@ mod tests {
         assert!(e.contains("not a required integer"), "{e}");
         let e = one(r#"{"reply": "i64", "colour": 1}"#).unwrap_err();
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn examples_must_invoke_their_own_command() {
+        let ok = r#"{"reply": "i64", "example": "cmd::zadd(\"k\", 1, [(1, \"m\")])",
+                     "key_examples": ["cmd::zadd(\"k\", 2, [(1, \"m\")]).incr()"]}"#;
+        let mut keyed = cmds();
+        let text = r#"{"flags": ["RW"], "begin_search": {"index": {"pos": 1}},
+                       "find_keys": {"range": {"lastkey": 0, "step": 1, "limit": 0}}}"#;
+        keyed[0].key_specs.push(serde_json::from_str(text).unwrap());
+        let with = |entry: &str, cmds: &[Command]| {
+            validate(
+                &parse(&format!(r#"{{"commands": {{"ZADD": {entry}}}}}"#))?,
+                cmds,
+            )
+        };
+        assert_eq!(with(ok, &keyed), Ok(vec![]));
+        let e = with(ok, &cmds()).unwrap_err();
+        assert!(e.contains("key_examples: the command has no keys"), "{e}");
+        let e = one(r#"{"reply": "i64", "example": "cmd::zrem(\"k\", [\"m\"])"}"#);
+        assert!(e.unwrap_err().contains("not an invocation of this command"));
+        let e = one(r#"{"reply": "i64", "example": "value(cmd::zadd(\"k\"))"}"#);
+        assert!(e.unwrap_err().contains("not an invocation of this command"));
+        let e = with(
+            r#"{"reply": "i64", "key_examples": ["cmd::zadd(\"k\""]}"#,
+            &keyed,
+        );
+        assert!(e.unwrap_err().contains("example"));
     }
 
     #[test]

@@ -9,26 +9,12 @@
 //! MULTI, CLIENT KILL/REPLY/PAUSE/TRACKING, SCRIPT DEBUG, DEBUG, and the blocking commands' empty
 //! cases are avoided by the setup (their keys hold data).
 
-use valkey::{cmd, Cmd, Command, Value};
+use valkey::{cmd, Cmd, Value};
 
 // Generated (and formatted) by `valkey-codegen`; rustfmt must not rewrite it.
 #[rustfmt::skip]
 #[path = "command_conformance/cases.rs"]
 mod cases;
-
-/// (name, group, whether the overlay documents RESP2/RESP3 shapes, send typed, send raw).
-type Case = (
-    &'static str,
-    &'static str,
-    bool,
-    fn(&mut valkey::sync::Connection) -> valkey::Result<()>,
-    fn(&mut valkey::sync::Connection) -> valkey::Result<Value>,
-);
-
-/// Fixes a builder's caller-chosen reply type to `Value`.
-fn value<C: Command<Output = Value>>(c: C) -> C {
-    c
-}
 
 const SKIP: &[&str] = &[
     "SHUTDOWN",
@@ -109,7 +95,7 @@ fn run(url: &str, protocol: &str) -> Tally {
         valkey::Client::open(format!("{url}?protocol={protocol}&response_timeout=5")).unwrap();
     let mut con = client.get_connection().unwrap();
     let mut t = Tally::default();
-    for (name, group, _, f, raw) in cases::CASES.iter() {
+    for (name, group, _, f, raw, _) in cases::CASES.iter() {
         if SKIP.contains(name) {
             continue;
         }
@@ -171,7 +157,7 @@ fn every_reply_reads_into_its_builders_output_in_resp2_and_resp3() {
     );
     // Where the two protocols reply with different types, the overlay says so (resp2/resp3).
     let mut undocumented = vec![];
-    for (name, _, documented, _, _) in cases::CASES.iter() {
+    for (name, _, documented, _, _, _) in cases::CASES.iter() {
         if let (Some(a), Some(b)) = (shapes[0].get(name), shapes[1].get(name)) {
             if a != b && !documented {
                 undocumented.push(format!("{name}: RESP2 {a}, RESP3 {b}"));

@@ -86,8 +86,8 @@ pub fn command_meta<A: AsRef<[u8]>>(args: &[A]) -> Option<&'static CommandMeta> 
 /// order the server's `COMMAND GETKEYS` gives them. Empty for a command without keys.
 ///
 /// Errors (kind [`ErrorKind::InvalidInput`]) for an unknown command, a wrong number of
-/// arguments, or arguments the server would reject for want of a key (`XREAD` without
-/// `STREAMS`, a bad `numkeys`).
+/// arguments to a command with keys, or arguments the server would reject for want of a key
+/// (`XREAD` without `STREAMS`, a bad `numkeys`).
 pub fn key_positions<A: AsRef<[u8]>>(args: &[A]) -> Result<Vec<usize>> {
     let meta = command_meta(args).ok_or_else(|| unknown_command(args))?;
     key_positions_for(meta, args)
@@ -96,13 +96,14 @@ pub fn key_positions<A: AsRef<[u8]>>(args: &[A]) -> Result<Vec<usize>> {
 /// [`key_positions`] for a command whose metadata the caller already has (a typed command's
 /// [`crate::Command::meta`]).
 pub fn key_positions_for<A: AsRef<[u8]>>(meta: &CommandMeta, args: &[A]) -> Result<Vec<usize>> {
-    check_arity(meta, args.len())?;
-
+    // A command without keys has none whatever its arguments (the server answers so before it
+    // checks the arity: a container alone, `CLIENT`, is keyless, not an error).
     let has_key_spec = meta.key_specs.iter().any(|s| !has_flag(s, "NOT_KEY"));
     let rule = server_rule(meta.name);
     if !has_key_spec && rule.is_none() {
         return Ok(Vec::new());
     }
+    check_arity(meta, args.len())?;
 
     // The server prefers the key specs while their flags are reliable; when a spec cannot say
     // (unknown, INCOMPLETE, out of bounds, a bad count), it falls back to the command's own rule.
@@ -856,6 +857,9 @@ mod tests {
     fn keyless_commands_have_no_keys() {
         let ping = meta("PING", -1, &[]);
         assert_eq!(keys(&ping, "PING").unwrap(), Vec::<usize>::new());
+        // Whatever the number of arguments, as `COMMAND GETKEYS` answers for a container alone.
+        let client = meta("CLIENT", -2, &[]);
+        assert_eq!(keys(&client, "CLIENT").unwrap(), Vec::<usize>::new());
         assert_eq!(
             route_slot_for(&ping, &["PING"]).unwrap(),
             SlotRoute::Keyless

@@ -1,145 +1,213 @@
-//! One minimal invocation per command, for the conformance test (`tests/tests/command_conformance.rs`)
-//! that sends each to a live server in RESP2 and RESP3 and checks the reply reads into the
-//! builder's `Output`. Required arguments get plain values (`"k"` for keys, `"1"` for strings, `1`,
-//! `0.5`, an enum's first choice); the overlay's `example` replaces them where those are invalid.
+//! The builder invocations the live tests use: one minimal invocation per command, which
+//! `tests/tests/command_conformance.rs` sends in RESP2 and RESP3 (its reply must read into the
+//! builder's `Output`) and `tests/tests/builder_keys.rs` encodes (its keys must be where
+//! `routing::key_positions` and the server's `COMMAND GETKEYS` say), plus the overlay's
+//! `key_examples`: invocations with the options that carry keys or move them, for the key test.
+//!
+//! Required arguments get plain values: keys `"k"`, `"k2"`, `"k3"`, ... (distinct, so that a key
+//! is told apart from the others by its name), `"1"` for strings, `1`, `0.5`, an enum's first
+//! choice. The overlay's `example` replaces them where those are invalid.
 
 use crate::ir::{Arg, Command, Kind};
-use crate::overlay::CommandOverlay;
+use crate::overlay::{uses_t, CommandOverlay};
 use crate::shape::{owned_name, variant_name, Builder, Output};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use std::collections::BTreeMap;
 
-fn leaf(kind: &Kind) -> TokenStream {
-    match kind {
-        Kind::Key => quote!("k"),
-        Kind::Pattern => quote!("*"),
-        Kind::String => quote!("1"),
-        Kind::Integer | Kind::UnixTime => quote!(1),
-        Kind::Double => quote!(0.5),
-        _ => quote!(()),
-    }
+/// Plain values for one invocation; counts the keys given so far, to name each one apart.
+struct Values<'a> {
+    enums: &'a BTreeMap<String, String>,
+    names: &'a BTreeMap<String, String>,
+    keys: usize,
 }
 
-/// A value for an argument passed as a builder parameter (`impl ToValkeyArg(s)` or an enum).
-fn param_value(
-    arg: &Arg,
-    parent: &str,
-    enums: &BTreeMap<String, String>,
-    names: &BTreeMap<String, String>,
-) -> TokenStream {
-    let one = match &arg.kind {
-        Kind::Block(children) if arg.multiple && crate::shape::is_plain_block(arg) => {
-            // An element of a repeated block is a tuple of its values.
-            let parts = children
-                .iter()
-                .filter(|c| c.kind != Kind::PureToken && !c.optional)
-                .map(|c| leaf(&c.kind));
-            quote!((#(#parts),*))
-        }
-        Kind::OneOf(_) | Kind::Block(_) => owned_value(arg, parent, enums, names),
-        k => leaf(k),
-    };
-    if arg.multiple {
-        quote!([#one])
-    } else {
-        one
-    }
-}
-
-/// A value of a generated enum or struct: its first choice, each field filled.
-fn owned_value(
-    arg: &Arg,
-    parent: &str,
-    enums: &BTreeMap<String, String>,
-    names: &BTreeMap<String, String>,
-) -> TokenStream {
-    let name = owned_name(parent, arg, enums, names);
-    let ty = format_ident!("{}", name);
-    match &arg.kind {
-        Kind::OneOf(choices) => {
-            let c = &choices[0];
-            let v = format_ident!("{}", variant_name(c, names));
-            match &c.kind {
-                Kind::PureToken => quote!(cmd::#ty::#v),
-                Kind::Block(children) if !c.multiple => {
-                    let own = names.get(&c.path).map_or(c.name.as_str(), String::as_str);
-                    let inner = format!("{name}{}", crate::names::camel(own));
-                    let fields = owned_fields(children, &inner, enums, names);
-                    quote!(cmd::#ty::#v { #(#fields),* })
-                }
-                _ => {
-                    let mut req = c.clone();
-                    req.optional = false;
-                    let val = owned_field(&req, &name, enums, names);
-                    quote!(cmd::#ty::#v(#val))
-                }
+impl Values<'_> {
+    fn leaf(&mut self, kind: &Kind) -> TokenStream {
+        match kind {
+            Kind::Key => {
+                self.keys += 1;
+                let key = match self.keys {
+                    1 => "k".to_string(),
+                    n => format!("k{n}"),
+                };
+                quote!(#key)
             }
+            Kind::Pattern => quote!("*"),
+            Kind::String => quote!("1"),
+            Kind::Integer | Kind::UnixTime => quote!(1),
+            Kind::Double => quote!(0.5),
+            _ => quote!(()),
         }
-        Kind::Block(children) => {
-            let fields = owned_fields(children, &name, enums, names);
-            quote!(cmd::#ty { #(#fields),* })
-        }
-        _ => quote!(()),
     }
-}
 
-fn owned_fields(
-    children: &[Arg],
-    parent: &str,
-    enums: &BTreeMap<String, String>,
-    names: &BTreeMap<String, String>,
-) -> Vec<TokenStream> {
-    let mut used = std::collections::BTreeSet::new();
-    children
-        .iter()
-        .filter(|c| c.kind != Kind::PureToken || c.optional)
-        .map(|c| {
-            let mut n = names
-                .get(&c.path)
-                .cloned()
-                .unwrap_or_else(|| crate::names::snake(&c.name));
-            while !used.insert(n.clone()) {
-                n.push('_');
+    /// A value for an argument passed as a builder parameter (`impl ToValkeyArg(s)` or an enum).
+    fn param(&mut self, arg: &Arg, parent: &str) -> TokenStream {
+        let one = match &arg.kind {
+            Kind::Block(children) if arg.multiple && crate::shape::is_plain_block(arg) => {
+                // An element of a repeated block is a tuple of its values.
+                let parts: Vec<_> = children
+                    .iter()
+                    .filter(|c| c.kind != Kind::PureToken && !c.optional)
+                    .map(|c| self.leaf(&c.kind))
+                    .collect();
+                quote!((#(#parts),*))
             }
-            let f = format_ident!("{}", n);
-            let v = owned_field(c, parent, enums, names);
-            quote!(#f: #v)
-        })
-        .collect()
-}
-
-/// A value inside owned data: `Bytes` from text, `i64`, `f64`, `Vec`, `Option` (None), `bool`.
-fn owned_field(
-    arg: &Arg,
-    parent: &str,
-    enums: &BTreeMap<String, String>,
-    names: &BTreeMap<String, String>,
-) -> TokenStream {
-    if arg.optional {
-        return if arg.kind == Kind::PureToken {
-            quote!(false)
-        } else {
-            quote!(None)
+            Kind::OneOf(_) | Kind::Block(_) => self.owned(arg, parent),
+            k => self.leaf(k),
         };
-    }
-    let one = match &arg.kind {
-        Kind::Key | Kind::String | Kind::Pattern => {
-            let l = leaf(&arg.kind);
-            quote!(#l.into())
+        if arg.multiple {
+            quote!([#one])
+        } else {
+            one
         }
-        Kind::OneOf(_) | Kind::Block(_) => owned_value(arg, parent, enums, names),
-        k => leaf(k),
-    };
-    if arg.multiple {
-        quote!(vec![#one])
-    } else {
-        one
     }
+
+    /// A value of a generated enum or struct: its first choice, each field filled.
+    fn owned(&mut self, arg: &Arg, parent: &str) -> TokenStream {
+        let name = owned_name(parent, arg, self.enums, self.names);
+        let ty = format_ident!("{}", name);
+        match &arg.kind {
+            Kind::OneOf(choices) => {
+                let c = &choices[0];
+                let v = format_ident!("{}", variant_name(c, self.names));
+                match &c.kind {
+                    Kind::PureToken => quote!(cmd::#ty::#v),
+                    Kind::Block(children) if !c.multiple => {
+                        let own = self
+                            .names
+                            .get(&c.path)
+                            .map_or(c.name.as_str(), String::as_str);
+                        let inner = format!("{name}{}", crate::names::camel(own));
+                        let fields = self.fields(children, &inner);
+                        quote!(cmd::#ty::#v { #(#fields),* })
+                    }
+                    _ => {
+                        let mut req = c.clone();
+                        req.optional = false;
+                        let val = self.field(&req, &name);
+                        quote!(cmd::#ty::#v(#val))
+                    }
+                }
+            }
+            Kind::Block(children) => {
+                let fields = self.fields(children, &name);
+                quote!(cmd::#ty { #(#fields),* })
+            }
+            _ => quote!(()),
+        }
+    }
+
+    fn fields(&mut self, children: &[Arg], parent: &str) -> Vec<TokenStream> {
+        let mut used = std::collections::BTreeSet::new();
+        children
+            .iter()
+            .filter(|c| c.kind != Kind::PureToken || c.optional)
+            .map(|c| {
+                let mut n = self
+                    .names
+                    .get(&c.path)
+                    .cloned()
+                    .unwrap_or_else(|| crate::names::snake(&c.name));
+                while !used.insert(n.clone()) {
+                    n.push('_');
+                }
+                let f = format_ident!("{}", n);
+                let v = self.field(c, parent);
+                quote!(#f: #v)
+            })
+            .collect()
+    }
+
+    /// A value inside owned data: `Bytes` from text, `i64`, `f64`, `Vec`, `Option` (None), `bool`.
+    fn field(&mut self, arg: &Arg, parent: &str) -> TokenStream {
+        if arg.optional {
+            return if arg.kind == Kind::PureToken {
+                quote!(false)
+            } else {
+                quote!(None)
+            };
+        }
+        let one = match &arg.kind {
+            Kind::Key | Kind::String | Kind::Pattern => {
+                let l = self.leaf(&arg.kind);
+                quote!(#l.into())
+            }
+            Kind::OneOf(_) | Kind::Block(_) => self.owned(arg, parent),
+            k => self.leaf(k),
+        };
+        if arg.multiple {
+            quote!(vec![#one])
+        } else {
+            one
+        }
+    }
+}
+
+/// The methods `call` chains on its builder (`cmd::sort("k").limit(0, 1).store("d")`: `limit`,
+/// `store`).
+fn chained_methods(call: &syn::Expr) -> Vec<String> {
+    let mut out = vec![];
+    let mut e = call;
+    loop {
+        match e {
+            syn::Expr::MethodCall(m) => {
+                out.push(m.method.to_string());
+                e = &m.receiver;
+            }
+            syn::Expr::Paren(p) => e = &p.expr,
+            _ => return out,
+        }
+    }
+}
+
+/// Whether the reply type of `call` is still the caller's open `T` once its options are given
+/// (an option may pin it, `SORT ... STORE` to `i64`, or raise the reply to it, `SET ... GET`).
+/// Such an invocation has its `T` fixed to `Value`, or it would not compile.
+fn reply_is_open(b: &Builder, call: &syn::Expr) -> bool {
+    let called = chained_methods(call);
+    let methods = || b.methods.iter().filter(|m| called.contains(&m.name));
+    match &b.output {
+        Output::Fixed(_) => false,
+        Output::User(ty) => uses_t(ty) && !methods().any(|m| m.pins_t.is_some()),
+        Output::Leveled(base) => {
+            let raised = methods()
+                .filter_map(|m| m.reply.as_ref())
+                .max_by_key(|(level, _)| *level);
+            uses_t(raised.map_or(base, |(_, reply)| reply))
+        }
+    }
+}
+
+/// An overlay expression as tokens (validated by the overlay already; a parse error here is
+/// reported by the compiler at the case).
+fn overlay_expr(name: &str, text: &str) -> syn::Expr {
+    syn::parse_str(text).unwrap_or_else(|err| {
+        let msg = format!("{name}: example does not parse: {err}");
+        syn::parse_quote!(compile_error!(#msg))
+    })
+}
+
+/// `call`, with its reply fixed to `Value` when it is the caller's open `T`.
+fn typed(b: &Builder, call: syn::Expr) -> TokenStream {
+    if reply_is_open(b, &call) {
+        quote!(value(#call))
+    } else {
+        quote!(#call)
+    }
+}
+
+/// A closure encoding `call` into a buffer, giving back the builder's own metadata.
+fn encoder(call: &TokenStream) -> TokenStream {
+    quote!(|buf| {
+        let c = #call;
+        valkey::cmd::encode(&c, buf);
+        valkey::Command::meta(&c)
+    })
 }
 
 /// The case of one command: its name, group, whether the overlay documents its RESP2/RESP3
-/// shapes, and the invocation sent typed and raw.
+/// shapes, the minimal invocation sent typed and raw, and the same invocation encoded.
 pub fn case(
     cmd: &Command,
     ov: &CommandOverlay,
@@ -148,41 +216,153 @@ pub fn case(
 ) -> TokenStream {
     let name = cmd.full_name();
     let group = &cmd.group;
-    let call: TokenStream = match &ov.example {
-        Some(e) => match syn::parse_str::<syn::Expr>(e) {
-            Ok(e) => quote!(#e),
-            Err(err) => {
-                let msg = format!("{name}: example does not parse: {err}");
-                quote!(compile_error!(#msg))
-            }
-        },
+    let call: syn::Expr = match &ov.example {
+        Some(e) => overlay_expr(&name, e),
         None => {
+            let mut values = Values {
+                enums,
+                names: &ov.names,
+                keys: 0,
+            };
             let f = format_ident!("{}", b.fn_name);
             let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
-                Some(a) => param_value(a, &b.type_name, enums, &ov.names),
+                Some(a) => values.param(a, &b.type_name),
                 None => quote!(()),
             });
-            quote!(cmd::#f(#(#args),*))
+            syn::parse_quote!(cmd::#f(#(#args),*))
         }
     };
-    let call = match &b.output {
-        Output::User(_) => quote!(value(#call)),
-        Output::Leveled(base) if crate::overlay::uses_t(base) => quote!(value(#call)),
-        _ => call,
-    };
+    let call = typed(b, call);
+    let encode = encoder(&call);
     let documented = ov.resp2.is_some() || ov.resp3.is_some();
-    quote!((#name, #group, #documented, |con| con.send(#call).map(drop), |con| con.send_as::<_, valkey::Value>(&#call)),)
+    quote!((#name, #group, #documented, |con| con.send(#call).map(drop), |con| con.send_as::<_, valkey::Value>(&#call), #encode),)
+}
+
+/// The overlay's `key_examples` of one command: (name, encode the invocation).
+pub fn key_examples(cmd: &Command, ov: &CommandOverlay, b: &Builder) -> Vec<TokenStream> {
+    let name = cmd.full_name();
+    ov.key_examples
+        .iter()
+        .map(|e| {
+            let encode = encoder(&typed(b, overlay_expr(&name, e)));
+            quote!((#name, #encode),)
+        })
+        .collect()
 }
 
 /// The whole generated file.
-pub fn file(cases: Vec<TokenStream>) -> TokenStream {
+pub fn file(cases: Vec<TokenStream>, key_examples: Vec<TokenStream>) -> TokenStream {
     let n = proc_macro2::Literal::usize_unsuffixed(cases.len());
+    let n_keys = proc_macro2::Literal::usize_unsuffixed(key_examples.len());
     quote! {
-        use super::{value, Case};
         use valkey::cmd;
 
-        /// One minimal invocation per command: (name, group, whether the overlay documents
-        /// RESP2/RESP3 shapes, send typed, send reading a raw `Value`).
+        /// One command's case: (name, group, whether the overlay documents RESP2/RESP3 shapes,
+        /// send typed, send reading a raw `Value`, encode).
+        pub type Case = (
+            &'static str,
+            &'static str,
+            bool,
+            fn(&mut valkey::sync::Connection) -> valkey::Result<()>,
+            fn(&mut valkey::sync::Connection) -> valkey::Result<valkey::Value>,
+            Encode,
+        );
+
+        /// Encodes an invocation (appends its RESP array to the buffer) and gives the builder's
+        /// own metadata (`Command::meta`).
+        pub type Encode = fn(&mut Vec<u8>) -> Option<&'static valkey::cmd::CommandMeta>;
+
+        /// Fixes a builder's caller-chosen reply type to `Value`.
+        fn value<C: valkey::Command<Output = valkey::Value>>(c: C) -> C {
+            c
+        }
+
+        /// One minimal invocation per command.
         pub static CASES: [Case; #n] = [#(#cases)*];
+
+        /// Invocations with the options that carry keys or move them (the overlay's
+        /// `key_examples`): (name, encode).
+        pub static KEY_EXAMPLES: [(&str, Encode); #n_keys] = [#(#key_examples)*];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::Method;
+
+    fn method(name: &str, reply: Option<(usize, &str)>, pins_t: Option<&str>) -> Method {
+        Method {
+            name: name.into(),
+            arg_path: name.into(),
+            generics: vec![],
+            params: vec![],
+            sets: vec![],
+            requires_unset: vec![],
+            requires_present: vec![],
+            since: None,
+            reply: reply.map(|(l, r)| (l, r.to_string())),
+            pins_t: pins_t.map(str::to_string),
+        }
+    }
+
+    fn builder(output: Output, methods: Vec<Method>) -> Builder {
+        Builder {
+            fn_name: "x".into(),
+            type_name: "X".into(),
+            generics: vec![],
+            params: vec![],
+            slots: vec![],
+            writes: vec![],
+            methods,
+            owned: vec![],
+            output,
+            tracks_version: false,
+            since_params: vec![],
+        }
+    }
+
+    fn open(b: &Builder, call: &str) -> bool {
+        reply_is_open(b, &syn::parse_str(call).unwrap())
+    }
+
+    #[test]
+    fn options_pin_or_raise_the_callers_reply() {
+        let sort = builder(
+            Output::User("T".into()),
+            vec![
+                method("limit", None, None),
+                method("store", None, Some("i64")),
+            ],
+        );
+        assert!(open(&sort, "cmd::sort(\"k\")"));
+        assert!(open(&sort, "cmd::sort(\"k\").limit(0, 1)"));
+        assert!(!open(&sort, "cmd::sort(\"k\").store(\"d\").limit(0, 1)"));
+        let set = builder(
+            Output::Leveled("()".into()),
+            vec![
+                method("nx", Some((1, "Option<()>")), None),
+                method("get", Some((2, "T")), None),
+            ],
+        );
+        assert!(!open(&set, "cmd::set(\"k\", \"v\").nx()"));
+        assert!(open(&set, "cmd::set(\"k\", \"v\").get().nx()"));
+        assert!(!open(
+            &builder(Output::Fixed("T".into()), vec![]),
+            "cmd::x()"
+        ));
+    }
+
+    #[test]
+    fn keys_are_named_apart() {
+        let (enums, names) = (BTreeMap::new(), BTreeMap::new());
+        let mut v = Values {
+            enums: &enums,
+            names: &names,
+            keys: 0,
+        };
+        let keys: Vec<String> = (0..3).map(|_| v.leaf(&Kind::Key).to_string()).collect();
+        assert_eq!(keys, ["\"k\"", "\"k2\"", "\"k3\""]);
+        assert_eq!(v.leaf(&Kind::String).to_string(), "\"1\"");
     }
 }
