@@ -455,3 +455,33 @@ fn connection_refused_is_a_clear_io_error() {
     let e = Client::open("valkey://127.0.0.1:1/notadb").unwrap_err();
     assert!(e.is_invalid_config());
 }
+
+#[test]
+fn oversized_reply_is_a_clear_error_and_the_next_command_works() {
+    let server = start(ServerKind::Valkey);
+    let mut limits = valkey::resp::Limits::default();
+    limits.max_bulk_len = 1024;
+    let info = ConnectionInfo::from_url(&server.url())
+        .unwrap()
+        .with_limits(limits);
+    let mut con = Connection::open(info.clone()).unwrap();
+    con.send(Cmd::new("SET").arg("small").arg("x")).unwrap();
+    con.send(Cmd::new("SET").arg("big").arg(vec![b'x'; 4096]))
+        .unwrap();
+    let e = con.send(Cmd::new("GET").arg("big")).unwrap_err();
+    assert!(e.is_protocol(), "{e}");
+    assert!(e.to_string().contains("1024"), "{e}");
+    assert_eq!(
+        con.send(Cmd::new("GET").arg("small")).unwrap(),
+        Value::BulkString("x".into())
+    );
+    rt().block_on(async {
+        let con = valkey::aio::MultiplexedConnection::open(info)
+            .await
+            .unwrap();
+        let e = con.send(Cmd::new("GET").arg("big")).await.unwrap_err();
+        assert!(e.is_protocol(), "{e}");
+        let v = con.send(Cmd::new("GET").arg("small")).await.unwrap();
+        assert_eq!(v, Value::BulkString("x".into()));
+    });
+}

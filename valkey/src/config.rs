@@ -118,6 +118,9 @@ pub struct ConnectionInfo {
     pub set_lib_info: bool,
     /// TLS settings, used when the address says TLS.
     pub tls: TlsOptions,
+    /// Limits on what a reply may be (longest bulk string, nesting, elements); a reply over them
+    /// fails with a protocol error and the connection is re-opened for the next command.
+    pub limits: crate::resp::Limits,
 }
 
 impl ConnectionInfo {
@@ -149,6 +152,7 @@ impl ConnectionInfo {
             keepalive: Some(Duration::from_secs(60)),
             set_lib_info: true,
             tls: TlsOptions::default(),
+            limits: crate::resp::Limits::default(),
         }
     }
 
@@ -311,6 +315,12 @@ impl ConnectionInfo {
             *on = true;
         }
         self.tls = tls;
+        self
+    }
+
+    /// Sets the reply limits.
+    pub fn with_limits(mut self, limits: crate::resp::Limits) -> ConnectionInfo {
+        self.limits = limits;
         self
     }
 

@@ -9,7 +9,6 @@ use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, ReadBuffer, ServerInfo};
-use crate::resp::Limits;
 use crate::value::Value;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -382,7 +381,7 @@ async fn reconnect_loop(shared: Arc<Shared>) {
 
 async fn establish(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite, ReadBuffer, ServerInfo)> {
     let (mut r, mut w) = connect(info).await?;
-    let mut rbuf = ReadBuffer::new(Limits::default());
+    let mut rbuf = ReadBuffer::new(info.limits);
     let server = handshake(info, &mut r, &mut w, &mut rbuf).await?;
     Ok((r, w, rbuf, server))
 }

@@ -6,7 +6,6 @@ use crate::config::{Addr, ConnectionInfo};
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, Handshake, ReadBuffer, ServerInfo};
-use crate::resp::Limits;
 use crate::value::Value;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -172,9 +171,9 @@ impl Connection {
 
     pub(crate) fn with_info(info: Arc<ConnectionInfo>) -> Result<Connection> {
         let mut con = Connection {
-            info,
             stream: None,
-            rbuf: ReadBuffer::new(Limits::default()),
+            rbuf: ReadBuffer::new(info.limits),
+            info,
             wbuf: Vec::with_capacity(4096),
             server: ServerInfo::default(),
             pushes: VecDeque::new(),
