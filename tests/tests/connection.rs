@@ -152,6 +152,18 @@ fn auth_with_password_and_acl_user() {
             assert!(!e.to_string().contains("wrong"), "password leaked: {e}");
             let e = Connection::open(base.clone().with_auth(Some("alice"), "nope")).unwrap_err();
             assert!(e.is_auth(), "{e}");
+            rt().block_on(async {
+                let open = |i: ConnectionInfo| valkey::aio::MultiplexedConnection::open(i);
+                let alice = open(base.clone().with_auth(Some("alice"), "wonder"))
+                    .await
+                    .unwrap();
+                let who = alice.send(Cmd::new("ACL").arg("WHOAMI")).await.unwrap();
+                assert_eq!(who.as_bytes(), Some(&b"alice"[..]));
+                let e = open(base.clone().with_auth(None, "wrong"))
+                    .await
+                    .unwrap_err();
+                assert!(e.is_auth(), "{e}");
+            });
             // No password at all: the first command is refused with NOAUTH.
             let e =
                 Connection::open(base.clone()).and_then(|mut c| c.send(Cmd::new("GET").arg("k")));
