@@ -326,3 +326,29 @@ fn pipeline_replies_read_back_as_values() {
         &Value::Int(3)
     );
 }
+
+#[test]
+fn large_pipelines_stream_over_unix_sockets_and_tls() {
+    // Over 256 KiB of commands goes out in chunks with replies read in between.
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(ConnectionInfo::unix(server.unix_socket())).unwrap();
+    let value = "v".repeat(100);
+    let sets: Vec<_> = (0..20_000)
+        .map(|i| valkey::cmd::set(format!("u:{i}"), value.as_str()))
+        .collect();
+    assert_eq!(con.pipe(sets).unwrap().len(), 20_000);
+    let gets: Vec<_> = (0..20_000)
+        .map(|i| valkey::cmd::get::<_, String>(format!("u:{i}")))
+        .collect();
+    assert!(con.pipe(gets).unwrap().iter().all(|v| *v == value));
+
+    let redis = valkey_tests::ServerOptions::redis()
+        .tls(valkey_tests::TlsClientAuth::No)
+        .start()
+        .unwrap();
+    let url = format!("{}?tls_insecure=true", redis.tls_url().unwrap());
+    let mut con = Connection::open(url.as_str()).unwrap();
+    let incrs: Vec<_> = (0..50_000).map(|_| incr("tls:n")).collect();
+    let out = con.pipe(incrs).unwrap();
+    assert_eq!(out.last(), Some(&50_000));
+}

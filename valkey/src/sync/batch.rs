@@ -149,10 +149,7 @@ impl Connection {
     /// Writes what the write buffer holds and reads `n` frames, each mapped by `f`.
     fn exchange_with<T>(&mut self, n: usize, f: impl Fn(Bytes) -> T) -> Result<Vec<T>> {
         let mut frames = Vec::with_capacity(n);
-        let r = self.round_trip(n, |frame| {
-            frames.push(f(frame));
-            Ok(())
-        });
+        let r = self.round_trip(n, |frame| frames.push(f(frame)));
         self.wbuf().clear();
         r.map(|()| frames)
     }

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 const MAX_BUFFERED_PUSHES: usize = 4096;
 /// Reconnect attempts made by one command after the connection broke.
 const RECONNECT_ATTEMPTS: u32 = 3;
+/// Batches larger than this are written in chunks of it, reading replies in between.
+const STREAM_CHUNK: usize = 256 * 1024;
 
 pub(crate) enum Stream {
     Tcp(TcpStream),
@@ -101,6 +103,16 @@ impl Stream {
             Stream::Tls(s) => s.sock.set_read_timeout(t),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.sock.set_nonblocking(on),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_nonblocking(on),
         }
     }
 
@@ -283,18 +295,55 @@ impl Connection {
 
     /// Writes the encoded commands in `wbuf`, then reads `n` reply frames, calling `on_frame` for
     /// each (used by pipelines and transactions).
-    pub(crate) fn round_trip(
-        &mut self,
-        n: usize,
-        mut on_frame: impl FnMut(Bytes) -> Result<()>,
-    ) -> Result<()> {
+    pub(crate) fn round_trip(&mut self, n: usize, mut on_frame: impl FnMut(Bytes)) -> Result<()> {
         self.ensure_connected()?;
-        self.flush()?;
-        for _ in 0..n {
+        let mut got = 0;
+        if self.wbuf.len() <= STREAM_CHUNK {
+            self.flush()?;
+        } else {
+            // A large batch goes out in chunks; between them, the replies that have arrived are
+            // taken, so that writing and reading overlap and the server's output never piles up.
+            let wbuf = std::mem::take(&mut self.wbuf);
+            let mut result = Ok(());
+            for chunk in wbuf.chunks(STREAM_CHUNK) {
+                result = self.write_chunk(chunk).and_then(|()| self.read_available());
+                while result.is_ok() && got < n {
+                    match self.buffered_frame() {
+                        Ok(Some(f)) => {
+                            got += 1;
+                            on_frame(f);
+                        }
+                        Ok(None) => break,
+                        Err(e) => result = Err(e),
+                    }
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            self.wbuf = wbuf;
+            self.wbuf.clear();
+            result?;
+        }
+        for _ in got..n {
             let f = self.read_frame()?;
-            on_frame(f)?;
+            on_frame(f);
         }
         self.last_used = Instant::now();
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, chunk: &[u8]) -> Result<()> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
+        };
+        if let Err(e) = stream.write_all(chunk).and_then(|()| stream.flush()) {
+            self.stream = None;
+            return Err(Error::io(
+                "writing to the server failed; the pipeline's commands may or may not have run",
+                e,
+            ));
+        }
         Ok(())
     }
 
@@ -333,17 +382,55 @@ impl Connection {
         Ok(())
     }
 
-    fn read_frame(&mut self) -> Result<Bytes> {
+    /// The next reply already buffered, if any (push frames are set aside).
+    fn buffered_frame(&mut self) -> Result<Option<Bytes>> {
         loop {
             match self.rbuf.next_frame() {
                 Ok(Some(frame)) if proto::is_push(&frame) => self.keep_push(&frame)?,
-                Ok(Some(frame)) => return Ok(frame),
-                Ok(None) => {}
+                Ok(frame) => return Ok(frame),
                 Err(e) => {
                     // The stream is out of step after malformed input: never read on from it.
                     self.stream = None;
                     return Err(e);
                 }
+            }
+        }
+    }
+
+    /// Reads whatever the socket has now, without waiting (used between chunks of a large
+    /// pipeline, so that replies flow while the rest is written).
+    fn read_available(&mut self) -> Result<()> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
+        };
+        let io_err = |e| Error::io("reading from the server failed", e);
+        stream.set_nonblocking(true).map_err(io_err)?;
+        let result = loop {
+            match stream.read(self.rbuf.spare()) {
+                Ok(0) => {
+                    break Err(Error::new(
+                        ErrorKind::Io,
+                        "the server closed the connection during a pipeline; its commands may \
+                         or may not have run",
+                    ))
+                }
+                Ok(n) => self.rbuf.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(io_err(e)),
+            }
+        };
+        let restored = stream.set_nonblocking(false).map_err(io_err);
+        if result.is_err() || restored.is_err() {
+            self.stream = None;
+        }
+        result.and(restored)
+    }
+
+    fn read_frame(&mut self) -> Result<Bytes> {
+        loop {
+            if let Some(frame) = self.buffered_frame()? {
+                return Ok(frame);
             }
             let Some(stream) = self.stream.as_mut() else {
                 return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
