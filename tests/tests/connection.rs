@@ -471,8 +471,10 @@ fn connection_refused_is_a_clear_io_error() {
 #[test]
 fn oversized_reply_is_a_clear_error_and_the_next_command_works() {
     let server = start(ServerKind::Valkey);
-    let mut limits = valkey::resp::Limits::default();
-    limits.max_bulk_len = 1024;
+    let limits = valkey::resp::Limits {
+        max_bulk_len: 1024,
+        ..Default::default()
+    };
     let info = ConnectionInfo::from_url(&server.url())
         .unwrap()
         .with_limits(limits);
