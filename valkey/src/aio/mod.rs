@@ -2,6 +2,7 @@
 
 mod batch;
 mod multiplexed;
+mod slots;
 mod stream;
 
 pub use multiplexed::MultiplexedConnection;

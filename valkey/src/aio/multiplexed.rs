@@ -1,8 +1,11 @@
 //! The shared async connection: many tasks, one socket. Callers encode their command straight into
 //! one shared write buffer under a short lock and wait for their reply; a writer task sends
 //! everything queued in one write, and a reader task hands replies back in order. Dropping a
-//! caller's future never desynchronises the stream: its reply is read and discarded.
+//! caller's future never desynchronises the stream: its reply is read and discarded. Replies are
+//! handed over through reusable slots kept under the same lock (see `slots`), not per-command
+//! channels.
 
+use super::slots::Slots;
 use super::stream::{connect, handshake, BoxRead, BoxWrite};
 use crate::cmd::{encode, Command};
 use crate::config::ConnectionInfo;
@@ -12,10 +15,13 @@ use crate::proto::{self, ReadBuffer, ServerInfo};
 use crate::value::Value;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 /// Reconnect attempts after the connection broke, before queued commands fail.
 const RECONNECT_ATTEMPTS: u32 = 4;
@@ -30,13 +36,12 @@ enum Reply {
     Many(Vec<Bytes>),
 }
 
-type ReplyTx = oneshot::Sender<Result<Reply>>;
-
 struct Pending {
     /// Frames this entry takes (1 for a command, N for a pipeline).
     frames: usize,
     collected: Vec<Bytes>,
-    tx: ReplyTx,
+    /// Where the reply goes (an index into `State::slots`).
+    slot: usize,
 }
 
 #[derive(Debug)]
@@ -59,6 +64,15 @@ struct State {
     server: ServerInfo,
     closed: bool,
     pushes: VecDeque<Value>,
+    /// The reply slots of everyone in `pending` (and of callers yet to take a delivered reply).
+    slots: Slots<Result<Reply>>,
+}
+
+impl State {
+    /// Settles a queue entry: its reply (or error) goes to its slot, its caller's waker to `wake`.
+    fn settle(&mut self, p: Pending, reply: Result<Reply>, wake: &mut Vec<Waker>) {
+        self.slots.complete(p.slot, reply, wake);
+    }
 }
 
 struct Shared {
@@ -113,6 +127,7 @@ impl MultiplexedConnection {
                 server,
                 closed: false,
                 pushes: VecDeque::new(),
+                slots: Slots::new(),
             }),
             wake_writer: Notify::new(),
             dedicated: Mutex::new(Vec::new()),
@@ -137,12 +152,12 @@ impl MultiplexedConnection {
         if cmd.meta().is_some_and(|m| m.is_blocking()) {
             return self.send_blocking(cmd).await;
         }
-        let rx = self.enqueue(1, |buf, server| {
+        let reply = self.call(1, true, |buf, server| {
             proto::check_supported(cmd, server)?;
             encode(cmd, buf);
             Ok(())
-        })?;
-        match self.wait(rx, true).await? {
+        });
+        match reply.await? {
             Reply::One(frame) => proto::decode_reply(&frame),
             Reply::Many(_) => Err(Error::protocol("internal: one reply expected")),
         }
@@ -158,10 +173,41 @@ impl MultiplexedConnection {
         if frames == 0 {
             return Ok(Vec::new());
         }
-        let rx = self.enqueue(frames, encode)?;
-        match self.wait(rx, false).await? {
+        match self.call(frames, false, encode).await? {
             Reply::Many(f) => Ok(f),
             Reply::One(f) => Ok(vec![f]),
+        }
+    }
+
+    /// Queues a command (or pipeline) and waits for its `frames` reply frames; `timed` applies
+    /// the response timeout, if one is configured.
+    async fn call(
+        &self,
+        frames: usize,
+        timed: bool,
+        encode: impl FnOnce(&mut Vec<u8>, &ServerInfo) -> Result<()>,
+    ) -> Result<Reply> {
+        // Enqueued inside a poll, so the caller's waker is stored under the enqueue's lock; the
+        // reply future's first poll (in this same poll of `call`) then needs no lock of its own.
+        let mut encode = Some(encode);
+        let reply = std::future::poll_fn(|cx| {
+            Poll::Ready(match encode.take() {
+                Some(encode) => self.enqueue(frames, encode, cx.waker()),
+                None => Err(Error::protocol("internal: command enqueued twice")),
+            })
+        })
+        .await?;
+        match (timed, self.shared().info.response_timeout) {
+            (true, Some(t)) => match tokio::time::timeout(t, reply).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no reply within the response timeout ({t:?}); the command may still run"
+                    ),
+                )),
+            },
+            _ => reply.await,
         }
     }
 
@@ -169,9 +215,9 @@ impl MultiplexedConnection {
         &self,
         frames: usize,
         encode: impl FnOnce(&mut Vec<u8>, &ServerInfo) -> Result<()>,
-    ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        waker: &Waker,
+    ) -> Result<ReplyFuture<'_>> {
         let shared = self.shared();
-        let (tx, rx) = oneshot::channel();
         let mut st = shared.lock();
         let was_empty = st.wbuf.is_empty();
         let before = st.wbuf.len();
@@ -180,6 +226,7 @@ impl MultiplexedConnection {
             st_ref.wbuf.truncate(before);
             return Err(e);
         }
+        let slot = st.slots.alloc(Some(waker.clone()));
         st.pending.push_back(Pending {
             frames,
             collected: if frames > 1 {
@@ -187,7 +234,7 @@ impl MultiplexedConnection {
             } else {
                 Vec::new()
             },
-            tx,
+            slot,
         });
         let reconnect = matches!(st.status, Status::Broken);
         if reconnect {
@@ -199,34 +246,24 @@ impl MultiplexedConnection {
         } else if was_empty {
             shared.wake_writer.notify_one();
         }
-        Ok(rx)
-    }
-
-    async fn wait(&self, rx: oneshot::Receiver<Result<Reply>>, timed: bool) -> Result<Reply> {
-        let closed = || Error::new(ErrorKind::Closed, "the connection was closed");
-        match (timed, self.shared().info.response_timeout) {
-            (true, Some(t)) => match tokio::time::timeout(t, rx).await {
-                Ok(r) => r.map_err(|_| closed())?,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no reply within the response timeout ({t:?}); the command may still run"
-                    ),
-                )),
-            },
-            _ => rx.await.map_err(|_| closed())?,
-        }
+        Ok(ReplyFuture {
+            shared,
+            slot,
+            fresh: true,
+            taken: false,
+        })
     }
 
     /// Runs a blocking command on a dedicated connection, so the shared one is never held up.
     async fn send_blocking<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
         let con = self.take_dedicated().await?;
-        let rx = con.enqueue(1, |buf, server| {
-            proto::check_supported(cmd, server)?;
-            encode(cmd, buf);
-            Ok(())
-        })?;
-        let reply = con.wait(rx, false).await;
+        let reply = con
+            .call(1, false, |buf, server| {
+                proto::check_supported(cmd, server)?;
+                encode(cmd, buf);
+                Ok(())
+            })
+            .await;
         if reply.is_ok() {
             self.put_dedicated(con);
         }
@@ -285,7 +322,44 @@ impl std::fmt::Debug for MultiplexedConnection {
             .field("addr", &self.shared().info.addr)
             .field("status", &st.status)
             .field("pending", &st.pending.len())
+            .field("reply_slots", &st.slots.in_use())
             .finish()
+    }
+}
+
+/// A caller's wait for its reply slot. Dropping it before the reply was taken gives the slot up:
+/// the reply is then read and discarded, so the connection stays in step.
+struct ReplyFuture<'a> {
+    shared: &'a Shared,
+    slot: usize,
+    /// Not polled yet. Its first poll comes in the same poll of `call` that enqueued it, with the
+    /// waker the slot already holds, and the reply cannot have been taken yet: nothing to do.
+    fresh: bool,
+    /// The reply was taken (and the slot freed).
+    taken: bool,
+}
+
+impl Future for ReplyFuture<'_> {
+    type Output = Result<Reply>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::take(&mut self.fresh) {
+            // If the reply lands before this returns, the stored waker wakes this task again.
+            return Poll::Pending;
+        }
+        let polled = self.shared.lock().slots.poll_take(self.slot, cx);
+        if polled.is_ready() {
+            self.taken = true;
+        }
+        polled
+    }
+}
+
+impl Drop for ReplyFuture<'_> {
+    fn drop(&mut self) {
+        if !self.taken {
+            self.shared.lock().slots.abandon(self.slot);
+        }
     }
 }
 
@@ -313,18 +387,23 @@ impl Shared {
         } else {
             Status::Broken
         };
-        if closed {
-            st.pending.clear();
-            st.wbuf.clear();
-        }
-        drop(st);
+        let mut wake = Vec::new();
         for p in failed {
             let e = Error::new(
                 err.kind(),
                 format!("{err}; the command was sent and may or may not have run"),
             );
-            let _ = p.tx.send(Err(e));
+            st.settle(p, Err(e), &mut wake);
         }
+        if closed {
+            let abandoned: Vec<Pending> = st.pending.drain(..).collect();
+            for p in abandoned {
+                st.settle(p, Err(closed_error()), &mut wake);
+            }
+            st.wbuf.clear();
+        }
+        drop(st);
+        wake.into_iter().for_each(Waker::wake);
         if reconnect {
             tokio::spawn(reconnect_loop(Arc::clone(self)));
         }
@@ -369,14 +448,20 @@ async fn reconnect_loop(shared: Arc<Shared>) {
     st.status = Status::Broken;
     st.wbuf.clear();
     let queued: Vec<Pending> = st.pending.drain(..).collect();
-    drop(st);
+    let mut wake = Vec::new();
     for p in queued {
         let e = Error::new(
             err.kind(),
             format!("could not reconnect: {err}; the command was not sent"),
         );
-        let _ = p.tx.send(Err(e));
+        st.settle(p, Err(e), &mut wake);
     }
+    drop(st);
+    wake.into_iter().for_each(Waker::wake);
+}
+
+fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "the connection was closed")
 }
 
 async fn establish(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite, ReadBuffer, ServerInfo)> {
@@ -426,7 +511,7 @@ async fn writer(shared: Arc<Shared>, generation: u64, mut w: BoxWrite) {
 
 async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: ReadBuffer) {
     let mut frames: Vec<Bytes> = Vec::new();
-    let mut ready: Vec<(ReplyTx, Reply)> = Vec::new();
+    let mut wake: Vec<Waker> = Vec::new();
     loop {
         match r.read(rbuf.spare()).await {
             Ok(0) => {
@@ -449,37 +534,39 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
             continue;
         }
         {
-            let mut st = shared.lock();
+            let mut guard = shared.lock();
+            let st = &mut *guard;
             if st.generation != generation {
                 return;
             }
             for frame in frames.drain(..) {
                 if proto::is_push(&frame) {
-                    keep_push(&mut st, &frame);
+                    keep_push(st, &frame);
                     continue;
                 }
                 let Some(front) = st.pending.front_mut() else {
-                    drop(st);
+                    drop(guard);
+                    wake.drain(..).for_each(Waker::wake);
                     let e = Error::protocol("the server sent a reply nobody asked for");
                     return shared.fail(generation, e);
                 };
-                if front.frames == 1 {
-                    let p = st.pending.pop_front().expect("front exists");
-                    st.in_flight = st.in_flight.saturating_sub(1);
-                    ready.push((p.tx, Reply::One(frame)));
+                let reply = if front.frames == 1 {
+                    Reply::One(frame)
                 } else {
                     front.collected.push(frame);
-                    if front.collected.len() == front.frames {
-                        let p = st.pending.pop_front().expect("front exists");
-                        st.in_flight = st.in_flight.saturating_sub(1);
-                        ready.push((p.tx, Reply::Many(p.collected)));
+                    if front.collected.len() < front.frames {
+                        continue;
                     }
-                }
+                    Reply::Many(std::mem::take(&mut front.collected))
+                };
+                let slot = front.slot;
+                st.pending.pop_front();
+                st.in_flight = st.in_flight.saturating_sub(1);
+                st.slots.complete(slot, Ok(reply), &mut wake);
             }
         }
-        for (tx, reply) in ready.drain(..) {
-            let _ = tx.send(Ok(reply));
-        }
+        // Woken after the lock is released, so the callers find it free.
+        wake.drain(..).for_each(Waker::wake);
     }
 }
 
