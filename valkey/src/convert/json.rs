@@ -1,8 +1,8 @@
-//! `Json<T>` (feature `json`): a value stored as JSON text. As an argument it writes `T`
-//! serialized with serde_json; as a reply it parses a string reply (`GET`, `HGET`) as JSON.
+//! `Json<T>` (feature `json`): a value stored as JSON text. A reply (`GET`, `HGET`) is parsed as
+//! JSON; an argument is serialized first, with its error, by [`Json::to_json`].
 
 use super::from::{strip_attributes, unexpected};
-use super::{FromValkey, ToValkeyArg};
+use super::FromValkey;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -17,10 +17,10 @@ use crate::value::Value;
 /// # }
 /// ```
 ///
-/// Writing serializes on every write. A type whose `Serialize` can fail (a map with non-string
-/// keys, a custom impl returning an error) has no JSON form: such an argument is written as the
-/// text `null`, and an error is logged through `tracing`. Check with [`Json::to_json`] first when
-/// that can happen.
+/// To write one, serialize it first: `cmd::set("k", Json(&v).to_json()?)`. Serializing can fail
+/// (a map with non-string keys, a custom `Serialize` returning an error), and an argument cannot
+/// fail once it is being written, so `Json` is deliberately not an argument itself: nothing is
+/// ever stored in place of a value that had no JSON form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Json<T>(pub T);
 
@@ -32,7 +32,7 @@ impl<T> Json<T> {
 }
 
 impl<T: serde::Serialize> Json<T> {
-    /// The JSON text this argument writes, or the serialization error.
+    /// The value serialized as JSON text (an argument: `Vec<u8>`), or why it cannot be.
     pub fn to_json(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(&self.0).map_err(|e| {
             Error::with_source(
@@ -41,18 +41,6 @@ impl<T: serde::Serialize> Json<T> {
                 e,
             )
         })
-    }
-}
-
-impl<T: serde::Serialize> ToValkeyArg for Json<T> {
-    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        match serde_json::to_vec(&self.0) {
-            Ok(text) => f(&text),
-            Err(e) => {
-                tracing::error!(error = %e, "Json argument cannot be serialized; writing null");
-                f(b"null")
-            }
-        }
     }
 }
 
