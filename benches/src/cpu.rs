@@ -102,18 +102,25 @@ mod tests {
 
     #[test]
     fn busy_work_shows_as_cpu_time_and_sleep_does_not() {
+        // Spin until the process has used 20 ms of CPU (bounded by wall time, so a broken
+        // clock fails instead of hanging); on a loaded machine that takes longer, never less.
         let (_, busy) = measure(|| {
+            let start = process_cpu_time();
             let t = Instant::now();
             let mut x = 0u64;
-            while t.elapsed() < Duration::from_millis(30) {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            while process_cpu_time().saturating_sub(start) < Duration::from_millis(20)
+                && t.elapsed() < Duration::from_secs(10)
+            {
+                for _ in 0..10_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
             }
             x
         });
         assert!(busy.cpu >= Duration::from_millis(20), "{busy:?}");
-        let (_, idle) = measure(|| std::thread::sleep(Duration::from_millis(30)));
-        assert!(idle.wall >= Duration::from_millis(30));
-        assert!(idle.cpu < Duration::from_millis(10), "{idle:?}");
+        let (_, idle) = measure(|| std::thread::sleep(Duration::from_millis(100)));
+        assert!(idle.wall >= Duration::from_millis(100));
+        assert!(idle.cpu < Duration::from_millis(50), "{idle:?}");
     }
 
     #[test]
