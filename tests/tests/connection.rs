@@ -499,3 +499,46 @@ fn oversized_reply_is_a_clear_error_and_the_next_command_works() {
         assert_eq!(v, Value::BulkString("x".into()));
     });
 }
+
+/// The keepalive timer of our socket to `server_port` from local port `local_port`, as
+/// `/proc/net/tcp` shows it: (timer kind, jiffies until it fires). Kind 2 is keepalive.
+#[cfg(target_os = "linux")]
+fn tcp_timer(local_port: u16, server_port: u16) -> Option<(u32, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{local_port:04X}");
+    let remote = format!("0100007F:{server_port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&local.as_str()) || f.get(2) != Some(&remote.as_str()) {
+            return None;
+        }
+        let (kind, when) = f.get(5)?.split_once(':')?;
+        Some((kind.parse().ok()?, u64::from_str_radix(when, 16).ok()?))
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn keepalive_is_set_on_the_socket_when_asked() {
+    let server = start(ServerKind::Valkey);
+    let local_port = |con: &mut Connection| -> u16 {
+        let info: String = con
+            .send(Cmd::new("CLIENT").arg("INFO").returning())
+            .unwrap();
+        let addr = info
+            .split(' ')
+            .find_map(|f| f.strip_prefix("addr="))
+            .unwrap();
+        addr.rsplit(':').next().unwrap().parse().unwrap()
+    };
+    let on = ConnectionInfo::from_url(&format!("{}?keepalive=30", server.url())).unwrap();
+    let mut con = Connection::open(on).unwrap();
+    let port = local_port(&mut con);
+    let (kind, _) = tcp_timer(port, server.port()).expect("our socket in /proc/net/tcp");
+    assert_eq!(kind, 2, "keepalive timer expected on an idle socket");
+    let off = ConnectionInfo::from_url(&format!("{}?keepalive=off", server.url())).unwrap();
+    let mut con = Connection::open(off).unwrap();
+    let port = local_port(&mut con);
+    let (kind, _) = tcp_timer(port, server.port()).expect("our socket in /proc/net/tcp");
+    assert_eq!(kind, 0, "no timer without keepalive");
+}

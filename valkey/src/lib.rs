@@ -21,6 +21,7 @@ pub mod cmd;
 pub mod config;
 pub mod convert;
 pub mod error;
+mod keepalive;
 pub mod pipeline;
 pub mod proto;
 pub mod resp;

@@ -29,6 +29,10 @@ pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)
                     .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
                 s.set_nodelay(info.tcp_nodelay)
                     .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                if let Some(idle) = info.keepalive {
+                    crate::keepalive::enable(&s, idle)
+                        .map_err(|e| Error::io("could not set TCP keepalive", e))?;
+                }
                 let config = crate::tls::client_config(&info.tls)?;
                 let name = crate::tls::server_name(host, &info.tls)?;
                 let tls = tokio_rustls::TlsConnector::from(config)
@@ -46,6 +50,10 @@ pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)
                     .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
                 s.set_nodelay(info.tcp_nodelay)
                     .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                if let Some(idle) = info.keepalive {
+                    crate::keepalive::enable(&s, idle)
+                        .map_err(|e| Error::io("could not set TCP keepalive", e))?;
+                }
                 let (r, w) = s.into_split();
                 Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
             }

@@ -52,6 +52,10 @@ impl Stream {
                         Ok(s) => {
                             s.set_nodelay(info.tcp_nodelay)
                                 .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+                            if let Some(idle) = info.keepalive {
+                                crate::keepalive::enable(&s, idle)
+                                    .map_err(|e| Error::io("could not set TCP keepalive", e))?;
+                            }
                             if *tls {
                                 return Stream::tls(s, host, info);
                             }
