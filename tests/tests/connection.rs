@@ -542,3 +542,33 @@ fn keepalive_is_set_on_the_socket_when_asked() {
     let (kind, _) = tcp_timer(port, server.port()).expect("our socket in /proc/net/tcp");
     assert_eq!(kind, 0, "no timer without keepalive");
 }
+
+#[test]
+fn a_connection_dropped_during_a_panic_is_not_reused() {
+    let server = start(ServerKind::Valkey);
+    let pool = Client::open(server.url())
+        .unwrap()
+        .pool(PoolConfig::default().max_size(1))
+        .unwrap();
+    let p = pool.clone();
+    let r = std::thread::spawn(move || {
+        let mut con = p.get().unwrap();
+        con.send(Cmd::new("WATCH").arg("k")).unwrap();
+        panic!("user code failed mid-transaction");
+    })
+    .join();
+    assert!(r.is_err());
+    assert_eq!(
+        pool.size(),
+        0,
+        "the WATCHing connection was closed, not pooled"
+    );
+    let mut con = pool.get().unwrap();
+    // A fresh connection: no watch left over, so another client's write does not abort EXEC.
+    Connection::open(server.url())
+        .unwrap()
+        .send(Cmd::new("SET").arg("k").arg("x"))
+        .unwrap();
+    let (v,): (Value,) = con.transaction((Cmd::new("GET").arg("k"),)).unwrap();
+    assert_eq!(v, Value::BulkString("x".into()));
+}

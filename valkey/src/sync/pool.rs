@@ -189,7 +189,7 @@ impl std::fmt::Debug for Pool {
 }
 
 /// A connection checked out of a [`Pool`]; it goes back to the pool when dropped (or is closed,
-/// if it broke).
+/// if it broke or is dropped during a panic).
 pub struct PooledConnection {
     con: Option<Connection>,
     pool: Pool,
@@ -218,7 +218,9 @@ impl Drop for PooledConnection {
     fn drop(&mut self) {
         let Some(con) = self.con.take() else { return };
         let mut state = self.pool.lock();
-        if con.is_open() {
+        // A connection dropped while its thread panics may be mid-transaction or still
+        // WATCHing: it is closed rather than handed to the next user.
+        if con.is_open() && !std::thread::panicking() {
             state.idle.push(con);
         } else {
             state.total -= 1;
