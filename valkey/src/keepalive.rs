@@ -59,6 +59,28 @@ mod sys {
     }
 }
 
+/// Applies `info.keepalive` to a freshly connected socket (sync or async alike).
+#[cfg(unix)]
+pub(crate) fn configure_tcp(
+    socket: &impl std::os::fd::AsRawFd,
+    info: &crate::config::ConnectionInfo,
+) -> crate::error::Result<()> {
+    match info.keepalive {
+        Some(idle) => enable(socket, idle)
+            .map_err(|e| crate::error::Error::io("could not set TCP keepalive", e)),
+        None => Ok(()),
+    }
+}
+
+/// Keepalive is left to the platform's defaults here.
+#[cfg(not(unix))]
+pub(crate) fn configure_tcp<S>(
+    _socket: &S,
+    _info: &crate::config::ConnectionInfo,
+) -> crate::error::Result<()> {
+    Ok(())
+}
+
 /// Turns keepalive on for `socket`, probing after `idle` without traffic (and then every
 /// `idle`, at least 1 s).
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -71,7 +93,7 @@ pub(crate) fn enable(socket: &impl std::os::fd::AsRawFd, idle: Duration) -> io::
 }
 
 /// Keepalive is left to the platform's defaults here.
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 pub(crate) fn enable<S>(_socket: &S, _idle: Duration) -> io::Result<()> {
     Ok(())
 }

@@ -42,15 +42,22 @@ fn command_name<C: Command + ?Sized>(cmd: &C) -> Cow<'static, str> {
         None => {
             let mut buf = Vec::new();
             encode(cmd, &mut buf);
-            // The name is the first bulk string: `*N\r\n$L\r\nNAME\r\n`.
-            let text = String::from_utf8_lossy(&buf);
-            Cow::Owned(
-                text.split("\r\n")
-                    .nth(2)
-                    .unwrap_or("?")
-                    .to_ascii_uppercase(),
-            )
+            name_of_encoded(&buf)
         }
+    }
+}
+
+/// The name of one encoded command (with its subcommand when the specs know it), for errors.
+fn name_of_encoded(cmd: &[u8]) -> Cow<'static, str> {
+    let args = split_encoded(cmd);
+    let sub = args.get(1).copied();
+    match args.first().and_then(|name| crate::cmd::lookup(name, sub)) {
+        Some(meta) => Cow::Borrowed(meta.name),
+        None => Cow::Owned(
+            args.first()
+                .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
+                .unwrap_or_else(|| "?".into()),
+        ),
     }
 }
 
@@ -274,16 +281,7 @@ impl Pipeline {
             .starts
             .get(index + 1)
             .map_or(self.buf.len(), |&e| e as usize);
-        let args = split_encoded(&self.buf[start as usize..end]);
-        let sub = args.get(1).copied();
-        match args.first().and_then(|name| crate::cmd::lookup(name, sub)) {
-            Some(meta) => Cow::Borrowed(meta.name),
-            None => Cow::Owned(
-                args.first()
-                    .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
-                    .unwrap_or_else(|| "?".into()),
-            ),
-        }
+        name_of_encoded(&self.buf[start as usize..end])
     }
 
     pub(crate) fn replies(&self, replies: Vec<Reply>) -> Replies<'_> {
@@ -372,6 +370,24 @@ impl Replies<'_> {
             }
         }
         Ok(self)
+    }
+}
+
+/// Checks `cmds` against the server and encodes them, wrapped in MULTI/EXEC for a transaction;
+/// returns how many reply frames to read. Shared by the sync and async connections.
+pub(crate) fn encode_batch<P: Commands>(
+    cmds: &P,
+    transaction: bool,
+    server: &ServerInfo,
+    buf: &mut Vec<u8>,
+) -> Result<usize> {
+    cmds.check(server)?;
+    if transaction {
+        encode_transaction(buf, |b| cmds.encode_all(b));
+        Ok(cmds.len() + 2)
+    } else {
+        cmds.encode_all(buf);
+        Ok(cmds.len())
     }
 }
 

@@ -7,7 +7,8 @@ use crate::cmd::Cmd;
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    encode_transaction, transaction_replies, Commands, Pipeline, Replies, Reply, WatchOptions,
+    encode_batch, encode_transaction, transaction_replies, Commands, Pipeline, Replies, Reply,
+    WatchOptions,
 };
 use bytes::Bytes;
 use std::future::Future;
@@ -121,13 +122,7 @@ impl MultiplexedConnection {
             cmds.len()
         };
         self.round_trip(n, |buf, server| {
-            cmds.check(server)?;
-            if transaction {
-                encode_transaction(buf, |b| cmds.encode_all(b));
-            } else {
-                cmds.encode_all(buf);
-            }
-            Ok(())
+            encode_batch(cmds, transaction, server, buf).map(drop)
         })
         .await
     }

@@ -152,7 +152,17 @@ impl MultiplexedConnection {
         if cmd.meta().is_some_and(|m| m.is_blocking()) {
             return self.send_blocking(cmd).await;
         }
-        let reply = self.call(1, true, |buf, server| {
+        self.call_one(cmd, true).await
+    }
+
+    /// Sends one command on this connection and decodes its reply; `timed` applies the
+    /// response timeout (not to blocking commands).
+    async fn call_one<C: Command + ?Sized, T: FromValkey>(
+        &self,
+        cmd: &C,
+        timed: bool,
+    ) -> Result<T> {
+        let reply = self.call(1, timed, |buf, server| {
             proto::check_supported(cmd, server)?;
             encode(cmd, buf);
             Ok(())
@@ -257,20 +267,13 @@ impl MultiplexedConnection {
     /// Runs a blocking command on a dedicated connection, so the shared one is never held up.
     async fn send_blocking<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
         let con = self.take_dedicated().await?;
-        let reply = con
-            .call(1, false, |buf, server| {
-                proto::check_supported(cmd, server)?;
-                encode(cmd, buf);
-                Ok(())
-            })
-            .await;
-        if reply.is_ok() {
+        let reply = con.call_one(cmd, false).await;
+        // A server or conversion error leaves the connection in step; a broken one is not reused.
+        let broken = |e: &Error| e.is_io() || e.is_timeout() || e.is_protocol();
+        if reply.as_ref().err().is_none_or(|e| !broken(e)) {
             self.put_dedicated(con);
         }
-        match reply? {
-            Reply::One(frame) => proto::decode_reply(&frame),
-            Reply::Many(_) => Err(Error::protocol("internal: one reply expected")),
-        }
+        reply
     }
 
     /// A connection of its own (idle one reused, or a new one), for blocking commands and WATCH.

@@ -24,15 +24,7 @@ pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)
                 port,
                 tls: true,
             } => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
-                s.set_nodelay(info.tcp_nodelay)
-                    .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
-                if let Some(idle) = info.keepalive {
-                    crate::keepalive::enable(&s, idle)
-                        .map_err(|e| Error::io("could not set TCP keepalive", e))?;
-                }
+                let s = tcp_connect(host, *port, info).await?;
                 let config = crate::tls::client_config(&info.tls)?;
                 let name = crate::tls::server_name(host, &info.tls)?;
                 let tls = tokio_rustls::TlsConnector::from(config)
@@ -45,15 +37,7 @@ pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)
                 Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
             }
             Addr::Tcp { host, port, .. } => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
-                s.set_nodelay(info.tcp_nodelay)
-                    .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
-                if let Some(idle) = info.keepalive {
-                    crate::keepalive::enable(&s, idle)
-                        .map_err(|e| Error::io("could not set TCP keepalive", e))?;
-                }
+                let s = tcp_connect(host, *port, info).await?;
                 let (r, w) = s.into_split();
                 Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
             }
@@ -78,6 +62,21 @@ pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)
         })?,
         None => fut.await,
     }
+}
+
+/// A TCP connection to `host:port` with the socket options `info` asks for.
+async fn tcp_connect(
+    host: &str,
+    port: u16,
+    info: &ConnectionInfo,
+) -> Result<tokio::net::TcpStream> {
+    let s = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+    crate::keepalive::configure_tcp(&s, info)?;
+    s.set_nodelay(info.tcp_nodelay)
+        .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
+    Ok(s)
 }
 
 /// Runs the handshake over a fresh socket.

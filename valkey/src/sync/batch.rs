@@ -6,7 +6,8 @@ use crate::cmd::Cmd;
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    encode_transaction, transaction_replies, Commands, Pipeline, Replies, Reply, WatchOptions,
+    encode_batch, encode_transaction, transaction_replies, Commands, Pipeline, Replies, Reply,
+    WatchOptions,
 };
 use bytes::Bytes;
 
@@ -124,17 +125,11 @@ impl Connection {
     }
 
     fn batch<P: Commands>(&mut self, cmds: &P, transaction: bool) -> Result<Vec<Bytes>> {
-        cmds.check(self.server_info())?;
         self.connected()?;
-        let buf = self.wbuf();
+        let (server, buf) = self.server_and_wbuf();
         buf.clear();
-        if transaction {
-            encode_transaction(buf, |b| cmds.encode_all(b));
-            self.exchange(cmds.len() + 2)
-        } else {
-            cmds.encode_all(buf);
-            self.exchange(cmds.len())
-        }
+        let n = encode_batch(cmds, transaction, server, buf)?;
+        self.exchange(n)
     }
 
     fn exec<P: Commands>(&mut self, cmds: &P) -> Result<Vec<Reply>> {

@@ -50,12 +50,9 @@ impl Stream {
                     };
                     match r {
                         Ok(s) => {
+                            crate::keepalive::configure_tcp(&s, info)?;
                             s.set_nodelay(info.tcp_nodelay)
                                 .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
-                            if let Some(idle) = info.keepalive {
-                                crate::keepalive::enable(&s, idle)
-                                    .map_err(|e| Error::io("could not set TCP keepalive", e))?;
-                            }
                             if *tls {
                                 return Stream::tls(s, host, info);
                             }
@@ -354,6 +351,11 @@ impl Connection {
     /// The write buffer, for pipelines to encode into.
     pub(crate) fn wbuf(&mut self) -> &mut Vec<u8> {
         &mut self.wbuf
+    }
+
+    /// The server's info and the write buffer together, for batches to check and encode.
+    pub(crate) fn server_and_wbuf(&mut self) -> (&ServerInfo, &mut Vec<u8>) {
+        (&self.server, &mut self.wbuf)
     }
 
     /// Makes sure a socket is there (reconnecting when the last command broke it).
