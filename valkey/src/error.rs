@@ -29,9 +29,16 @@ pub enum ErrorKind {
     PoolTimeout,
     /// The connected server is too old for (or does not have) the command or argument.
     Unsupported,
-    /// The command may or may not have been executed: the connection broke after it was sent.
-    /// It was not re-sent.
+    /// The command may or may not have been executed: the connection broke (or the server fell
+    /// silent) after it was sent. It was not re-sent; sending it again may apply it twice.
     Unclear,
+    /// The command was never sent (the connection broke before it was written and could not be
+    /// re-opened, or a session it depended on was lost): it did not run, and sending it again
+    /// is safe.
+    NotSent,
+    /// The connection's session state could not be restored after a reconnect (an open MULTI,
+    /// subscriptions, client tracking): the command was not sent.
+    SessionLost,
     /// The client or connection was closed.
     Closed,
     /// A transaction was aborted because a watched key changed (EXEC returned nil).
@@ -54,6 +61,8 @@ struct Inner {
     kind: ErrorKind,
     message: String,
     server: Option<ServerError>,
+    /// A deadline elapsed (also set on `Unclear` errors caused by a silent server).
+    timed_out: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -65,6 +74,7 @@ impl Error {
                 kind,
                 message: message.into(),
                 server: None,
+                timed_out: kind == ErrorKind::Timeout,
                 source: None,
             }),
         }
@@ -114,9 +124,21 @@ impl Error {
     }
 
     /// Changes the kind, keeping the rest (e.g. a server error seen during AUTH becomes `Auth`).
+    /// A timeout stays visible through [`Error::is_timeout`].
     pub fn with_kind(mut self, kind: ErrorKind) -> Error {
+        self.inner.timed_out |= kind == ErrorKind::Timeout;
         self.inner.kind = kind;
         self
+    }
+
+    /// The same error, now saying the command was sent and may have run (`Unclear`).
+    pub fn unclear(self) -> Error {
+        self.with_kind(ErrorKind::Unclear)
+    }
+
+    /// The same error, now saying the command was never sent (`NotSent`).
+    pub fn not_sent(self) -> Error {
+        self.with_kind(ErrorKind::NotSent)
     }
 
     /// Prefixes the message with context (e.g. the command or field being read).
@@ -144,16 +166,35 @@ impl Error {
         self.inner.server.as_ref().map(|s| s.code())
     }
 
-    /// Whether the socket failed.
+    /// Whether the socket failed (including [`ErrorKind::Unclear`] and [`ErrorKind::NotSent`]).
     pub fn is_io(&self) -> bool {
         matches!(
             self.inner.kind,
-            ErrorKind::Io | ErrorKind::Unclear | ErrorKind::Closed
+            ErrorKind::Io | ErrorKind::Unclear | ErrorKind::NotSent | ErrorKind::Closed
         )
     }
-    /// Whether a timeout elapsed.
+    /// Whether a timeout elapsed: a connect, checkout or liveness deadline. An `Unclear` error
+    /// caused by a silent server is also a timeout.
     pub fn is_timeout(&self) -> bool {
-        self.inner.kind == ErrorKind::Timeout
+        self.inner.timed_out
+    }
+    /// Whether the command certainly did not run, so that sending it again cannot apply it
+    /// twice: it was never sent ([`ErrorKind::NotSent`], a pool checkout timeout, a refusal
+    /// before sending), or the server refused it without running it (`MOVED`, `ASK`,
+    /// `TRYAGAIN`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`, `BUSY`). `Unclear` is never retry-safe.
+    pub fn is_retry_safe(&self) -> bool {
+        match self.inner.kind {
+            ErrorKind::NotSent
+            | ErrorKind::PoolTimeout
+            | ErrorKind::SessionLost
+            | ErrorKind::WatchConflict => true,
+            ErrorKind::Server => self.is_moved() || self.is_ask() || self.is_try_again(),
+            _ => false,
+        }
+    }
+    /// Whether the command was never sent (it did not run).
+    pub fn is_not_sent(&self) -> bool {
+        self.inner.kind == ErrorKind::NotSent
     }
     /// Whether the server sent a malformed or oversized reply.
     pub fn is_protocol(&self) -> bool {
