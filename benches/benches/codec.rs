@@ -51,7 +51,8 @@ fn encode(c: &mut Criterion) {
         g.bench_function(format!("{name}/build+encode"), |b| {
             b.iter(|| {
                 buf.clear();
-                valkey::cmd::encode(&ops::set(black_box(key), black_box(&value)), &mut buf);
+                valkey::cmd::encode(&ops::set(black_box(key), black_box(&value)), &mut buf)
+                    .unwrap();
                 black_box(buf.len())
             })
         });
@@ -59,7 +60,7 @@ fn encode(c: &mut Criterion) {
         g.bench_function(format!("{name}/encode"), |b| {
             b.iter(|| {
                 buf.clear();
-                valkey::cmd::encode(black_box(&cmd), &mut buf);
+                valkey::cmd::encode(black_box(&cmd), &mut buf).unwrap();
                 black_box(buf.len())
             })
         });

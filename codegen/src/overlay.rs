@@ -64,10 +64,55 @@ pub struct CommandOverlay {
     /// no other argument reads like one of them, so that the test can tell where each key is.
     #[serde(default)]
     pub key_examples: Vec<String>,
+    /// What the command does to its own connection's session (see [`SESSION_CLASSES`]); absent:
+    /// nothing. Shared connections refuse every class but none.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Where a blocking command's server-side timeout is, so that the client gives it its own
+    /// deadline (required for every command with the BLOCKING flag).
+    #[serde(default)]
+    pub blocking: Option<BlockingOverlay>,
     /// Why this entry says what it says, for readers of the file.
     #[serde(default)]
     pub note: Option<String>,
 }
+
+/// Where a blocking command's timeout is: at a fixed argument index (`at`, negative from the
+/// end), or after a keyword found between argument `from` and the keyword `until`; in seconds
+/// (`s`, may be fractional) or milliseconds (`ms`). Without `at` or `keyword` present in a
+/// call, the command does not block.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BlockingOverlay {
+    /// The timeout's argument index (1 = first after the command name; negative: from the end).
+    #[serde(default)]
+    pub at: Option<i32>,
+    /// The token before the timeout (`BLOCK`), for commands that block only when it is given.
+    #[serde(default)]
+    pub keyword: Option<String>,
+    /// With `keyword`: the argument index where the search starts.
+    #[serde(default)]
+    pub from: Option<u32>,
+    /// With `keyword`: the token where the search stops (`STREAMS`: keys follow, and a key
+    /// could read like the keyword).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// `s` or `ms`.
+    pub unit: String,
+}
+
+/// The session classes a command can have, as the overlay spells them.
+pub const SESSION_CLASSES: &[&str] = &[
+    "pubsub",
+    "monitor",
+    "transaction",
+    "watch",
+    "db",
+    "reply-mode",
+    "connection",
+    "next-command",
+    "own-writes",
+];
 
 /// An option that changes the reply type.
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -226,6 +271,25 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             ));
         }
     }
+    if let Some(class) = &o.session {
+        if !SESSION_CLASSES.contains(&class.as_str()) {
+            return Err(format!(
+                "session: unknown class {class:?}; known: {}",
+                SESSION_CLASSES.join(", ")
+            ));
+        }
+    }
+    let flagged = cmd.flags.iter().any(|f| f == "BLOCKING");
+    match (&o.blocking, flagged) {
+        (None, true) => {
+            return Err(
+                "blocking: the command has the BLOCKING flag; say where its timeout is".into(),
+            )
+        }
+        (Some(_), false) => return Err("blocking: the command has no BLOCKING flag".into()),
+        (Some(b), true) => validate_blocking(b, cmd)?,
+        (None, false) => {}
+    }
     let has_keys = cmd
         .key_specs
         .iter()
@@ -234,6 +298,38 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
         return Err("key_examples: the command has no keys".into());
     }
     Ok(())
+}
+
+fn validate_blocking(b: &BlockingOverlay, cmd: &Command) -> Result<(), String> {
+    if !["s", "ms"].contains(&b.unit.as_str()) {
+        return Err(format!("blocking: unit {:?} is not s or ms", b.unit));
+    }
+    let tokens: Vec<&str> = cmd
+        .all_args()
+        .iter()
+        .filter_map(|a| a.token.as_deref())
+        .collect();
+    match (b.at, &b.keyword) {
+        (Some(0), None) => Err("blocking: `at` 0 is the command name".into()),
+        (Some(_), None) => {
+            if b.from.is_some() || b.until.is_some() {
+                return Err("blocking: `from` and `until` go with `keyword`".into());
+            }
+            Ok(())
+        }
+        (None, Some(k)) => {
+            for t in std::iter::once(k).chain(&b.until) {
+                if !tokens.contains(&t.as_str()) {
+                    return Err(format!("blocking: {t:?} is not a token of the command"));
+                }
+            }
+            if b.from.unwrap_or(0) == 0 {
+                return Err("blocking: `keyword` needs `from` (1 or more)".into());
+            }
+            Ok(())
+        }
+        _ => Err("blocking: give exactly one of `at` and `keyword`".into()),
+    }
 }
 
 /// The constructor an example starts from: `acl_dryrun` for

@@ -148,6 +148,8 @@ fn command_metas(con: &mut RespConn) -> BTreeMap<String, &'static CommandMeta> {
             tips: &[],
             key_specs: Box::leak(key_specs.into_boxed_slice()),
             args: &[],
+            session: valkey::cmd::Session::None,
+            blocking: None,
         };
         out.insert(full, Box::leak(Box::new(meta)));
         for sub in items.get(9).and_then(Reply::as_array).unwrap_or_default() {

@@ -105,10 +105,15 @@ pub struct ConnectionInfo {
     pub protocol: Protocol,
     /// `CLIENT SETNAME` value.
     pub client_name: Option<String>,
-    /// How long to wait for the TCP connection (default 10 s).
+    /// How long opening a connection may take, TCP, TLS and the handshake (HELLO, AUTH,
+    /// SELECT, ...) together (default 10 s).
     pub connect_timeout: Option<Duration>,
-    /// How long to wait for a reply (default: none, so that `BLPOP key 0` is never cut off).
-    /// Blocking commands are not subject to it.
+    /// The liveness deadline (default 10 s; `None` turns it off): a connection that waits for
+    /// replies and hears nothing from the server for this long is considered dead. Its
+    /// commands in flight fail with [`ErrorKind::Unclear`](crate::ErrorKind::Unclear) (they may
+    /// have run; [`Error::is_timeout`](crate::Error::is_timeout) is true) and the next command
+    /// reconnects. A blocking command gets its own server-side timeout plus this margin
+    /// (`BLPOP key 0` is never cut off); pipelines and transactions are timed alike.
     pub response_timeout: Option<Duration>,
     /// Set `TCP_NODELAY` (default true).
     pub tcp_nodelay: bool,
@@ -118,6 +123,14 @@ pub struct ConnectionInfo {
     pub set_lib_info: bool,
     /// TLS settings, used when the address says TLS.
     pub tls: TlsOptions,
+    /// Send `READONLY` after connecting (cluster replicas: serve reads).
+    pub readonly: bool,
+    /// The shared async connection: most commands waiting for their reply at once (default
+    /// 100 000); more callers wait for room, nothing is dropped.
+    pub max_in_flight: usize,
+    /// The shared async connection: most dedicated connections open at once for blocking
+    /// commands, `watch` and `pipe_durable` (default 64); more callers wait for one.
+    pub max_dedicated: usize,
     /// Limits on what a reply may be (longest bulk string, nesting, elements); a reply over them
     /// fails with a protocol error and the connection is re-opened for the next command.
     pub limits: crate::resp::Limits,
@@ -147,12 +160,15 @@ impl ConnectionInfo {
             protocol: Protocol::Resp3,
             client_name: None,
             connect_timeout: Some(Duration::from_secs(10)),
-            response_timeout: None,
+            response_timeout: Some(Duration::from_secs(10)),
             tcp_nodelay: true,
             keepalive: Some(Duration::from_secs(60)),
             set_lib_info: true,
             tls: TlsOptions::default(),
             limits: crate::resp::Limits::default(),
+            readonly: false,
+            max_in_flight: 100_000,
+            max_dedicated: 64,
         }
     }
 
@@ -160,7 +176,7 @@ impl ConnectionInfo {
     /// `valkey://[user[:password]@]host[:port][/db][?options]` (also `valkeys://` for TLS,
     /// `redis://`, `rediss://`), or `unix:///path/to/sock[?db=N&options]` (also `valkey+unix://`,
     /// `redis+unix://`). Options: `protocol=resp2|resp3`, `client_name=NAME`, `db=N`,
-    /// `connect_timeout=SECS`, `response_timeout=SECS`, `tcp_nodelay=true|false`,
+    /// `connect_timeout=SECS`, `response_timeout=SECS|off`, `tcp_nodelay=true|false`,
     /// `keepalive=SECS|off`, `username=`, `password=` (percent-encode special characters),
     /// `tls_ca=PATH`, `tls_cert=PATH`, `tls_key=PATH`, `tls_server_name=NAME`, `tls_insecure=true`.
     pub fn from_url(url: &str) -> Result<ConnectionInfo> {
@@ -250,7 +266,13 @@ impl ConnectionInfo {
             "username" | "user" => self.username = Some(value.to_string()),
             "password" => self.password = Some(Password(value.to_string())),
             "connect_timeout" => self.connect_timeout = Some(secs(value)?),
-            "response_timeout" => self.response_timeout = Some(secs(value)?),
+            "response_timeout" => {
+                self.response_timeout = if value == "off" {
+                    None
+                } else {
+                    Some(secs(value)?).filter(|d| !d.is_zero())
+                }
+            }
             "tcp_nodelay" => {
                 self.tcp_nodelay = value.parse().map_err(|_| bad("true or false"))?;
             }
@@ -303,7 +325,7 @@ impl ConnectionInfo {
         self
     }
 
-    /// Sets the response timeout (`None`: wait forever).
+    /// Sets the liveness deadline (`None`: wait for replies forever).
     pub fn with_response_timeout(mut self, t: Option<Duration>) -> ConnectionInfo {
         self.response_timeout = t;
         self
@@ -324,9 +346,27 @@ impl ConnectionInfo {
         self
     }
 
-    /// Sets the connect timeout.
+    /// Sets the connect timeout (TCP, TLS and handshake together).
     pub fn with_connect_timeout(mut self, t: Option<Duration>) -> ConnectionInfo {
         self.connect_timeout = t;
+        self
+    }
+
+    /// Sends `READONLY` after connecting (and after every reconnect).
+    pub fn with_readonly(mut self, readonly: bool) -> ConnectionInfo {
+        self.readonly = readonly;
+        self
+    }
+
+    /// Sets the shared async connection's cap on commands waiting for replies.
+    pub fn with_max_in_flight(mut self, n: usize) -> ConnectionInfo {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Sets the shared async connection's cap on dedicated connections.
+    pub fn with_max_dedicated(mut self, n: usize) -> ConnectionInfo {
+        self.max_dedicated = n.max(1);
         self
     }
 }

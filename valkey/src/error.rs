@@ -131,6 +131,14 @@ impl Error {
         self
     }
 
+    /// A new error of `kind` saying `message`, keeping whether `cause` was a timeout (for the
+    /// errors each caller of a failed connection gets).
+    pub(crate) fn derived(kind: ErrorKind, message: String, cause: &Error) -> Error {
+        let mut e = Error::new(kind, message);
+        e.inner.timed_out |= cause.inner.timed_out;
+        e
+    }
+
     /// The same error, now saying the command was sent and may have run (`Unclear`).
     pub fn unclear(self) -> Error {
         self.with_kind(ErrorKind::Unclear)

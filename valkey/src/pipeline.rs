@@ -2,7 +2,7 @@
 //! one command type, or a run-time [`Pipeline`]) is encoded in one go and its replies are decoded
 //! back into each command's `Output`. The connections only move the bytes.
 
-use crate::cmd::{encode, Command};
+use crate::cmd::{encode, Blocks, Command, Session};
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, ServerInfo};
@@ -41,15 +41,65 @@ fn command_name<C: Command + ?Sized>(cmd: &C) -> Cow<'static, str> {
         Some(m) => Cow::Borrowed(m.name),
         None => {
             let mut buf = Vec::new();
-            encode(cmd, &mut buf);
-            name_of_encoded(&buf)
+            match encode(cmd, &mut buf) {
+                Ok(()) => name_of_encoded(&buf),
+                Err(_) => Cow::Borrowed("?"),
+            }
         }
     }
 }
 
+/// What the executors must know about a batch before sending it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// How long the batch may keep the server silent on purpose (blocking commands outside a
+    /// transaction; inside MULTI they do not block).
+    pub blocks: Option<Blocks>,
+}
+
+impl BatchInfo {
+    pub(crate) fn add(&mut self, b: Option<Blocks>) {
+        self.blocks = match (self.blocks, b) {
+            (x, None) => x,
+            (None, y) => y,
+            (Some(Blocks::Forever), _) | (_, Some(Blocks::Forever)) => Some(Blocks::Forever),
+            (Some(Blocks::For(a)), Some(Blocks::For(b))) => Some(Blocks::For(a + b)),
+        };
+    }
+}
+
+/// Checks one command of a batch: the server can run it, and it may run inside a batch
+/// (commands that change the connection's session cannot: their effect would be untracked, or
+/// reach other callers). Returns how long it may block.
+fn check_one<C: Command + ?Sized>(cmd: &C, server: &ServerInfo) -> Result<Option<Blocks>> {
+    proto::check_supported(cmd, server)?;
+    let Some(meta) = cmd.meta() else {
+        return Ok(None);
+    };
+    match meta.session {
+        Session::None | Session::NextCommand => {}
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{} changes the connection's session and cannot run inside a pipeline or \
+                     transaction (use the transaction and watch APIs, the settings of \
+                     `ConnectionInfo`, or `send` on a dedicated connection); nothing was sent",
+                    meta.name
+                ),
+            ))
+        }
+    }
+    Ok(if meta.blocking.is_some() {
+        cmd.blocks()
+    } else {
+        None
+    })
+}
+
 /// The name of one encoded command (with its subcommand when the specs know it), for errors.
 fn name_of_encoded(cmd: &[u8]) -> Cow<'static, str> {
-    let args = split_encoded(cmd);
+    let args = crate::cmd::split_encoded(cmd);
     let sub = args.get(1).copied();
     match args.first().and_then(|name| crate::cmd::lookup(name, sub)) {
         Some(meta) => Cow::Borrowed(meta.name),
@@ -77,10 +127,11 @@ pub trait Commands {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Checks every command against the server's version.
-    fn check(&self, server: &ServerInfo) -> Result<()>;
-    /// Encodes every command, in order.
-    fn encode_all(&self, buf: &mut Vec<u8>);
+    /// Checks every command against the server's version and whether it may run in a batch,
+    /// and says how long the batch may block.
+    fn check(&self, server: &ServerInfo) -> Result<BatchInfo>;
+    /// Encodes every command, in order (on error, `buf` is left as it was).
+    fn encode_all(&self, buf: &mut Vec<u8>) -> Result<()>;
     /// The name of command `index`, for errors.
     fn name_of(&self, index: usize) -> Cow<'static, str>;
     /// Decodes each reply into its command's output, failing with the first error (naming the
@@ -103,12 +154,21 @@ macro_rules! tuple_commands {
             type Results = ($(Result<$T::Output>,)+);
 
             fn len(&self) -> usize { $n }
-            fn check(&self, server: &ServerInfo) -> Result<()> {
-                $(proto::check_supported(&self.$i, server).map_err(|e| in_command(e, $i, &command_name(&self.$i)))?;)+
-                Ok(())
+            fn check(&self, server: &ServerInfo) -> Result<BatchInfo> {
+                let mut info = BatchInfo::default();
+                $(info.add(check_one(&self.$i, server).map_err(|e| in_command(e, $i, &command_name(&self.$i)))?);)+
+                Ok(info)
             }
-            fn encode_all(&self, buf: &mut Vec<u8>) {
-                $(encode(&self.$i, buf);)+
+            fn encode_all(&self, buf: &mut Vec<u8>) -> Result<()> {
+                let start = buf.len();
+                let r = (|| {
+                    $(encode(&self.$i, buf).map_err(|e| in_command(e, $i, &command_name(&self.$i)))?;)+
+                    Ok(())
+                })();
+                if r.is_err() {
+                    buf.truncate(start);
+                }
+                r
             }
             fn name_of(&self, index: usize) -> Cow<'static, str> {
                 match index {
@@ -156,16 +216,22 @@ impl<C: Command> Commands for Vec<C> {
     fn len(&self) -> usize {
         Vec::len(self)
     }
-    fn check(&self, server: &ServerInfo) -> Result<()> {
+    fn check(&self, server: &ServerInfo) -> Result<BatchInfo> {
+        let mut info = BatchInfo::default();
         for (i, c) in self.iter().enumerate() {
-            proto::check_supported(c, server).map_err(|e| in_command(e, i, &command_name(c)))?;
+            info.add(check_one(c, server).map_err(|e| in_command(e, i, &command_name(c)))?);
+        }
+        Ok(info)
+    }
+    fn encode_all(&self, buf: &mut Vec<u8>) -> Result<()> {
+        let start = buf.len();
+        for (i, c) in self.iter().enumerate() {
+            if let Err(e) = encode(c, buf) {
+                buf.truncate(start);
+                return Err(in_command(e, i, &command_name(c)));
+            }
         }
         Ok(())
-    }
-    fn encode_all(&self, buf: &mut Vec<u8>) {
-        for c in self {
-            encode(c, buf);
-        }
     }
     fn name_of(&self, index: usize) -> Cow<'static, str> {
         self.get(index)
@@ -203,11 +269,30 @@ impl<C: Command> Commands for Vec<C> {
 /// let x: valkey::Value = replies.get(a)?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Pipeline {
     buf: Vec<u8>,
     /// Where each command starts in `buf`; its name is read from there only when an error needs it.
     starts: Vec<u32>,
+    /// How long the commands may block, for the executors.
+    info: BatchInfo,
+    /// The first command that could not be added (bad arguments, or a session command): the
+    /// pipeline refuses to run, naming it.
+    refused: Option<Error>,
+}
+
+impl Clone for Pipeline {
+    fn clone(&self) -> Pipeline {
+        Pipeline {
+            buf: self.buf.clone(),
+            starts: self.starts.clone(),
+            info: self.info,
+            refused: self
+                .refused
+                .as_ref()
+                .map(|e| Error::new(e.kind(), e.to_string())),
+        }
+    }
 }
 
 /// Where a command's reply sits in a [`Pipeline`]'s [`Replies`], typed with its output.
@@ -236,10 +321,24 @@ impl Pipeline {
         Pipeline::default()
     }
 
-    /// Appends a command (encoded now) and returns the handle to read its reply with.
+    /// Appends a command (encoded now) and returns the handle to read its reply with. A command
+    /// that cannot run in a pipeline (it changes the connection's session), or whose arguments
+    /// do not encode, makes the pipeline refuse to run, naming it.
     pub fn push<C: Command>(&mut self, cmd: C) -> Handle<C::Output> {
+        let index = self.starts.len();
         self.starts.push(self.buf.len() as u32);
-        encode(&cmd, &mut self.buf);
+        let checked = check_one(&cmd, &ServerInfo::default())
+            .and_then(|blocks| encode(&cmd, &mut self.buf).map(|()| blocks));
+        match checked {
+            Ok(blocks) => self.info.add(blocks),
+            Err(e) => {
+                if self.refused.is_none() {
+                    self.refused = Some(in_command(e, index, &command_name(&cmd)));
+                }
+                // An empty command keeps the indices; the pipeline will not run.
+                self.buf.extend_from_slice(b"*0\r\n");
+            }
+        }
         Handle {
             index: self.starts.len() - 1,
             _out: PhantomData,
@@ -266,10 +365,17 @@ impl Pipeline {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.starts.clear();
+        self.info = BatchInfo::default();
+        self.refused = None;
     }
 
-    pub(crate) fn encoded(&self) -> &[u8] {
-        &self.buf
+    /// The encoded commands and what executors must know about them, or why the pipeline
+    /// cannot run.
+    pub(crate) fn encoded(&self) -> Result<(&[u8], BatchInfo)> {
+        match &self.refused {
+            Some(e) => Err(Error::new(e.kind(), e.to_string())),
+            None => Ok((&self.buf, self.info)),
+        }
     }
 
     /// The name of command `index` (with its subcommand when it has one), for error messages.
@@ -290,29 +396,6 @@ impl Pipeline {
             pipeline: self,
         }
     }
-}
-
-/// The arguments of one encoded command (`*N` then `$len` bulk strings), as written by `encode`.
-fn split_encoded(cmd: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut rest = cmd;
-    let line = |r: &[u8]| r.iter().position(|&b| b == b'\r');
-    let Some(end) = line(rest) else { return out };
-    rest = &rest[(end + 2).min(rest.len())..];
-    while rest.first() == Some(&b'$') {
-        let Some(end) = line(rest) else { break };
-        let Some(len) = crate::resp::parse_i64(&rest[1..end]).and_then(|l| usize::try_from(l).ok())
-        else {
-            break;
-        };
-        let start = end + 2;
-        if rest.len() < start + len {
-            break;
-        }
-        out.push(&rest[start..start + len]);
-        rest = &rest[(start + len + 2).min(rest.len())..];
-    }
-    out
 }
 
 /// The replies of a [`Pipeline`] run, read back through [`Handle`]s.
@@ -380,22 +463,31 @@ pub(crate) fn encode_batch<P: Commands>(
     transaction: bool,
     server: &ServerInfo,
     buf: &mut Vec<u8>,
-) -> Result<usize> {
-    cmds.check(server)?;
+) -> Result<(usize, BatchInfo)> {
+    let info = cmds.check(server)?;
     if transaction {
-        encode_transaction(buf, |b| cmds.encode_all(b));
-        Ok(cmds.len() + 2)
+        encode_transaction(buf, |b| cmds.encode_all(b))?;
+        // Inside MULTI, blocking commands do not block.
+        Ok((cmds.len() + 2, BatchInfo::default()))
     } else {
-        cmds.encode_all(buf);
-        Ok(cmds.len())
+        cmds.encode_all(buf)?;
+        Ok((cmds.len(), info))
     }
 }
 
-/// Encodes `MULTI`, the commands, `EXEC`.
-pub(crate) fn encode_transaction(buf: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+/// Encodes `MULTI`, the commands, `EXEC` (nothing, if the body fails).
+pub(crate) fn encode_transaction(
+    buf: &mut Vec<u8>,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let start = buf.len();
     buf.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n");
-    body(buf);
+    if let Err(e) = body(buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
     buf.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n");
+    Ok(())
 }
 
 /// Reads a transaction's `n + 2` frames (MULTI's OK, a QUEUED per command, EXEC's reply) into
@@ -463,4 +555,114 @@ impl Default for WatchOptions {
     fn default() -> WatchOptions {
         WatchOptions { max_attempts: 16 }
     }
+}
+
+/// What `pipe_durable` waits for after the writes: `WAIT` (replicas) or `WAITAOF` (the AOF of the
+/// primary and of replicas), with the server-side timeout (`Duration::ZERO`: until reached).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `WAIT count timeout`: `count` replicas acknowledged the writes.
+    Replicas {
+        /// Replicas to wait for.
+        count: u32,
+        /// How long the server waits at most.
+        timeout: std::time::Duration,
+    },
+    /// `WAITAOF local replicas timeout`: the writes were fsynced to the AOF locally (`local`:
+    /// 0 or 1) and on `replicas` replicas.
+    Aof {
+        /// 1 to wait for the primary's own AOF fsync.
+        local: u32,
+        /// Replicas whose AOF fsync to wait for.
+        replicas: u32,
+        /// How long the server waits at most.
+        timeout: std::time::Duration,
+    },
+}
+
+/// What the server confirmed after `pipe_durable`'s writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Acks {
+    /// Whether the primary's AOF fsync covers the writes (`WAITAOF` only; 0 or 1).
+    pub local: i64,
+    /// Replicas that acknowledged the writes (or fsynced them, for `WAITAOF`).
+    pub replicas: i64,
+}
+
+impl Durability {
+    fn timeout(&self) -> std::time::Duration {
+        match *self {
+            Durability::Replicas { timeout, .. } | Durability::Aof { timeout, .. } => timeout,
+        }
+    }
+
+    /// How long the WAIT may block.
+    pub(crate) fn blocks(&self) -> Blocks {
+        match self.timeout() {
+            t if t.is_zero() => Blocks::Forever,
+            t => Blocks::For(t),
+        }
+    }
+
+    /// Appends the WAIT / WAITAOF command.
+    pub(crate) fn encode(&self, buf: &mut Vec<u8>) -> Result<()> {
+        let ms = self
+            .timeout()
+            .as_millis()
+            .max(u128::from(!self.timeout().is_zero()));
+        let cmd = match *self {
+            Durability::Replicas { count, .. } => crate::Cmd::new("WAIT").arg(count).arg(ms as u64),
+            Durability::Aof {
+                local, replicas, ..
+            } => crate::Cmd::new("WAITAOF")
+                .arg(local)
+                .arg(replicas)
+                .arg(ms as u64),
+        };
+        encode(&cmd, buf)
+    }
+
+    /// Reads the WAIT / WAITAOF reply.
+    pub(crate) fn acks(&self, frame: &Bytes) -> Result<Acks> {
+        match self {
+            Durability::Replicas { .. } => Ok(Acks {
+                local: 0,
+                replicas: proto::decode_reply(frame)?,
+            }),
+            Durability::Aof { .. } => {
+                let (local, replicas) = proto::decode_reply(frame)?;
+                Ok(Acks { local, replicas })
+            }
+        }
+        .map_err(|e: Error| e.context("the writes were sent, but WAIT failed"))
+    }
+}
+
+/// Encodes the commands then the WAIT for `pipe_durable`; returns the frames to read and how
+/// long the batch may block.
+pub(crate) fn encode_durable<P: Commands>(
+    cmds: &P,
+    durability: &Durability,
+    server: &ServerInfo,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, BatchInfo)> {
+    let start = buf.len();
+    let (n, mut info) = encode_batch(cmds, false, server, buf)?;
+    if let Err(e) = durability.encode(buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    info.add(Some(durability.blocks()));
+    Ok((n + 1, info))
+}
+
+/// Splits `pipe_durable`'s frames into the commands' outputs and the acknowledgements.
+pub(crate) fn decode_durable<P: Commands>(
+    cmds: &P,
+    durability: &Durability,
+    mut frames: Vec<Bytes>,
+) -> Result<(P::Output, Acks)> {
+    let wait = frames.pop().ok_or_else(missing_reply)?;
+    let out = cmds.decode(&mut frames.into_iter().map(Reply::Frame))?;
+    Ok((out, durability.acks(&wait)?))
 }

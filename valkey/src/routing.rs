@@ -599,6 +599,8 @@ mod tests {
             tips: &[],
             key_specs: Box::leak(specs.to_vec().into_boxed_slice()),
             args: &[],
+            session: crate::cmd::Session::None,
+            blocking: None,
         }
     }
 

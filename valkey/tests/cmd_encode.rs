@@ -12,7 +12,7 @@ fn check_as<T: FromValkey, C: Command<Output = T>>(c: C, args: &[&str]) {
 /// Encodes `c` and checks it against `args` (the expected arguments, name first).
 fn check<C: Command>(c: C, args: &[&str]) {
     let mut buf = Vec::new();
-    cmd::encode(&c, &mut buf);
+    cmd::encode(&c, &mut buf).unwrap();
     let mut expected = format!("*{}\r\n", args.len());
     for a in args {
         expected.push_str(&format!("${}\r\n{a}\r\n", a.len()));

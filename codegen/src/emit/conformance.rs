@@ -201,7 +201,7 @@ fn typed(b: &Builder, call: syn::Expr) -> TokenStream {
 fn encoder(call: &TokenStream) -> TokenStream {
     quote!(|buf| {
         let c = #call;
-        valkey::cmd::encode(&c, buf);
+        valkey::cmd::encode(&c, buf).expect("encodes");
         valkey::Command::meta(&c)
     })
 }

@@ -81,7 +81,7 @@ fn version_expr(v: Version) -> TokenStream {
     quote!(Version::new(#a, #b, #c))
 }
 
-fn meta_item(cmd: &Command, b: &shape::Builder) -> Result<TokenStream, String> {
+fn meta_item(cmd: &Command, o: &CommandOverlay, b: &shape::Builder) -> Result<TokenStream, String> {
     let id = builder::meta_ident(b);
     let name = cmd.full_name();
     let group = &cmd.group;
@@ -145,6 +145,49 @@ fn meta_item(cmd: &Command, b: &shape::Builder) -> Result<TokenStream, String> {
         let v = version_expr(since);
         Some(quote!(ArgMeta { name: #n, token: #tok, since: Some(#v) }))
     });
+    let session = format_ident!(
+        "{}",
+        match o.session.as_deref() {
+            None => "None",
+            Some("pubsub") => "PubSub",
+            Some("monitor") => "Monitor",
+            Some("transaction") => "Transaction",
+            Some("watch") => "Watch",
+            Some("db") => "Database",
+            Some("reply-mode") => "ReplyMode",
+            Some("connection") => "Connection",
+            Some("next-command") => "NextCommand",
+            Some("own-writes") => "OwnWrites",
+            Some(other) => return Err(format!("{name}: unknown session class {other:?}")),
+        }
+    );
+    let blocking = match &o.blocking {
+        None => quote!(None),
+        Some(bl) => {
+            let unit = if bl.unit == "ms" {
+                quote!(TimeUnit::Milliseconds)
+            } else {
+                quote!(TimeUnit::Seconds)
+            };
+            match (bl.at, &bl.keyword) {
+                (Some(at), _) => {
+                    let at = Literal::i32_unsuffixed(at);
+                    quote!(Some(BlockingRule::At { index: #at, unit: #unit }))
+                }
+                (None, Some(k)) => {
+                    let from = Literal::u32_unsuffixed(bl.from.unwrap_or(1));
+                    let until = match &bl.until {
+                        Some(u) => quote!(Some(#u)),
+                        None => quote!(None),
+                    };
+                    quote!(Some(BlockingRule::After { keyword: #k, from: #from, until: #until, unit: #unit }))
+                }
+                (None, None) => {
+                    return Err(format!("{name}: blocking rule without `at` or `keyword`"))
+                }
+            }
+        }
+    };
     let doc = format!(" Metadata of `{name}`.");
     Ok(quote! {
         #[doc = #doc]
@@ -158,6 +201,8 @@ fn meta_item(cmd: &Command, b: &shape::Builder) -> Result<TokenStream, String> {
             tips: &[#(#tips),*],
             key_specs: &[#(#key_specs),*],
             args: &[#(#args),*],
+            session: Session::#session,
+            blocking: #blocking,
         };
     })
 }
@@ -166,7 +211,10 @@ const PRELUDE: &str = "\
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -258,7 +306,7 @@ pub fn generate(set: &SpecSet, overlay: &Overlay) -> Result<Generated, String> {
             }
         }
         let start = items.len();
-        items.push(meta_item(cmd, &b)?);
+        items.push(meta_item(cmd, o, &b)?);
         items.push(builder::items(cmd, ov, &b));
         // Checked per command, so that an emitter bug names the command it broke.
         for item in &items[start..] {

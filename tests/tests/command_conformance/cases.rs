@@ -33,7 +33,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl()),
         |buf| {
             let c = cmd::acl();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -45,7 +45,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_cat()),
         |buf| {
             let c = cmd::acl_cat();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -57,7 +57,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_deluser(["1"])),
         |buf| {
             let c = cmd::acl_deluser(["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -75,7 +75,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::acl_dryrun("default", "get").args(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -87,7 +87,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_genpass()),
         |buf| {
             let c = cmd::acl_genpass();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -99,7 +99,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::acl_getuser("1"))),
         |buf| {
             let c = value(cmd::acl_getuser("1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -111,7 +111,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_help()),
         |buf| {
             let c = cmd::acl_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -123,7 +123,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_list()),
         |buf| {
             let c = cmd::acl_list();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -135,7 +135,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_load()),
         |buf| {
             let c = cmd::acl_load();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -147,7 +147,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_log()),
         |buf| {
             let c = cmd::acl_log();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -159,7 +159,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_save()),
         |buf| {
             let c = cmd::acl_save();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -171,7 +171,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_setuser("1")),
         |buf| {
             let c = cmd::acl_setuser("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -183,7 +183,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_users()),
         |buf| {
             let c = cmd::acl_users();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -195,7 +195,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::acl_whoami()),
         |buf| {
             let c = cmd::acl_whoami();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -207,7 +207,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::append("k", "1")),
         |buf| {
             let c = cmd::append("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -219,7 +219,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::asking()),
         |buf| {
             let c = cmd::asking();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -231,7 +231,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::auth("1")),
         |buf| {
             let c = cmd::auth("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -243,7 +243,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::bgrewriteaof()),
         |buf| {
             let c = cmd::bgrewriteaof();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -255,7 +255,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::bgsave()),
         |buf| {
             let c = cmd::bgsave();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -267,7 +267,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::bitcount("k")),
         |buf| {
             let c = cmd::bitcount("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -279,7 +279,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::bitfield("k")),
         |buf| {
             let c = cmd::bitfield("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -291,7 +291,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::bitfield_ro("k")),
         |buf| {
             let c = cmd::bitfield_ro("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -309,7 +309,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::bitop(cmd::BitopOperation::And, "k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -321,7 +321,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::bitpos("k", 1)),
         |buf| {
             let c = cmd::bitpos("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -345,7 +345,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::blmove("k", "k2", cmd::Side::Left, cmd::Side::Left, 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -363,7 +363,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::blmpop(0.5, ["k"], cmd::Side::Left));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -375,7 +375,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::blpop(["k"], 0.5))),
         |buf| {
             let c = value(cmd::blpop(["k"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -387,7 +387,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::brpop(["k"], 0.5))),
         |buf| {
             let c = value(cmd::brpop(["k"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -399,7 +399,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::brpoplpush("k", "k2", 0.5))),
         |buf| {
             let c = value(cmd::brpoplpush("k", "k2", 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -417,7 +417,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -429,7 +429,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::bzpopmax(["k"], 0.5))),
         |buf| {
             let c = value(cmd::bzpopmax(["k"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -441,7 +441,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::bzpopmin(["k"], 0.5))),
         |buf| {
             let c = value(cmd::bzpopmin(["k"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -453,7 +453,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client()),
         |buf| {
             let c = cmd::client();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -471,7 +471,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::client_caching(cmd::ClientCachingMode::Yes);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -483,7 +483,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_capa(["1"])),
         |buf| {
             let c = cmd::client_capa(["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -495,7 +495,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_getname()),
         |buf| {
             let c = cmd::client_getname();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -507,7 +507,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_getredir()),
         |buf| {
             let c = cmd::client_getredir();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -519,7 +519,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_help()),
         |buf| {
             let c = cmd::client_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -531,7 +531,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_id()),
         |buf| {
             let c = cmd::client_id();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -545,7 +545,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::client_import_source(cmd::OnOff::On);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -557,7 +557,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_info()),
         |buf| {
             let c = cmd::client_info();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -579,7 +579,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into()));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -591,7 +591,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_list()),
         |buf| {
             let c = cmd::client_list();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -603,7 +603,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_no_evict(cmd::OnOff::On)),
         |buf| {
             let c = cmd::client_no_evict(cmd::OnOff::On);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -615,7 +615,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_no_touch(cmd::OnOff::On)),
         |buf| {
             let c = cmd::client_no_touch(cmd::OnOff::On);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -627,7 +627,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_pause(1)),
         |buf| {
             let c = cmd::client_pause(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -645,7 +645,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::client_reply(cmd::ClientReplyAction::On);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -667,7 +667,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into()));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -679,7 +679,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_setname("1")),
         |buf| {
             let c = cmd::client_setname("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -691,7 +691,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_tracking(cmd::OnOff::On)),
         |buf| {
             let c = cmd::client_tracking(cmd::OnOff::On);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -703,7 +703,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::client_trackinginfo())),
         |buf| {
             let c = value(cmd::client_trackinginfo());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -715,7 +715,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_unblock(1)),
         |buf| {
             let c = cmd::client_unblock(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -727,7 +727,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::client_unpause()),
         |buf| {
             let c = cmd::client_unpause();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -739,7 +739,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster()),
         |buf| {
             let c = cmd::cluster();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -751,7 +751,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslots([1])),
         |buf| {
             let c = cmd::cluster_addslots([1]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -763,7 +763,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslotsrange([(1, 1)])),
         |buf| {
             let c = cmd::cluster_addslotsrange([(1, 1)]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -775,7 +775,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_bumpepoch()),
         |buf| {
             let c = cmd::cluster_bumpepoch();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -787,7 +787,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_cancelslotmigrations()),
         |buf| {
             let c = cmd::cluster_cancelslotmigrations();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -799,7 +799,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_count_failure_reports("1")),
         |buf| {
             let c = cmd::cluster_count_failure_reports("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -811,7 +811,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_countkeysinslot(1)),
         |buf| {
             let c = cmd::cluster_countkeysinslot(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -823,7 +823,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslots([1])),
         |buf| {
             let c = cmd::cluster_delslots([1]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -835,7 +835,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslotsrange([(1, 1)])),
         |buf| {
             let c = cmd::cluster_delslotsrange([(1, 1)]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -847,7 +847,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_failover()),
         |buf| {
             let c = cmd::cluster_failover();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -859,7 +859,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_flushslot(1)),
         |buf| {
             let c = cmd::cluster_flushslot(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -871,7 +871,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_flushslots()),
         |buf| {
             let c = cmd::cluster_flushslots();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -883,7 +883,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_forget("1")),
         |buf| {
             let c = cmd::cluster_forget("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -895,7 +895,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_getkeysinslot(1, 1))),
         |buf| {
             let c = value(cmd::cluster_getkeysinslot(1, 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -907,7 +907,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_getslotmigrations())),
         |buf| {
             let c = value(cmd::cluster_getslotmigrations());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -919,7 +919,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_help()),
         |buf| {
             let c = cmd::cluster_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -931,7 +931,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_info()),
         |buf| {
             let c = cmd::cluster_info();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -943,7 +943,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_keyslot("1")),
         |buf| {
             let c = cmd::cluster_keyslot("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -955,7 +955,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_links())),
         |buf| {
             let c = value(cmd::cluster_links());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -967,7 +967,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_meet("1", 1)),
         |buf| {
             let c = cmd::cluster_meet("1", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1017,7 +1017,7 @@ pub static CASES: [Case; 399] = [
                     node_id: "1".into(),
                 },
             ]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1029,7 +1029,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_myid()),
         |buf| {
             let c = cmd::cluster_myid();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1041,7 +1041,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_myshardid()),
         |buf| {
             let c = cmd::cluster_myshardid();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1053,7 +1053,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_nodes()),
         |buf| {
             let c = cmd::cluster_nodes();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1065,7 +1065,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_replicas("1")),
         |buf| {
             let c = cmd::cluster_replicas("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1091,7 +1091,7 @@ pub static CASES: [Case; 399] = [
             let c = cmd::cluster_replicate(
                 cmd::ClusterReplicateArgs::NodeId("1".into()),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1103,7 +1103,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_reset()),
         |buf| {
             let c = cmd::cluster_reset();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1115,7 +1115,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_saveconfig()),
         |buf| {
             let c = cmd::cluster_saveconfig();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1127,7 +1127,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_set_config_epoch(1)),
         |buf| {
             let c = cmd::cluster_set_config_epoch(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1162,7 +1162,7 @@ pub static CASES: [Case; 399] = [
                 1,
                 cmd::ClusterSetslotSubcommand::Importing("1".into()),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1174,7 +1174,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_shards())),
         |buf| {
             let c = value(cmd::cluster_shards());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1186,7 +1186,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_slaves("1")),
         |buf| {
             let c = cmd::cluster_slaves("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1227,7 +1227,7 @@ pub static CASES: [Case; 399] = [
                     end_slot: 1,
                 }),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1239,7 +1239,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::cluster_slots())),
         |buf| {
             let c = value(cmd::cluster_slots());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1251,7 +1251,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::cluster_syncslots()),
         |buf| {
             let c = cmd::cluster_syncslots();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1263,7 +1263,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::clusterscan("1"))),
         |buf| {
             let c = value(cmd::clusterscan("1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1275,7 +1275,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::command())),
         |buf| {
             let c = value(cmd::command());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1287,7 +1287,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::command_count()),
         |buf| {
             let c = cmd::command_count();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1299,7 +1299,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::command_docs())),
         |buf| {
             let c = value(cmd::command_docs());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1317,7 +1317,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::command_getkeys("get").args(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1339,7 +1339,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::command_getkeysandflags("set").args(["k", "v"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1351,7 +1351,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::command_help()),
         |buf| {
             let c = cmd::command_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1363,7 +1363,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::command_info())),
         |buf| {
             let c = value(cmd::command_info());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1375,7 +1375,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::command_list()),
         |buf| {
             let c = cmd::command_list();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1387,7 +1387,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::commandlog()),
         |buf| {
             let c = cmd::commandlog();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1407,7 +1407,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::commandlog_get(1, cmd::CommandLogType::Slow));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1419,7 +1419,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::commandlog_help()),
         |buf| {
             let c = cmd::commandlog_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1437,7 +1437,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::commandlog_len(cmd::CommandLogType::Slow);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1455,7 +1455,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::commandlog_reset(cmd::CommandLogType::Slow);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1467,7 +1467,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::config()),
         |buf| {
             let c = cmd::config();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1479,7 +1479,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::config_get(["1"]))),
         |buf| {
             let c = value(cmd::config_get(["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1491,7 +1491,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::config_help()),
         |buf| {
             let c = cmd::config_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1503,7 +1503,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::config_resetstat()),
         |buf| {
             let c = cmd::config_resetstat();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1515,7 +1515,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::config_rewrite()),
         |buf| {
             let c = cmd::config_rewrite();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1533,7 +1533,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::config_set([("maxmemory-policy", "noeviction")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1545,7 +1545,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::copy("k", "k2")),
         |buf| {
             let c = cmd::copy("k", "k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1557,7 +1557,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::dbsize()),
         |buf| {
             let c = cmd::dbsize();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1569,7 +1569,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::debug()),
         |buf| {
             let c = cmd::debug();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1581,7 +1581,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::decr("k")),
         |buf| {
             let c = cmd::decr("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1593,7 +1593,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::decrby("k", 1)),
         |buf| {
             let c = cmd::decrby("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1605,7 +1605,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::del(["k"])),
         |buf| {
             let c = cmd::del(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1617,7 +1617,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::delifeq("k", "1")),
         |buf| {
             let c = cmd::delifeq("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1629,7 +1629,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::discard()),
         |buf| {
             let c = cmd::discard();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1641,7 +1641,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::dump("k"))),
         |buf| {
             let c = value(cmd::dump("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1653,7 +1653,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::echo("1"))),
         |buf| {
             let c = value(cmd::echo("1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1665,7 +1665,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::eval("return 1"))),
         |buf| {
             let c = value(cmd::eval("return 1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1687,7 +1687,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1709,7 +1709,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1721,7 +1721,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::eval_ro("return 1"))),
         |buf| {
             let c = value(cmd::eval_ro("return 1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1733,7 +1733,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::exec())),
         |buf| {
             let c = value(cmd::exec());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1745,7 +1745,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::exists(["k"])),
         |buf| {
             let c = cmd::exists(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1757,7 +1757,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::expire("k", 1)),
         |buf| {
             let c = cmd::expire("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1769,7 +1769,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::expireat("k", 1)),
         |buf| {
             let c = cmd::expireat("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1781,7 +1781,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::expiretime("k")),
         |buf| {
             let c = cmd::expiretime("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1793,7 +1793,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::failover()),
         |buf| {
             let c = cmd::failover();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1805,7 +1805,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::fcall("conformance_f"))),
         |buf| {
             let c = value(cmd::fcall("conformance_f"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1817,7 +1817,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::fcall_ro("conformance_f"))),
         |buf| {
             let c = value(cmd::fcall_ro("conformance_f"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1829,7 +1829,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::flushall()),
         |buf| {
             let c = cmd::flushall();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1841,7 +1841,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::flushdb()),
         |buf| {
             let c = cmd::flushdb();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1853,7 +1853,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::function()),
         |buf| {
             let c = cmd::function();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1865,7 +1865,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::function_delete("conformance")),
         |buf| {
             let c = cmd::function_delete("conformance");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1877,7 +1877,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::function_dump())),
         |buf| {
             let c = value(cmd::function_dump());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1889,7 +1889,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::function_flush()),
         |buf| {
             let c = cmd::function_flush();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1901,7 +1901,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::function_help()),
         |buf| {
             let c = cmd::function_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1913,7 +1913,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::function_kill()),
         |buf| {
             let c = cmd::function_kill();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1925,7 +1925,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::function_list())),
         |buf| {
             let c = value(cmd::function_list());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1960,7 +1960,7 @@ pub static CASES: [Case; 399] = [
                     "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
                 )
                 .replace();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1972,7 +1972,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::function_restore("1")),
         |buf| {
             let c = cmd::function_restore("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1984,7 +1984,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::function_stats())),
         |buf| {
             let c = value(cmd::function_stats());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -1996,7 +1996,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::geoadd("k", [(0.5, 0.5, "1")])),
         |buf| {
             let c = cmd::geoadd("k", [(0.5, 0.5, "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2008,7 +2008,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::geodist("k", "1", "1")),
         |buf| {
             let c = cmd::geodist("k", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2020,7 +2020,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::geohash("k")),
         |buf| {
             let c = cmd::geohash("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2032,7 +2032,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::geopos("k"))),
         |buf| {
             let c = value(cmd::geopos("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2054,7 +2054,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2076,7 +2076,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2098,7 +2098,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2120,7 +2120,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2173,7 +2173,7 @@ pub static CASES: [Case; 399] = [
                     )
                     .frommember("1"),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2223,7 +2223,7 @@ pub static CASES: [Case; 399] = [
                     },
                 )
                 .frommember("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2235,7 +2235,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::get("k"))),
         |buf| {
             let c = value(cmd::get("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2247,7 +2247,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::getbit("k", 1)),
         |buf| {
             let c = cmd::getbit("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2259,7 +2259,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::getdel("k"))),
         |buf| {
             let c = value(cmd::getdel("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2271,7 +2271,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::getex("k"))),
         |buf| {
             let c = value(cmd::getex("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2283,7 +2283,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::getrange("k", 1, 1))),
         |buf| {
             let c = value(cmd::getrange("k", 1, 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2295,7 +2295,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::getset("k", "1"))),
         |buf| {
             let c = value(cmd::getset("k", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2307,7 +2307,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hdel("k", ["1"])),
         |buf| {
             let c = cmd::hdel("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2319,7 +2319,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hello())),
         |buf| {
             let c = value(cmd::hello());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2331,7 +2331,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hexists("k", "1")),
         |buf| {
             let c = cmd::hexists("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2343,7 +2343,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hexpire("k", 1, ["1"])),
         |buf| {
             let c = cmd::hexpire("k", 1, ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2355,7 +2355,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hexpireat("k", 1, ["1"])),
         |buf| {
             let c = cmd::hexpireat("k", 1, ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2367,7 +2367,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hexpiretime("k", ["1"])),
         |buf| {
             let c = cmd::hexpiretime("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2379,7 +2379,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hget("k", "1"))),
         |buf| {
             let c = value(cmd::hget("k", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2391,7 +2391,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hgetall("k"))),
         |buf| {
             let c = value(cmd::hgetall("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2403,7 +2403,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hgetdel("k", ["1"]))),
         |buf| {
             let c = value(cmd::hgetdel("k", ["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2415,7 +2415,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hgetex("k", ["1"]))),
         |buf| {
             let c = value(cmd::hgetex("k", ["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2427,7 +2427,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hincrby("k", "1", 1)),
         |buf| {
             let c = cmd::hincrby("k", "1", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2439,7 +2439,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hincrbyfloat("k", "1", 0.5)),
         |buf| {
             let c = cmd::hincrbyfloat("k", "1", 0.5);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2451,7 +2451,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hkeys("k"))),
         |buf| {
             let c = value(cmd::hkeys("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2463,7 +2463,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hlen("k")),
         |buf| {
             let c = cmd::hlen("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2475,7 +2475,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hmget("k", ["1"]))),
         |buf| {
             let c = value(cmd::hmget("k", ["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2487,7 +2487,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hmset("k", [("1", "1")])),
         |buf| {
             let c = cmd::hmset("k", [("1", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2499,7 +2499,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hpersist("k", ["1"])),
         |buf| {
             let c = cmd::hpersist("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2511,7 +2511,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hpexpire("k", 1, ["1"])),
         |buf| {
             let c = cmd::hpexpire("k", 1, ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2523,7 +2523,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hpexpireat("k", 1, ["1"])),
         |buf| {
             let c = cmd::hpexpireat("k", 1, ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2535,7 +2535,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hpexpiretime("k", ["1"])),
         |buf| {
             let c = cmd::hpexpiretime("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2547,7 +2547,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hpttl("k", ["1"])),
         |buf| {
             let c = cmd::hpttl("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2559,7 +2559,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hrandfield("k"))),
         |buf| {
             let c = value(cmd::hrandfield("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2571,7 +2571,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hscan("k", 1))),
         |buf| {
             let c = value(cmd::hscan("k", 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2583,7 +2583,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hset("k", [("1", "1")])),
         |buf| {
             let c = cmd::hset("k", [("1", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2595,7 +2595,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hsetex("k", [("1", "1")])),
         |buf| {
             let c = cmd::hsetex("k", [("1", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2607,7 +2607,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hsetnx("k", "1", "1")),
         |buf| {
             let c = cmd::hsetnx("k", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2619,7 +2619,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::hstrlen("k", "1")),
         |buf| {
             let c = cmd::hstrlen("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2631,7 +2631,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::httl("k", ["1"])),
         |buf| {
             let c = cmd::httl("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2643,7 +2643,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::hvals("k"))),
         |buf| {
             let c = value(cmd::hvals("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2655,7 +2655,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::incr("k")),
         |buf| {
             let c = cmd::incr("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2667,7 +2667,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::incrby("k", 1)),
         |buf| {
             let c = cmd::incrby("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2679,7 +2679,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::incrbyfloat("k", 0.5)),
         |buf| {
             let c = cmd::incrbyfloat("k", 0.5);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2691,7 +2691,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::info()),
         |buf| {
             let c = cmd::info();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2703,7 +2703,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::keys("*"))),
         |buf| {
             let c = value(cmd::keys("*"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2715,7 +2715,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lastsave()),
         |buf| {
             let c = cmd::lastsave();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2727,7 +2727,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::latency()),
         |buf| {
             let c = cmd::latency();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2739,7 +2739,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::latency_doctor()),
         |buf| {
             let c = cmd::latency_doctor();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2751,7 +2751,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::latency_graph("1")),
         |buf| {
             let c = cmd::latency_graph("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2763,7 +2763,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::latency_help()),
         |buf| {
             let c = cmd::latency_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2775,7 +2775,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::latency_histogram())),
         |buf| {
             let c = value(cmd::latency_histogram());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2787,7 +2787,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::latency_history("1"))),
         |buf| {
             let c = value(cmd::latency_history("1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2799,7 +2799,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::latency_latest())),
         |buf| {
             let c = value(cmd::latency_latest());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2811,7 +2811,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::latency_reset()),
         |buf| {
             let c = cmd::latency_reset();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2823,7 +2823,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::lcs("k", "k2"))),
         |buf| {
             let c = value(cmd::lcs("k", "k2"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2835,7 +2835,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::lindex("k", 1))),
         |buf| {
             let c = value(cmd::lindex("k", 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2853,7 +2853,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2865,7 +2865,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::llen("k")),
         |buf| {
             let c = cmd::llen("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2887,7 +2887,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::lmove("k", "k2", cmd::Side::Left, cmd::Side::Left));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2901,7 +2901,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::lmpop(["k"], cmd::Side::Left));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2913,7 +2913,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lolwut()),
         |buf| {
             let c = cmd::lolwut();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2925,7 +2925,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::lpop("k"))),
         |buf| {
             let c = value(cmd::lpop("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2937,7 +2937,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lpos("k", "1")),
         |buf| {
             let c = cmd::lpos("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2949,7 +2949,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lpush("k", ["1"])),
         |buf| {
             let c = cmd::lpush("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2961,7 +2961,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lpushx("k", ["1"])),
         |buf| {
             let c = cmd::lpushx("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2973,7 +2973,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::lrange("k", 1, 1))),
         |buf| {
             let c = value(cmd::lrange("k", 1, 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2985,7 +2985,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lrem("k", 1, "1")),
         |buf| {
             let c = cmd::lrem("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -2997,7 +2997,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::lset("k", 1, "1")),
         |buf| {
             let c = cmd::lset("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3009,7 +3009,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::ltrim("k", 1, 1)),
         |buf| {
             let c = cmd::ltrim("k", 1, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3021,7 +3021,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::memory()),
         |buf| {
             let c = cmd::memory();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3033,7 +3033,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::memory_doctor()),
         |buf| {
             let c = cmd::memory_doctor();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3045,7 +3045,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::memory_help()),
         |buf| {
             let c = cmd::memory_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3057,7 +3057,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::memory_malloc_stats()),
         |buf| {
             let c = cmd::memory_malloc_stats();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3069,7 +3069,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::memory_purge()),
         |buf| {
             let c = cmd::memory_purge();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3081,7 +3081,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::memory_stats())),
         |buf| {
             let c = value(cmd::memory_stats());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3093,7 +3093,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::memory_usage("k")),
         |buf| {
             let c = cmd::memory_usage("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3105,7 +3105,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::mget(["k"]))),
         |buf| {
             let c = value(cmd::mget(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3129,7 +3129,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3141,7 +3141,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::module()),
         |buf| {
             let c = cmd::module();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3153,7 +3153,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::module_help()),
         |buf| {
             let c = cmd::module_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3165,7 +3165,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::module_list())),
         |buf| {
             let c = value(cmd::module_list());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3177,7 +3177,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::module_load("1")),
         |buf| {
             let c = cmd::module_load("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3189,7 +3189,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::module_loadex("1")),
         |buf| {
             let c = cmd::module_loadex("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3201,7 +3201,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::module_unload("1")),
         |buf| {
             let c = cmd::module_unload("1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3213,7 +3213,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::monitor()),
         |buf| {
             let c = cmd::monitor();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3225,7 +3225,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::move_("k", 1)),
         |buf| {
             let c = cmd::move_("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3237,7 +3237,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::mset([("k", "1")])),
         |buf| {
             let c = cmd::mset([("k", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3249,7 +3249,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::msetex([("k", "1")])),
         |buf| {
             let c = cmd::msetex([("k", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3261,7 +3261,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::msetnx([("k", "1")])),
         |buf| {
             let c = cmd::msetnx([("k", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3273,7 +3273,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::multi()),
         |buf| {
             let c = cmd::multi();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3285,7 +3285,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::object()),
         |buf| {
             let c = cmd::object();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3297,7 +3297,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::object_encoding("k")),
         |buf| {
             let c = cmd::object_encoding("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3309,7 +3309,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::object_freq("k")),
         |buf| {
             let c = cmd::object_freq("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3321,7 +3321,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::object_help()),
         |buf| {
             let c = cmd::object_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3333,7 +3333,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::object_idletime("k")),
         |buf| {
             let c = cmd::object_idletime("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3345,7 +3345,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::object_refcount("k")),
         |buf| {
             let c = cmd::object_refcount("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3357,7 +3357,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::persist("k")),
         |buf| {
             let c = cmd::persist("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3369,7 +3369,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pexpire("k", 1)),
         |buf| {
             let c = cmd::pexpire("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3381,7 +3381,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pexpireat("k", 1)),
         |buf| {
             let c = cmd::pexpireat("k", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3393,7 +3393,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pexpiretime("k")),
         |buf| {
             let c = cmd::pexpiretime("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3405,7 +3405,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pfadd("k")),
         |buf| {
             let c = cmd::pfadd("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3417,7 +3417,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pfcount(["k"])),
         |buf| {
             let c = cmd::pfcount(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3429,7 +3429,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pfdebug("GETREG", "k")),
         |buf| {
             let c = cmd::pfdebug("GETREG", "k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3441,7 +3441,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pfmerge("k")),
         |buf| {
             let c = cmd::pfmerge("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3453,7 +3453,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pfselftest()),
         |buf| {
             let c = cmd::pfselftest();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3465,7 +3465,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::ping()),
         |buf| {
             let c = cmd::ping();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3477,7 +3477,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::psetex("k", 1, "1")),
         |buf| {
             let c = cmd::psetex("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3489,7 +3489,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::psubscribe(["*"])),
         |buf| {
             let c = cmd::psubscribe(["*"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3501,7 +3501,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::psync("1", 1)),
         |buf| {
             let c = cmd::psync("1", 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3513,7 +3513,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pttl("k")),
         |buf| {
             let c = cmd::pttl("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3525,7 +3525,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::publish("1", "1")),
         |buf| {
             let c = cmd::publish("1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3537,7 +3537,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pubsub()),
         |buf| {
             let c = cmd::pubsub();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3549,7 +3549,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_channels())),
         |buf| {
             let c = value(cmd::pubsub_channels());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3561,7 +3561,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pubsub_help()),
         |buf| {
             let c = cmd::pubsub_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3573,7 +3573,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::pubsub_numpat()),
         |buf| {
             let c = cmd::pubsub_numpat();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3585,7 +3585,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_numsub())),
         |buf| {
             let c = value(cmd::pubsub_numsub());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3597,7 +3597,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_shardchannels())),
         |buf| {
             let c = value(cmd::pubsub_shardchannels());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3609,7 +3609,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::pubsub_shardnumsub())),
         |buf| {
             let c = value(cmd::pubsub_shardnumsub());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3621,7 +3621,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::punsubscribe()),
         |buf| {
             let c = cmd::punsubscribe();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3633,7 +3633,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::quit()),
         |buf| {
             let c = cmd::quit();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3645,7 +3645,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::randomkey())),
         |buf| {
             let c = value(cmd::randomkey());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3657,7 +3657,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::readonly()),
         |buf| {
             let c = cmd::readonly();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3669,7 +3669,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::readwrite()),
         |buf| {
             let c = cmd::readwrite();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3681,7 +3681,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::rename("k", "k2")),
         |buf| {
             let c = cmd::rename("k", "k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3693,7 +3693,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::renamenx("k", "k2")),
         |buf| {
             let c = cmd::renamenx("k", "k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3705,7 +3705,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::replconf()),
         |buf| {
             let c = cmd::replconf();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3740,7 +3740,7 @@ pub static CASES: [Case; 399] = [
                 host: "1".into(),
                 port: 1,
             });
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3752,7 +3752,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::reset()),
         |buf| {
             let c = cmd::reset();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3764,7 +3764,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::restore("k", 1, "1")),
         |buf| {
             let c = cmd::restore("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3776,7 +3776,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::restore_asking("k", 1, "1")),
         |buf| {
             let c = cmd::restore_asking("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3788,7 +3788,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::role())),
         |buf| {
             let c = value(cmd::role());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3800,7 +3800,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::rpop("k"))),
         |buf| {
             let c = value(cmd::rpop("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3812,7 +3812,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::rpoplpush("k", "k2"))),
         |buf| {
             let c = value(cmd::rpoplpush("k", "k2"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3824,7 +3824,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::rpush("k", ["1"])),
         |buf| {
             let c = cmd::rpush("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3836,7 +3836,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::rpushx("k", ["1"])),
         |buf| {
             let c = cmd::rpushx("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3848,7 +3848,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sadd("k", ["1"])),
         |buf| {
             let c = cmd::sadd("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3860,7 +3860,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::save()),
         |buf| {
             let c = cmd::save();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3872,7 +3872,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::scan(1))),
         |buf| {
             let c = value(cmd::scan(1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3884,7 +3884,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::scard("k")),
         |buf| {
             let c = cmd::scard("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3896,7 +3896,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::script()),
         |buf| {
             let c = cmd::script();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3914,7 +3914,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::script_debug(cmd::ScriptDebugMode::Yes);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3926,7 +3926,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::script_exists(["1"])),
         |buf| {
             let c = cmd::script_exists(["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3938,7 +3938,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::script_flush()),
         |buf| {
             let c = cmd::script_flush();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3950,7 +3950,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::script_help()),
         |buf| {
             let c = cmd::script_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3962,7 +3962,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::script_kill()),
         |buf| {
             let c = cmd::script_kill();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3974,7 +3974,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::script_load("return 1")),
         |buf| {
             let c = cmd::script_load("return 1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -3996,7 +3996,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4008,7 +4008,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::sdiff(["k"]))),
         |buf| {
             let c = value(cmd::sdiff(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4020,7 +4020,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sdiffstore("k", ["k2"])),
         |buf| {
             let c = cmd::sdiffstore("k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4032,7 +4032,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::select(1)),
         |buf| {
             let c = cmd::select(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4044,7 +4044,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::set("k", "1")),
         |buf| {
             let c = cmd::set("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4056,7 +4056,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::setbit("k", 1, 1)),
         |buf| {
             let c = cmd::setbit("k", 1, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4068,7 +4068,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::setex("k", 1, "1")),
         |buf| {
             let c = cmd::setex("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4080,7 +4080,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::setnx("k", "1")),
         |buf| {
             let c = cmd::setnx("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4092,7 +4092,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::setrange("k", 1, "1")),
         |buf| {
             let c = cmd::setrange("k", 1, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4104,7 +4104,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::shutdown()),
         |buf| {
             let c = cmd::shutdown();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4116,7 +4116,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::sinter(["k"]))),
         |buf| {
             let c = value(cmd::sinter(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4128,7 +4128,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sintercard(["k"])),
         |buf| {
             let c = cmd::sintercard(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4140,7 +4140,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sinterstore("k", ["k2"])),
         |buf| {
             let c = cmd::sinterstore("k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4152,7 +4152,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sismember("k", "1")),
         |buf| {
             let c = cmd::sismember("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4187,7 +4187,7 @@ pub static CASES: [Case; 399] = [
                 host: "1".into(),
                 port: 1,
             });
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4199,7 +4199,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::slowlog()),
         |buf| {
             let c = cmd::slowlog();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4211,7 +4211,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::slowlog_get())),
         |buf| {
             let c = value(cmd::slowlog_get());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4223,7 +4223,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::slowlog_help()),
         |buf| {
             let c = cmd::slowlog_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4235,7 +4235,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::slowlog_len()),
         |buf| {
             let c = cmd::slowlog_len();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4247,7 +4247,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::slowlog_reset()),
         |buf| {
             let c = cmd::slowlog_reset();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4259,7 +4259,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::smembers("k"))),
         |buf| {
             let c = value(cmd::smembers("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4271,7 +4271,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::smismember("k", ["1"])),
         |buf| {
             let c = cmd::smismember("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4283,7 +4283,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::smove("k", "k2", "1")),
         |buf| {
             let c = cmd::smove("k", "k2", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4295,7 +4295,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::sort("missing"))),
         |buf| {
             let c = value(cmd::sort("missing"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4307,7 +4307,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::sort_ro("missing"))),
         |buf| {
             let c = value(cmd::sort_ro("missing"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4319,7 +4319,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::spop("k"))),
         |buf| {
             let c = value(cmd::spop("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4331,7 +4331,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::spublish("1", "1")),
         |buf| {
             let c = cmd::spublish("1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4343,7 +4343,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::srandmember("k"))),
         |buf| {
             let c = value(cmd::srandmember("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4355,7 +4355,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::srem("k", ["1"])),
         |buf| {
             let c = cmd::srem("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4367,7 +4367,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::sscan("k", 1))),
         |buf| {
             let c = value(cmd::sscan("k", 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4379,7 +4379,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::ssubscribe(["1"])),
         |buf| {
             let c = cmd::ssubscribe(["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4391,7 +4391,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::strlen("k")),
         |buf| {
             let c = cmd::strlen("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4403,7 +4403,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::subscribe(["1"])),
         |buf| {
             let c = cmd::subscribe(["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4415,7 +4415,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::substr("k", 1, 1))),
         |buf| {
             let c = value(cmd::substr("k", 1, 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4427,7 +4427,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::sunion(["k"]))),
         |buf| {
             let c = value(cmd::sunion(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4439,7 +4439,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sunionstore("k", ["k2"])),
         |buf| {
             let c = cmd::sunionstore("k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4451,7 +4451,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sunsubscribe()),
         |buf| {
             let c = cmd::sunsubscribe();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4463,7 +4463,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::swapdb(1, 1)),
         |buf| {
             let c = cmd::swapdb(1, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4475,7 +4475,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::sync()),
         |buf| {
             let c = cmd::sync();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4487,7 +4487,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::time()),
         |buf| {
             let c = cmd::time();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4499,7 +4499,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::touch(["k"])),
         |buf| {
             let c = cmd::touch(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4511,7 +4511,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::ttl("k")),
         |buf| {
             let c = cmd::ttl("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4523,7 +4523,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::type_("k")),
         |buf| {
             let c = cmd::type_("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4535,7 +4535,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::unlink(["k"])),
         |buf| {
             let c = cmd::unlink(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4547,7 +4547,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::unsubscribe()),
         |buf| {
             let c = cmd::unsubscribe();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4559,7 +4559,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::unwatch()),
         |buf| {
             let c = cmd::unwatch();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4571,7 +4571,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::wait(1, 1)),
         |buf| {
             let c = cmd::wait(1, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4583,7 +4583,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::waitaof(0, 0, 1)),
         |buf| {
             let c = cmd::waitaof(0, 0, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4595,7 +4595,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::watch(["k"])),
         |buf| {
             let c = cmd::watch(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4607,7 +4607,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xack("k", "1", ["1"])),
         |buf| {
             let c = cmd::xack("k", "1", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4627,7 +4627,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4645,7 +4645,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::xautoclaim("k", "1", "1", "1", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4663,7 +4663,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::xclaim("k", "1", "1", "1", ["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4675,7 +4675,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xdel("k", ["1"])),
         |buf| {
             let c = cmd::xdel("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4687,7 +4687,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xgroup()),
         |buf| {
             let c = cmd::xgroup();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4709,7 +4709,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4723,7 +4723,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::xgroup_createconsumer("k", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4735,7 +4735,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_delconsumer("k", "1", "1")),
         |buf| {
             let c = cmd::xgroup_delconsumer("k", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4747,7 +4747,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_destroy("k", "1")),
         |buf| {
             let c = cmd::xgroup_destroy("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4759,7 +4759,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xgroup_help()),
         |buf| {
             let c = cmd::xgroup_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4797,7 +4797,7 @@ pub static CASES: [Case; 399] = [
                 "1",
                 cmd::XgroupSetidIdSelector::Id("1".into()),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4809,7 +4809,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xinfo()),
         |buf| {
             let c = cmd::xinfo();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4821,7 +4821,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xinfo_consumers("k", "1"))),
         |buf| {
             let c = value(cmd::xinfo_consumers("k", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4833,7 +4833,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xinfo_groups("k"))),
         |buf| {
             let c = value(cmd::xinfo_groups("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4845,7 +4845,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xinfo_help()),
         |buf| {
             let c = cmd::xinfo_help();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4857,7 +4857,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xinfo_stream("k"))),
         |buf| {
             let c = value(cmd::xinfo_stream("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4869,7 +4869,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xlen("k")),
         |buf| {
             let c = cmd::xlen("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4881,7 +4881,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xpending("k", "1"))),
         |buf| {
             let c = value(cmd::xpending("k", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4893,7 +4893,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xrange("k", "1", "1"))),
         |buf| {
             let c = value(cmd::xrange("k", "1", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4905,7 +4905,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xread(["k"], ["1"]))),
         |buf| {
             let c = value(cmd::xread(["k"], ["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4923,7 +4923,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::xreadgroup("1", "1", ["k"], ["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4935,7 +4935,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::xrevrange("k", "1", "1"))),
         |buf| {
             let c = value(cmd::xrevrange("k", "1", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4947,7 +4947,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::xsetid("k", "9-9")),
         |buf| {
             let c = cmd::xsetid("k", "9-9");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4965,7 +4965,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4977,7 +4977,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zadd("k", [(0.5, "1")])),
         |buf| {
             let c = cmd::zadd("k", [(0.5, "1")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -4989,7 +4989,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zcard("k")),
         |buf| {
             let c = cmd::zcard("k");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5001,7 +5001,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zcount("k", "1", "1")),
         |buf| {
             let c = cmd::zcount("k", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5013,7 +5013,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zdiff(["k"]))),
         |buf| {
             let c = value(cmd::zdiff(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5025,7 +5025,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zdiffstore("k", ["k2"])),
         |buf| {
             let c = cmd::zdiffstore("k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5037,7 +5037,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zincrby("k", 0.5, "1")),
         |buf| {
             let c = cmd::zincrby("k", 0.5, "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5049,7 +5049,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zinter(["k"]))),
         |buf| {
             let c = value(cmd::zinter(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5061,7 +5061,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zintercard(["k"])),
         |buf| {
             let c = cmd::zintercard(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5073,7 +5073,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zinterstore("k", ["k2"])),
         |buf| {
             let c = cmd::zinterstore("k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5085,7 +5085,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zlexcount("k", "-", "+")),
         |buf| {
             let c = cmd::zlexcount("k", "-", "+");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5099,7 +5099,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::zmpop(["k"], cmd::MinMax::Min));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5111,7 +5111,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zmscore("k", ["1"])),
         |buf| {
             let c = cmd::zmscore("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5123,7 +5123,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zpopmax("k"))),
         |buf| {
             let c = value(cmd::zpopmax("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5135,7 +5135,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zpopmin("k"))),
         |buf| {
             let c = value(cmd::zpopmin("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5147,7 +5147,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zrandmember("k"))),
         |buf| {
             let c = value(cmd::zrandmember("k"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5159,7 +5159,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zrange("k", "1", "1"))),
         |buf| {
             let c = value(cmd::zrange("k", "1", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5171,7 +5171,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zrangebylex("k", "-", "+"))),
         |buf| {
             let c = value(cmd::zrangebylex("k", "-", "+"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5183,7 +5183,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zrangebyscore("k", "1", "1"))),
         |buf| {
             let c = value(cmd::zrangebyscore("k", "1", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5195,7 +5195,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zrangestore("k", "k2", "1", "1")),
         |buf| {
             let c = cmd::zrangestore("k", "k2", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5207,7 +5207,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zrank("k", "1")),
         |buf| {
             let c = cmd::zrank("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5219,7 +5219,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zrem("k", ["1"])),
         |buf| {
             let c = cmd::zrem("k", ["1"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5231,7 +5231,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zremrangebylex("k", "-", "+")),
         |buf| {
             let c = cmd::zremrangebylex("k", "-", "+");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5243,7 +5243,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zremrangebyrank("k", 1, 1)),
         |buf| {
             let c = cmd::zremrangebyrank("k", 1, 1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5255,7 +5255,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zremrangebyscore("k", "1", "1")),
         |buf| {
             let c = cmd::zremrangebyscore("k", "1", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5267,7 +5267,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zrevrange("k", 1, 1))),
         |buf| {
             let c = value(cmd::zrevrange("k", 1, 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5281,7 +5281,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::zrevrangebylex("k", "+", "-"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5295,7 +5295,7 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = value(cmd::zrevrangebyscore("k", "1", "1"));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5307,7 +5307,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zrevrank("k", "1")),
         |buf| {
             let c = cmd::zrevrank("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5319,7 +5319,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zscan("k", 1))),
         |buf| {
             let c = value(cmd::zscan("k", 1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5331,7 +5331,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zscore("k", "1")),
         |buf| {
             let c = cmd::zscore("k", "1");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5343,7 +5343,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&value(cmd::zunion(["k"]))),
         |buf| {
             let c = value(cmd::zunion(["k"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5355,7 +5355,7 @@ pub static CASES: [Case; 399] = [
         |con| con.send_as::<_, valkey::Value>(&cmd::zunionstore("k", ["k2"])),
         |buf| {
             let c = cmd::zunionstore("k", ["k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5383,7 +5383,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                         },
                     },
                 ]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5391,7 +5391,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BITFIELD_RO",
         |buf| {
             let c = cmd::bitfield_ro("k").get([("u8", 0), ("i4", 8)]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5399,7 +5399,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BITOP",
         |buf| {
             let c = cmd::bitop(cmd::BitopOperation::Or, "k", ["k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5407,7 +5407,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BLMPOP",
         |buf| {
             let c = value(cmd::blmpop(0.5, ["k", "k2", "k3"], cmd::Side::Left).count(1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5415,7 +5415,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BLPOP",
         |buf| {
             let c = value(cmd::blpop(["k", "k2"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5423,7 +5423,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BRPOP",
         |buf| {
             let c = value(cmd::brpop(["k", "k2"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5431,7 +5431,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BZMPOP",
         |buf| {
             let c = value(cmd::bzmpop(0.5, ["k", "k2"], cmd::MinMax::Min).count(1));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5439,7 +5439,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BZPOPMAX",
         |buf| {
             let c = value(cmd::bzpopmax(["k", "k2"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5447,7 +5447,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "BZPOPMIN",
         |buf| {
             let c = value(cmd::bzpopmin(["k", "k2"], 0.5));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5455,7 +5455,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "COPY",
         |buf| {
             let c = cmd::copy("k", "k2").db(1).replace();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5463,7 +5463,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "DEL",
         |buf| {
             let c = cmd::del(["k", "k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5471,7 +5471,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "EVAL",
         |buf| {
             let c = value(cmd::eval("return 1").keys(["k", "k2"]).args(["1", "2"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5483,7 +5483,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .keys(["k", "k2"])
                     .args(["1"]),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5494,7 +5494,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
                     .keys(["k", "k2", "k3"]),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5502,7 +5502,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "EVAL_RO",
         |buf| {
             let c = value(cmd::eval_ro("return 1").keys(["k"]).args(["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5510,7 +5510,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "EXISTS",
         |buf| {
             let c = cmd::exists(["k", "k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5518,7 +5518,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "FCALL",
         |buf| {
             let c = value(cmd::fcall("f").keys(["k", "k2"]).args(["1", "2"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5526,7 +5526,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "FCALL_RO",
         |buf| {
             let c = value(cmd::fcall_ro("f").keys(["k"]).args(["1"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5537,7 +5537,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .count(1)
                 .asc()
                 .store("k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5545,7 +5545,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "GEORADIUS",
         |buf| {
             let c = cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M).storedist("k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5559,7 +5559,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .count(1)
                     .any(),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5570,7 +5570,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .count(1)
                 .desc()
                 .store("k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5579,7 +5579,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M)
                 .storedist("k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5593,7 +5593,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .any()
                     .desc(),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5611,7 +5611,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .fromlonlat(0.5, 0.5)
                 .count(1)
                 .storedist();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5619,7 +5619,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "LMPOP",
         |buf| {
             let c = value(cmd::lmpop(["k", "k2"], cmd::Side::Right).count(2));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5627,7 +5627,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "MEMORY USAGE",
         |buf| {
             let c = cmd::memory_usage("k").samples(5);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5635,7 +5635,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "MGET",
         |buf| {
             let c = value(cmd::mget(["k", "k2", "k3"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5647,7 +5647,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .replace()
                 .auth2("u", "p")
                 .keys(["k", "k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5657,7 +5657,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = cmd::migrate("h", 1, cmd::MigrateKeySelector::EmptyString, 0, 5000)
                 .auth("p")
                 .keys(["k"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5673,7 +5673,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 )
                 .copy()
                 .replace();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5681,7 +5681,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "MSET",
         |buf| {
             let c = cmd::mset([("k", "1"), ("k2", "2"), ("k3", "3")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5689,7 +5689,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "MSETEX",
         |buf| {
             let c = cmd::msetex([("k", "1"), ("k2", "2")]).nx().ex(10);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5697,7 +5697,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "MSETEX",
         |buf| {
             let c = cmd::msetex([("k", "1"), ("k2", "2"), ("k3", "3")]).keepttl();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5705,7 +5705,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "MSETNX",
         |buf| {
             let c = cmd::msetnx([("k", "1"), ("k2", "2")]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5713,7 +5713,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "PFCOUNT",
         |buf| {
             let c = cmd::pfcount(["k", "k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5721,7 +5721,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "PFMERGE",
         |buf| {
             let c = cmd::pfmerge("k").sourcekey(["k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5729,7 +5729,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SDIFF",
         |buf| {
             let c = value(cmd::sdiff(["k", "k2"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5737,7 +5737,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SDIFFSTORE",
         |buf| {
             let c = cmd::sdiffstore("k", ["k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5745,7 +5745,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SET",
         |buf| {
             let c = value(cmd::set("k", "1").nx().get().ex(10));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5753,7 +5753,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SET",
         |buf| {
             let c = cmd::set("k", "1").ifeq("2").keepttl();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5761,7 +5761,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SINTER",
         |buf| {
             let c = value(cmd::sinter(["k", "k2"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5769,7 +5769,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SINTERCARD",
         |buf| {
             let c = cmd::sintercard(["k", "k2", "k3"]).limit(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5777,7 +5777,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SINTERSTORE",
         |buf| {
             let c = cmd::sinterstore("k", ["k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5785,7 +5785,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SORT",
         |buf| {
             let c = cmd::sort("k").store("k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5799,7 +5799,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .desc()
                 .alpha()
                 .store("k2");
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5809,7 +5809,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = value(
                 cmd::sort_ro("k").by("w_*").limit(0, 1).get(["#", "g_*"]).alpha(),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5817,7 +5817,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SUNION",
         |buf| {
             let c = value(cmd::sunion(["k", "k2"]));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5825,7 +5825,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "SUNIONSTORE",
         |buf| {
             let c = cmd::sunionstore("k", ["k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5833,7 +5833,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "TOUCH",
         |buf| {
             let c = cmd::touch(["k", "k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5841,7 +5841,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "UNLINK",
         |buf| {
             let c = cmd::unlink(["k", "k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5849,7 +5849,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "WATCH",
         |buf| {
             let c = cmd::watch(["k", "k2"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5857,7 +5857,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "XINFO STREAM",
         |buf| {
             let c = value(cmd::xinfo_stream("k").full().count(10));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5867,7 +5867,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = value(
                 cmd::xread(["k", "k2", "k3"], ["0", "0", "0"]).count(1).block(0),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5880,7 +5880,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .block(0)
                     .noack(),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5888,7 +5888,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "ZDIFF",
         |buf| {
             let c = value(cmd::zdiff(["k", "k2", "k3"]).withscores());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5896,7 +5896,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "ZDIFFSTORE",
         |buf| {
             let c = cmd::zdiffstore("k", ["k2", "k3"]);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5904,7 +5904,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "ZINTER",
         |buf| {
             let c = value(cmd::zinter(["k", "k2"]).withscores());
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5912,7 +5912,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "ZINTERCARD",
         |buf| {
             let c = cmd::zintercard(["k", "k2"]).limit(1);
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5922,7 +5922,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = cmd::zinterstore("k", ["k2", "k3", "k4"])
                 .weights([1.0, 2.0, 3.0])
                 .aggregate_sum();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5930,7 +5930,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "ZMPOP",
         |buf| {
             let c = value(cmd::zmpop(["k", "k2"], cmd::MinMax::Max).count(2));
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5940,7 +5940,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = value(
                 cmd::zunion(["k", "k2"]).weights([1.0, 2.0]).aggregate_min().withscores(),
             );
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),
@@ -5950,7 +5950,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = cmd::zunionstore("k", ["k2", "k3"])
                 .weights([1.0, 2.0])
                 .aggregate_max();
-            valkey::cmd::encode(&c, buf);
+            valkey::cmd::encode(&c, buf).expect("encodes");
             valkey::Command::meta(&c)
         },
     ),

@@ -1,27 +1,32 @@
 //! The shared async connection: many tasks, one socket. Callers encode their command straight into
 //! one shared write buffer under a short lock and wait for their reply; a writer task sends
-//! everything queued in one write, and a reader task hands replies back in order. Dropping a
-//! caller's future never desynchronises the stream: its reply is read and discarded. Replies are
-//! handed over through reusable slots kept under the same lock (see `slots`), not per-command
-//! channels.
+//! everything queued in one write, and a reader task hands replies back in order through
+//! reusable slots kept under the same lock (see `slots`), not per-command channels.
+//!
+//! Each socket is a generation. When it fails, the generation ends at once: its reader hands no
+//! further reply to anyone, the commands written on it fail as `Unclear`, and the commands not
+//! yet written move to the next socket (or fail as `NotSent` if none comes). A watchdog per
+//! socket fails it when the server stays silent while replies are due.
 
 use super::slots::Slots;
-use super::stream::{connect, handshake, BoxRead, BoxWrite};
-use crate::cmd::{encode, Command};
+use super::stream::{establish, BoxRead, BoxWrite};
+use crate::cmd::{encode, Blocks, Command, Session};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{self, ReadBuffer, ServerInfo};
+use crate::proto::{self, session, ReadBuffer, ServerInfo};
 use crate::value::Value;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::AbortHandle;
 
 /// Reconnect attempts after the connection broke, before queued commands fail.
 const RECONNECT_ATTEMPTS: u32 = 4;
@@ -29,9 +34,11 @@ const RECONNECT_ATTEMPTS: u32 = 4;
 const MAX_IDLE_DEDICATED: usize = 8;
 /// Push messages kept for the caller at most.
 const MAX_BUFFERED_PUSHES: usize = 4096;
+/// Encoded bytes waiting for the writer beyond which callers wait for room.
+const MAX_UNWRITTEN_BYTES: usize = 64 << 20;
 
 /// What a caller waits for: one frame, or all frames of a pipeline.
-enum Reply {
+pub(crate) enum Reply {
     One(Bytes),
     Many(Vec<Bytes>),
 }
@@ -44,11 +51,21 @@ struct Pending {
     slot: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Connected,
     Reconnecting,
+    /// No socket; the next command reconnects (a dedicated connection stays broken).
     Broken,
+}
+
+/// How long the server may stay silent while replies are due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Silence {
+    /// The configured liveness deadline.
+    Default,
+    /// A blocking command runs (on a dedicated connection): its own deadline, or none.
+    Blocking(Option<Duration>),
 }
 
 struct State {
@@ -59,19 +76,41 @@ struct State {
     pending: VecDeque<Pending>,
     in_flight: usize,
     status: Status,
-    /// Bumped on every reconnect, so a dying reader/writer cannot break its successor.
+    /// The current (or next) socket's number: a reader, writer or watchdog of another one
+    /// touches nothing.
     generation: u64,
+    /// The IO tasks of the current socket, stopped when it fails.
+    io: Vec<AbortHandle>,
     server: ServerInfo,
     closed: bool,
     pushes: VecDeque<Value>,
     /// The reply slots of everyone in `pending` (and of callers yet to take a delivered reply).
     slots: Slots<Result<Reply>>,
+    /// Callers waiting for room (`max_in_flight`, or too many unwritten bytes).
+    room: Vec<Waker>,
+    silence: Silence,
 }
 
 impl State {
-    /// Settles a queue entry: its reply (or error) goes to its slot, its caller's waker to `wake`.
-    fn settle(&mut self, p: Pending, reply: Result<Reply>, wake: &mut Vec<Waker>) {
-        self.slots.complete(p.slot, reply, wake);
+    fn has_room(&self, max_in_flight: usize) -> bool {
+        self.pending.len() < max_in_flight
+            && (self.wbuf.len() < MAX_UNWRITTEN_BYTES || self.wbuf.is_empty())
+    }
+
+    fn wake_room(&mut self, wake: &mut Vec<Waker>) {
+        if !self.room.is_empty() {
+            wake.append(&mut self.room);
+        }
+    }
+
+    /// Fails every queued entry whose bytes were not written, with `err` made by `make`.
+    fn fail_unsent(&mut self, make: impl Fn() -> Error, wake: &mut Vec<Waker>) {
+        self.wbuf.clear();
+        let queued: Vec<Pending> = self.pending.drain(self.in_flight..).collect();
+        for p in queued {
+            self.slots.complete(p.slot, Err(make()), wake);
+        }
+        self.wake_room(wake);
     }
 }
 
@@ -79,7 +118,14 @@ struct Shared {
     info: Arc<ConnectionInfo>,
     state: Mutex<State>,
     wake_writer: Notify,
-    dedicated: Mutex<Vec<MultiplexedConnection>>,
+    /// A dedicated connection (blocking commands, WATCH): runs one thing at a time, never moves
+    /// queued commands to a new socket.
+    dedicated: bool,
+    /// Idle dedicated connections, and the permits that cap how many exist.
+    idle: Mutex<Vec<MultiplexedConnection>>,
+    permits: Arc<Semaphore>,
+    /// Socket reads so far, for the watchdog to tell silence from a slow stream.
+    reads: AtomicU64,
 }
 
 /// Closes the connection when the last handle is dropped (the IO tasks hold `Shared`, not this).
@@ -91,7 +137,11 @@ impl Drop for Owner {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.closed = true;
+        let io = std::mem::take(&mut st.io);
         drop(st);
+        // Nobody can be waiting (every caller holds a handle): stop the IO tasks, which closes
+        // the socket now rather than when the server notices.
+        io.iter().for_each(AbortHandle::abort);
         self.shared.wake_writer.notify_one();
     }
 }
@@ -101,11 +151,38 @@ impl Drop for Owner {
 /// Commands from concurrent tasks are written together and their replies matched back in order.
 /// A pipeline or transaction is written contiguously, never interleaved with other tasks'
 /// commands. Blocking commands (`BLPOP`, `XREAD BLOCK`, ...) run on dedicated connections so they
-/// never hold up the others. If the socket breaks, commands already written fail with an I/O
-/// error (never re-sent); the next command reconnects.
+/// never hold up the others. Commands that would change the connection for everyone sharing it
+/// (`SELECT`, `MULTI`, `WATCH`, `SUBSCRIBE`, `CLIENT REPLY`, `WAIT`, ...) are refused before
+/// sending, naming what to use instead.
+///
+/// If the socket breaks, or the server is silent beyond the liveness deadline while replies are
+/// due, the commands already written fail with [`ErrorKind::Unclear`] (never re-sent: they may
+/// have run); those not yet written go out on a new socket, or fail with
+/// [`ErrorKind::NotSent`] if none can be opened.
 #[derive(Clone)]
 pub struct MultiplexedConnection {
     owner: Arc<Owner>,
+}
+
+/// A dedicated connection taken from a shared one, holding one of its permits; dropped without
+/// [`Dedicated::give_back`] (a cancelled caller, a broken socket), it is closed.
+pub(crate) struct Dedicated {
+    pub(crate) con: MultiplexedConnection,
+    home: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Dedicated {
+    /// Returns the connection for reuse if it is still in step.
+    pub(crate) fn give_back(self) {
+        if !self.con.is_usable() {
+            return;
+        }
+        let mut idle = self.home.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_DEDICATED {
+            idle.push(self.con.clone());
+        }
+    }
 }
 
 impl MultiplexedConnection {
@@ -115,7 +192,12 @@ impl MultiplexedConnection {
     }
 
     pub(crate) async fn connect(info: Arc<ConnectionInfo>) -> Result<Self> {
+        Self::connect_as(info, false).await
+    }
+
+    async fn connect_as(info: Arc<ConnectionInfo>, dedicated: bool) -> Result<Self> {
         let (r, w, rbuf, server) = establish(&info).await?;
+        let permits = Arc::new(Semaphore::new(info.max_dedicated.max(1)));
         let shared = Arc::new(Shared {
             info,
             state: Mutex::new(State {
@@ -124,15 +206,22 @@ impl MultiplexedConnection {
                 in_flight: 0,
                 status: Status::Connected,
                 generation: 0,
+                io: Vec::new(),
                 server,
                 closed: false,
                 pushes: VecDeque::new(),
                 slots: Slots::new(),
+                room: Vec::new(),
+                silence: Silence::Default,
             }),
             wake_writer: Notify::new(),
-            dedicated: Mutex::new(Vec::new()),
+            dedicated,
+            idle: Mutex::new(Vec::new()),
+            permits,
+            reads: AtomicU64::new(0),
         });
-        spawn_io(&shared, 0, r, w, rbuf);
+        let io = spawn_io(&shared, 0, r, w, rbuf);
+        shared.lock().io = io;
         Ok(MultiplexedConnection {
             owner: Arc::new(Owner { shared }),
         })
@@ -149,23 +238,25 @@ impl MultiplexedConnection {
 
     /// Sends a command and reads its reply into any `T`.
     pub async fn send_as<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
-        if cmd.meta().is_some_and(|m| m.is_blocking()) {
-            return self.send_blocking(cmd).await;
+        if let Some(m) = cmd.meta() {
+            if m.session != Session::None {
+                session::refuse_shared(m)?;
+            }
+            if m.blocking.is_some() {
+                if let Some(blocks) = cmd.blocks() {
+                    return self.send_blocking(cmd, blocks).await;
+                }
+            }
         }
-        self.call_one(cmd, true).await
+        self.call_one(cmd).await
     }
 
-    /// Sends one command on this connection and decodes its reply; `timed` applies the
-    /// response timeout (not to blocking commands).
-    async fn call_one<C: Command + ?Sized, T: FromValkey>(
-        &self,
-        cmd: &C,
-        timed: bool,
-    ) -> Result<T> {
-        let reply = self.call(1, timed, |buf, server| {
+    /// Sends one command on this connection and decodes its reply (no session check: for the
+    /// helpers that own a dedicated connection).
+    pub(crate) async fn call_one<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
+        let reply = self.call(1, |buf, server| {
             proto::check_supported(cmd, server)?;
-            encode(cmd, buf);
-            Ok(())
+            encode(cmd, buf)
         });
         match reply.await? {
             Reply::One(frame) => proto::decode_reply(&frame),
@@ -183,58 +274,59 @@ impl MultiplexedConnection {
         if frames == 0 {
             return Ok(Vec::new());
         }
-        match self.call(frames, false, encode).await? {
+        match self.call(frames, encode).await? {
             Reply::Many(f) => Ok(f),
             Reply::One(f) => Ok(vec![f]),
         }
     }
 
-    /// Queues a command (or pipeline) and waits for its `frames` reply frames; `timed` applies
-    /// the response timeout, if one is configured.
+    /// Queues a command (or pipeline) and waits for its `frames` reply frames.
     async fn call(
         &self,
         frames: usize,
-        timed: bool,
         encode: impl FnOnce(&mut Vec<u8>, &ServerInfo) -> Result<()>,
     ) -> Result<Reply> {
         // Enqueued inside a poll, so the caller's waker is stored under the enqueue's lock; the
         // reply future's first poll (in this same poll of `call`) then needs no lock of its own.
         let mut encode = Some(encode);
-        let reply = std::future::poll_fn(|cx| {
-            Poll::Ready(match encode.take() {
-                Some(encode) => self.enqueue(frames, encode, cx.waker()),
-                None => Err(Error::protocol("internal: command enqueued twice")),
-            })
-        })
-        .await?;
-        match (timed, self.shared().info.response_timeout) {
-            (true, Some(t)) => match tokio::time::timeout(t, reply).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no reply within the response timeout ({t:?}); the command may still run"
-                    ),
-                )),
-            },
-            _ => reply.await,
-        }
+        let reply =
+            std::future::poll_fn(|cx| self.enqueue(frames, &mut encode, cx.waker())).await?;
+        reply.await
     }
 
-    fn enqueue(
+    fn enqueue<E>(
         &self,
         frames: usize,
-        encode: impl FnOnce(&mut Vec<u8>, &ServerInfo) -> Result<()>,
+        encode: &mut Option<E>,
         waker: &Waker,
-    ) -> Result<ReplyFuture<'_>> {
+    ) -> Poll<Result<ReplyFuture<'_>>>
+    where
+        E: FnOnce(&mut Vec<u8>, &ServerInfo) -> Result<()>,
+    {
         let shared = self.shared();
         let mut st = shared.lock();
+        if st.closed {
+            return Poll::Ready(Err(closed_error()));
+        }
+        if st.status == Status::Broken && shared.dedicated {
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::NotSent,
+                "the connection was lost (a dedicated connection is not re-opened); the \
+                 command was not sent",
+            )));
+        }
+        if !st.has_room(shared.info.max_in_flight) {
+            st.room.push(waker.clone());
+            return Poll::Pending;
+        }
+        let Some(encode) = encode.take() else {
+            return Poll::Ready(Err(Error::protocol("internal: command enqueued twice")));
+        };
         let was_empty = st.wbuf.is_empty();
-        let before = st.wbuf.len();
         let st_ref = &mut *st;
+        // `encode` leaves the buffer as it was when it fails or panics.
         if let Err(e) = encode(&mut st_ref.wbuf, &st_ref.server) {
-            st_ref.wbuf.truncate(before);
-            return Err(e);
+            return Poll::Ready(Err(e));
         }
         let slot = st.slots.alloc(Some(waker.clone()));
         st.pending.push_back(Pending {
@@ -246,7 +338,7 @@ impl MultiplexedConnection {
             },
             slot,
         });
-        let reconnect = matches!(st.status, Status::Broken);
+        let reconnect = st.status == Status::Broken;
         if reconnect {
             st.status = Status::Reconnecting;
         }
@@ -256,50 +348,83 @@ impl MultiplexedConnection {
         } else if was_empty {
             shared.wake_writer.notify_one();
         }
-        Ok(ReplyFuture {
+        Poll::Ready(Ok(ReplyFuture {
             shared,
             slot,
             fresh: true,
             taken: false,
-        })
+        }))
     }
 
-    /// Runs a blocking command on a dedicated connection, so the shared one is never held up.
-    async fn send_blocking<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
-        let con = self.take_dedicated().await?;
-        let reply = con.call_one(cmd, false).await;
-        // A server or conversion error leaves the connection in step; a broken one is not reused.
-        let broken = |e: &Error| e.is_io() || e.is_timeout() || e.is_protocol();
-        if reply.as_ref().err().is_none_or(|e| !broken(e)) {
-            self.put_dedicated(con);
+    /// Runs a blocking command on a dedicated connection (in place, on one that is dedicated
+    /// already), so the shared one is never held up; the liveness deadline there is the
+    /// command's own timeout plus the margin.
+    async fn send_blocking<C: Command + ?Sized, T: FromValkey>(
+        &self,
+        cmd: &C,
+        blocks: Blocks,
+    ) -> Result<T> {
+        if self.is_dedicated() {
+            return self.with_silence(blocks, self.call_one(cmd)).await;
         }
+        let d = self.take_dedicated().await?;
+        let reply = d.con.with_silence(blocks, d.con.call_one(cmd)).await;
+        // A server or conversion error leaves the connection in step; a broken one is closed.
+        d.give_back();
         reply
     }
 
-    /// A connection of its own (idle one reused, or a new one), for blocking commands and WATCH.
-    pub(crate) async fn take_dedicated(&self) -> Result<MultiplexedConnection> {
-        let idle = self
-            .shared()
-            .dedicated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
-        match idle {
-            Some(c) => Ok(c),
-            None => MultiplexedConnection::connect(Arc::clone(&self.shared().info)).await,
+    /// Runs `fut` with the liveness deadline of a command that may block for `blocks` (on a
+    /// dedicated connection, which runs one thing at a time).
+    pub(crate) async fn with_silence<F: Future>(&self, blocks: Blocks, fut: F) -> F::Output {
+        /// Puts the default back however the future ends (a cancelled caller included).
+        struct Restore<'a>(&'a Shared);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.lock().silence = Silence::Default;
+            }
         }
+        let shared = self.shared();
+        shared.lock().silence = Silence::Blocking(blocks.deadline(shared.info.response_timeout));
+        let _restore = Restore(shared);
+        fut.await
     }
 
-    /// Gives a dedicated connection back for reuse.
-    pub(crate) fn put_dedicated(&self, con: MultiplexedConnection) {
-        let mut idle = self
-            .shared()
-            .dedicated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE_DEDICATED {
-            idle.push(con);
-        }
+    /// A connection of its own (an idle one reused, or a new one), for blocking commands, WATCH
+    /// and durable writes; waits while `max_dedicated` are in use.
+    pub(crate) async fn take_dedicated(&self) -> Result<Dedicated> {
+        let home = Arc::clone(self.shared());
+        let permit = Arc::clone(&home.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| closed_error())?;
+        let idle = home.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let con = match idle {
+            Some(c) if c.is_usable() => c,
+            _ => MultiplexedConnection::connect_as(Arc::clone(&home.info), true).await?,
+        };
+        Ok(Dedicated {
+            con,
+            home,
+            _permit: permit,
+        })
+    }
+
+    /// Whether the socket is up with nothing outstanding (a dedicated connection that can be
+    /// reused).
+    fn is_usable(&self) -> bool {
+        let st = self.shared().lock();
+        st.status == Status::Connected && st.pending.is_empty() && !st.closed
+    }
+
+    /// Whether this is a dedicated connection (it runs blocking commands in place).
+    pub(crate) fn is_dedicated(&self) -> bool {
+        self.shared().dedicated
+    }
+
+    /// Whether the current socket is up.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.shared().lock().status == Status::Connected
     }
 
     /// What the handshake learned about the server.
@@ -324,6 +449,7 @@ impl std::fmt::Debug for MultiplexedConnection {
         f.debug_struct("MultiplexedConnection")
             .field("addr", &self.shared().info.addr)
             .field("status", &st.status)
+            .field("generation", &st.generation)
             .field("pending", &st.pending.len())
             .field("reply_slots", &st.slots.in_use())
             .finish()
@@ -371,41 +497,61 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The connection of `generation` failed: fail the commands already written (they may have
-    /// run), keep those not yet written for the next connection.
+    /// The socket of `generation` failed. It ends now: its IO tasks stop, nothing it reads
+    /// reaches anyone, the commands written on it fail as `Unclear`; those not yet written wait
+    /// for the next socket (a dedicated connection fails them as `NotSent`).
     fn fail(self: &Arc<Self>, generation: u64, err: Error) {
         let mut st = self.lock();
-        if st.generation != generation || !matches!(st.status, Status::Connected) {
+        if st.generation != generation || st.status != Status::Connected {
             return;
         }
+        st.generation += 1;
+        let io = std::mem::take(&mut st.io);
         let failed: Vec<Pending> = {
             let n = st.in_flight;
             st.pending.drain(..n).collect()
         };
         st.in_flight = 0;
-        let closed = st.closed;
-        let reconnect = !st.pending.is_empty() && !closed;
+        let mut wake = Vec::new();
+        // A malformed or oversized reply is the first waiting command's: it gets that error.
+        let mut failed = failed.into_iter();
+        if err.is_protocol() {
+            if let Some(p) = failed.next() {
+                let e = Error::derived(ErrorKind::Protocol, err.to_string(), &err);
+                st.settle(p, Err(e), &mut wake);
+            }
+        }
+        for p in failed {
+            let e = Error::derived(
+                ErrorKind::Unclear,
+                format!("{err}; the command was sent and may or may not have run"),
+                &err,
+            );
+            st.settle(p, Err(e), &mut wake);
+        }
+        let reconnect = !st.pending.is_empty() && !st.closed && !self.dedicated;
+        if st.closed {
+            st.fail_unsent(closed_error, &mut wake);
+        } else if self.dedicated {
+            st.fail_unsent(
+                || {
+                    Error::derived(
+                        ErrorKind::NotSent,
+                        format!("{err}; the command was not sent"),
+                        &err,
+                    )
+                },
+                &mut wake,
+            );
+        }
         st.status = if reconnect {
             Status::Reconnecting
         } else {
             Status::Broken
         };
-        let mut wake = Vec::new();
-        for p in failed {
-            let e = Error::new(
-                err.kind(),
-                format!("{err}; the command was sent and may or may not have run"),
-            );
-            st.settle(p, Err(e), &mut wake);
-        }
-        if closed {
-            let abandoned: Vec<Pending> = st.pending.drain(..).collect();
-            for p in abandoned {
-                st.settle(p, Err(closed_error()), &mut wake);
-            }
-            st.wbuf.clear();
-        }
+        st.wake_room(&mut wake);
         drop(st);
+        io.iter().for_each(AbortHandle::abort);
         wake.into_iter().for_each(Waker::wake);
         if reconnect {
             tokio::spawn(reconnect_loop(Arc::clone(self)));
@@ -413,8 +559,15 @@ impl Shared {
     }
 }
 
-/// Connects with bounded backoff; on success installs the new socket, on failure fails everyone
-/// queued (their commands were never sent).
+impl State {
+    /// Settles a queue entry: its reply (or error) goes to its slot, its caller's waker to `wake`.
+    fn settle(&mut self, p: Pending, reply: Result<Reply>, wake: &mut Vec<Waker>) {
+        self.slots.complete(p.slot, reply, wake);
+    }
+}
+
+/// Connects with bounded backoff; on success installs the new socket as the current
+/// generation, on failure fails everyone queued (their commands were never sent).
 async fn reconnect_loop(shared: Arc<Shared>) {
     let mut delay = Duration::from_millis(50);
     let mut last_err = None;
@@ -428,15 +581,16 @@ async fn reconnect_loop(shared: Arc<Shared>) {
         }
         match establish(&shared.info).await {
             Ok((r, w, rbuf, server)) => {
-                let generation = {
-                    let mut st = shared.lock();
-                    st.generation += 1;
-                    st.status = Status::Connected;
-                    st.server = server;
-                    st.in_flight = 0;
-                    st.generation
-                };
-                spawn_io(&shared, generation, r, w, rbuf);
+                let mut st = shared.lock();
+                if st.closed {
+                    return;
+                }
+                st.status = Status::Connected;
+                st.server = server;
+                st.in_flight = 0;
+                let generation = st.generation;
+                st.io = spawn_io(&shared, generation, r, w, rbuf);
+                drop(st);
                 shared.wake_writer.notify_one();
                 return;
             }
@@ -449,16 +603,17 @@ async fn reconnect_loop(shared: Arc<Shared>) {
     let err = last_err.unwrap_or_else(|| Error::new(ErrorKind::Io, "reconnect failed"));
     let mut st = shared.lock();
     st.status = Status::Broken;
-    st.wbuf.clear();
-    let queued: Vec<Pending> = st.pending.drain(..).collect();
     let mut wake = Vec::new();
-    for p in queued {
-        let e = Error::new(
-            err.kind(),
-            format!("could not reconnect: {err}; the command was not sent"),
-        );
-        st.settle(p, Err(e), &mut wake);
-    }
+    st.fail_unsent(
+        || {
+            Error::derived(
+                ErrorKind::NotSent,
+                format!("could not reconnect: {err}; the command was not sent"),
+                &err,
+            )
+        },
+        &mut wake,
+    );
     drop(st);
     wake.into_iter().for_each(Waker::wake);
 }
@@ -467,32 +622,40 @@ fn closed_error() -> Error {
     Error::new(ErrorKind::Closed, "the connection was closed")
 }
 
-async fn establish(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite, ReadBuffer, ServerInfo)> {
-    let (mut r, mut w) = connect(info).await?;
-    let mut rbuf = ReadBuffer::new(info.limits);
-    let server = handshake(info, &mut r, &mut w, &mut rbuf).await?;
-    Ok((r, w, rbuf, server))
-}
-
-fn spawn_io(shared: &Arc<Shared>, generation: u64, r: BoxRead, w: BoxWrite, rbuf: ReadBuffer) {
-    tokio::spawn(writer(Arc::clone(shared), generation, w));
-    tokio::spawn(reader(Arc::clone(shared), generation, r, rbuf));
+fn spawn_io(
+    shared: &Arc<Shared>,
+    generation: u64,
+    r: BoxRead,
+    w: BoxWrite,
+    rbuf: ReadBuffer,
+) -> Vec<AbortHandle> {
+    let mut io = vec![
+        tokio::spawn(writer(Arc::clone(shared), generation, w)).abort_handle(),
+        tokio::spawn(reader(Arc::clone(shared), generation, r, rbuf)).abort_handle(),
+    ];
+    if let Some(base) = shared.info.response_timeout {
+        io.push(tokio::spawn(watchdog(Arc::clone(shared), generation, base)).abort_handle());
+    }
+    io
 }
 
 async fn writer(shared: Arc<Shared>, generation: u64, mut w: BoxWrite) {
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     loop {
+        let mut wake = Vec::new();
         let closed = {
             let mut st = shared.lock();
-            if st.generation != generation || !matches!(st.status, Status::Connected) {
+            if st.generation != generation || st.status != Status::Connected {
                 return;
             }
             if !st.closed && !st.wbuf.is_empty() {
                 std::mem::swap(&mut st.wbuf, &mut out);
                 st.in_flight = st.pending.len();
+                st.wake_room(&mut wake);
             }
             st.closed
         };
+        wake.into_iter().for_each(Waker::wake);
         if closed {
             let _ = w.shutdown().await;
             return;
@@ -515,13 +678,17 @@ async fn writer(shared: Arc<Shared>, generation: u64, mut w: BoxWrite) {
 async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: ReadBuffer) {
     let mut frames: Vec<Bytes> = Vec::new();
     let mut wake: Vec<Waker> = Vec::new();
+    let max_in_flight = shared.info.max_in_flight;
     loop {
         match r.read(rbuf.spare()).await {
             Ok(0) => {
                 let e = Error::new(ErrorKind::Io, "the server closed the connection");
                 return shared.fail(generation, e);
             }
-            Ok(n) => rbuf.advance(n),
+            Ok(n) => {
+                rbuf.advance(n);
+                shared.reads.fetch_add(1, Ordering::Relaxed);
+            }
             Err(e) => {
                 return shared.fail(generation, Error::io("reading from the server failed", e))
             }
@@ -536,6 +703,7 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
         if frames.is_empty() {
             continue;
         }
+        let mut unasked = false;
         {
             let mut guard = shared.lock();
             let st = &mut *guard;
@@ -547,12 +715,16 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
                     keep_push(st, &frame);
                     continue;
                 }
-                let Some(front) = st.pending.front_mut() else {
-                    drop(guard);
-                    wake.drain(..).for_each(Waker::wake);
-                    let e = Error::protocol("the server sent a reply nobody asked for");
-                    return shared.fail(generation, e);
-                };
+                // Only a written command can be answered: anything else is a reply nobody
+                // asked for, and the stream can no longer be trusted.
+                if st.in_flight == 0 {
+                    unasked = true;
+                    break;
+                }
+                let front = st
+                    .pending
+                    .front_mut()
+                    .expect("in_flight counts pending entries");
                 let reply = if front.frames == 1 {
                     Reply::One(frame)
                 } else {
@@ -564,12 +736,62 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
                 };
                 let slot = front.slot;
                 st.pending.pop_front();
-                st.in_flight = st.in_flight.saturating_sub(1);
+                st.in_flight -= 1;
                 st.slots.complete(slot, Ok(reply), &mut wake);
+            }
+            if !st.room.is_empty() && st.has_room(max_in_flight) {
+                st.wake_room(&mut wake);
             }
         }
         // Woken after the lock is released, so the callers find it free.
         wake.drain(..).for_each(Waker::wake);
+        if unasked {
+            frames.clear();
+            let e = Error::protocol("the server sent a reply nobody asked for");
+            return shared.fail(generation, e);
+        }
+    }
+}
+
+/// Fails the socket of `generation` when replies are due and the server has sent nothing for
+/// the liveness deadline (or a blocking command's own). Checks a few times per deadline, so a
+/// dead server is noticed within 1.25 times it; costs nothing per command.
+async fn watchdog(shared: Arc<Shared>, generation: u64, base: Duration) {
+    let tick = (base / 4).max(Duration::from_millis(5));
+    let mut last_reads = shared.reads.load(Ordering::Relaxed);
+    let mut quiet = Duration::ZERO;
+    loop {
+        tokio::time::sleep(tick).await;
+        let (busy, silence) = {
+            let st = shared.lock();
+            if st.generation != generation || st.status != Status::Connected {
+                return;
+            }
+            (st.in_flight > 0, st.silence)
+        };
+        let reads = shared.reads.load(Ordering::Relaxed);
+        if !busy || reads != last_reads {
+            last_reads = reads;
+            quiet = Duration::ZERO;
+            continue;
+        }
+        quiet += tick;
+        let limit = match silence {
+            Silence::Default => base,
+            Silence::Blocking(Some(limit)) => limit,
+            Silence::Blocking(None) => continue,
+        };
+        if quiet >= limit {
+            let e = Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the server at {} sent nothing for {limit:?} while replies were due (the \
+                     liveness deadline, `response_timeout`); the connection was closed",
+                    shared.info.addr
+                ),
+            );
+            return shared.fail(generation, e);
+        }
     }
 }
 

@@ -10,9 +10,34 @@ pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a connection's socket.
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// Connects to the server in `info`, honouring the connect timeout.
-pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
+/// Opens a socket and runs the handshake, all within the connect timeout.
+pub(crate) async fn establish(
+    info: &ConnectionInfo,
+) -> Result<(BoxRead, BoxWrite, ReadBuffer, ServerInfo)> {
     let fut = async {
+        let (mut r, mut w) = connect(info).await?;
+        let mut rbuf = ReadBuffer::new(info.limits);
+        let server = handshake(info, &mut r, &mut w, &mut rbuf).await?;
+        Ok((r, w, rbuf, server))
+    };
+    match info.connect_timeout {
+        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "could not connect to {} and finish the handshake within the connect timeout \
+                     ({t:?})",
+                    info.addr
+                ),
+            )
+        })?,
+        None => fut.await,
+    }
+}
+
+/// Connects to the server in `info` (TCP or Unix, and TLS).
+async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
+    {
         match &info.addr {
             #[cfg(not(feature = "tls"))]
             Addr::Tcp { tls: true, .. } => Err(Error::invalid_config(
@@ -52,15 +77,6 @@ pub(crate) async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)
             #[cfg(not(unix))]
             Addr::Unix(_) => Err(Error::invalid_config("Unix sockets need a Unix platform")),
         }
-    };
-    match info.connect_timeout {
-        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
-            Error::new(
-                ErrorKind::Timeout,
-                format!("could not connect to {} within {t:?}", info.addr),
-            )
-        })?,
-        None => fut.await,
     }
 }
 
@@ -80,7 +96,7 @@ async fn tcp_connect(
 }
 
 /// Runs the handshake over a fresh socket.
-pub(crate) async fn handshake(
+async fn handshake(
     info: &ConnectionInfo,
     r: &mut BoxRead,
     w: &mut BoxWrite,

@@ -207,6 +207,145 @@ pub struct CommandMeta {
     pub key_specs: &'static [KeySpec],
     /// Arguments that carry their own `since`.
     pub args: &'static [ArgMeta],
+    /// What the command does to its own connection's session.
+    pub session: Session,
+    /// Where a blocking command's server-side timeout is (`None`: never blocks).
+    pub blocking: Option<BlockingRule>,
+}
+
+/// What a command does to the session of the connection it runs on (generated from the
+/// overlay). Shared connections refuse every class but [`Session::None`]: the effect would
+/// reach the other tasks sharing the connection, or be lost on a reconnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Session {
+    /// No effect on the connection (almost every command).
+    None,
+    /// `SUBSCRIBE` and the other (un)subscribe commands: the connection becomes a subscriber
+    /// and its confirmations arrive as push messages.
+    PubSub,
+    /// `MONITOR`: the connection becomes a stream of events.
+    Monitor,
+    /// `MULTI`, `EXEC`, `DISCARD`: later commands are queued, not run.
+    Transaction,
+    /// `WATCH`, `UNWATCH`: a later `EXEC` depends on this connection's watches.
+    Watch,
+    /// `SELECT`: later commands use another database.
+    Database,
+    /// `CLIENT REPLY`: later commands get no reply.
+    ReplyMode,
+    /// `AUTH`, `HELLO`, `RESET`, `QUIT`, `CLIENT SETNAME`, `READONLY`, `READWRITE`,
+    /// `CLIENT TRACKING`, `CLIENT NO-EVICT`, `CLIENT NO-TOUCH`: who the connection is and how
+    /// the server treats it.
+    Connection,
+    /// `ASKING`, `CLIENT CACHING`: applies to the next command on the connection.
+    NextCommand,
+    /// `WAIT`, `WAITAOF`: about the writes made earlier on the same connection.
+    OwnWrites,
+}
+
+/// The unit of a blocking command's timeout argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeUnit {
+    /// Seconds (may be fractional): `BLPOP key 1.5`.
+    Seconds,
+    /// Milliseconds: `XREAD BLOCK 100`, `WAIT 1 100`.
+    Milliseconds,
+}
+
+/// Where a blocking command's timeout argument is (generated from the overlay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockingRule {
+    /// Always blocks; the timeout is argument `index` (1 = first after the name; negative:
+    /// from the end).
+    At {
+        /// Argument index.
+        index: i32,
+        /// Its unit.
+        unit: TimeUnit,
+    },
+    /// Blocks only when `keyword` is given (searched from argument `from` up to `until`); the
+    /// timeout follows it.
+    After {
+        /// The token before the timeout, uppercase.
+        keyword: &'static str,
+        /// Where the search starts.
+        from: u32,
+        /// Where the search stops.
+        until: Option<&'static str>,
+        /// Its unit.
+        unit: TimeUnit,
+    },
+}
+
+/// How long a command may keep the server silent on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Blocks {
+    /// Until released (a timeout of `0`).
+    Forever,
+    /// At most this long (the server answers when it elapses).
+    For(std::time::Duration),
+}
+
+impl Blocks {
+    /// The liveness deadline for a command that may block this long: its own timeout plus
+    /// `margin` (the connection's `response_timeout`), or none when it blocks until released
+    /// or no margin is set.
+    pub fn deadline(self, margin: Option<std::time::Duration>) -> Option<std::time::Duration> {
+        match (self, margin) {
+            (Blocks::For(d), Some(m)) => Some(d + m),
+            _ => None,
+        }
+    }
+}
+
+impl BlockingRule {
+    /// How long the command with these arguments (command name first) may block; `None`
+    /// when these arguments do not block. A timeout that does not parse counts as `Forever`
+    /// (the server will refuse it; until then nothing is cut short).
+    pub fn blocks(&self, args: &[&[u8]]) -> Option<Blocks> {
+        let (value, unit) = match *self {
+            BlockingRule::At { index, unit } => {
+                let i = if index < 0 {
+                    args.len().checked_sub(index.unsigned_abs() as usize)?
+                } else {
+                    index as usize
+                };
+                (*args.get(i)?, unit)
+            }
+            BlockingRule::After {
+                keyword,
+                from,
+                until,
+                unit,
+            } => {
+                let rest = args.get(from as usize..)?;
+                let stop = until.map_or(rest.len(), |u| {
+                    rest.iter()
+                        .position(|a| a.eq_ignore_ascii_case(u.as_bytes()))
+                        .unwrap_or(rest.len())
+                });
+                let at = rest[..stop]
+                    .iter()
+                    .position(|a| a.eq_ignore_ascii_case(keyword.as_bytes()))?;
+                (*rest.get(at + 1)?, unit)
+            }
+        };
+        let number = std::str::from_utf8(value)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0);
+        Some(match number {
+            Some(n) if n > 0.0 => {
+                let secs = match unit {
+                    TimeUnit::Seconds => n,
+                    TimeUnit::Milliseconds => n / 1000.0,
+                };
+                Blocks::For(std::time::Duration::from_secs_f64(secs.min(1e12)))
+            }
+            _ => Blocks::Forever,
+        })
+    }
 }
 
 impl CommandMeta {

@@ -79,6 +79,24 @@ pub trait Command {
         None
     }
 
+    /// What the command does to its connection's session (from its metadata; a command the
+    /// client does not know has none as far as it can tell).
+    fn session(&self) -> Session {
+        self.meta().map_or(Session::None, |m| m.session)
+    }
+
+    /// How long the command, with the arguments given, may keep the server silent on purpose:
+    /// `BLPOP k 1.5` for 1.5 s, `XREAD BLOCK 0 ...` forever, `XREAD` without `BLOCK` not at
+    /// all (`None`). Connections give a blocking command its own timeout plus their liveness
+    /// margin, and the shared connection runs it on a dedicated connection.
+    fn blocks(&self) -> Option<Blocks> {
+        let meta = self.meta()?;
+        meta.blocking?;
+        let mut buf = Vec::new();
+        encode(self, &mut buf).ok()?;
+        blocks_encoded(meta, &buf)
+    }
+
     /// Reads the reply into `T` instead of `Output`.
     fn returning<T: FromValkey>(self) -> Returning<Self, T>
     where
@@ -130,13 +148,76 @@ impl<C: Command + ?Sized> Command for &C {
 }
 
 /// Encodes `cmd` as a RESP array of bulk strings, appended to `buf`.
+///
+/// An argument type whose `num_args()` disagrees with what its `write_args()` writes would put
+/// a malformed command on the wire (and desynchronise everyone sharing the connection): that is
+/// an [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error, and `buf` is left as it
+/// was. A panic inside `write_args` also leaves `buf` as it was.
 #[inline]
-pub fn encode<C: Command + ?Sized>(cmd: &C, buf: &mut Vec<u8>) {
+pub fn encode<C: Command + ?Sized>(cmd: &C, buf: &mut Vec<u8>) -> crate::Result<()> {
+    /// Cuts the buffer back to where the command began unless the encoding finished.
+    struct Rollback<'a> {
+        buf: &'a mut Vec<u8>,
+        start: usize,
+        done: bool,
+    }
+    impl Drop for Rollback<'_> {
+        fn drop(&mut self) {
+            if !self.done {
+                self.buf.truncate(self.start);
+            }
+        }
+    }
     let n = cmd.num_args();
-    crate::convert::write_array_header(buf, n);
-    let mut w = ArgWriter::new(buf);
+    let mut guard = Rollback {
+        start: buf.len(),
+        buf,
+        done: false,
+    };
+    crate::convert::write_array_header(guard.buf, n);
+    let mut w = ArgWriter::new(guard.buf);
     cmd.write_args(&mut w);
-    debug_assert_eq!(w.written(), n, "num_args disagrees with write_args");
+    let written = w.written();
+    if written != n {
+        return Err(crate::Error::new(
+            crate::ErrorKind::InvalidInput,
+            format!(
+                "a command's arguments are inconsistent: num_args() said {n}, write_args() wrote \
+                 {written} (a ToValkeyArgs implementation must count what it writes); nothing \
+                 was sent"
+            ),
+        ));
+    }
+    guard.done = true;
+    Ok(())
+}
+
+/// The arguments of one encoded command (`*N` then `$len` bulk strings), as written by `encode`.
+pub(crate) fn split_encoded(cmd: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = cmd;
+    let line = |r: &[u8]| r.iter().position(|&b| b == b'\r');
+    let Some(end) = line(rest) else { return out };
+    rest = &rest[(end + 2).min(rest.len())..];
+    while rest.first() == Some(&b'$') {
+        let Some(end) = line(rest) else { break };
+        let Some(len) = crate::resp::parse_i64(&rest[1..end]).and_then(|l| usize::try_from(l).ok())
+        else {
+            break;
+        };
+        let start = end + 2;
+        if rest.len() < start + len {
+            break;
+        }
+        out.push(&rest[start..start + len]);
+        rest = &rest[(start + len + 2).min(rest.len())..];
+    }
+    out
+}
+
+/// How long an encoded command may block the connection it runs on (`None`: it does not).
+pub(crate) fn blocks_encoded(meta: &CommandMeta, encoded: &[u8]) -> Option<Blocks> {
+    meta.blocking?.blocks(&split_encoded(encoded))
 }
 
 /// Looks up a command's metadata by name (and subcommand), case-insensitively, without

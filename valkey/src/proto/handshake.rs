@@ -95,7 +95,7 @@ impl<'a> Handshake<'a> {
         self.in_flight.clear();
         let info = self.info;
         let mut push = |what: &'static str, cmd: Cmd, in_flight: &mut Vec<&'static str>| {
-            encode(&cmd, buf);
+            encode(&cmd, buf).expect("a Cmd counts its own arguments");
             in_flight.push(what);
         };
         match self.step {
@@ -136,6 +136,9 @@ impl<'a> Handshake<'a> {
                         Cmd::new("SELECT").arg(info.db),
                         &mut self.in_flight,
                     );
+                }
+                if info.readonly {
+                    push("READONLY", Cmd::new("READONLY"), &mut self.in_flight);
                 }
                 if info.set_lib_info {
                     let name = Cmd::new("CLIENT")

@@ -4,6 +4,7 @@
 
 mod handshake;
 mod readbuf;
+pub(crate) mod session;
 
 pub use handshake::{Handshake, ServerFlavor, ServerInfo};
 pub use readbuf::ReadBuffer;

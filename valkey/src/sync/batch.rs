@@ -2,7 +2,7 @@
 //! decoding live in `crate::pipeline`, this only moves the bytes.
 
 use super::Connection;
-use crate::cmd::Cmd;
+use crate::cmd::{Blocks, Cmd};
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
@@ -52,16 +52,27 @@ impl Connection {
 
     /// Runs a run-time [`Pipeline`]; read each reply through its handle.
     pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
-        self.wbuf().extend_from_slice(pipeline.encoded());
-        let replies = self.exchange_with(pipeline.len(), Reply::Frame)?;
+        let (encoded, info) = pipeline.encoded()?;
+        self.connected()?;
+        let (_, buf) = self.server_and_wbuf();
+        buf.clear();
+        buf.extend_from_slice(encoded);
+        let replies = self.exchange_with(pipeline.len(), info.blocks, Reply::Frame)?;
         Ok(pipeline.replies(replies))
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
     pub fn run_transaction<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let n = pipeline.len();
-        encode_transaction(self.wbuf(), |buf| buf.extend_from_slice(pipeline.encoded()));
-        let frames = self.exchange(n + 2)?;
+        let (encoded, _) = pipeline.encoded()?;
+        self.connected()?;
+        let (_, buf) = self.server_and_wbuf();
+        buf.clear();
+        encode_transaction(buf, |b| {
+            b.extend_from_slice(encoded);
+            Ok(())
+        })?;
+        let frames = self.exchange_transaction(n + 2)?;
         let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
         Ok(pipeline.replies(replies))
     }
@@ -82,16 +93,25 @@ impl Connection {
     /// })?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// A connection lost between WATCH and EXEC voids the watches: the transaction is then not
+    /// sent (it would run unwatched) and the helper starts over.
     pub fn watch<K, P, F>(&mut self, keys: &K, options: WatchOptions, mut f: F) -> Result<P::Output>
     where
         K: ToValkeyArgs + ?Sized,
         P: Commands,
         F: FnMut(&mut Connection) -> Result<P>,
     {
-        for _ in 0..options.max_attempts.max(1) {
+        let attempts = options.max_attempts.max(1);
+        for attempt in 1..=attempts {
             let mut watch = Cmd::new("WATCH");
             watch.push_arg(keys);
-            self.send(watch)?;
+            match self.send(watch) {
+                Ok(_) => {}
+                // Nothing depends on a WATCH that may not have run: watch again.
+                Err(e) if e.is_io() && attempt < attempts => continue,
+                Err(e) => return Err(e),
+            }
             let cmds = match f(self) {
                 Ok(c) => c,
                 Err(e) => {
@@ -128,8 +148,21 @@ impl Connection {
         self.connected()?;
         let (server, buf) = self.server_and_wbuf();
         buf.clear();
-        let n = encode_batch(cmds, transaction, server, buf)?;
-        self.exchange(n)
+        let (n, info) = encode_batch(cmds, transaction, server, buf)?;
+        if transaction {
+            self.exchange_transaction(n)
+        } else {
+            self.exchange_with(n, info.blocks, |f| f)
+        }
+    }
+
+    /// A transaction's round trip; whatever EXEC answered, the watches are gone after it.
+    fn exchange_transaction(&mut self, n: usize) -> Result<Vec<Bytes>> {
+        let r = self.exchange_with(n, None, |f| f);
+        if r.is_ok() {
+            self.exec_done();
+        }
+        r
     }
 
     fn exec<P: Commands>(&mut self, cmds: &P) -> Result<Vec<Reply>> {
@@ -137,15 +170,16 @@ impl Connection {
         transaction_replies(frames, cmds.len(), |i| cmds.name_of(i))
     }
 
-    fn exchange(&mut self, n: usize) -> Result<Vec<Bytes>> {
-        self.exchange_with(n, |f| f)
-    }
-
     /// Writes what the write buffer holds and reads `n` frames, each mapped by `f`.
-    fn exchange_with<T>(&mut self, n: usize, f: impl Fn(Bytes) -> T) -> Result<Vec<T>> {
+    fn exchange_with<T>(
+        &mut self,
+        n: usize,
+        blocks: Option<Blocks>,
+        f: impl Fn(Bytes) -> T,
+    ) -> Result<Vec<T>> {
         let mut frames = Vec::with_capacity(n);
-        let r = self.round_trip(n, |frame| frames.push(f(frame)));
-        self.wbuf().clear();
+        let r = self.round_trip(n, blocks, |frame| frames.push(f(frame)));
+        self.server_and_wbuf().1.clear();
         r.map(|()| frames)
     }
 }

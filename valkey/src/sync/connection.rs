@@ -1,10 +1,11 @@
 //! The blocking connection: one socket (TCP or Unix), one write buffer, one read buffer. Plain
 //! `std::net`, no hidden runtime, so that plain threads pay only for the syscalls they make.
 
-use crate::cmd::{encode, Command};
+use crate::cmd::{blocks_encoded, encode, split_encoded, Blocks, Command, CommandMeta, Session};
 use crate::config::{Addr, ConnectionInfo};
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
+use crate::proto::session::{self, Expect, SessionState};
 use crate::proto::{self, Handshake, ReadBuffer, ServerInfo};
 use crate::value::Value;
 use bytes::Bytes;
@@ -164,16 +165,31 @@ impl Write for Stream {
 /// A blocking connection to one server.
 ///
 /// Commands are sent with [`Connection::send`]; the reply is read into the command's `Output`.
-/// If the socket breaks, the command in flight fails with an I/O error (it is never re-sent, as it
-/// may have run) and the next command reconnects.
+/// If the socket breaks, the command in flight fails with [`ErrorKind::Unclear`] (it is never
+/// re-sent, as it may have run) and the next command reconnects. A server silent for longer
+/// than the liveness deadline (`response_timeout`, 10 s by default; blocking commands get their
+/// own timeout on top) is treated as a broken socket.
+///
+/// The connection tracks what session commands did: after `SELECT`, `CLIENT SETNAME`, `AUTH`
+/// and `READONLY` a reconnect restores them; after `WATCH`, `MULTI`, a subscription or client
+/// tracking, the first command after a reconnect fails (`WatchConflict` or `SessionLost`) instead
+/// of running in a session that lost them.
 pub struct Connection {
-    info: Arc<ConnectionInfo>,
+    session: SessionState,
     stream: Option<Stream>,
     rbuf: ReadBuffer,
     wbuf: Vec<u8>,
     server: ServerInfo,
     pushes: VecDeque<Value>,
     last_used: Instant,
+}
+
+/// Marks a failure after the command was written: it may have run.
+fn unclear(e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Closed => e.unclear(),
+        _ => e,
+    }
 }
 
 impl Connection {
@@ -183,54 +199,58 @@ impl Connection {
     }
 
     pub(crate) fn with_info(info: Arc<ConnectionInfo>) -> Result<Connection> {
+        Connection::with_info_within(info, None)
+    }
+
+    /// Opens a connection within `limit` as well as the connect timeout (a pool's checkout).
+    pub(crate) fn with_info_within(
+        info: Arc<ConnectionInfo>,
+        limit: Option<Duration>,
+    ) -> Result<Connection> {
         let mut con = Connection {
             stream: None,
             rbuf: ReadBuffer::new(info.limits),
-            info,
+            session: SessionState::new(info),
             wbuf: Vec::with_capacity(4096),
             server: ServerInfo::default(),
             pushes: VecDeque::new(),
             last_used: Instant::now(),
         };
-        con.connect()?;
+        con.connect_within(limit)?;
         Ok(con)
     }
 
+    fn info(&self) -> &ConnectionInfo {
+        &self.session.info
+    }
+
     fn connect(&mut self) -> Result<()> {
+        self.connect_within(None)
+    }
+
+    /// Opens the socket and runs the handshake, all within the connect timeout (and `limit`).
+    fn connect_within(&mut self, limit: Option<Duration>) -> Result<()> {
         self.stream = None;
         self.rbuf.clear();
-        let stream = Stream::connect(&self.info)?;
-        let io_err = |e| Error::io("could not configure the socket", e);
-        stream
-            .set_read_timeout(self.info.response_timeout)
-            .map_err(io_err)?;
-        stream
-            .set_write_timeout(self.info.response_timeout)
-            .map_err(io_err)?;
-        self.stream = Some(stream);
-        let info = Arc::clone(&self.info);
-        let mut hs = Handshake::new(&info);
-        let result = (|| {
-            loop {
-                self.wbuf.clear();
-                let n = hs.next_batch(&mut self.wbuf);
-                if n == 0 {
-                    break;
-                }
-                self.flush()?;
-                let mut replies = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let frame = self.read_frame()?;
-                    replies.push(proto::decode_value(&frame)?);
-                }
-                hs.on_replies(replies)?;
+        let mut info = Arc::clone(&self.session.info);
+        if let Some(l) = limit {
+            if info.connect_timeout.is_none_or(|t| t > l) {
+                Arc::make_mut(&mut info).connect_timeout = Some(l);
             }
-            Ok(())
-        })();
+        }
+        let deadline = info.connect_timeout.map(|t| Instant::now() + t);
+        let stream = Stream::connect(&info)?;
+        stream
+            .set_write_timeout(info.connect_timeout)
+            .map_err(|e| Error::io("could not configure the socket", e))?;
+        self.stream = Some(stream);
+        let result = self.run_handshake(&info, deadline).and_then(|()| {
+            self.set_read_timeout(info.response_timeout)?;
+            self.set_write_timeout(info.response_timeout)
+        });
         self.wbuf.clear();
         match result {
             Ok(()) => {
-                self.server = hs.server_info().clone();
                 self.last_used = Instant::now();
                 Ok(())
             }
@@ -241,8 +261,53 @@ impl Connection {
         }
     }
 
+    fn run_handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> Result<()> {
+        let mut hs = Handshake::new(info);
+        loop {
+            self.wbuf.clear();
+            let n = hs.next_batch(&mut self.wbuf);
+            if n == 0 {
+                break;
+            }
+            self.flush()?;
+            let mut replies = Vec::with_capacity(n);
+            for _ in 0..n {
+                let frame = self.read_frame_by(deadline, "the handshake")?;
+                replies.push(proto::decode_value(&frame)?);
+            }
+            hs.on_replies(replies)?;
+        }
+        self.server = hs.server_info().clone();
+        Ok(())
+    }
+
+    /// Reads one reply with a read timeout that ends at `deadline` (the handshake's).
+    fn read_frame_by(&mut self, deadline: Option<Instant>, what: &str) -> Result<Bytes> {
+        loop {
+            if let Some(frame) = self.buffered_frame()? {
+                return Ok(frame);
+            }
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    self.stream = None;
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "{what} with {} did not finish within the connect timeout",
+                            self.info().addr
+                        ),
+                    ));
+                }
+                self.set_read_timeout(Some(left))?;
+            }
+            self.read_more()?;
+        }
+    }
+
     /// Reconnects when the last command broke the connection, retrying a few times with a short,
-    /// growing pause.
+    /// growing pause. The command that asked is not sent if this fails (`NotSent`), nor if the
+    /// session lost something a reconnect cannot restore (`WatchConflict`, `SessionLost`).
     fn ensure_connected(&mut self) -> Result<()> {
         if self.stream.is_some() {
             return Ok(());
@@ -251,14 +316,25 @@ impl Connection {
         let mut attempt = 1;
         loop {
             match self.connect() {
-                Ok(()) => return Ok(()),
+                Ok(()) => break,
                 Err(e) if e.is_io() && attempt < RECONNECT_ATTEMPTS => {
                     std::thread::sleep(delay);
                     delay *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    return Err(match e.kind() {
+                        ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Protocol => e
+                            .context("could not reconnect; the command was not sent")
+                            .not_sent(),
+                        _ => e,
+                    })
+                }
             }
+        }
+        match self.session.lost_on_reconnect() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -277,27 +353,143 @@ impl Connection {
 
     /// Sends a command and reads its reply into any `T` (the command's declared output is ignored).
     pub fn send_as<C: Command + ?Sized, T: FromValkey>(&mut self, cmd: &C) -> Result<T> {
+        let meta = cmd.meta();
+        if let Some(m) = meta.filter(|m| m.session != Session::None) {
+            return self.send_session(cmd, m);
+        }
         proto::check_supported(cmd, &self.server)?;
         self.ensure_connected()?;
         self.wbuf.clear();
-        encode(cmd, &mut self.wbuf);
-        let blocking = cmd.meta().is_some_and(|m| m.is_blocking());
-        if blocking && self.info.response_timeout.is_some() {
-            // A blocking command waits as long as its own timeout says; no client timeout cuts it.
-            self.set_read_timeout(None)?;
-        }
-        let frame = self.flush().and_then(|()| self.read_frame());
-        if blocking && self.info.response_timeout.is_some() && self.stream.is_some() {
-            self.set_read_timeout(self.info.response_timeout)?;
-        }
+        encode(cmd, &mut self.wbuf)?;
+        let blocks = match meta {
+            Some(m) if m.blocking.is_some() => blocks_encoded(m, &self.wbuf),
+            _ => None,
+        };
+        let frame = self.exchange_one(blocks)?;
         self.last_used = Instant::now();
-        proto::decode_reply(&frame?)
+        proto::decode_reply(&frame)
+    }
+
+    /// Writes the encoded command and reads its reply; a blocking command gets its own timeout
+    /// plus the liveness margin as the read timeout.
+    fn exchange_one(&mut self, blocks: Option<Blocks>) -> Result<Bytes> {
+        let Some(blocks) = blocks else {
+            return self
+                .flush()
+                .and_then(|()| self.read_frame())
+                .map_err(unclear);
+        };
+        let base = self.info().response_timeout;
+        self.set_read_timeout(blocks.deadline(base))?;
+        let frame = self
+            .flush()
+            .and_then(|()| self.read_frame())
+            .map_err(unclear);
+        if self.stream.is_some() {
+            self.set_read_timeout(base)?;
+        }
+        frame
+    }
+
+    /// A command that changes the connection's session: run, tracked, and restored or reported
+    /// after a reconnect.
+    fn send_session<C: Command + ?Sized, T: FromValkey>(
+        &mut self,
+        cmd: &C,
+        meta: &'static CommandMeta,
+    ) -> Result<T> {
+        session::refuse_anywhere(meta)?;
+        proto::check_supported(cmd, &self.server)?;
+        self.ensure_connected()?;
+        self.wbuf.clear();
+        encode(cmd, &mut self.wbuf)?;
+        let encoded = self.wbuf.clone();
+        let args = split_encoded(&encoded);
+        let expect = self.session.expect(meta, &args);
+        let blocks = blocks_encoded(meta, &encoded);
+        let reply = match expect {
+            Expect::Reply => self.exchange_one(blocks).and_then(|frame| {
+                let decoded = proto::decode_reply::<T>(&frame);
+                if decoded.is_err() && matches!(frame.first(), Some(b'-' | b'!')) {
+                    self.session.after_error(meta);
+                }
+                decoded
+            }),
+            Expect::Confirmations { kind, count } => self
+                .flush()
+                .and_then(|()| self.read_confirmations(kind, count))
+                .map_err(unclear)
+                .and_then(|v| T::from_valkey(session::confirmations_value(v))),
+        };
+        self.last_used = Instant::now();
+        let reply = reply?;
+        match meta.name {
+            "RESET" => {
+                // The server is back to RESP2, unauthenticated, db 0: greet it again as
+                // configured.
+                self.session.reset();
+                let info = Arc::clone(&self.session.info);
+                let deadline = info.connect_timeout.map(|t| Instant::now() + t);
+                if let Err(e) = self.run_handshake(&info, deadline) {
+                    self.stream = None;
+                    return Err(e.context("RESET succeeded, but the handshake after it failed"));
+                }
+                self.set_read_timeout(info.response_timeout)?;
+            }
+            "QUIT" => {
+                self.stream = None;
+                self.session.reset();
+            }
+            _ => self.session.after(meta, &args),
+        }
+        Ok(reply)
+    }
+
+    /// Reads `count` (un)subscribe confirmations of `kind`, keeping messages that arrive
+    /// meanwhile for [`Connection::take_pushes`].
+    fn read_confirmations(&mut self, kind: &str, count: usize) -> Result<Vec<Value>> {
+        let mut got = Vec::with_capacity(count);
+        while got.len() < count {
+            let frame = self.next_raw_frame()?;
+            match session::pubsub_frame_kind(&frame) {
+                Some(k) if k == kind => got.push(proto::decode_value(&frame)?),
+                Some(_) => self.keep_push(&frame)?,
+                None if proto::is_push(&frame) => self.keep_push(&frame)?,
+                None => {
+                    // An error (a wrong argument, or a command not allowed here) ends it.
+                    proto::decode_reply::<Value>(&frame)?;
+                    return Err(Error::protocol(format!(
+                        "expected a {kind} confirmation, got another reply"
+                    )));
+                }
+            }
+        }
+        Ok(got)
     }
 
     /// Writes the encoded commands in `wbuf`, then reads `n` reply frames, calling `on_frame` for
-    /// each (used by pipelines and transactions).
-    pub(crate) fn round_trip(&mut self, n: usize, mut on_frame: impl FnMut(Bytes)) -> Result<()> {
+    /// each (used by pipelines and transactions). Blocking commands in the batch extend the
+    /// read timeout by their own timeouts.
+    pub(crate) fn round_trip(
+        &mut self,
+        n: usize,
+        blocks: Option<Blocks>,
+        on_frame: impl FnMut(Bytes),
+    ) -> Result<()> {
         self.ensure_connected()?;
+        let base = self.info().response_timeout;
+        if let Some(b) = blocks {
+            self.set_read_timeout(b.deadline(base))?;
+        }
+        let r = self.round_trip_inner(n, on_frame).map_err(unclear);
+        if blocks.is_some() && self.stream.is_some() {
+            self.set_read_timeout(base)?;
+        }
+        self.last_used = Instant::now();
+        r
+    }
+
+    fn round_trip_inner(&mut self, n: usize, mut on_frame: impl FnMut(Bytes)) -> Result<()> {
         let mut got = 0;
         if self.wbuf.len() <= STREAM_CHUNK {
             self.flush()?;
@@ -330,7 +522,6 @@ impl Connection {
             let f = self.read_frame()?;
             on_frame(f);
         }
-        self.last_used = Instant::now();
         Ok(())
     }
 
@@ -348,11 +539,6 @@ impl Connection {
         Ok(())
     }
 
-    /// The write buffer, for pipelines to encode into.
-    pub(crate) fn wbuf(&mut self) -> &mut Vec<u8> {
-        &mut self.wbuf
-    }
-
     /// The server's info and the write buffer together, for batches to check and encode.
     pub(crate) fn server_and_wbuf(&mut self) -> (&ServerInfo, &mut Vec<u8>) {
         (&self.server, &mut self.wbuf)
@@ -364,10 +550,22 @@ impl Connection {
     }
 
     fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
+        self.set_timeout(t, Stream::set_read_timeout)
+    }
+
+    fn set_write_timeout(&mut self, t: Option<Duration>) -> Result<()> {
+        self.set_timeout(t, Stream::set_write_timeout)
+    }
+
+    fn set_timeout(
+        &mut self,
+        t: Option<Duration>,
+        set: fn(&Stream, Option<Duration>) -> io::Result<()>,
+    ) -> Result<()> {
         if let Some(s) = &self.stream {
-            if let Err(e) = s.set_read_timeout(t) {
+            if let Err(e) = set(s, t) {
                 self.stream = None;
-                return Err(Error::io("could not set the read timeout", e));
+                return Err(Error::io("could not set a socket timeout", e));
             }
         }
         Ok(())
@@ -388,23 +586,39 @@ impl Connection {
         Ok(())
     }
 
-    /// The next reply already buffered, if any (push frames are set aside).
+    /// The next frame already buffered, whatever it is.
+    fn buffered_raw_frame(&mut self) -> Result<Option<Bytes>> {
+        match self.rbuf.next_frame() {
+            Ok(frame) => Ok(frame),
+            Err(e) => {
+                // The stream is out of step after malformed input: never read on from it.
+                self.stream = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// The next reply already buffered, if any (push frames, and the messages a subscribed
+    /// RESP2 connection receives, are set aside).
     fn buffered_frame(&mut self) -> Result<Option<Bytes>> {
         loop {
-            match self.rbuf.next_frame() {
-                Ok(Some(frame)) if proto::is_push(&frame) => self.keep_push(&frame)?,
-                Ok(frame) => return Ok(frame),
-                Err(e) => {
-                    // The stream is out of step after malformed input: never read on from it.
-                    self.stream = None;
-                    return Err(e);
+            match self.buffered_raw_frame()? {
+                Some(frame) if proto::is_push(&frame) => self.keep_push(&frame)?,
+                Some(frame)
+                    if self.session.subscribed()
+                        && session::pubsub_frame_kind(&frame)
+                            .is_some_and(session::is_message_kind) =>
+                {
+                    self.keep_push(&frame)?
                 }
+                frame => return Ok(frame),
             }
         }
     }
 
     /// Reads whatever the socket has now, without waiting (used between chunks of a large
-    /// pipeline, so that replies flow while the rest is written).
+    /// pipeline, so that replies flow while the rest is written, and to see whether an idle
+    /// connection is still open).
     fn read_available(&mut self) -> Result<()> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
@@ -416,8 +630,8 @@ impl Connection {
                 Ok(0) => {
                     break Err(Error::new(
                         ErrorKind::Io,
-                        "the server closed the connection during a pipeline; its commands may \
-                         or may not have run",
+                        "the server closed the connection; the commands sent may or may not \
+                         have run",
                     ))
                 }
                 Ok(n) => self.rbuf.advance(n),
@@ -438,9 +652,26 @@ impl Connection {
             if let Some(frame) = self.buffered_frame()? {
                 return Ok(frame);
             }
-            let Some(stream) = self.stream.as_mut() else {
-                return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
-            };
+            self.read_more()?;
+        }
+    }
+
+    /// The next frame of any kind (pushes included), reading as needed.
+    fn next_raw_frame(&mut self) -> Result<Bytes> {
+        loop {
+            if let Some(frame) = self.buffered_raw_frame()? {
+                return Ok(frame);
+            }
+            self.read_more()?;
+        }
+    }
+
+    /// One read from the socket into the read buffer.
+    fn read_more(&mut self) -> Result<()> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
+        };
+        loop {
             match stream.read(self.rbuf.spare()) {
                 Ok(0) => {
                     self.stream = None;
@@ -450,7 +681,10 @@ impl Connection {
                          or may not have run",
                     ));
                 }
-                Ok(n) => self.rbuf.advance(n),
+                Ok(n) => {
+                    self.rbuf.advance(n);
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.stream = None;
@@ -461,8 +695,11 @@ impl Connection {
                     return Err(if timeout {
                         Error::with_source(
                             ErrorKind::Timeout,
-                            "no reply within the response timeout; the connection was closed \
-                             (the command may or may not have run)",
+                            format!(
+                                "the server at {} was silent beyond the liveness deadline; the \
+                                 connection was closed (the command may or may not have run)",
+                                self.session.info.addr
+                            ),
                             e,
                         )
                     } else {
@@ -486,7 +723,8 @@ impl Connection {
         Ok(())
     }
 
-    /// Takes the out-of-band push messages (RESP3 `>`) received so far.
+    /// Takes the out-of-band messages received so far: RESP3 pushes, and the pub/sub messages
+    /// of a subscribed connection in either protocol.
     pub fn take_pushes(&mut self) -> Vec<Value> {
         self.pushes.drain(..).collect()
     }
@@ -496,9 +734,10 @@ impl Connection {
         &self.server
     }
 
-    /// The settings this connection was opened with.
+    /// The settings a reconnect would use: those the connection was opened with, updated by
+    /// the session commands it ran (`SELECT`, `CLIENT SETNAME`, `AUTH`, `READONLY`).
     pub fn connection_info(&self) -> &ConnectionInfo {
-        &self.info
+        self.info()
     }
 
     /// Whether the socket is open (false after a failure, until the next command reconnects).
@@ -510,12 +749,95 @@ impl Connection {
     pub fn idle_for(&self) -> Duration {
         self.last_used.elapsed()
     }
+
+    /// A transaction ended (EXEC answered): its watches are gone.
+    pub(crate) fn exec_done(&mut self) {
+        self.session.exec_done();
+    }
+
+    /// Whether session commands left state that the next user of a pooled connection must not
+    /// inherit (another database or name, WATCH, MULTI, subscriptions, tracking).
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.session.is_dirty()
+    }
+
+    /// Whether an idle connection is still usable: open, and the server has not closed it or
+    /// sent anything unexpected meanwhile (checked without waiting).
+    pub(crate) fn is_alive(&mut self) -> bool {
+        if self.stream.is_none() || self.read_available().is_err() {
+            return false;
+        }
+        match self.buffered_frame() {
+            Ok(None) => true,
+            _ => {
+                self.stream = None;
+                false
+            }
+        }
+    }
+
+    /// Brings the session back to what the connection was opened with: `RESET` (which also
+    /// ends MULTI, WATCH, subscriptions and tracking), then the handshake again, all within
+    /// `limit`. On a server without `RESET`, or on any failure, the connection is closed.
+    pub(crate) fn reset_session(&mut self, limit: Option<Duration>) -> Result<()> {
+        let has_reset = self
+            .server
+            .version
+            .is_some_and(|v| v >= crate::cmd::Version::new(6, 2, 0));
+        if !has_reset {
+            self.stream = None;
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "the server has no RESET; the connection was closed",
+            ));
+        }
+        let deadline = limit.map(|t| Instant::now() + t);
+        let result = (|| {
+            self.wbuf.clear();
+            encode(&crate::Cmd::new("RESET"), &mut self.wbuf)?;
+            self.flush()?;
+            // Whatever a subscriber or tracking left unread comes before RESET's reply.
+            loop {
+                let frame = self.read_frame_by(deadline, "RESET")?;
+                if frame.as_ref() == b"+RESET\r\n" {
+                    break;
+                }
+            }
+            self.session.reset();
+            let info = Arc::clone(&self.session.info);
+            self.run_handshake(&info, deadline)?;
+            self.pushes.clear();
+            self.set_read_timeout(info.response_timeout)
+        })();
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    /// PING within `limit` (a pool's health check).
+    pub(crate) fn ping_within(&mut self, limit: Option<Duration>) -> bool {
+        let deadline = limit.map(|t| Instant::now() + t);
+        self.wbuf.clear();
+        let ok = encode(&crate::Cmd::new("PING"), &mut self.wbuf).is_ok()
+            && self.flush().is_ok()
+            && self
+                .read_frame_by(deadline, "the health check")
+                .is_ok_and(|f| !matches!(f.first(), Some(b'-' | b'!')));
+        let restored = self.set_read_timeout(self.info().response_timeout).is_ok();
+        if ok && restored {
+            self.last_used = Instant::now();
+        } else {
+            self.stream = None;
+        }
+        ok && restored
+    }
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("addr", &self.info.addr)
+            .field("addr", &self.info().addr)
             .field("open", &self.stream.is_some())
             .field("server", &self.server)
             .finish()

@@ -3,7 +3,6 @@
 //! longer than `health_check_interval` is PINGed before it is handed out.
 
 use super::Connection;
-use crate::cmd::Cmd;
 use crate::config::ConnectionInfo;
 use crate::error::{Error, ErrorKind, Result};
 use std::ops::{Deref, DerefMut};
@@ -91,14 +90,16 @@ impl Pool {
     }
 
     /// Checks out a connection, opening one if the pool is below `max_size`, else waiting up to
-    /// `wait_timeout` for one to be returned.
+    /// `wait_timeout` for one to be returned. The whole checkout (the wait, opening a
+    /// connection, resetting or checking one) stays within `wait_timeout`.
     pub fn get(&self) -> Result<PooledConnection> {
         let deadline = self.shared.config.wait_timeout.map(|t| Instant::now() + t);
+        let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let mut state = self.lock();
         loop {
             if let Some(mut con) = state.idle.pop() {
                 drop(state);
-                if self.healthy(&mut con) {
+                if self.healthy(&mut con, left()) {
                     return Ok(self.wrap(con));
                 }
                 state = self.lock();
@@ -108,7 +109,7 @@ impl Pool {
             if state.total < self.shared.config.max_size {
                 state.total += 1;
                 drop(state);
-                return match Connection::with_info(Arc::clone(&self.shared.info)) {
+                return match Connection::with_info_within(Arc::clone(&self.shared.info), left()) {
                     Ok(con) => Ok(self.wrap(con)),
                     Err(e) => {
                         self.lock().total -= 1;
@@ -157,12 +158,17 @@ impl Pool {
         self.lock().idle.len()
     }
 
-    fn healthy(&self, con: &mut Connection) -> bool {
-        if !con.is_open() {
+    /// Whether an idle connection can be handed out: still open (checked without waiting),
+    /// its session back to the configured one, and answering PING after a long idle time.
+    fn healthy(&self, con: &mut Connection, left: Option<Duration>) -> bool {
+        if !con.is_alive() {
             return false;
         }
+        if con.is_dirty() {
+            return con.reset_session(left).is_ok();
+        }
         match self.shared.config.health_check_interval {
-            Some(interval) if con.idle_for() >= interval => con.send(Cmd::new("PING")).is_ok(),
+            Some(interval) if con.idle_for() >= interval => con.ping_within(left),
             _ => true,
         }
     }
@@ -189,7 +195,8 @@ impl std::fmt::Debug for Pool {
 }
 
 /// A connection checked out of a [`Pool`]; it goes back to the pool when dropped (or is closed,
-/// if it broke or is dropped during a panic).
+/// if it broke or is dropped during a panic). Session changes made with it (`SELECT`, `WATCH`,
+/// an open `MULTI`, subscriptions, ...) are reset before the next user gets it.
 pub struct PooledConnection {
     con: Option<Connection>,
     pool: Pool,

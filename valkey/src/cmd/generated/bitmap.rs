@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -41,6 +44,8 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Counts the number of set bits (population counting) in a string.
 ///
@@ -334,6 +339,8 @@ pub(crate) static BITFIELD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Performs arbitrary bitfield integer operations on strings.
 ///
@@ -412,6 +419,8 @@ pub(crate) static BITFIELD_RO: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Performs arbitrary read-only bitfield integer operations on strings.
 ///
@@ -538,6 +547,8 @@ pub(crate) static BITOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Performs bitwise operations on multiple strings, and stores the result.
 ///
@@ -625,6 +636,8 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Finds the first set (1) or clear (0) bit in a string.
 ///
@@ -794,6 +807,8 @@ pub(crate) static GETBIT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a bit value by offset.
 ///
@@ -859,6 +874,8 @@ pub(crate) static SETBIT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -25,6 +28,8 @@ pub(crate) static ASKING: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::NextCommand,
+    blocking: None,
 };
 /// Signals that a cluster client is following an -ASK redirect.
 ///
@@ -70,6 +75,8 @@ pub(crate) static CLUSTER: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for Cluster commands.
 ///
@@ -119,6 +126,8 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Assigns new hash slots to a node.
 ///
@@ -177,6 +186,8 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Assigns new hash slot ranges to a node.
 ///
@@ -237,6 +248,8 @@ pub(crate) static CLUSTER_BUMPEPOCH: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Advances the cluster config epoch.
 ///
@@ -288,6 +301,8 @@ pub(crate) static CLUSTER_CANCELSLOTMIGRATIONS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Cancel all current ongoing slot migration operations.
 ///
@@ -336,6 +351,8 @@ pub(crate) static CLUSTER_COUNT_FAILURE_REPORTS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of active failure reports for a node. No new reports are created once the node is marked as failed.
 ///
@@ -399,6 +416,8 @@ pub(crate) static CLUSTER_COUNTKEYSINSLOT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of keys in a hash slot.
 ///
@@ -457,6 +476,8 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets hash slots as unbound for a node.
 ///
@@ -515,6 +536,8 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets hash slot ranges as unbound for a node.
 ///
@@ -575,6 +598,8 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Forces a replica to perform a manual failover of its primary.
 ///
@@ -645,6 +670,8 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes all keys from the target slot.
 ///
@@ -726,6 +753,8 @@ pub(crate) static CLUSTER_FLUSHSLOTS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes all slots information from a node.
 ///
@@ -777,6 +806,8 @@ pub(crate) static CLUSTER_FORGET: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes a node from the nodes table.
 ///
@@ -832,6 +863,8 @@ pub(crate) static CLUSTER_GETKEYSINSLOT: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the key names in a hash slot.
 ///
@@ -901,6 +934,8 @@ pub(crate) static CLUSTER_GETSLOTMIGRATIONS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Gets the status of ongoing and recently finished slot import and export operations.
 ///
@@ -953,6 +988,8 @@ pub(crate) static CLUSTER_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1001,6 +1038,8 @@ pub(crate) static CLUSTER_INFO: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about the state of a node.
 ///
@@ -1049,6 +1088,8 @@ pub(crate) static CLUSTER_KEYSLOT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the hash slot for a key.
 ///
@@ -1104,6 +1145,8 @@ pub(crate) static CLUSTER_LINKS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a list of all TCP links to and from peer nodes.
 ///
@@ -1165,6 +1208,8 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
             since: Some(Version::new(4, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Forces a node to handshake with another node.
 ///
@@ -1304,6 +1349,8 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Migrate the given slots from this node to the specified nodes.
 ///
@@ -1363,6 +1410,8 @@ pub(crate) static CLUSTER_MYID: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the ID of a node.
 ///
@@ -1411,6 +1460,8 @@ pub(crate) static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the shard ID of a node.
 ///
@@ -1459,6 +1510,8 @@ pub(crate) static CLUSTER_NODES: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the cluster configuration for a node.
 ///
@@ -1507,6 +1560,8 @@ pub(crate) static CLUSTER_REPLICAS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists the replica nodes of a primary node.
 ///
@@ -1615,6 +1670,8 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Configures a node as replica of a primary node or detaches a replica from its primary.
 ///
@@ -1685,6 +1742,8 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Resets a node.
 ///
@@ -1755,6 +1814,8 @@ pub(crate) static CLUSTER_SAVECONFIG: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Forces a node to save the cluster configuration to disk.
 ///
@@ -1806,6 +1867,8 @@ pub(crate) static CLUSTER_SET_CONFIG_EPOCH: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the configuration epoch for a new node.
 ///
@@ -1914,6 +1977,8 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
             since: Some(Version::new(8, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Binds a hash slot to a node.
 ///
@@ -2005,6 +2070,8 @@ pub(crate) static CLUSTER_SHARDS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the mapping of cluster slots to shards.
 ///
@@ -2061,6 +2128,8 @@ pub(crate) static CLUSTER_SLAVES: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists the replica nodes of a primary node.
 ///
@@ -2204,6 +2273,8 @@ pub(crate) static CLUSTER_SLOT_STATS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output", "request_policy:all_shards"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Return an array of slot usage statistics for slots assigned to the current node.
 ///
@@ -2270,6 +2341,8 @@ pub(crate) static CLUSTER_SLOTS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the mapping of cluster slots to nodes.
 ///
@@ -2331,6 +2404,8 @@ pub(crate) static CLUSTER_SYNCSLOTS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for internal slot migration commands.
 ///
@@ -2393,6 +2468,8 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Iterates over the keys in the cluster.
 ///
@@ -2558,6 +2635,8 @@ pub(crate) static READONLY: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Enables read-only queries for a connection to a Valkey replica node.
 ///
@@ -2606,6 +2685,8 @@ pub(crate) static READWRITE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Enables read-write queries for a connection to a Valkey replica node.
 ///

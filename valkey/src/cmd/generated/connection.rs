@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -37,6 +40,8 @@ pub(crate) static AUTH: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 0, 0)),
         },
     ],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Authenticates the connection.
 ///
@@ -121,6 +126,8 @@ pub(crate) static CLIENT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for client connection commands.
 ///
@@ -196,6 +203,8 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::NextCommand,
+    blocking: None,
 };
 /// Instructs the server whether to track the keys in the next request.
 ///
@@ -262,6 +271,8 @@ pub(crate) static CLIENT_CAPA: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A client claims its capability.
 ///
@@ -323,6 +334,8 @@ pub(crate) static CLIENT_GETNAME: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the name of the connection.
 ///
@@ -375,6 +388,8 @@ pub(crate) static CLIENT_GETREDIR: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the client ID to which the connection's tracking notifications are redirected.
 ///
@@ -423,6 +438,8 @@ pub(crate) static CLIENT_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -475,6 +492,8 @@ pub(crate) static CLIENT_ID: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the unique client ID of the connection.
 ///
@@ -526,6 +545,8 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Marks this client as an import source when the server is in import mode.
 ///
@@ -591,6 +612,8 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about the connection.
 ///
@@ -1230,6 +1253,8 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Terminates open connections.
 ///
@@ -1445,6 +1470,8 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists open connections.
 ///
@@ -5478,6 +5505,8 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Sets the client eviction mode of the connection.
 ///
@@ -5544,6 +5573,8 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Controls whether commands sent by the client affect the LRU/LFU of accessed keys.
 ///
@@ -5616,6 +5647,8 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Suspends commands processing.
 ///
@@ -5739,6 +5772,8 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::ReplyMode,
+    blocking: None,
 };
 /// Instructs the server whether to reply to commands.
 ///
@@ -5836,6 +5871,8 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets information specific to the client or connection.
 ///
@@ -5902,6 +5939,8 @@ pub(crate) static CLIENT_SETNAME: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Sets the connection name.
 ///
@@ -5962,6 +6001,8 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Controls server-assisted client-side caching for the connection.
 ///
@@ -6193,6 +6234,8 @@ pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about server-assisted client-side caching for the connection.
 ///
@@ -6251,6 +6294,8 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Unblocks a client blocked by a blocking command from a different connection.
 ///
@@ -6333,6 +6378,8 @@ pub(crate) static CLIENT_UNPAUSE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Resumes processing commands from paused clients.
 ///
@@ -6384,6 +6431,8 @@ pub(crate) static ECHO: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the given string.
 ///
@@ -6446,6 +6495,8 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Handshakes with the server.
 ///
@@ -6564,6 +6615,8 @@ pub(crate) static PING: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the server's liveliness response.
 ///
@@ -6626,6 +6679,8 @@ pub(crate) static QUIT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Closes the connection.
 ///
@@ -6677,6 +6732,8 @@ pub(crate) static RESET: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Connection,
+    blocking: None,
 };
 /// Resets the connection.
 ///
@@ -6726,6 +6783,8 @@ pub(crate) static SELECT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Database,
+    blocking: None,
 };
 /// Changes the selected database.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -44,6 +47,8 @@ pub(crate) static COPY: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Copies the value of a key to a new key.
 ///
@@ -158,6 +163,8 @@ pub(crate) static DEL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes one or more keys.
 ///
@@ -220,6 +227,8 @@ pub(crate) static DUMP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a serialized representation of the value stored at a key.
 ///
@@ -283,6 +292,8 @@ pub(crate) static EXISTS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Determines whether one or more keys exist.
 ///
@@ -355,6 +366,8 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the expiration time of a key in seconds.
 ///
@@ -481,6 +494,8 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the expiration time of a key to a Unix timestamp.
 ///
@@ -605,6 +620,8 @@ pub(crate) static EXPIRETIME: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the expiration time of a key as a Unix timestamp.
 ///
@@ -657,6 +674,8 @@ pub(crate) static KEYS: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns all key names that match a pattern.
 ///
@@ -788,6 +807,8 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
             since: Some(Version::new(3, 0, 6)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Atomically transfers a key from one instance to another.
 ///
@@ -1022,6 +1043,8 @@ pub(crate) static MOVE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Moves a key to another database.
 ///
@@ -1077,6 +1100,8 @@ pub(crate) static OBJECT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for object introspection commands.
 ///
@@ -1133,6 +1158,8 @@ pub(crate) static OBJECT_ENCODING: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the internal encoding of an object.
 ///
@@ -1198,6 +1225,8 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the logarithmic access frequency counter of an object.
 ///
@@ -1253,6 +1282,8 @@ pub(crate) static OBJECT_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1311,6 +1342,8 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the time since the last access to an object.
 ///
@@ -1376,6 +1409,8 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the reference count of a value of a key.
 ///
@@ -1441,6 +1476,8 @@ pub(crate) static PERSIST: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes the expiration time of a key.
 ///
@@ -1509,6 +1546,8 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the expiration time of a key in milliseconds.
 ///
@@ -1636,6 +1675,8 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the expiration time of a key to a Unix milliseconds timestamp.
 ///
@@ -1760,6 +1801,8 @@ pub(crate) static PEXPIRETIME: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the expiration time of a key as a Unix milliseconds timestamp.
 ///
@@ -1822,6 +1865,8 @@ pub(crate) static PTTL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the expiration time in milliseconds of a key.
 ///
@@ -1882,6 +1927,8 @@ pub(crate) static RANDOMKEY: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a random key name from the database.
 ///
@@ -1948,6 +1995,8 @@ pub(crate) static RENAME: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Renames a key and overwrites the destination.
 ///
@@ -2025,6 +2074,8 @@ pub(crate) static RENAMENX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Renames a key only when the target key name doesn't exist.
 ///
@@ -2118,6 +2169,8 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
             since: Some(Version::new(5, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Creates a key from the serialized representation of a value.
 ///
@@ -2330,6 +2383,8 @@ pub(crate) static SCAN: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Iterates over the key names in the database.
 ///
@@ -2482,6 +2537,8 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sorts the elements in a list, a set, or a sorted set, optionally storing the result.
 ///
@@ -2800,6 +2857,8 @@ pub(crate) static SORT_RO: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the sorted elements of a list, a set, or a sorted set.
 ///
@@ -3025,6 +3084,8 @@ pub(crate) static TOUCH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of existing keys out of those specified after updating the time they were last accessed.
 ///
@@ -3087,6 +3148,8 @@ pub(crate) static TTL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the expiration time in seconds of a key.
 ///
@@ -3153,6 +3216,8 @@ pub(crate) static TYPE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Determines the type of value stored at a key.
 ///
@@ -3215,6 +3280,8 @@ pub(crate) static UNLINK: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Asynchronously deletes one or more keys.
 ///
@@ -3267,6 +3334,11 @@ pub(crate) static WAIT: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:agg_min"],
     key_specs: &[],
     args: &[],
+    session: Session::OwnWrites,
+    blocking: Some(BlockingRule::At {
+        index: 2,
+        unit: TimeUnit::Milliseconds,
+    }),
 };
 /// Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.
 ///
@@ -3322,6 +3394,11 @@ pub(crate) static WAITAOF: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:agg_min"],
     key_specs: &[],
     args: &[],
+    session: Session::OwnWrites,
+    blocking: Some(BlockingRule::At {
+        index: 3,
+        unit: TimeUnit::Milliseconds,
+    }),
 };
 /// Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the primary and/or replicas.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -46,6 +49,8 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Adds one or more members to a geospatial index. The key is created if it doesn't exist.
 ///
@@ -176,6 +181,8 @@ pub(crate) static GEODIST: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the distance between two members of a geospatial index.
 ///
@@ -303,6 +310,8 @@ pub(crate) static GEOHASH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members from a geospatial index as geohash strings.
 ///
@@ -378,6 +387,8 @@ pub(crate) static GEOPOS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the longitude and latitude of members from a geospatial index.
 ///
@@ -496,6 +507,8 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.
 ///
@@ -1127,6 +1140,8 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Queries a geospatial index for members within a distance from a member, optionally stores the result.
 ///
@@ -1775,6 +1790,8 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members from a geospatial index that are within a distance from a member.
 ///
@@ -2298,6 +2315,8 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members from a geospatial index that are within a distance from a coordinate.
 ///
@@ -2837,6 +2856,8 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Queries a geospatial index for members inside an area of a box, circle, or a polygon.
 ///
@@ -3504,6 +3525,8 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Queries a geospatial index for members inside an area of a box, a circle, or a polygon, optionally stores the result.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -35,6 +38,8 @@ pub(crate) static HDEL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.
 ///
@@ -107,6 +112,8 @@ pub(crate) static HEXISTS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Determines whether a field exists in a hash.
 ///
@@ -175,6 +182,8 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets expiry time on hash fields.
 ///
@@ -304,6 +313,8 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets expiry time on hash fields.
 ///
@@ -427,6 +438,8 @@ pub(crate) static HEXPIRETIME: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns Unix timestamps in seconds since the epoch at which the given key's field(s) will expire.
 ///
@@ -497,6 +510,8 @@ pub(crate) static HGET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the value of a field in a hash.
 ///
@@ -571,6 +586,8 @@ pub(crate) static HGETALL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns all fields and values in a hash.
 ///
@@ -639,6 +656,8 @@ pub(crate) static HGETDEL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the values of one or more fields and deletes them from a hash.
 ///
@@ -715,6 +734,8 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Gets the value of one or more fields of a given hash key, and optionally sets their expiration time or time-to-live (TTL).
 ///
@@ -853,6 +874,8 @@ pub(crate) static HINCRBY: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.
 ///
@@ -928,6 +951,8 @@ pub(crate) static HINCRBYFLOAT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.
 ///
@@ -1004,6 +1029,8 @@ pub(crate) static HKEYS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns all fields in a hash.
 ///
@@ -1067,6 +1094,8 @@ pub(crate) static HLEN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of fields in a hash.
 ///
@@ -1129,6 +1158,8 @@ pub(crate) static HMGET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the values of all fields in a hash.
 ///
@@ -1206,6 +1237,8 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the values of multiple fields.
 ///
@@ -1274,6 +1307,8 @@ pub(crate) static HPERSIST: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Remove the existing expiration on a hash key's field(s).
 ///
@@ -1350,6 +1385,8 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets expiry time on hash object.
 ///
@@ -1479,6 +1516,8 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets expiration time on hash field.
 ///
@@ -1602,6 +1641,8 @@ pub(crate) static HPEXPIRETIME: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the Unix timestamp in milliseconds since Unix epoch at which the given key's field(s) will expire.
 ///
@@ -1672,6 +1713,8 @@ pub(crate) static HPTTL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the remaining time to live in milliseconds of a hash key's field(s) that have an associated expiration.
 ///
@@ -1742,6 +1785,8 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns one or more random fields from a hash.
 ///
@@ -1852,6 +1897,8 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Iterates over fields and values of a hash.
 ///
@@ -1988,6 +2035,8 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Creates or modifies the value of a field in a hash.
 ///
@@ -2063,6 +2112,8 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the value of one or more fields of a given hash key, and optionally sets their expiration time.
 ///
@@ -2281,6 +2332,8 @@ pub(crate) static HSETNX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the value of a field in a hash only when the field doesn't exist.
 ///
@@ -2354,6 +2407,8 @@ pub(crate) static HSTRLEN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the length of the value of a field.
 ///
@@ -2422,6 +2477,8 @@ pub(crate) static HTTL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the remaining time to live (in seconds) of a hash key's field(s) that have an associated expiration.
 ///
@@ -2492,6 +2549,8 @@ pub(crate) static HVALS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns all values in a hash.
 ///

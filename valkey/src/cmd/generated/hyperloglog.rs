@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -38,6 +41,8 @@ pub(crate) static PFADD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.
 ///
@@ -113,6 +118,8 @@ pub(crate) static PFCOUNT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).
 ///
@@ -178,6 +185,8 @@ pub(crate) static PFDEBUG: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Internal commands for debugging HyperLogLog values.
 ///
@@ -255,6 +264,8 @@ pub(crate) static PFMERGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Merges one or more HyperLogLog values into a single key.
 ///
@@ -327,6 +338,8 @@ pub(crate) static PFSELFTEST: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// An internal command for testing HyperLogLog values.
 ///

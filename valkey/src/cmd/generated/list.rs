@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -47,6 +50,11 @@ pub(crate) static BLMOVE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: -1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.
 ///
@@ -146,6 +154,11 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: 1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -250,6 +263,11 @@ pub(crate) static BLPOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: -1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -324,6 +342,11 @@ pub(crate) static BRPOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: -1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -410,6 +433,11 @@ pub(crate) static BRPOPLPUSH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: -1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -494,6 +522,8 @@ pub(crate) static LINDEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns an element from a list by its index.
 ///
@@ -589,6 +619,8 @@ pub(crate) static LINSERT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Inserts an element before or after another element in a list.
 ///
@@ -677,6 +709,8 @@ pub(crate) static LLEN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the length of a list.
 ///
@@ -748,6 +782,8 @@ pub(crate) static LMOVE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.
 ///
@@ -838,6 +874,8 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.
 ///
@@ -941,6 +979,8 @@ pub(crate) static LPOP: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns and removes one or more elements from the beginning of a list. Deletes the list if the last element was popped.
 ///
@@ -1035,6 +1075,8 @@ pub(crate) static LPOS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the index of matching elements in a list.
 ///
@@ -1185,6 +1227,8 @@ pub(crate) static LPUSH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Prepends one or more elements to a list. Creates the key if it doesn't exist.
 ///
@@ -1260,6 +1304,8 @@ pub(crate) static LPUSHX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Prepends one or more elements to a list only when the list exists.
 ///
@@ -1332,6 +1378,8 @@ pub(crate) static LRANGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a range of elements from a list.
 ///
@@ -1410,6 +1458,8 @@ pub(crate) static LREM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes elements from a list. Deletes the list if the last element was removed.
 ///
@@ -1482,6 +1532,8 @@ pub(crate) static LSET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the value of an element in a list by its index.
 ///
@@ -1554,6 +1606,8 @@ pub(crate) static LTRIM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes elements from both ends of a list. Deletes the list if all elements were trimmed.
 ///
@@ -1628,6 +1682,8 @@ pub(crate) static RPOP: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns and removes one or more elements from the end of a list. Deletes the list if the last element was popped.
 ///
@@ -1731,6 +1787,8 @@ pub(crate) static RPOPLPUSH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.
 ///
@@ -1808,6 +1866,8 @@ pub(crate) static RPUSH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Appends one or more elements to a list. Creates the key if it doesn't exist.
 ///
@@ -1883,6 +1943,8 @@ pub(crate) static RPUSHX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Appends one or more elements to a list only when the list exists.
 ///

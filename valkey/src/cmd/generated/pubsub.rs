@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -29,6 +32,8 @@ pub(crate) static PSUBSCRIBE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::PubSub,
+    blocking: None,
 };
 /// Listens for messages published to channels that match one or more patterns.
 ///
@@ -85,6 +90,8 @@ pub(crate) static PUBLISH: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Posts a message to a channel.
 ///
@@ -143,6 +150,8 @@ pub(crate) static PUBSUB: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for Pub/Sub commands.
 ///
@@ -192,6 +201,8 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the active channels.
 ///
@@ -261,6 +272,8 @@ pub(crate) static PUBSUB_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -312,6 +325,8 @@ pub(crate) static PUBSUB_NUMPAT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a count of unique pattern subscriptions.
 ///
@@ -363,6 +378,8 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a count of subscribers to channels.
 ///
@@ -435,6 +452,8 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the active shard channels.
 ///
@@ -507,6 +526,8 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the count of subscribers of shard channels.
 ///
@@ -581,6 +602,8 @@ pub(crate) static PUNSUBSCRIBE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::PubSub,
+    blocking: None,
 };
 /// Stops listening to messages published to channels that match one or more patterns.
 ///
@@ -654,6 +677,8 @@ pub(crate) static SPUBLISH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Posts a message to a shard channel.
 ///
@@ -727,6 +752,8 @@ pub(crate) static SSUBSCRIBE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::PubSub,
+    blocking: None,
 };
 /// Listens for messages published to shard channels.
 ///
@@ -785,6 +812,8 @@ pub(crate) static SUBSCRIBE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::PubSub,
+    blocking: None,
 };
 /// Listens for messages published to channels.
 ///
@@ -851,6 +880,8 @@ pub(crate) static SUNSUBSCRIBE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::PubSub,
+    blocking: None,
 };
 /// Stops listening to messages posted to shard channels.
 ///
@@ -916,6 +947,8 @@ pub(crate) static UNSUBSCRIBE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::PubSub,
+    blocking: None,
 };
 /// Stops listening to messages posted to channels.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -40,6 +43,8 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Executes a server-side Lua script.
 ///
@@ -145,6 +150,8 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Executes a server-side Lua script by SHA1 digest.
 ///
@@ -251,6 +258,8 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Executes a read-only server-side Lua script by SHA1 digest.
 ///
@@ -357,6 +366,8 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Executes a read-only server-side Lua script.
 ///
@@ -462,6 +473,8 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Invokes a function.
 ///
@@ -568,6 +581,8 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Invokes a read-only function.
 ///
@@ -658,6 +673,8 @@ pub(crate) static FUNCTION: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for function commands.
 ///
@@ -704,6 +721,8 @@ pub(crate) static FUNCTION_DELETE: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes a library and its functions.
 ///
@@ -761,6 +780,8 @@ pub(crate) static FUNCTION_DUMP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Dumps all libraries into a serialized binary payload.
 ///
@@ -813,6 +834,8 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes all libraries and functions.
 ///
@@ -880,6 +903,8 @@ pub(crate) static FUNCTION_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -928,6 +953,8 @@ pub(crate) static FUNCTION_KILL: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Terminates a function during execution.
 ///
@@ -976,6 +1003,8 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about all libraries.
 ///
@@ -1063,6 +1092,8 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Creates a library.
 ///
@@ -1140,6 +1171,8 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Restores all libraries from a payload.
 ///
@@ -1232,6 +1265,8 @@ pub(crate) static FUNCTION_STATS: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about a function during execution.
 ///
@@ -1286,6 +1321,8 @@ pub(crate) static SCRIPT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for Lua scripts management commands.
 ///
@@ -1367,6 +1404,8 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
             since: Some(Version::new(9, 1, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the debug mode of server-side Lua scripts.
 ///
@@ -1446,6 +1485,8 @@ pub(crate) static SCRIPT_EXISTS: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:agg_logical_and"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Determines whether server-side Lua scripts exist in the script cache.
 ///
@@ -1507,6 +1548,8 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes all server-side Lua scripts from the script cache.
 ///
@@ -1587,6 +1630,8 @@ pub(crate) static SCRIPT_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1635,6 +1680,8 @@ pub(crate) static SCRIPT_KILL: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Terminates a server-side Lua script during execution.
 ///
@@ -1683,6 +1730,8 @@ pub(crate) static SCRIPT_LOAD: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Loads a server-side Lua script to the script cache.
 ///
@@ -1738,6 +1787,8 @@ pub(crate) static SCRIPT_SHOW: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Show server-side Lua script in the script cache.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -25,6 +28,8 @@ pub(crate) static ACL: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for Access List Control commands.
 ///
@@ -74,6 +79,8 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists the ACL categories, or the commands inside a category.
 ///
@@ -140,6 +147,8 @@ pub(crate) static ACL_DELUSER: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes ACL users, and terminates their connections.
 ///
@@ -199,6 +208,8 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Simulates the execution of a command by a user, without executing the command.
 ///
@@ -285,6 +296,8 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Generates a pseudorandom, secure password that can be used to identify ACL users.
 ///
@@ -348,6 +361,8 @@ pub(crate) static ACL_GETUSER: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists the ACL rules of a user.
 ///
@@ -415,6 +430,8 @@ pub(crate) static ACL_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -467,6 +484,8 @@ pub(crate) static ACL_LIST: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Dumps the effective rules in ACL file format.
 ///
@@ -519,6 +538,8 @@ pub(crate) static ACL_LOAD: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Reloads the rules from the configured ACL file.
 ///
@@ -571,6 +592,8 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists recent security events generated due to ACL rules.
 ///
@@ -659,6 +682,8 @@ pub(crate) static ACL_SAVE: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Saves the effective ACL rules in the configured ACL file.
 ///
@@ -711,6 +736,8 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Creates and modifies an ACL user and its rules.
 ///
@@ -794,6 +821,8 @@ pub(crate) static ACL_USERS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Lists all ACL users.
 ///
@@ -845,6 +874,8 @@ pub(crate) static ACL_WHOAMI: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the authenticated username of the current connection.
 ///
@@ -896,6 +927,8 @@ pub(crate) static BGREWRITEAOF: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Asynchronously rewrites the append-only file to disk.
 ///
@@ -955,6 +988,8 @@ pub(crate) static BGSAVE: CommandMeta = CommandMeta {
             since: Some(Version::new(8, 1, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Asynchronously saves the database(s) to disk.
 ///
@@ -1037,6 +1072,8 @@ pub(crate) static COMMAND: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns detailed information about all commands.
 ///
@@ -1086,6 +1123,8 @@ pub(crate) static COMMAND_COUNT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a count of commands.
 ///
@@ -1134,6 +1173,8 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns documentary information about one, multiple or all commands.
 ///
@@ -1205,6 +1246,8 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Extracts the key names from an arbitrary command.
 ///
@@ -1285,6 +1328,8 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Extracts the key names and access flags for an arbitrary command.
 ///
@@ -1365,6 +1410,8 @@ pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1413,6 +1460,8 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about one, multiple or all commands.
 ///
@@ -1486,6 +1535,8 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a list of command names.
 ///
@@ -1568,6 +1619,8 @@ pub(crate) static COMMANDLOG: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for command log commands.
 ///
@@ -1617,6 +1670,8 @@ pub(crate) static COMMANDLOG_GET: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the specified command log's entries.
 ///
@@ -1688,6 +1743,8 @@ pub(crate) static COMMANDLOG_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Shows helpful text about the different subcommands.
 ///
@@ -1743,6 +1800,8 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of entries in the specified type of command log.
 ///
@@ -1808,6 +1867,8 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Clears all entries from the specified type of command log.
 ///
@@ -1870,6 +1931,8 @@ pub(crate) static CONFIG: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for server configuration commands.
 ///
@@ -1920,6 +1983,8 @@ pub(crate) static CONFIG_GET: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the effective values of configuration parameters.
 ///
@@ -1987,6 +2052,8 @@ pub(crate) static CONFIG_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2039,6 +2106,8 @@ pub(crate) static CONFIG_RESETSTAT: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Resets the server's statistics.
 ///
@@ -2091,6 +2160,8 @@ pub(crate) static CONFIG_REWRITE: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Persists the effective configuration to file.
 ///
@@ -2143,6 +2214,8 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets configuration parameters in-flight.
 ///
@@ -2202,6 +2275,8 @@ pub(crate) static DBSIZE: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:agg_sum"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of keys in the database.
 ///
@@ -2251,6 +2326,8 @@ pub(crate) static DEBUG: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for debugging commands.
 ///
@@ -2299,6 +2376,8 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Starts a coordinated failover from a server to one of its replicas.
 ///
@@ -2480,6 +2559,8 @@ pub(crate) static FLUSHALL: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes all keys from all databases.
 ///
@@ -2573,6 +2654,8 @@ pub(crate) static FLUSHDB: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes all keys from the current database.
 ///
@@ -2659,6 +2742,8 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information and statistics about the server.
 ///
@@ -2724,6 +2809,8 @@ pub(crate) static LASTSAVE: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the Unix timestamp of the last successful save to disk.
 ///
@@ -2769,6 +2856,8 @@ pub(crate) static LATENCY: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for latency diagnostics commands.
 ///
@@ -2823,6 +2912,8 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a human-readable latency analysis report.
 ///
@@ -2881,6 +2972,8 @@ pub(crate) static LATENCY_GRAPH: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a latency graph for an event.
 ///
@@ -2936,6 +3029,8 @@ pub(crate) static LATENCY_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2992,6 +3087,8 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the cumulative distribution of latencies of a subset or all commands.
 ///
@@ -3072,6 +3169,8 @@ pub(crate) static LATENCY_HISTORY: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns timestamp-latency samples for an event.
 ///
@@ -3141,6 +3240,8 @@ pub(crate) static LATENCY_LATEST: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the latest latency samples for all events.
 ///
@@ -3197,6 +3298,8 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:agg_sum"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Resets the latency data for one or more events.
 ///
@@ -3256,6 +3359,8 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Displays computer art and the server version.
 ///
@@ -3315,6 +3420,8 @@ pub(crate) static MEMORY: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for memory diagnostics commands.
 ///
@@ -3365,6 +3472,8 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Outputs a memory problems report.
 ///
@@ -3414,6 +3523,8 @@ pub(crate) static MEMORY_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -3466,6 +3577,8 @@ pub(crate) static MEMORY_MALLOC_STATS: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the allocator statistics.
 ///
@@ -3514,6 +3627,8 @@ pub(crate) static MEMORY_PURGE: CommandMeta = CommandMeta {
     tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Asks the allocator to release memory.
 ///
@@ -3566,6 +3681,8 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns details about memory usage.
 ///
@@ -3627,6 +3744,8 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Estimates the memory usage of a key.
 ///
@@ -3695,6 +3814,8 @@ pub(crate) static MODULE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for module commands.
 ///
@@ -3741,6 +3862,8 @@ pub(crate) static MODULE_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -3789,6 +3912,8 @@ pub(crate) static MODULE_LIST: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output_order"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns all loaded modules.
 ///
@@ -3842,6 +3967,8 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Loads a module.
 ///
@@ -3910,6 +4037,8 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Loads a module using extended parameters.
 ///
@@ -4008,6 +4137,8 @@ pub(crate) static MODULE_UNLOAD: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Unloads a module.
 ///
@@ -4067,6 +4198,8 @@ pub(crate) static MONITOR: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Monitor,
+    blocking: None,
 };
 /// Listens for all requests received by the server in real-time.
 ///
@@ -4115,6 +4248,8 @@ pub(crate) static PSYNC: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// An internal command used in replication.
 ///
@@ -4177,6 +4312,8 @@ pub(crate) static REPLCONF: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// An internal command for configuring the replication stream.
 ///
@@ -4262,6 +4399,8 @@ pub(crate) static REPLICAOF: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Configures a server as replica of another, or promotes it to a primary.
 ///
@@ -4355,6 +4494,8 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
             since: Some(Version::new(5, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// An internal command for migrating keys in a cluster.
 ///
@@ -4561,6 +4702,8 @@ pub(crate) static ROLE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the replication role.
 ///
@@ -4612,6 +4755,8 @@ pub(crate) static SAVE: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Synchronously saves the database(s) to disk.
 ///
@@ -4766,6 +4911,8 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Synchronously saves the database(s) to disk and shuts down the server.
 ///
@@ -4889,6 +5036,8 @@ pub(crate) static SLAVEOF: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets a server as a replica of another, or promotes it to being a primary.
 ///
@@ -4947,6 +5096,8 @@ pub(crate) static SLOWLOG: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for slow log commands.
 ///
@@ -4996,6 +5147,8 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the slow log's entries.
 ///
@@ -5066,6 +5219,8 @@ pub(crate) static SLOWLOG_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Shows helpful text about the different subcommands.
 ///
@@ -5121,6 +5276,8 @@ pub(crate) static SLOWLOG_LEN: CommandMeta = CommandMeta {
     ],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of entries in the slow log.
 ///
@@ -5172,6 +5329,8 @@ pub(crate) static SLOWLOG_RESET: CommandMeta = CommandMeta {
     tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Clears all entries from the slow log.
 ///
@@ -5220,6 +5379,8 @@ pub(crate) static SWAPDB: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Swaps two databases.
 ///
@@ -5279,6 +5440,8 @@ pub(crate) static SYNC: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// An internal command used in replication.
 ///
@@ -5326,6 +5489,8 @@ pub(crate) static TIME: CommandMeta = CommandMeta {
     tips: &["nondeterministic_output"],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the server time.
 ///

@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -38,6 +41,8 @@ pub(crate) static SADD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Adds one or more members to a set. Creates the key if it doesn't exist.
 ///
@@ -110,6 +115,8 @@ pub(crate) static SCARD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of members in a set.
 ///
@@ -172,6 +179,8 @@ pub(crate) static SDIFF: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the difference of multiple sets.
 ///
@@ -246,6 +255,8 @@ pub(crate) static SDIFFSTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores the difference of multiple sets in a key.
 ///
@@ -315,6 +326,8 @@ pub(crate) static SINTER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the intersect of multiple sets.
 ///
@@ -382,6 +395,8 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of members of the intersect of multiple sets.
 ///
@@ -467,6 +482,8 @@ pub(crate) static SINTERSTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores the intersect of multiple sets in a key.
 ///
@@ -536,6 +553,8 @@ pub(crate) static SISMEMBER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Determines whether a member belongs to a set.
 ///
@@ -604,6 +623,8 @@ pub(crate) static SMEMBERS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns all members of a set.
 ///
@@ -672,6 +693,8 @@ pub(crate) static SMISMEMBER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Determines whether multiple members belong to a set.
 ///
@@ -749,6 +772,8 @@ pub(crate) static SMOVE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Moves a member from one set to another.
 ///
@@ -832,6 +857,8 @@ pub(crate) static SPOP: CommandMeta = CommandMeta {
             since: Some(Version::new(3, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.
 ///
@@ -932,6 +959,8 @@ pub(crate) static SRANDMEMBER: CommandMeta = CommandMeta {
             since: Some(Version::new(2, 6, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Gets one or multiple random members from a set.
 ///
@@ -1028,6 +1057,8 @@ pub(crate) static SREM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes one or more members from a set. Deletes the set if the last member was removed.
 ///
@@ -1100,6 +1131,8 @@ pub(crate) static SSCAN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Iterates over members of a set.
 ///
@@ -1210,6 +1243,8 @@ pub(crate) static SUNION: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the union of multiple sets.
 ///
@@ -1284,6 +1319,8 @@ pub(crate) static SUNIONSTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores the union of multiple sets in a key.
 ///

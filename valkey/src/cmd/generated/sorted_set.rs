@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -38,6 +41,11 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: 1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 ///
@@ -145,6 +153,11 @@ pub(crate) static BZPOPMAX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: -1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 ///
@@ -225,6 +238,11 @@ pub(crate) static BZPOPMIN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::At {
+        index: -1,
+        unit: TimeUnit::Seconds,
+    }),
 };
 /// Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 ///
@@ -326,6 +344,8 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
             since: Some(Version::new(3, 0, 2)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.
 ///
@@ -570,6 +590,8 @@ pub(crate) static ZCARD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of members in a sorted set.
 ///
@@ -632,6 +654,8 @@ pub(crate) static ZCOUNT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the count of members in a sorted set that have scores within a range.
 ///
@@ -707,6 +731,8 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the difference between multiple sorted sets.
 ///
@@ -802,6 +828,8 @@ pub(crate) static ZDIFFSTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores the difference of multiple sorted sets in a key.
 ///
@@ -875,6 +903,8 @@ pub(crate) static ZINCRBY: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Increments the score of a member in a sorted set.
 ///
@@ -951,6 +981,8 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the intersect of multiple sorted sets.
 ///
@@ -1099,6 +1131,8 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of members of the intersect of multiple sorted sets.
 ///
@@ -1187,6 +1221,8 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores the intersect of multiple sorted sets in a key.
 ///
@@ -1316,6 +1352,8 @@ pub(crate) static ZLEXCOUNT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of members in a sorted set within a lexicographical range.
 ///
@@ -1389,6 +1427,8 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.
 ///
@@ -1486,6 +1526,8 @@ pub(crate) static ZMSCORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the score of one or more members in a sorted set.
 ///
@@ -1556,6 +1598,8 @@ pub(crate) static ZPOPMAX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.
 ///
@@ -1640,6 +1684,8 @@ pub(crate) static ZPOPMIN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.
 ///
@@ -1724,6 +1770,8 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns one or more random members from a sorted set.
 ///
@@ -1850,6 +1898,8 @@ pub(crate) static ZRANGE: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members in a sorted set within a range of indexes.
 ///
@@ -2082,6 +2132,8 @@ pub(crate) static ZRANGEBYLEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members in a sorted set within a lexicographical range.
 ///
@@ -2194,6 +2246,8 @@ pub(crate) static ZRANGEBYSCORE: CommandMeta = CommandMeta {
             since: Some(Version::new(2, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members in a sorted set within a range of scores.
 ///
@@ -2341,6 +2395,8 @@ pub(crate) static ZRANGESTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores a range of members from sorted set in a key.
 ///
@@ -2520,6 +2576,8 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the index of a member in a sorted set ordered by ascending scores.
 ///
@@ -2624,6 +2682,8 @@ pub(crate) static ZREM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.
 ///
@@ -2696,6 +2756,8 @@ pub(crate) static ZREMRANGEBYLEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.
 ///
@@ -2769,6 +2831,8 @@ pub(crate) static ZREMRANGEBYRANK: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.
 ///
@@ -2845,6 +2909,8 @@ pub(crate) static ZREMRANGEBYSCORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.
 ///
@@ -2918,6 +2984,8 @@ pub(crate) static ZREVRANGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members in a sorted set within a range of indexes in reverse order.
 ///
@@ -3015,6 +3083,8 @@ pub(crate) static ZREVRANGEBYLEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members in a sorted set within a lexicographical range in reverse order.
 ///
@@ -3122,6 +3192,8 @@ pub(crate) static ZREVRANGEBYSCORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns members in a sorted set within a range of scores in reverse order.
 ///
@@ -3257,6 +3329,8 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the index of a member in a sorted set ordered by descending scores.
 ///
@@ -3361,6 +3435,8 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Iterates over members and scores of a sorted set.
 ///
@@ -3498,6 +3574,8 @@ pub(crate) static ZSCORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the score of a member in a sorted set.
 ///
@@ -3570,6 +3648,8 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the union of multiple sorted sets.
 ///
@@ -3728,6 +3808,8 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Stores the union of multiple sorted sets in a key.
 ///

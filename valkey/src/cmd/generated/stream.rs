@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -35,6 +38,8 @@ pub(crate) static XACK: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.
 ///
@@ -154,6 +159,8 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Appends a new message to a stream. Creates the key if it doesn't exist.
 ///
@@ -458,6 +465,8 @@ pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to a consumer group member.
 ///
@@ -627,6 +636,8 @@ pub(crate) static XCLAIM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered to a consumer group member.
 ///
@@ -1156,6 +1167,8 @@ pub(crate) static XDEL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of messages after removing them from a stream.
 ///
@@ -1211,6 +1224,8 @@ pub(crate) static XGROUP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for consumer groups commands.
 ///
@@ -1294,6 +1309,8 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Creates a consumer group.
 ///
@@ -1425,6 +1442,8 @@ pub(crate) static XGROUP_CREATECONSUMER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Creates a consumer in a consumer group.
 ///
@@ -1509,6 +1528,8 @@ pub(crate) static XGROUP_DELCONSUMER: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes a consumer from a consumer group.
 ///
@@ -1589,6 +1610,8 @@ pub(crate) static XGROUP_DESTROY: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Destroys a consumer group.
 ///
@@ -1650,6 +1673,8 @@ pub(crate) static XGROUP_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1735,6 +1760,8 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the last-delivered ID of a consumer group.
 ///
@@ -1832,6 +1859,8 @@ pub(crate) static XINFO: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// A container for stream introspection commands.
 ///
@@ -1888,6 +1917,8 @@ pub(crate) static XINFO_CONSUMERS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a list of the consumers in a consumer group.
 ///
@@ -1969,6 +2000,8 @@ pub(crate) static XINFO_GROUPS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a list of the consumer groups of a stream.
 ///
@@ -2032,6 +2065,8 @@ pub(crate) static XINFO_HELP: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2090,6 +2125,8 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns information about a stream.
 ///
@@ -2209,6 +2246,8 @@ pub(crate) static XLEN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the number of messages in a stream.
 ///
@@ -2277,6 +2316,8 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the information and entries from a stream consumer group's pending entries list.
 ///
@@ -2487,6 +2528,8 @@ pub(crate) static XRANGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the messages from a stream within a range of IDs.
 ///
@@ -2599,6 +2642,13 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::After {
+        keyword: "BLOCK",
+        from: 1,
+        until: Some("STREAMS"),
+        unit: TimeUnit::Milliseconds,
+    }),
 };
 /// Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.
 ///
@@ -2719,6 +2769,13 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: Some(BlockingRule::After {
+        keyword: "BLOCK",
+        from: 4,
+        until: Some("STREAMS"),
+        unit: TimeUnit::Milliseconds,
+    }),
 };
 /// Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.
 ///
@@ -2911,6 +2968,8 @@ pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the messages from a stream within a range of IDs in reverse order.
 ///
@@ -3031,6 +3090,8 @@ pub(crate) static XSETID: CommandMeta = CommandMeta {
             since: Some(Version::new(7, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// An internal command for replicating stream values.
 ///
@@ -3170,6 +3231,8 @@ pub(crate) static XTRIM: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 2, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Deletes messages from the beginning of a stream.
 ///

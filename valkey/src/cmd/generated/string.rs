@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -38,6 +41,8 @@ pub(crate) static APPEND: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Appends a string to the value of a key. Creates the key if it doesn't exist.
 ///
@@ -109,6 +114,8 @@ pub(crate) static DECR: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -174,6 +181,8 @@ pub(crate) static DECRBY: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Decrements the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -239,6 +248,8 @@ pub(crate) static DELIFEQ: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Delete key if value matches string.
 ///
@@ -307,6 +318,8 @@ pub(crate) static GET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the string value of a key.
 ///
@@ -370,6 +383,8 @@ pub(crate) static GETDEL: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the string value of a key after deleting the key.
 ///
@@ -433,6 +448,8 @@ pub(crate) static GETEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the string value of a key after setting its expiration time.
 ///
@@ -547,6 +564,8 @@ pub(crate) static GETRANGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a substring of the string stored at a key.
 ///
@@ -628,6 +647,8 @@ pub(crate) static GETSET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the previous string value of a key after setting it to a new value.
 ///
@@ -705,6 +726,8 @@ pub(crate) static INCR: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -770,6 +793,8 @@ pub(crate) static INCRBY: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -838,6 +863,8 @@ pub(crate) static INCRBYFLOAT: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Increments the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -903,6 +930,8 @@ pub(crate) static LCS: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Finds the longest common substring.
 ///
@@ -1087,6 +1116,8 @@ pub(crate) static MGET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Atomically returns the string values of one or more keys.
 ///
@@ -1150,6 +1181,8 @@ pub(crate) static MSET: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Atomically creates or modifies the string values of one or more keys.
 ///
@@ -1215,6 +1248,8 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Atomically creates or modifies the string values of one or more keys, and optionally set their expiration.
 ///
@@ -1352,6 +1387,8 @@ pub(crate) static MSETNX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Atomically modifies the string values of one or more keys only when all keys don't exist.
 ///
@@ -1414,6 +1451,8 @@ pub(crate) static PSETEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.
 ///
@@ -1532,6 +1571,8 @@ pub(crate) static SET: CommandMeta = CommandMeta {
             since: Some(Version::new(6, 0, 0)),
         },
     ],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.
 ///
@@ -1828,6 +1869,8 @@ pub(crate) static SETEX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the string value and expiration time of a key. Creates the key if it doesn't exist.
 ///
@@ -1903,6 +1946,8 @@ pub(crate) static SETNX: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Sets the string value of a key only when the key doesn't exist.
 ///
@@ -1971,6 +2016,8 @@ pub(crate) static SETRANGE: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.
 ///
@@ -2043,6 +2090,8 @@ pub(crate) static STRLEN: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns the length of a string value.
 ///
@@ -2105,6 +2154,8 @@ pub(crate) static SUBSTR: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::None,
+    blocking: None,
 };
 /// Returns a substring from a string value.
 ///

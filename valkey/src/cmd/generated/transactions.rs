@@ -7,7 +7,10 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{
+    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
+    TimeUnit, Version,
+};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -30,6 +33,8 @@ pub(crate) static DISCARD: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Transaction,
+    blocking: None,
 };
 /// Discards a transaction.
 ///
@@ -79,6 +84,8 @@ pub(crate) static EXEC: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Transaction,
+    blocking: None,
 };
 /// Executes all commands in a transaction.
 ///
@@ -132,6 +139,8 @@ pub(crate) static MULTI: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Transaction,
+    blocking: None,
 };
 /// Starts a transaction.
 ///
@@ -182,6 +191,8 @@ pub(crate) static UNWATCH: CommandMeta = CommandMeta {
     tips: &[],
     key_specs: &[],
     args: &[],
+    session: Session::Watch,
+    blocking: None,
 };
 /// Forgets about watched keys of a transaction.
 ///
@@ -243,6 +254,8 @@ pub(crate) static WATCH: CommandMeta = CommandMeta {
         },
     ],
     args: &[],
+    session: Session::Watch,
+    blocking: None,
 };
 /// Monitors changes to keys to determine the execution of a transaction.
 ///
