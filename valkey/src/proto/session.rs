@@ -194,6 +194,11 @@ impl SessionState {
         !(self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty())
     }
 
+    /// Whether later commands depend on this very socket's session (WATCH, MULTI).
+    pub(crate) fn is_bound(&self) -> bool {
+        self.watching || self.in_multi
+    }
+
     /// Whether the session differs from what the connection was opened with.
     pub(crate) fn is_dirty(&self) -> bool {
         !Arc::ptr_eq(&self.info, &self.configured)

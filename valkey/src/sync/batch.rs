@@ -6,8 +6,8 @@ use crate::cmd::{Blocks, Cmd};
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    encode_batch, encode_transaction, transaction_replies, Commands, Pipeline, Replies, Reply,
-    WatchOptions,
+    decode_durable, encode_batch, encode_durable, encode_transaction, transaction_replies, Acks,
+    Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
 };
 use bytes::Bytes;
 
@@ -75,6 +75,23 @@ impl Connection {
         let frames = self.exchange_transaction(n + 2)?;
         let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
         Ok(pipeline.replies(replies))
+    }
+
+    /// Writes the commands, then waits until the server confirms them as `durability` asks
+    /// (`WAIT` for replicas, `WAITAOF` for AOF fsyncs), in one round trip. Returns the commands'
+    /// outputs and what the server confirmed; fewer acknowledgements than asked for is not an
+    /// error (the writes happened; check [`Acks`]).
+    pub fn pipe_durable<P: Commands>(
+        &mut self,
+        cmds: P,
+        durability: Durability,
+    ) -> Result<(P::Output, Acks)> {
+        self.connected()?;
+        let (server, buf) = self.server_and_wbuf();
+        buf.clear();
+        let (n, info) = encode_durable(&cmds, &durability, server, buf)?;
+        let frames = self.exchange_with(n, info.blocks, |f| f)?;
+        decode_durable(&cmds, &durability, frames)
     }
 
     /// Optimistic locking (valkey-py's `transaction(func, *watches)`): WATCHes `keys`, calls `f`

@@ -309,7 +309,9 @@ impl Connection {
     /// growing pause. The command that asked is not sent if this fails (`NotSent`), nor if the
     /// session lost something a reconnect cannot restore (`WatchConflict`, `SessionLost`).
     fn ensure_connected(&mut self) -> Result<()> {
-        if self.stream.is_some() {
+        // Under WATCH or MULTI, a socket the server closed meanwhile must be noticed before
+        // writing: the work would otherwise fail as Unclear instead of as the lost session.
+        if self.stream.is_some() && (!self.session.is_bound() || self.is_alive()) {
             return Ok(());
         }
         let mut delay = Duration::from_millis(50);
