@@ -1,6 +1,8 @@
 //! The test-server harness: finds and starts real `valkey-server` / `redis-server` processes on free
 //! loopback ports (standalone, TLS, or as a formed cluster), for integration tests and benchmarks.
-//! It talks to the servers with its own tiny RESP client, never with the client under test.
+//! It talks to the servers with its own tiny RESP client, never with the client under test, and
+//! puts a fault-injecting [`Proxy`] in front of a server for tests of broken networks and hostile
+//! replies.
 //!
 //! ```no_run
 //! use valkey_tests::{Server, ServerOptions};
@@ -13,7 +15,9 @@ mod binaries;
 mod cluster;
 mod error;
 mod ports;
+mod proxy;
 pub mod resp;
+mod rng;
 mod server;
 mod tempdir;
 mod tls;
@@ -22,7 +26,9 @@ pub use binaries::{server_binary, server_version, ServerKind};
 pub use cluster::{Cluster, ClusterOptions, SLOTS};
 pub use error::{HarnessError, Result};
 pub use ports::free_port;
+pub use proxy::{AfterInjection, Proxy, ProxyStats};
 pub use resp::{Reply, RespConn};
+pub use rng::Rng;
 pub use server::{Server, ServerOptions, TlsClientAuth, HOST};
 pub use tempdir::TempDir;
 pub use tls::TlsFiles;
