@@ -309,6 +309,12 @@ impl Connection {
     /// growing pause. The command that asked is not sent if this fails (`NotSent`), nor if the
     /// session lost something a reconnect cannot restore (`WatchConflict`, `SessionLost`).
     fn ensure_connected(&mut self) -> Result<()> {
+        // A reply already buffered before anything was asked is one nobody asked for: the
+        // stream is out of step, and the next command must not take it as its own.
+        if self.stream.is_some() && self.rbuf.has_data() && self.stray_reply() {
+            tracing::warn!("the server sent a reply nobody asked for; reconnecting");
+            self.stream = None;
+        }
         // Under WATCH or MULTI, a socket the server closed meanwhile must be noticed before
         // writing: the work would otherwise fail as Unclear instead of as the lost session.
         if self.stream.is_some() && (!self.session.is_bound() || self.is_alive()) {
@@ -761,6 +767,11 @@ impl Connection {
     /// inherit (another database or name, WATCH, MULTI, subscriptions, tracking).
     pub(crate) fn is_dirty(&self) -> bool {
         self.session.is_dirty()
+    }
+
+    /// Whether a reply (not a push) sits in the read buffer while nothing is outstanding.
+    fn stray_reply(&mut self) -> bool {
+        !matches!(self.buffered_frame(), Ok(None))
     }
 
     /// Whether an idle connection is still usable: open, and the server has not closed it or
