@@ -191,7 +191,7 @@ enum Api {
 
 /// One connection object of either API, driven from a plain thread.
 enum Con {
-    Sync(valkey::sync::Connection),
+    Sync(Box<valkey::sync::Connection>),
     Async(tokio::runtime::Runtime, valkey::aio::MultiplexedConnection),
 }
 
@@ -199,7 +199,7 @@ impl Con {
     fn open(api: Api, url: &str) -> valkey::Result<Con> {
         let client = valkey::Client::open(url)?;
         match api {
-            Api::Sync => client.get_connection().map(Con::Sync),
+            Api::Sync => client.get_connection().map(|c| Con::Sync(Box::new(c))),
             Api::Async => {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
