@@ -662,6 +662,11 @@ async fn writer(shared: Arc<Shared>, generation: u64, mut w: BoxWrite) {
         }
         if out.is_empty() {
             shared.wake_writer.notified().await;
+            // Let the tasks that are ready to run now (woken by the same read, on this worker
+            // or another) add their commands first, so that one write carries them all: on the
+            // multi-thread runtime the writer would otherwise run at once, from the waking
+            // task's LIFO slot, and send one command per write.
+            tokio::task::yield_now().await;
             continue;
         }
         if let Err(e) = w.write_all(&out).await {
