@@ -170,6 +170,38 @@ fn select_name_and_readonly_survive_a_reconnect_of_the_blocking_connection() {
 }
 
 #[test]
+fn reset_and_hello_on_a_blocking_connection_keep_it_usable() {
+    let server = start();
+    for protocol in PROTOCOLS {
+        let mut con = Connection::open(info(&server, protocol).with_client_name("me")).unwrap();
+        con.send(cmd::select(4)).unwrap();
+        con.send(cmd::watch(["w"])).unwrap();
+        let reset: String = con.send(cmd::reset()).unwrap();
+        assert_eq!(reset, "RESET");
+        assert_eq!(
+            con.connection_info().db,
+            0,
+            "back to the configured session"
+        );
+        let name: Option<String> = con.send(cmd::client_getname()).unwrap();
+        assert_eq!(name.as_deref(), Some("me"), "greeted again after RESET");
+        assert_eq!(con.server_info().protocol, protocol);
+        let hello: Value = con.send(cmd::hello().protover(2)).unwrap();
+        assert!(format!("{hello:?}").contains("proto"), "{hello:?}");
+        assert_eq!(con.server_info().protocol, Protocol::Resp2);
+        let id: i64 = con.send(cmd::client_id()).unwrap();
+        kill_client(&server, id);
+        let _ = con.send(cmd::ping());
+        let _: Value = con.send_as(&cmd::ping()).unwrap();
+        assert_eq!(
+            con.connection_info().protocol,
+            Protocol::Resp2,
+            "HELLO 2 is kept"
+        );
+    }
+}
+
+#[test]
 fn the_pool_resets_what_a_user_left_behind() {
     let server = start();
     for protocol in PROTOCOLS {

@@ -448,6 +448,10 @@ impl Connection {
                 self.stream = None;
                 self.session.reset();
             }
+            "HELLO" => {
+                self.session.after(meta, &args);
+                self.server.protocol = self.session.info.protocol;
+            }
             _ => self.session.after(meta, &args),
         }
         Ok(reply)
