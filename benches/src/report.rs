@@ -1,27 +1,73 @@
-//! Reports of a comparison run: a markdown table, JSON lines (one per workload and client, with
-//! every round's samples), and an SVG chart of ops/s and CPU per operation, written by hand (a
-//! plotting crate would be the heaviest dependency of the benches for two bar charts).
+//! Reports of a comparison run: a markdown table, JSON lines (one per workload, runtime and
+//! client, with every round's samples), and an SVG chart of ops/s and client and server CPU,
+//! written by hand (a plotting crate would be the heaviest dependency of the benches for three
+//! bar charts).
 
 use crate::cpu::Sample;
 use crate::stats::Summary;
+use crate::target::ServerDelta;
 use std::fmt::Write;
 
-/// Every round of one workload run by one client.
+/// The tokio runtime an async client ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// `new_current_thread`: everything on the benchmark's one thread.
+    Current,
+    /// `new_multi_thread` with this many workers.
+    Multi { workers: usize },
+}
+
+impl Runtime {
+    /// `current` or `multi`, as `--runtime` spells them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Current => "current",
+            Runtime::Multi { .. } => "multi",
+        }
+    }
+
+    /// Worker threads (1 for the current-thread runtime).
+    pub fn workers(self) -> usize {
+        match self {
+            Runtime::Current => 1,
+            Runtime::Multi { workers } => workers,
+        }
+    }
+}
+
+/// Every round of one workload run by one client (on one runtime).
 #[derive(Clone, Debug)]
 pub struct Measurement {
     /// Workload name (`seq`, `conc64`, `lrange_300`, ...).
     pub workload: String,
+    /// The runtime of an async client; `None` for a blocking one.
+    pub runtime: Option<Runtime>,
     /// Client name (`valkey-sync`, `redis-async`, `fred`, ...).
     pub client: String,
     /// Commands sent per run.
     pub ops: u64,
     /// One sample per round.
     pub samples: Vec<Sample>,
+    /// What the server did in each round (same order as `samples`).
+    pub server: Vec<ServerDelta>,
     /// Rounds whose server-side command count did not match what was sent, described.
     pub check_failures: Vec<String>,
 }
 
 impl Measurement {
+    /// `current`, `multi` or `-` (a blocking client).
+    pub fn runtime_name(&self) -> &'static str {
+        self.runtime.map_or("-", Runtime::name)
+    }
+
+    /// The workload's name, suffixed `@mt` on the multi-thread runtime (chart labels).
+    pub fn label(&self) -> String {
+        match self.runtime {
+            Some(Runtime::Multi { .. }) => format!("{}@mt", self.workload),
+            _ => self.workload.clone(),
+        }
+    }
+
     /// Operations per second over the rounds.
     pub fn ops_per_sec(&self) -> Option<Summary> {
         let v: Vec<f64> = self
@@ -40,6 +86,27 @@ impl Measurement {
             .map(|s| s.cpu_us_per_op(self.ops))
             .collect();
         Summary::of(&v)
+    }
+
+    /// Server CPU microseconds per command over the rounds.
+    pub fn server_cpu_us_per_cmd(&self) -> Option<Summary> {
+        self.server_summary(ServerDelta::cpu_us_per_cmd)
+    }
+
+    /// Commands per server read over the rounds.
+    pub fn cmds_per_read(&self) -> Option<Summary> {
+        self.server_summary(ServerDelta::cmds_per_read)
+    }
+
+    /// Commands per server write over the rounds.
+    pub fn cmds_per_write(&self) -> Option<Summary> {
+        self.server_summary(ServerDelta::cmds_per_write)
+    }
+
+    /// `None` unless every round has the figure.
+    fn server_summary(&self, f: impl Fn(&ServerDelta) -> Option<f64>) -> Option<Summary> {
+        let v: Option<Vec<f64>> = self.server.iter().map(f).collect();
+        Summary::of(&v?)
     }
 
     /// `ok`, or what went wrong on the server side.
@@ -146,26 +213,45 @@ pub fn markdown(info: &RunInfo, rows: &[Measurement]) -> String {
         let _ = writeln!(s, "- {n}");
     }
     s.push('\n');
-    s.push_str("| workload | client | ops/run | ops/s median (min–max) | client CPU µs/op median (min–max) | server check |\n");
-    s.push_str("|---|---|---:|---:|---:|---|\n");
+    s.push_str(
+        "| workload | runtime | client | ops/run | ops/s median (min–max) \
+         | client CPU µs/op median (min–max) | server CPU µs/cmd median (min–max) \
+         | cmds/read | cmds/write | server check |\n",
+    );
+    s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     for r in rows {
-        let (ops, cpu) = (r.ops_per_sec(), r.cpu_us_per_op());
-        let ops = ops.map_or("-".into(), |o| {
-            format!("{} ({}–{})", human(o.median), human(o.min), human(o.max))
-        });
-        let cpu = cpu.map_or("-".into(), |c| {
-            format!("{} ({}–{})", micros(c.median), micros(c.min), micros(c.max))
-        });
+        let range = |x: Option<Summary>, f: fn(f64) -> String| {
+            x.map_or("-".into(), |x| {
+                format!("{} ({}–{})", f(x.median), f(x.min), f(x.max))
+            })
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {ops} | {cpu} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.workload,
+            r.runtime_name(),
             r.client,
             r.ops,
+            range(r.ops_per_sec(), human),
+            range(r.cpu_us_per_op(), micros),
+            range(r.server_cpu_us_per_cmd(), micros),
+            r.cmds_per_read().map_or("-".into(), |x| per(x.median)),
+            r.cmds_per_write().map_or("-".into(), |x| per(x.median)),
             r.check_text()
         );
     }
     s
+}
+
+/// A count per something (commands per read): `1.00`, `12.3`, `100`.
+pub fn per(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 fn json_str(s: &str) -> String {
@@ -200,32 +286,48 @@ fn json_summary(s: Option<Summary>) -> String {
 pub fn json_lines(info: &RunInfo, rows: &[Measurement]) -> String {
     let mut s = String::new();
     for r in rows {
+        let opt = |v: Option<u64>| v.map_or("null".to_owned(), |v| v.to_string());
         let samples: Vec<String> = r
             .samples
             .iter()
-            .map(|x| {
+            .enumerate()
+            .map(|(i, x)| {
+                let srv = r.server.get(i);
                 format!(
-                    "{{\"wall_us\":{},\"cpu_us\":{}}}",
+                    "{{\"wall_us\":{},\"cpu_us\":{},\"server_cpu_us\":{},\"server_cmds\":{},\
+                     \"server_reads\":{},\"server_writes\":{}}}",
                     x.wall.as_micros(),
-                    x.cpu.as_micros()
+                    x.cpu.as_micros(),
+                    opt(srv.and_then(|d| d.cpu_us)),
+                    opt(srv.map(ServerDelta::commands)),
+                    opt(srv.and_then(|d| d.reads)),
+                    opt(srv.and_then(|d| d.writes)),
                 )
             })
             .collect();
         let failures: Vec<String> = r.check_failures.iter().map(|f| json_str(f)).collect();
         let _ = writeln!(
             s,
-            "{{\"date\":{},\"server\":{},\"pinned\":{},\"quick\":{},\"workload\":{},\"client\":{},\
-             \"ops\":{},\"ops_per_sec\":{},\"cpu_us_per_op\":{},\"server_check_ok\":{},\
+            "{{\"date\":{},\"server\":{},\"pinned\":{},\"quick\":{},\"workload\":{},\
+             \"runtime\":{},\"workers\":{},\"client\":{},\"ops\":{},\"ops_per_sec\":{},\
+             \"cpu_us_per_op\":{},\"server_cpu_us_per_cmd\":{},\"server_cmds_per_read\":{},\
+             \"server_cmds_per_write\":{},\"server_check_ok\":{},\
              \"server_check_failures\":[{}],\"samples\":[{}]}}",
             json_str(&info.date),
             json_str(&info.server),
             info.pinned,
             info.quick,
             json_str(&r.workload),
+            r.runtime.map_or("null".into(), |rt| json_str(rt.name())),
+            r.runtime
+                .map_or("null".into(), |rt| rt.workers().to_string()),
             json_str(&r.client),
             r.ops,
             json_summary(r.ops_per_sec()),
             json_summary(r.cpu_us_per_op()),
+            json_summary(r.server_cpu_us_per_cmd()),
+            json_summary(r.cmds_per_read()),
+            json_summary(r.cmds_per_write()),
             r.check_failures.is_empty(),
             failures.join(","),
             samples.join(","),
@@ -312,7 +414,7 @@ fn svg_panel(
     for (gi, w) in workloads.iter().enumerate() {
         let gx = LEFT + gi as f64 * group + GAP / 2.0;
         for (ci, c) in clients.iter().enumerate() {
-            let Some(m) = rows.iter().find(|r| r.workload == *w && r.client == *c) else {
+            let Some(m) = rows.iter().find(|r| r.label() == *w && r.client == *c) else {
                 continue;
             };
             let Some(v) = value(m).filter(|v| *v > 0.0) else {
@@ -346,14 +448,15 @@ fn svg_panel(
     );
 }
 
-/// The SVG chart: ops/s (log scale) above, client CPU µs per op (log scale) below, one bar per
-/// client in each workload's group.
+/// The SVG chart: ops/s, client CPU µs per op and server CPU µs per command (log scales), one bar
+/// per client in each workload's group; workloads on the multi-thread runtime are labelled `@mt`.
 pub fn svg(info: &RunInfo, rows: &[Measurement]) -> String {
-    let workloads = ordered_unique(rows.iter().map(|r| r.workload.as_str()));
+    let labels: Vec<String> = rows.iter().map(Measurement::label).collect();
+    let workloads = ordered_unique(labels.iter().map(String::as_str));
     let clients = ordered_unique(rows.iter().map(|r| r.client.as_str()));
     let group = clients.len() as f64 * 11.0 + 14.0;
     let width = (70.0 + workloads.len() as f64 * group + 20.0).max(700.0);
-    let height = 760.0;
+    let height = 1110.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -395,6 +498,16 @@ pub fn svg(info: &RunInfo, rows: &[Measurement]) -> String {
         |m| m.cpu_us_per_op().map(|x| x.median),
         micros,
     );
+    svg_panel(
+        &mut s,
+        rows,
+        &workloads,
+        &clients,
+        790.0,
+        "server CPU µs per command (median, log scale; lower is better)",
+        |m| m.server_cpu_us_per_cmd().map(|x| x.median),
+        micros,
+    );
     s.push_str("</svg>\n");
     s
 }
@@ -407,14 +520,26 @@ mod tests {
     fn m(workload: &str, client: &str, wall_ms: u64, cpu_ms: u64) -> Measurement {
         Measurement {
             workload: workload.into(),
+            runtime: None,
             client: client.into(),
             ops: 1000,
             samples: vec![Sample {
                 wall: Duration::from_millis(wall_ms),
                 cpu: Duration::from_millis(cpu_ms),
             }],
+            server: vec![],
             check_failures: vec![],
         }
+    }
+
+    fn served(mut r: Measurement, cpu_us: u64, reads: u64, writes: u64) -> Measurement {
+        r.server.push(ServerDelta {
+            cpu_us: Some(cpu_us),
+            calls: [("get".to_owned(), r.ops)].into_iter().collect(),
+            reads: Some(reads),
+            writes: Some(writes),
+        });
+        r
     }
 
     #[test]
@@ -427,9 +552,16 @@ mod tests {
     #[test]
     fn markdown_and_json_carry_the_numbers() {
         let mut bad = m("seq", "fred", 100, 30);
+        bad.runtime = Some(Runtime::Current);
         bad.check_failures
             .push("get: expected 1, server ran 2".into());
-        let rows = vec![m("seq", "valkey-sync", 50, 10), bad];
+        let mut mt = served(m("conc64", "valkey-async", 10, 2), 750, 40, 8);
+        mt.runtime = Some(Runtime::Multi { workers: 2 });
+        let rows = vec![
+            served(m("seq", "valkey-sync", 50, 10), 1500, 1000, 1000),
+            bad,
+            mt,
+        ];
         let info = RunInfo {
             date: "2026-01-01 00:00 UTC".into(),
             server: "valkey \"9\"".into(),
@@ -438,24 +570,60 @@ mod tests {
         };
         let md = markdown(&info, &rows);
         assert!(
-            md.contains("| seq | valkey-sync | 1000 | 20k (20k–20k) | 10.0 (10.0–10.0) | ok |"),
+            md.contains(
+                "| seq | - | valkey-sync | 1000 | 20k (20k–20k) | 10.0 (10.0–10.0) \
+                 | 1.50 (1.50–1.50) | 1.00 | 1.00 | ok |"
+            ),
             "{md}"
         );
         assert!(
-            md.contains("MISMATCH: get: expected 1, server ran 2"),
+            md.contains("| seq | current | fred | 1000 | 10k (10k–10k) | 30.0 (30.0–30.0) | - | - | - | MISMATCH: get: expected 1, server ran 2 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| conc64 | multi | valkey-async | 1000 | 100k (100k–100k) | 2.00 (2.00–2.00) | 0.75 (0.75–0.75) | 25.0 | 125 | ok |"),
             "{md}"
         );
         let js = json_lines(&info, &rows);
-        assert_eq!(js.lines().count(), 2);
+        assert_eq!(js.lines().count(), 3);
         assert!(js.contains(r#""server":"valkey \"9\"""#), "{js}");
         assert!(js.contains(r#""ops_per_sec":{"median":20000.000"#), "{js}");
         assert!(js.contains(r#""server_check_ok":false"#), "{js}");
+        let lines: Vec<&str> = js.lines().collect();
+        assert!(
+            lines[0].contains(r#""runtime":null,"workers":null"#),
+            "{js}"
+        );
+        assert!(
+            lines[1].contains(r#""runtime":"current","workers":1"#),
+            "{js}"
+        );
+        assert!(lines[1].contains(r#""server_cpu_us_per_cmd":null"#), "{js}");
+        assert!(
+            lines[2].contains(r#""runtime":"multi","workers":2"#),
+            "{js}"
+        );
+        assert!(
+            lines[2].contains(r#""server_cpu_us_per_cmd":{"median":0.750"#),
+            "{js}"
+        );
+        assert!(
+            lines[2].contains(r#""server_cmds_per_read":{"median":25.000"#),
+            "{js}"
+        );
+        assert!(
+            lines[2].contains(
+                r#""samples":[{"wall_us":10000,"cpu_us":2000,"server_cpu_us":750,"server_cmds":1000,"server_reads":40,"server_writes":8}]"#
+            ),
+            "{js}"
+        );
         let svg = svg(&info, &rows);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains(">conc64@mt</text>"), "{svg}");
         assert_eq!(
             svg.matches("<rect x=").count(),
-            2 + 4,
-            "2 legend + 2×2 bars"
+            3 + 3 + 3 + 2,
+            "3 legend + 3 ops/s bars + 3 client CPU bars + 2 server CPU bars"
         );
     }
 }

@@ -6,6 +6,7 @@ use crate::workloads::{Data, Kind, Workload, LPOP_KEY, LPUSH_KEY, LRANGE_KEY, PI
 use bytes::Bytes;
 use fred::prelude::{HashesInterface, KeysInterface, ListInterface};
 use redis::Commands;
+use std::future::Future;
 use std::hint::black_box;
 use valkey::pipeline::{Handle, Pipeline};
 use valkey_benches::ops;
@@ -28,18 +29,37 @@ pub trait SyncDriver {
     fn pipe(&mut self, keys: &[String], value: &Bytes) -> Res<usize>;
 }
 
-/// An async client; clones share one connection.
-#[allow(async_fn_in_trait)]
-pub trait AsyncDriver: Clone + 'static {
-    async fn set(&mut self, key: &str, value: &Bytes) -> Res<()>;
-    async fn set_int(&mut self, key: &str, value: i64) -> Res<()>;
-    async fn get(&mut self, key: &str) -> Res<Option<usize>>;
-    async fn incr(&mut self, key: &str) -> Res<i64>;
-    async fn lpush(&mut self, key: &str, value: i64) -> Res<i64>;
-    async fn lrange(&mut self, key: &str, start: i64, stop: i64) -> Res<usize>;
-    async fn lpop(&mut self, key: &str) -> Res<Option<usize>>;
-    async fn hset(&mut self, key: &str) -> Res<i64>;
-    async fn pipe(&mut self, keys: &[String], value: &Bytes) -> Res<usize>;
+/// An async client; clones share one connection. The futures are `Send`, so that the workloads
+/// can run as spawned tasks on the multi-thread runtime.
+pub trait AsyncDriver: Clone + Send + Sync + 'static {
+    fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Res<()>> + Send;
+    fn set_int(&mut self, key: &str, value: i64) -> impl Future<Output = Res<()>> + Send;
+    fn get(&mut self, key: &str) -> impl Future<Output = Res<Option<usize>>> + Send;
+    fn incr(&mut self, key: &str) -> impl Future<Output = Res<i64>> + Send;
+    fn lpush(&mut self, key: &str, value: i64) -> impl Future<Output = Res<i64>> + Send;
+    fn lrange(
+        &mut self,
+        key: &str,
+        start: i64,
+        stop: i64,
+    ) -> impl Future<Output = Res<usize>> + Send;
+    fn lpop(&mut self, key: &str) -> impl Future<Output = Res<Option<usize>>> + Send;
+    fn hset(&mut self, key: &str) -> impl Future<Output = Res<i64>> + Send;
+    fn pipe(&mut self, keys: &[String], value: &Bytes) -> impl Future<Output = Res<usize>> + Send;
+}
+
+/// Spawns a task of a `conc` workload: on the current `LocalSet` on the current-thread runtime
+/// (as before there was a multi-thread one, so its figures stay comparable), on the runtime's
+/// workers otherwise.
+fn spawn_task<F>(f: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => tokio::task::spawn_local(f),
+        _ => tokio::spawn(f),
+    }
 }
 
 fn expect_len(got: Option<usize>, want: usize, what: &str) -> Res<()> {
@@ -106,7 +126,7 @@ pub fn run_sync<D: SyncDriver>(d: &mut D, w: &Workload, data: &Data) -> Res<()> 
     Ok(())
 }
 
-/// Runs one workload on an async client; `conc` spawns its tasks on the current `LocalSet`.
+/// Runs one workload on an async client; `conc` spawns its tasks (see [`spawn_task`]).
 pub async fn run_async<D: AsyncDriver>(d: &mut D, w: &Workload, data: &Data) -> Res<()> {
     match w.kind {
         Kind::Seq { n } => {
@@ -129,7 +149,7 @@ pub async fn run_async<D: AsyncDriver>(d: &mut D, w: &Workload, data: &Data) -> 
             for t in 0..tasks {
                 let mut d = d.clone();
                 let value = data.small.clone();
-                handles.push(tokio::task::spawn_local(async move {
+                handles.push(spawn_task(async move {
                     let key = format!("conc:{t}");
                     for _ in 0..per_task / 2 {
                         d.set(&key, &value).await.map_err(|e| e.to_string())?;

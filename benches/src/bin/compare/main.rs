@@ -1,9 +1,12 @@
 //! Side-by-side comparison of our sync and async clients with redis-rs (sync and async) and fred,
-//! against one server, interleaved over several rounds: ops/s and client CPU per operation, with
-//! a check that the server ran exactly the commands sent.
+//! against one server, interleaved over several rounds, the async clients on tokio's
+//! current-thread and multi-thread runtimes: ops/s, client CPU per operation, the server's CPU per
+//! command and commands per server read and write, with a check that the server ran exactly the
+//! commands sent.
 //!
 //! `cargo run --release -p valkey-benches --bin compare -- [--rounds N] [--quick] [--pin]
-//! [--url URL] [--only w1,w2] [--clients c1,c2] [--protocol 2|3] [--out DIR]`
+//! [--runtime current|multi|both] [--url URL] [--only w1,w2] [--clients c1,c2] [--protocol 2|3]
+//! [--out DIR]`
 
 mod clients;
 mod workloads;
@@ -12,20 +15,24 @@ use clients::{AsyncDriver, Fred, RedisAsync, RedisSync, SyncDriver, ValkeyAsync,
 use fred::prelude::ClientLike;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use valkey_benches::args::{ArgParser, UsageError};
 use valkey_benches::cpu::{measure, Sample};
-use valkey_benches::report::{self, Measurement, RunInfo};
+use valkey_benches::report::{self, Measurement, RunInfo, Runtime};
 use valkey_benches::target::{self, Target};
 use valkey_benches::Res;
 use workloads::{Data, Workload};
 
 const USAGE: &str = "\
-usage: compare [--rounds N] [--quick] [--pin] [--url URL] [--only W,..] [--clients C,..]
-               [--protocol 2|3] [--out DIR]
+usage: compare [--rounds N] [--quick] [--pin] [--runtime current|multi|both] [--url URL]
+               [--only W,..] [--clients C,..] [--protocol 2|3] [--out DIR]
 
   --rounds N      rounds per workload and client, interleaved (default 5)
   --quick         a tenth of the counts, for a smoke run
-  --pin           pin this process to CPU 0 and the server to CPU 1 (taskset)
+  --pin           pin this process to CPU 0 and the server to CPU 1 (taskset); the
+                  multi-thread runtime's workers then all share CPU 0
+  --runtime R     tokio runtime(s) of the async clients: current (current-thread), multi
+                  (multi-thread, one worker per available CPU) or both (default)
   --url URL       server to use (default: start a valkey-server of our own)
   --only W,..     only these workloads (seq, pipe, conc64, conc256, set_str, ..., get_100KiB)
   --clients C,..  only these clients (valkey-sync, valkey-async, redis-sync, redis-async, fred)
@@ -42,10 +49,29 @@ const CLIENTS: [&str; 5] = [
     "fred",
 ];
 
+/// Which runtimes `--runtime` asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runtimes {
+    Current,
+    Multi,
+    Both,
+}
+
+impl Runtimes {
+    fn current(self) -> bool {
+        self != Runtimes::Multi
+    }
+
+    fn multi(self) -> bool {
+        self != Runtimes::Current
+    }
+}
+
 struct Options {
     rounds: usize,
     quick: bool,
     pin: bool,
+    runtimes: Runtimes,
     url: Option<String>,
     only: Option<Vec<String>>,
     clients: Vec<&'static str>,
@@ -65,6 +91,7 @@ fn parse_args() -> Result<Option<Options>, UsageError> {
         rounds: 5,
         quick: false,
         pin: false,
+        runtimes: Runtimes::Both,
         url: None,
         only: None,
         clients: CLIENTS.to_vec(),
@@ -77,6 +104,18 @@ fn parse_args() -> Result<Option<Options>, UsageError> {
             "--rounds" => o.rounds = p.positive()?,
             "--quick" => o.quick = true,
             "--pin" => o.pin = true,
+            "--runtime" => {
+                o.runtimes = match p.value()?.as_str() {
+                    "current" => Runtimes::Current,
+                    "multi" => Runtimes::Multi,
+                    "both" => Runtimes::Both,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--runtime: '{other}' is not current, multi or both"
+                        )))
+                    }
+                }
+            }
             "--url" => o.url = Some(p.value()?),
             "--only" => o.only = Some(list(&p.value()?)),
             "--clients" => {
@@ -142,18 +181,88 @@ fn peer_url(url: &str) -> String {
     }
 }
 
-/// Every client's connection, opened before anything is measured.
-struct Clients {
-    valkey_sync: Option<ValkeySync>,
-    valkey_async: Option<ValkeyAsync>,
-    redis_sync: Option<RedisSync>,
-    redis_async: Option<RedisAsync>,
+/// A tokio runtime the async clients run on, with the `LocalSet` the current-thread one runs
+/// its tasks in.
+struct Rt {
+    kind: Runtime,
+    rt: tokio::runtime::Runtime,
+    local: Option<tokio::task::LocalSet>,
+}
+
+impl Rt {
+    fn new(kind: Runtime) -> Res<Rt> {
+        Ok(match kind {
+            Runtime::Current => Rt {
+                kind,
+                rt: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?,
+                local: Some(tokio::task::LocalSet::new()),
+            },
+            Runtime::Multi { workers } => Rt {
+                kind,
+                rt: tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers)
+                    .enable_all()
+                    .build()?,
+                local: None,
+            },
+        })
+    }
+
+    /// Runs `w` on the async client in `slot`, measured. On the current-thread runtime the
+    /// workload runs in `block_on` (its `conc` tasks on the `LocalSet`); on the multi-thread one
+    /// it runs as a spawned task, as a request handler of a `#[tokio::main]` server would, with
+    /// its `conc` tasks spawned onto the workers.
+    fn run<D: AsyncDriver>(
+        &self,
+        slot: &mut Option<D>,
+        w: &Workload,
+        data: &Arc<Data>,
+    ) -> Res<Sample> {
+        let Some(local) = &self.local else {
+            let mut d = slot.take().ok_or("client not open")?;
+            let (w, data) = (w.clone(), Arc::clone(data));
+            let task = async move {
+                let r = clients::run_async(&mut d, &w, &data).await;
+                (d, r.map_err(|e| e.to_string()))
+            };
+            let (joined, sample) = measure(|| self.rt.block_on(self.rt.spawn(task)));
+            let (d, r) = joined?;
+            *slot = Some(d);
+            return r.map(|()| sample).map_err(Into::into);
+        };
+        let d = slot.as_mut().ok_or("client not open")?;
+        let (r, sample) = measure(|| local.block_on(&self.rt, clients::run_async(d, w, data)));
+        r.map(|()| sample)
+    }
+}
+
+/// The async clients' connections on one runtime.
+struct AsyncClients {
+    rt: Rt,
+    valkey: Option<ValkeyAsync>,
+    redis: Option<RedisAsync>,
     fred: Option<Fred>,
 }
 
-impl Clients {
-    fn open(opts: &Options, url: &str, rt: &tokio::runtime::Runtime) -> Res<Clients> {
-        let on = |c: &str| opts.clients.contains(&c);
+/// Every client's connection, opened before anything is measured: the blocking ones once, the
+/// async ones on each runtime (their connection tasks live on the runtime that opened them).
+struct Clients {
+    valkey_sync: Option<ValkeySync>,
+    redis_sync: Option<RedisSync>,
+    runtimes: Vec<AsyncClients>,
+}
+
+/// How each client is told to connect.
+struct Config {
+    ours: valkey::Client,
+    redis: redis::Client,
+    fred: fred::prelude::Config,
+}
+
+impl Config {
+    fn new(opts: &Options, url: &str) -> Res<Config> {
         let mut info = valkey::ConnectionInfo::from_url(url)?;
         if let Some(p) = opts.protocol {
             info = info.with_protocol(if p == 2 {
@@ -162,86 +271,111 @@ impl Clients {
                 valkey::Protocol::Resp3
             });
         }
-        let ours = valkey::Client::open(info)?;
         let mut redis_url = peer_url(url);
         if opts.protocol == Some(3) {
             redis_url.push_str(if redis_url.contains('?') { "&" } else { "?" });
             redis_url.push_str("protocol=resp3");
         }
-        let redis_client = redis::Client::open(redis_url.as_str())?;
+        let mut fred = fred::prelude::Config::from_url(&peer_url(url))?;
+        if let Some(p) = opts.protocol {
+            fred.version = if p == 2 {
+                fred::types::RespVersion::RESP2
+            } else {
+                fred::types::RespVersion::RESP3
+            };
+        }
+        Ok(Config {
+            ours: valkey::Client::open(info)?,
+            redis: redis::Client::open(redis_url.as_str())?,
+            fred,
+        })
+    }
+}
+
+impl AsyncClients {
+    fn open(opts: &Options, config: &Config, rt: Rt) -> Res<AsyncClients> {
+        let on = |c: &str| opts.clients.contains(&c);
+        let valkey = if on("valkey-async") {
+            Some(ValkeyAsync::new(
+                rt.rt.block_on(config.ours.get_async_connection())?,
+            ))
+        } else {
+            None
+        };
+        let redis = if on("redis-async") {
+            Some(RedisAsync(
+                rt.rt
+                    .block_on(config.redis.get_multiplexed_async_connection())?,
+            ))
+        } else {
+            None
+        };
+        let fred = if on("fred") {
+            let client = fred::prelude::Builder::from_config(config.fred.clone()).build()?;
+            rt.rt.block_on(client.init())?;
+            Some(Fred(client))
+        } else {
+            None
+        };
+        Ok(AsyncClients {
+            rt,
+            valkey,
+            redis,
+            fred,
+        })
+    }
+}
+
+impl Clients {
+    fn open(opts: &Options, url: &str, runtimes: Vec<Rt>) -> Res<Clients> {
+        let on = |c: &str| opts.clients.contains(&c);
+        let config = Config::new(opts, url)?;
         Ok(Clients {
             valkey_sync: if on("valkey-sync") {
-                Some(ValkeySync::new(ours.get_connection()?))
-            } else {
-                None
-            },
-            valkey_async: if on("valkey-async") {
-                Some(ValkeyAsync::new(rt.block_on(ours.get_async_connection())?))
+                Some(ValkeySync::new(config.ours.get_connection()?))
             } else {
                 None
             },
             redis_sync: if on("redis-sync") {
-                Some(RedisSync(redis_client.get_connection()?))
+                Some(RedisSync(config.redis.get_connection()?))
             } else {
                 None
             },
-            redis_async: if on("redis-async") {
-                Some(RedisAsync(
-                    rt.block_on(redis_client.get_multiplexed_async_connection())?,
-                ))
-            } else {
-                None
-            },
-            fred: if on("fred") {
-                let mut config = fred::prelude::Config::from_url(&peer_url(url))?;
-                if let Some(p) = opts.protocol {
-                    config.version = if p == 2 {
-                        fred::types::RespVersion::RESP2
-                    } else {
-                        fred::types::RespVersion::RESP3
-                    };
-                }
-                let client = fred::prelude::Builder::from_config(config).build()?;
-                rt.block_on(client.init())?;
-                Some(Fred(client))
-            } else {
-                None
-            },
+            runtimes: runtimes
+                .into_iter()
+                .map(|rt| AsyncClients::open(opts, &config, rt))
+                .collect::<Res<_>>()?,
         })
     }
 
-    /// Runs `w` once on client `name`, measured; `None` when that client cannot run it.
+    /// Runs `w` once on client `name` (on runtime `rt` if async), measured; `None` when that
+    /// client cannot run it.
     fn run(
         &mut self,
         name: &str,
+        rt: Option<Runtime>,
         w: &Workload,
-        data: &Data,
-        rt: &tokio::runtime::Runtime,
-        local: &tokio::task::LocalSet,
+        data: &Arc<Data>,
     ) -> Option<Res<Sample>> {
         fn sync<D: SyncDriver>(d: &mut D, w: &Workload, data: &Data) -> Res<Sample> {
             let (r, s) = measure(|| clients::run_sync(d, w, data));
             r.map(|()| s)
         }
-        fn aio<D: AsyncDriver>(
-            d: &mut D,
-            w: &Workload,
-            data: &Data,
-            rt: &tokio::runtime::Runtime,
-            local: &tokio::task::LocalSet,
-        ) -> Res<Sample> {
-            let (r, s) = measure(|| local.block_on(rt, clients::run_async(d, w, data)));
-            r.map(|()| s)
-        }
         if w.async_only() && name.ends_with("-sync") {
             return None;
         }
+        let Some(kind) = rt else {
+            return Some(match name {
+                "valkey-sync" => sync(self.valkey_sync.as_mut()?, w, data),
+                "redis-sync" => sync(self.redis_sync.as_mut()?, w, data),
+                _ => return None,
+            });
+        };
+        let a = self.runtimes.iter_mut().find(|a| a.rt.kind == kind)?;
         Some(match name {
-            "valkey-sync" => sync(self.valkey_sync.as_mut()?, w, data),
-            "valkey-async" => aio(self.valkey_async.as_mut()?, w, data, rt, local),
-            "redis-sync" => sync(self.redis_sync.as_mut()?, w, data),
-            "redis-async" => aio(self.redis_async.as_mut()?, w, data, rt, local),
-            "fred" => aio(self.fred.as_mut()?, w, data, rt, local),
+            "valkey-async" => a.rt.run(&mut a.valkey, w, data),
+            "redis-async" => a.rt.run(&mut a.redis, w, data),
+            "fred" => a.rt.run(&mut a.fred, w, data),
             _ => return None,
         })
     }
@@ -289,70 +423,120 @@ fn run(opts: &Options) -> Res<bool> {
     }
     let url = target.url();
     let mut raw = target.raw()?;
-    let data = Data::new(&workloads);
+    let data = Arc::new(Data::new(&workloads));
     data.load(&mut raw)?;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let local = tokio::task::LocalSet::new();
-    let mut clients = Clients::open(opts, &url, &rt)?;
+    // After pinning, so that the multi-thread runtime's workers inherit CPU 0.
+    let workers = cpus.max(1);
+    let mut kinds = Vec::new();
+    if opts.runtimes.current() {
+        kinds.push(Runtime::Current);
+    }
+    if opts.runtimes.multi() {
+        kinds.push(Runtime::Multi { workers });
+    }
+    let any_async = opts.clients.iter().any(|c| !c.ends_with("-sync"));
+    if !any_async {
+        kinds.clear();
+    }
+    let mut clients = Clients::open(
+        opts,
+        &url,
+        kinds.iter().map(|&k| Rt::new(k)).collect::<Res<_>>()?,
+    )?;
 
+    // What is run, in report order: the blocking clients once, then the async ones per runtime.
+    let mut entries: Vec<(&str, Option<Runtime>)> = opts
+        .clients
+        .iter()
+        .filter(|c| c.ends_with("-sync"))
+        .map(|&c| (c, None))
+        .collect();
+    for &k in &kinds {
+        entries.extend(
+            opts.clients
+                .iter()
+                .filter(|c| !c.ends_with("-sync"))
+                .map(|&c| (c, Some(k))),
+        );
+    }
     let mut rows: Vec<Measurement> = Vec::new();
     for w in &workloads {
-        for c in &opts.clients {
-            if !(w.async_only() && c.ends_with("-sync")) {
+        for &(c, rt) in &entries {
+            if !(w.async_only() && rt.is_none()) {
                 rows.push(Measurement {
                     workload: w.name.clone(),
-                    client: (*c).to_owned(),
+                    runtime: rt,
+                    client: c.to_owned(),
                     ops: w.commands(),
                     samples: Vec::new(),
+                    server: Vec::new(),
                     check_failures: Vec::new(),
                 });
             }
         }
     }
+    // What the harness's own INFO pair costs the server, subtracted from every run's figures.
+    let overhead = target::calibrate(&mut raw, 7)?;
     println!(
-        "server {}; {} rounds; workloads: {}",
+        "server {}; {} rounds; workloads: {}; runtimes: {}; per INFO pair the server spends \
+         {} µs, {} read(s), {} write(s) (subtracted)",
         target.describe(),
         opts.rounds,
-        workloads.len()
+        workloads.len(),
+        kinds
+            .iter()
+            .map(|k| match k {
+                Runtime::Current => "current-thread".to_owned(),
+                Runtime::Multi { workers } => format!("multi-thread ({workers} workers)"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        overhead.cpu_us,
+        overhead.reads,
+        overhead.writes
     );
     for round in 0..opts.rounds {
         for w in &workloads {
             // Rotate which client goes first, so no client always runs on a warm (or cold) server.
-            let n = opts.clients.len();
+            let n = entries.len();
             for k in 0..n {
-                let c = opts.clients[(k + round) % n];
-                if w.async_only() && c.ends_with("-sync") {
+                let (c, rt) = entries[(k + round) % n];
+                if w.async_only() && rt.is_none() {
                     continue;
                 }
                 w.before_run(&mut raw)?;
-                let before = target::command_calls(&mut raw)?;
+                let before = target::server_stats(&mut raw)?;
                 let sample = clients
-                    .run(c, w, &data, &rt, &local)
+                    .run(c, rt, w, &data)
                     .ok_or_else(|| format!("client {c} is not open"))?
                     .map_err(|e| format!("{} on {c}: {e}", w.name))?;
-                let after = target::command_calls(&mut raw)?;
-                let ran = target::calls_between(&before, &after);
-                let check = target::check_calls(&w.expected_calls(), &ran);
+                let after = target::server_stats(&mut raw)?;
+                let server = before.delta(&after, &overhead);
+                let check = target::check_calls(&w.expected_calls(), &server.calls);
                 let row = rows
                     .iter_mut()
-                    .find(|r| r.workload == w.name && r.client == c)
-                    .expect("a row per workload and client");
+                    .find(|r| r.workload == w.name && r.client == c && r.runtime == rt)
+                    .expect("a row per workload, runtime and client");
+                let opt = |x: Option<f64>, f: fn(f64) -> String| x.map_or("-".into(), f);
                 println!(
-                    "round {}/{}  {:<11} {:<13} {:>7} ops  {:>8.3} s  {:>8} ops/s  {:>7} µs/op  {}",
+                    "round {}/{}  {:<11} {:<7} {:<13} {:>7} ops  {:>8.3} s  {:>8} ops/s  {:>6} µs/op  \
+                     server {:>6} µs/cmd {:>6} cmds/read  {}",
                     round + 1,
                     opts.rounds,
                     w.name,
+                    row.runtime_name(),
                     c,
                     row.ops,
                     sample.wall.as_secs_f64(),
                     report::human(sample.ops_per_sec(row.ops)),
                     report::micros(sample.cpu_us_per_op(row.ops)),
+                    opt(server.cpu_us_per_cmd(), report::micros),
+                    opt(server.cmds_per_read(), report::per),
                     check.as_deref().unwrap_or("server check ok")
                 );
                 row.samples.push(sample);
+                row.server.push(server);
                 if let Some(c) = check {
                     row.check_failures.push(format!("round {}: {c}", round + 1));
                 }
@@ -361,6 +545,23 @@ fn run(opts: &Options) -> Res<bool> {
     }
     drop(clients);
 
+    let mut runtime_note = String::from("async clients on tokio's ");
+    runtime_note.push_str(match opts.runtimes {
+        Runtimes::Current => "current-thread runtime",
+        Runtimes::Multi => "multi-thread runtime",
+        Runtimes::Both => "current-thread runtime (`current`) and multi-thread runtime (`multi`)",
+    });
+    if opts.runtimes.multi() {
+        runtime_note.push_str(&format!(
+            "; multi: {workers} workers, each workload a spawned task (its `conc` tasks spawned \
+             onto the workers)"
+        ));
+        if opts.pin {
+            runtime_note.push_str(
+                "; pinned, so all workers share CPU 0 (the multi-thread targets are for unpinned runs)",
+            );
+        }
+    }
     let info = RunInfo {
         date: report::utc_now(),
         server: target.describe(),
@@ -370,26 +571,57 @@ fn run(opts: &Options) -> Res<bool> {
         notes: vec![
             format!(
                 "clients: valkey-typed {} (sync Connection, async MultiplexedConnection), redis {} \
-                 (sync Connection, async MultiplexedConnection), fred {}; async clients on a \
-                 current-thread tokio runtime",
+                 (sync Connection, async MultiplexedConnection), fred {}",
                 env!("CARGO_PKG_VERSION"),
                 REDIS_VERSION,
                 FRED_VERSION
             ),
+            runtime_note,
             match opts.protocol {
                 Some(p) => format!("protocol: RESP{p} for every client"),
-                None => "protocol: each client's default (valkey-typed RESP3, redis-rs and fred RESP2; \
+                None => {
+                    "protocol: each client's default (valkey-typed RESP3, redis-rs and fred RESP2; \
                          the replies of these workloads are the same bytes in both)"
-                    .to_owned(),
+                        .to_owned()
+                }
             },
             format!(
-                "CPU: getrusage(RUSAGE_SELF) user+sys of the client process around each run; host has {} CPUs",
-                cpus
+                "client CPU: getrusage(RUSAGE_SELF) user+sys of the client process (all threads) \
+                 around each run; host has {cpus} CPUs"
+            ),
+            format!(
+                "server: `INFO cpu stats commandstats` through the harness's own connection before \
+                 and after each run; server CPU = used_cpu_sys + used_cpu_user (whole server \
+                 process) per command run; cmds/read and cmds/write = commands run per \
+                 total_reads_processed / total_writes_processed; the INFO pair's own share \
+                 (calibrated: {} µs, {} read, {} write) is subtracted and INFO is not counted \
+                 as a command",
+                overhead.cpu_us, overhead.reads, overhead.writes
             ),
         ],
     };
     let mut md = report::markdown(&info, &rows);
-    md.push_str(&targets_section(&rows, pinned));
+    md.push_str(&targets_section(
+        "Targets (ratios to peers in this run)",
+        &PINNED_GOALS,
+        &rows,
+        (!pinned).then_some(
+            "Not pinned: these targets are defined for `--pin` runs; shown for information.",
+        ),
+    ));
+    let mt_note = if opts.pin {
+        Some("Pinned: these targets are defined for unpinned runs (pinned, all workers share CPU 0); shown for information.")
+    } else if opts.rounds < 5 {
+        Some("Fewer than the 5 rounds these targets are defined for; shown for information.")
+    } else {
+        None
+    };
+    md.push_str(&targets_section(
+        "Targets of issue 15 (multi-thread runtime, unpinned)",
+        &MULTI_GOALS,
+        &rows,
+        mt_note,
+    ));
     print!("\n{md}");
     std::fs::create_dir_all(&opts.out)?;
     std::fs::write(opts.out.join("latest.md"), &md)?;
@@ -413,11 +645,15 @@ enum Metric {
     Cpu,
     /// Operations per second; higher is better.
     Ops,
+    /// Server CPU per command; lower is better.
+    ServerCpu,
 }
 
 /// One performance target: ours against the best of `peers` on `workload`.
 struct Goal {
     workload: &'static str,
+    /// `current` or `multi`: the runtime of the async clients compared (blocking ones have none).
+    runtime: &'static str,
     ours: &'static str,
     peers: &'static [&'static str],
     metric: Metric,
@@ -425,12 +661,74 @@ struct Goal {
 }
 
 const ALL_PEERS: &[&str] = &["redis-sync", "redis-async", "fred"];
+
+/// Issue 15's targets: the shared async connection on the multi-thread runtime, unpinned.
+const MULTI_GOALS: [Goal; 7] = [
+    Goal {
+        workload: "conc64",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: ASYNC_PEERS,
+        metric: Metric::Ops,
+        limit: 1.5,
+    },
+    Goal {
+        workload: "conc64",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: &["redis-async"],
+        metric: Metric::Cpu,
+        limit: 0.6,
+    },
+    Goal {
+        workload: "conc64",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: &["redis-async"],
+        metric: Metric::ServerCpu,
+        limit: 1.0,
+    },
+    Goal {
+        workload: "conc256",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: ASYNC_PEERS,
+        metric: Metric::Ops,
+        limit: 1.5,
+    },
+    Goal {
+        workload: "conc256",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: &["redis-async"],
+        metric: Metric::Cpu,
+        limit: 0.6,
+    },
+    Goal {
+        workload: "conc256",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: &["redis-async"],
+        metric: Metric::ServerCpu,
+        limit: 1.0,
+    },
+    Goal {
+        workload: "pipe",
+        runtime: "multi",
+        ours: "valkey-async",
+        peers: &["redis-async"],
+        metric: Metric::Cpu,
+        limit: 0.6,
+    },
+];
 const ASYNC_PEERS: &[&str] = &["redis-async", "fred"];
 
-/// The issue's targets (for pinned runs), as ratios to peers in the same run.
-const GOALS: [Goal; 8] = [
+/// The first targets (for pinned runs; async clients on the current-thread runtime), as ratios
+/// to peers in the same run.
+const PINNED_GOALS: [Goal; 8] = [
     Goal {
         workload: "seq",
+        runtime: "current",
         ours: "valkey-sync",
         peers: &["redis-sync"],
         metric: Metric::Cpu,
@@ -438,6 +736,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "seq",
+        runtime: "current",
         ours: "valkey-async",
         peers: &["redis-async"],
         metric: Metric::Cpu,
@@ -445,6 +744,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "pipe",
+        runtime: "current",
         ours: "valkey-sync",
         peers: &["redis-sync"],
         metric: Metric::Cpu,
@@ -452,6 +752,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "conc256",
+        runtime: "current",
         ours: "valkey-async",
         peers: ASYNC_PEERS,
         metric: Metric::Ops,
@@ -459,6 +760,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "conc256",
+        runtime: "current",
         ours: "valkey-async",
         peers: ASYNC_PEERS,
         metric: Metric::Cpu,
@@ -466,6 +768,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "lrange_300",
+        runtime: "current",
         ours: "valkey-async",
         peers: &["fred"],
         metric: Metric::Cpu,
@@ -473,6 +776,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "get_100KiB",
+        runtime: "current",
         ours: "valkey-sync",
         peers: ALL_PEERS,
         metric: Metric::Cpu,
@@ -480,6 +784,7 @@ const GOALS: [Goal; 8] = [
     },
     Goal {
         workload: "get_100KiB",
+        runtime: "current",
         ours: "valkey-async",
         peers: ALL_PEERS,
         metric: Metric::Cpu,
@@ -487,52 +792,66 @@ const GOALS: [Goal; 8] = [
     },
 ];
 
-/// The performance targets section of the report: each target's ratio and whether it is met.
-fn targets_section(rows: &[Measurement], pinned: bool) -> String {
-    let row = |w: &str, c: &str| rows.iter().find(|r| r.workload == w && r.client == c);
-    let value = |w: &str, c: &str, m: Metric| {
-        let r = row(w, c)?;
-        match m {
+/// A section of performance targets: each target's ratio and whether it is met; `note` says why
+/// the run does not meet the targets' conditions, if it does not.
+fn targets_section(
+    title: &str,
+    goals: &[Goal],
+    rows: &[Measurement],
+    note: Option<&str>,
+) -> String {
+    let value = |g: &Goal, c: &str| {
+        let rt = if c.ends_with("-sync") { "-" } else { g.runtime };
+        let r = rows
+            .iter()
+            .find(|r| r.workload == g.workload && r.client == c && r.runtime_name() == rt)?;
+        match g.metric {
             Metric::Cpu => r.cpu_us_per_op(),
             Metric::Ops => r.ops_per_sec(),
+            Metric::ServerCpu => r.server_cpu_us_per_cmd(),
         }
         .map(|s| s.median)
     };
-    let mut s = String::from("\n## Targets (ratios to peers in this run)\n\n");
-    if !pinned {
-        s.push_str(
-            "Not pinned: the targets are defined for `--pin` runs; shown for information.\n\n",
-        );
+    let mut s = format!("\n## {title}\n\n");
+    if let Some(note) = note {
+        s.push_str(note);
+        s.push_str("\n\n");
     }
     s.push_str(
         "| target | ours | best peer | ratio | limit | result |\n|---|---:|---|---:|---:|---|\n",
     );
-    for g in &GOALS {
+    for g in goals {
         let (what, op) = match g.metric {
             Metric::Cpu => ("CPU/op", "≤"),
             Metric::Ops => ("ops/s", "≥"),
+            Metric::ServerCpu => ("server CPU/cmd", "≤"),
         };
         let peer_text = if g.peers.len() == 1 {
             g.peers[0]
         } else {
             "best peer"
         };
+        let rt = if g.ours.ends_with("-sync") {
+            String::new()
+        } else {
+            format!(" ({})", g.runtime)
+        };
         let name = format!(
-            "{}: {} {what} {op} {}× {peer_text}",
+            "{}{rt}: {} {what} {op} {}× {peer_text}",
             g.workload, g.ours, g.limit
         );
         let fmt = |v: f64| match g.metric {
-            Metric::Cpu => format!("{} µs", report::micros(v)),
+            Metric::Cpu | Metric::ServerCpu => format!("{} µs", report::micros(v)),
             Metric::Ops => format!("{} ops/s", report::human(v)),
         };
-        let ours = value(g.workload, g.ours, g.metric);
+        let ours = value(g, g.ours);
         let best = g
             .peers
             .iter()
-            .filter_map(|p| value(g.workload, p, g.metric).map(|v| (v, *p)))
+            .filter_map(|p| value(g, p).map(|v| (v, *p)))
             .reduce(|a, b| {
                 let better = match g.metric {
-                    Metric::Cpu => b.0 < a.0,
+                    Metric::Cpu | Metric::ServerCpu => b.0 < a.0,
                     Metric::Ops => b.0 > a.0,
                 };
                 if better {
@@ -545,7 +864,7 @@ fn targets_section(rows: &[Measurement], pinned: bool) -> String {
             (Some(o), Some((p, peer))) => {
                 let ratio = o / p;
                 let met = match g.metric {
-                    Metric::Cpu => ratio <= g.limit,
+                    Metric::Cpu | Metric::ServerCpu => ratio <= g.limit,
                     Metric::Ops => ratio >= g.limit,
                 };
                 s.push_str(&format!(
