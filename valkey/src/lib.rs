@@ -24,6 +24,7 @@ pub mod error;
 mod keepalive;
 pub mod pipeline;
 pub mod proto;
+pub mod pubsub;
 pub mod resp;
 pub mod routing;
 pub mod sync;
