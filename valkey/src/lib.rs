@@ -22,6 +22,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 mod keepalive;
+pub mod monitor;
 pub mod pipeline;
 pub mod proto;
 pub mod pubsub;
