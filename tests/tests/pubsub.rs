@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use valkey::pubsub::{AsyncPubSub, Event, Family, Handlers, MessageKind, PubSub};
 use valkey::sync::Connection;
 use valkey::{Client, Cmd, ConnectionInfo, Protocol, Value};
-use valkey_tests::{Server, ServerOptions};
+use valkey_tests::{Proxy, Server, ServerOptions};
 
 const PROTOCOLS: [Protocol; 2] = [Protocol::Resp2, Protocol::Resp3];
 
@@ -416,6 +416,60 @@ fn a_frozen_server_is_noticed_within_twice_the_health_check_interval() {
                  {interval:?}); gap closed {back:?} after SIGCONT ({})",
                 sub.name(),
                 g.cause
+            );
+        }
+    }
+}
+
+#[test]
+fn a_half_open_connection_is_noticed_and_replaced() {
+    let server = ServerOptions::valkey().start().unwrap();
+    let proxy = Proxy::start(server.addr()).unwrap();
+    let interval = Duration::from_millis(300);
+    for protocol in PROTOCOLS {
+        for is_async in [false, true] {
+            let client = Client::open(
+                ConnectionInfo::from_url(&proxy.url())
+                    .unwrap()
+                    .with_protocol(protocol),
+            )
+            .unwrap();
+            let mut sub = Sub::open(&client, is_async);
+            sub.interval(interval);
+            sub.change(Family::Pattern, true, &["half.*"]);
+            assert!(sub.get(interval * 2).is_none());
+            // The network path drops everything, both ways; the sockets stay open.
+            proxy.freeze();
+            let frozen = Instant::now();
+            let d = match sub.get(interval * 4) {
+                Some(Event::Disconnected(d)) => d,
+                other => panic!("{other:?}"),
+            };
+            let noticed = frozen.elapsed();
+            assert!(d.error.is_timeout(), "{}", d.error);
+            assert!(
+                noticed <= interval * 2 + Duration::from_millis(150),
+                "{noticed:?}"
+            );
+            proxy.thaw();
+            let thawed = Instant::now();
+            assert!(matches!(
+                sub.get(Duration::from_secs(5)),
+                Some(Event::Gap(_))
+            ));
+            let back = thawed.elapsed();
+            let _: i64 = Connection::open(server.url())
+                .unwrap()
+                .send(Cmd::new("PUBLISH").arg("half.1").arg("x").returning())
+                .unwrap();
+            assert!(matches!(
+                sub.get(Duration::from_secs(2)),
+                Some(Event::Message(_))
+            ));
+            println!(
+                "{protocol:?} {}: half-open path noticed {noticed:?} after the freeze \
+                 (interval {interval:?}); resubscribed {back:?} after it healed",
+                sub.name()
             );
         }
     }
