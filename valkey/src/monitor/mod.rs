@@ -29,6 +29,7 @@ pub use line::{parse_monitor_line, MonitorClient, MonitorEvent};
 use crate::config::ConnectionInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{decode_value, is_push};
+use crate::sync::connection::RawRead;
 use crate::sync::Connection;
 use crate::value::Value;
 use bytes::Bytes;
@@ -89,12 +90,12 @@ impl Monitor {
                 ));
             }
             match con.read_raw_within(left)? {
-                Some(f) if is_push(&f) => {}
-                Some(f) => {
+                RawRead::Frame(f) if is_push(&f) => {}
+                RawRead::Frame(f) => {
                     check_ok(&f)?;
                     return Ok(Monitor { con });
                 }
-                None => {}
+                RawRead::Partial | RawRead::Silent => {}
             }
         }
     }
@@ -115,13 +116,13 @@ impl Monitor {
                 }
             });
             match read? {
-                Some(frame) => {
+                RawRead::Frame(frame) => {
                     if let Some(item) = on_frame(&frame) {
                         return item.map(Some);
                     }
                 }
-                None if Instant::now() >= deadline => return Ok(None),
-                None => {}
+                _ if Instant::now() >= deadline => return Ok(None),
+                RawRead::Partial | RawRead::Silent => {}
             }
         }
     }

@@ -6,6 +6,7 @@ use super::message::{Confirmation, Family};
 use super::{attempt_limit, is_fatal, names, Event, Handlers, DEFAULT_HEALTH_CHECK_INTERVAL};
 use crate::config::ConnectionInfo;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sync::connection::RawRead;
 use crate::sync::Connection;
 use crate::ToValkeyArgs;
 use bytes::Bytes;
@@ -209,7 +210,7 @@ impl PubSub {
         let wait = wait.min(deadline.saturating_duration_since(now));
         let con = self.con.as_mut().expect("checked above");
         match con.read_raw_within(wait) {
-            Ok(Some(frame)) => match self.core.on_frame(&frame, Instant::now()) {
+            Ok(RawRead::Frame(frame)) => match self.core.on_frame(&frame, Instant::now()) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == ErrorKind::Server => Err(e),
                 Err(e) => {
@@ -217,7 +218,11 @@ impl PubSub {
                     Ok(())
                 }
             },
-            Ok(None) => {
+            Ok(RawRead::Partial) => {
+                self.core.on_bytes(Instant::now());
+                Ok(())
+            }
+            Ok(RawRead::Silent) => {
                 let now = Instant::now();
                 match self.core.health(now) {
                     Health::Wait(_) => {}
@@ -306,8 +311,8 @@ pub struct PubSubThread {
 }
 
 impl PubSubThread {
-    /// Stops the thread (within about 50 ms, or once the handler running now returns) and
-    /// closes the connection. Returns the error the thread died of, if it died (an
+    /// Stops the thread (within about 50 ms, or once the handler running now returns, or a
+    /// reconnect attempt under way ends: at most 2 s) and closes the connection. Returns the error the thread died of, if it died (an
     /// authentication error on reconnect, a server error reply, a handler that panicked).
     pub fn stop(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);

@@ -209,6 +209,12 @@ impl Core {
         self.next_attempt.saturating_duration_since(now)
     }
 
+    /// Bytes arrived (perhaps not a whole frame yet): the server is alive.
+    pub(crate) fn on_bytes(&mut self, now: Instant) {
+        self.last_read = now;
+        self.ping_sent = None;
+    }
+
     /// Takes one frame read from the socket. An error reply is returned (the connection stays
     /// in step); a malformed pub/sub frame is a protocol error (the socket must be dropped).
     pub(crate) fn on_frame(&mut self, frame: &Bytes, now: Instant) -> Result<()> {

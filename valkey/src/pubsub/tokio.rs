@@ -245,6 +245,7 @@ impl AsyncPubSub {
             )),
             Ok(Ok(n)) => {
                 io.rbuf.advance(n);
+                self.core.on_bytes(std::time::Instant::now());
                 if let Some(r) = next_buffered(io, &mut self.core) {
                     return r.or_else(|e| self.on_error(e));
                 }

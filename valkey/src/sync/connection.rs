@@ -847,6 +847,16 @@ impl Connection {
     }
 }
 
+/// What one raw read brought.
+pub(crate) enum RawRead {
+    /// A complete frame.
+    Frame(Bytes),
+    /// Bytes, but no complete frame yet (the server is alive).
+    Partial,
+    /// Nothing within the wait.
+    Silent,
+}
+
 /// Raw frame access for the subscriber and MONITOR, which read frames as the server sends them
 /// rather than replies to commands (kept apart so that the command path stays as it is).
 impl Connection {
@@ -857,12 +867,12 @@ impl Connection {
         self.flush()
     }
 
-    /// The next frame of any kind, waiting at most `wait` (at least 1 ms) for the socket:
-    /// `None` when nothing complete came. Silence is not an error here (the caller keeps its
-    /// own health check); a closed or failed socket is, and the connection is then closed.
-    pub(crate) fn read_raw_within(&mut self, wait: Duration) -> Result<Option<Bytes>> {
+    /// The next frame of any kind, waiting at most `wait` (at least 1 ms) for the socket.
+    /// Silence is not an error here (the caller keeps its own health check); a closed or
+    /// failed socket is, and the connection is then closed.
+    pub(crate) fn read_raw_within(&mut self, wait: Duration) -> Result<RawRead> {
         if let Some(f) = self.buffered_raw_frame()? {
-            return Ok(Some(f));
+            return Ok(RawRead::Frame(f));
         }
         let Some(stream) = self.stream.as_mut() else {
             return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
@@ -883,7 +893,10 @@ impl Connection {
                 }
                 Ok(n) => {
                     self.rbuf.advance(n);
-                    return self.buffered_raw_frame();
+                    return Ok(match self.buffered_raw_frame()? {
+                        Some(f) => RawRead::Frame(f),
+                        None => RawRead::Partial,
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -892,7 +905,7 @@ impl Connection {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return Ok(None)
+                    return Ok(RawRead::Silent)
                 }
                 Err(e) => {
                     self.stream = None;
