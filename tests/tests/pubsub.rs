@@ -227,6 +227,40 @@ fn ten_thousand_messages_over_channels_patterns_and_shards_arrive_in_order() {
 }
 
 #[test]
+fn redis_7_serves_the_same_subscribers() {
+    let server = ServerOptions::redis().start().unwrap();
+    for protocol in PROTOCOLS {
+        for is_async in [false, true] {
+            let client = Client::open(info(&server, protocol)).unwrap();
+            let mut sub = Sub::open(&client, is_async);
+            subscribe_all(&mut sub);
+            let t = targets();
+            let cmds: Vec<Cmd> = (0..t.len() * 10)
+                .map(|i| {
+                    let (family, _, ch) = &t[i % t.len()];
+                    publish_cmd(*family, ch, payload((i / t.len()) as u32))
+                })
+                .collect();
+            let _: Vec<Value> = client.get_connection().unwrap().pipe(cmds).unwrap();
+            let mut next = vec![0u32; t.len()];
+            for _ in 0..t.len() * 10 {
+                let Some(Event::Message(m)) = sub.get(Duration::from_secs(5)) else {
+                    panic!("a message")
+                };
+                let i = target_of(&m, &t);
+                assert_eq!(seq_of(m.payload()), next[i]);
+                next[i] += 1;
+            }
+            sub.interval(Duration::from_millis(100));
+            assert!(
+                sub.get(Duration::from_millis(350)).is_none(),
+                "pings answered"
+            );
+        }
+    }
+}
+
+#[test]
 fn unsubscribing_from_some_while_receiving_others() {
     let server = ServerOptions::valkey().start().unwrap();
     for protocol in PROTOCOLS {

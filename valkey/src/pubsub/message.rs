@@ -302,4 +302,45 @@ mod tests {
         .unwrap();
         assert!(classify(bad).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_payload_and_channel_survive_both_protocols(
+            channel in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            pattern in proptest::option::of(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20)
+            ),
+            resp3 in proptest::prelude::any::<bool>(),
+        ) {
+            let bulk = |b: &[u8]| {
+                let mut v = format!("${}\r\n", b.len()).into_bytes();
+                v.extend_from_slice(b);
+                v.extend_from_slice(b"\r\n");
+                v
+            };
+            let mut raw = Vec::new();
+            raw.push(if resp3 { b'>' } else { b'*' });
+            match &pattern {
+                Some(p) => {
+                    raw.extend_from_slice(b"4\r\n");
+                    raw.extend(bulk(b"pmessage"));
+                    raw.extend(bulk(p));
+                }
+                None => {
+                    raw.extend_from_slice(b"3\r\n");
+                    raw.extend(bulk(b"message"));
+                }
+            }
+            raw.extend(bulk(&channel));
+            raw.extend(bulk(&payload));
+            let Frame::Message(m) = classify(decode_value(&Bytes::from(raw)).unwrap()).unwrap()
+            else {
+                panic!("not a message")
+            };
+            proptest::prop_assert_eq!(m.channel().as_ref(), &channel[..]);
+            proptest::prop_assert_eq!(m.payload().as_ref(), &payload[..]);
+            proptest::prop_assert_eq!(m.pattern().map(|p| p.to_vec()), pattern);
+        }
+    }
 }
