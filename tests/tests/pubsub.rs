@@ -425,7 +425,7 @@ fn a_frozen_server_is_noticed_within_twice_the_health_check_interval() {
             let noticed = paused.elapsed();
             assert!(d.error.is_timeout(), "{}", d.error);
             assert!(
-                noticed <= interval * 2 + Duration::from_millis(150),
+                noticed <= interval * 2 + Duration::from_millis(300),
                 "noticed after {noticed:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
@@ -482,7 +482,7 @@ fn a_half_open_connection_is_noticed_and_replaced() {
             let noticed = frozen.elapsed();
             assert!(d.error.is_timeout(), "{}", d.error);
             assert!(
-                noticed <= interval * 2 + Duration::from_millis(150),
+                noticed <= interval * 2 + Duration::from_millis(300),
                 "{noticed:?}"
             );
             proxy.thaw();
@@ -523,8 +523,10 @@ fn a_slow_consumer_stays_bounded_and_is_told_about_the_gap() {
         .config("client-output-buffer-limit normal 4mb 1mb 1 pubsub 4mb 1mb 1")
         .start()
         .unwrap();
-    const PAYLOAD: usize = 64 * 1024;
-    const COUNT: u32 = 768; // 48 MiB
+    // 8 KiB payloads: large ones may be queued by reference (Valkey's reply copy avoidance) and
+    // then count little against the output-buffer limit.
+    const PAYLOAD: usize = 8 * 1024;
+    const COUNT: u32 = 6144; // 48 MiB
     for protocol in PROTOCOLS {
         for is_async in [false, true] {
             let client = Client::open(info(&server, protocol)).unwrap();
@@ -533,7 +535,7 @@ fn a_slow_consumer_stays_bounded_and_is_told_about_the_gap() {
             let before = rss_bytes();
             let mut publisher = client.get_connection().unwrap();
             let started = Instant::now();
-            for chunk in (0..COUNT).collect::<Vec<_>>().chunks(16) {
+            for chunk in (0..COUNT).collect::<Vec<_>>().chunks(128) {
                 let cmds: Vec<Cmd> = chunk
                     .iter()
                     .map(|&i| {
