@@ -22,6 +22,12 @@ fn info(server: &Server, protocol: Protocol) -> ConnectionInfo {
         .with_protocol(protocol)
 }
 
+fn info_url(url: &str, protocol: Protocol) -> ConnectionInfo {
+    ConnectionInfo::from_url(url)
+        .unwrap()
+        .with_protocol(protocol)
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -91,6 +97,29 @@ impl Sub {
             assert!(confirmations
                 .iter()
                 .all(|c| c.subscribed && c.family == family));
+        }
+    }
+
+    fn try_change(
+        &mut self,
+        family: Family,
+        subscribe: bool,
+        names: &[&str],
+    ) -> valkey::Result<Vec<valkey::pubsub::Confirmation>> {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        assert!(subscribe && family != Family::Shard, "enough for the tests");
+        match self {
+            Sub::Sync(s) if family == Family::Channel => s.subscribe(names),
+            Sub::Sync(s) => s.psubscribe(names),
+            Sub::Async(s, rt) if family == Family::Channel => rt.block_on(s.subscribe(names)),
+            Sub::Async(s, rt) => rt.block_on(s.psubscribe(names)),
+        }
+    }
+
+    fn subscriptions(&self, family: Family) -> Vec<Bytes> {
+        match self {
+            Sub::Sync(s) => s.subscriptions(family),
+            Sub::Async(s, _) => s.subscriptions(family),
         }
     }
 
@@ -702,6 +731,77 @@ fn handlers_run_in_a_thread_and_a_task_and_stop_cleanly() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+#[test]
+fn a_refused_subscription_is_an_error_and_is_not_asked_again() {
+    // `bob` may use the `ok*` channels only.
+    let server = ServerOptions::valkey()
+        .acl_user("bob on >pw ~* resetchannels &ok* +@all")
+        .start()
+        .unwrap();
+    for protocol in PROTOCOLS {
+        for is_async in [false, true] {
+            let url = format!("valkey://bob:pw@127.0.0.1:{}", server.port());
+            let client = Client::open(info_url(&url, protocol)).unwrap();
+            let mut sub = Sub::open(&client, is_async);
+            sub.change(Family::Channel, true, &["ok1"]);
+            let e = sub
+                .try_change(Family::Channel, true, &["secret"])
+                .unwrap_err();
+            assert_eq!(e.code(), Some("NOPERM"), "{e}");
+            let e = sub.try_change(Family::Pattern, true, &["se*"]).unwrap_err();
+            assert_eq!(e.code(), Some("NOPERM"), "{e}");
+            // Still in step: the allowed channel flows, and only it is subscribed.
+            server.command(&["PUBLISH", "ok1", "fine"]).unwrap();
+            let Some(Event::Message(m)) = sub.get(Duration::from_secs(2)) else {
+                panic!("a message")
+            };
+            assert_eq!(m.payload().as_ref(), b"fine");
+            assert_eq!(sub.subscriptions(Family::Channel), ["ok1"]);
+            assert!(sub.subscriptions(Family::Pattern).is_empty());
+        }
+    }
+}
+
+#[test]
+fn listen_and_next_yield_the_stream() {
+    let server = ServerOptions::valkey().start().unwrap();
+    let client = Client::open(server.url()).unwrap();
+    let mut sub = client.get_pubsub().unwrap();
+    sub.subscribe(["l1", "l2"]).unwrap();
+    let rt = rt();
+    let mut asub = rt.block_on(client.get_async_pubsub()).unwrap();
+    rt.block_on(asub.psubscribe("l*")).unwrap();
+    for i in 0..10 {
+        server
+            .command(&[
+                "PUBLISH",
+                if i % 2 == 0 { "l1" } else { "l2" },
+                &i.to_string(),
+            ])
+            .unwrap();
+    }
+    let got: Vec<i64> = sub
+        .listen()
+        .take(10)
+        .map(|e| match e.unwrap() {
+            Event::Message(m) => m.payload_as().unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    let got: Vec<i64> = rt.block_on(async {
+        let mut v = Vec::new();
+        while v.len() < 10 {
+            match asub.next().await.unwrap() {
+                Event::Message(m) => v.push(m.payload_as().unwrap()),
+                other => panic!("{other:?}"),
+            }
+        }
+        v
+    });
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
 }
 
 #[test]
