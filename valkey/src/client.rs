@@ -50,4 +50,26 @@ impl Client {
     pub async fn get_async_connection(&self) -> Result<crate::aio::MultiplexedConnection> {
         crate::aio::MultiplexedConnection::connect(Arc::clone(&self.info)).await
     }
+
+    /// Opens a blocking subscriber on a dedicated connection (see [`crate::pubsub`]).
+    pub fn get_pubsub(&self) -> Result<crate::pubsub::PubSub> {
+        crate::pubsub::PubSub::open(Arc::clone(&self.info))
+    }
+
+    /// Opens an async subscriber on a dedicated connection (see [`crate::pubsub`]).
+    #[cfg(feature = "tokio")]
+    pub async fn get_async_pubsub(&self) -> Result<crate::pubsub::AsyncPubSub> {
+        crate::pubsub::AsyncPubSub::open(Arc::clone(&self.info)).await
+    }
+
+    /// Opens a blocking MONITOR on a dedicated connection (see [`crate::monitor`]).
+    pub fn get_monitor(&self) -> Result<crate::monitor::Monitor> {
+        crate::monitor::Monitor::open(Arc::clone(&self.info))
+    }
+
+    /// Opens an async MONITOR on a dedicated connection (see [`crate::monitor`]).
+    #[cfg(feature = "tokio")]
+    pub async fn get_async_monitor(&self) -> Result<crate::monitor::AsyncMonitor> {
+        crate::monitor::AsyncMonitor::open(Arc::clone(&self.info)).await
+    }
 }

@@ -3,6 +3,6 @@
 mod batch;
 mod multiplexed;
 mod slots;
-mod stream;
+pub(crate) mod stream;
 
 pub use multiplexed::MultiplexedConnection;

@@ -17,11 +17,12 @@ pub(crate) fn refuse_shared(meta: &CommandMeta) -> Result<()> {
         Session::None => return Ok(()),
         Session::PubSub => {
             "it turns the connection into a subscriber, whose messages would be taken as other \
-             tasks' replies; subscribe on a dedicated connection (`Client::get_connection`)"
+             tasks' replies; use `Client::get_async_pubsub` (or `get_pubsub`), a subscriber on \
+             a connection of its own"
         }
         Session::Monitor => {
-            "it turns the connection into a stream of events for everyone sharing it; MONITOR \
-             needs a connection of its own"
+            "it turns the connection into a stream of events for everyone sharing it; use \
+             `Client::get_async_monitor` (or `get_monitor`)"
         }
         Session::Transaction => {
             "other tasks' commands would be queued inside it; use `transaction(..)` (MULTI and \
@@ -66,8 +67,8 @@ pub(crate) fn refuse_anywhere(meta: &CommandMeta) -> Result<()> {
              writes in a pipeline instead"
         }
         (Session::Monitor, _) => {
-            "it turns the connection into a stream of events, which `send` cannot return; a \
-             MONITOR API is planned"
+            "it turns the connection into a stream of events, which `send` cannot return; use \
+             `Client::get_monitor` (or `get_async_monitor`)"
         }
         _ => return Ok(()),
     };

@@ -851,6 +851,75 @@ impl Connection {
     }
 }
 
+/// What one raw read brought.
+pub(crate) enum RawRead {
+    /// A complete frame.
+    Frame(Bytes),
+    /// Bytes, but no complete frame yet (the server is alive).
+    Partial,
+    /// Nothing within the wait.
+    Silent,
+}
+
+/// Raw frame access for the subscriber and MONITOR, which read frames as the server sends them
+/// rather than replies to commands (kept apart so that the command path stays as it is).
+impl Connection {
+    /// Writes bytes already encoded (commands), as they are.
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(bytes);
+        self.flush()
+    }
+
+    /// The next frame of any kind, waiting at most `wait` (at least 1 ms) for the socket.
+    /// Silence is not an error here (the caller keeps its own health check); a closed or
+    /// failed socket is, and the connection is then closed.
+    pub(crate) fn read_raw_within(&mut self, wait: Duration) -> Result<RawRead> {
+        if let Some(f) = self.buffered_raw_frame()? {
+            return Ok(RawRead::Frame(f));
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
+        };
+        let wait = wait.max(Duration::from_millis(1));
+        if let Err(e) = stream.set_read_timeout(Some(wait)) {
+            self.stream = None;
+            return Err(Error::io("could not set a socket timeout", e));
+        }
+        loop {
+            match stream.read(self.rbuf.spare()) {
+                Ok(0) => {
+                    self.stream = None;
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        "the server closed the connection",
+                    ));
+                }
+                Ok(n) => {
+                    self.rbuf.advance(n);
+                    return Ok(match self.buffered_raw_frame()? {
+                        Some(f) => RawRead::Frame(f),
+                        None => RawRead::Partial,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(RawRead::Silent)
+                }
+                Err(e) => {
+                    self.stream = None;
+                    return Err(Error::io("reading from the server failed", e));
+                }
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")

@@ -1,7 +1,7 @@
 //! The blocking side: a connection over `std::net`/Unix sockets and a pool of them.
 
 mod batch;
-mod connection;
+pub(crate) mod connection;
 mod pool;
 
 pub use connection::Connection;

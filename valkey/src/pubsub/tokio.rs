@@ -1,0 +1,396 @@
+//! The async subscriber: the IO-free core driven over a tokio socket opened and greeted by the
+//! async connection's `establish`, plus the spawned runner with a stop handle.
+
+use super::blocking::panic_text;
+use super::core::{encode_ping, Core, Health};
+use super::message::{Confirmation, Family};
+use super::{attempt_limit, is_fatal, names, Event, Handlers, DEFAULT_HEALTH_CHECK_INTERVAL};
+use crate::aio::stream::{establish, BoxRead, BoxWrite};
+use crate::config::ConnectionInfo;
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::ReadBuffer;
+use crate::ToValkeyArgs;
+use bytes::Bytes;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+struct Io {
+    r: BoxRead,
+    w: BoxWrite,
+    rbuf: ReadBuffer,
+}
+
+/// An async subscriber on a dedicated connection (from
+/// [`crate::Client::get_async_pubsub`]): the async twin of [`super::PubSub`], with the same
+/// reconnects, gap events, health check and backpressure policy (see the
+/// [module documentation](crate::pubsub)).
+///
+/// Read events with [`AsyncPubSub::next`] (`while let Ok(e) = sub.next().await`); the crate
+/// does not depend on `futures`, so this is an inherent method rather than a `Stream` impl
+/// (wrap it with `futures::stream::unfold` if you need one). `next` is cancel-safe: dropping
+/// it (in a `select!`, a timeout) loses nothing.
+pub struct AsyncPubSub {
+    info: Arc<ConnectionInfo>,
+    io: Option<Io>,
+    core: Core,
+    /// Encoded commands not yet fully written, and how much of them was.
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl AsyncPubSub {
+    pub(crate) async fn open(info: Arc<ConnectionInfo>) -> Result<AsyncPubSub> {
+        let (r, w, rbuf, _) = establish(&info).await?;
+        let mut core = Core::new(Some(DEFAULT_HEALTH_CHECK_INTERVAL));
+        let mut out = Vec::new();
+        core.on_connected(std::time::Instant::now(), &mut out)?;
+        Ok(AsyncPubSub {
+            info,
+            io: Some(Io { r, w, rbuf }),
+            core,
+            out,
+            written: 0,
+        })
+    }
+
+    /// Sets how long the subscriber may read nothing before it PINGs the server (`None`: never).
+    /// Default [`DEFAULT_HEALTH_CHECK_INTERVAL`].
+    pub fn set_health_check_interval(&mut self, interval: Option<Duration>) {
+        self.core.set_interval(interval);
+    }
+
+    /// Subscribes to channels (one name or a list); returns the server's confirmations.
+    pub async fn subscribe(&mut self, channels: impl ToValkeyArgs) -> Result<Vec<Confirmation>> {
+        self.change(Family::Channel, true, names(&channels)).await
+    }
+
+    /// Unsubscribes from channels; an empty list (`None::<&str>`) unsubscribes from all.
+    pub async fn unsubscribe(&mut self, channels: impl ToValkeyArgs) -> Result<Vec<Confirmation>> {
+        self.change(Family::Channel, false, names(&channels)).await
+    }
+
+    /// Subscribes to patterns.
+    pub async fn psubscribe(&mut self, patterns: impl ToValkeyArgs) -> Result<Vec<Confirmation>> {
+        self.change(Family::Pattern, true, names(&patterns)).await
+    }
+
+    /// Unsubscribes from patterns; an empty list unsubscribes from all.
+    pub async fn punsubscribe(&mut self, patterns: impl ToValkeyArgs) -> Result<Vec<Confirmation>> {
+        self.change(Family::Pattern, false, names(&patterns)).await
+    }
+
+    /// Subscribes to shard channels (`SSUBSCRIBE`; on a standalone server too).
+    pub async fn ssubscribe(&mut self, channels: impl ToValkeyArgs) -> Result<Vec<Confirmation>> {
+        self.change(Family::Shard, true, names(&channels)).await
+    }
+
+    /// Unsubscribes from shard channels; an empty list unsubscribes from all.
+    pub async fn sunsubscribe(&mut self, channels: impl ToValkeyArgs) -> Result<Vec<Confirmation>> {
+        self.change(Family::Shard, false, names(&channels)).await
+    }
+
+    /// The channels, patterns or shard channels subscribed to (as asked).
+    pub fn subscriptions(&self, family: Family) -> Vec<Bytes> {
+        self.core.wanted(family).iter().cloned().collect()
+    }
+
+    async fn change(
+        &mut self,
+        family: Family,
+        subscribe: bool,
+        channels: Vec<Bytes>,
+    ) -> Result<Vec<Confirmation>> {
+        if subscribe && channels.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "subscribe to what? no channel or pattern was given",
+            ));
+        }
+        self.core.collect_confirmations(true);
+        self.core
+            .request(family, subscribe, &channels, &mut self.out)?;
+        let wait = self
+            .info
+            .response_timeout
+            .unwrap_or(Duration::from_secs(10));
+        let deadline = Instant::now() + wait;
+        let result = loop {
+            if self.core.is_settled(family, subscribe, &channels) {
+                break Ok(());
+            }
+            if Instant::now() >= deadline {
+                break Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{} was not confirmed within {wait:?}; it stays requested and is sent \
+                         again after a reconnect",
+                        family.command(subscribe)
+                    ),
+                ));
+            }
+            if let Err(e) = self.pump(deadline).await {
+                break Err(e);
+            }
+        };
+        let confirmations = self.core.collect_confirmations(false);
+        match result {
+            Ok(()) => Ok(confirmations),
+            Err(e) => {
+                if e.kind() == ErrorKind::Server {
+                    self.core.revert(family, subscribe, &channels);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The next event, waiting as long as it takes (reconnecting inside). An error is what a
+    /// reconnect cannot fix by itself (a rejected password) or a server error reply; the
+    /// subscriber stays usable.
+    pub async fn next(&mut self) -> Result<Event> {
+        loop {
+            if let Some(e) = self.core.next_event() {
+                return Ok(e);
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
+            self.pump(far).await?;
+        }
+    }
+
+    /// The next event, waiting at most `timeout`: `Ok(None)` when nothing came.
+    pub async fn get_message(&mut self, timeout: Duration) -> Result<Option<Event>> {
+        let deadline = Instant::now() + timeout;
+        let mut tried = false;
+        loop {
+            if let Some(e) = self.core.next_event() {
+                return Ok(Some(e));
+            }
+            if tried && Instant::now() >= deadline {
+                return Ok(None);
+            }
+            self.pump(deadline).await?;
+            tried = true;
+        }
+    }
+
+    /// Subscribes to everything `handlers` has, then runs them on a spawned task until
+    /// [`AsyncPubSubTask::stop`].
+    pub async fn run(mut self, mut handlers: Handlers) -> Result<AsyncPubSubTask> {
+        for (family, channels) in handlers.subscriptions() {
+            self.change(family, true, channels).await?;
+        }
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                // The stop signal first, then the next event (`next` is cancel-safe).
+                let next = self.next();
+                let mut next = std::pin::pin!(next);
+                let event = std::future::poll_fn(|cx| {
+                    if std::pin::Pin::new(&mut stopped).poll(cx).is_ready() {
+                        return std::task::Poll::Ready(None);
+                    }
+                    next.as_mut().poll(cx).map(Some)
+                })
+                .await;
+                match event {
+                    None => return Ok(()),
+                    Some(event) => handlers.handle(&event?),
+                }
+            }
+        });
+        Ok(AsyncPubSubTask {
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// One step: finish writing, reconnect if due, else read once (up to `deadline` or the
+    /// health check's next action) and act on the health check. Cancel-safe.
+    async fn pump(&mut self, deadline: Instant) -> Result<()> {
+        let Some(io) = self.io.as_mut() else {
+            return self.reconnect(deadline).await;
+        };
+        if self.written < self.out.len() {
+            match io.w.write(&self.out[self.written..]).await {
+                Ok(0) => self.lost(Error::new(ErrorKind::Io, "the socket accepts no more")),
+                Ok(n) => {
+                    self.written += n;
+                    if self.written == self.out.len() {
+                        self.out.clear();
+                        self.written = 0;
+                    }
+                }
+                Err(e) => self.lost(Error::io("writing to the server failed", e)),
+            }
+            return Ok(());
+        }
+        let now = Instant::now();
+        let wait = match self.core.health(now.into_std()) {
+            Health::Wait(d) => d,
+            Health::Ping | Health::Dead => Duration::ZERO,
+        };
+        let wait = wait
+            .min(deadline.saturating_duration_since(now))
+            .max(Duration::from_millis(1));
+        if let Some(r) = next_buffered(io, &mut self.core) {
+            return r.or_else(|e| self.on_error(e));
+        }
+        match tokio::time::timeout(wait, io.r.read(io.rbuf.spare())).await {
+            Ok(Ok(0)) => self.lost(Error::new(
+                ErrorKind::Io,
+                "the server closed the connection",
+            )),
+            Ok(Ok(n)) => {
+                io.rbuf.advance(n);
+                self.core.on_bytes(std::time::Instant::now());
+                if let Some(r) = next_buffered(io, &mut self.core) {
+                    return r.or_else(|e| self.on_error(e));
+                }
+            }
+            Ok(Err(e)) => self.lost(Error::io("reading from the server failed", e)),
+            Err(_) => {
+                let now = std::time::Instant::now();
+                match self.core.health(now) {
+                    Health::Wait(_) => {}
+                    Health::Ping => {
+                        encode_ping(&mut self.out)?;
+                        self.core.ping_sent(now);
+                    }
+                    Health::Dead => {
+                        let e = self.core.dead_error();
+                        self.lost(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A frame error: a server error reply is the caller's; anything else (malformed input)
+    /// ends the socket.
+    fn on_error(&mut self, e: Error) -> Result<()> {
+        if e.kind() == ErrorKind::Server {
+            return Err(e);
+        }
+        self.lost(e);
+        Ok(())
+    }
+
+    async fn reconnect(&mut self, deadline: Instant) -> Result<()> {
+        let now = Instant::now();
+        let wait = self.core.reconnect_wait(now.into_std());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait.min(deadline.saturating_duration_since(now))).await;
+            return Ok(());
+        }
+        let limit = attempt_limit(&self.info);
+        let attempt = match tokio::time::timeout(limit, establish(&self.info)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("reconnecting took longer than {limit:?}"),
+            )),
+        };
+        match attempt {
+            Ok((r, w, rbuf, _)) => {
+                self.io = Some(Io { r, w, rbuf });
+                self.out.clear();
+                self.written = 0;
+                self.core
+                    .on_connected(std::time::Instant::now(), &mut self.out)?;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!("subscriber reconnect failed: {e}");
+                self.core.on_connect_failed(std::time::Instant::now());
+                if is_fatal(&e) {
+                    Err(e)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn lost(&mut self, e: Error) {
+        tracing::debug!("subscriber connection lost: {e}");
+        self.io = None;
+        self.out.clear();
+        self.written = 0;
+        self.core.on_lost(e, std::time::Instant::now());
+    }
+}
+
+/// Feeds every complete frame in the read buffer to the core: `None` when there was none.
+fn next_buffered(io: &mut Io, core: &mut Core) -> Option<Result<()>> {
+    let mut any = false;
+    loop {
+        match io.rbuf.next_frame() {
+            Ok(Some(frame)) => {
+                any = true;
+                if let Err(e) = core.on_frame(&frame, std::time::Instant::now()) {
+                    return Some(Err(e));
+                }
+            }
+            Ok(None) => return any.then_some(Ok(())),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
+
+impl std::fmt::Debug for AsyncPubSub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncPubSub")
+            .field("addr", &self.info.addr)
+            .field("connected", &self.io.is_some())
+            .finish()
+    }
+}
+
+/// A subscriber running its handlers on a spawned task (from [`AsyncPubSub::run`]). Dropping it
+/// stops the task.
+#[derive(Debug)]
+pub struct AsyncPubSubTask {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl AsyncPubSubTask {
+    /// Stops the task (at once, or once the handler running now returns) and closes the
+    /// connection. Returns the error the task died of, if it died.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => Err(Error::new(
+                ErrorKind::Closed,
+                format!(
+                    "a pub/sub handler panicked: {}",
+                    panic_text(&*e.into_panic())
+                ),
+            )),
+            Err(_) => Err(Error::new(
+                ErrorKind::Closed,
+                "the subscriber task was cancelled",
+            )),
+        }
+    }
+
+    /// Whether the task ended (it died of an error, which [`AsyncPubSubTask::stop`] returns).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for AsyncPubSubTask {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
