@@ -112,6 +112,8 @@ pub struct Method {
     /// For a builder whose reply is the caller's `T`: the option fixes `T` to this type (the
     /// method exists only where `T` is it, so `T` is inferred from the method).
     pub pins_t: Option<String>,
+    /// Parameters whose value (a generated enum or struct) knows the versions its choices need.
+    pub since_params: Vec<String>,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -159,7 +161,8 @@ pub struct Builder {
     pub output: Output,
     /// Whether the builder records a minimum version newer than the command's.
     pub tracks_version: bool,
-    /// Constructor parameters whose value (an enum) knows its own `since`.
+    /// Constructor parameters whose value (a generated enum or struct) knows the versions its
+    /// choices need, nested ones included.
     pub since_params: Vec<String>,
 }
 
@@ -440,15 +443,26 @@ impl<'a> Ctx<'a> {
     fn param_value(&mut self, arg: &Arg, m: Option<&mut Method>) -> (String, String) {
         let pname = snake(&arg.name);
         let (ty, generic) = self.value_param(arg);
-        let (params, generics) = match m {
-            Some(m) => (&mut m.params, &mut m.generics),
-            None => (&mut self.b.params, &mut self.b.generics),
+        // A generated enum or struct with versioned choices inside reports the newest one.
+        let versioned = generic.is_none()
+            && matches!(arg.kind, Kind::OneOf(_) | Kind::Block(_))
+            && arg.kind.children().iter().any(Arg::has_since);
+        let (params, generics, since_params) = match m {
+            Some(m) => (&mut m.params, &mut m.generics, &mut m.since_params),
+            None => (
+                &mut self.b.params,
+                &mut self.b.generics,
+                &mut self.b.since_params,
+            ),
         };
         let mut name = pname.clone();
         let mut i = 2;
         while params.iter().any(|p| p.name == name) {
             name = format!("{pname}_{i}");
             i += 1;
+        }
+        if versioned {
+            since_params.push(name.clone());
         }
         if let Some(g) = generic {
             params.push(Param {
@@ -518,6 +532,7 @@ impl<'a> Ctx<'a> {
             since: self.since_of(&arg.path),
             reply: None,
             pins_t: None,
+            since_params: vec![],
         }
     }
 
@@ -528,6 +543,10 @@ impl<'a> Ctx<'a> {
             if let Some(target) = self.ov.counts.get(&a.path) {
                 if matches!(mode, Mode::Entry(_)) {
                     return Err(format!("{}: a count inside an optional block", a.path));
+                }
+                // A count with a token (`BYPOLYGON num-vertices`) is written after its token.
+                if let Some(t) = &a.token {
+                    self.b.writes.push(Write::Const(t.clone()));
                 }
                 self.pending_counts
                     .push((self.b.writes.len(), target.clone()));
@@ -588,9 +607,6 @@ impl<'a> Ctx<'a> {
                     };
                     let i = self.add_slot(a, SlotKind::Fixed { ty, init });
                     self.b.writes.push(Write::Slot(i));
-                    if matches!(a.kind, Kind::OneOf(_)) && !a.multiple {
-                        self.b.since_params.push(param.name);
-                    }
                 }
                 (_, _, Mode::Entry(m)) => {
                     let (expr, ty) = self.param_value(a, Some(m));
@@ -798,7 +814,11 @@ pub fn builder(
             return Err(format!("{what}: reply_when {}: no method gives it", w.arg));
         }
     }
-    b.tracks_version = b.methods.iter().any(|m| m.since.is_some()) || !b.since_params.is_empty();
+    b.tracks_version = b
+        .methods
+        .iter()
+        .any(|m| m.since.is_some() || !m.since_params.is_empty())
+        || !b.since_params.is_empty();
 
     // Names must be unique and not shadow `Command`'s methods.
     let mut seen = BTreeSet::new();

@@ -209,22 +209,16 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     let mut pre = quote!();
     if b.tracks_version {
         let since = version_expr(cmd.since);
-        let mut acc = quote!(None);
-        let mut any = false;
+        let mut acc = None;
         for p in &b.since_params {
             let pid = ident(p);
-            let has_since = b
-                .params
-                .iter()
-                .find(|x| &x.name == p)
-                .and_then(|x| cmd.arg(&x.arg_path))
-                .is_some_and(|a| a.kind.children().iter().any(|c| c.since.is_some()));
-            if has_since {
-                acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
-                any = true;
-            }
+            let term = quote!(if_newer(#since, #pid.since()));
+            acc = Some(match acc {
+                Some(a) => quote!(newer(#a, #term)),
+                None => term,
+            });
         }
-        if any {
+        if let Some(acc) = acc {
             // Computed before the parameters move into the struct.
             pre = quote!(let min_version = #acc;);
             inits.push(quote!(min_version,));
@@ -490,13 +484,26 @@ fn method(
             None => inits.push(quote!(#f: self.#f,)),
         }
     }
+    let mut pre = quote!();
     if b.tracks_version {
-        match m.since {
+        let mut acc = match m.since {
             Some(v) => {
                 let v = version_expr(v);
-                inits.push(quote!(min_version: newer(self.min_version, Some(#v)),));
+                quote!(newer(self.min_version, Some(#v)))
             }
-            None => inits.push(quote!(min_version: self.min_version,)),
+            None => quote!(self.min_version),
+        };
+        // A value whose nested choices need a newer server (computed before it moves).
+        let since = version_expr(cmd.since);
+        for p in &m.since_params {
+            let pid = ident(p);
+            acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
+        }
+        if m.since_params.is_empty() {
+            inits.push(quote!(min_version: #acc,));
+        } else {
+            pre = quote!(let min_version = #acc;);
+            inits.push(quote!(min_version,));
         }
     }
     if let Some(o) = out_param {
@@ -542,6 +549,7 @@ fn method(
     quote! {
         #doc
         pub fn #name #generics (self, #(#params),*) -> #type_id<#(#ret),*> #wheres {
+            #pre
             #type_id { #(#inits)* }
         }
     }

@@ -303,6 +303,7 @@ mod tests {
             since: None,
             reply: reply.map(|(l, r)| (l, r.to_string())),
             pins_t: pins_t.map(str::to_string),
+            since_params: vec![],
         }
     }
 

@@ -449,6 +449,82 @@ mod tests {
         }
     }
 
+    fn one_command(text: &str, overlay: &str) -> Generated {
+        let mut set = SpecSet::default();
+        set.files
+            .insert("x.json".into(), spec::parse_file("x.json", text).unwrap());
+        generate(&set, &overlay::parse(overlay).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_count_with_a_token_writes_the_token() {
+        // GEOSEARCH's `BYPOLYGON num-vertices lon lat ...`, inside a oneof and at the top level.
+        let g = one_command(
+            r#"{"GS": {"group": "geo", "since": "6.2.0", "summary": "S.", "arity": -3,
+                "arguments": [{"name": "by", "type": "oneof", "arguments": [
+                  {"name": "radius", "type": "double", "token": "BYRADIUS"},
+                  {"name": "polygon", "type": "block", "since": "9.0.0", "arguments": [
+                    {"name": "num-vertices", "type": "integer", "token": "BYPOLYGON"},
+                    {"name": "vertices", "type": "block", "multiple": true, "arguments": [
+                      {"name": "lon", "type": "double"}, {"name": "lat", "type": "double"}]}]}]},
+                  {"name": "n", "type": "integer", "token": "NUM"},
+                  {"name": "item", "type": "string", "multiple": true}]}}"#,
+            r#"{"commands": {"GS": {"reply": "i64", "counts": {
+                "by/polygon/num-vertices": "by/polygon/vertices", "n": "item"}}}}"#,
+        );
+        let geo = &g.files[&format!("{GENERATED_DIR}/geo.rs")];
+        assert!(
+            geo.contains(
+                "out.write_bytes(b\"BYPOLYGON\");\n                out.write(&vertices.len());"
+            ),
+            "{geo}"
+        );
+        assert!(geo.contains("2usize + vertices.iter()"), "{geo}");
+        assert!(
+            geo.contains(
+                "out.write_bytes(b\"NUM\");\n        write_count(out, self.item.num_args(), 1);"
+            ),
+            "{geo}"
+        );
+        assert!(geo.contains("Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),"));
+        assert!(geo.contains("let min_version = if_newer(Version::new(6, 2, 0), by.since());"));
+    }
+
+    #[test]
+    fn choices_nested_in_choices_count_for_the_version() {
+        // CLIENT KILL's `filter` → `new-format` (repeated oneof) → `MAXAGE` (8.0).
+        let g = one_command(
+            r#"{"KILL": {"group": "connection", "since": "2.4.0", "summary": "K.", "arity": -3,
+                "arguments": [{"name": "filter", "type": "oneof", "arguments": [
+                  {"name": "old", "type": "string"},
+                  {"name": "new", "type": "oneof", "multiple": true, "arguments": [
+                    {"name": "id", "type": "integer", "token": "ID"},
+                    {"name": "maxage", "type": "integer", "token": "MAXAGE", "since": "8.0.0"},
+                    {"name": "skipme", "type": "oneof", "token": "SKIPME", "since": "2.8.12",
+                     "arguments": [{"name": "yes", "type": "pure-token", "token": "YES"},
+                                   {"name": "no", "type": "pure-token", "token": "NO"}]}]}]},
+                  {"name": "opt", "type": "oneof", "optional": true, "arguments": [
+                    {"name": "a", "type": "pure-token", "token": "A"},
+                    {"name": "b", "type": "block", "token": "B", "arguments": [
+                      {"name": "x", "type": "integer"},
+                      {"name": "y", "type": "pure-token", "token": "Y", "optional": true,
+                       "since": "7.0.0"}]}]}]}}"#,
+            r#"{"commands": {"KILL": {"reply": "i64"}}}"#,
+        );
+        let flat = |s: &str| s.split_whitespace().collect::<String>();
+        let c = flat(&g.files[&format!("{GENERATED_DIR}/connection.rs")]);
+        for want in [
+            "Self::New(x) => x.iter().fold(None, |acc, e| newer(acc, e.since())),",
+            "Self::Maxage(x) => Some(Version::new(8, 0, 0)),",
+            "let min_version = if_newer(Version::new(2, 4, 0), filter.since());",
+            // A method whose value holds a versioned part.
+            "if *y { Some(Version::new(7, 0, 0)) } else { None }",
+            "let min_version = newer(self.min_version, if_newer(Version::new(2, 4, 0), b.since()),);",
+        ] {
+            assert!(c.contains(&flat(want)), "{want}\n{c}");
+        }
+    }
+
     #[test]
     fn an_unknown_flag_is_an_error() {
         let (mut set, overlay) = tiny();

@@ -44,11 +44,13 @@
 // the staleness check would see a difference.
 #[rustfmt::skip]
 mod generated;
+mod inspect;
 mod meta;
 pub mod parts;
 mod raw;
 
 pub use generated::*;
+pub use inspect::{args, argument_needing, name_argument_needing};
 pub use meta::*;
 pub use raw::Cmd;
 

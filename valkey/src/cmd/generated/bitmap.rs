@@ -563,12 +563,7 @@ pub fn bitop<Destkey: ToValkeyArg, Key: ToValkeyArgs>(
     destkey: Destkey,
     key: Key,
 ) -> Bitop<Destkey, Key> {
-    Bitop {
-        operation,
-        destkey,
-        key,
-        min_version: None,
-    }
+    Bitop { operation, destkey, key }
 }
 /// The `BITOP` command, built by [`bitop`](fn@bitop): send it with any executor.
 ///
@@ -578,7 +573,6 @@ pub struct Bitop<Destkey, Key> {
     operation: BitopOperation,
     destkey: Destkey,
     key: Key,
-    min_version: Option<Version>,
 }
 impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> Command for Bitop<Destkey, Key> {
     type Output = i64;
@@ -593,9 +587,6 @@ impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> Command for Bitop<Destkey, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITOP)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `BITPOS`.

@@ -1586,11 +1586,12 @@ impl ToValkeyArgs for ClusterReplicateArgs {
     }
 }
 impl ClusterReplicateArgs {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::NoOne { .. } => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::NoOne {} => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -1640,7 +1641,7 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
 #[doc(alias = "cluster|replicate")]
 #[doc(alias = "REPLICATE")]
 pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
-    let min_version = newer(None, if_newer(Version::new(3, 0, 0), args.since()));
+    let min_version = if_newer(Version::new(3, 0, 0), args.since());
     ClusterReplicate {
         args,
         min_version,
@@ -2229,7 +2230,6 @@ pub fn cluster_slot_stats<T: FromValkey>(
 ) -> ClusterSlotStats<T> {
     ClusterSlotStats {
         filter,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -2239,7 +2239,6 @@ pub fn cluster_slot_stats<T: FromValkey>(
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClusterSlotStats<T> {
     filter: ClusterSlotStatsFilter,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T: FromValkey> Command for ClusterSlotStats<T> {
@@ -2254,9 +2253,6 @@ impl<T: FromValkey> Command for ClusterSlotStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLOT_STATS)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLUSTER SLOTS`.

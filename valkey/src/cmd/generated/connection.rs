@@ -217,10 +217,7 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
 #[doc(alias = "client|caching")]
 #[doc(alias = "CACHING")]
 pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
-    ClientCaching {
-        mode,
-        min_version: None,
-    }
+    ClientCaching { mode }
 }
 /// The `CLIENT CACHING` command, built by [`client_caching`](fn@client_caching): send it with any executor.
 ///
@@ -228,7 +225,6 @@ pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClientCaching {
     mode: ClientCachingMode,
-    min_version: Option<Version>,
 }
 impl Command for ClientCaching {
     type Output = ();
@@ -242,9 +238,6 @@ impl Command for ClientCaching {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_CACHING)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLIENT CAPA`.
@@ -547,10 +540,7 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
 #[doc(alias = "client|import-source")]
 #[doc(alias = "IMPORT-SOURCE")]
 pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
-    ClientImportSource {
-        enabled,
-        min_version: None,
-    }
+    ClientImportSource { enabled }
 }
 /// The `CLIENT IMPORT-SOURCE` command, built by [`client_import_source`](fn@client_import_source): send it with any executor.
 ///
@@ -558,7 +548,6 @@ pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClientImportSource {
     enabled: OnOff,
-    min_version: Option<Version>,
 }
 impl Command for ClientImportSource {
     type Output = ();
@@ -572,9 +561,6 @@ impl Command for ClientImportSource {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_IMPORT_SOURCE)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLIENT INFO`.
@@ -678,13 +664,14 @@ impl ToValkeyArgs for ClientKillFilterFiltersClientType {
     }
 }
 impl ClientKillFilterFiltersClientType {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Master => Some(Version::new(3u16, 2u16, 0u16)),
-            Self::Primary => Some(Version::new(8u16, 0u16, 0u16)),
-            Self::Replica => Some(Version::new(5u16, 0u16, 0u16)),
+            Self::Master => Some(Version::new(3, 2, 0)),
+            Self::Primary => Some(Version::new(8, 0, 0)),
+            Self::Replica => Some(Version::new(5, 0, 0)),
             _ => None,
         }
     }
@@ -1014,34 +1001,39 @@ impl ToValkeyArgs for ClientKillFilterFilters {
     }
 }
 impl ClientKillFilterFilters {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::ClientId(..) => Some(Version::new(2u16, 8u16, 12u16)),
-            Self::ClientType(..) => Some(Version::new(2u16, 8u16, 12u16)),
-            Self::Laddr(..) => Some(Version::new(6u16, 2u16, 0u16)),
-            Self::Maxage(..) => Some(Version::new(8u16, 0u16, 0u16)),
-            Self::Name(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Idle(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Flags(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::LibName(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::LibVer(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Db(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Capa(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Ip(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotClientType(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotClientId(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotUsername(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotAddr(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotLaddr(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotName(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotFlags(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotLibName(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotLibVer(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotDb(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotCapa(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotIp(..) => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::ClientId(x) => {
+                x.iter().fold(None, |acc, e| newer(acc, Some(Version::new(2, 8, 12))))
+            }
+            Self::ClientType(x) => newer(Some(Version::new(2, 8, 12)), x.since()),
+            Self::Laddr(x) => Some(Version::new(6, 2, 0)),
+            Self::Maxage(x) => Some(Version::new(8, 0, 0)),
+            Self::Name(x) => Some(Version::new(9, 0, 0)),
+            Self::Idle(x) => Some(Version::new(9, 0, 0)),
+            Self::Flags(x) => Some(Version::new(9, 0, 0)),
+            Self::LibName(x) => Some(Version::new(9, 0, 0)),
+            Self::LibVer(x) => Some(Version::new(9, 0, 0)),
+            Self::Db(x) => Some(Version::new(9, 0, 0)),
+            Self::Capa(x) => Some(Version::new(9, 0, 0)),
+            Self::Ip(x) => Some(Version::new(9, 0, 0)),
+            Self::NotClientType(x) => Some(Version::new(9, 0, 0)),
+            Self::NotClientId(x) => {
+                x.iter().fold(None, |acc, e| newer(acc, Some(Version::new(9, 0, 0))))
+            }
+            Self::NotUsername(x) => Some(Version::new(9, 0, 0)),
+            Self::NotAddr(x) => Some(Version::new(9, 0, 0)),
+            Self::NotLaddr(x) => Some(Version::new(9, 0, 0)),
+            Self::NotName(x) => Some(Version::new(9, 0, 0)),
+            Self::NotFlags(x) => Some(Version::new(9, 0, 0)),
+            Self::NotLibName(x) => Some(Version::new(9, 0, 0)),
+            Self::NotLibVer(x) => Some(Version::new(9, 0, 0)),
+            Self::NotDb(x) => Some(Version::new(9, 0, 0)),
+            Self::NotCapa(x) => Some(Version::new(9, 0, 0)),
+            Self::NotIp(x) => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -1076,6 +1068,17 @@ impl ToValkeyArgs for ClientKillFilter {
                     ToValkeyArgs::write_args(x, out);
                 }
             }
+        }
+    }
+}
+impl ClientKillFilter {
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
+    pub(crate) fn since(&self) -> Option<Version> {
+        match self {
+            Self::Filters(x) => x.iter().fold(None, |acc, e| newer(acc, e.since())),
+            _ => None,
         }
     }
 }
@@ -1264,10 +1267,8 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 #[doc(alias = "client|kill")]
 #[doc(alias = "KILL")]
 pub fn client_kill(filter: ClientKillFilter) -> ClientKill {
-    ClientKill {
-        filter,
-        min_version: None,
-    }
+    let min_version = if_newer(Version::new(2, 4, 0), filter.since());
+    ClientKill { filter, min_version }
 }
 /// The `CLIENT KILL` command, built by [`client_kill`](fn@client_kill): send it with any executor.
 ///
@@ -5499,10 +5500,7 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
 #[doc(alias = "client|no-evict")]
 #[doc(alias = "NO-EVICT")]
 pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
-    ClientNoEvict {
-        enabled,
-        min_version: None,
-    }
+    ClientNoEvict { enabled }
 }
 /// The `CLIENT NO-EVICT` command, built by [`client_no_evict`](fn@client_no_evict): send it with any executor.
 ///
@@ -5510,7 +5508,6 @@ pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClientNoEvict {
     enabled: OnOff,
-    min_version: Option<Version>,
 }
 impl Command for ClientNoEvict {
     type Output = ();
@@ -5524,9 +5521,6 @@ impl Command for ClientNoEvict {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_EVICT)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLIENT NO-TOUCH`.
@@ -5565,10 +5559,7 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
 #[doc(alias = "client|no-touch")]
 #[doc(alias = "NO-TOUCH")]
 pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
-    ClientNoTouch {
-        enabled,
-        min_version: None,
-    }
+    ClientNoTouch { enabled }
 }
 /// The `CLIENT NO-TOUCH` command, built by [`client_no_touch`](fn@client_no_touch): send it with any executor.
 ///
@@ -5576,7 +5567,6 @@ pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClientNoTouch {
     enabled: OnOff,
-    min_version: Option<Version>,
 }
 impl Command for ClientNoTouch {
     type Output = ();
@@ -5590,9 +5580,6 @@ impl Command for ClientNoTouch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_TOUCH)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLIENT PAUSE`.
@@ -5760,10 +5747,7 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
 #[doc(alias = "client|reply")]
 #[doc(alias = "REPLY")]
 pub fn client_reply(action: ClientReplyAction) -> ClientReply {
-    ClientReply {
-        action,
-        min_version: None,
-    }
+    ClientReply { action }
 }
 /// The `CLIENT REPLY` command, built by [`client_reply`](fn@client_reply): send it with any executor.
 ///
@@ -5771,7 +5755,6 @@ pub fn client_reply(action: ClientReplyAction) -> ClientReply {
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClientReply {
     action: ClientReplyAction,
-    min_version: Option<Version>,
 }
 impl Command for ClientReply {
     type Output = ();
@@ -5785,9 +5768,6 @@ impl Command for ClientReply {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_REPLY)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// The `attr` argument: `LIB-NAME libname | LIB-VER libver`
@@ -5857,10 +5837,7 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
 #[doc(alias = "client|setinfo")]
 #[doc(alias = "SETINFO")]
 pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
-    ClientSetinfo {
-        attr,
-        min_version: None,
-    }
+    ClientSetinfo { attr }
 }
 /// The `CLIENT SETINFO` command, built by [`client_setinfo`](fn@client_setinfo): send it with any executor.
 ///
@@ -5868,7 +5845,6 @@ pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
 #[must_use = "a command does nothing until it is sent"]
 pub struct ClientSetinfo {
     attr: ClientSetinfoAttr,
-    min_version: Option<Version>,
 }
 impl Command for ClientSetinfo {
     type Output = ();
@@ -5882,9 +5858,6 @@ impl Command for ClientSetinfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_SETINFO)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLIENT SETNAME`.
@@ -5995,7 +5968,6 @@ pub fn client_tracking(
         optin: Unset,
         optout: Unset,
         noloop: Unset,
-        min_version: None,
     }
 }
 /// The `CLIENT TRACKING` command, built by [`client_tracking`](fn@client_tracking): send it with any executor.
@@ -6010,7 +5982,6 @@ pub struct ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     optin: Optin,
     optout: Optout,
     noloop: Noloop,
-    min_version: Option<Version>,
 }
 impl<
     Prefix,
@@ -6032,7 +6003,6 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
 }
@@ -6059,7 +6029,6 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
 }
@@ -6080,7 +6049,6 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
 }
@@ -6101,7 +6069,6 @@ impl<
             optin: Tok("OPTIN"),
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
 }
@@ -6122,7 +6089,6 @@ impl<
             optin: self.optin,
             optout: Tok("OPTOUT"),
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
 }
@@ -6143,7 +6109,6 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: Tok("NOLOOP"),
-            min_version: self.min_version,
         }
     }
 }
@@ -6174,9 +6139,6 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_TRACKING)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CLIENT TRACKINGINFO`.

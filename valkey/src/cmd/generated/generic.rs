@@ -1210,7 +1210,8 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
 /// - **Group:** generic
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
-/// - **Reply:** `i64`
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 ///
 /// **Arguments**
 ///
@@ -1229,7 +1230,7 @@ pub struct ObjectFreq<Key> {
     key: Key,
 }
 impl<Key: ToValkeyArg> Command for ObjectFreq<Key> {
-    type Output = i64;
+    type Output = Option<i64>;
     fn num_args(&self) -> usize {
         2 + self.key.num_args()
     }
@@ -1323,7 +1324,8 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
 /// - **Group:** generic
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
-/// - **Reply:** `i64`
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 ///
 /// **Arguments**
 ///
@@ -1342,7 +1344,7 @@ pub struct ObjectIdletime<Key> {
     key: Key,
 }
 impl<Key: ToValkeyArg> Command for ObjectIdletime<Key> {
-    type Output = i64;
+    type Output = Option<i64>;
     fn num_args(&self) -> usize {
         2 + self.key.num_args()
     }
@@ -1388,7 +1390,8 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
 /// - **Group:** generic
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
-/// - **Reply:** `i64`
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 ///
 /// **Arguments**
 ///
@@ -1407,7 +1410,7 @@ pub struct ObjectRefcount<Key> {
     key: Key,
 }
 impl<Key: ToValkeyArg> Command for ObjectRefcount<Key> {
-    type Output = i64;
+    type Output = Option<i64>;
     fn num_args(&self) -> usize {
         2 + self.key.num_args()
     }

@@ -1188,7 +1188,6 @@ pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
         any: Unset,
         order: Unset,
         store: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -1221,7 +1220,6 @@ pub struct Georadiusbymember<
     any: Any,
     order: Order,
     store: Store,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<
@@ -1277,7 +1275,6 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1335,7 +1332,6 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1393,7 +1389,6 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1451,7 +1446,6 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1508,7 +1502,6 @@ impl<
             any: Tok("ANY"),
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1566,7 +1559,6 @@ impl<
             any: self.any,
             order: Tok("ASC"),
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1599,7 +1591,6 @@ impl<
             any: self.any,
             order: Tok("DESC"),
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1659,7 +1650,6 @@ impl<
             any: self.any,
             order: self.order,
             store: Tokened("STORE", storekey),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1695,7 +1685,6 @@ impl<
             any: self.any,
             order: self.order,
             store: Tokened("STOREDIST", storedistkey),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1749,9 +1738,6 @@ for Georadiusbymember<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEORADIUSBYMEMBER)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `GEORADIUSBYMEMBER_RO`.
@@ -1832,7 +1818,6 @@ pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey
         count: Unset,
         any: Unset,
         order: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -1863,7 +1848,6 @@ pub struct GeoradiusbymemberRo<
     count: Count,
     any: Any,
     order: Order,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<
@@ -1915,7 +1899,6 @@ impl<
             count: self.count,
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1969,7 +1952,6 @@ impl<
             count: self.count,
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2023,7 +2005,6 @@ impl<
             count: self.count,
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2077,7 +2058,6 @@ impl<
             count: Tokened("COUNT", count),
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2130,7 +2110,6 @@ impl<
             count: self.count,
             any: Tok("ANY"),
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2184,7 +2163,6 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("ASC"),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2215,7 +2193,6 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2266,9 +2243,6 @@ for GeoradiusbymemberRo<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEORADIUSBYMEMBER_RO)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `GEORADIUS_RO`.
@@ -2774,7 +2748,7 @@ impl ToValkeyArgs for GeosearchBy {
                 2usize + 1usize + ToValkeyArgs::num_args(unit)
             }
             Self::Polygon { vertices } => {
-                1usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
+                2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
             }
         }
     }
@@ -2792,6 +2766,7 @@ impl ToValkeyArgs for GeosearchBy {
                 ToValkeyArgs::write_args(unit, out);
             }
             Self::Polygon { vertices } => {
+                out.write_bytes(b"BYPOLYGON");
                 out.write(&vertices.len());
                 for x in vertices.iter() {
                     ToValkeyArgs::write_args(x, out);
@@ -2801,11 +2776,12 @@ impl ToValkeyArgs for GeosearchBy {
     }
 }
 impl GeosearchBy {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Polygon { .. } => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -2867,7 +2843,7 @@ pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
     by: GeosearchBy,
 ) -> Geosearch<Key, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, T> {
-    let min_version = newer(None, if_newer(Version::new(6, 2, 0), by.since()));
+    let min_version = if_newer(Version::new(6, 2, 0), by.since());
     Geosearch {
         key,
         from: Unset,
@@ -3432,7 +3408,7 @@ impl ToValkeyArgs for GeosearchstoreBy {
                 2usize + 1usize + ToValkeyArgs::num_args(unit)
             }
             Self::Polygon { vertices } => {
-                1usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
+                2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
             }
         }
     }
@@ -3450,6 +3426,7 @@ impl ToValkeyArgs for GeosearchstoreBy {
                 ToValkeyArgs::write_args(unit, out);
             }
             Self::Polygon { vertices } => {
+                out.write_bytes(b"BYPOLYGON");
                 out.write(&vertices.len());
                 for x in vertices.iter() {
                     ToValkeyArgs::write_args(x, out);
@@ -3459,11 +3436,12 @@ impl ToValkeyArgs for GeosearchstoreBy {
     }
 }
 impl GeosearchstoreBy {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Polygon { .. } => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -3536,7 +3514,7 @@ pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
     source: Source,
     by: GeosearchstoreBy,
 ) -> Geosearchstore<Destination, Source, Unset, Unset, Unset, Unset, Unset, Unset> {
-    let min_version = newer(None, if_newer(Version::new(6, 2, 0), by.since()));
+    let min_version = if_newer(Version::new(6, 2, 0), by.since());
     Geosearchstore {
         destination,
         source,

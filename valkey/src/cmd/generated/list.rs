@@ -82,7 +82,6 @@ pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         wherefrom,
         whereto,
         timeout,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -96,7 +95,6 @@ pub struct Blmove<Source, Destination, T> {
     wherefrom: Side,
     whereto: Side,
     timeout: f64,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> Command
@@ -117,9 +115,6 @@ for Blmove<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMOVE)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `BLMPOP`.
@@ -178,7 +173,6 @@ pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -191,7 +185,6 @@ pub struct Blmpop<Key, Count, T> {
     key: Key,
     where_: Side,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, T> Blmpop<Key, Unset, T> {
@@ -202,7 +195,6 @@ impl<Key, T> Blmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -224,9 +216,6 @@ for Blmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMPOP)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `BLPOP`.
@@ -621,7 +610,6 @@ pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
         where_,
         pivot,
         element,
-        min_version: None,
     }
 }
 /// The `LINSERT` command, built by [`linsert`](fn@linsert): send it with any executor.
@@ -633,7 +621,6 @@ pub struct Linsert<Key, Pivot, Element> {
     where_: LinsertWhere,
     pivot: Pivot,
     element: Element,
-    min_version: Option<Version>,
 }
 impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> Command
 for Linsert<Key, Pivot, Element> {
@@ -651,9 +638,6 @@ for Linsert<Key, Pivot, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LINSERT)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `LLEN`.
@@ -780,7 +764,6 @@ pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         destination,
         wherefrom,
         whereto,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -793,7 +776,6 @@ pub struct Lmove<Source, Destination, T> {
     destination: Destination,
     wherefrom: Side,
     whereto: Side,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> Command
@@ -812,9 +794,6 @@ for Lmove<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMOVE)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `LMPOP`.
@@ -867,7 +846,6 @@ pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -879,7 +857,6 @@ pub struct Lmpop<Key, Count, T> {
     key: Key,
     where_: Side,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, T> Lmpop<Key, Unset, T> {
@@ -889,7 +866,6 @@ impl<Key, T> Lmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -909,9 +885,6 @@ for Lmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMPOP)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `LPOP`.

@@ -1645,7 +1645,6 @@ pub fn commandlog_get<T: FromValkey>(
     CommandlogGet {
         count,
         type_,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -1656,7 +1655,6 @@ pub fn commandlog_get<T: FromValkey>(
 pub struct CommandlogGet<T> {
     count: i64,
     type_: CommandLogType,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T: FromValkey> Command for CommandlogGet<T> {
@@ -1672,9 +1670,6 @@ impl<T: FromValkey> Command for CommandlogGet<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_GET)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `COMMANDLOG HELP`.
@@ -1764,10 +1759,7 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
 #[doc(alias = "commandlog|len")]
 #[doc(alias = "LEN")]
 pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
-    CommandlogLen {
-        type_,
-        min_version: None,
-    }
+    CommandlogLen { type_ }
 }
 /// The `COMMANDLOG LEN` command, built by [`commandlog_len`](fn@commandlog_len): send it with any executor.
 ///
@@ -1775,7 +1767,6 @@ pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
 #[must_use = "a command does nothing until it is sent"]
 pub struct CommandlogLen {
     type_: CommandLogType,
-    min_version: Option<Version>,
 }
 impl Command for CommandlogLen {
     type Output = i64;
@@ -1789,9 +1780,6 @@ impl Command for CommandlogLen {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_LEN)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `COMMANDLOG RESET`.
@@ -1829,10 +1817,7 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
 #[doc(alias = "commandlog|reset")]
 #[doc(alias = "RESET")]
 pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
-    CommandlogReset {
-        type_,
-        min_version: None,
-    }
+    CommandlogReset { type_ }
 }
 /// The `COMMANDLOG RESET` command, built by [`commandlog_reset`](fn@commandlog_reset): send it with any executor.
 ///
@@ -1840,7 +1825,6 @@ pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
 #[must_use = "a command does nothing until it is sent"]
 pub struct CommandlogReset {
     type_: CommandLogType,
-    min_version: Option<Version>,
 }
 impl Command for CommandlogReset {
     type Output = ();
@@ -1854,9 +1838,6 @@ impl Command for CommandlogReset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_RESET)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `CONFIG`.
@@ -4281,10 +4262,7 @@ pub(crate) static REPLICAOF: CommandMeta = CommandMeta {
 /// - `args`: [`ReplicaofArgs`] — `<host port | NO ONE>`
 #[doc(alias = "REPLICAOF")]
 pub fn replicaof(args: ReplicaofArgs) -> Replicaof {
-    Replicaof {
-        args,
-        min_version: None,
-    }
+    Replicaof { args }
 }
 /// The `REPLICAOF` command, built by [`replicaof`](fn@replicaof): send it with any executor.
 ///
@@ -4292,7 +4270,6 @@ pub fn replicaof(args: ReplicaofArgs) -> Replicaof {
 #[must_use = "a command does nothing until it is sent"]
 pub struct Replicaof {
     args: ReplicaofArgs,
-    min_version: Option<Version>,
 }
 impl Command for Replicaof {
     type Output = String;
@@ -4305,9 +4282,6 @@ impl Command for Replicaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLICAOF)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `RESTORE-ASKING`.
@@ -4723,6 +4697,24 @@ impl ToValkeyArgs for ShutdownOptions {
         }
     }
 }
+impl ShutdownOptions {
+    /// The newest server version this value needs (the versions that added
+    /// the parts given), if the spec says.
+    #[allow(dead_code, unused_variables)]
+    pub(crate) fn since(&self) -> Option<Version> {
+        let Self { save_selector, now, force, safe, failover } = self;
+        newer(
+            if *now { Some(Version::new(7, 0, 0)) } else { None },
+            newer(
+                if *force { Some(Version::new(7, 0, 0)) } else { None },
+                newer(
+                    if *safe { Some(Version::new(9, 0, 0)) } else { None },
+                    if *failover { Some(Version::new(9, 0, 0)) } else { None },
+                ),
+            ),
+        )
+    }
+}
 /// Metadata of `SHUTDOWN`.
 pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
     name: "SHUTDOWN",
@@ -4807,9 +4799,13 @@ impl Shutdown<Unset> {
         self,
         save_selector_block: ShutdownOptions,
     ) -> Shutdown<ShutdownOptions> {
+        let min_version = newer(
+            self.min_version,
+            if_newer(Version::new(1, 0, 0), save_selector_block.since()),
+        );
         Shutdown {
             abort_selector: save_selector_block,
-            min_version: self.min_version,
+            min_version,
         }
     }
     /// `ABORT`
@@ -4910,7 +4906,7 @@ pub(crate) static SLAVEOF: CommandMeta = CommandMeta {
 /// - `args`: [`SlaveofArgs`] — `<host port | NO ONE>`
 #[doc(alias = "SLAVEOF")]
 pub fn slaveof(args: SlaveofArgs) -> Slaveof {
-    Slaveof { args, min_version: None }
+    Slaveof { args }
 }
 /// The `SLAVEOF` command, built by [`slaveof`](fn@slaveof): send it with any executor.
 ///
@@ -4918,7 +4914,6 @@ pub fn slaveof(args: SlaveofArgs) -> Slaveof {
 #[must_use = "a command does nothing until it is sent"]
 pub struct Slaveof {
     args: SlaveofArgs,
-    min_version: Option<Version>,
 }
 impl Command for Slaveof {
     type Output = String;
@@ -4931,9 +4926,6 @@ impl Command for Slaveof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLAVEOF)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `SLOWLOG`.

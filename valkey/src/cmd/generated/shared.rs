@@ -178,11 +178,12 @@ impl ToValkeyArgs for TrimStrategy {
     }
 }
 impl TrimStrategy {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Minid => Some(Version::new(6u16, 2u16, 0u16)),
+            Self::Minid => Some(Version::new(6, 2, 0)),
             _ => None,
         }
     }

@@ -70,7 +70,6 @@ pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -83,7 +82,6 @@ pub struct Bzmpop<Key, Count, T> {
     key: Key,
     where_: MinMax,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, T> Bzmpop<Key, Unset, T> {
@@ -94,7 +92,6 @@ impl<Key, T> Bzmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -116,9 +113,6 @@ for Bzmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZMPOP)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `BZPOPMAX`.
@@ -1418,7 +1412,6 @@ pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -1430,7 +1423,6 @@ pub struct Zmpop<Key, Count, T> {
     key: Key,
     where_: MinMax,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, T> Zmpop<Key, Unset, T> {
@@ -1440,7 +1432,6 @@ impl<Key, T> Zmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1460,9 +1451,6 @@ for Zmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZMPOP)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `ZMSCORE`.

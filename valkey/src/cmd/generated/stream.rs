@@ -299,6 +299,10 @@ impl<
         Count,
         O,
     > {
+        let min_version = newer(
+            self.min_version,
+            if_newer(Version::new(5, 0, 0), strategy.since()),
+        );
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -309,7 +313,7 @@ impl<
             count: self.count,
             id_selector: self.id_selector,
             data: self.data,
-            min_version: self.min_version,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1333,7 +1337,6 @@ pub fn xgroup_create<Key: ToValkeyArg, Group: ToValkeyArg>(
         id_selector,
         mkstream: Unset,
         entriesread: Unset,
-        min_version: None,
     }
 }
 /// The `XGROUP CREATE` command, built by [`xgroup_create`](fn@xgroup_create): send it with any executor.
@@ -1346,7 +1349,6 @@ pub struct XgroupCreate<Key, Group, Mkstream, Entriesread> {
     id_selector: XgroupCreateIdSelector,
     mkstream: Mkstream,
     entriesread: Entriesread,
-    min_version: Option<Version>,
 }
 impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
     /// `MKSTREAM`
@@ -1357,7 +1359,6 @@ impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
             id_selector: self.id_selector,
             mkstream: Tok("MKSTREAM"),
             entriesread: self.entriesread,
-            min_version: self.min_version,
         }
     }
 }
@@ -1373,7 +1374,6 @@ impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
             id_selector: self.id_selector,
             mkstream: self.mkstream,
             entriesread: Tokened("ENTRIESREAD", entriesread),
-            min_version: self.min_version,
         }
     }
 }
@@ -1399,9 +1399,6 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_CREATE)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `XGROUP CREATECONSUMER`.
@@ -1773,7 +1770,6 @@ pub fn xgroup_setid<Key: ToValkeyArg, Group: ToValkeyArg>(
         group,
         id_selector,
         entriesread: Unset,
-        min_version: None,
     }
 }
 /// The `XGROUP SETID` command, built by [`xgroup_setid`](fn@xgroup_setid): send it with any executor.
@@ -1785,7 +1781,6 @@ pub struct XgroupSetid<Key, Group, Entriesread> {
     group: Group,
     id_selector: XgroupSetidIdSelector,
     entriesread: Entriesread,
-    min_version: Option<Version>,
 }
 impl<Key, Group> XgroupSetid<Key, Group, Unset> {
     /// `ENTRIESREAD entries-read`
@@ -1795,7 +1790,6 @@ impl<Key, Group> XgroupSetid<Key, Group, Unset> {
             group: self.group,
             id_selector: self.id_selector,
             entriesread: Tokened("ENTRIESREAD", entriesread),
-            min_version: self.min_version,
         }
     }
 }
@@ -1816,9 +1810,6 @@ for XgroupSetid<Key, Group, Entriesread> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_SETID)
-    }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
     }
 }
 /// Metadata of `XINFO`.
@@ -3201,7 +3192,7 @@ pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
     strategy: TrimStrategy,
     threshold: Threshold,
 ) -> Xtrim<Key, Threshold, Unset, Unset> {
-    let min_version = newer(None, if_newer(Version::new(5, 0, 0), strategy.since()));
+    let min_version = if_newer(Version::new(5, 0, 0), strategy.since());
     Xtrim {
         key,
         strategy,

@@ -1,0 +1,153 @@
+//! Builder paths that the one-invocation-per-command conformance test does not take, sent to real
+//! servers: choices nested in a required argument (GEOSEARCH ... BYPOLYGON), replies that are nil
+//! for a missing key, and the version check of choices nested inside other choices.
+
+use valkey::cmd::{self, ClientKillFilter, ClientKillFilterFilters, GeoUnit};
+use valkey::sync::Connection;
+use valkey::{ConnectionInfo, ErrorKind, Protocol};
+use valkey_tests::Server;
+
+fn connections(server: &Server) -> Vec<Connection> {
+    [Protocol::Resp2, Protocol::Resp3]
+        .into_iter()
+        .map(|p| {
+            let info = ConnectionInfo::from_url(&server.url())
+                .unwrap()
+                .with_protocol(p);
+            Connection::open(info).unwrap()
+        })
+        .collect()
+}
+
+fn square(lon: f64, lat: f64, d: f64) -> Vec<cmd::GeosearchByPolygonVertices> {
+    [
+        (lon - d, lat - d),
+        (lon + d, lat - d),
+        (lon + d, lat + d),
+        (lon - d, lat + d),
+    ]
+    .into_iter()
+    .map(|(longitude, latitude)| cmd::GeosearchByPolygonVertices {
+        longitude,
+        latitude,
+    })
+    .collect()
+}
+
+#[test]
+fn geosearch_bypolygon_writes_its_token() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con
+            .send(cmd::geoadd(
+                "places",
+                [
+                    (13.361389, 38.115556, "Palermo"),
+                    (15.087269, 37.502669, "Catania"),
+                ],
+            ))
+            .unwrap();
+        let polygon = cmd::geosearch::<_, Vec<String>>(
+            "places",
+            cmd::GeosearchBy::Polygon {
+                vertices: square(13.36, 38.11, 0.5),
+            },
+        );
+        assert_eq!(
+            cmd::args(&polygon)[2..4],
+            [b"BYPOLYGON".to_vec(), b"4".to_vec()]
+        );
+        let found: Vec<String> = con.send(polygon).unwrap();
+        assert_eq!(found, ["Palermo"]);
+        let stored: i64 = con
+            .send(cmd::geosearchstore(
+                "near",
+                "places",
+                cmd::GeosearchstoreBy::Polygon {
+                    vertices: square(14.2, 37.8, 1.5)
+                        .into_iter()
+                        .map(|v| cmd::GeosearchstoreByPolygonVertices {
+                            longitude: v.longitude,
+                            latitude: v.latitude,
+                        })
+                        .collect(),
+                },
+            ))
+            .unwrap();
+        assert_eq!(stored, 2);
+        // The other shapes still need FROM, and work with it.
+        let near: Vec<String> = con
+            .send(
+                cmd::geosearch(
+                    "places",
+                    cmd::GeosearchBy::Circle {
+                        radius: 100.0,
+                        unit: GeoUnit::Km,
+                    },
+                )
+                .fromlonlat(15.0, 37.0),
+            )
+            .unwrap();
+        assert_eq!(near, ["Catania"]);
+    }
+}
+
+#[test]
+fn object_counters_of_a_missing_key_are_none() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con.send(cmd::del("nothing")).unwrap();
+        assert_eq!(con.send(cmd::object_idletime("nothing")).unwrap(), None);
+        assert_eq!(con.send(cmd::object_refcount("nothing")).unwrap(), None);
+        assert_eq!(con.send(cmd::object_freq("nothing")).unwrap(), None);
+        con.send(cmd::set("present", "1")).unwrap();
+        assert!(con.send(cmd::object_idletime("present")).unwrap().is_some());
+        assert!(con.send(cmd::object_refcount("present")).unwrap().is_some());
+        // FREQ needs an LFU policy.
+        con.send(cmd::config_set([("maxmemory-policy", "allkeys-lfu")]))
+            .unwrap();
+        assert!(con.send(cmd::object_freq("present")).unwrap().is_some());
+        con.send(cmd::config_set([("maxmemory-policy", "noeviction")]))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_nested_choice_newer_than_the_server_is_refused_and_named() {
+    let redis = Server::redis().unwrap();
+    let mut con = Connection::open(redis.url()).unwrap();
+    let kill = || {
+        cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
+            ClientKillFilterFilters::Maxage(1000),
+        ]))
+    };
+    // MAXAGE is Valkey 8.0: refused by Redis 7.0 before sending.
+    let e = con.send(kill()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("CLIENT KILL"), "{e}");
+    let named = cmd::name_argument_needing(&kill(), e).to_string();
+    assert!(named.starts_with("CLIENT KILL MAXAGE: "), "{named}");
+    // The same filter without MAXAGE is sent (and kills nobody).
+    let n: i64 = con
+        .send(cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
+        ])))
+        .unwrap();
+    assert_eq!(n, 0);
+    // SET ... IFEQ names its argument too.
+    let ifeq = cmd::set("k", "v").ifeq("old");
+    let e = con.send(&ifeq).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let named = cmd::name_argument_needing(&ifeq, e).to_string();
+    assert!(
+        named.starts_with("SET IFEQ: ") && named.contains("Redis 7.0"),
+        "{named}"
+    );
+
+    // Valkey 9.1 takes MAXAGE.
+    let valkey = Server::valkey().unwrap();
+    let mut con = Connection::open(valkey.url()).unwrap();
+    let n: i64 = con.send(kill()).unwrap();
+    assert_eq!(n, 0);
+}

@@ -1,0 +1,99 @@
+//! Looking at a command's arguments without sending it: the argument list as bytes, and which
+//! of its arguments needs the server version that [`Command::min_version`] reports (so that a
+//! refusal can name it: `SET IFEQ` rather than "an argument given to SET").
+
+use super::{ArgMeta, Command};
+use crate::convert::ArgWriter;
+use crate::error::Error;
+
+/// The command's arguments, command name (and subcommand) first, as written on the wire.
+pub fn args<C: Command + ?Sized>(cmd: &C) -> Vec<Vec<u8>> {
+    let mut buf = Vec::with_capacity(64);
+    let mut spans = Vec::with_capacity(cmd.num_args());
+    let mut w = ArgWriter::recording(&mut buf, &mut spans);
+    cmd.write_args(&mut w);
+    spans
+        .iter()
+        .map(|&(a, b)| buf[a as usize..b as usize].to_vec())
+        .collect()
+}
+
+/// The argument that makes the command need [`Command::min_version`], when that is newer than the
+/// command itself: the one of the spec's versioned arguments (`CommandMeta::args`) added in that
+/// version whose token was given (`IFEQ` for `set(k, v).ifeq(x)`, `MAXAGE` for a `CLIENT KILL`
+/// filter), or the only argument added in that version. `None` when the command itself is what
+/// needs the version, or nothing tells the arguments apart.
+///
+/// ```
+/// use valkey::cmd;
+/// let a = cmd::argument_needing(&cmd::set("k", "v").ifeq("old")).unwrap();
+/// assert_eq!(a.token, Some("IFEQ"));
+/// assert!(cmd::argument_needing(&cmd::set("k", "v")).is_none());
+/// ```
+pub fn argument_needing<C: Command + ?Sized>(cmd: &C) -> Option<&'static ArgMeta> {
+    let meta = cmd.meta()?;
+    let need = cmd.min_version().filter(|v| *v > meta.since)?;
+    let candidates: Vec<&'static ArgMeta> =
+        meta.args.iter().filter(|a| a.since == Some(need)).collect();
+    if let [only] = candidates[..] {
+        return Some(only);
+    }
+    // Skip the command name (and subcommand): a token is never one of them.
+    let words = meta.name.split(' ').count();
+    let given = args(cmd);
+    let given = given.get(words..).unwrap_or_default();
+    candidates.into_iter().find(|a| {
+        a.token
+            .is_some_and(|t| given.iter().any(|g| g.eq_ignore_ascii_case(t.as_bytes())))
+    })
+}
+
+/// `err` (a refusal because the server is too old for `cmd`), prefixed with the command and the
+/// argument that needs the newer server (`SET IFEQ: ...`) when [`argument_needing`] finds it.
+pub fn name_argument_needing<C: Command + ?Sized>(cmd: &C, err: Error) -> Error {
+    match (cmd.meta(), argument_needing(cmd)) {
+        (Some(meta), Some(a)) => {
+            err.context(format!("{} {}", meta.name, a.token.unwrap_or(a.name)))
+        }
+        _ => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{self, ClientKillFilter, ClientKillFilterFilters, Version};
+
+    #[test]
+    fn args_are_the_written_arguments() {
+        let a = args(&cmd::set("k", "v").nx());
+        assert_eq!(a, [&b"SET"[..], b"k", b"v", b"NX"]);
+    }
+
+    #[test]
+    fn nested_choices_count_for_the_version_and_are_named() {
+        let old = cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
+        ]));
+        assert_eq!(old.min_version(), Some(Version::new(6, 2, 0)));
+        let kill = cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
+            ClientKillFilterFilters::Maxage(10),
+        ]));
+        assert_eq!(kill.min_version(), Some(Version::new(8, 0, 0)));
+        assert_eq!(
+            argument_needing(&kill).and_then(|a| a.token),
+            Some("MAXAGE")
+        );
+        let kill = cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilterFilters::Maxage(10),
+            ClientKillFilterFilters::Idle(5),
+        ]));
+        assert_eq!(kill.min_version(), Some(Version::new(9, 0, 0)));
+        assert_eq!(argument_needing(&kill).and_then(|a| a.token), Some("IDLE"));
+        // The old form (`ip:port`) needs nothing newer.
+        let plain = cmd::client_kill(ClientKillFilter::IpPort("127.0.0.1:1".into()));
+        assert_eq!(plain.min_version(), None);
+        assert!(argument_needing(&plain).is_none());
+    }
+}
