@@ -356,8 +356,10 @@ fn mod_file(
     }
     let n_tops = Literal::usize_unsuffixed(tops.len());
     let n_all = Literal::usize_unsuffixed(all.len());
+    // The group modules are public (reachable as `cmd::string`, ...): rustdoc indexes the doc
+    // aliases (`ZADD`, `CLIENT KILL`, `client|kill`) only of items whose own module is public.
     let items = quote! {
-        #(mod #modules;)*
+        #(pub mod #modules;)*
         mod shared;
 
         pub use self::shared::*;

@@ -1246,7 +1246,7 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`, `@connection`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `i64`
-///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::&lt;()&gt;()`.
+///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::<()>()`.
 ///
 /// **History**
 ///

@@ -6,22 +6,22 @@
 
 use crate::cmd::CommandMeta;
 
-mod bitmap;
-mod cluster;
-mod connection;
-mod generic;
-mod geo;
-mod hash;
-mod hyperloglog;
-mod list;
-mod pubsub;
-mod scripting;
-mod server;
-mod set;
-mod sorted_set;
-mod stream;
-mod string;
-mod transactions;
+pub mod bitmap;
+pub mod cluster;
+pub mod connection;
+pub mod generic;
+pub mod geo;
+pub mod hash;
+pub mod hyperloglog;
+pub mod list;
+pub mod pubsub;
+pub mod scripting;
+pub mod server;
+pub mod set;
+pub mod sorted_set;
+pub mod stream;
+pub mod string;
+pub mod transactions;
 mod shared;
 pub use self::shared::*;
 pub use self::bitmap::{

@@ -173,7 +173,7 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 /// **History**
 ///
 /// - 6.2.0: Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option.
-/// - 7.0.0: Added support for the `&lt;ms&gt;-*` explicit ID form.
+/// - 7.0.0: Added support for the `<ms>-*` explicit ID form.
 ///
 /// **Arguments**
 ///
