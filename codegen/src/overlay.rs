@@ -64,9 +64,31 @@ pub struct CommandOverlay {
     /// no other argument reads like one of them, so that the test can tell where each key is.
     #[serde(default)]
     pub key_examples: Vec<String>,
+    /// Arguments the builder's `Debug` hides (passwords).
+    #[serde(default)]
+    pub redact: Vec<RedactRule>,
     /// Why this entry says what it says, for readers of the file.
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// An argument a builder's `Debug` output hides.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum RedactRule {
+    /// The argument `skip` places after `token` (a token of the command, or a value such as
+    /// CONFIG SET's `requirepass`).
+    After {
+        /// The word before it.
+        token: String,
+        /// Arguments between the word and the secret.
+        #[serde(default)]
+        skip: usize,
+    },
+    /// The last argument.
+    Last,
+    /// Arguments starting with one of these.
+    Prefixes(Vec<String>),
 }
 
 /// An option that changes the reply type.
@@ -224,6 +246,32 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             return Err(format!(
                 "example {e:?}: not an invocation of this command (`cmd::{fn_name}(..)`, then options)"
             ));
+        }
+    }
+    for r in &o.redact {
+        match r {
+            RedactRule::After { token, .. } => {
+                let is_token = cmd
+                    .all_args()
+                    .iter()
+                    .any(|a| a.token.as_deref() == Some(token.as_str()));
+                let takes_values = cmd
+                    .all_args()
+                    .iter()
+                    .any(|a| a.kind == Kind::String && a.token.is_none());
+                if token.is_empty() || !(is_token || takes_values) {
+                    return Err(format!(
+                        "redact: {token:?} is neither a token of the command nor one of its values"
+                    ));
+                }
+            }
+            RedactRule::Last if cmd.args.is_empty() => {
+                return Err("redact: the command has no arguments".into())
+            }
+            RedactRule::Prefixes(p) if p.is_empty() || p.iter().any(String::is_empty) => {
+                return Err("redact: empty prefix".into())
+            }
+            _ => {}
         }
     }
     let has_keys = cmd

@@ -1,7 +1,8 @@
 //! The documentation a user searches: builds the crate's docs (`cargo doc --no-deps`) and reads
 //! rustdoc's output. The doc aliases of the generated builders (`ZADD`, `CLIENT KILL`,
 //! `client|kill`) must reach the search index (rustdoc drops the aliases of items whose own
-//! module is private), and the rendered pages must not show escaped HTML in code spans.
+//! module is private), and the rendered pages must not show escaped HTML in code spans; each
+//! command's page has its example (compiled by the conformance test's `doc_examples`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,4 +61,28 @@ fn command_pages_show_code_not_escaped_html() {
     let mut all = String::new();
     read_all(&dir, &mut all);
     assert!(!all.contains("&amp;lt;"), "escaped HTML in a command page");
+}
+
+#[test]
+fn every_command_page_has_an_example() {
+    let dir = doc_dir().join("valkey/cmd");
+    let mut pages = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("fn.") {
+            continue;
+        }
+        let html = std::fs::read_to_string(&path).unwrap();
+        // The builder functions (not `lookup`, `args`, ...): their pages say "Since".
+        if !html.contains("<strong>Since:</strong>") {
+            continue;
+        }
+        pages += 1;
+        assert!(
+            html.contains("id=\"example\"") && html.contains(".send("),
+            "{name} has no example"
+        );
+    }
+    assert!(pages >= 399, "{pages} command pages");
 }

@@ -2,8 +2,8 @@
 //! typestate impl blocks of its chained methods, and its `Command` impl.
 
 use super::docs;
-use crate::ir::Command;
-use crate::overlay::CommandOverlay;
+use crate::ir::{Command, Kind};
+use crate::overlay::{CommandOverlay, RedactRule};
 use crate::shape::{Bound, Builder, Generic, Method, Output, SlotKind, Write};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -59,7 +59,16 @@ pub fn meta_ident(b: &Builder) -> syn::Ident {
 }
 
 /// All items of one command.
-pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenStream {
+///
+/// `example` is the doc section with the command's example. It is left out of doctests (it is
+/// compiled by the generated `doc_examples` instead: one doctest binary per command would
+/// take minutes to build).
+pub fn items(
+    cmd: &Command,
+    ov: Option<&CommandOverlay>,
+    b: &Builder,
+    example: &str,
+) -> TokenStream {
     let type_id = ident(&b.type_name);
     let fn_id = ident(&b.fn_name);
     let meta_id = meta_ident(b);
@@ -107,7 +116,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     } else {
         quote!(<#(#param_ids),*>)
     };
-    let struct_doc = doc_attrs(&[
+    let mut struct_doc = vec![
         format!(
             "The `{}` command, built by [`{}`](fn@{}): send it with any executor.",
             cmd.full_name(),
@@ -115,12 +124,27 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
             b.fn_name,
         ),
         String::new(),
-        "Its type parameters record what was given, so that an option cannot be given twice."
+        "Its type parameters record what was given, so that an option cannot be given twice. \
+         `Debug` prints the command line (passwords hidden)."
             .into(),
-    ]);
+    ];
+    if let Some(ov) = ov {
+        // `Command::Output` as a reader would write it (the impl shows it through the reply
+        // state when options change it).
+        struct_doc.push(String::new());
+        struct_doc.extend(docs::reply(ov, &|path: &str| {
+            b.methods
+                .iter()
+                .filter(|m| m.arg_path == path || m.arg_path.starts_with(&format!("{path}/")))
+                .map(|m| m.name.clone())
+                .collect()
+        }));
+    }
+    let struct_doc = doc_attrs(&struct_doc);
     let strukt = quote! {
         #struct_doc
         #[must_use = "a command does nothing until it is sent"]
+        #[derive(Clone)]
         pub struct #type_id #generics_decl { #(#fields)* }
     };
 
@@ -246,6 +270,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
     let ctor = quote! {
         #fn_doc
+        #[cfg_attr(not(doctest), doc = #example)]
         #(#[doc(alias = #aliases)])*
         pub fn #fn_id #ctor_generics (#(#ctor_args),*) -> #type_id #ret_generics #where_clause {
             #pre
@@ -437,11 +462,32 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         }
     };
 
+    // Debug: the command line, passwords hidden.
+    let redact = ov
+        .map_or(&[][..], |o| &o.redact[..])
+        .iter()
+        .map(|r| match r {
+            RedactRule::After { token, skip } => {
+                let skip = Literal::usize_unsuffixed(*skip);
+                quote!(Redact::After(#token, #skip))
+            }
+            RedactRule::Last => quote!(Redact::Last),
+            RedactRule::Prefixes(p) => quote!(Redact::Prefixed(&[#(#p),*])),
+        });
+    let debug_impl = quote! {
+        impl #cmd_generics fmt::Debug for #self_ty #cmd_where {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt_command(self, &[#(#redact),*], f)
+            }
+        }
+    };
+
     quote! {
         #ctor
         #strukt
         #(#impls)*
         #command_impl
+        #debug_impl
     }
 }
 
@@ -523,6 +569,29 @@ fn method(
         Some(a) => docs::arg_doc(a),
         None => vec![],
     };
+    // Which option it gives, when it is one choice of a group.
+    if let Some((parent, _)) = m.arg_path.rsplit_once('/') {
+        if let Some(p) = cmd.arg(parent).filter(|p| matches!(p.kind, Kind::OneOf(_))) {
+            doc.push(String::new());
+            doc.push(format!(
+                "One choice of the `{}` option (`{}`): the others cannot be given with it.",
+                p.name,
+                docs::syntax(p)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+            ));
+        }
+    }
+    if !m.params.is_empty() {
+        doc.push(String::new());
+        doc.push("**Arguments**".into());
+        doc.push(String::new());
+        for p in &m.params {
+            if let Some(a) = cmd.arg(&p.arg_path) {
+                doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty)));
+            }
+        }
+    }
     if let Some(t) = &m.pins_t {
         doc.push(String::new());
         doc.push(format!("Changes the reply to `{t}`."));

@@ -206,6 +206,83 @@ fn encoder(call: &TokenStream) -> TokenStream {
     })
 }
 
+/// `ty` with the caller's `T` read as `String` (for an example a reader can follow), or as
+/// `valkey::Value` when `T` is the whole reply (its shape is open).
+fn t_as_string(ty: &str) -> String {
+    if ty.trim() == "T" {
+        return "valkey::Value".into();
+    }
+    let mut out = String::new();
+    let mut word = String::new();
+    for ch in ty.chars().chain(std::iter::once(' ')) {
+        if ch.is_alphanumeric() || ch == '_' {
+            word.push(ch);
+            continue;
+        }
+        out.push_str(if word == "T" { "String" } else { &word });
+        word.clear();
+        out.push(ch);
+    }
+    out.trim_end().to_string()
+}
+
+/// The type `call`'s reply is read into, with an open `T` read as `String`.
+pub fn example_output(b: &Builder, call: &syn::Expr) -> String {
+    let called = chained_methods(call);
+    let methods = || b.methods.iter().filter(|m| called.contains(&m.name));
+    let ty = match &b.output {
+        Output::Fixed(t) => t.clone(),
+        Output::User(ty) => methods()
+            .find_map(|m| m.pins_t.clone())
+            .unwrap_or_else(|| ty.clone()),
+        Output::Leveled(base) => methods()
+            .filter_map(|m| m.reply.as_ref())
+            .max_by_key(|(level, _)| *level)
+            .map_or_else(|| base.clone(), |(_, r)| r.clone()),
+    };
+    t_as_string(&ty)
+}
+
+/// The command's example invocation: the overlay's `example`, else plain values for the
+/// required arguments.
+pub fn example_call(
+    cmd: &Command,
+    ov: &CommandOverlay,
+    b: &Builder,
+    enums: &BTreeMap<String, String>,
+) -> syn::Expr {
+    match &ov.example {
+        Some(e) => overlay_expr(&cmd.full_name(), e),
+        None => {
+            let mut values = Values {
+                enums,
+                names: &ov.names,
+                keys: 0,
+            };
+            let f = format_ident!("{}", b.fn_name);
+            let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
+                Some(a) => values.param(a, &b.type_name),
+                None => quote!(()),
+            });
+            syn::parse_quote!(cmd::#f(#(#args),*))
+        }
+    }
+}
+
+/// The statement a command's doc example shows (and `doc_examples` compiles):
+/// `let reply: i64 = con.send(cmd::incr("k"))?;`.
+pub fn example_statement(
+    cmd: &Command,
+    ov: &CommandOverlay,
+    b: &Builder,
+    enums: &BTreeMap<String, String>,
+) -> TokenStream {
+    let call = example_call(cmd, ov, b, enums);
+    let out: syn::Type = syn::parse_str(&example_output(b, &call))
+        .unwrap_or_else(|_| syn::parse_quote!(valkey::Value));
+    quote!(let reply: #out = con.send(#call)?;)
+}
+
 /// The case of one command: its name, group, whether the overlay documents its RESP2/RESP3
 /// shapes, the minimal invocation sent typed and raw, and the same invocation encoded.
 pub fn case(
@@ -251,11 +328,16 @@ pub fn key_examples(cmd: &Command, ov: &CommandOverlay, b: &Builder) -> Vec<Toke
 }
 
 /// The whole generated file.
-pub fn file(cases: Vec<TokenStream>, key_examples: Vec<TokenStream>) -> TokenStream {
+pub fn file(
+    cases: Vec<TokenStream>,
+    key_examples: Vec<TokenStream>,
+    doc_examples: Vec<TokenStream>,
+) -> TokenStream {
     let n = proc_macro2::Literal::usize_unsuffixed(cases.len());
     let n_keys = proc_macro2::Literal::usize_unsuffixed(key_examples.len());
     quote! {
         use valkey::cmd;
+        use valkey::Value;
 
         /// One command's case: (name, group, whether the overlay documents RESP2/RESP3 shapes,
         /// send typed, send reading a raw `Value`, encode).
@@ -283,6 +365,14 @@ pub fn file(cases: Vec<TokenStream>, key_examples: Vec<TokenStream>) -> TokenStr
         /// Invocations with the options that carry keys or move them (the overlay's
         /// `key_examples`): (name, encode).
         pub static KEY_EXAMPLES: [(&str, Encode); #n_keys] = [#(#key_examples)*];
+
+        /// Each command's doc example, as its page shows it: compiled here (not run), so that
+        /// every example in the docs is known to compile with the reply type it shows.
+        #[allow(unused_variables, clippy::let_unit_value)]
+        pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
+            #(#doc_examples)*
+            Ok(())
+        }
     }
 }
 

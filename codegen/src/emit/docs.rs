@@ -200,6 +200,27 @@ pub fn command_doc(
     d
 }
 
+/// A command's example, as a doc section: `statement` (`let reply: T = con.send(..)?;`) on a
+/// connection, formatted. The same statement is compiled by the generated `doc_examples`.
+pub fn example(statement: &proc_macro2::TokenStream) -> String {
+    let file: syn::File = syn::parse_quote! {
+        fn f() { #statement }
+    };
+    let text = prettyplease::unparse(&file);
+    let body: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| *l != "}")
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    format!(
+        "\n# Example\n\n```rust,no_run\n# use valkey::{{cmd, Value}};\n# fn main() -> valkey::Result<()> {{\n\
+         # let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\n\
+         {}\n# Ok(()) }}\n```",
+        body.join("\n")
+    )
+}
+
 /// One line describing a constructor parameter: what it is and how it is written.
 pub fn param_doc(arg: &Arg, ty: &str) -> String {
     let what = match &arg.kind {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use valkey::cmd;
+use valkey::Value;
 /// One command's case: (name, group, whether the overlay documents RESP2/RESP3 shapes,
 /// send typed, send reading a raw `Value`, encode).
 pub type Case = (
@@ -5955,3 +5956,485 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         },
     ),
 ];
+/// Each command's doc example, as its page shows it: compiled here (not run), so that
+/// every example in the docs is known to compile with the reply type it shows.
+#[allow(unused_variables, clippy::let_unit_value)]
+pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
+    let reply: Value = con.send(cmd::acl())?;
+    let reply: Vec<String> = con.send(cmd::acl_cat())?;
+    let reply: i64 = con.send(cmd::acl_deluser(["1"]))?;
+    let reply: String = con.send(cmd::acl_dryrun("default", "get").args(["k"]))?;
+    let reply: String = con.send(cmd::acl_genpass())?;
+    let reply: valkey::Value = con.send(cmd::acl_getuser("1"))?;
+    let reply: Vec<String> = con.send(cmd::acl_help())?;
+    let reply: Vec<String> = con.send(cmd::acl_list())?;
+    let reply: () = con.send(cmd::acl_load())?;
+    let reply: Value = con.send(cmd::acl_log())?;
+    let reply: () = con.send(cmd::acl_save())?;
+    let reply: () = con.send(cmd::acl_setuser("1"))?;
+    let reply: Vec<String> = con.send(cmd::acl_users())?;
+    let reply: String = con.send(cmd::acl_whoami())?;
+    let reply: i64 = con.send(cmd::append("k", "1"))?;
+    let reply: () = con.send(cmd::asking())?;
+    let reply: () = con.send(cmd::auth("1"))?;
+    let reply: String = con.send(cmd::bgrewriteaof())?;
+    let reply: String = con.send(cmd::bgsave())?;
+    let reply: i64 = con.send(cmd::bitcount("k"))?;
+    let reply: Vec<Option<i64>> = con.send(cmd::bitfield("k"))?;
+    let reply: Vec<i64> = con.send(cmd::bitfield_ro("k"))?;
+    let reply: i64 = con.send(cmd::bitop(cmd::BitopOperation::And, "k", ["k2"]))?;
+    let reply: i64 = con.send(cmd::bitpos("k", 1))?;
+    let reply: valkey::Value = con
+        .send(cmd::blmove("k", "k2", cmd::Side::Left, cmd::Side::Left, 0.5))?;
+    let reply: valkey::Value = con.send(cmd::blmpop(0.5, ["k"], cmd::Side::Left))?;
+    let reply: valkey::Value = con.send(cmd::blpop(["k"], 0.5))?;
+    let reply: valkey::Value = con.send(cmd::brpop(["k"], 0.5))?;
+    let reply: valkey::Value = con.send(cmd::brpoplpush("k", "k2", 0.5))?;
+    let reply: valkey::Value = con.send(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min))?;
+    let reply: valkey::Value = con.send(cmd::bzpopmax(["k"], 0.5))?;
+    let reply: valkey::Value = con.send(cmd::bzpopmin(["k"], 0.5))?;
+    let reply: Value = con.send(cmd::client())?;
+    let reply: () = con.send(cmd::client_caching(cmd::ClientCachingMode::Yes))?;
+    let reply: () = con.send(cmd::client_capa(["1"]))?;
+    let reply: Option<String> = con.send(cmd::client_getname())?;
+    let reply: i64 = con.send(cmd::client_getredir())?;
+    let reply: Vec<String> = con.send(cmd::client_help())?;
+    let reply: i64 = con.send(cmd::client_id())?;
+    let reply: () = con.send(cmd::client_import_source(cmd::OnOff::On))?;
+    let reply: String = con.send(cmd::client_info())?;
+    let reply: i64 = con
+        .send(cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into())))?;
+    let reply: String = con.send(cmd::client_list())?;
+    let reply: () = con.send(cmd::client_no_evict(cmd::OnOff::On))?;
+    let reply: () = con.send(cmd::client_no_touch(cmd::OnOff::On))?;
+    let reply: () = con.send(cmd::client_pause(1))?;
+    let reply: () = con.send(cmd::client_reply(cmd::ClientReplyAction::On))?;
+    let reply: () = con
+        .send(cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into())))?;
+    let reply: () = con.send(cmd::client_setname("1"))?;
+    let reply: () = con.send(cmd::client_tracking(cmd::OnOff::On))?;
+    let reply: valkey::Value = con.send(cmd::client_trackinginfo())?;
+    let reply: bool = con.send(cmd::client_unblock(1))?;
+    let reply: () = con.send(cmd::client_unpause())?;
+    let reply: Value = con.send(cmd::cluster())?;
+    let reply: () = con.send(cmd::cluster_addslots([1]))?;
+    let reply: () = con.send(cmd::cluster_addslotsrange([(1, 1)]))?;
+    let reply: String = con.send(cmd::cluster_bumpepoch())?;
+    let reply: () = con.send(cmd::cluster_cancelslotmigrations())?;
+    let reply: i64 = con.send(cmd::cluster_count_failure_reports("1"))?;
+    let reply: i64 = con.send(cmd::cluster_countkeysinslot(1))?;
+    let reply: () = con.send(cmd::cluster_delslots([1]))?;
+    let reply: () = con.send(cmd::cluster_delslotsrange([(1, 1)]))?;
+    let reply: () = con.send(cmd::cluster_failover())?;
+    let reply: () = con.send(cmd::cluster_flushslot(1))?;
+    let reply: () = con.send(cmd::cluster_flushslots())?;
+    let reply: () = con.send(cmd::cluster_forget("1"))?;
+    let reply: valkey::Value = con.send(cmd::cluster_getkeysinslot(1, 1))?;
+    let reply: valkey::Value = con.send(cmd::cluster_getslotmigrations())?;
+    let reply: Vec<String> = con.send(cmd::cluster_help())?;
+    let reply: String = con.send(cmd::cluster_info())?;
+    let reply: i64 = con.send(cmd::cluster_keyslot("1"))?;
+    let reply: valkey::Value = con.send(cmd::cluster_links())?;
+    let reply: () = con.send(cmd::cluster_meet("1", 1))?;
+    let reply: () = con
+        .send(
+            cmd::cluster_migrateslots([
+                cmd::ClusterMigrateslotsMigrationGroup {
+                    range: vec![
+                        cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,
+                        end_slot : 1 }
+                    ],
+                    node_id: "1".into(),
+                },
+            ]),
+        )?;
+    let reply: String = con.send(cmd::cluster_myid())?;
+    let reply: String = con.send(cmd::cluster_myshardid())?;
+    let reply: String = con.send(cmd::cluster_nodes())?;
+    let reply: Vec<String> = con.send(cmd::cluster_replicas("1"))?;
+    let reply: () = con
+        .send(cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId("1".into())))?;
+    let reply: () = con.send(cmd::cluster_reset())?;
+    let reply: () = con.send(cmd::cluster_saveconfig())?;
+    let reply: () = con.send(cmd::cluster_set_config_epoch(1))?;
+    let reply: () = con
+        .send(
+            cmd::cluster_setslot(1, cmd::ClusterSetslotSubcommand::Importing("1".into())),
+        )?;
+    let reply: valkey::Value = con.send(cmd::cluster_shards())?;
+    let reply: Vec<String> = con.send(cmd::cluster_slaves("1"))?;
+    let reply: valkey::Value = con
+        .send(
+            cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Slotsrange {
+                start_slot: 1,
+                end_slot: 1,
+            }),
+        )?;
+    let reply: valkey::Value = con.send(cmd::cluster_slots())?;
+    let reply: Value = con.send(cmd::cluster_syncslots())?;
+    let reply: valkey::Value = con.send(cmd::clusterscan("1"))?;
+    let reply: valkey::Value = con.send(cmd::command())?;
+    let reply: i64 = con.send(cmd::command_count())?;
+    let reply: valkey::Value = con.send(cmd::command_docs())?;
+    let reply: valkey::Value = con.send(cmd::command_getkeys("get").args(["k"]))?;
+    let reply: valkey::Value = con
+        .send(cmd::command_getkeysandflags("set").args(["k", "v"]))?;
+    let reply: Vec<String> = con.send(cmd::command_help())?;
+    let reply: valkey::Value = con.send(cmd::command_info())?;
+    let reply: Vec<String> = con.send(cmd::command_list())?;
+    let reply: Value = con.send(cmd::commandlog())?;
+    let reply: valkey::Value = con
+        .send(cmd::commandlog_get(1, cmd::CommandLogType::Slow))?;
+    let reply: Vec<String> = con.send(cmd::commandlog_help())?;
+    let reply: i64 = con.send(cmd::commandlog_len(cmd::CommandLogType::Slow))?;
+    let reply: () = con.send(cmd::commandlog_reset(cmd::CommandLogType::Slow))?;
+    let reply: Value = con.send(cmd::config())?;
+    let reply: valkey::Value = con.send(cmd::config_get(["1"]))?;
+    let reply: Vec<String> = con.send(cmd::config_help())?;
+    let reply: () = con.send(cmd::config_resetstat())?;
+    let reply: () = con.send(cmd::config_rewrite())?;
+    let reply: () = con.send(cmd::config_set([("maxmemory-policy", "noeviction")]))?;
+    let reply: bool = con.send(cmd::copy("k", "k2"))?;
+    let reply: i64 = con.send(cmd::dbsize())?;
+    let reply: Value = con.send(cmd::debug())?;
+    let reply: i64 = con.send(cmd::decr("k"))?;
+    let reply: i64 = con.send(cmd::decrby("k", 1))?;
+    let reply: i64 = con.send(cmd::del(["k"]))?;
+    let reply: bool = con.send(cmd::delifeq("k", "1"))?;
+    let reply: () = con.send(cmd::discard())?;
+    let reply: valkey::Value = con.send(cmd::dump("k"))?;
+    let reply: valkey::Value = con.send(cmd::echo("1"))?;
+    let reply: valkey::Value = con.send(cmd::eval("return 1"))?;
+    let reply: valkey::Value = con
+        .send(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))?;
+    let reply: valkey::Value = con
+        .send(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))?;
+    let reply: valkey::Value = con.send(cmd::eval_ro("return 1"))?;
+    let reply: valkey::Value = con.send(cmd::exec())?;
+    let reply: i64 = con.send(cmd::exists(["k"]))?;
+    let reply: bool = con.send(cmd::expire("k", 1))?;
+    let reply: bool = con.send(cmd::expireat("k", 1))?;
+    let reply: i64 = con.send(cmd::expiretime("k"))?;
+    let reply: () = con.send(cmd::failover())?;
+    let reply: valkey::Value = con.send(cmd::fcall("conformance_f"))?;
+    let reply: valkey::Value = con.send(cmd::fcall_ro("conformance_f"))?;
+    let reply: () = con.send(cmd::flushall())?;
+    let reply: () = con.send(cmd::flushdb())?;
+    let reply: Value = con.send(cmd::function())?;
+    let reply: () = con.send(cmd::function_delete("conformance"))?;
+    let reply: valkey::Value = con.send(cmd::function_dump())?;
+    let reply: () = con.send(cmd::function_flush())?;
+    let reply: Vec<String> = con.send(cmd::function_help())?;
+    let reply: () = con.send(cmd::function_kill())?;
+    let reply: valkey::Value = con.send(cmd::function_list())?;
+    let reply: String = con
+        .send(
+            cmd::function_load(
+                    "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                )
+                .replace(),
+        )?;
+    let reply: () = con.send(cmd::function_restore("1"))?;
+    let reply: valkey::Value = con.send(cmd::function_stats())?;
+    let reply: i64 = con.send(cmd::geoadd("k", [(0.5, 0.5, "1")]))?;
+    let reply: Option<f64> = con.send(cmd::geodist("k", "1", "1"))?;
+    let reply: Vec<Option<String>> = con.send(cmd::geohash("k"))?;
+    let reply: valkey::Value = con.send(cmd::geopos("k"))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(
+            cmd::geosearch(
+                    "k",
+                    cmd::GeosearchBy::Circle {
+                        radius: 10.0,
+                        unit: cmd::GeoUnit::Km,
+                    },
+                )
+                .frommember("1"),
+        )?;
+    let reply: i64 = con
+        .send(
+            cmd::geosearchstore(
+                    "k2",
+                    "k",
+                    cmd::GeosearchstoreBy::Circle {
+                        radius: 10.0,
+                        unit: cmd::GeoUnit::Km,
+                    },
+                )
+                .frommember("1"),
+        )?;
+    let reply: valkey::Value = con.send(cmd::get("k"))?;
+    let reply: bool = con.send(cmd::getbit("k", 1))?;
+    let reply: valkey::Value = con.send(cmd::getdel("k"))?;
+    let reply: valkey::Value = con.send(cmd::getex("k"))?;
+    let reply: valkey::Value = con.send(cmd::getrange("k", 1, 1))?;
+    let reply: valkey::Value = con.send(cmd::getset("k", "1"))?;
+    let reply: i64 = con.send(cmd::hdel("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hello())?;
+    let reply: bool = con.send(cmd::hexists("k", "1"))?;
+    let reply: Vec<i64> = con.send(cmd::hexpire("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hexpireat("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hexpiretime("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hget("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::hgetall("k"))?;
+    let reply: valkey::Value = con.send(cmd::hgetdel("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hgetex("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::hincrby("k", "1", 1))?;
+    let reply: f64 = con.send(cmd::hincrbyfloat("k", "1", 0.5))?;
+    let reply: valkey::Value = con.send(cmd::hkeys("k"))?;
+    let reply: i64 = con.send(cmd::hlen("k"))?;
+    let reply: valkey::Value = con.send(cmd::hmget("k", ["1"]))?;
+    let reply: () = con.send(cmd::hmset("k", [("1", "1")]))?;
+    let reply: Vec<i64> = con.send(cmd::hpersist("k", ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpexpire("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpexpireat("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpexpiretime("k", ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpttl("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hrandfield("k"))?;
+    let reply: valkey::Value = con.send(cmd::hscan("k", 1))?;
+    let reply: i64 = con.send(cmd::hset("k", [("1", "1")]))?;
+    let reply: bool = con.send(cmd::hsetex("k", [("1", "1")]))?;
+    let reply: bool = con.send(cmd::hsetnx("k", "1", "1"))?;
+    let reply: i64 = con.send(cmd::hstrlen("k", "1"))?;
+    let reply: Vec<i64> = con.send(cmd::httl("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hvals("k"))?;
+    let reply: i64 = con.send(cmd::incr("k"))?;
+    let reply: i64 = con.send(cmd::incrby("k", 1))?;
+    let reply: f64 = con.send(cmd::incrbyfloat("k", 0.5))?;
+    let reply: String = con.send(cmd::info())?;
+    let reply: valkey::Value = con.send(cmd::keys("*"))?;
+    let reply: i64 = con.send(cmd::lastsave())?;
+    let reply: Value = con.send(cmd::latency())?;
+    let reply: String = con.send(cmd::latency_doctor())?;
+    let reply: String = con.send(cmd::latency_graph("1"))?;
+    let reply: Vec<String> = con.send(cmd::latency_help())?;
+    let reply: valkey::Value = con.send(cmd::latency_histogram())?;
+    let reply: valkey::Value = con.send(cmd::latency_history("1"))?;
+    let reply: valkey::Value = con.send(cmd::latency_latest())?;
+    let reply: i64 = con.send(cmd::latency_reset())?;
+    let reply: valkey::Value = con.send(cmd::lcs("k", "k2"))?;
+    let reply: valkey::Value = con.send(cmd::lindex("k", 1))?;
+    let reply: i64 = con.send(cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1"))?;
+    let reply: i64 = con.send(cmd::llen("k"))?;
+    let reply: valkey::Value = con
+        .send(cmd::lmove("k", "k2", cmd::Side::Left, cmd::Side::Left))?;
+    let reply: valkey::Value = con.send(cmd::lmpop(["k"], cmd::Side::Left))?;
+    let reply: String = con.send(cmd::lolwut())?;
+    let reply: valkey::Value = con.send(cmd::lpop("k"))?;
+    let reply: Option<i64> = con.send(cmd::lpos("k", "1"))?;
+    let reply: i64 = con.send(cmd::lpush("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::lpushx("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::lrange("k", 1, 1))?;
+    let reply: i64 = con.send(cmd::lrem("k", 1, "1"))?;
+    let reply: () = con.send(cmd::lset("k", 1, "1"))?;
+    let reply: () = con.send(cmd::ltrim("k", 1, 1))?;
+    let reply: Value = con.send(cmd::memory())?;
+    let reply: String = con.send(cmd::memory_doctor())?;
+    let reply: Vec<String> = con.send(cmd::memory_help())?;
+    let reply: String = con.send(cmd::memory_malloc_stats())?;
+    let reply: () = con.send(cmd::memory_purge())?;
+    let reply: valkey::Value = con.send(cmd::memory_stats())?;
+    let reply: Option<i64> = con.send(cmd::memory_usage("k"))?;
+    let reply: valkey::Value = con.send(cmd::mget(["k"]))?;
+    let reply: String = con
+        .send(cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))?;
+    let reply: Value = con.send(cmd::module())?;
+    let reply: Vec<String> = con.send(cmd::module_help())?;
+    let reply: valkey::Value = con.send(cmd::module_list())?;
+    let reply: () = con.send(cmd::module_load("1"))?;
+    let reply: () = con.send(cmd::module_loadex("1"))?;
+    let reply: () = con.send(cmd::module_unload("1"))?;
+    let reply: Value = con.send(cmd::monitor())?;
+    let reply: bool = con.send(cmd::move_("k", 1))?;
+    let reply: () = con.send(cmd::mset([("k", "1")]))?;
+    let reply: bool = con.send(cmd::msetex([("k", "1")]))?;
+    let reply: bool = con.send(cmd::msetnx([("k", "1")]))?;
+    let reply: () = con.send(cmd::multi())?;
+    let reply: Value = con.send(cmd::object())?;
+    let reply: Option<String> = con.send(cmd::object_encoding("k"))?;
+    let reply: Option<i64> = con.send(cmd::object_freq("k"))?;
+    let reply: Vec<String> = con.send(cmd::object_help())?;
+    let reply: Option<i64> = con.send(cmd::object_idletime("k"))?;
+    let reply: Option<i64> = con.send(cmd::object_refcount("k"))?;
+    let reply: bool = con.send(cmd::persist("k"))?;
+    let reply: bool = con.send(cmd::pexpire("k", 1))?;
+    let reply: bool = con.send(cmd::pexpireat("k", 1))?;
+    let reply: i64 = con.send(cmd::pexpiretime("k"))?;
+    let reply: bool = con.send(cmd::pfadd("k"))?;
+    let reply: i64 = con.send(cmd::pfcount(["k"]))?;
+    let reply: Value = con.send(cmd::pfdebug("GETREG", "k"))?;
+    let reply: () = con.send(cmd::pfmerge("k"))?;
+    let reply: () = con.send(cmd::pfselftest())?;
+    let reply: String = con.send(cmd::ping())?;
+    let reply: () = con.send(cmd::psetex("k", 1, "1"))?;
+    let reply: Value = con.send(cmd::psubscribe(["*"]))?;
+    let reply: Value = con.send(cmd::psync("1", 1))?;
+    let reply: i64 = con.send(cmd::pttl("k"))?;
+    let reply: i64 = con.send(cmd::publish("1", "1"))?;
+    let reply: Value = con.send(cmd::pubsub())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_channels())?;
+    let reply: Vec<String> = con.send(cmd::pubsub_help())?;
+    let reply: i64 = con.send(cmd::pubsub_numpat())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_numsub())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_shardchannels())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_shardnumsub())?;
+    let reply: Value = con.send(cmd::punsubscribe())?;
+    let reply: () = con.send(cmd::quit())?;
+    let reply: valkey::Value = con.send(cmd::randomkey())?;
+    let reply: () = con.send(cmd::readonly())?;
+    let reply: () = con.send(cmd::readwrite())?;
+    let reply: () = con.send(cmd::rename("k", "k2"))?;
+    let reply: bool = con.send(cmd::renamenx("k", "k2"))?;
+    let reply: () = con.send(cmd::replconf())?;
+    let reply: String = con
+        .send(
+            cmd::replicaof(cmd::ReplicaofArgs::HostPort {
+                host: "1".into(),
+                port: 1,
+            }),
+        )?;
+    let reply: String = con.send(cmd::reset())?;
+    let reply: () = con.send(cmd::restore("k", 1, "1"))?;
+    let reply: () = con.send(cmd::restore_asking("k", 1, "1"))?;
+    let reply: valkey::Value = con.send(cmd::role())?;
+    let reply: valkey::Value = con.send(cmd::rpop("k"))?;
+    let reply: valkey::Value = con.send(cmd::rpoplpush("k", "k2"))?;
+    let reply: i64 = con.send(cmd::rpush("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::rpushx("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::sadd("k", ["1"]))?;
+    let reply: () = con.send(cmd::save())?;
+    let reply: valkey::Value = con.send(cmd::scan(1))?;
+    let reply: i64 = con.send(cmd::scard("k"))?;
+    let reply: Value = con.send(cmd::script())?;
+    let reply: () = con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes))?;
+    let reply: Vec<bool> = con.send(cmd::script_exists(["1"]))?;
+    let reply: () = con.send(cmd::script_flush())?;
+    let reply: Vec<String> = con.send(cmd::script_help())?;
+    let reply: () = con.send(cmd::script_kill())?;
+    let reply: String = con.send(cmd::script_load("return 1"))?;
+    let reply: String = con
+        .send(cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))?;
+    let reply: valkey::Value = con.send(cmd::sdiff(["k"]))?;
+    let reply: i64 = con.send(cmd::sdiffstore("k", ["k2"]))?;
+    let reply: () = con.send(cmd::select(1))?;
+    let reply: () = con.send(cmd::set("k", "1"))?;
+    let reply: bool = con.send(cmd::setbit("k", 1, 1))?;
+    let reply: () = con.send(cmd::setex("k", 1, "1"))?;
+    let reply: bool = con.send(cmd::setnx("k", "1"))?;
+    let reply: i64 = con.send(cmd::setrange("k", 1, "1"))?;
+    let reply: () = con.send(cmd::shutdown())?;
+    let reply: valkey::Value = con.send(cmd::sinter(["k"]))?;
+    let reply: i64 = con.send(cmd::sintercard(["k"]))?;
+    let reply: i64 = con.send(cmd::sinterstore("k", ["k2"]))?;
+    let reply: bool = con.send(cmd::sismember("k", "1"))?;
+    let reply: String = con
+        .send(
+            cmd::slaveof(cmd::SlaveofArgs::HostPort {
+                host: "1".into(),
+                port: 1,
+            }),
+        )?;
+    let reply: Value = con.send(cmd::slowlog())?;
+    let reply: valkey::Value = con.send(cmd::slowlog_get())?;
+    let reply: Vec<String> = con.send(cmd::slowlog_help())?;
+    let reply: i64 = con.send(cmd::slowlog_len())?;
+    let reply: () = con.send(cmd::slowlog_reset())?;
+    let reply: valkey::Value = con.send(cmd::smembers("k"))?;
+    let reply: Vec<bool> = con.send(cmd::smismember("k", ["1"]))?;
+    let reply: bool = con.send(cmd::smove("k", "k2", "1"))?;
+    let reply: valkey::Value = con.send(cmd::sort("missing"))?;
+    let reply: valkey::Value = con.send(cmd::sort_ro("missing"))?;
+    let reply: valkey::Value = con.send(cmd::spop("k"))?;
+    let reply: i64 = con.send(cmd::spublish("1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::srandmember("k"))?;
+    let reply: i64 = con.send(cmd::srem("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::sscan("k", 1))?;
+    let reply: Value = con.send(cmd::ssubscribe(["1"]))?;
+    let reply: i64 = con.send(cmd::strlen("k"))?;
+    let reply: Value = con.send(cmd::subscribe(["1"]))?;
+    let reply: valkey::Value = con.send(cmd::substr("k", 1, 1))?;
+    let reply: valkey::Value = con.send(cmd::sunion(["k"]))?;
+    let reply: i64 = con.send(cmd::sunionstore("k", ["k2"]))?;
+    let reply: Value = con.send(cmd::sunsubscribe())?;
+    let reply: () = con.send(cmd::swapdb(1, 1))?;
+    let reply: Value = con.send(cmd::sync())?;
+    let reply: (i64, i64) = con.send(cmd::time())?;
+    let reply: i64 = con.send(cmd::touch(["k"]))?;
+    let reply: i64 = con.send(cmd::ttl("k"))?;
+    let reply: String = con.send(cmd::type_("k"))?;
+    let reply: i64 = con.send(cmd::unlink(["k"]))?;
+    let reply: Value = con.send(cmd::unsubscribe())?;
+    let reply: () = con.send(cmd::unwatch())?;
+    let reply: i64 = con.send(cmd::wait(1, 1))?;
+    let reply: (i64, i64) = con.send(cmd::waitaof(0, 0, 1))?;
+    let reply: () = con.send(cmd::watch(["k"]))?;
+    let reply: i64 = con.send(cmd::xack("k", "1", ["1"]))?;
+    let reply: String = con
+        .send(cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]))?;
+    let reply: valkey::Value = con.send(cmd::xautoclaim("k", "1", "1", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xclaim("k", "1", "1", "1", ["1"]))?;
+    let reply: i64 = con.send(cmd::xdel("k", ["1"]))?;
+    let reply: Value = con.send(cmd::xgroup())?;
+    let reply: () = con
+        .send(cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId))?;
+    let reply: bool = con.send(cmd::xgroup_createconsumer("k", "1", "1"))?;
+    let reply: i64 = con.send(cmd::xgroup_delconsumer("k", "1", "1"))?;
+    let reply: bool = con.send(cmd::xgroup_destroy("k", "1"))?;
+    let reply: Vec<String> = con.send(cmd::xgroup_help())?;
+    let reply: () = con
+        .send(cmd::xgroup_setid("k", "1", cmd::XgroupSetidIdSelector::Id("1".into())))?;
+    let reply: Value = con.send(cmd::xinfo())?;
+    let reply: valkey::Value = con.send(cmd::xinfo_consumers("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xinfo_groups("k"))?;
+    let reply: Vec<String> = con.send(cmd::xinfo_help())?;
+    let reply: valkey::Value = con.send(cmd::xinfo_stream("k"))?;
+    let reply: i64 = con.send(cmd::xlen("k"))?;
+    let reply: valkey::Value = con.send(cmd::xpending("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xrange("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xread(["k"], ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::xreadgroup("1", "1", ["k"], ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::xrevrange("k", "1", "1"))?;
+    let reply: () = con.send(cmd::xsetid("k", "9-9"))?;
+    let reply: i64 = con.send(cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1"))?;
+    let reply: i64 = con.send(cmd::zadd("k", [(0.5, "1")]))?;
+    let reply: i64 = con.send(cmd::zcard("k"))?;
+    let reply: i64 = con.send(cmd::zcount("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zdiff(["k"]))?;
+    let reply: i64 = con.send(cmd::zdiffstore("k", ["k2"]))?;
+    let reply: f64 = con.send(cmd::zincrby("k", 0.5, "1"))?;
+    let reply: valkey::Value = con.send(cmd::zinter(["k"]))?;
+    let reply: i64 = con.send(cmd::zintercard(["k"]))?;
+    let reply: i64 = con.send(cmd::zinterstore("k", ["k2"]))?;
+    let reply: i64 = con.send(cmd::zlexcount("k", "-", "+"))?;
+    let reply: valkey::Value = con.send(cmd::zmpop(["k"], cmd::MinMax::Min))?;
+    let reply: Vec<Option<f64>> = con.send(cmd::zmscore("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::zpopmax("k"))?;
+    let reply: valkey::Value = con.send(cmd::zpopmin("k"))?;
+    let reply: valkey::Value = con.send(cmd::zrandmember("k"))?;
+    let reply: valkey::Value = con.send(cmd::zrange("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zrangebylex("k", "-", "+"))?;
+    let reply: valkey::Value = con.send(cmd::zrangebyscore("k", "1", "1"))?;
+    let reply: i64 = con.send(cmd::zrangestore("k", "k2", "1", "1"))?;
+    let reply: Option<i64> = con.send(cmd::zrank("k", "1"))?;
+    let reply: i64 = con.send(cmd::zrem("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::zremrangebylex("k", "-", "+"))?;
+    let reply: i64 = con.send(cmd::zremrangebyrank("k", 1, 1))?;
+    let reply: i64 = con.send(cmd::zremrangebyscore("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zrevrange("k", 1, 1))?;
+    let reply: valkey::Value = con.send(cmd::zrevrangebylex("k", "+", "-"))?;
+    let reply: valkey::Value = con.send(cmd::zrevrangebyscore("k", "1", "1"))?;
+    let reply: Option<i64> = con.send(cmd::zrevrank("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zscan("k", 1))?;
+    let reply: Option<f64> = con.send(cmd::zscore("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zunion(["k"]))?;
+    let reply: i64 = con.send(cmd::zunionstore("k", ["k2"]))?;
+    Ok(())
+}

@@ -59,6 +59,71 @@ pub fn name_argument_needing<C: Command + ?Sized>(cmd: &C, err: Error) -> Error 
     }
 }
 
+/// An argument a command's `Debug` output hides (a password), from the overlay's `redact`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Redact {
+    /// The argument `n` places after the token (`AUTH` in `HELLO 3 AUTH user pass`: 1),
+    /// compared without regard to case.
+    After(&'static str, usize),
+    /// The last argument (`AUTH [username] password`).
+    Last,
+    /// Arguments starting with one of these (ACL rules: `>password`, `#hash`).
+    Prefixed(&'static [&'static str]),
+}
+
+/// Writes `cmd` as its command line (`SET "k" "v" NX`), each argument as text (escaped) and the
+/// arguments `redact` names as `<redacted>`: what the builders' `Debug` prints.
+pub fn fmt_command<C: Command + ?Sized>(
+    cmd: &C,
+    redact: &[Redact],
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let all = args(cmd);
+    let words = cmd.meta().map_or(1, |m| m.name.split(' ').count());
+    let mut hidden = vec![false; all.len()];
+    for r in redact {
+        match *r {
+            Redact::After(token, n) => {
+                let at = all.iter().enumerate().skip(words);
+                for (i, _) in at.filter(|(_, a)| a.eq_ignore_ascii_case(token.as_bytes())) {
+                    if let Some(h) = hidden.get_mut(i + 1 + n) {
+                        *h = true;
+                    }
+                }
+            }
+            Redact::Last => {
+                if all.len() > words {
+                    hidden[all.len() - 1] = true;
+                }
+            }
+            Redact::Prefixed(prefixes) => {
+                for (a, h) in all.iter().zip(hidden.iter_mut()).skip(words) {
+                    if prefixes.iter().any(|p| a.starts_with(p.as_bytes())) {
+                        *h = true;
+                    }
+                }
+            }
+        }
+    }
+    for (i, a) in all.iter().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        if hidden[i] {
+            f.write_str("<redacted>")?;
+        } else if i < words {
+            f.write_str(&String::from_utf8_lossy(a))?;
+        } else {
+            match std::str::from_utf8(a) {
+                Ok(s) => write!(f, "{s:?}")?,
+                Err(_) => write!(f, "b\"{}\"", a.escape_ascii())?,
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +133,55 @@ mod tests {
     fn args_are_the_written_arguments() {
         let a = args(&cmd::set("k", "v").nx());
         assert_eq!(a, [&b"SET"[..], b"k", b"v", b"NX"]);
+    }
+
+    #[test]
+    fn debug_prints_the_command_line_with_passwords_hidden() {
+        let set = cmd::set("k", "v").nx().ex(10);
+        assert_eq!(format!("{set:?}"), r#"SET "k" "v" "NX" "EX" "10""#);
+        // Builders are Clone: one value, sent twice.
+        let again = set.clone();
+        assert_eq!(format!("{again:?}"), format!("{set:?}"));
+        assert_eq!(
+            format!("{:?}", cmd::auth("s3cret").username("ann")),
+            r#"AUTH "ann" <redacted>"#
+        );
+        assert_eq!(format!("{:?}", cmd::auth("s3cret")), "AUTH <redacted>");
+        let hello = cmd::hello::<crate::Value>()
+            .protover(3)
+            .auth("ann", "s3cret")
+            .setname("app");
+        let text = format!("{hello:?}");
+        assert!(
+            !text.contains("s3cret") && text.contains(r#""ann""#),
+            "{text}"
+        );
+        let migrate = format!(
+            "{:?}",
+            cmd::migrate("h", 1, cmd::MigrateKeySelector::Key("k".into()), 0, 5)
+                .auth2("ann", "s3cret")
+        );
+        assert!(
+            migrate.ends_with(r#""AUTH2" "ann" <redacted>"#),
+            "{migrate}"
+        );
+        let config = format!(
+            "{:?}",
+            cmd::config_set([("maxmemory", "1mb"), ("requirepass", "s3cret")])
+        );
+        assert_eq!(
+            config,
+            r#"CONFIG SET "maxmemory" "1mb" "requirepass" <redacted>"#
+        );
+        let acl = format!(
+            "{:?}",
+            cmd::acl_setuser("ann").rule(["on", ">s3cret", "+get"])
+        );
+        assert_eq!(acl, r#"ACL SETUSER "ann" "on" <redacted> "+get""#);
+        assert_eq!(
+            format!("{:?}", cmd::get::<_, String>(&b"\xff"[..])),
+            r#"GET b"\xff""#
+        );
     }
 
     #[test]

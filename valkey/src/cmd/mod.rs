@@ -50,7 +50,7 @@ pub mod parts;
 mod raw;
 
 pub use generated::*;
-pub use inspect::{args, argument_needing, name_argument_needing};
+pub use inspect::{args, argument_needing, fmt_command, name_argument_needing, Redact};
 pub use meta::*;
 pub use raw::Cmd;
 

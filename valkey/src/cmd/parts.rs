@@ -115,6 +115,24 @@ pub struct L1<T>(PhantomData<fn() -> T>);
 /// The reply type set by a level-2 option.
 pub struct L2<T>(PhantomData<fn() -> T>);
 
+// Clone and Copy whatever `T` is (they hold no `T`), so that every builder can be `Clone`.
+macro_rules! marker_impls {
+    ($($t:ident),*) => {$(
+        impl<T> Clone for $t<T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<T> Copy for $t<T> {}
+        impl<T> std::fmt::Debug for $t<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($t))
+            }
+        }
+    )*};
+}
+marker_impls!(Base, L1, L2);
+
 impl<T: FromValkey> Reply for Base<T> {
     type Output = T;
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -65,6 +66,10 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Bitcount`](struct@Bitcount)): `range`, `end`, `byte`, `bit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitcount(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITCOUNT")]
 pub fn bitcount<Key: ToValkeyArg>(
     key: Key,
@@ -81,8 +86,11 @@ pub fn bitcount<Key: ToValkeyArg>(
 }
 /// The `BITCOUNT` command, built by [`bitcount`](fn@bitcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     key: Key,
     range: RangeGiven,
@@ -99,6 +107,10 @@ impl<
     Unit,
 > Bitcount<Key, Unset, Unset, EndUnitBlockGiven, End, Unit> {
     /// `start [end [BYTE | BIT]]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `start`: an integer — `start`
     pub fn range(
         self,
         start: i64,
@@ -116,6 +128,10 @@ impl<
 }
 impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `end`: an integer — `end`
     pub fn end(self, end: i64) -> Bitcount<Key, Present, Start, Present, i64, Unit> {
         Bitcount {
             key: self.key,
@@ -130,6 +146,8 @@ impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
 }
 impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
     /// `BYTE`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
     pub fn byte(self) -> Bitcount<Key, Present, Start, Present, End, Tok> {
         Bitcount {
             key: self.key,
@@ -142,6 +160,8 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
         }
     }
     /// `BIT`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
     pub fn bit(self) -> Bitcount<Key, Present, Start, Present, End, Tok> {
         Bitcount {
             key: self.key,
@@ -179,6 +199,18 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
+> fmt::Debug for Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `overflow-block` argument: `OVERFLOW WRAP | SAT | FAIL`
@@ -353,20 +385,31 @@ pub(crate) static BITFIELD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Bitfield`](struct@Bitfield)): `operation`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<i64>> = con.send(cmd::bitfield(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITFIELD")]
 pub fn bitfield<Key: ToValkeyArg>(key: Key) -> Bitfield<Key, Unset> {
     Bitfield { key, operation: Unset }
 }
 /// The `BITFIELD` command, built by [`bitfield`](fn@bitfield): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<Option<i64>>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitfield<Key, Operation> {
     key: Key,
     operation: Operation,
 }
 impl<Key> Bitfield<Key, Unset> {
     /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `operation`: one or more: a collection of values of the generated type for `operation`, or a single one — `[GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`
     pub fn operation<Operation2: ToValkeyArgs>(
         self,
         operation: Operation2,
@@ -389,6 +432,11 @@ impl<Key: ToValkeyArg, Operation: ToValkeyArgs> Command for Bitfield<Key, Operat
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITFIELD)
+    }
+}
+impl<Key: ToValkeyArg, Operation: ToValkeyArgs> fmt::Debug for Bitfield<Key, Operation> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BITFIELD_RO`.
@@ -431,6 +479,10 @@ pub(crate) static BITFIELD_RO: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`BitfieldRo`](struct@BitfieldRo)): `get`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::bitfield_ro(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITFIELD_RO")]
 pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
     BitfieldRo {
@@ -440,14 +492,21 @@ pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
 }
 /// The `BITFIELD_RO` command, built by [`bitfield_ro`](fn@bitfield_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct BitfieldRo<Key, GetBlock> {
     key: Key,
     get_block: GetBlock,
 }
 impl<Key> BitfieldRo<Key, Unset> {
     /// `GET encoding offset [GET encoding offset ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
     pub fn get<GetBlock2: IntoIterator + Clone>(
         self,
         get_block: GetBlock2,
@@ -473,6 +532,11 @@ impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> Command for BitfieldRo<Key, GetBl
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITFIELD_RO)
+    }
+}
+impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> fmt::Debug for BitfieldRo<Key, GetBlock> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `operation` argument: `AND | OR | XOR | NOT`
@@ -557,6 +621,10 @@ pub(crate) static BITOP: CommandMeta = CommandMeta {
 /// - `operation`: [`BitopOperation`] — `<AND | OR | XOR | NOT>`
 /// - `destkey`: a key — `destkey`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitop(cmd::BitopOperation::And, \"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITOP")]
 pub fn bitop<Destkey: ToValkeyArg, Key: ToValkeyArgs>(
     operation: BitopOperation,
@@ -567,8 +635,11 @@ pub fn bitop<Destkey: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `BITOP` command, built by [`bitop`](fn@bitop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitop<Destkey, Key> {
     operation: BitopOperation,
     destkey: Destkey,
@@ -587,6 +658,11 @@ impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> Command for Bitop<Destkey, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITOP)
+    }
+}
+impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug for Bitop<Destkey, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BITPOS`.
@@ -640,6 +716,10 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
 /// - `bit`: an integer — `bit`
 ///
 /// **Options** (methods of [`Bitpos`](struct@Bitpos)): `range`, `end`, `byte`, `bit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitpos(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITPOS")]
 pub fn bitpos<Key: ToValkeyArg>(
     key: Key,
@@ -658,8 +738,11 @@ pub fn bitpos<Key: ToValkeyArg>(
 }
 /// The `BITPOS` command, built by [`bitpos`](fn@bitpos): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     key: Key,
     bit: i64,
@@ -677,6 +760,10 @@ impl<
     Unit,
 > Bitpos<Key, Unset, Unset, EndUnitBlockGiven, End, Unit> {
     /// `start [end [BYTE | BIT]]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `start`: an integer — `start`
     pub fn range(
         self,
         start: i64,
@@ -695,6 +782,10 @@ impl<
 }
 impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `end`: an integer — `end`
     pub fn end(self, end: i64) -> Bitpos<Key, Present, Start, Present, i64, Unit> {
         Bitpos {
             key: self.key,
@@ -710,6 +801,8 @@ impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
 }
 impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
     /// `BYTE`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
     pub fn byte(self) -> Bitpos<Key, Present, Start, Present, End, Tok> {
         Bitpos {
             key: self.key,
@@ -723,6 +816,8 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
         }
     }
     /// `BIT`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
     pub fn bit(self) -> Bitpos<Key, Present, Start, Present, End, Tok> {
         Bitpos {
             key: self.key,
@@ -764,6 +859,18 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
+> fmt::Debug for Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `GETBIT`.
 pub(crate) static GETBIT: CommandMeta = CommandMeta {
     name: "GETBIT",
@@ -803,14 +910,21 @@ pub(crate) static GETBIT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `offset`: an integer — `offset`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::getbit(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETBIT")]
 pub fn getbit<Key: ToValkeyArg>(key: Key, offset: i64) -> Getbit<Key> {
     Getbit { key, offset }
 }
 /// The `GETBIT` command, built by [`getbit`](fn@getbit): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getbit<Key> {
     key: Key,
     offset: i64,
@@ -827,6 +941,11 @@ impl<Key: ToValkeyArg> Command for Getbit<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETBIT)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Getbit<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETBIT`.
@@ -869,14 +988,21 @@ pub(crate) static SETBIT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `offset`: an integer — `offset`
 /// - `value`: an integer — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::setbit(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETBIT")]
 pub fn setbit<Key: ToValkeyArg>(key: Key, offset: i64, value: i64) -> Setbit<Key> {
     Setbit { key, offset, value }
 }
 /// The `SETBIT` command, built by [`setbit`](fn@setbit): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setbit<Key> {
     key: Key,
     offset: i64,
@@ -895,5 +1021,10 @@ impl<Key: ToValkeyArg> Command for Setbit<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETBIT)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Setbit<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

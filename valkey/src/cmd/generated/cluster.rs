@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -38,14 +39,21 @@ pub(crate) static ASKING: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** fast
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::asking())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ASKING")]
 pub fn asking() -> Asking {
     Asking {}
 }
 /// The `ASKING` command, built by [`asking`](fn@asking): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Asking {}
 impl Command for Asking {
     type Output = ();
@@ -57,6 +65,11 @@ impl Command for Asking {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ASKING)
+    }
+}
+impl fmt::Debug for Asking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER`.
@@ -84,14 +97,21 @@ pub(crate) static CLUSTER: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`CLUSTER ADDSLOTS`, `CLUSTER ADDSLOTSRANGE`, `CLUSTER BUMPEPOCH`, `CLUSTER CANCELSLOTMIGRATIONS`, `CLUSTER COUNT-FAILURE-REPORTS`, `CLUSTER COUNTKEYSINSLOT`, `CLUSTER DELSLOTS`, `CLUSTER DELSLOTSRANGE`, `CLUSTER FAILOVER`, `CLUSTER FLUSHSLOT`, `CLUSTER FLUSHSLOTS`, `CLUSTER FORGET`, `CLUSTER GETKEYSINSLOT`, `CLUSTER GETSLOTMIGRATIONS`, `CLUSTER HELP`, `CLUSTER INFO`, `CLUSTER KEYSLOT`, `CLUSTER LINKS`, `CLUSTER MEET`, `CLUSTER MIGRATESLOTS`, `CLUSTER MYID`, `CLUSTER MYSHARDID`, `CLUSTER NODES`, `CLUSTER REPLICAS`, `CLUSTER REPLICATE`, `CLUSTER RESET`, `CLUSTER SAVECONFIG`, `CLUSTER SET-CONFIG-EPOCH`, `CLUSTER SETSLOT`, `CLUSTER SHARDS`, `CLUSTER SLAVES`, `CLUSTER SLOT-STATS`, `CLUSTER SLOTS`, `CLUSTER SYNCSLOTS`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::cluster())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER")]
 pub fn cluster() -> Cluster {
     Cluster {}
 }
 /// The `CLUSTER` command, built by [`cluster`](fn@cluster): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Cluster {}
 impl Command for Cluster {
     type Output = Value;
@@ -103,6 +123,11 @@ impl Command for Cluster {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER)
+    }
+}
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER ADDSLOTS`.
@@ -136,6 +161,10 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslots([1]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER ADDSLOTS")]
 #[doc(alias = "cluster|addslots")]
 #[doc(alias = "ADDSLOTS")]
@@ -144,8 +173,11 @@ pub fn cluster_addslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterAddslots<Slot>
 }
 /// The `CLUSTER ADDSLOTS` command, built by [`cluster_addslots`](fn@cluster_addslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterAddslots<Slot> {
     slot: Slot,
 }
@@ -161,6 +193,11 @@ impl<Slot: ToValkeyArgs> Command for ClusterAddslots<Slot> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_ADDSLOTS)
+    }
+}
+impl<Slot: ToValkeyArgs> fmt::Debug for ClusterAddslots<Slot> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER ADDSLOTSRANGE`.
@@ -194,6 +231,10 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslotsrange([(1, 1)]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
 #[doc(alias = "ADDSLOTSRANGE")]
@@ -204,8 +245,11 @@ pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
 }
 /// The `CLUSTER ADDSLOTSRANGE` command, built by [`cluster_addslotsrange`](fn@cluster_addslotsrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterAddslotsrange<Range> {
     range: Range,
 }
@@ -221,6 +265,11 @@ impl<Range: ToValkeyArgs> Command for ClusterAddslotsrange<Range> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_ADDSLOTSRANGE)
+    }
+}
+impl<Range: ToValkeyArgs> fmt::Debug for ClusterAddslotsrange<Range> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER BUMPEPOCH`.
@@ -250,6 +299,10 @@ pub(crate) static CLUSTER_BUMPEPOCH: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_bumpepoch())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER BUMPEPOCH")]
 #[doc(alias = "cluster|bumpepoch")]
 #[doc(alias = "BUMPEPOCH")]
@@ -258,8 +311,11 @@ pub fn cluster_bumpepoch() -> ClusterBumpepoch {
 }
 /// The `CLUSTER BUMPEPOCH` command, built by [`cluster_bumpepoch`](fn@cluster_bumpepoch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterBumpepoch {}
 impl Command for ClusterBumpepoch {
     type Output = String;
@@ -272,6 +328,11 @@ impl Command for ClusterBumpepoch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_BUMPEPOCH)
+    }
+}
+impl fmt::Debug for ClusterBumpepoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER CANCELSLOTMIGRATIONS`.
@@ -301,6 +362,10 @@ pub(crate) static CLUSTER_CANCELSLOTMIGRATIONS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_cancelslotmigrations())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER CANCELSLOTMIGRATIONS")]
 #[doc(alias = "cluster|cancelslotmigrations")]
 #[doc(alias = "CANCELSLOTMIGRATIONS")]
@@ -309,8 +374,11 @@ pub fn cluster_cancelslotmigrations() -> ClusterCancelslotmigrations {
 }
 /// The `CLUSTER CANCELSLOTMIGRATIONS` command, built by [`cluster_cancelslotmigrations`](fn@cluster_cancelslotmigrations): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterCancelslotmigrations {}
 impl Command for ClusterCancelslotmigrations {
     type Output = ();
@@ -323,6 +391,11 @@ impl Command for ClusterCancelslotmigrations {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_CANCELSLOTMIGRATIONS)
+    }
+}
+impl fmt::Debug for ClusterCancelslotmigrations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER COUNT-FAILURE-REPORTS`.
@@ -357,6 +430,10 @@ pub(crate) static CLUSTER_COUNT_FAILURE_REPORTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::cluster_count_failure_reports(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER COUNT-FAILURE-REPORTS")]
 #[doc(alias = "cluster|count-failure-reports")]
 #[doc(alias = "COUNT-FAILURE-REPORTS")]
@@ -369,8 +446,11 @@ pub fn cluster_count_failure_reports<NodeId: ToValkeyArg>(
 }
 /// The `CLUSTER COUNT-FAILURE-REPORTS` command, built by [`cluster_count_failure_reports`](fn@cluster_count_failure_reports): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterCountFailureReports<NodeId> {
     node_id: NodeId,
 }
@@ -386,6 +466,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterCountFailureReports<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_COUNT_FAILURE_REPORTS)
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterCountFailureReports<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER COUNTKEYSINSLOT`.
@@ -416,6 +501,10 @@ pub(crate) static CLUSTER_COUNTKEYSINSLOT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `slot`: an integer — `slot`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::cluster_countkeysinslot(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER COUNTKEYSINSLOT")]
 #[doc(alias = "cluster|countkeysinslot")]
 #[doc(alias = "COUNTKEYSINSLOT")]
@@ -424,8 +513,11 @@ pub fn cluster_countkeysinslot(slot: i64) -> ClusterCountkeysinslot {
 }
 /// The `CLUSTER COUNTKEYSINSLOT` command, built by [`cluster_countkeysinslot`](fn@cluster_countkeysinslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterCountkeysinslot {
     slot: i64,
 }
@@ -441,6 +533,11 @@ impl Command for ClusterCountkeysinslot {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_COUNTKEYSINSLOT)
+    }
+}
+impl fmt::Debug for ClusterCountkeysinslot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER DELSLOTS`.
@@ -474,6 +571,10 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslots([1]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER DELSLOTS")]
 #[doc(alias = "cluster|delslots")]
 #[doc(alias = "DELSLOTS")]
@@ -482,8 +583,11 @@ pub fn cluster_delslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterDelslots<Slot>
 }
 /// The `CLUSTER DELSLOTS` command, built by [`cluster_delslots`](fn@cluster_delslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterDelslots<Slot> {
     slot: Slot,
 }
@@ -499,6 +603,11 @@ impl<Slot: ToValkeyArgs> Command for ClusterDelslots<Slot> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_DELSLOTS)
+    }
+}
+impl<Slot: ToValkeyArgs> fmt::Debug for ClusterDelslots<Slot> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER DELSLOTSRANGE`.
@@ -532,6 +641,10 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslotsrange([(1, 1)]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
 #[doc(alias = "DELSLOTSRANGE")]
@@ -542,8 +655,11 @@ pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
 }
 /// The `CLUSTER DELSLOTSRANGE` command, built by [`cluster_delslotsrange`](fn@cluster_delslotsrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterDelslotsrange<Range> {
     range: Range,
 }
@@ -559,6 +675,11 @@ impl<Range: ToValkeyArgs> Command for ClusterDelslotsrange<Range> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_DELSLOTSRANGE)
+    }
+}
+impl<Range: ToValkeyArgs> fmt::Debug for ClusterDelslotsrange<Range> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FAILOVER`.
@@ -590,6 +711,10 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 ///
 /// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_failover())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FAILOVER")]
 #[doc(alias = "cluster|failover")]
 #[doc(alias = "FAILOVER")]
@@ -598,19 +723,26 @@ pub fn cluster_failover() -> ClusterFailover<Unset> {
 }
 /// The `CLUSTER FAILOVER` command, built by [`cluster_failover`](fn@cluster_failover): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterFailover<Options> {
     options: Options,
 }
 impl ClusterFailover<Unset> {
     /// `FORCE`
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
     pub fn force(self) -> ClusterFailover<Tok> {
         ClusterFailover {
             options: Tok("FORCE"),
         }
     }
     /// `TAKEOVER`
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
     pub fn takeover(self) -> ClusterFailover<Tok> {
         ClusterFailover {
             options: Tok("TAKEOVER"),
@@ -629,6 +761,11 @@ impl<Options: ToValkeyArgs> Command for ClusterFailover<Options> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FAILOVER)
+    }
+}
+impl<Options: ToValkeyArgs> fmt::Debug for ClusterFailover<Options> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FLUSHSLOT`.
@@ -664,6 +801,10 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
 /// - `slot`: an integer — `slot`
 ///
 /// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_flushslot(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FLUSHSLOT")]
 #[doc(alias = "cluster|flushslot")]
 #[doc(alias = "FLUSHSLOT")]
@@ -675,14 +816,19 @@ pub fn cluster_flushslot(slot: i64) -> ClusterFlushslot<Unset> {
 }
 /// The `CLUSTER FLUSHSLOT` command, built by [`cluster_flushslot`](fn@cluster_flushslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterFlushslot<FlushType> {
     slot: i64,
     flush_type: FlushType,
 }
 impl ClusterFlushslot<Unset> {
     /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn async_(self) -> ClusterFlushslot<Tok> {
         ClusterFlushslot {
             slot: self.slot,
@@ -690,6 +836,8 @@ impl ClusterFlushslot<Unset> {
         }
     }
     /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn sync(self) -> ClusterFlushslot<Tok> {
         ClusterFlushslot {
             slot: self.slot,
@@ -710,6 +858,11 @@ impl<FlushType: ToValkeyArgs> Command for ClusterFlushslot<FlushType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FLUSHSLOT)
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for ClusterFlushslot<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FLUSHSLOTS`.
@@ -739,6 +892,10 @@ pub(crate) static CLUSTER_FLUSHSLOTS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_flushslots())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FLUSHSLOTS")]
 #[doc(alias = "cluster|flushslots")]
 #[doc(alias = "FLUSHSLOTS")]
@@ -747,8 +904,11 @@ pub fn cluster_flushslots() -> ClusterFlushslots {
 }
 /// The `CLUSTER FLUSHSLOTS` command, built by [`cluster_flushslots`](fn@cluster_flushslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterFlushslots {}
 impl Command for ClusterFlushslots {
     type Output = ();
@@ -761,6 +921,11 @@ impl Command for ClusterFlushslots {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FLUSHSLOTS)
+    }
+}
+impl fmt::Debug for ClusterFlushslots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FORGET`.
@@ -794,6 +959,10 @@ pub(crate) static CLUSTER_FORGET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_forget(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FORGET")]
 #[doc(alias = "cluster|forget")]
 #[doc(alias = "FORGET")]
@@ -802,8 +971,11 @@ pub fn cluster_forget<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterForget<Nod
 }
 /// The `CLUSTER FORGET` command, built by [`cluster_forget`](fn@cluster_forget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterForget<NodeId> {
     node_id: NodeId,
 }
@@ -819,6 +991,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterForget<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FORGET)
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterForget<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER GETKEYSINSLOT`.
@@ -850,6 +1027,10 @@ pub(crate) static CLUSTER_GETKEYSINSLOT: CommandMeta = CommandMeta {
 ///
 /// - `slot`: an integer — `slot`
 /// - `count`: an integer — `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_getkeysinslot(1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER GETKEYSINSLOT")]
 #[doc(alias = "cluster|getkeysinslot")]
 #[doc(alias = "GETKEYSINSLOT")]
@@ -865,8 +1046,11 @@ pub fn cluster_getkeysinslot<T: FromValkey>(
 }
 /// The `CLUSTER GETKEYSINSLOT` command, built by [`cluster_getkeysinslot`](fn@cluster_getkeysinslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterGetkeysinslot<T> {
     slot: i64,
     count: i64,
@@ -885,6 +1069,11 @@ impl<T: FromValkey> Command for ClusterGetkeysinslot<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_GETKEYSINSLOT)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterGetkeysinslot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER GETSLOTMIGRATIONS`.
@@ -914,6 +1103,10 @@ pub(crate) static CLUSTER_GETSLOTMIGRATIONS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_getslotmigrations())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER GETSLOTMIGRATIONS")]
 #[doc(alias = "cluster|getslotmigrations")]
 #[doc(alias = "GETSLOTMIGRATIONS")]
@@ -924,8 +1117,11 @@ pub fn cluster_getslotmigrations<T: FromValkey>() -> ClusterGetslotmigrations<T>
 }
 /// The `CLUSTER GETSLOTMIGRATIONS` command, built by [`cluster_getslotmigrations`](fn@cluster_getslotmigrations): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterGetslotmigrations<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -940,6 +1136,11 @@ impl<T: FromValkey> Command for ClusterGetslotmigrations<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_GETSLOTMIGRATIONS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterGetslotmigrations<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER HELP`.
@@ -966,6 +1167,10 @@ pub(crate) static CLUSTER_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::cluster_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER HELP")]
 #[doc(alias = "cluster|help")]
 #[doc(alias = "HELP")]
@@ -974,8 +1179,11 @@ pub fn cluster_help() -> ClusterHelp {
 }
 /// The `CLUSTER HELP` command, built by [`cluster_help`](fn@cluster_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterHelp {}
 impl Command for ClusterHelp {
     type Output = Vec<String>;
@@ -988,6 +1196,11 @@ impl Command for ClusterHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_HELP)
+    }
+}
+impl fmt::Debug for ClusterHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER INFO`.
@@ -1014,6 +1227,10 @@ pub(crate) static CLUSTER_INFO: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER INFO")]
 #[doc(alias = "cluster|info")]
 #[doc(alias = "INFO")]
@@ -1022,8 +1239,11 @@ pub fn cluster_info() -> ClusterInfo {
 }
 /// The `CLUSTER INFO` command, built by [`cluster_info`](fn@cluster_info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterInfo {}
 impl Command for ClusterInfo {
     type Output = String;
@@ -1036,6 +1256,11 @@ impl Command for ClusterInfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_INFO)
+    }
+}
+impl fmt::Debug for ClusterInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER KEYSLOT`.
@@ -1066,6 +1291,10 @@ pub(crate) static CLUSTER_KEYSLOT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a string — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::cluster_keyslot(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER KEYSLOT")]
 #[doc(alias = "cluster|keyslot")]
 #[doc(alias = "KEYSLOT")]
@@ -1074,8 +1303,11 @@ pub fn cluster_keyslot<Key: ToValkeyArg>(key: Key) -> ClusterKeyslot<Key> {
 }
 /// The `CLUSTER KEYSLOT` command, built by [`cluster_keyslot`](fn@cluster_keyslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterKeyslot<Key> {
     key: Key,
 }
@@ -1091,6 +1323,11 @@ impl<Key: ToValkeyArg> Command for ClusterKeyslot<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_KEYSLOT)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ClusterKeyslot<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER LINKS`.
@@ -1117,6 +1354,10 @@ pub(crate) static CLUSTER_LINKS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_links())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER LINKS")]
 #[doc(alias = "cluster|links")]
 #[doc(alias = "LINKS")]
@@ -1127,8 +1368,11 @@ pub fn cluster_links<T: FromValkey>() -> ClusterLinks<T> {
 }
 /// The `CLUSTER LINKS` command, built by [`cluster_links`](fn@cluster_links): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterLinks<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1143,6 +1387,11 @@ impl<T: FromValkey> Command for ClusterLinks<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_LINKS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterLinks<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER MEET`.
@@ -1189,6 +1438,10 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
 /// - `port`: an integer — `port`
 ///
 /// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_meet(\"1\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MEET")]
 #[doc(alias = "cluster|meet")]
 #[doc(alias = "MEET")]
@@ -1202,8 +1455,11 @@ pub fn cluster_meet<Ip: ToValkeyArg>(ip: Ip, port: i64) -> ClusterMeet<Ip, Unset
 }
 /// The `CLUSTER MEET` command, built by [`cluster_meet`](fn@cluster_meet): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMeet<Ip, ClusterBusPort> {
     ip: Ip,
     port: i64,
@@ -1214,6 +1470,10 @@ impl<Ip> ClusterMeet<Ip, Unset> {
     /// `cluster-bus-port`
     ///
     /// (since 4.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `cluster_bus_port`: an integer — `[cluster-bus-port]` (since 4.0.0)
     pub fn cluster_bus_port(self, cluster_bus_port: i64) -> ClusterMeet<Ip, i64> {
         ClusterMeet {
             ip: self.ip,
@@ -1241,6 +1501,12 @@ for ClusterMeet<Ip, ClusterBusPort> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Ip: ToValkeyArg, ClusterBusPort: ToValkeyArgs> fmt::Debug
+for ClusterMeet<Ip, ClusterBusPort> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `range` argument: `start-slot end-slot [start-slot end-slot ...]`
@@ -1321,6 +1587,10 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `migration_group`: one or more: a collection of values of the generated type for `migration-group`, or a single one — `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_migrateslots([\n            cmd::ClusterMigrateslotsMigrationGroup {\n                range: vec![\n                    cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,\n                    end_slot : 1 }\n                ],\n                node_id: \"1\".into(),\n            },\n        ]),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MIGRATESLOTS")]
 #[doc(alias = "cluster|migrateslots")]
 #[doc(alias = "MIGRATESLOTS")]
@@ -1333,8 +1603,11 @@ pub fn cluster_migrateslots<MigrationGroup: ToValkeyArgs>(
 }
 /// The `CLUSTER MIGRATESLOTS` command, built by [`cluster_migrateslots`](fn@cluster_migrateslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMigrateslots<MigrationGroup> {
     migration_group: MigrationGroup,
 }
@@ -1350,6 +1623,11 @@ impl<MigrationGroup: ToValkeyArgs> Command for ClusterMigrateslots<MigrationGrou
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MIGRATESLOTS)
+    }
+}
+impl<MigrationGroup: ToValkeyArgs> fmt::Debug for ClusterMigrateslots<MigrationGroup> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER MYID`.
@@ -1376,6 +1654,10 @@ pub(crate) static CLUSTER_MYID: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_myid())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MYID")]
 #[doc(alias = "cluster|myid")]
 #[doc(alias = "MYID")]
@@ -1384,8 +1666,11 @@ pub fn cluster_myid() -> ClusterMyid {
 }
 /// The `CLUSTER MYID` command, built by [`cluster_myid`](fn@cluster_myid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMyid {}
 impl Command for ClusterMyid {
     type Output = String;
@@ -1398,6 +1683,11 @@ impl Command for ClusterMyid {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MYID)
+    }
+}
+impl fmt::Debug for ClusterMyid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER MYSHARDID`.
@@ -1424,6 +1714,10 @@ pub(crate) static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_myshardid())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MYSHARDID")]
 #[doc(alias = "cluster|myshardid")]
 #[doc(alias = "MYSHARDID")]
@@ -1432,8 +1726,11 @@ pub fn cluster_myshardid() -> ClusterMyshardid {
 }
 /// The `CLUSTER MYSHARDID` command, built by [`cluster_myshardid`](fn@cluster_myshardid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMyshardid {}
 impl Command for ClusterMyshardid {
     type Output = String;
@@ -1446,6 +1743,11 @@ impl Command for ClusterMyshardid {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MYSHARDID)
+    }
+}
+impl fmt::Debug for ClusterMyshardid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER NODES`.
@@ -1472,6 +1774,10 @@ pub(crate) static CLUSTER_NODES: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_nodes())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER NODES")]
 #[doc(alias = "cluster|nodes")]
 #[doc(alias = "NODES")]
@@ -1480,8 +1786,11 @@ pub fn cluster_nodes() -> ClusterNodes {
 }
 /// The `CLUSTER NODES` command, built by [`cluster_nodes`](fn@cluster_nodes): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterNodes {}
 impl Command for ClusterNodes {
     type Output = String;
@@ -1494,6 +1803,11 @@ impl Command for ClusterNodes {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_NODES)
+    }
+}
+impl fmt::Debug for ClusterNodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER REPLICAS`.
@@ -1524,6 +1838,10 @@ pub(crate) static CLUSTER_REPLICAS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::cluster_replicas(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER REPLICAS")]
 #[doc(alias = "cluster|replicas")]
 #[doc(alias = "REPLICAS")]
@@ -1534,8 +1852,11 @@ pub fn cluster_replicas<NodeId: ToValkeyArg>(
 }
 /// The `CLUSTER REPLICAS` command, built by [`cluster_replicas`](fn@cluster_replicas): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterReplicas<NodeId> {
     node_id: NodeId,
 }
@@ -1551,6 +1872,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterReplicas<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_REPLICAS)
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterReplicas<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `args` argument: `node-id | NO ONE`
@@ -1637,6 +1963,10 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `args`: [`ClusterReplicateArgs`] — `<node-id | NO ONE>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER REPLICATE")]
 #[doc(alias = "cluster|replicate")]
 #[doc(alias = "REPLICATE")]
@@ -1649,8 +1979,11 @@ pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
 }
 /// The `CLUSTER REPLICATE` command, built by [`cluster_replicate`](fn@cluster_replicate): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterReplicate {
     args: ClusterReplicateArgs,
     min_version: Option<Version>,
@@ -1670,6 +2003,11 @@ impl Command for ClusterReplicate {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl fmt::Debug for ClusterReplicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER RESET`.
@@ -1701,6 +2039,10 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 ///
 /// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER RESET")]
 #[doc(alias = "cluster|reset")]
 #[doc(alias = "RESET")]
@@ -1709,19 +2051,26 @@ pub fn cluster_reset() -> ClusterReset<Unset> {
 }
 /// The `CLUSTER RESET` command, built by [`cluster_reset`](fn@cluster_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterReset<ResetType> {
     reset_type: ResetType,
 }
 impl ClusterReset<Unset> {
     /// `HARD`
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
     pub fn hard(self) -> ClusterReset<Tok> {
         ClusterReset {
             reset_type: Tok("HARD"),
         }
     }
     /// `SOFT`
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
     pub fn soft(self) -> ClusterReset<Tok> {
         ClusterReset {
             reset_type: Tok("SOFT"),
@@ -1740,6 +2089,11 @@ impl<ResetType: ToValkeyArgs> Command for ClusterReset<ResetType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_RESET)
+    }
+}
+impl<ResetType: ToValkeyArgs> fmt::Debug for ClusterReset<ResetType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SAVECONFIG`.
@@ -1769,6 +2123,10 @@ pub(crate) static CLUSTER_SAVECONFIG: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_saveconfig())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SAVECONFIG")]
 #[doc(alias = "cluster|saveconfig")]
 #[doc(alias = "SAVECONFIG")]
@@ -1777,8 +2135,11 @@ pub fn cluster_saveconfig() -> ClusterSaveconfig {
 }
 /// The `CLUSTER SAVECONFIG` command, built by [`cluster_saveconfig`](fn@cluster_saveconfig): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSaveconfig {}
 impl Command for ClusterSaveconfig {
     type Output = ();
@@ -1791,6 +2152,11 @@ impl Command for ClusterSaveconfig {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SAVECONFIG)
+    }
+}
+impl fmt::Debug for ClusterSaveconfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SET-CONFIG-EPOCH`.
@@ -1824,6 +2190,10 @@ pub(crate) static CLUSTER_SET_CONFIG_EPOCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `config_epoch`: an integer — `config-epoch`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_set_config_epoch(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SET-CONFIG-EPOCH")]
 #[doc(alias = "cluster|set-config-epoch")]
 #[doc(alias = "SET-CONFIG-EPOCH")]
@@ -1834,8 +2204,11 @@ pub fn cluster_set_config_epoch(config_epoch: i64) -> ClusterSetConfigEpoch {
 }
 /// The `CLUSTER SET-CONFIG-EPOCH` command, built by [`cluster_set_config_epoch`](fn@cluster_set_config_epoch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSetConfigEpoch {
     config_epoch: i64,
 }
@@ -1851,6 +2224,11 @@ impl Command for ClusterSetConfigEpoch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SET_CONFIG_EPOCH)
+    }
+}
+impl fmt::Debug for ClusterSetConfigEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `subcommand` argument: `IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE`
@@ -1939,6 +2317,10 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
 /// - `subcommand`: [`ClusterSetslotSubcommand`] — `<IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>`
 ///
 /// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_setslot(1, cmd::ClusterSetslotSubcommand::Importing(\"1\".into())),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SETSLOT")]
 #[doc(alias = "cluster|setslot")]
 #[doc(alias = "SETSLOT")]
@@ -1955,8 +2337,11 @@ pub fn cluster_setslot(
 }
 /// The `CLUSTER SETSLOT` command, built by [`cluster_setslot`](fn@cluster_setslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSetslot<Timeout> {
     slot: i64,
     subcommand: ClusterSetslotSubcommand,
@@ -1967,6 +2352,10 @@ impl ClusterSetslot<Unset> {
     /// `TIMEOUT timeout`
     ///
     /// (since 8.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `timeout`: an integer — `[TIMEOUT timeout]` (since 8.0.0)
     pub fn timeout(self, timeout: i64) -> ClusterSetslot<Tokened<i64>> {
         ClusterSetslot {
             slot: self.slot,
@@ -1993,6 +2382,11 @@ impl<Timeout: ToValkeyArgs> Command for ClusterSetslot<Timeout> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Timeout: ToValkeyArgs> fmt::Debug for ClusterSetslot<Timeout> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SHARDS`.
@@ -2023,6 +2417,10 @@ pub(crate) static CLUSTER_SHARDS: CommandMeta = CommandMeta {
 /// **History**
 ///
 /// - 9.1.0: Added shard level `id` field and node level `availability-zone` field.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_shards())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SHARDS")]
 #[doc(alias = "cluster|shards")]
 #[doc(alias = "SHARDS")]
@@ -2033,8 +2431,11 @@ pub fn cluster_shards<T: FromValkey>() -> ClusterShards<T> {
 }
 /// The `CLUSTER SHARDS` command, built by [`cluster_shards`](fn@cluster_shards): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterShards<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -2049,6 +2450,11 @@ impl<T: FromValkey> Command for ClusterShards<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SHARDS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterShards<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SLAVES`.
@@ -2081,6 +2487,10 @@ pub(crate) static CLUSTER_SLAVES: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::cluster_slaves(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SLAVES")]
 #[doc(alias = "cluster|slaves")]
 #[doc(alias = "SLAVES")]
@@ -2089,8 +2499,11 @@ pub fn cluster_slaves<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterSlaves<Nod
 }
 /// The `CLUSTER SLAVES` command, built by [`cluster_slaves`](fn@cluster_slaves): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSlaves<NodeId> {
     node_id: NodeId,
 }
@@ -2106,6 +2519,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterSlaves<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLAVES)
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterSlaves<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `order` argument: `ASC | DESC`
@@ -2222,6 +2640,10 @@ pub(crate) static CLUSTER_SLOT_STATS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `filter`: [`ClusterSlotStatsFilter`] — `<SLOTSRANGE start-slot end-slot | ORDERBY metric [LIMIT limit] [ASC | DESC]>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(\n        cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Slotsrange {\n            start_slot: 1,\n            end_slot: 1,\n        }),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SLOT-STATS")]
 #[doc(alias = "cluster|slot-stats")]
 #[doc(alias = "SLOT-STATS")]
@@ -2235,8 +2657,11 @@ pub fn cluster_slot_stats<T: FromValkey>(
 }
 /// The `CLUSTER SLOT-STATS` command, built by [`cluster_slot_stats`](fn@cluster_slot_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSlotStats<T> {
     filter: ClusterSlotStatsFilter,
     _reply: PhantomData<fn() -> T>,
@@ -2253,6 +2678,11 @@ impl<T: FromValkey> Command for ClusterSlotStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLOT_STATS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterSlotStats<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SLOTS`.
@@ -2285,6 +2715,10 @@ pub(crate) static CLUSTER_SLOTS: CommandMeta = CommandMeta {
 /// - 4.0.0: Added node IDs.
 /// - 7.0.0: Added additional networking metadata field.
 /// - 9.1.0: Added `availability-zone` field inside the networking metadata.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_slots())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SLOTS")]
 #[doc(alias = "cluster|slots")]
 #[doc(alias = "SLOTS")]
@@ -2295,8 +2729,11 @@ pub fn cluster_slots<T: FromValkey>() -> ClusterSlots<T> {
 }
 /// The `CLUSTER SLOTS` command, built by [`cluster_slots`](fn@cluster_slots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSlots<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -2311,6 +2748,11 @@ impl<T: FromValkey> Command for ClusterSlots<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLOTS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterSlots<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SYNCSLOTS`.
@@ -2340,6 +2782,10 @@ pub(crate) static CLUSTER_SYNCSLOTS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::cluster_syncslots())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SYNCSLOTS")]
 #[doc(alias = "cluster|syncslots")]
 #[doc(alias = "SYNCSLOTS")]
@@ -2348,8 +2794,11 @@ pub fn cluster_syncslots() -> ClusterSyncslots {
 }
 /// The `CLUSTER SYNCSLOTS` command, built by [`cluster_syncslots`](fn@cluster_syncslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSyncslots {}
 impl Command for ClusterSyncslots {
     type Output = Value;
@@ -2362,6 +2811,11 @@ impl Command for ClusterSyncslots {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SYNCSLOTS)
+    }
+}
+impl fmt::Debug for ClusterSyncslots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTERSCAN`.
@@ -2408,6 +2862,10 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
 /// - `cursor`: a string — `cursor`
 ///
 /// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::clusterscan(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTERSCAN")]
 pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(
     cursor: Cursor,
@@ -2423,8 +2881,11 @@ pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(
 }
 /// The `CLUSTERSCAN` command, built by [`clusterscan`](fn@clusterscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     cursor: Cursor,
     match_pattern: MatchPattern,
@@ -2435,6 +2896,10 @@ pub struct Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
 }
 impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot, T> {
     /// `MATCH match-pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `match_pattern`: a glob-style pattern — `[MATCH match-pattern]`
     pub fn match_pattern<MatchPattern2: ToValkeyArg>(
         self,
         match_pattern: MatchPattern2,
@@ -2457,6 +2922,10 @@ impl<
     T,
 > Clusterscan<Cursor, MatchPattern, Unset, Type, Slot, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(
         self,
         count: i64,
@@ -2479,6 +2948,10 @@ impl<
     T,
 > Clusterscan<Cursor, MatchPattern, Count, Unset, Slot, T> {
     /// `TYPE type`
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]`
     pub fn type_<Type2: ToValkeyArg>(
         self,
         type_: Type2,
@@ -2501,6 +2974,10 @@ impl<
     T,
 > Clusterscan<Cursor, MatchPattern, Count, Type, Unset, T> {
     /// `SLOT slot`
+    ///
+    /// **Arguments**
+    ///
+    /// - `slot`: an integer — `[SLOT slot]`
     pub fn slot(
         self,
         slot: i64,
@@ -2540,6 +3017,18 @@ impl<
         Some(&CLUSTERSCAN)
     }
 }
+impl<
+    Cursor: ToValkeyArg,
+    MatchPattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    Slot: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `READONLY`.
 pub(crate) static READONLY: CommandMeta = CommandMeta {
     name: "READONLY",
@@ -2567,14 +3056,21 @@ pub(crate) static READONLY: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::readonly())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "READONLY")]
 pub fn readonly() -> Readonly {
     Readonly {}
 }
 /// The `READONLY` command, built by [`readonly`](fn@readonly): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Readonly {}
 impl Command for Readonly {
     type Output = ();
@@ -2586,6 +3082,11 @@ impl Command for Readonly {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&READONLY)
+    }
+}
+impl fmt::Debug for Readonly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `READWRITE`.
@@ -2615,14 +3116,21 @@ pub(crate) static READWRITE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::readwrite())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "READWRITE")]
 pub fn readwrite() -> Readwrite {
     Readwrite {}
 }
 /// The `READWRITE` command, built by [`readwrite`](fn@readwrite): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Readwrite {}
 impl Command for Readwrite {
     type Output = ();
@@ -2634,5 +3142,10 @@ impl Command for Readwrite {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&READWRITE)
+    }
+}
+impl fmt::Debug for Readwrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -60,6 +61,10 @@ pub(crate) static AUTH: CommandMeta = CommandMeta {
 /// - `password`: a string — `password`
 ///
 /// **Options** (methods of [`Auth`](struct@Auth)): `username`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::auth(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "AUTH")]
 pub fn auth<Password: ToValkeyArg>(password: Password) -> Auth<Password, Unset> {
     Auth {
@@ -70,8 +75,11 @@ pub fn auth<Password: ToValkeyArg>(password: Password) -> Auth<Password, Unset> 
 }
 /// The `AUTH` command, built by [`auth`](fn@auth): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Auth<Password, Username> {
     username: Username,
     password: Password,
@@ -81,6 +89,10 @@ impl<Password> Auth<Password, Unset> {
     /// `username`
     ///
     /// (since 6.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[username]` (since 6.0.0)
     pub fn username<Username2: ToValkeyArg>(
         self,
         username: Username2,
@@ -110,6 +122,12 @@ for Auth<Password, Username> {
         self.min_version
     }
 }
+impl<Password: ToValkeyArg, Username: ToValkeyArgs> fmt::Debug
+for Auth<Password, Username> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::Last], f)
+    }
+}
 /// Metadata of `CLIENT`.
 pub(crate) static CLIENT: CommandMeta = CommandMeta {
     name: "CLIENT",
@@ -135,14 +153,21 @@ pub(crate) static CLIENT: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`CLIENT CACHING`, `CLIENT CAPA`, `CLIENT GETNAME`, `CLIENT GETREDIR`, `CLIENT HELP`, `CLIENT ID`, `CLIENT IMPORT-SOURCE`, `CLIENT INFO`, `CLIENT KILL`, `CLIENT LIST`, `CLIENT NO-EVICT`, `CLIENT NO-TOUCH`, `CLIENT PAUSE`, `CLIENT REPLY`, `CLIENT SETINFO`, `CLIENT SETNAME`, `CLIENT TRACKING`, `CLIENT TRACKINGINFO`, `CLIENT UNBLOCK`, `CLIENT UNPAUSE`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::client())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT")]
 pub fn client() -> Client {
     Client {}
 }
 /// The `CLIENT` command, built by [`client`](fn@client): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Client {}
 impl Command for Client {
     type Output = Value;
@@ -154,6 +179,11 @@ impl Command for Client {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT)
+    }
+}
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `mode` argument: `YES | NO`
@@ -213,6 +243,10 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `mode`: [`ClientCachingMode`] — `<YES | NO>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_caching(cmd::ClientCachingMode::Yes))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT CACHING")]
 #[doc(alias = "client|caching")]
 #[doc(alias = "CACHING")]
@@ -221,8 +255,11 @@ pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
 }
 /// The `CLIENT CACHING` command, built by [`client_caching`](fn@client_caching): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientCaching {
     mode: ClientCachingMode,
 }
@@ -238,6 +275,11 @@ impl Command for ClientCaching {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_CACHING)
+    }
+}
+impl fmt::Debug for ClientCaching {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT CAPA`.
@@ -272,6 +314,10 @@ pub(crate) static CLIENT_CAPA: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `capability`: one or more: a collection of strings, or a single one — `capability [capability ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_capa([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT CAPA")]
 #[doc(alias = "client|capa")]
 #[doc(alias = "CAPA")]
@@ -282,8 +328,11 @@ pub fn client_capa<Capability: ToValkeyArgs>(
 }
 /// The `CLIENT CAPA` command, built by [`client_capa`](fn@client_capa): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientCapa<Capability> {
     capability: Capability,
 }
@@ -299,6 +348,11 @@ impl<Capability: ToValkeyArgs> Command for ClientCapa<Capability> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_CAPA)
+    }
+}
+impl<Capability: ToValkeyArgs> fmt::Debug for ClientCapa<Capability> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT GETNAME`.
@@ -329,6 +383,10 @@ pub(crate) static CLIENT_GETNAME: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale, allow_busy
 /// - **Reply:** `Option<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<String> = con.send(cmd::client_getname())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT GETNAME")]
 #[doc(alias = "client|getname")]
 #[doc(alias = "GETNAME")]
@@ -337,8 +395,11 @@ pub fn client_getname() -> ClientGetname {
 }
 /// The `CLIENT GETNAME` command, built by [`client_getname`](fn@client_getname): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientGetname {}
 impl Command for ClientGetname {
     type Output = Option<String>;
@@ -351,6 +412,11 @@ impl Command for ClientGetname {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_GETNAME)
+    }
+}
+impl fmt::Debug for ClientGetname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT GETREDIR`.
@@ -381,6 +447,10 @@ pub(crate) static CLIENT_GETREDIR: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale, allow_busy
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::client_getredir())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT GETREDIR")]
 #[doc(alias = "client|getredir")]
 #[doc(alias = "GETREDIR")]
@@ -389,8 +459,11 @@ pub fn client_getredir() -> ClientGetredir {
 }
 /// The `CLIENT GETREDIR` command, built by [`client_getredir`](fn@client_getredir): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientGetredir {}
 impl Command for ClientGetredir {
     type Output = i64;
@@ -403,6 +476,11 @@ impl Command for ClientGetredir {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_GETREDIR)
+    }
+}
+impl fmt::Debug for ClientGetredir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT HELP`.
@@ -429,6 +507,10 @@ pub(crate) static CLIENT_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::client_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT HELP")]
 #[doc(alias = "client|help")]
 #[doc(alias = "HELP")]
@@ -437,8 +519,11 @@ pub fn client_help() -> ClientHelp {
 }
 /// The `CLIENT HELP` command, built by [`client_help`](fn@client_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientHelp {}
 impl Command for ClientHelp {
     type Output = Vec<String>;
@@ -451,6 +536,11 @@ impl Command for ClientHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_HELP)
+    }
+}
+impl fmt::Debug for ClientHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT ID`.
@@ -481,6 +571,10 @@ pub(crate) static CLIENT_ID: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale, allow_busy
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::client_id())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT ID")]
 #[doc(alias = "client|id")]
 #[doc(alias = "ID")]
@@ -489,8 +583,11 @@ pub fn client_id() -> ClientId {
 }
 /// The `CLIENT ID` command, built by [`client_id`](fn@client_id): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientId {}
 impl Command for ClientId {
     type Output = i64;
@@ -503,6 +600,11 @@ impl Command for ClientId {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_ID)
+    }
+}
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT IMPORT-SOURCE`.
@@ -536,6 +638,10 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_import_source(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT IMPORT-SOURCE")]
 #[doc(alias = "client|import-source")]
 #[doc(alias = "IMPORT-SOURCE")]
@@ -544,8 +650,11 @@ pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
 }
 /// The `CLIENT IMPORT-SOURCE` command, built by [`client_import_source`](fn@client_import_source): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientImportSource {
     enabled: OnOff,
 }
@@ -561,6 +670,11 @@ impl Command for ClientImportSource {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_IMPORT_SOURCE)
+    }
+}
+impl fmt::Debug for ClientImportSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT INFO`.
@@ -592,6 +706,10 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::client_info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT INFO")]
 #[doc(alias = "client|info")]
 #[doc(alias = "INFO")]
@@ -600,8 +718,13 @@ pub fn client_info() -> ClientInfo {
 }
 /// The `CLIENT INFO` command, built by [`client_info`](fn@client_info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientInfo {}
 impl Command for ClientInfo {
     type Output = String;
@@ -614,6 +737,11 @@ impl Command for ClientInfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_INFO)
+    }
+}
+impl fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `client-type` argument: `TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
@@ -1263,6 +1391,10 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `filter`: [`ClientKillFilter`] — `<ip:port | ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(cmd::client_kill(cmd::ClientKillFilter::IpPort(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT KILL")]
 #[doc(alias = "client|kill")]
 #[doc(alias = "KILL")]
@@ -1272,8 +1404,12 @@ pub fn client_kill(filter: ClientKillFilter) -> ClientKill {
 }
 /// The `CLIENT KILL` command, built by [`client_kill`](fn@client_kill): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
+///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::<()>()`.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientKill {
     filter: ClientKillFilter,
     min_version: Option<Version>,
@@ -1293,6 +1429,11 @@ impl Command for ClientKill {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl fmt::Debug for ClientKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT LIST`.
@@ -1475,6 +1616,10 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
 /// - 9.0.0: Added filters NAME, IDLE, FLAGS, LIB-NAME, LIB-VER, DB, CAPA, and IP. And negative filters NOT-ID, NOT-TYPE, NOT-ADDR, NOT-LADDR, NOT-USER, NOT-FLAGS, NOT-NAME, NOT-LIB-NAME, NOT-LIB-VER, NOT-DB, NOT-CAPA, NOT-IP.
 ///
 /// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::client_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT LIST")]
 #[doc(alias = "client|list")]
 #[doc(alias = "LIST")]
@@ -1540,8 +1685,13 @@ pub fn client_list() -> ClientList<
 }
 /// The `CLIENT LIST` command, built by [`client_list`](fn@client_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientList<
     ClientType,
     ClientId,
@@ -1657,6 +1807,8 @@ impl<
     NotIp,
 > {
     /// `NORMAL`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_normal(
         self,
     ) -> ClientList<
@@ -1720,6 +1872,8 @@ impl<
         }
     }
     /// `MASTER`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_master(
         self,
     ) -> ClientList<
@@ -1783,6 +1937,8 @@ impl<
         }
     }
     /// `REPLICA`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_replica(
         self,
     ) -> ClientList<
@@ -1846,6 +2002,8 @@ impl<
         }
     }
     /// `PUBSUB`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_pubsub(
         self,
     ) -> ClientList<
@@ -1968,6 +2126,10 @@ impl<
     /// `ID client-id [client-id ...]`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
     pub fn id<ClientId2: ToValkeyArgs>(
         self,
         client_id: ClientId2,
@@ -2091,6 +2253,10 @@ impl<
     /// `USER username`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[USER username]` (since 8.1.0)
     pub fn user<Username2: ToValkeyArg>(
         self,
         username: Username2,
@@ -2214,6 +2380,10 @@ impl<
     /// `ADDR ip:port`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
     pub fn addr<Addr2: ToValkeyArg>(
         self,
         addr: Addr2,
@@ -2337,6 +2507,10 @@ impl<
     /// `LADDR ip:port`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
     pub fn laddr<Laddr2: ToValkeyArg>(
         self,
         laddr: Laddr2,
@@ -2458,6 +2632,8 @@ impl<
     NotIp,
 > {
     /// `YES`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
     pub fn skipme_yes(
         self,
     ) -> ClientList<
@@ -2521,6 +2697,8 @@ impl<
         }
     }
     /// `NO`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
     pub fn skipme_no(
         self,
     ) -> ClientList<
@@ -2643,6 +2821,10 @@ impl<
     /// `MAXAGE maxage`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `maxage`: an integer — `[MAXAGE maxage]` (since 8.1.0)
     pub fn maxage(
         self,
         maxage: i64,
@@ -2766,6 +2948,10 @@ impl<
     /// `NAME name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `name`: a string — `[NAME name]` (since 9.0.0)
     pub fn name<Name2: ToValkeyArg>(
         self,
         name: Name2,
@@ -2889,6 +3075,10 @@ impl<
     /// `IDLE idle`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `idle`: an integer — `[IDLE idle]` (since 9.0.0)
     pub fn idle(
         self,
         idle: i64,
@@ -3012,6 +3202,10 @@ impl<
     /// `FLAGS flags`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
     pub fn flags<Flags2: ToValkeyArg>(
         self,
         flags: Flags2,
@@ -3135,6 +3329,10 @@ impl<
     /// `LIB-NAME lib-name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
     pub fn lib_name<LibName2: ToValkeyArg>(
         self,
         lib_name: LibName2,
@@ -3258,6 +3456,10 @@ impl<
     /// `LIB-VER lib-ver`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
     pub fn lib_ver<LibVer2: ToValkeyArg>(
         self,
         lib_ver: LibVer2,
@@ -3381,6 +3583,10 @@ impl<
     /// `DB db`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `db`: an integer — `[DB db]` (since 9.0.0)
     pub fn db(
         self,
         db: i64,
@@ -3504,6 +3710,10 @@ impl<
     /// `CAPA capa`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
     pub fn capa<Capa2: ToValkeyArg>(
         self,
         capa: Capa2,
@@ -3627,6 +3837,10 @@ impl<
     /// `IP ip`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `ip`: a string — `[IP ip]` (since 9.0.0)
     pub fn ip<Ip2: ToValkeyArg>(
         self,
         ip: Ip2,
@@ -3748,6 +3962,8 @@ impl<
     NotIp,
 > {
     /// `NORMAL`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_normal(
         self,
     ) -> ClientList<
@@ -3811,6 +4027,8 @@ impl<
         }
     }
     /// `MASTER`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_master(
         self,
     ) -> ClientList<
@@ -3874,6 +4092,8 @@ impl<
         }
     }
     /// `REPLICA`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_replica(
         self,
     ) -> ClientList<
@@ -3937,6 +4157,8 @@ impl<
         }
     }
     /// `PUBSUB`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_pubsub(
         self,
     ) -> ClientList<
@@ -4059,6 +4281,10 @@ impl<
     /// `NOT-ID not-client-id [not-client-id ...]`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
     pub fn not_id<NotClientId2: ToValkeyArgs>(
         self,
         not_client_id: NotClientId2,
@@ -4182,6 +4408,10 @@ impl<
     /// `NOT-USER not-username`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
     pub fn not_user<NotUsername2: ToValkeyArg>(
         self,
         not_username: NotUsername2,
@@ -4305,6 +4535,10 @@ impl<
     /// `NOT-ADDR ip:port`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
     pub fn not_addr<NotAddr2: ToValkeyArg>(
         self,
         not_addr: NotAddr2,
@@ -4428,6 +4662,10 @@ impl<
     /// `NOT-LADDR ip:port`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
     pub fn not_laddr<NotLaddr2: ToValkeyArg>(
         self,
         not_laddr: NotLaddr2,
@@ -4551,6 +4789,10 @@ impl<
     /// `NOT-NAME not-name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
     pub fn not_name<NotName2: ToValkeyArg>(
         self,
         not_name: NotName2,
@@ -4674,6 +4916,10 @@ impl<
     /// `NOT-FLAGS not-flags`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
     pub fn not_flags<NotFlags2: ToValkeyArg>(
         self,
         not_flags: NotFlags2,
@@ -4797,6 +5043,10 @@ impl<
     /// `NOT-LIB-NAME not-lib-name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
     pub fn not_lib_name<NotLibName2: ToValkeyArg>(
         self,
         not_lib_name: NotLibName2,
@@ -4920,6 +5170,10 @@ impl<
     /// `NOT-LIB-VER not-lib-ver`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
     pub fn not_lib_ver<NotLibVer2: ToValkeyArg>(
         self,
         not_lib_ver: NotLibVer2,
@@ -5043,6 +5297,10 @@ impl<
     /// `NOT-DB not-db`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_db`: an integer — `[NOT-DB not-db]` (since 9.0.0)
     pub fn not_db(
         self,
         not_db: i64,
@@ -5166,6 +5424,10 @@ impl<
     /// `NOT-CAPA not-capa`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
     pub fn not_capa<NotCapa2: ToValkeyArg>(
         self,
         not_capa: NotCapa2,
@@ -5289,6 +5551,10 @@ impl<
     /// `NOT-IP not-ip`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
     pub fn not_ip<NotIp2: ToValkeyArg>(
         self,
         not_ip: NotIp2,
@@ -5463,6 +5729,68 @@ for ClientList<
         self.min_version
     }
 }
+impl<
+    ClientType: ToValkeyArgs,
+    ClientId: ToValkeyArgs,
+    Username: ToValkeyArgs,
+    Addr: ToValkeyArgs,
+    Laddr: ToValkeyArgs,
+    Skipme: ToValkeyArgs,
+    Maxage: ToValkeyArgs,
+    Name: ToValkeyArgs,
+    Idle: ToValkeyArgs,
+    Flags: ToValkeyArgs,
+    LibName: ToValkeyArgs,
+    LibVer: ToValkeyArgs,
+    Db: ToValkeyArgs,
+    Capa: ToValkeyArgs,
+    Ip: ToValkeyArgs,
+    NotClientType: ToValkeyArgs,
+    NotClientId: ToValkeyArgs,
+    NotUsername: ToValkeyArgs,
+    NotAddr: ToValkeyArgs,
+    NotLaddr: ToValkeyArgs,
+    NotName: ToValkeyArgs,
+    NotFlags: ToValkeyArgs,
+    NotLibName: ToValkeyArgs,
+    NotLibVer: ToValkeyArgs,
+    NotDb: ToValkeyArgs,
+    NotCapa: ToValkeyArgs,
+    NotIp: ToValkeyArgs,
+> fmt::Debug
+for ClientList<
+    ClientType,
+    ClientId,
+    Username,
+    Addr,
+    Laddr,
+    Skipme,
+    Maxage,
+    Name,
+    Idle,
+    Flags,
+    LibName,
+    LibVer,
+    Db,
+    Capa,
+    Ip,
+    NotClientType,
+    NotClientId,
+    NotUsername,
+    NotAddr,
+    NotLaddr,
+    NotName,
+    NotFlags,
+    NotLibName,
+    NotLibVer,
+    NotDb,
+    NotCapa,
+    NotIp,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `CLIENT NO-EVICT`.
 pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
     name: "CLIENT NO-EVICT",
@@ -5496,6 +5824,10 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_no_evict(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT NO-EVICT")]
 #[doc(alias = "client|no-evict")]
 #[doc(alias = "NO-EVICT")]
@@ -5504,8 +5836,11 @@ pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
 }
 /// The `CLIENT NO-EVICT` command, built by [`client_no_evict`](fn@client_no_evict): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientNoEvict {
     enabled: OnOff,
 }
@@ -5521,6 +5856,11 @@ impl Command for ClientNoEvict {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_EVICT)
+    }
+}
+impl fmt::Debug for ClientNoEvict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT NO-TOUCH`.
@@ -5555,6 +5895,10 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_no_touch(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT NO-TOUCH")]
 #[doc(alias = "client|no-touch")]
 #[doc(alias = "NO-TOUCH")]
@@ -5563,8 +5907,11 @@ pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
 }
 /// The `CLIENT NO-TOUCH` command, built by [`client_no_touch`](fn@client_no_touch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientNoTouch {
     enabled: OnOff,
 }
@@ -5580,6 +5927,11 @@ impl Command for ClientNoTouch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_TOUCH)
+    }
+}
+impl fmt::Debug for ClientNoTouch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT PAUSE`.
@@ -5626,6 +5978,10 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
 /// - `timeout`: an integer — `timeout`
 ///
 /// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_pause(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT PAUSE")]
 #[doc(alias = "client|pause")]
 #[doc(alias = "PAUSE")]
@@ -5638,8 +5994,11 @@ pub fn client_pause(timeout: i64) -> ClientPause<Unset> {
 }
 /// The `CLIENT PAUSE` command, built by [`client_pause`](fn@client_pause): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientPause<Mode> {
     timeout: i64,
     mode: Mode,
@@ -5647,6 +6006,8 @@ pub struct ClientPause<Mode> {
 }
 impl ClientPause<Unset> {
     /// `WRITE`
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
     pub fn write(self) -> ClientPause<Tok> {
         ClientPause {
             timeout: self.timeout,
@@ -5655,6 +6016,8 @@ impl ClientPause<Unset> {
         }
     }
     /// `ALL`
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
     pub fn all(self) -> ClientPause<Tok> {
         ClientPause {
             timeout: self.timeout,
@@ -5679,6 +6042,11 @@ impl<Mode: ToValkeyArgs> Command for ClientPause<Mode> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Mode: ToValkeyArgs> fmt::Debug for ClientPause<Mode> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `action` argument: `ON | OFF | SKIP`
@@ -5743,6 +6111,10 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `action`: [`ClientReplyAction`] — `<ON | OFF | SKIP>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_reply(cmd::ClientReplyAction::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT REPLY")]
 #[doc(alias = "client|reply")]
 #[doc(alias = "REPLY")]
@@ -5751,8 +6123,11 @@ pub fn client_reply(action: ClientReplyAction) -> ClientReply {
 }
 /// The `CLIENT REPLY` command, built by [`client_reply`](fn@client_reply): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientReply {
     action: ClientReplyAction,
 }
@@ -5768,6 +6143,11 @@ impl Command for ClientReply {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_REPLY)
+    }
+}
+impl fmt::Debug for ClientReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `attr` argument: `LIB-NAME libname | LIB-VER libver`
@@ -5833,6 +6213,10 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `attr`: [`ClientSetinfoAttr`] — `<LIB-NAME libname | LIB-VER libver>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT SETINFO")]
 #[doc(alias = "client|setinfo")]
 #[doc(alias = "SETINFO")]
@@ -5841,8 +6225,11 @@ pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
 }
 /// The `CLIENT SETINFO` command, built by [`client_setinfo`](fn@client_setinfo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientSetinfo {
     attr: ClientSetinfoAttr,
 }
@@ -5858,6 +6245,11 @@ impl Command for ClientSetinfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_SETINFO)
+    }
+}
+impl fmt::Debug for ClientSetinfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT SETNAME`.
@@ -5892,6 +6284,10 @@ pub(crate) static CLIENT_SETNAME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `connection_name`: a string — `connection-name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_setname(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT SETNAME")]
 #[doc(alias = "client|setname")]
 #[doc(alias = "SETNAME")]
@@ -5902,8 +6298,11 @@ pub fn client_setname<ConnectionName: ToValkeyArg>(
 }
 /// The `CLIENT SETNAME` command, built by [`client_setname`](fn@client_setname): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientSetname<ConnectionName> {
     connection_name: ConnectionName,
 }
@@ -5919,6 +6318,11 @@ impl<ConnectionName: ToValkeyArg> Command for ClientSetname<ConnectionName> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_SETNAME)
+    }
+}
+impl<ConnectionName: ToValkeyArg> fmt::Debug for ClientSetname<ConnectionName> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT TRACKING`.
@@ -5954,6 +6358,10 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
 /// - `status`: [`OnOff`] — `<ON | OFF>`
 ///
 /// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_tracking(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT TRACKING")]
 #[doc(alias = "client|tracking")]
 #[doc(alias = "TRACKING")]
@@ -5972,8 +6380,11 @@ pub fn client_tracking(
 }
 /// The `CLIENT TRACKING` command, built by [`client_tracking`](fn@client_tracking): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     status: OnOff,
     client_id: ClientId,
@@ -5991,6 +6402,10 @@ impl<
     Noloop,
 > ClientTracking<Unset, Prefix, Bcast, Optin, Optout, Noloop> {
     /// `REDIRECT client-id`
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: an integer — `[REDIRECT client-id]`
     pub fn redirect(
         self,
         client_id: i64,
@@ -6014,6 +6429,10 @@ impl<
     Noloop,
 > ClientTracking<ClientId, Unset, Bcast, Optin, Optout, Noloop> {
     /// `PREFIX prefix [PREFIX prefix ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
     pub fn prefix<Prefix2: IntoIterator + Clone>(
         self,
         prefix: Prefix2,
@@ -6141,6 +6560,18 @@ impl<
         Some(&CLIENT_TRACKING)
     }
 }
+impl<
+    ClientId: ToValkeyArgs,
+    Prefix: ToValkeyArgs,
+    Bcast: ToValkeyArgs,
+    Optin: ToValkeyArgs,
+    Optout: ToValkeyArgs,
+    Noloop: ToValkeyArgs,
+> fmt::Debug for ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `CLIENT TRACKINGINFO`.
 pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
     name: "CLIENT TRACKINGINFO",
@@ -6170,6 +6601,10 @@ pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::client_trackinginfo())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT TRACKINGINFO")]
 #[doc(alias = "client|trackinginfo")]
 #[doc(alias = "TRACKINGINFO")]
@@ -6180,8 +6615,13 @@ pub fn client_trackinginfo<T: FromValkey>() -> ClientTrackinginfo<T> {
 }
 /// The `CLIENT TRACKINGINFO` command, built by [`client_trackinginfo`](fn@client_trackinginfo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientTrackinginfo<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -6196,6 +6636,11 @@ impl<T: FromValkey> Command for ClientTrackinginfo<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_TRACKINGINFO)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClientTrackinginfo<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT UNBLOCK`.
@@ -6232,6 +6677,10 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
 /// - `client_id`: an integer — `client-id`
 ///
 /// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::client_unblock(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT UNBLOCK")]
 #[doc(alias = "client|unblock")]
 #[doc(alias = "UNBLOCK")]
@@ -6243,14 +6692,19 @@ pub fn client_unblock(client_id: i64) -> ClientUnblock<Unset> {
 }
 /// The `CLIENT UNBLOCK` command, built by [`client_unblock`](fn@client_unblock): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientUnblock<UnblockType> {
     client_id: i64,
     unblock_type: UnblockType,
 }
 impl ClientUnblock<Unset> {
     /// `TIMEOUT`
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
     pub fn timeout(self) -> ClientUnblock<Tok> {
         ClientUnblock {
             client_id: self.client_id,
@@ -6258,6 +6712,8 @@ impl ClientUnblock<Unset> {
         }
     }
     /// `ERROR`
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
     pub fn error(self) -> ClientUnblock<Tok> {
         ClientUnblock {
             client_id: self.client_id,
@@ -6278,6 +6734,11 @@ impl<UnblockType: ToValkeyArgs> Command for ClientUnblock<UnblockType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_UNBLOCK)
+    }
+}
+impl<UnblockType: ToValkeyArgs> fmt::Debug for ClientUnblock<UnblockType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT UNPAUSE`.
@@ -6308,6 +6769,10 @@ pub(crate) static CLIENT_UNPAUSE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`, `@connection`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_unpause())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT UNPAUSE")]
 #[doc(alias = "client|unpause")]
 #[doc(alias = "UNPAUSE")]
@@ -6316,8 +6781,11 @@ pub fn client_unpause() -> ClientUnpause {
 }
 /// The `CLIENT UNPAUSE` command, built by [`client_unpause`](fn@client_unpause): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientUnpause {}
 impl Command for ClientUnpause {
     type Output = ();
@@ -6330,6 +6798,11 @@ impl Command for ClientUnpause {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_UNPAUSE)
+    }
+}
+impl fmt::Debug for ClientUnpause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ECHO`.
@@ -6363,6 +6836,10 @@ pub(crate) static ECHO: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `message`: a string — `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::echo(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ECHO")]
 pub fn echo<Message: ToValkeyArg, T: FromValkey>(message: Message) -> Echo<Message, T> {
     Echo {
@@ -6372,8 +6849,11 @@ pub fn echo<Message: ToValkeyArg, T: FromValkey>(message: Message) -> Echo<Messa
 }
 /// The `ECHO` command, built by [`echo`](fn@echo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Echo<Message, T> {
     message: Message,
     _reply: PhantomData<fn() -> T>,
@@ -6389,6 +6869,11 @@ impl<Message: ToValkeyArg, T: FromValkey> Command for Echo<Message, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ECHO)
+    }
+}
+impl<Message: ToValkeyArg, T: FromValkey> fmt::Debug for Echo<Message, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HELLO`.
@@ -6430,6 +6915,10 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
 /// - 6.2.0: `protover` made optional; when called without arguments the command reports the current connection's context.
 ///
 /// **Options** (methods of [`Hello`](struct@Hello)): `protover`, `auth`, `setname`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hello())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HELLO")]
 pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
     Hello {
@@ -6442,8 +6931,13 @@ pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
 }
 /// The `HELLO` command, built by [`hello`](fn@hello): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     arguments: ArgumentsGiven,
     protover: Protover,
@@ -6453,6 +6947,10 @@ pub struct Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
 }
 impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
     /// `protover [AUTH username password] [SETNAME clientname]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `protover`: an integer — `protover`
     pub fn protover(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T> {
         Hello {
             arguments: Present,
@@ -6465,6 +6963,11 @@ impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
 }
 impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
     /// `AUTH username password`
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `username`
+    /// - `password`: a string — `password`
     pub fn auth<Username: ToValkeyArg, Password: ToValkeyArg>(
         self,
         username: Username,
@@ -6481,6 +6984,10 @@ impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
 }
 impl<Protover, Auth, T> Hello<Present, Protover, Auth, Unset, T> {
     /// `SETNAME clientname`
+    ///
+    /// **Arguments**
+    ///
+    /// - `clientname`: a string — `[SETNAME clientname]`
     pub fn setname<Clientname2: ToValkeyArg>(
         self,
         clientname: Clientname2,
@@ -6515,6 +7022,17 @@ impl<
         Some(&HELLO)
     }
 }
+impl<
+    ArgumentsGiven,
+    Protover: ToValkeyArgs,
+    Auth: ToValkeyArgs,
+    Clientname: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::After("AUTH", 1)], f)
+    }
+}
 /// Metadata of `PING`.
 pub(crate) static PING: CommandMeta = CommandMeta {
     name: "PING",
@@ -6541,19 +7059,30 @@ pub(crate) static PING: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///
 /// **Options** (methods of [`Ping`](struct@Ping)): `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::ping())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PING")]
 pub fn ping() -> Ping<Unset> {
     Ping { message: Unset }
 }
 /// The `PING` command, built by [`ping`](fn@ping): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ping<Message> {
     message: Message,
 }
 impl Ping<Unset> {
     /// `message`
+    ///
+    /// **Arguments**
+    ///
+    /// - `message`: a string — `[message]`
     pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2> {
         Ping { message }
     }
@@ -6569,6 +7098,11 @@ impl<Message: ToValkeyArgs> Command for Ping<Message> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PING)
+    }
+}
+impl<Message: ToValkeyArgs> fmt::Debug for Ping<Message> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `QUIT`.
@@ -6601,14 +7135,21 @@ pub(crate) static QUIT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** noscript, loading, stale, fast, no_auth, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::quit())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "QUIT")]
 pub fn quit() -> Quit {
     Quit {}
 }
 /// The `QUIT` command, built by [`quit`](fn@quit): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Quit {}
 impl Command for Quit {
     type Output = ();
@@ -6620,6 +7161,11 @@ impl Command for Quit {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&QUIT)
+    }
+}
+impl fmt::Debug for Quit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RESET`.
@@ -6652,14 +7198,21 @@ pub(crate) static RESET: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** noscript, loading, stale, fast, no_auth, allow_busy
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RESET")]
 pub fn reset() -> Reset {
     Reset {}
 }
 /// The `RESET` command, built by [`reset`](fn@reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Reset {}
 impl Command for Reset {
     type Output = String;
@@ -6671,6 +7224,11 @@ impl Command for Reset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RESET)
+    }
+}
+impl fmt::Debug for Reset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SELECT`.
@@ -6705,14 +7263,21 @@ pub(crate) static SELECT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `index`: an integer — `index`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::select(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SELECT")]
 pub fn select(index: i64) -> Select {
     Select { index }
 }
 /// The `SELECT` command, built by [`select`](fn@select): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Select {
     index: i64,
 }
@@ -6727,5 +7292,10 @@ impl Command for Select {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SELECT)
+    }
+}
+impl fmt::Debug for Select {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -64,6 +65,10 @@ pub(crate) static COPY: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 ///
 /// **Options** (methods of [`Copy`](struct@Copy)): `db`, `replace`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::copy(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COPY")]
 pub fn copy<Source: ToValkeyArg, Destination: ToValkeyArg>(
     source: Source,
@@ -78,8 +83,11 @@ pub fn copy<Source: ToValkeyArg, Destination: ToValkeyArg>(
 }
 /// The `COPY` command, built by [`copy`](fn@copy): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Copy<Source, Destination, DestinationDb, Replace> {
     source: Source,
     destination: Destination,
@@ -88,6 +96,10 @@ pub struct Copy<Source, Destination, DestinationDb, Replace> {
 }
 impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
     /// `DB destination-db`
+    ///
+    /// **Arguments**
+    ///
+    /// - `destination_db`: an integer — `[DB destination-db]`
     pub fn db(
         self,
         destination_db: i64,
@@ -137,6 +149,16 @@ impl<
         Some(&COPY)
     }
 }
+impl<
+    Source: ToValkeyArg,
+    Destination: ToValkeyArg,
+    DestinationDb: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+> fmt::Debug for Copy<Source, Destination, DestinationDb, Replace> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `DEL`.
 pub(crate) static DEL: CommandMeta = CommandMeta {
     name: "DEL",
@@ -175,14 +197,21 @@ pub(crate) static DEL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::del([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DEL")]
 pub fn del<Key: ToValkeyArgs>(key: Key) -> Del<Key> {
     Del { key }
 }
 /// The `DEL` command, built by [`del`](fn@del): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Del<Key> {
     key: Key,
 }
@@ -197,6 +226,11 @@ impl<Key: ToValkeyArgs> Command for Del<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DEL)
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Del<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DUMP`.
@@ -237,14 +271,21 @@ pub(crate) static DUMP: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::dump(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DUMP")]
 pub fn dump<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Dump<Key, T> {
     Dump { key, _reply: PhantomData }
 }
 /// The `DUMP` command, built by [`dump`](fn@dump): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Dump<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -260,6 +301,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Dump<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DUMP)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Dump<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXISTS`.
@@ -304,14 +350,21 @@ pub(crate) static EXISTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::exists([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXISTS")]
 pub fn exists<Key: ToValkeyArgs>(key: Key) -> Exists<Key> {
     Exists { key }
 }
 /// The `EXISTS` command, built by [`exists`](fn@exists): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Exists<Key> {
     key: Key,
 }
@@ -326,6 +379,11 @@ impl<Key: ToValkeyArgs> Command for Exists<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXISTS)
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Exists<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXPIRE`.
@@ -379,6 +437,10 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
 /// - `seconds`: an integer — `seconds`
 ///
 /// **Options** (methods of [`Expire`](struct@Expire)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expire(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXPIRE")]
 pub fn expire<Key: ToValkeyArg>(key: Key, seconds: i64) -> Expire<Key, Unset> {
     Expire {
@@ -390,8 +452,11 @@ pub fn expire<Key: ToValkeyArg>(key: Key, seconds: i64) -> Expire<Key, Unset> {
 }
 /// The `EXPIRE` command, built by [`expire`](fn@expire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Expire<Key, Condition> {
     key: Key,
     seconds: i64,
@@ -400,6 +465,8 @@ pub struct Expire<Key, Condition> {
 }
 impl<Key> Expire<Key, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Expire<Key, Tok> {
         Expire {
             key: self.key,
@@ -409,6 +476,8 @@ impl<Key> Expire<Key, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Expire<Key, Tok> {
         Expire {
             key: self.key,
@@ -418,6 +487,8 @@ impl<Key> Expire<Key, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Expire<Key, Tok> {
         Expire {
             key: self.key,
@@ -427,6 +498,8 @@ impl<Key> Expire<Key, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Expire<Key, Tok> {
         Expire {
             key: self.key,
@@ -452,6 +525,11 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expire<Key, Conditio
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expire<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXPIREAT`.
@@ -505,6 +583,10 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
 /// - `unix_time_seconds`: a Unix time — `unix-time-seconds`
 ///
 /// **Options** (methods of [`Expireat`](struct@Expireat)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expireat(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXPIREAT")]
 pub fn expireat<Key: ToValkeyArg>(
     key: Key,
@@ -519,8 +601,11 @@ pub fn expireat<Key: ToValkeyArg>(
 }
 /// The `EXPIREAT` command, built by [`expireat`](fn@expireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Expireat<Key, Condition> {
     key: Key,
     unix_time_seconds: i64,
@@ -529,6 +614,8 @@ pub struct Expireat<Key, Condition> {
 }
 impl<Key> Expireat<Key, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Expireat<Key, Tok> {
         Expireat {
             key: self.key,
@@ -538,6 +625,8 @@ impl<Key> Expireat<Key, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Expireat<Key, Tok> {
         Expireat {
             key: self.key,
@@ -547,6 +636,8 @@ impl<Key> Expireat<Key, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Expireat<Key, Tok> {
         Expireat {
             key: self.key,
@@ -556,6 +647,8 @@ impl<Key> Expireat<Key, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Expireat<Key, Tok> {
         Expireat {
             key: self.key,
@@ -582,6 +675,11 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expireat<Key, Condit
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expireat<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXPIRETIME`.
@@ -622,14 +720,21 @@ pub(crate) static EXPIRETIME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::expiretime(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXPIRETIME")]
 pub fn expiretime<Key: ToValkeyArg>(key: Key) -> Expiretime<Key> {
     Expiretime { key }
 }
 /// The `EXPIRETIME` command, built by [`expiretime`](fn@expiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Expiretime<Key> {
     key: Key,
 }
@@ -644,6 +749,11 @@ impl<Key: ToValkeyArg> Command for Expiretime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Expiretime<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `KEYS`.
@@ -674,6 +784,10 @@ pub(crate) static KEYS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `pattern`: a glob-style pattern — `pattern`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::keys(\"*\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "KEYS")]
 pub fn keys<Pattern: ToValkeyArg, T: FromValkey>(pattern: Pattern) -> Keys<Pattern, T> {
     Keys {
@@ -683,8 +797,11 @@ pub fn keys<Pattern: ToValkeyArg, T: FromValkey>(pattern: Pattern) -> Keys<Patte
 }
 /// The `KEYS` command, built by [`keys`](fn@keys): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Keys<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
@@ -700,6 +817,11 @@ impl<Pattern: ToValkeyArg, T: FromValkey> Command for Keys<Pattern, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&KEYS)
+    }
+}
+impl<Pattern: ToValkeyArg, T: FromValkey> fmt::Debug for Keys<Pattern, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `key-selector` argument: `key | `
@@ -818,6 +940,10 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
 /// - `timeout`: an integer — `timeout`
 ///
 /// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"k\".into()), 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MIGRATE")]
 pub fn migrate<Host: ToValkeyArg>(
     host: Host,
@@ -841,8 +967,11 @@ pub fn migrate<Host: ToValkeyArg>(
 }
 /// The `MIGRATE` command, built by [`migrate`](fn@migrate): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Migrate<Host, Copy, Replace, Authentication, Keys> {
     host: Host,
     port: i64,
@@ -902,6 +1031,12 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     /// `AUTH password`
     ///
     /// (since 4.0.7)
+    ///
+    /// One choice of the `authentication` option (`AUTH password | AUTH2 username password`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `auth`: a string — `AUTH password` (since 4.0.7)
     pub fn auth<Auth: ToValkeyArg>(
         self,
         auth: Auth,
@@ -922,6 +1057,13 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     /// `AUTH2 username password`
     ///
     /// (since 6.0.0)
+    ///
+    /// One choice of the `authentication` option (`AUTH password | AUTH2 username password`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `username`
+    /// - `password`: a string — `password`
     pub fn auth2<Username: ToValkeyArg, Password: ToValkeyArg>(
         self,
         username: Username,
@@ -950,6 +1092,10 @@ impl<
     /// `KEYS key [key ...]`
     ///
     /// (since 3.0.6)
+    ///
+    /// **Arguments**
+    ///
+    /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
     pub fn keys<Keys2: ToValkeyArgs>(
         self,
         keys: Keys2,
@@ -1001,6 +1147,17 @@ impl<
         self.min_version
     }
 }
+impl<
+    Host: ToValkeyArg,
+    Copy: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+    Authentication: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+> fmt::Debug for Migrate<Host, Copy, Replace, Authentication, Keys> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::After("AUTH", 0), Redact::After("AUTH2", 1)], f)
+    }
+}
 /// Metadata of `MOVE`.
 pub(crate) static MOVE: CommandMeta = CommandMeta {
     name: "MOVE",
@@ -1040,14 +1197,21 @@ pub(crate) static MOVE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `db`: an integer — `db`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::move_(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MOVE")]
 pub fn move_<Key: ToValkeyArg>(key: Key, db: i64) -> Move<Key> {
     Move { key, db }
 }
 /// The `MOVE` command, built by [`move_`](fn@move_): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Move<Key> {
     key: Key,
     db: i64,
@@ -1064,6 +1228,11 @@ impl<Key: ToValkeyArg> Command for Move<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MOVE)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Move<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT`.
@@ -1091,14 +1260,21 @@ pub(crate) static OBJECT: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`OBJECT ENCODING`, `OBJECT FREQ`, `OBJECT HELP`, `OBJECT IDLETIME`, `OBJECT REFCOUNT`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::object())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT")]
 pub fn object() -> Object {
     Object {}
 }
 /// The `OBJECT` command, built by [`object`](fn@object): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Object {}
 impl Command for Object {
     type Output = Value;
@@ -1110,6 +1286,11 @@ impl Command for Object {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT)
+    }
+}
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT ENCODING`.
@@ -1150,6 +1331,10 @@ pub(crate) static OBJECT_ENCODING: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<String> = con.send(cmd::object_encoding(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT ENCODING")]
 #[doc(alias = "object|encoding")]
 #[doc(alias = "ENCODING")]
@@ -1158,8 +1343,11 @@ pub fn object_encoding<Key: ToValkeyArg>(key: Key) -> ObjectEncoding<Key> {
 }
 /// The `OBJECT ENCODING` command, built by [`object_encoding`](fn@object_encoding): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectEncoding<Key> {
     key: Key,
 }
@@ -1175,6 +1363,11 @@ impl<Key: ToValkeyArg> Command for ObjectEncoding<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_ENCODING)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectEncoding<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT FREQ`.
@@ -1216,6 +1409,10 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::object_freq(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT FREQ")]
 #[doc(alias = "object|freq")]
 #[doc(alias = "FREQ")]
@@ -1224,8 +1421,12 @@ pub fn object_freq<Key: ToValkeyArg>(key: Key) -> ObjectFreq<Key> {
 }
 /// The `OBJECT FREQ` command, built by [`object_freq`](fn@object_freq): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectFreq<Key> {
     key: Key,
 }
@@ -1241,6 +1442,11 @@ impl<Key: ToValkeyArg> Command for ObjectFreq<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_FREQ)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectFreq<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT HELP`.
@@ -1267,6 +1473,10 @@ pub(crate) static OBJECT_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@keyspace`, `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::object_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT HELP")]
 #[doc(alias = "object|help")]
 #[doc(alias = "HELP")]
@@ -1275,8 +1485,11 @@ pub fn object_help() -> ObjectHelp {
 }
 /// The `OBJECT HELP` command, built by [`object_help`](fn@object_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectHelp {}
 impl Command for ObjectHelp {
     type Output = Vec<String>;
@@ -1289,6 +1502,11 @@ impl Command for ObjectHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_HELP)
+    }
+}
+impl fmt::Debug for ObjectHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT IDLETIME`.
@@ -1330,6 +1548,10 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::object_idletime(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT IDLETIME")]
 #[doc(alias = "object|idletime")]
 #[doc(alias = "IDLETIME")]
@@ -1338,8 +1560,12 @@ pub fn object_idletime<Key: ToValkeyArg>(key: Key) -> ObjectIdletime<Key> {
 }
 /// The `OBJECT IDLETIME` command, built by [`object_idletime`](fn@object_idletime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectIdletime<Key> {
     key: Key,
 }
@@ -1355,6 +1581,11 @@ impl<Key: ToValkeyArg> Command for ObjectIdletime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_IDLETIME)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectIdletime<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT REFCOUNT`.
@@ -1396,6 +1627,10 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::object_refcount(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT REFCOUNT")]
 #[doc(alias = "object|refcount")]
 #[doc(alias = "REFCOUNT")]
@@ -1404,8 +1639,12 @@ pub fn object_refcount<Key: ToValkeyArg>(key: Key) -> ObjectRefcount<Key> {
 }
 /// The `OBJECT REFCOUNT` command, built by [`object_refcount`](fn@object_refcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectRefcount<Key> {
     key: Key,
 }
@@ -1421,6 +1660,11 @@ impl<Key: ToValkeyArg> Command for ObjectRefcount<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_REFCOUNT)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectRefcount<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PERSIST`.
@@ -1461,14 +1705,21 @@ pub(crate) static PERSIST: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::persist(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PERSIST")]
 pub fn persist<Key: ToValkeyArg>(key: Key) -> Persist<Key> {
     Persist { key }
 }
 /// The `PERSIST` command, built by [`persist`](fn@persist): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Persist<Key> {
     key: Key,
 }
@@ -1483,6 +1734,11 @@ impl<Key: ToValkeyArg> Command for Persist<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PERSIST)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Persist<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PEXPIRE`.
@@ -1536,6 +1792,10 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
 /// - `milliseconds`: an integer — `milliseconds`
 ///
 /// **Options** (methods of [`Pexpire`](struct@Pexpire)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpire(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PEXPIRE")]
 pub fn pexpire<Key: ToValkeyArg>(key: Key, milliseconds: i64) -> Pexpire<Key, Unset> {
     Pexpire {
@@ -1547,8 +1807,11 @@ pub fn pexpire<Key: ToValkeyArg>(key: Key, milliseconds: i64) -> Pexpire<Key, Un
 }
 /// The `PEXPIRE` command, built by [`pexpire`](fn@pexpire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pexpire<Key, Condition> {
     key: Key,
     milliseconds: i64,
@@ -1557,6 +1820,8 @@ pub struct Pexpire<Key, Condition> {
 }
 impl<Key> Pexpire<Key, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Pexpire<Key, Tok> {
         Pexpire {
             key: self.key,
@@ -1566,6 +1831,8 @@ impl<Key> Pexpire<Key, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Pexpire<Key, Tok> {
         Pexpire {
             key: self.key,
@@ -1575,6 +1842,8 @@ impl<Key> Pexpire<Key, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Pexpire<Key, Tok> {
         Pexpire {
             key: self.key,
@@ -1584,6 +1853,8 @@ impl<Key> Pexpire<Key, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Pexpire<Key, Tok> {
         Pexpire {
             key: self.key,
@@ -1610,6 +1881,11 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpire<Key, Conditi
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Pexpire<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PEXPIREAT`.
@@ -1663,6 +1939,10 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
 /// - `unix_time_milliseconds`: a Unix time — `unix-time-milliseconds`
 ///
 /// **Options** (methods of [`Pexpireat`](struct@Pexpireat)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpireat(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PEXPIREAT")]
 pub fn pexpireat<Key: ToValkeyArg>(
     key: Key,
@@ -1677,8 +1957,11 @@ pub fn pexpireat<Key: ToValkeyArg>(
 }
 /// The `PEXPIREAT` command, built by [`pexpireat`](fn@pexpireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pexpireat<Key, Condition> {
     key: Key,
     unix_time_milliseconds: i64,
@@ -1687,6 +1970,8 @@ pub struct Pexpireat<Key, Condition> {
 }
 impl<Key> Pexpireat<Key, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Pexpireat<Key, Tok> {
         Pexpireat {
             key: self.key,
@@ -1696,6 +1981,8 @@ impl<Key> Pexpireat<Key, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Pexpireat<Key, Tok> {
         Pexpireat {
             key: self.key,
@@ -1705,6 +1992,8 @@ impl<Key> Pexpireat<Key, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Pexpireat<Key, Tok> {
         Pexpireat {
             key: self.key,
@@ -1714,6 +2003,8 @@ impl<Key> Pexpireat<Key, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Pexpireat<Key, Tok> {
         Pexpireat {
             key: self.key,
@@ -1740,6 +2031,12 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpireat<Key, Condi
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug
+for Pexpireat<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PEXPIRETIME`.
@@ -1780,14 +2077,21 @@ pub(crate) static PEXPIRETIME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pexpiretime(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PEXPIRETIME")]
 pub fn pexpiretime<Key: ToValkeyArg>(key: Key) -> Pexpiretime<Key> {
     Pexpiretime { key }
 }
 /// The `PEXPIRETIME` command, built by [`pexpiretime`](fn@pexpiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pexpiretime<Key> {
     key: Key,
 }
@@ -1802,6 +2106,11 @@ impl<Key: ToValkeyArg> Command for Pexpiretime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Pexpiretime<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PTTL`.
@@ -1846,14 +2155,21 @@ pub(crate) static PTTL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pttl(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PTTL")]
 pub fn pttl<Key: ToValkeyArg>(key: Key) -> Pttl<Key> {
     Pttl { key }
 }
 /// The `PTTL` command, built by [`pttl`](fn@pttl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pttl<Key> {
     key: Key,
 }
@@ -1868,6 +2184,11 @@ impl<Key: ToValkeyArg> Command for Pttl<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PTTL)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Pttl<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RANDOMKEY`.
@@ -1898,14 +2219,21 @@ pub(crate) static RANDOMKEY: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::randomkey())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RANDOMKEY")]
 pub fn randomkey<T: FromValkey>() -> Randomkey<T> {
     Randomkey { _reply: PhantomData }
 }
 /// The `RANDOMKEY` command, built by [`randomkey`](fn@randomkey): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Randomkey<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1919,6 +2247,11 @@ impl<T: FromValkey> Command for Randomkey<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RANDOMKEY)
+    }
+}
+impl<T: FromValkey> fmt::Debug for Randomkey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RENAME`.
@@ -1969,6 +2302,10 @@ pub(crate) static RENAME: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `newkey`: a key — `newkey`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::rename(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RENAME")]
 pub fn rename<Key: ToValkeyArg, Newkey: ToValkeyArg>(
     key: Key,
@@ -1978,8 +2315,11 @@ pub fn rename<Key: ToValkeyArg, Newkey: ToValkeyArg>(
 }
 /// The `RENAME` command, built by [`rename`](fn@rename): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rename<Key, Newkey> {
     key: Key,
     newkey: Newkey,
@@ -1996,6 +2336,11 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> Command for Rename<Key, Newkey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RENAME)
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Rename<Key, Newkey> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RENAMENX`.
@@ -2050,6 +2395,10 @@ pub(crate) static RENAMENX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `newkey`: a key — `newkey`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::renamenx(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RENAMENX")]
 pub fn renamenx<Key: ToValkeyArg, Newkey: ToValkeyArg>(
     key: Key,
@@ -2059,8 +2408,11 @@ pub fn renamenx<Key: ToValkeyArg, Newkey: ToValkeyArg>(
 }
 /// The `RENAMENX` command, built by [`renamenx`](fn@renamenx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Renamenx<Key, Newkey> {
     key: Key,
     newkey: Newkey,
@@ -2077,6 +2429,11 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> Command for Renamenx<Key, Newkey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RENAMENX)
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Renamenx<Key, Newkey> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RESTORE`.
@@ -2148,6 +2505,10 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
 /// - `serialized_value`: a string — `serialized-value`
 ///
 /// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RESTORE")]
 pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
@@ -2167,8 +2528,11 @@ pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
 }
 /// The `RESTORE` command, built by [`restore`](fn@restore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     key: Key,
     ttl: i64,
@@ -2239,6 +2603,10 @@ impl<
     /// `IDLETIME seconds`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
     pub fn idletime(
         self,
         seconds: i64,
@@ -2265,6 +2633,10 @@ impl<
     /// `FREQ frequency`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
     pub fn freq(
         self,
         frequency: i64,
@@ -2312,6 +2684,18 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
+> fmt::Debug for Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `SCAN`.
 pub(crate) static SCAN: CommandMeta = CommandMeta {
     name: "SCAN",
@@ -2356,6 +2740,10 @@ pub(crate) static SCAN: CommandMeta = CommandMeta {
 /// - `cursor`: an integer — `cursor`
 ///
 /// **Options** (methods of [`Scan`](struct@Scan)): `pattern`, `count`, `type_`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::scan(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCAN")]
 pub fn scan<T: FromValkey>(cursor: i64) -> Scan<Unset, Unset, Unset, T> {
     Scan {
@@ -2369,8 +2757,11 @@ pub fn scan<T: FromValkey>(cursor: i64) -> Scan<Unset, Unset, Unset, T> {
 }
 /// The `SCAN` command, built by [`scan`](fn@scan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Scan<Pattern, Count, Type, T> {
     cursor: i64,
     pattern: Pattern,
@@ -2381,6 +2772,10 @@ pub struct Scan<Pattern, Count, Type, T> {
 }
 impl<Count, Type, T> Scan<Unset, Count, Type, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
@@ -2397,6 +2792,10 @@ impl<Count, Type, T> Scan<Unset, Count, Type, T> {
 }
 impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Scan<Pattern, Tokened<i64>, Type, T> {
         Scan {
             cursor: self.cursor,
@@ -2412,6 +2811,10 @@ impl<Pattern, Count, T> Scan<Pattern, Count, Unset, T> {
     /// `TYPE type`
     ///
     /// (since 6.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
     pub fn type_<Type2: ToValkeyArg>(
         self,
         type_: Type2,
@@ -2449,6 +2852,16 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Scan<Pattern, Count, Type, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SORT`.
@@ -2506,6 +2919,10 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Sort`](struct@Sort)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sort(\"missing\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SORT")]
 pub fn sort<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2523,8 +2940,13 @@ pub fn sort<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SORT` command, built by [`sort`](fn@sort): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   The sorted elements, read into `T`. With `store()`: the number of elements stored.
+///   - with `store()`: `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     key: Key,
     by_pattern: ByPattern,
@@ -2545,6 +2967,10 @@ impl<
     T,
 > Sort<Key, Unset, Limit, GetPattern, Order, Sorting, Destination, T> {
     /// `BY pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
     pub fn by<ByPattern2: ToValkeyArg>(
         self,
         by_pattern: ByPattern2,
@@ -2580,6 +3006,11 @@ impl<
     T,
 > Sort<Key, ByPattern, Unset, GetPattern, Order, Sorting, Destination, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2616,6 +3047,10 @@ impl<
     T,
 > Sort<Key, ByPattern, Limit, Unset, Order, Sorting, Destination, T> {
     /// `GET pattern [GET pattern ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
     pub fn get<GetPattern2: IntoIterator + Clone>(
         self,
         get_pattern: GetPattern2,
@@ -2654,6 +3089,8 @@ impl<
     T,
 > Sort<Key, ByPattern, Limit, GetPattern, Unset, Sorting, Destination, T> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
@@ -2669,6 +3106,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
@@ -2718,6 +3157,10 @@ impl<
     Sorting,
 > Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Unset, i64> {
     /// `STORE destination`
+    ///
+    /// **Arguments**
+    ///
+    /// - `destination`: a key — `[STORE destination]`
     ///
     /// Changes the reply to `i64`.
     pub fn store<Destination2: ToValkeyArg>(
@@ -2775,6 +3218,21 @@ impl<
         Some(&SORT)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    Destination: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `SORT_RO`.
 pub(crate) static SORT_RO: CommandMeta = CommandMeta {
     name: "SORT_RO",
@@ -2822,6 +3280,10 @@ pub(crate) static SORT_RO: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`SortRo`](struct@SortRo)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sort_ro(\"missing\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SORT_RO")]
 pub fn sort_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2838,8 +3300,11 @@ pub fn sort_ro<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SORT_RO` command, built by [`sort_ro`](fn@sort_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
     key: Key,
     by_pattern: ByPattern,
@@ -2858,6 +3323,10 @@ impl<
     T,
 > SortRo<Key, Unset, Limit, GetPattern, Order, Sorting, T> {
     /// `BY pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
     pub fn by<ByPattern2: ToValkeyArg>(
         self,
         by_pattern: ByPattern2,
@@ -2882,6 +3351,11 @@ impl<
     T,
 > SortRo<Key, ByPattern, Unset, GetPattern, Order, Sorting, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2907,6 +3381,10 @@ impl<
     T,
 > SortRo<Key, ByPattern, Limit, Unset, Order, Sorting, T> {
     /// `GET pattern [GET pattern ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
     pub fn get<GetPattern2: IntoIterator + Clone>(
         self,
         get_pattern: GetPattern2,
@@ -2934,6 +3412,8 @@ impl<
     T,
 > SortRo<Key, ByPattern, Limit, GetPattern, Unset, Sorting, T> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T> {
         SortRo {
             key: self.key,
@@ -2946,6 +3426,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T> {
         SortRo {
             key: self.key,
@@ -3007,6 +3489,19 @@ impl<
         Some(&SORT_RO)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `TOUCH`.
 pub(crate) static TOUCH: CommandMeta = CommandMeta {
     name: "TOUCH",
@@ -3045,14 +3540,21 @@ pub(crate) static TOUCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::touch([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TOUCH")]
 pub fn touch<Key: ToValkeyArgs>(key: Key) -> Touch<Key> {
     Touch { key }
 }
 /// The `TOUCH` command, built by [`touch`](fn@touch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Touch<Key> {
     key: Key,
 }
@@ -3067,6 +3569,11 @@ impl<Key: ToValkeyArgs> Command for Touch<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TOUCH)
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Touch<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TTL`.
@@ -3111,14 +3618,21 @@ pub(crate) static TTL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::ttl(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TTL")]
 pub fn ttl<Key: ToValkeyArg>(key: Key) -> Ttl<Key> {
     Ttl { key }
 }
 /// The `TTL` command, built by [`ttl`](fn@ttl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ttl<Key> {
     key: Key,
 }
@@ -3133,6 +3647,11 @@ impl<Key: ToValkeyArg> Command for Ttl<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TTL)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Ttl<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TYPE`.
@@ -3173,14 +3692,21 @@ pub(crate) static TYPE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::type_(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TYPE")]
 pub fn type_<Key: ToValkeyArg>(key: Key) -> Type<Key> {
     Type { key }
 }
 /// The `TYPE` command, built by [`type_`](fn@type_): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Type<Key> {
     key: Key,
 }
@@ -3195,6 +3721,11 @@ impl<Key: ToValkeyArg> Command for Type<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TYPE)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Type<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `UNLINK`.
@@ -3235,14 +3766,21 @@ pub(crate) static UNLINK: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::unlink([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "UNLINK")]
 pub fn unlink<Key: ToValkeyArgs>(key: Key) -> Unlink<Key> {
     Unlink { key }
 }
 /// The `UNLINK` command, built by [`unlink`](fn@unlink): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Unlink<Key> {
     key: Key,
 }
@@ -3257,6 +3795,11 @@ impl<Key: ToValkeyArgs> Command for Unlink<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNLINK)
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Unlink<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `WAIT`.
@@ -3288,14 +3831,21 @@ pub(crate) static WAIT: CommandMeta = CommandMeta {
 ///
 /// - `numreplicas`: an integer — `numreplicas`
 /// - `timeout`: an integer — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::wait(1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "WAIT")]
 pub fn wait(numreplicas: i64, timeout: i64) -> Wait {
     Wait { numreplicas, timeout }
 }
 /// The `WAIT` command, built by [`wait`](fn@wait): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Wait {
     numreplicas: i64,
     timeout: i64,
@@ -3312,6 +3862,11 @@ impl Command for Wait {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WAIT)
+    }
+}
+impl fmt::Debug for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `WAITAOF`.
@@ -3344,6 +3899,10 @@ pub(crate) static WAITAOF: CommandMeta = CommandMeta {
 /// - `numlocal`: an integer — `numlocal`
 /// - `numreplicas`: an integer — `numreplicas`
 /// - `timeout`: an integer — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: (i64, i64) = con.send(cmd::waitaof(0, 0, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "WAITAOF")]
 pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: i64) -> Waitaof {
     Waitaof {
@@ -3354,8 +3913,11 @@ pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: i64) -> Waitaof {
 }
 /// The `WAITAOF` command, built by [`waitaof`](fn@waitaof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `(i64, i64)`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Waitaof {
     numlocal: i64,
     numreplicas: i64,
@@ -3375,5 +3937,10 @@ impl Command for Waitaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WAITAOF)
+    }
+}
+impl fmt::Debug for Waitaof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -70,6 +71,10 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
 /// - `data`: one or more: a collection of tuples `(longitude, latitude, member)`, or a single one — `longitude latitude member [longitude latitude member ...]`
 ///
 /// **Options** (methods of [`Geoadd`](struct@Geoadd)): `nx`, `xx`, `ch`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::geoadd(\"k\", [(0.5, 0.5, \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOADD")]
 pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -85,8 +90,11 @@ pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `GEOADD` command, built by [`geoadd`](fn@geoadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geoadd<Key, Data, Condition, Change> {
     key: Key,
     condition: Condition,
@@ -96,6 +104,8 @@ pub struct Geoadd<Key, Data, Condition, Change> {
 }
 impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     pub fn nx(self) -> Geoadd<Key, Data, Tok, Change> {
         Geoadd {
             key: self.key,
@@ -106,6 +116,8 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     pub fn xx(self) -> Geoadd<Key, Data, Tok, Change> {
         Geoadd {
             key: self.key,
@@ -155,6 +167,16 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs,
+    Condition: ToValkeyArgs,
+    Change: ToValkeyArgs,
+> fmt::Debug for Geoadd<Key, Data, Condition, Change> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `GEODIST`.
 pub(crate) static GEODIST: CommandMeta = CommandMeta {
     name: "GEODIST",
@@ -199,6 +221,10 @@ pub(crate) static GEODIST: CommandMeta = CommandMeta {
 /// - `member2`: a string — `member2`
 ///
 /// **Options** (methods of [`Geodist`](struct@Geodist)): `m`, `km`, `ft`, `mi`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<f64> = con.send(cmd::geodist(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEODIST")]
 pub fn geodist<Key: ToValkeyArg, Member1: ToValkeyArg, Member2: ToValkeyArg>(
     key: Key,
@@ -214,8 +240,13 @@ pub fn geodist<Key: ToValkeyArg, Member1: ToValkeyArg, Member2: ToValkeyArg>(
 }
 /// The `GEODIST` command, built by [`geodist`](fn@geodist): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<f64>`
+///   - RESP2: a bulk string
+///   - RESP3: a bulk string (not a double)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geodist<Key, Member1, Member2, Unit> {
     key: Key,
     member1: Member1,
@@ -224,6 +255,8 @@ pub struct Geodist<Key, Member1, Member2, Unit> {
 }
 impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// `M`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
     pub fn m(self) -> Geodist<Key, Member1, Member2, Tok> {
         Geodist {
             key: self.key,
@@ -233,6 +266,8 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
         }
     }
     /// `KM`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
     pub fn km(self) -> Geodist<Key, Member1, Member2, Tok> {
         Geodist {
             key: self.key,
@@ -242,6 +277,8 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
         }
     }
     /// `FT`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
     pub fn ft(self) -> Geodist<Key, Member1, Member2, Tok> {
         Geodist {
             key: self.key,
@@ -251,6 +288,8 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
         }
     }
     /// `MI`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
     pub fn mi(self) -> Geodist<Key, Member1, Member2, Tok> {
         Geodist {
             key: self.key,
@@ -280,6 +319,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEODIST)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member1: ToValkeyArg,
+    Member2: ToValkeyArg,
+    Unit: ToValkeyArgs,
+> fmt::Debug for Geodist<Key, Member1, Member2, Unit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEOHASH`.
@@ -322,20 +371,31 @@ pub(crate) static GEOHASH: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Geohash`](struct@Geohash)): `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<String>> = con.send(cmd::geohash(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOHASH")]
 pub fn geohash<Key: ToValkeyArg>(key: Key) -> Geohash<Key, Unset> {
     Geohash { key, member: Unset }
 }
 /// The `GEOHASH` command, built by [`geohash`](fn@geohash): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<Option<String>>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geohash<Key, Member> {
     key: Key,
     member: Member,
 }
 impl<Key> Geohash<Key, Unset> {
     /// `member [member ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
     pub fn member<Member2: ToValkeyArgs>(
         self,
         member: Member2,
@@ -355,6 +415,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Geohash<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEOHASH)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Geohash<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEOPOS`.
@@ -397,6 +462,10 @@ pub(crate) static GEOPOS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Geopos`](struct@Geopos)): `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::geopos(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOPOS")]
 pub fn geopos<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Geopos<Key, Unset, T> {
     Geopos {
@@ -407,8 +476,11 @@ pub fn geopos<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Geopos<Key, Unset, T
 }
 /// The `GEOPOS` command, built by [`geopos`](fn@geopos): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geopos<Key, Member, T> {
     key: Key,
     member: Member,
@@ -416,6 +488,10 @@ pub struct Geopos<Key, Member, T> {
 }
 impl<Key, T> Geopos<Key, Unset, T> {
     /// `member [member ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
     pub fn member<Member2: ToValkeyArgs>(
         self,
         member: Member2,
@@ -440,6 +516,12 @@ for Geopos<Key, Member, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEOPOS)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Geopos<Key, Member, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEORADIUS`.
@@ -526,6 +608,10 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
 /// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadius(\"k\", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUS")]
 pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -554,8 +640,13 @@ pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEORADIUS` command, built by [`georadius`](fn@georadius): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   The matching members (with the requested `WITH*` data), read into `T`. With `store()`/`storedist()`: the number of members stored.
+///   - with `store()`, `storedist()`: `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Georadius<
     Key,
     Withcoord,
@@ -763,6 +854,10 @@ impl<
     T,
 > Georadius<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, Store, T> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -866,6 +961,8 @@ impl<
     T,
 > {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Georadius<
@@ -899,6 +996,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Georadius<
@@ -955,6 +1054,12 @@ impl<
 > {
     /// `STORE key`
     ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storekey`: a key — `STORE key`
+    ///
     /// Changes the reply to `i64`.
     pub fn store<Storekey: ToValkeyArg>(
         self,
@@ -990,6 +1095,12 @@ impl<
         }
     }
     /// `STOREDIST key`
+    ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storedistkey`: a key — `STOREDIST key`
     ///
     /// Changes the reply to `i64`.
     pub fn storedist<Storedistkey: ToValkeyArg>(
@@ -1079,6 +1190,34 @@ for Georadius<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Georadius<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `GEORADIUSBYMEMBER`.
 pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
     name: "GEORADIUSBYMEMBER",
@@ -1156,6 +1295,10 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
 /// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadiusbymember(\"k\", \"1\", 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUSBYMEMBER")]
 pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1193,8 +1336,13 @@ pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEORADIUSBYMEMBER` command, built by [`georadiusbymember`](fn@georadiusbymember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   The matching members (with the requested `WITH*` data), read into `T`. With `store()`/`storedist()`: the number of members stored.
+///   - with `store()`, `storedist()`: `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Georadiusbymember<
     Key,
     Member,
@@ -1417,6 +1565,10 @@ impl<
     T,
 > {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -1531,6 +1683,8 @@ impl<
     T,
 > {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Georadiusbymember<
@@ -1563,6 +1717,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Georadiusbymember<
@@ -1620,6 +1776,12 @@ impl<
 > {
     /// `STORE key`
     ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storekey`: a key — `STORE key`
+    ///
     /// Changes the reply to `i64`.
     pub fn store<Storekey: ToValkeyArg>(
         self,
@@ -1654,6 +1816,12 @@ impl<
         }
     }
     /// `STOREDIST key`
+    ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storedistkey`: a key — `STOREDIST key`
     ///
     /// Changes the reply to `i64`.
     pub fn storedist<Storedistkey: ToValkeyArg>(
@@ -1740,6 +1908,36 @@ for Georadiusbymember<
         Some(&GEORADIUSBYMEMBER)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Georadiusbymember<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `GEORADIUSBYMEMBER_RO`.
 pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
     name: "GEORADIUSBYMEMBER_RO",
@@ -1788,6 +1986,10 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
 /// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadiusbymember_ro(\"k\", \"1\", 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUSBYMEMBER_RO")]
 pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1823,8 +2025,11 @@ pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey
 }
 /// The `GEORADIUSBYMEMBER_RO` command, built by [`georadiusbymember_ro`](fn@georadiusbymember_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct GeoradiusbymemberRo<
     Key,
     Member,
@@ -2031,6 +2236,10 @@ impl<
     T,
 > {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -2137,6 +2346,8 @@ impl<
     T,
 > {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> GeoradiusbymemberRo<
@@ -2167,6 +2378,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> GeoradiusbymemberRo<
@@ -2245,6 +2458,34 @@ for GeoradiusbymemberRo<
         Some(&GEORADIUSBYMEMBER_RO)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for GeoradiusbymemberRo<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `GEORADIUS_RO`.
 pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
     name: "GEORADIUS_RO",
@@ -2300,6 +2541,10 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
 /// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadius_ro(\"k\", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUS_RO")]
 pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2327,8 +2572,11 @@ pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEORADIUS_RO` command, built by [`georadius_ro`](fn@georadius_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct GeoradiusRo<
     Key,
     Withcoord,
@@ -2491,6 +2739,10 @@ impl<
     T,
 > GeoradiusRo<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, T> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -2577,6 +2829,8 @@ impl<
     T,
 > {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> GeoradiusRo<
@@ -2608,6 +2862,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> GeoradiusRo<
@@ -2687,6 +2943,32 @@ for GeoradiusRo<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for GeoradiusRo<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `vertices` argument: `longitude latitude [longitude latitude ...]`
@@ -2838,6 +3120,10 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
 /// - `by`: [`GeosearchBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
 /// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(\n        cmd::geosearch(\n                \"k\",\n                cmd::GeosearchBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOSEARCH")]
 pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2861,8 +3147,11 @@ pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEOSEARCH` command, built by [`geosearch`](fn@geosearch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geosearch<
     Key,
     From,
@@ -2911,6 +3200,12 @@ impl<
     T,
 > {
     /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
     pub fn frommember<Member: ToValkeyArg>(
         self,
         member: Member,
@@ -2942,6 +3237,13 @@ impl<
         }
     }
     /// `FROMLONLAT longitude latitude`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `longitude`: a number — `longitude`
+    /// - `latitude`: a number — `latitude`
     pub fn fromlonlat(
         self,
         longitude: f64,
@@ -2997,6 +3299,8 @@ impl<
     T,
 > {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Geosearch<
@@ -3027,6 +3331,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Geosearch<
@@ -3068,6 +3374,10 @@ impl<
     T,
 > Geosearch<Key, From, Order, Unset, Unset, Any, Withcoord, Withdist, Withhash, T> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -3349,6 +3659,34 @@ for Geosearch<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Geosearch<
+    Key,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Withcoord,
+    Withdist,
+    Withhash,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// The `vertices` argument: `longitude latitude [longitude latitude ...]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct GeosearchstoreByPolygonVertices {
@@ -3508,6 +3846,10 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
 /// - `by`: [`GeosearchstoreBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
 /// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(\n        cmd::geosearchstore(\n                \"k2\",\n                \"k\",\n                cmd::GeosearchstoreBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOSEARCHSTORE")]
 pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
     destination: Destination,
@@ -3530,8 +3872,11 @@ pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
 }
 /// The `GEOSEARCHSTORE` command, built by [`geosearchstore`](fn@geosearchstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geosearchstore<
     Destination,
     Source,
@@ -3572,6 +3917,12 @@ impl<
     Storedist,
 > {
     /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
     pub fn frommember<Member: ToValkeyArg>(
         self,
         member: Member,
@@ -3599,6 +3950,13 @@ impl<
         }
     }
     /// `FROMLONLAT longitude latitude`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `longitude`: a number — `longitude`
+    /// - `latitude`: a number — `latitude`
     pub fn fromlonlat(
         self,
         longitude: f64,
@@ -3646,6 +4004,8 @@ impl<
     Storedist,
 > {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Geosearchstore<
@@ -3672,6 +4032,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Geosearchstore<
@@ -3707,6 +4069,10 @@ impl<
     Storedist,
 > Geosearchstore<Destination, Source, From, Order, Unset, Unset, Any, Storedist> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -3847,5 +4213,29 @@ for Geosearchstore<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Source: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Storedist: ToValkeyArgs,
+> fmt::Debug
+for Geosearchstore<
+    Destination,
+    Source,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Storedist,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

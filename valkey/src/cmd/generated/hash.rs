@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -57,6 +58,10 @@ pub(crate) static HDEL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HDEL")]
 pub fn hdel<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -66,8 +71,11 @@ pub fn hdel<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HDEL` command, built by [`hdel`](fn@hdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hdel<Key, Field> {
     key: Key,
     field: Field,
@@ -84,6 +92,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hdel<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HDEL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hdel<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXISTS`.
@@ -125,6 +138,10 @@ pub(crate) static HEXISTS: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hexists(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXISTS")]
 pub fn hexists<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -134,8 +151,11 @@ pub fn hexists<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HEXISTS` command, built by [`hexists`](fn@hexists): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexists<Key, Field> {
     key: Key,
     field: Field,
@@ -152,6 +172,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hexists<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXISTS)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hexists<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXPIRE`.
@@ -196,6 +221,10 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
 /// **Options** (methods of [`Hexpire`](struct@Hexpire)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXPIRE")]
 pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -211,8 +240,11 @@ pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HEXPIRE` command, built by [`hexpire`](fn@hexpire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexpire<Key, Field, Condition> {
     key: Key,
     seconds: i64,
@@ -221,6 +253,8 @@ pub struct Hexpire<Key, Field, Condition> {
 }
 impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Hexpire<Key, Field, Tok> {
         Hexpire {
             key: self.key,
@@ -230,6 +264,8 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Hexpire<Key, Field, Tok> {
         Hexpire {
             key: self.key,
@@ -239,6 +275,8 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Hexpire<Key, Field, Tok> {
         Hexpire {
             key: self.key,
@@ -248,6 +286,8 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Hexpire<Key, Field, Tok> {
         Hexpire {
             key: self.key,
@@ -275,6 +315,12 @@ for Hexpire<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIRE)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
+for Hexpire<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXPIREAT`.
@@ -325,6 +371,10 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
 /// **Options** (methods of [`Hexpireat`](struct@Hexpireat)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXPIREAT")]
 pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -340,8 +390,11 @@ pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HEXPIREAT` command, built by [`hexpireat`](fn@hexpireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexpireat<Key, Field, Condition> {
     key: Key,
     unix_time_seconds: i64,
@@ -350,6 +403,8 @@ pub struct Hexpireat<Key, Field, Condition> {
 }
 impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Hexpireat<Key, Field, Tok> {
         Hexpireat {
             key: self.key,
@@ -359,6 +414,8 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Hexpireat<Key, Field, Tok> {
         Hexpireat {
             key: self.key,
@@ -368,6 +425,8 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Hexpireat<Key, Field, Tok> {
         Hexpireat {
             key: self.key,
@@ -377,6 +436,8 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Hexpireat<Key, Field, Tok> {
         Hexpireat {
             key: self.key,
@@ -404,6 +465,12 @@ for Hexpireat<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIREAT)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
+for Hexpireat<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXPIRETIME`.
@@ -445,6 +512,10 @@ pub(crate) static HEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpiretime(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXPIRETIME")]
 pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -454,8 +525,11 @@ pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HEXPIRETIME` command, built by [`hexpiretime`](fn@hexpiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexpiretime<Key, Field> {
     key: Key,
     field: Field,
@@ -474,6 +548,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hexpiretime<Key, Field> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hexpiretime<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGET`.
@@ -515,6 +594,10 @@ pub(crate) static HGET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hget(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGET")]
 pub fn hget<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -528,8 +611,11 @@ pub fn hget<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey>(
 }
 /// The `HGET` command, built by [`hget`](fn@hget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hget<Key, Field, T> {
     key: Key,
     field: Field,
@@ -548,6 +634,12 @@ for Hget<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGET)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey> fmt::Debug
+for Hget<Key, Field, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGETALL`.
@@ -590,6 +682,10 @@ pub(crate) static HGETALL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetall(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGETALL")]
 pub fn hgetall<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hgetall<Key, T> {
     Hgetall {
@@ -599,8 +695,13 @@ pub fn hgetall<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hgetall<Key, T> {
 }
 /// The `HGETALL` command, built by [`hgetall`](fn@hgetall): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of fields and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hgetall<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -616,6 +717,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hgetall<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETALL)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hgetall<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGETDEL`.
@@ -657,6 +763,10 @@ pub(crate) static HGETDEL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGETDEL")]
 pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -670,8 +780,11 @@ pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
 }
 /// The `HGETDEL` command, built by [`hgetdel`](fn@hgetdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hgetdel<Key, Field, T> {
     key: Key,
     field: Field,
@@ -692,6 +805,12 @@ for Hgetdel<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETDEL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Hgetdel<Key, Field, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGETEX`.
@@ -735,6 +854,10 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
 /// **Options** (methods of [`Hgetex`](struct@Hgetex)): `ex`, `px`, `exat`, `pxat`, `persist`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetex(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGETEX")]
 pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -749,8 +872,11 @@ pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
 }
 /// The `HGETEX` command, built by [`hgetex`](fn@hgetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hgetex<Key, Field, Expiration, T> {
     key: Key,
     expiration: Expiration,
@@ -759,6 +885,12 @@ pub struct Hgetex<Key, Field, Expiration, T> {
 }
 impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
     pub fn ex(self, seconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
@@ -768,6 +900,12 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         }
     }
     /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
     pub fn px(self, milliseconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
@@ -777,6 +915,12 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         }
     }
     /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
     pub fn exat(self, unix_time_seconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
@@ -786,6 +930,12 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
         unix_time_milliseconds: i64,
@@ -798,6 +948,8 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         }
     }
     /// `PERSIST`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
     pub fn persist(self) -> Hgetex<Key, Field, Tok, T> {
         Hgetex {
             key: self.key,
@@ -827,6 +979,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hgetex<Key, Field, Expiration, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HINCRBY`.
@@ -872,6 +1034,10 @@ pub(crate) static HINCRBY: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
 /// - `increment`: an integer — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hincrby(\"k\", \"1\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HINCRBY")]
 pub fn hincrby<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -882,8 +1048,11 @@ pub fn hincrby<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HINCRBY` command, built by [`hincrby`](fn@hincrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hincrby<Key, Field> {
     key: Key,
     field: Field,
@@ -902,6 +1071,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hincrby<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HINCRBY)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrby<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HINCRBYFLOAT`.
@@ -947,6 +1121,10 @@ pub(crate) static HINCRBYFLOAT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
 /// - `increment`: a number — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: f64 = con.send(cmd::hincrbyfloat(\"k\", \"1\", 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HINCRBYFLOAT")]
 pub fn hincrbyfloat<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -961,8 +1139,11 @@ pub fn hincrbyfloat<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HINCRBYFLOAT` command, built by [`hincrbyfloat`](fn@hincrbyfloat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `f64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hincrbyfloat<Key, Field> {
     key: Key,
     field: Field,
@@ -981,6 +1162,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hincrbyfloat<Key, Field> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HINCRBYFLOAT)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrbyfloat<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HKEYS`.
@@ -1021,14 +1207,21 @@ pub(crate) static HKEYS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hkeys(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HKEYS")]
 pub fn hkeys<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hkeys<Key, T> {
     Hkeys { key, _reply: PhantomData }
 }
 /// The `HKEYS` command, built by [`hkeys`](fn@hkeys): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hkeys<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -1044,6 +1237,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hkeys<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HKEYS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hkeys<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HLEN`.
@@ -1084,14 +1282,21 @@ pub(crate) static HLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hlen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HLEN")]
 pub fn hlen<Key: ToValkeyArg>(key: Key) -> Hlen<Key> {
     Hlen { key }
 }
 /// The `HLEN` command, built by [`hlen`](fn@hlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hlen<Key> {
     key: Key,
 }
@@ -1106,6 +1311,11 @@ impl<Key: ToValkeyArg> Command for Hlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HLEN)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Hlen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HMGET`.
@@ -1147,6 +1357,10 @@ pub(crate) static HMGET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hmget(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HMGET")]
 pub fn hmget<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -1160,8 +1374,11 @@ pub fn hmget<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
 }
 /// The `HMGET` command, built by [`hmget`](fn@hmget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hmget<Key, Field, T> {
     key: Key,
     field: Field,
@@ -1180,6 +1397,12 @@ for Hmget<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HMGET)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Hmget<Key, Field, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HMSET`.
@@ -1224,6 +1447,10 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::hmset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HMSET")]
 pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -1233,8 +1460,11 @@ pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `HMSET` command, built by [`hmset`](fn@hmset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hmset<Key, Data> {
     key: Key,
     data: Data,
@@ -1251,6 +1481,11 @@ impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hmset<Key, Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HMSET)
+    }
+}
+impl<Key: ToValkeyArg, Data: ToValkeyArgs> fmt::Debug for Hmset<Key, Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPERSIST`.
@@ -1292,6 +1527,10 @@ pub(crate) static HPERSIST: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpersist(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPERSIST")]
 pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1301,8 +1540,11 @@ pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPERSIST` command, built by [`hpersist`](fn@hpersist): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpersist<Key, Field> {
     key: Key,
     field: Field,
@@ -1321,6 +1563,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpersist<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPERSIST)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hpersist<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPEXPIRE`.
@@ -1371,6 +1618,10 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
 /// **Options** (methods of [`Hpexpire`](struct@Hpexpire)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPEXPIRE")]
 pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1386,8 +1637,11 @@ pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPEXPIRE` command, built by [`hpexpire`](fn@hpexpire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpexpire<Key, Field, Condition> {
     key: Key,
     milliseconds: i64,
@@ -1396,6 +1650,8 @@ pub struct Hpexpire<Key, Field, Condition> {
 }
 impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Hpexpire<Key, Field, Tok> {
         Hpexpire {
             key: self.key,
@@ -1405,6 +1661,8 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Hpexpire<Key, Field, Tok> {
         Hpexpire {
             key: self.key,
@@ -1414,6 +1672,8 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Hpexpire<Key, Field, Tok> {
         Hpexpire {
             key: self.key,
@@ -1423,6 +1683,8 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Hpexpire<Key, Field, Tok> {
         Hpexpire {
             key: self.key,
@@ -1450,6 +1712,12 @@ for Hpexpire<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIRE)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
+for Hpexpire<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPEXPIREAT`.
@@ -1500,6 +1768,10 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
 /// **Options** (methods of [`Hpexpireat`](struct@Hpexpireat)): `nx`, `xx`, `gt`, `lt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPEXPIREAT")]
 pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1515,8 +1787,11 @@ pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPEXPIREAT` command, built by [`hpexpireat`](fn@hpexpireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpexpireat<Key, Field, Condition> {
     key: Key,
     unix_time_milliseconds: i64,
@@ -1525,6 +1800,8 @@ pub struct Hpexpireat<Key, Field, Condition> {
 }
 impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn nx(self) -> Hpexpireat<Key, Field, Tok> {
         Hpexpireat {
             key: self.key,
@@ -1534,6 +1811,8 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn xx(self) -> Hpexpireat<Key, Field, Tok> {
         Hpexpireat {
             key: self.key,
@@ -1543,6 +1822,8 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
     /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Hpexpireat<Key, Field, Tok> {
         Hpexpireat {
             key: self.key,
@@ -1552,6 +1833,8 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Hpexpireat<Key, Field, Tok> {
         Hpexpireat {
             key: self.key,
@@ -1579,6 +1862,12 @@ for Hpexpireat<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIREAT)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
+for Hpexpireat<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPEXPIRETIME`.
@@ -1620,6 +1909,10 @@ pub(crate) static HPEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpiretime(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPEXPIRETIME")]
 pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1629,8 +1922,11 @@ pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPEXPIRETIME` command, built by [`hpexpiretime`](fn@hpexpiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpexpiretime<Key, Field> {
     key: Key,
     field: Field,
@@ -1649,6 +1945,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpexpiretime<Key, Field>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hpexpiretime<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPTTL`.
@@ -1690,6 +1991,10 @@ pub(crate) static HPTTL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpttl(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPTTL")]
 pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -1699,8 +2004,11 @@ pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPTTL` command, built by [`hpttl`](fn@hpttl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpttl<Key, Field> {
     key: Key,
     field: Field,
@@ -1719,6 +2027,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpttl<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPTTL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hpttl<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HRANDFIELD`.
@@ -1763,6 +2076,10 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `count`, `withvalues`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hrandfield(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HRANDFIELD")]
 pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1777,8 +2094,13 @@ pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `HRANDFIELD` command, built by [`hrandfield`](fn@hrandfield): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: with `withvalues()`, a flat array
+///   - RESP3: with `withvalues()`, an array of pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     key: Key,
     options: OptionsGiven,
@@ -1788,6 +2110,10 @@ pub struct Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
 }
 impl<Key, Withvalues, T> Hrandfield<Key, Unset, Unset, Withvalues, T> {
     /// `count [WITHVALUES]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
     pub fn count(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T> {
         Hrandfield {
             key: self.key,
@@ -1831,6 +2157,17 @@ impl<
         Some(&HRANDFIELD)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withvalues: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `HSCAN`.
 pub(crate) static HSCAN: CommandMeta = CommandMeta {
     name: "HSCAN",
@@ -1872,6 +2209,10 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
 /// - `cursor`: an integer — `cursor`
 ///
 /// **Options** (methods of [`Hscan`](struct@Hscan)): `pattern`, `count`, `novalues`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hscan(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSCAN")]
 pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1888,8 +2229,11 @@ pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `HSCAN` command, built by [`hscan`](fn@hscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hscan<Key, Pattern, Count, Novalues, T> {
     key: Key,
     cursor: i64,
@@ -1900,6 +2244,10 @@ pub struct Hscan<Key, Pattern, Count, Novalues, T> {
 }
 impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
@@ -1916,6 +2264,10 @@ impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
 }
 impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Hscan<Key, Pattern, Tokened<i64>, Novalues, T> {
         Hscan {
             key: self.key,
@@ -1964,6 +2316,17 @@ impl<
         Some(&HSCAN)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Novalues: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hscan<Key, Pattern, Count, Novalues, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `HSET`.
 pub(crate) static HSET: CommandMeta = CommandMeta {
     name: "HSET",
@@ -2010,6 +2373,10 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSET")]
 pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -2019,8 +2386,11 @@ pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `HSET` command, built by [`hset`](fn@hset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hset<Key, Data> {
     key: Key,
     data: Data,
@@ -2037,6 +2407,11 @@ impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hset<Key, Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSET)
+    }
+}
+impl<Key: ToValkeyArg, Data: ToValkeyArgs> fmt::Debug for Hset<Key, Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSETEX`.
@@ -2083,6 +2458,10 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
 /// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetex(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSETEX")]
 pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -2098,8 +2477,11 @@ pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `HSETEX` command, built by [`hsetex`](fn@hsetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     key: Key,
     key_condition: KeyCondition,
@@ -2114,6 +2496,8 @@ impl<
     Expiration,
 > Hsetex<Key, Data, Unset, FieldsCondition, Expiration> {
     /// `NX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
     pub fn nx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration> {
         Hsetex {
             key: self.key,
@@ -2124,6 +2508,8 @@ impl<
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
     pub fn xx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration> {
         Hsetex {
             key: self.key,
@@ -2141,6 +2527,8 @@ impl<
     Expiration,
 > Hsetex<Key, Data, KeyCondition, Unset, Expiration> {
     /// `FNX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
     pub fn fnx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration> {
         Hsetex {
             key: self.key,
@@ -2151,6 +2539,8 @@ impl<
         }
     }
     /// `FXX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
     pub fn fxx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration> {
         Hsetex {
             key: self.key,
@@ -2168,6 +2558,12 @@ impl<
     FieldsCondition,
 > Hsetex<Key, Data, KeyCondition, FieldsCondition, Unset> {
     /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
     pub fn ex(
         self,
         seconds: i64,
@@ -2181,6 +2577,12 @@ impl<
         }
     }
     /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
     pub fn px(
         self,
         milliseconds: i64,
@@ -2194,6 +2596,12 @@ impl<
         }
     }
     /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
     pub fn exat(
         self,
         unix_time_seconds: i64,
@@ -2207,6 +2615,12 @@ impl<
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
         unix_time_milliseconds: i64,
@@ -2220,6 +2634,8 @@ impl<
         }
     }
     /// `KEEPTTL`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
     pub fn keepttl(self) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tok> {
         Hsetex {
             key: self.key,
@@ -2255,6 +2671,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSETEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs,
+    KeyCondition: ToValkeyArgs,
+    FieldsCondition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+> fmt::Debug for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSETNX`.
@@ -2300,6 +2727,10 @@ pub(crate) static HSETNX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetnx(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSETNX")]
 pub fn hsetnx<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -2310,8 +2741,11 @@ pub fn hsetnx<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `HSETNX` command, built by [`hsetnx`](fn@hsetnx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hsetnx<Key, Field, ValueArg> {
     key: Key,
     field: Field,
@@ -2331,6 +2765,12 @@ for Hsetnx<Key, Field, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSETNX)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug
+for Hsetnx<Key, Field, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSTRLEN`.
@@ -2372,6 +2812,10 @@ pub(crate) static HSTRLEN: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hstrlen(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSTRLEN")]
 pub fn hstrlen<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -2381,8 +2825,11 @@ pub fn hstrlen<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HSTRLEN` command, built by [`hstrlen`](fn@hstrlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hstrlen<Key, Field> {
     key: Key,
     field: Field,
@@ -2399,6 +2846,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hstrlen<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSTRLEN)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hstrlen<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HTTL`.
@@ -2440,6 +2892,10 @@ pub(crate) static HTTL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::httl(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HTTL")]
 pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -2449,8 +2905,11 @@ pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HTTL` command, built by [`httl`](fn@httl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Httl<Key, Field> {
     key: Key,
     field: Field,
@@ -2469,6 +2928,11 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Httl<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HTTL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Httl<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HVALS`.
@@ -2509,14 +2973,21 @@ pub(crate) static HVALS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hvals(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HVALS")]
 pub fn hvals<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hvals<Key, T> {
     Hvals { key, _reply: PhantomData }
 }
 /// The `HVALS` command, built by [`hvals`](fn@hvals): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hvals<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -2532,5 +3003,10 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hvals<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HVALS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hvals<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -57,20 +58,31 @@ pub(crate) static PFADD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Pfadd`](struct@Pfadd)): `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pfadd(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFADD")]
 pub fn pfadd<Key: ToValkeyArg>(key: Key) -> Pfadd<Key, Unset> {
     Pfadd { key, element: Unset }
 }
 /// The `PFADD` command, built by [`pfadd`](fn@pfadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfadd<Key, Element> {
     key: Key,
     element: Element,
 }
 impl<Key> Pfadd<Key, Unset> {
     /// `element [element ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `element`: one or more: a collection of strings, or a single one — `[element [element ...]]`
     pub fn element<Element2: ToValkeyArgs>(
         self,
         element: Element2,
@@ -90,6 +102,11 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Pfadd<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFADD)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Pfadd<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFCOUNT`.
@@ -130,14 +147,21 @@ pub(crate) static PFCOUNT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pfcount([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFCOUNT")]
 pub fn pfcount<Key: ToValkeyArgs>(key: Key) -> Pfcount<Key> {
     Pfcount { key }
 }
 /// The `PFCOUNT` command, built by [`pfcount`](fn@pfcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfcount<Key> {
     key: Key,
 }
@@ -152,6 +176,11 @@ impl<Key: ToValkeyArgs> Command for Pfcount<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFCOUNT)
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Pfcount<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFDEBUG`.
@@ -196,6 +225,10 @@ pub(crate) static PFDEBUG: CommandMeta = CommandMeta {
 ///
 /// - `subcommand`: a string — `subcommand`
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::pfdebug(\"GETREG\", \"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFDEBUG")]
 pub fn pfdebug<Subcommand: ToValkeyArg, Key: ToValkeyArg>(
     subcommand: Subcommand,
@@ -205,8 +238,11 @@ pub fn pfdebug<Subcommand: ToValkeyArg, Key: ToValkeyArg>(
 }
 /// The `PFDEBUG` command, built by [`pfdebug`](fn@pfdebug): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfdebug<Subcommand, Key> {
     subcommand: Subcommand,
     key: Key,
@@ -223,6 +259,11 @@ impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> Command for Pfdebug<Subcommand, 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFDEBUG)
+    }
+}
+impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> fmt::Debug for Pfdebug<Subcommand, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFMERGE`.
@@ -274,6 +315,10 @@ pub(crate) static PFMERGE: CommandMeta = CommandMeta {
 /// - `destkey`: a key — `destkey`
 ///
 /// **Options** (methods of [`Pfmerge`](struct@Pfmerge)): `sourcekey`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::pfmerge(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFMERGE")]
 pub fn pfmerge<Destkey: ToValkeyArg>(destkey: Destkey) -> Pfmerge<Destkey, Unset> {
     Pfmerge {
@@ -283,14 +328,21 @@ pub fn pfmerge<Destkey: ToValkeyArg>(destkey: Destkey) -> Pfmerge<Destkey, Unset
 }
 /// The `PFMERGE` command, built by [`pfmerge`](fn@pfmerge): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfmerge<Destkey, Sourcekey> {
     destkey: Destkey,
     sourcekey: Sourcekey,
 }
 impl<Destkey> Pfmerge<Destkey, Unset> {
     /// `sourcekey [sourcekey ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `sourcekey`: one or more: a collection of keys, or a single one — `[sourcekey [sourcekey ...]]`
     pub fn sourcekey<Sourcekey2: ToValkeyArgs>(
         self,
         sourcekey: Sourcekey2,
@@ -314,6 +366,12 @@ for Pfmerge<Destkey, Sourcekey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFMERGE)
+    }
+}
+impl<Destkey: ToValkeyArg, Sourcekey: ToValkeyArgs> fmt::Debug
+for Pfmerge<Destkey, Sourcekey> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFSELFTEST`.
@@ -340,14 +398,21 @@ pub(crate) static PFSELFTEST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@hyperloglog`, `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::pfselftest())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFSELFTEST")]
 pub fn pfselftest() -> Pfselftest {
     Pfselftest {}
 }
 /// The `PFSELFTEST` command, built by [`pfselftest`](fn@pfselftest): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfselftest {}
 impl Command for Pfselftest {
     type Output = ();
@@ -359,5 +424,10 @@ impl Command for Pfselftest {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFSELFTEST)
+    }
+}
+impl fmt::Debug for Pfselftest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

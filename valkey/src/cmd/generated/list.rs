@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -68,6 +69,10 @@ pub(crate) static BLMOVE: CommandMeta = CommandMeta {
 /// - `wherefrom`: [`Side`] — `<LEFT | RIGHT>`
 /// - `whereto`: [`Side`] — `<LEFT | RIGHT>`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::blmove(\"k\", \"k2\", cmd::Side::Left, cmd::Side::Left, 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BLMOVE")]
 pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -87,8 +92,11 @@ pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
 }
 /// The `BLMOVE` command, built by [`blmove`](fn@blmove): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Blmove<Source, Destination, T> {
     source: Source,
     destination: Destination,
@@ -115,6 +123,12 @@ for Blmove<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Blmove<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BLMPOP`.
@@ -162,6 +176,10 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
 /// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
 /// **Options** (methods of [`Blmpop`](struct@Blmpop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blmpop(0.5, [\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BLMPOP")]
 pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
     timeout: f64,
@@ -178,8 +196,11 @@ pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `BLMPOP` command, built by [`blmpop`](fn@blmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Blmpop<Key, Count, T> {
     timeout: f64,
     key: Key,
@@ -189,6 +210,10 @@ pub struct Blmpop<Key, Count, T> {
 }
 impl<Key, T> Blmpop<Key, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Blmpop<Key, Tokened<i64>, T> {
         Blmpop {
             timeout: self.timeout,
@@ -216,6 +241,12 @@ for Blmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMPOP)
+    }
+}
+impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Blmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BLPOP`.
@@ -261,6 +292,10 @@ pub(crate) static BLPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blpop([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BLPOP")]
 pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Blpop<Key, T> {
     Blpop {
@@ -271,8 +306,11 @@ pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Blpop<
 }
 /// The `BLPOP` command, built by [`blpop`](fn@blpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Blpop<Key, T> {
     key: Key,
     timeout: f64,
@@ -290,6 +328,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Blpop<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLPOP)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Blpop<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BRPOP`.
@@ -335,6 +378,10 @@ pub(crate) static BRPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::brpop([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BRPOP")]
 pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Brpop<Key, T> {
     Brpop {
@@ -345,8 +392,11 @@ pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Brpop<
 }
 /// The `BRPOP` command, built by [`brpop`](fn@brpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Brpop<Key, T> {
     key: Key,
     timeout: f64,
@@ -364,6 +414,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Brpop<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BRPOP)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Brpop<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BRPOPLPUSH`.
@@ -422,6 +477,10 @@ pub(crate) static BRPOPLPUSH: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::brpoplpush(\"k\", \"k2\", 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BRPOPLPUSH")]
 pub fn brpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -437,8 +496,11 @@ pub fn brpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
 }
 /// The `BRPOPLPUSH` command, built by [`brpoplpush`](fn@brpoplpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Brpoplpush<Source, Destination, T> {
     source: Source,
     destination: Destination,
@@ -460,6 +522,12 @@ for Brpoplpush<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BRPOPLPUSH)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Brpoplpush<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LINDEX`.
@@ -501,6 +569,10 @@ pub(crate) static LINDEX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `index`: an integer — `index`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lindex(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LINDEX")]
 pub fn lindex<Key: ToValkeyArg, T: FromValkey>(key: Key, index: i64) -> Lindex<Key, T> {
     Lindex {
@@ -511,8 +583,11 @@ pub fn lindex<Key: ToValkeyArg, T: FromValkey>(key: Key, index: i64) -> Lindex<K
 }
 /// The `LINDEX` command, built by [`lindex`](fn@lindex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lindex<Key, T> {
     key: Key,
     index: i64,
@@ -530,6 +605,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Lindex<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LINDEX)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lindex<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `where` argument: `BEFORE | AFTER`
@@ -598,6 +678,10 @@ pub(crate) static LINSERT: CommandMeta = CommandMeta {
 /// - `where_`: [`LinsertWhere`] — `<BEFORE | AFTER>`
 /// - `pivot`: a string — `pivot`
 /// - `element`: a string — `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::linsert(\"k\", cmd::LinsertWhere::Before, \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LINSERT")]
 pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -614,8 +698,11 @@ pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LINSERT` command, built by [`linsert`](fn@linsert): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Linsert<Key, Pivot, Element> {
     key: Key,
     where_: LinsertWhere,
@@ -638,6 +725,12 @@ for Linsert<Key, Pivot, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LINSERT)
+    }
+}
+impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> fmt::Debug
+for Linsert<Key, Pivot, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LLEN`.
@@ -678,14 +771,21 @@ pub(crate) static LLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::llen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LLEN")]
 pub fn llen<Key: ToValkeyArg>(key: Key) -> Llen<Key> {
     Llen { key }
 }
 /// The `LLEN` command, built by [`llen`](fn@llen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Llen<Key> {
     key: Key,
 }
@@ -700,6 +800,11 @@ impl<Key: ToValkeyArg> Command for Llen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LLEN)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Llen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LMOVE`.
@@ -752,6 +857,10 @@ pub(crate) static LMOVE: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 /// - `wherefrom`: [`Side`] — `<LEFT | RIGHT>`
 /// - `whereto`: [`Side`] — `<LEFT | RIGHT>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::lmove(\"k\", \"k2\", cmd::Side::Left, cmd::Side::Left))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LMOVE")]
 pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -769,8 +878,11 @@ pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
 }
 /// The `LMOVE` command, built by [`lmove`](fn@lmove): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lmove<Source, Destination, T> {
     source: Source,
     destination: Destination,
@@ -794,6 +906,12 @@ for Lmove<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Lmove<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LMPOP`.
@@ -837,6 +955,10 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
 /// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
 /// **Options** (methods of [`Lmpop`](struct@Lmpop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lmpop([\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LMPOP")]
 pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -851,8 +973,11 @@ pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `LMPOP` command, built by [`lmpop`](fn@lmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lmpop<Key, Count, T> {
     key: Key,
     where_: Side,
@@ -861,6 +986,10 @@ pub struct Lmpop<Key, Count, T> {
 }
 impl<Key, T> Lmpop<Key, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Lmpop<Key, Tokened<i64>, T> {
         Lmpop {
             key: self.key,
@@ -885,6 +1014,12 @@ for Lmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMPOP)
+    }
+}
+impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Lmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPOP`.
@@ -937,6 +1072,10 @@ pub(crate) static LPOP: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Lpop`](struct@Lpop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lpop(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPOP")]
 pub fn lpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Lpop<Key, Unset, T> {
     Lpop {
@@ -948,8 +1087,11 @@ pub fn lpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Lpop<Key, Unset, T> {
 }
 /// The `LPOP` command, built by [`lpop`](fn@lpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpop<Key, Count, T> {
     key: Key,
     count: Count,
@@ -960,6 +1102,10 @@ impl<Key, T> Lpop<Key, Unset, T> {
     /// `count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
     pub fn count(self, count: i64) -> Lpop<Key, i64, T> {
         Lpop {
             key: self.key,
@@ -985,6 +1131,12 @@ for Lpop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Lpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPOS`.
@@ -1030,6 +1182,10 @@ pub(crate) static LPOS: CommandMeta = CommandMeta {
 /// - `element`: a string — `element`
 ///
 /// **Options** (methods of [`Lpos`](struct@Lpos)): `rank`, `count`, `maxlen`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::lpos(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPOS")]
 pub fn lpos<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1046,8 +1202,13 @@ pub fn lpos<Key: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LPOS` command, built by [`lpos`](fn@lpos): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   The first matching index (`None`: no match). With `count()`: every matching index.
+///   - with `count()`: `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpos<Key, Element, Rank, NumMatches, Len, O> {
     key: Key,
     element: Element,
@@ -1058,6 +1219,10 @@ pub struct Lpos<Key, Element, Rank, NumMatches, Len, O> {
 }
 impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len, O> {
     /// `RANK rank`
+    ///
+    /// **Arguments**
+    ///
+    /// - `rank`: an integer — `[RANK rank]`
     pub fn rank(
         self,
         rank: i64,
@@ -1074,6 +1239,10 @@ impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len
 }
 impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
     /// `COUNT num-matches`
+    ///
+    /// **Arguments**
+    ///
+    /// - `num_matches`: an integer — `[COUNT num-matches]`
     ///
     /// Changes the reply to `Vec<i64>`.
     pub fn count(
@@ -1095,6 +1264,10 @@ impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
 }
 impl<Key, Element, Rank, NumMatches, O> Lpos<Key, Element, Rank, NumMatches, Unset, O> {
     /// `MAXLEN len`
+    ///
+    /// **Arguments**
+    ///
+    /// - `len`: an integer — `[MAXLEN len]`
     pub fn maxlen(
         self,
         len: i64,
@@ -1132,6 +1305,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPOS)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Element: ToValkeyArg,
+    Rank: ToValkeyArgs,
+    NumMatches: ToValkeyArgs,
+    Len: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug for Lpos<Key, Element, Rank, NumMatches, Len, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPUSH`.
@@ -1180,6 +1365,10 @@ pub(crate) static LPUSH: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lpush(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPUSH")]
 pub fn lpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1189,8 +1378,11 @@ pub fn lpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `LPUSH` command, built by [`lpush`](fn@lpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpush<Key, Element> {
     key: Key,
     element: Element,
@@ -1207,6 +1399,11 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Lpush<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPUSH)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpush<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPUSHX`.
@@ -1255,6 +1452,10 @@ pub(crate) static LPUSHX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lpushx(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPUSHX")]
 pub fn lpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1264,8 +1465,11 @@ pub fn lpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `LPUSHX` command, built by [`lpushx`](fn@lpushx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpushx<Key, Element> {
     key: Key,
     element: Element,
@@ -1282,6 +1486,11 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Lpushx<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPUSHX)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpushx<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LRANGE`.
@@ -1324,6 +1533,10 @@ pub(crate) static LRANGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LRANGE")]
 pub fn lrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1339,8 +1552,11 @@ pub fn lrange<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `LRANGE` command, built by [`lrange`](fn@lrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lrange<Key, T> {
     key: Key,
     start: i64,
@@ -1360,6 +1576,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Lrange<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LRANGE)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lrange<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LREM`.
@@ -1402,6 +1623,10 @@ pub(crate) static LREM: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `count`: an integer — `count`
 /// - `element`: a string — `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lrem(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LREM")]
 pub fn lrem<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1412,8 +1637,11 @@ pub fn lrem<Key: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LREM` command, built by [`lrem`](fn@lrem): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lrem<Key, Element> {
     key: Key,
     count: i64,
@@ -1432,6 +1660,11 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> Command for Lrem<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LREM)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lrem<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LSET`.
@@ -1474,6 +1707,10 @@ pub(crate) static LSET: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `index`: an integer — `index`
 /// - `element`: a string — `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::lset(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LSET")]
 pub fn lset<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1484,8 +1721,11 @@ pub fn lset<Key: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LSET` command, built by [`lset`](fn@lset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lset<Key, Element> {
     key: Key,
     index: i64,
@@ -1504,6 +1744,11 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> Command for Lset<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LSET)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lset<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LTRIM`.
@@ -1546,14 +1791,21 @@ pub(crate) static LTRIM: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::ltrim(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LTRIM")]
 pub fn ltrim<Key: ToValkeyArg>(key: Key, start: i64, stop: i64) -> Ltrim<Key> {
     Ltrim { key, start, stop }
 }
 /// The `LTRIM` command, built by [`ltrim`](fn@ltrim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ltrim<Key> {
     key: Key,
     start: i64,
@@ -1572,6 +1824,11 @@ impl<Key: ToValkeyArg> Command for Ltrim<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LTRIM)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Ltrim<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPOP`.
@@ -1624,6 +1881,10 @@ pub(crate) static RPOP: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Rpop`](struct@Rpop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::rpop(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPOP")]
 pub fn rpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Rpop<Key, Unset, T> {
     Rpop {
@@ -1635,8 +1896,11 @@ pub fn rpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Rpop<Key, Unset, T> {
 }
 /// The `RPOP` command, built by [`rpop`](fn@rpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpop<Key, Count, T> {
     key: Key,
     count: Count,
@@ -1647,6 +1911,10 @@ impl<Key, T> Rpop<Key, Unset, T> {
     /// `count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
     pub fn count(self, count: i64) -> Rpop<Key, i64, T> {
         Rpop {
             key: self.key,
@@ -1672,6 +1940,12 @@ for Rpop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Rpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPOPLPUSH`.
@@ -1722,6 +1996,10 @@ pub(crate) static RPOPLPUSH: CommandMeta = CommandMeta {
 ///
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::rpoplpush(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPOPLPUSH")]
 pub fn rpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -1735,8 +2013,11 @@ pub fn rpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
 }
 /// The `RPOPLPUSH` command, built by [`rpoplpush`](fn@rpoplpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpoplpush<Source, Destination, T> {
     source: Source,
     destination: Destination,
@@ -1755,6 +2036,12 @@ for Rpoplpush<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPOPLPUSH)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Rpoplpush<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPUSH`.
@@ -1803,6 +2090,10 @@ pub(crate) static RPUSH: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::rpush(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPUSH")]
 pub fn rpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1812,8 +2103,11 @@ pub fn rpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `RPUSH` command, built by [`rpush`](fn@rpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpush<Key, Element> {
     key: Key,
     element: Element,
@@ -1830,6 +2124,11 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Rpush<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPUSH)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpush<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPUSHX`.
@@ -1878,6 +2177,10 @@ pub(crate) static RPUSHX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::rpushx(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPUSHX")]
 pub fn rpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1887,8 +2190,11 @@ pub fn rpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `RPUSHX` command, built by [`rpushx`](fn@rpushx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpushx<Key, Element> {
     key: Key,
     element: Element,
@@ -1905,5 +2211,10 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Rpushx<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPUSHX)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpushx<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

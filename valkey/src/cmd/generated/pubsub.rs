@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -46,14 +47,21 @@ pub(crate) static PSUBSCRIBE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `pattern [pattern ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::psubscribe([\"*\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PSUBSCRIBE")]
 pub fn psubscribe<Pattern: ToValkeyArgs>(pattern: Pattern) -> Psubscribe<Pattern> {
     Psubscribe { pattern }
 }
 /// The `PSUBSCRIBE` command, built by [`psubscribe`](fn@psubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Psubscribe<Pattern> {
     pattern: Pattern,
 }
@@ -68,6 +76,11 @@ impl<Pattern: ToValkeyArgs> Command for Psubscribe<Pattern> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSUBSCRIBE)
+    }
+}
+impl<Pattern: ToValkeyArgs> fmt::Debug for Psubscribe<Pattern> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBLISH`.
@@ -103,6 +116,10 @@ pub(crate) static PUBLISH: CommandMeta = CommandMeta {
 ///
 /// - `channel`: a string — `channel`
 /// - `message`: a string — `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::publish(\"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBLISH")]
 pub fn publish<Channel: ToValkeyArg, Message: ToValkeyArg>(
     channel: Channel,
@@ -112,8 +129,11 @@ pub fn publish<Channel: ToValkeyArg, Message: ToValkeyArg>(
 }
 /// The `PUBLISH` command, built by [`publish`](fn@publish): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Publish<Channel, Message> {
     channel: Channel,
     message: Message,
@@ -130,6 +150,12 @@ impl<Channel: ToValkeyArg, Message: ToValkeyArg> Command for Publish<Channel, Me
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBLISH)
+    }
+}
+impl<Channel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
+for Publish<Channel, Message> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB`.
@@ -157,14 +183,21 @@ pub(crate) static PUBSUB: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`PUBSUB CHANNELS`, `PUBSUB HELP`, `PUBSUB NUMPAT`, `PUBSUB NUMSUB`, `PUBSUB SHARDCHANNELS`, `PUBSUB SHARDNUMSUB`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::pubsub())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB")]
 pub fn pubsub() -> Pubsub {
     Pubsub {}
 }
 /// The `PUBSUB` command, built by [`pubsub`](fn@pubsub): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pubsub {}
 impl Command for Pubsub {
     type Output = Value;
@@ -176,6 +209,11 @@ impl Command for Pubsub {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB)
+    }
+}
+impl fmt::Debug for Pubsub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB CHANNELS`.
@@ -207,6 +245,10 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_channels())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB CHANNELS")]
 #[doc(alias = "pubsub|channels")]
 #[doc(alias = "CHANNELS")]
@@ -218,14 +260,21 @@ pub fn pubsub_channels<T: FromValkey>() -> PubsubChannels<Unset, T> {
 }
 /// The `PUBSUB CHANNELS` command, built by [`pubsub_channels`](fn@pubsub_channels): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubChannels<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> PubsubChannels<Unset, T> {
     /// `pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
@@ -248,6 +297,11 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> Command for PubsubChannels<Pattern, T
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_CHANNELS)
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubChannels<Pattern, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB HELP`.
@@ -274,6 +328,10 @@ pub(crate) static PUBSUB_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::pubsub_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB HELP")]
 #[doc(alias = "pubsub|help")]
 #[doc(alias = "HELP")]
@@ -282,8 +340,11 @@ pub fn pubsub_help() -> PubsubHelp {
 }
 /// The `PUBSUB HELP` command, built by [`pubsub_help`](fn@pubsub_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubHelp {}
 impl Command for PubsubHelp {
     type Output = Vec<String>;
@@ -296,6 +357,11 @@ impl Command for PubsubHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_HELP)
+    }
+}
+impl fmt::Debug for PubsubHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB NUMPAT`.
@@ -325,6 +391,10 @@ pub(crate) static PUBSUB_NUMPAT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@pubsub`, `@slow`
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pubsub_numpat())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB NUMPAT")]
 #[doc(alias = "pubsub|numpat")]
 #[doc(alias = "NUMPAT")]
@@ -333,8 +403,11 @@ pub fn pubsub_numpat() -> PubsubNumpat {
 }
 /// The `PUBSUB NUMPAT` command, built by [`pubsub_numpat`](fn@pubsub_numpat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubNumpat {}
 impl Command for PubsubNumpat {
     type Output = i64;
@@ -347,6 +420,11 @@ impl Command for PubsubNumpat {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_NUMPAT)
+    }
+}
+impl fmt::Debug for PubsubNumpat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB NUMSUB`.
@@ -378,6 +456,10 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_numsub())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB NUMSUB")]
 #[doc(alias = "pubsub|numsub")]
 #[doc(alias = "NUMSUB")]
@@ -389,14 +471,21 @@ pub fn pubsub_numsub<T: FromValkey>() -> PubsubNumsub<Unset, T> {
 }
 /// The `PUBSUB NUMSUB` command, built by [`pubsub_numsub`](fn@pubsub_numsub): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubNumsub<Channel, T> {
     channel: Channel,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> PubsubNumsub<Unset, T> {
     /// `channel [channel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
     pub fn channel<Channel2: ToValkeyArgs>(
         self,
         channel: Channel2,
@@ -419,6 +508,11 @@ impl<Channel: ToValkeyArgs, T: FromValkey> Command for PubsubNumsub<Channel, T> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_NUMSUB)
+    }
+}
+impl<Channel: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubNumsub<Channel, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB SHARDCHANNELS`.
@@ -450,6 +544,10 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_shardchannels())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB SHARDCHANNELS")]
 #[doc(alias = "pubsub|shardchannels")]
 #[doc(alias = "SHARDCHANNELS")]
@@ -461,14 +559,21 @@ pub fn pubsub_shardchannels<T: FromValkey>() -> PubsubShardchannels<Unset, T> {
 }
 /// The `PUBSUB SHARDCHANNELS` command, built by [`pubsub_shardchannels`](fn@pubsub_shardchannels): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubShardchannels<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> PubsubShardchannels<Unset, T> {
     /// `pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
@@ -491,6 +596,12 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> Command for PubsubShardchannels<Patte
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_SHARDCHANNELS)
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug
+for PubsubShardchannels<Pattern, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB SHARDNUMSUB`.
@@ -522,6 +633,10 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_shardnumsub())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB SHARDNUMSUB")]
 #[doc(alias = "pubsub|shardnumsub")]
 #[doc(alias = "SHARDNUMSUB")]
@@ -533,14 +648,21 @@ pub fn pubsub_shardnumsub<T: FromValkey>() -> PubsubShardnumsub<Unset, T> {
 }
 /// The `PUBSUB SHARDNUMSUB` command, built by [`pubsub_shardnumsub`](fn@pubsub_shardnumsub): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubShardnumsub<Shardchannel, T> {
     shardchannel: Shardchannel,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> PubsubShardnumsub<Unset, T> {
     /// `shardchannel [shardchannel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
     pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Shardchannel2,
@@ -564,6 +686,12 @@ for PubsubShardnumsub<Shardchannel, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_SHARDNUMSUB)
+    }
+}
+impl<Shardchannel: ToValkeyArgs, T: FromValkey> fmt::Debug
+for PubsubShardnumsub<Shardchannel, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUNSUBSCRIBE`.
@@ -596,19 +724,30 @@ pub(crate) static PUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// **Options** (methods of [`Punsubscribe`](struct@Punsubscribe)): `pattern`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::punsubscribe())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUNSUBSCRIBE")]
 pub fn punsubscribe() -> Punsubscribe<Unset> {
     Punsubscribe { pattern: Unset }
 }
 /// The `PUNSUBSCRIBE` command, built by [`punsubscribe`](fn@punsubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Punsubscribe<Pattern> {
     pattern: Pattern,
 }
 impl Punsubscribe<Unset> {
     /// `pattern [pattern ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `[pattern [pattern ...]]`
     pub fn pattern<Pattern2: ToValkeyArgs>(
         self,
         pattern: Pattern2,
@@ -627,6 +766,11 @@ impl<Pattern: ToValkeyArgs> Command for Punsubscribe<Pattern> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUNSUBSCRIBE)
+    }
+}
+impl<Pattern: ToValkeyArgs> fmt::Debug for Punsubscribe<Pattern> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SPUBLISH`.
@@ -672,6 +816,10 @@ pub(crate) static SPUBLISH: CommandMeta = CommandMeta {
 ///
 /// - `shardchannel`: a string — `shardchannel`
 /// - `message`: a string — `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::spublish(\"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SPUBLISH")]
 pub fn spublish<Shardchannel: ToValkeyArg, Message: ToValkeyArg>(
     shardchannel: Shardchannel,
@@ -681,8 +829,11 @@ pub fn spublish<Shardchannel: ToValkeyArg, Message: ToValkeyArg>(
 }
 /// The `SPUBLISH` command, built by [`spublish`](fn@spublish): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Spublish<Shardchannel, Message> {
     shardchannel: Shardchannel,
     message: Message,
@@ -700,6 +851,12 @@ for Spublish<Shardchannel, Message> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SPUBLISH)
+    }
+}
+impl<Shardchannel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
+for Spublish<Shardchannel, Message> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SSUBSCRIBE`.
@@ -744,6 +901,10 @@ pub(crate) static SSUBSCRIBE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `shardchannel`: one or more: a collection of strings, or a single one — `shardchannel [shardchannel ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::ssubscribe([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SSUBSCRIBE")]
 pub fn ssubscribe<Shardchannel: ToValkeyArgs>(
     shardchannel: Shardchannel,
@@ -752,8 +913,11 @@ pub fn ssubscribe<Shardchannel: ToValkeyArgs>(
 }
 /// The `SSUBSCRIBE` command, built by [`ssubscribe`](fn@ssubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ssubscribe<Shardchannel> {
     shardchannel: Shardchannel,
 }
@@ -768,6 +932,11 @@ impl<Shardchannel: ToValkeyArgs> Command for Ssubscribe<Shardchannel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SSUBSCRIBE)
+    }
+}
+impl<Shardchannel: ToValkeyArgs> fmt::Debug for Ssubscribe<Shardchannel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUBSCRIBE`.
@@ -802,14 +971,21 @@ pub(crate) static SUBSCRIBE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `channel`: one or more: a collection of strings, or a single one — `channel [channel ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::subscribe([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUBSCRIBE")]
 pub fn subscribe<Channel: ToValkeyArgs>(channel: Channel) -> Subscribe<Channel> {
     Subscribe { channel }
 }
 /// The `SUBSCRIBE` command, built by [`subscribe`](fn@subscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Subscribe<Channel> {
     channel: Channel,
 }
@@ -824,6 +1000,11 @@ impl<Channel: ToValkeyArgs> Command for Subscribe<Channel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUBSCRIBE)
+    }
+}
+impl<Channel: ToValkeyArgs> fmt::Debug for Subscribe<Channel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUNSUBSCRIBE`.
@@ -866,6 +1047,10 @@ pub(crate) static SUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// **Options** (methods of [`Sunsubscribe`](struct@Sunsubscribe)): `shardchannel`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::sunsubscribe())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUNSUBSCRIBE")]
 pub fn sunsubscribe() -> Sunsubscribe<Unset> {
     Sunsubscribe {
@@ -874,13 +1059,20 @@ pub fn sunsubscribe() -> Sunsubscribe<Unset> {
 }
 /// The `SUNSUBSCRIBE` command, built by [`sunsubscribe`](fn@sunsubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sunsubscribe<Shardchannel> {
     shardchannel: Shardchannel,
 }
 impl Sunsubscribe<Unset> {
     /// `shardchannel [shardchannel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
     pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Shardchannel2,
@@ -899,6 +1091,11 @@ impl<Shardchannel: ToValkeyArgs> Command for Sunsubscribe<Shardchannel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNSUBSCRIBE)
+    }
+}
+impl<Shardchannel: ToValkeyArgs> fmt::Debug for Sunsubscribe<Shardchannel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `UNSUBSCRIBE`.
@@ -931,19 +1128,30 @@ pub(crate) static UNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// **Options** (methods of [`Unsubscribe`](struct@Unsubscribe)): `channel`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::unsubscribe())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "UNSUBSCRIBE")]
 pub fn unsubscribe() -> Unsubscribe<Unset> {
     Unsubscribe { channel: Unset }
 }
 /// The `UNSUBSCRIBE` command, built by [`unsubscribe`](fn@unsubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Unsubscribe<Channel> {
     channel: Channel,
 }
 impl Unsubscribe<Unset> {
     /// `channel [channel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
     pub fn channel<Channel2: ToValkeyArgs>(
         self,
         channel: Channel2,
@@ -962,5 +1170,10 @@ impl<Channel: ToValkeyArgs> Command for Unsubscribe<Channel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNSUBSCRIBE)
+    }
+}
+impl<Channel: ToValkeyArgs> fmt::Debug for Unsubscribe<Channel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -59,6 +60,10 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
 /// - `script`: a string — `script`
 ///
 /// **Options** (methods of [`Eval`](struct@Eval)): `keys`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::eval(\"return 1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVAL")]
 pub fn eval<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -72,8 +77,11 @@ pub fn eval<Script: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVAL` command, built by [`eval`](fn@eval): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Eval<Script, Key, Arg, T> {
     script: Script,
     key: Key,
@@ -82,6 +90,10 @@ pub struct Eval<Script, Key, Arg, T> {
 }
 impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
     /// `key [key ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
     pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, Arg, T> {
         Eval {
             script: self.script,
@@ -93,6 +105,10 @@ impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
 }
 impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
         Eval {
             script: self.script,
@@ -117,6 +133,12 @@ for Eval<Script, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVAL)
+    }
+}
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Eval<Script, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EVALSHA`.
@@ -164,6 +186,10 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
 /// - `sha1`: a string — `sha1`
 ///
 /// **Options** (methods of [`Evalsha`](struct@Evalsha)): `keys`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::evalsha(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVALSHA")]
 pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -177,8 +203,11 @@ pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVALSHA` command, built by [`evalsha`](fn@evalsha): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Evalsha<Sha1, Key, Arg, T> {
     sha1: Sha1,
     key: Key,
@@ -187,6 +216,10 @@ pub struct Evalsha<Sha1, Key, Arg, T> {
 }
 impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
     /// `key [key ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
     pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, Arg, T> {
         Evalsha {
             sha1: self.sha1,
@@ -198,6 +231,10 @@ impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
 }
 impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
         Evalsha {
             sha1: self.sha1,
@@ -222,6 +259,12 @@ for Evalsha<Sha1, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVALSHA)
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Evalsha<Sha1, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EVALSHA_RO`.
@@ -270,6 +313,10 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
 /// - `sha1`: a string — `sha1`
 ///
 /// **Options** (methods of [`EvalshaRo`](struct@EvalshaRo)): `keys`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::evalsha_ro(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVALSHA_RO")]
 pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -283,8 +330,11 @@ pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVALSHA_RO` command, built by [`evalsha_ro`](fn@evalsha_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct EvalshaRo<Sha1, Key, Arg, T> {
     sha1: Sha1,
     key: Key,
@@ -293,6 +343,10 @@ pub struct EvalshaRo<Sha1, Key, Arg, T> {
 }
 impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
     /// `key [key ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
     pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalshaRo<Sha1, Key2, Arg, T> {
         EvalshaRo {
             sha1: self.sha1,
@@ -304,6 +358,10 @@ impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
 }
 impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
         EvalshaRo {
             sha1: self.sha1,
@@ -328,6 +386,12 @@ for EvalshaRo<Sha1, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVALSHA_RO)
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalshaRo<Sha1, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EVAL_RO`.
@@ -376,6 +440,10 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
 /// - `script`: a string — `script`
 ///
 /// **Options** (methods of [`EvalRo`](struct@EvalRo)): `keys`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::eval_ro(\"return 1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVAL_RO")]
 pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -389,8 +457,11 @@ pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVAL_RO` command, built by [`eval_ro`](fn@eval_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct EvalRo<Script, Key, Arg, T> {
     script: Script,
     key: Key,
@@ -399,6 +470,10 @@ pub struct EvalRo<Script, Key, Arg, T> {
 }
 impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
     /// `key [key ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
     pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, Arg, T> {
         EvalRo {
             script: self.script,
@@ -410,6 +485,10 @@ impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
 }
 impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
         EvalRo {
             script: self.script,
@@ -434,6 +513,12 @@ for EvalRo<Script, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVAL_RO)
+    }
+}
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalRo<Script, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FCALL`.
@@ -481,6 +566,10 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
 /// - `function`: a string — `function`
 ///
 /// **Options** (methods of [`Fcall`](struct@Fcall)): `keys`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::fcall(\"conformance_f\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FCALL")]
 pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -494,8 +583,11 @@ pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
 }
 /// The `FCALL` command, built by [`fcall`](fn@fcall): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Fcall<Function, Key, Arg, T> {
     function: Function,
     key: Key,
@@ -504,6 +596,10 @@ pub struct Fcall<Function, Key, Arg, T> {
 }
 impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
     /// `key [key ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
     pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Fcall<Function, Key2, Arg, T> {
         Fcall {
             function: self.function,
@@ -515,6 +611,10 @@ impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
 }
 impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
         Fcall {
             function: self.function,
@@ -539,6 +639,16 @@ for Fcall<Function, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FCALL)
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Fcall<Function, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FCALL_RO`.
@@ -587,6 +697,10 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
 /// - `function`: a string — `function`
 ///
 /// **Options** (methods of [`FcallRo`](struct@FcallRo)): `keys`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::fcall_ro(\"conformance_f\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FCALL_RO")]
 pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -600,8 +714,11 @@ pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
 }
 /// The `FCALL_RO` command, built by [`fcall_ro`](fn@fcall_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FcallRo<Function, Key, Arg, T> {
     function: Function,
     key: Key,
@@ -610,6 +727,10 @@ pub struct FcallRo<Function, Key, Arg, T> {
 }
 impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
     /// `key [key ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
     pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> FcallRo<Function, Key2, Arg, T> {
         FcallRo {
             function: self.function,
@@ -621,6 +742,10 @@ impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
 }
 impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
         FcallRo {
             function: self.function,
@@ -645,6 +770,16 @@ for FcallRo<Function, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FCALL_RO)
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for FcallRo<Function, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION`.
@@ -672,14 +807,21 @@ pub(crate) static FUNCTION: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`FUNCTION DELETE`, `FUNCTION DUMP`, `FUNCTION FLUSH`, `FUNCTION HELP`, `FUNCTION KILL`, `FUNCTION LIST`, `FUNCTION LOAD`, `FUNCTION RESTORE`, `FUNCTION STATS`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::function())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION")]
 pub fn function() -> Function {
     Function {}
 }
 /// The `FUNCTION` command, built by [`function`](fn@function): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Function {}
 impl Command for Function {
     type Output = Value;
@@ -691,6 +833,11 @@ impl Command for Function {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION)
+    }
+}
+impl fmt::Debug for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION DELETE`.
@@ -721,6 +868,10 @@ pub(crate) static FUNCTION_DELETE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `library_name`: a string — `library-name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_delete(\"conformance\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION DELETE")]
 #[doc(alias = "function|delete")]
 #[doc(alias = "DELETE")]
@@ -731,8 +882,11 @@ pub fn function_delete<LibraryName: ToValkeyArg>(
 }
 /// The `FUNCTION DELETE` command, built by [`function_delete`](fn@function_delete): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionDelete<LibraryName> {
     library_name: LibraryName,
 }
@@ -748,6 +902,11 @@ impl<LibraryName: ToValkeyArg> Command for FunctionDelete<LibraryName> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_DELETE)
+    }
+}
+impl<LibraryName: ToValkeyArg> fmt::Debug for FunctionDelete<LibraryName> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION DUMP`.
@@ -774,6 +933,10 @@ pub(crate) static FUNCTION_DUMP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_dump())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION DUMP")]
 #[doc(alias = "function|dump")]
 #[doc(alias = "DUMP")]
@@ -784,8 +947,11 @@ pub fn function_dump<T: FromValkey>() -> FunctionDump<T> {
 }
 /// The `FUNCTION DUMP` command, built by [`function_dump`](fn@function_dump): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionDump<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -800,6 +966,11 @@ impl<T: FromValkey> Command for FunctionDump<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_DUMP)
+    }
+}
+impl<T: FromValkey> fmt::Debug for FunctionDump<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION FLUSH`.
@@ -828,6 +999,10 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 ///
 /// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_flush())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION FLUSH")]
 #[doc(alias = "function|flush")]
 #[doc(alias = "FLUSH")]
@@ -836,19 +1011,26 @@ pub fn function_flush() -> FunctionFlush<Unset> {
 }
 /// The `FUNCTION FLUSH` command, built by [`function_flush`](fn@function_flush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionFlush<FlushType> {
     flush_type: FlushType,
 }
 impl FunctionFlush<Unset> {
     /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn async_(self) -> FunctionFlush<Tok> {
         FunctionFlush {
             flush_type: Tok("ASYNC"),
         }
     }
     /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn sync(self) -> FunctionFlush<Tok> {
         FunctionFlush {
             flush_type: Tok("SYNC"),
@@ -867,6 +1049,11 @@ impl<FlushType: ToValkeyArgs> Command for FunctionFlush<FlushType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_FLUSH)
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for FunctionFlush<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION HELP`.
@@ -893,6 +1080,10 @@ pub(crate) static FUNCTION_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::function_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION HELP")]
 #[doc(alias = "function|help")]
 #[doc(alias = "HELP")]
@@ -901,8 +1092,11 @@ pub fn function_help() -> FunctionHelp {
 }
 /// The `FUNCTION HELP` command, built by [`function_help`](fn@function_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionHelp {}
 impl Command for FunctionHelp {
     type Output = Vec<String>;
@@ -915,6 +1109,11 @@ impl Command for FunctionHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_HELP)
+    }
+}
+impl fmt::Debug for FunctionHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION KILL`.
@@ -941,6 +1140,10 @@ pub(crate) static FUNCTION_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_kill())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION KILL")]
 #[doc(alias = "function|kill")]
 #[doc(alias = "KILL")]
@@ -949,8 +1152,11 @@ pub fn function_kill() -> FunctionKill {
 }
 /// The `FUNCTION KILL` command, built by [`function_kill`](fn@function_kill): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionKill {}
 impl Command for FunctionKill {
     type Output = ();
@@ -963,6 +1169,11 @@ impl Command for FunctionKill {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_KILL)
+    }
+}
+impl fmt::Debug for FunctionKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION LIST`.
@@ -991,6 +1202,10 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION LIST")]
 #[doc(alias = "function|list")]
 #[doc(alias = "LIST")]
@@ -1003,8 +1218,11 @@ pub fn function_list<T: FromValkey>() -> FunctionList<Unset, Unset, T> {
 }
 /// The `FUNCTION LIST` command, built by [`function_list`](fn@function_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionList<LibraryNamePattern, Withcode, T> {
     library_name_pattern: LibraryNamePattern,
     withcode: Withcode,
@@ -1012,6 +1230,10 @@ pub struct FunctionList<LibraryNamePattern, Withcode, T> {
 }
 impl<Withcode, T> FunctionList<Unset, Withcode, T> {
     /// `LIBRARYNAME library-name-pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `library_name_pattern`: a string — `[LIBRARYNAME library-name-pattern]`
     pub fn libraryname<LibraryNamePattern2: ToValkeyArg>(
         self,
         library_name_pattern: LibraryNamePattern2,
@@ -1049,6 +1271,12 @@ for FunctionList<LibraryNamePattern, Withcode, T> {
         Some(&FUNCTION_LIST)
     }
 }
+impl<LibraryNamePattern: ToValkeyArgs, Withcode: ToValkeyArgs, T: FromValkey> fmt::Debug
+for FunctionList<LibraryNamePattern, Withcode, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `FUNCTION LOAD`.
 pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
     name: "FUNCTION LOAD",
@@ -1082,6 +1310,10 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
 /// - `function_code`: a string — `function-code`
 ///
 /// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::function_load(\n                \"#!lua name=conformance2\\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}\",\n            )\n            .replace(),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION LOAD")]
 #[doc(alias = "function|load")]
 #[doc(alias = "LOAD")]
@@ -1095,8 +1327,11 @@ pub fn function_load<FunctionCode: ToValkeyArg>(
 }
 /// The `FUNCTION LOAD` command, built by [`function_load`](fn@function_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionLoad<FunctionCode, Replace> {
     replace: Replace,
     function_code: FunctionCode,
@@ -1124,6 +1359,12 @@ for FunctionLoad<FunctionCode, Replace> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_LOAD)
+    }
+}
+impl<FunctionCode: ToValkeyArg, Replace: ToValkeyArgs> fmt::Debug
+for FunctionLoad<FunctionCode, Replace> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION RESTORE`.
@@ -1159,6 +1400,10 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
 /// - `serialized_value`: a string — `serialized-value`
 ///
 /// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_restore(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION RESTORE")]
 #[doc(alias = "function|restore")]
 #[doc(alias = "RESTORE")]
@@ -1172,14 +1417,19 @@ pub fn function_restore<SerializedValue: ToValkeyArg>(
 }
 /// The `FUNCTION RESTORE` command, built by [`function_restore`](fn@function_restore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionRestore<SerializedValue, Policy> {
     serialized_value: SerializedValue,
     policy: Policy,
 }
 impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
     /// `FLUSH`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
     pub fn flush(self) -> FunctionRestore<SerializedValue, Tok> {
         FunctionRestore {
             serialized_value: self.serialized_value,
@@ -1187,6 +1437,8 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
         }
     }
     /// `APPEND`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
     pub fn append(self) -> FunctionRestore<SerializedValue, Tok> {
         FunctionRestore {
             serialized_value: self.serialized_value,
@@ -1194,6 +1446,8 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
         }
     }
     /// `REPLACE`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
     pub fn replace(self) -> FunctionRestore<SerializedValue, Tok> {
         FunctionRestore {
             serialized_value: self.serialized_value,
@@ -1215,6 +1469,12 @@ for FunctionRestore<SerializedValue, Policy> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_RESTORE)
+    }
+}
+impl<SerializedValue: ToValkeyArg, Policy: ToValkeyArgs> fmt::Debug
+for FunctionRestore<SerializedValue, Policy> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION STATS`.
@@ -1247,6 +1507,10 @@ pub(crate) static FUNCTION_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_stats())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION STATS")]
 #[doc(alias = "function|stats")]
 #[doc(alias = "STATS")]
@@ -1257,8 +1521,13 @@ pub fn function_stats<T: FromValkey>() -> FunctionStats<T> {
 }
 /// The `FUNCTION STATS` command, built by [`function_stats`](fn@function_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionStats<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1273,6 +1542,11 @@ impl<T: FromValkey> Command for FunctionStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_STATS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for FunctionStats<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT`.
@@ -1300,14 +1574,21 @@ pub(crate) static SCRIPT: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`SCRIPT DEBUG`, `SCRIPT EXISTS`, `SCRIPT FLUSH`, `SCRIPT HELP`, `SCRIPT KILL`, `SCRIPT LOAD`, `SCRIPT SHOW`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::script())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT")]
 pub fn script() -> Script {
     Script {}
 }
 /// The `SCRIPT` command, built by [`script`](fn@script): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Script {}
 impl Command for Script {
     type Output = Value;
@@ -1319,6 +1600,11 @@ impl Command for Script {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT)
+    }
+}
+impl fmt::Debug for Script {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `mode` argument: `YES | SYNC | NO`
@@ -1386,6 +1672,10 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
 /// - `mode`: [`ScriptDebugMode`] — `<YES | SYNC | NO>`
 ///
 /// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT DEBUG")]
 #[doc(alias = "script|debug")]
 #[doc(alias = "DEBUG")]
@@ -1398,8 +1688,11 @@ pub fn script_debug(mode: ScriptDebugMode) -> ScriptDebug<Unset> {
 }
 /// The `SCRIPT DEBUG` command, built by [`script_debug`](fn@script_debug): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptDebug<Engine> {
     mode: ScriptDebugMode,
     engine: Engine,
@@ -1409,6 +1702,10 @@ impl ScriptDebug<Unset> {
     /// `engine`
     ///
     /// (since 9.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `engine`: a string — `[engine]` (since 9.1.0)
     pub fn engine<Engine2: ToValkeyArg>(self, engine: Engine2) -> ScriptDebug<Engine2> {
         ScriptDebug {
             mode: self.mode,
@@ -1433,6 +1730,11 @@ impl<Engine: ToValkeyArgs> Command for ScriptDebug<Engine> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Engine: ToValkeyArgs> fmt::Debug for ScriptDebug<Engine> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT EXISTS`.
@@ -1463,6 +1765,10 @@ pub(crate) static SCRIPT_EXISTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `sha1`: one or more: a collection of strings, or a single one — `sha1 [sha1 ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<bool> = con.send(cmd::script_exists([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT EXISTS")]
 #[doc(alias = "script|exists")]
 #[doc(alias = "EXISTS")]
@@ -1471,8 +1777,11 @@ pub fn script_exists<Sha1: ToValkeyArgs>(sha1: Sha1) -> ScriptExists<Sha1> {
 }
 /// The `SCRIPT EXISTS` command, built by [`script_exists`](fn@script_exists): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<bool>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptExists<Sha1> {
     sha1: Sha1,
 }
@@ -1488,6 +1797,11 @@ impl<Sha1: ToValkeyArgs> Command for ScriptExists<Sha1> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_EXISTS)
+    }
+}
+impl<Sha1: ToValkeyArgs> fmt::Debug for ScriptExists<Sha1> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT FLUSH`.
@@ -1526,6 +1840,10 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
 /// - 6.2.0: Added the `ASYNC` and `SYNC` flushing mode modifiers.
 ///
 /// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_flush())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT FLUSH")]
 #[doc(alias = "script|flush")]
 #[doc(alias = "FLUSH")]
@@ -1537,14 +1855,19 @@ pub fn script_flush() -> ScriptFlush<Unset> {
 }
 /// The `SCRIPT FLUSH` command, built by [`script_flush`](fn@script_flush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptFlush<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
 impl ScriptFlush<Unset> {
     /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn async_(self) -> ScriptFlush<Tok> {
         ScriptFlush {
             flush_type: Tok("ASYNC"),
@@ -1552,6 +1875,8 @@ impl ScriptFlush<Unset> {
         }
     }
     /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn sync(self) -> ScriptFlush<Tok> {
         ScriptFlush {
             flush_type: Tok("SYNC"),
@@ -1574,6 +1899,11 @@ impl<FlushType: ToValkeyArgs> Command for ScriptFlush<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for ScriptFlush<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT HELP`.
@@ -1600,6 +1930,10 @@ pub(crate) static SCRIPT_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::script_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT HELP")]
 #[doc(alias = "script|help")]
 #[doc(alias = "HELP")]
@@ -1608,8 +1942,11 @@ pub fn script_help() -> ScriptHelp {
 }
 /// The `SCRIPT HELP` command, built by [`script_help`](fn@script_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptHelp {}
 impl Command for ScriptHelp {
     type Output = Vec<String>;
@@ -1622,6 +1959,11 @@ impl Command for ScriptHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_HELP)
+    }
+}
+impl fmt::Debug for ScriptHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT KILL`.
@@ -1648,6 +1990,10 @@ pub(crate) static SCRIPT_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_kill())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT KILL")]
 #[doc(alias = "script|kill")]
 #[doc(alias = "KILL")]
@@ -1656,8 +2002,11 @@ pub fn script_kill() -> ScriptKill {
 }
 /// The `SCRIPT KILL` command, built by [`script_kill`](fn@script_kill): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptKill {}
 impl Command for ScriptKill {
     type Output = ();
@@ -1670,6 +2019,11 @@ impl Command for ScriptKill {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_KILL)
+    }
+}
+impl fmt::Debug for ScriptKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT LOAD`.
@@ -1700,6 +2054,10 @@ pub(crate) static SCRIPT_LOAD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `script`: a string — `script`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::script_load(\"return 1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT LOAD")]
 #[doc(alias = "script|load")]
 #[doc(alias = "LOAD")]
@@ -1708,8 +2066,11 @@ pub fn script_load<Script: ToValkeyArg>(script: Script) -> ScriptLoad<Script> {
 }
 /// The `SCRIPT LOAD` command, built by [`script_load`](fn@script_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptLoad<Script> {
     script: Script,
 }
@@ -1725,6 +2086,11 @@ impl<Script: ToValkeyArg> Command for ScriptLoad<Script> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_LOAD)
+    }
+}
+impl<Script: ToValkeyArg> fmt::Debug for ScriptLoad<Script> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT SHOW`.
@@ -1755,6 +2121,10 @@ pub(crate) static SCRIPT_SHOW: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `sha1`: a string — `sha1`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::script_show(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT SHOW")]
 #[doc(alias = "script|show")]
 #[doc(alias = "SHOW")]
@@ -1763,8 +2133,11 @@ pub fn script_show<Sha1: ToValkeyArg>(sha1: Sha1) -> ScriptShow<Sha1> {
 }
 /// The `SCRIPT SHOW` command, built by [`script_show`](fn@script_show): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptShow<Sha1> {
     sha1: Sha1,
 }
@@ -1780,5 +2153,10 @@ impl<Sha1: ToValkeyArg> Command for ScriptShow<Sha1> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_SHOW)
+    }
+}
+impl<Sha1: ToValkeyArg> fmt::Debug for ScriptShow<Sha1> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -39,14 +40,21 @@ pub(crate) static ACL: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`ACL CAT`, `ACL DELUSER`, `ACL DRYRUN`, `ACL GENPASS`, `ACL GETUSER`, `ACL HELP`, `ACL LIST`, `ACL LOAD`, `ACL LOG`, `ACL SAVE`, `ACL SETUSER`, `ACL USERS`, `ACL WHOAMI`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::acl())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL")]
 pub fn acl() -> Acl {
     Acl {}
 }
 /// The `ACL` command, built by [`acl`](fn@acl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Acl {}
 impl Command for Acl {
     type Output = Value;
@@ -58,6 +66,11 @@ impl Command for Acl {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL)
+    }
+}
+impl fmt::Debug for Acl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL CAT`.
@@ -89,6 +102,10 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 ///
 /// **Options** (methods of [`AclCat`](struct@AclCat)): `category`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_cat())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL CAT")]
 #[doc(alias = "acl|cat")]
 #[doc(alias = "CAT")]
@@ -97,13 +114,20 @@ pub fn acl_cat() -> AclCat<Unset> {
 }
 /// The `ACL CAT` command, built by [`acl_cat`](fn@acl_cat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclCat<Category> {
     category: Category,
 }
 impl AclCat<Unset> {
     /// `category`
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `[category]`
     pub fn category<Category2: ToValkeyArg>(
         self,
         category: Category2,
@@ -123,6 +147,11 @@ impl<Category: ToValkeyArgs> Command for AclCat<Category> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_CAT)
+    }
+}
+impl<Category: ToValkeyArgs> fmt::Debug for AclCat<Category> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL DELUSER`.
@@ -157,6 +186,10 @@ pub(crate) static ACL_DELUSER: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `username`: one or more: a collection of strings, or a single one — `username [username ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::acl_deluser([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL DELUSER")]
 #[doc(alias = "acl|deluser")]
 #[doc(alias = "DELUSER")]
@@ -165,8 +198,11 @@ pub fn acl_deluser<Username: ToValkeyArgs>(username: Username) -> AclDeluser<Use
 }
 /// The `ACL DELUSER` command, built by [`acl_deluser`](fn@acl_deluser): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclDeluser<Username> {
     username: Username,
 }
@@ -182,6 +218,11 @@ impl<Username: ToValkeyArgs> Command for AclDeluser<Username> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_DELUSER)
+    }
+}
+impl<Username: ToValkeyArgs> fmt::Debug for AclDeluser<Username> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL DRYRUN`.
@@ -219,6 +260,10 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
 /// - `command`: a string — `command`
 ///
 /// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_dryrun(\"default\", \"get\").args([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL DRYRUN")]
 #[doc(alias = "acl|dryrun")]
 #[doc(alias = "DRYRUN")]
@@ -234,8 +279,11 @@ pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
 }
 /// The `ACL DRYRUN` command, built by [`acl_dryrun`](fn@acl_dryrun): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclDryrun<Username, CommandArg, Arg> {
     username: Username,
     command: CommandArg,
@@ -243,6 +291,10 @@ pub struct AclDryrun<Username, CommandArg, Arg> {
 }
 impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
@@ -269,6 +321,12 @@ for AclDryrun<Username, CommandArg, Arg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_DRYRUN)
+    }
+}
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
+for AclDryrun<Username, CommandArg, Arg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL GENPASS`.
@@ -300,6 +358,10 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///
 /// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_genpass())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL GENPASS")]
 #[doc(alias = "acl|genpass")]
 #[doc(alias = "GENPASS")]
@@ -308,13 +370,20 @@ pub fn acl_genpass() -> AclGenpass<Unset> {
 }
 /// The `ACL GENPASS` command, built by [`acl_genpass`](fn@acl_genpass): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclGenpass<Bits> {
     bits: Bits,
 }
 impl AclGenpass<Unset> {
     /// `bits`
+    ///
+    /// **Arguments**
+    ///
+    /// - `bits`: an integer — `[bits]`
     pub fn bits(self, bits: i64) -> AclGenpass<i64> {
         AclGenpass { bits }
     }
@@ -331,6 +400,11 @@ impl<Bits: ToValkeyArgs> Command for AclGenpass<Bits> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_GENPASS)
+    }
+}
+impl<Bits: ToValkeyArgs> fmt::Debug for AclGenpass<Bits> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL GETUSER`.
@@ -371,6 +445,10 @@ pub(crate) static ACL_GETUSER: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `username`: a string — `username`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::acl_getuser(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL GETUSER")]
 #[doc(alias = "acl|getuser")]
 #[doc(alias = "GETUSER")]
@@ -384,8 +462,11 @@ pub fn acl_getuser<Username: ToValkeyArg, T: FromValkey>(
 }
 /// The `ACL GETUSER` command, built by [`acl_getuser`](fn@acl_getuser): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclGetuser<Username, T> {
     username: Username,
     _reply: PhantomData<fn() -> T>,
@@ -402,6 +483,11 @@ impl<Username: ToValkeyArg, T: FromValkey> Command for AclGetuser<Username, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_GETUSER)
+    }
+}
+impl<Username: ToValkeyArg, T: FromValkey> fmt::Debug for AclGetuser<Username, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL HELP`.
@@ -428,6 +514,10 @@ pub(crate) static ACL_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL HELP")]
 #[doc(alias = "acl|help")]
 #[doc(alias = "HELP")]
@@ -436,8 +526,11 @@ pub fn acl_help() -> AclHelp {
 }
 /// The `ACL HELP` command, built by [`acl_help`](fn@acl_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclHelp {}
 impl Command for AclHelp {
     type Output = Vec<String>;
@@ -450,6 +543,11 @@ impl Command for AclHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_HELP)
+    }
+}
+impl fmt::Debug for AclHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL LIST`.
@@ -480,6 +578,10 @@ pub(crate) static ACL_LIST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL LIST")]
 #[doc(alias = "acl|list")]
 #[doc(alias = "LIST")]
@@ -488,8 +590,11 @@ pub fn acl_list() -> AclList {
 }
 /// The `ACL LIST` command, built by [`acl_list`](fn@acl_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclList {}
 impl Command for AclList {
     type Output = Vec<String>;
@@ -502,6 +607,11 @@ impl Command for AclList {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LIST)
+    }
+}
+impl fmt::Debug for AclList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL LOAD`.
@@ -532,6 +642,10 @@ pub(crate) static ACL_LOAD: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_load())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL LOAD")]
 #[doc(alias = "acl|load")]
 #[doc(alias = "LOAD")]
@@ -540,8 +654,11 @@ pub fn acl_load() -> AclLoad {
 }
 /// The `ACL LOAD` command, built by [`acl_load`](fn@acl_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclLoad {}
 impl Command for AclLoad {
     type Output = ();
@@ -554,6 +671,11 @@ impl Command for AclLoad {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LOAD)
+    }
+}
+impl fmt::Debug for AclLoad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL LOG`.
@@ -592,6 +714,10 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
 /// - 7.2.0: Added entry ID, timestamp created, and timestamp last updated.
 ///
 /// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::acl_log())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL LOG")]
 #[doc(alias = "acl|log")]
 #[doc(alias = "LOG")]
@@ -603,14 +729,25 @@ pub fn acl_log() -> AclLog<Unset, Base<Value>> {
 }
 /// The `ACL LOG` command, built by [`acl_log`](fn@acl_log): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
+///   The log entries, read into `T`. With `reset()`: `()`.
+///   - with `reset()`: `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclLog<Operation, O> {
     operation: Operation,
     _reply: PhantomData<fn() -> O>,
 }
 impl<O> AclLog<Unset, O> {
     /// `count`
+    ///
+    /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
     pub fn count(self, count: i64) -> AclLog<i64, O> {
         AclLog {
             operation: count,
@@ -618,6 +755,8 @@ impl<O> AclLog<Unset, O> {
         }
     }
     /// `RESET`
+    ///
+    /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
     ///
     /// Changes the reply to `()`.
     pub fn reset(self) -> AclLog<Tok, <O as Raise<L1<()>>>::Out>
@@ -642,6 +781,11 @@ impl<Operation: ToValkeyArgs, O: Reply> Command for AclLog<Operation, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LOG)
+    }
+}
+impl<Operation: ToValkeyArgs, O: Reply> fmt::Debug for AclLog<Operation, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL SAVE`.
@@ -672,6 +816,10 @@ pub(crate) static ACL_SAVE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_save())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL SAVE")]
 #[doc(alias = "acl|save")]
 #[doc(alias = "SAVE")]
@@ -680,8 +828,11 @@ pub fn acl_save() -> AclSave {
 }
 /// The `ACL SAVE` command, built by [`acl_save`](fn@acl_save): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclSave {}
 impl Command for AclSave {
     type Output = ();
@@ -694,6 +845,11 @@ impl Command for AclSave {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_SAVE)
+    }
+}
+impl fmt::Debug for AclSave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL SETUSER`.
@@ -736,6 +892,10 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
 /// - `username`: a string — `username`
 ///
 /// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_setuser(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL SETUSER")]
 #[doc(alias = "acl|setuser")]
 #[doc(alias = "SETUSER")]
@@ -749,14 +909,21 @@ pub fn acl_setuser<Username: ToValkeyArg>(
 }
 /// The `ACL SETUSER` command, built by [`acl_setuser`](fn@acl_setuser): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclSetuser<Username, Rule> {
     username: Username,
     rule: Rule,
 }
 impl<Username> AclSetuser<Username, Unset> {
     /// `rule [rule ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
     pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2> {
         AclSetuser {
             username: self.username,
@@ -777,6 +944,12 @@ impl<Username: ToValkeyArg, Rule: ToValkeyArgs> Command for AclSetuser<Username,
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_SETUSER)
+    }
+}
+impl<Username: ToValkeyArg, Rule: ToValkeyArgs> fmt::Debug
+for AclSetuser<Username, Rule> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::Prefixed(&[">", "<", "#", "!"])], f)
     }
 }
 /// Metadata of `ACL USERS`.
@@ -807,6 +980,10 @@ pub(crate) static ACL_USERS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_users())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL USERS")]
 #[doc(alias = "acl|users")]
 #[doc(alias = "USERS")]
@@ -815,8 +992,11 @@ pub fn acl_users() -> AclUsers {
 }
 /// The `ACL USERS` command, built by [`acl_users`](fn@acl_users): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclUsers {}
 impl Command for AclUsers {
     type Output = Vec<String>;
@@ -829,6 +1009,11 @@ impl Command for AclUsers {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_USERS)
+    }
+}
+impl fmt::Debug for AclUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL WHOAMI`.
@@ -858,6 +1043,10 @@ pub(crate) static ACL_WHOAMI: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_whoami())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL WHOAMI")]
 #[doc(alias = "acl|whoami")]
 #[doc(alias = "WHOAMI")]
@@ -866,8 +1055,11 @@ pub fn acl_whoami() -> AclWhoami {
 }
 /// The `ACL WHOAMI` command, built by [`acl_whoami`](fn@acl_whoami): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclWhoami {}
 impl Command for AclWhoami {
     type Output = String;
@@ -880,6 +1072,11 @@ impl Command for AclWhoami {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_WHOAMI)
+    }
+}
+impl fmt::Debug for AclWhoami {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BGREWRITEAOF`.
@@ -909,14 +1106,21 @@ pub(crate) static BGREWRITEAOF: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, no_async_loading
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::bgrewriteaof())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BGREWRITEAOF")]
 pub fn bgrewriteaof() -> Bgrewriteaof {
     Bgrewriteaof {}
 }
 /// The `BGREWRITEAOF` command, built by [`bgrewriteaof`](fn@bgrewriteaof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bgrewriteaof {}
 impl Command for Bgrewriteaof {
     type Output = String;
@@ -928,6 +1132,11 @@ impl Command for Bgrewriteaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BGREWRITEAOF)
+    }
+}
+impl fmt::Debug for Bgrewriteaof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BGSAVE`.
@@ -975,6 +1184,10 @@ pub(crate) static BGSAVE: CommandMeta = CommandMeta {
 /// - 8.1.0: Added the `CANCEL` option.
 ///
 /// **Options** (methods of [`Bgsave`](struct@Bgsave)): `schedule`, `cancel`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::bgsave())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BGSAVE")]
 pub fn bgsave() -> Bgsave<Unset> {
     Bgsave {
@@ -984,8 +1197,11 @@ pub fn bgsave() -> Bgsave<Unset> {
 }
 /// The `BGSAVE` command, built by [`bgsave`](fn@bgsave): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bgsave<Operation> {
     operation: Operation,
     min_version: Option<Version>,
@@ -994,6 +1210,8 @@ impl Bgsave<Unset> {
     /// `SCHEDULE`
     ///
     /// (since 3.2.2)
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
     pub fn schedule(self) -> Bgsave<Tok> {
         Bgsave {
             operation: Tok("SCHEDULE"),
@@ -1003,6 +1221,8 @@ impl Bgsave<Unset> {
     /// `CANCEL`
     ///
     /// (since 8.1.0)
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
     pub fn cancel(self) -> Bgsave<Tok> {
         Bgsave {
             operation: Tok("CANCEL"),
@@ -1024,6 +1244,11 @@ impl<Operation: ToValkeyArgs> Command for Bgsave<Operation> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Operation: ToValkeyArgs> fmt::Debug for Bgsave<Operation> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND`.
@@ -1052,14 +1277,21 @@ pub(crate) static COMMAND: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// A container: the server runs its subcommands (`COMMAND COUNT`, `COMMAND DOCS`, `COMMAND GETKEYS`, `COMMAND GETKEYSANDFLAGS`, `COMMAND HELP`, `COMMAND INFO`, `COMMAND LIST`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND")]
 pub fn command<T: FromValkey>() -> CommandCmd<T> {
     CommandCmd { _reply: PhantomData }
 }
 /// The `COMMAND` command, built by [`command`](fn@command): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandCmd<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1073,6 +1305,11 @@ impl<T: FromValkey> Command for CommandCmd<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND)
+    }
+}
+impl<T: FromValkey> fmt::Debug for CommandCmd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND COUNT`.
@@ -1099,6 +1336,10 @@ pub(crate) static COMMAND_COUNT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::command_count())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND COUNT")]
 #[doc(alias = "command|count")]
 #[doc(alias = "COUNT")]
@@ -1107,8 +1348,11 @@ pub fn command_count() -> CommandCount {
 }
 /// The `COMMAND COUNT` command, built by [`command_count`](fn@command_count): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandCount {}
 impl Command for CommandCount {
     type Output = i64;
@@ -1121,6 +1365,11 @@ impl Command for CommandCount {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_COUNT)
+    }
+}
+impl fmt::Debug for CommandCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND DOCS`.
@@ -1151,6 +1400,10 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
 ///   - RESP3: a map
 ///
 /// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_docs())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND DOCS")]
 #[doc(alias = "command|docs")]
 #[doc(alias = "DOCS")]
@@ -1162,14 +1415,23 @@ pub fn command_docs<T: FromValkey>() -> CommandDocs<Unset, T> {
 }
 /// The `COMMAND DOCS` command, built by [`command_docs`](fn@command_docs): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandDocs<CommandName, T> {
     command_name: CommandName,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> CommandDocs<Unset, T> {
     /// `command-name [command-name ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
     pub fn command_name<CommandName2: ToValkeyArgs>(
         self,
         command_name: CommandName2,
@@ -1192,6 +1454,12 @@ impl<CommandName: ToValkeyArgs, T: FromValkey> Command for CommandDocs<CommandNa
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_DOCS)
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandDocs<CommandName, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND GETKEYS`.
@@ -1224,6 +1492,10 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
 /// - `command`: a string — `command`
 ///
 /// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_getkeys(\"get\").args([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND GETKEYS")]
 #[doc(alias = "command|getkeys")]
 #[doc(alias = "GETKEYS")]
@@ -1238,8 +1510,11 @@ pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
 }
 /// The `COMMAND GETKEYS` command, built by [`command_getkeys`](fn@command_getkeys): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandGetkeys<CommandArg, Arg, T> {
     command: CommandArg,
     arg: Arg,
@@ -1247,6 +1522,10 @@ pub struct CommandGetkeys<CommandArg, Arg, T> {
 }
 impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
@@ -1272,6 +1551,12 @@ for CommandGetkeys<CommandArg, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_GETKEYS)
+    }
+}
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeys<CommandArg, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND GETKEYSANDFLAGS`.
@@ -1304,6 +1589,10 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
 /// - `command`: a string — `command`
 ///
 /// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::command_getkeysandflags(\"set\").args([\"k\", \"v\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND GETKEYSANDFLAGS")]
 #[doc(alias = "command|getkeysandflags")]
 #[doc(alias = "GETKEYSANDFLAGS")]
@@ -1318,8 +1607,11 @@ pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
 }
 /// The `COMMAND GETKEYSANDFLAGS` command, built by [`command_getkeysandflags`](fn@command_getkeysandflags): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
     command: CommandArg,
     arg: Arg,
@@ -1327,6 +1619,10 @@ pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
 }
 impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
@@ -1354,6 +1650,12 @@ for CommandGetkeysandflags<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYSANDFLAGS)
     }
 }
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeysandflags<CommandArg, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `COMMAND HELP`.
 pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
     name: "COMMAND HELP",
@@ -1378,6 +1680,10 @@ pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::command_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND HELP")]
 #[doc(alias = "command|help")]
 #[doc(alias = "HELP")]
@@ -1386,8 +1692,11 @@ pub fn command_help() -> CommandHelp {
 }
 /// The `COMMAND HELP` command, built by [`command_help`](fn@command_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandHelp {}
 impl Command for CommandHelp {
     type Output = Vec<String>;
@@ -1400,6 +1709,11 @@ impl Command for CommandHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_HELP)
+    }
+}
+impl fmt::Debug for CommandHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND INFO`.
@@ -1432,6 +1746,10 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
 /// - 7.0.0: Allowed to be called with no argument to get info on all commands.
 ///
 /// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND INFO")]
 #[doc(alias = "command|info")]
 #[doc(alias = "INFO")]
@@ -1443,14 +1761,21 @@ pub fn command_info<T: FromValkey>() -> CommandInfo<Unset, T> {
 }
 /// The `COMMAND INFO` command, built by [`command_info`](fn@command_info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandInfo<CommandName, T> {
     command_name: CommandName,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> CommandInfo<Unset, T> {
     /// `command-name [command-name ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
     pub fn command_name<CommandName2: ToValkeyArgs>(
         self,
         command_name: CommandName2,
@@ -1473,6 +1798,12 @@ impl<CommandName: ToValkeyArgs, T: FromValkey> Command for CommandInfo<CommandNa
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_INFO)
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandInfo<CommandName, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND LIST`.
@@ -1501,6 +1832,10 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
 /// - **Reply:** `Vec<String>`
 ///
 /// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::command_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND LIST")]
 #[doc(alias = "command|list")]
 #[doc(alias = "LIST")]
@@ -1509,13 +1844,22 @@ pub fn command_list() -> CommandList<Unset> {
 }
 /// The `COMMAND LIST` command, built by [`command_list`](fn@command_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandList<Filterby> {
     filterby: Filterby,
 }
 impl CommandList<Unset> {
     /// `MODULE module-name`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `module_name`: a string — `MODULE module-name`
     pub fn filterby_module<ModuleName: ToValkeyArg>(
         self,
         module_name: ModuleName,
@@ -1525,6 +1869,12 @@ impl CommandList<Unset> {
         }
     }
     /// `ACLCAT category`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `ACLCAT category`
     pub fn filterby_aclcat<Category: ToValkeyArg>(
         self,
         category: Category,
@@ -1534,6 +1884,12 @@ impl CommandList<Unset> {
         }
     }
     /// `PATTERN pattern`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `PATTERN pattern`
     pub fn filterby_pattern<Pattern: ToValkeyArg>(
         self,
         pattern: Pattern,
@@ -1555,6 +1911,11 @@ impl<Filterby: ToValkeyArgs> Command for CommandList<Filterby> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_LIST)
+    }
+}
+impl<Filterby: ToValkeyArgs> fmt::Debug for CommandList<Filterby> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG`.
@@ -1582,14 +1943,21 @@ pub(crate) static COMMANDLOG: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`COMMANDLOG GET`, `COMMANDLOG HELP`, `COMMANDLOG LEN`, `COMMANDLOG RESET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::commandlog())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG")]
 pub fn commandlog() -> Commandlog {
     Commandlog {}
 }
 /// The `COMMANDLOG` command, built by [`commandlog`](fn@commandlog): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Commandlog {}
 impl Command for Commandlog {
     type Output = Value;
@@ -1601,6 +1969,11 @@ impl Command for Commandlog {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG)
+    }
+}
+impl fmt::Debug for Commandlog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG GET`.
@@ -1635,6 +2008,10 @@ pub(crate) static COMMANDLOG_GET: CommandMeta = CommandMeta {
 ///
 /// - `count`: an integer — `count`
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::commandlog_get(1, cmd::CommandLogType::Slow))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG GET")]
 #[doc(alias = "commandlog|get")]
 #[doc(alias = "GET")]
@@ -1650,8 +2027,11 @@ pub fn commandlog_get<T: FromValkey>(
 }
 /// The `COMMANDLOG GET` command, built by [`commandlog_get`](fn@commandlog_get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogGet<T> {
     count: i64,
     type_: CommandLogType,
@@ -1670,6 +2050,11 @@ impl<T: FromValkey> Command for CommandlogGet<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_GET)
+    }
+}
+impl<T: FromValkey> fmt::Debug for CommandlogGet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG HELP`.
@@ -1696,6 +2081,10 @@ pub(crate) static COMMANDLOG_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::commandlog_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG HELP")]
 #[doc(alias = "commandlog|help")]
 #[doc(alias = "HELP")]
@@ -1704,8 +2093,11 @@ pub fn commandlog_help() -> CommandlogHelp {
 }
 /// The `COMMANDLOG HELP` command, built by [`commandlog_help`](fn@commandlog_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogHelp {}
 impl Command for CommandlogHelp {
     type Output = Vec<String>;
@@ -1718,6 +2110,11 @@ impl Command for CommandlogHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_HELP)
+    }
+}
+impl fmt::Debug for CommandlogHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG LEN`.
@@ -1755,6 +2152,10 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::commandlog_len(cmd::CommandLogType::Slow))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG LEN")]
 #[doc(alias = "commandlog|len")]
 #[doc(alias = "LEN")]
@@ -1763,8 +2164,11 @@ pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
 }
 /// The `COMMANDLOG LEN` command, built by [`commandlog_len`](fn@commandlog_len): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogLen {
     type_: CommandLogType,
 }
@@ -1780,6 +2184,11 @@ impl Command for CommandlogLen {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_LEN)
+    }
+}
+impl fmt::Debug for CommandlogLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG RESET`.
@@ -1813,6 +2222,10 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::commandlog_reset(cmd::CommandLogType::Slow))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG RESET")]
 #[doc(alias = "commandlog|reset")]
 #[doc(alias = "RESET")]
@@ -1821,8 +2234,11 @@ pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
 }
 /// The `COMMANDLOG RESET` command, built by [`commandlog_reset`](fn@commandlog_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogReset {
     type_: CommandLogType,
 }
@@ -1838,6 +2254,11 @@ impl Command for CommandlogReset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_RESET)
+    }
+}
+impl fmt::Debug for CommandlogReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG`.
@@ -1865,14 +2286,21 @@ pub(crate) static CONFIG: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`CONFIG GET`, `CONFIG HELP`, `CONFIG RESETSTAT`, `CONFIG REWRITE`, `CONFIG SET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::config())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG")]
 pub fn config() -> Config {
     Config {}
 }
 /// The `CONFIG` command, built by [`config`](fn@config): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Config {}
 impl Command for Config {
     type Output = Value;
@@ -1884,6 +2312,11 @@ impl Command for Config {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG)
+    }
+}
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG GET`.
@@ -1924,6 +2357,10 @@ pub(crate) static CONFIG_GET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `parameter`: one or more: a collection of strings, or a single one — `parameter [parameter ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::config_get([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG GET")]
 #[doc(alias = "config|get")]
 #[doc(alias = "GET")]
@@ -1937,8 +2374,13 @@ pub fn config_get<Parameter: ToValkeyArgs, T: FromValkey>(
 }
 /// The `CONFIG GET` command, built by [`config_get`](fn@config_get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigGet<Parameter, T> {
     parameter: Parameter,
     _reply: PhantomData<fn() -> T>,
@@ -1955,6 +2397,11 @@ impl<Parameter: ToValkeyArgs, T: FromValkey> Command for ConfigGet<Parameter, T>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_GET)
+    }
+}
+impl<Parameter: ToValkeyArgs, T: FromValkey> fmt::Debug for ConfigGet<Parameter, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG HELP`.
@@ -1981,6 +2428,10 @@ pub(crate) static CONFIG_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::config_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG HELP")]
 #[doc(alias = "config|help")]
 #[doc(alias = "HELP")]
@@ -1989,8 +2440,11 @@ pub fn config_help() -> ConfigHelp {
 }
 /// The `CONFIG HELP` command, built by [`config_help`](fn@config_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigHelp {}
 impl Command for ConfigHelp {
     type Output = Vec<String>;
@@ -2003,6 +2457,11 @@ impl Command for ConfigHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_HELP)
+    }
+}
+impl fmt::Debug for ConfigHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG RESETSTAT`.
@@ -2033,6 +2492,10 @@ pub(crate) static CONFIG_RESETSTAT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::config_resetstat())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG RESETSTAT")]
 #[doc(alias = "config|resetstat")]
 #[doc(alias = "RESETSTAT")]
@@ -2041,8 +2504,11 @@ pub fn config_resetstat() -> ConfigResetstat {
 }
 /// The `CONFIG RESETSTAT` command, built by [`config_resetstat`](fn@config_resetstat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigResetstat {}
 impl Command for ConfigResetstat {
     type Output = ();
@@ -2055,6 +2521,11 @@ impl Command for ConfigResetstat {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_RESETSTAT)
+    }
+}
+impl fmt::Debug for ConfigResetstat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG REWRITE`.
@@ -2085,6 +2556,10 @@ pub(crate) static CONFIG_REWRITE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::config_rewrite())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG REWRITE")]
 #[doc(alias = "config|rewrite")]
 #[doc(alias = "REWRITE")]
@@ -2093,8 +2568,11 @@ pub fn config_rewrite() -> ConfigRewrite {
 }
 /// The `CONFIG REWRITE` command, built by [`config_rewrite`](fn@config_rewrite): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigRewrite {}
 impl Command for ConfigRewrite {
     type Output = ();
@@ -2107,6 +2585,11 @@ impl Command for ConfigRewrite {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_REWRITE)
+    }
+}
+impl fmt::Debug for ConfigRewrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG SET`.
@@ -2145,6 +2628,10 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `data`: one or more: a collection of tuples `(parameter, value)`, or a single one — `parameter value [parameter value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::config_set([(\"maxmemory-policy\", \"noeviction\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG SET")]
 #[doc(alias = "config|set")]
 #[doc(alias = "SET")]
@@ -2153,8 +2640,11 @@ pub fn config_set<Data: ToValkeyArgs>(data: Data) -> ConfigSet<Data> {
 }
 /// The `CONFIG SET` command, built by [`config_set`](fn@config_set): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigSet<Data> {
     data: Data,
 }
@@ -2170,6 +2660,21 @@ impl<Data: ToValkeyArgs> Command for ConfigSet<Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_SET)
+    }
+}
+impl<Data: ToValkeyArgs> fmt::Debug for ConfigSet<Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(
+            self,
+            &[
+                Redact::After("requirepass", 0),
+                Redact::After("masterauth", 0),
+                Redact::After("primaryauth", 0),
+                Redact::After("tls-key-file-pass", 0),
+                Redact::After("tls-client-key-file-pass", 0),
+            ],
+            f,
+        )
     }
 }
 /// Metadata of `DBSIZE`.
@@ -2196,14 +2701,21 @@ pub(crate) static DBSIZE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@keyspace`, `@read`, `@fast`
 /// - **Flags:** readonly, fast
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::dbsize())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DBSIZE")]
 pub fn dbsize() -> Dbsize {
     Dbsize {}
 }
 /// The `DBSIZE` command, built by [`dbsize`](fn@dbsize): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Dbsize {}
 impl Command for Dbsize {
     type Output = i64;
@@ -2215,6 +2727,11 @@ impl Command for Dbsize {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DBSIZE)
+    }
+}
+impl fmt::Debug for Dbsize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DEBUG`.
@@ -2245,14 +2762,21 @@ pub(crate) static DEBUG: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::debug())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DEBUG")]
 pub fn debug() -> Debug {
     Debug {}
 }
 /// The `DEBUG` command, built by [`debug`](fn@debug): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Debug {}
 impl Command for Debug {
     type Output = Value;
@@ -2264,6 +2788,11 @@ impl Command for Debug {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DEBUG)
+    }
+}
+impl fmt::Debug for Debug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FAILOVER`.
@@ -2295,6 +2824,10 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
 /// - **Reply:** `()`
 ///
 /// **Options** (methods of [`Failover`](struct@Failover)): `to`, `force`, `abort`, `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::failover())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FAILOVER")]
 pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
     Failover {
@@ -2309,8 +2842,11 @@ pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
 }
 /// The `FAILOVER` command, built by [`failover`](fn@failover): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
     target: TargetGiven,
     target_2_token: Target,
@@ -2326,6 +2862,11 @@ impl<
     Milliseconds,
 > Failover<Unset, Unset, Unset, Unset, Force, Abort, Milliseconds> {
     /// `TO host port [FORCE]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `host`: a string — `host`
+    /// - `port`: an integer — `port`
     pub fn to<Host: ToValkeyArg>(
         self,
         host: Host,
@@ -2396,6 +2937,10 @@ impl<
     Abort,
 > Failover<TargetGiven, Target, Host2, Port, Force, Abort, Unset> {
     /// `TIMEOUT milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
     pub fn timeout(
         self,
         milliseconds: i64,
@@ -2437,6 +2982,19 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FAILOVER)
+    }
+}
+impl<
+    TargetGiven,
+    Target: ToValkeyArgs,
+    Host2: ToValkeyArgs,
+    Port: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Abort: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+> fmt::Debug for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FLUSHALL`.
@@ -2481,6 +3039,10 @@ pub(crate) static FLUSHALL: CommandMeta = CommandMeta {
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
 /// **Options** (methods of [`Flushall`](struct@Flushall)): `async_`, `sync`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::flushall())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FLUSHALL")]
 pub fn flushall() -> Flushall<Unset> {
     Flushall {
@@ -2490,8 +3052,11 @@ pub fn flushall() -> Flushall<Unset> {
 }
 /// The `FLUSHALL` command, built by [`flushall`](fn@flushall): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Flushall<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
@@ -2500,6 +3065,8 @@ impl Flushall<Unset> {
     /// `ASYNC`
     ///
     /// (since 4.0.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn async_(self) -> Flushall<Tok> {
         Flushall {
             flush_type: Tok("ASYNC"),
@@ -2509,6 +3076,8 @@ impl Flushall<Unset> {
     /// `SYNC`
     ///
     /// (since 6.2.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn sync(self) -> Flushall<Tok> {
         Flushall {
             flush_type: Tok("SYNC"),
@@ -2530,6 +3099,11 @@ impl<FlushType: ToValkeyArgs> Command for Flushall<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for Flushall<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FLUSHDB`.
@@ -2574,6 +3148,10 @@ pub(crate) static FLUSHDB: CommandMeta = CommandMeta {
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
 /// **Options** (methods of [`Flushdb`](struct@Flushdb)): `async_`, `sync`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::flushdb())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FLUSHDB")]
 pub fn flushdb() -> Flushdb<Unset> {
     Flushdb {
@@ -2583,8 +3161,11 @@ pub fn flushdb() -> Flushdb<Unset> {
 }
 /// The `FLUSHDB` command, built by [`flushdb`](fn@flushdb): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Flushdb<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
@@ -2593,6 +3174,8 @@ impl Flushdb<Unset> {
     /// `ASYNC`
     ///
     /// (since 4.0.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn async_(self) -> Flushdb<Tok> {
         Flushdb {
             flush_type: Tok("ASYNC"),
@@ -2602,6 +3185,8 @@ impl Flushdb<Unset> {
     /// `SYNC`
     ///
     /// (since 6.2.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
     pub fn sync(self) -> Flushdb<Tok> {
         Flushdb {
             flush_type: Tok("SYNC"),
@@ -2623,6 +3208,11 @@ impl<FlushType: ToValkeyArgs> Command for Flushdb<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for Flushdb<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INFO`.
@@ -2661,19 +3251,32 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
 /// - 7.0.0: Added support for taking multiple section arguments.
 ///
 /// **Options** (methods of [`Info`](struct@Info)): `section`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INFO")]
 pub fn info() -> Info<Unset> {
     Info { section: Unset }
 }
 /// The `INFO` command, built by [`info`](fn@info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Info<Section> {
     section: Section,
 }
 impl Info<Unset> {
     /// `section [section ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
     pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2> {
         Info { section }
     }
@@ -2689,6 +3292,11 @@ impl<Section: ToValkeyArgs> Command for Info<Section> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INFO)
+    }
+}
+impl<Section: ToValkeyArgs> fmt::Debug for Info<Section> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LASTSAVE`.
@@ -2718,14 +3326,21 @@ pub(crate) static LASTSAVE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@fast`, `@dangerous`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lastsave())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LASTSAVE")]
 pub fn lastsave() -> Lastsave {
     Lastsave {}
 }
 /// The `LASTSAVE` command, built by [`lastsave`](fn@lastsave): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lastsave {}
 impl Command for Lastsave {
     type Output = i64;
@@ -2737,6 +3352,11 @@ impl Command for Lastsave {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LASTSAVE)
+    }
+}
+impl fmt::Debug for Lastsave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY`.
@@ -2764,14 +3384,21 @@ pub(crate) static LATENCY: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`LATENCY DOCTOR`, `LATENCY GRAPH`, `LATENCY HELP`, `LATENCY HISTOGRAM`, `LATENCY HISTORY`, `LATENCY LATEST`, `LATENCY RESET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::latency())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY")]
 pub fn latency() -> Latency {
     Latency {}
 }
 /// The `LATENCY` command, built by [`latency`](fn@latency): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Latency {}
 impl Command for Latency {
     type Output = Value;
@@ -2783,6 +3410,11 @@ impl Command for Latency {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY)
+    }
+}
+impl fmt::Debug for Latency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY DOCTOR`.
@@ -2819,6 +3451,10 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::latency_doctor())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY DOCTOR")]
 #[doc(alias = "latency|doctor")]
 #[doc(alias = "DOCTOR")]
@@ -2827,8 +3463,13 @@ pub fn latency_doctor() -> LatencyDoctor {
 }
 /// The `LATENCY DOCTOR` command, built by [`latency_doctor`](fn@latency_doctor): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyDoctor {}
 impl Command for LatencyDoctor {
     type Output = String;
@@ -2841,6 +3482,11 @@ impl Command for LatencyDoctor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_DOCTOR)
+    }
+}
+impl fmt::Debug for LatencyDoctor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY GRAPH`.
@@ -2879,6 +3525,10 @@ pub(crate) static LATENCY_GRAPH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `event`: a string — `event`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::latency_graph(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY GRAPH")]
 #[doc(alias = "latency|graph")]
 #[doc(alias = "GRAPH")]
@@ -2887,8 +3537,11 @@ pub fn latency_graph<Event: ToValkeyArg>(event: Event) -> LatencyGraph<Event> {
 }
 /// The `LATENCY GRAPH` command, built by [`latency_graph`](fn@latency_graph): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyGraph<Event> {
     event: Event,
 }
@@ -2904,6 +3557,11 @@ impl<Event: ToValkeyArg> Command for LatencyGraph<Event> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_GRAPH)
+    }
+}
+impl<Event: ToValkeyArg> fmt::Debug for LatencyGraph<Event> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY HELP`.
@@ -2930,6 +3588,10 @@ pub(crate) static LATENCY_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::latency_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY HELP")]
 #[doc(alias = "latency|help")]
 #[doc(alias = "HELP")]
@@ -2938,8 +3600,11 @@ pub fn latency_help() -> LatencyHelp {
 }
 /// The `LATENCY HELP` command, built by [`latency_help`](fn@latency_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyHelp {}
 impl Command for LatencyHelp {
     type Output = Vec<String>;
@@ -2952,6 +3617,11 @@ impl Command for LatencyHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HELP)
+    }
+}
+impl fmt::Debug for LatencyHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY HISTOGRAM`.
@@ -2990,6 +3660,10 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
 ///   - RESP3: a map
 ///
 /// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_histogram())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY HISTOGRAM")]
 #[doc(alias = "latency|histogram")]
 #[doc(alias = "HISTOGRAM")]
@@ -3001,14 +3675,23 @@ pub fn latency_histogram<T: FromValkey>() -> LatencyHistogram<Unset, T> {
 }
 /// The `LATENCY HISTOGRAM` command, built by [`latency_histogram`](fn@latency_histogram): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyHistogram<CommandArg, T> {
     command: CommandArg,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> LatencyHistogram<Unset, T> {
     /// `command [command ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `command`: one or more: a collection of strings, or a single one — `[command [command ...]]`
     pub fn command<CommandArg2: ToValkeyArgs>(
         self,
         command: CommandArg2,
@@ -3032,6 +3715,12 @@ for LatencyHistogram<CommandArg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HISTOGRAM)
+    }
+}
+impl<CommandArg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for LatencyHistogram<CommandArg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY HISTORY`.
@@ -3070,6 +3759,10 @@ pub(crate) static LATENCY_HISTORY: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `event`: a string — `event`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_history(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY HISTORY")]
 #[doc(alias = "latency|history")]
 #[doc(alias = "HISTORY")]
@@ -3083,8 +3776,11 @@ pub fn latency_history<Event: ToValkeyArg, T: FromValkey>(
 }
 /// The `LATENCY HISTORY` command, built by [`latency_history`](fn@latency_history): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyHistory<Event, T> {
     event: Event,
     _reply: PhantomData<fn() -> T>,
@@ -3101,6 +3797,11 @@ impl<Event: ToValkeyArg, T: FromValkey> Command for LatencyHistory<Event, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HISTORY)
+    }
+}
+impl<Event: ToValkeyArg, T: FromValkey> fmt::Debug for LatencyHistory<Event, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY LATEST`.
@@ -3135,6 +3836,10 @@ pub(crate) static LATENCY_LATEST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_latest())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY LATEST")]
 #[doc(alias = "latency|latest")]
 #[doc(alias = "LATEST")]
@@ -3145,8 +3850,11 @@ pub fn latency_latest<T: FromValkey>() -> LatencyLatest<T> {
 }
 /// The `LATENCY LATEST` command, built by [`latency_latest`](fn@latency_latest): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyLatest<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -3161,6 +3869,11 @@ impl<T: FromValkey> Command for LatencyLatest<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_LATEST)
+    }
+}
+impl<T: FromValkey> fmt::Debug for LatencyLatest<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY RESET`.
@@ -3193,6 +3906,10 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
 /// - **Reply:** `i64`
 ///
 /// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::latency_reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY RESET")]
 #[doc(alias = "latency|reset")]
 #[doc(alias = "RESET")]
@@ -3201,13 +3918,20 @@ pub fn latency_reset() -> LatencyReset<Unset> {
 }
 /// The `LATENCY RESET` command, built by [`latency_reset`](fn@latency_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyReset<Event> {
     event: Event,
 }
 impl LatencyReset<Unset> {
     /// `event [event ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
     pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2> {
         LatencyReset { event }
     }
@@ -3224,6 +3948,11 @@ impl<Event: ToValkeyArgs> Command for LatencyReset<Event> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_RESET)
+    }
+}
+impl<Event: ToValkeyArgs> fmt::Debug for LatencyReset<Event> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LOLWUT`.
@@ -3253,19 +3982,32 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
 ///   - RESP3: a verbatim string (`txt`)
 ///
 /// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::lolwut())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LOLWUT")]
 pub fn lolwut() -> Lolwut<Unset> {
     Lolwut { version: Unset }
 }
 /// The `LOLWUT` command, built by [`lolwut`](fn@lolwut): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lolwut<VersionArg> {
     version: VersionArg,
 }
 impl Lolwut<Unset> {
     /// `VERSION version`
+    ///
+    /// **Arguments**
+    ///
+    /// - `version`: an integer — `[VERSION version]`
     pub fn version(self, version: i64) -> Lolwut<Tokened<i64>> {
         Lolwut {
             version: Tokened("VERSION", version),
@@ -3283,6 +4025,11 @@ impl<VersionArg: ToValkeyArgs> Command for Lolwut<VersionArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LOLWUT)
+    }
+}
+impl<VersionArg: ToValkeyArgs> fmt::Debug for Lolwut<VersionArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY`.
@@ -3310,14 +4057,21 @@ pub(crate) static MEMORY: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`MEMORY DOCTOR`, `MEMORY HELP`, `MEMORY MALLOC-STATS`, `MEMORY PURGE`, `MEMORY STATS`, `MEMORY USAGE`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::memory())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY")]
 pub fn memory() -> Memory {
     Memory {}
 }
 /// The `MEMORY` command, built by [`memory`](fn@memory): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Memory {}
 impl Command for Memory {
     type Output = Value;
@@ -3329,6 +4083,11 @@ impl Command for Memory {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY)
+    }
+}
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY DOCTOR`.
@@ -3360,6 +4119,10 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::memory_doctor())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY DOCTOR")]
 #[doc(alias = "memory|doctor")]
 #[doc(alias = "DOCTOR")]
@@ -3368,8 +4131,13 @@ pub fn memory_doctor() -> MemoryDoctor {
 }
 /// The `MEMORY DOCTOR` command, built by [`memory_doctor`](fn@memory_doctor): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryDoctor {}
 impl Command for MemoryDoctor {
     type Output = String;
@@ -3382,6 +4150,11 @@ impl Command for MemoryDoctor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_DOCTOR)
+    }
+}
+impl fmt::Debug for MemoryDoctor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY HELP`.
@@ -3408,6 +4181,10 @@ pub(crate) static MEMORY_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::memory_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY HELP")]
 #[doc(alias = "memory|help")]
 #[doc(alias = "HELP")]
@@ -3416,8 +4193,11 @@ pub fn memory_help() -> MemoryHelp {
 }
 /// The `MEMORY HELP` command, built by [`memory_help`](fn@memory_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryHelp {}
 impl Command for MemoryHelp {
     type Output = Vec<String>;
@@ -3430,6 +4210,11 @@ impl Command for MemoryHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_HELP)
+    }
+}
+impl fmt::Debug for MemoryHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY MALLOC-STATS`.
@@ -3460,6 +4245,10 @@ pub(crate) static MEMORY_MALLOC_STATS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::memory_malloc_stats())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY MALLOC-STATS")]
 #[doc(alias = "memory|malloc-stats")]
 #[doc(alias = "MALLOC-STATS")]
@@ -3468,8 +4257,11 @@ pub fn memory_malloc_stats() -> MemoryMallocStats {
 }
 /// The `MEMORY MALLOC-STATS` command, built by [`memory_malloc_stats`](fn@memory_malloc_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryMallocStats {}
 impl Command for MemoryMallocStats {
     type Output = String;
@@ -3482,6 +4274,11 @@ impl Command for MemoryMallocStats {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_MALLOC_STATS)
+    }
+}
+impl fmt::Debug for MemoryMallocStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY PURGE`.
@@ -3508,6 +4305,10 @@ pub(crate) static MEMORY_PURGE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::memory_purge())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY PURGE")]
 #[doc(alias = "memory|purge")]
 #[doc(alias = "PURGE")]
@@ -3516,8 +4317,11 @@ pub fn memory_purge() -> MemoryPurge {
 }
 /// The `MEMORY PURGE` command, built by [`memory_purge`](fn@memory_purge): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryPurge {}
 impl Command for MemoryPurge {
     type Output = ();
@@ -3530,6 +4334,11 @@ impl Command for MemoryPurge {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_PURGE)
+    }
+}
+impl fmt::Debug for MemoryPurge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY STATS`.
@@ -3561,6 +4370,10 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::memory_stats())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY STATS")]
 #[doc(alias = "memory|stats")]
 #[doc(alias = "STATS")]
@@ -3569,8 +4382,13 @@ pub fn memory_stats<T: FromValkey>() -> MemoryStats<T> {
 }
 /// The `MEMORY STATS` command, built by [`memory_stats`](fn@memory_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryStats<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -3585,6 +4403,11 @@ impl<T: FromValkey> Command for MemoryStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_STATS)
+    }
+}
+impl<T: FromValkey> fmt::Debug for MemoryStats<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY USAGE`.
@@ -3627,6 +4450,10 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::memory_usage(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY USAGE")]
 #[doc(alias = "memory|usage")]
 #[doc(alias = "USAGE")]
@@ -3635,14 +4462,21 @@ pub fn memory_usage<Key: ToValkeyArg>(key: Key) -> MemoryUsage<Key, Unset> {
 }
 /// The `MEMORY USAGE` command, built by [`memory_usage`](fn@memory_usage): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryUsage<Key, Count> {
     key: Key,
     count: Count,
 }
 impl<Key> MemoryUsage<Key, Unset> {
     /// `SAMPLES count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[SAMPLES count]`
     pub fn samples(self, count: i64) -> MemoryUsage<Key, Tokened<i64>> {
         MemoryUsage {
             key: self.key,
@@ -3663,6 +4497,11 @@ impl<Key: ToValkeyArg, Count: ToValkeyArgs> Command for MemoryUsage<Key, Count> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_USAGE)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs> fmt::Debug for MemoryUsage<Key, Count> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE`.
@@ -3690,14 +4529,21 @@ pub(crate) static MODULE: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`MODULE HELP`, `MODULE LIST`, `MODULE LOAD`, `MODULE LOADEX`, `MODULE UNLOAD`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::module())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE")]
 pub fn module() -> Module {
     Module {}
 }
 /// The `MODULE` command, built by [`module`](fn@module): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Module {}
 impl Command for Module {
     type Output = Value;
@@ -3709,6 +4555,11 @@ impl Command for Module {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE)
+    }
+}
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE HELP`.
@@ -3735,6 +4586,10 @@ pub(crate) static MODULE_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::module_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE HELP")]
 #[doc(alias = "module|help")]
 #[doc(alias = "HELP")]
@@ -3743,8 +4598,11 @@ pub fn module_help() -> ModuleHelp {
 }
 /// The `MODULE HELP` command, built by [`module_help`](fn@module_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleHelp {}
 impl Command for ModuleHelp {
     type Output = Vec<String>;
@@ -3757,6 +4615,11 @@ impl Command for ModuleHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_HELP)
+    }
+}
+impl fmt::Debug for ModuleHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE LIST`.
@@ -3783,6 +4646,10 @@ pub(crate) static MODULE_LIST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::module_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE LIST")]
 #[doc(alias = "module|list")]
 #[doc(alias = "LIST")]
@@ -3791,8 +4658,11 @@ pub fn module_list<T: FromValkey>() -> ModuleList<T> {
 }
 /// The `MODULE LIST` command, built by [`module_list`](fn@module_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleList<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -3807,6 +4677,11 @@ impl<T: FromValkey> Command for ModuleList<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LIST)
+    }
+}
+impl<T: FromValkey> fmt::Debug for ModuleList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE LOAD`.
@@ -3842,6 +4717,10 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
 /// - `path`: a string — `path`
 ///
 /// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_load(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE LOAD")]
 #[doc(alias = "module|load")]
 #[doc(alias = "LOAD")]
@@ -3850,14 +4729,21 @@ pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
 }
 /// The `MODULE LOAD` command, built by [`module_load`](fn@module_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleLoad<Path, Arg> {
     path: Path,
     arg: Arg,
 }
 impl<Path> ModuleLoad<Path, Unset> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
         ModuleLoad { path: self.path, arg }
     }
@@ -3875,6 +4761,11 @@ impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LOAD)
+    }
+}
+impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE LOADEX`.
@@ -3910,6 +4801,10 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
 /// - `path`: a string — `path`
 ///
 /// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_loadex(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE LOADEX")]
 #[doc(alias = "module|loadex")]
 #[doc(alias = "LOADEX")]
@@ -3922,8 +4817,11 @@ pub fn module_loadex<Path: ToValkeyArg>(path: Path) -> ModuleLoadex<Path, Unset,
 }
 /// The `MODULE LOADEX` command, built by [`module_loadex`](fn@module_loadex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleLoadex<Path, Configs, Args> {
     path: Path,
     configs: Configs,
@@ -3931,6 +4829,10 @@ pub struct ModuleLoadex<Path, Configs, Args> {
 }
 impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
     /// `CONFIG name value [CONFIG name value ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
     pub fn config<Configs2: IntoIterator + Clone>(
         self,
         configs: Configs2,
@@ -3947,6 +4849,10 @@ impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
 }
 impl<Path, Configs> ModuleLoadex<Path, Configs, Unset> {
     /// `ARGS args [args ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
     pub fn args<Args2: ToValkeyArgs>(
         self,
         args: Args2,
@@ -3973,6 +4879,12 @@ for ModuleLoadex<Path, Configs, Args> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LOADEX)
+    }
+}
+impl<Path: ToValkeyArg, Configs: ToValkeyArgs, Args: ToValkeyArgs> fmt::Debug
+for ModuleLoadex<Path, Configs, Args> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE UNLOAD`.
@@ -4006,6 +4918,10 @@ pub(crate) static MODULE_UNLOAD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `name`: a string — `name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_unload(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE UNLOAD")]
 #[doc(alias = "module|unload")]
 #[doc(alias = "UNLOAD")]
@@ -4014,8 +4930,11 @@ pub fn module_unload<Name: ToValkeyArg>(name: Name) -> ModuleUnload<Name> {
 }
 /// The `MODULE UNLOAD` command, built by [`module_unload`](fn@module_unload): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleUnload<Name> {
     name: Name,
 }
@@ -4031,6 +4950,11 @@ impl<Name: ToValkeyArg> Command for ModuleUnload<Name> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_UNLOAD)
+    }
+}
+impl<Name: ToValkeyArg> fmt::Debug for ModuleUnload<Name> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MONITOR`.
@@ -4060,14 +4984,21 @@ pub(crate) static MONITOR: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::monitor())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MONITOR")]
 pub fn monitor() -> Monitor {
     Monitor {}
 }
 /// The `MONITOR` command, built by [`monitor`](fn@monitor): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Monitor {}
 impl Command for Monitor {
     type Output = Value;
@@ -4079,6 +5010,11 @@ impl Command for Monitor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MONITOR)
+    }
+}
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PSYNC`.
@@ -4113,6 +5049,10 @@ pub(crate) static PSYNC: CommandMeta = CommandMeta {
 ///
 /// - `replicationid`: a string — `replicationid`
 /// - `offset`: an integer — `offset`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::psync(\"1\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PSYNC")]
 pub fn psync<Replicationid: ToValkeyArg>(
     replicationid: Replicationid,
@@ -4122,8 +5062,11 @@ pub fn psync<Replicationid: ToValkeyArg>(
 }
 /// The `PSYNC` command, built by [`psync`](fn@psync): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Psync<Replicationid> {
     replicationid: Replicationid,
     offset: i64,
@@ -4140,6 +5083,11 @@ impl<Replicationid: ToValkeyArg> Command for Psync<Replicationid> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSYNC)
+    }
+}
+impl<Replicationid: ToValkeyArg> fmt::Debug for Psync<Replicationid> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `REPLCONF`.
@@ -4171,14 +5119,21 @@ pub(crate) static REPLCONF: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::replconf())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "REPLCONF")]
 pub fn replconf() -> Replconf {
     Replconf {}
 }
 /// The `REPLCONF` command, built by [`replconf`](fn@replconf): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Replconf {}
 impl Command for Replconf {
     type Output = ();
@@ -4190,6 +5145,11 @@ impl Command for Replconf {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLCONF)
+    }
+}
+impl fmt::Debug for Replconf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `args` argument: `host port | NO ONE`
@@ -4260,14 +5220,21 @@ pub(crate) static REPLICAOF: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `args`: [`ReplicaofArgs`] — `<host port | NO ONE>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::replicaof(cmd::ReplicaofArgs::HostPort {\n            host: \"1\".into(),\n            port: 1,\n        }),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "REPLICAOF")]
 pub fn replicaof(args: ReplicaofArgs) -> Replicaof {
     Replicaof { args }
 }
 /// The `REPLICAOF` command, built by [`replicaof`](fn@replicaof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Replicaof {
     args: ReplicaofArgs,
 }
@@ -4282,6 +5249,11 @@ impl Command for Replicaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLICAOF)
+    }
+}
+impl fmt::Debug for Replicaof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RESTORE-ASKING`.
@@ -4356,6 +5328,10 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
 /// - `serialized_value`: a string — `serialized-value`
 ///
 /// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore_asking(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RESTORE-ASKING")]
 pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
@@ -4375,8 +5351,11 @@ pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
 }
 /// The `RESTORE-ASKING` command, built by [`restore_asking`](fn@restore_asking): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     key: Key,
     ttl: i64,
@@ -4447,6 +5426,10 @@ impl<
     /// `IDLETIME seconds`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
     pub fn idletime(
         self,
         seconds: i64,
@@ -4473,6 +5456,10 @@ impl<
     /// `FREQ frequency`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
     pub fn freq(
         self,
         frequency: i64,
@@ -4520,6 +5507,19 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
+> fmt::Debug
+for RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `ROLE`.
 pub(crate) static ROLE: CommandMeta = CommandMeta {
     name: "ROLE",
@@ -4548,14 +5548,21 @@ pub(crate) static ROLE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@fast`, `@dangerous`
 /// - **Flags:** noscript, loading, stale, fast
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::role())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ROLE")]
 pub fn role<T: FromValkey>() -> Role<T> {
     Role { _reply: PhantomData }
 }
 /// The `ROLE` command, built by [`role`](fn@role): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Role<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -4569,6 +5576,11 @@ impl<T: FromValkey> Command for Role<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ROLE)
+    }
+}
+impl<T: FromValkey> fmt::Debug for Role<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SAVE`.
@@ -4599,14 +5611,21 @@ pub(crate) static SAVE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, no_async_loading, no_multi
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::save())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SAVE")]
 pub fn save() -> Save {
     Save {}
 }
 /// The `SAVE` command, built by [`save`](fn@save): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Save {}
 impl Command for Save {
     type Output = ();
@@ -4618,6 +5637,11 @@ impl Command for Save {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SAVE)
+    }
+}
+impl fmt::Debug for Save {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `save-selector` argument: `NOSAVE | SAVE`
@@ -4778,6 +5802,10 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
 /// - 9.0.0: Added the `SAFE` and `FAILOVER` modifiers.
 ///
 /// **Options** (methods of [`Shutdown`](struct@Shutdown)): `options`, `abort`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::shutdown())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SHUTDOWN")]
 pub fn shutdown() -> Shutdown<Unset> {
     Shutdown {
@@ -4787,14 +5815,23 @@ pub fn shutdown() -> Shutdown<Unset> {
 }
 /// The `SHUTDOWN` command, built by [`shutdown`](fn@shutdown): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Shutdown<AbortSelector> {
     abort_selector: AbortSelector,
     min_version: Option<Version>,
 }
 impl Shutdown<Unset> {
     /// `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
+    ///
+    /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `save_selector_block`: [`ShutdownOptions`] — `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
     pub fn options(
         self,
         save_selector_block: ShutdownOptions,
@@ -4811,6 +5848,8 @@ impl Shutdown<Unset> {
     /// `ABORT`
     ///
     /// (since 7.0.0)
+    ///
+    /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
     pub fn abort(self) -> Shutdown<Tok> {
         Shutdown {
             abort_selector: Tok("ABORT"),
@@ -4832,6 +5871,11 @@ impl<AbortSelector: ToValkeyArgs> Command for Shutdown<AbortSelector> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<AbortSelector: ToValkeyArgs> fmt::Debug for Shutdown<AbortSelector> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `args` argument: `host port | NO ONE`
@@ -4904,14 +5948,21 @@ pub(crate) static SLAVEOF: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `args`: [`SlaveofArgs`] — `<host port | NO ONE>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::slaveof(cmd::SlaveofArgs::HostPort {\n            host: \"1\".into(),\n            port: 1,\n        }),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLAVEOF")]
 pub fn slaveof(args: SlaveofArgs) -> Slaveof {
     Slaveof { args }
 }
 /// The `SLAVEOF` command, built by [`slaveof`](fn@slaveof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Slaveof {
     args: SlaveofArgs,
 }
@@ -4926,6 +5977,11 @@ impl Command for Slaveof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLAVEOF)
+    }
+}
+impl fmt::Debug for Slaveof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG`.
@@ -4953,14 +6009,21 @@ pub(crate) static SLOWLOG: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`SLOWLOG GET`, `SLOWLOG HELP`, `SLOWLOG LEN`, `SLOWLOG RESET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::slowlog())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG")]
 pub fn slowlog() -> Slowlog {
     Slowlog {}
 }
 /// The `SLOWLOG` command, built by [`slowlog`](fn@slowlog): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Slowlog {}
 impl Command for Slowlog {
     type Output = Value;
@@ -4972,6 +6035,11 @@ impl Command for Slowlog {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG)
+    }
+}
+impl fmt::Debug for Slowlog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG GET`.
@@ -5007,6 +6075,10 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
 /// - 4.0.0: Added client IP address, port and name to the reply.
 ///
 /// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::slowlog_get())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG GET")]
 #[doc(alias = "slowlog|get")]
 #[doc(alias = "GET")]
@@ -5018,14 +6090,21 @@ pub fn slowlog_get<T: FromValkey>() -> SlowlogGet<Unset, T> {
 }
 /// The `SLOWLOG GET` command, built by [`slowlog_get`](fn@slowlog_get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogGet<Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T> SlowlogGet<Unset, T> {
     /// `count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
     pub fn count(self, count: i64) -> SlowlogGet<i64, T> {
         SlowlogGet {
             count,
@@ -5045,6 +6124,11 @@ impl<Count: ToValkeyArgs, T: FromValkey> Command for SlowlogGet<Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_GET)
+    }
+}
+impl<Count: ToValkeyArgs, T: FromValkey> fmt::Debug for SlowlogGet<Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG HELP`.
@@ -5071,6 +6155,10 @@ pub(crate) static SLOWLOG_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::slowlog_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG HELP")]
 #[doc(alias = "slowlog|help")]
 #[doc(alias = "HELP")]
@@ -5079,8 +6167,11 @@ pub fn slowlog_help() -> SlowlogHelp {
 }
 /// The `SLOWLOG HELP` command, built by [`slowlog_help`](fn@slowlog_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogHelp {}
 impl Command for SlowlogHelp {
     type Output = Vec<String>;
@@ -5093,6 +6184,11 @@ impl Command for SlowlogHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_HELP)
+    }
+}
+impl fmt::Debug for SlowlogHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG LEN`.
@@ -5126,6 +6222,10 @@ pub(crate) static SLOWLOG_LEN: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, loading, stale
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::slowlog_len())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG LEN")]
 #[doc(alias = "slowlog|len")]
 #[doc(alias = "LEN")]
@@ -5134,8 +6234,11 @@ pub fn slowlog_len() -> SlowlogLen {
 }
 /// The `SLOWLOG LEN` command, built by [`slowlog_len`](fn@slowlog_len): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogLen {}
 impl Command for SlowlogLen {
     type Output = i64;
@@ -5148,6 +6251,11 @@ impl Command for SlowlogLen {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_LEN)
+    }
+}
+impl fmt::Debug for SlowlogLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG RESET`.
@@ -5177,6 +6285,10 @@ pub(crate) static SLOWLOG_RESET: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::slowlog_reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG RESET")]
 #[doc(alias = "slowlog|reset")]
 #[doc(alias = "RESET")]
@@ -5185,8 +6297,11 @@ pub fn slowlog_reset() -> SlowlogReset {
 }
 /// The `SLOWLOG RESET` command, built by [`slowlog_reset`](fn@slowlog_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogReset {}
 impl Command for SlowlogReset {
     type Output = ();
@@ -5199,6 +6314,11 @@ impl Command for SlowlogReset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_RESET)
+    }
+}
+impl fmt::Debug for SlowlogReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SWAPDB`.
@@ -5230,14 +6350,21 @@ pub(crate) static SWAPDB: CommandMeta = CommandMeta {
 ///
 /// - `index1`: an integer — `index1`
 /// - `index2`: an integer — `index2`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::swapdb(1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SWAPDB")]
 pub fn swapdb(index1: i64, index2: i64) -> Swapdb {
     Swapdb { index1, index2 }
 }
 /// The `SWAPDB` command, built by [`swapdb`](fn@swapdb): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Swapdb {
     index1: i64,
     index2: i64,
@@ -5254,6 +6381,11 @@ impl Command for Swapdb {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SWAPDB)
+    }
+}
+impl fmt::Debug for Swapdb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SYNC`.
@@ -5283,14 +6415,21 @@ pub(crate) static SYNC: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, no_async_loading, no_multi
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::sync())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SYNC")]
 pub fn sync() -> Sync {
     Sync {}
 }
 /// The `SYNC` command, built by [`sync`](fn@sync): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sync {}
 impl Command for Sync {
     type Output = Value;
@@ -5302,6 +6441,11 @@ impl Command for Sync {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SYNC)
+    }
+}
+impl fmt::Debug for Sync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TIME`.
@@ -5331,14 +6475,21 @@ pub(crate) static TIME: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `(i64, i64)`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: (i64, i64) = con.send(cmd::time())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TIME")]
 pub fn time() -> Time {
     Time {}
 }
 /// The `TIME` command, built by [`time`](fn@time): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `(i64, i64)`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Time {}
 impl Command for Time {
     type Output = (i64, i64);
@@ -5350,5 +6501,10 @@ impl Command for Time {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TIME)
+    }
+}
+impl fmt::Debug for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -60,6 +61,10 @@ pub(crate) static SADD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sadd(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SADD")]
 pub fn sadd<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -69,8 +74,11 @@ pub fn sadd<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `SADD` command, built by [`sadd`](fn@sadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sadd<Key, Member> {
     key: Key,
     member: Member,
@@ -87,6 +95,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Sadd<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SADD)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Sadd<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCARD`.
@@ -127,14 +140,21 @@ pub(crate) static SCARD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::scard(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCARD")]
 pub fn scard<Key: ToValkeyArg>(key: Key) -> Scard<Key> {
     Scard { key }
 }
 /// The `SCARD` command, built by [`scard`](fn@scard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Scard<Key> {
     key: Key,
 }
@@ -149,6 +169,11 @@ impl<Key: ToValkeyArg> Command for Scard<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCARD)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Scard<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SDIFF`.
@@ -191,14 +216,23 @@ pub(crate) static SDIFF: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sdiff([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SDIFF")]
 pub fn sdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sdiff<Key, T> {
     Sdiff { key, _reply: PhantomData }
 }
 /// The `SDIFF` command, built by [`sdiff`](fn@sdiff): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sdiff<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -214,6 +248,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sdiff<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SDIFF)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sdiff<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SDIFFSTORE`.
@@ -264,6 +303,10 @@ pub(crate) static SDIFFSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sdiffstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SDIFFSTORE")]
 pub fn sdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -273,8 +316,11 @@ pub fn sdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `SDIFFSTORE` command, built by [`sdiffstore`](fn@sdiffstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sdiffstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -292,6 +338,12 @@ for Sdiffstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SDIFFSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Sdiffstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SINTER`.
@@ -334,14 +386,23 @@ pub(crate) static SINTER: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sinter([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SINTER")]
 pub fn sinter<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sinter<Key, T> {
     Sinter { key, _reply: PhantomData }
 }
 /// The `SINTER` command, built by [`sinter`](fn@sinter): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sinter<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -357,6 +418,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sinter<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTER)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sinter<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SINTERCARD`.
@@ -401,20 +467,31 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Sintercard`](struct@Sintercard)): `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sintercard([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SINTERCARD")]
 pub fn sintercard<Key: ToValkeyArgs>(key: Key) -> Sintercard<Key, Unset> {
     Sintercard { key, limit: Unset }
 }
 /// The `SINTERCARD` command, built by [`sintercard`](fn@sintercard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sintercard<Key, Limit> {
     key: Key,
     limit: Limit,
 }
 impl<Key> Sintercard<Key, Unset> {
     /// `LIMIT limit`
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
     pub fn limit(self, limit: i64) -> Sintercard<Key, Tokened<i64>> {
         Sintercard {
             key: self.key,
@@ -435,6 +512,11 @@ impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Sintercard<Key, Limit> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTERCARD)
+    }
+}
+impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> fmt::Debug for Sintercard<Key, Limit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SINTERSTORE`.
@@ -485,6 +567,10 @@ pub(crate) static SINTERSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sinterstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SINTERSTORE")]
 pub fn sinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -494,8 +580,11 @@ pub fn sinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `SINTERSTORE` command, built by [`sinterstore`](fn@sinterstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sinterstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -513,6 +602,12 @@ for Sinterstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTERSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Sinterstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SISMEMBER`.
@@ -554,6 +649,10 @@ pub(crate) static SISMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::sismember(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SISMEMBER")]
 pub fn sismember<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -563,8 +662,11 @@ pub fn sismember<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `SISMEMBER` command, built by [`sismember`](fn@sismember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sismember<Key, Member> {
     key: Key,
     member: Member,
@@ -581,6 +683,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Sismember<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SISMEMBER)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Sismember<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SMEMBERS`.
@@ -623,6 +730,10 @@ pub(crate) static SMEMBERS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::smembers(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SMEMBERS")]
 pub fn smembers<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Smembers<Key, T> {
     Smembers {
@@ -632,8 +743,13 @@ pub fn smembers<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Smembers<Key, T> {
 }
 /// The `SMEMBERS` command, built by [`smembers`](fn@smembers): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Smembers<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -649,6 +765,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Smembers<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMEMBERS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Smembers<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SMISMEMBER`.
@@ -690,6 +811,10 @@ pub(crate) static SMISMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<bool> = con.send(cmd::smismember(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SMISMEMBER")]
 pub fn smismember<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -699,8 +824,11 @@ pub fn smismember<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `SMISMEMBER` command, built by [`smismember`](fn@smismember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<bool>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Smismember<Key, Member> {
     key: Key,
     member: Member,
@@ -717,6 +845,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Smismember<Key, Member>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMISMEMBER)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Smismember<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SMOVE`.
@@ -768,6 +901,10 @@ pub(crate) static SMOVE: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::smove(\"k\", \"k2\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SMOVE")]
 pub fn smove<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg>(
     source: Source,
@@ -782,8 +919,11 @@ pub fn smove<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg>
 }
 /// The `SMOVE` command, built by [`smove`](fn@smove): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Smove<Source, Destination, Member> {
     source: Source,
     destination: Destination,
@@ -803,6 +943,12 @@ for Smove<Source, Destination, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg> fmt::Debug
+for Smove<Source, Destination, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SPOP`.
@@ -855,6 +1001,10 @@ pub(crate) static SPOP: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Spop`](struct@Spop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::spop(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SPOP")]
 pub fn spop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Spop<Key, Unset, T> {
     Spop {
@@ -866,8 +1016,11 @@ pub fn spop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Spop<Key, Unset, T> {
 }
 /// The `SPOP` command, built by [`spop`](fn@spop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Spop<Key, Count, T> {
     key: Key,
     count: Count,
@@ -878,6 +1031,10 @@ impl<Key, T> Spop<Key, Unset, T> {
     /// `count`
     ///
     /// (since 3.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 3.2.0)
     pub fn count(self, count: i64) -> Spop<Key, i64, T> {
         Spop {
             key: self.key,
@@ -903,6 +1060,12 @@ for Spop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Spop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SRANDMEMBER`.
@@ -955,6 +1118,10 @@ pub(crate) static SRANDMEMBER: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Srandmember`](struct@Srandmember)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::srandmember(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SRANDMEMBER")]
 pub fn srandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -968,8 +1135,11 @@ pub fn srandmember<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SRANDMEMBER` command, built by [`srandmember`](fn@srandmember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Srandmember<Key, Count, T> {
     key: Key,
     count: Count,
@@ -980,6 +1150,10 @@ impl<Key, T> Srandmember<Key, Unset, T> {
     /// `count`
     ///
     /// (since 2.6.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 2.6.0)
     pub fn count(self, count: i64) -> Srandmember<Key, i64, T> {
         Srandmember {
             key: self.key,
@@ -1005,6 +1179,12 @@ for Srandmember<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Srandmember<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SREM`.
@@ -1050,6 +1230,10 @@ pub(crate) static SREM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::srem(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SREM")]
 pub fn srem<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -1059,8 +1243,11 @@ pub fn srem<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `SREM` command, built by [`srem`](fn@srem): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Srem<Key, Member> {
     key: Key,
     member: Member,
@@ -1077,6 +1264,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Srem<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SREM)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Srem<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SSCAN`.
@@ -1120,6 +1312,10 @@ pub(crate) static SSCAN: CommandMeta = CommandMeta {
 /// - `cursor`: an integer — `cursor`
 ///
 /// **Options** (methods of [`Sscan`](struct@Sscan)): `pattern`, `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sscan(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SSCAN")]
 pub fn sscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1135,8 +1331,11 @@ pub fn sscan<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SSCAN` command, built by [`sscan`](fn@sscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sscan<Key, Pattern, Count, T> {
     key: Key,
     cursor: i64,
@@ -1146,6 +1345,10 @@ pub struct Sscan<Key, Pattern, Count, T> {
 }
 impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
@@ -1161,6 +1364,10 @@ impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
 }
 impl<Key, Pattern, T> Sscan<Key, Pattern, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Sscan<Key, Pattern, Tokened<i64>, T> {
         Sscan {
             key: self.key,
@@ -1187,6 +1394,16 @@ for Sscan<Key, Pattern, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SSCAN)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Sscan<Key, Pattern, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUNION`.
@@ -1229,14 +1446,23 @@ pub(crate) static SUNION: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sunion([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUNION")]
 pub fn sunion<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sunion<Key, T> {
     Sunion { key, _reply: PhantomData }
 }
 /// The `SUNION` command, built by [`sunion`](fn@sunion): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sunion<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -1252,6 +1478,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sunion<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNION)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sunion<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUNIONSTORE`.
@@ -1302,6 +1533,10 @@ pub(crate) static SUNIONSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sunionstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUNIONSTORE")]
 pub fn sunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -1311,8 +1546,11 @@ pub fn sunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `SUNIONSTORE` command, built by [`sunionstore`](fn@sunionstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sunionstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -1330,5 +1568,11 @@ for Sunionstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNIONSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Sunionstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -59,6 +60,10 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
 /// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
 /// **Options** (methods of [`Bzmpop`](struct@Bzmpop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzmpop(0.5, [\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BZMPOP")]
 pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
     timeout: f64,
@@ -75,8 +80,11 @@ pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `BZMPOP` command, built by [`bzmpop`](fn@bzmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bzmpop<Key, Count, T> {
     timeout: f64,
     key: Key,
@@ -86,6 +94,10 @@ pub struct Bzmpop<Key, Count, T> {
 }
 impl<Key, T> Bzmpop<Key, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Bzmpop<Key, Tokened<i64>, T> {
         Bzmpop {
             timeout: self.timeout,
@@ -113,6 +125,12 @@ for Bzmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZMPOP)
+    }
+}
+impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Bzmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BZPOPMAX`.
@@ -161,6 +179,10 @@ pub(crate) static BZPOPMAX: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzpopmax([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BZPOPMAX")]
 pub fn bzpopmax<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -174,8 +196,11 @@ pub fn bzpopmax<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `BZPOPMAX` command, built by [`bzpopmax`](fn@bzpopmax): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bzpopmax<Key, T> {
     key: Key,
     timeout: f64,
@@ -193,6 +218,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Bzpopmax<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZPOPMAX)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmax<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BZPOPMIN`.
@@ -241,6 +271,10 @@ pub(crate) static BZPOPMIN: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzpopmin([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BZPOPMIN")]
 pub fn bzpopmin<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -254,8 +288,11 @@ pub fn bzpopmin<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `BZPOPMIN` command, built by [`bzpopmin`](fn@bzpopmin): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bzpopmin<Key, T> {
     key: Key,
     timeout: f64,
@@ -273,6 +310,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Bzpopmin<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZPOPMIN)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmin<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZADD`.
@@ -350,6 +392,10 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
 /// - `data`: one or more: a collection of tuples `(score, member)`, or a single one — `score member [score member ...]`
 ///
 /// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zadd(\"k\", [(0.5, \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZADD")]
 pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -368,8 +414,15 @@ pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `ZADD` command, built by [`zadd`](fn@zadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
+///   The number of members added (changed, with `ch()`). With `incr()`: the new score, `None` when `nx`/`xx`/`gt`/`lt` refused the update.
+///   - with `incr()`: `Option<f64>`
+///   - RESP2: with `incr()`, the score as a bulk string
+///   - RESP3: with `incr()`, a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
     key: Key,
     condition: Condition,
@@ -389,6 +442,8 @@ impl<
     O,
 > Zadd<Key, Data, Unset, Comparison, Change, Increment, O> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     pub fn nx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O> {
         Zadd {
             key: self.key,
@@ -402,6 +457,8 @@ impl<
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     pub fn xx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O> {
         Zadd {
             key: self.key,
@@ -424,6 +481,8 @@ impl<
     O,
 > Zadd<Key, Data, Condition, Unset, Change, Increment, O> {
     /// `GT`
+    ///
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     pub fn gt(self) -> Zadd<Key, Data, Condition, Tok, Change, Increment, O> {
         Zadd {
             key: self.key,
@@ -437,6 +496,8 @@ impl<
         }
     }
     /// `LT`
+    ///
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     pub fn lt(self) -> Zadd<Key, Data, Condition, Tok, Change, Increment, O> {
         Zadd {
             key: self.key,
@@ -543,6 +604,19 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs,
+    Condition: ToValkeyArgs,
+    Comparison: ToValkeyArgs,
+    Change: ToValkeyArgs,
+    Increment: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug for Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `ZCARD`.
 pub(crate) static ZCARD: CommandMeta = CommandMeta {
     name: "ZCARD",
@@ -581,14 +655,21 @@ pub(crate) static ZCARD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zcard(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZCARD")]
 pub fn zcard<Key: ToValkeyArg>(key: Key) -> Zcard<Key> {
     Zcard { key }
 }
 /// The `ZCARD` command, built by [`zcard`](fn@zcard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zcard<Key> {
     key: Key,
 }
@@ -603,6 +684,11 @@ impl<Key: ToValkeyArg> Command for Zcard<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZCARD)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Zcard<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZCOUNT`.
@@ -645,6 +731,10 @@ pub(crate) static ZCOUNT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zcount(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZCOUNT")]
 pub fn zcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -655,8 +745,11 @@ pub fn zcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZCOUNT` command, built by [`zcount`](fn@zcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zcount<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -676,6 +769,12 @@ for Zcount<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZCOUNT)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zcount<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZDIFF`.
@@ -720,6 +819,10 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Zdiff`](struct@Zdiff)): `withscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zdiff([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZDIFF")]
 pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T> {
     Zdiff {
@@ -730,8 +833,11 @@ pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T>
 }
 /// The `ZDIFF` command, built by [`zdiff`](fn@zdiff): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zdiff<Key, Withscores, T> {
     key: Key,
     withscores: Withscores,
@@ -761,6 +867,12 @@ for Zdiff<Key, Withscores, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZDIFF)
+    }
+}
+impl<Key: ToValkeyArgs, Withscores: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zdiff<Key, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZDIFFSTORE`.
@@ -814,6 +926,10 @@ pub(crate) static ZDIFFSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zdiffstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZDIFFSTORE")]
 pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -823,8 +939,11 @@ pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `ZDIFFSTORE` command, built by [`zdiffstore`](fn@zdiffstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zdiffstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -843,6 +962,12 @@ for Zdiffstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZDIFFSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Zdiffstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINCRBY`.
@@ -890,6 +1015,10 @@ pub(crate) static ZINCRBY: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `increment`: a number — `increment`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: f64 = con.send(cmd::zincrby(\"k\", 0.5, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINCRBY")]
 pub fn zincrby<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -900,8 +1029,13 @@ pub fn zincrby<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZINCRBY` command, built by [`zincrby`](fn@zincrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `f64`
+///   - RESP2: a bulk string
+///   - RESP3: a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zincrby<Key, Member> {
     key: Key,
     increment: f64,
@@ -920,6 +1054,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Zincrby<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINCRBY)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zincrby<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINTER`.
@@ -964,6 +1103,10 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Zinter`](struct@Zinter)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zinter([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINTER")]
 pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -978,8 +1121,11 @@ pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `ZINTER` command, built by [`zinter`](fn@zinter): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zinter<Key, Weight, Aggregate, Withscores, T> {
     key: Key,
     weight: Weight,
@@ -989,6 +1135,10 @@ pub struct Zinter<Key, Weight, Aggregate, Withscores, T> {
 }
 impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
@@ -1004,6 +1154,8 @@ impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T>
 }
 impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
     /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_sum(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
         Zinter {
             key: self.key,
@@ -1014,6 +1166,8 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_min(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
         Zinter {
             key: self.key,
@@ -1024,6 +1178,8 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_max(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
         Zinter {
             key: self.key,
@@ -1070,6 +1226,17 @@ impl<
         Some(&ZINTER)
     }
 }
+impl<
+    Key: ToValkeyArgs,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zinter<Key, Weight, Aggregate, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `ZINTERCARD`.
 pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
     name: "ZINTERCARD",
@@ -1112,20 +1279,31 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Zintercard`](struct@Zintercard)): `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zintercard([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINTERCARD")]
 pub fn zintercard<Key: ToValkeyArgs>(key: Key) -> Zintercard<Key, Unset> {
     Zintercard { key, limit: Unset }
 }
 /// The `ZINTERCARD` command, built by [`zintercard`](fn@zintercard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zintercard<Key, Limit> {
     key: Key,
     limit: Limit,
 }
 impl<Key> Zintercard<Key, Unset> {
     /// `LIMIT limit`
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
     pub fn limit(self, limit: i64) -> Zintercard<Key, Tokened<i64>> {
         Zintercard {
             key: self.key,
@@ -1146,6 +1324,11 @@ impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Zintercard<Key, Limit> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTERCARD)
+    }
+}
+impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> fmt::Debug for Zintercard<Key, Limit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINTERSTORE`.
@@ -1201,6 +1384,10 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Zinterstore`](struct@Zinterstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zinterstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINTERSTORE")]
 pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -1215,8 +1402,11 @@ pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `ZINTERSTORE` command, built by [`zinterstore`](fn@zinterstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zinterstore<Destination, Key, Weight, Aggregate> {
     destination: Destination,
     key: Key,
@@ -1225,6 +1415,10 @@ pub struct Zinterstore<Destination, Key, Weight, Aggregate> {
 }
 impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
@@ -1239,6 +1433,8 @@ impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate
 }
 impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
     /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_sum(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
         Zinterstore {
             destination: self.destination,
@@ -1248,6 +1444,8 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_min(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
         Zinterstore {
             destination: self.destination,
@@ -1257,6 +1455,8 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_max(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
         Zinterstore {
             destination: self.destination,
@@ -1287,6 +1487,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTERSTORE)
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> fmt::Debug for Zinterstore<Destination, Key, Weight, Aggregate> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZLEXCOUNT`.
@@ -1329,6 +1539,10 @@ pub(crate) static ZLEXCOUNT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zlexcount(\"k\", \"-\", \"+\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZLEXCOUNT")]
 pub fn zlexcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -1339,8 +1553,11 @@ pub fn zlexcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZLEXCOUNT` command, built by [`zlexcount`](fn@zlexcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zlexcount<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -1360,6 +1577,12 @@ for Zlexcount<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZLEXCOUNT)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zlexcount<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZMPOP`.
@@ -1403,6 +1626,10 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
 /// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
 /// **Options** (methods of [`Zmpop`](struct@Zmpop)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zmpop([\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZMPOP")]
 pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -1417,8 +1644,11 @@ pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `ZMPOP` command, built by [`zmpop`](fn@zmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zmpop<Key, Count, T> {
     key: Key,
     where_: MinMax,
@@ -1427,6 +1657,10 @@ pub struct Zmpop<Key, Count, T> {
 }
 impl<Key, T> Zmpop<Key, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Zmpop<Key, Tokened<i64>, T> {
         Zmpop {
             key: self.key,
@@ -1451,6 +1685,12 @@ for Zmpop<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZMPOP)
+    }
+}
+impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZMSCORE`.
@@ -1494,6 +1734,10 @@ pub(crate) static ZMSCORE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<f64>> = con.send(cmd::zmscore(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZMSCORE")]
 pub fn zmscore<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -1503,8 +1747,13 @@ pub fn zmscore<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `ZMSCORE` command, built by [`zmscore`](fn@zmscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<Option<f64>>`
+///   - RESP2: bulk strings
+///   - RESP3: doubles
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zmscore<Key, Member> {
     key: Key,
     member: Member,
@@ -1521,6 +1770,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Zmscore<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZMSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zmscore<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZPOPMAX`.
@@ -1565,6 +1819,10 @@ pub(crate) static ZPOPMAX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Zpopmax`](struct@Zpopmax)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zpopmax(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZPOPMAX")]
 pub fn zpopmax<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmax<Key, Unset, T> {
     Zpopmax {
@@ -1575,8 +1833,13 @@ pub fn zpopmax<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmax<Key, Unset,
 }
 /// The `ZPOPMAX` command, built by [`zpopmax`](fn@zpopmax): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of members and scores
+///   - RESP3: [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zpopmax<Key, Count, T> {
     key: Key,
     count: Count,
@@ -1584,6 +1847,10 @@ pub struct Zpopmax<Key, Count, T> {
 }
 impl<Key, T> Zpopmax<Key, Unset, T> {
     /// `count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
     pub fn count(self, count: i64) -> Zpopmax<Key, i64, T> {
         Zpopmax {
             key: self.key,
@@ -1605,6 +1872,12 @@ for Zpopmax<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZPOPMAX)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zpopmax<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZPOPMIN`.
@@ -1649,6 +1922,10 @@ pub(crate) static ZPOPMIN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Zpopmin`](struct@Zpopmin)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zpopmin(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZPOPMIN")]
 pub fn zpopmin<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmin<Key, Unset, T> {
     Zpopmin {
@@ -1659,8 +1936,13 @@ pub fn zpopmin<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmin<Key, Unset,
 }
 /// The `ZPOPMIN` command, built by [`zpopmin`](fn@zpopmin): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of members and scores
+///   - RESP3: [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zpopmin<Key, Count, T> {
     key: Key,
     count: Count,
@@ -1668,6 +1950,10 @@ pub struct Zpopmin<Key, Count, T> {
 }
 impl<Key, T> Zpopmin<Key, Unset, T> {
     /// `count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
     pub fn count(self, count: i64) -> Zpopmin<Key, i64, T> {
         Zpopmin {
             key: self.key,
@@ -1689,6 +1975,12 @@ for Zpopmin<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZPOPMIN)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zpopmin<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANDMEMBER`.
@@ -1733,6 +2025,10 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `count`, `withscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrandmember(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANDMEMBER")]
 pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1747,8 +2043,13 @@ pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `ZRANDMEMBER` command, built by [`zrandmember`](fn@zrandmember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: with `withscores()`, a flat array
+///   - RESP3: with `withscores()`, an array of [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     key: Key,
     options: OptionsGiven,
@@ -1758,6 +2059,10 @@ pub struct Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
 }
 impl<Key, Withscores, T> Zrandmember<Key, Unset, Unset, Withscores, T> {
     /// `count [WITHSCORES]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
     pub fn count(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T> {
         Zrandmember {
             key: self.key,
@@ -1799,6 +2104,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANDMEMBER)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGE`.
@@ -1865,6 +2181,10 @@ pub(crate) static ZRANGE: CommandMeta = CommandMeta {
 /// - `stop`: a string — `stop`
 ///
 /// **Options** (methods of [`Zrange`](struct@Zrange)): `byscore`, `bylex`, `rev`, `limit`, `withscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGE")]
 pub fn zrange<Key: ToValkeyArg, Start: ToValkeyArg, Stop: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1885,8 +2205,13 @@ pub fn zrange<Key: ToValkeyArg, Start: ToValkeyArg, Stop: ToValkeyArg, T: FromVa
 }
 /// The `ZRANGE` command, built by [`zrange`](fn@zrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: with `withscores()`, a flat array of members and scores (bulk strings)
+///   - RESP3: with `withscores()`, an array of [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
     key: Key,
     start: Start,
@@ -1908,6 +2233,8 @@ impl<
     T,
 > Zrange<Key, Start, Stop, Unset, Rev, Limit, Withscores, T> {
     /// `BYSCORE`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
     pub fn byscore(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T> {
         Zrange {
             key: self.key,
@@ -1922,6 +2249,8 @@ impl<
         }
     }
     /// `BYLEX`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
     pub fn bylex(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T> {
         Zrange {
             key: self.key,
@@ -1974,6 +2303,11 @@ impl<
     /// `LIMIT offset count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2049,6 +2383,20 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    Stop: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `ZRANGEBYLEX`.
 pub(crate) static ZRANGEBYLEX: CommandMeta = CommandMeta {
     name: "ZRANGEBYLEX",
@@ -2091,6 +2439,10 @@ pub(crate) static ZRANGEBYLEX: CommandMeta = CommandMeta {
 /// - `max`: a string — `max`
 ///
 /// **Options** (methods of [`Zrangebylex`](struct@Zrangebylex)): `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrangebylex(\"k\", \"-\", \"+\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGEBYLEX")]
 pub fn zrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2107,8 +2459,11 @@ pub fn zrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg, T: From
 }
 /// The `ZRANGEBYLEX` command, built by [`zrangebylex`](fn@zrangebylex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrangebylex<Key, Min, Max, Limit, T> {
     key: Key,
     min: Min,
@@ -2118,6 +2473,11 @@ pub struct Zrangebylex<Key, Min, Max, Limit, T> {
 }
 impl<Key, Min, Max, T> Zrangebylex<Key, Min, Max, Unset, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2153,6 +2513,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANGEBYLEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrangebylex<Key, Min, Max, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGEBYSCORE`.
@@ -2207,6 +2578,10 @@ pub(crate) static ZRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `max`: a string — `max`
 ///
 /// **Options** (methods of [`Zrangebyscore`](struct@Zrangebyscore)): `withscores`, `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGEBYSCORE")]
 pub fn zrangebyscore<
     Key: ToValkeyArg,
@@ -2226,8 +2601,11 @@ pub fn zrangebyscore<
 }
 /// The `ZRANGEBYSCORE` command, built by [`zrangebyscore`](fn@zrangebyscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     key: Key,
     min: Min,
@@ -2255,6 +2633,11 @@ impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
 }
 impl<Key, Min, Max, Withscores, T> Zrangebyscore<Key, Min, Max, Withscores, Unset, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2297,6 +2680,18 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGESTORE`.
@@ -2351,6 +2746,10 @@ pub(crate) static ZRANGESTORE: CommandMeta = CommandMeta {
 /// - `max`: a string — `max`
 ///
 /// **Options** (methods of [`Zrangestore`](struct@Zrangestore)): `byscore`, `bylex`, `rev`, `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zrangestore(\"k\", \"k2\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGESTORE")]
 pub fn zrangestore<
     Dst: ToValkeyArg,
@@ -2375,8 +2774,11 @@ pub fn zrangestore<
 }
 /// The `ZRANGESTORE` command, built by [`zrangestore`](fn@zrangestore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     dst: Dst,
     src: Src,
@@ -2388,6 +2790,8 @@ pub struct Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
 }
 impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev, Limit> {
     /// `BYSCORE`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
     pub fn byscore(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit> {
         Zrangestore {
             dst: self.dst,
@@ -2400,6 +2804,8 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
         }
     }
     /// `BYLEX`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
     pub fn bylex(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit> {
         Zrangestore {
             dst: self.dst,
@@ -2442,6 +2848,11 @@ impl<
     Rev,
 > Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Unset> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2485,6 +2896,19 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANGESTORE)
+    }
+}
+impl<
+    Dst: ToValkeyArg,
+    Src: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+> fmt::Debug for Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANK`.
@@ -2535,6 +2959,10 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
 /// - `member`: a string — `member`
 ///
 /// **Options** (methods of [`Zrank`](struct@Zrank)): `withscore`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::zrank(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANK")]
 pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -2549,8 +2977,14 @@ pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZRANK` command, built by [`zrank`](fn@zrank): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   - with `withscore()`: `Option<(i64, f64)>`
+///   - RESP2: with `withscore()`, the score as a bulk string
+///   - RESP3: with `withscore()`, a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
@@ -2589,6 +3023,12 @@ for Zrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANK)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
+for Zrank<Key, Member, Withscore, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREM`.
@@ -2634,6 +3074,10 @@ pub(crate) static ZREM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zrem(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREM")]
 pub fn zrem<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -2643,8 +3087,11 @@ pub fn zrem<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `ZREM` command, built by [`zrem`](fn@zrem): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrem<Key, Member> {
     key: Key,
     member: Member,
@@ -2661,6 +3108,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Zrem<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREM)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zrem<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREMRANGEBYLEX`.
@@ -2703,6 +3155,10 @@ pub(crate) static ZREMRANGEBYLEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zremrangebylex(\"k\", \"-\", \"+\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREMRANGEBYLEX")]
 pub fn zremrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -2713,8 +3169,11 @@ pub fn zremrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZREMRANGEBYLEX` command, built by [`zremrangebylex`](fn@zremrangebylex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zremrangebylex<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -2734,6 +3193,12 @@ for Zremrangebylex<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYLEX)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zremrangebylex<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREMRANGEBYRANK`.
@@ -2776,6 +3241,10 @@ pub(crate) static ZREMRANGEBYRANK: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zremrangebyrank(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREMRANGEBYRANK")]
 pub fn zremrangebyrank<Key: ToValkeyArg>(
     key: Key,
@@ -2790,8 +3259,11 @@ pub fn zremrangebyrank<Key: ToValkeyArg>(
 }
 /// The `ZREMRANGEBYRANK` command, built by [`zremrangebyrank`](fn@zremrangebyrank): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zremrangebyrank<Key> {
     key: Key,
     start: i64,
@@ -2810,6 +3282,11 @@ impl<Key: ToValkeyArg> Command for Zremrangebyrank<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYRANK)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Zremrangebyrank<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREMRANGEBYSCORE`.
@@ -2852,6 +3329,10 @@ pub(crate) static ZREMRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zremrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREMRANGEBYSCORE")]
 pub fn zremrangebyscore<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -2862,8 +3343,11 @@ pub fn zremrangebyscore<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZREMRANGEBYSCORE` command, built by [`zremrangebyscore`](fn@zremrangebyscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zremrangebyscore<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -2883,6 +3367,12 @@ for Zremrangebyscore<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zremrangebyscore<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANGE`.
@@ -2927,6 +3417,10 @@ pub(crate) static ZREVRANGE: CommandMeta = CommandMeta {
 /// - `stop`: an integer — `stop`
 ///
 /// **Options** (methods of [`Zrevrange`](struct@Zrevrange)): `withscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANGE")]
 pub fn zrevrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2943,8 +3437,11 @@ pub fn zrevrange<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `ZREVRANGE` command, built by [`zrevrange`](fn@zrevrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrange<Key, Withscores, T> {
     key: Key,
     start: i64,
@@ -2980,6 +3477,12 @@ for Zrevrange<Key, Withscores, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGE)
+    }
+}
+impl<Key: ToValkeyArg, Withscores: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zrevrange<Key, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANGEBYLEX`.
@@ -3024,6 +3527,10 @@ pub(crate) static ZREVRANGEBYLEX: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 ///
 /// **Options** (methods of [`Zrevrangebylex`](struct@Zrevrangebylex)): `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrangebylex(\"k\", \"+\", \"-\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANGEBYLEX")]
 pub fn zrevrangebylex<
     Key: ToValkeyArg,
@@ -3041,8 +3548,11 @@ pub fn zrevrangebylex<
 }
 /// The `ZREVRANGEBYLEX` command, built by [`zrevrangebylex`](fn@zrevrangebylex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrangebylex<Key, Max, Min, Limit, T> {
     key: Key,
     max: Max,
@@ -3052,6 +3562,11 @@ pub struct Zrevrangebylex<Key, Max, Min, Limit, T> {
 }
 impl<Key, Max, Min, T> Zrevrangebylex<Key, Max, Min, Unset, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -3087,6 +3602,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGEBYLEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrevrangebylex<Key, Max, Min, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANGEBYSCORE`.
@@ -3135,6 +3661,10 @@ pub(crate) static ZREVRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 ///
 /// **Options** (methods of [`Zrevrangebyscore`](struct@Zrevrangebyscore)): `withscores`, `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANGEBYSCORE")]
 pub fn zrevrangebyscore<
     Key: ToValkeyArg,
@@ -3153,8 +3683,11 @@ pub fn zrevrangebyscore<
 }
 /// The `ZREVRANGEBYSCORE` command, built by [`zrevrangebyscore`](fn@zrevrangebyscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     key: Key,
     max: Max,
@@ -3184,6 +3717,11 @@ impl<
     T,
 > Zrevrangebyscore<Key, Max, Min, Withscores, Unset, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -3222,6 +3760,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGEBYSCORE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANK`.
@@ -3272,6 +3822,10 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
 /// - `member`: a string — `member`
 ///
 /// **Options** (methods of [`Zrevrank`](struct@Zrevrank)): `withscore`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::zrevrank(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANK")]
 pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -3286,8 +3840,14 @@ pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZREVRANK` command, built by [`zrevrank`](fn@zrevrank): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   - with `withscore()`: `Option<(i64, f64)>`
+///   - RESP2: with `withscore()`, the score as a bulk string
+///   - RESP3: with `withscore()`, a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
@@ -3326,6 +3886,12 @@ for Zrevrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANK)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
+for Zrevrank<Key, Member, Withscore, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZSCAN`.
@@ -3373,6 +3939,10 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
 /// - `cursor`: an integer — `cursor`
 ///
 /// **Options** (methods of [`Zscan`](struct@Zscan)): `pattern`, `count`, `noscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zscan(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZSCAN")]
 pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -3389,8 +3959,11 @@ pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `ZSCAN` command, built by [`zscan`](fn@zscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zscan<Key, Pattern, Count, Noscores, T> {
     key: Key,
     cursor: i64,
@@ -3401,6 +3974,10 @@ pub struct Zscan<Key, Pattern, Count, Noscores, T> {
 }
 impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
@@ -3417,6 +3994,10 @@ impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
 }
 impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Zscan<Key, Pattern, Tokened<i64>, Noscores, T> {
         Zscan {
             key: self.key,
@@ -3465,6 +4046,17 @@ impl<
         Some(&ZSCAN)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Noscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zscan<Key, Pattern, Count, Noscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `ZSCORE`.
 pub(crate) static ZSCORE: CommandMeta = CommandMeta {
     name: "ZSCORE",
@@ -3506,6 +4098,10 @@ pub(crate) static ZSCORE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<f64> = con.send(cmd::zscore(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZSCORE")]
 pub fn zscore<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -3515,8 +4111,13 @@ pub fn zscore<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZSCORE` command, built by [`zscore`](fn@zscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<f64>`
+///   - RESP2: a bulk string
+///   - RESP3: a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zscore<Key, Member> {
     key: Key,
     member: Member,
@@ -3533,6 +4134,11 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Zscore<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zscore<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZUNION`.
@@ -3577,6 +4183,10 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Zunion`](struct@Zunion)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zunion([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZUNION")]
 pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -3591,8 +4201,11 @@ pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `ZUNION` command, built by [`zunion`](fn@zunion): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zunion<Key, Weight, Aggregate, Withscores, T> {
     key: Key,
     weight: Weight,
@@ -3602,6 +4215,10 @@ pub struct Zunion<Key, Weight, Aggregate, Withscores, T> {
 }
 impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
@@ -3617,6 +4234,8 @@ impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T>
 }
 impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
     /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_sum(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
         Zunion {
             key: self.key,
@@ -3627,6 +4246,8 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_min(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
         Zunion {
             key: self.key,
@@ -3637,6 +4258,8 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_max(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
         Zunion {
             key: self.key,
@@ -3681,6 +4304,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNION)
+    }
+}
+impl<
+    Key: ToValkeyArgs,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zunion<Key, Weight, Aggregate, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZUNIONSTORE`.
@@ -3736,6 +4370,10 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
 /// **Options** (methods of [`Zunionstore`](struct@Zunionstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zunionstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZUNIONSTORE")]
 pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -3750,8 +4388,11 @@ pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `ZUNIONSTORE` command, built by [`zunionstore`](fn@zunionstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zunionstore<Destination, Key, Weight, Aggregate> {
     destination: Destination,
     key: Key,
@@ -3760,6 +4401,10 @@ pub struct Zunionstore<Destination, Key, Weight, Aggregate> {
 }
 impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
@@ -3774,6 +4419,8 @@ impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate
 }
 impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
     /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_sum(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
         Zunionstore {
             destination: self.destination,
@@ -3783,6 +4430,8 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_min(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
         Zunionstore {
             destination: self.destination,
@@ -3792,6 +4441,8 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
     pub fn aggregate_max(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
         Zunionstore {
             destination: self.destination,
@@ -3822,5 +4473,15 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNIONSTORE)
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> fmt::Debug for Zunionstore<Destination, Key, Weight, Aggregate> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

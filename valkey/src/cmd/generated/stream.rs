@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -54,6 +55,10 @@ pub(crate) static XACK: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xack(\"k\", \"1\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XACK")]
 pub fn xack<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs>(
     key: Key,
@@ -64,8 +69,11 @@ pub fn xack<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs>(
 }
 /// The `XACK` command, built by [`xack`](fn@xack): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xack<Key, Group, Id> {
     key: Key,
     group: Group,
@@ -85,6 +93,12 @@ for Xack<Key, Group, Id> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XACK)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug
+for Xack<Key, Group, Id> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `id-selector` argument: `* | id`
@@ -182,6 +196,10 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
 /// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `trim`, `equal`, `approximately`, `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::xadd(\"k\", cmd::XaddIdSelector::AutoId, [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XADD")]
 pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
     key: Key,
@@ -204,8 +222,13 @@ pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `XADD` command, built by [`xadd`](fn@xadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   The new entry's ID. With `nomkstream()`: `None` when the stream did not exist.
+///   - with `nomkstream()`: `Option<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xadd<
     Key,
     Data,
@@ -284,6 +307,11 @@ impl<
     O,
 > Xadd<Key, Data, Nomkstream, Unset, Unset, Operator, Unset, Count, O> {
     /// `<MAXLEN | MINID> [= | ~] threshold [LIMIT count]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `strategy`: [`TrimStrategy`] — `<MAXLEN | MINID>`
+    /// - `threshold`: a string — `threshold`
     pub fn trim<Threshold: ToValkeyArg>(
         self,
         strategy: TrimStrategy,
@@ -328,6 +356,8 @@ impl<
     O,
 > Xadd<Key, Data, Nomkstream, Present, Strategy, Unset, Threshold2, Count, O> {
     /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn equal(
         self,
     ) -> Xadd<Key, Data, Nomkstream, Present, Strategy, Tok, Threshold2, Count, O> {
@@ -346,6 +376,8 @@ impl<
         }
     }
     /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn approximately(
         self,
     ) -> Xadd<Key, Data, Nomkstream, Present, Strategy, Tok, Threshold2, Count, O> {
@@ -376,6 +408,10 @@ impl<
     /// `LIMIT count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
     pub fn limit(
         self,
         count: i64,
@@ -441,6 +477,22 @@ for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs,
+    Nomkstream: ToValkeyArgs,
+    TrimGiven,
+    Strategy: ToValkeyArgs,
+    Operator: ToValkeyArgs,
+    Threshold2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XAUTOCLAIM`.
 pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
     name: "XAUTOCLAIM",
@@ -489,6 +541,10 @@ pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
 /// - `start`: a string — `start`
 ///
 /// **Options** (methods of [`Xautoclaim`](struct@Xautoclaim)): `count`, `justid`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xautoclaim(\"k\", \"1\", \"1\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XAUTOCLAIM")]
 pub fn xautoclaim<
     Key: ToValkeyArg,
@@ -517,8 +573,11 @@ pub fn xautoclaim<
 }
 /// The `XAUTOCLAIM` command, built by [`xautoclaim`](fn@xautoclaim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
     key: Key,
     group: Group,
@@ -539,6 +598,10 @@ impl<
     T,
 > Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Unset, Justid, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(
         self,
         count: i64,
@@ -610,6 +673,20 @@ impl<
         Some(&XAUTOCLAIM)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XCLAIM`.
 pub(crate) static XCLAIM: CommandMeta = CommandMeta {
     name: "XCLAIM",
@@ -654,6 +731,10 @@ pub(crate) static XCLAIM: CommandMeta = CommandMeta {
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
 /// **Options** (methods of [`Xclaim`](struct@Xclaim)): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xclaim(\"k\", \"1\", \"1\", \"1\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XCLAIM")]
 pub fn xclaim<
     Key: ToValkeyArg,
@@ -699,8 +780,11 @@ pub fn xclaim<
 }
 /// The `XCLAIM` command, built by [`xclaim`](fn@xclaim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xclaim<
     Key,
     Group,
@@ -755,6 +839,10 @@ impl<
     T,
 > {
     /// `IDLE ms`
+    ///
+    /// **Arguments**
+    ///
+    /// - `ms`: an integer — `[IDLE ms]`
     pub fn idle(
         self,
         ms: i64,
@@ -815,6 +903,10 @@ impl<
     T,
 > {
     /// `TIME unix-time-milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
     pub fn time(
         self,
         unix_time_milliseconds: i64,
@@ -875,6 +967,10 @@ impl<
     T,
 > {
     /// `RETRYCOUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[RETRYCOUNT count]`
     pub fn retrycount(
         self,
         count: i64,
@@ -1053,6 +1149,10 @@ impl<
     T,
 > {
     /// `LASTID lastid`
+    ///
+    /// **Arguments**
+    ///
+    /// - `lastid`: a string — `[LASTID lastid]`
     pub fn lastid<Lastid2: ToValkeyArg>(
         self,
         lastid: Lastid2,
@@ -1139,6 +1239,38 @@ for Xclaim<
         Some(&XCLAIM)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Id: ToValkeyArgs,
+    Ms: ToValkeyArgs,
+    UnixTimeMilliseconds: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    Lastid: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Xclaim<
+    Key,
+    Group,
+    Consumer,
+    MinIdleTime,
+    Id,
+    Ms,
+    UnixTimeMilliseconds,
+    Count,
+    Force,
+    Justid,
+    Lastid,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XDEL`.
 pub(crate) static XDEL: CommandMeta = CommandMeta {
     name: "XDEL",
@@ -1178,14 +1310,21 @@ pub(crate) static XDEL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XDEL")]
 pub fn xdel<Key: ToValkeyArg, Id: ToValkeyArgs>(key: Key, id: Id) -> Xdel<Key, Id> {
     Xdel { key, id }
 }
 /// The `XDEL` command, built by [`xdel`](fn@xdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xdel<Key, Id> {
     key: Key,
     id: Id,
@@ -1202,6 +1341,11 @@ impl<Key: ToValkeyArg, Id: ToValkeyArgs> Command for Xdel<Key, Id> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XDEL)
+    }
+}
+impl<Key: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug for Xdel<Key, Id> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP`.
@@ -1229,14 +1373,21 @@ pub(crate) static XGROUP: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`XGROUP CREATE`, `XGROUP CREATECONSUMER`, `XGROUP DELCONSUMER`, `XGROUP DESTROY`, `XGROUP HELP`, `XGROUP SETID`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::xgroup())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP")]
 pub fn xgroup() -> Xgroup {
     Xgroup {}
 }
 /// The `XGROUP` command, built by [`xgroup`](fn@xgroup): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xgroup {}
 impl Command for Xgroup {
     type Output = Value;
@@ -1248,6 +1399,11 @@ impl Command for Xgroup {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP)
+    }
+}
+impl fmt::Debug for Xgroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `id-selector` argument: `id | $`
@@ -1323,6 +1479,10 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
 /// - `id_selector`: [`XgroupCreateIdSelector`] — `<id | $>`
 ///
 /// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::xgroup_create(\"k\", \"2\", cmd::XgroupCreateIdSelector::NewId))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP CREATE")]
 #[doc(alias = "xgroup|create")]
 #[doc(alias = "CREATE")]
@@ -1341,8 +1501,11 @@ pub fn xgroup_create<Key: ToValkeyArg, Group: ToValkeyArg>(
 }
 /// The `XGROUP CREATE` command, built by [`xgroup_create`](fn@xgroup_create): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupCreate<Key, Group, Mkstream, Entriesread> {
     key: Key,
     group: Group,
@@ -1364,6 +1527,10 @@ impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
 }
 impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
     /// `ENTRIESREAD entries-read`
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
     pub fn entriesread(
         self,
         entriesread: i64,
@@ -1399,6 +1566,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_CREATE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Mkstream: ToValkeyArgs,
+    Entriesread: ToValkeyArgs,
+> fmt::Debug for XgroupCreate<Key, Group, Mkstream, Entriesread> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP CREATECONSUMER`.
@@ -1441,6 +1618,10 @@ pub(crate) static XGROUP_CREATECONSUMER: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 /// - `consumer`: a string — `consumer`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::xgroup_createconsumer(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP CREATECONSUMER")]
 #[doc(alias = "xgroup|createconsumer")]
 #[doc(alias = "CREATECONSUMER")]
@@ -1461,8 +1642,11 @@ pub fn xgroup_createconsumer<
 }
 /// The `XGROUP CREATECONSUMER` command, built by [`xgroup_createconsumer`](fn@xgroup_createconsumer): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupCreateconsumer<Key, Group, Consumer> {
     key: Key,
     group: Group,
@@ -1483,6 +1667,12 @@ for XgroupCreateconsumer<Key, Group, Consumer> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_CREATECONSUMER)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
+for XgroupCreateconsumer<Key, Group, Consumer> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP DELCONSUMER`.
@@ -1525,6 +1715,10 @@ pub(crate) static XGROUP_DELCONSUMER: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 /// - `consumer`: a string — `consumer`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xgroup_delconsumer(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP DELCONSUMER")]
 #[doc(alias = "xgroup|delconsumer")]
 #[doc(alias = "DELCONSUMER")]
@@ -1541,8 +1735,11 @@ pub fn xgroup_delconsumer<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValk
 }
 /// The `XGROUP DELCONSUMER` command, built by [`xgroup_delconsumer`](fn@xgroup_delconsumer): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupDelconsumer<Key, Group, Consumer> {
     key: Key,
     group: Group,
@@ -1563,6 +1760,12 @@ for XgroupDelconsumer<Key, Group, Consumer> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_DELCONSUMER)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
+for XgroupDelconsumer<Key, Group, Consumer> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP DESTROY`.
@@ -1604,6 +1807,10 @@ pub(crate) static XGROUP_DESTROY: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::xgroup_destroy(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP DESTROY")]
 #[doc(alias = "xgroup|destroy")]
 #[doc(alias = "DESTROY")]
@@ -1615,8 +1822,11 @@ pub fn xgroup_destroy<Key: ToValkeyArg, Group: ToValkeyArg>(
 }
 /// The `XGROUP DESTROY` command, built by [`xgroup_destroy`](fn@xgroup_destroy): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupDestroy<Key, Group> {
     key: Key,
     group: Group,
@@ -1634,6 +1844,11 @@ impl<Key: ToValkeyArg, Group: ToValkeyArg> Command for XgroupDestroy<Key, Group>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_DESTROY)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg> fmt::Debug for XgroupDestroy<Key, Group> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP HELP`.
@@ -1660,6 +1875,10 @@ pub(crate) static XGROUP_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@stream`, `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::xgroup_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP HELP")]
 #[doc(alias = "xgroup|help")]
 #[doc(alias = "HELP")]
@@ -1668,8 +1887,11 @@ pub fn xgroup_help() -> XgroupHelp {
 }
 /// The `XGROUP HELP` command, built by [`xgroup_help`](fn@xgroup_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupHelp {}
 impl Command for XgroupHelp {
     type Output = Vec<String>;
@@ -1682,6 +1904,11 @@ impl Command for XgroupHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_HELP)
+    }
+}
+impl fmt::Debug for XgroupHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `id-selector` argument: `id | $`
@@ -1757,6 +1984,10 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
 /// - `id_selector`: [`XgroupSetidIdSelector`] — `<id | $>`
 ///
 /// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::xgroup_setid(\"k\", \"1\", cmd::XgroupSetidIdSelector::Id(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP SETID")]
 #[doc(alias = "xgroup|setid")]
 #[doc(alias = "SETID")]
@@ -1774,8 +2005,11 @@ pub fn xgroup_setid<Key: ToValkeyArg, Group: ToValkeyArg>(
 }
 /// The `XGROUP SETID` command, built by [`xgroup_setid`](fn@xgroup_setid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupSetid<Key, Group, Entriesread> {
     key: Key,
     group: Group,
@@ -1784,6 +2018,10 @@ pub struct XgroupSetid<Key, Group, Entriesread> {
 }
 impl<Key, Group> XgroupSetid<Key, Group, Unset> {
     /// `ENTRIESREAD entries-read`
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
     pub fn entriesread(self, entriesread: i64) -> XgroupSetid<Key, Group, Tokened<i64>> {
         XgroupSetid {
             key: self.key,
@@ -1812,6 +2050,12 @@ for XgroupSetid<Key, Group, Entriesread> {
         Some(&XGROUP_SETID)
     }
 }
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Entriesread: ToValkeyArgs> fmt::Debug
+for XgroupSetid<Key, Group, Entriesread> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XINFO`.
 pub(crate) static XINFO: CommandMeta = CommandMeta {
     name: "XINFO",
@@ -1837,14 +2081,21 @@ pub(crate) static XINFO: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`XINFO CONSUMERS`, `XINFO GROUPS`, `XINFO HELP`, `XINFO STREAM`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::xinfo())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO")]
 pub fn xinfo() -> Xinfo {
     Xinfo {}
 }
 /// The `XINFO` command, built by [`xinfo`](fn@xinfo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xinfo {}
 impl Command for Xinfo {
     type Output = Value;
@@ -1856,6 +2107,11 @@ impl Command for Xinfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO)
+    }
+}
+impl fmt::Debug for Xinfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO CONSUMERS`.
@@ -1901,6 +2157,10 @@ pub(crate) static XINFO_CONSUMERS: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_consumers(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO CONSUMERS")]
 #[doc(alias = "xinfo|consumers")]
 #[doc(alias = "CONSUMERS")]
@@ -1916,8 +2176,11 @@ pub fn xinfo_consumers<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
 }
 /// The `XINFO CONSUMERS` command, built by [`xinfo_consumers`](fn@xinfo_consumers): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoConsumers<Key, Group, T> {
     key: Key,
     group: Group,
@@ -1937,6 +2200,12 @@ for XinfoConsumers<Key, Group, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_CONSUMERS)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey> fmt::Debug
+for XinfoConsumers<Key, Group, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO GROUPS`.
@@ -1981,6 +2250,10 @@ pub(crate) static XINFO_GROUPS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_groups(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO GROUPS")]
 #[doc(alias = "xinfo|groups")]
 #[doc(alias = "GROUPS")]
@@ -1992,8 +2265,11 @@ pub fn xinfo_groups<Key: ToValkeyArg, T: FromValkey>(key: Key) -> XinfoGroups<Ke
 }
 /// The `XINFO GROUPS` command, built by [`xinfo_groups`](fn@xinfo_groups): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoGroups<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -2010,6 +2286,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for XinfoGroups<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_GROUPS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for XinfoGroups<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO HELP`.
@@ -2036,6 +2317,10 @@ pub(crate) static XINFO_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@stream`, `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::xinfo_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO HELP")]
 #[doc(alias = "xinfo|help")]
 #[doc(alias = "HELP")]
@@ -2044,8 +2329,11 @@ pub fn xinfo_help() -> XinfoHelp {
 }
 /// The `XINFO HELP` command, built by [`xinfo_help`](fn@xinfo_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoHelp {}
 impl Command for XinfoHelp {
     type Output = Vec<String>;
@@ -2058,6 +2346,11 @@ impl Command for XinfoHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_HELP)
+    }
+}
+impl fmt::Debug for XinfoHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO STREAM`.
@@ -2108,6 +2401,10 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `full`, `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_stream(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO STREAM")]
 #[doc(alias = "xinfo|stream")]
 #[doc(alias = "STREAM")]
@@ -2124,8 +2421,13 @@ pub fn xinfo_stream<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `XINFO STREAM` command, built by [`xinfo_stream`](fn@xinfo_stream): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     key: Key,
     full_block: FullBlockGiven,
@@ -2147,6 +2449,10 @@ impl<Key, Count, T> XinfoStream<Key, Unset, Unset, Count, T> {
 }
 impl<Key, Full, T> XinfoStream<Key, Present, Full, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> XinfoStream<Key, Present, Full, Tokened<i64>, T> {
         XinfoStream {
             key: self.key,
@@ -2177,6 +2483,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_STREAM)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    FullBlockGiven,
+    Full: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for XinfoStream<Key, FullBlockGiven, Full, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XLEN`.
@@ -2217,14 +2534,21 @@ pub(crate) static XLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xlen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XLEN")]
 pub fn xlen<Key: ToValkeyArg>(key: Key) -> Xlen<Key> {
     Xlen { key }
 }
 /// The `XLEN` command, built by [`xlen`](fn@xlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xlen<Key> {
     key: Key,
 }
@@ -2239,6 +2563,11 @@ impl<Key: ToValkeyArg> Command for Xlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XLEN)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Xlen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XPENDING`.
@@ -2292,6 +2621,10 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 ///
 /// **Options** (methods of [`Xpending`](struct@Xpending)): `range`, `idle`, `consumer`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xpending(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XPENDING")]
 pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2312,8 +2645,11 @@ pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
 }
 /// The `XPENDING` command, built by [`xpending`](fn@xpending): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xpending<
     Key,
     Group,
@@ -2344,6 +2680,12 @@ impl<
     T,
 > Xpending<Key, Group, Unset, MinIdleTime, Unset, Unset, Unset, Consumer, T> {
     /// `[IDLE min-idle-time] start end count [consumer]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `start`: a string — `start`
+    /// - `end`: a string — `end`
+    /// - `count`: an integer — `count`
     pub fn range<Start: ToValkeyArg, End: ToValkeyArg>(
         self,
         start: Start,
@@ -2376,6 +2718,10 @@ impl<
     /// `IDLE min-idle-time`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_idle_time`: an integer — `[IDLE min-idle-time]` (since 6.2.0)
     pub fn idle(
         self,
         min_idle_time: i64,
@@ -2404,6 +2750,10 @@ impl<
     T,
 > Xpending<Key, Group, Present, MinIdleTime, Start2, End2, Count, Unset, T> {
     /// `consumer`
+    ///
+    /// **Arguments**
+    ///
+    /// - `consumer`: a string — `[consumer]`
     pub fn consumer<Consumer2: ToValkeyArg>(
         self,
         consumer: Consumer2,
@@ -2457,6 +2807,22 @@ for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consume
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    FiltersGiven,
+    MinIdleTime: ToValkeyArgs,
+    Start2: ToValkeyArgs,
+    End2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Consumer: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XRANGE`.
 pub(crate) static XRANGE: CommandMeta = CommandMeta {
     name: "XRANGE",
@@ -2503,6 +2869,10 @@ pub(crate) static XRANGE: CommandMeta = CommandMeta {
 /// - `end`: a string — `end`
 ///
 /// **Options** (methods of [`Xrange`](struct@Xrange)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XRANGE")]
 pub fn xrange<Key: ToValkeyArg, Start: ToValkeyArg, End: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2519,8 +2889,11 @@ pub fn xrange<Key: ToValkeyArg, Start: ToValkeyArg, End: ToValkeyArg, T: FromVal
 }
 /// The `XRANGE` command, built by [`xrange`](fn@xrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xrange<Key, Start, End, Count, T> {
     key: Key,
     start: Start,
@@ -2530,6 +2903,10 @@ pub struct Xrange<Key, Start, End, Count, T> {
 }
 impl<Key, Start, End, T> Xrange<Key, Start, End, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Xrange<Key, Start, End, Tokened<i64>, T> {
         Xrange {
             key: self.key,
@@ -2561,6 +2938,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XRANGE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    End: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xrange<Key, Start, End, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XREAD`.
@@ -2611,6 +2999,10 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
 /// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xread([\"k\"], [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XREAD")]
 pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -2626,8 +3018,13 @@ pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
 }
 /// The `XREAD` command, built by [`xread`](fn@xread): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array of [stream, entries] pairs
+///   - RESP3: a map of stream to entries
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xread<Key, Id, Count, Milliseconds, T> {
     count: Count,
     milliseconds: Milliseconds,
@@ -2637,6 +3034,10 @@ pub struct Xread<Key, Id, Count, Milliseconds, T> {
 }
 impl<Key, Id, Milliseconds, T> Xread<Key, Id, Unset, Milliseconds, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Xread<Key, Id, Tokened<i64>, Milliseconds, T> {
         Xread {
             count: Tokened("COUNT", count),
@@ -2649,6 +3050,10 @@ impl<Key, Id, Milliseconds, T> Xread<Key, Id, Unset, Milliseconds, T> {
 }
 impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
     /// `BLOCK milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
     pub fn block(self, milliseconds: i64) -> Xread<Key, Id, Count, Tokened<i64>, T> {
         Xread {
             count: self.count,
@@ -2681,6 +3086,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREAD)
+    }
+}
+impl<
+    Key: ToValkeyArgs,
+    Id: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xread<Key, Id, Count, Milliseconds, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XREADGROUP`.
@@ -2734,6 +3150,10 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
 /// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xreadgroup(\"1\", \"1\", [\"k\"], [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XREADGROUP")]
 pub fn xreadgroup<
     Group: ToValkeyArg,
@@ -2760,8 +3180,13 @@ pub fn xreadgroup<
 }
 /// The `XREADGROUP` command, built by [`xreadgroup`](fn@xreadgroup): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array of [stream, entries] pairs
+///   - RESP3: a map of stream to entries
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
     group: Group,
     consumer: Consumer,
@@ -2782,6 +3207,10 @@ impl<
     T,
 > Xreadgroup<Group, Consumer, Key, Id, Unset, Milliseconds, Noack, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(
         self,
         count: i64,
@@ -2808,6 +3237,10 @@ impl<
     T,
 > Xreadgroup<Group, Consumer, Key, Id, Count, Unset, Noack, T> {
     /// `BLOCK milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
     pub fn block(
         self,
         milliseconds: i64,
@@ -2881,6 +3314,20 @@ impl<
         Some(&XREADGROUP)
     }
 }
+impl<
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Id: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    Noack: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XREVRANGE`.
 pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
     name: "XREVRANGE",
@@ -2927,6 +3374,10 @@ pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
 /// - `start`: a string — `start`
 ///
 /// **Options** (methods of [`Xrevrange`](struct@Xrevrange)): `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xrevrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XREVRANGE")]
 pub fn xrevrange<Key: ToValkeyArg, End: ToValkeyArg, Start: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2943,8 +3394,11 @@ pub fn xrevrange<Key: ToValkeyArg, End: ToValkeyArg, Start: ToValkeyArg, T: From
 }
 /// The `XREVRANGE` command, built by [`xrevrange`](fn@xrevrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xrevrange<Key, End, Start, Count, T> {
     key: Key,
     end: End,
@@ -2954,6 +3408,10 @@ pub struct Xrevrange<Key, End, Start, Count, T> {
 }
 impl<Key, End, Start, T> Xrevrange<Key, End, Start, Unset, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(self, count: i64) -> Xrevrange<Key, End, Start, Tokened<i64>, T> {
         Xrevrange {
             key: self.key,
@@ -2985,6 +3443,17 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREVRANGE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    End: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xrevrange<Key, End, Start, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XSETID`.
@@ -3046,6 +3515,10 @@ pub(crate) static XSETID: CommandMeta = CommandMeta {
 /// - `last_id`: a string — `last-id`
 ///
 /// **Options** (methods of [`Xsetid`](struct@Xsetid)): `entriesadded`, `maxdeletedid`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::xsetid(\"k\", \"9-9\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XSETID")]
 pub fn xsetid<Key: ToValkeyArg, LastId: ToValkeyArg>(
     key: Key,
@@ -3061,8 +3534,11 @@ pub fn xsetid<Key: ToValkeyArg, LastId: ToValkeyArg>(
 }
 /// The `XSETID` command, built by [`xsetid`](fn@xsetid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     key: Key,
     last_id: LastId,
@@ -3074,6 +3550,10 @@ impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
     /// `ENTRIESADDED entries-added`
     ///
     /// (since 7.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `entries_added`: an integer — `[ENTRIESADDED entries-added]` (since 7.0.0)
     pub fn entriesadded(
         self,
         entries_added: i64,
@@ -3091,6 +3571,10 @@ impl<Key, LastId, EntriesAdded> Xsetid<Key, LastId, EntriesAdded, Unset> {
     /// `MAXDELETEDID max-deleted-id`
     ///
     /// (since 7.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
     pub fn maxdeletedid<MaxDeletedId2: ToValkeyArg>(
         self,
         max_deleted_id: MaxDeletedId2,
@@ -3127,6 +3611,16 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    LastId: ToValkeyArg,
+    EntriesAdded: ToValkeyArgs,
+    MaxDeletedId: ToValkeyArgs,
+> fmt::Debug for Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XTRIM`.
@@ -3186,6 +3680,10 @@ pub(crate) static XTRIM: CommandMeta = CommandMeta {
 /// - `threshold`: a string — `threshold`
 ///
 /// **Options** (methods of [`Xtrim`](struct@Xtrim)): `equal`, `approximately`, `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xtrim(\"k\", cmd::TrimStrategy::Maxlen, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XTRIM")]
 pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
     key: Key,
@@ -3204,8 +3702,11 @@ pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
 }
 /// The `XTRIM` command, built by [`xtrim`](fn@xtrim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xtrim<Key, Threshold, Operator, Count> {
     key: Key,
     strategy: TrimStrategy,
@@ -3216,6 +3717,8 @@ pub struct Xtrim<Key, Threshold, Operator, Count> {
 }
 impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
     /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn equal(self) -> Xtrim<Key, Threshold, Tok, Count> {
         Xtrim {
             key: self.key,
@@ -3227,6 +3730,8 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
         }
     }
     /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn approximately(self) -> Xtrim<Key, Threshold, Tok, Count> {
         Xtrim {
             key: self.key,
@@ -3242,6 +3747,10 @@ impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
     /// `LIMIT count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
     pub fn limit(self, count: i64) -> Xtrim<Key, Threshold, Operator, Tokened<i64>> {
         Xtrim {
             key: self.key,
@@ -3277,5 +3786,15 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Threshold: ToValkeyArg,
+    Operator: ToValkeyArgs,
+    Count: ToValkeyArgs,
+> fmt::Debug for Xtrim<Key, Threshold, Operator, Count> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

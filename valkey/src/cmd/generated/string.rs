@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -56,6 +57,10 @@ pub(crate) static APPEND: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::append(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "APPEND")]
 pub fn append<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -65,8 +70,11 @@ pub fn append<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `APPEND` command, built by [`append`](fn@append): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Append<Key, ValueArg> {
     key: Key,
     value: ValueArg,
@@ -83,6 +91,11 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Append<Key, ValueArg> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&APPEND)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Append<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DECR`.
@@ -126,14 +139,21 @@ pub(crate) static DECR: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::decr(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DECR")]
 pub fn decr<Key: ToValkeyArg>(key: Key) -> Decr<Key> {
     Decr { key }
 }
 /// The `DECR` command, built by [`decr`](fn@decr): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Decr<Key> {
     key: Key,
 }
@@ -148,6 +168,11 @@ impl<Key: ToValkeyArg> Command for Decr<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DECR)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Decr<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DECRBY`.
@@ -192,14 +217,21 @@ pub(crate) static DECRBY: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `decrement`: an integer — `decrement`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::decrby(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DECRBY")]
 pub fn decrby<Key: ToValkeyArg>(key: Key, decrement: i64) -> Decrby<Key> {
     Decrby { key, decrement }
 }
 /// The `DECRBY` command, built by [`decrby`](fn@decrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Decrby<Key> {
     key: Key,
     decrement: i64,
@@ -216,6 +248,11 @@ impl<Key: ToValkeyArg> Command for Decrby<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DECRBY)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Decrby<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DELIFEQ`.
@@ -257,6 +294,10 @@ pub(crate) static DELIFEQ: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::delifeq(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DELIFEQ")]
 pub fn delifeq<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -266,8 +307,11 @@ pub fn delifeq<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `DELIFEQ` command, built by [`delifeq`](fn@delifeq): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Delifeq<Key, ValueArg> {
     key: Key,
     value: ValueArg,
@@ -284,6 +328,11 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Delifeq<Key, ValueArg>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DELIFEQ)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Delifeq<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GET`.
@@ -324,14 +373,21 @@ pub(crate) static GET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::get(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GET")]
 pub fn get<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Get<Key, T> {
     Get { key, _reply: PhantomData }
 }
 /// The `GET` command, built by [`get`](fn@get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Get<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -347,6 +403,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Get<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GET)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Get<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETDEL`.
@@ -387,14 +448,21 @@ pub(crate) static GETDEL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getdel(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETDEL")]
 pub fn getdel<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getdel<Key, T> {
     Getdel { key, _reply: PhantomData }
 }
 /// The `GETDEL` command, built by [`getdel`](fn@getdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getdel<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -410,6 +478,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Getdel<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETDEL)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getdel<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETEX`.
@@ -452,6 +525,10 @@ pub(crate) static GETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 ///
 /// **Options** (methods of [`Getex`](struct@Getex)): `ex`, `px`, `exat`, `pxat`, `persist`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getex(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETEX")]
 pub fn getex<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getex<Key, Unset, T> {
     Getex {
@@ -462,8 +539,11 @@ pub fn getex<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getex<Key, Unset, T> 
 }
 /// The `GETEX` command, built by [`getex`](fn@getex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getex<Key, Expiration, T> {
     key: Key,
     expiration: Expiration,
@@ -471,6 +551,12 @@ pub struct Getex<Key, Expiration, T> {
 }
 impl<Key, T> Getex<Key, Unset, T> {
     /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
     pub fn ex(self, seconds: i64) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
@@ -479,6 +565,12 @@ impl<Key, T> Getex<Key, Unset, T> {
         }
     }
     /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
     pub fn px(self, milliseconds: i64) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
@@ -487,6 +579,12 @@ impl<Key, T> Getex<Key, Unset, T> {
         }
     }
     /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
     pub fn exat(self, unix_time_seconds: i64) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
@@ -495,6 +593,12 @@ impl<Key, T> Getex<Key, Unset, T> {
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(self, unix_time_milliseconds: i64) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
@@ -503,6 +607,8 @@ impl<Key, T> Getex<Key, Unset, T> {
         }
     }
     /// `PERSIST`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
     pub fn persist(self) -> Getex<Key, Tok, T> {
         Getex {
             key: self.key,
@@ -524,6 +630,12 @@ for Getex<Key, Expiration, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETEX)
+    }
+}
+impl<Key: ToValkeyArg, Expiration: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Getex<Key, Expiration, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETRANGE`.
@@ -566,6 +678,10 @@ pub(crate) static GETRANGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `end`: an integer — `end`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETRANGE")]
 pub fn getrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -581,8 +697,11 @@ pub fn getrange<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GETRANGE` command, built by [`getrange`](fn@getrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getrange<Key, T> {
     key: Key,
     start: i64,
@@ -602,6 +721,11 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Getrange<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETRANGE)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getrange<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETSET`.
@@ -646,6 +770,10 @@ pub(crate) static GETSET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getset(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETSET")]
 pub fn getset<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -659,8 +787,11 @@ pub fn getset<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey>(
 }
 /// The `GETSET` command, built by [`getset`](fn@getset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getset<Key, ValueArg, T> {
     key: Key,
     value: ValueArg,
@@ -679,6 +810,12 @@ for Getset<Key, ValueArg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETSET)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey> fmt::Debug
+for Getset<Key, ValueArg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INCR`.
@@ -722,14 +859,21 @@ pub(crate) static INCR: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::incr(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INCR")]
 pub fn incr<Key: ToValkeyArg>(key: Key) -> Incr<Key> {
     Incr { key }
 }
 /// The `INCR` command, built by [`incr`](fn@incr): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Incr<Key> {
     key: Key,
 }
@@ -744,6 +888,11 @@ impl<Key: ToValkeyArg> Command for Incr<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCR)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Incr<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INCRBY`.
@@ -788,14 +937,21 @@ pub(crate) static INCRBY: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `increment`: an integer — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::incrby(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INCRBY")]
 pub fn incrby<Key: ToValkeyArg>(key: Key, increment: i64) -> Incrby<Key> {
     Incrby { key, increment }
 }
 /// The `INCRBY` command, built by [`incrby`](fn@incrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Incrby<Key> {
     key: Key,
     increment: i64,
@@ -812,6 +968,11 @@ impl<Key: ToValkeyArg> Command for Incrby<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCRBY)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Incrby<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INCRBYFLOAT`.
@@ -856,14 +1017,21 @@ pub(crate) static INCRBYFLOAT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `increment`: a number — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: f64 = con.send(cmd::incrbyfloat(\"k\", 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INCRBYFLOAT")]
 pub fn incrbyfloat<Key: ToValkeyArg>(key: Key, increment: f64) -> Incrbyfloat<Key> {
     Incrbyfloat { key, increment }
 }
 /// The `INCRBYFLOAT` command, built by [`incrbyfloat`](fn@incrbyfloat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `f64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Incrbyfloat<Key> {
     key: Key,
     increment: f64,
@@ -880,6 +1048,11 @@ impl<Key: ToValkeyArg> Command for Incrbyfloat<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCRBYFLOAT)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Incrbyfloat<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LCS`.
@@ -923,6 +1096,10 @@ pub(crate) static LCS: CommandMeta = CommandMeta {
 /// - `key2`: a key — `key2`
 ///
 /// **Options** (methods of [`Lcs`](struct@Lcs)): `len`, `idx`, `minmatchlen`, `withmatchlen`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lcs(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LCS")]
 pub fn lcs<Key1: ToValkeyArg, Key2: ToValkeyArg, T: FromValkey>(
     key1: Key1,
@@ -940,8 +1117,11 @@ pub fn lcs<Key1: ToValkeyArg, Key2: ToValkeyArg, T: FromValkey>(
 }
 /// The `LCS` command, built by [`lcs`](fn@lcs): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
     key1: Key1,
     key2: Key2,
@@ -1002,6 +1182,10 @@ impl<
     T,
 > Lcs<Key1, Key2, Len, Idx, Unset, Withmatchlen, T> {
     /// `MINMATCHLEN min-match-len`
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_match_len`: an integer — `[MINMATCHLEN min-match-len]`
     pub fn minmatchlen(
         self,
         min_match_len: i64,
@@ -1066,6 +1250,19 @@ impl<
         Some(&LCS)
     }
 }
+impl<
+    Key1: ToValkeyArg,
+    Key2: ToValkeyArg,
+    Len: ToValkeyArgs,
+    Idx: ToValkeyArgs,
+    MinMatchLen: ToValkeyArgs,
+    Withmatchlen: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `MGET`.
 pub(crate) static MGET: CommandMeta = CommandMeta {
     name: "MGET",
@@ -1104,14 +1301,21 @@ pub(crate) static MGET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::mget([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MGET")]
 pub fn mget<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Mget<Key, T> {
     Mget { key, _reply: PhantomData }
 }
 /// The `MGET` command, built by [`mget`](fn@mget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Mget<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -1127,6 +1331,11 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Mget<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MGET)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Mget<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MSET`.
@@ -1167,14 +1376,21 @@ pub(crate) static MSET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::mset([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MSET")]
 pub fn mset<Data: ToValkeyArgs>(data: Data) -> Mset<Data> {
     Mset { data }
 }
 /// The `MSET` command, built by [`mset`](fn@mset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Mset<Data> {
     data: Data,
 }
@@ -1189,6 +1405,11 @@ impl<Data: ToValkeyArgs> Command for Mset<Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSET)
+    }
+}
+impl<Data: ToValkeyArgs> fmt::Debug for Mset<Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MSETEX`.
@@ -1234,6 +1455,10 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 ///
 /// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetex([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MSETEX")]
 pub fn msetex<Data: ToValkeyArgs>(data: Data) -> Msetex<Data, Unset, Unset> {
     Msetex {
@@ -1244,8 +1469,11 @@ pub fn msetex<Data: ToValkeyArgs>(data: Data) -> Msetex<Data, Unset, Unset> {
 }
 /// The `MSETEX` command, built by [`msetex`](fn@msetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Msetex<Data, Condition, Expiration> {
     data: Data,
     condition: Condition,
@@ -1253,6 +1481,8 @@ pub struct Msetex<Data, Condition, Expiration> {
 }
 impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
     /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     pub fn nx(self) -> Msetex<Data, Tok, Expiration> {
         Msetex {
             data: self.data,
@@ -1261,6 +1491,8 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
         }
     }
     /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     pub fn xx(self) -> Msetex<Data, Tok, Expiration> {
         Msetex {
             data: self.data,
@@ -1271,6 +1503,12 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
 }
 impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
     pub fn ex(self, seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
@@ -1279,6 +1517,12 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         }
     }
     /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
     pub fn px(self, milliseconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
@@ -1287,6 +1531,12 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         }
     }
     /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
     pub fn exat(self, unix_time_seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
@@ -1295,6 +1545,12 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
         unix_time_milliseconds: i64,
@@ -1306,6 +1562,8 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         }
     }
     /// `KEEPTTL`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
     pub fn keepttl(self) -> Msetex<Data, Condition, Tok> {
         Msetex {
             data: self.data,
@@ -1329,6 +1587,12 @@ for Msetex<Data, Condition, Expiration> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSETEX)
+    }
+}
+impl<Data: ToValkeyArgs, Condition: ToValkeyArgs, Expiration: ToValkeyArgs> fmt::Debug
+for Msetex<Data, Condition, Expiration> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MSETNX`.
@@ -1369,14 +1633,21 @@ pub(crate) static MSETNX: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetnx([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MSETNX")]
 pub fn msetnx<Data: ToValkeyArgs>(data: Data) -> Msetnx<Data> {
     Msetnx { data }
 }
 /// The `MSETNX` command, built by [`msetnx`](fn@msetnx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Msetnx<Data> {
     data: Data,
 }
@@ -1391,6 +1662,11 @@ impl<Data: ToValkeyArgs> Command for Msetnx<Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSETNX)
+    }
+}
+impl<Data: ToValkeyArgs> fmt::Debug for Msetnx<Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PSETEX`.
@@ -1433,6 +1709,10 @@ pub(crate) static PSETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `milliseconds`: an integer — `milliseconds`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::psetex(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PSETEX")]
 pub fn psetex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1443,8 +1723,11 @@ pub fn psetex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `PSETEX` command, built by [`psetex`](fn@psetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Psetex<Key, ValueArg> {
     key: Key,
     milliseconds: i64,
@@ -1463,6 +1746,11 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Psetex<Key, ValueArg> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSETEX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Psetex<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SET`.
@@ -1563,6 +1851,10 @@ pub(crate) static SET: CommandMeta = CommandMeta {
 /// - `value`: a string — `value`
 ///
 /// **Options** (methods of [`Set`](struct@Set)): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::set(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SET")]
 pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1580,8 +1872,14 @@ pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SET` command, built by [`set`](fn@set): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
+///   `()` once the value is set. With `nx()`, `xx()` or `ifeq()`: `Some(())` when set, `None` when the condition refused it. With `get()`: the old value (nil when there was none), read into `T`.
+///   - with `nx()`, `xx()`, `ifeq()`: `Option<()>`
+///   - with `get()`: the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Set<Key, ValueArg, Condition, Get, Expiration, O> {
     key: Key,
     value: ValueArg,
@@ -1595,6 +1893,8 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     /// `NX`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `condition` option (`NX | XX | IFEQ comparison-value`): the others cannot be given with it.
     ///
     /// Changes the reply to `Option<()>`.
     pub fn nx(
@@ -1616,6 +1916,8 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     /// `XX`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `condition` option (`NX | XX | IFEQ comparison-value`): the others cannot be given with it.
     ///
     /// Changes the reply to `Option<()>`.
     pub fn xx(
@@ -1639,6 +1941,12 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     /// Sets the key's value only if the current value matches the specified comparison value.
     ///
     /// (since 8.1.0)
+    ///
+    /// One choice of the `condition` option (`NX | XX | IFEQ comparison-value`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `comparison_value`: a string — `IFEQ comparison-value`. Sets the key's value only if the current value matches the specified comparison value. (since 8.1.0)
     ///
     /// Changes the reply to `Option<()>`.
     pub fn ifeq<ComparisonValue: ToValkeyArg>(
@@ -1699,6 +2007,12 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `EX seconds`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds` (since 2.6.12)
     pub fn ex(
         self,
         seconds: i64,
@@ -1716,6 +2030,12 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `PX milliseconds`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds` (since 2.6.12)
     pub fn px(
         self,
         milliseconds: i64,
@@ -1733,6 +2053,12 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `EXAT unix-time-seconds`
     ///
     /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds` (since 6.2.0)
     pub fn exat(
         self,
         unix_time_seconds: i64,
@@ -1750,6 +2076,12 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `PXAT unix-time-milliseconds`
     ///
     /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds` (since 6.2.0)
     pub fn pxat(
         self,
         unix_time_milliseconds: i64,
@@ -1767,6 +2099,8 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `KEEPTTL`
     ///
     /// (since 6.0.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
     pub fn keepttl(self) -> Set<Key, ValueArg, Condition, Get, Tok, O> {
         Set {
             key: self.key,
@@ -1805,6 +2139,18 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ValueArg: ToValkeyArg,
+    Condition: ToValkeyArgs,
+    Get: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug for Set<Key, ValueArg, Condition, Get, Expiration, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETEX`.
@@ -1847,6 +2193,10 @@ pub(crate) static SETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `seconds`: an integer — `seconds`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::setex(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETEX")]
 pub fn setex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1857,8 +2207,11 @@ pub fn setex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SETEX` command, built by [`setex`](fn@setex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setex<Key, ValueArg> {
     key: Key,
     seconds: i64,
@@ -1877,6 +2230,11 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setex<Key, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETEX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setex<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETNX`.
@@ -1921,6 +2279,10 @@ pub(crate) static SETNX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::setnx(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETNX")]
 pub fn setnx<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1930,8 +2292,11 @@ pub fn setnx<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SETNX` command, built by [`setnx`](fn@setnx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setnx<Key, ValueArg> {
     key: Key,
     value: ValueArg,
@@ -1948,6 +2313,11 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setnx<Key, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETNX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setnx<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETRANGE`.
@@ -1990,6 +2360,10 @@ pub(crate) static SETRANGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `offset`: an integer — `offset`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::setrange(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETRANGE")]
 pub fn setrange<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -2000,8 +2374,11 @@ pub fn setrange<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SETRANGE` command, built by [`setrange`](fn@setrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setrange<Key, ValueArg> {
     key: Key,
     offset: i64,
@@ -2020,6 +2397,11 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setrange<Key, ValueArg
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETRANGE)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setrange<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `STRLEN`.
@@ -2060,14 +2442,21 @@ pub(crate) static STRLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::strlen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "STRLEN")]
 pub fn strlen<Key: ToValkeyArg>(key: Key) -> Strlen<Key> {
     Strlen { key }
 }
 /// The `STRLEN` command, built by [`strlen`](fn@strlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Strlen<Key> {
     key: Key,
 }
@@ -2082,6 +2471,11 @@ impl<Key: ToValkeyArg> Command for Strlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&STRLEN)
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Strlen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUBSTR`.
@@ -2124,6 +2518,10 @@ pub(crate) static SUBSTR: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `end`: an integer — `end`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::substr(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUBSTR")]
 pub fn substr<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2139,8 +2537,11 @@ pub fn substr<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SUBSTR` command, built by [`substr`](fn@substr): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Substr<Key, T> {
     key: Key,
     start: i64,
@@ -2160,5 +2561,10 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Substr<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUBSTR)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Substr<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

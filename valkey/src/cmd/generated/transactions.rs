@@ -7,10 +7,11 @@
 use crate::cmd::parts::{
     if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
-use crate::cmd::{ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Version};
+use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -43,14 +44,21 @@ pub(crate) static DISCARD: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@transaction`
 /// - **Flags:** noscript, loading, stale, fast, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::discard())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DISCARD")]
 pub fn discard() -> Discard {
     Discard {}
 }
 /// The `DISCARD` command, built by [`discard`](fn@discard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Discard {}
 impl Command for Discard {
     type Output = ();
@@ -62,6 +70,11 @@ impl Command for Discard {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DISCARD)
+    }
+}
+impl fmt::Debug for Discard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXEC`.
@@ -92,14 +105,21 @@ pub(crate) static EXEC: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@transaction`
 /// - **Flags:** noscript, loading, stale, skip_commandlog
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::exec())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXEC")]
 pub fn exec<T: FromValkey>() -> Exec<T> {
     Exec { _reply: PhantomData }
 }
 /// The `EXEC` command, built by [`exec`](fn@exec): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Exec<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -113,6 +133,11 @@ impl<T: FromValkey> Command for Exec<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXEC)
+    }
+}
+impl<T: FromValkey> fmt::Debug for Exec<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MULTI`.
@@ -145,14 +170,21 @@ pub(crate) static MULTI: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@transaction`
 /// - **Flags:** noscript, loading, stale, fast, no_multi, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::multi())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MULTI")]
 pub fn multi() -> Multi {
     Multi {}
 }
 /// The `MULTI` command, built by [`multi`](fn@multi): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Multi {}
 impl Command for Multi {
     type Output = ();
@@ -164,6 +196,11 @@ impl Command for Multi {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MULTI)
+    }
+}
+impl fmt::Debug for Multi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `UNWATCH`.
@@ -195,14 +232,21 @@ pub(crate) static UNWATCH: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@transaction`
 /// - **Flags:** noscript, loading, stale, fast, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::unwatch())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "UNWATCH")]
 pub fn unwatch() -> Unwatch {
     Unwatch {}
 }
 /// The `UNWATCH` command, built by [`unwatch`](fn@unwatch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Unwatch {}
 impl Command for Unwatch {
     type Output = ();
@@ -214,6 +258,11 @@ impl Command for Unwatch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNWATCH)
+    }
+}
+impl fmt::Debug for Unwatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `WATCH`.
@@ -260,14 +309,21 @@ pub(crate) static WATCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::watch([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "WATCH")]
 pub fn watch<Key: ToValkeyArgs>(key: Key) -> Watch<Key> {
     Watch { key }
 }
 /// The `WATCH` command, built by [`watch`](fn@watch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Watch<Key> {
     key: Key,
 }
@@ -282,5 +338,10 @@ impl<Key: ToValkeyArgs> Command for Watch<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WATCH)
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Watch<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
