@@ -15,7 +15,7 @@ use crate::overlay::{uses_t, CommandOverlay};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a generic parameter must implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bound {
     /// Exactly one argument (`ToValkeyArg`).
     One,
@@ -23,6 +23,9 @@ pub enum Bound {
     Many,
     /// An iterable whose items are written one by one (each preceded by a token).
     Iter,
+    /// Any number of arguments given as elements of a repeated group, each a tuple of this
+    /// shape (`(Number, Arg)` for ZADD's `score member`): `ToValkeyArgs + Elements<shape>`.
+    Elements(String),
 }
 
 /// A generic parameter introduced for a string-like or repeated argument.
@@ -198,6 +201,10 @@ const RESERVED_TYPES: &[&str] = &[
     "Some",
     "None",
     "Okay",
+    "Arg",
+    "Number",
+    "Integer",
+    "Elements",
 ];
 
 /// The names of methods every builder has through `Command`.
@@ -282,6 +289,25 @@ pub fn is_plain_block(arg: &Arg) -> bool {
             .iter()
             .all(|c| c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple),
         _ => true,
+    }
+}
+
+/// The element shape of a repeated plain group of two or more values (ZADD's `score member`:
+/// `(Number, Arg)`), which its parameter's bound enforces; `None` for anything else.
+pub fn group_shape(arg: &Arg) -> Option<String> {
+    match &arg.kind {
+        Kind::Block(children) if arg.multiple && is_plain_block(arg) && children.len() >= 2 => {
+            let parts: Vec<&str> = children
+                .iter()
+                .map(|c| match c.kind {
+                    Kind::Double => "Number",
+                    Kind::Integer | Kind::UnixTime => "Integer",
+                    _ => "Arg",
+                })
+                .collect();
+            Some(format!("({},)", parts.join(", ")))
+        }
+        _ => None,
     }
 }
 
@@ -412,10 +438,10 @@ impl<'a> Ctx<'a> {
                 // The elements are values of a generated enum or struct (which write the tokens).
                 self.owned(arg);
             }
-            let bound = if arg.multiple_token {
-                Bound::Iter
-            } else {
-                Bound::Many
+            let bound = match group_shape(arg) {
+                _ if arg.multiple_token => Bound::Iter,
+                Some(shape) => Bound::Elements(shape),
+                None => Bound::Many,
             };
             let g = self.type_param(&arg.name);
             return (g.clone(), Some(Generic { name: g, bound }));
@@ -1030,6 +1056,24 @@ mod tests {
             "Block((Tok(\"LIMIT\"), offset, count,))"
         );
         assert!(b.methods[0].since.is_none());
+    }
+
+    #[test]
+    fn repeated_plain_groups_are_typed_by_their_shape() {
+        let c = cmd(
+            "ZADD",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "data", "type": "block", "multiple": true, "arguments": [
+                 {"name": "score", "type": "double"}, {"name": "member", "type": "string"}]},
+               {"name": "ids", "type": "integer", "multiple": true}]"#,
+        );
+        let b = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            b.generics[1].bound,
+            Bound::Elements("(Number, Arg,)".into())
+        );
+        // A repeated single value stays any number of arguments.
+        assert_eq!(b.generics[2].bound, Bound::Many);
     }
 
     #[test]

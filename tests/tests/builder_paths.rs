@@ -151,3 +151,53 @@ fn a_nested_choice_newer_than_the_server_is_refused_and_named() {
     let n: i64 = con.send(kill()).unwrap();
     assert_eq!(n, 0);
 }
+
+#[derive(valkey::ToValkeyArgs)]
+struct Profile {
+    name: String,
+    age: u32,
+}
+
+#[test]
+fn repeated_groups_take_tuples_in_the_commands_order() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        // ZADD: (score, member); any number type for the score.
+        let added: i64 = con
+            .send(cmd::zadd("z", [(1.5, "alice"), (2.0, "bob")]))
+            .unwrap();
+        assert_eq!(added, 2);
+        let added: i64 = con
+            .send(cmd::zadd("z", vec![(3, "carol".to_string())]))
+            .unwrap();
+        assert_eq!(added, 1);
+        let one: i64 = con.send(cmd::zadd("z", (4u32, "dave"))).unwrap();
+        assert_eq!(one, 1);
+        let all: Vec<String> = con.send(cmd::zrange("z", "0", "-1")).unwrap();
+        assert_eq!(all, ["alice", "bob", "carol", "dave"]);
+        // HSET: (field, value) pairs, a map, or a derived struct.
+        let n: i64 = con
+            .send(cmd::hset("h", [("f1", "v1"), ("f2", "v2")]))
+            .unwrap();
+        assert_eq!(n, 2);
+        let map: std::collections::BTreeMap<&str, i64> = [("f3", 3), ("f4", 4)].into();
+        let n: i64 = con.send(cmd::hset("h", &map)).unwrap();
+        assert_eq!(n, 2);
+        let profile = Profile {
+            name: "ann".into(),
+            age: 33,
+        };
+        let n: i64 = con.send(cmd::hset("p", &profile)).unwrap();
+        assert_eq!(n, 2);
+        // GEOADD: (longitude, latitude, member).
+        let n: i64 = con
+            .send(cmd::geoadd("g", [(13.361389, 38.115556, "Palermo")]))
+            .unwrap();
+        assert_eq!(n, 1);
+        // MSET: (key, value).
+        con.send(cmd::mset([("a", 1), ("b", 2)])).unwrap();
+        let v: Vec<Option<i64>> = con.send(cmd::mget(["a", "b"])).unwrap();
+        assert_eq!(v, [Some(1), Some(2)]);
+    }
+}

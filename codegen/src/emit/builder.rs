@@ -34,9 +34,13 @@ fn doc_attrs(lines: &[String]) -> TokenStream {
 
 fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
     let n = ident(&g.name);
-    match g.bound {
+    match &g.bound {
         Bound::One => (quote!(#n: ToValkeyArg), None),
         Bound::Many => (quote!(#n: ToValkeyArgs), None),
+        Bound::Elements(shape) => {
+            let shape = ty(shape);
+            (quote!(#n: ToValkeyArgs + Elements<#shape>), None)
+        }
         Bound::Iter => (
             quote!(#n: IntoIterator + Clone),
             Some(quote!(<#n as IntoIterator>::Item: ToValkeyArgs)),

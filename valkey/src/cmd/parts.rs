@@ -100,6 +100,76 @@ block!(A 0, B 1, C 2, D 3);
 block!(A 0, B 1, C 2, D 3, E 4);
 block!(A 0, B 1, C 2, D 3, E 4, F 5);
 
+/// The shape of a number in a repeated group (ZADD's score, GEOADD's longitude): any Rust number.
+#[derive(Clone, Copy, Debug)]
+pub struct Number;
+/// The shape of an integer in a repeated group: any Rust integer.
+#[derive(Clone, Copy, Debug)]
+pub struct Integer;
+/// The shape of any one argument in a repeated group (a member, a field, a key).
+#[derive(Clone, Copy, Debug)]
+pub struct Arg;
+
+/// A value of shape `S` ([`Number`], [`Integer`], [`Arg`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `{S}` here",
+    label = "expected a `{S}` in this place of the tuple",
+    note = "the tuple's members go in the order the command writes them (ZADD: score, then member)"
+)]
+pub trait Is<S> {}
+impl<T: crate::ToValkeyArg + ?Sized> Is<Arg> for T {}
+macro_rules! shapes {
+    ($shape:ident: $($t:ty),*) => {$(
+        impl Is<$shape> for $t {}
+        impl Is<$shape> for &$t {}
+    )*};
+}
+shapes!(Number: f64, f32, i8, i16, i32, i64, isize, u16, u32, u64, usize);
+shapes!(Integer: i8, i16, i32, i64, isize, u16, u32, u64, usize);
+
+/// One element of a repeated group of shape `S`: a tuple whose members have the shapes of `S`
+/// (`(f64, &str)` for ZADD's `(Number, Arg)`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not one `{S}` element",
+    label = "expected a tuple of shape `{S}`"
+)]
+pub trait Element<S> {}
+macro_rules! element {
+    ($($s:ident $t:ident),+) => {
+        impl<$($s, $t: Is<$s>),+> Element<($($s,)+)> for ($($t,)+) {}
+        impl<$($s, $t: Is<$s>),+> Element<($($s,)+)> for &($($t,)+) {}
+    };
+}
+element!(SA A, SB B);
+element!(SA A, SB B, SC C);
+element!(SA A, SB B, SC C, SD D);
+
+/// What a repeated group of shape `S` takes (ZADD's `score member [score member ...]` is
+/// `(Number, Arg)`): one tuple of that shape, a collection of them, a map (key and value in the
+/// group's order), or a `#[derive(ToValkeyArgs)]` struct for `(Arg, Arg)` (field/value pairs).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not give elements of shape `{S}`",
+    label = "expected `{S}` tuples (one, or a collection of them)",
+    note = "each element is a tuple in the order the command writes it: ZADD takes `(score, member)`, \
+            HSET `(field, value)`, GEOADD `(longitude, latitude, member)`"
+)]
+pub trait Elements<S> {}
+impl<S, T: Elements<S> + ?Sized> Elements<S> for &T {}
+macro_rules! one_element {
+    ($($t:ident),+) => {
+        impl<S, $($t),+> Elements<S> for ($($t,)+) where ($($t,)+): Element<S> {}
+    };
+}
+one_element!(A, B);
+one_element!(A, B, C);
+one_element!(A, B, C, D);
+impl<S, E: Element<S>> Elements<S> for [E] {}
+impl<S, E: Element<S>> Elements<S> for Vec<E> {}
+impl<S, E: Element<S>, const N: usize> Elements<S> for [E; N] {}
+impl<S, E: Element<S>> Elements<S> for std::collections::VecDeque<E> {}
+impl<SK, SV, K: Is<SK>, V: Is<SV>, H> Elements<(SK, SV)> for std::collections::HashMap<K, V, H> {}
+impl<SK, SV, K: Is<SK>, V: Is<SV>> Elements<(SK, SV)> for std::collections::BTreeMap<K, V> {}
+
 /// The reply type of a builder whose options can change it: `Base<T>` at first; an option
 /// raises it to level 1 or 2 (`L1<U>`, `L2<U>`), and a lower level never overrides a higher one
 /// (`SET ... GET` reads the old value whether or not `NX` is also given, in either order).

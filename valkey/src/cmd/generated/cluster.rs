@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
@@ -238,7 +238,7 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
 #[doc(alias = "ADDSLOTSRANGE")]
-pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
+pub fn cluster_addslotsrange<Range: ToValkeyArgs + Elements<(Integer, Integer)>>(
     range: Range,
 ) -> ClusterAddslotsrange<Range> {
     ClusterAddslotsrange { range }
@@ -253,7 +253,8 @@ pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
 pub struct ClusterAddslotsrange<Range> {
     range: Range,
 }
-impl<Range: ToValkeyArgs> Command for ClusterAddslotsrange<Range> {
+impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> Command
+for ClusterAddslotsrange<Range> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.range.num_args()
@@ -267,7 +268,8 @@ impl<Range: ToValkeyArgs> Command for ClusterAddslotsrange<Range> {
         Some(&CLUSTER_ADDSLOTSRANGE)
     }
 }
-impl<Range: ToValkeyArgs> fmt::Debug for ClusterAddslotsrange<Range> {
+impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> fmt::Debug
+for ClusterAddslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -648,7 +650,7 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
 #[doc(alias = "DELSLOTSRANGE")]
-pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
+pub fn cluster_delslotsrange<Range: ToValkeyArgs + Elements<(Integer, Integer)>>(
     range: Range,
 ) -> ClusterDelslotsrange<Range> {
     ClusterDelslotsrange { range }
@@ -663,7 +665,8 @@ pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
 pub struct ClusterDelslotsrange<Range> {
     range: Range,
 }
-impl<Range: ToValkeyArgs> Command for ClusterDelslotsrange<Range> {
+impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> Command
+for ClusterDelslotsrange<Range> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.range.num_args()
@@ -677,7 +680,8 @@ impl<Range: ToValkeyArgs> Command for ClusterDelslotsrange<Range> {
         Some(&CLUSTER_DELSLOTSRANGE)
     }
 }
-impl<Range: ToValkeyArgs> fmt::Debug for ClusterDelslotsrange<Range> {
+impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> fmt::Debug
+for ClusterDelslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
@@ -1452,7 +1452,7 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::hmset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HMSET")]
-pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
     key: Key,
     data: Data,
 ) -> Hmset<Key, Data> {
@@ -1469,7 +1469,8 @@ pub struct Hmset<Key, Data> {
     key: Key,
     data: Data,
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hmset<Key, Data> {
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command
+for Hmset<Key, Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.data.num_args()
@@ -1483,7 +1484,8 @@ impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hmset<Key, Data> {
         Some(&HMSET)
     }
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs> fmt::Debug for Hmset<Key, Data> {
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug
+for Hmset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -2378,7 +2380,7 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HSET")]
-pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
     key: Key,
     data: Data,
 ) -> Hset<Key, Data> {
@@ -2395,7 +2397,8 @@ pub struct Hset<Key, Data> {
     key: Key,
     data: Data,
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hset<Key, Data> {
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command
+for Hset<Key, Data> {
     type Output = i64;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.data.num_args()
@@ -2409,7 +2412,8 @@ impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hset<Key, Data> {
         Some(&HSET)
     }
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs> fmt::Debug for Hset<Key, Data> {
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug
+for Hset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -2463,7 +2467,7 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetex(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HSETEX")]
-pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
     key: Key,
     data: Data,
 ) -> Hsetex<Key, Data, Unset, Unset, Unset> {
@@ -2648,7 +2652,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
     KeyCondition: ToValkeyArgs,
     FieldsCondition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
@@ -2675,7 +2679,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
     KeyCondition: ToValkeyArgs,
     FieldsCondition: ToValkeyArgs,
     Expiration: ToValkeyArgs,

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
@@ -82,19 +82,19 @@ pub fn eval<Script: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Eval<Script, Key, Arg, T> {
+pub struct Eval<Script, Key, ArgArg, T> {
     script: Script,
     key: Key,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
+impl<Script, ArgArg, T> Eval<Script, Unset, ArgArg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, ArgArg, T> {
         Eval {
             script: self.script,
             key,
@@ -109,7 +109,10 @@ impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
+    pub fn args<ArgArg2: ToValkeyArgs>(
+        self,
+        arg: ArgArg2,
+    ) -> Eval<Script, Key, ArgArg2, T> {
         Eval {
             script: self.script,
             key: self.key,
@@ -118,8 +121,8 @@ impl<Script, Key, T> Eval<Script, Key, Unset, T> {
         }
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for Eval<Script, Key, Arg, T> {
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
+for Eval<Script, Key, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.script.num_args() + self.key.num_args() + self.arg.num_args()
@@ -135,8 +138,12 @@ for Eval<Script, Key, Arg, T> {
         Some(&EVAL)
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Eval<Script, Key, Arg, T> {
+impl<
+    Script: ToValkeyArg,
+    Key: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Eval<Script, Key, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -208,19 +215,19 @@ pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Evalsha<Sha1, Key, Arg, T> {
+pub struct Evalsha<Sha1, Key, ArgArg, T> {
     sha1: Sha1,
     key: Key,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
+impl<Sha1, ArgArg, T> Evalsha<Sha1, Unset, ArgArg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, ArgArg, T> {
         Evalsha {
             sha1: self.sha1,
             key,
@@ -235,7 +242,10 @@ impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
+    pub fn args<ArgArg2: ToValkeyArgs>(
+        self,
+        arg: ArgArg2,
+    ) -> Evalsha<Sha1, Key, ArgArg2, T> {
         Evalsha {
             sha1: self.sha1,
             key: self.key,
@@ -244,8 +254,8 @@ impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
         }
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for Evalsha<Sha1, Key, Arg, T> {
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
+for Evalsha<Sha1, Key, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.sha1.num_args() + self.key.num_args() + self.arg.num_args()
@@ -261,8 +271,12 @@ for Evalsha<Sha1, Key, Arg, T> {
         Some(&EVALSHA)
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Evalsha<Sha1, Key, Arg, T> {
+impl<
+    Sha1: ToValkeyArg,
+    Key: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Evalsha<Sha1, Key, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -335,19 +349,22 @@ pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct EvalshaRo<Sha1, Key, Arg, T> {
+pub struct EvalshaRo<Sha1, Key, ArgArg, T> {
     sha1: Sha1,
     key: Key,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
+impl<Sha1, ArgArg, T> EvalshaRo<Sha1, Unset, ArgArg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalshaRo<Sha1, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(
+        self,
+        key: Key2,
+    ) -> EvalshaRo<Sha1, Key2, ArgArg, T> {
         EvalshaRo {
             sha1: self.sha1,
             key,
@@ -362,7 +379,10 @@ impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
+    pub fn args<ArgArg2: ToValkeyArgs>(
+        self,
+        arg: ArgArg2,
+    ) -> EvalshaRo<Sha1, Key, ArgArg2, T> {
         EvalshaRo {
             sha1: self.sha1,
             key: self.key,
@@ -371,8 +391,8 @@ impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
         }
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for EvalshaRo<Sha1, Key, Arg, T> {
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
+for EvalshaRo<Sha1, Key, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.sha1.num_args() + self.key.num_args() + self.arg.num_args()
@@ -388,8 +408,12 @@ for EvalshaRo<Sha1, Key, Arg, T> {
         Some(&EVALSHA_RO)
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for EvalshaRo<Sha1, Key, Arg, T> {
+impl<
+    Sha1: ToValkeyArg,
+    Key: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for EvalshaRo<Sha1, Key, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -462,19 +486,19 @@ pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct EvalRo<Script, Key, Arg, T> {
+pub struct EvalRo<Script, Key, ArgArg, T> {
     script: Script,
     key: Key,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
+impl<Script, ArgArg, T> EvalRo<Script, Unset, ArgArg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, ArgArg, T> {
         EvalRo {
             script: self.script,
             key,
@@ -489,7 +513,10 @@ impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
+    pub fn args<ArgArg2: ToValkeyArgs>(
+        self,
+        arg: ArgArg2,
+    ) -> EvalRo<Script, Key, ArgArg2, T> {
         EvalRo {
             script: self.script,
             key: self.key,
@@ -498,8 +525,8 @@ impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
         }
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for EvalRo<Script, Key, Arg, T> {
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
+for EvalRo<Script, Key, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.script.num_args() + self.key.num_args() + self.arg.num_args()
@@ -515,8 +542,12 @@ for EvalRo<Script, Key, Arg, T> {
         Some(&EVAL_RO)
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for EvalRo<Script, Key, Arg, T> {
+impl<
+    Script: ToValkeyArg,
+    Key: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for EvalRo<Script, Key, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -588,19 +619,22 @@ pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Fcall<Function, Key, Arg, T> {
+pub struct Fcall<Function, Key, ArgArg, T> {
     function: Function,
     key: Key,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
+impl<Function, ArgArg, T> Fcall<Function, Unset, ArgArg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Fcall<Function, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(
+        self,
+        key: Key2,
+    ) -> Fcall<Function, Key2, ArgArg, T> {
         Fcall {
             function: self.function,
             key,
@@ -615,7 +649,10 @@ impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
+    pub fn args<ArgArg2: ToValkeyArgs>(
+        self,
+        arg: ArgArg2,
+    ) -> Fcall<Function, Key, ArgArg2, T> {
         Fcall {
             function: self.function,
             key: self.key,
@@ -624,8 +661,12 @@ impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
         }
     }
 }
-impl<Function: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for Fcall<Function, Key, Arg, T> {
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
+    T: FromValkey,
+> Command for Fcall<Function, Key, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.function.num_args() + self.key.num_args() + self.arg.num_args()
@@ -644,9 +685,9 @@ for Fcall<Function, Key, Arg, T> {
 impl<
     Function: ToValkeyArg,
     Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for Fcall<Function, Key, Arg, T> {
+> fmt::Debug for Fcall<Function, Key, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -719,19 +760,22 @@ pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct FcallRo<Function, Key, Arg, T> {
+pub struct FcallRo<Function, Key, ArgArg, T> {
     function: Function,
     key: Key,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
+impl<Function, ArgArg, T> FcallRo<Function, Unset, ArgArg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> FcallRo<Function, Key2, Arg, T> {
+    pub fn keys<Key2: ToValkeyArgs>(
+        self,
+        key: Key2,
+    ) -> FcallRo<Function, Key2, ArgArg, T> {
         FcallRo {
             function: self.function,
             key,
@@ -746,7 +790,10 @@ impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
+    pub fn args<ArgArg2: ToValkeyArgs>(
+        self,
+        arg: ArgArg2,
+    ) -> FcallRo<Function, Key, ArgArg2, T> {
         FcallRo {
             function: self.function,
             key: self.key,
@@ -755,8 +802,12 @@ impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
         }
     }
 }
-impl<Function: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for FcallRo<Function, Key, Arg, T> {
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
+    T: FromValkey,
+> Command for FcallRo<Function, Key, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.function.num_args() + self.key.num_args() + self.arg.num_args()
@@ -775,9 +826,9 @@ for FcallRo<Function, Key, Arg, T> {
 impl<
     Function: ToValkeyArg,
     Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    ArgArg: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for FcallRo<Function, Key, Arg, T> {
+> fmt::Debug for FcallRo<Function, Key, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
@@ -284,10 +284,10 @@ pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
 /// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct AclDryrun<Username, CommandArg, Arg> {
+pub struct AclDryrun<Username, CommandArg, ArgArg> {
     username: Username,
     command: CommandArg,
-    arg: Arg,
+    arg: ArgArg,
 }
 impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     /// `arg [arg ...]`
@@ -295,10 +295,10 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(
+    pub fn args<ArgArg2: ToValkeyArgs>(
         self,
-        arg: Arg2,
-    ) -> AclDryrun<Username, CommandArg, Arg2> {
+        arg: ArgArg2,
+    ) -> AclDryrun<Username, CommandArg, ArgArg2> {
         AclDryrun {
             username: self.username,
             command: self.command,
@@ -306,8 +306,8 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
         }
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> Command
-for AclDryrun<Username, CommandArg, Arg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs> Command
+for AclDryrun<Username, CommandArg, ArgArg> {
     type Output = String;
     fn num_args(&self) -> usize {
         2 + self.username.num_args() + self.command.num_args() + self.arg.num_args()
@@ -323,8 +323,8 @@ for AclDryrun<Username, CommandArg, Arg> {
         Some(&ACL_DRYRUN)
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
-for AclDryrun<Username, CommandArg, Arg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs> fmt::Debug
+for AclDryrun<Username, CommandArg, ArgArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1515,9 +1515,9 @@ pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct CommandGetkeys<CommandArg, Arg, T> {
+pub struct CommandGetkeys<CommandArg, ArgArg, T> {
     command: CommandArg,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
 impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
@@ -1526,10 +1526,10 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(
+    pub fn args<ArgArg2: ToValkeyArgs>(
         self,
-        arg: Arg2,
-    ) -> CommandGetkeys<CommandArg, Arg2, T> {
+        arg: ArgArg2,
+    ) -> CommandGetkeys<CommandArg, ArgArg2, T> {
         CommandGetkeys {
             command: self.command,
             arg,
@@ -1537,8 +1537,8 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
         }
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> Command
-for CommandGetkeys<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> Command
+for CommandGetkeys<CommandArg, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.command.num_args() + self.arg.num_args()
@@ -1553,8 +1553,8 @@ for CommandGetkeys<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYS)
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for CommandGetkeys<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeys<CommandArg, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1612,9 +1612,9 @@ pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
+pub struct CommandGetkeysandflags<CommandArg, ArgArg, T> {
     command: CommandArg,
-    arg: Arg,
+    arg: ArgArg,
     _reply: PhantomData<fn() -> T>,
 }
 impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
@@ -1623,10 +1623,10 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(
+    pub fn args<ArgArg2: ToValkeyArgs>(
         self,
-        arg: Arg2,
-    ) -> CommandGetkeysandflags<CommandArg, Arg2, T> {
+        arg: ArgArg2,
+    ) -> CommandGetkeysandflags<CommandArg, ArgArg2, T> {
         CommandGetkeysandflags {
             command: self.command,
             arg,
@@ -1634,8 +1634,8 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
         }
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> Command
-for CommandGetkeysandflags<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> Command
+for CommandGetkeysandflags<CommandArg, ArgArg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.command.num_args() + self.arg.num_args()
@@ -1650,8 +1650,8 @@ for CommandGetkeysandflags<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYSANDFLAGS)
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for CommandGetkeysandflags<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeysandflags<CommandArg, ArgArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -2635,7 +2635,9 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
 #[doc(alias = "CONFIG SET")]
 #[doc(alias = "config|set")]
 #[doc(alias = "SET")]
-pub fn config_set<Data: ToValkeyArgs>(data: Data) -> ConfigSet<Data> {
+pub fn config_set<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+    data: Data,
+) -> ConfigSet<Data> {
     ConfigSet { data }
 }
 /// The `CONFIG SET` command, built by [`config_set`](fn@config_set): send it with any executor.
@@ -2648,7 +2650,7 @@ pub fn config_set<Data: ToValkeyArgs>(data: Data) -> ConfigSet<Data> {
 pub struct ConfigSet<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs> Command for ConfigSet<Data> {
+impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for ConfigSet<Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.data.num_args()
@@ -2662,7 +2664,7 @@ impl<Data: ToValkeyArgs> Command for ConfigSet<Data> {
         Some(&CONFIG_SET)
     }
 }
-impl<Data: ToValkeyArgs> fmt::Debug for ConfigSet<Data> {
+impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug for ConfigSet<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(
             self,
@@ -4734,9 +4736,9 @@ pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
 /// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct ModuleLoad<Path, Arg> {
+pub struct ModuleLoad<Path, ArgArg> {
     path: Path,
-    arg: Arg,
+    arg: ArgArg,
 }
 impl<Path> ModuleLoad<Path, Unset> {
     /// `arg [arg ...]`
@@ -4744,11 +4746,11 @@ impl<Path> ModuleLoad<Path, Unset> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
+    pub fn args<ArgArg2: ToValkeyArgs>(self, arg: ArgArg2) -> ModuleLoad<Path, ArgArg2> {
         ModuleLoad { path: self.path, arg }
     }
 }
-impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
+impl<Path: ToValkeyArg, ArgArg: ToValkeyArgs> Command for ModuleLoad<Path, ArgArg> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.path.num_args() + self.arg.num_args()
@@ -4763,7 +4765,7 @@ impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
         Some(&MODULE_LOAD)
     }
 }
-impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
+impl<Path: ToValkeyArg, ArgArg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, ArgArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
@@ -397,7 +397,7 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zadd(\"k\", [(0.5, \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZADD")]
-pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Number, Arg)>>(
     key: Key,
     data: Data,
 ) -> Zadd<Key, Data, Unset, Unset, Unset, Unset, Base<i64>> {
@@ -576,7 +576,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(Number, Arg)>,
     Condition: ToValkeyArgs,
     Comparison: ToValkeyArgs,
     Change: ToValkeyArgs,
@@ -606,7 +606,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(Number, Arg)>,
     Condition: ToValkeyArgs,
     Comparison: ToValkeyArgs,
     Change: ToValkeyArgs,
