@@ -201,9 +201,6 @@ const RESERVED_TYPES: &[&str] = &[
     "Some",
     "None",
     "Okay",
-    "Arg",
-    "Number",
-    "Integer",
     "Elements",
 ];
 
@@ -300,9 +297,9 @@ pub fn group_shape(arg: &Arg) -> Option<String> {
             let parts: Vec<&str> = children
                 .iter()
                 .map(|c| match c.kind {
-                    Kind::Double => "Number",
-                    Kind::Integer | Kind::UnixTime => "Integer",
-                    _ => "Arg",
+                    Kind::Double => "shape::Number",
+                    Kind::Integer | Kind::UnixTime => "shape::Integer",
+                    _ => "shape::Arg",
                 })
                 .collect();
             Some(format!("({},)", parts.join(", ")))
@@ -438,9 +435,13 @@ impl<'a> Ctx<'a> {
                 // The elements are values of a generated enum or struct (which write the tokens).
                 self.owned(arg);
             }
+            // A counted repeated value (EVAL's keys into `numkeys`) takes values one by one,
+            // so that the count is the number of values (a map would count twice).
+            let counted = self.ov.counts.values().any(|t| t == &arg.path);
             let bound = match group_shape(arg) {
                 _ if arg.multiple_token => Bound::Iter,
                 Some(shape) => Bound::Elements(shape),
+                None if counted && arg.kind.is_leaf() => Bound::Elements("shape::Arg".into()),
                 None => Bound::Many,
             };
             let g = self.type_param(&arg.name);
@@ -995,7 +996,11 @@ mod tests {
                 Write::Slot(2)
             ]
         );
-        assert_eq!(b.generics.last().unwrap().bound, Bound::Many);
+        // Counted values are single values, each counted once (not a map's pairs).
+        assert_eq!(
+            b.generics.last().unwrap().bound,
+            Bound::Elements("shape::Arg".into())
+        );
     }
 
     #[test]
@@ -1070,7 +1075,7 @@ mod tests {
         let b = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap();
         assert_eq!(
             b.generics[1].bound,
-            Bound::Elements("(Number, Arg,)".into())
+            Bound::Elements("(shape::Number, shape::Arg,)".into())
         );
         // A repeated single value stays any number of arguments.
         assert_eq!(b.generics[2].bound, Bound::Many);

@@ -201,3 +201,20 @@ fn repeated_groups_take_tuples_in_the_commands_order() {
         assert_eq!(v, [Some(1), Some(2)]);
     }
 }
+
+#[test]
+fn script_keys_are_counted_one_by_one() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    let n: i64 = con
+        .send(cmd::eval("return #KEYS").keys(["a", "b"]))
+        .unwrap();
+    assert_eq!(n, 2);
+    let n: i64 = con.send(cmd::eval("return #KEYS").keys("a")).unwrap();
+    assert_eq!(n, 1);
+    let keys = vec!["a".to_string(), "b".into(), "c".into()];
+    let n: i64 = con
+        .send(cmd::eval("return #KEYS + #ARGV").keys(&keys).args(["x"]))
+        .unwrap();
+    assert_eq!(n, 4);
+}

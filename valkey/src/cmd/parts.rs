@@ -149,17 +149,33 @@ element!(SA A, SB B, SC C, SD D);
 /// group's order), or a `#[derive(ToValkeyArgs)]` struct for `(Arg, Arg)` (field/value pairs).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not give elements of shape `{S}`",
-    label = "expected `{S}` tuples (one, or a collection of them)",
-    note = "each element is a tuple in the order the command writes it: ZADD takes `(score, member)`, \
-            HSET `(field, value)`, GEOADD `(longitude, latitude, member)`"
+    label = "expected `{S}` elements: one, or a collection of them",
+    note = "a group's element is a tuple in the order the command writes it: ZADD takes \
+            `(score, member)`, HSET `(field, value)`, GEOADD `(longitude, latitude, member)`; \
+            counted values (EVAL's keys) are single values, each counted once"
 )]
 pub trait Elements<S> {}
-impl<S, T: Elements<S> + ?Sized> Elements<S> for &T {}
 macro_rules! one_element {
     ($($t:ident),+) => {
         impl<S, $($t),+> Elements<S> for ($($t,)+) where ($($t,)+): Element<S> {}
     };
 }
+// References to anything that gives tuples.
+macro_rules! by_ref {
+    ($($s:ident),+) => {
+        impl<$($s,)+ T: Elements<($($s,)+)> + ?Sized> Elements<($($s,)+)> for &T {}
+    };
+}
+by_ref!(SA, SB);
+by_ref!(SA, SB, SC);
+by_ref!(SA, SB, SC, SD);
+// Single values counted one by one (EVAL's keys, counted into `numkeys`): one value, or a
+// collection of them; not a map, whose entries are two arguments each.
+impl<T: crate::ToValkeyArg + ?Sized> Element<Arg> for T {}
+impl<T: crate::ToValkeyArg + ?Sized> Elements<Arg> for T {}
+impl<E: Element<Arg>> Elements<Arg> for &[E] {}
+impl<E: Element<Arg>> Elements<Arg> for &Vec<E> {}
+impl<E: Element<Arg>, const N: usize> Elements<Arg> for &[E; N] {}
 one_element!(A, B);
 one_element!(A, B, C);
 one_element!(A, B, C, D);

@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -238,9 +239,9 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
 #[doc(alias = "ADDSLOTSRANGE")]
-pub fn cluster_addslotsrange<Range: ToValkeyArgs + Elements<(Integer, Integer)>>(
-    range: Range,
-) -> ClusterAddslotsrange<Range> {
+pub fn cluster_addslotsrange<
+    Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>,
+>(range: Range) -> ClusterAddslotsrange<Range> {
     ClusterAddslotsrange { range }
 }
 /// The `CLUSTER ADDSLOTSRANGE` command, built by [`cluster_addslotsrange`](fn@cluster_addslotsrange): send it with any executor.
@@ -253,7 +254,7 @@ pub fn cluster_addslotsrange<Range: ToValkeyArgs + Elements<(Integer, Integer)>>
 pub struct ClusterAddslotsrange<Range> {
     range: Range,
 }
-impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> Command
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> Command
 for ClusterAddslotsrange<Range> {
     type Output = ();
     fn num_args(&self) -> usize {
@@ -268,7 +269,7 @@ for ClusterAddslotsrange<Range> {
         Some(&CLUSTER_ADDSLOTSRANGE)
     }
 }
-impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> fmt::Debug
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
 for ClusterAddslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -650,9 +651,9 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
 #[doc(alias = "DELSLOTSRANGE")]
-pub fn cluster_delslotsrange<Range: ToValkeyArgs + Elements<(Integer, Integer)>>(
-    range: Range,
-) -> ClusterDelslotsrange<Range> {
+pub fn cluster_delslotsrange<
+    Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>,
+>(range: Range) -> ClusterDelslotsrange<Range> {
     ClusterDelslotsrange { range }
 }
 /// The `CLUSTER DELSLOTSRANGE` command, built by [`cluster_delslotsrange`](fn@cluster_delslotsrange): send it with any executor.
@@ -665,7 +666,7 @@ pub fn cluster_delslotsrange<Range: ToValkeyArgs + Elements<(Integer, Integer)>>
 pub struct ClusterDelslotsrange<Range> {
     range: Range,
 }
-impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> Command
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> Command
 for ClusterDelslotsrange<Range> {
     type Output = ();
     fn num_args(&self) -> usize {
@@ -680,7 +681,7 @@ for ClusterDelslotsrange<Range> {
         Some(&CLUSTER_DELSLOTSRANGE)
     }
 }
-impl<Range: ToValkeyArgs + Elements<(Integer, Integer)>> fmt::Debug
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
 for ClusterDelslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)

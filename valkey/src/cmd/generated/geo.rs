@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -76,10 +77,10 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::geoadd(\"k\", [(0.5, 0.5, \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "GEOADD")]
-pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Number, Number, Arg)>>(
-    key: Key,
-    data: Data,
-) -> Geoadd<Key, Data, Unset, Unset> {
+pub fn geoadd<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
+>(key: Key, data: Data) -> Geoadd<Key, Data, Unset, Unset> {
     Geoadd {
         key,
         condition: Unset,
@@ -144,7 +145,7 @@ impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Number, Number, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
     Condition: ToValkeyArgs,
     Change: ToValkeyArgs,
 > Command for Geoadd<Key, Data, Condition, Change> {
@@ -169,7 +170,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Number, Number, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
     Condition: ToValkeyArgs,
     Change: ToValkeyArgs,
 > fmt::Debug for Geoadd<Key, Data, Condition, Change> {

@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -226,7 +227,7 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HEXPIRE")]
-pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     seconds: i64,
     field: Field,
@@ -297,8 +298,11 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hexpire<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hexpire<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.seconds.num_args() + self.condition.num_args()
@@ -317,8 +321,11 @@ for Hexpire<Key, Field, Condition> {
         Some(&HEXPIRE)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
-for Hexpire<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hexpire<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -376,7 +383,7 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HEXPIREAT")]
-pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     unix_time_seconds: i64,
     field: Field,
@@ -447,8 +454,11 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hexpireat<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hexpireat<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.unix_time_seconds.num_args()
@@ -467,8 +477,11 @@ for Hexpireat<Key, Field, Condition> {
         Some(&HEXPIREAT)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
-for Hexpireat<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hexpireat<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -517,7 +530,7 @@ pub(crate) static HEXPIRETIME: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpiretime(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HEXPIRETIME")]
-pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hexpiretime<Key, Field> {
@@ -534,7 +547,8 @@ pub struct Hexpiretime<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hexpiretime<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hexpiretime<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -550,7 +564,8 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hexpiretime<Key, Field> 
         Some(&HEXPIRETIME)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hexpiretime<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hexpiretime<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -768,10 +783,11 @@ pub(crate) static HGETDEL: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HGETDEL")]
-pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
-    key: Key,
-    field: Field,
-) -> Hgetdel<Key, Field, T> {
+pub fn hgetdel<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+>(key: Key, field: Field) -> Hgetdel<Key, Field, T> {
     Hgetdel {
         key,
         field,
@@ -790,7 +806,7 @@ pub struct Hgetdel<Key, Field, T> {
     field: Field,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> Command
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey> Command
 for Hgetdel<Key, Field, T> {
     type Output = T;
     fn num_args(&self) -> usize {
@@ -807,8 +823,11 @@ for Hgetdel<Key, Field, T> {
         Some(&HGETDEL)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Hgetdel<Key, Field, T> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+> fmt::Debug for Hgetdel<Key, Field, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -859,10 +878,11 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetex(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HGETEX")]
-pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
-    key: Key,
-    field: Field,
-) -> Hgetex<Key, Field, Unset, T> {
+pub fn hgetex<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+>(key: Key, field: Field) -> Hgetex<Key, Field, Unset, T> {
     Hgetex {
         key,
         expiration: Unset,
@@ -961,7 +981,7 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
 }
 impl<
     Key: ToValkeyArg,
-    Field: ToValkeyArgs,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
     Expiration: ToValkeyArgs,
     T: FromValkey,
 > Command for Hgetex<Key, Field, Expiration, T> {
@@ -983,7 +1003,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Field: ToValkeyArgs,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
     Expiration: ToValkeyArgs,
     T: FromValkey,
 > fmt::Debug for Hgetex<Key, Field, Expiration, T> {
@@ -1452,7 +1472,7 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::hmset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HMSET")]
-pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     data: Data,
 ) -> Hmset<Key, Data> {
@@ -1469,7 +1489,7 @@ pub struct Hmset<Key, Data> {
     key: Key,
     data: Data,
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command
 for Hmset<Key, Data> {
     type Output = ();
     fn num_args(&self) -> usize {
@@ -1484,8 +1504,10 @@ for Hmset<Key, Data> {
         Some(&HMSET)
     }
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug
-for Hmset<Key, Data> {
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> fmt::Debug for Hmset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1534,7 +1556,7 @@ pub(crate) static HPERSIST: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpersist(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HPERSIST")]
-pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hpersist<Key, Field> {
@@ -1551,7 +1573,8 @@ pub struct Hpersist<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpersist<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hpersist<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -1567,7 +1590,8 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpersist<Key, Field> {
         Some(&HPERSIST)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hpersist<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hpersist<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1625,7 +1649,7 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HPEXPIRE")]
-pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     milliseconds: i64,
     field: Field,
@@ -1696,8 +1720,11 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hpexpire<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hpexpire<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.milliseconds.num_args()
@@ -1716,8 +1743,11 @@ for Hpexpire<Key, Field, Condition> {
         Some(&HPEXPIRE)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
-for Hpexpire<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hpexpire<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1775,7 +1805,7 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HPEXPIREAT")]
-pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     unix_time_milliseconds: i64,
     field: Field,
@@ -1846,8 +1876,11 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hpexpireat<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hpexpireat<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.unix_time_milliseconds.num_args()
@@ -1866,8 +1899,11 @@ for Hpexpireat<Key, Field, Condition> {
         Some(&HPEXPIREAT)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> fmt::Debug
-for Hpexpireat<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hpexpireat<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1916,7 +1952,7 @@ pub(crate) static HPEXPIRETIME: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpiretime(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HPEXPIRETIME")]
-pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hpexpiretime<Key, Field> {
@@ -1933,7 +1969,8 @@ pub struct Hpexpiretime<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpexpiretime<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hpexpiretime<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -1949,7 +1986,8 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpexpiretime<Key, Field>
         Some(&HPEXPIRETIME)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hpexpiretime<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hpexpiretime<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1998,7 +2036,7 @@ pub(crate) static HPTTL: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpttl(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HPTTL")]
-pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hpttl<Key, Field> {
@@ -2015,7 +2053,8 @@ pub struct Hpttl<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpttl<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hpttl<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -2031,7 +2070,8 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpttl<Key, Field> {
         Some(&HPTTL)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hpttl<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hpttl<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -2380,7 +2420,7 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HSET")]
-pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     data: Data,
 ) -> Hset<Key, Data> {
@@ -2397,7 +2437,7 @@ pub struct Hset<Key, Data> {
     key: Key,
     data: Data,
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command
 for Hset<Key, Data> {
     type Output = i64;
     fn num_args(&self) -> usize {
@@ -2412,8 +2452,10 @@ for Hset<Key, Data> {
         Some(&HSET)
     }
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug
-for Hset<Key, Data> {
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> fmt::Debug for Hset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -2467,7 +2509,7 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetex(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HSETEX")]
-pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     data: Data,
 ) -> Hsetex<Key, Data, Unset, Unset, Unset> {
@@ -2652,7 +2694,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     KeyCondition: ToValkeyArgs,
     FieldsCondition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
@@ -2679,7 +2721,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     KeyCondition: ToValkeyArgs,
     FieldsCondition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
@@ -2901,7 +2943,7 @@ pub(crate) static HTTL: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::httl(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "HTTL")]
-pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Httl<Key, Field> {
@@ -2918,7 +2960,8 @@ pub struct Httl<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Httl<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Httl<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -2934,7 +2977,8 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Httl<Key, Field> {
         Some(&HTTL)
     }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Httl<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Httl<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

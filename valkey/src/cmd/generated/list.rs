@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -181,7 +182,7 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blmpop(0.5, [\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "BLMPOP")]
-pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
+pub fn blmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     timeout: f64,
     key: Key,
     where_: Side,
@@ -224,8 +225,11 @@ impl<Key, T> Blmpop<Key, Unset, T> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Blmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Blmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.timeout.num_args() + self.key.num_args() + self.where_.num_args()
@@ -243,8 +247,11 @@ for Blmpop<Key, Count, T> {
         Some(&BLMPOP)
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Blmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Blmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -960,7 +967,7 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lmpop([\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "LMPOP")]
-pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
+pub fn lmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
     where_: Side,
 ) -> Lmpop<Key, Unset, T> {
@@ -999,8 +1006,11 @@ impl<Key, T> Lmpop<Key, Unset, T> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Lmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Lmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.where_.num_args() + self.count.num_args()
@@ -1016,8 +1026,11 @@ for Lmpop<Key, Count, T> {
         Some(&LMPOP)
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Lmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Lmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -82,19 +83,22 @@ pub fn eval<Script: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Eval<Script, Key, ArgArg, T> {
+pub struct Eval<Script, Key, Arg, T> {
     script: Script,
     key: Key,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, ArgArg, T> Eval<Script, Unset, ArgArg, T> {
+impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, ArgArg, T> {
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> Eval<Script, Key2, Arg, T> {
         Eval {
             script: self.script,
             key,
@@ -109,10 +113,7 @@ impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
-        self,
-        arg: ArgArg2,
-    ) -> Eval<Script, Key, ArgArg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
         Eval {
             script: self.script,
             key: self.key,
@@ -121,8 +122,8 @@ impl<Script, Key, T> Eval<Script, Key, Unset, T> {
         }
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
-for Eval<Script, Key, ArgArg, T> {
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
+for Eval<Script, Key, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.script.num_args() + self.key.num_args() + self.arg.num_args()
@@ -138,12 +139,8 @@ for Eval<Script, Key, ArgArg, T> {
         Some(&EVAL)
     }
 }
-impl<
-    Script: ToValkeyArg,
-    Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
-    T: FromValkey,
-> fmt::Debug for Eval<Script, Key, ArgArg, T> {
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Eval<Script, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -215,19 +212,22 @@ pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Evalsha<Sha1, Key, ArgArg, T> {
+pub struct Evalsha<Sha1, Key, Arg, T> {
     sha1: Sha1,
     key: Key,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, ArgArg, T> Evalsha<Sha1, Unset, ArgArg, T> {
+impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, ArgArg, T> {
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> Evalsha<Sha1, Key2, Arg, T> {
         Evalsha {
             sha1: self.sha1,
             key,
@@ -242,10 +242,7 @@ impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
-        self,
-        arg: ArgArg2,
-    ) -> Evalsha<Sha1, Key, ArgArg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
         Evalsha {
             sha1: self.sha1,
             key: self.key,
@@ -254,8 +251,8 @@ impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
         }
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
-for Evalsha<Sha1, Key, ArgArg, T> {
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
+for Evalsha<Sha1, Key, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.sha1.num_args() + self.key.num_args() + self.arg.num_args()
@@ -271,12 +268,8 @@ for Evalsha<Sha1, Key, ArgArg, T> {
         Some(&EVALSHA)
     }
 }
-impl<
-    Sha1: ToValkeyArg,
-    Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
-    T: FromValkey,
-> fmt::Debug for Evalsha<Sha1, Key, ArgArg, T> {
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Evalsha<Sha1, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -349,22 +342,22 @@ pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct EvalshaRo<Sha1, Key, ArgArg, T> {
+pub struct EvalshaRo<Sha1, Key, Arg, T> {
     sha1: Sha1,
     key: Key,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, ArgArg, T> EvalshaRo<Sha1, Unset, ArgArg, T> {
+impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> EvalshaRo<Sha1, Key2, ArgArg, T> {
+    ) -> EvalshaRo<Sha1, Key2, Arg, T> {
         EvalshaRo {
             sha1: self.sha1,
             key,
@@ -379,10 +372,7 @@ impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
-        self,
-        arg: ArgArg2,
-    ) -> EvalshaRo<Sha1, Key, ArgArg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
         EvalshaRo {
             sha1: self.sha1,
             key: self.key,
@@ -391,8 +381,8 @@ impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
         }
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
-for EvalshaRo<Sha1, Key, ArgArg, T> {
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
+for EvalshaRo<Sha1, Key, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.sha1.num_args() + self.key.num_args() + self.arg.num_args()
@@ -408,12 +398,8 @@ for EvalshaRo<Sha1, Key, ArgArg, T> {
         Some(&EVALSHA_RO)
     }
 }
-impl<
-    Sha1: ToValkeyArg,
-    Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
-    T: FromValkey,
-> fmt::Debug for EvalshaRo<Sha1, Key, ArgArg, T> {
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalshaRo<Sha1, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -486,19 +472,22 @@ pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct EvalRo<Script, Key, ArgArg, T> {
+pub struct EvalRo<Script, Key, Arg, T> {
     script: Script,
     key: Key,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, ArgArg, T> EvalRo<Script, Unset, ArgArg, T> {
+impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, ArgArg, T> {
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> EvalRo<Script, Key2, Arg, T> {
         EvalRo {
             script: self.script,
             key,
@@ -513,10 +502,7 @@ impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
-        self,
-        arg: ArgArg2,
-    ) -> EvalRo<Script, Key, ArgArg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
         EvalRo {
             script: self.script,
             key: self.key,
@@ -525,8 +511,8 @@ impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
         }
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, ArgArg: ToValkeyArgs, T: FromValkey> Command
-for EvalRo<Script, Key, ArgArg, T> {
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
+for EvalRo<Script, Key, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.script.num_args() + self.key.num_args() + self.arg.num_args()
@@ -542,12 +528,8 @@ for EvalRo<Script, Key, ArgArg, T> {
         Some(&EVAL_RO)
     }
 }
-impl<
-    Script: ToValkeyArg,
-    Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
-    T: FromValkey,
-> fmt::Debug for EvalRo<Script, Key, ArgArg, T> {
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalRo<Script, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -619,22 +601,22 @@ pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Fcall<Function, Key, ArgArg, T> {
+pub struct Fcall<Function, Key, Arg, T> {
     function: Function,
     key: Key,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, ArgArg, T> Fcall<Function, Unset, ArgArg, T> {
+impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> Fcall<Function, Key2, ArgArg, T> {
+    ) -> Fcall<Function, Key2, Arg, T> {
         Fcall {
             function: self.function,
             key,
@@ -649,10 +631,7 @@ impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
-        self,
-        arg: ArgArg2,
-    ) -> Fcall<Function, Key, ArgArg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
         Fcall {
             function: self.function,
             key: self.key,
@@ -661,12 +640,8 @@ impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
         }
     }
 }
-impl<
-    Function: ToValkeyArg,
-    Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
-    T: FromValkey,
-> Command for Fcall<Function, Key, ArgArg, T> {
+impl<Function: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
+for Fcall<Function, Key, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.function.num_args() + self.key.num_args() + self.arg.num_args()
@@ -685,9 +660,9 @@ impl<
 impl<
     Function: ToValkeyArg,
     Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
+    Arg: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for Fcall<Function, Key, ArgArg, T> {
+> fmt::Debug for Fcall<Function, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -760,22 +735,22 @@ pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct FcallRo<Function, Key, ArgArg, T> {
+pub struct FcallRo<Function, Key, Arg, T> {
     function: Function,
     key: Key,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, ArgArg, T> FcallRo<Function, Unset, ArgArg, T> {
+impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs>(
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> FcallRo<Function, Key2, ArgArg, T> {
+    ) -> FcallRo<Function, Key2, Arg, T> {
         FcallRo {
             function: self.function,
             key,
@@ -790,10 +765,7 @@ impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
-        self,
-        arg: ArgArg2,
-    ) -> FcallRo<Function, Key, ArgArg2, T> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
         FcallRo {
             function: self.function,
             key: self.key,
@@ -802,12 +774,8 @@ impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
         }
     }
 }
-impl<
-    Function: ToValkeyArg,
-    Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
-    T: FromValkey,
-> Command for FcallRo<Function, Key, ArgArg, T> {
+impl<Function: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
+for FcallRo<Function, Key, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.function.num_args() + self.key.num_args() + self.arg.num_args()
@@ -826,9 +794,9 @@ impl<
 impl<
     Function: ToValkeyArg,
     Key: ToValkeyArgs,
-    ArgArg: ToValkeyArgs,
+    Arg: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for FcallRo<Function, Key, ArgArg, T> {
+> fmt::Debug for FcallRo<Function, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -284,10 +285,10 @@ pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
 /// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct AclDryrun<Username, CommandArg, ArgArg> {
+pub struct AclDryrun<Username, CommandArg, Arg> {
     username: Username,
     command: CommandArg,
-    arg: ArgArg,
+    arg: Arg,
 }
 impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     /// `arg [arg ...]`
@@ -295,10 +296,10 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
+    pub fn args<Arg2: ToValkeyArgs>(
         self,
-        arg: ArgArg2,
-    ) -> AclDryrun<Username, CommandArg, ArgArg2> {
+        arg: Arg2,
+    ) -> AclDryrun<Username, CommandArg, Arg2> {
         AclDryrun {
             username: self.username,
             command: self.command,
@@ -306,8 +307,8 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
         }
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs> Command
-for AclDryrun<Username, CommandArg, ArgArg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> Command
+for AclDryrun<Username, CommandArg, Arg> {
     type Output = String;
     fn num_args(&self) -> usize {
         2 + self.username.num_args() + self.command.num_args() + self.arg.num_args()
@@ -323,8 +324,8 @@ for AclDryrun<Username, CommandArg, ArgArg> {
         Some(&ACL_DRYRUN)
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs> fmt::Debug
-for AclDryrun<Username, CommandArg, ArgArg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
+for AclDryrun<Username, CommandArg, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1515,9 +1516,9 @@ pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct CommandGetkeys<CommandArg, ArgArg, T> {
+pub struct CommandGetkeys<CommandArg, Arg, T> {
     command: CommandArg,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
 impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
@@ -1526,10 +1527,10 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
+    pub fn args<Arg2: ToValkeyArgs>(
         self,
-        arg: ArgArg2,
-    ) -> CommandGetkeys<CommandArg, ArgArg2, T> {
+        arg: Arg2,
+    ) -> CommandGetkeys<CommandArg, Arg2, T> {
         CommandGetkeys {
             command: self.command,
             arg,
@@ -1537,8 +1538,8 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
         }
     }
 }
-impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> Command
-for CommandGetkeys<CommandArg, ArgArg, T> {
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> Command
+for CommandGetkeys<CommandArg, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.command.num_args() + self.arg.num_args()
@@ -1553,8 +1554,8 @@ for CommandGetkeys<CommandArg, ArgArg, T> {
         Some(&COMMAND_GETKEYS)
     }
 }
-impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for CommandGetkeys<CommandArg, ArgArg, T> {
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeys<CommandArg, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1612,9 +1613,9 @@ pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct CommandGetkeysandflags<CommandArg, ArgArg, T> {
+pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
     command: CommandArg,
-    arg: ArgArg,
+    arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
 impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
@@ -1623,10 +1624,10 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(
+    pub fn args<Arg2: ToValkeyArgs>(
         self,
-        arg: ArgArg2,
-    ) -> CommandGetkeysandflags<CommandArg, ArgArg2, T> {
+        arg: Arg2,
+    ) -> CommandGetkeysandflags<CommandArg, Arg2, T> {
         CommandGetkeysandflags {
             command: self.command,
             arg,
@@ -1634,8 +1635,8 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
         }
     }
 }
-impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> Command
-for CommandGetkeysandflags<CommandArg, ArgArg, T> {
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> Command
+for CommandGetkeysandflags<CommandArg, Arg, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.command.num_args() + self.arg.num_args()
@@ -1650,8 +1651,8 @@ for CommandGetkeysandflags<CommandArg, ArgArg, T> {
         Some(&COMMAND_GETKEYSANDFLAGS)
     }
 }
-impl<CommandArg: ToValkeyArg, ArgArg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for CommandGetkeysandflags<CommandArg, ArgArg, T> {
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeysandflags<CommandArg, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -2635,7 +2636,7 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
 #[doc(alias = "CONFIG SET")]
 #[doc(alias = "config|set")]
 #[doc(alias = "SET")]
-pub fn config_set<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+pub fn config_set<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     data: Data,
 ) -> ConfigSet<Data> {
     ConfigSet { data }
@@ -2650,7 +2651,8 @@ pub fn config_set<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
 pub struct ConfigSet<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for ConfigSet<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command
+for ConfigSet<Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.data.num_args()
@@ -2664,7 +2666,8 @@ impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for ConfigSet<Data> {
         Some(&CONFIG_SET)
     }
 }
-impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug for ConfigSet<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
+for ConfigSet<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(
             self,
@@ -4736,9 +4739,9 @@ pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
 /// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct ModuleLoad<Path, ArgArg> {
+pub struct ModuleLoad<Path, Arg> {
     path: Path,
-    arg: ArgArg,
+    arg: Arg,
 }
 impl<Path> ModuleLoad<Path, Unset> {
     /// `arg [arg ...]`
@@ -4746,11 +4749,11 @@ impl<Path> ModuleLoad<Path, Unset> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<ArgArg2: ToValkeyArgs>(self, arg: ArgArg2) -> ModuleLoad<Path, ArgArg2> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
         ModuleLoad { path: self.path, arg }
     }
 }
-impl<Path: ToValkeyArg, ArgArg: ToValkeyArgs> Command for ModuleLoad<Path, ArgArg> {
+impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.path.num_args() + self.arg.num_args()
@@ -4765,7 +4768,7 @@ impl<Path: ToValkeyArg, ArgArg: ToValkeyArgs> Command for ModuleLoad<Path, ArgAr
         Some(&MODULE_LOAD)
     }
 }
-impl<Path: ToValkeyArg, ArgArg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, ArgArg> {
+impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

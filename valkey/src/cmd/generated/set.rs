@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -472,7 +473,9 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sintercard([\"k\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "SINTERCARD")]
-pub fn sintercard<Key: ToValkeyArgs>(key: Key) -> Sintercard<Key, Unset> {
+pub fn sintercard<Key: ToValkeyArgs + Elements<shape::Arg>>(
+    key: Key,
+) -> Sintercard<Key, Unset> {
     Sintercard { key, limit: Unset }
 }
 /// The `SINTERCARD` command, built by [`sintercard`](fn@sintercard): send it with any executor.
@@ -499,7 +502,8 @@ impl<Key> Sintercard<Key, Unset> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Sintercard<Key, Limit> {
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> Command
+for Sintercard<Key, Limit> {
     type Output = i64;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.limit.num_args()
@@ -514,7 +518,8 @@ impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Sintercard<Key, Limit> 
         Some(&SINTERCARD)
     }
 }
-impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> fmt::Debug for Sintercard<Key, Limit> {
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
+for Sintercard<Key, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -65,7 +66,7 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzmpop(0.5, [\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "BZMPOP")]
-pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
+pub fn bzmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     timeout: f64,
     key: Key,
     where_: MinMax,
@@ -108,8 +109,11 @@ impl<Key, T> Bzmpop<Key, Unset, T> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Bzmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Bzmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.timeout.num_args() + self.key.num_args() + self.where_.num_args()
@@ -127,8 +131,11 @@ for Bzmpop<Key, Count, T> {
         Some(&BZMPOP)
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Bzmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Bzmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -397,10 +404,10 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zadd(\"k\", [(0.5, \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZADD")]
-pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Number, Arg)>>(
-    key: Key,
-    data: Data,
-) -> Zadd<Key, Data, Unset, Unset, Unset, Unset, Base<i64>> {
+pub fn zadd<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
+>(key: Key, data: Data) -> Zadd<Key, Data, Unset, Unset, Unset, Unset, Base<i64>> {
     Zadd {
         key,
         condition: Unset,
@@ -576,7 +583,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Number, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
     Condition: ToValkeyArgs,
     Comparison: ToValkeyArgs,
     Change: ToValkeyArgs,
@@ -606,7 +613,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Number, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
     Condition: ToValkeyArgs,
     Comparison: ToValkeyArgs,
     Change: ToValkeyArgs,
@@ -824,7 +831,9 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zdiff([\"k\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZDIFF")]
-pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T> {
+pub fn zdiff<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
+    key: Key,
+) -> Zdiff<Key, Unset, T> {
     Zdiff {
         key,
         withscores: Unset,
@@ -853,8 +862,11 @@ impl<Key, T> Zdiff<Key, Unset, T> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Withscores: ToValkeyArgs, T: FromValkey> Command
-for Zdiff<Key, Withscores, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> Command for Zdiff<Key, Withscores, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.withscores.num_args()
@@ -869,8 +881,11 @@ for Zdiff<Key, Withscores, T> {
         Some(&ZDIFF)
     }
 }
-impl<Key: ToValkeyArgs, Withscores: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Zdiff<Key, Withscores, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zdiff<Key, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -931,7 +946,7 @@ pub(crate) static ZDIFFSTORE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zdiffstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZDIFFSTORE")]
-pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
+pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>>(
     destination: Destination,
     key: Key,
 ) -> Zdiffstore<Destination, Key> {
@@ -948,7 +963,7 @@ pub struct Zdiffstore<Destination, Key> {
     destination: Destination,
     key: Key,
 }
-impl<Destination: ToValkeyArg, Key: ToValkeyArgs> Command
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> Command
 for Zdiffstore<Destination, Key> {
     type Output = i64;
     fn num_args(&self) -> usize {
@@ -964,7 +979,7 @@ for Zdiffstore<Destination, Key> {
         Some(&ZDIFFSTORE)
     }
 }
-impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Zdiffstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1108,7 +1123,7 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zinter([\"k\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZINTER")]
-pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
+pub fn zinter<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
 ) -> Zinter<Key, Unset, Unset, Unset, T> {
     Zinter {
@@ -1203,7 +1218,7 @@ impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
     }
 }
 impl<
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
@@ -1227,7 +1242,7 @@ impl<
     }
 }
 impl<
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
@@ -1284,7 +1299,9 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zintercard([\"k\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZINTERCARD")]
-pub fn zintercard<Key: ToValkeyArgs>(key: Key) -> Zintercard<Key, Unset> {
+pub fn zintercard<Key: ToValkeyArgs + Elements<shape::Arg>>(
+    key: Key,
+) -> Zintercard<Key, Unset> {
     Zintercard { key, limit: Unset }
 }
 /// The `ZINTERCARD` command, built by [`zintercard`](fn@zintercard): send it with any executor.
@@ -1311,7 +1328,8 @@ impl<Key> Zintercard<Key, Unset> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Zintercard<Key, Limit> {
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> Command
+for Zintercard<Key, Limit> {
     type Output = i64;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.limit.num_args()
@@ -1326,7 +1344,8 @@ impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Zintercard<Key, Limit> 
         Some(&ZINTERCARD)
     }
 }
-impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> fmt::Debug for Zintercard<Key, Limit> {
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
+for Zintercard<Key, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1389,7 +1408,7 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zinterstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZINTERSTORE")]
-pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
+pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>>(
     destination: Destination,
     key: Key,
 ) -> Zinterstore<Destination, Key, Unset, Unset> {
@@ -1468,7 +1487,7 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
 }
 impl<
     Destination: ToValkeyArg,
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
 > Command for Zinterstore<Destination, Key, Weight, Aggregate> {
@@ -1491,7 +1510,7 @@ impl<
 }
 impl<
     Destination: ToValkeyArg,
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
 > fmt::Debug for Zinterstore<Destination, Key, Weight, Aggregate> {
@@ -1631,7 +1650,7 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zmpop([\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZMPOP")]
-pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
+pub fn zmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
     where_: MinMax,
 ) -> Zmpop<Key, Unset, T> {
@@ -1670,8 +1689,11 @@ impl<Key, T> Zmpop<Key, Unset, T> {
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Zmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Zmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.where_.num_args() + self.count.num_args()
@@ -1687,8 +1709,11 @@ for Zmpop<Key, Count, T> {
         Some(&ZMPOP)
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Zmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -4188,7 +4213,7 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zunion([\"k\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZUNION")]
-pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
+pub fn zunion<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
 ) -> Zunion<Key, Unset, Unset, Unset, T> {
     Zunion {
@@ -4283,7 +4308,7 @@ impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
     }
 }
 impl<
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
@@ -4307,7 +4332,7 @@ impl<
     }
 }
 impl<
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
@@ -4375,7 +4400,7 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zunionstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "ZUNIONSTORE")]
-pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
+pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>>(
     destination: Destination,
     key: Key,
 ) -> Zunionstore<Destination, Key, Unset, Unset> {
@@ -4454,7 +4479,7 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
 }
 impl<
     Destination: ToValkeyArg,
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
 > Command for Zunionstore<Destination, Key, Weight, Aggregate> {
@@ -4477,7 +4502,7 @@ impl<
 }
 impl<
     Destination: ToValkeyArg,
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
 > fmt::Debug for Zunionstore<Destination, Key, Weight, Aggregate> {

@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -201,7 +202,7 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::xadd(\"k\", cmd::XaddIdSelector::AutoId, [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "XADD")]
-pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     id_selector: XaddIdSelector,
     data: Data,
@@ -443,7 +444,7 @@ impl<
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     Nomkstream: ToValkeyArgs,
     TrimGiven,
     Strategy: ToValkeyArgs,
@@ -479,7 +480,7 @@ for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     Nomkstream: ToValkeyArgs,
     TrimGiven,
     Strategy: ToValkeyArgs,

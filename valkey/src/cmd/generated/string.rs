@@ -5,8 +5,9 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Arg, Base, Block, EachTok, Elements, Integer, Number, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
 };
+use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
@@ -1381,7 +1382,9 @@ pub(crate) static MSET: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::mset([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "MSET")]
-pub fn mset<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(data: Data) -> Mset<Data> {
+pub fn mset<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
+    data: Data,
+) -> Mset<Data> {
     Mset { data }
 }
 /// The `MSET` command, built by [`mset`](fn@mset): send it with any executor.
@@ -1394,7 +1397,7 @@ pub fn mset<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(data: Data) -> Mset<Data>
 pub struct Mset<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for Mset<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command for Mset<Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         1 + self.data.num_args()
@@ -1407,7 +1410,7 @@ impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for Mset<Data> {
         Some(&MSET)
     }
 }
-impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug for Mset<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug for Mset<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -1460,7 +1463,7 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetex([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "MSETEX")]
-pub fn msetex<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(
+pub fn msetex<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     data: Data,
 ) -> Msetex<Data, Unset, Unset> {
     Msetex {
@@ -1575,7 +1578,7 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     }
 }
 impl<
-    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     Condition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
 > Command for Msetex<Data, Condition, Expiration> {
@@ -1595,7 +1598,7 @@ impl<
     }
 }
 impl<
-    Data: ToValkeyArgs + Elements<(Arg, Arg)>,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     Condition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
 > fmt::Debug for Msetex<Data, Condition, Expiration> {
@@ -1646,7 +1649,9 @@ pub(crate) static MSETNX: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetnx([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "MSETNX")]
-pub fn msetnx<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(data: Data) -> Msetnx<Data> {
+pub fn msetnx<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
+    data: Data,
+) -> Msetnx<Data> {
     Msetnx { data }
 }
 /// The `MSETNX` command, built by [`msetnx`](fn@msetnx): send it with any executor.
@@ -1659,7 +1664,7 @@ pub fn msetnx<Data: ToValkeyArgs + Elements<(Arg, Arg)>>(data: Data) -> Msetnx<D
 pub struct Msetnx<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for Msetnx<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command for Msetnx<Data> {
     type Output = bool;
     fn num_args(&self) -> usize {
         1 + self.data.num_args()
@@ -1672,7 +1677,8 @@ impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> Command for Msetnx<Data> {
         Some(&MSETNX)
     }
 }
-impl<Data: ToValkeyArgs + Elements<(Arg, Arg)>> fmt::Debug for Msetnx<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
+for Msetnx<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
