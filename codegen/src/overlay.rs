@@ -64,6 +64,15 @@ pub struct CommandOverlay {
     /// no other argument reads like one of them, so that the test can tell where each key is.
     #[serde(default)]
     pub key_examples: Vec<String>,
+    /// Options the server refuses together although the spec puts them in different groups
+    /// (ZADD's `NX` with `GT`/`LT`): pairs of argument paths (a top-level optional argument, or
+    /// one choice of one). Giving one makes the methods of the other unavailable.
+    #[serde(default)]
+    pub exclusive: Vec<[String; 2]>,
+    /// Options that need a repeated group to hold exactly one element (ZADD `INCR` takes one
+    /// `score member`): option path → the repeated argument's path.
+    #[serde(default)]
+    pub one_element_with: BTreeMap<String, String>,
     /// Arguments the builder's `Debug` hides (passwords).
     #[serde(default)]
     pub redact: Vec<RedactRule>,
@@ -248,6 +257,36 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             ));
         }
     }
+    // An option that has its own slot: a top-level optional argument or a choice of one.
+    let option_slot = |path: &str| -> Result<String, String> {
+        let a = arg(path)?;
+        cmd.args
+            .iter()
+            .find(|t| {
+                t.optional
+                    && (t.path == a.path
+                        || matches!(&t.kind, Kind::OneOf(c) if c.iter().any(|x| x.path == a.path)))
+            })
+            .map(|t| t.path.clone())
+            .ok_or_else(|| format!("{path:?} is not a top-level option (or a choice of one)"))
+    };
+    for [a, b] in &o.exclusive {
+        let (sa, sb) = (option_slot(a)?, option_slot(b)?);
+        if sa == sb {
+            return Err(format!(
+                "exclusive: {a:?} and {b:?} are one option already (its choices exclude each other)"
+            ));
+        }
+    }
+    for (option, group) in &o.one_element_with {
+        option_slot(option)?;
+        let g = arg(group)?;
+        if !g.multiple || crate::shape::group_shape(g).is_none() {
+            return Err(format!(
+                "one_element_with: {group:?} is not a repeated group of values"
+            ));
+        }
+    }
     for r in &o.redact {
         match r {
             RedactRule::After { token, .. } => {
@@ -397,6 +436,18 @@ mod tests {
             &keyed,
         );
         assert!(e.unwrap_err().contains("example"));
+    }
+
+    #[test]
+    fn exclusive_options_and_one_element_groups_are_checked() {
+        let ok = r#"{"reply": "i64", "one_element_with": {"incr": "data"}}"#;
+        assert_eq!(one(ok), Ok(vec![]));
+        let e = one(r#"{"reply": "i64", "one_element_with": {"incr": "key"}}"#).unwrap_err();
+        assert!(e.contains("not a repeated group"), "{e}");
+        let e = one(r#"{"reply": "i64", "exclusive": [["incr", "key"]]}"#).unwrap_err();
+        assert!(e.contains("not a top-level option"), "{e}");
+        let e = one(r#"{"reply": "i64", "exclusive": [["incr", "incr"]]}"#).unwrap_err();
+        assert!(e.contains("one option already"), "{e}");
     }
 
     #[test]

@@ -117,6 +117,11 @@ pub struct Method {
     pub pins_t: Option<String>,
     /// Parameters whose value (a generated enum or struct) knows the versions its choices need.
     pub since_params: Vec<String>,
+    /// Slots whose value must not be an exclusive option (the overlay's `exclusive`).
+    pub requires_combinable: Vec<usize>,
+    /// Constructor type parameters that must hold exactly one element of this shape (the
+    /// overlay's `one_element_with`): (type parameter, shape).
+    pub requires_one: Vec<(String, String)>,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -202,6 +207,9 @@ const RESERVED_TYPES: &[&str] = &[
     "None",
     "Okay",
     "Elements",
+    "OneElement",
+    "Combinable",
+    "Sole",
 ];
 
 /// The names of methods every builder has through `Command`.
@@ -560,6 +568,8 @@ impl<'a> Ctx<'a> {
             reply: None,
             pins_t: None,
             since_params: vec![],
+            requires_combinable: vec![],
+            requires_one: vec![],
         }
     }
 
@@ -839,6 +849,53 @@ pub fn builder(
         }
         if !any {
             return Err(format!("{what}: reply_when {}: no method gives it", w.arg));
+        }
+    }
+    // Options the server refuses together: each side's value is marked `Sole`, and each side
+    // needs the other's slot to hold no `Sole`.
+    let slot_of = |b: &Builder, path: &str| {
+        let top = path.split('/').next().unwrap_or(path);
+        b.slots.iter().position(|s| s.arg_path == top)
+    };
+    for [x, y] in &ov.exclusive {
+        let (Some(sx), Some(sy)) = (slot_of(&b, x), slot_of(&b, y)) else {
+            return Err(format!("{what}: exclusive {x:?}/{y:?}: no slot"));
+        };
+        for (side, other) in [(x, sy), (y, sx)] {
+            let mut any = false;
+            for m in &mut b.methods {
+                if m.arg_path == *side || m.arg_path.starts_with(&format!("{side}/")) {
+                    for set in &mut m.sets {
+                        if set.0 == sx || set.0 == sy {
+                            set.1 = format!("Sole({})", set.1);
+                            set.2 = format!("Sole<{}>", set.2);
+                        }
+                    }
+                    m.requires_combinable.push(other);
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(format!("{what}: exclusive {side:?}: no method gives it"));
+            }
+        }
+    }
+    for (option, group) in &ov.one_element_with {
+        let param = b
+            .params
+            .iter()
+            .find(|p| &p.arg_path == group)
+            .ok_or_else(|| format!("{what}: one_element_with {group:?}: not a parameter"))?
+            .ty
+            .clone();
+        let shape = cmd
+            .arg(group)
+            .and_then(group_shape)
+            .ok_or_else(|| format!("{what}: one_element_with {group:?}: not a group"))?;
+        for m in &mut b.methods {
+            if m.arg_path == *option || m.arg_path.starts_with(&format!("{option}/")) {
+                m.requires_one.push((param.clone(), shape.clone()));
+            }
         }
     }
     b.tracks_version = b

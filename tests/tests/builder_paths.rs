@@ -218,3 +218,29 @@ fn script_keys_are_counted_one_by_one() {
         .unwrap();
     assert_eq!(n, 4);
 }
+
+#[test]
+fn zadd_options_the_server_accepts_together_compile_and_run() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let n: i64 = con.send(cmd::zadd("z", [(1.0, "ann")]).nx()).unwrap();
+        assert_eq!(n, 1);
+        // XX with GT, CH: accepted together.
+        let n: i64 = con
+            .send(cmd::zadd("z", [(5.0, "ann")]).xx().gt().ch())
+            .unwrap();
+        assert_eq!(n, 1);
+        // INCR with one pair (a tuple or a one-element array), with NX or with GT.
+        let s: Option<f64> = con.send(cmd::zadd("z", (2.0, "ann")).incr()).unwrap();
+        assert_eq!(s, Some(7.0));
+        let s: Option<f64> = con
+            .send(cmd::zadd("z", [(1.0, "bob")]).nx().incr())
+            .unwrap();
+        assert_eq!(s, Some(1.0));
+        let s: Option<f64> = con
+            .send(cmd::zadd("z", [(-1.0, "bob")]).gt().incr())
+            .unwrap();
+        assert_eq!(s, None);
+    }
+}

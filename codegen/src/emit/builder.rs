@@ -569,6 +569,15 @@ fn method(
             wheres.push(quote!(#o: Raise<#lvl<#r>>));
         }
     }
+    for slot in &m.requires_combinable {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Combinable));
+    }
+    for (param, shape) in &m.requires_one {
+        let p = ident(param);
+        let shape = ty(shape);
+        wheres.push(quote!(#p: OneElement<#shape>));
+    }
     let mut doc = match cmd.arg(&m.arg_path) {
         Some(a) => docs::arg_doc(a),
         None => vec![],
@@ -585,6 +594,34 @@ fn method(
                     .trim_end_matches(']')
             ));
         }
+    }
+    if !m.requires_combinable.is_empty() {
+        // The methods on the other side of the exclusion: they need a slot this one fills.
+        let others: Vec<String> = b
+            .methods
+            .iter()
+            .filter(|n| {
+                n.requires_combinable
+                    .iter()
+                    .any(|slot| m.sets.iter().any(|(s, _, _)| s == slot))
+            })
+            .map(|n| format!("`{}()`", n.name))
+            .collect();
+        doc.push(String::new());
+        doc.push(format!(
+            "The server refuses it together with {}: they do not compile together.",
+            others.join(", ")
+        ));
+    }
+    for (param, _) in &m.requires_one {
+        doc.push(String::new());
+        doc.push(format!(
+            "Needs exactly one element in `{}` (one tuple, or a one-element array).",
+            b.params
+                .iter()
+                .find(|p| &p.ty == param)
+                .map_or(param.as_str(), |p| p.name.as_str())
+        ));
     }
     if !m.params.is_empty() {
         doc.push(String::new());

@@ -394,6 +394,8 @@ mod tests {
             reply: reply.map(|(l, r)| (l, r.to_string())),
             pins_t: pins_t.map(str::to_string),
             since_params: vec![],
+            requires_combinable: vec![],
+            requires_one: vec![],
         }
     }
 

@@ -186,6 +186,47 @@ impl<S, E: Element<S>> Elements<S> for std::collections::VecDeque<E> {}
 impl<SK, SV, K: Is<SK>, V: Is<SV>, H> Elements<(SK, SV)> for std::collections::HashMap<K, V, H> {}
 impl<SK, SV, K: Is<SK>, V: Is<SV>> Elements<(SK, SV)> for std::collections::BTreeMap<K, V> {}
 
+/// An option the server refuses together with another one the spec keeps in a different group
+/// (ZADD's `NX` with `GT`/`LT`): written as its value, but not [`Combinable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sole<T>(pub T);
+
+impl<T: ToValkeyArgs> ToValkeyArgs for Sole<T> {
+    #[inline]
+    fn num_args(&self) -> usize {
+        self.0.num_args()
+    }
+    #[inline]
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        self.0.write_args(out)
+    }
+}
+
+/// An option state that another option may be added to: anything but a [`Sole`] option.
+#[diagnostic::on_unimplemented(
+    message = "this option cannot be combined with one given before",
+    label = "the server refuses these two options together",
+    note = "e.g. ZADD's `nx()` with `gt()` or `lt()`: only one of them can be given"
+)]
+pub trait Combinable {}
+impl Combinable for Unset {}
+impl Combinable for Tok {}
+impl<T> Combinable for Tokened<T> {}
+impl<T> Combinable for Block<T> {}
+impl<I> Combinable for EachTok<I> {}
+
+/// Exactly one element of a repeated group of shape `S` (ZADD `INCR` takes one `score member`).
+#[diagnostic::on_unimplemented(
+    message = "this option needs exactly one `{S}` element, and `{Self}` may hold several",
+    label = "give a single tuple (or a one-element array) to the constructor",
+    note = "ZADD with `incr()` takes one `(score, member)` pair"
+)]
+pub trait OneElement<S> {}
+impl<S, A, B> OneElement<S> for (A, B) where (A, B): Element<S> {}
+impl<S, A, B, C> OneElement<S> for (A, B, C) where (A, B, C): Element<S> {}
+impl<S, E: Element<S>> OneElement<S> for [E; 1] {}
+impl<S, T: OneElement<S>> OneElement<S> for &T {}
+
 /// The reply type of a builder whose options can change it: `Base<T>` at first; an option
 /// raises it to level 1 or 2 (`L1<U>`, `L2<U>`), and a lower level never overrides a higher one
 /// (`SET ... GET` reads the old value whether or not `NX` is also given, in either order).

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Elements, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -451,10 +451,15 @@ impl<
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn nx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O> {
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Zadd<Key, Data, Sole<Tok>, Comparison, Change, Increment, O>
+    where
+        Comparison: Combinable,
+    {
         Zadd {
             key: self.key,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
             comparison: self.comparison,
             change: self.change,
             increment: self.increment,
@@ -490,11 +495,16 @@ impl<
     /// `GT`
     ///
     /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Zadd<Key, Data, Condition, Tok, Change, Increment, O> {
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Zadd<Key, Data, Condition, Sole<Tok>, Change, Increment, O>
+    where
+        Condition: Combinable,
+    {
         Zadd {
             key: self.key,
             condition: self.condition,
-            comparison: Tok("GT"),
+            comparison: Sole(Tok("GT")),
             change: self.change,
             increment: self.increment,
             data: self.data,
@@ -505,11 +515,16 @@ impl<
     /// `LT`
     ///
     /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Zadd<Key, Data, Condition, Tok, Change, Increment, O> {
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Zadd<Key, Data, Condition, Sole<Tok>, Change, Increment, O>
+    where
+        Condition: Combinable,
+    {
         Zadd {
             key: self.key,
             condition: self.condition,
-            comparison: Tok("LT"),
+            comparison: Sole(Tok("LT")),
             change: self.change,
             increment: self.increment,
             data: self.data,
@@ -554,6 +569,8 @@ impl<
     ///
     /// (since 3.0.2)
     ///
+    /// Needs exactly one element in `data` (one tuple, or a one-element array).
+    ///
     /// Changes the reply to `Option<f64>`.
     pub fn incr(
         self,
@@ -568,6 +585,7 @@ impl<
     >
     where
         O: Raise<L1<Option<f64>>>,
+        Data: OneElement<(shape::Number, shape::Arg)>,
     {
         Zadd {
             key: self.key,
