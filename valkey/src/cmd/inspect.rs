@@ -79,8 +79,24 @@ pub fn fmt_command<C: Command + ?Sized>(
     redact: &[Redact],
     f: &mut std::fmt::Formatter<'_>,
 ) -> std::fmt::Result {
-    let all = args(cmd);
-    let words = cmd.meta().map_or(1, |m| m.name.split(' ').count());
+    // The generic part is only the writing; the rest is compiled once, not per builder type.
+    fmt_written(&|w| cmd.write_args(w), cmd.meta(), redact, f)
+}
+
+fn fmt_written(
+    write: &dyn Fn(&mut ArgWriter<'_>),
+    meta: Option<&'static super::CommandMeta>,
+    redact: &[Redact],
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let mut buf = Vec::with_capacity(64);
+    let mut spans = Vec::new();
+    write(&mut ArgWriter::recording(&mut buf, &mut spans));
+    let all: Vec<&[u8]> = spans
+        .iter()
+        .map(|&(a, b)| &buf[a as usize..b as usize])
+        .collect();
+    let words = meta.map_or(1, |m| m.name.split(' ').count());
     let mut hidden = vec![false; all.len()];
     for r in redact {
         match *r {
