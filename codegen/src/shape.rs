@@ -122,6 +122,9 @@ pub struct Method {
     /// Constructor type parameters that must hold exactly one element of this shape (the
     /// overlay's `one_element_with`): (type parameter, shape).
     pub requires_one: Vec<(String, String)>,
+    /// For the run-time form of an option (`ex_opt(Option<i64>)`, `nx_if(bool)`): the method
+    /// it is the form of, and the expression telling whether the option is given.
+    pub run_time_of: Option<(String, String)>,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -570,6 +573,7 @@ impl<'a> Ctx<'a> {
             since_params: vec![],
             requires_combinable: vec![],
             requires_one: vec![],
+            run_time_of: None,
         }
     }
 
@@ -898,6 +902,55 @@ pub fn builder(
             }
         }
     }
+    // Each simple option also gets a run-time form, so that both branches of an `if` have one
+    // type: `ex_opt(Option<i64>)`, `nx_if(bool)` (`None`/`false` leaves it out). Not for options
+    // that change the reply type, exclude others, open a group, or carry versioned values.
+    let mut run_time = vec![];
+    for m in &b.methods {
+        let simple = m.reply.is_none()
+            && m.pins_t.is_none()
+            && m.requires_combinable.is_empty()
+            && m.requires_one.is_empty()
+            && m.since_params.is_empty()
+            && m.sets.len() == 1
+            && matches!(b.slots[m.sets[0].0].kind, SlotKind::State(_))
+            && m.params.len() <= 1;
+        if !simple {
+            continue;
+        }
+        let base = m.name.trim_end_matches('_');
+        let (slot, expr, ty) = m.sets[0].clone();
+        let mut r = m.clone();
+        match m.params.first() {
+            Some(p) => {
+                r.name = format!("{base}_opt");
+                r.params[0].ty = format!("Option<{}>", p.ty);
+                let value = if expr == p.name {
+                    p.name.clone()
+                } else {
+                    format!("{}.map(|{}| {expr})", p.name, p.name)
+                };
+                r.sets = vec![(slot, value, format!("Option<{ty}>"))];
+                r.run_time_of = Some((m.name.clone(), format!("{}.is_some()", p.name)));
+            }
+            None => {
+                r.name = format!("{base}_if");
+                r.params = vec![Param {
+                    name: "given".into(),
+                    ty: "bool".into(),
+                    arg_path: m.arg_path.clone(),
+                }];
+                r.sets = vec![(
+                    slot,
+                    format!("given.then_some({expr})"),
+                    format!("Option<{ty}>"),
+                )];
+                r.run_time_of = Some((m.name.clone(), "given".into()));
+            }
+        }
+        run_time.push(r);
+    }
+    b.methods.extend(run_time);
     b.tracks_version = b
         .methods
         .iter()
@@ -980,7 +1033,19 @@ mod tests {
             ["key", "value"]
         );
         let names: Vec<_> = b.methods.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["nx", "xx", "ifeq", "get", "ex", "keepttl"]);
+        assert_eq!(
+            names,
+            [
+                "nx",
+                "xx",
+                "ifeq",
+                "get",
+                "ex",
+                "keepttl",
+                "ex_opt",
+                "keepttl_if"
+            ]
+        );
         // The three condition methods share one slot, so only one of them can be called.
         let cond: BTreeSet<_> = b.methods[..3]
             .iter()
@@ -1006,6 +1071,40 @@ mod tests {
                 Write::Slot(4)
             ]
         );
+    }
+
+    #[test]
+    fn simple_options_get_a_run_time_form() {
+        let b = builder(&cmd("SET", SET), &ov("()"), &BTreeMap::new()).unwrap();
+        let names: Vec<_> = b.methods.iter().map(|m| m.name.as_str()).collect();
+        for form in [
+            "nx_if",
+            "xx_if",
+            "ifeq_opt",
+            "get_if",
+            "ex_opt",
+            "keepttl_if",
+        ] {
+            assert!(names.contains(&form), "{form}: {names:?}");
+        }
+        let ex = b.methods.iter().find(|m| m.name == "ex_opt").unwrap();
+        assert_eq!(ex.params[0].ty, "Option<i64>");
+        assert_eq!(
+            ex.sets[0].1,
+            "seconds.map(|seconds| Tokened(\"EX\", seconds))"
+        );
+        assert_eq!(
+            ex.run_time_of,
+            Some(("ex".into(), "seconds.is_some()".into()))
+        );
+        // An option that changes the reply has none (its reply type would be a guess).
+        let mut o = ov("()");
+        o.reply_when = vec![ReplyWhen {
+            arg: "get".into(),
+            reply: "T".into(),
+        }];
+        let b = builder(&cmd("SET", SET), &o, &BTreeMap::new()).unwrap();
+        assert!(!b.methods.iter().any(|m| m.name == "get_if"));
     }
 
     #[test]

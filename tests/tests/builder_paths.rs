@@ -244,3 +244,40 @@ fn zadd_options_the_server_accepts_together_compile_and_run() {
         assert_eq!(s, None);
     }
 }
+
+#[test]
+fn options_given_at_run_time_keep_one_type() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    for ttl in [None, Some(100)] {
+        // Both branches build one type.
+        let set = if ttl.is_some() {
+            cmd::set("k", "v").ex_opt(ttl)
+        } else {
+            cmd::set("k", "v").ex_opt(None)
+        };
+        con.send(set).unwrap();
+        let left: i64 = con.send(cmd::ttl("k")).unwrap();
+        assert_eq!(left, if ttl.is_some() { 100 } else { -1 });
+    }
+    for xx in [false, true] {
+        // A condition chosen at run time, with an option excluded only by NX.
+        let n: i64 = con
+            .send(cmd::zadd("z", [(1.0, "m")]).xx_if(xx).gt().ch())
+            .unwrap();
+        assert_eq!(n, if xx { 0 } else { 1 });
+    }
+    // Only an option actually given raises the version the command needs.
+    use valkey::Command;
+    assert_eq!(cmd::expire("k", 10).nx_if(false).min_version(), None);
+    assert_eq!(
+        cmd::expire("k", 10).nx_if(true).min_version(),
+        Some(valkey::cmd::Version::new(7, 0, 0))
+    );
+    con.send(cmd::set("fresh", "v")).unwrap();
+    let n: bool = con.send(cmd::expire("fresh", 10).nx_if(true)).unwrap();
+    assert!(n);
+    // NX refuses a key that has a time to live already.
+    let n: bool = con.send(cmd::expire("fresh", 10).nx_if(true)).unwrap();
+    assert!(!n);
+}

@@ -549,7 +549,12 @@ fn method(
             let pid = ident(p);
             acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
         }
-        if m.since_params.is_empty() {
+        if let Some((_, given)) = m.run_time_of.as_ref().filter(|_| m.since.is_some()) {
+            // Only an option actually given needs its version (computed before it moves).
+            let given = expr(given);
+            pre = quote!(let min_version = if #given { #acc } else { self.min_version };);
+            inits.push(quote!(min_version,));
+        } else if m.since_params.is_empty() {
             inits.push(quote!(min_version: #acc,));
         } else {
             pre = quote!(let min_version = #acc;);
@@ -595,6 +600,13 @@ fn method(
             ));
         }
     }
+    if let Some((of, _)) = &m.run_time_of {
+        doc.push(String::new());
+        doc.push(format!(
+            "The run-time form of [`{of}`](Self::{of}): `None` (or `false`) leaves the option \
+             out, so both branches of an `if` build one type."
+        ));
+    }
     if !m.requires_combinable.is_empty() {
         // The methods on the other side of the exclusion: they need a slot this one fills.
         let others: Vec<String> = b
@@ -628,8 +640,14 @@ fn method(
         doc.push("**Arguments**".into());
         doc.push(String::new());
         for p in &m.params {
-            if let Some(a) = cmd.arg(&p.arg_path) {
-                doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty)));
+            match cmd.arg(&p.arg_path) {
+                Some(a) if a.kind == Kind::PureToken => doc.push(format!(
+                    "- `{}`: whether to give `{}`",
+                    p.name,
+                    a.token.as_deref().unwrap_or(&a.name)
+                )),
+                Some(a) => doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty))),
+                None => {}
             }
         }
     }

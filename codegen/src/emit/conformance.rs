@@ -396,6 +396,7 @@ mod tests {
             since_params: vec![],
             requires_combinable: vec![],
             requires_one: vec![],
+            run_time_of: None,
         }
     }
 

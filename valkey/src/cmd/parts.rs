@@ -214,6 +214,7 @@ impl Combinable for Tok {}
 impl<T> Combinable for Tokened<T> {}
 impl<T> Combinable for Block<T> {}
 impl<I> Combinable for EachTok<I> {}
+impl<T: Combinable> Combinable for Option<T> {}
 
 /// Exactly one element of a repeated group of shape `S` (ZADD `INCR` takes one `score member`).
 #[diagnostic::on_unimplemented(

@@ -66,7 +66,7 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `range`, `end`, `byte`, `bit`
+/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `range`, `end`, `byte`, `bit`, `byte_if`, `bit_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitcount(\"k\"))?;\n# Ok(()) }\n```"
@@ -172,6 +172,62 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
             end: self.end,
             unit: Tok("BIT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `BYTE`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byte`](Self::byte): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYTE`
+    pub fn byte_if(
+        self,
+        given: bool,
+    ) -> Bitcount<Key, Present, Start, Present, End, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitcount {
+            key: self.key,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BYTE")),
+            min_version,
+        }
+    }
+    /// `BIT`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bit`](Self::bit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BIT`
+    pub fn bit_if(
+        self,
+        given: bool,
+    ) -> Bitcount<Key, Present, Start, Present, End, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitcount {
+            key: self.key,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BIT")),
+            min_version,
         }
     }
 }
@@ -385,7 +441,7 @@ pub(crate) static BITFIELD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitfield`](struct@Bitfield)): `operation`
+/// **Options** (methods of [`Bitfield`](struct@Bitfield)): `operation`, `operation_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<i64>> = con.send(cmd::bitfield(\"k\"))?;\n# Ok(()) }\n```"
@@ -415,6 +471,22 @@ impl<Key> Bitfield<Key, Unset> {
         self,
         operation: Operation2,
     ) -> Bitfield<Key, Operation2> {
+        Bitfield {
+            key: self.key,
+            operation,
+        }
+    }
+    /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]`
+    ///
+    /// The run-time form of [`operation`](Self::operation): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `operation`: one or more: a collection of values of the generated type for `operation`, or a single one — `[GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`
+    pub fn operation_opt<Operation2: ToValkeyArgs>(
+        self,
+        operation: Option<Operation2>,
+    ) -> Bitfield<Key, Option<Operation2>> {
         Bitfield {
             key: self.key,
             operation,
@@ -479,7 +551,7 @@ pub(crate) static BITFIELD_RO: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`BitfieldRo`](struct@BitfieldRo)): `get`
+/// **Options** (methods of [`BitfieldRo`](struct@BitfieldRo)): `get`, `get_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::bitfield_ro(\"k\"))?;\n# Ok(()) }\n```"
@@ -518,6 +590,25 @@ impl<Key> BitfieldRo<Key, Unset> {
         BitfieldRo {
             key: self.key,
             get_block: EachTok("GET", get_block),
+        }
+    }
+    /// `GET encoding offset [GET encoding offset ...]`
+    ///
+    /// The run-time form of [`get`](Self::get): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
+    pub fn get_opt<GetBlock2: IntoIterator + Clone>(
+        self,
+        get_block: Option<GetBlock2>,
+    ) -> BitfieldRo<Key, Option<EachTok<GetBlock2>>>
+    where
+        <GetBlock2 as IntoIterator>::Item: ToValkeyArgs,
+    {
+        BitfieldRo {
+            key: self.key,
+            get_block: get_block.map(|get_block| EachTok("GET", get_block)),
         }
     }
 }
@@ -716,7 +807,7 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `bit`: an integer — `bit`
 ///
-/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `range`, `end`, `byte`, `bit`
+/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `range`, `end`, `byte`, `bit`, `byte_if`, `bit_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitpos(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -829,6 +920,64 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
             end: self.end,
             unit: Tok("BIT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `BYTE`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byte`](Self::byte): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYTE`
+    pub fn byte_if(
+        self,
+        given: bool,
+    ) -> Bitpos<Key, Present, Start, Present, End, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitpos {
+            key: self.key,
+            bit: self.bit,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BYTE")),
+            min_version,
+        }
+    }
+    /// `BIT`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bit`](Self::bit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BIT`
+    pub fn bit_if(
+        self,
+        given: bool,
+    ) -> Bitpos<Key, Present, Start, Present, End, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitpos {
+            key: self.key,
+            bit: self.bit,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BIT")),
+            min_version,
         }
     }
 }

@@ -715,7 +715,7 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`
+/// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`, `force_if`, `takeover_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_failover())?;\n# Ok(()) }\n```"
@@ -751,6 +751,34 @@ impl ClusterFailover<Unset> {
     pub fn takeover(self) -> ClusterFailover<Tok> {
         ClusterFailover {
             options: Tok("TAKEOVER"),
+        }
+    }
+    /// `FORCE`
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`force`](Self::force): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FORCE`
+    pub fn force_if(self, given: bool) -> ClusterFailover<Option<Tok>> {
+        ClusterFailover {
+            options: given.then_some(Tok("FORCE")),
+        }
+    }
+    /// `TAKEOVER`
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`takeover`](Self::takeover): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `TAKEOVER`
+    pub fn takeover_if(self, given: bool) -> ClusterFailover<Option<Tok>> {
+        ClusterFailover {
+            options: given.then_some(Tok("TAKEOVER")),
         }
     }
 }
@@ -805,7 +833,7 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
 ///
 /// - `slot`: an integer — `slot`
 ///
-/// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`
+/// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`, `async_if`, `sync_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_flushslot(1))?;\n# Ok(()) }\n```"
@@ -847,6 +875,36 @@ impl ClusterFlushslot<Unset> {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: Tok("SYNC"),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> ClusterFlushslot<Option<Tok>> {
+        ClusterFlushslot {
+            slot: self.slot,
+            flush_type: given.then_some(Tok("ASYNC")),
+        }
+    }
+    /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> ClusterFlushslot<Option<Tok>> {
+        ClusterFlushslot {
+            slot: self.slot,
+            flush_type: given.then_some(Tok("SYNC")),
         }
     }
 }
@@ -1442,7 +1500,7 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
 /// - `ip`: a string — `ip`
 /// - `port`: an integer — `port`
 ///
-/// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`
+/// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`, `cluster_bus_port_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_meet(\"1\", 1))?;\n# Ok(()) }\n```"
@@ -1485,6 +1543,31 @@ impl<Ip> ClusterMeet<Ip, Unset> {
             port: self.port,
             cluster_bus_port,
             min_version: newer(self.min_version, Some(Version::new(4, 0, 0))),
+        }
+    }
+    /// `cluster-bus-port`
+    ///
+    /// (since 4.0.0)
+    ///
+    /// The run-time form of [`cluster_bus_port`](Self::cluster_bus_port): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `cluster_bus_port`: an integer — `[cluster-bus-port]` (since 4.0.0)
+    pub fn cluster_bus_port_opt(
+        self,
+        cluster_bus_port: Option<i64>,
+    ) -> ClusterMeet<Ip, Option<i64>> {
+        let min_version = if cluster_bus_port.is_some() {
+            newer(self.min_version, Some(Version::new(4, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClusterMeet {
+            ip: self.ip,
+            port: self.port,
+            cluster_bus_port,
+            min_version,
         }
     }
 }
@@ -2043,7 +2126,7 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`
+/// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`, `hard_if`, `soft_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_reset())?;\n# Ok(()) }\n```"
@@ -2079,6 +2162,34 @@ impl ClusterReset<Unset> {
     pub fn soft(self) -> ClusterReset<Tok> {
         ClusterReset {
             reset_type: Tok("SOFT"),
+        }
+    }
+    /// `HARD`
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`hard`](Self::hard): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `HARD`
+    pub fn hard_if(self, given: bool) -> ClusterReset<Option<Tok>> {
+        ClusterReset {
+            reset_type: given.then_some(Tok("HARD")),
+        }
+    }
+    /// `SOFT`
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`soft`](Self::soft): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SOFT`
+    pub fn soft_if(self, given: bool) -> ClusterReset<Option<Tok>> {
+        ClusterReset {
+            reset_type: given.then_some(Tok("SOFT")),
         }
     }
 }
@@ -2321,7 +2432,7 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
 /// - `slot`: an integer — `slot`
 /// - `subcommand`: [`ClusterSetslotSubcommand`] — `<IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>`
 ///
-/// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`
+/// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`, `timeout_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_setslot(1, cmd::ClusterSetslotSubcommand::Importing(\"1\".into())),\n    )?;\n# Ok(()) }\n```"
@@ -2367,6 +2478,31 @@ impl ClusterSetslot<Unset> {
             subcommand: self.subcommand,
             timeout: Tokened("TIMEOUT", timeout),
             min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
+        }
+    }
+    /// `TIMEOUT timeout`
+    ///
+    /// (since 8.0.0)
+    ///
+    /// The run-time form of [`timeout`](Self::timeout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `timeout`: an integer — `[TIMEOUT timeout]` (since 8.0.0)
+    pub fn timeout_opt(
+        self,
+        timeout: Option<i64>,
+    ) -> ClusterSetslot<Option<Tokened<i64>>> {
+        let min_version = if timeout.is_some() {
+            newer(self.min_version, Some(Version::new(8, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClusterSetslot {
+            slot: self.slot,
+            subcommand: self.subcommand,
+            timeout: timeout.map(|timeout| Tokened("TIMEOUT", timeout)),
+            min_version,
         }
     }
 }
@@ -2866,7 +3002,7 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
 ///
 /// - `cursor`: a string — `cursor`
 ///
-/// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`
+/// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`, `match_pattern_opt`, `count_opt`, `type_opt`, `slot_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::clusterscan(\"1\"))?;\n# Ok(()) }\n```"
@@ -2918,6 +3054,27 @@ impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot,
             _reply: PhantomData,
         }
     }
+    /// `MATCH match-pattern`
+    ///
+    /// The run-time form of [`match_pattern`](Self::match_pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `match_pattern`: a glob-style pattern — `[MATCH match-pattern]`
+    pub fn match_pattern_opt<MatchPattern2: ToValkeyArg>(
+        self,
+        match_pattern: Option<MatchPattern2>,
+    ) -> Clusterscan<Cursor, Option<Tokened<MatchPattern2>>, Count, Type, Slot, T> {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: match_pattern
+                .map(|match_pattern| Tokened("MATCH", match_pattern)),
+            count: self.count,
+            type_: self.type_,
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Cursor,
@@ -2939,6 +3096,26 @@ impl<
             cursor: self.cursor,
             match_pattern: self.match_pattern,
             count: Tokened("COUNT", count),
+            type_: self.type_,
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Clusterscan<Cursor, MatchPattern, Option<Tokened<i64>>, Type, Slot, T> {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
             type_: self.type_,
             slot: self.slot,
             _reply: PhantomData,
@@ -2970,6 +3147,26 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `TYPE type`
+    ///
+    /// The run-time form of [`type_`](Self::type_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]`
+    pub fn type_opt<Type2: ToValkeyArg>(
+        self,
+        type_: Option<Type2>,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Option<Tokened<Type2>>, Slot, T> {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: self.count,
+            type_: type_.map(|type_| Tokened("TYPE", type_)),
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Cursor,
@@ -2993,6 +3190,26 @@ impl<
             count: self.count,
             type_: self.type_,
             slot: Tokened("SLOT", slot),
+            _reply: PhantomData,
+        }
+    }
+    /// `SLOT slot`
+    ///
+    /// The run-time form of [`slot`](Self::slot): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `slot`: an integer — `[SLOT slot]`
+    pub fn slot_opt(
+        self,
+        slot: Option<i64>,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Option<Tokened<i64>>, T> {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: self.count,
+            type_: self.type_,
+            slot: slot.map(|slot| Tokened("SLOT", slot)),
             _reply: PhantomData,
         }
     }

@@ -61,7 +61,7 @@ pub(crate) static AUTH: CommandMeta = CommandMeta {
 ///
 /// - `password`: a string — `password`
 ///
-/// **Options** (methods of [`Auth`](struct@Auth)): `username`
+/// **Options** (methods of [`Auth`](struct@Auth)): `username`, `username_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::auth(\"1\"))?;\n# Ok(()) }\n```"
@@ -102,6 +102,30 @@ impl<Password> Auth<Password, Unset> {
             username,
             password: self.password,
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+        }
+    }
+    /// `username`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// The run-time form of [`username`](Self::username): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[username]` (since 6.0.0)
+    pub fn username_opt<Username2: ToValkeyArg>(
+        self,
+        username: Option<Username2>,
+    ) -> Auth<Password, Option<Username2>> {
+        let min_version = if username.is_some() {
+            newer(self.min_version, Some(Version::new(6, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Auth {
+            username,
+            password: self.password,
+            min_version,
         }
     }
 }
@@ -1616,7 +1640,7 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
 /// - 8.1.0: Added filters USER, ADDR, LADDR, SKIPME, and MAXAGE.
 /// - 9.0.0: Added filters NAME, IDLE, FLAGS, LIB-NAME, LIB-VER, DB, CAPA, and IP. And negative filters NOT-ID, NOT-TYPE, NOT-ADDR, NOT-LADDR, NOT-USER, NOT-FLAGS, NOT-NAME, NOT-LIB-NAME, NOT-LIB-VER, NOT-DB, NOT-CAPA, NOT-IP.
 ///
-/// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`
+/// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`, `type_normal_if`, `type_master_if`, `type_replica_if`, `type_pubsub_if`, `id_opt`, `user_opt`, `addr_opt`, `laddr_opt`, `skipme_yes_if`, `skipme_no_if`, `maxage_opt`, `name_opt`, `idle_opt`, `flags_opt`, `lib_name_opt`, `lib_ver_opt`, `db_opt`, `capa_opt`, `ip_opt`, `not_type_normal_if`, `not_type_master_if`, `not_type_replica_if`, `not_type_pubsub_if`, `not_id_opt`, `not_user_opt`, `not_addr_opt`, `not_laddr_opt`, `not_name_opt`, `not_flags_opt`, `not_lib_name_opt`, `not_lib_ver_opt`, `not_db_opt`, `not_capa_opt`, `not_ip_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::client_list())?;\n# Ok(()) }\n```"
@@ -2067,6 +2091,314 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
+    /// `NORMAL`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_normal`](Self::type_normal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NORMAL`
+    pub fn type_normal_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("NORMAL"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `MASTER`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_master`](Self::type_master): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MASTER`
+    pub fn type_master_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("MASTER"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `REPLICA`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_replica`](Self::type_replica): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLICA`
+    pub fn type_replica_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("REPLICA"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `PUBSUB`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_pubsub`](Self::type_pubsub): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PUBSUB`
+    pub fn type_pubsub_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("PUBSUB"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -2192,6 +2524,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ID client-id [client-id ...]`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`id`](Self::id): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
+    pub fn id_opt<ClientId2: ToValkeyArgs>(
+        self,
+        client_id: Option<ClientId2>,
+    ) -> ClientList<
+        ClientType,
+        Option<Tokened<ClientId2>>,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if client_id.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: client_id.map(|client_id| Tokened("ID", client_id)),
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -2321,6 +2730,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
+    /// `USER username`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`user`](Self::user): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[USER username]` (since 8.1.0)
+    pub fn user_opt<Username2: ToValkeyArg>(
+        self,
+        username: Option<Username2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Option<Tokened<Username2>>,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if username.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: username.map(|username| Tokened("USER", username)),
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -2448,6 +2934,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
+    /// `ADDR ip:port`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`addr`](Self::addr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
+    pub fn addr_opt<Addr2: ToValkeyArg>(
+        self,
+        addr: Option<Addr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Option<Tokened<Addr2>>,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if addr.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: addr.map(|addr| Tokened("ADDR", addr)),
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -2573,6 +3136,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `LADDR ip:port`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`laddr`](Self::laddr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
+    pub fn laddr_opt<Laddr2: ToValkeyArg>(
+        self,
+        laddr: Option<Laddr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Option<Tokened<Laddr2>>,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if laddr.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: laddr.map(|laddr| Tokened("LADDR", laddr)),
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -2762,6 +3402,160 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
+    /// `YES`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`skipme_yes`](Self::skipme_yes): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `YES`
+    pub fn skipme_yes_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Option<Tokened<Tok>>,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: given.then_some(Tokened("SKIPME", Tok("YES"))),
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NO`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`skipme_no`](Self::skipme_no): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NO`
+    pub fn skipme_no_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Option<Tokened<Tok>>,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: given.then_some(Tokened("SKIPME", Tok("NO"))),
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -2887,6 +3681,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `MAXAGE maxage`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`maxage`](Self::maxage): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `maxage`: an integer — `[MAXAGE maxage]` (since 8.1.0)
+    pub fn maxage_opt(
+        self,
+        maxage: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Option<Tokened<i64>>,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if maxage.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: maxage.map(|maxage| Tokened("MAXAGE", maxage)),
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -3016,6 +3887,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NAME name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`name`](Self::name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `name`: a string — `[NAME name]` (since 9.0.0)
+    pub fn name_opt<Name2: ToValkeyArg>(
+        self,
+        name: Option<Name2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Option<Tokened<Name2>>,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: name.map(|name| Tokened("NAME", name)),
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -3141,6 +4089,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `IDLE idle`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`idle`](Self::idle): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `idle`: an integer — `[IDLE idle]` (since 9.0.0)
+    pub fn idle_opt(
+        self,
+        idle: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Option<Tokened<i64>>,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if idle.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: idle.map(|idle| Tokened("IDLE", idle)),
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -3270,6 +4295,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `FLAGS flags`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`flags`](Self::flags): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
+    pub fn flags_opt<Flags2: ToValkeyArg>(
+        self,
+        flags: Option<Flags2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Option<Tokened<Flags2>>,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if flags.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: flags.map(|flags| Tokened("FLAGS", flags)),
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -3395,6 +4497,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `LIB-NAME lib-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`lib_name`](Self::lib_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
+    pub fn lib_name_opt<LibName2: ToValkeyArg>(
+        self,
+        lib_name: Option<LibName2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        Option<Tokened<LibName2>>,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if lib_name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: lib_name.map(|lib_name| Tokened("LIB-NAME", lib_name)),
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -3524,6 +4703,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `LIB-VER lib-ver`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`lib_ver`](Self::lib_ver): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
+    pub fn lib_ver_opt<LibVer2: ToValkeyArg>(
+        self,
+        lib_ver: Option<LibVer2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        Option<Tokened<LibVer2>>,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if lib_ver.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: lib_ver.map(|lib_ver| Tokened("LIB-VER", lib_ver)),
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -3649,6 +4905,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `DB db`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`db`](Self::db): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `db`: an integer — `[DB db]` (since 9.0.0)
+    pub fn db_opt(
+        self,
+        db: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Option<Tokened<i64>>,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if db.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: db.map(|db| Tokened("DB", db)),
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -3778,6 +5111,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `CAPA capa`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`capa`](Self::capa): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
+    pub fn capa_opt<Capa2: ToValkeyArg>(
+        self,
+        capa: Option<Capa2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Option<Tokened<Capa2>>,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if capa.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: capa.map(|capa| Tokened("CAPA", capa)),
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -3903,6 +5313,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `IP ip`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`ip`](Self::ip): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `ip`: a string — `[IP ip]` (since 9.0.0)
+    pub fn ip_opt<Ip2: ToValkeyArg>(
+        self,
+        ip: Option<Ip2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Option<Tokened<Ip2>>,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if ip.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: ip.map(|ip| Tokened("IP", ip)),
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -4222,6 +5709,314 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NORMAL`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_normal`](Self::not_type_normal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NORMAL`
+    pub fn not_type_normal_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("NORMAL"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `MASTER`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_master`](Self::not_type_master): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MASTER`
+    pub fn not_type_master_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("MASTER"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `REPLICA`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_replica`](Self::not_type_replica): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLICA`
+    pub fn not_type_replica_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("REPLICA"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `PUBSUB`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_pubsub`](Self::not_type_pubsub): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PUBSUB`
+    pub fn not_type_pubsub_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("PUBSUB"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -4347,6 +6142,84 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-ID not-client-id [not-client-id ...]`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_id`](Self::not_id): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
+    pub fn not_id_opt<NotClientId2: ToValkeyArgs>(
+        self,
+        not_client_id: Option<NotClientId2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        Option<Tokened<NotClientId2>>,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_client_id.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: not_client_id
+                .map(|not_client_id| Tokened("NOT-ID", not_client_id)),
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -4476,6 +6349,84 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NOT-USER not-username`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_user`](Self::not_user): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
+    pub fn not_user_opt<NotUsername2: ToValkeyArg>(
+        self,
+        not_username: Option<NotUsername2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        Option<Tokened<NotUsername2>>,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_username.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: not_username
+                .map(|not_username| Tokened("NOT-USER", not_username)),
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -4601,6 +6552,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-ADDR ip:port`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_addr`](Self::not_addr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
+    pub fn not_addr_opt<NotAddr2: ToValkeyArg>(
+        self,
+        not_addr: Option<NotAddr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        Option<Tokened<NotAddr2>>,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_addr.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: not_addr.map(|not_addr| Tokened("NOT-ADDR", not_addr)),
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -4730,6 +6758,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NOT-LADDR ip:port`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_laddr`](Self::not_laddr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
+    pub fn not_laddr_opt<NotLaddr2: ToValkeyArg>(
+        self,
+        not_laddr: Option<NotLaddr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        Option<Tokened<NotLaddr2>>,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_laddr.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: not_laddr.map(|not_laddr| Tokened("NOT-LADDR", not_laddr)),
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -4855,6 +6960,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-NAME not-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_name`](Self::not_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
+    pub fn not_name_opt<NotName2: ToValkeyArg>(
+        self,
+        not_name: Option<NotName2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        Option<Tokened<NotName2>>,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: not_name.map(|not_name| Tokened("NOT-NAME", not_name)),
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -4984,6 +7166,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NOT-FLAGS not-flags`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_flags`](Self::not_flags): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
+    pub fn not_flags_opt<NotFlags2: ToValkeyArg>(
+        self,
+        not_flags: Option<NotFlags2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        Option<Tokened<NotFlags2>>,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_flags.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: not_flags.map(|not_flags| Tokened("NOT-FLAGS", not_flags)),
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -5109,6 +7368,84 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-LIB-NAME not-lib-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_lib_name`](Self::not_lib_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
+    pub fn not_lib_name_opt<NotLibName2: ToValkeyArg>(
+        self,
+        not_lib_name: Option<NotLibName2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        Option<Tokened<NotLibName2>>,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_lib_name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: not_lib_name
+                .map(|not_lib_name| Tokened("NOT-LIB-NAME", not_lib_name)),
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -5238,6 +7575,84 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NOT-LIB-VER not-lib-ver`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_lib_ver`](Self::not_lib_ver): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
+    pub fn not_lib_ver_opt<NotLibVer2: ToValkeyArg>(
+        self,
+        not_lib_ver: Option<NotLibVer2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        Option<Tokened<NotLibVer2>>,
+        NotDb,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_lib_ver.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: not_lib_ver
+                .map(|not_lib_ver| Tokened("NOT-LIB-VER", not_lib_ver)),
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -5363,6 +7778,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-DB not-db`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_db`](Self::not_db): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_db`: an integer — `[NOT-DB not-db]` (since 9.0.0)
+    pub fn not_db_opt(
+        self,
+        not_db: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        Option<Tokened<i64>>,
+        NotCapa,
+        NotIp,
+    > {
+        let min_version = if not_db.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: not_db.map(|not_db| Tokened("NOT-DB", not_db)),
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
         }
     }
 }
@@ -5492,6 +7984,83 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
+    /// `NOT-CAPA not-capa`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_capa`](Self::not_capa): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
+    pub fn not_capa_opt<NotCapa2: ToValkeyArg>(
+        self,
+        not_capa: Option<NotCapa2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        Option<Tokened<NotCapa2>>,
+        NotIp,
+    > {
+        let min_version = if not_capa.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: not_capa.map(|not_capa| Tokened("NOT-CAPA", not_capa)),
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
 }
 impl<
     ClientType,
@@ -5617,6 +8186,83 @@ impl<
             not_capa: self.not_capa,
             not_ip: Tokened("NOT-IP", not_ip),
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-IP not-ip`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_ip`](Self::not_ip): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
+    pub fn not_ip_opt<NotIp2: ToValkeyArg>(
+        self,
+        not_ip: Option<NotIp2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        Option<Tokened<NotIp2>>,
+    > {
+        let min_version = if not_ip.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: not_ip.map(|not_ip| Tokened("NOT-IP", not_ip)),
+            min_version,
         }
     }
 }
@@ -5978,7 +8624,7 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
 ///
 /// - `timeout`: an integer — `timeout`
 ///
-/// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`
+/// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`, `write_if`, `all_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_pause(1))?;\n# Ok(()) }\n```"
@@ -6024,6 +8670,48 @@ impl ClientPause<Unset> {
             timeout: self.timeout,
             mode: Tok("ALL"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `WRITE`
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`write`](Self::write): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WRITE`
+    pub fn write_if(self, given: bool) -> ClientPause<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ClientPause {
+            timeout: self.timeout,
+            mode: given.then_some(Tok("WRITE")),
+            min_version,
+        }
+    }
+    /// `ALL`
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`all`](Self::all): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ALL`
+    pub fn all_if(self, given: bool) -> ClientPause<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ClientPause {
+            timeout: self.timeout,
+            mode: given.then_some(Tok("ALL")),
+            min_version,
         }
     }
 }
@@ -6358,7 +9046,7 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
 ///
 /// - `status`: [`OnOff`] — `<ON | OFF>`
 ///
-/// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`
+/// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`, `redirect_opt`, `prefix_opt`, `bcast_if`, `optin_if`, `optout_if`, `noloop_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_tracking(cmd::OnOff::On))?;\n# Ok(()) }\n```"
@@ -6421,6 +9109,27 @@ impl<
             noloop: self.noloop,
         }
     }
+    /// `REDIRECT client-id`
+    ///
+    /// The run-time form of [`redirect`](Self::redirect): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: an integer — `[REDIRECT client-id]`
+    pub fn redirect_opt(
+        self,
+        client_id: Option<i64>,
+    ) -> ClientTracking<Option<Tokened<i64>>, Prefix, Bcast, Optin, Optout, Noloop> {
+        ClientTracking {
+            status: self.status,
+            client_id: client_id.map(|client_id| Tokened("REDIRECT", client_id)),
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
 }
 impl<
     ClientId,
@@ -6451,6 +9160,30 @@ impl<
             noloop: self.noloop,
         }
     }
+    /// `PREFIX prefix [PREFIX prefix ...]`
+    ///
+    /// The run-time form of [`prefix`](Self::prefix): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
+    pub fn prefix_opt<Prefix2: IntoIterator + Clone>(
+        self,
+        prefix: Option<Prefix2>,
+    ) -> ClientTracking<ClientId, Option<EachTok<Prefix2>>, Bcast, Optin, Optout, Noloop>
+    where
+        <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: prefix.map(|prefix| EachTok("PREFIX", prefix)),
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
 }
 impl<
     ClientId,
@@ -6466,6 +9199,27 @@ impl<
             client_id: self.client_id,
             prefix: self.prefix,
             bcast: Tok("BCAST"),
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `BCAST`
+    ///
+    /// The run-time form of [`bcast`](Self::bcast): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BCAST`
+    pub fn bcast_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Option<Tok>, Optin, Optout, Noloop> {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: given.then_some(Tok("BCAST")),
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
@@ -6491,6 +9245,27 @@ impl<
             noloop: self.noloop,
         }
     }
+    /// `OPTIN`
+    ///
+    /// The run-time form of [`optin`](Self::optin): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `OPTIN`
+    pub fn optin_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Option<Tok>, Optout, Noloop> {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: given.then_some(Tok("OPTIN")),
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
 }
 impl<
     ClientId,
@@ -6508,6 +9283,27 @@ impl<
             bcast: self.bcast,
             optin: self.optin,
             optout: Tok("OPTOUT"),
+            noloop: self.noloop,
+        }
+    }
+    /// `OPTOUT`
+    ///
+    /// The run-time form of [`optout`](Self::optout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `OPTOUT`
+    pub fn optout_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Option<Tok>, Noloop> {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: given.then_some(Tok("OPTOUT")),
             noloop: self.noloop,
         }
     }
@@ -6529,6 +9325,27 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: Tok("NOLOOP"),
+        }
+    }
+    /// `NOLOOP`
+    ///
+    /// The run-time form of [`noloop`](Self::noloop): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOLOOP`
+    pub fn noloop_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Option<Tok>> {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: given.then_some(Tok("NOLOOP")),
         }
     }
 }
@@ -6677,7 +9494,7 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
 ///
 /// - `client_id`: an integer — `client-id`
 ///
-/// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`
+/// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`, `timeout_if`, `error_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::client_unblock(1))?;\n# Ok(()) }\n```"
@@ -6719,6 +9536,36 @@ impl ClientUnblock<Unset> {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: Tok("ERROR"),
+        }
+    }
+    /// `TIMEOUT`
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`timeout`](Self::timeout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `TIMEOUT`
+    pub fn timeout_if(self, given: bool) -> ClientUnblock<Option<Tok>> {
+        ClientUnblock {
+            client_id: self.client_id,
+            unblock_type: given.then_some(Tok("TIMEOUT")),
+        }
+    }
+    /// `ERROR`
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`error`](Self::error): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ERROR`
+    pub fn error_if(self, given: bool) -> ClientUnblock<Option<Tok>> {
+        ClientUnblock {
+            client_id: self.client_id,
+            unblock_type: given.then_some(Tok("ERROR")),
         }
     }
 }
@@ -6915,7 +9762,7 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
 /// - 8.1.0: A new `availability_zone` field is added to the response if the `availability-zone` config is set.
 /// - 6.2.0: `protover` made optional; when called without arguments the command reports the current connection's context.
 ///
-/// **Options** (methods of [`Hello`](struct@Hello)): `protover`, `auth`, `setname`
+/// **Options** (methods of [`Hello`](struct@Hello)): `protover`, `auth`, `setname`, `setname_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hello())?;\n# Ok(()) }\n```"
@@ -7001,6 +9848,25 @@ impl<Protover, Auth, T> Hello<Present, Protover, Auth, Unset, T> {
             _reply: PhantomData,
         }
     }
+    /// `SETNAME clientname`
+    ///
+    /// The run-time form of [`setname`](Self::setname): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `clientname`: a string — `[SETNAME clientname]`
+    pub fn setname_opt<Clientname2: ToValkeyArg>(
+        self,
+        clientname: Option<Clientname2>,
+    ) -> Hello<Present, Protover, Auth, Option<Tokened<Clientname2>>, T> {
+        Hello {
+            arguments: self.arguments,
+            protover: self.protover,
+            auth: self.auth,
+            clientname: clientname.map(|clientname| Tokened("SETNAME", clientname)),
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     ArgumentsGiven,
@@ -7059,7 +9925,7 @@ pub(crate) static PING: CommandMeta = CommandMeta {
 /// - **Flags:** fast
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`Ping`](struct@Ping)): `message`
+/// **Options** (methods of [`Ping`](struct@Ping)): `message`, `message_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::ping())?;\n# Ok(()) }\n```"
@@ -7085,6 +9951,19 @@ impl Ping<Unset> {
     ///
     /// - `message`: a string — `[message]`
     pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2> {
+        Ping { message }
+    }
+    /// `message`
+    ///
+    /// The run-time form of [`message`](Self::message): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `message`: a string — `[message]`
+    pub fn message_opt<Message2: ToValkeyArg>(
+        self,
+        message: Option<Message2>,
+    ) -> Ping<Option<Message2>> {
         Ping { message }
     }
 }

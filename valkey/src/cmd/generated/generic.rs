@@ -65,7 +65,7 @@ pub(crate) static COPY: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
 ///
-/// **Options** (methods of [`Copy`](struct@Copy)): `db`, `replace`
+/// **Options** (methods of [`Copy`](struct@Copy)): `db`, `replace`, `db_opt`, `replace_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::copy(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
@@ -112,6 +112,25 @@ impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
             replace: self.replace,
         }
     }
+    /// `DB destination-db`
+    ///
+    /// The run-time form of [`db`](Self::db): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `destination_db`: an integer — `[DB destination-db]`
+    pub fn db_opt(
+        self,
+        destination_db: Option<i64>,
+    ) -> Copy<Source, Destination, Option<Tokened<i64>>, Replace> {
+        Copy {
+            source: self.source,
+            destination: self.destination,
+            destination_db: destination_db
+                .map(|destination_db| Tokened("DB", destination_db)),
+            replace: self.replace,
+        }
+    }
 }
 impl<
     Source,
@@ -125,6 +144,24 @@ impl<
             destination: self.destination,
             destination_db: self.destination_db,
             replace: Tok("REPLACE"),
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Copy<Source, Destination, DestinationDb, Option<Tok>> {
+        Copy {
+            source: self.source,
+            destination: self.destination,
+            destination_db: self.destination_db,
+            replace: given.then_some(Tok("REPLACE")),
         }
     }
 }
@@ -437,7 +474,7 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `seconds`: an integer — `seconds`
 ///
-/// **Options** (methods of [`Expire`](struct@Expire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Expire`](struct@Expire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expire(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -507,6 +544,94 @@ impl<Key> Expire<Key, Unset> {
             seconds: self.seconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -583,7 +708,7 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `unix_time_seconds`: a Unix time — `unix-time-seconds`
 ///
-/// **Options** (methods of [`Expireat`](struct@Expireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Expireat`](struct@Expireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expireat(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -656,6 +781,94 @@ impl<Key> Expireat<Key, Unset> {
             unix_time_seconds: self.unix_time_seconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -940,7 +1153,7 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
 /// - `destination_db`: an integer — `destination-db`
 /// - `timeout`: an integer — `timeout`
 ///
-/// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`
+/// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`, `copy_if`, `replace_if`, `auth_opt`, `keys_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"k\".into()), 1, 1))?;\n# Ok(()) }\n```"
@@ -1008,6 +1221,37 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
+    /// `COPY`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`copy`](Self::copy): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `COPY`
+    pub fn copy_if(
+        self,
+        given: bool,
+    ) -> Migrate<Host, Option<Tok>, Replace, Authentication, Keys> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: given.then_some(Tok("COPY")),
+            replace: self.replace,
+            authentication: self.authentication,
+            keys: self.keys,
+            min_version,
+        }
+    }
 }
 impl<Host, Copy, Authentication, Keys> Migrate<Host, Copy, Unset, Authentication, Keys> {
     /// `REPLACE`
@@ -1025,6 +1269,37 @@ impl<Host, Copy, Authentication, Keys> Migrate<Host, Copy, Unset, Authentication
             authentication: self.authentication,
             keys: self.keys,
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Migrate<Host, Copy, Option<Tok>, Authentication, Keys> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: given.then_some(Tok("REPLACE")),
+            authentication: self.authentication,
+            keys: self.keys,
+            min_version,
         }
     }
 }
@@ -1083,6 +1358,39 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
         }
     }
+    /// `AUTH password`
+    ///
+    /// (since 4.0.7)
+    ///
+    /// One choice of the `authentication` option (`AUTH password | AUTH2 username password`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`auth`](Self::auth): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `auth`: a string — `AUTH password` (since 4.0.7)
+    pub fn auth_opt<Auth: ToValkeyArg>(
+        self,
+        auth: Option<Auth>,
+    ) -> Migrate<Host, Copy, Replace, Option<Tokened<Auth>>, Keys> {
+        let min_version = if auth.is_some() {
+            newer(self.min_version, Some(Version::new(4, 0, 7)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: self.replace,
+            authentication: auth.map(|auth| Tokened("AUTH", auth)),
+            keys: self.keys,
+            min_version,
+        }
+    }
 }
 impl<
     Host,
@@ -1112,6 +1420,37 @@ impl<
             authentication: self.authentication,
             keys: Tokened("KEYS", keys),
             min_version: newer(self.min_version, Some(Version::new(3, 0, 6))),
+        }
+    }
+    /// `KEYS key [key ...]`
+    ///
+    /// (since 3.0.6)
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
+    pub fn keys_opt<Keys2: ToValkeyArgs>(
+        self,
+        keys: Option<Keys2>,
+    ) -> Migrate<Host, Copy, Replace, Authentication, Option<Tokened<Keys2>>> {
+        let min_version = if keys.is_some() {
+            newer(self.min_version, Some(Version::new(3, 0, 6)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: self.replace,
+            authentication: self.authentication,
+            keys: keys.map(|keys| Tokened("KEYS", keys)),
+            min_version,
         }
     }
 }
@@ -1792,7 +2131,7 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `milliseconds`: an integer — `milliseconds`
 ///
-/// **Options** (methods of [`Pexpire`](struct@Pexpire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Pexpire`](struct@Pexpire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpire(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -1862,6 +2201,94 @@ impl<Key> Pexpire<Key, Unset> {
             milliseconds: self.milliseconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -1939,7 +2366,7 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `unix_time_milliseconds`: a Unix time — `unix-time-milliseconds`
 ///
-/// **Options** (methods of [`Pexpireat`](struct@Pexpireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Pexpireat`](struct@Pexpireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpireat(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -2012,6 +2439,94 @@ impl<Key> Pexpireat<Key, Unset> {
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -2505,7 +3020,7 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
 /// - `ttl`: an integer — `ttl`
 /// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`
+/// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`, `replace_if`, `absttl_if`, `idletime_opt`, `freq_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
@@ -2568,6 +3083,35 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Restore<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: given.then_some(Tok("REPLACE")),
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version,
+        }
+    }
 }
 impl<
     Key,
@@ -2591,6 +3135,35 @@ impl<
             seconds: self.seconds,
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `ABSTTL`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`absttl`](Self::absttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABSTTL`
+    pub fn absttl_if(
+        self,
+        given: bool,
+    ) -> Restore<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: given.then_some(Tok("ABSTTL")),
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version,
         }
     }
 }
@@ -2623,6 +3196,42 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
+    /// `IDLETIME seconds`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`idletime`](Self::idletime): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
+    pub fn idletime_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Restore<
+        Key,
+        SerializedValue,
+        Replace,
+        Absttl,
+        Option<Tokened<i64>>,
+        Frequency,
+    > {
+        let min_version = if seconds.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: seconds.map(|seconds| Tokened("IDLETIME", seconds)),
+            frequency: self.frequency,
+            min_version,
+        }
+    }
 }
 impl<
     Key,
@@ -2651,6 +3260,35 @@ impl<
             seconds: self.seconds,
             frequency: Tokened("FREQ", frequency),
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `FREQ frequency`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`freq`](Self::freq): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
+    pub fn freq_opt(
+        self,
+        frequency: Option<i64>,
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Option<Tokened<i64>>> {
+        let min_version = if frequency.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: frequency.map(|frequency| Tokened("FREQ", frequency)),
+            min_version,
         }
     }
 }
@@ -2740,7 +3378,7 @@ pub(crate) static SCAN: CommandMeta = CommandMeta {
 ///
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Scan`](struct@Scan)): `pattern`, `count`, `type_`
+/// **Options** (methods of [`Scan`](struct@Scan)): `pattern`, `count`, `type_`, `pattern_opt`, `count_opt`, `type_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::scan(1))?;\n# Ok(()) }\n```"
@@ -2790,6 +3428,26 @@ impl<Count, Type, T> Scan<Unset, Count, Type, T> {
             _reply: PhantomData,
         }
     }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Scan<Option<Tokened<Pattern2>>, Count, Type, T> {
+        Scan {
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            type_: self.type_,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
     /// `COUNT count`
@@ -2802,6 +3460,26 @@ impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
             cursor: self.cursor,
             pattern: self.pattern,
             count: Tokened("COUNT", count),
+            type_: self.type_,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Scan<Pattern, Option<Tokened<i64>>, Type, T> {
+        Scan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
             type_: self.type_,
             min_version: self.min_version,
             _reply: PhantomData,
@@ -2826,6 +3504,33 @@ impl<Pattern, Count, T> Scan<Pattern, Count, Unset, T> {
             count: self.count,
             type_: Tokened("TYPE", type_),
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `TYPE type`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// The run-time form of [`type_`](Self::type_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
+    pub fn type_opt<Type2: ToValkeyArg>(
+        self,
+        type_: Option<Type2>,
+    ) -> Scan<Pattern, Count, Option<Tokened<Type2>>, T> {
+        let min_version = if type_.is_some() {
+            newer(self.min_version, Some(Version::new(6, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Scan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            type_: type_.map(|type_| Tokened("TYPE", type_)),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -2919,7 +3624,7 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Sort`](struct@Sort)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`
+/// **Options** (methods of [`Sort`](struct@Sort)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`, `by_opt`, `get_opt`, `asc_if`, `desc_if`, `alpha_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sort(\"missing\"))?;\n# Ok(()) }\n```"
@@ -2988,6 +3693,37 @@ impl<
         Sort {
             key: self.key,
             by_pattern: Tokened("BY", by_pattern),
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `BY pattern`
+    ///
+    /// The run-time form of [`by`](Self::by): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
+    pub fn by_opt<ByPattern2: ToValkeyArg>(
+        self,
+        by_pattern: Option<ByPattern2>,
+    ) -> Sort<
+        Key,
+        Option<Tokened<ByPattern2>>,
+        Limit,
+        GetPattern,
+        Order,
+        Sorting,
+        Destination,
+        T,
+    > {
+        Sort {
+            key: self.key,
+            by_pattern: by_pattern.map(|by_pattern| Tokened("BY", by_pattern)),
             limit: self.limit,
             get_pattern: self.get_pattern,
             order: self.order,
@@ -3079,6 +3815,40 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `GET pattern [GET pattern ...]`
+    ///
+    /// The run-time form of [`get`](Self::get): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get_opt<GetPattern2: IntoIterator + Clone>(
+        self,
+        get_pattern: Option<GetPattern2>,
+    ) -> Sort<
+        Key,
+        ByPattern,
+        Limit,
+        Option<EachTok<GetPattern2>>,
+        Order,
+        Sorting,
+        Destination,
+        T,
+    >
+    where
+        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: get_pattern.map(|get_pattern| EachTok("GET", get_pattern)),
+            order: self.order,
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3123,6 +3893,54 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T> {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("ASC")),
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T> {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("DESC")),
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3144,6 +3962,28 @@ impl<
             get_pattern: self.get_pattern,
             order: self.order,
             sorting: Tok("ALPHA"),
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `ALPHA`
+    ///
+    /// The run-time form of [`alpha`](Self::alpha): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ALPHA`
+    pub fn alpha_if(
+        self,
+        given: bool,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, Destination, T> {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: given.then_some(Tok("ALPHA")),
             destination: self.destination,
             _reply: PhantomData,
         }
@@ -3280,7 +4120,7 @@ pub(crate) static SORT_RO: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`SortRo`](struct@SortRo)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`
+/// **Options** (methods of [`SortRo`](struct@SortRo)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `by_opt`, `get_opt`, `asc_if`, `desc_if`, `alpha_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sort_ro(\"missing\"))?;\n# Ok(()) }\n```"
@@ -3335,6 +4175,27 @@ impl<
         SortRo {
             key: self.key,
             by_pattern: Tokened("BY", by_pattern),
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `BY pattern`
+    ///
+    /// The run-time form of [`by`](Self::by): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
+    pub fn by_opt<ByPattern2: ToValkeyArg>(
+        self,
+        by_pattern: Option<ByPattern2>,
+    ) -> SortRo<Key, Option<Tokened<ByPattern2>>, Limit, GetPattern, Order, Sorting, T> {
+        SortRo {
+            key: self.key,
+            by_pattern: by_pattern.map(|by_pattern| Tokened("BY", by_pattern)),
             limit: self.limit,
             get_pattern: self.get_pattern,
             order: self.order,
@@ -3403,6 +4264,30 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `GET pattern [GET pattern ...]`
+    ///
+    /// The run-time form of [`get`](Self::get): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get_opt<GetPattern2: IntoIterator + Clone>(
+        self,
+        get_pattern: Option<GetPattern2>,
+    ) -> SortRo<Key, ByPattern, Limit, Option<EachTok<GetPattern2>>, Order, Sorting, T>
+    where
+        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: get_pattern.map(|get_pattern| EachTok("GET", get_pattern)),
+            order: self.order,
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3440,6 +4325,52 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T> {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("ASC")),
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T> {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("DESC")),
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3458,6 +4389,27 @@ impl<
             get_pattern: self.get_pattern,
             order: self.order,
             sorting: Tok("ALPHA"),
+            _reply: PhantomData,
+        }
+    }
+    /// `ALPHA`
+    ///
+    /// The run-time form of [`alpha`](Self::alpha): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ALPHA`
+    pub fn alpha_if(
+        self,
+        given: bool,
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, T> {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: given.then_some(Tok("ALPHA")),
             _reply: PhantomData,
         }
     }

@@ -71,7 +71,7 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(longitude, latitude, member)`, or a single one — `longitude latitude member [longitude latitude member ...]`
 ///
-/// **Options** (methods of [`Geoadd`](struct@Geoadd)): `nx`, `xx`, `ch`
+/// **Options** (methods of [`Geoadd`](struct@Geoadd)): `nx`, `xx`, `ch`, `nx_if`, `xx_if`, `ch_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::geoadd(\"k\", [(0.5, 0.5, \"1\")]))?;\n# Ok(()) }\n```"
@@ -128,6 +128,52 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Geoadd {
+            key: self.key,
+            condition: given.then_some(Tok("NX")),
+            change: self.change,
+            data: self.data,
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Geoadd {
+            key: self.key,
+            condition: given.then_some(Tok("XX")),
+            change: self.change,
+            data: self.data,
+            min_version,
+        }
+    }
 }
 impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
     /// `CH`
@@ -140,6 +186,29 @@ impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
             change: Tok("CH"),
             data: self.data,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `CH`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`ch`](Self::ch): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CH`
+    pub fn ch_if(self, given: bool) -> Geoadd<Key, Data, Condition, Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Geoadd {
+            key: self.key,
+            condition: self.condition,
+            change: given.then_some(Tok("CH")),
+            data: self.data,
+            min_version,
         }
     }
 }
@@ -221,7 +290,7 @@ pub(crate) static GEODIST: CommandMeta = CommandMeta {
 /// - `member1`: a string — `member1`
 /// - `member2`: a string — `member2`
 ///
-/// **Options** (methods of [`Geodist`](struct@Geodist)): `m`, `km`, `ft`, `mi`
+/// **Options** (methods of [`Geodist`](struct@Geodist)): `m`, `km`, `ft`, `mi`, `m_if`, `km_if`, `ft_if`, `mi_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<f64> = con.send(cmd::geodist(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -299,6 +368,74 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
             unit: Tok("MI"),
         }
     }
+    /// `M`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`m`](Self::m): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `M`
+    pub fn m_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("M")),
+        }
+    }
+    /// `KM`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`km`](Self::km): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KM`
+    pub fn km_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("KM")),
+        }
+    }
+    /// `FT`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ft`](Self::ft): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FT`
+    pub fn ft_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("FT")),
+        }
+    }
+    /// `MI`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`mi`](Self::mi): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MI`
+    pub fn mi_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("MI")),
+        }
+    }
 }
 impl<
     Key: ToValkeyArg,
@@ -371,7 +508,7 @@ pub(crate) static GEOHASH: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Geohash`](struct@Geohash)): `member`
+/// **Options** (methods of [`Geohash`](struct@Geohash)): `member`, `member_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<String>> = con.send(cmd::geohash(\"k\"))?;\n# Ok(()) }\n```"
@@ -401,6 +538,19 @@ impl<Key> Geohash<Key, Unset> {
         self,
         member: Member2,
     ) -> Geohash<Key, Member2> {
+        Geohash { key: self.key, member }
+    }
+    /// `member [member ...]`
+    ///
+    /// The run-time form of [`member`](Self::member): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
+    pub fn member_opt<Member2: ToValkeyArgs>(
+        self,
+        member: Option<Member2>,
+    ) -> Geohash<Key, Option<Member2>> {
         Geohash { key: self.key, member }
     }
 }
@@ -462,7 +612,7 @@ pub(crate) static GEOPOS: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Geopos`](struct@Geopos)): `member`
+/// **Options** (methods of [`Geopos`](struct@Geopos)): `member`, `member_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::geopos(\"k\"))?;\n# Ok(()) }\n```"
@@ -497,6 +647,23 @@ impl<Key, T> Geopos<Key, Unset, T> {
         self,
         member: Member2,
     ) -> Geopos<Key, Member2, T> {
+        Geopos {
+            key: self.key,
+            member,
+            _reply: PhantomData,
+        }
+    }
+    /// `member [member ...]`
+    ///
+    /// The run-time form of [`member`](Self::member): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
+    pub fn member_opt<Member2: ToValkeyArgs>(
+        self,
+        member: Option<Member2>,
+    ) -> Geopos<Key, Option<Member2>, T> {
         Geopos {
             key: self.key,
             member,
@@ -608,7 +775,7 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadius(\"k\", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
@@ -731,6 +898,46 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    > {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -777,6 +984,46 @@ impl<
             unit: self.unit,
             withcoord: self.withcoord,
             withdist: Tok("WITHDIST"),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    > {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
             withhash: self.withhash,
             count_block: self.count_block,
             count: self.count,
@@ -834,6 +1081,46 @@ impl<
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: Tok("WITHHASH"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    > {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -938,6 +1225,53 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ANY`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        Present,
+        Count,
+        Option<Tok>,
+        Order,
+        Store,
+        T,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            store: self.store,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -1026,6 +1360,90 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    > {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    > {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
             store: self.store,
             min_version: self.min_version,
             _reply: PhantomData,
@@ -1295,7 +1713,7 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadiusbymember(\"k\", \"1\", 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
@@ -1427,6 +1845,45 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    > {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -1475,6 +1932,45 @@ impl<
             unit: self.unit,
             withcoord: self.withcoord,
             withdist: Tok("WITHDIST"),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    > {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
             withhash: self.withhash,
             count_block: self.count_block,
             count: self.count,
@@ -1533,6 +2029,45 @@ impl<
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: Tok("WITHHASH"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    > {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -1658,6 +2193,45 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        Present,
+        Count,
+        Option<Tok>,
+        Order,
+        Store,
+        T,
+    > {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -1747,6 +2321,88 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    > {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    > {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
             store: self.store,
             _reply: PhantomData,
         }
@@ -1986,7 +2642,7 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadiusbymember_ro(\"k\", \"1\", 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
@@ -2108,6 +2764,43 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    > {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -2153,6 +2846,43 @@ impl<
             unit: self.unit,
             withcoord: self.withcoord,
             withdist: Tok("WITHDIST"),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    > {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
             withhash: self.withhash,
             count_block: self.count_block,
             count: self.count,
@@ -2207,6 +2937,43 @@ impl<
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: Tok("WITHHASH"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    > {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -2323,6 +3090,43 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        Present,
+        Count,
+        Option<Tok>,
+        Order,
+        T,
+    > {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -2407,6 +3211,84 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    > {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    > {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
             _reply: PhantomData,
         }
     }
@@ -2541,7 +3423,7 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadius_ro(\"k\", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
@@ -2645,6 +3527,44 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    > {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -2678,6 +3598,44 @@ impl<
             unit: self.unit,
             withcoord: self.withcoord,
             withdist: Tok("WITHDIST"),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    > {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
             withhash: self.withhash,
             count_block: self.count_block,
             count: self.count,
@@ -2721,6 +3679,44 @@ impl<
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: Tok("WITHHASH"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    > {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -2808,6 +3804,51 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ANY`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        Present,
+        Count,
+        Option<Tok>,
+        Order,
+        T,
+    > {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -2891,6 +3932,86 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    > {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    > {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -3120,7 +4241,7 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `by`: [`GeosearchBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`
+/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `withcoord_if`, `withdist_if`, `withhash_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(\n        cmd::geosearch(\n                \"k\",\n                cmd::GeosearchBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
@@ -3276,6 +4397,45 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
+    pub fn frommember_opt<Member: ToValkeyArg>(
+        self,
+        member: Option<Member>,
+    ) -> Geosearch<
+        Key,
+        Option<Tokened<Member>>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3353,6 +4513,84 @@ impl<
             from: self.from,
             by: self.by,
             order: Tok("DESC"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("ASC")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("DESC")),
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -3450,6 +4688,43 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        Present,
+        Count,
+        Option<Tok>,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3497,6 +4772,43 @@ impl<
             count: self.count,
             any: self.any,
             withcoord: Tok("WITHCOORD"),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: given.then_some(Tok("WITHCOORD")),
             withdist: self.withdist,
             withhash: self.withhash,
             min_version: self.min_version,
@@ -3556,6 +4868,43 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -3605,6 +4954,43 @@ impl<
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: Tok("WITHHASH"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        T,
+    > {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -3846,7 +5232,7 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `by`: [`GeosearchstoreBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`
+/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `storedist_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(\n        cmd::geosearchstore(\n                \"k2\",\n                \"k\",\n                cmd::GeosearchstoreBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
@@ -3985,6 +5371,41 @@ impl<
             min_version: self.min_version,
         }
     }
+    /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
+    pub fn frommember_opt<Member: ToValkeyArg>(
+        self,
+        member: Option<Member>,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        Option<Tokened<Member>>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    > {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
 }
 impl<
     Destination,
@@ -4053,6 +5474,76 @@ impl<
             from: self.from,
             by: self.by,
             order: Tok("DESC"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    > {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("ASC")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    > {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("DESC")),
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -4135,6 +5626,39 @@ impl<
             min_version: self.min_version,
         }
     }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        Present,
+        Count,
+        Option<Tok>,
+        Storedist,
+    > {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
 }
 impl<
     Destination,
@@ -4168,6 +5692,39 @@ impl<
             count: self.count,
             any: self.any,
             storedist: Tok("STOREDIST"),
+            min_version: self.min_version,
+        }
+    }
+    /// `STOREDIST`
+    ///
+    /// The run-time form of [`storedist`](Self::storedist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `STOREDIST`
+    pub fn storedist_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+    > {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: given.then_some(Tok("STOREDIST")),
             min_version: self.min_version,
         }
     }

@@ -221,7 +221,7 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
 /// - `seconds`: an integer — `seconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hexpire`](struct@Hexpire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hexpire`](struct@Hexpire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
@@ -294,6 +294,74 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
             key: self.key,
             seconds: self.seconds,
             condition: Tok("LT"),
+            field: self.field,
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("LT")),
             field: self.field,
         }
     }
@@ -377,7 +445,7 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
 /// - `unix_time_seconds`: an integer — `unix-time-seconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hexpireat`](struct@Hexpireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hexpireat`](struct@Hexpireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
@@ -450,6 +518,74 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
             condition: Tok("LT"),
+            field: self.field,
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("LT")),
             field: self.field,
         }
     }
@@ -872,7 +1008,7 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hgetex`](struct@Hgetex)): `ex`, `px`, `exat`, `pxat`, `persist`
+/// **Options** (methods of [`Hgetex`](struct@Hgetex)): `ex`, `px`, `exat`, `pxat`, `persist`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `persist_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetex(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
@@ -974,6 +1110,105 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         Hgetex {
             key: self.key,
             expiration: Tok("PERSIST"),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+        Hgetex {
+            key: self.key,
+            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+        Hgetex {
+            key: self.key,
+            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+        Hgetex {
+            key: self.key,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+        Hgetex {
+            key: self.key,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `PERSIST`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`persist`](Self::persist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PERSIST`
+    pub fn persist_if(self, given: bool) -> Hgetex<Key, Field, Option<Tok>, T> {
+        Hgetex {
+            key: self.key,
+            expiration: given.then_some(Tok("PERSIST")),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1643,7 +1878,7 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
 /// - `milliseconds`: an integer — `milliseconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hpexpire`](struct@Hpexpire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hpexpire`](struct@Hpexpire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
@@ -1716,6 +1951,74 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
             key: self.key,
             milliseconds: self.milliseconds,
             condition: Tok("LT"),
+            field: self.field,
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("LT")),
             field: self.field,
         }
     }
@@ -1799,7 +2102,7 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
 /// - `unix_time_milliseconds`: an integer — `unix-time-milliseconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hpexpireat`](struct@Hpexpireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hpexpireat`](struct@Hpexpireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
@@ -1872,6 +2175,74 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: Tok("LT"),
+            field: self.field,
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("LT")),
             field: self.field,
         }
     }
@@ -2117,7 +2488,7 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `count`, `withvalues`
+/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `count`, `withvalues`, `withvalues_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hrandfield(\"k\"))?;\n# Ok(()) }\n```"
@@ -2174,6 +2545,25 @@ impl<Key, Count, T> Hrandfield<Key, Present, Count, Unset, T> {
             options: self.options,
             count: self.count,
             withvalues: Tok("WITHVALUES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHVALUES`
+    ///
+    /// The run-time form of [`withvalues`](Self::withvalues): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHVALUES`
+    pub fn withvalues_if(
+        self,
+        given: bool,
+    ) -> Hrandfield<Key, Present, Count, Option<Tok>, T> {
+        Hrandfield {
+            key: self.key,
+            options: self.options,
+            count: self.count,
+            withvalues: given.then_some(Tok("WITHVALUES")),
             _reply: PhantomData,
         }
     }
@@ -2250,7 +2640,7 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Hscan`](struct@Hscan)): `pattern`, `count`, `novalues`
+/// **Options** (methods of [`Hscan`](struct@Hscan)): `pattern`, `count`, `novalues`, `pattern_opt`, `count_opt`, `novalues_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hscan(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -2303,6 +2693,26 @@ impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
             _reply: PhantomData,
         }
     }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Hscan<Key, Option<Tokened<Pattern2>>, Count, Novalues, T> {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            novalues: self.novalues,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
     /// `COUNT count`
@@ -2320,6 +2730,26 @@ impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
             _reply: PhantomData,
         }
     }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Hscan<Key, Pattern, Option<Tokened<i64>>, Novalues, T> {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
+            novalues: self.novalues,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Pattern, Count, T> Hscan<Key, Pattern, Count, Unset, T> {
     /// `NOVALUES`
@@ -2330,6 +2760,23 @@ impl<Key, Pattern, Count, T> Hscan<Key, Pattern, Count, Unset, T> {
             pattern: self.pattern,
             count: self.count,
             novalues: Tok("NOVALUES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `NOVALUES`
+    ///
+    /// The run-time form of [`novalues`](Self::novalues): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOVALUES`
+    pub fn novalues_if(self, given: bool) -> Hscan<Key, Pattern, Count, Option<Tok>, T> {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            novalues: given.then_some(Tok("NOVALUES")),
             _reply: PhantomData,
         }
     }
@@ -2503,7 +2950,7 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`, `nx_if`, `xx_if`, `fnx_if`, `fxx_if`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `keepttl_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetex(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
@@ -2565,6 +3012,48 @@ impl<
             data: self.data,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration> {
+        Hsetex {
+            key: self.key,
+            key_condition: given.then_some(Tok("NX")),
+            fields_condition: self.fields_condition,
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration> {
+        Hsetex {
+            key: self.key,
+            key_condition: given.then_some(Tok("XX")),
+            fields_condition: self.fields_condition,
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
 }
 impl<
     Key,
@@ -2592,6 +3081,48 @@ impl<
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: Tok("FXX"),
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `FNX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`fnx`](Self::fnx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FNX`
+    pub fn fnx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: given.then_some(Tok("FNX")),
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `FXX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`fxx`](Self::fxx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FXX`
+    pub fn fxx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: given.then_some(Tok("FXX")),
             expiration: self.expiration,
             data: self.data,
         }
@@ -2688,6 +3219,113 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tok("KEEPTTL"),
+            data: self.data,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            data: self.data,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            data: self.data,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+            data: self.data,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+            data: self.data,
+        }
+    }
+    /// `KEEPTTL`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`keepttl`](Self::keepttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KEEPTTL`
+    pub fn keepttl_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tok>> {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: given.then_some(Tok("KEEPTTL")),
             data: self.data,
         }
     }

@@ -58,7 +58,7 @@ pub(crate) static PFADD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Pfadd`](struct@Pfadd)): `element`
+/// **Options** (methods of [`Pfadd`](struct@Pfadd)): `element`, `element_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pfadd(\"k\"))?;\n# Ok(()) }\n```"
@@ -88,6 +88,19 @@ impl<Key> Pfadd<Key, Unset> {
         self,
         element: Element2,
     ) -> Pfadd<Key, Element2> {
+        Pfadd { key: self.key, element }
+    }
+    /// `element [element ...]`
+    ///
+    /// The run-time form of [`element`](Self::element): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `element`: one or more: a collection of strings, or a single one — `[element [element ...]]`
+    pub fn element_opt<Element2: ToValkeyArgs>(
+        self,
+        element: Option<Element2>,
+    ) -> Pfadd<Key, Option<Element2>> {
         Pfadd { key: self.key, element }
     }
 }
@@ -315,7 +328,7 @@ pub(crate) static PFMERGE: CommandMeta = CommandMeta {
 ///
 /// - `destkey`: a key — `destkey`
 ///
-/// **Options** (methods of [`Pfmerge`](struct@Pfmerge)): `sourcekey`
+/// **Options** (methods of [`Pfmerge`](struct@Pfmerge)): `sourcekey`, `sourcekey_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::pfmerge(\"k\"))?;\n# Ok(()) }\n```"
@@ -348,6 +361,22 @@ impl<Destkey> Pfmerge<Destkey, Unset> {
         self,
         sourcekey: Sourcekey2,
     ) -> Pfmerge<Destkey, Sourcekey2> {
+        Pfmerge {
+            destkey: self.destkey,
+            sourcekey,
+        }
+    }
+    /// `sourcekey [sourcekey ...]`
+    ///
+    /// The run-time form of [`sourcekey`](Self::sourcekey): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `sourcekey`: one or more: a collection of keys, or a single one — `[sourcekey [sourcekey ...]]`
+    pub fn sourcekey_opt<Sourcekey2: ToValkeyArgs>(
+        self,
+        sourcekey: Option<Sourcekey2>,
+    ) -> Pfmerge<Destkey, Option<Sourcekey2>> {
         Pfmerge {
             destkey: self.destkey,
             sourcekey,

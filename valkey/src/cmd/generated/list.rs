@@ -176,7 +176,7 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
-/// **Options** (methods of [`Blmpop`](struct@Blmpop)): `count`
+/// **Options** (methods of [`Blmpop`](struct@Blmpop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blmpop(0.5, [\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
@@ -221,6 +221,22 @@ impl<Key, T> Blmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Blmpop<Key, Option<Tokened<i64>>, T> {
+        Blmpop {
+            timeout: self.timeout,
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -961,7 +977,7 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
-/// **Options** (methods of [`Lmpop`](struct@Lmpop)): `count`
+/// **Options** (methods of [`Lmpop`](struct@Lmpop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lmpop([\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
@@ -1002,6 +1018,21 @@ impl<Key, T> Lmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Lmpop<Key, Option<Tokened<i64>>, T> {
+        Lmpop {
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -1084,7 +1115,7 @@ pub(crate) static LPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Lpop`](struct@Lpop)): `count`
+/// **Options** (methods of [`Lpop`](struct@Lpop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lpop(\"k\"))?;\n# Ok(()) }\n```"
@@ -1124,6 +1155,28 @@ impl<Key, T> Lpop<Key, Unset, T> {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
+    pub fn count_opt(self, count: Option<i64>) -> Lpop<Key, Option<i64>, T> {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Lpop {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1194,7 +1247,7 @@ pub(crate) static LPOS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `element`: a string — `element`
 ///
-/// **Options** (methods of [`Lpos`](struct@Lpos)): `rank`, `count`, `maxlen`
+/// **Options** (methods of [`Lpos`](struct@Lpos)): `rank`, `count`, `maxlen`, `rank_opt`, `maxlen_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::lpos(\"k\", \"1\"))?;\n# Ok(()) }\n```"
@@ -1249,6 +1302,26 @@ impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len
             _reply: PhantomData,
         }
     }
+    /// `RANK rank`
+    ///
+    /// The run-time form of [`rank`](Self::rank): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `rank`: an integer — `[RANK rank]`
+    pub fn rank_opt(
+        self,
+        rank: Option<i64>,
+    ) -> Lpos<Key, Element, Option<Tokened<i64>>, NumMatches, Len, O> {
+        Lpos {
+            key: self.key,
+            element: self.element,
+            rank: rank.map(|rank| Tokened("RANK", rank)),
+            num_matches: self.num_matches,
+            len: self.len,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
     /// `COUNT num-matches`
@@ -1291,6 +1364,26 @@ impl<Key, Element, Rank, NumMatches, O> Lpos<Key, Element, Rank, NumMatches, Uns
             rank: self.rank,
             num_matches: self.num_matches,
             len: Tokened("MAXLEN", len),
+            _reply: PhantomData,
+        }
+    }
+    /// `MAXLEN len`
+    ///
+    /// The run-time form of [`maxlen`](Self::maxlen): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `len`: an integer — `[MAXLEN len]`
+    pub fn maxlen_opt(
+        self,
+        len: Option<i64>,
+    ) -> Lpos<Key, Element, Rank, NumMatches, Option<Tokened<i64>>, O> {
+        Lpos {
+            key: self.key,
+            element: self.element,
+            rank: self.rank,
+            num_matches: self.num_matches,
+            len: len.map(|len| Tokened("MAXLEN", len)),
             _reply: PhantomData,
         }
     }
@@ -1893,7 +1986,7 @@ pub(crate) static RPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Rpop`](struct@Rpop)): `count`
+/// **Options** (methods of [`Rpop`](struct@Rpop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::rpop(\"k\"))?;\n# Ok(()) }\n```"
@@ -1933,6 +2026,28 @@ impl<Key, T> Rpop<Key, Unset, T> {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
+    pub fn count_opt(self, count: Option<i64>) -> Rpop<Key, Option<i64>, T> {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Rpop {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }

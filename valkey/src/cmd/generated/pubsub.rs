@@ -245,7 +245,7 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`
+/// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`, `pattern_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_channels())?;\n# Ok(()) }\n```"
@@ -280,6 +280,22 @@ impl<T> PubsubChannels<Unset, T> {
         self,
         pattern: Pattern2,
     ) -> PubsubChannels<Pattern2, T> {
+        PubsubChannels {
+            pattern,
+            _reply: PhantomData,
+        }
+    }
+    /// `pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> PubsubChannels<Option<Pattern2>, T> {
         PubsubChannels {
             pattern,
             _reply: PhantomData,
@@ -456,7 +472,7 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`
+/// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`, `channel_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_numsub())?;\n# Ok(()) }\n```"
@@ -491,6 +507,22 @@ impl<T> PubsubNumsub<Unset, T> {
         self,
         channel: Channel2,
     ) -> PubsubNumsub<Channel2, T> {
+        PubsubNumsub {
+            channel,
+            _reply: PhantomData,
+        }
+    }
+    /// `channel [channel ...]`
+    ///
+    /// The run-time form of [`channel`](Self::channel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
+    pub fn channel_opt<Channel2: ToValkeyArgs>(
+        self,
+        channel: Option<Channel2>,
+    ) -> PubsubNumsub<Option<Channel2>, T> {
         PubsubNumsub {
             channel,
             _reply: PhantomData,
@@ -544,7 +576,7 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`
+/// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`, `pattern_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_shardchannels())?;\n# Ok(()) }\n```"
@@ -579,6 +611,22 @@ impl<T> PubsubShardchannels<Unset, T> {
         self,
         pattern: Pattern2,
     ) -> PubsubShardchannels<Pattern2, T> {
+        PubsubShardchannels {
+            pattern,
+            _reply: PhantomData,
+        }
+    }
+    /// `pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> PubsubShardchannels<Option<Pattern2>, T> {
         PubsubShardchannels {
             pattern,
             _reply: PhantomData,
@@ -633,7 +681,7 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`
+/// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`, `shardchannel_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_shardnumsub())?;\n# Ok(()) }\n```"
@@ -668,6 +716,22 @@ impl<T> PubsubShardnumsub<Unset, T> {
         self,
         shardchannel: Shardchannel2,
     ) -> PubsubShardnumsub<Shardchannel2, T> {
+        PubsubShardnumsub {
+            shardchannel,
+            _reply: PhantomData,
+        }
+    }
+    /// `shardchannel [shardchannel ...]`
+    ///
+    /// The run-time form of [`shardchannel`](Self::shardchannel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
+    pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
+        self,
+        shardchannel: Option<Shardchannel2>,
+    ) -> PubsubShardnumsub<Option<Shardchannel2>, T> {
         PubsubShardnumsub {
             shardchannel,
             _reply: PhantomData,
@@ -724,7 +788,7 @@ pub(crate) static PUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Punsubscribe`](struct@Punsubscribe)): `pattern`
+/// **Options** (methods of [`Punsubscribe`](struct@Punsubscribe)): `pattern`, `pattern_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::punsubscribe())?;\n# Ok(()) }\n```"
@@ -753,6 +817,19 @@ impl Punsubscribe<Unset> {
         self,
         pattern: Pattern2,
     ) -> Punsubscribe<Pattern2> {
+        Punsubscribe { pattern }
+    }
+    /// `pattern [pattern ...]`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `[pattern [pattern ...]]`
+    pub fn pattern_opt<Pattern2: ToValkeyArgs>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Punsubscribe<Option<Pattern2>> {
         Punsubscribe { pattern }
     }
 }
@@ -1047,7 +1124,7 @@ pub(crate) static SUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Sunsubscribe`](struct@Sunsubscribe)): `shardchannel`
+/// **Options** (methods of [`Sunsubscribe`](struct@Sunsubscribe)): `shardchannel`, `shardchannel_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::sunsubscribe())?;\n# Ok(()) }\n```"
@@ -1078,6 +1155,19 @@ impl Sunsubscribe<Unset> {
         self,
         shardchannel: Shardchannel2,
     ) -> Sunsubscribe<Shardchannel2> {
+        Sunsubscribe { shardchannel }
+    }
+    /// `shardchannel [shardchannel ...]`
+    ///
+    /// The run-time form of [`shardchannel`](Self::shardchannel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
+    pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
+        self,
+        shardchannel: Option<Shardchannel2>,
+    ) -> Sunsubscribe<Option<Shardchannel2>> {
         Sunsubscribe { shardchannel }
     }
 }
@@ -1128,7 +1218,7 @@ pub(crate) static UNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Unsubscribe`](struct@Unsubscribe)): `channel`
+/// **Options** (methods of [`Unsubscribe`](struct@Unsubscribe)): `channel`, `channel_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::unsubscribe())?;\n# Ok(()) }\n```"
@@ -1157,6 +1247,19 @@ impl Unsubscribe<Unset> {
         self,
         channel: Channel2,
     ) -> Unsubscribe<Channel2> {
+        Unsubscribe { channel }
+    }
+    /// `channel [channel ...]`
+    ///
+    /// The run-time form of [`channel`](Self::channel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
+    pub fn channel_opt<Channel2: ToValkeyArgs>(
+        self,
+        channel: Option<Channel2>,
+    ) -> Unsubscribe<Option<Channel2>> {
         Unsubscribe { channel }
     }
 }

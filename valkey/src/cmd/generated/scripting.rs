@@ -60,7 +60,7 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
 ///
 /// - `script`: a string — `script`
 ///
-/// **Options** (methods of [`Eval`](struct@Eval)): `keys`, `args`
+/// **Options** (methods of [`Eval`](struct@Eval)): `keys`, `args`, `keys_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::eval(\"return 1\"))?;\n# Ok(()) }\n```"
@@ -106,6 +106,24 @@ impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> Eval<Script, Option<Key2>, Arg, T> {
+        Eval {
+            script: self.script,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     /// `arg [arg ...]`
@@ -114,6 +132,24 @@ impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
+        Eval {
+            script: self.script,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> Eval<Script, Key, Option<Arg2>, T> {
         Eval {
             script: self.script,
             key: self.key,
@@ -189,7 +225,7 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
 ///
 /// - `sha1`: a string — `sha1`
 ///
-/// **Options** (methods of [`Evalsha`](struct@Evalsha)): `keys`, `args`
+/// **Options** (methods of [`Evalsha`](struct@Evalsha)): `keys`, `args`, `keys_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::evalsha(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
@@ -235,6 +271,24 @@ impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> Evalsha<Sha1, Option<Key2>, Arg, T> {
+        Evalsha {
+            sha1: self.sha1,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
@@ -243,6 +297,24 @@ impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
+        Evalsha {
+            sha1: self.sha1,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> Evalsha<Sha1, Key, Option<Arg2>, T> {
         Evalsha {
             sha1: self.sha1,
             key: self.key,
@@ -319,7 +391,7 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
 ///
 /// - `sha1`: a string — `sha1`
 ///
-/// **Options** (methods of [`EvalshaRo`](struct@EvalshaRo)): `keys`, `args`
+/// **Options** (methods of [`EvalshaRo`](struct@EvalshaRo)): `keys`, `args`, `keys_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::evalsha_ro(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
@@ -365,6 +437,24 @@ impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> EvalshaRo<Sha1, Option<Key2>, Arg, T> {
+        EvalshaRo {
+            sha1: self.sha1,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
@@ -373,6 +463,24 @@ impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
+        EvalshaRo {
+            sha1: self.sha1,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> EvalshaRo<Sha1, Key, Option<Arg2>, T> {
         EvalshaRo {
             sha1: self.sha1,
             key: self.key,
@@ -449,7 +557,7 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
 ///
 /// - `script`: a string — `script`
 ///
-/// **Options** (methods of [`EvalRo`](struct@EvalRo)): `keys`, `args`
+/// **Options** (methods of [`EvalRo`](struct@EvalRo)): `keys`, `args`, `keys_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::eval_ro(\"return 1\"))?;\n# Ok(()) }\n```"
@@ -495,6 +603,24 @@ impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> EvalRo<Script, Option<Key2>, Arg, T> {
+        EvalRo {
+            script: self.script,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     /// `arg [arg ...]`
@@ -503,6 +629,24 @@ impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
+        EvalRo {
+            script: self.script,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> EvalRo<Script, Key, Option<Arg2>, T> {
         EvalRo {
             script: self.script,
             key: self.key,
@@ -578,7 +722,7 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
 ///
 /// - `function`: a string — `function`
 ///
-/// **Options** (methods of [`Fcall`](struct@Fcall)): `keys`, `args`
+/// **Options** (methods of [`Fcall`](struct@Fcall)): `keys`, `args`, `keys_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::fcall(\"conformance_f\"))?;\n# Ok(()) }\n```"
@@ -624,6 +768,24 @@ impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> Fcall<Function, Option<Key2>, Arg, T> {
+        Fcall {
+            function: self.function,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     /// `arg [arg ...]`
@@ -632,6 +794,24 @@ impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
+        Fcall {
+            function: self.function,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> Fcall<Function, Key, Option<Arg2>, T> {
         Fcall {
             function: self.function,
             key: self.key,
@@ -712,7 +892,7 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
 ///
 /// - `function`: a string — `function`
 ///
-/// **Options** (methods of [`FcallRo`](struct@FcallRo)): `keys`, `args`
+/// **Options** (methods of [`FcallRo`](struct@FcallRo)): `keys`, `args`, `keys_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::fcall_ro(\"conformance_f\"))?;\n# Ok(()) }\n```"
@@ -758,6 +938,24 @@ impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> FcallRo<Function, Option<Key2>, Arg, T> {
+        FcallRo {
+            function: self.function,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     /// `arg [arg ...]`
@@ -766,6 +964,24 @@ impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
+        FcallRo {
+            function: self.function,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> FcallRo<Function, Key, Option<Arg2>, T> {
         FcallRo {
             function: self.function,
             key: self.key,
@@ -1017,7 +1233,7 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
 /// - **Flags:** write, noscript
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`
+/// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`, `async_if`, `sync_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_flush())?;\n# Ok(()) }\n```"
@@ -1053,6 +1269,34 @@ impl FunctionFlush<Unset> {
     pub fn sync(self) -> FunctionFlush<Tok> {
         FunctionFlush {
             flush_type: Tok("SYNC"),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> FunctionFlush<Option<Tok>> {
+        FunctionFlush {
+            flush_type: given.then_some(Tok("ASYNC")),
+        }
+    }
+    /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> FunctionFlush<Option<Tok>> {
+        FunctionFlush {
+            flush_type: given.then_some(Tok("SYNC")),
         }
     }
 }
@@ -1220,7 +1464,7 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
 /// - **Flags:** noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`
+/// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`, `libraryname_opt`, `withcode_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_list())?;\n# Ok(()) }\n```"
@@ -1263,6 +1507,27 @@ impl<Withcode, T> FunctionList<Unset, Withcode, T> {
             _reply: PhantomData,
         }
     }
+    /// `LIBRARYNAME library-name-pattern`
+    ///
+    /// The run-time form of [`libraryname`](Self::libraryname): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `library_name_pattern`: a string — `[LIBRARYNAME library-name-pattern]`
+    pub fn libraryname_opt<LibraryNamePattern2: ToValkeyArg>(
+        self,
+        library_name_pattern: Option<LibraryNamePattern2>,
+    ) -> FunctionList<Option<Tokened<LibraryNamePattern2>>, Withcode, T> {
+        FunctionList {
+            library_name_pattern: library_name_pattern
+                .map(|library_name_pattern| Tokened(
+                    "LIBRARYNAME",
+                    library_name_pattern,
+                )),
+            withcode: self.withcode,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<LibraryNamePattern, T> FunctionList<LibraryNamePattern, Unset, T> {
     /// `WITHCODE`
@@ -1270,6 +1535,23 @@ impl<LibraryNamePattern, T> FunctionList<LibraryNamePattern, Unset, T> {
         FunctionList {
             library_name_pattern: self.library_name_pattern,
             withcode: Tok("WITHCODE"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCODE`
+    ///
+    /// The run-time form of [`withcode`](Self::withcode): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCODE`
+    pub fn withcode_if(
+        self,
+        given: bool,
+    ) -> FunctionList<LibraryNamePattern, Option<Tok>, T> {
+        FunctionList {
+            library_name_pattern: self.library_name_pattern,
+            withcode: given.then_some(Tok("WITHCODE")),
             _reply: PhantomData,
         }
     }
@@ -1328,7 +1610,7 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
 ///
 /// - `function_code`: a string — `function-code`
 ///
-/// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`
+/// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`, `replace_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::function_load(\n                \"#!lua name=conformance2\\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}\",\n            )\n            .replace(),\n    )?;\n# Ok(()) }\n```"
@@ -1360,6 +1642,19 @@ impl<FunctionCode> FunctionLoad<FunctionCode, Unset> {
     pub fn replace(self) -> FunctionLoad<FunctionCode, Tok> {
         FunctionLoad {
             replace: Tok("REPLACE"),
+            function_code: self.function_code,
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(self, given: bool) -> FunctionLoad<FunctionCode, Option<Tok>> {
+        FunctionLoad {
+            replace: given.then_some(Tok("REPLACE")),
             function_code: self.function_code,
         }
     }
@@ -1418,7 +1713,7 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
 ///
 /// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`
+/// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`, `flush_if`, `append_if`, `replace_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_restore(\"1\"))?;\n# Ok(()) }\n```"
@@ -1471,6 +1766,57 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("REPLACE"),
+        }
+    }
+    /// `FLUSH`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`flush`](Self::flush): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FLUSH`
+    pub fn flush_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>> {
+        FunctionRestore {
+            serialized_value: self.serialized_value,
+            policy: given.then_some(Tok("FLUSH")),
+        }
+    }
+    /// `APPEND`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`append`](Self::append): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `APPEND`
+    pub fn append_if(
+        self,
+        given: bool,
+    ) -> FunctionRestore<SerializedValue, Option<Tok>> {
+        FunctionRestore {
+            serialized_value: self.serialized_value,
+            policy: given.then_some(Tok("APPEND")),
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> FunctionRestore<SerializedValue, Option<Tok>> {
+        FunctionRestore {
+            serialized_value: self.serialized_value,
+            policy: given.then_some(Tok("REPLACE")),
         }
     }
 }
@@ -1690,7 +2036,7 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
 ///
 /// - `mode`: [`ScriptDebugMode`] — `<YES | SYNC | NO>`
 ///
-/// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`
+/// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`, `engine_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes))?;\n# Ok(()) }\n```"
@@ -1730,6 +2076,30 @@ impl ScriptDebug<Unset> {
             mode: self.mode,
             engine,
             min_version: newer(self.min_version, Some(Version::new(9, 1, 0))),
+        }
+    }
+    /// `engine`
+    ///
+    /// (since 9.1.0)
+    ///
+    /// The run-time form of [`engine`](Self::engine): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `engine`: a string — `[engine]` (since 9.1.0)
+    pub fn engine_opt<Engine2: ToValkeyArg>(
+        self,
+        engine: Option<Engine2>,
+    ) -> ScriptDebug<Option<Engine2>> {
+        let min_version = if engine.is_some() {
+            newer(self.min_version, Some(Version::new(9, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ScriptDebug {
+            mode: self.mode,
+            engine,
+            min_version,
         }
     }
 }
@@ -1858,7 +2228,7 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
 ///
 /// - 6.2.0: Added the `ASYNC` and `SYNC` flushing mode modifiers.
 ///
-/// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`
+/// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`, `async_if`, `sync_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_flush())?;\n# Ok(()) }\n```"
@@ -1900,6 +2270,46 @@ impl ScriptFlush<Unset> {
         ScriptFlush {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> ScriptFlush<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ScriptFlush {
+            flush_type: given.then_some(Tok("ASYNC")),
+            min_version,
+        }
+    }
+    /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> ScriptFlush<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ScriptFlush {
+            flush_type: given.then_some(Tok("SYNC")),
+            min_version,
         }
     }
 }

@@ -102,7 +102,7 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `Vec<String>`
 ///
-/// **Options** (methods of [`AclCat`](struct@AclCat)): `category`
+/// **Options** (methods of [`AclCat`](struct@AclCat)): `category`, `category_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_cat())?;\n# Ok(()) }\n```"
@@ -133,6 +133,19 @@ impl AclCat<Unset> {
         self,
         category: Category2,
     ) -> AclCat<Category2> {
+        AclCat { category }
+    }
+    /// `category`
+    ///
+    /// The run-time form of [`category`](Self::category): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `[category]`
+    pub fn category_opt<Category2: ToValkeyArg>(
+        self,
+        category: Option<Category2>,
+    ) -> AclCat<Option<Category2>> {
         AclCat { category }
     }
 }
@@ -260,7 +273,7 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
 /// - `username`: a string — `username`
 /// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`
+/// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_dryrun(\"default\", \"get\").args([\"k\"]))?;\n# Ok(()) }\n```"
@@ -300,6 +313,23 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
         self,
         arg: Arg2,
     ) -> AclDryrun<Username, CommandArg, Arg2> {
+        AclDryrun {
+            username: self.username,
+            command: self.command,
+            arg,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> AclDryrun<Username, CommandArg, Option<Arg2>> {
         AclDryrun {
             username: self.username,
             command: self.command,
@@ -358,7 +388,7 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`
+/// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`, `bits_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_genpass())?;\n# Ok(()) }\n```"
@@ -386,6 +416,16 @@ impl AclGenpass<Unset> {
     ///
     /// - `bits`: an integer — `[bits]`
     pub fn bits(self, bits: i64) -> AclGenpass<i64> {
+        AclGenpass { bits }
+    }
+    /// `bits`
+    ///
+    /// The run-time form of [`bits`](Self::bits): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `bits`: an integer — `[bits]`
+    pub fn bits_opt(self, bits: Option<i64>) -> AclGenpass<Option<i64>> {
         AclGenpass { bits }
     }
 }
@@ -714,7 +754,7 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
 ///
 /// - 7.2.0: Added entry ID, timestamp created, and timestamp last updated.
 ///
-/// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`
+/// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::acl_log())?;\n# Ok(()) }\n```"
@@ -766,6 +806,21 @@ impl<O> AclLog<Unset, O> {
     {
         AclLog {
             operation: Tok("RESET"),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
+    pub fn count_opt(self, count: Option<i64>) -> AclLog<Option<i64>, O> {
+        AclLog {
+            operation: count,
             _reply: PhantomData,
         }
     }
@@ -892,7 +947,7 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
 ///
 /// - `username`: a string — `username`
 ///
-/// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`
+/// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`, `rule_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_setuser(\"1\"))?;\n# Ok(()) }\n```"
@@ -926,6 +981,22 @@ impl<Username> AclSetuser<Username, Unset> {
     ///
     /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
     pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2> {
+        AclSetuser {
+            username: self.username,
+            rule,
+        }
+    }
+    /// `rule [rule ...]`
+    ///
+    /// The run-time form of [`rule`](Self::rule): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
+    pub fn rule_opt<Rule2: ToValkeyArgs>(
+        self,
+        rule: Option<Rule2>,
+    ) -> AclSetuser<Username, Option<Rule2>> {
         AclSetuser {
             username: self.username,
             rule,
@@ -1184,7 +1255,7 @@ pub(crate) static BGSAVE: CommandMeta = CommandMeta {
 /// - 3.2.2: Added the `SCHEDULE` option.
 /// - 8.1.0: Added the `CANCEL` option.
 ///
-/// **Options** (methods of [`Bgsave`](struct@Bgsave)): `schedule`, `cancel`
+/// **Options** (methods of [`Bgsave`](struct@Bgsave)): `schedule`, `cancel`, `schedule_if`, `cancel_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::bgsave())?;\n# Ok(()) }\n```"
@@ -1228,6 +1299,50 @@ impl Bgsave<Unset> {
         Bgsave {
             operation: Tok("CANCEL"),
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `SCHEDULE`
+    ///
+    /// (since 3.2.2)
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`schedule`](Self::schedule): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SCHEDULE`
+    pub fn schedule_if(self, given: bool) -> Bgsave<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 2, 2)))
+        } else {
+            self.min_version
+        };
+        Bgsave {
+            operation: given.then_some(Tok("SCHEDULE")),
+            min_version,
+        }
+    }
+    /// `CANCEL`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`cancel`](Self::cancel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CANCEL`
+    pub fn cancel_if(self, given: bool) -> Bgsave<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        Bgsave {
+            operation: given.then_some(Tok("CANCEL")),
+            min_version,
         }
     }
 }
@@ -1400,7 +1515,7 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
 ///
-/// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`
+/// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`, `command_name_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_docs())?;\n# Ok(()) }\n```"
@@ -1437,6 +1552,22 @@ impl<T> CommandDocs<Unset, T> {
         self,
         command_name: CommandName2,
     ) -> CommandDocs<CommandName2, T> {
+        CommandDocs {
+            command_name,
+            _reply: PhantomData,
+        }
+    }
+    /// `command-name [command-name ...]`
+    ///
+    /// The run-time form of [`command_name`](Self::command_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
+    pub fn command_name_opt<CommandName2: ToValkeyArgs>(
+        self,
+        command_name: Option<CommandName2>,
+    ) -> CommandDocs<Option<CommandName2>, T> {
         CommandDocs {
             command_name,
             _reply: PhantomData,
@@ -1492,7 +1623,7 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
 ///
 /// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`
+/// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_getkeys(\"get\").args([\"k\"]))?;\n# Ok(()) }\n```"
@@ -1531,6 +1662,23 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
         self,
         arg: Arg2,
     ) -> CommandGetkeys<CommandArg, Arg2, T> {
+        CommandGetkeys {
+            command: self.command,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> CommandGetkeys<CommandArg, Option<Arg2>, T> {
         CommandGetkeys {
             command: self.command,
             arg,
@@ -1589,7 +1737,7 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
 ///
 /// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`
+/// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::command_getkeysandflags(\"set\").args([\"k\", \"v\"]))?;\n# Ok(()) }\n```"
@@ -1628,6 +1776,23 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
         self,
         arg: Arg2,
     ) -> CommandGetkeysandflags<CommandArg, Arg2, T> {
+        CommandGetkeysandflags {
+            command: self.command,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> CommandGetkeysandflags<CommandArg, Option<Arg2>, T> {
         CommandGetkeysandflags {
             command: self.command,
             arg,
@@ -1746,7 +1911,7 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
 ///
 /// - 7.0.0: Allowed to be called with no argument to get info on all commands.
 ///
-/// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`
+/// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`, `command_name_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_info())?;\n# Ok(()) }\n```"
@@ -1781,6 +1946,22 @@ impl<T> CommandInfo<Unset, T> {
         self,
         command_name: CommandName2,
     ) -> CommandInfo<CommandName2, T> {
+        CommandInfo {
+            command_name,
+            _reply: PhantomData,
+        }
+    }
+    /// `command-name [command-name ...]`
+    ///
+    /// The run-time form of [`command_name`](Self::command_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
+    pub fn command_name_opt<CommandName2: ToValkeyArgs>(
+        self,
+        command_name: Option<CommandName2>,
+    ) -> CommandInfo<Option<CommandName2>, T> {
         CommandInfo {
             command_name,
             _reply: PhantomData,
@@ -1832,7 +2013,7 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
 ///
-/// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`
+/// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`, `filterby_module_opt`, `filterby_aclcat_opt`, `filterby_pattern_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::command_list())?;\n# Ok(()) }\n```"
@@ -1897,6 +2078,60 @@ impl CommandList<Unset> {
     ) -> CommandList<Tokened<Tokened<Pattern>>> {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("PATTERN", pattern)),
+        }
+    }
+    /// `MODULE module-name`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`filterby_module`](Self::filterby_module): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `module_name`: a string — `MODULE module-name`
+    pub fn filterby_module_opt<ModuleName: ToValkeyArg>(
+        self,
+        module_name: Option<ModuleName>,
+    ) -> CommandList<Option<Tokened<Tokened<ModuleName>>>> {
+        CommandList {
+            filterby: module_name
+                .map(|module_name| Tokened("FILTERBY", Tokened("MODULE", module_name))),
+        }
+    }
+    /// `ACLCAT category`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`filterby_aclcat`](Self::filterby_aclcat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `ACLCAT category`
+    pub fn filterby_aclcat_opt<Category: ToValkeyArg>(
+        self,
+        category: Option<Category>,
+    ) -> CommandList<Option<Tokened<Tokened<Category>>>> {
+        CommandList {
+            filterby: category
+                .map(|category| Tokened("FILTERBY", Tokened("ACLCAT", category))),
+        }
+    }
+    /// `PATTERN pattern`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`filterby_pattern`](Self::filterby_pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `PATTERN pattern`
+    pub fn filterby_pattern_opt<Pattern: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern>,
+    ) -> CommandList<Option<Tokened<Tokened<Pattern>>>> {
+        CommandList {
+            filterby: pattern
+                .map(|pattern| Tokened("FILTERBY", Tokened("PATTERN", pattern))),
         }
     }
 }
@@ -2828,7 +3063,7 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`Failover`](struct@Failover)): `to`, `force`, `abort`, `timeout`
+/// **Options** (methods of [`Failover`](struct@Failover)): `to`, `force`, `abort`, `timeout`, `force_if`, `abort_if`, `timeout_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::failover())?;\n# Ok(()) }\n```"
@@ -2909,6 +3144,27 @@ impl<
             milliseconds: self.milliseconds,
         }
     }
+    /// `FORCE`
+    ///
+    /// The run-time form of [`force`](Self::force): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FORCE`
+    pub fn force_if(
+        self,
+        given: bool,
+    ) -> Failover<Present, Target, Host2, Port, Option<Tok>, Abort, Milliseconds> {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: given.then_some(Tok("FORCE")),
+            abort: self.abort,
+            milliseconds: self.milliseconds,
+        }
+    }
 }
 impl<
     TargetGiven,
@@ -2929,6 +3185,27 @@ impl<
             port: self.port,
             force: self.force,
             abort: Tok("ABORT"),
+            milliseconds: self.milliseconds,
+        }
+    }
+    /// `ABORT`
+    ///
+    /// The run-time form of [`abort`](Self::abort): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABORT`
+    pub fn abort_if(
+        self,
+        given: bool,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Option<Tok>, Milliseconds> {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: self.force,
+            abort: given.then_some(Tok("ABORT")),
             milliseconds: self.milliseconds,
         }
     }
@@ -2958,6 +3235,28 @@ impl<
             force: self.force,
             abort: self.abort,
             milliseconds: Tokened("TIMEOUT", milliseconds),
+        }
+    }
+    /// `TIMEOUT milliseconds`
+    ///
+    /// The run-time form of [`timeout`](Self::timeout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
+    pub fn timeout_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Option<Tokened<i64>>> {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: self.force,
+            abort: self.abort,
+            milliseconds: milliseconds
+                .map(|milliseconds| Tokened("TIMEOUT", milliseconds)),
         }
     }
 }
@@ -3043,7 +3342,7 @@ pub(crate) static FLUSHALL: CommandMeta = CommandMeta {
 /// - 4.0.0: Added the `ASYNC` flushing mode modifier.
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
-/// **Options** (methods of [`Flushall`](struct@Flushall)): `async_`, `sync`
+/// **Options** (methods of [`Flushall`](struct@Flushall)): `async_`, `sync`, `async_if`, `sync_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::flushall())?;\n# Ok(()) }\n```"
@@ -3087,6 +3386,50 @@ impl Flushall<Unset> {
         Flushall {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// (since 4.0.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> Flushall<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(4, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Flushall {
+            flush_type: given.then_some(Tok("ASYNC")),
+            min_version,
+        }
+    }
+    /// `SYNC`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> Flushall<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Flushall {
+            flush_type: given.then_some(Tok("SYNC")),
+            min_version,
         }
     }
 }
@@ -3152,7 +3495,7 @@ pub(crate) static FLUSHDB: CommandMeta = CommandMeta {
 /// - 4.0.0: Added the `ASYNC` flushing mode modifier.
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
-/// **Options** (methods of [`Flushdb`](struct@Flushdb)): `async_`, `sync`
+/// **Options** (methods of [`Flushdb`](struct@Flushdb)): `async_`, `sync`, `async_if`, `sync_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::flushdb())?;\n# Ok(()) }\n```"
@@ -3196,6 +3539,50 @@ impl Flushdb<Unset> {
         Flushdb {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// (since 4.0.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> Flushdb<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(4, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Flushdb {
+            flush_type: given.then_some(Tok("ASYNC")),
+            min_version,
+        }
+    }
+    /// `SYNC`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> Flushdb<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Flushdb {
+            flush_type: given.then_some(Tok("SYNC")),
+            min_version,
         }
     }
 }
@@ -3255,7 +3642,7 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
 ///
 /// - 7.0.0: Added support for taking multiple section arguments.
 ///
-/// **Options** (methods of [`Info`](struct@Info)): `section`
+/// **Options** (methods of [`Info`](struct@Info)): `section`, `section_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::info())?;\n# Ok(()) }\n```"
@@ -3283,6 +3670,19 @@ impl Info<Unset> {
     ///
     /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
     pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2> {
+        Info { section }
+    }
+    /// `section [section ...]`
+    ///
+    /// The run-time form of [`section`](Self::section): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
+    pub fn section_opt<Section2: ToValkeyArgs>(
+        self,
+        section: Option<Section2>,
+    ) -> Info<Option<Section2>> {
         Info { section }
     }
 }
@@ -3664,7 +4064,7 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
 ///
-/// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`
+/// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`, `command_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_histogram())?;\n# Ok(()) }\n```"
@@ -3701,6 +4101,22 @@ impl<T> LatencyHistogram<Unset, T> {
         self,
         command: CommandArg2,
     ) -> LatencyHistogram<CommandArg2, T> {
+        LatencyHistogram {
+            command,
+            _reply: PhantomData,
+        }
+    }
+    /// `command [command ...]`
+    ///
+    /// The run-time form of [`command`](Self::command): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `command`: one or more: a collection of strings, or a single one — `[command [command ...]]`
+    pub fn command_opt<CommandArg2: ToValkeyArgs>(
+        self,
+        command: Option<CommandArg2>,
+    ) -> LatencyHistogram<Option<CommandArg2>, T> {
         LatencyHistogram {
             command,
             _reply: PhantomData,
@@ -3910,7 +4326,7 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `i64`
 ///
-/// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`
+/// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`, `event_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::latency_reset())?;\n# Ok(()) }\n```"
@@ -3938,6 +4354,19 @@ impl LatencyReset<Unset> {
     ///
     /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
     pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2> {
+        LatencyReset { event }
+    }
+    /// `event [event ...]`
+    ///
+    /// The run-time form of [`event`](Self::event): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
+    pub fn event_opt<Event2: ToValkeyArgs>(
+        self,
+        event: Option<Event2>,
+    ) -> LatencyReset<Option<Event2>> {
         LatencyReset { event }
     }
 }
@@ -3986,7 +4415,7 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
 ///
-/// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`
+/// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`, `version_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::lolwut())?;\n# Ok(()) }\n```"
@@ -4016,6 +4445,18 @@ impl Lolwut<Unset> {
     pub fn version(self, version: i64) -> Lolwut<Tokened<i64>> {
         Lolwut {
             version: Tokened("VERSION", version),
+        }
+    }
+    /// `VERSION version`
+    ///
+    /// The run-time form of [`version`](Self::version): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `version`: an integer — `[VERSION version]`
+    pub fn version_opt(self, version: Option<i64>) -> Lolwut<Option<Tokened<i64>>> {
+        Lolwut {
+            version: version.map(|version| Tokened("VERSION", version)),
         }
     }
 }
@@ -4454,7 +4895,7 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`
+/// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`, `samples_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::memory_usage(\"k\"))?;\n# Ok(()) }\n```"
@@ -4486,6 +4927,22 @@ impl<Key> MemoryUsage<Key, Unset> {
         MemoryUsage {
             key: self.key,
             count: Tokened("SAMPLES", count),
+        }
+    }
+    /// `SAMPLES count`
+    ///
+    /// The run-time form of [`samples`](Self::samples): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[SAMPLES count]`
+    pub fn samples_opt(
+        self,
+        count: Option<i64>,
+    ) -> MemoryUsage<Key, Option<Tokened<i64>>> {
+        MemoryUsage {
+            key: self.key,
+            count: count.map(|count| Tokened("SAMPLES", count)),
         }
     }
 }
@@ -4721,7 +5178,7 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
 ///
 /// - `path`: a string — `path`
 ///
-/// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`
+/// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_load(\"1\"))?;\n# Ok(()) }\n```"
@@ -4750,6 +5207,19 @@ impl<Path> ModuleLoad<Path, Unset> {
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
+        ModuleLoad { path: self.path, arg }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> ModuleLoad<Path, Option<Arg2>> {
         ModuleLoad { path: self.path, arg }
     }
 }
@@ -4805,7 +5275,7 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
 ///
 /// - `path`: a string — `path`
 ///
-/// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`
+/// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`, `config_opt`, `args_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_loadex(\"1\"))?;\n# Ok(()) }\n```"
@@ -4851,6 +5321,26 @@ impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
             args: self.args,
         }
     }
+    /// `CONFIG name value [CONFIG name value ...]`
+    ///
+    /// The run-time form of [`config`](Self::config): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
+    pub fn config_opt<Configs2: IntoIterator + Clone>(
+        self,
+        configs: Option<Configs2>,
+    ) -> ModuleLoadex<Path, Option<EachTok<Configs2>>, Args>
+    where
+        <Configs2 as IntoIterator>::Item: ToValkeyArgs,
+    {
+        ModuleLoadex {
+            path: self.path,
+            configs: configs.map(|configs| EachTok("CONFIG", configs)),
+            args: self.args,
+        }
+    }
 }
 impl<Path, Configs> ModuleLoadex<Path, Configs, Unset> {
     /// `ARGS args [args ...]`
@@ -4866,6 +5356,23 @@ impl<Path, Configs> ModuleLoadex<Path, Configs, Unset> {
             path: self.path,
             configs: self.configs,
             args: Tokened("ARGS", args),
+        }
+    }
+    /// `ARGS args [args ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
+    pub fn args_opt<Args2: ToValkeyArgs>(
+        self,
+        args: Option<Args2>,
+    ) -> ModuleLoadex<Path, Configs, Option<Tokened<Args2>>> {
+        ModuleLoadex {
+            path: self.path,
+            configs: self.configs,
+            args: args.map(|args| Tokened("ARGS", args)),
         }
     }
 }
@@ -5332,7 +5839,7 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
 /// - `ttl`: an integer — `ttl`
 /// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`
+/// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`, `replace_if`, `absttl_if`, `idletime_opt`, `freq_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore_asking(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
@@ -5395,6 +5902,30 @@ impl<
             min_version: self.min_version,
         }
     }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> RestoreAsking<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency> {
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: given.then_some(Tok("REPLACE")),
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version: self.min_version,
+        }
+    }
 }
 impl<
     Key,
@@ -5418,6 +5949,35 @@ impl<
             seconds: self.seconds,
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `ABSTTL`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`absttl`](Self::absttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABSTTL`
+    pub fn absttl_if(
+        self,
+        given: bool,
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: given.then_some(Tok("ABSTTL")),
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version,
         }
     }
 }
@@ -5450,6 +6010,42 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
+    /// `IDLETIME seconds`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`idletime`](Self::idletime): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
+    pub fn idletime_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> RestoreAsking<
+        Key,
+        SerializedValue,
+        Replace,
+        Absttl,
+        Option<Tokened<i64>>,
+        Frequency,
+    > {
+        let min_version = if seconds.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: seconds.map(|seconds| Tokened("IDLETIME", seconds)),
+            frequency: self.frequency,
+            min_version,
+        }
+    }
 }
 impl<
     Key,
@@ -5478,6 +6074,42 @@ impl<
             seconds: self.seconds,
             frequency: Tokened("FREQ", frequency),
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `FREQ frequency`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`freq`](Self::freq): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
+    pub fn freq_opt(
+        self,
+        frequency: Option<i64>,
+    ) -> RestoreAsking<
+        Key,
+        SerializedValue,
+        Replace,
+        Absttl,
+        Seconds,
+        Option<Tokened<i64>>,
+    > {
+        let min_version = if frequency.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: frequency.map(|frequency| Tokened("FREQ", frequency)),
+            min_version,
         }
     }
 }
@@ -5806,7 +6438,7 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
 /// - 7.0.0: Added the `NOW`, `FORCE` and `ABORT` modifiers.
 /// - 9.0.0: Added the `SAFE` and `FAILOVER` modifiers.
 ///
-/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `options`, `abort`
+/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `options`, `abort`, `abort_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::shutdown())?;\n# Ok(()) }\n```"
@@ -5859,6 +6491,28 @@ impl Shutdown<Unset> {
         Shutdown {
             abort_selector: Tok("ABORT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `ABORT`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`abort`](Self::abort): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABORT`
+    pub fn abort_if(self, given: bool) -> Shutdown<Option<Tok>> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Shutdown {
+            abort_selector: given.then_some(Tok("ABORT")),
+            min_version,
         }
     }
 }
@@ -6079,7 +6733,7 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
 ///
 /// - 4.0.0: Added client IP address, port and name to the reply.
 ///
-/// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`
+/// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::slowlog_get())?;\n# Ok(()) }\n```"
@@ -6111,6 +6765,19 @@ impl<T> SlowlogGet<Unset, T> {
     ///
     /// - `count`: an integer — `[count]`
     pub fn count(self, count: i64) -> SlowlogGet<i64, T> {
+        SlowlogGet {
+            count,
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count_opt(self, count: Option<i64>) -> SlowlogGet<Option<i64>, T> {
         SlowlogGet {
             count,
             _reply: PhantomData,

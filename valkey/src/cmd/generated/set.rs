@@ -467,7 +467,7 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Sintercard`](struct@Sintercard)): `limit`
+/// **Options** (methods of [`Sintercard`](struct@Sintercard)): `limit`, `limit_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sintercard([\"k\"]))?;\n# Ok(()) }\n```"
@@ -499,6 +499,19 @@ impl<Key> Sintercard<Key, Unset> {
         Sintercard {
             key: self.key,
             limit: Tokened("LIMIT", limit),
+        }
+    }
+    /// `LIMIT limit`
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
+    pub fn limit_opt(self, limit: Option<i64>) -> Sintercard<Key, Option<Tokened<i64>>> {
+        Sintercard {
+            key: self.key,
+            limit: limit.map(|limit| Tokened("LIMIT", limit)),
         }
     }
 }
@@ -1005,7 +1018,7 @@ pub(crate) static SPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Spop`](struct@Spop)): `count`
+/// **Options** (methods of [`Spop`](struct@Spop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::spop(\"k\"))?;\n# Ok(()) }\n```"
@@ -1045,6 +1058,28 @@ impl<Key, T> Spop<Key, Unset, T> {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(3, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 3.2.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 3.2.0)
+    pub fn count_opt(self, count: Option<i64>) -> Spop<Key, Option<i64>, T> {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(3, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Spop {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1122,7 +1157,7 @@ pub(crate) static SRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Srandmember`](struct@Srandmember)): `count`
+/// **Options** (methods of [`Srandmember`](struct@Srandmember)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::srandmember(\"k\"))?;\n# Ok(()) }\n```"
@@ -1164,6 +1199,28 @@ impl<Key, T> Srandmember<Key, Unset, T> {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(2, 6, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 2.6.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 2.6.0)
+    pub fn count_opt(self, count: Option<i64>) -> Srandmember<Key, Option<i64>, T> {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(2, 6, 0)))
+        } else {
+            self.min_version
+        };
+        Srandmember {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1316,7 +1373,7 @@ pub(crate) static SSCAN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Sscan`](struct@Sscan)): `pattern`, `count`
+/// **Options** (methods of [`Sscan`](struct@Sscan)): `pattern`, `count`, `pattern_opt`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sscan(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -1366,6 +1423,25 @@ impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
             _reply: PhantomData,
         }
     }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Sscan<Key, Option<Tokened<Pattern2>>, Count, T> {
+        Sscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Pattern, T> Sscan<Key, Pattern, Unset, T> {
     /// `COUNT count`
@@ -1379,6 +1455,25 @@ impl<Key, Pattern, T> Sscan<Key, Pattern, Unset, T> {
             cursor: self.cursor,
             pattern: self.pattern,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Sscan<Key, Pattern, Option<Tokened<i64>>, T> {
+        Sscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }

@@ -60,7 +60,7 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
-/// **Options** (methods of [`Bzmpop`](struct@Bzmpop)): `count`
+/// **Options** (methods of [`Bzmpop`](struct@Bzmpop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzmpop(0.5, [\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
@@ -105,6 +105,22 @@ impl<Key, T> Bzmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Bzmpop<Key, Option<Tokened<i64>>, T> {
+        Bzmpop {
+            timeout: self.timeout,
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -398,7 +414,7 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(score, member)`, or a single one — `score member [score member ...]`
 ///
-/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`
+/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`, `xx_if`, `ch_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zadd(\"k\", [(0.5, \"1\")]))?;\n# Ok(()) }\n```"
@@ -483,6 +499,35 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Option<Tok>, Comparison, Change, Increment, O> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
+            change: self.change,
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -553,6 +598,35 @@ impl<
             increment: self.increment,
             data: self.data,
             min_version: newer(self.min_version, Some(Version::new(3, 0, 2))),
+            _reply: PhantomData,
+        }
+    }
+    /// `CH`
+    ///
+    /// (since 3.0.2)
+    ///
+    /// The run-time form of [`ch`](Self::ch): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CH`
+    pub fn ch_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Condition, Comparison, Option<Tok>, Increment, O> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: self.condition,
+            comparison: self.comparison,
+            change: given.then_some(Tok("CH")),
+            increment: self.increment,
+            data: self.data,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -843,7 +917,7 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zdiff`](struct@Zdiff)): `withscores`
+/// **Options** (methods of [`Zdiff`](struct@Zdiff)): `withscores`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zdiff([\"k\"]))?;\n# Ok(()) }\n```"
@@ -876,6 +950,20 @@ impl<Key, T> Zdiff<Key, Unset, T> {
         Zdiff {
             key: self.key,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(self, given: bool) -> Zdiff<Key, Option<Tok>, T> {
+        Zdiff {
+            key: self.key,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -1135,7 +1223,7 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zinter`](struct@Zinter)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+/// **Options** (methods of [`Zinter`](struct@Zinter)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zinter([\"k\"]))?;\n# Ok(()) }\n```"
@@ -1184,6 +1272,25 @@ impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T>
             _reply: PhantomData,
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T> {
+        Zinter {
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
     /// `SUM`
@@ -1222,6 +1329,69 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
             _reply: PhantomData,
         }
     }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
     /// `WITHSCORES`
@@ -1231,6 +1401,25 @@ impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
             weight: self.weight,
             aggregate: self.aggregate,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Aggregate, Option<Tok>, T> {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: self.aggregate,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -1311,7 +1500,7 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zintercard`](struct@Zintercard)): `limit`
+/// **Options** (methods of [`Zintercard`](struct@Zintercard)): `limit`, `limit_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zintercard([\"k\"]))?;\n# Ok(()) }\n```"
@@ -1343,6 +1532,19 @@ impl<Key> Zintercard<Key, Unset> {
         Zintercard {
             key: self.key,
             limit: Tokened("LIMIT", limit),
+        }
+    }
+    /// `LIMIT limit`
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
+    pub fn limit_opt(self, limit: Option<i64>) -> Zintercard<Key, Option<Tokened<i64>>> {
+        Zintercard {
+            key: self.key,
+            limit: limit.map(|limit| Tokened("LIMIT", limit)),
         }
     }
 }
@@ -1420,7 +1622,7 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zinterstore`](struct@Zinterstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+/// **Options** (methods of [`Zinterstore`](struct@Zinterstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zinterstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
@@ -1467,6 +1669,24 @@ impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate
             aggregate: self.aggregate,
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate> {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+        }
+    }
 }
 impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
     /// `SUM`
@@ -1500,6 +1720,66 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
             key: self.key,
             weight: self.weight,
             aggregate: Tokened("AGGREGATE", Tok("MAX")),
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
         }
     }
 }
@@ -1662,7 +1942,7 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
-/// **Options** (methods of [`Zmpop`](struct@Zmpop)): `count`
+/// **Options** (methods of [`Zmpop`](struct@Zmpop)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zmpop([\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
@@ -1703,6 +1983,21 @@ impl<Key, T> Zmpop<Key, Unset, T> {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Zmpop<Key, Option<Tokened<i64>>, T> {
+        Zmpop {
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -1861,7 +2156,7 @@ pub(crate) static ZPOPMAX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zpopmax`](struct@Zpopmax)): `count`
+/// **Options** (methods of [`Zpopmax`](struct@Zpopmax)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zpopmax(\"k\"))?;\n# Ok(()) }\n```"
@@ -1895,6 +2190,20 @@ impl<Key, T> Zpopmax<Key, Unset, T> {
     ///
     /// - `count`: an integer — `[count]`
     pub fn count(self, count: i64) -> Zpopmax<Key, i64, T> {
+        Zpopmax {
+            key: self.key,
+            count,
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count_opt(self, count: Option<i64>) -> Zpopmax<Key, Option<i64>, T> {
         Zpopmax {
             key: self.key,
             count,
@@ -1964,7 +2273,7 @@ pub(crate) static ZPOPMIN: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zpopmin`](struct@Zpopmin)): `count`
+/// **Options** (methods of [`Zpopmin`](struct@Zpopmin)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zpopmin(\"k\"))?;\n# Ok(()) }\n```"
@@ -1998,6 +2307,20 @@ impl<Key, T> Zpopmin<Key, Unset, T> {
     ///
     /// - `count`: an integer — `[count]`
     pub fn count(self, count: i64) -> Zpopmin<Key, i64, T> {
+        Zpopmin {
+            key: self.key,
+            count,
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count_opt(self, count: Option<i64>) -> Zpopmin<Key, Option<i64>, T> {
         Zpopmin {
             key: self.key,
             count,
@@ -2067,7 +2390,7 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `count`, `withscores`
+/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `count`, `withscores`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrandmember(\"k\"))?;\n# Ok(()) }\n```"
@@ -2124,6 +2447,25 @@ impl<Key, Count, T> Zrandmember<Key, Present, Count, Unset, T> {
             options: self.options,
             count: self.count,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrandmember<Key, Present, Count, Option<Tok>, T> {
+        Zrandmember {
+            key: self.key,
+            options: self.options,
+            count: self.count,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -2223,7 +2565,7 @@ pub(crate) static ZRANGE: CommandMeta = CommandMeta {
 /// - `start`: a string — `start`
 /// - `stop`: a string — `stop`
 ///
-/// **Options** (methods of [`Zrange`](struct@Zrange)): `byscore`, `bylex`, `rev`, `limit`, `withscores`
+/// **Options** (methods of [`Zrange`](struct@Zrange)): `byscore`, `bylex`, `rev`, `limit`, `withscores`, `byscore_if`, `bylex_if`, `rev_if`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -2307,6 +2649,66 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `BYSCORE`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byscore`](Self::byscore): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYSCORE`
+    pub fn byscore_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: given.then_some(Tok("BYSCORE")),
+            rev: self.rev,
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `BYLEX`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bylex`](Self::bylex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYLEX`
+    pub fn bylex_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: given.then_some(Tok("BYLEX")),
+            rev: self.rev,
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -2330,6 +2732,36 @@ impl<
             limit: self.limit,
             withscores: self.withscores,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `REV`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`rev`](Self::rev): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REV`
+    pub fn rev_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Sortby, Option<Tok>, Limit, Withscores, T> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: given.then_some(Tok("REV")),
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -2388,6 +2820,29 @@ impl<
             rev: self.rev,
             limit: self.limit,
             withscores: Tok("WITHSCORES"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Option<Tok>, T> {
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: self.rev,
+            limit: self.limit,
+            withscores: given.then_some(Tok("WITHSCORES")),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -2620,7 +3075,7 @@ pub(crate) static ZRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangebyscore`](struct@Zrangebyscore)): `withscores`, `limit`
+/// **Options** (methods of [`Zrangebyscore`](struct@Zrangebyscore)): `withscores`, `limit`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -2670,6 +3125,34 @@ impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
             withscores: Tok("WITHSCORES"),
             limit: self.limit,
             min_version: newer(self.min_version, Some(Version::new(2, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// (since 2.0.0)
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrangebyscore<Key, Min, Max, Option<Tok>, Limit, T> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(2, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Zrangebyscore {
+            key: self.key,
+            min: self.min,
+            max: self.max,
+            withscores: given.then_some(Tok("WITHSCORES")),
+            limit: self.limit,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -2788,7 +3271,7 @@ pub(crate) static ZRANGESTORE: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangestore`](struct@Zrangestore)): `byscore`, `bylex`, `rev`, `limit`
+/// **Options** (methods of [`Zrangestore`](struct@Zrangestore)): `byscore`, `bylex`, `rev`, `limit`, `byscore_if`, `bylex_if`, `rev_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zrangestore(\"k\", \"k2\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -2860,6 +3343,52 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
             limit: self.limit,
         }
     }
+    /// `BYSCORE`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byscore`](Self::byscore): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYSCORE`
+    pub fn byscore_if(
+        self,
+        given: bool,
+    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit> {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: given.then_some(Tok("BYSCORE")),
+            rev: self.rev,
+            limit: self.limit,
+        }
+    }
+    /// `BYLEX`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bylex`](Self::bylex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYLEX`
+    pub fn bylex_if(
+        self,
+        given: bool,
+    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit> {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: given.then_some(Tok("BYLEX")),
+            rev: self.rev,
+            limit: self.limit,
+        }
+    }
 }
 impl<
     Dst,
@@ -2878,6 +3407,27 @@ impl<
             max: self.max,
             sortby: self.sortby,
             rev: Tok("REV"),
+            limit: self.limit,
+        }
+    }
+    /// `REV`
+    ///
+    /// The run-time form of [`rev`](Self::rev): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REV`
+    pub fn rev_if(
+        self,
+        given: bool,
+    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Option<Tok>, Limit> {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: self.sortby,
+            rev: given.then_some(Tok("REV")),
             limit: self.limit,
         }
     }
@@ -3459,7 +4009,7 @@ pub(crate) static ZREVRANGE: CommandMeta = CommandMeta {
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
 ///
-/// **Options** (methods of [`Zrevrange`](struct@Zrevrange)): `withscores`
+/// **Options** (methods of [`Zrevrange`](struct@Zrevrange)): `withscores`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
@@ -3500,6 +4050,22 @@ impl<Key, T> Zrevrange<Key, Unset, T> {
             start: self.start,
             stop: self.stop,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(self, given: bool) -> Zrevrange<Key, Option<Tok>, T> {
+        Zrevrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -3703,7 +4269,7 @@ pub(crate) static ZREVRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `max`: a string — `max`
 /// - `min`: a string — `min`
 ///
-/// **Options** (methods of [`Zrevrangebyscore`](struct@Zrevrangebyscore)): `withscores`, `limit`
+/// **Options** (methods of [`Zrevrangebyscore`](struct@Zrevrangebyscore)): `withscores`, `limit`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -3747,6 +4313,26 @@ impl<Key, Max, Min, Limit, T> Zrevrangebyscore<Key, Max, Min, Unset, Limit, T> {
             max: self.max,
             min: self.min,
             withscores: Tok("WITHSCORES"),
+            limit: self.limit,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrevrangebyscore<Key, Max, Min, Option<Tok>, Limit, T> {
+        Zrevrangebyscore {
+            key: self.key,
+            max: self.max,
+            min: self.min,
+            withscores: given.then_some(Tok("WITHSCORES")),
             limit: self.limit,
             _reply: PhantomData,
         }
@@ -3981,7 +4567,7 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Zscan`](struct@Zscan)): `pattern`, `count`, `noscores`
+/// **Options** (methods of [`Zscan`](struct@Zscan)): `pattern`, `count`, `noscores`, `pattern_opt`, `count_opt`, `noscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zscan(\"k\", 1))?;\n# Ok(()) }\n```"
@@ -4034,6 +4620,26 @@ impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
             _reply: PhantomData,
         }
     }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Zscan<Key, Option<Tokened<Pattern2>>, Count, Noscores, T> {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            noscores: self.noscores,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
     /// `COUNT count`
@@ -4051,6 +4657,26 @@ impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
             _reply: PhantomData,
         }
     }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Zscan<Key, Pattern, Option<Tokened<i64>>, Noscores, T> {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
+            noscores: self.noscores,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Pattern, Count, T> Zscan<Key, Pattern, Count, Unset, T> {
     /// `NOSCORES`
@@ -4061,6 +4687,23 @@ impl<Key, Pattern, Count, T> Zscan<Key, Pattern, Count, Unset, T> {
             pattern: self.pattern,
             count: self.count,
             noscores: Tok("NOSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `NOSCORES`
+    ///
+    /// The run-time form of [`noscores`](Self::noscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOSCORES`
+    pub fn noscores_if(self, given: bool) -> Zscan<Key, Pattern, Count, Option<Tok>, T> {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            noscores: given.then_some(Tok("NOSCORES")),
             _reply: PhantomData,
         }
     }
@@ -4225,7 +4868,7 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zunion`](struct@Zunion)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+/// **Options** (methods of [`Zunion`](struct@Zunion)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`, `withscores_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zunion([\"k\"]))?;\n# Ok(()) }\n```"
@@ -4274,6 +4917,25 @@ impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T>
             _reply: PhantomData,
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T> {
+        Zunion {
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
     /// `SUM`
@@ -4312,6 +4974,69 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
             _reply: PhantomData,
         }
     }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
     /// `WITHSCORES`
@@ -4321,6 +5046,25 @@ impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
             weight: self.weight,
             aggregate: self.aggregate,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Aggregate, Option<Tok>, T> {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: self.aggregate,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -4412,7 +5156,7 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zunionstore`](struct@Zunionstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+/// **Options** (methods of [`Zunionstore`](struct@Zunionstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zunionstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
@@ -4459,6 +5203,24 @@ impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate
             aggregate: self.aggregate,
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate> {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+        }
+    }
 }
 impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
     /// `SUM`
@@ -4492,6 +5254,66 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
             key: self.key,
             weight: self.weight,
             aggregate: Tokened("AGGREGATE", Tok("MAX")),
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
         }
     }
 }

@@ -196,7 +196,7 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 /// - `id_selector`: [`XaddIdSelector`] — `<* | id>`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `trim`, `equal`, `approximately`, `limit`
+/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `trim`, `equal`, `approximately`, `limit`, `equal_if`, `approximately_if`, `limit_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::xadd(\"k\", cmd::XaddIdSelector::AutoId, [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
@@ -396,6 +396,80 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`equal`](Self::equal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `=`
+    pub fn equal_if(
+        self,
+        given: bool,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        Present,
+        Strategy,
+        Option<Tok>,
+        Threshold2,
+        Count,
+        O,
+    > {
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("=")),
+            threshold: self.threshold,
+            count: self.count,
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`approximately`](Self::approximately): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `~`
+    pub fn approximately_if(
+        self,
+        given: bool,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        Present,
+        Strategy,
+        Option<Tok>,
+        Threshold2,
+        Count,
+        O,
+    > {
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("~")),
+            threshold: self.threshold,
+            count: self.count,
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -438,6 +512,48 @@ impl<
             id_selector: self.id_selector,
             data: self.data,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        Present,
+        Strategy,
+        Operator,
+        Threshold2,
+        Option<Tokened<i64>>,
+        O,
+    > {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: self.operator,
+            threshold: self.threshold,
+            count: count.map(|count| Tokened("LIMIT", count)),
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -541,7 +657,7 @@ pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
 /// - `min_idle_time`: a string — `min-idle-time`
 /// - `start`: a string — `start`
 ///
-/// **Options** (methods of [`Xautoclaim`](struct@Xautoclaim)): `count`, `justid`
+/// **Options** (methods of [`Xautoclaim`](struct@Xautoclaim)): `count`, `justid`, `count_opt`, `justid_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xautoclaim(\"k\", \"1\", \"1\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -618,6 +734,37 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xautoclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Start,
+        Option<Tokened<i64>>,
+        Justid,
+        T,
+    > {
+        Xautoclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            count: count.map(|count| Tokened("COUNT", count)),
+            justid: self.justid,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -640,6 +787,28 @@ impl<
             start: self.start,
             count: self.count,
             justid: Tok("JUSTID"),
+            _reply: PhantomData,
+        }
+    }
+    /// `JUSTID`
+    ///
+    /// The run-time form of [`justid`](Self::justid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `JUSTID`
+    pub fn justid_if(
+        self,
+        given: bool,
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Option<Tok>, T> {
+        Xautoclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            count: self.count,
+            justid: given.then_some(Tok("JUSTID")),
             _reply: PhantomData,
         }
     }
@@ -731,7 +900,7 @@ pub(crate) static XCLAIM: CommandMeta = CommandMeta {
 /// - `min_idle_time`: a string — `min-idle-time`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xclaim`](struct@Xclaim)): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`
+/// **Options** (methods of [`Xclaim`](struct@Xclaim)): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`, `idle_opt`, `time_opt`, `retrycount_opt`, `force_if`, `justid_if`, `lastid_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xclaim(\"k\", \"1\", \"1\", \"1\", [\"1\"]))?;\n# Ok(()) }\n```"
@@ -876,6 +1045,45 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `IDLE ms`
+    ///
+    /// The run-time form of [`idle`](Self::idle): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `ms`: an integer — `[IDLE ms]`
+    pub fn idle_opt(
+        self,
+        ms: Option<i64>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Option<Tokened<i64>>,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    > {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: ms.map(|ms| Tokened("IDLE", ms)),
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -933,6 +1141,46 @@ impl<
             id: self.id,
             ms: self.ms,
             unix_time_milliseconds: Tokened("TIME", unix_time_milliseconds),
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `TIME unix-time-milliseconds`
+    ///
+    /// The run-time form of [`time`](Self::time): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
+    pub fn time_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        Option<Tokened<i64>>,
+        Count,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    > {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened("TIME", unix_time_milliseconds)),
             count: self.count,
             force: self.force,
             justid: self.justid,
@@ -1004,6 +1252,45 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `RETRYCOUNT count`
+    ///
+    /// The run-time form of [`retrycount`](Self::retrycount): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[RETRYCOUNT count]`
+    pub fn retrycount_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Option<Tokened<i64>>,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    > {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: count.map(|count| Tokened("RETRYCOUNT", count)),
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -1058,6 +1345,45 @@ impl<
             unix_time_milliseconds: self.unix_time_milliseconds,
             count: self.count,
             force: Tok("FORCE"),
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `FORCE`
+    ///
+    /// The run-time form of [`force`](Self::force): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FORCE`
+    pub fn force_if(
+        self,
+        given: bool,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Option<Tok>,
+        Justid,
+        Lastid,
+        T,
+    > {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: given.then_some(Tok("FORCE")),
             justid: self.justid,
             lastid: self.lastid,
             _reply: PhantomData,
@@ -1118,6 +1444,45 @@ impl<
             count: self.count,
             force: self.force,
             justid: Tok("JUSTID"),
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `JUSTID`
+    ///
+    /// The run-time form of [`justid`](Self::justid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `JUSTID`
+    pub fn justid_if(
+        self,
+        given: bool,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Option<Tok>,
+        Lastid,
+        T,
+    > {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: given.then_some(Tok("JUSTID")),
             lastid: self.lastid,
             _reply: PhantomData,
         }
@@ -1183,6 +1548,45 @@ impl<
             force: self.force,
             justid: self.justid,
             lastid: Tokened("LASTID", lastid),
+            _reply: PhantomData,
+        }
+    }
+    /// `LASTID lastid`
+    ///
+    /// The run-time form of [`lastid`](Self::lastid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `lastid`: a string — `[LASTID lastid]`
+    pub fn lastid_opt<Lastid2: ToValkeyArg>(
+        self,
+        lastid: Option<Lastid2>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Justid,
+        Option<Tokened<Lastid2>>,
+        T,
+    > {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: lastid.map(|lastid| Tokened("LASTID", lastid)),
             _reply: PhantomData,
         }
     }
@@ -1479,7 +1883,7 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 /// - `id_selector`: [`XgroupCreateIdSelector`] — `<id | $>`
 ///
-/// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`
+/// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`, `mkstream_if`, `entriesread_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::xgroup_create(\"k\", \"2\", cmd::XgroupCreateIdSelector::NewId))?;\n# Ok(()) }\n```"
@@ -1525,6 +1929,25 @@ impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
             entriesread: self.entriesread,
         }
     }
+    /// `MKSTREAM`
+    ///
+    /// The run-time form of [`mkstream`](Self::mkstream): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MKSTREAM`
+    pub fn mkstream_if(
+        self,
+        given: bool,
+    ) -> XgroupCreate<Key, Group, Option<Tok>, Entriesread> {
+        XgroupCreate {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            mkstream: given.then_some(Tok("MKSTREAM")),
+            entriesread: self.entriesread,
+        }
+    }
 }
 impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
     /// `ENTRIESREAD entries-read`
@@ -1542,6 +1965,26 @@ impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
             id_selector: self.id_selector,
             mkstream: self.mkstream,
             entriesread: Tokened("ENTRIESREAD", entriesread),
+        }
+    }
+    /// `ENTRIESREAD entries-read`
+    ///
+    /// The run-time form of [`entriesread`](Self::entriesread): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
+    pub fn entriesread_opt(
+        self,
+        entriesread: Option<i64>,
+    ) -> XgroupCreate<Key, Group, Mkstream, Option<Tokened<i64>>> {
+        XgroupCreate {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            mkstream: self.mkstream,
+            entriesread: entriesread
+                .map(|entriesread| Tokened("ENTRIESREAD", entriesread)),
         }
     }
 }
@@ -1984,7 +2427,7 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 /// - `id_selector`: [`XgroupSetidIdSelector`] — `<id | $>`
 ///
-/// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`
+/// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`, `entriesread_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::xgroup_setid(\"k\", \"1\", cmd::XgroupSetidIdSelector::Id(\"1\".into())))?;\n# Ok(()) }\n```"
@@ -2029,6 +2472,25 @@ impl<Key, Group> XgroupSetid<Key, Group, Unset> {
             group: self.group,
             id_selector: self.id_selector,
             entriesread: Tokened("ENTRIESREAD", entriesread),
+        }
+    }
+    /// `ENTRIESREAD entries-read`
+    ///
+    /// The run-time form of [`entriesread`](Self::entriesread): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
+    pub fn entriesread_opt(
+        self,
+        entriesread: Option<i64>,
+    ) -> XgroupSetid<Key, Group, Option<Tokened<i64>>> {
+        XgroupSetid {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            entriesread: entriesread
+                .map(|entriesread| Tokened("ENTRIESREAD", entriesread)),
         }
     }
 }
@@ -2401,7 +2863,7 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `full`, `count`
+/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `full`, `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_stream(\"k\"))?;\n# Ok(()) }\n```"
@@ -2460,6 +2922,25 @@ impl<Key, Full, T> XinfoStream<Key, Present, Full, Unset, T> {
             full_block: self.full_block,
             full: self.full,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> XinfoStream<Key, Present, Full, Option<Tokened<i64>>, T> {
+        XinfoStream {
+            key: self.key,
+            full_block: self.full_block,
+            full: self.full,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -2621,7 +3102,7 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 ///
-/// **Options** (methods of [`Xpending`](struct@Xpending)): `range`, `idle`, `consumer`
+/// **Options** (methods of [`Xpending`](struct@Xpending)): `range`, `idle`, `consumer`, `idle_opt`, `consumer_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xpending(\"k\", \"1\"))?;\n# Ok(()) }\n```"
@@ -2740,6 +3221,48 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `IDLE min-idle-time`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`idle`](Self::idle): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_idle_time`: an integer — `[IDLE min-idle-time]` (since 6.2.0)
+    pub fn idle_opt(
+        self,
+        min_idle_time: Option<i64>,
+    ) -> Xpending<
+        Key,
+        Group,
+        Present,
+        Option<Tokened<i64>>,
+        Start2,
+        End2,
+        Count,
+        Consumer,
+        T,
+    > {
+        let min_version = if min_idle_time.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Xpending {
+            key: self.key,
+            group: self.group,
+            filters: self.filters,
+            min_idle_time: min_idle_time
+                .map(|min_idle_time| Tokened("IDLE", min_idle_time)),
+            start: self.start,
+            end: self.end,
+            count: self.count,
+            consumer: self.consumer,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -2759,6 +3282,40 @@ impl<
         self,
         consumer: Consumer2,
     ) -> Xpending<Key, Group, Present, MinIdleTime, Start2, End2, Count, Consumer2, T> {
+        Xpending {
+            key: self.key,
+            group: self.group,
+            filters: self.filters,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            end: self.end,
+            count: self.count,
+            consumer,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `consumer`
+    ///
+    /// The run-time form of [`consumer`](Self::consumer): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `consumer`: a string — `[consumer]`
+    pub fn consumer_opt<Consumer2: ToValkeyArg>(
+        self,
+        consumer: Option<Consumer2>,
+    ) -> Xpending<
+        Key,
+        Group,
+        Present,
+        MinIdleTime,
+        Start2,
+        End2,
+        Count,
+        Option<Consumer2>,
+        T,
+    > {
         Xpending {
             key: self.key,
             group: self.group,
@@ -2869,7 +3426,7 @@ pub(crate) static XRANGE: CommandMeta = CommandMeta {
 /// - `start`: a string — `start`
 /// - `end`: a string — `end`
 ///
-/// **Options** (methods of [`Xrange`](struct@Xrange)): `count`
+/// **Options** (methods of [`Xrange`](struct@Xrange)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -2914,6 +3471,25 @@ impl<Key, Start, End, T> Xrange<Key, Start, End, Unset, T> {
             start: self.start,
             end: self.end,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xrange<Key, Start, End, Option<Tokened<i64>>, T> {
+        Xrange {
+            key: self.key,
+            start: self.start,
+            end: self.end,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -2999,7 +3575,7 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`
+/// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`, `count_opt`, `block_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xread([\"k\"], [\"1\"]))?;\n# Ok(()) }\n```"
@@ -3048,6 +3624,25 @@ impl<Key, Id, Milliseconds, T> Xread<Key, Id, Unset, Milliseconds, T> {
             _reply: PhantomData,
         }
     }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xread<Key, Id, Option<Tokened<i64>>, Milliseconds, T> {
+        Xread {
+            count: count.map(|count| Tokened("COUNT", count)),
+            milliseconds: self.milliseconds,
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
     /// `BLOCK milliseconds`
@@ -3059,6 +3654,26 @@ impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
         Xread {
             count: self.count,
             milliseconds: Tokened("BLOCK", milliseconds),
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
+    /// `BLOCK milliseconds`
+    ///
+    /// The run-time form of [`block`](Self::block): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Xread<Key, Id, Count, Option<Tokened<i64>>, T> {
+        Xread {
+            count: self.count,
+            milliseconds: milliseconds
+                .map(|milliseconds| Tokened("BLOCK", milliseconds)),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3150,7 +3765,7 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`
+/// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`, `count_opt`, `block_opt`, `noack_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xreadgroup(\"1\", \"1\", [\"k\"], [\"1\"]))?;\n# Ok(()) }\n```"
@@ -3227,6 +3842,37 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xreadgroup<
+        Group,
+        Consumer,
+        Key,
+        Id,
+        Option<Tokened<i64>>,
+        Milliseconds,
+        Noack,
+        T,
+    > {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: count.map(|count| Tokened("COUNT", count)),
+            milliseconds: self.milliseconds,
+            noack: self.noack,
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Group,
@@ -3257,6 +3903,29 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `BLOCK milliseconds`
+    ///
+    /// The run-time form of [`block`](Self::block): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Option<Tokened<i64>>, Noack, T> {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: self.count,
+            milliseconds: milliseconds
+                .map(|milliseconds| Tokened("BLOCK", milliseconds)),
+            noack: self.noack,
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Group,
@@ -3277,6 +3946,28 @@ impl<
             count: self.count,
             milliseconds: self.milliseconds,
             noack: Tok("NOACK"),
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOACK`
+    ///
+    /// The run-time form of [`noack`](Self::noack): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOACK`
+    pub fn noack_if(
+        self,
+        given: bool,
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Option<Tok>, T> {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: self.count,
+            milliseconds: self.milliseconds,
+            noack: given.then_some(Tok("NOACK")),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3374,7 +4065,7 @@ pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
 /// - `end`: a string — `end`
 /// - `start`: a string — `start`
 ///
-/// **Options** (methods of [`Xrevrange`](struct@Xrevrange)): `count`
+/// **Options** (methods of [`Xrevrange`](struct@Xrevrange)): `count`, `count_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xrevrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
@@ -3419,6 +4110,25 @@ impl<Key, End, Start, T> Xrevrange<Key, End, Start, Unset, T> {
             end: self.end,
             start: self.start,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xrevrange<Key, End, Start, Option<Tokened<i64>>, T> {
+        Xrevrange {
+            key: self.key,
+            end: self.end,
+            start: self.start,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -3515,7 +4225,7 @@ pub(crate) static XSETID: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `last_id`: a string — `last-id`
 ///
-/// **Options** (methods of [`Xsetid`](struct@Xsetid)): `entriesadded`, `maxdeletedid`
+/// **Options** (methods of [`Xsetid`](struct@Xsetid)): `entriesadded`, `maxdeletedid`, `entriesadded_opt`, `maxdeletedid_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::xsetid(\"k\", \"9-9\"))?;\n# Ok(()) }\n```"
@@ -3567,6 +4277,33 @@ impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
+    /// `ENTRIESADDED entries-added`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// The run-time form of [`entriesadded`](Self::entriesadded): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `entries_added`: an integer — `[ENTRIESADDED entries-added]` (since 7.0.0)
+    pub fn entriesadded_opt(
+        self,
+        entries_added: Option<i64>,
+    ) -> Xsetid<Key, LastId, Option<Tokened<i64>>, MaxDeletedId> {
+        let min_version = if entries_added.is_some() {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Xsetid {
+            key: self.key,
+            last_id: self.last_id,
+            entries_added: entries_added
+                .map(|entries_added| Tokened("ENTRIESADDED", entries_added)),
+            max_deleted_id: self.max_deleted_id,
+            min_version,
+        }
+    }
 }
 impl<Key, LastId, EntriesAdded> Xsetid<Key, LastId, EntriesAdded, Unset> {
     /// `MAXDELETEDID max-deleted-id`
@@ -3586,6 +4323,33 @@ impl<Key, LastId, EntriesAdded> Xsetid<Key, LastId, EntriesAdded, Unset> {
             entries_added: self.entries_added,
             max_deleted_id: Tokened("MAXDELETEDID", max_deleted_id),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `MAXDELETEDID max-deleted-id`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// The run-time form of [`maxdeletedid`](Self::maxdeletedid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
+    pub fn maxdeletedid_opt<MaxDeletedId2: ToValkeyArg>(
+        self,
+        max_deleted_id: Option<MaxDeletedId2>,
+    ) -> Xsetid<Key, LastId, EntriesAdded, Option<Tokened<MaxDeletedId2>>> {
+        let min_version = if max_deleted_id.is_some() {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Xsetid {
+            key: self.key,
+            last_id: self.last_id,
+            entries_added: self.entries_added,
+            max_deleted_id: max_deleted_id
+                .map(|max_deleted_id| Tokened("MAXDELETEDID", max_deleted_id)),
+            min_version,
         }
     }
 }
@@ -3680,7 +4444,7 @@ pub(crate) static XTRIM: CommandMeta = CommandMeta {
 /// - `strategy`: [`TrimStrategy`] — `<MAXLEN | MINID>`
 /// - `threshold`: a string — `threshold`
 ///
-/// **Options** (methods of [`Xtrim`](struct@Xtrim)): `equal`, `approximately`, `limit`
+/// **Options** (methods of [`Xtrim`](struct@Xtrim)): `equal`, `approximately`, `limit`, `equal_if`, `approximately_if`, `limit_opt`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xtrim(\"k\", cmd::TrimStrategy::Maxlen, \"1\"))?;\n# Ok(()) }\n```"
@@ -3743,6 +4507,47 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
             min_version: self.min_version,
         }
     }
+    /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`equal`](Self::equal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `=`
+    pub fn equal_if(self, given: bool) -> Xtrim<Key, Threshold, Option<Tok>, Count> {
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("=")),
+            threshold: self.threshold,
+            count: self.count,
+            min_version: self.min_version,
+        }
+    }
+    /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`approximately`](Self::approximately): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `~`
+    pub fn approximately_if(
+        self,
+        given: bool,
+    ) -> Xtrim<Key, Threshold, Option<Tok>, Count> {
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("~")),
+            threshold: self.threshold,
+            count: self.count,
+            min_version: self.min_version,
+        }
+    }
 }
 impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
     /// `LIMIT count`
@@ -3760,6 +4565,33 @@ impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
             threshold: self.threshold,
             count: Tokened("LIMIT", count),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `LIMIT count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xtrim<Key, Threshold, Operator, Option<Tokened<i64>>> {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: self.operator,
+            threshold: self.threshold,
+            count: count.map(|count| Tokened("LIMIT", count)),
+            min_version,
         }
     }
 }

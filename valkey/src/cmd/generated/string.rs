@@ -525,7 +525,7 @@ pub(crate) static GETEX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Getex`](struct@Getex)): `ex`, `px`, `exat`, `pxat`, `persist`
+/// **Options** (methods of [`Getex`](struct@Getex)): `ex`, `px`, `exat`, `pxat`, `persist`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `persist_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getex(\"k\"))?;\n# Ok(()) }\n```"
@@ -614,6 +614,97 @@ impl<Key, T> Getex<Key, Unset, T> {
         Getex {
             key: self.key,
             expiration: Tok("PERSIST"),
+            _reply: PhantomData,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(self, seconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T> {
+        Getex {
+            key: self.key,
+            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            _reply: PhantomData,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Getex<Key, Option<Tokened<i64>>, T> {
+        Getex {
+            key: self.key,
+            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            _reply: PhantomData,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Getex<Key, Option<Tokened<i64>>, T> {
+        Getex {
+            key: self.key,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+            _reply: PhantomData,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Getex<Key, Option<Tokened<i64>>, T> {
+        Getex {
+            key: self.key,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+            _reply: PhantomData,
+        }
+    }
+    /// `PERSIST`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`persist`](Self::persist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PERSIST`
+    pub fn persist_if(self, given: bool) -> Getex<Key, Option<Tok>, T> {
+        Getex {
+            key: self.key,
+            expiration: given.then_some(Tok("PERSIST")),
             _reply: PhantomData,
         }
     }
@@ -1096,7 +1187,7 @@ pub(crate) static LCS: CommandMeta = CommandMeta {
 /// - `key1`: a key — `key1`
 /// - `key2`: a key — `key2`
 ///
-/// **Options** (methods of [`Lcs`](struct@Lcs)): `len`, `idx`, `minmatchlen`, `withmatchlen`
+/// **Options** (methods of [`Lcs`](struct@Lcs)): `len`, `idx`, `minmatchlen`, `withmatchlen`, `len_if`, `idx_if`, `minmatchlen_opt`, `withmatchlen_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lcs(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
@@ -1152,6 +1243,27 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `LEN`
+    ///
+    /// The run-time form of [`len`](Self::len): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LEN`
+    pub fn len_if(
+        self,
+        given: bool,
+    ) -> Lcs<Key1, Key2, Option<Tok>, Idx, MinMatchLen, Withmatchlen, T> {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: given.then_some(Tok("LEN")),
+            idx: self.idx,
+            min_match_len: self.min_match_len,
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key1,
@@ -1168,6 +1280,27 @@ impl<
             key2: self.key2,
             len: self.len,
             idx: Tok("IDX"),
+            min_match_len: self.min_match_len,
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `IDX`
+    ///
+    /// The run-time form of [`idx`](Self::idx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `IDX`
+    pub fn idx_if(
+        self,
+        given: bool,
+    ) -> Lcs<Key1, Key2, Len, Option<Tok>, MinMatchLen, Withmatchlen, T> {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: given.then_some(Tok("IDX")),
             min_match_len: self.min_match_len,
             withmatchlen: self.withmatchlen,
             _reply: PhantomData,
@@ -1201,6 +1334,28 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `MINMATCHLEN min-match-len`
+    ///
+    /// The run-time form of [`minmatchlen`](Self::minmatchlen): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_match_len`: an integer — `[MINMATCHLEN min-match-len]`
+    pub fn minmatchlen_opt(
+        self,
+        min_match_len: Option<i64>,
+    ) -> Lcs<Key1, Key2, Len, Idx, Option<Tokened<i64>>, Withmatchlen, T> {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: self.idx,
+            min_match_len: min_match_len
+                .map(|min_match_len| Tokened("MINMATCHLEN", min_match_len)),
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key1,
@@ -1219,6 +1374,27 @@ impl<
             idx: self.idx,
             min_match_len: self.min_match_len,
             withmatchlen: Tok("WITHMATCHLEN"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHMATCHLEN`
+    ///
+    /// The run-time form of [`withmatchlen`](Self::withmatchlen): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHMATCHLEN`
+    pub fn withmatchlen_if(
+        self,
+        given: bool,
+    ) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Option<Tok>, T> {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: self.idx,
+            min_match_len: self.min_match_len,
+            withmatchlen: given.then_some(Tok("WITHMATCHLEN")),
             _reply: PhantomData,
         }
     }
@@ -1457,7 +1633,7 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
 ///
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 ///
-/// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`, `nx_if`, `xx_if`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `keepttl_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetex([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
@@ -1502,6 +1678,38 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
         Msetex {
             data: self.data,
             condition: Tok("XX"),
+            expiration: self.expiration,
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration> {
+        Msetex {
+            data: self.data,
+            condition: given.then_some(Tok("NX")),
+            expiration: self.expiration,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration> {
+        Msetex {
+            data: self.data,
+            condition: given.then_some(Tok("XX")),
             expiration: self.expiration,
         }
     }
@@ -1574,6 +1782,100 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
             data: self.data,
             condition: self.condition,
             expiration: Tok("KEEPTTL"),
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+        }
+    }
+    /// `KEEPTTL`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`keepttl`](Self::keepttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KEEPTTL`
+    pub fn keepttl_if(self, given: bool) -> Msetex<Data, Condition, Option<Tok>> {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: given.then_some(Tok("KEEPTTL")),
         }
     }
 }
@@ -1864,7 +2166,7 @@ pub(crate) static SET: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
 ///
-/// **Options** (methods of [`Set`](struct@Set)): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Set`](struct@Set)): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `keepttl_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::set(\"k\", \"1\"))?;\n# Ok(()) }\n```"
@@ -2123,6 +2425,158 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
             get: self.get,
             expiration: Tok("KEEPTTL"),
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds` (since 2.6.12)
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+        let min_version = if seconds.is_some() {
+            newer(self.min_version, Some(Version::new(2, 6, 12)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds` (since 2.6.12)
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+        let min_version = if milliseconds.is_some() {
+            newer(self.min_version, Some(Version::new(2, 6, 12)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds` (since 6.2.0)
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+        let min_version = if unix_time_seconds.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds` (since 6.2.0)
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+        let min_version = if unix_time_milliseconds.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `KEEPTTL`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`keepttl`](Self::keepttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KEEPTTL`
+    pub fn keepttl_if(
+        self,
+        given: bool,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tok>, O> {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: given.then_some(Tok("KEEPTTL")),
+            min_version,
             _reply: PhantomData,
         }
     }
