@@ -73,6 +73,11 @@ pub struct CommandOverlay {
     /// `score member`): option path → the repeated argument's path.
     #[serde(default)]
     pub one_element_with: BTreeMap<String, String>,
+    /// Times: argument path → unit (`seconds`, `milliseconds`, `unix-seconds`,
+    /// `unix-milliseconds`). The argument then also takes a `Duration` (or, for a Unix time, a
+    /// `SystemTime`), converted to that unit.
+    #[serde(default)]
+    pub times: BTreeMap<String, String>,
     /// Arguments the builder's `Debug` hides (passwords).
     #[serde(default)]
     pub redact: Vec<RedactRule>,
@@ -287,6 +292,19 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             ));
         }
     }
+    for (path, unit) in &o.times {
+        let a = arg(path)?;
+        if a.multiple || crate::shape::time_conversion(unit, &a.kind).is_none() {
+            return Err(format!(
+                "times: {path:?} is not one number or {unit:?} is not a unit"
+            ));
+        }
+        let number = matches!(a.kind, Kind::Integer | Kind::UnixTime)
+            || (a.kind == Kind::Double && unit == "seconds");
+        if !number {
+            return Err(format!("times: {path:?} is not a number of {unit}"));
+        }
+    }
     for r in &o.redact {
         match r {
             RedactRule::After { token, .. } => {
@@ -448,6 +466,18 @@ mod tests {
         assert!(e.contains("not a top-level option"), "{e}");
         let e = one(r#"{"reply": "i64", "exclusive": [["incr", "incr"]]}"#).unwrap_err();
         assert!(e.contains("one option already"), "{e}");
+    }
+
+    #[test]
+    fn times_name_numbers_and_units() {
+        assert_eq!(
+            one(r#"{"reply": "i64", "times": {"numkeys": "seconds"}}"#),
+            Ok(vec![])
+        );
+        let e = one(r#"{"reply": "i64", "times": {"numkeys": "fortnights"}}"#).unwrap_err();
+        assert!(e.contains("not a unit"), "{e}");
+        let e = one(r#"{"reply": "i64", "times": {"key": "seconds"}}"#).unwrap_err();
+        assert!(e.contains("not a number"), "{e}");
     }
 
     #[test]

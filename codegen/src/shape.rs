@@ -26,6 +26,26 @@ pub enum Bound {
     /// Any number of arguments given as elements of a repeated group, each a tuple of this
     /// shape (`(Number, Arg)` for ZADD's `score member`): `ToValkeyArgs + Elements<shape>`.
     Elements(String),
+    /// A time (the overlay's `times`): an integer or a `Duration`/`SystemTime`, converted by
+    /// this trait (`IntoSeconds`, ...) when given. Local to the function taking it: the builder
+    /// stores the converted number.
+    Time(String),
+}
+
+/// The conversion trait and its method for a time argument of the overlay's `times`, by unit,
+/// and the type it converts to: (`IntoMillis`, `into_millis`, `i64`).
+pub fn time_conversion(
+    unit: &str,
+    kind: &Kind,
+) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match (unit, kind) {
+        ("seconds", Kind::Double) => ("IntoSecondsF64", "into_seconds_f64", "f64"),
+        ("seconds", _) => ("IntoSeconds", "into_seconds", "i64"),
+        ("milliseconds", _) => ("IntoMillis", "into_millis", "i64"),
+        ("unix-seconds", _) => ("IntoUnixSeconds", "into_unix_seconds", "i64"),
+        ("unix-milliseconds", _) => ("IntoUnixMillis", "into_unix_millis", "i64"),
+        _ => return None,
+    })
 }
 
 /// A generic parameter introduced for a string-like or repeated argument.
@@ -213,6 +233,11 @@ const RESERVED_TYPES: &[&str] = &[
     "OneElement",
     "Combinable",
     "Sole",
+    "IntoSeconds",
+    "IntoSecondsF64",
+    "IntoMillis",
+    "IntoUnixSeconds",
+    "IntoUnixMillis",
 ];
 
 /// The names of methods every builder has through `Command`.
@@ -344,6 +369,8 @@ struct Ctx<'a> {
     type_params: BTreeSet<String>,
     fields: BTreeSet<String>,
     pending_counts: Vec<(usize, String)>,
+    /// Constructor parameters converted where given (times): name → (expression, type).
+    converted: BTreeMap<String, (String, String)>,
 }
 
 /// Where required arguments go while flattening.
@@ -441,6 +468,16 @@ impl<'a> Ctx<'a> {
 
     /// A single value's parameter: (type, generic if any).
     fn value_param(&mut self, arg: &Arg) -> (String, Option<Generic>) {
+        if let Some((conv, _, _)) = self
+            .ov
+            .times
+            .get(&arg.path)
+            .and_then(|unit| time_conversion(unit, &arg.kind))
+        {
+            let g = self.type_param(&arg.name);
+            let bound = Bound::Time(conv.to_string());
+            return (g.clone(), Some(Generic { name: g, bound }));
+        }
         if arg.multiple {
             if matches!(arg.kind, Kind::OneOf(_)) || !is_plain_block(arg) {
                 // The elements are values of a generated enum or struct (which write the tokens).
@@ -509,7 +546,22 @@ impl<'a> Ctx<'a> {
                 arg_path: arg.path.clone(),
             });
             let gname = g.name.clone();
+            let time = match &g.bound {
+                Bound::Time(_) => self
+                    .ov
+                    .times
+                    .get(&arg.path)
+                    .and_then(|unit| time_conversion(unit, &arg.kind)),
+                _ => None,
+            };
             generics.push(g);
+            if let Some((conv, method, ty)) = time {
+                // Converted where it is given; the builder keeps the number.
+                let value = format!("{conv}::{method}({name})");
+                self.converted
+                    .insert(name.clone(), (value.clone(), ty.to_string()));
+                return self.tokened(arg, value, ty.to_string());
+            }
             return self.tokened(arg, name, gname);
         }
         params.push(Param {
@@ -641,10 +693,10 @@ impl<'a> Ctx<'a> {
                         .expect("a parameter was just added")
                         .clone();
                     // A constant token is written on its own; the field keeps the bare value.
-                    let (init, ty) = if const_token {
-                        (param.name.clone(), param.ty)
-                    } else {
-                        (expr, ty)
+                    let (init, ty) = match self.converted.get(&param.name) {
+                        Some((value, ty)) if const_token => (value.clone(), ty.clone()),
+                        _ if const_token => (param.name.clone(), param.ty),
+                        _ => (expr, ty),
                     };
                     let i = self.add_slot(a, SlotKind::Fixed { ty, init });
                     self.b.writes.push(Write::Slot(i));
@@ -817,6 +869,7 @@ pub fn builder(
         type_params: BTreeSet::new(),
         fields: BTreeSet::new(),
         pending_counts: vec![],
+        converted: BTreeMap::new(),
     };
     let what = cmd.full_name();
     ctx.required(&cmd.args, &mut Mode::Ctor, &[])
@@ -924,7 +977,18 @@ pub fn builder(
         match m.params.first() {
             Some(p) => {
                 r.name = format!("{base}_opt");
-                r.params[0].ty = format!("Option<{}>", p.ty);
+                // A time is a plain number here, so that `ex_opt(None)` needs no annotation.
+                let time = m.generics.iter().find_map(|g| match &g.bound {
+                    Bound::Time(conv) if g.name == p.ty => Some(conv.clone()),
+                    _ => None,
+                });
+                let value_ty = match time.as_deref() {
+                    Some("IntoSecondsF64") => "f64".to_string(),
+                    Some(_) => "i64".to_string(),
+                    None => p.ty.clone(),
+                };
+                r.generics.retain(|g| g.name != p.ty || time.is_none());
+                r.params[0].ty = format!("Option<{value_ty}>");
                 let value = if expr == p.name {
                     p.name.clone()
                 } else {

@@ -281,3 +281,43 @@ fn options_given_at_run_time_keep_one_type() {
     let n: bool = con.send(cmd::expire("fresh", 10).nx_if(true)).unwrap();
     assert!(!n);
 }
+
+#[test]
+fn expirations_and_timeouts_take_durations_and_system_times() {
+    use std::time::{Duration, SystemTime};
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    con.send(cmd::set("a", "1").ex(Duration::from_secs(100)))
+        .unwrap();
+    let left: i64 = con.send(cmd::ttl("a")).unwrap();
+    assert!((99..=100).contains(&left), "{left}");
+    con.send(cmd::set("b", "1").px(Duration::from_millis(50_000)))
+        .unwrap();
+    let left: i64 = con.send(cmd::pttl("b")).unwrap();
+    assert!((49_000..=50_000).contains(&left), "{left}");
+    let at = SystemTime::now() + Duration::from_secs(3600);
+    con.send(cmd::set("c", "1").exat(at)).unwrap();
+    let left: i64 = con.send(cmd::ttl("c")).unwrap();
+    assert!((3598..=3600).contains(&left), "{left}");
+    con.send(cmd::set("d", "1").pxat(at)).unwrap();
+    let when: i64 = con.send(cmd::pexpiretime("d")).unwrap();
+    let want = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(when, want);
+    let set: bool = con.send(cmd::expire("a", Duration::from_secs(10))).unwrap();
+    assert!(set);
+    // Plain integers (even large literals) still work.
+    con.send(cmd::set("e", "1").pxat(4_102_444_800_000))
+        .unwrap();
+    let set: bool = con.send(cmd::expireat("e", 4_102_444_800)).unwrap();
+    assert!(set);
+    // A blocking timeout with a fraction of a second.
+    let started = std::time::Instant::now();
+    let got: Option<(String, String)> = con
+        .send(cmd::blpop("empty", Duration::from_millis(200)))
+        .unwrap();
+    assert_eq!(got, None);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}

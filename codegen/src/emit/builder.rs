@@ -37,6 +37,10 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
     match &g.bound {
         Bound::One => (quote!(#n: ToValkeyArg), None),
         Bound::Many => (quote!(#n: ToValkeyArgs), None),
+        Bound::Time(conv) => {
+            let conv = ident(conv);
+            (quote!(#n: #conv), None)
+        }
         Bound::Elements(shape) => {
             let shape = ty(shape);
             (quote!(#n: ToValkeyArgs + Elements<#shape>), None)
@@ -45,6 +49,27 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
             quote!(#n: IntoIterator + Clone),
             Some(quote!(<#n as IntoIterator>::Item: ToValkeyArgs)),
         ),
+    }
+}
+
+/// The conversion trait of a time generic (`IntoSeconds`), which is taken as `impl IntoSeconds`
+/// rather than a named type parameter: callers' turbofishes (`blpop::<_, Value>`) stay as they
+/// were.
+fn time_conv(g: &Generic) -> Option<&str> {
+    match &g.bound {
+        Bound::Time(conv) => Some(conv),
+        _ => None,
+    }
+}
+
+/// A parameter's type: `impl IntoSeconds` for a time generic, else the type as it is.
+fn param_ty(generics: &[Generic], t: &str) -> TokenStream {
+    match generics.iter().find(|g| g.name == t).and_then(time_conv) {
+        Some(conv) => {
+            let conv = ident(conv);
+            quote!(impl #conv)
+        }
+        None => ty(t),
     }
 }
 
@@ -78,7 +103,13 @@ pub fn items(
     let meta_id = meta_ident(b);
 
     // The struct's type parameters, in order: constructor generics, slot states, reply.
-    let mut params: Vec<String> = b.generics.iter().map(|g| g.name.clone()).collect();
+    // Time generics are converted in the constructor: they are not the struct's.
+    let mut params: Vec<String> = b
+        .generics
+        .iter()
+        .filter(|g| !matches!(g.bound, Bound::Time(_)))
+        .map(|g| g.name.clone())
+        .collect();
     let n_ctor = params.len();
     for s in &b.slots {
         if let SlotKind::State(p) | SlotKind::Presence(p) = &s.kind {
@@ -194,7 +225,7 @@ pub fn items(
 
     let mut ctor_generics = vec![];
     let mut ctor_where = vec![];
-    for g in &b.generics {
+    for g in b.generics.iter().filter(|g| time_conv(g).is_none()) {
         let (bnd, wh) = bound_of(g);
         ctor_generics.push(bnd);
         ctor_where.extend(wh);
@@ -207,7 +238,7 @@ pub fn items(
     }
     let ctor_args = b.params.iter().map(|p| {
         let n = ident(&p.name);
-        let t = ty(&p.ty);
+        let t = param_ty(&b.generics, &p.ty);
         quote!(#n: #t)
     });
     let mut ret_args: Vec<TokenStream> = param_ids[..n_ctor].iter().map(|p| quote!(#p)).collect();
@@ -507,14 +538,14 @@ fn method(
     let name = ident(&m.name);
     let mut generics = vec![];
     let mut wheres = vec![];
-    for g in &m.generics {
+    for g in m.generics.iter().filter(|g| time_conv(g).is_none()) {
         let (bnd, wh) = bound_of(g);
         generics.push(bnd);
         wheres.extend(wh);
     }
     let params = m.params.iter().map(|p| {
         let n = ident(&p.name);
-        let t = ty(&p.ty);
+        let t = param_ty(&m.generics, &p.ty);
         quote!(#n: #t)
     });
     let mut ret = self_args.to_vec();

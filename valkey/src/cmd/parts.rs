@@ -228,6 +228,139 @@ impl<S, A, B, C> OneElement<S> for (A, B, C) where (A, B, C): Element<S> {}
 impl<S, E: Element<S>> OneElement<S> for [E; 1] {}
 impl<S, T: OneElement<S>> OneElement<S> for &T {}
 
+/// A number of seconds: an `i64`, or a `Duration` (whole seconds; the fraction is dropped).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a number of seconds",
+    label = "expected an `i64` or a `std::time::Duration`"
+)]
+pub trait IntoSeconds {
+    /// The number of seconds.
+    fn into_seconds(self) -> i64;
+}
+/// A number of milliseconds: an `i64`, or a `Duration` (whole milliseconds).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a number of milliseconds",
+    label = "expected an `i64` or a `std::time::Duration`"
+)]
+pub trait IntoMillis {
+    /// The number of milliseconds.
+    fn into_millis(self) -> i64;
+}
+/// A Unix time in seconds: an `i64`, or a `SystemTime`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Unix time in seconds",
+    label = "expected an `i64` or a `std::time::SystemTime`"
+)]
+pub trait IntoUnixSeconds {
+    /// Seconds since 1970-01-01 00:00:00 UTC.
+    fn into_unix_seconds(self) -> i64;
+}
+/// A Unix time in milliseconds: an `i64`, or a `SystemTime`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Unix time in milliseconds",
+    label = "expected an `i64` or a `std::time::SystemTime`"
+)]
+pub trait IntoUnixMillis {
+    /// Milliseconds since 1970-01-01 00:00:00 UTC.
+    fn into_unix_millis(self) -> i64;
+}
+/// A number of seconds with a fraction (blocking timeouts): an `f64`, an `i64`, or a `Duration`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a timeout in seconds",
+    label = "expected an `f64`, an `i64` or a `std::time::Duration`"
+)]
+pub trait IntoSecondsF64 {
+    /// The number of seconds.
+    fn into_seconds_f64(self) -> f64;
+}
+
+fn saturating_i64(v: u128) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn since_epoch(t: std::time::SystemTime, per_sec: u128) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => saturating_i64(d.as_nanos() * per_sec / 1_000_000_000),
+        Err(before) => -saturating_i64(before.duration().as_nanos() * per_sec / 1_000_000_000),
+    }
+}
+
+macro_rules! int_times {
+    ($($t:ty),*) => {$(
+        impl IntoSeconds for $t {
+            #[inline]
+            fn into_seconds(self) -> i64 {
+                self
+            }
+        }
+        impl IntoMillis for $t {
+            #[inline]
+            fn into_millis(self) -> i64 {
+                self
+            }
+        }
+        impl IntoUnixSeconds for $t {
+            #[inline]
+            fn into_unix_seconds(self) -> i64 {
+                self
+            }
+        }
+        impl IntoUnixMillis for $t {
+            #[inline]
+            fn into_unix_millis(self) -> i64 {
+                self
+            }
+        }
+        impl IntoSecondsF64 for $t {
+            #[inline]
+            fn into_seconds_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+// Only `i64` among the integers: then an integer literal (`pxat(1_700_000_000_000)`) is an
+// `i64`, as it was when these arguments were plain `i64`s (with more integer types, a literal
+// would fall back to `i32` and overflow).
+int_times!(i64);
+
+impl IntoSecondsF64 for f64 {
+    #[inline]
+    fn into_seconds_f64(self) -> f64 {
+        self
+    }
+}
+impl IntoSeconds for std::time::Duration {
+    #[inline]
+    fn into_seconds(self) -> i64 {
+        saturating_i64(u128::from(self.as_secs()))
+    }
+}
+impl IntoMillis for std::time::Duration {
+    #[inline]
+    fn into_millis(self) -> i64 {
+        saturating_i64(std::time::Duration::as_millis(&self))
+    }
+}
+impl IntoSecondsF64 for std::time::Duration {
+    #[inline]
+    fn into_seconds_f64(self) -> f64 {
+        self.as_secs_f64()
+    }
+}
+impl IntoUnixSeconds for std::time::SystemTime {
+    #[inline]
+    fn into_unix_seconds(self) -> i64 {
+        since_epoch(self, 1)
+    }
+}
+impl IntoUnixMillis for std::time::SystemTime {
+    #[inline]
+    fn into_unix_millis(self) -> i64 {
+        since_epoch(self, 1000)
+    }
+}
+
 /// The reply type of a builder whose options can change it: `Base<T>` at first; an option
 /// raises it to level 1 or 2 (`L1<U>`, `L2<U>`), and a lower level never overrides a higher one
 /// (`SET ... GET` reads the old value whether or not `NX` is also given, in either order).
@@ -366,6 +499,21 @@ mod tests {
                 b"$3\r\nGET\r\n$1\r\na\r\n$3\r\nGET\r\n$1\r\nb\r\n".to_vec()
             )
         );
+    }
+
+    #[test]
+    fn times_convert_to_the_units_the_server_takes() {
+        use std::time::{Duration, SystemTime, UNIX_EPOCH};
+        assert_eq!(Duration::from_millis(2_999).into_seconds(), 2);
+        assert_eq!(IntoMillis::into_millis(Duration::from_micros(1_500)), 1);
+        assert_eq!(Duration::from_millis(1_500).into_seconds_f64(), 1.5);
+        assert_eq!(7i64.into_seconds(), 7);
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(t.into_unix_seconds(), 1_700_000_000);
+        assert_eq!(t.into_unix_millis(), 1_700_000_000_123);
+        let before = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(before.into_unix_seconds(), -5);
+        assert!(SystemTime::now().into_unix_millis() > 1_700_000_000_000);
     }
 
     #[test]

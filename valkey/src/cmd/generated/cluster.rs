@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -2472,11 +2472,11 @@ impl ClusterSetslot<Unset> {
     /// **Arguments**
     ///
     /// - `timeout`: an integer — `[TIMEOUT timeout]` (since 8.0.0)
-    pub fn timeout(self, timeout: i64) -> ClusterSetslot<Tokened<i64>> {
+    pub fn timeout(self, timeout: impl IntoMillis) -> ClusterSetslot<Tokened<i64>> {
         ClusterSetslot {
             slot: self.slot,
             subcommand: self.subcommand,
-            timeout: Tokened("TIMEOUT", timeout),
+            timeout: Tokened("TIMEOUT", IntoMillis::into_millis(timeout)),
             min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
         }
     }
@@ -2501,7 +2501,8 @@ impl ClusterSetslot<Unset> {
         ClusterSetslot {
             slot: self.slot,
             subcommand: self.subcommand,
-            timeout: timeout.map(|timeout| Tokened("TIMEOUT", timeout)),
+            timeout: timeout
+                .map(|timeout| Tokened("TIMEOUT", IntoMillis::into_millis(timeout))),
             min_version,
         }
     }

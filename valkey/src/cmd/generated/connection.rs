@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -8632,9 +8632,9 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
 #[doc(alias = "CLIENT PAUSE")]
 #[doc(alias = "client|pause")]
 #[doc(alias = "PAUSE")]
-pub fn client_pause(timeout: i64) -> ClientPause<Unset> {
+pub fn client_pause(timeout: impl IntoMillis) -> ClientPause<Unset> {
     ClientPause {
-        timeout,
+        timeout: IntoMillis::into_millis(timeout),
         mode: Unset,
         min_version: None,
     }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -480,10 +480,13 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expire(\"k\", 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "EXPIRE")]
-pub fn expire<Key: ToValkeyArg>(key: Key, seconds: i64) -> Expire<Key, Unset> {
+pub fn expire<Key: ToValkeyArg>(
+    key: Key,
+    seconds: impl IntoSeconds,
+) -> Expire<Key, Unset> {
     Expire {
         key,
-        seconds,
+        seconds: IntoSeconds::into_seconds(seconds),
         condition: Unset,
         min_version: None,
     }
@@ -716,11 +719,11 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
 #[doc(alias = "EXPIREAT")]
 pub fn expireat<Key: ToValkeyArg>(
     key: Key,
-    unix_time_seconds: i64,
+    unix_time_seconds: impl IntoUnixSeconds,
 ) -> Expireat<Key, Unset> {
     Expireat {
         key,
-        unix_time_seconds,
+        unix_time_seconds: IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
         condition: Unset,
         min_version: None,
     }
@@ -1164,14 +1167,14 @@ pub fn migrate<Host: ToValkeyArg>(
     port: i64,
     key_selector: MigrateKeySelector,
     destination_db: i64,
-    timeout: i64,
+    timeout: impl IntoMillis,
 ) -> Migrate<Host, Unset, Unset, Unset, Unset> {
     Migrate {
         host,
         port,
         key_selector,
         destination_db,
-        timeout,
+        timeout: IntoMillis::into_millis(timeout),
         copy: Unset,
         replace: Unset,
         authentication: Unset,
@@ -2137,10 +2140,13 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpire(\"k\", 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "PEXPIRE")]
-pub fn pexpire<Key: ToValkeyArg>(key: Key, milliseconds: i64) -> Pexpire<Key, Unset> {
+pub fn pexpire<Key: ToValkeyArg>(
+    key: Key,
+    milliseconds: impl IntoMillis,
+) -> Pexpire<Key, Unset> {
     Pexpire {
         key,
-        milliseconds,
+        milliseconds: IntoMillis::into_millis(milliseconds),
         condition: Unset,
         min_version: None,
     }
@@ -2374,11 +2380,11 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
 #[doc(alias = "PEXPIREAT")]
 pub fn pexpireat<Key: ToValkeyArg>(
     key: Key,
-    unix_time_milliseconds: i64,
+    unix_time_milliseconds: impl IntoUnixMillis,
 ) -> Pexpireat<Key, Unset> {
     Pexpireat {
         key,
-        unix_time_milliseconds,
+        unix_time_milliseconds: IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
         condition: Unset,
         min_version: None,
     }
@@ -3028,12 +3034,12 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
 #[doc(alias = "RESTORE")]
 pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
-    ttl: i64,
+    ttl: impl IntoMillis,
     serialized_value: SerializedValue,
 ) -> Restore<Key, SerializedValue, Unset, Unset, Unset, Unset> {
     Restore {
         key,
-        ttl,
+        ttl: IntoMillis::into_millis(ttl),
         serialized_value,
         replace: Unset,
         absttl: Unset,
@@ -3183,7 +3189,7 @@ impl<
     /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
     pub fn idletime(
         self,
-        seconds: i64,
+        seconds: impl IntoSeconds,
     ) -> Restore<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency> {
         Restore {
             key: self.key,
@@ -3191,7 +3197,7 @@ impl<
             serialized_value: self.serialized_value,
             replace: self.replace,
             absttl: self.absttl,
-            seconds: Tokened("IDLETIME", seconds),
+            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
@@ -3227,7 +3233,8 @@ impl<
             serialized_value: self.serialized_value,
             replace: self.replace,
             absttl: self.absttl,
-            seconds: seconds.map(|seconds| Tokened("IDLETIME", seconds)),
+            seconds: seconds
+                .map(|seconds| Tokened("IDLETIME", IntoSeconds::into_seconds(seconds))),
             frequency: self.frequency,
             min_version,
         }
@@ -4789,8 +4796,11 @@ pub(crate) static WAIT: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::wait(1, 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "WAIT")]
-pub fn wait(numreplicas: i64, timeout: i64) -> Wait {
-    Wait { numreplicas, timeout }
+pub fn wait(numreplicas: i64, timeout: impl IntoMillis) -> Wait {
+    Wait {
+        numreplicas,
+        timeout: IntoMillis::into_millis(timeout),
+    }
 }
 /// The `WAIT` command, built by [`wait`](fn@wait): send it with any executor.
 ///
@@ -4857,11 +4867,11 @@ pub(crate) static WAITAOF: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: (i64, i64) = con.send(cmd::waitaof(0, 0, 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "WAITAOF")]
-pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: i64) -> Waitaof {
+pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: impl IntoMillis) -> Waitaof {
     Waitaof {
         numlocal,
         numreplicas,
-        timeout,
+        timeout: IntoMillis::into_millis(timeout),
     }
 }
 /// The `WAITAOF` command, built by [`waitaof`](fn@waitaof): send it with any executor.

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -229,12 +229,12 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
 #[doc(alias = "HEXPIRE")]
 pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    seconds: i64,
+    seconds: impl IntoSeconds,
     field: Field,
 ) -> Hexpire<Key, Field, Unset> {
     Hexpire {
         key,
-        seconds,
+        seconds: IntoSeconds::into_seconds(seconds),
         condition: Unset,
         field,
     }
@@ -453,12 +453,12 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
 #[doc(alias = "HEXPIREAT")]
 pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    unix_time_seconds: i64,
+    unix_time_seconds: impl IntoUnixSeconds,
     field: Field,
 ) -> Hexpireat<Key, Field, Unset> {
     Hexpireat {
         key,
-        unix_time_seconds,
+        unix_time_seconds: IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
         condition: Unset,
         field,
     }
@@ -1047,10 +1047,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex(self, seconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    pub fn ex(self, seconds: impl IntoSeconds) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1062,10 +1062,13 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `PX milliseconds`
-    pub fn px(self, milliseconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    pub fn px(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1077,10 +1080,16 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// **Arguments**
     ///
     /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
-    pub fn exat(self, unix_time_seconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    pub fn exat(
+        self,
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1094,11 +1103,14 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
+        unix_time_milliseconds: impl IntoUnixMillis,
     ) -> Hgetex<Key, Field, Tokened<i64>, T> {
         Hgetex {
             key: self.key,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1129,7 +1141,8 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
         Hgetex {
             key: self.key,
-            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1149,7 +1162,11 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
         Hgetex {
             key: self.key,
-            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1170,7 +1187,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         Hgetex {
             key: self.key,
             expiration: unix_time_seconds
-                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1191,7 +1211,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
         Hgetex {
             key: self.key,
             expiration: unix_time_milliseconds
-                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
             field: self.field,
             _reply: PhantomData,
         }
@@ -1886,12 +1909,12 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
 #[doc(alias = "HPEXPIRE")]
 pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    milliseconds: i64,
+    milliseconds: impl IntoMillis,
     field: Field,
 ) -> Hpexpire<Key, Field, Unset> {
     Hpexpire {
         key,
-        milliseconds,
+        milliseconds: IntoMillis::into_millis(milliseconds),
         condition: Unset,
         field,
     }
@@ -2110,12 +2133,12 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
 #[doc(alias = "HPEXPIREAT")]
 pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    unix_time_milliseconds: i64,
+    unix_time_milliseconds: impl IntoUnixMillis,
     field: Field,
 ) -> Hpexpireat<Key, Field, Unset> {
     Hpexpireat {
         key,
-        unix_time_milliseconds,
+        unix_time_milliseconds: IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
         condition: Unset,
         field,
     }
@@ -3143,13 +3166,13 @@ impl<
     /// - `seconds`: an integer — `EX seconds`
     pub fn ex(
         self,
-        seconds: i64,
+        seconds: impl IntoSeconds,
     ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             data: self.data,
         }
     }
@@ -3162,13 +3185,13 @@ impl<
     /// - `milliseconds`: an integer — `PX milliseconds`
     pub fn px(
         self,
-        milliseconds: i64,
+        milliseconds: impl IntoMillis,
     ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             data: self.data,
         }
     }
@@ -3181,13 +3204,16 @@ impl<
     /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
     pub fn exat(
         self,
-        unix_time_seconds: i64,
+        unix_time_seconds: impl IntoUnixSeconds,
     ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             data: self.data,
         }
     }
@@ -3200,13 +3226,16 @@ impl<
     /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
+        unix_time_milliseconds: impl IntoUnixMillis,
     ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             data: self.data,
         }
     }
@@ -3239,7 +3268,8 @@ impl<
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
             data: self.data,
         }
     }
@@ -3260,7 +3290,11 @@ impl<
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
             data: self.data,
         }
     }
@@ -3282,7 +3316,10 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: unix_time_seconds
-                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
             data: self.data,
         }
     }
@@ -3304,7 +3341,10 @@ impl<
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: unix_time_milliseconds
-                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
             data: self.data,
         }
     }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -80,14 +80,14 @@ pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     destination: Destination,
     wherefrom: Side,
     whereto: Side,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Blmove<Source, Destination, T> {
     Blmove {
         source,
         destination,
         wherefrom,
         whereto,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
@@ -183,12 +183,12 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
 )]
 #[doc(alias = "BLMPOP")]
 pub fn blmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
     key: Key,
     where_: Side,
 ) -> Blmpop<Key, Unset, T> {
     Blmpop {
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         key,
         where_,
         count: Unset,
@@ -320,10 +320,13 @@ pub(crate) static BLPOP: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blpop([\"k\"], 0.5))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "BLPOP")]
-pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Blpop<Key, T> {
+pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(
+    key: Key,
+    timeout: impl IntoSecondsF64,
+) -> Blpop<Key, T> {
     Blpop {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
@@ -406,10 +409,13 @@ pub(crate) static BRPOP: CommandMeta = CommandMeta {
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::brpop([\"k\"], 0.5))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "BRPOP")]
-pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Brpop<Key, T> {
+pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(
+    key: Key,
+    timeout: impl IntoSecondsF64,
+) -> Brpop<Key, T> {
     Brpop {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
@@ -508,12 +514,12 @@ pub(crate) static BRPOPLPUSH: CommandMeta = CommandMeta {
 pub fn brpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
     destination: Destination,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Brpoplpush<Source, Destination, T> {
     Brpoplpush {
         source,
         destination,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -3225,7 +3225,7 @@ impl<
     /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
     pub fn timeout(
         self,
-        milliseconds: i64,
+        milliseconds: impl IntoMillis,
     ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Tokened<i64>> {
         Failover {
             target: self.target,
@@ -3234,7 +3234,7 @@ impl<
             port: self.port,
             force: self.force,
             abort: self.abort,
-            milliseconds: Tokened("TIMEOUT", milliseconds),
+            milliseconds: Tokened("TIMEOUT", IntoMillis::into_millis(milliseconds)),
         }
     }
     /// `TIMEOUT milliseconds`
@@ -3256,7 +3256,10 @@ impl<
             force: self.force,
             abort: self.abort,
             milliseconds: milliseconds
-                .map(|milliseconds| Tokened("TIMEOUT", milliseconds)),
+                .map(|milliseconds| Tokened(
+                    "TIMEOUT",
+                    IntoMillis::into_millis(milliseconds),
+                )),
         }
     }
 }
@@ -5847,12 +5850,12 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
 #[doc(alias = "RESTORE-ASKING")]
 pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
-    ttl: i64,
+    ttl: impl IntoMillis,
     serialized_value: SerializedValue,
 ) -> RestoreAsking<Key, SerializedValue, Unset, Unset, Unset, Unset> {
     RestoreAsking {
         key,
-        ttl,
+        ttl: IntoMillis::into_millis(ttl),
         serialized_value,
         replace: Unset,
         absttl: Unset,
@@ -5997,7 +6000,7 @@ impl<
     /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
     pub fn idletime(
         self,
-        seconds: i64,
+        seconds: impl IntoSeconds,
     ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency> {
         RestoreAsking {
             key: self.key,
@@ -6005,7 +6008,7 @@ impl<
             serialized_value: self.serialized_value,
             replace: self.replace,
             absttl: self.absttl,
-            seconds: Tokened("IDLETIME", seconds),
+            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
@@ -6041,7 +6044,8 @@ impl<
             serialized_value: self.serialized_value,
             replace: self.replace,
             absttl: self.absttl,
-            seconds: seconds.map(|seconds| Tokened("IDLETIME", seconds)),
+            seconds: seconds
+                .map(|seconds| Tokened("IDLETIME", IntoSeconds::into_seconds(seconds))),
             frequency: self.frequency,
             min_version,
         }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -67,12 +67,12 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
 )]
 #[doc(alias = "BZMPOP")]
 pub fn bzmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
     key: Key,
     where_: MinMax,
 ) -> Bzmpop<Key, Unset, T> {
     Bzmpop {
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         key,
         where_,
         count: Unset,
@@ -209,11 +209,11 @@ pub(crate) static BZPOPMAX: CommandMeta = CommandMeta {
 #[doc(alias = "BZPOPMAX")]
 pub fn bzpopmax<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Bzpopmax<Key, T> {
     Bzpopmax {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
@@ -301,11 +301,11 @@ pub(crate) static BZPOPMIN: CommandMeta = CommandMeta {
 #[doc(alias = "BZPOPMIN")]
 pub fn bzpopmin<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Bzpopmin<Key, T> {
     Bzpopmin {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }

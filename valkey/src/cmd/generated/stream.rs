@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -1118,7 +1118,7 @@ impl<
     /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
     pub fn time(
         self,
-        unix_time_milliseconds: i64,
+        unix_time_milliseconds: impl IntoUnixMillis,
     ) -> Xclaim<
         Key,
         Group,
@@ -1140,7 +1140,10 @@ impl<
             min_idle_time: self.min_idle_time,
             id: self.id,
             ms: self.ms,
-            unix_time_milliseconds: Tokened("TIME", unix_time_milliseconds),
+            unix_time_milliseconds: Tokened(
+                "TIME",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             count: self.count,
             force: self.force,
             justid: self.justid,
@@ -1180,7 +1183,10 @@ impl<
             id: self.id,
             ms: self.ms,
             unix_time_milliseconds: unix_time_milliseconds
-                .map(|unix_time_milliseconds| Tokened("TIME", unix_time_milliseconds)),
+                .map(|unix_time_milliseconds| Tokened(
+                    "TIME",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
             count: self.count,
             force: self.force,
             justid: self.justid,
@@ -3206,13 +3212,13 @@ impl<
     /// - `min_idle_time`: an integer — `[IDLE min-idle-time]` (since 6.2.0)
     pub fn idle(
         self,
-        min_idle_time: i64,
+        min_idle_time: impl IntoMillis,
     ) -> Xpending<Key, Group, Present, Tokened<i64>, Start2, End2, Count, Consumer, T> {
         Xpending {
             key: self.key,
             group: self.group,
             filters: self.filters,
-            min_idle_time: Tokened("IDLE", min_idle_time),
+            min_idle_time: Tokened("IDLE", IntoMillis::into_millis(min_idle_time)),
             start: self.start,
             end: self.end,
             count: self.count,
@@ -3254,7 +3260,10 @@ impl<
             group: self.group,
             filters: self.filters,
             min_idle_time: min_idle_time
-                .map(|min_idle_time| Tokened("IDLE", min_idle_time)),
+                .map(|min_idle_time| Tokened(
+                    "IDLE",
+                    IntoMillis::into_millis(min_idle_time),
+                )),
             start: self.start,
             end: self.end,
             count: self.count,
@@ -3650,10 +3659,13 @@ impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
-    pub fn block(self, milliseconds: i64) -> Xread<Key, Id, Count, Tokened<i64>, T> {
+    pub fn block(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Xread<Key, Id, Count, Tokened<i64>, T> {
         Xread {
             count: self.count,
-            milliseconds: Tokened("BLOCK", milliseconds),
+            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3673,7 +3685,10 @@ impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
         Xread {
             count: self.count,
             milliseconds: milliseconds
-                .map(|milliseconds| Tokened("BLOCK", milliseconds)),
+                .map(|milliseconds| Tokened(
+                    "BLOCK",
+                    IntoMillis::into_millis(milliseconds),
+                )),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3890,13 +3905,13 @@ impl<
     /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
     pub fn block(
         self,
-        milliseconds: i64,
+        milliseconds: impl IntoMillis,
     ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Tokened<i64>, Noack, T> {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
             count: self.count,
-            milliseconds: Tokened("BLOCK", milliseconds),
+            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             noack: self.noack,
             key: self.key,
             id: self.id,
@@ -3919,7 +3934,10 @@ impl<
             consumer: self.consumer,
             count: self.count,
             milliseconds: milliseconds
-                .map(|milliseconds| Tokened("BLOCK", milliseconds)),
+                .map(|milliseconds| Tokened(
+                    "BLOCK",
+                    IntoMillis::into_millis(milliseconds),
+                )),
             noack: self.noack,
             key: self.key,
             id: self.id,

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -558,10 +558,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex(self, seconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    pub fn ex(self, seconds: impl IntoSeconds) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             _reply: PhantomData,
         }
     }
@@ -572,10 +572,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `PX milliseconds`
-    pub fn px(self, milliseconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    pub fn px(self, milliseconds: impl IntoMillis) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             _reply: PhantomData,
         }
     }
@@ -586,10 +586,16 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
-    pub fn exat(self, unix_time_seconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    pub fn exat(
+        self,
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             _reply: PhantomData,
         }
     }
@@ -600,10 +606,16 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
-    pub fn pxat(self, unix_time_milliseconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    pub fn pxat(
+        self,
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Getex<Key, Tokened<i64>, T> {
         Getex {
             key: self.key,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             _reply: PhantomData,
         }
     }
@@ -629,7 +641,8 @@ impl<Key, T> Getex<Key, Unset, T> {
     pub fn ex_opt(self, seconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T> {
         Getex {
             key: self.key,
-            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
             _reply: PhantomData,
         }
     }
@@ -648,7 +661,11 @@ impl<Key, T> Getex<Key, Unset, T> {
     ) -> Getex<Key, Option<Tokened<i64>>, T> {
         Getex {
             key: self.key,
-            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
             _reply: PhantomData,
         }
     }
@@ -668,7 +685,10 @@ impl<Key, T> Getex<Key, Unset, T> {
         Getex {
             key: self.key,
             expiration: unix_time_seconds
-                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
             _reply: PhantomData,
         }
     }
@@ -688,7 +708,10 @@ impl<Key, T> Getex<Key, Unset, T> {
         Getex {
             key: self.key,
             expiration: unix_time_milliseconds
-                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
             _reply: PhantomData,
         }
     }
@@ -1722,11 +1745,11 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex(self, seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
+    pub fn ex(self, seconds: impl IntoSeconds) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
         }
     }
     /// `PX milliseconds`
@@ -1736,11 +1759,14 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `PX milliseconds`
-    pub fn px(self, milliseconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
+    pub fn px(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
         }
     }
     /// `EXAT unix-time-seconds`
@@ -1750,11 +1776,17 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// **Arguments**
     ///
     /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
-    pub fn exat(self, unix_time_seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
+    pub fn exat(
+        self,
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
         }
     }
     /// `PXAT unix-time-milliseconds`
@@ -1766,12 +1798,15 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
+        unix_time_milliseconds: impl IntoUnixMillis,
     ) -> Msetex<Data, Condition, Tokened<i64>> {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
         }
     }
     /// `KEEPTTL`
@@ -1800,7 +1835,8 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
         }
     }
     /// `PX milliseconds`
@@ -1819,7 +1855,8 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            expiration: milliseconds
+                .map(|milliseconds| Tokened("PX", IntoMillis::into_millis(milliseconds))),
         }
     }
     /// `EXAT unix-time-seconds`
@@ -1839,7 +1876,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
             data: self.data,
             condition: self.condition,
             expiration: unix_time_seconds
-                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
         }
     }
     /// `PXAT unix-time-milliseconds`
@@ -1859,7 +1899,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
             data: self.data,
             condition: self.condition,
             expiration: unix_time_milliseconds
-                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
         }
     }
     /// `KEEPTTL`
@@ -2032,10 +2075,14 @@ pub(crate) static PSETEX: CommandMeta = CommandMeta {
 #[doc(alias = "PSETEX")]
 pub fn psetex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
-    milliseconds: i64,
+    milliseconds: impl IntoMillis,
     value: ValueArg,
 ) -> Psetex<Key, ValueArg> {
-    Psetex { key, milliseconds, value }
+    Psetex {
+        key,
+        milliseconds: IntoMillis::into_millis(milliseconds),
+        value,
+    }
 }
 /// The `PSETEX` command, built by [`psetex`](fn@psetex): send it with any executor.
 ///
@@ -2331,14 +2378,14 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// - `seconds`: an integer — `EX seconds` (since 2.6.12)
     pub fn ex(
         self,
-        seconds: i64,
+        seconds: impl IntoSeconds,
     ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             min_version: newer(self.min_version, Some(Version::new(2, 6, 12))),
             _reply: PhantomData,
         }
@@ -2354,14 +2401,14 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// - `milliseconds`: an integer — `PX milliseconds` (since 2.6.12)
     pub fn px(
         self,
-        milliseconds: i64,
+        milliseconds: impl IntoMillis,
     ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             min_version: newer(self.min_version, Some(Version::new(2, 6, 12))),
             _reply: PhantomData,
         }
@@ -2377,14 +2424,17 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds` (since 6.2.0)
     pub fn exat(
         self,
-        unix_time_seconds: i64,
+        unix_time_seconds: impl IntoUnixSeconds,
     ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
             _reply: PhantomData,
         }
@@ -2400,14 +2450,17 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds` (since 6.2.0)
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
+        unix_time_milliseconds: impl IntoUnixMillis,
     ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
             _reply: PhantomData,
         }
@@ -2453,7 +2506,8 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: seconds.map(|seconds| Tokened("EX", seconds)),
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
             min_version,
             _reply: PhantomData,
         }
@@ -2483,7 +2537,11 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: milliseconds.map(|milliseconds| Tokened("PX", milliseconds)),
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
             min_version,
             _reply: PhantomData,
         }
@@ -2514,7 +2572,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
             condition: self.condition,
             get: self.get,
             expiration: unix_time_seconds
-                .map(|unix_time_seconds| Tokened("EXAT", unix_time_seconds)),
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
             min_version,
             _reply: PhantomData,
         }
@@ -2545,7 +2606,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
             condition: self.condition,
             get: self.get,
             expiration: unix_time_milliseconds
-                .map(|unix_time_milliseconds| Tokened("PXAT", unix_time_milliseconds)),
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
             min_version,
             _reply: PhantomData,
         }
@@ -2668,10 +2732,14 @@ pub(crate) static SETEX: CommandMeta = CommandMeta {
 #[doc(alias = "SETEX")]
 pub fn setex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
-    seconds: i64,
+    seconds: impl IntoSeconds,
     value: ValueArg,
 ) -> Setex<Key, ValueArg> {
-    Setex { key, seconds, value }
+    Setex {
+        key,
+        seconds: IntoSeconds::into_seconds(seconds),
+        value,
+    }
 }
 /// The `SETEX` command, built by [`setex`](fn@setex): send it with any executor.
 ///
