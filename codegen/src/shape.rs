@@ -233,6 +233,8 @@ const RESERVED_TYPES: &[&str] = &[
     "OneElement",
     "Combinable",
     "Sole",
+    "Unfilled",
+    "Given",
     "IntoSeconds",
     "IntoSecondsF64",
     "IntoMillis",

@@ -314,18 +314,18 @@ pub fn items(
     };
 
     // Methods, grouped by the typestate they need.
-    // Methods needing the same typestate share an impl block: (slots that must be unset, blocks
-    // that must be present, the reply type they pin).
+    // Every method is available in every state, and says in its `where` clause which slots
+    // must still be empty (`Unfilled`) and which groups given (`Given`): a misuse then reads
+    // "this option was given already" rather than "no method `gt`" (or rustc's guess that the
+    // builder should be an `Iterator`, whose `gt`/`count` it finds instead). Methods that pin
+    // the caller's reply type share an impl block per pinned type.
     type Typestate = (Vec<usize>, Vec<usize>, Option<String>);
     let mut groups: BTreeMap<Typestate, Vec<&Method>> = BTreeMap::new();
     for m in &b.methods {
-        let mut u = m.requires_unset.clone();
-        u.sort();
-        u.dedup();
-        let mut p = m.requires_present.clone();
-        p.sort();
-        p.dedup();
-        groups.entry((u, p, m.pins_t.clone())).or_default().push(m);
+        groups
+            .entry((vec![], vec![], m.pins_t.clone()))
+            .or_default()
+            .push(m);
     }
     // Slot index → its position among the type parameters.
     let slot_param: BTreeMap<usize, usize> = b
@@ -604,6 +604,20 @@ fn method(
             *ret.last_mut().expect("reply parameter") = quote!(<#o as Raise<#lvl<#r>>>::Out);
             wheres.push(quote!(#o: Raise<#lvl<#r>>));
         }
+    }
+    let mut unset = m.requires_unset.clone();
+    unset.sort();
+    unset.dedup();
+    for slot in &unset {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Unfilled));
+    }
+    let mut present = m.requires_present.clone();
+    present.sort();
+    present.dedup();
+    for slot in &present {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Given));
     }
     for slot in &m.requires_combinable {
         let p = &self_args[slot_param[slot]];

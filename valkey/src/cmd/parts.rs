@@ -186,6 +186,25 @@ impl<S, E: Element<S>> Elements<S> for std::collections::VecDeque<E> {}
 impl<SK, SV, K: Is<SK>, V: Is<SV>, H> Elements<(SK, SV)> for std::collections::HashMap<K, V, H> {}
 impl<SK, SV, K: Is<SK>, V: Is<SV>> Elements<(SK, SV)> for std::collections::BTreeMap<K, V> {}
 
+/// An option slot still empty: only [`Unset`]. Each option method needs its slot `Unfilled`.
+#[diagnostic::on_unimplemented(
+    message = "this option was given already (or another choice of its group was)",
+    label = "given a second time",
+    note = "each option can be given once, and of a group such as `NX | XX` only one choice; \
+            to decide at run time, use the option's `_opt`/`_if` form"
+)]
+pub trait Unfilled {}
+impl Unfilled for Unset {}
+
+/// An optional group that was given ([`Present`]): its nested options need it.
+#[diagnostic::on_unimplemented(
+    message = "this option belongs to a group that was not given",
+    label = "give the group's own option first",
+    note = "e.g. GEOSEARCH's `any()` refines `count(n)`: call `count(n)` before `any()`"
+)]
+pub trait Given {}
+impl Given for Present {}
+
 /// An option the server refuses together with another one the spec keeps in a different group
 /// (ZADD's `NX` with `GT`/`LT`): written as its value, but not [`Combinable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -103,10 +103,12 @@ pub struct Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
 }
 impl<
     Key,
+    RangeGiven,
+    Start,
     EndUnitBlockGiven,
     End,
     Unit,
-> Bitcount<Key, Unset, Unset, EndUnitBlockGiven, End, Unit> {
+> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     /// `start [end [BYTE | BIT]]`
     ///
     /// **Arguments**
@@ -115,7 +117,11 @@ impl<
     pub fn range(
         self,
         start: i64,
-    ) -> Bitcount<Key, Present, i64, EndUnitBlockGiven, End, Unit> {
+    ) -> Bitcount<Key, Present, i64, EndUnitBlockGiven, End, Unit>
+    where
+        RangeGiven: Unfilled,
+        Start: Unfilled,
+    {
         Bitcount {
             key: self.key,
             range: Present,
@@ -126,14 +132,17 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
     ///
     /// **Arguments**
     ///
     /// - `end`: an integer — `end`
-    pub fn end(self, end: i64) -> Bitcount<Key, Present, Start, Present, i64, Unit> {
+    pub fn end(self, end: i64) -> Bitcount<Key, RangeGiven, Start, Present, i64, Unit>
+    where
+        EndUnitBlockGiven: Unfilled,
+        End: Unfilled,
+        RangeGiven: Given,
+    {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -144,12 +153,15 @@ impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
     /// `BYTE`
     ///
     /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
-    pub fn byte(self) -> Bitcount<Key, Present, Start, Present, End, Tok> {
+    pub fn byte(self) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -163,7 +175,12 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
     /// `BIT`
     ///
     /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
-    pub fn bit(self) -> Bitcount<Key, Present, Start, Present, End, Tok> {
+    pub fn bit(self) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -186,7 +203,12 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
     pub fn byte_if(
         self,
         given: bool,
-    ) -> Bitcount<Key, Present, Start, Present, End, Option<Tok>> {
+    ) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -214,7 +236,12 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
     pub fn bit_if(
         self,
         given: bool,
-    ) -> Bitcount<Key, Present, Start, Present, End, Option<Tok>> {
+    ) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -461,7 +488,7 @@ pub struct Bitfield<Key, Operation> {
     key: Key,
     operation: Operation,
 }
-impl<Key> Bitfield<Key, Unset> {
+impl<Key, Operation> Bitfield<Key, Operation> {
     /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]`
     ///
     /// **Arguments**
@@ -470,7 +497,10 @@ impl<Key> Bitfield<Key, Unset> {
     pub fn operation<Operation2: ToValkeyArgs>(
         self,
         operation: Operation2,
-    ) -> Bitfield<Key, Operation2> {
+    ) -> Bitfield<Key, Operation2>
+    where
+        Operation: Unfilled,
+    {
         Bitfield {
             key: self.key,
             operation,
@@ -486,7 +516,10 @@ impl<Key> Bitfield<Key, Unset> {
     pub fn operation_opt<Operation2: ToValkeyArgs>(
         self,
         operation: Option<Operation2>,
-    ) -> Bitfield<Key, Option<Operation2>> {
+    ) -> Bitfield<Key, Option<Operation2>>
+    where
+        Operation: Unfilled,
+    {
         Bitfield {
             key: self.key,
             operation,
@@ -574,7 +607,7 @@ pub struct BitfieldRo<Key, GetBlock> {
     key: Key,
     get_block: GetBlock,
 }
-impl<Key> BitfieldRo<Key, Unset> {
+impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
     /// `GET encoding offset [GET encoding offset ...]`
     ///
     /// **Arguments**
@@ -586,6 +619,7 @@ impl<Key> BitfieldRo<Key, Unset> {
     ) -> BitfieldRo<Key, EachTok<GetBlock2>>
     where
         <GetBlock2 as IntoIterator>::Item: ToValkeyArgs,
+        GetBlock: Unfilled,
     {
         BitfieldRo {
             key: self.key,
@@ -605,6 +639,7 @@ impl<Key> BitfieldRo<Key, Unset> {
     ) -> BitfieldRo<Key, Option<EachTok<GetBlock2>>>
     where
         <GetBlock2 as IntoIterator>::Item: ToValkeyArgs,
+        GetBlock: Unfilled,
     {
         BitfieldRo {
             key: self.key,
@@ -847,10 +882,12 @@ pub struct Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
 }
 impl<
     Key,
+    RangeGiven,
+    Start,
     EndUnitBlockGiven,
     End,
     Unit,
-> Bitpos<Key, Unset, Unset, EndUnitBlockGiven, End, Unit> {
+> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     /// `start [end [BYTE | BIT]]`
     ///
     /// **Arguments**
@@ -859,7 +896,11 @@ impl<
     pub fn range(
         self,
         start: i64,
-    ) -> Bitpos<Key, Present, i64, EndUnitBlockGiven, End, Unit> {
+    ) -> Bitpos<Key, Present, i64, EndUnitBlockGiven, End, Unit>
+    where
+        RangeGiven: Unfilled,
+        Start: Unfilled,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -871,14 +912,17 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
     ///
     /// **Arguments**
     ///
     /// - `end`: an integer — `end`
-    pub fn end(self, end: i64) -> Bitpos<Key, Present, Start, Present, i64, Unit> {
+    pub fn end(self, end: i64) -> Bitpos<Key, RangeGiven, Start, Present, i64, Unit>
+    where
+        EndUnitBlockGiven: Unfilled,
+        End: Unfilled,
+        RangeGiven: Given,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -890,12 +934,15 @@ impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
     /// `BYTE`
     ///
     /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
-    pub fn byte(self) -> Bitpos<Key, Present, Start, Present, End, Tok> {
+    pub fn byte(self) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -910,7 +957,12 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
     /// `BIT`
     ///
     /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
-    pub fn bit(self) -> Bitpos<Key, Present, Start, Present, End, Tok> {
+    pub fn bit(self) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -934,7 +986,12 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
     pub fn byte_if(
         self,
         given: bool,
-    ) -> Bitpos<Key, Present, Start, Present, End, Option<Tok>> {
+    ) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -963,7 +1020,12 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
     pub fn bit_if(
         self,
         given: bool,
-    ) -> Bitpos<Key, Present, Start, Present, End, Option<Tok>> {
+    ) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {

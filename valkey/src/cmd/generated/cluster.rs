@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -736,11 +736,14 @@ pub fn cluster_failover() -> ClusterFailover<Unset> {
 pub struct ClusterFailover<Options> {
     options: Options,
 }
-impl ClusterFailover<Unset> {
+impl<Options> ClusterFailover<Options> {
     /// `FORCE`
     ///
     /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
-    pub fn force(self) -> ClusterFailover<Tok> {
+    pub fn force(self) -> ClusterFailover<Tok>
+    where
+        Options: Unfilled,
+    {
         ClusterFailover {
             options: Tok("FORCE"),
         }
@@ -748,7 +751,10 @@ impl ClusterFailover<Unset> {
     /// `TAKEOVER`
     ///
     /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
-    pub fn takeover(self) -> ClusterFailover<Tok> {
+    pub fn takeover(self) -> ClusterFailover<Tok>
+    where
+        Options: Unfilled,
+    {
         ClusterFailover {
             options: Tok("TAKEOVER"),
         }
@@ -762,7 +768,10 @@ impl ClusterFailover<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `FORCE`
-    pub fn force_if(self, given: bool) -> ClusterFailover<Option<Tok>> {
+    pub fn force_if(self, given: bool) -> ClusterFailover<Option<Tok>>
+    where
+        Options: Unfilled,
+    {
         ClusterFailover {
             options: given.then_some(Tok("FORCE")),
         }
@@ -776,7 +785,10 @@ impl ClusterFailover<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `TAKEOVER`
-    pub fn takeover_if(self, given: bool) -> ClusterFailover<Option<Tok>> {
+    pub fn takeover_if(self, given: bool) -> ClusterFailover<Option<Tok>>
+    where
+        Options: Unfilled,
+    {
         ClusterFailover {
             options: given.then_some(Tok("TAKEOVER")),
         }
@@ -858,11 +870,14 @@ pub struct ClusterFlushslot<FlushType> {
     slot: i64,
     flush_type: FlushType,
 }
-impl ClusterFlushslot<Unset> {
+impl<FlushType> ClusterFlushslot<FlushType> {
     /// `ASYNC`
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn async_(self) -> ClusterFlushslot<Tok> {
+    pub fn async_(self) -> ClusterFlushslot<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: Tok("ASYNC"),
@@ -871,7 +886,10 @@ impl ClusterFlushslot<Unset> {
     /// `SYNC`
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn sync(self) -> ClusterFlushslot<Tok> {
+    pub fn sync(self) -> ClusterFlushslot<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: Tok("SYNC"),
@@ -886,7 +904,10 @@ impl ClusterFlushslot<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ASYNC`
-    pub fn async_if(self, given: bool) -> ClusterFlushslot<Option<Tok>> {
+    pub fn async_if(self, given: bool) -> ClusterFlushslot<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: given.then_some(Tok("ASYNC")),
@@ -901,7 +922,10 @@ impl ClusterFlushslot<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SYNC`
-    pub fn sync_if(self, given: bool) -> ClusterFlushslot<Option<Tok>> {
+    pub fn sync_if(self, given: bool) -> ClusterFlushslot<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: given.then_some(Tok("SYNC")),
@@ -1529,7 +1553,7 @@ pub struct ClusterMeet<Ip, ClusterBusPort> {
     cluster_bus_port: ClusterBusPort,
     min_version: Option<Version>,
 }
-impl<Ip> ClusterMeet<Ip, Unset> {
+impl<Ip, ClusterBusPort> ClusterMeet<Ip, ClusterBusPort> {
     /// `cluster-bus-port`
     ///
     /// (since 4.0.0)
@@ -1537,7 +1561,10 @@ impl<Ip> ClusterMeet<Ip, Unset> {
     /// **Arguments**
     ///
     /// - `cluster_bus_port`: an integer — `[cluster-bus-port]` (since 4.0.0)
-    pub fn cluster_bus_port(self, cluster_bus_port: i64) -> ClusterMeet<Ip, i64> {
+    pub fn cluster_bus_port(self, cluster_bus_port: i64) -> ClusterMeet<Ip, i64>
+    where
+        ClusterBusPort: Unfilled,
+    {
         ClusterMeet {
             ip: self.ip,
             port: self.port,
@@ -1557,7 +1584,10 @@ impl<Ip> ClusterMeet<Ip, Unset> {
     pub fn cluster_bus_port_opt(
         self,
         cluster_bus_port: Option<i64>,
-    ) -> ClusterMeet<Ip, Option<i64>> {
+    ) -> ClusterMeet<Ip, Option<i64>>
+    where
+        ClusterBusPort: Unfilled,
+    {
         let min_version = if cluster_bus_port.is_some() {
             newer(self.min_version, Some(Version::new(4, 0, 0)))
         } else {
@@ -2147,11 +2177,14 @@ pub fn cluster_reset() -> ClusterReset<Unset> {
 pub struct ClusterReset<ResetType> {
     reset_type: ResetType,
 }
-impl ClusterReset<Unset> {
+impl<ResetType> ClusterReset<ResetType> {
     /// `HARD`
     ///
     /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
-    pub fn hard(self) -> ClusterReset<Tok> {
+    pub fn hard(self) -> ClusterReset<Tok>
+    where
+        ResetType: Unfilled,
+    {
         ClusterReset {
             reset_type: Tok("HARD"),
         }
@@ -2159,7 +2192,10 @@ impl ClusterReset<Unset> {
     /// `SOFT`
     ///
     /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
-    pub fn soft(self) -> ClusterReset<Tok> {
+    pub fn soft(self) -> ClusterReset<Tok>
+    where
+        ResetType: Unfilled,
+    {
         ClusterReset {
             reset_type: Tok("SOFT"),
         }
@@ -2173,7 +2209,10 @@ impl ClusterReset<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `HARD`
-    pub fn hard_if(self, given: bool) -> ClusterReset<Option<Tok>> {
+    pub fn hard_if(self, given: bool) -> ClusterReset<Option<Tok>>
+    where
+        ResetType: Unfilled,
+    {
         ClusterReset {
             reset_type: given.then_some(Tok("HARD")),
         }
@@ -2187,7 +2226,10 @@ impl ClusterReset<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SOFT`
-    pub fn soft_if(self, given: bool) -> ClusterReset<Option<Tok>> {
+    pub fn soft_if(self, given: bool) -> ClusterReset<Option<Tok>>
+    where
+        ResetType: Unfilled,
+    {
         ClusterReset {
             reset_type: given.then_some(Tok("SOFT")),
         }
@@ -2464,7 +2506,7 @@ pub struct ClusterSetslot<Timeout> {
     timeout: Timeout,
     min_version: Option<Version>,
 }
-impl ClusterSetslot<Unset> {
+impl<Timeout> ClusterSetslot<Timeout> {
     /// `TIMEOUT timeout`
     ///
     /// (since 8.0.0)
@@ -2472,7 +2514,10 @@ impl ClusterSetslot<Unset> {
     /// **Arguments**
     ///
     /// - `timeout`: an integer — `[TIMEOUT timeout]` (since 8.0.0)
-    pub fn timeout(self, timeout: impl IntoMillis) -> ClusterSetslot<Tokened<i64>> {
+    pub fn timeout(self, timeout: impl IntoMillis) -> ClusterSetslot<Tokened<i64>>
+    where
+        Timeout: Unfilled,
+    {
         ClusterSetslot {
             slot: self.slot,
             subcommand: self.subcommand,
@@ -2492,7 +2537,10 @@ impl ClusterSetslot<Unset> {
     pub fn timeout_opt(
         self,
         timeout: Option<i64>,
-    ) -> ClusterSetslot<Option<Tokened<i64>>> {
+    ) -> ClusterSetslot<Option<Tokened<i64>>>
+    where
+        Timeout: Unfilled,
+    {
         let min_version = if timeout.is_some() {
             newer(self.min_version, Some(Version::new(8, 0, 0)))
         } else {
@@ -3036,7 +3084,14 @@ pub struct Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     slot: Slot,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot, T> {
+impl<
+    Cursor,
+    MatchPattern,
+    Count,
+    Type,
+    Slot,
+    T,
+> Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     /// `MATCH match-pattern`
     ///
     /// **Arguments**
@@ -3045,13 +3100,79 @@ impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot,
     pub fn match_pattern<MatchPattern2: ToValkeyArg>(
         self,
         match_pattern: MatchPattern2,
-    ) -> Clusterscan<Cursor, Tokened<MatchPattern2>, Count, Type, Slot, T> {
+    ) -> Clusterscan<Cursor, Tokened<MatchPattern2>, Count, Type, Slot, T>
+    where
+        MatchPattern: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: Tokened("MATCH", match_pattern),
             count: self.count,
             type_: self.type_,
             slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(
+        self,
+        count: i64,
+    ) -> Clusterscan<Cursor, MatchPattern, Tokened<i64>, Type, Slot, T>
+    where
+        Count: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: Tokened("COUNT", count),
+            type_: self.type_,
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `TYPE type`
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]`
+    pub fn type_<Type2: ToValkeyArg>(
+        self,
+        type_: Type2,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Tokened<Type2>, Slot, T>
+    where
+        Type: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: self.count,
+            type_: Tokened("TYPE", type_),
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `SLOT slot`
+    ///
+    /// **Arguments**
+    ///
+    /// - `slot`: an integer — `[SLOT slot]`
+    pub fn slot(
+        self,
+        slot: i64,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Tokened<i64>, T>
+    where
+        Slot: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: self.count,
+            type_: self.type_,
+            slot: Tokened("SLOT", slot),
             _reply: PhantomData,
         }
     }
@@ -3065,38 +3186,15 @@ impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot,
     pub fn match_pattern_opt<MatchPattern2: ToValkeyArg>(
         self,
         match_pattern: Option<MatchPattern2>,
-    ) -> Clusterscan<Cursor, Option<Tokened<MatchPattern2>>, Count, Type, Slot, T> {
+    ) -> Clusterscan<Cursor, Option<Tokened<MatchPattern2>>, Count, Type, Slot, T>
+    where
+        MatchPattern: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: match_pattern
                 .map(|match_pattern| Tokened("MATCH", match_pattern)),
             count: self.count,
-            type_: self.type_,
-            slot: self.slot,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Cursor,
-    MatchPattern,
-    Type,
-    Slot,
-    T,
-> Clusterscan<Cursor, MatchPattern, Unset, Type, Slot, T> {
-    /// `COUNT count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[COUNT count]`
-    pub fn count(
-        self,
-        count: i64,
-    ) -> Clusterscan<Cursor, MatchPattern, Tokened<i64>, Type, Slot, T> {
-        Clusterscan {
-            cursor: self.cursor,
-            match_pattern: self.match_pattern,
-            count: Tokened("COUNT", count),
             type_: self.type_,
             slot: self.slot,
             _reply: PhantomData,
@@ -3112,38 +3210,15 @@ impl<
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Clusterscan<Cursor, MatchPattern, Option<Tokened<i64>>, Type, Slot, T> {
+    ) -> Clusterscan<Cursor, MatchPattern, Option<Tokened<i64>>, Type, Slot, T>
+    where
+        Count: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: self.match_pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             type_: self.type_,
-            slot: self.slot,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Cursor,
-    MatchPattern,
-    Count,
-    Slot,
-    T,
-> Clusterscan<Cursor, MatchPattern, Count, Unset, Slot, T> {
-    /// `TYPE type`
-    ///
-    /// **Arguments**
-    ///
-    /// - `type_`: a string — `[TYPE type]`
-    pub fn type_<Type2: ToValkeyArg>(
-        self,
-        type_: Type2,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Tokened<Type2>, Slot, T> {
-        Clusterscan {
-            cursor: self.cursor,
-            match_pattern: self.match_pattern,
-            count: self.count,
-            type_: Tokened("TYPE", type_),
             slot: self.slot,
             _reply: PhantomData,
         }
@@ -3158,39 +3233,16 @@ impl<
     pub fn type_opt<Type2: ToValkeyArg>(
         self,
         type_: Option<Type2>,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Option<Tokened<Type2>>, Slot, T> {
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Option<Tokened<Type2>>, Slot, T>
+    where
+        Type: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: self.match_pattern,
             count: self.count,
             type_: type_.map(|type_| Tokened("TYPE", type_)),
             slot: self.slot,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Cursor,
-    MatchPattern,
-    Count,
-    Type,
-    T,
-> Clusterscan<Cursor, MatchPattern, Count, Type, Unset, T> {
-    /// `SLOT slot`
-    ///
-    /// **Arguments**
-    ///
-    /// - `slot`: an integer — `[SLOT slot]`
-    pub fn slot(
-        self,
-        slot: i64,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Tokened<i64>, T> {
-        Clusterscan {
-            cursor: self.cursor,
-            match_pattern: self.match_pattern,
-            count: self.count,
-            type_: self.type_,
-            slot: Tokened("SLOT", slot),
             _reply: PhantomData,
         }
     }
@@ -3204,7 +3256,10 @@ impl<
     pub fn slot_opt(
         self,
         slot: Option<i64>,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Option<Tokened<i64>>, T> {
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Option<Tokened<i64>>, T>
+    where
+        Slot: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: self.match_pattern,

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -86,7 +86,7 @@ pub struct Auth<Password, Username> {
     password: Password,
     min_version: Option<Version>,
 }
-impl<Password> Auth<Password, Unset> {
+impl<Password, Username> Auth<Password, Username> {
     /// `username`
     ///
     /// (since 6.0.0)
@@ -97,7 +97,10 @@ impl<Password> Auth<Password, Unset> {
     pub fn username<Username2: ToValkeyArg>(
         self,
         username: Username2,
-    ) -> Auth<Password, Username2> {
+    ) -> Auth<Password, Username2>
+    where
+        Username: Unfilled,
+    {
         Auth {
             username,
             password: self.password,
@@ -116,7 +119,10 @@ impl<Password> Auth<Password, Unset> {
     pub fn username_opt<Username2: ToValkeyArg>(
         self,
         username: Option<Username2>,
-    ) -> Auth<Password, Option<Username2>> {
+    ) -> Auth<Password, Option<Username2>>
+    where
+        Username: Unfilled,
+    {
         let min_version = if username.is_some() {
             newer(self.min_version, Some(Version::new(6, 0, 0)))
         } else {
@@ -1776,6 +1782,7 @@ pub struct ClientList<
     min_version: Option<Version>,
 }
 impl<
+    ClientType,
     ClientId,
     Username,
     Addr,
@@ -1803,7 +1810,7 @@ impl<
     NotCapa,
     NotIp,
 > ClientList<
-    Unset,
+    ClientType,
     ClientId,
     Username,
     Addr,
@@ -1864,7 +1871,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("NORMAL")),
             client_id: self.client_id,
@@ -1929,7 +1939,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("MASTER")),
             client_id: self.client_id,
@@ -1994,7 +2007,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("REPLICA")),
             client_id: self.client_id,
@@ -2059,7 +2075,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("PUBSUB")),
             client_id: self.client_id,
@@ -2089,6 +2108,2166 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `ID client-id [client-id ...]`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
+    pub fn id<ClientId2: ToValkeyArgs>(
+        self,
+        client_id: ClientId2,
+    ) -> ClientList<
+        ClientType,
+        Tokened<ClientId2>,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        ClientId: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: Tokened("ID", client_id),
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `USER username`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[USER username]` (since 8.1.0)
+    pub fn user<Username2: ToValkeyArg>(
+        self,
+        username: Username2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Tokened<Username2>,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Username: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: Tokened("USER", username),
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `ADDR ip:port`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
+    pub fn addr<Addr2: ToValkeyArg>(
+        self,
+        addr: Addr2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Tokened<Addr2>,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Addr: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: Tokened("ADDR", addr),
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `LADDR ip:port`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
+    pub fn laddr<Laddr2: ToValkeyArg>(
+        self,
+        laddr: Laddr2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Tokened<Laddr2>,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Laddr: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: Tokened("LADDR", laddr),
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `YES`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
+    pub fn skipme_yes(
+        self,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Tokened<Tok>,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Skipme: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: Tokened("SKIPME", Tok("YES")),
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `NO`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
+    pub fn skipme_no(
+        self,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Tokened<Tok>,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Skipme: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: Tokened("SKIPME", Tok("NO")),
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `MAXAGE maxage`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `maxage`: an integer — `[MAXAGE maxage]` (since 8.1.0)
+    pub fn maxage(
+        self,
+        maxage: i64,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Tokened<i64>,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Maxage: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: Tokened("MAXAGE", maxage),
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `NAME name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `name`: a string — `[NAME name]` (since 9.0.0)
+    pub fn name<Name2: ToValkeyArg>(
+        self,
+        name: Name2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Tokened<Name2>,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Name: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: Tokened("NAME", name),
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `IDLE idle`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `idle`: an integer — `[IDLE idle]` (since 9.0.0)
+    pub fn idle(
+        self,
+        idle: i64,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Tokened<i64>,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Idle: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: Tokened("IDLE", idle),
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `FLAGS flags`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
+    pub fn flags<Flags2: ToValkeyArg>(
+        self,
+        flags: Flags2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Tokened<Flags2>,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Flags: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: Tokened("FLAGS", flags),
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `LIB-NAME lib-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
+    pub fn lib_name<LibName2: ToValkeyArg>(
+        self,
+        lib_name: LibName2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        Tokened<LibName2>,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        LibName: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: Tokened("LIB-NAME", lib_name),
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `LIB-VER lib-ver`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
+    pub fn lib_ver<LibVer2: ToValkeyArg>(
+        self,
+        lib_ver: LibVer2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        Tokened<LibVer2>,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        LibVer: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: Tokened("LIB-VER", lib_ver),
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `DB db`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `db`: an integer — `[DB db]` (since 9.0.0)
+    pub fn db(
+        self,
+        db: i64,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Tokened<i64>,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Db: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: Tokened("DB", db),
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `CAPA capa`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
+    pub fn capa<Capa2: ToValkeyArg>(
+        self,
+        capa: Capa2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Tokened<Capa2>,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Capa: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: Tokened("CAPA", capa),
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `IP ip`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `ip`: a string — `[IP ip]` (since 9.0.0)
+    pub fn ip<Ip2: ToValkeyArg>(
+        self,
+        ip: Ip2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Tokened<Ip2>,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Ip: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: Tokened("IP", ip),
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NORMAL`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    pub fn not_type_normal(
+        self,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Tokened<Tok>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: Tokened("NOT-TYPE", Tok("NORMAL")),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `MASTER`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    pub fn not_type_master(
+        self,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Tokened<Tok>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: Tokened("NOT-TYPE", Tok("MASTER")),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `REPLICA`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    pub fn not_type_replica(
+        self,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Tokened<Tok>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: Tokened("NOT-TYPE", Tok("REPLICA")),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `PUBSUB`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    pub fn not_type_pubsub(
+        self,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Tokened<Tok>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: Tokened("NOT-TYPE", Tok("PUBSUB")),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-ID not-client-id [not-client-id ...]`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
+    pub fn not_id<NotClientId2: ToValkeyArgs>(
+        self,
+        not_client_id: NotClientId2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        Tokened<NotClientId2>,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientId: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: Tokened("NOT-ID", not_client_id),
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-USER not-username`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
+    pub fn not_user<NotUsername2: ToValkeyArg>(
+        self,
+        not_username: NotUsername2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        Tokened<NotUsername2>,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotUsername: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: Tokened("NOT-USER", not_username),
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-ADDR ip:port`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
+    pub fn not_addr<NotAddr2: ToValkeyArg>(
+        self,
+        not_addr: NotAddr2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        Tokened<NotAddr2>,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotAddr: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: Tokened("NOT-ADDR", not_addr),
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-LADDR ip:port`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
+    pub fn not_laddr<NotLaddr2: ToValkeyArg>(
+        self,
+        not_laddr: NotLaddr2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        Tokened<NotLaddr2>,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotLaddr: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: Tokened("NOT-LADDR", not_laddr),
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-NAME not-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
+    pub fn not_name<NotName2: ToValkeyArg>(
+        self,
+        not_name: NotName2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        Tokened<NotName2>,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotName: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: Tokened("NOT-NAME", not_name),
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-FLAGS not-flags`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
+    pub fn not_flags<NotFlags2: ToValkeyArg>(
+        self,
+        not_flags: NotFlags2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        Tokened<NotFlags2>,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotFlags: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: Tokened("NOT-FLAGS", not_flags),
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-LIB-NAME not-lib-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
+    pub fn not_lib_name<NotLibName2: ToValkeyArg>(
+        self,
+        not_lib_name: NotLibName2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        Tokened<NotLibName2>,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotLibName: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: Tokened("NOT-LIB-NAME", not_lib_name),
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-LIB-VER not-lib-ver`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
+    pub fn not_lib_ver<NotLibVer2: ToValkeyArg>(
+        self,
+        not_lib_ver: NotLibVer2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        Tokened<NotLibVer2>,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotLibVer: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: Tokened("NOT-LIB-VER", not_lib_ver),
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-DB not-db`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_db`: an integer — `[NOT-DB not-db]` (since 9.0.0)
+    pub fn not_db(
+        self,
+        not_db: i64,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        Tokened<i64>,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotDb: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: Tokened("NOT-DB", not_db),
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-CAPA not-capa`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
+    pub fn not_capa<NotCapa2: ToValkeyArg>(
+        self,
+        not_capa: NotCapa2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        Tokened<NotCapa2>,
+        NotIp,
+    >
+    where
+        NotCapa: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: Tokened("NOT-CAPA", not_capa),
+            not_ip: self.not_ip,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NOT-IP not-ip`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
+    pub fn not_ip<NotIp2: ToValkeyArg>(
+        self,
+        not_ip: NotIp2,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        Tokened<NotIp2>,
+    >
+    where
+        NotIp: Unfilled,
+    {
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: Tokened("NOT-IP", not_ip),
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NORMAL`
@@ -2131,7 +4310,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -2208,7 +4390,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -2285,7 +4470,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -2362,7 +4550,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -2397,133 +4588,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    Unset,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `ID client-id [client-id ...]`
-    ///
-    /// (since 6.2.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
-    pub fn id<ClientId2: ToValkeyArgs>(
-        self,
-        client_id: ClientId2,
-    ) -> ClientList<
-        ClientType,
-        Tokened<ClientId2>,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: Tokened("ID", client_id),
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
     /// `ID client-id [client-id ...]`
@@ -2566,7 +4630,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientId: Unfilled,
+    {
         let min_version = if client_id.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2601,133 +4668,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Unset,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `USER username`
-    ///
-    /// (since 8.1.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `username`: a string — `[USER username]` (since 8.1.0)
-    pub fn user<Username2: ToValkeyArg>(
-        self,
-        username: Username2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Tokened<Username2>,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: Tokened("USER", username),
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
     /// `USER username`
@@ -2770,7 +4710,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Username: Unfilled,
+    {
         let min_version = if username.is_some() {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -2805,133 +4748,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Unset,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `ADDR ip:port`
-    ///
-    /// (since 8.1.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
-    pub fn addr<Addr2: ToValkeyArg>(
-        self,
-        addr: Addr2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Tokened<Addr2>,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: Tokened("ADDR", addr),
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
     /// `ADDR ip:port`
@@ -2974,7 +4790,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Addr: Unfilled,
+    {
         let min_version = if addr.is_some() {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -3009,133 +4828,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Unset,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `LADDR ip:port`
-    ///
-    /// (since 8.1.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
-    pub fn laddr<Laddr2: ToValkeyArg>(
-        self,
-        laddr: Laddr2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Tokened<Laddr2>,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: Tokened("LADDR", laddr),
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
     /// `LADDR ip:port`
@@ -3178,7 +4870,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Laddr: Unfilled,
+    {
         let min_version = if laddr.is_some() {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -3213,193 +4908,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Unset,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `YES`
-    ///
-    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
-    pub fn skipme_yes(
-        self,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Tokened<Tok>,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: Tokened("SKIPME", Tok("YES")),
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
-        }
-    }
-    /// `NO`
-    ///
-    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
-    pub fn skipme_no(
-        self,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Tokened<Tok>,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: Tokened("SKIPME", Tok("NO")),
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
     /// `YES`
@@ -3442,7 +4950,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Skipme: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -3519,7 +5030,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Skipme: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -3554,133 +5068,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Unset,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `MAXAGE maxage`
-    ///
-    /// (since 8.1.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `maxage`: an integer — `[MAXAGE maxage]` (since 8.1.0)
-    pub fn maxage(
-        self,
-        maxage: i64,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Tokened<i64>,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: Tokened("MAXAGE", maxage),
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
     /// `MAXAGE maxage`
@@ -3723,7 +5110,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Maxage: Unfilled,
+    {
         let min_version = if maxage.is_some() {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -3758,133 +5148,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Unset,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NAME name`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `name`: a string — `[NAME name]` (since 9.0.0)
-    pub fn name<Name2: ToValkeyArg>(
-        self,
-        name: Name2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Tokened<Name2>,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: Tokened("NAME", name),
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NAME name`
@@ -3927,7 +5190,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Name: Unfilled,
+    {
         let min_version = if name.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -3962,133 +5228,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Unset,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `IDLE idle`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `idle`: an integer — `[IDLE idle]` (since 9.0.0)
-    pub fn idle(
-        self,
-        idle: i64,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Tokened<i64>,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: Tokened("IDLE", idle),
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `IDLE idle`
@@ -4131,7 +5270,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Idle: Unfilled,
+    {
         let min_version = if idle.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -4166,133 +5308,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Unset,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `FLAGS flags`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
-    pub fn flags<Flags2: ToValkeyArg>(
-        self,
-        flags: Flags2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Tokened<Flags2>,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: Tokened("FLAGS", flags),
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `FLAGS flags`
@@ -4335,7 +5350,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Flags: Unfilled,
+    {
         let min_version = if flags.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -4370,133 +5388,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    Unset,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `LIB-NAME lib-name`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
-    pub fn lib_name<LibName2: ToValkeyArg>(
-        self,
-        lib_name: LibName2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        Tokened<LibName2>,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: Tokened("LIB-NAME", lib_name),
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `LIB-NAME lib-name`
@@ -4539,7 +5430,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        LibName: Unfilled,
+    {
         let min_version = if lib_name.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -4574,133 +5468,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    Unset,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `LIB-VER lib-ver`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
-    pub fn lib_ver<LibVer2: ToValkeyArg>(
-        self,
-        lib_ver: LibVer2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        Tokened<LibVer2>,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: Tokened("LIB-VER", lib_ver),
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `LIB-VER lib-ver`
@@ -4743,7 +5510,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        LibVer: Unfilled,
+    {
         let min_version = if lib_ver.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -4778,133 +5548,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Unset,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `DB db`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `db`: an integer — `[DB db]` (since 9.0.0)
-    pub fn db(
-        self,
-        db: i64,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Tokened<i64>,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: Tokened("DB", db),
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `DB db`
@@ -4947,7 +5590,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Db: Unfilled,
+    {
         let min_version = if db.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -4982,133 +5628,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Unset,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `CAPA capa`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
-    pub fn capa<Capa2: ToValkeyArg>(
-        self,
-        capa: Capa2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Tokened<Capa2>,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: Tokened("CAPA", capa),
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `CAPA capa`
@@ -5151,7 +5670,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Capa: Unfilled,
+    {
         let min_version = if capa.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -5186,133 +5708,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Unset,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `IP ip`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `ip`: a string — `[IP ip]` (since 9.0.0)
-    pub fn ip<Ip2: ToValkeyArg>(
-        self,
-        ip: Ip2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Tokened<Ip2>,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: Tokened("IP", ip),
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `IP ip`
@@ -5355,7 +5750,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Ip: Unfilled,
+    {
         let min_version = if ip.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -5390,323 +5788,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    Unset,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NORMAL`
-    ///
-    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
-    pub fn not_type_normal(
-        self,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        Tokened<Tok>,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: Tokened("NOT-TYPE", Tok("NORMAL")),
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
-        }
-    }
-    /// `MASTER`
-    ///
-    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
-    pub fn not_type_master(
-        self,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        Tokened<Tok>,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: Tokened("NOT-TYPE", Tok("MASTER")),
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
-        }
-    }
-    /// `REPLICA`
-    ///
-    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
-    pub fn not_type_replica(
-        self,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        Tokened<Tok>,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: Tokened("NOT-TYPE", Tok("REPLICA")),
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
-        }
-    }
-    /// `PUBSUB`
-    ///
-    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
-    pub fn not_type_pubsub(
-        self,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        Tokened<Tok>,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: Tokened("NOT-TYPE", Tok("PUBSUB")),
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NORMAL`
@@ -5749,7 +5830,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -5826,7 +5910,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -5903,7 +5990,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -5980,7 +6070,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -6015,133 +6108,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    Unset,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-ID not-client-id [not-client-id ...]`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
-    pub fn not_id<NotClientId2: ToValkeyArgs>(
-        self,
-        not_client_id: NotClientId2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        Tokened<NotClientId2>,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: Tokened("NOT-ID", not_client_id),
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-ID not-client-id [not-client-id ...]`
@@ -6184,7 +6150,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientId: Unfilled,
+    {
         let min_version = if not_client_id.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -6220,133 +6189,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    Unset,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-USER not-username`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
-    pub fn not_user<NotUsername2: ToValkeyArg>(
-        self,
-        not_username: NotUsername2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        Tokened<NotUsername2>,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: Tokened("NOT-USER", not_username),
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-USER not-username`
@@ -6389,7 +6231,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotUsername: Unfilled,
+    {
         let min_version = if not_username.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -6425,133 +6270,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    Unset,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-ADDR ip:port`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
-    pub fn not_addr<NotAddr2: ToValkeyArg>(
-        self,
-        not_addr: NotAddr2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        Tokened<NotAddr2>,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: Tokened("NOT-ADDR", not_addr),
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-ADDR ip:port`
@@ -6594,7 +6312,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotAddr: Unfilled,
+    {
         let min_version = if not_addr.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -6629,133 +6350,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    Unset,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-LADDR ip:port`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
-    pub fn not_laddr<NotLaddr2: ToValkeyArg>(
-        self,
-        not_laddr: NotLaddr2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        Tokened<NotLaddr2>,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: Tokened("NOT-LADDR", not_laddr),
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-LADDR ip:port`
@@ -6798,7 +6392,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotLaddr: Unfilled,
+    {
         let min_version = if not_laddr.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -6833,133 +6430,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    Unset,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-NAME not-name`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
-    pub fn not_name<NotName2: ToValkeyArg>(
-        self,
-        not_name: NotName2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        Tokened<NotName2>,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: Tokened("NOT-NAME", not_name),
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-NAME not-name`
@@ -7002,7 +6472,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotName: Unfilled,
+    {
         let min_version = if not_name.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -7037,133 +6510,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    Unset,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-FLAGS not-flags`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
-    pub fn not_flags<NotFlags2: ToValkeyArg>(
-        self,
-        not_flags: NotFlags2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        Tokened<NotFlags2>,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: Tokened("NOT-FLAGS", not_flags),
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-FLAGS not-flags`
@@ -7206,7 +6552,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotFlags: Unfilled,
+    {
         let min_version = if not_flags.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -7241,133 +6590,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    Unset,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-LIB-NAME not-lib-name`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
-    pub fn not_lib_name<NotLibName2: ToValkeyArg>(
-        self,
-        not_lib_name: NotLibName2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        Tokened<NotLibName2>,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: Tokened("NOT-LIB-NAME", not_lib_name),
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-LIB-NAME not-lib-name`
@@ -7410,7 +6632,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotLibName: Unfilled,
+    {
         let min_version = if not_lib_name.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -7446,133 +6671,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    Unset,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-LIB-VER not-lib-ver`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
-    pub fn not_lib_ver<NotLibVer2: ToValkeyArg>(
-        self,
-        not_lib_ver: NotLibVer2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        Tokened<NotLibVer2>,
-        NotDb,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: Tokened("NOT-LIB-VER", not_lib_ver),
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-LIB-VER not-lib-ver`
@@ -7615,7 +6713,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotLibVer: Unfilled,
+    {
         let min_version = if not_lib_ver.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -7651,133 +6752,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    Unset,
-    NotCapa,
-    NotIp,
-> {
-    /// `NOT-DB not-db`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_db`: an integer — `[NOT-DB not-db]` (since 9.0.0)
-    pub fn not_db(
-        self,
-        not_db: i64,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        Tokened<i64>,
-        NotCapa,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: Tokened("NOT-DB", not_db),
-            not_capa: self.not_capa,
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-DB not-db`
@@ -7820,7 +6794,10 @@ impl<
         Option<Tokened<i64>>,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotDb: Unfilled,
+    {
         let min_version = if not_db.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -7855,133 +6832,6 @@ impl<
             not_capa: self.not_capa,
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    Unset,
-    NotIp,
-> {
-    /// `NOT-CAPA not-capa`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
-    pub fn not_capa<NotCapa2: ToValkeyArg>(
-        self,
-        not_capa: NotCapa2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        Tokened<NotCapa2>,
-        NotIp,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: Tokened("NOT-CAPA", not_capa),
-            not_ip: self.not_ip,
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-CAPA not-capa`
@@ -8024,7 +6874,10 @@ impl<
         NotDb,
         Option<Tokened<NotCapa2>>,
         NotIp,
-    > {
+    >
+    where
+        NotCapa: Unfilled,
+    {
         let min_version = if not_capa.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -8059,133 +6912,6 @@ impl<
             not_capa: not_capa.map(|not_capa| Tokened("NOT-CAPA", not_capa)),
             not_ip: self.not_ip,
             min_version,
-        }
-    }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    Unset,
-> {
-    /// `NOT-IP not-ip`
-    ///
-    /// (since 9.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
-    pub fn not_ip<NotIp2: ToValkeyArg>(
-        self,
-        not_ip: NotIp2,
-    ) -> ClientList<
-        ClientType,
-        ClientId,
-        Username,
-        Addr,
-        Laddr,
-        Skipme,
-        Maxage,
-        Name,
-        Idle,
-        Flags,
-        LibName,
-        LibVer,
-        Db,
-        Capa,
-        Ip,
-        NotClientType,
-        NotClientId,
-        NotUsername,
-        NotAddr,
-        NotLaddr,
-        NotName,
-        NotFlags,
-        NotLibName,
-        NotLibVer,
-        NotDb,
-        NotCapa,
-        Tokened<NotIp2>,
-    > {
-        ClientList {
-            client_type: self.client_type,
-            client_id: self.client_id,
-            username: self.username,
-            addr: self.addr,
-            laddr: self.laddr,
-            skipme: self.skipme,
-            maxage: self.maxage,
-            name: self.name,
-            idle: self.idle,
-            flags: self.flags,
-            lib_name: self.lib_name,
-            lib_ver: self.lib_ver,
-            db: self.db,
-            capa: self.capa,
-            ip: self.ip,
-            not_client_type: self.not_client_type,
-            not_client_id: self.not_client_id,
-            not_username: self.not_username,
-            not_addr: self.not_addr,
-            not_laddr: self.not_laddr,
-            not_name: self.not_name,
-            not_flags: self.not_flags,
-            not_lib_name: self.not_lib_name,
-            not_lib_ver: self.not_lib_ver,
-            not_db: self.not_db,
-            not_capa: self.not_capa,
-            not_ip: Tokened("NOT-IP", not_ip),
-            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `NOT-IP not-ip`
@@ -8228,7 +6954,10 @@ impl<
         NotDb,
         NotCapa,
         Option<Tokened<NotIp2>>,
-    > {
+    >
+    where
+        NotIp: Unfilled,
+    {
         let min_version = if not_ip.is_some() {
             newer(self.min_version, Some(Version::new(9, 0, 0)))
         } else {
@@ -8651,11 +7380,14 @@ pub struct ClientPause<Mode> {
     mode: Mode,
     min_version: Option<Version>,
 }
-impl ClientPause<Unset> {
+impl<Mode> ClientPause<Mode> {
     /// `WRITE`
     ///
     /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
-    pub fn write(self) -> ClientPause<Tok> {
+    pub fn write(self) -> ClientPause<Tok>
+    where
+        Mode: Unfilled,
+    {
         ClientPause {
             timeout: self.timeout,
             mode: Tok("WRITE"),
@@ -8665,7 +7397,10 @@ impl ClientPause<Unset> {
     /// `ALL`
     ///
     /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
-    pub fn all(self) -> ClientPause<Tok> {
+    pub fn all(self) -> ClientPause<Tok>
+    where
+        Mode: Unfilled,
+    {
         ClientPause {
             timeout: self.timeout,
             mode: Tok("ALL"),
@@ -8681,7 +7416,10 @@ impl ClientPause<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `WRITE`
-    pub fn write_if(self, given: bool) -> ClientPause<Option<Tok>> {
+    pub fn write_if(self, given: bool) -> ClientPause<Option<Tok>>
+    where
+        Mode: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -8702,7 +7440,10 @@ impl ClientPause<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ALL`
-    pub fn all_if(self, given: bool) -> ClientPause<Option<Tok>> {
+    pub fn all_if(self, given: bool) -> ClientPause<Option<Tok>>
+    where
+        Mode: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -9084,12 +7825,13 @@ pub struct ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     noloop: Noloop,
 }
 impl<
+    ClientId,
     Prefix,
     Bcast,
     Optin,
     Optout,
     Noloop,
-> ClientTracking<Unset, Prefix, Bcast, Optin, Optout, Noloop> {
+> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     /// `REDIRECT client-id`
     ///
     /// **Arguments**
@@ -9098,7 +7840,10 @@ impl<
     pub fn redirect(
         self,
         client_id: i64,
-    ) -> ClientTracking<Tokened<i64>, Prefix, Bcast, Optin, Optout, Noloop> {
+    ) -> ClientTracking<Tokened<i64>, Prefix, Bcast, Optin, Optout, Noloop>
+    where
+        ClientId: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: Tokened("REDIRECT", client_id),
@@ -9107,6 +7852,89 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
+        }
+    }
+    /// `PREFIX prefix [PREFIX prefix ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
+    pub fn prefix<Prefix2: IntoIterator + Clone>(
+        self,
+        prefix: Prefix2,
+    ) -> ClientTracking<ClientId, EachTok<Prefix2>, Bcast, Optin, Optout, Noloop>
+    where
+        <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
+        Prefix: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: EachTok("PREFIX", prefix),
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `BCAST`
+    pub fn bcast(self) -> ClientTracking<ClientId, Prefix, Tok, Optin, Optout, Noloop>
+    where
+        Bcast: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: Tok("BCAST"),
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `OPTIN`
+    pub fn optin(self) -> ClientTracking<ClientId, Prefix, Bcast, Tok, Optout, Noloop>
+    where
+        Optin: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: Tok("OPTIN"),
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `OPTOUT`
+    pub fn optout(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Tok, Noloop>
+    where
+        Optout: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: Tok("OPTOUT"),
+            noloop: self.noloop,
+        }
+    }
+    /// `NOLOOP`
+    pub fn noloop(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Tok>
+    where
+        Noloop: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: Tok("NOLOOP"),
         }
     }
     /// `REDIRECT client-id`
@@ -9119,41 +7947,14 @@ impl<
     pub fn redirect_opt(
         self,
         client_id: Option<i64>,
-    ) -> ClientTracking<Option<Tokened<i64>>, Prefix, Bcast, Optin, Optout, Noloop> {
+    ) -> ClientTracking<Option<Tokened<i64>>, Prefix, Bcast, Optin, Optout, Noloop>
+    where
+        ClientId: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: client_id.map(|client_id| Tokened("REDIRECT", client_id)),
             prefix: self.prefix,
-            bcast: self.bcast,
-            optin: self.optin,
-            optout: self.optout,
-            noloop: self.noloop,
-        }
-    }
-}
-impl<
-    ClientId,
-    Bcast,
-    Optin,
-    Optout,
-    Noloop,
-> ClientTracking<ClientId, Unset, Bcast, Optin, Optout, Noloop> {
-    /// `PREFIX prefix [PREFIX prefix ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
-    pub fn prefix<Prefix2: IntoIterator + Clone>(
-        self,
-        prefix: Prefix2,
-    ) -> ClientTracking<ClientId, EachTok<Prefix2>, Bcast, Optin, Optout, Noloop>
-    where
-        <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
-    {
-        ClientTracking {
-            status: self.status,
-            client_id: self.client_id,
-            prefix: EachTok("PREFIX", prefix),
             bcast: self.bcast,
             optin: self.optin,
             optout: self.optout,
@@ -9173,32 +7974,13 @@ impl<
     ) -> ClientTracking<ClientId, Option<EachTok<Prefix2>>, Bcast, Optin, Optout, Noloop>
     where
         <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
+        Prefix: Unfilled,
     {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
             prefix: prefix.map(|prefix| EachTok("PREFIX", prefix)),
             bcast: self.bcast,
-            optin: self.optin,
-            optout: self.optout,
-            noloop: self.noloop,
-        }
-    }
-}
-impl<
-    ClientId,
-    Prefix,
-    Optin,
-    Optout,
-    Noloop,
-> ClientTracking<ClientId, Prefix, Unset, Optin, Optout, Noloop> {
-    /// `BCAST`
-    pub fn bcast(self) -> ClientTracking<ClientId, Prefix, Tok, Optin, Optout, Noloop> {
-        ClientTracking {
-            status: self.status,
-            client_id: self.client_id,
-            prefix: self.prefix,
-            bcast: Tok("BCAST"),
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
@@ -9214,33 +7996,16 @@ impl<
     pub fn bcast_if(
         self,
         given: bool,
-    ) -> ClientTracking<ClientId, Prefix, Option<Tok>, Optin, Optout, Noloop> {
+    ) -> ClientTracking<ClientId, Prefix, Option<Tok>, Optin, Optout, Noloop>
+    where
+        Bcast: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
             prefix: self.prefix,
             bcast: given.then_some(Tok("BCAST")),
             optin: self.optin,
-            optout: self.optout,
-            noloop: self.noloop,
-        }
-    }
-}
-impl<
-    ClientId,
-    Prefix,
-    Bcast,
-    Optout,
-    Noloop,
-> ClientTracking<ClientId, Prefix, Bcast, Unset, Optout, Noloop> {
-    /// `OPTIN`
-    pub fn optin(self) -> ClientTracking<ClientId, Prefix, Bcast, Tok, Optout, Noloop> {
-        ClientTracking {
-            status: self.status,
-            client_id: self.client_id,
-            prefix: self.prefix,
-            bcast: self.bcast,
-            optin: Tok("OPTIN"),
             optout: self.optout,
             noloop: self.noloop,
         }
@@ -9255,7 +8020,10 @@ impl<
     pub fn optin_if(
         self,
         given: bool,
-    ) -> ClientTracking<ClientId, Prefix, Bcast, Option<Tok>, Optout, Noloop> {
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Option<Tok>, Optout, Noloop>
+    where
+        Optin: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -9263,26 +8031,6 @@ impl<
             bcast: self.bcast,
             optin: given.then_some(Tok("OPTIN")),
             optout: self.optout,
-            noloop: self.noloop,
-        }
-    }
-}
-impl<
-    ClientId,
-    Prefix,
-    Bcast,
-    Optin,
-    Noloop,
-> ClientTracking<ClientId, Prefix, Bcast, Optin, Unset, Noloop> {
-    /// `OPTOUT`
-    pub fn optout(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Tok, Noloop> {
-        ClientTracking {
-            status: self.status,
-            client_id: self.client_id,
-            prefix: self.prefix,
-            bcast: self.bcast,
-            optin: self.optin,
-            optout: Tok("OPTOUT"),
             noloop: self.noloop,
         }
     }
@@ -9296,7 +8044,10 @@ impl<
     pub fn optout_if(
         self,
         given: bool,
-    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Option<Tok>, Noloop> {
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Option<Tok>, Noloop>
+    where
+        Optout: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -9305,26 +8056,6 @@ impl<
             optin: self.optin,
             optout: given.then_some(Tok("OPTOUT")),
             noloop: self.noloop,
-        }
-    }
-}
-impl<
-    ClientId,
-    Prefix,
-    Bcast,
-    Optin,
-    Optout,
-> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Unset> {
-    /// `NOLOOP`
-    pub fn noloop(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Tok> {
-        ClientTracking {
-            status: self.status,
-            client_id: self.client_id,
-            prefix: self.prefix,
-            bcast: self.bcast,
-            optin: self.optin,
-            optout: self.optout,
-            noloop: Tok("NOLOOP"),
         }
     }
     /// `NOLOOP`
@@ -9337,7 +8068,10 @@ impl<
     pub fn noloop_if(
         self,
         given: bool,
-    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Option<Tok>> {
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Option<Tok>>
+    where
+        Noloop: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -9519,11 +8253,14 @@ pub struct ClientUnblock<UnblockType> {
     client_id: i64,
     unblock_type: UnblockType,
 }
-impl ClientUnblock<Unset> {
+impl<UnblockType> ClientUnblock<UnblockType> {
     /// `TIMEOUT`
     ///
     /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
-    pub fn timeout(self) -> ClientUnblock<Tok> {
+    pub fn timeout(self) -> ClientUnblock<Tok>
+    where
+        UnblockType: Unfilled,
+    {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: Tok("TIMEOUT"),
@@ -9532,7 +8269,10 @@ impl ClientUnblock<Unset> {
     /// `ERROR`
     ///
     /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
-    pub fn error(self) -> ClientUnblock<Tok> {
+    pub fn error(self) -> ClientUnblock<Tok>
+    where
+        UnblockType: Unfilled,
+    {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: Tok("ERROR"),
@@ -9547,7 +8287,10 @@ impl ClientUnblock<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `TIMEOUT`
-    pub fn timeout_if(self, given: bool) -> ClientUnblock<Option<Tok>> {
+    pub fn timeout_if(self, given: bool) -> ClientUnblock<Option<Tok>>
+    where
+        UnblockType: Unfilled,
+    {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: given.then_some(Tok("TIMEOUT")),
@@ -9562,7 +8305,10 @@ impl ClientUnblock<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ERROR`
-    pub fn error_if(self, given: bool) -> ClientUnblock<Option<Tok>> {
+    pub fn error_if(self, given: bool) -> ClientUnblock<Option<Tok>>
+    where
+        UnblockType: Unfilled,
+    {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: given.then_some(Tok("ERROR")),
@@ -9793,13 +8539,23 @@ pub struct Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     clientname: Clientname,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
+impl<
+    ArgumentsGiven,
+    Protover,
+    Auth,
+    Clientname,
+    T,
+> Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     /// `protover [AUTH username password] [SETNAME clientname]`
     ///
     /// **Arguments**
     ///
     /// - `protover`: an integer — `protover`
-    pub fn protover(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T> {
+    pub fn protover(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T>
+    where
+        ArgumentsGiven: Unfilled,
+        Protover: Unfilled,
+    {
         Hello {
             arguments: Present,
             protover,
@@ -9808,8 +8564,6 @@ impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
     /// `AUTH username password`
     ///
     /// **Arguments**
@@ -9820,7 +8574,11 @@ impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
         self,
         username: Username,
         password: Password,
-    ) -> Hello<Present, Protover, Block<(Tok, Username, Password)>, Clientname, T> {
+    ) -> Hello<ArgumentsGiven, Protover, Block<(Tok, Username, Password)>, Clientname, T>
+    where
+        Auth: Unfilled,
+        ArgumentsGiven: Given,
+    {
         Hello {
             arguments: self.arguments,
             protover: self.protover,
@@ -9829,8 +8587,6 @@ impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Protover, Auth, T> Hello<Present, Protover, Auth, Unset, T> {
     /// `SETNAME clientname`
     ///
     /// **Arguments**
@@ -9839,7 +8595,11 @@ impl<Protover, Auth, T> Hello<Present, Protover, Auth, Unset, T> {
     pub fn setname<Clientname2: ToValkeyArg>(
         self,
         clientname: Clientname2,
-    ) -> Hello<Present, Protover, Auth, Tokened<Clientname2>, T> {
+    ) -> Hello<ArgumentsGiven, Protover, Auth, Tokened<Clientname2>, T>
+    where
+        Clientname: Unfilled,
+        ArgumentsGiven: Given,
+    {
         Hello {
             arguments: self.arguments,
             protover: self.protover,
@@ -9858,7 +8618,11 @@ impl<Protover, Auth, T> Hello<Present, Protover, Auth, Unset, T> {
     pub fn setname_opt<Clientname2: ToValkeyArg>(
         self,
         clientname: Option<Clientname2>,
-    ) -> Hello<Present, Protover, Auth, Option<Tokened<Clientname2>>, T> {
+    ) -> Hello<ArgumentsGiven, Protover, Auth, Option<Tokened<Clientname2>>, T>
+    where
+        Clientname: Unfilled,
+        ArgumentsGiven: Given,
+    {
         Hello {
             arguments: self.arguments,
             protover: self.protover,
@@ -9944,13 +8708,16 @@ pub fn ping() -> Ping<Unset> {
 pub struct Ping<Message> {
     message: Message,
 }
-impl Ping<Unset> {
+impl<Message> Ping<Message> {
     /// `message`
     ///
     /// **Arguments**
     ///
     /// - `message`: a string — `[message]`
-    pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2> {
+    pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2>
+    where
+        Message: Unfilled,
+    {
         Ping { message }
     }
     /// `message`
@@ -9963,7 +8730,10 @@ impl Ping<Unset> {
     pub fn message_opt<Message2: ToValkeyArg>(
         self,
         message: Option<Message2>,
-    ) -> Ping<Option<Message2>> {
+    ) -> Ping<Option<Message2>>
+    where
+        Message: Unfilled,
+    {
         Ping { message }
     }
 }

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -95,7 +95,12 @@ pub struct Copy<Source, Destination, DestinationDb, Replace> {
     destination_db: DestinationDb,
     replace: Replace,
 }
-impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
+impl<
+    Source,
+    Destination,
+    DestinationDb,
+    Replace,
+> Copy<Source, Destination, DestinationDb, Replace> {
     /// `DB destination-db`
     ///
     /// **Arguments**
@@ -104,12 +109,27 @@ impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
     pub fn db(
         self,
         destination_db: i64,
-    ) -> Copy<Source, Destination, Tokened<i64>, Replace> {
+    ) -> Copy<Source, Destination, Tokened<i64>, Replace>
+    where
+        DestinationDb: Unfilled,
+    {
         Copy {
             source: self.source,
             destination: self.destination,
             destination_db: Tokened("DB", destination_db),
             replace: self.replace,
+        }
+    }
+    /// `REPLACE`
+    pub fn replace(self) -> Copy<Source, Destination, DestinationDb, Tok>
+    where
+        Replace: Unfilled,
+    {
+        Copy {
+            source: self.source,
+            destination: self.destination,
+            destination_db: self.destination_db,
+            replace: Tok("REPLACE"),
         }
     }
     /// `DB destination-db`
@@ -122,28 +142,16 @@ impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
     pub fn db_opt(
         self,
         destination_db: Option<i64>,
-    ) -> Copy<Source, Destination, Option<Tokened<i64>>, Replace> {
+    ) -> Copy<Source, Destination, Option<Tokened<i64>>, Replace>
+    where
+        DestinationDb: Unfilled,
+    {
         Copy {
             source: self.source,
             destination: self.destination,
             destination_db: destination_db
                 .map(|destination_db| Tokened("DB", destination_db)),
             replace: self.replace,
-        }
-    }
-}
-impl<
-    Source,
-    Destination,
-    DestinationDb,
-> Copy<Source, Destination, DestinationDb, Unset> {
-    /// `REPLACE`
-    pub fn replace(self) -> Copy<Source, Destination, DestinationDb, Tok> {
-        Copy {
-            source: self.source,
-            destination: self.destination,
-            destination_db: self.destination_db,
-            replace: Tok("REPLACE"),
         }
     }
     /// `REPLACE`
@@ -156,7 +164,10 @@ impl<
     pub fn replace_if(
         self,
         given: bool,
-    ) -> Copy<Source, Destination, DestinationDb, Option<Tok>> {
+    ) -> Copy<Source, Destination, DestinationDb, Option<Tok>>
+    where
+        Replace: Unfilled,
+    {
         Copy {
             source: self.source,
             destination: self.destination,
@@ -504,11 +515,14 @@ pub struct Expire<Key, Condition> {
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Expire<Key, Unset> {
+impl<Key, Condition> Expire<Key, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Expire<Key, Tok> {
+    pub fn nx(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -519,7 +533,10 @@ impl<Key> Expire<Key, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Expire<Key, Tok> {
+    pub fn xx(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -530,7 +547,10 @@ impl<Key> Expire<Key, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Expire<Key, Tok> {
+    pub fn gt(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -541,7 +561,10 @@ impl<Key> Expire<Key, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Expire<Key, Tok> {
+    pub fn lt(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -558,7 +581,10 @@ impl<Key> Expire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -580,7 +606,10 @@ impl<Key> Expire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -602,7 +631,10 @@ impl<Key> Expire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -624,7 +656,10 @@ impl<Key> Expire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Expire<Key, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -741,11 +776,14 @@ pub struct Expireat<Key, Condition> {
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Expireat<Key, Unset> {
+impl<Key, Condition> Expireat<Key, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Expireat<Key, Tok> {
+    pub fn nx(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -756,7 +794,10 @@ impl<Key> Expireat<Key, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Expireat<Key, Tok> {
+    pub fn xx(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -767,7 +808,10 @@ impl<Key> Expireat<Key, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Expireat<Key, Tok> {
+    pub fn gt(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -778,7 +822,10 @@ impl<Key> Expireat<Key, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Expireat<Key, Tok> {
+    pub fn lt(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -795,7 +842,10 @@ impl<Key> Expireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -817,7 +867,10 @@ impl<Key> Expireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -839,7 +892,10 @@ impl<Key> Expireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -861,7 +917,10 @@ impl<Key> Expireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Expireat<Key, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -1203,14 +1262,18 @@ pub struct Migrate<Host, Copy, Replace, Authentication, Keys> {
 }
 impl<
     Host,
+    Copy,
     Replace,
     Authentication,
     Keys,
-> Migrate<Host, Unset, Replace, Authentication, Keys> {
+> Migrate<Host, Copy, Replace, Authentication, Keys> {
     /// `COPY`
     ///
     /// (since 3.0.0)
-    pub fn copy(self) -> Migrate<Host, Tok, Replace, Authentication, Keys> {
+    pub fn copy(self) -> Migrate<Host, Tok, Replace, Authentication, Keys>
+    where
+        Copy: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -1224,43 +1287,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
-    /// `COPY`
-    ///
-    /// (since 3.0.0)
-    ///
-    /// The run-time form of [`copy`](Self::copy): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `COPY`
-    pub fn copy_if(
-        self,
-        given: bool,
-    ) -> Migrate<Host, Option<Tok>, Replace, Authentication, Keys> {
-        let min_version = if given {
-            newer(self.min_version, Some(Version::new(3, 0, 0)))
-        } else {
-            self.min_version
-        };
-        Migrate {
-            host: self.host,
-            port: self.port,
-            key_selector: self.key_selector,
-            destination_db: self.destination_db,
-            timeout: self.timeout,
-            copy: given.then_some(Tok("COPY")),
-            replace: self.replace,
-            authentication: self.authentication,
-            keys: self.keys,
-            min_version,
-        }
-    }
-}
-impl<Host, Copy, Authentication, Keys> Migrate<Host, Copy, Unset, Authentication, Keys> {
     /// `REPLACE`
     ///
     /// (since 3.0.0)
-    pub fn replace(self) -> Migrate<Host, Copy, Tok, Authentication, Keys> {
+    pub fn replace(self) -> Migrate<Host, Copy, Tok, Authentication, Keys>
+    where
+        Replace: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -1274,39 +1307,6 @@ impl<Host, Copy, Authentication, Keys> Migrate<Host, Copy, Unset, Authentication
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
-    /// `REPLACE`
-    ///
-    /// (since 3.0.0)
-    ///
-    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `REPLACE`
-    pub fn replace_if(
-        self,
-        given: bool,
-    ) -> Migrate<Host, Copy, Option<Tok>, Authentication, Keys> {
-        let min_version = if given {
-            newer(self.min_version, Some(Version::new(3, 0, 0)))
-        } else {
-            self.min_version
-        };
-        Migrate {
-            host: self.host,
-            port: self.port,
-            key_selector: self.key_selector,
-            destination_db: self.destination_db,
-            timeout: self.timeout,
-            copy: self.copy,
-            replace: given.then_some(Tok("REPLACE")),
-            authentication: self.authentication,
-            keys: self.keys,
-            min_version,
-        }
-    }
-}
-impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     /// `AUTH password`
     ///
     /// (since 4.0.7)
@@ -1319,7 +1319,10 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     pub fn auth<Auth: ToValkeyArg>(
         self,
         auth: Auth,
-    ) -> Migrate<Host, Copy, Replace, Tokened<Auth>, Keys> {
+    ) -> Migrate<Host, Copy, Replace, Tokened<Auth>, Keys>
+    where
+        Authentication: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -1347,7 +1350,10 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
         self,
         username: Username,
         password: Password,
-    ) -> Migrate<Host, Copy, Replace, Block<(Tok, Username, Password)>, Keys> {
+    ) -> Migrate<Host, Copy, Replace, Block<(Tok, Username, Password)>, Keys>
+    where
+        Authentication: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -1359,6 +1365,101 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
             authentication: Block((Tok("AUTH2"), username, password)),
             keys: self.keys,
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+        }
+    }
+    /// `KEYS key [key ...]`
+    ///
+    /// (since 3.0.6)
+    ///
+    /// **Arguments**
+    ///
+    /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
+    pub fn keys<Keys2: ToValkeyArgs>(
+        self,
+        keys: Keys2,
+    ) -> Migrate<Host, Copy, Replace, Authentication, Tokened<Keys2>>
+    where
+        Keys: Unfilled,
+    {
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: self.replace,
+            authentication: self.authentication,
+            keys: Tokened("KEYS", keys),
+            min_version: newer(self.min_version, Some(Version::new(3, 0, 6))),
+        }
+    }
+    /// `COPY`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`copy`](Self::copy): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `COPY`
+    pub fn copy_if(
+        self,
+        given: bool,
+    ) -> Migrate<Host, Option<Tok>, Replace, Authentication, Keys>
+    where
+        Copy: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: given.then_some(Tok("COPY")),
+            replace: self.replace,
+            authentication: self.authentication,
+            keys: self.keys,
+            min_version,
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Migrate<Host, Copy, Option<Tok>, Authentication, Keys>
+    where
+        Replace: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: given.then_some(Tok("REPLACE")),
+            authentication: self.authentication,
+            keys: self.keys,
+            min_version,
         }
     }
     /// `AUTH password`
@@ -1375,7 +1476,10 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     pub fn auth_opt<Auth: ToValkeyArg>(
         self,
         auth: Option<Auth>,
-    ) -> Migrate<Host, Copy, Replace, Option<Tokened<Auth>>, Keys> {
+    ) -> Migrate<Host, Copy, Replace, Option<Tokened<Auth>>, Keys>
+    where
+        Authentication: Unfilled,
+    {
         let min_version = if auth.is_some() {
             newer(self.min_version, Some(Version::new(4, 0, 7)))
         } else {
@@ -1394,37 +1498,6 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
             min_version,
         }
     }
-}
-impl<
-    Host,
-    Copy,
-    Replace,
-    Authentication,
-> Migrate<Host, Copy, Replace, Authentication, Unset> {
-    /// `KEYS key [key ...]`
-    ///
-    /// (since 3.0.6)
-    ///
-    /// **Arguments**
-    ///
-    /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
-    pub fn keys<Keys2: ToValkeyArgs>(
-        self,
-        keys: Keys2,
-    ) -> Migrate<Host, Copy, Replace, Authentication, Tokened<Keys2>> {
-        Migrate {
-            host: self.host,
-            port: self.port,
-            key_selector: self.key_selector,
-            destination_db: self.destination_db,
-            timeout: self.timeout,
-            copy: self.copy,
-            replace: self.replace,
-            authentication: self.authentication,
-            keys: Tokened("KEYS", keys),
-            min_version: newer(self.min_version, Some(Version::new(3, 0, 6))),
-        }
-    }
     /// `KEYS key [key ...]`
     ///
     /// (since 3.0.6)
@@ -1437,7 +1510,10 @@ impl<
     pub fn keys_opt<Keys2: ToValkeyArgs>(
         self,
         keys: Option<Keys2>,
-    ) -> Migrate<Host, Copy, Replace, Authentication, Option<Tokened<Keys2>>> {
+    ) -> Migrate<Host, Copy, Replace, Authentication, Option<Tokened<Keys2>>>
+    where
+        Keys: Unfilled,
+    {
         let min_version = if keys.is_some() {
             newer(self.min_version, Some(Version::new(3, 0, 6)))
         } else {
@@ -2164,11 +2240,14 @@ pub struct Pexpire<Key, Condition> {
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Pexpire<Key, Unset> {
+impl<Key, Condition> Pexpire<Key, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Pexpire<Key, Tok> {
+    pub fn nx(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2179,7 +2258,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Pexpire<Key, Tok> {
+    pub fn xx(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2190,7 +2272,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Pexpire<Key, Tok> {
+    pub fn gt(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2201,7 +2286,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Pexpire<Key, Tok> {
+    pub fn lt(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2218,7 +2306,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2240,7 +2331,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2262,7 +2356,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2284,7 +2381,10 @@ impl<Key> Pexpire<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Pexpire<Key, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2402,11 +2502,14 @@ pub struct Pexpireat<Key, Condition> {
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Pexpireat<Key, Unset> {
+impl<Key, Condition> Pexpireat<Key, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Pexpireat<Key, Tok> {
+    pub fn nx(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2417,7 +2520,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Pexpireat<Key, Tok> {
+    pub fn xx(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2428,7 +2534,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Pexpireat<Key, Tok> {
+    pub fn gt(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2439,7 +2548,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Pexpireat<Key, Tok> {
+    pub fn lt(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2456,7 +2568,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2478,7 +2593,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2500,7 +2618,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -2522,7 +2643,10 @@ impl<Key> Pexpireat<Key, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -3068,16 +3192,20 @@ pub struct Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
 impl<
     Key,
     SerializedValue,
+    Replace,
     Absttl,
     Seconds,
     Frequency,
-> Restore<Key, SerializedValue, Unset, Absttl, Seconds, Frequency> {
+> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     /// `REPLACE`
     ///
     /// (since 3.0.0)
     pub fn replace(
         self,
-    ) -> Restore<Key, SerializedValue, Tok, Absttl, Seconds, Frequency> {
+    ) -> Restore<Key, SerializedValue, Tok, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
         Restore {
             key: self.key,
             ttl: self.ttl,
@@ -3087,6 +3215,76 @@ impl<
             seconds: self.seconds,
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
+        }
+    }
+    /// `ABSTTL`
+    ///
+    /// (since 5.0.0)
+    pub fn absttl(
+        self,
+    ) -> Restore<Key, SerializedValue, Replace, Tok, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: Tok("ABSTTL"),
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `IDLETIME seconds`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
+    pub fn idletime(
+        self,
+        seconds: impl IntoSeconds,
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency>
+    where
+        Seconds: Unfilled,
+    {
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
+            frequency: self.frequency,
+            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `FREQ frequency`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
+    pub fn freq(
+        self,
+        frequency: i64,
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>>
+    where
+        Frequency: Unfilled,
+    {
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: Tokened("FREQ", frequency),
+            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
     /// `REPLACE`
@@ -3101,7 +3299,10 @@ impl<
     pub fn replace_if(
         self,
         given: bool,
-    ) -> Restore<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency> {
+    ) -> Restore<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(3, 0, 0)))
         } else {
@@ -3118,31 +3319,6 @@ impl<
             min_version,
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Seconds,
-    Frequency,
-> Restore<Key, SerializedValue, Replace, Unset, Seconds, Frequency> {
-    /// `ABSTTL`
-    ///
-    /// (since 5.0.0)
-    pub fn absttl(
-        self,
-    ) -> Restore<Key, SerializedValue, Replace, Tok, Seconds, Frequency> {
-        Restore {
-            key: self.key,
-            ttl: self.ttl,
-            serialized_value: self.serialized_value,
-            replace: self.replace,
-            absttl: Tok("ABSTTL"),
-            seconds: self.seconds,
-            frequency: self.frequency,
-            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
-        }
-    }
     /// `ABSTTL`
     ///
     /// (since 5.0.0)
@@ -3155,7 +3331,10 @@ impl<
     pub fn absttl_if(
         self,
         given: bool,
-    ) -> Restore<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency> {
+    ) -> Restore<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -3172,36 +3351,6 @@ impl<
             min_version,
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Frequency,
-> Restore<Key, SerializedValue, Replace, Absttl, Unset, Frequency> {
-    /// `IDLETIME seconds`
-    ///
-    /// (since 5.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
-    pub fn idletime(
-        self,
-        seconds: impl IntoSeconds,
-    ) -> Restore<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency> {
-        Restore {
-            key: self.key,
-            ttl: self.ttl,
-            serialized_value: self.serialized_value,
-            replace: self.replace,
-            absttl: self.absttl,
-            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
-            frequency: self.frequency,
-            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
-        }
-    }
     /// `IDLETIME seconds`
     ///
     /// (since 5.0.0)
@@ -3214,14 +3363,10 @@ impl<
     pub fn idletime_opt(
         self,
         seconds: Option<i64>,
-    ) -> Restore<
-        Key,
-        SerializedValue,
-        Replace,
-        Absttl,
-        Option<Tokened<i64>>,
-        Frequency,
-    > {
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Option<Tokened<i64>>, Frequency>
+    where
+        Seconds: Unfilled,
+    {
         let min_version = if seconds.is_some() {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -3239,36 +3384,6 @@ impl<
             min_version,
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Seconds,
-> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Unset> {
-    /// `FREQ frequency`
-    ///
-    /// (since 5.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
-    pub fn freq(
-        self,
-        frequency: i64,
-    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>> {
-        Restore {
-            key: self.key,
-            ttl: self.ttl,
-            serialized_value: self.serialized_value,
-            replace: self.replace,
-            absttl: self.absttl,
-            seconds: self.seconds,
-            frequency: Tokened("FREQ", frequency),
-            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
-        }
-    }
     /// `FREQ frequency`
     ///
     /// (since 5.0.0)
@@ -3281,7 +3396,10 @@ impl<
     pub fn freq_opt(
         self,
         frequency: Option<i64>,
-    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Option<Tokened<i64>>> {
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Option<Tokened<i64>>>
+    where
+        Frequency: Unfilled,
+    {
         let min_version = if frequency.is_some() {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -3416,7 +3534,7 @@ pub struct Scan<Pattern, Count, Type, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Count, Type, T> Scan<Unset, Count, Type, T> {
+impl<Pattern, Count, Type, T> Scan<Pattern, Count, Type, T> {
     /// `MATCH pattern`
     ///
     /// **Arguments**
@@ -3425,13 +3543,57 @@ impl<Count, Type, T> Scan<Unset, Count, Type, T> {
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Scan<Tokened<Pattern2>, Count, Type, T> {
+    ) -> Scan<Tokened<Pattern2>, Count, Type, T>
+    where
+        Pattern: Unfilled,
+    {
         Scan {
             cursor: self.cursor,
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             type_: self.type_,
             min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Scan<Pattern, Tokened<i64>, Type, T>
+    where
+        Count: Unfilled,
+    {
+        Scan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: Tokened("COUNT", count),
+            type_: self.type_,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `TYPE type`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
+    pub fn type_<Type2: ToValkeyArg>(
+        self,
+        type_: Type2,
+    ) -> Scan<Pattern, Count, Tokened<Type2>, T>
+    where
+        Type: Unfilled,
+    {
+        Scan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            type_: Tokened("TYPE", type_),
+            min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
             _reply: PhantomData,
         }
     }
@@ -3445,28 +3607,14 @@ impl<Count, Type, T> Scan<Unset, Count, Type, T> {
     pub fn pattern_opt<Pattern2: ToValkeyArg>(
         self,
         pattern: Option<Pattern2>,
-    ) -> Scan<Option<Tokened<Pattern2>>, Count, Type, T> {
+    ) -> Scan<Option<Tokened<Pattern2>>, Count, Type, T>
+    where
+        Pattern: Unfilled,
+    {
         Scan {
             cursor: self.cursor,
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
-            type_: self.type_,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
-    /// `COUNT count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Scan<Pattern, Tokened<i64>, Type, T> {
-        Scan {
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: Tokened("COUNT", count),
             type_: self.type_,
             min_version: self.min_version,
             _reply: PhantomData,
@@ -3482,35 +3630,16 @@ impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Scan<Pattern, Option<Tokened<i64>>, Type, T> {
+    ) -> Scan<Pattern, Option<Tokened<i64>>, Type, T>
+    where
+        Count: Unfilled,
+    {
         Scan {
             cursor: self.cursor,
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             type_: self.type_,
             min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Pattern, Count, T> Scan<Pattern, Count, Unset, T> {
-    /// `TYPE type`
-    ///
-    /// (since 6.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
-    pub fn type_<Type2: ToValkeyArg>(
-        self,
-        type_: Type2,
-    ) -> Scan<Pattern, Count, Tokened<Type2>, T> {
-        Scan {
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: self.count,
-            type_: Tokened("TYPE", type_),
-            min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
             _reply: PhantomData,
         }
     }
@@ -3526,7 +3655,10 @@ impl<Pattern, Count, T> Scan<Pattern, Count, Unset, T> {
     pub fn type_opt<Type2: ToValkeyArg>(
         self,
         type_: Option<Type2>,
-    ) -> Scan<Pattern, Count, Option<Tokened<Type2>>, T> {
+    ) -> Scan<Pattern, Count, Option<Tokened<Type2>>, T>
+    where
+        Type: Unfilled,
+    {
         let min_version = if type_.is_some() {
             newer(self.min_version, Some(Version::new(6, 0, 0)))
         } else {
@@ -3672,13 +3804,14 @@ pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, 
 }
 impl<
     Key,
+    ByPattern,
     Limit,
     GetPattern,
     Order,
     Sorting,
     Destination,
     T,
-> Sort<Key, Unset, Limit, GetPattern, Order, Sorting, Destination, T> {
+> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     /// `BY pattern`
     ///
     /// **Arguments**
@@ -3696,7 +3829,10 @@ impl<
         Sorting,
         Destination,
         T,
-    > {
+    >
+    where
+        ByPattern: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: Tokened("BY", by_pattern),
@@ -3704,6 +3840,131 @@ impl<
             get_pattern: self.get_pattern,
             order: self.order,
             sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
+    pub fn limit(
+        self,
+        offset: i64,
+        count: i64,
+    ) -> Sort<
+        Key,
+        ByPattern,
+        Block<(Tok, i64, i64)>,
+        GetPattern,
+        Order,
+        Sorting,
+        Destination,
+        T,
+    >
+    where
+        Limit: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: Block((Tok("LIMIT"), offset, count)),
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `GET pattern [GET pattern ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get<GetPattern2: IntoIterator + Clone>(
+        self,
+        get_pattern: GetPattern2,
+    ) -> Sort<
+        Key,
+        ByPattern,
+        Limit,
+        EachTok<GetPattern2>,
+        Order,
+        Sorting,
+        Destination,
+        T,
+    >
+    where
+        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+        GetPattern: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: EachTok("GET", get_pattern),
+            order: self.order,
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    pub fn asc(
+        self,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: Tok("ASC"),
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    pub fn desc(
+        self,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: Tok("DESC"),
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `ALPHA`
+    pub fn alpha(
+        self,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Tok, Destination, T>
+    where
+        Sorting: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: Tok("ALPHA"),
             destination: self.destination,
             _reply: PhantomData,
         }
@@ -3727,95 +3988,15 @@ impl<
         Sorting,
         Destination,
         T,
-    > {
+    >
+    where
+        ByPattern: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: by_pattern.map(|by_pattern| Tokened("BY", by_pattern)),
             limit: self.limit,
             get_pattern: self.get_pattern,
-            order: self.order,
-            sorting: self.sorting,
-            destination: self.destination,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    GetPattern,
-    Order,
-    Sorting,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Unset, GetPattern, Order, Sorting, Destination, T> {
-    /// `LIMIT offset count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `offset`: an integer — `offset`
-    /// - `count`: an integer — `count`
-    pub fn limit(
-        self,
-        offset: i64,
-        count: i64,
-    ) -> Sort<
-        Key,
-        ByPattern,
-        Block<(Tok, i64, i64)>,
-        GetPattern,
-        Order,
-        Sorting,
-        Destination,
-        T,
-    > {
-        Sort {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: Block((Tok("LIMIT"), offset, count)),
-            get_pattern: self.get_pattern,
-            order: self.order,
-            sorting: self.sorting,
-            destination: self.destination,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    Order,
-    Sorting,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Limit, Unset, Order, Sorting, Destination, T> {
-    /// `GET pattern [GET pattern ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get<GetPattern2: IntoIterator + Clone>(
-        self,
-        get_pattern: GetPattern2,
-    ) -> Sort<
-        Key,
-        ByPattern,
-        Limit,
-        EachTok<GetPattern2>,
-        Order,
-        Sorting,
-        Destination,
-        T,
-    >
-    where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
-    {
-        Sort {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: EachTok("GET", get_pattern),
             order: self.order,
             sorting: self.sorting,
             destination: self.destination,
@@ -3844,6 +4025,7 @@ impl<
     >
     where
         <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+        GetPattern: Unfilled,
     {
         Sort {
             key: self.key,
@@ -3851,50 +4033,6 @@ impl<
             limit: self.limit,
             get_pattern: get_pattern.map(|get_pattern| EachTok("GET", get_pattern)),
             order: self.order,
-            sorting: self.sorting,
-            destination: self.destination,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Sorting,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Limit, GetPattern, Unset, Sorting, Destination, T> {
-    /// `ASC`
-    ///
-    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
-    pub fn asc(
-        self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
-        Sort {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: self.get_pattern,
-            order: Tok("ASC"),
-            sorting: self.sorting,
-            destination: self.destination,
-            _reply: PhantomData,
-        }
-    }
-    /// `DESC`
-    ///
-    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
-    pub fn desc(
-        self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
-        Sort {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: self.get_pattern,
-            order: Tok("DESC"),
             sorting: self.sorting,
             destination: self.destination,
             _reply: PhantomData,
@@ -3912,7 +4050,10 @@ impl<
     pub fn asc_if(
         self,
         given: bool,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -3936,7 +4077,10 @@ impl<
     pub fn desc_if(
         self,
         given: bool,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -3944,31 +4088,6 @@ impl<
             get_pattern: self.get_pattern,
             order: given.then_some(Tok("DESC")),
             sorting: self.sorting,
-            destination: self.destination,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Order,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Limit, GetPattern, Order, Unset, Destination, T> {
-    /// `ALPHA`
-    pub fn alpha(
-        self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Tok, Destination, T> {
-        Sort {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: self.get_pattern,
-            order: self.order,
-            sorting: Tok("ALPHA"),
             destination: self.destination,
             _reply: PhantomData,
         }
@@ -3983,7 +4102,10 @@ impl<
     pub fn alpha_if(
         self,
         given: bool,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, Destination, T> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, Destination, T>
+    where
+        Sorting: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -4003,7 +4125,8 @@ impl<
     GetPattern,
     Order,
     Sorting,
-> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Unset, i64> {
+    Destination,
+> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, i64> {
     /// `STORE destination`
     ///
     /// **Arguments**
@@ -4023,7 +4146,10 @@ impl<
         Sorting,
         Tokened<Destination2>,
         i64,
-    > {
+    >
+    where
+        Destination: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -4164,12 +4290,13 @@ pub struct SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
 }
 impl<
     Key,
+    ByPattern,
     Limit,
     GetPattern,
     Order,
     Sorting,
     T,
-> SortRo<Key, Unset, Limit, GetPattern, Order, Sorting, T> {
+> SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
     /// `BY pattern`
     ///
     /// **Arguments**
@@ -4178,7 +4305,10 @@ impl<
     pub fn by<ByPattern2: ToValkeyArg>(
         self,
         by_pattern: ByPattern2,
-    ) -> SortRo<Key, Tokened<ByPattern2>, Limit, GetPattern, Order, Sorting, T> {
+    ) -> SortRo<Key, Tokened<ByPattern2>, Limit, GetPattern, Order, Sorting, T>
+    where
+        ByPattern: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: Tokened("BY", by_pattern),
@@ -4186,6 +4316,102 @@ impl<
             get_pattern: self.get_pattern,
             order: self.order,
             sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
+    pub fn limit(
+        self,
+        offset: i64,
+        count: i64,
+    ) -> SortRo<Key, ByPattern, Block<(Tok, i64, i64)>, GetPattern, Order, Sorting, T>
+    where
+        Limit: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: Block((Tok("LIMIT"), offset, count)),
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `GET pattern [GET pattern ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get<GetPattern2: IntoIterator + Clone>(
+        self,
+        get_pattern: GetPattern2,
+    ) -> SortRo<Key, ByPattern, Limit, EachTok<GetPattern2>, Order, Sorting, T>
+    where
+        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+        GetPattern: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: EachTok("GET", get_pattern),
+            order: self.order,
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    pub fn asc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T>
+    where
+        Order: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: Tok("ASC"),
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    pub fn desc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T>
+    where
+        Order: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: Tok("DESC"),
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `ALPHA`
+    pub fn alpha(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Tok, T>
+    where
+        Sorting: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: Tok("ALPHA"),
             _reply: PhantomData,
         }
     }
@@ -4199,73 +4425,15 @@ impl<
     pub fn by_opt<ByPattern2: ToValkeyArg>(
         self,
         by_pattern: Option<ByPattern2>,
-    ) -> SortRo<Key, Option<Tokened<ByPattern2>>, Limit, GetPattern, Order, Sorting, T> {
+    ) -> SortRo<Key, Option<Tokened<ByPattern2>>, Limit, GetPattern, Order, Sorting, T>
+    where
+        ByPattern: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: by_pattern.map(|by_pattern| Tokened("BY", by_pattern)),
             limit: self.limit,
             get_pattern: self.get_pattern,
-            order: self.order,
-            sorting: self.sorting,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    GetPattern,
-    Order,
-    Sorting,
-    T,
-> SortRo<Key, ByPattern, Unset, GetPattern, Order, Sorting, T> {
-    /// `LIMIT offset count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `offset`: an integer — `offset`
-    /// - `count`: an integer — `count`
-    pub fn limit(
-        self,
-        offset: i64,
-        count: i64,
-    ) -> SortRo<Key, ByPattern, Block<(Tok, i64, i64)>, GetPattern, Order, Sorting, T> {
-        SortRo {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: Block((Tok("LIMIT"), offset, count)),
-            get_pattern: self.get_pattern,
-            order: self.order,
-            sorting: self.sorting,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    Order,
-    Sorting,
-    T,
-> SortRo<Key, ByPattern, Limit, Unset, Order, Sorting, T> {
-    /// `GET pattern [GET pattern ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get<GetPattern2: IntoIterator + Clone>(
-        self,
-        get_pattern: GetPattern2,
-    ) -> SortRo<Key, ByPattern, Limit, EachTok<GetPattern2>, Order, Sorting, T>
-    where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
-    {
-        SortRo {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: EachTok("GET", get_pattern),
             order: self.order,
             sorting: self.sorting,
             _reply: PhantomData,
@@ -4284,6 +4452,7 @@ impl<
     ) -> SortRo<Key, ByPattern, Limit, Option<EachTok<GetPattern2>>, Order, Sorting, T>
     where
         <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+        GetPattern: Unfilled,
     {
         SortRo {
             key: self.key,
@@ -4291,43 +4460,6 @@ impl<
             limit: self.limit,
             get_pattern: get_pattern.map(|get_pattern| EachTok("GET", get_pattern)),
             order: self.order,
-            sorting: self.sorting,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Sorting,
-    T,
-> SortRo<Key, ByPattern, Limit, GetPattern, Unset, Sorting, T> {
-    /// `ASC`
-    ///
-    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
-    pub fn asc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T> {
-        SortRo {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: self.get_pattern,
-            order: Tok("ASC"),
-            sorting: self.sorting,
-            _reply: PhantomData,
-        }
-    }
-    /// `DESC`
-    ///
-    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
-    pub fn desc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T> {
-        SortRo {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: self.get_pattern,
-            order: Tok("DESC"),
             sorting: self.sorting,
             _reply: PhantomData,
         }
@@ -4344,7 +4476,10 @@ impl<
     pub fn asc_if(
         self,
         given: bool,
-    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T> {
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T>
+    where
+        Order: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -4367,7 +4502,10 @@ impl<
     pub fn desc_if(
         self,
         given: bool,
-    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T> {
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T>
+    where
+        Order: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -4375,27 +4513,6 @@ impl<
             get_pattern: self.get_pattern,
             order: given.then_some(Tok("DESC")),
             sorting: self.sorting,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Order,
-    T,
-> SortRo<Key, ByPattern, Limit, GetPattern, Order, Unset, T> {
-    /// `ALPHA`
-    pub fn alpha(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Tok, T> {
-        SortRo {
-            key: self.key,
-            by_pattern: self.by_pattern,
-            limit: self.limit,
-            get_pattern: self.get_pattern,
-            order: self.order,
-            sorting: Tok("ALPHA"),
             _reply: PhantomData,
         }
     }
@@ -4409,7 +4526,10 @@ impl<
     pub fn alpha_if(
         self,
         given: bool,
-    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, T> {
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, T>
+    where
+        Sorting: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,

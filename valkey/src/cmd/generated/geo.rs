@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -103,11 +103,14 @@ pub struct Geoadd<Key, Data, Condition, Change> {
     data: Data,
     min_version: Option<Version>,
 }
-impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
+impl<Key, Data, Condition, Change> Geoadd<Key, Data, Condition, Change> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn nx(self) -> Geoadd<Key, Data, Tok, Change> {
+    pub fn nx(self) -> Geoadd<Key, Data, Tok, Change>
+    where
+        Condition: Unfilled,
+    {
         Geoadd {
             key: self.key,
             condition: Tok("NX"),
@@ -119,11 +122,29 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn xx(self) -> Geoadd<Key, Data, Tok, Change> {
+    pub fn xx(self) -> Geoadd<Key, Data, Tok, Change>
+    where
+        Condition: Unfilled,
+    {
         Geoadd {
             key: self.key,
             condition: Tok("XX"),
             change: self.change,
+            data: self.data,
+            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `CH`
+    ///
+    /// (since 6.2.0)
+    pub fn ch(self) -> Geoadd<Key, Data, Condition, Tok>
+    where
+        Change: Unfilled,
+    {
+        Geoadd {
+            key: self.key,
+            condition: self.condition,
+            change: Tok("CH"),
             data: self.data,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
@@ -137,7 +158,10 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change> {
+    pub fn nx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -160,7 +184,10 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change> {
+    pub fn xx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change>
+    where
+        Condition: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -174,20 +201,6 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
             min_version,
         }
     }
-}
-impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
-    /// `CH`
-    ///
-    /// (since 6.2.0)
-    pub fn ch(self) -> Geoadd<Key, Data, Condition, Tok> {
-        Geoadd {
-            key: self.key,
-            condition: self.condition,
-            change: Tok("CH"),
-            data: self.data,
-            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
-        }
-    }
     /// `CH`
     ///
     /// (since 6.2.0)
@@ -197,7 +210,10 @@ impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `CH`
-    pub fn ch_if(self, given: bool) -> Geoadd<Key, Data, Condition, Option<Tok>> {
+    pub fn ch_if(self, given: bool) -> Geoadd<Key, Data, Condition, Option<Tok>>
+    where
+        Change: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -323,11 +339,14 @@ pub struct Geodist<Key, Member1, Member2, Unit> {
     member2: Member2,
     unit: Unit,
 }
-impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
+impl<Key, Member1, Member2, Unit> Geodist<Key, Member1, Member2, Unit> {
     /// `M`
     ///
     /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
-    pub fn m(self) -> Geodist<Key, Member1, Member2, Tok> {
+    pub fn m(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -338,7 +357,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// `KM`
     ///
     /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
-    pub fn km(self) -> Geodist<Key, Member1, Member2, Tok> {
+    pub fn km(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -349,7 +371,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// `FT`
     ///
     /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
-    pub fn ft(self) -> Geodist<Key, Member1, Member2, Tok> {
+    pub fn ft(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -360,7 +385,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// `MI`
     ///
     /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
-    pub fn mi(self) -> Geodist<Key, Member1, Member2, Tok> {
+    pub fn mi(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -377,7 +405,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `M`
-    pub fn m_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+    pub fn m_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -394,7 +425,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `KM`
-    pub fn km_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+    pub fn km_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -411,7 +445,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `FT`
-    pub fn ft_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+    pub fn ft_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -428,7 +465,10 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `MI`
-    pub fn mi_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>> {
+    pub fn mi_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -528,16 +568,16 @@ pub struct Geohash<Key, Member> {
     key: Key,
     member: Member,
 }
-impl<Key> Geohash<Key, Unset> {
+impl<Key, Member> Geohash<Key, Member> {
     /// `member [member ...]`
     ///
     /// **Arguments**
     ///
     /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
-    pub fn member<Member2: ToValkeyArgs>(
-        self,
-        member: Member2,
-    ) -> Geohash<Key, Member2> {
+    pub fn member<Member2: ToValkeyArgs>(self, member: Member2) -> Geohash<Key, Member2>
+    where
+        Member: Unfilled,
+    {
         Geohash { key: self.key, member }
     }
     /// `member [member ...]`
@@ -550,7 +590,10 @@ impl<Key> Geohash<Key, Unset> {
     pub fn member_opt<Member2: ToValkeyArgs>(
         self,
         member: Option<Member2>,
-    ) -> Geohash<Key, Option<Member2>> {
+    ) -> Geohash<Key, Option<Member2>>
+    where
+        Member: Unfilled,
+    {
         Geohash { key: self.key, member }
     }
 }
@@ -637,7 +680,7 @@ pub struct Geopos<Key, Member, T> {
     member: Member,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Geopos<Key, Unset, T> {
+impl<Key, Member, T> Geopos<Key, Member, T> {
     /// `member [member ...]`
     ///
     /// **Arguments**
@@ -646,7 +689,10 @@ impl<Key, T> Geopos<Key, Unset, T> {
     pub fn member<Member2: ToValkeyArgs>(
         self,
         member: Member2,
-    ) -> Geopos<Key, Member2, T> {
+    ) -> Geopos<Key, Member2, T>
+    where
+        Member: Unfilled,
+    {
         Geopos {
             key: self.key,
             member,
@@ -663,7 +709,10 @@ impl<Key, T> Geopos<Key, Unset, T> {
     pub fn member_opt<Member2: ToValkeyArgs>(
         self,
         member: Option<Member2>,
-    ) -> Geopos<Key, Option<Member2>, T> {
+    ) -> Geopos<Key, Option<Member2>, T>
+    where
+        Member: Unfilled,
+    {
         Geopos {
             key: self.key,
             member,
@@ -845,6 +894,7 @@ pub struct Georadius<
 }
 impl<
     Key,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -855,7 +905,7 @@ impl<
     T,
 > Georadius<
     Key,
-    Unset,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -879,7 +929,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -898,69 +951,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHCOORD`
-    ///
-    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHCOORD`
-    pub fn withcoord_if(
-        self,
-        given: bool,
-    ) -> Georadius<
-        Key,
-        Option<Tok>,
-        Withdist,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        Store,
-        T,
-    > {
-        Georadius {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: given.then_some(Tok("WITHCOORD")),
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            store: self.store,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadius<
-    Key,
-    Withcoord,
-    Unset,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -975,7 +965,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -994,69 +987,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHDIST`
-    ///
-    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHDIST`
-    pub fn withdist_if(
-        self,
-        given: bool,
-    ) -> Georadius<
-        Key,
-        Withcoord,
-        Option<Tok>,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        Store,
-        T,
-    > {
-        Georadius {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: given.then_some(Tok("WITHDIST")),
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            store: self.store,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadius<
-    Key,
-    Withcoord,
-    Withdist,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -1071,7 +1001,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1090,57 +1023,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHHASH`
-    ///
-    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHHASH`
-    pub fn withhash_if(
-        self,
-        given: bool,
-    ) -> Georadius<
-        Key,
-        Withcoord,
-        Withdist,
-        Option<Tok>,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        Store,
-        T,
-    > {
-        Georadius {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: given.then_some(Tok("WITHHASH")),
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            store: self.store,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadius<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, Store, T> {
     /// `COUNT count [ANY]`
     ///
     /// **Arguments**
@@ -1160,7 +1042,11 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1179,17 +1065,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    Store,
-    T,
-> Georadius<Key, Withcoord, Withdist, Withhash, Present, Count, Unset, Order, Store, T> {
     /// `ANY`
     ///
     /// (since 6.2.0)
@@ -1200,13 +1075,17 @@ impl<
         Withcoord,
         Withdist,
         Withhash,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1225,76 +1104,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `ANY`
-    ///
-    /// (since 6.2.0)
-    ///
-    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `ANY`
-    pub fn any_if(
-        self,
-        given: bool,
-    ) -> Georadius<
-        Key,
-        Withcoord,
-        Withdist,
-        Withhash,
-        Present,
-        Count,
-        Option<Tok>,
-        Order,
-        Store,
-        T,
-    > {
-        let min_version = if given {
-            newer(self.min_version, Some(Version::new(6, 2, 0)))
-        } else {
-            self.min_version
-        };
-        Georadius {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: given.then_some(Tok("ANY")),
-            order: self.order,
-            store: self.store,
-            min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Store,
-    T,
-> Georadius<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    Store,
-    T,
-> {
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -1311,7 +1120,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1346,7 +1158,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1362,6 +1177,186 @@ impl<
             order: Tok("DESC"),
             store: self.store,
             min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            store: self.store,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1388,7 +1383,10 @@ impl<
         Option<Tok>,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1430,7 +1428,10 @@ impl<
         Option<Tok>,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1459,6 +1460,7 @@ impl<
     Count,
     Any,
     Order,
+    Store,
 > Georadius<
     Key,
     Withcoord,
@@ -1468,7 +1470,7 @@ impl<
     Count,
     Any,
     Order,
-    Unset,
+    Store,
     i64,
 > {
     /// `STORE key`
@@ -1494,7 +1496,10 @@ impl<
         Order,
         Tokened<Storekey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1536,7 +1541,10 @@ impl<
         Order,
         Tokened<Storedistkey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1792,6 +1800,7 @@ pub struct Georadiusbymember<
 impl<
     Key,
     Member,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -1803,7 +1812,7 @@ impl<
 > Georadiusbymember<
     Key,
     Member,
-    Unset,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -1828,7 +1837,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1845,70 +1857,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHCOORD`
-    ///
-    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHCOORD`
-    pub fn withcoord_if(
-        self,
-        given: bool,
-    ) -> Georadiusbymember<
-        Key,
-        Member,
-        Option<Tok>,
-        Withdist,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        Store,
-        T,
-    > {
-        Georadiusbymember {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: given.then_some(Tok("WITHCOORD")),
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            store: self.store,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Unset,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -1924,7 +1872,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1941,70 +1892,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHDIST`
-    ///
-    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHDIST`
-    pub fn withdist_if(
-        self,
-        given: bool,
-    ) -> Georadiusbymember<
-        Key,
-        Member,
-        Withcoord,
-        Option<Tok>,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        Store,
-        T,
-    > {
-        Georadiusbymember {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: given.then_some(Tok("WITHDIST")),
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            store: self.store,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -2020,7 +1907,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2037,69 +1927,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHHASH`
-    ///
-    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHHASH`
-    pub fn withhash_if(
-        self,
-        given: bool,
-    ) -> Georadiusbymember<
-        Key,
-        Member,
-        Withcoord,
-        Withdist,
-        Option<Tok>,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        Store,
-        T,
-    > {
-        Georadiusbymember {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: given.then_some(Tok("WITHHASH")),
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            store: self.store,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Unset,
-    Unset,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `COUNT count [ANY]`
     ///
     /// **Arguments**
@@ -2120,7 +1947,11 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2137,30 +1968,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Present,
-    Count,
-    Unset,
-    Order,
-    Store,
-    T,
-> {
     /// `ANY`
     pub fn any(
         self,
@@ -2170,13 +1977,17 @@ impl<
         Withcoord,
         Withdist,
         Withhash,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2193,70 +2004,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `ANY`
-    ///
-    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `ANY`
-    pub fn any_if(
-        self,
-        given: bool,
-    ) -> Georadiusbymember<
-        Key,
-        Member,
-        Withcoord,
-        Withdist,
-        Withhash,
-        Present,
-        Count,
-        Option<Tok>,
-        Order,
-        Store,
-        T,
-    > {
-        Georadiusbymember {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: given.then_some(Tok("ANY")),
-            order: self.order,
-            store: self.store,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    Store,
-    T,
-> {
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -2274,7 +2021,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2308,7 +2058,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2321,6 +2074,175 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
             store: self.store,
             _reply: PhantomData,
         }
@@ -2349,7 +2271,10 @@ impl<
         Option<Tok>,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2390,7 +2315,10 @@ impl<
         Option<Tok>,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2418,6 +2346,7 @@ impl<
     Count,
     Any,
     Order,
+    Store,
 > Georadiusbymember<
     Key,
     Member,
@@ -2428,7 +2357,7 @@ impl<
     Count,
     Any,
     Order,
-    Unset,
+    Store,
     i64,
 > {
     /// `STORE key`
@@ -2455,7 +2384,10 @@ impl<
         Order,
         Tokened<Storekey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2496,7 +2428,10 @@ impl<
         Order,
         Tokened<Storedistkey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -2715,6 +2650,7 @@ pub struct GeoradiusbymemberRo<
 impl<
     Key,
     Member,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -2725,7 +2661,7 @@ impl<
 > GeoradiusbymemberRo<
     Key,
     Member,
-    Unset,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -2748,7 +2684,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2764,66 +2703,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHCOORD`
-    ///
-    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHCOORD`
-    pub fn withcoord_if(
-        self,
-        given: bool,
-    ) -> GeoradiusbymemberRo<
-        Key,
-        Member,
-        Option<Tok>,
-        Withdist,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
-        GeoradiusbymemberRo {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: given.then_some(Tok("WITHCOORD")),
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Unset,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -2838,7 +2717,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2854,66 +2736,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHDIST`
-    ///
-    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHDIST`
-    pub fn withdist_if(
-        self,
-        given: bool,
-    ) -> GeoradiusbymemberRo<
-        Key,
-        Member,
-        Withcoord,
-        Option<Tok>,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
-        GeoradiusbymemberRo {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: given.then_some(Tok("WITHDIST")),
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -2928,7 +2750,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2944,65 +2769,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHHASH`
-    ///
-    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHHASH`
-    pub fn withhash_if(
-        self,
-        given: bool,
-    ) -> GeoradiusbymemberRo<
-        Key,
-        Member,
-        Withcoord,
-        Withdist,
-        Option<Tok>,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
-        GeoradiusbymemberRo {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: given.then_some(Tok("WITHHASH")),
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Unset,
-    Unset,
-    Any,
-    Order,
-    T,
-> {
     /// `COUNT count [ANY]`
     ///
     /// **Arguments**
@@ -3022,7 +2788,11 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -3038,28 +2808,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Present,
-    Count,
-    Unset,
-    Order,
-    T,
-> {
     /// `ANY`
     pub fn any(
         self,
@@ -3069,12 +2817,16 @@ impl<
         Withcoord,
         Withdist,
         Withhash,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Order,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -3090,66 +2842,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `ANY`
-    ///
-    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `ANY`
-    pub fn any_if(
-        self,
-        given: bool,
-    ) -> GeoradiusbymemberRo<
-        Key,
-        Member,
-        Withcoord,
-        Withdist,
-        Withhash,
-        Present,
-        Count,
-        Option<Tok>,
-        Order,
-        T,
-    > {
-        GeoradiusbymemberRo {
-            key: self.key,
-            member: self.member,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: given.then_some(Tok("ANY")),
-            order: self.order,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    T,
-> {
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -3166,7 +2858,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -3198,7 +2893,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -3211,6 +2909,167 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
             _reply: PhantomData,
         }
     }
@@ -3237,7 +3096,10 @@ impl<
         Any,
         Option<Tok>,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -3276,7 +3138,10 @@ impl<
         Any,
         Option<Tok>,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -3488,6 +3353,7 @@ pub struct GeoradiusRo<
 }
 impl<
     Key,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -3495,21 +3361,24 @@ impl<
     Any,
     Order,
     T,
-> GeoradiusRo<Key, Unset, Withdist, Withhash, CountBlockGiven, Count, Any, Order, T> {
+> GeoradiusRo<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
     /// `WITHCOORD`
     pub fn withcoord(
         self,
-    ) -> GeoradiusRo<
-        Key,
-        Tok,
-        Withdist,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
+    ) -> GeoradiusRo<Key, Tok, Withdist, Withhash, CountBlockGiven, Count, Any, Order, T>
+    where
+        Withcoord: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3527,55 +3396,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHCOORD`
-    ///
-    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHCOORD`
-    pub fn withcoord_if(
-        self,
-        given: bool,
-    ) -> GeoradiusRo<
-        Key,
-        Option<Tok>,
-        Withdist,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
-        GeoradiusRo {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: given.then_some(Tok("WITHCOORD")),
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Unset, Withhash, CountBlockGiven, Count, Any, Order, T> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -3589,7 +3409,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3607,55 +3430,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHDIST`
-    ///
-    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHDIST`
-    pub fn withdist_if(
-        self,
-        given: bool,
-    ) -> GeoradiusRo<
-        Key,
-        Withcoord,
-        Option<Tok>,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
-        GeoradiusRo {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: given.then_some(Tok("WITHDIST")),
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Withdist, Unset, CountBlockGiven, Count, Any, Order, T> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -3669,7 +3443,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3687,54 +3464,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `WITHHASH`
-    ///
-    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `WITHHASH`
-    pub fn withhash_if(
-        self,
-        given: bool,
-    ) -> GeoradiusRo<
-        Key,
-        Withcoord,
-        Withdist,
-        Option<Tok>,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
-        GeoradiusRo {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: given.then_some(Tok("WITHHASH")),
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            order: self.order,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, T> {
     /// `COUNT count [ANY]`
     ///
     /// **Arguments**
@@ -3753,7 +3482,11 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3771,22 +3504,26 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Withdist, Withhash, Present, Count, Unset, Order, T> {
     /// `ANY`
     ///
     /// (since 6.2.0)
     pub fn any(
         self,
-    ) -> GeoradiusRo<Key, Withcoord, Withdist, Withhash, Present, Count, Tok, Order, T> {
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Tok,
+        Order,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3804,72 +3541,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `ANY`
-    ///
-    /// (since 6.2.0)
-    ///
-    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `ANY`
-    pub fn any_if(
-        self,
-        given: bool,
-    ) -> GeoradiusRo<
-        Key,
-        Withcoord,
-        Withdist,
-        Withhash,
-        Present,
-        Count,
-        Option<Tok>,
-        Order,
-        T,
-    > {
-        let min_version = if given {
-            newer(self.min_version, Some(Version::new(6, 2, 0)))
-        } else {
-            self.min_version
-        };
-        GeoradiusRo {
-            key: self.key,
-            longitude: self.longitude,
-            latitude: self.latitude,
-            radius: self.radius,
-            unit: self.unit,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            count_block: self.count_block,
-            count: self.count,
-            any: given.then_some(Tok("ANY")),
-            order: self.order,
-            min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    T,
-> GeoradiusRo<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    T,
-> {
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -3885,7 +3556,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3918,7 +3592,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3933,6 +3610,178 @@ impl<
             any: self.any,
             order: Tok("DESC"),
             min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -3958,7 +3807,10 @@ impl<
         Any,
         Option<Tok>,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -3998,7 +3850,10 @@ impl<
         Any,
         Option<Tok>,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -4301,6 +4156,7 @@ pub struct Geosearch<
 }
 impl<
     Key,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -4311,7 +4167,7 @@ impl<
     T,
 > Geosearch<
     Key,
-    Unset,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -4342,7 +4198,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: Tokened("FROMMEMBER", member),
@@ -4381,7 +4240,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: Block((Tok("FROMLONLAT"), longitude, latitude)),
@@ -4397,68 +4259,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `FROMMEMBER member`
-    ///
-    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `member`: a string — `FROMMEMBER member`
-    pub fn frommember_opt<Member: ToValkeyArg>(
-        self,
-        member: Option<Member>,
-    ) -> Geosearch<
-        Key,
-        Option<Tokened<Member>>,
-        Order,
-        CountBlockGiven,
-        Count,
-        Any,
-        Withcoord,
-        Withdist,
-        Withhash,
-        T,
-    > {
-        Geosearch {
-            key: self.key,
-            from: member.map(|member| Tokened("FROMMEMBER", member)),
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    From,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> {
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -4475,7 +4275,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -4507,12 +4310,229 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
             by: self.by,
             order: Tok("DESC"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
+    pub fn count(
+        self,
+        count: i64,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        Present,
+        Tokened<i64>,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: Present,
+            count: Tokened("COUNT", count),
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    pub fn any(
+        self,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Tok,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: Tok("ANY"),
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    pub fn withcoord(
+        self,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Tok,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: Tok("WITHCOORD"),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    pub fn withdist(
+        self,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Tok,
+        Withhash,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: Tok("WITHDIST"),
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    pub fn withhash(
+        self,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Tok,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: Tok("WITHHASH"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
+    pub fn frommember_opt<Member: ToValkeyArg>(
+        self,
+        member: Option<Member>,
+    ) -> Geosearch<
+        Key,
+        Option<Tokened<Member>>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        From: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            by: self.by,
+            order: self.order,
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -4546,7 +4566,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -4585,7 +4608,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -4594,93 +4620,6 @@ impl<
             count_block: self.count_block,
             count: self.count,
             any: self.any,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    From,
-    Order,
-    Any,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<Key, From, Order, Unset, Unset, Any, Withcoord, Withdist, Withhash, T> {
-    /// `COUNT count [ANY]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `COUNT count`
-    pub fn count(
-        self,
-        count: i64,
-    ) -> Geosearch<
-        Key,
-        From,
-        Order,
-        Present,
-        Tokened<i64>,
-        Any,
-        Withcoord,
-        Withdist,
-        Withhash,
-        T,
-    > {
-        Geosearch {
-            key: self.key,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: Present,
-            count: Tokened("COUNT", count),
-            any: self.any,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    From,
-    Order,
-    Count,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<Key, From, Order, Present, Count, Unset, Withcoord, Withdist, Withhash, T> {
-    /// `ANY`
-    pub fn any(
-        self,
-    ) -> Geosearch<
-        Key,
-        From,
-        Order,
-        Present,
-        Count,
-        Tok,
-        Withcoord,
-        Withdist,
-        Withhash,
-        T,
-    > {
-        Geosearch {
-            key: self.key,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: Tok("ANY"),
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: self.withhash,
@@ -4702,14 +4641,18 @@ impl<
         Key,
         From,
         Order,
-        Present,
+        CountBlockGiven,
         Count,
         Option<Tok>,
         Withcoord,
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -4719,59 +4662,6 @@ impl<
             count: self.count,
             any: given.then_some(Tok("ANY")),
             withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: self.withhash,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    Withdist,
-    Withhash,
-    T,
-> {
-    /// `WITHCOORD`
-    pub fn withcoord(
-        self,
-    ) -> Geosearch<
-        Key,
-        From,
-        Order,
-        CountBlockGiven,
-        Count,
-        Any,
-        Tok,
-        Withdist,
-        Withhash,
-        T,
-    > {
-        Geosearch {
-            key: self.key,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            withcoord: Tok("WITHCOORD"),
             withdist: self.withdist,
             withhash: self.withhash,
             min_version: self.min_version,
@@ -4799,7 +4689,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -4810,59 +4703,6 @@ impl<
             any: self.any,
             withcoord: given.then_some(Tok("WITHCOORD")),
             withdist: self.withdist,
-            withhash: self.withhash,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withhash,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Unset,
-    Withhash,
-    T,
-> {
-    /// `WITHDIST`
-    pub fn withdist(
-        self,
-    ) -> Geosearch<
-        Key,
-        From,
-        Order,
-        CountBlockGiven,
-        Count,
-        Any,
-        Withcoord,
-        Tok,
-        Withhash,
-        T,
-    > {
-        Geosearch {
-            key: self.key,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            withcoord: self.withcoord,
-            withdist: Tok("WITHDIST"),
             withhash: self.withhash,
             min_version: self.min_version,
             _reply: PhantomData,
@@ -4889,7 +4729,10 @@ impl<
         Option<Tok>,
         Withhash,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -4901,59 +4744,6 @@ impl<
             withcoord: self.withcoord,
             withdist: given.then_some(Tok("WITHDIST")),
             withhash: self.withhash,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    Unset,
-    T,
-> {
-    /// `WITHHASH`
-    pub fn withhash(
-        self,
-    ) -> Geosearch<
-        Key,
-        From,
-        Order,
-        CountBlockGiven,
-        Count,
-        Any,
-        Withcoord,
-        Withdist,
-        Tok,
-        T,
-    > {
-        Geosearch {
-            key: self.key,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            withcoord: self.withcoord,
-            withdist: self.withdist,
-            withhash: Tok("WITHHASH"),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -4979,7 +4769,10 @@ impl<
         Withdist,
         Option<Tok>,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -5288,6 +5081,7 @@ pub struct Geosearchstore<
 impl<
     Destination,
     Source,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -5296,7 +5090,7 @@ impl<
 > Geosearchstore<
     Destination,
     Source,
-    Unset,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -5322,7 +5116,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -5357,7 +5154,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -5371,60 +5171,6 @@ impl<
             min_version: self.min_version,
         }
     }
-    /// `FROMMEMBER member`
-    ///
-    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `member`: a string — `FROMMEMBER member`
-    pub fn frommember_opt<Member: ToValkeyArg>(
-        self,
-        member: Option<Member>,
-    ) -> Geosearchstore<
-        Destination,
-        Source,
-        Option<Tokened<Member>>,
-        Order,
-        CountBlockGiven,
-        Count,
-        Any,
-        Storedist,
-    > {
-        Geosearchstore {
-            destination: self.destination,
-            source: self.source,
-            from: member.map(|member| Tokened("FROMMEMBER", member)),
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            storedist: self.storedist,
-            min_version: self.min_version,
-        }
-    }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    CountBlockGiven,
-    Count,
-    Any,
-    Storedist,
-> Geosearchstore<
-    Destination,
-    Source,
-    From,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Storedist,
-> {
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -5439,7 +5185,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -5467,13 +5216,148 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
             from: self.from,
             by: self.by,
             order: Tok("DESC"),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
+    pub fn count(
+        self,
+        count: i64,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        Present,
+        Tokened<i64>,
+        Any,
+        Storedist,
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: Present,
+            count: Tokened("COUNT", count),
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `ANY`
+    pub fn any(
+        self,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Tok,
+        Storedist,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: Tok("ANY"),
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `STOREDIST`
+    pub fn storedist(
+        self,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Tok,
+    >
+    where
+        Storedist: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: Tok("STOREDIST"),
+            min_version: self.min_version,
+        }
+    }
+    /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
+    pub fn frommember_opt<Member: ToValkeyArg>(
+        self,
+        member: Option<Member>,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        Option<Tokened<Member>>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        From: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            by: self.by,
+            order: self.order,
             count_block: self.count_block,
             count: self.count,
             any: self.any,
@@ -5502,7 +5386,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -5537,7 +5424,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -5547,81 +5437,6 @@ impl<
             count_block: self.count_block,
             count: self.count,
             any: self.any,
-            storedist: self.storedist,
-            min_version: self.min_version,
-        }
-    }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    Order,
-    Any,
-    Storedist,
-> Geosearchstore<Destination, Source, From, Order, Unset, Unset, Any, Storedist> {
-    /// `COUNT count [ANY]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `COUNT count`
-    pub fn count(
-        self,
-        count: i64,
-    ) -> Geosearchstore<
-        Destination,
-        Source,
-        From,
-        Order,
-        Present,
-        Tokened<i64>,
-        Any,
-        Storedist,
-    > {
-        Geosearchstore {
-            destination: self.destination,
-            source: self.source,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: Present,
-            count: Tokened("COUNT", count),
-            any: self.any,
-            storedist: self.storedist,
-            min_version: self.min_version,
-        }
-    }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    Order,
-    Count,
-    Storedist,
-> Geosearchstore<Destination, Source, From, Order, Present, Count, Unset, Storedist> {
-    /// `ANY`
-    pub fn any(
-        self,
-    ) -> Geosearchstore<
-        Destination,
-        Source,
-        From,
-        Order,
-        Present,
-        Count,
-        Tok,
-        Storedist,
-    > {
-        Geosearchstore {
-            destination: self.destination,
-            source: self.source,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: Tok("ANY"),
             storedist: self.storedist,
             min_version: self.min_version,
         }
@@ -5641,11 +5456,15 @@ impl<
         Source,
         From,
         Order,
-        Present,
+        CountBlockGiven,
         Count,
         Option<Tok>,
         Storedist,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -5656,42 +5475,6 @@ impl<
             count: self.count,
             any: given.then_some(Tok("ANY")),
             storedist: self.storedist,
-            min_version: self.min_version,
-        }
-    }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-> Geosearchstore<Destination, Source, From, Order, CountBlockGiven, Count, Any, Unset> {
-    /// `STOREDIST`
-    pub fn storedist(
-        self,
-    ) -> Geosearchstore<
-        Destination,
-        Source,
-        From,
-        Order,
-        CountBlockGiven,
-        Count,
-        Any,
-        Tok,
-    > {
-        Geosearchstore {
-            destination: self.destination,
-            source: self.source,
-            from: self.from,
-            by: self.by,
-            order: self.order,
-            count_block: self.count_block,
-            count: self.count,
-            any: self.any,
-            storedist: Tok("STOREDIST"),
             min_version: self.min_version,
         }
     }
@@ -5714,7 +5497,10 @@ impl<
         Count,
         Any,
         Option<Tok>,
-    > {
+    >
+    where
+        Storedist: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,

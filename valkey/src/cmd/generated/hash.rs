@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -252,11 +252,14 @@ pub struct Hexpire<Key, Field, Condition> {
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hexpire<Key, Field, Unset> {
+impl<Key, Field, Condition> Hexpire<Key, Field, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hexpire<Key, Field, Tok> {
+    pub fn nx(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -267,7 +270,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hexpire<Key, Field, Tok> {
+    pub fn xx(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -278,7 +284,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hexpire<Key, Field, Tok> {
+    pub fn gt(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -289,7 +298,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hexpire<Key, Field, Tok> {
+    pub fn lt(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -306,7 +318,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -323,7 +338,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -340,7 +358,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -357,7 +378,10 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -476,11 +500,14 @@ pub struct Hexpireat<Key, Field, Condition> {
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hexpireat<Key, Field, Unset> {
+impl<Key, Field, Condition> Hexpireat<Key, Field, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hexpireat<Key, Field, Tok> {
+    pub fn nx(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -491,7 +518,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hexpireat<Key, Field, Tok> {
+    pub fn xx(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -502,7 +532,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hexpireat<Key, Field, Tok> {
+    pub fn gt(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -513,7 +546,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hexpireat<Key, Field, Tok> {
+    pub fn lt(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -530,7 +566,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -547,7 +586,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -564,7 +606,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -581,7 +626,10 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -1039,7 +1087,7 @@ pub struct Hgetex<Key, Field, Expiration, T> {
     field: Field,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
+impl<Key, Field, Expiration, T> Hgetex<Key, Field, Expiration, T> {
     /// `EX seconds`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
@@ -1047,7 +1095,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex(self, seconds: impl IntoSeconds) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    pub fn ex(self, seconds: impl IntoSeconds) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
@@ -1062,10 +1113,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `PX milliseconds`
-    pub fn px(
-        self,
-        milliseconds: impl IntoMillis,
-    ) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    pub fn px(self, milliseconds: impl IntoMillis) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
@@ -1083,7 +1134,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     pub fn exat(
         self,
         unix_time_seconds: impl IntoUnixSeconds,
-    ) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    ) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: Tokened(
@@ -1104,7 +1158,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     pub fn pxat(
         self,
         unix_time_milliseconds: impl IntoUnixMillis,
-    ) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    ) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: Tokened(
@@ -1118,7 +1175,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// `PERSIST`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
-    pub fn persist(self) -> Hgetex<Key, Field, Tok, T> {
+    pub fn persist(self) -> Hgetex<Key, Field, Tok, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: Tok("PERSIST"),
@@ -1138,7 +1198,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     pub fn ex_opt(
         self,
         seconds: Option<i64>,
-    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: seconds
@@ -1159,7 +1222,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     pub fn px_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: milliseconds
@@ -1183,7 +1249,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     pub fn exat_opt(
         self,
         unix_time_seconds: Option<i64>,
-    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: unix_time_seconds
@@ -1207,7 +1276,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     pub fn pxat_opt(
         self,
         unix_time_milliseconds: Option<i64>,
-    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T> {
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: unix_time_milliseconds
@@ -1228,7 +1300,10 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `PERSIST`
-    pub fn persist_if(self, given: bool) -> Hgetex<Key, Field, Option<Tok>, T> {
+    pub fn persist_if(self, given: bool) -> Hgetex<Key, Field, Option<Tok>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: given.then_some(Tok("PERSIST")),
@@ -1932,11 +2007,14 @@ pub struct Hpexpire<Key, Field, Condition> {
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hpexpire<Key, Field, Unset> {
+impl<Key, Field, Condition> Hpexpire<Key, Field, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hpexpire<Key, Field, Tok> {
+    pub fn nx(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1947,7 +2025,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hpexpire<Key, Field, Tok> {
+    pub fn xx(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1958,7 +2039,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hpexpire<Key, Field, Tok> {
+    pub fn gt(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1969,7 +2053,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hpexpire<Key, Field, Tok> {
+    pub fn lt(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1986,7 +2073,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2003,7 +2093,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2020,7 +2113,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2037,7 +2133,10 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -2156,11 +2255,14 @@ pub struct Hpexpireat<Key, Field, Condition> {
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hpexpireat<Key, Field, Unset> {
+impl<Key, Field, Condition> Hpexpireat<Key, Field, Condition> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hpexpireat<Key, Field, Tok> {
+    pub fn nx(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2171,7 +2273,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hpexpireat<Key, Field, Tok> {
+    pub fn xx(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2182,7 +2287,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// `GT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hpexpireat<Key, Field, Tok> {
+    pub fn gt(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2193,7 +2301,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// `LT`
     ///
     /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hpexpireat<Key, Field, Tok> {
+    pub fn lt(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2210,7 +2321,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+    pub fn nx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2227,7 +2341,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+    pub fn xx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2244,7 +2361,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+    pub fn gt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2261,7 +2381,10 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>> {
+    pub fn lt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -2544,13 +2667,23 @@ pub struct Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     withvalues: Withvalues,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Withvalues, T> Hrandfield<Key, Unset, Unset, Withvalues, T> {
+impl<
+    Key,
+    OptionsGiven,
+    Count,
+    Withvalues,
+    T,
+> Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     /// `count [WITHVALUES]`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `count`
-    pub fn count(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T> {
+    pub fn count(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T>
+    where
+        OptionsGiven: Unfilled,
+        Count: Unfilled,
+    {
         Hrandfield {
             key: self.key,
             options: Present,
@@ -2559,10 +2692,12 @@ impl<Key, Withvalues, T> Hrandfield<Key, Unset, Unset, Withvalues, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Count, T> Hrandfield<Key, Present, Count, Unset, T> {
     /// `WITHVALUES`
-    pub fn withvalues(self) -> Hrandfield<Key, Present, Count, Tok, T> {
+    pub fn withvalues(self) -> Hrandfield<Key, OptionsGiven, Count, Tok, T>
+    where
+        Withvalues: Unfilled,
+        OptionsGiven: Given,
+    {
         Hrandfield {
             key: self.key,
             options: self.options,
@@ -2581,7 +2716,11 @@ impl<Key, Count, T> Hrandfield<Key, Present, Count, Unset, T> {
     pub fn withvalues_if(
         self,
         given: bool,
-    ) -> Hrandfield<Key, Present, Count, Option<Tok>, T> {
+    ) -> Hrandfield<Key, OptionsGiven, Count, Option<Tok>, T>
+    where
+        Withvalues: Unfilled,
+        OptionsGiven: Given,
+    {
         Hrandfield {
             key: self.key,
             options: self.options,
@@ -2697,7 +2836,7 @@ pub struct Hscan<Key, Pattern, Count, Novalues, T> {
     novalues: Novalues,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
+impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
     /// `MATCH pattern`
     ///
     /// **Arguments**
@@ -2706,13 +2845,48 @@ impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Hscan<Key, Tokened<Pattern2>, Count, Novalues, T> {
+    ) -> Hscan<Key, Tokened<Pattern2>, Count, Novalues, T>
+    where
+        Pattern: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             novalues: self.novalues,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Hscan<Key, Pattern, Tokened<i64>, Novalues, T>
+    where
+        Count: Unfilled,
+    {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: Tokened("COUNT", count),
+            novalues: self.novalues,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOVALUES`
+    pub fn novalues(self) -> Hscan<Key, Pattern, Count, Tok, T>
+    where
+        Novalues: Unfilled,
+    {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            novalues: Tok("NOVALUES"),
             _reply: PhantomData,
         }
     }
@@ -2726,29 +2900,15 @@ impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
     pub fn pattern_opt<Pattern2: ToValkeyArg>(
         self,
         pattern: Option<Pattern2>,
-    ) -> Hscan<Key, Option<Tokened<Pattern2>>, Count, Novalues, T> {
+    ) -> Hscan<Key, Option<Tokened<Pattern2>>, Count, Novalues, T>
+    where
+        Pattern: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
-            novalues: self.novalues,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
-    /// `COUNT count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Hscan<Key, Pattern, Tokened<i64>, Novalues, T> {
-        Hscan {
-            key: self.key,
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: Tokened("COUNT", count),
             novalues: self.novalues,
             _reply: PhantomData,
         }
@@ -2763,26 +2923,16 @@ impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Hscan<Key, Pattern, Option<Tokened<i64>>, Novalues, T> {
+    ) -> Hscan<Key, Pattern, Option<Tokened<i64>>, Novalues, T>
+    where
+        Count: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             novalues: self.novalues,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Pattern, Count, T> Hscan<Key, Pattern, Count, Unset, T> {
-    /// `NOVALUES`
-    pub fn novalues(self) -> Hscan<Key, Pattern, Count, Tok, T> {
-        Hscan {
-            key: self.key,
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: self.count,
-            novalues: Tok("NOVALUES"),
             _reply: PhantomData,
         }
     }
@@ -2793,7 +2943,10 @@ impl<Key, Pattern, Count, T> Hscan<Key, Pattern, Count, Unset, T> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NOVALUES`
-    pub fn novalues_if(self, given: bool) -> Hscan<Key, Pattern, Count, Option<Tok>, T> {
+    pub fn novalues_if(self, given: bool) -> Hscan<Key, Pattern, Count, Option<Tok>, T>
+    where
+        Novalues: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
@@ -3008,13 +3161,17 @@ pub struct Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
 impl<
     Key,
     Data,
+    KeyCondition,
     FieldsCondition,
     Expiration,
-> Hsetex<Key, Data, Unset, FieldsCondition, Expiration> {
+> Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     /// `NX`
     ///
     /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn nx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration> {
+    pub fn nx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: Tok("NX"),
@@ -3026,7 +3183,10 @@ impl<
     /// `XX`
     ///
     /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn xx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration> {
+    pub fn xx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: Tok("XX"),
@@ -3035,59 +3195,13 @@ impl<
             data: self.data,
         }
     }
-    /// `NX`
-    ///
-    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `NX`
-    pub fn nx_if(
-        self,
-        given: bool,
-    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration> {
-        Hsetex {
-            key: self.key,
-            key_condition: given.then_some(Tok("NX")),
-            fields_condition: self.fields_condition,
-            expiration: self.expiration,
-            data: self.data,
-        }
-    }
-    /// `XX`
-    ///
-    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `XX`
-    pub fn xx_if(
-        self,
-        given: bool,
-    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration> {
-        Hsetex {
-            key: self.key,
-            key_condition: given.then_some(Tok("XX")),
-            fields_condition: self.fields_condition,
-            expiration: self.expiration,
-            data: self.data,
-        }
-    }
-}
-impl<
-    Key,
-    Data,
-    KeyCondition,
-    Expiration,
-> Hsetex<Key, Data, KeyCondition, Unset, Expiration> {
     /// `FNX`
     ///
     /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
-    pub fn fnx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration> {
+    pub fn fnx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3099,7 +3213,10 @@ impl<
     /// `FXX`
     ///
     /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
-    pub fn fxx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration> {
+    pub fn fxx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3108,55 +3225,6 @@ impl<
             data: self.data,
         }
     }
-    /// `FNX`
-    ///
-    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`fnx`](Self::fnx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `FNX`
-    pub fn fnx_if(
-        self,
-        given: bool,
-    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration> {
-        Hsetex {
-            key: self.key,
-            key_condition: self.key_condition,
-            fields_condition: given.then_some(Tok("FNX")),
-            expiration: self.expiration,
-            data: self.data,
-        }
-    }
-    /// `FXX`
-    ///
-    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`fxx`](Self::fxx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `FXX`
-    pub fn fxx_if(
-        self,
-        given: bool,
-    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration> {
-        Hsetex {
-            key: self.key,
-            key_condition: self.key_condition,
-            fields_condition: given.then_some(Tok("FXX")),
-            expiration: self.expiration,
-            data: self.data,
-        }
-    }
-}
-impl<
-    Key,
-    Data,
-    KeyCondition,
-    FieldsCondition,
-> Hsetex<Key, Data, KeyCondition, FieldsCondition, Unset> {
     /// `EX seconds`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
@@ -3167,7 +3235,10 @@ impl<
     pub fn ex(
         self,
         seconds: impl IntoSeconds,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3186,7 +3257,10 @@ impl<
     pub fn px(
         self,
         milliseconds: impl IntoMillis,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3205,7 +3279,10 @@ impl<
     pub fn exat(
         self,
         unix_time_seconds: impl IntoUnixSeconds,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3227,7 +3304,10 @@ impl<
     pub fn pxat(
         self,
         unix_time_milliseconds: impl IntoUnixMillis,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3242,12 +3322,111 @@ impl<
     /// `KEEPTTL`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
-    pub fn keepttl(self) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tok> {
+    pub fn keepttl(self) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tok>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
             expiration: Tok("KEEPTTL"),
+            data: self.data,
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: given.then_some(Tok("NX")),
+            fields_condition: self.fields_condition,
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: given.then_some(Tok("XX")),
+            fields_condition: self.fields_condition,
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `FNX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`fnx`](Self::fnx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FNX`
+    pub fn fnx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: given.then_some(Tok("FNX")),
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `FXX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`fxx`](Self::fxx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FXX`
+    pub fn fxx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: given.then_some(Tok("FXX")),
+            expiration: self.expiration,
             data: self.data,
         }
     }
@@ -3263,7 +3442,10 @@ impl<
     pub fn ex_opt(
         self,
         seconds: Option<i64>,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3285,7 +3467,10 @@ impl<
     pub fn px_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3310,7 +3495,10 @@ impl<
     pub fn exat_opt(
         self,
         unix_time_seconds: Option<i64>,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3335,7 +3523,10 @@ impl<
     pub fn pxat_opt(
         self,
         unix_time_milliseconds: Option<i64>,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -3360,7 +3551,10 @@ impl<
     pub fn keepttl_if(
         self,
         given: bool,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tok>> {
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tok>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,

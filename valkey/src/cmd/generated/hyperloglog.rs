@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -78,7 +78,7 @@ pub struct Pfadd<Key, Element> {
     key: Key,
     element: Element,
 }
-impl<Key> Pfadd<Key, Unset> {
+impl<Key, Element> Pfadd<Key, Element> {
     /// `element [element ...]`
     ///
     /// **Arguments**
@@ -87,7 +87,10 @@ impl<Key> Pfadd<Key, Unset> {
     pub fn element<Element2: ToValkeyArgs>(
         self,
         element: Element2,
-    ) -> Pfadd<Key, Element2> {
+    ) -> Pfadd<Key, Element2>
+    where
+        Element: Unfilled,
+    {
         Pfadd { key: self.key, element }
     }
     /// `element [element ...]`
@@ -100,7 +103,10 @@ impl<Key> Pfadd<Key, Unset> {
     pub fn element_opt<Element2: ToValkeyArgs>(
         self,
         element: Option<Element2>,
-    ) -> Pfadd<Key, Option<Element2>> {
+    ) -> Pfadd<Key, Option<Element2>>
+    where
+        Element: Unfilled,
+    {
         Pfadd { key: self.key, element }
     }
 }
@@ -351,7 +357,7 @@ pub struct Pfmerge<Destkey, Sourcekey> {
     destkey: Destkey,
     sourcekey: Sourcekey,
 }
-impl<Destkey> Pfmerge<Destkey, Unset> {
+impl<Destkey, Sourcekey> Pfmerge<Destkey, Sourcekey> {
     /// `sourcekey [sourcekey ...]`
     ///
     /// **Arguments**
@@ -360,7 +366,10 @@ impl<Destkey> Pfmerge<Destkey, Unset> {
     pub fn sourcekey<Sourcekey2: ToValkeyArgs>(
         self,
         sourcekey: Sourcekey2,
-    ) -> Pfmerge<Destkey, Sourcekey2> {
+    ) -> Pfmerge<Destkey, Sourcekey2>
+    where
+        Sourcekey: Unfilled,
+    {
         Pfmerge {
             destkey: self.destkey,
             sourcekey,
@@ -376,7 +385,10 @@ impl<Destkey> Pfmerge<Destkey, Unset> {
     pub fn sourcekey_opt<Sourcekey2: ToValkeyArgs>(
         self,
         sourcekey: Option<Sourcekey2>,
-    ) -> Pfmerge<Destkey, Option<Sourcekey2>> {
+    ) -> Pfmerge<Destkey, Option<Sourcekey2>>
+    where
+        Sourcekey: Unfilled,
+    {
         Pfmerge {
             destkey: self.destkey,
             sourcekey,

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -209,13 +209,16 @@ pub struct Blmpop<Key, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Blmpop<Key, Unset, T> {
+impl<Key, Count, T> Blmpop<Key, Count, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Blmpop<Key, Tokened<i64>, T> {
+    pub fn count(self, count: i64) -> Blmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Blmpop {
             timeout: self.timeout,
             key: self.key,
@@ -231,7 +234,10 @@ impl<Key, T> Blmpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count_opt(self, count: Option<i64>) -> Blmpop<Key, Option<Tokened<i64>>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Blmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Blmpop {
             timeout: self.timeout,
             key: self.key,
@@ -1013,13 +1019,16 @@ pub struct Lmpop<Key, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Lmpop<Key, Unset, T> {
+impl<Key, Count, T> Lmpop<Key, Count, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Lmpop<Key, Tokened<i64>, T> {
+    pub fn count(self, count: i64) -> Lmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Lmpop {
             key: self.key,
             where_: self.where_,
@@ -1034,7 +1043,10 @@ impl<Key, T> Lmpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count_opt(self, count: Option<i64>) -> Lmpop<Key, Option<Tokened<i64>>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Lmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Lmpop {
             key: self.key,
             where_: self.where_,
@@ -1148,7 +1160,7 @@ pub struct Lpop<Key, Count, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Lpop<Key, Unset, T> {
+impl<Key, Count, T> Lpop<Key, Count, T> {
     /// `count`
     ///
     /// (since 6.2.0)
@@ -1156,7 +1168,10 @@ impl<Key, T> Lpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 6.2.0)
-    pub fn count(self, count: i64) -> Lpop<Key, i64, T> {
+    pub fn count(self, count: i64) -> Lpop<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Lpop {
             key: self.key,
             count,
@@ -1173,7 +1188,10 @@ impl<Key, T> Lpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 6.2.0)
-    pub fn count_opt(self, count: Option<i64>) -> Lpop<Key, Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Lpop<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         let min_version = if count.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -1289,16 +1307,23 @@ pub struct Lpos<Key, Element, Rank, NumMatches, Len, O> {
     len: Len,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len, O> {
+impl<
+    Key,
+    Element,
+    Rank,
+    NumMatches,
+    Len,
+    O,
+> Lpos<Key, Element, Rank, NumMatches, Len, O> {
     /// `RANK rank`
     ///
     /// **Arguments**
     ///
     /// - `rank`: an integer — `[RANK rank]`
-    pub fn rank(
-        self,
-        rank: i64,
-    ) -> Lpos<Key, Element, Tokened<i64>, NumMatches, Len, O> {
+    pub fn rank(self, rank: i64) -> Lpos<Key, Element, Tokened<i64>, NumMatches, Len, O>
+    where
+        Rank: Unfilled,
+    {
         Lpos {
             key: self.key,
             element: self.element,
@@ -1308,28 +1333,6 @@ impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len
             _reply: PhantomData,
         }
     }
-    /// `RANK rank`
-    ///
-    /// The run-time form of [`rank`](Self::rank): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `rank`: an integer — `[RANK rank]`
-    pub fn rank_opt(
-        self,
-        rank: Option<i64>,
-    ) -> Lpos<Key, Element, Option<Tokened<i64>>, NumMatches, Len, O> {
-        Lpos {
-            key: self.key,
-            element: self.element,
-            rank: rank.map(|rank| Tokened("RANK", rank)),
-            num_matches: self.num_matches,
-            len: self.len,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
     /// `COUNT num-matches`
     ///
     /// **Arguments**
@@ -1343,6 +1346,7 @@ impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
     ) -> Lpos<Key, Element, Rank, Tokened<i64>, Len, <O as Raise<L1<Vec<i64>>>>::Out>
     where
         O: Raise<L1<Vec<i64>>>,
+        NumMatches: Unfilled,
     {
         Lpos {
             key: self.key,
@@ -1353,8 +1357,6 @@ impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Element, Rank, NumMatches, O> Lpos<Key, Element, Rank, NumMatches, Unset, O> {
     /// `MAXLEN len`
     ///
     /// **Arguments**
@@ -1363,13 +1365,39 @@ impl<Key, Element, Rank, NumMatches, O> Lpos<Key, Element, Rank, NumMatches, Uns
     pub fn maxlen(
         self,
         len: i64,
-    ) -> Lpos<Key, Element, Rank, NumMatches, Tokened<i64>, O> {
+    ) -> Lpos<Key, Element, Rank, NumMatches, Tokened<i64>, O>
+    where
+        Len: Unfilled,
+    {
         Lpos {
             key: self.key,
             element: self.element,
             rank: self.rank,
             num_matches: self.num_matches,
             len: Tokened("MAXLEN", len),
+            _reply: PhantomData,
+        }
+    }
+    /// `RANK rank`
+    ///
+    /// The run-time form of [`rank`](Self::rank): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `rank`: an integer — `[RANK rank]`
+    pub fn rank_opt(
+        self,
+        rank: Option<i64>,
+    ) -> Lpos<Key, Element, Option<Tokened<i64>>, NumMatches, Len, O>
+    where
+        Rank: Unfilled,
+    {
+        Lpos {
+            key: self.key,
+            element: self.element,
+            rank: rank.map(|rank| Tokened("RANK", rank)),
+            num_matches: self.num_matches,
+            len: self.len,
             _reply: PhantomData,
         }
     }
@@ -1383,7 +1411,10 @@ impl<Key, Element, Rank, NumMatches, O> Lpos<Key, Element, Rank, NumMatches, Uns
     pub fn maxlen_opt(
         self,
         len: Option<i64>,
-    ) -> Lpos<Key, Element, Rank, NumMatches, Option<Tokened<i64>>, O> {
+    ) -> Lpos<Key, Element, Rank, NumMatches, Option<Tokened<i64>>, O>
+    where
+        Len: Unfilled,
+    {
         Lpos {
             key: self.key,
             element: self.element,
@@ -2019,7 +2050,7 @@ pub struct Rpop<Key, Count, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Rpop<Key, Unset, T> {
+impl<Key, Count, T> Rpop<Key, Count, T> {
     /// `count`
     ///
     /// (since 6.2.0)
@@ -2027,7 +2058,10 @@ impl<Key, T> Rpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 6.2.0)
-    pub fn count(self, count: i64) -> Rpop<Key, i64, T> {
+    pub fn count(self, count: i64) -> Rpop<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Rpop {
             key: self.key,
             count,
@@ -2044,7 +2078,10 @@ impl<Key, T> Rpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 6.2.0)
-    pub fn count_opt(self, count: Option<i64>) -> Rpop<Key, Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Rpop<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         let min_version = if count.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {

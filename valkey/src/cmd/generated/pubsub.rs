@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -270,7 +270,7 @@ pub struct PubsubChannels<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubChannels<Unset, T> {
+impl<Pattern, T> PubsubChannels<Pattern, T> {
     /// `pattern`
     ///
     /// **Arguments**
@@ -279,7 +279,10 @@ impl<T> PubsubChannels<Unset, T> {
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> PubsubChannels<Pattern2, T> {
+    ) -> PubsubChannels<Pattern2, T>
+    where
+        Pattern: Unfilled,
+    {
         PubsubChannels {
             pattern,
             _reply: PhantomData,
@@ -295,7 +298,10 @@ impl<T> PubsubChannels<Unset, T> {
     pub fn pattern_opt<Pattern2: ToValkeyArg>(
         self,
         pattern: Option<Pattern2>,
-    ) -> PubsubChannels<Option<Pattern2>, T> {
+    ) -> PubsubChannels<Option<Pattern2>, T>
+    where
+        Pattern: Unfilled,
+    {
         PubsubChannels {
             pattern,
             _reply: PhantomData,
@@ -497,7 +503,7 @@ pub struct PubsubNumsub<Channel, T> {
     channel: Channel,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubNumsub<Unset, T> {
+impl<Channel, T> PubsubNumsub<Channel, T> {
     /// `channel [channel ...]`
     ///
     /// **Arguments**
@@ -506,7 +512,10 @@ impl<T> PubsubNumsub<Unset, T> {
     pub fn channel<Channel2: ToValkeyArgs>(
         self,
         channel: Channel2,
-    ) -> PubsubNumsub<Channel2, T> {
+    ) -> PubsubNumsub<Channel2, T>
+    where
+        Channel: Unfilled,
+    {
         PubsubNumsub {
             channel,
             _reply: PhantomData,
@@ -522,7 +531,10 @@ impl<T> PubsubNumsub<Unset, T> {
     pub fn channel_opt<Channel2: ToValkeyArgs>(
         self,
         channel: Option<Channel2>,
-    ) -> PubsubNumsub<Option<Channel2>, T> {
+    ) -> PubsubNumsub<Option<Channel2>, T>
+    where
+        Channel: Unfilled,
+    {
         PubsubNumsub {
             channel,
             _reply: PhantomData,
@@ -601,7 +613,7 @@ pub struct PubsubShardchannels<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubShardchannels<Unset, T> {
+impl<Pattern, T> PubsubShardchannels<Pattern, T> {
     /// `pattern`
     ///
     /// **Arguments**
@@ -610,7 +622,10 @@ impl<T> PubsubShardchannels<Unset, T> {
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> PubsubShardchannels<Pattern2, T> {
+    ) -> PubsubShardchannels<Pattern2, T>
+    where
+        Pattern: Unfilled,
+    {
         PubsubShardchannels {
             pattern,
             _reply: PhantomData,
@@ -626,7 +641,10 @@ impl<T> PubsubShardchannels<Unset, T> {
     pub fn pattern_opt<Pattern2: ToValkeyArg>(
         self,
         pattern: Option<Pattern2>,
-    ) -> PubsubShardchannels<Option<Pattern2>, T> {
+    ) -> PubsubShardchannels<Option<Pattern2>, T>
+    where
+        Pattern: Unfilled,
+    {
         PubsubShardchannels {
             pattern,
             _reply: PhantomData,
@@ -706,7 +724,7 @@ pub struct PubsubShardnumsub<Shardchannel, T> {
     shardchannel: Shardchannel,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubShardnumsub<Unset, T> {
+impl<Shardchannel, T> PubsubShardnumsub<Shardchannel, T> {
     /// `shardchannel [shardchannel ...]`
     ///
     /// **Arguments**
@@ -715,7 +733,10 @@ impl<T> PubsubShardnumsub<Unset, T> {
     pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Shardchannel2,
-    ) -> PubsubShardnumsub<Shardchannel2, T> {
+    ) -> PubsubShardnumsub<Shardchannel2, T>
+    where
+        Shardchannel: Unfilled,
+    {
         PubsubShardnumsub {
             shardchannel,
             _reply: PhantomData,
@@ -731,7 +752,10 @@ impl<T> PubsubShardnumsub<Unset, T> {
     pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Option<Shardchannel2>,
-    ) -> PubsubShardnumsub<Option<Shardchannel2>, T> {
+    ) -> PubsubShardnumsub<Option<Shardchannel2>, T>
+    where
+        Shardchannel: Unfilled,
+    {
         PubsubShardnumsub {
             shardchannel,
             _reply: PhantomData,
@@ -807,7 +831,7 @@ pub fn punsubscribe() -> Punsubscribe<Unset> {
 pub struct Punsubscribe<Pattern> {
     pattern: Pattern,
 }
-impl Punsubscribe<Unset> {
+impl<Pattern> Punsubscribe<Pattern> {
     /// `pattern [pattern ...]`
     ///
     /// **Arguments**
@@ -816,7 +840,10 @@ impl Punsubscribe<Unset> {
     pub fn pattern<Pattern2: ToValkeyArgs>(
         self,
         pattern: Pattern2,
-    ) -> Punsubscribe<Pattern2> {
+    ) -> Punsubscribe<Pattern2>
+    where
+        Pattern: Unfilled,
+    {
         Punsubscribe { pattern }
     }
     /// `pattern [pattern ...]`
@@ -829,7 +856,10 @@ impl Punsubscribe<Unset> {
     pub fn pattern_opt<Pattern2: ToValkeyArgs>(
         self,
         pattern: Option<Pattern2>,
-    ) -> Punsubscribe<Option<Pattern2>> {
+    ) -> Punsubscribe<Option<Pattern2>>
+    where
+        Pattern: Unfilled,
+    {
         Punsubscribe { pattern }
     }
 }
@@ -1145,7 +1175,7 @@ pub fn sunsubscribe() -> Sunsubscribe<Unset> {
 pub struct Sunsubscribe<Shardchannel> {
     shardchannel: Shardchannel,
 }
-impl Sunsubscribe<Unset> {
+impl<Shardchannel> Sunsubscribe<Shardchannel> {
     /// `shardchannel [shardchannel ...]`
     ///
     /// **Arguments**
@@ -1154,7 +1184,10 @@ impl Sunsubscribe<Unset> {
     pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Shardchannel2,
-    ) -> Sunsubscribe<Shardchannel2> {
+    ) -> Sunsubscribe<Shardchannel2>
+    where
+        Shardchannel: Unfilled,
+    {
         Sunsubscribe { shardchannel }
     }
     /// `shardchannel [shardchannel ...]`
@@ -1167,7 +1200,10 @@ impl Sunsubscribe<Unset> {
     pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Option<Shardchannel2>,
-    ) -> Sunsubscribe<Option<Shardchannel2>> {
+    ) -> Sunsubscribe<Option<Shardchannel2>>
+    where
+        Shardchannel: Unfilled,
+    {
         Sunsubscribe { shardchannel }
     }
 }
@@ -1237,7 +1273,7 @@ pub fn unsubscribe() -> Unsubscribe<Unset> {
 pub struct Unsubscribe<Channel> {
     channel: Channel,
 }
-impl Unsubscribe<Unset> {
+impl<Channel> Unsubscribe<Channel> {
     /// `channel [channel ...]`
     ///
     /// **Arguments**
@@ -1246,7 +1282,10 @@ impl Unsubscribe<Unset> {
     pub fn channel<Channel2: ToValkeyArgs>(
         self,
         channel: Channel2,
-    ) -> Unsubscribe<Channel2> {
+    ) -> Unsubscribe<Channel2>
+    where
+        Channel: Unfilled,
+    {
         Unsubscribe { channel }
     }
     /// `channel [channel ...]`
@@ -1259,7 +1298,10 @@ impl Unsubscribe<Unset> {
     pub fn channel_opt<Channel2: ToValkeyArgs>(
         self,
         channel: Option<Channel2>,
-    ) -> Unsubscribe<Option<Channel2>> {
+    ) -> Unsubscribe<Option<Channel2>>
+    where
+        Channel: Unfilled,
+    {
         Unsubscribe { channel }
     }
 }

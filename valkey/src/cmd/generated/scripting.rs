@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -89,7 +89,7 @@ pub struct Eval<Script, Key, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
+impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
@@ -98,11 +98,30 @@ impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
     pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> Eval<Script, Key2, Arg, T> {
+    ) -> Eval<Script, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Eval {
             script: self.script,
             key,
             arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        Eval {
+            script: self.script,
+            key: self.key,
+            arg,
             _reply: PhantomData,
         }
     }
@@ -116,26 +135,14 @@ impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
     pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Option<Key2>,
-    ) -> Eval<Script, Option<Key2>, Arg, T> {
+    ) -> Eval<Script, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Eval {
             script: self.script,
             key,
             arg: self.arg,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Script, Key, T> Eval<Script, Key, Unset, T> {
-    /// `arg [arg ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
-        Eval {
-            script: self.script,
-            key: self.key,
-            arg,
             _reply: PhantomData,
         }
     }
@@ -149,7 +156,10 @@ impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> Eval<Script, Key, Option<Arg2>, T> {
+    ) -> Eval<Script, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         Eval {
             script: self.script,
             key: self.key,
@@ -254,7 +264,7 @@ pub struct Evalsha<Sha1, Key, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
+impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
@@ -263,11 +273,30 @@ impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
     pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> Evalsha<Sha1, Key2, Arg, T> {
+    ) -> Evalsha<Sha1, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Evalsha {
             sha1: self.sha1,
             key,
             arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        Evalsha {
+            sha1: self.sha1,
+            key: self.key,
+            arg,
             _reply: PhantomData,
         }
     }
@@ -281,26 +310,14 @@ impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
     pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Option<Key2>,
-    ) -> Evalsha<Sha1, Option<Key2>, Arg, T> {
+    ) -> Evalsha<Sha1, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Evalsha {
             sha1: self.sha1,
             key,
             arg: self.arg,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
-    /// `arg [arg ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
-        Evalsha {
-            sha1: self.sha1,
-            key: self.key,
-            arg,
             _reply: PhantomData,
         }
     }
@@ -314,7 +331,10 @@ impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> Evalsha<Sha1, Key, Option<Arg2>, T> {
+    ) -> Evalsha<Sha1, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         Evalsha {
             sha1: self.sha1,
             key: self.key,
@@ -420,7 +440,7 @@ pub struct EvalshaRo<Sha1, Key, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
+impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
@@ -429,11 +449,30 @@ impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
     pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> EvalshaRo<Sha1, Key2, Arg, T> {
+    ) -> EvalshaRo<Sha1, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         EvalshaRo {
             sha1: self.sha1,
             key,
             arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        EvalshaRo {
+            sha1: self.sha1,
+            key: self.key,
+            arg,
             _reply: PhantomData,
         }
     }
@@ -447,26 +486,14 @@ impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
     pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Option<Key2>,
-    ) -> EvalshaRo<Sha1, Option<Key2>, Arg, T> {
+    ) -> EvalshaRo<Sha1, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
         EvalshaRo {
             sha1: self.sha1,
             key,
             arg: self.arg,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
-    /// `arg [arg ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
-        EvalshaRo {
-            sha1: self.sha1,
-            key: self.key,
-            arg,
             _reply: PhantomData,
         }
     }
@@ -480,7 +507,10 @@ impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> EvalshaRo<Sha1, Key, Option<Arg2>, T> {
+    ) -> EvalshaRo<Sha1, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         EvalshaRo {
             sha1: self.sha1,
             key: self.key,
@@ -586,7 +616,7 @@ pub struct EvalRo<Script, Key, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
+impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
@@ -595,11 +625,30 @@ impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
     pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> EvalRo<Script, Key2, Arg, T> {
+    ) -> EvalRo<Script, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         EvalRo {
             script: self.script,
             key,
             arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        EvalRo {
+            script: self.script,
+            key: self.key,
+            arg,
             _reply: PhantomData,
         }
     }
@@ -613,26 +662,14 @@ impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
     pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Option<Key2>,
-    ) -> EvalRo<Script, Option<Key2>, Arg, T> {
+    ) -> EvalRo<Script, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
         EvalRo {
             script: self.script,
             key,
             arg: self.arg,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
-    /// `arg [arg ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
-        EvalRo {
-            script: self.script,
-            key: self.key,
-            arg,
             _reply: PhantomData,
         }
     }
@@ -646,7 +683,10 @@ impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> EvalRo<Script, Key, Option<Arg2>, T> {
+    ) -> EvalRo<Script, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         EvalRo {
             script: self.script,
             key: self.key,
@@ -751,7 +791,7 @@ pub struct Fcall<Function, Key, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
+impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
@@ -760,11 +800,30 @@ impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
     pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> Fcall<Function, Key2, Arg, T> {
+    ) -> Fcall<Function, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Fcall {
             function: self.function,
             key,
             arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        Fcall {
+            function: self.function,
+            key: self.key,
+            arg,
             _reply: PhantomData,
         }
     }
@@ -778,26 +837,14 @@ impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
     pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Option<Key2>,
-    ) -> Fcall<Function, Option<Key2>, Arg, T> {
+    ) -> Fcall<Function, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Fcall {
             function: self.function,
             key,
             arg: self.arg,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
-    /// `arg [arg ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
-        Fcall {
-            function: self.function,
-            key: self.key,
-            arg,
             _reply: PhantomData,
         }
     }
@@ -811,7 +858,10 @@ impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> Fcall<Function, Key, Option<Arg2>, T> {
+    ) -> Fcall<Function, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         Fcall {
             function: self.function,
             key: self.key,
@@ -921,7 +971,7 @@ pub struct FcallRo<Function, Key, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
+impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
@@ -930,11 +980,30 @@ impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
     pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Key2,
-    ) -> FcallRo<Function, Key2, Arg, T> {
+    ) -> FcallRo<Function, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         FcallRo {
             function: self.function,
             key,
             arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        FcallRo {
+            function: self.function,
+            key: self.key,
+            arg,
             _reply: PhantomData,
         }
     }
@@ -948,26 +1017,14 @@ impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
     pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
         self,
         key: Option<Key2>,
-    ) -> FcallRo<Function, Option<Key2>, Arg, T> {
+    ) -> FcallRo<Function, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
         FcallRo {
             function: self.function,
             key,
             arg: self.arg,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
-    /// `arg [arg ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
-        FcallRo {
-            function: self.function,
-            key: self.key,
-            arg,
             _reply: PhantomData,
         }
     }
@@ -981,7 +1038,10 @@ impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> FcallRo<Function, Key, Option<Arg2>, T> {
+    ) -> FcallRo<Function, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         FcallRo {
             function: self.function,
             key: self.key,
@@ -1254,11 +1314,14 @@ pub fn function_flush() -> FunctionFlush<Unset> {
 pub struct FunctionFlush<FlushType> {
     flush_type: FlushType,
 }
-impl FunctionFlush<Unset> {
+impl<FlushType> FunctionFlush<FlushType> {
     /// `ASYNC`
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn async_(self) -> FunctionFlush<Tok> {
+    pub fn async_(self) -> FunctionFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         FunctionFlush {
             flush_type: Tok("ASYNC"),
         }
@@ -1266,7 +1329,10 @@ impl FunctionFlush<Unset> {
     /// `SYNC`
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn sync(self) -> FunctionFlush<Tok> {
+    pub fn sync(self) -> FunctionFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         FunctionFlush {
             flush_type: Tok("SYNC"),
         }
@@ -1280,7 +1346,10 @@ impl FunctionFlush<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ASYNC`
-    pub fn async_if(self, given: bool) -> FunctionFlush<Option<Tok>> {
+    pub fn async_if(self, given: bool) -> FunctionFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         FunctionFlush {
             flush_type: given.then_some(Tok("ASYNC")),
         }
@@ -1294,7 +1363,10 @@ impl FunctionFlush<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SYNC`
-    pub fn sync_if(self, given: bool) -> FunctionFlush<Option<Tok>> {
+    pub fn sync_if(self, given: bool) -> FunctionFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         FunctionFlush {
             flush_type: given.then_some(Tok("SYNC")),
         }
@@ -1491,7 +1563,7 @@ pub struct FunctionList<LibraryNamePattern, Withcode, T> {
     withcode: Withcode,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Withcode, T> FunctionList<Unset, Withcode, T> {
+impl<LibraryNamePattern, Withcode, T> FunctionList<LibraryNamePattern, Withcode, T> {
     /// `LIBRARYNAME library-name-pattern`
     ///
     /// **Arguments**
@@ -1500,10 +1572,24 @@ impl<Withcode, T> FunctionList<Unset, Withcode, T> {
     pub fn libraryname<LibraryNamePattern2: ToValkeyArg>(
         self,
         library_name_pattern: LibraryNamePattern2,
-    ) -> FunctionList<Tokened<LibraryNamePattern2>, Withcode, T> {
+    ) -> FunctionList<Tokened<LibraryNamePattern2>, Withcode, T>
+    where
+        LibraryNamePattern: Unfilled,
+    {
         FunctionList {
             library_name_pattern: Tokened("LIBRARYNAME", library_name_pattern),
             withcode: self.withcode,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCODE`
+    pub fn withcode(self) -> FunctionList<LibraryNamePattern, Tok, T>
+    where
+        Withcode: Unfilled,
+    {
+        FunctionList {
+            library_name_pattern: self.library_name_pattern,
+            withcode: Tok("WITHCODE"),
             _reply: PhantomData,
         }
     }
@@ -1517,7 +1603,10 @@ impl<Withcode, T> FunctionList<Unset, Withcode, T> {
     pub fn libraryname_opt<LibraryNamePattern2: ToValkeyArg>(
         self,
         library_name_pattern: Option<LibraryNamePattern2>,
-    ) -> FunctionList<Option<Tokened<LibraryNamePattern2>>, Withcode, T> {
+    ) -> FunctionList<Option<Tokened<LibraryNamePattern2>>, Withcode, T>
+    where
+        LibraryNamePattern: Unfilled,
+    {
         FunctionList {
             library_name_pattern: library_name_pattern
                 .map(|library_name_pattern| Tokened(
@@ -1525,16 +1614,6 @@ impl<Withcode, T> FunctionList<Unset, Withcode, T> {
                     library_name_pattern,
                 )),
             withcode: self.withcode,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<LibraryNamePattern, T> FunctionList<LibraryNamePattern, Unset, T> {
-    /// `WITHCODE`
-    pub fn withcode(self) -> FunctionList<LibraryNamePattern, Tok, T> {
-        FunctionList {
-            library_name_pattern: self.library_name_pattern,
-            withcode: Tok("WITHCODE"),
             _reply: PhantomData,
         }
     }
@@ -1548,7 +1627,10 @@ impl<LibraryNamePattern, T> FunctionList<LibraryNamePattern, Unset, T> {
     pub fn withcode_if(
         self,
         given: bool,
-    ) -> FunctionList<LibraryNamePattern, Option<Tok>, T> {
+    ) -> FunctionList<LibraryNamePattern, Option<Tok>, T>
+    where
+        Withcode: Unfilled,
+    {
         FunctionList {
             library_name_pattern: self.library_name_pattern,
             withcode: given.then_some(Tok("WITHCODE")),
@@ -1637,9 +1719,12 @@ pub struct FunctionLoad<FunctionCode, Replace> {
     replace: Replace,
     function_code: FunctionCode,
 }
-impl<FunctionCode> FunctionLoad<FunctionCode, Unset> {
+impl<FunctionCode, Replace> FunctionLoad<FunctionCode, Replace> {
     /// `REPLACE`
-    pub fn replace(self) -> FunctionLoad<FunctionCode, Tok> {
+    pub fn replace(self) -> FunctionLoad<FunctionCode, Tok>
+    where
+        Replace: Unfilled,
+    {
         FunctionLoad {
             replace: Tok("REPLACE"),
             function_code: self.function_code,
@@ -1652,7 +1737,10 @@ impl<FunctionCode> FunctionLoad<FunctionCode, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `REPLACE`
-    pub fn replace_if(self, given: bool) -> FunctionLoad<FunctionCode, Option<Tok>> {
+    pub fn replace_if(self, given: bool) -> FunctionLoad<FunctionCode, Option<Tok>>
+    where
+        Replace: Unfilled,
+    {
         FunctionLoad {
             replace: given.then_some(Tok("REPLACE")),
             function_code: self.function_code,
@@ -1740,11 +1828,14 @@ pub struct FunctionRestore<SerializedValue, Policy> {
     serialized_value: SerializedValue,
     policy: Policy,
 }
-impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
+impl<SerializedValue, Policy> FunctionRestore<SerializedValue, Policy> {
     /// `FLUSH`
     ///
     /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
-    pub fn flush(self) -> FunctionRestore<SerializedValue, Tok> {
+    pub fn flush(self) -> FunctionRestore<SerializedValue, Tok>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("FLUSH"),
@@ -1753,7 +1844,10 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
     /// `APPEND`
     ///
     /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
-    pub fn append(self) -> FunctionRestore<SerializedValue, Tok> {
+    pub fn append(self) -> FunctionRestore<SerializedValue, Tok>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("APPEND"),
@@ -1762,7 +1856,10 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
     /// `REPLACE`
     ///
     /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
-    pub fn replace(self) -> FunctionRestore<SerializedValue, Tok> {
+    pub fn replace(self) -> FunctionRestore<SerializedValue, Tok>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("REPLACE"),
@@ -1777,7 +1874,10 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `FLUSH`
-    pub fn flush_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>> {
+    pub fn flush_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: given.then_some(Tok("FLUSH")),
@@ -1792,10 +1892,10 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `APPEND`
-    pub fn append_if(
-        self,
-        given: bool,
-    ) -> FunctionRestore<SerializedValue, Option<Tok>> {
+    pub fn append_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: given.then_some(Tok("APPEND")),
@@ -1810,10 +1910,10 @@ impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `REPLACE`
-    pub fn replace_if(
-        self,
-        given: bool,
-    ) -> FunctionRestore<SerializedValue, Option<Tok>> {
+    pub fn replace_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: given.then_some(Tok("REPLACE")),
@@ -2063,7 +2163,7 @@ pub struct ScriptDebug<Engine> {
     engine: Engine,
     min_version: Option<Version>,
 }
-impl ScriptDebug<Unset> {
+impl<Engine> ScriptDebug<Engine> {
     /// `engine`
     ///
     /// (since 9.1.0)
@@ -2071,7 +2171,10 @@ impl ScriptDebug<Unset> {
     /// **Arguments**
     ///
     /// - `engine`: a string — `[engine]` (since 9.1.0)
-    pub fn engine<Engine2: ToValkeyArg>(self, engine: Engine2) -> ScriptDebug<Engine2> {
+    pub fn engine<Engine2: ToValkeyArg>(self, engine: Engine2) -> ScriptDebug<Engine2>
+    where
+        Engine: Unfilled,
+    {
         ScriptDebug {
             mode: self.mode,
             engine,
@@ -2090,7 +2193,10 @@ impl ScriptDebug<Unset> {
     pub fn engine_opt<Engine2: ToValkeyArg>(
         self,
         engine: Option<Engine2>,
-    ) -> ScriptDebug<Option<Engine2>> {
+    ) -> ScriptDebug<Option<Engine2>>
+    where
+        Engine: Unfilled,
+    {
         let min_version = if engine.is_some() {
             newer(self.min_version, Some(Version::new(9, 1, 0)))
         } else {
@@ -2253,11 +2359,14 @@ pub struct ScriptFlush<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
-impl ScriptFlush<Unset> {
+impl<FlushType> ScriptFlush<FlushType> {
     /// `ASYNC`
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn async_(self) -> ScriptFlush<Tok> {
+    pub fn async_(self) -> ScriptFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ScriptFlush {
             flush_type: Tok("ASYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
@@ -2266,7 +2375,10 @@ impl ScriptFlush<Unset> {
     /// `SYNC`
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn sync(self) -> ScriptFlush<Tok> {
+    pub fn sync(self) -> ScriptFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ScriptFlush {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
@@ -2281,7 +2393,10 @@ impl ScriptFlush<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ASYNC`
-    pub fn async_if(self, given: bool) -> ScriptFlush<Option<Tok>> {
+    pub fn async_if(self, given: bool) -> ScriptFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2301,7 +2416,10 @@ impl ScriptFlush<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SYNC`
-    pub fn sync_if(self, given: bool) -> ScriptFlush<Option<Tok>> {
+    pub fn sync_if(self, given: bool) -> ScriptFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {

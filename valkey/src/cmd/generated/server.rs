@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -123,7 +123,7 @@ pub fn acl_cat() -> AclCat<Unset> {
 pub struct AclCat<Category> {
     category: Category,
 }
-impl AclCat<Unset> {
+impl<Category> AclCat<Category> {
     /// `category`
     ///
     /// **Arguments**
@@ -132,7 +132,10 @@ impl AclCat<Unset> {
     pub fn category<Category2: ToValkeyArg>(
         self,
         category: Category2,
-    ) -> AclCat<Category2> {
+    ) -> AclCat<Category2>
+    where
+        Category: Unfilled,
+    {
         AclCat { category }
     }
     /// `category`
@@ -145,7 +148,10 @@ impl AclCat<Unset> {
     pub fn category_opt<Category2: ToValkeyArg>(
         self,
         category: Option<Category2>,
-    ) -> AclCat<Option<Category2>> {
+    ) -> AclCat<Option<Category2>>
+    where
+        Category: Unfilled,
+    {
         AclCat { category }
     }
 }
@@ -303,7 +309,7 @@ pub struct AclDryrun<Username, CommandArg, Arg> {
     command: CommandArg,
     arg: Arg,
 }
-impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
+impl<Username, CommandArg, Arg> AclDryrun<Username, CommandArg, Arg> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
@@ -312,7 +318,10 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
-    ) -> AclDryrun<Username, CommandArg, Arg2> {
+    ) -> AclDryrun<Username, CommandArg, Arg2>
+    where
+        Arg: Unfilled,
+    {
         AclDryrun {
             username: self.username,
             command: self.command,
@@ -329,7 +338,10 @@ impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> AclDryrun<Username, CommandArg, Option<Arg2>> {
+    ) -> AclDryrun<Username, CommandArg, Option<Arg2>>
+    where
+        Arg: Unfilled,
+    {
         AclDryrun {
             username: self.username,
             command: self.command,
@@ -409,13 +421,16 @@ pub fn acl_genpass() -> AclGenpass<Unset> {
 pub struct AclGenpass<Bits> {
     bits: Bits,
 }
-impl AclGenpass<Unset> {
+impl<Bits> AclGenpass<Bits> {
     /// `bits`
     ///
     /// **Arguments**
     ///
     /// - `bits`: an integer — `[bits]`
-    pub fn bits(self, bits: i64) -> AclGenpass<i64> {
+    pub fn bits(self, bits: i64) -> AclGenpass<i64>
+    where
+        Bits: Unfilled,
+    {
         AclGenpass { bits }
     }
     /// `bits`
@@ -425,7 +440,10 @@ impl AclGenpass<Unset> {
     /// **Arguments**
     ///
     /// - `bits`: an integer — `[bits]`
-    pub fn bits_opt(self, bits: Option<i64>) -> AclGenpass<Option<i64>> {
+    pub fn bits_opt(self, bits: Option<i64>) -> AclGenpass<Option<i64>>
+    where
+        Bits: Unfilled,
+    {
         AclGenpass { bits }
     }
 }
@@ -781,7 +799,7 @@ pub struct AclLog<Operation, O> {
     operation: Operation,
     _reply: PhantomData<fn() -> O>,
 }
-impl<O> AclLog<Unset, O> {
+impl<Operation, O> AclLog<Operation, O> {
     /// `count`
     ///
     /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
@@ -789,7 +807,10 @@ impl<O> AclLog<Unset, O> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `count`
-    pub fn count(self, count: i64) -> AclLog<i64, O> {
+    pub fn count(self, count: i64) -> AclLog<i64, O>
+    where
+        Operation: Unfilled,
+    {
         AclLog {
             operation: count,
             _reply: PhantomData,
@@ -803,6 +824,7 @@ impl<O> AclLog<Unset, O> {
     pub fn reset(self) -> AclLog<Tok, <O as Raise<L1<()>>>::Out>
     where
         O: Raise<L1<()>>,
+        Operation: Unfilled,
     {
         AclLog {
             operation: Tok("RESET"),
@@ -818,7 +840,10 @@ impl<O> AclLog<Unset, O> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `count`
-    pub fn count_opt(self, count: Option<i64>) -> AclLog<Option<i64>, O> {
+    pub fn count_opt(self, count: Option<i64>) -> AclLog<Option<i64>, O>
+    where
+        Operation: Unfilled,
+    {
         AclLog {
             operation: count,
             _reply: PhantomData,
@@ -974,13 +999,16 @@ pub struct AclSetuser<Username, Rule> {
     username: Username,
     rule: Rule,
 }
-impl<Username> AclSetuser<Username, Unset> {
+impl<Username, Rule> AclSetuser<Username, Rule> {
     /// `rule [rule ...]`
     ///
     /// **Arguments**
     ///
     /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
-    pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2> {
+    pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2>
+    where
+        Rule: Unfilled,
+    {
         AclSetuser {
             username: self.username,
             rule,
@@ -996,7 +1024,10 @@ impl<Username> AclSetuser<Username, Unset> {
     pub fn rule_opt<Rule2: ToValkeyArgs>(
         self,
         rule: Option<Rule2>,
-    ) -> AclSetuser<Username, Option<Rule2>> {
+    ) -> AclSetuser<Username, Option<Rule2>>
+    where
+        Rule: Unfilled,
+    {
         AclSetuser {
             username: self.username,
             rule,
@@ -1278,13 +1309,16 @@ pub struct Bgsave<Operation> {
     operation: Operation,
     min_version: Option<Version>,
 }
-impl Bgsave<Unset> {
+impl<Operation> Bgsave<Operation> {
     /// `SCHEDULE`
     ///
     /// (since 3.2.2)
     ///
     /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
-    pub fn schedule(self) -> Bgsave<Tok> {
+    pub fn schedule(self) -> Bgsave<Tok>
+    where
+        Operation: Unfilled,
+    {
         Bgsave {
             operation: Tok("SCHEDULE"),
             min_version: newer(self.min_version, Some(Version::new(3, 2, 2))),
@@ -1295,7 +1329,10 @@ impl Bgsave<Unset> {
     /// (since 8.1.0)
     ///
     /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
-    pub fn cancel(self) -> Bgsave<Tok> {
+    pub fn cancel(self) -> Bgsave<Tok>
+    where
+        Operation: Unfilled,
+    {
         Bgsave {
             operation: Tok("CANCEL"),
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
@@ -1312,7 +1349,10 @@ impl Bgsave<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SCHEDULE`
-    pub fn schedule_if(self, given: bool) -> Bgsave<Option<Tok>> {
+    pub fn schedule_if(self, given: bool) -> Bgsave<Option<Tok>>
+    where
+        Operation: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(3, 2, 2)))
         } else {
@@ -1334,7 +1374,10 @@ impl Bgsave<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `CANCEL`
-    pub fn cancel_if(self, given: bool) -> Bgsave<Option<Tok>> {
+    pub fn cancel_if(self, given: bool) -> Bgsave<Option<Tok>>
+    where
+        Operation: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(8, 1, 0)))
         } else {
@@ -1542,7 +1585,7 @@ pub struct CommandDocs<CommandName, T> {
     command_name: CommandName,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> CommandDocs<Unset, T> {
+impl<CommandName, T> CommandDocs<CommandName, T> {
     /// `command-name [command-name ...]`
     ///
     /// **Arguments**
@@ -1551,7 +1594,10 @@ impl<T> CommandDocs<Unset, T> {
     pub fn command_name<CommandName2: ToValkeyArgs>(
         self,
         command_name: CommandName2,
-    ) -> CommandDocs<CommandName2, T> {
+    ) -> CommandDocs<CommandName2, T>
+    where
+        CommandName: Unfilled,
+    {
         CommandDocs {
             command_name,
             _reply: PhantomData,
@@ -1567,7 +1613,10 @@ impl<T> CommandDocs<Unset, T> {
     pub fn command_name_opt<CommandName2: ToValkeyArgs>(
         self,
         command_name: Option<CommandName2>,
-    ) -> CommandDocs<Option<CommandName2>, T> {
+    ) -> CommandDocs<Option<CommandName2>, T>
+    where
+        CommandName: Unfilled,
+    {
         CommandDocs {
             command_name,
             _reply: PhantomData,
@@ -1652,7 +1701,7 @@ pub struct CommandGetkeys<CommandArg, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
+impl<CommandArg, Arg, T> CommandGetkeys<CommandArg, Arg, T> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
@@ -1661,7 +1710,10 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
-    ) -> CommandGetkeys<CommandArg, Arg2, T> {
+    ) -> CommandGetkeys<CommandArg, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
         CommandGetkeys {
             command: self.command,
             arg,
@@ -1678,7 +1730,10 @@ impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> CommandGetkeys<CommandArg, Option<Arg2>, T> {
+    ) -> CommandGetkeys<CommandArg, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         CommandGetkeys {
             command: self.command,
             arg,
@@ -1766,7 +1821,7 @@ pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
+impl<CommandArg, Arg, T> CommandGetkeysandflags<CommandArg, Arg, T> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
@@ -1775,7 +1830,10 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
-    ) -> CommandGetkeysandflags<CommandArg, Arg2, T> {
+    ) -> CommandGetkeysandflags<CommandArg, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
         CommandGetkeysandflags {
             command: self.command,
             arg,
@@ -1792,7 +1850,10 @@ impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> CommandGetkeysandflags<CommandArg, Option<Arg2>, T> {
+    ) -> CommandGetkeysandflags<CommandArg, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         CommandGetkeysandflags {
             command: self.command,
             arg,
@@ -1936,7 +1997,7 @@ pub struct CommandInfo<CommandName, T> {
     command_name: CommandName,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> CommandInfo<Unset, T> {
+impl<CommandName, T> CommandInfo<CommandName, T> {
     /// `command-name [command-name ...]`
     ///
     /// **Arguments**
@@ -1945,7 +2006,10 @@ impl<T> CommandInfo<Unset, T> {
     pub fn command_name<CommandName2: ToValkeyArgs>(
         self,
         command_name: CommandName2,
-    ) -> CommandInfo<CommandName2, T> {
+    ) -> CommandInfo<CommandName2, T>
+    where
+        CommandName: Unfilled,
+    {
         CommandInfo {
             command_name,
             _reply: PhantomData,
@@ -1961,7 +2025,10 @@ impl<T> CommandInfo<Unset, T> {
     pub fn command_name_opt<CommandName2: ToValkeyArgs>(
         self,
         command_name: Option<CommandName2>,
-    ) -> CommandInfo<Option<CommandName2>, T> {
+    ) -> CommandInfo<Option<CommandName2>, T>
+    where
+        CommandName: Unfilled,
+    {
         CommandInfo {
             command_name,
             _reply: PhantomData,
@@ -2034,7 +2101,7 @@ pub fn command_list() -> CommandList<Unset> {
 pub struct CommandList<Filterby> {
     filterby: Filterby,
 }
-impl CommandList<Unset> {
+impl<Filterby> CommandList<Filterby> {
     /// `MODULE module-name`
     ///
     /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
@@ -2045,7 +2112,10 @@ impl CommandList<Unset> {
     pub fn filterby_module<ModuleName: ToValkeyArg>(
         self,
         module_name: ModuleName,
-    ) -> CommandList<Tokened<Tokened<ModuleName>>> {
+    ) -> CommandList<Tokened<Tokened<ModuleName>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("MODULE", module_name)),
         }
@@ -2060,7 +2130,10 @@ impl CommandList<Unset> {
     pub fn filterby_aclcat<Category: ToValkeyArg>(
         self,
         category: Category,
-    ) -> CommandList<Tokened<Tokened<Category>>> {
+    ) -> CommandList<Tokened<Tokened<Category>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("ACLCAT", category)),
         }
@@ -2075,7 +2148,10 @@ impl CommandList<Unset> {
     pub fn filterby_pattern<Pattern: ToValkeyArg>(
         self,
         pattern: Pattern,
-    ) -> CommandList<Tokened<Tokened<Pattern>>> {
+    ) -> CommandList<Tokened<Tokened<Pattern>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("PATTERN", pattern)),
         }
@@ -2092,7 +2168,10 @@ impl CommandList<Unset> {
     pub fn filterby_module_opt<ModuleName: ToValkeyArg>(
         self,
         module_name: Option<ModuleName>,
-    ) -> CommandList<Option<Tokened<Tokened<ModuleName>>>> {
+    ) -> CommandList<Option<Tokened<Tokened<ModuleName>>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: module_name
                 .map(|module_name| Tokened("FILTERBY", Tokened("MODULE", module_name))),
@@ -2110,7 +2189,10 @@ impl CommandList<Unset> {
     pub fn filterby_aclcat_opt<Category: ToValkeyArg>(
         self,
         category: Option<Category>,
-    ) -> CommandList<Option<Tokened<Tokened<Category>>>> {
+    ) -> CommandList<Option<Tokened<Tokened<Category>>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: category
                 .map(|category| Tokened("FILTERBY", Tokened("ACLCAT", category))),
@@ -2128,7 +2210,10 @@ impl CommandList<Unset> {
     pub fn filterby_pattern_opt<Pattern: ToValkeyArg>(
         self,
         pattern: Option<Pattern>,
-    ) -> CommandList<Option<Tokened<Tokened<Pattern>>>> {
+    ) -> CommandList<Option<Tokened<Tokened<Pattern>>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: pattern
                 .map(|pattern| Tokened("FILTERBY", Tokened("PATTERN", pattern))),
@@ -3097,10 +3182,14 @@ pub struct Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds
     milliseconds: Milliseconds,
 }
 impl<
+    TargetGiven,
+    Target,
+    Host2,
+    Port,
     Force,
     Abort,
     Milliseconds,
-> Failover<Unset, Unset, Unset, Unset, Force, Abort, Milliseconds> {
+> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
     /// `TO host port [FORCE]`
     ///
     /// **Arguments**
@@ -3111,7 +3200,13 @@ impl<
         self,
         host: Host,
         port: i64,
-    ) -> Failover<Present, Tok, Host, i64, Force, Abort, Milliseconds> {
+    ) -> Failover<Present, Tok, Host, i64, Force, Abort, Milliseconds>
+    where
+        TargetGiven: Unfilled,
+        Target: Unfilled,
+        Host2: Unfilled,
+        Port: Unfilled,
+    {
         Failover {
             target: Present,
             target_2_token: Tok("TO"),
@@ -3122,18 +3217,14 @@ impl<
             milliseconds: self.milliseconds,
         }
     }
-}
-impl<
-    Target,
-    Host2,
-    Port,
-    Abort,
-    Milliseconds,
-> Failover<Present, Target, Host2, Port, Unset, Abort, Milliseconds> {
     /// `FORCE`
     pub fn force(
         self,
-    ) -> Failover<Present, Target, Host2, Port, Tok, Abort, Milliseconds> {
+    ) -> Failover<TargetGiven, Target, Host2, Port, Tok, Abort, Milliseconds>
+    where
+        Force: Unfilled,
+        TargetGiven: Given,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -3142,6 +3233,45 @@ impl<
             force: Tok("FORCE"),
             abort: self.abort,
             milliseconds: self.milliseconds,
+        }
+    }
+    /// `ABORT`
+    pub fn abort(
+        self,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Tok, Milliseconds>
+    where
+        Abort: Unfilled,
+    {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: self.force,
+            abort: Tok("ABORT"),
+            milliseconds: self.milliseconds,
+        }
+    }
+    /// `TIMEOUT milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
+    pub fn timeout(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Tokened<i64>>
+    where
+        Milliseconds: Unfilled,
+    {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: self.force,
+            abort: self.abort,
+            milliseconds: Tokened("TIMEOUT", IntoMillis::into_millis(milliseconds)),
         }
     }
     /// `FORCE`
@@ -3154,7 +3284,11 @@ impl<
     pub fn force_if(
         self,
         given: bool,
-    ) -> Failover<Present, Target, Host2, Port, Option<Tok>, Abort, Milliseconds> {
+    ) -> Failover<TargetGiven, Target, Host2, Port, Option<Tok>, Abort, Milliseconds>
+    where
+        Force: Unfilled,
+        TargetGiven: Given,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -3162,29 +3296,6 @@ impl<
             port: self.port,
             force: given.then_some(Tok("FORCE")),
             abort: self.abort,
-            milliseconds: self.milliseconds,
-        }
-    }
-}
-impl<
-    TargetGiven,
-    Target,
-    Host2,
-    Port,
-    Force,
-    Milliseconds,
-> Failover<TargetGiven, Target, Host2, Port, Force, Unset, Milliseconds> {
-    /// `ABORT`
-    pub fn abort(
-        self,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Tok, Milliseconds> {
-        Failover {
-            target: self.target,
-            target_2_token: self.target_2_token,
-            host: self.host,
-            port: self.port,
-            force: self.force,
-            abort: Tok("ABORT"),
             milliseconds: self.milliseconds,
         }
     }
@@ -3198,7 +3309,10 @@ impl<
     pub fn abort_if(
         self,
         given: bool,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Option<Tok>, Milliseconds> {
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Option<Tok>, Milliseconds>
+    where
+        Abort: Unfilled,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -3207,34 +3321,6 @@ impl<
             force: self.force,
             abort: given.then_some(Tok("ABORT")),
             milliseconds: self.milliseconds,
-        }
-    }
-}
-impl<
-    TargetGiven,
-    Target,
-    Host2,
-    Port,
-    Force,
-    Abort,
-> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Unset> {
-    /// `TIMEOUT milliseconds`
-    ///
-    /// **Arguments**
-    ///
-    /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
-    pub fn timeout(
-        self,
-        milliseconds: impl IntoMillis,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Tokened<i64>> {
-        Failover {
-            target: self.target,
-            target_2_token: self.target_2_token,
-            host: self.host,
-            port: self.port,
-            force: self.force,
-            abort: self.abort,
-            milliseconds: Tokened("TIMEOUT", IntoMillis::into_millis(milliseconds)),
         }
     }
     /// `TIMEOUT milliseconds`
@@ -3247,7 +3333,10 @@ impl<
     pub fn timeout_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Option<Tokened<i64>>> {
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Option<Tokened<i64>>>
+    where
+        Milliseconds: Unfilled,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -3368,13 +3457,16 @@ pub struct Flushall<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
-impl Flushall<Unset> {
+impl<FlushType> Flushall<FlushType> {
     /// `ASYNC`
     ///
     /// (since 4.0.0)
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn async_(self) -> Flushall<Tok> {
+    pub fn async_(self) -> Flushall<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushall {
             flush_type: Tok("ASYNC"),
             min_version: newer(self.min_version, Some(Version::new(4, 0, 0))),
@@ -3385,7 +3477,10 @@ impl Flushall<Unset> {
     /// (since 6.2.0)
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn sync(self) -> Flushall<Tok> {
+    pub fn sync(self) -> Flushall<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushall {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
@@ -3402,7 +3497,10 @@ impl Flushall<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ASYNC`
-    pub fn async_if(self, given: bool) -> Flushall<Option<Tok>> {
+    pub fn async_if(self, given: bool) -> Flushall<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(4, 0, 0)))
         } else {
@@ -3424,7 +3522,10 @@ impl Flushall<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SYNC`
-    pub fn sync_if(self, given: bool) -> Flushall<Option<Tok>> {
+    pub fn sync_if(self, given: bool) -> Flushall<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -3521,13 +3622,16 @@ pub struct Flushdb<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
-impl Flushdb<Unset> {
+impl<FlushType> Flushdb<FlushType> {
     /// `ASYNC`
     ///
     /// (since 4.0.0)
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn async_(self) -> Flushdb<Tok> {
+    pub fn async_(self) -> Flushdb<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushdb {
             flush_type: Tok("ASYNC"),
             min_version: newer(self.min_version, Some(Version::new(4, 0, 0))),
@@ -3538,7 +3642,10 @@ impl Flushdb<Unset> {
     /// (since 6.2.0)
     ///
     /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
-    pub fn sync(self) -> Flushdb<Tok> {
+    pub fn sync(self) -> Flushdb<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushdb {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
@@ -3555,7 +3662,10 @@ impl Flushdb<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ASYNC`
-    pub fn async_if(self, given: bool) -> Flushdb<Option<Tok>> {
+    pub fn async_if(self, given: bool) -> Flushdb<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(4, 0, 0)))
         } else {
@@ -3577,7 +3687,10 @@ impl Flushdb<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `SYNC`
-    pub fn sync_if(self, given: bool) -> Flushdb<Option<Tok>> {
+    pub fn sync_if(self, given: bool) -> Flushdb<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -3666,13 +3779,16 @@ pub fn info() -> Info<Unset> {
 pub struct Info<Section> {
     section: Section,
 }
-impl Info<Unset> {
+impl<Section> Info<Section> {
     /// `section [section ...]`
     ///
     /// **Arguments**
     ///
     /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
-    pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2> {
+    pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2>
+    where
+        Section: Unfilled,
+    {
         Info { section }
     }
     /// `section [section ...]`
@@ -3685,7 +3801,10 @@ impl Info<Unset> {
     pub fn section_opt<Section2: ToValkeyArgs>(
         self,
         section: Option<Section2>,
-    ) -> Info<Option<Section2>> {
+    ) -> Info<Option<Section2>>
+    where
+        Section: Unfilled,
+    {
         Info { section }
     }
 }
@@ -4094,7 +4213,7 @@ pub struct LatencyHistogram<CommandArg, T> {
     command: CommandArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> LatencyHistogram<Unset, T> {
+impl<CommandArg, T> LatencyHistogram<CommandArg, T> {
     /// `command [command ...]`
     ///
     /// **Arguments**
@@ -4103,7 +4222,10 @@ impl<T> LatencyHistogram<Unset, T> {
     pub fn command<CommandArg2: ToValkeyArgs>(
         self,
         command: CommandArg2,
-    ) -> LatencyHistogram<CommandArg2, T> {
+    ) -> LatencyHistogram<CommandArg2, T>
+    where
+        CommandArg: Unfilled,
+    {
         LatencyHistogram {
             command,
             _reply: PhantomData,
@@ -4119,7 +4241,10 @@ impl<T> LatencyHistogram<Unset, T> {
     pub fn command_opt<CommandArg2: ToValkeyArgs>(
         self,
         command: Option<CommandArg2>,
-    ) -> LatencyHistogram<Option<CommandArg2>, T> {
+    ) -> LatencyHistogram<Option<CommandArg2>, T>
+    where
+        CommandArg: Unfilled,
+    {
         LatencyHistogram {
             command,
             _reply: PhantomData,
@@ -4350,13 +4475,16 @@ pub fn latency_reset() -> LatencyReset<Unset> {
 pub struct LatencyReset<Event> {
     event: Event,
 }
-impl LatencyReset<Unset> {
+impl<Event> LatencyReset<Event> {
     /// `event [event ...]`
     ///
     /// **Arguments**
     ///
     /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
-    pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2> {
+    pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2>
+    where
+        Event: Unfilled,
+    {
         LatencyReset { event }
     }
     /// `event [event ...]`
@@ -4369,7 +4497,10 @@ impl LatencyReset<Unset> {
     pub fn event_opt<Event2: ToValkeyArgs>(
         self,
         event: Option<Event2>,
-    ) -> LatencyReset<Option<Event2>> {
+    ) -> LatencyReset<Option<Event2>>
+    where
+        Event: Unfilled,
+    {
         LatencyReset { event }
     }
 }
@@ -4439,13 +4570,16 @@ pub fn lolwut() -> Lolwut<Unset> {
 pub struct Lolwut<VersionArg> {
     version: VersionArg,
 }
-impl Lolwut<Unset> {
+impl<VersionArg> Lolwut<VersionArg> {
     /// `VERSION version`
     ///
     /// **Arguments**
     ///
     /// - `version`: an integer — `[VERSION version]`
-    pub fn version(self, version: i64) -> Lolwut<Tokened<i64>> {
+    pub fn version(self, version: i64) -> Lolwut<Tokened<i64>>
+    where
+        VersionArg: Unfilled,
+    {
         Lolwut {
             version: Tokened("VERSION", version),
         }
@@ -4457,7 +4591,10 @@ impl Lolwut<Unset> {
     /// **Arguments**
     ///
     /// - `version`: an integer — `[VERSION version]`
-    pub fn version_opt(self, version: Option<i64>) -> Lolwut<Option<Tokened<i64>>> {
+    pub fn version_opt(self, version: Option<i64>) -> Lolwut<Option<Tokened<i64>>>
+    where
+        VersionArg: Unfilled,
+    {
         Lolwut {
             version: version.map(|version| Tokened("VERSION", version)),
         }
@@ -4920,13 +5057,16 @@ pub struct MemoryUsage<Key, Count> {
     key: Key,
     count: Count,
 }
-impl<Key> MemoryUsage<Key, Unset> {
+impl<Key, Count> MemoryUsage<Key, Count> {
     /// `SAMPLES count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[SAMPLES count]`
-    pub fn samples(self, count: i64) -> MemoryUsage<Key, Tokened<i64>> {
+    pub fn samples(self, count: i64) -> MemoryUsage<Key, Tokened<i64>>
+    where
+        Count: Unfilled,
+    {
         MemoryUsage {
             key: self.key,
             count: Tokened("SAMPLES", count),
@@ -4942,7 +5082,10 @@ impl<Key> MemoryUsage<Key, Unset> {
     pub fn samples_opt(
         self,
         count: Option<i64>,
-    ) -> MemoryUsage<Key, Option<Tokened<i64>>> {
+    ) -> MemoryUsage<Key, Option<Tokened<i64>>>
+    where
+        Count: Unfilled,
+    {
         MemoryUsage {
             key: self.key,
             count: count.map(|count| Tokened("SAMPLES", count)),
@@ -5203,13 +5346,16 @@ pub struct ModuleLoad<Path, Arg> {
     path: Path,
     arg: Arg,
 }
-impl<Path> ModuleLoad<Path, Unset> {
+impl<Path, Arg> ModuleLoad<Path, Arg> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2>
+    where
+        Arg: Unfilled,
+    {
         ModuleLoad { path: self.path, arg }
     }
     /// `arg [arg ...]`
@@ -5222,7 +5368,10 @@ impl<Path> ModuleLoad<Path, Unset> {
     pub fn args_opt<Arg2: ToValkeyArgs>(
         self,
         arg: Option<Arg2>,
-    ) -> ModuleLoad<Path, Option<Arg2>> {
+    ) -> ModuleLoad<Path, Option<Arg2>>
+    where
+        Arg: Unfilled,
+    {
         ModuleLoad { path: self.path, arg }
     }
 }
@@ -5305,7 +5454,7 @@ pub struct ModuleLoadex<Path, Configs, Args> {
     configs: Configs,
     args: Args,
 }
-impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
+impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// `CONFIG name value [CONFIG name value ...]`
     ///
     /// **Arguments**
@@ -5317,11 +5466,30 @@ impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
     ) -> ModuleLoadex<Path, EachTok<Configs2>, Args>
     where
         <Configs2 as IntoIterator>::Item: ToValkeyArgs,
+        Configs: Unfilled,
     {
         ModuleLoadex {
             path: self.path,
             configs: EachTok("CONFIG", configs),
             args: self.args,
+        }
+    }
+    /// `ARGS args [args ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
+    pub fn args<Args2: ToValkeyArgs>(
+        self,
+        args: Args2,
+    ) -> ModuleLoadex<Path, Configs, Tokened<Args2>>
+    where
+        Args: Unfilled,
+    {
+        ModuleLoadex {
+            path: self.path,
+            configs: self.configs,
+            args: Tokened("ARGS", args),
         }
     }
     /// `CONFIG name value [CONFIG name value ...]`
@@ -5337,28 +5505,12 @@ impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
     ) -> ModuleLoadex<Path, Option<EachTok<Configs2>>, Args>
     where
         <Configs2 as IntoIterator>::Item: ToValkeyArgs,
+        Configs: Unfilled,
     {
         ModuleLoadex {
             path: self.path,
             configs: configs.map(|configs| EachTok("CONFIG", configs)),
             args: self.args,
-        }
-    }
-}
-impl<Path, Configs> ModuleLoadex<Path, Configs, Unset> {
-    /// `ARGS args [args ...]`
-    ///
-    /// **Arguments**
-    ///
-    /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
-    pub fn args<Args2: ToValkeyArgs>(
-        self,
-        args: Args2,
-    ) -> ModuleLoadex<Path, Configs, Tokened<Args2>> {
-        ModuleLoadex {
-            path: self.path,
-            configs: self.configs,
-            args: Tokened("ARGS", args),
         }
     }
     /// `ARGS args [args ...]`
@@ -5371,7 +5523,10 @@ impl<Path, Configs> ModuleLoadex<Path, Configs, Unset> {
     pub fn args_opt<Args2: ToValkeyArgs>(
         self,
         args: Option<Args2>,
-    ) -> ModuleLoadex<Path, Configs, Option<Tokened<Args2>>> {
+    ) -> ModuleLoadex<Path, Configs, Option<Tokened<Args2>>>
+    where
+        Args: Unfilled,
+    {
         ModuleLoadex {
             path: self.path,
             configs: self.configs,
@@ -5884,16 +6039,20 @@ pub struct RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequen
 impl<
     Key,
     SerializedValue,
+    Replace,
     Absttl,
     Seconds,
     Frequency,
-> RestoreAsking<Key, SerializedValue, Unset, Absttl, Seconds, Frequency> {
+> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     /// `REPLACE`
     ///
     /// (since 3.0.0)
     pub fn replace(
         self,
-    ) -> RestoreAsking<Key, SerializedValue, Tok, Absttl, Seconds, Frequency> {
+    ) -> RestoreAsking<Key, SerializedValue, Tok, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
         RestoreAsking {
             key: self.key,
             ttl: self.ttl,
@@ -5903,6 +6062,76 @@ impl<
             seconds: self.seconds,
             frequency: self.frequency,
             min_version: self.min_version,
+        }
+    }
+    /// `ABSTTL`
+    ///
+    /// (since 5.0.0)
+    pub fn absttl(
+        self,
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Tok, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: Tok("ABSTTL"),
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `IDLETIME seconds`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
+    pub fn idletime(
+        self,
+        seconds: impl IntoSeconds,
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency>
+    where
+        Seconds: Unfilled,
+    {
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
+            frequency: self.frequency,
+            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `FREQ frequency`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
+    pub fn freq(
+        self,
+        frequency: i64,
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>>
+    where
+        Frequency: Unfilled,
+    {
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: Tokened("FREQ", frequency),
+            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
     /// `REPLACE`
@@ -5917,7 +6146,10 @@ impl<
     pub fn replace_if(
         self,
         given: bool,
-    ) -> RestoreAsking<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency> {
+    ) -> RestoreAsking<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
         RestoreAsking {
             key: self.key,
             ttl: self.ttl,
@@ -5927,31 +6159,6 @@ impl<
             seconds: self.seconds,
             frequency: self.frequency,
             min_version: self.min_version,
-        }
-    }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Seconds,
-    Frequency,
-> RestoreAsking<Key, SerializedValue, Replace, Unset, Seconds, Frequency> {
-    /// `ABSTTL`
-    ///
-    /// (since 5.0.0)
-    pub fn absttl(
-        self,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Tok, Seconds, Frequency> {
-        RestoreAsking {
-            key: self.key,
-            ttl: self.ttl,
-            serialized_value: self.serialized_value,
-            replace: self.replace,
-            absttl: Tok("ABSTTL"),
-            seconds: self.seconds,
-            frequency: self.frequency,
-            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
     /// `ABSTTL`
@@ -5966,7 +6173,10 @@ impl<
     pub fn absttl_if(
         self,
         given: bool,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency> {
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -5981,36 +6191,6 @@ impl<
             seconds: self.seconds,
             frequency: self.frequency,
             min_version,
-        }
-    }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Frequency,
-> RestoreAsking<Key, SerializedValue, Replace, Absttl, Unset, Frequency> {
-    /// `IDLETIME seconds`
-    ///
-    /// (since 5.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
-    pub fn idletime(
-        self,
-        seconds: impl IntoSeconds,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency> {
-        RestoreAsking {
-            key: self.key,
-            ttl: self.ttl,
-            serialized_value: self.serialized_value,
-            replace: self.replace,
-            absttl: self.absttl,
-            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
-            frequency: self.frequency,
-            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
     /// `IDLETIME seconds`
@@ -6032,7 +6212,10 @@ impl<
         Absttl,
         Option<Tokened<i64>>,
         Frequency,
-    > {
+    >
+    where
+        Seconds: Unfilled,
+    {
         let min_version = if seconds.is_some() {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -6048,36 +6231,6 @@ impl<
                 .map(|seconds| Tokened("IDLETIME", IntoSeconds::into_seconds(seconds))),
             frequency: self.frequency,
             min_version,
-        }
-    }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Seconds,
-> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Unset> {
-    /// `FREQ frequency`
-    ///
-    /// (since 5.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
-    pub fn freq(
-        self,
-        frequency: i64,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>> {
-        RestoreAsking {
-            key: self.key,
-            ttl: self.ttl,
-            serialized_value: self.serialized_value,
-            replace: self.replace,
-            absttl: self.absttl,
-            seconds: self.seconds,
-            frequency: Tokened("FREQ", frequency),
-            min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
     /// `FREQ frequency`
@@ -6099,7 +6252,10 @@ impl<
         Absttl,
         Seconds,
         Option<Tokened<i64>>,
-    > {
+    >
+    where
+        Frequency: Unfilled,
+    {
         let min_version = if frequency.is_some() {
             newer(self.min_version, Some(Version::new(5, 0, 0)))
         } else {
@@ -6465,7 +6621,7 @@ pub struct Shutdown<AbortSelector> {
     abort_selector: AbortSelector,
     min_version: Option<Version>,
 }
-impl Shutdown<Unset> {
+impl<AbortSelector> Shutdown<AbortSelector> {
     /// `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
     ///
     /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
@@ -6476,7 +6632,10 @@ impl Shutdown<Unset> {
     pub fn options(
         self,
         save_selector_block: ShutdownOptions,
-    ) -> Shutdown<ShutdownOptions> {
+    ) -> Shutdown<ShutdownOptions>
+    where
+        AbortSelector: Unfilled,
+    {
         let min_version = newer(
             self.min_version,
             if_newer(Version::new(1, 0, 0), save_selector_block.since()),
@@ -6491,7 +6650,10 @@ impl Shutdown<Unset> {
     /// (since 7.0.0)
     ///
     /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
-    pub fn abort(self) -> Shutdown<Tok> {
+    pub fn abort(self) -> Shutdown<Tok>
+    where
+        AbortSelector: Unfilled,
+    {
         Shutdown {
             abort_selector: Tok("ABORT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
@@ -6508,7 +6670,10 @@ impl Shutdown<Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `ABORT`
-    pub fn abort_if(self, given: bool) -> Shutdown<Option<Tok>> {
+    pub fn abort_if(self, given: bool) -> Shutdown<Option<Tok>>
+    where
+        AbortSelector: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -6762,13 +6927,16 @@ pub struct SlowlogGet<Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> SlowlogGet<Unset, T> {
+impl<Count, T> SlowlogGet<Count, T> {
     /// `count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]`
-    pub fn count(self, count: i64) -> SlowlogGet<i64, T> {
+    pub fn count(self, count: i64) -> SlowlogGet<i64, T>
+    where
+        Count: Unfilled,
+    {
         SlowlogGet {
             count,
             _reply: PhantomData,
@@ -6781,7 +6949,10 @@ impl<T> SlowlogGet<Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]`
-    pub fn count_opt(self, count: Option<i64>) -> SlowlogGet<Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> SlowlogGet<Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         SlowlogGet {
             count,
             _reply: PhantomData,

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -489,13 +489,16 @@ pub struct Sintercard<Key, Limit> {
     key: Key,
     limit: Limit,
 }
-impl<Key> Sintercard<Key, Unset> {
+impl<Key, Limit> Sintercard<Key, Limit> {
     /// `LIMIT limit`
     ///
     /// **Arguments**
     ///
     /// - `limit`: an integer — `[LIMIT limit]`
-    pub fn limit(self, limit: i64) -> Sintercard<Key, Tokened<i64>> {
+    pub fn limit(self, limit: i64) -> Sintercard<Key, Tokened<i64>>
+    where
+        Limit: Unfilled,
+    {
         Sintercard {
             key: self.key,
             limit: Tokened("LIMIT", limit),
@@ -508,7 +511,10 @@ impl<Key> Sintercard<Key, Unset> {
     /// **Arguments**
     ///
     /// - `limit`: an integer — `[LIMIT limit]`
-    pub fn limit_opt(self, limit: Option<i64>) -> Sintercard<Key, Option<Tokened<i64>>> {
+    pub fn limit_opt(self, limit: Option<i64>) -> Sintercard<Key, Option<Tokened<i64>>>
+    where
+        Limit: Unfilled,
+    {
         Sintercard {
             key: self.key,
             limit: limit.map(|limit| Tokened("LIMIT", limit)),
@@ -1045,7 +1051,7 @@ pub struct Spop<Key, Count, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Spop<Key, Unset, T> {
+impl<Key, Count, T> Spop<Key, Count, T> {
     /// `count`
     ///
     /// (since 3.2.0)
@@ -1053,7 +1059,10 @@ impl<Key, T> Spop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 3.2.0)
-    pub fn count(self, count: i64) -> Spop<Key, i64, T> {
+    pub fn count(self, count: i64) -> Spop<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Spop {
             key: self.key,
             count,
@@ -1070,7 +1079,10 @@ impl<Key, T> Spop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 3.2.0)
-    pub fn count_opt(self, count: Option<i64>) -> Spop<Key, Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Spop<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         let min_version = if count.is_some() {
             newer(self.min_version, Some(Version::new(3, 2, 0)))
         } else {
@@ -1186,7 +1198,7 @@ pub struct Srandmember<Key, Count, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Srandmember<Key, Unset, T> {
+impl<Key, Count, T> Srandmember<Key, Count, T> {
     /// `count`
     ///
     /// (since 2.6.0)
@@ -1194,7 +1206,10 @@ impl<Key, T> Srandmember<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 2.6.0)
-    pub fn count(self, count: i64) -> Srandmember<Key, i64, T> {
+    pub fn count(self, count: i64) -> Srandmember<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Srandmember {
             key: self.key,
             count,
@@ -1211,7 +1226,10 @@ impl<Key, T> Srandmember<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]` (since 2.6.0)
-    pub fn count_opt(self, count: Option<i64>) -> Srandmember<Key, Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Srandmember<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         let min_version = if count.is_some() {
             newer(self.min_version, Some(Version::new(2, 6, 0)))
         } else {
@@ -1405,7 +1423,7 @@ pub struct Sscan<Key, Pattern, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
+impl<Key, Pattern, Count, T> Sscan<Key, Pattern, Count, T> {
     /// `MATCH pattern`
     ///
     /// **Arguments**
@@ -1414,12 +1432,32 @@ impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Sscan<Key, Tokened<Pattern2>, Count, T> {
+    ) -> Sscan<Key, Tokened<Pattern2>, Count, T>
+    where
+        Pattern: Unfilled,
+    {
         Sscan {
             key: self.key,
             cursor: self.cursor,
             pattern: Tokened("MATCH", pattern),
             count: self.count,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Sscan<Key, Pattern, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
+        Sscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: Tokened("COUNT", count),
             _reply: PhantomData,
         }
     }
@@ -1433,28 +1471,15 @@ impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
     pub fn pattern_opt<Pattern2: ToValkeyArg>(
         self,
         pattern: Option<Pattern2>,
-    ) -> Sscan<Key, Option<Tokened<Pattern2>>, Count, T> {
+    ) -> Sscan<Key, Option<Tokened<Pattern2>>, Count, T>
+    where
+        Pattern: Unfilled,
+    {
         Sscan {
             key: self.key,
             cursor: self.cursor,
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Pattern, T> Sscan<Key, Pattern, Unset, T> {
-    /// `COUNT count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Sscan<Key, Pattern, Tokened<i64>, T> {
-        Sscan {
-            key: self.key,
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: Tokened("COUNT", count),
             _reply: PhantomData,
         }
     }
@@ -1468,7 +1493,10 @@ impl<Key, Pattern, T> Sscan<Key, Pattern, Unset, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Sscan<Key, Pattern, Option<Tokened<i64>>, T> {
+    ) -> Sscan<Key, Pattern, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Sscan {
             key: self.key,
             cursor: self.cursor,

@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -93,13 +93,16 @@ pub struct Bzmpop<Key, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Bzmpop<Key, Unset, T> {
+impl<Key, Count, T> Bzmpop<Key, Count, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Bzmpop<Key, Tokened<i64>, T> {
+    pub fn count(self, count: i64) -> Bzmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Bzmpop {
             timeout: self.timeout,
             key: self.key,
@@ -115,7 +118,10 @@ impl<Key, T> Bzmpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count_opt(self, count: Option<i64>) -> Bzmpop<Key, Option<Tokened<i64>>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Bzmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Bzmpop {
             timeout: self.timeout,
             key: self.key,
@@ -459,11 +465,12 @@ pub struct Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
 impl<
     Key,
     Data,
+    Condition,
     Comparison,
     Change,
     Increment,
     O,
-> Zadd<Key, Data, Unset, Comparison, Change, Increment, O> {
+> Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
@@ -471,6 +478,7 @@ impl<
     /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     pub fn nx(self) -> Zadd<Key, Data, Sole<Tok>, Comparison, Change, Increment, O>
     where
+        Condition: Unfilled,
         Comparison: Combinable,
     {
         Zadd {
@@ -487,7 +495,10 @@ impl<
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn xx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O> {
+    pub fn xx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O>
+    where
+        Condition: Unfilled,
+    {
         Zadd {
             key: self.key,
             condition: Tok("XX"),
@@ -499,44 +510,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `XX`
-    ///
-    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `XX`
-    pub fn xx_if(
-        self,
-        given: bool,
-    ) -> Zadd<Key, Data, Option<Tok>, Comparison, Change, Increment, O> {
-        let min_version = if given {
-            newer(self.min_version, Some(Version::new(3, 0, 2)))
-        } else {
-            self.min_version
-        };
-        Zadd {
-            key: self.key,
-            condition: given.then_some(Tok("XX")),
-            comparison: self.comparison,
-            change: self.change,
-            increment: self.increment,
-            data: self.data,
-            min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Data,
-    Condition,
-    Change,
-    Increment,
-    O,
-> Zadd<Key, Data, Condition, Unset, Change, Increment, O> {
     /// `GT`
     ///
     /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
@@ -544,6 +517,7 @@ impl<
     /// The server refuses it together with `nx()`: they do not compile together.
     pub fn gt(self) -> Zadd<Key, Data, Condition, Sole<Tok>, Change, Increment, O>
     where
+        Comparison: Unfilled,
         Condition: Combinable,
     {
         Zadd {
@@ -564,6 +538,7 @@ impl<
     /// The server refuses it together with `nx()`: they do not compile together.
     pub fn lt(self) -> Zadd<Key, Data, Condition, Sole<Tok>, Change, Increment, O>
     where
+        Comparison: Unfilled,
         Condition: Combinable,
     {
         Zadd {
@@ -577,19 +552,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Condition,
-    Comparison,
-    Increment,
-    O,
-> Zadd<Key, Data, Condition, Comparison, Unset, Increment, O> {
     /// `CH`
     ///
     /// (since 3.0.2)
-    pub fn ch(self) -> Zadd<Key, Data, Condition, Comparison, Tok, Increment, O> {
+    pub fn ch(self) -> Zadd<Key, Data, Condition, Comparison, Tok, Increment, O>
+    where
+        Change: Unfilled,
+    {
         Zadd {
             key: self.key,
             condition: self.condition,
@@ -601,44 +570,6 @@ impl<
             _reply: PhantomData,
         }
     }
-    /// `CH`
-    ///
-    /// (since 3.0.2)
-    ///
-    /// The run-time form of [`ch`](Self::ch): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `CH`
-    pub fn ch_if(
-        self,
-        given: bool,
-    ) -> Zadd<Key, Data, Condition, Comparison, Option<Tok>, Increment, O> {
-        let min_version = if given {
-            newer(self.min_version, Some(Version::new(3, 0, 2)))
-        } else {
-            self.min_version
-        };
-        Zadd {
-            key: self.key,
-            condition: self.condition,
-            comparison: self.comparison,
-            change: given.then_some(Tok("CH")),
-            increment: self.increment,
-            data: self.data,
-            min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Data,
-    Condition,
-    Comparison,
-    Change,
-    O,
-> Zadd<Key, Data, Condition, Comparison, Change, Unset, O> {
     /// `INCR`
     ///
     /// (since 3.0.2)
@@ -659,6 +590,7 @@ impl<
     >
     where
         O: Raise<L1<Option<f64>>>,
+        Increment: Unfilled,
         Data: OneElement<(shape::Number, shape::Arg)>,
     {
         Zadd {
@@ -669,6 +601,70 @@ impl<
             increment: Tok("INCR"),
             data: self.data,
             min_version: newer(self.min_version, Some(Version::new(3, 0, 2))),
+            _reply: PhantomData,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Option<Tok>, Comparison, Change, Increment, O>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
+            change: self.change,
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `CH`
+    ///
+    /// (since 3.0.2)
+    ///
+    /// The run-time form of [`ch`](Self::ch): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CH`
+    pub fn ch_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Condition, Comparison, Option<Tok>, Increment, O>
+    where
+        Change: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: self.condition,
+            comparison: self.comparison,
+            change: given.then_some(Tok("CH")),
+            increment: self.increment,
+            data: self.data,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -944,9 +940,12 @@ pub struct Zdiff<Key, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zdiff<Key, Unset, T> {
+impl<Key, Withscores, T> Zdiff<Key, Withscores, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zdiff<Key, Tok, T> {
+    pub fn withscores(self) -> Zdiff<Key, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zdiff {
             key: self.key,
             withscores: Tok("WITHSCORES"),
@@ -960,7 +959,10 @@ impl<Key, T> Zdiff<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `WITHSCORES`
-    pub fn withscores_if(self, given: bool) -> Zdiff<Key, Option<Tok>, T> {
+    pub fn withscores_if(self, given: bool) -> Zdiff<Key, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
         Zdiff {
             key: self.key,
             withscores: given.then_some(Tok("WITHSCORES")),
@@ -1254,7 +1256,13 @@ pub struct Zinter<Key, Weight, Aggregate, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T> {
+impl<
+    Key,
+    Weight,
+    Aggregate,
+    Withscores,
+    T,
+> Zinter<Key, Weight, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
     ///
     /// **Arguments**
@@ -1263,12 +1271,73 @@ impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T>
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
-    ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T> {
+    ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: Tokened("WEIGHTS", weight),
             aggregate: self.aggregate,
             withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("SUM")),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MIN")),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MAX")),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    pub fn withscores(self) -> Zinter<Key, Weight, Aggregate, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: self.aggregate,
+            withscores: Tok("WITHSCORES"),
             _reply: PhantomData,
         }
     }
@@ -1282,49 +1351,14 @@ impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T>
     pub fn weights_opt<Weight2: ToValkeyArgs>(
         self,
         weight: Option<Weight2>,
-    ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T> {
+    ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
             aggregate: self.aggregate,
-            withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
-    /// `SUM`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_sum(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
-        Zinter {
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("SUM")),
-            withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-    /// `MIN`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_min(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
-        Zinter {
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MIN")),
-            withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-    /// `MAX`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_max(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
-        Zinter {
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MAX")),
             withscores: self.withscores,
             _reply: PhantomData,
         }
@@ -1341,7 +1375,10 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
     pub fn aggregate_sum_if(
         self,
         given: bool,
-    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1362,7 +1399,10 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
     pub fn aggregate_min_if(
         self,
         given: bool,
-    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1383,24 +1423,15 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
     pub fn aggregate_max_if(
         self,
         given: bool,
-    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
             aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
             withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
-    /// `WITHSCORES`
-    pub fn withscores(self) -> Zinter<Key, Weight, Aggregate, Tok, T> {
-        Zinter {
-            key: self.key,
-            weight: self.weight,
-            aggregate: self.aggregate,
-            withscores: Tok("WITHSCORES"),
             _reply: PhantomData,
         }
     }
@@ -1414,7 +1445,10 @@ impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
     pub fn withscores_if(
         self,
         given: bool,
-    ) -> Zinter<Key, Weight, Aggregate, Option<Tok>, T> {
+    ) -> Zinter<Key, Weight, Aggregate, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1522,13 +1556,16 @@ pub struct Zintercard<Key, Limit> {
     key: Key,
     limit: Limit,
 }
-impl<Key> Zintercard<Key, Unset> {
+impl<Key, Limit> Zintercard<Key, Limit> {
     /// `LIMIT limit`
     ///
     /// **Arguments**
     ///
     /// - `limit`: an integer — `[LIMIT limit]`
-    pub fn limit(self, limit: i64) -> Zintercard<Key, Tokened<i64>> {
+    pub fn limit(self, limit: i64) -> Zintercard<Key, Tokened<i64>>
+    where
+        Limit: Unfilled,
+    {
         Zintercard {
             key: self.key,
             limit: Tokened("LIMIT", limit),
@@ -1541,7 +1578,10 @@ impl<Key> Zintercard<Key, Unset> {
     /// **Arguments**
     ///
     /// - `limit`: an integer — `[LIMIT limit]`
-    pub fn limit_opt(self, limit: Option<i64>) -> Zintercard<Key, Option<Tokened<i64>>> {
+    pub fn limit_opt(self, limit: Option<i64>) -> Zintercard<Key, Option<Tokened<i64>>>
+    where
+        Limit: Unfilled,
+    {
         Zintercard {
             key: self.key,
             limit: limit.map(|limit| Tokened("LIMIT", limit)),
@@ -1652,7 +1692,12 @@ pub struct Zinterstore<Destination, Key, Weight, Aggregate> {
     weight: Weight,
     aggregate: Aggregate,
 }
-impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate> {
+impl<
+    Destination,
+    Key,
+    Weight,
+    Aggregate,
+> Zinterstore<Destination, Key, Weight, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
     ///
     /// **Arguments**
@@ -1661,12 +1706,57 @@ impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
-    ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate> {
+    ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
             weight: Tokened("WEIGHTS", weight),
             aggregate: self.aggregate,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("SUM")),
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MIN")),
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MAX")),
         }
     }
     /// `WEIGHTS weight [weight ...]`
@@ -1679,47 +1769,15 @@ impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate
     pub fn weights_opt<Weight2: ToValkeyArgs>(
         self,
         weight: Option<Weight2>,
-    ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate> {
+    ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
             weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
             aggregate: self.aggregate,
-        }
-    }
-}
-impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
-    /// `SUM`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_sum(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
-        Zinterstore {
-            destination: self.destination,
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("SUM")),
-        }
-    }
-    /// `MIN`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_min(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
-        Zinterstore {
-            destination: self.destination,
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MIN")),
-        }
-    }
-    /// `MAX`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_max(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
-        Zinterstore {
-            destination: self.destination,
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MAX")),
         }
     }
     /// `SUM`
@@ -1734,7 +1792,10 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
     pub fn aggregate_sum_if(
         self,
         given: bool,
-    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1754,7 +1815,10 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
     pub fn aggregate_min_if(
         self,
         given: bool,
-    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1774,7 +1838,10 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
     pub fn aggregate_max_if(
         self,
         given: bool,
-    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1972,13 +2039,16 @@ pub struct Zmpop<Key, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zmpop<Key, Unset, T> {
+impl<Key, Count, T> Zmpop<Key, Count, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Zmpop<Key, Tokened<i64>, T> {
+    pub fn count(self, count: i64) -> Zmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Zmpop {
             key: self.key,
             where_: self.where_,
@@ -1993,7 +2063,10 @@ impl<Key, T> Zmpop<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count_opt(self, count: Option<i64>) -> Zmpop<Key, Option<Tokened<i64>>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Zmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Zmpop {
             key: self.key,
             where_: self.where_,
@@ -2183,13 +2256,16 @@ pub struct Zpopmax<Key, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zpopmax<Key, Unset, T> {
+impl<Key, Count, T> Zpopmax<Key, Count, T> {
     /// `count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]`
-    pub fn count(self, count: i64) -> Zpopmax<Key, i64, T> {
+    pub fn count(self, count: i64) -> Zpopmax<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Zpopmax {
             key: self.key,
             count,
@@ -2203,7 +2279,10 @@ impl<Key, T> Zpopmax<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]`
-    pub fn count_opt(self, count: Option<i64>) -> Zpopmax<Key, Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Zpopmax<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Zpopmax {
             key: self.key,
             count,
@@ -2300,13 +2379,16 @@ pub struct Zpopmin<Key, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zpopmin<Key, Unset, T> {
+impl<Key, Count, T> Zpopmin<Key, Count, T> {
     /// `count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]`
-    pub fn count(self, count: i64) -> Zpopmin<Key, i64, T> {
+    pub fn count(self, count: i64) -> Zpopmin<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Zpopmin {
             key: self.key,
             count,
@@ -2320,7 +2402,10 @@ impl<Key, T> Zpopmin<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `count`: an integer — `[count]`
-    pub fn count_opt(self, count: Option<i64>) -> Zpopmin<Key, Option<i64>, T> {
+    pub fn count_opt(self, count: Option<i64>) -> Zpopmin<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Zpopmin {
             key: self.key,
             count,
@@ -2423,13 +2508,23 @@ pub struct Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Withscores, T> Zrandmember<Key, Unset, Unset, Withscores, T> {
+impl<
+    Key,
+    OptionsGiven,
+    Count,
+    Withscores,
+    T,
+> Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     /// `count [WITHSCORES]`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `count`
-    pub fn count(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T> {
+    pub fn count(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T>
+    where
+        OptionsGiven: Unfilled,
+        Count: Unfilled,
+    {
         Zrandmember {
             key: self.key,
             options: Present,
@@ -2438,10 +2533,12 @@ impl<Key, Withscores, T> Zrandmember<Key, Unset, Unset, Withscores, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Count, T> Zrandmember<Key, Present, Count, Unset, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrandmember<Key, Present, Count, Tok, T> {
+    pub fn withscores(self) -> Zrandmember<Key, OptionsGiven, Count, Tok, T>
+    where
+        Withscores: Unfilled,
+        OptionsGiven: Given,
+    {
         Zrandmember {
             key: self.key,
             options: self.options,
@@ -2460,7 +2557,11 @@ impl<Key, Count, T> Zrandmember<Key, Present, Count, Unset, T> {
     pub fn withscores_if(
         self,
         given: bool,
-    ) -> Zrandmember<Key, Present, Count, Option<Tok>, T> {
+    ) -> Zrandmember<Key, OptionsGiven, Count, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+        OptionsGiven: Given,
+    {
         Zrandmember {
             key: self.key,
             options: self.options,
@@ -2612,15 +2713,19 @@ impl<
     Key,
     Start,
     Stop,
+    Sortby,
     Rev,
     Limit,
     Withscores,
     T,
-> Zrange<Key, Start, Stop, Unset, Rev, Limit, Withscores, T> {
+> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
     /// `BYSCORE`
     ///
     /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
-    pub fn byscore(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T> {
+    pub fn byscore(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -2636,7 +2741,10 @@ impl<
     /// `BYLEX`
     ///
     /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
-    pub fn bylex(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T> {
+    pub fn bylex(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -2646,6 +2754,70 @@ impl<
             limit: self.limit,
             withscores: self.withscores,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `REV`
+    ///
+    /// (since 6.2.0)
+    pub fn rev(self) -> Zrange<Key, Start, Stop, Sortby, Tok, Limit, Withscores, T>
+    where
+        Rev: Unfilled,
+    {
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: Tok("REV"),
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT offset count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
+    pub fn limit(
+        self,
+        offset: i64,
+        count: i64,
+    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Block<(Tok, i64, i64)>, Withscores, T>
+    where
+        Limit: Unfilled,
+    {
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: self.rev,
+            limit: Block((Tok("LIMIT"), offset, count)),
+            withscores: self.withscores,
+            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    pub fn withscores(self) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: self.rev,
+            limit: self.limit,
+            withscores: Tok("WITHSCORES"),
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -2661,7 +2833,10 @@ impl<
     pub fn byscore_if(
         self,
         given: bool,
-    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T> {
+    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2691,7 +2866,10 @@ impl<
     pub fn bylex_if(
         self,
         given: bool,
-    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T> {
+    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2709,32 +2887,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Start,
-    Stop,
-    Sortby,
-    Limit,
-    Withscores,
-    T,
-> Zrange<Key, Start, Stop, Sortby, Unset, Limit, Withscores, T> {
-    /// `REV`
-    ///
-    /// (since 6.2.0)
-    pub fn rev(self) -> Zrange<Key, Start, Stop, Sortby, Tok, Limit, Withscores, T> {
-        Zrange {
-            key: self.key,
-            start: self.start,
-            stop: self.stop,
-            sortby: self.sortby,
-            rev: Tok("REV"),
-            limit: self.limit,
-            withscores: self.withscores,
-            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
-            _reply: PhantomData,
-        }
-    }
     /// `REV`
     ///
     /// (since 6.2.0)
@@ -2747,7 +2899,10 @@ impl<
     pub fn rev_if(
         self,
         given: bool,
-    ) -> Zrange<Key, Start, Stop, Sortby, Option<Tok>, Limit, Withscores, T> {
+    ) -> Zrange<Key, Start, Stop, Sortby, Option<Tok>, Limit, Withscores, T>
+    where
+        Rev: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2765,65 +2920,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Start,
-    Stop,
-    Sortby,
-    Rev,
-    Withscores,
-    T,
-> Zrange<Key, Start, Stop, Sortby, Rev, Unset, Withscores, T> {
-    /// `LIMIT offset count`
-    ///
-    /// (since 6.2.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `offset`: an integer — `offset`
-    /// - `count`: an integer — `count`
-    pub fn limit(
-        self,
-        offset: i64,
-        count: i64,
-    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Block<(Tok, i64, i64)>, Withscores, T> {
-        Zrange {
-            key: self.key,
-            start: self.start,
-            stop: self.stop,
-            sortby: self.sortby,
-            rev: self.rev,
-            limit: Block((Tok("LIMIT"), offset, count)),
-            withscores: self.withscores,
-            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Start,
-    Stop,
-    Sortby,
-    Rev,
-    Limit,
-    T,
-> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Unset, T> {
-    /// `WITHSCORES`
-    pub fn withscores(self) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Tok, T> {
-        Zrange {
-            key: self.key,
-            start: self.start,
-            stop: self.stop,
-            sortby: self.sortby,
-            rev: self.rev,
-            limit: self.limit,
-            withscores: Tok("WITHSCORES"),
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
     /// `WITHSCORES`
     ///
     /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
@@ -2834,7 +2930,10 @@ impl<
     pub fn withscores_if(
         self,
         given: bool,
-    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Option<Tok>, T> {
+    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -2969,7 +3068,7 @@ pub struct Zrangebylex<Key, Min, Max, Limit, T> {
     limit: Limit,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Min, Max, T> Zrangebylex<Key, Min, Max, Unset, T> {
+impl<Key, Min, Max, Limit, T> Zrangebylex<Key, Min, Max, Limit, T> {
     /// `LIMIT offset count`
     ///
     /// **Arguments**
@@ -2980,7 +3079,10 @@ impl<Key, Min, Max, T> Zrangebylex<Key, Min, Max, Unset, T> {
         self,
         offset: i64,
         count: i64,
-    ) -> Zrangebylex<Key, Min, Max, Block<(Tok, i64, i64)>, T> {
+    ) -> Zrangebylex<Key, Min, Max, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
         Zrangebylex {
             key: self.key,
             min: self.min,
@@ -3113,11 +3215,21 @@ pub struct Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
+impl<
+    Key,
+    Min,
+    Max,
+    Withscores,
+    Limit,
+    T,
+> Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     /// `WITHSCORES`
     ///
     /// (since 2.0.0)
-    pub fn withscores(self) -> Zrangebyscore<Key, Min, Max, Tok, Limit, T> {
+    pub fn withscores(self) -> Zrangebyscore<Key, Min, Max, Tok, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrangebyscore {
             key: self.key,
             min: self.min,
@@ -3125,6 +3237,30 @@ impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
             withscores: Tok("WITHSCORES"),
             limit: self.limit,
             min_version: newer(self.min_version, Some(Version::new(2, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
+    pub fn limit(
+        self,
+        offset: i64,
+        count: i64,
+    ) -> Zrangebyscore<Key, Min, Max, Withscores, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
+        Zrangebyscore {
+            key: self.key,
+            min: self.min,
+            max: self.max,
+            withscores: self.withscores,
+            limit: Block((Tok("LIMIT"), offset, count)),
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3140,7 +3276,10 @@ impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
     pub fn withscores_if(
         self,
         given: bool,
-    ) -> Zrangebyscore<Key, Min, Max, Option<Tok>, Limit, T> {
+    ) -> Zrangebyscore<Key, Min, Max, Option<Tok>, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(2, 0, 0)))
         } else {
@@ -3153,29 +3292,6 @@ impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
             withscores: given.then_some(Tok("WITHSCORES")),
             limit: self.limit,
             min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Min, Max, Withscores, T> Zrangebyscore<Key, Min, Max, Withscores, Unset, T> {
-    /// `LIMIT offset count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `offset`: an integer — `offset`
-    /// - `count`: an integer — `count`
-    pub fn limit(
-        self,
-        offset: i64,
-        count: i64,
-    ) -> Zrangebyscore<Key, Min, Max, Withscores, Block<(Tok, i64, i64)>, T> {
-        Zrangebyscore {
-            key: self.key,
-            min: self.min,
-            max: self.max,
-            withscores: self.withscores,
-            limit: Block((Tok("LIMIT"), offset, count)),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3314,11 +3430,22 @@ pub struct Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     rev: Rev,
     limit: Limit,
 }
-impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev, Limit> {
+impl<
+    Dst,
+    Src,
+    Min,
+    Max,
+    Sortby,
+    Rev,
+    Limit,
+> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     /// `BYSCORE`
     ///
     /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
-    pub fn byscore(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit> {
+    pub fn byscore(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -3332,7 +3459,10 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
     /// `BYLEX`
     ///
     /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
-    pub fn bylex(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit> {
+    pub fn bylex(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -3341,6 +3471,45 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
             sortby: Tok("BYLEX"),
             rev: self.rev,
             limit: self.limit,
+        }
+    }
+    /// `REV`
+    pub fn rev(self) -> Zrangestore<Dst, Src, Min, Max, Sortby, Tok, Limit>
+    where
+        Rev: Unfilled,
+    {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: self.sortby,
+            rev: Tok("REV"),
+            limit: self.limit,
+        }
+    }
+    /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
+    pub fn limit(
+        self,
+        offset: i64,
+        count: i64,
+    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Block<(Tok, i64, i64)>>
+    where
+        Limit: Unfilled,
+    {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: self.sortby,
+            rev: self.rev,
+            limit: Block((Tok("LIMIT"), offset, count)),
         }
     }
     /// `BYSCORE`
@@ -3355,7 +3524,10 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
     pub fn byscore_if(
         self,
         given: bool,
-    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit> {
+    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -3378,7 +3550,10 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
     pub fn bylex_if(
         self,
         given: bool,
-    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit> {
+    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -3386,27 +3561,6 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
             max: self.max,
             sortby: given.then_some(Tok("BYLEX")),
             rev: self.rev,
-            limit: self.limit,
-        }
-    }
-}
-impl<
-    Dst,
-    Src,
-    Min,
-    Max,
-    Sortby,
-    Limit,
-> Zrangestore<Dst, Src, Min, Max, Sortby, Unset, Limit> {
-    /// `REV`
-    pub fn rev(self) -> Zrangestore<Dst, Src, Min, Max, Sortby, Tok, Limit> {
-        Zrangestore {
-            dst: self.dst,
-            src: self.src,
-            min: self.min,
-            max: self.max,
-            sortby: self.sortby,
-            rev: Tok("REV"),
             limit: self.limit,
         }
     }
@@ -3420,7 +3574,10 @@ impl<
     pub fn rev_if(
         self,
         given: bool,
-    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Option<Tok>, Limit> {
+    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Option<Tok>, Limit>
+    where
+        Rev: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -3429,36 +3586,6 @@ impl<
             sortby: self.sortby,
             rev: given.then_some(Tok("REV")),
             limit: self.limit,
-        }
-    }
-}
-impl<
-    Dst,
-    Src,
-    Min,
-    Max,
-    Sortby,
-    Rev,
-> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Unset> {
-    /// `LIMIT offset count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `offset`: an integer — `offset`
-    /// - `count`: an integer — `count`
-    pub fn limit(
-        self,
-        offset: i64,
-        count: i64,
-    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Block<(Tok, i64, i64)>> {
-        Zrangestore {
-            dst: self.dst,
-            src: self.src,
-            min: self.min,
-            max: self.max,
-            sortby: self.sortby,
-            rev: self.rev,
-            limit: Block((Tok("LIMIT"), offset, count)),
         }
     }
 }
@@ -3584,7 +3711,7 @@ pub struct Zrank<Key, Member, Withscore, O> {
     withscore: Withscore,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, Member, O> Zrank<Key, Member, Unset, O> {
+impl<Key, Member, Withscore, O> Zrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
@@ -3593,6 +3720,7 @@ impl<Key, Member, O> Zrank<Key, Member, Unset, O> {
     ) -> Zrank<Key, Member, Tok, <O as Raise<L1<Option<(i64, f64)>>>>::Out>
     where
         O: Raise<L1<Option<(i64, f64)>>>,
+        Withscore: Unfilled,
     {
         Zrank {
             key: self.key,
@@ -4042,9 +4170,12 @@ pub struct Zrevrange<Key, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zrevrange<Key, Unset, T> {
+impl<Key, Withscores, T> Zrevrange<Key, Withscores, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrevrange<Key, Tok, T> {
+    pub fn withscores(self) -> Zrevrange<Key, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrevrange {
             key: self.key,
             start: self.start,
@@ -4060,7 +4191,10 @@ impl<Key, T> Zrevrange<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `WITHSCORES`
-    pub fn withscores_if(self, given: bool) -> Zrevrange<Key, Option<Tok>, T> {
+    pub fn withscores_if(self, given: bool) -> Zrevrange<Key, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrevrange {
             key: self.key,
             start: self.start,
@@ -4169,7 +4303,7 @@ pub struct Zrevrangebylex<Key, Max, Min, Limit, T> {
     limit: Limit,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Max, Min, T> Zrevrangebylex<Key, Max, Min, Unset, T> {
+impl<Key, Max, Min, Limit, T> Zrevrangebylex<Key, Max, Min, Limit, T> {
     /// `LIMIT offset count`
     ///
     /// **Arguments**
@@ -4180,7 +4314,10 @@ impl<Key, Max, Min, T> Zrevrangebylex<Key, Max, Min, Unset, T> {
         self,
         offset: i64,
         count: i64,
-    ) -> Zrevrangebylex<Key, Max, Min, Block<(Tok, i64, i64)>, T> {
+    ) -> Zrevrangebylex<Key, Max, Min, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
         Zrevrangebylex {
             key: self.key,
             max: self.max,
@@ -4305,15 +4442,48 @@ pub struct Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     limit: Limit,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Max, Min, Limit, T> Zrevrangebyscore<Key, Max, Min, Unset, Limit, T> {
+impl<
+    Key,
+    Max,
+    Min,
+    Withscores,
+    Limit,
+    T,
+> Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrevrangebyscore<Key, Max, Min, Tok, Limit, T> {
+    pub fn withscores(self) -> Zrevrangebyscore<Key, Max, Min, Tok, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrevrangebyscore {
             key: self.key,
             max: self.max,
             min: self.min,
             withscores: Tok("WITHSCORES"),
             limit: self.limit,
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
+    pub fn limit(
+        self,
+        offset: i64,
+        count: i64,
+    ) -> Zrevrangebyscore<Key, Max, Min, Withscores, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
+        Zrevrangebyscore {
+            key: self.key,
+            max: self.max,
+            min: self.min,
+            withscores: self.withscores,
+            limit: Block((Tok("LIMIT"), offset, count)),
             _reply: PhantomData,
         }
     }
@@ -4327,41 +4497,16 @@ impl<Key, Max, Min, Limit, T> Zrevrangebyscore<Key, Max, Min, Unset, Limit, T> {
     pub fn withscores_if(
         self,
         given: bool,
-    ) -> Zrevrangebyscore<Key, Max, Min, Option<Tok>, Limit, T> {
+    ) -> Zrevrangebyscore<Key, Max, Min, Option<Tok>, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrevrangebyscore {
             key: self.key,
             max: self.max,
             min: self.min,
             withscores: given.then_some(Tok("WITHSCORES")),
             limit: self.limit,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Max,
-    Min,
-    Withscores,
-    T,
-> Zrevrangebyscore<Key, Max, Min, Withscores, Unset, T> {
-    /// `LIMIT offset count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `offset`: an integer — `offset`
-    /// - `count`: an integer — `count`
-    pub fn limit(
-        self,
-        offset: i64,
-        count: i64,
-    ) -> Zrevrangebyscore<Key, Max, Min, Withscores, Block<(Tok, i64, i64)>, T> {
-        Zrevrangebyscore {
-            key: self.key,
-            max: self.max,
-            min: self.min,
-            withscores: self.withscores,
-            limit: Block((Tok("LIMIT"), offset, count)),
             _reply: PhantomData,
         }
     }
@@ -4483,7 +4628,7 @@ pub struct Zrevrank<Key, Member, Withscore, O> {
     withscore: Withscore,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, Member, O> Zrevrank<Key, Member, Unset, O> {
+impl<Key, Member, Withscore, O> Zrevrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
@@ -4492,6 +4637,7 @@ impl<Key, Member, O> Zrevrank<Key, Member, Unset, O> {
     ) -> Zrevrank<Key, Member, Tok, <O as Raise<L1<Option<(i64, f64)>>>>::Out>
     where
         O: Raise<L1<Option<(i64, f64)>>>,
+        Withscore: Unfilled,
     {
         Zrevrank {
             key: self.key,
@@ -4601,7 +4747,7 @@ pub struct Zscan<Key, Pattern, Count, Noscores, T> {
     noscores: Noscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
+impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
     /// `MATCH pattern`
     ///
     /// **Arguments**
@@ -4610,13 +4756,48 @@ impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Zscan<Key, Tokened<Pattern2>, Count, Noscores, T> {
+    ) -> Zscan<Key, Tokened<Pattern2>, Count, Noscores, T>
+    where
+        Pattern: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             noscores: self.noscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Zscan<Key, Pattern, Tokened<i64>, Noscores, T>
+    where
+        Count: Unfilled,
+    {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: Tokened("COUNT", count),
+            noscores: self.noscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOSCORES`
+    pub fn noscores(self) -> Zscan<Key, Pattern, Count, Tok, T>
+    where
+        Noscores: Unfilled,
+    {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            noscores: Tok("NOSCORES"),
             _reply: PhantomData,
         }
     }
@@ -4630,29 +4811,15 @@ impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
     pub fn pattern_opt<Pattern2: ToValkeyArg>(
         self,
         pattern: Option<Pattern2>,
-    ) -> Zscan<Key, Option<Tokened<Pattern2>>, Count, Noscores, T> {
+    ) -> Zscan<Key, Option<Tokened<Pattern2>>, Count, Noscores, T>
+    where
+        Pattern: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
-            noscores: self.noscores,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
-    /// `COUNT count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Zscan<Key, Pattern, Tokened<i64>, Noscores, T> {
-        Zscan {
-            key: self.key,
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: Tokened("COUNT", count),
             noscores: self.noscores,
             _reply: PhantomData,
         }
@@ -4667,26 +4834,16 @@ impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Zscan<Key, Pattern, Option<Tokened<i64>>, Noscores, T> {
+    ) -> Zscan<Key, Pattern, Option<Tokened<i64>>, Noscores, T>
+    where
+        Count: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             noscores: self.noscores,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Pattern, Count, T> Zscan<Key, Pattern, Count, Unset, T> {
-    /// `NOSCORES`
-    pub fn noscores(self) -> Zscan<Key, Pattern, Count, Tok, T> {
-        Zscan {
-            key: self.key,
-            cursor: self.cursor,
-            pattern: self.pattern,
-            count: self.count,
-            noscores: Tok("NOSCORES"),
             _reply: PhantomData,
         }
     }
@@ -4697,7 +4854,10 @@ impl<Key, Pattern, Count, T> Zscan<Key, Pattern, Count, Unset, T> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `NOSCORES`
-    pub fn noscores_if(self, given: bool) -> Zscan<Key, Pattern, Count, Option<Tok>, T> {
+    pub fn noscores_if(self, given: bool) -> Zscan<Key, Pattern, Count, Option<Tok>, T>
+    where
+        Noscores: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
@@ -4899,7 +5059,13 @@ pub struct Zunion<Key, Weight, Aggregate, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T> {
+impl<
+    Key,
+    Weight,
+    Aggregate,
+    Withscores,
+    T,
+> Zunion<Key, Weight, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
     ///
     /// **Arguments**
@@ -4908,12 +5074,73 @@ impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T>
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
-    ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T> {
+    ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: Tokened("WEIGHTS", weight),
             aggregate: self.aggregate,
             withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("SUM")),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MIN")),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MAX")),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    pub fn withscores(self) -> Zunion<Key, Weight, Aggregate, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: self.aggregate,
+            withscores: Tok("WITHSCORES"),
             _reply: PhantomData,
         }
     }
@@ -4927,49 +5154,14 @@ impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T>
     pub fn weights_opt<Weight2: ToValkeyArgs>(
         self,
         weight: Option<Weight2>,
-    ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T> {
+    ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
             aggregate: self.aggregate,
-            withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
-    /// `SUM`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_sum(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
-        Zunion {
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("SUM")),
-            withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-    /// `MIN`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_min(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
-        Zunion {
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MIN")),
-            withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-    /// `MAX`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_max(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
-        Zunion {
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MAX")),
             withscores: self.withscores,
             _reply: PhantomData,
         }
@@ -4986,7 +5178,10 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
     pub fn aggregate_sum_if(
         self,
         given: bool,
-    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -5007,7 +5202,10 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
     pub fn aggregate_min_if(
         self,
         given: bool,
-    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -5028,24 +5226,15 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
     pub fn aggregate_max_if(
         self,
         given: bool,
-    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T> {
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
             aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
             withscores: self.withscores,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
-    /// `WITHSCORES`
-    pub fn withscores(self) -> Zunion<Key, Weight, Aggregate, Tok, T> {
-        Zunion {
-            key: self.key,
-            weight: self.weight,
-            aggregate: self.aggregate,
-            withscores: Tok("WITHSCORES"),
             _reply: PhantomData,
         }
     }
@@ -5059,7 +5248,10 @@ impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
     pub fn withscores_if(
         self,
         given: bool,
-    ) -> Zunion<Key, Weight, Aggregate, Option<Tok>, T> {
+    ) -> Zunion<Key, Weight, Aggregate, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -5186,7 +5378,12 @@ pub struct Zunionstore<Destination, Key, Weight, Aggregate> {
     weight: Weight,
     aggregate: Aggregate,
 }
-impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate> {
+impl<
+    Destination,
+    Key,
+    Weight,
+    Aggregate,
+> Zunionstore<Destination, Key, Weight, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
     ///
     /// **Arguments**
@@ -5195,12 +5392,57 @@ impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate
     pub fn weights<Weight2: ToValkeyArgs>(
         self,
         weight: Weight2,
-    ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate> {
+    ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
             weight: Tokened("WEIGHTS", weight),
             aggregate: self.aggregate,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("SUM")),
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MIN")),
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: Tokened("AGGREGATE", Tok("MAX")),
         }
     }
     /// `WEIGHTS weight [weight ...]`
@@ -5213,47 +5455,15 @@ impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate
     pub fn weights_opt<Weight2: ToValkeyArgs>(
         self,
         weight: Option<Weight2>,
-    ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate> {
+    ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
             weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
             aggregate: self.aggregate,
-        }
-    }
-}
-impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
-    /// `SUM`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_sum(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
-        Zunionstore {
-            destination: self.destination,
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("SUM")),
-        }
-    }
-    /// `MIN`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_min(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
-        Zunionstore {
-            destination: self.destination,
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MIN")),
-        }
-    }
-    /// `MAX`
-    ///
-    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
-    pub fn aggregate_max(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
-        Zunionstore {
-            destination: self.destination,
-            key: self.key,
-            weight: self.weight,
-            aggregate: Tokened("AGGREGATE", Tok("MAX")),
         }
     }
     /// `SUM`
@@ -5268,7 +5478,10 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
     pub fn aggregate_sum_if(
         self,
         given: bool,
-    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
@@ -5288,7 +5501,10 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
     pub fn aggregate_min_if(
         self,
         given: bool,
-    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
@@ -5308,7 +5524,10 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
     pub fn aggregate_max_if(
         self,
         given: bool,
-    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>> {
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,

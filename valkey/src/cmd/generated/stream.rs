@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -256,13 +256,14 @@ pub struct Xadd<
 impl<
     Key,
     Data,
+    Nomkstream,
     TrimGiven,
     Strategy,
     Operator,
     Threshold2,
     Count,
     O,
-> Xadd<Key, Data, Unset, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
     /// `NOMKSTREAM`
     ///
     /// (since 6.2.0)
@@ -283,6 +284,7 @@ impl<
     >
     where
         O: Raise<L1<Option<String>>>,
+        Nomkstream: Unfilled,
     {
         Xadd {
             key: self.key,
@@ -298,15 +300,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Nomkstream,
-    Operator,
-    Count,
-    O,
-> Xadd<Key, Data, Nomkstream, Unset, Unset, Operator, Unset, Count, O> {
     /// `<MAXLEN | MINID> [= | ~] threshold [LIMIT count]`
     ///
     /// **Arguments**
@@ -327,7 +320,12 @@ impl<
         Threshold,
         Count,
         O,
-    > {
+    >
+    where
+        TrimGiven: Unfilled,
+        Strategy: Unfilled,
+        Threshold2: Unfilled,
+    {
         let min_version = newer(
             self.min_version,
             if_newer(Version::new(5, 0, 0), strategy.since()),
@@ -346,22 +344,16 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Nomkstream,
-    Strategy,
-    Threshold2,
-    Count,
-    O,
-> Xadd<Key, Data, Nomkstream, Present, Strategy, Unset, Threshold2, Count, O> {
     /// `=`
     ///
     /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn equal(
         self,
-    ) -> Xadd<Key, Data, Nomkstream, Present, Strategy, Tok, Threshold2, Count, O> {
+    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold2, Count, O>
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -381,7 +373,11 @@ impl<
     /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn approximately(
         self,
-    ) -> Xadd<Key, Data, Nomkstream, Present, Strategy, Tok, Threshold2, Count, O> {
+    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold2, Count, O>
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -393,6 +389,45 @@ impl<
             id_selector: self.id_selector,
             data: self.data,
             min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit(
+        self,
+        count: i64,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        TrimGiven,
+        Strategy,
+        Operator,
+        Threshold2,
+        Tokened<i64>,
+        O,
+    >
+    where
+        Count: Unfilled,
+        TrimGiven: Given,
+    {
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: self.operator,
+            threshold: self.threshold,
+            count: Tokened("LIMIT", count),
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
             _reply: PhantomData,
         }
     }
@@ -412,13 +447,17 @@ impl<
         Key,
         Data,
         Nomkstream,
-        Present,
+        TrimGiven,
         Strategy,
         Option<Tok>,
         Threshold2,
         Count,
         O,
-    > {
+    >
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -449,13 +488,17 @@ impl<
         Key,
         Data,
         Nomkstream,
-        Present,
+        TrimGiven,
         Strategy,
         Option<Tok>,
         Threshold2,
         Count,
         O,
-    > {
+    >
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -467,51 +510,6 @@ impl<
             id_selector: self.id_selector,
             data: self.data,
             min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Data,
-    Nomkstream,
-    Strategy,
-    Operator,
-    Threshold2,
-    O,
-> Xadd<Key, Data, Nomkstream, Present, Strategy, Operator, Threshold2, Unset, O> {
-    /// `LIMIT count`
-    ///
-    /// (since 6.2.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
-    pub fn limit(
-        self,
-        count: i64,
-    ) -> Xadd<
-        Key,
-        Data,
-        Nomkstream,
-        Present,
-        Strategy,
-        Operator,
-        Threshold2,
-        Tokened<i64>,
-        O,
-    > {
-        Xadd {
-            key: self.key,
-            nomkstream: self.nomkstream,
-            trim: self.trim,
-            strategy: self.strategy,
-            operator: self.operator,
-            threshold: self.threshold,
-            count: Tokened("LIMIT", count),
-            id_selector: self.id_selector,
-            data: self.data,
-            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
             _reply: PhantomData,
         }
     }
@@ -531,13 +529,17 @@ impl<
         Key,
         Data,
         Nomkstream,
-        Present,
+        TrimGiven,
         Strategy,
         Operator,
         Threshold2,
         Option<Tokened<i64>>,
         O,
-    > {
+    >
+    where
+        Count: Unfilled,
+        TrimGiven: Given,
+    {
         let min_version = if count.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -711,9 +713,10 @@ impl<
     Consumer,
     MinIdleTime,
     Start,
+    Count,
     Justid,
     T,
-> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Unset, Justid, T> {
+> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
@@ -722,7 +725,10 @@ impl<
     pub fn count(
         self,
         count: i64,
-    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Tokened<i64>, Justid, T> {
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Tokened<i64>, Justid, T>
+    where
+        Count: Unfilled,
+    {
         Xautoclaim {
             key: self.key,
             group: self.group,
@@ -731,6 +737,24 @@ impl<
             start: self.start,
             count: Tokened("COUNT", count),
             justid: self.justid,
+            _reply: PhantomData,
+        }
+    }
+    /// `JUSTID`
+    pub fn justid(
+        self,
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Tok, T>
+    where
+        Justid: Unfilled,
+    {
+        Xautoclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            count: self.count,
+            justid: Tok("JUSTID"),
             _reply: PhantomData,
         }
     }
@@ -753,7 +777,10 @@ impl<
         Option<Tokened<i64>>,
         Justid,
         T,
-    > {
+    >
+    where
+        Count: Unfilled,
+    {
         Xautoclaim {
             key: self.key,
             group: self.group,
@@ -762,31 +789,6 @@ impl<
             start: self.start,
             count: count.map(|count| Tokened("COUNT", count)),
             justid: self.justid,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Start,
-    Count,
-    T,
-> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Unset, T> {
-    /// `JUSTID`
-    pub fn justid(
-        self,
-    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Tok, T> {
-        Xautoclaim {
-            key: self.key,
-            group: self.group,
-            consumer: self.consumer,
-            min_idle_time: self.min_idle_time,
-            start: self.start,
-            count: self.count,
-            justid: Tok("JUSTID"),
             _reply: PhantomData,
         }
     }
@@ -800,7 +802,10 @@ impl<
     pub fn justid_if(
         self,
         given: bool,
-    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Option<Tok>, T> {
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Option<Tok>, T>
+    where
+        Justid: Unfilled,
+    {
         Xautoclaim {
             key: self.key,
             group: self.group,
@@ -988,6 +993,7 @@ impl<
     Consumer,
     MinIdleTime,
     Id,
+    Ms,
     UnixTimeMilliseconds,
     Count,
     Force,
@@ -1000,7 +1006,7 @@ impl<
     Consumer,
     MinIdleTime,
     Id,
-    Unset,
+    Ms,
     UnixTimeMilliseconds,
     Count,
     Force,
@@ -1029,7 +1035,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Ms: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1042,6 +1051,199 @@ impl<
             force: self.force,
             justid: self.justid,
             lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `TIME unix-time-milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
+    pub fn time(
+        self,
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        Tokened<i64>,
+        Count,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        UnixTimeMilliseconds: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: Tokened(
+                "TIME",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `RETRYCOUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[RETRYCOUNT count]`
+    pub fn retrycount(
+        self,
+        count: i64,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Tokened<i64>,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        Count: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: Tokened("RETRYCOUNT", count),
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `FORCE`
+    pub fn force(
+        self,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Tok,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        Force: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: Tok("FORCE"),
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `JUSTID`
+    pub fn justid(
+        self,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Tok,
+        Lastid,
+        T,
+    >
+    where
+        Justid: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: Tok("JUSTID"),
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `LASTID lastid`
+    ///
+    /// **Arguments**
+    ///
+    /// - `lastid`: a string — `[LASTID lastid]`
+    pub fn lastid<Lastid2: ToValkeyArg>(
+        self,
+        lastid: Lastid2,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Justid,
+        Tokened<Lastid2>,
+        T,
+    >
+    where
+        Lastid: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: Tokened("LASTID", lastid),
             _reply: PhantomData,
         }
     }
@@ -1068,7 +1270,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Ms: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1077,73 +1282,6 @@ impl<
             id: self.id,
             ms: ms.map(|ms| Tokened("IDLE", ms)),
             unix_time_milliseconds: self.unix_time_milliseconds,
-            count: self.count,
-            force: self.force,
-            justid: self.justid,
-            lastid: self.lastid,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    Count,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    Unset,
-    Count,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> {
-    /// `TIME unix-time-milliseconds`
-    ///
-    /// **Arguments**
-    ///
-    /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
-    pub fn time(
-        self,
-        unix_time_milliseconds: impl IntoUnixMillis,
-    ) -> Xclaim<
-        Key,
-        Group,
-        Consumer,
-        MinIdleTime,
-        Id,
-        Ms,
-        Tokened<i64>,
-        Count,
-        Force,
-        Justid,
-        Lastid,
-        T,
-    > {
-        Xclaim {
-            key: self.key,
-            group: self.group,
-            consumer: self.consumer,
-            min_idle_time: self.min_idle_time,
-            id: self.id,
-            ms: self.ms,
-            unix_time_milliseconds: Tokened(
-                "TIME",
-                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
-            ),
             count: self.count,
             force: self.force,
             justid: self.justid,
@@ -1174,7 +1312,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        UnixTimeMilliseconds: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1188,70 +1329,6 @@ impl<
                     IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
                 )),
             count: self.count,
-            force: self.force,
-            justid: self.justid,
-            lastid: self.lastid,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Unset,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> {
-    /// `RETRYCOUNT count`
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[RETRYCOUNT count]`
-    pub fn retrycount(
-        self,
-        count: i64,
-    ) -> Xclaim<
-        Key,
-        Group,
-        Consumer,
-        MinIdleTime,
-        Id,
-        Ms,
-        UnixTimeMilliseconds,
-        Tokened<i64>,
-        Force,
-        Justid,
-        Lastid,
-        T,
-    > {
-        Xclaim {
-            key: self.key,
-            group: self.group,
-            consumer: self.consumer,
-            min_idle_time: self.min_idle_time,
-            id: self.id,
-            ms: self.ms,
-            unix_time_milliseconds: self.unix_time_milliseconds,
-            count: Tokened("RETRYCOUNT", count),
             force: self.force,
             justid: self.justid,
             lastid: self.lastid,
@@ -1281,7 +1358,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Count: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1292,65 +1372,6 @@ impl<
             unix_time_milliseconds: self.unix_time_milliseconds,
             count: count.map(|count| Tokened("RETRYCOUNT", count)),
             force: self.force,
-            justid: self.justid,
-            lastid: self.lastid,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Justid,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Unset,
-    Justid,
-    Lastid,
-    T,
-> {
-    /// `FORCE`
-    pub fn force(
-        self,
-    ) -> Xclaim<
-        Key,
-        Group,
-        Consumer,
-        MinIdleTime,
-        Id,
-        Ms,
-        UnixTimeMilliseconds,
-        Count,
-        Tok,
-        Justid,
-        Lastid,
-        T,
-    > {
-        Xclaim {
-            key: self.key,
-            group: self.group,
-            consumer: self.consumer,
-            min_idle_time: self.min_idle_time,
-            id: self.id,
-            ms: self.ms,
-            unix_time_milliseconds: self.unix_time_milliseconds,
-            count: self.count,
-            force: Tok("FORCE"),
             justid: self.justid,
             lastid: self.lastid,
             _reply: PhantomData,
@@ -1379,7 +1400,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Force: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1391,65 +1415,6 @@ impl<
             count: self.count,
             force: given.then_some(Tok("FORCE")),
             justid: self.justid,
-            lastid: self.lastid,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Unset,
-    Lastid,
-    T,
-> {
-    /// `JUSTID`
-    pub fn justid(
-        self,
-    ) -> Xclaim<
-        Key,
-        Group,
-        Consumer,
-        MinIdleTime,
-        Id,
-        Ms,
-        UnixTimeMilliseconds,
-        Count,
-        Force,
-        Tok,
-        Lastid,
-        T,
-    > {
-        Xclaim {
-            key: self.key,
-            group: self.group,
-            consumer: self.consumer,
-            min_idle_time: self.min_idle_time,
-            id: self.id,
-            ms: self.ms,
-            unix_time_milliseconds: self.unix_time_milliseconds,
-            count: self.count,
-            force: self.force,
-            justid: Tok("JUSTID"),
             lastid: self.lastid,
             _reply: PhantomData,
         }
@@ -1477,7 +1442,10 @@ impl<
         Option<Tok>,
         Lastid,
         T,
-    > {
+    >
+    where
+        Justid: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1490,70 +1458,6 @@ impl<
             force: self.force,
             justid: given.then_some(Tok("JUSTID")),
             lastid: self.lastid,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Justid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Justid,
-    Unset,
-    T,
-> {
-    /// `LASTID lastid`
-    ///
-    /// **Arguments**
-    ///
-    /// - `lastid`: a string — `[LASTID lastid]`
-    pub fn lastid<Lastid2: ToValkeyArg>(
-        self,
-        lastid: Lastid2,
-    ) -> Xclaim<
-        Key,
-        Group,
-        Consumer,
-        MinIdleTime,
-        Id,
-        Ms,
-        UnixTimeMilliseconds,
-        Count,
-        Force,
-        Justid,
-        Tokened<Lastid2>,
-        T,
-    > {
-        Xclaim {
-            key: self.key,
-            group: self.group,
-            consumer: self.consumer,
-            min_idle_time: self.min_idle_time,
-            id: self.id,
-            ms: self.ms,
-            unix_time_milliseconds: self.unix_time_milliseconds,
-            count: self.count,
-            force: self.force,
-            justid: self.justid,
-            lastid: Tokened("LASTID", lastid),
             _reply: PhantomData,
         }
     }
@@ -1580,7 +1484,10 @@ impl<
         Justid,
         Option<Tokened<Lastid2>>,
         T,
-    > {
+    >
+    where
+        Lastid: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1924,15 +1831,38 @@ pub struct XgroupCreate<Key, Group, Mkstream, Entriesread> {
     mkstream: Mkstream,
     entriesread: Entriesread,
 }
-impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
+impl<Key, Group, Mkstream, Entriesread> XgroupCreate<Key, Group, Mkstream, Entriesread> {
     /// `MKSTREAM`
-    pub fn mkstream(self) -> XgroupCreate<Key, Group, Tok, Entriesread> {
+    pub fn mkstream(self) -> XgroupCreate<Key, Group, Tok, Entriesread>
+    where
+        Mkstream: Unfilled,
+    {
         XgroupCreate {
             key: self.key,
             group: self.group,
             id_selector: self.id_selector,
             mkstream: Tok("MKSTREAM"),
             entriesread: self.entriesread,
+        }
+    }
+    /// `ENTRIESREAD entries-read`
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
+    pub fn entriesread(
+        self,
+        entriesread: i64,
+    ) -> XgroupCreate<Key, Group, Mkstream, Tokened<i64>>
+    where
+        Entriesread: Unfilled,
+    {
+        XgroupCreate {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            mkstream: self.mkstream,
+            entriesread: Tokened("ENTRIESREAD", entriesread),
         }
     }
     /// `MKSTREAM`
@@ -1945,32 +1875,16 @@ impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
     pub fn mkstream_if(
         self,
         given: bool,
-    ) -> XgroupCreate<Key, Group, Option<Tok>, Entriesread> {
+    ) -> XgroupCreate<Key, Group, Option<Tok>, Entriesread>
+    where
+        Mkstream: Unfilled,
+    {
         XgroupCreate {
             key: self.key,
             group: self.group,
             id_selector: self.id_selector,
             mkstream: given.then_some(Tok("MKSTREAM")),
             entriesread: self.entriesread,
-        }
-    }
-}
-impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
-    /// `ENTRIESREAD entries-read`
-    ///
-    /// **Arguments**
-    ///
-    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
-    pub fn entriesread(
-        self,
-        entriesread: i64,
-    ) -> XgroupCreate<Key, Group, Mkstream, Tokened<i64>> {
-        XgroupCreate {
-            key: self.key,
-            group: self.group,
-            id_selector: self.id_selector,
-            mkstream: self.mkstream,
-            entriesread: Tokened("ENTRIESREAD", entriesread),
         }
     }
     /// `ENTRIESREAD entries-read`
@@ -1983,7 +1897,10 @@ impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
     pub fn entriesread_opt(
         self,
         entriesread: Option<i64>,
-    ) -> XgroupCreate<Key, Group, Mkstream, Option<Tokened<i64>>> {
+    ) -> XgroupCreate<Key, Group, Mkstream, Option<Tokened<i64>>>
+    where
+        Entriesread: Unfilled,
+    {
         XgroupCreate {
             key: self.key,
             group: self.group,
@@ -2466,13 +2383,16 @@ pub struct XgroupSetid<Key, Group, Entriesread> {
     id_selector: XgroupSetidIdSelector,
     entriesread: Entriesread,
 }
-impl<Key, Group> XgroupSetid<Key, Group, Unset> {
+impl<Key, Group, Entriesread> XgroupSetid<Key, Group, Entriesread> {
     /// `ENTRIESREAD entries-read`
     ///
     /// **Arguments**
     ///
     /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
-    pub fn entriesread(self, entriesread: i64) -> XgroupSetid<Key, Group, Tokened<i64>> {
+    pub fn entriesread(self, entriesread: i64) -> XgroupSetid<Key, Group, Tokened<i64>>
+    where
+        Entriesread: Unfilled,
+    {
         XgroupSetid {
             key: self.key,
             group: self.group,
@@ -2490,7 +2410,10 @@ impl<Key, Group> XgroupSetid<Key, Group, Unset> {
     pub fn entriesread_opt(
         self,
         entriesread: Option<i64>,
-    ) -> XgroupSetid<Key, Group, Option<Tokened<i64>>> {
+    ) -> XgroupSetid<Key, Group, Option<Tokened<i64>>>
+    where
+        Entriesread: Unfilled,
+    {
         XgroupSetid {
             key: self.key,
             group: self.group,
@@ -2904,9 +2827,19 @@ pub struct XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, T> XinfoStream<Key, Unset, Unset, Count, T> {
+impl<
+    Key,
+    FullBlockGiven,
+    Full,
+    Count,
+    T,
+> XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     /// `FULL [COUNT count]`
-    pub fn full(self) -> XinfoStream<Key, Present, Tok, Count, T> {
+    pub fn full(self) -> XinfoStream<Key, Present, Tok, Count, T>
+    where
+        FullBlockGiven: Unfilled,
+        Full: Unfilled,
+    {
         XinfoStream {
             key: self.key,
             full_block: Present,
@@ -2915,14 +2848,19 @@ impl<Key, Count, T> XinfoStream<Key, Unset, Unset, Count, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Full, T> XinfoStream<Key, Present, Full, Unset, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> XinfoStream<Key, Present, Full, Tokened<i64>, T> {
+    pub fn count(
+        self,
+        count: i64,
+    ) -> XinfoStream<Key, FullBlockGiven, Full, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+        FullBlockGiven: Given,
+    {
         XinfoStream {
             key: self.key,
             full_block: self.full_block,
@@ -2941,7 +2879,11 @@ impl<Key, Full, T> XinfoStream<Key, Present, Full, Unset, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> XinfoStream<Key, Present, Full, Option<Tokened<i64>>, T> {
+    ) -> XinfoStream<Key, FullBlockGiven, Full, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+        FullBlockGiven: Given,
+    {
         XinfoStream {
             key: self.key,
             full_block: self.full_block,
@@ -3163,10 +3105,14 @@ pub struct Xpending<
 impl<
     Key,
     Group,
+    FiltersGiven,
     MinIdleTime,
+    Start2,
+    End2,
+    Count,
     Consumer,
     T,
-> Xpending<Key, Group, Unset, MinIdleTime, Unset, Unset, Unset, Consumer, T> {
+> Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
     /// `[IDLE min-idle-time] start end count [consumer]`
     ///
     /// **Arguments**
@@ -3179,7 +3125,13 @@ impl<
         start: Start,
         end: End,
         count: i64,
-    ) -> Xpending<Key, Group, Present, MinIdleTime, Start, End, i64, Consumer, T> {
+    ) -> Xpending<Key, Group, Present, MinIdleTime, Start, End, i64, Consumer, T>
+    where
+        FiltersGiven: Unfilled,
+        Start2: Unfilled,
+        End2: Unfilled,
+        Count: Unfilled,
+    {
         Xpending {
             key: self.key,
             group: self.group,
@@ -3193,16 +3145,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Start2,
-    End2,
-    Count,
-    Consumer,
-    T,
-> Xpending<Key, Group, Present, Unset, Start2, End2, Count, Consumer, T> {
     /// `IDLE min-idle-time`
     ///
     /// (since 6.2.0)
@@ -3213,7 +3155,21 @@ impl<
     pub fn idle(
         self,
         min_idle_time: impl IntoMillis,
-    ) -> Xpending<Key, Group, Present, Tokened<i64>, Start2, End2, Count, Consumer, T> {
+    ) -> Xpending<
+        Key,
+        Group,
+        FiltersGiven,
+        Tokened<i64>,
+        Start2,
+        End2,
+        Count,
+        Consumer,
+        T,
+    >
+    where
+        MinIdleTime: Unfilled,
+        FiltersGiven: Given,
+    {
         Xpending {
             key: self.key,
             group: self.group,
@@ -3224,6 +3180,42 @@ impl<
             count: self.count,
             consumer: self.consumer,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `consumer`
+    ///
+    /// **Arguments**
+    ///
+    /// - `consumer`: a string — `[consumer]`
+    pub fn consumer<Consumer2: ToValkeyArg>(
+        self,
+        consumer: Consumer2,
+    ) -> Xpending<
+        Key,
+        Group,
+        FiltersGiven,
+        MinIdleTime,
+        Start2,
+        End2,
+        Count,
+        Consumer2,
+        T,
+    >
+    where
+        Consumer: Unfilled,
+        FiltersGiven: Given,
+    {
+        Xpending {
+            key: self.key,
+            group: self.group,
+            filters: self.filters,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            end: self.end,
+            count: self.count,
+            consumer,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3242,14 +3234,18 @@ impl<
     ) -> Xpending<
         Key,
         Group,
-        Present,
+        FiltersGiven,
         Option<Tokened<i64>>,
         Start2,
         End2,
         Count,
         Consumer,
         T,
-    > {
+    >
+    where
+        MinIdleTime: Unfilled,
+        FiltersGiven: Given,
+    {
         let min_version = if min_idle_time.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -3272,38 +3268,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    MinIdleTime,
-    Start2,
-    End2,
-    Count,
-    T,
-> Xpending<Key, Group, Present, MinIdleTime, Start2, End2, Count, Unset, T> {
-    /// `consumer`
-    ///
-    /// **Arguments**
-    ///
-    /// - `consumer`: a string — `[consumer]`
-    pub fn consumer<Consumer2: ToValkeyArg>(
-        self,
-        consumer: Consumer2,
-    ) -> Xpending<Key, Group, Present, MinIdleTime, Start2, End2, Count, Consumer2, T> {
-        Xpending {
-            key: self.key,
-            group: self.group,
-            filters: self.filters,
-            min_idle_time: self.min_idle_time,
-            start: self.start,
-            end: self.end,
-            count: self.count,
-            consumer,
-            min_version: self.min_version,
-            _reply: PhantomData,
-        }
-    }
     /// `consumer`
     ///
     /// The run-time form of [`consumer`](Self::consumer): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
@@ -3317,14 +3281,18 @@ impl<
     ) -> Xpending<
         Key,
         Group,
-        Present,
+        FiltersGiven,
         MinIdleTime,
         Start2,
         End2,
         Count,
         Option<Consumer2>,
         T,
-    > {
+    >
+    where
+        Consumer: Unfilled,
+        FiltersGiven: Given,
+    {
         Xpending {
             key: self.key,
             group: self.group,
@@ -3468,13 +3436,16 @@ pub struct Xrange<Key, Start, End, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Start, End, T> Xrange<Key, Start, End, Unset, T> {
+impl<Key, Start, End, Count, T> Xrange<Key, Start, End, Count, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Xrange<Key, Start, End, Tokened<i64>, T> {
+    pub fn count(self, count: i64) -> Xrange<Key, Start, End, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Xrange {
             key: self.key,
             start: self.start,
@@ -3493,7 +3464,10 @@ impl<Key, Start, End, T> Xrange<Key, Start, End, Unset, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Xrange<Key, Start, End, Option<Tokened<i64>>, T> {
+    ) -> Xrange<Key, Start, End, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Xrange {
             key: self.key,
             start: self.start,
@@ -3618,16 +3592,39 @@ pub struct Xread<Key, Id, Count, Milliseconds, T> {
     id: Id,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Id, Milliseconds, T> Xread<Key, Id, Unset, Milliseconds, T> {
+impl<Key, Id, Count, Milliseconds, T> Xread<Key, Id, Count, Milliseconds, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Xread<Key, Id, Tokened<i64>, Milliseconds, T> {
+    pub fn count(self, count: i64) -> Xread<Key, Id, Tokened<i64>, Milliseconds, T>
+    where
+        Count: Unfilled,
+    {
         Xread {
             count: Tokened("COUNT", count),
             milliseconds: self.milliseconds,
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
+    /// `BLOCK milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Xread<Key, Id, Count, Tokened<i64>, T>
+    where
+        Milliseconds: Unfilled,
+    {
+        Xread {
+            count: self.count,
+            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3643,29 +3640,13 @@ impl<Key, Id, Milliseconds, T> Xread<Key, Id, Unset, Milliseconds, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Xread<Key, Id, Option<Tokened<i64>>, Milliseconds, T> {
+    ) -> Xread<Key, Id, Option<Tokened<i64>>, Milliseconds, T>
+    where
+        Count: Unfilled,
+    {
         Xread {
             count: count.map(|count| Tokened("COUNT", count)),
             milliseconds: self.milliseconds,
-            key: self.key,
-            id: self.id,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
-    /// `BLOCK milliseconds`
-    ///
-    /// **Arguments**
-    ///
-    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
-    pub fn block(
-        self,
-        milliseconds: impl IntoMillis,
-    ) -> Xread<Key, Id, Count, Tokened<i64>, T> {
-        Xread {
-            count: self.count,
-            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3681,7 +3662,10 @@ impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
     pub fn block_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Xread<Key, Id, Count, Option<Tokened<i64>>, T> {
+    ) -> Xread<Key, Id, Count, Option<Tokened<i64>>, T>
+    where
+        Milliseconds: Unfilled,
+    {
         Xread {
             count: self.count,
             milliseconds: milliseconds
@@ -3833,10 +3817,11 @@ impl<
     Consumer,
     Key,
     Id,
+    Count,
     Milliseconds,
     Noack,
     T,
-> Xreadgroup<Group, Consumer, Key, Id, Unset, Milliseconds, Noack, T> {
+> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
@@ -3845,13 +3830,57 @@ impl<
     pub fn count(
         self,
         count: i64,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Tokened<i64>, Milliseconds, Noack, T> {
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Tokened<i64>, Milliseconds, Noack, T>
+    where
+        Count: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
             count: Tokened("COUNT", count),
             milliseconds: self.milliseconds,
             noack: self.noack,
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
+    /// `BLOCK milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Tokened<i64>, Noack, T>
+    where
+        Milliseconds: Unfilled,
+    {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: self.count,
+            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
+            noack: self.noack,
+            key: self.key,
+            id: self.id,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOACK`
+    pub fn noack(
+        self,
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Tok, T>
+    where
+        Noack: Unfilled,
+    {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: self.count,
+            milliseconds: self.milliseconds,
+            noack: Tok("NOACK"),
             key: self.key,
             id: self.id,
             _reply: PhantomData,
@@ -3876,42 +3905,15 @@ impl<
         Milliseconds,
         Noack,
         T,
-    > {
+    >
+    where
+        Count: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
             count: count.map(|count| Tokened("COUNT", count)),
             milliseconds: self.milliseconds,
-            noack: self.noack,
-            key: self.key,
-            id: self.id,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Group,
-    Consumer,
-    Key,
-    Id,
-    Count,
-    Noack,
-    T,
-> Xreadgroup<Group, Consumer, Key, Id, Count, Unset, Noack, T> {
-    /// `BLOCK milliseconds`
-    ///
-    /// **Arguments**
-    ///
-    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
-    pub fn block(
-        self,
-        milliseconds: impl IntoMillis,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Tokened<i64>, Noack, T> {
-        Xreadgroup {
-            group: self.group,
-            consumer: self.consumer,
-            count: self.count,
-            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             noack: self.noack,
             key: self.key,
             id: self.id,
@@ -3928,7 +3930,10 @@ impl<
     pub fn block_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Option<Tokened<i64>>, Noack, T> {
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Option<Tokened<i64>>, Noack, T>
+    where
+        Milliseconds: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
@@ -3944,31 +3949,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Group,
-    Consumer,
-    Key,
-    Id,
-    Count,
-    Milliseconds,
-    T,
-> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Unset, T> {
-    /// `NOACK`
-    pub fn noack(
-        self,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Tok, T> {
-        Xreadgroup {
-            group: self.group,
-            consumer: self.consumer,
-            count: self.count,
-            milliseconds: self.milliseconds,
-            noack: Tok("NOACK"),
-            key: self.key,
-            id: self.id,
-            _reply: PhantomData,
-        }
-    }
     /// `NOACK`
     ///
     /// The run-time form of [`noack`](Self::noack): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
@@ -3979,7 +3959,10 @@ impl<
     pub fn noack_if(
         self,
         given: bool,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Option<Tok>, T> {
+    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Option<Tok>, T>
+    where
+        Noack: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
@@ -4116,13 +4099,16 @@ pub struct Xrevrange<Key, End, Start, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, End, Start, T> Xrevrange<Key, End, Start, Unset, T> {
+impl<Key, End, Start, Count, T> Xrevrange<Key, End, Start, Count, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Xrevrange<Key, End, Start, Tokened<i64>, T> {
+    pub fn count(self, count: i64) -> Xrevrange<Key, End, Start, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Xrevrange {
             key: self.key,
             end: self.end,
@@ -4141,7 +4127,10 @@ impl<Key, End, Start, T> Xrevrange<Key, End, Start, Unset, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Xrevrange<Key, End, Start, Option<Tokened<i64>>, T> {
+    ) -> Xrevrange<Key, End, Start, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
         Xrevrange {
             key: self.key,
             end: self.end,
@@ -4275,7 +4264,12 @@ pub struct Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     max_deleted_id: MaxDeletedId,
     min_version: Option<Version>,
 }
-impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
+impl<
+    Key,
+    LastId,
+    EntriesAdded,
+    MaxDeletedId,
+> Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     /// `ENTRIESADDED entries-added`
     ///
     /// (since 7.0.0)
@@ -4286,12 +4280,37 @@ impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
     pub fn entriesadded(
         self,
         entries_added: i64,
-    ) -> Xsetid<Key, LastId, Tokened<i64>, MaxDeletedId> {
+    ) -> Xsetid<Key, LastId, Tokened<i64>, MaxDeletedId>
+    where
+        EntriesAdded: Unfilled,
+    {
         Xsetid {
             key: self.key,
             last_id: self.last_id,
             entries_added: Tokened("ENTRIESADDED", entries_added),
             max_deleted_id: self.max_deleted_id,
+            min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `MAXDELETEDID max-deleted-id`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
+    pub fn maxdeletedid<MaxDeletedId2: ToValkeyArg>(
+        self,
+        max_deleted_id: MaxDeletedId2,
+    ) -> Xsetid<Key, LastId, EntriesAdded, Tokened<MaxDeletedId2>>
+    where
+        MaxDeletedId: Unfilled,
+    {
+        Xsetid {
+            key: self.key,
+            last_id: self.last_id,
+            entries_added: self.entries_added,
+            max_deleted_id: Tokened("MAXDELETEDID", max_deleted_id),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
@@ -4307,7 +4326,10 @@ impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
     pub fn entriesadded_opt(
         self,
         entries_added: Option<i64>,
-    ) -> Xsetid<Key, LastId, Option<Tokened<i64>>, MaxDeletedId> {
+    ) -> Xsetid<Key, LastId, Option<Tokened<i64>>, MaxDeletedId>
+    where
+        EntriesAdded: Unfilled,
+    {
         let min_version = if entries_added.is_some() {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -4322,27 +4344,6 @@ impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
             min_version,
         }
     }
-}
-impl<Key, LastId, EntriesAdded> Xsetid<Key, LastId, EntriesAdded, Unset> {
-    /// `MAXDELETEDID max-deleted-id`
-    ///
-    /// (since 7.0.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
-    pub fn maxdeletedid<MaxDeletedId2: ToValkeyArg>(
-        self,
-        max_deleted_id: MaxDeletedId2,
-    ) -> Xsetid<Key, LastId, EntriesAdded, Tokened<MaxDeletedId2>> {
-        Xsetid {
-            key: self.key,
-            last_id: self.last_id,
-            entries_added: self.entries_added,
-            max_deleted_id: Tokened("MAXDELETEDID", max_deleted_id),
-            min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
-        }
-    }
     /// `MAXDELETEDID max-deleted-id`
     ///
     /// (since 7.0.0)
@@ -4355,7 +4356,10 @@ impl<Key, LastId, EntriesAdded> Xsetid<Key, LastId, EntriesAdded, Unset> {
     pub fn maxdeletedid_opt<MaxDeletedId2: ToValkeyArg>(
         self,
         max_deleted_id: Option<MaxDeletedId2>,
-    ) -> Xsetid<Key, LastId, EntriesAdded, Option<Tokened<MaxDeletedId2>>> {
+    ) -> Xsetid<Key, LastId, EntriesAdded, Option<Tokened<MaxDeletedId2>>>
+    where
+        MaxDeletedId: Unfilled,
+    {
         let min_version = if max_deleted_id.is_some() {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
         } else {
@@ -4498,11 +4502,14 @@ pub struct Xtrim<Key, Threshold, Operator, Count> {
     count: Count,
     min_version: Option<Version>,
 }
-impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
+impl<Key, Threshold, Operator, Count> Xtrim<Key, Threshold, Operator, Count> {
     /// `=`
     ///
     /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
-    pub fn equal(self) -> Xtrim<Key, Threshold, Tok, Count> {
+    pub fn equal(self) -> Xtrim<Key, Threshold, Tok, Count>
+    where
+        Operator: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -4515,7 +4522,10 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
     /// `~`
     ///
     /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
-    pub fn approximately(self) -> Xtrim<Key, Threshold, Tok, Count> {
+    pub fn approximately(self) -> Xtrim<Key, Threshold, Tok, Count>
+    where
+        Operator: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -4523,6 +4533,26 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
             threshold: self.threshold,
             count: self.count,
             min_version: self.min_version,
+        }
+    }
+    /// `LIMIT count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit(self, count: i64) -> Xtrim<Key, Threshold, Operator, Tokened<i64>>
+    where
+        Count: Unfilled,
+    {
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: self.operator,
+            threshold: self.threshold,
+            count: Tokened("LIMIT", count),
+            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
     /// `=`
@@ -4534,7 +4564,10 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `=`
-    pub fn equal_if(self, given: bool) -> Xtrim<Key, Threshold, Option<Tok>, Count> {
+    pub fn equal_if(self, given: bool) -> Xtrim<Key, Threshold, Option<Tok>, Count>
+    where
+        Operator: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -4556,7 +4589,10 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
     pub fn approximately_if(
         self,
         given: bool,
-    ) -> Xtrim<Key, Threshold, Option<Tok>, Count> {
+    ) -> Xtrim<Key, Threshold, Option<Tok>, Count>
+    where
+        Operator: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -4564,25 +4600,6 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
             threshold: self.threshold,
             count: self.count,
             min_version: self.min_version,
-        }
-    }
-}
-impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
-    /// `LIMIT count`
-    ///
-    /// (since 6.2.0)
-    ///
-    /// **Arguments**
-    ///
-    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
-    pub fn limit(self, count: i64) -> Xtrim<Key, Threshold, Operator, Tokened<i64>> {
-        Xtrim {
-            key: self.key,
-            strategy: self.strategy,
-            operator: self.operator,
-            threshold: self.threshold,
-            count: Tokened("LIMIT", count),
-            min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
     /// `LIMIT count`
@@ -4597,7 +4614,10 @@ impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
     pub fn limit_opt(
         self,
         count: Option<i64>,
-    ) -> Xtrim<Key, Threshold, Operator, Option<Tokened<i64>>> {
+    ) -> Xtrim<Key, Threshold, Operator, Option<Tokened<i64>>>
+    where
+        Count: Unfilled,
+    {
         let min_version = if count.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {

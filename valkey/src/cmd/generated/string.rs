@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -550,7 +550,7 @@ pub struct Getex<Key, Expiration, T> {
     expiration: Expiration,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Getex<Key, Unset, T> {
+impl<Key, Expiration, T> Getex<Key, Expiration, T> {
     /// `EX seconds`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
@@ -558,7 +558,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex(self, seconds: impl IntoSeconds) -> Getex<Key, Tokened<i64>, T> {
+    pub fn ex(self, seconds: impl IntoSeconds) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
@@ -572,7 +575,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `PX milliseconds`
-    pub fn px(self, milliseconds: impl IntoMillis) -> Getex<Key, Tokened<i64>, T> {
+    pub fn px(self, milliseconds: impl IntoMillis) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
@@ -589,7 +595,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     pub fn exat(
         self,
         unix_time_seconds: impl IntoUnixSeconds,
-    ) -> Getex<Key, Tokened<i64>, T> {
+    ) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: Tokened(
@@ -609,7 +618,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     pub fn pxat(
         self,
         unix_time_milliseconds: impl IntoUnixMillis,
-    ) -> Getex<Key, Tokened<i64>, T> {
+    ) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: Tokened(
@@ -622,7 +634,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// `PERSIST`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
-    pub fn persist(self) -> Getex<Key, Tok, T> {
+    pub fn persist(self) -> Getex<Key, Tok, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: Tok("PERSIST"),
@@ -638,7 +653,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex_opt(self, seconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T> {
+    pub fn ex_opt(self, seconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: seconds
@@ -655,10 +673,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `milliseconds`: an integer — `PX milliseconds`
-    pub fn px_opt(
-        self,
-        milliseconds: Option<i64>,
-    ) -> Getex<Key, Option<Tokened<i64>>, T> {
+    pub fn px_opt(self, milliseconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: milliseconds
@@ -681,7 +699,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     pub fn exat_opt(
         self,
         unix_time_seconds: Option<i64>,
-    ) -> Getex<Key, Option<Tokened<i64>>, T> {
+    ) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: unix_time_seconds
@@ -704,7 +725,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     pub fn pxat_opt(
         self,
         unix_time_milliseconds: Option<i64>,
-    ) -> Getex<Key, Option<Tokened<i64>>, T> {
+    ) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: unix_time_milliseconds
@@ -724,7 +748,10 @@ impl<Key, T> Getex<Key, Unset, T> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `PERSIST`
-    pub fn persist_if(self, given: bool) -> Getex<Key, Option<Tok>, T> {
+    pub fn persist_if(self, given: bool) -> Getex<Key, Option<Tok>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: given.then_some(Tok("PERSIST")),
@@ -1249,13 +1276,17 @@ pub struct Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
 impl<
     Key1,
     Key2,
+    Len,
     Idx,
     MinMatchLen,
     Withmatchlen,
     T,
-> Lcs<Key1, Key2, Unset, Idx, MinMatchLen, Withmatchlen, T> {
+> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
     /// `LEN`
-    pub fn len(self) -> Lcs<Key1, Key2, Tok, Idx, MinMatchLen, Withmatchlen, T> {
+    pub fn len(self) -> Lcs<Key1, Key2, Tok, Idx, MinMatchLen, Withmatchlen, T>
+    where
+        Len: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1263,6 +1294,58 @@ impl<
             idx: self.idx,
             min_match_len: self.min_match_len,
             withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `IDX`
+    pub fn idx(self) -> Lcs<Key1, Key2, Len, Tok, MinMatchLen, Withmatchlen, T>
+    where
+        Idx: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: Tok("IDX"),
+            min_match_len: self.min_match_len,
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `MINMATCHLEN min-match-len`
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_match_len`: an integer — `[MINMATCHLEN min-match-len]`
+    pub fn minmatchlen(
+        self,
+        min_match_len: i64,
+    ) -> Lcs<Key1, Key2, Len, Idx, Tokened<i64>, Withmatchlen, T>
+    where
+        MinMatchLen: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: self.idx,
+            min_match_len: Tokened("MINMATCHLEN", min_match_len),
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHMATCHLEN`
+    pub fn withmatchlen(self) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Tok, T>
+    where
+        Withmatchlen: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: self.idx,
+            min_match_len: self.min_match_len,
+            withmatchlen: Tok("WITHMATCHLEN"),
             _reply: PhantomData,
         }
     }
@@ -1276,33 +1359,15 @@ impl<
     pub fn len_if(
         self,
         given: bool,
-    ) -> Lcs<Key1, Key2, Option<Tok>, Idx, MinMatchLen, Withmatchlen, T> {
+    ) -> Lcs<Key1, Key2, Option<Tok>, Idx, MinMatchLen, Withmatchlen, T>
+    where
+        Len: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
             len: given.then_some(Tok("LEN")),
             idx: self.idx,
-            min_match_len: self.min_match_len,
-            withmatchlen: self.withmatchlen,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key1,
-    Key2,
-    Len,
-    MinMatchLen,
-    Withmatchlen,
-    T,
-> Lcs<Key1, Key2, Len, Unset, MinMatchLen, Withmatchlen, T> {
-    /// `IDX`
-    pub fn idx(self) -> Lcs<Key1, Key2, Len, Tok, MinMatchLen, Withmatchlen, T> {
-        Lcs {
-            key1: self.key1,
-            key2: self.key2,
-            len: self.len,
-            idx: Tok("IDX"),
             min_match_len: self.min_match_len,
             withmatchlen: self.withmatchlen,
             _reply: PhantomData,
@@ -1318,41 +1383,16 @@ impl<
     pub fn idx_if(
         self,
         given: bool,
-    ) -> Lcs<Key1, Key2, Len, Option<Tok>, MinMatchLen, Withmatchlen, T> {
+    ) -> Lcs<Key1, Key2, Len, Option<Tok>, MinMatchLen, Withmatchlen, T>
+    where
+        Idx: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
             len: self.len,
             idx: given.then_some(Tok("IDX")),
             min_match_len: self.min_match_len,
-            withmatchlen: self.withmatchlen,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key1,
-    Key2,
-    Len,
-    Idx,
-    Withmatchlen,
-    T,
-> Lcs<Key1, Key2, Len, Idx, Unset, Withmatchlen, T> {
-    /// `MINMATCHLEN min-match-len`
-    ///
-    /// **Arguments**
-    ///
-    /// - `min_match_len`: an integer — `[MINMATCHLEN min-match-len]`
-    pub fn minmatchlen(
-        self,
-        min_match_len: i64,
-    ) -> Lcs<Key1, Key2, Len, Idx, Tokened<i64>, Withmatchlen, T> {
-        Lcs {
-            key1: self.key1,
-            key2: self.key2,
-            len: self.len,
-            idx: self.idx,
-            min_match_len: Tokened("MINMATCHLEN", min_match_len),
             withmatchlen: self.withmatchlen,
             _reply: PhantomData,
         }
@@ -1367,7 +1407,10 @@ impl<
     pub fn minmatchlen_opt(
         self,
         min_match_len: Option<i64>,
-    ) -> Lcs<Key1, Key2, Len, Idx, Option<Tokened<i64>>, Withmatchlen, T> {
+    ) -> Lcs<Key1, Key2, Len, Idx, Option<Tokened<i64>>, Withmatchlen, T>
+    where
+        MinMatchLen: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1376,27 +1419,6 @@ impl<
             min_match_len: min_match_len
                 .map(|min_match_len| Tokened("MINMATCHLEN", min_match_len)),
             withmatchlen: self.withmatchlen,
-            _reply: PhantomData,
-        }
-    }
-}
-impl<
-    Key1,
-    Key2,
-    Len,
-    Idx,
-    MinMatchLen,
-    T,
-> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Unset, T> {
-    /// `WITHMATCHLEN`
-    pub fn withmatchlen(self) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Tok, T> {
-        Lcs {
-            key1: self.key1,
-            key2: self.key2,
-            len: self.len,
-            idx: self.idx,
-            min_match_len: self.min_match_len,
-            withmatchlen: Tok("WITHMATCHLEN"),
             _reply: PhantomData,
         }
     }
@@ -1410,7 +1432,10 @@ impl<
     pub fn withmatchlen_if(
         self,
         given: bool,
-    ) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Option<Tok>, T> {
+    ) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Option<Tok>, T>
+    where
+        Withmatchlen: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1683,11 +1708,14 @@ pub struct Msetex<Data, Condition, Expiration> {
     condition: Condition,
     expiration: Expiration,
 }
-impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
+impl<Data, Condition, Expiration> Msetex<Data, Condition, Expiration> {
     /// `NX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn nx(self) -> Msetex<Data, Tok, Expiration> {
+    pub fn nx(self) -> Msetex<Data, Tok, Expiration>
+    where
+        Condition: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: Tok("NX"),
@@ -1697,47 +1725,16 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    pub fn xx(self) -> Msetex<Data, Tok, Expiration> {
+    pub fn xx(self) -> Msetex<Data, Tok, Expiration>
+    where
+        Condition: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: Tok("XX"),
             expiration: self.expiration,
         }
     }
-    /// `NX`
-    ///
-    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration> {
-        Msetex {
-            data: self.data,
-            condition: given.then_some(Tok("NX")),
-            expiration: self.expiration,
-        }
-    }
-    /// `XX`
-    ///
-    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
-    ///
-    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
-    ///
-    /// **Arguments**
-    ///
-    /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration> {
-        Msetex {
-            data: self.data,
-            condition: given.then_some(Tok("XX")),
-            expiration: self.expiration,
-        }
-    }
-}
-impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `EX seconds`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
@@ -1745,7 +1742,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// **Arguments**
     ///
     /// - `seconds`: an integer — `EX seconds`
-    pub fn ex(self, seconds: impl IntoSeconds) -> Msetex<Data, Condition, Tokened<i64>> {
+    pub fn ex(self, seconds: impl IntoSeconds) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1762,7 +1762,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn px(
         self,
         milliseconds: impl IntoMillis,
-    ) -> Msetex<Data, Condition, Tokened<i64>> {
+    ) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1779,7 +1782,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn exat(
         self,
         unix_time_seconds: impl IntoUnixSeconds,
-    ) -> Msetex<Data, Condition, Tokened<i64>> {
+    ) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1799,7 +1805,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn pxat(
         self,
         unix_time_milliseconds: impl IntoUnixMillis,
-    ) -> Msetex<Data, Condition, Tokened<i64>> {
+    ) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1812,11 +1821,52 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `KEEPTTL`
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
-    pub fn keepttl(self) -> Msetex<Data, Condition, Tok> {
+    pub fn keepttl(self) -> Msetex<Data, Condition, Tok>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
             expiration: Tok("KEEPTTL"),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration>
+    where
+        Condition: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: given.then_some(Tok("NX")),
+            expiration: self.expiration,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration>
+    where
+        Condition: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: given.then_some(Tok("XX")),
+            expiration: self.expiration,
         }
     }
     /// `EX seconds`
@@ -1831,7 +1881,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn ex_opt(
         self,
         seconds: Option<i64>,
-    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1851,7 +1904,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn px_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1871,7 +1927,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn exat_opt(
         self,
         unix_time_seconds: Option<i64>,
-    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1894,7 +1953,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     pub fn pxat_opt(
         self,
         unix_time_milliseconds: Option<i64>,
-    ) -> Msetex<Data, Condition, Option<Tokened<i64>>> {
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -1914,7 +1976,10 @@ impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// **Arguments**
     ///
     /// - `given`: whether to give `KEEPTTL`
-    pub fn keepttl_if(self, given: bool) -> Msetex<Data, Condition, Option<Tok>> {
+    pub fn keepttl_if(self, given: bool) -> Msetex<Data, Condition, Option<Tok>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
@@ -2252,7 +2317,14 @@ pub struct Set<Key, ValueArg, Condition, Get, Expiration, O> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiration, O> {
+impl<
+    Key,
+    ValueArg,
+    Condition,
+    Get,
+    Expiration,
+    O,
+> Set<Key, ValueArg, Condition, Get, Expiration, O> {
     /// `NX`
     ///
     /// (since 2.6.12)
@@ -2265,6 +2337,7 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     ) -> Set<Key, ValueArg, Tok, Get, Expiration, <O as Raise<L1<Option<()>>>>::Out>
     where
         O: Raise<L1<Option<()>>>,
+        Condition: Unfilled,
     {
         Set {
             key: self.key,
@@ -2288,6 +2361,7 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     ) -> Set<Key, ValueArg, Tok, Get, Expiration, <O as Raise<L1<Option<()>>>>::Out>
     where
         O: Raise<L1<Option<()>>>,
+        Condition: Unfilled,
     {
         Set {
             key: self.key,
@@ -2325,6 +2399,7 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     >
     where
         O: Raise<L1<Option<()>>>,
+        Condition: Unfilled,
     {
         Set {
             key: self.key,
@@ -2336,14 +2411,6 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ValueArg,
-    Condition,
-    Expiration,
-    O,
-> Set<Key, ValueArg, Condition, Unset, Expiration, O> {
     /// `GET`
     ///
     /// (since 6.2.0)
@@ -2354,6 +2421,7 @@ impl<
     ) -> Set<Key, ValueArg, Condition, Tok, Expiration, <O as Raise<L2<T>>>::Out>
     where
         O: Raise<L2<T>>,
+        Get: Unfilled,
     {
         Set {
             key: self.key,
@@ -2365,8 +2433,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset, O> {
     /// `EX seconds`
     ///
     /// (since 2.6.12)
@@ -2379,7 +2445,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn ex(
         self,
         seconds: impl IntoSeconds,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
@@ -2402,7 +2471,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn px(
         self,
         milliseconds: impl IntoMillis,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
@@ -2425,7 +2497,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn exat(
         self,
         unix_time_seconds: impl IntoUnixSeconds,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
@@ -2451,7 +2526,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn pxat(
         self,
         unix_time_milliseconds: impl IntoUnixMillis,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
@@ -2470,7 +2548,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// (since 6.0.0)
     ///
     /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
-    pub fn keepttl(self) -> Set<Key, ValueArg, Condition, Get, Tok, O> {
+    pub fn keepttl(self) -> Set<Key, ValueArg, Condition, Get, Tok, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
@@ -2495,7 +2576,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn ex_opt(
         self,
         seconds: Option<i64>,
-    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
         let min_version = if seconds.is_some() {
             newer(self.min_version, Some(Version::new(2, 6, 12)))
         } else {
@@ -2526,7 +2610,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn px_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
         let min_version = if milliseconds.is_some() {
             newer(self.min_version, Some(Version::new(2, 6, 12)))
         } else {
@@ -2560,7 +2647,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn exat_opt(
         self,
         unix_time_seconds: Option<i64>,
-    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
         let min_version = if unix_time_seconds.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2594,7 +2684,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn pxat_opt(
         self,
         unix_time_milliseconds: Option<i64>,
-    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
         let min_version = if unix_time_milliseconds.is_some() {
             newer(self.min_version, Some(Version::new(6, 2, 0)))
         } else {
@@ -2628,7 +2721,10 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     pub fn keepttl_if(
         self,
         given: bool,
-    ) -> Set<Key, ValueArg, Condition, Get, Option<Tok>, O> {
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tok>, O>
+    where
+        Expiration: Unfilled,
+    {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(6, 0, 0)))
         } else {
