@@ -78,6 +78,11 @@ pub struct CommandOverlay {
     /// `SystemTime`), converted to that unit.
     #[serde(default)]
     pub times: BTreeMap<String, String>,
+    /// Required groups of two repeated values written column by column (XREAD's
+    /// `STREAMS key [key ...] id [id ...]`), taken as one parameter of `(first, second)` pairs so
+    /// that the two lists cannot differ in length: the group's path.
+    #[serde(default)]
+    pub pairs: Vec<String>,
     /// Arguments the builder's `Debug` hides (passwords).
     #[serde(default)]
     pub redact: Vec<RedactRule>,
@@ -292,6 +297,24 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             ));
         }
     }
+    for path in &o.pairs {
+        let a = arg(path)?;
+        let ok = match &a.kind {
+            Kind::Block(c) => {
+                !a.optional
+                    && !a.multiple
+                    && c.len() == 2
+                    && c.iter()
+                        .all(|x| x.multiple && x.kind.is_leaf() && x.token.is_none())
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "pairs: {path:?} is not a required group of two repeated values"
+            ));
+        }
+    }
     for (path, unit) in &o.times {
         let a = arg(path)?;
         if a.multiple || crate::shape::time_conversion(unit, &a.kind).is_none() {
@@ -466,6 +489,30 @@ mod tests {
         assert!(e.contains("not a top-level option"), "{e}");
         let e = one(r#"{"reply": "i64", "exclusive": [["incr", "incr"]]}"#).unwrap_err();
         assert!(e.contains("one option already"), "{e}");
+    }
+
+    #[test]
+    fn pairs_name_a_group_of_two_repeated_values() {
+        let text = r#"{"XREAD": {"group": "stream", "since": "5.0.0", "summary": "s",
+            "arity": -4, "arguments": [
+              {"name": "streams", "type": "block", "token": "STREAMS", "arguments": [
+                 {"name": "key", "type": "key", "multiple": true},
+                 {"name": "id", "type": "string", "multiple": true}]},
+              {"name": "count", "type": "integer", "token": "COUNT", "optional": true}]}}"#;
+        let (n, s) = crate::spec::parse_file("xread.json", text).unwrap();
+        let cmds = vec![crate::ir::command("xread.json", &n, &s).unwrap()];
+        let check = |entry: &str| {
+            validate(
+                &parse(&format!(r#"{{"commands": {{"XREAD": {entry}}}}}"#)).unwrap(),
+                &cmds,
+            )
+        };
+        assert_eq!(check(r#"{"reply": "T", "pairs": ["streams"]}"#), Ok(vec![]));
+        let e = check(r#"{"reply": "T", "pairs": ["count"]}"#).unwrap_err();
+        assert!(
+            e.contains("not a required group of two repeated values"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum Bound {
     /// Any number of arguments given as elements of a repeated group, each a tuple of this
     /// shape (`(Number, Arg)` for ZADD's `score member`): `ToValkeyArgs + Elements<shape>`.
     Elements(String),
+    /// Pairs written column by column (the overlay's `pairs`): `Pairs`.
+    Pairs,
     /// A time (the overlay's `times`): an integer or a `Duration`/`SystemTime`, converted by
     /// this trait (`IntoSeconds`, ...) when given. Local to the function taking it: the builder
     /// stores the converted number.
@@ -235,6 +237,8 @@ const RESERVED_TYPES: &[&str] = &[
     "Sole",
     "Unfilled",
     "Given",
+    "Pairs",
+    "Unzip",
     "IntoSeconds",
     "IntoSecondsF64",
     "IntoMillis",
@@ -665,6 +669,31 @@ impl<'a> Ctx<'a> {
                         "Tok".into(),
                     ));
                     m.requires_unset.push(i);
+                }
+                (Kind::Block(_), false, Mode::Ctor) if self.ov.pairs.contains(&a.path) => {
+                    // One parameter of pairs, written as all firsts then all seconds.
+                    if let Some(t) = &a.token {
+                        self.b.writes.push(Write::Const(t.clone()));
+                    }
+                    let g = self.type_param(&a.name);
+                    let name = snake(&a.name);
+                    self.b.params.push(Param {
+                        name: name.clone(),
+                        ty: g.clone(),
+                        arg_path: a.path.clone(),
+                    });
+                    self.b.generics.push(Generic {
+                        name: g.clone(),
+                        bound: Bound::Pairs,
+                    });
+                    let i = self.add_slot(
+                        a,
+                        SlotKind::Fixed {
+                            ty: format!("Unzip<{g}>"),
+                            init: format!("Unzip({name})"),
+                        },
+                    );
+                    self.b.writes.push(Write::Slot(i));
                 }
                 (Kind::Block(children), false, Mode::Ctor) => {
                     if let Some(t) = &a.token {

@@ -321,3 +321,32 @@ fn expirations_and_timeouts_take_durations_and_system_times() {
     assert_eq!(got, None);
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
+
+#[test]
+fn xread_takes_stream_and_id_pairs() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        for s in ["s1", "s2"] {
+            let id = cmd::XaddIdSelector::Id("1-1".into());
+            let _: String = con.send(cmd::xadd(s, id, [("f", "v")])).unwrap();
+        }
+        let read = cmd::xread::<_, valkey::Value>([("s1", "0"), ("s2", "0")]).count(10);
+        assert_eq!(
+            cmd::args(&read),
+            ["XREAD", "COUNT", "10", "STREAMS", "s1", "s2", "0", "0"]
+                .map(|s| s.as_bytes().to_vec())
+        );
+        let v: valkey::Value = con.send(read).unwrap();
+        let text = format!("{v:?}");
+        assert!(text.contains("s1") && text.contains("s2"), "{text}");
+        // A map works too, and a group read.
+        let id = cmd::XgroupCreateIdSelector::Id("0".into());
+        con.send(cmd::xgroup_create("s1", "g", id)).unwrap();
+        let streams: std::collections::BTreeMap<&str, &str> = [("s1", ">")].into();
+        let v: valkey::Value = con
+            .send(cmd::xreadgroup("g", "c", &streams).count(1))
+            .unwrap();
+        assert!(format!("{v:?}").contains("s1"));
+    }
+}

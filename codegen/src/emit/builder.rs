@@ -41,6 +41,7 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
             let conv = ident(conv);
             (quote!(#n: #conv), None)
         }
+        Bound::Pairs => (quote!(#n: Pairs), None),
         Bound::Elements(shape) => {
             let shape = ty(shape);
             (quote!(#n: ToValkeyArgs + Elements<#shape>), None)
@@ -197,8 +198,22 @@ pub fn items(
         fn_doc.push("**Arguments**".into());
         fn_doc.push(String::new());
         for p in &b.params {
-            if let Some(a) = cmd.arg(&p.arg_path) {
-                fn_doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty)));
+            let pairs = ov.is_some_and(|o| o.pairs.contains(&p.arg_path));
+            match cmd.arg(&p.arg_path) {
+                Some(a) if pairs => fn_doc.push(format!(
+                    "- `{}`: `({})` pairs (one, a collection, or a map), written as all the \
+                     firsts then all the seconds — `{}`",
+                    p.name,
+                    a.kind
+                        .children()
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    docs::syntax(a)
+                )),
+                Some(a) => fn_doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty))),
+                None => {}
             }
         }
     }

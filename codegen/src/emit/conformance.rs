@@ -261,6 +261,16 @@ pub fn example_call(
             };
             let f = format_ident!("{}", b.fn_name);
             let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
+                // A group of pairs (the overlay's `pairs`): one pair.
+                Some(a) if ov.pairs.contains(&a.path) => {
+                    let parts: Vec<_> = a
+                        .kind
+                        .children()
+                        .iter()
+                        .map(|c| values.leaf(&c.kind))
+                        .collect();
+                    quote!([(#(#parts),*)])
+                }
                 Some(a) => values.param(a, &b.type_name),
                 None => quote!(()),
             });
@@ -293,22 +303,7 @@ pub fn case(
 ) -> TokenStream {
     let name = cmd.full_name();
     let group = &cmd.group;
-    let call: syn::Expr = match &ov.example {
-        Some(e) => overlay_expr(&name, e),
-        None => {
-            let mut values = Values {
-                enums,
-                names: &ov.names,
-                keys: 0,
-            };
-            let f = format_ident!("{}", b.fn_name);
-            let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
-                Some(a) => values.param(a, &b.type_name),
-                None => quote!(()),
-            });
-            syn::parse_quote!(cmd::#f(#(#args),*))
-        }
-    };
+    let call = example_call(cmd, ov, b, enums);
     let call = typed(b, call);
     let encode = encoder(&call);
     let documented = ov.resp2.is_some() || ov.resp3.is_some();

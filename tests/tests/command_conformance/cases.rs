@@ -4902,10 +4902,10 @@ pub static CASES: [Case; 399] = [
         "XREAD",
         "stream",
         true,
-        |con| con.send(value(cmd::xread(["k"], ["1"]))).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&value(cmd::xread(["k"], ["1"]))),
+        |con| con.send(value(cmd::xread([("k", "1")]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xread([("k", "1")]))),
         |buf| {
-            let c = value(cmd::xread(["k"], ["1"]));
+            let c = value(cmd::xread([("k", "1")]));
             valkey::cmd::encode(&c, buf);
             valkey::Command::meta(&c)
         },
@@ -4914,16 +4914,16 @@ pub static CASES: [Case; 399] = [
         "XREADGROUP",
         "stream",
         true,
-        |con| con.send(value(cmd::xreadgroup("1", "1", ["k"], ["1"]))).map(drop),
+        |con| con.send(value(cmd::xreadgroup("1", "1", [("k", "1")]))).map(drop),
         |con| {
             con
                 .send_as::<
                     _,
                     valkey::Value,
-                >(&value(cmd::xreadgroup("1", "1", ["k"], ["1"])))
+                >(&value(cmd::xreadgroup("1", "1", [("k", "1")])))
         },
         |buf| {
-            let c = value(cmd::xreadgroup("1", "1", ["k"], ["1"]));
+            let c = value(cmd::xreadgroup("1", "1", [("k", "1")]));
             valkey::cmd::encode(&c, buf);
             valkey::Command::meta(&c)
         },
@@ -5866,7 +5866,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "XREAD",
         |buf| {
             let c = value(
-                cmd::xread(["k", "k2", "k3"], ["0", "0", "0"]).count(1).block(0),
+                cmd::xread([("k", "0"), ("k2", "0"), ("k3", "0")]).count(1).block(0),
             );
             valkey::cmd::encode(&c, buf);
             valkey::Command::meta(&c)
@@ -5876,7 +5876,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         "XREADGROUP",
         |buf| {
             let c = value(
-                cmd::xreadgroup("g", "c", ["k", "k2"], [">", ">"])
+                cmd::xreadgroup("g", "c", [("k", ">"), ("k2", ">")])
                     .count(1)
                     .block(0)
                     .noack(),
@@ -6399,8 +6399,8 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: i64 = con.send(cmd::xlen("k"))?;
     let reply: valkey::Value = con.send(cmd::xpending("k", "1"))?;
     let reply: valkey::Value = con.send(cmd::xrange("k", "1", "1"))?;
-    let reply: valkey::Value = con.send(cmd::xread(["k"], ["1"]))?;
-    let reply: valkey::Value = con.send(cmd::xreadgroup("1", "1", ["k"], ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::xread([("k", "1")]))?;
+    let reply: valkey::Value = con.send(cmd::xreadgroup("1", "1", [("k", "1")]))?;
     let reply: valkey::Value = con.send(cmd::xrevrange("k", "1", "1"))?;
     let reply: () = con.send(cmd::xsetid("k", "9-9"))?;
     let reply: i64 = con.send(cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1"))?;

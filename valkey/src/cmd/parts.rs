@@ -186,6 +186,101 @@ impl<S, E: Element<S>> Elements<S> for std::collections::VecDeque<E> {}
 impl<SK, SV, K: Is<SK>, V: Is<SV>, H> Elements<(SK, SV)> for std::collections::HashMap<K, V, H> {}
 impl<SK, SV, K: Is<SK>, V: Is<SV>> Elements<(SK, SV)> for std::collections::BTreeMap<K, V> {}
 
+/// `(first, second)` pairs written column by column: every first, then every second (XREAD's
+/// `STREAMS key [key ...] id [id ...]` from `[(key, id), ...]`), so that the two lists cannot
+/// differ in length. One pair, a collection of pairs, or a map.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a list of `(first, second)` pairs",
+    label = "expected pairs such as `[(\"stream\", \"0\")]` (or one pair, or a map)",
+    note = "XREAD/XREADGROUP take `(key, id)` pairs: the builder writes the keys, then the ids"
+)]
+pub trait Pairs {
+    /// The number of pairs.
+    fn pairs(&self) -> usize;
+    /// Writes the first (`second == false`) or second member of every pair.
+    fn write_column(&self, second: bool, out: &mut ArgWriter<'_>);
+}
+
+impl<A: crate::ToValkeyArg, B: crate::ToValkeyArg> Pairs for (A, B) {
+    fn pairs(&self) -> usize {
+        1
+    }
+    fn write_column(&self, second: bool, out: &mut ArgWriter<'_>) {
+        if second {
+            out.write(&self.1)
+        } else {
+            out.write(&self.0)
+        }
+    }
+}
+impl<A: crate::ToValkeyArg, B: crate::ToValkeyArg> Pairs for [(A, B)] {
+    fn pairs(&self) -> usize {
+        self.len()
+    }
+    fn write_column(&self, second: bool, out: &mut ArgWriter<'_>) {
+        for p in self {
+            p.write_column(second, out);
+        }
+    }
+}
+impl<A: crate::ToValkeyArg, B: crate::ToValkeyArg, const N: usize> Pairs for [(A, B); N] {
+    fn pairs(&self) -> usize {
+        N
+    }
+    fn write_column(&self, second: bool, out: &mut ArgWriter<'_>) {
+        self[..].write_column(second, out)
+    }
+}
+impl<A: crate::ToValkeyArg, B: crate::ToValkeyArg> Pairs for Vec<(A, B)> {
+    fn pairs(&self) -> usize {
+        self.len()
+    }
+    fn write_column(&self, second: bool, out: &mut ArgWriter<'_>) {
+        self[..].write_column(second, out)
+    }
+}
+macro_rules! map_pairs {
+    ($([$($gen:tt)*] $ty:ty;)*) => {$(
+        impl<$($gen)*> Pairs for $ty {
+            fn pairs(&self) -> usize {
+                self.len()
+            }
+            fn write_column(&self, second: bool, out: &mut ArgWriter<'_>) {
+                for (k, v) in self.iter() {
+                    if second { out.write(v) } else { out.write(k) }
+                }
+            }
+        }
+    )*};
+}
+map_pairs! {
+    [K: crate::ToValkeyArg, V: crate::ToValkeyArg, S] std::collections::HashMap<K, V, S>;
+    [K: crate::ToValkeyArg, V: crate::ToValkeyArg] std::collections::BTreeMap<K, V>;
+}
+impl<T: Pairs + ?Sized> Pairs for &T {
+    fn pairs(&self) -> usize {
+        (**self).pairs()
+    }
+    fn write_column(&self, second: bool, out: &mut ArgWriter<'_>) {
+        (**self).write_column(second, out)
+    }
+}
+
+/// Writes [`Pairs`] column by column.
+#[derive(Clone, Copy, Debug)]
+pub struct Unzip<T>(pub T);
+
+impl<T: Pairs> ToValkeyArgs for Unzip<T> {
+    #[inline]
+    fn num_args(&self) -> usize {
+        2 * self.0.pairs()
+    }
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        self.0.write_column(false, out);
+        self.0.write_column(true, out);
+    }
+}
+
 /// An option slot still empty: only [`Unset`]. Each option method needs its slot `Unfilled`.
 #[diagnostic::on_unimplemented(
     message = "this option was given already (or another choice of its group was)",

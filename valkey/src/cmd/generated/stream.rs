@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -3555,24 +3555,21 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
-/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+/// - `streams`: `(key, id)` pairs (one, a collection, or a map), written as all the firsts then all the seconds — `STREAMS key [key ...] id [id ...]`
 ///
 /// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`, `count_opt`, `block_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xread([\"k\"], [\"1\"]))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xread([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "XREAD")]
-pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
-    key: Key,
-    id: Id,
-) -> Xread<Key, Id, Unset, Unset, T> {
+pub fn xread<Streams: Pairs, T: FromValkey>(
+    streams: Streams,
+) -> Xread<Streams, Unset, Unset, T> {
     Xread {
         count: Unset,
         milliseconds: Unset,
-        key,
-        id,
+        streams: Unzip(streams),
         _reply: PhantomData,
     }
 }
@@ -3585,28 +3582,26 @@ pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
 ///   - RESP3: a map of stream to entries
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Xread<Key, Id, Count, Milliseconds, T> {
+pub struct Xread<Streams, Count, Milliseconds, T> {
     count: Count,
     milliseconds: Milliseconds,
-    key: Key,
-    id: Id,
+    streams: Unzip<Streams>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Id, Count, Milliseconds, T> Xread<Key, Id, Count, Milliseconds, T> {
+impl<Streams, Count, Milliseconds, T> Xread<Streams, Count, Milliseconds, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
     ///
     /// - `count`: an integer — `[COUNT count]`
-    pub fn count(self, count: i64) -> Xread<Key, Id, Tokened<i64>, Milliseconds, T>
+    pub fn count(self, count: i64) -> Xread<Streams, Tokened<i64>, Milliseconds, T>
     where
         Count: Unfilled,
     {
         Xread {
             count: Tokened("COUNT", count),
             milliseconds: self.milliseconds,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3618,15 +3613,14 @@ impl<Key, Id, Count, Milliseconds, T> Xread<Key, Id, Count, Milliseconds, T> {
     pub fn block(
         self,
         milliseconds: impl IntoMillis,
-    ) -> Xread<Key, Id, Count, Tokened<i64>, T>
+    ) -> Xread<Streams, Count, Tokened<i64>, T>
     where
         Milliseconds: Unfilled,
     {
         Xread {
             count: self.count,
             milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3640,15 +3634,14 @@ impl<Key, Id, Count, Milliseconds, T> Xread<Key, Id, Count, Milliseconds, T> {
     pub fn count_opt(
         self,
         count: Option<i64>,
-    ) -> Xread<Key, Id, Option<Tokened<i64>>, Milliseconds, T>
+    ) -> Xread<Streams, Option<Tokened<i64>>, Milliseconds, T>
     where
         Count: Unfilled,
     {
         Xread {
             count: count.map(|count| Tokened("COUNT", count)),
             milliseconds: self.milliseconds,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3662,7 +3655,7 @@ impl<Key, Id, Count, Milliseconds, T> Xread<Key, Id, Count, Milliseconds, T> {
     pub fn block_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Xread<Key, Id, Count, Option<Tokened<i64>>, T>
+    ) -> Xread<Streams, Count, Option<Tokened<i64>>, T>
     where
         Milliseconds: Unfilled,
     {
@@ -3673,43 +3666,39 @@ impl<Key, Id, Count, Milliseconds, T> Xread<Key, Id, Count, Milliseconds, T> {
                     "BLOCK",
                     IntoMillis::into_millis(milliseconds),
                 )),
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
 }
 impl<
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     Count: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
     T: FromValkey,
-> Command for Xread<Key, Id, Count, Milliseconds, T> {
+> Command for Xread<Streams, Count, Milliseconds, T> {
     type Output = T;
     fn num_args(&self) -> usize {
-        2 + self.count.num_args() + self.milliseconds.num_args() + self.key.num_args()
-            + self.id.num_args()
+        2 + self.count.num_args() + self.milliseconds.num_args()
+            + self.streams.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"XREAD");
         self.count.write_args(out);
         self.milliseconds.write_args(out);
         out.write_bytes(b"STREAMS");
-        self.key.write_args(out);
-        self.id.write_args(out);
+        self.streams.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREAD)
     }
 }
 impl<
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     Count: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for Xread<Key, Id, Count, Milliseconds, T> {
+> fmt::Debug for Xread<Streams, Count, Milliseconds, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -3761,35 +3750,31 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
 ///
 /// - `group`: a string — `group`
 /// - `consumer`: a string — `consumer`
-/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
-/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+/// - `streams`: `(key, id)` pairs (one, a collection, or a map), written as all the firsts then all the seconds — `STREAMS key [key ...] id [id ...]`
 ///
 /// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`, `count_opt`, `block_opt`, `noack_if`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xreadgroup(\"1\", \"1\", [\"k\"], [\"1\"]))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xreadgroup(\"1\", \"1\", [(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "XREADGROUP")]
 pub fn xreadgroup<
     Group: ToValkeyArg,
     Consumer: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     T: FromValkey,
 >(
     group: Group,
     consumer: Consumer,
-    key: Key,
-    id: Id,
-) -> Xreadgroup<Group, Consumer, Key, Id, Unset, Unset, Unset, T> {
+    streams: Streams,
+) -> Xreadgroup<Group, Consumer, Streams, Unset, Unset, Unset, T> {
     Xreadgroup {
         group,
         consumer,
         count: Unset,
         milliseconds: Unset,
         noack: Unset,
-        key,
-        id,
+        streams: Unzip(streams),
         _reply: PhantomData,
     }
 }
@@ -3802,26 +3787,24 @@ pub fn xreadgroup<
 ///   - RESP3: a map of stream to entries
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+pub struct Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     group: Group,
     consumer: Consumer,
     count: Count,
     milliseconds: Milliseconds,
     noack: Noack,
-    key: Key,
-    id: Id,
+    streams: Unzip<Streams>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<
     Group,
     Consumer,
-    Key,
-    Id,
+    Streams,
     Count,
     Milliseconds,
     Noack,
     T,
-> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+> Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     /// `COUNT count`
     ///
     /// **Arguments**
@@ -3830,7 +3813,7 @@ impl<
     pub fn count(
         self,
         count: i64,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Tokened<i64>, Milliseconds, Noack, T>
+    ) -> Xreadgroup<Group, Consumer, Streams, Tokened<i64>, Milliseconds, Noack, T>
     where
         Count: Unfilled,
     {
@@ -3840,8 +3823,7 @@ impl<
             count: Tokened("COUNT", count),
             milliseconds: self.milliseconds,
             noack: self.noack,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3853,7 +3835,7 @@ impl<
     pub fn block(
         self,
         milliseconds: impl IntoMillis,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Tokened<i64>, Noack, T>
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Tokened<i64>, Noack, T>
     where
         Milliseconds: Unfilled,
     {
@@ -3863,15 +3845,14 @@ impl<
             count: self.count,
             milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             noack: self.noack,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
     /// `NOACK`
     pub fn noack(
         self,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Tok, T>
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Tok, T>
     where
         Noack: Unfilled,
     {
@@ -3881,8 +3862,7 @@ impl<
             count: self.count,
             milliseconds: self.milliseconds,
             noack: Tok("NOACK"),
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3899,8 +3879,7 @@ impl<
     ) -> Xreadgroup<
         Group,
         Consumer,
-        Key,
-        Id,
+        Streams,
         Option<Tokened<i64>>,
         Milliseconds,
         Noack,
@@ -3915,8 +3894,7 @@ impl<
             count: count.map(|count| Tokened("COUNT", count)),
             milliseconds: self.milliseconds,
             noack: self.noack,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3930,7 +3908,7 @@ impl<
     pub fn block_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Option<Tokened<i64>>, Noack, T>
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Option<Tokened<i64>>, Noack, T>
     where
         Milliseconds: Unfilled,
     {
@@ -3944,8 +3922,7 @@ impl<
                     IntoMillis::into_millis(milliseconds),
                 )),
             noack: self.noack,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3959,7 +3936,7 @@ impl<
     pub fn noack_if(
         self,
         given: bool,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Option<Tok>, T>
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Option<Tok>, T>
     where
         Noack: Unfilled,
     {
@@ -3969,8 +3946,7 @@ impl<
             count: self.count,
             milliseconds: self.milliseconds,
             noack: given.then_some(Tok("NOACK")),
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -3978,18 +3954,17 @@ impl<
 impl<
     Group: ToValkeyArg,
     Consumer: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     Count: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
     Noack: ToValkeyArgs,
     T: FromValkey,
-> Command for Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+> Command for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         3 + self.group.num_args() + self.consumer.num_args() + self.count.num_args()
-            + self.milliseconds.num_args() + self.noack.num_args() + self.key.num_args()
-            + self.id.num_args()
+            + self.milliseconds.num_args() + self.noack.num_args()
+            + self.streams.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"XREADGROUP");
@@ -4000,8 +3975,7 @@ impl<
         self.milliseconds.write_args(out);
         self.noack.write_args(out);
         out.write_bytes(b"STREAMS");
-        self.key.write_args(out);
-        self.id.write_args(out);
+        self.streams.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREADGROUP)
@@ -4010,13 +3984,12 @@ impl<
 impl<
     Group: ToValkeyArg,
     Consumer: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     Count: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
     Noack: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+> fmt::Debug for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
