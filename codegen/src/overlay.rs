@@ -48,6 +48,10 @@ pub struct CommandOverlay {
     /// Rust names for arguments (parameters, methods, variants): path → snake_case name.
     #[serde(default)]
     pub names: BTreeMap<String, String>,
+    /// Rust type names for the enums and structs generated for arguments (a oneof, a group):
+    /// path → CamelCase name (`BitfieldWrite` rather than `BitfieldOperationWriteWriteOperation`).
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
     /// Argument kinds the spec gets wrong: path → `string`, `integer` or `double`.
     #[serde(default)]
     pub kinds: BTreeMap<String, String>,
@@ -239,6 +243,16 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
         arg(path)?;
         if syn::parse_str::<syn::Ident>(name).is_err() || name.chars().any(|c| c.is_uppercase()) {
             return Err(format!("names: {name:?} is not a snake_case Rust name"));
+        }
+    }
+    for (path, name) in &o.types {
+        let a = arg(path)?;
+        if !matches!(a.kind, Kind::OneOf(_) | Kind::Block(_)) {
+            return Err(format!("types: {path:?} is not a oneof or a group"));
+        }
+        let camel_case = name.chars().next().is_some_and(char::is_uppercase) && !name.contains('_');
+        if syn::parse_str::<syn::Ident>(name).is_err() || !camel_case {
+            return Err(format!("types: {name:?} is not a CamelCase Rust type name"));
         }
     }
     for (path, kind) in &o.kinds {
@@ -513,6 +527,16 @@ mod tests {
             e.contains("not a required group of two repeated values"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn type_names_are_camel_case_and_name_a_oneof_or_group() {
+        let ok = r#"{"reply": "i64", "types": {"data": "ScoredMember"}}"#;
+        assert_eq!(one(ok), Ok(vec![]));
+        let e = one(r#"{"reply": "i64", "types": {"data": "scored_member"}}"#).unwrap_err();
+        assert!(e.contains("not a CamelCase"), "{e}");
+        let e = one(r#"{"reply": "i64", "types": {"key": "Key"}}"#).unwrap_err();
+        assert!(e.contains("not a oneof or a group"), "{e}");
     }
 
     #[test]

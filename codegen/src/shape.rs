@@ -262,14 +262,18 @@ pub fn token_signature(choices: &[Arg]) -> Option<String> {
 }
 
 /// The name of a generated enum or struct for `arg` inside a type (or builder) named `parent`.
-/// (A shared enum's name from the overlay's `enums`; else the parent's name and the argument's,
-/// its overlay name if it has one.)
+/// (The overlay's `types` name for it; a shared enum's name from the overlay's `enums`; else the
+/// parent's name and the argument's, its overlay name if it has one.)
 pub fn owned_name(
     parent: &str,
     arg: &Arg,
     overlay_enums: &BTreeMap<String, String>,
     names: &BTreeMap<String, String>,
+    types: &BTreeMap<String, String>,
 ) -> String {
+    if let Some(t) = types.get(&arg.path) {
+        return t.clone();
+    }
     if let Kind::OneOf(c) = &arg.kind {
         if let Some(name) = token_signature(c).and_then(|s| overlay_enums.get(&s)) {
             return name.clone();
@@ -438,7 +442,13 @@ impl<'a> Ctx<'a> {
     }
 
     fn owned(&mut self, arg: &Arg) -> String {
-        let name = owned_name(&self.b.type_name, arg, self.enums, &self.ov.names);
+        let name = owned_name(
+            &self.b.type_name,
+            arg,
+            self.enums,
+            &self.ov.names,
+            &self.ov.types,
+        );
         let shared = match &arg.kind {
             Kind::OneOf(c) => token_signature(c).is_some_and(|s| self.enums.contains_key(&s)),
             _ => false,

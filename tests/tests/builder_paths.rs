@@ -2,7 +2,7 @@
 //! servers: choices nested in a required argument (GEOSEARCH ... BYPOLYGON), replies that are nil
 //! for a missing key, and the version check of choices nested inside other choices.
 
-use valkey::cmd::{self, ClientKillFilter, ClientKillFilterFilters, GeoUnit};
+use valkey::cmd::{self, ClientKillFilter, ClientKillFilters, GeoUnit};
 use valkey::sync::Connection;
 use valkey::{ConnectionInfo, ErrorKind, Protocol};
 use valkey_tests::Server;
@@ -19,7 +19,7 @@ fn connections(server: &Server) -> Vec<Connection> {
         .collect()
 }
 
-fn square(lon: f64, lat: f64, d: f64) -> Vec<cmd::GeosearchByPolygonVertices> {
+fn square(lon: f64, lat: f64, d: f64) -> Vec<cmd::LonLat> {
     [
         (lon - d, lat - d),
         (lon + d, lat - d),
@@ -27,7 +27,7 @@ fn square(lon: f64, lat: f64, d: f64) -> Vec<cmd::GeosearchByPolygonVertices> {
         (lon - d, lat + d),
     ]
     .into_iter()
-    .map(|(longitude, latitude)| cmd::GeosearchByPolygonVertices {
+    .map(|(longitude, latitude)| cmd::LonLat {
         longitude,
         latitude,
     })
@@ -64,13 +64,7 @@ fn geosearch_bypolygon_writes_its_token() {
                 "near",
                 "places",
                 cmd::GeosearchstoreBy::Polygon {
-                    vertices: square(14.2, 37.8, 1.5)
-                        .into_iter()
-                        .map(|v| cmd::GeosearchstoreByPolygonVertices {
-                            longitude: v.longitude,
-                            latitude: v.latitude,
-                        })
-                        .collect(),
+                    vertices: square(14.2, 37.8, 1.5),
                 },
             ))
             .unwrap();
@@ -118,8 +112,8 @@ fn a_nested_choice_newer_than_the_server_is_refused_and_named() {
     let mut con = Connection::open(redis.url()).unwrap();
     let kill = || {
         cmd::client_kill(ClientKillFilter::Filters(vec![
-            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
-            ClientKillFilterFilters::Maxage(1000),
+            ClientKillFilters::Laddr("127.0.0.1:1".into()),
+            ClientKillFilters::Maxage(1000),
         ]))
     };
     // MAXAGE is Valkey 8.0: refused by Redis 7.0 before sending.
@@ -131,7 +125,7 @@ fn a_nested_choice_newer_than_the_server_is_refused_and_named() {
     // The same filter without MAXAGE is sent (and kills nobody).
     let n: i64 = con
         .send(cmd::client_kill(ClientKillFilter::Filters(vec![
-            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
+            ClientKillFilters::Laddr("127.0.0.1:1".into()),
         ])))
         .unwrap();
     assert_eq!(n, 0);

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 struct Values<'a> {
     enums: &'a BTreeMap<String, String>,
     names: &'a BTreeMap<String, String>,
+    types: &'a BTreeMap<String, String>,
     keys: usize,
 }
 
@@ -65,7 +66,7 @@ impl Values<'_> {
 
     /// A value of a generated enum or struct: its first choice, each field filled.
     fn owned(&mut self, arg: &Arg, parent: &str) -> TokenStream {
-        let name = owned_name(parent, arg, self.enums, self.names);
+        let name = owned_name(parent, arg, self.enums, self.names, self.types);
         let ty = format_ident!("{}", name);
         match &arg.kind {
             Kind::OneOf(choices) => {
@@ -257,6 +258,7 @@ pub fn example_call(
             let mut values = Values {
                 enums,
                 names: &ov.names,
+                types: &ov.types,
                 keys: 0,
             };
             let f = format_ident!("{}", b.fn_name);
@@ -448,6 +450,7 @@ mod tests {
         let mut v = Values {
             enums: &enums,
             names: &names,
+            types: &names,
             keys: 0,
         };
         let keys: Vec<String> = (0..3).map(|_| v.leaf(&Kind::Key).to_string()).collect();

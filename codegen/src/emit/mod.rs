@@ -233,6 +233,7 @@ pub fn generate(set: &SpecSet, overlay: &Overlay) -> Result<Generated, String> {
             let mut ctx = owned::OwnedCtx {
                 counts: &o.counts,
                 names: &o.names,
+                types: &o.types,
                 enums: &overlay.enums,
                 defined: &mut defined,
             };

@@ -17,6 +17,8 @@ pub struct OwnedCtx<'a> {
     pub counts: &'a BTreeMap<String, String>,
     /// Rust names (path → name).
     pub names: &'a BTreeMap<String, String>,
+    /// Rust type names (path → name).
+    pub types: &'a BTreeMap<String, String>,
     /// Shared enum names (token signature → name).
     pub enums: &'a BTreeMap<String, String>,
     /// Types already defined (shared enums are defined once).
@@ -48,7 +50,7 @@ fn field_ty(
         Kind::Integer | Kind::UnixTime => quote!(i64),
         Kind::Double => quote!(f64),
         Kind::OneOf(_) | Kind::Block(_) => {
-            let name = owned_name(parent, arg, ctx.enums, ctx.names);
+            let name = owned_name(parent, arg, ctx.enums, ctx.names, ctx.types);
             define(ctx, &name, arg, out);
             let id = format_ident!("{}", name);
             quote!(#id)

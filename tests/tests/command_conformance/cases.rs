@@ -462,16 +462,10 @@ pub static CASES: [Case; 399] = [
         "CLIENT CACHING",
         "connection",
         false,
-        |con| con.send(cmd::client_caching(cmd::ClientCachingMode::Yes)).map(drop),
-        |con| {
-            con
-                .send_as::<
-                    _,
-                    valkey::Value,
-                >(&cmd::client_caching(cmd::ClientCachingMode::Yes))
-        },
+        |con| con.send(cmd::client_caching(cmd::YesNo::Yes)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_caching(cmd::YesNo::Yes)),
         |buf| {
-            let c = cmd::client_caching(cmd::ClientCachingMode::Yes);
+            let c = cmd::client_caching(cmd::YesNo::Yes);
             valkey::cmd::encode(&c, buf);
             valkey::Command::meta(&c)
         },
@@ -5369,15 +5363,13 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::bitfield("k")
                 .operation([
-                    cmd::BitfieldOperation::GetBlock {
+                    cmd::BitfieldOperation::Get {
                         encoding: "u8".into(),
                         offset: 0,
                     },
                     cmd::BitfieldOperation::Write {
-                        overflow_block: Some(
-                            cmd::BitfieldOperationWriteOverflowBlock::Sat,
-                        ),
-                        write_operation: cmd::BitfieldOperationWriteWriteOperation::IncrbyBlock {
+                        overflow: Some(cmd::BitfieldOverflow::Sat),
+                        op: cmd::BitfieldWrite::Incrby {
                             encoding: "u8".into(),
                             offset: 0,
                             increment: 1,
@@ -5994,7 +5986,7 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: valkey::Value = con.send(cmd::bzpopmax(["k"], 0.5))?;
     let reply: valkey::Value = con.send(cmd::bzpopmin(["k"], 0.5))?;
     let reply: Value = con.send(cmd::client())?;
-    let reply: () = con.send(cmd::client_caching(cmd::ClientCachingMode::Yes))?;
+    let reply: () = con.send(cmd::client_caching(cmd::YesNo::Yes))?;
     let reply: () = con.send(cmd::client_capa(["1"]))?;
     let reply: Option<String> = con.send(cmd::client_getname())?;
     let reply: i64 = con.send(cmd::client_getredir())?;

@@ -143,7 +143,7 @@ fn fmt_written(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::{self, ClientKillFilter, ClientKillFilterFilters, Version};
+    use crate::cmd::{self, ClientKillFilter, ClientKillFilters, Version};
 
     #[test]
     fn args_are_the_written_arguments() {
@@ -202,13 +202,13 @@ mod tests {
 
     #[test]
     fn nested_choices_count_for_the_version_and_are_named() {
-        let old = cmd::client_kill(ClientKillFilter::Filters(vec![
-            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
-        ]));
+        let old = cmd::client_kill(ClientKillFilter::Filters(vec![ClientKillFilters::Laddr(
+            "127.0.0.1:1".into(),
+        )]));
         assert_eq!(old.min_version(), Some(Version::new(6, 2, 0)));
         let kill = cmd::client_kill(ClientKillFilter::Filters(vec![
-            ClientKillFilterFilters::Laddr("127.0.0.1:1".into()),
-            ClientKillFilterFilters::Maxage(10),
+            ClientKillFilters::Laddr("127.0.0.1:1".into()),
+            ClientKillFilters::Maxage(10),
         ]));
         assert_eq!(kill.min_version(), Some(Version::new(8, 0, 0)));
         assert_eq!(
@@ -216,8 +216,8 @@ mod tests {
             Some("MAXAGE")
         );
         let kill = cmd::client_kill(ClientKillFilter::Filters(vec![
-            ClientKillFilterFilters::Maxage(10),
-            ClientKillFilterFilters::Idle(5),
+            ClientKillFilters::Maxage(10),
+            ClientKillFilters::Idle(5),
         ]));
         assert_eq!(kill.min_version(), Some(Version::new(9, 0, 0)));
         assert_eq!(argument_needing(&kill).and_then(|a| a.token), Some("IDLE"));

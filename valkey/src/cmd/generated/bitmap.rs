@@ -301,7 +301,7 @@ impl<
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BitfieldOperationWriteOverflowBlock {
+pub enum BitfieldOverflow {
     /// `WRAP`
     Wrap,
     /// `SAT`
@@ -309,7 +309,7 @@ pub enum BitfieldOperationWriteOverflowBlock {
     /// `FAIL`
     Fail,
 }
-impl ToValkeyArgs for BitfieldOperationWriteOverflowBlock {
+impl ToValkeyArgs for BitfieldOverflow {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -330,9 +330,9 @@ impl ToValkeyArgs for BitfieldOperationWriteOverflowBlock {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Debug, PartialEq)]
-pub enum BitfieldOperationWriteWriteOperation {
+pub enum BitfieldWrite {
     /// `SET encoding offset value`
-    SetBlock {
+    Set {
         /// `encoding`
         encoding: Bytes,
         /// `offset`
@@ -341,7 +341,7 @@ pub enum BitfieldOperationWriteWriteOperation {
         value: i64,
     },
     /// `INCRBY encoding offset increment`
-    IncrbyBlock {
+    Incrby {
         /// `encoding`
         encoding: Bytes,
         /// `offset`
@@ -350,27 +350,25 @@ pub enum BitfieldOperationWriteWriteOperation {
         increment: i64,
     },
 }
-impl ToValkeyArgs for BitfieldOperationWriteWriteOperation {
+impl ToValkeyArgs for BitfieldWrite {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
-            Self::SetBlock { encoding, offset, value } => {
-                1usize + 1usize + 1usize + 1usize
-            }
-            Self::IncrbyBlock { encoding, offset, increment } => {
+            Self::Set { encoding, offset, value } => 1usize + 1usize + 1usize + 1usize,
+            Self::Incrby { encoding, offset, increment } => {
                 1usize + 1usize + 1usize + 1usize
             }
         }
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         match self {
-            Self::SetBlock { encoding, offset, value } => {
+            Self::Set { encoding, offset, value } => {
                 out.write_bytes(b"SET");
                 out.write(encoding);
                 out.write(offset);
                 out.write(value);
             }
-            Self::IncrbyBlock { encoding, offset, increment } => {
+            Self::Incrby { encoding, offset, increment } => {
                 out.write_bytes(b"INCRBY");
                 out.write(encoding);
                 out.write(offset);
@@ -385,7 +383,7 @@ impl ToValkeyArgs for BitfieldOperationWriteWriteOperation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum BitfieldOperation {
     /// `GET encoding offset`
-    GetBlock {
+    Get {
         /// `encoding`
         encoding: Bytes,
         /// `offset`
@@ -394,37 +392,37 @@ pub enum BitfieldOperation {
     /// `[OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment>`
     Write {
         /// `OVERFLOW WRAP | SAT | FAIL`
-        overflow_block: Option<BitfieldOperationWriteOverflowBlock>,
+        overflow: Option<BitfieldOverflow>,
         /// `SET encoding offset value | INCRBY encoding offset increment`
-        write_operation: BitfieldOperationWriteWriteOperation,
+        op: BitfieldWrite,
     },
 }
 impl ToValkeyArgs for BitfieldOperation {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
-            Self::GetBlock { encoding, offset } => 1usize + 1usize + 1usize,
-            Self::Write { overflow_block, write_operation } => {
-                (match overflow_block {
+            Self::Get { encoding, offset } => 1usize + 1usize + 1usize,
+            Self::Write { overflow, op } => {
+                (match overflow {
                     Some(x) => 1usize + ToValkeyArgs::num_args(x),
                     None => 0,
-                }) + ToValkeyArgs::num_args(write_operation)
+                }) + ToValkeyArgs::num_args(op)
             }
         }
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         match self {
-            Self::GetBlock { encoding, offset } => {
+            Self::Get { encoding, offset } => {
                 out.write_bytes(b"GET");
                 out.write(encoding);
                 out.write(offset);
             }
-            Self::Write { overflow_block, write_operation } => {
-                if let Some(x) = overflow_block {
+            Self::Write { overflow, op } => {
+                if let Some(x) = overflow {
                     out.write_bytes(b"OVERFLOW");
                     ToValkeyArgs::write_args(x, out);
                 }
-                ToValkeyArgs::write_args(write_operation, out);
+                ToValkeyArgs::write_args(op, out);
             }
         }
     }

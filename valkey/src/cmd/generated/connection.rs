@@ -217,31 +217,6 @@ impl fmt::Debug for Client {
         fmt_command(self, &[], f)
     }
 }
-/// The `mode` argument: `YES | NO`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientCachingMode {
-    /// `YES`
-    Yes,
-    /// `NO`
-    No,
-}
-impl ToValkeyArgs for ClientCachingMode {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Yes => 1,
-            Self::No => 1,
-        }
-    }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Yes => out.write_bytes(b"YES"),
-            Self::No => out.write_bytes(b"NO"),
-        }
-    }
-}
 /// Metadata of `CLIENT CACHING`.
 pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
     name: "CLIENT CACHING",
@@ -273,15 +248,15 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `mode`: [`ClientCachingMode`] — `<YES | NO>`
+/// - `mode`: [`YesNo`] — `<YES | NO>`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_caching(cmd::ClientCachingMode::Yes))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_caching(cmd::YesNo::Yes))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLIENT CACHING")]
 #[doc(alias = "client|caching")]
 #[doc(alias = "CACHING")]
-pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
+pub fn client_caching(mode: YesNo) -> ClientCaching {
     ClientCaching { mode }
 }
 /// The `CLIENT CACHING` command, built by [`client_caching`](fn@client_caching): send it with any executor.
@@ -292,7 +267,7 @@ pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
 pub struct ClientCaching {
-    mode: ClientCachingMode,
+    mode: YesNo,
 }
 impl Command for ClientCaching {
     type Output = ();
@@ -779,7 +754,7 @@ impl fmt::Debug for ClientInfo {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterFiltersClientType {
+pub enum ClientType {
     /// `NORMAL`
     Normal,
     /// `MASTER`
@@ -799,7 +774,7 @@ pub enum ClientKillFilterFiltersClientType {
     /// `PUBSUB`
     Pubsub,
 }
-impl ToValkeyArgs for ClientKillFilterFiltersClientType {
+impl ToValkeyArgs for ClientType {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -822,7 +797,7 @@ impl ToValkeyArgs for ClientKillFilterFiltersClientType {
         }
     }
 }
-impl ClientKillFilterFiltersClientType {
+impl ClientType {
     /// The newest server version this value needs (the version that added
     /// the choice, or a choice nested in it), if the spec says.
     #[allow(dead_code, unused_variables)]
@@ -835,77 +810,11 @@ impl ClientKillFilterFiltersClientType {
         }
     }
 }
-/// The `skipme` argument: `SKIPME YES | NO`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterFiltersSkipme {
-    /// `YES`
-    Yes,
-    /// `NO`
-    No,
-}
-impl ToValkeyArgs for ClientKillFilterFiltersSkipme {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Yes => 1,
-            Self::No => 1,
-        }
-    }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Yes => out.write_bytes(b"YES"),
-            Self::No => out.write_bytes(b"NO"),
-        }
-    }
-}
-/// The `not-client-type` argument: `NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterFiltersNotClientType {
-    /// `NORMAL`
-    Normal,
-    /// `MASTER`
-    Master,
-    /// `PRIMARY`
-    Primary,
-    /// `SLAVE`
-    Slave,
-    /// `REPLICA`
-    Replica,
-    /// `PUBSUB`
-    Pubsub,
-}
-impl ToValkeyArgs for ClientKillFilterFiltersNotClientType {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Normal => 1,
-            Self::Master => 1,
-            Self::Primary => 1,
-            Self::Slave => 1,
-            Self::Replica => 1,
-            Self::Pubsub => 1,
-        }
-    }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Normal => out.write_bytes(b"NORMAL"),
-            Self::Master => out.write_bytes(b"MASTER"),
-            Self::Primary => out.write_bytes(b"PRIMARY"),
-            Self::Slave => out.write_bytes(b"SLAVE"),
-            Self::Replica => out.write_bytes(b"REPLICA"),
-            Self::Pubsub => out.write_bytes(b"PUBSUB"),
-        }
-    }
-}
 /// The `new-format` argument: `ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]`
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ClientKillFilterFilters {
+pub enum ClientKillFilters {
     /// `ID client-id [client-id ...]`
     ///
     /// (since 2.8.12)
@@ -913,7 +822,7 @@ pub enum ClientKillFilterFilters {
     /// `TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
     ///
     /// (since 2.8.12)
-    ClientType(ClientKillFilterFiltersClientType),
+    ClientType(ClientType),
     /// `USER username`
     Username(Bytes),
     /// `ADDR ip:port`
@@ -923,7 +832,7 @@ pub enum ClientKillFilterFilters {
     /// (since 6.2.0)
     Laddr(Bytes),
     /// `SKIPME YES | NO`
-    Skipme(ClientKillFilterFiltersSkipme),
+    Skipme(YesNo),
     /// `MAXAGE maxage`
     ///
     /// (since 8.0.0)
@@ -963,7 +872,7 @@ pub enum ClientKillFilterFilters {
     /// `NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
     ///
     /// (since 9.0.0)
-    NotClientType(ClientKillFilterFiltersNotClientType),
+    NotClientType(ClientType),
     /// `NOT-ID not-client-id [not-client-id ...]`
     ///
     /// (since 9.0.0)
@@ -1009,7 +918,7 @@ pub enum ClientKillFilterFilters {
     /// (since 9.0.0)
     NotIp(Bytes),
 }
-impl ToValkeyArgs for ClientKillFilterFilters {
+impl ToValkeyArgs for ClientKillFilters {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -1159,7 +1068,7 @@ impl ToValkeyArgs for ClientKillFilterFilters {
         }
     }
 }
-impl ClientKillFilterFilters {
+impl ClientKillFilters {
     /// The newest server version this value needs (the version that added
     /// the choice, or a choice nested in it), if the spec says.
     #[allow(dead_code, unused_variables)]
@@ -1207,7 +1116,7 @@ pub enum ClientKillFilter {
     /// (deprecated since 2.8.12)
     IpPort(Bytes),
     /// `ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]`
-    Filters(Vec<ClientKillFilterFilters>),
+    Filters(Vec<ClientKillFilters>),
 }
 impl ToValkeyArgs for ClientKillFilter {
     #[allow(unused_variables)]

@@ -3950,13 +3950,13 @@ for GeoradiusRo<
 }
 /// The `vertices` argument: `longitude latitude [longitude latitude ...]`
 #[derive(Clone, Debug, PartialEq)]
-pub struct GeosearchByPolygonVertices {
+pub struct LonLat {
     /// `longitude`
     pub longitude: f64,
     /// `latitude`
     pub latitude: f64,
 }
-impl ToValkeyArgs for GeosearchByPolygonVertices {
+impl ToValkeyArgs for LonLat {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         let Self { longitude, latitude } = self;
@@ -3995,7 +3995,7 @@ pub enum GeosearchBy {
     /// (since 9.0.0)
     Polygon {
         /// `longitude latitude [longitude latitude ...]`
-        vertices: Vec<GeosearchByPolygonVertices>,
+        vertices: Vec<LonLat>,
     },
 }
 impl ToValkeyArgs for GeosearchBy {
@@ -4867,27 +4867,6 @@ for Geosearch<
         fmt_command(self, &[], f)
     }
 }
-/// The `vertices` argument: `longitude latitude [longitude latitude ...]`
-#[derive(Clone, Debug, PartialEq)]
-pub struct GeosearchstoreByPolygonVertices {
-    /// `longitude`
-    pub longitude: f64,
-    /// `latitude`
-    pub latitude: f64,
-}
-impl ToValkeyArgs for GeosearchstoreByPolygonVertices {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        let Self { longitude, latitude } = self;
-        1usize + 1usize
-    }
-    #[allow(unused_variables)]
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        let Self { longitude, latitude } = self;
-        out.write(longitude);
-        out.write(latitude);
-    }
-}
 /// The `by` argument: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
 ///
 /// Exactly one of the choices.
@@ -4914,7 +4893,7 @@ pub enum GeosearchstoreBy {
     /// (since 9.0.0)
     Polygon {
         /// `longitude latitude [longitude latitude ...]`
-        vertices: Vec<GeosearchstoreByPolygonVertices>,
+        vertices: Vec<LonLat>,
     },
 }
 impl ToValkeyArgs for GeosearchstoreBy {

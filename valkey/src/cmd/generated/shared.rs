@@ -65,6 +65,31 @@ impl ToValkeyArgs for MinMax {
         }
     }
 }
+/// The `mode` argument: `YES | NO`
+///
+/// Exactly one of the choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum YesNo {
+    /// `YES`
+    Yes,
+    /// `NO`
+    No,
+}
+impl ToValkeyArgs for YesNo {
+    #[allow(unused_variables)]
+    fn num_args(&self) -> usize {
+        match self {
+            Self::Yes => 1,
+            Self::No => 1,
+        }
+    }
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        match self {
+            Self::Yes => out.write_bytes(b"YES"),
+            Self::No => out.write_bytes(b"NO"),
+        }
+    }
+}
 /// The `enabled` argument: `ON | OFF`
 ///
 /// Exactly one of the choices.
