@@ -512,6 +512,27 @@ pub fn items(
         }
     };
 
+    // Keys, from the fields that hold them (no encoding of the command).
+    let keys_body = match key_parts(cmd, b) {
+        Some(parts) if parts.is_empty() => quote!(true),
+        Some(parts) => quote!(#(#parts)* true),
+        None => quote!(false),
+    };
+    let f_name = if keys_body.to_string().contains("one_key")
+        || keys_body.to_string().contains("part_keys")
+    {
+        quote!(f)
+    } else {
+        quote!(_f)
+    };
+    let keys_impl = quote! {
+        impl #cmd_generics CommandKeys for #self_ty #cmd_where {
+            fn for_each_key(&self, #f_name: &mut dyn FnMut(&[u8])) -> bool {
+                #keys_body
+            }
+        }
+    };
+
     // Debug: the command line, passwords hidden.
     let redact = ov
         .map_or(&[][..], |o| &o.redact[..])
@@ -537,8 +558,54 @@ pub fn items(
         #strukt
         #(#impls)*
         #command_impl
+        #keys_impl
         #debug_impl
     }
+}
+
+/// Whether `arg` is a key the key specs count (not one flagged `NOT_KEY`).
+fn is_key(cmd: &Command, arg: &crate::ir::Arg) -> bool {
+    arg.kind == Kind::Key
+        && arg.key_spec_index.is_none_or(|i| {
+            cmd.key_specs
+                .get(i)
+                .is_none_or(|k| !k.flags.iter().any(|f| f == "NOT_KEY"))
+        })
+}
+
+fn holds_key(cmd: &Command, arg: &crate::ir::Arg) -> bool {
+    is_key(cmd, arg) || arg.kind.children().iter().any(|c| holds_key(cmd, c))
+}
+
+/// The statements giving a builder's keys from its fields, in write order; `None` when a key
+/// sits inside a group or a generated value (only the encoded arguments tell then).
+fn key_parts(cmd: &Command, b: &Builder) -> Option<Vec<TokenStream>> {
+    let mut parts = vec![];
+    for w in &b.writes {
+        let Write::Slot(i) = w else { continue };
+        let slot = &b.slots[*i];
+        let arg = cmd.arg(&slot.arg_path)?;
+        if !holds_key(cmd, arg) {
+            continue;
+        }
+        if !is_key(cmd, arg) {
+            return None;
+        }
+        let f = ident(&slot.field);
+        let pick = match (&slot.kind, arg.multiple, arg.multiple_token, &arg.token) {
+            // A required single key: the field holds it alone (its token is written apart).
+            (SlotKind::Fixed { .. }, false, _, _) => {
+                parts.push(quote!(one_key(&self.#f, f);));
+                continue;
+            }
+            (_, true, true, _) => quote!(Pick::EveryOther),
+            (SlotKind::Fixed { .. }, true, false, _) => quote!(Pick::All),
+            (_, _, _, Some(_)) => quote!(Pick::AfterToken),
+            _ => quote!(Pick::All),
+        };
+        parts.push(quote!(part_keys(&self.#f, #pick, f);));
+    }
+    Some(parts)
 }
 
 fn method(

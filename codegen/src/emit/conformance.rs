@@ -198,12 +198,13 @@ fn typed(b: &Builder, call: syn::Expr) -> TokenStream {
     }
 }
 
-/// A closure encoding `call` into a buffer, giving back the builder's own metadata.
+/// A closure encoding `call` into a buffer, giving back the builder's own metadata and the keys
+/// it names without encoding (`None` when it cannot tell).
 fn encoder(call: &TokenStream) -> TokenStream {
     quote!(|buf| {
         let c = #call;
         valkey::cmd::encode(&c, buf);
-        valkey::Command::meta(&c)
+        (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
     })
 }
 
@@ -348,8 +349,8 @@ pub fn file(
         );
 
         /// Encodes an invocation (appends its RESP array to the buffer) and gives the builder's
-        /// own metadata (`Command::meta`).
-        pub type Encode = fn(&mut Vec<u8>) -> Option<&'static valkey::cmd::CommandMeta>;
+        /// own metadata (`Command::meta`) and its keys (`cmd::builder_keys`).
+        pub type Encode = fn(&mut Vec<u8>) -> (Option<&'static valkey::cmd::CommandMeta>, Option<Vec<Vec<u8>>>);
 
         /// Fixes a builder's caller-chosen reply type to `Value`.
         fn value<C: valkey::Command<Output = valkey::Value>>(c: C) -> C {

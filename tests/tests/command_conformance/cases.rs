@@ -18,8 +18,10 @@ pub type Case = (
     Encode,
 );
 /// Encodes an invocation (appends its RESP array to the buffer) and gives the builder's
-/// own metadata (`Command::meta`).
-pub type Encode = fn(&mut Vec<u8>) -> Option<&'static valkey::cmd::CommandMeta>;
+/// own metadata (`Command::meta`) and its keys (`cmd::builder_keys`).
+pub type Encode = fn(
+    &mut Vec<u8>,
+) -> (Option<&'static valkey::cmd::CommandMeta>, Option<Vec<Vec<u8>>>);
 /// Fixes a builder's caller-chosen reply type to `Value`.
 fn value<C: valkey::Command<Output = valkey::Value>>(c: C) -> C {
     c
@@ -35,7 +37,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -47,7 +49,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_cat();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -59,7 +61,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_deluser(["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -77,7 +79,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_dryrun("default", "get").args(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -89,7 +91,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_genpass();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -101,7 +103,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::acl_getuser("1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -113,7 +115,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -125,7 +127,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_list();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -137,7 +139,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_load();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -149,7 +151,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_log();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -161,7 +163,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_save();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -173,7 +175,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_setuser("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -185,7 +187,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_users();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -197,7 +199,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_whoami();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -209,7 +211,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::append("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -221,7 +223,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::asking();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -233,7 +235,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::auth("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -245,7 +247,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bgrewriteaof();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -257,7 +259,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bgsave();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -269,7 +271,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitcount("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -281,7 +283,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitfield("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -293,7 +295,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitfield_ro("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -311,7 +313,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitop(cmd::BitopOperation::And, "k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -323,7 +325,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitpos("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -347,7 +349,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::blmove("k", "k2", cmd::Side::Left, cmd::Side::Left, 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -365,7 +367,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::blmpop(0.5, ["k"], cmd::Side::Left));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -377,7 +379,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::blpop(["k"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -389,7 +391,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::brpop(["k"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -401,7 +403,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::brpoplpush("k", "k2", 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -419,7 +421,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -431,7 +433,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::bzpopmax(["k"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -443,7 +445,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::bzpopmin(["k"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -455,7 +457,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -467,7 +469,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_caching(cmd::YesNo::Yes);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -479,7 +481,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_capa(["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -491,7 +493,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_getname();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -503,7 +505,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_getredir();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -515,7 +517,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -527,7 +529,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_id();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -541,7 +543,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_import_source(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -553,7 +555,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_info();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -575,7 +577,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into()));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -587,7 +589,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_list();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -599,7 +601,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_no_evict(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -611,7 +613,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_no_touch(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -623,7 +625,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_pause(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -641,7 +643,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_reply(cmd::ClientReplyAction::On);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -663,7 +665,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into()));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -675,7 +677,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_setname("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -687,7 +689,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_tracking(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -699,7 +701,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::client_trackinginfo());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -711,7 +713,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_unblock(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -723,7 +725,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_unpause();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -735,7 +737,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -747,7 +749,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_addslots([1]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -759,7 +761,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_addslotsrange([(1, 1)]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -771,7 +773,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_bumpepoch();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -783,7 +785,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_cancelslotmigrations();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -795,7 +797,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_count_failure_reports("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -807,7 +809,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_countkeysinslot(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -819,7 +821,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_delslots([1]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -831,7 +833,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_delslotsrange([(1, 1)]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -843,7 +845,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_failover();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -855,7 +857,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_flushslot(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -867,7 +869,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_flushslots();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -879,7 +881,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_forget("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -891,7 +893,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_getkeysinslot(1, 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -903,7 +905,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_getslotmigrations());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -915,7 +917,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -927,7 +929,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_info();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -939,7 +941,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_keyslot("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -951,7 +953,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_links());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -963,7 +965,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_meet("1", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1013,7 +1015,7 @@ pub static CASES: [Case; 399] = [
                 },
             ]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1025,7 +1027,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_myid();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1037,7 +1039,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_myshardid();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1049,7 +1051,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_nodes();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1061,7 +1063,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_replicas("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1087,7 +1089,7 @@ pub static CASES: [Case; 399] = [
                 cmd::ClusterReplicateArgs::NodeId("1".into()),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1099,7 +1101,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_reset();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1111,7 +1113,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_saveconfig();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1123,7 +1125,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_set_config_epoch(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1158,7 +1160,7 @@ pub static CASES: [Case; 399] = [
                 cmd::ClusterSetslotSubcommand::Importing("1".into()),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1170,7 +1172,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_shards());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1182,7 +1184,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_slaves("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1223,7 +1225,7 @@ pub static CASES: [Case; 399] = [
                 }),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1235,7 +1237,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_slots());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1247,7 +1249,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_syncslots();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1259,7 +1261,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::clusterscan("1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1271,7 +1273,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1283,7 +1285,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::command_count();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1295,7 +1297,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_docs());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1313,7 +1315,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_getkeys("get").args(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1335,7 +1337,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_getkeysandflags("set").args(["k", "v"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1347,7 +1349,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::command_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1359,7 +1361,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_info());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1371,7 +1373,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::command_list();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1383,7 +1385,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1403,7 +1405,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::commandlog_get(1, cmd::CommandLogType::Slow));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1415,7 +1417,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1433,7 +1435,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog_len(cmd::CommandLogType::Slow);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1451,7 +1453,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog_reset(cmd::CommandLogType::Slow);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1463,7 +1465,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1475,7 +1477,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::config_get(["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1487,7 +1489,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1499,7 +1501,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_resetstat();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1511,7 +1513,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_rewrite();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1529,7 +1531,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_set([("maxmemory-policy", "noeviction")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1541,7 +1543,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::copy("k", "k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1553,7 +1555,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::dbsize();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1565,7 +1567,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::debug();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1577,7 +1579,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::decr("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1589,7 +1591,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::decrby("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1601,7 +1603,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::del(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1613,7 +1615,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::delifeq("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1625,7 +1627,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::discard();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1637,7 +1639,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::dump("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1649,7 +1651,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::echo("1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1661,7 +1663,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::eval("return 1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1683,7 +1685,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1705,7 +1707,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1717,7 +1719,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::eval_ro("return 1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1729,7 +1731,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::exec());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1741,7 +1743,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::exists(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1753,7 +1755,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::expire("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1765,7 +1767,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::expireat("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1777,7 +1779,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::expiretime("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1789,7 +1791,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::failover();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1801,7 +1803,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::fcall("conformance_f"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1813,7 +1815,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::fcall_ro("conformance_f"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1825,7 +1827,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::flushall();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1837,7 +1839,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::flushdb();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1849,7 +1851,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1861,7 +1863,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_delete("conformance");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1873,7 +1875,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::function_dump());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1885,7 +1887,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_flush();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1897,7 +1899,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1909,7 +1911,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_kill();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1921,7 +1923,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::function_list());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1956,7 +1958,7 @@ pub static CASES: [Case; 399] = [
                 )
                 .replace();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1968,7 +1970,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_restore("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1980,7 +1982,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::function_stats());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1992,7 +1994,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::geoadd("k", [(0.5, 0.5, "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2004,7 +2006,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::geodist("k", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2016,7 +2018,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::geohash("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2028,7 +2030,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::geopos("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2050,7 +2052,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2072,7 +2074,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2094,7 +2096,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2116,7 +2118,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2169,7 +2171,7 @@ pub static CASES: [Case; 399] = [
                     .frommember("1"),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2219,7 +2221,7 @@ pub static CASES: [Case; 399] = [
                 )
                 .frommember("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2231,7 +2233,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::get("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2243,7 +2245,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::getbit("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2255,7 +2257,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getdel("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2267,7 +2269,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getex("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2279,7 +2281,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getrange("k", 1, 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2291,7 +2293,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getset("k", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2303,7 +2305,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hdel("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2315,7 +2317,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hello());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2327,7 +2329,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexists("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2339,7 +2341,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexpire("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2351,7 +2353,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexpireat("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2363,7 +2365,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexpiretime("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2375,7 +2377,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hget("k", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2387,7 +2389,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hgetall("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2399,7 +2401,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hgetdel("k", ["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2411,7 +2413,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hgetex("k", ["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2423,7 +2425,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hincrby("k", "1", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2435,7 +2437,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hincrbyfloat("k", "1", 0.5);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2447,7 +2449,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hkeys("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2459,7 +2461,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hlen("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2471,7 +2473,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hmget("k", ["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2483,7 +2485,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hmset("k", [("1", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2495,7 +2497,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpersist("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2507,7 +2509,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpexpire("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2519,7 +2521,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpexpireat("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2531,7 +2533,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpexpiretime("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2543,7 +2545,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpttl("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2555,7 +2557,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hrandfield("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2567,7 +2569,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hscan("k", 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2579,7 +2581,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hset("k", [("1", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2591,7 +2593,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hsetex("k", [("1", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2603,7 +2605,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hsetnx("k", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2615,7 +2617,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hstrlen("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2627,7 +2629,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::httl("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2639,7 +2641,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hvals("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2651,7 +2653,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::incr("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2663,7 +2665,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::incrby("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2675,7 +2677,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::incrbyfloat("k", 0.5);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2687,7 +2689,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::info();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2699,7 +2701,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::keys("*"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2711,7 +2713,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lastsave();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2723,7 +2725,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2735,7 +2737,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_doctor();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2747,7 +2749,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_graph("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2759,7 +2761,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2771,7 +2773,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::latency_histogram());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2783,7 +2785,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::latency_history("1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2795,7 +2797,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::latency_latest());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2807,7 +2809,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_reset();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2819,7 +2821,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lcs("k", "k2"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2831,7 +2833,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lindex("k", 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2849,7 +2851,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2861,7 +2863,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::llen("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2883,7 +2885,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lmove("k", "k2", cmd::Side::Left, cmd::Side::Left));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2897,7 +2899,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lmpop(["k"], cmd::Side::Left));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2909,7 +2911,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lolwut();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2921,7 +2923,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lpop("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2933,7 +2935,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lpos("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2945,7 +2947,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lpush("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2957,7 +2959,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lpushx("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2969,7 +2971,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lrange("k", 1, 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2981,7 +2983,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lrem("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2993,7 +2995,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lset("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3005,7 +3007,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ltrim("k", 1, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3017,7 +3019,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3029,7 +3031,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_doctor();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3041,7 +3043,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3053,7 +3055,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_malloc_stats();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3065,7 +3067,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_purge();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3077,7 +3079,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::memory_stats());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3089,7 +3091,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_usage("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3101,7 +3103,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::mget(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3125,7 +3127,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3137,7 +3139,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3149,7 +3151,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3161,7 +3163,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::module_list());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3173,7 +3175,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_load("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3185,7 +3187,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_loadex("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3197,7 +3199,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_unload("1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3209,7 +3211,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::monitor();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3221,7 +3223,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::move_("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3233,7 +3235,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::mset([("k", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3245,7 +3247,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::msetex([("k", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3257,7 +3259,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::msetnx([("k", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3269,7 +3271,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::multi();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3281,7 +3283,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3293,7 +3295,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_encoding("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3305,7 +3307,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_freq("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3317,7 +3319,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3329,7 +3331,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_idletime("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3341,7 +3343,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_refcount("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3353,7 +3355,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::persist("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3365,7 +3367,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pexpire("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3377,7 +3379,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pexpireat("k", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3389,7 +3391,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pexpiretime("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3401,7 +3403,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfadd("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3413,7 +3415,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfcount(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3425,7 +3427,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfdebug("GETREG", "k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3437,7 +3439,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfmerge("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3449,7 +3451,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfselftest();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3461,7 +3463,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ping();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3473,7 +3475,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::psetex("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3485,7 +3487,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::psubscribe(["*"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3497,7 +3499,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::psync("1", 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3509,7 +3511,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pttl("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3521,7 +3523,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::publish("1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3533,7 +3535,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pubsub();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3545,7 +3547,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_channels());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3557,7 +3559,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pubsub_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3569,7 +3571,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pubsub_numpat();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3581,7 +3583,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_numsub());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3593,7 +3595,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_shardchannels());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3605,7 +3607,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_shardnumsub());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3617,7 +3619,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::punsubscribe();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3629,7 +3631,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::quit();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3641,7 +3643,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::randomkey());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3653,7 +3655,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::readonly();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3665,7 +3667,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::readwrite();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3677,7 +3679,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::rename("k", "k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3689,7 +3691,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::renamenx("k", "k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3701,7 +3703,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::replconf();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3736,7 +3738,7 @@ pub static CASES: [Case; 399] = [
                 port: 1,
             });
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3748,7 +3750,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::reset();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3760,7 +3762,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::restore("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3772,7 +3774,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::restore_asking("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3784,7 +3786,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::role());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3796,7 +3798,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::rpop("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3808,7 +3810,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::rpoplpush("k", "k2"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3820,7 +3822,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::rpush("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3832,7 +3834,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::rpushx("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3844,7 +3846,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sadd("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3856,7 +3858,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::save();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3868,7 +3870,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::scan(1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3880,7 +3882,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::scard("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3892,7 +3894,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3910,7 +3912,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_debug(cmd::ScriptDebugMode::Yes);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3922,7 +3924,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_exists(["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3934,7 +3936,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_flush();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3946,7 +3948,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3958,7 +3960,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_kill();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3970,7 +3972,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_load("return 1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3992,7 +3994,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4004,7 +4006,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sdiff(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4016,7 +4018,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sdiffstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4028,7 +4030,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::select(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4040,7 +4042,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::set("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4052,7 +4054,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setbit("k", 1, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4064,7 +4066,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setex("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4076,7 +4078,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setnx("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4088,7 +4090,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setrange("k", 1, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4100,7 +4102,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::shutdown();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4112,7 +4114,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sinter(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4124,7 +4126,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sintercard(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4136,7 +4138,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sinterstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4148,7 +4150,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sismember("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4183,7 +4185,7 @@ pub static CASES: [Case; 399] = [
                 port: 1,
             });
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4195,7 +4197,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4207,7 +4209,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::slowlog_get());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4219,7 +4221,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4231,7 +4233,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog_len();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4243,7 +4245,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog_reset();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4255,7 +4257,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::smembers("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4267,7 +4269,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::smismember("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4279,7 +4281,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::smove("k", "k2", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4291,7 +4293,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sort("missing"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4303,7 +4305,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sort_ro("missing"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4315,7 +4317,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::spop("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4327,7 +4329,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::spublish("1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4339,7 +4341,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::srandmember("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4351,7 +4353,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::srem("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4363,7 +4365,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sscan("k", 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4375,7 +4377,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ssubscribe(["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4387,7 +4389,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::strlen("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4399,7 +4401,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::subscribe(["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4411,7 +4413,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::substr("k", 1, 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4423,7 +4425,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sunion(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4435,7 +4437,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sunionstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4447,7 +4449,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sunsubscribe();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4459,7 +4461,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::swapdb(1, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4471,7 +4473,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sync();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4483,7 +4485,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::time();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4495,7 +4497,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::touch(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4507,7 +4509,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ttl("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4519,7 +4521,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::type_("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4531,7 +4533,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::unlink(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4543,7 +4545,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::unsubscribe();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4555,7 +4557,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::unwatch();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4567,7 +4569,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::wait(1, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4579,7 +4581,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::waitaof(0, 0, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4591,7 +4593,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::watch(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4603,7 +4605,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xack("k", "1", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4623,7 +4625,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4641,7 +4643,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xautoclaim("k", "1", "1", "1", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4659,7 +4661,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xclaim("k", "1", "1", "1", ["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4671,7 +4673,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xdel("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4683,7 +4685,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4705,7 +4707,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4719,7 +4721,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_createconsumer("k", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4731,7 +4733,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_delconsumer("k", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4743,7 +4745,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_destroy("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4755,7 +4757,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4793,7 +4795,7 @@ pub static CASES: [Case; 399] = [
                 cmd::XgroupSetidIdSelector::Id("1".into()),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4805,7 +4807,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xinfo();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4817,7 +4819,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xinfo_consumers("k", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4829,7 +4831,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xinfo_groups("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4841,7 +4843,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xinfo_help();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4853,7 +4855,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xinfo_stream("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4865,7 +4867,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xlen("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4877,7 +4879,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xpending("k", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4889,7 +4891,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xrange("k", "1", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4901,7 +4903,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xread([("k", "1")]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4919,7 +4921,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xreadgroup("1", "1", [("k", "1")]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4931,7 +4933,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xrevrange("k", "1", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4943,7 +4945,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xsetid("k", "9-9");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4961,7 +4963,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4973,7 +4975,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zadd("k", [(0.5, "1")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4985,7 +4987,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zcard("k");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4997,7 +4999,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zcount("k", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5009,7 +5011,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zdiff(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5021,7 +5023,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zdiffstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5033,7 +5035,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zincrby("k", 0.5, "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5045,7 +5047,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zinter(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5057,7 +5059,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zintercard(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5069,7 +5071,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zinterstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5081,7 +5083,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zlexcount("k", "-", "+");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5095,7 +5097,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zmpop(["k"], cmd::MinMax::Min));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5107,7 +5109,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zmscore("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5119,7 +5121,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zpopmax("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5131,7 +5133,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zpopmin("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5143,7 +5145,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrandmember("k"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5155,7 +5157,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrange("k", "1", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5167,7 +5169,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrangebylex("k", "-", "+"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5179,7 +5181,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrangebyscore("k", "1", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5191,7 +5193,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrangestore("k", "k2", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5203,7 +5205,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrank("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5215,7 +5217,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrem("k", ["1"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5227,7 +5229,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zremrangebylex("k", "-", "+");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5239,7 +5241,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zremrangebyrank("k", 1, 1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5251,7 +5253,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zremrangebyscore("k", "1", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5263,7 +5265,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrevrange("k", 1, 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5277,7 +5279,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrevrangebylex("k", "+", "-"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5291,7 +5293,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrevrangebyscore("k", "1", "1"));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5303,7 +5305,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrevrank("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5315,7 +5317,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zscan("k", 1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5327,7 +5329,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zscore("k", "1");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5339,7 +5341,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zunion(["k"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5351,7 +5353,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zunionstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
 ];
@@ -5377,7 +5379,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     },
                 ]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5385,7 +5387,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::bitfield_ro("k").get([("u8", 0), ("i4", 8)]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5393,7 +5395,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::bitop(cmd::BitopOperation::Or, "k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5401,7 +5403,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::blmpop(0.5, ["k", "k2", "k3"], cmd::Side::Left).count(1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5409,7 +5411,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::blpop(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5417,7 +5419,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::brpop(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5425,7 +5427,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::bzmpop(0.5, ["k", "k2"], cmd::MinMax::Min).count(1));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5433,7 +5435,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::bzpopmax(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5441,7 +5443,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::bzpopmin(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5449,7 +5451,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::copy("k", "k2").db(1).replace();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5457,7 +5459,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::del(["k", "k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5465,7 +5467,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::eval("return 1").keys(["k", "k2"]).args(["1", "2"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5477,7 +5479,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .args(["1"]),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5488,7 +5490,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .keys(["k", "k2", "k3"]),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5496,7 +5498,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::eval_ro("return 1").keys(["k"]).args(["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5504,7 +5506,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::exists(["k", "k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5512,7 +5514,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::fcall("f").keys(["k", "k2"]).args(["1", "2"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5520,7 +5522,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::fcall_ro("f").keys(["k"]).args(["1"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5531,7 +5533,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .asc()
                 .store("k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5539,7 +5541,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M).storedist("k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5553,7 +5555,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .any(),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5564,7 +5566,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .desc()
                 .store("k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5573,7 +5575,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M)
                 .storedist("k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5587,7 +5589,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .desc(),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5605,7 +5607,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .count(1)
                 .storedist();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5613,7 +5615,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::lmpop(["k", "k2"], cmd::Side::Right).count(2));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5621,7 +5623,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::memory_usage("k").samples(5);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5629,7 +5631,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::mget(["k", "k2", "k3"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5641,7 +5643,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .auth2("u", "p")
                 .keys(["k", "k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5651,7 +5653,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .auth("p")
                 .keys(["k"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5667,7 +5669,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .copy()
                 .replace();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5675,7 +5677,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::mset([("k", "1"), ("k2", "2"), ("k3", "3")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5683,7 +5685,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::msetex([("k", "1"), ("k2", "2")]).nx().ex(10);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5691,7 +5693,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::msetex([("k", "1"), ("k2", "2"), ("k3", "3")]).keepttl();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5699,7 +5701,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::msetnx([("k", "1"), ("k2", "2")]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5707,7 +5709,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::pfcount(["k", "k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5715,7 +5717,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::pfmerge("k").sourcekey(["k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5723,7 +5725,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::sdiff(["k", "k2"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5731,7 +5733,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sdiffstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5739,7 +5741,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::set("k", "1").nx().get().ex(10));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5747,7 +5749,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::set("k", "1").ifeq("2").keepttl();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5755,7 +5757,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::sinter(["k", "k2"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5763,7 +5765,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sintercard(["k", "k2", "k3"]).limit(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5771,7 +5773,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sinterstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5779,7 +5781,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sort("k").store("k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5793,7 +5795,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .alpha()
                 .store("k2");
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5803,7 +5805,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 cmd::sort_ro("k").by("w_*").limit(0, 1).get(["#", "g_*"]).alpha(),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5811,7 +5813,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::sunion(["k", "k2"]));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5819,7 +5821,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sunionstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5827,7 +5829,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::touch(["k", "k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5835,7 +5837,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::unlink(["k", "k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5843,7 +5845,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::watch(["k", "k2"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5851,7 +5853,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::xinfo_stream("k").full().count(10));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5861,7 +5863,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 cmd::xread([("k", "0"), ("k2", "0"), ("k3", "0")]).count(1).block(0),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5874,7 +5876,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .noack(),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5882,7 +5884,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::zdiff(["k", "k2", "k3"]).withscores());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5890,7 +5892,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::zdiffstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5898,7 +5900,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::zinter(["k", "k2"]).withscores());
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5906,7 +5908,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::zintercard(["k", "k2"]).limit(1);
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5916,7 +5918,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .weights([1.0, 2.0, 3.0])
                 .aggregate_sum();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5924,7 +5926,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::zmpop(["k", "k2"], cmd::MinMax::Max).count(2));
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5934,7 +5936,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 cmd::zunion(["k", "k2"]).weights([1.0, 2.0]).aggregate_min().withscores(),
             );
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5944,7 +5946,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .weights([1.0, 2.0])
                 .aggregate_max();
             valkey::cmd::encode(&c, buf);
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
 ];

@@ -45,12 +45,16 @@
 #[rustfmt::skip]
 mod generated;
 mod inspect;
+mod keys;
 mod meta;
 pub mod parts;
 mod raw;
 
 pub use generated::*;
 pub use inspect::{args, argument_needing, fmt_command, name_argument_needing, Redact};
+pub use keys::{builder_keys, CommandKeys};
+#[doc(hidden)]
+pub use keys::{one_key, part_keys, Pick};
 pub use meta::*;
 pub use raw::Cmd;
 

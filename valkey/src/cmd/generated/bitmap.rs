@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -292,6 +292,19 @@ impl<
     EndUnitBlockGiven,
     End: ToValkeyArgs,
     Unit: ToValkeyArgs,
+> CommandKeys for Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
 > fmt::Debug for Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -538,6 +551,13 @@ impl<Key: ToValkeyArg, Operation: ToValkeyArgs> Command for Bitfield<Key, Operat
         Some(&BITFIELD)
     }
 }
+impl<Key: ToValkeyArg, Operation: ToValkeyArgs> CommandKeys
+for Bitfield<Key, Operation> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Operation: ToValkeyArgs> fmt::Debug for Bitfield<Key, Operation> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -657,6 +677,13 @@ impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> Command for BitfieldRo<Key, GetBl
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITFIELD_RO)
+    }
+}
+impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> CommandKeys
+for BitfieldRo<Key, GetBlock> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> fmt::Debug for BitfieldRo<Key, GetBlock> {
@@ -783,6 +810,13 @@ impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> Command for Bitop<Destkey, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITOP)
+    }
+}
+impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> CommandKeys for Bitop<Destkey, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destkey, f);
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug for Bitop<Destkey, Key> {
@@ -1076,6 +1110,19 @@ impl<
     EndUnitBlockGiven,
     End: ToValkeyArgs,
     Unit: ToValkeyArgs,
+> CommandKeys for Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
 > fmt::Debug for Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1151,6 +1198,12 @@ impl<Key: ToValkeyArg> Command for Getbit<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETBIT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Getbit<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Getbit<Key> {
@@ -1231,6 +1284,12 @@ impl<Key: ToValkeyArg> Command for Setbit<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETBIT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Setbit<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Setbit<Key> {

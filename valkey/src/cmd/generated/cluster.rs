@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -68,6 +68,11 @@ impl Command for Asking {
         Some(&ASKING)
     }
 }
+impl CommandKeys for Asking {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Asking {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -124,6 +129,11 @@ impl Command for Cluster {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER)
+    }
+}
+impl CommandKeys for Cluster {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Cluster {
@@ -194,6 +204,11 @@ impl<Slot: ToValkeyArgs> Command for ClusterAddslots<Slot> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_ADDSLOTS)
+    }
+}
+impl<Slot: ToValkeyArgs> CommandKeys for ClusterAddslots<Slot> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Slot: ToValkeyArgs> fmt::Debug for ClusterAddslots<Slot> {
@@ -269,6 +284,12 @@ for ClusterAddslotsrange<Range> {
         Some(&CLUSTER_ADDSLOTSRANGE)
     }
 }
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> CommandKeys
+for ClusterAddslotsrange<Range> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
 for ClusterAddslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -333,6 +354,11 @@ impl Command for ClusterBumpepoch {
         Some(&CLUSTER_BUMPEPOCH)
     }
 }
+impl CommandKeys for ClusterBumpepoch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClusterBumpepoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -394,6 +420,11 @@ impl Command for ClusterCancelslotmigrations {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_CANCELSLOTMIGRATIONS)
+    }
+}
+impl CommandKeys for ClusterCancelslotmigrations {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterCancelslotmigrations {
@@ -471,6 +502,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterCountFailureReports<NodeId> {
         Some(&CLUSTER_COUNT_FAILURE_REPORTS)
     }
 }
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterCountFailureReports<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterCountFailureReports<NodeId> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -536,6 +572,11 @@ impl Command for ClusterCountkeysinslot {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_COUNTKEYSINSLOT)
+    }
+}
+impl CommandKeys for ClusterCountkeysinslot {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterCountkeysinslot {
@@ -606,6 +647,11 @@ impl<Slot: ToValkeyArgs> Command for ClusterDelslots<Slot> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_DELSLOTS)
+    }
+}
+impl<Slot: ToValkeyArgs> CommandKeys for ClusterDelslots<Slot> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Slot: ToValkeyArgs> fmt::Debug for ClusterDelslots<Slot> {
@@ -679,6 +725,12 @@ for ClusterDelslotsrange<Range> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_DELSLOTSRANGE)
+    }
+}
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> CommandKeys
+for ClusterDelslotsrange<Range> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
@@ -806,6 +858,11 @@ impl<Options: ToValkeyArgs> Command for ClusterFailover<Options> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FAILOVER)
+    }
+}
+impl<Options: ToValkeyArgs> CommandKeys for ClusterFailover<Options> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Options: ToValkeyArgs> fmt::Debug for ClusterFailover<Options> {
@@ -947,6 +1004,11 @@ impl<FlushType: ToValkeyArgs> Command for ClusterFlushslot<FlushType> {
         Some(&CLUSTER_FLUSHSLOT)
     }
 }
+impl<FlushType: ToValkeyArgs> CommandKeys for ClusterFlushslot<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<FlushType: ToValkeyArgs> fmt::Debug for ClusterFlushslot<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1008,6 +1070,11 @@ impl Command for ClusterFlushslots {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FLUSHSLOTS)
+    }
+}
+impl CommandKeys for ClusterFlushslots {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterFlushslots {
@@ -1078,6 +1145,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterForget<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FORGET)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterForget<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterForget<NodeId> {
@@ -1158,6 +1230,11 @@ impl<T: FromValkey> Command for ClusterGetkeysinslot<T> {
         Some(&CLUSTER_GETKEYSINSLOT)
     }
 }
+impl<T: FromValkey> CommandKeys for ClusterGetkeysinslot<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for ClusterGetkeysinslot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1225,6 +1302,11 @@ impl<T: FromValkey> Command for ClusterGetslotmigrations<T> {
         Some(&CLUSTER_GETSLOTMIGRATIONS)
     }
 }
+impl<T: FromValkey> CommandKeys for ClusterGetslotmigrations<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for ClusterGetslotmigrations<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1285,6 +1367,11 @@ impl Command for ClusterHelp {
         Some(&CLUSTER_HELP)
     }
 }
+impl CommandKeys for ClusterHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClusterHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1343,6 +1430,11 @@ impl Command for ClusterInfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_INFO)
+    }
+}
+impl CommandKeys for ClusterInfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterInfo {
@@ -1412,6 +1504,11 @@ impl<Key: ToValkeyArg> Command for ClusterKeyslot<Key> {
         Some(&CLUSTER_KEYSLOT)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for ClusterKeyslot<Key> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for ClusterKeyslot<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1474,6 +1571,11 @@ impl<T: FromValkey> Command for ClusterLinks<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_LINKS)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterLinks<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for ClusterLinks<T> {
@@ -1621,6 +1723,12 @@ for ClusterMeet<Ip, ClusterBusPort> {
         self.min_version
     }
 }
+impl<Ip: ToValkeyArg, ClusterBusPort: ToValkeyArgs> CommandKeys
+for ClusterMeet<Ip, ClusterBusPort> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Ip: ToValkeyArg, ClusterBusPort: ToValkeyArgs> fmt::Debug
 for ClusterMeet<Ip, ClusterBusPort> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1743,6 +1851,11 @@ impl<MigrationGroup: ToValkeyArgs> Command for ClusterMigrateslots<MigrationGrou
         Some(&CLUSTER_MIGRATESLOTS)
     }
 }
+impl<MigrationGroup: ToValkeyArgs> CommandKeys for ClusterMigrateslots<MigrationGroup> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<MigrationGroup: ToValkeyArgs> fmt::Debug for ClusterMigrateslots<MigrationGroup> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1801,6 +1914,11 @@ impl Command for ClusterMyid {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MYID)
+    }
+}
+impl CommandKeys for ClusterMyid {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterMyid {
@@ -1863,6 +1981,11 @@ impl Command for ClusterMyshardid {
         Some(&CLUSTER_MYSHARDID)
     }
 }
+impl CommandKeys for ClusterMyshardid {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClusterMyshardid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1921,6 +2044,11 @@ impl Command for ClusterNodes {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_NODES)
+    }
+}
+impl CommandKeys for ClusterNodes {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterNodes {
@@ -1990,6 +2118,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterReplicas<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_REPLICAS)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterReplicas<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterReplicas<NodeId> {
@@ -2123,6 +2256,11 @@ impl Command for ClusterReplicate {
         self.min_version
     }
 }
+impl CommandKeys for ClusterReplicate {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClusterReplicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2249,6 +2387,11 @@ impl<ResetType: ToValkeyArgs> Command for ClusterReset<ResetType> {
         Some(&CLUSTER_RESET)
     }
 }
+impl<ResetType: ToValkeyArgs> CommandKeys for ClusterReset<ResetType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<ResetType: ToValkeyArgs> fmt::Debug for ClusterReset<ResetType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2310,6 +2453,11 @@ impl Command for ClusterSaveconfig {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SAVECONFIG)
+    }
+}
+impl CommandKeys for ClusterSaveconfig {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterSaveconfig {
@@ -2382,6 +2530,11 @@ impl Command for ClusterSetConfigEpoch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SET_CONFIG_EPOCH)
+    }
+}
+impl CommandKeys for ClusterSetConfigEpoch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterSetConfigEpoch {
@@ -2574,6 +2727,11 @@ impl<Timeout: ToValkeyArgs> Command for ClusterSetslot<Timeout> {
         self.min_version
     }
 }
+impl<Timeout: ToValkeyArgs> CommandKeys for ClusterSetslot<Timeout> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Timeout: ToValkeyArgs> fmt::Debug for ClusterSetslot<Timeout> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2640,6 +2798,11 @@ impl<T: FromValkey> Command for ClusterShards<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SHARDS)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterShards<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for ClusterShards<T> {
@@ -2709,6 +2872,11 @@ impl<NodeId: ToValkeyArg> Command for ClusterSlaves<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLAVES)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterSlaves<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterSlaves<NodeId> {
@@ -2870,6 +3038,11 @@ impl<T: FromValkey> Command for ClusterSlotStats<T> {
         Some(&CLUSTER_SLOT_STATS)
     }
 }
+impl<T: FromValkey> CommandKeys for ClusterSlotStats<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for ClusterSlotStats<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2940,6 +3113,11 @@ impl<T: FromValkey> Command for ClusterSlots<T> {
         Some(&CLUSTER_SLOTS)
     }
 }
+impl<T: FromValkey> CommandKeys for ClusterSlots<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for ClusterSlots<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3001,6 +3179,11 @@ impl Command for ClusterSyncslots {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SYNCSLOTS)
+    }
+}
+impl CommandKeys for ClusterSyncslots {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClusterSyncslots {
@@ -3302,6 +3485,18 @@ impl<
     Type: ToValkeyArgs,
     Slot: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    Cursor: ToValkeyArg,
+    MatchPattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    Slot: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3362,6 +3557,11 @@ impl Command for Readonly {
         Some(&READONLY)
     }
 }
+impl CommandKeys for Readonly {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Readonly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3420,6 +3620,11 @@ impl Command for Readwrite {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&READWRITE)
+    }
+}
+impl CommandKeys for Readwrite {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Readwrite {

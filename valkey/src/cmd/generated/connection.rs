@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -153,6 +153,12 @@ for Auth<Password, Username> {
         self.min_version
     }
 }
+impl<Password: ToValkeyArg, Username: ToValkeyArgs> CommandKeys
+for Auth<Password, Username> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Password: ToValkeyArg, Username: ToValkeyArgs> fmt::Debug
 for Auth<Password, Username> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,6 +216,11 @@ impl Command for Client {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT)
+    }
+}
+impl CommandKeys for Client {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Client {
@@ -281,6 +292,11 @@ impl Command for ClientCaching {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_CACHING)
+    }
+}
+impl CommandKeys for ClientCaching {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientCaching {
@@ -356,6 +372,11 @@ impl<Capability: ToValkeyArgs> Command for ClientCapa<Capability> {
         Some(&CLIENT_CAPA)
     }
 }
+impl<Capability: ToValkeyArgs> CommandKeys for ClientCapa<Capability> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Capability: ToValkeyArgs> fmt::Debug for ClientCapa<Capability> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -418,6 +439,11 @@ impl Command for ClientGetname {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_GETNAME)
+    }
+}
+impl CommandKeys for ClientGetname {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientGetname {
@@ -484,6 +510,11 @@ impl Command for ClientGetredir {
         Some(&CLIENT_GETREDIR)
     }
 }
+impl CommandKeys for ClientGetredir {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClientGetredir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -542,6 +573,11 @@ impl Command for ClientHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_HELP)
+    }
+}
+impl CommandKeys for ClientHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientHelp {
@@ -606,6 +642,11 @@ impl Command for ClientId {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_ID)
+    }
+}
+impl CommandKeys for ClientId {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientId {
@@ -678,6 +719,11 @@ impl Command for ClientImportSource {
         Some(&CLIENT_IMPORT_SOURCE)
     }
 }
+impl CommandKeys for ClientImportSource {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClientImportSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -743,6 +789,11 @@ impl Command for ClientInfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_INFO)
+    }
+}
+impl CommandKeys for ClientInfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientInfo {
@@ -1369,6 +1420,11 @@ impl Command for ClientKill {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl CommandKeys for ClientKill {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientKill {
@@ -7042,6 +7098,68 @@ impl<
     NotDb: ToValkeyArgs,
     NotCapa: ToValkeyArgs,
     NotIp: ToValkeyArgs,
+> CommandKeys
+for ClientList<
+    ClientType,
+    ClientId,
+    Username,
+    Addr,
+    Laddr,
+    Skipme,
+    Maxage,
+    Name,
+    Idle,
+    Flags,
+    LibName,
+    LibVer,
+    Db,
+    Capa,
+    Ip,
+    NotClientType,
+    NotClientId,
+    NotUsername,
+    NotAddr,
+    NotLaddr,
+    NotName,
+    NotFlags,
+    NotLibName,
+    NotLibVer,
+    NotDb,
+    NotCapa,
+    NotIp,
+> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    ClientType: ToValkeyArgs,
+    ClientId: ToValkeyArgs,
+    Username: ToValkeyArgs,
+    Addr: ToValkeyArgs,
+    Laddr: ToValkeyArgs,
+    Skipme: ToValkeyArgs,
+    Maxage: ToValkeyArgs,
+    Name: ToValkeyArgs,
+    Idle: ToValkeyArgs,
+    Flags: ToValkeyArgs,
+    LibName: ToValkeyArgs,
+    LibVer: ToValkeyArgs,
+    Db: ToValkeyArgs,
+    Capa: ToValkeyArgs,
+    Ip: ToValkeyArgs,
+    NotClientType: ToValkeyArgs,
+    NotClientId: ToValkeyArgs,
+    NotUsername: ToValkeyArgs,
+    NotAddr: ToValkeyArgs,
+    NotLaddr: ToValkeyArgs,
+    NotName: ToValkeyArgs,
+    NotFlags: ToValkeyArgs,
+    NotLibName: ToValkeyArgs,
+    NotLibVer: ToValkeyArgs,
+    NotDb: ToValkeyArgs,
+    NotCapa: ToValkeyArgs,
+    NotIp: ToValkeyArgs,
 > fmt::Debug
 for ClientList<
     ClientType,
@@ -7143,6 +7261,11 @@ impl Command for ClientNoEvict {
         Some(&CLIENT_NO_EVICT)
     }
 }
+impl CommandKeys for ClientNoEvict {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClientNoEvict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7212,6 +7335,11 @@ impl Command for ClientNoTouch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_TOUCH)
+    }
+}
+impl CommandKeys for ClientNoTouch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientNoTouch {
@@ -7383,6 +7511,11 @@ impl<Mode: ToValkeyArgs> Command for ClientPause<Mode> {
         self.min_version
     }
 }
+impl<Mode: ToValkeyArgs> CommandKeys for ClientPause<Mode> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Mode: ToValkeyArgs> fmt::Debug for ClientPause<Mode> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7482,6 +7615,11 @@ impl Command for ClientReply {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_REPLY)
+    }
+}
+impl CommandKeys for ClientReply {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientReply {
@@ -7586,6 +7724,11 @@ impl Command for ClientSetinfo {
         Some(&CLIENT_SETINFO)
     }
 }
+impl CommandKeys for ClientSetinfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ClientSetinfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7657,6 +7800,11 @@ impl<ConnectionName: ToValkeyArg> Command for ClientSetname<ConnectionName> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_SETNAME)
+    }
+}
+impl<ConnectionName: ToValkeyArg> CommandKeys for ClientSetname<ConnectionName> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<ConnectionName: ToValkeyArg> fmt::Debug for ClientSetname<ConnectionName> {
@@ -8028,6 +8176,18 @@ impl<
     Optin: ToValkeyArgs,
     Optout: ToValkeyArgs,
     Noloop: ToValkeyArgs,
+> CommandKeys for ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    ClientId: ToValkeyArgs,
+    Prefix: ToValkeyArgs,
+    Bcast: ToValkeyArgs,
+    Optin: ToValkeyArgs,
+    Optout: ToValkeyArgs,
+    Noloop: ToValkeyArgs,
 > fmt::Debug for ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -8097,6 +8257,11 @@ impl<T: FromValkey> Command for ClientTrackinginfo<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_TRACKINGINFO)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClientTrackinginfo<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for ClientTrackinginfo<T> {
@@ -8239,6 +8404,11 @@ impl<UnblockType: ToValkeyArgs> Command for ClientUnblock<UnblockType> {
         Some(&CLIENT_UNBLOCK)
     }
 }
+impl<UnblockType: ToValkeyArgs> CommandKeys for ClientUnblock<UnblockType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<UnblockType: ToValkeyArgs> fmt::Debug for ClientUnblock<UnblockType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -8301,6 +8471,11 @@ impl Command for ClientUnpause {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_UNPAUSE)
+    }
+}
+impl CommandKeys for ClientUnpause {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ClientUnpause {
@@ -8372,6 +8547,11 @@ impl<Message: ToValkeyArg, T: FromValkey> Command for Echo<Message, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ECHO)
+    }
+}
+impl<Message: ToValkeyArg, T: FromValkey> CommandKeys for Echo<Message, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Message: ToValkeyArg, T: FromValkey> fmt::Debug for Echo<Message, T> {
@@ -8568,6 +8748,17 @@ impl<
     Auth: ToValkeyArgs,
     Clientname: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    ArgumentsGiven,
+    Protover: ToValkeyArgs,
+    Auth: ToValkeyArgs,
+    Clientname: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[Redact::After("AUTH", 1)], f)
@@ -8659,6 +8850,11 @@ impl<Message: ToValkeyArgs> Command for Ping<Message> {
         Some(&PING)
     }
 }
+impl<Message: ToValkeyArgs> CommandKeys for Ping<Message> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Message: ToValkeyArgs> fmt::Debug for Ping<Message> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -8722,6 +8918,11 @@ impl Command for Quit {
         Some(&QUIT)
     }
 }
+impl CommandKeys for Quit {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Quit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -8783,6 +8984,11 @@ impl Command for Reset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RESET)
+    }
+}
+impl CommandKeys for Reset {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Reset {
@@ -8851,6 +9057,11 @@ impl Command for Select {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SELECT)
+    }
+}
+impl CommandKeys for Select {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Select {

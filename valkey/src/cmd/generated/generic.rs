@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -203,6 +203,18 @@ impl<
     Destination: ToValkeyArg,
     DestinationDb: ToValkeyArgs,
     Replace: ToValkeyArgs,
+> CommandKeys for Copy<Source, Destination, DestinationDb, Replace> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<
+    Source: ToValkeyArg,
+    Destination: ToValkeyArg,
+    DestinationDb: ToValkeyArgs,
+    Replace: ToValkeyArgs,
 > fmt::Debug for Copy<Source, Destination, DestinationDb, Replace> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -275,6 +287,12 @@ impl<Key: ToValkeyArgs> Command for Del<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DEL)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Del<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Del<Key> {
@@ -350,6 +368,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Dump<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DUMP)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Dump<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Dump<Key, T> {
@@ -428,6 +452,12 @@ impl<Key: ToValkeyArgs> Command for Exists<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXISTS)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Exists<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Exists<Key> {
@@ -689,6 +719,12 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expire<Key, Conditio
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Expire<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expire<Key, Condition> {
@@ -953,6 +989,13 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expireat<Key, Condit
         self.min_version
     }
 }
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys
+for Expireat<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expireat<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1027,6 +1070,12 @@ impl<Key: ToValkeyArg> Command for Expiretime<Key> {
         Some(&EXPIRETIME)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Expiretime<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Expiretime<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1093,6 +1142,11 @@ impl<Pattern: ToValkeyArg, T: FromValkey> Command for Keys<Pattern, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&KEYS)
+    }
+}
+impl<Pattern: ToValkeyArg, T: FromValkey> CommandKeys for Keys<Pattern, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Pattern: ToValkeyArg, T: FromValkey> fmt::Debug for Keys<Pattern, T> {
@@ -1572,6 +1626,17 @@ impl<
     Replace: ToValkeyArgs,
     Authentication: ToValkeyArgs,
     Keys: ToValkeyArgs,
+> CommandKeys for Migrate<Host, Copy, Replace, Authentication, Keys> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Host: ToValkeyArg,
+    Copy: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+    Authentication: ToValkeyArgs,
+    Keys: ToValkeyArgs,
 > fmt::Debug for Migrate<Host, Copy, Replace, Authentication, Keys> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[Redact::After("AUTH", 0), Redact::After("AUTH2", 1)], f)
@@ -1649,6 +1714,12 @@ impl<Key: ToValkeyArg> Command for Move<Key> {
         Some(&MOVE)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Move<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Move<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1705,6 +1776,11 @@ impl Command for Object {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT)
+    }
+}
+impl CommandKeys for Object {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Object {
@@ -1782,6 +1858,12 @@ impl<Key: ToValkeyArg> Command for ObjectEncoding<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_ENCODING)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for ObjectEncoding<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for ObjectEncoding<Key> {
@@ -1863,6 +1945,12 @@ impl<Key: ToValkeyArg> Command for ObjectFreq<Key> {
         Some(&OBJECT_FREQ)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for ObjectFreq<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for ObjectFreq<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1921,6 +2009,11 @@ impl Command for ObjectHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_HELP)
+    }
+}
+impl CommandKeys for ObjectHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ObjectHelp {
@@ -2002,6 +2095,12 @@ impl<Key: ToValkeyArg> Command for ObjectIdletime<Key> {
         Some(&OBJECT_IDLETIME)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for ObjectIdletime<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for ObjectIdletime<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2081,6 +2180,12 @@ impl<Key: ToValkeyArg> Command for ObjectRefcount<Key> {
         Some(&OBJECT_REFCOUNT)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for ObjectRefcount<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for ObjectRefcount<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2153,6 +2258,12 @@ impl<Key: ToValkeyArg> Command for Persist<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PERSIST)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Persist<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Persist<Key> {
@@ -2417,6 +2528,12 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpire<Key, Conditi
         self.min_version
     }
 }
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Pexpire<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Pexpire<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2679,6 +2796,13 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpireat<Key, Condi
         self.min_version
     }
 }
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys
+for Pexpireat<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug
 for Pexpireat<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2752,6 +2876,12 @@ impl<Key: ToValkeyArg> Command for Pexpiretime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Pexpiretime<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Pexpiretime<Key> {
@@ -2832,6 +2962,12 @@ impl<Key: ToValkeyArg> Command for Pttl<Key> {
         Some(&PTTL)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Pttl<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Pttl<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2893,6 +3029,11 @@ impl<T: FromValkey> Command for Randomkey<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RANDOMKEY)
+    }
+}
+impl<T: FromValkey> CommandKeys for Randomkey<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for Randomkey<T> {
@@ -2982,6 +3123,13 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> Command for Rename<Key, Newkey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RENAME)
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> CommandKeys for Rename<Key, Newkey> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        one_key(&self.newkey, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Rename<Key, Newkey> {
@@ -3075,6 +3223,13 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> Command for Renamenx<Key, Newkey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RENAMENX)
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> CommandKeys for Renamenx<Key, Newkey> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        one_key(&self.newkey, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Renamenx<Key, Newkey> {
@@ -3455,6 +3610,19 @@ impl<
     Absttl: ToValkeyArgs,
     Seconds: ToValkeyArgs,
     Frequency: ToValkeyArgs,
+> CommandKeys for Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
 > fmt::Debug for Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3697,6 +3865,16 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Scan<Pattern, Count, Type, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<
@@ -4201,6 +4379,23 @@ impl<
     Sorting: ToValkeyArgs,
     Destination: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys
+for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        part_keys(&self.destination, Pick::AfterToken, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    Destination: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug
 for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -4577,6 +4772,20 @@ impl<
     Order: ToValkeyArgs,
     Sorting: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4649,6 +4858,12 @@ impl<Key: ToValkeyArgs> Command for Touch<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TOUCH)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Touch<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Touch<Key> {
@@ -4729,6 +4944,12 @@ impl<Key: ToValkeyArg> Command for Ttl<Key> {
         Some(&TTL)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Ttl<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Ttl<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4801,6 +5022,12 @@ impl<Key: ToValkeyArg> Command for Type<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TYPE)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Type<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Type<Key> {
@@ -4877,6 +5104,12 @@ impl<Key: ToValkeyArgs> Command for Unlink<Key> {
         Some(&UNLINK)
     }
 }
+impl<Key: ToValkeyArgs> CommandKeys for Unlink<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Key: ToValkeyArgs> fmt::Debug for Unlink<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4945,6 +5178,11 @@ impl Command for Wait {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WAIT)
+    }
+}
+impl CommandKeys for Wait {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Wait {
@@ -5020,6 +5258,11 @@ impl Command for Waitaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WAITAOF)
+    }
+}
+impl CommandKeys for Waitaof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Waitaof {

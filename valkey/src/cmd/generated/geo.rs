@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -251,6 +251,17 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Change: ToValkeyArgs,
+> CommandKeys for Geoadd<Key, Data, Condition, Change> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -504,6 +515,17 @@ impl<
     Member1: ToValkeyArg,
     Member2: ToValkeyArg,
     Unit: ToValkeyArgs,
+> CommandKeys for Geodist<Key, Member1, Member2, Unit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member1: ToValkeyArg,
+    Member2: ToValkeyArg,
+    Unit: ToValkeyArgs,
 > fmt::Debug for Geodist<Key, Member1, Member2, Unit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -609,6 +631,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Geohash<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEOHASH)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Geohash<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Geohash<Key, Member> {
@@ -733,6 +761,13 @@ for Geopos<Key, Member, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEOPOS)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs, T: FromValkey> CommandKeys
+for Geopos<Key, Member, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -1615,6 +1650,34 @@ for Georadius<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Georadius<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
     }
 }
 impl<
@@ -2512,6 +2575,36 @@ impl<
     Order: ToValkeyArgs,
     Store: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys
+for Georadiusbymember<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug
 for Georadiusbymember<
     Key,
@@ -3204,6 +3297,35 @@ for GeoradiusbymemberRo<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEORADIUSBYMEMBER_RO)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for GeoradiusbymemberRo<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -3920,6 +4042,33 @@ for GeoradiusRo<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for GeoradiusRo<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -4850,6 +4999,35 @@ impl<
     Withdist: ToValkeyArgs,
     Withhash: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys
+for Geosearch<
+    Key,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Withcoord,
+    Withdist,
+    Withhash,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug
 for Geosearch<
     Key,
@@ -5536,6 +5714,32 @@ for Geosearchstore<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Source: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Storedist: ToValkeyArgs,
+> CommandKeys
+for Geosearchstore<
+    Destination,
+    Source,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Storedist,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        one_key(&self.source, f);
+        true
     }
 }
 impl<

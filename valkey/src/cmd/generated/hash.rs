@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -95,6 +95,12 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hdel<Key, Field> {
         Some(&HDEL)
     }
 }
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> CommandKeys for Hdel<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hdel<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -173,6 +179,12 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hexists<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXISTS)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hexists<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hexists<Key, Field> {
@@ -411,6 +423,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIRE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> CommandKeys for Hexpire<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -665,6 +687,16 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
+> CommandKeys for Hexpireat<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
 > fmt::Debug for Hexpireat<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -746,6 +778,13 @@ for Hexpiretime<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hexpiretime<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
@@ -835,6 +874,13 @@ for Hget<Key, Field, T> {
         Some(&HGET)
     }
 }
+impl<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey> CommandKeys
+for Hget<Key, Field, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey> fmt::Debug
 for Hget<Key, Field, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -916,6 +962,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hgetall<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETALL)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hgetall<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hgetall<Key, T> {
@@ -1005,6 +1057,16 @@ for Hgetdel<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETDEL)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+> CommandKeys for Hgetdel<Key, Field, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -1339,6 +1401,17 @@ impl<
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Expiration: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Hgetex<Key, Field, Expiration, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Expiration: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Hgetex<Key, Field, Expiration, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1424,6 +1497,12 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hincrby<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HINCRBY)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hincrby<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrby<Key, Field> {
@@ -1517,6 +1596,12 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hincrbyfloat<Key, Field> 
         Some(&HINCRBYFLOAT)
     }
 }
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hincrbyfloat<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrbyfloat<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1592,6 +1677,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hkeys<Key, T> {
         Some(&HKEYS)
     }
 }
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hkeys<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hkeys<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1664,6 +1755,12 @@ impl<Key: ToValkeyArg> Command for Hlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Hlen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Hlen<Key> {
@@ -1750,6 +1847,13 @@ for Hmget<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HMGET)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> CommandKeys
+for Hmget<Key, Field, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -1840,6 +1944,15 @@ for Hmset<Key, Data> {
 impl<
     Key: ToValkeyArg,
     Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> CommandKeys for Hmset<Key, Data> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
 > fmt::Debug for Hmset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1921,6 +2034,13 @@ for Hpersist<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPERSIST)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hpersist<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
@@ -2166,6 +2286,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIRE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> CommandKeys for Hpexpire<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -2420,6 +2550,16 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
+> CommandKeys for Hpexpireat<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
 > fmt::Debug for Hpexpireat<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2501,6 +2641,13 @@ for Hpexpiretime<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hpexpiretime<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
@@ -2585,6 +2732,13 @@ for Hpttl<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPTTL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hpttl<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
@@ -2749,6 +2903,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HRANDFIELD)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withvalues: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -2987,6 +3153,18 @@ impl<
     Count: ToValkeyArgs,
     Novalues: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Hscan<Key, Pattern, Count, Novalues, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Novalues: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Hscan<Key, Pattern, Count, Novalues, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3073,6 +3251,15 @@ for Hset<Key, Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSET)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> CommandKeys for Hset<Key, Data> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -3597,6 +3784,18 @@ impl<
     KeyCondition: ToValkeyArgs,
     FieldsCondition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
+> CommandKeys for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    KeyCondition: ToValkeyArgs,
+    FieldsCondition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
 > fmt::Debug for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3685,6 +3884,13 @@ for Hsetnx<Key, Field, ValueArg> {
         Some(&HSETNX)
     }
 }
+impl<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys
+for Hsetnx<Key, Field, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug
 for Hsetnx<Key, Field, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -3764,6 +3970,12 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hstrlen<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSTRLEN)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hstrlen<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hstrlen<Key, Field> {
@@ -3849,6 +4061,13 @@ for Httl<Key, Field> {
         Some(&HTTL)
     }
 }
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Httl<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Httl<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -3923,6 +4142,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hvals<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HVALS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hvals<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hvals<Key, T> {

@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -124,6 +124,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Pfadd<Key, Element> {
         Some(&PFADD)
     }
 }
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Pfadd<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Pfadd<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -196,6 +202,12 @@ impl<Key: ToValkeyArgs> Command for Pfcount<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFCOUNT)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Pfcount<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Pfcount<Key> {
@@ -279,6 +291,13 @@ impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> Command for Pfdebug<Subcommand, 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFDEBUG)
+    }
+}
+impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> CommandKeys
+for Pfdebug<Subcommand, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> fmt::Debug for Pfdebug<Subcommand, Key> {
@@ -410,6 +429,14 @@ for Pfmerge<Destkey, Sourcekey> {
         Some(&PFMERGE)
     }
 }
+impl<Destkey: ToValkeyArg, Sourcekey: ToValkeyArgs> CommandKeys
+for Pfmerge<Destkey, Sourcekey> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destkey, f);
+        part_keys(&self.sourcekey, Pick::All, f);
+        true
+    }
+}
 impl<Destkey: ToValkeyArg, Sourcekey: ToValkeyArgs> fmt::Debug
 for Pfmerge<Destkey, Sourcekey> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -466,6 +493,11 @@ impl Command for Pfselftest {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFSELFTEST)
+    }
+}
+impl CommandKeys for Pfselftest {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Pfselftest {

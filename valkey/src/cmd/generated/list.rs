@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -124,6 +124,14 @@ for Blmove<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Blmove<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
     }
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
@@ -273,6 +281,16 @@ impl<
     Key: ToValkeyArgs + Elements<shape::Arg>,
     Count: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Blmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Blmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -362,6 +380,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Blpop<Key, T> {
         Some(&BLPOP)
     }
 }
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Blpop<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Blpop<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -449,6 +473,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Brpop<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BRPOP)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Brpop<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Brpop<Key, T> {
@@ -559,6 +589,14 @@ for Brpoplpush<Source, Destination, T> {
         Some(&BRPOPLPUSH)
     }
 }
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Brpoplpush<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
 for Brpoplpush<Source, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -640,6 +678,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Lindex<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LINDEX)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Lindex<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lindex<Key, T> {
@@ -762,6 +806,13 @@ for Linsert<Key, Pivot, Element> {
         Some(&LINSERT)
     }
 }
+impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> CommandKeys
+for Linsert<Key, Pivot, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> fmt::Debug
 for Linsert<Key, Pivot, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -835,6 +886,12 @@ impl<Key: ToValkeyArg> Command for Llen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Llen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Llen<Key> {
@@ -941,6 +998,14 @@ for Lmove<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Lmove<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
     }
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
@@ -1073,6 +1138,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMPOP)
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Lmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<
@@ -1221,6 +1296,13 @@ for Lpop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Lpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -1457,6 +1539,19 @@ impl<
     NumMatches: ToValkeyArgs,
     Len: ToValkeyArgs,
     O: Reply,
+> CommandKeys for Lpos<Key, Element, Rank, NumMatches, Len, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Element: ToValkeyArg,
+    Rank: ToValkeyArgs,
+    NumMatches: ToValkeyArgs,
+    Len: ToValkeyArgs,
+    O: Reply,
 > fmt::Debug for Lpos<Key, Element, Rank, NumMatches, Len, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1544,6 +1639,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Lpush<Key, Element> {
         Some(&LPUSH)
     }
 }
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Lpush<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpush<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1629,6 +1730,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Lpushx<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPUSHX)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Lpushx<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpushx<Key, Element> {
@@ -1721,6 +1828,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Lrange<Key, T> {
         Some(&LRANGE)
     }
 }
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Lrange<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lrange<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1803,6 +1916,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> Command for Lrem<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LREM)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> CommandKeys for Lrem<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lrem<Key, Element> {
@@ -1889,6 +2008,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> Command for Lset<Key, Element> {
         Some(&LSET)
     }
 }
+impl<Key: ToValkeyArg, Element: ToValkeyArg> CommandKeys for Lset<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lset<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1967,6 +2092,12 @@ impl<Key: ToValkeyArg> Command for Ltrim<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LTRIM)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Ltrim<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Ltrim<Key> {
@@ -2113,6 +2244,13 @@ for Rpop<Key, Count, T> {
         self.min_version
     }
 }
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Rpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Rpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2209,6 +2347,14 @@ for Rpoplpush<Source, Destination, T> {
         Some(&RPOPLPUSH)
     }
 }
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Rpoplpush<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
 for Rpoplpush<Source, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2297,6 +2443,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Rpush<Key, Element> {
         Some(&RPUSH)
     }
 }
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Rpush<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpush<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2382,6 +2534,12 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Rpushx<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPUSHX)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Rpushx<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpushx<Key, Element> {

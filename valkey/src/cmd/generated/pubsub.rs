@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -77,6 +77,11 @@ impl<Pattern: ToValkeyArgs> Command for Psubscribe<Pattern> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSUBSCRIBE)
+    }
+}
+impl<Pattern: ToValkeyArgs> CommandKeys for Psubscribe<Pattern> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Pattern: ToValkeyArgs> fmt::Debug for Psubscribe<Pattern> {
@@ -153,6 +158,12 @@ impl<Channel: ToValkeyArg, Message: ToValkeyArg> Command for Publish<Channel, Me
         Some(&PUBLISH)
     }
 }
+impl<Channel: ToValkeyArg, Message: ToValkeyArg> CommandKeys
+for Publish<Channel, Message> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Channel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
 for Publish<Channel, Message> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,6 +221,11 @@ impl Command for Pubsub {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB)
+    }
+}
+impl CommandKeys for Pubsub {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Pubsub {
@@ -322,6 +338,11 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> Command for PubsubChannels<Pattern, T
         Some(&PUBSUB_CHANNELS)
     }
 }
+impl<Pattern: ToValkeyArgs, T: FromValkey> CommandKeys for PubsubChannels<Pattern, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubChannels<Pattern, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -380,6 +401,11 @@ impl Command for PubsubHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_HELP)
+    }
+}
+impl CommandKeys for PubsubHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for PubsubHelp {
@@ -443,6 +469,11 @@ impl Command for PubsubNumpat {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_NUMPAT)
+    }
+}
+impl CommandKeys for PubsubNumpat {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for PubsubNumpat {
@@ -555,6 +586,11 @@ impl<Channel: ToValkeyArgs, T: FromValkey> Command for PubsubNumsub<Channel, T> 
         Some(&PUBSUB_NUMSUB)
     }
 }
+impl<Channel: ToValkeyArgs, T: FromValkey> CommandKeys for PubsubNumsub<Channel, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Channel: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubNumsub<Channel, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -663,6 +699,12 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> Command for PubsubShardchannels<Patte
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_SHARDCHANNELS)
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> CommandKeys
+for PubsubShardchannels<Pattern, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -777,6 +819,12 @@ for PubsubShardnumsub<Shardchannel, T> {
         Some(&PUBSUB_SHARDNUMSUB)
     }
 }
+impl<Shardchannel: ToValkeyArgs, T: FromValkey> CommandKeys
+for PubsubShardnumsub<Shardchannel, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Shardchannel: ToValkeyArgs, T: FromValkey> fmt::Debug
 for PubsubShardnumsub<Shardchannel, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -876,6 +924,11 @@ impl<Pattern: ToValkeyArgs> Command for Punsubscribe<Pattern> {
         Some(&PUNSUBSCRIBE)
     }
 }
+impl<Pattern: ToValkeyArgs> CommandKeys for Punsubscribe<Pattern> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Pattern: ToValkeyArgs> fmt::Debug for Punsubscribe<Pattern> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -961,6 +1014,12 @@ for Spublish<Shardchannel, Message> {
         Some(&SPUBLISH)
     }
 }
+impl<Shardchannel: ToValkeyArg, Message: ToValkeyArg> CommandKeys
+for Spublish<Shardchannel, Message> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Shardchannel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
 for Spublish<Shardchannel, Message> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1042,6 +1101,11 @@ impl<Shardchannel: ToValkeyArgs> Command for Ssubscribe<Shardchannel> {
         Some(&SSUBSCRIBE)
     }
 }
+impl<Shardchannel: ToValkeyArgs> CommandKeys for Ssubscribe<Shardchannel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Shardchannel: ToValkeyArgs> fmt::Debug for Ssubscribe<Shardchannel> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1108,6 +1172,11 @@ impl<Channel: ToValkeyArgs> Command for Subscribe<Channel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUBSCRIBE)
+    }
+}
+impl<Channel: ToValkeyArgs> CommandKeys for Subscribe<Channel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Channel: ToValkeyArgs> fmt::Debug for Subscribe<Channel> {
@@ -1220,6 +1289,11 @@ impl<Shardchannel: ToValkeyArgs> Command for Sunsubscribe<Shardchannel> {
         Some(&SUNSUBSCRIBE)
     }
 }
+impl<Shardchannel: ToValkeyArgs> CommandKeys for Sunsubscribe<Shardchannel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Shardchannel: ToValkeyArgs> fmt::Debug for Sunsubscribe<Shardchannel> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1316,6 +1390,11 @@ impl<Channel: ToValkeyArgs> Command for Unsubscribe<Channel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNSUBSCRIBE)
+    }
+}
+impl<Channel: ToValkeyArgs> CommandKeys for Unsubscribe<Channel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Channel: ToValkeyArgs> fmt::Debug for Unsubscribe<Channel> {

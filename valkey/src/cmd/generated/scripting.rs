@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -185,6 +185,17 @@ for Eval<Script, Key, Arg, T> {
         Some(&EVAL)
     }
 }
+impl<
+    Script: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Eval<Script, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Eval<Script, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -358,6 +369,13 @@ for Evalsha<Sha1, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVALSHA)
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for Evalsha<Sha1, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -536,6 +554,13 @@ for EvalshaRo<Sha1, Key, Arg, T> {
         Some(&EVALSHA_RO)
     }
 }
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for EvalshaRo<Sha1, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for EvalshaRo<Sha1, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -712,6 +737,17 @@ for EvalRo<Script, Key, Arg, T> {
         Some(&EVAL_RO)
     }
 }
+impl<
+    Script: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for EvalRo<Script, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for EvalRo<Script, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -885,6 +921,17 @@ for Fcall<Function, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FCALL)
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Fcall<Function, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<
@@ -1072,6 +1119,17 @@ impl<
     Key: ToValkeyArgs,
     Arg: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for FcallRo<Function, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for FcallRo<Function, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1128,6 +1186,11 @@ impl Command for Function {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION)
+    }
+}
+impl CommandKeys for Function {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Function {
@@ -1199,6 +1262,11 @@ impl<LibraryName: ToValkeyArg> Command for FunctionDelete<LibraryName> {
         Some(&FUNCTION_DELETE)
     }
 }
+impl<LibraryName: ToValkeyArg> CommandKeys for FunctionDelete<LibraryName> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<LibraryName: ToValkeyArg> fmt::Debug for FunctionDelete<LibraryName> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1261,6 +1329,11 @@ impl<T: FromValkey> Command for FunctionDump<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_DUMP)
+    }
+}
+impl<T: FromValkey> CommandKeys for FunctionDump<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for FunctionDump<T> {
@@ -1386,6 +1459,11 @@ impl<FlushType: ToValkeyArgs> Command for FunctionFlush<FlushType> {
         Some(&FUNCTION_FLUSH)
     }
 }
+impl<FlushType: ToValkeyArgs> CommandKeys for FunctionFlush<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<FlushType: ToValkeyArgs> fmt::Debug for FunctionFlush<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1446,6 +1524,11 @@ impl Command for FunctionHelp {
         Some(&FUNCTION_HELP)
     }
 }
+impl CommandKeys for FunctionHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for FunctionHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1504,6 +1587,11 @@ impl Command for FunctionKill {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_KILL)
+    }
+}
+impl CommandKeys for FunctionKill {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for FunctionKill {
@@ -1654,6 +1742,12 @@ for FunctionList<LibraryNamePattern, Withcode, T> {
         Some(&FUNCTION_LIST)
     }
 }
+impl<LibraryNamePattern: ToValkeyArgs, Withcode: ToValkeyArgs, T: FromValkey> CommandKeys
+for FunctionList<LibraryNamePattern, Withcode, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<LibraryNamePattern: ToValkeyArgs, Withcode: ToValkeyArgs, T: FromValkey> fmt::Debug
 for FunctionList<LibraryNamePattern, Withcode, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1761,6 +1855,12 @@ for FunctionLoad<FunctionCode, Replace> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_LOAD)
+    }
+}
+impl<FunctionCode: ToValkeyArg, Replace: ToValkeyArgs> CommandKeys
+for FunctionLoad<FunctionCode, Replace> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<FunctionCode: ToValkeyArg, Replace: ToValkeyArgs> fmt::Debug
@@ -1936,6 +2036,12 @@ for FunctionRestore<SerializedValue, Policy> {
         Some(&FUNCTION_RESTORE)
     }
 }
+impl<SerializedValue: ToValkeyArg, Policy: ToValkeyArgs> CommandKeys
+for FunctionRestore<SerializedValue, Policy> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<SerializedValue: ToValkeyArg, Policy: ToValkeyArgs> fmt::Debug
 for FunctionRestore<SerializedValue, Policy> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2009,6 +2115,11 @@ impl<T: FromValkey> Command for FunctionStats<T> {
         Some(&FUNCTION_STATS)
     }
 }
+impl<T: FromValkey> CommandKeys for FunctionStats<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for FunctionStats<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2065,6 +2176,11 @@ impl Command for Script {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT)
+    }
+}
+impl CommandKeys for Script {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Script {
@@ -2227,6 +2343,11 @@ impl<Engine: ToValkeyArgs> Command for ScriptDebug<Engine> {
         self.min_version
     }
 }
+impl<Engine: ToValkeyArgs> CommandKeys for ScriptDebug<Engine> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Engine: ToValkeyArgs> fmt::Debug for ScriptDebug<Engine> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2292,6 +2413,11 @@ impl<Sha1: ToValkeyArgs> Command for ScriptExists<Sha1> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_EXISTS)
+    }
+}
+impl<Sha1: ToValkeyArgs> CommandKeys for ScriptExists<Sha1> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Sha1: ToValkeyArgs> fmt::Debug for ScriptExists<Sha1> {
@@ -2448,6 +2574,11 @@ impl<FlushType: ToValkeyArgs> Command for ScriptFlush<FlushType> {
         self.min_version
     }
 }
+impl<FlushType: ToValkeyArgs> CommandKeys for ScriptFlush<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<FlushType: ToValkeyArgs> fmt::Debug for ScriptFlush<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2508,6 +2639,11 @@ impl Command for ScriptHelp {
         Some(&SCRIPT_HELP)
     }
 }
+impl CommandKeys for ScriptHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ScriptHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2566,6 +2702,11 @@ impl Command for ScriptKill {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_KILL)
+    }
+}
+impl CommandKeys for ScriptKill {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ScriptKill {
@@ -2635,6 +2776,11 @@ impl<Script: ToValkeyArg> Command for ScriptLoad<Script> {
         Some(&SCRIPT_LOAD)
     }
 }
+impl<Script: ToValkeyArg> CommandKeys for ScriptLoad<Script> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Script: ToValkeyArg> fmt::Debug for ScriptLoad<Script> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2700,6 +2846,11 @@ impl<Sha1: ToValkeyArg> Command for ScriptShow<Sha1> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_SHOW)
+    }
+}
+impl<Sha1: ToValkeyArg> CommandKeys for ScriptShow<Sha1> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Sha1: ToValkeyArg> fmt::Debug for ScriptShow<Sha1> {

@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -67,6 +67,11 @@ impl Command for Acl {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL)
+    }
+}
+impl CommandKeys for Acl {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Acl {
@@ -169,6 +174,11 @@ impl<Category: ToValkeyArgs> Command for AclCat<Category> {
         Some(&ACL_CAT)
     }
 }
+impl<Category: ToValkeyArgs> CommandKeys for AclCat<Category> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Category: ToValkeyArgs> fmt::Debug for AclCat<Category> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -238,6 +248,11 @@ impl<Username: ToValkeyArgs> Command for AclDeluser<Username> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_DELUSER)
+    }
+}
+impl<Username: ToValkeyArgs> CommandKeys for AclDeluser<Username> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Username: ToValkeyArgs> fmt::Debug for AclDeluser<Username> {
@@ -366,6 +381,12 @@ for AclDryrun<Username, CommandArg, Arg> {
         Some(&ACL_DRYRUN)
     }
 }
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys
+for AclDryrun<Username, CommandArg, Arg> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
 for AclDryrun<Username, CommandArg, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -461,6 +482,11 @@ impl<Bits: ToValkeyArgs> Command for AclGenpass<Bits> {
         Some(&ACL_GENPASS)
     }
 }
+impl<Bits: ToValkeyArgs> CommandKeys for AclGenpass<Bits> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Bits: ToValkeyArgs> fmt::Debug for AclGenpass<Bits> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -544,6 +570,11 @@ impl<Username: ToValkeyArg, T: FromValkey> Command for AclGetuser<Username, T> {
         Some(&ACL_GETUSER)
     }
 }
+impl<Username: ToValkeyArg, T: FromValkey> CommandKeys for AclGetuser<Username, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Username: ToValkeyArg, T: FromValkey> fmt::Debug for AclGetuser<Username, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -602,6 +633,11 @@ impl Command for AclHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_HELP)
+    }
+}
+impl CommandKeys for AclHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for AclHelp {
@@ -668,6 +704,11 @@ impl Command for AclList {
         Some(&ACL_LIST)
     }
 }
+impl CommandKeys for AclList {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for AclList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -730,6 +771,11 @@ impl Command for AclLoad {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LOAD)
+    }
+}
+impl CommandKeys for AclLoad {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for AclLoad {
@@ -864,6 +910,11 @@ impl<Operation: ToValkeyArgs, O: Reply> Command for AclLog<Operation, O> {
         Some(&ACL_LOG)
     }
 }
+impl<Operation: ToValkeyArgs, O: Reply> CommandKeys for AclLog<Operation, O> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Operation: ToValkeyArgs, O: Reply> fmt::Debug for AclLog<Operation, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -926,6 +977,11 @@ impl Command for AclSave {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_SAVE)
+    }
+}
+impl CommandKeys for AclSave {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for AclSave {
@@ -1049,6 +1105,12 @@ impl<Username: ToValkeyArg, Rule: ToValkeyArgs> Command for AclSetuser<Username,
         Some(&ACL_SETUSER)
     }
 }
+impl<Username: ToValkeyArg, Rule: ToValkeyArgs> CommandKeys
+for AclSetuser<Username, Rule> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Username: ToValkeyArg, Rule: ToValkeyArgs> fmt::Debug
 for AclSetuser<Username, Rule> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1114,6 +1176,11 @@ impl Command for AclUsers {
         Some(&ACL_USERS)
     }
 }
+impl CommandKeys for AclUsers {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for AclUsers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1177,6 +1244,11 @@ impl Command for AclWhoami {
         Some(&ACL_WHOAMI)
     }
 }
+impl CommandKeys for AclWhoami {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for AclWhoami {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1235,6 +1307,11 @@ impl Command for Bgrewriteaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BGREWRITEAOF)
+    }
+}
+impl CommandKeys for Bgrewriteaof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Bgrewriteaof {
@@ -1405,6 +1482,11 @@ impl<Operation: ToValkeyArgs> Command for Bgsave<Operation> {
         self.min_version
     }
 }
+impl<Operation: ToValkeyArgs> CommandKeys for Bgsave<Operation> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Operation: ToValkeyArgs> fmt::Debug for Bgsave<Operation> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1466,6 +1548,11 @@ impl<T: FromValkey> Command for CommandCmd<T> {
         Some(&COMMAND)
     }
 }
+impl<T: FromValkey> CommandKeys for CommandCmd<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for CommandCmd<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1524,6 +1611,11 @@ impl Command for CommandCount {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_COUNT)
+    }
+}
+impl CommandKeys for CommandCount {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for CommandCount {
@@ -1635,6 +1727,12 @@ impl<CommandName: ToValkeyArgs, T: FromValkey> Command for CommandDocs<CommandNa
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_DOCS)
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandDocs<CommandName, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -1757,6 +1855,12 @@ for CommandGetkeys<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYS)
     }
 }
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandGetkeys<CommandArg, Arg, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for CommandGetkeys<CommandArg, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1877,6 +1981,12 @@ for CommandGetkeysandflags<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYSANDFLAGS)
     }
 }
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandGetkeysandflags<CommandArg, Arg, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for CommandGetkeysandflags<CommandArg, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1936,6 +2046,11 @@ impl Command for CommandHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_HELP)
+    }
+}
+impl CommandKeys for CommandHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for CommandHelp {
@@ -2047,6 +2162,12 @@ impl<CommandName: ToValkeyArgs, T: FromValkey> Command for CommandInfo<CommandNa
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_INFO)
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandInfo<CommandName, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -2234,6 +2355,11 @@ impl<Filterby: ToValkeyArgs> Command for CommandList<Filterby> {
         Some(&COMMAND_LIST)
     }
 }
+impl<Filterby: ToValkeyArgs> CommandKeys for CommandList<Filterby> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Filterby: ToValkeyArgs> fmt::Debug for CommandList<Filterby> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2290,6 +2416,11 @@ impl Command for Commandlog {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG)
+    }
+}
+impl CommandKeys for Commandlog {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Commandlog {
@@ -2373,6 +2504,11 @@ impl<T: FromValkey> Command for CommandlogGet<T> {
         Some(&COMMANDLOG_GET)
     }
 }
+impl<T: FromValkey> CommandKeys for CommandlogGet<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for CommandlogGet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2431,6 +2567,11 @@ impl Command for CommandlogHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_HELP)
+    }
+}
+impl CommandKeys for CommandlogHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for CommandlogHelp {
@@ -2507,6 +2648,11 @@ impl Command for CommandlogLen {
         Some(&COMMANDLOG_LEN)
     }
 }
+impl CommandKeys for CommandlogLen {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for CommandlogLen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2577,6 +2723,11 @@ impl Command for CommandlogReset {
         Some(&COMMANDLOG_RESET)
     }
 }
+impl CommandKeys for CommandlogReset {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for CommandlogReset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2633,6 +2784,11 @@ impl Command for Config {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG)
+    }
+}
+impl CommandKeys for Config {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Config {
@@ -2720,6 +2876,11 @@ impl<Parameter: ToValkeyArgs, T: FromValkey> Command for ConfigGet<Parameter, T>
         Some(&CONFIG_GET)
     }
 }
+impl<Parameter: ToValkeyArgs, T: FromValkey> CommandKeys for ConfigGet<Parameter, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Parameter: ToValkeyArgs, T: FromValkey> fmt::Debug for ConfigGet<Parameter, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2778,6 +2939,11 @@ impl Command for ConfigHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_HELP)
+    }
+}
+impl CommandKeys for ConfigHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ConfigHelp {
@@ -2844,6 +3010,11 @@ impl Command for ConfigResetstat {
         Some(&CONFIG_RESETSTAT)
     }
 }
+impl CommandKeys for ConfigResetstat {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ConfigResetstat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2906,6 +3077,11 @@ impl Command for ConfigRewrite {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_REWRITE)
+    }
+}
+impl CommandKeys for ConfigRewrite {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for ConfigRewrite {
@@ -2986,6 +3162,12 @@ for ConfigSet<Data> {
         Some(&CONFIG_SET)
     }
 }
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> CommandKeys
+for ConfigSet<Data> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
 for ConfigSet<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -3054,6 +3236,11 @@ impl Command for Dbsize {
         Some(&DBSIZE)
     }
 }
+impl CommandKeys for Dbsize {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Dbsize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3113,6 +3300,11 @@ impl Command for Debug {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DEBUG)
+    }
+}
+impl CommandKeys for Debug {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Debug {
@@ -3388,6 +3580,20 @@ impl<
     Force: ToValkeyArgs,
     Abort: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
+> CommandKeys
+for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    TargetGiven,
+    Target: ToValkeyArgs,
+    Host2: ToValkeyArgs,
+    Port: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Abort: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
 > fmt::Debug for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3551,6 +3757,11 @@ impl<FlushType: ToValkeyArgs> Command for Flushall<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> CommandKeys for Flushall<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<FlushType: ToValkeyArgs> fmt::Debug for Flushall<FlushType> {
@@ -3718,6 +3929,11 @@ impl<FlushType: ToValkeyArgs> Command for Flushdb<FlushType> {
         self.min_version
     }
 }
+impl<FlushType: ToValkeyArgs> CommandKeys for Flushdb<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<FlushType: ToValkeyArgs> fmt::Debug for Flushdb<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3821,6 +4037,11 @@ impl<Section: ToValkeyArgs> Command for Info<Section> {
         Some(&INFO)
     }
 }
+impl<Section: ToValkeyArgs> CommandKeys for Info<Section> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Section: ToValkeyArgs> fmt::Debug for Info<Section> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3881,6 +4102,11 @@ impl Command for Lastsave {
         Some(&LASTSAVE)
     }
 }
+impl CommandKeys for Lastsave {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Lastsave {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3937,6 +4163,11 @@ impl Command for Latency {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY)
+    }
+}
+impl CommandKeys for Latency {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Latency {
@@ -4009,6 +4240,11 @@ impl Command for LatencyDoctor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_DOCTOR)
+    }
+}
+impl CommandKeys for LatencyDoctor {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for LatencyDoctor {
@@ -4086,6 +4322,11 @@ impl<Event: ToValkeyArg> Command for LatencyGraph<Event> {
         Some(&LATENCY_GRAPH)
     }
 }
+impl<Event: ToValkeyArg> CommandKeys for LatencyGraph<Event> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Event: ToValkeyArg> fmt::Debug for LatencyGraph<Event> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4144,6 +4385,11 @@ impl Command for LatencyHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HELP)
+    }
+}
+impl CommandKeys for LatencyHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for LatencyHelp {
@@ -4266,6 +4512,12 @@ for LatencyHistogram<CommandArg, T> {
         Some(&LATENCY_HISTOGRAM)
     }
 }
+impl<CommandArg: ToValkeyArgs, T: FromValkey> CommandKeys
+for LatencyHistogram<CommandArg, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<CommandArg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for LatencyHistogram<CommandArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -4348,6 +4600,11 @@ impl<Event: ToValkeyArg, T: FromValkey> Command for LatencyHistory<Event, T> {
         Some(&LATENCY_HISTORY)
     }
 }
+impl<Event: ToValkeyArg, T: FromValkey> CommandKeys for LatencyHistory<Event, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Event: ToValkeyArg, T: FromValkey> fmt::Debug for LatencyHistory<Event, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4418,6 +4675,11 @@ impl<T: FromValkey> Command for LatencyLatest<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_LATEST)
+    }
+}
+impl<T: FromValkey> CommandKeys for LatencyLatest<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for LatencyLatest<T> {
@@ -4518,6 +4780,11 @@ impl<Event: ToValkeyArgs> Command for LatencyReset<Event> {
         Some(&LATENCY_RESET)
     }
 }
+impl<Event: ToValkeyArgs> CommandKeys for LatencyReset<Event> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Event: ToValkeyArgs> fmt::Debug for LatencyReset<Event> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4613,6 +4880,11 @@ impl<VersionArg: ToValkeyArgs> Command for Lolwut<VersionArg> {
         Some(&LOLWUT)
     }
 }
+impl<VersionArg: ToValkeyArgs> CommandKeys for Lolwut<VersionArg> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<VersionArg: ToValkeyArgs> fmt::Debug for Lolwut<VersionArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4669,6 +4941,11 @@ impl Command for Memory {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY)
+    }
+}
+impl CommandKeys for Memory {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Memory {
@@ -4738,6 +5015,11 @@ impl Command for MemoryDoctor {
         Some(&MEMORY_DOCTOR)
     }
 }
+impl CommandKeys for MemoryDoctor {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for MemoryDoctor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4796,6 +5078,11 @@ impl Command for MemoryHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_HELP)
+    }
+}
+impl CommandKeys for MemoryHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for MemoryHelp {
@@ -4862,6 +5149,11 @@ impl Command for MemoryMallocStats {
         Some(&MEMORY_MALLOC_STATS)
     }
 }
+impl CommandKeys for MemoryMallocStats {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for MemoryMallocStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4920,6 +5212,11 @@ impl Command for MemoryPurge {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_PURGE)
+    }
+}
+impl CommandKeys for MemoryPurge {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for MemoryPurge {
@@ -4989,6 +5286,11 @@ impl<T: FromValkey> Command for MemoryStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_STATS)
+    }
+}
+impl<T: FromValkey> CommandKeys for MemoryStats<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for MemoryStats<T> {
@@ -5107,6 +5409,12 @@ impl<Key: ToValkeyArg, Count: ToValkeyArgs> Command for MemoryUsage<Key, Count> 
         Some(&MEMORY_USAGE)
     }
 }
+impl<Key: ToValkeyArg, Count: ToValkeyArgs> CommandKeys for MemoryUsage<Key, Count> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Count: ToValkeyArgs> fmt::Debug for MemoryUsage<Key, Count> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -5163,6 +5471,11 @@ impl Command for Module {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE)
+    }
+}
+impl CommandKeys for Module {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Module {
@@ -5225,6 +5538,11 @@ impl Command for ModuleHelp {
         Some(&MODULE_HELP)
     }
 }
+impl CommandKeys for ModuleHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for ModuleHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -5285,6 +5603,11 @@ impl<T: FromValkey> Command for ModuleList<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LIST)
+    }
+}
+impl<T: FromValkey> CommandKeys for ModuleList<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<T: FromValkey> fmt::Debug for ModuleList<T> {
@@ -5388,6 +5711,11 @@ impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LOAD)
+    }
+}
+impl<Path: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys for ModuleLoad<Path, Arg> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
@@ -5551,6 +5879,12 @@ for ModuleLoadex<Path, Configs, Args> {
         Some(&MODULE_LOADEX)
     }
 }
+impl<Path: ToValkeyArg, Configs: ToValkeyArgs, Args: ToValkeyArgs> CommandKeys
+for ModuleLoadex<Path, Configs, Args> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Path: ToValkeyArg, Configs: ToValkeyArgs, Args: ToValkeyArgs> fmt::Debug
 for ModuleLoadex<Path, Configs, Args> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -5622,6 +5956,11 @@ impl<Name: ToValkeyArg> Command for ModuleUnload<Name> {
         Some(&MODULE_UNLOAD)
     }
 }
+impl<Name: ToValkeyArg> CommandKeys for ModuleUnload<Name> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Name: ToValkeyArg> fmt::Debug for ModuleUnload<Name> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -5680,6 +6019,11 @@ impl Command for Monitor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MONITOR)
+    }
+}
+impl CommandKeys for Monitor {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Monitor {
@@ -5755,6 +6099,11 @@ impl<Replicationid: ToValkeyArg> Command for Psync<Replicationid> {
         Some(&PSYNC)
     }
 }
+impl<Replicationid: ToValkeyArg> CommandKeys for Psync<Replicationid> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Replicationid: ToValkeyArg> fmt::Debug for Psync<Replicationid> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -5815,6 +6164,11 @@ impl Command for Replconf {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLCONF)
+    }
+}
+impl CommandKeys for Replconf {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Replconf {
@@ -5919,6 +6273,11 @@ impl Command for Replicaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLICAOF)
+    }
+}
+impl CommandKeys for Replicaof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Replicaof {
@@ -6311,6 +6670,20 @@ impl<
     Absttl: ToValkeyArgs,
     Seconds: ToValkeyArgs,
     Frequency: ToValkeyArgs,
+> CommandKeys
+for RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
 > fmt::Debug
 for RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -6375,6 +6748,11 @@ impl<T: FromValkey> Command for Role<T> {
         Some(&ROLE)
     }
 }
+impl<T: FromValkey> CommandKeys for Role<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for Role<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -6434,6 +6812,11 @@ impl Command for Save {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SAVE)
+    }
+}
+impl CommandKeys for Save {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Save {
@@ -6701,6 +7084,11 @@ impl<AbortSelector: ToValkeyArgs> Command for Shutdown<AbortSelector> {
         self.min_version
     }
 }
+impl<AbortSelector: ToValkeyArgs> CommandKeys for Shutdown<AbortSelector> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<AbortSelector: ToValkeyArgs> fmt::Debug for Shutdown<AbortSelector> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -6807,6 +7195,11 @@ impl Command for Slaveof {
         Some(&SLAVEOF)
     }
 }
+impl CommandKeys for Slaveof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Slaveof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -6863,6 +7256,11 @@ impl Command for Slowlog {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG)
+    }
+}
+impl CommandKeys for Slowlog {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Slowlog {
@@ -6973,6 +7371,11 @@ impl<Count: ToValkeyArgs, T: FromValkey> Command for SlowlogGet<Count, T> {
         Some(&SLOWLOG_GET)
     }
 }
+impl<Count: ToValkeyArgs, T: FromValkey> CommandKeys for SlowlogGet<Count, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<Count: ToValkeyArgs, T: FromValkey> fmt::Debug for SlowlogGet<Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7031,6 +7434,11 @@ impl Command for SlowlogHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_HELP)
+    }
+}
+impl CommandKeys for SlowlogHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for SlowlogHelp {
@@ -7100,6 +7508,11 @@ impl Command for SlowlogLen {
         Some(&SLOWLOG_LEN)
     }
 }
+impl CommandKeys for SlowlogLen {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for SlowlogLen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7161,6 +7574,11 @@ impl Command for SlowlogReset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_RESET)
+    }
+}
+impl CommandKeys for SlowlogReset {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for SlowlogReset {
@@ -7230,6 +7648,11 @@ impl Command for Swapdb {
         Some(&SWAPDB)
     }
 }
+impl CommandKeys for Swapdb {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Swapdb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7290,6 +7713,11 @@ impl Command for Sync {
         Some(&SYNC)
     }
 }
+impl CommandKeys for Sync {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Sync {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -7348,6 +7776,11 @@ impl Command for Time {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TIME)
+    }
+}
+impl CommandKeys for Time {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Time {

@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -98,6 +98,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Sadd<Key, Member> {
         Some(&SADD)
     }
 }
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Sadd<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Sadd<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -170,6 +176,12 @@ impl<Key: ToValkeyArg> Command for Scard<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCARD)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Scard<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Scard<Key> {
@@ -249,6 +261,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sdiff<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SDIFF)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sdiff<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sdiff<Key, T> {
@@ -341,6 +359,14 @@ for Sdiffstore<Destination, Key> {
         Some(&SDIFFSTORE)
     }
 }
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> CommandKeys
+for Sdiffstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
 for Sdiffstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -419,6 +445,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sinter<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTER)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sinter<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sinter<Key, T> {
@@ -537,6 +569,13 @@ for Sintercard<Key, Limit> {
         Some(&SINTERCARD)
     }
 }
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> CommandKeys
+for Sintercard<Key, Limit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
 for Sintercard<Key, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -628,6 +667,14 @@ for Sinterstore<Destination, Key> {
         Some(&SINTERSTORE)
     }
 }
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> CommandKeys
+for Sinterstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
 for Sinterstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -707,6 +754,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Sismember<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SISMEMBER)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Sismember<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Sismember<Key, Member> {
@@ -791,6 +844,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Smembers<Key, T> {
         Some(&SMEMBERS)
     }
 }
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Smembers<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Smembers<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -869,6 +928,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Smismember<Key, Member>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMISMEMBER)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Smismember<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Smismember<Key, Member> {
@@ -967,6 +1032,14 @@ for Smove<Source, Destination, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg> CommandKeys
+for Smove<Source, Destination, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
     }
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg> fmt::Debug
@@ -1112,6 +1185,13 @@ for Spop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Spop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -1261,6 +1341,13 @@ for Srandmember<Key, Count, T> {
         self.min_version
     }
 }
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Srandmember<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Srandmember<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1344,6 +1431,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Srem<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SREM)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Srem<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Srem<Key, Member> {
@@ -1529,6 +1622,17 @@ impl<
     Pattern: ToValkeyArgs,
     Count: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Sscan<Key, Pattern, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Sscan<Key, Pattern, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1606,6 +1710,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sunion<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNION)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sunion<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sunion<Key, T> {
@@ -1696,6 +1806,14 @@ for Sunionstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNIONSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> CommandKeys
+for Sunionstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug

@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -157,6 +157,16 @@ impl<
     Key: ToValkeyArgs + Elements<shape::Arg>,
     Count: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Bzmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Bzmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -249,6 +259,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Bzpopmax<Key, T> {
         Some(&BZPOPMAX)
     }
 }
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Bzpopmax<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmax<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -339,6 +355,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Bzpopmin<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZPOPMIN)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Bzpopmin<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmin<Key, T> {
@@ -707,6 +729,20 @@ impl<
     Change: ToValkeyArgs,
     Increment: ToValkeyArgs,
     O: Reply,
+> CommandKeys for Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Comparison: ToValkeyArgs,
+    Change: ToValkeyArgs,
+    Increment: ToValkeyArgs,
+    O: Reply,
 > fmt::Debug for Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -779,6 +815,12 @@ impl<Key: ToValkeyArg> Command for Zcard<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZCARD)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Zcard<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Zcard<Key> {
@@ -864,6 +906,13 @@ for Zcount<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZCOUNT)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zcount<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
@@ -993,6 +1042,16 @@ impl<
     Key: ToValkeyArgs + Elements<shape::Arg>,
     Withscores: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zdiff<Key, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zdiff<Key, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1087,6 +1146,14 @@ for Zdiffstore<Destination, Key> {
         Some(&ZDIFFSTORE)
     }
 }
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Zdiffstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Zdiffstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1177,6 +1244,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Zincrby<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINCRBY)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Zincrby<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zincrby<Key, Member> {
@@ -1488,6 +1561,18 @@ impl<
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zinter<Key, Weight, Aggregate, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zinter<Key, Weight, Aggregate, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1602,6 +1687,13 @@ for Zintercard<Key, Limit> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTERCARD)
+    }
+}
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> CommandKeys
+for Zintercard<Key, Limit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
@@ -1878,6 +1970,18 @@ impl<
     Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
+> CommandKeys for Zinterstore<Destination, Key, Weight, Aggregate> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
 > fmt::Debug for Zinterstore<Destination, Key, Weight, Aggregate> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1961,6 +2065,13 @@ for Zlexcount<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZLEXCOUNT)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zlexcount<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
@@ -2099,6 +2210,16 @@ impl<
     Key: ToValkeyArgs + Elements<shape::Arg>,
     Count: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2181,6 +2302,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Zmscore<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZMSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Zmscore<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zmscore<Key, Member> {
@@ -2305,6 +2432,13 @@ for Zpopmax<Key, Count, T> {
         Some(&ZPOPMAX)
     }
 }
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Zpopmax<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Zpopmax<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2426,6 +2560,13 @@ for Zpopmin<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZPOPMIN)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Zpopmin<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
@@ -2590,6 +2731,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANDMEMBER)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -2989,6 +3142,21 @@ impl<
     Limit: ToValkeyArgs,
     Withscores: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    Stop: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3113,6 +3281,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANGEBYLEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrangebylex<Key, Min, Max, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -3322,6 +3502,19 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -3626,6 +3819,21 @@ impl<
     Sortby: ToValkeyArgs,
     Rev: ToValkeyArgs,
     Limit: ToValkeyArgs,
+> CommandKeys for Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.dst, f);
+        one_key(&self.src, f);
+        true
+    }
+}
+impl<
+    Dst: ToValkeyArg,
+    Src: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
 > fmt::Debug for Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3746,6 +3954,17 @@ for Zrank<Key, Member, Withscore, O> {
         Some(&ZRANK)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withscore: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Zrank<Key, Member, Withscore, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
 for Zrank<Key, Member, Withscore, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -3831,6 +4050,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Zrem<Key, Member> {
         Some(&ZREM)
     }
 }
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Zrem<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zrem<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3914,6 +4139,13 @@ for Zremrangebylex<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYLEX)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zremrangebylex<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
@@ -4005,6 +4237,12 @@ impl<Key: ToValkeyArg> Command for Zremrangebyrank<Key> {
         Some(&ZREMRANGEBYRANK)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Zremrangebyrank<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Zremrangebyrank<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4088,6 +4326,13 @@ for Zremrangebyscore<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zremrangebyscore<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
@@ -4222,6 +4467,13 @@ for Zrevrange<Key, Withscores, T> {
         Some(&ZREVRANGE)
     }
 }
+impl<Key: ToValkeyArg, Withscores: ToValkeyArgs, T: FromValkey> CommandKeys
+for Zrevrange<Key, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Withscores: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Zrevrange<Key, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -4348,6 +4600,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGEBYLEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrevrangebylex<Key, Max, Min, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -4543,6 +4807,19 @@ impl<
     Withscores: ToValkeyArgs,
     Limit: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4661,6 +4938,17 @@ for Zrevrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANK)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withscore: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Zrevrank<Key, Member, Withscore, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
@@ -4898,6 +5186,18 @@ impl<
     Count: ToValkeyArgs,
     Noscores: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zscan<Key, Pattern, Count, Noscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Noscores: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zscan<Key, Pattern, Count, Noscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4980,6 +5280,12 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Zscore<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Zscore<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zscore<Key, Member> {
@@ -5291,6 +5597,18 @@ impl<
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Zunion<Key, Weight, Aggregate, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Zunion<Key, Weight, Aggregate, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -5557,6 +5875,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNIONSTORE)
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> CommandKeys for Zunionstore<Destination, Key, Weight, Aggregate> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<

@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -94,6 +94,13 @@ for Xack<Key, Group, Id> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XACK)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs> CommandKeys
+for Xack<Key, Group, Id> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug
@@ -606,6 +613,23 @@ impl<
     Threshold2: ToValkeyArgs,
     Count: ToValkeyArgs,
     O: Reply,
+> CommandKeys
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Nomkstream: ToValkeyArgs,
+    TrimGiven,
+    Strategy: ToValkeyArgs,
+    Operator: ToValkeyArgs,
+    Threshold2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    O: Reply,
 > fmt::Debug
 for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -846,6 +870,22 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XAUTOCLAIM)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -1570,6 +1610,39 @@ impl<
     Justid: ToValkeyArgs,
     Lastid: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys
+for Xclaim<
+    Key,
+    Group,
+    Consumer,
+    MinIdleTime,
+    Id,
+    Ms,
+    UnixTimeMilliseconds,
+    Count,
+    Force,
+    Justid,
+    Lastid,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Id: ToValkeyArgs,
+    Ms: ToValkeyArgs,
+    UnixTimeMilliseconds: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    Lastid: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug
 for Xclaim<
     Key,
@@ -1661,6 +1734,12 @@ impl<Key: ToValkeyArg, Id: ToValkeyArgs> Command for Xdel<Key, Id> {
         Some(&XDEL)
     }
 }
+impl<Key: ToValkeyArg, Id: ToValkeyArgs> CommandKeys for Xdel<Key, Id> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug for Xdel<Key, Id> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1717,6 +1796,11 @@ impl Command for Xgroup {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP)
+    }
+}
+impl CommandKeys for Xgroup {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Xgroup {
@@ -1940,6 +2024,17 @@ impl<
     Group: ToValkeyArg,
     Mkstream: ToValkeyArgs,
     Entriesread: ToValkeyArgs,
+> CommandKeys for XgroupCreate<Key, Group, Mkstream, Entriesread> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Mkstream: ToValkeyArgs,
+    Entriesread: ToValkeyArgs,
 > fmt::Debug for XgroupCreate<Key, Group, Mkstream, Entriesread> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2036,6 +2131,13 @@ for XgroupCreateconsumer<Key, Group, Consumer> {
         Some(&XGROUP_CREATECONSUMER)
     }
 }
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> CommandKeys
+for XgroupCreateconsumer<Key, Group, Consumer> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
 for XgroupCreateconsumer<Key, Group, Consumer> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2129,6 +2231,13 @@ for XgroupDelconsumer<Key, Group, Consumer> {
         Some(&XGROUP_DELCONSUMER)
     }
 }
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> CommandKeys
+for XgroupDelconsumer<Key, Group, Consumer> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
 for XgroupDelconsumer<Key, Group, Consumer> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2213,6 +2322,12 @@ impl<Key: ToValkeyArg, Group: ToValkeyArg> Command for XgroupDestroy<Key, Group>
         Some(&XGROUP_DESTROY)
     }
 }
+impl<Key: ToValkeyArg, Group: ToValkeyArg> CommandKeys for XgroupDestroy<Key, Group> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Group: ToValkeyArg> fmt::Debug for XgroupDestroy<Key, Group> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2271,6 +2386,11 @@ impl Command for XgroupHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_HELP)
+    }
+}
+impl CommandKeys for XgroupHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for XgroupHelp {
@@ -2442,6 +2562,13 @@ for XgroupSetid<Key, Group, Entriesread> {
         Some(&XGROUP_SETID)
     }
 }
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Entriesread: ToValkeyArgs> CommandKeys
+for XgroupSetid<Key, Group, Entriesread> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Entriesread: ToValkeyArgs> fmt::Debug
 for XgroupSetid<Key, Group, Entriesread> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2499,6 +2626,11 @@ impl Command for Xinfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO)
+    }
+}
+impl CommandKeys for Xinfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Xinfo {
@@ -2594,6 +2726,13 @@ for XinfoConsumers<Key, Group, T> {
         Some(&XINFO_CONSUMERS)
     }
 }
+impl<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey> CommandKeys
+for XinfoConsumers<Key, Group, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey> fmt::Debug
 for XinfoConsumers<Key, Group, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2680,6 +2819,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for XinfoGroups<Key, T> {
         Some(&XINFO_GROUPS)
     }
 }
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for XinfoGroups<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for XinfoGroups<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2738,6 +2883,11 @@ impl Command for XinfoHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_HELP)
+    }
+}
+impl CommandKeys for XinfoHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for XinfoHelp {
@@ -2921,6 +3071,18 @@ impl<
     Full: ToValkeyArgs,
     Count: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for XinfoStream<Key, FullBlockGiven, Full, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    FullBlockGiven,
+    Full: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2993,6 +3155,12 @@ impl<Key: ToValkeyArg> Command for Xlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Xlen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Xlen<Key> {
@@ -3352,6 +3520,23 @@ impl<
     Count: ToValkeyArgs,
     Consumer: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    FiltersGiven,
+    MinIdleTime: ToValkeyArgs,
+    Start2: ToValkeyArgs,
+    End2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Consumer: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug
 for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -3498,6 +3683,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XRANGE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    End: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xrange<Key, Start, End, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -3691,6 +3888,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREAD)
+    }
+}
+impl<
+    Streams: Pairs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xread<Streams, Count, Milliseconds, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
     }
 }
 impl<
@@ -3989,6 +4196,19 @@ impl<
     Milliseconds: ToValkeyArgs,
     Noack: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    Streams: Pairs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    Noack: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -4134,6 +4354,18 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREVRANGE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    End: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xrevrange<Key, End, Start, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -4371,6 +4603,17 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    LastId: ToValkeyArg,
+    EntriesAdded: ToValkeyArgs,
+    MaxDeletedId: ToValkeyArgs,
+> CommandKeys for Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<
@@ -4630,6 +4873,17 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Threshold: ToValkeyArg,
+    Operator: ToValkeyArgs,
+    Count: ToValkeyArgs,
+> CommandKeys for Xtrim<Key, Threshold, Operator, Count> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<

@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -94,6 +94,12 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Append<Key, ValueArg> 
         Some(&APPEND)
     }
 }
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Append<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Append<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -169,6 +175,12 @@ impl<Key: ToValkeyArg> Command for Decr<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DECR)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Decr<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Decr<Key> {
@@ -251,6 +263,12 @@ impl<Key: ToValkeyArg> Command for Decrby<Key> {
         Some(&DECRBY)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Decrby<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Decrby<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -331,6 +349,12 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Delifeq<Key, ValueArg>
         Some(&DELIFEQ)
     }
 }
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Delifeq<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Delifeq<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -406,6 +430,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Get<Key, T> {
         Some(&GET)
     }
 }
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Get<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Get<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -479,6 +509,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Getdel<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETDEL)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Getdel<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getdel<Key, T> {
@@ -774,6 +810,13 @@ for Getex<Key, Expiration, T> {
         Some(&GETEX)
     }
 }
+impl<Key: ToValkeyArg, Expiration: ToValkeyArgs, T: FromValkey> CommandKeys
+for Getex<Key, Expiration, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, Expiration: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Getex<Key, Expiration, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -865,6 +908,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Getrange<Key, T> {
         Some(&GETRANGE)
     }
 }
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Getrange<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getrange<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -954,6 +1003,13 @@ for Getset<Key, ValueArg, T> {
         Some(&GETSET)
     }
 }
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey> CommandKeys
+for Getset<Key, ValueArg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey> fmt::Debug
 for Getset<Key, ValueArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1030,6 +1086,12 @@ impl<Key: ToValkeyArg> Command for Incr<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCR)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Incr<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Incr<Key> {
@@ -1112,6 +1174,12 @@ impl<Key: ToValkeyArg> Command for Incrby<Key> {
         Some(&INCRBY)
     }
 }
+impl<Key: ToValkeyArg> CommandKeys for Incrby<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg> fmt::Debug for Incrby<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1190,6 +1258,12 @@ impl<Key: ToValkeyArg> Command for Incrbyfloat<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCRBYFLOAT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Incrbyfloat<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Incrbyfloat<Key> {
@@ -1483,6 +1557,21 @@ impl<
     MinMatchLen: ToValkeyArgs,
     Withmatchlen: ToValkeyArgs,
     T: FromValkey,
+> CommandKeys for Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key1, f);
+        one_key(&self.key2, f);
+        true
+    }
+}
+impl<
+    Key1: ToValkeyArg,
+    Key2: ToValkeyArg,
+    Len: ToValkeyArgs,
+    Idx: ToValkeyArgs,
+    MinMatchLen: ToValkeyArgs,
+    Withmatchlen: ToValkeyArgs,
+    T: FromValkey,
 > fmt::Debug for Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -1556,6 +1645,12 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Mget<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MGET)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Mget<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Mget<Key, T> {
@@ -1632,6 +1727,12 @@ impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command for Mset<D
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSET)
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> CommandKeys
+for Mset<Data> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
     }
 }
 impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug for Mset<Data> {
@@ -2011,6 +2112,15 @@ impl<
     Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     Condition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
+> CommandKeys for Msetex<Data, Condition, Expiration> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
 > fmt::Debug for Msetex<Data, Condition, Expiration> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2085,6 +2195,12 @@ impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command for Msetnx
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSETNX)
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> CommandKeys
+for Msetnx<Data> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
     }
 }
 impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
@@ -2174,6 +2290,12 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Psetex<Key, ValueArg> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSETEX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Psetex<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Psetex<Key, ValueArg> {
@@ -2776,6 +2898,19 @@ impl<
     Get: ToValkeyArgs,
     Expiration: ToValkeyArgs,
     O: Reply,
+> CommandKeys for Set<Key, ValueArg, Condition, Get, Expiration, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ValueArg: ToValkeyArg,
+    Condition: ToValkeyArgs,
+    Get: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+    O: Reply,
 > fmt::Debug for Set<Key, ValueArg, Condition, Get, Expiration, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2864,6 +2999,12 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setex<Key, ValueArg> {
         Some(&SETEX)
     }
 }
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setex<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setex<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -2945,6 +3086,12 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setnx<Key, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETNX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setnx<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setnx<Key, ValueArg> {
@@ -3031,6 +3178,12 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setrange<Key, ValueArg
         Some(&SETRANGE)
     }
 }
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setrange<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setrange<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -3103,6 +3256,12 @@ impl<Key: ToValkeyArg> Command for Strlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&STRLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Strlen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg> fmt::Debug for Strlen<Key> {
@@ -3193,6 +3352,12 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Substr<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUBSTR)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Substr<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Substr<Key, T> {

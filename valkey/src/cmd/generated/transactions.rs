@@ -8,7 +8,7 @@ use crate::cmd::parts::{
     if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, ArgMeta, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -71,6 +71,11 @@ impl Command for Discard {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DISCARD)
+    }
+}
+impl CommandKeys for Discard {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Discard {
@@ -136,6 +141,11 @@ impl<T: FromValkey> Command for Exec<T> {
         Some(&EXEC)
     }
 }
+impl<T: FromValkey> CommandKeys for Exec<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl<T: FromValkey> fmt::Debug for Exec<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -199,6 +209,11 @@ impl Command for Multi {
         Some(&MULTI)
     }
 }
+impl CommandKeys for Multi {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
 impl fmt::Debug for Multi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
@@ -259,6 +274,11 @@ impl Command for Unwatch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNWATCH)
+    }
+}
+impl CommandKeys for Unwatch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
 }
 impl fmt::Debug for Unwatch {
@@ -339,6 +359,12 @@ impl<Key: ToValkeyArgs> Command for Watch<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WATCH)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Watch<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
     }
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Watch<Key> {
