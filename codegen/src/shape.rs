@@ -506,6 +506,11 @@ impl<'a> Ctx<'a> {
                 _ if arg.multiple_token => Bound::Iter,
                 Some(shape) => Bound::Elements(shape),
                 None if counted && arg.kind.is_leaf() => Bound::Elements("shape::Arg".into()),
+                // Repeated numbers take numbers (`weights([2.0, 1.0])`), not text.
+                None if arg.kind == Kind::Double => Bound::Elements("shape::Number".into()),
+                None if matches!(arg.kind, Kind::Integer | Kind::UnixTime) => {
+                    Bound::Elements("shape::Integer".into())
+                }
                 None => Bound::Many,
             };
             let g = self.type_param(&arg.name);
@@ -1331,15 +1336,20 @@ mod tests {
             r#"[{"name": "key", "type": "key"},
                {"name": "data", "type": "block", "multiple": true, "arguments": [
                  {"name": "score", "type": "double"}, {"name": "member", "type": "string"}]},
-               {"name": "ids", "type": "integer", "multiple": true}]"#,
+               {"name": "ids", "type": "integer", "multiple": true},
+               {"name": "members", "type": "string", "multiple": true}]"#,
         );
         let b = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap();
         assert_eq!(
             b.generics[1].bound,
             Bound::Elements("(shape::Number, shape::Arg,)".into())
         );
-        // A repeated single value stays any number of arguments.
-        assert_eq!(b.generics[2].bound, Bound::Many);
+        // Repeated numbers take numbers; other repeated values any number of arguments.
+        assert_eq!(
+            b.generics[2].bound,
+            Bound::Elements("shape::Integer".into())
+        );
+        assert_eq!(b.generics[3].bound, Bound::Many);
     }
 
     #[test]

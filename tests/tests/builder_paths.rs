@@ -344,3 +344,22 @@ fn xread_takes_stream_and_id_pairs() {
         assert!(format!("{v:?}").contains("s1"));
     }
 }
+
+#[test]
+fn weights_are_numbers() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    let _: i64 = con.send(cmd::zadd("{z}a", [(1.0, "m")])).unwrap();
+    let _: i64 = con.send(cmd::zadd("{z}b", [(2.0, "m")])).unwrap();
+    let n: i64 = con
+        .send(cmd::zunionstore("{z}d", ["{z}a", "{z}b"]).weights([2.0, 0.5]))
+        .unwrap();
+    assert_eq!(n, 1);
+    let score: Option<f64> = con.send(cmd::zscore("{z}d", "m")).unwrap();
+    assert_eq!(score, Some(3.0));
+    // Integers are numbers too, and a Vec.
+    let n: i64 = con
+        .send(cmd::zunionstore("{z}d", ["{z}a", "{z}b"]).weights(vec![1, 1]))
+        .unwrap();
+    assert_eq!(n, 1);
+}

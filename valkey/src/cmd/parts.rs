@@ -131,7 +131,7 @@ shapes!(Integer: i8, i16, i32, i64, isize, u16, u32, u64, usize);
 /// (`(f64, &str)` for ZADD's `(Number, Arg)`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not one `{S}` element",
-    label = "expected a tuple of shape `{S}`"
+    label = "expected one element of shape `{S}` (a tuple in the command's order, or one value)"
 )]
 pub trait Element<S> {}
 macro_rules! element {
@@ -173,9 +173,27 @@ by_ref!(SA, SB, SC, SD);
 // collection of them; not a map, whose entries are two arguments each.
 impl<T: crate::ToValkeyArg + ?Sized> Element<Arg> for T {}
 impl<T: crate::ToValkeyArg + ?Sized> Elements<Arg> for T {}
-impl<E: Element<Arg>> Elements<Arg> for &[E] {}
-impl<E: Element<Arg>> Elements<Arg> for &Vec<E> {}
-impl<E: Element<Arg>, const N: usize> Elements<Arg> for &[E; N] {}
+// Collections of single values by reference (for tuples, `&T` is covered above).
+macro_rules! single_refs {
+    ($($shape:ident),*) => {$(
+        impl<E: Element<$shape>> Elements<$shape> for &[E] {}
+        impl<E: Element<$shape>> Elements<$shape> for &Vec<E> {}
+        impl<E: Element<$shape>, const N: usize> Elements<$shape> for &[E; N] {}
+    )*};
+}
+single_refs!(Arg, Number, Integer);
+// Repeated numbers (ZUNION's WEIGHTS, CLUSTER ADDSLOTS): one number or a collection of them,
+// not text.
+macro_rules! number_elements {
+    ($shape:ident: $($t:ty),*) => {$(
+        impl Element<$shape> for $t {}
+        impl Element<$shape> for &$t {}
+        impl Elements<$shape> for $t {}
+        impl Elements<$shape> for &$t {}
+    )*};
+}
+number_elements!(Number: f64, f32, i8, i16, i32, i64, isize, u16, u32, u64, usize);
+number_elements!(Integer: i8, i16, i32, i64, isize, u16, u32, u64, usize);
 one_element!(A, B);
 one_element!(A, B, C);
 one_element!(A, B, C, D);

@@ -179,7 +179,9 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
 #[doc(alias = "CLUSTER ADDSLOTS")]
 #[doc(alias = "cluster|addslots")]
 #[doc(alias = "ADDSLOTS")]
-pub fn cluster_addslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterAddslots<Slot> {
+pub fn cluster_addslots<Slot: ToValkeyArgs + Elements<shape::Integer>>(
+    slot: Slot,
+) -> ClusterAddslots<Slot> {
     ClusterAddslots { slot }
 }
 /// The `CLUSTER ADDSLOTS` command, built by [`cluster_addslots`](fn@cluster_addslots): send it with any executor.
@@ -192,7 +194,7 @@ pub fn cluster_addslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterAddslots<Slot>
 pub struct ClusterAddslots<Slot> {
     slot: Slot,
 }
-impl<Slot: ToValkeyArgs> Command for ClusterAddslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> Command for ClusterAddslots<Slot> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.slot.num_args()
@@ -206,12 +208,14 @@ impl<Slot: ToValkeyArgs> Command for ClusterAddslots<Slot> {
         Some(&CLUSTER_ADDSLOTS)
     }
 }
-impl<Slot: ToValkeyArgs> CommandKeys for ClusterAddslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> CommandKeys
+for ClusterAddslots<Slot> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
 }
-impl<Slot: ToValkeyArgs> fmt::Debug for ClusterAddslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> fmt::Debug
+for ClusterAddslots<Slot> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }
@@ -622,7 +626,9 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
 #[doc(alias = "CLUSTER DELSLOTS")]
 #[doc(alias = "cluster|delslots")]
 #[doc(alias = "DELSLOTS")]
-pub fn cluster_delslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterDelslots<Slot> {
+pub fn cluster_delslots<Slot: ToValkeyArgs + Elements<shape::Integer>>(
+    slot: Slot,
+) -> ClusterDelslots<Slot> {
     ClusterDelslots { slot }
 }
 /// The `CLUSTER DELSLOTS` command, built by [`cluster_delslots`](fn@cluster_delslots): send it with any executor.
@@ -635,7 +641,7 @@ pub fn cluster_delslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterDelslots<Slot>
 pub struct ClusterDelslots<Slot> {
     slot: Slot,
 }
-impl<Slot: ToValkeyArgs> Command for ClusterDelslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> Command for ClusterDelslots<Slot> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.slot.num_args()
@@ -649,12 +655,14 @@ impl<Slot: ToValkeyArgs> Command for ClusterDelslots<Slot> {
         Some(&CLUSTER_DELSLOTS)
     }
 }
-impl<Slot: ToValkeyArgs> CommandKeys for ClusterDelslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> CommandKeys
+for ClusterDelslots<Slot> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
 }
-impl<Slot: ToValkeyArgs> fmt::Debug for ClusterDelslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> fmt::Debug
+for ClusterDelslots<Slot> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, &[], f)
     }

@@ -2082,7 +2082,7 @@ impl<
     /// **Arguments**
     ///
     /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
-    pub fn id<ClientId2: ToValkeyArgs>(
+    pub fn id<ClientId2: ToValkeyArgs + Elements<shape::Integer>>(
         self,
         client_id: ClientId2,
     ) -> ClientList<
@@ -3439,7 +3439,7 @@ impl<
     /// **Arguments**
     ///
     /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
-    pub fn not_id<NotClientId2: ToValkeyArgs>(
+    pub fn not_id<NotClientId2: ToValkeyArgs + Elements<shape::Integer>>(
         self,
         not_client_id: NotClientId2,
     ) -> ClientList<
@@ -4564,7 +4564,7 @@ impl<
     /// **Arguments**
     ///
     /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
-    pub fn id_opt<ClientId2: ToValkeyArgs>(
+    pub fn id_opt<ClientId2: ToValkeyArgs + Elements<shape::Integer>>(
         self,
         client_id: Option<ClientId2>,
     ) -> ClientList<
@@ -6084,7 +6084,7 @@ impl<
     /// **Arguments**
     ///
     /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
-    pub fn not_id_opt<NotClientId2: ToValkeyArgs>(
+    pub fn not_id_opt<NotClientId2: ToValkeyArgs + Elements<shape::Integer>>(
         self,
         not_client_id: Option<NotClientId2>,
     ) -> ClientList<

@@ -1341,7 +1341,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
     ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T>
@@ -1421,7 +1421,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs>(
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Option<Weight2>,
     ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
@@ -1795,7 +1795,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
     ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate>
@@ -1858,7 +1858,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs>(
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Option<Weight2>,
     ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
@@ -5377,7 +5377,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
     ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T>
@@ -5457,7 +5457,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs>(
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Option<Weight2>,
     ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
@@ -5707,7 +5707,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
     ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate>
@@ -5770,7 +5770,7 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs>(
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Option<Weight2>,
     ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
