@@ -21,7 +21,7 @@ pub enum Bound {
     One,
     /// Any number of arguments (`ToValkeyArgs`).
     Many,
-    /// An iterable whose items are written one by one (each preceded by a token).
+    /// One value or a collection, each element written after the token (`EachArg`).
     Iter,
     /// Any number of arguments given as elements of a repeated group, each a tuple of this
     /// shape (`(Number, Arg)` for ZADD's `score member`): `ToValkeyArgs + Elements<shape>`.
@@ -239,6 +239,7 @@ const RESERVED_TYPES: &[&str] = &[
     "Given",
     "Pairs",
     "Unzip",
+    "EachArg",
     "IntoSeconds",
     "IntoSecondsF64",
     "IntoMillis",

@@ -363,3 +363,17 @@ fn weights_are_numbers() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn sort_get_takes_one_pattern_or_several() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    let _: i64 = con.send(cmd::rpush("ids", ["1", "2"])).unwrap();
+    con.send(cmd::mset([("w_1", "one"), ("w_2", "two")]))
+        .unwrap();
+    let v: Vec<String> = con.send(cmd::sort("ids").get("w_*")).unwrap();
+    assert_eq!(v, ["one", "two"]);
+    let patterns = vec!["#", "w_*"];
+    let v: Vec<String> = con.send(cmd::sort("ids").get(&patterns)).unwrap();
+    assert_eq!(v, ["1", "one", "2", "two"]);
+}

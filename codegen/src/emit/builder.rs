@@ -46,10 +46,7 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
             let shape = ty(shape);
             (quote!(#n: ToValkeyArgs + Elements<#shape>), None)
         }
-        Bound::Iter => (
-            quote!(#n: IntoIterator + Clone),
-            Some(quote!(<#n as IntoIterator>::Item: ToValkeyArgs)),
-        ),
+        Bound::Iter => (quote!(#n: EachArg), None),
     }
 }
 

@@ -63,19 +63,59 @@ impl<T: ToValkeyArgs> ToValkeyArgs for Tokened<T> {
     }
 }
 
-impl<I> ToValkeyArgs for EachTok<I>
-where
-    I: IntoIterator + Clone,
-    I::Item: ToValkeyArgs,
-{
+/// What a repeated argument whose token is written before each element takes (SORT's
+/// `GET pattern [GET pattern ...]`): one value, or a collection of them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither one argument nor a collection of them",
+    label = "expected one value (`\"pat\"`) or a collection (`[\"a\", \"b\"]`)"
+)]
+pub trait EachArg {
+    /// The arguments written, tokens included.
+    fn num_each(&self) -> usize;
+    /// Writes `token` before each element.
+    fn write_each(&self, token: &'static str, out: &mut ArgWriter<'_>);
+}
+
+impl<T: crate::ToValkeyArg + ?Sized> EachArg for T {
+    fn num_each(&self) -> usize {
+        2
+    }
+    fn write_each(&self, token: &'static str, out: &mut ArgWriter<'_>) {
+        out.write_bytes(token.as_bytes());
+        out.write(self);
+    }
+}
+macro_rules! each_seq {
+    ($([$($gen:tt)*] $ty:ty;)*) => {$(
+        impl<$($gen)*> EachArg for $ty {
+            fn num_each(&self) -> usize {
+                self.iter().map(|x| 1 + x.num_args()).sum()
+            }
+            fn write_each(&self, token: &'static str, out: &mut ArgWriter<'_>) {
+                for x in self.iter() {
+                    out.write_bytes(token.as_bytes());
+                    x.write_args(out);
+                }
+            }
+        }
+    )*};
+}
+each_seq! {
+    [E: ToValkeyArgs] [E];
+    [E: ToValkeyArgs] Vec<E>;
+    [E: ToValkeyArgs, const N: usize] [E; N];
+    [E: ToValkeyArgs] std::collections::VecDeque<E>;
+    [E: ToValkeyArgs] &[E];
+    [E: ToValkeyArgs] &Vec<E>;
+    [E: ToValkeyArgs, const N: usize] &[E; N];
+}
+
+impl<I: EachArg> ToValkeyArgs for EachTok<I> {
     fn num_args(&self) -> usize {
-        self.1.clone().into_iter().map(|x| 1 + x.num_args()).sum()
+        self.1.num_each()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
-        for x in self.1.clone() {
-            out.write_bytes(self.0.as_bytes());
-            x.write_args(out);
-        }
+        self.1.write_each(self.0, out)
     }
 }
 
@@ -631,6 +671,16 @@ mod tests {
                 b"$3\r\nGET\r\n$1\r\na\r\n$3\r\nGET\r\n$1\r\nb\r\n".to_vec()
             )
         );
+    }
+
+    #[test]
+    fn a_token_before_each_element_takes_one_value_or_many() {
+        let one = encode(&EachTok("GET", "p"));
+        assert_eq!(one, (2, b"$3\r\nGET\r\n$1\r\np\r\n".to_vec()));
+        let patterns = vec!["a", "b"];
+        assert_eq!(encode(&EachTok("GET", &patterns)).0, 4);
+        assert_eq!(encode(&EachTok("GET", &patterns[..])).0, 4);
+        assert_eq!(encode(&EachTok("GET", Vec::<&str>::new())).0, 0);
     }
 
     #[test]

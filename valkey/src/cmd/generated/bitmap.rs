@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -631,12 +631,11 @@ impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
     /// **Arguments**
     ///
     /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
-    pub fn get<GetBlock2: IntoIterator + Clone>(
+    pub fn get<GetBlock2: EachArg>(
         self,
         get_block: GetBlock2,
     ) -> BitfieldRo<Key, EachTok<GetBlock2>>
     where
-        <GetBlock2 as IntoIterator>::Item: ToValkeyArgs,
         GetBlock: Unfilled,
     {
         BitfieldRo {
@@ -651,12 +650,11 @@ impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
     /// **Arguments**
     ///
     /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
-    pub fn get_opt<GetBlock2: IntoIterator + Clone>(
+    pub fn get_opt<GetBlock2: EachArg>(
         self,
         get_block: Option<GetBlock2>,
     ) -> BitfieldRo<Key, Option<EachTok<GetBlock2>>>
     where
-        <GetBlock2 as IntoIterator>::Item: ToValkeyArgs,
         GetBlock: Unfilled,
     {
         BitfieldRo {

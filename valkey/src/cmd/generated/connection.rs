@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -7916,12 +7916,11 @@ impl<
     /// **Arguments**
     ///
     /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
-    pub fn prefix<Prefix2: IntoIterator + Clone>(
+    pub fn prefix<Prefix2: EachArg>(
         self,
         prefix: Prefix2,
     ) -> ClientTracking<ClientId, EachTok<Prefix2>, Bcast, Optin, Optout, Noloop>
     where
-        <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
         Prefix: Unfilled,
     {
         ClientTracking {
@@ -8025,12 +8024,11 @@ impl<
     /// **Arguments**
     ///
     /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
-    pub fn prefix_opt<Prefix2: IntoIterator + Clone>(
+    pub fn prefix_opt<Prefix2: EachArg>(
         self,
         prefix: Option<Prefix2>,
     ) -> ClientTracking<ClientId, Option<EachTok<Prefix2>>, Bcast, Optin, Optout, Noloop>
     where
-        <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
         Prefix: Unfilled,
     {
         ClientTracking {

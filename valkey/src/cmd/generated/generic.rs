@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -4061,7 +4061,7 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get<GetPattern2: IntoIterator + Clone>(
+    pub fn get<GetPattern2: EachArg>(
         self,
         get_pattern: GetPattern2,
     ) -> Sort<
@@ -4075,7 +4075,6 @@ impl<
         T,
     >
     where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
         GetPattern: Unfilled,
     {
         Sort {
@@ -4188,7 +4187,7 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get_opt<GetPattern2: IntoIterator + Clone>(
+    pub fn get_opt<GetPattern2: EachArg>(
         self,
         get_pattern: Option<GetPattern2>,
     ) -> Sort<
@@ -4202,7 +4201,6 @@ impl<
         T,
     >
     where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
         GetPattern: Unfilled,
     {
         Sort {
@@ -4543,12 +4541,11 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get<GetPattern2: IntoIterator + Clone>(
+    pub fn get<GetPattern2: EachArg>(
         self,
         get_pattern: GetPattern2,
     ) -> SortRo<Key, ByPattern, Limit, EachTok<GetPattern2>, Order, Sorting, T>
     where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
         GetPattern: Unfilled,
     {
         SortRo {
@@ -4641,12 +4638,11 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get_opt<GetPattern2: IntoIterator + Clone>(
+    pub fn get_opt<GetPattern2: EachArg>(
         self,
         get_pattern: Option<GetPattern2>,
     ) -> SortRo<Key, ByPattern, Limit, Option<EachTok<GetPattern2>>, Order, Sorting, T>
     where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
         GetPattern: Unfilled,
     {
         SortRo {

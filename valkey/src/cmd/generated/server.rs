@@ -5,7 +5,7 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
 use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Version};
@@ -5788,12 +5788,11 @@ impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// **Arguments**
     ///
     /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
-    pub fn config<Configs2: IntoIterator + Clone>(
+    pub fn config<Configs2: EachArg>(
         self,
         configs: Configs2,
     ) -> ModuleLoadex<Path, EachTok<Configs2>, Args>
     where
-        <Configs2 as IntoIterator>::Item: ToValkeyArgs,
         Configs: Unfilled,
     {
         ModuleLoadex {
@@ -5827,12 +5826,11 @@ impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// **Arguments**
     ///
     /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
-    pub fn config_opt<Configs2: IntoIterator + Clone>(
+    pub fn config_opt<Configs2: EachArg>(
         self,
         configs: Option<Configs2>,
     ) -> ModuleLoadex<Path, Option<EachTok<Configs2>>, Args>
     where
-        <Configs2 as IntoIterator>::Item: ToValkeyArgs,
         Configs: Unfilled,
     {
         ModuleLoadex {
