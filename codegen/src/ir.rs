@@ -139,6 +139,13 @@ pub struct Command {
     pub subcommands: Vec<String>,
 }
 
+impl Arg {
+    /// Whether it or anything nested in it records the version that added it.
+    pub fn has_since(&self) -> bool {
+        self.since.is_some() || self.kind.children().iter().any(Arg::has_since)
+    }
+}
+
 impl Command {
     /// `CLIENT KILL`.
     pub fn full_name(&self) -> String {

@@ -1,6 +1,6 @@
 //! `valkey-codegen`: `generate` writes the command builders (and the conformance cases), `check`
-//! says whether the committed ones are stale, `dump [--url URL]` refreshes `commands-json/` from a
-//! live server (a harness-started `valkey-server` when no URL is given).
+//! says whether the committed ones are stale. Refreshing `commands-json/` from a live server is
+//! the `dump` binary (feature `dump`), so that this one never needs the runtime crate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,37 +12,14 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn write_dump(files: &valkey_codegen::dump::Files) -> Result<(), String> {
-    let dir = workspace_root().join("commands-json");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    // Remove spec files the server no longer has (the overlay and other `_` files stay).
-    for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".json") && !name.starts_with('_') && !files.contains_key(name) {
-            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
-        }
-    }
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
-    }
-    println!("wrote {} files to {}", files.len(), dir.display());
-    Ok(())
-}
-
 fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        #[cfg(feature = "dump")]
-        Some("dump") => {
-            let files = match args.get(1..) {
-                Some([flag, url]) if flag == "--url" => valkey_codegen::live::dump_url(url)?,
-                Some([]) => valkey_codegen::live::dump_new_server()?,
-                _ => return Err("usage: dump [--url URL]".into()),
-            };
-            write_dump(&files)
-        }
-        #[cfg(not(feature = "dump"))]
-        Some("dump") => Err("dump needs the `dump` feature (on by default)".into()),
+        // Dumping needs the project's own client (and a server): its own binary, so that
+        // generating never needs the runtime crate to build.
+        Some("dump") => Err(
+            "dump is its own binary: cargo run -p valkey-codegen --features dump --bin dump -- [--url URL]"
+                .into(),
+        ),
         Some("generate") => {
             let root = workspace_root();
             let g = valkey_codegen::emit::generate_dir(&root.join("commands-json"))?;
@@ -103,7 +80,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 ))
             }
         }
-        _ => Err("usage: valkey-codegen generate | check | dump [--url URL]".into()),
+        _ => Err("usage: valkey-codegen generate | check".into()),
     }
 }
 

@@ -48,6 +48,10 @@ pub struct CommandOverlay {
     /// Rust names for arguments (parameters, methods, variants): path → snake_case name.
     #[serde(default)]
     pub names: BTreeMap<String, String>,
+    /// Rust type names for the enums and structs generated for arguments (a oneof, a group):
+    /// path → CamelCase name (`BitfieldWrite` rather than `BitfieldOperationWriteWriteOperation`).
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
     /// Argument kinds the spec gets wrong: path → `string`, `integer` or `double`.
     #[serde(default)]
     pub kinds: BTreeMap<String, String>,
@@ -72,6 +76,28 @@ pub struct CommandOverlay {
     /// deadline (required for every command with the BLOCKING flag).
     #[serde(default)]
     pub blocking: Option<BlockingOverlay>,
+    /// Options the server refuses together although the spec puts them in different groups
+    /// (ZADD's `NX` with `GT`/`LT`): pairs of argument paths (a top-level optional argument, or
+    /// one choice of one). Giving one makes the methods of the other unavailable.
+    #[serde(default)]
+    pub exclusive: Vec<[String; 2]>,
+    /// Options that need a repeated group to hold exactly one element (ZADD `INCR` takes one
+    /// `score member`): option path → the repeated argument's path.
+    #[serde(default)]
+    pub one_element_with: BTreeMap<String, String>,
+    /// Times: argument path → unit (`seconds`, `milliseconds`, `unix-seconds`,
+    /// `unix-milliseconds`). The argument then also takes a `Duration` (or, for a Unix time, a
+    /// `SystemTime`), converted to that unit.
+    #[serde(default)]
+    pub times: BTreeMap<String, String>,
+    /// Required groups of two repeated values written column by column (XREAD's
+    /// `STREAMS key [key ...] id [id ...]`), taken as one parameter of `(first, second)` pairs so
+    /// that the two lists cannot differ in length: the group's path.
+    #[serde(default)]
+    pub pairs: Vec<String>,
+    /// Arguments the builder's `Debug` hides (passwords).
+    #[serde(default)]
+    pub redact: Vec<RedactRule>,
     /// Why this entry says what it says, for readers of the file.
     #[serde(default)]
     pub note: Option<String>,
@@ -113,6 +139,25 @@ pub const SESSION_CLASSES: &[&str] = &[
     "next-command",
     "own-writes",
 ];
+
+/// An argument a builder's `Debug` output hides.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum RedactRule {
+    /// The argument `skip` places after `token` (a token of the command, or a value such as
+    /// CONFIG SET's `requirepass`).
+    After {
+        /// The word before it.
+        token: String,
+        /// Arguments between the word and the secret.
+        #[serde(default)]
+        skip: usize,
+    },
+    /// The last argument.
+    Last,
+    /// Arguments starting with one of these.
+    Prefixes(Vec<String>),
+}
 
 /// An option that changes the reply type.
 #[derive(Deserialize, Debug, Clone, PartialEq)]
@@ -245,6 +290,16 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             return Err(format!("names: {name:?} is not a snake_case Rust name"));
         }
     }
+    for (path, name) in &o.types {
+        let a = arg(path)?;
+        if !matches!(a.kind, Kind::OneOf(_) | Kind::Block(_)) {
+            return Err(format!("types: {path:?} is not a oneof or a group"));
+        }
+        let camel_case = name.chars().next().is_some_and(char::is_uppercase) && !name.contains('_');
+        if syn::parse_str::<syn::Ident>(name).is_err() || !camel_case {
+            return Err(format!("types: {name:?} is not a CamelCase Rust type name"));
+        }
+    }
     for (path, kind) in &o.kinds {
         let a = arg(path)?;
         if !a.kind.is_leaf() {
@@ -289,6 +344,93 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
         (Some(_), false) => return Err("blocking: the command has no BLOCKING flag".into()),
         (Some(b), true) => validate_blocking(b, cmd)?,
         (None, false) => {}
+    }
+    // An option that has its own slot: a top-level optional argument or a choice of one.
+    let option_slot = |path: &str| -> Result<String, String> {
+        let a = arg(path)?;
+        cmd.args
+            .iter()
+            .find(|t| {
+                t.optional
+                    && (t.path == a.path
+                        || matches!(&t.kind, Kind::OneOf(c) if c.iter().any(|x| x.path == a.path)))
+            })
+            .map(|t| t.path.clone())
+            .ok_or_else(|| format!("{path:?} is not a top-level option (or a choice of one)"))
+    };
+    for [a, b] in &o.exclusive {
+        let (sa, sb) = (option_slot(a)?, option_slot(b)?);
+        if sa == sb {
+            return Err(format!(
+                "exclusive: {a:?} and {b:?} are one option already (its choices exclude each other)"
+            ));
+        }
+    }
+    for (option, group) in &o.one_element_with {
+        option_slot(option)?;
+        let g = arg(group)?;
+        if !g.multiple || crate::shape::group_shape(g).is_none() {
+            return Err(format!(
+                "one_element_with: {group:?} is not a repeated group of values"
+            ));
+        }
+    }
+    for path in &o.pairs {
+        let a = arg(path)?;
+        let ok = match &a.kind {
+            Kind::Block(c) => {
+                !a.optional
+                    && !a.multiple
+                    && c.len() == 2
+                    && c.iter()
+                        .all(|x| x.multiple && x.kind.is_leaf() && x.token.is_none())
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "pairs: {path:?} is not a required group of two repeated values"
+            ));
+        }
+    }
+    for (path, unit) in &o.times {
+        let a = arg(path)?;
+        if a.multiple || crate::shape::time_conversion(unit, &a.kind).is_none() {
+            return Err(format!(
+                "times: {path:?} is not one number or {unit:?} is not a unit"
+            ));
+        }
+        let number = matches!(a.kind, Kind::Integer | Kind::UnixTime)
+            || (a.kind == Kind::Double && unit == "seconds");
+        if !number {
+            return Err(format!("times: {path:?} is not a number of {unit}"));
+        }
+    }
+    for r in &o.redact {
+        match r {
+            RedactRule::After { token, .. } => {
+                let is_token = cmd
+                    .all_args()
+                    .iter()
+                    .any(|a| a.token.as_deref() == Some(token.as_str()));
+                let takes_values = cmd
+                    .all_args()
+                    .iter()
+                    .any(|a| a.kind == Kind::String && a.token.is_none());
+                if token.is_empty() || !(is_token || takes_values) {
+                    return Err(format!(
+                        "redact: {token:?} is neither a token of the command nor one of its values"
+                    ));
+                }
+            }
+            RedactRule::Last if cmd.args.is_empty() => {
+                return Err("redact: the command has no arguments".into())
+            }
+            RedactRule::Prefixes(p) if p.is_empty() || p.iter().any(String::is_empty) => {
+                return Err("redact: empty prefix".into())
+            }
+            _ => {}
+        }
     }
     let has_keys = cmd
         .key_specs
@@ -445,6 +587,64 @@ mod tests {
             &keyed,
         );
         assert!(e.unwrap_err().contains("example"));
+    }
+
+    #[test]
+    fn exclusive_options_and_one_element_groups_are_checked() {
+        let ok = r#"{"reply": "i64", "one_element_with": {"incr": "data"}}"#;
+        assert_eq!(one(ok), Ok(vec![]));
+        let e = one(r#"{"reply": "i64", "one_element_with": {"incr": "key"}}"#).unwrap_err();
+        assert!(e.contains("not a repeated group"), "{e}");
+        let e = one(r#"{"reply": "i64", "exclusive": [["incr", "key"]]}"#).unwrap_err();
+        assert!(e.contains("not a top-level option"), "{e}");
+        let e = one(r#"{"reply": "i64", "exclusive": [["incr", "incr"]]}"#).unwrap_err();
+        assert!(e.contains("one option already"), "{e}");
+    }
+
+    #[test]
+    fn pairs_name_a_group_of_two_repeated_values() {
+        let text = r#"{"XREAD": {"group": "stream", "since": "5.0.0", "summary": "s",
+            "arity": -4, "arguments": [
+              {"name": "streams", "type": "block", "token": "STREAMS", "arguments": [
+                 {"name": "key", "type": "key", "multiple": true},
+                 {"name": "id", "type": "string", "multiple": true}]},
+              {"name": "count", "type": "integer", "token": "COUNT", "optional": true}]}}"#;
+        let (n, s) = crate::spec::parse_file("xread.json", text).unwrap();
+        let cmds = vec![crate::ir::command("xread.json", &n, &s).unwrap()];
+        let check = |entry: &str| {
+            validate(
+                &parse(&format!(r#"{{"commands": {{"XREAD": {entry}}}}}"#)).unwrap(),
+                &cmds,
+            )
+        };
+        assert_eq!(check(r#"{"reply": "T", "pairs": ["streams"]}"#), Ok(vec![]));
+        let e = check(r#"{"reply": "T", "pairs": ["count"]}"#).unwrap_err();
+        assert!(
+            e.contains("not a required group of two repeated values"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn type_names_are_camel_case_and_name_a_oneof_or_group() {
+        let ok = r#"{"reply": "i64", "types": {"data": "ScoredMember"}}"#;
+        assert_eq!(one(ok), Ok(vec![]));
+        let e = one(r#"{"reply": "i64", "types": {"data": "scored_member"}}"#).unwrap_err();
+        assert!(e.contains("not a CamelCase"), "{e}");
+        let e = one(r#"{"reply": "i64", "types": {"key": "Key"}}"#).unwrap_err();
+        assert!(e.contains("not a oneof or a group"), "{e}");
+    }
+
+    #[test]
+    fn times_name_numbers_and_units() {
+        assert_eq!(
+            one(r#"{"reply": "i64", "times": {"numkeys": "seconds"}}"#),
+            Ok(vec![])
+        );
+        let e = one(r#"{"reply": "i64", "times": {"numkeys": "fortnights"}}"#).unwrap_err();
+        assert!(e.contains("not a unit"), "{e}");
+        let e = one(r#"{"reply": "i64", "times": {"key": "seconds"}}"#).unwrap_err();
+        assert!(e.contains("not a number"), "{e}");
     }
 
     #[test]

@@ -15,14 +15,39 @@ use crate::overlay::{uses_t, CommandOverlay};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a generic parameter must implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bound {
     /// Exactly one argument (`ToValkeyArg`).
     One,
     /// Any number of arguments (`ToValkeyArgs`).
     Many,
-    /// An iterable whose items are written one by one (each preceded by a token).
+    /// One value or a collection, each element written after the token (`EachArg`).
     Iter,
+    /// Any number of arguments given as elements of a repeated group, each a tuple of this
+    /// shape (`(Number, Arg)` for ZADD's `score member`): `ToValkeyArgs + Elements<shape>`.
+    Elements(String),
+    /// Pairs written column by column (the overlay's `pairs`): `Pairs`.
+    Pairs,
+    /// A time (the overlay's `times`): an integer or a `Duration`/`SystemTime`, converted by
+    /// this trait (`IntoSeconds`, ...) when given. Local to the function taking it: the builder
+    /// stores the converted number.
+    Time(String),
+}
+
+/// The conversion trait and its method for a time argument of the overlay's `times`, by unit,
+/// and the type it converts to: (`IntoMillis`, `into_millis`, `i64`).
+pub fn time_conversion(
+    unit: &str,
+    kind: &Kind,
+) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match (unit, kind) {
+        ("seconds", Kind::Double) => ("IntoSecondsF64", "into_seconds_f64", "f64"),
+        ("seconds", _) => ("IntoSeconds", "into_seconds", "i64"),
+        ("milliseconds", _) => ("IntoMillis", "into_millis", "i64"),
+        ("unix-seconds", _) => ("IntoUnixSeconds", "into_unix_seconds", "i64"),
+        ("unix-milliseconds", _) => ("IntoUnixMillis", "into_unix_millis", "i64"),
+        _ => return None,
+    })
 }
 
 /// A generic parameter introduced for a string-like or repeated argument.
@@ -112,6 +137,16 @@ pub struct Method {
     /// For a builder whose reply is the caller's `T`: the option fixes `T` to this type (the
     /// method exists only where `T` is it, so `T` is inferred from the method).
     pub pins_t: Option<String>,
+    /// Parameters whose value (a generated enum or struct) knows the versions its choices need.
+    pub since_params: Vec<String>,
+    /// Slots whose value must not be an exclusive option (the overlay's `exclusive`).
+    pub requires_combinable: Vec<usize>,
+    /// Constructor type parameters that must hold exactly one element of this shape (the
+    /// overlay's `one_element_with`): (type parameter, shape).
+    pub requires_one: Vec<(String, String)>,
+    /// For the run-time form of an option (`ex_opt(Option<i64>)`, `nx_if(bool)`): the method
+    /// it is the form of, and the expression telling whether the option is given.
+    pub run_time_of: Option<(String, String)>,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -159,7 +194,8 @@ pub struct Builder {
     pub output: Output,
     /// Whether the builder records a minimum version newer than the command's.
     pub tracks_version: bool,
-    /// Constructor parameters whose value (an enum) knows its own `since`.
+    /// Constructor parameters whose value (a generated enum or struct) knows the versions its
+    /// choices need, nested ones included.
     pub since_params: Vec<String>,
 }
 
@@ -195,6 +231,20 @@ const RESERVED_TYPES: &[&str] = &[
     "Some",
     "None",
     "Okay",
+    "Elements",
+    "OneElement",
+    "Combinable",
+    "Sole",
+    "Unfilled",
+    "Given",
+    "Pairs",
+    "Unzip",
+    "EachArg",
+    "IntoSeconds",
+    "IntoSecondsF64",
+    "IntoMillis",
+    "IntoUnixSeconds",
+    "IntoUnixMillis",
 ];
 
 /// The names of methods every builder has through `Command`.
@@ -213,14 +263,18 @@ pub fn token_signature(choices: &[Arg]) -> Option<String> {
 }
 
 /// The name of a generated enum or struct for `arg` inside a type (or builder) named `parent`.
-/// (A shared enum's name from the overlay's `enums`; else the parent's name and the argument's,
-/// its overlay name if it has one.)
+/// (The overlay's `types` name for it; a shared enum's name from the overlay's `enums`; else the
+/// parent's name and the argument's, its overlay name if it has one.)
 pub fn owned_name(
     parent: &str,
     arg: &Arg,
     overlay_enums: &BTreeMap<String, String>,
     names: &BTreeMap<String, String>,
+    types: &BTreeMap<String, String>,
 ) -> String {
+    if let Some(t) = types.get(&arg.path) {
+        return t.clone();
+    }
     if let Kind::OneOf(c) = &arg.kind {
         if let Some(name) = token_signature(c).and_then(|s| overlay_enums.get(&s)) {
             return name.clone();
@@ -282,6 +336,25 @@ pub fn is_plain_block(arg: &Arg) -> bool {
     }
 }
 
+/// The element shape of a repeated plain group of two or more values (ZADD's `score member`:
+/// `(Number, Arg)`), which its parameter's bound enforces; `None` for anything else.
+pub fn group_shape(arg: &Arg) -> Option<String> {
+    match &arg.kind {
+        Kind::Block(children) if arg.multiple && is_plain_block(arg) && children.len() >= 2 => {
+            let parts: Vec<&str> = children
+                .iter()
+                .map(|c| match c.kind {
+                    Kind::Double => "shape::Number",
+                    Kind::Integer | Kind::UnixTime => "shape::Integer",
+                    _ => "shape::Arg",
+                })
+                .collect();
+            Some(format!("({},)", parts.join(", ")))
+        }
+        _ => None,
+    }
+}
+
 /// How many arguments one element of a repeated argument writes.
 fn width(arg: &Arg) -> Result<usize, String> {
     match &arg.kind {
@@ -307,6 +380,8 @@ struct Ctx<'a> {
     type_params: BTreeSet<String>,
     fields: BTreeSet<String>,
     pending_counts: Vec<(usize, String)>,
+    /// Constructor parameters converted where given (times): name → (expression, type).
+    converted: BTreeMap<String, (String, String)>,
 }
 
 /// Where required arguments go while flattening.
@@ -368,7 +443,13 @@ impl<'a> Ctx<'a> {
     }
 
     fn owned(&mut self, arg: &Arg) -> String {
-        let name = owned_name(&self.b.type_name, arg, self.enums, &self.ov.names);
+        let name = owned_name(
+            &self.b.type_name,
+            arg,
+            self.enums,
+            &self.ov.names,
+            &self.ov.types,
+        );
         let shared = match &arg.kind {
             Kind::OneOf(c) => token_signature(c).is_some_and(|s| self.enums.contains_key(&s)),
             _ => false,
@@ -404,15 +485,34 @@ impl<'a> Ctx<'a> {
 
     /// A single value's parameter: (type, generic if any).
     fn value_param(&mut self, arg: &Arg) -> (String, Option<Generic>) {
+        if let Some((conv, _, _)) = self
+            .ov
+            .times
+            .get(&arg.path)
+            .and_then(|unit| time_conversion(unit, &arg.kind))
+        {
+            let g = self.type_param(&arg.name);
+            let bound = Bound::Time(conv.to_string());
+            return (g.clone(), Some(Generic { name: g, bound }));
+        }
         if arg.multiple {
             if matches!(arg.kind, Kind::OneOf(_)) || !is_plain_block(arg) {
                 // The elements are values of a generated enum or struct (which write the tokens).
                 self.owned(arg);
             }
-            let bound = if arg.multiple_token {
-                Bound::Iter
-            } else {
-                Bound::Many
+            // A counted repeated value (EVAL's keys into `numkeys`) takes values one by one,
+            // so that the count is the number of values (a map would count twice).
+            let counted = self.ov.counts.values().any(|t| t == &arg.path);
+            let bound = match group_shape(arg) {
+                _ if arg.multiple_token => Bound::Iter,
+                Some(shape) => Bound::Elements(shape),
+                None if counted && arg.kind.is_leaf() => Bound::Elements("shape::Arg".into()),
+                // Repeated numbers take numbers (`weights([2.0, 1.0])`), not text.
+                None if arg.kind == Kind::Double => Bound::Elements("shape::Number".into()),
+                None if matches!(arg.kind, Kind::Integer | Kind::UnixTime) => {
+                    Bound::Elements("shape::Integer".into())
+                }
+                None => Bound::Many,
             };
             let g = self.type_param(&arg.name);
             return (g.clone(), Some(Generic { name: g, bound }));
@@ -440,15 +540,26 @@ impl<'a> Ctx<'a> {
     fn param_value(&mut self, arg: &Arg, m: Option<&mut Method>) -> (String, String) {
         let pname = snake(&arg.name);
         let (ty, generic) = self.value_param(arg);
-        let (params, generics) = match m {
-            Some(m) => (&mut m.params, &mut m.generics),
-            None => (&mut self.b.params, &mut self.b.generics),
+        // A generated enum or struct with versioned choices inside reports the newest one.
+        let versioned = generic.is_none()
+            && matches!(arg.kind, Kind::OneOf(_) | Kind::Block(_))
+            && arg.kind.children().iter().any(Arg::has_since);
+        let (params, generics, since_params) = match m {
+            Some(m) => (&mut m.params, &mut m.generics, &mut m.since_params),
+            None => (
+                &mut self.b.params,
+                &mut self.b.generics,
+                &mut self.b.since_params,
+            ),
         };
         let mut name = pname.clone();
         let mut i = 2;
         while params.iter().any(|p| p.name == name) {
             name = format!("{pname}_{i}");
             i += 1;
+        }
+        if versioned {
+            since_params.push(name.clone());
         }
         if let Some(g) = generic {
             params.push(Param {
@@ -457,7 +568,22 @@ impl<'a> Ctx<'a> {
                 arg_path: arg.path.clone(),
             });
             let gname = g.name.clone();
+            let time = match &g.bound {
+                Bound::Time(_) => self
+                    .ov
+                    .times
+                    .get(&arg.path)
+                    .and_then(|unit| time_conversion(unit, &arg.kind)),
+                _ => None,
+            };
             generics.push(g);
+            if let Some((conv, method, ty)) = time {
+                // Converted where it is given; the builder keeps the number.
+                let value = format!("{conv}::{method}({name})");
+                self.converted
+                    .insert(name.clone(), (value.clone(), ty.to_string()));
+                return self.tokened(arg, value, ty.to_string());
+            }
             return self.tokened(arg, name, gname);
         }
         params.push(Param {
@@ -518,6 +644,10 @@ impl<'a> Ctx<'a> {
             since: self.since_of(&arg.path),
             reply: None,
             pins_t: None,
+            since_params: vec![],
+            requires_combinable: vec![],
+            requires_one: vec![],
+            run_time_of: None,
         }
     }
 
@@ -528,6 +658,10 @@ impl<'a> Ctx<'a> {
             if let Some(target) = self.ov.counts.get(&a.path) {
                 if matches!(mode, Mode::Entry(_)) {
                     return Err(format!("{}: a count inside an optional block", a.path));
+                }
+                // A count with a token (`BYPOLYGON num-vertices`) is written after its token.
+                if let Some(t) = &a.token {
+                    self.b.writes.push(Write::Const(t.clone()));
                 }
                 self.pending_counts
                     .push((self.b.writes.len(), target.clone()));
@@ -551,6 +685,31 @@ impl<'a> Ctx<'a> {
                         "Tok".into(),
                     ));
                     m.requires_unset.push(i);
+                }
+                (Kind::Block(_), false, Mode::Ctor) if self.ov.pairs.contains(&a.path) => {
+                    // One parameter of pairs, written as all firsts then all seconds.
+                    if let Some(t) = &a.token {
+                        self.b.writes.push(Write::Const(t.clone()));
+                    }
+                    let g = self.type_param(&a.name);
+                    let name = snake(&a.name);
+                    self.b.params.push(Param {
+                        name: name.clone(),
+                        ty: g.clone(),
+                        arg_path: a.path.clone(),
+                    });
+                    self.b.generics.push(Generic {
+                        name: g.clone(),
+                        bound: Bound::Pairs,
+                    });
+                    let i = self.add_slot(
+                        a,
+                        SlotKind::Fixed {
+                            ty: format!("Unzip<{g}>"),
+                            init: format!("Unzip({name})"),
+                        },
+                    );
+                    self.b.writes.push(Write::Slot(i));
                 }
                 (Kind::Block(children), false, Mode::Ctor) => {
                     if let Some(t) = &a.token {
@@ -581,16 +740,13 @@ impl<'a> Ctx<'a> {
                         .expect("a parameter was just added")
                         .clone();
                     // A constant token is written on its own; the field keeps the bare value.
-                    let (init, ty) = if const_token {
-                        (param.name.clone(), param.ty)
-                    } else {
-                        (expr, ty)
+                    let (init, ty) = match self.converted.get(&param.name) {
+                        Some((value, ty)) if const_token => (value.clone(), ty.clone()),
+                        _ if const_token => (param.name.clone(), param.ty),
+                        _ => (expr, ty),
                     };
                     let i = self.add_slot(a, SlotKind::Fixed { ty, init });
                     self.b.writes.push(Write::Slot(i));
-                    if matches!(a.kind, Kind::OneOf(_)) && !a.multiple {
-                        self.b.since_params.push(param.name);
-                    }
                 }
                 (_, _, Mode::Entry(m)) => {
                     let (expr, ty) = self.param_value(a, Some(m));
@@ -760,6 +916,7 @@ pub fn builder(
         type_params: BTreeSet::new(),
         fields: BTreeSet::new(),
         pending_counts: vec![],
+        converted: BTreeMap::new(),
     };
     let what = cmd.full_name();
     ctx.required(&cmd.args, &mut Mode::Ctor, &[])
@@ -798,7 +955,118 @@ pub fn builder(
             return Err(format!("{what}: reply_when {}: no method gives it", w.arg));
         }
     }
-    b.tracks_version = b.methods.iter().any(|m| m.since.is_some()) || !b.since_params.is_empty();
+    // Options the server refuses together: each side's value is marked `Sole`, and each side
+    // needs the other's slot to hold no `Sole`.
+    let slot_of = |b: &Builder, path: &str| {
+        let top = path.split('/').next().unwrap_or(path);
+        b.slots.iter().position(|s| s.arg_path == top)
+    };
+    for [x, y] in &ov.exclusive {
+        let (Some(sx), Some(sy)) = (slot_of(&b, x), slot_of(&b, y)) else {
+            return Err(format!("{what}: exclusive {x:?}/{y:?}: no slot"));
+        };
+        for (side, other) in [(x, sy), (y, sx)] {
+            let mut any = false;
+            for m in &mut b.methods {
+                if m.arg_path == *side || m.arg_path.starts_with(&format!("{side}/")) {
+                    for set in &mut m.sets {
+                        if set.0 == sx || set.0 == sy {
+                            set.1 = format!("Sole({})", set.1);
+                            set.2 = format!("Sole<{}>", set.2);
+                        }
+                    }
+                    m.requires_combinable.push(other);
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(format!("{what}: exclusive {side:?}: no method gives it"));
+            }
+        }
+    }
+    for (option, group) in &ov.one_element_with {
+        let param = b
+            .params
+            .iter()
+            .find(|p| &p.arg_path == group)
+            .ok_or_else(|| format!("{what}: one_element_with {group:?}: not a parameter"))?
+            .ty
+            .clone();
+        let shape = cmd
+            .arg(group)
+            .and_then(group_shape)
+            .ok_or_else(|| format!("{what}: one_element_with {group:?}: not a group"))?;
+        for m in &mut b.methods {
+            if m.arg_path == *option || m.arg_path.starts_with(&format!("{option}/")) {
+                m.requires_one.push((param.clone(), shape.clone()));
+            }
+        }
+    }
+    // Each simple option also gets a run-time form, so that both branches of an `if` have one
+    // type: `ex_opt(Option<i64>)`, `nx_if(bool)` (`None`/`false` leaves it out). Not for options
+    // that change the reply type, exclude others, open a group, or carry versioned values.
+    let mut run_time = vec![];
+    for m in &b.methods {
+        let simple = m.reply.is_none()
+            && m.pins_t.is_none()
+            && m.requires_combinable.is_empty()
+            && m.requires_one.is_empty()
+            && m.since_params.is_empty()
+            && m.sets.len() == 1
+            && matches!(b.slots[m.sets[0].0].kind, SlotKind::State(_))
+            && m.params.len() <= 1;
+        if !simple {
+            continue;
+        }
+        let base = m.name.trim_end_matches('_');
+        let (slot, expr, ty) = m.sets[0].clone();
+        let mut r = m.clone();
+        match m.params.first() {
+            Some(p) => {
+                r.name = format!("{base}_opt");
+                // A time is a plain number here, so that `ex_opt(None)` needs no annotation.
+                let time = m.generics.iter().find_map(|g| match &g.bound {
+                    Bound::Time(conv) if g.name == p.ty => Some(conv.clone()),
+                    _ => None,
+                });
+                let value_ty = match time.as_deref() {
+                    Some("IntoSecondsF64") => "f64".to_string(),
+                    Some(_) => "i64".to_string(),
+                    None => p.ty.clone(),
+                };
+                r.generics.retain(|g| g.name != p.ty || time.is_none());
+                r.params[0].ty = format!("Option<{value_ty}>");
+                let value = if expr == p.name {
+                    p.name.clone()
+                } else {
+                    format!("{}.map(|{}| {expr})", p.name, p.name)
+                };
+                r.sets = vec![(slot, value, format!("Option<{ty}>"))];
+                r.run_time_of = Some((m.name.clone(), format!("{}.is_some()", p.name)));
+            }
+            None => {
+                r.name = format!("{base}_if");
+                r.params = vec![Param {
+                    name: "given".into(),
+                    ty: "bool".into(),
+                    arg_path: m.arg_path.clone(),
+                }];
+                r.sets = vec![(
+                    slot,
+                    format!("given.then_some({expr})"),
+                    format!("Option<{ty}>"),
+                )];
+                r.run_time_of = Some((m.name.clone(), "given".into()));
+            }
+        }
+        run_time.push(r);
+    }
+    b.methods.extend(run_time);
+    b.tracks_version = b
+        .methods
+        .iter()
+        .any(|m| m.since.is_some() || !m.since_params.is_empty())
+        || !b.since_params.is_empty();
 
     // Names must be unique and not shadow `Command`'s methods.
     let mut seen = BTreeSet::new();
@@ -876,7 +1144,19 @@ mod tests {
             ["key", "value"]
         );
         let names: Vec<_> = b.methods.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["nx", "xx", "ifeq", "get", "ex", "keepttl"]);
+        assert_eq!(
+            names,
+            [
+                "nx",
+                "xx",
+                "ifeq",
+                "get",
+                "ex",
+                "keepttl",
+                "ex_opt",
+                "keepttl_if"
+            ]
+        );
         // The three condition methods share one slot, so only one of them can be called.
         let cond: BTreeSet<_> = b.methods[..3]
             .iter()
@@ -902,6 +1182,40 @@ mod tests {
                 Write::Slot(4)
             ]
         );
+    }
+
+    #[test]
+    fn simple_options_get_a_run_time_form() {
+        let b = builder(&cmd("SET", SET), &ov("()"), &BTreeMap::new()).unwrap();
+        let names: Vec<_> = b.methods.iter().map(|m| m.name.as_str()).collect();
+        for form in [
+            "nx_if",
+            "xx_if",
+            "ifeq_opt",
+            "get_if",
+            "ex_opt",
+            "keepttl_if",
+        ] {
+            assert!(names.contains(&form), "{form}: {names:?}");
+        }
+        let ex = b.methods.iter().find(|m| m.name == "ex_opt").unwrap();
+        assert_eq!(ex.params[0].ty, "Option<i64>");
+        assert_eq!(
+            ex.sets[0].1,
+            "seconds.map(|seconds| Tokened(\"EX\", seconds))"
+        );
+        assert_eq!(
+            ex.run_time_of,
+            Some(("ex".into(), "seconds.is_some()".into()))
+        );
+        // An option that changes the reply has none (its reply type would be a guess).
+        let mut o = ov("()");
+        o.reply_when = vec![ReplyWhen {
+            arg: "get".into(),
+            reply: "T".into(),
+        }];
+        let b = builder(&cmd("SET", SET), &o, &BTreeMap::new()).unwrap();
+        assert!(!b.methods.iter().any(|m| m.name == "get_if"));
     }
 
     #[test]
@@ -949,7 +1263,11 @@ mod tests {
                 Write::Slot(2)
             ]
         );
-        assert_eq!(b.generics.last().unwrap().bound, Bound::Many);
+        // Counted values are single values, each counted once (not a map's pairs).
+        assert_eq!(
+            b.generics.last().unwrap().bound,
+            Bound::Elements("shape::Arg".into())
+        );
     }
 
     #[test]
@@ -1010,6 +1328,29 @@ mod tests {
             "Block((Tok(\"LIMIT\"), offset, count,))"
         );
         assert!(b.methods[0].since.is_none());
+    }
+
+    #[test]
+    fn repeated_plain_groups_are_typed_by_their_shape() {
+        let c = cmd(
+            "ZADD",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "data", "type": "block", "multiple": true, "arguments": [
+                 {"name": "score", "type": "double"}, {"name": "member", "type": "string"}]},
+               {"name": "ids", "type": "integer", "multiple": true},
+               {"name": "members", "type": "string", "multiple": true}]"#,
+        );
+        let b = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            b.generics[1].bound,
+            Bound::Elements("(shape::Number, shape::Arg,)".into())
+        );
+        // Repeated numbers take numbers; other repeated values any number of arguments.
+        assert_eq!(
+            b.generics[2].bound,
+            Bound::Elements("shape::Integer".into())
+        );
+        assert_eq!(b.generics[3].bound, Bound::Many);
     }
 
     #[test]

@@ -71,7 +71,16 @@ fn every_command_of_the_dump_has_a_builder_and_an_overlay_entry() {
             "{full}"
         );
     }
-    let constructors = all.lines().filter(|l| l.starts_with("pub fn ")).count();
+    let builders: String = g
+        .files
+        .iter()
+        .filter(|(path, _)| path.starts_with(valkey_codegen::emit::GENERATED_DIR))
+        .map(|(_, text)| text.as_str())
+        .collect();
+    let constructors = builders
+        .lines()
+        .filter(|l| l.starts_with("pub fn "))
+        .count();
     assert_eq!(constructors, server.commands);
 }
 

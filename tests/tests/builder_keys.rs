@@ -6,7 +6,9 @@
 //! - `cmd::lookup` on the vector's name (and subcommand) finds the builder's own `meta()`;
 //! - for a command with keys, `routing::key_positions` gives the positions of the keys the live
 //!   server's `COMMAND GETKEYS` names (the invocations name their keys apart: `k`, `k2`, ...);
-//! - for a command without keys, `key_positions` is empty, and the server says it has none.
+//! - for a command without keys, `key_positions` is empty, and the server says it has none;
+//! - the keys the builder names without encoding (`cmd::CommandKeys`) are the arguments at
+//!   `key_positions`, where it can tell them.
 
 use bytes::Bytes;
 use valkey::cmd::{self, BeginSearch, CommandFlags, CommandMeta, FindKeys};
@@ -102,6 +104,9 @@ struct Tally {
     keyless: std::collections::BTreeSet<&'static str>,
     vectors: usize,
     with_options: usize,
+    /// Vectors whose builder named its keys without encoding, and those that could not tell.
+    builder_keys: usize,
+    encoded_keys: usize,
     refused_by_both: Vec<String>,
     failures: Vec<String>,
 }
@@ -111,7 +116,7 @@ impl Tally {
     fn check(&mut self, con: &mut Connection, name: &'static str, encode: cases::Encode) {
         self.vectors += 1;
         let mut buf = Vec::new();
-        let own = encode(&mut buf);
+        let (own, builder_keys) = encode(&mut buf);
         let fail = |why: String| format!("{name}: {why}");
         let args = match split(&buf) {
             Ok(args) => args,
@@ -131,6 +136,29 @@ impl Tally {
             ))),
         }
         let ours = routing::key_positions(&args).map_err(|e| e.to_string());
+        match (&builder_keys, &ours) {
+            (None, _) => self.encoded_keys += 1,
+            (Some(keys), Ok(positions)) => {
+                self.builder_keys += 1;
+                let at: Vec<Vec<u8>> = positions.iter().map(|&p| args[p].clone()).collect();
+                if *keys != at {
+                    self.failures.push(fail(format!(
+                        "[{shown}]: the builder names the keys {:?}, key_positions {:?}",
+                        show(keys),
+                        show(&at)
+                    )));
+                }
+            }
+            (Some(keys), Err(_)) => {
+                self.builder_keys += 1;
+                if !REFUSED_BY_BOTH.contains(&shown.as_str()) {
+                    self.failures.push(fail(format!(
+                        "[{shown}]: the builder names the keys {:?}, key_positions refuses",
+                        show(keys)
+                    )));
+                }
+            }
+        }
         if has_keys(own) {
             self.keyed.insert(name);
             let theirs = server_positions(con, &args);
@@ -191,7 +219,8 @@ fn builders_report_the_keys_the_server_finds() {
     }
     println!(
         "builder keys: {} commands ({} with keys, {} without), {} vectors ({} minimal, {} with \
-         key options over {} commands), refused by COMMAND GETKEYS and routing alike: {:?}; {:.1?}",
+         key options over {} commands), refused by COMMAND GETKEYS and routing alike: {:?}; \
+         keys named by the builder without encoding: {} vectors, from the encoding: {}; {:.1?}",
         t.keyed.len() + t.keyless.len(),
         t.keyed.len(),
         t.keyless.len(),
@@ -200,6 +229,8 @@ fn builders_report_the_keys_the_server_finds() {
         t.with_options,
         examples_of.len(),
         t.refused_by_both,
+        t.builder_keys,
+        t.encoded_keys,
         started.elapsed()
     );
     assert!(

@@ -410,14 +410,14 @@ fn blocking_follows_the_arguments_and_never_stalls_the_shared_connection() {
             .ok();
         let before = clients();
         for _ in 0..5 {
-            let _: Value = con.send(cmd::xread(["s"], ["0"])).await.unwrap();
+            let _: Value = con.send(cmd::xread([("s", "0")])).await.unwrap();
         }
         assert_eq!(
             clients(),
             before,
             "XREAD without BLOCK runs on the shared connection"
         );
-        let _: Value = con.send(cmd::xread(["s"], ["$"]).block(10)).await.unwrap();
+        let _: Value = con.send(cmd::xread([("s", "$")]).block(10)).await.unwrap();
         assert_eq!(
             clients(),
             before + 1,

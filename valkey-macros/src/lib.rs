@@ -563,6 +563,7 @@ fn to_valkey_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
         ));
     }
 
+    let mut pairs = false;
     let (num_args, write_args, trait_bound) = match &input.data {
         Data::Union(u) => {
             return Err(Error::new(
@@ -630,6 +631,7 @@ fn to_valkey_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     let wire = syn::LitByteStr::new(f.wire_name.as_bytes(), Span::call_site());
                     quote_spanned!(ty.span()=> <#ty as #p::FieldArg>::write_field(&self.#ident, #wire, out);)
                 });
+                pairs = true;
                 (
                     quote!(0 #(+ #counts)*),
                     quote!(#(#writes)*),
@@ -656,7 +658,18 @@ fn to_valkey_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
 
     let generics = add_bounds(&input.generics, trait_bound);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    // A struct writes `field value` pairs: it is what HSET-like commands' `(Arg, Arg)` groups take.
+    let pairs = pairs.then(|| {
+        let parts = quote!(#krate::cmd::parts);
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #parts::Elements<(#parts::Arg, #parts::Arg)>
+                for #name #ty_generics #where_clause {}
+        }
+    });
     Ok(quote! {
+        #pairs
+
         #[automatically_derived]
         impl #impl_generics #krate::ToValkeyArgs for #name #ty_generics #where_clause {
             #[inline]

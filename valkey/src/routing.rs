@@ -134,6 +134,23 @@ pub fn key_positions_for<A: AsRef<[u8]>>(meta: &CommandMeta, args: &[A]) -> Resu
     Ok(keys)
 }
 
+/// The keys of a command value: from its builder when it can tell them without being encoded
+/// ([`crate::cmd::CommandKeys`]), else from its encoded arguments by [`key_positions_for`].
+pub fn command_keys<C: crate::cmd::CommandKeys + ?Sized>(cmd: &C) -> Result<Vec<Vec<u8>>> {
+    if let Some(keys) = crate::cmd::builder_keys(cmd) {
+        return Ok(keys);
+    }
+    let meta = cmd.meta().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "a command without metadata has no known keys",
+        )
+    })?;
+    let args = crate::cmd::args(cmd);
+    let positions = key_positions_for(meta, &args)?;
+    Ok(positions.into_iter().map(|p| args[p].clone()).collect())
+}
+
 /// The slot the command `args` spell must go to, from its keys (see [`key_positions`]).
 pub fn route_slot<A: AsRef<[u8]>>(args: &[A]) -> Result<SlotRoute> {
     let positions = key_positions(args)?;

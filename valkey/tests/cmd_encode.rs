@@ -109,11 +109,11 @@ fn counts_of_pairs_count_pairs() {
 
 #[test]
 fn subcommands_write_both_names() {
-    use cmd::{ClientKillFilter, ClientKillFilterFilters as F};
+    use cmd::{ClientKillFilter, ClientKillFilters as F};
     check(
         cmd::client_kill(ClientKillFilter::Filters(vec![
             F::ClientId(vec![7, 8]),
-            F::Skipme(cmd::ClientKillFilterFiltersSkipme::No),
+            F::Skipme(cmd::YesNo::No),
         ])),
         &["CLIENT", "KILL", "ID", "7", "8", "SKIPME", "NO"],
     );

@@ -2,8 +2,8 @@
 //! typestate impl blocks of its chained methods, and its `Command` impl.
 
 use super::docs;
-use crate::ir::Command;
-use crate::overlay::CommandOverlay;
+use crate::ir::{Command, Kind};
+use crate::overlay::{CommandOverlay, RedactRule};
 use crate::shape::{Bound, Builder, Generic, Method, Output, SlotKind, Write};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -34,13 +34,40 @@ fn doc_attrs(lines: &[String]) -> TokenStream {
 
 fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
     let n = ident(&g.name);
-    match g.bound {
+    match &g.bound {
         Bound::One => (quote!(#n: ToValkeyArg), None),
         Bound::Many => (quote!(#n: ToValkeyArgs), None),
-        Bound::Iter => (
-            quote!(#n: IntoIterator + Clone),
-            Some(quote!(<#n as IntoIterator>::Item: ToValkeyArgs)),
-        ),
+        Bound::Time(conv) => {
+            let conv = ident(conv);
+            (quote!(#n: #conv), None)
+        }
+        Bound::Pairs => (quote!(#n: Pairs), None),
+        Bound::Elements(shape) => {
+            let shape = ty(shape);
+            (quote!(#n: ToValkeyArgs + Elements<#shape>), None)
+        }
+        Bound::Iter => (quote!(#n: EachArg), None),
+    }
+}
+
+/// The conversion trait of a time generic (`IntoSeconds`), which is taken as `impl IntoSeconds`
+/// rather than a named type parameter: callers' turbofishes (`blpop::<_, Value>`) stay as they
+/// were.
+fn time_conv(g: &Generic) -> Option<&str> {
+    match &g.bound {
+        Bound::Time(conv) => Some(conv),
+        _ => None,
+    }
+}
+
+/// A parameter's type: `impl IntoSeconds` for a time generic, else the type as it is.
+fn param_ty(generics: &[Generic], t: &str) -> TokenStream {
+    match generics.iter().find(|g| g.name == t).and_then(time_conv) {
+        Some(conv) => {
+            let conv = ident(conv);
+            quote!(impl #conv)
+        }
+        None => ty(t),
     }
 }
 
@@ -59,13 +86,28 @@ pub fn meta_ident(b: &Builder) -> syn::Ident {
 }
 
 /// All items of one command.
-pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenStream {
+///
+/// `example` is the doc section with the command's example. It is left out of doctests (it is
+/// compiled by the generated `doc_examples` instead: one doctest binary per command would
+/// take minutes to build).
+pub fn items(
+    cmd: &Command,
+    ov: Option<&CommandOverlay>,
+    b: &Builder,
+    example: &str,
+) -> TokenStream {
     let type_id = ident(&b.type_name);
     let fn_id = ident(&b.fn_name);
     let meta_id = meta_ident(b);
 
     // The struct's type parameters, in order: constructor generics, slot states, reply.
-    let mut params: Vec<String> = b.generics.iter().map(|g| g.name.clone()).collect();
+    // Time generics are converted in the constructor: they are not the struct's.
+    let mut params: Vec<String> = b
+        .generics
+        .iter()
+        .filter(|g| !matches!(g.bound, Bound::Time(_)))
+        .map(|g| g.name.clone())
+        .collect();
     let n_ctor = params.len();
     for s in &b.slots {
         if let SlotKind::State(p) | SlotKind::Presence(p) = &s.kind {
@@ -107,7 +149,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     } else {
         quote!(<#(#param_ids),*>)
     };
-    let struct_doc = doc_attrs(&[
+    let mut struct_doc = vec![
         format!(
             "The `{}` command, built by [`{}`](fn@{}): send it with any executor.",
             cmd.full_name(),
@@ -115,12 +157,27 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
             b.fn_name,
         ),
         String::new(),
-        "Its type parameters record what was given, so that an option cannot be given twice."
+        "Its type parameters record what was given, so that an option cannot be given twice. \
+         `Debug` prints the command line (passwords hidden)."
             .into(),
-    ]);
+    ];
+    if let Some(ov) = ov {
+        // `Command::Output` as a reader would write it (the impl shows it through the reply
+        // state when options change it).
+        struct_doc.push(String::new());
+        struct_doc.extend(docs::reply(ov, &|path: &str| {
+            b.methods
+                .iter()
+                .filter(|m| m.arg_path == path || m.arg_path.starts_with(&format!("{path}/")))
+                .map(|m| m.name.clone())
+                .collect()
+        }));
+    }
+    let struct_doc = doc_attrs(&struct_doc);
     let strukt = quote! {
         #struct_doc
         #[must_use = "a command does nothing until it is sent"]
+        #[derive(Clone)]
         pub struct #type_id #generics_decl { #(#fields)* }
     };
 
@@ -138,8 +195,22 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         fn_doc.push("**Arguments**".into());
         fn_doc.push(String::new());
         for p in &b.params {
-            if let Some(a) = cmd.arg(&p.arg_path) {
-                fn_doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty)));
+            let pairs = ov.is_some_and(|o| o.pairs.contains(&p.arg_path));
+            match cmd.arg(&p.arg_path) {
+                Some(a) if pairs => fn_doc.push(format!(
+                    "- `{}`: `({})` pairs (one, a collection, or a map), written as all the \
+                     firsts then all the seconds — `{}`",
+                    p.name,
+                    a.kind
+                        .children()
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    docs::syntax(a)
+                )),
+                Some(a) => fn_doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty))),
+                None => {}
             }
         }
     }
@@ -166,7 +237,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
 
     let mut ctor_generics = vec![];
     let mut ctor_where = vec![];
-    for g in &b.generics {
+    for g in b.generics.iter().filter(|g| time_conv(g).is_none()) {
         let (bnd, wh) = bound_of(g);
         ctor_generics.push(bnd);
         ctor_where.extend(wh);
@@ -179,7 +250,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     }
     let ctor_args = b.params.iter().map(|p| {
         let n = ident(&p.name);
-        let t = ty(&p.ty);
+        let t = param_ty(&b.generics, &p.ty);
         quote!(#n: #t)
     });
     let mut ret_args: Vec<TokenStream> = param_ids[..n_ctor].iter().map(|p| quote!(#p)).collect();
@@ -209,22 +280,16 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     let mut pre = quote!();
     if b.tracks_version {
         let since = version_expr(cmd.since);
-        let mut acc = quote!(None);
-        let mut any = false;
+        let mut acc = None;
         for p in &b.since_params {
             let pid = ident(p);
-            let has_since = b
-                .params
-                .iter()
-                .find(|x| &x.name == p)
-                .and_then(|x| cmd.arg(&x.arg_path))
-                .is_some_and(|a| a.kind.children().iter().any(|c| c.since.is_some()));
-            if has_since {
-                acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
-                any = true;
-            }
+            let term = quote!(if_newer(#since, #pid.since()));
+            acc = Some(match acc {
+                Some(a) => quote!(newer(#a, #term)),
+                None => term,
+            });
         }
-        if any {
+        if let Some(acc) = acc {
             // Computed before the parameters move into the struct.
             pre = quote!(let min_version = #acc;);
             inits.push(quote!(min_version,));
@@ -252,6 +317,7 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
     let ctor = quote! {
         #fn_doc
+        #[cfg_attr(not(doctest), doc = #example)]
         #(#[doc(alias = #aliases)])*
         pub fn #fn_id #ctor_generics (#(#ctor_args),*) -> #type_id #ret_generics #where_clause {
             #pre
@@ -260,18 +326,18 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
     };
 
     // Methods, grouped by the typestate they need.
-    // Methods needing the same typestate share an impl block: (slots that must be unset, blocks
-    // that must be present, the reply type they pin).
+    // Every method is available in every state, and says in its `where` clause which slots
+    // must still be empty (`Unfilled`) and which groups given (`Given`): a misuse then reads
+    // "this option was given already" rather than "no method `gt`" (or rustc's guess that the
+    // builder should be an `Iterator`, whose `gt`/`count` it finds instead). Methods that pin
+    // the caller's reply type share an impl block per pinned type.
     type Typestate = (Vec<usize>, Vec<usize>, Option<String>);
     let mut groups: BTreeMap<Typestate, Vec<&Method>> = BTreeMap::new();
     for m in &b.methods {
-        let mut u = m.requires_unset.clone();
-        u.sort();
-        u.dedup();
-        let mut p = m.requires_present.clone();
-        p.sort();
-        p.dedup();
-        groups.entry((u, p, m.pins_t.clone())).or_default().push(m);
+        groups
+            .entry((vec![], vec![], m.pins_t.clone()))
+            .or_default()
+            .push(m);
     }
     // Slot index → its position among the type parameters.
     let slot_param: BTreeMap<usize, usize> = b
@@ -443,12 +509,100 @@ pub fn items(cmd: &Command, ov: Option<&CommandOverlay>, b: &Builder) -> TokenSt
         }
     };
 
+    // Keys, from the fields that hold them (no encoding of the command).
+    let keys_body = match key_parts(cmd, b) {
+        Some(parts) if parts.is_empty() => quote!(true),
+        Some(parts) => quote!(#(#parts)* true),
+        None => quote!(false),
+    };
+    let f_name = if keys_body.to_string().contains("one_key")
+        || keys_body.to_string().contains("part_keys")
+    {
+        quote!(f)
+    } else {
+        quote!(_f)
+    };
+    let keys_impl = quote! {
+        impl #cmd_generics CommandKeys for #self_ty #cmd_where {
+            fn for_each_key(&self, #f_name: &mut dyn FnMut(&[u8])) -> bool {
+                #keys_body
+            }
+        }
+    };
+
+    // Debug: the command line, passwords hidden.
+    let redact = ov
+        .map_or(&[][..], |o| &o.redact[..])
+        .iter()
+        .map(|r| match r {
+            RedactRule::After { token, skip } => {
+                let skip = Literal::usize_unsuffixed(*skip);
+                quote!(Redact::After(#token, #skip))
+            }
+            RedactRule::Last => quote!(Redact::Last),
+            RedactRule::Prefixes(p) => quote!(Redact::Prefixed(&[#(#p),*])),
+        });
+    let debug_impl = quote! {
+        impl #cmd_generics fmt::Debug for #self_ty #cmd_where {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt_command(self, &[#(#redact),*], f)
+            }
+        }
+    };
+
     quote! {
         #ctor
         #strukt
         #(#impls)*
         #command_impl
+        #keys_impl
+        #debug_impl
     }
+}
+
+/// Whether `arg` is a key the key specs count (not one flagged `NOT_KEY`).
+fn is_key(cmd: &Command, arg: &crate::ir::Arg) -> bool {
+    arg.kind == Kind::Key
+        && arg.key_spec_index.is_none_or(|i| {
+            cmd.key_specs
+                .get(i)
+                .is_none_or(|k| !k.flags.iter().any(|f| f == "NOT_KEY"))
+        })
+}
+
+fn holds_key(cmd: &Command, arg: &crate::ir::Arg) -> bool {
+    is_key(cmd, arg) || arg.kind.children().iter().any(|c| holds_key(cmd, c))
+}
+
+/// The statements giving a builder's keys from its fields, in write order; `None` when a key
+/// sits inside a group or a generated value (only the encoded arguments tell then).
+fn key_parts(cmd: &Command, b: &Builder) -> Option<Vec<TokenStream>> {
+    let mut parts = vec![];
+    for w in &b.writes {
+        let Write::Slot(i) = w else { continue };
+        let slot = &b.slots[*i];
+        let arg = cmd.arg(&slot.arg_path)?;
+        if !holds_key(cmd, arg) {
+            continue;
+        }
+        if !is_key(cmd, arg) {
+            return None;
+        }
+        let f = ident(&slot.field);
+        let pick = match (&slot.kind, arg.multiple, arg.multiple_token, &arg.token) {
+            // A required single key: the field holds it alone (its token is written apart).
+            (SlotKind::Fixed { .. }, false, _, _) => {
+                parts.push(quote!(one_key(&self.#f, f);));
+                continue;
+            }
+            (_, true, true, _) => quote!(Pick::EveryOther),
+            (SlotKind::Fixed { .. }, true, false, _) => quote!(Pick::All),
+            (_, _, _, Some(_)) => quote!(Pick::AfterToken),
+            _ => quote!(Pick::All),
+        };
+        parts.push(quote!(part_keys(&self.#f, #pick, f);));
+    }
+    Some(parts)
 }
 
 fn method(
@@ -463,14 +617,14 @@ fn method(
     let name = ident(&m.name);
     let mut generics = vec![];
     let mut wheres = vec![];
-    for g in &m.generics {
+    for g in m.generics.iter().filter(|g| time_conv(g).is_none()) {
         let (bnd, wh) = bound_of(g);
         generics.push(bnd);
         wheres.extend(wh);
     }
     let params = m.params.iter().map(|p| {
         let n = ident(&p.name);
-        let t = ty(&p.ty);
+        let t = param_ty(&m.generics, &p.ty);
         quote!(#n: #t)
     });
     let mut ret = self_args.to_vec();
@@ -490,13 +644,31 @@ fn method(
             None => inits.push(quote!(#f: self.#f,)),
         }
     }
+    let mut pre = quote!();
     if b.tracks_version {
-        match m.since {
+        let mut acc = match m.since {
             Some(v) => {
                 let v = version_expr(v);
-                inits.push(quote!(min_version: newer(self.min_version, Some(#v)),));
+                quote!(newer(self.min_version, Some(#v)))
             }
-            None => inits.push(quote!(min_version: self.min_version,)),
+            None => quote!(self.min_version),
+        };
+        // A value whose nested choices need a newer server (computed before it moves).
+        let since = version_expr(cmd.since);
+        for p in &m.since_params {
+            let pid = ident(p);
+            acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
+        }
+        if let Some((_, given)) = m.run_time_of.as_ref().filter(|_| m.since.is_some()) {
+            // Only an option actually given needs its version (computed before it moves).
+            let given = expr(given);
+            pre = quote!(let min_version = if #given { #acc } else { self.min_version };);
+            inits.push(quote!(min_version,));
+        } else if m.since_params.is_empty() {
+            inits.push(quote!(min_version: #acc,));
+        } else {
+            pre = quote!(let min_version = #acc;);
+            inits.push(quote!(min_version,));
         }
     }
     if let Some(o) = out_param {
@@ -512,10 +684,97 @@ fn method(
             wheres.push(quote!(#o: Raise<#lvl<#r>>));
         }
     }
+    let mut unset = m.requires_unset.clone();
+    unset.sort();
+    unset.dedup();
+    for slot in &unset {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Unfilled));
+    }
+    let mut present = m.requires_present.clone();
+    present.sort();
+    present.dedup();
+    for slot in &present {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Given));
+    }
+    for slot in &m.requires_combinable {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Combinable));
+    }
+    for (param, shape) in &m.requires_one {
+        let p = ident(param);
+        let shape = ty(shape);
+        wheres.push(quote!(#p: OneElement<#shape>));
+    }
     let mut doc = match cmd.arg(&m.arg_path) {
         Some(a) => docs::arg_doc(a),
         None => vec![],
     };
+    // Which option it gives, when it is one choice of a group.
+    if let Some((parent, _)) = m.arg_path.rsplit_once('/') {
+        if let Some(p) = cmd.arg(parent).filter(|p| matches!(p.kind, Kind::OneOf(_))) {
+            doc.push(String::new());
+            doc.push(format!(
+                "One choice of the `{}` option (`{}`): the others cannot be given with it.",
+                p.name,
+                docs::syntax(p)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+            ));
+        }
+    }
+    if let Some((of, _)) = &m.run_time_of {
+        doc.push(String::new());
+        doc.push(format!(
+            "The run-time form of [`{of}`](Self::{of}): `None` (or `false`) leaves the option \
+             out, so both branches of an `if` build one type."
+        ));
+    }
+    if !m.requires_combinable.is_empty() {
+        // The methods on the other side of the exclusion: they need a slot this one fills.
+        let others: Vec<String> = b
+            .methods
+            .iter()
+            .filter(|n| {
+                n.requires_combinable
+                    .iter()
+                    .any(|slot| m.sets.iter().any(|(s, _, _)| s == slot))
+            })
+            .map(|n| format!("`{}()`", n.name))
+            .collect();
+        doc.push(String::new());
+        doc.push(format!(
+            "The server refuses it together with {}: they do not compile together.",
+            others.join(", ")
+        ));
+    }
+    for (param, _) in &m.requires_one {
+        doc.push(String::new());
+        doc.push(format!(
+            "Needs exactly one element in `{}` (one tuple, or a one-element array).",
+            b.params
+                .iter()
+                .find(|p| &p.ty == param)
+                .map_or(param.as_str(), |p| p.name.as_str())
+        ));
+    }
+    if !m.params.is_empty() {
+        doc.push(String::new());
+        doc.push("**Arguments**".into());
+        doc.push(String::new());
+        for p in &m.params {
+            match cmd.arg(&p.arg_path) {
+                Some(a) if a.kind == Kind::PureToken => doc.push(format!(
+                    "- `{}`: whether to give `{}`",
+                    p.name,
+                    a.token.as_deref().unwrap_or(&a.name)
+                )),
+                Some(a) => doc.push(format!("- `{}`: {}", p.name, docs::param_doc(a, &p.ty))),
+                None => {}
+            }
+        }
+    }
     if let Some(t) = &m.pins_t {
         doc.push(String::new());
         doc.push(format!("Changes the reply to `{t}`."));
@@ -542,6 +801,7 @@ fn method(
     quote! {
         #doc
         pub fn #name #generics (self, #(#params),*) -> #type_id<#(#ret),*> #wheres {
+            #pre
             #type_id { #(#inits)* }
         }
     }

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 struct Values<'a> {
     enums: &'a BTreeMap<String, String>,
     names: &'a BTreeMap<String, String>,
+    types: &'a BTreeMap<String, String>,
     keys: usize,
 }
 
@@ -65,7 +66,7 @@ impl Values<'_> {
 
     /// A value of a generated enum or struct: its first choice, each field filled.
     fn owned(&mut self, arg: &Arg, parent: &str) -> TokenStream {
-        let name = owned_name(parent, arg, self.enums, self.names);
+        let name = owned_name(parent, arg, self.enums, self.names, self.types);
         let ty = format_ident!("{}", name);
         match &arg.kind {
             Kind::OneOf(choices) => {
@@ -197,13 +198,102 @@ fn typed(b: &Builder, call: syn::Expr) -> TokenStream {
     }
 }
 
-/// A closure encoding `call` into a buffer, giving back the builder's own metadata.
+/// A closure encoding `call` into a buffer, giving back the builder's own metadata and the keys
+/// it names without encoding (`None` when it cannot tell).
 fn encoder(call: &TokenStream) -> TokenStream {
     quote!(|buf| {
         let c = #call;
         valkey::cmd::encode(&c, buf).expect("encodes");
-        valkey::Command::meta(&c)
+        (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
     })
+}
+
+/// `ty` with the caller's `T` read as `String` (for an example a reader can follow), or as
+/// `valkey::Value` when `T` is the whole reply (its shape is open).
+fn t_as_string(ty: &str) -> String {
+    if ty.trim() == "T" {
+        return "valkey::Value".into();
+    }
+    let mut out = String::new();
+    let mut word = String::new();
+    for ch in ty.chars().chain(std::iter::once(' ')) {
+        if ch.is_alphanumeric() || ch == '_' {
+            word.push(ch);
+            continue;
+        }
+        out.push_str(if word == "T" { "String" } else { &word });
+        word.clear();
+        out.push(ch);
+    }
+    out.trim_end().to_string()
+}
+
+/// The type `call`'s reply is read into, with an open `T` read as `String`.
+pub fn example_output(b: &Builder, call: &syn::Expr) -> String {
+    let called = chained_methods(call);
+    let methods = || b.methods.iter().filter(|m| called.contains(&m.name));
+    let ty = match &b.output {
+        Output::Fixed(t) => t.clone(),
+        Output::User(ty) => methods()
+            .find_map(|m| m.pins_t.clone())
+            .unwrap_or_else(|| ty.clone()),
+        Output::Leveled(base) => methods()
+            .filter_map(|m| m.reply.as_ref())
+            .max_by_key(|(level, _)| *level)
+            .map_or_else(|| base.clone(), |(_, r)| r.clone()),
+    };
+    t_as_string(&ty)
+}
+
+/// The command's example invocation: the overlay's `example`, else plain values for the
+/// required arguments.
+pub fn example_call(
+    cmd: &Command,
+    ov: &CommandOverlay,
+    b: &Builder,
+    enums: &BTreeMap<String, String>,
+) -> syn::Expr {
+    match &ov.example {
+        Some(e) => overlay_expr(&cmd.full_name(), e),
+        None => {
+            let mut values = Values {
+                enums,
+                names: &ov.names,
+                types: &ov.types,
+                keys: 0,
+            };
+            let f = format_ident!("{}", b.fn_name);
+            let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
+                // A group of pairs (the overlay's `pairs`): one pair.
+                Some(a) if ov.pairs.contains(&a.path) => {
+                    let parts: Vec<_> = a
+                        .kind
+                        .children()
+                        .iter()
+                        .map(|c| values.leaf(&c.kind))
+                        .collect();
+                    quote!([(#(#parts),*)])
+                }
+                Some(a) => values.param(a, &b.type_name),
+                None => quote!(()),
+            });
+            syn::parse_quote!(cmd::#f(#(#args),*))
+        }
+    }
+}
+
+/// The statement a command's doc example shows (and `doc_examples` compiles):
+/// `let reply: i64 = con.send(cmd::incr("k"))?;`.
+pub fn example_statement(
+    cmd: &Command,
+    ov: &CommandOverlay,
+    b: &Builder,
+    enums: &BTreeMap<String, String>,
+) -> TokenStream {
+    let call = example_call(cmd, ov, b, enums);
+    let out: syn::Type = syn::parse_str(&example_output(b, &call))
+        .unwrap_or_else(|_| syn::parse_quote!(valkey::Value));
+    quote!(let reply: #out = con.send(#call)?;)
 }
 
 /// The case of one command: its name, group, whether the overlay documents its RESP2/RESP3
@@ -216,22 +306,7 @@ pub fn case(
 ) -> TokenStream {
     let name = cmd.full_name();
     let group = &cmd.group;
-    let call: syn::Expr = match &ov.example {
-        Some(e) => overlay_expr(&name, e),
-        None => {
-            let mut values = Values {
-                enums,
-                names: &ov.names,
-                keys: 0,
-            };
-            let f = format_ident!("{}", b.fn_name);
-            let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
-                Some(a) => values.param(a, &b.type_name),
-                None => quote!(()),
-            });
-            syn::parse_quote!(cmd::#f(#(#args),*))
-        }
-    };
+    let call = example_call(cmd, ov, b, enums);
     let call = typed(b, call);
     let encode = encoder(&call);
     let documented = ov.resp2.is_some() || ov.resp3.is_some();
@@ -251,11 +326,16 @@ pub fn key_examples(cmd: &Command, ov: &CommandOverlay, b: &Builder) -> Vec<Toke
 }
 
 /// The whole generated file.
-pub fn file(cases: Vec<TokenStream>, key_examples: Vec<TokenStream>) -> TokenStream {
+pub fn file(
+    cases: Vec<TokenStream>,
+    key_examples: Vec<TokenStream>,
+    doc_examples: Vec<TokenStream>,
+) -> TokenStream {
     let n = proc_macro2::Literal::usize_unsuffixed(cases.len());
     let n_keys = proc_macro2::Literal::usize_unsuffixed(key_examples.len());
     quote! {
         use valkey::cmd;
+        use valkey::Value;
 
         /// One command's case: (name, group, whether the overlay documents RESP2/RESP3 shapes,
         /// send typed, send reading a raw `Value`, encode).
@@ -269,8 +349,8 @@ pub fn file(cases: Vec<TokenStream>, key_examples: Vec<TokenStream>) -> TokenStr
         );
 
         /// Encodes an invocation (appends its RESP array to the buffer) and gives the builder's
-        /// own metadata (`Command::meta`).
-        pub type Encode = fn(&mut Vec<u8>) -> Option<&'static valkey::cmd::CommandMeta>;
+        /// own metadata (`Command::meta`) and its keys (`cmd::builder_keys`).
+        pub type Encode = fn(&mut Vec<u8>) -> (Option<&'static valkey::cmd::CommandMeta>, Option<Vec<Vec<u8>>>);
 
         /// Fixes a builder's caller-chosen reply type to `Value`.
         fn value<C: valkey::Command<Output = valkey::Value>>(c: C) -> C {
@@ -283,6 +363,14 @@ pub fn file(cases: Vec<TokenStream>, key_examples: Vec<TokenStream>) -> TokenStr
         /// Invocations with the options that carry keys or move them (the overlay's
         /// `key_examples`): (name, encode).
         pub static KEY_EXAMPLES: [(&str, Encode); #n_keys] = [#(#key_examples)*];
+
+        /// Each command's doc example, as its page shows it: compiled here (not run), so that
+        /// every example in the docs is known to compile with the reply type it shows.
+        #[allow(unused_variables, clippy::let_unit_value)]
+        pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
+            #(#doc_examples)*
+            Ok(())
+        }
     }
 }
 
@@ -303,6 +391,10 @@ mod tests {
             since: None,
             reply: reply.map(|(l, r)| (l, r.to_string())),
             pins_t: pins_t.map(str::to_string),
+            since_params: vec![],
+            requires_combinable: vec![],
+            requires_one: vec![],
+            run_time_of: None,
         }
     }
 
@@ -359,6 +451,7 @@ mod tests {
         let mut v = Values {
             enums: &enums,
             names: &names,
+            types: &names,
             keys: 0,
         };
         let keys: Vec<String> = (0..3).map(|_| v.leaf(&Kind::Key).to_string()).collect();

@@ -74,10 +74,26 @@ pub fn command_syntax(cmd: &Command) -> String {
     s
 }
 
-/// Escapes text for a doc comment (the specs use backticks already; angle brackets would be
-/// read as HTML).
+/// Escapes text for a doc comment: angle brackets outside code spans would be read as HTML, so
+/// they become entities there; inside a code span (the specs use backticks) they stay as they
+/// are, because an entity would be printed literally (`&lt;ms&gt;`).
 pub fn text(s: &str) -> String {
-    s.replace('<', "&lt;").replace('>', "&gt;")
+    let mut out = String::with_capacity(s.len());
+    // Even-numbered pieces are outside code spans; an unclosed backtick leaves the rest plain.
+    let pieces: Vec<&str> = s.split('`').collect();
+    let closed = pieces.len() % 2 == 1;
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let in_code = i % 2 == 1 && (closed || i + 1 < pieces.len());
+        if in_code {
+            out.push_str(piece);
+        } else {
+            out.push_str(&piece.replace('<', "&lt;").replace('>', "&gt;"));
+        }
+    }
+    out
 }
 
 /// The reply's description from the overlay.
@@ -184,6 +200,27 @@ pub fn command_doc(
     d
 }
 
+/// A command's example, as a doc section: `statement` (`let reply: T = con.send(..)?;`) on a
+/// connection, formatted. The same statement is compiled by the generated `doc_examples`.
+pub fn example(statement: &proc_macro2::TokenStream) -> String {
+    let file: syn::File = syn::parse_quote! {
+        fn f() { #statement }
+    };
+    let text = prettyplease::unparse(&file);
+    let body: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| *l != "}")
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    format!(
+        "\n# Example\n\n```rust,no_run\n# use valkey::{{cmd, Value}};\n# fn main() -> valkey::Result<()> {{\n\
+         # let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\n\
+         {}\n# Ok(()) }}\n```",
+        body.join("\n")
+    )
+}
+
 /// One line describing a constructor parameter: what it is and how it is written.
 pub fn param_doc(arg: &Arg, ty: &str) -> String {
     let what = match &arg.kind {
@@ -257,6 +294,12 @@ pub fn arg_doc(arg: &Arg) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn angle_brackets_are_escaped_outside_code_spans_only() {
+        assert_eq!(text("`<ms>-<seq>` or <ms>"), "`<ms>-<seq>` or &lt;ms&gt;");
+        assert_eq!(text("a `b` <c> `d"), "a `b` &lt;c&gt; `d");
+    }
 
     #[test]
     fn syntax_reads_like_the_server_docs() {

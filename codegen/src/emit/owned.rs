@@ -17,6 +17,8 @@ pub struct OwnedCtx<'a> {
     pub counts: &'a BTreeMap<String, String>,
     /// Rust names (path → name).
     pub names: &'a BTreeMap<String, String>,
+    /// Rust type names (path → name).
+    pub types: &'a BTreeMap<String, String>,
     /// Shared enum names (token signature → name).
     pub enums: &'a BTreeMap<String, String>,
     /// Types already defined (shared enums are defined once).
@@ -48,7 +50,7 @@ fn field_ty(
         Kind::Integer | Kind::UnixTime => quote!(i64),
         Kind::Double => quote!(f64),
         Kind::OneOf(_) | Kind::Block(_) => {
-            let name = owned_name(parent, arg, ctx.enums, ctx.names);
+            let name = owned_name(parent, arg, ctx.enums, ctx.names, ctx.types);
             define(ctx, &name, arg, out);
             let id = format_ident!("{}", name);
             quote!(#id)
@@ -159,7 +161,12 @@ fn block_fields(
     parent: &str,
     children: &[Arg],
     out: &mut Vec<TokenStream>,
-) -> (Vec<Field>, Vec<TokenStream>, Vec<TokenStream>) {
+) -> (
+    Vec<Field>,
+    Vec<TokenStream>,
+    Vec<TokenStream>,
+    Vec<TokenStream>,
+) {
     let mut used = BTreeSet::new();
     let mut idents = BTreeMap::new();
     let mut fields = vec![];
@@ -184,30 +191,107 @@ fn block_fields(
     }
     let mut nums = vec![];
     let mut writes = vec![];
+    let mut sinces = vec![];
     for c in children {
         if let Some(target) = ctx.counts.get(&c.path) {
             let t = idents
                 .get(target)
                 .cloned()
                 .unwrap_or_else(|| format_ident!("missing_count_target"));
-            nums.push(quote!(1usize));
-            writes.push(quote!(out.write(&#t.len());));
+            // A count is written with its token, if it has one (`BYPOLYGON 4 ...`).
+            match &c.token {
+                Some(tok) => {
+                    let tok = token_bytes(tok);
+                    nums.push(quote!(2usize));
+                    writes.push(quote!(out.write_bytes(#tok); out.write(&#t.len());));
+                }
+                None => {
+                    nums.push(quote!(1usize));
+                    writes.push(quote!(out.write(&#t.len());));
+                }
+            }
+            sinces.extend(since_value(c, quote!(())));
             continue;
         }
-        match idents.get(&c.path) {
-            Some(id) => {
-                let (n, w) = gen_value(c, quote!(#id));
-                nums.push(n);
-                writes.push(w);
-            }
-            None => {
-                let (n, w) = gen_value(c, quote!(()));
-                nums.push(n);
-                writes.push(w);
-            }
-        }
+        let v = match idents.get(&c.path) {
+            Some(id) => quote!(#id),
+            None => quote!(()),
+        };
+        let (n, w) = gen_value(c, v.clone());
+        nums.push(n);
+        writes.push(w);
+        sinces.extend(since_value(c, v));
     }
-    (fields, nums, writes)
+    (fields, nums, writes, sinces)
+}
+
+fn has_since(arg: &Arg) -> bool {
+    arg.has_since()
+}
+
+fn version_lit(v: crate::ir::Version) -> TokenStream {
+    let (a, b, c) = (
+        Literal::u16_unsuffixed(v.0),
+        Literal::u16_unsuffixed(v.1),
+        Literal::u16_unsuffixed(v.2),
+    );
+    quote!(Some(Version::new(#a, #b, #c)))
+}
+
+/// `newer(a, b)`, leaving out a side that is `None`.
+fn newer_of(a: Option<TokenStream>, b: Option<TokenStream>) -> Option<TokenStream> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(quote!(newer(#a, #b))),
+        (a, b) => a.or(b),
+    }
+}
+
+/// An `Option<Version>` expression: the newest version the value `v` (a reference to `arg`'s
+/// value inside owned data) needs, its own `since` and its nested choices' alike. `None` when
+/// nothing in `arg` records a version.
+fn since_value(arg: &Arg, v: TokenStream) -> Option<TokenStream> {
+    if !has_since(arg) {
+        return None;
+    }
+    let own = arg.since.map(version_lit);
+    let nested = arg.kind.children().iter().any(has_since);
+    // One present element.
+    let one = |x: TokenStream| match &arg.kind {
+        Kind::OneOf(_) | Kind::Block(_) if nested => {
+            newer_of(own.clone(), Some(quote!(#x.since())))
+        }
+        _ => own.clone(),
+    };
+    let none = quote!(None);
+    if arg.kind == Kind::PureToken {
+        return if arg.optional {
+            Some(quote!(if *#v { #own } else { None }))
+        } else {
+            own
+        };
+    }
+    let present = |x: TokenStream| {
+        if arg.multiple {
+            let each = one(quote!(e)).unwrap_or_else(|| none.clone());
+            quote!(#x.iter().fold(None, |acc, e| newer(acc, #each)))
+        } else {
+            one(x).unwrap_or_else(|| none.clone())
+        }
+    };
+    Some(if arg.optional {
+        let p = present(quote!(x));
+        quote!(match #v { Some(x) => #p, None => None })
+    } else {
+        present(v)
+    })
+}
+
+/// `newer(a, newer(b, ..))` of the terms, `None` for none.
+fn newest(terms: Vec<TokenStream>) -> Option<TokenStream> {
+    terms
+        .into_iter()
+        .rev()
+        .reduce(|acc, t| quote!(newer(#t, #acc)))
 }
 
 /// Defines the type `name` for `arg` (an enum for a oneof, a struct for a block), once.
@@ -239,20 +323,13 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                 // A choice is required once chosen, whatever its own flag says.
                 let mut req = c.clone();
                 req.optional = false;
-                if let Some(s) = c.since {
-                    let (a, b, cc) = (s.0, s.1, s.2);
-                    since_arms.push(match &c.kind {
-                        Kind::PureToken => quote!(Self::#v => Some(Version::new(#a, #b, #cc)),),
-                        Kind::Block(_) if !c.multiple => {
-                            quote!(Self::#v { .. } => Some(Version::new(#a, #b, #cc)),)
-                        }
-                        _ => quote!(Self::#v(..) => Some(Version::new(#a, #b, #cc)),),
-                    });
-                }
                 match &c.kind {
                     Kind::PureToken => {
                         let tok = token_bytes(c.token.as_deref().unwrap_or(""));
                         variants.push(quote!(#vdoc #v,));
+                        if let Some(e) = since_value(&req, quote!(())) {
+                            since_arms.push(quote!(Self::#v => #e,));
+                        }
                         num_arms.push(quote!(Self::#v => 1,));
                         write_arms.push(quote!(Self::#v => out.write_bytes(#tok),));
                     }
@@ -262,7 +339,8 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                             .get(&c.path)
                             .map_or(c.name.as_str(), String::as_str);
                         let inner = format!("{name}{}", camel(own));
-                        let (fields, nums, writes) = block_fields(ctx, &inner, children, out);
+                        let (fields, nums, writes, sinces) =
+                            block_fields(ctx, &inner, children, out);
                         let fdefs = fields.iter().map(|(f, t, d)| {
                             let d = doc_attrs(d);
                             quote!(#d #f: #t)
@@ -278,6 +356,9 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                             None => quote!(),
                         };
                         let n = sum(nums);
+                        if let Some(e) = newer_of(c.since.map(version_lit), newest(sinces)) {
+                            since_arms.push(quote!(Self::#v { #(#binds),* } => #e,));
+                        }
                         variants.push(quote!(#vdoc #v { #(#fdefs),* },));
                         num_arms.push(quote!(Self::#v { #(#binds),* } => #n,));
                         write_arms.push(quote!(Self::#v { #(#binds),* } => { #tw #(#writes)* }));
@@ -285,6 +366,9 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                     _ => {
                         let ty = field_ty(ctx, name, &req, out).unwrap_or_else(|| quote!(()));
                         let (n, w) = gen_value(&req, quote!(x));
+                        if let Some(e) = since_value(&req, quote!(x)) {
+                            since_arms.push(quote!(Self::#v(x) => #e,));
+                        }
                         variants.push(quote!(#vdoc #v(#ty),));
                         num_arms.push(quote!(Self::#v(x) => #n,));
                         write_arms.push(quote!(Self::#v(x) => { #w }));
@@ -309,8 +393,9 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                 };
                 quote! {
                     impl #id {
-                        /// The version that added this choice, if the spec says.
-                        #[allow(dead_code)]
+                        /// The newest server version this value needs (the version that added
+                        /// the choice, or a choice nested in it), if the spec says.
+                        #[allow(dead_code, unused_variables)]
                         pub(crate) fn since(&self) -> Option<Version> {
                             match self { #(#since_arms)* #rest }
                         }
@@ -334,7 +419,7 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
             });
         }
         Kind::Block(children) => {
-            let (fields, nums, writes) = block_fields(ctx, name, children, out);
+            let (fields, nums, writes, sinces) = block_fields(ctx, name, children, out);
             let fdefs = fields.iter().map(|(f, t, d)| {
                 let d = doc_attrs(d);
                 quote!(#d pub #f: #t)
@@ -368,6 +453,19 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
                     }
                 }
             });
+            if let Some(inner) = newest(sinces) {
+                out.push(quote! {
+                    impl #id {
+                        /// The newest server version this value needs (the versions that added
+                        /// the parts given), if the spec says.
+                        #[allow(dead_code, unused_variables)]
+                        pub(crate) fn since(&self) -> Option<Version> {
+                            let Self { #(#binds),* } = self;
+                            #inner
+                        }
+                    }
+                });
+            }
         }
         _ => {}
     }

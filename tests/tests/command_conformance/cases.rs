@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use valkey::cmd;
+use valkey::Value;
 /// One command's case: (name, group, whether the overlay documents RESP2/RESP3 shapes,
 /// send typed, send reading a raw `Value`, encode).
 pub type Case = (
@@ -17,8 +18,10 @@ pub type Case = (
     Encode,
 );
 /// Encodes an invocation (appends its RESP array to the buffer) and gives the builder's
-/// own metadata (`Command::meta`).
-pub type Encode = fn(&mut Vec<u8>) -> Option<&'static valkey::cmd::CommandMeta>;
+/// own metadata (`Command::meta`) and its keys (`cmd::builder_keys`).
+pub type Encode = fn(
+    &mut Vec<u8>,
+) -> (Option<&'static valkey::cmd::CommandMeta>, Option<Vec<Vec<u8>>>);
 /// Fixes a builder's caller-chosen reply type to `Value`.
 fn value<C: valkey::Command<Output = valkey::Value>>(c: C) -> C {
     c
@@ -34,7 +37,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -46,7 +49,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_cat();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -58,7 +61,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_deluser(["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -76,7 +79,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_dryrun("default", "get").args(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -88,7 +91,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_genpass();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -100,7 +103,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::acl_getuser("1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -112,7 +115,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -124,7 +127,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_list();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -136,7 +139,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_load();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -148,7 +151,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_log();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -160,7 +163,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_save();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -172,7 +175,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_setuser("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -184,7 +187,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_users();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -196,7 +199,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::acl_whoami();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -208,7 +211,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::append("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -220,7 +223,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::asking();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -232,7 +235,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::auth("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -244,7 +247,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bgrewriteaof();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -256,7 +259,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bgsave();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -268,7 +271,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitcount("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -280,7 +283,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitfield("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -292,7 +295,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitfield_ro("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -310,7 +313,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitop(cmd::BitopOperation::And, "k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -322,7 +325,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::bitpos("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -346,7 +349,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::blmove("k", "k2", cmd::Side::Left, cmd::Side::Left, 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -364,7 +367,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::blmpop(0.5, ["k"], cmd::Side::Left));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -376,7 +379,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::blpop(["k"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -388,7 +391,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::brpop(["k"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -400,7 +403,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::brpoplpush("k", "k2", 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -418,7 +421,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -430,7 +433,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::bzpopmax(["k"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -442,7 +445,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::bzpopmin(["k"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -454,25 +457,19 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
         "CLIENT CACHING",
         "connection",
         false,
-        |con| con.send(cmd::client_caching(cmd::ClientCachingMode::Yes)).map(drop),
-        |con| {
-            con
-                .send_as::<
-                    _,
-                    valkey::Value,
-                >(&cmd::client_caching(cmd::ClientCachingMode::Yes))
-        },
+        |con| con.send(cmd::client_caching(cmd::YesNo::Yes)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::client_caching(cmd::YesNo::Yes)),
         |buf| {
-            let c = cmd::client_caching(cmd::ClientCachingMode::Yes);
+            let c = cmd::client_caching(cmd::YesNo::Yes);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -484,7 +481,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_capa(["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -496,7 +493,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_getname();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -508,7 +505,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_getredir();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -520,7 +517,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -532,7 +529,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_id();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -546,7 +543,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_import_source(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -558,7 +555,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_info();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -580,7 +577,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into()));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -592,7 +589,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_list();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -604,7 +601,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_no_evict(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -616,7 +613,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_no_touch(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -628,7 +625,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_pause(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -646,7 +643,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_reply(cmd::ClientReplyAction::On);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -668,7 +665,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into()));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -680,7 +677,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_setname("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -692,7 +689,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_tracking(cmd::OnOff::On);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -704,7 +701,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::client_trackinginfo());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -716,7 +713,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_unblock(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -728,7 +725,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::client_unpause();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -740,7 +737,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -752,7 +749,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_addslots([1]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -764,7 +761,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_addslotsrange([(1, 1)]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -776,7 +773,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_bumpepoch();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -788,7 +785,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_cancelslotmigrations();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -800,7 +797,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_count_failure_reports("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -812,7 +809,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_countkeysinslot(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -824,7 +821,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_delslots([1]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -836,7 +833,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_delslotsrange([(1, 1)]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -848,7 +845,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_failover();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -860,7 +857,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_flushslot(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -872,7 +869,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_flushslots();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -884,7 +881,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_forget("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -896,7 +893,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_getkeysinslot(1, 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -908,7 +905,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_getslotmigrations());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -920,7 +917,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -932,7 +929,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_info();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -944,7 +941,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_keyslot("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -956,7 +953,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_links());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -968,7 +965,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_meet("1", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1018,7 +1015,7 @@ pub static CASES: [Case; 399] = [
                 },
             ]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1030,7 +1027,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_myid();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1042,7 +1039,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_myshardid();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1054,7 +1051,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_nodes();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1066,7 +1063,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_replicas("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1092,7 +1089,7 @@ pub static CASES: [Case; 399] = [
                 cmd::ClusterReplicateArgs::NodeId("1".into()),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1104,7 +1101,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_reset();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1116,7 +1113,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_saveconfig();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1128,7 +1125,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_set_config_epoch(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1163,7 +1160,7 @@ pub static CASES: [Case; 399] = [
                 cmd::ClusterSetslotSubcommand::Importing("1".into()),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1175,7 +1172,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_shards());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1187,7 +1184,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_slaves("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1228,7 +1225,7 @@ pub static CASES: [Case; 399] = [
                 }),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1240,7 +1237,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::cluster_slots());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1252,7 +1249,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::cluster_syncslots();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1264,7 +1261,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::clusterscan("1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1276,7 +1273,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1288,7 +1285,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::command_count();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1300,7 +1297,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_docs());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1318,7 +1315,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_getkeys("get").args(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1340,7 +1337,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_getkeysandflags("set").args(["k", "v"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1352,7 +1349,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::command_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1364,7 +1361,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::command_info());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1376,7 +1373,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::command_list();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1388,7 +1385,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1408,7 +1405,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::commandlog_get(1, cmd::CommandLogType::Slow));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1420,7 +1417,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1438,7 +1435,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog_len(cmd::CommandLogType::Slow);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1456,7 +1453,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::commandlog_reset(cmd::CommandLogType::Slow);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1468,7 +1465,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1480,7 +1477,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::config_get(["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1492,7 +1489,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1504,7 +1501,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_resetstat();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1516,7 +1513,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_rewrite();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1534,7 +1531,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::config_set([("maxmemory-policy", "noeviction")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1546,7 +1543,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::copy("k", "k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1558,7 +1555,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::dbsize();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1570,7 +1567,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::debug();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1582,7 +1579,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::decr("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1594,7 +1591,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::decrby("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1606,7 +1603,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::del(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1618,7 +1615,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::delifeq("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1630,7 +1627,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::discard();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1642,7 +1639,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::dump("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1654,7 +1651,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::echo("1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1666,7 +1663,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::eval("return 1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1688,7 +1685,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1710,7 +1707,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1722,7 +1719,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::eval_ro("return 1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1734,7 +1731,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::exec());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1746,7 +1743,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::exists(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1758,7 +1755,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::expire("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1770,7 +1767,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::expireat("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1782,7 +1779,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::expiretime("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1794,7 +1791,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::failover();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1806,7 +1803,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::fcall("conformance_f"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1818,7 +1815,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::fcall_ro("conformance_f"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1830,7 +1827,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::flushall();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1842,7 +1839,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::flushdb();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1854,7 +1851,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1866,7 +1863,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_delete("conformance");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1878,7 +1875,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::function_dump());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1890,7 +1887,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_flush();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1902,7 +1899,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1914,7 +1911,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_kill();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1926,7 +1923,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::function_list());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1961,7 +1958,7 @@ pub static CASES: [Case; 399] = [
                 )
                 .replace();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1973,7 +1970,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::function_restore("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1985,7 +1982,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::function_stats());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -1997,7 +1994,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::geoadd("k", [(0.5, 0.5, "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2009,7 +2006,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::geodist("k", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2021,7 +2018,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::geohash("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2033,7 +2030,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::geopos("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2055,7 +2052,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2077,7 +2074,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2099,7 +2096,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2121,7 +2118,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2174,7 +2171,7 @@ pub static CASES: [Case; 399] = [
                     .frommember("1"),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2224,7 +2221,7 @@ pub static CASES: [Case; 399] = [
                 )
                 .frommember("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2236,7 +2233,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::get("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2248,7 +2245,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::getbit("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2260,7 +2257,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getdel("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2272,7 +2269,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getex("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2284,7 +2281,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getrange("k", 1, 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2296,7 +2293,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::getset("k", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2308,7 +2305,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hdel("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2320,7 +2317,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hello());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2332,7 +2329,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexists("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2344,7 +2341,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexpire("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2356,7 +2353,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexpireat("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2368,7 +2365,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hexpiretime("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2380,7 +2377,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hget("k", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2392,7 +2389,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hgetall("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2404,7 +2401,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hgetdel("k", ["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2416,7 +2413,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hgetex("k", ["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2428,7 +2425,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hincrby("k", "1", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2440,7 +2437,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hincrbyfloat("k", "1", 0.5);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2452,7 +2449,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hkeys("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2464,7 +2461,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hlen("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2476,7 +2473,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hmget("k", ["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2488,7 +2485,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hmset("k", [("1", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2500,7 +2497,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpersist("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2512,7 +2509,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpexpire("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2524,7 +2521,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpexpireat("k", 1, ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2536,7 +2533,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpexpiretime("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2548,7 +2545,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hpttl("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2560,7 +2557,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hrandfield("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2572,7 +2569,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hscan("k", 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2584,7 +2581,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hset("k", [("1", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2596,7 +2593,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hsetex("k", [("1", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2608,7 +2605,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hsetnx("k", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2620,7 +2617,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::hstrlen("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2632,7 +2629,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::httl("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2644,7 +2641,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::hvals("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2656,7 +2653,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::incr("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2668,7 +2665,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::incrby("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2680,7 +2677,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::incrbyfloat("k", 0.5);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2692,7 +2689,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::info();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2704,7 +2701,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::keys("*"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2716,7 +2713,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lastsave();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2728,7 +2725,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2740,7 +2737,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_doctor();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2752,7 +2749,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_graph("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2764,7 +2761,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2776,7 +2773,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::latency_histogram());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2788,7 +2785,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::latency_history("1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2800,7 +2797,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::latency_latest());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2812,7 +2809,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::latency_reset();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2824,7 +2821,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lcs("k", "k2"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2836,7 +2833,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lindex("k", 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2854,7 +2851,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2866,7 +2863,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::llen("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2888,7 +2885,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lmove("k", "k2", cmd::Side::Left, cmd::Side::Left));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2902,7 +2899,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lmpop(["k"], cmd::Side::Left));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2914,7 +2911,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lolwut();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2926,7 +2923,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lpop("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2938,7 +2935,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lpos("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2950,7 +2947,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lpush("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2962,7 +2959,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lpushx("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2974,7 +2971,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::lrange("k", 1, 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2986,7 +2983,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lrem("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -2998,7 +2995,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::lset("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3010,7 +3007,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ltrim("k", 1, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3022,7 +3019,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3034,7 +3031,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_doctor();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3046,7 +3043,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3058,7 +3055,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_malloc_stats();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3070,7 +3067,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_purge();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3082,7 +3079,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::memory_stats());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3094,7 +3091,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::memory_usage("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3106,7 +3103,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::mget(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3130,7 +3127,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3142,7 +3139,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3154,7 +3151,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3166,7 +3163,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::module_list());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3178,7 +3175,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_load("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3190,7 +3187,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_loadex("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3202,7 +3199,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::module_unload("1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3214,7 +3211,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::monitor();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3226,7 +3223,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::move_("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3238,7 +3235,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::mset([("k", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3250,7 +3247,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::msetex([("k", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3262,7 +3259,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::msetnx([("k", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3274,7 +3271,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::multi();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3286,7 +3283,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3298,7 +3295,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_encoding("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3310,7 +3307,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_freq("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3322,7 +3319,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3334,7 +3331,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_idletime("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3346,7 +3343,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::object_refcount("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3358,7 +3355,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::persist("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3370,7 +3367,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pexpire("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3382,7 +3379,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pexpireat("k", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3394,7 +3391,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pexpiretime("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3406,7 +3403,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfadd("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3418,7 +3415,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfcount(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3430,7 +3427,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfdebug("GETREG", "k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3442,7 +3439,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfmerge("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3454,7 +3451,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pfselftest();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3466,7 +3463,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ping();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3478,7 +3475,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::psetex("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3490,7 +3487,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::psubscribe(["*"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3502,7 +3499,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::psync("1", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3514,7 +3511,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pttl("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3526,7 +3523,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::publish("1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3538,7 +3535,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pubsub();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3550,7 +3547,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_channels());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3562,7 +3559,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pubsub_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3574,7 +3571,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::pubsub_numpat();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3586,7 +3583,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_numsub());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3598,7 +3595,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_shardchannels());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3610,7 +3607,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::pubsub_shardnumsub());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3622,7 +3619,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::punsubscribe();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3634,7 +3631,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::quit();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3646,7 +3643,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::randomkey());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3658,7 +3655,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::readonly();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3670,7 +3667,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::readwrite();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3682,7 +3679,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::rename("k", "k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3694,7 +3691,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::renamenx("k", "k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3706,7 +3703,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::replconf();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3741,7 +3738,7 @@ pub static CASES: [Case; 399] = [
                 port: 1,
             });
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3753,7 +3750,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::reset();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3765,7 +3762,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::restore("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3777,7 +3774,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::restore_asking("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3789,7 +3786,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::role());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3801,7 +3798,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::rpop("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3813,7 +3810,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::rpoplpush("k", "k2"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3825,7 +3822,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::rpush("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3837,7 +3834,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::rpushx("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3849,7 +3846,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sadd("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3861,7 +3858,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::save();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3873,7 +3870,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::scan(1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3885,7 +3882,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::scard("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3897,7 +3894,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3915,7 +3912,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_debug(cmd::ScriptDebugMode::Yes);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3927,7 +3924,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_exists(["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3939,7 +3936,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_flush();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3951,7 +3948,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3963,7 +3960,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_kill();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3975,7 +3972,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_load("return 1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -3997,7 +3994,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4009,7 +4006,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sdiff(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4021,7 +4018,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sdiffstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4033,7 +4030,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::select(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4045,7 +4042,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::set("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4057,7 +4054,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setbit("k", 1, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4069,7 +4066,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setex("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4081,7 +4078,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setnx("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4093,7 +4090,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::setrange("k", 1, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4105,7 +4102,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::shutdown();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4117,7 +4114,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sinter(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4129,7 +4126,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sintercard(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4141,7 +4138,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sinterstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4153,7 +4150,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sismember("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4188,7 +4185,7 @@ pub static CASES: [Case; 399] = [
                 port: 1,
             });
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4200,7 +4197,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4212,7 +4209,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::slowlog_get());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4224,7 +4221,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4236,7 +4233,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog_len();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4248,7 +4245,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::slowlog_reset();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4260,7 +4257,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::smembers("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4272,7 +4269,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::smismember("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4284,7 +4281,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::smove("k", "k2", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4296,7 +4293,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sort("missing"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4308,7 +4305,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sort_ro("missing"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4320,7 +4317,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::spop("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4332,7 +4329,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::spublish("1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4344,7 +4341,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::srandmember("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4356,7 +4353,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::srem("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4368,7 +4365,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sscan("k", 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4380,7 +4377,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ssubscribe(["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4392,7 +4389,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::strlen("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4404,7 +4401,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::subscribe(["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4416,7 +4413,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::substr("k", 1, 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4428,7 +4425,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::sunion(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4440,7 +4437,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sunionstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4452,7 +4449,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sunsubscribe();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4464,7 +4461,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::swapdb(1, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4476,7 +4473,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::sync();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4488,7 +4485,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::time();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4500,7 +4497,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::touch(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4512,7 +4509,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::ttl("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4524,7 +4521,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::type_("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4536,7 +4533,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::unlink(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4548,7 +4545,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::unsubscribe();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4560,7 +4557,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::unwatch();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4572,7 +4569,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::wait(1, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4584,7 +4581,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::waitaof(0, 0, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4596,7 +4593,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::watch(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4608,7 +4605,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xack("k", "1", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4628,7 +4625,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4646,7 +4643,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xautoclaim("k", "1", "1", "1", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4664,7 +4661,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xclaim("k", "1", "1", "1", ["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4676,7 +4673,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xdel("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4688,7 +4685,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4710,7 +4707,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4724,7 +4721,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_createconsumer("k", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4736,7 +4733,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_delconsumer("k", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4748,7 +4745,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_destroy("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4760,7 +4757,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xgroup_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4798,7 +4795,7 @@ pub static CASES: [Case; 399] = [
                 cmd::XgroupSetidIdSelector::Id("1".into()),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4810,7 +4807,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xinfo();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4822,7 +4819,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xinfo_consumers("k", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4834,7 +4831,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xinfo_groups("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4846,7 +4843,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xinfo_help();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4858,7 +4855,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xinfo_stream("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4870,7 +4867,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xlen("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4882,7 +4879,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xpending("k", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4894,37 +4891,37 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xrange("k", "1", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
         "XREAD",
         "stream",
         true,
-        |con| con.send(value(cmd::xread(["k"], ["1"]))).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&value(cmd::xread(["k"], ["1"]))),
+        |con| con.send(value(cmd::xread([("k", "1")]))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::xread([("k", "1")]))),
         |buf| {
-            let c = value(cmd::xread(["k"], ["1"]));
+            let c = value(cmd::xread([("k", "1")]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
         "XREADGROUP",
         "stream",
         true,
-        |con| con.send(value(cmd::xreadgroup("1", "1", ["k"], ["1"]))).map(drop),
+        |con| con.send(value(cmd::xreadgroup("1", "1", [("k", "1")]))).map(drop),
         |con| {
             con
                 .send_as::<
                     _,
                     valkey::Value,
-                >(&value(cmd::xreadgroup("1", "1", ["k"], ["1"])))
+                >(&value(cmd::xreadgroup("1", "1", [("k", "1")])))
         },
         |buf| {
-            let c = value(cmd::xreadgroup("1", "1", ["k"], ["1"]));
+            let c = value(cmd::xreadgroup("1", "1", [("k", "1")]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4936,7 +4933,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::xrevrange("k", "1", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4948,7 +4945,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xsetid("k", "9-9");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4966,7 +4963,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4978,7 +4975,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zadd("k", [(0.5, "1")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -4990,7 +4987,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zcard("k");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5002,7 +4999,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zcount("k", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5014,7 +5011,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zdiff(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5026,7 +5023,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zdiffstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5038,7 +5035,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zincrby("k", 0.5, "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5050,7 +5047,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zinter(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5062,7 +5059,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zintercard(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5074,7 +5071,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zinterstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5086,7 +5083,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zlexcount("k", "-", "+");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5100,7 +5097,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zmpop(["k"], cmd::MinMax::Min));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5112,7 +5109,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zmscore("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5124,7 +5121,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zpopmax("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5136,7 +5133,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zpopmin("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5148,7 +5145,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrandmember("k"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5160,7 +5157,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrange("k", "1", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5172,7 +5169,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrangebylex("k", "-", "+"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5184,7 +5181,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrangebyscore("k", "1", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5196,7 +5193,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrangestore("k", "k2", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5208,7 +5205,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrank("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5220,7 +5217,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrem("k", ["1"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5232,7 +5229,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zremrangebylex("k", "-", "+");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5244,7 +5241,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zremrangebyrank("k", 1, 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5256,7 +5253,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zremrangebyscore("k", "1", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5268,7 +5265,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrevrange("k", 1, 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5282,7 +5279,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrevrangebylex("k", "+", "-"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5296,7 +5293,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zrevrangebyscore("k", "1", "1"));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5308,7 +5305,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zrevrank("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5320,7 +5317,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zscan("k", 1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5332,7 +5329,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zscore("k", "1");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5344,7 +5341,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = value(cmd::zunion(["k"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5356,7 +5353,7 @@ pub static CASES: [Case; 399] = [
         |buf| {
             let c = cmd::zunionstore("k", ["k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
 ];
@@ -5368,15 +5365,13 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::bitfield("k")
                 .operation([
-                    cmd::BitfieldOperation::GetBlock {
+                    cmd::BitfieldOperation::Get {
                         encoding: "u8".into(),
                         offset: 0,
                     },
                     cmd::BitfieldOperation::Write {
-                        overflow_block: Some(
-                            cmd::BitfieldOperationWriteOverflowBlock::Sat,
-                        ),
-                        write_operation: cmd::BitfieldOperationWriteWriteOperation::IncrbyBlock {
+                        overflow: Some(cmd::BitfieldOverflow::Sat),
+                        op: cmd::BitfieldWrite::Incrby {
                             encoding: "u8".into(),
                             offset: 0,
                             increment: 1,
@@ -5384,7 +5379,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     },
                 ]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5392,7 +5387,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::bitfield_ro("k").get([("u8", 0), ("i4", 8)]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5400,7 +5395,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::bitop(cmd::BitopOperation::Or, "k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5408,7 +5403,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::blmpop(0.5, ["k", "k2", "k3"], cmd::Side::Left).count(1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5416,7 +5411,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::blpop(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5424,7 +5419,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::brpop(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5432,7 +5427,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::bzmpop(0.5, ["k", "k2"], cmd::MinMax::Min).count(1));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5440,7 +5435,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::bzpopmax(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5448,7 +5443,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::bzpopmin(["k", "k2"], 0.5));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5456,7 +5451,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::copy("k", "k2").db(1).replace();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5464,7 +5459,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::del(["k", "k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5472,7 +5467,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::eval("return 1").keys(["k", "k2"]).args(["1", "2"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5484,7 +5479,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .args(["1"]),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5495,7 +5490,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .keys(["k", "k2", "k3"]),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5503,7 +5498,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::eval_ro("return 1").keys(["k"]).args(["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5511,7 +5506,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::exists(["k", "k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5519,7 +5514,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::fcall("f").keys(["k", "k2"]).args(["1", "2"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5527,7 +5522,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::fcall_ro("f").keys(["k"]).args(["1"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5538,7 +5533,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .asc()
                 .store("k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5546,7 +5541,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M).storedist("k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5560,7 +5555,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .any(),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5571,7 +5566,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .desc()
                 .store("k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5580,7 +5575,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
             let c = cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M)
                 .storedist("k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5594,7 +5589,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                     .desc(),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5612,7 +5607,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .count(1)
                 .storedist();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5620,7 +5615,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::lmpop(["k", "k2"], cmd::Side::Right).count(2));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5628,7 +5623,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::memory_usage("k").samples(5);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5636,7 +5631,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::mget(["k", "k2", "k3"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5648,7 +5643,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .auth2("u", "p")
                 .keys(["k", "k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5658,7 +5653,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .auth("p")
                 .keys(["k"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5674,7 +5669,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .copy()
                 .replace();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5682,7 +5677,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::mset([("k", "1"), ("k2", "2"), ("k3", "3")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5690,7 +5685,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::msetex([("k", "1"), ("k2", "2")]).nx().ex(10);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5698,7 +5693,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::msetex([("k", "1"), ("k2", "2"), ("k3", "3")]).keepttl();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5706,7 +5701,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::msetnx([("k", "1"), ("k2", "2")]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5714,7 +5709,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::pfcount(["k", "k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5722,7 +5717,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::pfmerge("k").sourcekey(["k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5730,7 +5725,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::sdiff(["k", "k2"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5738,7 +5733,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sdiffstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5746,7 +5741,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::set("k", "1").nx().get().ex(10));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5754,7 +5749,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::set("k", "1").ifeq("2").keepttl();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5762,7 +5757,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::sinter(["k", "k2"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5770,7 +5765,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sintercard(["k", "k2", "k3"]).limit(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5778,7 +5773,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sinterstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5786,7 +5781,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sort("k").store("k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5800,7 +5795,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .alpha()
                 .store("k2");
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5810,7 +5805,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 cmd::sort_ro("k").by("w_*").limit(0, 1).get(["#", "g_*"]).alpha(),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5818,7 +5813,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::sunion(["k", "k2"]));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5826,7 +5821,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::sunionstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5834,7 +5829,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::touch(["k", "k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5842,7 +5837,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::unlink(["k", "k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5850,7 +5845,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::watch(["k", "k2"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5858,30 +5853,30 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::xinfo_stream("k").full().count(10));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
         "XREAD",
         |buf| {
             let c = value(
-                cmd::xread(["k", "k2", "k3"], ["0", "0", "0"]).count(1).block(0),
+                cmd::xread([("k", "0"), ("k2", "0"), ("k3", "0")]).count(1).block(0),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
         "XREADGROUP",
         |buf| {
             let c = value(
-                cmd::xreadgroup("g", "c", ["k", "k2"], [">", ">"])
+                cmd::xreadgroup("g", "c", [("k", ">"), ("k2", ">")])
                     .count(1)
                     .block(0)
                     .noack(),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5889,7 +5884,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::zdiff(["k", "k2", "k3"]).withscores());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5897,7 +5892,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::zdiffstore("k", ["k2", "k3"]);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5905,7 +5900,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::zinter(["k", "k2"]).withscores());
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5913,7 +5908,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = cmd::zintercard(["k", "k2"]).limit(1);
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5923,7 +5918,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .weights([1.0, 2.0, 3.0])
                 .aggregate_sum();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5931,7 +5926,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
         |buf| {
             let c = value(cmd::zmpop(["k", "k2"], cmd::MinMax::Max).count(2));
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5941,7 +5936,7 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 cmd::zunion(["k", "k2"]).weights([1.0, 2.0]).aggregate_min().withscores(),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
     (
@@ -5951,7 +5946,489 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
                 .weights([1.0, 2.0])
                 .aggregate_max();
             valkey::cmd::encode(&c, buf).expect("encodes");
-            valkey::Command::meta(&c)
+            (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
     ),
 ];
+/// Each command's doc example, as its page shows it: compiled here (not run), so that
+/// every example in the docs is known to compile with the reply type it shows.
+#[allow(unused_variables, clippy::let_unit_value)]
+pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
+    let reply: Value = con.send(cmd::acl())?;
+    let reply: Vec<String> = con.send(cmd::acl_cat())?;
+    let reply: i64 = con.send(cmd::acl_deluser(["1"]))?;
+    let reply: String = con.send(cmd::acl_dryrun("default", "get").args(["k"]))?;
+    let reply: String = con.send(cmd::acl_genpass())?;
+    let reply: valkey::Value = con.send(cmd::acl_getuser("1"))?;
+    let reply: Vec<String> = con.send(cmd::acl_help())?;
+    let reply: Vec<String> = con.send(cmd::acl_list())?;
+    let reply: () = con.send(cmd::acl_load())?;
+    let reply: Value = con.send(cmd::acl_log())?;
+    let reply: () = con.send(cmd::acl_save())?;
+    let reply: () = con.send(cmd::acl_setuser("1"))?;
+    let reply: Vec<String> = con.send(cmd::acl_users())?;
+    let reply: String = con.send(cmd::acl_whoami())?;
+    let reply: i64 = con.send(cmd::append("k", "1"))?;
+    let reply: () = con.send(cmd::asking())?;
+    let reply: () = con.send(cmd::auth("1"))?;
+    let reply: String = con.send(cmd::bgrewriteaof())?;
+    let reply: String = con.send(cmd::bgsave())?;
+    let reply: i64 = con.send(cmd::bitcount("k"))?;
+    let reply: Vec<Option<i64>> = con.send(cmd::bitfield("k"))?;
+    let reply: Vec<i64> = con.send(cmd::bitfield_ro("k"))?;
+    let reply: i64 = con.send(cmd::bitop(cmd::BitopOperation::And, "k", ["k2"]))?;
+    let reply: i64 = con.send(cmd::bitpos("k", 1))?;
+    let reply: valkey::Value = con
+        .send(cmd::blmove("k", "k2", cmd::Side::Left, cmd::Side::Left, 0.5))?;
+    let reply: valkey::Value = con.send(cmd::blmpop(0.5, ["k"], cmd::Side::Left))?;
+    let reply: valkey::Value = con.send(cmd::blpop(["k"], 0.5))?;
+    let reply: valkey::Value = con.send(cmd::brpop(["k"], 0.5))?;
+    let reply: valkey::Value = con.send(cmd::brpoplpush("k", "k2", 0.5))?;
+    let reply: valkey::Value = con.send(cmd::bzmpop(0.5, ["k"], cmd::MinMax::Min))?;
+    let reply: valkey::Value = con.send(cmd::bzpopmax(["k"], 0.5))?;
+    let reply: valkey::Value = con.send(cmd::bzpopmin(["k"], 0.5))?;
+    let reply: Value = con.send(cmd::client())?;
+    let reply: () = con.send(cmd::client_caching(cmd::YesNo::Yes))?;
+    let reply: () = con.send(cmd::client_capa(["1"]))?;
+    let reply: Option<String> = con.send(cmd::client_getname())?;
+    let reply: i64 = con.send(cmd::client_getredir())?;
+    let reply: Vec<String> = con.send(cmd::client_help())?;
+    let reply: i64 = con.send(cmd::client_id())?;
+    let reply: () = con.send(cmd::client_import_source(cmd::OnOff::On))?;
+    let reply: String = con.send(cmd::client_info())?;
+    let reply: i64 = con
+        .send(cmd::client_kill(cmd::ClientKillFilter::IpPort("1".into())))?;
+    let reply: String = con.send(cmd::client_list())?;
+    let reply: () = con.send(cmd::client_no_evict(cmd::OnOff::On))?;
+    let reply: () = con.send(cmd::client_no_touch(cmd::OnOff::On))?;
+    let reply: () = con.send(cmd::client_pause(1))?;
+    let reply: () = con.send(cmd::client_reply(cmd::ClientReplyAction::On))?;
+    let reply: () = con
+        .send(cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname("1".into())))?;
+    let reply: () = con.send(cmd::client_setname("1"))?;
+    let reply: () = con.send(cmd::client_tracking(cmd::OnOff::On))?;
+    let reply: valkey::Value = con.send(cmd::client_trackinginfo())?;
+    let reply: bool = con.send(cmd::client_unblock(1))?;
+    let reply: () = con.send(cmd::client_unpause())?;
+    let reply: Value = con.send(cmd::cluster())?;
+    let reply: () = con.send(cmd::cluster_addslots([1]))?;
+    let reply: () = con.send(cmd::cluster_addslotsrange([(1, 1)]))?;
+    let reply: String = con.send(cmd::cluster_bumpepoch())?;
+    let reply: () = con.send(cmd::cluster_cancelslotmigrations())?;
+    let reply: i64 = con.send(cmd::cluster_count_failure_reports("1"))?;
+    let reply: i64 = con.send(cmd::cluster_countkeysinslot(1))?;
+    let reply: () = con.send(cmd::cluster_delslots([1]))?;
+    let reply: () = con.send(cmd::cluster_delslotsrange([(1, 1)]))?;
+    let reply: () = con.send(cmd::cluster_failover())?;
+    let reply: () = con.send(cmd::cluster_flushslot(1))?;
+    let reply: () = con.send(cmd::cluster_flushslots())?;
+    let reply: () = con.send(cmd::cluster_forget("1"))?;
+    let reply: valkey::Value = con.send(cmd::cluster_getkeysinslot(1, 1))?;
+    let reply: valkey::Value = con.send(cmd::cluster_getslotmigrations())?;
+    let reply: Vec<String> = con.send(cmd::cluster_help())?;
+    let reply: String = con.send(cmd::cluster_info())?;
+    let reply: i64 = con.send(cmd::cluster_keyslot("1"))?;
+    let reply: valkey::Value = con.send(cmd::cluster_links())?;
+    let reply: () = con.send(cmd::cluster_meet("1", 1))?;
+    let reply: () = con
+        .send(
+            cmd::cluster_migrateslots([
+                cmd::ClusterMigrateslotsMigrationGroup {
+                    range: vec![
+                        cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,
+                        end_slot : 1 }
+                    ],
+                    node_id: "1".into(),
+                },
+            ]),
+        )?;
+    let reply: String = con.send(cmd::cluster_myid())?;
+    let reply: String = con.send(cmd::cluster_myshardid())?;
+    let reply: String = con.send(cmd::cluster_nodes())?;
+    let reply: Vec<String> = con.send(cmd::cluster_replicas("1"))?;
+    let reply: () = con
+        .send(cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId("1".into())))?;
+    let reply: () = con.send(cmd::cluster_reset())?;
+    let reply: () = con.send(cmd::cluster_saveconfig())?;
+    let reply: () = con.send(cmd::cluster_set_config_epoch(1))?;
+    let reply: () = con
+        .send(
+            cmd::cluster_setslot(1, cmd::ClusterSetslotSubcommand::Importing("1".into())),
+        )?;
+    let reply: valkey::Value = con.send(cmd::cluster_shards())?;
+    let reply: Vec<String> = con.send(cmd::cluster_slaves("1"))?;
+    let reply: valkey::Value = con
+        .send(
+            cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Slotsrange {
+                start_slot: 1,
+                end_slot: 1,
+            }),
+        )?;
+    let reply: valkey::Value = con.send(cmd::cluster_slots())?;
+    let reply: Value = con.send(cmd::cluster_syncslots())?;
+    let reply: valkey::Value = con.send(cmd::clusterscan("1"))?;
+    let reply: valkey::Value = con.send(cmd::command())?;
+    let reply: i64 = con.send(cmd::command_count())?;
+    let reply: valkey::Value = con.send(cmd::command_docs())?;
+    let reply: valkey::Value = con.send(cmd::command_getkeys("get").args(["k"]))?;
+    let reply: valkey::Value = con
+        .send(cmd::command_getkeysandflags("set").args(["k", "v"]))?;
+    let reply: Vec<String> = con.send(cmd::command_help())?;
+    let reply: valkey::Value = con.send(cmd::command_info())?;
+    let reply: Vec<String> = con.send(cmd::command_list())?;
+    let reply: Value = con.send(cmd::commandlog())?;
+    let reply: valkey::Value = con
+        .send(cmd::commandlog_get(1, cmd::CommandLogType::Slow))?;
+    let reply: Vec<String> = con.send(cmd::commandlog_help())?;
+    let reply: i64 = con.send(cmd::commandlog_len(cmd::CommandLogType::Slow))?;
+    let reply: () = con.send(cmd::commandlog_reset(cmd::CommandLogType::Slow))?;
+    let reply: Value = con.send(cmd::config())?;
+    let reply: valkey::Value = con.send(cmd::config_get(["1"]))?;
+    let reply: Vec<String> = con.send(cmd::config_help())?;
+    let reply: () = con.send(cmd::config_resetstat())?;
+    let reply: () = con.send(cmd::config_rewrite())?;
+    let reply: () = con.send(cmd::config_set([("maxmemory-policy", "noeviction")]))?;
+    let reply: bool = con.send(cmd::copy("k", "k2"))?;
+    let reply: i64 = con.send(cmd::dbsize())?;
+    let reply: Value = con.send(cmd::debug())?;
+    let reply: i64 = con.send(cmd::decr("k"))?;
+    let reply: i64 = con.send(cmd::decrby("k", 1))?;
+    let reply: i64 = con.send(cmd::del(["k"]))?;
+    let reply: bool = con.send(cmd::delifeq("k", "1"))?;
+    let reply: () = con.send(cmd::discard())?;
+    let reply: valkey::Value = con.send(cmd::dump("k"))?;
+    let reply: valkey::Value = con.send(cmd::echo("1"))?;
+    let reply: valkey::Value = con.send(cmd::eval("return 1"))?;
+    let reply: valkey::Value = con
+        .send(cmd::evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))?;
+    let reply: valkey::Value = con
+        .send(cmd::evalsha_ro("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))?;
+    let reply: valkey::Value = con.send(cmd::eval_ro("return 1"))?;
+    let reply: valkey::Value = con.send(cmd::exec())?;
+    let reply: i64 = con.send(cmd::exists(["k"]))?;
+    let reply: bool = con.send(cmd::expire("k", 1))?;
+    let reply: bool = con.send(cmd::expireat("k", 1))?;
+    let reply: i64 = con.send(cmd::expiretime("k"))?;
+    let reply: () = con.send(cmd::failover())?;
+    let reply: valkey::Value = con.send(cmd::fcall("conformance_f"))?;
+    let reply: valkey::Value = con.send(cmd::fcall_ro("conformance_f"))?;
+    let reply: () = con.send(cmd::flushall())?;
+    let reply: () = con.send(cmd::flushdb())?;
+    let reply: Value = con.send(cmd::function())?;
+    let reply: () = con.send(cmd::function_delete("conformance"))?;
+    let reply: valkey::Value = con.send(cmd::function_dump())?;
+    let reply: () = con.send(cmd::function_flush())?;
+    let reply: Vec<String> = con.send(cmd::function_help())?;
+    let reply: () = con.send(cmd::function_kill())?;
+    let reply: valkey::Value = con.send(cmd::function_list())?;
+    let reply: String = con
+        .send(
+            cmd::function_load(
+                    "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                )
+                .replace(),
+        )?;
+    let reply: () = con.send(cmd::function_restore("1"))?;
+    let reply: valkey::Value = con.send(cmd::function_stats())?;
+    let reply: i64 = con.send(cmd::geoadd("k", [(0.5, 0.5, "1")]))?;
+    let reply: Option<f64> = con.send(cmd::geodist("k", "1", "1"))?;
+    let reply: Vec<Option<String>> = con.send(cmd::geohash("k"))?;
+    let reply: valkey::Value = con.send(cmd::geopos("k"))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadius("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadiusbymember("k", "1", 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadiusbymember_ro("k", "1", 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;
+    let reply: valkey::Value = con
+        .send(
+            cmd::geosearch(
+                    "k",
+                    cmd::GeosearchBy::Circle {
+                        radius: 10.0,
+                        unit: cmd::GeoUnit::Km,
+                    },
+                )
+                .frommember("1"),
+        )?;
+    let reply: i64 = con
+        .send(
+            cmd::geosearchstore(
+                    "k2",
+                    "k",
+                    cmd::GeosearchstoreBy::Circle {
+                        radius: 10.0,
+                        unit: cmd::GeoUnit::Km,
+                    },
+                )
+                .frommember("1"),
+        )?;
+    let reply: valkey::Value = con.send(cmd::get("k"))?;
+    let reply: bool = con.send(cmd::getbit("k", 1))?;
+    let reply: valkey::Value = con.send(cmd::getdel("k"))?;
+    let reply: valkey::Value = con.send(cmd::getex("k"))?;
+    let reply: valkey::Value = con.send(cmd::getrange("k", 1, 1))?;
+    let reply: valkey::Value = con.send(cmd::getset("k", "1"))?;
+    let reply: i64 = con.send(cmd::hdel("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hello())?;
+    let reply: bool = con.send(cmd::hexists("k", "1"))?;
+    let reply: Vec<i64> = con.send(cmd::hexpire("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hexpireat("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hexpiretime("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hget("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::hgetall("k"))?;
+    let reply: valkey::Value = con.send(cmd::hgetdel("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hgetex("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::hincrby("k", "1", 1))?;
+    let reply: f64 = con.send(cmd::hincrbyfloat("k", "1", 0.5))?;
+    let reply: valkey::Value = con.send(cmd::hkeys("k"))?;
+    let reply: i64 = con.send(cmd::hlen("k"))?;
+    let reply: valkey::Value = con.send(cmd::hmget("k", ["1"]))?;
+    let reply: () = con.send(cmd::hmset("k", [("1", "1")]))?;
+    let reply: Vec<i64> = con.send(cmd::hpersist("k", ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpexpire("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpexpireat("k", 1, ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpexpiretime("k", ["1"]))?;
+    let reply: Vec<i64> = con.send(cmd::hpttl("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hrandfield("k"))?;
+    let reply: valkey::Value = con.send(cmd::hscan("k", 1))?;
+    let reply: i64 = con.send(cmd::hset("k", [("1", "1")]))?;
+    let reply: bool = con.send(cmd::hsetex("k", [("1", "1")]))?;
+    let reply: bool = con.send(cmd::hsetnx("k", "1", "1"))?;
+    let reply: i64 = con.send(cmd::hstrlen("k", "1"))?;
+    let reply: Vec<i64> = con.send(cmd::httl("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::hvals("k"))?;
+    let reply: i64 = con.send(cmd::incr("k"))?;
+    let reply: i64 = con.send(cmd::incrby("k", 1))?;
+    let reply: f64 = con.send(cmd::incrbyfloat("k", 0.5))?;
+    let reply: String = con.send(cmd::info())?;
+    let reply: valkey::Value = con.send(cmd::keys("*"))?;
+    let reply: i64 = con.send(cmd::lastsave())?;
+    let reply: Value = con.send(cmd::latency())?;
+    let reply: String = con.send(cmd::latency_doctor())?;
+    let reply: String = con.send(cmd::latency_graph("1"))?;
+    let reply: Vec<String> = con.send(cmd::latency_help())?;
+    let reply: valkey::Value = con.send(cmd::latency_histogram())?;
+    let reply: valkey::Value = con.send(cmd::latency_history("1"))?;
+    let reply: valkey::Value = con.send(cmd::latency_latest())?;
+    let reply: i64 = con.send(cmd::latency_reset())?;
+    let reply: valkey::Value = con.send(cmd::lcs("k", "k2"))?;
+    let reply: valkey::Value = con.send(cmd::lindex("k", 1))?;
+    let reply: i64 = con.send(cmd::linsert("k", cmd::LinsertWhere::Before, "1", "1"))?;
+    let reply: i64 = con.send(cmd::llen("k"))?;
+    let reply: valkey::Value = con
+        .send(cmd::lmove("k", "k2", cmd::Side::Left, cmd::Side::Left))?;
+    let reply: valkey::Value = con.send(cmd::lmpop(["k"], cmd::Side::Left))?;
+    let reply: String = con.send(cmd::lolwut())?;
+    let reply: valkey::Value = con.send(cmd::lpop("k"))?;
+    let reply: Option<i64> = con.send(cmd::lpos("k", "1"))?;
+    let reply: i64 = con.send(cmd::lpush("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::lpushx("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::lrange("k", 1, 1))?;
+    let reply: i64 = con.send(cmd::lrem("k", 1, "1"))?;
+    let reply: () = con.send(cmd::lset("k", 1, "1"))?;
+    let reply: () = con.send(cmd::ltrim("k", 1, 1))?;
+    let reply: Value = con.send(cmd::memory())?;
+    let reply: String = con.send(cmd::memory_doctor())?;
+    let reply: Vec<String> = con.send(cmd::memory_help())?;
+    let reply: String = con.send(cmd::memory_malloc_stats())?;
+    let reply: () = con.send(cmd::memory_purge())?;
+    let reply: valkey::Value = con.send(cmd::memory_stats())?;
+    let reply: Option<i64> = con.send(cmd::memory_usage("k"))?;
+    let reply: valkey::Value = con.send(cmd::mget(["k"]))?;
+    let reply: String = con
+        .send(cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))?;
+    let reply: Value = con.send(cmd::module())?;
+    let reply: Vec<String> = con.send(cmd::module_help())?;
+    let reply: valkey::Value = con.send(cmd::module_list())?;
+    let reply: () = con.send(cmd::module_load("1"))?;
+    let reply: () = con.send(cmd::module_loadex("1"))?;
+    let reply: () = con.send(cmd::module_unload("1"))?;
+    let reply: Value = con.send(cmd::monitor())?;
+    let reply: bool = con.send(cmd::move_("k", 1))?;
+    let reply: () = con.send(cmd::mset([("k", "1")]))?;
+    let reply: bool = con.send(cmd::msetex([("k", "1")]))?;
+    let reply: bool = con.send(cmd::msetnx([("k", "1")]))?;
+    let reply: () = con.send(cmd::multi())?;
+    let reply: Value = con.send(cmd::object())?;
+    let reply: Option<String> = con.send(cmd::object_encoding("k"))?;
+    let reply: Option<i64> = con.send(cmd::object_freq("k"))?;
+    let reply: Vec<String> = con.send(cmd::object_help())?;
+    let reply: Option<i64> = con.send(cmd::object_idletime("k"))?;
+    let reply: Option<i64> = con.send(cmd::object_refcount("k"))?;
+    let reply: bool = con.send(cmd::persist("k"))?;
+    let reply: bool = con.send(cmd::pexpire("k", 1))?;
+    let reply: bool = con.send(cmd::pexpireat("k", 1))?;
+    let reply: i64 = con.send(cmd::pexpiretime("k"))?;
+    let reply: bool = con.send(cmd::pfadd("k"))?;
+    let reply: i64 = con.send(cmd::pfcount(["k"]))?;
+    let reply: Value = con.send(cmd::pfdebug("GETREG", "k"))?;
+    let reply: () = con.send(cmd::pfmerge("k"))?;
+    let reply: () = con.send(cmd::pfselftest())?;
+    let reply: String = con.send(cmd::ping())?;
+    let reply: () = con.send(cmd::psetex("k", 1, "1"))?;
+    let reply: Value = con.send(cmd::psubscribe(["*"]))?;
+    let reply: Value = con.send(cmd::psync("1", 1))?;
+    let reply: i64 = con.send(cmd::pttl("k"))?;
+    let reply: i64 = con.send(cmd::publish("1", "1"))?;
+    let reply: Value = con.send(cmd::pubsub())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_channels())?;
+    let reply: Vec<String> = con.send(cmd::pubsub_help())?;
+    let reply: i64 = con.send(cmd::pubsub_numpat())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_numsub())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_shardchannels())?;
+    let reply: valkey::Value = con.send(cmd::pubsub_shardnumsub())?;
+    let reply: Value = con.send(cmd::punsubscribe())?;
+    let reply: () = con.send(cmd::quit())?;
+    let reply: valkey::Value = con.send(cmd::randomkey())?;
+    let reply: () = con.send(cmd::readonly())?;
+    let reply: () = con.send(cmd::readwrite())?;
+    let reply: () = con.send(cmd::rename("k", "k2"))?;
+    let reply: bool = con.send(cmd::renamenx("k", "k2"))?;
+    let reply: () = con.send(cmd::replconf())?;
+    let reply: String = con
+        .send(
+            cmd::replicaof(cmd::ReplicaofArgs::HostPort {
+                host: "1".into(),
+                port: 1,
+            }),
+        )?;
+    let reply: String = con.send(cmd::reset())?;
+    let reply: () = con.send(cmd::restore("k", 1, "1"))?;
+    let reply: () = con.send(cmd::restore_asking("k", 1, "1"))?;
+    let reply: valkey::Value = con.send(cmd::role())?;
+    let reply: valkey::Value = con.send(cmd::rpop("k"))?;
+    let reply: valkey::Value = con.send(cmd::rpoplpush("k", "k2"))?;
+    let reply: i64 = con.send(cmd::rpush("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::rpushx("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::sadd("k", ["1"]))?;
+    let reply: () = con.send(cmd::save())?;
+    let reply: valkey::Value = con.send(cmd::scan(1))?;
+    let reply: i64 = con.send(cmd::scard("k"))?;
+    let reply: Value = con.send(cmd::script())?;
+    let reply: () = con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes))?;
+    let reply: Vec<bool> = con.send(cmd::script_exists(["1"]))?;
+    let reply: () = con.send(cmd::script_flush())?;
+    let reply: Vec<String> = con.send(cmd::script_help())?;
+    let reply: () = con.send(cmd::script_kill())?;
+    let reply: String = con.send(cmd::script_load("return 1"))?;
+    let reply: String = con
+        .send(cmd::script_show("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))?;
+    let reply: valkey::Value = con.send(cmd::sdiff(["k"]))?;
+    let reply: i64 = con.send(cmd::sdiffstore("k", ["k2"]))?;
+    let reply: () = con.send(cmd::select(1))?;
+    let reply: () = con.send(cmd::set("k", "1"))?;
+    let reply: bool = con.send(cmd::setbit("k", 1, 1))?;
+    let reply: () = con.send(cmd::setex("k", 1, "1"))?;
+    let reply: bool = con.send(cmd::setnx("k", "1"))?;
+    let reply: i64 = con.send(cmd::setrange("k", 1, "1"))?;
+    let reply: () = con.send(cmd::shutdown())?;
+    let reply: valkey::Value = con.send(cmd::sinter(["k"]))?;
+    let reply: i64 = con.send(cmd::sintercard(["k"]))?;
+    let reply: i64 = con.send(cmd::sinterstore("k", ["k2"]))?;
+    let reply: bool = con.send(cmd::sismember("k", "1"))?;
+    let reply: String = con
+        .send(
+            cmd::slaveof(cmd::SlaveofArgs::HostPort {
+                host: "1".into(),
+                port: 1,
+            }),
+        )?;
+    let reply: Value = con.send(cmd::slowlog())?;
+    let reply: valkey::Value = con.send(cmd::slowlog_get())?;
+    let reply: Vec<String> = con.send(cmd::slowlog_help())?;
+    let reply: i64 = con.send(cmd::slowlog_len())?;
+    let reply: () = con.send(cmd::slowlog_reset())?;
+    let reply: valkey::Value = con.send(cmd::smembers("k"))?;
+    let reply: Vec<bool> = con.send(cmd::smismember("k", ["1"]))?;
+    let reply: bool = con.send(cmd::smove("k", "k2", "1"))?;
+    let reply: valkey::Value = con.send(cmd::sort("missing"))?;
+    let reply: valkey::Value = con.send(cmd::sort_ro("missing"))?;
+    let reply: valkey::Value = con.send(cmd::spop("k"))?;
+    let reply: i64 = con.send(cmd::spublish("1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::srandmember("k"))?;
+    let reply: i64 = con.send(cmd::srem("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::sscan("k", 1))?;
+    let reply: Value = con.send(cmd::ssubscribe(["1"]))?;
+    let reply: i64 = con.send(cmd::strlen("k"))?;
+    let reply: Value = con.send(cmd::subscribe(["1"]))?;
+    let reply: valkey::Value = con.send(cmd::substr("k", 1, 1))?;
+    let reply: valkey::Value = con.send(cmd::sunion(["k"]))?;
+    let reply: i64 = con.send(cmd::sunionstore("k", ["k2"]))?;
+    let reply: Value = con.send(cmd::sunsubscribe())?;
+    let reply: () = con.send(cmd::swapdb(1, 1))?;
+    let reply: Value = con.send(cmd::sync())?;
+    let reply: (i64, i64) = con.send(cmd::time())?;
+    let reply: i64 = con.send(cmd::touch(["k"]))?;
+    let reply: i64 = con.send(cmd::ttl("k"))?;
+    let reply: String = con.send(cmd::type_("k"))?;
+    let reply: i64 = con.send(cmd::unlink(["k"]))?;
+    let reply: Value = con.send(cmd::unsubscribe())?;
+    let reply: () = con.send(cmd::unwatch())?;
+    let reply: i64 = con.send(cmd::wait(1, 1))?;
+    let reply: (i64, i64) = con.send(cmd::waitaof(0, 0, 1))?;
+    let reply: () = con.send(cmd::watch(["k"]))?;
+    let reply: i64 = con.send(cmd::xack("k", "1", ["1"]))?;
+    let reply: String = con
+        .send(cmd::xadd("k", cmd::XaddIdSelector::AutoId, [("1", "1")]))?;
+    let reply: valkey::Value = con.send(cmd::xautoclaim("k", "1", "1", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xclaim("k", "1", "1", "1", ["1"]))?;
+    let reply: i64 = con.send(cmd::xdel("k", ["1"]))?;
+    let reply: Value = con.send(cmd::xgroup())?;
+    let reply: () = con
+        .send(cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId))?;
+    let reply: bool = con.send(cmd::xgroup_createconsumer("k", "1", "1"))?;
+    let reply: i64 = con.send(cmd::xgroup_delconsumer("k", "1", "1"))?;
+    let reply: bool = con.send(cmd::xgroup_destroy("k", "1"))?;
+    let reply: Vec<String> = con.send(cmd::xgroup_help())?;
+    let reply: () = con
+        .send(cmd::xgroup_setid("k", "1", cmd::XgroupSetidIdSelector::Id("1".into())))?;
+    let reply: Value = con.send(cmd::xinfo())?;
+    let reply: valkey::Value = con.send(cmd::xinfo_consumers("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xinfo_groups("k"))?;
+    let reply: Vec<String> = con.send(cmd::xinfo_help())?;
+    let reply: valkey::Value = con.send(cmd::xinfo_stream("k"))?;
+    let reply: i64 = con.send(cmd::xlen("k"))?;
+    let reply: valkey::Value = con.send(cmd::xpending("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xrange("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::xread([("k", "1")]))?;
+    let reply: valkey::Value = con.send(cmd::xreadgroup("1", "1", [("k", "1")]))?;
+    let reply: valkey::Value = con.send(cmd::xrevrange("k", "1", "1"))?;
+    let reply: () = con.send(cmd::xsetid("k", "9-9"))?;
+    let reply: i64 = con.send(cmd::xtrim("k", cmd::TrimStrategy::Maxlen, "1"))?;
+    let reply: i64 = con.send(cmd::zadd("k", [(0.5, "1")]))?;
+    let reply: i64 = con.send(cmd::zcard("k"))?;
+    let reply: i64 = con.send(cmd::zcount("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zdiff(["k"]))?;
+    let reply: i64 = con.send(cmd::zdiffstore("k", ["k2"]))?;
+    let reply: f64 = con.send(cmd::zincrby("k", 0.5, "1"))?;
+    let reply: valkey::Value = con.send(cmd::zinter(["k"]))?;
+    let reply: i64 = con.send(cmd::zintercard(["k"]))?;
+    let reply: i64 = con.send(cmd::zinterstore("k", ["k2"]))?;
+    let reply: i64 = con.send(cmd::zlexcount("k", "-", "+"))?;
+    let reply: valkey::Value = con.send(cmd::zmpop(["k"], cmd::MinMax::Min))?;
+    let reply: Vec<Option<f64>> = con.send(cmd::zmscore("k", ["1"]))?;
+    let reply: valkey::Value = con.send(cmd::zpopmax("k"))?;
+    let reply: valkey::Value = con.send(cmd::zpopmin("k"))?;
+    let reply: valkey::Value = con.send(cmd::zrandmember("k"))?;
+    let reply: valkey::Value = con.send(cmd::zrange("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zrangebylex("k", "-", "+"))?;
+    let reply: valkey::Value = con.send(cmd::zrangebyscore("k", "1", "1"))?;
+    let reply: i64 = con.send(cmd::zrangestore("k", "k2", "1", "1"))?;
+    let reply: Option<i64> = con.send(cmd::zrank("k", "1"))?;
+    let reply: i64 = con.send(cmd::zrem("k", ["1"]))?;
+    let reply: i64 = con.send(cmd::zremrangebylex("k", "-", "+"))?;
+    let reply: i64 = con.send(cmd::zremrangebyrank("k", 1, 1))?;
+    let reply: i64 = con.send(cmd::zremrangebyscore("k", "1", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zrevrange("k", 1, 1))?;
+    let reply: valkey::Value = con.send(cmd::zrevrangebylex("k", "+", "-"))?;
+    let reply: valkey::Value = con.send(cmd::zrevrangebyscore("k", "1", "1"))?;
+    let reply: Option<i64> = con.send(cmd::zrevrank("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zscan("k", 1))?;
+    let reply: Option<f64> = con.send(cmd::zscore("k", "1"))?;
+    let reply: valkey::Value = con.send(cmd::zunion(["k"]))?;
+    let reply: i64 = con.send(cmd::zunionstore("k", ["k2"]))?;
+    Ok(())
+}

@@ -16,7 +16,7 @@
 //! `SET ... GET` reads the old value, `ZADD ... INCR` gives the new score).
 //!
 //! ```no_run
-//! use valkey::cmd::{self, ClientKillFilter, ClientKillFilterFilters, Side};
+//! use valkey::cmd::{self, ClientKillFilter, ClientKillFilters, Side};
 //!
 //! # fn main() -> valkey::Result<()> {
 //! let mut con = valkey::Client::open("valkey://127.0.0.1:6379")?.get_connection()?;
@@ -28,8 +28,8 @@
 //! let score: Option<f64> = con.send(cmd::zadd("scores", [(1.0, "ann")]).xx().incr())?;
 //! let moved: Option<String> = con.send(cmd::lmove("from", "to", Side::Left, Side::Right))?;
 //! let killed: i64 = con.send(cmd::client_kill(ClientKillFilter::Filters(vec![
-//!     ClientKillFilterFilters::Addr("127.0.0.1:50000".into()),
-//!     ClientKillFilterFilters::Skipme(cmd::ClientKillFilterFiltersSkipme::Yes),
+//!     ClientKillFilters::Addr("127.0.0.1:50000".into()),
+//!     ClientKillFilters::Skipme(cmd::YesNo::Yes),
 //! ])))?;
 //! let n: i64 = con.send(cmd::eval("return #KEYS").keys(["a", "b"]))?; // numkeys = 2
 //! # let _ = (set, old, v, added, score, moved, killed, n);
@@ -44,11 +44,17 @@
 // the staleness check would see a difference.
 #[rustfmt::skip]
 mod generated;
+mod inspect;
+mod keys;
 mod meta;
 pub mod parts;
 mod raw;
 
 pub use generated::*;
+pub use inspect::{args, argument_needing, fmt_command, name_argument_needing, Redact};
+pub use keys::{builder_keys, CommandKeys};
+#[doc(hidden)]
+pub use keys::{one_key, part_keys, Pick};
 pub use meta::*;
 pub use raw::Cmd;
 

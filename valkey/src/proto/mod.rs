@@ -79,7 +79,10 @@ pub fn check_supported<C: Command + ?Sized>(cmd: &C, server: &ServerInfo) -> Res
     if !refuse {
         return Ok(());
     }
-    Err(unsupported(meta, need, valkey_era, server))
+    Err(crate::cmd::name_argument_needing(
+        cmd,
+        unsupported(meta, need, valkey_era, server),
+    ))
 }
 
 fn unsupported(meta: &CommandMeta, need: Version, valkey_era: bool, server: &ServerInfo) -> Error {

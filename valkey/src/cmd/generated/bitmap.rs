@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -69,7 +68,11 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `range`, `end`, `byte`, `bit`
+/// **Options** (methods of [`Bitcount`](struct@Bitcount)): `range`, `end`, `byte`, `bit`, `byte_if`, `bit_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitcount(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITCOUNT")]
 pub fn bitcount<Key: ToValkeyArg>(
     key: Key,
@@ -86,8 +89,11 @@ pub fn bitcount<Key: ToValkeyArg>(
 }
 /// The `BITCOUNT` command, built by [`bitcount`](fn@bitcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     key: Key,
     range: RangeGiven,
@@ -99,15 +105,25 @@ pub struct Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
 }
 impl<
     Key,
+    RangeGiven,
+    Start,
     EndUnitBlockGiven,
     End,
     Unit,
-> Bitcount<Key, Unset, Unset, EndUnitBlockGiven, End, Unit> {
+> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     /// `start [end [BYTE | BIT]]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `start`: an integer — `start`
     pub fn range(
         self,
         start: i64,
-    ) -> Bitcount<Key, Present, i64, EndUnitBlockGiven, End, Unit> {
+    ) -> Bitcount<Key, Present, i64, EndUnitBlockGiven, End, Unit>
+    where
+        RangeGiven: Unfilled,
+        Start: Unfilled,
+    {
         Bitcount {
             key: self.key,
             range: Present,
@@ -118,10 +134,17 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
-    pub fn end(self, end: i64) -> Bitcount<Key, Present, Start, Present, i64, Unit> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `end`: an integer — `end`
+    pub fn end(self, end: i64) -> Bitcount<Key, RangeGiven, Start, Present, i64, Unit>
+    where
+        EndUnitBlockGiven: Unfilled,
+        End: Unfilled,
+        RangeGiven: Given,
+    {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -132,10 +155,15 @@ impl<Key, Start, Unit> Bitcount<Key, Present, Start, Unset, Unset, Unit> {
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
     /// `BYTE`
-    pub fn byte(self) -> Bitcount<Key, Present, Start, Present, End, Tok> {
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    pub fn byte(self) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -147,7 +175,14 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
         }
     }
     /// `BIT`
-    pub fn bit(self) -> Bitcount<Key, Present, Start, Present, End, Tok> {
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    pub fn bit(self) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitcount {
             key: self.key,
             range: self.range,
@@ -156,6 +191,72 @@ impl<Key, Start, End> Bitcount<Key, Present, Start, Present, End, Unset> {
             end: self.end,
             unit: Tok("BIT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `BYTE`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byte`](Self::byte): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYTE`
+    pub fn byte_if(
+        self,
+        given: bool,
+    ) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitcount {
+            key: self.key,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BYTE")),
+            min_version,
+        }
+    }
+    /// `BIT`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bit`](Self::bit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BIT`
+    pub fn bit_if(
+        self,
+        given: bool,
+    ) -> Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitcount {
+            key: self.key,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BIT")),
+            min_version,
         }
     }
 }
@@ -186,11 +287,36 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
+> CommandKeys for Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
+> fmt::Debug for Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// The `overflow-block` argument: `OVERFLOW WRAP | SAT | FAIL`
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BitfieldOperationWriteOverflowBlock {
+pub enum BitfieldOverflow {
     /// `WRAP`
     Wrap,
     /// `SAT`
@@ -198,7 +324,7 @@ pub enum BitfieldOperationWriteOverflowBlock {
     /// `FAIL`
     Fail,
 }
-impl ToValkeyArgs for BitfieldOperationWriteOverflowBlock {
+impl ToValkeyArgs for BitfieldOverflow {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -219,9 +345,9 @@ impl ToValkeyArgs for BitfieldOperationWriteOverflowBlock {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Debug, PartialEq)]
-pub enum BitfieldOperationWriteWriteOperation {
+pub enum BitfieldWrite {
     /// `SET encoding offset value`
-    SetBlock {
+    Set {
         /// `encoding`
         encoding: Bytes,
         /// `offset`
@@ -230,7 +356,7 @@ pub enum BitfieldOperationWriteWriteOperation {
         value: i64,
     },
     /// `INCRBY encoding offset increment`
-    IncrbyBlock {
+    Incrby {
         /// `encoding`
         encoding: Bytes,
         /// `offset`
@@ -239,27 +365,25 @@ pub enum BitfieldOperationWriteWriteOperation {
         increment: i64,
     },
 }
-impl ToValkeyArgs for BitfieldOperationWriteWriteOperation {
+impl ToValkeyArgs for BitfieldWrite {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
-            Self::SetBlock { encoding, offset, value } => {
-                1usize + 1usize + 1usize + 1usize
-            }
-            Self::IncrbyBlock { encoding, offset, increment } => {
+            Self::Set { encoding, offset, value } => 1usize + 1usize + 1usize + 1usize,
+            Self::Incrby { encoding, offset, increment } => {
                 1usize + 1usize + 1usize + 1usize
             }
         }
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         match self {
-            Self::SetBlock { encoding, offset, value } => {
+            Self::Set { encoding, offset, value } => {
                 out.write_bytes(b"SET");
                 out.write(encoding);
                 out.write(offset);
                 out.write(value);
             }
-            Self::IncrbyBlock { encoding, offset, increment } => {
+            Self::Incrby { encoding, offset, increment } => {
                 out.write_bytes(b"INCRBY");
                 out.write(encoding);
                 out.write(offset);
@@ -274,7 +398,7 @@ impl ToValkeyArgs for BitfieldOperationWriteWriteOperation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum BitfieldOperation {
     /// `GET encoding offset`
-    GetBlock {
+    Get {
         /// `encoding`
         encoding: Bytes,
         /// `offset`
@@ -283,37 +407,37 @@ pub enum BitfieldOperation {
     /// `[OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment>`
     Write {
         /// `OVERFLOW WRAP | SAT | FAIL`
-        overflow_block: Option<BitfieldOperationWriteOverflowBlock>,
+        overflow: Option<BitfieldOverflow>,
         /// `SET encoding offset value | INCRBY encoding offset increment`
-        write_operation: BitfieldOperationWriteWriteOperation,
+        op: BitfieldWrite,
     },
 }
 impl ToValkeyArgs for BitfieldOperation {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
-            Self::GetBlock { encoding, offset } => 1usize + 1usize + 1usize,
-            Self::Write { overflow_block, write_operation } => {
-                (match overflow_block {
+            Self::Get { encoding, offset } => 1usize + 1usize + 1usize,
+            Self::Write { overflow, op } => {
+                (match overflow {
                     Some(x) => 1usize + ToValkeyArgs::num_args(x),
                     None => 0,
-                }) + ToValkeyArgs::num_args(write_operation)
+                }) + ToValkeyArgs::num_args(op)
             }
         }
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         match self {
-            Self::GetBlock { encoding, offset } => {
+            Self::Get { encoding, offset } => {
                 out.write_bytes(b"GET");
                 out.write(encoding);
                 out.write(offset);
             }
-            Self::Write { overflow_block, write_operation } => {
-                if let Some(x) = overflow_block {
+            Self::Write { overflow, op } => {
+                if let Some(x) = overflow {
                     out.write_bytes(b"OVERFLOW");
                     ToValkeyArgs::write_args(x, out);
                 }
-                ToValkeyArgs::write_args(write_operation, out);
+                ToValkeyArgs::write_args(op, out);
             }
         }
     }
@@ -359,25 +483,58 @@ pub(crate) static BITFIELD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Bitfield`](struct@Bitfield)): `operation`
+/// **Options** (methods of [`Bitfield`](struct@Bitfield)): `operation`, `operation_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<i64>> = con.send(cmd::bitfield(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITFIELD")]
 pub fn bitfield<Key: ToValkeyArg>(key: Key) -> Bitfield<Key, Unset> {
     Bitfield { key, operation: Unset }
 }
 /// The `BITFIELD` command, built by [`bitfield`](fn@bitfield): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<Option<i64>>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitfield<Key, Operation> {
     key: Key,
     operation: Operation,
 }
-impl<Key> Bitfield<Key, Unset> {
+impl<Key, Operation> Bitfield<Key, Operation> {
     /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `operation`: one or more: a collection of values of the generated type for `operation`, or a single one — `[GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`
     pub fn operation<Operation2: ToValkeyArgs>(
         self,
         operation: Operation2,
-    ) -> Bitfield<Key, Operation2> {
+    ) -> Bitfield<Key, Operation2>
+    where
+        Operation: Unfilled,
+    {
+        Bitfield {
+            key: self.key,
+            operation,
+        }
+    }
+    /// `GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]`
+    ///
+    /// The run-time form of [`operation`](Self::operation): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `operation`: one or more: a collection of values of the generated type for `operation`, or a single one — `[GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`
+    pub fn operation_opt<Operation2: ToValkeyArgs>(
+        self,
+        operation: Option<Operation2>,
+    ) -> Bitfield<Key, Option<Operation2>>
+    where
+        Operation: Unfilled,
+    {
         Bitfield {
             key: self.key,
             operation,
@@ -396,6 +553,18 @@ impl<Key: ToValkeyArg, Operation: ToValkeyArgs> Command for Bitfield<Key, Operat
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITFIELD)
+    }
+}
+impl<Key: ToValkeyArg, Operation: ToValkeyArgs> CommandKeys
+for Bitfield<Key, Operation> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Operation: ToValkeyArgs> fmt::Debug for Bitfield<Key, Operation> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BITFIELD_RO`.
@@ -439,7 +608,11 @@ pub(crate) static BITFIELD_RO: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`BitfieldRo`](struct@BitfieldRo)): `get`
+/// **Options** (methods of [`BitfieldRo`](struct@BitfieldRo)): `get`, `get_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::bitfield_ro(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITFIELD_RO")]
 pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
     BitfieldRo {
@@ -449,24 +622,50 @@ pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
 }
 /// The `BITFIELD_RO` command, built by [`bitfield_ro`](fn@bitfield_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct BitfieldRo<Key, GetBlock> {
     key: Key,
     get_block: GetBlock,
 }
-impl<Key> BitfieldRo<Key, Unset> {
+impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
     /// `GET encoding offset [GET encoding offset ...]`
-    pub fn get<GetBlock2: IntoIterator + Clone>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
+    pub fn get<GetBlock2: EachArg>(
         self,
         get_block: GetBlock2,
     ) -> BitfieldRo<Key, EachTok<GetBlock2>>
     where
-        <GetBlock2 as IntoIterator>::Item: ToValkeyArgs,
+        GetBlock: Unfilled,
     {
         BitfieldRo {
             key: self.key,
             get_block: EachTok("GET", get_block),
+        }
+    }
+    /// `GET encoding offset [GET encoding offset ...]`
+    ///
+    /// The run-time form of [`get`](Self::get): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
+    pub fn get_opt<GetBlock2: EachArg>(
+        self,
+        get_block: Option<GetBlock2>,
+    ) -> BitfieldRo<Key, Option<EachTok<GetBlock2>>>
+    where
+        GetBlock: Unfilled,
+    {
+        BitfieldRo {
+            key: self.key,
+            get_block: get_block.map(|get_block| EachTok("GET", get_block)),
         }
     }
 }
@@ -482,6 +681,18 @@ impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> Command for BitfieldRo<Key, GetBl
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITFIELD_RO)
+    }
+}
+impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> CommandKeys
+for BitfieldRo<Key, GetBlock> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> fmt::Debug for BitfieldRo<Key, GetBlock> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `operation` argument: `AND | OR | XOR | NOT`
@@ -568,28 +779,29 @@ pub(crate) static BITOP: CommandMeta = CommandMeta {
 /// - `operation`: [`BitopOperation`] — `<AND | OR | XOR | NOT>`
 /// - `destkey`: a key — `destkey`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitop(cmd::BitopOperation::And, \"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITOP")]
 pub fn bitop<Destkey: ToValkeyArg, Key: ToValkeyArgs>(
     operation: BitopOperation,
     destkey: Destkey,
     key: Key,
 ) -> Bitop<Destkey, Key> {
-    Bitop {
-        operation,
-        destkey,
-        key,
-        min_version: None,
-    }
+    Bitop { operation, destkey, key }
 }
 /// The `BITOP` command, built by [`bitop`](fn@bitop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitop<Destkey, Key> {
     operation: BitopOperation,
     destkey: Destkey,
     key: Key,
-    min_version: Option<Version>,
 }
 impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> Command for Bitop<Destkey, Key> {
     type Output = i64;
@@ -605,8 +817,17 @@ impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> Command for Bitop<Destkey, Key> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BITOP)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> CommandKeys for Bitop<Destkey, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destkey, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug for Bitop<Destkey, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BITPOS`.
@@ -661,7 +882,11 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `bit`: an integer — `bit`
 ///
-/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `range`, `end`, `byte`, `bit`
+/// **Options** (methods of [`Bitpos`](struct@Bitpos)): `range`, `end`, `byte`, `bit`, `byte_if`, `bit_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::bitpos(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BITPOS")]
 pub fn bitpos<Key: ToValkeyArg>(
     key: Key,
@@ -680,8 +905,11 @@ pub fn bitpos<Key: ToValkeyArg>(
 }
 /// The `BITPOS` command, built by [`bitpos`](fn@bitpos): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     key: Key,
     bit: i64,
@@ -694,15 +922,25 @@ pub struct Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
 }
 impl<
     Key,
+    RangeGiven,
+    Start,
     EndUnitBlockGiven,
     End,
     Unit,
-> Bitpos<Key, Unset, Unset, EndUnitBlockGiven, End, Unit> {
+> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     /// `start [end [BYTE | BIT]]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `start`: an integer — `start`
     pub fn range(
         self,
         start: i64,
-    ) -> Bitpos<Key, Present, i64, EndUnitBlockGiven, End, Unit> {
+    ) -> Bitpos<Key, Present, i64, EndUnitBlockGiven, End, Unit>
+    where
+        RangeGiven: Unfilled,
+        Start: Unfilled,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -714,10 +952,17 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
     /// `end [BYTE | BIT]`
-    pub fn end(self, end: i64) -> Bitpos<Key, Present, Start, Present, i64, Unit> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `end`: an integer — `end`
+    pub fn end(self, end: i64) -> Bitpos<Key, RangeGiven, Start, Present, i64, Unit>
+    where
+        EndUnitBlockGiven: Unfilled,
+        End: Unfilled,
+        RangeGiven: Given,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -729,10 +974,15 @@ impl<Key, Start, Unit> Bitpos<Key, Present, Start, Unset, Unset, Unit> {
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
     /// `BYTE`
-    pub fn byte(self) -> Bitpos<Key, Present, Start, Present, End, Tok> {
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    pub fn byte(self) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -745,7 +995,14 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
         }
     }
     /// `BIT`
-    pub fn bit(self) -> Bitpos<Key, Present, Start, Present, End, Tok> {
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    pub fn bit(self) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Tok>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
         Bitpos {
             key: self.key,
             bit: self.bit,
@@ -755,6 +1012,74 @@ impl<Key, Start, End> Bitpos<Key, Present, Start, Present, End, Unset> {
             end: self.end,
             unit: Tok("BIT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `BYTE`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byte`](Self::byte): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYTE`
+    pub fn byte_if(
+        self,
+        given: bool,
+    ) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitpos {
+            key: self.key,
+            bit: self.bit,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BYTE")),
+            min_version,
+        }
+    }
+    /// `BIT`
+    ///
+    /// One choice of the `unit` option (`BYTE | BIT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bit`](Self::bit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BIT`
+    pub fn bit_if(
+        self,
+        given: bool,
+    ) -> Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Option<Tok>>
+    where
+        Unit: Unfilled,
+        RangeGiven: Given,
+        EndUnitBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Bitpos {
+            key: self.key,
+            bit: self.bit,
+            range: self.range,
+            start: self.start,
+            end_unit_block: self.end_unit_block,
+            end: self.end,
+            unit: given.then_some(Tok("BIT")),
+            min_version,
         }
     }
 }
@@ -784,6 +1109,31 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
+> CommandKeys for Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    RangeGiven,
+    Start: ToValkeyArgs,
+    EndUnitBlockGiven,
+    End: ToValkeyArgs,
+    Unit: ToValkeyArgs,
+> fmt::Debug for Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETBIT`.
@@ -827,14 +1177,21 @@ pub(crate) static GETBIT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `offset`: an integer — `offset`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::getbit(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETBIT")]
 pub fn getbit<Key: ToValkeyArg>(key: Key, offset: i64) -> Getbit<Key> {
     Getbit { key, offset }
 }
 /// The `GETBIT` command, built by [`getbit`](fn@getbit): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getbit<Key> {
     key: Key,
     offset: i64,
@@ -851,6 +1208,17 @@ impl<Key: ToValkeyArg> Command for Getbit<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETBIT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Getbit<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Getbit<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETBIT`.
@@ -895,14 +1263,21 @@ pub(crate) static SETBIT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `offset`: an integer — `offset`
 /// - `value`: an integer — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::setbit(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETBIT")]
 pub fn setbit<Key: ToValkeyArg>(key: Key, offset: i64, value: i64) -> Setbit<Key> {
     Setbit { key, offset, value }
 }
 /// The `SETBIT` command, built by [`setbit`](fn@setbit): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setbit<Key> {
     key: Key,
     offset: i64,
@@ -921,5 +1296,16 @@ impl<Key: ToValkeyArg> Command for Setbit<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETBIT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Setbit<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Setbit<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

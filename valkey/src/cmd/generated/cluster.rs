@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -43,14 +42,21 @@ pub(crate) static ASKING: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** fast
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::asking())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ASKING")]
 pub fn asking() -> Asking {
     Asking {}
 }
 /// The `ASKING` command, built by [`asking`](fn@asking): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Asking {}
 impl Command for Asking {
     type Output = ();
@@ -62,6 +68,16 @@ impl Command for Asking {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ASKING)
+    }
+}
+impl CommandKeys for Asking {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Asking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER`.
@@ -91,14 +107,21 @@ pub(crate) static CLUSTER: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`CLUSTER ADDSLOTS`, `CLUSTER ADDSLOTSRANGE`, `CLUSTER BUMPEPOCH`, `CLUSTER CANCELSLOTMIGRATIONS`, `CLUSTER COUNT-FAILURE-REPORTS`, `CLUSTER COUNTKEYSINSLOT`, `CLUSTER DELSLOTS`, `CLUSTER DELSLOTSRANGE`, `CLUSTER FAILOVER`, `CLUSTER FLUSHSLOT`, `CLUSTER FLUSHSLOTS`, `CLUSTER FORGET`, `CLUSTER GETKEYSINSLOT`, `CLUSTER GETSLOTMIGRATIONS`, `CLUSTER HELP`, `CLUSTER INFO`, `CLUSTER KEYSLOT`, `CLUSTER LINKS`, `CLUSTER MEET`, `CLUSTER MIGRATESLOTS`, `CLUSTER MYID`, `CLUSTER MYSHARDID`, `CLUSTER NODES`, `CLUSTER REPLICAS`, `CLUSTER REPLICATE`, `CLUSTER RESET`, `CLUSTER SAVECONFIG`, `CLUSTER SET-CONFIG-EPOCH`, `CLUSTER SETSLOT`, `CLUSTER SHARDS`, `CLUSTER SLAVES`, `CLUSTER SLOT-STATS`, `CLUSTER SLOTS`, `CLUSTER SYNCSLOTS`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::cluster())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER")]
 pub fn cluster() -> Cluster {
     Cluster {}
 }
 /// The `CLUSTER` command, built by [`cluster`](fn@cluster): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Cluster {}
 impl Command for Cluster {
     type Output = Value;
@@ -110,6 +133,16 @@ impl Command for Cluster {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER)
+    }
+}
+impl CommandKeys for Cluster {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER ADDSLOTS`.
@@ -145,20 +178,29 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslots([1]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER ADDSLOTS")]
 #[doc(alias = "cluster|addslots")]
 #[doc(alias = "ADDSLOTS")]
-pub fn cluster_addslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterAddslots<Slot> {
+pub fn cluster_addslots<Slot: ToValkeyArgs + Elements<shape::Integer>>(
+    slot: Slot,
+) -> ClusterAddslots<Slot> {
     ClusterAddslots { slot }
 }
 /// The `CLUSTER ADDSLOTS` command, built by [`cluster_addslots`](fn@cluster_addslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterAddslots<Slot> {
     slot: Slot,
 }
-impl<Slot: ToValkeyArgs> Command for ClusterAddslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> Command for ClusterAddslots<Slot> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.slot.num_args()
@@ -170,6 +212,18 @@ impl<Slot: ToValkeyArgs> Command for ClusterAddslots<Slot> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_ADDSLOTS)
+    }
+}
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> CommandKeys
+for ClusterAddslots<Slot> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> fmt::Debug
+for ClusterAddslots<Slot> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER ADDSLOTSRANGE`.
@@ -205,22 +259,30 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslotsrange([(1, 1)]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
 #[doc(alias = "ADDSLOTSRANGE")]
-pub fn cluster_addslotsrange<Range: ToValkeyArgs>(
-    range: Range,
-) -> ClusterAddslotsrange<Range> {
+pub fn cluster_addslotsrange<
+    Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>,
+>(range: Range) -> ClusterAddslotsrange<Range> {
     ClusterAddslotsrange { range }
 }
 /// The `CLUSTER ADDSLOTSRANGE` command, built by [`cluster_addslotsrange`](fn@cluster_addslotsrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterAddslotsrange<Range> {
     range: Range,
 }
-impl<Range: ToValkeyArgs> Command for ClusterAddslotsrange<Range> {
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> Command
+for ClusterAddslotsrange<Range> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.range.num_args()
@@ -232,6 +294,18 @@ impl<Range: ToValkeyArgs> Command for ClusterAddslotsrange<Range> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_ADDSLOTSRANGE)
+    }
+}
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> CommandKeys
+for ClusterAddslotsrange<Range> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
+for ClusterAddslotsrange<Range> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER BUMPEPOCH`.
@@ -263,6 +337,10 @@ pub(crate) static CLUSTER_BUMPEPOCH: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_bumpepoch())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER BUMPEPOCH")]
 #[doc(alias = "cluster|bumpepoch")]
 #[doc(alias = "BUMPEPOCH")]
@@ -271,8 +349,11 @@ pub fn cluster_bumpepoch() -> ClusterBumpepoch {
 }
 /// The `CLUSTER BUMPEPOCH` command, built by [`cluster_bumpepoch`](fn@cluster_bumpepoch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterBumpepoch {}
 impl Command for ClusterBumpepoch {
     type Output = String;
@@ -285,6 +366,16 @@ impl Command for ClusterBumpepoch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_BUMPEPOCH)
+    }
+}
+impl CommandKeys for ClusterBumpepoch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterBumpepoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER CANCELSLOTMIGRATIONS`.
@@ -316,6 +407,10 @@ pub(crate) static CLUSTER_CANCELSLOTMIGRATIONS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_cancelslotmigrations())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER CANCELSLOTMIGRATIONS")]
 #[doc(alias = "cluster|cancelslotmigrations")]
 #[doc(alias = "CANCELSLOTMIGRATIONS")]
@@ -324,8 +419,11 @@ pub fn cluster_cancelslotmigrations() -> ClusterCancelslotmigrations {
 }
 /// The `CLUSTER CANCELSLOTMIGRATIONS` command, built by [`cluster_cancelslotmigrations`](fn@cluster_cancelslotmigrations): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterCancelslotmigrations {}
 impl Command for ClusterCancelslotmigrations {
     type Output = ();
@@ -338,6 +436,16 @@ impl Command for ClusterCancelslotmigrations {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_CANCELSLOTMIGRATIONS)
+    }
+}
+impl CommandKeys for ClusterCancelslotmigrations {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterCancelslotmigrations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER COUNT-FAILURE-REPORTS`.
@@ -374,6 +482,10 @@ pub(crate) static CLUSTER_COUNT_FAILURE_REPORTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::cluster_count_failure_reports(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER COUNT-FAILURE-REPORTS")]
 #[doc(alias = "cluster|count-failure-reports")]
 #[doc(alias = "COUNT-FAILURE-REPORTS")]
@@ -386,8 +498,11 @@ pub fn cluster_count_failure_reports<NodeId: ToValkeyArg>(
 }
 /// The `CLUSTER COUNT-FAILURE-REPORTS` command, built by [`cluster_count_failure_reports`](fn@cluster_count_failure_reports): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterCountFailureReports<NodeId> {
     node_id: NodeId,
 }
@@ -403,6 +518,16 @@ impl<NodeId: ToValkeyArg> Command for ClusterCountFailureReports<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_COUNT_FAILURE_REPORTS)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterCountFailureReports<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterCountFailureReports<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER COUNTKEYSINSLOT`.
@@ -435,6 +560,10 @@ pub(crate) static CLUSTER_COUNTKEYSINSLOT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `slot`: an integer — `slot`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::cluster_countkeysinslot(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER COUNTKEYSINSLOT")]
 #[doc(alias = "cluster|countkeysinslot")]
 #[doc(alias = "COUNTKEYSINSLOT")]
@@ -443,8 +572,11 @@ pub fn cluster_countkeysinslot(slot: i64) -> ClusterCountkeysinslot {
 }
 /// The `CLUSTER COUNTKEYSINSLOT` command, built by [`cluster_countkeysinslot`](fn@cluster_countkeysinslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterCountkeysinslot {
     slot: i64,
 }
@@ -460,6 +592,16 @@ impl Command for ClusterCountkeysinslot {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_COUNTKEYSINSLOT)
+    }
+}
+impl CommandKeys for ClusterCountkeysinslot {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterCountkeysinslot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER DELSLOTS`.
@@ -495,20 +637,29 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslots([1]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER DELSLOTS")]
 #[doc(alias = "cluster|delslots")]
 #[doc(alias = "DELSLOTS")]
-pub fn cluster_delslots<Slot: ToValkeyArgs>(slot: Slot) -> ClusterDelslots<Slot> {
+pub fn cluster_delslots<Slot: ToValkeyArgs + Elements<shape::Integer>>(
+    slot: Slot,
+) -> ClusterDelslots<Slot> {
     ClusterDelslots { slot }
 }
 /// The `CLUSTER DELSLOTS` command, built by [`cluster_delslots`](fn@cluster_delslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterDelslots<Slot> {
     slot: Slot,
 }
-impl<Slot: ToValkeyArgs> Command for ClusterDelslots<Slot> {
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> Command for ClusterDelslots<Slot> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.slot.num_args()
@@ -520,6 +671,18 @@ impl<Slot: ToValkeyArgs> Command for ClusterDelslots<Slot> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_DELSLOTS)
+    }
+}
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> CommandKeys
+for ClusterDelslots<Slot> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Slot: ToValkeyArgs + Elements<shape::Integer>> fmt::Debug
+for ClusterDelslots<Slot> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER DELSLOTSRANGE`.
@@ -555,22 +718,30 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslotsrange([(1, 1)]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
 #[doc(alias = "DELSLOTSRANGE")]
-pub fn cluster_delslotsrange<Range: ToValkeyArgs>(
-    range: Range,
-) -> ClusterDelslotsrange<Range> {
+pub fn cluster_delslotsrange<
+    Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>,
+>(range: Range) -> ClusterDelslotsrange<Range> {
     ClusterDelslotsrange { range }
 }
 /// The `CLUSTER DELSLOTSRANGE` command, built by [`cluster_delslotsrange`](fn@cluster_delslotsrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterDelslotsrange<Range> {
     range: Range,
 }
-impl<Range: ToValkeyArgs> Command for ClusterDelslotsrange<Range> {
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> Command
+for ClusterDelslotsrange<Range> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.range.num_args()
@@ -582,6 +753,18 @@ impl<Range: ToValkeyArgs> Command for ClusterDelslotsrange<Range> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_DELSLOTSRANGE)
+    }
+}
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> CommandKeys
+for ClusterDelslotsrange<Range> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
+for ClusterDelslotsrange<Range> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FAILOVER`.
@@ -614,7 +797,11 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`
+/// **Options** (methods of [`ClusterFailover`](struct@ClusterFailover)): `force`, `takeover`, `force_if`, `takeover_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_failover())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FAILOVER")]
 #[doc(alias = "cluster|failover")]
 #[doc(alias = "FAILOVER")]
@@ -623,22 +810,69 @@ pub fn cluster_failover() -> ClusterFailover<Unset> {
 }
 /// The `CLUSTER FAILOVER` command, built by [`cluster_failover`](fn@cluster_failover): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterFailover<Options> {
     options: Options,
 }
-impl ClusterFailover<Unset> {
+impl<Options> ClusterFailover<Options> {
     /// `FORCE`
-    pub fn force(self) -> ClusterFailover<Tok> {
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
+    pub fn force(self) -> ClusterFailover<Tok>
+    where
+        Options: Unfilled,
+    {
         ClusterFailover {
             options: Tok("FORCE"),
         }
     }
     /// `TAKEOVER`
-    pub fn takeover(self) -> ClusterFailover<Tok> {
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
+    pub fn takeover(self) -> ClusterFailover<Tok>
+    where
+        Options: Unfilled,
+    {
         ClusterFailover {
             options: Tok("TAKEOVER"),
+        }
+    }
+    /// `FORCE`
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`force`](Self::force): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FORCE`
+    pub fn force_if(self, given: bool) -> ClusterFailover<Option<Tok>>
+    where
+        Options: Unfilled,
+    {
+        ClusterFailover {
+            options: given.then_some(Tok("FORCE")),
+        }
+    }
+    /// `TAKEOVER`
+    ///
+    /// One choice of the `options` option (`FORCE | TAKEOVER`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`takeover`](Self::takeover): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `TAKEOVER`
+    pub fn takeover_if(self, given: bool) -> ClusterFailover<Option<Tok>>
+    where
+        Options: Unfilled,
+    {
+        ClusterFailover {
+            options: given.then_some(Tok("TAKEOVER")),
         }
     }
 }
@@ -654,6 +888,16 @@ impl<Options: ToValkeyArgs> Command for ClusterFailover<Options> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FAILOVER)
+    }
+}
+impl<Options: ToValkeyArgs> CommandKeys for ClusterFailover<Options> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Options: ToValkeyArgs> fmt::Debug for ClusterFailover<Options> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FLUSHSLOT`.
@@ -690,7 +934,11 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
 ///
 /// - `slot`: an integer — `slot`
 ///
-/// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`
+/// **Options** (methods of [`ClusterFlushslot`](struct@ClusterFlushslot)): `async_`, `sync`, `async_if`, `sync_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_flushslot(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FLUSHSLOT")]
 #[doc(alias = "cluster|flushslot")]
 #[doc(alias = "FLUSHSLOT")]
@@ -702,25 +950,74 @@ pub fn cluster_flushslot(slot: i64) -> ClusterFlushslot<Unset> {
 }
 /// The `CLUSTER FLUSHSLOT` command, built by [`cluster_flushslot`](fn@cluster_flushslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterFlushslot<FlushType> {
     slot: i64,
     flush_type: FlushType,
 }
-impl ClusterFlushslot<Unset> {
+impl<FlushType> ClusterFlushslot<FlushType> {
     /// `ASYNC`
-    pub fn async_(self) -> ClusterFlushslot<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn async_(self) -> ClusterFlushslot<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: Tok("ASYNC"),
         }
     }
     /// `SYNC`
-    pub fn sync(self) -> ClusterFlushslot<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn sync(self) -> ClusterFlushslot<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ClusterFlushslot {
             slot: self.slot,
             flush_type: Tok("SYNC"),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> ClusterFlushslot<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        ClusterFlushslot {
+            slot: self.slot,
+            flush_type: given.then_some(Tok("ASYNC")),
+        }
+    }
+    /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> ClusterFlushslot<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        ClusterFlushslot {
+            slot: self.slot,
+            flush_type: given.then_some(Tok("SYNC")),
         }
     }
 }
@@ -737,6 +1034,16 @@ impl<FlushType: ToValkeyArgs> Command for ClusterFlushslot<FlushType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FLUSHSLOT)
+    }
+}
+impl<FlushType: ToValkeyArgs> CommandKeys for ClusterFlushslot<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for ClusterFlushslot<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FLUSHSLOTS`.
@@ -768,6 +1075,10 @@ pub(crate) static CLUSTER_FLUSHSLOTS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_flushslots())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FLUSHSLOTS")]
 #[doc(alias = "cluster|flushslots")]
 #[doc(alias = "FLUSHSLOTS")]
@@ -776,8 +1087,11 @@ pub fn cluster_flushslots() -> ClusterFlushslots {
 }
 /// The `CLUSTER FLUSHSLOTS` command, built by [`cluster_flushslots`](fn@cluster_flushslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterFlushslots {}
 impl Command for ClusterFlushslots {
     type Output = ();
@@ -790,6 +1104,16 @@ impl Command for ClusterFlushslots {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FLUSHSLOTS)
+    }
+}
+impl CommandKeys for ClusterFlushslots {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterFlushslots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER FORGET`.
@@ -825,6 +1149,10 @@ pub(crate) static CLUSTER_FORGET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_forget(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER FORGET")]
 #[doc(alias = "cluster|forget")]
 #[doc(alias = "FORGET")]
@@ -833,8 +1161,11 @@ pub fn cluster_forget<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterForget<Nod
 }
 /// The `CLUSTER FORGET` command, built by [`cluster_forget`](fn@cluster_forget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterForget<NodeId> {
     node_id: NodeId,
 }
@@ -850,6 +1181,16 @@ impl<NodeId: ToValkeyArg> Command for ClusterForget<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_FORGET)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterForget<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterForget<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER GETKEYSINSLOT`.
@@ -883,6 +1224,10 @@ pub(crate) static CLUSTER_GETKEYSINSLOT: CommandMeta = CommandMeta {
 ///
 /// - `slot`: an integer — `slot`
 /// - `count`: an integer — `count`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_getkeysinslot(1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER GETKEYSINSLOT")]
 #[doc(alias = "cluster|getkeysinslot")]
 #[doc(alias = "GETKEYSINSLOT")]
@@ -898,8 +1243,11 @@ pub fn cluster_getkeysinslot<T: FromValkey>(
 }
 /// The `CLUSTER GETKEYSINSLOT` command, built by [`cluster_getkeysinslot`](fn@cluster_getkeysinslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterGetkeysinslot<T> {
     slot: i64,
     count: i64,
@@ -918,6 +1266,16 @@ impl<T: FromValkey> Command for ClusterGetkeysinslot<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_GETKEYSINSLOT)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterGetkeysinslot<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterGetkeysinslot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER GETSLOTMIGRATIONS`.
@@ -949,6 +1307,10 @@ pub(crate) static CLUSTER_GETSLOTMIGRATIONS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_getslotmigrations())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER GETSLOTMIGRATIONS")]
 #[doc(alias = "cluster|getslotmigrations")]
 #[doc(alias = "GETSLOTMIGRATIONS")]
@@ -959,8 +1321,11 @@ pub fn cluster_getslotmigrations<T: FromValkey>() -> ClusterGetslotmigrations<T>
 }
 /// The `CLUSTER GETSLOTMIGRATIONS` command, built by [`cluster_getslotmigrations`](fn@cluster_getslotmigrations): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterGetslotmigrations<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -975,6 +1340,16 @@ impl<T: FromValkey> Command for ClusterGetslotmigrations<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_GETSLOTMIGRATIONS)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterGetslotmigrations<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterGetslotmigrations<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER HELP`.
@@ -1003,6 +1378,10 @@ pub(crate) static CLUSTER_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::cluster_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER HELP")]
 #[doc(alias = "cluster|help")]
 #[doc(alias = "HELP")]
@@ -1011,8 +1390,11 @@ pub fn cluster_help() -> ClusterHelp {
 }
 /// The `CLUSTER HELP` command, built by [`cluster_help`](fn@cluster_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterHelp {}
 impl Command for ClusterHelp {
     type Output = Vec<String>;
@@ -1025,6 +1407,16 @@ impl Command for ClusterHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_HELP)
+    }
+}
+impl CommandKeys for ClusterHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER INFO`.
@@ -1053,6 +1445,10 @@ pub(crate) static CLUSTER_INFO: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER INFO")]
 #[doc(alias = "cluster|info")]
 #[doc(alias = "INFO")]
@@ -1061,8 +1457,11 @@ pub fn cluster_info() -> ClusterInfo {
 }
 /// The `CLUSTER INFO` command, built by [`cluster_info`](fn@cluster_info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterInfo {}
 impl Command for ClusterInfo {
     type Output = String;
@@ -1075,6 +1474,16 @@ impl Command for ClusterInfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_INFO)
+    }
+}
+impl CommandKeys for ClusterInfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER KEYSLOT`.
@@ -1107,6 +1516,10 @@ pub(crate) static CLUSTER_KEYSLOT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a string — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::cluster_keyslot(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER KEYSLOT")]
 #[doc(alias = "cluster|keyslot")]
 #[doc(alias = "KEYSLOT")]
@@ -1115,8 +1528,11 @@ pub fn cluster_keyslot<Key: ToValkeyArg>(key: Key) -> ClusterKeyslot<Key> {
 }
 /// The `CLUSTER KEYSLOT` command, built by [`cluster_keyslot`](fn@cluster_keyslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterKeyslot<Key> {
     key: Key,
 }
@@ -1132,6 +1548,16 @@ impl<Key: ToValkeyArg> Command for ClusterKeyslot<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_KEYSLOT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for ClusterKeyslot<Key> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ClusterKeyslot<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER LINKS`.
@@ -1160,6 +1586,10 @@ pub(crate) static CLUSTER_LINKS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_links())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER LINKS")]
 #[doc(alias = "cluster|links")]
 #[doc(alias = "LINKS")]
@@ -1170,8 +1600,11 @@ pub fn cluster_links<T: FromValkey>() -> ClusterLinks<T> {
 }
 /// The `CLUSTER LINKS` command, built by [`cluster_links`](fn@cluster_links): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterLinks<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1186,6 +1619,16 @@ impl<T: FromValkey> Command for ClusterLinks<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_LINKS)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterLinks<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterLinks<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER MEET`.
@@ -1233,7 +1676,11 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
 /// - `ip`: a string — `ip`
 /// - `port`: an integer — `port`
 ///
-/// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`
+/// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`, `cluster_bus_port_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_meet(\"1\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MEET")]
 #[doc(alias = "cluster|meet")]
 #[doc(alias = "MEET")]
@@ -1247,24 +1694,62 @@ pub fn cluster_meet<Ip: ToValkeyArg>(ip: Ip, port: i64) -> ClusterMeet<Ip, Unset
 }
 /// The `CLUSTER MEET` command, built by [`cluster_meet`](fn@cluster_meet): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMeet<Ip, ClusterBusPort> {
     ip: Ip,
     port: i64,
     cluster_bus_port: ClusterBusPort,
     min_version: Option<Version>,
 }
-impl<Ip> ClusterMeet<Ip, Unset> {
+impl<Ip, ClusterBusPort> ClusterMeet<Ip, ClusterBusPort> {
     /// `cluster-bus-port`
     ///
     /// (since 4.0.0)
-    pub fn cluster_bus_port(self, cluster_bus_port: i64) -> ClusterMeet<Ip, i64> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `cluster_bus_port`: an integer — `[cluster-bus-port]` (since 4.0.0)
+    pub fn cluster_bus_port(self, cluster_bus_port: i64) -> ClusterMeet<Ip, i64>
+    where
+        ClusterBusPort: Unfilled,
+    {
         ClusterMeet {
             ip: self.ip,
             port: self.port,
             cluster_bus_port,
             min_version: newer(self.min_version, Some(Version::new(4, 0, 0))),
+        }
+    }
+    /// `cluster-bus-port`
+    ///
+    /// (since 4.0.0)
+    ///
+    /// The run-time form of [`cluster_bus_port`](Self::cluster_bus_port): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `cluster_bus_port`: an integer — `[cluster-bus-port]` (since 4.0.0)
+    pub fn cluster_bus_port_opt(
+        self,
+        cluster_bus_port: Option<i64>,
+    ) -> ClusterMeet<Ip, Option<i64>>
+    where
+        ClusterBusPort: Unfilled,
+    {
+        let min_version = if cluster_bus_port.is_some() {
+            newer(self.min_version, Some(Version::new(4, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClusterMeet {
+            ip: self.ip,
+            port: self.port,
+            cluster_bus_port,
+            min_version,
         }
     }
 }
@@ -1286,6 +1771,18 @@ for ClusterMeet<Ip, ClusterBusPort> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Ip: ToValkeyArg, ClusterBusPort: ToValkeyArgs> CommandKeys
+for ClusterMeet<Ip, ClusterBusPort> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Ip: ToValkeyArg, ClusterBusPort: ToValkeyArgs> fmt::Debug
+for ClusterMeet<Ip, ClusterBusPort> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `range` argument: `start-slot end-slot [start-slot end-slot ...]`
@@ -1368,6 +1865,10 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `migration_group`: one or more: a collection of values of the generated type for `migration-group`, or a single one — `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_migrateslots([\n            cmd::ClusterMigrateslotsMigrationGroup {\n                range: vec![\n                    cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,\n                    end_slot : 1 }\n                ],\n                node_id: \"1\".into(),\n            },\n        ]),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MIGRATESLOTS")]
 #[doc(alias = "cluster|migrateslots")]
 #[doc(alias = "MIGRATESLOTS")]
@@ -1380,8 +1881,11 @@ pub fn cluster_migrateslots<MigrationGroup: ToValkeyArgs>(
 }
 /// The `CLUSTER MIGRATESLOTS` command, built by [`cluster_migrateslots`](fn@cluster_migrateslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMigrateslots<MigrationGroup> {
     migration_group: MigrationGroup,
 }
@@ -1397,6 +1901,16 @@ impl<MigrationGroup: ToValkeyArgs> Command for ClusterMigrateslots<MigrationGrou
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MIGRATESLOTS)
+    }
+}
+impl<MigrationGroup: ToValkeyArgs> CommandKeys for ClusterMigrateslots<MigrationGroup> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<MigrationGroup: ToValkeyArgs> fmt::Debug for ClusterMigrateslots<MigrationGroup> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER MYID`.
@@ -1425,6 +1939,10 @@ pub(crate) static CLUSTER_MYID: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_myid())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MYID")]
 #[doc(alias = "cluster|myid")]
 #[doc(alias = "MYID")]
@@ -1433,8 +1951,11 @@ pub fn cluster_myid() -> ClusterMyid {
 }
 /// The `CLUSTER MYID` command, built by [`cluster_myid`](fn@cluster_myid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMyid {}
 impl Command for ClusterMyid {
     type Output = String;
@@ -1447,6 +1968,16 @@ impl Command for ClusterMyid {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MYID)
+    }
+}
+impl CommandKeys for ClusterMyid {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterMyid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER MYSHARDID`.
@@ -1475,6 +2006,10 @@ pub(crate) static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_myshardid())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER MYSHARDID")]
 #[doc(alias = "cluster|myshardid")]
 #[doc(alias = "MYSHARDID")]
@@ -1483,8 +2018,11 @@ pub fn cluster_myshardid() -> ClusterMyshardid {
 }
 /// The `CLUSTER MYSHARDID` command, built by [`cluster_myshardid`](fn@cluster_myshardid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterMyshardid {}
 impl Command for ClusterMyshardid {
     type Output = String;
@@ -1497,6 +2035,16 @@ impl Command for ClusterMyshardid {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_MYSHARDID)
+    }
+}
+impl CommandKeys for ClusterMyshardid {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterMyshardid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER NODES`.
@@ -1525,6 +2073,10 @@ pub(crate) static CLUSTER_NODES: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::cluster_nodes())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER NODES")]
 #[doc(alias = "cluster|nodes")]
 #[doc(alias = "NODES")]
@@ -1533,8 +2085,11 @@ pub fn cluster_nodes() -> ClusterNodes {
 }
 /// The `CLUSTER NODES` command, built by [`cluster_nodes`](fn@cluster_nodes): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterNodes {}
 impl Command for ClusterNodes {
     type Output = String;
@@ -1547,6 +2102,16 @@ impl Command for ClusterNodes {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_NODES)
+    }
+}
+impl CommandKeys for ClusterNodes {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterNodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER REPLICAS`.
@@ -1579,6 +2144,10 @@ pub(crate) static CLUSTER_REPLICAS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::cluster_replicas(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER REPLICAS")]
 #[doc(alias = "cluster|replicas")]
 #[doc(alias = "REPLICAS")]
@@ -1589,8 +2158,11 @@ pub fn cluster_replicas<NodeId: ToValkeyArg>(
 }
 /// The `CLUSTER REPLICAS` command, built by [`cluster_replicas`](fn@cluster_replicas): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterReplicas<NodeId> {
     node_id: NodeId,
 }
@@ -1606,6 +2178,16 @@ impl<NodeId: ToValkeyArg> Command for ClusterReplicas<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_REPLICAS)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterReplicas<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterReplicas<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `args` argument: `node-id | NO ONE`
@@ -1641,11 +2223,12 @@ impl ToValkeyArgs for ClusterReplicateArgs {
     }
 }
 impl ClusterReplicateArgs {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::NoOne { .. } => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::NoOne {} => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -1693,11 +2276,15 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `args`: [`ClusterReplicateArgs`] — `<node-id | NO ONE>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::cluster_replicate(cmd::ClusterReplicateArgs::NodeId(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER REPLICATE")]
 #[doc(alias = "cluster|replicate")]
 #[doc(alias = "REPLICATE")]
 pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
-    let min_version = newer(None, if_newer(Version::new(3, 0, 0), args.since()));
+    let min_version = if_newer(Version::new(3, 0, 0), args.since());
     ClusterReplicate {
         args,
         min_version,
@@ -1705,8 +2292,11 @@ pub fn cluster_replicate(args: ClusterReplicateArgs) -> ClusterReplicate {
 }
 /// The `CLUSTER REPLICATE` command, built by [`cluster_replicate`](fn@cluster_replicate): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterReplicate {
     args: ClusterReplicateArgs,
     min_version: Option<Version>,
@@ -1726,6 +2316,16 @@ impl Command for ClusterReplicate {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl CommandKeys for ClusterReplicate {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterReplicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER RESET`.
@@ -1758,7 +2358,11 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`
+/// **Options** (methods of [`ClusterReset`](struct@ClusterReset)): `hard`, `soft`, `hard_if`, `soft_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER RESET")]
 #[doc(alias = "cluster|reset")]
 #[doc(alias = "RESET")]
@@ -1767,22 +2371,69 @@ pub fn cluster_reset() -> ClusterReset<Unset> {
 }
 /// The `CLUSTER RESET` command, built by [`cluster_reset`](fn@cluster_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterReset<ResetType> {
     reset_type: ResetType,
 }
-impl ClusterReset<Unset> {
+impl<ResetType> ClusterReset<ResetType> {
     /// `HARD`
-    pub fn hard(self) -> ClusterReset<Tok> {
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
+    pub fn hard(self) -> ClusterReset<Tok>
+    where
+        ResetType: Unfilled,
+    {
         ClusterReset {
             reset_type: Tok("HARD"),
         }
     }
     /// `SOFT`
-    pub fn soft(self) -> ClusterReset<Tok> {
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
+    pub fn soft(self) -> ClusterReset<Tok>
+    where
+        ResetType: Unfilled,
+    {
         ClusterReset {
             reset_type: Tok("SOFT"),
+        }
+    }
+    /// `HARD`
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`hard`](Self::hard): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `HARD`
+    pub fn hard_if(self, given: bool) -> ClusterReset<Option<Tok>>
+    where
+        ResetType: Unfilled,
+    {
+        ClusterReset {
+            reset_type: given.then_some(Tok("HARD")),
+        }
+    }
+    /// `SOFT`
+    ///
+    /// One choice of the `reset-type` option (`HARD | SOFT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`soft`](Self::soft): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SOFT`
+    pub fn soft_if(self, given: bool) -> ClusterReset<Option<Tok>>
+    where
+        ResetType: Unfilled,
+    {
+        ClusterReset {
+            reset_type: given.then_some(Tok("SOFT")),
         }
     }
 }
@@ -1798,6 +2449,16 @@ impl<ResetType: ToValkeyArgs> Command for ClusterReset<ResetType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_RESET)
+    }
+}
+impl<ResetType: ToValkeyArgs> CommandKeys for ClusterReset<ResetType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<ResetType: ToValkeyArgs> fmt::Debug for ClusterReset<ResetType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SAVECONFIG`.
@@ -1829,6 +2490,10 @@ pub(crate) static CLUSTER_SAVECONFIG: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_saveconfig())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SAVECONFIG")]
 #[doc(alias = "cluster|saveconfig")]
 #[doc(alias = "SAVECONFIG")]
@@ -1837,8 +2502,11 @@ pub fn cluster_saveconfig() -> ClusterSaveconfig {
 }
 /// The `CLUSTER SAVECONFIG` command, built by [`cluster_saveconfig`](fn@cluster_saveconfig): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSaveconfig {}
 impl Command for ClusterSaveconfig {
     type Output = ();
@@ -1851,6 +2519,16 @@ impl Command for ClusterSaveconfig {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SAVECONFIG)
+    }
+}
+impl CommandKeys for ClusterSaveconfig {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterSaveconfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SET-CONFIG-EPOCH`.
@@ -1886,6 +2564,10 @@ pub(crate) static CLUSTER_SET_CONFIG_EPOCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `config_epoch`: an integer — `config-epoch`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_set_config_epoch(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SET-CONFIG-EPOCH")]
 #[doc(alias = "cluster|set-config-epoch")]
 #[doc(alias = "SET-CONFIG-EPOCH")]
@@ -1896,8 +2578,11 @@ pub fn cluster_set_config_epoch(config_epoch: i64) -> ClusterSetConfigEpoch {
 }
 /// The `CLUSTER SET-CONFIG-EPOCH` command, built by [`cluster_set_config_epoch`](fn@cluster_set_config_epoch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSetConfigEpoch {
     config_epoch: i64,
 }
@@ -1913,6 +2598,16 @@ impl Command for ClusterSetConfigEpoch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SET_CONFIG_EPOCH)
+    }
+}
+impl CommandKeys for ClusterSetConfigEpoch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterSetConfigEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `subcommand` argument: `IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE`
@@ -2002,7 +2697,11 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
 /// - `slot`: an integer — `slot`
 /// - `subcommand`: [`ClusterSetslotSubcommand`] — `<IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>`
 ///
-/// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`
+/// **Options** (methods of [`ClusterSetslot`](struct@ClusterSetslot)): `timeout`, `timeout_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_setslot(1, cmd::ClusterSetslotSubcommand::Importing(\"1\".into())),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SETSLOT")]
 #[doc(alias = "cluster|setslot")]
 #[doc(alias = "SETSLOT")]
@@ -2019,24 +2718,63 @@ pub fn cluster_setslot(
 }
 /// The `CLUSTER SETSLOT` command, built by [`cluster_setslot`](fn@cluster_setslot): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSetslot<Timeout> {
     slot: i64,
     subcommand: ClusterSetslotSubcommand,
     timeout: Timeout,
     min_version: Option<Version>,
 }
-impl ClusterSetslot<Unset> {
+impl<Timeout> ClusterSetslot<Timeout> {
     /// `TIMEOUT timeout`
     ///
     /// (since 8.0.0)
-    pub fn timeout(self, timeout: i64) -> ClusterSetslot<Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `timeout`: an integer — `[TIMEOUT timeout]` (since 8.0.0)
+    pub fn timeout(self, timeout: impl IntoMillis) -> ClusterSetslot<Tokened<i64>>
+    where
+        Timeout: Unfilled,
+    {
         ClusterSetslot {
             slot: self.slot,
             subcommand: self.subcommand,
-            timeout: Tokened("TIMEOUT", timeout),
+            timeout: Tokened("TIMEOUT", IntoMillis::into_millis(timeout)),
             min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
+        }
+    }
+    /// `TIMEOUT timeout`
+    ///
+    /// (since 8.0.0)
+    ///
+    /// The run-time form of [`timeout`](Self::timeout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `timeout`: an integer — `[TIMEOUT timeout]` (since 8.0.0)
+    pub fn timeout_opt(
+        self,
+        timeout: Option<i64>,
+    ) -> ClusterSetslot<Option<Tokened<i64>>>
+    where
+        Timeout: Unfilled,
+    {
+        let min_version = if timeout.is_some() {
+            newer(self.min_version, Some(Version::new(8, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClusterSetslot {
+            slot: self.slot,
+            subcommand: self.subcommand,
+            timeout: timeout
+                .map(|timeout| Tokened("TIMEOUT", IntoMillis::into_millis(timeout))),
+            min_version,
         }
     }
 }
@@ -2057,6 +2795,16 @@ impl<Timeout: ToValkeyArgs> Command for ClusterSetslot<Timeout> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Timeout: ToValkeyArgs> CommandKeys for ClusterSetslot<Timeout> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Timeout: ToValkeyArgs> fmt::Debug for ClusterSetslot<Timeout> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SHARDS`.
@@ -2089,6 +2837,10 @@ pub(crate) static CLUSTER_SHARDS: CommandMeta = CommandMeta {
 /// **History**
 ///
 /// - 9.1.0: Added shard level `id` field and node level `availability-zone` field.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_shards())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SHARDS")]
 #[doc(alias = "cluster|shards")]
 #[doc(alias = "SHARDS")]
@@ -2099,8 +2851,11 @@ pub fn cluster_shards<T: FromValkey>() -> ClusterShards<T> {
 }
 /// The `CLUSTER SHARDS` command, built by [`cluster_shards`](fn@cluster_shards): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterShards<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -2115,6 +2870,16 @@ impl<T: FromValkey> Command for ClusterShards<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SHARDS)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterShards<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterShards<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SLAVES`.
@@ -2149,6 +2914,10 @@ pub(crate) static CLUSTER_SLAVES: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `node_id`: a string — `node-id`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::cluster_slaves(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SLAVES")]
 #[doc(alias = "cluster|slaves")]
 #[doc(alias = "SLAVES")]
@@ -2157,8 +2926,11 @@ pub fn cluster_slaves<NodeId: ToValkeyArg>(node_id: NodeId) -> ClusterSlaves<Nod
 }
 /// The `CLUSTER SLAVES` command, built by [`cluster_slaves`](fn@cluster_slaves): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSlaves<NodeId> {
     node_id: NodeId,
 }
@@ -2174,6 +2946,16 @@ impl<NodeId: ToValkeyArg> Command for ClusterSlaves<NodeId> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLAVES)
+    }
+}
+impl<NodeId: ToValkeyArg> CommandKeys for ClusterSlaves<NodeId> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<NodeId: ToValkeyArg> fmt::Debug for ClusterSlaves<NodeId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `order` argument: `ASC | DESC`
@@ -2292,6 +3074,10 @@ pub(crate) static CLUSTER_SLOT_STATS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `filter`: [`ClusterSlotStatsFilter`] — `<SLOTSRANGE start-slot end-slot | ORDERBY metric [LIMIT limit] [ASC | DESC]>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(\n        cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Slotsrange {\n            start_slot: 1,\n            end_slot: 1,\n        }),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SLOT-STATS")]
 #[doc(alias = "cluster|slot-stats")]
 #[doc(alias = "SLOT-STATS")]
@@ -2300,17 +3086,18 @@ pub fn cluster_slot_stats<T: FromValkey>(
 ) -> ClusterSlotStats<T> {
     ClusterSlotStats {
         filter,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `CLUSTER SLOT-STATS` command, built by [`cluster_slot_stats`](fn@cluster_slot_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSlotStats<T> {
     filter: ClusterSlotStatsFilter,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T: FromValkey> Command for ClusterSlotStats<T> {
@@ -2326,8 +3113,15 @@ impl<T: FromValkey> Command for ClusterSlotStats<T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLOT_STATS)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<T: FromValkey> CommandKeys for ClusterSlotStats<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterSlotStats<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SLOTS`.
@@ -2362,6 +3156,10 @@ pub(crate) static CLUSTER_SLOTS: CommandMeta = CommandMeta {
 /// - 4.0.0: Added node IDs.
 /// - 7.0.0: Added additional networking metadata field.
 /// - 9.1.0: Added `availability-zone` field inside the networking metadata.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::cluster_slots())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SLOTS")]
 #[doc(alias = "cluster|slots")]
 #[doc(alias = "SLOTS")]
@@ -2372,8 +3170,11 @@ pub fn cluster_slots<T: FromValkey>() -> ClusterSlots<T> {
 }
 /// The `CLUSTER SLOTS` command, built by [`cluster_slots`](fn@cluster_slots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSlots<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -2388,6 +3189,16 @@ impl<T: FromValkey> Command for ClusterSlots<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SLOTS)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClusterSlots<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClusterSlots<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTER SYNCSLOTS`.
@@ -2419,6 +3230,10 @@ pub(crate) static CLUSTER_SYNCSLOTS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, stale, no_async_loading
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::cluster_syncslots())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTER SYNCSLOTS")]
 #[doc(alias = "cluster|syncslots")]
 #[doc(alias = "SYNCSLOTS")]
@@ -2427,8 +3242,11 @@ pub fn cluster_syncslots() -> ClusterSyncslots {
 }
 /// The `CLUSTER SYNCSLOTS` command, built by [`cluster_syncslots`](fn@cluster_syncslots): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClusterSyncslots {}
 impl Command for ClusterSyncslots {
     type Output = Value;
@@ -2441,6 +3259,16 @@ impl Command for ClusterSyncslots {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTER_SYNCSLOTS)
+    }
+}
+impl CommandKeys for ClusterSyncslots {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClusterSyncslots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLUSTERSCAN`.
@@ -2488,7 +3316,11 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
 ///
 /// - `cursor`: a string — `cursor`
 ///
-/// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`
+/// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`, `match_pattern_opt`, `count_opt`, `type_opt`, `slot_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::clusterscan(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLUSTERSCAN")]
 pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(
     cursor: Cursor,
@@ -2504,8 +3336,11 @@ pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(
 }
 /// The `CLUSTERSCAN` command, built by [`clusterscan`](fn@clusterscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     cursor: Cursor,
     match_pattern: MatchPattern,
@@ -2514,12 +3349,26 @@ pub struct Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     slot: Slot,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot, T> {
+impl<
+    Cursor,
+    MatchPattern,
+    Count,
+    Type,
+    Slot,
+    T,
+> Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     /// `MATCH match-pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `match_pattern`: a glob-style pattern — `[MATCH match-pattern]`
     pub fn match_pattern<MatchPattern2: ToValkeyArg>(
         self,
         match_pattern: MatchPattern2,
-    ) -> Clusterscan<Cursor, Tokened<MatchPattern2>, Count, Type, Slot, T> {
+    ) -> Clusterscan<Cursor, Tokened<MatchPattern2>, Count, Type, Slot, T>
+    where
+        MatchPattern: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: Tokened("MATCH", match_pattern),
@@ -2529,19 +3378,18 @@ impl<Cursor, Count, Type, Slot, T> Clusterscan<Cursor, Unset, Count, Type, Slot,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Cursor,
-    MatchPattern,
-    Type,
-    Slot,
-    T,
-> Clusterscan<Cursor, MatchPattern, Unset, Type, Slot, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(
         self,
         count: i64,
-    ) -> Clusterscan<Cursor, MatchPattern, Tokened<i64>, Type, Slot, T> {
+    ) -> Clusterscan<Cursor, MatchPattern, Tokened<i64>, Type, Slot, T>
+    where
+        Count: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: self.match_pattern,
@@ -2551,19 +3399,18 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Cursor,
-    MatchPattern,
-    Count,
-    Slot,
-    T,
-> Clusterscan<Cursor, MatchPattern, Count, Unset, Slot, T> {
     /// `TYPE type`
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]`
     pub fn type_<Type2: ToValkeyArg>(
         self,
         type_: Type2,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Tokened<Type2>, Slot, T> {
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Tokened<Type2>, Slot, T>
+    where
+        Type: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: self.match_pattern,
@@ -2573,25 +3420,117 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Cursor,
-    MatchPattern,
-    Count,
-    Type,
-    T,
-> Clusterscan<Cursor, MatchPattern, Count, Type, Unset, T> {
     /// `SLOT slot`
+    ///
+    /// **Arguments**
+    ///
+    /// - `slot`: an integer — `[SLOT slot]`
     pub fn slot(
         self,
         slot: i64,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Tokened<i64>, T> {
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Tokened<i64>, T>
+    where
+        Slot: Unfilled,
+    {
         Clusterscan {
             cursor: self.cursor,
             match_pattern: self.match_pattern,
             count: self.count,
             type_: self.type_,
             slot: Tokened("SLOT", slot),
+            _reply: PhantomData,
+        }
+    }
+    /// `MATCH match-pattern`
+    ///
+    /// The run-time form of [`match_pattern`](Self::match_pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `match_pattern`: a glob-style pattern — `[MATCH match-pattern]`
+    pub fn match_pattern_opt<MatchPattern2: ToValkeyArg>(
+        self,
+        match_pattern: Option<MatchPattern2>,
+    ) -> Clusterscan<Cursor, Option<Tokened<MatchPattern2>>, Count, Type, Slot, T>
+    where
+        MatchPattern: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: match_pattern
+                .map(|match_pattern| Tokened("MATCH", match_pattern)),
+            count: self.count,
+            type_: self.type_,
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Clusterscan<Cursor, MatchPattern, Option<Tokened<i64>>, Type, Slot, T>
+    where
+        Count: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
+            type_: self.type_,
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `TYPE type`
+    ///
+    /// The run-time form of [`type_`](Self::type_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]`
+    pub fn type_opt<Type2: ToValkeyArg>(
+        self,
+        type_: Option<Type2>,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Option<Tokened<Type2>>, Slot, T>
+    where
+        Type: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: self.count,
+            type_: type_.map(|type_| Tokened("TYPE", type_)),
+            slot: self.slot,
+            _reply: PhantomData,
+        }
+    }
+    /// `SLOT slot`
+    ///
+    /// The run-time form of [`slot`](Self::slot): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `slot`: an integer — `[SLOT slot]`
+    pub fn slot_opt(
+        self,
+        slot: Option<i64>,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Type, Option<Tokened<i64>>, T>
+    where
+        Slot: Unfilled,
+    {
+        Clusterscan {
+            cursor: self.cursor,
+            match_pattern: self.match_pattern,
+            count: self.count,
+            type_: self.type_,
+            slot: slot.map(|slot| Tokened("SLOT", slot)),
             _reply: PhantomData,
         }
     }
@@ -2619,6 +3558,30 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLUSTERSCAN)
+    }
+}
+impl<
+    Cursor: ToValkeyArg,
+    MatchPattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    Slot: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    Cursor: ToValkeyArg,
+    MatchPattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    Slot: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `READONLY`.
@@ -2650,14 +3613,21 @@ pub(crate) static READONLY: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::readonly())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "READONLY")]
 pub fn readonly() -> Readonly {
     Readonly {}
 }
 /// The `READONLY` command, built by [`readonly`](fn@readonly): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Readonly {}
 impl Command for Readonly {
     type Output = ();
@@ -2669,6 +3639,16 @@ impl Command for Readonly {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&READONLY)
+    }
+}
+impl CommandKeys for Readonly {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Readonly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `READWRITE`.
@@ -2700,14 +3680,21 @@ pub(crate) static READWRITE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::readwrite())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "READWRITE")]
 pub fn readwrite() -> Readwrite {
     Readwrite {}
 }
 /// The `READWRITE` command, built by [`readwrite`](fn@readwrite): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Readwrite {}
 impl Command for Readwrite {
     type Output = ();
@@ -2719,5 +3706,15 @@ impl Command for Readwrite {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&READWRITE)
+    }
+}
+impl CommandKeys for Readwrite {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Readwrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

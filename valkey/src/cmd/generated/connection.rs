@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -64,7 +63,11 @@ pub(crate) static AUTH: CommandMeta = CommandMeta {
 ///
 /// - `password`: a string — `password`
 ///
-/// **Options** (methods of [`Auth`](struct@Auth)): `username`
+/// **Options** (methods of [`Auth`](struct@Auth)): `username`, `username_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::auth(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "AUTH")]
 pub fn auth<Password: ToValkeyArg>(password: Password) -> Auth<Password, Unset> {
     Auth {
@@ -75,25 +78,62 @@ pub fn auth<Password: ToValkeyArg>(password: Password) -> Auth<Password, Unset> 
 }
 /// The `AUTH` command, built by [`auth`](fn@auth): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Auth<Password, Username> {
     username: Username,
     password: Password,
     min_version: Option<Version>,
 }
-impl<Password> Auth<Password, Unset> {
+impl<Password, Username> Auth<Password, Username> {
     /// `username`
     ///
     /// (since 6.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[username]` (since 6.0.0)
     pub fn username<Username2: ToValkeyArg>(
         self,
         username: Username2,
-    ) -> Auth<Password, Username2> {
+    ) -> Auth<Password, Username2>
+    where
+        Username: Unfilled,
+    {
         Auth {
             username,
             password: self.password,
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+        }
+    }
+    /// `username`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// The run-time form of [`username`](Self::username): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[username]` (since 6.0.0)
+    pub fn username_opt<Username2: ToValkeyArg>(
+        self,
+        username: Option<Username2>,
+    ) -> Auth<Password, Option<Username2>>
+    where
+        Username: Unfilled,
+    {
+        let min_version = if username.is_some() {
+            newer(self.min_version, Some(Version::new(6, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Auth {
+            username,
+            password: self.password,
+            min_version,
         }
     }
 }
@@ -113,6 +153,18 @@ for Auth<Password, Username> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Password: ToValkeyArg, Username: ToValkeyArgs> CommandKeys
+for Auth<Password, Username> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Password: ToValkeyArg, Username: ToValkeyArgs> fmt::Debug
+for Auth<Password, Username> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::Last], f)
     }
 }
 /// Metadata of `CLIENT`.
@@ -142,14 +194,21 @@ pub(crate) static CLIENT: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`CLIENT CACHING`, `CLIENT CAPA`, `CLIENT GETNAME`, `CLIENT GETREDIR`, `CLIENT HELP`, `CLIENT ID`, `CLIENT IMPORT-SOURCE`, `CLIENT INFO`, `CLIENT KILL`, `CLIENT LIST`, `CLIENT NO-EVICT`, `CLIENT NO-TOUCH`, `CLIENT PAUSE`, `CLIENT REPLY`, `CLIENT SETINFO`, `CLIENT SETNAME`, `CLIENT TRACKING`, `CLIENT TRACKINGINFO`, `CLIENT UNBLOCK`, `CLIENT UNPAUSE`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::client())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT")]
 pub fn client() -> Client {
     Client {}
 }
 /// The `CLIENT` command, built by [`client`](fn@client): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Client {}
 impl Command for Client {
     type Output = Value;
@@ -163,29 +222,14 @@ impl Command for Client {
         Some(&CLIENT)
     }
 }
-/// The `mode` argument: `YES | NO`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientCachingMode {
-    /// `YES`
-    Yes,
-    /// `NO`
-    No,
-}
-impl ToValkeyArgs for ClientCachingMode {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Yes => 1,
-            Self::No => 1,
-        }
+impl CommandKeys for Client {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
     }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Yes => out.write_bytes(b"YES"),
-            Self::No => out.write_bytes(b"NO"),
-        }
+}
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT CACHING`.
@@ -221,23 +265,26 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `mode`: [`ClientCachingMode`] — `<YES | NO>`
+/// - `mode`: [`YesNo`] — `<YES | NO>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_caching(cmd::YesNo::Yes))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT CACHING")]
 #[doc(alias = "client|caching")]
 #[doc(alias = "CACHING")]
-pub fn client_caching(mode: ClientCachingMode) -> ClientCaching {
-    ClientCaching {
-        mode,
-        min_version: None,
-    }
+pub fn client_caching(mode: YesNo) -> ClientCaching {
+    ClientCaching { mode }
 }
 /// The `CLIENT CACHING` command, built by [`client_caching`](fn@client_caching): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientCaching {
-    mode: ClientCachingMode,
-    min_version: Option<Version>,
+    mode: YesNo,
 }
 impl Command for ClientCaching {
     type Output = ();
@@ -252,8 +299,15 @@ impl Command for ClientCaching {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_CACHING)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for ClientCaching {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientCaching {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT CAPA`.
@@ -290,6 +344,10 @@ pub(crate) static CLIENT_CAPA: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `capability`: one or more: a collection of strings, or a single one — `capability [capability ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_capa([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT CAPA")]
 #[doc(alias = "client|capa")]
 #[doc(alias = "CAPA")]
@@ -300,8 +358,11 @@ pub fn client_capa<Capability: ToValkeyArgs>(
 }
 /// The `CLIENT CAPA` command, built by [`client_capa`](fn@client_capa): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientCapa<Capability> {
     capability: Capability,
 }
@@ -317,6 +378,16 @@ impl<Capability: ToValkeyArgs> Command for ClientCapa<Capability> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_CAPA)
+    }
+}
+impl<Capability: ToValkeyArgs> CommandKeys for ClientCapa<Capability> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Capability: ToValkeyArgs> fmt::Debug for ClientCapa<Capability> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT GETNAME`.
@@ -349,6 +420,10 @@ pub(crate) static CLIENT_GETNAME: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale, allow_busy
 /// - **Reply:** `Option<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<String> = con.send(cmd::client_getname())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT GETNAME")]
 #[doc(alias = "client|getname")]
 #[doc(alias = "GETNAME")]
@@ -357,8 +432,11 @@ pub fn client_getname() -> ClientGetname {
 }
 /// The `CLIENT GETNAME` command, built by [`client_getname`](fn@client_getname): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientGetname {}
 impl Command for ClientGetname {
     type Output = Option<String>;
@@ -371,6 +449,16 @@ impl Command for ClientGetname {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_GETNAME)
+    }
+}
+impl CommandKeys for ClientGetname {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientGetname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT GETREDIR`.
@@ -403,6 +491,10 @@ pub(crate) static CLIENT_GETREDIR: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale, allow_busy
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::client_getredir())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT GETREDIR")]
 #[doc(alias = "client|getredir")]
 #[doc(alias = "GETREDIR")]
@@ -411,8 +503,11 @@ pub fn client_getredir() -> ClientGetredir {
 }
 /// The `CLIENT GETREDIR` command, built by [`client_getredir`](fn@client_getredir): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientGetredir {}
 impl Command for ClientGetredir {
     type Output = i64;
@@ -425,6 +520,16 @@ impl Command for ClientGetredir {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_GETREDIR)
+    }
+}
+impl CommandKeys for ClientGetredir {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientGetredir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT HELP`.
@@ -453,6 +558,10 @@ pub(crate) static CLIENT_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::client_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT HELP")]
 #[doc(alias = "client|help")]
 #[doc(alias = "HELP")]
@@ -461,8 +570,11 @@ pub fn client_help() -> ClientHelp {
 }
 /// The `CLIENT HELP` command, built by [`client_help`](fn@client_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientHelp {}
 impl Command for ClientHelp {
     type Output = Vec<String>;
@@ -475,6 +587,16 @@ impl Command for ClientHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_HELP)
+    }
+}
+impl CommandKeys for ClientHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT ID`.
@@ -507,6 +629,10 @@ pub(crate) static CLIENT_ID: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** noscript, loading, stale, allow_busy
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::client_id())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT ID")]
 #[doc(alias = "client|id")]
 #[doc(alias = "ID")]
@@ -515,8 +641,11 @@ pub fn client_id() -> ClientId {
 }
 /// The `CLIENT ID` command, built by [`client_id`](fn@client_id): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientId {}
 impl Command for ClientId {
     type Output = i64;
@@ -529,6 +658,16 @@ impl Command for ClientId {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_ID)
+    }
+}
+impl CommandKeys for ClientId {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT IMPORT-SOURCE`.
@@ -564,22 +703,25 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_import_source(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT IMPORT-SOURCE")]
 #[doc(alias = "client|import-source")]
 #[doc(alias = "IMPORT-SOURCE")]
 pub fn client_import_source(enabled: OnOff) -> ClientImportSource {
-    ClientImportSource {
-        enabled,
-        min_version: None,
-    }
+    ClientImportSource { enabled }
 }
 /// The `CLIENT IMPORT-SOURCE` command, built by [`client_import_source`](fn@client_import_source): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientImportSource {
     enabled: OnOff,
-    min_version: Option<Version>,
 }
 impl Command for ClientImportSource {
     type Output = ();
@@ -594,8 +736,15 @@ impl Command for ClientImportSource {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_IMPORT_SOURCE)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for ClientImportSource {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientImportSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT INFO`.
@@ -629,6 +778,10 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::client_info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT INFO")]
 #[doc(alias = "client|info")]
 #[doc(alias = "INFO")]
@@ -637,8 +790,13 @@ pub fn client_info() -> ClientInfo {
 }
 /// The `CLIENT INFO` command, built by [`client_info`](fn@client_info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientInfo {}
 impl Command for ClientInfo {
     type Output = String;
@@ -653,11 +811,21 @@ impl Command for ClientInfo {
         Some(&CLIENT_INFO)
     }
 }
+impl CommandKeys for ClientInfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// The `client-type` argument: `TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterFiltersClientType {
+pub enum ClientType {
     /// `NORMAL`
     Normal,
     /// `MASTER`
@@ -677,7 +845,7 @@ pub enum ClientKillFilterFiltersClientType {
     /// `PUBSUB`
     Pubsub,
 }
-impl ToValkeyArgs for ClientKillFilterFiltersClientType {
+impl ToValkeyArgs for ClientType {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -700,81 +868,16 @@ impl ToValkeyArgs for ClientKillFilterFiltersClientType {
         }
     }
 }
-impl ClientKillFilterFiltersClientType {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+impl ClientType {
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Master => Some(Version::new(3u16, 2u16, 0u16)),
-            Self::Primary => Some(Version::new(8u16, 0u16, 0u16)),
-            Self::Replica => Some(Version::new(5u16, 0u16, 0u16)),
+            Self::Master => Some(Version::new(3, 2, 0)),
+            Self::Primary => Some(Version::new(8, 0, 0)),
+            Self::Replica => Some(Version::new(5, 0, 0)),
             _ => None,
-        }
-    }
-}
-/// The `skipme` argument: `SKIPME YES | NO`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterFiltersSkipme {
-    /// `YES`
-    Yes,
-    /// `NO`
-    No,
-}
-impl ToValkeyArgs for ClientKillFilterFiltersSkipme {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Yes => 1,
-            Self::No => 1,
-        }
-    }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Yes => out.write_bytes(b"YES"),
-            Self::No => out.write_bytes(b"NO"),
-        }
-    }
-}
-/// The `not-client-type` argument: `NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientKillFilterFiltersNotClientType {
-    /// `NORMAL`
-    Normal,
-    /// `MASTER`
-    Master,
-    /// `PRIMARY`
-    Primary,
-    /// `SLAVE`
-    Slave,
-    /// `REPLICA`
-    Replica,
-    /// `PUBSUB`
-    Pubsub,
-}
-impl ToValkeyArgs for ClientKillFilterFiltersNotClientType {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Normal => 1,
-            Self::Master => 1,
-            Self::Primary => 1,
-            Self::Slave => 1,
-            Self::Replica => 1,
-            Self::Pubsub => 1,
-        }
-    }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Normal => out.write_bytes(b"NORMAL"),
-            Self::Master => out.write_bytes(b"MASTER"),
-            Self::Primary => out.write_bytes(b"PRIMARY"),
-            Self::Slave => out.write_bytes(b"SLAVE"),
-            Self::Replica => out.write_bytes(b"REPLICA"),
-            Self::Pubsub => out.write_bytes(b"PUBSUB"),
         }
     }
 }
@@ -782,7 +885,7 @@ impl ToValkeyArgs for ClientKillFilterFiltersNotClientType {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ClientKillFilterFilters {
+pub enum ClientKillFilters {
     /// `ID client-id [client-id ...]`
     ///
     /// (since 2.8.12)
@@ -790,7 +893,7 @@ pub enum ClientKillFilterFilters {
     /// `TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
     ///
     /// (since 2.8.12)
-    ClientType(ClientKillFilterFiltersClientType),
+    ClientType(ClientType),
     /// `USER username`
     Username(Bytes),
     /// `ADDR ip:port`
@@ -800,7 +903,7 @@ pub enum ClientKillFilterFilters {
     /// (since 6.2.0)
     Laddr(Bytes),
     /// `SKIPME YES | NO`
-    Skipme(ClientKillFilterFiltersSkipme),
+    Skipme(YesNo),
     /// `MAXAGE maxage`
     ///
     /// (since 8.0.0)
@@ -840,7 +943,7 @@ pub enum ClientKillFilterFilters {
     /// `NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
     ///
     /// (since 9.0.0)
-    NotClientType(ClientKillFilterFiltersNotClientType),
+    NotClientType(ClientType),
     /// `NOT-ID not-client-id [not-client-id ...]`
     ///
     /// (since 9.0.0)
@@ -886,7 +989,7 @@ pub enum ClientKillFilterFilters {
     /// (since 9.0.0)
     NotIp(Bytes),
 }
-impl ToValkeyArgs for ClientKillFilterFilters {
+impl ToValkeyArgs for ClientKillFilters {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -1036,35 +1139,40 @@ impl ToValkeyArgs for ClientKillFilterFilters {
         }
     }
 }
-impl ClientKillFilterFilters {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+impl ClientKillFilters {
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::ClientId(..) => Some(Version::new(2u16, 8u16, 12u16)),
-            Self::ClientType(..) => Some(Version::new(2u16, 8u16, 12u16)),
-            Self::Laddr(..) => Some(Version::new(6u16, 2u16, 0u16)),
-            Self::Maxage(..) => Some(Version::new(8u16, 0u16, 0u16)),
-            Self::Name(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Idle(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Flags(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::LibName(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::LibVer(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Db(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Capa(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::Ip(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotClientType(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotClientId(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotUsername(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotAddr(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotLaddr(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotName(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotFlags(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotLibName(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotLibVer(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotDb(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotCapa(..) => Some(Version::new(9u16, 0u16, 0u16)),
-            Self::NotIp(..) => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::ClientId(x) => {
+                x.iter().fold(None, |acc, e| newer(acc, Some(Version::new(2, 8, 12))))
+            }
+            Self::ClientType(x) => newer(Some(Version::new(2, 8, 12)), x.since()),
+            Self::Laddr(x) => Some(Version::new(6, 2, 0)),
+            Self::Maxage(x) => Some(Version::new(8, 0, 0)),
+            Self::Name(x) => Some(Version::new(9, 0, 0)),
+            Self::Idle(x) => Some(Version::new(9, 0, 0)),
+            Self::Flags(x) => Some(Version::new(9, 0, 0)),
+            Self::LibName(x) => Some(Version::new(9, 0, 0)),
+            Self::LibVer(x) => Some(Version::new(9, 0, 0)),
+            Self::Db(x) => Some(Version::new(9, 0, 0)),
+            Self::Capa(x) => Some(Version::new(9, 0, 0)),
+            Self::Ip(x) => Some(Version::new(9, 0, 0)),
+            Self::NotClientType(x) => Some(Version::new(9, 0, 0)),
+            Self::NotClientId(x) => {
+                x.iter().fold(None, |acc, e| newer(acc, Some(Version::new(9, 0, 0))))
+            }
+            Self::NotUsername(x) => Some(Version::new(9, 0, 0)),
+            Self::NotAddr(x) => Some(Version::new(9, 0, 0)),
+            Self::NotLaddr(x) => Some(Version::new(9, 0, 0)),
+            Self::NotName(x) => Some(Version::new(9, 0, 0)),
+            Self::NotFlags(x) => Some(Version::new(9, 0, 0)),
+            Self::NotLibName(x) => Some(Version::new(9, 0, 0)),
+            Self::NotLibVer(x) => Some(Version::new(9, 0, 0)),
+            Self::NotDb(x) => Some(Version::new(9, 0, 0)),
+            Self::NotCapa(x) => Some(Version::new(9, 0, 0)),
+            Self::NotIp(x) => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -1079,7 +1187,7 @@ pub enum ClientKillFilter {
     /// (deprecated since 2.8.12)
     IpPort(Bytes),
     /// `ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]`
-    Filters(Vec<ClientKillFilterFilters>),
+    Filters(Vec<ClientKillFilters>),
 }
 impl ToValkeyArgs for ClientKillFilter {
     #[allow(unused_variables)]
@@ -1099,6 +1207,17 @@ impl ToValkeyArgs for ClientKillFilter {
                     ToValkeyArgs::write_args(x, out);
                 }
             }
+        }
+    }
+}
+impl ClientKillFilter {
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
+    pub(crate) fn since(&self) -> Option<Version> {
+        match self {
+            Self::Filters(x) => x.iter().fold(None, |acc, e| newer(acc, e.since())),
+            _ => None,
         }
     }
 }
@@ -1268,7 +1387,7 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`, `@connection`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `i64`
-///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::&lt;()&gt;()`.
+///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::<()>()`.
 ///
 /// **History**
 ///
@@ -1285,19 +1404,25 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `filter`: [`ClientKillFilter`] — `<ip:port | ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip [ID client-id [client-id ...] | TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | USER username | ADDR ip:port | LADDR ip:port | SKIPME YES | NO | MAXAGE maxage | NAME name | IDLE idle | FLAGS flags | LIB-NAME lib-name | LIB-VER lib-ver | DB db | CAPA capa | IP ip | NOT-TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB | NOT-ID not-client-id [not-client-id ...] | NOT-USER not-username | NOT-ADDR ip:port | NOT-LADDR ip:port | NOT-NAME not-name | NOT-FLAGS not-flags | NOT-LIB-NAME not-lib-name | NOT-LIB-VER not-lib-ver | NOT-DB not-db | NOT-CAPA not-capa | NOT-IP not-ip ...]>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(cmd::client_kill(cmd::ClientKillFilter::IpPort(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT KILL")]
 #[doc(alias = "client|kill")]
 #[doc(alias = "KILL")]
 pub fn client_kill(filter: ClientKillFilter) -> ClientKill {
-    ClientKill {
-        filter,
-        min_version: None,
-    }
+    let min_version = if_newer(Version::new(2, 4, 0), filter.since());
+    ClientKill { filter, min_version }
 }
 /// The `CLIENT KILL` command, built by [`client_kill`](fn@client_kill): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
+///   The number of clients killed. The deprecated `ip:port` form (`ClientKillFilter::IpPort`) replies `OK` instead: read it with `.returning::<()>()`.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientKill {
     filter: ClientKillFilter,
     min_version: Option<Version>,
@@ -1317,6 +1442,16 @@ impl Command for ClientKill {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl CommandKeys for ClientKill {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT LIST`.
@@ -1500,7 +1635,11 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
 /// - 8.1.0: Added filters USER, ADDR, LADDR, SKIPME, and MAXAGE.
 /// - 9.0.0: Added filters NAME, IDLE, FLAGS, LIB-NAME, LIB-VER, DB, CAPA, and IP. And negative filters NOT-ID, NOT-TYPE, NOT-ADDR, NOT-LADDR, NOT-USER, NOT-FLAGS, NOT-NAME, NOT-LIB-NAME, NOT-LIB-VER, NOT-DB, NOT-CAPA, NOT-IP.
 ///
-/// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`
+/// **Options** (methods of [`ClientList`](struct@ClientList)): `type_normal`, `type_master`, `type_replica`, `type_pubsub`, `id`, `user`, `addr`, `laddr`, `skipme_yes`, `skipme_no`, `maxage`, `name`, `idle`, `flags`, `lib_name`, `lib_ver`, `db`, `capa`, `ip`, `not_type_normal`, `not_type_master`, `not_type_replica`, `not_type_pubsub`, `not_id`, `not_user`, `not_addr`, `not_laddr`, `not_name`, `not_flags`, `not_lib_name`, `not_lib_ver`, `not_db`, `not_capa`, `not_ip`, `type_normal_if`, `type_master_if`, `type_replica_if`, `type_pubsub_if`, `id_opt`, `user_opt`, `addr_opt`, `laddr_opt`, `skipme_yes_if`, `skipme_no_if`, `maxage_opt`, `name_opt`, `idle_opt`, `flags_opt`, `lib_name_opt`, `lib_ver_opt`, `db_opt`, `capa_opt`, `ip_opt`, `not_type_normal_if`, `not_type_master_if`, `not_type_replica_if`, `not_type_pubsub_if`, `not_id_opt`, `not_user_opt`, `not_addr_opt`, `not_laddr_opt`, `not_name_opt`, `not_flags_opt`, `not_lib_name_opt`, `not_lib_ver_opt`, `not_db_opt`, `not_capa_opt`, `not_ip_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::client_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT LIST")]
 #[doc(alias = "client|list")]
 #[doc(alias = "LIST")]
@@ -1566,8 +1705,13 @@ pub fn client_list() -> ClientList<
 }
 /// The `CLIENT LIST` command, built by [`client_list`](fn@client_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientList<
     ClientType,
     ClientId,
@@ -1627,6 +1771,7 @@ pub struct ClientList<
     min_version: Option<Version>,
 }
 impl<
+    ClientType,
     ClientId,
     Username,
     Addr,
@@ -1654,7 +1799,7 @@ impl<
     NotCapa,
     NotIp,
 > ClientList<
-    Unset,
+    ClientType,
     ClientId,
     Username,
     Addr,
@@ -1683,6 +1828,8 @@ impl<
     NotIp,
 > {
     /// `NORMAL`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_normal(
         self,
     ) -> ClientList<
@@ -1713,7 +1860,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("NORMAL")),
             client_id: self.client_id,
@@ -1746,6 +1896,8 @@ impl<
         }
     }
     /// `MASTER`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_master(
         self,
     ) -> ClientList<
@@ -1776,7 +1928,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("MASTER")),
             client_id: self.client_id,
@@ -1809,6 +1964,8 @@ impl<
         }
     }
     /// `REPLICA`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_replica(
         self,
     ) -> ClientList<
@@ -1839,7 +1996,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("REPLICA")),
             client_id: self.client_id,
@@ -1872,6 +2032,8 @@ impl<
         }
     }
     /// `PUBSUB`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn type_pubsub(
         self,
     ) -> ClientList<
@@ -1902,7 +2064,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientType: Unfilled,
+    {
         ClientList {
             client_type: Tokened("TYPE", Tok("PUBSUB")),
             client_id: self.client_id,
@@ -1934,67 +2099,14 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    Unset,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `ID client-id [client-id ...]`
     ///
     /// (since 6.2.0)
-    pub fn id<ClientId2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
+    pub fn id<ClientId2: ToValkeyArgs + Elements<shape::Integer>>(
         self,
         client_id: ClientId2,
     ) -> ClientList<
@@ -2025,7 +2137,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        ClientId: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: Tokened("ID", client_id),
@@ -2057,66 +2172,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Unset,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `USER username`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[USER username]` (since 8.1.0)
     pub fn user<Username2: ToValkeyArg>(
         self,
         username: Username2,
@@ -2148,7 +2210,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Username: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2180,66 +2245,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Unset,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `ADDR ip:port`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
     pub fn addr<Addr2: ToValkeyArg>(
         self,
         addr: Addr2,
@@ -2271,7 +2283,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Addr: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2303,66 +2318,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Unset,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `LADDR ip:port`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
     pub fn laddr<Laddr2: ToValkeyArg>(
         self,
         laddr: Laddr2,
@@ -2394,7 +2356,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Laddr: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2426,64 +2391,9 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Unset,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `YES`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
     pub fn skipme_yes(
         self,
     ) -> ClientList<
@@ -2514,7 +2424,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Skipme: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2547,6 +2460,8 @@ impl<
         }
     }
     /// `NO`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
     pub fn skipme_no(
         self,
     ) -> ClientList<
@@ -2577,7 +2492,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Skipme: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2609,66 +2527,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Unset,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `MAXAGE maxage`
     ///
     /// (since 8.1.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `maxage`: an integer — `[MAXAGE maxage]` (since 8.1.0)
     pub fn maxage(
         self,
         maxage: i64,
@@ -2700,7 +2565,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Maxage: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2732,66 +2600,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Unset,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NAME name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `name`: a string — `[NAME name]` (since 9.0.0)
     pub fn name<Name2: ToValkeyArg>(
         self,
         name: Name2,
@@ -2823,7 +2638,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Name: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2855,66 +2673,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Unset,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `IDLE idle`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `idle`: an integer — `[IDLE idle]` (since 9.0.0)
     pub fn idle(
         self,
         idle: i64,
@@ -2946,7 +2711,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Idle: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -2978,66 +2746,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Unset,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `FLAGS flags`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
     pub fn flags<Flags2: ToValkeyArg>(
         self,
         flags: Flags2,
@@ -3069,7 +2784,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Flags: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3101,66 +2819,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    Unset,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `LIB-NAME lib-name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
     pub fn lib_name<LibName2: ToValkeyArg>(
         self,
         lib_name: LibName2,
@@ -3192,7 +2857,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        LibName: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3224,66 +2892,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    Unset,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `LIB-VER lib-ver`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
     pub fn lib_ver<LibVer2: ToValkeyArg>(
         self,
         lib_ver: LibVer2,
@@ -3315,7 +2930,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        LibVer: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3347,66 +2965,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Unset,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `DB db`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `db`: an integer — `[DB db]` (since 9.0.0)
     pub fn db(
         self,
         db: i64,
@@ -3438,7 +3003,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Db: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3470,66 +3038,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Unset,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `CAPA capa`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
     pub fn capa<Capa2: ToValkeyArg>(
         self,
         capa: Capa2,
@@ -3561,7 +3076,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Capa: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3593,66 +3111,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Unset,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `IP ip`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `ip`: a string — `[IP ip]` (since 9.0.0)
     pub fn ip<Ip2: ToValkeyArg>(
         self,
         ip: Ip2,
@@ -3684,7 +3149,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        Ip: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3716,64 +3184,9 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    Unset,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NORMAL`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_normal(
         self,
     ) -> ClientList<
@@ -3804,7 +3217,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3837,6 +3253,8 @@ impl<
         }
     }
     /// `MASTER`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_master(
         self,
     ) -> ClientList<
@@ -3867,7 +3285,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3900,6 +3321,8 @@ impl<
         }
     }
     /// `REPLICA`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_replica(
         self,
     ) -> ClientList<
@@ -3930,7 +3353,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -3963,6 +3389,8 @@ impl<
         }
     }
     /// `PUBSUB`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
     pub fn not_type_pubsub(
         self,
     ) -> ClientList<
@@ -3993,7 +3421,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientType: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4025,67 +3456,14 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    Unset,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-ID not-client-id [not-client-id ...]`
     ///
     /// (since 9.0.0)
-    pub fn not_id<NotClientId2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
+    pub fn not_id<NotClientId2: ToValkeyArgs + Elements<shape::Integer>>(
         self,
         not_client_id: NotClientId2,
     ) -> ClientList<
@@ -4116,7 +3494,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotClientId: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4148,66 +3529,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    Unset,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-USER not-username`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
     pub fn not_user<NotUsername2: ToValkeyArg>(
         self,
         not_username: NotUsername2,
@@ -4239,7 +3567,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotUsername: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4271,66 +3602,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    Unset,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-ADDR ip:port`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
     pub fn not_addr<NotAddr2: ToValkeyArg>(
         self,
         not_addr: NotAddr2,
@@ -4362,7 +3640,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotAddr: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4394,66 +3675,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    Unset,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-LADDR ip:port`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
     pub fn not_laddr<NotLaddr2: ToValkeyArg>(
         self,
         not_laddr: NotLaddr2,
@@ -4485,7 +3713,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotLaddr: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4517,66 +3748,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    Unset,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-NAME not-name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
     pub fn not_name<NotName2: ToValkeyArg>(
         self,
         not_name: NotName2,
@@ -4608,7 +3786,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotName: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4640,66 +3821,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    Unset,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-FLAGS not-flags`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
     pub fn not_flags<NotFlags2: ToValkeyArg>(
         self,
         not_flags: NotFlags2,
@@ -4731,7 +3859,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotFlags: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4763,66 +3894,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    Unset,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-LIB-NAME not-lib-name`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
     pub fn not_lib_name<NotLibName2: ToValkeyArg>(
         self,
         not_lib_name: NotLibName2,
@@ -4854,7 +3932,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotLibName: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -4886,66 +3967,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotDb,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    Unset,
-    NotDb,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-LIB-VER not-lib-ver`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
     pub fn not_lib_ver<NotLibVer2: ToValkeyArg>(
         self,
         not_lib_ver: NotLibVer2,
@@ -4977,7 +4005,10 @@ impl<
         NotDb,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotLibVer: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -5009,66 +4040,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotCapa,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    Unset,
-    NotCapa,
-    NotIp,
-> {
     /// `NOT-DB not-db`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_db`: an integer — `[NOT-DB not-db]` (since 9.0.0)
     pub fn not_db(
         self,
         not_db: i64,
@@ -5100,7 +4078,10 @@ impl<
         Tokened<i64>,
         NotCapa,
         NotIp,
-    > {
+    >
+    where
+        NotDb: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -5132,66 +4113,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotIp,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    Unset,
-    NotIp,
-> {
     /// `NOT-CAPA not-capa`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
     pub fn not_capa<NotCapa2: ToValkeyArg>(
         self,
         not_capa: NotCapa2,
@@ -5223,7 +4151,10 @@ impl<
         NotDb,
         Tokened<NotCapa2>,
         NotIp,
-    > {
+    >
+    where
+        NotCapa: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -5255,66 +4186,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
-}
-impl<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-> ClientList<
-    ClientType,
-    ClientId,
-    Username,
-    Addr,
-    Laddr,
-    Skipme,
-    Maxage,
-    Name,
-    Idle,
-    Flags,
-    LibName,
-    LibVer,
-    Db,
-    Capa,
-    Ip,
-    NotClientType,
-    NotClientId,
-    NotUsername,
-    NotAddr,
-    NotLaddr,
-    NotName,
-    NotFlags,
-    NotLibName,
-    NotLibVer,
-    NotDb,
-    NotCapa,
-    Unset,
-> {
     /// `NOT-IP not-ip`
     ///
     /// (since 9.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
     pub fn not_ip<NotIp2: ToValkeyArg>(
         self,
         not_ip: NotIp2,
@@ -5346,7 +4224,10 @@ impl<
         NotDb,
         NotCapa,
         Tokened<NotIp2>,
-    > {
+    >
+    where
+        NotIp: Unfilled,
+    {
         ClientList {
             client_type: self.client_type,
             client_id: self.client_id,
@@ -5376,6 +4257,2730 @@ impl<
             not_capa: self.not_capa,
             not_ip: Tokened("NOT-IP", not_ip),
             min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+        }
+    }
+    /// `NORMAL`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_normal`](Self::type_normal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NORMAL`
+    pub fn type_normal_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        ClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("NORMAL"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `MASTER`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_master`](Self::type_master): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MASTER`
+    pub fn type_master_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        ClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("MASTER"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `REPLICA`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_replica`](Self::type_replica): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLICA`
+    pub fn type_replica_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        ClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("REPLICA"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `PUBSUB`
+    ///
+    /// One choice of the `client-type` option (`TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`type_pubsub`](Self::type_pubsub): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PUBSUB`
+    pub fn type_pubsub_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        Option<Tokened<Tok>>,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        ClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: given.then_some(Tokened("TYPE", Tok("PUBSUB"))),
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `ID client-id [client-id ...]`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`id`](Self::id): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
+    pub fn id_opt<ClientId2: ToValkeyArgs + Elements<shape::Integer>>(
+        self,
+        client_id: Option<ClientId2>,
+    ) -> ClientList<
+        ClientType,
+        Option<Tokened<ClientId2>>,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        ClientId: Unfilled,
+    {
+        let min_version = if client_id.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: client_id.map(|client_id| Tokened("ID", client_id)),
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `USER username`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`user`](Self::user): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `[USER username]` (since 8.1.0)
+    pub fn user_opt<Username2: ToValkeyArg>(
+        self,
+        username: Option<Username2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Option<Tokened<Username2>>,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Username: Unfilled,
+    {
+        let min_version = if username.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: username.map(|username| Tokened("USER", username)),
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `ADDR ip:port`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`addr`](Self::addr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
+    pub fn addr_opt<Addr2: ToValkeyArg>(
+        self,
+        addr: Option<Addr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Option<Tokened<Addr2>>,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Addr: Unfilled,
+    {
+        let min_version = if addr.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: addr.map(|addr| Tokened("ADDR", addr)),
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `LADDR ip:port`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`laddr`](Self::laddr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
+    pub fn laddr_opt<Laddr2: ToValkeyArg>(
+        self,
+        laddr: Option<Laddr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Option<Tokened<Laddr2>>,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Laddr: Unfilled,
+    {
+        let min_version = if laddr.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: laddr.map(|laddr| Tokened("LADDR", laddr)),
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `YES`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`skipme_yes`](Self::skipme_yes): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `YES`
+    pub fn skipme_yes_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Option<Tokened<Tok>>,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Skipme: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: given.then_some(Tokened("SKIPME", Tok("YES"))),
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NO`
+    ///
+    /// One choice of the `skipme` option (`SKIPME YES | NO`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`skipme_no`](Self::skipme_no): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NO`
+    pub fn skipme_no_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Option<Tokened<Tok>>,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Skipme: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: given.then_some(Tokened("SKIPME", Tok("NO"))),
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `MAXAGE maxage`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// The run-time form of [`maxage`](Self::maxage): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `maxage`: an integer — `[MAXAGE maxage]` (since 8.1.0)
+    pub fn maxage_opt(
+        self,
+        maxage: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Option<Tokened<i64>>,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Maxage: Unfilled,
+    {
+        let min_version = if maxage.is_some() {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: maxage.map(|maxage| Tokened("MAXAGE", maxage)),
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NAME name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`name`](Self::name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `name`: a string — `[NAME name]` (since 9.0.0)
+    pub fn name_opt<Name2: ToValkeyArg>(
+        self,
+        name: Option<Name2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Option<Tokened<Name2>>,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Name: Unfilled,
+    {
+        let min_version = if name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: name.map(|name| Tokened("NAME", name)),
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `IDLE idle`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`idle`](Self::idle): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `idle`: an integer — `[IDLE idle]` (since 9.0.0)
+    pub fn idle_opt(
+        self,
+        idle: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Option<Tokened<i64>>,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Idle: Unfilled,
+    {
+        let min_version = if idle.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: idle.map(|idle| Tokened("IDLE", idle)),
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `FLAGS flags`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`flags`](Self::flags): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
+    pub fn flags_opt<Flags2: ToValkeyArg>(
+        self,
+        flags: Option<Flags2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Option<Tokened<Flags2>>,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Flags: Unfilled,
+    {
+        let min_version = if flags.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: flags.map(|flags| Tokened("FLAGS", flags)),
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `LIB-NAME lib-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`lib_name`](Self::lib_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
+    pub fn lib_name_opt<LibName2: ToValkeyArg>(
+        self,
+        lib_name: Option<LibName2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        Option<Tokened<LibName2>>,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        LibName: Unfilled,
+    {
+        let min_version = if lib_name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: lib_name.map(|lib_name| Tokened("LIB-NAME", lib_name)),
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `LIB-VER lib-ver`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`lib_ver`](Self::lib_ver): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
+    pub fn lib_ver_opt<LibVer2: ToValkeyArg>(
+        self,
+        lib_ver: Option<LibVer2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        Option<Tokened<LibVer2>>,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        LibVer: Unfilled,
+    {
+        let min_version = if lib_ver.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: lib_ver.map(|lib_ver| Tokened("LIB-VER", lib_ver)),
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `DB db`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`db`](Self::db): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `db`: an integer — `[DB db]` (since 9.0.0)
+    pub fn db_opt(
+        self,
+        db: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Option<Tokened<i64>>,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Db: Unfilled,
+    {
+        let min_version = if db.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: db.map(|db| Tokened("DB", db)),
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `CAPA capa`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`capa`](Self::capa): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
+    pub fn capa_opt<Capa2: ToValkeyArg>(
+        self,
+        capa: Option<Capa2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Option<Tokened<Capa2>>,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Capa: Unfilled,
+    {
+        let min_version = if capa.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: capa.map(|capa| Tokened("CAPA", capa)),
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `IP ip`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`ip`](Self::ip): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `ip`: a string — `[IP ip]` (since 9.0.0)
+    pub fn ip_opt<Ip2: ToValkeyArg>(
+        self,
+        ip: Option<Ip2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Option<Tokened<Ip2>>,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        Ip: Unfilled,
+    {
+        let min_version = if ip.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: ip.map(|ip| Tokened("IP", ip)),
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NORMAL`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_normal`](Self::not_type_normal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NORMAL`
+    pub fn not_type_normal_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("NORMAL"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `MASTER`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_master`](Self::not_type_master): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MASTER`
+    pub fn not_type_master_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("MASTER"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `REPLICA`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_replica`](Self::not_type_replica): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLICA`
+    pub fn not_type_replica_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("REPLICA"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `PUBSUB`
+    ///
+    /// One choice of the `not-client-type` option (`NOT-TYPE NORMAL | MASTER | REPLICA | PUBSUB`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`not_type_pubsub`](Self::not_type_pubsub): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PUBSUB`
+    pub fn not_type_pubsub_if(
+        self,
+        given: bool,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        Option<Tokened<Tok>>,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: given.then_some(Tokened("NOT-TYPE", Tok("PUBSUB"))),
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-ID not-client-id [not-client-id ...]`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_id`](Self::not_id): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
+    pub fn not_id_opt<NotClientId2: ToValkeyArgs + Elements<shape::Integer>>(
+        self,
+        not_client_id: Option<NotClientId2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        Option<Tokened<NotClientId2>>,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotClientId: Unfilled,
+    {
+        let min_version = if not_client_id.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: not_client_id
+                .map(|not_client_id| Tokened("NOT-ID", not_client_id)),
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-USER not-username`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_user`](Self::not_user): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
+    pub fn not_user_opt<NotUsername2: ToValkeyArg>(
+        self,
+        not_username: Option<NotUsername2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        Option<Tokened<NotUsername2>>,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotUsername: Unfilled,
+    {
+        let min_version = if not_username.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: not_username
+                .map(|not_username| Tokened("NOT-USER", not_username)),
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-ADDR ip:port`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_addr`](Self::not_addr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
+    pub fn not_addr_opt<NotAddr2: ToValkeyArg>(
+        self,
+        not_addr: Option<NotAddr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        Option<Tokened<NotAddr2>>,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotAddr: Unfilled,
+    {
+        let min_version = if not_addr.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: not_addr.map(|not_addr| Tokened("NOT-ADDR", not_addr)),
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-LADDR ip:port`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_laddr`](Self::not_laddr): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
+    pub fn not_laddr_opt<NotLaddr2: ToValkeyArg>(
+        self,
+        not_laddr: Option<NotLaddr2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        Option<Tokened<NotLaddr2>>,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotLaddr: Unfilled,
+    {
+        let min_version = if not_laddr.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: not_laddr.map(|not_laddr| Tokened("NOT-LADDR", not_laddr)),
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-NAME not-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_name`](Self::not_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
+    pub fn not_name_opt<NotName2: ToValkeyArg>(
+        self,
+        not_name: Option<NotName2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        Option<Tokened<NotName2>>,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotName: Unfilled,
+    {
+        let min_version = if not_name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: not_name.map(|not_name| Tokened("NOT-NAME", not_name)),
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-FLAGS not-flags`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_flags`](Self::not_flags): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
+    pub fn not_flags_opt<NotFlags2: ToValkeyArg>(
+        self,
+        not_flags: Option<NotFlags2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        Option<Tokened<NotFlags2>>,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotFlags: Unfilled,
+    {
+        let min_version = if not_flags.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: not_flags.map(|not_flags| Tokened("NOT-FLAGS", not_flags)),
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-LIB-NAME not-lib-name`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_lib_name`](Self::not_lib_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
+    pub fn not_lib_name_opt<NotLibName2: ToValkeyArg>(
+        self,
+        not_lib_name: Option<NotLibName2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        Option<Tokened<NotLibName2>>,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotLibName: Unfilled,
+    {
+        let min_version = if not_lib_name.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: not_lib_name
+                .map(|not_lib_name| Tokened("NOT-LIB-NAME", not_lib_name)),
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-LIB-VER not-lib-ver`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_lib_ver`](Self::not_lib_ver): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
+    pub fn not_lib_ver_opt<NotLibVer2: ToValkeyArg>(
+        self,
+        not_lib_ver: Option<NotLibVer2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        Option<Tokened<NotLibVer2>>,
+        NotDb,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotLibVer: Unfilled,
+    {
+        let min_version = if not_lib_ver.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: not_lib_ver
+                .map(|not_lib_ver| Tokened("NOT-LIB-VER", not_lib_ver)),
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-DB not-db`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_db`](Self::not_db): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_db`: an integer — `[NOT-DB not-db]` (since 9.0.0)
+    pub fn not_db_opt(
+        self,
+        not_db: Option<i64>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        Option<Tokened<i64>>,
+        NotCapa,
+        NotIp,
+    >
+    where
+        NotDb: Unfilled,
+    {
+        let min_version = if not_db.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: not_db.map(|not_db| Tokened("NOT-DB", not_db)),
+            not_capa: self.not_capa,
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-CAPA not-capa`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_capa`](Self::not_capa): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
+    pub fn not_capa_opt<NotCapa2: ToValkeyArg>(
+        self,
+        not_capa: Option<NotCapa2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        Option<Tokened<NotCapa2>>,
+        NotIp,
+    >
+    where
+        NotCapa: Unfilled,
+    {
+        let min_version = if not_capa.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: not_capa.map(|not_capa| Tokened("NOT-CAPA", not_capa)),
+            not_ip: self.not_ip,
+            min_version,
+        }
+    }
+    /// `NOT-IP not-ip`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// The run-time form of [`not_ip`](Self::not_ip): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
+    pub fn not_ip_opt<NotIp2: ToValkeyArg>(
+        self,
+        not_ip: Option<NotIp2>,
+    ) -> ClientList<
+        ClientType,
+        ClientId,
+        Username,
+        Addr,
+        Laddr,
+        Skipme,
+        Maxage,
+        Name,
+        Idle,
+        Flags,
+        LibName,
+        LibVer,
+        Db,
+        Capa,
+        Ip,
+        NotClientType,
+        NotClientId,
+        NotUsername,
+        NotAddr,
+        NotLaddr,
+        NotName,
+        NotFlags,
+        NotLibName,
+        NotLibVer,
+        NotDb,
+        NotCapa,
+        Option<Tokened<NotIp2>>,
+    >
+    where
+        NotIp: Unfilled,
+    {
+        let min_version = if not_ip.is_some() {
+            newer(self.min_version, Some(Version::new(9, 0, 0)))
+        } else {
+            self.min_version
+        };
+        ClientList {
+            client_type: self.client_type,
+            client_id: self.client_id,
+            username: self.username,
+            addr: self.addr,
+            laddr: self.laddr,
+            skipme: self.skipme,
+            maxage: self.maxage,
+            name: self.name,
+            idle: self.idle,
+            flags: self.flags,
+            lib_name: self.lib_name,
+            lib_ver: self.lib_ver,
+            db: self.db,
+            capa: self.capa,
+            ip: self.ip,
+            not_client_type: self.not_client_type,
+            not_client_id: self.not_client_id,
+            not_username: self.not_username,
+            not_addr: self.not_addr,
+            not_laddr: self.not_laddr,
+            not_name: self.not_name,
+            not_flags: self.not_flags,
+            not_lib_name: self.not_lib_name,
+            not_lib_ver: self.not_lib_ver,
+            not_db: self.not_db,
+            not_capa: self.not_capa,
+            not_ip: not_ip.map(|not_ip| Tokened("NOT-IP", not_ip)),
+            min_version,
         }
     }
 }
@@ -5489,6 +7094,130 @@ for ClientList<
         self.min_version
     }
 }
+impl<
+    ClientType: ToValkeyArgs,
+    ClientId: ToValkeyArgs,
+    Username: ToValkeyArgs,
+    Addr: ToValkeyArgs,
+    Laddr: ToValkeyArgs,
+    Skipme: ToValkeyArgs,
+    Maxage: ToValkeyArgs,
+    Name: ToValkeyArgs,
+    Idle: ToValkeyArgs,
+    Flags: ToValkeyArgs,
+    LibName: ToValkeyArgs,
+    LibVer: ToValkeyArgs,
+    Db: ToValkeyArgs,
+    Capa: ToValkeyArgs,
+    Ip: ToValkeyArgs,
+    NotClientType: ToValkeyArgs,
+    NotClientId: ToValkeyArgs,
+    NotUsername: ToValkeyArgs,
+    NotAddr: ToValkeyArgs,
+    NotLaddr: ToValkeyArgs,
+    NotName: ToValkeyArgs,
+    NotFlags: ToValkeyArgs,
+    NotLibName: ToValkeyArgs,
+    NotLibVer: ToValkeyArgs,
+    NotDb: ToValkeyArgs,
+    NotCapa: ToValkeyArgs,
+    NotIp: ToValkeyArgs,
+> CommandKeys
+for ClientList<
+    ClientType,
+    ClientId,
+    Username,
+    Addr,
+    Laddr,
+    Skipme,
+    Maxage,
+    Name,
+    Idle,
+    Flags,
+    LibName,
+    LibVer,
+    Db,
+    Capa,
+    Ip,
+    NotClientType,
+    NotClientId,
+    NotUsername,
+    NotAddr,
+    NotLaddr,
+    NotName,
+    NotFlags,
+    NotLibName,
+    NotLibVer,
+    NotDb,
+    NotCapa,
+    NotIp,
+> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    ClientType: ToValkeyArgs,
+    ClientId: ToValkeyArgs,
+    Username: ToValkeyArgs,
+    Addr: ToValkeyArgs,
+    Laddr: ToValkeyArgs,
+    Skipme: ToValkeyArgs,
+    Maxage: ToValkeyArgs,
+    Name: ToValkeyArgs,
+    Idle: ToValkeyArgs,
+    Flags: ToValkeyArgs,
+    LibName: ToValkeyArgs,
+    LibVer: ToValkeyArgs,
+    Db: ToValkeyArgs,
+    Capa: ToValkeyArgs,
+    Ip: ToValkeyArgs,
+    NotClientType: ToValkeyArgs,
+    NotClientId: ToValkeyArgs,
+    NotUsername: ToValkeyArgs,
+    NotAddr: ToValkeyArgs,
+    NotLaddr: ToValkeyArgs,
+    NotName: ToValkeyArgs,
+    NotFlags: ToValkeyArgs,
+    NotLibName: ToValkeyArgs,
+    NotLibVer: ToValkeyArgs,
+    NotDb: ToValkeyArgs,
+    NotCapa: ToValkeyArgs,
+    NotIp: ToValkeyArgs,
+> fmt::Debug
+for ClientList<
+    ClientType,
+    ClientId,
+    Username,
+    Addr,
+    Laddr,
+    Skipme,
+    Maxage,
+    Name,
+    Idle,
+    Flags,
+    LibName,
+    LibVer,
+    Db,
+    Capa,
+    Ip,
+    NotClientType,
+    NotClientId,
+    NotUsername,
+    NotAddr,
+    NotLaddr,
+    NotName,
+    NotFlags,
+    NotLibName,
+    NotLibVer,
+    NotDb,
+    NotCapa,
+    NotIp,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `CLIENT NO-EVICT`.
 pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
     name: "CLIENT NO-EVICT",
@@ -5524,22 +7253,25 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_no_evict(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT NO-EVICT")]
 #[doc(alias = "client|no-evict")]
 #[doc(alias = "NO-EVICT")]
 pub fn client_no_evict(enabled: OnOff) -> ClientNoEvict {
-    ClientNoEvict {
-        enabled,
-        min_version: None,
-    }
+    ClientNoEvict { enabled }
 }
 /// The `CLIENT NO-EVICT` command, built by [`client_no_evict`](fn@client_no_evict): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientNoEvict {
     enabled: OnOff,
-    min_version: Option<Version>,
 }
 impl Command for ClientNoEvict {
     type Output = ();
@@ -5554,8 +7286,15 @@ impl Command for ClientNoEvict {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_EVICT)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for ClientNoEvict {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientNoEvict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT NO-TOUCH`.
@@ -5592,22 +7331,25 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `enabled`: [`OnOff`] — `<ON | OFF>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_no_touch(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT NO-TOUCH")]
 #[doc(alias = "client|no-touch")]
 #[doc(alias = "NO-TOUCH")]
 pub fn client_no_touch(enabled: OnOff) -> ClientNoTouch {
-    ClientNoTouch {
-        enabled,
-        min_version: None,
-    }
+    ClientNoTouch { enabled }
 }
 /// The `CLIENT NO-TOUCH` command, built by [`client_no_touch`](fn@client_no_touch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientNoTouch {
     enabled: OnOff,
-    min_version: Option<Version>,
 }
 impl Command for ClientNoTouch {
     type Output = ();
@@ -5622,8 +7364,15 @@ impl Command for ClientNoTouch {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_NO_TOUCH)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for ClientNoTouch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientNoTouch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT PAUSE`.
@@ -5671,29 +7420,41 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
 ///
 /// - `timeout`: an integer — `timeout`
 ///
-/// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`
+/// **Options** (methods of [`ClientPause`](struct@ClientPause)): `write`, `all`, `write_if`, `all_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_pause(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT PAUSE")]
 #[doc(alias = "client|pause")]
 #[doc(alias = "PAUSE")]
-pub fn client_pause(timeout: i64) -> ClientPause<Unset> {
+pub fn client_pause(timeout: impl IntoMillis) -> ClientPause<Unset> {
     ClientPause {
-        timeout,
+        timeout: IntoMillis::into_millis(timeout),
         mode: Unset,
         min_version: None,
     }
 }
 /// The `CLIENT PAUSE` command, built by [`client_pause`](fn@client_pause): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientPause<Mode> {
     timeout: i64,
     mode: Mode,
     min_version: Option<Version>,
 }
-impl ClientPause<Unset> {
+impl<Mode> ClientPause<Mode> {
     /// `WRITE`
-    pub fn write(self) -> ClientPause<Tok> {
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
+    pub fn write(self) -> ClientPause<Tok>
+    where
+        Mode: Unfilled,
+    {
         ClientPause {
             timeout: self.timeout,
             mode: Tok("WRITE"),
@@ -5701,11 +7462,64 @@ impl ClientPause<Unset> {
         }
     }
     /// `ALL`
-    pub fn all(self) -> ClientPause<Tok> {
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
+    pub fn all(self) -> ClientPause<Tok>
+    where
+        Mode: Unfilled,
+    {
         ClientPause {
             timeout: self.timeout,
             mode: Tok("ALL"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `WRITE`
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`write`](Self::write): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WRITE`
+    pub fn write_if(self, given: bool) -> ClientPause<Option<Tok>>
+    where
+        Mode: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ClientPause {
+            timeout: self.timeout,
+            mode: given.then_some(Tok("WRITE")),
+            min_version,
+        }
+    }
+    /// `ALL`
+    ///
+    /// One choice of the `mode` option (`WRITE | ALL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`all`](Self::all): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ALL`
+    pub fn all_if(self, given: bool) -> ClientPause<Option<Tok>>
+    where
+        Mode: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ClientPause {
+            timeout: self.timeout,
+            mode: given.then_some(Tok("ALL")),
+            min_version,
         }
     }
 }
@@ -5725,6 +7539,16 @@ impl<Mode: ToValkeyArgs> Command for ClientPause<Mode> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Mode: ToValkeyArgs> CommandKeys for ClientPause<Mode> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Mode: ToValkeyArgs> fmt::Debug for ClientPause<Mode> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `action` argument: `ON | OFF | SKIP`
@@ -5791,22 +7615,25 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `action`: [`ClientReplyAction`] — `<ON | OFF | SKIP>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_reply(cmd::ClientReplyAction::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT REPLY")]
 #[doc(alias = "client|reply")]
 #[doc(alias = "REPLY")]
 pub fn client_reply(action: ClientReplyAction) -> ClientReply {
-    ClientReply {
-        action,
-        min_version: None,
-    }
+    ClientReply { action }
 }
 /// The `CLIENT REPLY` command, built by [`client_reply`](fn@client_reply): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientReply {
     action: ClientReplyAction,
-    min_version: Option<Version>,
 }
 impl Command for ClientReply {
     type Output = ();
@@ -5821,8 +7648,15 @@ impl Command for ClientReply {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_REPLY)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for ClientReply {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `attr` argument: `LIB-NAME libname | LIB-VER libver`
@@ -5890,22 +7724,25 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `attr`: [`ClientSetinfoAttr`] — `<LIB-NAME libname | LIB-VER libver>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::client_setinfo(cmd::ClientSetinfoAttr::Libname(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT SETINFO")]
 #[doc(alias = "client|setinfo")]
 #[doc(alias = "SETINFO")]
 pub fn client_setinfo(attr: ClientSetinfoAttr) -> ClientSetinfo {
-    ClientSetinfo {
-        attr,
-        min_version: None,
-    }
+    ClientSetinfo { attr }
 }
 /// The `CLIENT SETINFO` command, built by [`client_setinfo`](fn@client_setinfo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientSetinfo {
     attr: ClientSetinfoAttr,
-    min_version: Option<Version>,
 }
 impl Command for ClientSetinfo {
     type Output = ();
@@ -5920,8 +7757,15 @@ impl Command for ClientSetinfo {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_SETINFO)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for ClientSetinfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientSetinfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT SETNAME`.
@@ -5958,6 +7802,10 @@ pub(crate) static CLIENT_SETNAME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `connection_name`: a string — `connection-name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_setname(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT SETNAME")]
 #[doc(alias = "client|setname")]
 #[doc(alias = "SETNAME")]
@@ -5968,8 +7816,11 @@ pub fn client_setname<ConnectionName: ToValkeyArg>(
 }
 /// The `CLIENT SETNAME` command, built by [`client_setname`](fn@client_setname): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientSetname<ConnectionName> {
     connection_name: ConnectionName,
 }
@@ -5985,6 +7836,16 @@ impl<ConnectionName: ToValkeyArg> Command for ClientSetname<ConnectionName> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_SETNAME)
+    }
+}
+impl<ConnectionName: ToValkeyArg> CommandKeys for ClientSetname<ConnectionName> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<ConnectionName: ToValkeyArg> fmt::Debug for ClientSetname<ConnectionName> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT TRACKING`.
@@ -6021,7 +7882,11 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
 ///
 /// - `status`: [`OnOff`] — `<ON | OFF>`
 ///
-/// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`
+/// **Options** (methods of [`ClientTracking`](struct@ClientTracking)): `redirect`, `prefix`, `bcast`, `optin`, `optout`, `noloop`, `redirect_opt`, `prefix_opt`, `bcast_if`, `optin_if`, `optout_if`, `noloop_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_tracking(cmd::OnOff::On))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT TRACKING")]
 #[doc(alias = "client|tracking")]
 #[doc(alias = "TRACKING")]
@@ -6036,13 +7901,15 @@ pub fn client_tracking(
         optin: Unset,
         optout: Unset,
         noloop: Unset,
-        min_version: None,
     }
 }
 /// The `CLIENT TRACKING` command, built by [`client_tracking`](fn@client_tracking): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     status: OnOff,
     client_id: ClientId,
@@ -6051,20 +7918,27 @@ pub struct ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     optin: Optin,
     optout: Optout,
     noloop: Noloop,
-    min_version: Option<Version>,
 }
 impl<
+    ClientId,
     Prefix,
     Bcast,
     Optin,
     Optout,
     Noloop,
-> ClientTracking<Unset, Prefix, Bcast, Optin, Optout, Noloop> {
+> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     /// `REDIRECT client-id`
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: an integer — `[REDIRECT client-id]`
     pub fn redirect(
         self,
         client_id: i64,
-    ) -> ClientTracking<Tokened<i64>, Prefix, Bcast, Optin, Optout, Noloop> {
+    ) -> ClientTracking<Tokened<i64>, Prefix, Bcast, Optin, Optout, Noloop>
+    where
+        ClientId: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: Tokened("REDIRECT", client_id),
@@ -6073,24 +7947,19 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
-}
-impl<
-    ClientId,
-    Bcast,
-    Optin,
-    Optout,
-    Noloop,
-> ClientTracking<ClientId, Unset, Bcast, Optin, Optout, Noloop> {
     /// `PREFIX prefix [PREFIX prefix ...]`
-    pub fn prefix<Prefix2: IntoIterator + Clone>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
+    pub fn prefix<Prefix2: EachArg>(
         self,
         prefix: Prefix2,
     ) -> ClientTracking<ClientId, EachTok<Prefix2>, Bcast, Optin, Optout, Noloop>
     where
-        <Prefix2 as IntoIterator>::Item: ToValkeyArgs,
+        Prefix: Unfilled,
     {
         ClientTracking {
             status: self.status,
@@ -6100,19 +7969,13 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
-}
-impl<
-    ClientId,
-    Prefix,
-    Optin,
-    Optout,
-    Noloop,
-> ClientTracking<ClientId, Prefix, Unset, Optin, Optout, Noloop> {
     /// `BCAST`
-    pub fn bcast(self) -> ClientTracking<ClientId, Prefix, Tok, Optin, Optout, Noloop> {
+    pub fn bcast(self) -> ClientTracking<ClientId, Prefix, Tok, Optin, Optout, Noloop>
+    where
+        Bcast: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -6121,19 +7984,13 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
-}
-impl<
-    ClientId,
-    Prefix,
-    Bcast,
-    Optout,
-    Noloop,
-> ClientTracking<ClientId, Prefix, Bcast, Unset, Optout, Noloop> {
     /// `OPTIN`
-    pub fn optin(self) -> ClientTracking<ClientId, Prefix, Bcast, Tok, Optout, Noloop> {
+    pub fn optin(self) -> ClientTracking<ClientId, Prefix, Bcast, Tok, Optout, Noloop>
+    where
+        Optin: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -6142,19 +7999,13 @@ impl<
             optin: Tok("OPTIN"),
             optout: self.optout,
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
-}
-impl<
-    ClientId,
-    Prefix,
-    Bcast,
-    Optin,
-    Noloop,
-> ClientTracking<ClientId, Prefix, Bcast, Optin, Unset, Noloop> {
     /// `OPTOUT`
-    pub fn optout(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Tok, Noloop> {
+    pub fn optout(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Tok, Noloop>
+    where
+        Optout: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -6163,19 +8014,13 @@ impl<
             optin: self.optin,
             optout: Tok("OPTOUT"),
             noloop: self.noloop,
-            min_version: self.min_version,
         }
     }
-}
-impl<
-    ClientId,
-    Prefix,
-    Bcast,
-    Optin,
-    Optout,
-> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Unset> {
     /// `NOLOOP`
-    pub fn noloop(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Tok> {
+    pub fn noloop(self) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Tok>
+    where
+        Noloop: Unfilled,
+    {
         ClientTracking {
             status: self.status,
             client_id: self.client_id,
@@ -6184,7 +8029,150 @@ impl<
             optin: self.optin,
             optout: self.optout,
             noloop: Tok("NOLOOP"),
-            min_version: self.min_version,
+        }
+    }
+    /// `REDIRECT client-id`
+    ///
+    /// The run-time form of [`redirect`](Self::redirect): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `client_id`: an integer — `[REDIRECT client-id]`
+    pub fn redirect_opt(
+        self,
+        client_id: Option<i64>,
+    ) -> ClientTracking<Option<Tokened<i64>>, Prefix, Bcast, Optin, Optout, Noloop>
+    where
+        ClientId: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: client_id.map(|client_id| Tokened("REDIRECT", client_id)),
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `PREFIX prefix [PREFIX prefix ...]`
+    ///
+    /// The run-time form of [`prefix`](Self::prefix): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
+    pub fn prefix_opt<Prefix2: EachArg>(
+        self,
+        prefix: Option<Prefix2>,
+    ) -> ClientTracking<ClientId, Option<EachTok<Prefix2>>, Bcast, Optin, Optout, Noloop>
+    where
+        Prefix: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: prefix.map(|prefix| EachTok("PREFIX", prefix)),
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `BCAST`
+    ///
+    /// The run-time form of [`bcast`](Self::bcast): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BCAST`
+    pub fn bcast_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Option<Tok>, Optin, Optout, Noloop>
+    where
+        Bcast: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: given.then_some(Tok("BCAST")),
+            optin: self.optin,
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `OPTIN`
+    ///
+    /// The run-time form of [`optin`](Self::optin): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `OPTIN`
+    pub fn optin_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Option<Tok>, Optout, Noloop>
+    where
+        Optin: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: given.then_some(Tok("OPTIN")),
+            optout: self.optout,
+            noloop: self.noloop,
+        }
+    }
+    /// `OPTOUT`
+    ///
+    /// The run-time form of [`optout`](Self::optout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `OPTOUT`
+    pub fn optout_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Option<Tok>, Noloop>
+    where
+        Optout: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: given.then_some(Tok("OPTOUT")),
+            noloop: self.noloop,
+        }
+    }
+    /// `NOLOOP`
+    ///
+    /// The run-time form of [`noloop`](Self::noloop): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOLOOP`
+    pub fn noloop_if(
+        self,
+        given: bool,
+    ) -> ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Option<Tok>>
+    where
+        Noloop: Unfilled,
+    {
+        ClientTracking {
+            status: self.status,
+            client_id: self.client_id,
+            prefix: self.prefix,
+            bcast: self.bcast,
+            optin: self.optin,
+            optout: self.optout,
+            noloop: given.then_some(Tok("NOLOOP")),
         }
     }
 }
@@ -6216,8 +8204,29 @@ impl<
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_TRACKING)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    ClientId: ToValkeyArgs,
+    Prefix: ToValkeyArgs,
+    Bcast: ToValkeyArgs,
+    Optin: ToValkeyArgs,
+    Optout: ToValkeyArgs,
+    Noloop: ToValkeyArgs,
+> CommandKeys for ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    ClientId: ToValkeyArgs,
+    Prefix: ToValkeyArgs,
+    Bcast: ToValkeyArgs,
+    Optin: ToValkeyArgs,
+    Optout: ToValkeyArgs,
+    Noloop: ToValkeyArgs,
+> fmt::Debug for ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT TRACKINGINFO`.
@@ -6251,6 +8260,10 @@ pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::client_trackinginfo())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT TRACKINGINFO")]
 #[doc(alias = "client|trackinginfo")]
 #[doc(alias = "TRACKINGINFO")]
@@ -6261,8 +8274,13 @@ pub fn client_trackinginfo<T: FromValkey>() -> ClientTrackinginfo<T> {
 }
 /// The `CLIENT TRACKINGINFO` command, built by [`client_trackinginfo`](fn@client_trackinginfo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientTrackinginfo<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -6277,6 +8295,16 @@ impl<T: FromValkey> Command for ClientTrackinginfo<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_TRACKINGINFO)
+    }
+}
+impl<T: FromValkey> CommandKeys for ClientTrackinginfo<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ClientTrackinginfo<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT UNBLOCK`.
@@ -6314,7 +8342,11 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
 ///
 /// - `client_id`: an integer — `client-id`
 ///
-/// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`
+/// **Options** (methods of [`ClientUnblock`](struct@ClientUnblock)): `timeout`, `error`, `timeout_if`, `error_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::client_unblock(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT UNBLOCK")]
 #[doc(alias = "client|unblock")]
 #[doc(alias = "UNBLOCK")]
@@ -6326,25 +8358,74 @@ pub fn client_unblock(client_id: i64) -> ClientUnblock<Unset> {
 }
 /// The `CLIENT UNBLOCK` command, built by [`client_unblock`](fn@client_unblock): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientUnblock<UnblockType> {
     client_id: i64,
     unblock_type: UnblockType,
 }
-impl ClientUnblock<Unset> {
+impl<UnblockType> ClientUnblock<UnblockType> {
     /// `TIMEOUT`
-    pub fn timeout(self) -> ClientUnblock<Tok> {
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
+    pub fn timeout(self) -> ClientUnblock<Tok>
+    where
+        UnblockType: Unfilled,
+    {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: Tok("TIMEOUT"),
         }
     }
     /// `ERROR`
-    pub fn error(self) -> ClientUnblock<Tok> {
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
+    pub fn error(self) -> ClientUnblock<Tok>
+    where
+        UnblockType: Unfilled,
+    {
         ClientUnblock {
             client_id: self.client_id,
             unblock_type: Tok("ERROR"),
+        }
+    }
+    /// `TIMEOUT`
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`timeout`](Self::timeout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `TIMEOUT`
+    pub fn timeout_if(self, given: bool) -> ClientUnblock<Option<Tok>>
+    where
+        UnblockType: Unfilled,
+    {
+        ClientUnblock {
+            client_id: self.client_id,
+            unblock_type: given.then_some(Tok("TIMEOUT")),
+        }
+    }
+    /// `ERROR`
+    ///
+    /// One choice of the `unblock-type` option (`TIMEOUT | ERROR`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`error`](Self::error): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ERROR`
+    pub fn error_if(self, given: bool) -> ClientUnblock<Option<Tok>>
+    where
+        UnblockType: Unfilled,
+    {
+        ClientUnblock {
+            client_id: self.client_id,
+            unblock_type: given.then_some(Tok("ERROR")),
         }
     }
 }
@@ -6361,6 +8442,16 @@ impl<UnblockType: ToValkeyArgs> Command for ClientUnblock<UnblockType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_UNBLOCK)
+    }
+}
+impl<UnblockType: ToValkeyArgs> CommandKeys for ClientUnblock<UnblockType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<UnblockType: ToValkeyArgs> fmt::Debug for ClientUnblock<UnblockType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CLIENT UNPAUSE`.
@@ -6393,6 +8484,10 @@ pub(crate) static CLIENT_UNPAUSE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`, `@connection`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::client_unpause())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CLIENT UNPAUSE")]
 #[doc(alias = "client|unpause")]
 #[doc(alias = "UNPAUSE")]
@@ -6401,8 +8496,11 @@ pub fn client_unpause() -> ClientUnpause {
 }
 /// The `CLIENT UNPAUSE` command, built by [`client_unpause`](fn@client_unpause): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ClientUnpause {}
 impl Command for ClientUnpause {
     type Output = ();
@@ -6415,6 +8513,16 @@ impl Command for ClientUnpause {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CLIENT_UNPAUSE)
+    }
+}
+impl CommandKeys for ClientUnpause {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ClientUnpause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ECHO`.
@@ -6450,6 +8558,10 @@ pub(crate) static ECHO: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `message`: a string — `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::echo(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ECHO")]
 pub fn echo<Message: ToValkeyArg, T: FromValkey>(message: Message) -> Echo<Message, T> {
     Echo {
@@ -6459,8 +8571,11 @@ pub fn echo<Message: ToValkeyArg, T: FromValkey>(message: Message) -> Echo<Messa
 }
 /// The `ECHO` command, built by [`echo`](fn@echo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Echo<Message, T> {
     message: Message,
     _reply: PhantomData<fn() -> T>,
@@ -6476,6 +8591,16 @@ impl<Message: ToValkeyArg, T: FromValkey> Command for Echo<Message, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ECHO)
+    }
+}
+impl<Message: ToValkeyArg, T: FromValkey> CommandKeys for Echo<Message, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Message: ToValkeyArg, T: FromValkey> fmt::Debug for Echo<Message, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HELLO`.
@@ -6518,7 +8643,11 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
 /// - 8.1.0: A new `availability_zone` field is added to the response if the `availability-zone` config is set.
 /// - 6.2.0: `protover` made optional; when called without arguments the command reports the current connection's context.
 ///
-/// **Options** (methods of [`Hello`](struct@Hello)): `protover`, `auth`, `setname`
+/// **Options** (methods of [`Hello`](struct@Hello)): `protover`, `auth`, `setname`, `setname_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hello())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HELLO")]
 pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
     Hello {
@@ -6531,8 +8660,13 @@ pub fn hello<T: FromValkey>() -> Hello<Unset, Unset, Unset, Unset, T> {
 }
 /// The `HELLO` command, built by [`hello`](fn@hello): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     arguments: ArgumentsGiven,
     protover: Protover,
@@ -6540,9 +8674,23 @@ pub struct Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     clientname: Clientname,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
+impl<
+    ArgumentsGiven,
+    Protover,
+    Auth,
+    Clientname,
+    T,
+> Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     /// `protover [AUTH username password] [SETNAME clientname]`
-    pub fn protover(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `protover`: an integer — `protover`
+    pub fn protover(self, protover: i64) -> Hello<Present, i64, Auth, Clientname, T>
+    where
+        ArgumentsGiven: Unfilled,
+        Protover: Unfilled,
+    {
         Hello {
             arguments: Present,
             protover,
@@ -6551,14 +8699,21 @@ impl<Auth, Clientname, T> Hello<Unset, Unset, Auth, Clientname, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
     /// `AUTH username password`
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `username`
+    /// - `password`: a string — `password`
     pub fn auth<Username: ToValkeyArg, Password: ToValkeyArg>(
         self,
         username: Username,
         password: Password,
-    ) -> Hello<Present, Protover, Block<(Tok, Username, Password)>, Clientname, T> {
+    ) -> Hello<ArgumentsGiven, Protover, Block<(Tok, Username, Password)>, Clientname, T>
+    where
+        Auth: Unfilled,
+        ArgumentsGiven: Given,
+    {
         Hello {
             arguments: self.arguments,
             protover: self.protover,
@@ -6567,18 +8722,47 @@ impl<Protover, Clientname, T> Hello<Present, Protover, Unset, Clientname, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Protover, Auth, T> Hello<Present, Protover, Auth, Unset, T> {
     /// `SETNAME clientname`
+    ///
+    /// **Arguments**
+    ///
+    /// - `clientname`: a string — `[SETNAME clientname]`
     pub fn setname<Clientname2: ToValkeyArg>(
         self,
         clientname: Clientname2,
-    ) -> Hello<Present, Protover, Auth, Tokened<Clientname2>, T> {
+    ) -> Hello<ArgumentsGiven, Protover, Auth, Tokened<Clientname2>, T>
+    where
+        Clientname: Unfilled,
+        ArgumentsGiven: Given,
+    {
         Hello {
             arguments: self.arguments,
             protover: self.protover,
             auth: self.auth,
             clientname: Tokened("SETNAME", clientname),
+            _reply: PhantomData,
+        }
+    }
+    /// `SETNAME clientname`
+    ///
+    /// The run-time form of [`setname`](Self::setname): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `clientname`: a string — `[SETNAME clientname]`
+    pub fn setname_opt<Clientname2: ToValkeyArg>(
+        self,
+        clientname: Option<Clientname2>,
+    ) -> Hello<ArgumentsGiven, Protover, Auth, Option<Tokened<Clientname2>>, T>
+    where
+        Clientname: Unfilled,
+        ArgumentsGiven: Given,
+    {
+        Hello {
+            arguments: self.arguments,
+            protover: self.protover,
+            auth: self.auth,
+            clientname: clientname.map(|clientname| Tokened("SETNAME", clientname)),
             _reply: PhantomData,
         }
     }
@@ -6602,6 +8786,28 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HELLO)
+    }
+}
+impl<
+    ArgumentsGiven,
+    Protover: ToValkeyArgs,
+    Auth: ToValkeyArgs,
+    Clientname: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    ArgumentsGiven,
+    Protover: ToValkeyArgs,
+    Auth: ToValkeyArgs,
+    Clientname: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::After("AUTH", 1)], f)
     }
 }
 /// Metadata of `PING`.
@@ -6631,21 +8837,51 @@ pub(crate) static PING: CommandMeta = CommandMeta {
 /// - **Flags:** fast
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`Ping`](struct@Ping)): `message`
+/// **Options** (methods of [`Ping`](struct@Ping)): `message`, `message_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::ping())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PING")]
 pub fn ping() -> Ping<Unset> {
     Ping { message: Unset }
 }
 /// The `PING` command, built by [`ping`](fn@ping): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ping<Message> {
     message: Message,
 }
-impl Ping<Unset> {
+impl<Message> Ping<Message> {
     /// `message`
-    pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `message`: a string — `[message]`
+    pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2>
+    where
+        Message: Unfilled,
+    {
+        Ping { message }
+    }
+    /// `message`
+    ///
+    /// The run-time form of [`message`](Self::message): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `message`: a string — `[message]`
+    pub fn message_opt<Message2: ToValkeyArg>(
+        self,
+        message: Option<Message2>,
+    ) -> Ping<Option<Message2>>
+    where
+        Message: Unfilled,
+    {
         Ping { message }
     }
 }
@@ -6660,6 +8896,16 @@ impl<Message: ToValkeyArgs> Command for Ping<Message> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PING)
+    }
+}
+impl<Message: ToValkeyArgs> CommandKeys for Ping<Message> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Message: ToValkeyArgs> fmt::Debug for Ping<Message> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `QUIT`.
@@ -6694,14 +8940,21 @@ pub(crate) static QUIT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** noscript, loading, stale, fast, no_auth, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::quit())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "QUIT")]
 pub fn quit() -> Quit {
     Quit {}
 }
 /// The `QUIT` command, built by [`quit`](fn@quit): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Quit {}
 impl Command for Quit {
     type Output = ();
@@ -6713,6 +8966,16 @@ impl Command for Quit {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&QUIT)
+    }
+}
+impl CommandKeys for Quit {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Quit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RESET`.
@@ -6747,14 +9010,21 @@ pub(crate) static RESET: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@connection`
 /// - **Flags:** noscript, loading, stale, fast, no_auth, allow_busy
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RESET")]
 pub fn reset() -> Reset {
     Reset {}
 }
 /// The `RESET` command, built by [`reset`](fn@reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Reset {}
 impl Command for Reset {
     type Output = String;
@@ -6766,6 +9036,16 @@ impl Command for Reset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RESET)
+    }
+}
+impl CommandKeys for Reset {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Reset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SELECT`.
@@ -6802,14 +9082,21 @@ pub(crate) static SELECT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `index`: an integer — `index`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::select(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SELECT")]
 pub fn select(index: i64) -> Select {
     Select { index }
 }
 /// The `SELECT` command, built by [`select`](fn@select): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Select {
     index: i64,
 }
@@ -6824,5 +9111,15 @@ impl Command for Select {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SELECT)
+    }
+}
+impl CommandKeys for Select {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Select {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -68,7 +67,11 @@ pub(crate) static COPY: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
 ///
-/// **Options** (methods of [`Copy`](struct@Copy)): `db`, `replace`
+/// **Options** (methods of [`Copy`](struct@Copy)): `db`, `replace`, `db_opt`, `replace_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::copy(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COPY")]
 pub fn copy<Source: ToValkeyArg, Destination: ToValkeyArg>(
     source: Source,
@@ -83,20 +86,35 @@ pub fn copy<Source: ToValkeyArg, Destination: ToValkeyArg>(
 }
 /// The `COPY` command, built by [`copy`](fn@copy): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Copy<Source, Destination, DestinationDb, Replace> {
     source: Source,
     destination: Destination,
     destination_db: DestinationDb,
     replace: Replace,
 }
-impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
+impl<
+    Source,
+    Destination,
+    DestinationDb,
+    Replace,
+> Copy<Source, Destination, DestinationDb, Replace> {
     /// `DB destination-db`
+    ///
+    /// **Arguments**
+    ///
+    /// - `destination_db`: an integer — `[DB destination-db]`
     pub fn db(
         self,
         destination_db: i64,
-    ) -> Copy<Source, Destination, Tokened<i64>, Replace> {
+    ) -> Copy<Source, Destination, Tokened<i64>, Replace>
+    where
+        DestinationDb: Unfilled,
+    {
         Copy {
             source: self.source,
             destination: self.destination,
@@ -104,19 +122,59 @@ impl<Source, Destination, Replace> Copy<Source, Destination, Unset, Replace> {
             replace: self.replace,
         }
     }
-}
-impl<
-    Source,
-    Destination,
-    DestinationDb,
-> Copy<Source, Destination, DestinationDb, Unset> {
     /// `REPLACE`
-    pub fn replace(self) -> Copy<Source, Destination, DestinationDb, Tok> {
+    pub fn replace(self) -> Copy<Source, Destination, DestinationDb, Tok>
+    where
+        Replace: Unfilled,
+    {
         Copy {
             source: self.source,
             destination: self.destination,
             destination_db: self.destination_db,
             replace: Tok("REPLACE"),
+        }
+    }
+    /// `DB destination-db`
+    ///
+    /// The run-time form of [`db`](Self::db): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `destination_db`: an integer — `[DB destination-db]`
+    pub fn db_opt(
+        self,
+        destination_db: Option<i64>,
+    ) -> Copy<Source, Destination, Option<Tokened<i64>>, Replace>
+    where
+        DestinationDb: Unfilled,
+    {
+        Copy {
+            source: self.source,
+            destination: self.destination,
+            destination_db: destination_db
+                .map(|destination_db| Tokened("DB", destination_db)),
+            replace: self.replace,
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Copy<Source, Destination, DestinationDb, Option<Tok>>
+    where
+        Replace: Unfilled,
+    {
+        Copy {
+            source: self.source,
+            destination: self.destination,
+            destination_db: self.destination_db,
+            replace: given.then_some(Tok("REPLACE")),
         }
     }
 }
@@ -140,6 +198,28 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COPY)
+    }
+}
+impl<
+    Source: ToValkeyArg,
+    Destination: ToValkeyArg,
+    DestinationDb: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+> CommandKeys for Copy<Source, Destination, DestinationDb, Replace> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<
+    Source: ToValkeyArg,
+    Destination: ToValkeyArg,
+    DestinationDb: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+> fmt::Debug for Copy<Source, Destination, DestinationDb, Replace> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DEL`.
@@ -182,14 +262,21 @@ pub(crate) static DEL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::del([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DEL")]
 pub fn del<Key: ToValkeyArgs>(key: Key) -> Del<Key> {
     Del { key }
 }
 /// The `DEL` command, built by [`del`](fn@del): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Del<Key> {
     key: Key,
 }
@@ -204,6 +291,17 @@ impl<Key: ToValkeyArgs> Command for Del<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DEL)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Del<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Del<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DUMP`.
@@ -246,14 +344,21 @@ pub(crate) static DUMP: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::dump(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DUMP")]
 pub fn dump<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Dump<Key, T> {
     Dump { key, _reply: PhantomData }
 }
 /// The `DUMP` command, built by [`dump`](fn@dump): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Dump<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -269,6 +374,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Dump<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DUMP)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Dump<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Dump<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXISTS`.
@@ -315,14 +431,21 @@ pub(crate) static EXISTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::exists([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXISTS")]
 pub fn exists<Key: ToValkeyArgs>(key: Key) -> Exists<Key> {
     Exists { key }
 }
 /// The `EXISTS` command, built by [`exists`](fn@exists): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Exists<Key> {
     key: Key,
 }
@@ -337,6 +460,17 @@ impl<Key: ToValkeyArgs> Command for Exists<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXISTS)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Exists<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Exists<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXPIRE`.
@@ -391,29 +525,44 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `seconds`: an integer — `seconds`
 ///
-/// **Options** (methods of [`Expire`](struct@Expire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Expire`](struct@Expire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expire(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXPIRE")]
-pub fn expire<Key: ToValkeyArg>(key: Key, seconds: i64) -> Expire<Key, Unset> {
+pub fn expire<Key: ToValkeyArg>(
+    key: Key,
+    seconds: impl IntoSeconds,
+) -> Expire<Key, Unset> {
     Expire {
         key,
-        seconds,
+        seconds: IntoSeconds::into_seconds(seconds),
         condition: Unset,
         min_version: None,
     }
 }
 /// The `EXPIRE` command, built by [`expire`](fn@expire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Expire<Key, Condition> {
     key: Key,
     seconds: i64,
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Expire<Key, Unset> {
+impl<Key, Condition> Expire<Key, Condition> {
     /// `NX`
-    pub fn nx(self) -> Expire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -422,7 +571,12 @@ impl<Key> Expire<Key, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Expire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -431,7 +585,12 @@ impl<Key> Expire<Key, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Expire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
@@ -440,12 +599,117 @@ impl<Key> Expire<Key, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Expire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Expire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expire {
             key: self.key,
             seconds: self.seconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -465,6 +729,17 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expire<Key, Conditio
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Expire<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expire<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXPIREAT`.
@@ -519,32 +794,44 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `unix_time_seconds`: a Unix time — `unix-time-seconds`
 ///
-/// **Options** (methods of [`Expireat`](struct@Expireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Expireat`](struct@Expireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::expireat(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXPIREAT")]
 pub fn expireat<Key: ToValkeyArg>(
     key: Key,
-    unix_time_seconds: i64,
+    unix_time_seconds: impl IntoUnixSeconds,
 ) -> Expireat<Key, Unset> {
     Expireat {
         key,
-        unix_time_seconds,
+        unix_time_seconds: IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
         condition: Unset,
         min_version: None,
     }
 }
 /// The `EXPIREAT` command, built by [`expireat`](fn@expireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Expireat<Key, Condition> {
     key: Key,
     unix_time_seconds: i64,
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Expireat<Key, Unset> {
+impl<Key, Condition> Expireat<Key, Condition> {
     /// `NX`
-    pub fn nx(self) -> Expireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -553,7 +840,12 @@ impl<Key> Expireat<Key, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Expireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -562,7 +854,12 @@ impl<Key> Expireat<Key, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Expireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -571,12 +868,117 @@ impl<Key> Expireat<Key, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Expireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Expireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Expireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -597,6 +999,18 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expireat<Key, Condit
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys
+for Expireat<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expireat<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXPIRETIME`.
@@ -639,14 +1053,21 @@ pub(crate) static EXPIRETIME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::expiretime(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXPIRETIME")]
 pub fn expiretime<Key: ToValkeyArg>(key: Key) -> Expiretime<Key> {
     Expiretime { key }
 }
 /// The `EXPIRETIME` command, built by [`expiretime`](fn@expiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Expiretime<Key> {
     key: Key,
 }
@@ -661,6 +1082,17 @@ impl<Key: ToValkeyArg> Command for Expiretime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Expiretime<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Expiretime<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `KEYS`.
@@ -693,6 +1125,10 @@ pub(crate) static KEYS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `pattern`: a glob-style pattern — `pattern`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::keys(\"*\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "KEYS")]
 pub fn keys<Pattern: ToValkeyArg, T: FromValkey>(pattern: Pattern) -> Keys<Pattern, T> {
     Keys {
@@ -702,8 +1138,11 @@ pub fn keys<Pattern: ToValkeyArg, T: FromValkey>(pattern: Pattern) -> Keys<Patte
 }
 /// The `KEYS` command, built by [`keys`](fn@keys): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Keys<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
@@ -719,6 +1158,16 @@ impl<Pattern: ToValkeyArg, T: FromValkey> Command for Keys<Pattern, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&KEYS)
+    }
+}
+impl<Pattern: ToValkeyArg, T: FromValkey> CommandKeys for Keys<Pattern, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Pattern: ToValkeyArg, T: FromValkey> fmt::Debug for Keys<Pattern, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `key-selector` argument: `key | `
@@ -838,21 +1287,25 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
 /// - `destination_db`: an integer — `destination-db`
 /// - `timeout`: an integer — `timeout`
 ///
-/// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`
+/// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`, `copy_if`, `replace_if`, `auth_opt`, `keys_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"k\".into()), 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MIGRATE")]
 pub fn migrate<Host: ToValkeyArg>(
     host: Host,
     port: i64,
     key_selector: MigrateKeySelector,
     destination_db: i64,
-    timeout: i64,
+    timeout: impl IntoMillis,
 ) -> Migrate<Host, Unset, Unset, Unset, Unset> {
     Migrate {
         host,
         port,
         key_selector,
         destination_db,
-        timeout,
+        timeout: IntoMillis::into_millis(timeout),
         copy: Unset,
         replace: Unset,
         authentication: Unset,
@@ -862,8 +1315,11 @@ pub fn migrate<Host: ToValkeyArg>(
 }
 /// The `MIGRATE` command, built by [`migrate`](fn@migrate): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Migrate<Host, Copy, Replace, Authentication, Keys> {
     host: Host,
     port: i64,
@@ -878,14 +1334,18 @@ pub struct Migrate<Host, Copy, Replace, Authentication, Keys> {
 }
 impl<
     Host,
+    Copy,
     Replace,
     Authentication,
     Keys,
-> Migrate<Host, Unset, Replace, Authentication, Keys> {
+> Migrate<Host, Copy, Replace, Authentication, Keys> {
     /// `COPY`
     ///
     /// (since 3.0.0)
-    pub fn copy(self) -> Migrate<Host, Tok, Replace, Authentication, Keys> {
+    pub fn copy(self) -> Migrate<Host, Tok, Replace, Authentication, Keys>
+    where
+        Copy: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -899,12 +1359,13 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
-}
-impl<Host, Copy, Authentication, Keys> Migrate<Host, Copy, Unset, Authentication, Keys> {
     /// `REPLACE`
     ///
     /// (since 3.0.0)
-    pub fn replace(self) -> Migrate<Host, Copy, Tok, Authentication, Keys> {
+    pub fn replace(self) -> Migrate<Host, Copy, Tok, Authentication, Keys>
+    where
+        Replace: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -918,15 +1379,22 @@ impl<Host, Copy, Authentication, Keys> Migrate<Host, Copy, Unset, Authentication
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
-}
-impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     /// `AUTH password`
     ///
     /// (since 4.0.7)
+    ///
+    /// One choice of the `authentication` option (`AUTH password | AUTH2 username password`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `auth`: a string — `AUTH password` (since 4.0.7)
     pub fn auth<Auth: ToValkeyArg>(
         self,
         auth: Auth,
-    ) -> Migrate<Host, Copy, Replace, Tokened<Auth>, Keys> {
+    ) -> Migrate<Host, Copy, Replace, Tokened<Auth>, Keys>
+    where
+        Authentication: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -943,11 +1411,21 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
     /// `AUTH2 username password`
     ///
     /// (since 6.0.0)
+    ///
+    /// One choice of the `authentication` option (`AUTH password | AUTH2 username password`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `username`: a string — `username`
+    /// - `password`: a string — `password`
     pub fn auth2<Username: ToValkeyArg, Password: ToValkeyArg>(
         self,
         username: Username,
         password: Password,
-    ) -> Migrate<Host, Copy, Replace, Block<(Tok, Username, Password)>, Keys> {
+    ) -> Migrate<Host, Copy, Replace, Block<(Tok, Username, Password)>, Keys>
+    where
+        Authentication: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -961,20 +1439,20 @@ impl<Host, Copy, Replace, Keys> Migrate<Host, Copy, Replace, Unset, Keys> {
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
         }
     }
-}
-impl<
-    Host,
-    Copy,
-    Replace,
-    Authentication,
-> Migrate<Host, Copy, Replace, Authentication, Unset> {
     /// `KEYS key [key ...]`
     ///
     /// (since 3.0.6)
+    ///
+    /// **Arguments**
+    ///
+    /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
     pub fn keys<Keys2: ToValkeyArgs>(
         self,
         keys: Keys2,
-    ) -> Migrate<Host, Copy, Replace, Authentication, Tokened<Keys2>> {
+    ) -> Migrate<Host, Copy, Replace, Authentication, Tokened<Keys2>>
+    where
+        Keys: Unfilled,
+    {
         Migrate {
             host: self.host,
             port: self.port,
@@ -986,6 +1464,144 @@ impl<
             authentication: self.authentication,
             keys: Tokened("KEYS", keys),
             min_version: newer(self.min_version, Some(Version::new(3, 0, 6))),
+        }
+    }
+    /// `COPY`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`copy`](Self::copy): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `COPY`
+    pub fn copy_if(
+        self,
+        given: bool,
+    ) -> Migrate<Host, Option<Tok>, Replace, Authentication, Keys>
+    where
+        Copy: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: given.then_some(Tok("COPY")),
+            replace: self.replace,
+            authentication: self.authentication,
+            keys: self.keys,
+            min_version,
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Migrate<Host, Copy, Option<Tok>, Authentication, Keys>
+    where
+        Replace: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: given.then_some(Tok("REPLACE")),
+            authentication: self.authentication,
+            keys: self.keys,
+            min_version,
+        }
+    }
+    /// `AUTH password`
+    ///
+    /// (since 4.0.7)
+    ///
+    /// One choice of the `authentication` option (`AUTH password | AUTH2 username password`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`auth`](Self::auth): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `auth`: a string — `AUTH password` (since 4.0.7)
+    pub fn auth_opt<Auth: ToValkeyArg>(
+        self,
+        auth: Option<Auth>,
+    ) -> Migrate<Host, Copy, Replace, Option<Tokened<Auth>>, Keys>
+    where
+        Authentication: Unfilled,
+    {
+        let min_version = if auth.is_some() {
+            newer(self.min_version, Some(Version::new(4, 0, 7)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: self.replace,
+            authentication: auth.map(|auth| Tokened("AUTH", auth)),
+            keys: self.keys,
+            min_version,
+        }
+    }
+    /// `KEYS key [key ...]`
+    ///
+    /// (since 3.0.6)
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
+    pub fn keys_opt<Keys2: ToValkeyArgs>(
+        self,
+        keys: Option<Keys2>,
+    ) -> Migrate<Host, Copy, Replace, Authentication, Option<Tokened<Keys2>>>
+    where
+        Keys: Unfilled,
+    {
+        let min_version = if keys.is_some() {
+            newer(self.min_version, Some(Version::new(3, 0, 6)))
+        } else {
+            self.min_version
+        };
+        Migrate {
+            host: self.host,
+            port: self.port,
+            key_selector: self.key_selector,
+            destination_db: self.destination_db,
+            timeout: self.timeout,
+            copy: self.copy,
+            replace: self.replace,
+            authentication: self.authentication,
+            keys: keys.map(|keys| Tokened("KEYS", keys)),
+            min_version,
         }
     }
 }
@@ -1020,6 +1636,28 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Host: ToValkeyArg,
+    Copy: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+    Authentication: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+> CommandKeys for Migrate<Host, Copy, Replace, Authentication, Keys> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Host: ToValkeyArg,
+    Copy: ToValkeyArgs,
+    Replace: ToValkeyArgs,
+    Authentication: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+> fmt::Debug for Migrate<Host, Copy, Replace, Authentication, Keys> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::After("AUTH", 0), Redact::After("AUTH2", 1)], f)
     }
 }
 /// Metadata of `MOVE`.
@@ -1063,14 +1701,21 @@ pub(crate) static MOVE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `db`: an integer — `db`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::move_(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MOVE")]
 pub fn move_<Key: ToValkeyArg>(key: Key, db: i64) -> Move<Key> {
     Move { key, db }
 }
 /// The `MOVE` command, built by [`move_`](fn@move_): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Move<Key> {
     key: Key,
     db: i64,
@@ -1087,6 +1732,17 @@ impl<Key: ToValkeyArg> Command for Move<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MOVE)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Move<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Move<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT`.
@@ -1116,14 +1772,21 @@ pub(crate) static OBJECT: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`OBJECT ENCODING`, `OBJECT FREQ`, `OBJECT HELP`, `OBJECT IDLETIME`, `OBJECT REFCOUNT`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::object())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT")]
 pub fn object() -> Object {
     Object {}
 }
 /// The `OBJECT` command, built by [`object`](fn@object): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Object {}
 impl Command for Object {
     type Output = Value;
@@ -1135,6 +1798,16 @@ impl Command for Object {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT)
+    }
+}
+impl CommandKeys for Object {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT ENCODING`.
@@ -1177,6 +1850,10 @@ pub(crate) static OBJECT_ENCODING: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<String> = con.send(cmd::object_encoding(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT ENCODING")]
 #[doc(alias = "object|encoding")]
 #[doc(alias = "ENCODING")]
@@ -1185,8 +1862,11 @@ pub fn object_encoding<Key: ToValkeyArg>(key: Key) -> ObjectEncoding<Key> {
 }
 /// The `OBJECT ENCODING` command, built by [`object_encoding`](fn@object_encoding): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectEncoding<Key> {
     key: Key,
 }
@@ -1202,6 +1882,17 @@ impl<Key: ToValkeyArg> Command for ObjectEncoding<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_ENCODING)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for ObjectEncoding<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectEncoding<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT FREQ`.
@@ -1239,11 +1930,16 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
 /// - **Group:** generic
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
-/// - **Reply:** `i64`
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 ///
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::object_freq(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT FREQ")]
 #[doc(alias = "object|freq")]
 #[doc(alias = "FREQ")]
@@ -1252,13 +1948,17 @@ pub fn object_freq<Key: ToValkeyArg>(key: Key) -> ObjectFreq<Key> {
 }
 /// The `OBJECT FREQ` command, built by [`object_freq`](fn@object_freq): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectFreq<Key> {
     key: Key,
 }
 impl<Key: ToValkeyArg> Command for ObjectFreq<Key> {
-    type Output = i64;
+    type Output = Option<i64>;
     fn num_args(&self) -> usize {
         2 + self.key.num_args()
     }
@@ -1269,6 +1969,17 @@ impl<Key: ToValkeyArg> Command for ObjectFreq<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_FREQ)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for ObjectFreq<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectFreq<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT HELP`.
@@ -1297,6 +2008,10 @@ pub(crate) static OBJECT_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@keyspace`, `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::object_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT HELP")]
 #[doc(alias = "object|help")]
 #[doc(alias = "HELP")]
@@ -1305,8 +2020,11 @@ pub fn object_help() -> ObjectHelp {
 }
 /// The `OBJECT HELP` command, built by [`object_help`](fn@object_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectHelp {}
 impl Command for ObjectHelp {
     type Output = Vec<String>;
@@ -1319,6 +2037,16 @@ impl Command for ObjectHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_HELP)
+    }
+}
+impl CommandKeys for ObjectHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ObjectHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT IDLETIME`.
@@ -1356,11 +2084,16 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
 /// - **Group:** generic
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
-/// - **Reply:** `i64`
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 ///
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::object_idletime(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT IDLETIME")]
 #[doc(alias = "object|idletime")]
 #[doc(alias = "IDLETIME")]
@@ -1369,13 +2102,17 @@ pub fn object_idletime<Key: ToValkeyArg>(key: Key) -> ObjectIdletime<Key> {
 }
 /// The `OBJECT IDLETIME` command, built by [`object_idletime`](fn@object_idletime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectIdletime<Key> {
     key: Key,
 }
 impl<Key: ToValkeyArg> Command for ObjectIdletime<Key> {
-    type Output = i64;
+    type Output = Option<i64>;
     fn num_args(&self) -> usize {
         2 + self.key.num_args()
     }
@@ -1386,6 +2123,17 @@ impl<Key: ToValkeyArg> Command for ObjectIdletime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_IDLETIME)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for ObjectIdletime<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectIdletime<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `OBJECT REFCOUNT`.
@@ -1423,11 +2171,16 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
 /// - **Group:** generic
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
-/// - **Reply:** `i64`
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 ///
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::object_refcount(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "OBJECT REFCOUNT")]
 #[doc(alias = "object|refcount")]
 #[doc(alias = "REFCOUNT")]
@@ -1436,13 +2189,17 @@ pub fn object_refcount<Key: ToValkeyArg>(key: Key) -> ObjectRefcount<Key> {
 }
 /// The `OBJECT REFCOUNT` command, built by [`object_refcount`](fn@object_refcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   `None` when the key does not exist.
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ObjectRefcount<Key> {
     key: Key,
 }
 impl<Key: ToValkeyArg> Command for ObjectRefcount<Key> {
-    type Output = i64;
+    type Output = Option<i64>;
     fn num_args(&self) -> usize {
         2 + self.key.num_args()
     }
@@ -1453,6 +2210,17 @@ impl<Key: ToValkeyArg> Command for ObjectRefcount<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&OBJECT_REFCOUNT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for ObjectRefcount<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for ObjectRefcount<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PERSIST`.
@@ -1495,14 +2263,21 @@ pub(crate) static PERSIST: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::persist(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PERSIST")]
 pub fn persist<Key: ToValkeyArg>(key: Key) -> Persist<Key> {
     Persist { key }
 }
 /// The `PERSIST` command, built by [`persist`](fn@persist): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Persist<Key> {
     key: Key,
 }
@@ -1517,6 +2292,17 @@ impl<Key: ToValkeyArg> Command for Persist<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PERSIST)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Persist<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Persist<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PEXPIRE`.
@@ -1571,29 +2357,44 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `milliseconds`: an integer — `milliseconds`
 ///
-/// **Options** (methods of [`Pexpire`](struct@Pexpire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Pexpire`](struct@Pexpire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpire(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PEXPIRE")]
-pub fn pexpire<Key: ToValkeyArg>(key: Key, milliseconds: i64) -> Pexpire<Key, Unset> {
+pub fn pexpire<Key: ToValkeyArg>(
+    key: Key,
+    milliseconds: impl IntoMillis,
+) -> Pexpire<Key, Unset> {
     Pexpire {
         key,
-        milliseconds,
+        milliseconds: IntoMillis::into_millis(milliseconds),
         condition: Unset,
         min_version: None,
     }
 }
 /// The `PEXPIRE` command, built by [`pexpire`](fn@pexpire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pexpire<Key, Condition> {
     key: Key,
     milliseconds: i64,
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Pexpire<Key, Unset> {
+impl<Key, Condition> Pexpire<Key, Condition> {
     /// `NX`
-    pub fn nx(self) -> Pexpire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1602,7 +2403,12 @@ impl<Key> Pexpire<Key, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Pexpire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1611,7 +2417,12 @@ impl<Key> Pexpire<Key, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Pexpire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1620,12 +2431,117 @@ impl<Key> Pexpire<Key, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Pexpire<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Pexpire<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -1646,6 +2562,17 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpire<Key, Conditi
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Pexpire<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Pexpire<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PEXPIREAT`.
@@ -1700,32 +2627,44 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `unix_time_milliseconds`: a Unix time — `unix-time-milliseconds`
 ///
-/// **Options** (methods of [`Pexpireat`](struct@Pexpireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Pexpireat`](struct@Pexpireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pexpireat(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PEXPIREAT")]
 pub fn pexpireat<Key: ToValkeyArg>(
     key: Key,
-    unix_time_milliseconds: i64,
+    unix_time_milliseconds: impl IntoUnixMillis,
 ) -> Pexpireat<Key, Unset> {
     Pexpireat {
         key,
-        unix_time_milliseconds,
+        unix_time_milliseconds: IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
         condition: Unset,
         min_version: None,
     }
 }
 /// The `PEXPIREAT` command, built by [`pexpireat`](fn@pexpireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pexpireat<Key, Condition> {
     key: Key,
     unix_time_milliseconds: i64,
     condition: Condition,
     min_version: Option<Version>,
 }
-impl<Key> Pexpireat<Key, Unset> {
+impl<Key, Condition> Pexpireat<Key, Condition> {
     /// `NX`
-    pub fn nx(self) -> Pexpireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1734,7 +2673,12 @@ impl<Key> Pexpireat<Key, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Pexpireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1743,7 +2687,12 @@ impl<Key> Pexpireat<Key, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Pexpireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1752,12 +2701,117 @@ impl<Key> Pexpireat<Key, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Pexpireat<Key, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Pexpireat<Key, Tok>
+    where
+        Condition: Unfilled,
+    {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: Tok("LT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("NX")),
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("XX")),
+            min_version,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("GT")),
+            min_version,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Pexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("LT")),
+            min_version,
         }
     }
 }
@@ -1778,6 +2832,19 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpireat<Key, Condi
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys
+for Pexpireat<Key, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug
+for Pexpireat<Key, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PEXPIRETIME`.
@@ -1820,14 +2887,21 @@ pub(crate) static PEXPIRETIME: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pexpiretime(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PEXPIRETIME")]
 pub fn pexpiretime<Key: ToValkeyArg>(key: Key) -> Pexpiretime<Key> {
     Pexpiretime { key }
 }
 /// The `PEXPIRETIME` command, built by [`pexpiretime`](fn@pexpiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pexpiretime<Key> {
     key: Key,
 }
@@ -1842,6 +2916,17 @@ impl<Key: ToValkeyArg> Command for Pexpiretime<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Pexpiretime<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Pexpiretime<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PTTL`.
@@ -1888,14 +2973,21 @@ pub(crate) static PTTL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pttl(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PTTL")]
 pub fn pttl<Key: ToValkeyArg>(key: Key) -> Pttl<Key> {
     Pttl { key }
 }
 /// The `PTTL` command, built by [`pttl`](fn@pttl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pttl<Key> {
     key: Key,
 }
@@ -1910,6 +3002,17 @@ impl<Key: ToValkeyArg> Command for Pttl<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PTTL)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Pttl<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Pttl<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RANDOMKEY`.
@@ -1942,14 +3045,21 @@ pub(crate) static RANDOMKEY: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@keyspace`, `@read`, `@slow`
 /// - **Flags:** readonly
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::randomkey())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RANDOMKEY")]
 pub fn randomkey<T: FromValkey>() -> Randomkey<T> {
     Randomkey { _reply: PhantomData }
 }
 /// The `RANDOMKEY` command, built by [`randomkey`](fn@randomkey): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Randomkey<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1963,6 +3073,16 @@ impl<T: FromValkey> Command for Randomkey<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RANDOMKEY)
+    }
+}
+impl<T: FromValkey> CommandKeys for Randomkey<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for Randomkey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RENAME`.
@@ -2015,6 +3135,10 @@ pub(crate) static RENAME: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `newkey`: a key — `newkey`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::rename(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RENAME")]
 pub fn rename<Key: ToValkeyArg, Newkey: ToValkeyArg>(
     key: Key,
@@ -2024,8 +3148,11 @@ pub fn rename<Key: ToValkeyArg, Newkey: ToValkeyArg>(
 }
 /// The `RENAME` command, built by [`rename`](fn@rename): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rename<Key, Newkey> {
     key: Key,
     newkey: Newkey,
@@ -2042,6 +3169,18 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> Command for Rename<Key, Newkey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RENAME)
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> CommandKeys for Rename<Key, Newkey> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        one_key(&self.newkey, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Rename<Key, Newkey> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RENAMENX`.
@@ -2098,6 +3237,10 @@ pub(crate) static RENAMENX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `newkey`: a key — `newkey`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::renamenx(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RENAMENX")]
 pub fn renamenx<Key: ToValkeyArg, Newkey: ToValkeyArg>(
     key: Key,
@@ -2107,8 +3250,11 @@ pub fn renamenx<Key: ToValkeyArg, Newkey: ToValkeyArg>(
 }
 /// The `RENAMENX` command, built by [`renamenx`](fn@renamenx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Renamenx<Key, Newkey> {
     key: Key,
     newkey: Newkey,
@@ -2125,6 +3271,18 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> Command for Renamenx<Key, Newkey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RENAMENX)
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> CommandKeys for Renamenx<Key, Newkey> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        one_key(&self.newkey, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Renamenx<Key, Newkey> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RESTORE`.
@@ -2197,16 +3355,20 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
 /// - `ttl`: an integer — `ttl`
 /// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`
+/// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`, `replace_if`, `absttl_if`, `idletime_opt`, `freq_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RESTORE")]
 pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
-    ttl: i64,
+    ttl: impl IntoMillis,
     serialized_value: SerializedValue,
 ) -> Restore<Key, SerializedValue, Unset, Unset, Unset, Unset> {
     Restore {
         key,
-        ttl,
+        ttl: IntoMillis::into_millis(ttl),
         serialized_value,
         replace: Unset,
         absttl: Unset,
@@ -2217,8 +3379,11 @@ pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
 }
 /// The `RESTORE` command, built by [`restore`](fn@restore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     key: Key,
     ttl: i64,
@@ -2232,16 +3397,20 @@ pub struct Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
 impl<
     Key,
     SerializedValue,
+    Replace,
     Absttl,
     Seconds,
     Frequency,
-> Restore<Key, SerializedValue, Unset, Absttl, Seconds, Frequency> {
+> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     /// `REPLACE`
     ///
     /// (since 3.0.0)
     pub fn replace(
         self,
-    ) -> Restore<Key, SerializedValue, Tok, Absttl, Seconds, Frequency> {
+    ) -> Restore<Key, SerializedValue, Tok, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
         Restore {
             key: self.key,
             ttl: self.ttl,
@@ -2253,20 +3422,15 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(3, 0, 0))),
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Seconds,
-    Frequency,
-> Restore<Key, SerializedValue, Replace, Unset, Seconds, Frequency> {
     /// `ABSTTL`
     ///
     /// (since 5.0.0)
     pub fn absttl(
         self,
-    ) -> Restore<Key, SerializedValue, Replace, Tok, Seconds, Frequency> {
+    ) -> Restore<Key, SerializedValue, Replace, Tok, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
         Restore {
             key: self.key,
             ttl: self.ttl,
@@ -2278,47 +3442,45 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Frequency,
-> Restore<Key, SerializedValue, Replace, Absttl, Unset, Frequency> {
     /// `IDLETIME seconds`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
     pub fn idletime(
         self,
-        seconds: i64,
-    ) -> Restore<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency> {
+        seconds: impl IntoSeconds,
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency>
+    where
+        Seconds: Unfilled,
+    {
         Restore {
             key: self.key,
             ttl: self.ttl,
             serialized_value: self.serialized_value,
             replace: self.replace,
             absttl: self.absttl,
-            seconds: Tokened("IDLETIME", seconds),
+            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Seconds,
-> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Unset> {
     /// `FREQ frequency`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
     pub fn freq(
         self,
         frequency: i64,
-    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>> {
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>>
+    where
+        Frequency: Unfilled,
+    {
         Restore {
             key: self.key,
             ttl: self.ttl,
@@ -2328,6 +3490,135 @@ impl<
             seconds: self.seconds,
             frequency: Tokened("FREQ", frequency),
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> Restore<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: given.then_some(Tok("REPLACE")),
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version,
+        }
+    }
+    /// `ABSTTL`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`absttl`](Self::absttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABSTTL`
+    pub fn absttl_if(
+        self,
+        given: bool,
+    ) -> Restore<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: given.then_some(Tok("ABSTTL")),
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version,
+        }
+    }
+    /// `IDLETIME seconds`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`idletime`](Self::idletime): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
+    pub fn idletime_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Option<Tokened<i64>>, Frequency>
+    where
+        Seconds: Unfilled,
+    {
+        let min_version = if seconds.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: seconds
+                .map(|seconds| Tokened("IDLETIME", IntoSeconds::into_seconds(seconds))),
+            frequency: self.frequency,
+            min_version,
+        }
+    }
+    /// `FREQ frequency`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`freq`](Self::freq): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
+    pub fn freq_opt(
+        self,
+        frequency: Option<i64>,
+    ) -> Restore<Key, SerializedValue, Replace, Absttl, Seconds, Option<Tokened<i64>>>
+    where
+        Frequency: Unfilled,
+    {
+        let min_version = if frequency.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Restore {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: frequency.map(|frequency| Tokened("FREQ", frequency)),
+            min_version,
         }
     }
 }
@@ -2360,6 +3651,31 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
+> CommandKeys for Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
+> fmt::Debug for Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCAN`.
@@ -2407,7 +3723,11 @@ pub(crate) static SCAN: CommandMeta = CommandMeta {
 ///
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Scan`](struct@Scan)): `pattern`, `count`, `type_`
+/// **Options** (methods of [`Scan`](struct@Scan)): `pattern`, `count`, `type_`, `pattern_opt`, `count_opt`, `type_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::scan(1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCAN")]
 pub fn scan<T: FromValkey>(cursor: i64) -> Scan<Unset, Unset, Unset, T> {
     Scan {
@@ -2421,8 +3741,11 @@ pub fn scan<T: FromValkey>(cursor: i64) -> Scan<Unset, Unset, Unset, T> {
 }
 /// The `SCAN` command, built by [`scan`](fn@scan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Scan<Pattern, Count, Type, T> {
     cursor: i64,
     pattern: Pattern,
@@ -2431,12 +3754,19 @@ pub struct Scan<Pattern, Count, Type, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Count, Type, T> Scan<Unset, Count, Type, T> {
+impl<Pattern, Count, Type, T> Scan<Pattern, Count, Type, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Scan<Tokened<Pattern2>, Count, Type, T> {
+    ) -> Scan<Tokened<Pattern2>, Count, Type, T>
+    where
+        Pattern: Unfilled,
+    {
         Scan {
             cursor: self.cursor,
             pattern: Tokened("MATCH", pattern),
@@ -2446,10 +3776,15 @@ impl<Count, Type, T> Scan<Unset, Count, Type, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Scan<Pattern, Tokened<i64>, Type, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Scan<Pattern, Tokened<i64>, Type, T>
+    where
+        Count: Unfilled,
+    {
         Scan {
             cursor: self.cursor,
             pattern: self.pattern,
@@ -2459,21 +3794,102 @@ impl<Pattern, Type, T> Scan<Pattern, Unset, Type, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Pattern, Count, T> Scan<Pattern, Count, Unset, T> {
     /// `TYPE type`
     ///
     /// (since 6.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
     pub fn type_<Type2: ToValkeyArg>(
         self,
         type_: Type2,
-    ) -> Scan<Pattern, Count, Tokened<Type2>, T> {
+    ) -> Scan<Pattern, Count, Tokened<Type2>, T>
+    where
+        Type: Unfilled,
+    {
         Scan {
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             type_: Tokened("TYPE", type_),
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Scan<Option<Tokened<Pattern2>>, Count, Type, T>
+    where
+        Pattern: Unfilled,
+    {
+        Scan {
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            type_: self.type_,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Scan<Pattern, Option<Tokened<i64>>, Type, T>
+    where
+        Count: Unfilled,
+    {
+        Scan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
+            type_: self.type_,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `TYPE type`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// The run-time form of [`type_`](Self::type_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
+    pub fn type_opt<Type2: ToValkeyArg>(
+        self,
+        type_: Option<Type2>,
+    ) -> Scan<Pattern, Count, Option<Tokened<Type2>>, T>
+    where
+        Type: Unfilled,
+    {
+        let min_version = if type_.is_some() {
+            newer(self.min_version, Some(Version::new(6, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Scan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            type_: type_.map(|type_| Tokened("TYPE", type_)),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -2501,6 +3917,26 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Scan<Pattern, Count, Type, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Type: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Scan<Pattern, Count, Type, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SORT`.
@@ -2559,7 +3995,11 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Sort`](struct@Sort)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`
+/// **Options** (methods of [`Sort`](struct@Sort)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `store`, `by_opt`, `get_opt`, `asc_if`, `desc_if`, `alpha_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sort(\"missing\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SORT")]
 pub fn sort<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2577,8 +4017,13 @@ pub fn sort<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SORT` command, built by [`sort`](fn@sort): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   The sorted elements, read into `T`. With `store()`: the number of elements stored.
+///   - with `store()`: `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     key: Key,
     by_pattern: ByPattern,
@@ -2591,14 +4036,19 @@ pub struct Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, 
 }
 impl<
     Key,
+    ByPattern,
     Limit,
     GetPattern,
     Order,
     Sorting,
     Destination,
     T,
-> Sort<Key, Unset, Limit, GetPattern, Order, Sorting, Destination, T> {
+> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     /// `BY pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
     pub fn by<ByPattern2: ToValkeyArg>(
         self,
         by_pattern: ByPattern2,
@@ -2611,7 +4061,10 @@ impl<
         Sorting,
         Destination,
         T,
-    > {
+    >
+    where
+        ByPattern: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: Tokened("BY", by_pattern),
@@ -2623,17 +4076,12 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    GetPattern,
-    Order,
-    Sorting,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Unset, GetPattern, Order, Sorting, Destination, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
@@ -2647,7 +4095,10 @@ impl<
         Sorting,
         Destination,
         T,
-    > {
+    >
+    where
+        Limit: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2659,18 +4110,12 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    Order,
-    Sorting,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Limit, Unset, Order, Sorting, Destination, T> {
     /// `GET pattern [GET pattern ...]`
-    pub fn get<GetPattern2: IntoIterator + Clone>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get<GetPattern2: EachArg>(
         self,
         get_pattern: GetPattern2,
     ) -> Sort<
@@ -2684,7 +4129,7 @@ impl<
         T,
     >
     where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+        GetPattern: Unfilled,
     {
         Sort {
             key: self.key,
@@ -2697,20 +4142,15 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Sorting,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Limit, GetPattern, Unset, Sorting, Destination, T> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2723,9 +4163,14 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Tok, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2737,20 +4182,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Order,
-    Destination,
-    T,
-> Sort<Key, ByPattern, Limit, GetPattern, Order, Unset, Destination, T> {
     /// `ALPHA`
     pub fn alpha(
         self,
-    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Tok, Destination, T> {
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Tok, Destination, T>
+    where
+        Sorting: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2758,6 +4196,153 @@ impl<
             get_pattern: self.get_pattern,
             order: self.order,
             sorting: Tok("ALPHA"),
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `BY pattern`
+    ///
+    /// The run-time form of [`by`](Self::by): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
+    pub fn by_opt<ByPattern2: ToValkeyArg>(
+        self,
+        by_pattern: Option<ByPattern2>,
+    ) -> Sort<
+        Key,
+        Option<Tokened<ByPattern2>>,
+        Limit,
+        GetPattern,
+        Order,
+        Sorting,
+        Destination,
+        T,
+    >
+    where
+        ByPattern: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: by_pattern.map(|by_pattern| Tokened("BY", by_pattern)),
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `GET pattern [GET pattern ...]`
+    ///
+    /// The run-time form of [`get`](Self::get): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get_opt<GetPattern2: EachArg>(
+        self,
+        get_pattern: Option<GetPattern2>,
+    ) -> Sort<
+        Key,
+        ByPattern,
+        Limit,
+        Option<EachTok<GetPattern2>>,
+        Order,
+        Sorting,
+        Destination,
+        T,
+    >
+    where
+        GetPattern: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: get_pattern.map(|get_pattern| EachTok("GET", get_pattern)),
+            order: self.order,
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("ASC")),
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, Destination, T>
+    where
+        Order: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("DESC")),
+            sorting: self.sorting,
+            destination: self.destination,
+            _reply: PhantomData,
+        }
+    }
+    /// `ALPHA`
+    ///
+    /// The run-time form of [`alpha`](Self::alpha): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ALPHA`
+    pub fn alpha_if(
+        self,
+        given: bool,
+    ) -> Sort<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, Destination, T>
+    where
+        Sorting: Unfilled,
+    {
+        Sort {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: given.then_some(Tok("ALPHA")),
             destination: self.destination,
             _reply: PhantomData,
         }
@@ -2770,8 +4355,13 @@ impl<
     GetPattern,
     Order,
     Sorting,
-> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Unset, i64> {
+    Destination,
+> Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, i64> {
     /// `STORE destination`
+    ///
+    /// **Arguments**
+    ///
+    /// - `destination`: a key — `[STORE destination]`
     ///
     /// Changes the reply to `i64`.
     pub fn store<Destination2: ToValkeyArg>(
@@ -2786,7 +4376,10 @@ impl<
         Sorting,
         Tokened<Destination2>,
         i64,
-    > {
+    >
+    where
+        Destination: Unfilled,
+    {
         Sort {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2827,6 +4420,38 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SORT)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    Destination: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        part_keys(&self.destination, Pick::AfterToken, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    Destination: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SORT_RO`.
@@ -2877,7 +4502,11 @@ pub(crate) static SORT_RO: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`SortRo`](struct@SortRo)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`
+/// **Options** (methods of [`SortRo`](struct@SortRo)): `by`, `limit`, `get`, `asc`, `desc`, `alpha`, `by_opt`, `get_opt`, `asc_if`, `desc_if`, `alpha_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sort_ro(\"missing\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SORT_RO")]
 pub fn sort_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2894,8 +4523,11 @@ pub fn sort_ro<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SORT_RO` command, built by [`sort_ro`](fn@sort_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
     key: Key,
     by_pattern: ByPattern,
@@ -2907,17 +4539,25 @@ pub struct SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
 }
 impl<
     Key,
+    ByPattern,
     Limit,
     GetPattern,
     Order,
     Sorting,
     T,
-> SortRo<Key, Unset, Limit, GetPattern, Order, Sorting, T> {
+> SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
     /// `BY pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
     pub fn by<ByPattern2: ToValkeyArg>(
         self,
         by_pattern: ByPattern2,
-    ) -> SortRo<Key, Tokened<ByPattern2>, Limit, GetPattern, Order, Sorting, T> {
+    ) -> SortRo<Key, Tokened<ByPattern2>, Limit, GetPattern, Order, Sorting, T>
+    where
+        ByPattern: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: Tokened("BY", by_pattern),
@@ -2928,21 +4568,20 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    GetPattern,
-    Order,
-    Sorting,
-    T,
-> SortRo<Key, ByPattern, Unset, GetPattern, Order, Sorting, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> SortRo<Key, ByPattern, Block<(Tok, i64, i64)>, GetPattern, Order, Sorting, T> {
+    ) -> SortRo<Key, ByPattern, Block<(Tok, i64, i64)>, GetPattern, Order, Sorting, T>
+    where
+        Limit: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -2953,22 +4592,17 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    Order,
-    Sorting,
-    T,
-> SortRo<Key, ByPattern, Limit, Unset, Order, Sorting, T> {
     /// `GET pattern [GET pattern ...]`
-    pub fn get<GetPattern2: IntoIterator + Clone>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get<GetPattern2: EachArg>(
         self,
         get_pattern: GetPattern2,
     ) -> SortRo<Key, ByPattern, Limit, EachTok<GetPattern2>, Order, Sorting, T>
     where
-        <GetPattern2 as IntoIterator>::Item: ToValkeyArgs,
+        GetPattern: Unfilled,
     {
         SortRo {
             key: self.key,
@@ -2980,17 +4614,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Sorting,
-    T,
-> SortRo<Key, ByPattern, Limit, GetPattern, Unset, Sorting, T> {
     /// `ASC`
-    pub fn asc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T> {
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    pub fn asc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T>
+    where
+        Order: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -3002,7 +4632,12 @@ impl<
         }
     }
     /// `DESC`
-    pub fn desc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T> {
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    pub fn desc(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Tok, Sorting, T>
+    where
+        Order: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -3013,17 +4648,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ByPattern,
-    Limit,
-    GetPattern,
-    Order,
-    T,
-> SortRo<Key, ByPattern, Limit, GetPattern, Order, Unset, T> {
     /// `ALPHA`
-    pub fn alpha(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Tok, T> {
+    pub fn alpha(self) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Tok, T>
+    where
+        Sorting: Unfilled,
+    {
         SortRo {
             key: self.key,
             by_pattern: self.by_pattern,
@@ -3031,6 +4660,130 @@ impl<
             get_pattern: self.get_pattern,
             order: self.order,
             sorting: Tok("ALPHA"),
+            _reply: PhantomData,
+        }
+    }
+    /// `BY pattern`
+    ///
+    /// The run-time form of [`by`](Self::by): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
+    pub fn by_opt<ByPattern2: ToValkeyArg>(
+        self,
+        by_pattern: Option<ByPattern2>,
+    ) -> SortRo<Key, Option<Tokened<ByPattern2>>, Limit, GetPattern, Order, Sorting, T>
+    where
+        ByPattern: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: by_pattern.map(|by_pattern| Tokened("BY", by_pattern)),
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `GET pattern [GET pattern ...]`
+    ///
+    /// The run-time form of [`get`](Self::get): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
+    pub fn get_opt<GetPattern2: EachArg>(
+        self,
+        get_pattern: Option<GetPattern2>,
+    ) -> SortRo<Key, ByPattern, Limit, Option<EachTok<GetPattern2>>, Order, Sorting, T>
+    where
+        GetPattern: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: get_pattern.map(|get_pattern| EachTok("GET", get_pattern)),
+            order: self.order,
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T>
+    where
+        Order: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("ASC")),
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Option<Tok>, Sorting, T>
+    where
+        Order: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: given.then_some(Tok("DESC")),
+            sorting: self.sorting,
+            _reply: PhantomData,
+        }
+    }
+    /// `ALPHA`
+    ///
+    /// The run-time form of [`alpha`](Self::alpha): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ALPHA`
+    pub fn alpha_if(
+        self,
+        given: bool,
+    ) -> SortRo<Key, ByPattern, Limit, GetPattern, Order, Option<Tok>, T>
+    where
+        Sorting: Unfilled,
+    {
+        SortRo {
+            key: self.key,
+            by_pattern: self.by_pattern,
+            limit: self.limit,
+            get_pattern: self.get_pattern,
+            order: self.order,
+            sorting: given.then_some(Tok("ALPHA")),
             _reply: PhantomData,
         }
     }
@@ -3061,6 +4814,33 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SORT_RO)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ByPattern: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    GetPattern: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Sorting: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TOUCH`.
@@ -3103,14 +4883,21 @@ pub(crate) static TOUCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::touch([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TOUCH")]
 pub fn touch<Key: ToValkeyArgs>(key: Key) -> Touch<Key> {
     Touch { key }
 }
 /// The `TOUCH` command, built by [`touch`](fn@touch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Touch<Key> {
     key: Key,
 }
@@ -3125,6 +4912,17 @@ impl<Key: ToValkeyArgs> Command for Touch<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TOUCH)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Touch<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Touch<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TTL`.
@@ -3171,14 +4969,21 @@ pub(crate) static TTL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::ttl(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TTL")]
 pub fn ttl<Key: ToValkeyArg>(key: Key) -> Ttl<Key> {
     Ttl { key }
 }
 /// The `TTL` command, built by [`ttl`](fn@ttl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ttl<Key> {
     key: Key,
 }
@@ -3193,6 +4998,17 @@ impl<Key: ToValkeyArg> Command for Ttl<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TTL)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Ttl<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Ttl<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TYPE`.
@@ -3235,14 +5051,21 @@ pub(crate) static TYPE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::type_(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TYPE")]
 pub fn type_<Key: ToValkeyArg>(key: Key) -> Type<Key> {
     Type { key }
 }
 /// The `TYPE` command, built by [`type_`](fn@type_): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Type<Key> {
     key: Key,
 }
@@ -3257,6 +5080,17 @@ impl<Key: ToValkeyArg> Command for Type<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TYPE)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Type<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Type<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `UNLINK`.
@@ -3299,14 +5133,21 @@ pub(crate) static UNLINK: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::unlink([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "UNLINK")]
 pub fn unlink<Key: ToValkeyArgs>(key: Key) -> Unlink<Key> {
     Unlink { key }
 }
 /// The `UNLINK` command, built by [`unlink`](fn@unlink): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Unlink<Key> {
     key: Key,
 }
@@ -3321,6 +5162,17 @@ impl<Key: ToValkeyArgs> Command for Unlink<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNLINK)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Unlink<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Unlink<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `WAIT`.
@@ -3357,14 +5209,24 @@ pub(crate) static WAIT: CommandMeta = CommandMeta {
 ///
 /// - `numreplicas`: an integer — `numreplicas`
 /// - `timeout`: an integer — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::wait(1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "WAIT")]
-pub fn wait(numreplicas: i64, timeout: i64) -> Wait {
-    Wait { numreplicas, timeout }
+pub fn wait(numreplicas: i64, timeout: impl IntoMillis) -> Wait {
+    Wait {
+        numreplicas,
+        timeout: IntoMillis::into_millis(timeout),
+    }
 }
 /// The `WAIT` command, built by [`wait`](fn@wait): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Wait {
     numreplicas: i64,
     timeout: i64,
@@ -3381,6 +5243,16 @@ impl Command for Wait {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WAIT)
+    }
+}
+impl CommandKeys for Wait {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `WAITAOF`.
@@ -3418,18 +5290,25 @@ pub(crate) static WAITAOF: CommandMeta = CommandMeta {
 /// - `numlocal`: an integer — `numlocal`
 /// - `numreplicas`: an integer — `numreplicas`
 /// - `timeout`: an integer — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: (i64, i64) = con.send(cmd::waitaof(0, 0, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "WAITAOF")]
-pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: i64) -> Waitaof {
+pub fn waitaof(numlocal: i64, numreplicas: i64, timeout: impl IntoMillis) -> Waitaof {
     Waitaof {
         numlocal,
         numreplicas,
-        timeout,
+        timeout: IntoMillis::into_millis(timeout),
     }
 }
 /// The `WAITAOF` command, built by [`waitaof`](fn@waitaof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `(i64, i64)`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Waitaof {
     numlocal: i64,
     numreplicas: i64,
@@ -3449,5 +5328,15 @@ impl Command for Waitaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WAITAOF)
+    }
+}
+impl CommandKeys for Waitaof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Waitaof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

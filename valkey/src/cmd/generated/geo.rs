@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -74,12 +73,16 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(longitude, latitude, member)`, or a single one — `longitude latitude member [longitude latitude member ...]`
 ///
-/// **Options** (methods of [`Geoadd`](struct@Geoadd)): `nx`, `xx`, `ch`
+/// **Options** (methods of [`Geoadd`](struct@Geoadd)): `nx`, `xx`, `ch`, `nx_if`, `xx_if`, `ch_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::geoadd(\"k\", [(0.5, 0.5, \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOADD")]
-pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
-    key: Key,
-    data: Data,
-) -> Geoadd<Key, Data, Unset, Unset> {
+pub fn geoadd<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
+>(key: Key, data: Data) -> Geoadd<Key, Data, Unset, Unset> {
     Geoadd {
         key,
         condition: Unset,
@@ -90,8 +93,11 @@ pub fn geoadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `GEOADD` command, built by [`geoadd`](fn@geoadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geoadd<Key, Data, Condition, Change> {
     key: Key,
     condition: Condition,
@@ -99,9 +105,14 @@ pub struct Geoadd<Key, Data, Condition, Change> {
     data: Data,
     min_version: Option<Version>,
 }
-impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
+impl<Key, Data, Condition, Change> Geoadd<Key, Data, Condition, Change> {
     /// `NX`
-    pub fn nx(self) -> Geoadd<Key, Data, Tok, Change> {
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn nx(self) -> Geoadd<Key, Data, Tok, Change>
+    where
+        Condition: Unfilled,
+    {
         Geoadd {
             key: self.key,
             condition: Tok("NX"),
@@ -111,7 +122,12 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Geoadd<Key, Data, Tok, Change> {
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Geoadd<Key, Data, Tok, Change>
+    where
+        Condition: Unfilled,
+    {
         Geoadd {
             key: self.key,
             condition: Tok("XX"),
@@ -120,12 +136,13 @@ impl<Key, Data, Change> Geoadd<Key, Data, Unset, Change> {
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
-}
-impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
     /// `CH`
     ///
     /// (since 6.2.0)
-    pub fn ch(self) -> Geoadd<Key, Data, Condition, Tok> {
+    pub fn ch(self) -> Geoadd<Key, Data, Condition, Tok>
+    where
+        Change: Unfilled,
+    {
         Geoadd {
             key: self.key,
             condition: self.condition,
@@ -134,10 +151,88 @@ impl<Key, Data, Condition> Geoadd<Key, Data, Condition, Unset> {
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Geoadd {
+            key: self.key,
+            condition: given.then_some(Tok("NX")),
+            change: self.change,
+            data: self.data,
+            min_version,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Geoadd<Key, Data, Option<Tok>, Change>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Geoadd {
+            key: self.key,
+            condition: given.then_some(Tok("XX")),
+            change: self.change,
+            data: self.data,
+            min_version,
+        }
+    }
+    /// `CH`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`ch`](Self::ch): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CH`
+    pub fn ch_if(self, given: bool) -> Geoadd<Key, Data, Condition, Option<Tok>>
+    where
+        Change: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Geoadd {
+            key: self.key,
+            condition: self.condition,
+            change: given.then_some(Tok("CH")),
+            data: self.data,
+            min_version,
+        }
+    }
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
     Condition: ToValkeyArgs,
     Change: ToValkeyArgs,
 > Command for Geoadd<Key, Data, Condition, Change> {
@@ -158,6 +253,27 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Change: ToValkeyArgs,
+> CommandKeys for Geoadd<Key, Data, Condition, Change> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Number, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Change: ToValkeyArgs,
+> fmt::Debug for Geoadd<Key, Data, Condition, Change> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEODIST`.
@@ -205,7 +321,11 @@ pub(crate) static GEODIST: CommandMeta = CommandMeta {
 /// - `member1`: a string — `member1`
 /// - `member2`: a string — `member2`
 ///
-/// **Options** (methods of [`Geodist`](struct@Geodist)): `m`, `km`, `ft`, `mi`
+/// **Options** (methods of [`Geodist`](struct@Geodist)): `m`, `km`, `ft`, `mi`, `m_if`, `km_if`, `ft_if`, `mi_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<f64> = con.send(cmd::geodist(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEODIST")]
 pub fn geodist<Key: ToValkeyArg, Member1: ToValkeyArg, Member2: ToValkeyArg>(
     key: Key,
@@ -221,17 +341,27 @@ pub fn geodist<Key: ToValkeyArg, Member1: ToValkeyArg, Member2: ToValkeyArg>(
 }
 /// The `GEODIST` command, built by [`geodist`](fn@geodist): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<f64>`
+///   - RESP2: a bulk string
+///   - RESP3: a bulk string (not a double)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geodist<Key, Member1, Member2, Unit> {
     key: Key,
     member1: Member1,
     member2: Member2,
     unit: Unit,
 }
-impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
+impl<Key, Member1, Member2, Unit> Geodist<Key, Member1, Member2, Unit> {
     /// `M`
-    pub fn m(self) -> Geodist<Key, Member1, Member2, Tok> {
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    pub fn m(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -240,7 +370,12 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
         }
     }
     /// `KM`
-    pub fn km(self) -> Geodist<Key, Member1, Member2, Tok> {
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    pub fn km(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -249,7 +384,12 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
         }
     }
     /// `FT`
-    pub fn ft(self) -> Geodist<Key, Member1, Member2, Tok> {
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    pub fn ft(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
@@ -258,12 +398,97 @@ impl<Key, Member1, Member2> Geodist<Key, Member1, Member2, Unset> {
         }
     }
     /// `MI`
-    pub fn mi(self) -> Geodist<Key, Member1, Member2, Tok> {
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    pub fn mi(self) -> Geodist<Key, Member1, Member2, Tok>
+    where
+        Unit: Unfilled,
+    {
         Geodist {
             key: self.key,
             member1: self.member1,
             member2: self.member2,
             unit: Tok("MI"),
+        }
+    }
+    /// `M`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`m`](Self::m): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `M`
+    pub fn m_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("M")),
+        }
+    }
+    /// `KM`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`km`](Self::km): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KM`
+    pub fn km_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("KM")),
+        }
+    }
+    /// `FT`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ft`](Self::ft): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FT`
+    pub fn ft_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("FT")),
+        }
+    }
+    /// `MI`
+    ///
+    /// One choice of the `unit` option (`M | KM | FT | MI`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`mi`](Self::mi): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MI`
+    pub fn mi_if(self, given: bool) -> Geodist<Key, Member1, Member2, Option<Tok>>
+    where
+        Unit: Unfilled,
+    {
+        Geodist {
+            key: self.key,
+            member1: self.member1,
+            member2: self.member2,
+            unit: given.then_some(Tok("MI")),
         }
     }
 }
@@ -287,6 +512,27 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEODIST)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member1: ToValkeyArg,
+    Member2: ToValkeyArg,
+    Unit: ToValkeyArgs,
+> CommandKeys for Geodist<Key, Member1, Member2, Unit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member1: ToValkeyArg,
+    Member2: ToValkeyArg,
+    Unit: ToValkeyArgs,
+> fmt::Debug for Geodist<Key, Member1, Member2, Unit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEOHASH`.
@@ -330,25 +576,52 @@ pub(crate) static GEOHASH: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Geohash`](struct@Geohash)): `member`
+/// **Options** (methods of [`Geohash`](struct@Geohash)): `member`, `member_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<String>> = con.send(cmd::geohash(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOHASH")]
 pub fn geohash<Key: ToValkeyArg>(key: Key) -> Geohash<Key, Unset> {
     Geohash { key, member: Unset }
 }
 /// The `GEOHASH` command, built by [`geohash`](fn@geohash): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<Option<String>>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geohash<Key, Member> {
     key: Key,
     member: Member,
 }
-impl<Key> Geohash<Key, Unset> {
+impl<Key, Member> Geohash<Key, Member> {
     /// `member [member ...]`
-    pub fn member<Member2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
+    pub fn member<Member2: ToValkeyArgs>(self, member: Member2) -> Geohash<Key, Member2>
+    where
+        Member: Unfilled,
+    {
+        Geohash { key: self.key, member }
+    }
+    /// `member [member ...]`
+    ///
+    /// The run-time form of [`member`](Self::member): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
+    pub fn member_opt<Member2: ToValkeyArgs>(
         self,
-        member: Member2,
-    ) -> Geohash<Key, Member2> {
+        member: Option<Member2>,
+    ) -> Geohash<Key, Option<Member2>>
+    where
+        Member: Unfilled,
+    {
         Geohash { key: self.key, member }
     }
 }
@@ -364,6 +637,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Geohash<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEOHASH)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Geohash<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Geohash<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEOPOS`.
@@ -407,7 +691,11 @@ pub(crate) static GEOPOS: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Geopos`](struct@Geopos)): `member`
+/// **Options** (methods of [`Geopos`](struct@Geopos)): `member`, `member_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::geopos(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOPOS")]
 pub fn geopos<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Geopos<Key, Unset, T> {
     Geopos {
@@ -418,19 +706,49 @@ pub fn geopos<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Geopos<Key, Unset, T
 }
 /// The `GEOPOS` command, built by [`geopos`](fn@geopos): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geopos<Key, Member, T> {
     key: Key,
     member: Member,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Geopos<Key, Unset, T> {
+impl<Key, Member, T> Geopos<Key, Member, T> {
     /// `member [member ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
     pub fn member<Member2: ToValkeyArgs>(
         self,
         member: Member2,
-    ) -> Geopos<Key, Member2, T> {
+    ) -> Geopos<Key, Member2, T>
+    where
+        Member: Unfilled,
+    {
+        Geopos {
+            key: self.key,
+            member,
+            _reply: PhantomData,
+        }
+    }
+    /// `member [member ...]`
+    ///
+    /// The run-time form of [`member`](Self::member): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
+    pub fn member_opt<Member2: ToValkeyArgs>(
+        self,
+        member: Option<Member2>,
+    ) -> Geopos<Key, Option<Member2>, T>
+    where
+        Member: Unfilled,
+    {
         Geopos {
             key: self.key,
             member,
@@ -451,6 +769,19 @@ for Geopos<Key, Member, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEOPOS)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs, T: FromValkey> CommandKeys
+for Geopos<Key, Member, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Geopos<Key, Member, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEORADIUS`.
@@ -538,7 +869,11 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadius`](struct@Georadius)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadius(\"k\", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUS")]
 pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -567,8 +902,13 @@ pub fn georadius<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEORADIUS` command, built by [`georadius`](fn@georadius): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   The matching members (with the requested `WITH*` data), read into `T`. With `store()`/`storedist()`: the number of members stored.
+///   - with `store()`, `storedist()`: `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Georadius<
     Key,
     Withcoord,
@@ -599,6 +939,7 @@ pub struct Georadius<
 }
 impl<
     Key,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -609,7 +950,7 @@ impl<
     T,
 > Georadius<
     Key,
-    Unset,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -633,7 +974,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -652,29 +996,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadius<
-    Key,
-    Withcoord,
-    Unset,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -689,7 +1010,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -708,29 +1032,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadius<
-    Key,
-    Withcoord,
-    Withdist,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -745,7 +1046,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -764,18 +1068,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadius<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, Store, T> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -790,7 +1087,11 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -809,17 +1110,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    Store,
-    T,
-> Georadius<Key, Withcoord, Withdist, Withhash, Present, Count, Unset, Order, Store, T> {
     /// `ANY`
     ///
     /// (since 6.2.0)
@@ -830,13 +1120,17 @@ impl<
         Withcoord,
         Withdist,
         Withhash,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -855,30 +1149,9 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Store,
-    T,
-> Georadius<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    Store,
-    T,
-> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Georadius<
@@ -892,7 +1165,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -912,6 +1188,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Georadius<
@@ -925,7 +1203,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -944,6 +1225,276 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            store: self.store,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Georadius<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        Georadius {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
+            store: self.store,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key,
@@ -954,6 +1505,7 @@ impl<
     Count,
     Any,
     Order,
+    Store,
 > Georadius<
     Key,
     Withcoord,
@@ -963,10 +1515,16 @@ impl<
     Count,
     Any,
     Order,
-    Unset,
+    Store,
     i64,
 > {
     /// `STORE key`
+    ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storekey`: a key — `STORE key`
     ///
     /// Changes the reply to `i64`.
     pub fn store<Storekey: ToValkeyArg>(
@@ -983,7 +1541,10 @@ impl<
         Order,
         Tokened<Storekey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1004,6 +1565,12 @@ impl<
     }
     /// `STOREDIST key`
     ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storedistkey`: a key — `STOREDIST key`
+    ///
     /// Changes the reply to `i64`.
     pub fn storedist<Storedistkey: ToValkeyArg>(
         self,
@@ -1019,7 +1586,10 @@ impl<
         Order,
         Tokened<Storedistkey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadius {
             key: self.key,
             longitude: self.longitude,
@@ -1090,6 +1660,62 @@ for Georadius<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Georadius<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Georadius<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEORADIUSBYMEMBER`.
@@ -1170,7 +1796,11 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`
+/// **Options** (methods of [`Georadiusbymember`](struct@Georadiusbymember)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `store`, `storedist`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadiusbymember(\"k\", \"1\", 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUSBYMEMBER")]
 pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1203,14 +1833,18 @@ pub fn georadiusbymember<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
         any: Unset,
         order: Unset,
         store: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `GEORADIUSBYMEMBER` command, built by [`georadiusbymember`](fn@georadiusbymember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   The matching members (with the requested `WITH*` data), read into `T`. With `store()`/`storedist()`: the number of members stored.
+///   - with `store()`, `storedist()`: `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Georadiusbymember<
     Key,
     Member,
@@ -1236,12 +1870,12 @@ pub struct Georadiusbymember<
     any: Any,
     order: Order,
     store: Store,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<
     Key,
     Member,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -1253,7 +1887,7 @@ impl<
 > Georadiusbymember<
     Key,
     Member,
-    Unset,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -1278,7 +1912,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1292,35 +1929,9 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Unset,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -1336,7 +1947,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1350,35 +1964,9 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -1394,7 +1982,10 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1408,35 +1999,14 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Unset,
-    Unset,
-    Any,
-    Order,
-    Store,
-    T,
-> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -1452,7 +2022,11 @@ impl<
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1466,34 +2040,9 @@ impl<
             any: self.any,
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Present,
-    Count,
-    Unset,
-    Order,
-    Store,
-    T,
-> {
     /// `ANY`
     pub fn any(
         self,
@@ -1503,13 +2052,17 @@ impl<
         Withcoord,
         Withdist,
         Withhash,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Order,
         Store,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1523,36 +2076,12 @@ impl<
             any: Tok("ANY"),
             order: self.order,
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Store,
-    T,
-> Georadiusbymember<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    Store,
-    T,
-> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Georadiusbymember<
@@ -1567,7 +2096,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1581,11 +2113,12 @@ impl<
             any: self.any,
             order: Tok("ASC"),
             store: self.store,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Georadiusbymember<
@@ -1600,7 +2133,10 @@ impl<
         Tok,
         Store,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1614,7 +2150,263 @@ impl<
             any: self.any,
             order: Tok("DESC"),
             store: self.store,
-            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        Store,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            store: self.store,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Georadiusbymember<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Store,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        Georadiusbymember {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
+            store: self.store,
             _reply: PhantomData,
         }
     }
@@ -1629,6 +2421,7 @@ impl<
     Count,
     Any,
     Order,
+    Store,
 > Georadiusbymember<
     Key,
     Member,
@@ -1639,10 +2432,16 @@ impl<
     Count,
     Any,
     Order,
-    Unset,
+    Store,
     i64,
 > {
     /// `STORE key`
+    ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storekey`: a key — `STORE key`
     ///
     /// Changes the reply to `i64`.
     pub fn store<Storekey: ToValkeyArg>(
@@ -1660,7 +2459,10 @@ impl<
         Order,
         Tokened<Storekey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1674,11 +2476,16 @@ impl<
             any: self.any,
             order: self.order,
             store: Tokened("STORE", storekey),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `STOREDIST key`
+    ///
+    /// One choice of the `store` option (`STORE key | STOREDIST key`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `storedistkey`: a key — `STOREDIST key`
     ///
     /// Changes the reply to `i64`.
     pub fn storedist<Storedistkey: ToValkeyArg>(
@@ -1696,7 +2503,10 @@ impl<
         Order,
         Tokened<Storedistkey>,
         i64,
-    > {
+    >
+    where
+        Store: Unfilled,
+    {
         Georadiusbymember {
             key: self.key,
             member: self.member,
@@ -1710,7 +2520,6 @@ impl<
             any: self.any,
             order: self.order,
             store: Tokened("STOREDIST", storedistkey),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -1765,8 +2574,65 @@ for Georadiusbymember<
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEORADIUSBYMEMBER)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Georadiusbymember<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    Store: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Georadiusbymember<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    Store,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEORADIUSBYMEMBER_RO`.
@@ -1818,7 +2684,11 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusbymemberRo`](struct@GeoradiusbymemberRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadiusbymember_ro(\"k\", \"1\", 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUSBYMEMBER_RO")]
 pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1849,14 +2719,16 @@ pub fn georadiusbymember_ro<Key: ToValkeyArg, Member: ToValkeyArg, T: FromValkey
         count: Unset,
         any: Unset,
         order: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `GEORADIUSBYMEMBER_RO` command, built by [`georadiusbymember_ro`](fn@georadiusbymember_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct GeoradiusbymemberRo<
     Key,
     Member,
@@ -1880,12 +2752,12 @@ pub struct GeoradiusbymemberRo<
     count: Count,
     any: Any,
     order: Order,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<
     Key,
     Member,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -1896,7 +2768,7 @@ impl<
 > GeoradiusbymemberRo<
     Key,
     Member,
-    Unset,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -1919,7 +2791,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -1932,33 +2807,9 @@ impl<
             count: self.count,
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Unset,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -1973,7 +2824,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -1986,33 +2840,9 @@ impl<
             count: self.count,
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -2027,7 +2857,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2040,33 +2873,14 @@ impl<
             count: self.count,
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Unset,
-    Unset,
-    Any,
-    Order,
-    T,
-> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -2081,7 +2895,11 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2094,32 +2912,9 @@ impl<
             count: Tokened("COUNT", count),
             any: self.any,
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Present,
-    Count,
-    Unset,
-    Order,
-    T,
-> {
     /// `ANY`
     pub fn any(
         self,
@@ -2129,12 +2924,16 @@ impl<
         Withcoord,
         Withdist,
         Withhash,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Order,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2147,34 +2946,12 @@ impl<
             count: self.count,
             any: Tok("ANY"),
             order: self.order,
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    T,
-> GeoradiusbymemberRo<
-    Key,
-    Member,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    T,
-> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> GeoradiusbymemberRo<
@@ -2188,7 +2965,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2201,11 +2981,12 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("ASC"),
-            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> GeoradiusbymemberRo<
@@ -2219,7 +3000,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusbymemberRo {
             key: self.key,
             member: self.member,
@@ -2232,7 +3016,251 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
-            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusbymemberRo<
+        Key,
+        Member,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        GeoradiusbymemberRo {
+            key: self.key,
+            member: self.member,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
             _reply: PhantomData,
         }
     }
@@ -2284,8 +3312,62 @@ for GeoradiusbymemberRo<
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GEORADIUSBYMEMBER_RO)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for GeoradiusbymemberRo<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for GeoradiusbymemberRo<
+    Key,
+    Member,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GEORADIUS_RO`.
@@ -2344,7 +3426,11 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
 /// - `radius`: a number — `radius`
 /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
 ///
-/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`
+/// **Options** (methods of [`GeoradiusRo`](struct@GeoradiusRo)): `withcoord`, `withdist`, `withhash`, `count`, `any`, `asc`, `desc`, `withcoord_if`, `withdist_if`, `withhash_if`, `any_if`, `asc_if`, `desc_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::georadius_ro(\"k\", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEORADIUS_RO")]
 pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2372,8 +3458,11 @@ pub fn georadius_ro<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEORADIUS_RO` command, built by [`georadius_ro`](fn@georadius_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct GeoradiusRo<
     Key,
     Withcoord,
@@ -2402,6 +3491,7 @@ pub struct GeoradiusRo<
 }
 impl<
     Key,
+    Withcoord,
     Withdist,
     Withhash,
     CountBlockGiven,
@@ -2409,21 +3499,24 @@ impl<
     Any,
     Order,
     T,
-> GeoradiusRo<Key, Unset, Withdist, Withhash, CountBlockGiven, Count, Any, Order, T> {
+> GeoradiusRo<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
     /// `WITHCOORD`
     pub fn withcoord(
         self,
-    ) -> GeoradiusRo<
-        Key,
-        Tok,
-        Withdist,
-        Withhash,
-        CountBlockGiven,
-        Count,
-        Any,
-        Order,
-        T,
-    > {
+    ) -> GeoradiusRo<Key, Tok, Withdist, Withhash, CountBlockGiven, Count, Any, Order, T>
+    where
+        Withcoord: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2441,17 +3534,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Unset, Withhash, CountBlockGiven, Count, Any, Order, T> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -2465,7 +3547,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2483,17 +3568,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    CountBlockGiven,
-    Count,
-    Any,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Withdist, Unset, CountBlockGiven, Count, Any, Order, T> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -2507,7 +3581,10 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2525,17 +3602,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Any,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Withdist, Withhash, Unset, Unset, Any, Order, T> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -2549,7 +3620,11 @@ impl<
         Any,
         Order,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2567,22 +3642,26 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    Count,
-    Order,
-    T,
-> GeoradiusRo<Key, Withcoord, Withdist, Withhash, Present, Count, Unset, Order, T> {
     /// `ANY`
     ///
     /// (since 6.2.0)
     pub fn any(
         self,
-    ) -> GeoradiusRo<Key, Withcoord, Withdist, Withhash, Present, Count, Tok, Order, T> {
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Tok,
+        Order,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2600,28 +3679,9 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    T,
-> GeoradiusRo<
-    Key,
-    Withcoord,
-    Withdist,
-    Withhash,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    T,
-> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> GeoradiusRo<
@@ -2634,7 +3694,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2653,6 +3716,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> GeoradiusRo<
@@ -2665,7 +3730,10 @@ impl<
         Any,
         Tok,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         GeoradiusRo {
             key: self.key,
             longitude: self.longitude,
@@ -2679,6 +3747,264 @@ impl<
             count: self.count,
             any: self.any,
             order: Tok("DESC"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Order,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: self.order,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Order,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            order: self.order,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("ASC")),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> GeoradiusRo<
+        Key,
+        Withcoord,
+        Withdist,
+        Withhash,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        GeoradiusRo {
+            key: self.key,
+            longitude: self.longitude,
+            latitude: self.latitude,
+            radius: self.radius,
+            unit: self.unit,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            order: given.then_some(Tok("DESC")),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -2734,15 +4060,68 @@ for GeoradiusRo<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for GeoradiusRo<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for GeoradiusRo<
+    Key,
+    Withcoord,
+    Withdist,
+    Withhash,
+    CountBlockGiven,
+    Count,
+    Any,
+    Order,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// The `vertices` argument: `longitude latitude [longitude latitude ...]`
 #[derive(Clone, Debug, PartialEq)]
-pub struct GeosearchByPolygonVertices {
+pub struct LonLat {
     /// `longitude`
     pub longitude: f64,
     /// `latitude`
     pub latitude: f64,
 }
-impl ToValkeyArgs for GeosearchByPolygonVertices {
+impl ToValkeyArgs for LonLat {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         let Self { longitude, latitude } = self;
@@ -2781,7 +4160,7 @@ pub enum GeosearchBy {
     /// (since 9.0.0)
     Polygon {
         /// `longitude latitude [longitude latitude ...]`
-        vertices: Vec<GeosearchByPolygonVertices>,
+        vertices: Vec<LonLat>,
     },
 }
 impl ToValkeyArgs for GeosearchBy {
@@ -2793,7 +4172,7 @@ impl ToValkeyArgs for GeosearchBy {
                 2usize + 1usize + ToValkeyArgs::num_args(unit)
             }
             Self::Polygon { vertices } => {
-                1usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
+                2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
             }
         }
     }
@@ -2811,6 +4190,7 @@ impl ToValkeyArgs for GeosearchBy {
                 ToValkeyArgs::write_args(unit, out);
             }
             Self::Polygon { vertices } => {
+                out.write_bytes(b"BYPOLYGON");
                 out.write(&vertices.len());
                 for x in vertices.iter() {
                     ToValkeyArgs::write_args(x, out);
@@ -2820,11 +4200,12 @@ impl ToValkeyArgs for GeosearchBy {
     }
 }
 impl GeosearchBy {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Polygon { .. } => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -2882,13 +4263,17 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `by`: [`GeosearchBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`
+/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `withcoord_if`, `withdist_if`, `withhash_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(\n        cmd::geosearch(\n                \"k\",\n                cmd::GeosearchBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOSEARCH")]
 pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
     by: GeosearchBy,
 ) -> Geosearch<Key, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, T> {
-    let min_version = newer(None, if_newer(Version::new(6, 2, 0), by.since()));
+    let min_version = if_newer(Version::new(6, 2, 0), by.since());
     Geosearch {
         key,
         from: Unset,
@@ -2906,8 +4291,11 @@ pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GEOSEARCH` command, built by [`geosearch`](fn@geosearch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geosearch<
     Key,
     From,
@@ -2935,6 +4323,7 @@ pub struct Geosearch<
 }
 impl<
     Key,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -2945,7 +4334,7 @@ impl<
     T,
 > Geosearch<
     Key,
-    Unset,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -2956,6 +4345,12 @@ impl<
     T,
 > {
     /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
     pub fn frommember<Member: ToValkeyArg>(
         self,
         member: Member,
@@ -2970,7 +4365,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: Tokened("FROMMEMBER", member),
@@ -2987,6 +4385,13 @@ impl<
         }
     }
     /// `FROMLONLAT longitude latitude`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `longitude`: a number — `longitude`
+    /// - `latitude`: a number — `latitude`
     pub fn fromlonlat(
         self,
         longitude: f64,
@@ -3002,7 +4407,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: Block((Tok("FROMLONLAT"), longitude, latitude)),
@@ -3018,30 +4426,9 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    From,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Geosearch<
@@ -3055,7 +4442,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3072,6 +4462,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Geosearch<
@@ -3085,7 +4477,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3101,18 +4496,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    From,
-    Order,
-    Any,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<Key, From, Order, Unset, Unset, Any, Withcoord, Withdist, Withhash, T> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -3127,7 +4515,11 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3143,17 +4535,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    From,
-    Order,
-    Count,
-    Withcoord,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<Key, From, Order, Present, Count, Unset, Withcoord, Withdist, Withhash, T> {
     /// `ANY`
     pub fn any(
         self,
@@ -3161,14 +4542,18 @@ impl<
         Key,
         From,
         Order,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Withcoord,
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3184,29 +4569,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withdist,
-    Withhash,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Unset,
-    Withdist,
-    Withhash,
-    T,
-> {
     /// `WITHCOORD`
     pub fn withcoord(
         self,
@@ -3221,7 +4583,10 @@ impl<
         Withdist,
         Withhash,
         T,
-    > {
+    >
+    where
+        Withcoord: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3237,29 +4602,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withhash,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Unset,
-    Withhash,
-    T,
-> {
     /// `WITHDIST`
     pub fn withdist(
         self,
@@ -3274,7 +4616,10 @@ impl<
         Tok,
         Withhash,
         T,
-    > {
+    >
+    where
+        Withdist: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3290,29 +4635,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    T,
-> Geosearch<
-    Key,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-    Withcoord,
-    Withdist,
-    Unset,
-    T,
-> {
     /// `WITHHASH`
     pub fn withhash(
         self,
@@ -3327,7 +4649,10 @@ impl<
         Withdist,
         Tok,
         T,
-    > {
+    >
+    where
+        Withhash: Unfilled,
+    {
         Geosearch {
             key: self.key,
             from: self.from,
@@ -3339,6 +4664,293 @@ impl<
             withcoord: self.withcoord,
             withdist: self.withdist,
             withhash: Tok("WITHHASH"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
+    pub fn frommember_opt<Member: ToValkeyArg>(
+        self,
+        member: Option<Member>,
+    ) -> Geosearch<
+        Key,
+        Option<Tokened<Member>>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        From: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("ASC")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        Order: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("DESC")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCOORD`
+    ///
+    /// The run-time form of [`withcoord`](Self::withcoord): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCOORD`
+    pub fn withcoord_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        Withcoord: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: given.then_some(Tok("WITHCOORD")),
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHDIST`
+    ///
+    /// The run-time form of [`withdist`](Self::withdist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHDIST`
+    pub fn withdist_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Option<Tok>,
+        Withhash,
+        T,
+    >
+    where
+        Withdist: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: given.then_some(Tok("WITHDIST")),
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHHASH`
+    ///
+    /// The run-time form of [`withhash`](Self::withhash): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHHASH`
+    pub fn withhash_if(
+        self,
+        given: bool,
+    ) -> Geosearch<
+        Key,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Option<Tok>,
+        T,
+    >
+    where
+        Withhash: Unfilled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: given.then_some(Tok("WITHHASH")),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -3394,25 +5006,61 @@ for Geosearch<
         self.min_version
     }
 }
-/// The `vertices` argument: `longitude latitude [longitude latitude ...]`
-#[derive(Clone, Debug, PartialEq)]
-pub struct GeosearchstoreByPolygonVertices {
-    /// `longitude`
-    pub longitude: f64,
-    /// `latitude`
-    pub latitude: f64,
-}
-impl ToValkeyArgs for GeosearchstoreByPolygonVertices {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        let Self { longitude, latitude } = self;
-        1usize + 1usize
+impl<
+    Key: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Geosearch<
+    Key,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Withcoord,
+    Withdist,
+    Withhash,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
     }
-    #[allow(unused_variables)]
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        let Self { longitude, latitude } = self;
-        out.write(longitude);
-        out.write(latitude);
+}
+impl<
+    Key: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Withcoord: ToValkeyArgs,
+    Withdist: ToValkeyArgs,
+    Withhash: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Geosearch<
+    Key,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Withcoord,
+    Withdist,
+    Withhash,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `by` argument: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
@@ -3441,7 +5089,7 @@ pub enum GeosearchstoreBy {
     /// (since 9.0.0)
     Polygon {
         /// `longitude latitude [longitude latitude ...]`
-        vertices: Vec<GeosearchstoreByPolygonVertices>,
+        vertices: Vec<LonLat>,
     },
 }
 impl ToValkeyArgs for GeosearchstoreBy {
@@ -3453,7 +5101,7 @@ impl ToValkeyArgs for GeosearchstoreBy {
                 2usize + 1usize + ToValkeyArgs::num_args(unit)
             }
             Self::Polygon { vertices } => {
-                1usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
+                2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
             }
         }
     }
@@ -3471,6 +5119,7 @@ impl ToValkeyArgs for GeosearchstoreBy {
                 ToValkeyArgs::write_args(unit, out);
             }
             Self::Polygon { vertices } => {
+                out.write_bytes(b"BYPOLYGON");
                 out.write(&vertices.len());
                 for x in vertices.iter() {
                     ToValkeyArgs::write_args(x, out);
@@ -3480,11 +5129,12 @@ impl ToValkeyArgs for GeosearchstoreBy {
     }
 }
 impl GeosearchstoreBy {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Polygon { .. } => Some(Version::new(9u16, 0u16, 0u16)),
+            Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),
             _ => None,
         }
     }
@@ -3552,14 +5202,18 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `by`: [`GeosearchstoreBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`
+/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `storedist_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(\n        cmd::geosearchstore(\n                \"k2\",\n                \"k\",\n                cmd::GeosearchstoreBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GEOSEARCHSTORE")]
 pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
     destination: Destination,
     source: Source,
     by: GeosearchstoreBy,
 ) -> Geosearchstore<Destination, Source, Unset, Unset, Unset, Unset, Unset, Unset> {
-    let min_version = newer(None, if_newer(Version::new(6, 2, 0), by.since()));
+    let min_version = if_newer(Version::new(6, 2, 0), by.since());
     Geosearchstore {
         destination,
         source,
@@ -3575,8 +5229,11 @@ pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
 }
 /// The `GEOSEARCHSTORE` command, built by [`geosearchstore`](fn@geosearchstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Geosearchstore<
     Destination,
     Source,
@@ -3601,6 +5258,7 @@ pub struct Geosearchstore<
 impl<
     Destination,
     Source,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -3609,7 +5267,7 @@ impl<
 > Geosearchstore<
     Destination,
     Source,
-    Unset,
+    From,
     Order,
     CountBlockGiven,
     Count,
@@ -3617,6 +5275,12 @@ impl<
     Storedist,
 > {
     /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
     pub fn frommember<Member: ToValkeyArg>(
         self,
         member: Member,
@@ -3629,7 +5293,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3644,6 +5311,13 @@ impl<
         }
     }
     /// `FROMLONLAT longitude latitude`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `longitude`: a number — `longitude`
+    /// - `latitude`: a number — `latitude`
     pub fn fromlonlat(
         self,
         longitude: f64,
@@ -3657,7 +5331,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        From: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3671,26 +5348,9 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    CountBlockGiven,
-    Count,
-    Any,
-    Storedist,
-> Geosearchstore<
-    Destination,
-    Source,
-    From,
-    Unset,
-    CountBlockGiven,
-    Count,
-    Any,
-    Storedist,
-> {
     /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn asc(
         self,
     ) -> Geosearchstore<
@@ -3702,7 +5362,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3717,6 +5380,8 @@ impl<
         }
     }
     /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
     pub fn desc(
         self,
     ) -> Geosearchstore<
@@ -3728,7 +5393,10 @@ impl<
         Count,
         Any,
         Storedist,
-    > {
+    >
+    where
+        Order: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3742,16 +5410,11 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    Order,
-    Any,
-    Storedist,
-> Geosearchstore<Destination, Source, From, Order, Unset, Unset, Any, Storedist> {
     /// `COUNT count [ANY]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `COUNT count`
     pub fn count(
         self,
         count: i64,
@@ -3764,7 +5427,11 @@ impl<
         Tokened<i64>,
         Any,
         Storedist,
-    > {
+    >
+    where
+        CountBlockGiven: Unfilled,
+        Count: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3778,15 +5445,6 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    Order,
-    Count,
-    Storedist,
-> Geosearchstore<Destination, Source, From, Order, Present, Count, Unset, Storedist> {
     /// `ANY`
     pub fn any(
         self,
@@ -3795,11 +5453,15 @@ impl<
         Source,
         From,
         Order,
-        Present,
+        CountBlockGiven,
         Count,
         Tok,
         Storedist,
-    > {
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3813,16 +5475,6 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<
-    Destination,
-    Source,
-    From,
-    Order,
-    CountBlockGiven,
-    Count,
-    Any,
-> Geosearchstore<Destination, Source, From, Order, CountBlockGiven, Count, Any, Unset> {
     /// `STOREDIST`
     pub fn storedist(
         self,
@@ -3835,7 +5487,10 @@ impl<
         Count,
         Any,
         Tok,
-    > {
+    >
+    where
+        Storedist: Unfilled,
+    {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
@@ -3846,6 +5501,193 @@ impl<
             count: self.count,
             any: self.any,
             storedist: Tok("STOREDIST"),
+            min_version: self.min_version,
+        }
+    }
+    /// `FROMMEMBER member`
+    ///
+    /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `member`: a string — `FROMMEMBER member`
+    pub fn frommember_opt<Member: ToValkeyArg>(
+        self,
+        member: Option<Member>,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        Option<Tokened<Member>>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        From: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `ASC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`asc`](Self::asc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASC`
+    pub fn asc_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        Order: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("ASC")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `DESC`
+    ///
+    /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`desc`](Self::desc): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `DESC`
+    pub fn desc_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Option<Tok>,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        Order: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: given.then_some(Tok("DESC")),
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `ANY`
+    ///
+    /// The run-time form of [`any`](Self::any): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ANY`
+    pub fn any_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Option<Tok>,
+        Storedist,
+    >
+    where
+        Any: Unfilled,
+        CountBlockGiven: Given,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: given.then_some(Tok("ANY")),
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `STOREDIST`
+    ///
+    /// The run-time form of [`storedist`](Self::storedist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `STOREDIST`
+    pub fn storedist_if(
+        self,
+        given: bool,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Option<Tok>,
+    >
+    where
+        Storedist: Unfilled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: self.by,
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: given.then_some(Tok("STOREDIST")),
             min_version: self.min_version,
         }
     }
@@ -3892,5 +5734,55 @@ for Geosearchstore<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Source: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Storedist: ToValkeyArgs,
+> CommandKeys
+for Geosearchstore<
+    Destination,
+    Source,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Storedist,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        one_key(&self.source, f);
+        true
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Source: ToValkeyArg,
+    From: ToValkeyArgs,
+    Order: ToValkeyArgs,
+    CountBlockGiven,
+    Count: ToValkeyArgs,
+    Any: ToValkeyArgs,
+    Storedist: ToValkeyArgs,
+> fmt::Debug
+for Geosearchstore<
+    Destination,
+    Source,
+    From,
+    Order,
+    CountBlockGiven,
+    Count,
+    Any,
+    Storedist,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -62,6 +61,10 @@ pub(crate) static HDEL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HDEL")]
 pub fn hdel<Key: ToValkeyArg, Field: ToValkeyArgs>(
     key: Key,
@@ -71,8 +74,11 @@ pub fn hdel<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HDEL` command, built by [`hdel`](fn@hdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hdel<Key, Field> {
     key: Key,
     field: Field,
@@ -89,6 +95,17 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hdel<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HDEL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> CommandKeys for Hdel<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hdel<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXISTS`.
@@ -132,6 +149,10 @@ pub(crate) static HEXISTS: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hexists(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXISTS")]
 pub fn hexists<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -141,8 +162,11 @@ pub fn hexists<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HEXISTS` command, built by [`hexists`](fn@hexists): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexists<Key, Field> {
     key: Key,
     field: Field,
@@ -159,6 +183,17 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hexists<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXISTS)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hexists<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hexists<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXPIRE`.
@@ -204,33 +239,45 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
 /// - `seconds`: an integer — `seconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hexpire`](struct@Hexpire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hexpire`](struct@Hexpire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXPIRE")]
-pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    seconds: i64,
+    seconds: impl IntoSeconds,
     field: Field,
 ) -> Hexpire<Key, Field, Unset> {
     Hexpire {
         key,
-        seconds,
+        seconds: IntoSeconds::into_seconds(seconds),
         condition: Unset,
         field,
     }
 }
 /// The `HEXPIRE` command, built by [`hexpire`](fn@hexpire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexpire<Key, Field, Condition> {
     key: Key,
     seconds: i64,
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hexpire<Key, Field, Unset> {
+impl<Key, Field, Condition> Hexpire<Key, Field, Condition> {
     /// `NX`
-    pub fn nx(self) -> Hexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -239,7 +286,12 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Hexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -248,7 +300,12 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Hexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -257,7 +314,12 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Hexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Hexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
@@ -265,9 +327,92 @@ impl<Key, Field> Hexpire<Key, Field, Unset> {
             field: self.field,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpire {
+            key: self.key,
+            seconds: self.seconds,
+            condition: given.then_some(Tok("LT")),
+            field: self.field,
+        }
+    }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hexpire<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hexpire<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.seconds.num_args() + self.condition.num_args()
@@ -284,6 +429,25 @@ for Hexpire<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIRE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> CommandKeys for Hexpire<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hexpire<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXPIREAT`.
@@ -335,33 +499,45 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
 /// - `unix_time_seconds`: an integer — `unix-time-seconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hexpireat`](struct@Hexpireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hexpireat`](struct@Hexpireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXPIREAT")]
-pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    unix_time_seconds: i64,
+    unix_time_seconds: impl IntoUnixSeconds,
     field: Field,
 ) -> Hexpireat<Key, Field, Unset> {
     Hexpireat {
         key,
-        unix_time_seconds,
+        unix_time_seconds: IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
         condition: Unset,
         field,
     }
 }
 /// The `HEXPIREAT` command, built by [`hexpireat`](fn@hexpireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexpireat<Key, Field, Condition> {
     key: Key,
     unix_time_seconds: i64,
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hexpireat<Key, Field, Unset> {
+impl<Key, Field, Condition> Hexpireat<Key, Field, Condition> {
     /// `NX`
-    pub fn nx(self) -> Hexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -370,7 +546,12 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Hexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -379,7 +560,12 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Hexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -388,7 +574,12 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Hexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Hexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
@@ -396,9 +587,92 @@ impl<Key, Field> Hexpireat<Key, Field, Unset> {
             field: self.field,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hexpireat {
+            key: self.key,
+            unix_time_seconds: self.unix_time_seconds,
+            condition: given.then_some(Tok("LT")),
+            field: self.field,
+        }
+    }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hexpireat<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hexpireat<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.unix_time_seconds.num_args()
@@ -415,6 +689,25 @@ for Hexpireat<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIREAT)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> CommandKeys for Hexpireat<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hexpireat<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HEXPIRETIME`.
@@ -458,8 +751,12 @@ pub(crate) static HEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hexpiretime(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HEXPIRETIME")]
-pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hexpiretime<Key, Field> {
@@ -467,13 +764,17 @@ pub fn hexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HEXPIRETIME` command, built by [`hexpiretime`](fn@hexpiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hexpiretime<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hexpiretime<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hexpiretime<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -487,6 +788,19 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hexpiretime<Key, Field> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hexpiretime<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hexpiretime<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGET`.
@@ -530,6 +844,10 @@ pub(crate) static HGET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hget(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGET")]
 pub fn hget<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -543,8 +861,11 @@ pub fn hget<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey>(
 }
 /// The `HGET` command, built by [`hget`](fn@hget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hget<Key, Field, T> {
     key: Key,
     field: Field,
@@ -563,6 +884,19 @@ for Hget<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGET)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey> CommandKeys
+for Hget<Key, Field, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey> fmt::Debug
+for Hget<Key, Field, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGETALL`.
@@ -607,6 +941,10 @@ pub(crate) static HGETALL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetall(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGETALL")]
 pub fn hgetall<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hgetall<Key, T> {
     Hgetall {
@@ -616,8 +954,13 @@ pub fn hgetall<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hgetall<Key, T> {
 }
 /// The `HGETALL` command, built by [`hgetall`](fn@hgetall): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of fields and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hgetall<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -633,6 +976,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hgetall<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETALL)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hgetall<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hgetall<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGETDEL`.
@@ -676,11 +1030,16 @@ pub(crate) static HGETDEL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGETDEL")]
-pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
-    key: Key,
-    field: Field,
-) -> Hgetdel<Key, Field, T> {
+pub fn hgetdel<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+>(key: Key, field: Field) -> Hgetdel<Key, Field, T> {
     Hgetdel {
         key,
         field,
@@ -689,14 +1048,17 @@ pub fn hgetdel<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
 }
 /// The `HGETDEL` command, built by [`hgetdel`](fn@hgetdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hgetdel<Key, Field, T> {
     key: Key,
     field: Field,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> Command
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey> Command
 for Hgetdel<Key, Field, T> {
     type Output = T;
     fn num_args(&self) -> usize {
@@ -711,6 +1073,25 @@ for Hgetdel<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETDEL)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+> CommandKeys for Hgetdel<Key, Field, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+> fmt::Debug for Hgetdel<Key, Field, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HGETEX`.
@@ -755,12 +1136,17 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hgetex`](struct@Hgetex)): `ex`, `px`, `exat`, `pxat`, `persist`
+/// **Options** (methods of [`Hgetex`](struct@Hgetex)): `ex`, `px`, `exat`, `pxat`, `persist`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `persist_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hgetex(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HGETEX")]
-pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
-    key: Key,
-    field: Field,
-) -> Hgetex<Key, Field, Unset, T> {
+pub fn hgetex<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    T: FromValkey,
+>(key: Key, field: Field) -> Hgetex<Key, Field, Unset, T> {
     Hgetex {
         key,
         expiration: Unset,
@@ -770,56 +1156,109 @@ pub fn hgetex<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
 }
 /// The `HGETEX` command, built by [`hgetex`](fn@hgetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hgetex<Key, Field, Expiration, T> {
     key: Key,
     expiration: Expiration,
     field: Field,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
+impl<Key, Field, Expiration, T> Hgetex<Key, Field, Expiration, T> {
     /// `EX seconds`
-    pub fn ex(self, seconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex(self, seconds: impl IntoSeconds) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             field: self.field,
             _reply: PhantomData,
         }
     }
     /// `PX milliseconds`
-    pub fn px(self, milliseconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px(self, milliseconds: impl IntoMillis) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             field: self.field,
             _reply: PhantomData,
         }
     }
     /// `EXAT unix-time-seconds`
-    pub fn exat(self, unix_time_seconds: i64) -> Hgetex<Key, Field, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat(
+        self,
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             field: self.field,
             _reply: PhantomData,
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
-    ) -> Hgetex<Key, Field, Tokened<i64>, T> {
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Hgetex<Key, Field, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             field: self.field,
             _reply: PhantomData,
         }
     }
     /// `PERSIST`
-    pub fn persist(self) -> Hgetex<Key, Field, Tok, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    pub fn persist(self) -> Hgetex<Key, Field, Tok, T>
+    where
+        Expiration: Unfilled,
+    {
         Hgetex {
             key: self.key,
             expiration: Tok("PERSIST"),
@@ -827,10 +1266,135 @@ impl<Key, Field, T> Hgetex<Key, Field, Unset, T> {
             _reply: PhantomData,
         }
     }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Hgetex {
+            key: self.key,
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Hgetex {
+            key: self.key,
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Hgetex {
+            key: self.key,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Hgetex<Key, Field, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Hgetex {
+            key: self.key,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
+    /// `PERSIST`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`persist`](Self::persist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PERSIST`
+    pub fn persist_if(self, given: bool) -> Hgetex<Key, Field, Option<Tok>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Hgetex {
+            key: self.key,
+            expiration: given.then_some(Tok("PERSIST")),
+            field: self.field,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key: ToValkeyArg,
-    Field: ToValkeyArgs,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
     Expiration: ToValkeyArgs,
     T: FromValkey,
 > Command for Hgetex<Key, Field, Expiration, T> {
@@ -848,6 +1412,27 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HGETEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Expiration: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Hgetex<Key, Field, Expiration, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Expiration: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hgetex<Key, Field, Expiration, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HINCRBY`.
@@ -895,6 +1480,10 @@ pub(crate) static HINCRBY: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
 /// - `increment`: an integer — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hincrby(\"k\", \"1\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HINCRBY")]
 pub fn hincrby<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -905,8 +1494,11 @@ pub fn hincrby<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HINCRBY` command, built by [`hincrby`](fn@hincrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hincrby<Key, Field> {
     key: Key,
     field: Field,
@@ -925,6 +1517,17 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hincrby<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HINCRBY)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hincrby<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrby<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HINCRBYFLOAT`.
@@ -972,6 +1575,10 @@ pub(crate) static HINCRBYFLOAT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
 /// - `increment`: a number — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: f64 = con.send(cmd::hincrbyfloat(\"k\", \"1\", 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HINCRBYFLOAT")]
 pub fn hincrbyfloat<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -986,8 +1593,11 @@ pub fn hincrbyfloat<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HINCRBYFLOAT` command, built by [`hincrbyfloat`](fn@hincrbyfloat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `f64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hincrbyfloat<Key, Field> {
     key: Key,
     field: Field,
@@ -1006,6 +1616,17 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hincrbyfloat<Key, Field> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HINCRBYFLOAT)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hincrbyfloat<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrbyfloat<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HKEYS`.
@@ -1048,14 +1669,21 @@ pub(crate) static HKEYS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hkeys(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HKEYS")]
 pub fn hkeys<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hkeys<Key, T> {
     Hkeys { key, _reply: PhantomData }
 }
 /// The `HKEYS` command, built by [`hkeys`](fn@hkeys): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hkeys<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -1071,6 +1699,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hkeys<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HKEYS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hkeys<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hkeys<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HLEN`.
@@ -1113,14 +1752,21 @@ pub(crate) static HLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hlen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HLEN")]
 pub fn hlen<Key: ToValkeyArg>(key: Key) -> Hlen<Key> {
     Hlen { key }
 }
 /// The `HLEN` command, built by [`hlen`](fn@hlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hlen<Key> {
     key: Key,
 }
@@ -1135,6 +1781,17 @@ impl<Key: ToValkeyArg> Command for Hlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Hlen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Hlen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HMGET`.
@@ -1178,6 +1835,10 @@ pub(crate) static HMGET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hmget(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HMGET")]
 pub fn hmget<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
     key: Key,
@@ -1191,8 +1852,11 @@ pub fn hmget<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey>(
 }
 /// The `HMGET` command, built by [`hmget`](fn@hmget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hmget<Key, Field, T> {
     key: Key,
     field: Field,
@@ -1211,6 +1875,19 @@ for Hmget<Key, Field, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HMGET)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> CommandKeys
+for Hmget<Key, Field, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Hmget<Key, Field, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HMSET`.
@@ -1257,8 +1934,12 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::hmset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HMSET")]
-pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     data: Data,
 ) -> Hmset<Key, Data> {
@@ -1266,13 +1947,17 @@ pub fn hmset<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `HMSET` command, built by [`hmset`](fn@hmset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hmset<Key, Data> {
     key: Key,
     data: Data,
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hmset<Key, Data> {
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command
+for Hmset<Key, Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.data.num_args()
@@ -1284,6 +1969,23 @@ impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hmset<Key, Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HMSET)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> CommandKeys for Hmset<Key, Data> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> fmt::Debug for Hmset<Key, Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPERSIST`.
@@ -1327,8 +2029,12 @@ pub(crate) static HPERSIST: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpersist(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPERSIST")]
-pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hpersist<Key, Field> {
@@ -1336,13 +2042,17 @@ pub fn hpersist<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPERSIST` command, built by [`hpersist`](fn@hpersist): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpersist<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpersist<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hpersist<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -1356,6 +2066,19 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpersist<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPERSIST)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hpersist<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hpersist<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPEXPIRE`.
@@ -1407,33 +2130,45 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
 /// - `milliseconds`: an integer — `milliseconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hpexpire`](struct@Hpexpire)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hpexpire`](struct@Hpexpire)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpire(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPEXPIRE")]
-pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    milliseconds: i64,
+    milliseconds: impl IntoMillis,
     field: Field,
 ) -> Hpexpire<Key, Field, Unset> {
     Hpexpire {
         key,
-        milliseconds,
+        milliseconds: IntoMillis::into_millis(milliseconds),
         condition: Unset,
         field,
     }
 }
 /// The `HPEXPIRE` command, built by [`hpexpire`](fn@hpexpire): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpexpire<Key, Field, Condition> {
     key: Key,
     milliseconds: i64,
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hpexpire<Key, Field, Unset> {
+impl<Key, Field, Condition> Hpexpire<Key, Field, Condition> {
     /// `NX`
-    pub fn nx(self) -> Hpexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1442,7 +2177,12 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Hpexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1451,7 +2191,12 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Hpexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1460,7 +2205,12 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Hpexpire<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Hpexpire<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
@@ -1468,9 +2218,92 @@ impl<Key, Field> Hpexpire<Key, Field, Unset> {
             field: self.field,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpire {
+            key: self.key,
+            milliseconds: self.milliseconds,
+            condition: given.then_some(Tok("LT")),
+            field: self.field,
+        }
+    }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hpexpire<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hpexpire<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.milliseconds.num_args()
@@ -1487,6 +2320,25 @@ for Hpexpire<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIRE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> CommandKeys for Hpexpire<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hpexpire<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPEXPIREAT`.
@@ -1538,33 +2390,45 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
 /// - `unix_time_milliseconds`: an integer — `unix-time-milliseconds`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
 ///
-/// **Options** (methods of [`Hpexpireat`](struct@Hpexpireat)): `nx`, `xx`, `gt`, `lt`
+/// **Options** (methods of [`Hpexpireat`](struct@Hpexpireat)): `nx`, `xx`, `gt`, `lt`, `nx_if`, `xx_if`, `gt_if`, `lt_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpireat(\"k\", 1, [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPEXPIREAT")]
-pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
-    unix_time_milliseconds: i64,
+    unix_time_milliseconds: impl IntoUnixMillis,
     field: Field,
 ) -> Hpexpireat<Key, Field, Unset> {
     Hpexpireat {
         key,
-        unix_time_milliseconds,
+        unix_time_milliseconds: IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
         condition: Unset,
         field,
     }
 }
 /// The `HPEXPIREAT` command, built by [`hpexpireat`](fn@hpexpireat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpexpireat<Key, Field, Condition> {
     key: Key,
     unix_time_milliseconds: i64,
     condition: Condition,
     field: Field,
 }
-impl<Key, Field> Hpexpireat<Key, Field, Unset> {
+impl<Key, Field, Condition> Hpexpireat<Key, Field, Condition> {
     /// `NX`
-    pub fn nx(self) -> Hpexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn nx(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1573,7 +2437,12 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Hpexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn xx(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1582,7 +2451,12 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
     /// `GT`
-    pub fn gt(self) -> Hpexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn gt(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1591,7 +2465,12 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
         }
     }
     /// `LT`
-    pub fn lt(self) -> Hpexpireat<Key, Field, Tok> {
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    pub fn lt(self) -> Hpexpireat<Key, Field, Tok>
+    where
+        Condition: Unfilled,
+    {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
@@ -1599,9 +2478,92 @@ impl<Key, Field> Hpexpireat<Key, Field, Unset> {
             field: self.field,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("NX")),
+            field: self.field,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("XX")),
+            field: self.field,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("GT")),
+            field: self.field,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    where
+        Condition: Unfilled,
+    {
+        Hpexpireat {
+            key: self.key,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            condition: given.then_some(Tok("LT")),
+            field: self.field,
+        }
+    }
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs, Condition: ToValkeyArgs> Command
-for Hpexpireat<Key, Field, Condition> {
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> Command for Hpexpireat<Key, Field, Condition> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.unix_time_milliseconds.num_args()
@@ -1618,6 +2580,25 @@ for Hpexpireat<Key, Field, Condition> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIREAT)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> CommandKeys for Hpexpireat<Key, Field, Condition> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Field: ToValkeyArgs + Elements<shape::Arg>,
+    Condition: ToValkeyArgs,
+> fmt::Debug for Hpexpireat<Key, Field, Condition> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPEXPIRETIME`.
@@ -1661,8 +2642,12 @@ pub(crate) static HPEXPIRETIME: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpexpiretime(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPEXPIRETIME")]
-pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hpexpiretime<Key, Field> {
@@ -1670,13 +2655,17 @@ pub fn hpexpiretime<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPEXPIRETIME` command, built by [`hpexpiretime`](fn@hpexpiretime): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpexpiretime<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpexpiretime<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hpexpiretime<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -1690,6 +2679,19 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpexpiretime<Key, Field>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPEXPIRETIME)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hpexpiretime<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hpexpiretime<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HPTTL`.
@@ -1733,8 +2735,12 @@ pub(crate) static HPTTL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::hpttl(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HPTTL")]
-pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Hpttl<Key, Field> {
@@ -1742,13 +2748,17 @@ pub fn hpttl<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HPTTL` command, built by [`hpttl`](fn@hpttl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hpttl<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpttl<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Hpttl<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -1762,6 +2772,19 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Hpttl<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HPTTL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Hpttl<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Hpttl<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HRANDFIELD`.
@@ -1807,7 +2830,11 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `count`, `withvalues`
+/// **Options** (methods of [`Hrandfield`](struct@Hrandfield)): `count`, `withvalues`, `withvalues_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hrandfield(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HRANDFIELD")]
 pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1822,8 +2849,13 @@ pub fn hrandfield<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `HRANDFIELD` command, built by [`hrandfield`](fn@hrandfield): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: with `withvalues()`, a flat array
+///   - RESP3: with `withvalues()`, an array of pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     key: Key,
     options: OptionsGiven,
@@ -1831,9 +2863,23 @@ pub struct Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     withvalues: Withvalues,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Withvalues, T> Hrandfield<Key, Unset, Unset, Withvalues, T> {
+impl<
+    Key,
+    OptionsGiven,
+    Count,
+    Withvalues,
+    T,
+> Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     /// `count [WITHVALUES]`
-    pub fn count(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
+    pub fn count(self, count: i64) -> Hrandfield<Key, Present, i64, Withvalues, T>
+    where
+        OptionsGiven: Unfilled,
+        Count: Unfilled,
+    {
         Hrandfield {
             key: self.key,
             options: Present,
@@ -1842,15 +2888,40 @@ impl<Key, Withvalues, T> Hrandfield<Key, Unset, Unset, Withvalues, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Count, T> Hrandfield<Key, Present, Count, Unset, T> {
     /// `WITHVALUES`
-    pub fn withvalues(self) -> Hrandfield<Key, Present, Count, Tok, T> {
+    pub fn withvalues(self) -> Hrandfield<Key, OptionsGiven, Count, Tok, T>
+    where
+        Withvalues: Unfilled,
+        OptionsGiven: Given,
+    {
         Hrandfield {
             key: self.key,
             options: self.options,
             count: self.count,
             withvalues: Tok("WITHVALUES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHVALUES`
+    ///
+    /// The run-time form of [`withvalues`](Self::withvalues): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHVALUES`
+    pub fn withvalues_if(
+        self,
+        given: bool,
+    ) -> Hrandfield<Key, OptionsGiven, Count, Option<Tok>, T>
+    where
+        Withvalues: Unfilled,
+        OptionsGiven: Given,
+    {
+        Hrandfield {
+            key: self.key,
+            options: self.options,
+            count: self.count,
+            withvalues: given.then_some(Tok("WITHVALUES")),
             _reply: PhantomData,
         }
     }
@@ -1874,6 +2945,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HRANDFIELD)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withvalues: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withvalues: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSCAN`.
@@ -1918,7 +3012,11 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Hscan`](struct@Hscan)): `pattern`, `count`, `novalues`
+/// **Options** (methods of [`Hscan`](struct@Hscan)): `pattern`, `count`, `novalues`, `pattern_opt`, `count_opt`, `novalues_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hscan(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSCAN")]
 pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1935,8 +3033,11 @@ pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `HSCAN` command, built by [`hscan`](fn@hscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hscan<Key, Pattern, Count, Novalues, T> {
     key: Key,
     cursor: i64,
@@ -1945,12 +3046,19 @@ pub struct Hscan<Key, Pattern, Count, Novalues, T> {
     novalues: Novalues,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
+impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Hscan<Key, Tokened<Pattern2>, Count, Novalues, T> {
+    ) -> Hscan<Key, Tokened<Pattern2>, Count, Novalues, T>
+    where
+        Pattern: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
@@ -1960,10 +3068,15 @@ impl<Key, Count, Novalues, T> Hscan<Key, Unset, Count, Novalues, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Hscan<Key, Pattern, Tokened<i64>, Novalues, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Hscan<Key, Pattern, Tokened<i64>, Novalues, T>
+    where
+        Count: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
@@ -1973,16 +3086,83 @@ impl<Key, Pattern, Novalues, T> Hscan<Key, Pattern, Unset, Novalues, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Pattern, Count, T> Hscan<Key, Pattern, Count, Unset, T> {
     /// `NOVALUES`
-    pub fn novalues(self) -> Hscan<Key, Pattern, Count, Tok, T> {
+    pub fn novalues(self) -> Hscan<Key, Pattern, Count, Tok, T>
+    where
+        Novalues: Unfilled,
+    {
         Hscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             novalues: Tok("NOVALUES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Hscan<Key, Option<Tokened<Pattern2>>, Count, Novalues, T>
+    where
+        Pattern: Unfilled,
+    {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            novalues: self.novalues,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Hscan<Key, Pattern, Option<Tokened<i64>>, Novalues, T>
+    where
+        Count: Unfilled,
+    {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
+            novalues: self.novalues,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOVALUES`
+    ///
+    /// The run-time form of [`novalues`](Self::novalues): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOVALUES`
+    pub fn novalues_if(self, given: bool) -> Hscan<Key, Pattern, Count, Option<Tok>, T>
+    where
+        Novalues: Unfilled,
+    {
+        Hscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            novalues: given.then_some(Tok("NOVALUES")),
             _reply: PhantomData,
         }
     }
@@ -2009,6 +3189,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSCAN)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Novalues: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Hscan<Key, Pattern, Count, Novalues, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Novalues: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Hscan<Key, Pattern, Count, Novalues, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSET`.
@@ -2059,8 +3262,12 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hset(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSET")]
-pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     data: Data,
 ) -> Hset<Key, Data> {
@@ -2068,13 +3275,17 @@ pub fn hset<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `HSET` command, built by [`hset`](fn@hset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hset<Key, Data> {
     key: Key,
     data: Data,
 }
-impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hset<Key, Data> {
+impl<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command
+for Hset<Key, Data> {
     type Output = i64;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.data.num_args()
@@ -2086,6 +3297,23 @@ impl<Key: ToValkeyArg, Data: ToValkeyArgs> Command for Hset<Key, Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSET)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> CommandKeys for Hset<Key, Data> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+> fmt::Debug for Hset<Key, Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSETEX`.
@@ -2133,9 +3361,13 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Hsetex`](struct@Hsetex)): `nx`, `xx`, `fnx`, `fxx`, `ex`, `px`, `exat`, `pxat`, `keepttl`, `nx_if`, `xx_if`, `fnx_if`, `fxx_if`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `keepttl_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetex(\"k\", [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSETEX")]
-pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     data: Data,
 ) -> Hsetex<Key, Data, Unset, Unset, Unset> {
@@ -2149,8 +3381,11 @@ pub fn hsetex<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `HSETEX` command, built by [`hsetex`](fn@hsetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     key: Key,
     key_condition: KeyCondition,
@@ -2161,11 +3396,17 @@ pub struct Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
 impl<
     Key,
     Data,
+    KeyCondition,
     FieldsCondition,
     Expiration,
-> Hsetex<Key, Data, Unset, FieldsCondition, Expiration> {
+> Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     /// `NX`
-    pub fn nx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration> {
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn nx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: Tok("NX"),
@@ -2175,7 +3416,12 @@ impl<
         }
     }
     /// `XX`
-    pub fn xx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration> {
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Hsetex<Key, Data, Tok, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: Tok("XX"),
@@ -2184,15 +3430,13 @@ impl<
             data: self.data,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    KeyCondition,
-    Expiration,
-> Hsetex<Key, Data, KeyCondition, Unset, Expiration> {
     /// `FNX`
-    pub fn fnx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration> {
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    pub fn fnx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -2202,7 +3446,12 @@ impl<
         }
     }
     /// `FXX`
-    pub fn fxx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration> {
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    pub fn fxx(self) -> Hsetex<Key, Data, KeyCondition, Tok, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -2211,67 +3460,107 @@ impl<
             data: self.data,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    KeyCondition,
-    FieldsCondition,
-> Hsetex<Key, Data, KeyCondition, FieldsCondition, Unset> {
     /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
     pub fn ex(
         self,
-        seconds: i64,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+        seconds: impl IntoSeconds,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             data: self.data,
         }
     }
     /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
     pub fn px(
         self,
-        milliseconds: i64,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+        milliseconds: impl IntoMillis,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             data: self.data,
         }
     }
     /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
     pub fn exat(
         self,
-        unix_time_seconds: i64,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             data: self.data,
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
-    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>> {
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
             fields_condition: self.fields_condition,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             data: self.data,
         }
     }
     /// `KEEPTTL`
-    pub fn keepttl(self) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tok> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    pub fn keepttl(self) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Tok>
+    where
+        Expiration: Unfilled,
+    {
         Hsetex {
             key: self.key,
             key_condition: self.key_condition,
@@ -2280,10 +3569,239 @@ impl<
             data: self.data,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: given.then_some(Tok("NX")),
+            fields_condition: self.fields_condition,
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `key-condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, Option<Tok>, FieldsCondition, Expiration>
+    where
+        KeyCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: given.then_some(Tok("XX")),
+            fields_condition: self.fields_condition,
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `FNX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`fnx`](Self::fnx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FNX`
+    pub fn fnx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: given.then_some(Tok("FNX")),
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `FXX`
+    ///
+    /// One choice of the `fields-condition` option (`FNX | FXX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`fxx`](Self::fxx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FXX`
+    pub fn fxx_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, Option<Tok>, Expiration>
+    where
+        FieldsCondition: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: given.then_some(Tok("FXX")),
+            expiration: self.expiration,
+            data: self.data,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
+            data: self.data,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
+            data: self.data,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
+            data: self.data,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
+            data: self.data,
+        }
+    }
+    /// `KEEPTTL`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`keepttl`](Self::keepttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KEEPTTL`
+    pub fn keepttl_if(
+        self,
+        given: bool,
+    ) -> Hsetex<Key, Data, KeyCondition, FieldsCondition, Option<Tok>>
+    where
+        Expiration: Unfilled,
+    {
+        Hsetex {
+            key: self.key,
+            key_condition: self.key_condition,
+            fields_condition: self.fields_condition,
+            expiration: given.then_some(Tok("KEEPTTL")),
+            data: self.data,
+        }
+    }
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     KeyCondition: ToValkeyArgs,
     FieldsCondition: ToValkeyArgs,
     Expiration: ToValkeyArgs,
@@ -2306,6 +3824,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSETEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    KeyCondition: ToValkeyArgs,
+    FieldsCondition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+> CommandKeys for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    KeyCondition: ToValkeyArgs,
+    FieldsCondition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+> fmt::Debug for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSETNX`.
@@ -2353,6 +3894,10 @@ pub(crate) static HSETNX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::hsetnx(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSETNX")]
 pub fn hsetnx<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -2363,8 +3908,11 @@ pub fn hsetnx<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `HSETNX` command, built by [`hsetnx`](fn@hsetnx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hsetnx<Key, Field, ValueArg> {
     key: Key,
     field: Field,
@@ -2384,6 +3932,19 @@ for Hsetnx<Key, Field, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSETNX)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys
+for Hsetnx<Key, Field, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug
+for Hsetnx<Key, Field, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HSTRLEN`.
@@ -2427,6 +3988,10 @@ pub(crate) static HSTRLEN: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: a string — `field`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::hstrlen(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HSTRLEN")]
 pub fn hstrlen<Key: ToValkeyArg, Field: ToValkeyArg>(
     key: Key,
@@ -2436,8 +4001,11 @@ pub fn hstrlen<Key: ToValkeyArg, Field: ToValkeyArg>(
 }
 /// The `HSTRLEN` command, built by [`hstrlen`](fn@hstrlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hstrlen<Key, Field> {
     key: Key,
     field: Field,
@@ -2454,6 +4022,17 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> Command for Hstrlen<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSTRLEN)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hstrlen<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hstrlen<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HTTL`.
@@ -2497,8 +4076,12 @@ pub(crate) static HTTL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `field`: one or more: a collection of strings, or a single one — `field [field ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<i64> = con.send(cmd::httl(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HTTL")]
-pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
+pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     field: Field,
 ) -> Httl<Key, Field> {
@@ -2506,13 +4089,17 @@ pub fn httl<Key: ToValkeyArg, Field: ToValkeyArgs>(
 }
 /// The `HTTL` command, built by [`httl`](fn@httl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Httl<Key, Field> {
     key: Key,
     field: Field,
 }
-impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Httl<Key, Field> {
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> Command
+for Httl<Key, Field> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.field.num_args()
@@ -2526,6 +4113,19 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> Command for Httl<Key, Field> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HTTL)
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Httl<Key, Field> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Httl<Key, Field> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `HVALS`.
@@ -2568,14 +4168,21 @@ pub(crate) static HVALS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::hvals(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "HVALS")]
 pub fn hvals<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Hvals<Key, T> {
     Hvals { key, _reply: PhantomData }
 }
 /// The `HVALS` command, built by [`hvals`](fn@hvals): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Hvals<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -2591,5 +4198,16 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Hvals<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HVALS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hvals<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hvals<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -61,25 +60,55 @@ pub(crate) static PFADD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Pfadd`](struct@Pfadd)): `element`
+/// **Options** (methods of [`Pfadd`](struct@Pfadd)): `element`, `element_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::pfadd(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFADD")]
 pub fn pfadd<Key: ToValkeyArg>(key: Key) -> Pfadd<Key, Unset> {
     Pfadd { key, element: Unset }
 }
 /// The `PFADD` command, built by [`pfadd`](fn@pfadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfadd<Key, Element> {
     key: Key,
     element: Element,
 }
-impl<Key> Pfadd<Key, Unset> {
+impl<Key, Element> Pfadd<Key, Element> {
     /// `element [element ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `element`: one or more: a collection of strings, or a single one — `[element [element ...]]`
     pub fn element<Element2: ToValkeyArgs>(
         self,
         element: Element2,
-    ) -> Pfadd<Key, Element2> {
+    ) -> Pfadd<Key, Element2>
+    where
+        Element: Unfilled,
+    {
+        Pfadd { key: self.key, element }
+    }
+    /// `element [element ...]`
+    ///
+    /// The run-time form of [`element`](Self::element): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `element`: one or more: a collection of strings, or a single one — `[element [element ...]]`
+    pub fn element_opt<Element2: ToValkeyArgs>(
+        self,
+        element: Option<Element2>,
+    ) -> Pfadd<Key, Option<Element2>>
+    where
+        Element: Unfilled,
+    {
         Pfadd { key: self.key, element }
     }
 }
@@ -95,6 +124,17 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Pfadd<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFADD)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Pfadd<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Pfadd<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFCOUNT`.
@@ -137,14 +177,21 @@ pub(crate) static PFCOUNT: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pfcount([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFCOUNT")]
 pub fn pfcount<Key: ToValkeyArgs>(key: Key) -> Pfcount<Key> {
     Pfcount { key }
 }
 /// The `PFCOUNT` command, built by [`pfcount`](fn@pfcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfcount<Key> {
     key: Key,
 }
@@ -159,6 +206,17 @@ impl<Key: ToValkeyArgs> Command for Pfcount<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFCOUNT)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Pfcount<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Pfcount<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFDEBUG`.
@@ -205,6 +263,10 @@ pub(crate) static PFDEBUG: CommandMeta = CommandMeta {
 ///
 /// - `subcommand`: a string — `subcommand`
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::pfdebug(\"GETREG\", \"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFDEBUG")]
 pub fn pfdebug<Subcommand: ToValkeyArg, Key: ToValkeyArg>(
     subcommand: Subcommand,
@@ -214,8 +276,11 @@ pub fn pfdebug<Subcommand: ToValkeyArg, Key: ToValkeyArg>(
 }
 /// The `PFDEBUG` command, built by [`pfdebug`](fn@pfdebug): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfdebug<Subcommand, Key> {
     subcommand: Subcommand,
     key: Key,
@@ -232,6 +297,18 @@ impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> Command for Pfdebug<Subcommand, 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFDEBUG)
+    }
+}
+impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> CommandKeys
+for Pfdebug<Subcommand, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> fmt::Debug for Pfdebug<Subcommand, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFMERGE`.
@@ -284,7 +361,11 @@ pub(crate) static PFMERGE: CommandMeta = CommandMeta {
 ///
 /// - `destkey`: a key — `destkey`
 ///
-/// **Options** (methods of [`Pfmerge`](struct@Pfmerge)): `sourcekey`
+/// **Options** (methods of [`Pfmerge`](struct@Pfmerge)): `sourcekey`, `sourcekey_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::pfmerge(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFMERGE")]
 pub fn pfmerge<Destkey: ToValkeyArg>(destkey: Destkey) -> Pfmerge<Destkey, Unset> {
     Pfmerge {
@@ -294,18 +375,47 @@ pub fn pfmerge<Destkey: ToValkeyArg>(destkey: Destkey) -> Pfmerge<Destkey, Unset
 }
 /// The `PFMERGE` command, built by [`pfmerge`](fn@pfmerge): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfmerge<Destkey, Sourcekey> {
     destkey: Destkey,
     sourcekey: Sourcekey,
 }
-impl<Destkey> Pfmerge<Destkey, Unset> {
+impl<Destkey, Sourcekey> Pfmerge<Destkey, Sourcekey> {
     /// `sourcekey [sourcekey ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `sourcekey`: one or more: a collection of keys, or a single one — `[sourcekey [sourcekey ...]]`
     pub fn sourcekey<Sourcekey2: ToValkeyArgs>(
         self,
         sourcekey: Sourcekey2,
-    ) -> Pfmerge<Destkey, Sourcekey2> {
+    ) -> Pfmerge<Destkey, Sourcekey2>
+    where
+        Sourcekey: Unfilled,
+    {
+        Pfmerge {
+            destkey: self.destkey,
+            sourcekey,
+        }
+    }
+    /// `sourcekey [sourcekey ...]`
+    ///
+    /// The run-time form of [`sourcekey`](Self::sourcekey): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `sourcekey`: one or more: a collection of keys, or a single one — `[sourcekey [sourcekey ...]]`
+    pub fn sourcekey_opt<Sourcekey2: ToValkeyArgs>(
+        self,
+        sourcekey: Option<Sourcekey2>,
+    ) -> Pfmerge<Destkey, Option<Sourcekey2>>
+    where
+        Sourcekey: Unfilled,
+    {
         Pfmerge {
             destkey: self.destkey,
             sourcekey,
@@ -325,6 +435,20 @@ for Pfmerge<Destkey, Sourcekey> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFMERGE)
+    }
+}
+impl<Destkey: ToValkeyArg, Sourcekey: ToValkeyArgs> CommandKeys
+for Pfmerge<Destkey, Sourcekey> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destkey, f);
+        part_keys(&self.sourcekey, Pick::All, f);
+        true
+    }
+}
+impl<Destkey: ToValkeyArg, Sourcekey: ToValkeyArgs> fmt::Debug
+for Pfmerge<Destkey, Sourcekey> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PFSELFTEST`.
@@ -353,14 +477,21 @@ pub(crate) static PFSELFTEST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@hyperloglog`, `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::pfselftest())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PFSELFTEST")]
 pub fn pfselftest() -> Pfselftest {
     Pfselftest {}
 }
 /// The `PFSELFTEST` command, built by [`pfselftest`](fn@pfselftest): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pfselftest {}
 impl Command for Pfselftest {
     type Output = ();
@@ -372,5 +503,15 @@ impl Command for Pfselftest {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PFSELFTEST)
+    }
+}
+impl CommandKeys for Pfselftest {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Pfselftest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

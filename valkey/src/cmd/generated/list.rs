@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -76,35 +75,40 @@ pub(crate) static BLMOVE: CommandMeta = CommandMeta {
 /// - `wherefrom`: [`Side`] — `<LEFT | RIGHT>`
 /// - `whereto`: [`Side`] — `<LEFT | RIGHT>`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::blmove(\"k\", \"k2\", cmd::Side::Left, cmd::Side::Left, 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BLMOVE")]
 pub fn blmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
     destination: Destination,
     wherefrom: Side,
     whereto: Side,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Blmove<Source, Destination, T> {
     Blmove {
         source,
         destination,
         wherefrom,
         whereto,
-        timeout,
-        min_version: None,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
 /// The `BLMOVE` command, built by [`blmove`](fn@blmove): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Blmove<Source, Destination, T> {
     source: Source,
     destination: Destination,
     wherefrom: Side,
     whereto: Side,
     timeout: f64,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> Command
@@ -126,8 +130,19 @@ for Blmove<Source, Destination, T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMOVE)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Blmove<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Blmove<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BLMPOP`.
@@ -179,49 +194,82 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
-/// **Options** (methods of [`Blmpop`](struct@Blmpop)): `count`
+/// **Options** (methods of [`Blmpop`](struct@Blmpop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blmpop(0.5, [\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BLMPOP")]
-pub fn blmpop<Key: ToValkeyArgs, T: FromValkey>(
-    timeout: f64,
+pub fn blmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
+    timeout: impl IntoSecondsF64,
     key: Key,
     where_: Side,
 ) -> Blmpop<Key, Unset, T> {
     Blmpop {
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `BLMPOP` command, built by [`blmpop`](fn@blmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Blmpop<Key, Count, T> {
     timeout: f64,
     key: Key,
     where_: Side,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Blmpop<Key, Unset, T> {
+impl<Key, Count, T> Blmpop<Key, Count, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Blmpop<Key, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Blmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Blmpop {
             timeout: self.timeout,
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Blmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Blmpop {
+            timeout: self.timeout,
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Blmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Blmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.timeout.num_args() + self.key.num_args() + self.where_.num_args()
@@ -238,8 +286,24 @@ for Blmpop<Key, Count, T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLMPOP)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Blmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Blmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BLPOP`.
@@ -290,18 +354,28 @@ pub(crate) static BLPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::blpop([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BLPOP")]
-pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Blpop<Key, T> {
+pub fn blpop<Key: ToValkeyArgs, T: FromValkey>(
+    key: Key,
+    timeout: impl IntoSecondsF64,
+) -> Blpop<Key, T> {
     Blpop {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
 /// The `BLPOP` command, built by [`blpop`](fn@blpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Blpop<Key, T> {
     key: Key,
     timeout: f64,
@@ -319,6 +393,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Blpop<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BLPOP)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Blpop<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Blpop<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BRPOP`.
@@ -369,18 +454,28 @@ pub(crate) static BRPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::brpop([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BRPOP")]
-pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(key: Key, timeout: f64) -> Brpop<Key, T> {
+pub fn brpop<Key: ToValkeyArgs, T: FromValkey>(
+    key: Key,
+    timeout: impl IntoSecondsF64,
+) -> Brpop<Key, T> {
     Brpop {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
 /// The `BRPOP` command, built by [`brpop`](fn@brpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Brpop<Key, T> {
     key: Key,
     timeout: f64,
@@ -398,6 +493,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Brpop<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BRPOP)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Brpop<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Brpop<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BRPOPLPUSH`.
@@ -461,23 +567,30 @@ pub(crate) static BRPOPLPUSH: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::brpoplpush(\"k\", \"k2\", 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BRPOPLPUSH")]
 pub fn brpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
     destination: Destination,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Brpoplpush<Source, Destination, T> {
     Brpoplpush {
         source,
         destination,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
 /// The `BRPOPLPUSH` command, built by [`brpoplpush`](fn@brpoplpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Brpoplpush<Source, Destination, T> {
     source: Source,
     destination: Destination,
@@ -499,6 +612,20 @@ for Brpoplpush<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BRPOPLPUSH)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Brpoplpush<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Brpoplpush<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LINDEX`.
@@ -542,6 +669,10 @@ pub(crate) static LINDEX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `index`: an integer — `index`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lindex(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LINDEX")]
 pub fn lindex<Key: ToValkeyArg, T: FromValkey>(key: Key, index: i64) -> Lindex<Key, T> {
     Lindex {
@@ -552,8 +683,11 @@ pub fn lindex<Key: ToValkeyArg, T: FromValkey>(key: Key, index: i64) -> Lindex<K
 }
 /// The `LINDEX` command, built by [`lindex`](fn@lindex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lindex<Key, T> {
     key: Key,
     index: i64,
@@ -571,6 +705,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Lindex<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LINDEX)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Lindex<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lindex<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `where` argument: `BEFORE | AFTER`
@@ -641,6 +786,10 @@ pub(crate) static LINSERT: CommandMeta = CommandMeta {
 /// - `where_`: [`LinsertWhere`] — `<BEFORE | AFTER>`
 /// - `pivot`: a string — `pivot`
 /// - `element`: a string — `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::linsert(\"k\", cmd::LinsertWhere::Before, \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LINSERT")]
 pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -653,19 +802,20 @@ pub fn linsert<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg>(
         where_,
         pivot,
         element,
-        min_version: None,
     }
 }
 /// The `LINSERT` command, built by [`linsert`](fn@linsert): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Linsert<Key, Pivot, Element> {
     key: Key,
     where_: LinsertWhere,
     pivot: Pivot,
     element: Element,
-    min_version: Option<Version>,
 }
 impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> Command
 for Linsert<Key, Pivot, Element> {
@@ -684,8 +834,18 @@ for Linsert<Key, Pivot, Element> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LINSERT)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> CommandKeys
+for Linsert<Key, Pivot, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> fmt::Debug
+for Linsert<Key, Pivot, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LLEN`.
@@ -728,14 +888,21 @@ pub(crate) static LLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::llen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LLEN")]
 pub fn llen<Key: ToValkeyArg>(key: Key) -> Llen<Key> {
     Llen { key }
 }
 /// The `LLEN` command, built by [`llen`](fn@llen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Llen<Key> {
     key: Key,
 }
@@ -750,6 +917,17 @@ impl<Key: ToValkeyArg> Command for Llen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Llen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Llen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LMOVE`.
@@ -804,6 +982,10 @@ pub(crate) static LMOVE: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 /// - `wherefrom`: [`Side`] — `<LEFT | RIGHT>`
 /// - `whereto`: [`Side`] — `<LEFT | RIGHT>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::lmove(\"k\", \"k2\", cmd::Side::Left, cmd::Side::Left))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LMOVE")]
 pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -816,20 +998,21 @@ pub fn lmove<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
         destination,
         wherefrom,
         whereto,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `LMOVE` command, built by [`lmove`](fn@lmove): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lmove<Source, Destination, T> {
     source: Source,
     destination: Destination,
     wherefrom: Side,
     whereto: Side,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> Command
@@ -849,8 +1032,19 @@ for Lmove<Source, Destination, T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMOVE)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Lmove<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Lmove<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LMPOP`.
@@ -895,9 +1089,13 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`Side`] — `<LEFT | RIGHT>`
 ///
-/// **Options** (methods of [`Lmpop`](struct@Lmpop)): `count`
+/// **Options** (methods of [`Lmpop`](struct@Lmpop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lmpop([\"k\"], cmd::Side::Left))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LMPOP")]
-pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
+pub fn lmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
     where_: Side,
 ) -> Lmpop<Key, Unset, T> {
@@ -905,35 +1103,63 @@ pub fn lmpop<Key: ToValkeyArgs, T: FromValkey>(
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `LMPOP` command, built by [`lmpop`](fn@lmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lmpop<Key, Count, T> {
     key: Key,
     where_: Side,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Lmpop<Key, Unset, T> {
+impl<Key, Count, T> Lmpop<Key, Count, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Lmpop<Key, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Lmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Lmpop {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Lmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Lmpop {
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Lmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Lmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.where_.num_args() + self.count.num_args()
@@ -948,8 +1174,24 @@ for Lmpop<Key, Count, T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LMPOP)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Lmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Lmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPOP`.
@@ -1003,7 +1245,11 @@ pub(crate) static LPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Lpop`](struct@Lpop)): `count`
+/// **Options** (methods of [`Lpop`](struct@Lpop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lpop(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPOP")]
 pub fn lpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Lpop<Key, Unset, T> {
     Lpop {
@@ -1015,23 +1261,58 @@ pub fn lpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Lpop<Key, Unset, T> {
 }
 /// The `LPOP` command, built by [`lpop`](fn@lpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpop<Key, Count, T> {
     key: Key,
     count: Count,
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Lpop<Key, Unset, T> {
+impl<Key, Count, T> Lpop<Key, Count, T> {
     /// `count`
     ///
     /// (since 6.2.0)
-    pub fn count(self, count: i64) -> Lpop<Key, i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
+    pub fn count(self, count: i64) -> Lpop<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Lpop {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
+    pub fn count_opt(self, count: Option<i64>) -> Lpop<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Lpop {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1052,6 +1333,19 @@ for Lpop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Lpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Lpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPOS`.
@@ -1098,7 +1392,11 @@ pub(crate) static LPOS: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `element`: a string — `element`
 ///
-/// **Options** (methods of [`Lpos`](struct@Lpos)): `rank`, `count`, `maxlen`
+/// **Options** (methods of [`Lpos`](struct@Lpos)): `rank`, `count`, `maxlen`, `rank_opt`, `maxlen_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::lpos(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPOS")]
 pub fn lpos<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1115,8 +1413,13 @@ pub fn lpos<Key: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LPOS` command, built by [`lpos`](fn@lpos): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   The first matching index (`None`: no match). With `count()`: every matching index.
+///   - with `count()`: `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpos<Key, Element, Rank, NumMatches, Len, O> {
     key: Key,
     element: Element,
@@ -1125,12 +1428,23 @@ pub struct Lpos<Key, Element, Rank, NumMatches, Len, O> {
     len: Len,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len, O> {
+impl<
+    Key,
+    Element,
+    Rank,
+    NumMatches,
+    Len,
+    O,
+> Lpos<Key, Element, Rank, NumMatches, Len, O> {
     /// `RANK rank`
-    pub fn rank(
-        self,
-        rank: i64,
-    ) -> Lpos<Key, Element, Tokened<i64>, NumMatches, Len, O> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `rank`: an integer — `[RANK rank]`
+    pub fn rank(self, rank: i64) -> Lpos<Key, Element, Tokened<i64>, NumMatches, Len, O>
+    where
+        Rank: Unfilled,
+    {
         Lpos {
             key: self.key,
             element: self.element,
@@ -1140,9 +1454,11 @@ impl<Key, Element, NumMatches, Len, O> Lpos<Key, Element, Unset, NumMatches, Len
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
     /// `COUNT num-matches`
+    ///
+    /// **Arguments**
+    ///
+    /// - `num_matches`: an integer — `[COUNT num-matches]`
     ///
     /// Changes the reply to `Vec<i64>`.
     pub fn count(
@@ -1151,6 +1467,7 @@ impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
     ) -> Lpos<Key, Element, Rank, Tokened<i64>, Len, <O as Raise<L1<Vec<i64>>>>::Out>
     where
         O: Raise<L1<Vec<i64>>>,
+        NumMatches: Unfilled,
     {
         Lpos {
             key: self.key,
@@ -1161,19 +1478,70 @@ impl<Key, Element, Rank, Len, O> Lpos<Key, Element, Rank, Unset, Len, O> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Element, Rank, NumMatches, O> Lpos<Key, Element, Rank, NumMatches, Unset, O> {
     /// `MAXLEN len`
+    ///
+    /// **Arguments**
+    ///
+    /// - `len`: an integer — `[MAXLEN len]`
     pub fn maxlen(
         self,
         len: i64,
-    ) -> Lpos<Key, Element, Rank, NumMatches, Tokened<i64>, O> {
+    ) -> Lpos<Key, Element, Rank, NumMatches, Tokened<i64>, O>
+    where
+        Len: Unfilled,
+    {
         Lpos {
             key: self.key,
             element: self.element,
             rank: self.rank,
             num_matches: self.num_matches,
             len: Tokened("MAXLEN", len),
+            _reply: PhantomData,
+        }
+    }
+    /// `RANK rank`
+    ///
+    /// The run-time form of [`rank`](Self::rank): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `rank`: an integer — `[RANK rank]`
+    pub fn rank_opt(
+        self,
+        rank: Option<i64>,
+    ) -> Lpos<Key, Element, Option<Tokened<i64>>, NumMatches, Len, O>
+    where
+        Rank: Unfilled,
+    {
+        Lpos {
+            key: self.key,
+            element: self.element,
+            rank: rank.map(|rank| Tokened("RANK", rank)),
+            num_matches: self.num_matches,
+            len: self.len,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAXLEN len`
+    ///
+    /// The run-time form of [`maxlen`](Self::maxlen): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `len`: an integer — `[MAXLEN len]`
+    pub fn maxlen_opt(
+        self,
+        len: Option<i64>,
+    ) -> Lpos<Key, Element, Rank, NumMatches, Option<Tokened<i64>>, O>
+    where
+        Len: Unfilled,
+    {
+        Lpos {
+            key: self.key,
+            element: self.element,
+            rank: self.rank,
+            num_matches: self.num_matches,
+            len: len.map(|len| Tokened("MAXLEN", len)),
             _reply: PhantomData,
         }
     }
@@ -1201,6 +1569,31 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPOS)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Element: ToValkeyArg,
+    Rank: ToValkeyArgs,
+    NumMatches: ToValkeyArgs,
+    Len: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Lpos<Key, Element, Rank, NumMatches, Len, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Element: ToValkeyArg,
+    Rank: ToValkeyArgs,
+    NumMatches: ToValkeyArgs,
+    Len: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug for Lpos<Key, Element, Rank, NumMatches, Len, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPUSH`.
@@ -1251,6 +1644,10 @@ pub(crate) static LPUSH: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lpush(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPUSH")]
 pub fn lpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1260,8 +1657,11 @@ pub fn lpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `LPUSH` command, built by [`lpush`](fn@lpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpush<Key, Element> {
     key: Key,
     element: Element,
@@ -1278,6 +1678,17 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Lpush<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPUSH)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Lpush<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpush<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LPUSHX`.
@@ -1328,6 +1739,10 @@ pub(crate) static LPUSHX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lpushx(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LPUSHX")]
 pub fn lpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1337,8 +1752,11 @@ pub fn lpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `LPUSHX` command, built by [`lpushx`](fn@lpushx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lpushx<Key, Element> {
     key: Key,
     element: Element,
@@ -1355,6 +1773,17 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Lpushx<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LPUSHX)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Lpushx<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpushx<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LRANGE`.
@@ -1399,6 +1828,10 @@ pub(crate) static LRANGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LRANGE")]
 pub fn lrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1414,8 +1847,11 @@ pub fn lrange<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `LRANGE` command, built by [`lrange`](fn@lrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lrange<Key, T> {
     key: Key,
     start: i64,
@@ -1435,6 +1871,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Lrange<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LRANGE)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Lrange<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lrange<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LREM`.
@@ -1479,6 +1926,10 @@ pub(crate) static LREM: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `count`: an integer — `count`
 /// - `element`: a string — `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lrem(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LREM")]
 pub fn lrem<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1489,8 +1940,11 @@ pub fn lrem<Key: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LREM` command, built by [`lrem`](fn@lrem): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lrem<Key, Element> {
     key: Key,
     count: i64,
@@ -1509,6 +1963,17 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> Command for Lrem<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LREM)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> CommandKeys for Lrem<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lrem<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LSET`.
@@ -1553,6 +2018,10 @@ pub(crate) static LSET: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `index`: an integer — `index`
 /// - `element`: a string — `element`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::lset(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LSET")]
 pub fn lset<Key: ToValkeyArg, Element: ToValkeyArg>(
     key: Key,
@@ -1563,8 +2032,11 @@ pub fn lset<Key: ToValkeyArg, Element: ToValkeyArg>(
 }
 /// The `LSET` command, built by [`lset`](fn@lset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lset<Key, Element> {
     key: Key,
     index: i64,
@@ -1583,6 +2055,17 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> Command for Lset<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LSET)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> CommandKeys for Lset<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lset<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LTRIM`.
@@ -1627,14 +2110,21 @@ pub(crate) static LTRIM: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::ltrim(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LTRIM")]
 pub fn ltrim<Key: ToValkeyArg>(key: Key, start: i64, stop: i64) -> Ltrim<Key> {
     Ltrim { key, start, stop }
 }
 /// The `LTRIM` command, built by [`ltrim`](fn@ltrim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ltrim<Key> {
     key: Key,
     start: i64,
@@ -1653,6 +2143,17 @@ impl<Key: ToValkeyArg> Command for Ltrim<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LTRIM)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Ltrim<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Ltrim<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPOP`.
@@ -1706,7 +2207,11 @@ pub(crate) static RPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Rpop`](struct@Rpop)): `count`
+/// **Options** (methods of [`Rpop`](struct@Rpop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::rpop(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPOP")]
 pub fn rpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Rpop<Key, Unset, T> {
     Rpop {
@@ -1718,23 +2223,58 @@ pub fn rpop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Rpop<Key, Unset, T> {
 }
 /// The `RPOP` command, built by [`rpop`](fn@rpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpop<Key, Count, T> {
     key: Key,
     count: Count,
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Rpop<Key, Unset, T> {
+impl<Key, Count, T> Rpop<Key, Count, T> {
     /// `count`
     ///
     /// (since 6.2.0)
-    pub fn count(self, count: i64) -> Rpop<Key, i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
+    pub fn count(self, count: i64) -> Rpop<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Rpop {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 6.2.0)
+    pub fn count_opt(self, count: Option<i64>) -> Rpop<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Rpop {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1755,6 +2295,19 @@ for Rpop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Rpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Rpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPOPLPUSH`.
@@ -1807,6 +2360,10 @@ pub(crate) static RPOPLPUSH: CommandMeta = CommandMeta {
 ///
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::rpoplpush(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPOPLPUSH")]
 pub fn rpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
     source: Source,
@@ -1820,8 +2377,11 @@ pub fn rpoplpush<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey>(
 }
 /// The `RPOPLPUSH` command, built by [`rpoplpush`](fn@rpoplpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpoplpush<Source, Destination, T> {
     source: Source,
     destination: Destination,
@@ -1840,6 +2400,20 @@ for Rpoplpush<Source, Destination, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPOPLPUSH)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> CommandKeys
+for Rpoplpush<Source, Destination, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
+for Rpoplpush<Source, Destination, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPUSH`.
@@ -1890,6 +2464,10 @@ pub(crate) static RPUSH: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::rpush(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPUSH")]
 pub fn rpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1899,8 +2477,11 @@ pub fn rpush<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `RPUSH` command, built by [`rpush`](fn@rpush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpush<Key, Element> {
     key: Key,
     element: Element,
@@ -1917,6 +2498,17 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Rpush<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPUSH)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Rpush<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpush<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RPUSHX`.
@@ -1967,6 +2559,10 @@ pub(crate) static RPUSHX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `element`: one or more: a collection of strings, or a single one — `element [element ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::rpushx(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RPUSHX")]
 pub fn rpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
     key: Key,
@@ -1976,8 +2572,11 @@ pub fn rpushx<Key: ToValkeyArg, Element: ToValkeyArgs>(
 }
 /// The `RPUSHX` command, built by [`rpushx`](fn@rpushx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Rpushx<Key, Element> {
     key: Key,
     element: Element,
@@ -1994,5 +2593,16 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> Command for Rpushx<Key, Element> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&RPUSHX)
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Rpushx<Key, Element> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpushx<Key, Element> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

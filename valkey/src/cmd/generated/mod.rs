@@ -6,28 +6,27 @@
 
 use crate::cmd::CommandMeta;
 
-mod bitmap;
-mod cluster;
-mod connection;
-mod generic;
-mod geo;
-mod hash;
-mod hyperloglog;
-mod list;
-mod pubsub;
-mod scripting;
-mod server;
-mod set;
-mod sorted_set;
-mod stream;
-mod string;
-mod transactions;
+pub mod bitmap;
+pub mod cluster;
+pub mod connection;
+pub mod generic;
+pub mod geo;
+pub mod hash;
+pub mod hyperloglog;
+pub mod list;
+pub mod pubsub;
+pub mod scripting;
+pub mod server;
+pub mod set;
+pub mod sorted_set;
+pub mod stream;
+pub mod string;
+pub mod transactions;
 mod shared;
 pub use self::shared::*;
 pub use self::bitmap::{
-    bitcount, BitfieldOperation, BitfieldOperationWriteOverflowBlock,
-    BitfieldOperationWriteWriteOperation, bitfield, bitfield_ro, BitopOperation, bitop,
-    bitpos, getbit, setbit,
+    bitcount, BitfieldOperation, BitfieldOverflow, BitfieldWrite, bitfield, bitfield_ro,
+    BitopOperation, bitop, bitpos, getbit, setbit,
 };
 pub use self::cluster::{
     asking, cluster, cluster_addslots, cluster_addslotsrange, cluster_bumpepoch,
@@ -44,14 +43,12 @@ pub use self::cluster::{
     cluster_syncslots, clusterscan, readonly, readwrite,
 };
 pub use self::connection::{
-    auth, client, ClientCachingMode, client_caching, client_capa, client_getname,
-    client_getredir, client_help, client_id, client_import_source, client_info,
-    ClientKillFilter, ClientKillFilterFilters, ClientKillFilterFiltersClientType,
-    ClientKillFilterFiltersNotClientType, ClientKillFilterFiltersSkipme, client_kill,
-    client_list, client_no_evict, client_no_touch, client_pause, ClientReplyAction,
-    client_reply, ClientSetinfoAttr, client_setinfo, client_setname, client_tracking,
-    client_trackinginfo, client_unblock, client_unpause, echo, hello, ping, quit, reset,
-    select,
+    auth, client, client_caching, client_capa, client_getname, client_getredir,
+    client_help, client_id, client_import_source, client_info, ClientKillFilter,
+    ClientKillFilters, ClientType, client_kill, client_list, client_no_evict,
+    client_no_touch, client_pause, ClientReplyAction, client_reply, ClientSetinfoAttr,
+    client_setinfo, client_setname, client_tracking, client_trackinginfo, client_unblock,
+    client_unpause, echo, hello, ping, quit, reset, select,
 };
 pub use self::generic::{
     copy, del, dump, exists, expire, expireat, expiretime, keys, MigrateKeySelector,
@@ -61,8 +58,7 @@ pub use self::generic::{
 };
 pub use self::geo::{
     geoadd, geodist, geohash, geopos, georadius, georadiusbymember, georadiusbymember_ro,
-    georadius_ro, GeosearchBy, GeosearchByPolygonVertices, geosearch, GeosearchstoreBy,
-    GeosearchstoreByPolygonVertices, geosearchstore,
+    georadius_ro, GeosearchBy, LonLat, geosearch, GeosearchstoreBy, geosearchstore,
 };
 pub use self::hash::{
     hdel, hexists, hexpire, hexpireat, hexpiretime, hget, hgetall, hgetdel, hgetex,

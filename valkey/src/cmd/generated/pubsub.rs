@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -51,14 +50,21 @@ pub(crate) static PSUBSCRIBE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `pattern [pattern ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::psubscribe([\"*\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PSUBSCRIBE")]
 pub fn psubscribe<Pattern: ToValkeyArgs>(pattern: Pattern) -> Psubscribe<Pattern> {
     Psubscribe { pattern }
 }
 /// The `PSUBSCRIBE` command, built by [`psubscribe`](fn@psubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Psubscribe<Pattern> {
     pattern: Pattern,
 }
@@ -73,6 +79,16 @@ impl<Pattern: ToValkeyArgs> Command for Psubscribe<Pattern> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSUBSCRIBE)
+    }
+}
+impl<Pattern: ToValkeyArgs> CommandKeys for Psubscribe<Pattern> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Pattern: ToValkeyArgs> fmt::Debug for Psubscribe<Pattern> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBLISH`.
@@ -110,6 +126,10 @@ pub(crate) static PUBLISH: CommandMeta = CommandMeta {
 ///
 /// - `channel`: a string — `channel`
 /// - `message`: a string — `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::publish(\"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBLISH")]
 pub fn publish<Channel: ToValkeyArg, Message: ToValkeyArg>(
     channel: Channel,
@@ -119,8 +139,11 @@ pub fn publish<Channel: ToValkeyArg, Message: ToValkeyArg>(
 }
 /// The `PUBLISH` command, built by [`publish`](fn@publish): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Publish<Channel, Message> {
     channel: Channel,
     message: Message,
@@ -137,6 +160,18 @@ impl<Channel: ToValkeyArg, Message: ToValkeyArg> Command for Publish<Channel, Me
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBLISH)
+    }
+}
+impl<Channel: ToValkeyArg, Message: ToValkeyArg> CommandKeys
+for Publish<Channel, Message> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Channel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
+for Publish<Channel, Message> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB`.
@@ -166,14 +201,21 @@ pub(crate) static PUBSUB: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`PUBSUB CHANNELS`, `PUBSUB HELP`, `PUBSUB NUMPAT`, `PUBSUB NUMSUB`, `PUBSUB SHARDCHANNELS`, `PUBSUB SHARDNUMSUB`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::pubsub())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB")]
 pub fn pubsub() -> Pubsub {
     Pubsub {}
 }
 /// The `PUBSUB` command, built by [`pubsub`](fn@pubsub): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Pubsub {}
 impl Command for Pubsub {
     type Output = Value;
@@ -185,6 +227,16 @@ impl Command for Pubsub {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB)
+    }
+}
+impl CommandKeys for Pubsub {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Pubsub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB CHANNELS`.
@@ -217,7 +269,11 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`
+/// **Options** (methods of [`PubsubChannels`](struct@PubsubChannels)): `pattern`, `pattern_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_channels())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB CHANNELS")]
 #[doc(alias = "pubsub|channels")]
 #[doc(alias = "CHANNELS")]
@@ -229,18 +285,47 @@ pub fn pubsub_channels<T: FromValkey>() -> PubsubChannels<Unset, T> {
 }
 /// The `PUBSUB CHANNELS` command, built by [`pubsub_channels`](fn@pubsub_channels): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubChannels<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubChannels<Unset, T> {
+impl<Pattern, T> PubsubChannels<Pattern, T> {
     /// `pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> PubsubChannels<Pattern2, T> {
+    ) -> PubsubChannels<Pattern2, T>
+    where
+        Pattern: Unfilled,
+    {
+        PubsubChannels {
+            pattern,
+            _reply: PhantomData,
+        }
+    }
+    /// `pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> PubsubChannels<Option<Pattern2>, T>
+    where
+        Pattern: Unfilled,
+    {
         PubsubChannels {
             pattern,
             _reply: PhantomData,
@@ -259,6 +344,16 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> Command for PubsubChannels<Pattern, T
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_CHANNELS)
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> CommandKeys for PubsubChannels<Pattern, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubChannels<Pattern, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB HELP`.
@@ -287,6 +382,10 @@ pub(crate) static PUBSUB_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::pubsub_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB HELP")]
 #[doc(alias = "pubsub|help")]
 #[doc(alias = "HELP")]
@@ -295,8 +394,11 @@ pub fn pubsub_help() -> PubsubHelp {
 }
 /// The `PUBSUB HELP` command, built by [`pubsub_help`](fn@pubsub_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubHelp {}
 impl Command for PubsubHelp {
     type Output = Vec<String>;
@@ -309,6 +411,16 @@ impl Command for PubsubHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_HELP)
+    }
+}
+impl CommandKeys for PubsubHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for PubsubHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB NUMPAT`.
@@ -340,6 +452,10 @@ pub(crate) static PUBSUB_NUMPAT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@pubsub`, `@slow`
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::pubsub_numpat())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB NUMPAT")]
 #[doc(alias = "pubsub|numpat")]
 #[doc(alias = "NUMPAT")]
@@ -348,8 +464,11 @@ pub fn pubsub_numpat() -> PubsubNumpat {
 }
 /// The `PUBSUB NUMPAT` command, built by [`pubsub_numpat`](fn@pubsub_numpat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubNumpat {}
 impl Command for PubsubNumpat {
     type Output = i64;
@@ -362,6 +481,16 @@ impl Command for PubsubNumpat {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_NUMPAT)
+    }
+}
+impl CommandKeys for PubsubNumpat {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for PubsubNumpat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB NUMSUB`.
@@ -394,7 +523,11 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`
+/// **Options** (methods of [`PubsubNumsub`](struct@PubsubNumsub)): `channel`, `channel_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_numsub())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB NUMSUB")]
 #[doc(alias = "pubsub|numsub")]
 #[doc(alias = "NUMSUB")]
@@ -406,18 +539,47 @@ pub fn pubsub_numsub<T: FromValkey>() -> PubsubNumsub<Unset, T> {
 }
 /// The `PUBSUB NUMSUB` command, built by [`pubsub_numsub`](fn@pubsub_numsub): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubNumsub<Channel, T> {
     channel: Channel,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubNumsub<Unset, T> {
+impl<Channel, T> PubsubNumsub<Channel, T> {
     /// `channel [channel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
     pub fn channel<Channel2: ToValkeyArgs>(
         self,
         channel: Channel2,
-    ) -> PubsubNumsub<Channel2, T> {
+    ) -> PubsubNumsub<Channel2, T>
+    where
+        Channel: Unfilled,
+    {
+        PubsubNumsub {
+            channel,
+            _reply: PhantomData,
+        }
+    }
+    /// `channel [channel ...]`
+    ///
+    /// The run-time form of [`channel`](Self::channel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
+    pub fn channel_opt<Channel2: ToValkeyArgs>(
+        self,
+        channel: Option<Channel2>,
+    ) -> PubsubNumsub<Option<Channel2>, T>
+    where
+        Channel: Unfilled,
+    {
         PubsubNumsub {
             channel,
             _reply: PhantomData,
@@ -436,6 +598,16 @@ impl<Channel: ToValkeyArgs, T: FromValkey> Command for PubsubNumsub<Channel, T> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_NUMSUB)
+    }
+}
+impl<Channel: ToValkeyArgs, T: FromValkey> CommandKeys for PubsubNumsub<Channel, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Channel: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubNumsub<Channel, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB SHARDCHANNELS`.
@@ -468,7 +640,11 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`
+/// **Options** (methods of [`PubsubShardchannels`](struct@PubsubShardchannels)): `pattern`, `pattern_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_shardchannels())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB SHARDCHANNELS")]
 #[doc(alias = "pubsub|shardchannels")]
 #[doc(alias = "SHARDCHANNELS")]
@@ -480,18 +656,47 @@ pub fn pubsub_shardchannels<T: FromValkey>() -> PubsubShardchannels<Unset, T> {
 }
 /// The `PUBSUB SHARDCHANNELS` command, built by [`pubsub_shardchannels`](fn@pubsub_shardchannels): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubShardchannels<Pattern, T> {
     pattern: Pattern,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubShardchannels<Unset, T> {
+impl<Pattern, T> PubsubShardchannels<Pattern, T> {
     /// `pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> PubsubShardchannels<Pattern2, T> {
+    ) -> PubsubShardchannels<Pattern2, T>
+    where
+        Pattern: Unfilled,
+    {
+        PubsubShardchannels {
+            pattern,
+            _reply: PhantomData,
+        }
+    }
+    /// `pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> PubsubShardchannels<Option<Pattern2>, T>
+    where
+        Pattern: Unfilled,
+    {
         PubsubShardchannels {
             pattern,
             _reply: PhantomData,
@@ -510,6 +715,18 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> Command for PubsubShardchannels<Patte
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_SHARDCHANNELS)
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> CommandKeys
+for PubsubShardchannels<Pattern, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug
+for PubsubShardchannels<Pattern, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUBSUB SHARDNUMSUB`.
@@ -542,7 +759,11 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`
+/// **Options** (methods of [`PubsubShardnumsub`](struct@PubsubShardnumsub)): `shardchannel`, `shardchannel_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::pubsub_shardnumsub())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUBSUB SHARDNUMSUB")]
 #[doc(alias = "pubsub|shardnumsub")]
 #[doc(alias = "SHARDNUMSUB")]
@@ -554,18 +775,47 @@ pub fn pubsub_shardnumsub<T: FromValkey>() -> PubsubShardnumsub<Unset, T> {
 }
 /// The `PUBSUB SHARDNUMSUB` command, built by [`pubsub_shardnumsub`](fn@pubsub_shardnumsub): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct PubsubShardnumsub<Shardchannel, T> {
     shardchannel: Shardchannel,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> PubsubShardnumsub<Unset, T> {
+impl<Shardchannel, T> PubsubShardnumsub<Shardchannel, T> {
     /// `shardchannel [shardchannel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
     pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Shardchannel2,
-    ) -> PubsubShardnumsub<Shardchannel2, T> {
+    ) -> PubsubShardnumsub<Shardchannel2, T>
+    where
+        Shardchannel: Unfilled,
+    {
+        PubsubShardnumsub {
+            shardchannel,
+            _reply: PhantomData,
+        }
+    }
+    /// `shardchannel [shardchannel ...]`
+    ///
+    /// The run-time form of [`shardchannel`](Self::shardchannel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
+    pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
+        self,
+        shardchannel: Option<Shardchannel2>,
+    ) -> PubsubShardnumsub<Option<Shardchannel2>, T>
+    where
+        Shardchannel: Unfilled,
+    {
         PubsubShardnumsub {
             shardchannel,
             _reply: PhantomData,
@@ -585,6 +835,18 @@ for PubsubShardnumsub<Shardchannel, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUBSUB_SHARDNUMSUB)
+    }
+}
+impl<Shardchannel: ToValkeyArgs, T: FromValkey> CommandKeys
+for PubsubShardnumsub<Shardchannel, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Shardchannel: ToValkeyArgs, T: FromValkey> fmt::Debug
+for PubsubShardnumsub<Shardchannel, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PUNSUBSCRIBE`.
@@ -618,24 +880,54 @@ pub(crate) static PUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Punsubscribe`](struct@Punsubscribe)): `pattern`
+/// **Options** (methods of [`Punsubscribe`](struct@Punsubscribe)): `pattern`, `pattern_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::punsubscribe())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PUNSUBSCRIBE")]
 pub fn punsubscribe() -> Punsubscribe<Unset> {
     Punsubscribe { pattern: Unset }
 }
 /// The `PUNSUBSCRIBE` command, built by [`punsubscribe`](fn@punsubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Punsubscribe<Pattern> {
     pattern: Pattern,
 }
-impl Punsubscribe<Unset> {
+impl<Pattern> Punsubscribe<Pattern> {
     /// `pattern [pattern ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `[pattern [pattern ...]]`
     pub fn pattern<Pattern2: ToValkeyArgs>(
         self,
         pattern: Pattern2,
-    ) -> Punsubscribe<Pattern2> {
+    ) -> Punsubscribe<Pattern2>
+    where
+        Pattern: Unfilled,
+    {
+        Punsubscribe { pattern }
+    }
+    /// `pattern [pattern ...]`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `[pattern [pattern ...]]`
+    pub fn pattern_opt<Pattern2: ToValkeyArgs>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Punsubscribe<Option<Pattern2>>
+    where
+        Pattern: Unfilled,
+    {
         Punsubscribe { pattern }
     }
 }
@@ -650,6 +942,16 @@ impl<Pattern: ToValkeyArgs> Command for Punsubscribe<Pattern> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PUNSUBSCRIBE)
+    }
+}
+impl<Pattern: ToValkeyArgs> CommandKeys for Punsubscribe<Pattern> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Pattern: ToValkeyArgs> fmt::Debug for Punsubscribe<Pattern> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SPUBLISH`.
@@ -697,6 +999,10 @@ pub(crate) static SPUBLISH: CommandMeta = CommandMeta {
 ///
 /// - `shardchannel`: a string — `shardchannel`
 /// - `message`: a string — `message`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::spublish(\"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SPUBLISH")]
 pub fn spublish<Shardchannel: ToValkeyArg, Message: ToValkeyArg>(
     shardchannel: Shardchannel,
@@ -706,8 +1012,11 @@ pub fn spublish<Shardchannel: ToValkeyArg, Message: ToValkeyArg>(
 }
 /// The `SPUBLISH` command, built by [`spublish`](fn@spublish): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Spublish<Shardchannel, Message> {
     shardchannel: Shardchannel,
     message: Message,
@@ -725,6 +1034,18 @@ for Spublish<Shardchannel, Message> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SPUBLISH)
+    }
+}
+impl<Shardchannel: ToValkeyArg, Message: ToValkeyArg> CommandKeys
+for Spublish<Shardchannel, Message> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Shardchannel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
+for Spublish<Shardchannel, Message> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SSUBSCRIBE`.
@@ -771,6 +1092,10 @@ pub(crate) static SSUBSCRIBE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `shardchannel`: one or more: a collection of strings, or a single one — `shardchannel [shardchannel ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::ssubscribe([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SSUBSCRIBE")]
 pub fn ssubscribe<Shardchannel: ToValkeyArgs>(
     shardchannel: Shardchannel,
@@ -779,8 +1104,11 @@ pub fn ssubscribe<Shardchannel: ToValkeyArgs>(
 }
 /// The `SSUBSCRIBE` command, built by [`ssubscribe`](fn@ssubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Ssubscribe<Shardchannel> {
     shardchannel: Shardchannel,
 }
@@ -795,6 +1123,16 @@ impl<Shardchannel: ToValkeyArgs> Command for Ssubscribe<Shardchannel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SSUBSCRIBE)
+    }
+}
+impl<Shardchannel: ToValkeyArgs> CommandKeys for Ssubscribe<Shardchannel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Shardchannel: ToValkeyArgs> fmt::Debug for Ssubscribe<Shardchannel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUBSCRIBE`.
@@ -831,14 +1169,21 @@ pub(crate) static SUBSCRIBE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `channel`: one or more: a collection of strings, or a single one — `channel [channel ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::subscribe([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUBSCRIBE")]
 pub fn subscribe<Channel: ToValkeyArgs>(channel: Channel) -> Subscribe<Channel> {
     Subscribe { channel }
 }
 /// The `SUBSCRIBE` command, built by [`subscribe`](fn@subscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Subscribe<Channel> {
     channel: Channel,
 }
@@ -853,6 +1198,16 @@ impl<Channel: ToValkeyArgs> Command for Subscribe<Channel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUBSCRIBE)
+    }
+}
+impl<Channel: ToValkeyArgs> CommandKeys for Subscribe<Channel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Channel: ToValkeyArgs> fmt::Debug for Subscribe<Channel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUNSUBSCRIBE`.
@@ -896,7 +1251,11 @@ pub(crate) static SUNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Sunsubscribe`](struct@Sunsubscribe)): `shardchannel`
+/// **Options** (methods of [`Sunsubscribe`](struct@Sunsubscribe)): `shardchannel`, `shardchannel_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::sunsubscribe())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUNSUBSCRIBE")]
 pub fn sunsubscribe() -> Sunsubscribe<Unset> {
     Sunsubscribe {
@@ -905,17 +1264,43 @@ pub fn sunsubscribe() -> Sunsubscribe<Unset> {
 }
 /// The `SUNSUBSCRIBE` command, built by [`sunsubscribe`](fn@sunsubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sunsubscribe<Shardchannel> {
     shardchannel: Shardchannel,
 }
-impl Sunsubscribe<Unset> {
+impl<Shardchannel> Sunsubscribe<Shardchannel> {
     /// `shardchannel [shardchannel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
     pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
         self,
         shardchannel: Shardchannel2,
-    ) -> Sunsubscribe<Shardchannel2> {
+    ) -> Sunsubscribe<Shardchannel2>
+    where
+        Shardchannel: Unfilled,
+    {
+        Sunsubscribe { shardchannel }
+    }
+    /// `shardchannel [shardchannel ...]`
+    ///
+    /// The run-time form of [`shardchannel`](Self::shardchannel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
+    pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
+        self,
+        shardchannel: Option<Shardchannel2>,
+    ) -> Sunsubscribe<Option<Shardchannel2>>
+    where
+        Shardchannel: Unfilled,
+    {
         Sunsubscribe { shardchannel }
     }
 }
@@ -930,6 +1315,16 @@ impl<Shardchannel: ToValkeyArgs> Command for Sunsubscribe<Shardchannel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNSUBSCRIBE)
+    }
+}
+impl<Shardchannel: ToValkeyArgs> CommandKeys for Sunsubscribe<Shardchannel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Shardchannel: ToValkeyArgs> fmt::Debug for Sunsubscribe<Shardchannel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `UNSUBSCRIBE`.
@@ -963,24 +1358,54 @@ pub(crate) static UNSUBSCRIBE: CommandMeta = CommandMeta {
 /// - **Flags:** pubsub, noscript, loading, stale
 /// - **Reply:** `Value`
 ///
-/// **Options** (methods of [`Unsubscribe`](struct@Unsubscribe)): `channel`
+/// **Options** (methods of [`Unsubscribe`](struct@Unsubscribe)): `channel`, `channel_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::unsubscribe())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "UNSUBSCRIBE")]
 pub fn unsubscribe() -> Unsubscribe<Unset> {
     Unsubscribe { channel: Unset }
 }
 /// The `UNSUBSCRIBE` command, built by [`unsubscribe`](fn@unsubscribe): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Unsubscribe<Channel> {
     channel: Channel,
 }
-impl Unsubscribe<Unset> {
+impl<Channel> Unsubscribe<Channel> {
     /// `channel [channel ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
     pub fn channel<Channel2: ToValkeyArgs>(
         self,
         channel: Channel2,
-    ) -> Unsubscribe<Channel2> {
+    ) -> Unsubscribe<Channel2>
+    where
+        Channel: Unfilled,
+    {
+        Unsubscribe { channel }
+    }
+    /// `channel [channel ...]`
+    ///
+    /// The run-time form of [`channel`](Self::channel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
+    pub fn channel_opt<Channel2: ToValkeyArgs>(
+        self,
+        channel: Option<Channel2>,
+    ) -> Unsubscribe<Option<Channel2>>
+    where
+        Channel: Unfilled,
+    {
         Unsubscribe { channel }
     }
 }
@@ -995,5 +1420,15 @@ impl<Channel: ToValkeyArgs> Command for Unsubscribe<Channel> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNSUBSCRIBE)
+    }
+}
+impl<Channel: ToValkeyArgs> CommandKeys for Unsubscribe<Channel> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Channel: ToValkeyArgs> fmt::Debug for Unsubscribe<Channel> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -63,7 +62,11 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
 ///
 /// - `script`: a string — `script`
 ///
-/// **Options** (methods of [`Eval`](struct@Eval)): `keys`, `args`
+/// **Options** (methods of [`Eval`](struct@Eval)): `keys`, `args`, `keys_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::eval(\"return 1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVAL")]
 pub fn eval<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -77,17 +80,30 @@ pub fn eval<Script: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVAL` command, built by [`eval`](fn@eval): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Eval<Script, Key, Arg, T> {
     script: Script,
     key: Key,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
+impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
     /// `key [key ...]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Eval<Script, Key2, Arg, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> Eval<Script, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Eval {
             script: self.script,
             key,
@@ -95,10 +111,57 @@ impl<Script, Arg, T> Eval<Script, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Script, Key, T> Eval<Script, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        Eval {
+            script: self.script,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> Eval<Script, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
+        Eval {
+            script: self.script,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> Eval<Script, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         Eval {
             script: self.script,
             key: self.key,
@@ -122,6 +185,23 @@ for Eval<Script, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVAL)
+    }
+}
+impl<
+    Script: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Eval<Script, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Eval<Script, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EVALSHA`.
@@ -170,7 +250,11 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
 ///
 /// - `sha1`: a string — `sha1`
 ///
-/// **Options** (methods of [`Evalsha`](struct@Evalsha)): `keys`, `args`
+/// **Options** (methods of [`Evalsha`](struct@Evalsha)): `keys`, `args`, `keys_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::evalsha(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVALSHA")]
 pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -184,17 +268,30 @@ pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVALSHA` command, built by [`evalsha`](fn@evalsha): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Evalsha<Sha1, Key, Arg, T> {
     sha1: Sha1,
     key: Key,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
+impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
     /// `key [key ...]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Evalsha<Sha1, Key2, Arg, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> Evalsha<Sha1, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Evalsha {
             sha1: self.sha1,
             key,
@@ -202,10 +299,57 @@ impl<Sha1, Arg, T> Evalsha<Sha1, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Sha1, Key, T> Evalsha<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        Evalsha {
+            sha1: self.sha1,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> Evalsha<Sha1, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
+        Evalsha {
+            sha1: self.sha1,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> Evalsha<Sha1, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         Evalsha {
             sha1: self.sha1,
             key: self.key,
@@ -229,6 +373,19 @@ for Evalsha<Sha1, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVALSHA)
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for Evalsha<Sha1, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Evalsha<Sha1, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EVALSHA_RO`.
@@ -278,7 +435,11 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
 ///
 /// - `sha1`: a string — `sha1`
 ///
-/// **Options** (methods of [`EvalshaRo`](struct@EvalshaRo)): `keys`, `args`
+/// **Options** (methods of [`EvalshaRo`](struct@EvalshaRo)): `keys`, `args`, `keys_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::evalsha_ro(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVALSHA_RO")]
 pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
     sha1: Sha1,
@@ -292,17 +453,30 @@ pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVALSHA_RO` command, built by [`evalsha_ro`](fn@evalsha_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct EvalshaRo<Sha1, Key, Arg, T> {
     sha1: Sha1,
     key: Key,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
+impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
     /// `key [key ...]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalshaRo<Sha1, Key2, Arg, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> EvalshaRo<Sha1, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         EvalshaRo {
             sha1: self.sha1,
             key,
@@ -310,10 +484,57 @@ impl<Sha1, Arg, T> EvalshaRo<Sha1, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Sha1, Key, T> EvalshaRo<Sha1, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        EvalshaRo {
+            sha1: self.sha1,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> EvalshaRo<Sha1, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
+        EvalshaRo {
+            sha1: self.sha1,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> EvalshaRo<Sha1, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         EvalshaRo {
             sha1: self.sha1,
             key: self.key,
@@ -337,6 +558,19 @@ for EvalshaRo<Sha1, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVALSHA_RO)
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for EvalshaRo<Sha1, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalshaRo<Sha1, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EVAL_RO`.
@@ -386,7 +620,11 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
 ///
 /// - `script`: a string — `script`
 ///
-/// **Options** (methods of [`EvalRo`](struct@EvalRo)): `keys`, `args`
+/// **Options** (methods of [`EvalRo`](struct@EvalRo)): `keys`, `args`, `keys_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::eval_ro(\"return 1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EVAL_RO")]
 pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
     script: Script,
@@ -400,17 +638,30 @@ pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
 }
 /// The `EVAL_RO` command, built by [`eval_ro`](fn@eval_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct EvalRo<Script, Key, Arg, T> {
     script: Script,
     key: Key,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
+impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
     /// `key [key ...]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> EvalRo<Script, Key2, Arg, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> EvalRo<Script, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         EvalRo {
             script: self.script,
             key,
@@ -418,10 +669,57 @@ impl<Script, Arg, T> EvalRo<Script, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Script, Key, T> EvalRo<Script, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        EvalRo {
+            script: self.script,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> EvalRo<Script, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
+        EvalRo {
+            script: self.script,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> EvalRo<Script, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         EvalRo {
             script: self.script,
             key: self.key,
@@ -445,6 +743,23 @@ for EvalRo<Script, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EVAL_RO)
+    }
+}
+impl<
+    Script: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for EvalRo<Script, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalRo<Script, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FCALL`.
@@ -493,7 +808,11 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
 ///
 /// - `function`: a string — `function`
 ///
-/// **Options** (methods of [`Fcall`](struct@Fcall)): `keys`, `args`
+/// **Options** (methods of [`Fcall`](struct@Fcall)): `keys`, `args`, `keys_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::fcall(\"conformance_f\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FCALL")]
 pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -507,17 +826,30 @@ pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
 }
 /// The `FCALL` command, built by [`fcall`](fn@fcall): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Fcall<Function, Key, Arg, T> {
     function: Function,
     key: Key,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
+impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
     /// `key [key ...]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> Fcall<Function, Key2, Arg, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> Fcall<Function, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         Fcall {
             function: self.function,
             key,
@@ -525,10 +857,57 @@ impl<Function, Arg, T> Fcall<Function, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Function, Key, T> Fcall<Function, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        Fcall {
+            function: self.function,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> Fcall<Function, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
+        Fcall {
+            function: self.function,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> Fcall<Function, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         Fcall {
             function: self.function,
             key: self.key,
@@ -552,6 +931,27 @@ for Fcall<Function, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FCALL)
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Fcall<Function, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Fcall<Function, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FCALL_RO`.
@@ -601,7 +1001,11 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
 ///
 /// - `function`: a string — `function`
 ///
-/// **Options** (methods of [`FcallRo`](struct@FcallRo)): `keys`, `args`
+/// **Options** (methods of [`FcallRo`](struct@FcallRo)): `keys`, `args`, `keys_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::fcall_ro(\"conformance_f\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FCALL_RO")]
 pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
     function: Function,
@@ -615,17 +1019,30 @@ pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
 }
 /// The `FCALL_RO` command, built by [`fcall_ro`](fn@fcall_ro): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FcallRo<Function, Key, Arg, T> {
     function: Function,
     key: Key,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
+impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
     /// `key [key ...]`
-    pub fn keys<Key2: ToValkeyArgs>(self, key: Key2) -> FcallRo<Function, Key2, Arg, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Key2,
+    ) -> FcallRo<Function, Key2, Arg, T>
+    where
+        Key: Unfilled,
+    {
         FcallRo {
             function: self.function,
             key,
@@ -633,10 +1050,57 @@ impl<Function, Arg, T> FcallRo<Function, Unset, Arg, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Function, Key, T> FcallRo<Function, Key, Unset, T> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        FcallRo {
+            function: self.function,
+            key: self.key,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `key [key ...]`
+    ///
+    /// The run-time form of [`keys`](Self::keys): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
+    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+        self,
+        key: Option<Key2>,
+    ) -> FcallRo<Function, Option<Key2>, Arg, T>
+    where
+        Key: Unfilled,
+    {
+        FcallRo {
+            function: self.function,
+            key,
+            arg: self.arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> FcallRo<Function, Key, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         FcallRo {
             function: self.function,
             key: self.key,
@@ -660,6 +1124,27 @@ for FcallRo<Function, Key, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FCALL_RO)
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for FcallRo<Function, Key, Arg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Function: ToValkeyArg,
+    Key: ToValkeyArgs,
+    Arg: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for FcallRo<Function, Key, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION`.
@@ -689,14 +1174,21 @@ pub(crate) static FUNCTION: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`FUNCTION DELETE`, `FUNCTION DUMP`, `FUNCTION FLUSH`, `FUNCTION HELP`, `FUNCTION KILL`, `FUNCTION LIST`, `FUNCTION LOAD`, `FUNCTION RESTORE`, `FUNCTION STATS`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::function())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION")]
 pub fn function() -> Function {
     Function {}
 }
 /// The `FUNCTION` command, built by [`function`](fn@function): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Function {}
 impl Command for Function {
     type Output = Value;
@@ -708,6 +1200,16 @@ impl Command for Function {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION)
+    }
+}
+impl CommandKeys for Function {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION DELETE`.
@@ -740,6 +1242,10 @@ pub(crate) static FUNCTION_DELETE: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `library_name`: a string — `library-name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_delete(\"conformance\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION DELETE")]
 #[doc(alias = "function|delete")]
 #[doc(alias = "DELETE")]
@@ -750,8 +1256,11 @@ pub fn function_delete<LibraryName: ToValkeyArg>(
 }
 /// The `FUNCTION DELETE` command, built by [`function_delete`](fn@function_delete): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionDelete<LibraryName> {
     library_name: LibraryName,
 }
@@ -767,6 +1276,16 @@ impl<LibraryName: ToValkeyArg> Command for FunctionDelete<LibraryName> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_DELETE)
+    }
+}
+impl<LibraryName: ToValkeyArg> CommandKeys for FunctionDelete<LibraryName> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<LibraryName: ToValkeyArg> fmt::Debug for FunctionDelete<LibraryName> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION DUMP`.
@@ -795,6 +1314,10 @@ pub(crate) static FUNCTION_DUMP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_dump())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION DUMP")]
 #[doc(alias = "function|dump")]
 #[doc(alias = "DUMP")]
@@ -805,8 +1328,11 @@ pub fn function_dump<T: FromValkey>() -> FunctionDump<T> {
 }
 /// The `FUNCTION DUMP` command, built by [`function_dump`](fn@function_dump): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionDump<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -821,6 +1347,16 @@ impl<T: FromValkey> Command for FunctionDump<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_DUMP)
+    }
+}
+impl<T: FromValkey> CommandKeys for FunctionDump<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for FunctionDump<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION FLUSH`.
@@ -850,7 +1386,11 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
 /// - **Flags:** write, noscript
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`
+/// **Options** (methods of [`FunctionFlush`](struct@FunctionFlush)): `async_`, `sync`, `async_if`, `sync_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_flush())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION FLUSH")]
 #[doc(alias = "function|flush")]
 #[doc(alias = "FLUSH")]
@@ -859,22 +1399,69 @@ pub fn function_flush() -> FunctionFlush<Unset> {
 }
 /// The `FUNCTION FLUSH` command, built by [`function_flush`](fn@function_flush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionFlush<FlushType> {
     flush_type: FlushType,
 }
-impl FunctionFlush<Unset> {
+impl<FlushType> FunctionFlush<FlushType> {
     /// `ASYNC`
-    pub fn async_(self) -> FunctionFlush<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn async_(self) -> FunctionFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         FunctionFlush {
             flush_type: Tok("ASYNC"),
         }
     }
     /// `SYNC`
-    pub fn sync(self) -> FunctionFlush<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn sync(self) -> FunctionFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         FunctionFlush {
             flush_type: Tok("SYNC"),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> FunctionFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        FunctionFlush {
+            flush_type: given.then_some(Tok("ASYNC")),
+        }
+    }
+    /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> FunctionFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        FunctionFlush {
+            flush_type: given.then_some(Tok("SYNC")),
         }
     }
 }
@@ -890,6 +1477,16 @@ impl<FlushType: ToValkeyArgs> Command for FunctionFlush<FlushType> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_FLUSH)
+    }
+}
+impl<FlushType: ToValkeyArgs> CommandKeys for FunctionFlush<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for FunctionFlush<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION HELP`.
@@ -918,6 +1515,10 @@ pub(crate) static FUNCTION_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::function_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION HELP")]
 #[doc(alias = "function|help")]
 #[doc(alias = "HELP")]
@@ -926,8 +1527,11 @@ pub fn function_help() -> FunctionHelp {
 }
 /// The `FUNCTION HELP` command, built by [`function_help`](fn@function_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionHelp {}
 impl Command for FunctionHelp {
     type Output = Vec<String>;
@@ -940,6 +1544,16 @@ impl Command for FunctionHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_HELP)
+    }
+}
+impl CommandKeys for FunctionHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for FunctionHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION KILL`.
@@ -968,6 +1582,10 @@ pub(crate) static FUNCTION_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_kill())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION KILL")]
 #[doc(alias = "function|kill")]
 #[doc(alias = "KILL")]
@@ -976,8 +1594,11 @@ pub fn function_kill() -> FunctionKill {
 }
 /// The `FUNCTION KILL` command, built by [`function_kill`](fn@function_kill): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionKill {}
 impl Command for FunctionKill {
     type Output = ();
@@ -990,6 +1611,16 @@ impl Command for FunctionKill {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_KILL)
+    }
+}
+impl CommandKeys for FunctionKill {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for FunctionKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION LIST`.
@@ -1019,7 +1650,11 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
 /// - **Flags:** noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
-/// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`
+/// **Options** (methods of [`FunctionList`](struct@FunctionList)): `libraryname`, `withcode`, `libraryname_opt`, `withcode_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION LIST")]
 #[doc(alias = "function|list")]
 #[doc(alias = "LIST")]
@@ -1032,32 +1667,87 @@ pub fn function_list<T: FromValkey>() -> FunctionList<Unset, Unset, T> {
 }
 /// The `FUNCTION LIST` command, built by [`function_list`](fn@function_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionList<LibraryNamePattern, Withcode, T> {
     library_name_pattern: LibraryNamePattern,
     withcode: Withcode,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Withcode, T> FunctionList<Unset, Withcode, T> {
+impl<LibraryNamePattern, Withcode, T> FunctionList<LibraryNamePattern, Withcode, T> {
     /// `LIBRARYNAME library-name-pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `library_name_pattern`: a string — `[LIBRARYNAME library-name-pattern]`
     pub fn libraryname<LibraryNamePattern2: ToValkeyArg>(
         self,
         library_name_pattern: LibraryNamePattern2,
-    ) -> FunctionList<Tokened<LibraryNamePattern2>, Withcode, T> {
+    ) -> FunctionList<Tokened<LibraryNamePattern2>, Withcode, T>
+    where
+        LibraryNamePattern: Unfilled,
+    {
         FunctionList {
             library_name_pattern: Tokened("LIBRARYNAME", library_name_pattern),
             withcode: self.withcode,
             _reply: PhantomData,
         }
     }
-}
-impl<LibraryNamePattern, T> FunctionList<LibraryNamePattern, Unset, T> {
     /// `WITHCODE`
-    pub fn withcode(self) -> FunctionList<LibraryNamePattern, Tok, T> {
+    pub fn withcode(self) -> FunctionList<LibraryNamePattern, Tok, T>
+    where
+        Withcode: Unfilled,
+    {
         FunctionList {
             library_name_pattern: self.library_name_pattern,
             withcode: Tok("WITHCODE"),
+            _reply: PhantomData,
+        }
+    }
+    /// `LIBRARYNAME library-name-pattern`
+    ///
+    /// The run-time form of [`libraryname`](Self::libraryname): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `library_name_pattern`: a string — `[LIBRARYNAME library-name-pattern]`
+    pub fn libraryname_opt<LibraryNamePattern2: ToValkeyArg>(
+        self,
+        library_name_pattern: Option<LibraryNamePattern2>,
+    ) -> FunctionList<Option<Tokened<LibraryNamePattern2>>, Withcode, T>
+    where
+        LibraryNamePattern: Unfilled,
+    {
+        FunctionList {
+            library_name_pattern: library_name_pattern
+                .map(|library_name_pattern| Tokened(
+                    "LIBRARYNAME",
+                    library_name_pattern,
+                )),
+            withcode: self.withcode,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHCODE`
+    ///
+    /// The run-time form of [`withcode`](Self::withcode): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHCODE`
+    pub fn withcode_if(
+        self,
+        given: bool,
+    ) -> FunctionList<LibraryNamePattern, Option<Tok>, T>
+    where
+        Withcode: Unfilled,
+    {
+        FunctionList {
+            library_name_pattern: self.library_name_pattern,
+            withcode: given.then_some(Tok("WITHCODE")),
             _reply: PhantomData,
         }
     }
@@ -1076,6 +1766,18 @@ for FunctionList<LibraryNamePattern, Withcode, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_LIST)
+    }
+}
+impl<LibraryNamePattern: ToValkeyArgs, Withcode: ToValkeyArgs, T: FromValkey> CommandKeys
+for FunctionList<LibraryNamePattern, Withcode, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<LibraryNamePattern: ToValkeyArgs, Withcode: ToValkeyArgs, T: FromValkey> fmt::Debug
+for FunctionList<LibraryNamePattern, Withcode, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION LOAD`.
@@ -1112,7 +1814,11 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
 ///
 /// - `function_code`: a string — `function-code`
 ///
-/// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`
+/// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`, `replace_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::function_load(\n                \"#!lua name=conformance2\\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}\",\n            )\n            .replace(),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION LOAD")]
 #[doc(alias = "function|load")]
 #[doc(alias = "LOAD")]
@@ -1126,17 +1832,39 @@ pub fn function_load<FunctionCode: ToValkeyArg>(
 }
 /// The `FUNCTION LOAD` command, built by [`function_load`](fn@function_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionLoad<FunctionCode, Replace> {
     replace: Replace,
     function_code: FunctionCode,
 }
-impl<FunctionCode> FunctionLoad<FunctionCode, Unset> {
+impl<FunctionCode, Replace> FunctionLoad<FunctionCode, Replace> {
     /// `REPLACE`
-    pub fn replace(self) -> FunctionLoad<FunctionCode, Tok> {
+    pub fn replace(self) -> FunctionLoad<FunctionCode, Tok>
+    where
+        Replace: Unfilled,
+    {
         FunctionLoad {
             replace: Tok("REPLACE"),
+            function_code: self.function_code,
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(self, given: bool) -> FunctionLoad<FunctionCode, Option<Tok>>
+    where
+        Replace: Unfilled,
+    {
+        FunctionLoad {
+            replace: given.then_some(Tok("REPLACE")),
             function_code: self.function_code,
         }
     }
@@ -1155,6 +1883,18 @@ for FunctionLoad<FunctionCode, Replace> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_LOAD)
+    }
+}
+impl<FunctionCode: ToValkeyArg, Replace: ToValkeyArgs> CommandKeys
+for FunctionLoad<FunctionCode, Replace> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<FunctionCode: ToValkeyArg, Replace: ToValkeyArgs> fmt::Debug
+for FunctionLoad<FunctionCode, Replace> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION RESTORE`.
@@ -1191,7 +1931,11 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
 ///
 /// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`
+/// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`, `flush_if`, `append_if`, `replace_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_restore(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION RESTORE")]
 #[doc(alias = "function|restore")]
 #[doc(alias = "RESTORE")]
@@ -1205,32 +1949,104 @@ pub fn function_restore<SerializedValue: ToValkeyArg>(
 }
 /// The `FUNCTION RESTORE` command, built by [`function_restore`](fn@function_restore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionRestore<SerializedValue, Policy> {
     serialized_value: SerializedValue,
     policy: Policy,
 }
-impl<SerializedValue> FunctionRestore<SerializedValue, Unset> {
+impl<SerializedValue, Policy> FunctionRestore<SerializedValue, Policy> {
     /// `FLUSH`
-    pub fn flush(self) -> FunctionRestore<SerializedValue, Tok> {
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    pub fn flush(self) -> FunctionRestore<SerializedValue, Tok>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("FLUSH"),
         }
     }
     /// `APPEND`
-    pub fn append(self) -> FunctionRestore<SerializedValue, Tok> {
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    pub fn append(self) -> FunctionRestore<SerializedValue, Tok>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("APPEND"),
         }
     }
     /// `REPLACE`
-    pub fn replace(self) -> FunctionRestore<SerializedValue, Tok> {
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    pub fn replace(self) -> FunctionRestore<SerializedValue, Tok>
+    where
+        Policy: Unfilled,
+    {
         FunctionRestore {
             serialized_value: self.serialized_value,
             policy: Tok("REPLACE"),
+        }
+    }
+    /// `FLUSH`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`flush`](Self::flush): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FLUSH`
+    pub fn flush_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>>
+    where
+        Policy: Unfilled,
+    {
+        FunctionRestore {
+            serialized_value: self.serialized_value,
+            policy: given.then_some(Tok("FLUSH")),
+        }
+    }
+    /// `APPEND`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`append`](Self::append): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `APPEND`
+    pub fn append_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>>
+    where
+        Policy: Unfilled,
+    {
+        FunctionRestore {
+            serialized_value: self.serialized_value,
+            policy: given.then_some(Tok("APPEND")),
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// One choice of the `policy` option (`FLUSH | APPEND | REPLACE`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(self, given: bool) -> FunctionRestore<SerializedValue, Option<Tok>>
+    where
+        Policy: Unfilled,
+    {
+        FunctionRestore {
+            serialized_value: self.serialized_value,
+            policy: given.then_some(Tok("REPLACE")),
         }
     }
 }
@@ -1248,6 +2064,18 @@ for FunctionRestore<SerializedValue, Policy> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_RESTORE)
+    }
+}
+impl<SerializedValue: ToValkeyArg, Policy: ToValkeyArgs> CommandKeys
+for FunctionRestore<SerializedValue, Policy> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<SerializedValue: ToValkeyArg, Policy: ToValkeyArgs> fmt::Debug
+for FunctionRestore<SerializedValue, Policy> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FUNCTION STATS`.
@@ -1282,6 +2110,10 @@ pub(crate) static FUNCTION_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::function_stats())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FUNCTION STATS")]
 #[doc(alias = "function|stats")]
 #[doc(alias = "STATS")]
@@ -1292,8 +2124,13 @@ pub fn function_stats<T: FromValkey>() -> FunctionStats<T> {
 }
 /// The `FUNCTION STATS` command, built by [`function_stats`](fn@function_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct FunctionStats<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1308,6 +2145,16 @@ impl<T: FromValkey> Command for FunctionStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FUNCTION_STATS)
+    }
+}
+impl<T: FromValkey> CommandKeys for FunctionStats<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for FunctionStats<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT`.
@@ -1337,14 +2184,21 @@ pub(crate) static SCRIPT: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`SCRIPT DEBUG`, `SCRIPT EXISTS`, `SCRIPT FLUSH`, `SCRIPT HELP`, `SCRIPT KILL`, `SCRIPT LOAD`, `SCRIPT SHOW`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::script())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT")]
 pub fn script() -> Script {
     Script {}
 }
 /// The `SCRIPT` command, built by [`script`](fn@script): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Script {}
 impl Command for Script {
     type Output = Value;
@@ -1356,6 +2210,16 @@ impl Command for Script {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT)
+    }
+}
+impl CommandKeys for Script {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Script {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `mode` argument: `YES | SYNC | NO`
@@ -1424,7 +2288,11 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
 ///
 /// - `mode`: [`ScriptDebugMode`] — `<YES | SYNC | NO>`
 ///
-/// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`
+/// **Options** (methods of [`ScriptDebug`](struct@ScriptDebug)): `engine`, `engine_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_debug(cmd::ScriptDebugMode::Yes))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT DEBUG")]
 #[doc(alias = "script|debug")]
 #[doc(alias = "DEBUG")]
@@ -1437,22 +2305,59 @@ pub fn script_debug(mode: ScriptDebugMode) -> ScriptDebug<Unset> {
 }
 /// The `SCRIPT DEBUG` command, built by [`script_debug`](fn@script_debug): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptDebug<Engine> {
     mode: ScriptDebugMode,
     engine: Engine,
     min_version: Option<Version>,
 }
-impl ScriptDebug<Unset> {
+impl<Engine> ScriptDebug<Engine> {
     /// `engine`
     ///
     /// (since 9.1.0)
-    pub fn engine<Engine2: ToValkeyArg>(self, engine: Engine2) -> ScriptDebug<Engine2> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `engine`: a string — `[engine]` (since 9.1.0)
+    pub fn engine<Engine2: ToValkeyArg>(self, engine: Engine2) -> ScriptDebug<Engine2>
+    where
+        Engine: Unfilled,
+    {
         ScriptDebug {
             mode: self.mode,
             engine,
             min_version: newer(self.min_version, Some(Version::new(9, 1, 0))),
+        }
+    }
+    /// `engine`
+    ///
+    /// (since 9.1.0)
+    ///
+    /// The run-time form of [`engine`](Self::engine): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `engine`: a string — `[engine]` (since 9.1.0)
+    pub fn engine_opt<Engine2: ToValkeyArg>(
+        self,
+        engine: Option<Engine2>,
+    ) -> ScriptDebug<Option<Engine2>>
+    where
+        Engine: Unfilled,
+    {
+        let min_version = if engine.is_some() {
+            newer(self.min_version, Some(Version::new(9, 1, 0)))
+        } else {
+            self.min_version
+        };
+        ScriptDebug {
+            mode: self.mode,
+            engine,
+            min_version,
         }
     }
 }
@@ -1472,6 +2377,16 @@ impl<Engine: ToValkeyArgs> Command for ScriptDebug<Engine> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Engine: ToValkeyArgs> CommandKeys for ScriptDebug<Engine> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Engine: ToValkeyArgs> fmt::Debug for ScriptDebug<Engine> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT EXISTS`.
@@ -1504,6 +2419,10 @@ pub(crate) static SCRIPT_EXISTS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `sha1`: one or more: a collection of strings, or a single one — `sha1 [sha1 ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<bool> = con.send(cmd::script_exists([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT EXISTS")]
 #[doc(alias = "script|exists")]
 #[doc(alias = "EXISTS")]
@@ -1512,8 +2431,11 @@ pub fn script_exists<Sha1: ToValkeyArgs>(sha1: Sha1) -> ScriptExists<Sha1> {
 }
 /// The `SCRIPT EXISTS` command, built by [`script_exists`](fn@script_exists): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<bool>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptExists<Sha1> {
     sha1: Sha1,
 }
@@ -1529,6 +2451,16 @@ impl<Sha1: ToValkeyArgs> Command for ScriptExists<Sha1> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_EXISTS)
+    }
+}
+impl<Sha1: ToValkeyArgs> CommandKeys for ScriptExists<Sha1> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Sha1: ToValkeyArgs> fmt::Debug for ScriptExists<Sha1> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT FLUSH`.
@@ -1568,7 +2500,11 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
 ///
 /// - 6.2.0: Added the `ASYNC` and `SYNC` flushing mode modifiers.
 ///
-/// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`
+/// **Options** (methods of [`ScriptFlush`](struct@ScriptFlush)): `async_`, `sync`, `async_if`, `sync_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_flush())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT FLUSH")]
 #[doc(alias = "script|flush")]
 #[doc(alias = "FLUSH")]
@@ -1580,25 +2516,84 @@ pub fn script_flush() -> ScriptFlush<Unset> {
 }
 /// The `SCRIPT FLUSH` command, built by [`script_flush`](fn@script_flush): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptFlush<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
-impl ScriptFlush<Unset> {
+impl<FlushType> ScriptFlush<FlushType> {
     /// `ASYNC`
-    pub fn async_(self) -> ScriptFlush<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn async_(self) -> ScriptFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ScriptFlush {
             flush_type: Tok("ASYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
         }
     }
     /// `SYNC`
-    pub fn sync(self) -> ScriptFlush<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn sync(self) -> ScriptFlush<Tok>
+    where
+        FlushType: Unfilled,
+    {
         ScriptFlush {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> ScriptFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ScriptFlush {
+            flush_type: given.then_some(Tok("ASYNC")),
+            min_version,
+        }
+    }
+    /// `SYNC`
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> ScriptFlush<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        ScriptFlush {
+            flush_type: given.then_some(Tok("SYNC")),
+            min_version,
         }
     }
 }
@@ -1617,6 +2612,16 @@ impl<FlushType: ToValkeyArgs> Command for ScriptFlush<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> CommandKeys for ScriptFlush<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for ScriptFlush<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT HELP`.
@@ -1645,6 +2650,10 @@ pub(crate) static SCRIPT_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::script_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT HELP")]
 #[doc(alias = "script|help")]
 #[doc(alias = "HELP")]
@@ -1653,8 +2662,11 @@ pub fn script_help() -> ScriptHelp {
 }
 /// The `SCRIPT HELP` command, built by [`script_help`](fn@script_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptHelp {}
 impl Command for ScriptHelp {
     type Output = Vec<String>;
@@ -1667,6 +2679,16 @@ impl Command for ScriptHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_HELP)
+    }
+}
+impl CommandKeys for ScriptHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ScriptHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT KILL`.
@@ -1695,6 +2717,10 @@ pub(crate) static SCRIPT_KILL: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@scripting`
 /// - **Flags:** noscript, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::script_kill())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT KILL")]
 #[doc(alias = "script|kill")]
 #[doc(alias = "KILL")]
@@ -1703,8 +2729,11 @@ pub fn script_kill() -> ScriptKill {
 }
 /// The `SCRIPT KILL` command, built by [`script_kill`](fn@script_kill): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptKill {}
 impl Command for ScriptKill {
     type Output = ();
@@ -1717,6 +2746,16 @@ impl Command for ScriptKill {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_KILL)
+    }
+}
+impl CommandKeys for ScriptKill {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ScriptKill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT LOAD`.
@@ -1749,6 +2788,10 @@ pub(crate) static SCRIPT_LOAD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `script`: a string — `script`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::script_load(\"return 1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT LOAD")]
 #[doc(alias = "script|load")]
 #[doc(alias = "LOAD")]
@@ -1757,8 +2800,11 @@ pub fn script_load<Script: ToValkeyArg>(script: Script) -> ScriptLoad<Script> {
 }
 /// The `SCRIPT LOAD` command, built by [`script_load`](fn@script_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptLoad<Script> {
     script: Script,
 }
@@ -1774,6 +2820,16 @@ impl<Script: ToValkeyArg> Command for ScriptLoad<Script> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_LOAD)
+    }
+}
+impl<Script: ToValkeyArg> CommandKeys for ScriptLoad<Script> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Script: ToValkeyArg> fmt::Debug for ScriptLoad<Script> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCRIPT SHOW`.
@@ -1806,6 +2862,10 @@ pub(crate) static SCRIPT_SHOW: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `sha1`: a string — `sha1`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::script_show(\"e0e1f9fabfc9d4800c877a703b823ac0578ff8db\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCRIPT SHOW")]
 #[doc(alias = "script|show")]
 #[doc(alias = "SHOW")]
@@ -1814,8 +2874,11 @@ pub fn script_show<Sha1: ToValkeyArg>(sha1: Sha1) -> ScriptShow<Sha1> {
 }
 /// The `SCRIPT SHOW` command, built by [`script_show`](fn@script_show): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ScriptShow<Sha1> {
     sha1: Sha1,
 }
@@ -1831,5 +2894,15 @@ impl<Sha1: ToValkeyArg> Command for ScriptShow<Sha1> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCRIPT_SHOW)
+    }
+}
+impl<Sha1: ToValkeyArg> CommandKeys for ScriptShow<Sha1> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Sha1: ToValkeyArg> fmt::Debug for ScriptShow<Sha1> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -44,14 +43,21 @@ pub(crate) static ACL: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`ACL CAT`, `ACL DELUSER`, `ACL DRYRUN`, `ACL GENPASS`, `ACL GETUSER`, `ACL HELP`, `ACL LIST`, `ACL LOAD`, `ACL LOG`, `ACL SAVE`, `ACL SETUSER`, `ACL USERS`, `ACL WHOAMI`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::acl())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL")]
 pub fn acl() -> Acl {
     Acl {}
 }
 /// The `ACL` command, built by [`acl`](fn@acl): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Acl {}
 impl Command for Acl {
     type Output = Value;
@@ -63,6 +69,16 @@ impl Command for Acl {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL)
+    }
+}
+impl CommandKeys for Acl {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Acl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL CAT`.
@@ -95,7 +111,11 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `Vec<String>`
 ///
-/// **Options** (methods of [`AclCat`](struct@AclCat)): `category`
+/// **Options** (methods of [`AclCat`](struct@AclCat)): `category`, `category_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_cat())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL CAT")]
 #[doc(alias = "acl|cat")]
 #[doc(alias = "CAT")]
@@ -104,17 +124,43 @@ pub fn acl_cat() -> AclCat<Unset> {
 }
 /// The `ACL CAT` command, built by [`acl_cat`](fn@acl_cat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclCat<Category> {
     category: Category,
 }
-impl AclCat<Unset> {
+impl<Category> AclCat<Category> {
     /// `category`
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `[category]`
     pub fn category<Category2: ToValkeyArg>(
         self,
         category: Category2,
-    ) -> AclCat<Category2> {
+    ) -> AclCat<Category2>
+    where
+        Category: Unfilled,
+    {
+        AclCat { category }
+    }
+    /// `category`
+    ///
+    /// The run-time form of [`category`](Self::category): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `[category]`
+    pub fn category_opt<Category2: ToValkeyArg>(
+        self,
+        category: Option<Category2>,
+    ) -> AclCat<Option<Category2>>
+    where
+        Category: Unfilled,
+    {
         AclCat { category }
     }
 }
@@ -130,6 +176,16 @@ impl<Category: ToValkeyArgs> Command for AclCat<Category> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_CAT)
+    }
+}
+impl<Category: ToValkeyArgs> CommandKeys for AclCat<Category> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Category: ToValkeyArgs> fmt::Debug for AclCat<Category> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL DELUSER`.
@@ -166,6 +222,10 @@ pub(crate) static ACL_DELUSER: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `username`: one or more: a collection of strings, or a single one — `username [username ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::acl_deluser([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL DELUSER")]
 #[doc(alias = "acl|deluser")]
 #[doc(alias = "DELUSER")]
@@ -174,8 +234,11 @@ pub fn acl_deluser<Username: ToValkeyArgs>(username: Username) -> AclDeluser<Use
 }
 /// The `ACL DELUSER` command, built by [`acl_deluser`](fn@acl_deluser): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclDeluser<Username> {
     username: Username,
 }
@@ -191,6 +254,16 @@ impl<Username: ToValkeyArgs> Command for AclDeluser<Username> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_DELUSER)
+    }
+}
+impl<Username: ToValkeyArgs> CommandKeys for AclDeluser<Username> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Username: ToValkeyArgs> fmt::Debug for AclDeluser<Username> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL DRYRUN`.
@@ -229,7 +302,11 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
 /// - `username`: a string — `username`
 /// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`
+/// **Options** (methods of [`AclDryrun`](struct@AclDryrun)): `args`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_dryrun(\"default\", \"get\").args([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL DRYRUN")]
 #[doc(alias = "acl|dryrun")]
 #[doc(alias = "DRYRUN")]
@@ -245,19 +322,49 @@ pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
 }
 /// The `ACL DRYRUN` command, built by [`acl_dryrun`](fn@acl_dryrun): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclDryrun<Username, CommandArg, Arg> {
     username: Username,
     command: CommandArg,
     arg: Arg,
 }
-impl<Username, CommandArg> AclDryrun<Username, CommandArg, Unset> {
+impl<Username, CommandArg, Arg> AclDryrun<Username, CommandArg, Arg> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
-    ) -> AclDryrun<Username, CommandArg, Arg2> {
+    ) -> AclDryrun<Username, CommandArg, Arg2>
+    where
+        Arg: Unfilled,
+    {
+        AclDryrun {
+            username: self.username,
+            command: self.command,
+            arg,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> AclDryrun<Username, CommandArg, Option<Arg2>>
+    where
+        Arg: Unfilled,
+    {
         AclDryrun {
             username: self.username,
             command: self.command,
@@ -280,6 +387,18 @@ for AclDryrun<Username, CommandArg, Arg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_DRYRUN)
+    }
+}
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys
+for AclDryrun<Username, CommandArg, Arg> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
+for AclDryrun<Username, CommandArg, Arg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL GENPASS`.
@@ -312,7 +431,11 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `String`
 ///
-/// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`
+/// **Options** (methods of [`AclGenpass`](struct@AclGenpass)): `bits`, `bits_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_genpass())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL GENPASS")]
 #[doc(alias = "acl|genpass")]
 #[doc(alias = "GENPASS")]
@@ -321,14 +444,37 @@ pub fn acl_genpass() -> AclGenpass<Unset> {
 }
 /// The `ACL GENPASS` command, built by [`acl_genpass`](fn@acl_genpass): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclGenpass<Bits> {
     bits: Bits,
 }
-impl AclGenpass<Unset> {
+impl<Bits> AclGenpass<Bits> {
     /// `bits`
-    pub fn bits(self, bits: i64) -> AclGenpass<i64> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `bits`: an integer — `[bits]`
+    pub fn bits(self, bits: i64) -> AclGenpass<i64>
+    where
+        Bits: Unfilled,
+    {
+        AclGenpass { bits }
+    }
+    /// `bits`
+    ///
+    /// The run-time form of [`bits`](Self::bits): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `bits`: an integer — `[bits]`
+    pub fn bits_opt(self, bits: Option<i64>) -> AclGenpass<Option<i64>>
+    where
+        Bits: Unfilled,
+    {
         AclGenpass { bits }
     }
 }
@@ -344,6 +490,16 @@ impl<Bits: ToValkeyArgs> Command for AclGenpass<Bits> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_GENPASS)
+    }
+}
+impl<Bits: ToValkeyArgs> CommandKeys for AclGenpass<Bits> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Bits: ToValkeyArgs> fmt::Debug for AclGenpass<Bits> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL GETUSER`.
@@ -386,6 +542,10 @@ pub(crate) static ACL_GETUSER: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `username`: a string — `username`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::acl_getuser(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL GETUSER")]
 #[doc(alias = "acl|getuser")]
 #[doc(alias = "GETUSER")]
@@ -399,8 +559,11 @@ pub fn acl_getuser<Username: ToValkeyArg, T: FromValkey>(
 }
 /// The `ACL GETUSER` command, built by [`acl_getuser`](fn@acl_getuser): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclGetuser<Username, T> {
     username: Username,
     _reply: PhantomData<fn() -> T>,
@@ -417,6 +580,16 @@ impl<Username: ToValkeyArg, T: FromValkey> Command for AclGetuser<Username, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_GETUSER)
+    }
+}
+impl<Username: ToValkeyArg, T: FromValkey> CommandKeys for AclGetuser<Username, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Username: ToValkeyArg, T: FromValkey> fmt::Debug for AclGetuser<Username, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL HELP`.
@@ -445,6 +618,10 @@ pub(crate) static ACL_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL HELP")]
 #[doc(alias = "acl|help")]
 #[doc(alias = "HELP")]
@@ -453,8 +630,11 @@ pub fn acl_help() -> AclHelp {
 }
 /// The `ACL HELP` command, built by [`acl_help`](fn@acl_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclHelp {}
 impl Command for AclHelp {
     type Output = Vec<String>;
@@ -467,6 +647,16 @@ impl Command for AclHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_HELP)
+    }
+}
+impl CommandKeys for AclHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for AclHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL LIST`.
@@ -499,6 +689,10 @@ pub(crate) static ACL_LIST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL LIST")]
 #[doc(alias = "acl|list")]
 #[doc(alias = "LIST")]
@@ -507,8 +701,11 @@ pub fn acl_list() -> AclList {
 }
 /// The `ACL LIST` command, built by [`acl_list`](fn@acl_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclList {}
 impl Command for AclList {
     type Output = Vec<String>;
@@ -521,6 +718,16 @@ impl Command for AclList {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LIST)
+    }
+}
+impl CommandKeys for AclList {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for AclList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL LOAD`.
@@ -553,6 +760,10 @@ pub(crate) static ACL_LOAD: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_load())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL LOAD")]
 #[doc(alias = "acl|load")]
 #[doc(alias = "LOAD")]
@@ -561,8 +772,11 @@ pub fn acl_load() -> AclLoad {
 }
 /// The `ACL LOAD` command, built by [`acl_load`](fn@acl_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclLoad {}
 impl Command for AclLoad {
     type Output = ();
@@ -575,6 +789,16 @@ impl Command for AclLoad {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LOAD)
+    }
+}
+impl CommandKeys for AclLoad {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for AclLoad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL LOG`.
@@ -614,7 +838,11 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
 ///
 /// - 7.2.0: Added entry ID, timestamp created, and timestamp last updated.
 ///
-/// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`
+/// **Options** (methods of [`AclLog`](struct@AclLog)): `count`, `reset`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::acl_log())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL LOG")]
 #[doc(alias = "acl|log")]
 #[doc(alias = "LOG")]
@@ -626,15 +854,29 @@ pub fn acl_log() -> AclLog<Unset, Base<Value>> {
 }
 /// The `ACL LOG` command, built by [`acl_log`](fn@acl_log): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
+///   The log entries, read into `T`. With `reset()`: `()`.
+///   - with `reset()`: `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclLog<Operation, O> {
     operation: Operation,
     _reply: PhantomData<fn() -> O>,
 }
-impl<O> AclLog<Unset, O> {
+impl<Operation, O> AclLog<Operation, O> {
     /// `count`
-    pub fn count(self, count: i64) -> AclLog<i64, O> {
+    ///
+    /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
+    pub fn count(self, count: i64) -> AclLog<i64, O>
+    where
+        Operation: Unfilled,
+    {
         AclLog {
             operation: count,
             _reply: PhantomData,
@@ -642,13 +884,34 @@ impl<O> AclLog<Unset, O> {
     }
     /// `RESET`
     ///
+    /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
+    ///
     /// Changes the reply to `()`.
     pub fn reset(self) -> AclLog<Tok, <O as Raise<L1<()>>>::Out>
     where
         O: Raise<L1<()>>,
+        Operation: Unfilled,
     {
         AclLog {
             operation: Tok("RESET"),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// One choice of the `operation` option (`count | RESET`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
+    pub fn count_opt(self, count: Option<i64>) -> AclLog<Option<i64>, O>
+    where
+        Operation: Unfilled,
+    {
+        AclLog {
+            operation: count,
             _reply: PhantomData,
         }
     }
@@ -665,6 +928,16 @@ impl<Operation: ToValkeyArgs, O: Reply> Command for AclLog<Operation, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_LOG)
+    }
+}
+impl<Operation: ToValkeyArgs, O: Reply> CommandKeys for AclLog<Operation, O> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Operation: ToValkeyArgs, O: Reply> fmt::Debug for AclLog<Operation, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL SAVE`.
@@ -697,6 +970,10 @@ pub(crate) static ACL_SAVE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_save())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL SAVE")]
 #[doc(alias = "acl|save")]
 #[doc(alias = "SAVE")]
@@ -705,8 +982,11 @@ pub fn acl_save() -> AclSave {
 }
 /// The `ACL SAVE` command, built by [`acl_save`](fn@acl_save): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclSave {}
 impl Command for AclSave {
     type Output = ();
@@ -719,6 +999,16 @@ impl Command for AclSave {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_SAVE)
+    }
+}
+impl CommandKeys for AclSave {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for AclSave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL SETUSER`.
@@ -762,7 +1052,11 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
 ///
 /// - `username`: a string — `username`
 ///
-/// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`
+/// **Options** (methods of [`AclSetuser`](struct@AclSetuser)): `rule`, `rule_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::acl_setuser(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL SETUSER")]
 #[doc(alias = "acl|setuser")]
 #[doc(alias = "SETUSER")]
@@ -776,15 +1070,44 @@ pub fn acl_setuser<Username: ToValkeyArg>(
 }
 /// The `ACL SETUSER` command, built by [`acl_setuser`](fn@acl_setuser): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclSetuser<Username, Rule> {
     username: Username,
     rule: Rule,
 }
-impl<Username> AclSetuser<Username, Unset> {
+impl<Username, Rule> AclSetuser<Username, Rule> {
     /// `rule [rule ...]`
-    pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
+    pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2>
+    where
+        Rule: Unfilled,
+    {
+        AclSetuser {
+            username: self.username,
+            rule,
+        }
+    }
+    /// `rule [rule ...]`
+    ///
+    /// The run-time form of [`rule`](Self::rule): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
+    pub fn rule_opt<Rule2: ToValkeyArgs>(
+        self,
+        rule: Option<Rule2>,
+    ) -> AclSetuser<Username, Option<Rule2>>
+    where
+        Rule: Unfilled,
+    {
         AclSetuser {
             username: self.username,
             rule,
@@ -804,6 +1127,18 @@ impl<Username: ToValkeyArg, Rule: ToValkeyArgs> Command for AclSetuser<Username,
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_SETUSER)
+    }
+}
+impl<Username: ToValkeyArg, Rule: ToValkeyArgs> CommandKeys
+for AclSetuser<Username, Rule> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Username: ToValkeyArg, Rule: ToValkeyArgs> fmt::Debug
+for AclSetuser<Username, Rule> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[Redact::Prefixed(&[">", "<", "#", "!"])], f)
     }
 }
 /// Metadata of `ACL USERS`.
@@ -836,6 +1171,10 @@ pub(crate) static ACL_USERS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::acl_users())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL USERS")]
 #[doc(alias = "acl|users")]
 #[doc(alias = "USERS")]
@@ -844,8 +1183,11 @@ pub fn acl_users() -> AclUsers {
 }
 /// The `ACL USERS` command, built by [`acl_users`](fn@acl_users): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclUsers {}
 impl Command for AclUsers {
     type Output = Vec<String>;
@@ -858,6 +1200,16 @@ impl Command for AclUsers {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_USERS)
+    }
+}
+impl CommandKeys for AclUsers {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for AclUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ACL WHOAMI`.
@@ -889,6 +1241,10 @@ pub(crate) static ACL_WHOAMI: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** noscript, loading, stale
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::acl_whoami())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ACL WHOAMI")]
 #[doc(alias = "acl|whoami")]
 #[doc(alias = "WHOAMI")]
@@ -897,8 +1253,11 @@ pub fn acl_whoami() -> AclWhoami {
 }
 /// The `ACL WHOAMI` command, built by [`acl_whoami`](fn@acl_whoami): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct AclWhoami {}
 impl Command for AclWhoami {
     type Output = String;
@@ -911,6 +1270,16 @@ impl Command for AclWhoami {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ACL_WHOAMI)
+    }
+}
+impl CommandKeys for AclWhoami {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for AclWhoami {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BGREWRITEAOF`.
@@ -942,14 +1311,21 @@ pub(crate) static BGREWRITEAOF: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, no_async_loading
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::bgrewriteaof())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BGREWRITEAOF")]
 pub fn bgrewriteaof() -> Bgrewriteaof {
     Bgrewriteaof {}
 }
 /// The `BGREWRITEAOF` command, built by [`bgrewriteaof`](fn@bgrewriteaof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bgrewriteaof {}
 impl Command for Bgrewriteaof {
     type Output = String;
@@ -961,6 +1337,16 @@ impl Command for Bgrewriteaof {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BGREWRITEAOF)
+    }
+}
+impl CommandKeys for Bgrewriteaof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Bgrewriteaof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BGSAVE`.
@@ -1009,7 +1395,11 @@ pub(crate) static BGSAVE: CommandMeta = CommandMeta {
 /// - 3.2.2: Added the `SCHEDULE` option.
 /// - 8.1.0: Added the `CANCEL` option.
 ///
-/// **Options** (methods of [`Bgsave`](struct@Bgsave)): `schedule`, `cancel`
+/// **Options** (methods of [`Bgsave`](struct@Bgsave)): `schedule`, `cancel`, `schedule_if`, `cancel_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::bgsave())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BGSAVE")]
 pub fn bgsave() -> Bgsave<Unset> {
     Bgsave {
@@ -1019,17 +1409,25 @@ pub fn bgsave() -> Bgsave<Unset> {
 }
 /// The `BGSAVE` command, built by [`bgsave`](fn@bgsave): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bgsave<Operation> {
     operation: Operation,
     min_version: Option<Version>,
 }
-impl Bgsave<Unset> {
+impl<Operation> Bgsave<Operation> {
     /// `SCHEDULE`
     ///
     /// (since 3.2.2)
-    pub fn schedule(self) -> Bgsave<Tok> {
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
+    pub fn schedule(self) -> Bgsave<Tok>
+    where
+        Operation: Unfilled,
+    {
         Bgsave {
             operation: Tok("SCHEDULE"),
             min_version: newer(self.min_version, Some(Version::new(3, 2, 2))),
@@ -1038,10 +1436,65 @@ impl Bgsave<Unset> {
     /// `CANCEL`
     ///
     /// (since 8.1.0)
-    pub fn cancel(self) -> Bgsave<Tok> {
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
+    pub fn cancel(self) -> Bgsave<Tok>
+    where
+        Operation: Unfilled,
+    {
         Bgsave {
             operation: Tok("CANCEL"),
             min_version: newer(self.min_version, Some(Version::new(8, 1, 0))),
+        }
+    }
+    /// `SCHEDULE`
+    ///
+    /// (since 3.2.2)
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`schedule`](Self::schedule): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SCHEDULE`
+    pub fn schedule_if(self, given: bool) -> Bgsave<Option<Tok>>
+    where
+        Operation: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 2, 2)))
+        } else {
+            self.min_version
+        };
+        Bgsave {
+            operation: given.then_some(Tok("SCHEDULE")),
+            min_version,
+        }
+    }
+    /// `CANCEL`
+    ///
+    /// (since 8.1.0)
+    ///
+    /// One choice of the `operation` option (`SCHEDULE | CANCEL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`cancel`](Self::cancel): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CANCEL`
+    pub fn cancel_if(self, given: bool) -> Bgsave<Option<Tok>>
+    where
+        Operation: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 1, 0)))
+        } else {
+            self.min_version
+        };
+        Bgsave {
+            operation: given.then_some(Tok("CANCEL")),
+            min_version,
         }
     }
 }
@@ -1059,6 +1512,16 @@ impl<Operation: ToValkeyArgs> Command for Bgsave<Operation> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Operation: ToValkeyArgs> CommandKeys for Bgsave<Operation> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Operation: ToValkeyArgs> fmt::Debug for Bgsave<Operation> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND`.
@@ -1089,14 +1552,21 @@ pub(crate) static COMMAND: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///
 /// A container: the server runs its subcommands (`COMMAND COUNT`, `COMMAND DOCS`, `COMMAND GETKEYS`, `COMMAND GETKEYSANDFLAGS`, `COMMAND HELP`, `COMMAND INFO`, `COMMAND LIST`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND")]
 pub fn command<T: FromValkey>() -> CommandCmd<T> {
     CommandCmd { _reply: PhantomData }
 }
 /// The `COMMAND` command, built by [`command`](fn@command): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandCmd<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -1110,6 +1580,16 @@ impl<T: FromValkey> Command for CommandCmd<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND)
+    }
+}
+impl<T: FromValkey> CommandKeys for CommandCmd<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for CommandCmd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND COUNT`.
@@ -1138,6 +1618,10 @@ pub(crate) static COMMAND_COUNT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::command_count())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND COUNT")]
 #[doc(alias = "command|count")]
 #[doc(alias = "COUNT")]
@@ -1146,8 +1630,11 @@ pub fn command_count() -> CommandCount {
 }
 /// The `COMMAND COUNT` command, built by [`command_count`](fn@command_count): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandCount {}
 impl Command for CommandCount {
     type Output = i64;
@@ -1160,6 +1647,16 @@ impl Command for CommandCount {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_COUNT)
+    }
+}
+impl CommandKeys for CommandCount {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for CommandCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND DOCS`.
@@ -1191,7 +1688,11 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
 ///
-/// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`
+/// **Options** (methods of [`CommandDocs`](struct@CommandDocs)): `command_name`, `command_name_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_docs())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND DOCS")]
 #[doc(alias = "command|docs")]
 #[doc(alias = "DOCS")]
@@ -1203,18 +1704,49 @@ pub fn command_docs<T: FromValkey>() -> CommandDocs<Unset, T> {
 }
 /// The `COMMAND DOCS` command, built by [`command_docs`](fn@command_docs): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandDocs<CommandName, T> {
     command_name: CommandName,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> CommandDocs<Unset, T> {
+impl<CommandName, T> CommandDocs<CommandName, T> {
     /// `command-name [command-name ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
     pub fn command_name<CommandName2: ToValkeyArgs>(
         self,
         command_name: CommandName2,
-    ) -> CommandDocs<CommandName2, T> {
+    ) -> CommandDocs<CommandName2, T>
+    where
+        CommandName: Unfilled,
+    {
+        CommandDocs {
+            command_name,
+            _reply: PhantomData,
+        }
+    }
+    /// `command-name [command-name ...]`
+    ///
+    /// The run-time form of [`command_name`](Self::command_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
+    pub fn command_name_opt<CommandName2: ToValkeyArgs>(
+        self,
+        command_name: Option<CommandName2>,
+    ) -> CommandDocs<Option<CommandName2>, T>
+    where
+        CommandName: Unfilled,
+    {
         CommandDocs {
             command_name,
             _reply: PhantomData,
@@ -1233,6 +1765,18 @@ impl<CommandName: ToValkeyArgs, T: FromValkey> Command for CommandDocs<CommandNa
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_DOCS)
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandDocs<CommandName, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandDocs<CommandName, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND GETKEYS`.
@@ -1266,7 +1810,11 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
 ///
 /// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`
+/// **Options** (methods of [`CommandGetkeys`](struct@CommandGetkeys)): `args`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_getkeys(\"get\").args([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND GETKEYS")]
 #[doc(alias = "command|getkeys")]
 #[doc(alias = "GETKEYS")]
@@ -1281,19 +1829,49 @@ pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
 }
 /// The `COMMAND GETKEYS` command, built by [`command_getkeys`](fn@command_getkeys): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandGetkeys<CommandArg, Arg, T> {
     command: CommandArg,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<CommandArg, T> CommandGetkeys<CommandArg, Unset, T> {
+impl<CommandArg, Arg, T> CommandGetkeys<CommandArg, Arg, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
-    ) -> CommandGetkeys<CommandArg, Arg2, T> {
+    ) -> CommandGetkeys<CommandArg, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        CommandGetkeys {
+            command: self.command,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> CommandGetkeys<CommandArg, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         CommandGetkeys {
             command: self.command,
             arg,
@@ -1315,6 +1893,18 @@ for CommandGetkeys<CommandArg, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_GETKEYS)
+    }
+}
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandGetkeys<CommandArg, Arg, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeys<CommandArg, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND GETKEYSANDFLAGS`.
@@ -1348,7 +1938,11 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
 ///
 /// - `command`: a string — `command`
 ///
-/// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`
+/// **Options** (methods of [`CommandGetkeysandflags`](struct@CommandGetkeysandflags)): `args`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::command_getkeysandflags(\"set\").args([\"k\", \"v\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND GETKEYSANDFLAGS")]
 #[doc(alias = "command|getkeysandflags")]
 #[doc(alias = "GETKEYSANDFLAGS")]
@@ -1363,19 +1957,49 @@ pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
 }
 /// The `COMMAND GETKEYSANDFLAGS` command, built by [`command_getkeysandflags`](fn@command_getkeysandflags): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
     command: CommandArg,
     arg: Arg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<CommandArg, T> CommandGetkeysandflags<CommandArg, Unset, T> {
+impl<CommandArg, Arg, T> CommandGetkeysandflags<CommandArg, Arg, T> {
     /// `arg [arg ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
     pub fn args<Arg2: ToValkeyArgs>(
         self,
         arg: Arg2,
-    ) -> CommandGetkeysandflags<CommandArg, Arg2, T> {
+    ) -> CommandGetkeysandflags<CommandArg, Arg2, T>
+    where
+        Arg: Unfilled,
+    {
+        CommandGetkeysandflags {
+            command: self.command,
+            arg,
+            _reply: PhantomData,
+        }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> CommandGetkeysandflags<CommandArg, Option<Arg2>, T>
+    where
+        Arg: Unfilled,
+    {
         CommandGetkeysandflags {
             command: self.command,
             arg,
@@ -1397,6 +2021,18 @@ for CommandGetkeysandflags<CommandArg, Arg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_GETKEYSANDFLAGS)
+    }
+}
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandGetkeysandflags<CommandArg, Arg, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeysandflags<CommandArg, Arg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND HELP`.
@@ -1425,6 +2061,10 @@ pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@connection`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::command_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND HELP")]
 #[doc(alias = "command|help")]
 #[doc(alias = "HELP")]
@@ -1433,8 +2073,11 @@ pub fn command_help() -> CommandHelp {
 }
 /// The `COMMAND HELP` command, built by [`command_help`](fn@command_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandHelp {}
 impl Command for CommandHelp {
     type Output = Vec<String>;
@@ -1447,6 +2090,16 @@ impl Command for CommandHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_HELP)
+    }
+}
+impl CommandKeys for CommandHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for CommandHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND INFO`.
@@ -1480,7 +2133,11 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
 ///
 /// - 7.0.0: Allowed to be called with no argument to get info on all commands.
 ///
-/// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`
+/// **Options** (methods of [`CommandInfo`](struct@CommandInfo)): `command_name`, `command_name_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::command_info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND INFO")]
 #[doc(alias = "command|info")]
 #[doc(alias = "INFO")]
@@ -1492,18 +2149,47 @@ pub fn command_info<T: FromValkey>() -> CommandInfo<Unset, T> {
 }
 /// The `COMMAND INFO` command, built by [`command_info`](fn@command_info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandInfo<CommandName, T> {
     command_name: CommandName,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> CommandInfo<Unset, T> {
+impl<CommandName, T> CommandInfo<CommandName, T> {
     /// `command-name [command-name ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
     pub fn command_name<CommandName2: ToValkeyArgs>(
         self,
         command_name: CommandName2,
-    ) -> CommandInfo<CommandName2, T> {
+    ) -> CommandInfo<CommandName2, T>
+    where
+        CommandName: Unfilled,
+    {
+        CommandInfo {
+            command_name,
+            _reply: PhantomData,
+        }
+    }
+    /// `command-name [command-name ...]`
+    ///
+    /// The run-time form of [`command_name`](Self::command_name): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
+    pub fn command_name_opt<CommandName2: ToValkeyArgs>(
+        self,
+        command_name: Option<CommandName2>,
+    ) -> CommandInfo<Option<CommandName2>, T>
+    where
+        CommandName: Unfilled,
+    {
         CommandInfo {
             command_name,
             _reply: PhantomData,
@@ -1522,6 +2208,18 @@ impl<CommandName: ToValkeyArgs, T: FromValkey> Command for CommandInfo<CommandNa
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_INFO)
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandInfo<CommandName, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandInfo<CommandName, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMAND LIST`.
@@ -1551,7 +2249,11 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
 ///
-/// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`
+/// **Options** (methods of [`CommandList`](struct@CommandList)): `filterby_module`, `filterby_aclcat`, `filterby_pattern`, `filterby_module_opt`, `filterby_aclcat_opt`, `filterby_pattern_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::command_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMAND LIST")]
 #[doc(alias = "command|list")]
 #[doc(alias = "LIST")]
@@ -1560,37 +2262,130 @@ pub fn command_list() -> CommandList<Unset> {
 }
 /// The `COMMAND LIST` command, built by [`command_list`](fn@command_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandList<Filterby> {
     filterby: Filterby,
 }
-impl CommandList<Unset> {
+impl<Filterby> CommandList<Filterby> {
     /// `MODULE module-name`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `module_name`: a string — `MODULE module-name`
     pub fn filterby_module<ModuleName: ToValkeyArg>(
         self,
         module_name: ModuleName,
-    ) -> CommandList<Tokened<Tokened<ModuleName>>> {
+    ) -> CommandList<Tokened<Tokened<ModuleName>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("MODULE", module_name)),
         }
     }
     /// `ACLCAT category`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `ACLCAT category`
     pub fn filterby_aclcat<Category: ToValkeyArg>(
         self,
         category: Category,
-    ) -> CommandList<Tokened<Tokened<Category>>> {
+    ) -> CommandList<Tokened<Tokened<Category>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("ACLCAT", category)),
         }
     }
     /// `PATTERN pattern`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `PATTERN pattern`
     pub fn filterby_pattern<Pattern: ToValkeyArg>(
         self,
         pattern: Pattern,
-    ) -> CommandList<Tokened<Tokened<Pattern>>> {
+    ) -> CommandList<Tokened<Tokened<Pattern>>>
+    where
+        Filterby: Unfilled,
+    {
         CommandList {
             filterby: Tokened("FILTERBY", Tokened("PATTERN", pattern)),
+        }
+    }
+    /// `MODULE module-name`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`filterby_module`](Self::filterby_module): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `module_name`: a string — `MODULE module-name`
+    pub fn filterby_module_opt<ModuleName: ToValkeyArg>(
+        self,
+        module_name: Option<ModuleName>,
+    ) -> CommandList<Option<Tokened<Tokened<ModuleName>>>>
+    where
+        Filterby: Unfilled,
+    {
+        CommandList {
+            filterby: module_name
+                .map(|module_name| Tokened("FILTERBY", Tokened("MODULE", module_name))),
+        }
+    }
+    /// `ACLCAT category`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`filterby_aclcat`](Self::filterby_aclcat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `category`: a string — `ACLCAT category`
+    pub fn filterby_aclcat_opt<Category: ToValkeyArg>(
+        self,
+        category: Option<Category>,
+    ) -> CommandList<Option<Tokened<Tokened<Category>>>>
+    where
+        Filterby: Unfilled,
+    {
+        CommandList {
+            filterby: category
+                .map(|category| Tokened("FILTERBY", Tokened("ACLCAT", category))),
+        }
+    }
+    /// `PATTERN pattern`
+    ///
+    /// One choice of the `filterby` option (`FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`filterby_pattern`](Self::filterby_pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `PATTERN pattern`
+    pub fn filterby_pattern_opt<Pattern: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern>,
+    ) -> CommandList<Option<Tokened<Tokened<Pattern>>>>
+    where
+        Filterby: Unfilled,
+    {
+        CommandList {
+            filterby: pattern
+                .map(|pattern| Tokened("FILTERBY", Tokened("PATTERN", pattern))),
         }
     }
 }
@@ -1606,6 +2401,16 @@ impl<Filterby: ToValkeyArgs> Command for CommandList<Filterby> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMAND_LIST)
+    }
+}
+impl<Filterby: ToValkeyArgs> CommandKeys for CommandList<Filterby> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Filterby: ToValkeyArgs> fmt::Debug for CommandList<Filterby> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG`.
@@ -1635,14 +2440,21 @@ pub(crate) static COMMANDLOG: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`COMMANDLOG GET`, `COMMANDLOG HELP`, `COMMANDLOG LEN`, `COMMANDLOG RESET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::commandlog())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG")]
 pub fn commandlog() -> Commandlog {
     Commandlog {}
 }
 /// The `COMMANDLOG` command, built by [`commandlog`](fn@commandlog): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Commandlog {}
 impl Command for Commandlog {
     type Output = Value;
@@ -1654,6 +2466,16 @@ impl Command for Commandlog {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG)
+    }
+}
+impl CommandKeys for Commandlog {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Commandlog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG GET`.
@@ -1690,6 +2512,10 @@ pub(crate) static COMMANDLOG_GET: CommandMeta = CommandMeta {
 ///
 /// - `count`: an integer — `count`
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::commandlog_get(1, cmd::CommandLogType::Slow))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG GET")]
 #[doc(alias = "commandlog|get")]
 #[doc(alias = "GET")]
@@ -1700,18 +2526,19 @@ pub fn commandlog_get<T: FromValkey>(
     CommandlogGet {
         count,
         type_,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `COMMANDLOG GET` command, built by [`commandlog_get`](fn@commandlog_get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogGet<T> {
     count: i64,
     type_: CommandLogType,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<T: FromValkey> Command for CommandlogGet<T> {
@@ -1728,8 +2555,15 @@ impl<T: FromValkey> Command for CommandlogGet<T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_GET)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<T: FromValkey> CommandKeys for CommandlogGet<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for CommandlogGet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG HELP`.
@@ -1758,6 +2592,10 @@ pub(crate) static COMMANDLOG_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::commandlog_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG HELP")]
 #[doc(alias = "commandlog|help")]
 #[doc(alias = "HELP")]
@@ -1766,8 +2604,11 @@ pub fn commandlog_help() -> CommandlogHelp {
 }
 /// The `COMMANDLOG HELP` command, built by [`commandlog_help`](fn@commandlog_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogHelp {}
 impl Command for CommandlogHelp {
     type Output = Vec<String>;
@@ -1780,6 +2621,16 @@ impl Command for CommandlogHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_HELP)
+    }
+}
+impl CommandKeys for CommandlogHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for CommandlogHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG LEN`.
@@ -1819,22 +2670,25 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::commandlog_len(cmd::CommandLogType::Slow))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG LEN")]
 #[doc(alias = "commandlog|len")]
 #[doc(alias = "LEN")]
 pub fn commandlog_len(type_: CommandLogType) -> CommandlogLen {
-    CommandlogLen {
-        type_,
-        min_version: None,
-    }
+    CommandlogLen { type_ }
 }
 /// The `COMMANDLOG LEN` command, built by [`commandlog_len`](fn@commandlog_len): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogLen {
     type_: CommandLogType,
-    min_version: Option<Version>,
 }
 impl Command for CommandlogLen {
     type Output = i64;
@@ -1849,8 +2703,15 @@ impl Command for CommandlogLen {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_LEN)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for CommandlogLen {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for CommandlogLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `COMMANDLOG RESET`.
@@ -1886,22 +2747,25 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `type_`: [`CommandLogType`] — `<SLOW | LARGE-REQUEST | LARGE-REPLY>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::commandlog_reset(cmd::CommandLogType::Slow))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "COMMANDLOG RESET")]
 #[doc(alias = "commandlog|reset")]
 #[doc(alias = "RESET")]
 pub fn commandlog_reset(type_: CommandLogType) -> CommandlogReset {
-    CommandlogReset {
-        type_,
-        min_version: None,
-    }
+    CommandlogReset { type_ }
 }
 /// The `COMMANDLOG RESET` command, built by [`commandlog_reset`](fn@commandlog_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct CommandlogReset {
     type_: CommandLogType,
-    min_version: Option<Version>,
 }
 impl Command for CommandlogReset {
     type Output = ();
@@ -1916,8 +2780,15 @@ impl Command for CommandlogReset {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&COMMANDLOG_RESET)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for CommandlogReset {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for CommandlogReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG`.
@@ -1947,14 +2818,21 @@ pub(crate) static CONFIG: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`CONFIG GET`, `CONFIG HELP`, `CONFIG RESETSTAT`, `CONFIG REWRITE`, `CONFIG SET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::config())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG")]
 pub fn config() -> Config {
     Config {}
 }
 /// The `CONFIG` command, built by [`config`](fn@config): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Config {}
 impl Command for Config {
     type Output = Value;
@@ -1966,6 +2844,16 @@ impl Command for Config {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG)
+    }
+}
+impl CommandKeys for Config {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG GET`.
@@ -2008,6 +2896,10 @@ pub(crate) static CONFIG_GET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `parameter`: one or more: a collection of strings, or a single one — `parameter [parameter ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::config_get([\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG GET")]
 #[doc(alias = "config|get")]
 #[doc(alias = "GET")]
@@ -2021,8 +2913,13 @@ pub fn config_get<Parameter: ToValkeyArgs, T: FromValkey>(
 }
 /// The `CONFIG GET` command, built by [`config_get`](fn@config_get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigGet<Parameter, T> {
     parameter: Parameter,
     _reply: PhantomData<fn() -> T>,
@@ -2039,6 +2936,16 @@ impl<Parameter: ToValkeyArgs, T: FromValkey> Command for ConfigGet<Parameter, T>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_GET)
+    }
+}
+impl<Parameter: ToValkeyArgs, T: FromValkey> CommandKeys for ConfigGet<Parameter, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Parameter: ToValkeyArgs, T: FromValkey> fmt::Debug for ConfigGet<Parameter, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG HELP`.
@@ -2067,6 +2974,10 @@ pub(crate) static CONFIG_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::config_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG HELP")]
 #[doc(alias = "config|help")]
 #[doc(alias = "HELP")]
@@ -2075,8 +2986,11 @@ pub fn config_help() -> ConfigHelp {
 }
 /// The `CONFIG HELP` command, built by [`config_help`](fn@config_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigHelp {}
 impl Command for ConfigHelp {
     type Output = Vec<String>;
@@ -2089,6 +3003,16 @@ impl Command for ConfigHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_HELP)
+    }
+}
+impl CommandKeys for ConfigHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ConfigHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG RESETSTAT`.
@@ -2121,6 +3045,10 @@ pub(crate) static CONFIG_RESETSTAT: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::config_resetstat())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG RESETSTAT")]
 #[doc(alias = "config|resetstat")]
 #[doc(alias = "RESETSTAT")]
@@ -2129,8 +3057,11 @@ pub fn config_resetstat() -> ConfigResetstat {
 }
 /// The `CONFIG RESETSTAT` command, built by [`config_resetstat`](fn@config_resetstat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigResetstat {}
 impl Command for ConfigResetstat {
     type Output = ();
@@ -2143,6 +3074,16 @@ impl Command for ConfigResetstat {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_RESETSTAT)
+    }
+}
+impl CommandKeys for ConfigResetstat {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ConfigResetstat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG REWRITE`.
@@ -2175,6 +3116,10 @@ pub(crate) static CONFIG_REWRITE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::config_rewrite())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG REWRITE")]
 #[doc(alias = "config|rewrite")]
 #[doc(alias = "REWRITE")]
@@ -2183,8 +3128,11 @@ pub fn config_rewrite() -> ConfigRewrite {
 }
 /// The `CONFIG REWRITE` command, built by [`config_rewrite`](fn@config_rewrite): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigRewrite {}
 impl Command for ConfigRewrite {
     type Output = ();
@@ -2197,6 +3145,16 @@ impl Command for ConfigRewrite {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_REWRITE)
+    }
+}
+impl CommandKeys for ConfigRewrite {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ConfigRewrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `CONFIG SET`.
@@ -2237,20 +3195,30 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `data`: one or more: a collection of tuples `(parameter, value)`, or a single one — `parameter value [parameter value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::config_set([(\"maxmemory-policy\", \"noeviction\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "CONFIG SET")]
 #[doc(alias = "config|set")]
 #[doc(alias = "SET")]
-pub fn config_set<Data: ToValkeyArgs>(data: Data) -> ConfigSet<Data> {
+pub fn config_set<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
+    data: Data,
+) -> ConfigSet<Data> {
     ConfigSet { data }
 }
 /// The `CONFIG SET` command, built by [`config_set`](fn@config_set): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ConfigSet<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs> Command for ConfigSet<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command
+for ConfigSet<Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.data.num_args()
@@ -2262,6 +3230,28 @@ impl<Data: ToValkeyArgs> Command for ConfigSet<Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&CONFIG_SET)
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> CommandKeys
+for ConfigSet<Data> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
+for ConfigSet<Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(
+            self,
+            &[
+                Redact::After("requirepass", 0),
+                Redact::After("masterauth", 0),
+                Redact::After("primaryauth", 0),
+                Redact::After("tls-key-file-pass", 0),
+                Redact::After("tls-client-key-file-pass", 0),
+            ],
+            f,
+        )
     }
 }
 /// Metadata of `DBSIZE`.
@@ -2290,14 +3280,21 @@ pub(crate) static DBSIZE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@keyspace`, `@read`, `@fast`
 /// - **Flags:** readonly, fast
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::dbsize())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DBSIZE")]
 pub fn dbsize() -> Dbsize {
     Dbsize {}
 }
 /// The `DBSIZE` command, built by [`dbsize`](fn@dbsize): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Dbsize {}
 impl Command for Dbsize {
     type Output = i64;
@@ -2309,6 +3306,16 @@ impl Command for Dbsize {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DBSIZE)
+    }
+}
+impl CommandKeys for Dbsize {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Dbsize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DEBUG`.
@@ -2341,14 +3348,21 @@ pub(crate) static DEBUG: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::debug())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DEBUG")]
 pub fn debug() -> Debug {
     Debug {}
 }
 /// The `DEBUG` command, built by [`debug`](fn@debug): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Debug {}
 impl Command for Debug {
     type Output = Value;
@@ -2360,6 +3374,16 @@ impl Command for Debug {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DEBUG)
+    }
+}
+impl CommandKeys for Debug {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Debug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FAILOVER`.
@@ -2392,7 +3416,11 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, stale
 /// - **Reply:** `()`
 ///
-/// **Options** (methods of [`Failover`](struct@Failover)): `to`, `force`, `abort`, `timeout`
+/// **Options** (methods of [`Failover`](struct@Failover)): `to`, `force`, `abort`, `timeout`, `force_if`, `abort_if`, `timeout_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::failover())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FAILOVER")]
 pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
     Failover {
@@ -2407,8 +3435,11 @@ pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
 }
 /// The `FAILOVER` command, built by [`failover`](fn@failover): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
     target: TargetGiven,
     target_2_token: Target,
@@ -2419,16 +3450,31 @@ pub struct Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds
     milliseconds: Milliseconds,
 }
 impl<
+    TargetGiven,
+    Target,
+    Host2,
+    Port,
     Force,
     Abort,
     Milliseconds,
-> Failover<Unset, Unset, Unset, Unset, Force, Abort, Milliseconds> {
+> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
     /// `TO host port [FORCE]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `host`: a string — `host`
+    /// - `port`: an integer — `port`
     pub fn to<Host: ToValkeyArg>(
         self,
         host: Host,
         port: i64,
-    ) -> Failover<Present, Tok, Host, i64, Force, Abort, Milliseconds> {
+    ) -> Failover<Present, Tok, Host, i64, Force, Abort, Milliseconds>
+    where
+        TargetGiven: Unfilled,
+        Target: Unfilled,
+        Host2: Unfilled,
+        Port: Unfilled,
+    {
         Failover {
             target: Present,
             target_2_token: Tok("TO"),
@@ -2439,18 +3485,14 @@ impl<
             milliseconds: self.milliseconds,
         }
     }
-}
-impl<
-    Target,
-    Host2,
-    Port,
-    Abort,
-    Milliseconds,
-> Failover<Present, Target, Host2, Port, Unset, Abort, Milliseconds> {
     /// `FORCE`
     pub fn force(
         self,
-    ) -> Failover<Present, Target, Host2, Port, Tok, Abort, Milliseconds> {
+    ) -> Failover<TargetGiven, Target, Host2, Port, Tok, Abort, Milliseconds>
+    where
+        Force: Unfilled,
+        TargetGiven: Given,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -2461,19 +3503,13 @@ impl<
             milliseconds: self.milliseconds,
         }
     }
-}
-impl<
-    TargetGiven,
-    Target,
-    Host2,
-    Port,
-    Force,
-    Milliseconds,
-> Failover<TargetGiven, Target, Host2, Port, Force, Unset, Milliseconds> {
     /// `ABORT`
     pub fn abort(
         self,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Tok, Milliseconds> {
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Tok, Milliseconds>
+    where
+        Abort: Unfilled,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -2484,20 +3520,18 @@ impl<
             milliseconds: self.milliseconds,
         }
     }
-}
-impl<
-    TargetGiven,
-    Target,
-    Host2,
-    Port,
-    Force,
-    Abort,
-> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Unset> {
     /// `TIMEOUT milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
     pub fn timeout(
         self,
-        milliseconds: i64,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Tokened<i64>> {
+        milliseconds: impl IntoMillis,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Tokened<i64>>
+    where
+        Milliseconds: Unfilled,
+    {
         Failover {
             target: self.target,
             target_2_token: self.target_2_token,
@@ -2505,7 +3539,84 @@ impl<
             port: self.port,
             force: self.force,
             abort: self.abort,
-            milliseconds: Tokened("TIMEOUT", milliseconds),
+            milliseconds: Tokened("TIMEOUT", IntoMillis::into_millis(milliseconds)),
+        }
+    }
+    /// `FORCE`
+    ///
+    /// The run-time form of [`force`](Self::force): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FORCE`
+    pub fn force_if(
+        self,
+        given: bool,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Option<Tok>, Abort, Milliseconds>
+    where
+        Force: Unfilled,
+        TargetGiven: Given,
+    {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: given.then_some(Tok("FORCE")),
+            abort: self.abort,
+            milliseconds: self.milliseconds,
+        }
+    }
+    /// `ABORT`
+    ///
+    /// The run-time form of [`abort`](Self::abort): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABORT`
+    pub fn abort_if(
+        self,
+        given: bool,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Option<Tok>, Milliseconds>
+    where
+        Abort: Unfilled,
+    {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: self.force,
+            abort: given.then_some(Tok("ABORT")),
+            milliseconds: self.milliseconds,
+        }
+    }
+    /// `TIMEOUT milliseconds`
+    ///
+    /// The run-time form of [`timeout`](Self::timeout): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[TIMEOUT milliseconds]`
+    pub fn timeout_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Option<Tokened<i64>>>
+    where
+        Milliseconds: Unfilled,
+    {
+        Failover {
+            target: self.target,
+            target_2_token: self.target_2_token,
+            host: self.host,
+            port: self.port,
+            force: self.force,
+            abort: self.abort,
+            milliseconds: milliseconds
+                .map(|milliseconds| Tokened(
+                    "TIMEOUT",
+                    IntoMillis::into_millis(milliseconds),
+                )),
         }
     }
 }
@@ -2535,6 +3646,33 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&FAILOVER)
+    }
+}
+impl<
+    TargetGiven,
+    Target: ToValkeyArgs,
+    Host2: ToValkeyArgs,
+    Port: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Abort: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+> CommandKeys
+for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<
+    TargetGiven,
+    Target: ToValkeyArgs,
+    Host2: ToValkeyArgs,
+    Port: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Abort: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+> fmt::Debug for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FLUSHALL`.
@@ -2580,7 +3718,11 @@ pub(crate) static FLUSHALL: CommandMeta = CommandMeta {
 /// - 4.0.0: Added the `ASYNC` flushing mode modifier.
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
-/// **Options** (methods of [`Flushall`](struct@Flushall)): `async_`, `sync`
+/// **Options** (methods of [`Flushall`](struct@Flushall)): `async_`, `sync`, `async_if`, `sync_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::flushall())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FLUSHALL")]
 pub fn flushall() -> Flushall<Unset> {
     Flushall {
@@ -2590,17 +3732,25 @@ pub fn flushall() -> Flushall<Unset> {
 }
 /// The `FLUSHALL` command, built by [`flushall`](fn@flushall): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Flushall<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
-impl Flushall<Unset> {
+impl<FlushType> Flushall<FlushType> {
     /// `ASYNC`
     ///
     /// (since 4.0.0)
-    pub fn async_(self) -> Flushall<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn async_(self) -> Flushall<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushall {
             flush_type: Tok("ASYNC"),
             min_version: newer(self.min_version, Some(Version::new(4, 0, 0))),
@@ -2609,10 +3759,65 @@ impl Flushall<Unset> {
     /// `SYNC`
     ///
     /// (since 6.2.0)
-    pub fn sync(self) -> Flushall<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn sync(self) -> Flushall<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushall {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// (since 4.0.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> Flushall<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(4, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Flushall {
+            flush_type: given.then_some(Tok("ASYNC")),
+            min_version,
+        }
+    }
+    /// `SYNC`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> Flushall<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Flushall {
+            flush_type: given.then_some(Tok("SYNC")),
+            min_version,
         }
     }
 }
@@ -2630,6 +3835,16 @@ impl<FlushType: ToValkeyArgs> Command for Flushall<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> CommandKeys for Flushall<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for Flushall<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `FLUSHDB`.
@@ -2675,7 +3890,11 @@ pub(crate) static FLUSHDB: CommandMeta = CommandMeta {
 /// - 4.0.0: Added the `ASYNC` flushing mode modifier.
 /// - 6.2.0: Added the `SYNC` flushing mode modifier.
 ///
-/// **Options** (methods of [`Flushdb`](struct@Flushdb)): `async_`, `sync`
+/// **Options** (methods of [`Flushdb`](struct@Flushdb)): `async_`, `sync`, `async_if`, `sync_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::flushdb())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "FLUSHDB")]
 pub fn flushdb() -> Flushdb<Unset> {
     Flushdb {
@@ -2685,17 +3904,25 @@ pub fn flushdb() -> Flushdb<Unset> {
 }
 /// The `FLUSHDB` command, built by [`flushdb`](fn@flushdb): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Flushdb<FlushType> {
     flush_type: FlushType,
     min_version: Option<Version>,
 }
-impl Flushdb<Unset> {
+impl<FlushType> Flushdb<FlushType> {
     /// `ASYNC`
     ///
     /// (since 4.0.0)
-    pub fn async_(self) -> Flushdb<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn async_(self) -> Flushdb<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushdb {
             flush_type: Tok("ASYNC"),
             min_version: newer(self.min_version, Some(Version::new(4, 0, 0))),
@@ -2704,10 +3931,65 @@ impl Flushdb<Unset> {
     /// `SYNC`
     ///
     /// (since 6.2.0)
-    pub fn sync(self) -> Flushdb<Tok> {
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    pub fn sync(self) -> Flushdb<Tok>
+    where
+        FlushType: Unfilled,
+    {
         Flushdb {
             flush_type: Tok("SYNC"),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `ASYNC`
+    ///
+    /// (since 4.0.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`async_`](Self::async_): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ASYNC`
+    pub fn async_if(self, given: bool) -> Flushdb<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(4, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Flushdb {
+            flush_type: given.then_some(Tok("ASYNC")),
+            min_version,
+        }
+    }
+    /// `SYNC`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `flush-type` option (`ASYNC | SYNC`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`sync`](Self::sync): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SYNC`
+    pub fn sync_if(self, given: bool) -> Flushdb<Option<Tok>>
+    where
+        FlushType: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Flushdb {
+            flush_type: given.then_some(Tok("SYNC")),
+            min_version,
         }
     }
 }
@@ -2725,6 +4007,16 @@ impl<FlushType: ToValkeyArgs> Command for Flushdb<FlushType> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<FlushType: ToValkeyArgs> CommandKeys for Flushdb<FlushType> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<FlushType: ToValkeyArgs> fmt::Debug for Flushdb<FlushType> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INFO`.
@@ -2764,21 +4056,53 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
 ///
 /// - 7.0.0: Added support for taking multiple section arguments.
 ///
-/// **Options** (methods of [`Info`](struct@Info)): `section`
+/// **Options** (methods of [`Info`](struct@Info)): `section`, `section_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::info())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INFO")]
 pub fn info() -> Info<Unset> {
     Info { section: Unset }
 }
 /// The `INFO` command, built by [`info`](fn@info): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Info<Section> {
     section: Section,
 }
-impl Info<Unset> {
+impl<Section> Info<Section> {
     /// `section [section ...]`
-    pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
+    pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2>
+    where
+        Section: Unfilled,
+    {
+        Info { section }
+    }
+    /// `section [section ...]`
+    ///
+    /// The run-time form of [`section`](Self::section): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
+    pub fn section_opt<Section2: ToValkeyArgs>(
+        self,
+        section: Option<Section2>,
+    ) -> Info<Option<Section2>>
+    where
+        Section: Unfilled,
+    {
         Info { section }
     }
 }
@@ -2793,6 +4117,16 @@ impl<Section: ToValkeyArgs> Command for Info<Section> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INFO)
+    }
+}
+impl<Section: ToValkeyArgs> CommandKeys for Info<Section> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Section: ToValkeyArgs> fmt::Debug for Info<Section> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LASTSAVE`.
@@ -2824,14 +4158,21 @@ pub(crate) static LASTSAVE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@fast`, `@dangerous`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::lastsave())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LASTSAVE")]
 pub fn lastsave() -> Lastsave {
     Lastsave {}
 }
 /// The `LASTSAVE` command, built by [`lastsave`](fn@lastsave): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lastsave {}
 impl Command for Lastsave {
     type Output = i64;
@@ -2843,6 +4184,16 @@ impl Command for Lastsave {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LASTSAVE)
+    }
+}
+impl CommandKeys for Lastsave {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Lastsave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY`.
@@ -2872,14 +4223,21 @@ pub(crate) static LATENCY: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`LATENCY DOCTOR`, `LATENCY GRAPH`, `LATENCY HELP`, `LATENCY HISTOGRAM`, `LATENCY HISTORY`, `LATENCY LATEST`, `LATENCY RESET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::latency())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY")]
 pub fn latency() -> Latency {
     Latency {}
 }
 /// The `LATENCY` command, built by [`latency`](fn@latency): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Latency {}
 impl Command for Latency {
     type Output = Value;
@@ -2891,6 +4249,16 @@ impl Command for Latency {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY)
+    }
+}
+impl CommandKeys for Latency {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Latency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY DOCTOR`.
@@ -2929,6 +4297,10 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::latency_doctor())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY DOCTOR")]
 #[doc(alias = "latency|doctor")]
 #[doc(alias = "DOCTOR")]
@@ -2937,8 +4309,13 @@ pub fn latency_doctor() -> LatencyDoctor {
 }
 /// The `LATENCY DOCTOR` command, built by [`latency_doctor`](fn@latency_doctor): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyDoctor {}
 impl Command for LatencyDoctor {
     type Output = String;
@@ -2951,6 +4328,16 @@ impl Command for LatencyDoctor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_DOCTOR)
+    }
+}
+impl CommandKeys for LatencyDoctor {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for LatencyDoctor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY GRAPH`.
@@ -2991,6 +4378,10 @@ pub(crate) static LATENCY_GRAPH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `event`: a string — `event`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::latency_graph(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY GRAPH")]
 #[doc(alias = "latency|graph")]
 #[doc(alias = "GRAPH")]
@@ -2999,8 +4390,11 @@ pub fn latency_graph<Event: ToValkeyArg>(event: Event) -> LatencyGraph<Event> {
 }
 /// The `LATENCY GRAPH` command, built by [`latency_graph`](fn@latency_graph): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyGraph<Event> {
     event: Event,
 }
@@ -3016,6 +4410,16 @@ impl<Event: ToValkeyArg> Command for LatencyGraph<Event> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_GRAPH)
+    }
+}
+impl<Event: ToValkeyArg> CommandKeys for LatencyGraph<Event> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Event: ToValkeyArg> fmt::Debug for LatencyGraph<Event> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY HELP`.
@@ -3044,6 +4448,10 @@ pub(crate) static LATENCY_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::latency_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY HELP")]
 #[doc(alias = "latency|help")]
 #[doc(alias = "HELP")]
@@ -3052,8 +4460,11 @@ pub fn latency_help() -> LatencyHelp {
 }
 /// The `LATENCY HELP` command, built by [`latency_help`](fn@latency_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyHelp {}
 impl Command for LatencyHelp {
     type Output = Vec<String>;
@@ -3066,6 +4477,16 @@ impl Command for LatencyHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HELP)
+    }
+}
+impl CommandKeys for LatencyHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for LatencyHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY HISTOGRAM`.
@@ -3105,7 +4526,11 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
 ///
-/// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`
+/// **Options** (methods of [`LatencyHistogram`](struct@LatencyHistogram)): `command`, `command_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_histogram())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY HISTOGRAM")]
 #[doc(alias = "latency|histogram")]
 #[doc(alias = "HISTOGRAM")]
@@ -3117,18 +4542,49 @@ pub fn latency_histogram<T: FromValkey>() -> LatencyHistogram<Unset, T> {
 }
 /// The `LATENCY HISTOGRAM` command, built by [`latency_histogram`](fn@latency_histogram): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyHistogram<CommandArg, T> {
     command: CommandArg,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> LatencyHistogram<Unset, T> {
+impl<CommandArg, T> LatencyHistogram<CommandArg, T> {
     /// `command [command ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `command`: one or more: a collection of strings, or a single one — `[command [command ...]]`
     pub fn command<CommandArg2: ToValkeyArgs>(
         self,
         command: CommandArg2,
-    ) -> LatencyHistogram<CommandArg2, T> {
+    ) -> LatencyHistogram<CommandArg2, T>
+    where
+        CommandArg: Unfilled,
+    {
+        LatencyHistogram {
+            command,
+            _reply: PhantomData,
+        }
+    }
+    /// `command [command ...]`
+    ///
+    /// The run-time form of [`command`](Self::command): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `command`: one or more: a collection of strings, or a single one — `[command [command ...]]`
+    pub fn command_opt<CommandArg2: ToValkeyArgs>(
+        self,
+        command: Option<CommandArg2>,
+    ) -> LatencyHistogram<Option<CommandArg2>, T>
+    where
+        CommandArg: Unfilled,
+    {
         LatencyHistogram {
             command,
             _reply: PhantomData,
@@ -3148,6 +4604,18 @@ for LatencyHistogram<CommandArg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HISTOGRAM)
+    }
+}
+impl<CommandArg: ToValkeyArgs, T: FromValkey> CommandKeys
+for LatencyHistogram<CommandArg, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<CommandArg: ToValkeyArgs, T: FromValkey> fmt::Debug
+for LatencyHistogram<CommandArg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY HISTORY`.
@@ -3188,6 +4656,10 @@ pub(crate) static LATENCY_HISTORY: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `event`: a string — `event`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_history(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY HISTORY")]
 #[doc(alias = "latency|history")]
 #[doc(alias = "HISTORY")]
@@ -3201,8 +4673,11 @@ pub fn latency_history<Event: ToValkeyArg, T: FromValkey>(
 }
 /// The `LATENCY HISTORY` command, built by [`latency_history`](fn@latency_history): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyHistory<Event, T> {
     event: Event,
     _reply: PhantomData<fn() -> T>,
@@ -3219,6 +4694,16 @@ impl<Event: ToValkeyArg, T: FromValkey> Command for LatencyHistory<Event, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_HISTORY)
+    }
+}
+impl<Event: ToValkeyArg, T: FromValkey> CommandKeys for LatencyHistory<Event, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Event: ToValkeyArg, T: FromValkey> fmt::Debug for LatencyHistory<Event, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY LATEST`.
@@ -3255,6 +4740,10 @@ pub(crate) static LATENCY_LATEST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::latency_latest())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY LATEST")]
 #[doc(alias = "latency|latest")]
 #[doc(alias = "LATEST")]
@@ -3265,8 +4754,11 @@ pub fn latency_latest<T: FromValkey>() -> LatencyLatest<T> {
 }
 /// The `LATENCY LATEST` command, built by [`latency_latest`](fn@latency_latest): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyLatest<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -3281,6 +4773,16 @@ impl<T: FromValkey> Command for LatencyLatest<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_LATEST)
+    }
+}
+impl<T: FromValkey> CommandKeys for LatencyLatest<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for LatencyLatest<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LATENCY RESET`.
@@ -3314,7 +4816,11 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `i64`
 ///
-/// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`
+/// **Options** (methods of [`LatencyReset`](struct@LatencyReset)): `event`, `event_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::latency_reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LATENCY RESET")]
 #[doc(alias = "latency|reset")]
 #[doc(alias = "RESET")]
@@ -3323,14 +4829,40 @@ pub fn latency_reset() -> LatencyReset<Unset> {
 }
 /// The `LATENCY RESET` command, built by [`latency_reset`](fn@latency_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct LatencyReset<Event> {
     event: Event,
 }
-impl LatencyReset<Unset> {
+impl<Event> LatencyReset<Event> {
     /// `event [event ...]`
-    pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
+    pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2>
+    where
+        Event: Unfilled,
+    {
+        LatencyReset { event }
+    }
+    /// `event [event ...]`
+    ///
+    /// The run-time form of [`event`](Self::event): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
+    pub fn event_opt<Event2: ToValkeyArgs>(
+        self,
+        event: Option<Event2>,
+    ) -> LatencyReset<Option<Event2>>
+    where
+        Event: Unfilled,
+    {
         LatencyReset { event }
     }
 }
@@ -3346,6 +4878,16 @@ impl<Event: ToValkeyArgs> Command for LatencyReset<Event> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LATENCY_RESET)
+    }
+}
+impl<Event: ToValkeyArgs> CommandKeys for LatencyReset<Event> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Event: ToValkeyArgs> fmt::Debug for LatencyReset<Event> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LOLWUT`.
@@ -3376,23 +4918,54 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
 ///
-/// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`
+/// **Options** (methods of [`Lolwut`](struct@Lolwut)): `version`, `version_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::lolwut())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LOLWUT")]
 pub fn lolwut() -> Lolwut<Unset> {
     Lolwut { version: Unset }
 }
 /// The `LOLWUT` command, built by [`lolwut`](fn@lolwut): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lolwut<VersionArg> {
     version: VersionArg,
 }
-impl Lolwut<Unset> {
+impl<VersionArg> Lolwut<VersionArg> {
     /// `VERSION version`
-    pub fn version(self, version: i64) -> Lolwut<Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `version`: an integer — `[VERSION version]`
+    pub fn version(self, version: i64) -> Lolwut<Tokened<i64>>
+    where
+        VersionArg: Unfilled,
+    {
         Lolwut {
             version: Tokened("VERSION", version),
+        }
+    }
+    /// `VERSION version`
+    ///
+    /// The run-time form of [`version`](Self::version): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `version`: an integer — `[VERSION version]`
+    pub fn version_opt(self, version: Option<i64>) -> Lolwut<Option<Tokened<i64>>>
+    where
+        VersionArg: Unfilled,
+    {
+        Lolwut {
+            version: version.map(|version| Tokened("VERSION", version)),
         }
     }
 }
@@ -3407,6 +4980,16 @@ impl<VersionArg: ToValkeyArgs> Command for Lolwut<VersionArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LOLWUT)
+    }
+}
+impl<VersionArg: ToValkeyArgs> CommandKeys for Lolwut<VersionArg> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<VersionArg: ToValkeyArgs> fmt::Debug for Lolwut<VersionArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY`.
@@ -3436,14 +5019,21 @@ pub(crate) static MEMORY: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`MEMORY DOCTOR`, `MEMORY HELP`, `MEMORY MALLOC-STATS`, `MEMORY PURGE`, `MEMORY STATS`, `MEMORY USAGE`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::memory())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY")]
 pub fn memory() -> Memory {
     Memory {}
 }
 /// The `MEMORY` command, built by [`memory`](fn@memory): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Memory {}
 impl Command for Memory {
     type Output = Value;
@@ -3455,6 +5045,16 @@ impl Command for Memory {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY)
+    }
+}
+impl CommandKeys for Memory {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY DOCTOR`.
@@ -3488,6 +5088,10 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
 /// - **Reply:** `String`
 ///   - RESP2: a bulk string
 ///   - RESP3: a verbatim string (`txt`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::memory_doctor())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY DOCTOR")]
 #[doc(alias = "memory|doctor")]
 #[doc(alias = "DOCTOR")]
@@ -3496,8 +5100,13 @@ pub fn memory_doctor() -> MemoryDoctor {
 }
 /// The `MEMORY DOCTOR` command, built by [`memory_doctor`](fn@memory_doctor): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   - RESP2: a bulk string
+///   - RESP3: a verbatim string (`txt`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryDoctor {}
 impl Command for MemoryDoctor {
     type Output = String;
@@ -3510,6 +5119,16 @@ impl Command for MemoryDoctor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_DOCTOR)
+    }
+}
+impl CommandKeys for MemoryDoctor {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for MemoryDoctor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY HELP`.
@@ -3538,6 +5157,10 @@ pub(crate) static MEMORY_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::memory_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY HELP")]
 #[doc(alias = "memory|help")]
 #[doc(alias = "HELP")]
@@ -3546,8 +5169,11 @@ pub fn memory_help() -> MemoryHelp {
 }
 /// The `MEMORY HELP` command, built by [`memory_help`](fn@memory_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryHelp {}
 impl Command for MemoryHelp {
     type Output = Vec<String>;
@@ -3560,6 +5186,16 @@ impl Command for MemoryHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_HELP)
+    }
+}
+impl CommandKeys for MemoryHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for MemoryHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY MALLOC-STATS`.
@@ -3592,6 +5228,10 @@ pub(crate) static MEMORY_MALLOC_STATS: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading
 /// - **Reply:** `String`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con.send(cmd::memory_malloc_stats())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY MALLOC-STATS")]
 #[doc(alias = "memory|malloc-stats")]
 #[doc(alias = "MALLOC-STATS")]
@@ -3600,8 +5240,11 @@ pub fn memory_malloc_stats() -> MemoryMallocStats {
 }
 /// The `MEMORY MALLOC-STATS` command, built by [`memory_malloc_stats`](fn@memory_malloc_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryMallocStats {}
 impl Command for MemoryMallocStats {
     type Output = String;
@@ -3614,6 +5257,16 @@ impl Command for MemoryMallocStats {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_MALLOC_STATS)
+    }
+}
+impl CommandKeys for MemoryMallocStats {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for MemoryMallocStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY PURGE`.
@@ -3642,6 +5295,10 @@ pub(crate) static MEMORY_PURGE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::memory_purge())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY PURGE")]
 #[doc(alias = "memory|purge")]
 #[doc(alias = "PURGE")]
@@ -3650,8 +5307,11 @@ pub fn memory_purge() -> MemoryPurge {
 }
 /// The `MEMORY PURGE` command, built by [`memory_purge`](fn@memory_purge): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryPurge {}
 impl Command for MemoryPurge {
     type Output = ();
@@ -3664,6 +5324,16 @@ impl Command for MemoryPurge {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_PURGE)
+    }
+}
+impl CommandKeys for MemoryPurge {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for MemoryPurge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY STATS`.
@@ -3697,6 +5367,10 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 ///   - RESP2: a flat array of names and values
 ///   - RESP3: a map
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::memory_stats())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY STATS")]
 #[doc(alias = "memory|stats")]
 #[doc(alias = "STATS")]
@@ -3705,8 +5379,13 @@ pub fn memory_stats<T: FromValkey>() -> MemoryStats<T> {
 }
 /// The `MEMORY STATS` command, built by [`memory_stats`](fn@memory_stats): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryStats<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -3721,6 +5400,16 @@ impl<T: FromValkey> Command for MemoryStats<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_STATS)
+    }
+}
+impl<T: FromValkey> CommandKeys for MemoryStats<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for MemoryStats<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MEMORY USAGE`.
@@ -3764,7 +5453,11 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`
+/// **Options** (methods of [`MemoryUsage`](struct@MemoryUsage)): `samples`, `samples_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::memory_usage(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MEMORY USAGE")]
 #[doc(alias = "memory|usage")]
 #[doc(alias = "USAGE")]
@@ -3773,18 +5466,47 @@ pub fn memory_usage<Key: ToValkeyArg>(key: Key) -> MemoryUsage<Key, Unset> {
 }
 /// The `MEMORY USAGE` command, built by [`memory_usage`](fn@memory_usage): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct MemoryUsage<Key, Count> {
     key: Key,
     count: Count,
 }
-impl<Key> MemoryUsage<Key, Unset> {
+impl<Key, Count> MemoryUsage<Key, Count> {
     /// `SAMPLES count`
-    pub fn samples(self, count: i64) -> MemoryUsage<Key, Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[SAMPLES count]`
+    pub fn samples(self, count: i64) -> MemoryUsage<Key, Tokened<i64>>
+    where
+        Count: Unfilled,
+    {
         MemoryUsage {
             key: self.key,
             count: Tokened("SAMPLES", count),
+        }
+    }
+    /// `SAMPLES count`
+    ///
+    /// The run-time form of [`samples`](Self::samples): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[SAMPLES count]`
+    pub fn samples_opt(
+        self,
+        count: Option<i64>,
+    ) -> MemoryUsage<Key, Option<Tokened<i64>>>
+    where
+        Count: Unfilled,
+    {
+        MemoryUsage {
+            key: self.key,
+            count: count.map(|count| Tokened("SAMPLES", count)),
         }
     }
 }
@@ -3801,6 +5523,17 @@ impl<Key: ToValkeyArg, Count: ToValkeyArgs> Command for MemoryUsage<Key, Count> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MEMORY_USAGE)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs> CommandKeys for MemoryUsage<Key, Count> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs> fmt::Debug for MemoryUsage<Key, Count> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE`.
@@ -3830,14 +5563,21 @@ pub(crate) static MODULE: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`MODULE HELP`, `MODULE LIST`, `MODULE LOAD`, `MODULE LOADEX`, `MODULE UNLOAD`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::module())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE")]
 pub fn module() -> Module {
     Module {}
 }
 /// The `MODULE` command, built by [`module`](fn@module): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Module {}
 impl Command for Module {
     type Output = Value;
@@ -3849,6 +5589,16 @@ impl Command for Module {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE)
+    }
+}
+impl CommandKeys for Module {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE HELP`.
@@ -3877,6 +5627,10 @@ pub(crate) static MODULE_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::module_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE HELP")]
 #[doc(alias = "module|help")]
 #[doc(alias = "HELP")]
@@ -3885,8 +5639,11 @@ pub fn module_help() -> ModuleHelp {
 }
 /// The `MODULE HELP` command, built by [`module_help`](fn@module_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleHelp {}
 impl Command for ModuleHelp {
     type Output = Vec<String>;
@@ -3899,6 +5656,16 @@ impl Command for ModuleHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_HELP)
+    }
+}
+impl CommandKeys for ModuleHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for ModuleHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE LIST`.
@@ -3927,6 +5694,10 @@ pub(crate) static MODULE_LIST: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::module_list())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE LIST")]
 #[doc(alias = "module|list")]
 #[doc(alias = "LIST")]
@@ -3935,8 +5706,11 @@ pub fn module_list<T: FromValkey>() -> ModuleList<T> {
 }
 /// The `MODULE LIST` command, built by [`module_list`](fn@module_list): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleList<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -3951,6 +5725,16 @@ impl<T: FromValkey> Command for ModuleList<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LIST)
+    }
+}
+impl<T: FromValkey> CommandKeys for ModuleList<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for ModuleList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE LOAD`.
@@ -3987,7 +5771,11 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
 ///
 /// - `path`: a string — `path`
 ///
-/// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`
+/// **Options** (methods of [`ModuleLoad`](struct@ModuleLoad)): `args`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_load(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE LOAD")]
 #[doc(alias = "module|load")]
 #[doc(alias = "LOAD")]
@@ -3996,15 +5784,41 @@ pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
 }
 /// The `MODULE LOAD` command, built by [`module_load`](fn@module_load): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleLoad<Path, Arg> {
     path: Path,
     arg: Arg,
 }
-impl<Path> ModuleLoad<Path, Unset> {
+impl<Path, Arg> ModuleLoad<Path, Arg> {
     /// `arg [arg ...]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2>
+    where
+        Arg: Unfilled,
+    {
+        ModuleLoad { path: self.path, arg }
+    }
+    /// `arg [arg ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
+    pub fn args_opt<Arg2: ToValkeyArgs>(
+        self,
+        arg: Option<Arg2>,
+    ) -> ModuleLoad<Path, Option<Arg2>>
+    where
+        Arg: Unfilled,
+    {
         ModuleLoad { path: self.path, arg }
     }
 }
@@ -4021,6 +5835,16 @@ impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LOAD)
+    }
+}
+impl<Path: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys for ModuleLoad<Path, Arg> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE LOADEX`.
@@ -4057,7 +5881,11 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
 ///
 /// - `path`: a string — `path`
 ///
-/// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`
+/// **Options** (methods of [`ModuleLoadex`](struct@ModuleLoadex)): `config`, `args`, `config_opt`, `args_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_loadex(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE LOADEX")]
 #[doc(alias = "module|loadex")]
 #[doc(alias = "LOADEX")]
@@ -4070,21 +5898,28 @@ pub fn module_loadex<Path: ToValkeyArg>(path: Path) -> ModuleLoadex<Path, Unset,
 }
 /// The `MODULE LOADEX` command, built by [`module_loadex`](fn@module_loadex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleLoadex<Path, Configs, Args> {
     path: Path,
     configs: Configs,
     args: Args,
 }
-impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
+impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// `CONFIG name value [CONFIG name value ...]`
-    pub fn config<Configs2: IntoIterator + Clone>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
+    pub fn config<Configs2: EachArg>(
         self,
         configs: Configs2,
     ) -> ModuleLoadex<Path, EachTok<Configs2>, Args>
     where
-        <Configs2 as IntoIterator>::Item: ToValkeyArgs,
+        Configs: Unfilled,
     {
         ModuleLoadex {
             path: self.path,
@@ -4092,17 +5927,62 @@ impl<Path, Args> ModuleLoadex<Path, Unset, Args> {
             args: self.args,
         }
     }
-}
-impl<Path, Configs> ModuleLoadex<Path, Configs, Unset> {
     /// `ARGS args [args ...]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
     pub fn args<Args2: ToValkeyArgs>(
         self,
         args: Args2,
-    ) -> ModuleLoadex<Path, Configs, Tokened<Args2>> {
+    ) -> ModuleLoadex<Path, Configs, Tokened<Args2>>
+    where
+        Args: Unfilled,
+    {
         ModuleLoadex {
             path: self.path,
             configs: self.configs,
             args: Tokened("ARGS", args),
+        }
+    }
+    /// `CONFIG name value [CONFIG name value ...]`
+    ///
+    /// The run-time form of [`config`](Self::config): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
+    pub fn config_opt<Configs2: EachArg>(
+        self,
+        configs: Option<Configs2>,
+    ) -> ModuleLoadex<Path, Option<EachTok<Configs2>>, Args>
+    where
+        Configs: Unfilled,
+    {
+        ModuleLoadex {
+            path: self.path,
+            configs: configs.map(|configs| EachTok("CONFIG", configs)),
+            args: self.args,
+        }
+    }
+    /// `ARGS args [args ...]`
+    ///
+    /// The run-time form of [`args`](Self::args): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
+    pub fn args_opt<Args2: ToValkeyArgs>(
+        self,
+        args: Option<Args2>,
+    ) -> ModuleLoadex<Path, Configs, Option<Tokened<Args2>>>
+    where
+        Args: Unfilled,
+    {
+        ModuleLoadex {
+            path: self.path,
+            configs: self.configs,
+            args: args.map(|args| Tokened("ARGS", args)),
         }
     }
 }
@@ -4121,6 +6001,18 @@ for ModuleLoadex<Path, Configs, Args> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_LOADEX)
+    }
+}
+impl<Path: ToValkeyArg, Configs: ToValkeyArgs, Args: ToValkeyArgs> CommandKeys
+for ModuleLoadex<Path, Configs, Args> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Path: ToValkeyArg, Configs: ToValkeyArgs, Args: ToValkeyArgs> fmt::Debug
+for ModuleLoadex<Path, Configs, Args> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MODULE UNLOAD`.
@@ -4156,6 +6048,10 @@ pub(crate) static MODULE_UNLOAD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `name`: a string — `name`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::module_unload(\"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MODULE UNLOAD")]
 #[doc(alias = "module|unload")]
 #[doc(alias = "UNLOAD")]
@@ -4164,8 +6060,11 @@ pub fn module_unload<Name: ToValkeyArg>(name: Name) -> ModuleUnload<Name> {
 }
 /// The `MODULE UNLOAD` command, built by [`module_unload`](fn@module_unload): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct ModuleUnload<Name> {
     name: Name,
 }
@@ -4181,6 +6080,16 @@ impl<Name: ToValkeyArg> Command for ModuleUnload<Name> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MODULE_UNLOAD)
+    }
+}
+impl<Name: ToValkeyArg> CommandKeys for ModuleUnload<Name> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Name: ToValkeyArg> fmt::Debug for ModuleUnload<Name> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MONITOR`.
@@ -4212,14 +6121,21 @@ pub(crate) static MONITOR: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::monitor())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MONITOR")]
 pub fn monitor() -> Monitor {
     Monitor {}
 }
 /// The `MONITOR` command, built by [`monitor`](fn@monitor): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Monitor {}
 impl Command for Monitor {
     type Output = Value;
@@ -4231,6 +6147,16 @@ impl Command for Monitor {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MONITOR)
+    }
+}
+impl CommandKeys for Monitor {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PSYNC`.
@@ -4267,6 +6193,10 @@ pub(crate) static PSYNC: CommandMeta = CommandMeta {
 ///
 /// - `replicationid`: a string — `replicationid`
 /// - `offset`: an integer — `offset`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::psync(\"1\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PSYNC")]
 pub fn psync<Replicationid: ToValkeyArg>(
     replicationid: Replicationid,
@@ -4276,8 +6206,11 @@ pub fn psync<Replicationid: ToValkeyArg>(
 }
 /// The `PSYNC` command, built by [`psync`](fn@psync): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Psync<Replicationid> {
     replicationid: Replicationid,
     offset: i64,
@@ -4294,6 +6227,16 @@ impl<Replicationid: ToValkeyArg> Command for Psync<Replicationid> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSYNC)
+    }
+}
+impl<Replicationid: ToValkeyArg> CommandKeys for Psync<Replicationid> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Replicationid: ToValkeyArg> fmt::Debug for Psync<Replicationid> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `REPLCONF`.
@@ -4327,14 +6270,21 @@ pub(crate) static REPLCONF: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, loading, stale, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::replconf())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "REPLCONF")]
 pub fn replconf() -> Replconf {
     Replconf {}
 }
 /// The `REPLCONF` command, built by [`replconf`](fn@replconf): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Replconf {}
 impl Command for Replconf {
     type Output = ();
@@ -4346,6 +6296,16 @@ impl Command for Replconf {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLCONF)
+    }
+}
+impl CommandKeys for Replconf {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Replconf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `args` argument: `host port | NO ONE`
@@ -4418,20 +6378,23 @@ pub(crate) static REPLICAOF: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `args`: [`ReplicaofArgs`] — `<host port | NO ONE>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::replicaof(cmd::ReplicaofArgs::HostPort {\n            host: \"1\".into(),\n            port: 1,\n        }),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "REPLICAOF")]
 pub fn replicaof(args: ReplicaofArgs) -> Replicaof {
-    Replicaof {
-        args,
-        min_version: None,
-    }
+    Replicaof { args }
 }
 /// The `REPLICAOF` command, built by [`replicaof`](fn@replicaof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Replicaof {
     args: ReplicaofArgs,
-    min_version: Option<Version>,
 }
 impl Command for Replicaof {
     type Output = String;
@@ -4445,8 +6408,15 @@ impl Command for Replicaof {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&REPLICAOF)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for Replicaof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Replicaof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `RESTORE-ASKING`.
@@ -4522,16 +6492,20 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
 /// - `ttl`: an integer — `ttl`
 /// - `serialized_value`: a string — `serialized-value`
 ///
-/// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`
+/// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`, `replace_if`, `absttl_if`, `idletime_opt`, `freq_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore_asking(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "RESTORE-ASKING")]
 pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
     key: Key,
-    ttl: i64,
+    ttl: impl IntoMillis,
     serialized_value: SerializedValue,
 ) -> RestoreAsking<Key, SerializedValue, Unset, Unset, Unset, Unset> {
     RestoreAsking {
         key,
-        ttl,
+        ttl: IntoMillis::into_millis(ttl),
         serialized_value,
         replace: Unset,
         absttl: Unset,
@@ -4542,8 +6516,11 @@ pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(
 }
 /// The `RESTORE-ASKING` command, built by [`restore_asking`](fn@restore_asking): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     key: Key,
     ttl: i64,
@@ -4557,16 +6534,20 @@ pub struct RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequen
 impl<
     Key,
     SerializedValue,
+    Replace,
     Absttl,
     Seconds,
     Frequency,
-> RestoreAsking<Key, SerializedValue, Unset, Absttl, Seconds, Frequency> {
+> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     /// `REPLACE`
     ///
     /// (since 3.0.0)
     pub fn replace(
         self,
-    ) -> RestoreAsking<Key, SerializedValue, Tok, Absttl, Seconds, Frequency> {
+    ) -> RestoreAsking<Key, SerializedValue, Tok, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
         RestoreAsking {
             key: self.key,
             ttl: self.ttl,
@@ -4578,20 +6559,15 @@ impl<
             min_version: self.min_version,
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Seconds,
-    Frequency,
-> RestoreAsking<Key, SerializedValue, Replace, Unset, Seconds, Frequency> {
     /// `ABSTTL`
     ///
     /// (since 5.0.0)
     pub fn absttl(
         self,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Tok, Seconds, Frequency> {
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Tok, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
         RestoreAsking {
             key: self.key,
             ttl: self.ttl,
@@ -4603,47 +6579,45 @@ impl<
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Frequency,
-> RestoreAsking<Key, SerializedValue, Replace, Absttl, Unset, Frequency> {
     /// `IDLETIME seconds`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
     pub fn idletime(
         self,
-        seconds: i64,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency> {
+        seconds: impl IntoSeconds,
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Tokened<i64>, Frequency>
+    where
+        Seconds: Unfilled,
+    {
         RestoreAsking {
             key: self.key,
             ttl: self.ttl,
             serialized_value: self.serialized_value,
             replace: self.replace,
             absttl: self.absttl,
-            seconds: Tokened("IDLETIME", seconds),
+            seconds: Tokened("IDLETIME", IntoSeconds::into_seconds(seconds)),
             frequency: self.frequency,
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
         }
     }
-}
-impl<
-    Key,
-    SerializedValue,
-    Replace,
-    Absttl,
-    Seconds,
-> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Unset> {
     /// `FREQ frequency`
     ///
     /// (since 5.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
     pub fn freq(
         self,
         frequency: i64,
-    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>> {
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Tokened<i64>>
+    where
+        Frequency: Unfilled,
+    {
         RestoreAsking {
             key: self.key,
             ttl: self.ttl,
@@ -4653,6 +6627,144 @@ impl<
             seconds: self.seconds,
             frequency: Tokened("FREQ", frequency),
             min_version: newer(self.min_version, Some(Version::new(5, 0, 0))),
+        }
+    }
+    /// `REPLACE`
+    ///
+    /// (since 3.0.0)
+    ///
+    /// The run-time form of [`replace`](Self::replace): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REPLACE`
+    pub fn replace_if(
+        self,
+        given: bool,
+    ) -> RestoreAsking<Key, SerializedValue, Option<Tok>, Absttl, Seconds, Frequency>
+    where
+        Replace: Unfilled,
+    {
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: given.then_some(Tok("REPLACE")),
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version: self.min_version,
+        }
+    }
+    /// `ABSTTL`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`absttl`](Self::absttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABSTTL`
+    pub fn absttl_if(
+        self,
+        given: bool,
+    ) -> RestoreAsking<Key, SerializedValue, Replace, Option<Tok>, Seconds, Frequency>
+    where
+        Absttl: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: given.then_some(Tok("ABSTTL")),
+            seconds: self.seconds,
+            frequency: self.frequency,
+            min_version,
+        }
+    }
+    /// `IDLETIME seconds`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`idletime`](Self::idletime): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `[IDLETIME seconds]` (since 5.0.0)
+    pub fn idletime_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> RestoreAsking<
+        Key,
+        SerializedValue,
+        Replace,
+        Absttl,
+        Option<Tokened<i64>>,
+        Frequency,
+    >
+    where
+        Seconds: Unfilled,
+    {
+        let min_version = if seconds.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: seconds
+                .map(|seconds| Tokened("IDLETIME", IntoSeconds::into_seconds(seconds))),
+            frequency: self.frequency,
+            min_version,
+        }
+    }
+    /// `FREQ frequency`
+    ///
+    /// (since 5.0.0)
+    ///
+    /// The run-time form of [`freq`](Self::freq): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `frequency`: an integer — `[FREQ frequency]` (since 5.0.0)
+    pub fn freq_opt(
+        self,
+        frequency: Option<i64>,
+    ) -> RestoreAsking<
+        Key,
+        SerializedValue,
+        Replace,
+        Absttl,
+        Seconds,
+        Option<Tokened<i64>>,
+    >
+    where
+        Frequency: Unfilled,
+    {
+        let min_version = if frequency.is_some() {
+            newer(self.min_version, Some(Version::new(5, 0, 0)))
+        } else {
+            self.min_version
+        };
+        RestoreAsking {
+            key: self.key,
+            ttl: self.ttl,
+            serialized_value: self.serialized_value,
+            replace: self.replace,
+            absttl: self.absttl,
+            seconds: self.seconds,
+            frequency: frequency.map(|frequency| Tokened("FREQ", frequency)),
+            min_version,
         }
     }
 }
@@ -4687,6 +6799,33 @@ impl<
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
+> CommandKeys
+for RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    SerializedValue: ToValkeyArg,
+    Replace: ToValkeyArgs,
+    Absttl: ToValkeyArgs,
+    Seconds: ToValkeyArgs,
+    Frequency: ToValkeyArgs,
+> fmt::Debug
+for RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `ROLE`.
 pub(crate) static ROLE: CommandMeta = CommandMeta {
     name: "ROLE",
@@ -4717,14 +6856,21 @@ pub(crate) static ROLE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@fast`, `@dangerous`
 /// - **Flags:** noscript, loading, stale, fast
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::role())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ROLE")]
 pub fn role<T: FromValkey>() -> Role<T> {
     Role { _reply: PhantomData }
 }
 /// The `ROLE` command, built by [`role`](fn@role): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Role<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -4738,6 +6884,16 @@ impl<T: FromValkey> Command for Role<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ROLE)
+    }
+}
+impl<T: FromValkey> CommandKeys for Role<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for Role<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SAVE`.
@@ -4770,14 +6926,21 @@ pub(crate) static SAVE: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, no_async_loading, no_multi
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::save())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SAVE")]
 pub fn save() -> Save {
     Save {}
 }
 /// The `SAVE` command, built by [`save`](fn@save): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Save {}
 impl Command for Save {
     type Output = ();
@@ -4789,6 +6952,16 @@ impl Command for Save {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SAVE)
+    }
+}
+impl CommandKeys for Save {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Save {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `save-selector` argument: `NOSAVE | SAVE`
@@ -4868,6 +7041,24 @@ impl ToValkeyArgs for ShutdownOptions {
         }
     }
 }
+impl ShutdownOptions {
+    /// The newest server version this value needs (the versions that added
+    /// the parts given), if the spec says.
+    #[allow(dead_code, unused_variables)]
+    pub(crate) fn since(&self) -> Option<Version> {
+        let Self { save_selector, now, force, safe, failover } = self;
+        newer(
+            if *now { Some(Version::new(7, 0, 0)) } else { None },
+            newer(
+                if *force { Some(Version::new(7, 0, 0)) } else { None },
+                newer(
+                    if *safe { Some(Version::new(9, 0, 0)) } else { None },
+                    if *failover { Some(Version::new(9, 0, 0)) } else { None },
+                ),
+            ),
+        )
+    }
+}
 /// Metadata of `SHUTDOWN`.
 pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
     name: "SHUTDOWN",
@@ -4932,7 +7123,11 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
 /// - 7.0.0: Added the `NOW`, `FORCE` and `ABORT` modifiers.
 /// - 9.0.0: Added the `SAFE` and `FAILOVER` modifiers.
 ///
-/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `options`, `abort`
+/// **Options** (methods of [`Shutdown`](struct@Shutdown)): `options`, `abort`, `abort_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::shutdown())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SHUTDOWN")]
 pub fn shutdown() -> Shutdown<Unset> {
     Shutdown {
@@ -4942,30 +7137,76 @@ pub fn shutdown() -> Shutdown<Unset> {
 }
 /// The `SHUTDOWN` command, built by [`shutdown`](fn@shutdown): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Shutdown<AbortSelector> {
     abort_selector: AbortSelector,
     min_version: Option<Version>,
 }
-impl Shutdown<Unset> {
+impl<AbortSelector> Shutdown<AbortSelector> {
     /// `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
+    ///
+    /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `save_selector_block`: [`ShutdownOptions`] — `[NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER]`
     pub fn options(
         self,
         save_selector_block: ShutdownOptions,
-    ) -> Shutdown<ShutdownOptions> {
+    ) -> Shutdown<ShutdownOptions>
+    where
+        AbortSelector: Unfilled,
+    {
+        let min_version = newer(
+            self.min_version,
+            if_newer(Version::new(1, 0, 0), save_selector_block.since()),
+        );
         Shutdown {
             abort_selector: save_selector_block,
-            min_version: self.min_version,
+            min_version,
         }
     }
     /// `ABORT`
     ///
     /// (since 7.0.0)
-    pub fn abort(self) -> Shutdown<Tok> {
+    ///
+    /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
+    pub fn abort(self) -> Shutdown<Tok>
+    where
+        AbortSelector: Unfilled,
+    {
         Shutdown {
             abort_selector: Tok("ABORT"),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `ABORT`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// One choice of the `abort-selector` option (`NOSAVE | SAVE] [NOW] [FORCE] [SAFE] [FAILOVER] | ABORT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`abort`](Self::abort): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `ABORT`
+    pub fn abort_if(self, given: bool) -> Shutdown<Option<Tok>>
+    where
+        AbortSelector: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Shutdown {
+            abort_selector: given.then_some(Tok("ABORT")),
+            min_version,
         }
     }
 }
@@ -4983,6 +7224,16 @@ impl<AbortSelector: ToValkeyArgs> Command for Shutdown<AbortSelector> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<AbortSelector: ToValkeyArgs> CommandKeys for Shutdown<AbortSelector> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<AbortSelector: ToValkeyArgs> fmt::Debug for Shutdown<AbortSelector> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `args` argument: `host port | NO ONE`
@@ -5057,17 +7308,23 @@ pub(crate) static SLAVEOF: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `args`: [`SlaveofArgs`] — `<host port | NO ONE>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::slaveof(cmd::SlaveofArgs::HostPort {\n            host: \"1\".into(),\n            port: 1,\n        }),\n    )?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLAVEOF")]
 pub fn slaveof(args: SlaveofArgs) -> Slaveof {
-    Slaveof { args, min_version: None }
+    Slaveof { args }
 }
 /// The `SLAVEOF` command, built by [`slaveof`](fn@slaveof): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Slaveof {
     args: SlaveofArgs,
-    min_version: Option<Version>,
 }
 impl Command for Slaveof {
     type Output = String;
@@ -5081,8 +7338,15 @@ impl Command for Slaveof {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLAVEOF)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl CommandKeys for Slaveof {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Slaveof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG`.
@@ -5112,14 +7376,21 @@ pub(crate) static SLOWLOG: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`SLOWLOG GET`, `SLOWLOG HELP`, `SLOWLOG LEN`, `SLOWLOG RESET`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::slowlog())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG")]
 pub fn slowlog() -> Slowlog {
     Slowlog {}
 }
 /// The `SLOWLOG` command, built by [`slowlog`](fn@slowlog): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Slowlog {}
 impl Command for Slowlog {
     type Output = Value;
@@ -5131,6 +7402,16 @@ impl Command for Slowlog {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG)
+    }
+}
+impl CommandKeys for Slowlog {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Slowlog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG GET`.
@@ -5167,7 +7448,11 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
 ///
 /// - 4.0.0: Added client IP address, port and name to the reply.
 ///
-/// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`
+/// **Options** (methods of [`SlowlogGet`](struct@SlowlogGet)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::slowlog_get())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG GET")]
 #[doc(alias = "slowlog|get")]
 #[doc(alias = "GET")]
@@ -5179,15 +7464,41 @@ pub fn slowlog_get<T: FromValkey>() -> SlowlogGet<Unset, T> {
 }
 /// The `SLOWLOG GET` command, built by [`slowlog_get`](fn@slowlog_get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogGet<Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<T> SlowlogGet<Unset, T> {
+impl<Count, T> SlowlogGet<Count, T> {
     /// `count`
-    pub fn count(self, count: i64) -> SlowlogGet<i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count(self, count: i64) -> SlowlogGet<i64, T>
+    where
+        Count: Unfilled,
+    {
+        SlowlogGet {
+            count,
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count_opt(self, count: Option<i64>) -> SlowlogGet<Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         SlowlogGet {
             count,
             _reply: PhantomData,
@@ -5206,6 +7517,16 @@ impl<Count: ToValkeyArgs, T: FromValkey> Command for SlowlogGet<Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_GET)
+    }
+}
+impl<Count: ToValkeyArgs, T: FromValkey> CommandKeys for SlowlogGet<Count, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<Count: ToValkeyArgs, T: FromValkey> fmt::Debug for SlowlogGet<Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG HELP`.
@@ -5234,6 +7555,10 @@ pub(crate) static SLOWLOG_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::slowlog_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG HELP")]
 #[doc(alias = "slowlog|help")]
 #[doc(alias = "HELP")]
@@ -5242,8 +7567,11 @@ pub fn slowlog_help() -> SlowlogHelp {
 }
 /// The `SLOWLOG HELP` command, built by [`slowlog_help`](fn@slowlog_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogHelp {}
 impl Command for SlowlogHelp {
     type Output = Vec<String>;
@@ -5256,6 +7584,16 @@ impl Command for SlowlogHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_HELP)
+    }
+}
+impl CommandKeys for SlowlogHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for SlowlogHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG LEN`.
@@ -5291,6 +7629,10 @@ pub(crate) static SLOWLOG_LEN: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, loading, stale
 /// - **Reply:** `i64`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::slowlog_len())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG LEN")]
 #[doc(alias = "slowlog|len")]
 #[doc(alias = "LEN")]
@@ -5299,8 +7641,11 @@ pub fn slowlog_len() -> SlowlogLen {
 }
 /// The `SLOWLOG LEN` command, built by [`slowlog_len`](fn@slowlog_len): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogLen {}
 impl Command for SlowlogLen {
     type Output = i64;
@@ -5313,6 +7658,16 @@ impl Command for SlowlogLen {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_LEN)
+    }
+}
+impl CommandKeys for SlowlogLen {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for SlowlogLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SLOWLOG RESET`.
@@ -5344,6 +7699,10 @@ pub(crate) static SLOWLOG_RESET: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, loading, stale
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::slowlog_reset())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SLOWLOG RESET")]
 #[doc(alias = "slowlog|reset")]
 #[doc(alias = "RESET")]
@@ -5352,8 +7711,11 @@ pub fn slowlog_reset() -> SlowlogReset {
 }
 /// The `SLOWLOG RESET` command, built by [`slowlog_reset`](fn@slowlog_reset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct SlowlogReset {}
 impl Command for SlowlogReset {
     type Output = ();
@@ -5366,6 +7728,16 @@ impl Command for SlowlogReset {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SLOWLOG_RESET)
+    }
+}
+impl CommandKeys for SlowlogReset {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for SlowlogReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SWAPDB`.
@@ -5399,14 +7771,21 @@ pub(crate) static SWAPDB: CommandMeta = CommandMeta {
 ///
 /// - `index1`: an integer — `index1`
 /// - `index2`: an integer — `index2`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::swapdb(1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SWAPDB")]
 pub fn swapdb(index1: i64, index2: i64) -> Swapdb {
     Swapdb { index1, index2 }
 }
 /// The `SWAPDB` command, built by [`swapdb`](fn@swapdb): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Swapdb {
     index1: i64,
     index2: i64,
@@ -5423,6 +7802,16 @@ impl Command for Swapdb {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SWAPDB)
+    }
+}
+impl CommandKeys for Swapdb {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Swapdb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SYNC`.
@@ -5454,14 +7843,21 @@ pub(crate) static SYNC: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@admin`, `@slow`, `@dangerous`
 /// - **Flags:** admin, noscript, no_async_loading, no_multi
 /// - **Reply:** `Value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::sync())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SYNC")]
 pub fn sync() -> Sync {
     Sync {}
 }
 /// The `SYNC` command, built by [`sync`](fn@sync): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sync {}
 impl Command for Sync {
     type Output = Value;
@@ -5473,6 +7869,16 @@ impl Command for Sync {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SYNC)
+    }
+}
+impl CommandKeys for Sync {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Sync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `TIME`.
@@ -5504,14 +7910,21 @@ pub(crate) static TIME: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`
 /// - **Flags:** loading, stale, fast
 /// - **Reply:** `(i64, i64)`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: (i64, i64) = con.send(cmd::time())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "TIME")]
 pub fn time() -> Time {
     Time {}
 }
 /// The `TIME` command, built by [`time`](fn@time): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `(i64, i64)`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Time {}
 impl Command for Time {
     type Output = (i64, i64);
@@ -5523,5 +7936,15 @@ impl Command for Time {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&TIME)
+    }
+}
+impl CommandKeys for Time {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -65,6 +64,10 @@ pub(crate) static SADD: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sadd(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SADD")]
 pub fn sadd<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -74,8 +77,11 @@ pub fn sadd<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `SADD` command, built by [`sadd`](fn@sadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sadd<Key, Member> {
     key: Key,
     member: Member,
@@ -92,6 +98,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Sadd<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SADD)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Sadd<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Sadd<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SCARD`.
@@ -134,14 +151,21 @@ pub(crate) static SCARD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::scard(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SCARD")]
 pub fn scard<Key: ToValkeyArg>(key: Key) -> Scard<Key> {
     Scard { key }
 }
 /// The `SCARD` command, built by [`scard`](fn@scard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Scard<Key> {
     key: Key,
 }
@@ -156,6 +180,17 @@ impl<Key: ToValkeyArg> Command for Scard<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SCARD)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Scard<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Scard<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SDIFF`.
@@ -200,14 +235,23 @@ pub(crate) static SDIFF: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sdiff([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SDIFF")]
 pub fn sdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sdiff<Key, T> {
     Sdiff { key, _reply: PhantomData }
 }
 /// The `SDIFF` command, built by [`sdiff`](fn@sdiff): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sdiff<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -223,6 +267,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sdiff<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SDIFF)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sdiff<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sdiff<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SDIFFSTORE`.
@@ -275,6 +330,10 @@ pub(crate) static SDIFFSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sdiffstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SDIFFSTORE")]
 pub fn sdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -284,8 +343,11 @@ pub fn sdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `SDIFFSTORE` command, built by [`sdiffstore`](fn@sdiffstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sdiffstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -303,6 +365,20 @@ for Sdiffstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SDIFFSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> CommandKeys
+for Sdiffstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Sdiffstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SINTER`.
@@ -347,14 +423,23 @@ pub(crate) static SINTER: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sinter([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SINTER")]
 pub fn sinter<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sinter<Key, T> {
     Sinter { key, _reply: PhantomData }
 }
 /// The `SINTER` command, built by [`sinter`](fn@sinter): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sinter<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -370,6 +455,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sinter<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTER)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sinter<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sinter<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SINTERCARD`.
@@ -415,29 +511,62 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Sintercard`](struct@Sintercard)): `limit`
+/// **Options** (methods of [`Sintercard`](struct@Sintercard)): `limit`, `limit_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sintercard([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SINTERCARD")]
-pub fn sintercard<Key: ToValkeyArgs>(key: Key) -> Sintercard<Key, Unset> {
+pub fn sintercard<Key: ToValkeyArgs + Elements<shape::Arg>>(
+    key: Key,
+) -> Sintercard<Key, Unset> {
     Sintercard { key, limit: Unset }
 }
 /// The `SINTERCARD` command, built by [`sintercard`](fn@sintercard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sintercard<Key, Limit> {
     key: Key,
     limit: Limit,
 }
-impl<Key> Sintercard<Key, Unset> {
+impl<Key, Limit> Sintercard<Key, Limit> {
     /// `LIMIT limit`
-    pub fn limit(self, limit: i64) -> Sintercard<Key, Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
+    pub fn limit(self, limit: i64) -> Sintercard<Key, Tokened<i64>>
+    where
+        Limit: Unfilled,
+    {
         Sintercard {
             key: self.key,
             limit: Tokened("LIMIT", limit),
         }
     }
+    /// `LIMIT limit`
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
+    pub fn limit_opt(self, limit: Option<i64>) -> Sintercard<Key, Option<Tokened<i64>>>
+    where
+        Limit: Unfilled,
+    {
+        Sintercard {
+            key: self.key,
+            limit: limit.map(|limit| Tokened("LIMIT", limit)),
+        }
+    }
 }
-impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Sintercard<Key, Limit> {
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> Command
+for Sintercard<Key, Limit> {
     type Output = i64;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.limit.num_args()
@@ -450,6 +579,19 @@ impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Sintercard<Key, Limit> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTERCARD)
+    }
+}
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> CommandKeys
+for Sintercard<Key, Limit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
+for Sintercard<Key, Limit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SINTERSTORE`.
@@ -502,6 +644,10 @@ pub(crate) static SINTERSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sinterstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SINTERSTORE")]
 pub fn sinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -511,8 +657,11 @@ pub fn sinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `SINTERSTORE` command, built by [`sinterstore`](fn@sinterstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sinterstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -530,6 +679,20 @@ for Sinterstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SINTERSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> CommandKeys
+for Sinterstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Sinterstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SISMEMBER`.
@@ -573,6 +736,10 @@ pub(crate) static SISMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::sismember(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SISMEMBER")]
 pub fn sismember<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -582,8 +749,11 @@ pub fn sismember<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `SISMEMBER` command, built by [`sismember`](fn@sismember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sismember<Key, Member> {
     key: Key,
     member: Member,
@@ -600,6 +770,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Sismember<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SISMEMBER)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Sismember<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Sismember<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SMEMBERS`.
@@ -644,6 +825,10 @@ pub(crate) static SMEMBERS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::smembers(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SMEMBERS")]
 pub fn smembers<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Smembers<Key, T> {
     Smembers {
@@ -653,8 +838,13 @@ pub fn smembers<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Smembers<Key, T> {
 }
 /// The `SMEMBERS` command, built by [`smembers`](fn@smembers): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Smembers<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -670,6 +860,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Smembers<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMEMBERS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Smembers<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Smembers<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SMISMEMBER`.
@@ -713,6 +914,10 @@ pub(crate) static SMISMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<bool> = con.send(cmd::smismember(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SMISMEMBER")]
 pub fn smismember<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -722,8 +927,11 @@ pub fn smismember<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `SMISMEMBER` command, built by [`smismember`](fn@smismember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<bool>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Smismember<Key, Member> {
     key: Key,
     member: Member,
@@ -740,6 +948,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Smismember<Key, Member>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMISMEMBER)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Smismember<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Smismember<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SMOVE`.
@@ -793,6 +1012,10 @@ pub(crate) static SMOVE: CommandMeta = CommandMeta {
 /// - `source`: a key — `source`
 /// - `destination`: a key — `destination`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::smove(\"k\", \"k2\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SMOVE")]
 pub fn smove<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg>(
     source: Source,
@@ -807,8 +1030,11 @@ pub fn smove<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg>
 }
 /// The `SMOVE` command, built by [`smove`](fn@smove): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Smove<Source, Destination, Member> {
     source: Source,
     destination: Destination,
@@ -828,6 +1054,20 @@ for Smove<Source, Destination, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SMOVE)
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg> CommandKeys
+for Smove<Source, Destination, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.source, f);
+        one_key(&self.destination, f);
+        true
+    }
+}
+impl<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg> fmt::Debug
+for Smove<Source, Destination, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SPOP`.
@@ -881,7 +1121,11 @@ pub(crate) static SPOP: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Spop`](struct@Spop)): `count`
+/// **Options** (methods of [`Spop`](struct@Spop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::spop(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SPOP")]
 pub fn spop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Spop<Key, Unset, T> {
     Spop {
@@ -893,23 +1137,58 @@ pub fn spop<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Spop<Key, Unset, T> {
 }
 /// The `SPOP` command, built by [`spop`](fn@spop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Spop<Key, Count, T> {
     key: Key,
     count: Count,
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Spop<Key, Unset, T> {
+impl<Key, Count, T> Spop<Key, Count, T> {
     /// `count`
     ///
     /// (since 3.2.0)
-    pub fn count(self, count: i64) -> Spop<Key, i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 3.2.0)
+    pub fn count(self, count: i64) -> Spop<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Spop {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(3, 2, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 3.2.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 3.2.0)
+    pub fn count_opt(self, count: Option<i64>) -> Spop<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(3, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Spop {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -930,6 +1209,19 @@ for Spop<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Spop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Spop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SRANDMEMBER`.
@@ -983,7 +1275,11 @@ pub(crate) static SRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Srandmember`](struct@Srandmember)): `count`
+/// **Options** (methods of [`Srandmember`](struct@Srandmember)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::srandmember(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SRANDMEMBER")]
 pub fn srandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -997,23 +1293,58 @@ pub fn srandmember<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SRANDMEMBER` command, built by [`srandmember`](fn@srandmember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Srandmember<Key, Count, T> {
     key: Key,
     count: Count,
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Srandmember<Key, Unset, T> {
+impl<Key, Count, T> Srandmember<Key, Count, T> {
     /// `count`
     ///
     /// (since 2.6.0)
-    pub fn count(self, count: i64) -> Srandmember<Key, i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 2.6.0)
+    pub fn count(self, count: i64) -> Srandmember<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
         Srandmember {
             key: self.key,
             count,
             min_version: newer(self.min_version, Some(Version::new(2, 6, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// (since 2.6.0)
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]` (since 2.6.0)
+    pub fn count_opt(self, count: Option<i64>) -> Srandmember<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(2, 6, 0)))
+        } else {
+            self.min_version
+        };
+        Srandmember {
+            key: self.key,
+            count,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1034,6 +1365,19 @@ for Srandmember<Key, Count, T> {
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Srandmember<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Srandmember<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SREM`.
@@ -1081,6 +1425,10 @@ pub(crate) static SREM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::srem(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SREM")]
 pub fn srem<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -1090,8 +1438,11 @@ pub fn srem<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `SREM` command, built by [`srem`](fn@srem): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Srem<Key, Member> {
     key: Key,
     member: Member,
@@ -1108,6 +1459,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Srem<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SREM)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Srem<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Srem<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SSCAN`.
@@ -1152,7 +1514,11 @@ pub(crate) static SSCAN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Sscan`](struct@Sscan)): `pattern`, `count`
+/// **Options** (methods of [`Sscan`](struct@Sscan)): `pattern`, `count`, `pattern_opt`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sscan(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SSCAN")]
 pub fn sscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1168,8 +1534,11 @@ pub fn sscan<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SSCAN` command, built by [`sscan`](fn@sscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sscan<Key, Pattern, Count, T> {
     key: Key,
     cursor: i64,
@@ -1177,12 +1546,19 @@ pub struct Sscan<Key, Pattern, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
+impl<Key, Pattern, Count, T> Sscan<Key, Pattern, Count, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Sscan<Key, Tokened<Pattern2>, Count, T> {
+    ) -> Sscan<Key, Tokened<Pattern2>, Count, T>
+    where
+        Pattern: Unfilled,
+    {
         Sscan {
             key: self.key,
             cursor: self.cursor,
@@ -1191,15 +1567,64 @@ impl<Key, Count, T> Sscan<Key, Unset, Count, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Pattern, T> Sscan<Key, Pattern, Unset, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Sscan<Key, Pattern, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Sscan<Key, Pattern, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Sscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Sscan<Key, Option<Tokened<Pattern2>>, Count, T>
+    where
+        Pattern: Unfilled,
+    {
+        Sscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Sscan<Key, Pattern, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Sscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -1220,6 +1645,27 @@ for Sscan<Key, Pattern, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SSCAN)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Sscan<Key, Pattern, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Sscan<Key, Pattern, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUNION`.
@@ -1264,14 +1710,23 @@ pub(crate) static SUNION: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::sunion([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUNION")]
 pub fn sunion<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Sunion<Key, T> {
     Sunion { key, _reply: PhantomData }
 }
 /// The `SUNION` command, built by [`sunion`](fn@sunion): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array
+///   - RESP3: a set
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sunion<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -1287,6 +1742,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Sunion<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNION)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sunion<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sunion<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUNIONSTORE`.
@@ -1339,6 +1805,10 @@ pub(crate) static SUNIONSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::sunionstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUNIONSTORE")]
 pub fn sunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
     destination: Destination,
@@ -1348,8 +1818,11 @@ pub fn sunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `SUNIONSTORE` command, built by [`sunionstore`](fn@sunionstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Sunionstore<Destination, Key> {
     destination: Destination,
     key: Key,
@@ -1367,5 +1840,19 @@ for Sunionstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUNIONSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> CommandKeys
+for Sunionstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
+for Sunionstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

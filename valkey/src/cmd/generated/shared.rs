@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 
 /// The `wherefrom` argument: `LEFT | RIGHT`
@@ -63,6 +62,31 @@ impl ToValkeyArgs for MinMax {
         match self {
             Self::Min => out.write_bytes(b"MIN"),
             Self::Max => out.write_bytes(b"MAX"),
+        }
+    }
+}
+/// The `mode` argument: `YES | NO`
+///
+/// Exactly one of the choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum YesNo {
+    /// `YES`
+    Yes,
+    /// `NO`
+    No,
+}
+impl ToValkeyArgs for YesNo {
+    #[allow(unused_variables)]
+    fn num_args(&self) -> usize {
+        match self {
+            Self::Yes => 1,
+            Self::No => 1,
+        }
+    }
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        match self {
+            Self::Yes => out.write_bytes(b"YES"),
+            Self::No => out.write_bytes(b"NO"),
         }
     }
 }
@@ -181,11 +205,12 @@ impl ToValkeyArgs for TrimStrategy {
     }
 }
 impl TrimStrategy {
-    /// The version that added this choice, if the spec says.
-    #[allow(dead_code)]
+    /// The newest server version this value needs (the version that added
+    /// the choice, or a choice nested in it), if the spec says.
+    #[allow(dead_code, unused_variables)]
     pub(crate) fn since(&self) -> Option<Version> {
         match self {
-            Self::Minid => Some(Version::new(6u16, 2u16, 0u16)),
+            Self::Minid => Some(Version::new(6, 2, 0)),
             _ => None,
         }
     }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -66,49 +65,82 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
-/// **Options** (methods of [`Bzmpop`](struct@Bzmpop)): `count`
+/// **Options** (methods of [`Bzmpop`](struct@Bzmpop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzmpop(0.5, [\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BZMPOP")]
-pub fn bzmpop<Key: ToValkeyArgs, T: FromValkey>(
-    timeout: f64,
+pub fn bzmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
+    timeout: impl IntoSecondsF64,
     key: Key,
     where_: MinMax,
 ) -> Bzmpop<Key, Unset, T> {
     Bzmpop {
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `BZMPOP` command, built by [`bzmpop`](fn@bzmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bzmpop<Key, Count, T> {
     timeout: f64,
     key: Key,
     where_: MinMax,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Bzmpop<Key, Unset, T> {
+impl<Key, Count, T> Bzmpop<Key, Count, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Bzmpop<Key, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Bzmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Bzmpop {
             timeout: self.timeout,
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Bzmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Bzmpop {
+            timeout: self.timeout,
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Bzmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Bzmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.timeout.num_args() + self.key.num_args() + self.where_.num_args()
@@ -125,8 +157,24 @@ for Bzmpop<Key, Count, T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZMPOP)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Bzmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Bzmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BZPOPMAX`.
@@ -180,21 +228,28 @@ pub(crate) static BZPOPMAX: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzpopmax([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BZPOPMAX")]
 pub fn bzpopmax<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Bzpopmax<Key, T> {
     Bzpopmax {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
 /// The `BZPOPMAX` command, built by [`bzpopmax`](fn@bzpopmax): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bzpopmax<Key, T> {
     key: Key,
     timeout: f64,
@@ -212,6 +267,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Bzpopmax<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZPOPMAX)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Bzpopmax<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmax<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `BZPOPMIN`.
@@ -265,21 +331,28 @@ pub(crate) static BZPOPMIN: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `timeout`: a number — `timeout`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::bzpopmin([\"k\"], 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "BZPOPMIN")]
 pub fn bzpopmin<Key: ToValkeyArgs, T: FromValkey>(
     key: Key,
-    timeout: f64,
+    timeout: impl IntoSecondsF64,
 ) -> Bzpopmin<Key, T> {
     Bzpopmin {
         key,
-        timeout,
+        timeout: IntoSecondsF64::into_seconds_f64(timeout),
         _reply: PhantomData,
     }
 }
 /// The `BZPOPMIN` command, built by [`bzpopmin`](fn@bzpopmin): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Bzpopmin<Key, T> {
     key: Key,
     timeout: f64,
@@ -297,6 +370,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Bzpopmin<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&BZPOPMIN)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Bzpopmin<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmin<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZADD`.
@@ -375,12 +459,16 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(score, member)`, or a single one — `score member [score member ...]`
 ///
-/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`
+/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`, `xx_if`, `ch_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zadd(\"k\", [(0.5, \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZADD")]
-pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
-    key: Key,
-    data: Data,
-) -> Zadd<Key, Data, Unset, Unset, Unset, Unset, Base<i64>> {
+pub fn zadd<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
+>(key: Key, data: Data) -> Zadd<Key, Data, Unset, Unset, Unset, Unset, Base<i64>> {
     Zadd {
         key,
         condition: Unset,
@@ -394,8 +482,15 @@ pub fn zadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `ZADD` command, built by [`zadd`](fn@zadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
+///   The number of members added (changed, with `ch()`). With `incr()`: the new score, `None` when `nx`/`xx`/`gt`/`lt` refused the update.
+///   - with `incr()`: `Option<f64>`
+///   - RESP2: with `incr()`, the score as a bulk string
+///   - RESP3: with `incr()`, a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
     key: Key,
     condition: Condition,
@@ -409,16 +504,25 @@ pub struct Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
 impl<
     Key,
     Data,
+    Condition,
     Comparison,
     Change,
     Increment,
     O,
-> Zadd<Key, Data, Unset, Comparison, Change, Increment, O> {
+> Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
     /// `NX`
-    pub fn nx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O> {
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Zadd<Key, Data, Sole<Tok>, Comparison, Change, Increment, O>
+    where
+        Condition: Unfilled,
+        Comparison: Combinable,
+    {
         Zadd {
             key: self.key,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
             comparison: self.comparison,
             change: self.change,
             increment: self.increment,
@@ -428,7 +532,12 @@ impl<
         }
     }
     /// `XX`
-    pub fn xx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O> {
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Zadd<Key, Data, Tok, Comparison, Change, Increment, O>
+    where
+        Condition: Unfilled,
+    {
         Zadd {
             key: self.key,
             condition: Tok("XX"),
@@ -440,21 +549,20 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Condition,
-    Change,
-    Increment,
-    O,
-> Zadd<Key, Data, Condition, Unset, Change, Increment, O> {
     /// `GT`
-    pub fn gt(self) -> Zadd<Key, Data, Condition, Tok, Change, Increment, O> {
+    ///
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Zadd<Key, Data, Condition, Sole<Tok>, Change, Increment, O>
+    where
+        Comparison: Unfilled,
+        Condition: Combinable,
+    {
         Zadd {
             key: self.key,
             condition: self.condition,
-            comparison: Tok("GT"),
+            comparison: Sole(Tok("GT")),
             change: self.change,
             increment: self.increment,
             data: self.data,
@@ -463,11 +571,19 @@ impl<
         }
     }
     /// `LT`
-    pub fn lt(self) -> Zadd<Key, Data, Condition, Tok, Change, Increment, O> {
+    ///
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Zadd<Key, Data, Condition, Sole<Tok>, Change, Increment, O>
+    where
+        Comparison: Unfilled,
+        Condition: Combinable,
+    {
         Zadd {
             key: self.key,
             condition: self.condition,
-            comparison: Tok("LT"),
+            comparison: Sole(Tok("LT")),
             change: self.change,
             increment: self.increment,
             data: self.data,
@@ -475,19 +591,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Condition,
-    Comparison,
-    Increment,
-    O,
-> Zadd<Key, Data, Condition, Comparison, Unset, Increment, O> {
     /// `CH`
     ///
     /// (since 3.0.2)
-    pub fn ch(self) -> Zadd<Key, Data, Condition, Comparison, Tok, Increment, O> {
+    pub fn ch(self) -> Zadd<Key, Data, Condition, Comparison, Tok, Increment, O>
+    where
+        Change: Unfilled,
+    {
         Zadd {
             key: self.key,
             condition: self.condition,
@@ -499,18 +609,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Condition,
-    Comparison,
-    Change,
-    O,
-> Zadd<Key, Data, Condition, Comparison, Change, Unset, O> {
     /// `INCR`
     ///
     /// (since 3.0.2)
+    ///
+    /// Needs exactly one element in `data` (one tuple, or a one-element array).
     ///
     /// Changes the reply to `Option<f64>`.
     pub fn incr(
@@ -526,6 +629,8 @@ impl<
     >
     where
         O: Raise<L1<Option<f64>>>,
+        Increment: Unfilled,
+        Data: OneElement<(shape::Number, shape::Arg)>,
     {
         Zadd {
             key: self.key,
@@ -538,10 +643,74 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Option<Tok>, Comparison, Change, Increment, O>
+    where
+        Condition: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
+            change: self.change,
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `CH`
+    ///
+    /// (since 3.0.2)
+    ///
+    /// The run-time form of [`ch`](Self::ch): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `CH`
+    pub fn ch_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Condition, Comparison, Option<Tok>, Increment, O>
+    where
+        Change: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: self.condition,
+            comparison: self.comparison,
+            change: given.then_some(Tok("CH")),
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
     Condition: ToValkeyArgs,
     Comparison: ToValkeyArgs,
     Change: ToValkeyArgs,
@@ -567,6 +736,33 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Comparison: ToValkeyArgs,
+    Change: ToValkeyArgs,
+    Increment: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Number, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Comparison: ToValkeyArgs,
+    Change: ToValkeyArgs,
+    Increment: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug for Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZCARD`.
@@ -609,14 +805,21 @@ pub(crate) static ZCARD: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zcard(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZCARD")]
 pub fn zcard<Key: ToValkeyArg>(key: Key) -> Zcard<Key> {
     Zcard { key }
 }
 /// The `ZCARD` command, built by [`zcard`](fn@zcard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zcard<Key> {
     key: Key,
 }
@@ -631,6 +834,17 @@ impl<Key: ToValkeyArg> Command for Zcard<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZCARD)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Zcard<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Zcard<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZCOUNT`.
@@ -675,6 +889,10 @@ pub(crate) static ZCOUNT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zcount(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZCOUNT")]
 pub fn zcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -685,8 +903,11 @@ pub fn zcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZCOUNT` command, built by [`zcount`](fn@zcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zcount<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -706,6 +927,19 @@ for Zcount<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZCOUNT)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zcount<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zcount<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZDIFF`.
@@ -751,9 +985,15 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zdiff`](struct@Zdiff)): `withscores`
+/// **Options** (methods of [`Zdiff`](struct@Zdiff)): `withscores`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zdiff([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZDIFF")]
-pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T> {
+pub fn zdiff<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
+    key: Key,
+) -> Zdiff<Key, Unset, T> {
     Zdiff {
         key,
         withscores: Unset,
@@ -762,25 +1002,51 @@ pub fn zdiff<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Zdiff<Key, Unset, T>
 }
 /// The `ZDIFF` command, built by [`zdiff`](fn@zdiff): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zdiff<Key, Withscores, T> {
     key: Key,
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zdiff<Key, Unset, T> {
+impl<Key, Withscores, T> Zdiff<Key, Withscores, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zdiff<Key, Tok, T> {
+    pub fn withscores(self) -> Zdiff<Key, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zdiff {
             key: self.key,
             withscores: Tok("WITHSCORES"),
             _reply: PhantomData,
         }
     }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(self, given: bool) -> Zdiff<Key, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zdiff {
+            key: self.key,
+            withscores: given.then_some(Tok("WITHSCORES")),
+            _reply: PhantomData,
+        }
+    }
 }
-impl<Key: ToValkeyArgs, Withscores: ToValkeyArgs, T: FromValkey> Command
-for Zdiff<Key, Withscores, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> Command for Zdiff<Key, Withscores, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.withscores.num_args()
@@ -793,6 +1059,25 @@ for Zdiff<Key, Withscores, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZDIFF)
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zdiff<Key, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zdiff<Key, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZDIFFSTORE`.
@@ -848,8 +1133,12 @@ pub(crate) static ZDIFFSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zdiffstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZDIFFSTORE")]
-pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
+pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>>(
     destination: Destination,
     key: Key,
 ) -> Zdiffstore<Destination, Key> {
@@ -857,13 +1146,16 @@ pub fn zdiffstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `ZDIFFSTORE` command, built by [`zdiffstore`](fn@zdiffstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zdiffstore<Destination, Key> {
     destination: Destination,
     key: Key,
 }
-impl<Destination: ToValkeyArg, Key: ToValkeyArgs> Command
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> Command
 for Zdiffstore<Destination, Key> {
     type Output = i64;
     fn num_args(&self) -> usize {
@@ -877,6 +1169,20 @@ for Zdiffstore<Destination, Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZDIFFSTORE)
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> CommandKeys
+for Zdiffstore<Destination, Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
+for Zdiffstore<Destination, Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINCRBY`.
@@ -926,6 +1232,10 @@ pub(crate) static ZINCRBY: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `increment`: a number — `increment`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: f64 = con.send(cmd::zincrby(\"k\", 0.5, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINCRBY")]
 pub fn zincrby<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -936,8 +1246,13 @@ pub fn zincrby<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZINCRBY` command, built by [`zincrby`](fn@zincrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `f64`
+///   - RESP2: a bulk string
+///   - RESP3: a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zincrby<Key, Member> {
     key: Key,
     increment: f64,
@@ -956,6 +1271,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Zincrby<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINCRBY)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Zincrby<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zincrby<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINTER`.
@@ -1001,9 +1327,13 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zinter`](struct@Zinter)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+/// **Options** (methods of [`Zinter`](struct@Zinter)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zinter([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINTER")]
-pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
+pub fn zinter<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
 ) -> Zinter<Key, Unset, Unset, Unset, T> {
     Zinter {
@@ -1016,8 +1346,11 @@ pub fn zinter<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `ZINTER` command, built by [`zinter`](fn@zinter): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zinter<Key, Weight, Aggregate, Withscores, T> {
     key: Key,
     weight: Weight,
@@ -1025,12 +1358,25 @@ pub struct Zinter<Key, Weight, Aggregate, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T> {
+impl<
+    Key,
+    Weight,
+    Aggregate,
+    Withscores,
+    T,
+> Zinter<Key, Weight, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
-    ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T> {
+    ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: Tokened("WEIGHTS", weight),
@@ -1039,10 +1385,13 @@ impl<Key, Aggregate, Withscores, T> Zinter<Key, Unset, Aggregate, Withscores, T>
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
     /// `SUM`
-    pub fn aggregate_sum(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1052,7 +1401,12 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MIN`
-    pub fn aggregate_min(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1062,7 +1416,12 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MAX`
-    pub fn aggregate_max(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zinter<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1071,10 +1430,11 @@ impl<Key, Weight, Withscores, T> Zinter<Key, Weight, Unset, Withscores, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zinter<Key, Weight, Aggregate, Tok, T> {
+    pub fn withscores(self) -> Zinter<Key, Weight, Aggregate, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zinter {
             key: self.key,
             weight: self.weight,
@@ -1083,9 +1443,125 @@ impl<Key, Weight, Aggregate, T> Zinter<Key, Weight, Aggregate, Unset, T> {
             _reply: PhantomData,
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zinter<Key, Weight, Aggregate, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zinter {
+            key: self.key,
+            weight: self.weight,
+            aggregate: self.aggregate,
+            withscores: given.then_some(Tok("WITHSCORES")),
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
@@ -1106,6 +1582,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTER)
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zinter<Key, Weight, Aggregate, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zinter<Key, Weight, Aggregate, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINTERCARD`.
@@ -1151,29 +1650,62 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zintercard`](struct@Zintercard)): `limit`
+/// **Options** (methods of [`Zintercard`](struct@Zintercard)): `limit`, `limit_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zintercard([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINTERCARD")]
-pub fn zintercard<Key: ToValkeyArgs>(key: Key) -> Zintercard<Key, Unset> {
+pub fn zintercard<Key: ToValkeyArgs + Elements<shape::Arg>>(
+    key: Key,
+) -> Zintercard<Key, Unset> {
     Zintercard { key, limit: Unset }
 }
 /// The `ZINTERCARD` command, built by [`zintercard`](fn@zintercard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zintercard<Key, Limit> {
     key: Key,
     limit: Limit,
 }
-impl<Key> Zintercard<Key, Unset> {
+impl<Key, Limit> Zintercard<Key, Limit> {
     /// `LIMIT limit`
-    pub fn limit(self, limit: i64) -> Zintercard<Key, Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
+    pub fn limit(self, limit: i64) -> Zintercard<Key, Tokened<i64>>
+    where
+        Limit: Unfilled,
+    {
         Zintercard {
             key: self.key,
             limit: Tokened("LIMIT", limit),
         }
     }
+    /// `LIMIT limit`
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `limit`: an integer — `[LIMIT limit]`
+    pub fn limit_opt(self, limit: Option<i64>) -> Zintercard<Key, Option<Tokened<i64>>>
+    where
+        Limit: Unfilled,
+    {
+        Zintercard {
+            key: self.key,
+            limit: limit.map(|limit| Tokened("LIMIT", limit)),
+        }
+    }
 }
-impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Zintercard<Key, Limit> {
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> Command
+for Zintercard<Key, Limit> {
     type Output = i64;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.limit.num_args()
@@ -1186,6 +1718,19 @@ impl<Key: ToValkeyArgs, Limit: ToValkeyArgs> Command for Zintercard<Key, Limit> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTERCARD)
+    }
+}
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> CommandKeys
+for Zintercard<Key, Limit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
+for Zintercard<Key, Limit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZINTERSTORE`.
@@ -1242,9 +1787,13 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zinterstore`](struct@Zinterstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+/// **Options** (methods of [`Zinterstore`](struct@Zinterstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zinterstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZINTERSTORE")]
-pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
+pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>>(
     destination: Destination,
     key: Key,
 ) -> Zinterstore<Destination, Key, Unset, Unset> {
@@ -1257,20 +1806,35 @@ pub fn zinterstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `ZINTERSTORE` command, built by [`zinterstore`](fn@zinterstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zinterstore<Destination, Key, Weight, Aggregate> {
     destination: Destination,
     key: Key,
     weight: Weight,
     aggregate: Aggregate,
 }
-impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate> {
+impl<
+    Destination,
+    Key,
+    Weight,
+    Aggregate,
+> Zinterstore<Destination, Key, Weight, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
-    ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate> {
+    ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1278,10 +1842,13 @@ impl<Destination, Key, Aggregate> Zinterstore<Destination, Key, Unset, Aggregate
             aggregate: self.aggregate,
         }
     }
-}
-impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
     /// `SUM`
-    pub fn aggregate_sum(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1290,7 +1857,12 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MIN`
-    pub fn aggregate_min(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1299,7 +1871,12 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MAX`
-    pub fn aggregate_max(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zinterstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
         Zinterstore {
             destination: self.destination,
             key: self.key,
@@ -1307,10 +1884,100 @@ impl<Destination, Key, Weight> Zinterstore<Destination, Key, Weight, Unset> {
             aggregate: Tokened("AGGREGATE", Tok("MAX")),
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zinterstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zinterstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
+        }
+    }
 }
 impl<
     Destination: ToValkeyArg,
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
 > Command for Zinterstore<Destination, Key, Weight, Aggregate> {
@@ -1329,6 +1996,28 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTERSTORE)
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> CommandKeys for Zinterstore<Destination, Key, Weight, Aggregate> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> fmt::Debug for Zinterstore<Destination, Key, Weight, Aggregate> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZLEXCOUNT`.
@@ -1373,6 +2062,10 @@ pub(crate) static ZLEXCOUNT: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zlexcount(\"k\", \"-\", \"+\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZLEXCOUNT")]
 pub fn zlexcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -1383,8 +2076,11 @@ pub fn zlexcount<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZLEXCOUNT` command, built by [`zlexcount`](fn@zlexcount): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zlexcount<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -1404,6 +2100,19 @@ for Zlexcount<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZLEXCOUNT)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zlexcount<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zlexcount<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZMPOP`.
@@ -1448,9 +2157,13 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 /// - `where_`: [`MinMax`] — `<MIN | MAX>`
 ///
-/// **Options** (methods of [`Zmpop`](struct@Zmpop)): `count`
+/// **Options** (methods of [`Zmpop`](struct@Zmpop)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zmpop([\"k\"], cmd::MinMax::Min))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZMPOP")]
-pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
+pub fn zmpop<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
     where_: MinMax,
 ) -> Zmpop<Key, Unset, T> {
@@ -1458,35 +2171,63 @@ pub fn zmpop<Key: ToValkeyArgs, T: FromValkey>(
         key,
         where_,
         count: Unset,
-        min_version: None,
         _reply: PhantomData,
     }
 }
 /// The `ZMPOP` command, built by [`zmpop`](fn@zmpop): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zmpop<Key, Count, T> {
     key: Key,
     where_: MinMax,
     count: Count,
-    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zmpop<Key, Unset, T> {
+impl<Key, Count, T> Zmpop<Key, Count, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Zmpop<Key, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Zmpop<Key, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Zmpop {
             key: self.key,
             where_: self.where_,
             count: Tokened("COUNT", count),
-            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(self, count: Option<i64>) -> Zmpop<Key, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Zmpop {
+            key: self.key,
+            where_: self.where_,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
 }
-impl<Key: ToValkeyArgs, Count: ToValkeyArgs, T: FromValkey> Command
-for Zmpop<Key, Count, T> {
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> Command for Zmpop<Key, Count, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.key.num_args() + self.where_.num_args() + self.count.num_args()
@@ -1501,8 +2242,24 @@ for Zmpop<Key, Count, T> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZMPOP)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zmpop<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zmpop<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZMSCORE`.
@@ -1548,6 +2305,10 @@ pub(crate) static ZMSCORE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<Option<f64>> = con.send(cmd::zmscore(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZMSCORE")]
 pub fn zmscore<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -1557,8 +2318,13 @@ pub fn zmscore<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `ZMSCORE` command, built by [`zmscore`](fn@zmscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<Option<f64>>`
+///   - RESP2: bulk strings
+///   - RESP3: doubles
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zmscore<Key, Member> {
     key: Key,
     member: Member,
@@ -1575,6 +2341,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Zmscore<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZMSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Zmscore<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zmscore<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZPOPMAX`.
@@ -1620,7 +2397,11 @@ pub(crate) static ZPOPMAX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zpopmax`](struct@Zpopmax)): `count`
+/// **Options** (methods of [`Zpopmax`](struct@Zpopmax)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zpopmax(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZPOPMAX")]
 pub fn zpopmax<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmax<Key, Unset, T> {
     Zpopmax {
@@ -1631,16 +2412,45 @@ pub fn zpopmax<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmax<Key, Unset,
 }
 /// The `ZPOPMAX` command, built by [`zpopmax`](fn@zpopmax): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of members and scores
+///   - RESP3: [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zpopmax<Key, Count, T> {
     key: Key,
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zpopmax<Key, Unset, T> {
+impl<Key, Count, T> Zpopmax<Key, Count, T> {
     /// `count`
-    pub fn count(self, count: i64) -> Zpopmax<Key, i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count(self, count: i64) -> Zpopmax<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
+        Zpopmax {
+            key: self.key,
+            count,
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count_opt(self, count: Option<i64>) -> Zpopmax<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Zpopmax {
             key: self.key,
             count,
@@ -1661,6 +2471,19 @@ for Zpopmax<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZPOPMAX)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Zpopmax<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zpopmax<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZPOPMIN`.
@@ -1706,7 +2529,11 @@ pub(crate) static ZPOPMIN: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zpopmin`](struct@Zpopmin)): `count`
+/// **Options** (methods of [`Zpopmin`](struct@Zpopmin)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zpopmin(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZPOPMIN")]
 pub fn zpopmin<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmin<Key, Unset, T> {
     Zpopmin {
@@ -1717,16 +2544,45 @@ pub fn zpopmin<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Zpopmin<Key, Unset,
 }
 /// The `ZPOPMIN` command, built by [`zpopmin`](fn@zpopmin): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of members and scores
+///   - RESP3: [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zpopmin<Key, Count, T> {
     key: Key,
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zpopmin<Key, Unset, T> {
+impl<Key, Count, T> Zpopmin<Key, Count, T> {
     /// `count`
-    pub fn count(self, count: i64) -> Zpopmin<Key, i64, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count(self, count: i64) -> Zpopmin<Key, i64, T>
+    where
+        Count: Unfilled,
+    {
+        Zpopmin {
+            key: self.key,
+            count,
+            _reply: PhantomData,
+        }
+    }
+    /// `count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[count]`
+    pub fn count_opt(self, count: Option<i64>) -> Zpopmin<Key, Option<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Zpopmin {
             key: self.key,
             count,
@@ -1747,6 +2603,19 @@ for Zpopmin<Key, Count, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZPOPMIN)
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> CommandKeys
+for Zpopmin<Key, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zpopmin<Key, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANDMEMBER`.
@@ -1792,7 +2661,11 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `count`, `withscores`
+/// **Options** (methods of [`Zrandmember`](struct@Zrandmember)): `count`, `withscores`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrandmember(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANDMEMBER")]
 pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1807,8 +2680,13 @@ pub fn zrandmember<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `ZRANDMEMBER` command, built by [`zrandmember`](fn@zrandmember): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: with `withscores()`, a flat array
+///   - RESP3: with `withscores()`, an array of [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     key: Key,
     options: OptionsGiven,
@@ -1816,9 +2694,23 @@ pub struct Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Withscores, T> Zrandmember<Key, Unset, Unset, Withscores, T> {
+impl<
+    Key,
+    OptionsGiven,
+    Count,
+    Withscores,
+    T,
+> Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     /// `count [WITHSCORES]`
-    pub fn count(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `count`
+    pub fn count(self, count: i64) -> Zrandmember<Key, Present, i64, Withscores, T>
+    where
+        OptionsGiven: Unfilled,
+        Count: Unfilled,
+    {
         Zrandmember {
             key: self.key,
             options: Present,
@@ -1827,15 +2719,40 @@ impl<Key, Withscores, T> Zrandmember<Key, Unset, Unset, Withscores, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Count, T> Zrandmember<Key, Present, Count, Unset, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrandmember<Key, Present, Count, Tok, T> {
+    pub fn withscores(self) -> Zrandmember<Key, OptionsGiven, Count, Tok, T>
+    where
+        Withscores: Unfilled,
+        OptionsGiven: Given,
+    {
         Zrandmember {
             key: self.key,
             options: self.options,
             count: self.count,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrandmember<Key, OptionsGiven, Count, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+        OptionsGiven: Given,
+    {
+        Zrandmember {
+            key: self.key,
+            options: self.options,
+            count: self.count,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -1859,6 +2776,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANDMEMBER)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    OptionsGiven,
+    Count: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGE`.
@@ -1926,7 +2866,11 @@ pub(crate) static ZRANGE: CommandMeta = CommandMeta {
 /// - `start`: a string — `start`
 /// - `stop`: a string — `stop`
 ///
-/// **Options** (methods of [`Zrange`](struct@Zrange)): `byscore`, `bylex`, `rev`, `limit`, `withscores`
+/// **Options** (methods of [`Zrange`](struct@Zrange)): `byscore`, `bylex`, `rev`, `limit`, `withscores`, `byscore_if`, `bylex_if`, `rev_if`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGE")]
 pub fn zrange<Key: ToValkeyArg, Start: ToValkeyArg, Stop: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -1947,8 +2891,13 @@ pub fn zrange<Key: ToValkeyArg, Start: ToValkeyArg, Stop: ToValkeyArg, T: FromVa
 }
 /// The `ZRANGE` command, built by [`zrange`](fn@zrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: with `withscores()`, a flat array of members and scores (bulk strings)
+///   - RESP3: with `withscores()`, an array of [member, double] pairs
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
     key: Key,
     start: Start,
@@ -1964,13 +2913,19 @@ impl<
     Key,
     Start,
     Stop,
+    Sortby,
     Rev,
     Limit,
     Withscores,
     T,
-> Zrange<Key, Start, Stop, Unset, Rev, Limit, Withscores, T> {
+> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
     /// `BYSCORE`
-    pub fn byscore(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T> {
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    pub fn byscore(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -1984,7 +2939,12 @@ impl<
         }
     }
     /// `BYLEX`
-    pub fn bylex(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T> {
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    pub fn bylex(self) -> Zrange<Key, Start, Stop, Tok, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -1997,20 +2957,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Start,
-    Stop,
-    Sortby,
-    Limit,
-    Withscores,
-    T,
-> Zrange<Key, Start, Stop, Sortby, Unset, Limit, Withscores, T> {
     /// `REV`
     ///
     /// (since 6.2.0)
-    pub fn rev(self) -> Zrange<Key, Start, Stop, Sortby, Tok, Limit, Withscores, T> {
+    pub fn rev(self) -> Zrange<Key, Start, Stop, Sortby, Tok, Limit, Withscores, T>
+    where
+        Rev: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -2023,24 +2976,22 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Start,
-    Stop,
-    Sortby,
-    Rev,
-    Withscores,
-    T,
-> Zrange<Key, Start, Stop, Sortby, Rev, Unset, Withscores, T> {
     /// `LIMIT offset count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Block<(Tok, i64, i64)>, Withscores, T> {
+    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Block<(Tok, i64, i64)>, Withscores, T>
+    where
+        Limit: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -2053,18 +3004,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Start,
-    Stop,
-    Sortby,
-    Rev,
-    Limit,
-    T,
-> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Unset, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Tok, T> {
+    pub fn withscores(self) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrange {
             key: self.key,
             start: self.start,
@@ -2073,6 +3017,131 @@ impl<
             rev: self.rev,
             limit: self.limit,
             withscores: Tok("WITHSCORES"),
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `BYSCORE`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byscore`](Self::byscore): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYSCORE`
+    pub fn byscore_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: given.then_some(Tok("BYSCORE")),
+            rev: self.rev,
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `BYLEX`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bylex`](Self::bylex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYLEX`
+    pub fn bylex_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Option<Tok>, Rev, Limit, Withscores, T>
+    where
+        Sortby: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: given.then_some(Tok("BYLEX")),
+            rev: self.rev,
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `REV`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`rev`](Self::rev): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REV`
+    pub fn rev_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Sortby, Option<Tok>, Limit, Withscores, T>
+    where
+        Rev: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: given.then_some(Tok("REV")),
+            limit: self.limit,
+            withscores: self.withscores,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrange<Key, Start, Stop, Sortby, Rev, Limit, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            sortby: self.sortby,
+            rev: self.rev,
+            limit: self.limit,
+            withscores: given.then_some(Tok("WITHSCORES")),
             min_version: self.min_version,
             _reply: PhantomData,
         }
@@ -2109,6 +3178,35 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    Stop: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    Stop: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGEBYLEX`.
@@ -2155,6 +3253,10 @@ pub(crate) static ZRANGEBYLEX: CommandMeta = CommandMeta {
 /// - `max`: a string — `max`
 ///
 /// **Options** (methods of [`Zrangebylex`](struct@Zrangebylex)): `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrangebylex(\"k\", \"-\", \"+\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGEBYLEX")]
 pub fn zrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2171,8 +3273,11 @@ pub fn zrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg, T: From
 }
 /// The `ZRANGEBYLEX` command, built by [`zrangebylex`](fn@zrangebylex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrangebylex<Key, Min, Max, Limit, T> {
     key: Key,
     min: Min,
@@ -2180,13 +3285,21 @@ pub struct Zrangebylex<Key, Min, Max, Limit, T> {
     limit: Limit,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Min, Max, T> Zrangebylex<Key, Min, Max, Unset, T> {
+impl<Key, Min, Max, Limit, T> Zrangebylex<Key, Min, Max, Limit, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> Zrangebylex<Key, Min, Max, Block<(Tok, i64, i64)>, T> {
+    ) -> Zrangebylex<Key, Min, Max, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
         Zrangebylex {
             key: self.key,
             min: self.min,
@@ -2217,6 +3330,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANGEBYLEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrangebylex<Key, Min, Max, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrangebylex<Key, Min, Max, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGEBYSCORE`.
@@ -2272,7 +3408,11 @@ pub(crate) static ZRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangebyscore`](struct@Zrangebyscore)): `withscores`, `limit`
+/// **Options** (methods of [`Zrangebyscore`](struct@Zrangebyscore)): `withscores`, `limit`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGEBYSCORE")]
 pub fn zrangebyscore<
     Key: ToValkeyArg,
@@ -2292,8 +3432,11 @@ pub fn zrangebyscore<
 }
 /// The `ZRANGEBYSCORE` command, built by [`zrangebyscore`](fn@zrangebyscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     key: Key,
     min: Min,
@@ -2303,11 +3446,21 @@ pub struct Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
+impl<
+    Key,
+    Min,
+    Max,
+    Withscores,
+    Limit,
+    T,
+> Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     /// `WITHSCORES`
     ///
     /// (since 2.0.0)
-    pub fn withscores(self) -> Zrangebyscore<Key, Min, Max, Tok, Limit, T> {
+    pub fn withscores(self) -> Zrangebyscore<Key, Min, Max, Tok, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrangebyscore {
             key: self.key,
             min: self.min,
@@ -2318,14 +3471,20 @@ impl<Key, Min, Max, Limit, T> Zrangebyscore<Key, Min, Max, Unset, Limit, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Min, Max, Withscores, T> Zrangebyscore<Key, Min, Max, Withscores, Unset, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> Zrangebyscore<Key, Min, Max, Withscores, Block<(Tok, i64, i64)>, T> {
+    ) -> Zrangebyscore<Key, Min, Max, Withscores, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
         Zrangebyscore {
             key: self.key,
             min: self.min,
@@ -2333,6 +3492,37 @@ impl<Key, Min, Max, Withscores, T> Zrangebyscore<Key, Min, Max, Withscores, Unse
             withscores: self.withscores,
             limit: Block((Tok("LIMIT"), offset, count)),
             min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// (since 2.0.0)
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrangebyscore<Key, Min, Max, Option<Tok>, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(2, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Zrangebyscore {
+            key: self.key,
+            min: self.min,
+            max: self.max,
+            withscores: given.then_some(Tok("WITHSCORES")),
+            limit: self.limit,
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -2363,6 +3553,31 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANGESTORE`.
@@ -2418,7 +3633,11 @@ pub(crate) static ZRANGESTORE: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
 ///
-/// **Options** (methods of [`Zrangestore`](struct@Zrangestore)): `byscore`, `bylex`, `rev`, `limit`
+/// **Options** (methods of [`Zrangestore`](struct@Zrangestore)): `byscore`, `bylex`, `rev`, `limit`, `byscore_if`, `bylex_if`, `rev_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zrangestore(\"k\", \"k2\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANGESTORE")]
 pub fn zrangestore<
     Dst: ToValkeyArg,
@@ -2443,8 +3662,11 @@ pub fn zrangestore<
 }
 /// The `ZRANGESTORE` command, built by [`zrangestore`](fn@zrangestore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     dst: Dst,
     src: Src,
@@ -2454,9 +3676,22 @@ pub struct Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     rev: Rev,
     limit: Limit,
 }
-impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev, Limit> {
+impl<
+    Dst,
+    Src,
+    Min,
+    Max,
+    Sortby,
+    Rev,
+    Limit,
+> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     /// `BYSCORE`
-    pub fn byscore(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit> {
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    pub fn byscore(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -2468,7 +3703,12 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
         }
     }
     /// `BYLEX`
-    pub fn bylex(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit> {
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    pub fn bylex(self) -> Zrangestore<Dst, Src, Min, Max, Tok, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -2479,17 +3719,11 @@ impl<Dst, Src, Min, Max, Rev, Limit> Zrangestore<Dst, Src, Min, Max, Unset, Rev,
             limit: self.limit,
         }
     }
-}
-impl<
-    Dst,
-    Src,
-    Min,
-    Max,
-    Sortby,
-    Limit,
-> Zrangestore<Dst, Src, Min, Max, Sortby, Unset, Limit> {
     /// `REV`
-    pub fn rev(self) -> Zrangestore<Dst, Src, Min, Max, Sortby, Tok, Limit> {
+    pub fn rev(self) -> Zrangestore<Dst, Src, Min, Max, Sortby, Tok, Limit>
+    where
+        Rev: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -2500,21 +3734,20 @@ impl<
             limit: self.limit,
         }
     }
-}
-impl<
-    Dst,
-    Src,
-    Min,
-    Max,
-    Sortby,
-    Rev,
-> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Unset> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Block<(Tok, i64, i64)>> {
+    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Block<(Tok, i64, i64)>>
+    where
+        Limit: Unfilled,
+    {
         Zrangestore {
             dst: self.dst,
             src: self.src,
@@ -2523,6 +3756,82 @@ impl<
             sortby: self.sortby,
             rev: self.rev,
             limit: Block((Tok("LIMIT"), offset, count)),
+        }
+    }
+    /// `BYSCORE`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`byscore`](Self::byscore): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYSCORE`
+    pub fn byscore_if(
+        self,
+        given: bool,
+    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: given.then_some(Tok("BYSCORE")),
+            rev: self.rev,
+            limit: self.limit,
+        }
+    }
+    /// `BYLEX`
+    ///
+    /// One choice of the `sortby` option (`BYSCORE | BYLEX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`bylex`](Self::bylex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `BYLEX`
+    pub fn bylex_if(
+        self,
+        given: bool,
+    ) -> Zrangestore<Dst, Src, Min, Max, Option<Tok>, Rev, Limit>
+    where
+        Sortby: Unfilled,
+    {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: given.then_some(Tok("BYLEX")),
+            rev: self.rev,
+            limit: self.limit,
+        }
+    }
+    /// `REV`
+    ///
+    /// The run-time form of [`rev`](Self::rev): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `REV`
+    pub fn rev_if(
+        self,
+        given: bool,
+    ) -> Zrangestore<Dst, Src, Min, Max, Sortby, Option<Tok>, Limit>
+    where
+        Rev: Unfilled,
+    {
+        Zrangestore {
+            dst: self.dst,
+            src: self.src,
+            min: self.min,
+            max: self.max,
+            sortby: self.sortby,
+            rev: given.then_some(Tok("REV")),
+            limit: self.limit,
         }
     }
 }
@@ -2553,6 +3862,34 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANGESTORE)
+    }
+}
+impl<
+    Dst: ToValkeyArg,
+    Src: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+> CommandKeys for Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.dst, f);
+        one_key(&self.src, f);
+        true
+    }
+}
+impl<
+    Dst: ToValkeyArg,
+    Src: ToValkeyArg,
+    Min: ToValkeyArg,
+    Max: ToValkeyArg,
+    Sortby: ToValkeyArgs,
+    Rev: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+> fmt::Debug for Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZRANK`.
@@ -2605,6 +3942,10 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
 /// - `member`: a string — `member`
 ///
 /// **Options** (methods of [`Zrank`](struct@Zrank)): `withscore`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::zrank(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZRANK")]
 pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -2619,15 +3960,21 @@ pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZRANK` command, built by [`zrank`](fn@zrank): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   - with `withscore()`: `Option<(i64, f64)>`
+///   - RESP2: with `withscore()`, the score as a bulk string
+///   - RESP3: with `withscore()`, a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
     withscore: Withscore,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, Member, O> Zrank<Key, Member, Unset, O> {
+impl<Key, Member, Withscore, O> Zrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
@@ -2636,6 +3983,7 @@ impl<Key, Member, O> Zrank<Key, Member, Unset, O> {
     ) -> Zrank<Key, Member, Tok, <O as Raise<L1<Option<(i64, f64)>>>>::Out>
     where
         O: Raise<L1<Option<(i64, f64)>>>,
+        Withscore: Unfilled,
     {
         Zrank {
             key: self.key,
@@ -2659,6 +4007,23 @@ for Zrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANK)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withscore: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Zrank<Key, Member, Withscore, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
+for Zrank<Key, Member, Withscore, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREM`.
@@ -2706,6 +4071,10 @@ pub(crate) static ZREM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: one or more: a collection of strings, or a single one — `member [member ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zrem(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREM")]
 pub fn zrem<Key: ToValkeyArg, Member: ToValkeyArgs>(
     key: Key,
@@ -2715,8 +4084,11 @@ pub fn zrem<Key: ToValkeyArg, Member: ToValkeyArgs>(
 }
 /// The `ZREM` command, built by [`zrem`](fn@zrem): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrem<Key, Member> {
     key: Key,
     member: Member,
@@ -2733,6 +4105,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> Command for Zrem<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREM)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Zrem<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zrem<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREMRANGEBYLEX`.
@@ -2777,6 +4160,10 @@ pub(crate) static ZREMRANGEBYLEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zremrangebylex(\"k\", \"-\", \"+\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREMRANGEBYLEX")]
 pub fn zremrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -2787,8 +4174,11 @@ pub fn zremrangebylex<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZREMRANGEBYLEX` command, built by [`zremrangebylex`](fn@zremrangebylex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zremrangebylex<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -2808,6 +4198,19 @@ for Zremrangebylex<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYLEX)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zremrangebylex<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zremrangebylex<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREMRANGEBYRANK`.
@@ -2852,6 +4255,10 @@ pub(crate) static ZREMRANGEBYRANK: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zremrangebyrank(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREMRANGEBYRANK")]
 pub fn zremrangebyrank<Key: ToValkeyArg>(
     key: Key,
@@ -2866,8 +4273,11 @@ pub fn zremrangebyrank<Key: ToValkeyArg>(
 }
 /// The `ZREMRANGEBYRANK` command, built by [`zremrangebyrank`](fn@zremrangebyrank): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zremrangebyrank<Key> {
     key: Key,
     start: i64,
@@ -2886,6 +4296,17 @@ impl<Key: ToValkeyArg> Command for Zremrangebyrank<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYRANK)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Zremrangebyrank<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Zremrangebyrank<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREMRANGEBYSCORE`.
@@ -2930,6 +4351,10 @@ pub(crate) static ZREMRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `min`: a string — `min`
 /// - `max`: a string — `max`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zremrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREMRANGEBYSCORE")]
 pub fn zremrangebyscore<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
     key: Key,
@@ -2940,8 +4365,11 @@ pub fn zremrangebyscore<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg>(
 }
 /// The `ZREMRANGEBYSCORE` command, built by [`zremrangebyscore`](fn@zremrangebyscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zremrangebyscore<Key, Min, Max> {
     key: Key,
     min: Min,
@@ -2961,6 +4389,19 @@ for Zremrangebyscore<Key, Min, Max> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREMRANGEBYSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> CommandKeys
+for Zremrangebyscore<Key, Min, Max> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
+for Zremrangebyscore<Key, Min, Max> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANGE`.
@@ -3006,7 +4447,11 @@ pub(crate) static ZREVRANGE: CommandMeta = CommandMeta {
 /// - `start`: an integer — `start`
 /// - `stop`: an integer — `stop`
 ///
-/// **Options** (methods of [`Zrevrange`](struct@Zrevrange)): `withscores`
+/// **Options** (methods of [`Zrevrange`](struct@Zrevrange)): `withscores`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANGE")]
 pub fn zrevrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -3023,8 +4468,11 @@ pub fn zrevrange<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `ZREVRANGE` command, built by [`zrevrange`](fn@zrevrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrange<Key, Withscores, T> {
     key: Key,
     start: i64,
@@ -3032,14 +4480,36 @@ pub struct Zrevrange<Key, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Zrevrange<Key, Unset, T> {
+impl<Key, Withscores, T> Zrevrange<Key, Withscores, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrevrange<Key, Tok, T> {
+    pub fn withscores(self) -> Zrevrange<Key, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrevrange {
             key: self.key,
             start: self.start,
             stop: self.stop,
             withscores: Tok("WITHSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(self, given: bool) -> Zrevrange<Key, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zrevrange {
+            key: self.key,
+            start: self.start,
+            stop: self.stop,
+            withscores: given.then_some(Tok("WITHSCORES")),
             _reply: PhantomData,
         }
     }
@@ -3060,6 +4530,19 @@ for Zrevrange<Key, Withscores, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGE)
+    }
+}
+impl<Key: ToValkeyArg, Withscores: ToValkeyArgs, T: FromValkey> CommandKeys
+for Zrevrange<Key, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Withscores: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Zrevrange<Key, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANGEBYLEX`.
@@ -3106,6 +4589,10 @@ pub(crate) static ZREVRANGEBYLEX: CommandMeta = CommandMeta {
 /// - `min`: a string — `min`
 ///
 /// **Options** (methods of [`Zrevrangebylex`](struct@Zrevrangebylex)): `limit`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrangebylex(\"k\", \"+\", \"-\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANGEBYLEX")]
 pub fn zrevrangebylex<
     Key: ToValkeyArg,
@@ -3123,8 +4610,11 @@ pub fn zrevrangebylex<
 }
 /// The `ZREVRANGEBYLEX` command, built by [`zrevrangebylex`](fn@zrevrangebylex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrangebylex<Key, Max, Min, Limit, T> {
     key: Key,
     max: Max,
@@ -3132,13 +4622,21 @@ pub struct Zrevrangebylex<Key, Max, Min, Limit, T> {
     limit: Limit,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Max, Min, T> Zrevrangebylex<Key, Max, Min, Unset, T> {
+impl<Key, Max, Min, Limit, T> Zrevrangebylex<Key, Max, Min, Limit, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> Zrevrangebylex<Key, Max, Min, Block<(Tok, i64, i64)>, T> {
+    ) -> Zrevrangebylex<Key, Max, Min, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
         Zrevrangebylex {
             key: self.key,
             max: self.max,
@@ -3169,6 +4667,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGEBYLEX)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrevrangebylex<Key, Max, Min, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrevrangebylex<Key, Max, Min, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANGEBYSCORE`.
@@ -3218,7 +4739,11 @@ pub(crate) static ZREVRANGEBYSCORE: CommandMeta = CommandMeta {
 /// - `max`: a string — `max`
 /// - `min`: a string — `min`
 ///
-/// **Options** (methods of [`Zrevrangebyscore`](struct@Zrevrangebyscore)): `withscores`, `limit`
+/// **Options** (methods of [`Zrevrangebyscore`](struct@Zrevrangebyscore)): `withscores`, `limit`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zrevrangebyscore(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANGEBYSCORE")]
 pub fn zrevrangebyscore<
     Key: ToValkeyArg,
@@ -3237,8 +4762,11 @@ pub fn zrevrangebyscore<
 }
 /// The `ZREVRANGEBYSCORE` command, built by [`zrevrangebyscore`](fn@zrevrangebyscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     key: Key,
     max: Max,
@@ -3247,9 +4775,19 @@ pub struct Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     limit: Limit,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Max, Min, Limit, T> Zrevrangebyscore<Key, Max, Min, Unset, Limit, T> {
+impl<
+    Key,
+    Max,
+    Min,
+    Withscores,
+    Limit,
+    T,
+> Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zrevrangebyscore<Key, Max, Min, Tok, Limit, T> {
+    pub fn withscores(self) -> Zrevrangebyscore<Key, Max, Min, Tok, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
         Zrevrangebyscore {
             key: self.key,
             max: self.max,
@@ -3259,26 +4797,49 @@ impl<Key, Max, Min, Limit, T> Zrevrangebyscore<Key, Max, Min, Unset, Limit, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Max,
-    Min,
-    Withscores,
-    T,
-> Zrevrangebyscore<Key, Max, Min, Withscores, Unset, T> {
     /// `LIMIT offset count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `offset`: an integer — `offset`
+    /// - `count`: an integer — `count`
     pub fn limit(
         self,
         offset: i64,
         count: i64,
-    ) -> Zrevrangebyscore<Key, Max, Min, Withscores, Block<(Tok, i64, i64)>, T> {
+    ) -> Zrevrangebyscore<Key, Max, Min, Withscores, Block<(Tok, i64, i64)>, T>
+    where
+        Limit: Unfilled,
+    {
         Zrevrangebyscore {
             key: self.key,
             max: self.max,
             min: self.min,
             withscores: self.withscores,
             limit: Block((Tok("LIMIT"), offset, count)),
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zrevrangebyscore<Key, Max, Min, Option<Tok>, Limit, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zrevrangebyscore {
+            key: self.key,
+            max: self.max,
+            min: self.min,
+            withscores: given.then_some(Tok("WITHSCORES")),
+            limit: self.limit,
             _reply: PhantomData,
         }
     }
@@ -3306,6 +4867,31 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANGEBYSCORE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Max: ToValkeyArg,
+    Min: ToValkeyArg,
+    Withscores: ToValkeyArgs,
+    Limit: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZREVRANK`.
@@ -3358,6 +4944,10 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
 /// - `member`: a string — `member`
 ///
 /// **Options** (methods of [`Zrevrank`](struct@Zrevrank)): `withscore`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<i64> = con.send(cmd::zrevrank(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZREVRANK")]
 pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -3372,15 +4962,21 @@ pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZREVRANK` command, built by [`zrevrank`](fn@zrevrank): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<i64>`
+///   - with `withscore()`: `Option<(i64, f64)>`
+///   - RESP2: with `withscore()`, the score as a bulk string
+///   - RESP3: with `withscore()`, a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zrevrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
     withscore: Withscore,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, Member, O> Zrevrank<Key, Member, Unset, O> {
+impl<Key, Member, Withscore, O> Zrevrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
@@ -3389,6 +4985,7 @@ impl<Key, Member, O> Zrevrank<Key, Member, Unset, O> {
     ) -> Zrevrank<Key, Member, Tok, <O as Raise<L1<Option<(i64, f64)>>>>::Out>
     where
         O: Raise<L1<Option<(i64, f64)>>>,
+        Withscore: Unfilled,
     {
         Zrevrank {
             key: self.key,
@@ -3412,6 +5009,23 @@ for Zrevrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANK)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Member: ToValkeyArg,
+    Withscore: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Zrevrank<Key, Member, Withscore, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
+for Zrevrank<Key, Member, Withscore, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZSCAN`.
@@ -3460,7 +5074,11 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `cursor`: an integer — `cursor`
 ///
-/// **Options** (methods of [`Zscan`](struct@Zscan)): `pattern`, `count`, `noscores`
+/// **Options** (methods of [`Zscan`](struct@Zscan)): `pattern`, `count`, `noscores`, `pattern_opt`, `count_opt`, `noscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zscan(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZSCAN")]
 pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -3477,8 +5095,11 @@ pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `ZSCAN` command, built by [`zscan`](fn@zscan): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zscan<Key, Pattern, Count, Noscores, T> {
     key: Key,
     cursor: i64,
@@ -3487,12 +5108,19 @@ pub struct Zscan<Key, Pattern, Count, Noscores, T> {
     noscores: Noscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
+impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
     /// `MATCH pattern`
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
     pub fn pattern<Pattern2: ToValkeyArg>(
         self,
         pattern: Pattern2,
-    ) -> Zscan<Key, Tokened<Pattern2>, Count, Noscores, T> {
+    ) -> Zscan<Key, Tokened<Pattern2>, Count, Noscores, T>
+    where
+        Pattern: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
@@ -3502,10 +5130,15 @@ impl<Key, Count, Noscores, T> Zscan<Key, Unset, Count, Noscores, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Zscan<Key, Pattern, Tokened<i64>, Noscores, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Zscan<Key, Pattern, Tokened<i64>, Noscores, T>
+    where
+        Count: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
@@ -3515,16 +5148,83 @@ impl<Key, Pattern, Noscores, T> Zscan<Key, Pattern, Unset, Noscores, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Pattern, Count, T> Zscan<Key, Pattern, Count, Unset, T> {
     /// `NOSCORES`
-    pub fn noscores(self) -> Zscan<Key, Pattern, Count, Tok, T> {
+    pub fn noscores(self) -> Zscan<Key, Pattern, Count, Tok, T>
+    where
+        Noscores: Unfilled,
+    {
         Zscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             noscores: Tok("NOSCORES"),
+            _reply: PhantomData,
+        }
+    }
+    /// `MATCH pattern`
+    ///
+    /// The run-time form of [`pattern`](Self::pattern): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
+    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+        self,
+        pattern: Option<Pattern2>,
+    ) -> Zscan<Key, Option<Tokened<Pattern2>>, Count, Noscores, T>
+    where
+        Pattern: Unfilled,
+    {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
+            count: self.count,
+            noscores: self.noscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Zscan<Key, Pattern, Option<Tokened<i64>>, Noscores, T>
+    where
+        Count: Unfilled,
+    {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: count.map(|count| Tokened("COUNT", count)),
+            noscores: self.noscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOSCORES`
+    ///
+    /// The run-time form of [`noscores`](Self::noscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOSCORES`
+    pub fn noscores_if(self, given: bool) -> Zscan<Key, Pattern, Count, Option<Tok>, T>
+    where
+        Noscores: Unfilled,
+    {
+        Zscan {
+            key: self.key,
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+            noscores: given.then_some(Tok("NOSCORES")),
             _reply: PhantomData,
         }
     }
@@ -3551,6 +5251,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZSCAN)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Noscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zscan<Key, Pattern, Count, Noscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Pattern: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Noscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zscan<Key, Pattern, Count, Noscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZSCORE`.
@@ -3596,6 +5319,10 @@ pub(crate) static ZSCORE: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `member`: a string — `member`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Option<f64> = con.send(cmd::zscore(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZSCORE")]
 pub fn zscore<Key: ToValkeyArg, Member: ToValkeyArg>(
     key: Key,
@@ -3605,8 +5332,13 @@ pub fn zscore<Key: ToValkeyArg, Member: ToValkeyArg>(
 }
 /// The `ZSCORE` command, built by [`zscore`](fn@zscore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Option<f64>`
+///   - RESP2: a bulk string
+///   - RESP3: a double
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zscore<Key, Member> {
     key: Key,
     member: Member,
@@ -3623,6 +5355,17 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> Command for Zscore<Key, Member> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZSCORE)
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Zscore<Key, Member> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zscore<Key, Member> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZUNION`.
@@ -3668,9 +5411,13 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zunion`](struct@Zunion)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`
+/// **Options** (methods of [`Zunion`](struct@Zunion)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `withscores`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`, `withscores_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::zunion([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZUNION")]
-pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
+pub fn zunion<Key: ToValkeyArgs + Elements<shape::Arg>, T: FromValkey>(
     key: Key,
 ) -> Zunion<Key, Unset, Unset, Unset, T> {
     Zunion {
@@ -3683,8 +5430,11 @@ pub fn zunion<Key: ToValkeyArgs, T: FromValkey>(
 }
 /// The `ZUNION` command, built by [`zunion`](fn@zunion): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zunion<Key, Weight, Aggregate, Withscores, T> {
     key: Key,
     weight: Weight,
@@ -3692,12 +5442,25 @@ pub struct Zunion<Key, Weight, Aggregate, Withscores, T> {
     withscores: Withscores,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T> {
+impl<
+    Key,
+    Weight,
+    Aggregate,
+    Withscores,
+    T,
+> Zunion<Key, Weight, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
-    ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T> {
+    ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: Tokened("WEIGHTS", weight),
@@ -3706,10 +5469,13 @@ impl<Key, Aggregate, Withscores, T> Zunion<Key, Unset, Aggregate, Withscores, T>
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
     /// `SUM`
-    pub fn aggregate_sum(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -3719,7 +5485,12 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MIN`
-    pub fn aggregate_min(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -3729,7 +5500,12 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
         }
     }
     /// `MAX`
-    pub fn aggregate_max(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zunion<Key, Weight, Tokened<Tok>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -3738,10 +5514,11 @@ impl<Key, Weight, Withscores, T> Zunion<Key, Weight, Unset, Withscores, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
     /// `WITHSCORES`
-    pub fn withscores(self) -> Zunion<Key, Weight, Aggregate, Tok, T> {
+    pub fn withscores(self) -> Zunion<Key, Weight, Aggregate, Tok, T>
+    where
+        Withscores: Unfilled,
+    {
         Zunion {
             key: self.key,
             weight: self.weight,
@@ -3750,9 +5527,125 @@ impl<Key, Weight, Aggregate, T> Zunion<Key, Weight, Aggregate, Unset, T> {
             _reply: PhantomData,
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
+    where
+        Weight: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Option<Tokened<Tok>>, Withscores, T>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
+            withscores: self.withscores,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHSCORES`
+    ///
+    /// The run-time form of [`withscores`](Self::withscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHSCORES`
+    pub fn withscores_if(
+        self,
+        given: bool,
+    ) -> Zunion<Key, Weight, Aggregate, Option<Tok>, T>
+    where
+        Withscores: Unfilled,
+    {
+        Zunion {
+            key: self.key,
+            weight: self.weight,
+            aggregate: self.aggregate,
+            withscores: given.then_some(Tok("WITHSCORES")),
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
     Withscores: ToValkeyArgs,
@@ -3773,6 +5666,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNION)
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Zunion<Key, Weight, Aggregate, Withscores, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+    Withscores: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Zunion<Key, Weight, Aggregate, Withscores, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `ZUNIONSTORE`.
@@ -3829,9 +5745,13 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
 /// - `destination`: a key — `destination`
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
 ///
-/// **Options** (methods of [`Zunionstore`](struct@Zunionstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`
+/// **Options** (methods of [`Zunionstore`](struct@Zunionstore)): `weights`, `aggregate_sum`, `aggregate_min`, `aggregate_max`, `weights_opt`, `aggregate_sum_if`, `aggregate_min_if`, `aggregate_max_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zunionstore(\"k\", [\"k2\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "ZUNIONSTORE")]
-pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
+pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>>(
     destination: Destination,
     key: Key,
 ) -> Zunionstore<Destination, Key, Unset, Unset> {
@@ -3844,20 +5764,35 @@ pub fn zunionstore<Destination: ToValkeyArg, Key: ToValkeyArgs>(
 }
 /// The `ZUNIONSTORE` command, built by [`zunionstore`](fn@zunionstore): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Zunionstore<Destination, Key, Weight, Aggregate> {
     destination: Destination,
     key: Key,
     weight: Weight,
     aggregate: Aggregate,
 }
-impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate> {
+impl<
+    Destination,
+    Key,
+    Weight,
+    Aggregate,
+> Zunionstore<Destination, Key, Weight, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
-    pub fn weights<Weight2: ToValkeyArgs>(
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
         self,
         weight: Weight2,
-    ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate> {
+    ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
@@ -3865,10 +5800,13 @@ impl<Destination, Key, Aggregate> Zunionstore<Destination, Key, Unset, Aggregate
             aggregate: self.aggregate,
         }
     }
-}
-impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
     /// `SUM`
-    pub fn aggregate_sum(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_sum(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
@@ -3877,7 +5815,12 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MIN`
-    pub fn aggregate_min(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_min(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
@@ -3886,7 +5829,12 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
         }
     }
     /// `MAX`
-    pub fn aggregate_max(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>> {
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    pub fn aggregate_max(self) -> Zunionstore<Destination, Key, Weight, Tokened<Tok>>
+    where
+        Aggregate: Unfilled,
+    {
         Zunionstore {
             destination: self.destination,
             key: self.key,
@@ -3894,10 +5842,100 @@ impl<Destination, Key, Weight> Zunionstore<Destination, Key, Weight, Unset> {
             aggregate: Tokened("AGGREGATE", Tok("MAX")),
         }
     }
+    /// `WEIGHTS weight [weight ...]`
+    ///
+    /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
+    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+        self,
+        weight: Option<Weight2>,
+    ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
+    where
+        Weight: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: weight.map(|weight| Tokened("WEIGHTS", weight)),
+            aggregate: self.aggregate,
+        }
+    }
+    /// `SUM`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_sum`](Self::aggregate_sum): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `SUM`
+    pub fn aggregate_sum_if(
+        self,
+        given: bool,
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("SUM"))),
+        }
+    }
+    /// `MIN`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_min`](Self::aggregate_min): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MIN`
+    pub fn aggregate_min_if(
+        self,
+        given: bool,
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MIN"))),
+        }
+    }
+    /// `MAX`
+    ///
+    /// One choice of the `aggregate` option (`AGGREGATE SUM | MIN | MAX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`aggregate_max`](Self::aggregate_max): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MAX`
+    pub fn aggregate_max_if(
+        self,
+        given: bool,
+    ) -> Zunionstore<Destination, Key, Weight, Option<Tokened<Tok>>>
+    where
+        Aggregate: Unfilled,
+    {
+        Zunionstore {
+            destination: self.destination,
+            key: self.key,
+            weight: self.weight,
+            aggregate: given.then_some(Tokened("AGGREGATE", Tok("MAX"))),
+        }
+    }
 }
 impl<
     Destination: ToValkeyArg,
-    Key: ToValkeyArgs,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
     Weight: ToValkeyArgs,
     Aggregate: ToValkeyArgs,
 > Command for Zunionstore<Destination, Key, Weight, Aggregate> {
@@ -3916,5 +5954,27 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNIONSTORE)
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> CommandKeys for Zunionstore<Destination, Key, Weight, Aggregate> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.destination, f);
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<
+    Destination: ToValkeyArg,
+    Key: ToValkeyArgs + Elements<shape::Arg>,
+    Weight: ToValkeyArgs,
+    Aggregate: ToValkeyArgs,
+> fmt::Debug for Zunionstore<Destination, Key, Weight, Aggregate> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

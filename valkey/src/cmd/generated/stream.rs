@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -59,6 +58,10 @@ pub(crate) static XACK: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xack(\"k\", \"1\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XACK")]
 pub fn xack<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs>(
     key: Key,
@@ -69,8 +72,11 @@ pub fn xack<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs>(
 }
 /// The `XACK` command, built by [`xack`](fn@xack): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xack<Key, Group, Id> {
     key: Key,
     group: Group,
@@ -90,6 +96,19 @@ for Xack<Key, Group, Id> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XACK)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs> CommandKeys
+for Xack<Key, Group, Id> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug
+for Xack<Key, Group, Id> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `id-selector` argument: `* | id`
@@ -180,7 +199,7 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 /// **History**
 ///
 /// - 6.2.0: Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option.
-/// - 7.0.0: Added support for the `&lt;ms&gt;-*` explicit ID form.
+/// - 7.0.0: Added support for the `<ms>-*` explicit ID form.
 ///
 /// **Arguments**
 ///
@@ -188,9 +207,13 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
 /// - `id_selector`: [`XaddIdSelector`] — `<* | id>`
 /// - `data`: one or more: a collection of tuples `(field, value)`, or a single one — `field value [field value ...]`
 ///
-/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `trim`, `equal`, `approximately`, `limit`
+/// **Options** (methods of [`Xadd`](struct@Xadd)): `nomkstream`, `trim`, `equal`, `approximately`, `limit`, `equal_if`, `approximately_if`, `limit_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::xadd(\"k\", cmd::XaddIdSelector::AutoId, [(\"1\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XADD")]
-pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
+pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
     key: Key,
     id_selector: XaddIdSelector,
     data: Data,
@@ -211,8 +234,13 @@ pub fn xadd<Key: ToValkeyArg, Data: ToValkeyArgs>(
 }
 /// The `XADD` command, built by [`xadd`](fn@xadd): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `String`
+///   The new entry's ID. With `nomkstream()`: `None` when the stream did not exist.
+///   - with `nomkstream()`: `Option<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xadd<
     Key,
     Data,
@@ -239,13 +267,14 @@ pub struct Xadd<
 impl<
     Key,
     Data,
+    Nomkstream,
     TrimGiven,
     Strategy,
     Operator,
     Threshold2,
     Count,
     O,
-> Xadd<Key, Data, Unset, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
     /// `NOMKSTREAM`
     ///
     /// (since 6.2.0)
@@ -266,6 +295,7 @@ impl<
     >
     where
         O: Raise<L1<Option<String>>>,
+        Nomkstream: Unfilled,
     {
         Xadd {
             key: self.key,
@@ -281,16 +311,12 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Nomkstream,
-    Operator,
-    Count,
-    O,
-> Xadd<Key, Data, Nomkstream, Unset, Unset, Operator, Unset, Count, O> {
     /// `<MAXLEN | MINID> [= | ~] threshold [LIMIT count]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `strategy`: [`TrimStrategy`] — `<MAXLEN | MINID>`
+    /// - `threshold`: a string — `threshold`
     pub fn trim<Threshold: ToValkeyArg>(
         self,
         strategy: TrimStrategy,
@@ -305,7 +331,16 @@ impl<
         Threshold,
         Count,
         O,
-    > {
+    >
+    where
+        TrimGiven: Unfilled,
+        Strategy: Unfilled,
+        Threshold2: Unfilled,
+    {
+        let min_version = newer(
+            self.min_version,
+            if_newer(Version::new(5, 0, 0), strategy.since()),
+        );
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -316,24 +351,20 @@ impl<
             count: self.count,
             id_selector: self.id_selector,
             data: self.data,
-            min_version: self.min_version,
+            min_version,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Nomkstream,
-    Strategy,
-    Threshold2,
-    Count,
-    O,
-> Xadd<Key, Data, Nomkstream, Present, Strategy, Unset, Threshold2, Count, O> {
     /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn equal(
         self,
-    ) -> Xadd<Key, Data, Nomkstream, Present, Strategy, Tok, Threshold2, Count, O> {
+    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold2, Count, O>
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -349,9 +380,15 @@ impl<
         }
     }
     /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn approximately(
         self,
-    ) -> Xadd<Key, Data, Nomkstream, Present, Strategy, Tok, Threshold2, Count, O> {
+    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold2, Count, O>
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -366,19 +403,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Data,
-    Nomkstream,
-    Strategy,
-    Operator,
-    Threshold2,
-    O,
-> Xadd<Key, Data, Nomkstream, Present, Strategy, Operator, Threshold2, Unset, O> {
     /// `LIMIT count`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
     pub fn limit(
         self,
         count: i64,
@@ -386,13 +417,17 @@ impl<
         Key,
         Data,
         Nomkstream,
-        Present,
+        TrimGiven,
         Strategy,
         Operator,
         Threshold2,
         Tokened<i64>,
         O,
-    > {
+    >
+    where
+        Count: Unfilled,
+        TrimGiven: Given,
+    {
         Xadd {
             key: self.key,
             nomkstream: self.nomkstream,
@@ -407,10 +442,138 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`equal`](Self::equal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `=`
+    pub fn equal_if(
+        self,
+        given: bool,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        TrimGiven,
+        Strategy,
+        Option<Tok>,
+        Threshold2,
+        Count,
+        O,
+    >
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("=")),
+            threshold: self.threshold,
+            count: self.count,
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`approximately`](Self::approximately): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `~`
+    pub fn approximately_if(
+        self,
+        given: bool,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        TrimGiven,
+        Strategy,
+        Option<Tok>,
+        Threshold2,
+        Count,
+        O,
+    >
+    where
+        Operator: Unfilled,
+        TrimGiven: Given,
+    {
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("~")),
+            threshold: self.threshold,
+            count: self.count,
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `LIMIT count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xadd<
+        Key,
+        Data,
+        Nomkstream,
+        TrimGiven,
+        Strategy,
+        Operator,
+        Threshold2,
+        Option<Tokened<i64>>,
+        O,
+    >
+    where
+        Count: Unfilled,
+        TrimGiven: Given,
+    {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Xadd {
+            key: self.key,
+            nomkstream: self.nomkstream,
+            trim: self.trim,
+            strategy: self.strategy,
+            operator: self.operator,
+            threshold: self.threshold,
+            count: count.map(|count| Tokened("LIMIT", count)),
+            id_selector: self.id_selector,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
 }
 impl<
     Key: ToValkeyArg,
-    Data: ToValkeyArgs,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
     Nomkstream: ToValkeyArgs,
     TrimGiven,
     Strategy: ToValkeyArgs,
@@ -442,6 +605,39 @@ for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Nomkstream: ToValkeyArgs,
+    TrimGiven,
+    Strategy: ToValkeyArgs,
+    Operator: ToValkeyArgs,
+    Threshold2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    O: Reply,
+> CommandKeys
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Nomkstream: ToValkeyArgs,
+    TrimGiven,
+    Strategy: ToValkeyArgs,
+    Operator: ToValkeyArgs,
+    Threshold2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XAUTOCLAIM`.
@@ -493,7 +689,11 @@ pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
 /// - `min_idle_time`: a string — `min-idle-time`
 /// - `start`: a string — `start`
 ///
-/// **Options** (methods of [`Xautoclaim`](struct@Xautoclaim)): `count`, `justid`
+/// **Options** (methods of [`Xautoclaim`](struct@Xautoclaim)): `count`, `justid`, `count_opt`, `justid_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xautoclaim(\"k\", \"1\", \"1\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XAUTOCLAIM")]
 pub fn xautoclaim<
     Key: ToValkeyArg,
@@ -522,8 +722,11 @@ pub fn xautoclaim<
 }
 /// The `XAUTOCLAIM` command, built by [`xautoclaim`](fn@xautoclaim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
     key: Key,
     group: Group,
@@ -540,14 +743,22 @@ impl<
     Consumer,
     MinIdleTime,
     Start,
+    Count,
     Justid,
     T,
-> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Unset, Justid, T> {
+> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(
         self,
         count: i64,
-    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Tokened<i64>, Justid, T> {
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Tokened<i64>, Justid, T>
+    where
+        Count: Unfilled,
+    {
         Xautoclaim {
             key: self.key,
             group: self.group,
@@ -559,20 +770,13 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Start,
-    Count,
-    T,
-> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Unset, T> {
     /// `JUSTID`
     pub fn justid(
         self,
-    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Tok, T> {
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Tok, T>
+    where
+        Justid: Unfilled,
+    {
         Xautoclaim {
             key: self.key,
             group: self.group,
@@ -581,6 +785,65 @@ impl<
             start: self.start,
             count: self.count,
             justid: Tok("JUSTID"),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xautoclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Start,
+        Option<Tokened<i64>>,
+        Justid,
+        T,
+    >
+    where
+        Count: Unfilled,
+    {
+        Xautoclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            count: count.map(|count| Tokened("COUNT", count)),
+            justid: self.justid,
+            _reply: PhantomData,
+        }
+    }
+    /// `JUSTID`
+    ///
+    /// The run-time form of [`justid`](Self::justid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `JUSTID`
+    pub fn justid_if(
+        self,
+        given: bool,
+    ) -> Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Option<Tok>, T>
+    where
+        Justid: Unfilled,
+    {
+        Xautoclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            count: self.count,
+            justid: given.then_some(Tok("JUSTID")),
             _reply: PhantomData,
         }
     }
@@ -613,6 +876,36 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XAUTOCLAIM)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XCLAIM`.
@@ -660,7 +953,11 @@ pub(crate) static XCLAIM: CommandMeta = CommandMeta {
 /// - `min_idle_time`: a string — `min-idle-time`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
 ///
-/// **Options** (methods of [`Xclaim`](struct@Xclaim)): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`
+/// **Options** (methods of [`Xclaim`](struct@Xclaim)): `idle`, `time`, `retrycount`, `force`, `justid`, `lastid`, `idle_opt`, `time_opt`, `retrycount_opt`, `force_if`, `justid_if`, `lastid_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xclaim(\"k\", \"1\", \"1\", \"1\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XCLAIM")]
 pub fn xclaim<
     Key: ToValkeyArg,
@@ -706,8 +1003,11 @@ pub fn xclaim<
 }
 /// The `XCLAIM` command, built by [`xclaim`](fn@xclaim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xclaim<
     Key,
     Group,
@@ -741,6 +1041,7 @@ impl<
     Consumer,
     MinIdleTime,
     Id,
+    Ms,
     UnixTimeMilliseconds,
     Count,
     Force,
@@ -753,7 +1054,7 @@ impl<
     Consumer,
     MinIdleTime,
     Id,
-    Unset,
+    Ms,
     UnixTimeMilliseconds,
     Count,
     Force,
@@ -762,6 +1063,10 @@ impl<
     T,
 > {
     /// `IDLE ms`
+    ///
+    /// **Arguments**
+    ///
+    /// - `ms`: an integer — `[IDLE ms]`
     pub fn idle(
         self,
         ms: i64,
@@ -778,7 +1083,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Ms: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -794,37 +1102,14 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    Count,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    Unset,
-    Count,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> {
     /// `TIME unix-time-milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
     pub fn time(
         self,
-        unix_time_milliseconds: i64,
+        unix_time_milliseconds: impl IntoUnixMillis,
     ) -> Xclaim<
         Key,
         Group,
@@ -838,7 +1123,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        UnixTimeMilliseconds: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -846,7 +1134,10 @@ impl<
             min_idle_time: self.min_idle_time,
             id: self.id,
             ms: self.ms,
-            unix_time_milliseconds: Tokened("TIME", unix_time_milliseconds),
+            unix_time_milliseconds: Tokened(
+                "TIME",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             count: self.count,
             force: self.force,
             justid: self.justid,
@@ -854,34 +1145,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Unset,
-    Force,
-    Justid,
-    Lastid,
-    T,
-> {
     /// `RETRYCOUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[RETRYCOUNT count]`
     pub fn retrycount(
         self,
         count: i64,
@@ -898,7 +1166,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Count: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -914,33 +1185,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Justid,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Unset,
-    Justid,
-    Lastid,
-    T,
-> {
     /// `FORCE`
     pub fn force(
         self,
@@ -957,7 +1201,10 @@ impl<
         Justid,
         Lastid,
         T,
-    > {
+    >
+    where
+        Force: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -973,33 +1220,6 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Lastid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Unset,
-    Lastid,
-    T,
-> {
     /// `JUSTID`
     pub fn justid(
         self,
@@ -1016,7 +1236,10 @@ impl<
         Tok,
         Lastid,
         T,
-    > {
+    >
+    where
+        Justid: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1032,34 +1255,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Justid,
-    T,
-> Xclaim<
-    Key,
-    Group,
-    Consumer,
-    MinIdleTime,
-    Id,
-    Ms,
-    UnixTimeMilliseconds,
-    Count,
-    Force,
-    Justid,
-    Unset,
-    T,
-> {
     /// `LASTID lastid`
+    ///
+    /// **Arguments**
+    ///
+    /// - `lastid`: a string — `[LASTID lastid]`
     pub fn lastid<Lastid2: ToValkeyArg>(
         self,
         lastid: Lastid2,
@@ -1076,7 +1276,10 @@ impl<
         Justid,
         Tokened<Lastid2>,
         T,
-    > {
+    >
+    where
+        Lastid: Unfilled,
+    {
         Xclaim {
             key: self.key,
             group: self.group,
@@ -1089,6 +1292,262 @@ impl<
             force: self.force,
             justid: self.justid,
             lastid: Tokened("LASTID", lastid),
+            _reply: PhantomData,
+        }
+    }
+    /// `IDLE ms`
+    ///
+    /// The run-time form of [`idle`](Self::idle): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `ms`: an integer — `[IDLE ms]`
+    pub fn idle_opt(
+        self,
+        ms: Option<i64>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Option<Tokened<i64>>,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        Ms: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: ms.map(|ms| Tokened("IDLE", ms)),
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `TIME unix-time-milliseconds`
+    ///
+    /// The run-time form of [`time`](Self::time): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `[TIME unix-time-milliseconds]`
+    pub fn time_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        Option<Tokened<i64>>,
+        Count,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        UnixTimeMilliseconds: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened(
+                    "TIME",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `RETRYCOUNT count`
+    ///
+    /// The run-time form of [`retrycount`](Self::retrycount): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[RETRYCOUNT count]`
+    pub fn retrycount_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Option<Tokened<i64>>,
+        Force,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        Count: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: count.map(|count| Tokened("RETRYCOUNT", count)),
+            force: self.force,
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `FORCE`
+    ///
+    /// The run-time form of [`force`](Self::force): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `FORCE`
+    pub fn force_if(
+        self,
+        given: bool,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Option<Tok>,
+        Justid,
+        Lastid,
+        T,
+    >
+    where
+        Force: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: given.then_some(Tok("FORCE")),
+            justid: self.justid,
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `JUSTID`
+    ///
+    /// The run-time form of [`justid`](Self::justid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `JUSTID`
+    pub fn justid_if(
+        self,
+        given: bool,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Option<Tok>,
+        Lastid,
+        T,
+    >
+    where
+        Justid: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: given.then_some(Tok("JUSTID")),
+            lastid: self.lastid,
+            _reply: PhantomData,
+        }
+    }
+    /// `LASTID lastid`
+    ///
+    /// The run-time form of [`lastid`](Self::lastid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `lastid`: a string — `[LASTID lastid]`
+    pub fn lastid_opt<Lastid2: ToValkeyArg>(
+        self,
+        lastid: Option<Lastid2>,
+    ) -> Xclaim<
+        Key,
+        Group,
+        Consumer,
+        MinIdleTime,
+        Id,
+        Ms,
+        UnixTimeMilliseconds,
+        Count,
+        Force,
+        Justid,
+        Option<Tokened<Lastid2>>,
+        T,
+    >
+    where
+        Lastid: Unfilled,
+    {
+        Xclaim {
+            key: self.key,
+            group: self.group,
+            consumer: self.consumer,
+            min_idle_time: self.min_idle_time,
+            id: self.id,
+            ms: self.ms,
+            unix_time_milliseconds: self.unix_time_milliseconds,
+            count: self.count,
+            force: self.force,
+            justid: self.justid,
+            lastid: lastid.map(|lastid| Tokened("LASTID", lastid)),
             _reply: PhantomData,
         }
     }
@@ -1146,6 +1605,71 @@ for Xclaim<
         Some(&XCLAIM)
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Id: ToValkeyArgs,
+    Ms: ToValkeyArgs,
+    UnixTimeMilliseconds: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    Lastid: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Xclaim<
+    Key,
+    Group,
+    Consumer,
+    MinIdleTime,
+    Id,
+    Ms,
+    UnixTimeMilliseconds,
+    Count,
+    Force,
+    Justid,
+    Lastid,
+    T,
+> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    MinIdleTime: ToValkeyArg,
+    Id: ToValkeyArgs,
+    Ms: ToValkeyArgs,
+    UnixTimeMilliseconds: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Force: ToValkeyArgs,
+    Justid: ToValkeyArgs,
+    Lastid: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Xclaim<
+    Key,
+    Group,
+    Consumer,
+    MinIdleTime,
+    Id,
+    Ms,
+    UnixTimeMilliseconds,
+    Count,
+    Force,
+    Justid,
+    Lastid,
+    T,
+> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XDEL`.
 pub(crate) static XDEL: CommandMeta = CommandMeta {
     name: "XDEL",
@@ -1187,14 +1711,21 @@ pub(crate) static XDEL: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xdel(\"k\", [\"1\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XDEL")]
 pub fn xdel<Key: ToValkeyArg, Id: ToValkeyArgs>(key: Key, id: Id) -> Xdel<Key, Id> {
     Xdel { key, id }
 }
 /// The `XDEL` command, built by [`xdel`](fn@xdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xdel<Key, Id> {
     key: Key,
     id: Id,
@@ -1211,6 +1742,17 @@ impl<Key: ToValkeyArg, Id: ToValkeyArgs> Command for Xdel<Key, Id> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XDEL)
+    }
+}
+impl<Key: ToValkeyArg, Id: ToValkeyArgs> CommandKeys for Xdel<Key, Id> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug for Xdel<Key, Id> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP`.
@@ -1240,14 +1782,21 @@ pub(crate) static XGROUP: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`XGROUP CREATE`, `XGROUP CREATECONSUMER`, `XGROUP DELCONSUMER`, `XGROUP DESTROY`, `XGROUP HELP`, `XGROUP SETID`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::xgroup())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP")]
 pub fn xgroup() -> Xgroup {
     Xgroup {}
 }
 /// The `XGROUP` command, built by [`xgroup`](fn@xgroup): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xgroup {}
 impl Command for Xgroup {
     type Output = Value;
@@ -1259,6 +1808,16 @@ impl Command for Xgroup {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP)
+    }
+}
+impl CommandKeys for Xgroup {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Xgroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `id-selector` argument: `id | $`
@@ -1335,7 +1894,11 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 /// - `id_selector`: [`XgroupCreateIdSelector`] — `<id | $>`
 ///
-/// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`
+/// **Options** (methods of [`XgroupCreate`](struct@XgroupCreate)): `mkstream`, `entriesread`, `mkstream_if`, `entriesread_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::xgroup_create(\"k\", \"2\", cmd::XgroupCreateIdSelector::NewId))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP CREATE")]
 #[doc(alias = "xgroup|create")]
 #[doc(alias = "CREATE")]
@@ -1350,47 +1913,99 @@ pub fn xgroup_create<Key: ToValkeyArg, Group: ToValkeyArg>(
         id_selector,
         mkstream: Unset,
         entriesread: Unset,
-        min_version: None,
     }
 }
 /// The `XGROUP CREATE` command, built by [`xgroup_create`](fn@xgroup_create): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupCreate<Key, Group, Mkstream, Entriesread> {
     key: Key,
     group: Group,
     id_selector: XgroupCreateIdSelector,
     mkstream: Mkstream,
     entriesread: Entriesread,
-    min_version: Option<Version>,
 }
-impl<Key, Group, Entriesread> XgroupCreate<Key, Group, Unset, Entriesread> {
+impl<Key, Group, Mkstream, Entriesread> XgroupCreate<Key, Group, Mkstream, Entriesread> {
     /// `MKSTREAM`
-    pub fn mkstream(self) -> XgroupCreate<Key, Group, Tok, Entriesread> {
+    pub fn mkstream(self) -> XgroupCreate<Key, Group, Tok, Entriesread>
+    where
+        Mkstream: Unfilled,
+    {
         XgroupCreate {
             key: self.key,
             group: self.group,
             id_selector: self.id_selector,
             mkstream: Tok("MKSTREAM"),
             entriesread: self.entriesread,
-            min_version: self.min_version,
         }
     }
-}
-impl<Key, Group, Mkstream> XgroupCreate<Key, Group, Mkstream, Unset> {
     /// `ENTRIESREAD entries-read`
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
     pub fn entriesread(
         self,
         entriesread: i64,
-    ) -> XgroupCreate<Key, Group, Mkstream, Tokened<i64>> {
+    ) -> XgroupCreate<Key, Group, Mkstream, Tokened<i64>>
+    where
+        Entriesread: Unfilled,
+    {
         XgroupCreate {
             key: self.key,
             group: self.group,
             id_selector: self.id_selector,
             mkstream: self.mkstream,
             entriesread: Tokened("ENTRIESREAD", entriesread),
-            min_version: self.min_version,
+        }
+    }
+    /// `MKSTREAM`
+    ///
+    /// The run-time form of [`mkstream`](Self::mkstream): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `MKSTREAM`
+    pub fn mkstream_if(
+        self,
+        given: bool,
+    ) -> XgroupCreate<Key, Group, Option<Tok>, Entriesread>
+    where
+        Mkstream: Unfilled,
+    {
+        XgroupCreate {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            mkstream: given.then_some(Tok("MKSTREAM")),
+            entriesread: self.entriesread,
+        }
+    }
+    /// `ENTRIESREAD entries-read`
+    ///
+    /// The run-time form of [`entriesread`](Self::entriesread): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
+    pub fn entriesread_opt(
+        self,
+        entriesread: Option<i64>,
+    ) -> XgroupCreate<Key, Group, Mkstream, Option<Tokened<i64>>>
+    where
+        Entriesread: Unfilled,
+    {
+        XgroupCreate {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            mkstream: self.mkstream,
+            entriesread: entriesread
+                .map(|entriesread| Tokened("ENTRIESREAD", entriesread)),
         }
     }
 }
@@ -1417,8 +2032,26 @@ impl<
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_CREATE)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Mkstream: ToValkeyArgs,
+    Entriesread: ToValkeyArgs,
+> CommandKeys for XgroupCreate<Key, Group, Mkstream, Entriesread> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    Mkstream: ToValkeyArgs,
+    Entriesread: ToValkeyArgs,
+> fmt::Debug for XgroupCreate<Key, Group, Mkstream, Entriesread> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP CREATECONSUMER`.
@@ -1463,6 +2096,10 @@ pub(crate) static XGROUP_CREATECONSUMER: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 /// - `consumer`: a string — `consumer`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::xgroup_createconsumer(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP CREATECONSUMER")]
 #[doc(alias = "xgroup|createconsumer")]
 #[doc(alias = "CREATECONSUMER")]
@@ -1483,8 +2120,11 @@ pub fn xgroup_createconsumer<
 }
 /// The `XGROUP CREATECONSUMER` command, built by [`xgroup_createconsumer`](fn@xgroup_createconsumer): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupCreateconsumer<Key, Group, Consumer> {
     key: Key,
     group: Group,
@@ -1505,6 +2145,19 @@ for XgroupCreateconsumer<Key, Group, Consumer> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_CREATECONSUMER)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> CommandKeys
+for XgroupCreateconsumer<Key, Group, Consumer> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
+for XgroupCreateconsumer<Key, Group, Consumer> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP DELCONSUMER`.
@@ -1549,6 +2202,10 @@ pub(crate) static XGROUP_DELCONSUMER: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 /// - `consumer`: a string — `consumer`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xgroup_delconsumer(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP DELCONSUMER")]
 #[doc(alias = "xgroup|delconsumer")]
 #[doc(alias = "DELCONSUMER")]
@@ -1565,8 +2222,11 @@ pub fn xgroup_delconsumer<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValk
 }
 /// The `XGROUP DELCONSUMER` command, built by [`xgroup_delconsumer`](fn@xgroup_delconsumer): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupDelconsumer<Key, Group, Consumer> {
     key: Key,
     group: Group,
@@ -1587,6 +2247,19 @@ for XgroupDelconsumer<Key, Group, Consumer> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_DELCONSUMER)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> CommandKeys
+for XgroupDelconsumer<Key, Group, Consumer> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
+for XgroupDelconsumer<Key, Group, Consumer> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP DESTROY`.
@@ -1630,6 +2303,10 @@ pub(crate) static XGROUP_DESTROY: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::xgroup_destroy(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP DESTROY")]
 #[doc(alias = "xgroup|destroy")]
 #[doc(alias = "DESTROY")]
@@ -1641,8 +2318,11 @@ pub fn xgroup_destroy<Key: ToValkeyArg, Group: ToValkeyArg>(
 }
 /// The `XGROUP DESTROY` command, built by [`xgroup_destroy`](fn@xgroup_destroy): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupDestroy<Key, Group> {
     key: Key,
     group: Group,
@@ -1660,6 +2340,17 @@ impl<Key: ToValkeyArg, Group: ToValkeyArg> Command for XgroupDestroy<Key, Group>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_DESTROY)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg> CommandKeys for XgroupDestroy<Key, Group> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg> fmt::Debug for XgroupDestroy<Key, Group> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XGROUP HELP`.
@@ -1688,6 +2379,10 @@ pub(crate) static XGROUP_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@stream`, `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::xgroup_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP HELP")]
 #[doc(alias = "xgroup|help")]
 #[doc(alias = "HELP")]
@@ -1696,8 +2391,11 @@ pub fn xgroup_help() -> XgroupHelp {
 }
 /// The `XGROUP HELP` command, built by [`xgroup_help`](fn@xgroup_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupHelp {}
 impl Command for XgroupHelp {
     type Output = Vec<String>;
@@ -1710,6 +2408,16 @@ impl Command for XgroupHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_HELP)
+    }
+}
+impl CommandKeys for XgroupHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for XgroupHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// The `id-selector` argument: `id | $`
@@ -1786,7 +2494,11 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
 /// - `group`: a string — `group`
 /// - `id_selector`: [`XgroupSetidIdSelector`] — `<id | $>`
 ///
-/// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`
+/// **Options** (methods of [`XgroupSetid`](struct@XgroupSetid)): `entriesread`, `entriesread_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(cmd::xgroup_setid(\"k\", \"1\", cmd::XgroupSetidIdSelector::Id(\"1\".into())))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XGROUP SETID")]
 #[doc(alias = "xgroup|setid")]
 #[doc(alias = "SETID")]
@@ -1800,29 +2512,58 @@ pub fn xgroup_setid<Key: ToValkeyArg, Group: ToValkeyArg>(
         group,
         id_selector,
         entriesread: Unset,
-        min_version: None,
     }
 }
 /// The `XGROUP SETID` command, built by [`xgroup_setid`](fn@xgroup_setid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XgroupSetid<Key, Group, Entriesread> {
     key: Key,
     group: Group,
     id_selector: XgroupSetidIdSelector,
     entriesread: Entriesread,
-    min_version: Option<Version>,
 }
-impl<Key, Group> XgroupSetid<Key, Group, Unset> {
+impl<Key, Group, Entriesread> XgroupSetid<Key, Group, Entriesread> {
     /// `ENTRIESREAD entries-read`
-    pub fn entriesread(self, entriesread: i64) -> XgroupSetid<Key, Group, Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
+    pub fn entriesread(self, entriesread: i64) -> XgroupSetid<Key, Group, Tokened<i64>>
+    where
+        Entriesread: Unfilled,
+    {
         XgroupSetid {
             key: self.key,
             group: self.group,
             id_selector: self.id_selector,
             entriesread: Tokened("ENTRIESREAD", entriesread),
-            min_version: self.min_version,
+        }
+    }
+    /// `ENTRIESREAD entries-read`
+    ///
+    /// The run-time form of [`entriesread`](Self::entriesread): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `entriesread`: an integer — `[ENTRIESREAD entries-read]`
+    pub fn entriesread_opt(
+        self,
+        entriesread: Option<i64>,
+    ) -> XgroupSetid<Key, Group, Option<Tokened<i64>>>
+    where
+        Entriesread: Unfilled,
+    {
+        XgroupSetid {
+            key: self.key,
+            group: self.group,
+            id_selector: self.id_selector,
+            entriesread: entriesread
+                .map(|entriesread| Tokened("ENTRIESREAD", entriesread)),
         }
     }
 }
@@ -1844,8 +2585,18 @@ for XgroupSetid<Key, Group, Entriesread> {
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XGROUP_SETID)
     }
-    fn min_version(&self) -> Option<Version> {
-        self.min_version
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Entriesread: ToValkeyArgs> CommandKeys
+for XgroupSetid<Key, Group, Entriesread> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, Entriesread: ToValkeyArgs> fmt::Debug
+for XgroupSetid<Key, Group, Entriesread> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO`.
@@ -1875,14 +2626,21 @@ pub(crate) static XINFO: CommandMeta = CommandMeta {
 /// - **Reply:** `Value`
 ///
 /// A container: the server runs its subcommands (`XINFO CONSUMERS`, `XINFO GROUPS`, `XINFO HELP`, `XINFO STREAM`), each with its own builder.
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Value = con.send(cmd::xinfo())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO")]
 pub fn xinfo() -> Xinfo {
     Xinfo {}
 }
 /// The `XINFO` command, built by [`xinfo`](fn@xinfo): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Value`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xinfo {}
 impl Command for Xinfo {
     type Output = Value;
@@ -1894,6 +2652,16 @@ impl Command for Xinfo {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO)
+    }
+}
+impl CommandKeys for Xinfo {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Xinfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO CONSUMERS`.
@@ -1941,6 +2709,10 @@ pub(crate) static XINFO_CONSUMERS: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_consumers(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO CONSUMERS")]
 #[doc(alias = "xinfo|consumers")]
 #[doc(alias = "CONSUMERS")]
@@ -1956,8 +2728,11 @@ pub fn xinfo_consumers<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
 }
 /// The `XINFO CONSUMERS` command, built by [`xinfo_consumers`](fn@xinfo_consumers): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoConsumers<Key, Group, T> {
     key: Key,
     group: Group,
@@ -1977,6 +2752,19 @@ for XinfoConsumers<Key, Group, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_CONSUMERS)
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey> CommandKeys
+for XinfoConsumers<Key, Group, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey> fmt::Debug
+for XinfoConsumers<Key, Group, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO GROUPS`.
@@ -2023,6 +2811,10 @@ pub(crate) static XINFO_GROUPS: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_groups(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO GROUPS")]
 #[doc(alias = "xinfo|groups")]
 #[doc(alias = "GROUPS")]
@@ -2034,8 +2826,11 @@ pub fn xinfo_groups<Key: ToValkeyArg, T: FromValkey>(key: Key) -> XinfoGroups<Ke
 }
 /// The `XINFO GROUPS` command, built by [`xinfo_groups`](fn@xinfo_groups): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoGroups<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -2052,6 +2847,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for XinfoGroups<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_GROUPS)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for XinfoGroups<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for XinfoGroups<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO HELP`.
@@ -2080,6 +2886,10 @@ pub(crate) static XINFO_HELP: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@stream`, `@slow`
 /// - **Flags:** loading, stale
 /// - **Reply:** `Vec<String>`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: Vec<String> = con.send(cmd::xinfo_help())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO HELP")]
 #[doc(alias = "xinfo|help")]
 #[doc(alias = "HELP")]
@@ -2088,8 +2898,11 @@ pub fn xinfo_help() -> XinfoHelp {
 }
 /// The `XINFO HELP` command, built by [`xinfo_help`](fn@xinfo_help): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `Vec<String>`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoHelp {}
 impl Command for XinfoHelp {
     type Output = Vec<String>;
@@ -2102,6 +2915,16 @@ impl Command for XinfoHelp {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_HELP)
+    }
+}
+impl CommandKeys for XinfoHelp {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for XinfoHelp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XINFO STREAM`.
@@ -2153,7 +2976,11 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `full`, `count`
+/// **Options** (methods of [`XinfoStream`](struct@XinfoStream)): `full`, `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xinfo_stream(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XINFO STREAM")]
 #[doc(alias = "xinfo|stream")]
 #[doc(alias = "STREAM")]
@@ -2170,8 +2997,13 @@ pub fn xinfo_stream<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `XINFO STREAM` command, built by [`xinfo_stream`](fn@xinfo_stream): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: a flat array of names and values
+///   - RESP3: a map
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     key: Key,
     full_block: FullBlockGiven,
@@ -2179,9 +3011,19 @@ pub struct XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Count, T> XinfoStream<Key, Unset, Unset, Count, T> {
+impl<
+    Key,
+    FullBlockGiven,
+    Full,
+    Count,
+    T,
+> XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     /// `FULL [COUNT count]`
-    pub fn full(self) -> XinfoStream<Key, Present, Tok, Count, T> {
+    pub fn full(self) -> XinfoStream<Key, Present, Tok, Count, T>
+    where
+        FullBlockGiven: Unfilled,
+        Full: Unfilled,
+    {
         XinfoStream {
             key: self.key,
             full_block: Present,
@@ -2190,15 +3032,47 @@ impl<Key, Count, T> XinfoStream<Key, Unset, Unset, Count, T> {
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Full, T> XinfoStream<Key, Present, Full, Unset, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> XinfoStream<Key, Present, Full, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(
+        self,
+        count: i64,
+    ) -> XinfoStream<Key, FullBlockGiven, Full, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+        FullBlockGiven: Given,
+    {
         XinfoStream {
             key: self.key,
             full_block: self.full_block,
             full: self.full,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> XinfoStream<Key, FullBlockGiven, Full, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+        FullBlockGiven: Given,
+    {
+        XinfoStream {
+            key: self.key,
+            full_block: self.full_block,
+            full: self.full,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -2223,6 +3097,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XINFO_STREAM)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    FullBlockGiven,
+    Full: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for XinfoStream<Key, FullBlockGiven, Full, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    FullBlockGiven,
+    Full: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for XinfoStream<Key, FullBlockGiven, Full, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XLEN`.
@@ -2265,14 +3162,21 @@ pub(crate) static XLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xlen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XLEN")]
 pub fn xlen<Key: ToValkeyArg>(key: Key) -> Xlen<Key> {
     Xlen { key }
 }
 /// The `XLEN` command, built by [`xlen`](fn@xlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xlen<Key> {
     key: Key,
 }
@@ -2287,6 +3191,17 @@ impl<Key: ToValkeyArg> Command for Xlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Xlen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Xlen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XPENDING`.
@@ -2341,7 +3256,11 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `group`: a string — `group`
 ///
-/// **Options** (methods of [`Xpending`](struct@Xpending)): `range`, `idle`, `consumer`
+/// **Options** (methods of [`Xpending`](struct@Xpending)): `range`, `idle`, `consumer`, `idle_opt`, `consumer_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xpending(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XPENDING")]
 pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2362,8 +3281,11 @@ pub fn xpending<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey>(
 }
 /// The `XPENDING` command, built by [`xpending`](fn@xpending): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xpending<
     Key,
     Group,
@@ -2389,17 +3311,33 @@ pub struct Xpending<
 impl<
     Key,
     Group,
+    FiltersGiven,
     MinIdleTime,
+    Start2,
+    End2,
+    Count,
     Consumer,
     T,
-> Xpending<Key, Group, Unset, MinIdleTime, Unset, Unset, Unset, Consumer, T> {
+> Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
     /// `[IDLE min-idle-time] start end count [consumer]`
+    ///
+    /// **Arguments**
+    ///
+    /// - `start`: a string — `start`
+    /// - `end`: a string — `end`
+    /// - `count`: an integer — `count`
     pub fn range<Start: ToValkeyArg, End: ToValkeyArg>(
         self,
         start: Start,
         end: End,
         count: i64,
-    ) -> Xpending<Key, Group, Present, MinIdleTime, Start, End, i64, Consumer, T> {
+    ) -> Xpending<Key, Group, Present, MinIdleTime, Start, End, i64, Consumer, T>
+    where
+        FiltersGiven: Unfilled,
+        Start2: Unfilled,
+        End2: Unfilled,
+        Count: Unfilled,
+    {
         Xpending {
             key: self.key,
             group: self.group,
@@ -2413,28 +3351,36 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    Start2,
-    End2,
-    Count,
-    Consumer,
-    T,
-> Xpending<Key, Group, Present, Unset, Start2, End2, Count, Consumer, T> {
     /// `IDLE min-idle-time`
     ///
     /// (since 6.2.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_idle_time`: an integer — `[IDLE min-idle-time]` (since 6.2.0)
     pub fn idle(
         self,
-        min_idle_time: i64,
-    ) -> Xpending<Key, Group, Present, Tokened<i64>, Start2, End2, Count, Consumer, T> {
+        min_idle_time: impl IntoMillis,
+    ) -> Xpending<
+        Key,
+        Group,
+        FiltersGiven,
+        Tokened<i64>,
+        Start2,
+        End2,
+        Count,
+        Consumer,
+        T,
+    >
+    where
+        MinIdleTime: Unfilled,
+        FiltersGiven: Given,
+    {
         Xpending {
             key: self.key,
             group: self.group,
             filters: self.filters,
-            min_idle_time: Tokened("IDLE", min_idle_time),
+            min_idle_time: Tokened("IDLE", IntoMillis::into_millis(min_idle_time)),
             start: self.start,
             end: self.end,
             count: self.count,
@@ -2443,21 +3389,116 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    Group,
-    MinIdleTime,
-    Start2,
-    End2,
-    Count,
-    T,
-> Xpending<Key, Group, Present, MinIdleTime, Start2, End2, Count, Unset, T> {
     /// `consumer`
+    ///
+    /// **Arguments**
+    ///
+    /// - `consumer`: a string — `[consumer]`
     pub fn consumer<Consumer2: ToValkeyArg>(
         self,
         consumer: Consumer2,
-    ) -> Xpending<Key, Group, Present, MinIdleTime, Start2, End2, Count, Consumer2, T> {
+    ) -> Xpending<
+        Key,
+        Group,
+        FiltersGiven,
+        MinIdleTime,
+        Start2,
+        End2,
+        Count,
+        Consumer2,
+        T,
+    >
+    where
+        Consumer: Unfilled,
+        FiltersGiven: Given,
+    {
+        Xpending {
+            key: self.key,
+            group: self.group,
+            filters: self.filters,
+            min_idle_time: self.min_idle_time,
+            start: self.start,
+            end: self.end,
+            count: self.count,
+            consumer,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `IDLE min-idle-time`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`idle`](Self::idle): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_idle_time`: an integer — `[IDLE min-idle-time]` (since 6.2.0)
+    pub fn idle_opt(
+        self,
+        min_idle_time: Option<i64>,
+    ) -> Xpending<
+        Key,
+        Group,
+        FiltersGiven,
+        Option<Tokened<i64>>,
+        Start2,
+        End2,
+        Count,
+        Consumer,
+        T,
+    >
+    where
+        MinIdleTime: Unfilled,
+        FiltersGiven: Given,
+    {
+        let min_version = if min_idle_time.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Xpending {
+            key: self.key,
+            group: self.group,
+            filters: self.filters,
+            min_idle_time: min_idle_time
+                .map(|min_idle_time| Tokened(
+                    "IDLE",
+                    IntoMillis::into_millis(min_idle_time),
+                )),
+            start: self.start,
+            end: self.end,
+            count: self.count,
+            consumer: self.consumer,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `consumer`
+    ///
+    /// The run-time form of [`consumer`](Self::consumer): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `consumer`: a string — `[consumer]`
+    pub fn consumer_opt<Consumer2: ToValkeyArg>(
+        self,
+        consumer: Option<Consumer2>,
+    ) -> Xpending<
+        Key,
+        Group,
+        FiltersGiven,
+        MinIdleTime,
+        Start2,
+        End2,
+        Count,
+        Option<Consumer2>,
+        T,
+    >
+    where
+        Consumer: Unfilled,
+        FiltersGiven: Given,
+    {
         Xpending {
             key: self.key,
             group: self.group,
@@ -2507,6 +3548,39 @@ for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consume
         self.min_version
     }
 }
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    FiltersGiven,
+    MinIdleTime: ToValkeyArgs,
+    Start2: ToValkeyArgs,
+    End2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Consumer: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Group: ToValkeyArg,
+    FiltersGiven,
+    MinIdleTime: ToValkeyArgs,
+    Start2: ToValkeyArgs,
+    End2: ToValkeyArgs,
+    Count: ToValkeyArgs,
+    Consumer: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
+    }
+}
 /// Metadata of `XRANGE`.
 pub(crate) static XRANGE: CommandMeta = CommandMeta {
     name: "XRANGE",
@@ -2554,7 +3628,11 @@ pub(crate) static XRANGE: CommandMeta = CommandMeta {
 /// - `start`: a string — `start`
 /// - `end`: a string — `end`
 ///
-/// **Options** (methods of [`Xrange`](struct@Xrange)): `count`
+/// **Options** (methods of [`Xrange`](struct@Xrange)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XRANGE")]
 pub fn xrange<Key: ToValkeyArg, Start: ToValkeyArg, End: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2571,8 +3649,11 @@ pub fn xrange<Key: ToValkeyArg, Start: ToValkeyArg, End: ToValkeyArg, T: FromVal
 }
 /// The `XRANGE` command, built by [`xrange`](fn@xrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xrange<Key, Start, End, Count, T> {
     key: Key,
     start: Start,
@@ -2580,14 +3661,43 @@ pub struct Xrange<Key, Start, End, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Start, End, T> Xrange<Key, Start, End, Unset, T> {
+impl<Key, Start, End, Count, T> Xrange<Key, Start, End, Count, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Xrange<Key, Start, End, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Xrange<Key, Start, End, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Xrange {
             key: self.key,
             start: self.start,
             end: self.end,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xrange<Key, Start, End, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Xrange {
+            key: self.key,
+            start: self.start,
+            end: self.end,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -2613,6 +3723,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XRANGE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    End: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xrange<Key, Start, End, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Start: ToValkeyArg,
+    End: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xrange<Key, Start, End, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XREAD`.
@@ -2666,80 +3799,162 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
 ///
 /// **Arguments**
 ///
-/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
-/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+/// - `streams`: `(key, id)` pairs (one, a collection, or a map), written as all the firsts then all the seconds — `STREAMS key [key ...] id [id ...]`
 ///
-/// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`
+/// **Options** (methods of [`Xread`](struct@Xread)): `count`, `block`, `count_opt`, `block_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xread([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XREAD")]
-pub fn xread<Key: ToValkeyArgs, Id: ToValkeyArgs, T: FromValkey>(
-    key: Key,
-    id: Id,
-) -> Xread<Key, Id, Unset, Unset, T> {
+pub fn xread<Streams: Pairs, T: FromValkey>(
+    streams: Streams,
+) -> Xread<Streams, Unset, Unset, T> {
     Xread {
         count: Unset,
         milliseconds: Unset,
-        key,
-        id,
+        streams: Unzip(streams),
         _reply: PhantomData,
     }
 }
 /// The `XREAD` command, built by [`xread`](fn@xread): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array of [stream, entries] pairs
+///   - RESP3: a map of stream to entries
 #[must_use = "a command does nothing until it is sent"]
-pub struct Xread<Key, Id, Count, Milliseconds, T> {
+#[derive(Clone)]
+pub struct Xread<Streams, Count, Milliseconds, T> {
     count: Count,
     milliseconds: Milliseconds,
-    key: Key,
-    id: Id,
+    streams: Unzip<Streams>,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, Id, Milliseconds, T> Xread<Key, Id, Unset, Milliseconds, T> {
+impl<Streams, Count, Milliseconds, T> Xread<Streams, Count, Milliseconds, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Xread<Key, Id, Tokened<i64>, Milliseconds, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Xread<Streams, Tokened<i64>, Milliseconds, T>
+    where
+        Count: Unfilled,
+    {
         Xread {
             count: Tokened("COUNT", count),
             milliseconds: self.milliseconds,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
-}
-impl<Key, Id, Count, T> Xread<Key, Id, Count, Unset, T> {
     /// `BLOCK milliseconds`
-    pub fn block(self, milliseconds: i64) -> Xread<Key, Id, Count, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Xread<Streams, Count, Tokened<i64>, T>
+    where
+        Milliseconds: Unfilled,
+    {
         Xread {
             count: self.count,
-            milliseconds: Tokened("BLOCK", milliseconds),
-            key: self.key,
-            id: self.id,
+            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
+            streams: self.streams,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xread<Streams, Option<Tokened<i64>>, Milliseconds, T>
+    where
+        Count: Unfilled,
+    {
+        Xread {
+            count: count.map(|count| Tokened("COUNT", count)),
+            milliseconds: self.milliseconds,
+            streams: self.streams,
+            _reply: PhantomData,
+        }
+    }
+    /// `BLOCK milliseconds`
+    ///
+    /// The run-time form of [`block`](Self::block): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Xread<Streams, Count, Option<Tokened<i64>>, T>
+    where
+        Milliseconds: Unfilled,
+    {
+        Xread {
+            count: self.count,
+            milliseconds: milliseconds
+                .map(|milliseconds| Tokened(
+                    "BLOCK",
+                    IntoMillis::into_millis(milliseconds),
+                )),
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
 }
 impl<
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     Count: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
     T: FromValkey,
-> Command for Xread<Key, Id, Count, Milliseconds, T> {
+> Command for Xread<Streams, Count, Milliseconds, T> {
     type Output = T;
     fn num_args(&self) -> usize {
-        2 + self.count.num_args() + self.milliseconds.num_args() + self.key.num_args()
-            + self.id.num_args()
+        2 + self.count.num_args() + self.milliseconds.num_args()
+            + self.streams.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"XREAD");
         self.count.write_args(out);
         self.milliseconds.write_args(out);
         out.write_bytes(b"STREAMS");
-        self.key.write_args(out);
-        self.id.write_args(out);
+        self.streams.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREAD)
+    }
+}
+impl<
+    Streams: Pairs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xread<Streams, Count, Milliseconds, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Streams: Pairs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xread<Streams, Count, Milliseconds, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XREADGROUP`.
@@ -2796,121 +4011,203 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
 ///
 /// - `group`: a string — `group`
 /// - `consumer`: a string — `consumer`
-/// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
-/// - `id`: one or more: a collection of strings, or a single one — `id [id ...]`
+/// - `streams`: `(key, id)` pairs (one, a collection, or a map), written as all the firsts then all the seconds — `STREAMS key [key ...] id [id ...]`
 ///
-/// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`
+/// **Options** (methods of [`Xreadgroup`](struct@Xreadgroup)): `count`, `block`, `noack`, `count_opt`, `block_opt`, `noack_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xreadgroup(\"1\", \"1\", [(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XREADGROUP")]
 pub fn xreadgroup<
     Group: ToValkeyArg,
     Consumer: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     T: FromValkey,
 >(
     group: Group,
     consumer: Consumer,
-    key: Key,
-    id: Id,
-) -> Xreadgroup<Group, Consumer, Key, Id, Unset, Unset, Unset, T> {
+    streams: Streams,
+) -> Xreadgroup<Group, Consumer, Streams, Unset, Unset, Unset, T> {
     Xreadgroup {
         group,
         consumer,
         count: Unset,
         milliseconds: Unset,
         noack: Unset,
-        key,
-        id,
+        streams: Unzip(streams),
         _reply: PhantomData,
     }
 }
 /// The `XREADGROUP` command, built by [`xreadgroup`](fn@xreadgroup): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
+///   - RESP2: an array of [stream, entries] pairs
+///   - RESP3: a map of stream to entries
 #[must_use = "a command does nothing until it is sent"]
-pub struct Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+#[derive(Clone)]
+pub struct Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     group: Group,
     consumer: Consumer,
     count: Count,
     milliseconds: Milliseconds,
     noack: Noack,
-    key: Key,
-    id: Id,
+    streams: Unzip<Streams>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<
     Group,
     Consumer,
-    Key,
-    Id,
+    Streams,
+    Count,
     Milliseconds,
     Noack,
     T,
-> Xreadgroup<Group, Consumer, Key, Id, Unset, Milliseconds, Noack, T> {
+> Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     /// `COUNT count`
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
     pub fn count(
         self,
         count: i64,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Tokened<i64>, Milliseconds, Noack, T> {
+    ) -> Xreadgroup<Group, Consumer, Streams, Tokened<i64>, Milliseconds, Noack, T>
+    where
+        Count: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
             count: Tokened("COUNT", count),
             milliseconds: self.milliseconds,
             noack: self.noack,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Group,
-    Consumer,
-    Key,
-    Id,
-    Count,
-    Noack,
-    T,
-> Xreadgroup<Group, Consumer, Key, Id, Count, Unset, Noack, T> {
     /// `BLOCK milliseconds`
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
     pub fn block(
         self,
-        milliseconds: i64,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Tokened<i64>, Noack, T> {
+        milliseconds: impl IntoMillis,
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Tokened<i64>, Noack, T>
+    where
+        Milliseconds: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
             count: self.count,
-            milliseconds: Tokened("BLOCK", milliseconds),
+            milliseconds: Tokened("BLOCK", IntoMillis::into_millis(milliseconds)),
             noack: self.noack,
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Group,
-    Consumer,
-    Key,
-    Id,
-    Count,
-    Milliseconds,
-    T,
-> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Unset, T> {
     /// `NOACK`
     pub fn noack(
         self,
-    ) -> Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Tok, T> {
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Tok, T>
+    where
+        Noack: Unfilled,
+    {
         Xreadgroup {
             group: self.group,
             consumer: self.consumer,
             count: self.count,
             milliseconds: self.milliseconds,
             noack: Tok("NOACK"),
-            key: self.key,
-            id: self.id,
+            streams: self.streams,
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xreadgroup<
+        Group,
+        Consumer,
+        Streams,
+        Option<Tokened<i64>>,
+        Milliseconds,
+        Noack,
+        T,
+    >
+    where
+        Count: Unfilled,
+    {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: count.map(|count| Tokened("COUNT", count)),
+            milliseconds: self.milliseconds,
+            noack: self.noack,
+            streams: self.streams,
+            _reply: PhantomData,
+        }
+    }
+    /// `BLOCK milliseconds`
+    ///
+    /// The run-time form of [`block`](Self::block): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `[BLOCK milliseconds]`
+    pub fn block_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Option<Tokened<i64>>, Noack, T>
+    where
+        Milliseconds: Unfilled,
+    {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: self.count,
+            milliseconds: milliseconds
+                .map(|milliseconds| Tokened(
+                    "BLOCK",
+                    IntoMillis::into_millis(milliseconds),
+                )),
+            noack: self.noack,
+            streams: self.streams,
+            _reply: PhantomData,
+        }
+    }
+    /// `NOACK`
+    ///
+    /// The run-time form of [`noack`](Self::noack): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NOACK`
+    pub fn noack_if(
+        self,
+        given: bool,
+    ) -> Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Option<Tok>, T>
+    where
+        Noack: Unfilled,
+    {
+        Xreadgroup {
+            group: self.group,
+            consumer: self.consumer,
+            count: self.count,
+            milliseconds: self.milliseconds,
+            noack: given.then_some(Tok("NOACK")),
+            streams: self.streams,
             _reply: PhantomData,
         }
     }
@@ -2918,18 +4215,17 @@ impl<
 impl<
     Group: ToValkeyArg,
     Consumer: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Id: ToValkeyArgs,
+    Streams: Pairs,
     Count: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
     Noack: ToValkeyArgs,
     T: FromValkey,
-> Command for Xreadgroup<Group, Consumer, Key, Id, Count, Milliseconds, Noack, T> {
+> Command for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         3 + self.group.num_args() + self.consumer.num_args() + self.count.num_args()
-            + self.milliseconds.num_args() + self.noack.num_args() + self.key.num_args()
-            + self.id.num_args()
+            + self.milliseconds.num_args() + self.noack.num_args()
+            + self.streams.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"XREADGROUP");
@@ -2940,11 +4236,36 @@ impl<
         self.milliseconds.write_args(out);
         self.noack.write_args(out);
         out.write_bytes(b"STREAMS");
-        self.key.write_args(out);
-        self.id.write_args(out);
+        self.streams.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREADGROUP)
+    }
+}
+impl<
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    Streams: Pairs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    Noack: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Group: ToValkeyArg,
+    Consumer: ToValkeyArg,
+    Streams: Pairs,
+    Count: ToValkeyArgs,
+    Milliseconds: ToValkeyArgs,
+    Noack: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XREVRANGE`.
@@ -2994,7 +4315,11 @@ pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
 /// - `end`: a string — `end`
 /// - `start`: a string — `start`
 ///
-/// **Options** (methods of [`Xrevrange`](struct@Xrevrange)): `count`
+/// **Options** (methods of [`Xrevrange`](struct@Xrevrange)): `count`, `count_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::xrevrange(\"k\", \"1\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XREVRANGE")]
 pub fn xrevrange<Key: ToValkeyArg, End: ToValkeyArg, Start: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -3011,8 +4336,11 @@ pub fn xrevrange<Key: ToValkeyArg, End: ToValkeyArg, Start: ToValkeyArg, T: From
 }
 /// The `XREVRANGE` command, built by [`xrevrange`](fn@xrevrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xrevrange<Key, End, Start, Count, T> {
     key: Key,
     end: End,
@@ -3020,14 +4348,43 @@ pub struct Xrevrange<Key, End, Start, Count, T> {
     count: Count,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, End, Start, T> Xrevrange<Key, End, Start, Unset, T> {
+impl<Key, End, Start, Count, T> Xrevrange<Key, End, Start, Count, T> {
     /// `COUNT count`
-    pub fn count(self, count: i64) -> Xrevrange<Key, End, Start, Tokened<i64>, T> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count(self, count: i64) -> Xrevrange<Key, End, Start, Tokened<i64>, T>
+    where
+        Count: Unfilled,
+    {
         Xrevrange {
             key: self.key,
             end: self.end,
             start: self.start,
             count: Tokened("COUNT", count),
+            _reply: PhantomData,
+        }
+    }
+    /// `COUNT count`
+    ///
+    /// The run-time form of [`count`](Self::count): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[COUNT count]`
+    pub fn count_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xrevrange<Key, End, Start, Option<Tokened<i64>>, T>
+    where
+        Count: Unfilled,
+    {
+        Xrevrange {
+            key: self.key,
+            end: self.end,
+            start: self.start,
+            count: count.map(|count| Tokened("COUNT", count)),
             _reply: PhantomData,
         }
     }
@@ -3053,6 +4410,29 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&XREVRANGE)
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    End: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Xrevrange<Key, End, Start, Count, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    End: ToValkeyArg,
+    Start: ToValkeyArg,
+    Count: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Xrevrange<Key, End, Start, Count, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XSETID`.
@@ -3115,7 +4495,11 @@ pub(crate) static XSETID: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `last_id`: a string — `last-id`
 ///
-/// **Options** (methods of [`Xsetid`](struct@Xsetid)): `entriesadded`, `maxdeletedid`
+/// **Options** (methods of [`Xsetid`](struct@Xsetid)): `entriesadded`, `maxdeletedid`, `entriesadded_opt`, `maxdeletedid_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::xsetid(\"k\", \"9-9\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XSETID")]
 pub fn xsetid<Key: ToValkeyArg, LastId: ToValkeyArg>(
     key: Key,
@@ -3131,8 +4515,11 @@ pub fn xsetid<Key: ToValkeyArg, LastId: ToValkeyArg>(
 }
 /// The `XSETID` command, built by [`xsetid`](fn@xsetid): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     key: Key,
     last_id: LastId,
@@ -3140,14 +4527,26 @@ pub struct Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     max_deleted_id: MaxDeletedId,
     min_version: Option<Version>,
 }
-impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
+impl<
+    Key,
+    LastId,
+    EntriesAdded,
+    MaxDeletedId,
+> Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     /// `ENTRIESADDED entries-added`
     ///
     /// (since 7.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `entries_added`: an integer — `[ENTRIESADDED entries-added]` (since 7.0.0)
     pub fn entriesadded(
         self,
         entries_added: i64,
-    ) -> Xsetid<Key, LastId, Tokened<i64>, MaxDeletedId> {
+    ) -> Xsetid<Key, LastId, Tokened<i64>, MaxDeletedId>
+    where
+        EntriesAdded: Unfilled,
+    {
         Xsetid {
             key: self.key,
             last_id: self.last_id,
@@ -3156,21 +4555,86 @@ impl<Key, LastId, MaxDeletedId> Xsetid<Key, LastId, Unset, MaxDeletedId> {
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
-}
-impl<Key, LastId, EntriesAdded> Xsetid<Key, LastId, EntriesAdded, Unset> {
     /// `MAXDELETEDID max-deleted-id`
     ///
     /// (since 7.0.0)
+    ///
+    /// **Arguments**
+    ///
+    /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
     pub fn maxdeletedid<MaxDeletedId2: ToValkeyArg>(
         self,
         max_deleted_id: MaxDeletedId2,
-    ) -> Xsetid<Key, LastId, EntriesAdded, Tokened<MaxDeletedId2>> {
+    ) -> Xsetid<Key, LastId, EntriesAdded, Tokened<MaxDeletedId2>>
+    where
+        MaxDeletedId: Unfilled,
+    {
         Xsetid {
             key: self.key,
             last_id: self.last_id,
             entries_added: self.entries_added,
             max_deleted_id: Tokened("MAXDELETEDID", max_deleted_id),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
+        }
+    }
+    /// `ENTRIESADDED entries-added`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// The run-time form of [`entriesadded`](Self::entriesadded): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `entries_added`: an integer — `[ENTRIESADDED entries-added]` (since 7.0.0)
+    pub fn entriesadded_opt(
+        self,
+        entries_added: Option<i64>,
+    ) -> Xsetid<Key, LastId, Option<Tokened<i64>>, MaxDeletedId>
+    where
+        EntriesAdded: Unfilled,
+    {
+        let min_version = if entries_added.is_some() {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Xsetid {
+            key: self.key,
+            last_id: self.last_id,
+            entries_added: entries_added
+                .map(|entries_added| Tokened("ENTRIESADDED", entries_added)),
+            max_deleted_id: self.max_deleted_id,
+            min_version,
+        }
+    }
+    /// `MAXDELETEDID max-deleted-id`
+    ///
+    /// (since 7.0.0)
+    ///
+    /// The run-time form of [`maxdeletedid`](Self::maxdeletedid): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
+    pub fn maxdeletedid_opt<MaxDeletedId2: ToValkeyArg>(
+        self,
+        max_deleted_id: Option<MaxDeletedId2>,
+    ) -> Xsetid<Key, LastId, EntriesAdded, Option<Tokened<MaxDeletedId2>>>
+    where
+        MaxDeletedId: Unfilled,
+    {
+        let min_version = if max_deleted_id.is_some() {
+            newer(self.min_version, Some(Version::new(7, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Xsetid {
+            key: self.key,
+            last_id: self.last_id,
+            entries_added: self.entries_added,
+            max_deleted_id: max_deleted_id
+                .map(|max_deleted_id| Tokened("MAXDELETEDID", max_deleted_id)),
+            min_version,
         }
     }
 }
@@ -3197,6 +4661,27 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    LastId: ToValkeyArg,
+    EntriesAdded: ToValkeyArgs,
+    MaxDeletedId: ToValkeyArgs,
+> CommandKeys for Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    LastId: ToValkeyArg,
+    EntriesAdded: ToValkeyArgs,
+    MaxDeletedId: ToValkeyArgs,
+> fmt::Debug for Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `XTRIM`.
@@ -3257,14 +4742,18 @@ pub(crate) static XTRIM: CommandMeta = CommandMeta {
 /// - `strategy`: [`TrimStrategy`] — `<MAXLEN | MINID>`
 /// - `threshold`: a string — `threshold`
 ///
-/// **Options** (methods of [`Xtrim`](struct@Xtrim)): `equal`, `approximately`, `limit`
+/// **Options** (methods of [`Xtrim`](struct@Xtrim)): `equal`, `approximately`, `limit`, `equal_if`, `approximately_if`, `limit_opt`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::xtrim(\"k\", cmd::TrimStrategy::Maxlen, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "XTRIM")]
 pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
     key: Key,
     strategy: TrimStrategy,
     threshold: Threshold,
 ) -> Xtrim<Key, Threshold, Unset, Unset> {
-    let min_version = newer(None, if_newer(Version::new(5, 0, 0), strategy.since()));
+    let min_version = if_newer(Version::new(5, 0, 0), strategy.since());
     Xtrim {
         key,
         strategy,
@@ -3276,8 +4765,11 @@ pub fn xtrim<Key: ToValkeyArg, Threshold: ToValkeyArg>(
 }
 /// The `XTRIM` command, built by [`xtrim`](fn@xtrim): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Xtrim<Key, Threshold, Operator, Count> {
     key: Key,
     strategy: TrimStrategy,
@@ -3286,9 +4778,14 @@ pub struct Xtrim<Key, Threshold, Operator, Count> {
     count: Count,
     min_version: Option<Version>,
 }
-impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
+impl<Key, Threshold, Operator, Count> Xtrim<Key, Threshold, Operator, Count> {
     /// `=`
-    pub fn equal(self) -> Xtrim<Key, Threshold, Tok, Count> {
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    pub fn equal(self) -> Xtrim<Key, Threshold, Tok, Count>
+    where
+        Operator: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -3299,7 +4796,12 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
         }
     }
     /// `~`
-    pub fn approximately(self) -> Xtrim<Key, Threshold, Tok, Count> {
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    pub fn approximately(self) -> Xtrim<Key, Threshold, Tok, Count>
+    where
+        Operator: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -3309,12 +4811,17 @@ impl<Key, Threshold, Count> Xtrim<Key, Threshold, Unset, Count> {
             min_version: self.min_version,
         }
     }
-}
-impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
     /// `LIMIT count`
     ///
     /// (since 6.2.0)
-    pub fn limit(self, count: i64) -> Xtrim<Key, Threshold, Operator, Tokened<i64>> {
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit(self, count: i64) -> Xtrim<Key, Threshold, Operator, Tokened<i64>>
+    where
+        Count: Unfilled,
+    {
         Xtrim {
             key: self.key,
             strategy: self.strategy,
@@ -3322,6 +4829,83 @@ impl<Key, Threshold, Operator> Xtrim<Key, Threshold, Operator, Unset> {
             threshold: self.threshold,
             count: Tokened("LIMIT", count),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
+        }
+    }
+    /// `=`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`equal`](Self::equal): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `=`
+    pub fn equal_if(self, given: bool) -> Xtrim<Key, Threshold, Option<Tok>, Count>
+    where
+        Operator: Unfilled,
+    {
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("=")),
+            threshold: self.threshold,
+            count: self.count,
+            min_version: self.min_version,
+        }
+    }
+    /// `~`
+    ///
+    /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`approximately`](Self::approximately): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `~`
+    pub fn approximately_if(
+        self,
+        given: bool,
+    ) -> Xtrim<Key, Threshold, Option<Tok>, Count>
+    where
+        Operator: Unfilled,
+    {
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: given.then_some(Tok("~")),
+            threshold: self.threshold,
+            count: self.count,
+            min_version: self.min_version,
+        }
+    }
+    /// `LIMIT count`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// The run-time form of [`limit`](Self::limit): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `count`: an integer — `[LIMIT count]` (since 6.2.0)
+    pub fn limit_opt(
+        self,
+        count: Option<i64>,
+    ) -> Xtrim<Key, Threshold, Operator, Option<Tokened<i64>>>
+    where
+        Count: Unfilled,
+    {
+        let min_version = if count.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Xtrim {
+            key: self.key,
+            strategy: self.strategy,
+            operator: self.operator,
+            threshold: self.threshold,
+            count: count.map(|count| Tokened("LIMIT", count)),
+            min_version,
         }
     }
 }
@@ -3349,5 +4933,26 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Threshold: ToValkeyArg,
+    Operator: ToValkeyArgs,
+    Count: ToValkeyArgs,
+> CommandKeys for Xtrim<Key, Threshold, Operator, Count> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    Threshold: ToValkeyArg,
+    Operator: ToValkeyArgs,
+    Count: ToValkeyArgs,
+> fmt::Debug for Xtrim<Key, Threshold, Operator, Count> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -61,6 +60,10 @@ pub(crate) static APPEND: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::append(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "APPEND")]
 pub fn append<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -70,8 +73,11 @@ pub fn append<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `APPEND` command, built by [`append`](fn@append): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Append<Key, ValueArg> {
     key: Key,
     value: ValueArg,
@@ -88,6 +94,17 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Append<Key, ValueArg> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&APPEND)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Append<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Append<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DECR`.
@@ -133,14 +150,21 @@ pub(crate) static DECR: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::decr(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DECR")]
 pub fn decr<Key: ToValkeyArg>(key: Key) -> Decr<Key> {
     Decr { key }
 }
 /// The `DECR` command, built by [`decr`](fn@decr): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Decr<Key> {
     key: Key,
 }
@@ -155,6 +179,17 @@ impl<Key: ToValkeyArg> Command for Decr<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DECR)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Decr<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Decr<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DECRBY`.
@@ -201,14 +236,21 @@ pub(crate) static DECRBY: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `decrement`: an integer — `decrement`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::decrby(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DECRBY")]
 pub fn decrby<Key: ToValkeyArg>(key: Key, decrement: i64) -> Decrby<Key> {
     Decrby { key, decrement }
 }
 /// The `DECRBY` command, built by [`decrby`](fn@decrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Decrby<Key> {
     key: Key,
     decrement: i64,
@@ -225,6 +267,17 @@ impl<Key: ToValkeyArg> Command for Decrby<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DECRBY)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Decrby<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Decrby<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `DELIFEQ`.
@@ -268,6 +321,10 @@ pub(crate) static DELIFEQ: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::delifeq(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DELIFEQ")]
 pub fn delifeq<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -277,8 +334,11 @@ pub fn delifeq<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `DELIFEQ` command, built by [`delifeq`](fn@delifeq): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Delifeq<Key, ValueArg> {
     key: Key,
     value: ValueArg,
@@ -295,6 +355,17 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Delifeq<Key, ValueArg>
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DELIFEQ)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Delifeq<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Delifeq<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GET`.
@@ -337,14 +408,21 @@ pub(crate) static GET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::get(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GET")]
 pub fn get<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Get<Key, T> {
     Get { key, _reply: PhantomData }
 }
 /// The `GET` command, built by [`get`](fn@get): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Get<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -360,6 +438,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Get<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GET)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Get<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Get<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETDEL`.
@@ -402,14 +491,21 @@ pub(crate) static GETDEL: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getdel(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETDEL")]
 pub fn getdel<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getdel<Key, T> {
     Getdel { key, _reply: PhantomData }
 }
 /// The `GETDEL` command, built by [`getdel`](fn@getdel): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getdel<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -425,6 +521,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Getdel<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETDEL)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Getdel<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getdel<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETEX`.
@@ -468,7 +575,11 @@ pub(crate) static GETEX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 ///
-/// **Options** (methods of [`Getex`](struct@Getex)): `ex`, `px`, `exat`, `pxat`, `persist`
+/// **Options** (methods of [`Getex`](struct@Getex)): `ex`, `px`, `exat`, `pxat`, `persist`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `persist_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getex(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETEX")]
 pub fn getex<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getex<Key, Unset, T> {
     Getex {
@@ -479,51 +590,221 @@ pub fn getex<Key: ToValkeyArg, T: FromValkey>(key: Key) -> Getex<Key, Unset, T> 
 }
 /// The `GETEX` command, built by [`getex`](fn@getex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getex<Key, Expiration, T> {
     key: Key,
     expiration: Expiration,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Key, T> Getex<Key, Unset, T> {
+impl<Key, Expiration, T> Getex<Key, Expiration, T> {
     /// `EX seconds`
-    pub fn ex(self, seconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex(self, seconds: impl IntoSeconds) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             _reply: PhantomData,
         }
     }
     /// `PX milliseconds`
-    pub fn px(self, milliseconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px(self, milliseconds: impl IntoMillis) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             _reply: PhantomData,
         }
     }
     /// `EXAT unix-time-seconds`
-    pub fn exat(self, unix_time_seconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat(
+        self,
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             _reply: PhantomData,
         }
     }
     /// `PXAT unix-time-milliseconds`
-    pub fn pxat(self, unix_time_milliseconds: i64) -> Getex<Key, Tokened<i64>, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat(
+        self,
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Getex<Key, Tokened<i64>, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             _reply: PhantomData,
         }
     }
     /// `PERSIST`
-    pub fn persist(self) -> Getex<Key, Tok, T> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    pub fn persist(self) -> Getex<Key, Tok, T>
+    where
+        Expiration: Unfilled,
+    {
         Getex {
             key: self.key,
             expiration: Tok("PERSIST"),
+            _reply: PhantomData,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(self, seconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Getex {
+            key: self.key,
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
+            _reply: PhantomData,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(self, milliseconds: Option<i64>) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Getex {
+            key: self.key,
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
+            _reply: PhantomData,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Getex {
+            key: self.key,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
+            _reply: PhantomData,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Getex<Key, Option<Tokened<i64>>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Getex {
+            key: self.key,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
+            _reply: PhantomData,
+        }
+    }
+    /// `PERSIST`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`persist`](Self::persist): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `PERSIST`
+    pub fn persist_if(self, given: bool) -> Getex<Key, Option<Tok>, T>
+    where
+        Expiration: Unfilled,
+    {
+        Getex {
+            key: self.key,
+            expiration: given.then_some(Tok("PERSIST")),
             _reply: PhantomData,
         }
     }
@@ -541,6 +822,19 @@ for Getex<Key, Expiration, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETEX)
+    }
+}
+impl<Key: ToValkeyArg, Expiration: ToValkeyArgs, T: FromValkey> CommandKeys
+for Getex<Key, Expiration, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, Expiration: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Getex<Key, Expiration, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETRANGE`.
@@ -585,6 +879,10 @@ pub(crate) static GETRANGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `end`: an integer — `end`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getrange(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETRANGE")]
 pub fn getrange<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -600,8 +898,11 @@ pub fn getrange<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `GETRANGE` command, built by [`getrange`](fn@getrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getrange<Key, T> {
     key: Key,
     start: i64,
@@ -621,6 +922,17 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Getrange<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETRANGE)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Getrange<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getrange<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `GETSET`.
@@ -667,6 +979,10 @@ pub(crate) static GETSET: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::getset(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "GETSET")]
 pub fn getset<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -680,8 +996,11 @@ pub fn getset<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey>(
 }
 /// The `GETSET` command, built by [`getset`](fn@getset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Getset<Key, ValueArg, T> {
     key: Key,
     value: ValueArg,
@@ -700,6 +1019,19 @@ for Getset<Key, ValueArg, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&GETSET)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey> CommandKeys
+for Getset<Key, ValueArg, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey> fmt::Debug
+for Getset<Key, ValueArg, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INCR`.
@@ -745,14 +1077,21 @@ pub(crate) static INCR: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::incr(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INCR")]
 pub fn incr<Key: ToValkeyArg>(key: Key) -> Incr<Key> {
     Incr { key }
 }
 /// The `INCR` command, built by [`incr`](fn@incr): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Incr<Key> {
     key: Key,
 }
@@ -767,6 +1106,17 @@ impl<Key: ToValkeyArg> Command for Incr<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCR)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Incr<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Incr<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INCRBY`.
@@ -813,14 +1163,21 @@ pub(crate) static INCRBY: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `increment`: an integer — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::incrby(\"k\", 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INCRBY")]
 pub fn incrby<Key: ToValkeyArg>(key: Key, increment: i64) -> Incrby<Key> {
     Incrby { key, increment }
 }
 /// The `INCRBY` command, built by [`incrby`](fn@incrby): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Incrby<Key> {
     key: Key,
     increment: i64,
@@ -837,6 +1194,17 @@ impl<Key: ToValkeyArg> Command for Incrby<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCRBY)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Incrby<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Incrby<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `INCRBYFLOAT`.
@@ -883,14 +1251,21 @@ pub(crate) static INCRBYFLOAT: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `increment`: a number — `increment`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: f64 = con.send(cmd::incrbyfloat(\"k\", 0.5))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "INCRBYFLOAT")]
 pub fn incrbyfloat<Key: ToValkeyArg>(key: Key, increment: f64) -> Incrbyfloat<Key> {
     Incrbyfloat { key, increment }
 }
 /// The `INCRBYFLOAT` command, built by [`incrbyfloat`](fn@incrbyfloat): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `f64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Incrbyfloat<Key> {
     key: Key,
     increment: f64,
@@ -907,6 +1282,17 @@ impl<Key: ToValkeyArg> Command for Incrbyfloat<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&INCRBYFLOAT)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Incrbyfloat<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Incrbyfloat<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `LCS`.
@@ -951,7 +1337,11 @@ pub(crate) static LCS: CommandMeta = CommandMeta {
 /// - `key1`: a key — `key1`
 /// - `key2`: a key — `key2`
 ///
-/// **Options** (methods of [`Lcs`](struct@Lcs)): `len`, `idx`, `minmatchlen`, `withmatchlen`
+/// **Options** (methods of [`Lcs`](struct@Lcs)): `len`, `idx`, `minmatchlen`, `withmatchlen`, `len_if`, `idx_if`, `minmatchlen_opt`, `withmatchlen_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::lcs(\"k\", \"k2\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "LCS")]
 pub fn lcs<Key1: ToValkeyArg, Key2: ToValkeyArg, T: FromValkey>(
     key1: Key1,
@@ -969,8 +1359,11 @@ pub fn lcs<Key1: ToValkeyArg, Key2: ToValkeyArg, T: FromValkey>(
 }
 /// The `LCS` command, built by [`lcs`](fn@lcs): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
     key1: Key1,
     key2: Key2,
@@ -983,13 +1376,17 @@ pub struct Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
 impl<
     Key1,
     Key2,
+    Len,
     Idx,
     MinMatchLen,
     Withmatchlen,
     T,
-> Lcs<Key1, Key2, Unset, Idx, MinMatchLen, Withmatchlen, T> {
+> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
     /// `LEN`
-    pub fn len(self) -> Lcs<Key1, Key2, Tok, Idx, MinMatchLen, Withmatchlen, T> {
+    pub fn len(self) -> Lcs<Key1, Key2, Tok, Idx, MinMatchLen, Withmatchlen, T>
+    where
+        Len: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1000,17 +1397,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key1,
-    Key2,
-    Len,
-    MinMatchLen,
-    Withmatchlen,
-    T,
-> Lcs<Key1, Key2, Len, Unset, MinMatchLen, Withmatchlen, T> {
     /// `IDX`
-    pub fn idx(self) -> Lcs<Key1, Key2, Len, Tok, MinMatchLen, Withmatchlen, T> {
+    pub fn idx(self) -> Lcs<Key1, Key2, Len, Tok, MinMatchLen, Withmatchlen, T>
+    where
+        Idx: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1021,20 +1412,18 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key1,
-    Key2,
-    Len,
-    Idx,
-    Withmatchlen,
-    T,
-> Lcs<Key1, Key2, Len, Idx, Unset, Withmatchlen, T> {
     /// `MINMATCHLEN min-match-len`
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_match_len`: an integer — `[MINMATCHLEN min-match-len]`
     pub fn minmatchlen(
         self,
         min_match_len: i64,
-    ) -> Lcs<Key1, Key2, Len, Idx, Tokened<i64>, Withmatchlen, T> {
+    ) -> Lcs<Key1, Key2, Len, Idx, Tokened<i64>, Withmatchlen, T>
+    where
+        MinMatchLen: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1045,17 +1434,11 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key1,
-    Key2,
-    Len,
-    Idx,
-    MinMatchLen,
-    T,
-> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Unset, T> {
     /// `WITHMATCHLEN`
-    pub fn withmatchlen(self) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Tok, T> {
+    pub fn withmatchlen(self) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Tok, T>
+    where
+        Withmatchlen: Unfilled,
+    {
         Lcs {
             key1: self.key1,
             key2: self.key2,
@@ -1063,6 +1446,103 @@ impl<
             idx: self.idx,
             min_match_len: self.min_match_len,
             withmatchlen: Tok("WITHMATCHLEN"),
+            _reply: PhantomData,
+        }
+    }
+    /// `LEN`
+    ///
+    /// The run-time form of [`len`](Self::len): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LEN`
+    pub fn len_if(
+        self,
+        given: bool,
+    ) -> Lcs<Key1, Key2, Option<Tok>, Idx, MinMatchLen, Withmatchlen, T>
+    where
+        Len: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: given.then_some(Tok("LEN")),
+            idx: self.idx,
+            min_match_len: self.min_match_len,
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `IDX`
+    ///
+    /// The run-time form of [`idx`](Self::idx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `IDX`
+    pub fn idx_if(
+        self,
+        given: bool,
+    ) -> Lcs<Key1, Key2, Len, Option<Tok>, MinMatchLen, Withmatchlen, T>
+    where
+        Idx: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: given.then_some(Tok("IDX")),
+            min_match_len: self.min_match_len,
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `MINMATCHLEN min-match-len`
+    ///
+    /// The run-time form of [`minmatchlen`](Self::minmatchlen): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `min_match_len`: an integer — `[MINMATCHLEN min-match-len]`
+    pub fn minmatchlen_opt(
+        self,
+        min_match_len: Option<i64>,
+    ) -> Lcs<Key1, Key2, Len, Idx, Option<Tokened<i64>>, Withmatchlen, T>
+    where
+        MinMatchLen: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: self.idx,
+            min_match_len: min_match_len
+                .map(|min_match_len| Tokened("MINMATCHLEN", min_match_len)),
+            withmatchlen: self.withmatchlen,
+            _reply: PhantomData,
+        }
+    }
+    /// `WITHMATCHLEN`
+    ///
+    /// The run-time form of [`withmatchlen`](Self::withmatchlen): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `WITHMATCHLEN`
+    pub fn withmatchlen_if(
+        self,
+        given: bool,
+    ) -> Lcs<Key1, Key2, Len, Idx, MinMatchLen, Option<Tok>, T>
+    where
+        Withmatchlen: Unfilled,
+    {
+        Lcs {
+            key1: self.key1,
+            key2: self.key2,
+            len: self.len,
+            idx: self.idx,
+            min_match_len: self.min_match_len,
+            withmatchlen: given.then_some(Tok("WITHMATCHLEN")),
             _reply: PhantomData,
         }
     }
@@ -1093,6 +1573,34 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&LCS)
+    }
+}
+impl<
+    Key1: ToValkeyArg,
+    Key2: ToValkeyArg,
+    Len: ToValkeyArgs,
+    Idx: ToValkeyArgs,
+    MinMatchLen: ToValkeyArgs,
+    Withmatchlen: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key1, f);
+        one_key(&self.key2, f);
+        true
+    }
+}
+impl<
+    Key1: ToValkeyArg,
+    Key2: ToValkeyArg,
+    Len: ToValkeyArgs,
+    Idx: ToValkeyArgs,
+    MinMatchLen: ToValkeyArgs,
+    Withmatchlen: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MGET`.
@@ -1135,14 +1643,21 @@ pub(crate) static MGET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::mget([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MGET")]
 pub fn mget<Key: ToValkeyArgs, T: FromValkey>(key: Key) -> Mget<Key, T> {
     Mget { key, _reply: PhantomData }
 }
 /// The `MGET` command, built by [`mget`](fn@mget): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Mget<Key, T> {
     key: Key,
     _reply: PhantomData<fn() -> T>,
@@ -1158,6 +1673,17 @@ impl<Key: ToValkeyArgs, T: FromValkey> Command for Mget<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MGET)
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Mget<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Mget<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MSET`.
@@ -1200,18 +1726,27 @@ pub(crate) static MSET: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::mset([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MSET")]
-pub fn mset<Data: ToValkeyArgs>(data: Data) -> Mset<Data> {
+pub fn mset<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
+    data: Data,
+) -> Mset<Data> {
     Mset { data }
 }
 /// The `MSET` command, built by [`mset`](fn@mset): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Mset<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs> Command for Mset<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command for Mset<Data> {
     type Output = ();
     fn num_args(&self) -> usize {
         1 + self.data.num_args()
@@ -1222,6 +1757,17 @@ impl<Data: ToValkeyArgs> Command for Mset<Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSET)
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> CommandKeys
+for Mset<Data> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug for Mset<Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MSETEX`.
@@ -1268,9 +1814,15 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
 ///
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
 ///
-/// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Msetex`](struct@Msetex)): `nx`, `xx`, `ex`, `px`, `exat`, `pxat`, `keepttl`, `nx_if`, `xx_if`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `keepttl_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetex([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MSETEX")]
-pub fn msetex<Data: ToValkeyArgs>(data: Data) -> Msetex<Data, Unset, Unset> {
+pub fn msetex<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
+    data: Data,
+) -> Msetex<Data, Unset, Unset> {
     Msetex {
         data,
         condition: Unset,
@@ -1279,16 +1831,24 @@ pub fn msetex<Data: ToValkeyArgs>(data: Data) -> Msetex<Data, Unset, Unset> {
 }
 /// The `MSETEX` command, built by [`msetex`](fn@msetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Msetex<Data, Condition, Expiration> {
     data: Data,
     condition: Condition,
     expiration: Expiration,
 }
-impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
+impl<Data, Condition, Expiration> Msetex<Data, Condition, Expiration> {
     /// `NX`
-    pub fn nx(self) -> Msetex<Data, Tok, Expiration> {
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn nx(self) -> Msetex<Data, Tok, Expiration>
+    where
+        Condition: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: Tok("NX"),
@@ -1296,61 +1856,275 @@ impl<Data, Expiration> Msetex<Data, Unset, Expiration> {
         }
     }
     /// `XX`
-    pub fn xx(self) -> Msetex<Data, Tok, Expiration> {
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Msetex<Data, Tok, Expiration>
+    where
+        Condition: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: Tok("XX"),
             expiration: self.expiration,
         }
     }
-}
-impl<Data, Condition> Msetex<Data, Condition, Unset> {
     /// `EX seconds`
-    pub fn ex(self, seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex(self, seconds: impl IntoSeconds) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
         }
     }
     /// `PX milliseconds`
-    pub fn px(self, milliseconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px(
+        self,
+        milliseconds: impl IntoMillis,
+    ) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
         }
     }
     /// `EXAT unix-time-seconds`
-    pub fn exat(self, unix_time_seconds: i64) -> Msetex<Data, Condition, Tokened<i64>> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat(
+        self,
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
         }
     }
     /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
-    ) -> Msetex<Data, Condition, Tokened<i64>> {
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Msetex<Data, Condition, Tokened<i64>>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
         }
     }
     /// `KEEPTTL`
-    pub fn keepttl(self) -> Msetex<Data, Condition, Tok> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    pub fn keepttl(self) -> Msetex<Data, Condition, Tok>
+    where
+        Expiration: Unfilled,
+    {
         Msetex {
             data: self.data,
             condition: self.condition,
             expiration: Tok("KEEPTTL"),
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration>
+    where
+        Condition: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: given.then_some(Tok("NX")),
+            expiration: self.expiration,
+        }
+    }
+    /// `XX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `XX`
+    pub fn xx_if(self, given: bool) -> Msetex<Data, Option<Tok>, Expiration>
+    where
+        Condition: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: given.then_some(Tok("XX")),
+            expiration: self.expiration,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds`
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds`
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: milliseconds
+                .map(|milliseconds| Tokened("PX", IntoMillis::into_millis(milliseconds))),
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds`
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds`
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Msetex<Data, Condition, Option<Tokened<i64>>>
+    where
+        Expiration: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
+        }
+    }
+    /// `KEEPTTL`
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`keepttl`](Self::keepttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KEEPTTL`
+    pub fn keepttl_if(self, given: bool) -> Msetex<Data, Condition, Option<Tok>>
+    where
+        Expiration: Unfilled,
+    {
+        Msetex {
+            data: self.data,
+            condition: self.condition,
+            expiration: given.then_some(Tok("KEEPTTL")),
+        }
+    }
 }
-impl<Data: ToValkeyArgs, Condition: ToValkeyArgs, Expiration: ToValkeyArgs> Command
-for Msetex<Data, Condition, Expiration> {
+impl<
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+> Command for Msetex<Data, Condition, Expiration> {
     type Output = bool;
     fn num_args(&self) -> usize {
         2 + self.data.num_args() + self.condition.num_args() + self.expiration.num_args()
@@ -1364,6 +2138,24 @@ for Msetex<Data, Condition, Expiration> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSETEX)
+    }
+}
+impl<
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+> CommandKeys for Msetex<Data, Condition, Expiration> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<
+    Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
+    Condition: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+> fmt::Debug for Msetex<Data, Condition, Expiration> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MSETNX`.
@@ -1406,18 +2198,27 @@ pub(crate) static MSETNX: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `data`: one or more: a collection of tuples `(key, value)`, or a single one — `key value [key value ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::msetnx([(\"k\", \"1\")]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MSETNX")]
-pub fn msetnx<Data: ToValkeyArgs>(data: Data) -> Msetnx<Data> {
+pub fn msetnx<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>>(
+    data: Data,
+) -> Msetnx<Data> {
     Msetnx { data }
 }
 /// The `MSETNX` command, built by [`msetnx`](fn@msetnx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Msetnx<Data> {
     data: Data,
 }
-impl<Data: ToValkeyArgs> Command for Msetnx<Data> {
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> Command for Msetnx<Data> {
     type Output = bool;
     fn num_args(&self) -> usize {
         1 + self.data.num_args()
@@ -1428,6 +2229,18 @@ impl<Data: ToValkeyArgs> Command for Msetnx<Data> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MSETNX)
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> CommandKeys
+for Msetnx<Data> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        false
+    }
+}
+impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
+for Msetnx<Data> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `PSETEX`.
@@ -1472,18 +2285,29 @@ pub(crate) static PSETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `milliseconds`: an integer — `milliseconds`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::psetex(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "PSETEX")]
 pub fn psetex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
-    milliseconds: i64,
+    milliseconds: impl IntoMillis,
     value: ValueArg,
 ) -> Psetex<Key, ValueArg> {
-    Psetex { key, milliseconds, value }
+    Psetex {
+        key,
+        milliseconds: IntoMillis::into_millis(milliseconds),
+        value,
+    }
 }
 /// The `PSETEX` command, built by [`psetex`](fn@psetex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Psetex<Key, ValueArg> {
     key: Key,
     milliseconds: i64,
@@ -1502,6 +2326,17 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Psetex<Key, ValueArg> 
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PSETEX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Psetex<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Psetex<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SET`.
@@ -1603,7 +2438,11 @@ pub(crate) static SET: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
 ///
-/// **Options** (methods of [`Set`](struct@Set)): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`
+/// **Options** (methods of [`Set`](struct@Set)): `nx`, `xx`, `ifeq`, `get`, `ex`, `px`, `exat`, `pxat`, `keepttl`, `ex_opt`, `px_opt`, `exat_opt`, `pxat_opt`, `keepttl_if`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::set(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SET")]
 pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1621,8 +2460,14 @@ pub fn set<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SET` command, built by [`set`](fn@set): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
+///   `()` once the value is set. With `nx()`, `xx()` or `ifeq()`: `Some(())` when set, `None` when the condition refused it. With `get()`: the old value (nil when there was none), read into `T`.
+///   - with `nx()`, `xx()`, `ifeq()`: `Option<()>`
+///   - with `get()`: the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Set<Key, ValueArg, Condition, Get, Expiration, O> {
     key: Key,
     value: ValueArg,
@@ -1632,10 +2477,19 @@ pub struct Set<Key, ValueArg, Condition, Get, Expiration, O> {
     min_version: Option<Version>,
     _reply: PhantomData<fn() -> O>,
 }
-impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiration, O> {
+impl<
+    Key,
+    ValueArg,
+    Condition,
+    Get,
+    Expiration,
+    O,
+> Set<Key, ValueArg, Condition, Get, Expiration, O> {
     /// `NX`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `condition` option (`NX | XX | IFEQ comparison-value`): the others cannot be given with it.
     ///
     /// Changes the reply to `Option<()>`.
     pub fn nx(
@@ -1643,6 +2497,7 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     ) -> Set<Key, ValueArg, Tok, Get, Expiration, <O as Raise<L1<Option<()>>>>::Out>
     where
         O: Raise<L1<Option<()>>>,
+        Condition: Unfilled,
     {
         Set {
             key: self.key,
@@ -1658,12 +2513,15 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     ///
     /// (since 2.6.12)
     ///
+    /// One choice of the `condition` option (`NX | XX | IFEQ comparison-value`): the others cannot be given with it.
+    ///
     /// Changes the reply to `Option<()>`.
     pub fn xx(
         self,
     ) -> Set<Key, ValueArg, Tok, Get, Expiration, <O as Raise<L1<Option<()>>>>::Out>
     where
         O: Raise<L1<Option<()>>>,
+        Condition: Unfilled,
     {
         Set {
             key: self.key,
@@ -1681,6 +2539,12 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     ///
     /// (since 8.1.0)
     ///
+    /// One choice of the `condition` option (`NX | XX | IFEQ comparison-value`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `comparison_value`: a string — `IFEQ comparison-value`. Sets the key's value only if the current value matches the specified comparison value. (since 8.1.0)
+    ///
     /// Changes the reply to `Option<()>`.
     pub fn ifeq<ComparisonValue: ToValkeyArg>(
         self,
@@ -1695,6 +2559,7 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
     >
     where
         O: Raise<L1<Option<()>>>,
+        Condition: Unfilled,
     {
         Set {
             key: self.key,
@@ -1706,14 +2571,6 @@ impl<Key, ValueArg, Get, Expiration, O> Set<Key, ValueArg, Unset, Get, Expiratio
             _reply: PhantomData,
         }
     }
-}
-impl<
-    Key,
-    ValueArg,
-    Condition,
-    Expiration,
-    O,
-> Set<Key, ValueArg, Condition, Unset, Expiration, O> {
     /// `GET`
     ///
     /// (since 6.2.0)
@@ -1724,6 +2581,7 @@ impl<
     ) -> Set<Key, ValueArg, Condition, Tok, Expiration, <O as Raise<L2<T>>>::Out>
     where
         O: Raise<L2<T>>,
+        Get: Unfilled,
     {
         Set {
             key: self.key,
@@ -1735,21 +2593,28 @@ impl<
             _reply: PhantomData,
         }
     }
-}
-impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset, O> {
     /// `EX seconds`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds` (since 2.6.12)
     pub fn ex(
         self,
-        seconds: i64,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+        seconds: impl IntoSeconds,
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("EX", seconds),
+            expiration: Tokened("EX", IntoSeconds::into_seconds(seconds)),
             min_version: newer(self.min_version, Some(Version::new(2, 6, 12))),
             _reply: PhantomData,
         }
@@ -1757,16 +2622,25 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `PX milliseconds`
     ///
     /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds` (since 2.6.12)
     pub fn px(
         self,
-        milliseconds: i64,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+        milliseconds: impl IntoMillis,
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("PX", milliseconds),
+            expiration: Tokened("PX", IntoMillis::into_millis(milliseconds)),
             min_version: newer(self.min_version, Some(Version::new(2, 6, 12))),
             _reply: PhantomData,
         }
@@ -1774,16 +2648,28 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `EXAT unix-time-seconds`
     ///
     /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds` (since 6.2.0)
     pub fn exat(
         self,
-        unix_time_seconds: i64,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+        unix_time_seconds: impl IntoUnixSeconds,
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("EXAT", unix_time_seconds),
+            expiration: Tokened(
+                "EXAT",
+                IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+            ),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
             _reply: PhantomData,
         }
@@ -1791,16 +2677,28 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `PXAT unix-time-milliseconds`
     ///
     /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds` (since 6.2.0)
     pub fn pxat(
         self,
-        unix_time_milliseconds: i64,
-    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O> {
+        unix_time_milliseconds: impl IntoUnixMillis,
+    ) -> Set<Key, ValueArg, Condition, Get, Tokened<i64>, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
             condition: self.condition,
             get: self.get,
-            expiration: Tokened("PXAT", unix_time_milliseconds),
+            expiration: Tokened(
+                "PXAT",
+                IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+            ),
             min_version: newer(self.min_version, Some(Version::new(6, 2, 0))),
             _reply: PhantomData,
         }
@@ -1808,7 +2706,12 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
     /// `KEEPTTL`
     ///
     /// (since 6.0.0)
-    pub fn keepttl(self) -> Set<Key, ValueArg, Condition, Get, Tok, O> {
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    pub fn keepttl(self) -> Set<Key, ValueArg, Condition, Get, Tok, O>
+    where
+        Expiration: Unfilled,
+    {
         Set {
             key: self.key,
             value: self.value,
@@ -1816,6 +2719,184 @@ impl<Key, ValueArg, Condition, Get, O> Set<Key, ValueArg, Condition, Get, Unset,
             get: self.get,
             expiration: Tok("KEEPTTL"),
             min_version: newer(self.min_version, Some(Version::new(6, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
+    /// `EX seconds`
+    ///
+    /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`ex`](Self::ex): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `seconds`: an integer — `EX seconds` (since 2.6.12)
+    pub fn ex_opt(
+        self,
+        seconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
+        let min_version = if seconds.is_some() {
+            newer(self.min_version, Some(Version::new(2, 6, 12)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: seconds
+                .map(|seconds| Tokened("EX", IntoSeconds::into_seconds(seconds))),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `PX milliseconds`
+    ///
+    /// (since 2.6.12)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`px`](Self::px): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `milliseconds`: an integer — `PX milliseconds` (since 2.6.12)
+    pub fn px_opt(
+        self,
+        milliseconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
+        let min_version = if milliseconds.is_some() {
+            newer(self.min_version, Some(Version::new(2, 6, 12)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: milliseconds
+                .map(|milliseconds| Tokened(
+                    "PX",
+                    IntoMillis::into_millis(milliseconds),
+                )),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `EXAT unix-time-seconds`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`exat`](Self::exat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_seconds`: a Unix time — `EXAT unix-time-seconds` (since 6.2.0)
+    pub fn exat_opt(
+        self,
+        unix_time_seconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
+        let min_version = if unix_time_seconds.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: unix_time_seconds
+                .map(|unix_time_seconds| Tokened(
+                    "EXAT",
+                    IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
+                )),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `PXAT unix-time-milliseconds`
+    ///
+    /// (since 6.2.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`pxat`](Self::pxat): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `unix_time_milliseconds`: a Unix time — `PXAT unix-time-milliseconds` (since 6.2.0)
+    pub fn pxat_opt(
+        self,
+        unix_time_milliseconds: Option<i64>,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tokened<i64>>, O>
+    where
+        Expiration: Unfilled,
+    {
+        let min_version = if unix_time_milliseconds.is_some() {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: unix_time_milliseconds
+                .map(|unix_time_milliseconds| Tokened(
+                    "PXAT",
+                    IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
+                )),
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `KEEPTTL`
+    ///
+    /// (since 6.0.0)
+    ///
+    /// One choice of the `expiration` option (`EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`keepttl`](Self::keepttl): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `KEEPTTL`
+    pub fn keepttl_if(
+        self,
+        given: bool,
+    ) -> Set<Key, ValueArg, Condition, Get, Option<Tok>, O>
+    where
+        Expiration: Unfilled,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 0, 0)))
+        } else {
+            self.min_version
+        };
+        Set {
+            key: self.key,
+            value: self.value,
+            condition: self.condition,
+            get: self.get,
+            expiration: given.then_some(Tok("KEEPTTL")),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -1846,6 +2927,31 @@ impl<
     }
     fn min_version(&self) -> Option<Version> {
         self.min_version
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ValueArg: ToValkeyArg,
+    Condition: ToValkeyArgs,
+    Get: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+    O: Reply,
+> CommandKeys for Set<Key, ValueArg, Condition, Get, Expiration, O> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<
+    Key: ToValkeyArg,
+    ValueArg: ToValkeyArg,
+    Condition: ToValkeyArgs,
+    Get: ToValkeyArgs,
+    Expiration: ToValkeyArgs,
+    O: Reply,
+> fmt::Debug for Set<Key, ValueArg, Condition, Get, Expiration, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETEX`.
@@ -1890,18 +2996,29 @@ pub(crate) static SETEX: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `seconds`: an integer — `seconds`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::setex(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETEX")]
 pub fn setex<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
-    seconds: i64,
+    seconds: impl IntoSeconds,
     value: ValueArg,
 ) -> Setex<Key, ValueArg> {
-    Setex { key, seconds, value }
+    Setex {
+        key,
+        seconds: IntoSeconds::into_seconds(seconds),
+        value,
+    }
 }
 /// The `SETEX` command, built by [`setex`](fn@setex): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setex<Key, ValueArg> {
     key: Key,
     seconds: i64,
@@ -1920,6 +3037,17 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setex<Key, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETEX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setex<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setex<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETNX`.
@@ -1966,6 +3094,10 @@ pub(crate) static SETNX: CommandMeta = CommandMeta {
 ///
 /// - `key`: a key — `key`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: bool = con.send(cmd::setnx(\"k\", \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETNX")]
 pub fn setnx<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -1975,8 +3107,11 @@ pub fn setnx<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SETNX` command, built by [`setnx`](fn@setnx): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setnx<Key, ValueArg> {
     key: Key,
     value: ValueArg,
@@ -1993,6 +3128,17 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setnx<Key, ValueArg> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETNX)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setnx<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setnx<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SETRANGE`.
@@ -2037,6 +3183,10 @@ pub(crate) static SETRANGE: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `offset`: an integer — `offset`
 /// - `value`: a string — `value`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::setrange(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SETRANGE")]
 pub fn setrange<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
     key: Key,
@@ -2047,8 +3197,11 @@ pub fn setrange<Key: ToValkeyArg, ValueArg: ToValkeyArg>(
 }
 /// The `SETRANGE` command, built by [`setrange`](fn@setrange): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Setrange<Key, ValueArg> {
     key: Key,
     offset: i64,
@@ -2067,6 +3220,17 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> Command for Setrange<Key, ValueArg
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SETRANGE)
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setrange<Key, ValueArg> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setrange<Key, ValueArg> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `STRLEN`.
@@ -2109,14 +3273,21 @@ pub(crate) static STRLEN: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::strlen(\"k\"))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "STRLEN")]
 pub fn strlen<Key: ToValkeyArg>(key: Key) -> Strlen<Key> {
     Strlen { key }
 }
 /// The `STRLEN` command, built by [`strlen`](fn@strlen): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `i64`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Strlen<Key> {
     key: Key,
 }
@@ -2131,6 +3302,17 @@ impl<Key: ToValkeyArg> Command for Strlen<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&STRLEN)
+    }
+}
+impl<Key: ToValkeyArg> CommandKeys for Strlen<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg> fmt::Debug for Strlen<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `SUBSTR`.
@@ -2175,6 +3357,10 @@ pub(crate) static SUBSTR: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `start`: an integer — `start`
 /// - `end`: an integer — `end`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::substr(\"k\", 1, 1))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "SUBSTR")]
 pub fn substr<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
@@ -2190,8 +3376,11 @@ pub fn substr<Key: ToValkeyArg, T: FromValkey>(
 }
 /// The `SUBSTR` command, built by [`substr`](fn@substr): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Substr<Key, T> {
     key: Key,
     start: i64,
@@ -2211,5 +3400,16 @@ impl<Key: ToValkeyArg, T: FromValkey> Command for Substr<Key, T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&SUBSTR)
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Substr<Key, T> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        one_key(&self.key, f);
+        true
+    }
+}
+impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Substr<Key, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

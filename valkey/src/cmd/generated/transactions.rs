@@ -5,15 +5,14 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, Base, Block, EachTok, Present, Raise, Reply, Tok, Tokened, Unset, L1, L2,
+    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
-use crate::cmd::{
-    ArgMeta, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Session,
-    TimeUnit, Version,
-};
+use crate::cmd::parts as shape;
+use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
+use std::fmt;
 use std::marker::PhantomData;
 use super::shared::*;
 
@@ -48,14 +47,21 @@ pub(crate) static DISCARD: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@transaction`
 /// - **Flags:** noscript, loading, stale, fast, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::discard())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "DISCARD")]
 pub fn discard() -> Discard {
     Discard {}
 }
 /// The `DISCARD` command, built by [`discard`](fn@discard): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Discard {}
 impl Command for Discard {
     type Output = ();
@@ -67,6 +73,16 @@ impl Command for Discard {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&DISCARD)
+    }
+}
+impl CommandKeys for Discard {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Discard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `EXEC`.
@@ -99,14 +115,21 @@ pub(crate) static EXEC: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@slow`, `@transaction`
 /// - **Flags:** noscript, loading, stale, skip_commandlog
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::exec())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "EXEC")]
 pub fn exec<T: FromValkey>() -> Exec<T> {
     Exec { _reply: PhantomData }
 }
 /// The `EXEC` command, built by [`exec`](fn@exec): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Exec<T> {
     _reply: PhantomData<fn() -> T>,
 }
@@ -120,6 +143,16 @@ impl<T: FromValkey> Command for Exec<T> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXEC)
+    }
+}
+impl<T: FromValkey> CommandKeys for Exec<T> {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl<T: FromValkey> fmt::Debug for Exec<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `MULTI`.
@@ -154,14 +187,21 @@ pub(crate) static MULTI: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@transaction`
 /// - **Flags:** noscript, loading, stale, fast, no_multi, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::multi())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "MULTI")]
 pub fn multi() -> Multi {
     Multi {}
 }
 /// The `MULTI` command, built by [`multi`](fn@multi): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Multi {}
 impl Command for Multi {
     type Output = ();
@@ -173,6 +213,16 @@ impl Command for Multi {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&MULTI)
+    }
+}
+impl CommandKeys for Multi {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Multi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `UNWATCH`.
@@ -206,14 +256,21 @@ pub(crate) static UNWATCH: CommandMeta = CommandMeta {
 /// - **ACL categories:** `@fast`, `@transaction`
 /// - **Flags:** noscript, loading, stale, fast, allow_busy
 /// - **Reply:** `()`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::unwatch())?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "UNWATCH")]
 pub fn unwatch() -> Unwatch {
     Unwatch {}
 }
 /// The `UNWATCH` command, built by [`unwatch`](fn@unwatch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Unwatch {}
 impl Command for Unwatch {
     type Output = ();
@@ -225,6 +282,16 @@ impl Command for Unwatch {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&UNWATCH)
+    }
+}
+impl CommandKeys for Unwatch {
+    fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
+        true
+    }
+}
+impl fmt::Debug for Unwatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }
 /// Metadata of `WATCH`.
@@ -273,14 +340,21 @@ pub(crate) static WATCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: one or more: a collection of keys, or a single one — `key [key ...]`
+#[cfg_attr(
+    not(doctest),
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::watch([\"k\"]))?;\n# Ok(()) }\n```"
+)]
 #[doc(alias = "WATCH")]
 pub fn watch<Key: ToValkeyArgs>(key: Key) -> Watch<Key> {
     Watch { key }
 }
 /// The `WATCH` command, built by [`watch`](fn@watch): send it with any executor.
 ///
-/// Its type parameters record what was given, so that an option cannot be given twice.
+/// Its type parameters record what was given, so that an option cannot be given twice. `Debug` prints the command line (passwords hidden).
+///
+/// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
+#[derive(Clone)]
 pub struct Watch<Key> {
     key: Key,
 }
@@ -295,5 +369,16 @@ impl<Key: ToValkeyArgs> Command for Watch<Key> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&WATCH)
+    }
+}
+impl<Key: ToValkeyArgs> CommandKeys for Watch<Key> {
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
+        part_keys(&self.key, Pick::All, f);
+        true
+    }
+}
+impl<Key: ToValkeyArgs> fmt::Debug for Watch<Key> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_command(self, &[], f)
     }
 }

@@ -1,0 +1,379 @@
+//! Builder paths that the one-invocation-per-command conformance test does not take, sent to real
+//! servers: choices nested in a required argument (GEOSEARCH ... BYPOLYGON), replies that are nil
+//! for a missing key, and the version check of choices nested inside other choices.
+
+use valkey::cmd::{self, ClientKillFilter, ClientKillFilters, GeoUnit};
+use valkey::sync::Connection;
+use valkey::{ConnectionInfo, ErrorKind, Protocol};
+use valkey_tests::Server;
+
+fn connections(server: &Server) -> Vec<Connection> {
+    [Protocol::Resp2, Protocol::Resp3]
+        .into_iter()
+        .map(|p| {
+            let info = ConnectionInfo::from_url(&server.url())
+                .unwrap()
+                .with_protocol(p);
+            Connection::open(info).unwrap()
+        })
+        .collect()
+}
+
+fn square(lon: f64, lat: f64, d: f64) -> Vec<cmd::LonLat> {
+    [
+        (lon - d, lat - d),
+        (lon + d, lat - d),
+        (lon + d, lat + d),
+        (lon - d, lat + d),
+    ]
+    .into_iter()
+    .map(|(longitude, latitude)| cmd::LonLat {
+        longitude,
+        latitude,
+    })
+    .collect()
+}
+
+#[test]
+fn geosearch_bypolygon_writes_its_token() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con
+            .send(cmd::geoadd(
+                "places",
+                [
+                    (13.361389, 38.115556, "Palermo"),
+                    (15.087269, 37.502669, "Catania"),
+                ],
+            ))
+            .unwrap();
+        let polygon = cmd::geosearch::<_, Vec<String>>(
+            "places",
+            cmd::GeosearchBy::Polygon {
+                vertices: square(13.36, 38.11, 0.5),
+            },
+        );
+        assert_eq!(
+            cmd::args(&polygon)[2..4],
+            [b"BYPOLYGON".to_vec(), b"4".to_vec()]
+        );
+        let found: Vec<String> = con.send(polygon).unwrap();
+        assert_eq!(found, ["Palermo"]);
+        let stored: i64 = con
+            .send(cmd::geosearchstore(
+                "near",
+                "places",
+                cmd::GeosearchstoreBy::Polygon {
+                    vertices: square(14.2, 37.8, 1.5),
+                },
+            ))
+            .unwrap();
+        assert_eq!(stored, 2);
+        // The other shapes still need FROM, and work with it.
+        let near: Vec<String> = con
+            .send(
+                cmd::geosearch(
+                    "places",
+                    cmd::GeosearchBy::Circle {
+                        radius: 100.0,
+                        unit: GeoUnit::Km,
+                    },
+                )
+                .fromlonlat(15.0, 37.0),
+            )
+            .unwrap();
+        assert_eq!(near, ["Catania"]);
+    }
+}
+
+#[test]
+fn object_counters_of_a_missing_key_are_none() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con.send(cmd::del("nothing")).unwrap();
+        assert_eq!(con.send(cmd::object_idletime("nothing")).unwrap(), None);
+        assert_eq!(con.send(cmd::object_refcount("nothing")).unwrap(), None);
+        assert_eq!(con.send(cmd::object_freq("nothing")).unwrap(), None);
+        con.send(cmd::set("present", "1")).unwrap();
+        assert!(con.send(cmd::object_idletime("present")).unwrap().is_some());
+        assert!(con.send(cmd::object_refcount("present")).unwrap().is_some());
+        // FREQ needs an LFU policy.
+        con.send(cmd::config_set([("maxmemory-policy", "allkeys-lfu")]))
+            .unwrap();
+        assert!(con.send(cmd::object_freq("present")).unwrap().is_some());
+        con.send(cmd::config_set([("maxmemory-policy", "noeviction")]))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_nested_choice_newer_than_the_server_is_refused_and_named() {
+    let redis = Server::redis().unwrap();
+    let mut con = Connection::open(redis.url()).unwrap();
+    let kill = || {
+        cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilters::Laddr("127.0.0.1:1".into()),
+            ClientKillFilters::Maxage(1000),
+        ]))
+    };
+    // MAXAGE is Valkey 8.0: refused by Redis 7.0 before sending.
+    let e = con.send(kill()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("CLIENT KILL"), "{e}");
+    let named = cmd::name_argument_needing(&kill(), e).to_string();
+    assert!(named.starts_with("CLIENT KILL MAXAGE: "), "{named}");
+    // The same filter without MAXAGE is sent (and kills nobody).
+    let n: i64 = con
+        .send(cmd::client_kill(ClientKillFilter::Filters(vec![
+            ClientKillFilters::Laddr("127.0.0.1:1".into()),
+        ])))
+        .unwrap();
+    assert_eq!(n, 0);
+    // SET ... IFEQ names its argument too.
+    let ifeq = cmd::set("k", "v").ifeq("old");
+    let e = con.send(&ifeq).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let named = cmd::name_argument_needing(&ifeq, e).to_string();
+    assert!(
+        named.starts_with("SET IFEQ: ") && named.contains("Redis 7.0"),
+        "{named}"
+    );
+
+    // Valkey 9.1 takes MAXAGE.
+    let valkey = Server::valkey().unwrap();
+    let mut con = Connection::open(valkey.url()).unwrap();
+    let n: i64 = con.send(kill()).unwrap();
+    assert_eq!(n, 0);
+}
+
+#[derive(valkey::ToValkeyArgs)]
+struct Profile {
+    name: String,
+    age: u32,
+}
+
+#[test]
+fn repeated_groups_take_tuples_in_the_commands_order() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        // ZADD: (score, member); any number type for the score.
+        let added: i64 = con
+            .send(cmd::zadd("z", [(1.5, "alice"), (2.0, "bob")]))
+            .unwrap();
+        assert_eq!(added, 2);
+        let added: i64 = con
+            .send(cmd::zadd("z", vec![(3, "carol".to_string())]))
+            .unwrap();
+        assert_eq!(added, 1);
+        let one: i64 = con.send(cmd::zadd("z", (4u32, "dave"))).unwrap();
+        assert_eq!(one, 1);
+        let all: Vec<String> = con.send(cmd::zrange("z", "0", "-1")).unwrap();
+        assert_eq!(all, ["alice", "bob", "carol", "dave"]);
+        // HSET: (field, value) pairs, a map, or a derived struct.
+        let n: i64 = con
+            .send(cmd::hset("h", [("f1", "v1"), ("f2", "v2")]))
+            .unwrap();
+        assert_eq!(n, 2);
+        let map: std::collections::BTreeMap<&str, i64> = [("f3", 3), ("f4", 4)].into();
+        let n: i64 = con.send(cmd::hset("h", &map)).unwrap();
+        assert_eq!(n, 2);
+        let profile = Profile {
+            name: "ann".into(),
+            age: 33,
+        };
+        let n: i64 = con.send(cmd::hset("p", &profile)).unwrap();
+        assert_eq!(n, 2);
+        // GEOADD: (longitude, latitude, member).
+        let n: i64 = con
+            .send(cmd::geoadd("g", [(13.361389, 38.115556, "Palermo")]))
+            .unwrap();
+        assert_eq!(n, 1);
+        // MSET: (key, value).
+        con.send(cmd::mset([("a", 1), ("b", 2)])).unwrap();
+        let v: Vec<Option<i64>> = con.send(cmd::mget(["a", "b"])).unwrap();
+        assert_eq!(v, [Some(1), Some(2)]);
+    }
+}
+
+#[test]
+fn script_keys_are_counted_one_by_one() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    let n: i64 = con
+        .send(cmd::eval("return #KEYS").keys(["a", "b"]))
+        .unwrap();
+    assert_eq!(n, 2);
+    let n: i64 = con.send(cmd::eval("return #KEYS").keys("a")).unwrap();
+    assert_eq!(n, 1);
+    let keys = vec!["a".to_string(), "b".into(), "c".into()];
+    let n: i64 = con
+        .send(cmd::eval("return #KEYS + #ARGV").keys(&keys).args(["x"]))
+        .unwrap();
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn zadd_options_the_server_accepts_together_compile_and_run() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let n: i64 = con.send(cmd::zadd("z", [(1.0, "ann")]).nx()).unwrap();
+        assert_eq!(n, 1);
+        // XX with GT, CH: accepted together.
+        let n: i64 = con
+            .send(cmd::zadd("z", [(5.0, "ann")]).xx().gt().ch())
+            .unwrap();
+        assert_eq!(n, 1);
+        // INCR with one pair (a tuple or a one-element array), with NX or with GT.
+        let s: Option<f64> = con.send(cmd::zadd("z", (2.0, "ann")).incr()).unwrap();
+        assert_eq!(s, Some(7.0));
+        let s: Option<f64> = con
+            .send(cmd::zadd("z", [(1.0, "bob")]).nx().incr())
+            .unwrap();
+        assert_eq!(s, Some(1.0));
+        let s: Option<f64> = con
+            .send(cmd::zadd("z", [(-1.0, "bob")]).gt().incr())
+            .unwrap();
+        assert_eq!(s, None);
+    }
+}
+
+#[test]
+fn options_given_at_run_time_keep_one_type() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    for ttl in [None, Some(100)] {
+        // Both branches build one type.
+        let set = if ttl.is_some() {
+            cmd::set("k", "v").ex_opt(ttl)
+        } else {
+            cmd::set("k", "v").ex_opt(None)
+        };
+        con.send(set).unwrap();
+        let left: i64 = con.send(cmd::ttl("k")).unwrap();
+        assert_eq!(left, if ttl.is_some() { 100 } else { -1 });
+    }
+    for xx in [false, true] {
+        // A condition chosen at run time, with an option excluded only by NX.
+        let n: i64 = con
+            .send(cmd::zadd("z", [(1.0, "m")]).xx_if(xx).gt().ch())
+            .unwrap();
+        assert_eq!(n, if xx { 0 } else { 1 });
+    }
+    // Only an option actually given raises the version the command needs.
+    use valkey::Command;
+    assert_eq!(cmd::expire("k", 10).nx_if(false).min_version(), None);
+    assert_eq!(
+        cmd::expire("k", 10).nx_if(true).min_version(),
+        Some(valkey::cmd::Version::new(7, 0, 0))
+    );
+    con.send(cmd::set("fresh", "v")).unwrap();
+    let n: bool = con.send(cmd::expire("fresh", 10).nx_if(true)).unwrap();
+    assert!(n);
+    // NX refuses a key that has a time to live already.
+    let n: bool = con.send(cmd::expire("fresh", 10).nx_if(true)).unwrap();
+    assert!(!n);
+}
+
+#[test]
+fn expirations_and_timeouts_take_durations_and_system_times() {
+    use std::time::{Duration, SystemTime};
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    con.send(cmd::set("a", "1").ex(Duration::from_secs(100)))
+        .unwrap();
+    let left: i64 = con.send(cmd::ttl("a")).unwrap();
+    assert!((99..=100).contains(&left), "{left}");
+    con.send(cmd::set("b", "1").px(Duration::from_millis(50_000)))
+        .unwrap();
+    let left: i64 = con.send(cmd::pttl("b")).unwrap();
+    assert!((49_000..=50_000).contains(&left), "{left}");
+    let at = SystemTime::now() + Duration::from_secs(3600);
+    con.send(cmd::set("c", "1").exat(at)).unwrap();
+    let left: i64 = con.send(cmd::ttl("c")).unwrap();
+    assert!((3598..=3600).contains(&left), "{left}");
+    con.send(cmd::set("d", "1").pxat(at)).unwrap();
+    let when: i64 = con.send(cmd::pexpiretime("d")).unwrap();
+    let want = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(when, want);
+    let set: bool = con.send(cmd::expire("a", Duration::from_secs(10))).unwrap();
+    assert!(set);
+    // Plain integers (even large literals) still work.
+    con.send(cmd::set("e", "1").pxat(4_102_444_800_000))
+        .unwrap();
+    let set: bool = con.send(cmd::expireat("e", 4_102_444_800)).unwrap();
+    assert!(set);
+    // A blocking timeout with a fraction of a second.
+    let started = std::time::Instant::now();
+    let got: Option<(String, String)> = con
+        .send(cmd::blpop("empty", Duration::from_millis(200)))
+        .unwrap();
+    assert_eq!(got, None);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[test]
+fn xread_takes_stream_and_id_pairs() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        for s in ["s1", "s2"] {
+            let id = cmd::XaddIdSelector::Id("1-1".into());
+            let _: String = con.send(cmd::xadd(s, id, [("f", "v")])).unwrap();
+        }
+        let read = cmd::xread::<_, valkey::Value>([("s1", "0"), ("s2", "0")]).count(10);
+        assert_eq!(
+            cmd::args(&read),
+            ["XREAD", "COUNT", "10", "STREAMS", "s1", "s2", "0", "0"]
+                .map(|s| s.as_bytes().to_vec())
+        );
+        let v: valkey::Value = con.send(read).unwrap();
+        let text = format!("{v:?}");
+        assert!(text.contains("s1") && text.contains("s2"), "{text}");
+        // A map works too, and a group read.
+        let id = cmd::XgroupCreateIdSelector::Id("0".into());
+        con.send(cmd::xgroup_create("s1", "g", id)).unwrap();
+        let streams: std::collections::BTreeMap<&str, &str> = [("s1", ">")].into();
+        let v: valkey::Value = con
+            .send(cmd::xreadgroup("g", "c", &streams).count(1))
+            .unwrap();
+        assert!(format!("{v:?}").contains("s1"));
+    }
+}
+
+#[test]
+fn weights_are_numbers() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    let _: i64 = con.send(cmd::zadd("{z}a", [(1.0, "m")])).unwrap();
+    let _: i64 = con.send(cmd::zadd("{z}b", [(2.0, "m")])).unwrap();
+    let n: i64 = con
+        .send(cmd::zunionstore("{z}d", ["{z}a", "{z}b"]).weights([2.0, 0.5]))
+        .unwrap();
+    assert_eq!(n, 1);
+    let score: Option<f64> = con.send(cmd::zscore("{z}d", "m")).unwrap();
+    assert_eq!(score, Some(3.0));
+    // Integers are numbers too, and a Vec.
+    let n: i64 = con
+        .send(cmd::zunionstore("{z}d", ["{z}a", "{z}b"]).weights(vec![1, 1]))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn sort_get_takes_one_pattern_or_several() {
+    let server = Server::valkey().unwrap();
+    let mut con = Connection::open(server.url()).unwrap();
+    let _: i64 = con.send(cmd::rpush("ids", ["1", "2"])).unwrap();
+    con.send(cmd::mset([("w_1", "one"), ("w_2", "two")]))
+        .unwrap();
+    let v: Vec<String> = con.send(cmd::sort("ids").get("w_*")).unwrap();
+    assert_eq!(v, ["one", "two"]);
+    let patterns = vec!["#", "w_*"];
+    let v: Vec<String> = con.send(cmd::sort("ids").get(&patterns)).unwrap();
+    assert_eq!(v, ["1", "one", "2", "two"]);
+}
