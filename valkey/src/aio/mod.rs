@@ -4,5 +4,7 @@ mod batch;
 mod multiplexed;
 mod slots;
 pub(crate) mod stream;
+mod subscriber;
 
 pub use multiplexed::MultiplexedConnection;
+pub use subscriber::{SharedSubscriber, SHARED_SUBSCRIBER_CAPACITY};

@@ -10,11 +10,13 @@
 
 use super::slots::Slots;
 use super::stream::{establish, BoxRead, BoxWrite};
+use super::subscriber::{cannot_share, SharedSubscriber, SubState};
 use crate::cmd::{encode, Blocks, Command, Session};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, session, ReadBuffer, ServerInfo};
+use crate::pubsub::Event;
 use crate::value::Value;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -49,6 +51,27 @@ struct Pending {
     collected: Vec<Bytes>,
     /// Where the reply goes (an index into `State::slots`).
     slot: usize,
+    /// Answered by this many confirmation pushes of this kind instead of reply frames (a shared
+    /// subscriber's (un)subscribe).
+    confirms: Option<&'static str>,
+    /// Completing it restores the shared subscriber after a reconnect.
+    restores: bool,
+}
+
+impl Pending {
+    fn new(frames: usize, slot: usize) -> Pending {
+        Pending {
+            frames,
+            collected: if frames > 1 {
+                Vec::with_capacity(frames)
+            } else {
+                Vec::new()
+            },
+            slot,
+            confirms: None,
+            restores: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +112,8 @@ struct State {
     /// Callers waiting for room (`max_in_flight`, or too many unwritten bytes).
     room: Vec<Waker>,
     silence: Silence,
+    /// The shared subscriber, if one exists (RESP3).
+    sub: Option<SubState>,
 }
 
 impl State {
@@ -101,6 +126,59 @@ impl State {
         if !self.room.is_empty() {
             wake.append(&mut self.room);
         }
+    }
+
+    /// Queues a command of the connection's own (resubscribe, PING, unsubscribe on drop): its
+    /// reply is read and discarded. `front`: before everything not yet written.
+    fn queue_internal(&mut self, encoded: &[u8], mut p: Pending, front: bool) {
+        p.slot = self.slots.alloc(None);
+        self.slots.abandon(p.slot);
+        if front {
+            debug_assert_eq!(self.in_flight, 0, "nothing written on a new socket yet");
+            self.wbuf.splice(0..0, encoded.iter().copied());
+            self.pending.push_front(p);
+        } else {
+            self.wbuf.extend_from_slice(encoded);
+            self.pending.push_back(p);
+        }
+    }
+
+    /// A push frame for the shared subscriber: a message for its queue, or a confirmation that
+    /// answers the first written command. Whether it was taken.
+    fn route_push(&mut self, frame: &Bytes, wake: &mut Vec<Waker>) -> bool {
+        let Some(kind) = session::pubsub_frame_kind(frame) else {
+            return false;
+        };
+        if session::is_message_kind(kind) {
+            if let Some(sub) = self.sub.as_mut() {
+                sub.message(frame, wake);
+                return true;
+            }
+            return false;
+        }
+        if self.in_flight == 0 {
+            return false;
+        }
+        let Some(front) = self.pending.front_mut() else {
+            return false;
+        };
+        if front.confirms != Some(kind) {
+            return false;
+        }
+        front.collected.push(frame.clone());
+        if front.collected.len() < front.frames {
+            return true;
+        }
+        let p = self.pending.pop_front().expect("front exists");
+        self.in_flight -= 1;
+        if p.restores {
+            if let Some(sub) = self.sub.as_mut() {
+                sub.resubscribed(wake);
+            }
+        }
+        self.slots
+            .complete(p.slot, Ok(Reply::Many(p.collected)), wake);
+        true
     }
 
     /// Fails every queued entry whose bytes were not written, with `err` made by `make`.
@@ -213,6 +291,7 @@ impl MultiplexedConnection {
                 slots: Slots::new(),
                 room: Vec::new(),
                 silence: Silence::Default,
+                sub: None,
             }),
             wake_writer: Notify::new(),
             dedicated,
@@ -329,15 +408,19 @@ impl MultiplexedConnection {
             return Poll::Ready(Err(e));
         }
         let slot = st.slots.alloc(Some(waker.clone()));
-        st.pending.push_back(Pending {
-            frames,
-            collected: if frames > 1 {
-                Vec::with_capacity(frames)
-            } else {
-                Vec::new()
-            },
-            slot,
-        });
+        st.pending.push_back(Pending::new(frames, slot));
+        Poll::Ready(Ok(self.queued(st, slot, was_empty)))
+    }
+
+    /// After an entry was queued under `st`: starts a reconnect or wakes the writer, and
+    /// returns the caller's wait for `slot`.
+    fn queued<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        slot: usize,
+        was_empty: bool,
+    ) -> ReplyFuture<'a> {
+        let shared = self.shared();
         let reconnect = st.status == Status::Broken;
         if reconnect {
             st.status = Status::Reconnecting;
@@ -348,12 +431,111 @@ impl MultiplexedConnection {
         } else if was_empty {
             shared.wake_writer.notify_one();
         }
-        Poll::Ready(Ok(ReplyFuture {
+        ReplyFuture {
             shared,
             slot,
             fresh: true,
             taken: false,
-        }))
+        }
+    }
+
+    /// A subscriber sharing this connection (RESP3 only; one at a time): its messages are
+    /// routed to it by kind, replies to their callers. See [`SharedSubscriber`].
+    pub fn subscriber(&self) -> Result<SharedSubscriber> {
+        let mut st = self.shared().lock();
+        if self.shared().dedicated {
+            return Err(cannot_share("it is a dedicated connection"));
+        }
+        if st.server.protocol != crate::config::Protocol::Resp3 {
+            return Err(cannot_share(
+                "it speaks RESP2, where a subscribed connection can run nothing else",
+            ));
+        }
+        if st.sub.is_some() {
+            return Err(cannot_share("it has a subscriber already"));
+        }
+        st.sub = Some(SubState::default());
+        drop(st);
+        Ok(SharedSubscriber::new(self.clone()))
+    }
+
+    /// Queues a shared subscriber's (un)subscribe, answered by `count(sub)` confirmations of
+    /// `kind`, and returns them.
+    pub(crate) async fn confirmed(
+        &self,
+        kind: &'static str,
+        cmd: &crate::Cmd,
+        count: impl FnOnce(&mut SubState) -> usize,
+    ) -> Result<Vec<Bytes>> {
+        let mut encoded = Vec::new();
+        encode(cmd, &mut encoded)?;
+        let mut count = Some(count);
+        let reply = std::future::poll_fn(|cx| {
+            let shared = self.shared();
+            let mut st = shared.lock();
+            if st.closed {
+                return Poll::Ready(Err(closed_error()));
+            }
+            if !st.has_room(shared.info.max_in_flight) {
+                st.room.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let (Some(sub), Some(count)) = (st.sub.as_mut(), count.take()) else {
+                return Poll::Ready(Err(Error::protocol("internal: no shared subscriber")));
+            };
+            let frames = count(sub);
+            let was_empty = st.wbuf.is_empty();
+            st.wbuf.extend_from_slice(&encoded);
+            let slot = st.slots.alloc(Some(cx.waker().clone()));
+            let mut p = Pending::new(frames, slot);
+            p.confirms = Some(kind);
+            st.pending.push_back(p);
+            Poll::Ready(Ok(self.queued(st, slot, was_empty)))
+        })
+        .await?;
+        match reply.await? {
+            Reply::Many(f) => Ok(f),
+            Reply::One(f) => Ok(vec![f]),
+        }
+    }
+
+    /// The shared subscriber's next event, or `None` once the connection is closed.
+    pub(crate) fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let mut st = self.shared().lock();
+        let closed = st.closed;
+        let Some(sub) = st.sub.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match sub.pop(cx.waker()) {
+            Some(e) => Poll::Ready(Some(e)),
+            None if closed => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    /// The shared subscriber's next event, if one is there.
+    pub(crate) fn take_event(&self) -> Option<Event> {
+        self.shared().lock().sub.as_mut()?.take()
+    }
+
+    /// The shared subscriber is gone: unsubscribe from everything it had.
+    pub(crate) fn drop_subscriber(&self) {
+        let shared = self.shared();
+        let mut st = shared.lock();
+        let Some(sub) = st.sub.take() else { return };
+        if st.closed || st.status == Status::Broken {
+            return;
+        }
+        let was_empty = st.wbuf.is_empty();
+        for (kind, count, encoded) in sub.unsubscribe_all() {
+            let mut p = Pending::new(count, 0);
+            p.confirms = Some(kind);
+            st.queue_internal(&encoded, p, false);
+        }
+        drop(st);
+        if was_empty {
+            shared.wake_writer.notify_one();
+        }
     }
 
     /// Runs a blocking command on a dedicated connection (in place, on one that is dedicated
@@ -529,7 +711,11 @@ impl Shared {
             );
             st.settle(p, Err(e), &mut wake);
         }
-        let reconnect = !st.pending.is_empty() && !st.closed && !self.dedicated;
+        if let Some(sub) = st.sub.as_mut() {
+            sub.disconnected(&err, &mut wake);
+        }
+        let resubscribe = st.sub.as_ref().is_some_and(SubState::any);
+        let reconnect = (resubscribe || !st.pending.is_empty()) && !st.closed && !self.dedicated;
         if st.closed {
             st.fail_unsent(closed_error, &mut wake);
         } else if self.dedicated {
@@ -570,16 +756,17 @@ impl State {
 /// generation, on failure fails everyone queued (their commands were never sent).
 async fn reconnect_loop(shared: Arc<Shared>) {
     let mut delay = Duration::from_millis(50);
-    let mut last_err = None;
-    for attempt in 0..RECONNECT_ATTEMPTS {
+    let mut attempt = 0;
+    loop {
         if attempt > 0 {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(1));
         }
+        attempt += 1;
         if shared.lock().closed {
             return;
         }
-        match establish(&shared.info).await {
+        let err = match establish(&shared.info).await {
             Ok((r, w, rbuf, server)) => {
                 let mut st = shared.lock();
                 if st.closed {
@@ -588,34 +775,58 @@ async fn reconnect_loop(shared: Arc<Shared>) {
                 st.status = Status::Connected;
                 st.server = server;
                 st.in_flight = 0;
+                restore_subscriber(&mut st);
                 let generation = st.generation;
                 st.io = spawn_io(&shared, generation, r, w, rbuf);
                 drop(st);
                 shared.wake_writer.notify_one();
                 return;
             }
-            Err(e) => {
-                tracing::debug!("reconnect attempt {} failed: {e}", attempt + 1);
-                last_err = Some(e);
-            }
+            Err(e) => e,
+        };
+        tracing::debug!("reconnect attempt {attempt} failed: {err}");
+        if attempt < RECONNECT_ATTEMPTS {
+            continue;
+        }
+        // Queued commands were never sent: they fail now rather than wait on.
+        let mut st = shared.lock();
+        let mut wake = Vec::new();
+        st.fail_unsent(
+            || {
+                Error::derived(
+                    ErrorKind::NotSent,
+                    format!("could not reconnect: {err}; the command was not sent"),
+                    &err,
+                )
+            },
+            &mut wake,
+        );
+        // A subscriber waits for its messages: keep trying for it (its consumer has the
+        // `Disconnected` event); otherwise the next command tries again.
+        let keep_trying = st.sub.as_ref().is_some_and(SubState::any);
+        if !keep_trying {
+            st.status = Status::Broken;
+        }
+        drop(st);
+        wake.into_iter().for_each(Waker::wake);
+        if !keep_trying {
+            return;
         }
     }
-    let err = last_err.unwrap_or_else(|| Error::new(ErrorKind::Io, "reconnect failed"));
-    let mut st = shared.lock();
-    st.status = Status::Broken;
-    let mut wake = Vec::new();
-    st.fail_unsent(
-        || {
-            Error::derived(
-                ErrorKind::NotSent,
-                format!("could not reconnect: {err}; the command was not sent"),
-                &err,
-            )
-        },
-        &mut wake,
-    );
-    drop(st);
-    wake.into_iter().for_each(Waker::wake);
+}
+
+/// Puts the shared subscriber's resubscribe commands before everything queued on a new socket;
+/// the last one's confirmations end the gap.
+fn restore_subscriber(st: &mut State) {
+    let Some(sub) = st.sub.as_ref() else { return };
+    let commands = sub.resubscribe();
+    let last = commands.len().saturating_sub(1);
+    for (i, (kind, count, encoded)) in commands.into_iter().enumerate().rev() {
+        let mut p = Pending::new(count, 0);
+        p.confirms = Some(kind);
+        p.restores = i == last;
+        st.queue_internal(&encoded, p, true);
+    }
 }
 
 fn closed_error() -> Error {
@@ -717,7 +928,9 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
             }
             for frame in frames.drain(..) {
                 if proto::is_push(&frame) {
-                    keep_push(st, &frame);
+                    if !st.route_push(&frame, &mut wake) {
+                        keep_push(st, &frame);
+                    }
                     continue;
                 }
                 // Only a written command can be answered: anything else is a reply nobody
@@ -730,7 +943,8 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
                     .pending
                     .front_mut()
                     .expect("in_flight counts pending entries");
-                let reply = if front.frames == 1 {
+                // A reply where confirmations were due (an error to SUBSCRIBE) answers it whole.
+                let reply = if front.frames == 1 || front.confirms.is_some() {
                     Reply::One(frame)
                 } else {
                     front.collected.push(frame);
@@ -767,20 +981,39 @@ async fn watchdog(shared: Arc<Shared>, generation: u64, base: Duration) {
     let mut quiet = Duration::ZERO;
     loop {
         tokio::time::sleep(tick).await;
-        let (busy, silence) = {
+        let (busy, silence, subscribed) = {
             let st = shared.lock();
             if st.generation != generation || st.status != Status::Connected {
                 return;
             }
-            (st.in_flight > 0, st.silence)
+            let subscribed = st.sub.as_ref().is_some_and(SubState::any);
+            (
+                st.in_flight > 0 || !st.wbuf.is_empty(),
+                st.silence,
+                subscribed,
+            )
         };
         let reads = shared.reads.load(Ordering::Relaxed);
-        if !busy || reads != last_reads {
+        if reads != last_reads || (!busy && !subscribed) {
             last_reads = reads;
             quiet = Duration::ZERO;
             continue;
         }
         quiet += tick;
+        if !busy {
+            // A subscriber waits for messages that may never come: after a quiet deadline, a
+            // PING makes replies due, and a dead server is then noticed like any other.
+            if quiet >= base {
+                let mut st = shared.lock();
+                if st.generation == generation && st.wbuf.is_empty() {
+                    st.queue_internal(b"*1\r\n$4\r\nPING\r\n", Pending::new(1, 0), false);
+                    drop(st);
+                    shared.wake_writer.notify_one();
+                }
+                quiet = Duration::ZERO;
+            }
+            continue;
+        }
         let limit = match silence {
             Silence::Default => base,
             Silence::Blocking(Some(limit)) => limit,

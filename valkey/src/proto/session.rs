@@ -18,7 +18,8 @@ pub(crate) fn refuse_shared(meta: &CommandMeta) -> Result<()> {
         Session::PubSub => {
             "it turns the connection into a subscriber, whose messages would be taken as other \
              tasks' replies; use `Client::get_async_pubsub` (or `get_pubsub`), a subscriber on \
-             a connection of its own"
+             a connection of its own, or `MultiplexedConnection::subscriber` (RESP3), which \
+             shares this one"
         }
         Session::Monitor => {
             "it turns the connection into a stream of events for everyone sharing it; use \

@@ -61,7 +61,7 @@
 
 mod blocking;
 mod core;
-mod message;
+pub(crate) mod message;
 #[cfg(feature = "tokio")]
 mod tokio;
 
