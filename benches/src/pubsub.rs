@@ -19,7 +19,10 @@ pub fn payload(seq: u64, size: usize) -> Vec<u8> {
         size >= SEQ_DIGITS,
         "a payload needs {SEQ_DIGITS} bytes for its number"
     );
-    assert!(seq < 10u64.pow(SEQ_DIGITS as u32), "{seq} has too many digits");
+    assert!(
+        seq < 10u64.pow(SEQ_DIGITS as u32),
+        "{seq} has too many digits"
+    );
     let mut p = format!("{seq:0width$}", width = SEQ_DIGITS).into_bytes();
     p.extend((SEQ_DIGITS..size).map(|i| b'a' + (i % 26) as u8));
     p
@@ -104,6 +107,11 @@ impl SeqCheck {
     /// failed client after the error went through the client's own error type).
     pub fn failure(&self) -> Option<&SeqError> {
         self.failure.as_ref()
+    }
+
+    /// Messages expected in all.
+    pub fn total(&self) -> u64 {
+        self.total
     }
 
     /// Messages received (and found in order) so far.
@@ -232,7 +240,7 @@ mod tests {
             c.check(b"ch", &payload(i, 20)).unwrap();
         }
         assert!(c.done());
-        assert_eq!(c.received(), 3);
+        assert_eq!((c.received(), c.total()), (3, 3));
         assert_eq!(c.failure(), None);
         assert_eq!(
             c.check(b"ch", &payload(3, 20)),
