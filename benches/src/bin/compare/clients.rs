@@ -95,6 +95,7 @@ pub fn run_sync<D: SyncDriver>(d: &mut D, w: &Workload, data: &Data) -> Res<()> 
             }
         }
         Kind::Conc { .. } => return Err("conc workloads need an async client".into()),
+        Kind::PubSub { .. } => return Err("pub/sub workloads are run by `pubsub`".into()),
         Kind::Seed { op, n } => {
             let s = &data.seed;
             for i in 0..n {
@@ -196,6 +197,7 @@ pub async fn run_async<D: AsyncDriver>(d: &mut D, w: &Workload, data: &Data) -> 
                 expect_len(d.get(key).await?, size, "GET")?;
             }
         }
+        Kind::PubSub { .. } => return Err("pub/sub workloads are run by `pubsub`".into()),
     }
     Ok(())
 }

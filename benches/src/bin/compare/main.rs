@@ -2,13 +2,15 @@
 //! against one server, interleaved over several rounds, the async clients on tokio's
 //! current-thread and multi-thread runtimes: ops/s, client CPU per operation, the server's CPU per
 //! command and commands per server read and write, with a check that the server ran exactly the
-//! commands sent.
+//! commands sent. The pub/sub workloads measure one subscriber of each client receiving what a
+//! publisher child process (this binary, `--publisher URL`) publishes.
 //!
 //! `cargo run --release -p valkey-benches --bin compare -- [--rounds N] [--quick] [--pin]
 //! [--runtime current|multi|both] [--url URL] [--only w1,w2] [--clients c1,c2] [--protocol 2|3]
 //! [--out DIR]`
 
 mod clients;
+mod pubsub;
 mod workloads;
 
 use clients::{AsyncDriver, Fred, RedisAsync, RedisSync, SyncDriver, ValkeyAsync, ValkeySync};
@@ -18,9 +20,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use valkey_benches::args::{ArgParser, UsageError};
 use valkey_benches::cpu::{measure, Sample};
+use valkey_benches::pubsub::PublishJob;
 use valkey_benches::report::{self, Measurement, RunInfo, Runtime};
 use valkey_benches::target::{self, Target};
-use valkey_benches::Res;
+use valkey_benches::{BoxError, Res};
 use workloads::{Data, Workload};
 
 const USAGE: &str = "\
@@ -34,7 +37,8 @@ usage: compare [--rounds N] [--quick] [--pin] [--runtime current|multi|both] [--
   --runtime R     tokio runtime(s) of the async clients: current (current-thread), multi
                   (multi-thread, one worker per available CPU) or both (default)
   --url URL       server to use (default: start a valkey-server of our own)
-  --only W,..     only these workloads (seq, pipe, conc64, conc256, set_str, ..., get_100KiB)
+  --only W,..     only these workloads (seq, pipe, conc64, conc256, set_str, ..., get_100KiB,
+                  pubsub_16B, pubsub_1KiB)
   --clients C,..  only these clients (valkey-sync, valkey-async, redis-sync, redis-async, fred)
   --protocol 2|3  speak RESP2 or RESP3 with every client (default: each client's own default)
   --out DIR       where latest.md, latest.jsonl and latest.svg go (default benches/results)
@@ -149,6 +153,19 @@ fn parse_args() -> Result<Option<Options>, UsageError> {
 }
 
 fn main() -> ExitCode {
+    // The publisher child process of the pub/sub workloads (see `pubsub`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, url] = &args[..] {
+        if flag == "--publisher" {
+            return match pubsub::publisher_main(url) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("compare --publisher: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let opts = match parse_args() {
         Ok(Some(o)) => o,
         Ok(None) => {
@@ -252,6 +269,8 @@ struct Clients {
     valkey_sync: Option<ValkeySync>,
     redis_sync: Option<RedisSync>,
     runtimes: Vec<AsyncClients>,
+    /// For the pub/sub workloads, which open a subscriber per run.
+    config: Config,
 }
 
 /// How each client is told to connect.
@@ -345,6 +364,69 @@ impl Clients {
                 .into_iter()
                 .map(|rt| AsyncClients::open(opts, &config, rt))
                 .collect::<Res<_>>()?,
+            config,
+        })
+    }
+
+    /// Runs pub/sub `job` once with a new subscriber of client `name` (on runtime `rt` if
+    /// async), subscribed before the measurement and closed after it; `None` when that client
+    /// is not in the run.
+    fn run_pubsub(
+        &mut self,
+        name: &str,
+        rt: Option<Runtime>,
+        job: &PublishJob,
+        ctx: &mut pubsub::Ctx,
+    ) -> Option<Res<pubsub::Outcome>> {
+        let config = &self.config;
+        let ch = pubsub::CHANNEL;
+        let Some(kind) = rt else {
+            return Some(match name {
+                "valkey-sync" if self.valkey_sync.is_some() => (|| {
+                    let mut sub = config.ours.get_pubsub()?;
+                    sub.subscribe(ch)?;
+                    pubsub::run_sync(ctx, &mut sub, job)
+                })(),
+                "redis-sync" if self.redis_sync.is_some() => (|| {
+                    let mut con = config.redis.get_connection()?;
+                    con.set_read_timeout(Some(pubsub::RECV_TIMEOUT))?;
+                    let mut sub = con.as_pubsub();
+                    sub.subscribe(ch)?;
+                    pubsub::run_sync(ctx, &mut sub, job)
+                })(),
+                _ => return None,
+            });
+        };
+        let a = self.runtimes.iter().find(|a| a.rt.kind == kind)?;
+        let (rt, local) = (&a.rt.rt, a.rt.local.as_ref());
+        Some(match name {
+            "valkey-async" if a.valkey.is_some() => pubsub::block(rt, local, async {
+                let mut sub = config.ours.get_async_pubsub().await?;
+                sub.subscribe(ch).await?;
+                Ok::<_, BoxError>(sub)
+            })
+            .and_then(|sub| pubsub::run_async(ctx, rt, local, sub, job)),
+            "redis-async" if a.redis.is_some() => pubsub::block(rt, local, async {
+                let mut sub = config.redis.get_async_pubsub().await?;
+                sub.subscribe(ch).await?;
+                Ok::<_, BoxError>(pubsub::RedisAsyncSub(sub))
+            })
+            .and_then(|sub| pubsub::run_async(ctx, rt, local, sub, job)),
+            "fred" if a.fred.is_some() => pubsub::block(rt, local, async {
+                use fred::prelude::{EventInterface, PubsubInterface};
+                let mut builder = fred::prelude::Builder::from_config(config.fred.clone());
+                // Room for a whole run, so that the broadcast channel never drops (`Lagged`).
+                builder.with_performance_config(|p| {
+                    p.broadcast_channel_capacity = (job.n as usize).max(32);
+                });
+                let client = builder.build_subscriber_client()?;
+                client.init().await?;
+                let rx = client.message_rx();
+                client.subscribe(ch).await?;
+                Ok::<_, BoxError>(pubsub::FredSub { client, rx })
+            })
+            .and_then(|sub| pubsub::run_async(ctx, rt, local, sub, job)),
+            _ => return None,
         })
     }
 
@@ -423,6 +505,17 @@ fn run(opts: &Options) -> Res<bool> {
     }
     let url = target.url();
     let mut raw = target.raw()?;
+    // The pub/sub workloads' publisher: another process, so that this one's CPU time is the
+    // subscriber's alone; pinned, it shares the server's CPU and leaves CPU 0 to the subscriber.
+    let mut publisher = if workloads.iter().any(Workload::is_pubsub) {
+        let p = pubsub::Publisher::spawn(&url)?;
+        if pinned {
+            target::pin(p.pid(), 1)?;
+        }
+        Some(p)
+    } else {
+        None
+    };
     let data = Arc::new(Data::new(&workloads));
     data.load(&mut raw)?;
 
@@ -505,15 +598,37 @@ fn run(opts: &Options) -> Res<bool> {
                 if w.async_only() && rt.is_none() {
                     continue;
                 }
-                w.before_run(&mut raw)?;
-                let before = target::server_stats(&mut raw)?;
-                let sample = clients
-                    .run(c, rt, w, &data)
-                    .ok_or_else(|| format!("client {c} is not open"))?
-                    .map_err(|e| format!("{} on {c}: {e}", w.name))?;
-                let after = target::server_stats(&mut raw)?;
-                let server = before.delta(&after, &overhead);
+                let not_open = || format!("client {c} is not open");
+                let on = |e: BoxError| format!("{} on {c}: {e}", w.name);
+                let (sample, server, failed) = match pubsub::job(w) {
+                    Some(job) => {
+                        let mut ctx = pubsub::Ctx {
+                            raw: &mut raw,
+                            publisher: publisher.as_mut().ok_or("no publisher")?,
+                            overhead: &overhead,
+                        };
+                        let o = clients
+                            .run_pubsub(c, rt, &job, &mut ctx)
+                            .ok_or_else(not_open)?
+                            .map_err(on)?;
+                        (o.sample, o.server, o.failure)
+                    }
+                    None => {
+                        w.before_run(&mut raw)?;
+                        let before = target::server_stats(&mut raw)?;
+                        let sample = clients
+                            .run(c, rt, w, &data)
+                            .ok_or_else(not_open)?
+                            .map_err(on)?;
+                        let after = target::server_stats(&mut raw)?;
+                        (sample, before.delta(&after, &overhead), None)
+                    }
+                };
                 let check = target::check_calls(&w.expected_calls(), &server.calls);
+                let check = match (check, failed) {
+                    (None, None) => None,
+                    (a, b) => Some(a.into_iter().chain(b).collect::<Vec<_>>().join("; ")),
+                };
                 let row = rows
                     .iter_mut()
                     .find(|r| r.workload == w.name && r.client == c && r.runtime == rt)
@@ -544,6 +659,7 @@ fn run(opts: &Options) -> Res<bool> {
         }
     }
     drop(clients);
+    drop(publisher);
 
     let mut runtime_note = String::from("async clients on tokio's ");
     runtime_note.push_str(match opts.runtimes {
@@ -561,6 +677,21 @@ fn run(opts: &Options) -> Res<bool> {
                 "; pinned, so all workers share CPU 0 (the multi-thread targets are for unpinned runs)",
             );
         }
+    }
+    let mut notes = Vec::new();
+    if workloads.iter().any(Workload::is_pubsub) {
+        notes.push(format!(
+            "pub/sub: a new subscriber per run (valkey-typed `PubSub::get_message` and \
+             `AsyncPubSub::next`, redis-rs `Connection::as_pubsub` and `aio::PubSub::on_message`, \
+             fred `SubscriberClient::message_rx` with a broadcast capacity of a whole run), \
+             confirmed by `PUBSUB NUMSUB` before the clock starts; a publisher child process (the \
+             same for every client) publishes the messages, each with its sequence number, in \
+             pipelines of {} PUBLISH; ops/s = messages received per second (from handing the \
+             publisher its job to the last message), client CPU = the subscriber's (the publisher \
+             is another process), server CPU per PUBLISH includes the delivery; every message is \
+             checked (none lost, duplicated or out of order)",
+            pubsub::PUBLISH_BATCH
+        ));
     }
     let info = RunInfo {
         date: report::utc_now(),
@@ -598,7 +729,10 @@ fn run(opts: &Options) -> Res<bool> {
                  as a command",
                 overhead.cpu_us, overhead.reads, overhead.writes
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(notes)
+        .collect(),
     };
     let mut md = report::markdown(&info, &rows);
     md.push_str(&targets_section(
@@ -621,6 +755,18 @@ fn run(opts: &Options) -> Res<bool> {
         &MULTI_GOALS,
         &rows,
         mt_note,
+    ));
+    md.push_str(&targets_section(
+        "Targets of issue 17 (pub/sub: messages/s and subscriber CPU per message)",
+        &PUBSUB_GOALS,
+        &rows,
+        Some(if opts.quick {
+            "--quick counts; shown for information. The blocking subscriber is compared with the \
+             async peers on the current-thread runtime."
+        } else {
+            "The blocking subscriber is compared with the async peers on the current-thread \
+             runtime; CPU per message is compared with the peer that received the most messages/s."
+        }),
     ));
     print!("\n{md}");
     std::fs::create_dir_all(&opts.out)?;
@@ -647,6 +793,9 @@ enum Metric {
     Ops,
     /// Server CPU per command; lower is better.
     ServerCpu,
+    /// Client CPU per operation against the peer with the most operations per second (not the
+    /// most frugal one); lower is better.
+    CpuOfFastest,
 }
 
 /// One performance target: ours against the best of `peers` on `workload`.
@@ -722,6 +871,46 @@ const MULTI_GOALS: [Goal; 7] = [
     },
 ];
 const ASYNC_PEERS: &[&str] = &["redis-async", "fred"];
+
+/// Issue 17's targets: each of our subscribers against the best peer's messages/s, and its CPU
+/// per message against that peer's.
+const PUBSUB_GOALS: [Goal; 12] = pubsub_goals(["pubsub_16B", "pubsub_1KiB"]);
+
+const fn pubsub_goals(workloads: [&'static str; 2]) -> [Goal; 12] {
+    const fn goal(
+        workload: &'static str,
+        runtime: &'static str,
+        ours: &'static str,
+        metric: Metric,
+    ) -> Goal {
+        Goal {
+            workload,
+            runtime,
+            ours,
+            peers: ALL_PEERS,
+            metric,
+            limit: match metric {
+                Metric::Ops => 1.5,
+                _ => 0.6,
+            },
+        }
+    }
+    let [a, b] = workloads;
+    [
+        goal(a, "current", "valkey-sync", Metric::Ops),
+        goal(a, "current", "valkey-sync", Metric::CpuOfFastest),
+        goal(a, "current", "valkey-async", Metric::Ops),
+        goal(a, "current", "valkey-async", Metric::CpuOfFastest),
+        goal(a, "multi", "valkey-async", Metric::Ops),
+        goal(a, "multi", "valkey-async", Metric::CpuOfFastest),
+        goal(b, "current", "valkey-sync", Metric::Ops),
+        goal(b, "current", "valkey-sync", Metric::CpuOfFastest),
+        goal(b, "current", "valkey-async", Metric::Ops),
+        goal(b, "current", "valkey-async", Metric::CpuOfFastest),
+        goal(b, "multi", "valkey-async", Metric::Ops),
+        goal(b, "multi", "valkey-async", Metric::CpuOfFastest),
+    ]
+}
 
 /// The first targets (for pinned runs; async clients on the current-thread runtime), as ratios
 /// to peers in the same run.
@@ -800,18 +989,19 @@ fn targets_section(
     rows: &[Measurement],
     note: Option<&str>,
 ) -> String {
-    let value = |g: &Goal, c: &str| {
+    let value_of = |g: &Goal, c: &str, metric: Metric| {
         let rt = if c.ends_with("-sync") { "-" } else { g.runtime };
         let r = rows
             .iter()
             .find(|r| r.workload == g.workload && r.client == c && r.runtime_name() == rt)?;
-        match g.metric {
-            Metric::Cpu => r.cpu_us_per_op(),
+        match metric {
+            Metric::Cpu | Metric::CpuOfFastest => r.cpu_us_per_op(),
             Metric::Ops => r.ops_per_sec(),
             Metric::ServerCpu => r.server_cpu_us_per_cmd(),
         }
         .map(|s| s.median)
     };
+    let value = |g: &Goal, c: &str| value_of(g, c, g.metric);
     let mut s = format!("\n## {title}\n\n");
     if let Some(note) = note {
         s.push_str(note);
@@ -822,12 +1012,14 @@ fn targets_section(
     );
     for g in goals {
         let (what, op) = match g.metric {
-            Metric::Cpu => ("CPU/op", "≤"),
+            Metric::Cpu | Metric::CpuOfFastest => ("CPU/op", "≤"),
             Metric::Ops => ("ops/s", "≥"),
             Metric::ServerCpu => ("server CPU/cmd", "≤"),
         };
         let peer_text = if g.peers.len() == 1 {
             g.peers[0]
+        } else if g.metric == Metric::CpuOfFastest {
+            "fastest peer"
         } else {
             "best peer"
         };
@@ -841,30 +1033,38 @@ fn targets_section(
             g.workload, g.ours, g.limit
         );
         let fmt = |v: f64| match g.metric {
-            Metric::Cpu | Metric::ServerCpu => format!("{} µs", report::micros(v)),
+            Metric::Cpu | Metric::ServerCpu | Metric::CpuOfFastest => {
+                format!("{} µs", report::micros(v))
+            }
             Metric::Ops => format!("{} ops/s", report::human(v)),
         };
         let ours = value(g, g.ours);
-        let best = g
-            .peers
-            .iter()
-            .filter_map(|p| value(g, p).map(|v| (v, *p)))
-            .reduce(|a, b| {
-                let better = match g.metric {
-                    Metric::Cpu | Metric::ServerCpu => b.0 < a.0,
-                    Metric::Ops => b.0 > a.0,
-                };
-                if better {
-                    b
-                } else {
-                    a
-                }
-            });
+        let best_by = |metric: Metric| {
+            g.peers
+                .iter()
+                .filter_map(|p| value_of(g, p, metric).map(|v| (v, *p)))
+                .reduce(|a, b| {
+                    let better = match metric {
+                        Metric::Cpu | Metric::ServerCpu | Metric::CpuOfFastest => b.0 < a.0,
+                        Metric::Ops => b.0 > a.0,
+                    };
+                    if better {
+                        b
+                    } else {
+                        a
+                    }
+                })
+        };
+        let best = match g.metric {
+            Metric::CpuOfFastest => best_by(Metric::Ops)
+                .and_then(|(_, peer)| value_of(g, peer, Metric::Cpu).map(|v| (v, peer))),
+            m => best_by(m),
+        };
         match (ours, best) {
             (Some(o), Some((p, peer))) => {
                 let ratio = o / p;
                 let met = match g.metric {
-                    Metric::Cpu | Metric::ServerCpu => ratio <= g.limit,
+                    Metric::Cpu | Metric::ServerCpu | Metric::CpuOfFastest => ratio <= g.limit,
                     Metric::Ops => ratio >= g.limit,
                 };
                 s.push_str(&format!(

@@ -33,6 +33,9 @@ pub enum Kind {
     Seed { op: SeedOp, n: usize },
     /// `n` GETs of one value of `size` bytes.
     Get { size: usize, n: usize },
+    /// `n` messages of `size` bytes published to one channel by the publisher process (see
+    /// `pubsub`), all received by one subscriber of the client under test.
+    PubSub { size: usize, n: usize },
 }
 
 /// A named workload.
@@ -88,6 +91,20 @@ impl Workload {
                 n: q(2_000),
             },
         ));
+        w.push(Workload::new(
+            "pubsub_16B",
+            Kind::PubSub {
+                size: 16,
+                n: q(100_000),
+            },
+        ));
+        w.push(Workload::new(
+            "pubsub_1KiB",
+            Kind::PubSub {
+                size: 1024,
+                n: q(20_000),
+            },
+        ));
         w
     }
 
@@ -103,13 +120,18 @@ impl Workload {
         matches!(self.kind, Kind::Conc { .. })
     }
 
-    /// Commands sent per run.
+    /// Whether it is a pub/sub workload (run by `pubsub`, not by `clients`).
+    pub fn is_pubsub(&self) -> bool {
+        matches!(self.kind, Kind::PubSub { .. })
+    }
+
+    /// Commands sent per run (for pub/sub: messages published, each received once).
     pub fn commands(&self) -> u64 {
         (match self.kind {
             Kind::Seq { n } => 2 * n,
             Kind::Pipe { batches } => batches * 2 * PIPE_HALF,
             Kind::Conc { tasks, per_task } => tasks * (per_task / 2 * 2),
-            Kind::Seed { n, .. } | Kind::Get { n, .. } => n,
+            Kind::Seed { n, .. } | Kind::Get { n, .. } | Kind::PubSub { n, .. } => n,
         }) as u64
     }
 
@@ -122,6 +144,7 @@ impl Workload {
             }
             Kind::Seed { op, n } => vec![(op.server_command(), n as u64)],
             Kind::Get { n, .. } => vec![("get", n as u64)],
+            Kind::PubSub { n, .. } => vec![("publish", n as u64)],
         }
     }
 
