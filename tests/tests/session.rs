@@ -614,6 +614,52 @@ fn callers_beyond_the_in_flight_cap_wait_and_nothing_is_dropped() {
 }
 
 #[test]
+fn dedicated_connections_are_capped_and_callers_wait_for_one() {
+    let server = start();
+    let info = ConnectionInfo::from_url(&server.url())
+        .unwrap()
+        .with_max_dedicated(2);
+    rt().block_on(async {
+        let con = MultiplexedConnection::open(info).await.unwrap();
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let con = con.clone();
+                tokio::spawn(async move {
+                    let v: Option<(String, String)> =
+                        con.send(cmd::blpop(["nothing"], 0.3)).await.unwrap();
+                    v
+                })
+            })
+            .collect();
+        let mut most = 0;
+        while tasks.iter().any(|t| !t.is_finished()) {
+            let Reply::Bulk(info) = server.command(&["INFO", "clients"]).unwrap() else {
+                panic!()
+            };
+            let blocked: i64 = String::from_utf8_lossy(&info)
+                .lines()
+                .find_map(|l| l.strip_prefix("blocked_clients:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            most = most.max(blocked);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), None);
+        }
+        assert!(most <= 2, "{most} blocked at once with a cap of 2");
+        assert!(
+            started.elapsed() >= Duration::from_millis(850),
+            "three waves of two: {:?}",
+            started.elapsed()
+        );
+    });
+}
+
+#[test]
 fn the_handshake_is_inside_the_connect_timeout() {
     // A listener that accepts and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
