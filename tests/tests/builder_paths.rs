@@ -377,3 +377,84 @@ fn sort_get_takes_one_pattern_or_several() {
     let v: Vec<String> = con.send(cmd::sort("ids").get(&patterns)).unwrap();
     assert_eq!(v, ["1", "one", "2", "two"]);
 }
+
+#[test]
+fn tuple_pipelines_and_transactions_take_more_than_16_commands() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let i = || cmd::incr("n");
+        let seventeen = (
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            cmd::get::<_, Option<String>>("n"),
+        );
+        let out = con.pipe(seventeen).unwrap();
+        assert_eq!((out.0, out.15, out.16), (1, 16, Some("16".to_string())));
+        let seventeen = (
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            cmd::get::<_, Option<String>>("n"),
+        );
+        let out = con.transaction(seventeen).unwrap();
+        assert_eq!((out.0, out.15, out.16), (17, 32, Some("32".to_string())));
+        // 24 is the largest tuple.
+        let out = con
+            .pipe((
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+            ))
+            .unwrap();
+        assert_eq!((out.0, out.23), (33, 56));
+    }
+}
