@@ -458,3 +458,32 @@ fn tuple_pipelines_and_transactions_take_more_than_16_commands() {
         assert_eq!((out.0, out.23), (33, 56));
     }
 }
+
+#[test]
+fn an_empty_collection_where_the_server_needs_one_is_refused_before_sending() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let none: Vec<&str> = Vec::new();
+        let e = con.send(cmd::watch(&none)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("WATCH takes at least 1 argument after its name, 0 given"),
+            "{e}"
+        );
+        let e = con.send(cmd::del(&none)).unwrap_err();
+        assert!(e.to_string().starts_with("DEL takes at least 1"), "{e}");
+        // In a batch, the command is named and nothing of the batch is sent.
+        let e = con.pipe((cmd::incr("n"), cmd::exists(&none))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("EXISTS takes at least 1"), "{e}");
+        let n: Option<i64> = con.send(cmd::get("n")).unwrap();
+        assert_eq!(n, None);
+        // The connection is still in step; one key is enough.
+        con.send(cmd::watch(["k"])).unwrap();
+        con.send(cmd::unwatch()).unwrap();
+        // A raw command is the server's to judge.
+        let e = con.send(valkey::Cmd::new("WATCH")).unwrap_err();
+        assert!(e.to_string().contains("wrong number of arguments"), "{e}");
+    }
+}
