@@ -487,3 +487,35 @@ fn an_empty_collection_where_the_server_needs_one_is_refused_before_sending() {
         assert!(e.to_string().contains("wrong number of arguments"), "{e}");
     }
 }
+
+#[test]
+fn integer_replies_read_into_any_integer_type_or_bool() {
+    use valkey::Command;
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let _: i64 = con.send(cmd::rpush("l", ["a", "b", "c"])).unwrap();
+        let len: usize = con.send(cmd::llen("l").returning()).unwrap();
+        assert_eq!(len, 3);
+        let len: u8 = con.send_as(&cmd::llen("l")).unwrap();
+        assert_eq!(len, 3);
+        let n = con.send(cmd::incr("n").returning::<u64>()).unwrap();
+        assert_eq!(n, 1);
+        let there: bool = con.send_as(&cmd::exists("l")).unwrap();
+        assert!(there);
+        let there: bool = con.send(cmd::exists("nope").returning()).unwrap();
+        assert!(!there);
+        // Out of range: an error naming the range, and the connection stays in step.
+        let _: i64 = con.send(cmd::decrby("n", 3)).unwrap();
+        let e = con.send(cmd::incr("n").returning::<u32>()).unwrap_err();
+        assert!(e.is_conversion(), "{e}");
+        assert!(e.to_string().contains("u32's range 0..=4294967295"), "{e}");
+        let e = con
+            .send_as::<_, bool>(&cmd::exists(["l", "l"]))
+            .unwrap_err();
+        assert!(e.to_string().contains("0/1"), "{e}");
+        // Inference without an annotation still gives i64.
+        let n = con.send(cmd::incr("n")).unwrap();
+        assert_eq!(n, 0i64);
+    }
+}

@@ -36,6 +36,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A fixed `Output` is the reply as the server sends it (`LLEN`, `INCR`, `EXISTS` are `i64`), so
+//! that `let n = con.send(cmd::incr("k"))?;` needs no annotation. To read it into another type,
+//! say so: [`Command::returning`] on the builder, or the executors' `send_as`, take any
+//! [`FromValkey`] type. Every integer type reads an integer reply checked (a value outside the
+//! type's range is an error that names the range, never a wrap), and `bool` reads a 0/1 reply
+//! (anything else is an error):
+//!
+//! ```no_run
+//! # use valkey::{cmd, Command};
+//! # fn main() -> valkey::Result<()> {
+//! # let mut con = valkey::Client::open("valkey://127.0.0.1:6379")?.get_connection()?;
+//! let len: usize = con.send(cmd::llen("list").returning())?;
+//! let n = con.send(cmd::incr("counter").returning::<u64>())?;
+//! let there: bool = con.send_as(&cmd::exists("k"))?;
+//! # let _ = (len, n, there);
+//! # Ok(()) }
+//! ```
+//!
 //! Each builder also carries the command's [`CommandMeta`] (flags, key specs, ACL categories,
 //! tips) and reports, through [`Command::min_version`], the newest server version the options
 //! given need. [`lookup`] finds any command's metadata by name.
