@@ -519,3 +519,43 @@ fn integer_replies_read_into_any_integer_type_or_bool() {
         assert_eq!(n, 0i64);
     }
 }
+
+#[derive(valkey::FromValkey, Debug, PartialEq)]
+struct Scored(String, f64);
+
+#[derive(valkey::FromValkey, Debug, PartialEq)]
+struct Person {
+    name: String,
+    age: u32,
+}
+
+#[test]
+fn derived_structs_read_both_protocols_and_missing_hashes() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let _: i64 = con.send(cmd::zadd("z", [(1.5, "a"), (2.0, "b")])).unwrap();
+        let scored: Vec<Scored> = con.send(cmd::zrange("z", "0", "-1").withscores()).unwrap();
+        assert_eq!(scored, [Scored("a".into(), 1.5), Scored("b".into(), 2.0)]);
+        let none: Option<Person> = con.send(cmd::hgetall("missing")).unwrap();
+        assert_eq!(none, None);
+        let _: i64 = con
+            .send(cmd::hset("p", [("name", "ann"), ("age", "33")]))
+            .unwrap();
+        let some: Option<Person> = con.send(cmd::hgetall("p")).unwrap();
+        assert_eq!(
+            some,
+            Some(Person {
+                name: "ann".into(),
+                age: 33
+            })
+        );
+        let _: i64 = con.send(cmd::hset("p", [("age", "-1")])).unwrap();
+        let e = con.send(cmd::hgetall::<_, Person>("p")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Person.age: expected an integer in u32's range 0..=4294967295"),
+            "{e}"
+        );
+    }
+}

@@ -402,16 +402,22 @@ from_float!(f32, f64);
 
 impl<T: FromValkey> FromValkey for Option<T> {
     /// Nil (RESP2 nil bulk or nil array, RESP3 null) is `None`. An empty array is not nil: it is
-    /// `Some` of whatever `T` reads from it (an empty `Vec`, or an error for a scalar).
+    /// `Some` of whatever `T` reads from it (an empty `Vec`, or an error for a scalar), except
+    /// for a derived struct, where an empty map or array is `None`.
     #[inline]
     fn from_valkey(value: Value) -> Result<Self> {
         match strip_attributes(value) {
             Value::Nil => Ok(None),
+            Value::Map(m) if T::EMPTY_IS_NONE && m.is_empty() => Ok(None),
+            Value::Array(a) if T::EMPTY_IS_NONE && a.is_empty() => Ok(None),
             other => T::from_valkey(other).map(Some),
         }
     }
     #[inline]
     fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        if T::EMPTY_IS_NONE {
+            return Self::from_valkey(frame.read_value()?);
+        }
         if frame.read_nil()? {
             Ok(None)
         } else {
