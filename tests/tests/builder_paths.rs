@@ -377,3 +377,185 @@ fn sort_get_takes_one_pattern_or_several() {
     let v: Vec<String> = con.send(cmd::sort("ids").get(&patterns)).unwrap();
     assert_eq!(v, ["1", "one", "2", "two"]);
 }
+
+#[test]
+fn tuple_pipelines_and_transactions_take_more_than_16_commands() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let i = || cmd::incr("n");
+        let seventeen = (
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            cmd::get::<_, Option<String>>("n"),
+        );
+        let out = con.pipe(seventeen).unwrap();
+        assert_eq!((out.0, out.15, out.16), (1, 16, Some("16".to_string())));
+        let seventeen = (
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            i(),
+            cmd::get::<_, Option<String>>("n"),
+        );
+        let out = con.transaction(seventeen).unwrap();
+        assert_eq!((out.0, out.15, out.16), (17, 32, Some("32".to_string())));
+        // 24 is the largest tuple.
+        let out = con
+            .pipe((
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+                i(),
+            ))
+            .unwrap();
+        assert_eq!((out.0, out.23), (33, 56));
+    }
+}
+
+#[test]
+fn an_empty_collection_where_the_server_needs_one_is_refused_before_sending() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let none: Vec<&str> = Vec::new();
+        let e = con.send(cmd::watch(&none)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("WATCH takes at least 1 argument after its name, 0 given"),
+            "{e}"
+        );
+        let e = con.send(cmd::del(&none)).unwrap_err();
+        assert!(e.to_string().starts_with("DEL takes at least 1"), "{e}");
+        // In a batch, the command is named and nothing of the batch is sent.
+        let e = con.pipe((cmd::incr("n"), cmd::exists(&none))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("EXISTS takes at least 1"), "{e}");
+        let n: Option<i64> = con.send(cmd::get("n")).unwrap();
+        assert_eq!(n, None);
+        // The connection is still in step; one key is enough.
+        con.send(cmd::watch(["k"])).unwrap();
+        con.send(cmd::unwatch()).unwrap();
+        // A raw command is the server's to judge.
+        let e = con.send(valkey::Cmd::new("WATCH")).unwrap_err();
+        assert!(e.to_string().contains("wrong number of arguments"), "{e}");
+    }
+}
+
+#[test]
+fn integer_replies_read_into_any_integer_type_or_bool() {
+    use valkey::Command;
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let _: i64 = con.send(cmd::rpush("l", ["a", "b", "c"])).unwrap();
+        let len: usize = con.send(cmd::llen("l").returning()).unwrap();
+        assert_eq!(len, 3);
+        let len: u8 = con.send_as(&cmd::llen("l")).unwrap();
+        assert_eq!(len, 3);
+        let n = con.send(cmd::incr("n").returning::<u64>()).unwrap();
+        assert_eq!(n, 1);
+        let there: bool = con.send_as(&cmd::exists("l")).unwrap();
+        assert!(there);
+        let there: bool = con.send(cmd::exists("nope").returning()).unwrap();
+        assert!(!there);
+        // Out of range: an error naming the range, and the connection stays in step.
+        let _: i64 = con.send(cmd::decrby("n", 3)).unwrap();
+        let e = con.send(cmd::incr("n").returning::<u32>()).unwrap_err();
+        assert!(e.is_conversion(), "{e}");
+        assert!(e.to_string().contains("u32's range 0..=4294967295"), "{e}");
+        let e = con
+            .send_as::<_, bool>(&cmd::exists(["l", "l"]))
+            .unwrap_err();
+        assert!(e.to_string().contains("0/1"), "{e}");
+        // Inference without an annotation still gives i64.
+        let n = con.send(cmd::incr("n")).unwrap();
+        assert_eq!(n, 0i64);
+    }
+}
+
+#[derive(valkey::FromValkey, Debug, PartialEq)]
+struct Scored(String, f64);
+
+#[derive(valkey::FromValkey, Debug, PartialEq)]
+struct Person {
+    name: String,
+    age: u32,
+}
+
+#[test]
+fn derived_structs_read_both_protocols_and_missing_hashes() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        let _: i64 = con.send(cmd::zadd("z", [(1.5, "a"), (2.0, "b")])).unwrap();
+        let scored: Vec<Scored> = con.send(cmd::zrange("z", "0", "-1").withscores()).unwrap();
+        assert_eq!(scored, [Scored("a".into(), 1.5), Scored("b".into(), 2.0)]);
+        let none: Option<Person> = con.send(cmd::hgetall("missing")).unwrap();
+        assert_eq!(none, None);
+        let _: i64 = con
+            .send(cmd::hset("p", [("name", "ann"), ("age", "33")]))
+            .unwrap();
+        let some: Option<Person> = con.send(cmd::hgetall("p")).unwrap();
+        assert_eq!(
+            some,
+            Some(Person {
+                name: "ann".into(),
+                age: 33
+            })
+        );
+        let _: i64 = con.send(cmd::hset("p", [("age", "-1")])).unwrap();
+        let e = con.send(cmd::hgetall::<_, Person>("p")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Person.age: expected an integer in u32's range 0..=4294967295"),
+            "{e}"
+        );
+    }
+}

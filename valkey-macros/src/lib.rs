@@ -15,8 +15,11 @@ use syn::{
 ///
 /// - named structs read a map: a RESP3 map, a RESP2 flat `[field, value, ...]` array (HGETALL,
 ///   CONFIG GET), or an array of pairs; `Option` fields may be missing, unknown fields are
-///   ignored unless `#[valkey(deny_unknown_fields)]`;
-/// - tuple structs read an array of exactly that many elements; a one-field tuple struct (and
+///   ignored unless `#[valkey(deny_unknown_fields)]`; `Option<Struct>` is `None` for nil and for
+///   an empty map or array (`HGETALL` of a missing key);
+/// - tuple structs read an array of exactly that many elements; a sequence of two-field tuple
+///   structs also reads RESP2's flat `[a1, b1, a2, b2, ...]` (`ZRANGE ... WITHSCORES`) and a
+///   map's entries, as 2-tuples do; a one-field tuple struct (and
 ///   any struct with `#[valkey(transparent)]`) reads the value its field reads;
 /// - enums of unit variants read a simple or bulk string equal to the variant's name.
 ///
@@ -310,6 +313,8 @@ fn from_valkey(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let name = &input.ident;
     let type_name = name.to_string();
 
+    // Items of the impl besides `from_valkey`.
+    let mut extra = TokenStream2::new();
     let body = match &input.data {
         Data::Union(u) => {
             return Err(Error::new(
@@ -328,6 +333,10 @@ fn from_valkey(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     let read = read_as(&p, ty, quote!(value));
                     quote!(#p::Ok(#name { #ident: #read? }))
                 } else {
+                    // HGETALL of a missing key: an empty map, read as `None` by `Option<Self>`.
+                    extra = quote!(
+                        const EMPTY_IS_NONE: bool = true;
+                    );
                     named_struct_body(&p, name, &type_name, &fields, &attrs)
                 }
             }
@@ -351,6 +360,25 @@ fn from_valkey(input: &DeriveInput) -> syn::Result<TokenStream2> {
                             read_as(&p, ty, quote!(__items.next().unwrap_or(#p::Value::Nil)));
                         quote!(#read.map_err(|e| #p::index_error(e, #type_name, #i))?)
                     });
+                    if n == 2 {
+                        // A sequence of pairs reads RESP2's flat `[a1, b1, a2, b2, ...]` (ZRANGE
+                        // WITHSCORES) as RESP3's `[[a1, b1], ...]` or a map's entries.
+                        let (t0, t1) = (&fields.unnamed[0].ty, &fields.unnamed[1].ty);
+                        let r0 = read_as(&p, t0, quote!(__first));
+                        let r1 = read_as(&p, t1, quote!(__second));
+                        extra = quote! {
+                            const READS_PAIRS: bool = true;
+                            fn from_pair(
+                                __first: #krate::Value,
+                                __second: #krate::Value,
+                            ) -> #krate::Result<Self> {
+                                #p::Ok(#name(
+                                    #r0.map_err(|e| #p::index_error(e, #type_name, 0usize))?,
+                                    #r1.map_err(|e| #p::index_error(e, #type_name, 1usize))?,
+                                ))
+                            }
+                        };
+                    }
                     quote! {
                         let mut __items = #p::read_exact(value, #n, #expected)?.into_iter();
                         #p::Ok(#name(#(#reads),*))
@@ -406,6 +434,7 @@ fn from_valkey(input: &DeriveInput) -> syn::Result<TokenStream2> {
             fn from_valkey(value: #krate::Value) -> #krate::Result<Self> {
                 #body
             }
+            #extra
         }
     })
 }

@@ -74,23 +74,23 @@ fn integers_from_int_text_boolean_and_integral_double() {
 fn integer_overflow_is_an_error_not_a_wrap() {
     assert_eq!(
         err::<u8>(Value::Int(256)),
-        "expected an integer that fits in u8, got integer 256"
+        "expected an integer in u8's range 0..=255, got integer 256"
     );
     assert_eq!(
         err::<u32>(Value::Int(-1)),
-        "expected an integer that fits in u32, got integer -1"
+        "expected an integer in u32's range 0..=4294967295, got integer -1"
     );
     assert_eq!(
         err::<i8>(bulk("128")),
-        "expected an integer that fits in i8, got bulk string \"128\""
+        "expected an integer in i8's range -128..=127, got bulk string \"128\""
     );
     assert_eq!(
         err::<u64>(bulk("-1")),
-        "expected an integer, got bulk string \"-1\""
+        "expected an integer in u64's range 0..=18446744073709551615, got bulk string \"-1\""
     );
     assert_eq!(
         err::<i64>(Value::Double(9223372036854775808.0)),
-        "expected an integer that fits in i64, got double 9.223372036854776e18"
+        "expected an integer in i64's range -9223372036854775808..=9223372036854775807, got double 9.223372036854776e18"
     );
     assert_eq!(get::<u128>(Value::Double(9223372036854775808.0)), 1 << 63);
 }
@@ -125,7 +125,7 @@ fn integer_rejects_fractions_text_and_nil() {
     assert_eq!(
         err::<i64>(Value::BulkString(vec![b'1'; 100].into())),
         format!(
-            "expected an integer that fits in i64, got bulk string \"{}\"... (100 bytes)",
+            "expected an integer in i64's range -9223372036854775808..=9223372036854775807, got bulk string \"{}\"... (100 bytes)",
             "1".repeat(64)
         )
     );
@@ -569,4 +569,26 @@ fn json_reads_json_text() {
         "expected a JSON string, got integer 3"
     );
     assert_eq!(get::<Option<Json<P>>>(Value::Nil), None);
+}
+
+#[test]
+fn every_integer_type_and_bool_read_an_integer_reply_checked() {
+    macro_rules! each {
+        ($($t:ty),*) => {$(
+            assert_eq!(get::<$t>(Value::Int(7)), 7 as $t);
+            assert_eq!(get::<$t>(bulk("7")), 7 as $t);
+            let e = err::<$t>(bulk("-170141183460469231731687303715884105728"));
+            assert!(e.contains(concat!(stringify!($t), "'s range")) && e.contains("..="), "{e}");
+        )*};
+    }
+    each!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, u128);
+    assert_eq!(get::<i128>(Value::Int(i64::MIN)), i64::MIN as i128);
+    assert!(err::<u32>(Value::Int(i64::MIN)).contains("u32's range 0..=4294967295"));
+    assert!(get::<bool>(Value::Int(1)));
+    assert!(!get::<bool>(Value::Int(0)));
+    assert!(get::<bool>(Value::Boolean(true)));
+    assert_eq!(
+        err::<bool>(Value::Int(2)),
+        "expected a boolean (or 0/1), got integer 2"
+    );
 }

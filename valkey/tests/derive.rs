@@ -544,3 +544,58 @@ mod renamed_crate {
         assert_eq!(<S as vk::FromValkey>::from_valkey(v).unwrap(), S { a: 1 });
     }
 }
+
+#[derive(FromValkey, Debug, PartialEq)]
+struct Scored(String, f64);
+
+#[test]
+fn two_field_tuple_structs_read_resp2_flat_pairs_and_resp3_pairs() {
+    // ZRANGE ... WITHSCORES: RESP2 flat [m1, s1, m2, s2], RESP3 [[m1, s1], [m2, s2]].
+    let resp2 = Value::Array(vec![bulk("a"), bulk("1.5"), bulk("b"), bulk("2")]);
+    let resp3 = Value::Array(vec![
+        Value::Array(vec![bulk("a"), Value::Double(1.5)]),
+        Value::Array(vec![bulk("b"), Value::Double(2.0)]),
+    ]);
+    let want = vec![Scored("a".into(), 1.5), Scored("b".into(), 2.0)];
+    for v in [resp2, resp3] {
+        assert_eq!(Vec::<Scored>::from_valkey(v).unwrap(), want);
+    }
+    // A map's entries too (HGETALL into pairs).
+    let m: Vec<Scored> = FromValkey::from_valkey(map(&[("a", bulk("3"))])).unwrap();
+    assert_eq!(m, [Scored("a".into(), 3.0)]);
+    // An element that does not convert names its position.
+    let bad = Value::Array(vec![bulk("a"), bulk("x")]);
+    assert_eq!(
+        Vec::<Scored>::from_valkey(bad).unwrap_err().to_string(),
+        "[0]: Scored.1: expected a number, got bulk string \"x\""
+    );
+    // An odd flat array is an error.
+    assert!(Vec::<Scored>::from_valkey(Value::Array(vec![bulk("a")])).is_err());
+}
+
+#[test]
+fn an_optional_struct_is_none_for_nil_or_an_empty_map() {
+    // HGETALL of a missing key: an empty map (RESP3) or an empty array (RESP2).
+    for v in [Value::Nil, Value::Map(vec![]), Value::Array(vec![])] {
+        assert_eq!(Option::<User>::from_valkey(v).unwrap(), None);
+    }
+    for v in both(&[("name", bulk("ann")), ("age", Value::Int(3))]) {
+        let u = Option::<User>::from_valkey(v).unwrap().unwrap();
+        assert_eq!(u.name, "ann");
+    }
+    // Without the Option, an empty map is still a missing field.
+    assert_eq!(
+        err::<User>(Value::Map(vec![])),
+        "missing field \"name\" in User"
+    );
+}
+
+#[test]
+fn range_errors_name_the_field_and_the_range() {
+    for v in both(&[("name", bulk("x")), ("age", Value::Int(-1))]) {
+        assert_eq!(
+            err::<User>(v),
+            "User.age: expected an integer in u32's range 0..=4294967295, got integer -1"
+        );
+    }
+}

@@ -36,6 +36,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A fixed `Output` is the reply as the server sends it (`LLEN`, `INCR`, `EXISTS` are `i64`), so
+//! that `let n = con.send(cmd::incr("k"))?;` needs no annotation. To read it into another type,
+//! say so: [`Command::returning`] on the builder, or the executors' `send_as`, take any
+//! [`FromValkey`] type. Every integer type reads an integer reply checked (a value outside the
+//! type's range is an error that names the range, never a wrap), and `bool` reads a 0/1 reply
+//! (anything else is an error):
+//!
+//! ```no_run
+//! # use valkey::{cmd, Command};
+//! # fn main() -> valkey::Result<()> {
+//! # let mut con = valkey::Client::open("valkey://127.0.0.1:6379")?.get_connection()?;
+//! let len: usize = con.send(cmd::llen("list").returning())?;
+//! let n = con.send(cmd::incr("counter").returning::<u64>())?;
+//! let there: bool = con.send_as(&cmd::exists("k"))?;
+//! # let _ = (len, n, there);
+//! # Ok(()) }
+//! ```
+//!
 //! Each builder also carries the command's [`CommandMeta`] (flags, key specs, ACL categories,
 //! tips) and reports, through [`Command::min_version`], the newest server version the options
 //! given need. [`lookup`] finds any command's metadata by name.
@@ -103,6 +121,19 @@ pub trait Command {
         blocks_encoded(meta, &buf)
     }
 
+    /// Checks, before anything is written, that `num_args` (command name included) is as many
+    /// arguments as the command takes (its [`CommandMeta::arity`]): a repeated argument the
+    /// server needs at least one of, given an empty collection (`cmd::watch(Vec::<&str>::new())`,
+    /// `cmd::del(&no_keys)`), is refused here, naming the command, and nothing is sent. A raw
+    /// [`Cmd`] is not checked: the server is its judge.
+    #[doc(hidden)]
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        match self.meta() {
+            Some(meta) => check_arity(meta, num_args),
+            None => Ok(()),
+        }
+    }
+
     /// Reads the reply into `T` instead of `Output`.
     fn returning<T: FromValkey>(self) -> Returning<Self, T>
     where
@@ -135,6 +166,9 @@ impl<C: Command, T: FromValkey> Command for Returning<C, T> {
     fn min_version(&self) -> Option<Version> {
         self.cmd.min_version()
     }
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        self.cmd.check_num_args(num_args)
+    }
 }
 
 impl<C: Command + ?Sized> Command for &C {
@@ -151,6 +185,40 @@ impl<C: Command + ?Sized> Command for &C {
     fn min_version(&self) -> Option<Version> {
         (**self).min_version()
     }
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        (**self).check_num_args(num_args)
+    }
+}
+
+/// Refuses an argument count the command's arity does not allow (an empty collection where the
+/// server needs one element or more), naming the command and how many arguments it takes.
+fn check_arity(meta: &CommandMeta, num_args: usize) -> crate::Result<()> {
+    let words = meta.name.split(' ').count();
+    let needed = meta.arity.unsigned_abs() as usize;
+    let ok = if meta.arity < 0 {
+        num_args >= needed
+    } else {
+        num_args == needed
+    };
+    // A keyless command given nothing after its name is left to the server: a container
+    // (`ACL`, `CLIENT`) answers with its own error, and the few commands whose spec lists no
+    // arguments (`DEBUG`) have builders that cannot give any.
+    let judged = !meta.key_specs.is_empty() || num_args > words;
+    if ok || !judged {
+        return Ok(());
+    }
+    let after = needed.saturating_sub(words);
+    let given = num_args.saturating_sub(words);
+    let takes = if meta.arity < 0 { "at least " } else { "" };
+    let plural = if after == 1 { "" } else { "s" };
+    Err(crate::Error::new(
+        crate::ErrorKind::InvalidInput,
+        format!(
+            "{} takes {takes}{after} argument{plural} after its name, {given} given (an empty \
+             collection?); nothing was sent",
+            meta.name
+        ),
+    ))
 }
 
 /// Encodes `cmd` as a RESP array of bulk strings, appended to `buf`.
@@ -158,7 +226,9 @@ impl<C: Command + ?Sized> Command for &C {
 /// An argument type whose `num_args()` disagrees with what its `write_args()` writes would put
 /// a malformed command on the wire (and desynchronise everyone sharing the connection): that is
 /// an [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error, and `buf` is left as it
-/// was. A panic inside `write_args` also leaves `buf` as it was.
+/// was. A typed builder whose arguments are fewer than the command takes (an empty collection
+/// where one element or more is needed: `WATCH` with no keys) is an `InvalidInput` error too.
+/// A panic inside `write_args` also leaves `buf` as it was.
 #[inline]
 pub fn encode<C: Command + ?Sized>(cmd: &C, buf: &mut Vec<u8>) -> crate::Result<()> {
     /// Cuts the buffer back to where the command began unless the encoding finished.
@@ -175,6 +245,7 @@ pub fn encode<C: Command + ?Sized>(cmd: &C, buf: &mut Vec<u8>) -> crate::Result<
         }
     }
     let n = cmd.num_args();
+    cmd.check_num_args(n)?;
     let mut guard = Rollback {
         start: buf.len(),
         buf,

@@ -265,7 +265,7 @@ macro_rules! from_int {
     ($($t:ty),*) => {$(
         impl FromValkey for $t {
             fn from_valkey(value: Value) -> Result<Self> {
-                int_from_value::<$t>(value, stringify!($t))
+                int_from_value::<$t>(value, stringify!($t), &<$t>::MIN, &<$t>::MAX)
             }
 
             #[inline]
@@ -279,7 +279,7 @@ from_int!(i8, i16, i32, i64, i128, isize, u16, u32, u64, u128, usize);
 
 impl FromValkey for u8 {
     fn from_valkey(value: Value) -> Result<Self> {
-        int_from_value::<u8>(value, "u8")
+        int_from_value::<u8>(value, "u8", &u8::MIN, &u8::MAX)
     }
     #[inline]
     fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
@@ -312,13 +312,18 @@ where
 }
 
 #[inline]
-fn int_from_value<T>(value: Value, name: &str) -> Result<T>
+fn int_from_value<T>(
+    value: Value,
+    name: &str,
+    min: &dyn std::fmt::Display,
+    max: &dyn std::fmt::Display,
+) -> Result<T>
 where
     T: TryFrom<i64> + TryFrom<i128> + std::str::FromStr<Err = std::num::ParseIntError>,
 {
     let out_of_range = |what: String| {
         Error::conversion(format!(
-            "expected an integer that fits in {name}, got {what}"
+            "expected an integer in {name}'s range {min}..={max}, got {what}"
         ))
     };
     match strip_attributes(value) {
@@ -342,6 +347,15 @@ where
                         e.kind(),
                         std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
                     ) =>
+                {
+                    Err(out_of_range(describe(&other)))
+                }
+                // `-1` read as an unsigned type: an integer, out of range.
+                Some(Err(_))
+                    if other
+                        .as_bytes()
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .is_some_and(|t| t.parse::<i128>().is_ok()) =>
                 {
                     Err(out_of_range(describe(&other)))
                 }
@@ -388,16 +402,22 @@ from_float!(f32, f64);
 
 impl<T: FromValkey> FromValkey for Option<T> {
     /// Nil (RESP2 nil bulk or nil array, RESP3 null) is `None`. An empty array is not nil: it is
-    /// `Some` of whatever `T` reads from it (an empty `Vec`, or an error for a scalar).
+    /// `Some` of whatever `T` reads from it (an empty `Vec`, or an error for a scalar), except
+    /// for a derived struct, where an empty map or array is `None`.
     #[inline]
     fn from_valkey(value: Value) -> Result<Self> {
         match strip_attributes(value) {
             Value::Nil => Ok(None),
+            Value::Map(m) if T::EMPTY_IS_NONE && m.is_empty() => Ok(None),
+            Value::Array(a) if T::EMPTY_IS_NONE && a.is_empty() => Ok(None),
             other => T::from_valkey(other).map(Some),
         }
     }
     #[inline]
     fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        if T::EMPTY_IS_NONE {
+            return Self::from_valkey(frame.read_value()?);
+        }
         if frame.read_nil()? {
             Ok(None)
         } else {

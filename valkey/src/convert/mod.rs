@@ -160,6 +160,12 @@ pub trait FromValkey: Sized {
         None
     }
 
+    /// Whether an empty map (or empty array) means "nothing there" for `Option<Self>`, as nil
+    /// does: true for `#[derive(FromValkey)]` structs with named fields, so that
+    /// `Option<User>` from `HGETALL` of a missing key is `None` (the server has no empty hash).
+    #[doc(hidden)]
+    const EMPTY_IS_NONE: bool = false;
+
     /// Reads a string reply as `Vec<Self>`. Only `u8` does (so `Vec<u8>` reads a bulk string as
     /// its bytes while `Vec<T>` reads arrays); `None` for every other type.
     #[doc(hidden)]
