@@ -96,35 +96,20 @@ impl PubSub {
         subscribe: bool,
         channels: Vec<Bytes>,
     ) -> Result<Vec<Confirmation>> {
-        if subscribe && channels.is_empty() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "subscribe to what? no channel or pattern was given",
-            ));
-        }
+        super::core::check_request(subscribe, &channels)?;
         self.core.collect_confirmations(true);
         self.out.clear();
         self.core
             .request(family, subscribe, &channels, &mut self.out)?;
         self.flush_out();
-        let wait = self
-            .info
-            .response_timeout
-            .unwrap_or(Duration::from_secs(10));
+        let wait = super::core::confirmation_wait(&self.info);
         let deadline = Instant::now() + wait;
         let result = loop {
             if self.core.is_settled(family, subscribe, &channels) {
                 break Ok(());
             }
             if Instant::now() >= deadline {
-                break Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "{} was not confirmed within {wait:?}; it stays requested and is sent \
-                         again after a reconnect",
-                        family.command(subscribe)
-                    ),
-                ));
+                break Err(super::core::unconfirmed(family, subscribe, wait));
             }
             if let Err(e) = self.pump(deadline) {
                 break Err(e);

@@ -6,7 +6,7 @@
 use super::message::{classify, Confirmation, Family, Frame, Message};
 use super::{Disconnected, Event, Gap};
 use crate::cmd::encode;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::proto::decode_value;
 use crate::Cmd;
 use bytes::Bytes;
@@ -314,6 +314,34 @@ impl Core {
 }
 
 /// Encodes a PING into `out`.
+/// A (un)subscribe request must name something to subscribe to.
+pub(crate) fn check_request(subscribe: bool, channels: &[Bytes]) -> Result<()> {
+    if subscribe && channels.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "subscribe to what? no channel or pattern was given",
+        ));
+    }
+    Ok(())
+}
+
+/// How long a (un)subscribe call waits for its confirmations.
+pub(crate) fn confirmation_wait(info: &crate::ConnectionInfo) -> Duration {
+    info.response_timeout.unwrap_or(Duration::from_secs(10))
+}
+
+/// The error of a (un)subscribe not confirmed in time (it stays requested).
+pub(crate) fn unconfirmed(family: Family, subscribe: bool, wait: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "{} was not confirmed within {wait:?}; it stays requested and is sent again after a \
+             reconnect",
+            family.command(subscribe)
+        ),
+    )
+}
+
 pub(crate) fn encode_ping(out: &mut Vec<u8>) -> Result<()> {
     encode(&Cmd::new("PING"), out)
 }
