@@ -38,6 +38,8 @@ const MAX_IDLE_DEDICATED: usize = 8;
 const MAX_BUFFERED_PUSHES: usize = 4096;
 /// Encoded bytes waiting for the writer beyond which callers wait for room.
 const MAX_UNWRITTEN_BYTES: usize = 64 << 20;
+/// Writes whose replies are not all in before the writer waits for one to be answered.
+const MAX_UNANSWERED_WRITES: usize = 2;
 
 /// What a caller waits for: one frame, or all frames of a pipeline.
 pub(crate) enum Reply {
@@ -98,6 +100,9 @@ struct State {
     /// then those whose bytes still sit in `wbuf`.
     pending: VecDeque<Pending>,
     in_flight: usize,
+    /// The entries of each write whose replies are not all in, oldest first (sums to
+    /// `in_flight`).
+    batches: VecDeque<usize>,
     status: Status,
     /// The current (or next) socket's number: a reader, writer or watchdog of another one
     /// touches nothing.
@@ -145,7 +150,7 @@ impl State {
 
     /// A push frame for the shared subscriber: a message for its queue, or a confirmation that
     /// answers the first written command. Whether it was taken.
-    fn route_push(&mut self, frame: &Bytes, wake: &mut Vec<Waker>) -> bool {
+    fn route_push(&mut self, frame: &Bytes, wake: &mut Vec<Waker>, write_more: &mut bool) -> bool {
         let Some(kind) = session::pubsub_frame_kind(frame) else {
             return false;
         };
@@ -170,7 +175,7 @@ impl State {
             return true;
         }
         let p = self.pending.pop_front().expect("front exists");
-        self.in_flight -= 1;
+        *write_more |= self.answered();
         if p.restores {
             if let Some(sub) = self.sub.as_mut() {
                 sub.resubscribed(wake);
@@ -179,6 +184,23 @@ impl State {
         self.slots
             .complete(p.slot, Ok(Reply::Many(p.collected)), wake);
         true
+    }
+
+    /// The first written entry was answered. Whether that completed a write's replies (the
+    /// writer may then send another batch).
+    fn answered(&mut self) -> bool {
+        self.in_flight -= 1;
+        match self.batches.front_mut() {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                self.batches.pop_front();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Fails every queued entry whose bytes were not written, with `err` made by `make`.
@@ -282,6 +304,7 @@ impl MultiplexedConnection {
                 wbuf: Vec::with_capacity(16 * 1024),
                 pending: VecDeque::new(),
                 in_flight: 0,
+                batches: VecDeque::new(),
                 status: Status::Connected,
                 generation: 0,
                 io: Vec::new(),
@@ -694,6 +717,7 @@ impl Shared {
             st.pending.drain(..n).collect()
         };
         st.in_flight = 0;
+        st.batches.clear();
         let mut wake = Vec::new();
         // A malformed or oversized reply is the first waiting command's: it gets that error.
         let mut failed = failed.into_iter();
@@ -775,6 +799,7 @@ async fn reconnect_loop(shared: Arc<Shared>) {
                 st.status = Status::Connected;
                 st.server = server;
                 st.in_flight = 0;
+                st.batches.clear();
                 restore_subscriber(&mut st);
                 let generation = st.generation;
                 st.io = spawn_io(&shared, generation, r, w, rbuf);
@@ -859,8 +884,12 @@ async fn writer(shared: Arc<Shared>, generation: u64, mut w: BoxWrite) {
             if st.generation != generation || st.status != Status::Connected {
                 return;
             }
-            if !st.closed && !st.wbuf.is_empty() {
+            // At most two writes wait for replies: what arrives meanwhile goes out in one
+            // larger write when the older one is answered (the reader wakes the writer then).
+            if !st.closed && !st.wbuf.is_empty() && st.batches.len() < MAX_UNANSWERED_WRITES {
                 std::mem::swap(&mut st.wbuf, &mut out);
+                let new = st.pending.len() - st.in_flight;
+                st.batches.push_back(new);
                 st.in_flight = st.pending.len();
                 st.wake_room(&mut wake);
             }
@@ -920,6 +949,7 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
             continue;
         }
         let mut unasked = false;
+        let mut write_more = false;
         {
             let mut guard = shared.lock();
             let st = &mut *guard;
@@ -928,7 +958,7 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
             }
             for frame in frames.drain(..) {
                 if proto::is_push(&frame) {
-                    if !st.route_push(&frame, &mut wake) {
+                    if !st.route_push(&frame, &mut wake, &mut write_more) {
                         keep_push(st, &frame);
                     }
                     continue;
@@ -955,12 +985,16 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
                 };
                 let slot = front.slot;
                 st.pending.pop_front();
-                st.in_flight -= 1;
+                write_more |= st.answered();
                 st.slots.complete(slot, Ok(reply), &mut wake);
             }
             if !st.room.is_empty() && st.has_room(max_in_flight) {
                 st.wake_room(&mut wake);
             }
+            write_more &= !st.wbuf.is_empty();
+        }
+        if write_more {
+            shared.wake_writer.notify_one();
         }
         // Woken after the lock is released, so the callers find it free.
         wake.drain(..).for_each(Waker::wake);
