@@ -550,7 +550,7 @@ impl MultiplexedConnection {
             return;
         }
         let was_empty = st.wbuf.is_empty();
-        for (kind, count, encoded) in sub.unsubscribe_all() {
+        for (kind, count, encoded) in sub.commands(false) {
             let mut p = Pending::new(count, 0);
             p.confirms = Some(kind);
             st.queue_internal(&encoded, p, false);
@@ -844,7 +844,7 @@ async fn reconnect_loop(shared: Arc<Shared>) {
 /// the last one's confirmations end the gap.
 fn restore_subscriber(st: &mut State) {
     let Some(sub) = st.sub.as_ref() else { return };
-    let commands = sub.resubscribe();
+    let commands = sub.commands(true);
     let last = commands.len().saturating_sub(1);
     for (i, (kind, count, encoded)) in commands.into_iter().enumerate().rev() {
         let mut p = Pending::new(count, 0);

@@ -48,13 +48,8 @@ impl SubState {
             *n += 1;
             return;
         }
-        if let Some((since, n)) = self.overflow.take() {
-            let gap = Gap {
-                lost_at: since,
-                resubscribed_at: SystemTime::now(),
-                cause: format!("the consumer fell behind: {n} messages were dropped"),
-            };
-            self.push(Event::Gap(gap), wake);
+        if let Some(gap) = self.overflow_gap() {
+            self.push(gap, wake);
         }
         self.push(Event::Message(m), wake);
     }
@@ -76,29 +71,17 @@ impl SubState {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
+        self.overflow_gap()
+    }
+
+    /// The gap of the messages dropped while the consumer was behind, if any (once).
+    fn overflow_gap(&mut self) -> Option<Event> {
         let (since, n) = self.overflow.take()?;
         Some(Event::Gap(Gap {
             lost_at: since,
             resubscribed_at: SystemTime::now(),
             cause: format!("the consumer fell behind: {n} messages were dropped"),
         }))
-    }
-
-    /// The commands that end every subscription (when the subscriber is dropped), with the
-    /// confirmations each gets.
-    pub(crate) fn unsubscribe_all(&self) -> Vec<(&'static str, usize, Vec<u8>)> {
-        let mut out = Vec::new();
-        for family in Family::ALL {
-            let n = self.subscribed[family.index()].len();
-            if n == 0 {
-                continue;
-            }
-            let mut buf = Vec::new();
-            if crate::cmd::encode(&crate::Cmd::new(family.command(false)), &mut buf).is_ok() {
-                out.push((confirm_kind(family, false), n, buf));
-            }
-        }
-        out
     }
 
     /// Whether anything is subscribed.
@@ -117,25 +100,27 @@ impl SubState {
         self.push(Event::Disconnected(Disconnected { at, error }), wake);
     }
 
-    /// The commands that restore every subscription on a new socket, and how many
-    /// confirmations each gets.
-    pub(crate) fn resubscribe(&self) -> Vec<(&'static str, usize, Vec<u8>)> {
-        let mut out = Vec::new();
-        for family in Family::ALL {
-            let set = &self.subscribed[family.index()];
-            if set.is_empty() {
-                continue;
-            }
-            let mut cmd = crate::Cmd::new(family.command(true));
-            for ch in set {
-                cmd.push_arg(&ch.as_ref());
-            }
-            let mut buf = Vec::new();
-            if crate::cmd::encode(&cmd, &mut buf).is_ok() {
-                out.push((confirm_kind(family, true), set.len(), buf));
-            }
-        }
-        out
+    /// The commands that restore every subscription on a new socket (`subscribe`), or end
+    /// them all (when the subscriber is dropped), with how many confirmations each gets.
+    pub(crate) fn commands(&self, subscribe: bool) -> Vec<(&'static str, usize, Vec<u8>)> {
+        Family::ALL
+            .into_iter()
+            .filter_map(|family| {
+                let set = &self.subscribed[family.index()];
+                if set.is_empty() {
+                    return None;
+                }
+                let mut cmd = crate::Cmd::new(family.command(subscribe));
+                if subscribe {
+                    set.iter().for_each(|ch| {
+                        cmd.push_arg(&ch.as_ref());
+                    });
+                }
+                let mut buf = Vec::new();
+                crate::cmd::encode(&cmd, &mut buf).ok()?;
+                Some((family.confirmation(subscribe), set.len(), buf))
+            })
+            .collect()
     }
 
     /// Every subscription is confirmed again: the gap is over.
@@ -148,18 +133,6 @@ impl SubState {
             };
             self.push(Event::Gap(gap), wake);
         }
-    }
-}
-
-/// The confirmation's kind for a family.
-fn confirm_kind(family: Family, subscribe: bool) -> &'static str {
-    match (family, subscribe) {
-        (Family::Channel, true) => "subscribe",
-        (Family::Channel, false) => "unsubscribe",
-        (Family::Pattern, true) => "psubscribe",
-        (Family::Pattern, false) => "punsubscribe",
-        (Family::Shard, true) => "ssubscribe",
-        (Family::Shard, false) => "sunsubscribe",
     }
 }
 
@@ -237,7 +210,7 @@ impl SharedSubscriber {
         let given: Vec<Bytes> = cmd.args().skip(1).map(Bytes::copy_from_slice).collect();
         let frames = self
             .con
-            .confirmed(confirm_kind(family, subscribe), &cmd, |sub| {
+            .confirmed(family.confirmation(subscribe), &cmd, |sub| {
                 let set = &mut sub.subscribed[family.index()];
                 let count = if subscribe || !given.is_empty() {
                     given.len()

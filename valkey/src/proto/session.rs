@@ -99,40 +99,75 @@ pub(crate) enum Expect {
 }
 
 /// The three kinds of subscription.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// Channels (`SUBSCRIBE`).
     Channel,
+    /// Patterns (`PSUBSCRIBE`).
     Pattern,
+    /// Shard channels (`SSUBSCRIBE`).
     Shard,
 }
 
+impl Family {
+    pub(crate) const ALL: [Family; 3] = [Family::Channel, Family::Pattern, Family::Shard];
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The command that subscribes (`true`) or unsubscribes.
+    pub(crate) fn command(self, subscribe: bool) -> &'static str {
+        match (self, subscribe) {
+            (Family::Channel, true) => "SUBSCRIBE",
+            (Family::Channel, false) => "UNSUBSCRIBE",
+            (Family::Pattern, true) => "PSUBSCRIBE",
+            (Family::Pattern, false) => "PUNSUBSCRIBE",
+            (Family::Shard, true) => "SSUBSCRIBE",
+            (Family::Shard, false) => "SUNSUBSCRIBE",
+        }
+    }
+
+    /// The first element of the server's confirmation of that command (`psubscribe`).
+    pub(crate) fn confirmation(self, subscribe: bool) -> &'static str {
+        match (self, subscribe) {
+            (Family::Channel, true) => "subscribe",
+            (Family::Channel, false) => "unsubscribe",
+            (Family::Pattern, true) => "psubscribe",
+            (Family::Pattern, false) => "punsubscribe",
+            (Family::Shard, true) => "ssubscribe",
+            (Family::Shard, false) => "sunsubscribe",
+        }
+    }
+
+    /// Which family and direction `matches` picks out (of the six commands or confirmations).
+    fn find(matches: impl Fn(Family, bool) -> bool) -> Option<(Family, bool)> {
+        Family::ALL
+            .into_iter()
+            .flat_map(|f| [(f, true), (f, false)])
+            .find(|&(f, s)| matches(f, s))
+    }
+
+    /// The family and direction of an (un)subscribe command, by its (uppercase) name.
+    pub(crate) fn of_command(name: &str) -> Option<(Family, bool)> {
+        Family::find(|f, s| f.command(s) == name)
+    }
+
+    /// The family and direction of a confirmation, by its first element (any case).
+    pub(crate) fn of_confirmation(kind: &[u8]) -> Option<(Family, bool)> {
+        Family::find(|f, s| kind.eq_ignore_ascii_case(f.confirmation(s).as_bytes()))
+    }
+}
+
 fn pubsub_kind(name: &str) -> Option<(Family, bool, &'static str)> {
-    Some(match name {
-        "SUBSCRIBE" => (Family::Channel, true, "subscribe"),
-        "UNSUBSCRIBE" => (Family::Channel, false, "unsubscribe"),
-        "PSUBSCRIBE" => (Family::Pattern, true, "psubscribe"),
-        "PUNSUBSCRIBE" => (Family::Pattern, false, "punsubscribe"),
-        "SSUBSCRIBE" => (Family::Shard, true, "ssubscribe"),
-        "SUNSUBSCRIBE" => (Family::Shard, false, "sunsubscribe"),
-        _ => return None,
-    })
+    let (family, subscribe) = Family::of_command(name)?;
+    Some((family, subscribe, family.confirmation(subscribe)))
 }
 
 /// Whether a reply frame is a pub/sub message (`message`, `pmessage`, `smessage`) or a
 /// subscription confirmation, as a subscribed RESP2 connection sends them (arrays), or a RESP3
 /// push. Returns the kind (the first element).
 pub(crate) fn pubsub_frame_kind(frame: &[u8]) -> Option<&'static str> {
-    const KINDS: [&str; 9] = [
-        "message",
-        "pmessage",
-        "smessage",
-        "subscribe",
-        "unsubscribe",
-        "psubscribe",
-        "punsubscribe",
-        "ssubscribe",
-        "sunsubscribe",
-    ];
     let body = match frame.first() {
         Some(b'*' | b'>') => frame,
         _ => return None,
@@ -149,9 +184,11 @@ pub(crate) fn pubsub_frame_kind(frame: &[u8]) -> Option<&'static str> {
         let n: usize = std::str::from_utf8(&rest[1..len_end]).ok()?.parse().ok()?;
         rest.get(len_end + 2..len_end + 2 + n)?
     };
-    KINDS
+    const MESSAGES: [&str; 3] = ["message", "pmessage", "smessage"];
+    MESSAGES
         .into_iter()
         .find(|k| word.eq_ignore_ascii_case(k.as_bytes()))
+        .or_else(|| Family::of_confirmation(word).map(|(f, s)| f.confirmation(s)))
 }
 
 /// Whether a pub/sub frame kind is a message (rather than a confirmation).

@@ -85,36 +85,7 @@ impl fmt::Debug for Message {
     }
 }
 
-/// The three kinds of subscription.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    /// Channels (`SUBSCRIBE`).
-    Channel,
-    /// Patterns (`PSUBSCRIBE`).
-    Pattern,
-    /// Shard channels (`SSUBSCRIBE`).
-    Shard,
-}
-
-impl Family {
-    pub(crate) const ALL: [Family; 3] = [Family::Channel, Family::Pattern, Family::Shard];
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The command that subscribes (`true`) or unsubscribes.
-    pub(crate) fn command(self, subscribe: bool) -> &'static str {
-        match (self, subscribe) {
-            (Family::Channel, true) => "SUBSCRIBE",
-            (Family::Channel, false) => "UNSUBSCRIBE",
-            (Family::Pattern, true) => "PSUBSCRIBE",
-            (Family::Pattern, false) => "PUNSUBSCRIBE",
-            (Family::Shard, true) => "SSUBSCRIBE",
-            (Family::Shard, false) => "SUNSUBSCRIBE",
-        }
-    }
-}
+pub use crate::proto::session::Family;
 
 /// The server's confirmation of one channel, pattern or shard channel (un)subscribed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,14 +172,8 @@ pub(crate) fn classify(value: Value) -> Result<Frame> {
         }
         b"pong" => Frame::Pong,
         k => {
-            let (family, subscribed) = match k {
-                b"subscribe" => (Family::Channel, true),
-                b"unsubscribe" => (Family::Channel, false),
-                b"psubscribe" => (Family::Pattern, true),
-                b"punsubscribe" => (Family::Pattern, false),
-                b"ssubscribe" => (Family::Shard, true),
-                b"sunsubscribe" => (Family::Shard, false),
-                _ => return Ok(Frame::Other),
+            let Some((family, subscribed)) = Family::of_confirmation(k) else {
+                return Ok(Frame::Other);
             };
             if n != 3 {
                 return Err(Error::protocol(format!(

@@ -678,8 +678,29 @@ impl Connection {
         }
     }
 
-    /// One read from the socket into the read buffer.
+    /// One read from the socket into the read buffer; a silent server beyond the read timeout
+    /// (the liveness deadline) is an error, and the connection is closed.
     fn read_more(&mut self) -> Result<()> {
+        let eof = "the server closed the connection before replying; the command may or may not \
+                   have run";
+        if self.read_once(eof)? {
+            return Ok(());
+        }
+        self.stream = None;
+        Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the server at {} was silent beyond the liveness deadline; the connection was \
+                 closed (the command may or may not have run)",
+                self.session.info.addr
+            ),
+        ))
+    }
+
+    /// One read from the socket into the read buffer: `false` when the read timeout elapsed
+    /// with nothing read. End of stream (`eof` says what it means) and other failures close the
+    /// connection.
+    fn read_once(&mut self, eof: &str) -> Result<bool> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
         };
@@ -687,39 +708,24 @@ impl Connection {
             match stream.read(self.rbuf.spare()) {
                 Ok(0) => {
                     self.stream = None;
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        "the server closed the connection before replying; the command may \
-                         or may not have run",
-                    ));
+                    return Err(Error::new(ErrorKind::Io, eof));
                 }
                 Ok(n) => {
                     self.rbuf.advance(n);
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.stream = None;
-                    let timeout = matches!(
+                Err(e)
+                    if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    );
-                    return Err(if timeout {
-                        Error::with_source(
-                            ErrorKind::Timeout,
-                            format!(
-                                "the server at {} was silent beyond the liveness deadline; the \
-                                 connection was closed (the command may or may not have run)",
-                                self.session.info.addr
-                            ),
-                            e,
-                        )
-                    } else {
-                        Error::io(
-                            "reading from the server failed; the command may or may not have run",
-                            e,
-                        )
-                    });
+                    ) =>
+                {
+                    return Ok(false)
+                }
+                Err(e) => {
+                    self.stream = None;
+                    return Err(Error::io("reading from the server failed", e));
                 }
             }
         }
@@ -878,45 +884,15 @@ impl Connection {
         if let Some(f) = self.buffered_raw_frame()? {
             return Ok(RawRead::Frame(f));
         }
-        let Some(stream) = self.stream.as_mut() else {
-            return Err(Error::new(ErrorKind::Closed, "the connection is closed"));
-        };
         let wait = wait.max(Duration::from_millis(1));
-        if let Err(e) = stream.set_read_timeout(Some(wait)) {
-            self.stream = None;
-            return Err(Error::io("could not set a socket timeout", e));
+        self.set_read_timeout(Some(wait))?;
+        if !self.read_once("the server closed the connection")? {
+            return Ok(RawRead::Silent);
         }
-        loop {
-            match stream.read(self.rbuf.spare()) {
-                Ok(0) => {
-                    self.stream = None;
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        "the server closed the connection",
-                    ));
-                }
-                Ok(n) => {
-                    self.rbuf.advance(n);
-                    return Ok(match self.buffered_raw_frame()? {
-                        Some(f) => RawRead::Frame(f),
-                        None => RawRead::Partial,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(RawRead::Silent)
-                }
-                Err(e) => {
-                    self.stream = None;
-                    return Err(Error::io("reading from the server failed", e));
-                }
-            }
-        }
+        Ok(match self.buffered_raw_frame()? {
+            Some(f) => RawRead::Frame(f),
+            None => RawRead::Partial,
+        })
     }
 }
 
