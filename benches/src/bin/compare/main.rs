@@ -507,6 +507,16 @@ fn run(opts: &Options) -> Res<bool> {
     let mut raw = target.raw()?;
     // The pub/sub workloads' publisher: another process, so that this one's CPU time is the
     // subscriber's alone; pinned, it shares the server's CPU and leaves CPU 0 to the subscriber.
+    if workloads.iter().any(Workload::backlog) {
+        // A backlog run's messages wait in the server's output buffer for the subscriber: no
+        // limit, or the server would disconnect it.
+        raw.command_ok(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 0 0 0",
+        ])?;
+    }
     let mut publisher = if workloads.iter().any(Workload::is_pubsub) {
         let p = pubsub::Publisher::spawn(&url)?;
         if pinned {
@@ -556,7 +566,7 @@ fn run(opts: &Options) -> Res<bool> {
     let mut rows: Vec<Measurement> = Vec::new();
     for w in &workloads {
         for &(c, rt) in &entries {
-            if !(w.async_only() && rt.is_none()) {
+            if w.runs_with(rt) {
                 rows.push(Measurement {
                     workload: w.name.clone(),
                     runtime: rt,
@@ -595,7 +605,7 @@ fn run(opts: &Options) -> Res<bool> {
             let n = entries.len();
             for k in 0..n {
                 let (c, rt) = entries[(k + round) % n];
-                if w.async_only() && rt.is_none() {
+                if !w.runs_with(rt) {
                     continue;
                 }
                 let not_open = || format!("client {c} is not open");
@@ -606,6 +616,7 @@ fn run(opts: &Options) -> Res<bool> {
                             raw: &mut raw,
                             publisher: publisher.as_mut().ok_or("no publisher")?,
                             overhead: &overhead,
+                            backlog: w.backlog(),
                         };
                         let o = clients
                             .run_pubsub(c, rt, &job, &mut ctx)
@@ -768,6 +779,17 @@ fn run(opts: &Options) -> Res<bool> {
              runtime; CPU per message is compared with the peer that received the most messages/s."
         }),
     ));
+    md.push_str(&targets_section(
+        "Targets of issue 17 on a drained backlog (the subscriber's own speed)",
+        &DRAIN_GOALS,
+        &rows,
+        Some(
+            "Every message is published before the subscriber reads any (the server holds them \
+             in its output buffer); ops/s = messages drained per second from then on. Only \
+             blocking subscribers and the current-thread runtime: on the multi-thread one the \
+             peers' background tasks would drain the socket into their memory meanwhile.",
+        ),
+    ));
     print!("\n{md}");
     std::fs::create_dir_all(&opts.out)?;
     std::fs::write(opts.out.join("latest.md"), &md)?;
@@ -876,25 +898,31 @@ const ASYNC_PEERS: &[&str] = &["redis-async", "fred"];
 /// per message against that peer's.
 const PUBSUB_GOALS: [Goal; 12] = pubsub_goals(["pubsub_16B", "pubsub_1KiB"]);
 
-const fn pubsub_goals(workloads: [&'static str; 2]) -> [Goal; 12] {
-    const fn goal(
-        workload: &'static str,
-        runtime: &'static str,
-        ours: &'static str,
-        metric: Metric,
-    ) -> Goal {
-        Goal {
-            workload,
-            runtime,
-            ours,
-            peers: ALL_PEERS,
-            metric,
-            limit: match metric {
-                Metric::Ops => 1.5,
-                _ => 0.6,
-            },
-        }
+/// Issue 17's targets on a backlog drained: the subscriber's own speed (no multi-thread runs).
+const DRAIN_GOALS: [Goal; 8] = drain_goals(["drain_16B", "drain_1KiB"]);
+
+/// A pub/sub target against every peer: ops ≥ 1.5×, CPU per message ≤ 0.6× the fastest's.
+const fn pubsub_goal(
+    workload: &'static str,
+    runtime: &'static str,
+    ours: &'static str,
+    metric: Metric,
+) -> Goal {
+    Goal {
+        workload,
+        runtime,
+        ours,
+        peers: ALL_PEERS,
+        metric,
+        limit: match metric {
+            Metric::Ops => 1.5,
+            _ => 0.6,
+        },
     }
+}
+
+const fn pubsub_goals(workloads: [&'static str; 2]) -> [Goal; 12] {
+    let goal = pubsub_goal;
     let [a, b] = workloads;
     [
         goal(a, "current", "valkey-sync", Metric::Ops),
@@ -909,6 +937,21 @@ const fn pubsub_goals(workloads: [&'static str; 2]) -> [Goal; 12] {
         goal(b, "current", "valkey-async", Metric::CpuOfFastest),
         goal(b, "multi", "valkey-async", Metric::Ops),
         goal(b, "multi", "valkey-async", Metric::CpuOfFastest),
+    ]
+}
+
+const fn drain_goals(workloads: [&'static str; 2]) -> [Goal; 8] {
+    let goal = pubsub_goal;
+    let [a, b] = workloads;
+    [
+        goal(a, "current", "valkey-sync", Metric::Ops),
+        goal(a, "current", "valkey-sync", Metric::CpuOfFastest),
+        goal(a, "current", "valkey-async", Metric::Ops),
+        goal(a, "current", "valkey-async", Metric::CpuOfFastest),
+        goal(b, "current", "valkey-sync", Metric::Ops),
+        goal(b, "current", "valkey-sync", Metric::CpuOfFastest),
+        goal(b, "current", "valkey-async", Metric::Ops),
+        goal(b, "current", "valkey-async", Metric::CpuOfFastest),
     ]
 }
 

@@ -38,7 +38,7 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The job of a pub/sub workload run.
 pub fn job(w: &Workload) -> Option<PublishJob> {
     match w.kind {
-        crate::workloads::Kind::PubSub { size, n } => Some(PublishJob {
+        crate::workloads::Kind::PubSub { size, n, .. } => Some(PublishJob {
             channel: CHANNEL.to_owned(),
             n: n as u64,
             size,
@@ -277,6 +277,8 @@ pub struct Ctx<'a> {
     pub raw: &'a mut RespConn,
     pub publisher: &'a mut Publisher,
     pub overhead: &'a Overhead,
+    /// Publish everything before the clock starts (see `Kind::PubSub`).
+    pub backlog: bool,
 }
 
 impl Ctx<'_> {
@@ -300,14 +302,34 @@ impl Ctx<'_> {
         server_stats(self.raw)
     }
 
-    /// After the measurement: the publisher's result, the server's counters, the verdict. An
-    /// error that is not a failed check (a lost connection, a timeout) ends the benchmark.
+    /// For a backlog run, publishes every message before the clock starts (the subscriber
+    /// reads nothing meanwhile) and returns the publisher's verdict; `None` for a live run.
+    fn publish_backlog(&mut self, job: &PublishJob) -> Res<Option<Option<String>>> {
+        if !self.backlog {
+            return Ok(None);
+        }
+        self.publisher.start(job)?;
+        Ok(Some(self.publisher.finish()?))
+    }
+
+    /// Inside the measurement: starts a live run's publisher (a backlog run's is done).
+    fn start_live(&mut self, job: &PublishJob) -> Result<(), String> {
+        if self.backlog {
+            return Ok(());
+        }
+        self.publisher.start(job).map_err(|e| e.to_string())
+    }
+
+    /// After the measurement: the publisher's result (`published`, if a backlog run already
+    /// has it), the server's counters, the verdict. An error that is not a failed check (a lost
+    /// connection, a timeout) ends the benchmark.
     fn finish(
         &mut self,
         before: &ServerStats,
         check: &SeqCheck,
         received: Result<(), String>,
         sample: Sample,
+        published: Option<Option<String>>,
     ) -> Res<Outcome> {
         let mut failures = Vec::new();
         if let Err(e) = received {
@@ -316,7 +338,11 @@ impl Ctx<'_> {
                 None => return Err(e.into()),
             }
         }
-        if let Some(e) = self.publisher.finish()? {
+        let published = match published {
+            Some(verdict) => verdict,
+            None => self.publisher.finish()?,
+        };
+        if let Some(e) = published {
             failures.push(format!("publisher: {e}"));
         }
         let after = server_stats(self.raw)?;
@@ -328,18 +354,20 @@ impl Ctx<'_> {
     }
 }
 
-/// Measures a blocking subscriber: from handing the publisher its job to the last message.
+/// Measures a blocking subscriber: from handing the publisher its job (a backlog run: from the
+/// end of publishing) to the last message.
 pub fn run_sync<S: SyncSub>(ctx: &mut Ctx, sub: &mut S, job: &PublishJob) -> Res<Outcome> {
     let before = ctx.ready()?;
     let mut check = SeqCheck::new(&job.channel, job.size, job.n);
+    let published = ctx.publish_backlog(job)?;
     let (r, sample) = measure(|| -> Result<(), String> {
-        ctx.publisher.start(job).map_err(|e| e.to_string())?;
+        ctx.start_live(job)?;
         while !check.done() {
             sub.recv(&mut check).map_err(|e| e.to_string())?;
         }
         Ok(())
     });
-    ctx.finish(&before, &check, r, sample)
+    ctx.finish(&before, &check, r, sample, published)
 }
 
 /// Receives every message, within [`RUN_TIMEOUT`] in all: one timer for the run, not one per
@@ -381,17 +409,23 @@ pub fn run_async<S: AsyncSub>(
 ) -> Res<Outcome> {
     let before = ctx.ready()?;
     let check = SeqCheck::new(&job.channel, job.size, job.n);
-    let publisher = &mut *ctx.publisher;
+    // On the current-thread runtime nothing runs between `block_on`s: no client's tasks read
+    // while a backlog is published.
+    let published = ctx.publish_backlog(job)?;
     let ((sub, check, r), sample) = match local {
         Some(local) => {
             let (mut sub, mut check) = (sub, check);
             let (r, sample) = measure(|| {
-                publisher.start(job).map_err(|e| e.to_string())?;
+                ctx.start_live(job)?;
                 local.block_on(rt, recv_all(&mut sub, &mut check))
             });
             ((sub, check, r), sample)
         }
+        None if ctx.backlog => {
+            return Err("a backlog run needs the current-thread runtime".into());
+        }
         None => {
+            let publisher = &mut *ctx.publisher;
             let task = async move {
                 let (mut sub, mut check) = (sub, check);
                 let r = recv_all(&mut sub, &mut check).await;
@@ -407,7 +441,7 @@ pub fn run_async<S: AsyncSub>(
             ((sub, check, started.and(r)), sample)
         }
     };
-    let outcome = ctx.finish(&before, &check, r, sample);
+    let outcome = ctx.finish(&before, &check, r, sample, published);
     block(rt, local, sub.close());
     outcome
 }

@@ -2,6 +2,7 @@
 //! have run afterwards, and the data set up before it (outside the measurement).
 
 use bytes::Bytes;
+use valkey_benches::report::Runtime;
 use valkey_benches::seed::{keys, SeedData, SeedOp, LRANGE_LEN};
 use valkey_benches::Res;
 use valkey_tests::RespConn;
@@ -34,8 +35,15 @@ pub enum Kind {
     /// `n` GETs of one value of `size` bytes.
     Get { size: usize, n: usize },
     /// `n` messages of `size` bytes published to one channel by the publisher process (see
-    /// `pubsub`), all received by one subscriber of the client under test.
-    PubSub { size: usize, n: usize },
+    /// `pubsub`), all received by one subscriber of the client under test. With `backlog`, all
+    /// are published before the subscriber reads any (the server holds them in its output
+    /// buffer), and the clock measures only how fast the subscriber drains them: its own speed,
+    /// where the live runs are bounded by the publisher and the server.
+    PubSub {
+        size: usize,
+        n: usize,
+        backlog: bool,
+    },
 }
 
 /// A named workload.
@@ -91,20 +99,25 @@ impl Workload {
                 n: q(2_000),
             },
         ));
-        w.push(Workload::new(
-            "pubsub_16B",
-            Kind::PubSub {
-                size: 16,
-                n: q(100_000),
-            },
-        ));
-        w.push(Workload::new(
-            "pubsub_1KiB",
-            Kind::PubSub {
-                size: 1024,
-                n: q(20_000),
-            },
-        ));
+        for backlog in [false, true] {
+            let prefix = if backlog { "drain" } else { "pubsub" };
+            w.push(Workload::new(
+                &format!("{prefix}_16B"),
+                Kind::PubSub {
+                    size: 16,
+                    n: q(100_000),
+                    backlog,
+                },
+            ));
+            w.push(Workload::new(
+                &format!("{prefix}_1KiB"),
+                Kind::PubSub {
+                    size: 1024,
+                    n: q(20_000),
+                    backlog,
+                },
+            ));
+        }
         w
     }
 
@@ -118,6 +131,23 @@ impl Workload {
     /// Whether only the async clients (one connection shared by many tasks) can run it.
     pub fn async_only(&self) -> bool {
         matches!(self.kind, Kind::Conc { .. })
+    }
+
+    /// Whether a backlog is published before the clock starts (see [`Kind::PubSub`]).
+    pub fn backlog(&self) -> bool {
+        matches!(self.kind, Kind::PubSub { backlog: true, .. })
+    }
+
+    /// Whether it runs on a blocking client (`None`) or an async one on runtime `rt`. A backlog
+    /// run does not run on the multi-thread runtime: there the peers' background tasks keep
+    /// reading into their own memory while the backlog is published, so the drain would not
+    /// measure the same work for every client.
+    pub fn runs_with(&self, rt: Option<Runtime>) -> bool {
+        match rt {
+            None => !self.async_only(),
+            Some(Runtime::Multi { .. }) => !self.backlog(),
+            Some(Runtime::Current) => true,
+        }
     }
 
     /// Whether it is a pub/sub workload (run by `pubsub`, not by `clients`).
