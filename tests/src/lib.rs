@@ -26,7 +26,7 @@ pub use binaries::{server_binary, server_version, ServerKind};
 pub use cluster::{Cluster, ClusterOptions, SLOTS};
 pub use error::{HarnessError, Result};
 pub use ports::free_port;
-pub use proxy::{AfterInjection, Proxy, ProxyStats};
+pub use proxy::{AfterInjection, Proxy, ProxyHandle, ProxyStats};
 pub use resp::{Reply, RespConn};
 pub use rng::Rng;
 pub use server::{Server, ServerOptions, TlsClientAuth, HOST};

@@ -64,6 +64,25 @@ pub struct ProxyStats {
     pub client_bytes: u64,
 }
 
+/// Freezes and thaws a [`Proxy`] from another thread (from [`Proxy::handle`]); it does not keep
+/// the proxy running.
+#[derive(Clone)]
+pub struct ProxyHandle {
+    shared: Arc<Shared>,
+}
+
+impl ProxyHandle {
+    /// As [`Proxy::freeze`].
+    pub fn freeze(&self) {
+        self.shared.modes().frozen = true;
+    }
+
+    /// As [`Proxy::thaw`].
+    pub fn thaw(&self) {
+        self.shared.modes().frozen = false;
+    }
+}
+
 /// A running proxy; stops accepting and closes every link on drop.
 pub struct Proxy {
     shared: Arc<Shared>,
@@ -134,6 +153,13 @@ impl Proxy {
     /// Resumes forwarding after [`Proxy::freeze`].
     pub fn thaw(&self) {
         self.shared.modes().frozen = false;
+    }
+
+    /// A handle that freezes and thaws this proxy from another thread.
+    pub fn handle(&self) -> ProxyHandle {
+        ProxyHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Closes every open link abruptly now (the client gets an RST where the platform allows

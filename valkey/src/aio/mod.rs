@@ -6,5 +6,5 @@ mod slots;
 pub(crate) mod stream;
 mod subscriber;
 
-pub use multiplexed::MultiplexedConnection;
+pub use multiplexed::{ConnectionStats, MultiplexedConnection};
 pub use subscriber::{SharedSubscriber, SHARED_SUBSCRIBER_CAPACITY};

@@ -646,6 +646,45 @@ impl MultiplexedConnection {
     pub fn connection_info(&self) -> &ConnectionInfo {
         &self.shared().info
     }
+
+    /// A snapshot of the connection's queues, for monitoring: how much waits, how often the
+    /// socket failed. Takes the connection's lock once.
+    pub fn stats(&self) -> ConnectionStats {
+        let shared = self.shared();
+        let idle_dedicated = shared.idle.lock().map_or(0, |idle| idle.len());
+        let st = shared.lock();
+        ConnectionStats {
+            pending: st.pending.len(),
+            in_flight: st.in_flight,
+            unwritten_bytes: st.wbuf.len(),
+            reply_slots: st.slots.in_use(),
+            failed_sockets: st.generation,
+            connected: st.status == Status::Connected,
+            idle_dedicated,
+        }
+    }
+}
+
+/// What [`MultiplexedConnection::stats`] reports. When no caller is waiting, `pending`,
+/// `in_flight`, `unwritten_bytes` and `reply_slots` are all 0: anything else is a leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Commands, pipelines and transactions queued or sent and not yet answered.
+    pub pending: usize,
+    /// Of `pending`, those written to the socket.
+    pub in_flight: usize,
+    /// Encoded bytes waiting for the writer.
+    pub unwritten_bytes: usize,
+    /// Reply slots in use: one per pending entry, plus replies delivered to callers that have
+    /// not taken them yet.
+    pub reply_slots: usize,
+    /// Sockets that failed (broken, or silent past the liveness deadline) since it opened.
+    pub failed_sockets: u64,
+    /// Whether a socket is up now.
+    pub connected: bool,
+    /// Idle dedicated connections kept for blocking commands.
+    pub idle_dedicated: usize,
 }
 
 impl std::fmt::Debug for MultiplexedConnection {
