@@ -76,7 +76,8 @@ impl fmt::Debug for Password {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TlsOptions {
-    /// PEM file of the CA certificates to trust (default: the system's bundle).
+    /// PEM file of the CA certificates to trust (default: the platform's trust store, found
+    /// by `rustls-native-certs`; `SSL_CERT_FILE` and `SSL_CERT_DIR` override it).
     pub ca_file: Option<PathBuf>,
     /// PEM file of the client certificate chain, for servers that ask for one.
     pub cert_file: Option<PathBuf>,

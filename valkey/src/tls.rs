@@ -11,14 +11,6 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use std::path::Path;
 use std::sync::Arc;
 
-/// Where Debian, Fedora, Alpine and macOS (Homebrew) keep the system CA bundle.
-const SYSTEM_BUNDLES: [&str; 4] = [
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-    "/usr/local/etc/openssl/cert.pem",
-];
-
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -49,23 +41,29 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
         let mut roots = RootCertStore::empty();
-        let bundle = match &opts.ca_file {
-            Some(p) => p.clone(),
-            None => SYSTEM_BUNDLES
-                .iter()
-                .map(Path::new)
-                .find(|p| p.exists())
-                .ok_or_else(|| {
-                    tls_error("no system CA bundle found; set tls_ca to a PEM file of trusted CAs")
-                })?
-                .to_path_buf(),
+        let (added, source) = match &opts.ca_file {
+            Some(path) => {
+                let (added, _ignored) = roots.add_parsable_certificates(load_certs(path)?);
+                (added, path.display().to_string())
+            }
+            None => {
+                // The platform's trust store, found the way the platform documents it
+                // (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), by rustls's own crate.
+                let found = rustls_native_certs::load_native_certs();
+                if found.certs.is_empty() {
+                    let why = found.errors.first().map(ToString::to_string);
+                    return Err(tls_error(format!(
+                        "no system CA certificate found{}; set tls_ca to a PEM file of \
+                         trusted CAs",
+                        why.map_or(String::new(), |w| format!(" ({w})"))
+                    )));
+                }
+                let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+                (added, "the system trust store".to_owned())
+            }
         };
-        let (added, _ignored) = roots.add_parsable_certificates(load_certs(&bundle)?);
         if added == 0 {
-            return Err(tls_error(format!(
-                "no usable CA certificate in {}",
-                bundle.display()
-            )));
+            return Err(tls_error(format!("no usable CA certificate in {source}")));
         }
         builder.with_root_certificates(roots)
     };
