@@ -110,7 +110,7 @@ impl MultiplexedConnection {
         if self.is_dedicated() {
             return run(self.clone()).await;
         }
-        let d = self.take_dedicated().await?;
+        let d = self.take_dedicated_within(blocks).await?;
         let r = run(d.con.clone()).await;
         d.give_back();
         r
@@ -217,7 +217,7 @@ impl MultiplexedConnection {
         if self.is_dedicated() {
             return self.with_silence(blocks, self.round_trip(n, encode)).await;
         }
-        let d = self.take_dedicated().await?;
+        let d = self.take_dedicated_within(blocks).await?;
         let r = d
             .con
             .with_silence(blocks, d.con.round_trip(n, encode))

@@ -572,7 +572,7 @@ impl MultiplexedConnection {
         if self.is_dedicated() {
             return self.with_silence(blocks, self.call_one(cmd)).await;
         }
-        let d = self.take_dedicated().await?;
+        let d = self.take_dedicated_within(blocks).await?;
         let reply = d.con.with_silence(blocks, d.con.call_one(cmd)).await;
         // A server or conversion error leaves the connection in step; a broken one is closed.
         d.give_back();
@@ -593,6 +593,28 @@ impl MultiplexedConnection {
         shared.lock().silence = Silence::Blocking(blocks.deadline(shared.info.response_timeout));
         let _restore = Restore(shared);
         fut.await
+    }
+
+    /// [`Self::take_dedicated`] within the deadline of a command that blocks for `blocks`: a
+    /// server that accepts but never greets (frozen) fails it as late as it would fail the
+    /// command itself, not after the longer connect timeout. Nothing was sent: `NotSent`.
+    pub(crate) async fn take_dedicated_within(&self, blocks: Blocks) -> Result<Dedicated> {
+        let info = &self.shared().info;
+        let Some(deadline) = blocks.deadline(info.response_timeout) else {
+            return self.take_dedicated().await;
+        };
+        match tokio::time::timeout(deadline, self.take_dedicated()).await {
+            Ok(taken) => taken,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no connection to {} for a blocking command within its timeout plus the \
+                     liveness deadline ({deadline:?}); it was not sent",
+                    info.addr
+                ),
+            )
+            .not_sent()),
+        }
     }
 
     /// A connection of its own (an idle one reused, or a new one), for blocking commands, WATCH

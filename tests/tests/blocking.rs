@@ -1,0 +1,490 @@
+//! The blocking-command matrix: every command the server flags as blocking, typed, on every
+//! executor (blocking connection, shared async connection, their pipelines and transactions),
+//! with a server timeout of 1 s and of 0 (released by another client's push). The connections
+//! run with a 300 ms liveness deadline, so a blocking command cut by it instead of waiting for
+//! the server's own timeout is caught. Also: a frozen server fails every blocking command within
+//! its timeout plus that deadline, and a cancelled `BLPOP key 0` never stalls the shared
+//! connection. WAIT and WAITAOF (the connection's own writes) run on the blocking connection and
+//! are refused, before sending, everywhere else.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use valkey::aio::MultiplexedConnection;
+use valkey::cmd::{self, MinMax, Side};
+use valkey::sync::Connection;
+use valkey::{Command, ConnectionInfo, ErrorKind, Protocol, Value};
+use valkey_tests::{Reply, Server};
+
+/// The liveness deadline of every connection here.
+const LIVENESS: Duration = Duration::from_millis(300);
+/// A blocking command's own timeout in the timed cases.
+const TIMEOUT: Duration = Duration::from_secs(1);
+/// When another client pushes to release a `timeout 0` command.
+const RELEASE_AFTER: Duration = Duration::from_millis(300);
+/// Slack for a slow, shared machine on "returned within" bounds.
+const SLACK: Duration = Duration::from_secs(3);
+
+/// Where a command runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Exec {
+    Sync,
+    Async,
+    SyncPipe,
+    AsyncPipe,
+    SyncMulti,
+    AsyncMulti,
+}
+
+const EXECS: [Exec; 6] = [
+    Exec::Sync,
+    Exec::Async,
+    Exec::SyncPipe,
+    Exec::AsyncPipe,
+    Exec::SyncMulti,
+    Exec::AsyncMulti,
+];
+
+impl Exec {
+    /// Inside MULTI the server never blocks: the command answers at once.
+    fn in_multi(self) -> bool {
+        matches!(self, Exec::SyncMulti | Exec::AsyncMulti)
+    }
+}
+
+/// The connections of one worker thread.
+struct Env {
+    sync: Connection,
+    rt: tokio::runtime::Runtime,
+    shared: MultiplexedConnection,
+}
+
+impl Env {
+    fn new(info: &ConnectionInfo) -> Env {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let shared = rt
+            .block_on(MultiplexedConnection::open(info.clone()))
+            .unwrap();
+        Env {
+            sync: Connection::open(info.clone()).unwrap(),
+            rt,
+            shared,
+        }
+    }
+
+    /// Runs `c` (its reply read as a `Value`) on `exec`; how long it took.
+    fn run<C: Command + Clone>(&mut self, exec: Exec, c: C) -> (valkey::Result<Value>, Duration) {
+        let c = c.returning::<Value>();
+        let start = Instant::now();
+        let r = match exec {
+            Exec::Sync => self.sync.send(c),
+            Exec::Async => self.rt.block_on(self.shared.send(c)),
+            Exec::SyncPipe => self.sync.pipe((c,)).map(|(v,)| v),
+            Exec::AsyncPipe => self.rt.block_on(self.shared.pipe((c,))).map(|(v,)| v),
+            Exec::SyncMulti => self.sync.transaction((c,)).map(|(v,)| v),
+            Exec::AsyncMulti => self
+                .rt
+                .block_on(self.shared.transaction((c,)))
+                .map(|(v,)| v),
+        };
+        (r, start.elapsed())
+    }
+}
+
+/// What releases a command blocked on its keys.
+#[derive(Clone, Copy)]
+enum Feed {
+    List,
+    Zset,
+    Stream,
+}
+
+/// One row of the matrix.
+#[derive(Clone, Copy)]
+struct Case {
+    name: &'static str,
+    feed: Feed,
+}
+
+const CASES: [Case; 10] = [
+    Case {
+        name: "BLPOP",
+        feed: Feed::List,
+    },
+    Case {
+        name: "BRPOP",
+        feed: Feed::List,
+    },
+    Case {
+        name: "BLMOVE",
+        feed: Feed::List,
+    },
+    Case {
+        name: "BRPOPLPUSH",
+        feed: Feed::List,
+    },
+    Case {
+        name: "BLMPOP",
+        feed: Feed::List,
+    },
+    Case {
+        name: "BZPOPMIN",
+        feed: Feed::Zset,
+    },
+    Case {
+        name: "BZPOPMAX",
+        feed: Feed::Zset,
+    },
+    Case {
+        name: "BZMPOP",
+        feed: Feed::Zset,
+    },
+    Case {
+        name: "XREAD",
+        feed: Feed::Stream,
+    },
+    Case {
+        name: "XREADGROUP",
+        feed: Feed::Stream,
+    },
+];
+
+/// Commands flagged blocking that the matrix does not run on every executor, and why.
+const ONLY_ON_THE_BLOCKING_CONNECTION: [&str; 2] = ["WAIT", "WAITAOF"];
+
+impl Case {
+    fn key(&self) -> String {
+        format!("blocking:{}", self.name)
+    }
+
+    /// Runs the command on `exec` with server timeout `timeout` (0: wait for ever).
+    fn run(
+        &self,
+        env: &mut Env,
+        exec: Exec,
+        timeout: Duration,
+    ) -> (valkey::Result<Value>, Duration) {
+        let key = self.key();
+        let k = key.as_str();
+        let dest = format!("{key}:dest");
+        match self.name {
+            "BLPOP" => env.run(exec, cmd::blpop::<_, Value>([k], timeout)),
+            "BRPOP" => env.run(exec, cmd::brpop::<_, Value>([k], timeout)),
+            "BLMOVE" => env.run(
+                exec,
+                cmd::blmove::<_, _, Value>(k, dest.as_str(), Side::Left, Side::Right, timeout),
+            ),
+            "BRPOPLPUSH" => env.run(
+                exec,
+                cmd::brpoplpush::<_, _, Value>(k, dest.as_str(), timeout),
+            ),
+            "BLMPOP" => env.run(exec, cmd::blmpop::<_, Value>(timeout, [k], Side::Left)),
+            "BZPOPMIN" => env.run(exec, cmd::bzpopmin::<_, Value>([k], timeout)),
+            "BZPOPMAX" => env.run(exec, cmd::bzpopmax::<_, Value>([k], timeout)),
+            "BZMPOP" => env.run(exec, cmd::bzmpop::<_, Value>(timeout, [k], MinMax::Min)),
+            "XREAD" => env.run(exec, cmd::xread::<_, Value>([(k, "$")]).block(timeout)),
+            "XREADGROUP" => env.run(
+                exec,
+                cmd::xreadgroup::<_, _, _, Value>("group", "consumer", [(k, ">")]).block(timeout),
+            ),
+            other => unreachable!("no case for {other}"),
+        }
+    }
+
+    /// Makes the keys exist as the command expects, empty of what it waits for.
+    fn prepare(&self, server: &Server) {
+        let key = self.key();
+        server.command(&["DEL", &key]).unwrap();
+        if self.name == "XREADGROUP" {
+            let r = server
+                .command(&["XGROUP", "CREATE", &key, "group", "$", "MKSTREAM"])
+                .unwrap();
+            assert_eq!(r, Reply::Status("OK".into()));
+        }
+    }
+
+    /// Another client gives the command what it waits for.
+    fn release(&self, server: &Server) {
+        let key = self.key();
+        let r = match self.feed {
+            Feed::List => server.command(&["RPUSH", &key, "released"]),
+            Feed::Zset => server.command(&["ZADD", &key, "1", "released"]),
+            Feed::Stream => server.command(&["XADD", &key, "*", "f", "released"]),
+        };
+        assert!(r.is_ok(), "{}: release: {r:?}", self.name);
+    }
+}
+
+fn start() -> Server {
+    Server::valkey().expect("server starts")
+}
+
+fn info(server: &Server, protocol: Protocol) -> ConnectionInfo {
+    let mut info = ConnectionInfo::from_url(&server.url())
+        .unwrap()
+        .with_protocol(protocol);
+    info.response_timeout = Some(LIVENESS);
+    info
+}
+
+/// A reply meaning "nothing came": nil, or an empty array/map.
+fn is_empty_reply(v: &Value) -> bool {
+    match v {
+        Value::Nil => true,
+        Value::Array(a) | Value::Set(a) => a.is_empty(),
+        Value::Map(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+#[test]
+fn the_matrix_covers_every_blocking_command() {
+    let flagged: BTreeSet<&str> = valkey::cmd::commands()
+        .iter()
+        .filter(|m| m.is_blocking() || m.blocking.is_some())
+        .map(|m| m.name)
+        .collect();
+    let covered: BTreeSet<&str> = CASES
+        .iter()
+        .map(|c| c.name)
+        .chain(ONLY_ON_THE_BLOCKING_CONNECTION)
+        .collect();
+    assert_eq!(flagged, covered, "blocking commands and the matrix's rows");
+}
+
+/// Runs `check` for every case, each on its own thread with its own connections.
+fn each_case(
+    server: &Server,
+    protocol: Protocol,
+    check: fn(&Server, &mut Env, Case) -> Vec<String>,
+) {
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let threads: Vec<_> = CASES
+            .iter()
+            .map(|&case| {
+                s.spawn(move || {
+                    let mut env = Env::new(&info(server, protocol));
+                    check(server, &mut env, case)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("case thread"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{protocol:?}:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Timeout 1 s, nothing arrives: the server's own timeout decides (never the 300 ms liveness
+/// deadline), and the answer is "nothing". Inside MULTI it answers at once.
+fn times_out_on_its_own(server: &Server, env: &mut Env, case: Case) -> Vec<String> {
+    let mut failures = Vec::new();
+    for exec in EXECS {
+        case.prepare(server);
+        let (r, took) = case.run(env, exec, TIMEOUT);
+        let label = format!("{} on {exec:?}, timeout 1 s", case.name);
+        match r {
+            Ok(v) if is_empty_reply(&v) => {}
+            other => failures.push(format!("{label}: {other:?}")),
+        }
+        let in_time = if exec.in_multi() {
+            took < TIMEOUT / 2
+        } else {
+            took >= TIMEOUT - Duration::from_millis(50) && took < TIMEOUT + SLACK
+        };
+        if !in_time {
+            failures.push(format!("{label}: answered after {took:?}"));
+        }
+    }
+    failures
+}
+
+/// Timeout 0: blocks until another client pushes (after 300 ms, beyond the liveness deadline),
+/// then answers with what was pushed. Inside MULTI it answers "nothing" at once.
+fn released_by_a_push(server: &Server, env: &mut Env, case: Case) -> Vec<String> {
+    let mut failures = Vec::new();
+    for exec in EXECS {
+        case.prepare(server);
+        let label = format!("{} on {exec:?}, timeout 0", case.name);
+        let (r, took) = std::thread::scope(|s| {
+            if !exec.in_multi() {
+                s.spawn(|| {
+                    std::thread::sleep(RELEASE_AFTER);
+                    case.release(server);
+                });
+            }
+            case.run(env, exec, Duration::ZERO)
+        });
+        match (&r, exec.in_multi()) {
+            (Ok(v), true) if is_empty_reply(v) => {}
+            (Ok(v), false) if !is_empty_reply(v) && format!("{v:?}").contains("released") => {}
+            _ => failures.push(format!("{label}: {r:?}")),
+        }
+        let in_time = if exec.in_multi() {
+            took < RELEASE_AFTER
+        } else {
+            took >= RELEASE_AFTER - Duration::from_millis(50) && took < RELEASE_AFTER + SLACK
+        };
+        if !in_time {
+            failures.push(format!("{label}: answered after {took:?}"));
+        }
+    }
+    failures
+}
+
+#[test]
+fn a_blocking_command_waits_for_its_own_timeout_resp2() {
+    each_case(&start(), Protocol::Resp2, times_out_on_its_own);
+}
+
+#[test]
+fn a_blocking_command_waits_for_its_own_timeout_resp3() {
+    each_case(&start(), Protocol::Resp3, times_out_on_its_own);
+}
+
+#[test]
+fn a_blocking_command_is_released_by_a_push_resp2() {
+    each_case(&start(), Protocol::Resp2, released_by_a_push);
+}
+
+#[test]
+fn a_blocking_command_is_released_by_a_push_resp3() {
+    each_case(&start(), Protocol::Resp3, released_by_a_push);
+}
+
+#[test]
+fn a_frozen_server_fails_blocking_commands_within_timeout_and_deadline() {
+    // Every case waits with timeout 1 s (sync and async) while the server is stopped: each
+    // fails as a timeout after about 1 s + 300 ms, none hangs, none answers "nothing".
+    let mut server = start();
+    for case in CASES {
+        case.prepare(&server);
+    }
+    let info = info(&server, Protocol::Resp3);
+    let outcomes: Vec<(String, valkey::Result<Value>, Duration)> = std::thread::scope(|s| {
+        let threads: Vec<_> = CASES
+            .iter()
+            .flat_map(|&case| [(case, Exec::Sync), (case, Exec::Async)])
+            .map(|(case, exec)| {
+                let info = info.clone();
+                s.spawn(move || {
+                    let mut env = Env::new(&info);
+                    std::thread::sleep(Duration::from_millis(300)); // all connected, then frozen
+                    let (r, took) = case.run(&mut env, exec, TIMEOUT);
+                    (format!("{} on {exec:?}", case.name), r, took)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        server.pause().unwrap();
+        let outcomes = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        server.resume().unwrap();
+        outcomes
+    });
+    let mut failures = Vec::new();
+    for (label, r, took) in outcomes {
+        match &r {
+            Err(e) if e.is_timeout() => {}
+            _ => failures.push(format!("{label}: {r:?}")),
+        }
+        if took < TIMEOUT || took > TIMEOUT + LIVENESS + SLACK {
+            failures.push(format!("{label}: failed after {took:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_cancelled_blpop_never_stalls_the_shared_connection() {
+    let server = start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let clients = || match server.command(&["CLIENT", "LIST"]).unwrap() {
+        Reply::Bulk(b) => String::from_utf8_lossy(&b).lines().count(),
+        other => panic!("CLIENT LIST: {other:?}"),
+    };
+    rt.block_on(async {
+        let con = MultiplexedConnection::open(info(&server, Protocol::Resp3))
+            .await
+            .unwrap();
+        con.send(cmd::ping()).await.unwrap();
+        let before = clients();
+        for round in 0..20 {
+            // Cancelled at once, while connecting its dedicated connection, or while blocked.
+            let wait = Duration::from_millis([0, 1, 5, 50][round % 4]);
+            let blpop = con.send(cmd::blpop::<_, Value>(["blocking:cancelled"], 0));
+            assert!(
+                tokio::time::timeout(wait, blpop).await.is_err(),
+                "BLPOP 0 answered"
+            );
+            let ping = tokio::time::timeout(Duration::from_secs(2), con.send(cmd::ping()));
+            let pong = ping
+                .await
+                .expect("PING right after a cancelled BLPOP")
+                .unwrap();
+            assert_eq!(pong, "PONG");
+        }
+        // The cancelled BLPOPs' connections are closed, not left blocking on the server.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while clients() > before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            clients(),
+            before,
+            "server clients after 20 cancelled BLPOPs"
+        );
+        // A push now reaches nobody's cancelled BLPOP: the list keeps it.
+        server
+            .command(&["RPUSH", "blocking:cancelled", "kept"])
+            .unwrap();
+        let len: i64 = con.send(cmd::llen("blocking:cancelled")).await.unwrap();
+        assert_eq!(len, 1);
+    });
+}
+
+#[test]
+fn wait_and_waitaof_block_on_the_connection_that_wrote_and_are_refused_elsewhere() {
+    let server = start();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let mut env = Env::new(&info(&server, protocol));
+        // No replica: WAIT 1 waits its whole timeout and counts 0; never cut at 300 ms.
+        let (r, took) = env.run(Exec::Sync, cmd::wait(1, TIMEOUT));
+        assert_eq!(r.unwrap(), Value::Int(0), "WAIT {protocol:?}");
+        assert!(
+            took >= TIMEOUT - Duration::from_millis(50),
+            "WAIT: {took:?}"
+        );
+        let (r, took) = env.run(Exec::Sync, cmd::waitaof(0, 1, TIMEOUT));
+        assert!(
+            matches!(r, Ok(Value::Array(ref a)) if a.len() == 2),
+            "WAITAOF: {r:?}"
+        );
+        assert!(
+            took >= TIMEOUT - Duration::from_millis(50),
+            "WAITAOF: {took:?}"
+        );
+        for exec in EXECS.into_iter().filter(|e| *e != Exec::Sync) {
+            let (r, _) = env.run(exec, cmd::wait(1, TIMEOUT));
+            let e = r.expect_err("WAIT is refused on shared executors");
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "WAIT on {exec:?}: {e}");
+            let (r, _) = env.run(exec, cmd::waitaof(0, 1, TIMEOUT));
+            let e = r.expect_err("WAITAOF is refused on shared executors");
+            assert_eq!(
+                e.kind(),
+                ErrorKind::InvalidInput,
+                "WAITAOF on {exec:?}: {e}"
+            );
+        }
+    }
+}
