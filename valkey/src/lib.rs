@@ -15,6 +15,7 @@
 extern crate self as valkey;
 
 #[cfg(feature = "tokio")]
+pub mod acl;
 pub mod aio;
 mod client;
 pub mod cmd;
