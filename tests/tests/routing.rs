@@ -150,6 +150,7 @@ fn command_metas(con: &mut RespConn) -> BTreeMap<String, &'static CommandMeta> {
             args: &[],
             session: valkey::cmd::Session::None,
             blocking: None,
+            redact: &[],
         };
         out.insert(full, Box::leak(Box::new(meta)));
         for sub in items.get(9).and_then(Reply::as_array).unwrap_or_default() {

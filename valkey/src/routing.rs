@@ -618,6 +618,7 @@ mod tests {
             args: &[],
             session: crate::cmd::Session::None,
             blocking: None,
+            redact: &[],
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::docs;
 use crate::ir::{Command, Kind};
-use crate::overlay::{CommandOverlay, RedactRule};
+use crate::overlay::CommandOverlay;
 use crate::shape::{Bound, Builder, Generic, Method, Output, SlotKind, Write};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -530,22 +530,11 @@ pub fn items(
         }
     };
 
-    // Debug: the command line, passwords hidden.
-    let redact = ov
-        .map_or(&[][..], |o| &o.redact[..])
-        .iter()
-        .map(|r| match r {
-            RedactRule::After { token, skip } => {
-                let skip = Literal::usize_unsuffixed(*skip);
-                quote!(Redact::After(#token, #skip))
-            }
-            RedactRule::Last => quote!(Redact::Last),
-            RedactRule::Prefixes(p) => quote!(Redact::Prefixed(&[#(#p),*])),
-        });
+    // Debug: the command line, passwords hidden (the rules are in the command's metadata).
     let debug_impl = quote! {
         impl #cmd_generics fmt::Debug for #self_ty #cmd_where {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt_command(self, &[#(#redact),*], f)
+                fmt_command(self, f)
             }
         }
     };

@@ -9,7 +9,7 @@ mod owned;
 
 use crate::ir::{Command, Version};
 use crate::names::snake;
-use crate::overlay::{self, CommandOverlay, Overlay};
+use crate::overlay::{self, CommandOverlay, Overlay, RedactRule};
 use crate::shape;
 use crate::spec::{self, BeginSearch, FindKeys, SpecSet};
 use proc_macro2::{Literal, TokenStream};
@@ -96,6 +96,14 @@ fn meta_item(cmd: &Command, o: &CommandOverlay, b: &shape::Builder) -> Result<To
         let c = format_ident!("{}", c);
         flags = quote!(#flags.union(CommandFlags::#c));
     }
+    let redact = o.redact.iter().map(|r| match r {
+        RedactRule::After { token, skip } => {
+            let skip = Literal::usize_unsuffixed(*skip);
+            quote!(Redact::After(#token, #skip))
+        }
+        RedactRule::Last => quote!(Redact::Last),
+        RedactRule::Prefixes(p) => quote!(Redact::Prefixed(&[#(#p),*])),
+    });
     let acl = cmd
         .acl_categories
         .iter()
@@ -203,6 +211,7 @@ fn meta_item(cmd: &Command, o: &CommandOverlay, b: &shape::Builder) -> Result<To
             args: &[#(#args),*],
             session: Session::#session,
             blocking: #blocking,
+            redact: &[#(#redact),*],
         };
     })
 }

@@ -73,14 +73,20 @@ pub enum Redact {
 }
 
 /// Writes `cmd` as its command line (`SET "k" "v" NX`), each argument as text (escaped) and the
-/// arguments `redact` names as `<redacted>`: what the builders' `Debug` prints.
+/// arguments its metadata's `redact` names as `<redacted>`: what the builders' and raw
+/// commands' `Debug` prints.
 pub fn fmt_command<C: Command + ?Sized>(
     cmd: &C,
-    redact: &[Redact],
     f: &mut std::fmt::Formatter<'_>,
 ) -> std::fmt::Result {
     // The generic part is only the writing; the rest is compiled once, not per builder type.
-    fmt_written(&|w| cmd.write_args(w), cmd.meta(), redact, f)
+    let meta = cmd.meta();
+    fmt_written(
+        &|w| cmd.write_args(w),
+        meta,
+        meta.map_or(&[], |m| m.redact),
+        f,
+    )
 }
 
 fn fmt_written(

@@ -211,6 +211,9 @@ pub struct CommandMeta {
     pub session: Session,
     /// Where a blocking command's server-side timeout is (`None`: never blocks).
     pub blocking: Option<BlockingRule>,
+    /// The arguments `Debug` output hides (passwords), for builders and raw [`super::Cmd`]s
+    /// alike.
+    pub redact: &'static [super::Redact],
 }
 
 /// What a command does to the session of the connection it runs on (generated from the

@@ -59,12 +59,10 @@ impl Cmd {
 }
 
 impl std::fmt::Debug for Cmd {
+    /// The command line, as a builder's: passwords of a command this client knows hidden
+    /// (`AUTH`, `HELLO … AUTH`, `ACL SETUSER … >password`, `MIGRATE … AUTH`, ...).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut l = f.debug_list();
-        for a in self.args() {
-            l.entry(&crate::value::ShowBytes(a).to_string());
-        }
-        l.finish()
+        super::fmt_command(self, f)
     }
 }
 

@@ -45,6 +45,7 @@ pub(crate) static BITCOUNT: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Counts the number of set bits (population counting) in a string.
 ///
@@ -309,7 +310,7 @@ impl<
     Unit: ToValkeyArgs,
 > fmt::Debug for Bitcount<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `overflow-block` argument: `OVERFLOW WRAP | SAT | FAIL`
@@ -465,6 +466,7 @@ pub(crate) static BITFIELD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Performs arbitrary bitfield integer operations on strings.
 ///
@@ -564,7 +566,7 @@ for Bitfield<Key, Operation> {
 }
 impl<Key: ToValkeyArg, Operation: ToValkeyArgs> fmt::Debug for Bitfield<Key, Operation> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BITFIELD_RO`.
@@ -590,6 +592,7 @@ pub(crate) static BITFIELD_RO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Performs arbitrary read-only bitfield integer operations on strings.
 ///
@@ -692,7 +695,7 @@ for BitfieldRo<Key, GetBlock> {
 }
 impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> fmt::Debug for BitfieldRo<Key, GetBlock> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `operation` argument: `AND | OR | XOR | NOT`
@@ -760,6 +763,7 @@ pub(crate) static BITOP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Performs bitwise operations on multiple strings, and stores the result.
 ///
@@ -827,7 +831,7 @@ impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> CommandKeys for Bitop<Destkey, Key
 }
 impl<Destkey: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug for Bitop<Destkey, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BITPOS`.
@@ -859,6 +863,7 @@ pub(crate) static BITPOS: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Finds the first set (1) or clear (0) bit in a string.
 ///
@@ -1133,7 +1138,7 @@ impl<
     Unit: ToValkeyArgs,
 > fmt::Debug for Bitpos<Key, RangeGiven, Start, EndUnitBlockGiven, End, Unit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GETBIT`.
@@ -1159,6 +1164,7 @@ pub(crate) static GETBIT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a bit value by offset.
 ///
@@ -1218,7 +1224,7 @@ impl<Key: ToValkeyArg> CommandKeys for Getbit<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Getbit<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SETBIT`.
@@ -1244,6 +1250,7 @@ pub(crate) static SETBIT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.
 ///
@@ -1306,6 +1313,6 @@ impl<Key: ToValkeyArg> CommandKeys for Setbit<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Setbit<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

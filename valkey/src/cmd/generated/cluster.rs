@@ -29,6 +29,7 @@ pub(crate) static ASKING: CommandMeta = CommandMeta {
     args: &[],
     session: Session::NextCommand,
     blocking: None,
+    redact: &[],
 };
 /// Signals that a cluster client is following an -ASK redirect.
 ///
@@ -77,7 +78,7 @@ impl CommandKeys for Asking {
 }
 impl fmt::Debug for Asking {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER`.
@@ -93,6 +94,7 @@ pub(crate) static CLUSTER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for Cluster commands.
 ///
@@ -142,7 +144,7 @@ impl CommandKeys for Cluster {
 }
 impl fmt::Debug for Cluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER ADDSLOTS`.
@@ -161,6 +163,7 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Assigns new hash slots to a node.
 ///
@@ -223,7 +226,7 @@ for ClusterAddslots<Slot> {
 impl<Slot: ToValkeyArgs + Elements<shape::Integer>> fmt::Debug
 for ClusterAddslots<Slot> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER ADDSLOTSRANGE`.
@@ -242,6 +245,7 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Assigns new hash slot ranges to a node.
 ///
@@ -305,7 +309,7 @@ for ClusterAddslotsrange<Range> {
 impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
 for ClusterAddslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER BUMPEPOCH`.
@@ -324,6 +328,7 @@ pub(crate) static CLUSTER_BUMPEPOCH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Advances the cluster config epoch.
 ///
@@ -375,7 +380,7 @@ impl CommandKeys for ClusterBumpepoch {
 }
 impl fmt::Debug for ClusterBumpepoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER CANCELSLOTMIGRATIONS`.
@@ -394,6 +399,7 @@ pub(crate) static CLUSTER_CANCELSLOTMIGRATIONS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Cancel all current ongoing slot migration operations.
 ///
@@ -445,7 +451,7 @@ impl CommandKeys for ClusterCancelslotmigrations {
 }
 impl fmt::Debug for ClusterCancelslotmigrations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER COUNT-FAILURE-REPORTS`.
@@ -461,6 +467,7 @@ pub(crate) static CLUSTER_COUNT_FAILURE_REPORTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of active failure reports for a node. No new reports are created once the node is marked as failed.
 ///
@@ -527,7 +534,7 @@ impl<NodeId: ToValkeyArg> CommandKeys for ClusterCountFailureReports<NodeId> {
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterCountFailureReports<NodeId> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER COUNTKEYSINSLOT`.
@@ -543,6 +550,7 @@ pub(crate) static CLUSTER_COUNTKEYSINSLOT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of keys in a hash slot.
 ///
@@ -601,7 +609,7 @@ impl CommandKeys for ClusterCountkeysinslot {
 }
 impl fmt::Debug for ClusterCountkeysinslot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER DELSLOTS`.
@@ -620,6 +628,7 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets hash slots as unbound for a node.
 ///
@@ -682,7 +691,7 @@ for ClusterDelslots<Slot> {
 impl<Slot: ToValkeyArgs + Elements<shape::Integer>> fmt::Debug
 for ClusterDelslots<Slot> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER DELSLOTSRANGE`.
@@ -701,6 +710,7 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets hash slot ranges as unbound for a node.
 ///
@@ -764,7 +774,7 @@ for ClusterDelslotsrange<Range> {
 impl<Range: ToValkeyArgs + Elements<(shape::Integer, shape::Integer)>> fmt::Debug
 for ClusterDelslotsrange<Range> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER FAILOVER`.
@@ -783,6 +793,7 @@ pub(crate) static CLUSTER_FAILOVER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Forces a replica to perform a manual failover of its primary.
 ///
@@ -897,7 +908,7 @@ impl<Options: ToValkeyArgs> CommandKeys for ClusterFailover<Options> {
 }
 impl<Options: ToValkeyArgs> fmt::Debug for ClusterFailover<Options> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER FLUSHSLOT`.
@@ -916,6 +927,7 @@ pub(crate) static CLUSTER_FLUSHSLOT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes all keys from the target slot.
 ///
@@ -1043,7 +1055,7 @@ impl<FlushType: ToValkeyArgs> CommandKeys for ClusterFlushslot<FlushType> {
 }
 impl<FlushType: ToValkeyArgs> fmt::Debug for ClusterFlushslot<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER FLUSHSLOTS`.
@@ -1062,6 +1074,7 @@ pub(crate) static CLUSTER_FLUSHSLOTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes all slots information from a node.
 ///
@@ -1113,7 +1126,7 @@ impl CommandKeys for ClusterFlushslots {
 }
 impl fmt::Debug for ClusterFlushslots {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER FORGET`.
@@ -1132,6 +1145,7 @@ pub(crate) static CLUSTER_FORGET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes a node from the nodes table.
 ///
@@ -1190,7 +1204,7 @@ impl<NodeId: ToValkeyArg> CommandKeys for ClusterForget<NodeId> {
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterForget<NodeId> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER GETKEYSINSLOT`.
@@ -1206,6 +1220,7 @@ pub(crate) static CLUSTER_GETKEYSINSLOT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the key names in a hash slot.
 ///
@@ -1275,7 +1290,7 @@ impl<T: FromValkey> CommandKeys for ClusterGetkeysinslot<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClusterGetkeysinslot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER GETSLOTMIGRATIONS`.
@@ -1294,6 +1309,7 @@ pub(crate) static CLUSTER_GETSLOTMIGRATIONS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Gets the status of ongoing and recently finished slot import and export operations.
 ///
@@ -1349,7 +1365,7 @@ impl<T: FromValkey> CommandKeys for ClusterGetslotmigrations<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClusterGetslotmigrations<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER HELP`.
@@ -1365,6 +1381,7 @@ pub(crate) static CLUSTER_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1416,7 +1433,7 @@ impl CommandKeys for ClusterHelp {
 }
 impl fmt::Debug for ClusterHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER INFO`.
@@ -1432,6 +1449,7 @@ pub(crate) static CLUSTER_INFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about the state of a node.
 ///
@@ -1483,7 +1501,7 @@ impl CommandKeys for ClusterInfo {
 }
 impl fmt::Debug for ClusterInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER KEYSLOT`.
@@ -1499,6 +1517,7 @@ pub(crate) static CLUSTER_KEYSLOT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the hash slot for a key.
 ///
@@ -1557,7 +1576,7 @@ impl<Key: ToValkeyArg> CommandKeys for ClusterKeyslot<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for ClusterKeyslot<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER LINKS`.
@@ -1573,6 +1592,7 @@ pub(crate) static CLUSTER_LINKS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a list of all TCP links to and from peer nodes.
 ///
@@ -1628,7 +1648,7 @@ impl<T: FromValkey> CommandKeys for ClusterLinks<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClusterLinks<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER MEET`.
@@ -1653,6 +1673,7 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Forces a node to handshake with another node.
 ///
@@ -1782,7 +1803,7 @@ for ClusterMeet<Ip, ClusterBusPort> {
 impl<Ip: ToValkeyArg, ClusterBusPort: ToValkeyArgs> fmt::Debug
 for ClusterMeet<Ip, ClusterBusPort> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `range` argument: `start-slot end-slot [start-slot end-slot ...]`
@@ -1848,6 +1869,7 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Migrate the given slots from this node to the specified nodes.
 ///
@@ -1910,7 +1932,7 @@ impl<MigrationGroup: ToValkeyArgs> CommandKeys for ClusterMigrateslots<Migration
 }
 impl<MigrationGroup: ToValkeyArgs> fmt::Debug for ClusterMigrateslots<MigrationGroup> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER MYID`.
@@ -1926,6 +1948,7 @@ pub(crate) static CLUSTER_MYID: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the ID of a node.
 ///
@@ -1977,7 +2000,7 @@ impl CommandKeys for ClusterMyid {
 }
 impl fmt::Debug for ClusterMyid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER MYSHARDID`.
@@ -1993,6 +2016,7 @@ pub(crate) static CLUSTER_MYSHARDID: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the shard ID of a node.
 ///
@@ -2044,7 +2068,7 @@ impl CommandKeys for ClusterMyshardid {
 }
 impl fmt::Debug for ClusterMyshardid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER NODES`.
@@ -2060,6 +2084,7 @@ pub(crate) static CLUSTER_NODES: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the cluster configuration for a node.
 ///
@@ -2111,7 +2136,7 @@ impl CommandKeys for ClusterNodes {
 }
 impl fmt::Debug for ClusterNodes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER REPLICAS`.
@@ -2127,6 +2152,7 @@ pub(crate) static CLUSTER_REPLICAS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists the replica nodes of a primary node.
 ///
@@ -2187,7 +2213,7 @@ impl<NodeId: ToValkeyArg> CommandKeys for ClusterReplicas<NodeId> {
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterReplicas<NodeId> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `args` argument: `node-id | NO ONE`
@@ -2255,6 +2281,7 @@ pub(crate) static CLUSTER_REPLICATE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Configures a node as replica of a primary node or detaches a replica from its primary.
 ///
@@ -2325,7 +2352,7 @@ impl CommandKeys for ClusterReplicate {
 }
 impl fmt::Debug for ClusterReplicate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER RESET`.
@@ -2344,6 +2371,7 @@ pub(crate) static CLUSTER_RESET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Resets a node.
 ///
@@ -2458,7 +2486,7 @@ impl<ResetType: ToValkeyArgs> CommandKeys for ClusterReset<ResetType> {
 }
 impl<ResetType: ToValkeyArgs> fmt::Debug for ClusterReset<ResetType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER SAVECONFIG`.
@@ -2477,6 +2505,7 @@ pub(crate) static CLUSTER_SAVECONFIG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Forces a node to save the cluster configuration to disk.
 ///
@@ -2528,7 +2557,7 @@ impl CommandKeys for ClusterSaveconfig {
 }
 impl fmt::Debug for ClusterSaveconfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER SET-CONFIG-EPOCH`.
@@ -2547,6 +2576,7 @@ pub(crate) static CLUSTER_SET_CONFIG_EPOCH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the configuration epoch for a new node.
 ///
@@ -2607,7 +2637,7 @@ impl CommandKeys for ClusterSetConfigEpoch {
 }
 impl fmt::Debug for ClusterSetConfigEpoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `subcommand` argument: `IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE`
@@ -2674,6 +2704,7 @@ pub(crate) static CLUSTER_SETSLOT: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Binds a hash slot to a node.
 ///
@@ -2804,7 +2835,7 @@ impl<Timeout: ToValkeyArgs> CommandKeys for ClusterSetslot<Timeout> {
 }
 impl<Timeout: ToValkeyArgs> fmt::Debug for ClusterSetslot<Timeout> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER SHARDS`.
@@ -2820,6 +2851,7 @@ pub(crate) static CLUSTER_SHARDS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the mapping of cluster slots to shards.
 ///
@@ -2879,7 +2911,7 @@ impl<T: FromValkey> CommandKeys for ClusterShards<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClusterShards<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER SLAVES`.
@@ -2895,6 +2927,7 @@ pub(crate) static CLUSTER_SLAVES: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists the replica nodes of a primary node.
 ///
@@ -2955,7 +2988,7 @@ impl<NodeId: ToValkeyArg> CommandKeys for ClusterSlaves<NodeId> {
 }
 impl<NodeId: ToValkeyArg> fmt::Debug for ClusterSlaves<NodeId> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `order` argument: `ASC | DESC`
@@ -3057,6 +3090,7 @@ pub(crate) static CLUSTER_SLOT_STATS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Return an array of slot usage statistics for slots assigned to the current node.
 ///
@@ -3121,7 +3155,7 @@ impl<T: FromValkey> CommandKeys for ClusterSlotStats<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClusterSlotStats<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER SLOTS`.
@@ -3137,6 +3171,7 @@ pub(crate) static CLUSTER_SLOTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the mapping of cluster slots to nodes.
 ///
@@ -3198,7 +3233,7 @@ impl<T: FromValkey> CommandKeys for ClusterSlots<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClusterSlots<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTER SYNCSLOTS`.
@@ -3217,6 +3252,7 @@ pub(crate) static CLUSTER_SYNCSLOTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for internal slot migration commands.
 ///
@@ -3268,7 +3304,7 @@ impl CommandKeys for ClusterSyncslots {
 }
 impl fmt::Debug for ClusterSyncslots {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLUSTERSCAN`.
@@ -3298,6 +3334,7 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Iterates over the keys in the cluster.
 ///
@@ -3581,7 +3618,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Clusterscan<Cursor, MatchPattern, Count, Type, Slot, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `READONLY`.
@@ -3600,6 +3637,7 @@ pub(crate) static READONLY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Enables read-only queries for a connection to a Valkey replica node.
 ///
@@ -3648,7 +3686,7 @@ impl CommandKeys for Readonly {
 }
 impl fmt::Debug for Readonly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `READWRITE`.
@@ -3667,6 +3705,7 @@ pub(crate) static READWRITE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Enables read-write queries for a connection to a Valkey replica node.
 ///
@@ -3715,6 +3754,6 @@ impl CommandKeys for Readwrite {
 }
 impl fmt::Debug for Readwrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -41,6 +41,7 @@ pub(crate) static AUTH: CommandMeta = CommandMeta {
     ],
     session: Session::Connection,
     blocking: None,
+    redact: &[Redact::Last],
 };
 /// Authenticates the connection.
 ///
@@ -164,7 +165,7 @@ for Auth<Password, Username> {
 impl<Password: ToValkeyArg, Username: ToValkeyArgs> fmt::Debug
 for Auth<Password, Username> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[Redact::Last], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT`.
@@ -180,6 +181,7 @@ pub(crate) static CLIENT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for client connection commands.
 ///
@@ -229,7 +231,7 @@ impl CommandKeys for Client {
 }
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT CACHING`.
@@ -249,6 +251,7 @@ pub(crate) static CLIENT_CACHING: CommandMeta = CommandMeta {
     args: &[],
     session: Session::NextCommand,
     blocking: None,
+    redact: &[],
 };
 /// Instructs the server whether to track the keys in the next request.
 ///
@@ -307,7 +310,7 @@ impl CommandKeys for ClientCaching {
 }
 impl fmt::Debug for ClientCaching {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT CAPA`.
@@ -327,6 +330,7 @@ pub(crate) static CLIENT_CAPA: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A client claims its capability.
 ///
@@ -387,7 +391,7 @@ impl<Capability: ToValkeyArgs> CommandKeys for ClientCapa<Capability> {
 }
 impl<Capability: ToValkeyArgs> fmt::Debug for ClientCapa<Capability> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT GETNAME`.
@@ -407,6 +411,7 @@ pub(crate) static CLIENT_GETNAME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the name of the connection.
 ///
@@ -458,7 +463,7 @@ impl CommandKeys for ClientGetname {
 }
 impl fmt::Debug for ClientGetname {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT GETREDIR`.
@@ -478,6 +483,7 @@ pub(crate) static CLIENT_GETREDIR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the client ID to which the connection's tracking notifications are redirected.
 ///
@@ -529,7 +535,7 @@ impl CommandKeys for ClientGetredir {
 }
 impl fmt::Debug for ClientGetredir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT HELP`.
@@ -545,6 +551,7 @@ pub(crate) static CLIENT_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -596,7 +603,7 @@ impl CommandKeys for ClientHelp {
 }
 impl fmt::Debug for ClientHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT ID`.
@@ -616,6 +623,7 @@ pub(crate) static CLIENT_ID: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the unique client ID of the connection.
 ///
@@ -667,7 +675,7 @@ impl CommandKeys for ClientId {
 }
 impl fmt::Debug for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT IMPORT-SOURCE`.
@@ -686,6 +694,7 @@ pub(crate) static CLIENT_IMPORT_SOURCE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Marks this client as an import source when the server is in import mode.
 ///
@@ -744,7 +753,7 @@ impl CommandKeys for ClientImportSource {
 }
 impl fmt::Debug for ClientImportSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT INFO`.
@@ -763,6 +772,7 @@ pub(crate) static CLIENT_INFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about the connection.
 ///
@@ -818,7 +828,7 @@ impl CommandKeys for ClientInfo {
 }
 impl fmt::Debug for ClientInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `client-type` argument: `TYPE NORMAL | MASTER | PRIMARY | SLAVE | REPLICA | PUBSUB`
@@ -1374,6 +1384,7 @@ pub(crate) static CLIENT_KILL: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Terminates open connections.
 ///
@@ -1451,7 +1462,7 @@ impl CommandKeys for ClientKill {
 }
 impl fmt::Debug for ClientKill {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT LIST`.
@@ -1607,6 +1618,7 @@ pub(crate) static CLIENT_LIST: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists open connections.
 ///
@@ -7215,7 +7227,7 @@ for ClientList<
     NotIp,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT NO-EVICT`.
@@ -7236,6 +7248,7 @@ pub(crate) static CLIENT_NO_EVICT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Sets the client eviction mode of the connection.
 ///
@@ -7294,7 +7307,7 @@ impl CommandKeys for ClientNoEvict {
 }
 impl fmt::Debug for ClientNoEvict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT NO-TOUCH`.
@@ -7314,6 +7327,7 @@ pub(crate) static CLIENT_NO_TOUCH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Controls whether commands sent by the client affect the LRU/LFU of accessed keys.
 ///
@@ -7372,7 +7386,7 @@ impl CommandKeys for ClientNoTouch {
 }
 impl fmt::Debug for ClientNoTouch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT PAUSE`.
@@ -7398,6 +7412,7 @@ pub(crate) static CLIENT_PAUSE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Suspends commands processing.
 ///
@@ -7548,7 +7563,7 @@ impl<Mode: ToValkeyArgs> CommandKeys for ClientPause<Mode> {
 }
 impl<Mode: ToValkeyArgs> fmt::Debug for ClientPause<Mode> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `action` argument: `ON | OFF | SKIP`
@@ -7598,6 +7613,7 @@ pub(crate) static CLIENT_REPLY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::ReplyMode,
     blocking: None,
+    redact: &[],
 };
 /// Instructs the server whether to reply to commands.
 ///
@@ -7656,7 +7672,7 @@ impl CommandKeys for ClientReply {
 }
 impl fmt::Debug for ClientReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `attr` argument: `LIB-NAME libname | LIB-VER libver`
@@ -7707,6 +7723,7 @@ pub(crate) static CLIENT_SETINFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets information specific to the client or connection.
 ///
@@ -7765,7 +7782,7 @@ impl CommandKeys for ClientSetinfo {
 }
 impl fmt::Debug for ClientSetinfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT SETNAME`.
@@ -7785,6 +7802,7 @@ pub(crate) static CLIENT_SETNAME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Sets the connection name.
 ///
@@ -7845,7 +7863,7 @@ impl<ConnectionName: ToValkeyArg> CommandKeys for ClientSetname<ConnectionName> 
 }
 impl<ConnectionName: ToValkeyArg> fmt::Debug for ClientSetname<ConnectionName> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT TRACKING`.
@@ -7864,6 +7882,7 @@ pub(crate) static CLIENT_TRACKING: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Controls server-assisted client-side caching for the connection.
 ///
@@ -8226,7 +8245,7 @@ impl<
     Noloop: ToValkeyArgs,
 > fmt::Debug for ClientTracking<ClientId, Prefix, Bcast, Optin, Optout, Noloop> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT TRACKINGINFO`.
@@ -8245,6 +8264,7 @@ pub(crate) static CLIENT_TRACKINGINFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about server-assisted client-side caching for the connection.
 ///
@@ -8304,7 +8324,7 @@ impl<T: FromValkey> CommandKeys for ClientTrackinginfo<T> {
 }
 impl<T: FromValkey> fmt::Debug for ClientTrackinginfo<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT UNBLOCK`.
@@ -8324,6 +8344,7 @@ pub(crate) static CLIENT_UNBLOCK: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Unblocks a client blocked by a blocking command from a different connection.
 ///
@@ -8451,7 +8472,7 @@ impl<UnblockType: ToValkeyArgs> CommandKeys for ClientUnblock<UnblockType> {
 }
 impl<UnblockType: ToValkeyArgs> fmt::Debug for ClientUnblock<UnblockType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CLIENT UNPAUSE`.
@@ -8471,6 +8492,7 @@ pub(crate) static CLIENT_UNPAUSE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Resumes processing commands from paused clients.
 ///
@@ -8522,7 +8544,7 @@ impl CommandKeys for ClientUnpause {
 }
 impl fmt::Debug for ClientUnpause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ECHO`.
@@ -8541,6 +8563,7 @@ pub(crate) static ECHO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the given string.
 ///
@@ -8600,7 +8623,7 @@ impl<Message: ToValkeyArg, T: FromValkey> CommandKeys for Echo<Message, T> {
 }
 impl<Message: ToValkeyArg, T: FromValkey> fmt::Debug for Echo<Message, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HELLO`.
@@ -8622,6 +8645,7 @@ pub(crate) static HELLO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[Redact::After("AUTH", 1)],
 };
 /// Handshakes with the server.
 ///
@@ -8807,7 +8831,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Hello<ArgumentsGiven, Protover, Auth, Clientname, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[Redact::After("AUTH", 1)], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PING`.
@@ -8823,6 +8847,7 @@ pub(crate) static PING: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the server's liveliness response.
 ///
@@ -8905,7 +8930,7 @@ impl<Message: ToValkeyArgs> CommandKeys for Ping<Message> {
 }
 impl<Message: ToValkeyArgs> fmt::Debug for Ping<Message> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `QUIT`.
@@ -8927,6 +8952,7 @@ pub(crate) static QUIT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Closes the connection.
 ///
@@ -8975,7 +9001,7 @@ impl CommandKeys for Quit {
 }
 impl fmt::Debug for Quit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RESET`.
@@ -8997,6 +9023,7 @@ pub(crate) static RESET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Connection,
     blocking: None,
+    redact: &[],
 };
 /// Resets the connection.
 ///
@@ -9045,7 +9072,7 @@ impl CommandKeys for Reset {
 }
 impl fmt::Debug for Reset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SELECT`.
@@ -9065,6 +9092,7 @@ pub(crate) static SELECT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Database,
     blocking: None,
+    redact: &[],
 };
 /// Changes the selected database.
 ///
@@ -9120,6 +9148,6 @@ impl CommandKeys for Select {
 }
 impl fmt::Debug for Select {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -48,6 +48,7 @@ pub(crate) static COPY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Copies the value of a key to a new key.
 ///
@@ -219,7 +220,7 @@ impl<
     Replace: ToValkeyArgs,
 > fmt::Debug for Copy<Source, Destination, DestinationDb, Replace> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DEL`.
@@ -245,6 +246,7 @@ pub(crate) static DEL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes one or more keys.
 ///
@@ -301,7 +303,7 @@ impl<Key: ToValkeyArgs> CommandKeys for Del<Key> {
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Del<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DUMP`.
@@ -327,6 +329,7 @@ pub(crate) static DUMP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a serialized representation of the value stored at a key.
 ///
@@ -384,7 +387,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Dump<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Dump<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EXISTS`.
@@ -410,6 +413,7 @@ pub(crate) static EXISTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Determines whether one or more keys exist.
 ///
@@ -470,7 +474,7 @@ impl<Key: ToValkeyArgs> CommandKeys for Exists<Key> {
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Exists<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EXPIRE`.
@@ -502,6 +506,7 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the expiration time of a key in seconds.
 ///
@@ -739,7 +744,7 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Expire<Key, Cond
 }
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expire<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EXPIREAT`.
@@ -771,6 +776,7 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the expiration time of a key to a Unix timestamp.
 ///
@@ -1010,7 +1016,7 @@ for Expireat<Key, Condition> {
 }
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expireat<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EXPIRETIME`.
@@ -1036,6 +1042,7 @@ pub(crate) static EXPIRETIME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the expiration time of a key as a Unix timestamp.
 ///
@@ -1092,7 +1099,7 @@ impl<Key: ToValkeyArg> CommandKeys for Expiretime<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Expiretime<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `KEYS`.
@@ -1108,6 +1115,7 @@ pub(crate) static KEYS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns all key names that match a pattern.
 ///
@@ -1167,7 +1175,7 @@ impl<Pattern: ToValkeyArg, T: FromValkey> CommandKeys for Keys<Pattern, T> {
 }
 impl<Pattern: ToValkeyArg, T: FromValkey> fmt::Debug for Keys<Pattern, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `key-selector` argument: `key | `
@@ -1258,6 +1266,7 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[Redact::After("AUTH", 0), Redact::After("AUTH2", 1)],
 };
 /// Atomically transfers a key from one instance to another.
 ///
@@ -1657,7 +1666,7 @@ impl<
     Keys: ToValkeyArgs,
 > fmt::Debug for Migrate<Host, Copy, Replace, Authentication, Keys> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[Redact::After("AUTH", 0), Redact::After("AUTH2", 1)], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MOVE`.
@@ -1683,6 +1692,7 @@ pub(crate) static MOVE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Moves a key to another database.
 ///
@@ -1742,7 +1752,7 @@ impl<Key: ToValkeyArg> CommandKeys for Move<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Move<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `OBJECT`.
@@ -1758,6 +1768,7 @@ pub(crate) static OBJECT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for object introspection commands.
 ///
@@ -1807,7 +1818,7 @@ impl CommandKeys for Object {
 }
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `OBJECT ENCODING`.
@@ -1833,6 +1844,7 @@ pub(crate) static OBJECT_ENCODING: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the internal encoding of an object.
 ///
@@ -1892,7 +1904,7 @@ impl<Key: ToValkeyArg> CommandKeys for ObjectEncoding<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for ObjectEncoding<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `OBJECT FREQ`.
@@ -1918,6 +1930,7 @@ pub(crate) static OBJECT_FREQ: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the logarithmic access frequency counter of an object.
 ///
@@ -1979,7 +1992,7 @@ impl<Key: ToValkeyArg> CommandKeys for ObjectFreq<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for ObjectFreq<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `OBJECT HELP`.
@@ -1995,6 +2008,7 @@ pub(crate) static OBJECT_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2046,7 +2060,7 @@ impl CommandKeys for ObjectHelp {
 }
 impl fmt::Debug for ObjectHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `OBJECT IDLETIME`.
@@ -2072,6 +2086,7 @@ pub(crate) static OBJECT_IDLETIME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the time since the last access to an object.
 ///
@@ -2133,7 +2148,7 @@ impl<Key: ToValkeyArg> CommandKeys for ObjectIdletime<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for ObjectIdletime<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `OBJECT REFCOUNT`.
@@ -2159,6 +2174,7 @@ pub(crate) static OBJECT_REFCOUNT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the reference count of a value of a key.
 ///
@@ -2220,7 +2236,7 @@ impl<Key: ToValkeyArg> CommandKeys for ObjectRefcount<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for ObjectRefcount<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PERSIST`.
@@ -2246,6 +2262,7 @@ pub(crate) static PERSIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes the expiration time of a key.
 ///
@@ -2302,7 +2319,7 @@ impl<Key: ToValkeyArg> CommandKeys for Persist<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Persist<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PEXPIRE`.
@@ -2334,6 +2351,7 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the expiration time of a key in milliseconds.
 ///
@@ -2572,7 +2590,7 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Pexpire<Key, Con
 }
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Pexpire<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PEXPIREAT`.
@@ -2604,6 +2622,7 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the expiration time of a key to a Unix milliseconds timestamp.
 ///
@@ -2844,7 +2863,7 @@ for Pexpireat<Key, Condition> {
 impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug
 for Pexpireat<Key, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PEXPIRETIME`.
@@ -2870,6 +2889,7 @@ pub(crate) static PEXPIRETIME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the expiration time of a key as a Unix milliseconds timestamp.
 ///
@@ -2926,7 +2946,7 @@ impl<Key: ToValkeyArg> CommandKeys for Pexpiretime<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Pexpiretime<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PTTL`.
@@ -2952,6 +2972,7 @@ pub(crate) static PTTL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the expiration time in milliseconds of a key.
 ///
@@ -3012,7 +3033,7 @@ impl<Key: ToValkeyArg> CommandKeys for Pttl<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Pttl<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RANDOMKEY`.
@@ -3032,6 +3053,7 @@ pub(crate) static RANDOMKEY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a random key name from the database.
 ///
@@ -3082,7 +3104,7 @@ impl<T: FromValkey> CommandKeys for Randomkey<T> {
 }
 impl<T: FromValkey> fmt::Debug for Randomkey<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RENAME`.
@@ -3117,6 +3139,7 @@ pub(crate) static RENAME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Renames a key and overwrites the destination.
 ///
@@ -3180,7 +3203,7 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> CommandKeys for Rename<Key, Newkey> 
 }
 impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Rename<Key, Newkey> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RENAMENX`.
@@ -3215,6 +3238,7 @@ pub(crate) static RENAMENX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Renames a key only when the target key name doesn't exist.
 ///
@@ -3282,7 +3306,7 @@ impl<Key: ToValkeyArg, Newkey: ToValkeyArg> CommandKeys for Renamenx<Key, Newkey
 }
 impl<Key: ToValkeyArg, Newkey: ToValkeyArg> fmt::Debug for Renamenx<Key, Newkey> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RESTORE`.
@@ -3329,6 +3353,7 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Creates a key from the serialized representation of a value.
 ///
@@ -3675,7 +3700,7 @@ impl<
     Frequency: ToValkeyArgs,
 > fmt::Debug for Restore<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCAN`.
@@ -3701,6 +3726,7 @@ pub(crate) static SCAN: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Iterates over the key names in the database.
 ///
@@ -3936,7 +3962,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Scan<Pattern, Count, Type, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SORT`.
@@ -3975,6 +4001,7 @@ pub(crate) static SORT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sorts the elements in a list, a set, or a sorted set, optionally storing the result.
 ///
@@ -4451,7 +4478,7 @@ impl<
 > fmt::Debug
 for Sort<Key, ByPattern, Limit, GetPattern, Order, Sorting, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SORT_RO`.
@@ -4484,6 +4511,7 @@ pub(crate) static SORT_RO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the sorted elements of a list, a set, or a sorted set.
 ///
@@ -4840,7 +4868,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for SortRo<Key, ByPattern, Limit, GetPattern, Order, Sorting, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `TOUCH`.
@@ -4866,6 +4894,7 @@ pub(crate) static TOUCH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of existing keys out of those specified after updating the time they were last accessed.
 ///
@@ -4922,7 +4951,7 @@ impl<Key: ToValkeyArgs> CommandKeys for Touch<Key> {
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Touch<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `TTL`.
@@ -4948,6 +4977,7 @@ pub(crate) static TTL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the expiration time in seconds of a key.
 ///
@@ -5008,7 +5038,7 @@ impl<Key: ToValkeyArg> CommandKeys for Ttl<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Ttl<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `TYPE`.
@@ -5034,6 +5064,7 @@ pub(crate) static TYPE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Determines the type of value stored at a key.
 ///
@@ -5090,7 +5121,7 @@ impl<Key: ToValkeyArg> CommandKeys for Type<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Type<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `UNLINK`.
@@ -5116,6 +5147,7 @@ pub(crate) static UNLINK: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Asynchronously deletes one or more keys.
 ///
@@ -5172,7 +5204,7 @@ impl<Key: ToValkeyArgs> CommandKeys for Unlink<Key> {
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Unlink<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `WAIT`.
@@ -5191,6 +5223,7 @@ pub(crate) static WAIT: CommandMeta = CommandMeta {
         index: 2,
         unit: TimeUnit::Milliseconds,
     }),
+    redact: &[],
 };
 /// Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.
 ///
@@ -5252,7 +5285,7 @@ impl CommandKeys for Wait {
 }
 impl fmt::Debug for Wait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `WAITAOF`.
@@ -5271,6 +5304,7 @@ pub(crate) static WAITAOF: CommandMeta = CommandMeta {
         index: 3,
         unit: TimeUnit::Milliseconds,
     }),
+    redact: &[],
 };
 /// Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the primary and/or replicas.
 ///
@@ -5337,6 +5371,6 @@ impl CommandKeys for Waitaof {
 }
 impl fmt::Debug for Waitaof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -50,6 +50,7 @@ pub(crate) static GEOADD: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Adds one or more members to a geospatial index. The key is created if it doesn't exist.
 ///
@@ -273,7 +274,7 @@ impl<
     Change: ToValkeyArgs,
 > fmt::Debug for Geoadd<Key, Data, Condition, Change> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEODIST`.
@@ -299,6 +300,7 @@ pub(crate) static GEODIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the distance between two members of a geospatial index.
 ///
@@ -532,7 +534,7 @@ impl<
     Unit: ToValkeyArgs,
 > fmt::Debug for Geodist<Key, Member1, Member2, Unit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEOHASH`.
@@ -558,6 +560,7 @@ pub(crate) static GEOHASH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members from a geospatial index as geohash strings.
 ///
@@ -647,7 +650,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Geohash<Key, Member
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Geohash<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEOPOS`.
@@ -673,6 +676,7 @@ pub(crate) static GEOPOS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the longitude and latitude of members from a geospatial index.
 ///
@@ -781,7 +785,7 @@ for Geopos<Key, Member, T> {
 impl<Key: ToValkeyArg, Member: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Geopos<Key, Member, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEORADIUS`.
@@ -840,6 +844,7 @@ pub(crate) static GEORADIUS: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.
 ///
@@ -1715,7 +1720,7 @@ for Georadius<
     T,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEORADIUSBYMEMBER`.
@@ -1768,6 +1773,7 @@ pub(crate) static GEORADIUSBYMEMBER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Queries a geospatial index for members within a distance from a member, optionally stores the result.
 ///
@@ -2632,7 +2638,7 @@ for Georadiusbymember<
     T,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEORADIUSBYMEMBER_RO`.
@@ -2658,6 +2664,7 @@ pub(crate) static GEORADIUSBYMEMBER_RO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members from a geospatial index that are within a distance from a member.
 ///
@@ -3367,7 +3374,7 @@ for GeoradiusbymemberRo<
     T,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GEORADIUS_RO`.
@@ -3399,6 +3406,7 @@ pub(crate) static GEORADIUS_RO: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members from a geospatial index that are within a distance from a coordinate.
 ///
@@ -4110,7 +4118,7 @@ for GeoradiusRo<
     T,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `vertices` argument: `longitude latitude [longitude latitude ...]`
@@ -4239,6 +4247,7 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Queries a geospatial index for members inside an area of a box, circle, or a polygon.
 ///
@@ -5060,7 +5069,7 @@ for Geosearch<
     T,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `by` argument: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
@@ -5177,6 +5186,7 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Queries a geospatial index for members inside an area of a box, a circle, or a polygon, optionally stores the result.
 ///
@@ -5783,6 +5793,6 @@ for Geosearchstore<
     Storedist,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -39,6 +39,7 @@ pub(crate) static HDEL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.
 ///
@@ -105,7 +106,7 @@ impl<Key: ToValkeyArg, Field: ToValkeyArgs> CommandKeys for Hdel<Key, Field> {
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArgs> fmt::Debug for Hdel<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HEXISTS`.
@@ -131,6 +132,7 @@ pub(crate) static HEXISTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Determines whether a field exists in a hash.
 ///
@@ -193,7 +195,7 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hexists<Key, Field> {
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hexists<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HEXPIRE`.
@@ -219,6 +221,7 @@ pub(crate) static HEXPIRE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets expiry time on hash fields.
 ///
@@ -447,7 +450,7 @@ impl<
     Condition: ToValkeyArgs,
 > fmt::Debug for Hexpire<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HEXPIREAT`.
@@ -479,6 +482,7 @@ pub(crate) static HEXPIREAT: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets expiry time on hash fields.
 ///
@@ -707,7 +711,7 @@ impl<
     Condition: ToValkeyArgs,
 > fmt::Debug for Hexpireat<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HEXPIRETIME`.
@@ -733,6 +737,7 @@ pub(crate) static HEXPIRETIME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns Unix timestamps in seconds since the epoch at which the given key's field(s) will expire.
 ///
@@ -800,7 +805,7 @@ for Hexpiretime<Key, Field> {
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Hexpiretime<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HGET`.
@@ -826,6 +831,7 @@ pub(crate) static HGET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the value of a field in a hash.
 ///
@@ -896,7 +902,7 @@ for Hget<Key, Field, T> {
 impl<Key: ToValkeyArg, Field: ToValkeyArg, T: FromValkey> fmt::Debug
 for Hget<Key, Field, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HGETALL`.
@@ -922,6 +928,7 @@ pub(crate) static HGETALL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns all fields and values in a hash.
 ///
@@ -986,7 +993,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hgetall<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hgetall<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HGETDEL`.
@@ -1012,6 +1019,7 @@ pub(crate) static HGETDEL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the values of one or more fields and deletes them from a hash.
 ///
@@ -1091,7 +1099,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Hgetdel<Key, Field, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HGETEX`.
@@ -1117,6 +1125,7 @@ pub(crate) static HGETEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Gets the value of one or more fields of a given hash key, and optionally sets their expiration time or time-to-live (TTL).
 ///
@@ -1432,7 +1441,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Hgetex<Key, Field, Expiration, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HINCRBY`.
@@ -1461,6 +1470,7 @@ pub(crate) static HINCRBY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.
 ///
@@ -1527,7 +1537,7 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hincrby<Key, Field> {
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrby<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HINCRBYFLOAT`.
@@ -1556,6 +1566,7 @@ pub(crate) static HINCRBYFLOAT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.
 ///
@@ -1626,7 +1637,7 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hincrbyfloat<Key, Fie
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hincrbyfloat<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HKEYS`.
@@ -1652,6 +1663,7 @@ pub(crate) static HKEYS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns all fields in a hash.
 ///
@@ -1709,7 +1721,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hkeys<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hkeys<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HLEN`.
@@ -1735,6 +1747,7 @@ pub(crate) static HLEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of fields in a hash.
 ///
@@ -1791,7 +1804,7 @@ impl<Key: ToValkeyArg> CommandKeys for Hlen<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Hlen<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HMGET`.
@@ -1817,6 +1830,7 @@ pub(crate) static HMGET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the values of all fields in a hash.
 ///
@@ -1887,7 +1901,7 @@ for Hmget<Key, Field, T> {
 impl<Key: ToValkeyArg, Field: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Hmget<Key, Field, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HMSET`.
@@ -1916,6 +1930,7 @@ pub(crate) static HMSET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the values of multiple fields.
 ///
@@ -1985,7 +2000,7 @@ impl<
     Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
 > fmt::Debug for Hmset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HPERSIST`.
@@ -2011,6 +2026,7 @@ pub(crate) static HPERSIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Remove the existing expiration on a hash key's field(s).
 ///
@@ -2078,7 +2094,7 @@ for Hpersist<Key, Field> {
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Hpersist<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HPEXPIRE`.
@@ -2110,6 +2126,7 @@ pub(crate) static HPEXPIRE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets expiry time on hash object.
 ///
@@ -2338,7 +2355,7 @@ impl<
     Condition: ToValkeyArgs,
 > fmt::Debug for Hpexpire<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HPEXPIREAT`.
@@ -2370,6 +2387,7 @@ pub(crate) static HPEXPIREAT: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets expiration time on hash field.
 ///
@@ -2598,7 +2616,7 @@ impl<
     Condition: ToValkeyArgs,
 > fmt::Debug for Hpexpireat<Key, Field, Condition> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HPEXPIRETIME`.
@@ -2624,6 +2642,7 @@ pub(crate) static HPEXPIRETIME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the Unix timestamp in milliseconds since Unix epoch at which the given key's field(s) will expire.
 ///
@@ -2691,7 +2710,7 @@ for Hpexpiretime<Key, Field> {
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Hpexpiretime<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HPTTL`.
@@ -2717,6 +2736,7 @@ pub(crate) static HPTTL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the remaining time to live in milliseconds of a hash key's field(s) that have an associated expiration.
 ///
@@ -2784,7 +2804,7 @@ for Hpttl<Key, Field> {
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Hpttl<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HRANDFIELD`.
@@ -2810,6 +2830,7 @@ pub(crate) static HRANDFIELD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns one or more random fields from a hash.
 ///
@@ -2967,7 +2988,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Hrandfield<Key, OptionsGiven, Count, Withvalues, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HSCAN`.
@@ -2993,6 +3014,7 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Iterates over fields and values of a hash.
 ///
@@ -3211,7 +3233,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Hscan<Key, Pattern, Count, Novalues, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HSET`.
@@ -3240,6 +3262,7 @@ pub(crate) static HSET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Creates or modifies the value of a field in a hash.
 ///
@@ -3313,7 +3336,7 @@ impl<
     Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>,
 > fmt::Debug for Hset<Key, Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HSETEX`.
@@ -3342,6 +3365,7 @@ pub(crate) static HSETEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the value of one or more fields of a given hash key, and optionally sets their expiration time.
 ///
@@ -3846,7 +3870,7 @@ impl<
     Expiration: ToValkeyArgs,
 > fmt::Debug for Hsetex<Key, Data, KeyCondition, FieldsCondition, Expiration> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HSETNX`.
@@ -3875,6 +3899,7 @@ pub(crate) static HSETNX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the value of a field in a hash only when the field doesn't exist.
 ///
@@ -3944,7 +3969,7 @@ for Hsetnx<Key, Field, ValueArg> {
 impl<Key: ToValkeyArg, Field: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug
 for Hsetnx<Key, Field, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HSTRLEN`.
@@ -3970,6 +3995,7 @@ pub(crate) static HSTRLEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the length of the value of a field.
 ///
@@ -4032,7 +4058,7 @@ impl<Key: ToValkeyArg, Field: ToValkeyArg> CommandKeys for Hstrlen<Key, Field> {
 }
 impl<Key: ToValkeyArg, Field: ToValkeyArg> fmt::Debug for Hstrlen<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HTTL`.
@@ -4058,6 +4084,7 @@ pub(crate) static HTTL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the remaining time to live (in seconds) of a hash key's field(s) that have an associated expiration.
 ///
@@ -4125,7 +4152,7 @@ for Httl<Key, Field> {
 impl<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Httl<Key, Field> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `HVALS`.
@@ -4151,6 +4178,7 @@ pub(crate) static HVALS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns all values in a hash.
 ///
@@ -4208,6 +4236,6 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Hvals<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Hvals<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

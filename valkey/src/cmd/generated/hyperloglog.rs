@@ -42,6 +42,7 @@ pub(crate) static PFADD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.
 ///
@@ -134,7 +135,7 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Pfadd<Key, Element
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Pfadd<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PFCOUNT`.
@@ -160,6 +161,7 @@ pub(crate) static PFCOUNT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).
 ///
@@ -216,7 +218,7 @@ impl<Key: ToValkeyArgs> CommandKeys for Pfcount<Key> {
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Pfcount<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PFDEBUG`.
@@ -245,6 +247,7 @@ pub(crate) static PFDEBUG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Internal commands for debugging HyperLogLog values.
 ///
@@ -308,7 +311,7 @@ for Pfdebug<Subcommand, Key> {
 }
 impl<Subcommand: ToValkeyArg, Key: ToValkeyArg> fmt::Debug for Pfdebug<Subcommand, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PFMERGE`.
@@ -343,6 +346,7 @@ pub(crate) static PFMERGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Merges one or more HyperLogLog values into a single key.
 ///
@@ -448,7 +452,7 @@ for Pfmerge<Destkey, Sourcekey> {
 impl<Destkey: ToValkeyArg, Sourcekey: ToValkeyArgs> fmt::Debug
 for Pfmerge<Destkey, Sourcekey> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PFSELFTEST`.
@@ -464,6 +468,7 @@ pub(crate) static PFSELFTEST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// An internal command for testing HyperLogLog values.
 ///
@@ -512,6 +517,6 @@ impl CommandKeys for Pfselftest {
 }
 impl fmt::Debug for Pfselftest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -54,6 +54,7 @@ pub(crate) static BLMOVE: CommandMeta = CommandMeta {
         index: -1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.
 ///
@@ -142,7 +143,7 @@ for Blmove<Source, Destination, T> {
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
 for Blmove<Source, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BLMPOP`.
@@ -174,6 +175,7 @@ pub(crate) static BLMPOP: CommandMeta = CommandMeta {
         index: 1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -303,7 +305,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Blmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BLPOP`.
@@ -332,6 +334,7 @@ pub(crate) static BLPOP: CommandMeta = CommandMeta {
         index: -1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -403,7 +406,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Blpop<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Blpop<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BRPOP`.
@@ -432,6 +435,7 @@ pub(crate) static BRPOP: CommandMeta = CommandMeta {
         index: -1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -503,7 +507,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Brpop<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Brpop<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BRPOPLPUSH`.
@@ -544,6 +548,7 @@ pub(crate) static BRPOPLPUSH: CommandMeta = CommandMeta {
         index: -1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 ///
@@ -625,7 +630,7 @@ for Brpoplpush<Source, Destination, T> {
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
 for Brpoplpush<Source, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LINDEX`.
@@ -651,6 +656,7 @@ pub(crate) static LINDEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns an element from a list by its index.
 ///
@@ -715,7 +721,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Lindex<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lindex<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `where` argument: `BEFORE | AFTER`
@@ -766,6 +772,7 @@ pub(crate) static LINSERT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Inserts an element before or after another element in a list.
 ///
@@ -845,7 +852,7 @@ for Linsert<Key, Pivot, Element> {
 impl<Key: ToValkeyArg, Pivot: ToValkeyArg, Element: ToValkeyArg> fmt::Debug
 for Linsert<Key, Pivot, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LLEN`.
@@ -871,6 +878,7 @@ pub(crate) static LLEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the length of a list.
 ///
@@ -927,7 +935,7 @@ impl<Key: ToValkeyArg> CommandKeys for Llen<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Llen<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LMOVE`.
@@ -962,6 +970,7 @@ pub(crate) static LMOVE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.
 ///
@@ -1044,7 +1053,7 @@ for Lmove<Source, Destination, T> {
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
 for Lmove<Source, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LMPOP`.
@@ -1070,6 +1079,7 @@ pub(crate) static LMPOP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.
 ///
@@ -1191,7 +1201,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Lmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LPOP`.
@@ -1223,6 +1233,7 @@ pub(crate) static LPOP: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns and removes one or more elements from the beginning of a list. Deletes the list if the last element was popped.
 ///
@@ -1345,7 +1356,7 @@ for Lpop<Key, Count, T> {
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Lpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LPOS`.
@@ -1371,6 +1382,7 @@ pub(crate) static LPOS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the index of matching elements in a list.
 ///
@@ -1593,7 +1605,7 @@ impl<
     O: Reply,
 > fmt::Debug for Lpos<Key, Element, Rank, NumMatches, Len, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LPUSH`.
@@ -1622,6 +1634,7 @@ pub(crate) static LPUSH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Prepends one or more elements to a list. Creates the key if it doesn't exist.
 ///
@@ -1688,7 +1701,7 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Lpush<Key, Element
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpush<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LPUSHX`.
@@ -1717,6 +1730,7 @@ pub(crate) static LPUSHX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Prepends one or more elements to a list only when the list exists.
 ///
@@ -1783,7 +1797,7 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Lpushx<Key, Elemen
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Lpushx<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LRANGE`.
@@ -1809,6 +1823,7 @@ pub(crate) static LRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a range of elements from a list.
 ///
@@ -1881,7 +1896,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Lrange<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Lrange<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LREM`.
@@ -1907,6 +1922,7 @@ pub(crate) static LREM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes elements from a list. Deletes the list if the last element was removed.
 ///
@@ -1973,7 +1989,7 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> CommandKeys for Lrem<Key, Element> 
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lrem<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LSET`.
@@ -1999,6 +2015,7 @@ pub(crate) static LSET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the value of an element in a list by its index.
 ///
@@ -2065,7 +2082,7 @@ impl<Key: ToValkeyArg, Element: ToValkeyArg> CommandKeys for Lset<Key, Element> 
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArg> fmt::Debug for Lset<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LTRIM`.
@@ -2091,6 +2108,7 @@ pub(crate) static LTRIM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes elements from both ends of a list. Deletes the list if all elements were trimmed.
 ///
@@ -2153,7 +2171,7 @@ impl<Key: ToValkeyArg> CommandKeys for Ltrim<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Ltrim<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RPOP`.
@@ -2185,6 +2203,7 @@ pub(crate) static RPOP: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns and removes one or more elements from the end of a list. Deletes the list if the last element was popped.
 ///
@@ -2307,7 +2326,7 @@ for Rpop<Key, Count, T> {
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Rpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RPOPLPUSH`.
@@ -2342,6 +2361,7 @@ pub(crate) static RPOPLPUSH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.
 ///
@@ -2413,7 +2433,7 @@ for Rpoplpush<Source, Destination, T> {
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, T: FromValkey> fmt::Debug
 for Rpoplpush<Source, Destination, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RPUSH`.
@@ -2442,6 +2462,7 @@ pub(crate) static RPUSH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Appends one or more elements to a list. Creates the key if it doesn't exist.
 ///
@@ -2508,7 +2529,7 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Rpush<Key, Element
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpush<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RPUSHX`.
@@ -2537,6 +2558,7 @@ pub(crate) static RPUSHX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Appends one or more elements to a list only when the list exists.
 ///
@@ -2603,6 +2625,6 @@ impl<Key: ToValkeyArg, Element: ToValkeyArgs> CommandKeys for Rpushx<Key, Elemen
 }
 impl<Key: ToValkeyArg, Element: ToValkeyArgs> fmt::Debug for Rpushx<Key, Element> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -33,6 +33,7 @@ pub(crate) static PSUBSCRIBE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::PubSub,
     blocking: None,
+    redact: &[],
 };
 /// Listens for messages published to channels that match one or more patterns.
 ///
@@ -88,7 +89,7 @@ impl<Pattern: ToValkeyArgs> CommandKeys for Psubscribe<Pattern> {
 }
 impl<Pattern: ToValkeyArgs> fmt::Debug for Psubscribe<Pattern> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBLISH`.
@@ -108,6 +109,7 @@ pub(crate) static PUBLISH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Posts a message to a channel.
 ///
@@ -171,7 +173,7 @@ for Publish<Channel, Message> {
 impl<Channel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
 for Publish<Channel, Message> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB`.
@@ -187,6 +189,7 @@ pub(crate) static PUBSUB: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for Pub/Sub commands.
 ///
@@ -236,7 +239,7 @@ impl CommandKeys for Pubsub {
 }
 impl fmt::Debug for Pubsub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB CHANNELS`.
@@ -255,6 +258,7 @@ pub(crate) static PUBSUB_CHANNELS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the active channels.
 ///
@@ -353,7 +357,7 @@ impl<Pattern: ToValkeyArgs, T: FromValkey> CommandKeys for PubsubChannels<Patter
 }
 impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubChannels<Pattern, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB HELP`.
@@ -369,6 +373,7 @@ pub(crate) static PUBSUB_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -420,7 +425,7 @@ impl CommandKeys for PubsubHelp {
 }
 impl fmt::Debug for PubsubHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB NUMPAT`.
@@ -439,6 +444,7 @@ pub(crate) static PUBSUB_NUMPAT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a count of unique pattern subscriptions.
 ///
@@ -490,7 +496,7 @@ impl CommandKeys for PubsubNumpat {
 }
 impl fmt::Debug for PubsubNumpat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB NUMSUB`.
@@ -509,6 +515,7 @@ pub(crate) static PUBSUB_NUMSUB: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a count of subscribers to channels.
 ///
@@ -607,7 +614,7 @@ impl<Channel: ToValkeyArgs, T: FromValkey> CommandKeys for PubsubNumsub<Channel,
 }
 impl<Channel: ToValkeyArgs, T: FromValkey> fmt::Debug for PubsubNumsub<Channel, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB SHARDCHANNELS`.
@@ -626,6 +633,7 @@ pub(crate) static PUBSUB_SHARDCHANNELS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the active shard channels.
 ///
@@ -726,7 +734,7 @@ for PubsubShardchannels<Pattern, T> {
 impl<Pattern: ToValkeyArgs, T: FromValkey> fmt::Debug
 for PubsubShardchannels<Pattern, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUBSUB SHARDNUMSUB`.
@@ -745,6 +753,7 @@ pub(crate) static PUBSUB_SHARDNUMSUB: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the count of subscribers of shard channels.
 ///
@@ -846,7 +855,7 @@ for PubsubShardnumsub<Shardchannel, T> {
 impl<Shardchannel: ToValkeyArgs, T: FromValkey> fmt::Debug
 for PubsubShardnumsub<Shardchannel, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PUNSUBSCRIBE`.
@@ -866,6 +875,7 @@ pub(crate) static PUNSUBSCRIBE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::PubSub,
     blocking: None,
+    redact: &[],
 };
 /// Stops listening to messages published to channels that match one or more patterns.
 ///
@@ -951,7 +961,7 @@ impl<Pattern: ToValkeyArgs> CommandKeys for Punsubscribe<Pattern> {
 }
 impl<Pattern: ToValkeyArgs> fmt::Debug for Punsubscribe<Pattern> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SPUBLISH`.
@@ -981,6 +991,7 @@ pub(crate) static SPUBLISH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Posts a message to a shard channel.
 ///
@@ -1045,7 +1056,7 @@ for Spublish<Shardchannel, Message> {
 impl<Shardchannel: ToValkeyArg, Message: ToValkeyArg> fmt::Debug
 for Spublish<Shardchannel, Message> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SSUBSCRIBE`.
@@ -1075,6 +1086,7 @@ pub(crate) static SSUBSCRIBE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::PubSub,
     blocking: None,
+    redact: &[],
 };
 /// Listens for messages published to shard channels.
 ///
@@ -1132,7 +1144,7 @@ impl<Shardchannel: ToValkeyArgs> CommandKeys for Ssubscribe<Shardchannel> {
 }
 impl<Shardchannel: ToValkeyArgs> fmt::Debug for Ssubscribe<Shardchannel> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SUBSCRIBE`.
@@ -1152,6 +1164,7 @@ pub(crate) static SUBSCRIBE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::PubSub,
     blocking: None,
+    redact: &[],
 };
 /// Listens for messages published to channels.
 ///
@@ -1207,7 +1220,7 @@ impl<Channel: ToValkeyArgs> CommandKeys for Subscribe<Channel> {
 }
 impl<Channel: ToValkeyArgs> fmt::Debug for Subscribe<Channel> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SUNSUBSCRIBE`.
@@ -1237,6 +1250,7 @@ pub(crate) static SUNSUBSCRIBE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::PubSub,
     blocking: None,
+    redact: &[],
 };
 /// Stops listening to messages posted to shard channels.
 ///
@@ -1324,7 +1338,7 @@ impl<Shardchannel: ToValkeyArgs> CommandKeys for Sunsubscribe<Shardchannel> {
 }
 impl<Shardchannel: ToValkeyArgs> fmt::Debug for Sunsubscribe<Shardchannel> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `UNSUBSCRIBE`.
@@ -1344,6 +1358,7 @@ pub(crate) static UNSUBSCRIBE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::PubSub,
     blocking: None,
+    redact: &[],
 };
 /// Stops listening to messages posted to channels.
 ///
@@ -1429,6 +1444,6 @@ impl<Channel: ToValkeyArgs> CommandKeys for Unsubscribe<Channel> {
 }
 impl<Channel: ToValkeyArgs> fmt::Debug for Unsubscribe<Channel> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

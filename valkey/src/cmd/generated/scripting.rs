@@ -44,6 +44,7 @@ pub(crate) static EVAL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Executes a server-side Lua script.
 ///
@@ -201,7 +202,7 @@ impl<
 impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Eval<Script, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EVALSHA`.
@@ -232,6 +233,7 @@ pub(crate) static EVALSHA: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Executes a server-side Lua script by SHA1 digest.
 ///
@@ -385,7 +387,7 @@ for Evalsha<Sha1, Key, Arg, T> {
 impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Evalsha<Sha1, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EVALSHA_RO`.
@@ -417,6 +419,7 @@ pub(crate) static EVALSHA_RO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Executes a read-only server-side Lua script by SHA1 digest.
 ///
@@ -570,7 +573,7 @@ for EvalshaRo<Sha1, Key, Arg, T> {
 impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for EvalshaRo<Sha1, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EVAL_RO`.
@@ -602,6 +605,7 @@ pub(crate) static EVAL_RO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Executes a read-only server-side Lua script.
 ///
@@ -759,7 +763,7 @@ impl<
 impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for EvalRo<Script, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FCALL`.
@@ -790,6 +794,7 @@ pub(crate) static FCALL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Invokes a function.
 ///
@@ -951,7 +956,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Fcall<Function, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FCALL_RO`.
@@ -983,6 +988,7 @@ pub(crate) static FCALL_RO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Invokes a read-only function.
 ///
@@ -1144,7 +1150,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for FcallRo<Function, Key, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION`.
@@ -1160,6 +1166,7 @@ pub(crate) static FUNCTION: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for function commands.
 ///
@@ -1209,7 +1216,7 @@ impl CommandKeys for Function {
 }
 impl fmt::Debug for Function {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION DELETE`.
@@ -1225,6 +1232,7 @@ pub(crate) static FUNCTION_DELETE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes a library and its functions.
 ///
@@ -1285,7 +1293,7 @@ impl<LibraryName: ToValkeyArg> CommandKeys for FunctionDelete<LibraryName> {
 }
 impl<LibraryName: ToValkeyArg> fmt::Debug for FunctionDelete<LibraryName> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION DUMP`.
@@ -1301,6 +1309,7 @@ pub(crate) static FUNCTION_DUMP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Dumps all libraries into a serialized binary payload.
 ///
@@ -1356,7 +1365,7 @@ impl<T: FromValkey> CommandKeys for FunctionDump<T> {
 }
 impl<T: FromValkey> fmt::Debug for FunctionDump<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION FLUSH`.
@@ -1372,6 +1381,7 @@ pub(crate) static FUNCTION_FLUSH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes all libraries and functions.
 ///
@@ -1486,7 +1496,7 @@ impl<FlushType: ToValkeyArgs> CommandKeys for FunctionFlush<FlushType> {
 }
 impl<FlushType: ToValkeyArgs> fmt::Debug for FunctionFlush<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION HELP`.
@@ -1502,6 +1512,7 @@ pub(crate) static FUNCTION_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -1553,7 +1564,7 @@ impl CommandKeys for FunctionHelp {
 }
 impl fmt::Debug for FunctionHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION KILL`.
@@ -1569,6 +1580,7 @@ pub(crate) static FUNCTION_KILL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Terminates a function during execution.
 ///
@@ -1620,7 +1632,7 @@ impl CommandKeys for FunctionKill {
 }
 impl fmt::Debug for FunctionKill {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION LIST`.
@@ -1636,6 +1648,7 @@ pub(crate) static FUNCTION_LIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about all libraries.
 ///
@@ -1777,7 +1790,7 @@ for FunctionList<LibraryNamePattern, Withcode, T> {
 impl<LibraryNamePattern: ToValkeyArgs, Withcode: ToValkeyArgs, T: FromValkey> fmt::Debug
 for FunctionList<LibraryNamePattern, Withcode, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION LOAD`.
@@ -1796,6 +1809,7 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Creates a library.
 ///
@@ -1894,7 +1908,7 @@ for FunctionLoad<FunctionCode, Replace> {
 impl<FunctionCode: ToValkeyArg, Replace: ToValkeyArgs> fmt::Debug
 for FunctionLoad<FunctionCode, Replace> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION RESTORE`.
@@ -1913,6 +1927,7 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Restores all libraries from a payload.
 ///
@@ -2075,7 +2090,7 @@ for FunctionRestore<SerializedValue, Policy> {
 impl<SerializedValue: ToValkeyArg, Policy: ToValkeyArgs> fmt::Debug
 for FunctionRestore<SerializedValue, Policy> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FUNCTION STATS`.
@@ -2095,6 +2110,7 @@ pub(crate) static FUNCTION_STATS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about a function during execution.
 ///
@@ -2154,7 +2170,7 @@ impl<T: FromValkey> CommandKeys for FunctionStats<T> {
 }
 impl<T: FromValkey> fmt::Debug for FunctionStats<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT`.
@@ -2170,6 +2186,7 @@ pub(crate) static SCRIPT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for Lua scripts management commands.
 ///
@@ -2219,7 +2236,7 @@ impl CommandKeys for Script {
 }
 impl fmt::Debug for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `mode` argument: `YES | SYNC | NO`
@@ -2270,6 +2287,7 @@ pub(crate) static SCRIPT_DEBUG: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the debug mode of server-side Lua scripts.
 ///
@@ -2386,7 +2404,7 @@ impl<Engine: ToValkeyArgs> CommandKeys for ScriptDebug<Engine> {
 }
 impl<Engine: ToValkeyArgs> fmt::Debug for ScriptDebug<Engine> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT EXISTS`.
@@ -2402,6 +2420,7 @@ pub(crate) static SCRIPT_EXISTS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Determines whether server-side Lua scripts exist in the script cache.
 ///
@@ -2460,7 +2479,7 @@ impl<Sha1: ToValkeyArgs> CommandKeys for ScriptExists<Sha1> {
 }
 impl<Sha1: ToValkeyArgs> fmt::Debug for ScriptExists<Sha1> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT FLUSH`.
@@ -2482,6 +2501,7 @@ pub(crate) static SCRIPT_FLUSH: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes all server-side Lua scripts from the script cache.
 ///
@@ -2621,7 +2641,7 @@ impl<FlushType: ToValkeyArgs> CommandKeys for ScriptFlush<FlushType> {
 }
 impl<FlushType: ToValkeyArgs> fmt::Debug for ScriptFlush<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT HELP`.
@@ -2637,6 +2657,7 @@ pub(crate) static SCRIPT_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2688,7 +2709,7 @@ impl CommandKeys for ScriptHelp {
 }
 impl fmt::Debug for ScriptHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT KILL`.
@@ -2704,6 +2725,7 @@ pub(crate) static SCRIPT_KILL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Terminates a server-side Lua script during execution.
 ///
@@ -2755,7 +2777,7 @@ impl CommandKeys for ScriptKill {
 }
 impl fmt::Debug for ScriptKill {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT LOAD`.
@@ -2771,6 +2793,7 @@ pub(crate) static SCRIPT_LOAD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Loads a server-side Lua script to the script cache.
 ///
@@ -2829,7 +2852,7 @@ impl<Script: ToValkeyArg> CommandKeys for ScriptLoad<Script> {
 }
 impl<Script: ToValkeyArg> fmt::Debug for ScriptLoad<Script> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCRIPT SHOW`.
@@ -2845,6 +2868,7 @@ pub(crate) static SCRIPT_SHOW: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Show server-side Lua script in the script cache.
 ///
@@ -2903,6 +2927,6 @@ impl<Sha1: ToValkeyArg> CommandKeys for ScriptShow<Sha1> {
 }
 impl<Sha1: ToValkeyArg> fmt::Debug for ScriptShow<Sha1> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -29,6 +29,7 @@ pub(crate) static ACL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for Access List Control commands.
 ///
@@ -78,7 +79,7 @@ impl CommandKeys for Acl {
 }
 impl fmt::Debug for Acl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL CAT`.
@@ -97,6 +98,7 @@ pub(crate) static ACL_CAT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists the ACL categories, or the commands inside a category.
 ///
@@ -185,7 +187,7 @@ impl<Category: ToValkeyArgs> CommandKeys for AclCat<Category> {
 }
 impl<Category: ToValkeyArgs> fmt::Debug for AclCat<Category> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL DELUSER`.
@@ -205,6 +207,7 @@ pub(crate) static ACL_DELUSER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes ACL users, and terminates their connections.
 ///
@@ -263,7 +266,7 @@ impl<Username: ToValkeyArgs> CommandKeys for AclDeluser<Username> {
 }
 impl<Username: ToValkeyArgs> fmt::Debug for AclDeluser<Username> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL DRYRUN`.
@@ -283,6 +286,7 @@ pub(crate) static ACL_DRYRUN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Simulates the execution of a command by a user, without executing the command.
 ///
@@ -398,7 +402,7 @@ for AclDryrun<Username, CommandArg, Arg> {
 impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
 for AclDryrun<Username, CommandArg, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL GENPASS`.
@@ -417,6 +421,7 @@ pub(crate) static ACL_GENPASS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Generates a pseudorandom, secure password that can be used to identify ACL users.
 ///
@@ -499,7 +504,7 @@ impl<Bits: ToValkeyArgs> CommandKeys for AclGenpass<Bits> {
 }
 impl<Bits: ToValkeyArgs> fmt::Debug for AclGenpass<Bits> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL GETUSER`.
@@ -519,6 +524,7 @@ pub(crate) static ACL_GETUSER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists the ACL rules of a user.
 ///
@@ -589,7 +595,7 @@ impl<Username: ToValkeyArg, T: FromValkey> CommandKeys for AclGetuser<Username, 
 }
 impl<Username: ToValkeyArg, T: FromValkey> fmt::Debug for AclGetuser<Username, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL HELP`.
@@ -605,6 +611,7 @@ pub(crate) static ACL_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -656,7 +663,7 @@ impl CommandKeys for AclHelp {
 }
 impl fmt::Debug for AclHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL LIST`.
@@ -676,6 +683,7 @@ pub(crate) static ACL_LIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Dumps the effective rules in ACL file format.
 ///
@@ -727,7 +735,7 @@ impl CommandKeys for AclList {
 }
 impl fmt::Debug for AclList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL LOAD`.
@@ -747,6 +755,7 @@ pub(crate) static ACL_LOAD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Reloads the rules from the configured ACL file.
 ///
@@ -798,7 +807,7 @@ impl CommandKeys for AclLoad {
 }
 impl fmt::Debug for AclLoad {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL LOG`.
@@ -818,6 +827,7 @@ pub(crate) static ACL_LOG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists recent security events generated due to ACL rules.
 ///
@@ -937,7 +947,7 @@ impl<Operation: ToValkeyArgs, O: Reply> CommandKeys for AclLog<Operation, O> {
 }
 impl<Operation: ToValkeyArgs, O: Reply> fmt::Debug for AclLog<Operation, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL SAVE`.
@@ -957,6 +967,7 @@ pub(crate) static ACL_SAVE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Saves the effective ACL rules in the configured ACL file.
 ///
@@ -1008,7 +1019,7 @@ impl CommandKeys for AclSave {
 }
 impl fmt::Debug for AclSave {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL SETUSER`.
@@ -1028,6 +1039,7 @@ pub(crate) static ACL_SETUSER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[Redact::Prefixed(&[">", "<", "#", "!"])],
 };
 /// Creates and modifies an ACL user and its rules.
 ///
@@ -1138,7 +1150,7 @@ for AclSetuser<Username, Rule> {
 impl<Username: ToValkeyArg, Rule: ToValkeyArgs> fmt::Debug
 for AclSetuser<Username, Rule> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[Redact::Prefixed(&[">", "<", "#", "!"])], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL USERS`.
@@ -1158,6 +1170,7 @@ pub(crate) static ACL_USERS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Lists all ACL users.
 ///
@@ -1209,7 +1222,7 @@ impl CommandKeys for AclUsers {
 }
 impl fmt::Debug for AclUsers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ACL WHOAMI`.
@@ -1228,6 +1241,7 @@ pub(crate) static ACL_WHOAMI: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the authenticated username of the current connection.
 ///
@@ -1279,7 +1293,7 @@ impl CommandKeys for AclWhoami {
 }
 impl fmt::Debug for AclWhoami {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BGREWRITEAOF`.
@@ -1298,6 +1312,7 @@ pub(crate) static BGREWRITEAOF: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Asynchronously rewrites the append-only file to disk.
 ///
@@ -1346,7 +1361,7 @@ impl CommandKeys for Bgrewriteaof {
 }
 impl fmt::Debug for Bgrewriteaof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BGSAVE`.
@@ -1376,6 +1391,7 @@ pub(crate) static BGSAVE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Asynchronously saves the database(s) to disk.
 ///
@@ -1521,7 +1537,7 @@ impl<Operation: ToValkeyArgs> CommandKeys for Bgsave<Operation> {
 }
 impl<Operation: ToValkeyArgs> fmt::Debug for Bgsave<Operation> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND`.
@@ -1537,6 +1553,7 @@ pub(crate) static COMMAND: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns detailed information about all commands.
 ///
@@ -1589,7 +1606,7 @@ impl<T: FromValkey> CommandKeys for CommandCmd<T> {
 }
 impl<T: FromValkey> fmt::Debug for CommandCmd<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND COUNT`.
@@ -1605,6 +1622,7 @@ pub(crate) static COMMAND_COUNT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a count of commands.
 ///
@@ -1656,7 +1674,7 @@ impl CommandKeys for CommandCount {
 }
 impl fmt::Debug for CommandCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND DOCS`.
@@ -1672,6 +1690,7 @@ pub(crate) static COMMAND_DOCS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns documentary information about one, multiple or all commands.
 ///
@@ -1776,7 +1795,7 @@ for CommandDocs<CommandName, T> {
 impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
 for CommandDocs<CommandName, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND GETKEYS`.
@@ -1792,6 +1811,7 @@ pub(crate) static COMMAND_GETKEYS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Extracts the key names from an arbitrary command.
 ///
@@ -1904,7 +1924,7 @@ for CommandGetkeys<CommandArg, Arg, T> {
 impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for CommandGetkeys<CommandArg, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND GETKEYSANDFLAGS`.
@@ -1920,6 +1940,7 @@ pub(crate) static COMMAND_GETKEYSANDFLAGS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Extracts the key names and access flags for an arbitrary command.
 ///
@@ -2032,7 +2053,7 @@ for CommandGetkeysandflags<CommandArg, Arg, T> {
 impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for CommandGetkeysandflags<CommandArg, Arg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND HELP`.
@@ -2048,6 +2069,7 @@ pub(crate) static COMMAND_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2099,7 +2121,7 @@ impl CommandKeys for CommandHelp {
 }
 impl fmt::Debug for CommandHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND INFO`.
@@ -2115,6 +2137,7 @@ pub(crate) static COMMAND_INFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about one, multiple or all commands.
 ///
@@ -2219,7 +2242,7 @@ for CommandInfo<CommandName, T> {
 impl<CommandName: ToValkeyArgs, T: FromValkey> fmt::Debug
 for CommandInfo<CommandName, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMAND LIST`.
@@ -2235,6 +2258,7 @@ pub(crate) static COMMAND_LIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a list of command names.
 ///
@@ -2410,7 +2434,7 @@ impl<Filterby: ToValkeyArgs> CommandKeys for CommandList<Filterby> {
 }
 impl<Filterby: ToValkeyArgs> fmt::Debug for CommandList<Filterby> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMANDLOG`.
@@ -2426,6 +2450,7 @@ pub(crate) static COMMANDLOG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for command log commands.
 ///
@@ -2475,7 +2500,7 @@ impl CommandKeys for Commandlog {
 }
 impl fmt::Debug for Commandlog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMANDLOG GET`.
@@ -2494,6 +2519,7 @@ pub(crate) static COMMANDLOG_GET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the specified command log's entries.
 ///
@@ -2563,7 +2589,7 @@ impl<T: FromValkey> CommandKeys for CommandlogGet<T> {
 }
 impl<T: FromValkey> fmt::Debug for CommandlogGet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMANDLOG HELP`.
@@ -2579,6 +2605,7 @@ pub(crate) static COMMANDLOG_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Shows helpful text about the different subcommands.
 ///
@@ -2630,7 +2657,7 @@ impl CommandKeys for CommandlogHelp {
 }
 impl fmt::Debug for CommandlogHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMANDLOG LEN`.
@@ -2653,6 +2680,7 @@ pub(crate) static COMMANDLOG_LEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of entries in the specified type of command log.
 ///
@@ -2711,7 +2739,7 @@ impl CommandKeys for CommandlogLen {
 }
 impl fmt::Debug for CommandlogLen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `COMMANDLOG RESET`.
@@ -2730,6 +2758,7 @@ pub(crate) static COMMANDLOG_RESET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Clears all entries from the specified type of command log.
 ///
@@ -2788,7 +2817,7 @@ impl CommandKeys for CommandlogReset {
 }
 impl fmt::Debug for CommandlogReset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CONFIG`.
@@ -2804,6 +2833,7 @@ pub(crate) static CONFIG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for server configuration commands.
 ///
@@ -2853,7 +2883,7 @@ impl CommandKeys for Config {
 }
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CONFIG GET`.
@@ -2873,6 +2903,7 @@ pub(crate) static CONFIG_GET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the effective values of configuration parameters.
 ///
@@ -2945,7 +2976,7 @@ impl<Parameter: ToValkeyArgs, T: FromValkey> CommandKeys for ConfigGet<Parameter
 }
 impl<Parameter: ToValkeyArgs, T: FromValkey> fmt::Debug for ConfigGet<Parameter, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CONFIG HELP`.
@@ -2961,6 +2992,7 @@ pub(crate) static CONFIG_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -3012,7 +3044,7 @@ impl CommandKeys for ConfigHelp {
 }
 impl fmt::Debug for ConfigHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CONFIG RESETSTAT`.
@@ -3032,6 +3064,7 @@ pub(crate) static CONFIG_RESETSTAT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Resets the server's statistics.
 ///
@@ -3083,7 +3116,7 @@ impl CommandKeys for ConfigResetstat {
 }
 impl fmt::Debug for ConfigResetstat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CONFIG REWRITE`.
@@ -3103,6 +3136,7 @@ pub(crate) static CONFIG_REWRITE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Persists the effective configuration to file.
 ///
@@ -3154,7 +3188,7 @@ impl CommandKeys for ConfigRewrite {
 }
 impl fmt::Debug for ConfigRewrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `CONFIG SET`.
@@ -3174,6 +3208,13 @@ pub(crate) static CONFIG_SET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[
+        Redact::After("requirepass", 0),
+        Redact::After("masterauth", 0),
+        Redact::After("primaryauth", 0),
+        Redact::After("tls-key-file-pass", 0),
+        Redact::After("tls-client-key-file-pass", 0),
+    ],
 };
 /// Sets configuration parameters in-flight.
 ///
@@ -3241,17 +3282,7 @@ for ConfigSet<Data> {
 impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
 for ConfigSet<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(
-            self,
-            &[
-                Redact::After("requirepass", 0),
-                Redact::After("masterauth", 0),
-                Redact::After("primaryauth", 0),
-                Redact::After("tls-key-file-pass", 0),
-                Redact::After("tls-client-key-file-pass", 0),
-            ],
-            f,
-        )
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DBSIZE`.
@@ -3267,6 +3298,7 @@ pub(crate) static DBSIZE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of keys in the database.
 ///
@@ -3315,7 +3347,7 @@ impl CommandKeys for Dbsize {
 }
 impl fmt::Debug for Dbsize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DEBUG`.
@@ -3335,6 +3367,7 @@ pub(crate) static DEBUG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for debugging commands.
 ///
@@ -3383,7 +3416,7 @@ impl CommandKeys for Debug {
 }
 impl fmt::Debug for Debug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FAILOVER`.
@@ -3402,6 +3435,7 @@ pub(crate) static FAILOVER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Starts a coordinated failover from a server to one of its replicas.
 ///
@@ -3672,7 +3706,7 @@ impl<
     Milliseconds: ToValkeyArgs,
 > fmt::Debug for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FLUSHALL`.
@@ -3699,6 +3733,7 @@ pub(crate) static FLUSHALL: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes all keys from all databases.
 ///
@@ -3844,7 +3879,7 @@ impl<FlushType: ToValkeyArgs> CommandKeys for Flushall<FlushType> {
 }
 impl<FlushType: ToValkeyArgs> fmt::Debug for Flushall<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `FLUSHDB`.
@@ -3871,6 +3906,7 @@ pub(crate) static FLUSHDB: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes all keys from the current database.
 ///
@@ -4016,7 +4052,7 @@ impl<FlushType: ToValkeyArgs> CommandKeys for Flushdb<FlushType> {
 }
 impl<FlushType: ToValkeyArgs> fmt::Debug for Flushdb<FlushType> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `INFO`.
@@ -4036,6 +4072,7 @@ pub(crate) static INFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information and statistics about the server.
 ///
@@ -4126,7 +4163,7 @@ impl<Section: ToValkeyArgs> CommandKeys for Info<Section> {
 }
 impl<Section: ToValkeyArgs> fmt::Debug for Info<Section> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LASTSAVE`.
@@ -4145,6 +4182,7 @@ pub(crate) static LASTSAVE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the Unix timestamp of the last successful save to disk.
 ///
@@ -4193,7 +4231,7 @@ impl CommandKeys for Lastsave {
 }
 impl fmt::Debug for Lastsave {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY`.
@@ -4209,6 +4247,7 @@ pub(crate) static LATENCY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for latency diagnostics commands.
 ///
@@ -4258,7 +4297,7 @@ impl CommandKeys for Latency {
 }
 impl fmt::Debug for Latency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY DOCTOR`.
@@ -4282,6 +4321,7 @@ pub(crate) static LATENCY_DOCTOR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a human-readable latency analysis report.
 ///
@@ -4337,7 +4377,7 @@ impl CommandKeys for LatencyDoctor {
 }
 impl fmt::Debug for LatencyDoctor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY GRAPH`.
@@ -4361,6 +4401,7 @@ pub(crate) static LATENCY_GRAPH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a latency graph for an event.
 ///
@@ -4419,7 +4460,7 @@ impl<Event: ToValkeyArg> CommandKeys for LatencyGraph<Event> {
 }
 impl<Event: ToValkeyArg> fmt::Debug for LatencyGraph<Event> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY HELP`.
@@ -4435,6 +4476,7 @@ pub(crate) static LATENCY_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -4486,7 +4528,7 @@ impl CommandKeys for LatencyHelp {
 }
 impl fmt::Debug for LatencyHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY HISTOGRAM`.
@@ -4510,6 +4552,7 @@ pub(crate) static LATENCY_HISTOGRAM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the cumulative distribution of latencies of a subset or all commands.
 ///
@@ -4615,7 +4658,7 @@ for LatencyHistogram<CommandArg, T> {
 impl<CommandArg: ToValkeyArgs, T: FromValkey> fmt::Debug
 for LatencyHistogram<CommandArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY HISTORY`.
@@ -4639,6 +4682,7 @@ pub(crate) static LATENCY_HISTORY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns timestamp-latency samples for an event.
 ///
@@ -4703,7 +4747,7 @@ impl<Event: ToValkeyArg, T: FromValkey> CommandKeys for LatencyHistory<Event, T>
 }
 impl<Event: ToValkeyArg, T: FromValkey> fmt::Debug for LatencyHistory<Event, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY LATEST`.
@@ -4727,6 +4771,7 @@ pub(crate) static LATENCY_LATEST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the latest latency samples for all events.
 ///
@@ -4782,7 +4827,7 @@ impl<T: FromValkey> CommandKeys for LatencyLatest<T> {
 }
 impl<T: FromValkey> fmt::Debug for LatencyLatest<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LATENCY RESET`.
@@ -4802,6 +4847,7 @@ pub(crate) static LATENCY_RESET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Resets the latency data for one or more events.
 ///
@@ -4887,7 +4933,7 @@ impl<Event: ToValkeyArgs> CommandKeys for LatencyReset<Event> {
 }
 impl<Event: ToValkeyArgs> fmt::Debug for LatencyReset<Event> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LOLWUT`.
@@ -4903,6 +4949,7 @@ pub(crate) static LOLWUT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Displays computer art and the server version.
 ///
@@ -4989,7 +5036,7 @@ impl<VersionArg: ToValkeyArgs> CommandKeys for Lolwut<VersionArg> {
 }
 impl<VersionArg: ToValkeyArgs> fmt::Debug for Lolwut<VersionArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY`.
@@ -5005,6 +5052,7 @@ pub(crate) static MEMORY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for memory diagnostics commands.
 ///
@@ -5054,7 +5102,7 @@ impl CommandKeys for Memory {
 }
 impl fmt::Debug for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY DOCTOR`.
@@ -5074,6 +5122,7 @@ pub(crate) static MEMORY_DOCTOR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Outputs a memory problems report.
 ///
@@ -5128,7 +5177,7 @@ impl CommandKeys for MemoryDoctor {
 }
 impl fmt::Debug for MemoryDoctor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY HELP`.
@@ -5144,6 +5193,7 @@ pub(crate) static MEMORY_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -5195,7 +5245,7 @@ impl CommandKeys for MemoryHelp {
 }
 impl fmt::Debug for MemoryHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY MALLOC-STATS`.
@@ -5215,6 +5265,7 @@ pub(crate) static MEMORY_MALLOC_STATS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the allocator statistics.
 ///
@@ -5266,7 +5317,7 @@ impl CommandKeys for MemoryMallocStats {
 }
 impl fmt::Debug for MemoryMallocStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY PURGE`.
@@ -5282,6 +5333,7 @@ pub(crate) static MEMORY_PURGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Asks the allocator to release memory.
 ///
@@ -5333,7 +5385,7 @@ impl CommandKeys for MemoryPurge {
 }
 impl fmt::Debug for MemoryPurge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY STATS`.
@@ -5353,6 +5405,7 @@ pub(crate) static MEMORY_STATS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns details about memory usage.
 ///
@@ -5409,7 +5462,7 @@ impl<T: FromValkey> CommandKeys for MemoryStats<T> {
 }
 impl<T: FromValkey> fmt::Debug for MemoryStats<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MEMORY USAGE`.
@@ -5435,6 +5488,7 @@ pub(crate) static MEMORY_USAGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Estimates the memory usage of a key.
 ///
@@ -5533,7 +5587,7 @@ impl<Key: ToValkeyArg, Count: ToValkeyArgs> CommandKeys for MemoryUsage<Key, Cou
 }
 impl<Key: ToValkeyArg, Count: ToValkeyArgs> fmt::Debug for MemoryUsage<Key, Count> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MODULE`.
@@ -5549,6 +5603,7 @@ pub(crate) static MODULE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for module commands.
 ///
@@ -5598,7 +5653,7 @@ impl CommandKeys for Module {
 }
 impl fmt::Debug for Module {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MODULE HELP`.
@@ -5614,6 +5669,7 @@ pub(crate) static MODULE_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -5665,7 +5721,7 @@ impl CommandKeys for ModuleHelp {
 }
 impl fmt::Debug for ModuleHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MODULE LIST`.
@@ -5681,6 +5737,7 @@ pub(crate) static MODULE_LIST: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns all loaded modules.
 ///
@@ -5734,7 +5791,7 @@ impl<T: FromValkey> CommandKeys for ModuleList<T> {
 }
 impl<T: FromValkey> fmt::Debug for ModuleList<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MODULE LOAD`.
@@ -5753,6 +5810,7 @@ pub(crate) static MODULE_LOAD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Loads a module.
 ///
@@ -5844,7 +5902,7 @@ impl<Path: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys for ModuleLoad<Path, Arg>
 }
 impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MODULE LOADEX`.
@@ -5863,6 +5921,7 @@ pub(crate) static MODULE_LOADEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Loads a module using extended parameters.
 ///
@@ -6012,7 +6071,7 @@ for ModuleLoadex<Path, Configs, Args> {
 impl<Path: ToValkeyArg, Configs: ToValkeyArgs, Args: ToValkeyArgs> fmt::Debug
 for ModuleLoadex<Path, Configs, Args> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MODULE UNLOAD`.
@@ -6031,6 +6090,7 @@ pub(crate) static MODULE_UNLOAD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Unloads a module.
 ///
@@ -6089,7 +6149,7 @@ impl<Name: ToValkeyArg> CommandKeys for ModuleUnload<Name> {
 }
 impl<Name: ToValkeyArg> fmt::Debug for ModuleUnload<Name> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MONITOR`.
@@ -6109,6 +6169,7 @@ pub(crate) static MONITOR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Monitor,
     blocking: None,
+    redact: &[],
 };
 /// Listens for all requests received by the server in real-time.
 ///
@@ -6156,7 +6217,7 @@ impl CommandKeys for Monitor {
 }
 impl fmt::Debug for Monitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PSYNC`.
@@ -6176,6 +6237,7 @@ pub(crate) static PSYNC: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// An internal command used in replication.
 ///
@@ -6236,7 +6298,7 @@ impl<Replicationid: ToValkeyArg> CommandKeys for Psync<Replicationid> {
 }
 impl<Replicationid: ToValkeyArg> fmt::Debug for Psync<Replicationid> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `REPLCONF`.
@@ -6257,6 +6319,7 @@ pub(crate) static REPLCONF: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// An internal command for configuring the replication stream.
 ///
@@ -6305,7 +6368,7 @@ impl CommandKeys for Replconf {
 }
 impl fmt::Debug for Replconf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `args` argument: `host port | NO ONE`
@@ -6361,6 +6424,7 @@ pub(crate) static REPLICAOF: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Configures a server as replica of another, or promotes it to a primary.
 ///
@@ -6416,7 +6480,7 @@ impl CommandKeys for Replicaof {
 }
 impl fmt::Debug for Replicaof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `RESTORE-ASKING`.
@@ -6466,6 +6530,7 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// An internal command for migrating keys in a cluster.
 ///
@@ -6823,7 +6888,7 @@ impl<
 > fmt::Debug
 for RestoreAsking<Key, SerializedValue, Replace, Absttl, Seconds, Frequency> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ROLE`.
@@ -6843,6 +6908,7 @@ pub(crate) static ROLE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the replication role.
 ///
@@ -6893,7 +6959,7 @@ impl<T: FromValkey> CommandKeys for Role<T> {
 }
 impl<T: FromValkey> fmt::Debug for Role<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SAVE`.
@@ -6913,6 +6979,7 @@ pub(crate) static SAVE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Synchronously saves the database(s) to disk.
 ///
@@ -6961,7 +7028,7 @@ impl CommandKeys for Save {
 }
 impl fmt::Debug for Save {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `save-selector` argument: `NOSAVE | SAVE`
@@ -7104,6 +7171,7 @@ pub(crate) static SHUTDOWN: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Synchronously saves the database(s) to disk and shuts down the server.
 ///
@@ -7233,7 +7301,7 @@ impl<AbortSelector: ToValkeyArgs> CommandKeys for Shutdown<AbortSelector> {
 }
 impl<AbortSelector: ToValkeyArgs> fmt::Debug for Shutdown<AbortSelector> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `args` argument: `host port | NO ONE`
@@ -7289,6 +7357,7 @@ pub(crate) static SLAVEOF: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets a server as a replica of another, or promotes it to being a primary.
 ///
@@ -7346,7 +7415,7 @@ impl CommandKeys for Slaveof {
 }
 impl fmt::Debug for Slaveof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SLOWLOG`.
@@ -7362,6 +7431,7 @@ pub(crate) static SLOWLOG: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for slow log commands.
 ///
@@ -7411,7 +7481,7 @@ impl CommandKeys for Slowlog {
 }
 impl fmt::Debug for Slowlog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SLOWLOG GET`.
@@ -7430,6 +7500,7 @@ pub(crate) static SLOWLOG_GET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the slow log's entries.
 ///
@@ -7526,7 +7597,7 @@ impl<Count: ToValkeyArgs, T: FromValkey> CommandKeys for SlowlogGet<Count, T> {
 }
 impl<Count: ToValkeyArgs, T: FromValkey> fmt::Debug for SlowlogGet<Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SLOWLOG HELP`.
@@ -7542,6 +7613,7 @@ pub(crate) static SLOWLOG_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Shows helpful text about the different subcommands.
 ///
@@ -7593,7 +7665,7 @@ impl CommandKeys for SlowlogHelp {
 }
 impl fmt::Debug for SlowlogHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SLOWLOG LEN`.
@@ -7616,6 +7688,7 @@ pub(crate) static SLOWLOG_LEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of entries in the slow log.
 ///
@@ -7667,7 +7740,7 @@ impl CommandKeys for SlowlogLen {
 }
 impl fmt::Debug for SlowlogLen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SLOWLOG RESET`.
@@ -7686,6 +7759,7 @@ pub(crate) static SLOWLOG_RESET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Clears all entries from the slow log.
 ///
@@ -7737,7 +7811,7 @@ impl CommandKeys for SlowlogReset {
 }
 impl fmt::Debug for SlowlogReset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SWAPDB`.
@@ -7753,6 +7827,7 @@ pub(crate) static SWAPDB: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Swaps two databases.
 ///
@@ -7811,7 +7886,7 @@ impl CommandKeys for Swapdb {
 }
 impl fmt::Debug for Swapdb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SYNC`.
@@ -7831,6 +7906,7 @@ pub(crate) static SYNC: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// An internal command used in replication.
 ///
@@ -7878,7 +7954,7 @@ impl CommandKeys for Sync {
 }
 impl fmt::Debug for Sync {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `TIME`.
@@ -7897,6 +7973,7 @@ pub(crate) static TIME: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the server time.
 ///
@@ -7945,6 +8022,6 @@ impl CommandKeys for Time {
 }
 impl fmt::Debug for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

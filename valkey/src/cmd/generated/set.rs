@@ -42,6 +42,7 @@ pub(crate) static SADD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Adds one or more members to a set. Creates the key if it doesn't exist.
 ///
@@ -108,7 +109,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Sadd<Key, Member> {
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Sadd<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SCARD`.
@@ -134,6 +135,7 @@ pub(crate) static SCARD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of members in a set.
 ///
@@ -190,7 +192,7 @@ impl<Key: ToValkeyArg> CommandKeys for Scard<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Scard<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SDIFF`.
@@ -216,6 +218,7 @@ pub(crate) static SDIFF: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the difference of multiple sets.
 ///
@@ -277,7 +280,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sdiff<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sdiff<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SDIFFSTORE`.
@@ -312,6 +315,7 @@ pub(crate) static SDIFFSTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores the difference of multiple sets in a key.
 ///
@@ -378,7 +382,7 @@ for Sdiffstore<Destination, Key> {
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
 for Sdiffstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SINTER`.
@@ -404,6 +408,7 @@ pub(crate) static SINTER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the intersect of multiple sets.
 ///
@@ -465,7 +470,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sinter<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sinter<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SINTERCARD`.
@@ -493,6 +498,7 @@ pub(crate) static SINTERCARD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of members of the intersect of multiple sets.
 ///
@@ -591,7 +597,7 @@ for Sintercard<Key, Limit> {
 impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
 for Sintercard<Key, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SINTERSTORE`.
@@ -626,6 +632,7 @@ pub(crate) static SINTERSTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores the intersect of multiple sets in a key.
 ///
@@ -692,7 +699,7 @@ for Sinterstore<Destination, Key> {
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
 for Sinterstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SISMEMBER`.
@@ -718,6 +725,7 @@ pub(crate) static SISMEMBER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Determines whether a member belongs to a set.
 ///
@@ -780,7 +788,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Sismember<Key, Membe
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Sismember<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SMEMBERS`.
@@ -806,6 +814,7 @@ pub(crate) static SMEMBERS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns all members of a set.
 ///
@@ -870,7 +879,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Smembers<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Smembers<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SMISMEMBER`.
@@ -896,6 +905,7 @@ pub(crate) static SMISMEMBER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Determines whether multiple members belong to a set.
 ///
@@ -958,7 +968,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Smismember<Key, Mem
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Smismember<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SMOVE`.
@@ -993,6 +1003,7 @@ pub(crate) static SMOVE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Moves a member from one set to another.
 ///
@@ -1067,7 +1078,7 @@ for Smove<Source, Destination, Member> {
 impl<Source: ToValkeyArg, Destination: ToValkeyArg, Member: ToValkeyArg> fmt::Debug
 for Smove<Source, Destination, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SPOP`.
@@ -1099,6 +1110,7 @@ pub(crate) static SPOP: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.
 ///
@@ -1221,7 +1233,7 @@ for Spop<Key, Count, T> {
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Spop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SRANDMEMBER`.
@@ -1253,6 +1265,7 @@ pub(crate) static SRANDMEMBER: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Gets one or multiple random members from a set.
 ///
@@ -1377,7 +1390,7 @@ for Srandmember<Key, Count, T> {
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Srandmember<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SREM`.
@@ -1403,6 +1416,7 @@ pub(crate) static SREM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes one or more members from a set. Deletes the set if the last member was removed.
 ///
@@ -1469,7 +1483,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Srem<Key, Member> {
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Srem<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SSCAN`.
@@ -1495,6 +1509,7 @@ pub(crate) static SSCAN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Iterates over members of a set.
 ///
@@ -1665,7 +1680,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Sscan<Key, Pattern, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SUNION`.
@@ -1691,6 +1706,7 @@ pub(crate) static SUNION: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the union of multiple sets.
 ///
@@ -1752,7 +1768,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Sunion<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Sunion<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SUNIONSTORE`.
@@ -1787,6 +1803,7 @@ pub(crate) static SUNIONSTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores the union of multiple sets in a key.
 ///
@@ -1853,6 +1870,6 @@ for Sunionstore<Destination, Key> {
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs> fmt::Debug
 for Sunionstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -45,6 +45,7 @@ pub(crate) static BZMPOP: CommandMeta = CommandMeta {
         index: 1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 ///
@@ -174,7 +175,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Bzmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BZPOPMAX`.
@@ -206,6 +207,7 @@ pub(crate) static BZPOPMAX: CommandMeta = CommandMeta {
         index: -1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 ///
@@ -277,7 +279,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Bzpopmax<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmax<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `BZPOPMIN`.
@@ -309,6 +311,7 @@ pub(crate) static BZPOPMIN: CommandMeta = CommandMeta {
         index: -1,
         unit: TimeUnit::Seconds,
     }),
+    redact: &[],
 };
 /// Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 ///
@@ -380,7 +383,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Bzpopmin<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Bzpopmin<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZADD`.
@@ -430,6 +433,7 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.
 ///
@@ -762,7 +766,7 @@ impl<
     O: Reply,
 > fmt::Debug for Zadd<Key, Data, Condition, Comparison, Change, Increment, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZCARD`.
@@ -788,6 +792,7 @@ pub(crate) static ZCARD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of members in a sorted set.
 ///
@@ -844,7 +849,7 @@ impl<Key: ToValkeyArg> CommandKeys for Zcard<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Zcard<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZCOUNT`.
@@ -870,6 +875,7 @@ pub(crate) static ZCOUNT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the count of members in a sorted set that have scores within a range.
 ///
@@ -939,7 +945,7 @@ for Zcount<Key, Min, Max> {
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
 for Zcount<Key, Min, Max> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZDIFF`.
@@ -967,6 +973,7 @@ pub(crate) static ZDIFF: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the difference between multiple sorted sets.
 ///
@@ -1077,7 +1084,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zdiff<Key, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZDIFFSTORE`.
@@ -1115,6 +1122,7 @@ pub(crate) static ZDIFFSTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores the difference of multiple sorted sets in a key.
 ///
@@ -1182,7 +1190,7 @@ for Zdiffstore<Destination, Key> {
 impl<Destination: ToValkeyArg, Key: ToValkeyArgs + Elements<shape::Arg>> fmt::Debug
 for Zdiffstore<Destination, Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZINCRBY`.
@@ -1211,6 +1219,7 @@ pub(crate) static ZINCRBY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Increments the score of a member in a sorted set.
 ///
@@ -1281,7 +1290,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Zincrby<Key, Member>
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zincrby<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZINTER`.
@@ -1309,6 +1318,7 @@ pub(crate) static ZINTER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the intersect of multiple sorted sets.
 ///
@@ -1604,7 +1614,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zinter<Key, Weight, Aggregate, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZINTERCARD`.
@@ -1632,6 +1642,7 @@ pub(crate) static ZINTERCARD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of members of the intersect of multiple sorted sets.
 ///
@@ -1730,7 +1741,7 @@ for Zintercard<Key, Limit> {
 impl<Key: ToValkeyArgs + Elements<shape::Arg>, Limit: ToValkeyArgs> fmt::Debug
 for Zintercard<Key, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZINTERSTORE`.
@@ -1768,6 +1779,7 @@ pub(crate) static ZINTERSTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores the intersect of multiple sorted sets in a key.
 ///
@@ -2017,7 +2029,7 @@ impl<
     Aggregate: ToValkeyArgs,
 > fmt::Debug for Zinterstore<Destination, Key, Weight, Aggregate> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZLEXCOUNT`.
@@ -2043,6 +2055,7 @@ pub(crate) static ZLEXCOUNT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of members in a sorted set within a lexicographical range.
 ///
@@ -2112,7 +2125,7 @@ for Zlexcount<Key, Min, Max> {
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
 for Zlexcount<Key, Min, Max> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZMPOP`.
@@ -2138,6 +2151,7 @@ pub(crate) static ZMPOP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.
 ///
@@ -2259,7 +2273,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zmpop<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZMSCORE`.
@@ -2285,6 +2299,7 @@ pub(crate) static ZMSCORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the score of one or more members in a sorted set.
 ///
@@ -2351,7 +2366,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Zmscore<Key, Member
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zmscore<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZPOPMAX`.
@@ -2377,6 +2392,7 @@ pub(crate) static ZPOPMAX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.
 ///
@@ -2483,7 +2499,7 @@ for Zpopmax<Key, Count, T> {
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Zpopmax<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZPOPMIN`.
@@ -2509,6 +2525,7 @@ pub(crate) static ZPOPMIN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.
 ///
@@ -2615,7 +2632,7 @@ for Zpopmin<Key, Count, T> {
 impl<Key: ToValkeyArg, Count: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Zpopmin<Key, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZRANDMEMBER`.
@@ -2641,6 +2658,7 @@ pub(crate) static ZRANDMEMBER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns one or more random members from a sorted set.
 ///
@@ -2798,7 +2816,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zrandmember<Key, OptionsGiven, Count, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZRANGE`.
@@ -2840,6 +2858,7 @@ pub(crate) static ZRANGE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members in a sorted set within a range of indexes.
 ///
@@ -3206,7 +3225,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zrange<Key, Start, Stop, Sortby, Rev, Limit, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZRANGEBYLEX`.
@@ -3232,6 +3251,7 @@ pub(crate) static ZRANGEBYLEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members in a sorted set within a lexicographical range.
 ///
@@ -3352,7 +3372,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zrangebylex<Key, Min, Max, Limit, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZRANGEBYSCORE`.
@@ -3384,6 +3404,7 @@ pub(crate) static ZRANGEBYSCORE: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members in a sorted set within a range of scores.
 ///
@@ -3577,7 +3598,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zrangebyscore<Key, Min, Max, Withscores, Limit, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZRANGESTORE`.
@@ -3612,6 +3633,7 @@ pub(crate) static ZRANGESTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores a range of members from sorted set in a key.
 ///
@@ -3889,7 +3911,7 @@ impl<
     Limit: ToValkeyArgs,
 > fmt::Debug for Zrangestore<Dst, Src, Min, Max, Sortby, Rev, Limit> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZRANK`.
@@ -3915,6 +3937,7 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the index of a member in a sorted set ordered by ascending scores.
 ///
@@ -4023,7 +4046,7 @@ impl<
 impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
 for Zrank<Key, Member, Withscore, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREM`.
@@ -4049,6 +4072,7 @@ pub(crate) static ZREM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.
 ///
@@ -4115,7 +4139,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArgs> CommandKeys for Zrem<Key, Member> {
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArgs> fmt::Debug for Zrem<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREMRANGEBYLEX`.
@@ -4141,6 +4165,7 @@ pub(crate) static ZREMRANGEBYLEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.
 ///
@@ -4210,7 +4235,7 @@ for Zremrangebylex<Key, Min, Max> {
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
 for Zremrangebylex<Key, Min, Max> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREMRANGEBYRANK`.
@@ -4236,6 +4261,7 @@ pub(crate) static ZREMRANGEBYRANK: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.
 ///
@@ -4306,7 +4332,7 @@ impl<Key: ToValkeyArg> CommandKeys for Zremrangebyrank<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Zremrangebyrank<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREMRANGEBYSCORE`.
@@ -4332,6 +4358,7 @@ pub(crate) static ZREMRANGEBYSCORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.
 ///
@@ -4401,7 +4428,7 @@ for Zremrangebyscore<Key, Min, Max> {
 impl<Key: ToValkeyArg, Min: ToValkeyArg, Max: ToValkeyArg> fmt::Debug
 for Zremrangebyscore<Key, Min, Max> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREVRANGE`.
@@ -4427,6 +4454,7 @@ pub(crate) static ZREVRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members in a sorted set within a range of indexes in reverse order.
 ///
@@ -4542,7 +4570,7 @@ for Zrevrange<Key, Withscores, T> {
 impl<Key: ToValkeyArg, Withscores: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Zrevrange<Key, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREVRANGEBYLEX`.
@@ -4568,6 +4596,7 @@ pub(crate) static ZREVRANGEBYLEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members in a sorted set within a lexicographical range in reverse order.
 ///
@@ -4689,7 +4718,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zrevrangebylex<Key, Max, Min, Limit, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREVRANGEBYSCORE`.
@@ -4715,6 +4744,7 @@ pub(crate) static ZREVRANGEBYSCORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns members in a sorted set within a range of scores in reverse order.
 ///
@@ -4891,7 +4921,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zrevrangebyscore<Key, Max, Min, Withscores, Limit, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZREVRANK`.
@@ -4917,6 +4947,7 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the index of a member in a sorted set ordered by descending scores.
 ///
@@ -5025,7 +5056,7 @@ impl<
 impl<Key: ToValkeyArg, Member: ToValkeyArg, Withscore: ToValkeyArgs, O: Reply> fmt::Debug
 for Zrevrank<Key, Member, Withscore, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZSCAN`.
@@ -5051,6 +5082,7 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Iterates over members and scores of a sorted set.
 ///
@@ -5273,7 +5305,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zscan<Key, Pattern, Count, Noscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZSCORE`.
@@ -5299,6 +5331,7 @@ pub(crate) static ZSCORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the score of a member in a sorted set.
 ///
@@ -5365,7 +5398,7 @@ impl<Key: ToValkeyArg, Member: ToValkeyArg> CommandKeys for Zscore<Key, Member> 
 }
 impl<Key: ToValkeyArg, Member: ToValkeyArg> fmt::Debug for Zscore<Key, Member> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZUNION`.
@@ -5393,6 +5426,7 @@ pub(crate) static ZUNION: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the union of multiple sorted sets.
 ///
@@ -5688,7 +5722,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Zunion<Key, Weight, Aggregate, Withscores, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `ZUNIONSTORE`.
@@ -5726,6 +5760,7 @@ pub(crate) static ZUNIONSTORE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Stores the union of multiple sorted sets in a key.
 ///
@@ -5975,6 +6010,6 @@ impl<
     Aggregate: ToValkeyArgs,
 > fmt::Debug for Zunionstore<Destination, Key, Weight, Aggregate> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

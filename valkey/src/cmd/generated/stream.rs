@@ -39,6 +39,7 @@ pub(crate) static XACK: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.
 ///
@@ -108,7 +109,7 @@ for Xack<Key, Group, Id> {
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug
 for Xack<Key, Group, Id> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `id-selector` argument: `* | id`
@@ -180,6 +181,7 @@ pub(crate) static XADD: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Appends a new message to a stream. Creates the key if it doesn't exist.
 ///
@@ -637,7 +639,7 @@ impl<
 > fmt::Debug
 for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XAUTOCLAIM`.
@@ -663,6 +665,7 @@ pub(crate) static XAUTOCLAIM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to a consumer group member.
 ///
@@ -905,7 +908,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Xautoclaim<Key, Group, Consumer, MinIdleTime, Start, Count, Justid, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XCLAIM`.
@@ -931,6 +934,7 @@ pub(crate) static XCLAIM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered to a consumer group member.
 ///
@@ -1667,7 +1671,7 @@ for Xclaim<
     T,
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XDEL`.
@@ -1693,6 +1697,7 @@ pub(crate) static XDEL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of messages after removing them from a stream.
 ///
@@ -1752,7 +1757,7 @@ impl<Key: ToValkeyArg, Id: ToValkeyArgs> CommandKeys for Xdel<Key, Id> {
 }
 impl<Key: ToValkeyArg, Id: ToValkeyArgs> fmt::Debug for Xdel<Key, Id> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XGROUP`.
@@ -1768,6 +1773,7 @@ pub(crate) static XGROUP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for consumer groups commands.
 ///
@@ -1817,7 +1823,7 @@ impl CommandKeys for Xgroup {
 }
 impl fmt::Debug for Xgroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `id-selector` argument: `id | $`
@@ -1870,6 +1876,7 @@ pub(crate) static XGROUP_CREATE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Creates a consumer group.
 ///
@@ -2051,7 +2058,7 @@ impl<
     Entriesread: ToValkeyArgs,
 > fmt::Debug for XgroupCreate<Key, Group, Mkstream, Entriesread> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XGROUP CREATECONSUMER`.
@@ -2077,6 +2084,7 @@ pub(crate) static XGROUP_CREATECONSUMER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Creates a consumer in a consumer group.
 ///
@@ -2157,7 +2165,7 @@ for XgroupCreateconsumer<Key, Group, Consumer> {
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
 for XgroupCreateconsumer<Key, Group, Consumer> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XGROUP DELCONSUMER`.
@@ -2183,6 +2191,7 @@ pub(crate) static XGROUP_DELCONSUMER: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes a consumer from a consumer group.
 ///
@@ -2259,7 +2268,7 @@ for XgroupDelconsumer<Key, Group, Consumer> {
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Consumer: ToValkeyArg> fmt::Debug
 for XgroupDelconsumer<Key, Group, Consumer> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XGROUP DESTROY`.
@@ -2285,6 +2294,7 @@ pub(crate) static XGROUP_DESTROY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Destroys a consumer group.
 ///
@@ -2350,7 +2360,7 @@ impl<Key: ToValkeyArg, Group: ToValkeyArg> CommandKeys for XgroupDestroy<Key, Gr
 }
 impl<Key: ToValkeyArg, Group: ToValkeyArg> fmt::Debug for XgroupDestroy<Key, Group> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XGROUP HELP`.
@@ -2366,6 +2376,7 @@ pub(crate) static XGROUP_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2417,7 +2428,7 @@ impl CommandKeys for XgroupHelp {
 }
 impl fmt::Debug for XgroupHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// The `id-selector` argument: `id | $`
@@ -2470,6 +2481,7 @@ pub(crate) static XGROUP_SETID: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the last-delivered ID of a consumer group.
 ///
@@ -2596,7 +2608,7 @@ for XgroupSetid<Key, Group, Entriesread> {
 impl<Key: ToValkeyArg, Group: ToValkeyArg, Entriesread: ToValkeyArgs> fmt::Debug
 for XgroupSetid<Key, Group, Entriesread> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XINFO`.
@@ -2612,6 +2624,7 @@ pub(crate) static XINFO: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// A container for stream introspection commands.
 ///
@@ -2661,7 +2674,7 @@ impl CommandKeys for Xinfo {
 }
 impl fmt::Debug for Xinfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XINFO CONSUMERS`.
@@ -2687,6 +2700,7 @@ pub(crate) static XINFO_CONSUMERS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a list of the consumers in a consumer group.
 ///
@@ -2764,7 +2778,7 @@ for XinfoConsumers<Key, Group, T> {
 impl<Key: ToValkeyArg, Group: ToValkeyArg, T: FromValkey> fmt::Debug
 for XinfoConsumers<Key, Group, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XINFO GROUPS`.
@@ -2790,6 +2804,7 @@ pub(crate) static XINFO_GROUPS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a list of the consumer groups of a stream.
 ///
@@ -2857,7 +2872,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for XinfoGroups<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for XinfoGroups<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XINFO HELP`.
@@ -2873,6 +2888,7 @@ pub(crate) static XINFO_HELP: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns helpful text about the different subcommands.
 ///
@@ -2924,7 +2940,7 @@ impl CommandKeys for XinfoHelp {
 }
 impl fmt::Debug for XinfoHelp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XINFO STREAM`.
@@ -2950,6 +2966,7 @@ pub(crate) static XINFO_STREAM: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns information about a stream.
 ///
@@ -3119,7 +3136,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for XinfoStream<Key, FullBlockGiven, Full, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XLEN`.
@@ -3145,6 +3162,7 @@ pub(crate) static XLEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the number of messages in a stream.
 ///
@@ -3201,7 +3219,7 @@ impl<Key: ToValkeyArg> CommandKeys for Xlen<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Xlen<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XPENDING`.
@@ -3233,6 +3251,7 @@ pub(crate) static XPENDING: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the information and entries from a stream consumer group's pending entries list.
 ///
@@ -3578,7 +3597,7 @@ impl<
 > fmt::Debug
 for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XRANGE`.
@@ -3604,6 +3623,7 @@ pub(crate) static XRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the messages from a stream within a range of IDs.
 ///
@@ -3745,7 +3765,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Xrange<Key, Start, End, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XREAD`.
@@ -3782,6 +3802,7 @@ pub(crate) static XREAD: CommandMeta = CommandMeta {
         until: Some("STREAMS"),
         unit: TimeUnit::Milliseconds,
     }),
+    redact: &[],
 };
 /// Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.
 ///
@@ -3954,7 +3975,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Xread<Streams, Count, Milliseconds, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XREADGROUP`.
@@ -3991,6 +4012,7 @@ pub(crate) static XREADGROUP: CommandMeta = CommandMeta {
         until: Some("STREAMS"),
         unit: TimeUnit::Milliseconds,
     }),
+    redact: &[],
 };
 /// Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.
 ///
@@ -4265,7 +4287,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Xreadgroup<Group, Consumer, Streams, Count, Milliseconds, Noack, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XREVRANGE`.
@@ -4291,6 +4313,7 @@ pub(crate) static XREVRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the messages from a stream within a range of IDs in reverse order.
 ///
@@ -4432,7 +4455,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Xrevrange<Key, End, Start, Count, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XSETID`.
@@ -4472,6 +4495,7 @@ pub(crate) static XSETID: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// An internal command for replicating stream values.
 ///
@@ -4681,7 +4705,7 @@ impl<
     MaxDeletedId: ToValkeyArgs,
 > fmt::Debug for Xsetid<Key, LastId, EntriesAdded, MaxDeletedId> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `XTRIM`.
@@ -4718,6 +4742,7 @@ pub(crate) static XTRIM: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Deletes messages from the beginning of a stream.
 ///
@@ -4953,6 +4978,6 @@ impl<
     Count: ToValkeyArgs,
 > fmt::Debug for Xtrim<Key, Threshold, Operator, Count> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

@@ -42,6 +42,7 @@ pub(crate) static APPEND: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Appends a string to the value of a key. Creates the key if it doesn't exist.
 ///
@@ -104,7 +105,7 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Append<Key, ValueA
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Append<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DECR`.
@@ -133,6 +134,7 @@ pub(crate) static DECR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -189,7 +191,7 @@ impl<Key: ToValkeyArg> CommandKeys for Decr<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Decr<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DECRBY`.
@@ -218,6 +220,7 @@ pub(crate) static DECRBY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Decrements the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -277,7 +280,7 @@ impl<Key: ToValkeyArg> CommandKeys for Decrby<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Decrby<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `DELIFEQ`.
@@ -303,6 +306,7 @@ pub(crate) static DELIFEQ: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Delete key if value matches string.
 ///
@@ -365,7 +369,7 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Delifeq<Key, Value
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Delifeq<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GET`.
@@ -391,6 +395,7 @@ pub(crate) static GET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the string value of a key.
 ///
@@ -448,7 +453,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Get<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Get<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GETDEL`.
@@ -474,6 +479,7 @@ pub(crate) static GETDEL: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the string value of a key after deleting the key.
 ///
@@ -531,7 +537,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Getdel<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getdel<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GETEX`.
@@ -557,6 +563,7 @@ pub(crate) static GETEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the string value of a key after setting its expiration time.
 ///
@@ -834,7 +841,7 @@ for Getex<Key, Expiration, T> {
 impl<Key: ToValkeyArg, Expiration: ToValkeyArgs, T: FromValkey> fmt::Debug
 for Getex<Key, Expiration, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GETRANGE`.
@@ -860,6 +867,7 @@ pub(crate) static GETRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a substring of the string stored at a key.
 ///
@@ -932,7 +940,7 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Getrange<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Getrange<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `GETSET`.
@@ -961,6 +969,7 @@ pub(crate) static GETSET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the previous string value of a key after setting it to a new value.
 ///
@@ -1031,7 +1040,7 @@ for Getset<Key, ValueArg, T> {
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg, T: FromValkey> fmt::Debug
 for Getset<Key, ValueArg, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `INCR`.
@@ -1060,6 +1069,7 @@ pub(crate) static INCR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -1116,7 +1126,7 @@ impl<Key: ToValkeyArg> CommandKeys for Incr<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Incr<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `INCRBY`.
@@ -1145,6 +1155,7 @@ pub(crate) static INCRBY: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -1204,7 +1215,7 @@ impl<Key: ToValkeyArg> CommandKeys for Incrby<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Incrby<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `INCRBYFLOAT`.
@@ -1233,6 +1244,7 @@ pub(crate) static INCRBYFLOAT: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Increments the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.
 ///
@@ -1292,7 +1304,7 @@ impl<Key: ToValkeyArg> CommandKeys for Incrbyfloat<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Incrbyfloat<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `LCS`.
@@ -1318,6 +1330,7 @@ pub(crate) static LCS: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Finds the longest common substring.
 ///
@@ -1600,7 +1613,7 @@ impl<
     T: FromValkey,
 > fmt::Debug for Lcs<Key1, Key2, Len, Idx, MinMatchLen, Withmatchlen, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MGET`.
@@ -1626,6 +1639,7 @@ pub(crate) static MGET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Atomically returns the string values of one or more keys.
 ///
@@ -1683,7 +1697,7 @@ impl<Key: ToValkeyArgs, T: FromValkey> CommandKeys for Mget<Key, T> {
 }
 impl<Key: ToValkeyArgs, T: FromValkey> fmt::Debug for Mget<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MSET`.
@@ -1709,6 +1723,7 @@ pub(crate) static MSET: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Atomically creates or modifies the string values of one or more keys.
 ///
@@ -1767,7 +1782,7 @@ for Mset<Data> {
 }
 impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug for Mset<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MSETEX`.
@@ -1796,6 +1811,7 @@ pub(crate) static MSETEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Atomically creates or modifies the string values of one or more keys, and optionally set their expiration.
 ///
@@ -2155,7 +2171,7 @@ impl<
     Expiration: ToValkeyArgs,
 > fmt::Debug for Msetex<Data, Condition, Expiration> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MSETNX`.
@@ -2181,6 +2197,7 @@ pub(crate) static MSETNX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Atomically modifies the string values of one or more keys only when all keys don't exist.
 ///
@@ -2240,7 +2257,7 @@ for Msetnx<Data> {
 impl<Data: ToValkeyArgs + Elements<(shape::Arg, shape::Arg)>> fmt::Debug
 for Msetnx<Data> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `PSETEX`.
@@ -2266,6 +2283,7 @@ pub(crate) static PSETEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.
 ///
@@ -2336,7 +2354,7 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Psetex<Key, ValueA
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Psetex<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SET`.
@@ -2408,6 +2426,7 @@ pub(crate) static SET: CommandMeta = CommandMeta {
     ],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.
 ///
@@ -2951,7 +2970,7 @@ impl<
     O: Reply,
 > fmt::Debug for Set<Key, ValueArg, Condition, Get, Expiration, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SETEX`.
@@ -2977,6 +2996,7 @@ pub(crate) static SETEX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the string value and expiration time of a key. Creates the key if it doesn't exist.
 ///
@@ -3047,7 +3067,7 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setex<Key, ValueAr
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setex<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SETNX`.
@@ -3076,6 +3096,7 @@ pub(crate) static SETNX: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Sets the string value of a key only when the key doesn't exist.
 ///
@@ -3138,7 +3159,7 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setnx<Key, ValueAr
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setnx<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SETRANGE`.
@@ -3164,6 +3185,7 @@ pub(crate) static SETRANGE: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.
 ///
@@ -3230,7 +3252,7 @@ impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> CommandKeys for Setrange<Key, Valu
 }
 impl<Key: ToValkeyArg, ValueArg: ToValkeyArg> fmt::Debug for Setrange<Key, ValueArg> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `STRLEN`.
@@ -3256,6 +3278,7 @@ pub(crate) static STRLEN: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns the length of a string value.
 ///
@@ -3312,7 +3335,7 @@ impl<Key: ToValkeyArg> CommandKeys for Strlen<Key> {
 }
 impl<Key: ToValkeyArg> fmt::Debug for Strlen<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `SUBSTR`.
@@ -3338,6 +3361,7 @@ pub(crate) static SUBSTR: CommandMeta = CommandMeta {
     args: &[],
     session: Session::None,
     blocking: None,
+    redact: &[],
 };
 /// Returns a substring from a string value.
 ///
@@ -3410,6 +3434,6 @@ impl<Key: ToValkeyArg, T: FromValkey> CommandKeys for Substr<Key, T> {
 }
 impl<Key: ToValkeyArg, T: FromValkey> fmt::Debug for Substr<Key, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }

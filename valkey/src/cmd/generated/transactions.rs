@@ -34,6 +34,7 @@ pub(crate) static DISCARD: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Transaction,
     blocking: None,
+    redact: &[],
 };
 /// Discards a transaction.
 ///
@@ -82,7 +83,7 @@ impl CommandKeys for Discard {
 }
 impl fmt::Debug for Discard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `EXEC`.
@@ -102,6 +103,7 @@ pub(crate) static EXEC: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Transaction,
     blocking: None,
+    redact: &[],
 };
 /// Executes all commands in a transaction.
 ///
@@ -152,7 +154,7 @@ impl<T: FromValkey> CommandKeys for Exec<T> {
 }
 impl<T: FromValkey> fmt::Debug for Exec<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `MULTI`.
@@ -174,6 +176,7 @@ pub(crate) static MULTI: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Transaction,
     blocking: None,
+    redact: &[],
 };
 /// Starts a transaction.
 ///
@@ -222,7 +225,7 @@ impl CommandKeys for Multi {
 }
 impl fmt::Debug for Multi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `UNWATCH`.
@@ -243,6 +246,7 @@ pub(crate) static UNWATCH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Watch,
     blocking: None,
+    redact: &[],
 };
 /// Forgets about watched keys of a transaction.
 ///
@@ -291,7 +295,7 @@ impl CommandKeys for Unwatch {
 }
 impl fmt::Debug for Unwatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
 /// Metadata of `WATCH`.
@@ -323,6 +327,7 @@ pub(crate) static WATCH: CommandMeta = CommandMeta {
     args: &[],
     session: Session::Watch,
     blocking: None,
+    redact: &[],
 };
 /// Monitors changes to keys to determine the execution of a transaction.
 ///
@@ -379,6 +384,6 @@ impl<Key: ToValkeyArgs> CommandKeys for Watch<Key> {
 }
 impl<Key: ToValkeyArgs> fmt::Debug for Watch<Key> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_command(self, &[], f)
+        fmt_command(self, f)
     }
 }
