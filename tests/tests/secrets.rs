@@ -53,7 +53,7 @@ fn assert_hidden(what: &str, shown: &str) {
 
 fn protected_server() -> Server {
     ServerOptions::valkey()
-        .config(&format!("requirepass {SECRET}"))
+        .config(format!("requirepass {SECRET}"))
         .start()
         .expect("server starts")
 }
