@@ -47,12 +47,9 @@ fn geosearch_bypolygon_writes_its_token() {
                 ],
             ))
             .unwrap();
-        let polygon = cmd::geosearch::<_, Vec<String>>(
-            "places",
-            cmd::GeosearchBy::Polygon {
-                vertices: square(13.36, 38.11, 0.5),
-            },
-        );
+        let polygon = cmd::geosearch::<_, Vec<String>>("places").bypolygon(cmd::GeoPolygon {
+            vertices: square(13.36, 38.11, 0.5),
+        });
         assert_eq!(
             cmd::args(&polygon)[2..4],
             [b"BYPOLYGON".to_vec(), b"4".to_vec()]
@@ -60,29 +57,41 @@ fn geosearch_bypolygon_writes_its_token() {
         let found: Vec<String> = con.send(polygon).unwrap();
         assert_eq!(found, ["Palermo"]);
         let stored: i64 = con
-            .send(cmd::geosearchstore(
-                "near",
-                "places",
-                cmd::GeosearchstoreBy::Polygon {
+            .send(
+                cmd::geosearchstore("near", "places").bypolygon(cmd::GeoPolygon {
                     vertices: square(14.2, 37.8, 1.5),
-                },
-            ))
+                }),
+            )
             .unwrap();
         assert_eq!(stored, 2);
-        // The other shapes still need FROM, and work with it.
+        // The other shapes need FROM (before them), and work with it.
         let near: Vec<String> = con
             .send(
-                cmd::geosearch(
-                    "places",
-                    cmd::GeosearchBy::Circle {
-                        radius: 100.0,
-                        unit: GeoUnit::Km,
-                    },
-                )
-                .fromlonlat(15.0, 37.0),
+                cmd::geosearch("places")
+                    .fromlonlat(15.0, 37.0)
+                    .byradius(100.0, GeoUnit::Km),
             )
             .unwrap();
         assert_eq!(near, ["Catania"]);
+        let boxed: Vec<String> = con
+            .send(
+                cmd::geosearch("places")
+                    .frommember("Palermo")
+                    .bybox(400.0, 400.0, GeoUnit::Km)
+                    .asc()
+                    .count(2),
+            )
+            .unwrap();
+        assert_eq!(boxed, ["Palermo", "Catania"]);
+        let stored: i64 = con
+            .send(
+                cmd::geosearchstore("near", "places")
+                    .frommember("Catania")
+                    .byradius(1.0, GeoUnit::Km)
+                    .storedist(),
+            )
+            .unwrap();
+        assert_eq!(stored, 1);
     }
 }
 
