@@ -96,6 +96,46 @@ fn geosearch_bypolygon_writes_its_token() {
 }
 
 #[test]
+fn expire_conditions_combine_as_the_server_allows() {
+    // XX with GT or LT is accepted by the server (the spec lists the four as one choice).
+    for server in [Server::valkey().unwrap(), Server::redis().unwrap()] {
+        for mut con in connections(&server) {
+            let () = con.send(cmd::set("k", "v")).unwrap();
+            // No TTL yet: XX refuses.
+            let set: bool = con.send(cmd::expire("k", 100).xx().gt()).unwrap();
+            assert!(!set);
+            let set: bool = con.send(cmd::expire("k", 100).nx()).unwrap();
+            assert!(set);
+            let set: bool = con.send(cmd::expire("k", 200).gt().xx()).unwrap();
+            assert!(set);
+            let set: bool = con.send(cmd::pexpire("k", 50_000).xx().lt()).unwrap();
+            assert!(set);
+            let set: bool = con
+                .send(cmd::expireat("k", 4_102_444_800).xx().gt())
+                .unwrap();
+            assert!(set);
+            let set: bool = con
+                .send(cmd::pexpireat("k", 4_102_444_800_000).lt().xx())
+                .unwrap();
+            assert!(!set);
+            let set: bool = con.send(cmd::expire("k", 100).xx_if(true).lt()).unwrap();
+            assert!(set);
+        }
+    }
+    // The hash field expirations (Valkey 9) the same way.
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con.send(cmd::hset("h", [("f", "v")])).unwrap();
+        let set: Vec<i64> = con.send(cmd::hexpire("h", 100, ["f"]).nx()).unwrap();
+        assert_eq!(set, [1]);
+        let set: Vec<i64> = con
+            .send(cmd::hpexpire("h", 200_000, ["f"]).xx().gt())
+            .unwrap();
+        assert_eq!(set, [1]);
+    }
+}
+
+#[test]
 fn object_counters_of_a_missing_key_are_none() {
     let server = Server::valkey().unwrap();
     for mut con in connections(&server) {
@@ -371,6 +411,57 @@ fn weights_are_numbers() {
         .send(cmd::zunionstore("{z}d", ["{z}a", "{z}b"]).weights(vec![1, 1]))
         .unwrap();
     assert_eq!(n, 1);
+}
+
+#[test]
+fn weights_go_one_per_key() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con.send(cmd::zadd("{z}a", [(1.0, "m")])).unwrap();
+        let _: i64 = con.send(cmd::zadd("{z}b", [(2.0, "m")])).unwrap();
+        // Arrays: their lengths agree, or it does not compile.
+        let scores: Vec<(String, f64)> = con
+            .send(
+                cmd::zunion(["{z}a", "{z}b"])
+                    .weights([3.0, 1.0])
+                    .aggregate_max()
+                    .withscores(),
+            )
+            .unwrap();
+        assert_eq!(scores, [("m".to_string(), 3.0)]);
+        let n: i64 = con
+            .send(cmd::zinterstore("{z}d", ["{z}a", "{z}b"]).weights(&[1.0, 1.0]))
+            .unwrap();
+        assert_eq!(n, 1);
+        // Collections known only at run time: compared before sending.
+        let keys = vec!["{z}a", "{z}b"];
+        let members: Vec<String> = con
+            .send(cmd::zinter(&keys).weights(vec![2.0, 2.0]))
+            .unwrap();
+        assert_eq!(members, ["m"]);
+        let err = con
+            .send(cmd::zunionstore("{z}d", &keys).weights(vec![1.0]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("ZUNIONSTORE WEIGHTS: 1 values for 2 keys"),
+            "{msg}"
+        );
+        assert!(msg.contains("nothing was sent"), "{msg}");
+        let err = con
+            .send(
+                cmd::zunion::<_, Vec<String>>(["{z}a", "{z}b"])
+                    .weights_opt(Some(vec![1.0, 2.0, 3.0])),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        // The connection is still in step.
+        let n: i64 = con
+            .send(cmd::zunionstore("{z}d", &keys).weights_opt(None::<Vec<f64>>))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
 }
 
 #[test]
