@@ -445,7 +445,7 @@ fn weights_go_one_per_key() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         let msg = err.to_string();
         assert!(
-            msg.contains("ZUNIONSTORE WEIGHTS: 1 values for 2 keys"),
+            msg.contains("ZUNIONSTORE WEIGHTS: 1 value for 2 keys"),
             "{msg}"
         );
         assert!(msg.contains("nothing was sent"), "{msg}");

@@ -437,8 +437,10 @@ same_length_run_time!(Vec<B>, &Vec<B>, &[B], std::collections::VecDeque<B>);
 impl<A, W: ?Sized> SameLength<W> for [A] {}
 impl<A, W: ?Sized> SameLength<W> for Vec<A> {}
 impl<A, W: ?Sized> SameLength<W> for std::collections::VecDeque<A> {}
+// One key: compared before sending too.
 impl<W: ?Sized> SameLength<W> for str {}
 impl<W: ?Sized> SameLength<W> for String {}
+impl<W: ?Sized> SameLength<W> for bytes::Bytes {}
 impl<T: SameLength<W> + ?Sized, W: ?Sized> SameLength<W> for &T {}
 
 /// Refuses, before sending, an option whose values go one per element of another argument
@@ -458,12 +460,15 @@ pub fn same_length(
     if given == counted {
         return Ok(());
     }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     Err(crate::Error::new(
         crate::ErrorKind::InvalidInput,
         format!(
-            "{} {token}: {given} values for {counted} {what}s (one per {what} is needed); \
+            "{} {token}: {given} value{} for {counted} {what}{} (one per {what} is needed); \
              nothing was sent",
-            meta.name
+            meta.name,
+            plural(given),
+            plural(counted),
         ),
     ))
 }
@@ -776,6 +781,24 @@ mod tests {
         let before = UNIX_EPOCH - Duration::from_secs(5);
         assert_eq!(before.into_unix_seconds(), -5);
         assert!(SystemTime::now().into_unix_millis() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn a_per_key_option_is_compared_with_the_keys_before_sending() {
+        let meta = crate::cmd::lookup(b"ZUNION", None).unwrap();
+        // Not given: nothing to compare.
+        assert!(same_length(meta, "WEIGHTS", 0, 2, "key").is_ok());
+        // `WEIGHTS 1 2` for two keys.
+        assert!(same_length(meta, "WEIGHTS", 3, 2, "key").is_ok());
+        let e = same_length(meta, "WEIGHTS", 2, 2, "key").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(
+            e.to_string()
+                .contains("ZUNION WEIGHTS: 1 value for 2 keys (one per key is needed)"),
+            "{e}"
+        );
+        // Given empty: the token alone.
+        assert!(same_length(meta, "WEIGHTS", 1, 2, "key").is_err());
     }
 
     #[test]
