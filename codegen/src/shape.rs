@@ -7,7 +7,10 @@
 //! optional ones are methods, each filling one slot that starts `Unset`, so a slot cannot be
 //! filled twice and two choices of one optional oneof cannot be combined. An optional block
 //! whose nested arguments are themselves optional gets a presence marker: its nested methods
-//! exist only once the block was given.
+//! exist only once the block was given. The overlay adjusts these rules where the server and the
+//! spec disagree: a oneof split into several options (`split`), options refused together
+//! (`exclusive`) or needing one given before (`needs`), a required oneof given by methods
+//! (`oneof_methods`), a repeated option as long as a repeated argument (`same_length`).
 //!
 //! A shape holds typed values ([`Ty`], [`Part`], [`ElementShape`], [`TimeConv`]), never Rust
 //! source text: `emit` renders them with `quote`.
