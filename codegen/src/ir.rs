@@ -139,7 +139,36 @@ pub struct Command {
     pub subcommands: Vec<String>,
 }
 
+/// The token list of a oneof whose choices are all pure tokens (`"LEFT RIGHT"`), else `None`.
+pub fn token_signature(choices: &[Arg]) -> Option<String> {
+    choices
+        .iter()
+        .map(|c| match (&c.kind, &c.token, c.optional || c.multiple) {
+            (Kind::PureToken, Some(t), false) => Some(t.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.join(" "))
+}
+
 impl Arg {
+    /// Whether a repeated block's elements can be plain tuples: only values, no tokens, nothing
+    /// optional or nested. (Other blocks get a generated struct that writes their tokens.)
+    pub fn is_plain_block(&self) -> bool {
+        match &self.kind {
+            Kind::Block(children) => children
+                .iter()
+                .all(|c| c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple),
+            _ => true,
+        }
+    }
+
+    /// Whether it is a repeated plain group of two or more values (ZADD's `score member`),
+    /// whose elements are tuples.
+    pub fn is_value_group(&self) -> bool {
+        self.multiple && self.is_plain_block() && self.kind.children().len() >= 2
+    }
+
     /// Whether it or anything nested in it records the version that added it.
     pub fn has_since(&self) -> bool {
         self.since.is_some() || self.kind.children().iter().any(Arg::has_since)

@@ -7,7 +7,8 @@
 //! - [`ir`] (normalize): command paths, argument trees with kinds and flags, parsed versions;
 //! - [`overlay`] (overrides): `commands-json/_overlay.json`, the project's reply types and the few
 //!   things the spec cannot say, validated against the specs;
-//! - [`shape`]: each builder's parameters, methods, typestate slots, write order and reply type;
+//! - [`shape`]: each builder's parameters, methods, typestate slots, write order and reply type,
+//!   as typed values (`Ty`, `Part`), never Rust text;
 //! - [`emit`] (emit + format): Rust per command group into `valkey/src/cmd/generated/`, the
 //!   lookup table, and the invocations the live tests use (one minimal invocation per command,
 //!   sent by the conformance test and encoded by the key test, plus the overlay's key examples).

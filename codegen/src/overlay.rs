@@ -81,6 +81,31 @@ pub struct CommandOverlay {
     /// one choice of one). Giving one makes the methods of the other unavailable.
     #[serde(default)]
     pub exclusive: Vec<[String; 2]>,
+    /// Optional oneofs whose choices the server accepts in some combinations although the spec
+    /// lists them as one choice (EXPIRE's `NX | XX | GT | LT`: `XX GT` is accepted): the oneof's
+    /// path → its groups, each a snake_case name (the option's, for its type parameter and docs)
+    /// and the spec names of its choices. Each group is then an option of its own (one choice
+    /// per group); what the server still refuses across groups goes in `exclusive` (EXPIRE's
+    /// `NX` with `GT`/`LT`).
+    #[serde(default)]
+    pub split: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// Repeated options whose values go one per element of a repeated constructor argument
+    /// (ZUNION's `WEIGHTS`, one weight per key): option path → that argument's path. Arrays of
+    /// different lengths do not compile; collections whose length is known only at run time
+    /// are compared before sending (an `InvalidInput` error, nothing sent).
+    #[serde(default)]
+    pub same_length: BTreeMap<String, String>,
+    /// Required top-level oneofs given by a method per choice (GEOSEARCH's `byradius(..)`,
+    /// `bybox(..)`, `bypolygon(..)`) rather than by an enum parameter, so that what a choice
+    /// needs or refuses is known when compiling (`needs`, `exclusive`). The command cannot be
+    /// sent before one choice is given. Needs an `example`.
+    #[serde(default)]
+    pub oneof_methods: Vec<String>,
+    /// Options that need another option given before them (GEOSEARCH's `BYRADIUS` needs
+    /// `FROMMEMBER` or `FROMLONLAT`): option path → the option path it needs (a top-level
+    /// option or a choice of one; for a oneof, any of its choices).
+    #[serde(default)]
+    pub needs: BTreeMap<String, String>,
     /// Options that need a repeated group to hold exactly one element (ZADD `INCR` takes one
     /// `score member`): option path → the repeated argument's path.
     #[serde(default)]
@@ -138,6 +163,14 @@ pub const SESSION_CLASSES: &[&str] = &[
     "connection",
     "next-command",
     "own-writes",
+];
+
+/// The units of the overlay's `times`.
+pub const TIME_UNITS: &[&str] = &[
+    "seconds",
+    "milliseconds",
+    "unix-seconds",
+    "unix-milliseconds",
 ];
 
 /// An argument a builder's `Debug` output hides.
@@ -236,7 +269,7 @@ pub fn validate(overlay: &Overlay, cmds: &[Command]) -> Result<Vec<String>, Stri
             errors.push(format!("enums: {ty:?} is not a type name"));
         }
         let used = cmds.iter().flat_map(|c| c.all_args()).any(|a| {
-            matches!(&a.kind, Kind::OneOf(v) if crate::shape::token_signature(v).as_deref() == Some(tokens.as_str()))
+            matches!(&a.kind, Kind::OneOf(v) if crate::ir::token_signature(v).as_deref() == Some(tokens.as_str()))
         });
         if !used {
             errors.push(format!("enums: no oneof has the tokens {tokens:?}"));
@@ -358,18 +391,122 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             .map(|t| t.path.clone())
             .ok_or_else(|| format!("{path:?} is not a top-level option (or a choice of one)"))
     };
+    // A top-level required oneof given by methods (the overlay's `oneof_methods`), or a choice
+    // of one.
+    let method_choice = |path: &str| -> bool {
+        o.oneof_methods.iter().any(|m| {
+            path == m
+                || path
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|r| r.starts_with('/') && !r[1..].contains('/'))
+        })
+    };
+    for (path, groups) in &o.split {
+        let a = arg(path)?;
+        let Kind::OneOf(choices) = &a.kind else {
+            return Err(format!("split: {path:?} is not a oneof"));
+        };
+        if !a.optional || a.multiple || a.token.is_some() || a.path.contains('/') {
+            return Err(format!(
+                "split: {path:?} is not a top-level optional oneof without a token"
+            ));
+        }
+        if groups.len() < 2 {
+            return Err(format!("split: {path:?} needs two groups or more"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, members) in groups {
+            if syn::parse_str::<syn::Ident>(name).is_err() || name.chars().any(char::is_uppercase) {
+                return Err(format!("split: {name:?} is not a snake_case Rust name"));
+            }
+            if members.is_empty() {
+                return Err(format!("split: group {name:?} is empty"));
+            }
+            for m in members {
+                if !choices.iter().any(|c| &c.name == m) {
+                    return Err(format!("split: {path:?} has no choice {m:?}"));
+                }
+                if !seen.insert(m.as_str()) {
+                    return Err(format!("split: {m:?} is in two groups"));
+                }
+            }
+        }
+        if seen.len() != choices.len() {
+            return Err(format!(
+                "split: every choice of {path:?} goes in exactly one group"
+            ));
+        }
+    }
+    // The group of a split oneof's choice (`condition/gt` → `comparison`).
+    let split_group = |path: &str| -> Option<&String> {
+        let (parent, choice) = path.rsplit_once('/')?;
+        o.split
+            .get(parent)?
+            .iter()
+            .find(|(_, members)| members.iter().any(|m| m == choice))
+            .map(|(g, _)| g)
+    };
+    let slot_or_method = |path: &str| -> Result<String, String> {
+        if method_choice(path) {
+            arg(path)?;
+            return Ok(path.split('/').next().unwrap_or(path).to_string());
+        }
+        option_slot(path)
+    };
     for [a, b] in &o.exclusive {
-        let (sa, sb) = (option_slot(a)?, option_slot(b)?);
-        if sa == sb {
+        let (sa, sb) = (slot_or_method(a)?, slot_or_method(b)?);
+        let split_apart = matches!((split_group(a), split_group(b)), (Some(x), Some(y)) if x != y);
+        if sa == sb && !split_apart {
             return Err(format!(
                 "exclusive: {a:?} and {b:?} are one option already (its choices exclude each other)"
+            ));
+        }
+    }
+    for path in &o.oneof_methods {
+        let a = arg(path)?;
+        if !matches!(a.kind, Kind::OneOf(_))
+            || a.optional
+            || a.multiple
+            || a.token.is_some()
+            || a.path.contains('/')
+        {
+            return Err(format!(
+                "oneof_methods: {path:?} is not a required top-level oneof without a token"
+            ));
+        }
+        if o.example.is_none() {
+            return Err(format!(
+                "oneof_methods: {path:?} is given by a method; give an `example` that chooses one"
+            ));
+        }
+    }
+    for (option, needed) in &o.needs {
+        arg(option)?;
+        if !method_choice(option) {
+            option_slot(option)?;
+        }
+        option_slot(needed)?;
+    }
+    for (option, target) in &o.same_length {
+        let a = arg(option)?;
+        let t = arg(target)?;
+        let top_optional = cmd.args.iter().any(|x| x.path == a.path && x.optional);
+        if !top_optional || !a.multiple || a.multiple_token || !a.kind.is_leaf() {
+            return Err(format!(
+                "same_length: {option:?} is not a top-level repeated option of single values"
+            ));
+        }
+        let top_required = cmd.args.iter().any(|x| x.path == t.path && !x.optional);
+        if !top_required || !t.multiple || !t.kind.is_leaf() {
+            return Err(format!(
+                "same_length: {target:?} is not a required top-level repeated argument"
             ));
         }
     }
     for (option, group) in &o.one_element_with {
         option_slot(option)?;
         let g = arg(group)?;
-        if !g.multiple || crate::shape::group_shape(g).is_none() {
+        if !g.is_value_group() {
             return Err(format!(
                 "one_element_with: {group:?} is not a repeated group of values"
             ));
@@ -395,7 +532,7 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
     }
     for (path, unit) in &o.times {
         let a = arg(path)?;
-        if a.multiple || crate::shape::time_conversion(unit, &a.kind).is_none() {
+        if a.multiple || !TIME_UNITS.contains(&unit.as_str()) {
             return Err(format!(
                 "times: {path:?} is not one number or {unit:?} is not a unit"
             ));
@@ -599,6 +736,103 @@ mod tests {
         assert!(e.contains("not a top-level option"), "{e}");
         let e = one(r#"{"reply": "i64", "exclusive": [["incr", "incr"]]}"#).unwrap_err();
         assert!(e.contains("one option already"), "{e}");
+    }
+
+    #[test]
+    fn split_oneofs_name_every_choice_once_and_allow_exclusions_across_groups() {
+        let text = r#"{"EXPIRE": {"group": "generic", "since": "1.0.0", "summary": "s",
+            "arity": -3, "arguments": [
+              {"name": "key", "type": "key"},
+              {"name": "condition", "type": "oneof", "optional": true, "arguments": [
+                 {"name": "nx", "type": "pure-token", "token": "NX"},
+                 {"name": "xx", "type": "pure-token", "token": "XX"},
+                 {"name": "gt", "type": "pure-token", "token": "GT"},
+                 {"name": "lt", "type": "pure-token", "token": "LT"}]}]}}"#;
+        let (n, s) = crate::spec::parse_file("expire.json", text).unwrap();
+        let cmds = vec![crate::ir::command("expire.json", &n, &s).unwrap()];
+        let check = |entry: &str| {
+            validate(
+                &parse(&format!(r#"{{"commands": {{"EXPIRE": {entry}}}}}"#)).unwrap(),
+                &cmds,
+            )
+        };
+        let split =
+            r#""split": {"condition": {"condition": ["nx", "xx"], "comparison": ["gt", "lt"]}}"#;
+        let ok = format!(
+            r#"{{"reply": "bool", {split}, "exclusive": [["condition/nx", "condition/gt"]]}}"#
+        );
+        assert_eq!(check(&ok), Ok(vec![]));
+        // Without the split, two choices of one oneof are one option already.
+        let e = check(r#"{"reply": "bool", "exclusive": [["condition/nx", "condition/gt"]]}"#);
+        assert!(e.unwrap_err().contains("one option already"));
+        let e =
+            check(r#"{"reply": "bool", "split": {"condition": {"a": ["nx", "xx"], "b": ["gt"]}}}"#);
+        assert!(e.unwrap_err().contains("exactly one group"));
+        let e = check(
+            r#"{"reply": "bool", "split": {"condition": {"a": ["nx", "xx", "gt"], "b": ["gt", "lt"]}}}"#,
+        );
+        assert!(e.unwrap_err().contains("in two groups"));
+        let e = check(r#"{"reply": "bool", "split": {"key": {"a": ["x"], "b": ["y"]}}}"#);
+        assert!(e.unwrap_err().contains("not a oneof"));
+    }
+
+    #[test]
+    fn same_length_ties_an_option_to_a_required_repeated_argument() {
+        let text = r#"{"ZUNION": {"group": "sorted-set", "since": "6.2.0", "summary": "s",
+            "arity": -3, "arguments": [
+              {"name": "numkeys", "type": "integer"},
+              {"name": "key", "type": "key", "multiple": true},
+              {"name": "weight", "type": "integer", "token": "WEIGHTS", "multiple": true,
+               "optional": true}]}}"#;
+        let (n, s) = crate::spec::parse_file("zunion.json", text).unwrap();
+        let cmds = vec![crate::ir::command("zunion.json", &n, &s).unwrap()];
+        let check = |entry: &str| {
+            validate(
+                &parse(&format!(r#"{{"commands": {{"ZUNION": {entry}}}}}"#)).unwrap(),
+                &cmds,
+            )
+        };
+        assert_eq!(
+            check(r#"{"reply": "T", "same_length": {"weight": "key"}}"#),
+            Ok(vec![])
+        );
+        let e = check(r#"{"reply": "T", "same_length": {"key": "weight"}}"#).unwrap_err();
+        assert!(e.contains("not a top-level repeated option"), "{e}");
+        let e = check(r#"{"reply": "T", "same_length": {"weight": "numkeys"}}"#).unwrap_err();
+        assert!(e.contains("not a required top-level repeated"), "{e}");
+    }
+
+    #[test]
+    fn oneof_methods_name_a_required_oneof_and_need_an_example() {
+        let text = r#"{"GEOSEARCH": {"group": "geo", "since": "6.2.0", "summary": "s",
+            "arity": -3, "arguments": [
+              {"name": "key", "type": "key"},
+              {"name": "from", "type": "oneof", "optional": true, "arguments": [
+                 {"name": "member", "type": "string", "token": "FROMMEMBER"}]},
+              {"name": "by", "type": "oneof", "arguments": [
+                 {"name": "radius", "type": "double", "token": "BYRADIUS"},
+                 {"name": "polygon", "type": "integer", "token": "BYPOLYGON"}]}]}}"#;
+        let (n, s) = crate::spec::parse_file("geosearch.json", text).unwrap();
+        let cmds = vec![crate::ir::command("geosearch.json", &n, &s).unwrap()];
+        let check = |entry: &str| {
+            validate(
+                &parse(&format!(r#"{{"commands": {{"GEOSEARCH": {entry}}}}}"#)).unwrap(),
+                &cmds,
+            )
+        };
+        let ok = r#"{"reply": "T", "oneof_methods": ["by"], "needs": {"by/radius": "from"},
+                     "exclusive": [["by/polygon", "from"]],
+                     "example": "cmd::geosearch(\"k\").frommember(\"m\").radius(1.0)"}"#;
+        assert_eq!(check(ok), Ok(vec![]));
+        let e = check(r#"{"reply": "T", "oneof_methods": ["by"]}"#).unwrap_err();
+        assert!(e.contains("give an `example`"), "{e}");
+        let e = check(
+            r#"{"reply": "T", "oneof_methods": ["from"], "example": "cmd::geosearch(\"k\")"}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("not a required top-level oneof"), "{e}");
+        let e = check(r#"{"reply": "T", "needs": {"by/radius": "key"}}"#).unwrap_err();
+        assert!(e.contains("not a top-level option"), "{e}");
     }
 
     #[test]

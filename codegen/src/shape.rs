@@ -7,9 +7,15 @@
 //! optional ones are methods, each filling one slot that starts `Unset`, so a slot cannot be
 //! filled twice and two choices of one optional oneof cannot be combined. An optional block
 //! whose nested arguments are themselves optional gets a presence marker: its nested methods
-//! exist only once the block was given.
+//! exist only once the block was given. The overlay adjusts these rules where the server and the
+//! spec disagree: a oneof split into several options (`split`), options refused together
+//! (`exclusive`) or needing one given before (`needs`), a required oneof given by methods
+//! (`oneof_methods`), a repeated option as long as a repeated argument (`same_length`).
+//!
+//! A shape holds typed values ([`Ty`], [`Part`], [`ElementShape`], [`TimeConv`]), never Rust
+//! source text: `emit` renders them with `quote`.
 
-use crate::ir::{Arg, Command, Kind, Version};
+use crate::ir::{token_signature, Arg, Command, Kind, Version};
 use crate::names::{camel, has_words, snake};
 use crate::overlay::{uses_t, CommandOverlay};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,29 +31,149 @@ pub enum Bound {
     Iter,
     /// Any number of arguments given as elements of a repeated group, each a tuple of this
     /// shape (`(Number, Arg)` for ZADD's `score member`): `ToValkeyArgs + Elements<shape>`.
-    Elements(String),
+    Elements(ElementShape),
     /// Pairs written column by column (the overlay's `pairs`): `Pairs`.
     Pairs,
     /// A time (the overlay's `times`): an integer or a `Duration`/`SystemTime`, converted by
-    /// this trait (`IntoSeconds`, ...) when given. Local to the function taking it: the builder
-    /// stores the converted number.
-    Time(String),
+    /// this conversion when given. Local to the function taking it: the builder stores the
+    /// converted number.
+    Time(TimeConv),
 }
 
-/// The conversion trait and its method for a time argument of the overlay's `times`, by unit,
-/// and the type it converts to: (`IntoMillis`, `into_millis`, `i64`).
-pub fn time_conversion(
-    unit: &str,
-    kind: &Kind,
-) -> Option<(&'static str, &'static str, &'static str)> {
-    Some(match (unit, kind) {
-        ("seconds", Kind::Double) => ("IntoSecondsF64", "into_seconds_f64", "f64"),
-        ("seconds", _) => ("IntoSeconds", "into_seconds", "i64"),
-        ("milliseconds", _) => ("IntoMillis", "into_millis", "i64"),
-        ("unix-seconds", _) => ("IntoUnixSeconds", "into_unix_seconds", "i64"),
-        ("unix-milliseconds", _) => ("IntoUnixMillis", "into_unix_millis", "i64"),
-        _ => return None,
-    })
+/// The conversion of a time argument (the overlay's `times`) into the unit the server takes:
+/// a trait of `cmd::parts` (`IntoSeconds`, ...) and its method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeConv {
+    /// Whole seconds (`IntoSeconds`).
+    Seconds,
+    /// Seconds with a fraction (`IntoSecondsF64`).
+    SecondsF64,
+    /// Milliseconds (`IntoMillis`).
+    Millis,
+    /// A Unix time in seconds (`IntoUnixSeconds`).
+    UnixSeconds,
+    /// A Unix time in milliseconds (`IntoUnixMillis`).
+    UnixMillis,
+}
+
+impl TimeConv {
+    /// The conversion for a unit of the overlay's `times` and the argument's kind.
+    pub fn of(unit: &str, kind: &Kind) -> Option<TimeConv> {
+        Some(match (unit, kind) {
+            ("seconds", Kind::Double) => TimeConv::SecondsF64,
+            ("seconds", _) => TimeConv::Seconds,
+            ("milliseconds", _) => TimeConv::Millis,
+            ("unix-seconds", _) => TimeConv::UnixSeconds,
+            ("unix-milliseconds", _) => TimeConv::UnixMillis,
+            _ => return None,
+        })
+    }
+    /// The trait's name (`IntoSeconds`).
+    pub fn trait_name(self) -> &'static str {
+        match self {
+            TimeConv::Seconds => "IntoSeconds",
+            TimeConv::SecondsF64 => "IntoSecondsF64",
+            TimeConv::Millis => "IntoMillis",
+            TimeConv::UnixSeconds => "IntoUnixSeconds",
+            TimeConv::UnixMillis => "IntoUnixMillis",
+        }
+    }
+    /// The trait's method (`into_seconds`).
+    pub fn method(self) -> &'static str {
+        match self {
+            TimeConv::Seconds => "into_seconds",
+            TimeConv::SecondsF64 => "into_seconds_f64",
+            TimeConv::Millis => "into_millis",
+            TimeConv::UnixSeconds => "into_unix_seconds",
+            TimeConv::UnixMillis => "into_unix_millis",
+        }
+    }
+    /// The number it converts to.
+    pub fn number(self) -> Ty {
+        match self {
+            TimeConv::SecondsF64 => Ty::F64,
+            _ => Ty::I64,
+        }
+    }
+}
+
+/// What one value of a repeated argument's element must be (`cmd::parts::{Number, Integer,
+/// Arg}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementKind {
+    /// Any Rust number.
+    Number,
+    /// Any Rust integer.
+    Integer,
+    /// Any one argument.
+    Arg,
+}
+
+/// The element of a repeated argument, which its parameter's bound enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElementShape {
+    /// One value per element (EVAL's keys, ZUNION's weights).
+    One(ElementKind),
+    /// A tuple per element, in the command's order (ZADD's `(Number, Arg)`).
+    Tuple(Vec<ElementKind>),
+}
+
+/// A Rust type in a builder's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ty {
+    /// A type parameter (`Key`).
+    Param(String),
+    /// `i64`.
+    I64,
+    /// `f64`.
+    F64,
+    /// `bool`.
+    Bool,
+    /// A generated enum or struct (`GeoUnit`).
+    Named(String),
+    /// `Option<T>`.
+    Option(Box<Ty>),
+}
+
+/// A value a builder stores in a field, as built from its parameters: its expression and its
+/// type both follow from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// A parameter as given (`key`), of its type.
+    Param(String, Ty),
+    /// A time parameter converted where it is given (`IntoSeconds::into_seconds(seconds)`).
+    Time(String, TimeConv),
+    /// A token alone: `Tok("NX")`.
+    Tok(String),
+    /// A token and its value: `Tokened("EX", seconds)`.
+    Tokened(String, Box<Part>),
+    /// A token before each element: `EachTok("GET", pattern)`.
+    EachTok(String, Box<Part>),
+    /// Parts written in order, given as one option: `Block((Tok("LIMIT"), offset, count))`.
+    Group(Vec<Part>),
+    /// An option the server refuses with another (the overlay's `exclusive`): `Sole(..)`.
+    Sole(Box<Part>),
+    /// The marker of an optional group that was given: `Present`.
+    Present,
+    /// Pairs written column by column (the overlay's `pairs`): `Unzip(streams)`.
+    Unzip(String, Ty),
+    /// The run-time form of an option with a value: the `Option` parameter, turned into the
+    /// part when it is `Some` (`seconds.map(|seconds| Tokened("EX", seconds))`).
+    OptionOf(String, Box<Part>),
+    /// The run-time form of an option without a value: `given.then_some(Tok("NX"))`.
+    If(String, Box<Part>),
+}
+
+impl Part {
+    /// A token and the part, the way the argument writes its token (before the value, before
+    /// each element, or not at all).
+    fn tokened(arg: &Arg, part: Part) -> Part {
+        match &arg.token {
+            Some(t) if arg.multiple_token => Part::EachTok(t.clone(), Box::new(part)),
+            Some(t) if arg.kind != Kind::PureToken => Part::Tokened(t.clone(), Box::new(part)),
+            _ => part,
+        }
+    }
 }
 
 /// A generic parameter introduced for a string-like or repeated argument.
@@ -65,7 +191,7 @@ pub struct Param {
     /// Its name.
     pub name: String,
     /// Its Rust type.
-    pub ty: String,
+    pub ty: Ty,
     /// The argument it gives.
     pub arg_path: String,
 }
@@ -73,13 +199,8 @@ pub struct Param {
 /// What a struct field holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotKind {
-    /// Given to the constructor: its type and the expression that fills it.
-    Fixed {
-        /// The field's type.
-        ty: String,
-        /// The constructor's expression for it.
-        init: String,
-    },
+    /// Given to the constructor: the value that fills it.
+    Fixed(Part),
     /// Optional: a type parameter, `Unset` until a method fills it.
     State(String),
     /// Marks that an optional block was given (`Unset` / `Present`); not written.
@@ -124,8 +245,8 @@ pub struct Method {
     pub generics: Vec<Generic>,
     /// Its parameters.
     pub params: Vec<Param>,
-    /// Slots it fills: (slot, value expression, value type).
-    pub sets: Vec<(usize, String, String)>,
+    /// Slots it fills, and with what.
+    pub sets: Vec<(usize, Part)>,
     /// Slots that must still be `Unset` (the typestate).
     pub requires_unset: Vec<usize>,
     /// Presence slots that must be `Present` (the enclosing optional block was given).
@@ -143,10 +264,42 @@ pub struct Method {
     pub requires_combinable: Vec<usize>,
     /// Constructor type parameters that must hold exactly one element of this shape (the
     /// overlay's `one_element_with`): (type parameter, shape).
-    pub requires_one: Vec<(String, String)>,
+    pub requires_one: Vec<(String, ElementShape)>,
     /// For the run-time form of an option (`ex_opt(Option<i64>)`, `nx_if(bool)`): the method
-    /// it is the form of, and the expression telling whether the option is given.
-    pub run_time_of: Option<(String, String)>,
+    /// it is the form of.
+    pub run_time_of: Option<RunTimeOf>,
+    /// For a choice of a oneof the overlay splits: its group's name and the paths of the
+    /// group's choices (the option it is one choice of).
+    pub choice_group: Option<(String, Vec<String>)>,
+    /// Slots that must be filled already (the overlay's `needs`: BYRADIUS after FROM...).
+    pub requires_filled: Vec<usize>,
+    /// The overlay's `same_length`: (the counted constructor type parameter, this method's type
+    /// parameter), whose lengths must agree.
+    pub requires_same_length: Vec<(String, String)>,
+}
+
+/// What a run-time form of an option (`ex_opt`, `nx_if`) is the form of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTimeOf {
+    /// The method it is the form of (`ex`).
+    pub method: String,
+    /// Its parameter, which says whether the option is given: an `Option` (`seconds`) or a
+    /// `bool` (`given`).
+    pub param: String,
+    /// Whether the parameter is an `Option` (else a `bool`).
+    pub option: bool,
+}
+
+/// A repeated option whose values go one per element of a constructor argument (the overlay's
+/// `same_length`), compared before sending when the lengths are known only at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameLength {
+    /// The option's slot.
+    pub option: usize,
+    /// Its token, written once before the values.
+    pub token: String,
+    /// The counted argument's slot.
+    pub counted: usize,
 }
 
 /// A type emitted for an argument: an enum for a oneof, a struct for a block.
@@ -197,6 +350,11 @@ pub struct Builder {
     /// Constructor parameters whose value (a generated enum or struct) knows the versions its
     /// choices need, nested ones included.
     pub since_params: Vec<String>,
+    /// State slots that must be filled before the command can be sent (a required oneof given
+    /// by methods: the overlay's `oneof_methods`).
+    pub required_slots: Vec<usize>,
+    /// Options whose length must match a constructor argument's.
+    pub same_length: Vec<SameLength>,
 }
 
 /// Names a generated builder must not give its type parameters (types its code uses).
@@ -207,7 +365,6 @@ const RESERVED_TYPES: &[&str] = &[
     "Present",
     "Tok",
     "Tokened",
-    "Block",
     "EachTok",
     "Version",
     "CommandMeta",
@@ -233,7 +390,11 @@ const RESERVED_TYPES: &[&str] = &[
     "Okay",
     "Elements",
     "OneElement",
+    "Block",
     "Combinable",
+    "Filled",
+    "Chosen",
+    "SameLength",
     "Sole",
     "Unfilled",
     "Given",
@@ -249,18 +410,6 @@ const RESERVED_TYPES: &[&str] = &[
 
 /// The names of methods every builder has through `Command`.
 const RESERVED_METHODS: &[&str] = &["num_args", "write_args", "meta", "min_version", "returning"];
-
-/// The token list of a oneof whose choices are all pure tokens (`"LEFT RIGHT"`), else `None`.
-pub fn token_signature(choices: &[Arg]) -> Option<String> {
-    choices
-        .iter()
-        .map(|c| match (&c.kind, &c.token, c.optional || c.multiple) {
-            (Kind::PureToken, Some(t), false) => Some(t.clone()),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .map(|v| v.join(" "))
-}
 
 /// The name of a generated enum or struct for `arg` inside a type (or builder) named `parent`.
 /// (The overlay's `types` name for it; a shared enum's name from the overlay's `enums`; else the
@@ -325,32 +474,20 @@ fn is_simple_block(children: &[Arg]) -> bool {
     })
 }
 
-/// Whether a repeated block's elements can be plain tuples: only values, no tokens, nothing
-/// optional or nested. (Other blocks get a generated struct that writes their tokens.)
-pub fn is_plain_block(arg: &Arg) -> bool {
-    match &arg.kind {
-        Kind::Block(children) => children
-            .iter()
-            .all(|c| c.kind.is_leaf() && c.token.is_none() && !c.optional && !c.multiple),
-        _ => true,
-    }
-}
-
 /// The element shape of a repeated plain group of two or more values (ZADD's `score member`:
 /// `(Number, Arg)`), which its parameter's bound enforces; `None` for anything else.
-pub fn group_shape(arg: &Arg) -> Option<String> {
+pub fn group_shape(arg: &Arg) -> Option<ElementShape> {
     match &arg.kind {
-        Kind::Block(children) if arg.multiple && is_plain_block(arg) && children.len() >= 2 => {
-            let parts: Vec<&str> = children
+        Kind::Block(children) if arg.is_value_group() => Some(ElementShape::Tuple(
+            children
                 .iter()
                 .map(|c| match c.kind {
-                    Kind::Double => "shape::Number",
-                    Kind::Integer | Kind::UnixTime => "shape::Integer",
-                    _ => "shape::Arg",
+                    Kind::Double => ElementKind::Number,
+                    Kind::Integer | Kind::UnixTime => ElementKind::Integer,
+                    _ => ElementKind::Arg,
                 })
-                .collect();
-            Some(format!("({},)", parts.join(", ")))
-        }
+                .collect(),
+        )),
         _ => None,
     }
 }
@@ -380,8 +517,8 @@ struct Ctx<'a> {
     type_params: BTreeSet<String>,
     fields: BTreeSet<String>,
     pending_counts: Vec<(usize, String)>,
-    /// Constructor parameters converted where given (times): name → (expression, type).
-    converted: BTreeMap<String, (String, String)>,
+    /// Constructor parameters converted where given (times): name → the converted value.
+    converted: BTreeMap<String, Part>,
 }
 
 /// Where required arguments go while flattening.
@@ -424,6 +561,25 @@ impl<'a> Ctx<'a> {
             i += 1;
         }
         candidate
+    }
+
+    /// A written state slot for one group of a split oneof, named after the group.
+    fn named_state_slot(&mut self, arg: &Arg, group: &str) -> usize {
+        let param = self.type_param(group);
+        let mut field = snake(group);
+        let mut i = 2;
+        while field == "min_version" || !self.fields.insert(field.clone()) {
+            field = format!("{}_{i}", snake(group));
+            i += 1;
+        }
+        self.b.slots.push(Slot {
+            field,
+            kind: SlotKind::State(param),
+            arg_path: arg.path.clone(),
+        });
+        let i = self.b.slots.len() - 1;
+        self.b.writes.push(Write::Slot(i));
+        i
     }
 
     fn since_of(&self, path: &str) -> Option<Version> {
@@ -484,19 +640,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// A single value's parameter: (type, generic if any).
-    fn value_param(&mut self, arg: &Arg) -> (String, Option<Generic>) {
-        if let Some((conv, _, _)) = self
+    fn value_param(&mut self, arg: &Arg) -> (Ty, Option<Generic>) {
+        if let Some(conv) = self
             .ov
             .times
             .get(&arg.path)
-            .and_then(|unit| time_conversion(unit, &arg.kind))
+            .and_then(|unit| TimeConv::of(unit, &arg.kind))
         {
             let g = self.type_param(&arg.name);
-            let bound = Bound::Time(conv.to_string());
-            return (g.clone(), Some(Generic { name: g, bound }));
+            let bound = Bound::Time(conv);
+            return (Ty::Param(g.clone()), Some(Generic { name: g, bound }));
         }
         if arg.multiple {
-            if matches!(arg.kind, Kind::OneOf(_)) || !is_plain_block(arg) {
+            if matches!(arg.kind, Kind::OneOf(_)) || !arg.is_plain_block() {
                 // The elements are values of a generated enum or struct (which write the tokens).
                 self.owned(arg);
             }
@@ -506,38 +662,42 @@ impl<'a> Ctx<'a> {
             let bound = match group_shape(arg) {
                 _ if arg.multiple_token => Bound::Iter,
                 Some(shape) => Bound::Elements(shape),
-                None if counted && arg.kind.is_leaf() => Bound::Elements("shape::Arg".into()),
+                None if counted && arg.kind.is_leaf() => {
+                    Bound::Elements(ElementShape::One(ElementKind::Arg))
+                }
                 // Repeated numbers take numbers (`weights([2.0, 1.0])`), not text.
-                None if arg.kind == Kind::Double => Bound::Elements("shape::Number".into()),
+                None if arg.kind == Kind::Double => {
+                    Bound::Elements(ElementShape::One(ElementKind::Number))
+                }
                 None if matches!(arg.kind, Kind::Integer | Kind::UnixTime) => {
-                    Bound::Elements("shape::Integer".into())
+                    Bound::Elements(ElementShape::One(ElementKind::Integer))
                 }
                 None => Bound::Many,
             };
             let g = self.type_param(&arg.name);
-            return (g.clone(), Some(Generic { name: g, bound }));
+            return (Ty::Param(g.clone()), Some(Generic { name: g, bound }));
         }
         match &arg.kind {
-            Kind::Integer | Kind::UnixTime => ("i64".into(), None),
-            Kind::Double => ("f64".into(), None),
+            Kind::Integer | Kind::UnixTime => (Ty::I64, None),
+            Kind::Double => (Ty::F64, None),
             Kind::Key | Kind::String | Kind::Pattern => {
                 let g = self.type_param(&arg.name);
                 (
-                    g.clone(),
+                    Ty::Param(g.clone()),
                     Some(Generic {
                         name: g,
                         bound: Bound::One,
                     }),
                 )
             }
-            Kind::OneOf(_) | Kind::Block(_) => (self.owned(arg), None),
+            Kind::OneOf(_) | Kind::Block(_) => (Ty::Named(self.owned(arg)), None),
             Kind::PureToken => unreachable!("a pure token has no value"),
         }
     }
 
     /// Adds a parameter giving `arg`'s value (a leaf, a repeated anything, a oneof as an enum);
-    /// returns (value expression, value type) with the argument's own token applied.
-    fn param_value(&mut self, arg: &Arg, m: Option<&mut Method>) -> (String, String) {
+    /// returns the value with the argument's own token applied.
+    fn param_value(&mut self, arg: &Arg, m: Option<&mut Method>) -> Part {
         let pname = snake(&arg.name);
         let (ty, generic) = self.value_param(arg);
         // A generated enum or struct with versioned choices inside reports the newest one.
@@ -561,75 +721,39 @@ impl<'a> Ctx<'a> {
         if versioned {
             since_params.push(name.clone());
         }
-        if let Some(g) = generic {
-            params.push(Param {
-                name: name.clone(),
-                ty: g.name.clone(),
-                arg_path: arg.path.clone(),
-            });
-            let gname = g.name.clone();
-            let time = match &g.bound {
-                Bound::Time(_) => self
-                    .ov
-                    .times
-                    .get(&arg.path)
-                    .and_then(|unit| time_conversion(unit, &arg.kind)),
-                _ => None,
-            };
-            generics.push(g);
-            if let Some((conv, method, ty)) = time {
-                // Converted where it is given; the builder keeps the number.
-                let value = format!("{conv}::{method}({name})");
-                self.converted
-                    .insert(name.clone(), (value.clone(), ty.to_string()));
-                return self.tokened(arg, value, ty.to_string());
-            }
-            return self.tokened(arg, name, gname);
-        }
         params.push(Param {
             name: name.clone(),
             ty: ty.clone(),
             arg_path: arg.path.clone(),
         });
-        self.tokened(arg, name, ty)
-    }
-
-    fn tokened(&self, arg: &Arg, expr: String, ty: String) -> (String, String) {
-        match &arg.token {
-            Some(t) if arg.multiple_token => {
-                (format!("EachTok({t:?}, {expr})"), format!("EachTok<{ty}>"))
-            }
-            Some(t) if arg.kind != Kind::PureToken => {
-                (format!("Tokened({t:?}, {expr})"), format!("Tokened<{ty}>"))
-            }
-            _ => (expr, ty),
+        let time = generic.as_ref().and_then(|g| match g.bound {
+            Bound::Time(conv) => Some(conv),
+            _ => None,
+        });
+        generics.extend(generic);
+        if let Some(conv) = time {
+            // Converted where it is given; the builder keeps the number.
+            let value = Part::Time(name.clone(), conv);
+            self.converted.insert(name, value.clone());
+            return Part::tokened(arg, value);
         }
+        Part::tokened(arg, Part::Param(name, ty))
     }
 
     /// All parts of a simple block as one value: `Block((Tok("LIMIT"), offset, count))`.
-    fn block_value(&mut self, arg: &Arg, m: &mut Method) -> (String, String) {
-        let mut exprs = vec![];
-        let mut tys = vec![];
+    fn block_value(&mut self, arg: &Arg, m: &mut Method) -> Part {
+        let mut parts = vec![];
         if let Some(t) = &arg.token {
-            exprs.push(format!("Tok({t:?})"));
-            tys.push("Tok".to_string());
+            parts.push(Part::Tok(t.clone()));
         }
         for c in arg.kind.children() {
-            let (e, t) = match &c.kind {
-                Kind::PureToken => (
-                    format!("Tok({:?})", c.token.as_deref().unwrap_or("")),
-                    "Tok".into(),
-                ),
+            parts.push(match &c.kind {
+                Kind::PureToken => Part::Tok(c.token.clone().unwrap_or_default()),
                 Kind::Block(_) if !c.multiple => self.block_value(c, m),
                 _ => self.param_value(c, Some(m)),
-            };
-            exprs.push(e);
-            tys.push(t);
+            });
         }
-        (
-            format!("Block(({},))", exprs.join(", ")),
-            format!("Block<({},)>", tys.join(", ")),
-        )
+        Part::Group(parts)
     }
 
     fn new_method(&self, name: String, arg: &Arg, present: &[usize]) -> Method {
@@ -648,6 +772,9 @@ impl<'a> Ctx<'a> {
             requires_combinable: vec![],
             requires_one: vec![],
             run_time_of: None,
+            choice_group: None,
+            requires_filled: vec![],
+            requires_same_length: vec![],
         }
     }
 
@@ -672,6 +799,13 @@ impl<'a> Ctx<'a> {
                 self.optional(a, present)?;
                 continue;
             }
+            if matches!(mode, Mode::Ctor) && self.ov.oneof_methods.contains(&a.path) {
+                // A required oneof given by methods: its slot must be filled to send.
+                let before = self.b.slots.len();
+                self.optional(a, present)?;
+                self.b.required_slots.extend(before..self.b.slots.len());
+                continue;
+            }
             match (&a.kind, a.multiple, &mut *mode) {
                 (Kind::PureToken, _, Mode::Ctor) => self
                     .b
@@ -679,11 +813,8 @@ impl<'a> Ctx<'a> {
                     .push(Write::Const(a.token.clone().unwrap_or_default())),
                 (Kind::PureToken, _, Mode::Entry(m)) => {
                     let i = self.state_slot(a, true);
-                    m.sets.push((
-                        i,
-                        format!("Tok({:?})", a.token.as_deref().unwrap_or("")),
-                        "Tok".into(),
-                    ));
+                    m.sets
+                        .push((i, Part::Tok(a.token.clone().unwrap_or_default())));
                     m.requires_unset.push(i);
                 }
                 (Kind::Block(_), false, Mode::Ctor) if self.ov.pairs.contains(&a.path) => {
@@ -695,20 +826,14 @@ impl<'a> Ctx<'a> {
                     let name = snake(&a.name);
                     self.b.params.push(Param {
                         name: name.clone(),
-                        ty: g.clone(),
+                        ty: Ty::Param(g.clone()),
                         arg_path: a.path.clone(),
                     });
                     self.b.generics.push(Generic {
                         name: g.clone(),
                         bound: Bound::Pairs,
                     });
-                    let i = self.add_slot(
-                        a,
-                        SlotKind::Fixed {
-                            ty: format!("Unzip<{g}>"),
-                            init: format!("Unzip({name})"),
-                        },
-                    );
+                    let i = self.add_slot(a, SlotKind::Fixed(Part::Unzip(name, Ty::Param(g))));
                     self.b.writes.push(Write::Slot(i));
                 }
                 (Kind::Block(children), false, Mode::Ctor) => {
@@ -720,7 +845,7 @@ impl<'a> Ctx<'a> {
                 (Kind::Block(children), false, Mode::Entry(m)) => {
                     if let Some(t) = &a.token {
                         let i = self.state_slot(a, true);
-                        m.sets.push((i, format!("Tok({t:?})"), "Tok".into()));
+                        m.sets.push((i, Part::Tok(t.clone())));
                         m.requires_unset.push(i);
                     }
                     self.required(children, mode, present)?;
@@ -732,7 +857,7 @@ impl<'a> Ctx<'a> {
                             .writes
                             .push(Write::Const(a.token.clone().unwrap_or_default()));
                     }
-                    let (expr, ty) = self.param_value(a, None);
+                    let value = self.param_value(a, None);
                     let param = self
                         .b
                         .params
@@ -740,18 +865,18 @@ impl<'a> Ctx<'a> {
                         .expect("a parameter was just added")
                         .clone();
                     // A constant token is written on its own; the field keeps the bare value.
-                    let (init, ty) = match self.converted.get(&param.name) {
-                        Some((value, ty)) if const_token => (value.clone(), ty.clone()),
-                        _ if const_token => (param.name.clone(), param.ty),
-                        _ => (expr, ty),
+                    let init = match self.converted.get(&param.name) {
+                        Some(converted) if const_token => converted.clone(),
+                        _ if const_token => Part::Param(param.name, param.ty),
+                        _ => value,
                     };
-                    let i = self.add_slot(a, SlotKind::Fixed { ty, init });
+                    let i = self.add_slot(a, SlotKind::Fixed(init));
                     self.b.writes.push(Write::Slot(i));
                 }
                 (_, _, Mode::Entry(m)) => {
-                    let (expr, ty) = self.param_value(a, Some(m));
+                    let value = self.param_value(a, Some(m));
                     let i = self.state_slot(a, true);
-                    m.sets.push((i, expr, ty));
+                    m.sets.push((i, value));
                     m.requires_unset.push(i);
                 }
             }
@@ -764,37 +889,69 @@ impl<'a> Ctx<'a> {
         let names = &self.ov.names;
         match &a.kind {
             Kind::OneOf(choices) if !a.multiple => {
-                let slot = self.state_slot(a, true);
-                for c in choices {
-                    let base = method_name(c, names);
-                    let name = match (&a.token, names.contains_key(&c.path)) {
-                        (Some(t), false) if has_words(t) => {
-                            format!(
-                                "{}_{}",
-                                snake(t).trim_end_matches('_'),
-                                base.trim_end_matches('_')
+                // One slot for the oneof, or one per group when the overlay splits it (in the
+                // order of each group's first choice).
+                let mut groups: Vec<(Option<&String>, Vec<&Arg>)> = match self.ov.split.get(&a.path)
+                {
+                    Some(split) => split
+                        .iter()
+                        .map(|(g, members)| {
+                            (
+                                Some(g),
+                                choices
+                                    .iter()
+                                    .filter(|c| members.contains(&c.name))
+                                    .collect(),
                             )
-                        }
-                        _ => base,
+                        })
+                        .collect(),
+                    None => vec![(None, choices.iter().collect())],
+                };
+                groups.sort_by_key(|(_, members)| {
+                    choices
+                        .iter()
+                        .position(|c| members.first().is_some_and(|m| m.path == c.path))
+                });
+                for (group, members) in groups {
+                    let slot = match group {
+                        Some(g) => self.named_state_slot(a, g),
+                        None => self.state_slot(a, true),
                     };
-                    let mut m = self.new_method(name, c, present);
-                    let (expr, ty) = match &c.kind {
-                        Kind::PureToken => (
-                            format!("Tok({:?})", c.token.as_deref().unwrap_or("")),
-                            "Tok".to_string(),
-                        ),
-                        Kind::Block(cc) if !c.multiple && is_simple_block(cc) => {
-                            self.block_value(c, &mut m)
-                        }
-                        _ => self.param_value(c, Some(&mut m)),
-                    };
-                    let (expr, ty) = match &a.token {
-                        Some(t) => (format!("Tokened({t:?}, {expr})"), format!("Tokened<{ty}>")),
-                        None => (expr, ty),
-                    };
-                    m.sets.push((slot, expr, ty));
-                    m.requires_unset.push(slot);
-                    self.b.methods.push(m);
+                    let choice_group = group.map(|g| {
+                        (
+                            g.clone(),
+                            members.iter().map(|c| c.path.clone()).collect::<Vec<_>>(),
+                        )
+                    });
+                    for c in members {
+                        let base = method_name(c, names);
+                        let name = match (&a.token, names.contains_key(&c.path)) {
+                            (Some(t), false) if has_words(t) => {
+                                format!(
+                                    "{}_{}",
+                                    snake(t).trim_end_matches('_'),
+                                    base.trim_end_matches('_')
+                                )
+                            }
+                            _ => base,
+                        };
+                        let mut m = self.new_method(name, c, present);
+                        m.choice_group = choice_group.clone();
+                        let value = match &c.kind {
+                            Kind::PureToken => Part::Tok(c.token.clone().unwrap_or_default()),
+                            Kind::Block(cc) if !c.multiple && is_simple_block(cc) => {
+                                self.block_value(c, &mut m)
+                            }
+                            _ => self.param_value(c, Some(&mut m)),
+                        };
+                        let value = match &a.token {
+                            Some(t) => Part::Tokened(t.clone(), Box::new(value)),
+                            None => value,
+                        };
+                        m.sets.push((slot, value));
+                        m.requires_unset.push(slot);
+                        self.b.methods.push(m);
+                    }
                 }
             }
             Kind::Block(children) if !a.multiple && !is_simple_block(children) => {
@@ -813,11 +970,11 @@ impl<'a> Ctx<'a> {
                 });
                 let mut m = self.new_method(entry_name, a, present);
                 m.requires_unset.push(p);
-                m.sets.push((p, "Present".into(), "Present".into()));
+                m.sets.push((p, Part::Present));
                 if let Some(t) = &a.token {
                     let i = self.state_slot(a, true);
                     self.b.slots[i].field.push_str("_token");
-                    m.sets.push((i, format!("Tok({t:?})"), "Tok".into()));
+                    m.sets.push((i, Part::Tok(t.clone())));
                     m.requires_unset.push(i);
                 }
                 let mut inner_present = present.to_vec();
@@ -843,15 +1000,12 @@ impl<'a> Ctx<'a> {
                     _ => method_name(a, names),
                 };
                 let mut m = self.new_method(entry_name, a, present);
-                let (expr, ty) = match &a.kind {
-                    Kind::PureToken => (
-                        format!("Tok({:?})", a.token.as_deref().unwrap_or("")),
-                        "Tok".to_string(),
-                    ),
+                let value = match &a.kind {
+                    Kind::PureToken => Part::Tok(a.token.clone().unwrap_or_default()),
                     Kind::Block(_) if !a.multiple => self.block_value(a, &mut m),
                     _ => self.param_value(a, Some(&mut m)),
                 };
-                m.sets.push((slot, expr, ty));
+                m.sets.push((slot, value));
                 m.requires_unset.push(slot);
                 self.b.methods.push(m);
             }
@@ -912,6 +1066,8 @@ pub fn builder(
             output,
             tracks_version: false,
             since_params: vec![],
+            required_slots: vec![],
+            same_length: vec![],
         },
         type_params: BTreeSet::new(),
         fields: BTreeSet::new(),
@@ -956,42 +1112,120 @@ pub fn builder(
         }
     }
     // Options the server refuses together: each side's value is marked `Sole`, and each side
-    // needs the other's slot to hold no `Sole`.
-    let slot_of = |b: &Builder, path: &str| {
-        let top = path.split('/').next().unwrap_or(path);
-        b.slots.iter().position(|s| s.arg_path == top)
+    // needs the slots the other side fills to hold no `Sole`.
+    let gives =
+        |m: &Method, path: &str| m.arg_path == path || m.arg_path.starts_with(&format!("{path}/"));
+    let slots_giving = |b: &Builder, path: &str| -> BTreeSet<usize> {
+        b.methods
+            .iter()
+            .filter(|m| gives(m, path))
+            .flat_map(|m| m.sets.iter().map(|s| s.0))
+            .collect()
     };
     for [x, y] in &ov.exclusive {
-        let (Some(sx), Some(sy)) = (slot_of(&b, x), slot_of(&b, y)) else {
-            return Err(format!("{what}: exclusive {x:?}/{y:?}: no slot"));
-        };
-        for (side, other) in [(x, sy), (y, sx)] {
-            let mut any = false;
-            for m in &mut b.methods {
-                if m.arg_path == *side || m.arg_path.starts_with(&format!("{side}/")) {
-                    for set in &mut m.sets {
-                        if set.0 == sx || set.0 == sy {
-                            set.1 = format!("Sole({})", set.1);
-                            set.2 = format!("Sole<{}>", set.2);
-                        }
-                    }
-                    m.requires_combinable.push(other);
-                    any = true;
-                }
-            }
-            if !any {
+        let (sx, sy) = (slots_giving(&b, x), slots_giving(&b, y));
+        for (side, own, other) in [(x, &sx, &sy), (y, &sy, &sx)] {
+            if own.is_empty() {
                 return Err(format!("{what}: exclusive {side:?}: no method gives it"));
+            }
+            for m in b.methods.iter_mut().filter(|m| gives(m, side)) {
+                for (slot, value) in &mut m.sets {
+                    if own.contains(slot) && !matches!(value, Part::Sole(_)) {
+                        *value = Part::Sole(Box::new(value.clone()));
+                    }
+                }
+                for o in other {
+                    if !m.requires_combinable.contains(o) {
+                        m.requires_combinable.push(*o);
+                    }
+                }
             }
         }
     }
-    for (option, group) in &ov.one_element_with {
-        let param = b
-            .params
+    for (option, needed) in &ov.needs {
+        let slots = slots_giving(&b, needed);
+        if slots.is_empty() {
+            return Err(format!("{what}: needs {needed:?}: no method gives it"));
+        }
+        let mut any = false;
+        for m in b.methods.iter_mut().filter(|m| gives(m, option)) {
+            m.requires_filled.extend(slots.iter().copied());
+            any = true;
+        }
+        if !any {
+            return Err(format!("{what}: needs {option:?}: no method gives it"));
+        }
+    }
+    // What a required choice or a needed option holds must say it was given (`Filled`: a
+    // token, a tokened value, a group, a `Sole`), not be a bare value.
+    let needed: BTreeSet<usize> = b
+        .methods
+        .iter()
+        .flat_map(|m| m.requires_filled.iter().copied())
+        .chain(b.required_slots.iter().copied())
+        .collect();
+    for m in &b.methods {
+        for (slot, value) in &m.sets {
+            let given = matches!(
+                value,
+                Part::Tok(_)
+                    | Part::Tokened(..)
+                    | Part::EachTok(..)
+                    | Part::Group(_)
+                    | Part::Sole(_)
+            );
+            if needed.contains(slot) && !given {
+                return Err(format!(
+                    "{what}: {} fills a slot that must be given, with a bare value",
+                    m.name
+                ));
+            }
+        }
+    }
+    for (option, target) in &ov.same_length {
+        let counted_param = match b.params.iter().find(|p| &p.arg_path == target) {
+            Some(Param {
+                ty: Ty::Param(g), ..
+            }) => g.clone(),
+            _ => return Err(format!("{what}: same_length {target:?}: not a parameter")),
+        };
+        let counted = b
+            .slots
             .iter()
-            .find(|p| &p.arg_path == group)
-            .ok_or_else(|| format!("{what}: one_element_with {group:?}: not a parameter"))?
-            .ty
-            .clone();
+            .position(|s| &s.arg_path == target)
+            .ok_or_else(|| format!("{what}: same_length {target:?}: no slot"))?;
+        let option_slot = b
+            .slots
+            .iter()
+            .position(|s| &s.arg_path == option)
+            .ok_or_else(|| format!("{what}: same_length {option:?}: no slot"))?;
+        for m in b.methods.iter_mut().filter(|m| &m.arg_path == option) {
+            let own = match m.params.first().map(|p| &p.ty) {
+                Some(Ty::Param(g)) => g.clone(),
+                _ => return Err(format!("{what}: same_length {option:?}: no type parameter")),
+            };
+            m.requires_same_length.push((counted_param.clone(), own));
+        }
+        b.same_length.push(SameLength {
+            option: option_slot,
+            token: cmd
+                .arg(option)
+                .and_then(|a| a.token.clone())
+                .unwrap_or_default(),
+            counted,
+        });
+    }
+    for (option, group) in &ov.one_element_with {
+        let param = match b.params.iter().find(|p| &p.arg_path == group) {
+            Some(Param {
+                ty: Ty::Param(g), ..
+            }) => g.clone(),
+            _ => {
+                return Err(format!(
+                    "{what}: one_element_with {group:?}: not a parameter"
+                ))
+            }
+        };
         let shape = cmd
             .arg(group)
             .and_then(group_shape)
@@ -1004,59 +1238,62 @@ pub fn builder(
     }
     // Each simple option also gets a run-time form, so that both branches of an `if` have one
     // type: `ex_opt(Option<i64>)`, `nx_if(bool)` (`None`/`false` leaves it out). Not for options
-    // that change the reply type, exclude others, open a group, or carry versioned values.
+    // that change the reply type, need one element, open a group, or carry versioned values.
+    // (An exclusive one's run-time form excludes the other side whether or not it is given.)
     let mut run_time = vec![];
     for m in &b.methods {
         let simple = m.reply.is_none()
             && m.pins_t.is_none()
-            && m.requires_combinable.is_empty()
             && m.requires_one.is_empty()
             && m.since_params.is_empty()
             && m.sets.len() == 1
             && matches!(b.slots[m.sets[0].0].kind, SlotKind::State(_))
+            && !b.required_slots.contains(&m.sets[0].0)
             && m.params.len() <= 1;
         if !simple {
             continue;
         }
         let base = m.name.trim_end_matches('_');
-        let (slot, expr, ty) = m.sets[0].clone();
+        let (slot, value) = m.sets[0].clone();
         let mut r = m.clone();
         match m.params.first() {
             Some(p) => {
                 r.name = format!("{base}_opt");
                 // A time is a plain number here, so that `ex_opt(None)` needs no annotation.
                 let time = m.generics.iter().find_map(|g| match &g.bound {
-                    Bound::Time(conv) if g.name == p.ty => Some(conv.clone()),
+                    Bound::Time(conv) if p.ty == Ty::Param(g.name.clone()) => Some(*conv),
                     _ => None,
                 });
-                let value_ty = match time.as_deref() {
-                    Some("IntoSecondsF64") => "f64".to_string(),
-                    Some(_) => "i64".to_string(),
-                    None => p.ty.clone(),
+                let value_ty = time.map_or_else(|| p.ty.clone(), TimeConv::number);
+                r.generics
+                    .retain(|g| time.is_none() || p.ty != Ty::Param(g.name.clone()));
+                let option_ty = Ty::Option(Box::new(value_ty));
+                r.params[0].ty = option_ty.clone();
+                let value = match value {
+                    // The parameter is the value: the `Option` is stored as it is.
+                    Part::Param(name, _) if name == p.name => Part::Param(name, option_ty),
+                    other => Part::OptionOf(p.name.clone(), Box::new(other)),
                 };
-                r.generics.retain(|g| g.name != p.ty || time.is_none());
-                r.params[0].ty = format!("Option<{value_ty}>");
-                let value = if expr == p.name {
-                    p.name.clone()
-                } else {
-                    format!("{}.map(|{}| {expr})", p.name, p.name)
-                };
-                r.sets = vec![(slot, value, format!("Option<{ty}>"))];
-                r.run_time_of = Some((m.name.clone(), format!("{}.is_some()", p.name)));
+                r.sets = vec![(slot, value)];
+                r.run_time_of = Some(RunTimeOf {
+                    method: m.name.clone(),
+                    param: p.name.clone(),
+                    option: true,
+                });
             }
             None => {
                 r.name = format!("{base}_if");
                 r.params = vec![Param {
                     name: "given".into(),
-                    ty: "bool".into(),
+                    ty: Ty::Bool,
                     arg_path: m.arg_path.clone(),
                 }];
-                r.sets = vec![(
-                    slot,
-                    format!("given.then_some({expr})"),
-                    format!("Option<{ty}>"),
-                )];
-                r.run_time_of = Some((m.name.clone(), "given".into()));
+                r.sets = vec![(slot, Part::If("given".into(), Box::new(value)))];
+                r.run_time_of = Some(RunTimeOf {
+                    method: m.name.clone(),
+                    param: "given".into(),
+                    option: false,
+                });
             }
         }
         run_time.push(r);
@@ -1165,7 +1402,13 @@ mod tests {
         assert_eq!(cond.len(), 1);
         assert_eq!(
             b.methods[2].sets[0].1,
-            "Tokened(\"IFEQ\", comparison_value)"
+            Part::Tokened(
+                "IFEQ".into(),
+                Box::new(Part::Param(
+                    "comparison_value".into(),
+                    Ty::Param("ComparisonValue".into())
+                ))
+            )
         );
         assert_eq!(b.methods[2].since, Some(Version(8, 1, 0)));
         assert_eq!(b.methods[0].reply, Some((1, "bool".into())));
@@ -1199,14 +1442,24 @@ mod tests {
             assert!(names.contains(&form), "{form}: {names:?}");
         }
         let ex = b.methods.iter().find(|m| m.name == "ex_opt").unwrap();
-        assert_eq!(ex.params[0].ty, "Option<i64>");
+        assert_eq!(ex.params[0].ty, Ty::Option(Box::new(Ty::I64)));
         assert_eq!(
             ex.sets[0].1,
-            "seconds.map(|seconds| Tokened(\"EX\", seconds))"
+            Part::OptionOf(
+                "seconds".into(),
+                Box::new(Part::Tokened(
+                    "EX".into(),
+                    Box::new(Part::Param("seconds".into(), Ty::I64))
+                ))
+            )
         );
         assert_eq!(
             ex.run_time_of,
-            Some(("ex".into(), "seconds.is_some()".into()))
+            Some(RunTimeOf {
+                method: "ex".into(),
+                param: "seconds".into(),
+                option: true
+            })
         );
         // An option that changes the reply has none (its reply type would be a guess).
         let mut o = ov("()");
@@ -1266,7 +1519,7 @@ mod tests {
         // Counted values are single values, each counted once (not a map's pairs).
         assert_eq!(
             b.generics.last().unwrap().bound,
-            Bound::Elements("shape::Arg".into())
+            Bound::Elements(ElementShape::One(ElementKind::Arg))
         );
     }
 
@@ -1280,11 +1533,11 @@ mod tests {
                  {"name": "right", "type": "pure-token", "token": "RIGHT"}]}]"#,
         );
         let b = builder(&c, &ov("T"), &BTreeMap::new()).unwrap();
-        assert_eq!(b.params[1].ty, "LmoveWherefrom");
+        assert_eq!(b.params[1].ty, Ty::Named("LmoveWherefrom".into()));
         let mut enums = BTreeMap::new();
         enums.insert("LEFT RIGHT".to_string(), "Side".to_string());
         let b = builder(&c, &ov("T"), &enums).unwrap();
-        assert_eq!(b.params[1].ty, "Side");
+        assert_eq!(b.params[1].ty, Ty::Named("Side".into()));
         assert!(b.owned[0].shared);
         assert_eq!(b.output, Output::User("T".into()));
     }
@@ -1325,7 +1578,11 @@ mod tests {
         assert_eq!(b.methods[0].name, "limit");
         assert_eq!(
             b.methods[0].sets[0].1,
-            "Block((Tok(\"LIMIT\"), offset, count,))"
+            Part::Group(vec![
+                Part::Tok("LIMIT".into()),
+                Part::Param("offset".into(), Ty::I64),
+                Part::Param("count".into(), Ty::I64)
+            ])
         );
         assert!(b.methods[0].since.is_none());
     }
@@ -1343,14 +1600,96 @@ mod tests {
         let b = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap();
         assert_eq!(
             b.generics[1].bound,
-            Bound::Elements("(shape::Number, shape::Arg,)".into())
+            Bound::Elements(ElementShape::Tuple(vec![
+                ElementKind::Number,
+                ElementKind::Arg
+            ]))
         );
         // Repeated numbers take numbers; other repeated values any number of arguments.
         assert_eq!(
             b.generics[2].bound,
-            Bound::Elements("shape::Integer".into())
+            Bound::Elements(ElementShape::One(ElementKind::Integer))
         );
         assert_eq!(b.generics[3].bound, Bound::Many);
+    }
+
+    #[test]
+    fn a_split_oneof_is_one_slot_per_group_with_exclusions_across() {
+        let c = cmd(
+            "EXPIRE",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "condition", "type": "oneof", "optional": true, "arguments": [
+                 {"name": "nx", "type": "pure-token", "token": "NX"},
+                 {"name": "xx", "type": "pure-token", "token": "XX"},
+                 {"name": "gt", "type": "pure-token", "token": "GT"},
+                 {"name": "lt", "type": "pure-token", "token": "LT"}]}]"#,
+        );
+        let mut o = ov("bool");
+        o.split.insert(
+            "condition".into(),
+            [
+                ("condition".to_string(), vec!["nx".to_string(), "xx".into()]),
+                (
+                    "comparison".to_string(),
+                    vec!["gt".to_string(), "lt".into()],
+                ),
+            ]
+            .into(),
+        );
+        o.exclusive = vec![
+            ["condition/nx".into(), "condition/gt".into()],
+            ["condition/nx".into(), "condition/lt".into()],
+        ];
+        let b = builder(&c, &o, &BTreeMap::new()).unwrap();
+        // Slots in the order of each group's first choice: NX|XX, then GT|LT.
+        let fields: Vec<_> = b.slots.iter().map(|s| s.field.as_str()).collect();
+        assert_eq!(fields, ["key", "condition", "comparison"]);
+        let m = |n: &str| b.methods.iter().find(|m| m.name == n).unwrap();
+        assert_eq!(m("nx").requires_unset, [1]);
+        assert_eq!(m("gt").requires_unset, [2]);
+        // NX excludes the comparison slot (once, whatever the number of pairs naming it)...
+        assert_eq!(m("nx").requires_combinable, [2]);
+        assert_eq!(
+            m("nx").sets[0].1,
+            Part::Sole(Box::new(Part::Tok("NX".into())))
+        );
+        assert_eq!(m("gt").requires_combinable, [1]);
+        // ...and XX excludes nothing.
+        assert!(m("xx").requires_combinable.is_empty());
+        assert_eq!(
+            m("gt").choice_group,
+            Some((
+                "comparison".into(),
+                vec!["condition/gt".into(), "condition/lt".into()]
+            ))
+        );
+        // Exclusive options keep their run-time form.
+        assert_eq!(m("nx_if").requires_combinable, [2]);
+    }
+
+    #[test]
+    fn a_oneof_given_by_methods_is_required_and_choices_can_need_options() {
+        let c = cmd(
+            "GEOSEARCH",
+            r#"[{"name": "key", "type": "key"},
+               {"name": "from", "type": "oneof", "optional": true, "arguments": [
+                 {"name": "member", "type": "string", "token": "FROMMEMBER"}]},
+               {"name": "by", "type": "oneof", "arguments": [
+                 {"name": "radius", "type": "double", "token": "BYRADIUS"},
+                 {"name": "polygon", "type": "integer", "token": "BYPOLYGON"}]}]"#,
+        );
+        let mut o = ov("T");
+        o.oneof_methods = vec!["by".into()];
+        o.needs.insert("by/radius".into(), "from".into());
+        o.exclusive = vec![["by/polygon".into(), "from".into()]];
+        let b = builder(&c, &o, &BTreeMap::new()).unwrap();
+        assert_eq!(b.params.len(), 1);
+        assert_eq!(b.required_slots, [2]);
+        let m = |n: &str| b.methods.iter().find(|m| m.name == n).unwrap();
+        assert_eq!(m("byradius").requires_filled, [1]);
+        assert_eq!(m("bypolygon").requires_combinable, [1]);
+        // A required choice has no run-time form (leaving it out would not be a command).
+        assert!(!b.methods.iter().any(|m| m.name == "byradius_opt"));
     }
 
     #[test]

@@ -47,12 +47,9 @@ fn geosearch_bypolygon_writes_its_token() {
                 ],
             ))
             .unwrap();
-        let polygon = cmd::geosearch::<_, Vec<String>>(
-            "places",
-            cmd::GeosearchBy::Polygon {
-                vertices: square(13.36, 38.11, 0.5),
-            },
-        );
+        let polygon = cmd::geosearch::<_, Vec<String>>("places").bypolygon(cmd::GeoPolygon {
+            vertices: square(13.36, 38.11, 0.5),
+        });
         assert_eq!(
             cmd::args(&polygon)[2..4],
             [b"BYPOLYGON".to_vec(), b"4".to_vec()]
@@ -60,29 +57,81 @@ fn geosearch_bypolygon_writes_its_token() {
         let found: Vec<String> = con.send(polygon).unwrap();
         assert_eq!(found, ["Palermo"]);
         let stored: i64 = con
-            .send(cmd::geosearchstore(
-                "near",
-                "places",
-                cmd::GeosearchstoreBy::Polygon {
+            .send(
+                cmd::geosearchstore("near", "places").bypolygon(cmd::GeoPolygon {
                     vertices: square(14.2, 37.8, 1.5),
-                },
-            ))
+                }),
+            )
             .unwrap();
         assert_eq!(stored, 2);
-        // The other shapes still need FROM, and work with it.
+        // The other shapes need FROM (before them), and work with it.
         let near: Vec<String> = con
             .send(
-                cmd::geosearch(
-                    "places",
-                    cmd::GeosearchBy::Circle {
-                        radius: 100.0,
-                        unit: GeoUnit::Km,
-                    },
-                )
-                .fromlonlat(15.0, 37.0),
+                cmd::geosearch("places")
+                    .fromlonlat(15.0, 37.0)
+                    .byradius(100.0, GeoUnit::Km),
             )
             .unwrap();
         assert_eq!(near, ["Catania"]);
+        let boxed: Vec<String> = con
+            .send(
+                cmd::geosearch("places")
+                    .frommember("Palermo")
+                    .bybox(400.0, 400.0, GeoUnit::Km)
+                    .asc()
+                    .count(2),
+            )
+            .unwrap();
+        assert_eq!(boxed, ["Palermo", "Catania"]);
+        let stored: i64 = con
+            .send(
+                cmd::geosearchstore("near", "places")
+                    .frommember("Catania")
+                    .byradius(1.0, GeoUnit::Km)
+                    .storedist(),
+            )
+            .unwrap();
+        assert_eq!(stored, 1);
+    }
+}
+
+#[test]
+fn expire_conditions_combine_as_the_server_allows() {
+    // XX with GT or LT is accepted by the server (the spec lists the four as one choice).
+    for server in [Server::valkey().unwrap(), Server::redis().unwrap()] {
+        for mut con in connections(&server) {
+            let () = con.send(cmd::set("k", "v")).unwrap();
+            // No TTL yet: XX refuses.
+            let set: bool = con.send(cmd::expire("k", 100).xx().gt()).unwrap();
+            assert!(!set);
+            let set: bool = con.send(cmd::expire("k", 100).nx()).unwrap();
+            assert!(set);
+            let set: bool = con.send(cmd::expire("k", 200).gt().xx()).unwrap();
+            assert!(set);
+            let set: bool = con.send(cmd::pexpire("k", 50_000).xx().lt()).unwrap();
+            assert!(set);
+            let set: bool = con
+                .send(cmd::expireat("k", 4_102_444_800).xx().gt())
+                .unwrap();
+            assert!(set);
+            let set: bool = con
+                .send(cmd::pexpireat("k", 4_102_444_800_000).lt().xx())
+                .unwrap();
+            assert!(!set);
+            let set: bool = con.send(cmd::expire("k", 100).xx_if(true).lt()).unwrap();
+            assert!(set);
+        }
+    }
+    // The hash field expirations (Valkey 9) the same way.
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con.send(cmd::hset("h", [("f", "v")])).unwrap();
+        let set: Vec<i64> = con.send(cmd::hexpire("h", 100, ["f"]).nx()).unwrap();
+        assert_eq!(set, [1]);
+        let set: Vec<i64> = con
+            .send(cmd::hpexpire("h", 200_000, ["f"]).xx().gt())
+            .unwrap();
+        assert_eq!(set, [1]);
     }
 }
 
@@ -362,6 +411,57 @@ fn weights_are_numbers() {
         .send(cmd::zunionstore("{z}d", ["{z}a", "{z}b"]).weights(vec![1, 1]))
         .unwrap();
     assert_eq!(n, 1);
+}
+
+#[test]
+fn weights_go_one_per_key() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        let _: i64 = con.send(cmd::zadd("{z}a", [(1.0, "m")])).unwrap();
+        let _: i64 = con.send(cmd::zadd("{z}b", [(2.0, "m")])).unwrap();
+        // Arrays: their lengths agree, or it does not compile.
+        let scores: Vec<(String, f64)> = con
+            .send(
+                cmd::zunion(["{z}a", "{z}b"])
+                    .weights([3.0, 1.0])
+                    .aggregate_max()
+                    .withscores(),
+            )
+            .unwrap();
+        assert_eq!(scores, [("m".to_string(), 3.0)]);
+        let n: i64 = con
+            .send(cmd::zinterstore("{z}d", ["{z}a", "{z}b"]).weights(&[1.0, 1.0]))
+            .unwrap();
+        assert_eq!(n, 1);
+        // Collections known only at run time: compared before sending.
+        let keys = vec!["{z}a", "{z}b"];
+        let members: Vec<String> = con
+            .send(cmd::zinter(&keys).weights(vec![2.0, 2.0]))
+            .unwrap();
+        assert_eq!(members, ["m"]);
+        let err = con
+            .send(cmd::zunionstore("{z}d", &keys).weights(vec![1.0]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("ZUNIONSTORE WEIGHTS: 1 value for 2 keys"),
+            "{msg}"
+        );
+        assert!(msg.contains("nothing was sent"), "{msg}");
+        let err = con
+            .send(
+                cmd::zunion::<_, Vec<String>>(["{z}a", "{z}b"])
+                    .weights_opt(Some(vec![1.0, 2.0, 3.0])),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        // The connection is still in step.
+        let n: i64 = con
+            .send(cmd::zunionstore("{z}d", &keys).weights_opt(None::<Vec<f64>>))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
 }
 
 #[test]

@@ -2,29 +2,30 @@
 //! typestate impl blocks of its chained methods, and its `Command` impl.
 
 use super::docs;
+use super::rust::{element_shape, ident, part_expr, part_ty, time_trait, ty};
 use crate::ir::{Command, Kind};
 use crate::overlay::CommandOverlay;
-use crate::shape::{Bound, Builder, Generic, Method, Output, SlotKind, Write};
+use crate::shape::{Bound, Builder, Generic, Method, Output, Part, SlotKind, TimeConv, Ty, Write};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::BTreeMap;
 
-fn ty(s: &str) -> TokenStream {
-    match syn::parse_str::<syn::Type>(s) {
-        Ok(t) => quote!(#t),
-        Err(e) => panic!("generated type {s:?} does not parse: {e}"),
-    }
+/// A reply type of the overlay (validated when the overlay was read).
+fn reply_ty(s: &str) -> Result<TokenStream, String> {
+    let t = crate::overlay::check_reply_type(s)?;
+    Ok(quote!(#t))
 }
 
-fn expr(s: &str) -> TokenStream {
-    match syn::parse_str::<syn::Expr>(s) {
-        Ok(t) => quote!(#t),
-        Err(e) => panic!("generated expression {s:?} does not parse: {e}"),
+/// `field` when the value is the parameter of the same name (the shorthand), else
+/// `field: value`.
+fn init(field: &syn::Ident, value: &Part) -> TokenStream {
+    match value {
+        Part::Param(name, _) if *field == name.as_str() => quote!(#field,),
+        _ => {
+            let e = part_expr(value);
+            quote!(#field: #e,)
+        }
     }
-}
-
-fn ident(s: &str) -> syn::Ident {
-    format_ident!("{}", s)
 }
 
 fn doc_attrs(lines: &[String]) -> TokenStream {
@@ -38,12 +39,12 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
         Bound::One => (quote!(#n: ToValkeyArg), None),
         Bound::Many => (quote!(#n: ToValkeyArgs), None),
         Bound::Time(conv) => {
-            let conv = ident(conv);
+            let conv = time_trait(*conv);
             (quote!(#n: #conv), None)
         }
         Bound::Pairs => (quote!(#n: Pairs), None),
         Bound::Elements(shape) => {
-            let shape = ty(shape);
+            let shape = element_shape(shape);
             (quote!(#n: ToValkeyArgs + Elements<#shape>), None)
         }
         Bound::Iter => (quote!(#n: EachArg), None),
@@ -53,18 +54,22 @@ fn bound_of(g: &Generic) -> (TokenStream, Option<TokenStream>) {
 /// The conversion trait of a time generic (`IntoSeconds`), which is taken as `impl IntoSeconds`
 /// rather than a named type parameter: callers' turbofishes (`blpop::<_, Value>`) stay as they
 /// were.
-fn time_conv(g: &Generic) -> Option<&str> {
+fn time_conv(g: &Generic) -> Option<TimeConv> {
     match &g.bound {
-        Bound::Time(conv) => Some(conv),
+        Bound::Time(conv) => Some(*conv),
         _ => None,
     }
 }
 
 /// A parameter's type: `impl IntoSeconds` for a time generic, else the type as it is.
-fn param_ty(generics: &[Generic], t: &str) -> TokenStream {
-    match generics.iter().find(|g| g.name == t).and_then(time_conv) {
+fn param_ty(generics: &[Generic], t: &Ty) -> TokenStream {
+    let time = match t {
+        Ty::Param(p) => generics.iter().find(|g| &g.name == p).and_then(time_conv),
+        _ => None,
+    };
+    match time {
         Some(conv) => {
-            let conv = ident(conv);
+            let conv = time_trait(conv);
             quote!(impl #conv)
         }
         None => ty(t),
@@ -95,7 +100,7 @@ pub fn items(
     ov: Option<&CommandOverlay>,
     b: &Builder,
     example: &str,
-) -> TokenStream {
+) -> Result<TokenStream, String> {
     let type_id = ident(&b.type_name);
     let fn_id = ident(&b.fn_name);
     let meta_id = meta_ident(b);
@@ -129,7 +134,7 @@ pub fn items(
     for s in &b.slots {
         let f = ident(&s.field);
         let t = match &s.kind {
-            SlotKind::Fixed { ty: t, .. } => ty(t),
+            SlotKind::Fixed(value) => part_ty(value),
             SlotKind::State(p) | SlotKind::Presence(p) => {
                 let p = ident(p);
                 quote!(#p)
@@ -214,6 +219,21 @@ pub fn items(
             }
         }
     }
+    for slot in &b.required_slots {
+        let choices: Vec<String> = b
+            .methods
+            .iter()
+            .filter(|m| m.sets.iter().any(|(s, _)| s == slot))
+            .map(|m| format!("`{}`", m.name))
+            .collect();
+        fn_doc.push(String::new());
+        fn_doc.push(format!(
+            "**Required**: one of {} (the `{}` argument), given as a method: the command \
+             cannot be sent before it is.",
+            choices.join(", "),
+            b.slots[*slot].arg_path
+        ));
+    }
     if !b.methods.is_empty() {
         fn_doc.push(String::new());
         fn_doc.push(format!(
@@ -258,11 +278,7 @@ pub fn items(
     for s in &b.slots {
         let f = ident(&s.field);
         match &s.kind {
-            SlotKind::Fixed { init, .. } if init == &s.field => inits.push(quote!(#f,)),
-            SlotKind::Fixed { init, .. } => {
-                let e = expr(init);
-                inits.push(quote!(#f: #e,));
-            }
+            SlotKind::Fixed(value) => inits.push(init(&f, value)),
             SlotKind::State(_) | SlotKind::Presence(_) => {
                 ret_args.push(quote!(Unset));
                 inits.push(quote!(#f: Unset,));
@@ -273,7 +289,7 @@ pub fn items(
         Output::Fixed(_) => {}
         Output::User(_) => ret_args.push(quote!(T)),
         Output::Leveled(base) => {
-            let base = ty(base);
+            let base = reply_ty(base)?;
             ret_args.push(quote!(Base<#base>));
         }
     }
@@ -369,7 +385,7 @@ pub fn items(
         if let Some(t) = pin {
             // The reply parameter `T` is last.
             let pos = params.len() - 1;
-            args[pos] = ty(t);
+            args[pos] = reply_ty(t)?;
             free[pos] = false;
         }
         let impl_params: Vec<_> = param_ids
@@ -398,7 +414,7 @@ pub fn items(
                 &slot_param,
                 out_param.as_deref(),
                 &type_id,
-            ));
+            )?);
         }
         impls.push(quote! {
             impl #impl_generics #type_id #self_args {
@@ -417,8 +433,12 @@ pub fn items(
             cmd_where.extend(wh);
         }
     }
-    for s in &b.slots {
+    for (i, s) in b.slots.iter().enumerate() {
         match &s.kind {
+            SlotKind::State(p) if b.required_slots.contains(&i) => {
+                let p = ident(p);
+                cmd_bounds.push(quote!(#p: ToValkeyArgs + Chosen));
+            }
             SlotKind::State(p) => {
                 let p = ident(p);
                 cmd_bounds.push(quote!(#p: ToValkeyArgs));
@@ -431,7 +451,7 @@ pub fn items(
         }
     }
     let output = match &b.output {
-        Output::Fixed(t) | Output::User(t) => ty(t),
+        Output::Fixed(t) | Output::User(t) => reply_ty(t)?,
         Output::Leveled(_) => quote!(<O as Reply>::Output),
     };
     match &b.output {
@@ -476,6 +496,24 @@ pub fn items(
     } else {
         quote!()
     };
+    // Options whose length must match an argument's: compared before sending (with the arity).
+    let check_num_args = if b.same_length.is_empty() {
+        quote!()
+    } else {
+        let checks = b.same_length.iter().map(|l| {
+            let option = ident(&b.slots[l.option].field);
+            let counted = ident(&b.slots[l.counted].field);
+            let token = &l.token;
+            let what = &b.slots[l.counted].field;
+            quote!(same_length(&#meta_id, #token, self.#option.num_args(), self.#counted.num_args(), #what)?;)
+        });
+        quote! {
+            fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+                #(#checks)*
+                check_arity(&#meta_id, num_args)
+            }
+        }
+    };
     let cmd_generics = if cmd_bounds.is_empty() {
         quote!()
     } else {
@@ -506,21 +544,21 @@ pub fn items(
                 Some(&#meta_id)
             }
             #min_version
+            #check_num_args
         }
     };
 
     // Keys, from the fields that hold them (no encoding of the command).
-    let keys_body = match key_parts(cmd, b) {
+    let parts = key_parts(cmd, b);
+    // The callback is named only where a key is given to it.
+    let f_name = match &parts {
+        Some(p) if !p.is_empty() => quote!(f),
+        _ => quote!(_f),
+    };
+    let keys_body = match parts {
         Some(parts) if parts.is_empty() => quote!(true),
         Some(parts) => quote!(#(#parts)* true),
         None => quote!(false),
-    };
-    let f_name = if keys_body.to_string().contains("one_key")
-        || keys_body.to_string().contains("part_keys")
-    {
-        quote!(f)
-    } else {
-        quote!(_f)
     };
     let keys_impl = quote! {
         impl #cmd_generics CommandKeys for #self_ty #cmd_where {
@@ -539,14 +577,14 @@ pub fn items(
         }
     };
 
-    quote! {
+    Ok(quote! {
         #ctor
         #strukt
         #(#impls)*
         #command_impl
         #keys_impl
         #debug_impl
-    }
+    })
 }
 
 /// Whether `arg` is a key the key specs count (not one flagged `NOT_KEY`).
@@ -602,7 +640,7 @@ fn method(
     slot_param: &BTreeMap<usize, usize>,
     out_param: Option<&str>,
     type_id: &syn::Ident,
-) -> TokenStream {
+) -> Result<TokenStream, String> {
     let name = ident(&m.name);
     let mut generics = vec![];
     let mut wheres = vec![];
@@ -620,15 +658,10 @@ fn method(
     let mut inits = vec![];
     for (i, s) in b.slots.iter().enumerate() {
         let f = ident(&s.field);
-        match m.sets.iter().find(|(slot, _, _)| *slot == i) {
-            Some((_, e, t)) => {
-                ret[slot_param[&i]] = ty(t);
-                if e == &s.field {
-                    inits.push(quote!(#f,));
-                } else {
-                    let e = expr(e);
-                    inits.push(quote!(#f: #e,));
-                }
+        match m.sets.iter().find(|(slot, _)| *slot == i) {
+            Some((_, value)) => {
+                ret[slot_param[&i]] = part_ty(value);
+                inits.push(init(&f, value));
             }
             None => inits.push(quote!(#f: self.#f,)),
         }
@@ -648,9 +681,14 @@ fn method(
             let pid = ident(p);
             acc = quote!(newer(#acc, if_newer(#since, #pid.since())));
         }
-        if let Some((_, given)) = m.run_time_of.as_ref().filter(|_| m.since.is_some()) {
+        if let Some(r) = m.run_time_of.as_ref().filter(|_| m.since.is_some()) {
             // Only an option actually given needs its version (computed before it moves).
-            let given = expr(given);
+            let param = ident(&r.param);
+            let given = if r.option {
+                quote!(#param.is_some())
+            } else {
+                quote!(#param)
+            };
             pre = quote!(let min_version = if #given { #acc } else { self.min_version };);
             inits.push(quote!(min_version,));
         } else if m.since_params.is_empty() {
@@ -664,7 +702,7 @@ fn method(
         inits.push(quote!(_reply: PhantomData,));
         if let Some((level, reply)) = &m.reply {
             let o = ident(o);
-            let r = ty(reply);
+            let r = reply_ty(reply)?;
             let lvl = if *level == 1 { quote!(L1) } else { quote!(L2) };
             if crate::overlay::uses_t(reply) {
                 generics.push(quote!(T: FromValkey));
@@ -691,9 +729,20 @@ fn method(
         let p = &self_args[slot_param[slot]];
         wheres.push(quote!(#p: Combinable));
     }
+    let mut filled = m.requires_filled.clone();
+    filled.sort();
+    filled.dedup();
+    for slot in &filled {
+        let p = &self_args[slot_param[slot]];
+        wheres.push(quote!(#p: Filled));
+    }
+    for (counted, own) in &m.requires_same_length {
+        let (c, o) = (ident(counted), ident(own));
+        wheres.push(quote!(#c: SameLength<#o>));
+    }
     for (param, shape) in &m.requires_one {
         let p = ident(param);
-        let shape = ty(shape);
+        let shape = element_shape(shape);
         wheres.push(quote!(#p: OneElement<#shape>));
     }
     let mut doc = match cmd.arg(&m.arg_path) {
@@ -703,17 +752,27 @@ fn method(
     // Which option it gives, when it is one choice of a group.
     if let Some((parent, _)) = m.arg_path.rsplit_once('/') {
         if let Some(p) = cmd.arg(parent).filter(|p| matches!(p.kind, Kind::OneOf(_))) {
+            // The option it is one choice of: the oneof, or its group when the overlay splits it.
+            let (option, syntax) = match &m.choice_group {
+                Some((group, paths)) => {
+                    let mut g = p.clone();
+                    if let Kind::OneOf(c) = &mut g.kind {
+                        c.retain(|x| paths.contains(&x.path));
+                    }
+                    (group.clone(), docs::syntax(&g))
+                }
+                None => (p.name.clone(), docs::syntax(p)),
+            };
             doc.push(String::new());
             doc.push(format!(
-                "One choice of the `{}` option (`{}`): the others cannot be given with it.",
-                p.name,
-                docs::syntax(p)
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
+                "One choice of the `{option}` option (`{}`): the others cannot be given with it.",
+                syntax
+                    .trim_start_matches(['[', '<'])
+                    .trim_end_matches([']', '>'])
             ));
         }
     }
-    if let Some((of, _)) = &m.run_time_of {
+    if let Some(of) = m.run_time_of.as_ref().map(|r| &r.method) {
         doc.push(String::new());
         doc.push(format!(
             "The run-time form of [`{of}`](Self::{of}): `None` (or `false`) leaves the option \
@@ -726,9 +785,10 @@ fn method(
             .methods
             .iter()
             .filter(|n| {
-                n.requires_combinable
-                    .iter()
-                    .any(|slot| m.sets.iter().any(|(s, _, _)| s == slot))
+                n.run_time_of.is_none()
+                    && n.requires_combinable
+                        .iter()
+                        .any(|slot| m.sets.iter().any(|(s, _)| s == slot))
             })
             .map(|n| format!("`{}()`", n.name))
             .collect();
@@ -738,13 +798,39 @@ fn method(
             others.join(", ")
         ));
     }
+    if !filled.is_empty() {
+        let needed: Vec<String> = b
+            .methods
+            .iter()
+            .filter(|n| n.run_time_of.is_none() && n.sets.iter().any(|(s, _)| filled.contains(s)))
+            .map(|n| format!("`{}()`", n.name))
+            .collect();
+        doc.push(String::new());
+        doc.push(format!(
+            "Needs {} given before it (the server refuses it without): otherwise it does not \
+             compile.",
+            needed.join(" or ")
+        ));
+    }
+    for (counted, _) in &m.requires_same_length {
+        let name = b
+            .params
+            .iter()
+            .find(|p| p.ty == Ty::Param(counted.clone()))
+            .map_or(counted.as_str(), |p| p.name.as_str());
+        doc.push(String::new());
+        doc.push(format!(
+            "One value per element of `{name}`: arrays of another length do not compile; \
+             collections are compared before sending (an `InvalidInput` error, nothing sent)."
+        ));
+    }
     for (param, _) in &m.requires_one {
         doc.push(String::new());
         doc.push(format!(
             "Needs exactly one element in `{}` (one tuple, or a one-element array).",
             b.params
                 .iter()
-                .find(|p| &p.ty == param)
+                .find(|p| p.ty == Ty::Param(param.clone()))
                 .map_or(param.as_str(), |p| p.name.as_str())
         ));
     }
@@ -787,11 +873,11 @@ fn method(
     } else {
         quote!(where #(#wheres),*)
     };
-    quote! {
+    Ok(quote! {
         #doc
         pub fn #name #generics (self, #(#params),*) -> #type_id<#(#ret),*> #wheres {
             #pre
             #type_id { #(#inits)* }
         }
-    }
+    })
 }

@@ -45,7 +45,7 @@ impl Values<'_> {
     /// A value for an argument passed as a builder parameter (`impl ToValkeyArg(s)` or an enum).
     fn param(&mut self, arg: &Arg, parent: &str) -> TokenStream {
         let one = match &arg.kind {
-            Kind::Block(children) if arg.multiple && crate::shape::is_plain_block(arg) => {
+            Kind::Block(children) if arg.multiple && arg.is_plain_block() => {
                 // An element of a repeated block is a tuple of its values.
                 let parts: Vec<_> = children
                     .iter()
@@ -395,6 +395,9 @@ mod tests {
             requires_combinable: vec![],
             requires_one: vec![],
             run_time_of: None,
+            choice_group: None,
+            requires_filled: vec![],
+            requires_same_length: vec![],
         }
     }
 
@@ -411,6 +414,8 @@ mod tests {
             output,
             tracks_version: false,
             since_params: vec![],
+            required_slots: vec![],
+            same_length: vec![],
         }
     }
 

@@ -222,7 +222,7 @@ pub fn example(statement: &proc_macro2::TokenStream) -> String {
 }
 
 /// One line describing a constructor parameter: what it is and how it is written.
-pub fn param_doc(arg: &Arg, ty: &str) -> String {
+pub fn param_doc(arg: &Arg, ty: &crate::shape::Ty) -> String {
     let what = match &arg.kind {
         Kind::Key => "a key",
         Kind::String => "a string",
@@ -236,7 +236,7 @@ pub fn param_doc(arg: &Arg, ty: &str) -> String {
     };
     let mut line = if arg.multiple {
         let shape = match &arg.kind {
-            Kind::Block(c) if crate::shape::is_plain_block(arg) => format!(
+            Kind::Block(c) if arg.is_plain_block() => format!(
                 "tuples `({})`",
                 c.iter()
                     .map(|x| x.name.as_str())
@@ -256,7 +256,7 @@ pub fn param_doc(arg: &Arg, ty: &str) -> String {
         format!("one or more: a collection of {shape}, or a single one")
     } else {
         match &arg.kind {
-            Kind::OneOf(_) | Kind::Block(_) => format!("[`{ty}`]"),
+            Kind::OneOf(_) | Kind::Block(_) => format!("[`{}`]", super::rust::ty_name(ty)),
             _ => what.to_string(),
         }
     };

@@ -6,6 +6,7 @@ mod builder;
 mod conformance;
 pub mod docs;
 mod owned;
+mod rust;
 
 use crate::ir::{Command, Version};
 use crate::names::snake;
@@ -218,10 +219,10 @@ fn meta_item(cmd: &Command, o: &CommandOverlay, b: &shape::Builder) -> Result<To
 
 const PRELUDE: &str = "\
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, same_length, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Chosen, Combinable, EachArg, EachTok, Elements, Filled, Given, OneElement, Pairs, Present, Raise, Reply, SameLength, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
+use crate::cmd::{check_arity, fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -318,7 +319,10 @@ pub fn generate(set: &SpecSet, overlay: &Overlay) -> Result<Generated, String> {
         let start = items.len();
         items.push(meta_item(cmd, o, &b)?);
         let example = conformance::example_statement(cmd, o, &b, &overlay.enums);
-        items.push(builder::items(cmd, ov, &b, &docs::example(&example)));
+        items.push(
+            builder::items(cmd, ov, &b, &docs::example(&example))
+                .map_err(|e| format!("{}: {e}", cmd.full_name()))?,
+        );
         doc_examples.push(example);
         // Checked per command, so that an emitter bug names the command it broke.
         for item in &items[start..] {

@@ -312,7 +312,7 @@ pub fn define(ctx: &mut OwnedCtx, name: &str, arg: &Arg, out: &mut Vec<TokenStre
             let mut write_arms = vec![];
             let mut since_arms = vec![];
             let mut used = BTreeSet::new();
-            let token_only = crate::shape::token_signature(choices).is_some();
+            let token_only = crate::ir::token_signature(choices).is_some();
             for c in choices {
                 let mut vname = variant_name(c, ctx.names);
                 while !used.insert(vname.clone()) {

@@ -2129,14 +2129,9 @@ pub static CASES: [Case; 399] = [
             con
                 .send(
                     value(
-                        cmd::geosearch(
-                                "k",
-                                cmd::GeosearchBy::Circle {
-                                    radius: 10.0,
-                                    unit: cmd::GeoUnit::Km,
-                                },
-                            )
-                            .frommember("1"),
+                        cmd::geosearch("k")
+                            .frommember("1")
+                            .byradius(10.0, cmd::GeoUnit::Km),
                     ),
                 )
                 .map(drop)
@@ -2148,27 +2143,15 @@ pub static CASES: [Case; 399] = [
                     valkey::Value,
                 >(
                     &value(
-                        cmd::geosearch(
-                                "k",
-                                cmd::GeosearchBy::Circle {
-                                    radius: 10.0,
-                                    unit: cmd::GeoUnit::Km,
-                                },
-                            )
-                            .frommember("1"),
+                        cmd::geosearch("k")
+                            .frommember("1")
+                            .byradius(10.0, cmd::GeoUnit::Km),
                     ),
                 )
         },
         |buf| {
             let c = value(
-                cmd::geosearch(
-                        "k",
-                        cmd::GeosearchBy::Circle {
-                            radius: 10.0,
-                            unit: cmd::GeoUnit::Km,
-                        },
-                    )
-                    .frommember("1"),
+                cmd::geosearch("k").frommember("1").byradius(10.0, cmd::GeoUnit::Km),
             );
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
@@ -2181,15 +2164,9 @@ pub static CASES: [Case; 399] = [
         |con| {
             con
                 .send(
-                    cmd::geosearchstore(
-                            "k2",
-                            "k",
-                            cmd::GeosearchstoreBy::Circle {
-                                radius: 10.0,
-                                unit: cmd::GeoUnit::Km,
-                            },
-                        )
-                        .frommember("1"),
+                    cmd::geosearchstore("k2", "k")
+                        .frommember("1")
+                        .byradius(10.0, cmd::GeoUnit::Km),
                 )
                 .map(drop)
         },
@@ -2199,27 +2176,15 @@ pub static CASES: [Case; 399] = [
                     _,
                     valkey::Value,
                 >(
-                    &cmd::geosearchstore(
-                            "k2",
-                            "k",
-                            cmd::GeosearchstoreBy::Circle {
-                                radius: 10.0,
-                                unit: cmd::GeoUnit::Km,
-                            },
-                        )
-                        .frommember("1"),
+                    &cmd::geosearchstore("k2", "k")
+                        .frommember("1")
+                        .byradius(10.0, cmd::GeoUnit::Km),
                 )
         },
         |buf| {
-            let c = cmd::geosearchstore(
-                    "k2",
-                    "k",
-                    cmd::GeosearchstoreBy::Circle {
-                        radius: 10.0,
-                        unit: cmd::GeoUnit::Km,
-                    },
-                )
-                .frommember("1");
+            let c = cmd::geosearchstore("k2", "k")
+                .frommember("1")
+                .byradius(10.0, cmd::GeoUnit::Km);
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -5595,15 +5560,9 @@ pub static KEY_EXAMPLES: [(&str, Encode); 63] = [
     (
         "GEOSEARCHSTORE",
         |buf| {
-            let c = cmd::geosearchstore(
-                    "k2",
-                    "k",
-                    cmd::GeosearchstoreBy::Circle {
-                        radius: 10.0,
-                        unit: cmd::GeoUnit::Km,
-                    },
-                )
+            let c = cmd::geosearchstore("k2", "k")
                 .fromlonlat(0.5, 0.5)
+                .byradius(10.0, cmd::GeoUnit::Km)
                 .count(1)
                 .storedist();
             valkey::cmd::encode(&c, buf).expect("encodes");
@@ -6143,27 +6102,12 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: valkey::Value = con
         .send(cmd::georadius_ro("k", 0.5, 0.5, 0.5, cmd::GeoUnit::M))?;
     let reply: valkey::Value = con
-        .send(
-            cmd::geosearch(
-                    "k",
-                    cmd::GeosearchBy::Circle {
-                        radius: 10.0,
-                        unit: cmd::GeoUnit::Km,
-                    },
-                )
-                .frommember("1"),
-        )?;
+        .send(cmd::geosearch("k").frommember("1").byradius(10.0, cmd::GeoUnit::Km))?;
     let reply: i64 = con
         .send(
-            cmd::geosearchstore(
-                    "k2",
-                    "k",
-                    cmd::GeosearchstoreBy::Circle {
-                        radius: 10.0,
-                        unit: cmd::GeoUnit::Km,
-                    },
-                )
-                .frommember("1"),
+            cmd::geosearchstore("k2", "k")
+                .frommember("1")
+                .byradius(10.0, cmd::GeoUnit::Km),
         )?;
     let reply: valkey::Value = con.send(cmd::get("k"))?;
     let reply: bool = con.send(cmd::getbit("k", 1))?;

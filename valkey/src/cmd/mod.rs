@@ -192,7 +192,7 @@ impl<C: Command + ?Sized> Command for &C {
 
 /// Refuses an argument count the command's arity does not allow (an empty collection where the
 /// server needs one element or more), naming the command and how many arguments it takes.
-fn check_arity(meta: &CommandMeta, num_args: usize) -> crate::Result<()> {
+pub(crate) fn check_arity(meta: &CommandMeta, num_args: usize) -> crate::Result<()> {
     let words = meta.name.split(' ').count();
     let needed = meta.arity.unsigned_abs() as usize;
     let ok = if meta.arity < 0 {

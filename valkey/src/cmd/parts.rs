@@ -1,8 +1,9 @@
 //! The small types generated builders are made of: an option not given yet ([`Unset`]), a token
-//! ([`Tok`]), a token with its value ([`Tokened`]), a group of parts ([`Block`]), a repeated token
-//! ([`EachTok`]), and the reply states of builders whose options change the reply ([`Base`],
-//! [`L1`], [`L2`]). They show in builder types (`Set<&str, &str, Tok, Unset, ...>`); code using
-//! the builders does not name them. Hand-written and shared, so generated code stays small.
+//! ([`Tok`]), a token with its value ([`Tokened`]), a group of parts given as one option
+//! ([`Block`]), a repeated token ([`EachTok`]), and the reply states of builders whose options
+//! change the reply ([`Base`], [`L1`], [`L2`]). They show in builder types
+//! (`Set<&str, &str, Tok, Unset, ...>`); code using the builders does not name them.
+//! Hand-written and shared, so generated code stays small.
 
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArgs};
 use std::marker::PhantomData;
@@ -23,7 +24,9 @@ pub struct Tok(pub &'static str);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tokened<T>(pub &'static str, pub T);
 
-/// Consecutive parts written in order (a tuple of parts).
+/// A group of parts given as one option (`LIMIT offset count`: `Block((Tok("LIMIT"), 0, 10))`):
+/// written as its tuple is; the wrapper marks the group as one option that was given (for
+/// [`Filled`], [`Combinable`]), which a bare tuple could not without every tuple being one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block<T>(pub T);
 
@@ -110,6 +113,17 @@ each_seq! {
     [E: ToValkeyArgs, const N: usize] &[E; N];
 }
 
+impl<T: ToValkeyArgs> ToValkeyArgs for Block<T> {
+    #[inline]
+    fn num_args(&self) -> usize {
+        self.0.num_args()
+    }
+    #[inline]
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        self.0.write_args(out)
+    }
+}
+
 impl<I: EachArg> ToValkeyArgs for EachTok<I> {
     fn num_args(&self) -> usize {
         self.1.num_each()
@@ -118,27 +132,6 @@ impl<I: EachArg> ToValkeyArgs for EachTok<I> {
         self.1.write_each(self.0, out)
     }
 }
-
-macro_rules! block {
-    ($($t:ident $i:tt),+) => {
-        impl<$($t: ToValkeyArgs),+> ToValkeyArgs for Block<($($t,)+)> {
-            #[inline]
-            fn num_args(&self) -> usize {
-                0 $(+ (self.0).$i.num_args())+
-            }
-            #[inline]
-            fn write_args(&self, out: &mut ArgWriter<'_>) {
-                $((self.0).$i.write_args(out);)+
-            }
-        }
-    };
-}
-block!(A 0);
-block!(A 0, B 1);
-block!(A 0, B 1, C 2);
-block!(A 0, B 1, C 2, D 3);
-block!(A 0, B 1, C 2, D 3, E 4);
-block!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 /// The shape of a number in a repeated group (ZADD's score, GEOADD's longitude): any Rust number.
 #[derive(Clone, Copy, Debug)]
@@ -378,15 +371,107 @@ impl<T: ToValkeyArgs> ToValkeyArgs for Sole<T> {
 #[diagnostic::on_unimplemented(
     message = "this option cannot be combined with one given before",
     label = "the server refuses these two options together",
-    note = "e.g. ZADD's `nx()` with `gt()` or `lt()`: only one of them can be given"
+    note = "e.g. ZADD's and EXPIRE's `nx()` with `gt()` or `lt()`, GEOSEARCH's `bypolygon(..)` \
+            with `frommember(..)`: only one of them can be given"
 )]
 pub trait Combinable {}
 impl Combinable for Unset {}
 impl Combinable for Tok {}
 impl<T> Combinable for Tokened<T> {}
-impl<T> Combinable for Block<T> {}
 impl<I> Combinable for EachTok<I> {}
+impl<T> Combinable for Block<T> {}
 impl<T: Combinable> Combinable for Option<T> {}
+
+/// An option slot that holds a given option (not [`Unset`], not a run-time `Option`): what a
+/// required choice given by a method (GEOSEARCH's `byradius`) and an option that needs another
+/// one before it (`byradius` needs `frommember` or `fromlonlat`) ask for.
+#[diagnostic::on_unimplemented(
+    message = "an option this needs was not given before it (or only maybe, through an \
+               `_opt`/`_if` form)",
+    label = "give the option it needs first",
+    note = "e.g. GEOSEARCH's `byradius`/`bybox` search around a member or a point: \
+            `frommember(..)` or `fromlonlat(..)` comes first (the command's order)"
+)]
+pub trait Filled {}
+impl Filled for Tok {}
+impl<T> Filled for Tokened<T> {}
+impl<T> Filled for Block<T> {}
+impl<I> Filled for EachTok<I> {}
+impl<T> Filled for Sole<T> {}
+
+/// A required choice given by a method (GEOSEARCH's area: `byradius`, `bybox` or
+/// `bypolygon`): a builder without it is not a command yet.
+#[diagnostic::on_unimplemented(
+    message = "this command is missing a required choice",
+    label = "not a complete command yet",
+    note = "GEOSEARCH and GEOSEARCHSTORE need their area: `byradius(..)`, `bybox(..)` or \
+            `bypolygon(..)`"
+)]
+pub trait Chosen {}
+impl Chosen for Tok {}
+impl<T> Chosen for Tokened<T> {}
+impl<T> Chosen for Block<T> {}
+impl<I> Chosen for EachTok<I> {}
+impl<T> Chosen for Sole<T> {}
+
+/// Values given one per element of `Self` (ZUNION's `WEIGHTS`, one per key): arrays must have
+/// the same length; collections whose length is known only at run time are compared before
+/// sending.
+#[diagnostic::on_unimplemented(
+    message = "`{W}` does not give one value per element of `{Self}`",
+    label = "expected as many values as there are keys",
+    note = "WEIGHTS takes one weight per key: give arrays of the same length (or collections, \
+            whose lengths are compared before sending)"
+)]
+pub trait SameLength<W: ?Sized> {}
+// Arrays: their lengths are known when compiling.
+impl<A, B, const N: usize> SameLength<[B; N]> for [A; N] {}
+impl<A, B, const N: usize> SameLength<&[B; N]> for [A; N] {}
+// Collections: compared before sending.
+macro_rules! same_length_run_time {
+    ($($ty:ty),*) => {$(
+        impl<A, B, const N: usize> SameLength<$ty> for [A; N] {}
+    )*};
+}
+same_length_run_time!(Vec<B>, &Vec<B>, &[B], std::collections::VecDeque<B>);
+impl<A, W: ?Sized> SameLength<W> for [A] {}
+impl<A, W: ?Sized> SameLength<W> for Vec<A> {}
+impl<A, W: ?Sized> SameLength<W> for std::collections::VecDeque<A> {}
+// One key: compared before sending too.
+impl<W: ?Sized> SameLength<W> for str {}
+impl<W: ?Sized> SameLength<W> for String {}
+impl<W: ?Sized> SameLength<W> for bytes::Bytes {}
+impl<T: SameLength<W> + ?Sized, W: ?Sized> SameLength<W> for &T {}
+
+/// Refuses, before sending, an option whose values go one per element of another argument
+/// (`WEIGHTS`, one per key) when their numbers differ. `option_args` is what the option writes
+/// (its `token` included; 0: not given), `counted` the other argument's count.
+pub fn same_length(
+    meta: &super::CommandMeta,
+    token: &str,
+    option_args: usize,
+    counted: usize,
+    what: &str,
+) -> crate::Result<()> {
+    if option_args == 0 {
+        return Ok(());
+    }
+    let given = option_args - usize::from(!token.is_empty());
+    if given == counted {
+        return Ok(());
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    Err(crate::Error::new(
+        crate::ErrorKind::InvalidInput,
+        format!(
+            "{} {token}: {given} value{} for {counted} {what}{} (one per {what} is needed); \
+             nothing was sent",
+            meta.name,
+            plural(given),
+            plural(counted),
+        ),
+    ))
+}
 
 /// Exactly one element of a repeated group of shape `S` (ZADD `INCR` takes one `score member`).
 #[diagnostic::on_unimplemented(
@@ -696,6 +781,24 @@ mod tests {
         let before = UNIX_EPOCH - Duration::from_secs(5);
         assert_eq!(before.into_unix_seconds(), -5);
         assert!(SystemTime::now().into_unix_millis() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn a_per_key_option_is_compared_with_the_keys_before_sending() {
+        let meta = crate::cmd::lookup(b"ZUNION", None).unwrap();
+        // Not given: nothing to compare.
+        assert!(same_length(meta, "WEIGHTS", 0, 2, "key").is_ok());
+        // `WEIGHTS 1 2` for two keys.
+        assert!(same_length(meta, "WEIGHTS", 3, 2, "key").is_ok());
+        let e = same_length(meta, "WEIGHTS", 2, 2, "key").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(
+            e.to_string()
+                .contains("ZUNION WEIGHTS: 1 value for 2 keys (one per key is needed)"),
+            "{e}"
+        );
+        // Given empty: the token alone.
+        assert!(same_length(meta, "WEIGHTS", 1, 2, "key").is_err());
     }
 
     #[test]

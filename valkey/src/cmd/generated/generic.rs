@@ -5,10 +5,10 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, same_length, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Chosen, Combinable, EachArg, EachTok, Elements, Filled, Given, OneElement, Pairs, Present, Raise, Reply, SameLength, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
+use crate::cmd::{check_arity, fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -539,11 +539,12 @@ pub(crate) static EXPIRE: CommandMeta = CommandMeta {
 pub fn expire<Key: ToValkeyArg>(
     key: Key,
     seconds: impl IntoSeconds,
-) -> Expire<Key, Unset> {
+) -> Expire<Key, Unset, Unset> {
     Expire {
         key,
         seconds: IntoSeconds::into_seconds(seconds),
         condition: Unset,
+        comparison: Unset,
         min_version: None,
     }
 }
@@ -554,31 +555,36 @@ pub fn expire<Key: ToValkeyArg>(
 /// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Expire<Key, Condition> {
+pub struct Expire<Key, Condition, Comparison> {
     key: Key,
     seconds: i64,
     condition: Condition,
+    comparison: Comparison,
     min_version: Option<Version>,
 }
-impl<Key, Condition> Expire<Key, Condition> {
+impl<Key, Condition, Comparison> Expire<Key, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Expire<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Expire<Key, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Expire {
             key: self.key,
             seconds: self.seconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Expire<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Expire<Key, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -586,49 +592,61 @@ impl<Key, Condition> Expire<Key, Condition> {
             key: self.key,
             seconds: self.seconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Expire<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Expire<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Expire {
             key: self.key,
             seconds: self.seconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Expire<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Expire<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Expire {
             key: self.key,
             seconds: self.seconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    pub fn nx_if(self, given: bool) -> Expire<Key, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -638,20 +656,21 @@ impl<Key, Condition> Expire<Key, Condition> {
         Expire {
             key: self.key,
             seconds: self.seconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Expire<Key, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -664,21 +683,25 @@ impl<Key, Condition> Expire<Key, Condition> {
             key: self.key,
             seconds: self.seconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    pub fn gt_if(self, given: bool) -> Expire<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -688,22 +711,26 @@ impl<Key, Condition> Expire<Key, Condition> {
         Expire {
             key: self.key,
             seconds: self.seconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             min_version,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Expire<Key, Option<Tok>>
+    pub fn lt_if(self, given: bool) -> Expire<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -713,21 +740,25 @@ impl<Key, Condition> Expire<Key, Condition> {
         Expire {
             key: self.key,
             seconds: self.seconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             min_version,
         }
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expire<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> Command
+for Expire<Key, Condition, Comparison> {
     type Output = bool;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.seconds.num_args() + self.condition.num_args()
+            + self.comparison.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"EXPIRE");
         self.key.write_args(out);
         self.seconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXPIRE)
@@ -736,13 +767,15 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expire<Key, Conditio
         self.min_version
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Expire<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> CommandKeys
+for Expire<Key, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expire<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> fmt::Debug
+for Expire<Key, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -809,11 +842,12 @@ pub(crate) static EXPIREAT: CommandMeta = CommandMeta {
 pub fn expireat<Key: ToValkeyArg>(
     key: Key,
     unix_time_seconds: impl IntoUnixSeconds,
-) -> Expireat<Key, Unset> {
+) -> Expireat<Key, Unset, Unset> {
     Expireat {
         key,
         unix_time_seconds: IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
         condition: Unset,
+        comparison: Unset,
         min_version: None,
     }
 }
@@ -824,31 +858,36 @@ pub fn expireat<Key: ToValkeyArg>(
 /// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Expireat<Key, Condition> {
+pub struct Expireat<Key, Condition, Comparison> {
     key: Key,
     unix_time_seconds: i64,
     condition: Condition,
+    comparison: Comparison,
     min_version: Option<Version>,
 }
-impl<Key, Condition> Expireat<Key, Condition> {
+impl<Key, Condition, Comparison> Expireat<Key, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Expireat<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Expireat<Key, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Expireat<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Expireat<Key, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -856,49 +895,61 @@ impl<Key, Condition> Expireat<Key, Condition> {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Expireat<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Expireat<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Expireat<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Expireat<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    pub fn nx_if(self, given: bool) -> Expireat<Key, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -908,20 +959,21 @@ impl<Key, Condition> Expireat<Key, Condition> {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Expireat<Key, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -934,21 +986,25 @@ impl<Key, Condition> Expireat<Key, Condition> {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    pub fn gt_if(self, given: bool) -> Expireat<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -958,22 +1014,26 @@ impl<Key, Condition> Expireat<Key, Condition> {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             min_version,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Expireat<Key, Option<Tok>>
+    pub fn lt_if(self, given: bool) -> Expireat<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -983,22 +1043,25 @@ impl<Key, Condition> Expireat<Key, Condition> {
         Expireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             min_version,
         }
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expireat<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> Command
+for Expireat<Key, Condition, Comparison> {
     type Output = bool;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.unix_time_seconds.num_args()
-            + self.condition.num_args()
+            + self.condition.num_args() + self.comparison.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"EXPIREAT");
         self.key.write_args(out);
         self.unix_time_seconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&EXPIREAT)
@@ -1007,14 +1070,15 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Expireat<Key, Condit
         self.min_version
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys
-for Expireat<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> CommandKeys
+for Expireat<Key, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Expireat<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> fmt::Debug
+for Expireat<Key, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -2384,11 +2448,12 @@ pub(crate) static PEXPIRE: CommandMeta = CommandMeta {
 pub fn pexpire<Key: ToValkeyArg>(
     key: Key,
     milliseconds: impl IntoMillis,
-) -> Pexpire<Key, Unset> {
+) -> Pexpire<Key, Unset, Unset> {
     Pexpire {
         key,
         milliseconds: IntoMillis::into_millis(milliseconds),
         condition: Unset,
+        comparison: Unset,
         min_version: None,
     }
 }
@@ -2399,31 +2464,36 @@ pub fn pexpire<Key: ToValkeyArg>(
 /// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Pexpire<Key, Condition> {
+pub struct Pexpire<Key, Condition, Comparison> {
     key: Key,
     milliseconds: i64,
     condition: Condition,
+    comparison: Comparison,
     min_version: Option<Version>,
 }
-impl<Key, Condition> Pexpire<Key, Condition> {
+impl<Key, Condition, Comparison> Pexpire<Key, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Pexpire<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Pexpire<Key, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Pexpire<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Pexpire<Key, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2431,49 +2501,61 @@ impl<Key, Condition> Pexpire<Key, Condition> {
             key: self.key,
             milliseconds: self.milliseconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Pexpire<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Pexpire<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Pexpire<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Pexpire<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    pub fn nx_if(self, given: bool) -> Pexpire<Key, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -2483,20 +2565,21 @@ impl<Key, Condition> Pexpire<Key, Condition> {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Pexpire<Key, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2509,21 +2592,25 @@ impl<Key, Condition> Pexpire<Key, Condition> {
             key: self.key,
             milliseconds: self.milliseconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    pub fn gt_if(self, given: bool) -> Pexpire<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -2533,22 +2620,26 @@ impl<Key, Condition> Pexpire<Key, Condition> {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             min_version,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Pexpire<Key, Option<Tok>>
+    pub fn lt_if(self, given: bool) -> Pexpire<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -2558,22 +2649,25 @@ impl<Key, Condition> Pexpire<Key, Condition> {
         Pexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             min_version,
         }
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpire<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> Command
+for Pexpire<Key, Condition, Comparison> {
     type Output = bool;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.milliseconds.num_args()
-            + self.condition.num_args()
+            + self.condition.num_args() + self.comparison.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"PEXPIRE");
         self.key.write_args(out);
         self.milliseconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PEXPIRE)
@@ -2582,13 +2676,15 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpire<Key, Conditi
         self.min_version
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys for Pexpire<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> CommandKeys
+for Pexpire<Key, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug for Pexpire<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> fmt::Debug
+for Pexpire<Key, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -2655,11 +2751,12 @@ pub(crate) static PEXPIREAT: CommandMeta = CommandMeta {
 pub fn pexpireat<Key: ToValkeyArg>(
     key: Key,
     unix_time_milliseconds: impl IntoUnixMillis,
-) -> Pexpireat<Key, Unset> {
+) -> Pexpireat<Key, Unset, Unset> {
     Pexpireat {
         key,
         unix_time_milliseconds: IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
         condition: Unset,
+        comparison: Unset,
         min_version: None,
     }
 }
@@ -2670,31 +2767,36 @@ pub fn pexpireat<Key: ToValkeyArg>(
 /// - **Reply:** `bool`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Pexpireat<Key, Condition> {
+pub struct Pexpireat<Key, Condition, Comparison> {
     key: Key,
     unix_time_milliseconds: i64,
     condition: Condition,
+    comparison: Comparison,
     min_version: Option<Version>,
 }
-impl<Key, Condition> Pexpireat<Key, Condition> {
+impl<Key, Condition, Comparison> Pexpireat<Key, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Pexpireat<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Pexpireat<Key, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Pexpireat<Key, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Pexpireat<Key, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2702,49 +2804,61 @@ impl<Key, Condition> Pexpireat<Key, Condition> {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Pexpireat<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Pexpireat<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Pexpireat<Key, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Pexpireat<Key, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             min_version: newer(self.min_version, Some(Version::new(7, 0, 0))),
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    pub fn nx_if(self, given: bool) -> Pexpireat<Key, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -2754,20 +2868,21 @@ impl<Key, Condition> Pexpireat<Key, Condition> {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Pexpireat<Key, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2780,21 +2895,25 @@ impl<Key, Condition> Pexpireat<Key, Condition> {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             min_version,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    pub fn gt_if(self, given: bool) -> Pexpireat<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -2804,22 +2923,26 @@ impl<Key, Condition> Pexpireat<Key, Condition> {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             min_version,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Pexpireat<Key, Option<Tok>>
+    pub fn lt_if(self, given: bool) -> Pexpireat<Key, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         let min_version = if given {
             newer(self.min_version, Some(Version::new(7, 0, 0)))
@@ -2829,22 +2952,25 @@ impl<Key, Condition> Pexpireat<Key, Condition> {
         Pexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             min_version,
         }
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpireat<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> Command
+for Pexpireat<Key, Condition, Comparison> {
     type Output = bool;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.unix_time_milliseconds.num_args()
-            + self.condition.num_args()
+            + self.condition.num_args() + self.comparison.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"PEXPIREAT");
         self.key.write_args(out);
         self.unix_time_milliseconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&PEXPIREAT)
@@ -2853,15 +2979,15 @@ impl<Key: ToValkeyArg, Condition: ToValkeyArgs> Command for Pexpireat<Key, Condi
         self.min_version
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> CommandKeys
-for Pexpireat<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> CommandKeys
+for Pexpireat<Key, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
     }
 }
-impl<Key: ToValkeyArg, Condition: ToValkeyArgs> fmt::Debug
-for Pexpireat<Key, Condition> {
+impl<Key: ToValkeyArg, Condition: ToValkeyArgs, Comparison: ToValkeyArgs> fmt::Debug
+for Pexpireat<Key, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }

@@ -5,10 +5,10 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, same_length, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Chosen, Combinable, EachArg, EachTok, Elements, Filled, Given, OneElement, Pairs, Present, Raise, Reply, SameLength, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
+use crate::cmd::{check_arity, fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -4142,79 +4142,25 @@ impl ToValkeyArgs for LonLat {
         out.write(latitude);
     }
 }
-/// The `by` argument: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
-///
-/// Exactly one of the choices.
+/// The `polygon` argument: `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
 #[derive(Clone, Debug, PartialEq)]
-pub enum GeosearchBy {
-    /// `BYRADIUS radius <M | KM | FT | MI>`
-    Circle {
-        /// `BYRADIUS radius`
-        radius: f64,
-        /// `M | KM | FT | MI`
-        unit: GeoUnit,
-    },
-    /// `BYBOX width height <M | KM | FT | MI>`
-    Box {
-        /// `BYBOX width`
-        width: f64,
-        /// `height`
-        height: f64,
-        /// `M | KM | FT | MI`
-        unit: GeoUnit,
-    },
-    /// `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
-    ///
-    /// (since 9.0.0)
-    Polygon {
-        /// `longitude latitude [longitude latitude ...]`
-        vertices: Vec<LonLat>,
-    },
+pub struct GeoPolygon {
+    /// `longitude latitude [longitude latitude ...]`
+    pub vertices: Vec<LonLat>,
 }
-impl ToValkeyArgs for GeosearchBy {
+impl ToValkeyArgs for GeoPolygon {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
-        match self {
-            Self::Circle { radius, unit } => 2usize + ToValkeyArgs::num_args(unit),
-            Self::Box { width, height, unit } => {
-                2usize + 1usize + ToValkeyArgs::num_args(unit)
-            }
-            Self::Polygon { vertices } => {
-                2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
-            }
-        }
+        let Self { vertices } = self;
+        2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
     }
+    #[allow(unused_variables)]
     fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Circle { radius, unit } => {
-                out.write_bytes(b"BYRADIUS");
-                out.write(radius);
-                ToValkeyArgs::write_args(unit, out);
-            }
-            Self::Box { width, height, unit } => {
-                out.write_bytes(b"BYBOX");
-                out.write(width);
-                out.write(height);
-                ToValkeyArgs::write_args(unit, out);
-            }
-            Self::Polygon { vertices } => {
-                out.write_bytes(b"BYPOLYGON");
-                out.write(&vertices.len());
-                for x in vertices.iter() {
-                    ToValkeyArgs::write_args(x, out);
-                }
-            }
-        }
-    }
-}
-impl GeosearchBy {
-    /// The newest server version this value needs (the version that added
-    /// the choice, or a choice nested in it), if the spec says.
-    #[allow(dead_code, unused_variables)]
-    pub(crate) fn since(&self) -> Option<Version> {
-        match self {
-            Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),
-            _ => None,
+        let Self { vertices } = self;
+        out.write_bytes(b"BYPOLYGON");
+        out.write(&vertices.len());
+        for x in vertices.iter() {
+            ToValkeyArgs::write_args(x, out);
         }
     }
 }
@@ -4270,23 +4216,22 @@ pub(crate) static GEOSEARCH: CommandMeta = CommandMeta {
 /// **Arguments**
 ///
 /// - `key`: a key — `key`
-/// - `by`: [`GeosearchBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `withcoord_if`, `withdist_if`, `withhash_if`
+/// **Required**: one of `byradius`, `bybox`, `bypolygon` (the `by` argument), given as a method: the command cannot be sent before it is.
+///
+/// **Options** (methods of [`Geosearch`](struct@Geosearch)): `frommember`, `fromlonlat`, `byradius`, `bybox`, `bypolygon`, `asc`, `desc`, `count`, `any`, `withcoord`, `withdist`, `withhash`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `withcoord_if`, `withdist_if`, `withhash_if`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(\n        cmd::geosearch(\n                \"k\",\n                cmd::GeosearchBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con\n    .send(cmd::geosearch(\"k\").frommember(\"1\").byradius(10.0, cmd::GeoUnit::Km))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "GEOSEARCH")]
 pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
     key: Key,
-    by: GeosearchBy,
-) -> Geosearch<Key, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, T> {
-    let min_version = if_newer(Version::new(6, 2, 0), by.since());
+) -> Geosearch<Key, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, Unset, T> {
     Geosearch {
         key,
         from: Unset,
-        by,
+        by: Unset,
         order: Unset,
         count_block: Unset,
         count: Unset,
@@ -4294,7 +4239,7 @@ pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
         withcoord: Unset,
         withdist: Unset,
         withhash: Unset,
-        min_version,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -4308,6 +4253,7 @@ pub fn geosearch<Key: ToValkeyArg, T: FromValkey>(
 pub struct Geosearch<
     Key,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -4319,7 +4265,7 @@ pub struct Geosearch<
 > {
     key: Key,
     from: From,
-    by: GeosearchBy,
+    by: By,
     order: Order,
     count_block: CountBlockGiven,
     count: Count,
@@ -4333,6 +4279,7 @@ pub struct Geosearch<
 impl<
     Key,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -4344,6 +4291,7 @@ impl<
 > Geosearch<
     Key,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -4357,6 +4305,8 @@ impl<
     ///
     /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
     ///
+    /// The server refuses it together with `bypolygon()`: they do not compile together.
+    ///
     /// **Arguments**
     ///
     /// - `member`: a string — `FROMMEMBER member`
@@ -4365,7 +4315,8 @@ impl<
         member: Member,
     ) -> Geosearch<
         Key,
-        Tokened<Member>,
+        Sole<Tokened<Member>>,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4377,10 +4328,11 @@ impl<
     >
     where
         From: Unfilled,
+        By: Combinable,
     {
         Geosearch {
             key: self.key,
-            from: Tokened("FROMMEMBER", member),
+            from: Sole(Tokened("FROMMEMBER", member)),
             by: self.by,
             order: self.order,
             count_block: self.count_block,
@@ -4397,6 +4349,8 @@ impl<
     ///
     /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
     ///
+    /// The server refuses it together with `bypolygon()`: they do not compile together.
+    ///
     /// **Arguments**
     ///
     /// - `longitude`: a number — `longitude`
@@ -4407,7 +4361,8 @@ impl<
         latitude: f64,
     ) -> Geosearch<
         Key,
-        Block<(Tok, f64, f64)>,
+        Sole<Block<(Tok, f64, f64)>>,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4419,10 +4374,11 @@ impl<
     >
     where
         From: Unfilled,
+        By: Combinable,
     {
         Geosearch {
             key: self.key,
-            from: Block((Tok("FROMLONLAT"), longitude, latitude)),
+            from: Sole(Block((Tok("FROMLONLAT"), longitude, latitude))),
             by: self.by,
             order: self.order,
             count_block: self.count_block,
@@ -4435,6 +4391,146 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `BYRADIUS radius <M | KM | FT | MI>`
+    ///
+    /// One choice of the `by` option (`BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...`): the others cannot be given with it.
+    ///
+    /// Needs `frommember()` or `fromlonlat()` given before it (the server refuses it without): otherwise it does not compile.
+    ///
+    /// **Arguments**
+    ///
+    /// - `radius`: a number — `BYRADIUS radius`
+    /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
+    pub fn byradius(
+        self,
+        radius: f64,
+        unit: GeoUnit,
+    ) -> Geosearch<
+        Key,
+        From,
+        Block<(Tokened<f64>, GeoUnit)>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        By: Unfilled,
+        From: Filled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: Block((Tokened("BYRADIUS", radius), unit)),
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `BYBOX width height <M | KM | FT | MI>`
+    ///
+    /// One choice of the `by` option (`BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...`): the others cannot be given with it.
+    ///
+    /// Needs `frommember()` or `fromlonlat()` given before it (the server refuses it without): otherwise it does not compile.
+    ///
+    /// **Arguments**
+    ///
+    /// - `width`: a number — `BYBOX width`
+    /// - `height`: a number — `height`
+    /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
+    pub fn bybox(
+        self,
+        width: f64,
+        height: f64,
+        unit: GeoUnit,
+    ) -> Geosearch<
+        Key,
+        From,
+        Block<(Tokened<f64>, f64, GeoUnit)>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        By: Unfilled,
+        From: Filled,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: Block((Tokened("BYBOX", width), height, unit)),
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: self.min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// One choice of the `by` option (`BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `frommember()`, `fromlonlat()`: they do not compile together.
+    ///
+    /// **Arguments**
+    ///
+    /// - `polygon`: [`GeoPolygon`] — `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]` (since 9.0.0)
+    pub fn bypolygon(
+        self,
+        polygon: GeoPolygon,
+    ) -> Geosearch<
+        Key,
+        From,
+        Sole<GeoPolygon>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Withcoord,
+        Withdist,
+        Withhash,
+        T,
+    >
+    where
+        By: Unfilled,
+        From: Combinable,
+    {
+        Geosearch {
+            key: self.key,
+            from: self.from,
+            by: Sole(polygon),
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            withcoord: self.withcoord,
+            withdist: self.withdist,
+            withhash: self.withhash,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
+            _reply: PhantomData,
+        }
+    }
     /// `ASC`
     ///
     /// One choice of the `order` option (`ASC | DESC`): the others cannot be given with it.
@@ -4443,6 +4539,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Tok,
         CountBlockGiven,
         Count,
@@ -4478,6 +4575,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Tok,
         CountBlockGiven,
         Count,
@@ -4516,6 +4614,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         Present,
         Tokened<i64>,
@@ -4550,6 +4649,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4584,6 +4684,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4617,6 +4718,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4650,6 +4752,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4683,6 +4786,8 @@ impl<
     ///
     /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
+    /// The server refuses it together with `bypolygon()`: they do not compile together.
+    ///
     /// **Arguments**
     ///
     /// - `member`: a string — `FROMMEMBER member`
@@ -4691,7 +4796,8 @@ impl<
         member: Option<Member>,
     ) -> Geosearch<
         Key,
-        Option<Tokened<Member>>,
+        Option<Sole<Tokened<Member>>>,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4703,10 +4809,11 @@ impl<
     >
     where
         From: Unfilled,
+        By: Combinable,
     {
         Geosearch {
             key: self.key,
-            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            from: member.map(|member| Sole(Tokened("FROMMEMBER", member))),
             by: self.by,
             order: self.order,
             count_block: self.count_block,
@@ -4734,6 +4841,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Option<Tok>,
         CountBlockGiven,
         Count,
@@ -4776,6 +4884,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Option<Tok>,
         CountBlockGiven,
         Count,
@@ -4816,6 +4925,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4857,6 +4967,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4897,6 +5008,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4937,6 +5049,7 @@ impl<
     ) -> Geosearch<
         Key,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -4968,6 +5081,7 @@ impl<
 impl<
     Key: ToValkeyArg,
     From: ToValkeyArgs,
+    By: ToValkeyArgs + Chosen,
     Order: ToValkeyArgs,
     CountBlockGiven,
     Count: ToValkeyArgs,
@@ -4980,6 +5094,7 @@ impl<
 for Geosearch<
     Key,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5018,6 +5133,7 @@ for Geosearch<
 impl<
     Key: ToValkeyArg,
     From: ToValkeyArgs,
+    By: ToValkeyArgs + Chosen,
     Order: ToValkeyArgs,
     CountBlockGiven,
     Count: ToValkeyArgs,
@@ -5030,6 +5146,7 @@ impl<
 for Geosearch<
     Key,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5047,6 +5164,7 @@ for Geosearch<
 impl<
     Key: ToValkeyArg,
     From: ToValkeyArgs,
+    By: ToValkeyArgs + Chosen,
     Order: ToValkeyArgs,
     CountBlockGiven,
     Count: ToValkeyArgs,
@@ -5059,6 +5177,7 @@ impl<
 for Geosearch<
     Key,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5070,82 +5189,6 @@ for Geosearch<
 > {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
-    }
-}
-/// The `by` argument: `BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
-///
-/// Exactly one of the choices.
-#[derive(Clone, Debug, PartialEq)]
-pub enum GeosearchstoreBy {
-    /// `BYRADIUS radius <M | KM | FT | MI>`
-    Circle {
-        /// `BYRADIUS radius`
-        radius: f64,
-        /// `M | KM | FT | MI`
-        unit: GeoUnit,
-    },
-    /// `BYBOX width height <M | KM | FT | MI>`
-    Box {
-        /// `BYBOX width`
-        width: f64,
-        /// `height`
-        height: f64,
-        /// `M | KM | FT | MI`
-        unit: GeoUnit,
-    },
-    /// `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
-    ///
-    /// (since 9.0.0)
-    Polygon {
-        /// `longitude latitude [longitude latitude ...]`
-        vertices: Vec<LonLat>,
-    },
-}
-impl ToValkeyArgs for GeosearchstoreBy {
-    #[allow(unused_variables)]
-    fn num_args(&self) -> usize {
-        match self {
-            Self::Circle { radius, unit } => 2usize + ToValkeyArgs::num_args(unit),
-            Self::Box { width, height, unit } => {
-                2usize + 1usize + ToValkeyArgs::num_args(unit)
-            }
-            Self::Polygon { vertices } => {
-                2usize + vertices.iter().map(ToValkeyArgs::num_args).sum::<usize>()
-            }
-        }
-    }
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        match self {
-            Self::Circle { radius, unit } => {
-                out.write_bytes(b"BYRADIUS");
-                out.write(radius);
-                ToValkeyArgs::write_args(unit, out);
-            }
-            Self::Box { width, height, unit } => {
-                out.write_bytes(b"BYBOX");
-                out.write(width);
-                out.write(height);
-                ToValkeyArgs::write_args(unit, out);
-            }
-            Self::Polygon { vertices } => {
-                out.write_bytes(b"BYPOLYGON");
-                out.write(&vertices.len());
-                for x in vertices.iter() {
-                    ToValkeyArgs::write_args(x, out);
-                }
-            }
-        }
-    }
-}
-impl GeosearchstoreBy {
-    /// The newest server version this value needs (the version that added
-    /// the choice, or a choice nested in it), if the spec says.
-    #[allow(dead_code, unused_variables)]
-    pub(crate) fn since(&self) -> Option<Version> {
-        match self {
-            Self::Polygon { vertices } => Some(Version::new(9, 0, 0)),
-            _ => None,
-        }
     }
 }
 /// Metadata of `GEOSEARCHSTORE`.
@@ -5210,31 +5253,40 @@ pub(crate) static GEOSEARCHSTORE: CommandMeta = CommandMeta {
 ///
 /// - `destination`: a key — `destination`
 /// - `source`: a key — `source`
-/// - `by`: [`GeosearchstoreBy`] — `<BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...]>`
 ///
-/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `asc`, `desc`, `count`, `any`, `storedist`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `storedist_if`
+/// **Required**: one of `byradius`, `bybox`, `bypolygon` (the `by` argument), given as a method: the command cannot be sent before it is.
+///
+/// **Options** (methods of [`Geosearchstore`](struct@Geosearchstore)): `frommember`, `fromlonlat`, `byradius`, `bybox`, `bypolygon`, `asc`, `desc`, `count`, `any`, `storedist`, `frommember_opt`, `asc_if`, `desc_if`, `any_if`, `storedist_if`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(\n        cmd::geosearchstore(\n                \"k2\",\n                \"k\",\n                cmd::GeosearchstoreBy::Circle {\n                    radius: 10.0,\n                    unit: cmd::GeoUnit::Km,\n                },\n            )\n            .frommember(\"1\"),\n    )?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con\n    .send(\n        cmd::geosearchstore(\"k2\", \"k\")\n            .frommember(\"1\")\n            .byradius(10.0, cmd::GeoUnit::Km),\n    )?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "GEOSEARCHSTORE")]
 pub fn geosearchstore<Destination: ToValkeyArg, Source: ToValkeyArg>(
     destination: Destination,
     source: Source,
-    by: GeosearchstoreBy,
-) -> Geosearchstore<Destination, Source, Unset, Unset, Unset, Unset, Unset, Unset> {
-    let min_version = if_newer(Version::new(6, 2, 0), by.since());
+) -> Geosearchstore<
+    Destination,
+    Source,
+    Unset,
+    Unset,
+    Unset,
+    Unset,
+    Unset,
+    Unset,
+    Unset,
+> {
     Geosearchstore {
         destination,
         source,
         from: Unset,
-        by,
+        by: Unset,
         order: Unset,
         count_block: Unset,
         count: Unset,
         any: Unset,
         storedist: Unset,
-        min_version,
+        min_version: None,
     }
 }
 /// The `GEOSEARCHSTORE` command, built by [`geosearchstore`](fn@geosearchstore): send it with any executor.
@@ -5248,6 +5300,7 @@ pub struct Geosearchstore<
     Destination,
     Source,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5257,7 +5310,7 @@ pub struct Geosearchstore<
     destination: Destination,
     source: Source,
     from: From,
-    by: GeosearchstoreBy,
+    by: By,
     order: Order,
     count_block: CountBlockGiven,
     count: Count,
@@ -5269,6 +5322,7 @@ impl<
     Destination,
     Source,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5278,6 +5332,7 @@ impl<
     Destination,
     Source,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5288,6 +5343,8 @@ impl<
     ///
     /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
     ///
+    /// The server refuses it together with `bypolygon()`: they do not compile together.
+    ///
     /// **Arguments**
     ///
     /// - `member`: a string — `FROMMEMBER member`
@@ -5297,7 +5354,8 @@ impl<
     ) -> Geosearchstore<
         Destination,
         Source,
-        Tokened<Member>,
+        Sole<Tokened<Member>>,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5306,11 +5364,12 @@ impl<
     >
     where
         From: Unfilled,
+        By: Combinable,
     {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
-            from: Tokened("FROMMEMBER", member),
+            from: Sole(Tokened("FROMMEMBER", member)),
             by: self.by,
             order: self.order,
             count_block: self.count_block,
@@ -5324,6 +5383,8 @@ impl<
     ///
     /// One choice of the `from` option (`FROMMEMBER member | FROMLONLAT longitude latitude`): the others cannot be given with it.
     ///
+    /// The server refuses it together with `bypolygon()`: they do not compile together.
+    ///
     /// **Arguments**
     ///
     /// - `longitude`: a number — `longitude`
@@ -5335,7 +5396,8 @@ impl<
     ) -> Geosearchstore<
         Destination,
         Source,
-        Block<(Tok, f64, f64)>,
+        Sole<Block<(Tok, f64, f64)>>,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5344,11 +5406,12 @@ impl<
     >
     where
         From: Unfilled,
+        By: Combinable,
     {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
-            from: Block((Tok("FROMLONLAT"), longitude, latitude)),
+            from: Sole(Block((Tok("FROMLONLAT"), longitude, latitude))),
             by: self.by,
             order: self.order,
             count_block: self.count_block,
@@ -5356,6 +5419,134 @@ impl<
             any: self.any,
             storedist: self.storedist,
             min_version: self.min_version,
+        }
+    }
+    /// `BYRADIUS radius <M | KM | FT | MI>`
+    ///
+    /// One choice of the `by` option (`BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...`): the others cannot be given with it.
+    ///
+    /// Needs `frommember()` or `fromlonlat()` given before it (the server refuses it without): otherwise it does not compile.
+    ///
+    /// **Arguments**
+    ///
+    /// - `radius`: a number — `BYRADIUS radius`
+    /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
+    pub fn byradius(
+        self,
+        radius: f64,
+        unit: GeoUnit,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Block<(Tokened<f64>, GeoUnit)>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        By: Unfilled,
+        From: Filled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: Block((Tokened("BYRADIUS", radius), unit)),
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `BYBOX width height <M | KM | FT | MI>`
+    ///
+    /// One choice of the `by` option (`BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...`): the others cannot be given with it.
+    ///
+    /// Needs `frommember()` or `fromlonlat()` given before it (the server refuses it without): otherwise it does not compile.
+    ///
+    /// **Arguments**
+    ///
+    /// - `width`: a number — `BYBOX width`
+    /// - `height`: a number — `height`
+    /// - `unit`: [`GeoUnit`] — `<M | KM | FT | MI>`
+    pub fn bybox(
+        self,
+        width: f64,
+        height: f64,
+        unit: GeoUnit,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Block<(Tokened<f64>, f64, GeoUnit)>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        By: Unfilled,
+        From: Filled,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: Block((Tokened("BYBOX", width), height, unit)),
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: self.min_version,
+        }
+    }
+    /// `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]`
+    ///
+    /// (since 9.0.0)
+    ///
+    /// One choice of the `by` option (`BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI> | BYPOLYGON num-vertices longitude latitude [longitude latitude ...`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `frommember()`, `fromlonlat()`: they do not compile together.
+    ///
+    /// **Arguments**
+    ///
+    /// - `polygon`: [`GeoPolygon`] — `BYPOLYGON num-vertices longitude latitude [longitude latitude ...]` (since 9.0.0)
+    pub fn bypolygon(
+        self,
+        polygon: GeoPolygon,
+    ) -> Geosearchstore<
+        Destination,
+        Source,
+        From,
+        Sole<GeoPolygon>,
+        Order,
+        CountBlockGiven,
+        Count,
+        Any,
+        Storedist,
+    >
+    where
+        By: Unfilled,
+        From: Combinable,
+    {
+        Geosearchstore {
+            destination: self.destination,
+            source: self.source,
+            from: self.from,
+            by: Sole(polygon),
+            order: self.order,
+            count_block: self.count_block,
+            count: self.count,
+            any: self.any,
+            storedist: self.storedist,
+            min_version: newer(self.min_version, Some(Version::new(9, 0, 0))),
         }
     }
     /// `ASC`
@@ -5367,6 +5558,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Tok,
         CountBlockGiven,
         Count,
@@ -5398,6 +5590,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Tok,
         CountBlockGiven,
         Count,
@@ -5432,6 +5625,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Order,
         Present,
         Tokened<i64>,
@@ -5462,6 +5656,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5492,6 +5687,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5520,6 +5716,8 @@ impl<
     ///
     /// The run-time form of [`frommember`](Self::frommember): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
+    /// The server refuses it together with `bypolygon()`: they do not compile together.
+    ///
     /// **Arguments**
     ///
     /// - `member`: a string — `FROMMEMBER member`
@@ -5529,7 +5727,8 @@ impl<
     ) -> Geosearchstore<
         Destination,
         Source,
-        Option<Tokened<Member>>,
+        Option<Sole<Tokened<Member>>>,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5538,11 +5737,12 @@ impl<
     >
     where
         From: Unfilled,
+        By: Combinable,
     {
         Geosearchstore {
             destination: self.destination,
             source: self.source,
-            from: member.map(|member| Tokened("FROMMEMBER", member)),
+            from: member.map(|member| Sole(Tokened("FROMMEMBER", member))),
             by: self.by,
             order: self.order,
             count_block: self.count_block,
@@ -5568,6 +5768,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Option<Tok>,
         CountBlockGiven,
         Count,
@@ -5606,6 +5807,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Option<Tok>,
         CountBlockGiven,
         Count,
@@ -5642,6 +5844,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5679,6 +5882,7 @@ impl<
         Destination,
         Source,
         From,
+        By,
         Order,
         CountBlockGiven,
         Count,
@@ -5706,6 +5910,7 @@ impl<
     Destination: ToValkeyArg,
     Source: ToValkeyArg,
     From: ToValkeyArgs,
+    By: ToValkeyArgs + Chosen,
     Order: ToValkeyArgs,
     CountBlockGiven,
     Count: ToValkeyArgs,
@@ -5716,6 +5921,7 @@ for Geosearchstore<
     Destination,
     Source,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5750,6 +5956,7 @@ impl<
     Destination: ToValkeyArg,
     Source: ToValkeyArg,
     From: ToValkeyArgs,
+    By: ToValkeyArgs + Chosen,
     Order: ToValkeyArgs,
     CountBlockGiven,
     Count: ToValkeyArgs,
@@ -5760,6 +5967,7 @@ for Geosearchstore<
     Destination,
     Source,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,
@@ -5776,6 +5984,7 @@ impl<
     Destination: ToValkeyArg,
     Source: ToValkeyArg,
     From: ToValkeyArgs,
+    By: ToValkeyArgs + Chosen,
     Order: ToValkeyArgs,
     CountBlockGiven,
     Count: ToValkeyArgs,
@@ -5786,6 +5995,7 @@ for Geosearchstore<
     Destination,
     Source,
     From,
+    By,
     Order,
     CountBlockGiven,
     Count,

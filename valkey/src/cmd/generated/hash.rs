@@ -5,10 +5,10 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, same_length, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Chosen, Combinable, EachArg, EachTok, Elements, Filled, Given, OneElement, Pairs, Present, Raise, Reply, SameLength, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
+use crate::cmd::{check_arity, fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -252,11 +252,12 @@ pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     seconds: impl IntoSeconds,
     field: Field,
-) -> Hexpire<Key, Field, Unset> {
+) -> Hexpire<Key, Field, Unset, Unset> {
     Hexpire {
         key,
         seconds: IntoSeconds::into_seconds(seconds),
         condition: Unset,
+        comparison: Unset,
         field,
     }
 }
@@ -267,31 +268,36 @@ pub fn hexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
 /// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Hexpire<Key, Field, Condition> {
+pub struct Hexpire<Key, Field, Condition, Comparison> {
     key: Key,
     seconds: i64,
     condition: Condition,
+    comparison: Comparison,
     field: Field,
 }
-impl<Key, Field, Condition> Hexpire<Key, Field, Condition> {
+impl<Key, Field, Condition, Comparison> Hexpire<Key, Field, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hexpire<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Hexpire<Key, Field, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hexpire<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Hexpire<Key, Field, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -299,67 +305,80 @@ impl<Key, Field, Condition> Hexpire<Key, Field, Condition> {
             key: self.key,
             seconds: self.seconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hexpire<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Hexpire<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hexpire<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Hexpire<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             field: self.field,
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    pub fn nx_if(self, given: bool) -> Hexpire<Key, Field, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -367,46 +386,55 @@ impl<Key, Field, Condition> Hexpire<Key, Field, Condition> {
             key: self.key,
             seconds: self.seconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    pub fn gt_if(self, given: bool) -> Hexpire<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hexpire<Key, Field, Option<Tok>>
+    pub fn lt_if(self, given: bool) -> Hexpire<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpire {
             key: self.key,
             seconds: self.seconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             field: self.field,
         }
     }
@@ -415,17 +443,19 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> Command for Hexpire<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> Command for Hexpire<Key, Field, Condition, Comparison> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.seconds.num_args() + self.condition.num_args()
-            + self.field.num_args()
+            + self.comparison.num_args() + self.field.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"HEXPIRE");
         self.key.write_args(out);
         self.seconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
         out.write_bytes(b"FIELDS");
         write_count(out, self.field.num_args(), 1);
         self.field.write_args(out);
@@ -438,7 +468,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> CommandKeys for Hexpire<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> CommandKeys for Hexpire<Key, Field, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
@@ -448,7 +479,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> fmt::Debug for Hexpire<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> fmt::Debug for Hexpire<Key, Field, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -513,11 +545,12 @@ pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     unix_time_seconds: impl IntoUnixSeconds,
     field: Field,
-) -> Hexpireat<Key, Field, Unset> {
+) -> Hexpireat<Key, Field, Unset, Unset> {
     Hexpireat {
         key,
         unix_time_seconds: IntoUnixSeconds::into_unix_seconds(unix_time_seconds),
         condition: Unset,
+        comparison: Unset,
         field,
     }
 }
@@ -528,31 +561,36 @@ pub fn hexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
 /// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Hexpireat<Key, Field, Condition> {
+pub struct Hexpireat<Key, Field, Condition, Comparison> {
     key: Key,
     unix_time_seconds: i64,
     condition: Condition,
+    comparison: Comparison,
     field: Field,
 }
-impl<Key, Field, Condition> Hexpireat<Key, Field, Condition> {
+impl<Key, Field, Condition, Comparison> Hexpireat<Key, Field, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hexpireat<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Hexpireat<Key, Field, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hexpireat<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Hexpireat<Key, Field, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -560,67 +598,83 @@ impl<Key, Field, Condition> Hexpireat<Key, Field, Condition> {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hexpireat<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Hexpireat<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hexpireat<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Hexpireat<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             field: self.field,
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Hexpireat<Key, Field, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -628,46 +682,61 @@ impl<Key, Field, Condition> Hexpireat<Key, Field, Condition> {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    pub fn gt_if(
+        self,
+        given: bool,
+    ) -> Hexpireat<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hexpireat<Key, Field, Option<Tok>>
+    pub fn lt_if(
+        self,
+        given: bool,
+    ) -> Hexpireat<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hexpireat {
             key: self.key,
             unix_time_seconds: self.unix_time_seconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             field: self.field,
         }
     }
@@ -676,17 +745,20 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> Command for Hexpireat<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> Command for Hexpireat<Key, Field, Condition, Comparison> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.unix_time_seconds.num_args()
-            + self.condition.num_args() + self.field.num_args()
+            + self.condition.num_args() + self.comparison.num_args()
+            + self.field.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"HEXPIREAT");
         self.key.write_args(out);
         self.unix_time_seconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
         out.write_bytes(b"FIELDS");
         write_count(out, self.field.num_args(), 1);
         self.field.write_args(out);
@@ -699,7 +771,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> CommandKeys for Hexpireat<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> CommandKeys for Hexpireat<Key, Field, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
@@ -709,7 +782,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> fmt::Debug for Hexpireat<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> fmt::Debug for Hexpireat<Key, Field, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -2157,11 +2231,12 @@ pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     milliseconds: impl IntoMillis,
     field: Field,
-) -> Hpexpire<Key, Field, Unset> {
+) -> Hpexpire<Key, Field, Unset, Unset> {
     Hpexpire {
         key,
         milliseconds: IntoMillis::into_millis(milliseconds),
         condition: Unset,
+        comparison: Unset,
         field,
     }
 }
@@ -2172,31 +2247,36 @@ pub fn hpexpire<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
 /// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Hpexpire<Key, Field, Condition> {
+pub struct Hpexpire<Key, Field, Condition, Comparison> {
     key: Key,
     milliseconds: i64,
     condition: Condition,
+    comparison: Comparison,
     field: Field,
 }
-impl<Key, Field, Condition> Hpexpire<Key, Field, Condition> {
+impl<Key, Field, Condition, Comparison> Hpexpire<Key, Field, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hpexpire<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Hpexpire<Key, Field, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hpexpire<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Hpexpire<Key, Field, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2204,67 +2284,83 @@ impl<Key, Field, Condition> Hpexpire<Key, Field, Condition> {
             key: self.key,
             milliseconds: self.milliseconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hpexpire<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Hpexpire<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hpexpire<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Hpexpire<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             field: self.field,
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Hpexpire<Key, Field, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2272,46 +2368,55 @@ impl<Key, Field, Condition> Hpexpire<Key, Field, Condition> {
             key: self.key,
             milliseconds: self.milliseconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    pub fn gt_if(self, given: bool) -> Hpexpire<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hpexpire<Key, Field, Option<Tok>>
+    pub fn lt_if(self, given: bool) -> Hpexpire<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpire {
             key: self.key,
             milliseconds: self.milliseconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             field: self.field,
         }
     }
@@ -2320,17 +2425,20 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> Command for Hpexpire<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> Command for Hpexpire<Key, Field, Condition, Comparison> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.milliseconds.num_args()
-            + self.condition.num_args() + self.field.num_args()
+            + self.condition.num_args() + self.comparison.num_args()
+            + self.field.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"HPEXPIRE");
         self.key.write_args(out);
         self.milliseconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
         out.write_bytes(b"FIELDS");
         write_count(out, self.field.num_args(), 1);
         self.field.write_args(out);
@@ -2343,7 +2451,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> CommandKeys for Hpexpire<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> CommandKeys for Hpexpire<Key, Field, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
@@ -2353,7 +2462,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> fmt::Debug for Hpexpire<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> fmt::Debug for Hpexpire<Key, Field, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -2418,11 +2528,12 @@ pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
     key: Key,
     unix_time_milliseconds: impl IntoUnixMillis,
     field: Field,
-) -> Hpexpireat<Key, Field, Unset> {
+) -> Hpexpireat<Key, Field, Unset, Unset> {
     Hpexpireat {
         key,
         unix_time_milliseconds: IntoUnixMillis::into_unix_millis(unix_time_milliseconds),
         condition: Unset,
+        comparison: Unset,
         field,
     }
 }
@@ -2433,31 +2544,36 @@ pub fn hpexpireat<Key: ToValkeyArg, Field: ToValkeyArgs + Elements<shape::Arg>>(
 /// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Hpexpireat<Key, Field, Condition> {
+pub struct Hpexpireat<Key, Field, Condition, Comparison> {
     key: Key,
     unix_time_milliseconds: i64,
     condition: Condition,
+    comparison: Comparison,
     field: Field,
 }
-impl<Key, Field, Condition> Hpexpireat<Key, Field, Condition> {
+impl<Key, Field, Condition, Comparison> Hpexpireat<Key, Field, Condition, Comparison> {
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn nx(self) -> Hpexpireat<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    pub fn nx(self) -> Hpexpireat<Key, Field, Sole<Tok>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: Tok("NX"),
+            condition: Sole(Tok("NX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn xx(self) -> Hpexpireat<Key, Field, Tok>
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    pub fn xx(self) -> Hpexpireat<Key, Field, Tok, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2465,67 +2581,83 @@ impl<Key, Field, Condition> Hpexpireat<Key, Field, Condition> {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: Tok("XX"),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn gt(self) -> Hpexpireat<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn gt(self) -> Hpexpireat<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: Tok("GT"),
+            condition: self.condition,
+            comparison: Sole(Tok("GT")),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
-    pub fn lt(self) -> Hpexpireat<Key, Field, Tok>
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    pub fn lt(self) -> Hpexpireat<Key, Field, Condition, Sole<Tok>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: Tok("LT"),
+            condition: self.condition,
+            comparison: Sole(Tok("LT")),
             field: self.field,
         }
     }
     /// `NX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `NX`
-    pub fn nx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Hpexpireat<Key, Field, Option<Sole<Tok>>, Comparison>
     where
         Condition: Unfilled,
+        Comparison: Combinable,
     {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: given.then_some(Tok("NX")),
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `XX`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
     ///
     /// The run-time form of [`xx`](Self::xx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `XX`
-    pub fn xx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    pub fn xx_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>, Comparison>
     where
         Condition: Unfilled,
     {
@@ -2533,46 +2665,61 @@ impl<Key, Field, Condition> Hpexpireat<Key, Field, Condition> {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
             condition: given.then_some(Tok("XX")),
+            comparison: self.comparison,
             field: self.field,
         }
     }
     /// `GT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `GT`
-    pub fn gt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    pub fn gt_if(
+        self,
+        given: bool,
+    ) -> Hpexpireat<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: given.then_some(Tok("GT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
             field: self.field,
         }
     }
     /// `LT`
     ///
-    /// One choice of the `condition` option (`NX | XX | GT | LT`): the others cannot be given with it.
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
     ///
     /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
     ///
     /// **Arguments**
     ///
     /// - `given`: whether to give `LT`
-    pub fn lt_if(self, given: bool) -> Hpexpireat<Key, Field, Option<Tok>>
+    pub fn lt_if(
+        self,
+        given: bool,
+    ) -> Hpexpireat<Key, Field, Condition, Option<Sole<Tok>>>
     where
-        Condition: Unfilled,
+        Comparison: Unfilled,
+        Condition: Combinable,
     {
         Hpexpireat {
             key: self.key,
             unix_time_milliseconds: self.unix_time_milliseconds,
-            condition: given.then_some(Tok("LT")),
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             field: self.field,
         }
     }
@@ -2581,17 +2728,20 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> Command for Hpexpireat<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> Command for Hpexpireat<Key, Field, Condition, Comparison> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         3 + self.key.num_args() + self.unix_time_milliseconds.num_args()
-            + self.condition.num_args() + self.field.num_args()
+            + self.condition.num_args() + self.comparison.num_args()
+            + self.field.num_args()
     }
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write_bytes(b"HPEXPIREAT");
         self.key.write_args(out);
         self.unix_time_milliseconds.write_args(out);
         self.condition.write_args(out);
+        self.comparison.write_args(out);
         out.write_bytes(b"FIELDS");
         write_count(out, self.field.num_args(), 1);
         self.field.write_args(out);
@@ -2604,7 +2754,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> CommandKeys for Hpexpireat<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> CommandKeys for Hpexpireat<Key, Field, Condition, Comparison> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
@@ -2614,7 +2765,8 @@ impl<
     Key: ToValkeyArg,
     Field: ToValkeyArgs + Elements<shape::Arg>,
     Condition: ToValkeyArgs,
-> fmt::Debug for Hpexpireat<Key, Field, Condition> {
+    Comparison: ToValkeyArgs,
+> fmt::Debug for Hpexpireat<Key, Field, Condition, Comparison> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }

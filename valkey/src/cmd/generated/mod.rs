@@ -58,7 +58,7 @@ pub use self::generic::{
 };
 pub use self::geo::{
     geoadd, geodist, geohash, geopos, georadius, georadiusbymember, georadiusbymember_ro,
-    georadius_ro, GeosearchBy, LonLat, geosearch, GeosearchstoreBy, geosearchstore,
+    georadius_ro, GeoPolygon, LonLat, geosearch, geosearchstore,
 };
 pub use self::hash::{
     hdel, hexists, hexpire, hexpireat, hexpiretime, hget, hgetall, hgetdel, hgetex,

@@ -5,10 +5,10 @@
 #![allow(unused_imports, clippy::type_complexity)]
 
 use crate::cmd::parts::{
-    if_newer, newer, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Combinable, EachArg, EachTok, Elements, Given, OneElement, Pairs, Present, Raise, Reply, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
+    if_newer, newer, same_length, write_count, IntoMillis, IntoSeconds, IntoSecondsF64, IntoUnixMillis, IntoUnixSeconds, Base, Block, Chosen, Combinable, EachArg, EachTok, Elements, Filled, Given, OneElement, Pairs, Present, Raise, Reply, SameLength, Sole, Tok, Tokened, Unfilled, Unset, Unzip, L1, L2,
 };
 use crate::cmd::parts as shape;
-use crate::cmd::{fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
+use crate::cmd::{check_arity, fmt_command, one_key, part_keys, ArgMeta, CommandKeys, Pick, BeginSearch, BlockingRule, Command, CommandFlags, CommandMeta, FindKeys, KeySpec, Redact, Session, TimeUnit, Version};
 use crate::convert::{ArgWriter, FromValkey, ToValkeyArg, ToValkeyArgs};
 use crate::value::Value;
 use bytes::Bytes;
@@ -463,7 +463,7 @@ pub(crate) static ZADD: CommandMeta = CommandMeta {
 /// - `key`: a key — `key`
 /// - `data`: one or more: a collection of tuples `(score, member)`, or a single one — `score member [score member ...]`
 ///
-/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`, `xx_if`, `ch_if`
+/// **Options** (methods of [`Zadd`](struct@Zadd)): `nx`, `xx`, `gt`, `lt`, `ch`, `incr`, `nx_if`, `xx_if`, `gt_if`, `lt_if`, `ch_if`
 #[cfg_attr(
     not(doctest),
     doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: i64 = con.send(cmd::zadd(\"k\", [(0.5, \"1\")]))?;\n# Ok(()) }\n```"
@@ -647,6 +647,41 @@ impl<
             _reply: PhantomData,
         }
     }
+    /// `NX`
+    ///
+    /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`nx`](Self::nx): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `gt()`, `lt()`: they do not compile together.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `NX`
+    pub fn nx_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Option<Sole<Tok>>, Comparison, Change, Increment, O>
+    where
+        Condition: Unfilled,
+        Comparison: Combinable,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(3, 0, 2)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: given.then_some(Sole(Tok("NX"))),
+            comparison: self.comparison,
+            change: self.change,
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
     /// `XX`
     ///
     /// One choice of the `condition` option (`NX | XX`): the others cannot be given with it.
@@ -672,6 +707,76 @@ impl<
             key: self.key,
             condition: given.then_some(Tok("XX")),
             comparison: self.comparison,
+            change: self.change,
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `GT`
+    ///
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`gt`](Self::gt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `GT`
+    pub fn gt_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Condition, Option<Sole<Tok>>, Change, Increment, O>
+    where
+        Comparison: Unfilled,
+        Condition: Combinable,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("GT"))),
+            change: self.change,
+            increment: self.increment,
+            data: self.data,
+            min_version,
+            _reply: PhantomData,
+        }
+    }
+    /// `LT`
+    ///
+    /// One choice of the `comparison` option (`GT | LT`): the others cannot be given with it.
+    ///
+    /// The run-time form of [`lt`](Self::lt): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
+    ///
+    /// The server refuses it together with `nx()`: they do not compile together.
+    ///
+    /// **Arguments**
+    ///
+    /// - `given`: whether to give `LT`
+    pub fn lt_if(
+        self,
+        given: bool,
+    ) -> Zadd<Key, Data, Condition, Option<Sole<Tok>>, Change, Increment, O>
+    where
+        Comparison: Unfilled,
+        Condition: Combinable,
+    {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(6, 2, 0)))
+        } else {
+            self.min_version
+        };
+        Zadd {
+            key: self.key,
+            condition: self.condition,
+            comparison: given.then_some(Sole(Tok("LT"))),
             change: self.change,
             increment: self.increment,
             data: self.data,
@@ -1377,6 +1482,8 @@ impl<
 > Zinter<Key, Weight, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -1386,6 +1493,7 @@ impl<
     ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zinter {
             key: self.key,
@@ -1457,6 +1565,8 @@ impl<
     ///
     /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -1466,6 +1576,7 @@ impl<
     ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zinter {
             key: self.key,
@@ -1592,6 +1703,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTER)
+    }
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        same_length(
+            &ZINTER,
+            "WEIGHTS",
+            self.weight.num_args(),
+            self.key.num_args(),
+            "key",
+        )?;
+        check_arity(&ZINTER, num_args)
     }
 }
 impl<
@@ -1837,6 +1958,8 @@ impl<
 > Zinterstore<Destination, Key, Weight, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -1846,6 +1969,7 @@ impl<
     ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zinterstore {
             destination: self.destination,
@@ -1900,6 +2024,8 @@ impl<
     ///
     /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -1909,6 +2035,7 @@ impl<
     ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zinterstore {
             destination: self.destination,
@@ -2008,6 +2135,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZINTERSTORE)
+    }
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        same_length(
+            &ZINTERSTORE,
+            "WEIGHTS",
+            self.weight.num_args(),
+            self.key.num_args(),
+            "key",
+        )?;
+        check_arity(&ZINTERSTORE, num_args)
     }
 }
 impl<
@@ -5485,6 +5622,8 @@ impl<
 > Zunion<Key, Weight, Aggregate, Withscores, T> {
     /// `WEIGHTS weight [weight ...]`
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -5494,6 +5633,7 @@ impl<
     ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zunion {
             key: self.key,
@@ -5565,6 +5705,8 @@ impl<
     ///
     /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -5574,6 +5716,7 @@ impl<
     ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zunion {
             key: self.key,
@@ -5701,6 +5844,16 @@ impl<
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNION)
     }
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        same_length(
+            &ZUNION,
+            "WEIGHTS",
+            self.weight.num_args(),
+            self.key.num_args(),
+            "key",
+        )?;
+        check_arity(&ZUNION, num_args)
+    }
 }
 impl<
     Key: ToValkeyArgs + Elements<shape::Arg>,
@@ -5818,6 +5971,8 @@ impl<
 > Zunionstore<Destination, Key, Weight, Aggregate> {
     /// `WEIGHTS weight [weight ...]`
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -5827,6 +5982,7 @@ impl<
     ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zunionstore {
             destination: self.destination,
@@ -5881,6 +6037,8 @@ impl<
     ///
     /// The run-time form of [`weights`](Self::weights): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
+    /// One value per element of `key`: arrays of another length do not compile; collections are compared before sending (an `InvalidInput` error, nothing sent).
+    ///
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
@@ -5890,6 +6048,7 @@ impl<
     ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
     where
         Weight: Unfilled,
+        Key: SameLength<Weight2>,
     {
         Zunionstore {
             destination: self.destination,
@@ -5989,6 +6148,16 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZUNIONSTORE)
+    }
+    fn check_num_args(&self, num_args: usize) -> crate::Result<()> {
+        same_length(
+            &ZUNIONSTORE,
+            "WEIGHTS",
+            self.weight.num_args(),
+            self.key.num_args(),
+            "key",
+        )?;
+        check_arity(&ZUNIONSTORE, num_args)
     }
 }
 impl<
