@@ -2,7 +2,7 @@
 //! one command type, or a run-time [`Pipeline`]) is encoded in one go and its replies are decoded
 //! back into each command's `Output`. The connections only move the bytes.
 
-use crate::cmd::{encode, Blocks, Command, Session};
+use crate::cmd::{encode, name_of as command_name, name_of_encoded, Blocks, Command, Session};
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, ServerInfo};
@@ -36,17 +36,23 @@ fn in_command(e: Error, index: usize, name: &str) -> Error {
     e.context(format!("command #{index} ({name}) failed"))
 }
 
-fn command_name<C: Command + ?Sized>(cmd: &C) -> Cow<'static, str> {
-    match cmd.meta() {
-        Some(m) => Cow::Borrowed(m.name),
-        None => {
-            let mut buf = Vec::new();
-            match encode(cmd, &mut buf) {
-                Ok(()) => name_of_encoded(&buf),
-                Err(_) => Cow::Borrowed("?"),
-            }
-        }
+/// How errors name a batch: `pipeline of 3 (INCR …)`, `transaction of 1 (SET)` (the first
+/// command's name and the count; never arguments).
+pub(crate) fn batch_name(
+    transaction: bool,
+    n: usize,
+    first: impl FnOnce() -> Cow<'static, str>,
+) -> Cow<'static, str> {
+    let what = if transaction {
+        "transaction"
+    } else {
+        "pipeline"
+    };
+    if n == 0 {
+        return Cow::Owned(format!("empty {what}"));
     }
+    let more = if n > 1 { " …" } else { "" };
+    Cow::Owned(format!("{what} of {n} ({}{more})", first()))
 }
 
 /// What the executors must know about a batch before sending it.
@@ -95,20 +101,6 @@ fn check_one<C: Command + ?Sized>(cmd: &C, server: &ServerInfo) -> Result<Option
     } else {
         None
     })
-}
-
-/// The name of one encoded command (with its subcommand when the specs know it), for errors.
-fn name_of_encoded(cmd: &[u8]) -> Cow<'static, str> {
-    let args = crate::cmd::split_encoded(cmd);
-    let sub = args.get(1).copied();
-    match args.first().and_then(|name| crate::cmd::lookup(name, sub)) {
-        Some(meta) => Cow::Borrowed(meta.name),
-        None => Cow::Owned(
-            args.first()
-                .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
-                .unwrap_or_else(|| "?".into()),
-        ),
-    }
 }
 
 /// A batch of commands that runs as one pipeline or transaction.
@@ -673,4 +665,22 @@ pub(crate) fn decode_durable<P: Commands>(
     let wait = frames.pop().ok_or_else(missing_reply)?;
     let out = cmds.decode(&mut frames.into_iter().map(Reply::Frame))?;
     Ok((out, durability.acks(&wait)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_name;
+
+    #[test]
+    fn a_batch_is_named_by_its_count_and_first_command() {
+        assert_eq!(
+            batch_name(false, 3, || "INCR".into()),
+            "pipeline of 3 (INCR …)"
+        );
+        assert_eq!(
+            batch_name(true, 1, || "SET".into()),
+            "transaction of 1 (SET)"
+        );
+        assert_eq!(batch_name(false, 0, || unreachable!()), "empty pipeline");
+    }
 }

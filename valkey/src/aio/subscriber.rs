@@ -199,7 +199,22 @@ impl SharedSubscriber {
         self.change(Family::Shard, false, &channels).await
     }
 
+    /// Sends a (un)subscribe and waits for its confirmations; an error names the command and
+    /// the server.
     async fn change(
+        &self,
+        family: Family,
+        subscribe: bool,
+        names: &dyn crate::ToValkeyArgs,
+    ) -> Result<Vec<Confirmation>> {
+        let r = self.change_unnamed(family, subscribe, names).await;
+        r.map_err(|e| {
+            self.con
+                .command_failed(e, || family.command(subscribe).into())
+        })
+    }
+
+    async fn change_unnamed(
         &self,
         family: Family,
         subscribe: bool,
