@@ -235,6 +235,14 @@ fn a_server_error_reply_names_the_command_and_keeps_its_code() {
         assert!(e.to_string().contains("command #1 (INCR)"), "{e}");
         let e = sync.transaction((cmd::incr("list"),)).unwrap_err();
         check(&e, "transaction of 1 (INCR)");
+        // Each command's own error of a batch names the batch and the server too.
+        let (set, incr) = sync
+            .pipe_results((cmd::set("k", "v"), cmd::incr("list")))
+            .unwrap();
+        set.unwrap();
+        check(&incr.unwrap_err(), "pipeline of 2 (SET …)");
+        let (incr,) = sync.transaction_results((cmd::incr("list"),)).unwrap();
+        check(&incr.unwrap_err(), "transaction of 1 (INCR)");
         let mut p = Pipeline::new();
         p.push(cmd::lpush("list", ["b"]));
         p.push(cmd::incr("list"));
@@ -260,6 +268,11 @@ fn a_server_error_reply_names_the_command_and_keeps_its_code() {
                 .await
                 .unwrap_err();
             check(&e, "transaction of 2 (GET …)");
+            let (_, incr) = con
+                .pipe_results((cmd::set("k", "v"), cmd::incr("list")))
+                .await
+                .unwrap();
+            check(&incr.unwrap_err(), "pipeline of 2 (SET …)");
             // A blocking command on a dedicated connection ("k" holds a string).
             let e = con
                 .send(cmd::blpop::<_, Value>(["k"], 0.1))

@@ -130,9 +130,14 @@ pub trait Commands {
     /// command).
     #[doc(hidden)]
     fn decode(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Output>;
-    /// Decodes each reply into its command's own `Result`.
+    /// Decodes each reply into its command's own `Result`; `named` adds the batch and the
+    /// server to each command's error.
     #[doc(hidden)]
-    fn decode_results(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Results>;
+    fn decode_results(
+        &self,
+        replies: &mut dyn Iterator<Item = Reply>,
+        named: &dyn Fn(Error) -> Error,
+    ) -> Result<Self::Results>;
 }
 
 fn missing_reply() -> Error {
@@ -174,10 +179,14 @@ macro_rules! tuple_commands {
                         .map_err(|e| in_command(e, $i, &command_name(&self.$i)))?,
                 )+))
             }
-            fn decode_results(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Results> {
+            fn decode_results(
+                &self,
+                replies: &mut dyn Iterator<Item = Reply>,
+                named: &dyn Fn(Error) -> Error,
+            ) -> Result<Self::Results> {
                 Ok(($(
                     replies.next().ok_or_else(missing_reply)?.decode::<$T::Output>()
-                        .map_err(|e| in_command(e, $i, &command_name(&self.$i))),
+                        .map_err(|e| named(in_command(e, $i, &command_name(&self.$i)))),
                 )+))
             }
         }
@@ -246,11 +255,18 @@ impl<C: Command> Commands for Vec<C> {
         }
         Ok(out)
     }
-    fn decode_results(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Results> {
+    fn decode_results(
+        &self,
+        replies: &mut dyn Iterator<Item = Reply>,
+        named: &dyn Fn(Error) -> Error,
+    ) -> Result<Self::Results> {
         let mut out = Vec::with_capacity(self.len());
         for (i, c) in self.iter().enumerate() {
             let r = replies.next().ok_or_else(missing_reply)?;
-            out.push(r.decode().map_err(|e| in_command(e, i, &command_name(c))));
+            out.push(
+                r.decode()
+                    .map_err(|e| named(in_command(e, i, &command_name(c)))),
+            );
         }
         Ok(out)
     }

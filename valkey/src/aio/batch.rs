@@ -33,7 +33,10 @@ impl MultiplexedConnection {
     pub async fn pipe_results<P: Commands>(&self, cmds: P) -> Result<P::Results> {
         let frames = self.batch(&cmds, false).await;
         frames
-            .and_then(|frames| cmds.decode_results(&mut frames.into_iter().map(Reply::Frame)))
+            .and_then(|frames| {
+                let named = |e| self.batch_failed(e, false, &cmds);
+                cmds.decode_results(&mut frames.into_iter().map(Reply::Frame), &named)
+            })
             .map_err(|e| self.batch_failed(e, false, &cmds))
     }
 
@@ -50,7 +53,10 @@ impl MultiplexedConnection {
     pub async fn transaction_results<P: Commands>(&self, cmds: P) -> Result<P::Results> {
         let replies = self.exec(&cmds).await;
         replies
-            .and_then(|replies| cmds.decode_results(&mut replies.into_iter()))
+            .and_then(|replies| {
+                let named = |e| self.batch_failed(e, true, &cmds);
+                cmds.decode_results(&mut replies.into_iter(), &named)
+            })
             .map_err(|e| self.batch_failed(e, true, &cmds))
     }
 

@@ -36,7 +36,10 @@ impl Connection {
     /// Like [`Connection::pipe`], but every command's own `Result` is returned.
     pub fn pipe_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
         self.batch(&cmds, false)
-            .and_then(|frames| cmds.decode_results(&mut frames.into_iter().map(Reply::Frame)))
+            .and_then(|frames| {
+                let named = |e| self.batch_failed(e, false, &cmds);
+                cmds.decode_results(&mut frames.into_iter().map(Reply::Frame), &named)
+            })
             .map_err(|e| self.batch_failed(e, false, &cmds))
     }
 
@@ -53,7 +56,10 @@ impl Connection {
     /// Like [`Connection::transaction`], but every command's own `Result` is returned.
     pub fn transaction_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
         self.exec(&cmds)
-            .and_then(|replies| cmds.decode_results(&mut replies.into_iter()))
+            .and_then(|replies| {
+                let named = |e| self.batch_failed(e, true, &cmds);
+                cmds.decode_results(&mut replies.into_iter(), &named)
+            })
             .map_err(|e| self.batch_failed(e, true, &cmds))
     }
 
