@@ -14,6 +14,37 @@ use valkey_tests::{free_port, Server, ServerOptions};
 
 const PROTOCOLS: [Protocol; 2] = [Protocol::Resp2, Protocol::Resp3];
 
+/// Counts the allocations of the current thread, so that a test can show that naming the
+/// command and server costs nothing when a command succeeds.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the counter is a
+// thread-local `Cell` without a destructor, which allocates nothing.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|n| n.get())
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -418,4 +449,40 @@ fn a_command_in_flight_when_the_server_dies_is_unclear_and_says_where_and_what()
         check(&e);
         check(&blocked.join().unwrap());
     }
+}
+
+#[test]
+fn naming_costs_nothing_when_commands_succeed() {
+    const N: u64 = 2000;
+    let server = ServerOptions::valkey().start().unwrap();
+    let mut sync = Connection::open(server.url()).unwrap();
+    for _ in 0..100 {
+        let _: i64 = sync.send(cmd::incr("n")).unwrap();
+    }
+    let before = allocations();
+    for _ in 0..N {
+        let _: i64 = sync.send(cmd::incr("n")).unwrap();
+    }
+    let sync_allocs = allocations() - before;
+    // The runtime, its IO tasks and the commands all run on this thread.
+    let async_allocs = rt().block_on(async {
+        let con = MultiplexedConnection::open(server.url()).await.unwrap();
+        for _ in 0..100 {
+            let _: i64 = con.send(cmd::incr("n")).await.unwrap();
+        }
+        let before = allocations();
+        for _ in 0..N {
+            let _: i64 = con.send(cmd::incr("n")).await.unwrap();
+        }
+        allocations() - before
+    });
+    eprintln!("allocations for {N} INCRs: sync {sync_allocs}, async {async_allocs}");
+    assert!(
+        sync_allocs < N / 100,
+        "sync: {sync_allocs} allocations for {N} commands"
+    );
+    assert!(
+        async_allocs < N / 100,
+        "async: {async_allocs} allocations for {N} commands"
+    );
 }
