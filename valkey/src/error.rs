@@ -80,9 +80,11 @@ struct Inner {
     op: Option<Op>,
 }
 
-/// What an error is about: a command (or a batch, `pipeline of 3 (INCR …)`) and the server.
+/// What an error is about: a command (or a batch, `pipeline of 3 (INCR …)`) and the server,
+/// or only the server (a subscriber's lost connection).
+#[derive(Clone)]
 struct Op {
-    command: Cow<'static, str>,
+    command: Option<Cow<'static, str>>,
     addr: String,
 }
 
@@ -203,9 +205,26 @@ impl Error {
     /// named them already. Called on the error path only.
     #[cold]
     pub(crate) fn in_command(mut self, command: Cow<'static, str>, addr: &Addr) -> Error {
+        match &mut self.inner.op {
+            None => {
+                self.inner.op = Some(Op {
+                    command: Some(command),
+                    addr: addr.endpoint().to_string(),
+                })
+            }
+            Some(op) if op.command.is_none() => op.command = Some(command),
+            Some(_) => {}
+        }
+        self
+    }
+
+    /// Names the server the error is about, for an error of no one command (a subscriber's
+    /// lost connection): `127.0.0.1:6379: the server closed the connection`.
+    #[cold]
+    pub(crate) fn at_server(mut self, addr: &Addr) -> Error {
         if self.inner.op.is_none() {
             self.inner.op = Some(Op {
-                command,
+                command: None,
                 addr: addr.endpoint().to_string(),
             });
         }
@@ -236,6 +255,22 @@ impl Error {
         e
     }
 
+    /// A copy of this error (its cause shared), for the events that hand one error to a
+    /// subscriber while the connection keeps its own.
+    pub(crate) fn duplicate(&self) -> Error {
+        let i = &self.inner;
+        Error {
+            inner: Box::new(Inner {
+                kind: i.kind,
+                message: i.message.clone(),
+                server: i.server.clone(),
+                timed_out: i.timed_out,
+                source: i.source.clone(),
+                op: i.op.clone(),
+            }),
+        }
+    }
+
     /// The same error, now saying the command was sent and may have run (`Unclear`).
     pub fn unclear(self) -> Error {
         self.with_kind(ErrorKind::Unclear)
@@ -264,11 +299,12 @@ impl Error {
     /// The command the error is about (`GET`, `CLIENT KILL`, or a batch such as
     /// `pipeline of 3 (INCR …)`), when it came from sending one. Never its arguments.
     pub fn command(&self) -> Option<&str> {
-        self.inner.op.as_ref().map(|op| &*op.command)
+        self.inner.op.as_ref()?.command.as_deref()
     }
 
     /// The address of the server the command was sent to (`127.0.0.1:6379`, or a Unix
-    /// socket's path), when the error came from sending one.
+    /// socket's path), when the error came from sending one (or from a subscriber's
+    /// connection).
     pub fn server_addr(&self) -> Option<&str> {
         self.inner.op.as_ref().map(|op| op.addr.as_str())
     }
@@ -369,8 +405,16 @@ impl Error {
 /// that walks the chain (`anyhow`'s `{:#}`) shows it once, after this.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(op) = &self.inner.op {
-            write!(f, "{} on {}: ", op.command, op.addr)?;
+        match &self.inner.op {
+            Some(Op {
+                command: Some(command),
+                addr,
+            }) => write!(f, "{command} on {addr}: ")?,
+            Some(Op {
+                command: None,
+                addr,
+            }) => write!(f, "{addr}: ")?,
+            None => {}
         }
         match (&self.inner.server, self.inner.message.is_empty()) {
             (Some(s), true) => write!(f, "server error: {s}"),

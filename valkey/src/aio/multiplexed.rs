@@ -768,7 +768,8 @@ impl Shared {
             st.settle(p, Err(e), &mut wake);
         }
         if let Some(sub) = st.sub.as_mut() {
-            sub.disconnected(&err, &mut wake);
+            let lost = err.duplicate().at_server(&self.info.addr);
+            sub.disconnected(&lost, &mut wake);
         }
         let resubscribe = st.sub.as_ref().is_some_and(SubState::any);
         let reconnect = (resubscribe || !st.pending.is_empty()) && !st.closed && !self.dedicated;

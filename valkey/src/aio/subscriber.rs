@@ -96,7 +96,7 @@ impl SubState {
         }
         let at = SystemTime::now();
         self.lost = Some((at, error.to_string()));
-        let error = Error::derived(error.kind(), error.to_string(), error);
+        let error = error.duplicate();
         self.push(Event::Disconnected(Disconnected { at, error }), wake);
     }
 

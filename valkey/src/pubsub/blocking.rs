@@ -285,7 +285,8 @@ impl PubSub {
     fn lost(&mut self, e: Error) {
         tracing::debug!("subscriber connection lost: {e}");
         self.con = None;
-        self.core.on_lost(e, Instant::now());
+        self.core
+            .on_lost(e.at_server(&self.info.addr), Instant::now());
     }
 }
 

@@ -317,7 +317,8 @@ impl AsyncPubSub {
         self.io = None;
         self.out.clear();
         self.written = 0;
-        self.core.on_lost(e, std::time::Instant::now());
+        self.core
+            .on_lost(e.at_server(&self.info.addr), std::time::Instant::now());
     }
 }
 
