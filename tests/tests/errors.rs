@@ -278,7 +278,8 @@ fn a_server_error_reply_names_the_command_and_keeps_its_code() {
         p.push(cmd::lpush("list", ["b"]));
         p.push(cmd::incr("list"));
         let e = sync.run(&p).unwrap().check().err().unwrap();
-        assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+        check(&e, "pipeline of 2 (LPUSH …)");
+        assert!(e.to_string().contains("command #1 (INCR)"), "{e}");
         rt().block_on(async {
             let con = MultiplexedConnection::open(info(&server, protocol))
                 .await
@@ -304,6 +305,10 @@ fn a_server_error_reply_names_the_command_and_keeps_its_code() {
                 .await
                 .unwrap();
             check(&incr.unwrap_err(), "pipeline of 2 (SET …)");
+            let mut p = Pipeline::new();
+            let incr = p.push(cmd::incr("list"));
+            let replies = con.run_transaction(&p).await.unwrap();
+            check(&replies.get(incr).unwrap_err(), "transaction of 1 (INCR)");
             // A blocking command on a dedicated connection ("k" holds a string).
             let e = con
                 .send(cmd::blpop::<_, Value>(["k"], 0.1))

@@ -3,6 +3,7 @@
 //! back into each command's `Output`. The connections only move the bytes.
 
 use crate::cmd::{encode, name_of as command_name, name_of_encoded, Blocks, Command, Session};
+use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, ServerInfo};
@@ -10,6 +11,7 @@ use crate::value::Value;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// One command's reply inside a batch: its own frame (pipeline) or an element of EXEC's array
 /// (transaction).
@@ -406,10 +408,19 @@ impl Pipeline {
         name_of_encoded(&self.buf[start as usize..end])
     }
 
-    pub(crate) fn replies(&self, replies: Vec<Reply>) -> Replies<'_> {
+    /// The replies of a run on the server `info` names (as a transaction or not), for
+    /// errors that name the batch and the server.
+    pub(crate) fn replies(
+        &self,
+        replies: Vec<Reply>,
+        info: &Arc<ConnectionInfo>,
+        transaction: bool,
+    ) -> Replies<'_> {
         Replies {
             replies,
             pipeline: self,
+            info: Arc::clone(info),
+            transaction,
         }
     }
 }
@@ -418,6 +429,9 @@ impl Pipeline {
 pub struct Replies<'p> {
     replies: Vec<Reply>,
     pipeline: &'p Pipeline,
+    /// The server it ran on, for errors.
+    info: Arc<ConnectionInfo>,
+    transaction: bool,
 }
 
 impl Replies<'_> {
@@ -436,7 +450,17 @@ impl Replies<'_> {
                 "no reply at that index",
             )),
         }
-        .map_err(|e| in_command(e, index, &self.pipeline.name_of(index)))
+        .map_err(|e| self.named(in_command(e, index, &self.pipeline.name_of(index))))
+    }
+
+    /// Names the batch and the server in a command's error (the error path only).
+    #[cold]
+    fn named(&self, e: Error) -> Error {
+        let p = self.pipeline;
+        e.in_command(
+            batch_name(self.transaction, p.len(), || p.name_of(0)),
+            &self.info.addr,
+        )
     }
 
     /// Every reply as a `Result<Value>`, in order.
@@ -465,7 +489,7 @@ impl Replies<'_> {
                 _ => None,
             };
             if let Some(e) = err {
-                return Err(in_command(e, i, &self.pipeline.name_of(i)));
+                return Err(self.named(in_command(e, i, &self.pipeline.name_of(i))));
             }
         }
         Ok(self)

@@ -88,7 +88,8 @@ impl MultiplexedConnection {
                 Ok(())
             })
             .await?;
-        Ok(pipeline.replies(frames.into_iter().map(Reply::Frame).collect()))
+        let replies = frames.into_iter().map(Reply::Frame).collect();
+        Ok(pipeline.replies(replies, self.arc_info(), false))
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
@@ -109,7 +110,7 @@ impl MultiplexedConnection {
             })
             .await?;
         let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
-        Ok(pipeline.replies(replies))
+        Ok(pipeline.replies(replies, self.arc_info(), true))
     }
 
     /// Writes the commands, then waits until the server confirms them as `durability` asks

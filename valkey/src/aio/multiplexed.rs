@@ -333,6 +333,11 @@ impl MultiplexedConnection {
         &self.owner.shared
     }
 
+    /// The settings, shared (for what outlives a call, such as a pipeline's replies).
+    pub(crate) fn arc_info(&self) -> &Arc<ConnectionInfo> {
+        &self.shared().info
+    }
+
     /// Sends a command and reads its reply into the command's `Output`.
     pub async fn send<C: Command>(&self, cmd: C) -> Result<C::Output> {
         self.send_as(&cmd).await

@@ -90,7 +90,7 @@ impl Connection {
         buf.clear();
         buf.extend_from_slice(encoded);
         let replies = self.exchange_with(pipeline.len(), info.blocks, Reply::Frame)?;
-        Ok(pipeline.replies(replies))
+        Ok(pipeline.replies(replies, self.arc_info(), false))
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
@@ -111,7 +111,7 @@ impl Connection {
         })?;
         let frames = self.exchange_transaction(n + 2)?;
         let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
-        Ok(pipeline.replies(replies))
+        Ok(pipeline.replies(replies, self.arc_info(), true))
     }
 
     /// Writes the commands, then waits until the server confirms them as `durability` asks

@@ -250,6 +250,11 @@ impl Connection {
         &self.session.info
     }
 
+    /// The settings, shared (for what outlives a call, such as a pipeline's replies).
+    pub(crate) fn arc_info(&self) -> &Arc<ConnectionInfo> {
+        &self.session.info
+    }
+
     fn connect(&mut self) -> Result<()> {
         self.connect_within(None)
     }
