@@ -1,8 +1,9 @@
 //! `Error`: one opaque error type for the whole crate, with a `#[non_exhaustive]` kind and `is_*()`
 //! predicates. A server error keeps its code and message; no error ever carries a password.
 //!
-//! How an error reads: `[COMMAND on ADDRESS: ]what happened[: server error: CODE message]`. The
-//! command and address are attached by the executors, on the error path only. An underlying
+//! How an error reads: `[COMMAND on ADDRESS: ]what happened[: server error: CODE message]` (a
+//! subscriber's lost connection: `ADDRESS: what happened`). The command and address are
+//! attached by the executors, on the error path only. An underlying
 //! cause (an `io::Error`, a JSON error) is returned by `source()` and is not repeated in
 //! `Display`, so that a report walking the chain (`anyhow`'s `{:#}`) shows it once; the message
 //! says in words what happened without it (`connection refused`, `no reply within 500ms`).
@@ -246,8 +247,8 @@ impl Error {
         self
     }
 
-    /// A new error of `kind` saying `message`, keeping whether `cause` was a timeout (for the
-    /// errors each caller of a failed connection gets).
+    /// A new error of `kind` saying `message`, keeping whether `cause` was a timeout and its
+    /// source (for the errors each caller of a failed connection gets).
     pub(crate) fn derived(kind: ErrorKind, message: String, cause: &Error) -> Error {
         let mut e = Error::new(kind, message);
         e.inner.timed_out |= cause.inner.timed_out;
