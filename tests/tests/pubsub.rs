@@ -453,6 +453,14 @@ fn a_frozen_server_is_noticed_within_twice_the_health_check_interval() {
             };
             let noticed = paused.elapsed();
             assert!(d.error.is_timeout(), "{}", d.error);
+            // The loss names the server and says how long it was silent.
+            let addr = format!("{}:{}", server.host(), server.port());
+            assert_eq!(d.error.server_addr(), Some(addr.as_str()), "{}", d.error);
+            assert!(
+                d.error.to_string().contains(&format!("{interval:?}")),
+                "{}",
+                d.error
+            );
             assert!(
                 noticed <= interval * 2 + Duration::from_millis(300),
                 "noticed after {noticed:?}"

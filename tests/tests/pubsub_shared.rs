@@ -122,7 +122,19 @@ fn a_killed_connection_resubscribes_and_reports_the_gap_in_band() {
             .await
             .unwrap()
             .unwrap();
-        assert!(matches!(ev, Event::Disconnected(_)), "{ev:?}");
+        let Event::Disconnected(lost) = ev else {
+            panic!("{ev:?}")
+        };
+        // The loss names the server (no command: it is the subscriber's connection).
+        let addr = format!("{}:{}", server.host(), server.port());
+        assert_eq!(
+            lost.error.server_addr(),
+            Some(addr.as_str()),
+            "{}",
+            lost.error
+        );
+        assert_eq!(lost.error.command(), None, "{}", lost.error);
+        assert!(lost.error.to_string().starts_with(&format!("{addr}: ")));
         let ev = tokio::time::timeout(Duration::from_secs(5), sub.next())
             .await
             .unwrap()

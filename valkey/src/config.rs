@@ -40,6 +40,26 @@ impl fmt::Display for Addr {
     }
 }
 
+impl Addr {
+    /// The address as error messages show it: `127.0.0.1:6379`, `[::1]:6379`, or a Unix
+    /// socket's path (no scheme; TLS is a setting, not part of where the server is).
+    pub fn endpoint(&self) -> impl fmt::Display + '_ {
+        struct Endpoint<'a>(&'a Addr);
+        impl fmt::Display for Endpoint<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Addr::Tcp { host, port, .. } if host.contains(':') => {
+                        write!(f, "[{host}]:{port}")
+                    }
+                    Addr::Tcp { host, port, .. } => write!(f, "{host}:{port}"),
+                    Addr::Unix(p) => write!(f, "{}", p.display()),
+                }
+            }
+        }
+        Endpoint(self)
+    }
+}
+
 /// The RESP protocol version to speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Protocol {

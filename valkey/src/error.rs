@@ -1,8 +1,19 @@
 //! `Error`: one opaque error type for the whole crate, with a `#[non_exhaustive]` kind and `is_*()`
 //! predicates. A server error keeps its code and message; no error ever carries a password.
+//!
+//! How an error reads: `[COMMAND on ADDRESS: ]what happened[: server error: CODE message]` (a
+//! subscriber's lost connection: `ADDRESS: what happened`). The command and address are
+//! attached by the executors, on the error path only. An underlying
+//! cause (an `io::Error`, a JSON error) is returned by `source()` and is not repeated in
+//! `Display`, so that a report walking the chain (`anyhow`'s `{:#}`) shows it once; the message
+//! says in words what happened without it (`connection refused`, `no reply within 500ms`).
 
+use crate::config::Addr;
 use crate::value::ServerError;
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The crate's `Result`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,7 +74,19 @@ struct Inner {
     server: Option<ServerError>,
     /// A deadline elapsed (also set on `Unclear` errors caused by a silent server).
     timed_out: bool,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// The cause, shared with the errors derived from this one (every caller of a failed
+    /// connection gets the same `io::Error` as its source).
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    /// The command (or batch) and the server it was sent to.
+    op: Option<Op>,
+}
+
+/// What an error is about: a command (or a batch, `pipeline of 3 (INCR …)`) and the server,
+/// or only the server (a subscriber's lost connection).
+#[derive(Clone)]
+struct Op {
+    command: Option<Cow<'static, str>>,
+    addr: String,
 }
 
 impl Error {
@@ -76,6 +99,7 @@ impl Error {
                 server: None,
                 timed_out: kind == ErrorKind::Timeout,
                 source: None,
+                op: None,
             }),
         }
     }
@@ -87,7 +111,7 @@ impl Error {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Error {
         let mut e = Error::new(kind, message);
-        e.inner.source = Some(Box::new(source));
+        e.inner.source = Some(Arc::new(source));
         e
     }
 
@@ -114,13 +138,105 @@ impl Error {
         Error::new(ErrorKind::InvalidConfig, message)
     }
 
-    /// An I/O error, with what the client was doing.
+    /// An I/O error, with what the client was doing. The message says what happened in words
+    /// taken from the error's kind (`could not connect to 127.0.0.1:6379: connection refused`);
+    /// the `io::Error` itself is the [`source`](std::error::Error::source).
     pub fn io(context: impl Into<String>, err: std::io::Error) -> Error {
         let kind = match err.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => ErrorKind::Timeout,
             _ => ErrorKind::Io,
         };
-        Error::with_source(kind, context, err)
+        let mut message = context.into();
+        if let Some(what) = io_phrase(err.kind()) {
+            message.push_str(": ");
+            message.push_str(what);
+        }
+        Error::with_source(kind, message, err)
+    }
+
+    /// A socket operation that hit its timeout (`what` did not happen within `limit`, the
+    /// value of `setting`), or failed otherwise ([`Error::io`]). A timeout keeps no source: the
+    /// operating system's text (`Resource temporarily unavailable`) would only mislead.
+    pub(crate) fn io_within(
+        what: impl fmt::Display,
+        err: std::io::Error,
+        limit: Option<Duration>,
+        setting: &str,
+    ) -> Error {
+        match (err.kind(), limit) {
+            (std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock, Some(limit)) => {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("{what}: no progress within {limit:?} ({setting})"),
+                )
+            }
+            _ => Error::io(format!("{what} failed"), err),
+        }
+    }
+
+    /// The connect timeout elapsed before the socket was open and the handshake done (sync
+    /// and async alike).
+    pub(crate) fn connect_timeout(addr: &Addr, limit: Duration) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "could not connect to {} and finish the handshake within {limit:?} \
+                 (connect_timeout)",
+                addr.endpoint()
+            ),
+        )
+    }
+
+    /// A server silent beyond the liveness deadline while replies were due: `limit` is
+    /// `response_timeout`, or for a blocking command its own timeout plus it (sync and async
+    /// alike). The connection is closed.
+    pub(crate) fn silent(limit: Duration, blocking: bool) -> Error {
+        let why = if blocking {
+            "the blocking command's own timeout plus response_timeout"
+        } else {
+            "response_timeout, the liveness deadline"
+        };
+        Error::new(
+            ErrorKind::Timeout,
+            format!("no reply within {limit:?} ({why}); the connection was closed"),
+        )
+    }
+
+    /// Names the command (or batch) and the server the error is about, unless an inner call
+    /// named them already. Called on the error path only.
+    #[cold]
+    pub(crate) fn in_command(mut self, command: Cow<'static, str>, addr: &Addr) -> Error {
+        match &mut self.inner.op {
+            None => {
+                self.inner.op = Some(Op {
+                    command: Some(command),
+                    addr: addr.endpoint().to_string(),
+                })
+            }
+            Some(op) if op.command.is_none() => op.command = Some(command),
+            Some(_) => {}
+        }
+        self
+    }
+
+    /// Names the server the error is about, for an error of no one command (a subscriber's
+    /// lost connection): `127.0.0.1:6379: the server closed the connection`.
+    #[cold]
+    pub(crate) fn at_server(mut self, addr: &Addr) -> Error {
+        if self.inner.op.is_none() {
+            self.inner.op = Some(Op {
+                command: None,
+                addr: addr.endpoint().to_string(),
+            });
+        }
+        self
+    }
+
+    /// Appends a note to the message (`...; the command may or may not have run`).
+    pub(crate) fn note(mut self, note: &str) -> Error {
+        self.inner.message.push_str("; ");
+        self.inner.message.push_str(note);
+        self
     }
 
     /// Changes the kind, keeping the rest (e.g. a server error seen during AUTH becomes `Auth`).
@@ -131,12 +247,29 @@ impl Error {
         self
     }
 
-    /// A new error of `kind` saying `message`, keeping whether `cause` was a timeout (for the
-    /// errors each caller of a failed connection gets).
+    /// A new error of `kind` saying `message`, keeping whether `cause` was a timeout and its
+    /// source (for the errors each caller of a failed connection gets).
     pub(crate) fn derived(kind: ErrorKind, message: String, cause: &Error) -> Error {
         let mut e = Error::new(kind, message);
         e.inner.timed_out |= cause.inner.timed_out;
+        e.inner.source = cause.inner.source.clone();
         e
+    }
+
+    /// A copy of this error (its cause shared), for the events that hand one error to a
+    /// subscriber while the connection keeps its own.
+    pub(crate) fn duplicate(&self) -> Error {
+        let i = &self.inner;
+        Error {
+            inner: Box::new(Inner {
+                kind: i.kind,
+                message: i.message.clone(),
+                server: i.server.clone(),
+                timed_out: i.timed_out,
+                source: i.source.clone(),
+                op: i.op.clone(),
+            }),
+        }
     }
 
     /// The same error, now saying the command was sent and may have run (`Unclear`).
@@ -162,6 +295,19 @@ impl Error {
     /// What kind of error this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
+    }
+
+    /// The command the error is about (`GET`, `CLIENT KILL`, or a batch such as
+    /// `pipeline of 3 (INCR …)`), when it came from sending one. Never its arguments.
+    pub fn command(&self) -> Option<&str> {
+        self.inner.op.as_ref()?.command.as_deref()
+    }
+
+    /// The address of the server the command was sent to (`127.0.0.1:6379`, or a Unix
+    /// socket's path), when the error came from sending one (or from a subscriber's
+    /// connection).
+    pub fn server_addr(&self) -> Option<&str> {
+        self.inner.op.as_ref().map(|op| op.addr.as_str())
     }
 
     /// The server's error reply, when the server sent one.
@@ -256,27 +402,61 @@ impl Error {
     }
 }
 
+/// The error's own text. The cause ([`std::error::Error::source`]) is not repeated: a report
+/// that walks the chain (`anyhow`'s `{:#}`) shows it once, after this.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.op {
+            Some(Op {
+                command: Some(command),
+                addr,
+            }) => write!(f, "{command} on {addr}: ")?,
+            Some(Op {
+                command: None,
+                addr,
+            }) => write!(f, "{addr}: ")?,
+            None => {}
+        }
         match (&self.inner.server, self.inner.message.is_empty()) {
             (Some(s), true) => write!(f, "server error: {s}"),
             (Some(s), false) => write!(f, "{}: server error: {s}", self.inner.message),
             (None, _) => f.write_str(&self.inner.message),
-        }?;
-        if let Some(src) = &self.inner.source {
-            write!(f, ": {src}")?;
         }
-        Ok(())
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.inner.kind)
-            .field("message", &self.to_string())
-            .finish()
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.to_string());
+        if let Some(src) = &self.inner.source {
+            d.field("source", src);
+        }
+        d.finish()
     }
+}
+
+/// What an I/O error's kind means, in the words of a report; `None` where the kind says
+/// nothing more than the error's own text (which the chain shows).
+fn io_phrase(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset by peer",
+        K::ConnectionAborted => "connection aborted",
+        K::BrokenPipe => "the connection was closed (broken pipe)",
+        K::NotConnected => "not connected",
+        K::UnexpectedEof => "the connection was closed",
+        K::TimedOut | K::WouldBlock => "timed out",
+        K::NotFound => "no such file or socket",
+        K::PermissionDenied => "permission denied",
+        K::AddrNotAvailable => "address not available",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        K::InvalidData => "invalid data",
+        _ => return None,
+    })
 }
 
 impl std::error::Error for Error {
@@ -291,5 +471,106 @@ impl std::error::Error for Error {
 impl From<ServerError> for Error {
     fn from(e: ServerError) -> Error {
         Error::from_server(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// The error and its causes as `anyhow`'s `{:#}` prints them.
+    fn report(e: &Error) -> String {
+        let mut out = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        out
+    }
+
+    fn addr() -> Addr {
+        Addr::Tcp {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn the_cause_is_the_source_and_not_repeated_in_the_message() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset (os error 104)");
+        let e = Error::io("reading the reply failed", io)
+            .unclear()
+            .note("it was sent and may or may not have run")
+            .in_command("BLPOP".into(), &addr());
+        assert_eq!(
+            e.to_string(),
+            "BLPOP on 127.0.0.1:6379: reading the reply failed: connection reset by peer; it was \
+             sent and may or may not have run"
+        );
+        assert_eq!(
+            report(&e),
+            format!("{e}: reset (os error 104)"),
+            "the cause once, after the message"
+        );
+        let src = e
+            .source()
+            .unwrap()
+            .downcast_ref::<std::io::Error>()
+            .unwrap();
+        assert_eq!(src.kind(), std::io::ErrorKind::ConnectionReset);
+        assert_eq!(e.command(), Some("BLPOP"));
+        assert_eq!(e.server_addr(), Some("127.0.0.1:6379"));
+    }
+
+    #[test]
+    fn derived_errors_keep_the_cause_and_the_timeout() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe gone");
+        let cause = Error::io("writing to the server failed", io);
+        let e = Error::derived(
+            ErrorKind::Unclear,
+            format!("{cause}; it may have run"),
+            &cause,
+        );
+        assert_eq!(report(&e).matches("pipe gone").count(), 1, "{}", report(&e));
+        let silent = Error::silent(Duration::from_millis(500), false);
+        let e = Error::derived(ErrorKind::Unclear, silent.to_string(), &silent);
+        assert!(e.is_timeout() && e.is_unclear());
+        assert!(e.to_string().starts_with("no reply within 500ms"), "{e}");
+    }
+
+    #[test]
+    fn the_innermost_command_wins_and_a_server_error_keeps_its_code() {
+        let e = Error::from_server(ServerError::new("WRONGTYPE Operation against a key"))
+            .in_command("INCR".into(), &addr())
+            .in_command("pipeline of 2 (INCR …)".into(), &addr());
+        assert_eq!(
+            e.to_string(),
+            "INCR on 127.0.0.1:6379: server error: WRONGTYPE Operation against a key"
+        );
+        assert_eq!(e.code(), Some("WRONGTYPE"));
+        assert!(e.source().is_none());
+    }
+
+    #[test]
+    fn a_timeout_on_a_socket_states_the_limit_and_drops_the_os_text() {
+        let io = std::io::Error::from(std::io::ErrorKind::WouldBlock);
+        let e = Error::io_within(
+            "writing to the server",
+            io,
+            Some(Duration::from_millis(250)),
+            "response_timeout",
+        );
+        assert!(e.is_timeout());
+        assert_eq!(
+            e.to_string(),
+            "writing to the server: no progress within 250ms (response_timeout)"
+        );
+        assert!(e.source().is_none());
+        let e = Error::connect_timeout(&addr(), Duration::from_secs(2));
+        assert!(e.is_timeout());
+        assert!(e.to_string().contains("127.0.0.1:6379") && e.to_string().contains("2s"));
     }
 }

@@ -2,7 +2,8 @@
 //! one command type, or a run-time [`Pipeline`]) is encoded in one go and its replies are decoded
 //! back into each command's `Output`. The connections only move the bytes.
 
-use crate::cmd::{encode, Blocks, Command, Session};
+use crate::cmd::{encode, name_of as command_name, name_of_encoded, Blocks, Command, Session};
+use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{self, ServerInfo};
@@ -10,6 +11,7 @@ use crate::value::Value;
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// One command's reply inside a batch: its own frame (pipeline) or an element of EXEC's array
 /// (transaction).
@@ -36,17 +38,23 @@ fn in_command(e: Error, index: usize, name: &str) -> Error {
     e.context(format!("command #{index} ({name}) failed"))
 }
 
-fn command_name<C: Command + ?Sized>(cmd: &C) -> Cow<'static, str> {
-    match cmd.meta() {
-        Some(m) => Cow::Borrowed(m.name),
-        None => {
-            let mut buf = Vec::new();
-            match encode(cmd, &mut buf) {
-                Ok(()) => name_of_encoded(&buf),
-                Err(_) => Cow::Borrowed("?"),
-            }
-        }
+/// How errors name a batch: `pipeline of 3 (INCR …)`, `transaction of 1 (SET)` (the first
+/// command's name and the count; never arguments).
+pub(crate) fn batch_name(
+    transaction: bool,
+    n: usize,
+    first: impl FnOnce() -> Cow<'static, str>,
+) -> Cow<'static, str> {
+    let what = if transaction {
+        "transaction"
+    } else {
+        "pipeline"
+    };
+    if n == 0 {
+        return Cow::Owned(format!("empty {what}"));
     }
+    let more = if n > 1 { " …" } else { "" };
+    Cow::Owned(format!("{what} of {n} ({}{more})", first()))
 }
 
 /// What the executors must know about a batch before sending it.
@@ -97,20 +105,6 @@ fn check_one<C: Command + ?Sized>(cmd: &C, server: &ServerInfo) -> Result<Option
     })
 }
 
-/// The name of one encoded command (with its subcommand when the specs know it), for errors.
-fn name_of_encoded(cmd: &[u8]) -> Cow<'static, str> {
-    let args = crate::cmd::split_encoded(cmd);
-    let sub = args.get(1).copied();
-    match args.first().and_then(|name| crate::cmd::lookup(name, sub)) {
-        Some(meta) => Cow::Borrowed(meta.name),
-        None => Cow::Owned(
-            args.first()
-                .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
-                .unwrap_or_else(|| "?".into()),
-        ),
-    }
-}
-
 /// A batch of commands that runs as one pipeline or transaction.
 ///
 /// Implemented for tuples of commands (up to 24), giving a tuple of their outputs, and for
@@ -138,9 +132,14 @@ pub trait Commands {
     /// command).
     #[doc(hidden)]
     fn decode(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Output>;
-    /// Decodes each reply into its command's own `Result`.
+    /// Decodes each reply into its command's own `Result`; `named` adds the batch and the
+    /// server to each command's error.
     #[doc(hidden)]
-    fn decode_results(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Results>;
+    fn decode_results(
+        &self,
+        replies: &mut dyn Iterator<Item = Reply>,
+        named: &dyn Fn(Error) -> Error,
+    ) -> Result<Self::Results>;
 }
 
 fn missing_reply() -> Error {
@@ -182,10 +181,14 @@ macro_rules! tuple_commands {
                         .map_err(|e| in_command(e, $i, &command_name(&self.$i)))?,
                 )+))
             }
-            fn decode_results(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Results> {
+            fn decode_results(
+                &self,
+                replies: &mut dyn Iterator<Item = Reply>,
+                named: &dyn Fn(Error) -> Error,
+            ) -> Result<Self::Results> {
                 Ok(($(
                     replies.next().ok_or_else(missing_reply)?.decode::<$T::Output>()
-                        .map_err(|e| in_command(e, $i, &command_name(&self.$i))),
+                        .map_err(|e| named(in_command(e, $i, &command_name(&self.$i)))),
                 )+))
             }
         }
@@ -254,11 +257,18 @@ impl<C: Command> Commands for Vec<C> {
         }
         Ok(out)
     }
-    fn decode_results(&self, replies: &mut dyn Iterator<Item = Reply>) -> Result<Self::Results> {
+    fn decode_results(
+        &self,
+        replies: &mut dyn Iterator<Item = Reply>,
+        named: &dyn Fn(Error) -> Error,
+    ) -> Result<Self::Results> {
         let mut out = Vec::with_capacity(self.len());
         for (i, c) in self.iter().enumerate() {
             let r = replies.next().ok_or_else(missing_reply)?;
-            out.push(r.decode().map_err(|e| in_command(e, i, &command_name(c))));
+            out.push(
+                r.decode()
+                    .map_err(|e| named(in_command(e, i, &command_name(c)))),
+            );
         }
         Ok(out)
     }
@@ -398,10 +408,19 @@ impl Pipeline {
         name_of_encoded(&self.buf[start as usize..end])
     }
 
-    pub(crate) fn replies(&self, replies: Vec<Reply>) -> Replies<'_> {
+    /// The replies of a run on the server `info` names (as a transaction or not), for
+    /// errors that name the batch and the server.
+    pub(crate) fn replies(
+        &self,
+        replies: Vec<Reply>,
+        info: &Arc<ConnectionInfo>,
+        transaction: bool,
+    ) -> Replies<'_> {
         Replies {
             replies,
             pipeline: self,
+            info: Arc::clone(info),
+            transaction,
         }
     }
 }
@@ -410,6 +429,9 @@ impl Pipeline {
 pub struct Replies<'p> {
     replies: Vec<Reply>,
     pipeline: &'p Pipeline,
+    /// The server it ran on, for errors.
+    info: Arc<ConnectionInfo>,
+    transaction: bool,
 }
 
 impl Replies<'_> {
@@ -428,7 +450,17 @@ impl Replies<'_> {
                 "no reply at that index",
             )),
         }
-        .map_err(|e| in_command(e, index, &self.pipeline.name_of(index)))
+        .map_err(|e| self.named(in_command(e, index, &self.pipeline.name_of(index))))
+    }
+
+    /// Names the batch and the server in a command's error (the error path only).
+    #[cold]
+    fn named(&self, e: Error) -> Error {
+        let p = self.pipeline;
+        e.in_command(
+            batch_name(self.transaction, p.len(), || p.name_of(0)),
+            &self.info.addr,
+        )
     }
 
     /// Every reply as a `Result<Value>`, in order.
@@ -457,7 +489,7 @@ impl Replies<'_> {
                 _ => None,
             };
             if let Some(e) = err {
-                return Err(in_command(e, i, &self.pipeline.name_of(i)));
+                return Err(self.named(in_command(e, i, &self.pipeline.name_of(i))));
             }
         }
         Ok(self)
@@ -673,4 +705,22 @@ pub(crate) fn decode_durable<P: Commands>(
     let wait = frames.pop().ok_or_else(missing_reply)?;
     let out = cmds.decode(&mut frames.into_iter().map(Reply::Frame))?;
     Ok((out, durability.acks(&wait)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_name;
+
+    #[test]
+    fn a_batch_is_named_by_its_count_and_first_command() {
+        assert_eq!(
+            batch_name(false, 3, || "INCR".into()),
+            "pipeline of 3 (INCR …)"
+        );
+        assert_eq!(
+            batch_name(true, 1, || "SET".into()),
+            "transaction of 1 (SET)"
+        );
+        assert_eq!(batch_name(false, 0, || unreachable!()), "empty pipeline");
+    }
 }

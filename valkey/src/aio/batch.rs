@@ -8,8 +8,8 @@ use crate::cmd::{Blocks, Cmd};
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    decode_durable, encode_batch, encode_durable, encode_transaction, transaction_replies, Acks,
-    Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
+    batch_name, decode_durable, encode_batch, encode_durable, encode_transaction,
+    transaction_replies, Acks, Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
 };
 use crate::proto::ServerInfo;
 use crate::value::Value;
@@ -19,32 +19,68 @@ use std::future::Future;
 impl MultiplexedConnection {
     /// Runs the commands as one pipeline and returns their outputs; the first command that failed
     /// makes it an `Err` naming that command. The other commands still ran.
+    ///
+    /// An error names the batch and the server (`pipeline of 3 (INCR …) on 127.0.0.1:6379:
+    /// ...`).
     pub async fn pipe<P: Commands>(&self, cmds: P) -> Result<P::Output> {
-        let frames = self.batch(&cmds, false).await?;
-        cmds.decode(&mut frames.into_iter().map(Reply::Frame))
+        let frames = self.batch(&cmds, false).await;
+        frames
+            .and_then(|frames| cmds.decode(&mut frames.into_iter().map(Reply::Frame)))
+            .map_err(|e| self.batch_failed(e, false, &cmds))
     }
 
     /// Like [`MultiplexedConnection::pipe`], but every command's own `Result` is returned.
     pub async fn pipe_results<P: Commands>(&self, cmds: P) -> Result<P::Results> {
-        let frames = self.batch(&cmds, false).await?;
-        cmds.decode_results(&mut frames.into_iter().map(Reply::Frame))
+        let frames = self.batch(&cmds, false).await;
+        frames
+            .and_then(|frames| {
+                let named = |e| self.batch_failed(e, false, &cmds);
+                cmds.decode_results(&mut frames.into_iter().map(Reply::Frame), &named)
+            })
+            .map_err(|e| self.batch_failed(e, false, &cmds))
     }
 
     /// Runs the commands as a transaction (`MULTI` ... `EXEC`), contiguous on the wire. Outcomes
     /// as for the blocking `Connection::transaction`.
     pub async fn transaction<P: Commands>(&self, cmds: P) -> Result<P::Output> {
-        let replies = self.exec(&cmds).await?;
-        cmds.decode(&mut replies.into_iter())
+        let replies = self.exec(&cmds).await;
+        replies
+            .and_then(|replies| cmds.decode(&mut replies.into_iter()))
+            .map_err(|e| self.batch_failed(e, true, &cmds))
     }
 
     /// Like [`MultiplexedConnection::transaction`], but every command's own `Result` is returned.
     pub async fn transaction_results<P: Commands>(&self, cmds: P) -> Result<P::Results> {
-        let replies = self.exec(&cmds).await?;
-        cmds.decode_results(&mut replies.into_iter())
+        let replies = self.exec(&cmds).await;
+        replies
+            .and_then(|replies| {
+                let named = |e| self.batch_failed(e, true, &cmds);
+                cmds.decode_results(&mut replies.into_iter(), &named)
+            })
+            .map_err(|e| self.batch_failed(e, true, &cmds))
+    }
+
+    /// Names a batch and the server in an error (the error path only).
+    fn batch_failed<P: Commands>(&self, e: Error, transaction: bool, cmds: &P) -> Error {
+        self.command_failed(e, || {
+            batch_name(transaction, cmds.len(), || cmds.name_of(0))
+        })
+    }
+
+    /// Names a run-time pipeline and the server in an error (the error path only).
+    fn pipeline_failed(&self, e: Error, transaction: bool, pipeline: &Pipeline) -> Error {
+        self.command_failed(e, || {
+            batch_name(transaction, pipeline.len(), || pipeline.name_of(0))
+        })
     }
 
     /// Runs a run-time [`Pipeline`].
     pub async fn run<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        let replies = self.run_unnamed(pipeline).await;
+        replies.map_err(|e| self.pipeline_failed(e, false, pipeline))
+    }
+
+    async fn run_unnamed<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let (encoded, info) = pipeline.encoded()?;
         let frames = self
             .frames(pipeline.len(), info.blocks, |buf, _| {
@@ -52,11 +88,17 @@ impl MultiplexedConnection {
                 Ok(())
             })
             .await?;
-        Ok(pipeline.replies(frames.into_iter().map(Reply::Frame).collect()))
+        let replies = frames.into_iter().map(Reply::Frame).collect();
+        Ok(pipeline.replies(replies, self.arc_info(), false))
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
     pub async fn run_transaction<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        let replies = self.run_transaction_unnamed(pipeline).await;
+        replies.map_err(|e| self.pipeline_failed(e, true, pipeline))
+    }
+
+    async fn run_transaction_unnamed<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let n = pipeline.len();
         let (encoded, _) = pipeline.encoded()?;
         let frames = self
@@ -68,7 +110,7 @@ impl MultiplexedConnection {
             })
             .await?;
         let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
-        Ok(pipeline.replies(replies))
+        Ok(pipeline.replies(replies, self.arc_info(), true))
     }
 
     /// Writes the commands, then waits until the server confirms them as `durability` asks
@@ -92,6 +134,15 @@ impl MultiplexedConnection {
         cmds: P,
         durability: Durability,
     ) -> Result<(P::Output, Acks)> {
+        let r = self.durable_unnamed(&cmds, durability).await;
+        r.map_err(|e| self.batch_failed(e, false, &cmds))
+    }
+
+    async fn durable_unnamed<P: Commands>(
+        &self,
+        cmds: &P,
+        durability: Durability,
+    ) -> Result<(P::Output, Acks)> {
         let n = cmds.len() + 1;
         let blocks = match cmds.check(&ServerInfo::default())?.blocks {
             Some(b) => add_blocks(b, durability.blocks()),
@@ -101,11 +152,11 @@ impl MultiplexedConnection {
             con.with_silence(
                 blocks,
                 con.round_trip(n, |buf, server| {
-                    encode_durable(&cmds, &durability, server, buf).map(drop)
+                    encode_durable(cmds, &durability, server, buf).map(drop)
                 }),
             )
             .await
-            .and_then(|frames| decode_durable(&cmds, &durability, frames))
+            .and_then(|frames| decode_durable(cmds, &durability, frames))
         };
         if self.is_dedicated() {
             return run(self.clone()).await;
@@ -163,7 +214,9 @@ impl MultiplexedConnection {
             match con.exec(&cmds).await {
                 Ok(replies) => {
                     d.give_back();
-                    return cmds.decode(&mut replies.into_iter());
+                    return cmds
+                        .decode(&mut replies.into_iter())
+                        .map_err(|e| con.batch_failed(e, true, &cmds));
                 }
                 Err(e) if e.is_watch_conflict() || e.is_not_sent() => {
                     d.give_back();
@@ -173,14 +226,15 @@ impl MultiplexedConnection {
                     if !e.is_io() && con.call_one::<_, Value>(&Cmd::new("UNWATCH")).await.is_ok() {
                         d.give_back();
                     }
-                    return Err(e);
+                    return Err(con.batch_failed(e, true, &cmds));
                 }
             }
         }
-        Err(Error::new(
+        let e = Error::new(
             ErrorKind::WatchConflict,
             format!("gave up after {attempts} attempts: a watched key kept changing"),
-        ))
+        );
+        Err(self.command_failed(e, || "WATCH".into()))
     }
 
     async fn batch<P: Commands>(&self, cmds: &P, transaction: bool) -> Result<Vec<Bytes>> {

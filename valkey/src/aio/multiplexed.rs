@@ -333,29 +333,66 @@ impl MultiplexedConnection {
         &self.owner.shared
     }
 
+    /// The settings, shared (for what outlives a call, such as a pipeline's replies).
+    pub(crate) fn arc_info(&self) -> &Arc<ConnectionInfo> {
+        &self.shared().info
+    }
+
     /// Sends a command and reads its reply into the command's `Output`.
     pub async fn send<C: Command>(&self, cmd: C) -> Result<C::Output> {
         self.send_as(&cmd).await
     }
 
     /// Sends a command and reads its reply into any `T`.
+    ///
+    /// An error names the command and the server (`GET on 127.0.0.1:6379: ...`).
     pub async fn send_as<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
+        let reply = match cmd.meta() {
+            Some(m) if m.session != Session::None => match session::refuse_shared(m) {
+                Ok(()) => self.send_routed(cmd).await,
+                Err(e) => Err(e),
+            },
+            _ => self.send_routed(cmd).await,
+        };
+        match reply {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.command_failed(e, || crate::cmd::name_of(cmd))),
+        }
+    }
+
+    /// A blocking command to a dedicated connection, any other here.
+    async fn send_routed<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
         if let Some(m) = cmd.meta() {
-            if m.session != Session::None {
-                session::refuse_shared(m)?;
-            }
             if m.blocking.is_some() {
                 if let Some(blocks) = cmd.blocks() {
                     return self.send_blocking(cmd, blocks).await;
                 }
             }
         }
-        self.call_one(cmd).await
+        self.call_unnamed(cmd).await
+    }
+
+    /// Names the command (or batch) and the server in an error (the error path only).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn command_failed(
+        &self,
+        e: Error,
+        name: impl FnOnce() -> std::borrow::Cow<'static, str>,
+    ) -> Error {
+        e.in_command(name(), &self.shared().info.addr)
     }
 
     /// Sends one command on this connection and decodes its reply (no session check: for the
-    /// helpers that own a dedicated connection).
+    /// helpers that own a dedicated connection). An error names the command and the server.
     pub(crate) async fn call_one<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
+        match self.call_unnamed(cmd).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.command_failed(e, || crate::cmd::name_of(cmd))),
+        }
+    }
+
+    async fn call_unnamed<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
         let reply = self.call(1, |buf, server| {
             proto::check_supported(cmd, server)?;
             encode(cmd, buf)
@@ -413,8 +450,8 @@ impl MultiplexedConnection {
         if st.status == Status::Broken && shared.dedicated {
             return Poll::Ready(Err(Error::new(
                 ErrorKind::NotSent,
-                "the connection was lost (a dedicated connection is not re-opened); the \
-                 command was not sent",
+                "the connection was lost (a dedicated connection is not re-opened); it was not \
+                 sent",
             )));
         }
         if !st.has_room(shared.info.max_in_flight) {
@@ -570,10 +607,10 @@ impl MultiplexedConnection {
         blocks: Blocks,
     ) -> Result<T> {
         if self.is_dedicated() {
-            return self.with_silence(blocks, self.call_one(cmd)).await;
+            return self.with_silence(blocks, self.call_unnamed(cmd)).await;
         }
         let d = self.take_dedicated_within(blocks).await?;
-        let reply = d.con.with_silence(blocks, d.con.call_one(cmd)).await;
+        let reply = d.con.with_silence(blocks, d.con.call_unnamed(cmd)).await;
         // A server or conversion error leaves the connection in step; a broken one is closed.
         d.give_back();
         reply
@@ -608,9 +645,8 @@ impl MultiplexedConnection {
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "no connection to {} for a blocking command within its timeout plus the \
-                     liveness deadline ({deadline:?}); it was not sent",
-                    info.addr
+                    "no connection of its own within {deadline:?} (the blocking command's own \
+                     timeout plus response_timeout); it was not sent"
                 ),
             )
             .not_sent()),
@@ -791,13 +827,14 @@ impl Shared {
         for p in failed {
             let e = Error::derived(
                 ErrorKind::Unclear,
-                format!("{err}; the command was sent and may or may not have run"),
+                format!("{err}; it was sent and may or may not have run"),
                 &err,
             );
             st.settle(p, Err(e), &mut wake);
         }
         if let Some(sub) = st.sub.as_mut() {
-            sub.disconnected(&err, &mut wake);
+            let lost = err.duplicate().at_server(&self.info.addr);
+            sub.disconnected(&lost, &mut wake);
         }
         let resubscribe = st.sub.as_ref().is_some_and(SubState::any);
         let reconnect = (resubscribe || !st.pending.is_empty()) && !st.closed && !self.dedicated;
@@ -805,13 +842,7 @@ impl Shared {
             st.fail_unsent(closed_error, &mut wake);
         } else if self.dedicated {
             st.fail_unsent(
-                || {
-                    Error::derived(
-                        ErrorKind::NotSent,
-                        format!("{err}; the command was not sent"),
-                        &err,
-                    )
-                },
+                || Error::derived(ErrorKind::NotSent, format!("{err}; it was not sent"), &err),
                 &mut wake,
             );
         }
@@ -881,7 +912,7 @@ async fn reconnect_loop(shared: Arc<Shared>) {
             || {
                 Error::derived(
                     ErrorKind::NotSent,
-                    format!("could not reconnect: {err}; the command was not sent"),
+                    format!("{err}; the connection could not be re-opened and it was not sent"),
                     &err,
                 )
             },
@@ -995,9 +1026,7 @@ async fn reader(shared: Arc<Shared>, generation: u64, mut r: BoxRead, mut rbuf: 
                 rbuf.advance(n);
                 shared.reads.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => {
-                return shared.fail(generation, Error::io("reading from the server failed", e))
-            }
+            Err(e) => return shared.fail(generation, Error::io("reading the reply failed", e)),
         }
         loop {
             match rbuf.next_frame() {
@@ -1115,15 +1144,8 @@ async fn watchdog(shared: Arc<Shared>, generation: u64, base: Duration) {
             Silence::Blocking(None) => continue,
         };
         if quiet >= limit {
-            let e = Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the server at {} sent nothing for {limit:?} while replies were due (the \
-                     liveness deadline, `response_timeout`); the connection was closed",
-                    shared.info.addr
-                ),
-            );
-            return shared.fail(generation, e);
+            let blocking = matches!(silence, Silence::Blocking(_));
+            return shared.fail(generation, Error::silent(limit, blocking));
         }
     }
 }

@@ -21,16 +21,9 @@ pub(crate) async fn establish(
         Ok((r, w, rbuf, server))
     };
     match info.connect_timeout {
-        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "could not connect to {} and finish the handshake within the connect timeout \
-                     ({t:?})",
-                    info.addr
-                ),
-            )
-        })?,
+        Some(t) => tokio::time::timeout(t, fut)
+            .await
+            .map_err(|_| Error::connect_timeout(&info.addr, t))?,
         None => fut.await,
     }
 }
@@ -56,7 +49,10 @@ async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
                     .connect(name, s)
                     .await
                     .map_err(|e| {
-                        Error::io(format!("TLS handshake with {} failed", info.addr), e)
+                        Error::io(
+                            format!("TLS handshake with {} failed", info.addr.endpoint()),
+                            e,
+                        )
                     })?;
                 let (r, w) = tokio::io::split(tls);
                 Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
@@ -68,9 +64,9 @@ async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
             }
             #[cfg(unix)]
             Addr::Unix(path) => {
-                let s = tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+                let s = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+                    Error::io(format!("could not connect to {}", info.addr.endpoint()), e)
+                })?;
                 let (r, w) = s.into_split();
                 Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))
             }
@@ -88,7 +84,7 @@ async fn tcp_connect(
 ) -> Result<tokio::net::TcpStream> {
     let s = tokio::net::TcpStream::connect((host, port))
         .await
-        .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e))?;
+        .map_err(|e| Error::io(format!("could not connect to {}", info.addr.endpoint()), e))?;
     crate::keepalive::configure_tcp(&s, info)?;
     s.set_nodelay(info.tcp_nodelay)
         .map_err(|e| Error::io("could not set TCP_NODELAY", e))?;
@@ -110,23 +106,34 @@ async fn handshake(
         if n == 0 {
             break;
         }
-        w.write_all(&out)
-            .await
-            .map_err(|e| Error::io("writing the handshake failed", e))?;
+        w.write_all(&out).await.map_err(|e| {
+            Error::io(
+                format!("writing the handshake to {} failed", info.addr.endpoint()),
+                e,
+            )
+        })?;
         let mut replies = Vec::with_capacity(n);
         while replies.len() < n {
             match rbuf.next_frame()? {
                 Some(f) if proto::is_push(&f) => {}
                 Some(f) => replies.push(proto::decode_value(&f)?),
                 None => {
-                    let got = r
-                        .read(rbuf.spare())
-                        .await
-                        .map_err(|e| Error::io("reading the handshake reply failed", e))?;
+                    let got = r.read(rbuf.spare()).await.map_err(|e| {
+                        Error::io(
+                            format!(
+                                "reading the handshake reply from {} failed",
+                                info.addr.endpoint()
+                            ),
+                            e,
+                        )
+                    })?;
                     if got == 0 {
                         return Err(Error::new(
                             ErrorKind::Io,
-                            "the server closed the connection during the handshake",
+                            format!(
+                                "{} closed the connection during the handshake",
+                                info.addr.endpoint()
+                            ),
                         ));
                     }
                     rbuf.advance(got);

@@ -96,7 +96,7 @@ impl SubState {
         }
         let at = SystemTime::now();
         self.lost = Some((at, error.to_string()));
-        let error = Error::derived(error.kind(), error.to_string(), error);
+        let error = error.duplicate();
         self.push(Event::Disconnected(Disconnected { at, error }), wake);
     }
 
@@ -199,7 +199,22 @@ impl SharedSubscriber {
         self.change(Family::Shard, false, &channels).await
     }
 
+    /// Sends a (un)subscribe and waits for its confirmations; an error names the command and
+    /// the server.
     async fn change(
+        &self,
+        family: Family,
+        subscribe: bool,
+        names: &dyn crate::ToValkeyArgs,
+    ) -> Result<Vec<Confirmation>> {
+        let r = self.change_unnamed(family, subscribe, names).await;
+        r.map_err(|e| {
+            self.con
+                .command_failed(e, || family.command(subscribe).into())
+        })
+    }
+
+    async fn change_unnamed(
         &self,
         family: Family,
         subscribe: bool,

@@ -77,6 +77,7 @@ pub use meta::*;
 pub use raw::Cmd;
 
 use crate::convert::{ArgWriter, FromValkey};
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 /// A command value that any executor (connection, pipeline, transaction, cluster) can send.
@@ -290,6 +291,37 @@ pub(crate) fn split_encoded(cmd: &[u8]) -> Vec<&[u8]> {
         rest = &rest[(start + len + 2).min(rest.len())..];
     }
     out
+}
+
+/// A command's name for error messages (with its subcommand: `CLIENT KILL`), never its
+/// arguments. A raw command without metadata is encoded again to read it: call this on the
+/// error path only.
+#[cold]
+pub(crate) fn name_of<C: Command + ?Sized>(cmd: &C) -> Cow<'static, str> {
+    match cmd.meta() {
+        Some(m) => Cow::Borrowed(m.name),
+        None => {
+            let mut buf = Vec::new();
+            match encode(cmd, &mut buf) {
+                Ok(()) => name_of_encoded(&buf),
+                Err(_) => Cow::Borrowed("?"),
+            }
+        }
+    }
+}
+
+/// The name of one encoded command (with its subcommand when the specs know it), for errors.
+pub(crate) fn name_of_encoded(cmd: &[u8]) -> Cow<'static, str> {
+    let args = split_encoded(cmd);
+    let sub = args.get(1).copied();
+    match args.first().and_then(|name| lookup(name, sub)) {
+        Some(meta) => Cow::Borrowed(meta.name),
+        None => Cow::Owned(
+            args.first()
+                .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
+                .unwrap_or_else(|| "?".into()),
+        ),
+    }
 }
 
 /// How long an encoded command may block the connection it runs on (`None`: it does not).

@@ -52,11 +52,13 @@ impl<T: serde::de::DeserializeOwned> FromValkey for Json<T> {
             return Err(unexpected("a JSON string", value));
         };
         serde_json::from_slice(text).map(Json).map_err(|e| {
-            Error::with_source(
-                crate::error::ErrorKind::TypeConversion,
-                "expected JSON text, got a string that does not parse as it",
-                e,
-            )
+            // Where it failed is said here; serde's own text is the source.
+            let at = format!(
+                "expected JSON text, got a string that does not parse as it (line {}, column {})",
+                e.line(),
+                e.column()
+            );
+            Error::with_source(crate::error::ErrorKind::TypeConversion, at, e)
         })
     }
 }

@@ -64,6 +64,20 @@ fn check_ok(frame: &Bytes) -> Result<()> {
     }
 }
 
+/// MONITOR not answered within `wait` (sync and async alike).
+fn unanswered(wait: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("no reply within {wait:?} (response_timeout)"),
+    )
+}
+
+/// Names MONITOR and the server in an error of opening a monitor (the error path only).
+#[cold]
+fn open_failed(e: Error, info: &ConnectionInfo) -> Error {
+    e.in_command("MONITOR".into(), &info.addr)
+}
+
 fn encoded_monitor() -> Vec<u8> {
     let mut out = Vec::new();
     crate::cmd::encode(&crate::Cmd::new("MONITOR"), &mut out).expect("a fixed command encodes");
@@ -77,6 +91,10 @@ pub struct Monitor {
 
 impl Monitor {
     pub(crate) fn open(info: Arc<ConnectionInfo>) -> Result<Monitor> {
+        Monitor::open_unnamed(Arc::clone(&info)).map_err(|e| open_failed(e, &info))
+    }
+
+    fn open_unnamed(info: Arc<ConnectionInfo>) -> Result<Monitor> {
         let wait = info.response_timeout.unwrap_or(Duration::from_secs(10));
         let mut con = Connection::with_info(info)?;
         con.write_raw(&encoded_monitor())?;
@@ -84,10 +102,7 @@ impl Monitor {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "MONITOR was not answered within the response timeout",
-                ));
+                return Err(unanswered(wait));
             }
             match con.read_raw_within(left)? {
                 RawRead::Frame(f) if is_push(&f) => {}
@@ -165,9 +180,14 @@ pub struct AsyncMonitor {
 #[cfg(feature = "tokio")]
 impl AsyncMonitor {
     pub(crate) async fn open(info: Arc<ConnectionInfo>) -> Result<AsyncMonitor> {
+        let r = AsyncMonitor::open_unnamed(&info).await;
+        r.map_err(|e| open_failed(e, &info))
+    }
+
+    async fn open_unnamed(info: &ConnectionInfo) -> Result<AsyncMonitor> {
         use tokio::io::AsyncWriteExt;
         let wait = info.response_timeout.unwrap_or(Duration::from_secs(10));
-        let (r, mut w, rbuf, _) = crate::aio::stream::establish(&info).await?;
+        let (r, mut w, rbuf, _) = crate::aio::stream::establish(info).await?;
         w.write_all(&encoded_monitor())
             .await
             .map_err(|e| Error::io("writing MONITOR failed", e))?;
@@ -188,10 +208,7 @@ impl AsyncMonitor {
         .await;
         match ok {
             Ok(r) => r.map(|()| m),
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                "MONITOR was not answered within the response timeout",
-            )),
+            Err(_) => Err(unanswered(wait)),
         }
     }
 

@@ -191,7 +191,7 @@ impl<'a> Handshake<'a> {
                             self.step = Step::Legacy;
                             return Ok(());
                         }
-                        return Err(auth_error(e, "HELLO"));
+                        return Err(auth_error(e, "HELLO", &self.info.addr));
                     }
                     other => self.read_hello(other)?,
                 }
@@ -203,10 +203,12 @@ impl<'a> Handshake<'a> {
                         match *what {
                             // Older servers lack CLIENT SETINFO: nothing is lost without it.
                             "CLIENT SETINFO" => {}
-                            "AUTH" => return Err(auth_error(e, "AUTH")),
+                            "AUTH" => return Err(auth_error(e, "AUTH", &self.info.addr)),
                             other => {
-                                return Err(Error::from_server(e)
-                                    .context(format!("{other} during connection setup failed")))
+                                return Err(Error::from_server(e).context(format!(
+                                    "{other} during the connection setup with {} failed",
+                                    self.info.addr.endpoint()
+                                )))
                             }
                         }
                     }
@@ -352,5 +354,10 @@ mod tests {
             .unwrap_err();
         assert!(e.is_auth());
         assert_eq!(e.code(), Some("WRONGPASS"));
+        assert_eq!(
+            e.to_string(),
+            "HELLO with h:1 failed; check the user name and password: server error: WRONGPASS \
+             invalid username-password pair or user is disabled."
+        );
     }
 }

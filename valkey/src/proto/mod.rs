@@ -108,7 +108,7 @@ fn unsupported(meta: &CommandMeta, need: Version, valkey_era: bool, server: &Ser
 }
 
 /// An auth-classified error from a server error seen during the handshake.
-pub(crate) fn auth_error(e: ServerError, during: &str) -> Error {
+pub(crate) fn auth_error(e: ServerError, during: &str, addr: &crate::config::Addr) -> Error {
     let code = e.code().to_string();
     let kind = match code.as_str() {
         "WRONGPASS" | "NOAUTH" | "NOPERM" | "ERR" if is_auth_message(&e) => ErrorKind::Auth,
@@ -121,7 +121,7 @@ pub(crate) fn auth_error(e: ServerError, during: &str) -> Error {
     };
     Error::from_server(e)
         .with_kind(kind)
-        .context(format!("{during} failed{hint}"))
+        .context(format!("{during} with {} failed{hint}", addr.endpoint()))
 }
 
 fn is_auth_message(e: &ServerError) -> bool {

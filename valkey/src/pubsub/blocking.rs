@@ -89,8 +89,19 @@ impl PubSub {
     }
 
     /// Sends a (un)subscribe and reads until the server confirmed it (messages arriving
-    /// meanwhile are kept for the next reads), within the response timeout.
+    /// meanwhile are kept for the next reads), within the response timeout. An error names
+    /// the command and the server.
     fn change(
+        &mut self,
+        family: Family,
+        subscribe: bool,
+        channels: Vec<Bytes>,
+    ) -> Result<Vec<Confirmation>> {
+        let r = self.change_unnamed(family, subscribe, channels);
+        r.map_err(|e| super::core::change_failed(e, family, subscribe, &self.info))
+    }
+
+    fn change_unnamed(
         &mut self,
         family: Family,
         subscribe: bool,
@@ -109,7 +120,7 @@ impl PubSub {
                 break Ok(());
             }
             if Instant::now() >= deadline {
-                break Err(super::core::unconfirmed(family, subscribe, wait));
+                break Err(super::core::unconfirmed(wait));
             }
             if let Err(e) = self.pump(deadline) {
                 break Err(e);
@@ -274,7 +285,8 @@ impl PubSub {
     fn lost(&mut self, e: Error) {
         tracing::debug!("subscriber connection lost: {e}");
         self.con = None;
-        self.core.on_lost(e, Instant::now());
+        self.core
+            .on_lost(e.at_server(&self.info.addr), Instant::now());
     }
 }
 

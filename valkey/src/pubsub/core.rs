@@ -331,15 +331,29 @@ pub(crate) fn confirmation_wait(info: &crate::ConnectionInfo) -> Duration {
 }
 
 /// The error of a (un)subscribe not confirmed in time (it stays requested).
-pub(crate) fn unconfirmed(family: Family, subscribe: bool, wait: Duration) -> Error {
+pub(crate) fn unconfirmed(wait: Duration) -> Error {
     Error::new(
         ErrorKind::Timeout,
         format!(
-            "{} was not confirmed within {wait:?}; it stays requested and is sent again after a \
-             reconnect",
-            family.command(subscribe)
+            "no confirmation within {wait:?} (response_timeout); it stays requested and is sent \
+             again after a reconnect"
         ),
     )
+}
+
+/// Names the (un)subscribe command and the server in an error of [`PubSub`]'s and
+/// [`AsyncPubSub`]'s calls (the error path only).
+///
+/// [`PubSub`]: super::PubSub
+/// [`AsyncPubSub`]: super::AsyncPubSub
+#[cold]
+pub(crate) fn change_failed(
+    e: Error,
+    family: Family,
+    subscribe: bool,
+    info: &crate::ConnectionInfo,
+) -> Error {
+    e.in_command(family.command(subscribe).into(), &info.addr)
 }
 
 pub(crate) fn encode_ping(out: &mut Vec<u8>) -> Result<()> {

@@ -97,7 +97,19 @@ impl AsyncPubSub {
         self.core.wanted(family).iter().cloned().collect()
     }
 
+    /// Sends a (un)subscribe and waits for its confirmations; an error names the command and
+    /// the server.
     async fn change(
+        &mut self,
+        family: Family,
+        subscribe: bool,
+        channels: Vec<Bytes>,
+    ) -> Result<Vec<Confirmation>> {
+        let r = self.change_unnamed(family, subscribe, channels).await;
+        r.map_err(|e| super::core::change_failed(e, family, subscribe, &self.info))
+    }
+
+    async fn change_unnamed(
         &mut self,
         family: Family,
         subscribe: bool,
@@ -114,7 +126,7 @@ impl AsyncPubSub {
                 break Ok(());
             }
             if Instant::now() >= deadline {
-                break Err(super::core::unconfirmed(family, subscribe, wait));
+                break Err(super::core::unconfirmed(wait));
             }
             if let Err(e) = self.pump(deadline).await {
                 break Err(e);
@@ -305,7 +317,8 @@ impl AsyncPubSub {
         self.io = None;
         self.out.clear();
         self.written = 0;
-        self.core.on_lost(e, std::time::Instant::now());
+        self.core
+            .on_lost(e.at_server(&self.info.addr), std::time::Instant::now());
     }
 }
 

@@ -6,8 +6,8 @@ use crate::cmd::{Blocks, Cmd};
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    decode_durable, encode_batch, encode_durable, encode_transaction, transaction_replies, Acks,
-    Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
+    batch_name, decode_durable, encode_batch, encode_durable, encode_transaction,
+    transaction_replies, Acks, Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
 };
 use bytes::Bytes;
 
@@ -24,15 +24,23 @@ impl Connection {
     ///     con.pipe((Cmd::new("INCR").arg("x"), Cmd::new("GET").arg("x")))?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// An error names the batch and the server (`pipeline of 3 (INCR …) on 127.0.0.1:6379:
+    /// ...`).
     pub fn pipe<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
-        let frames = self.batch(&cmds, false)?;
-        cmds.decode(&mut frames.into_iter().map(Reply::Frame))
+        self.batch(&cmds, false)
+            .and_then(|frames| cmds.decode(&mut frames.into_iter().map(Reply::Frame)))
+            .map_err(|e| self.batch_failed(e, false, &cmds))
     }
 
     /// Like [`Connection::pipe`], but every command's own `Result` is returned.
     pub fn pipe_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
-        let frames = self.batch(&cmds, false)?;
-        cmds.decode_results(&mut frames.into_iter().map(Reply::Frame))
+        self.batch(&cmds, false)
+            .and_then(|frames| {
+                let named = |e| self.batch_failed(e, false, &cmds);
+                cmds.decode_results(&mut frames.into_iter().map(Reply::Frame), &named)
+            })
+            .map_err(|e| self.batch_failed(e, false, &cmds))
     }
 
     /// Runs the commands as a transaction (`MULTI` ... `EXEC`). A watched key that changed gives an
@@ -40,29 +48,58 @@ impl Connection {
     /// `ExecAbort` naming it (nothing ran); a command failing inside EXEC gives an `Err` naming it
     /// (the others ran: transactions do not roll back).
     pub fn transaction<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
-        let replies = self.exec(&cmds)?;
-        cmds.decode(&mut replies.into_iter())
+        self.exec(&cmds)
+            .and_then(|replies| cmds.decode(&mut replies.into_iter()))
+            .map_err(|e| self.batch_failed(e, true, &cmds))
     }
 
     /// Like [`Connection::transaction`], but every command's own `Result` is returned.
     pub fn transaction_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
-        let replies = self.exec(&cmds)?;
-        cmds.decode_results(&mut replies.into_iter())
+        self.exec(&cmds)
+            .and_then(|replies| {
+                let named = |e| self.batch_failed(e, true, &cmds);
+                cmds.decode_results(&mut replies.into_iter(), &named)
+            })
+            .map_err(|e| self.batch_failed(e, true, &cmds))
+    }
+
+    /// Names a batch and the server in an error (the error path only).
+    fn batch_failed<P: Commands>(&self, e: Error, transaction: bool, cmds: &P) -> Error {
+        self.command_failed(e, || {
+            batch_name(transaction, cmds.len(), || cmds.name_of(0))
+        })
+    }
+
+    /// Names a run-time pipeline and the server in an error (the error path only).
+    fn pipeline_failed(&self, e: Error, transaction: bool, pipeline: &Pipeline) -> Error {
+        self.command_failed(e, || {
+            batch_name(transaction, pipeline.len(), || pipeline.name_of(0))
+        })
     }
 
     /// Runs a run-time [`Pipeline`]; read each reply through its handle.
     pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        self.run_unnamed(pipeline)
+            .map_err(|e| self.pipeline_failed(e, false, pipeline))
+    }
+
+    fn run_unnamed<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let (encoded, info) = pipeline.encoded()?;
         self.connected()?;
         let (_, buf) = self.server_and_wbuf();
         buf.clear();
         buf.extend_from_slice(encoded);
         let replies = self.exchange_with(pipeline.len(), info.blocks, Reply::Frame)?;
-        Ok(pipeline.replies(replies))
+        Ok(pipeline.replies(replies, self.arc_info(), false))
     }
 
     /// Runs a run-time [`Pipeline`] as a transaction.
     pub fn run_transaction<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        self.run_transaction_unnamed(pipeline)
+            .map_err(|e| self.pipeline_failed(e, true, pipeline))
+    }
+
+    fn run_transaction_unnamed<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let n = pipeline.len();
         let (encoded, _) = pipeline.encoded()?;
         self.connected()?;
@@ -74,7 +111,7 @@ impl Connection {
         })?;
         let frames = self.exchange_transaction(n + 2)?;
         let replies = transaction_replies(frames, n, |i| pipeline.name_of(i))?;
-        Ok(pipeline.replies(replies))
+        Ok(pipeline.replies(replies, self.arc_info(), true))
     }
 
     /// Writes the commands, then waits until the server confirms them as `durability` asks
@@ -86,12 +123,21 @@ impl Connection {
         cmds: P,
         durability: Durability,
     ) -> Result<(P::Output, Acks)> {
+        self.durable_unnamed(&cmds, &durability)
+            .map_err(|e| self.batch_failed(e, false, &cmds))
+    }
+
+    fn durable_unnamed<P: Commands>(
+        &mut self,
+        cmds: &P,
+        durability: &Durability,
+    ) -> Result<(P::Output, Acks)> {
         self.connected()?;
         let (server, buf) = self.server_and_wbuf();
         buf.clear();
-        let (n, info) = encode_durable(&cmds, &durability, server, buf)?;
+        let (n, info) = encode_durable(cmds, durability, server, buf)?;
         let frames = self.exchange_with(n, info.blocks, |f| f)?;
-        decode_durable(&cmds, &durability, frames)
+        decode_durable(cmds, durability, frames)
     }
 
     /// Optimistic locking (valkey-py's `transaction(func, *watches)`): WATCHes `keys`, calls `f`
@@ -145,13 +191,14 @@ impl Connection {
                 }
             }
         }
-        Err(Error::new(
+        let e = Error::new(
             ErrorKind::WatchConflict,
             format!(
                 "gave up after {} attempts: a watched key kept changing",
                 options.max_attempts.max(1)
             ),
-        ))
+        );
+        Err(self.command_failed(e, || "WATCH".into()))
     }
 
     /// Best effort: after a failure the connection may be gone, and with it the watches.

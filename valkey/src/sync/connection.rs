@@ -40,9 +40,9 @@ impl Stream {
                 "TLS (valkeys://, rediss://) needs the `tls` feature of valkey-typed",
             )),
             Addr::Tcp { host, port, tls } => {
-                let addrs = (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .map_err(|e| Error::io(format!("could not resolve {}", info.addr), e))?;
+                let addrs = (host.as_str(), *port).to_socket_addrs().map_err(|e| {
+                    Error::io(format!("could not resolve {}", info.addr.endpoint()), e)
+                })?;
                 let mut last = None;
                 for a in addrs {
                     let r = match info.connect_timeout {
@@ -63,12 +63,17 @@ impl Stream {
                     }
                 }
                 let e = last.unwrap_or_else(|| io::Error::other("no address"));
-                Err(Error::io(format!("could not connect to {}", info.addr), e))
+                Err(match (e.kind(), info.connect_timeout) {
+                    (io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock, Some(t)) => {
+                        Error::connect_timeout(&info.addr, t)
+                    }
+                    _ => Error::io(format!("could not connect to {}", info.addr.endpoint()), e),
+                })
             }
             #[cfg(unix)]
-            Addr::Unix(path) => UnixStream::connect(path)
-                .map(Stream::Unix)
-                .map_err(|e| Error::io(format!("could not connect to {}", info.addr), e)),
+            Addr::Unix(path) => UnixStream::connect(path).map(Stream::Unix).map_err(|e| {
+                Error::io(format!("could not connect to {}", info.addr.endpoint()), e)
+            }),
             #[cfg(not(unix))]
             Addr::Unix(_) => Err(Error::invalid_config("Unix sockets need a Unix platform")),
         }
@@ -86,9 +91,14 @@ impl Stream {
         s.sock.set_read_timeout(info.connect_timeout).ok();
         s.sock.set_write_timeout(info.connect_timeout).ok();
         while s.conn.is_handshaking() {
-            s.conn
-                .complete_io(&mut s.sock)
-                .map_err(|e| Error::io(format!("TLS handshake with {} failed", info.addr), e))?;
+            s.conn.complete_io(&mut s.sock).map_err(|e| {
+                Error::io_within(
+                    format_args!("TLS handshake with {}", info.addr.endpoint()),
+                    e,
+                    info.connect_timeout,
+                    "connect_timeout",
+                )
+            })?;
         }
         Ok(Stream::Tls(Box::new(s)))
     }
@@ -182,12 +192,27 @@ pub struct Connection {
     server: ServerInfo,
     pushes: VecDeque<Value>,
     last_used: Instant,
+    /// The socket's timeouts now, for the errors that say how long was waited.
+    timeouts: Timeouts,
+}
+
+/// The read and write timeouts set on the socket, and what they stand for.
+#[derive(Clone, Copy, Default)]
+struct Timeouts {
+    read: Option<Duration>,
+    /// The read timeout is a blocking command's own timeout plus the liveness margin.
+    read_blocking: bool,
+    write: Option<Duration>,
+    /// The setting the write timeout comes from.
+    write_setting: &'static str,
 }
 
 /// Marks a failure after the command was written: it may have run.
 fn unclear(e: Error) -> Error {
     match e.kind() {
-        ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Closed => e.unclear(),
+        ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Closed => {
+            e.unclear().note("it was sent and may or may not have run")
+        }
         _ => e,
     }
 }
@@ -215,12 +240,18 @@ impl Connection {
             server: ServerInfo::default(),
             pushes: VecDeque::new(),
             last_used: Instant::now(),
+            timeouts: Timeouts::default(),
         };
         con.connect_within(limit)?;
         Ok(con)
     }
 
     fn info(&self) -> &ConnectionInfo {
+        &self.session.info
+    }
+
+    /// The settings, shared (for what outlives a call, such as a pipeline's replies).
+    pub(crate) fn arc_info(&self) -> &Arc<ConnectionInfo> {
         &self.session.info
     }
 
@@ -238,12 +269,17 @@ impl Connection {
                 Arc::make_mut(&mut info).connect_timeout = Some(l);
             }
         }
-        let deadline = info.connect_timeout.map(|t| Instant::now() + t);
+        let deadline = info.connect_timeout.map(|t| (Instant::now() + t, t));
         let stream = Stream::connect(&info)?;
         stream
             .set_write_timeout(info.connect_timeout)
             .map_err(|e| Error::io("could not configure the socket", e))?;
         self.stream = Some(stream);
+        self.timeouts = Timeouts {
+            write: info.connect_timeout,
+            write_setting: "connect_timeout",
+            ..Timeouts::default()
+        };
         let result = self.run_handshake(&info, deadline).and_then(|()| {
             self.set_read_timeout(info.response_timeout)?;
             self.set_write_timeout(info.response_timeout)
@@ -256,12 +292,20 @@ impl Connection {
             }
             Err(e) => {
                 self.stream = None;
-                Err(e)
+                // Said as the async connection says it: the whole connect took too long.
+                Err(match (e.kind(), info.connect_timeout) {
+                    (ErrorKind::Timeout, Some(t)) => Error::connect_timeout(&info.addr, t),
+                    _ => e,
+                })
             }
         }
     }
 
-    fn run_handshake(&mut self, info: &ConnectionInfo, deadline: Option<Instant>) -> Result<()> {
+    fn run_handshake(
+        &mut self,
+        info: &ConnectionInfo,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<()> {
         let mut hs = Handshake::new(info);
         loop {
             self.wbuf.clear();
@@ -269,11 +313,22 @@ impl Connection {
             if n == 0 {
                 break;
             }
-            self.flush()?;
             let mut replies = Vec::with_capacity(n);
-            for _ in 0..n {
-                let frame = self.read_frame_by(deadline, "the handshake")?;
-                replies.push(proto::decode_value(&frame)?);
+            let exchanged = self.flush().and_then(|()| {
+                for _ in 0..n {
+                    let frame = self.read_frame_by(deadline, "the handshake")?;
+                    replies.push(proto::decode_value(&frame)?);
+                }
+                Ok(())
+            });
+            if let Err(e) = exchanged {
+                return Err(match e.kind() {
+                    ErrorKind::Io => e.context(format_args!(
+                        "the handshake with {} failed",
+                        info.addr.endpoint()
+                    )),
+                    _ => e,
+                });
             }
             hs.on_replies(replies)?;
         }
@@ -281,27 +336,35 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads one reply with a read timeout that ends at `deadline` (the handshake's).
-    fn read_frame_by(&mut self, deadline: Option<Instant>, what: &str) -> Result<Bytes> {
+    /// Reads one reply with a read timeout that ends at `deadline` (the handshake's: when it
+    /// ends, and the whole time it allows).
+    fn read_frame_by(
+        &mut self,
+        deadline: Option<(Instant, Duration)>,
+        what: &str,
+    ) -> Result<Bytes> {
         loop {
             if let Some(frame) = self.buffered_frame()? {
                 return Ok(frame);
             }
-            if let Some(d) = deadline {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    self.stream = None;
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "{what} with {} did not finish within the connect timeout",
-                            self.info().addr
-                        ),
-                    ));
-                }
-                self.set_read_timeout(Some(left))?;
+            let Some((at, limit)) = deadline else {
+                self.read_more()?;
+                continue;
+            };
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.stream = None;
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{what} with {} did not finish within {limit:?}",
+                        self.info().addr.endpoint()
+                    ),
+                ));
             }
-            self.read_more()?;
+            self.set_read_timeout(Some(left))?;
+            // Silence until the deadline is seen at the top of the loop.
+            self.read_once("the server closed the connection")?;
         }
     }
 
@@ -333,7 +396,7 @@ impl Connection {
                 Err(e) => {
                     return Err(match e.kind() {
                         ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Protocol => e
-                            .context("could not reconnect; the command was not sent")
+                            .note("the connection could not be re-opened and it was not sent")
                             .not_sent(),
                         _ => e,
                     })
@@ -360,7 +423,28 @@ impl Connection {
     }
 
     /// Sends a command and reads its reply into any `T` (the command's declared output is ignored).
+    ///
+    /// An error names the command and the server (`GET on 127.0.0.1:6379: ...`).
+    #[inline]
     pub fn send_as<C: Command + ?Sized, T: FromValkey>(&mut self, cmd: &C) -> Result<T> {
+        match self.send_unnamed(cmd) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.command_failed(e, || crate::cmd::name_of(cmd))),
+        }
+    }
+
+    /// Names the command (or batch) and the server in an error (the error path only).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn command_failed(
+        &self,
+        e: Error,
+        name: impl FnOnce() -> std::borrow::Cow<'static, str>,
+    ) -> Error {
+        e.in_command(name(), &self.info().addr)
+    }
+
+    fn send_unnamed<C: Command + ?Sized, T: FromValkey>(&mut self, cmd: &C) -> Result<T> {
         let meta = cmd.meta();
         if let Some(m) = meta.filter(|m| m.session != Session::None) {
             return self.send_session(cmd, m);
@@ -388,7 +472,7 @@ impl Connection {
                 .map_err(unclear);
         };
         let base = self.info().response_timeout;
-        self.set_read_timeout(blocks.deadline(base))?;
+        self.set_blocking_read_timeout(blocks.deadline(base))?;
         let frame = self
             .flush()
             .and_then(|()| self.read_frame())
@@ -437,7 +521,7 @@ impl Connection {
                 // configured.
                 self.session.reset();
                 let info = Arc::clone(&self.session.info);
-                let deadline = info.connect_timeout.map(|t| Instant::now() + t);
+                let deadline = info.connect_timeout.map(|t| (Instant::now() + t, t));
                 if let Err(e) = self.run_handshake(&info, deadline) {
                     self.stream = None;
                     return Err(e.context("RESET succeeded, but the handshake after it failed"));
@@ -491,7 +575,7 @@ impl Connection {
         self.ensure_connected()?;
         let base = self.info().response_timeout;
         if let Some(b) = blocks {
-            self.set_read_timeout(b.deadline(base))?;
+            self.set_blocking_read_timeout(b.deadline(base))?;
         }
         let r = self.round_trip_inner(n, on_frame).map_err(unclear);
         if blocks.is_some() && self.stream.is_some() {
@@ -543,10 +627,7 @@ impl Connection {
         };
         if let Err(e) = stream.write_all(chunk).and_then(|()| stream.flush()) {
             self.stream = None;
-            return Err(Error::io(
-                "writing to the server failed; the pipeline's commands may or may not have run",
-                e,
-            ));
+            return Err(self.write_error(e));
         }
         Ok(())
     }
@@ -562,11 +643,29 @@ impl Connection {
     }
 
     fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
+        self.timeouts.read = t;
+        self.timeouts.read_blocking = false;
         self.set_timeout(t, Stream::set_read_timeout)
     }
 
+    /// The read timeout of a blocking command: its own timeout plus the liveness margin.
+    fn set_blocking_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
+        self.set_read_timeout(t)?;
+        self.timeouts.read_blocking = true;
+        Ok(())
+    }
+
     fn set_write_timeout(&mut self, t: Option<Duration>) -> Result<()> {
+        self.timeouts.write = t;
+        self.timeouts.write_setting = "response_timeout";
         self.set_timeout(t, Stream::set_write_timeout)
+    }
+
+    /// A failed write, saying how long it waited when its timeout elapsed.
+    #[cold]
+    fn write_error(&self, e: io::Error) -> Error {
+        let t = self.timeouts;
+        Error::io_within("writing to the server", e, t.write, t.write_setting)
     }
 
     fn set_timeout(
@@ -589,10 +688,7 @@ impl Connection {
         };
         if let Err(e) = stream.write_all(&self.wbuf).and_then(|()| stream.flush()) {
             self.stream = None;
-            return Err(Error::io(
-                "writing to the server failed; the command may or may not have reached it",
-                e,
-            ));
+            return Err(self.write_error(e));
         }
         self.wbuf.clear();
         Ok(())
@@ -642,8 +738,7 @@ impl Connection {
                 Ok(0) => {
                     break Err(Error::new(
                         ErrorKind::Io,
-                        "the server closed the connection; the commands sent may or may not \
-                         have run",
+                        "the server closed the connection",
                     ))
                 }
                 Ok(n) => self.rbuf.advance(n),
@@ -681,20 +776,12 @@ impl Connection {
     /// One read from the socket into the read buffer; a silent server beyond the read timeout
     /// (the liveness deadline) is an error, and the connection is closed.
     fn read_more(&mut self) -> Result<()> {
-        let eof = "the server closed the connection before replying; the command may or may not \
-                   have run";
-        if self.read_once(eof)? {
+        if self.read_once("the server closed the connection before replying")? {
             return Ok(());
         }
         self.stream = None;
-        Err(Error::new(
-            ErrorKind::Timeout,
-            format!(
-                "the server at {} was silent beyond the liveness deadline; the connection was \
-                 closed (the command may or may not have run)",
-                self.session.info.addr
-            ),
-        ))
+        let t = self.timeouts;
+        Err(Error::silent(t.read.unwrap_or_default(), t.read_blocking))
     }
 
     /// One read from the socket into the read buffer: `false` when the read timeout elapsed
@@ -725,7 +812,7 @@ impl Connection {
                 }
                 Err(e) => {
                     self.stream = None;
-                    return Err(Error::io("reading from the server failed", e));
+                    return Err(Error::io("reading the reply failed", e));
                 }
             }
         }
@@ -814,7 +901,7 @@ impl Connection {
                 "the server has no RESET; the connection was closed",
             ));
         }
-        let deadline = limit.map(|t| Instant::now() + t);
+        let deadline = limit.map(|t| (Instant::now() + t, t));
         let result = (|| {
             self.wbuf.clear();
             encode(&crate::Cmd::new("RESET"), &mut self.wbuf)?;
@@ -840,7 +927,7 @@ impl Connection {
 
     /// PING within `limit` (a pool's health check).
     pub(crate) fn ping_within(&mut self, limit: Option<Duration>) -> bool {
-        let deadline = limit.map(|t| Instant::now() + t);
+        let deadline = limit.map(|t| (Instant::now() + t, t));
         self.wbuf.clear();
         let ok = encode(&crate::Cmd::new("PING"), &mut self.wbuf).is_ok()
             && self.flush().is_ok()

@@ -130,11 +130,12 @@ impl Pool {
                         return Err(Error::new(
                             ErrorKind::PoolTimeout,
                             format!(
-                                "all {} connections of the pool are in use and none was returned \
-                                 within {:?}; return connections sooner or raise max_size / \
-                                 wait_timeout",
+                                "no connection to {} within {:?} (wait_timeout): all {} \
+                                 connections of the pool are in use and none was returned; \
+                                 return connections sooner or raise max_size / wait_timeout",
+                                self.shared.info.addr.endpoint(),
+                                self.shared.config.wait_timeout.unwrap_or_default(),
                                 self.shared.config.max_size,
-                                self.shared.config.wait_timeout.unwrap_or_default()
                             ),
                         ));
                     }
