@@ -1,6 +1,6 @@
 //! Least-privilege ACL rules from typed commands, on real servers: a user created with the rule
 //! `AclRules` writes for an application's commands runs exactly those commands, and the server
-//! refuses (NOPERM) any other command, any key outside the patterns, and a write where only
+//! refuses (`ErrorKind::NoPermission`, NOPERM) any other command, any key outside the patterns, and a write where only
 //! reads were allowed. Sync and async, Valkey 9.1 and Redis 7.0.
 
 use valkey::acl::AclRules;
@@ -30,7 +30,7 @@ fn app_rules() -> AclRules {
 
 fn refused(r: valkey::Result<impl std::fmt::Debug>, what: &str) {
     match r {
-        Err(e) if e.code() == Some("NOPERM") => {}
+        Err(e) if e.is_no_permission() && e.code() == Some("NOPERM") && e.is_retry_safe() => {}
         other => panic!("{what}: expected NOPERM, got {other:?}"),
     }
 }

@@ -58,6 +58,9 @@ pub enum ErrorKind {
     ExecAbort,
     /// An argument given to the client is invalid (e.g. NaN as a score).
     InvalidInput,
+    /// The server refused the command, a key or a channel for the connection's ACL user
+    /// (`NOPERM`); the command did not run. [`Error::server_error`] has the server's words.
+    NoPermission,
 }
 
 /// An error from the client or the server.
@@ -118,7 +121,11 @@ impl Error {
     /// An error reply from the server. `NOAUTH`, `WRONGPASS` and `NOPERM` on AUTH/HELLO are
     /// classified as [`ErrorKind::Auth`] by the handshake, not here.
     pub fn from_server(err: ServerError) -> Error {
-        let mut e = Error::new(ErrorKind::Server, String::new());
+        let kind = match err.code() {
+            "NOPERM" => ErrorKind::NoPermission,
+            _ => ErrorKind::Server,
+        };
+        let mut e = Error::new(kind, String::new());
         e.inner.server = Some(err);
         e
     }
@@ -335,13 +342,15 @@ impl Error {
     /// Whether the command certainly did not run, so that sending it again cannot apply it
     /// twice: it was never sent ([`ErrorKind::NotSent`], a pool checkout timeout, a refusal
     /// before sending), or the server refused it without running it (`MOVED`, `ASK`,
-    /// `TRYAGAIN`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`, `BUSY`). `Unclear` is never retry-safe.
+    /// `TRYAGAIN`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`, `BUSY`, `NOPERM`). `Unclear` is never
+    /// retry-safe.
     pub fn is_retry_safe(&self) -> bool {
         match self.inner.kind {
             ErrorKind::NotSent
             | ErrorKind::PoolTimeout
             | ErrorKind::SessionLost
-            | ErrorKind::WatchConflict => true,
+            | ErrorKind::WatchConflict
+            | ErrorKind::NoPermission => true,
             ErrorKind::Server => self.is_moved() || self.is_ask() || self.is_try_again(),
             _ => false,
         }
@@ -357,6 +366,11 @@ impl Error {
     /// Whether this is an error reply from the server.
     pub fn is_server_error(&self) -> bool {
         self.inner.server.is_some()
+    }
+    /// Whether the server refused the command, a key or a channel for the ACL user
+    /// ([`ErrorKind::NoPermission`], `NOPERM`).
+    pub fn is_no_permission(&self) -> bool {
+        self.inner.kind == ErrorKind::NoPermission
     }
     /// Whether authentication failed.
     pub fn is_auth(&self) -> bool {

@@ -112,6 +112,7 @@ pub(crate) fn auth_error(e: ServerError, during: &str, addr: &crate::config::Add
     let code = e.code().to_string();
     let kind = match code.as_str() {
         "WRONGPASS" | "NOAUTH" | "NOPERM" | "ERR" if is_auth_message(&e) => ErrorKind::Auth,
+        "NOPERM" => ErrorKind::NoPermission,
         _ => ErrorKind::Server,
     };
     let hint = if kind == ErrorKind::Auth {

@@ -130,7 +130,7 @@ impl PubSub {
         match result {
             Ok(()) => Ok(confirmations),
             Err(e) => {
-                if e.kind() == ErrorKind::Server {
+                if e.is_server_error() {
                     self.core.revert(family, subscribe, &channels);
                 }
                 Err(e)
@@ -208,7 +208,7 @@ impl PubSub {
         match con.read_raw_within(wait) {
             Ok(RawRead::Frame(frame)) => match self.core.on_frame(&frame, Instant::now()) {
                 Ok(()) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::Server => Err(e),
+                Err(e) if e.is_server_error() => Err(e),
                 Err(e) => {
                     self.lost(e);
                     Ok(())

@@ -136,7 +136,7 @@ impl AsyncPubSub {
         match result {
             Ok(()) => Ok(confirmations),
             Err(e) => {
-                if e.kind() == ErrorKind::Server {
+                if e.is_server_error() {
                     self.core.revert(family, subscribe, &channels);
                 }
                 Err(e)
@@ -269,7 +269,7 @@ impl AsyncPubSub {
     /// A frame error: a server error reply is the caller's; anything else (malformed input)
     /// ends the socket.
     fn on_error(&mut self, e: Error) -> Result<()> {
-        if e.kind() == ErrorKind::Server {
+        if e.is_server_error() {
             return Err(e);
         }
         self.lost(e);
