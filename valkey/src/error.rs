@@ -256,6 +256,7 @@ impl Error {
 
     /// A new error of `kind` saying `message`, keeping whether `cause` was a timeout and its
     /// source (for the errors each caller of a failed connection gets).
+    #[cfg(feature = "tokio")]
     pub(crate) fn derived(kind: ErrorKind, message: String, cause: &Error) -> Error {
         let mut e = Error::new(kind, message);
         e.inner.timed_out |= cause.inner.timed_out;
@@ -265,6 +266,7 @@ impl Error {
 
     /// A copy of this error (its cause shared), for the events that hand one error to a
     /// subscriber while the connection keeps its own.
+    #[cfg(feature = "tokio")]
     pub(crate) fn duplicate(&self) -> Error {
         let i = &self.inner;
         Error {

@@ -14,8 +14,8 @@
 // Lets `#[derive(FromValkey)]`'s `::valkey::...` paths resolve inside this crate too.
 extern crate self as valkey;
 
-#[cfg(feature = "tokio")]
 pub mod acl;
+#[cfg(feature = "tokio")]
 pub mod aio;
 mod client;
 pub mod cmd;

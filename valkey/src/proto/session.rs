@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 /// Refuses, before anything is sent, a command whose effect on the connection would reach the
 /// other tasks sharing it, naming what to use instead.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) fn refuse_shared(meta: &CommandMeta) -> Result<()> {
     let instead = match meta.session {
         Session::None => return Ok(()),
