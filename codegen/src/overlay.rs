@@ -55,6 +55,11 @@ pub struct CommandOverlay {
     /// Argument kinds the spec gets wrong: path → `string`, `integer` or `double`.
     #[serde(default)]
     pub kinds: BTreeMap<String, String>,
+    /// The version that added an argument, where the spec records it only in the command's
+    /// history (ZRANK `WITHSCORE`: 7.2.0): path → version. The client then refuses the argument
+    /// before sending to an older server.
+    #[serde(default)]
+    pub since: BTreeMap<String, String>,
     /// A Rust name for the constructor (default: the command path in snake_case).
     #[serde(default)]
     pub fn_name: Option<String>,
@@ -309,6 +314,19 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             return Err(format!("kinds: unknown kind {kind:?}"));
         }
     }
+    for (path, version) in &o.since {
+        let a = arg(path)?;
+        let v = crate::ir::Version::parse(version).map_err(|e| format!("since {path:?}: {e}"))?;
+        if a.since.is_some() {
+            return Err(format!("since: the spec already gives {path:?} a version"));
+        }
+        if v <= cmd.since {
+            return Err(format!(
+                "since: {path:?} at {v} is not newer than the command ({})",
+                cmd.since
+            ));
+        }
+    }
     if let Some(f) = &o.fn_name {
         if syn::parse_str::<syn::Ident>(f).is_err() {
             return Err(format!("fn_name: {f:?} is not a Rust name"));
@@ -492,23 +510,27 @@ fn constructor(expr: &syn::Expr) -> Option<String> {
     }
 }
 
-/// Applies the kind overrides to a command (the rest is read by the emitter).
+/// Applies the kind and version overrides to a command (the rest is read by the emitter).
 pub fn apply(cmd: &mut Command, o: &CommandOverlay) {
-    fn walk(args: &mut [crate::ir::Arg], kinds: &BTreeMap<String, String>) {
+    fn walk(args: &mut [crate::ir::Arg], o: &CommandOverlay) {
         for a in args {
-            if let Some(k) = kinds.get(&a.path) {
+            if let Some(k) = o.kinds.get(&a.path) {
                 a.kind = match k.as_str() {
                     "integer" => Kind::Integer,
                     "double" => Kind::Double,
                     _ => Kind::String,
                 };
             }
+            if let Some(v) = o.since.get(&a.path) {
+                // Validated already.
+                a.since = crate::ir::Version::parse(v).ok();
+            }
             if let Kind::OneOf(c) | Kind::Block(c) = &mut a.kind {
-                walk(c, kinds);
+                walk(c, o);
             }
         }
     }
-    walk(&mut cmd.args, &o.kinds);
+    walk(&mut cmd.args, o);
 }
 
 #[cfg(test)]
@@ -663,5 +685,15 @@ mod tests {
                 .unwrap();
         apply(&mut c, &o.commands["ZADD"]);
         assert_eq!(c.arg("data/score").unwrap().kind, Kind::Double);
+        let o = parse(r#"{"commands": {"ZADD": {"reply": "i64", "since": {"incr": "3.0.2"}}}}"#)
+            .unwrap();
+        assert_eq!(validate(&o, &cmds()), Ok(vec![]));
+        apply(&mut c, &o.commands["ZADD"]);
+        assert_eq!(
+            c.arg("incr").unwrap().since,
+            Some(crate::ir::Version(3, 0, 2))
+        );
+        let e = one(r#"{"reply": "i64", "since": {"incr": "1.0.0"}}"#).unwrap_err();
+        assert!(e.contains("not newer than the command"), "{e}");
     }
 }

@@ -559,3 +559,33 @@ fn derived_structs_read_both_protocols_and_missing_hashes() {
         );
     }
 }
+
+/// Arguments whose version the spec gives only in the command's history (the overlay's `since`)
+/// are refused by an older server before sending, and named; a newer one takes them.
+#[test]
+fn arguments_dated_only_in_the_history_are_refused_by_an_older_server() {
+    let redis = Server::redis().unwrap();
+    let mut con = Connection::open(redis.url()).unwrap();
+    let withscore = cmd::zrank("z", "m").withscore();
+    let e = con.send(&withscore).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let named = cmd::name_argument_needing(&withscore, e).to_string();
+    assert!(named.starts_with("ZRANK WITHSCORE: "), "{named}");
+    let e = con.send(cmd::zrevrank("z", "m").withscore()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = con
+        .send(cmd::hscan::<_, valkey::Value>("h", 0).novalues())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = con
+        .send(cmd::zscan::<_, valkey::Value>("z", 0).noscores())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    // Without them, the same commands run.
+    assert_eq!(con.send(cmd::zrank("z", "m")).unwrap(), None);
+
+    let valkey = Server::valkey().unwrap();
+    let mut con = Connection::open(valkey.url()).unwrap();
+    assert_eq!(con.send(cmd::zrank("z", "m").withscore()).unwrap(), None);
+    let _: valkey::Value = con.send(cmd::hscan("h", 0).novalues()).unwrap();
+}

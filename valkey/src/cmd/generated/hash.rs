@@ -2990,7 +2990,13 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "novalues",
+            token: Some("NOVALUES"),
+            since: Some(Version::new(8, 0, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
 };
@@ -3028,6 +3034,7 @@ pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
         pattern: Unset,
         count: Unset,
         novalues: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -3044,6 +3051,7 @@ pub struct Hscan<Key, Pattern, Count, Novalues, T> {
     pattern: Pattern,
     count: Count,
     novalues: Novalues,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
@@ -3065,6 +3073,7 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3083,10 +3092,13 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: self.pattern,
             count: Tokened("COUNT", count),
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOVALUES`
+    ///
+    /// (since 8.0.0)
     pub fn novalues(self) -> Hscan<Key, Pattern, Count, Tok, T>
     where
         Novalues: Unfilled,
@@ -3097,6 +3109,7 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: self.pattern,
             count: self.count,
             novalues: Tok("NOVALUES"),
+            min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
             _reply: PhantomData,
         }
     }
@@ -3120,6 +3133,7 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3143,10 +3157,13 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOVALUES`
+    ///
+    /// (since 8.0.0)
     ///
     /// The run-time form of [`novalues`](Self::novalues): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
@@ -3157,12 +3174,18 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
     where
         Novalues: Unfilled,
     {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 0, 0)))
+        } else {
+            self.min_version
+        };
         Hscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             novalues: given.then_some(Tok("NOVALUES")),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -3189,6 +3212,9 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSCAN)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<

@@ -3912,7 +3912,13 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "withscore",
+            token: Some("WITHSCORE"),
+            since: Some(Version::new(7, 2, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
 };
@@ -3955,6 +3961,7 @@ pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
         key,
         member,
         withscore: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -3972,10 +3979,13 @@ pub struct Zrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
     withscore: Withscore,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> O>,
 }
 impl<Key, Member, Withscore, O> Zrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
+    ///
+    /// (since 7.2.0)
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
     pub fn withscore(
@@ -3989,6 +3999,7 @@ impl<Key, Member, Withscore, O> Zrank<Key, Member, Withscore, O> {
             key: self.key,
             member: self.member,
             withscore: Tok("WITHSCORE"),
+            min_version: newer(self.min_version, Some(Version::new(7, 2, 0))),
             _reply: PhantomData,
         }
     }
@@ -4007,6 +4018,9 @@ for Zrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANK)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<
@@ -4914,7 +4928,13 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "withscore",
+            token: Some("WITHSCORE"),
+            since: Some(Version::new(7, 2, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
 };
@@ -4957,6 +4977,7 @@ pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
         key,
         member,
         withscore: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -4974,10 +4995,13 @@ pub struct Zrevrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
     withscore: Withscore,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> O>,
 }
 impl<Key, Member, Withscore, O> Zrevrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
+    ///
+    /// (since 7.2.0)
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
     pub fn withscore(
@@ -4991,6 +5015,7 @@ impl<Key, Member, Withscore, O> Zrevrank<Key, Member, Withscore, O> {
             key: self.key,
             member: self.member,
             withscore: Tok("WITHSCORE"),
+            min_version: newer(self.min_version, Some(Version::new(7, 2, 0))),
             _reply: PhantomData,
         }
     }
@@ -5009,6 +5034,9 @@ for Zrevrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANK)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<
@@ -5048,7 +5076,13 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "noscores",
+            token: Some("NOSCORES"),
+            since: Some(Version::new(8, 0, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
 };
@@ -5090,6 +5124,7 @@ pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
         pattern: Unset,
         count: Unset,
         noscores: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -5106,6 +5141,7 @@ pub struct Zscan<Key, Pattern, Count, Noscores, T> {
     pattern: Pattern,
     count: Count,
     noscores: Noscores,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
@@ -5127,6 +5163,7 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -5145,10 +5182,13 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: self.pattern,
             count: Tokened("COUNT", count),
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOSCORES`
+    ///
+    /// (since 8.0.0)
     pub fn noscores(self) -> Zscan<Key, Pattern, Count, Tok, T>
     where
         Noscores: Unfilled,
@@ -5159,6 +5199,7 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: self.pattern,
             count: self.count,
             noscores: Tok("NOSCORES"),
+            min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
             _reply: PhantomData,
         }
     }
@@ -5182,6 +5223,7 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -5205,10 +5247,13 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOSCORES`
+    ///
+    /// (since 8.0.0)
     ///
     /// The run-time form of [`noscores`](Self::noscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
@@ -5219,12 +5264,18 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
     where
         Noscores: Unfilled,
     {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 0, 0)))
+        } else {
+            self.min_version
+        };
         Zscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             noscores: given.then_some(Tok("NOSCORES")),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -5251,6 +5302,9 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZSCAN)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<
