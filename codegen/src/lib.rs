@@ -10,7 +10,9 @@
 //! - [`shape`]: each builder's parameters, methods, typestate slots, write order and reply type;
 //! - [`emit`] (emit + format): Rust per command group into `valkey/src/cmd/generated/`, the
 //!   lookup table, and the invocations the live tests use (one minimal invocation per command,
-//!   sent by the conformance test and encoded by the key test, plus the overlay's key examples).
+//!   sent by the conformance test and encoded by the key test, plus the overlay's key examples;
+//!   every builder path — each option and oneof choice added to the minimal invocation — for
+//!   the path test).
 //!
 //! Special cases live in the overlay, never in the emitter.
 

@@ -45,9 +45,10 @@ fn run(args: &[String]) -> Result<(), String> {
                 std::fs::write(&path, text).map_err(|e| e.to_string())?;
             }
             println!(
-                "{} builders for {} commands, {} files written",
+                "{} builders for {} commands ({} builder paths), {} files written",
                 g.builders,
                 g.commands,
+                g.paths,
                 g.files.len()
             );
             if !g.missing_overlay.is_empty() {

@@ -73,6 +73,15 @@ pub struct CommandOverlay {
     /// no other argument reads like one of them, so that the test can tell where each key is.
     #[serde(default)]
     pub key_examples: Vec<String>,
+    /// For the generated invocations (conformance and builder paths): argument path → the Rust
+    /// expression to give that single value (`"\"0-1\""` for a stream ID), where a plain
+    /// value (`"1"`, `1`) is invalid.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// For the builder-path test: argument path → the whole invocation that gives that option
+    /// (or choice), as a Rust expression, where adding it to the minimal invocation is invalid.
+    #[serde(default)]
+    pub path_examples: BTreeMap<String, String>,
     /// What the command does to its own connection's session (see [`SESSION_CLASSES`]); absent:
     /// nothing. Shared connections refuse every class but none.
     #[serde(default)]
@@ -336,7 +345,21 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
         .fn_name
         .clone()
         .unwrap_or_else(|| crate::names::snake(&cmd.full_name()));
-    for e in o.example.iter().chain(&o.key_examples) {
+    for (path, v) in &o.values {
+        if !arg(path)?.kind.is_leaf() {
+            return Err(format!("values: {path:?} is not a single value"));
+        }
+        syn::parse_str::<syn::Expr>(v).map_err(|err| format!("values {v:?}: {err}"))?;
+    }
+    for path in o.path_examples.keys() {
+        arg(path)?;
+    }
+    for e in o
+        .example
+        .iter()
+        .chain(&o.key_examples)
+        .chain(o.path_examples.values())
+    {
         let expr = syn::parse_str::<syn::Expr>(e).map_err(|err| format!("example {e:?}: {err}"))?;
         if constructor(&expr).as_deref() != Some(fn_name.as_str()) {
             return Err(format!(
@@ -609,6 +632,24 @@ mod tests {
             &keyed,
         );
         assert!(e.unwrap_err().contains("example"));
+    }
+
+    #[test]
+    fn values_and_path_examples_name_arguments_of_the_command() {
+        let ok = r#"{"reply": "i64", "values": {"data/score": "2.5"},
+                     "path_examples": {"incr": "cmd::zadd(\"k\", [(1, \"m\")]).incr()"}}"#;
+        assert_eq!(one(ok), Ok(vec![]));
+        let e = one(r#"{"reply": "i64", "values": {"scor": "1"}}"#).unwrap_err();
+        assert!(e.contains("no argument \"scor\""), "{e}");
+        let e = one(r#"{"reply": "i64", "values": {"data": "1"}}"#).unwrap_err();
+        assert!(e.contains("not a single value"), "{e}");
+        let e = one(r#"{"reply": "i64", "values": {"key": "\"k"}}"#).unwrap_err();
+        assert!(e.contains("values"), "{e}");
+        let e =
+            one(r#"{"reply": "i64", "path_examples": {"nx": "cmd::zadd(\"k\")"}}"#).unwrap_err();
+        assert!(e.contains("no argument \"nx\""), "{e}");
+        let e = one(r#"{"reply": "i64", "path_examples": {"incr": "cmd::zrem(\"k\")"}}"#);
+        assert!(e.unwrap_err().contains("not an invocation of this command"));
     }
 
     #[test]
