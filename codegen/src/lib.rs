@@ -14,7 +14,9 @@
 //!   every builder path — each option and oneof choice added to the minimal invocation — for
 //!   the path test).
 //!
-//! Special cases live in the overlay, never in the emitter.
+//! [`replies`] checks the overlay's reply types against the `reply_schema` of Valkey's own
+//! command JSON (kept outside the project). Special cases live in the overlay, never in the
+//! emitter.
 
 pub mod dump;
 pub mod emit;
@@ -23,5 +25,6 @@ pub mod ir;
 pub mod live;
 pub mod names;
 pub mod overlay;
+pub mod replies;
 pub mod shape;
 pub mod spec;

@@ -21,6 +21,10 @@ pub struct Overlay {
     /// Per command (`"CLIENT KILL"`).
     #[serde(default)]
     pub commands: BTreeMap<String, CommandOverlay>,
+    /// Commands whose reply type disagrees with Valkey's `reply_schema` (nil or not, kind of
+    /// value) on purpose: command → why (checked by `valkey-codegen check-replies`).
+    #[serde(default)]
+    pub reply_schema_exceptions: BTreeMap<String, String>,
 }
 
 /// What the overlay says about one command.
@@ -243,6 +247,16 @@ pub fn validate(overlay: &Overlay, cmds: &[Command]) -> Result<Vec<String>, Stri
         };
         if let Err(e) = validate_command(o, cmd) {
             errors.push(format!("{name}: {e}"));
+        }
+    }
+    for (name, why) in &overlay.reply_schema_exceptions {
+        if !overlay.commands.contains_key(name) {
+            errors.push(format!(
+                "reply_schema_exceptions: {name}: no such command in the overlay"
+            ));
+        }
+        if why.trim().is_empty() {
+            errors.push(format!("reply_schema_exceptions: {name}: give the reason"));
         }
     }
     for (tokens, ty) in &overlay.enums {
@@ -650,6 +664,21 @@ mod tests {
         assert!(e.contains("no argument \"nx\""), "{e}");
         let e = one(r#"{"reply": "i64", "path_examples": {"incr": "cmd::zrem(\"k\")"}}"#);
         assert!(e.unwrap_err().contains("not an invocation of this command"));
+    }
+
+    #[test]
+    fn reply_schema_exceptions_name_overlay_commands_and_say_why() {
+        let check = |exceptions: &str| {
+            let text = format!(
+                r#"{{"commands": {{"ZADD": {{"reply": "i64"}}}}, "reply_schema_exceptions": {exceptions}}}"#
+            );
+            validate(&parse(&text).unwrap(), &cmds())
+        };
+        assert_eq!(check(r#"{"ZADD": "the schema is wrong"}"#), Ok(vec![]));
+        let e = check(r#"{"ZADDD": "why"}"#).unwrap_err();
+        assert!(e.contains("ZADDD: no such command"), "{e}");
+        let e = check(r#"{"ZADD": " "}"#).unwrap_err();
+        assert!(e.contains("give the reason"), "{e}");
     }
 
     #[test]
