@@ -8,7 +8,7 @@
 
 use common::{serve_slots, setup, skipped, SKIP};
 use valkey::{ConnectionInfo, ErrorKind, Protocol};
-use valkey_tests::{Server, ServerOptions};
+use valkey_tests::{Server, ServerOptions, TempDir};
 
 #[path = "common/commands.rs"]
 mod common;
@@ -124,11 +124,16 @@ fn run(server: &Server, protocol: Protocol, cluster: bool, t: &mut Tally) {
 #[test]
 fn every_builder_path_reads_into_its_output_on_valkey_and_redis() {
     let start = std::time::Instant::now();
+    // An ACL file, so that ACL LOAD and ACL SAVE have one to read and write.
+    let acl = TempDir::new("acl").unwrap();
+    let users = acl.path().join("users.acl");
+    std::fs::write(&users, "user default on nopass ~* &* +@all\n").unwrap();
     let servers = [
         ("Valkey 9.1", ServerOptions::valkey()),
         ("Redis 7.0", ServerOptions::redis()),
     ]
     .map(|(name, options)| {
+        let options = options.config(format!("aclfile {}", users.display()));
         let cluster = options
             .clone()
             .cluster_enabled()

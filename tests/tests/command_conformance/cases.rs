@@ -3139,7 +3139,13 @@ pub static CASES: [Case; 399] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1),
+                    cmd::migrate(
+                        "1",
+                        1,
+                        cmd::MigrateKeySelector::Key("nokey".into()),
+                        1,
+                        1,
+                    ),
                 )
                 .map(drop)
         },
@@ -3148,10 +3154,24 @@ pub static CASES: [Case; 399] = [
                 .send_as::<
                     _,
                     valkey::Value,
-                >(&cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))
+                >(
+                    &cmd::migrate(
+                        "1",
+                        1,
+                        cmd::MigrateKeySelector::Key("nokey".into()),
+                        1,
+                        1,
+                    ),
+                )
         },
         |buf| {
-            let c = cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1);
+            let c = cmd::migrate(
+                "1",
+                1,
+                cmd::MigrateKeySelector::Key("nokey".into()),
+                1,
+                1,
+            );
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -6322,7 +6342,7 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: Option<i64> = con.send(cmd::memory_usage("k"))?;
     let reply: valkey::Value = con.send(cmd::mget(["k"]))?;
     let reply: String = con
-        .send(cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))?;
+        .send(cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("nokey".into()), 1, 1))?;
     let reply: Value = con.send(cmd::module())?;
     let reply: Vec<String> = con.send(cmd::module_help())?;
     let reply: valkey::Value = con.send(cmd::module_list())?;

@@ -4220,7 +4220,13 @@ pub static PATHS: [Path; 912] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1),
+                    cmd::migrate(
+                        "1",
+                        1,
+                        cmd::MigrateKeySelector::Key("nokey".into()),
+                        1,
+                        1,
+                    ),
                 )
                 .map(drop)
         },
@@ -4242,7 +4248,13 @@ pub static PATHS: [Path; 912] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1)
+                    cmd::migrate(
+                            "1",
+                            1,
+                            cmd::MigrateKeySelector::Key("nokey".into()),
+                            1,
+                            1,
+                        )
                         .copy(),
                 )
                 .map(drop)
@@ -4255,7 +4267,13 @@ pub static PATHS: [Path; 912] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1)
+                    cmd::migrate(
+                            "1",
+                            1,
+                            cmd::MigrateKeySelector::Key("nokey".into()),
+                            1,
+                            1,
+                        )
                         .replace(),
                 )
                 .map(drop)
@@ -4268,7 +4286,13 @@ pub static PATHS: [Path; 912] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1)
+                    cmd::migrate(
+                            "1",
+                            1,
+                            cmd::MigrateKeySelector::Key("nokey".into()),
+                            1,
+                            1,
+                        )
                         .auth("1"),
                 )
                 .map(drop)
@@ -4281,7 +4305,13 @@ pub static PATHS: [Path; 912] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1)
+                    cmd::migrate(
+                            "1",
+                            1,
+                            cmd::MigrateKeySelector::Key("nokey".into()),
+                            1,
+                            1,
+                        )
                         .auth2("1", "1"),
                 )
                 .map(drop)
@@ -4295,7 +4325,7 @@ pub static PATHS: [Path; 912] = [
             con
                 .send(
                     cmd::migrate("1", 1, cmd::MigrateKeySelector::EmptyString, 1, 1)
-                        .keys(["k"]),
+                        .keys(["nokey"]),
                 )
                 .map(drop)
         },

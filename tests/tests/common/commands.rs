@@ -94,6 +94,20 @@ pub fn setup(con: &mut valkey::sync::Connection, group: &str) -> valkey::Result<
     for c in cmds {
         con.send(raw(c))?;
     }
+    if group == "server" {
+        // SAVE, BGSAVE and BGREWRITEAOF refuse to run while another one's child is at work.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let info: String = con.send(raw(&["INFO", "persistence"]).returning::<String>())?;
+            let busy = ["rdb_bgsave_in_progress:1", "aof_rewrite_in_progress:1"]
+                .iter()
+                .any(|b| info.contains(b));
+            if !busy || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
     Ok(())
 }
 

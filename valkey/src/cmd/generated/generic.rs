@@ -1290,7 +1290,7 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`, `copy_if`, `replace_if`, `auth_opt`, `keys_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"k\".into()), 1, 1))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"nokey\".into()), 1, 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "MIGRATE")]
 pub fn migrate<Host: ToValkeyArg>(
