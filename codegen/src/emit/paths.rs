@@ -15,15 +15,16 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The arguments a path can target: every optional argument, and every choice of a oneof but
-/// the first (the first is taken by the minimal invocation, or by giving the optional oneof).
+/// The arguments a path can target: every optional argument and every choice of a oneof (the
+/// first choice is usually the minimal invocation's, a path that is then dropped as a repeat,
+/// but an overlay example may take another).
 fn targets(args: &[Arg], out: &mut Vec<String>) {
     for a in args {
         if a.optional {
             out.push(a.path.clone());
         }
         if let Kind::OneOf(choices) = &a.kind {
-            out.extend(choices.iter().skip(1).map(|c| c.path.clone()));
+            out.extend(choices.iter().map(|c| c.path.clone()));
         }
         targets(a.kind.children(), out);
     }

@@ -17,7 +17,7 @@ fn value<C: valkey::Command<Output = valkey::Value>>(c: C) -> C {
     c
 }
 /// Every builder path of every command.
-pub static PATHS: [Path; 912] = [
+pub static PATHS: [Path; 915] = [
     ("ACL", "server", "", |con| con.send(cmd::acl()).map(drop)),
     ("ACL CAT", "server", "", |con| con.send(cmd::acl_cat()).map(drop)),
     (
@@ -3108,6 +3108,27 @@ pub static PATHS: [Path; 912] = [
     (
         "GEOSEARCH",
         "geo",
+        "by/circle",
+        |con| {
+            con
+                .send(
+                    value(
+                        cmd::geosearch(
+                                "k",
+                                cmd::GeosearchBy::Circle {
+                                    radius: 0.5,
+                                    unit: cmd::GeoUnit::M,
+                                },
+                            )
+                            .frommember("1"),
+                    ),
+                )
+                .map(drop)
+        },
+    ),
+    (
+        "GEOSEARCH",
+        "geo",
         "by/box",
         |con| {
             con
@@ -3471,6 +3492,26 @@ pub static PATHS: [Path; 912] = [
                             },
                         )
                         .fromlonlat(0.5, 0.5),
+                )
+                .map(drop)
+        },
+    ),
+    (
+        "GEOSEARCHSTORE",
+        "geo",
+        "by/circle",
+        |con| {
+            con
+                .send(
+                    cmd::geosearchstore(
+                            "k2",
+                            "k",
+                            cmd::GeosearchstoreBy::Circle {
+                                radius: 0.5,
+                                unit: cmd::GeoUnit::M,
+                            },
+                        )
+                        .frommember("1"),
                 )
                 .map(drop)
         },
@@ -5402,6 +5443,22 @@ pub static PATHS: [Path; 912] = [
         |con| {
             con
                 .send(cmd::xgroup_create("k", "2", cmd::XgroupCreateIdSelector::NewId))
+                .map(drop)
+        },
+    ),
+    (
+        "XGROUP CREATE",
+        "stream",
+        "id-selector/id",
+        |con| {
+            con
+                .send(
+                    cmd::xgroup_create(
+                        "k",
+                        "2",
+                        cmd::XgroupCreateIdSelector::Id("1".into()),
+                    ),
+                )
                 .map(drop)
         },
     ),
