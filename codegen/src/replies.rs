@@ -1,7 +1,6 @@
-//! The overlay's reply types checked against Valkey's own reply schemas (`reply_schema` in the
-//! server source's command JSON, kept outside the project): for each command, whether the reply
-//! can be nil and which kinds of value it can be (integer, string, double, array, map, simple OK).
-//! A disagreement is a failure unless the overlay's `reply_schema_exceptions` lists it with why.
+//! The overlay's reply types checked against the `reply_schema` of Valkey's own command JSON
+//! (kept outside the project): nil or not, and the kind of value (integer, string, double, array,
+//! map, `OK`). A disagreement fails unless the overlay's `reply_schema_exceptions` says why.
 
 use crate::overlay::{check_reply_type, Overlay};
 use serde_json::Value as Json;

@@ -1,10 +1,12 @@
 //! Every builder path proven live: each command's minimal invocation and one invocation per
-//! option and per oneof choice (nested ones included; generated into `command_paths/cases.rs`),
-//! sent in RESP2 and RESP3 to Valkey 9.1 and to Redis 7.0 (the `cluster` group's paths to a
-//! cluster-enabled server of the same kind), after a setup that gives the key `k` the type its
-//! command group works on. The reply must read into the builder's `Output`: one that
-//! does not is a mis-typing and fails the test. A server error leaves the path unverified; a path
-//! the client refuses before sending because the server is too old for it is not on that server.
+//! option and per oneof choice, nested ones included, sent in RESP2 and RESP3 to Valkey 9.1 and
+//! Redis 7.0; each reply must read into the builder's `Output`.
+//!
+//! The paths are generated into `command_paths/cases.rs`. The `cluster` group's go to a
+//! cluster-enabled server of the same kind; every other group's after a setup that gives the key
+//! `k` the type the group works on. A reply that does not read is a mis-typing and fails the
+//! test; a server error leaves the path unverified; a path the client refuses before sending,
+//! the server being too old for it, is not on that server.
 
 use common::{serve_slots, setup, skipped, SKIP};
 use valkey::{ConnectionInfo, ErrorKind, Protocol};
