@@ -11,9 +11,13 @@
 //!   as typed values (`Ty`, `Part`), never Rust text;
 //! - [`emit`] (emit + format): Rust per command group into `valkey/src/cmd/generated/`, the
 //!   lookup table, and the invocations the live tests use (one minimal invocation per command,
-//!   sent by the conformance test and encoded by the key test, plus the overlay's key examples).
+//!   sent by the conformance test and encoded by the key test, plus the overlay's key examples;
+//!   every builder path — each option and oneof choice added to the minimal invocation — for
+//!   the path test).
 //!
-//! Special cases live in the overlay, never in the emitter.
+//! [`replies`] checks the overlay's reply types against the `reply_schema` of Valkey's own
+//! command JSON (kept outside the project). Special cases live in the overlay, never in the
+//! emitter.
 
 pub mod dump;
 pub mod emit;
@@ -22,5 +26,6 @@ pub mod ir;
 pub mod live;
 pub mod names;
 pub mod overlay;
+pub mod replies;
 pub mod shape;
 pub mod spec;

@@ -1,5 +1,6 @@
 //! `valkey-codegen`: `generate` writes the command builders (and the conformance cases), `check`
-//! says whether the committed ones are stale. Refreshing `commands-json/` from a live server is
+//! says whether the committed ones are stale, `check-replies [DIR]` compares the overlay's reply
+//! types with Valkey's reply schemas. Refreshing `commands-json/` from a live server is
 //! the `dump` binary (feature `dump`), so that this one never needs the runtime crate.
 
 use std::path::PathBuf;
@@ -45,9 +46,10 @@ fn run(args: &[String]) -> Result<(), String> {
                 std::fs::write(&path, text).map_err(|e| e.to_string())?;
             }
             println!(
-                "{} builders for {} commands, {} files written",
+                "{} builders for {} commands ({} builder paths), {} files written",
                 g.builders,
                 g.commands,
+                g.paths,
                 g.files.len()
             );
             if !g.missing_overlay.is_empty() {
@@ -80,7 +82,68 @@ fn run(args: &[String]) -> Result<(), String> {
                 ))
             }
         }
-        _ => Err("usage: valkey-codegen generate | check".into()),
+        Some("check-replies") => check_replies(args.get(1).map(String::as_str)),
+        _ => Err("usage: valkey-codegen generate | check | check-replies [DIR]".into()),
+    }
+}
+
+/// The overlay's reply types against the `reply_schema`s of Valkey's command JSON in `dir` (or
+/// `$VALKEY_COMMAND_SPECS`, or `../shared/reference/valkey-command-specs`): a warning, not a
+/// failure, when none is given and the default places have none.
+fn check_replies(dir: Option<&str>) -> Result<(), String> {
+    use valkey_codegen::replies;
+    let root = workspace_root();
+    let Some(specs) = replies::find_specs_dir(&root, dir)? else {
+        eprintln!(
+            "warning: reply schemas not checked: no directory of Valkey's command JSON found \
+             (give it as an argument or in ${})",
+            replies::SPECS_ENV
+        );
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(root.join("commands-json/_overlay.json"))
+        .map_err(|e| format!("_overlay.json: {e}"))?;
+    let overlay = valkey_codegen::overlay::parse(&text)?;
+    let schemas = replies::read_schemas(&specs)?;
+    if schemas.is_empty() {
+        return Err(format!(
+            "{}: no command JSON with a reply_schema",
+            specs.display()
+        ));
+    }
+    let r = replies::check(&overlay, &schemas)?;
+    println!(
+        "reply schemas ({}): {} commands checked, {} agree ({} of them read into the caller's \
+         type or Value, which agrees with any schema), {} listed exceptions, {} failures; {} \
+         overlay commands have no schema there",
+        specs.display(),
+        r.checked,
+        r.agreeing,
+        r.open,
+        r.excepted.len(),
+        r.failures.len() + r.stale_exceptions.len(),
+        r.without_schema.len()
+    );
+    for (name, diff) in &r.excepted {
+        println!(
+            "  exception {name}: {} ({})",
+            diff.join("; "),
+            overlay.reply_schema_exceptions[name]
+        );
+    }
+    if r.ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the overlay disagrees with the reply schemas (fix the overlay, or list the command \
+             in reply_schema_exceptions with why):\n{}",
+            r.failures
+                .iter()
+                .chain(&r.stale_exceptions)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
     }
 }
 

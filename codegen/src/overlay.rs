@@ -21,6 +21,10 @@ pub struct Overlay {
     /// Per command (`"CLIENT KILL"`).
     #[serde(default)]
     pub commands: BTreeMap<String, CommandOverlay>,
+    /// Commands whose reply type disagrees with Valkey's `reply_schema` (nil or not, kind of
+    /// value) on purpose: command → why (checked by `valkey-codegen check-replies`).
+    #[serde(default)]
+    pub reply_schema_exceptions: BTreeMap<String, String>,
 }
 
 /// What the overlay says about one command.
@@ -55,6 +59,11 @@ pub struct CommandOverlay {
     /// Argument kinds the spec gets wrong: path → `string`, `integer` or `double`.
     #[serde(default)]
     pub kinds: BTreeMap<String, String>,
+    /// The version that added an argument, where the spec records it only in the command's
+    /// history (ZRANK `WITHSCORE`: 7.2.0): path → version. The client then refuses the argument
+    /// before sending to an older server.
+    #[serde(default)]
+    pub since: BTreeMap<String, String>,
     /// A Rust name for the constructor (default: the command path in snake_case).
     #[serde(default)]
     pub fn_name: Option<String>,
@@ -68,6 +77,15 @@ pub struct CommandOverlay {
     /// no other argument reads like one of them, so that the test can tell where each key is.
     #[serde(default)]
     pub key_examples: Vec<String>,
+    /// For the generated invocations (conformance and builder paths): argument path → the Rust
+    /// expression to give that single value (`"\"0-1\""` for a stream ID), where a plain
+    /// value (`"1"`, `1`) is invalid.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// For the builder-path test: argument path → the whole invocation that gives that option
+    /// (or choice), as a Rust expression, where adding it to the minimal invocation is invalid.
+    #[serde(default)]
+    pub path_examples: BTreeMap<String, String>,
     /// What the command does to its own connection's session (see [`SESSION_CLASSES`]); absent:
     /// nothing. Shared connections refuse every class but none.
     #[serde(default)]
@@ -264,6 +282,16 @@ pub fn validate(overlay: &Overlay, cmds: &[Command]) -> Result<Vec<String>, Stri
             errors.push(format!("{name}: {e}"));
         }
     }
+    for (name, why) in &overlay.reply_schema_exceptions {
+        if !overlay.commands.contains_key(name) {
+            errors.push(format!(
+                "reply_schema_exceptions: {name}: no such command in the overlay"
+            ));
+        }
+        if why.trim().is_empty() {
+            errors.push(format!("reply_schema_exceptions: {name}: give the reason"));
+        }
+    }
     for (tokens, ty) in &overlay.enums {
         if syn::parse_str::<syn::Ident>(ty).is_err() {
             errors.push(format!("enums: {ty:?} is not a type name"));
@@ -342,6 +370,19 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
             return Err(format!("kinds: unknown kind {kind:?}"));
         }
     }
+    for (path, version) in &o.since {
+        let a = arg(path)?;
+        let v = crate::ir::Version::parse(version).map_err(|e| format!("since {path:?}: {e}"))?;
+        if a.since.is_some() {
+            return Err(format!("since: the spec already gives {path:?} a version"));
+        }
+        if v <= cmd.since {
+            return Err(format!(
+                "since: {path:?} at {v} is not newer than the command ({})",
+                cmd.since
+            ));
+        }
+    }
     if let Some(f) = &o.fn_name {
         if syn::parse_str::<syn::Ident>(f).is_err() {
             return Err(format!("fn_name: {f:?} is not a Rust name"));
@@ -351,7 +392,21 @@ fn validate_command(o: &CommandOverlay, cmd: &Command) -> Result<(), String> {
         .fn_name
         .clone()
         .unwrap_or_else(|| crate::names::snake(&cmd.full_name()));
-    for e in o.example.iter().chain(&o.key_examples) {
+    for (path, v) in &o.values {
+        if !arg(path)?.kind.is_leaf() {
+            return Err(format!("values: {path:?} is not a single value"));
+        }
+        syn::parse_str::<syn::Expr>(v).map_err(|err| format!("values {v:?}: {err}"))?;
+    }
+    for path in o.path_examples.keys() {
+        arg(path)?;
+    }
+    for e in o
+        .example
+        .iter()
+        .chain(&o.key_examples)
+        .chain(o.path_examples.values())
+    {
         let expr = syn::parse_str::<syn::Expr>(e).map_err(|err| format!("example {e:?}: {err}"))?;
         if constructor(&expr).as_deref() != Some(fn_name.as_str()) {
             return Err(format!(
@@ -629,23 +684,27 @@ fn constructor(expr: &syn::Expr) -> Option<String> {
     }
 }
 
-/// Applies the kind overrides to a command (the rest is read by the emitter).
+/// Applies the kind and version overrides to a command (the rest is read by the emitter).
 pub fn apply(cmd: &mut Command, o: &CommandOverlay) {
-    fn walk(args: &mut [crate::ir::Arg], kinds: &BTreeMap<String, String>) {
+    fn walk(args: &mut [crate::ir::Arg], o: &CommandOverlay) {
         for a in args {
-            if let Some(k) = kinds.get(&a.path) {
+            if let Some(k) = o.kinds.get(&a.path) {
                 a.kind = match k.as_str() {
                     "integer" => Kind::Integer,
                     "double" => Kind::Double,
                     _ => Kind::String,
                 };
             }
+            if let Some(v) = o.since.get(&a.path) {
+                // Validated already.
+                a.since = crate::ir::Version::parse(v).ok();
+            }
             if let Kind::OneOf(c) | Kind::Block(c) = &mut a.kind {
-                walk(c, kinds);
+                walk(c, o);
             }
         }
     }
-    walk(&mut cmd.args, &o.kinds);
+    walk(&mut cmd.args, o);
 }
 
 #[cfg(test)]
@@ -724,6 +783,39 @@ mod tests {
             &keyed,
         );
         assert!(e.unwrap_err().contains("example"));
+    }
+
+    #[test]
+    fn values_and_path_examples_name_arguments_of_the_command() {
+        let ok = r#"{"reply": "i64", "values": {"data/score": "2.5"},
+                     "path_examples": {"incr": "cmd::zadd(\"k\", [(1, \"m\")]).incr()"}}"#;
+        assert_eq!(one(ok), Ok(vec![]));
+        let e = one(r#"{"reply": "i64", "values": {"scor": "1"}}"#).unwrap_err();
+        assert!(e.contains("no argument \"scor\""), "{e}");
+        let e = one(r#"{"reply": "i64", "values": {"data": "1"}}"#).unwrap_err();
+        assert!(e.contains("not a single value"), "{e}");
+        let e = one(r#"{"reply": "i64", "values": {"key": "\"k"}}"#).unwrap_err();
+        assert!(e.contains("values"), "{e}");
+        let e =
+            one(r#"{"reply": "i64", "path_examples": {"nx": "cmd::zadd(\"k\")"}}"#).unwrap_err();
+        assert!(e.contains("no argument \"nx\""), "{e}");
+        let e = one(r#"{"reply": "i64", "path_examples": {"incr": "cmd::zrem(\"k\")"}}"#);
+        assert!(e.unwrap_err().contains("not an invocation of this command"));
+    }
+
+    #[test]
+    fn reply_schema_exceptions_name_overlay_commands_and_say_why() {
+        let check = |exceptions: &str| {
+            let text = format!(
+                r#"{{"commands": {{"ZADD": {{"reply": "i64"}}}}, "reply_schema_exceptions": {exceptions}}}"#
+            );
+            validate(&parse(&text).unwrap(), &cmds())
+        };
+        assert_eq!(check(r#"{"ZADD": "the schema is wrong"}"#), Ok(vec![]));
+        let e = check(r#"{"ZADDD": "why"}"#).unwrap_err();
+        assert!(e.contains("ZADDD: no such command"), "{e}");
+        let e = check(r#"{"ZADD": " "}"#).unwrap_err();
+        assert!(e.contains("give the reason"), "{e}");
     }
 
     #[test]
@@ -897,5 +989,15 @@ mod tests {
                 .unwrap();
         apply(&mut c, &o.commands["ZADD"]);
         assert_eq!(c.arg("data/score").unwrap().kind, Kind::Double);
+        let o = parse(r#"{"commands": {"ZADD": {"reply": "i64", "since": {"incr": "3.0.2"}}}}"#)
+            .unwrap();
+        assert_eq!(validate(&o, &cmds()), Ok(vec![]));
+        apply(&mut c, &o.commands["ZADD"]);
+        assert_eq!(
+            c.arg("incr").unwrap().since,
+            Some(crate::ir::Version(3, 0, 2))
+        );
+        let e = one(r#"{"reply": "i64", "since": {"incr": "1.0.0"}}"#).unwrap_err();
+        assert!(e.contains("not newer than the command"), "{e}");
     }
 }

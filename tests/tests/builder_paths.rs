@@ -4,7 +4,7 @@
 
 use valkey::cmd::{self, ClientKillFilter, ClientKillFilters, GeoUnit};
 use valkey::sync::Connection;
-use valkey::{ConnectionInfo, ErrorKind, Protocol};
+use valkey::{Command, ConnectionInfo, ErrorKind, Protocol};
 use valkey_tests::Server;
 
 fn connections(server: &Server) -> Vec<Connection> {
@@ -661,5 +661,66 @@ fn derived_structs_read_both_protocols_and_missing_hashes() {
                 .contains("Person.age: expected an integer in u32's range 0..=4294967295"),
             "{e}"
         );
+    }
+}
+
+/// Arguments whose version the spec gives only in the command's history (the overlay's `since`)
+/// are refused by an older server before sending, and named; a newer one takes them.
+#[test]
+fn arguments_dated_only_in_the_history_are_refused_by_an_older_server() {
+    let redis = Server::redis().unwrap();
+    let mut con = Connection::open(redis.url()).unwrap();
+    let withscore = cmd::zrank("z", "m").withscore();
+    let e = con.send(&withscore).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let named = cmd::name_argument_needing(&withscore, e).to_string();
+    assert_eq!(named.matches("ZRANK WITHSCORE: ").count(), 1, "{named}");
+    let e = con.send(cmd::zrevrank("z", "m").withscore()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = con
+        .send(cmd::hscan::<_, valkey::Value>("h", 0).novalues())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = con
+        .send(cmd::zscan::<_, valkey::Value>("z", 0).noscores())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    // Without them, the same commands run.
+    assert_eq!(con.send(cmd::zrank("z", "m")).unwrap(), None);
+
+    let valkey = Server::valkey().unwrap();
+    let mut con = Connection::open(valkey.url()).unwrap();
+    assert_eq!(con.send(cmd::zrank("z", "m").withscore()).unwrap(), None);
+    let _: valkey::Value = con.send(cmd::hscan("h", 0).novalues()).unwrap();
+}
+
+/// What the overlay's `reply_schema_exceptions` say where Valkey's reply schemas are wrong or
+/// shallow, against the server in both protocols.
+#[test]
+fn replies_the_reply_schemas_get_wrong_read_as_the_overlay_says() {
+    let server = Server::valkey().unwrap();
+    for mut con in connections(&server) {
+        con.send(cmd::flushall()).unwrap();
+        // TYPE of a missing key: the status `none`, not nil.
+        assert_eq!(con.send(cmd::type_("nothing")).unwrap(), "none");
+        // GEOHASH: a nil element for a member not in the set.
+        let _: i64 = con.send(cmd::geoadd("g", [(13.36, 38.11, "p")])).unwrap();
+        let hashes = con
+            .send(cmd::geohash("g").member(["p", "missing"]))
+            .unwrap();
+        assert!(hashes[0].is_some() && hashes[1].is_none(), "{hashes:?}");
+        // CLIENT KILL ip:port answers OK, read as `()`.
+        let mut victim = Connection::open(server.url()).unwrap();
+        let info: String = victim.send(cmd::client_info()).unwrap();
+        let addr = info
+            .split(' ')
+            .find_map(|f| f.strip_prefix("addr="))
+            .unwrap()
+            .to_string();
+        let () = con
+            .send(cmd::client_kill(ClientKillFilter::IpPort(addr.clone().into())).returning::<()>())
+            .unwrap();
+        let clients: String = con.send(cmd::client_list()).unwrap();
+        assert!(!clients.contains(&format!("addr={addr} ")), "{clients}");
     }
 }

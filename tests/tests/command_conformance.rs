@@ -4,82 +4,18 @@
 //! builder's `Output` fails the test; a server error (the plain arguments were not valid for that
 //! command) leaves the command unverified, and the coverage is printed.
 //!
-//! Not sent (they change the connection or the server for everything after them): SHUTDOWN,
-//! MONITOR, the (un)subscribe family, SYNC/PSYNC, REPLICAOF/SLAVEOF, FAILOVER, QUIT, RESET,
-//! MULTI, CLIENT KILL/REPLY/PAUSE/TRACKING, SCRIPT DEBUG, DEBUG, and the blocking commands' empty
-//! cases are avoided by the setup (their keys hold data).
+//! Not sent: the commands of `common::SKIP`, each with why.
 
+use common::{setup, skipped};
 use valkey::{cmd, Cmd, Value};
+
+#[path = "common/commands.rs"]
+mod common;
 
 // Generated (and formatted) by `valkey-codegen`; rustfmt must not rewrite it.
 #[rustfmt::skip]
 #[path = "command_conformance/cases.rs"]
 mod cases;
-
-const SKIP: &[&str] = &[
-    "SHUTDOWN",
-    "MONITOR",
-    "SUBSCRIBE",
-    "PSUBSCRIBE",
-    "SSUBSCRIBE",
-    "UNSUBSCRIBE",
-    "PUNSUBSCRIBE",
-    "SUNSUBSCRIBE",
-    "SYNC",
-    "PSYNC",
-    "REPLICAOF",
-    "SLAVEOF",
-    "FAILOVER",
-    "QUIT",
-    "RESET",
-    "MULTI",
-    "CLIENT KILL",
-    "CLIENT REPLY",
-    "CLIENT PAUSE",
-    "CLIENT TRACKING",
-    "SCRIPT DEBUG",
-    "DEBUG",
-];
-
-/// Gives the key `k` the type the command's group works on.
-fn setup(con: &mut valkey::sync::Connection, group: &str) -> valkey::Result<()> {
-    let raw = |args: &[&str]| {
-        let mut c = Cmd::new(args[0]);
-        for a in &args[1..] {
-            c = c.arg(*a);
-        }
-        c
-    };
-    con.send(raw(&["FLUSHALL"]))?;
-    let cmds: &[&[&str]] = match group {
-        "string" | "bitmap" | "generic" => &[&["SET", "k", "1"]],
-        "list" => &[&["RPUSH", "k", "1", "2", "3"]],
-        "hash" => &[&["HSET", "k", "1", "1", "2", "2"]],
-        "set" => &[&["SADD", "k", "1", "2", "3"]],
-        "sorted-set" => &[&["ZADD", "k", "1", "1", "2", "2"]],
-        "stream" => &[
-            &["XADD", "k", "1-1", "1", "1"],
-            &["XGROUP", "CREATE", "k", "1", "0"],
-        ],
-        "geo" => &[&["GEOADD", "k", "0.5", "0.5", "1"]],
-        "hyperloglog" => &[&["PFADD", "k", "1"]],
-        "scripting" => &[
-            &["SCRIPT", "LOAD", "return 1"],
-            &[
-                "FUNCTION",
-                "LOAD",
-                "REPLACE",
-                "#!lua name=conformance\nserver.register_function{function_name='conformance_f', \
-                 callback=function() return 1 end, flags={'no-writes'}}",
-            ],
-        ],
-        _ => &[],
-    };
-    for c in cmds {
-        con.send(raw(c))?;
-    }
-    Ok(())
-}
 
 #[derive(Default)]
 struct Tally {
@@ -96,7 +32,7 @@ fn run(url: &str, protocol: &str) -> Tally {
     let mut con = client.get_connection().unwrap();
     let mut t = Tally::default();
     for (name, group, _, f, raw, _) in cases::CASES.iter() {
-        if SKIP.contains(name) {
+        if skipped(name) {
             continue;
         }
         if let Err(e) = setup(&mut con, group) {

@@ -6,26 +6,56 @@
 //!
 //! Required arguments get plain values: keys `"k"`, `"k2"`, `"k3"`, ... (distinct, so that a key
 //! is told apart from the others by its name), `"1"` for strings, `1`, `0.5`, an enum's first
-//! choice. The overlay's `example` replaces them where those are invalid.
+//! choice. The overlay's `values` replace single ones, its `example` the whole invocation, where
+//! those are invalid.
 
 use crate::ir::{Arg, Command, Kind};
 use crate::overlay::{uses_t, CommandOverlay};
 use crate::shape::{owned_name, variant_name, Builder, Output};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
-use std::collections::BTreeMap;
+use quote::{format_ident, quote, ToTokens};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Plain values for one invocation; counts the keys given so far, to name each one apart.
-struct Values<'a> {
-    enums: &'a BTreeMap<String, String>,
-    names: &'a BTreeMap<String, String>,
-    types: &'a BTreeMap<String, String>,
-    keys: usize,
+/// `choose` and `fill` describe a builder path (see `paths`): the choice taken in a oneof
+/// (default: the first) and the optional arguments given inside generated enums and structs
+/// (default: none).
+pub(crate) struct Values<'a> {
+    pub(crate) enums: &'a BTreeMap<String, String>,
+    pub(crate) names: &'a BTreeMap<String, String>,
+    pub(crate) types: &'a BTreeMap<String, String>,
+    /// The overlay's `values`: argument path → the value to give it.
+    pub(crate) values: &'a BTreeMap<String, String>,
+    /// The overlay's `counts` (computed, never given).
+    pub(crate) counts: &'a BTreeMap<String, String>,
+    pub(crate) keys: usize,
+    /// Oneof path → the index of the choice taken.
+    pub(crate) choose: BTreeMap<String, usize>,
+    /// Optional arguments given.
+    pub(crate) fill: BTreeSet<String>,
 }
 
-impl Values<'_> {
-    fn leaf(&mut self, kind: &Kind) -> TokenStream {
-        match kind {
+impl<'a> Values<'a> {
+    /// Values for the minimal invocation of a command.
+    pub(crate) fn new(ov: &'a CommandOverlay, enums: &'a BTreeMap<String, String>) -> Self {
+        Values {
+            enums,
+            names: &ov.names,
+            types: &ov.types,
+            values: &ov.values,
+            counts: &ov.counts,
+            keys: 0,
+            choose: BTreeMap::new(),
+            fill: BTreeSet::new(),
+        }
+    }
+
+    /// A single value: the overlay's value for the argument, else a plain one.
+    pub(crate) fn leaf(&mut self, arg: &Arg) -> TokenStream {
+        if let Some(v) = self.values.get(&arg.path) {
+            return overlay_expr(&arg.path, v).into_token_stream();
+        }
+        match &arg.kind {
             Kind::Key => {
                 self.keys += 1;
                 let key = match self.keys {
@@ -43,19 +73,19 @@ impl Values<'_> {
     }
 
     /// A value for an argument passed as a builder parameter (`impl ToValkeyArg(s)` or an enum).
-    fn param(&mut self, arg: &Arg, parent: &str) -> TokenStream {
+    pub(crate) fn param(&mut self, arg: &Arg, parent: &str) -> TokenStream {
         let one = match &arg.kind {
             Kind::Block(children) if arg.multiple && arg.is_plain_block() => {
                 // An element of a repeated block is a tuple of its values.
                 let parts: Vec<_> = children
                     .iter()
                     .filter(|c| c.kind != Kind::PureToken && !c.optional)
-                    .map(|c| self.leaf(&c.kind))
+                    .map(|c| self.leaf(c))
                     .collect();
                 quote!((#(#parts),*))
             }
             Kind::OneOf(_) | Kind::Block(_) => self.owned(arg, parent),
-            k => self.leaf(k),
+            _ => self.leaf(arg),
         };
         if arg.multiple {
             quote!([#one])
@@ -70,7 +100,8 @@ impl Values<'_> {
         let ty = format_ident!("{}", name);
         match &arg.kind {
             Kind::OneOf(choices) => {
-                let c = &choices[0];
+                let at = self.choose.get(&arg.path).copied().unwrap_or(0);
+                let c = &choices[at.min(choices.len() - 1)];
                 let v = format_ident!("{}", variant_name(c, self.names));
                 match &c.kind {
                     Kind::PureToken => quote!(cmd::#ty::#v),
@@ -103,7 +134,9 @@ impl Values<'_> {
         let mut used = std::collections::BTreeSet::new();
         children
             .iter()
-            .filter(|c| c.kind != Kind::PureToken || c.optional)
+            .filter(|c| {
+                (c.kind != Kind::PureToken || c.optional) && !self.counts.contains_key(&c.path)
+            })
             .map(|c| {
                 let mut n = self
                     .names
@@ -122,7 +155,8 @@ impl Values<'_> {
 
     /// A value inside owned data: `Bytes` from text, `i64`, `f64`, `Vec`, `Option` (None), `bool`.
     fn field(&mut self, arg: &Arg, parent: &str) -> TokenStream {
-        if arg.optional {
+        let given = self.fill.contains(&arg.path);
+        if arg.optional && !given {
             return if arg.kind == Kind::PureToken {
                 quote!(false)
             } else {
@@ -130,24 +164,30 @@ impl Values<'_> {
             };
         }
         let one = match &arg.kind {
+            Kind::PureToken => return quote!(true),
             Kind::Key | Kind::String | Kind::Pattern => {
-                let l = self.leaf(&arg.kind);
+                let l = self.leaf(arg);
                 quote!(#l.into())
             }
             Kind::OneOf(_) | Kind::Block(_) => self.owned(arg, parent),
-            k => self.leaf(k),
+            _ => self.leaf(arg),
         };
-        if arg.multiple {
+        let all = if arg.multiple {
             quote!(vec![#one])
         } else {
             one
+        };
+        if arg.optional {
+            quote!(Some(#all))
+        } else {
+            all
         }
     }
 }
 
 /// The methods `call` chains on its builder (`cmd::sort("k").limit(0, 1).store("d")`: `limit`,
 /// `store`).
-fn chained_methods(call: &syn::Expr) -> Vec<String> {
+pub(crate) fn chained_methods(call: &syn::Expr) -> Vec<String> {
     let mut out = vec![];
     let mut e = call;
     loop {
@@ -165,7 +205,7 @@ fn chained_methods(call: &syn::Expr) -> Vec<String> {
 /// Whether the reply type of `call` is still the caller's open `T` once its options are given
 /// (an option may pin it, `SORT ... STORE` to `i64`, or raise the reply to it, `SET ... GET`).
 /// Such an invocation has its `T` fixed to `Value`, or it would not compile.
-fn reply_is_open(b: &Builder, call: &syn::Expr) -> bool {
+pub(crate) fn reply_is_open(b: &Builder, call: &syn::Expr) -> bool {
     let called = chained_methods(call);
     let methods = || b.methods.iter().filter(|m| called.contains(&m.name));
     match &b.output {
@@ -182,7 +222,7 @@ fn reply_is_open(b: &Builder, call: &syn::Expr) -> bool {
 
 /// An overlay expression as tokens (validated by the overlay already; a parse error here is
 /// reported by the compiler at the case).
-fn overlay_expr(name: &str, text: &str) -> syn::Expr {
+pub(crate) fn overlay_expr(name: &str, text: &str) -> syn::Expr {
     syn::parse_str(text).unwrap_or_else(|err| {
         let msg = format!("{name}: example does not parse: {err}");
         syn::parse_quote!(compile_error!(#msg))
@@ -190,7 +230,7 @@ fn overlay_expr(name: &str, text: &str) -> syn::Expr {
 }
 
 /// `call`, with its reply fixed to `Value` when it is the caller's open `T`.
-fn typed(b: &Builder, call: syn::Expr) -> TokenStream {
+pub(crate) fn typed(b: &Builder, call: syn::Expr) -> TokenStream {
     if reply_is_open(b, &call) {
         quote!(value(#call))
     } else {
@@ -256,28 +296,31 @@ pub fn example_call(
     match &ov.example {
         Some(e) => overlay_expr(&cmd.full_name(), e),
         None => {
-            let mut values = Values {
-                enums,
-                names: &ov.names,
-                types: &ov.types,
-                keys: 0,
-            };
+            let mut values = Values::new(ov, enums);
             let f = format_ident!("{}", b.fn_name);
-            let args = b.params.iter().map(|p| match cmd.arg(&p.arg_path) {
-                // A group of pairs (the overlay's `pairs`): one pair.
-                Some(a) if ov.pairs.contains(&a.path) => {
-                    let parts: Vec<_> = a
-                        .kind
-                        .children()
-                        .iter()
-                        .map(|c| values.leaf(&c.kind))
-                        .collect();
-                    quote!([(#(#parts),*)])
-                }
-                Some(a) => values.param(a, &b.type_name),
-                None => quote!(()),
-            });
+            let args = b.params.iter().map(|p| values.ctor_arg(cmd, ov, b, p));
             syn::parse_quote!(cmd::#f(#(#args),*))
+        }
+    }
+}
+
+impl Values<'_> {
+    /// The value of a constructor parameter.
+    pub(crate) fn ctor_arg(
+        &mut self,
+        cmd: &Command,
+        ov: &CommandOverlay,
+        b: &Builder,
+        p: &crate::shape::Param,
+    ) -> TokenStream {
+        match cmd.arg(&p.arg_path) {
+            // A group of pairs (the overlay's `pairs`): one pair.
+            Some(a) if ov.pairs.contains(&a.path) => {
+                let parts: Vec<_> = a.kind.children().iter().map(|c| self.leaf(c)).collect();
+                quote!([(#(#parts),*)])
+            }
+            Some(a) => self.param(a, &b.type_name),
+            None => quote!(()),
         }
     }
 }
@@ -452,15 +495,33 @@ mod tests {
 
     #[test]
     fn keys_are_named_apart() {
-        let (enums, names) = (BTreeMap::new(), BTreeMap::new());
-        let mut v = Values {
-            enums: &enums,
-            names: &names,
-            types: &names,
-            keys: 0,
+        let (ov, enums) = (CommandOverlay::default(), BTreeMap::new());
+        let mut v = Values::new(&ov, &enums);
+        let arg = |kind| Arg {
+            name: "a".into(),
+            path: "a".into(),
+            kind,
+            token: None,
+            display: "a".into(),
+            optional: false,
+            multiple: false,
+            multiple_token: false,
+            since: None,
+            deprecated_since: None,
+            summary: None,
+            key_spec_index: None,
         };
-        let keys: Vec<String> = (0..3).map(|_| v.leaf(&Kind::Key).to_string()).collect();
+        let keys: Vec<String> = (0..3)
+            .map(|_| v.leaf(&arg(Kind::Key)).to_string())
+            .collect();
         assert_eq!(keys, ["\"k\"", "\"k2\"", "\"k3\""]);
-        assert_eq!(v.leaf(&Kind::String).to_string(), "\"1\"");
+        assert_eq!(v.leaf(&arg(Kind::String)).to_string(), "\"1\"");
+        let values = [("a".to_string(), "\"x\"".to_string())].into();
+        let ov = CommandOverlay {
+            values,
+            ..CommandOverlay::default()
+        };
+        let mut v = Values::new(&ov, &enums);
+        assert_eq!(v.leaf(&arg(Kind::Key)).to_string(), "\"x\"");
     }
 }

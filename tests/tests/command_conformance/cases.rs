@@ -744,10 +744,10 @@ pub static CASES: [Case; 399] = [
         "CLUSTER ADDSLOTS",
         "cluster",
         false,
-        |con| con.send(cmd::cluster_addslots([1])).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslots([1])),
+        |con| con.send(cmd::cluster_addslots([16383])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslots([16383])),
         |buf| {
-            let c = cmd::cluster_addslots([1]);
+            let c = cmd::cluster_addslots([16383]);
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -756,10 +756,16 @@ pub static CASES: [Case; 399] = [
         "CLUSTER ADDSLOTSRANGE",
         "cluster",
         false,
-        |con| con.send(cmd::cluster_addslotsrange([(1, 1)])).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_addslotsrange([(1, 1)])),
+        |con| con.send(cmd::cluster_addslotsrange([(16383, 16383)])).map(drop),
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(&cmd::cluster_addslotsrange([(16383, 16383)]))
+        },
         |buf| {
-            let c = cmd::cluster_addslotsrange([(1, 1)]);
+            let c = cmd::cluster_addslotsrange([(16383, 16383)]);
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -816,10 +822,10 @@ pub static CASES: [Case; 399] = [
         "CLUSTER DELSLOTS",
         "cluster",
         false,
-        |con| con.send(cmd::cluster_delslots([1])).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslots([1])),
+        |con| con.send(cmd::cluster_delslots([0])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslots([0])),
         |buf| {
-            let c = cmd::cluster_delslots([1]);
+            let c = cmd::cluster_delslots([0]);
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -828,10 +834,10 @@ pub static CASES: [Case; 399] = [
         "CLUSTER DELSLOTSRANGE",
         "cluster",
         false,
-        |con| con.send(cmd::cluster_delslotsrange([(1, 1)])).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslotsrange([(1, 1)])),
+        |con| con.send(cmd::cluster_delslotsrange([(0, 0)])).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_delslotsrange([(0, 0)])),
         |buf| {
-            let c = cmd::cluster_delslotsrange([(1, 1)]);
+            let c = cmd::cluster_delslotsrange([(0, 0)]);
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -960,10 +966,10 @@ pub static CASES: [Case; 399] = [
         "CLUSTER MEET",
         "cluster",
         false,
-        |con| con.send(cmd::cluster_meet("1", 1)).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_meet("1", 1)),
+        |con| con.send(cmd::cluster_meet("127.0.0.1", 1)).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&cmd::cluster_meet("127.0.0.1", 1)),
         |buf| {
-            let c = cmd::cluster_meet("1", 1);
+            let c = cmd::cluster_meet("127.0.0.1", 1);
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -1256,10 +1262,10 @@ pub static CASES: [Case; 399] = [
         "CLUSTERSCAN",
         "cluster",
         false,
-        |con| con.send(value(cmd::clusterscan("1"))).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&value(cmd::clusterscan("1"))),
+        |con| con.send(value(cmd::clusterscan("0"))).map(drop),
+        |con| con.send_as::<_, valkey::Value>(&value(cmd::clusterscan("0"))),
         |buf| {
-            let c = value(cmd::clusterscan("1"));
+            let c = value(cmd::clusterscan("0"));
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -1934,7 +1940,7 @@ pub static CASES: [Case; 399] = [
             con
                 .send(
                     cmd::function_load(
-                            "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                            "#!lua name=conformance2\nredis.register_function{function_name='conformance_g', callback=function() return 1 end}",
                         )
                         .replace(),
                 )
@@ -1947,14 +1953,14 @@ pub static CASES: [Case; 399] = [
                     valkey::Value,
                 >(
                     &cmd::function_load(
-                            "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                            "#!lua name=conformance2\nredis.register_function{function_name='conformance_g', callback=function() return 1 end}",
                         )
                         .replace(),
                 )
         },
         |buf| {
             let c = cmd::function_load(
-                    "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                    "#!lua name=conformance2\nredis.register_function{function_name='conformance_g', callback=function() return 1 end}",
                 )
                 .replace();
             valkey::cmd::encode(&c, buf).expect("encodes");
@@ -1965,10 +1971,30 @@ pub static CASES: [Case; 399] = [
         "FUNCTION RESTORE",
         "scripting",
         false,
-        |con| con.send(cmd::function_restore("1")).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::function_restore("1")),
+        |con| {
+            con
+                .send(
+                    cmd::function_restore(
+                        b"\xf5\xc3@m@x\x1f#!lua name=paths\x0aredis.register_\x08function{\xc0\x08\x00_`+\x00'`,\x0d_f', callback=\xc0!\x1f() return 1 end, flags={'no-writ\x04es'}}\x0a\x00\xc2e\x86\x0d\xa7\xed\xea\xbe",
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::function_restore(
+                        b"\xf5\xc3@m@x\x1f#!lua name=paths\x0aredis.register_\x08function{\xc0\x08\x00_`+\x00'`,\x0d_f', callback=\xc0!\x1f() return 1 end, flags={'no-writ\x04es'}}\x0a\x00\xc2e\x86\x0d\xa7\xed\xea\xbe",
+                    ),
+                )
+        },
         |buf| {
-            let c = cmd::function_restore("1");
+            let c = cmd::function_restore(
+                b"\xf5\xc3@m@x\x1f#!lua name=paths\x0aredis.register_\x08function{\xc0\x08\x00_`+\x00'`,\x0d_f', callback=\xc0!\x1f() return 1 end, flags={'no-writ\x04es'}}\x0a\x00\xc2e\x86\x0d\xa7\xed\xea\xbe",
+            );
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -3078,7 +3104,13 @@ pub static CASES: [Case; 399] = [
         |con| {
             con
                 .send(
-                    cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1),
+                    cmd::migrate(
+                        "1",
+                        1,
+                        cmd::MigrateKeySelector::Key("nokey".into()),
+                        1,
+                        1,
+                    ),
                 )
                 .map(drop)
         },
@@ -3087,10 +3119,24 @@ pub static CASES: [Case; 399] = [
                 .send_as::<
                     _,
                     valkey::Value,
-                >(&cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))
+                >(
+                    &cmd::migrate(
+                        "1",
+                        1,
+                        cmd::MigrateKeySelector::Key("nokey".into()),
+                        1,
+                        1,
+                    ),
+                )
         },
         |buf| {
-            let c = cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1);
+            let c = cmd::migrate(
+                "1",
+                1,
+                cmd::MigrateKeySelector::Key("nokey".into()),
+                1,
+                1,
+            );
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -3722,10 +3768,36 @@ pub static CASES: [Case; 399] = [
         "RESTORE",
         "generic",
         false,
-        |con| con.send(cmd::restore("k", 1, "1")).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::restore("k", 1, "1")),
+        |con| {
+            con
+                .send(
+                    cmd::restore(
+                        "restored",
+                        1,
+                        b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::restore(
+                        "restored",
+                        1,
+                        b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+                    ),
+                )
+        },
         |buf| {
-            let c = cmd::restore("k", 1, "1");
+            let c = cmd::restore(
+                "restored",
+                1,
+                b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+            );
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -3734,10 +3806,36 @@ pub static CASES: [Case; 399] = [
         "RESTORE-ASKING",
         "server",
         false,
-        |con| con.send(cmd::restore_asking("k", 1, "1")).map(drop),
-        |con| con.send_as::<_, valkey::Value>(&cmd::restore_asking("k", 1, "1")),
+        |con| {
+            con
+                .send(
+                    cmd::restore_asking(
+                        "restored",
+                        1,
+                        b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+                    ),
+                )
+                .map(drop)
+        },
+        |con| {
+            con
+                .send_as::<
+                    _,
+                    valkey::Value,
+                >(
+                    &cmd::restore_asking(
+                        "restored",
+                        1,
+                        b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+                    ),
+                )
+        },
         |buf| {
-            let c = cmd::restore_asking("k", 1, "1");
+            let c = cmd::restore_asking(
+                "restored",
+                1,
+                b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+            );
             valkey::cmd::encode(&c, buf).expect("encodes");
             (valkey::Command::meta(&c), valkey::cmd::builder_keys(&c))
         },
@@ -5970,14 +6068,14 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: bool = con.send(cmd::client_unblock(1))?;
     let reply: () = con.send(cmd::client_unpause())?;
     let reply: Value = con.send(cmd::cluster())?;
-    let reply: () = con.send(cmd::cluster_addslots([1]))?;
-    let reply: () = con.send(cmd::cluster_addslotsrange([(1, 1)]))?;
+    let reply: () = con.send(cmd::cluster_addslots([16383]))?;
+    let reply: () = con.send(cmd::cluster_addslotsrange([(16383, 16383)]))?;
     let reply: String = con.send(cmd::cluster_bumpepoch())?;
     let reply: () = con.send(cmd::cluster_cancelslotmigrations())?;
     let reply: i64 = con.send(cmd::cluster_count_failure_reports("1"))?;
     let reply: i64 = con.send(cmd::cluster_countkeysinslot(1))?;
-    let reply: () = con.send(cmd::cluster_delslots([1]))?;
-    let reply: () = con.send(cmd::cluster_delslotsrange([(1, 1)]))?;
+    let reply: () = con.send(cmd::cluster_delslots([0]))?;
+    let reply: () = con.send(cmd::cluster_delslotsrange([(0, 0)]))?;
     let reply: () = con.send(cmd::cluster_failover())?;
     let reply: () = con.send(cmd::cluster_flushslot(1))?;
     let reply: () = con.send(cmd::cluster_flushslots())?;
@@ -5988,7 +6086,7 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: String = con.send(cmd::cluster_info())?;
     let reply: i64 = con.send(cmd::cluster_keyslot("1"))?;
     let reply: valkey::Value = con.send(cmd::cluster_links())?;
-    let reply: () = con.send(cmd::cluster_meet("1", 1))?;
+    let reply: () = con.send(cmd::cluster_meet("127.0.0.1", 1))?;
     let reply: () = con
         .send(
             cmd::cluster_migrateslots([
@@ -6025,7 +6123,7 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
         )?;
     let reply: valkey::Value = con.send(cmd::cluster_slots())?;
     let reply: Value = con.send(cmd::cluster_syncslots())?;
-    let reply: valkey::Value = con.send(cmd::clusterscan("1"))?;
+    let reply: valkey::Value = con.send(cmd::clusterscan("0"))?;
     let reply: valkey::Value = con.send(cmd::command())?;
     let reply: i64 = con.send(cmd::command_count())?;
     let reply: valkey::Value = con.send(cmd::command_docs())?;
@@ -6083,11 +6181,16 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: String = con
         .send(
             cmd::function_load(
-                    "#!lua name=conformance2\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}",
+                    "#!lua name=conformance2\nredis.register_function{function_name='conformance_g', callback=function() return 1 end}",
                 )
                 .replace(),
         )?;
-    let reply: () = con.send(cmd::function_restore("1"))?;
+    let reply: () = con
+        .send(
+            cmd::function_restore(
+                b"\xf5\xc3@m@x\x1f#!lua name=paths\x0aredis.register_\x08function{\xc0\x08\x00_`+\x00'`,\x0d_f', callback=\xc0!\x1f() return 1 end, flags={'no-writ\x04es'}}\x0a\x00\xc2e\x86\x0d\xa7\xed\xea\xbe",
+            ),
+        )?;
     let reply: valkey::Value = con.send(cmd::function_stats())?;
     let reply: i64 = con.send(cmd::geoadd("k", [(0.5, 0.5, "1")]))?;
     let reply: Option<f64> = con.send(cmd::geodist("k", "1", "1"))?;
@@ -6183,7 +6286,7 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: Option<i64> = con.send(cmd::memory_usage("k"))?;
     let reply: valkey::Value = con.send(cmd::mget(["k"]))?;
     let reply: String = con
-        .send(cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("k".into()), 1, 1))?;
+        .send(cmd::migrate("1", 1, cmd::MigrateKeySelector::Key("nokey".into()), 1, 1))?;
     let reply: Value = con.send(cmd::module())?;
     let reply: Vec<String> = con.send(cmd::module_help())?;
     let reply: valkey::Value = con.send(cmd::module_list())?;
@@ -6240,8 +6343,22 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
             }),
         )?;
     let reply: String = con.send(cmd::reset())?;
-    let reply: () = con.send(cmd::restore("k", 1, "1"))?;
-    let reply: () = con.send(cmd::restore_asking("k", 1, "1"))?;
+    let reply: () = con
+        .send(
+            cmd::restore(
+                "restored",
+                1,
+                b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+            ),
+        )?;
+    let reply: () = con
+        .send(
+            cmd::restore_asking(
+                "restored",
+                1,
+                b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc",
+            ),
+        )?;
     let reply: valkey::Value = con.send(cmd::role())?;
     let reply: valkey::Value = con.send(cmd::rpop("k"))?;
     let reply: valkey::Value = con.send(cmd::rpoplpush("k", "k2"))?;

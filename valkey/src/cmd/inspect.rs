@@ -53,7 +53,13 @@ pub fn argument_needing<C: Command + ?Sized>(cmd: &C) -> Option<&'static ArgMeta
 pub fn name_argument_needing<C: Command + ?Sized>(cmd: &C, err: Error) -> Error {
     match (cmd.meta(), argument_needing(cmd)) {
         (Some(meta), Some(a)) => {
-            err.context(format!("{} {}", meta.name, a.token.unwrap_or(a.name)))
+            let named = format!("{} {}", meta.name, a.token.unwrap_or(a.name));
+            // The executors name it already; an error named twice reads badly.
+            if err.to_string().contains(&format!("{named}: ")) {
+                err
+            } else {
+                err.context(named)
+            }
         }
         _ => err,
     }

@@ -183,7 +183,7 @@ pub(crate) static CLUSTER_ADDSLOTS: CommandMeta = CommandMeta {
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslots([1]))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslots([16383]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTER ADDSLOTS")]
 #[doc(alias = "cluster|addslots")]
@@ -265,7 +265,7 @@ pub(crate) static CLUSTER_ADDSLOTSRANGE: CommandMeta = CommandMeta {
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslotsrange([(1, 1)]))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_addslotsrange([(16383, 16383)]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTER ADDSLOTSRANGE")]
 #[doc(alias = "cluster|addslotsrange")]
@@ -648,7 +648,7 @@ pub(crate) static CLUSTER_DELSLOTS: CommandMeta = CommandMeta {
 /// - `slot`: one or more: a collection of integers, or a single one — `slot [slot ...]`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslots([1]))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslots([0]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTER DELSLOTS")]
 #[doc(alias = "cluster|delslots")]
@@ -730,7 +730,7 @@ pub(crate) static CLUSTER_DELSLOTSRANGE: CommandMeta = CommandMeta {
 /// - `range`: one or more: a collection of tuples `(start-slot, end-slot)`, or a single one — `start-slot end-slot [start-slot end-slot ...]`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslotsrange([(1, 1)]))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_delslotsrange([(0, 0)]))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTER DELSLOTSRANGE")]
 #[doc(alias = "cluster|delslotsrange")]
@@ -1700,7 +1700,7 @@ pub(crate) static CLUSTER_MEET: CommandMeta = CommandMeta {
 /// **Options** (methods of [`ClusterMeet`](struct@ClusterMeet)): `cluster_bus_port`, `cluster_bus_port_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_meet(\"1\", 1))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::cluster_meet(\"127.0.0.1\", 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTER MEET")]
 #[doc(alias = "cluster|meet")]
@@ -3356,7 +3356,7 @@ pub(crate) static CLUSTERSCAN: CommandMeta = CommandMeta {
 /// **Options** (methods of [`Clusterscan`](struct@Clusterscan)): `match_pattern`, `count`, `type_`, `slot`, `match_pattern_opt`, `count_opt`, `type_opt`, `slot_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::clusterscan(\"1\"))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: valkey::Value = con.send(cmd::clusterscan(\"0\"))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTERSCAN")]
 pub fn clusterscan<Cursor: ToValkeyArg, T: FromValkey>(

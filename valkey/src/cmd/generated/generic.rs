@@ -1363,7 +1363,7 @@ pub(crate) static MIGRATE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`Migrate`](struct@Migrate)): `copy`, `replace`, `auth`, `auth2`, `keys`, `copy_if`, `replace_if`, `auth_opt`, `keys_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"k\".into()), 1, 1))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(cmd::migrate(\"1\", 1, cmd::MigrateKeySelector::Key(\"nokey\".into()), 1, 1))?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "MIGRATE")]
 pub fn migrate<Host: ToValkeyArg>(
@@ -3509,7 +3509,7 @@ pub(crate) static RESTORE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`Restore`](struct@Restore)): `replace`, `absttl`, `idletime`, `freq`, `replace_if`, `absttl_if`, `idletime_opt`, `freq_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::restore(\n            \"restored\",\n            1,\n            b\"\\x00\\xc0\\x01\\x0a\\x00&x\\xe7\\xb6\\xd1\\x01\\x11\\xfc\",\n        ),\n    )?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "RESTORE")]
 pub fn restore<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(

@@ -3163,7 +3163,13 @@ pub(crate) static HSCAN: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "novalues",
+            token: Some("NOVALUES"),
+            since: Some(Version::new(8, 0, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
     redact: &[],
@@ -3202,6 +3208,7 @@ pub fn hscan<Key: ToValkeyArg, T: FromValkey>(
         pattern: Unset,
         count: Unset,
         novalues: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -3218,6 +3225,7 @@ pub struct Hscan<Key, Pattern, Count, Novalues, T> {
     pattern: Pattern,
     count: Count,
     novalues: Novalues,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
@@ -3239,6 +3247,7 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3257,10 +3266,13 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: self.pattern,
             count: Tokened("COUNT", count),
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOVALUES`
+    ///
+    /// (since 8.0.0)
     pub fn novalues(self) -> Hscan<Key, Pattern, Count, Tok, T>
     where
         Novalues: Unfilled,
@@ -3271,6 +3283,7 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: self.pattern,
             count: self.count,
             novalues: Tok("NOVALUES"),
+            min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
             _reply: PhantomData,
         }
     }
@@ -3294,6 +3307,7 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -3317,10 +3331,13 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             novalues: self.novalues,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOVALUES`
+    ///
+    /// (since 8.0.0)
     ///
     /// The run-time form of [`novalues`](Self::novalues): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
@@ -3331,12 +3348,18 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
     where
         Novalues: Unfilled,
     {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 0, 0)))
+        } else {
+            self.min_version
+        };
         Hscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             novalues: given.then_some(Tok("NOVALUES")),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -3363,6 +3386,9 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&HSCAN)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<

@@ -1831,7 +1831,7 @@ pub(crate) static FUNCTION_LOAD: CommandMeta = CommandMeta {
 /// **Options** (methods of [`FunctionLoad`](struct@FunctionLoad)): `replace`, `replace_if`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::function_load(\n                \"#!lua name=conformance2\\nserver.register_function{function_name='conformance_g', callback=function() return 1 end}\",\n            )\n            .replace(),\n    )?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: String = con\n    .send(\n        cmd::function_load(\n                \"#!lua name=conformance2\\nredis.register_function{function_name='conformance_g', callback=function() return 1 end}\",\n            )\n            .replace(),\n    )?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "FUNCTION LOAD")]
 #[doc(alias = "function|load")]
@@ -1949,7 +1949,7 @@ pub(crate) static FUNCTION_RESTORE: CommandMeta = CommandMeta {
 /// **Options** (methods of [`FunctionRestore`](struct@FunctionRestore)): `flush`, `append`, `replace`, `flush_if`, `append_if`, `replace_if`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::function_restore(\"1\"))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::function_restore(\n            b\"\\xf5\\xc3@m@x\\x1f#!lua name=paths\\x0aredis.register_\\x08function{\\xc0\\x08\\x00_`+\\x00'`,\\x0d_f', callback=\\xc0!\\x1f() return 1 end, flags={'no-writ\\x04es'}}\\x0a\\x00\\xc2e\\x86\\x0d\\xa7\\xed\\xea\\xbe\",\n        ),\n    )?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "FUNCTION RESTORE")]
 #[doc(alias = "function|restore")]

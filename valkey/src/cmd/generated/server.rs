@@ -6560,7 +6560,7 @@ pub(crate) static RESTORE_ASKING: CommandMeta = CommandMeta {
 /// **Options** (methods of [`RestoreAsking`](struct@RestoreAsking)): `replace`, `absttl`, `idletime`, `freq`, `replace_if`, `absttl_if`, `idletime_opt`, `freq_opt`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con.send(cmd::restore_asking(\"k\", 1, \"1\"))?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::restore_asking(\n            \"restored\",\n            1,\n            b\"\\x00\\xc0\\x01\\x0a\\x00&x\\xe7\\xb6\\xd1\\x01\\x11\\xfc\",\n        ),\n    )?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "RESTORE-ASKING")]
 pub fn restore_asking<Key: ToValkeyArg, SerializedValue: ToValkeyArg>(

@@ -4071,7 +4071,13 @@ pub(crate) static ZRANK: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "withscore",
+            token: Some("WITHSCORE"),
+            since: Some(Version::new(7, 2, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
     redact: &[],
@@ -4115,6 +4121,7 @@ pub fn zrank<Key: ToValkeyArg, Member: ToValkeyArg>(
         key,
         member,
         withscore: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -4132,10 +4139,13 @@ pub struct Zrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
     withscore: Withscore,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> O>,
 }
 impl<Key, Member, Withscore, O> Zrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
+    ///
+    /// (since 7.2.0)
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
     pub fn withscore(
@@ -4149,6 +4159,7 @@ impl<Key, Member, Withscore, O> Zrank<Key, Member, Withscore, O> {
             key: self.key,
             member: self.member,
             withscore: Tok("WITHSCORE"),
+            min_version: newer(self.min_version, Some(Version::new(7, 2, 0))),
             _reply: PhantomData,
         }
     }
@@ -4167,6 +4178,9 @@ for Zrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZRANK)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<
@@ -5081,7 +5095,13 @@ pub(crate) static ZREVRANK: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "withscore",
+            token: Some("WITHSCORE"),
+            since: Some(Version::new(7, 2, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
     redact: &[],
@@ -5125,6 +5145,7 @@ pub fn zrevrank<Key: ToValkeyArg, Member: ToValkeyArg>(
         key,
         member,
         withscore: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -5142,10 +5163,13 @@ pub struct Zrevrank<Key, Member, Withscore, O> {
     key: Key,
     member: Member,
     withscore: Withscore,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> O>,
 }
 impl<Key, Member, Withscore, O> Zrevrank<Key, Member, Withscore, O> {
     /// `WITHSCORE`
+    ///
+    /// (since 7.2.0)
     ///
     /// Changes the reply to `Option<(i64, f64)>`.
     pub fn withscore(
@@ -5159,6 +5183,7 @@ impl<Key, Member, Withscore, O> Zrevrank<Key, Member, Withscore, O> {
             key: self.key,
             member: self.member,
             withscore: Tok("WITHSCORE"),
+            min_version: newer(self.min_version, Some(Version::new(7, 2, 0))),
             _reply: PhantomData,
         }
     }
@@ -5177,6 +5202,9 @@ for Zrevrank<Key, Member, Withscore, O> {
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZREVRANK)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<
@@ -5216,7 +5244,13 @@ pub(crate) static ZSCAN: CommandMeta = CommandMeta {
             },
         },
     ],
-    args: &[],
+    args: &[
+        ArgMeta {
+            name: "noscores",
+            token: Some("NOSCORES"),
+            since: Some(Version::new(8, 0, 0)),
+        },
+    ],
     session: Session::None,
     blocking: None,
     redact: &[],
@@ -5259,6 +5293,7 @@ pub fn zscan<Key: ToValkeyArg, T: FromValkey>(
         pattern: Unset,
         count: Unset,
         noscores: Unset,
+        min_version: None,
         _reply: PhantomData,
     }
 }
@@ -5275,6 +5310,7 @@ pub struct Zscan<Key, Pattern, Count, Noscores, T> {
     pattern: Pattern,
     count: Count,
     noscores: Noscores,
+    min_version: Option<Version>,
     _reply: PhantomData<fn() -> T>,
 }
 impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
@@ -5296,6 +5332,7 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: Tokened("MATCH", pattern),
             count: self.count,
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -5314,10 +5351,13 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: self.pattern,
             count: Tokened("COUNT", count),
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOSCORES`
+    ///
+    /// (since 8.0.0)
     pub fn noscores(self) -> Zscan<Key, Pattern, Count, Tok, T>
     where
         Noscores: Unfilled,
@@ -5328,6 +5368,7 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: self.pattern,
             count: self.count,
             noscores: Tok("NOSCORES"),
+            min_version: newer(self.min_version, Some(Version::new(8, 0, 0))),
             _reply: PhantomData,
         }
     }
@@ -5351,6 +5392,7 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: pattern.map(|pattern| Tokened("MATCH", pattern)),
             count: self.count,
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
@@ -5374,10 +5416,13 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
             pattern: self.pattern,
             count: count.map(|count| Tokened("COUNT", count)),
             noscores: self.noscores,
+            min_version: self.min_version,
             _reply: PhantomData,
         }
     }
     /// `NOSCORES`
+    ///
+    /// (since 8.0.0)
     ///
     /// The run-time form of [`noscores`](Self::noscores): `None` (or `false`) leaves the option out, so both branches of an `if` build one type.
     ///
@@ -5388,12 +5433,18 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
     where
         Noscores: Unfilled,
     {
+        let min_version = if given {
+            newer(self.min_version, Some(Version::new(8, 0, 0)))
+        } else {
+            self.min_version
+        };
         Zscan {
             key: self.key,
             cursor: self.cursor,
             pattern: self.pattern,
             count: self.count,
             noscores: given.then_some(Tok("NOSCORES")),
+            min_version,
             _reply: PhantomData,
         }
     }
@@ -5420,6 +5471,9 @@ impl<
     }
     fn meta(&self) -> Option<&'static CommandMeta> {
         Some(&ZSCAN)
+    }
+    fn min_version(&self) -> Option<Version> {
+        self.min_version
     }
 }
 impl<
