@@ -187,6 +187,12 @@ impl FromValkey for String {
 
     #[inline]
     fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        if let Some(payload) = frame.try_plain_bulk() {
+            return match std::str::from_utf8(payload) {
+                Ok(s) => Ok(s.to_owned()),
+                Err(_) => String::from_valkey(string_value(types::BULK_STRING, payload)),
+            };
+        }
         match frame.peek_type()? {
             t if is_string_type(t) => {
                 string_from_frame(frame, t, |b| std::str::from_utf8(b).ok().map(str::to_owned))
@@ -217,6 +223,9 @@ impl FromValkey for Bytes {
 
     #[inline]
     fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        if let Some(bytes) = frame.try_plain_bulk_bytes() {
+            return Ok(bytes);
+        }
         match frame.peek_type()? {
             t if is_string_type(t) => match frame.read_bulk_bytes()? {
                 Some(bytes) => Ok(bytes),
@@ -637,6 +646,13 @@ impl<T: FromValkey> FromValkey for Vec<T> {
 
     #[inline]
     fn from_frame(frame: &mut FrameReader<'_>) -> Result<Self> {
+        if let Some(payload) = frame.try_plain_bulk() {
+            // A string read as a sequence (`Vec<u8>` from a bulk string).
+            return match T::vec_from_bytes(payload) {
+                Some(v) => Ok(v),
+                None => Self::from_valkey(string_value(types::BULK_STRING, payload)),
+            };
+        }
         match frame.peek_type()? {
             // Pairs decide between flat and nested forms from the first element: `from_valkey`.
             types::ARRAY | types::SET | types::PUSH if !T::READS_PAIRS => {

@@ -2,7 +2,7 @@
 //! `Value`s whose payloads share the frame's memory, and offers typed primitives (strings,
 //! integers, aggregate headers, skipping) so conversions can read replies without a `Value`.
 
-use super::scan::{parse_int_line, protocol_error, scan_element};
+use super::scan::{parse_int_line, plain_bulk, protocol_error, scan_element};
 use super::{types, Limits, MAX_DEPTH};
 use crate::error::{Error, Result};
 use crate::value::{ServerError, Value};
@@ -141,6 +141,24 @@ impl<'a> FrameReader<'a> {
         Ok(self
             .read_string_range()?
             .map(|range| &self.frame.as_ref()[range]))
+    }
+
+    /// The next value's payload if it is a plain bulk string (`$16\r\n...\r\n`, the common
+    /// case), consumed; `None` (nothing consumed) for anything else, which the general reads
+    /// handle. The fast path of the string conversions.
+    #[inline(always)]
+    pub fn try_plain_bulk(&mut self) -> Option<&'a [u8]> {
+        let (range, next) = plain_bulk(self.frame, self.pos, usize::MAX)?;
+        self.pos = next;
+        Some(&self.frame.as_ref()[range])
+    }
+
+    /// [`FrameReader::try_plain_bulk`] as `Bytes` sharing the frame's memory (no copy).
+    #[inline(always)]
+    pub fn try_plain_bulk_bytes(&mut self) -> Option<Bytes> {
+        let (range, next) = plain_bulk(self.frame, self.pos, usize::MAX)?;
+        self.pos = next;
+        Some(self.frame.slice(range))
     }
 
     /// Like [`FrameReader::read_bulk_slice`], as `Bytes` sharing the frame's memory (no copy).
@@ -295,7 +313,13 @@ impl<'a> FrameReader<'a> {
 
     /// The payload range of a string-like value (consumed), or `None` for nil (consumed).
     #[inline]
+    #[inline]
     fn read_string_range(&mut self) -> Result<Option<Range<usize>>> {
+        // The frame is complete and checked: the common bulk string needs no general parse.
+        if let Some((range, next)) = plain_bulk(self.frame, self.pos, usize::MAX) {
+            self.pos = next;
+            return Ok(Some(range));
+        }
         self.skip_attributes()?;
         let (item, next) = self.item()?;
         let range = match item {

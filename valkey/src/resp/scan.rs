@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::value::{ShowBytes, Value};
 use bytes::BytesMut;
 use std::fmt;
+use std::ops::Range;
 
 /// Incremental frame decoder: finds complete frames in a growing buffer without copying them.
 ///
@@ -141,6 +142,9 @@ pub(crate) fn scan_element(
 ) -> Result<Option<Extent>> {
     let type_byte = buf[start];
     let leaf = |next| Ok(Some(Extent { next, children: 0 }));
+    if let Some((_, next)) = plain_bulk(buf, start, limits.max_bulk_len) {
+        return leaf(next);
+    }
     match type_byte {
         b'$' | b'!' | b'=' => {
             let Some((len, body)) = parse_int_line(buf, start + 1, "a length")? else {
@@ -308,6 +312,44 @@ fn find_line_end(
 /// `at`. Returns the value and the position after the CRLF, or `Ok(None)` when incomplete.
 /// `what` names the number in error messages ("a length").
 #[inline(always)]
+/// The common case of a bulk string's header and payload: `$<digits>\r\n<payload>\r\n` at
+/// `start`, complete, no sign, at most 18 digits, within `max_len`: the payload's range and the
+/// position after it. `None` for anything else (nil, incomplete, malformed, over the limit):
+/// the caller then takes the general path, which says which.
+#[inline(always)]
+pub(crate) fn plain_bulk(
+    buf: &[u8],
+    start: usize,
+    max_len: usize,
+) -> Option<(Range<usize>, usize)> {
+    if buf.get(start) != Some(&b'$') {
+        return None;
+    }
+    let digits = start + 1;
+    let mut i = digits;
+    let mut len: usize = 0;
+    while let Some(&b) = buf.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        len = len * 10 + usize::from(d);
+        i += 1;
+        if i - digits > 18 {
+            return None;
+        }
+    }
+    if i == digits || len > max_len || buf.get(i..i + 2) != Some(b"\r\n") {
+        return None;
+    }
+    let body = i + 2;
+    let end = body.checked_add(len)?;
+    if buf.get(end..end.checked_add(2)?) != Some(b"\r\n") {
+        return None;
+    }
+    Some((body..end, end + 2))
+}
+
 pub(crate) fn parse_int_line(buf: &[u8], at: usize, what: &str) -> Result<Option<(i64, usize)>> {
     let mut i = at;
     let negative = match buf.get(i) {
