@@ -313,7 +313,6 @@ impl<'a> FrameReader<'a> {
 
     /// The payload range of a string-like value (consumed), or `None` for nil (consumed).
     #[inline]
-    #[inline]
     fn read_string_range(&mut self) -> Result<Option<Range<usize>>> {
         // The frame is complete and checked: the common bulk string needs no general parse.
         if let Some((range, next)) = plain_bulk(self.frame, self.pos, usize::MAX) {

@@ -308,10 +308,6 @@ fn find_line_end(
     }
 }
 
-/// Parses a decimal integer (optional sign, at least one digit) ending with CRLF, starting at
-/// `at`. Returns the value and the position after the CRLF, or `Ok(None)` when incomplete.
-/// `what` names the number in error messages ("a length").
-#[inline(always)]
 /// The common case of a bulk string's header and payload: `$<digits>\r\n<payload>\r\n` at
 /// `start`, complete, no sign, at most 18 digits, within `max_len`: the payload's range and the
 /// position after it. `None` for anything else (nil, incomplete, malformed, over the limit):
@@ -350,6 +346,10 @@ pub(crate) fn plain_bulk(
     Some((body..end, end + 2))
 }
 
+/// Parses a decimal integer (optional sign, at least one digit) ending with CRLF, starting at
+/// `at`. Returns the value and the position after the CRLF, or `Ok(None)` when incomplete.
+/// `what` names the number in error messages ("a length").
+#[inline(always)]
 pub(crate) fn parse_int_line(buf: &[u8], at: usize, what: &str) -> Result<Option<(i64, usize)>> {
     let mut i = at;
     let negative = match buf.get(i) {
