@@ -631,7 +631,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn state_slot(&mut self, arg: &Arg, written: bool) -> usize {
-        let param = self.type_param(&arg.name);
+        // The overlay's name for the option names its type parameter too (`Get`, not the
+        // spec's `GetBlock`).
+        let base = self.ov.names.get(&arg.path).unwrap_or(&arg.name).clone();
+        let param = self.type_param(&base);
         let i = self.add_slot(arg, SlotKind::State(param));
         if written {
             self.b.writes.push(Write::Slot(i));

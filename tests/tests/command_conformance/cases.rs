@@ -982,11 +982,8 @@ pub static CASES: [Case; 399] = [
             con
                 .send(
                     cmd::cluster_migrateslots([
-                        cmd::ClusterMigrateslotsMigrationGroup {
-                            range: vec![
-                                cmd::ClusterMigrateslotsMigrationGroupRange { start_slot :
-                                1, end_slot : 1 }
-                            ],
+                        cmd::SlotMigration {
+                            range: vec![cmd::SlotRange { start_slot : 1, end_slot : 1 }],
                             node_id: "1".into(),
                         },
                     ]),
@@ -1000,11 +997,8 @@ pub static CASES: [Case; 399] = [
                     valkey::Value,
                 >(
                     &cmd::cluster_migrateslots([
-                        cmd::ClusterMigrateslotsMigrationGroup {
-                            range: vec![
-                                cmd::ClusterMigrateslotsMigrationGroupRange { start_slot :
-                                1, end_slot : 1 }
-                            ],
+                        cmd::SlotMigration {
+                            range: vec![cmd::SlotRange { start_slot : 1, end_slot : 1 }],
                             node_id: "1".into(),
                         },
                     ]),
@@ -1012,11 +1006,8 @@ pub static CASES: [Case; 399] = [
         },
         |buf| {
             let c = cmd::cluster_migrateslots([
-                cmd::ClusterMigrateslotsMigrationGroup {
-                    range: vec![
-                        cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,
-                        end_slot : 1 }
-                    ],
+                cmd::SlotMigration {
+                    range: vec![cmd::SlotRange { start_slot : 1, end_slot : 1 }],
                     node_id: "1".into(),
                 },
             ]);
@@ -6090,11 +6081,8 @@ pub fn doc_examples(con: &mut valkey::sync::Connection) -> valkey::Result<()> {
     let reply: () = con
         .send(
             cmd::cluster_migrateslots([
-                cmd::ClusterMigrateslotsMigrationGroup {
-                    range: vec![
-                        cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,
-                        end_slot : 1 }
-                    ],
+                cmd::SlotMigration {
+                    range: vec![cmd::SlotRange { start_slot : 1, end_slot : 1 }],
                     node_id: "1".into(),
                 },
             ]),

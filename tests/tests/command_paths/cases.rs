@@ -1591,11 +1591,8 @@ pub static PATHS: [Path; 899] = [
             con
                 .send(
                     cmd::cluster_migrateslots([
-                        cmd::ClusterMigrateslotsMigrationGroup {
-                            range: vec![
-                                cmd::ClusterMigrateslotsMigrationGroupRange { start_slot :
-                                1, end_slot : 1 }
-                            ],
+                        cmd::SlotMigration {
+                            range: vec![cmd::SlotRange { start_slot : 1, end_slot : 1 }],
                             node_id: "1".into(),
                         },
                     ]),
@@ -1814,7 +1811,7 @@ pub static PATHS: [Path; 899] = [
                         cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Orderby {
                             metric: "key-count".into(),
                             limit: None,
-                            order: Some(cmd::ClusterSlotStatsFilterOrderbyOrder::Asc),
+                            order: Some(cmd::SlotStatsOrder::Asc),
                         }),
                     ),
                 )
@@ -1832,7 +1829,7 @@ pub static PATHS: [Path; 899] = [
                         cmd::cluster_slot_stats(cmd::ClusterSlotStatsFilter::Orderby {
                             metric: "key-count".into(),
                             limit: None,
-                            order: Some(cmd::ClusterSlotStatsFilterOrderbyOrder::Desc),
+                            order: Some(cmd::SlotStatsOrder::Desc),
                         }),
                     ),
                 )
@@ -4546,9 +4543,7 @@ pub static PATHS: [Path; 899] = [
                 .send(
                     cmd::shutdown()
                         .options(cmd::ShutdownOptions {
-                            save_selector: Some(
-                                cmd::ShutdownOptionsSaveSelector::Nosave,
-                            ),
+                            save_selector: Some(cmd::ShutdownSave::Nosave),
                             now: false,
                             force: false,
                             safe: false,
@@ -4567,7 +4562,7 @@ pub static PATHS: [Path; 899] = [
                 .send(
                     cmd::shutdown()
                         .options(cmd::ShutdownOptions {
-                            save_selector: Some(cmd::ShutdownOptionsSaveSelector::Save),
+                            save_selector: Some(cmd::ShutdownSave::Save),
                             now: false,
                             force: false,
                             safe: false,

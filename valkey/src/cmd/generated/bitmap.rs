@@ -630,22 +630,22 @@ pub fn bitfield_ro<Key: ToValkeyArg>(key: Key) -> BitfieldRo<Key, Unset> {
 /// - **Reply:** `Vec<i64>`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct BitfieldRo<Key, GetBlock> {
+pub struct BitfieldRo<Key, Get> {
     key: Key,
-    get_block: GetBlock,
+    get_block: Get,
 }
-impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
+impl<Key, Get> BitfieldRo<Key, Get> {
     /// `GET encoding offset [GET encoding offset ...]`
     ///
     /// **Arguments**
     ///
     /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
-    pub fn get<GetBlock2: EachArg>(
+    pub fn get<GetBlock: EachArg>(
         self,
-        get_block: GetBlock2,
-    ) -> BitfieldRo<Key, EachTok<GetBlock2>>
+        get_block: GetBlock,
+    ) -> BitfieldRo<Key, EachTok<GetBlock>>
     where
-        GetBlock: Unfilled,
+        Get: Unfilled,
     {
         BitfieldRo {
             key: self.key,
@@ -659,12 +659,12 @@ impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
     /// **Arguments**
     ///
     /// - `get_block`: one or more: a collection of tuples `(encoding, offset)`, or a single one — `[GET encoding offset [GET encoding offset ...]]`
-    pub fn get_opt<GetBlock2: EachArg>(
+    pub fn get_opt<GetBlock: EachArg>(
         self,
-        get_block: Option<GetBlock2>,
-    ) -> BitfieldRo<Key, Option<EachTok<GetBlock2>>>
+        get_block: Option<GetBlock>,
+    ) -> BitfieldRo<Key, Option<EachTok<GetBlock>>>
     where
-        GetBlock: Unfilled,
+        Get: Unfilled,
     {
         BitfieldRo {
             key: self.key,
@@ -672,7 +672,7 @@ impl<Key, GetBlock> BitfieldRo<Key, GetBlock> {
         }
     }
 }
-impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> Command for BitfieldRo<Key, GetBlock> {
+impl<Key: ToValkeyArg, Get: ToValkeyArgs> Command for BitfieldRo<Key, Get> {
     type Output = Vec<i64>;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.get_block.num_args()
@@ -686,14 +686,13 @@ impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> Command for BitfieldRo<Key, GetBl
         Some(&BITFIELD_RO)
     }
 }
-impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> CommandKeys
-for BitfieldRo<Key, GetBlock> {
+impl<Key: ToValkeyArg, Get: ToValkeyArgs> CommandKeys for BitfieldRo<Key, Get> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
     }
 }
-impl<Key: ToValkeyArg, GetBlock: ToValkeyArgs> fmt::Debug for BitfieldRo<Key, GetBlock> {
+impl<Key: ToValkeyArg, Get: ToValkeyArgs> fmt::Debug for BitfieldRo<Key, Get> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }

@@ -1808,13 +1808,13 @@ for ClusterMeet<Ip, ClusterBusPort> {
 }
 /// The `range` argument: `start-slot end-slot [start-slot end-slot ...]`
 #[derive(Clone, Debug, PartialEq)]
-pub struct ClusterMigrateslotsMigrationGroupRange {
+pub struct SlotRange {
     /// `start-slot`
     pub start_slot: i64,
     /// `end-slot`
     pub end_slot: i64,
 }
-impl ToValkeyArgs for ClusterMigrateslotsMigrationGroupRange {
+impl ToValkeyArgs for SlotRange {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         let Self { start_slot, end_slot } = self;
@@ -1829,13 +1829,13 @@ impl ToValkeyArgs for ClusterMigrateslotsMigrationGroupRange {
 }
 /// The `migration-group` argument: `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
 #[derive(Clone, Debug, PartialEq)]
-pub struct ClusterMigrateslotsMigrationGroup {
+pub struct SlotMigration {
     /// `start-slot end-slot [start-slot end-slot ...]`
-    pub range: Vec<ClusterMigrateslotsMigrationGroupRange>,
+    pub range: Vec<SlotRange>,
     /// `node-id`
     pub node_id: Bytes,
 }
-impl ToValkeyArgs for ClusterMigrateslotsMigrationGroup {
+impl ToValkeyArgs for SlotMigration {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         let Self { range, node_id } = self;
@@ -1889,7 +1889,7 @@ pub(crate) static CLUSTER_MIGRATESLOTS: CommandMeta = CommandMeta {
 /// - `migration_group`: one or more: a collection of values of the generated type for `migration-group`, or a single one — `SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id [SLOTSRANGE start-slot end-slot [start-slot end-slot ...] NODE node-id ...]`
 #[cfg_attr(
     not(doctest),
-    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_migrateslots([\n            cmd::ClusterMigrateslotsMigrationGroup {\n                range: vec![\n                    cmd::ClusterMigrateslotsMigrationGroupRange { start_slot : 1,\n                    end_slot : 1 }\n                ],\n                node_id: \"1\".into(),\n            },\n        ]),\n    )?;\n# Ok(()) }\n```"
+    doc = "\n# Example\n\n```rust,no_run\n# use valkey::{cmd, Value};\n# fn main() -> valkey::Result<()> {\n# let mut con = valkey::Client::open(\"valkey://127.0.0.1:6379\")?.get_connection()?;\nlet reply: () = con\n    .send(\n        cmd::cluster_migrateslots([\n            cmd::SlotMigration {\n                range: vec![cmd::SlotRange { start_slot : 1, end_slot : 1 }],\n                node_id: \"1\".into(),\n            },\n        ]),\n    )?;\n# Ok(()) }\n```"
 )]
 #[doc(alias = "CLUSTER MIGRATESLOTS")]
 #[doc(alias = "cluster|migrateslots")]
@@ -2995,13 +2995,13 @@ impl<NodeId: ToValkeyArg> fmt::Debug for ClusterSlaves<NodeId> {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClusterSlotStatsFilterOrderbyOrder {
+pub enum SlotStatsOrder {
     /// `ASC`
     Asc,
     /// `DESC`
     Desc,
 }
-impl ToValkeyArgs for ClusterSlotStatsFilterOrderbyOrder {
+impl ToValkeyArgs for SlotStatsOrder {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -3035,7 +3035,7 @@ pub enum ClusterSlotStatsFilter {
         /// `LIMIT limit`
         limit: Option<i64>,
         /// `ASC | DESC`
-        order: Option<ClusterSlotStatsFilterOrderbyOrder>,
+        order: Option<SlotStatsOrder>,
     },
 }
 impl ToValkeyArgs for ClusterSlotStatsFilter {

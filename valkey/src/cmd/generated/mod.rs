@@ -34,12 +34,11 @@ pub use self::cluster::{
     cluster_delslots, cluster_delslotsrange, cluster_failover, cluster_flushslot,
     cluster_flushslots, cluster_forget, cluster_getkeysinslot, cluster_getslotmigrations,
     cluster_help, cluster_info, cluster_keyslot, cluster_links, cluster_meet,
-    ClusterMigrateslotsMigrationGroup, ClusterMigrateslotsMigrationGroupRange,
-    cluster_migrateslots, cluster_myid, cluster_myshardid, cluster_nodes,
-    cluster_replicas, ClusterReplicateArgs, cluster_replicate, cluster_reset,
-    cluster_saveconfig, cluster_set_config_epoch, ClusterSetslotSubcommand,
-    cluster_setslot, cluster_shards, cluster_slaves, ClusterSlotStatsFilter,
-    ClusterSlotStatsFilterOrderbyOrder, cluster_slot_stats, cluster_slots,
+    SlotMigration, SlotRange, cluster_migrateslots, cluster_myid, cluster_myshardid,
+    cluster_nodes, cluster_replicas, ClusterReplicateArgs, cluster_replicate,
+    cluster_reset, cluster_saveconfig, cluster_set_config_epoch,
+    ClusterSetslotSubcommand, cluster_setslot, cluster_shards, cluster_slaves,
+    ClusterSlotStatsFilter, SlotStatsOrder, cluster_slot_stats, cluster_slots,
     cluster_syncslots, clusterscan, readonly, readwrite,
 };
 pub use self::connection::{
@@ -95,9 +94,9 @@ pub use self::server::{
     lolwut, memory, memory_doctor, memory_help, memory_malloc_stats, memory_purge,
     memory_stats, memory_usage, module, module_help, module_list, module_load,
     module_loadex, module_unload, monitor, psync, replconf, ReplicaofArgs, replicaof,
-    restore_asking, role, save, ShutdownOptions, ShutdownOptionsSaveSelector, shutdown,
-    SlaveofArgs, slaveof, slowlog, slowlog_get, slowlog_help, slowlog_len, slowlog_reset,
-    swapdb, sync, time,
+    restore_asking, role, save, ShutdownOptions, ShutdownSave, shutdown, SlaveofArgs,
+    slaveof, slowlog, slowlog_get, slowlog_help, slowlog_len, slowlog_reset, swapdb,
+    sync, time,
 };
 pub use self::set::{
     sadd, scard, sdiff, sdiffstore, sinter, sintercard, sinterstore, sismember, smembers,

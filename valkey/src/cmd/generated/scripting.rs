@@ -86,24 +86,24 @@ pub fn eval<Script: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Eval<Script, Key, Arg, T> {
+pub struct Eval<Script, Keys, Args, T> {
     script: Script,
-    key: Key,
-    arg: Arg,
+    key: Keys,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
+impl<Script, Keys, Args, T> Eval<Script, Keys, Args, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Key2,
-    ) -> Eval<Script, Key2, Arg, T>
+        key: Key,
+    ) -> Eval<Script, Key, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         Eval {
             script: self.script,
@@ -117,9 +117,9 @@ impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Eval<Script, Key, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> Eval<Script, Keys, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         Eval {
             script: self.script,
@@ -135,12 +135,12 @@ impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys_opt<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Option<Key2>,
-    ) -> Eval<Script, Option<Key2>, Arg, T>
+        key: Option<Key>,
+    ) -> Eval<Script, Option<Key>, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         Eval {
             script: self.script,
@@ -156,12 +156,12 @@ impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> Eval<Script, Key, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> Eval<Script, Keys, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         Eval {
             script: self.script,
@@ -171,8 +171,8 @@ impl<Script, Key, Arg, T> Eval<Script, Key, Arg, T> {
         }
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for Eval<Script, Key, Arg, T> {
+impl<Script: ToValkeyArg, Keys: ToValkeyArgs, Args: ToValkeyArgs, T: FromValkey> Command
+for Eval<Script, Keys, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.script.num_args() + self.key.num_args() + self.arg.num_args()
@@ -190,17 +190,21 @@ for Eval<Script, Key, Arg, T> {
 }
 impl<
     Script: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
     T: FromValkey,
-> CommandKeys for Eval<Script, Key, Arg, T> {
+> CommandKeys for Eval<Script, Keys, Args, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         part_keys(&self.key, Pick::All, f);
         true
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Eval<Script, Key, Arg, T> {
+impl<
+    Script: ToValkeyArg,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for Eval<Script, Keys, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -275,24 +279,24 @@ pub fn evalsha<Sha1: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Evalsha<Sha1, Key, Arg, T> {
+pub struct Evalsha<Sha1, Keys, Args, T> {
     sha1: Sha1,
-    key: Key,
-    arg: Arg,
+    key: Keys,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
+impl<Sha1, Keys, Args, T> Evalsha<Sha1, Keys, Args, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Key2,
-    ) -> Evalsha<Sha1, Key2, Arg, T>
+        key: Key,
+    ) -> Evalsha<Sha1, Key, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         Evalsha {
             sha1: self.sha1,
@@ -306,9 +310,9 @@ impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Evalsha<Sha1, Key, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> Evalsha<Sha1, Keys, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         Evalsha {
             sha1: self.sha1,
@@ -324,12 +328,12 @@ impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys_opt<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Option<Key2>,
-    ) -> Evalsha<Sha1, Option<Key2>, Arg, T>
+        key: Option<Key>,
+    ) -> Evalsha<Sha1, Option<Key>, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         Evalsha {
             sha1: self.sha1,
@@ -345,12 +349,12 @@ impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> Evalsha<Sha1, Key, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> Evalsha<Sha1, Keys, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         Evalsha {
             sha1: self.sha1,
@@ -360,8 +364,8 @@ impl<Sha1, Key, Arg, T> Evalsha<Sha1, Key, Arg, T> {
         }
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for Evalsha<Sha1, Key, Arg, T> {
+impl<Sha1: ToValkeyArg, Keys: ToValkeyArgs, Args: ToValkeyArgs, T: FromValkey> Command
+for Evalsha<Sha1, Keys, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.sha1.num_args() + self.key.num_args() + self.arg.num_args()
@@ -377,15 +381,19 @@ for Evalsha<Sha1, Key, Arg, T> {
         Some(&EVALSHA)
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
-for Evalsha<Sha1, Key, Arg, T> {
+impl<
+    Sha1: ToValkeyArg,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for Evalsha<Sha1, Keys, Args, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         part_keys(&self.key, Pick::All, f);
         true
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for Evalsha<Sha1, Key, Arg, T> {
+impl<Sha1: ToValkeyArg, Keys: ToValkeyArgs, Args: ToValkeyArgs, T: FromValkey> fmt::Debug
+for Evalsha<Sha1, Keys, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -461,24 +469,24 @@ pub fn evalsha_ro<Sha1: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct EvalshaRo<Sha1, Key, Arg, T> {
+pub struct EvalshaRo<Sha1, Keys, Args, T> {
     sha1: Sha1,
-    key: Key,
-    arg: Arg,
+    key: Keys,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
+impl<Sha1, Keys, Args, T> EvalshaRo<Sha1, Keys, Args, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Key2,
-    ) -> EvalshaRo<Sha1, Key2, Arg, T>
+        key: Key,
+    ) -> EvalshaRo<Sha1, Key, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         EvalshaRo {
             sha1: self.sha1,
@@ -492,9 +500,9 @@ impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalshaRo<Sha1, Key, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> EvalshaRo<Sha1, Keys, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         EvalshaRo {
             sha1: self.sha1,
@@ -510,12 +518,12 @@ impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys_opt<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Option<Key2>,
-    ) -> EvalshaRo<Sha1, Option<Key2>, Arg, T>
+        key: Option<Key>,
+    ) -> EvalshaRo<Sha1, Option<Key>, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         EvalshaRo {
             sha1: self.sha1,
@@ -531,12 +539,12 @@ impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> EvalshaRo<Sha1, Key, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> EvalshaRo<Sha1, Keys, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         EvalshaRo {
             sha1: self.sha1,
@@ -546,8 +554,8 @@ impl<Sha1, Key, Arg, T> EvalshaRo<Sha1, Key, Arg, T> {
         }
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for EvalshaRo<Sha1, Key, Arg, T> {
+impl<Sha1: ToValkeyArg, Keys: ToValkeyArgs, Args: ToValkeyArgs, T: FromValkey> Command
+for EvalshaRo<Sha1, Keys, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.sha1.num_args() + self.key.num_args() + self.arg.num_args()
@@ -563,15 +571,19 @@ for EvalshaRo<Sha1, Key, Arg, T> {
         Some(&EVALSHA_RO)
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
-for EvalshaRo<Sha1, Key, Arg, T> {
+impl<
+    Sha1: ToValkeyArg,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
+    T: FromValkey,
+> CommandKeys for EvalshaRo<Sha1, Keys, Args, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         part_keys(&self.key, Pick::All, f);
         true
     }
 }
-impl<Sha1: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for EvalshaRo<Sha1, Key, Arg, T> {
+impl<Sha1: ToValkeyArg, Keys: ToValkeyArgs, Args: ToValkeyArgs, T: FromValkey> fmt::Debug
+for EvalshaRo<Sha1, Keys, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -647,24 +659,24 @@ pub fn eval_ro<Script: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct EvalRo<Script, Key, Arg, T> {
+pub struct EvalRo<Script, Keys, Args, T> {
     script: Script,
-    key: Key,
-    arg: Arg,
+    key: Keys,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
+impl<Script, Keys, Args, T> EvalRo<Script, Keys, Args, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Key2,
-    ) -> EvalRo<Script, Key2, Arg, T>
+        key: Key,
+    ) -> EvalRo<Script, Key, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         EvalRo {
             script: self.script,
@@ -678,9 +690,9 @@ impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> EvalRo<Script, Key, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> EvalRo<Script, Keys, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         EvalRo {
             script: self.script,
@@ -696,12 +708,12 @@ impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys_opt<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Option<Key2>,
-    ) -> EvalRo<Script, Option<Key2>, Arg, T>
+        key: Option<Key>,
+    ) -> EvalRo<Script, Option<Key>, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         EvalRo {
             script: self.script,
@@ -717,12 +729,12 @@ impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> EvalRo<Script, Key, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> EvalRo<Script, Keys, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         EvalRo {
             script: self.script,
@@ -732,8 +744,8 @@ impl<Script, Key, Arg, T> EvalRo<Script, Key, Arg, T> {
         }
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for EvalRo<Script, Key, Arg, T> {
+impl<Script: ToValkeyArg, Keys: ToValkeyArgs, Args: ToValkeyArgs, T: FromValkey> Command
+for EvalRo<Script, Keys, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.script.num_args() + self.key.num_args() + self.arg.num_args()
@@ -751,17 +763,21 @@ for EvalRo<Script, Key, Arg, T> {
 }
 impl<
     Script: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
     T: FromValkey,
-> CommandKeys for EvalRo<Script, Key, Arg, T> {
+> CommandKeys for EvalRo<Script, Keys, Args, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         part_keys(&self.key, Pick::All, f);
         true
     }
 }
-impl<Script: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for EvalRo<Script, Key, Arg, T> {
+impl<
+    Script: ToValkeyArg,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
+    T: FromValkey,
+> fmt::Debug for EvalRo<Script, Keys, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -836,24 +852,24 @@ pub fn fcall<Function: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Fcall<Function, Key, Arg, T> {
+pub struct Fcall<Function, Keys, Args, T> {
     function: Function,
-    key: Key,
-    arg: Arg,
+    key: Keys,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
+impl<Function, Keys, Args, T> Fcall<Function, Keys, Args, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Key2,
-    ) -> Fcall<Function, Key2, Arg, T>
+        key: Key,
+    ) -> Fcall<Function, Key, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         Fcall {
             function: self.function,
@@ -867,9 +883,9 @@ impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> Fcall<Function, Key, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> Fcall<Function, Keys, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         Fcall {
             function: self.function,
@@ -885,12 +901,12 @@ impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys_opt<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Option<Key2>,
-    ) -> Fcall<Function, Option<Key2>, Arg, T>
+        key: Option<Key>,
+    ) -> Fcall<Function, Option<Key>, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         Fcall {
             function: self.function,
@@ -906,12 +922,12 @@ impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> Fcall<Function, Key, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> Fcall<Function, Keys, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         Fcall {
             function: self.function,
@@ -921,8 +937,12 @@ impl<Function, Key, Arg, T> Fcall<Function, Key, Arg, T> {
         }
     }
 }
-impl<Function: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for Fcall<Function, Key, Arg, T> {
+impl<
+    Function: ToValkeyArg,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
+    T: FromValkey,
+> Command for Fcall<Function, Keys, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.function.num_args() + self.key.num_args() + self.arg.num_args()
@@ -940,10 +960,10 @@ for Fcall<Function, Key, Arg, T> {
 }
 impl<
     Function: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
     T: FromValkey,
-> CommandKeys for Fcall<Function, Key, Arg, T> {
+> CommandKeys for Fcall<Function, Keys, Args, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         part_keys(&self.key, Pick::All, f);
         true
@@ -951,10 +971,10 @@ impl<
 }
 impl<
     Function: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for Fcall<Function, Key, Arg, T> {
+> fmt::Debug for Fcall<Function, Keys, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -1030,24 +1050,24 @@ pub fn fcall_ro<Function: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct FcallRo<Function, Key, Arg, T> {
+pub struct FcallRo<Function, Keys, Args, T> {
     function: Function,
-    key: Key,
-    arg: Arg,
+    key: Keys,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
+impl<Function, Keys, Args, T> FcallRo<Function, Keys, Args, T> {
     /// `key [key ...]`
     ///
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Key2,
-    ) -> FcallRo<Function, Key2, Arg, T>
+        key: Key,
+    ) -> FcallRo<Function, Key, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         FcallRo {
             function: self.function,
@@ -1061,9 +1081,9 @@ impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> FcallRo<Function, Key, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> FcallRo<Function, Keys, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         FcallRo {
             function: self.function,
@@ -1079,12 +1099,12 @@ impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `key`: one or more: a collection of keys, or a single one — `[key [key ...]]`
-    pub fn keys_opt<Key2: ToValkeyArgs + Elements<shape::Arg>>(
+    pub fn keys_opt<Key: ToValkeyArgs + Elements<shape::Arg>>(
         self,
-        key: Option<Key2>,
-    ) -> FcallRo<Function, Option<Key2>, Arg, T>
+        key: Option<Key>,
+    ) -> FcallRo<Function, Option<Key>, Args, T>
     where
-        Key: Unfilled,
+        Keys: Unfilled,
     {
         FcallRo {
             function: self.function,
@@ -1100,12 +1120,12 @@ impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> FcallRo<Function, Key, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> FcallRo<Function, Keys, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         FcallRo {
             function: self.function,
@@ -1115,8 +1135,12 @@ impl<Function, Key, Arg, T> FcallRo<Function, Key, Arg, T> {
         }
     }
 }
-impl<Function: ToValkeyArg, Key: ToValkeyArgs, Arg: ToValkeyArgs, T: FromValkey> Command
-for FcallRo<Function, Key, Arg, T> {
+impl<
+    Function: ToValkeyArg,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
+    T: FromValkey,
+> Command for FcallRo<Function, Keys, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.function.num_args() + self.key.num_args() + self.arg.num_args()
@@ -1134,10 +1158,10 @@ for FcallRo<Function, Key, Arg, T> {
 }
 impl<
     Function: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
     T: FromValkey,
-> CommandKeys for FcallRo<Function, Key, Arg, T> {
+> CommandKeys for FcallRo<Function, Keys, Args, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         part_keys(&self.key, Pick::All, f);
         true
@@ -1145,10 +1169,10 @@ impl<
 }
 impl<
     Function: ToValkeyArg,
-    Key: ToValkeyArgs,
-    Arg: ToValkeyArgs,
+    Keys: ToValkeyArgs,
+    Args: ToValkeyArgs,
     T: FromValkey,
-> fmt::Debug for FcallRo<Function, Key, Arg, T> {
+> fmt::Debug for FcallRo<Function, Keys, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }

@@ -331,23 +331,23 @@ pub fn acl_dryrun<Username: ToValkeyArg, CommandArg: ToValkeyArg>(
 /// - **Reply:** `String`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct AclDryrun<Username, CommandArg, Arg> {
+pub struct AclDryrun<Username, CommandArg, Args> {
     username: Username,
     command: CommandArg,
-    arg: Arg,
+    arg: Args,
 }
-impl<Username, CommandArg, Arg> AclDryrun<Username, CommandArg, Arg> {
+impl<Username, CommandArg, Args> AclDryrun<Username, CommandArg, Args> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(
+    pub fn args<Arg: ToValkeyArgs>(
         self,
-        arg: Arg2,
-    ) -> AclDryrun<Username, CommandArg, Arg2>
+        arg: Arg,
+    ) -> AclDryrun<Username, CommandArg, Arg>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         AclDryrun {
             username: self.username,
@@ -362,12 +362,12 @@ impl<Username, CommandArg, Arg> AclDryrun<Username, CommandArg, Arg> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> AclDryrun<Username, CommandArg, Option<Arg2>>
+        arg: Option<Arg>,
+    ) -> AclDryrun<Username, CommandArg, Option<Arg>>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         AclDryrun {
             username: self.username,
@@ -376,8 +376,8 @@ impl<Username, CommandArg, Arg> AclDryrun<Username, CommandArg, Arg> {
         }
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> Command
-for AclDryrun<Username, CommandArg, Arg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Args: ToValkeyArgs> Command
+for AclDryrun<Username, CommandArg, Args> {
     type Output = String;
     fn num_args(&self) -> usize {
         2 + self.username.num_args() + self.command.num_args() + self.arg.num_args()
@@ -393,14 +393,14 @@ for AclDryrun<Username, CommandArg, Arg> {
         Some(&ACL_DRYRUN)
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys
-for AclDryrun<Username, CommandArg, Arg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Args: ToValkeyArgs> CommandKeys
+for AclDryrun<Username, CommandArg, Args> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
 }
-impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug
-for AclDryrun<Username, CommandArg, Arg> {
+impl<Username: ToValkeyArg, CommandArg: ToValkeyArg, Args: ToValkeyArgs> fmt::Debug
+for AclDryrun<Username, CommandArg, Args> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -1854,23 +1854,20 @@ pub fn command_getkeys<CommandArg: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct CommandGetkeys<CommandArg, Arg, T> {
+pub struct CommandGetkeys<CommandArg, Args, T> {
     command: CommandArg,
-    arg: Arg,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<CommandArg, Arg, T> CommandGetkeys<CommandArg, Arg, T> {
+impl<CommandArg, Args, T> CommandGetkeys<CommandArg, Args, T> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(
-        self,
-        arg: Arg2,
-    ) -> CommandGetkeys<CommandArg, Arg2, T>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> CommandGetkeys<CommandArg, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         CommandGetkeys {
             command: self.command,
@@ -1885,12 +1882,12 @@ impl<CommandArg, Arg, T> CommandGetkeys<CommandArg, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> CommandGetkeys<CommandArg, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> CommandGetkeys<CommandArg, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         CommandGetkeys {
             command: self.command,
@@ -1899,8 +1896,8 @@ impl<CommandArg, Arg, T> CommandGetkeys<CommandArg, Arg, T> {
         }
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> Command
-for CommandGetkeys<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, Args: ToValkeyArgs, T: FromValkey> Command
+for CommandGetkeys<CommandArg, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.command.num_args() + self.arg.num_args()
@@ -1915,14 +1912,14 @@ for CommandGetkeys<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYS)
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
-for CommandGetkeys<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, Args: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandGetkeys<CommandArg, Args, T> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for CommandGetkeys<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, Args: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeys<CommandArg, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -1983,23 +1980,23 @@ pub fn command_getkeysandflags<CommandArg: ToValkeyArg, T: FromValkey>(
 /// - **Reply:** the caller's choice of type (`T: FromValkey`)
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct CommandGetkeysandflags<CommandArg, Arg, T> {
+pub struct CommandGetkeysandflags<CommandArg, Args, T> {
     command: CommandArg,
-    arg: Arg,
+    arg: Args,
     _reply: PhantomData<fn() -> T>,
 }
-impl<CommandArg, Arg, T> CommandGetkeysandflags<CommandArg, Arg, T> {
+impl<CommandArg, Args, T> CommandGetkeysandflags<CommandArg, Args, T> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(
+    pub fn args<Arg: ToValkeyArgs>(
         self,
-        arg: Arg2,
-    ) -> CommandGetkeysandflags<CommandArg, Arg2, T>
+        arg: Arg,
+    ) -> CommandGetkeysandflags<CommandArg, Arg, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         CommandGetkeysandflags {
             command: self.command,
@@ -2014,12 +2011,12 @@ impl<CommandArg, Arg, T> CommandGetkeysandflags<CommandArg, Arg, T> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> CommandGetkeysandflags<CommandArg, Option<Arg2>, T>
+        arg: Option<Arg>,
+    ) -> CommandGetkeysandflags<CommandArg, Option<Arg>, T>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         CommandGetkeysandflags {
             command: self.command,
@@ -2028,8 +2025,8 @@ impl<CommandArg, Arg, T> CommandGetkeysandflags<CommandArg, Arg, T> {
         }
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> Command
-for CommandGetkeysandflags<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, Args: ToValkeyArgs, T: FromValkey> Command
+for CommandGetkeysandflags<CommandArg, Args, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         2 + self.command.num_args() + self.arg.num_args()
@@ -2044,14 +2041,14 @@ for CommandGetkeysandflags<CommandArg, Arg, T> {
         Some(&COMMAND_GETKEYSANDFLAGS)
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> CommandKeys
-for CommandGetkeysandflags<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, Args: ToValkeyArgs, T: FromValkey> CommandKeys
+for CommandGetkeysandflags<CommandArg, Args, T> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
 }
-impl<CommandArg: ToValkeyArg, Arg: ToValkeyArgs, T: FromValkey> fmt::Debug
-for CommandGetkeysandflags<CommandArg, Arg, T> {
+impl<CommandArg: ToValkeyArg, Args: ToValkeyArgs, T: FromValkey> fmt::Debug
+for CommandGetkeysandflags<CommandArg, Args, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -5847,19 +5844,19 @@ pub fn module_load<Path: ToValkeyArg>(path: Path) -> ModuleLoad<Path, Unset> {
 /// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct ModuleLoad<Path, Arg> {
+pub struct ModuleLoad<Path, Args> {
     path: Path,
-    arg: Arg,
+    arg: Args,
 }
-impl<Path, Arg> ModuleLoad<Path, Arg> {
+impl<Path, Args> ModuleLoad<Path, Args> {
     /// `arg [arg ...]`
     ///
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args<Arg2: ToValkeyArgs>(self, arg: Arg2) -> ModuleLoad<Path, Arg2>
+    pub fn args<Arg: ToValkeyArgs>(self, arg: Arg) -> ModuleLoad<Path, Arg>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         ModuleLoad { path: self.path, arg }
     }
@@ -5870,17 +5867,17 @@ impl<Path, Arg> ModuleLoad<Path, Arg> {
     /// **Arguments**
     ///
     /// - `arg`: one or more: a collection of strings, or a single one — `[arg [arg ...]]`
-    pub fn args_opt<Arg2: ToValkeyArgs>(
+    pub fn args_opt<Arg: ToValkeyArgs>(
         self,
-        arg: Option<Arg2>,
-    ) -> ModuleLoad<Path, Option<Arg2>>
+        arg: Option<Arg>,
+    ) -> ModuleLoad<Path, Option<Arg>>
     where
-        Arg: Unfilled,
+        Args: Unfilled,
     {
         ModuleLoad { path: self.path, arg }
     }
 }
-impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
+impl<Path: ToValkeyArg, Args: ToValkeyArgs> Command for ModuleLoad<Path, Args> {
     type Output = ();
     fn num_args(&self) -> usize {
         2 + self.path.num_args() + self.arg.num_args()
@@ -5895,12 +5892,12 @@ impl<Path: ToValkeyArg, Arg: ToValkeyArgs> Command for ModuleLoad<Path, Arg> {
         Some(&MODULE_LOAD)
     }
 }
-impl<Path: ToValkeyArg, Arg: ToValkeyArgs> CommandKeys for ModuleLoad<Path, Arg> {
+impl<Path: ToValkeyArg, Args: ToValkeyArgs> CommandKeys for ModuleLoad<Path, Args> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
 }
-impl<Path: ToValkeyArg, Arg: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Arg> {
+impl<Path: ToValkeyArg, Args: ToValkeyArgs> fmt::Debug for ModuleLoad<Path, Args> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -7035,13 +7032,13 @@ impl fmt::Debug for Save {
 ///
 /// Exactly one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ShutdownOptionsSaveSelector {
+pub enum ShutdownSave {
     /// `NOSAVE`
     Nosave,
     /// `SAVE`
     Save,
 }
-impl ToValkeyArgs for ShutdownOptionsSaveSelector {
+impl ToValkeyArgs for ShutdownSave {
     #[allow(unused_variables)]
     fn num_args(&self) -> usize {
         match self {
@@ -7060,7 +7057,7 @@ impl ToValkeyArgs for ShutdownOptionsSaveSelector {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ShutdownOptions {
     /// `NOSAVE | SAVE`
-    pub save_selector: Option<ShutdownOptionsSaveSelector>,
+    pub save_selector: Option<ShutdownSave>,
     /// `NOW`
     ///
     /// (since 7.0.0)
