@@ -45,12 +45,20 @@ fn tls_with_ca_and_client_certificates_sync_and_async() {
         assert_eq!(v, "yes");
     });
 
-    // Without the client certificate the server refuses the handshake.
+    // Without the client certificate the server refuses the handshake, sync and async.
     let mut no_cert = opts.clone();
     no_cert.cert_file = None;
     no_cert.key_file = None;
-    let r = Connection::open(tls_info(&url, no_cert)).and_then(|mut c| c.send(Cmd::new("PING")));
+    let r = Connection::open(tls_info(&url, no_cert.clone()))
+        .and_then(|mut c| c.send(Cmd::new("PING")));
     assert!(r.unwrap_err().is_io());
+    rt.block_on(async {
+        let r = match valkey::aio::MultiplexedConnection::open(tls_info(&url, no_cert)).await {
+            Ok(con) => con.send(Cmd::new("PING")).await.map(drop),
+            Err(e) => Err(e),
+        };
+        assert!(r.unwrap_err().is_io());
+    });
 }
 
 #[test]
@@ -60,10 +68,29 @@ fn untrusted_certificate_is_refused_unless_insecure() {
         .start()
         .unwrap();
     let url = server.tls_url().unwrap();
-    // The system bundle does not trust the test CA.
+    // The system's trust store does not trust the test CA, sync and async.
     let e = Connection::open(url.as_str()).unwrap_err();
     assert!(e.is_io(), "{e}");
     assert!(e.to_string().contains("TLS handshake"), "{e}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = rt
+        .block_on(valkey::aio::MultiplexedConnection::open(url.as_str()))
+        .unwrap_err();
+    assert!(e.is_io() && e.to_string().contains("TLS handshake"), "{e}");
+    // A CA that did not sign the server's certificate: refused too.
+    let other = valkey_tests::TempDir::new("other-ca").unwrap();
+    let other_ca = valkey_tests::TlsFiles::generate(other.path())
+        .unwrap()
+        .ca_cert;
+    let e = Connection::open(format!(
+        "{url}?tls_ca={}&tls_server_name=localhost",
+        other_ca.display()
+    ))
+    .unwrap_err();
+    assert!(e.is_io() && e.to_string().contains("TLS handshake"), "{e}");
     // A CA file that does not exist is a configuration error naming it.
     let e = Connection::open(format!("{url}?tls_ca=/nonexistent/ca.pem")).unwrap_err();
     assert!(
