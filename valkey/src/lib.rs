@@ -17,6 +17,7 @@ extern crate self as valkey;
 #[cfg(feature = "tokio")]
 pub mod aio;
 mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod convert;
