@@ -34,7 +34,7 @@ pub mod sync;
 mod tls;
 pub mod value;
 
-pub use client::Client;
+pub use client::{Client, ClusterClient};
 pub use cmd::{Cmd, Command};
 pub use config::{ConnectionInfo, Protocol, TlsOptions};
 #[cfg(feature = "json")]

@@ -1,6 +1,6 @@
 //! The cluster's IO-free core, shared by the sync and async cluster connections: the topology
 //! read from `CLUSTER SHARDS` / `CLUSTER SLOTS` and the slot map ([`topology`]), where each
-//! command goes and how fan-out replies combine ([`route`], from the generated key specs and
+//! command goes and how fan-out replies combine ([`mod@route`], from the generated key specs and
 //! request/response policy tips), and what to do on `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`
 //! and unreachable nodes ([`redirect`]). Nothing here opens a socket.
 

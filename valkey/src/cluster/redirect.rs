@@ -93,25 +93,30 @@ pub enum Decision {
     },
 }
 
-/// Bounded retries with exponential backoff.
+/// Bounded retries with exponential backoff: at most `max_attempts` attempts, and no new
+/// attempt once `max_wait` has passed since the first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included.
+    /// Attempts in all, the first included (bounds `MOVED`/`ASK` loops too).
     pub max_attempts: u32,
     /// The first wait.
     pub base_delay: Duration,
-    /// The longest wait.
+    /// The longest wait between two attempts: short, so that a command goes out soon after a
+    /// promotion.
     pub max_delay: Duration,
+    /// How long a command may keep retrying, from its first attempt.
+    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 40 attempts, waits from 10 ms doubling up to 500 ms: about 17 s in all, enough for a
-    /// failover with the default `cluster-node-timeout` of 15 s.
+    /// Waits from 5 ms doubling up to 100 ms, for at most 20 s (a failover with the default
+    /// `cluster-node-timeout` of 15 s fits) and 500 attempts.
     fn default() -> RetryPolicy {
         RetryPolicy {
-            max_attempts: 40,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(500),
+            max_attempts: 500,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(100),
+            max_wait: Duration::from_secs(20),
         }
     }
 }
@@ -123,14 +128,21 @@ impl RetryPolicy {
         (self.base_delay * factor).min(self.max_delay)
     }
 
-    /// What to do after attempt `attempt` (1 = the first) failed with `err` at `from`.
+    /// What to do after attempt `attempt` (1 = the first) failed with `err` at `from`,
+    /// `elapsed` after the first attempt began.
     ///
     /// `MOVED` and `ASK` are followed while attempts remain; `TRYAGAIN`, `CLUSTERDOWN`,
     /// `LOADING` wait and retry, and a command that was never sent (`NotSent`: the node was
     /// unreachable) waits and retries after a topology refresh. Everything else, and above all
     /// `Unclear` (the command may have run), goes to the caller.
-    pub fn decide(&self, err: &Error, from: &NodeAddr, attempt: u32) -> Decision {
-        if attempt >= self.max_attempts {
+    pub fn decide(
+        &self,
+        err: &Error,
+        from: &NodeAddr,
+        attempt: u32,
+        elapsed: Duration,
+    ) -> Decision {
+        if attempt >= self.max_attempts || elapsed >= self.max_wait {
             return Decision::Fail;
         }
         let delay = self.delay(attempt);
@@ -220,41 +232,51 @@ mod tests {
     fn decisions_never_resend_what_may_have_run() {
         let p = RetryPolicy::default();
         let unclear = Error::new(ErrorKind::Unclear, "connection lost after sending");
-        assert_eq!(p.decide(&unclear, &here(), 1), Decision::Fail);
+        assert_eq!(
+            p.decide(&unclear, &here(), 1, Duration::ZERO),
+            Decision::Fail
+        );
         let io = Error::new(ErrorKind::Io, "reset");
-        assert_eq!(p.decide(&io, &here(), 1), Decision::Fail);
+        assert_eq!(p.decide(&io, &here(), 1, Duration::ZERO), Decision::Fail);
         let not_sent = Error::new(ErrorKind::NotSent, "refused");
         assert_eq!(
-            p.decide(&not_sent, &here(), 1),
+            p.decide(&not_sent, &here(), 1, Duration::ZERO),
             Decision::Retry {
-                delay: Duration::from_millis(10),
+                delay: Duration::from_millis(5),
                 refresh: true
             }
         );
         assert_eq!(
-            p.decide(&server("MOVED 1 h:1"), &here(), 3),
+            p.decide(&server("MOVED 1 h:1"), &here(), 3, Duration::ZERO),
             Decision::Moved {
                 slot: 1,
                 addr: NodeAddr::new("h", 1)
             }
         );
         assert_eq!(
-            p.decide(&server("ASK 1 h:1"), &here(), 3),
+            p.decide(&server("ASK 1 h:1"), &here(), 3, Duration::ZERO),
             Decision::Ask {
                 addr: NodeAddr::new("h", 1)
             }
         );
         assert_eq!(
-            p.decide(&server("TRYAGAIN"), &here(), 2),
+            p.decide(&server("TRYAGAIN"), &here(), 2, Duration::ZERO),
             Decision::Retry {
-                delay: Duration::from_millis(20),
+                delay: Duration::from_millis(10),
                 refresh: false
             }
         );
-        assert_eq!(p.decide(&server("WRONGTYPE x"), &here(), 1), Decision::Fail);
-        // Bounded: the last attempt's error goes to the caller.
         assert_eq!(
-            p.decide(&server("TRYAGAIN"), &here(), p.max_attempts),
+            p.decide(&server("WRONGTYPE x"), &here(), 1, Duration::ZERO),
+            Decision::Fail
+        );
+        // Bounded: the last attempt's error goes to the caller, as does one past the time budget.
+        assert_eq!(
+            p.decide(&server("TRYAGAIN"), &here(), p.max_attempts, Duration::ZERO),
+            Decision::Fail
+        );
+        assert_eq!(
+            p.decide(&server("TRYAGAIN"), &here(), 2, p.max_wait),
             Decision::Fail
         );
     }
@@ -262,10 +284,10 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let p = RetryPolicy::default();
-        assert_eq!(p.delay(1), Duration::from_millis(10));
-        assert_eq!(p.delay(2), Duration::from_millis(20));
-        assert_eq!(p.delay(6), Duration::from_millis(320));
-        assert_eq!(p.delay(7), Duration::from_millis(500));
-        assert_eq!(p.delay(1000), Duration::from_millis(500));
+        assert_eq!(p.delay(1), Duration::from_millis(5));
+        assert_eq!(p.delay(2), Duration::from_millis(10));
+        assert_eq!(p.delay(5), Duration::from_millis(80));
+        assert_eq!(p.delay(6), Duration::from_millis(100));
+        assert_eq!(p.delay(1000), Duration::from_millis(100));
     }
 }
