@@ -447,3 +447,100 @@ fn killed_primary_is_followed_to_its_replica_without_duplicates() {
     );
     assert_eq!(out.duplicates, 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The blocking cluster connection: the same IO-free steps, driven by plain threads.
+
+#[test]
+fn blocking_cluster_connection_routes_follows_moves_and_failover() {
+    let mut cluster = fast_cluster();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    assert_eq!(con.slot_map().served_slots(), 16384);
+
+    for i in 0..600 {
+        con.send(cmd::set(format!("s:{i}"), i)).unwrap();
+    }
+    let keys: Vec<String> = (0..600).map(|i| format!("s:{i}")).collect();
+    let values: Vec<Option<i64>> = con.send(cmd::mget(&keys)).unwrap();
+    assert_eq!(values, (0..600).map(Some).collect::<Vec<_>>());
+    assert_eq!(con.send(cmd::dbsize()).unwrap(), 600);
+    let e = con.send(cmd::rename("s:1", "s:2")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+
+    // ASK while the slot of "foo" moves, MOVED after.
+    let slot = 12182;
+    con.send(cmd::set("foo", "1")).unwrap();
+    cluster.begin_slot_migration(slot, 2, 0).unwrap();
+    while cluster.migrate_slot_keys(slot, 2, 0, 10).unwrap() > 0 {}
+    let v: Option<String> = con.send(cmd::get("foo")).unwrap();
+    assert_eq!(v.as_deref(), Some("1"));
+    assert_eq!(
+        con.slot_map().primary_addr(slot, false),
+        Some(node_addr(&cluster, 2))
+    );
+    cluster.finish_slot_migration(slot, 2, 0).unwrap();
+    let v: Option<String> = con.send(cmd::get("foo")).unwrap();
+    assert_eq!(v.as_deref(), Some("1"));
+    assert_eq!(
+        con.slot_map().primary_addr(slot, false),
+        Some(node_addr(&cluster, 0))
+    );
+
+    // Kill primary 1 while a thread INCRs a counter it serves.
+    let (lo, hi) = cluster.initial_slots(1);
+    let key = (0..)
+        .map(|i| format!("b:{i}"))
+        .find(|k| (lo..=hi).contains(&slot_of(k)))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed_at = Arc::new(Mutex::new(None::<Instant>));
+    let writer = {
+        let (stop, key, killed_at) = (stop.clone(), key.clone(), killed_at.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut unclear, mut other) = (0u64, 0u64, Vec::new());
+            let mut first_ok_after_kill = None;
+            while !stop.load(Ordering::Relaxed) {
+                let killed = *killed_at.lock().unwrap();
+                match con.send(cmd::incr(key.as_str())) {
+                    Ok(_) => {
+                        ok += 1;
+                        if let (Some(at), None) = (killed, first_ok_after_kill) {
+                            first_ok_after_kill = Some(at.elapsed());
+                        }
+                    }
+                    Err(e) if e.is_unclear() => unclear += 1,
+                    Err(e) => other.push(e.to_string()),
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (con, ok, unclear, other, first_ok_after_kill)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    *killed_at.lock().unwrap() = Some(started);
+    cluster.kill_node(1);
+    let new_primary = cluster.wait_for_new_primary(lo, 1).unwrap();
+    let healed_after = started.elapsed();
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, Ordering::Relaxed);
+    let (mut con, ok, unclear, other, first_ok) = writer.join().unwrap();
+    assert!(other.is_empty(), "errors other than Unclear: {other:?}");
+    let server: Option<u64> = con.send(cmd::get(key.as_str())).unwrap();
+    let server = server.unwrap_or(0);
+    println!(
+        "blocking, kill -9 of a primary: healed after {healed_after:?}, first write after the \
+         kill {first_ok:?}; {ok} acknowledged, {unclear} unclear, server has {server}"
+    );
+    assert!(first_ok.is_some(), "no write succeeded after the kill");
+    assert!(server <= ok + unclear, "an INCR was applied twice");
+    assert_eq!(
+        con.slot_map().primary_addr(lo, false),
+        Some(node_addr(&cluster, new_primary))
+    );
+}
+
+fn slot_of(k: &str) -> u16 {
+    slot(k.as_bytes())
+}

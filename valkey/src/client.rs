@@ -120,6 +120,12 @@ impl ClusterClient {
         self
     }
 
+    /// Connects to the first reachable seed, reads the topology, and returns a blocking cluster
+    /// connection (see [`crate::sync::ClusterConnection`]).
+    pub fn get_connection(&self) -> Result<crate::sync::ClusterConnection> {
+        crate::sync::ClusterConnection::connect(self.seeds.clone(), self.retry)
+    }
+
     /// Connects to the first reachable seed, reads the topology, and returns the shared async
     /// cluster connection (see [`crate::aio::ClusterConnection`]).
     #[cfg(feature = "tokio")]

@@ -4,12 +4,16 @@
 //! run (`Unclear`) is never sent again.
 
 use super::MultiplexedConnection;
+use crate::cluster::exec::{
+    decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
+    Next, Step,
+};
 use crate::cluster::{
-    combine, merge_split, route, Decision, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap,
-    Split, Topology,
+    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
+    Topology,
 };
 use crate::cmd::{self, Cmd, CommandKeys};
-use crate::config::{Addr, ConnectionInfo};
+use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::value::Value;
@@ -20,6 +24,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::Duration;
+
+/// How long one node may take to answer `CLUSTER SHARDS` during a refresh before the next one
+/// is asked (a paused node accepts connections and answers nothing).
+const REFRESH_NODE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connection to a whole cluster, shared by many tasks (cheap to clone).
 ///
@@ -42,7 +51,6 @@ pub struct ClusterConnection {
 }
 
 struct Inner {
-    seeds: Vec<Arc<ConnectionInfo>>,
     /// Settings for every node's connection (the first seed's, with the node's address).
     template: Arc<ConnectionInfo>,
     tls: bool,
@@ -54,20 +62,15 @@ struct Inner {
 }
 
 struct State {
-    map: Arc<SlotMap>,
+    dir: Directory,
     nodes: HashMap<NodeAddr, MultiplexedConnection>,
-    /// Raised by each topology read (not by `MOVED` patches, which say nothing of the rest of
-    /// the map): a caller that saw generation `g` and wants a refresh shares one that
-    /// installed `g + 1` meanwhile.
-    generation: u64,
 }
 
 impl std::fmt::Debug for ClusterConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = self.inner.lock();
         f.debug_struct("ClusterConnection")
-            .field("version", &st.map.version())
-            .field("generation", &st.generation)
+            .field("generation", &st.dir.generation())
             .field("nodes", &st.nodes.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -103,24 +106,6 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     out.into_iter().flatten().collect()
 }
 
-fn tcp_addr(info: &ConnectionInfo) -> Result<(NodeAddr, bool)> {
-    match &info.addr {
-        Addr::Tcp { host, port, tls } => Ok((NodeAddr::new(host.clone(), *port), *tls)),
-        _ => Err(Error::invalid_config(
-            "a cluster seed must be a TCP address (valkey://host:port)",
-        )),
-    }
-}
-
-/// A connection that could not be opened: nothing was sent.
-fn unreachable(addr: &NodeAddr, e: Error) -> Error {
-    let e = e.context(format!("cluster node {addr}"));
-    match e.kind() {
-        ErrorKind::Io | ErrorKind::Timeout => e.not_sent(),
-        _ => e,
-    }
-}
-
 impl ClusterConnection {
     /// Connects to the first reachable seed, reads the topology and returns the connection.
     /// Every seed must be a TCP address; the first one's settings (password, protocol,
@@ -132,39 +117,38 @@ impl ClusterConnection {
         let first = seeds
             .first()
             .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
-        let (_, tls) = tcp_addr(first)?;
-        for s in &seeds {
-            tcp_addr(s)?;
-        }
+        let (_, tls) = seed_addr(first)?;
+        let addrs = seeds
+            .iter()
+            .map(|s| seed_addr(s).map(|(a, _)| a))
+            .collect::<Result<Vec<_>>>()?;
         let con = ClusterConnection {
             inner: Arc::new(Inner {
                 template: Arc::clone(first),
-                seeds,
                 tls,
                 retry,
                 state: Mutex::new(State {
-                    map: Arc::new(SlotMap::new(Topology::default(), 0)),
+                    dir: Directory::new(addrs, tls),
                     nodes: HashMap::new(),
-                    generation: 0,
                 }),
                 refreshing: tokio::sync::Mutex::new(()),
                 next_any: AtomicUsize::new(0),
             }),
         };
-        con.refresh(0).await?;
+        con.refresh(0, None).await?;
         Ok(con)
     }
 
     /// The slot map as the connection knows it now.
     pub fn slot_map(&self) -> Arc<SlotMap> {
-        Arc::clone(&self.inner.lock().map)
+        Arc::clone(self.inner.lock().dir.map())
     }
 
     /// Reads the topology again now (waits for a refresh already running instead of starting
     /// another).
     pub async fn refresh_topology(&self) -> Result<()> {
-        let seen = self.inner.lock().generation;
-        self.refresh(seen).await
+        let seen = self.inner.lock().dir.generation();
+        self.refresh(seen, None).await
     }
 
     /// Sends a command to the node(s) its keys and policies say, and reads its reply into the
@@ -176,14 +160,14 @@ impl ClusterConnection {
     /// Sends a command and reads its reply into any `T`.
     pub async fn send_as<C: CommandKeys + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
         match route(cmd)? {
-            Route::Slot(slot) => self.send_slot(slot, cmd).await,
-            Route::AnyNode => self.send_any(cmd).await,
+            Route::Slot(slot) => self.send_routed(Some(slot), cmd).await,
+            Route::AnyNode => self.send_routed(None, cmd).await,
             Route::AllPrimaries => {
-                let nodes = self.inner.lock().map.primaries(self.inner.tls);
+                let nodes = self.inner.lock().dir.primaries();
                 T::from_valkey(self.fan_out(cmd, nodes).await?)
             }
             Route::AllNodes => {
-                let nodes = self.inner.lock().map.nodes(self.inner.tls);
+                let nodes = self.inner.lock().dir.nodes();
                 T::from_valkey(self.fan_out(cmd, nodes).await?)
             }
             Route::Split(split) => T::from_valkey(self.send_split(cmd, &split).await?),
@@ -200,24 +184,12 @@ impl ClusterConnection {
         self.node(addr).await?.send_as(cmd).await
     }
 
-    /// The slot's primary, from the map (`None`: no shard serves it as far as the map knows),
-    /// and the map's generation.
-    fn primary(&self, slot: u16) -> (Option<NodeAddr>, u64) {
-        let st = self.inner.lock();
-        (st.map.primary_addr(slot, self.inner.tls), st.generation)
-    }
-
     /// The shared connection to `addr`, opened on first use.
     async fn node(&self, addr: &NodeAddr) -> Result<MultiplexedConnection> {
         if let Some(con) = self.inner.lock().nodes.get(addr) {
             return Ok(con.clone());
         }
-        let mut info = (*self.inner.template).clone();
-        info.addr = Addr::Tcp {
-            host: addr.host.clone(),
-            port: addr.port,
-            tls: self.inner.tls,
-        };
+        let info = node_info(&self.inner.template, addr, self.inner.tls);
         let con = MultiplexedConnection::connect(Arc::new(info))
             .await
             .map_err(|e| unreachable(addr, e))?;
@@ -231,36 +203,45 @@ impl ClusterConnection {
             .clone())
     }
 
-    /// Forgets a node's connection after it failed to reach the node (the next use opens a
-    /// fresh one at once rather than waiting on the old one's reconnect attempts).
-    fn forget(&self, addr: &NodeAddr) {
-        self.inner.lock().nodes.remove(addr);
-    }
-
-    /// One command to the primary of `slot`, following redirects and retrying as the policy says.
-    async fn send_slot<C: Command + ?Sized, T: FromValkey>(&self, slot: u16, cmd: &C) -> Result<T> {
-        let retry = self.inner.retry;
-        let mut ask: Option<NodeAddr> = None;
-        let mut attempt = 0;
-        let started = tokio::time::Instant::now();
+    /// One command to the primary of `slot` (any primary for `None`), following redirects
+    /// and retrying as the shared [`Attempts`] say.
+    async fn send_routed<C: Command + ?Sized, T: FromValkey>(
+        &self,
+        slot: Option<u16>,
+        cmd: &C,
+    ) -> Result<T> {
+        let mut attempts = Attempts::new(self.inner.retry);
         loop {
-            attempt += 1;
-            let asking = ask.take();
-            let (owner, generation) = self.primary(slot);
-            let Some(addr) = asking.clone().or(owner) else {
-                // No primary known for the slot (a shard mid-failover): wait and read the map again.
-                if attempt >= retry.max_attempts || started.elapsed() >= retry.max_wait {
-                    return Err(Error::new(
-                        ErrorKind::NotSent,
-                        format!("no node serves slot {slot}; the command was not sent"),
-                    ));
+            let (next, generation) = {
+                let st = self.inner.lock();
+                let owner = match slot {
+                    Some(s) => st.dir.primary(s),
+                    None => st
+                        .dir
+                        .any_primary(self.inner.next_any.fetch_add(1, Ordering::Relaxed)),
+                };
+                (attempts.next(owner), st.dir.generation())
+            };
+            let (addr, asking) = match next {
+                Next::Send { addr, asking } => (addr, asking),
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    // A failed refresh is not the caller's error: the next attempt will tell.
+                    let _ = self.refresh(generation, None).await;
+                    tokio::time::sleep(delay).await;
+                    continue;
                 }
-                self.refresh(generation).await.ok();
-                tokio::time::sleep(retry.delay(attempt)).await;
-                continue;
             };
             let result = match self.node(&addr).await {
-                Ok(con) if asking.is_some() => asking_then(&con, cmd).await,
+                Ok(con) if asking => {
+                    match con
+                        .round_trip(2, |buf, server| encode_asking(cmd, server, buf))
+                        .await
+                    {
+                        Ok(frames) => decode_asking(&frames),
+                        Err(e) => Err(e),
+                    }
+                }
                 Ok(con) => con.send_as(cmd).await,
                 Err(e) => Err(e),
             };
@@ -268,62 +249,31 @@ impl ClusterConnection {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            match retry.decide(&err, &addr, attempt, started.elapsed()) {
-                Decision::Fail => return Err(err),
-                Decision::Moved { slot, addr } => self.apply_moved(slot, &addr),
-                Decision::Ask { addr } => ask = Some(addr),
-                Decision::Retry { delay, refresh } => {
-                    if err.kind() == ErrorKind::NotSent {
-                        self.forget(&addr);
+            match attempts.failed(err, &addr) {
+                Step::Fail(e) => return Err(e),
+                Step::Again => {}
+                Step::Moved { slot, addr } => {
+                    let refresh = self.inner.lock().dir.apply_moved(slot, &addr);
+                    if refresh {
+                        let this = self.clone();
+                        tokio::spawn(async move {
+                            let _ = this.refresh(generation, Some(addr)).await;
+                        });
+                    }
+                }
+                Step::Wait {
+                    delay,
+                    refresh,
+                    forget,
+                } => {
+                    if forget {
+                        self.inner.lock().nodes.remove(&addr);
                     }
                     if refresh {
-                        // A failed refresh is not the caller's error: the retry will tell.
-                        let _ = self.refresh(generation).await;
+                        let _ = self.refresh(generation, None).await;
                     }
                     tokio::time::sleep(delay).await;
                 }
-            }
-        }
-    }
-
-    /// A keyless command to any primary (round robin), moving to another when one is unreachable.
-    async fn send_any<C: Command + ?Sized, T: FromValkey>(&self, cmd: &C) -> Result<T> {
-        let retry = self.inner.retry;
-        let mut attempt = 0;
-        let started = tokio::time::Instant::now();
-        loop {
-            attempt += 1;
-            let (nodes, generation) = {
-                let st = self.inner.lock();
-                (st.map.primaries(self.inner.tls), st.generation)
-            };
-            let Some(addr) = (!nodes.is_empty()).then(|| {
-                let i = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
-                nodes[i % nodes.len()].clone()
-            }) else {
-                return Err(Error::new(
-                    ErrorKind::NotSent,
-                    "no cluster node is known; the command was not sent",
-                ));
-            };
-            let err = match self.node(&addr).await {
-                Ok(con) => match con.send_as(cmd).await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => e,
-                },
-                Err(e) => e,
-            };
-            match retry.decide(&err, &addr, attempt, started.elapsed()) {
-                Decision::Retry { delay, refresh } => {
-                    if err.kind() == ErrorKind::NotSent {
-                        self.forget(&addr);
-                    }
-                    if refresh {
-                        let _ = self.refresh(generation).await;
-                    }
-                    tokio::time::sleep(delay).await;
-                }
-                _ => return Err(err),
             }
         }
     }
@@ -345,76 +295,48 @@ impl ClusterConnection {
     /// on its own; the replies are put back together in the caller's key order.
     async fn send_split<C: Command + ?Sized>(&self, cmd: &C, split: &Split) -> Result<Value> {
         let policy = cmd.meta().and_then(ResponsePolicy::of);
-        let parts: Vec<Cmd> = split
-            .parts
-            .iter()
-            .map(|p| {
-                let mut c = Cmd::new(&p.args[0]);
-                for a in &p.args[1..] {
-                    c.push_arg(a);
-                }
-                c
-            })
-            .collect();
+        let parts: Vec<Cmd> = split.parts.iter().map(|p| p.command()).collect();
         let futures = split
             .parts
             .iter()
             .zip(&parts)
-            .map(|(p, c)| self.send_slot::<Cmd, Value>(p.slot, c));
+            .map(|(p, c)| self.send_routed::<Cmd, Value>(Some(p.slot), c));
         merge_split(split, policy, join_all(futures).await)
     }
 
-    /// Applies `MOVED`: the slot is served at `addr` now. A node never seen means the
-    /// topology changed more than one slot can say: refresh it in the background.
-    fn apply_moved(&self, slot: u16, addr: &NodeAddr) {
-        let (known, generation) = {
-            let mut st = self.inner.lock();
-            let known = Arc::make_mut(&mut st.map).apply_moved(slot, addr, self.inner.tls);
-            (known, st.generation)
-        };
-        if !known {
-            let this = self.clone();
-            tokio::spawn(async move {
-                let _ = this.refresh(generation).await;
-            });
-        }
-    }
-
-    /// Reads the topology from the first node that answers (the known nodes, then the seeds)
+    /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds)
     /// and installs it, unless one newer than generation `seen` was installed meanwhile
     /// (another caller's refresh: this one shares it).
-    async fn refresh(&self, seen: u64) -> Result<()> {
+    async fn refresh(&self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
         let _running = self.inner.refreshing.lock().await;
-        let mut candidates = {
+        let candidates = {
             let st = self.inner.lock();
-            if st.generation > seen {
+            if !st.dir.wants_refresh(seen) {
                 return Ok(());
             }
-            st.map.nodes(self.inner.tls)
+            st.dir.refresh_candidates(first.as_ref())
         };
-        for seed in &self.inner.seeds {
-            let (addr, _) = tcp_addr(seed)?;
-            if !candidates.contains(&addr) {
-                candidates.push(addr);
-            }
-        }
         let mut last = None;
         for addr in candidates {
-            match self.read_topology(&addr).await {
-                Ok(topology) => {
+            let read = tokio::time::timeout(REFRESH_NODE_TIMEOUT, self.read_topology(&addr));
+            match read.await {
+                Ok(Ok(topology)) => {
                     let mut st = self.inner.lock();
-                    let map = SlotMap::new(topology, st.map.version() + 1);
-                    let keep = map.nodes(self.inner.tls);
+                    let keep = st.dir.install(topology);
                     st.nodes.retain(|a, _| keep.contains(a));
-                    st.map = Arc::new(map);
-                    st.generation += 1;
                     return Ok(());
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     if e.kind() == ErrorKind::NotSent {
-                        self.forget(&addr);
+                        self.inner.lock().nodes.remove(&addr);
                     }
                     last = Some(e);
+                }
+                Err(_) => {
+                    last = Some(Error::new(
+                        ErrorKind::Timeout,
+                        format!("cluster node {addr} did not answer CLUSTER SHARDS in time"),
+                    ))
                 }
             }
         }
@@ -433,35 +355,6 @@ impl ClusterConnection {
             }
             Err(e) => return Err(e),
         };
-        if topology.shards.iter().all(|s| s.primary.is_none()) {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                format!("cluster node {addr} knows no primary"),
-            ));
-        }
-        Ok(topology)
+        usable(topology, addr)
     }
-}
-
-/// `ASKING` and the command, contiguous on one connection (the server lets the one command
-/// after `ASKING` into an importing slot).
-async fn asking_then<C: Command + ?Sized, T: FromValkey>(
-    con: &MultiplexedConnection,
-    cmd: &C,
-) -> Result<T> {
-    let frames = con
-        .round_trip(2, |buf, server| {
-            crate::proto::check_supported(cmd, server)?;
-            let start = buf.len();
-            cmd::encode(&Cmd::new("ASKING"), buf)?;
-            cmd::encode(cmd, buf).inspect_err(|_| buf.truncate(start))
-        })
-        .await?;
-    let [asking, reply] = &frames[..] else {
-        return Err(Error::protocol(
-            "internal: two replies expected after ASKING",
-        ));
-    };
-    crate::proto::decode_reply::<Value>(asking)?;
-    crate::proto::decode_reply(reply)
 }

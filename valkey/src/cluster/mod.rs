@@ -2,8 +2,10 @@
 //! read from `CLUSTER SHARDS` / `CLUSTER SLOTS` and the slot map ([`topology`]), where each
 //! command goes and how fan-out replies combine ([`mod@route`], from the generated key specs and
 //! request/response policy tips), and what to do on `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`
-//! and unreachable nodes ([`redirect`]). Nothing here opens a socket.
+//! and unreachable nodes ([`redirect`]), and the steps both drivers share ([`exec`]). Nothing
+//! here opens a socket.
 
+pub mod exec;
 pub mod redirect;
 pub mod route;
 pub mod topology;

@@ -111,7 +111,9 @@ pub struct Part {
 /// builders whose keys sit inside groups, by its encoded arguments), then by its request
 /// policy. Keys in several slots are refused (`InvalidInput`, nothing sent) unless the
 /// command is `multi_shard` and its keys form a simple run (`key [key ...]`,
-/// `key value [key value ...]`), which is split by slot.
+/// `key value [key value ...]`), which is split by slot. Commands that change their
+/// connection's session (`SELECT`, `MULTI`, `WATCH`, `SUBSCRIBE`, `WAIT`, ...) are refused as on
+/// any shared connection: on a cluster they would reach one node's connection only.
 pub fn route<C: CommandKeys + ?Sized>(cmd: &C) -> Result<Route> {
     let meta = cmd.meta().ok_or_else(|| {
         Error::new(
@@ -120,6 +122,7 @@ pub fn route<C: CommandKeys + ?Sized>(cmd: &C) -> Result<Route> {
              cannot route it (send it to a chosen node instead); nothing was sent",
         )
     })?;
+    crate::proto::session::refuse_shared(meta)?;
     let keys = routing::command_keys(cmd)?;
     let mut slots = keys.iter().map(|k| slot(k));
     if let Some(first) = slots.next() {
@@ -146,6 +149,7 @@ pub fn route_args<A: AsRef<[u8]>>(args: &[A]) -> Result<Route> {
             "unknown command: a cluster cannot route it; nothing was sent",
         )
     })?;
+    crate::proto::session::refuse_shared(meta)?;
     let positions = routing::key_positions_for(meta, args)?;
     match routing::slot_route(args, &positions) {
         routing::SlotRoute::Slot(s) => Ok(Route::Slot(s)),
@@ -503,6 +507,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         let e = route(&Cmd::new("NOSUCHCOMMAND").arg("k")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        // Session commands would reach one node's connection only.
+        let e = route(&cmd::select(1)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(route_args(&["MULTI"]).is_err());
     }
 
     #[test]

@@ -1,0 +1,400 @@
+//! The steps both cluster drivers (blocking and tokio) take, as data: what the connection knows
+//! of the cluster ([`Directory`]: the slot map, its generation, where to ask for a refresh), the
+//! attempts of one command ([`Attempts`]: where it goes next, what a failure means), and the
+//! `ASKING` + command pair. The drivers only move bytes and sleep.
+
+use super::redirect::{Decision, RetryPolicy};
+use super::route::Part;
+use super::topology::{NodeAddr, SlotMap, Topology};
+use crate::cmd::{encode, Cmd, Command};
+use crate::config::{Addr, ConnectionInfo};
+use crate::convert::FromValkey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::ServerInfo;
+use crate::value::Value;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a cluster connection knows about the cluster.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    map: Arc<SlotMap>,
+    /// Raised by each installed topology (not by `MOVED` patches, which say nothing of the
+    /// rest of the map): a caller that saw generation `g` and wants a refresh shares one that
+    /// installed `g + 1` meanwhile.
+    generation: u64,
+    seeds: Vec<NodeAddr>,
+    tls: bool,
+}
+
+impl Directory {
+    /// Nothing known yet but the seeds; `tls` picks the nodes' TLS ports.
+    pub fn new(seeds: Vec<NodeAddr>, tls: bool) -> Directory {
+        Directory {
+            map: Arc::new(SlotMap::new(Topology::default(), 0)),
+            generation: 0,
+            seeds,
+            tls,
+        }
+    }
+
+    /// The slot map.
+    pub fn map(&self) -> &Arc<SlotMap> {
+        &self.map
+    }
+
+    /// How many topologies were installed.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The primary of `slot`, if known.
+    pub fn primary(&self, slot: u16) -> Option<NodeAddr> {
+        self.map.primary_addr(slot, self.tls)
+    }
+
+    /// Every primary.
+    pub fn primaries(&self) -> Vec<NodeAddr> {
+        self.map.primaries(self.tls)
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> Vec<NodeAddr> {
+        self.map.nodes(self.tls)
+    }
+
+    /// The `n`-th primary, round robin (for keyless commands).
+    pub fn any_primary(&self, n: usize) -> Option<NodeAddr> {
+        let primaries = self.primaries();
+        (!primaries.is_empty()).then(|| primaries[n % primaries.len()].clone())
+    }
+
+    /// Applies `MOVED slot addr`; returns whether the whole topology should be read again
+    /// (the target was not a known primary: a failover or a new node).
+    pub fn apply_moved(&mut self, slot: u16, addr: &NodeAddr) -> bool {
+        !Arc::make_mut(&mut self.map).apply_moved(slot, addr, self.tls)
+    }
+
+    /// Whether a caller that saw generation `seen` still needs a refresh (nobody installed a
+    /// newer topology meanwhile).
+    pub fn wants_refresh(&self, seen: u64) -> bool {
+        self.generation <= seen
+    }
+
+    /// Where to ask for the topology, in order: `first` (the target of a `MOVED` that named a
+    /// node the map did not have as a primary: it knows it owns the slot, while another node's
+    /// gossip may lag), the known nodes, then the seeds not among them.
+    pub fn refresh_candidates(&self, first: Option<&NodeAddr>) -> Vec<NodeAddr> {
+        let mut out: Vec<NodeAddr> = first.into_iter().cloned().collect();
+        for n in self.nodes() {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        for s in &self.seeds {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+
+    /// Installs a topology just read; returns the nodes it has (connections to others can go).
+    pub fn install(&mut self, topology: Topology) -> Vec<NodeAddr> {
+        self.map = Arc::new(SlotMap::new(topology, self.map.version() + 1));
+        self.generation += 1;
+        self.nodes()
+    }
+}
+
+/// A seed's address and whether it uses TLS (a cluster is reached over TCP only).
+pub fn seed_addr(info: &ConnectionInfo) -> Result<(NodeAddr, bool)> {
+    match &info.addr {
+        Addr::Tcp { host, port, tls } => Ok((NodeAddr::new(host.clone(), *port), *tls)),
+        _ => Err(Error::invalid_config(
+            "a cluster seed must be a TCP address (valkey://host:port)",
+        )),
+    }
+}
+
+/// The settings of a node's connection: the template's (the first seed's), at the node's address.
+pub fn node_info(template: &ConnectionInfo, addr: &NodeAddr, tls: bool) -> ConnectionInfo {
+    let mut info = template.clone();
+    info.addr = Addr::Tcp {
+        host: addr.host.clone(),
+        port: addr.port,
+        tls,
+    };
+    info
+}
+
+/// The error of a connection to `addr` that could not be opened: nothing was sent, so a
+/// socket or timeout error becomes `NotSent` (others, such as a refused password, stay).
+pub fn unreachable(addr: &NodeAddr, e: Error) -> Error {
+    let e = e.context(format!("cluster node {addr}"));
+    match e.kind() {
+        ErrorKind::Io | ErrorKind::Timeout => e.not_sent(),
+        _ => e,
+    }
+}
+
+/// Checks a topology reply is usable (some shard has a primary).
+pub fn usable(topology: Topology, from: &NodeAddr) -> Result<Topology> {
+    if topology.shards.iter().all(|s| s.primary.is_none()) {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!("cluster node {from} knows no primary"),
+        ));
+    }
+    Ok(topology)
+}
+
+/// Where the next attempt of a command goes.
+#[derive(Debug)]
+pub enum Next {
+    /// Send it to `addr` (after `ASKING` when `asking`).
+    Send {
+        /// The node.
+        addr: NodeAddr,
+        /// Whether `ASKING` goes first.
+        asking: bool,
+    },
+    /// No node is known for it: refresh the topology, wait `delay`, ask again.
+    Wait {
+        /// How long.
+        delay: Duration,
+    },
+    /// Out of attempts or time: fail with this error (nothing was sent).
+    GiveUp(Error),
+}
+
+/// What a failed attempt means.
+#[derive(Debug)]
+pub enum Step {
+    /// Give the error to the caller.
+    Fail(Error),
+    /// Apply `MOVED` to the directory (refreshing when it says so), then try again at once.
+    Moved {
+        /// The slot.
+        slot: u16,
+        /// Its new primary.
+        addr: NodeAddr,
+    },
+    /// Try again at once (an `ASK` is pending).
+    Again,
+    /// Wait, then try again.
+    Wait {
+        /// How long.
+        delay: Duration,
+        /// Read the topology again first.
+        refresh: bool,
+        /// Drop the connection to the node that failed (it could not reach the node; a fresh
+        /// one is opened next time instead of waiting on the old one's reconnects).
+        forget: bool,
+    },
+}
+
+/// The attempts of one command: counted and timed against the [`RetryPolicy`].
+#[derive(Debug)]
+pub struct Attempts {
+    policy: RetryPolicy,
+    attempt: u32,
+    started: Instant,
+    ask: Option<NodeAddr>,
+}
+
+impl Attempts {
+    /// The first attempt is about to be made.
+    pub fn new(policy: RetryPolicy) -> Attempts {
+        Attempts {
+            policy,
+            attempt: 0,
+            started: Instant::now(),
+            ask: None,
+        }
+    }
+
+    /// Where the next attempt goes: a pending `ASK` target, else `owner` (the slot's primary
+    /// from the directory, or any node for a keyless command).
+    pub fn next(&mut self, owner: Option<NodeAddr>) -> Next {
+        self.attempt += 1;
+        if let Some(addr) = self.ask.take() {
+            return Next::Send { addr, asking: true };
+        }
+        match owner {
+            Some(addr) => Next::Send {
+                addr,
+                asking: false,
+            },
+            None if self.attempt >= self.policy.max_attempts
+                || self.started.elapsed() >= self.policy.max_wait =>
+            {
+                Next::GiveUp(Error::new(
+                    ErrorKind::NotSent,
+                    "no cluster node serves the command's slot; it was not sent",
+                ))
+            }
+            None => Next::Wait {
+                delay: self.policy.delay(self.attempt),
+            },
+        }
+    }
+
+    /// The attempt at `addr` failed with `err`: what now.
+    pub fn failed(&mut self, err: Error, addr: &NodeAddr) -> Step {
+        match self
+            .policy
+            .decide(&err, addr, self.attempt, self.started.elapsed())
+        {
+            Decision::Fail => Step::Fail(err),
+            Decision::Moved { slot, addr } => Step::Moved { slot, addr },
+            Decision::Ask { addr } => {
+                self.ask = Some(addr);
+                Step::Again
+            }
+            Decision::Retry { delay, refresh } => Step::Wait {
+                delay,
+                refresh,
+                forget: err.kind() == ErrorKind::NotSent,
+            },
+        }
+    }
+}
+
+/// Encodes `ASKING` and `cmd` back to back into `buf` (left as it was on an error).
+pub fn encode_asking<C: Command + ?Sized>(
+    cmd: &C,
+    server: &ServerInfo,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    crate::proto::check_supported(cmd, server)?;
+    let start = buf.len();
+    encode(&Cmd::new("ASKING"), buf)?;
+    encode(cmd, buf).inspect_err(|_| buf.truncate(start))
+}
+
+/// Reads the two replies of [`encode_asking`]: `ASKING`'s `OK`, then the command's.
+pub fn decode_asking<T: FromValkey>(frames: &[Bytes]) -> Result<T> {
+    let [asking, reply] = frames else {
+        return Err(Error::protocol("two replies expected after ASKING"));
+    };
+    crate::proto::decode_reply::<Value>(asking)?;
+    crate::proto::decode_reply(reply)
+}
+
+impl Part {
+    /// The part as a command to send.
+    pub fn command(&self) -> Cmd {
+        let mut c = Cmd::default();
+        for a in &self.args {
+            c.push_arg(a);
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::ServerError;
+
+    fn addr(port: u16) -> NodeAddr {
+        NodeAddr::new("h", port)
+    }
+
+    #[test]
+    fn attempts_follow_ask_once_and_moved_then_give_up() {
+        let mut a = Attempts::new(RetryPolicy::default());
+        let sends = |n: Next, to: u16, with_asking: bool| matches!(n, Next::Send { addr: a, asking } if a == addr(to) && asking == with_asking);
+        assert!(sends(a.next(Some(addr(1))), 1, false));
+        let ask = Error::from_server(ServerError::new("ASK 5 h:2"));
+        assert!(matches!(a.failed(ask, &addr(1)), Step::Again));
+        // The ASK target once, with ASKING; then the owner again.
+        assert!(sends(a.next(Some(addr(1))), 2, true));
+        assert!(sends(a.next(Some(addr(1))), 1, false));
+        let moved = Error::from_server(ServerError::new("MOVED 5 h:3"));
+        assert!(matches!(
+            a.failed(moved, &addr(1)),
+            Step::Moved { slot: 5, addr: a } if a == addr(3)
+        ));
+        let refused = Error::new(ErrorKind::NotSent, "refused");
+        assert!(matches!(
+            a.failed(refused, &addr(3)),
+            Step::Wait {
+                refresh: true,
+                forget: true,
+                ..
+            }
+        ));
+        let unclear = Error::new(ErrorKind::Unclear, "lost");
+        assert!(matches!(a.failed(unclear, &addr(3)), Step::Fail(e) if e.is_unclear()));
+
+        let mut few = Attempts::new(RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        });
+        assert!(matches!(few.next(None), Next::Wait { .. }));
+        assert!(matches!(few.next(None), Next::GiveUp(e) if e.is_not_sent()));
+    }
+
+    #[test]
+    fn directory_refreshes_once_per_generation() {
+        let mut d = Directory::new(vec![addr(9)], false);
+        assert_eq!(d.refresh_candidates(None), [addr(9)]);
+        assert!(d.wants_refresh(0));
+        let topo = Topology {
+            shards: vec![crate::cluster::Shard {
+                slots: vec![(0, 16383)],
+                primary: Some(crate::cluster::Node {
+                    id: "a".into(),
+                    ip: None,
+                    endpoint: Some("h".into()),
+                    hostname: None,
+                    port: Some(1),
+                    tls_port: None,
+                    role: crate::cluster::Role::Primary,
+                    health: crate::cluster::Health::Online,
+                    replication_offset: None,
+                    availability_zone: None,
+                }),
+                replicas: vec![],
+            }],
+        };
+        assert_eq!(d.install(topo), [addr(1)]);
+        assert_eq!(d.generation(), 1);
+        assert!(
+            !d.wants_refresh(0),
+            "a caller that saw 0 shares the refresh to 1"
+        );
+        assert_eq!(d.refresh_candidates(None), [addr(1), addr(9)]);
+        assert_eq!(
+            d.refresh_candidates(Some(&addr(9))),
+            [addr(9), addr(1)],
+            "a MOVED target is asked first"
+        );
+        assert_eq!(d.primary(7), Some(addr(1)));
+        assert_eq!(d.any_primary(5), Some(addr(1)));
+        // MOVED to a known primary: no refresh; to an unknown node: refresh.
+        assert!(!d.apply_moved(7, &addr(1)));
+        assert!(d.apply_moved(7, &addr(2)));
+        assert_eq!(d.primary(7), Some(addr(2)));
+        assert_eq!(d.generation(), 1, "a MOVED patch is not a refresh");
+    }
+
+    #[test]
+    fn asking_goes_first_and_its_reply_is_checked() {
+        let mut buf = b"x".to_vec();
+        encode_asking(&Cmd::new("GET").arg("k"), &ServerInfo::default(), &mut buf).unwrap();
+        assert_eq!(
+            buf,
+            b"x*1\r\n$6\r\nASKING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".to_vec()
+        );
+        let ok = Bytes::from_static(b"+OK\r\n");
+        let v: String = decode_asking(&[ok.clone(), Bytes::from_static(b"$1\r\nv\r\n")]).unwrap();
+        assert_eq!(v, "v");
+        let moved = Bytes::from_static(b"-MOVED 1 h:1\r\n");
+        assert!(decode_asking::<Value>(&[ok, moved]).unwrap_err().is_moved());
+        assert!(decode_asking::<Value>(&[]).is_err());
+    }
+}

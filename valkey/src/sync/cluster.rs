@@ -1,0 +1,259 @@
+//! The blocking cluster connection: one blocking [`Connection`] per node, driven by the same
+//! IO-free steps as the async one ([`crate::cluster::exec`]): routing by keys, `MOVED`/`ASK`,
+//! bounded retries with topology refreshes, never re-sending a command that may have run.
+
+use super::Connection;
+use crate::cluster::exec::{
+    decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
+    Next, Step,
+};
+use crate::cluster::{
+    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
+    Topology,
+};
+use crate::cmd::{self, Cmd, CommandKeys};
+use crate::config::ConnectionInfo;
+use crate::convert::FromValkey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::value::Value;
+use crate::Command;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A blocking connection to a whole cluster: the same routing, redirects and retries as
+/// [`crate::aio::ClusterConnection`], one blocking [`Connection`] per node, for one thread
+/// at a time. Fan-out and split commands visit their nodes one after the other.
+#[derive(Debug)]
+pub struct ClusterConnection {
+    template: Arc<ConnectionInfo>,
+    tls: bool,
+    retry: RetryPolicy,
+    dir: Directory,
+    nodes: HashMap<NodeAddr, Connection>,
+    next_any: usize,
+}
+
+impl ClusterConnection {
+    /// Connects to the first reachable seed and reads the topology (see
+    /// [`crate::ClusterClient::get_connection`]).
+    pub(crate) fn connect(
+        seeds: Vec<Arc<ConnectionInfo>>,
+        retry: RetryPolicy,
+    ) -> Result<ClusterConnection> {
+        let first = seeds
+            .first()
+            .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
+        let (_, tls) = seed_addr(first)?;
+        let addrs = seeds
+            .iter()
+            .map(|s| seed_addr(s).map(|(a, _)| a))
+            .collect::<Result<Vec<_>>>()?;
+        let mut con = ClusterConnection {
+            template: Arc::clone(first),
+            tls,
+            retry,
+            dir: Directory::new(addrs, tls),
+            nodes: HashMap::new(),
+            next_any: 0,
+        };
+        con.refresh(0, None)?;
+        Ok(con)
+    }
+
+    /// The slot map as the connection knows it now.
+    pub fn slot_map(&self) -> Arc<SlotMap> {
+        Arc::clone(self.dir.map())
+    }
+
+    /// Reads the topology again now.
+    pub fn refresh_topology(&mut self) -> Result<()> {
+        let seen = self.dir.generation();
+        self.refresh(seen, None)
+    }
+
+    /// Sends a command to the node(s) its keys and policies say, and reads its reply into the
+    /// command's `Output`.
+    pub fn send<C: CommandKeys>(&mut self, cmd: C) -> Result<C::Output> {
+        self.send_as(&cmd)
+    }
+
+    /// Sends a command and reads its reply into any `T`.
+    pub fn send_as<C: CommandKeys + ?Sized, T: FromValkey>(&mut self, cmd: &C) -> Result<T> {
+        match route(cmd)? {
+            Route::Slot(slot) => self.send_routed(Some(slot), cmd),
+            Route::AnyNode => self.send_routed(None, cmd),
+            Route::AllPrimaries => {
+                let nodes = self.dir.primaries();
+                T::from_valkey(self.fan_out(cmd, nodes)?)
+            }
+            Route::AllNodes => {
+                let nodes = self.dir.nodes();
+                T::from_valkey(self.fan_out(cmd, nodes)?)
+            }
+            Route::Split(split) => T::from_valkey(self.send_split(cmd, &split)?),
+        }
+    }
+
+    /// Sends `cmd` to the node at `addr` as it is, without routing, redirects or retries.
+    pub fn send_to<C: Command + ?Sized, T: FromValkey>(
+        &mut self,
+        addr: &NodeAddr,
+        cmd: &C,
+    ) -> Result<T> {
+        self.node(addr)?.send_as(cmd)
+    }
+
+    /// The connection to `addr`, opened on first use.
+    fn node(&mut self, addr: &NodeAddr) -> Result<&mut Connection> {
+        if !self.nodes.contains_key(addr) {
+            let info = node_info(&self.template, addr, self.tls);
+            let con = Connection::with_info(Arc::new(info)).map_err(|e| unreachable(addr, e))?;
+            self.nodes.insert(addr.clone(), con);
+        }
+        Ok(self.nodes.get_mut(addr).expect("inserted above"))
+    }
+
+    /// One command to the primary of `slot` (any primary for `None`), following redirects
+    /// and retrying as the shared [`Attempts`] say.
+    fn send_routed<C: Command + ?Sized, T: FromValkey>(
+        &mut self,
+        slot: Option<u16>,
+        cmd: &C,
+    ) -> Result<T> {
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            let owner = match slot {
+                Some(s) => self.dir.primary(s),
+                None => {
+                    self.next_any = self.next_any.wrapping_add(1);
+                    self.dir.any_primary(self.next_any)
+                }
+            };
+            let generation = self.dir.generation();
+            let (addr, asking) = match attempts.next(owner) {
+                Next::Send { addr, asking } => (addr, asking),
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    // A failed refresh is not the caller's error: the next attempt will tell.
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            let result = self.node(&addr).and_then(|con| {
+                if asking {
+                    send_asking(con, cmd)
+                } else {
+                    con.send_as(cmd)
+                }
+            });
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            match attempts.failed(err, &addr) {
+                Step::Fail(e) => return Err(e),
+                Step::Again => {}
+                Step::Moved { slot, addr } => {
+                    if self.dir.apply_moved(slot, &addr) {
+                        let _ = self.refresh(generation, Some(addr));
+                    }
+                }
+                Step::Wait {
+                    delay,
+                    refresh,
+                    forget,
+                } => {
+                    if forget {
+                        self.nodes.remove(&addr);
+                    }
+                    if refresh {
+                        let _ = self.refresh(generation, None);
+                    }
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+
+    /// The command to each of `nodes` in turn; replies combined by its response policy.
+    fn fan_out<C: Command + ?Sized>(&mut self, cmd: &C, nodes: Vec<NodeAddr>) -> Result<Value> {
+        let policy = cmd.meta().and_then(ResponsePolicy::of);
+        let replies = nodes
+            .into_iter()
+            .map(|addr| {
+                let r = self
+                    .node(&addr)
+                    .and_then(|con| con.send_as::<C, Value>(cmd));
+                (Some(addr), r)
+            })
+            .collect();
+        combine(policy, replies)
+    }
+
+    /// A `multi_shard` command split per slot, each part routed and retried on its own; the
+    /// replies put back together in the caller's key order.
+    fn send_split<C: Command + ?Sized>(&mut self, cmd: &C, split: &Split) -> Result<Value> {
+        let policy = cmd.meta().and_then(ResponsePolicy::of);
+        let replies = split
+            .parts
+            .iter()
+            .map(|p| self.send_routed::<Cmd, Value>(Some(p.slot), &p.command()))
+            .collect();
+        merge_split(split, policy, replies)
+    }
+
+    /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds),
+    /// unless one newer than generation `seen` is installed already.
+    fn refresh(&mut self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
+        if !self.dir.wants_refresh(seen) {
+            return Ok(());
+        }
+        let mut last = None;
+        for addr in self.dir.refresh_candidates(first.as_ref()) {
+            match self.read_topology(&addr) {
+                Ok(topology) => {
+                    let keep = self.dir.install(topology);
+                    self.nodes.retain(|a, _| keep.contains(a));
+                    return Ok(());
+                }
+                Err(e) => {
+                    if e.kind() == ErrorKind::NotSent {
+                        self.nodes.remove(&addr);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::new(ErrorKind::NotSent, "no cluster node to ask"))
+            .context("reading the cluster topology"))
+    }
+
+    /// `CLUSTER SHARDS` from one node (`CLUSTER SLOTS` where the server is older than 7.0).
+    fn read_topology(&mut self, addr: &NodeAddr) -> Result<Topology> {
+        let con = self.node(addr)?;
+        let topology = match con.send(cmd::cluster_shards::<Value>()) {
+            Ok(reply) => Topology::from_shards(&reply)?,
+            Err(e) if e.is_unknown_command() => {
+                Topology::from_slots(&con.send(cmd::cluster_slots::<Value>())?)?
+            }
+            Err(e) => return Err(e),
+        };
+        usable(topology, addr)
+    }
+}
+
+/// `ASKING` and the command in one write on `con`.
+fn send_asking<C: Command + ?Sized, T: FromValkey>(con: &mut Connection, cmd: &C) -> Result<T> {
+    con.connected()?;
+    let (server, buf) = con.server_and_wbuf();
+    buf.clear();
+    encode_asking(cmd, server, buf)?;
+    let mut frames: Vec<Bytes> = Vec::with_capacity(2);
+    let r = con.round_trip(2, None, |f| frames.push(f));
+    con.server_and_wbuf().1.clear();
+    r?;
+    decode_asking(&frames)
+}
