@@ -349,7 +349,7 @@ impl ClusterConnection {
     async fn read_topology(&self, addr: &NodeAddr) -> Result<Topology> {
         let con = self.node(addr).await?;
         let topology = match con.send(cmd::cluster_shards::<Value>()).await {
-            Ok(reply) => Topology::from_shards(&reply)?,
+            Ok(reply) => Topology::from_shards_seen_by(&reply, Some(addr))?,
             Err(e) if e.is_unknown_command() => {
                 Topology::from_slots(&con.send(cmd::cluster_slots::<Value>()).await?)?
             }

@@ -168,6 +168,14 @@ fn slot_number(value: &Value) -> Option<u16> {
 impl Topology {
     /// Reads a `CLUSTER SHARDS` reply (RESP2 or RESP3).
     pub fn from_shards(reply: &Value) -> Result<Topology> {
+        Topology::from_shards_seen_by(reply, None)
+    }
+
+    /// Reads a `CLUSTER SHARDS` reply given by the node at `answered_by`. Just after a
+    /// failover a node may still list the old primary beside the new one; a node is sure of
+    /// its own role, so when it lists itself as a primary it is the one taken, else the first
+    /// primary not marked failed.
+    pub fn from_shards_seen_by(reply: &Value, answered_by: Option<&NodeAddr>) -> Result<Topology> {
         let list = items(reply).ok_or_else(|| bad("not an array", reply))?;
         let mut shards = Vec::with_capacity(list.len());
         for shard in list {
@@ -198,10 +206,17 @@ impl Topology {
             }
             let (primaries, replicas): (Vec<Node>, Vec<Node>) =
                 nodes.into_iter().partition(|n| n.role == Role::Primary);
-            // A failed old primary may still be listed beside the promoted one.
+            // A failed (or not yet demoted) old primary may still be listed beside the
+            // promoted one.
+            let itself = |n: &&Node| {
+                answered_by.is_some_and(|a| {
+                    n.addr(false).as_ref() == Some(a) || n.addr(true).as_ref() == Some(a)
+                })
+            };
             let primary = primaries
                 .iter()
-                .find(|n| n.health != Health::Failed)
+                .find(itself)
+                .or_else(|| primaries.iter().find(|n| n.health != Health::Failed))
                 .or(primaries.first())
                 .cloned();
             shards.push(Shard {
@@ -553,6 +568,14 @@ mod tests {
             assert_eq!(first.replicas[0].availability_zone.as_deref(), Some("az2"));
             // The failed old primary is passed over for the promoted one.
             assert_eq!(topo.shards[1].primary.as_ref().unwrap().id, "d");
+            // A node that lists itself as a primary is sure of it.
+            let seen_by_c = Topology::from_shards_seen_by(
+                &shards_reply(resp3),
+                Some(&NodeAddr::new("127.0.0.1", 7002)),
+            )
+            .unwrap();
+            assert_eq!(seen_by_c.shards[1].primary.as_ref().unwrap().id, "c");
+            assert_eq!(seen_by_c.shards[0].primary.as_ref().unwrap().id, "a");
             assert_eq!(topo.shards[1].slots, [(8001, 16000), (16001, 16383)]);
         }
     }

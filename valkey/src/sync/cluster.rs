@@ -235,7 +235,7 @@ impl ClusterConnection {
     fn read_topology(&mut self, addr: &NodeAddr) -> Result<Topology> {
         let con = self.node(addr)?;
         let topology = match con.send(cmd::cluster_shards::<Value>()) {
-            Ok(reply) => Topology::from_shards(&reply)?,
+            Ok(reply) => Topology::from_shards_seen_by(&reply, Some(addr))?,
             Err(e) if e.is_unknown_command() => {
                 Topology::from_slots(&con.send(cmd::cluster_slots::<Value>())?)?
             }
