@@ -544,3 +544,73 @@ fn blocking_cluster_connection_routes_follows_moves_and_failover() {
 fn slot_of(k: &str) -> u16 {
     slot(k.as_bytes())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cluster pipelines.
+
+#[test]
+fn pipelines_are_grouped_per_node_and_follow_moves() {
+    use valkey::pipeline::Pipeline;
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let rt = runtime();
+    let con = rt.block_on(client.get_async_connection()).unwrap();
+    // The slot of "foo" moves after the client read the map: its commands come back MOVED.
+    let slot = 12182;
+    assert_eq!(cluster.migrate_slot(slot, 2, 0).unwrap(), 0);
+
+    let mut p = Pipeline::new();
+    let sets: Vec<_> = (0..300)
+        .map(|i| p.push(cmd::set(format!("p:{i}"), i)))
+        .collect();
+    let set_foo = p.push(cmd::set("foo", "x"));
+    let get_foo = p.push(cmd::get::<_, Option<String>>("foo"));
+    let wrong = p.push(cmd::lpush("p:1", ["no"]));
+    let incr = p.push(cmd::incr("{foo}n"));
+    let echo = p.push(cmd::echo::<_, String>("hi"));
+    let replies = rt.block_on(con.run(&p)).unwrap();
+    for h in sets {
+        replies.get(h).unwrap();
+    }
+    replies.get(set_foo).unwrap();
+    assert_eq!(replies.get(get_foo).unwrap(), Some("x".to_owned()));
+    let e = replies.get(wrong).unwrap_err();
+    assert_eq!(e.code(), Some("WRONGTYPE"), "{e}");
+    assert_eq!(replies.get(incr).unwrap(), 1);
+    assert_eq!(replies.get(echo).unwrap(), "hi");
+    // Every key is where the cluster says, and the client learnt the move.
+    assert_eq!(
+        con.slot_map().primary_addr(slot, false),
+        Some(node_addr(&cluster, 0))
+    );
+    assert_eq!(
+        (0..3).map(|i| dbsize(&cluster, i)).sum::<i64>(),
+        302,
+        "300 p:*, foo, {{foo}}n"
+    );
+    assert_eq!(
+        cluster.nodes()[0].command(&["GET", "foo"]).unwrap(),
+        Reply::Bulk(b"x".to_vec())
+    );
+
+    // The same pipeline shape on the blocking connection, reading back what was written.
+    let mut sync = client.get_connection().unwrap();
+    let mut p = Pipeline::new();
+    let gets: Vec<_> = (0..300)
+        .map(|i| p.push(cmd::get::<_, Option<i64>>(format!("p:{i}"))))
+        .collect();
+    let n = p.push(cmd::incr("{foo}n"));
+    let replies = sync.run(&p).unwrap();
+    for (i, h) in gets.into_iter().enumerate() {
+        assert_eq!(replies.get(h).unwrap(), Some(i as i64));
+    }
+    assert_eq!(replies.get(n).unwrap(), 2);
+
+    // Refused before sending: a command for several nodes.
+    let mut p = Pipeline::new();
+    p.push(cmd::dbsize());
+    let Err(e) = sync.run(&p) else {
+        panic!("a fan-out command in a cluster pipeline must be refused")
+    };
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}

@@ -398,6 +398,16 @@ impl Pipeline {
         name_of_encoded(&self.buf[start as usize..end])
     }
 
+    /// The encoding of command `index` alone (a cluster sends each to its own node).
+    pub(crate) fn command_bytes(&self, index: usize) -> &[u8] {
+        let start = self.starts[index] as usize;
+        let end = self
+            .starts
+            .get(index + 1)
+            .map_or(self.buf.len(), |&e| e as usize);
+        &self.buf[start..end]
+    }
+
     pub(crate) fn replies(&self, replies: Vec<Reply>) -> Replies<'_> {
         Replies {
             replies,

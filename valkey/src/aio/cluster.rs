@@ -6,7 +6,7 @@
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
     decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, Step,
+    Next, PipelineRun, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -16,6 +16,7 @@ use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::{Pipeline, Replies};
 use crate::value::Value;
 use crate::Command;
 use std::collections::HashMap;
@@ -182,6 +183,52 @@ impl ClusterConnection {
         cmd: &C,
     ) -> Result<T> {
         self.node(addr).await?.send_as(cmd).await
+    }
+
+    /// Runs a run-time [`Pipeline`] on the cluster: its commands grouped by node, each group
+    /// sent as one pipeline, the groups at once; replies in the pipeline's order. A command a
+    /// node redirected (`MOVED`, `ASK`, `TRYAGAIN`, ...) or a group that was never sent is sent
+    /// again on its own, routed and retried like any command. Per-command server errors are
+    /// kept (read them through the handles); a lost connection fails the whole run with its
+    /// error (`Unclear`: the commands sent on it may have run; the other groups ran).
+    /// Commands that go to several nodes (`DBSIZE`, `MGET` over slots) and blocking commands
+    /// are refused before anything is sent.
+    pub async fn run<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        let mut run = PipelineRun::new(pipeline)?;
+        let groups = {
+            let st = self.inner.lock();
+            run.groups(&st.dir, self.inner.next_any.fetch_add(1, Ordering::Relaxed))?
+        };
+        let sent = join_all(groups.iter().map(|(addr, indices)| async move {
+            let con = self.node(addr).await?;
+            con.round_trip(indices.len(), |buf, _| {
+                PipelineRun::encode_group(pipeline, indices, buf);
+                Ok(())
+            })
+            .await
+        }))
+        .await;
+        for ((addr, indices), result) in groups.iter().zip(sent) {
+            match result {
+                Ok(frames) => run.answered(indices, frames, addr),
+                Err(e) if e.kind() == ErrorKind::NotSent => {
+                    self.inner.lock().nodes.remove(addr);
+                    run.not_sent(indices);
+                }
+                Err(e) => return Err(e.context(format!("cluster node {addr}"))),
+            }
+        }
+        let resends = run.take_resends(pipeline);
+        let again = join_all(
+            resends
+                .iter()
+                .map(|(_, slot, cmd)| self.send_routed::<Cmd, Value>(*slot, cmd)),
+        )
+        .await;
+        for ((i, _, _), r) in resends.iter().zip(again) {
+            run.resent(*i, r)?;
+        }
+        Ok(pipeline.replies(run.finish()?))
     }
 
     /// The shared connection to `addr`, opened on first use.

@@ -1,15 +1,17 @@
 //! The steps both cluster drivers (blocking and tokio) take, as data: what the connection knows
 //! of the cluster ([`Directory`]: the slot map, its generation, where to ask for a refresh), the
-//! attempts of one command ([`Attempts`]: where it goes next, what a failure means), and the
-//! `ASKING` + command pair. The drivers only move bytes and sleep.
+//! attempts of one command ([`Attempts`]: where it goes next, what a failure means), the
+//! `ASKING` + command pair, and a pipeline split per node ([`PipelineRun`]). The drivers only
+//! move bytes and sleep.
 
-use super::redirect::{Decision, RetryPolicy};
-use super::route::Part;
+use super::redirect::{Decision, Redirect, RetryPolicy};
+use super::route::{route_args, Part, Route};
 use super::topology::{NodeAddr, SlotMap, Topology};
 use crate::cmd::{encode, Cmd, Command};
 use crate::config::{Addr, ConnectionInfo};
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::{Pipeline, Reply};
 use crate::proto::ServerInfo;
 use crate::value::Value;
 use bytes::Bytes;
@@ -283,6 +285,150 @@ pub fn decode_asking<T: FromValkey>(frames: &[Bytes]) -> Result<T> {
     crate::proto::decode_reply(reply)
 }
 
+/// A run-time [`Pipeline`] on a cluster, as data: each command's slot, the per-node groups
+/// to send, the replies gathered, and the commands to send again on their own (those a node
+/// redirected or did not run: `MOVED`, `ASK`, `TRYAGAIN`, ..., or a group that was never
+/// sent).
+pub struct PipelineRun {
+    slots: Vec<Option<u16>>,
+    replies: Vec<Option<Reply>>,
+    resend: Vec<usize>,
+}
+
+impl PipelineRun {
+    /// Routes every command of `pipeline`. Refused before sending (`InvalidInput`): a command
+    /// the pipeline refused, a blocking command, and commands that go to several nodes (a
+    /// fan-out such as `DBSIZE`, or keys in several slots: send those on their own).
+    pub fn new(pipeline: &Pipeline) -> Result<PipelineRun> {
+        let (_, info) = pipeline.encoded()?;
+        if info.blocks.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a cluster pipeline cannot hold a blocking command (send it on its own);                  nothing was sent",
+            ));
+        }
+        let mut slots = Vec::with_capacity(pipeline.len());
+        for i in 0..pipeline.len() {
+            let args = crate::cmd::split_encoded(pipeline.command_bytes(i));
+            let slot = match route_args(&args) {
+                Ok(Route::Slot(s)) => Some(s),
+                Ok(Route::AnyNode) => None,
+                Ok(_) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "command {i} ({}) of the pipeline goes to several cluster nodes                              (keys in several slots, or an all-shards command): send it on its                              own; nothing was sent",
+                            pipeline.name_of(i)
+                        ),
+                    ))
+                }
+                Err(e) => return Err(e.context(format!("command {i} of the pipeline"))),
+            };
+            slots.push(slot);
+        }
+        Ok(PipelineRun {
+            replies: slots.iter().map(|_| None).collect(),
+            slots,
+            resend: Vec::new(),
+        })
+    }
+
+    /// The commands still to send, grouped by node (keyless ones go to the `any`-th primary).
+    /// `NotSent` when a slot has no known primary.
+    pub fn groups(&self, dir: &Directory, any: usize) -> Result<Vec<(NodeAddr, Vec<usize>)>> {
+        let mut groups: Vec<(NodeAddr, Vec<usize>)> = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if self.replies[i].is_some() {
+                continue;
+            }
+            let addr = match slot {
+                Some(s) => dir.primary(*s),
+                None => dir.any_primary(any),
+            }
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotSent,
+                    "no cluster node serves a slot of the pipeline; nothing was sent",
+                )
+            })?;
+            match groups.iter_mut().find(|(a, _)| *a == addr) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((addr, vec![i])),
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Appends the encodings of the commands `indices` to `buf`.
+    pub fn encode_group(pipeline: &Pipeline, indices: &[usize], buf: &mut Vec<u8>) {
+        for &i in indices {
+            buf.extend_from_slice(pipeline.command_bytes(i));
+        }
+    }
+
+    /// A node answered the group `indices`: keeps the replies, and marks for sending again
+    /// the commands it redirected or did not run.
+    pub fn answered(&mut self, indices: &[usize], frames: Vec<Bytes>, from: &NodeAddr) {
+        for (&i, frame) in indices.iter().zip(frames) {
+            let redirected = matches!(frame.first(), Some(b'-' | b'!'))
+                && match crate::proto::decode_value(&frame) {
+                    Ok(Value::ServerError(e)) => Redirect::parse(&e.message(), from).is_some(),
+                    _ => false,
+                };
+            if redirected {
+                self.resend.push(i);
+            } else {
+                self.replies[i] = Some(Reply::Frame(frame));
+            }
+        }
+    }
+
+    /// The group `indices` was never sent (its node was unreachable): send them again.
+    pub fn not_sent(&mut self, indices: &[usize]) {
+        self.resend.extend_from_slice(indices);
+    }
+
+    /// The commands to send again on their own (routed, redirected and retried like any
+    /// command), with their slots; the list is emptied.
+    pub fn take_resends(&mut self, pipeline: &Pipeline) -> Vec<(usize, Option<u16>, Cmd)> {
+        let mut resend = std::mem::take(&mut self.resend);
+        resend.sort_unstable();
+        resend.dedup();
+        resend
+            .into_iter()
+            .map(|i| {
+                let mut c = Cmd::default();
+                for a in crate::cmd::split_encoded(pipeline.command_bytes(i)) {
+                    c.push_arg(a);
+                }
+                (i, self.slots[i], c)
+            })
+            .collect()
+    }
+
+    /// Command `i`, sent on its own, answered `r`. A server error is kept as that command's
+    /// reply; any other error (the command may have run: `Unclear`) fails the whole run.
+    pub fn resent(&mut self, i: usize, r: Result<Value>) -> Result<()> {
+        let reply = match r {
+            Ok(v) => Reply::Value(v),
+            Err(e) => match e.server_error() {
+                Some(s) => Reply::Value(Value::ServerError(s.clone())),
+                None => return Err(e.context(format!("command {i} of the pipeline"))),
+            },
+        };
+        self.replies[i] = Some(reply);
+        Ok(())
+    }
+
+    /// Every reply, in the pipeline's order.
+    pub fn finish(self) -> Result<Vec<Reply>> {
+        self.replies
+            .into_iter()
+            .map(|r| r.ok_or_else(|| Error::protocol("internal: a pipeline reply is missing")))
+            .collect()
+    }
+}
+
 impl Part {
     /// The part as a command to send.
     pub fn command(&self) -> Cmd {
@@ -380,6 +526,92 @@ mod tests {
         assert!(d.apply_moved(7, &addr(2)));
         assert_eq!(d.primary(7), Some(addr(2)));
         assert_eq!(d.generation(), 1, "a MOVED patch is not a refresh");
+    }
+
+    #[test]
+    fn a_pipeline_groups_by_node_and_resends_what_was_redirected() {
+        let mut d = Directory::new(vec![], false);
+        let node = |port: u16| crate::cluster::Node {
+            id: String::new(),
+            ip: None,
+            endpoint: Some("h".into()),
+            hostname: None,
+            port: Some(port),
+            tls_port: None,
+            role: crate::cluster::Role::Primary,
+            health: crate::cluster::Health::Online,
+            replication_offset: None,
+            availability_zone: None,
+        };
+        let shard = |a: u16, b: u16, port: u16| crate::cluster::Shard {
+            slots: vec![(a, b)],
+            primary: Some(node(port)),
+            replicas: vec![],
+        };
+        d.install(Topology {
+            shards: vec![shard(0, 8191, 1), shard(8192, 16383, 2)],
+        });
+        let mut p = Pipeline::new();
+        p.add(Cmd::new("SET").arg("foo").arg("1")) // slot 12182: node 2
+            .add(Cmd::new("GET").arg("bar")) // slot 5061: node 1
+            .add(Cmd::new("INCR").arg("{foo}n")) // node 2
+            .add(Cmd::new("ECHO").arg("x")); // any
+        let mut run = PipelineRun::new(&p).unwrap();
+        let groups = run.groups(&d, 0).unwrap();
+        assert_eq!(
+            groups,
+            [(addr(2), vec![0, 2]), (addr(1), vec![1, 3])],
+            "keyless ECHO goes to the first primary"
+        );
+        let mut buf = Vec::new();
+        PipelineRun::encode_group(&p, &groups[0].1, &mut buf);
+        assert!(buf.starts_with(b"*3\r\n$3\r\nSET"));
+        run.answered(
+            &[0, 2],
+            vec![
+                Bytes::from_static(b"+OK\r\n"),
+                Bytes::from_static(b"-MOVED 12182 h:1\r\n"),
+            ],
+            &addr(2),
+        );
+        run.not_sent(&[1, 3]);
+        let resends = run.take_resends(&p);
+        let idx: Vec<usize> = resends.iter().map(|r| r.0).collect();
+        assert_eq!(idx, [1, 2, 3]);
+        assert_eq!(resends[1].1, Some(crate::routing::slot(b"foo")));
+        run.resent(1, Ok(Value::Nil)).unwrap();
+        run.resent(2, Ok(Value::Int(1))).unwrap();
+        run.resent(
+            3,
+            Err(Error::from_server(crate::value::ServerError::new("ERR x"))),
+        )
+        .unwrap();
+        let replies = run.finish().unwrap();
+        assert_eq!(replies.len(), 4);
+        assert!(run_fails_on_unclear());
+
+        // Refused before sending: fan-out, cross-slot, blocking, session commands.
+        for (name, bad) in [
+            ("DBSIZE", Cmd::new("DBSIZE")),
+            ("MGET", Cmd::new("MGET").arg("a").arg("b")),
+            ("BLPOP", Cmd::new("BLPOP").arg("k").arg(0)),
+            ("ASKING", Cmd::new("ASKING")),
+        ] {
+            let mut p = Pipeline::new();
+            p.add(bad);
+            assert!(
+                PipelineRun::new(&p).is_err_and(|e| e.kind() == ErrorKind::InvalidInput),
+                "{name} must be refused"
+            );
+        }
+    }
+
+    fn run_fails_on_unclear() -> bool {
+        let mut p = Pipeline::new();
+        p.add(Cmd::new("INCR").arg("x"));
+        let mut run = PipelineRun::new(&p).unwrap();
+        run.resent(0, Err(Error::new(ErrorKind::Unclear, "lost")))
+            .is_err_and(|e| e.is_unclear())
     }
 
     #[test]

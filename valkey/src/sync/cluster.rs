@@ -5,7 +5,7 @@
 use super::Connection;
 use crate::cluster::exec::{
     decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, Step,
+    Next, PipelineRun, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -15,6 +15,7 @@ use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::{Pipeline, Replies};
 use crate::value::Value;
 use crate::Command;
 use bytes::Bytes;
@@ -102,6 +103,40 @@ impl ClusterConnection {
         cmd: &C,
     ) -> Result<T> {
         self.node(addr)?.send_as(cmd)
+    }
+
+    /// Runs a run-time [`Pipeline`] on the cluster, one pipeline per node (the nodes one
+    /// after the other); outcomes as for
+    /// [`crate::aio::ClusterConnection::run`].
+    pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        let mut run = PipelineRun::new(pipeline)?;
+        self.next_any = self.next_any.wrapping_add(1);
+        let groups = run.groups(&self.dir, self.next_any)?;
+        for (addr, indices) in &groups {
+            let result = self.node(addr).and_then(|con| {
+                con.connected()?;
+                let (_, buf) = con.server_and_wbuf();
+                buf.clear();
+                PipelineRun::encode_group(pipeline, indices, buf);
+                let mut frames = Vec::with_capacity(indices.len());
+                let r = con.round_trip(indices.len(), None, |f| frames.push(f));
+                con.server_and_wbuf().1.clear();
+                r.map(|()| frames)
+            });
+            match result {
+                Ok(frames) => run.answered(indices, frames, addr),
+                Err(e) if e.kind() == ErrorKind::NotSent => {
+                    self.nodes.remove(addr);
+                    run.not_sent(indices);
+                }
+                Err(e) => return Err(e.context(format!("cluster node {addr}"))),
+            }
+        }
+        for (i, slot, cmd) in run.take_resends(pipeline) {
+            let r = self.send_routed::<Cmd, Value>(slot, &cmd);
+            run.resent(i, r)?;
+        }
+        Ok(pipeline.replies(run.finish()?))
     }
 
     /// The connection to `addr`, opened on first use.
