@@ -276,7 +276,7 @@ struct Tally {
 fn incr_through_a_fault(
     cluster: &mut Cluster,
     affected_primary: usize,
-    fault: impl FnOnce(&mut Cluster) -> usize,
+    fault: impl FnOnce(&mut Cluster, &[String]) -> usize,
 ) -> Outcome {
     let rt = runtime();
     let (lo, hi) = cluster.initial_slots(affected_primary);
@@ -337,7 +337,7 @@ fn incr_through_a_fault(
     }
     std::thread::sleep(Duration::from_millis(500));
     *fault_at.lock().unwrap() = Some(Instant::now());
-    let new_primary = fault(cluster);
+    let new_primary = fault(cluster, &affected);
     let healed_after = fault_at
         .lock()
         .unwrap()
@@ -380,11 +380,15 @@ fn incr_through_a_fault(
     }
     // The affected slots are served by the new primary now, and the client knows it.
     let map = con.slot_map();
-    assert_eq!(
-        map.primary_addr(lo, false),
-        Some(node_addr(cluster, new_primary))
-    );
+    for key in &affected {
+        assert_eq!(
+            map.primary_addr(slot(key.as_bytes()), false),
+            Some(node_addr(cluster, new_primary)),
+            "{key}"
+        );
+    }
     Outcome {
+        map,
         healed_after,
         first_ok_after_fault: Duration::from_millis(recovery),
         longest_gap: t.longest_gap,
@@ -395,10 +399,27 @@ fn incr_through_a_fault(
     }
 }
 
+impl Outcome {
+    fn counts(&self) -> String {
+        format!(
+            "fault healed (harness) after {:?}, first write on an affected slot after {:?}; \
+             {} acknowledged, {} unclear, {} duplicated, {} acknowledged lost",
+            self.healed_after,
+            self.first_ok_after_fault,
+            self.acknowledged,
+            self.unclear,
+            self.duplicates,
+            self.lost
+        )
+    }
+}
+
 /// What the writers saw through a fault.
 #[derive(Debug)]
 #[allow(dead_code)] // Printed whole.
 struct Outcome {
+    /// The client's slot map at the end (printed as its version and shards).
+    map: Arc<valkey::cluster::SlotMap>,
     /// From the fault until the harness saw every node agree on the new primary.
     healed_after: Duration,
     /// From the fault to the first acknowledged write on an affected slot.
@@ -417,13 +438,21 @@ struct Outcome {
 fn failover_by_command_applies_every_incr_once() {
     let mut cluster = fast_cluster();
     // Node 3 replicates primary 0.
-    let out = incr_through_a_fault(&mut cluster, 0, |c| {
+    let out = incr_through_a_fault(&mut cluster, 0, |c, _| {
         c.failover(3, FailoverMode::Graceful).unwrap();
         3
     });
+    // Slots no writer touched follow too: the MOVED to the promoted replica made the client
+    // read the topology again.
+    let (lo, _) = cluster.initial_slots(0);
+    assert_eq!(
+        out.map.primary_addr(lo, false),
+        Some(node_addr(&cluster, 3))
+    );
     println!(
-        "CLUSTER FAILOVER (graceful): affected slots without a write for at most {:?}; {out:?}",
-        out.longest_gap
+        "CLUSTER FAILOVER (graceful): affected slots without a write for at most {:?}; {}",
+        out.longest_gap,
+        out.counts()
     );
     assert_eq!(out.duplicates, 0);
     // A graceful failover waits for the replica to catch up: nothing acknowledged is lost.
@@ -434,16 +463,21 @@ fn failover_by_command_applies_every_incr_once() {
 fn killed_primary_is_followed_to_its_replica_without_duplicates() {
     let mut cluster = fast_cluster();
     let (slot, _) = cluster.initial_slots(0);
-    let out = incr_through_a_fault(&mut cluster, 0, |c| {
+    let out = incr_through_a_fault(&mut cluster, 0, |c, _| {
         c.kill_node(0);
         c.wait_for_new_primary(slot, 0).unwrap()
     });
+    assert_eq!(
+        out.map.primary_addr(slot, false),
+        Some(node_addr(&cluster, 3))
+    );
     // Acknowledged writes may be lost by the server itself (asynchronous replication, no
     // WAIT); duplicates would be the client's doing.
     println!(
         "kill -9 of a primary (node timeout 1 s, the node stays dead): affected slots without \
-         a write for at most {:?}; {out:?}",
-        out.longest_gap
+         a write for at most {:?}; {}",
+        out.longest_gap,
+        out.counts()
     );
     assert_eq!(out.duplicates, 0);
 }
@@ -613,4 +647,47 @@ fn pipelines_are_grouped_per_node_and_follow_moves() {
         panic!("a fan-out command in a cluster pipeline must be refused")
     };
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[test]
+fn resharding_under_load_applies_every_incr_once() {
+    let mut cluster = Cluster::start(3, 1).unwrap();
+    // 1000 slots move, holding 3000 keys besides the counters being written.
+    let (lo, _) = cluster.initial_slots(0);
+    let range = lo..lo + 1000;
+    let fill: Vec<Vec<String>> = (0..)
+        .map(|i| format!("fill:{i}"))
+        .filter(|k| range.contains(&slot(k.as_bytes())))
+        .take(3000)
+        .map(|k| vec!["SET".to_owned(), k, "v".to_owned()])
+        .collect();
+    let mut raw = cluster.nodes()[0].raw().unwrap();
+    for chunk in fill.chunks(500) {
+        let replies = raw.pipeline(chunk).unwrap();
+        assert!(replies.iter().all(|r| !r.is_error()));
+    }
+    assert_eq!(dbsize(&cluster, 0), 3000);
+    let out = incr_through_a_fault(&mut cluster, 0, |c, affected| {
+        let mut slots: Vec<u16> = range.clone().collect();
+        slots.extend(affected.iter().map(|k| slot(k.as_bytes())));
+        slots.sort_unstable();
+        slots.dedup();
+        let mut moved = 0;
+        for s in &slots {
+            moved += c.migrate_slot(*s, 0, 1).unwrap();
+        }
+        println!("resharding: {} slots, {moved} keys moved", slots.len());
+        assert!(moved >= 3000);
+        1
+    });
+    assert_eq!(dbsize(&cluster, 0), 0);
+    println!(
+        "resharding 1000+ slots (3000+ keys) from primary 0 to primary 1 under INCR load: affected slots \
+         without a write for at most {:?}; {}",
+        out.longest_gap,
+        out.counts()
+    );
+    assert_eq!(out.duplicates, 0);
+    assert_eq!(out.lost, 0, "a migration loses no acknowledged write");
+    assert_eq!(out.unclear, 0, "nothing broke: no write may be unclear");
 }

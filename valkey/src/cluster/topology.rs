@@ -352,11 +352,22 @@ fn node_from_slots(value: &Value, role: Role) -> Result<Node> {
 const UNSERVED: u16 = u16::MAX;
 
 /// Which shard serves each slot, built from a [`Topology`] and patched by `MOVED`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SlotMap {
     shards: Vec<Shard>,
     owner: Box<[u16]>,
     version: u64,
+}
+
+/// The shards and the version; the 16384 owners are summed up as a count.
+impl fmt::Debug for SlotMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotMap")
+            .field("version", &self.version)
+            .field("served_slots", &self.served_slots())
+            .field("shards", &self.shards)
+            .finish()
+    }
 }
 
 impl SlotMap {
