@@ -278,6 +278,16 @@ fn incr_through_a_fault(
     affected_primary: usize,
     fault: impl FnOnce(&mut Cluster, &[String]) -> usize,
 ) -> Outcome {
+    incr_through_a_fault_with(cluster, affected_primary, "", fault)
+}
+
+/// [`incr_through_a_fault`] with `url_options` (`?response_timeout=off`) on the seed URLs.
+fn incr_through_a_fault_with(
+    cluster: &mut Cluster,
+    affected_primary: usize,
+    url_options: &str,
+    fault: impl FnOnce(&mut Cluster, &[String]) -> usize,
+) -> Outcome {
     let rt = runtime();
     let (lo, hi) = cluster.initial_slots(affected_primary);
     // 8 counters on the affected primary, 8 elsewhere.
@@ -297,7 +307,8 @@ fn incr_through_a_fault(
             break;
         }
     }
-    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let urls = cluster.urls().into_iter().map(|u| u + url_options);
+    let client = ClusterClient::open(urls).unwrap();
     let con = rt.block_on(client.get_async_connection()).unwrap();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -690,4 +701,28 @@ fn resharding_under_load_applies_every_incr_once() {
     assert_eq!(out.duplicates, 0);
     assert_eq!(out.lost, 0, "a migration loses no acknowledged write");
     assert_eq!(out.unclear, 0, "nothing broke: no write may be unclear");
+}
+
+#[test]
+fn hung_primary_is_replaced_without_any_liveness_deadline() {
+    let mut cluster = fast_cluster();
+    let (slot, _) = cluster.initial_slots(0);
+    // No liveness deadline: a command sent to the hung primary would wait forever, unless
+    // the topology refresh made while it waits finds the promoted replica and closes the hung
+    // node's connection (its commands then end as `Unclear`).
+    let out = incr_through_a_fault_with(&mut cluster, 0, "?response_timeout=off", |c, _| {
+        c.pause_node(0).unwrap();
+        c.wait_for_new_primary(slot, 0).unwrap()
+    });
+    println!(
+        "SIGSTOP of a primary (node timeout 1 s, no liveness deadline): affected slots \
+         without a write for at most {:?}; {}",
+        out.longest_gap,
+        out.counts()
+    );
+    assert_eq!(out.duplicates, 0);
+    assert!(
+        out.unclear > 0,
+        "the writes in flight on the hung node end as Unclear"
+    );
 }

@@ -136,7 +136,7 @@ impl ClusterConnection {
                 next_any: AtomicUsize::new(0),
             }),
         };
-        con.refresh(0, None).await?;
+        con.refresh(0, None, None).await?;
         Ok(con)
     }
 
@@ -149,7 +149,7 @@ impl ClusterConnection {
     /// another).
     pub async fn refresh_topology(&self) -> Result<()> {
         let seen = self.inner.lock().dir.generation();
-        self.refresh(seen, None).await
+        self.refresh(seen, None, None).await
     }
 
     /// Sends a command to the node(s) its keys and policies say, and reads its reply into the
@@ -274,7 +274,7 @@ impl ClusterConnection {
                 Next::GiveUp(e) => return Err(e),
                 Next::Wait { delay } => {
                     // A failed refresh is not the caller's error: the next attempt will tell.
-                    let _ = self.refresh(generation, None).await;
+                    let _ = self.refresh(generation, None, None).await;
                     tokio::time::sleep(delay).await;
                     continue;
                 }
@@ -289,7 +289,7 @@ impl ClusterConnection {
                         Err(e) => Err(e),
                     }
                 }
-                Ok(con) => con.send_as(cmd).await,
+                Ok(con) => self.watched(&addr, cmd, con.send_as(cmd)).await,
                 Err(e) => Err(e),
             };
             let err = match result {
@@ -304,7 +304,7 @@ impl ClusterConnection {
                     if refresh {
                         let this = self.clone();
                         tokio::spawn(async move {
-                            let _ = this.refresh(generation, Some(addr)).await;
+                            let _ = this.refresh(generation, Some(addr), None).await;
                         });
                     }
                 }
@@ -317,9 +317,38 @@ impl ClusterConnection {
                         self.inner.lock().nodes.remove(&addr);
                     }
                     if refresh {
-                        let _ = self.refresh(generation, None).await;
+                        let _ = self.refresh(generation, None, None).await;
                     }
                     tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Waits for `reply` (of `cmd`, sent to `addr`); while it takes longer than
+    /// [`RetryPolicy::refresh_when_slow`], reads the topology again each period (asking `addr`
+    /// last), so that a hung node's replacement is found and its connection closed.
+    async fn watched<C: Command + ?Sized, F: Future>(
+        &self,
+        addr: &NodeAddr,
+        cmd: &C,
+        reply: F,
+    ) -> F::Output {
+        let period = self.inner.retry.refresh_when_slow;
+        if period.is_zero() || cmd.meta().is_some_and(|m| m.blocking.is_some()) {
+            return reply.await;
+        }
+        let mut reply = std::pin::pin!(reply);
+        loop {
+            match tokio::time::timeout(period, reply.as_mut()).await {
+                Ok(out) => return out,
+                Err(_) => {
+                    let generation = self.inner.lock().dir.generation();
+                    let this = self.clone();
+                    let slow = addr.clone();
+                    tokio::spawn(async move {
+                        let _ = this.refresh(generation, None, Some(slow)).await;
+                    });
                 }
             }
         }
@@ -354,27 +383,45 @@ impl ClusterConnection {
     /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds)
     /// and installs it, unless one newer than generation `seen` was installed meanwhile
     /// (another caller's refresh: this one shares it).
-    async fn refresh(&self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
+    async fn refresh(
+        &self,
+        seen: u64,
+        first: Option<NodeAddr>,
+        last: Option<NodeAddr>,
+    ) -> Result<()> {
         let _running = self.inner.refreshing.lock().await;
         let candidates = {
             let st = self.inner.lock();
             if !st.dir.wants_refresh(seen) {
                 return Ok(());
             }
-            st.dir.refresh_candidates(first.as_ref())
+            st.dir.refresh_candidates(first.as_ref(), last.as_ref())
         };
         let mut last = None;
         for addr in candidates {
             let read = tokio::time::timeout(REFRESH_NODE_TIMEOUT, self.read_topology(&addr));
             match read.await {
                 Ok(Ok(topology)) => {
-                    let mut st = self.inner.lock();
-                    let keep = st.dir.install(topology);
-                    st.nodes.retain(|a, _| keep.contains(a));
+                    let gone: Vec<(NodeAddr, MultiplexedConnection)> = {
+                        let mut st = self.inner.lock();
+                        let keep = st.dir.install(topology);
+                        let gone = st.nodes.keys().filter(|a| !keep.contains(a)).cloned();
+                        let gone: Vec<NodeAddr> = gone.collect();
+                        gone.into_iter()
+                            .filter_map(|a| st.nodes.remove_entry(&a))
+                            .collect()
+                    };
+                    // A node the cluster no longer lists (failed, removed): what waits on it
+                    // ends now, as `Unclear`, instead of at the liveness deadline.
+                    for (addr, con) in gone {
+                        con.abandon(&format!(
+                            "cluster node {addr} is no longer in the cluster's topology"
+                        ));
+                    }
                     return Ok(());
                 }
                 Ok(Err(e)) => {
-                    if e.kind() == ErrorKind::NotSent {
+                    if matches!(e.kind(), ErrorKind::NotSent | ErrorKind::Closed) {
                         self.inner.lock().nodes.remove(&addr);
                     }
                     last = Some(e);

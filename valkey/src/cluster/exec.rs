@@ -86,19 +86,20 @@ impl Directory {
 
     /// Where to ask for the topology, in order: `first` (the target of a `MOVED` that named a
     /// node the map did not have as a primary: it knows it owns the slot, while another node's
-    /// gossip may lag), the known nodes, then the seeds not among them.
-    pub fn refresh_candidates(&self, first: Option<&NodeAddr>) -> Vec<NodeAddr> {
+    /// gossip may lag), the known nodes, then the seeds not among them; `last` (a node that
+    /// keeps a command waiting: it may be hung) at the end.
+    pub fn refresh_candidates(
+        &self,
+        first: Option<&NodeAddr>,
+        last: Option<&NodeAddr>,
+    ) -> Vec<NodeAddr> {
         let mut out: Vec<NodeAddr> = first.into_iter().cloned().collect();
-        for n in self.nodes() {
-            if !out.contains(&n) {
+        for n in self.nodes().into_iter().chain(self.seeds.iter().cloned()) {
+            if !out.contains(&n) && Some(&n) != last {
                 out.push(n);
             }
         }
-        for s in &self.seeds {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
-        }
+        out.extend(last.cloned());
         out
     }
 
@@ -258,7 +259,7 @@ impl Attempts {
             Decision::Retry { delay, refresh } => Step::Wait {
                 delay,
                 refresh,
-                forget: err.kind() == ErrorKind::NotSent,
+                forget: matches!(err.kind(), ErrorKind::NotSent | ErrorKind::Closed),
             },
         }
     }
@@ -487,7 +488,7 @@ mod tests {
     #[test]
     fn directory_refreshes_once_per_generation() {
         let mut d = Directory::new(vec![addr(9)], false);
-        assert_eq!(d.refresh_candidates(None), [addr(9)]);
+        assert_eq!(d.refresh_candidates(None, None), [addr(9)]);
         assert!(d.wants_refresh(0));
         let topo = Topology {
             shards: vec![crate::cluster::Shard {
@@ -513,11 +514,16 @@ mod tests {
             !d.wants_refresh(0),
             "a caller that saw 0 shares the refresh to 1"
         );
-        assert_eq!(d.refresh_candidates(None), [addr(1), addr(9)]);
+        assert_eq!(d.refresh_candidates(None, None), [addr(1), addr(9)]);
         assert_eq!(
-            d.refresh_candidates(Some(&addr(9))),
+            d.refresh_candidates(Some(&addr(9)), None),
             [addr(9), addr(1)],
             "a MOVED target is asked first"
+        );
+        assert_eq!(
+            d.refresh_candidates(None, Some(&addr(1))),
+            [addr(9), addr(1)],
+            "a node that keeps a command waiting is asked last"
         );
         assert_eq!(d.primary(7), Some(addr(1)));
         assert_eq!(d.any_primary(5), Some(addr(1)));

@@ -106,17 +106,25 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long a command may keep retrying, from its first attempt.
     pub max_wait: Duration,
+    /// A command waiting longer than this for its reply makes the connection read the
+    /// topology again (and again each period while it waits), so that a hung primary's
+    /// replacement is found without waiting for the liveness deadline; the connections to
+    /// nodes the new topology no longer has are then closed (their commands fail as
+    /// `Unclear`). Blocking commands are not watched.
+    pub refresh_when_slow: Duration,
 }
 
 impl Default for RetryPolicy {
     /// Waits from 5 ms doubling up to 100 ms, for at most 20 s (a failover with the default
-    /// `cluster-node-timeout` of 15 s fits) and 500 attempts.
+    /// `cluster-node-timeout` of 15 s fits) and 500 attempts; a topology refresh after 1 s
+    /// without a reply.
     fn default() -> RetryPolicy {
         RetryPolicy {
             max_attempts: 500,
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(100),
             max_wait: Duration::from_secs(20),
+            refresh_when_slow: Duration::from_secs(1),
         }
     }
 }
@@ -133,7 +141,8 @@ impl RetryPolicy {
     ///
     /// `MOVED` and `ASK` are followed while attempts remain; `TRYAGAIN`, `CLUSTERDOWN`,
     /// `LOADING` wait and retry, and a command that was never sent (`NotSent`: the node was
-    /// unreachable) waits and retries after a topology refresh. Everything else, and above all
+    /// unreachable; `Closed`: its node's connection was closed before the command was
+    /// written) waits and retries after a topology refresh. Everything else, and above all
     /// `Unclear` (the command may have run), goes to the caller.
     pub fn decide(
         &self,
@@ -157,10 +166,12 @@ impl RetryPolicy {
                 delay,
                 refresh: true,
             },
-            None if err.kind() == ErrorKind::NotSent => Decision::Retry {
-                delay,
-                refresh: true,
-            },
+            None if matches!(err.kind(), ErrorKind::NotSent | ErrorKind::Closed) => {
+                Decision::Retry {
+                    delay,
+                    refresh: true,
+                }
+            }
             None => Decision::Fail,
         }
     }
@@ -236,6 +247,11 @@ mod tests {
             p.decide(&unclear, &here(), 1, Duration::ZERO),
             Decision::Fail
         );
+        let closed = Error::new(ErrorKind::Closed, "closed before it was written");
+        assert!(matches!(
+            p.decide(&closed, &here(), 1, Duration::ZERO),
+            Decision::Retry { refresh: true, .. }
+        ));
         let io = Error::new(ErrorKind::Io, "reset");
         assert_eq!(p.decide(&io, &here(), 1, Duration::ZERO), Decision::Fail);
         let not_sent = Error::new(ErrorKind::NotSent, "refused");

@@ -246,7 +246,7 @@ impl ClusterConnection {
             return Ok(());
         }
         let mut last = None;
-        for addr in self.dir.refresh_candidates(first.as_ref()) {
+        for addr in self.dir.refresh_candidates(first.as_ref(), None) {
             match self.read_topology(&addr) {
                 Ok(topology) => {
                     let keep = self.dir.install(topology);
@@ -254,7 +254,7 @@ impl ClusterConnection {
                     return Ok(());
                 }
                 Err(e) => {
-                    if e.kind() == ErrorKind::NotSent {
+                    if matches!(e.kind(), ErrorKind::NotSent | ErrorKind::Closed) {
                         self.nodes.remove(&addr);
                     }
                     last = Some(e);
