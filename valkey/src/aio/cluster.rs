@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -137,6 +137,10 @@ impl ClusterConnection {
             }),
         };
         con.refresh(0, None, None).await?;
+        let period = retry.refresh_when_slow;
+        if !period.is_zero() {
+            tokio::spawn(watch_stalls(Arc::downgrade(&con.inner), period));
+        }
         Ok(con)
     }
 
@@ -289,7 +293,7 @@ impl ClusterConnection {
                         Err(e) => Err(e),
                     }
                 }
-                Ok(con) => self.watched(&addr, cmd, con.send_as(cmd)).await,
+                Ok(con) => con.send_as(cmd).await,
                 Err(e) => Err(e),
             };
             let err = match result {
@@ -320,35 +324,6 @@ impl ClusterConnection {
                         let _ = self.refresh(generation, None, None).await;
                     }
                     tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
-
-    /// Waits for `reply` (of `cmd`, sent to `addr`); while it takes longer than
-    /// [`RetryPolicy::refresh_when_slow`], reads the topology again each period (asking `addr`
-    /// last), so that a hung node's replacement is found and its connection closed.
-    async fn watched<C: Command + ?Sized, F: Future>(
-        &self,
-        addr: &NodeAddr,
-        cmd: &C,
-        reply: F,
-    ) -> F::Output {
-        let period = self.inner.retry.refresh_when_slow;
-        if period.is_zero() || cmd.meta().is_some_and(|m| m.blocking.is_some()) {
-            return reply.await;
-        }
-        let mut reply = std::pin::pin!(reply);
-        loop {
-            match tokio::time::timeout(period, reply.as_mut()).await {
-                Ok(out) => return out,
-                Err(_) => {
-                    let generation = self.inner.lock().dir.generation();
-                    let this = self.clone();
-                    let slow = addr.clone();
-                    tokio::spawn(async move {
-                        let _ = this.refresh(generation, None, Some(slow)).await;
-                    });
                 }
             }
         }
@@ -450,5 +425,39 @@ impl ClusterConnection {
             Err(e) => return Err(e),
         };
         usable(topology, addr)
+    }
+}
+
+/// Every `period`, looks at each node's shared connection: one that had replies due at both
+/// ends of the period and read nothing in it is stalled (a hung node), and the topology is read
+/// again, asking that node last. When the cluster has failed the node over, the refresh closes
+/// its connection and its commands end as `Unclear`. One timer per cluster connection, none per
+/// command; ends when the cluster connection is dropped.
+async fn watch_stalls(inner: Weak<Inner>, period: Duration) {
+    let mut before: HashMap<NodeAddr, (u64, bool)> = HashMap::new();
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let nodes: Vec<(NodeAddr, MultiplexedConnection)> = inner
+            .lock()
+            .nodes
+            .iter()
+            .map(|(a, c)| (a.clone(), c.clone()))
+            .collect();
+        let mut now = HashMap::with_capacity(nodes.len());
+        let mut stalled = None;
+        for (addr, con) in nodes {
+            let (reads, due) = con.progress();
+            if due && before.get(&addr) == Some(&(reads, true)) {
+                stalled = Some(addr.clone());
+            }
+            now.insert(addr, (reads, due));
+        }
+        before = now;
+        if let Some(slow) = stalled {
+            let this = ClusterConnection { inner };
+            let generation = this.inner.lock().dir.generation();
+            let _ = this.refresh(generation, None, Some(slow)).await;
+        }
     }
 }

@@ -106,11 +106,12 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long a command may keep retrying, from its first attempt.
     pub max_wait: Duration,
-    /// A command waiting longer than this for its reply makes the connection read the
-    /// topology again (and again each period while it waits), so that a hung primary's
-    /// replacement is found without waiting for the liveness deadline; the connections to
-    /// nodes the new topology no longer has are then closed (their commands fail as
-    /// `Unclear`). Blocking commands are not watched.
+    /// A node whose connection had replies due and read nothing for this long makes the
+    /// async cluster connection read the topology again (each period while it lasts), so that
+    /// a hung primary's replacement is found without waiting for the liveness deadline; the
+    /// connections to nodes the new topology no longer has are then closed (their commands
+    /// fail as `Unclear`). Blocking commands run on dedicated connections and are not watched.
+    /// Zero turns the watch off.
     pub refresh_when_slow: Duration,
 }
 
