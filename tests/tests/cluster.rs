@@ -290,11 +290,13 @@ fn incr_through_a_fault_with(
 ) -> Outcome {
     let rt = runtime();
     let (lo, hi) = cluster.initial_slots(affected_primary);
-    // 8 counters on the affected primary, 8 elsewhere.
+    // 8 counters on the affected primary, 8 elsewhere; new ones for each run on a cluster.
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
     let mut affected = Vec::new();
     let mut healthy = Vec::new();
     for i in 0.. {
-        let k = format!("ctr:{i}");
+        let k = format!("ctr{run}:{i}");
         let s = slot(k.as_bytes());
         if (lo..=hi).contains(&s) {
             if affected.len() < 8 {
@@ -725,4 +727,24 @@ fn hung_primary_is_replaced_without_any_liveness_deadline() {
         out.unclear > 0,
         "the writes in flight on the hung node end as Unclear"
     );
+}
+
+#[test]
+fn forced_and_takeover_failovers_apply_every_incr_once() {
+    let mut cluster = fast_cluster();
+    // FORCE on node 3 (replica of primary 0), then TAKEOVER on node 0 (now its replica).
+    for (mode, replica, old) in [(FailoverMode::Force, 3, 0), (FailoverMode::Takeover, 0, 3)] {
+        cluster.wait_until_ok().unwrap();
+        let out = incr_through_a_fault(&mut cluster, 0, |c, _| {
+            c.failover(replica, mode).unwrap();
+            replica
+        });
+        println!(
+            "CLUSTER FAILOVER {mode:?} (node {old} -> node {replica}): affected slots without a \
+             write for at most {:?}; {}",
+            out.longest_gap,
+            out.counts()
+        );
+        assert_eq!(out.duplicates, 0, "{mode:?}");
+    }
 }
