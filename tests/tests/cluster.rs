@@ -748,3 +748,88 @@ fn forced_and_takeover_failovers_apply_every_incr_once() {
         assert_eq!(out.duplicates, 0, "{mode:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reads from replicas.
+
+/// `GET` calls node `i` served since its stats were reset.
+fn gets_served(cluster: &Cluster, i: usize) -> i64 {
+    let stats = cluster.nodes()[i]
+        .command(&["INFO", "commandstats"])
+        .unwrap()
+        .as_text()
+        .unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn reads_go_to_replicas_when_asked() {
+    use valkey::cluster::ReadFrom;
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls())
+        .unwrap()
+        .with_read_from(ReadFrom::Replica);
+    let rt = runtime();
+    let con = rt.block_on(client.get_async_connection()).unwrap();
+    for i in 0..100 {
+        rt.block_on(con.send(cmd::set(format!("r:{i}"), i)))
+            .unwrap();
+    }
+    // Wait until the replicas have every key (asynchronous replication).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (3..6).map(|i| dbsize(&cluster, i)).sum::<i64>() < 100 {
+        assert!(Instant::now() < deadline, "the replicas did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A replica the cluster reports as loading (`CLUSTER SHARDS` says so until gossip carries
+    // a replication offset) is passed over until the topology is read again.
+    let online = |map: &valkey::cluster::SlotMap| {
+        map.shards().iter().all(|s| {
+            s.replicas
+                .iter()
+                .all(|r| r.health == valkey::cluster::Health::Online)
+        })
+    };
+    while !online(&con.slot_map()) {
+        assert!(Instant::now() < deadline, "the replicas stay loading");
+        std::thread::sleep(Duration::from_millis(50));
+        rt.block_on(con.refresh_topology()).unwrap();
+    }
+    for node in cluster.nodes() {
+        node.command(&["CONFIG", "RESETSTAT"]).unwrap();
+    }
+    for i in 0..100 {
+        let v: Option<i64> = rt.block_on(con.send(cmd::get(format!("r:{i}")))).unwrap();
+        assert_eq!(v, Some(i));
+    }
+    // MGET over slots is split, and its parts are reads too.
+    let keys: Vec<String> = (0..10).map(|i| format!("r:{i}")).collect();
+    let v: Vec<Option<i64>> = rt.block_on(con.send(cmd::mget(&keys))).unwrap();
+    assert_eq!(v, (0..10).map(Some).collect::<Vec<_>>());
+    let primaries: i64 = (0..3).map(|i| gets_served(&cluster, i)).sum();
+    let replicas: Vec<i64> = (3..6).map(|i| gets_served(&cluster, i)).collect();
+    assert_eq!(primaries, 0, "no read reached a primary");
+    assert_eq!(replicas.iter().sum::<i64>(), 100, "{replicas:?}");
+    assert!(replicas.iter().all(|&n| n > 0), "{replicas:?}");
+    // Writes still go to the primaries.
+    rt.block_on(con.send(cmd::set("r:new", 1))).unwrap();
+
+    // The blocking connection reads from the replicas too (once the node it asked reports
+    // them online: each node has its own view).
+    let mut sync = client.get_connection().unwrap();
+    while !online(&sync.slot_map()) {
+        assert!(Instant::now() < deadline, "the replicas stay loading");
+        std::thread::sleep(Duration::from_millis(50));
+        sync.refresh_topology().unwrap();
+    }
+    for i in 0..30 {
+        let v: Option<i64> = sync.send(cmd::get(format!("r:{i}"))).unwrap();
+        assert_eq!(v, Some(i));
+    }
+    assert_eq!((0..3).map(|i| gets_served(&cluster, i)).sum::<i64>(), 0);
+    assert_eq!((3..6).map(|i| gets_served(&cluster, i)).sum::<i64>(), 130);
+}

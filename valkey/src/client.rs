@@ -89,6 +89,7 @@ impl Client {
 pub struct ClusterClient {
     seeds: Vec<Arc<ConnectionInfo>>,
     retry: crate::cluster::RetryPolicy,
+    read_from: crate::cluster::ReadFrom,
 }
 
 impl ClusterClient {
@@ -110,6 +111,7 @@ impl ClusterClient {
         Ok(ClusterClient {
             seeds,
             retry: crate::cluster::RetryPolicy::default(),
+            read_from: crate::cluster::ReadFrom::Primary,
         })
     }
 
@@ -120,16 +122,32 @@ impl ClusterClient {
         self
     }
 
+    /// Where read-only commands go (default [`ReadFrom::Primary`](crate::cluster::ReadFrom)):
+    /// replicas, or replicas in an availability zone, serve reads that may lag behind writes.
+    pub fn with_read_from(mut self, read_from: crate::cluster::ReadFrom) -> ClusterClient {
+        self.read_from = read_from;
+        self
+    }
+
     /// Connects to the first reachable seed, reads the topology, and returns a blocking cluster
     /// connection (see [`crate::sync::ClusterConnection`]).
     pub fn get_connection(&self) -> Result<crate::sync::ClusterConnection> {
-        crate::sync::ClusterConnection::connect(self.seeds.clone(), self.retry)
+        crate::sync::ClusterConnection::connect(
+            self.seeds.clone(),
+            self.retry,
+            self.read_from.clone(),
+        )
     }
 
     /// Connects to the first reachable seed, reads the topology, and returns the shared async
     /// cluster connection (see [`crate::aio::ClusterConnection`]).
     #[cfg(feature = "tokio")]
     pub async fn get_async_connection(&self) -> Result<crate::aio::ClusterConnection> {
-        crate::aio::ClusterConnection::connect(self.seeds.clone(), self.retry).await
+        crate::aio::ClusterConnection::connect(
+            self.seeds.clone(),
+            self.retry,
+            self.read_from.clone(),
+        )
+        .await
     }
 }

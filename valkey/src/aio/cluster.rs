@@ -6,7 +6,7 @@
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
     decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, PipelineRun, Step,
+    Next, PipelineRun, ReadFrom, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -56,6 +56,7 @@ struct Inner {
     template: Arc<ConnectionInfo>,
     tls: bool,
     retry: RetryPolicy,
+    read_from: ReadFrom,
     state: Mutex<State>,
     /// Held while a refresh runs: callers that find one running wait for it instead.
     refreshing: tokio::sync::Mutex<()>,
@@ -114,6 +115,7 @@ impl ClusterConnection {
     pub(crate) async fn connect(
         seeds: Vec<Arc<ConnectionInfo>>,
         retry: RetryPolicy,
+        read_from: ReadFrom,
     ) -> Result<ClusterConnection> {
         let first = seeds
             .first()
@@ -123,11 +125,15 @@ impl ClusterConnection {
             .iter()
             .map(|s| seed_addr(s).map(|(a, _)| a))
             .collect::<Result<Vec<_>>>()?;
+        let mut template = (**first).clone();
+        // Replicas serve reads only on connections that said READONLY (harmless on primaries).
+        template.readonly |= read_from != ReadFrom::Primary;
         let con = ClusterConnection {
             inner: Arc::new(Inner {
-                template: Arc::clone(first),
+                template: Arc::new(template),
                 tls,
                 retry,
+                read_from,
                 state: Mutex::new(State {
                     dir: Directory::new(addrs, tls),
                     nodes: HashMap::new(),
@@ -262,14 +268,16 @@ impl ClusterConnection {
         cmd: &C,
     ) -> Result<T> {
         let mut attempts = Attempts::new(self.inner.retry);
+        let reads = self.inner.read_from != ReadFrom::Primary
+            && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
             let (next, generation) = {
                 let st = self.inner.lock();
+                let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
                 let owner = match slot {
+                    Some(s) if reads => st.dir.reader(s, &self.inner.read_from, n),
                     Some(s) => st.dir.primary(s),
-                    None => st
-                        .dir
-                        .any_primary(self.inner.next_any.fetch_add(1, Ordering::Relaxed)),
+                    None => st.dir.any_primary(n),
                 };
                 (attempts.next(owner), st.dir.generation())
             };

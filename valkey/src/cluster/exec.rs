@@ -18,6 +18,20 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Where read-only commands go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The primary, like every other command (the default: reads see every acknowledged write).
+    #[default]
+    Primary,
+    /// The slot's replicas in turn (the primary when it has none online); their connections
+    /// send `READONLY`. Reads may lag behind writes (asynchronous replication).
+    Replica,
+    /// The slot's replicas in this availability zone in turn, else its other replicas, else
+    /// the primary (a node's zone is its `availability-zone` setting, from `CLUSTER SHARDS`).
+    AzAffinity(String),
+}
+
 /// What a cluster connection knows about the cluster.
 #[derive(Clone, Debug)]
 pub struct Directory {
@@ -54,6 +68,34 @@ impl Directory {
     /// The primary of `slot`, if known.
     pub fn primary(&self, slot: u16) -> Option<NodeAddr> {
         self.map.primary_addr(slot, self.tls)
+    }
+
+    /// Where a read-only command for `slot` goes under `read_from`; `n` turns the round robin.
+    pub fn reader(&self, slot: u16, read_from: &ReadFrom, n: usize) -> Option<NodeAddr> {
+        let zone = match read_from {
+            ReadFrom::Primary => return self.primary(slot),
+            ReadFrom::Replica => None,
+            ReadFrom::AzAffinity(zone) => Some(zone.as_str()),
+        };
+        let shard = self.map.shard(slot)?;
+        let online: Vec<&super::topology::Node> = shard
+            .replicas
+            .iter()
+            .filter(|r| r.health == super::topology::Health::Online)
+            .collect();
+        let near: Vec<&&super::topology::Node> = online
+            .iter()
+            .filter(|r| zone.is_some() && r.availability_zone.as_deref() == zone)
+            .collect();
+        let pick = if !near.is_empty() {
+            Some(*near[n % near.len()])
+        } else if !online.is_empty() {
+            Some(online[n % online.len()])
+        } else {
+            None
+        };
+        pick.and_then(|r| r.addr(self.tls))
+            .or_else(|| self.primary(slot))
     }
 
     /// Every primary.
@@ -618,6 +660,63 @@ mod tests {
         let mut run = PipelineRun::new(&p).unwrap();
         run.resent(0, Err(Error::new(ErrorKind::Unclear, "lost")))
             .is_err_and(|e| e.is_unclear())
+    }
+
+    #[test]
+    fn reads_go_to_replicas_by_zone_then_any_then_the_primary() {
+        let node = |port: u16, role, health, az: Option<&str>| crate::cluster::Node {
+            id: String::new(),
+            ip: None,
+            endpoint: Some("h".into()),
+            hostname: None,
+            port: Some(port),
+            tls_port: None,
+            role,
+            health,
+            replication_offset: None,
+            availability_zone: az.map(str::to_owned),
+        };
+        use crate::cluster::{Health, Role};
+        let mut d = Directory::new(vec![], false);
+        d.install(Topology {
+            shards: vec![
+                crate::cluster::Shard {
+                    slots: vec![(0, 8191)],
+                    primary: Some(node(1, Role::Primary, Health::Online, Some("a"))),
+                    replicas: vec![
+                        node(2, Role::Replica, Health::Online, Some("a")),
+                        node(3, Role::Replica, Health::Online, Some("b")),
+                        node(4, Role::Replica, Health::Loading, Some("b")),
+                    ],
+                },
+                crate::cluster::Shard {
+                    slots: vec![(8192, 16383)],
+                    primary: Some(node(5, Role::Primary, Health::Online, None)),
+                    replicas: vec![],
+                },
+            ],
+        });
+        assert_eq!(d.reader(0, &ReadFrom::Primary, 0), Some(addr(1)));
+        let replicas: Vec<_> = (0..4).map(|n| d.reader(0, &ReadFrom::Replica, n)).collect();
+        assert_eq!(
+            replicas,
+            [Some(addr(2)), Some(addr(3)), Some(addr(2)), Some(addr(3))],
+            "online replicas in turn; a loading one is passed over"
+        );
+        let b = ReadFrom::AzAffinity("b".into());
+        assert_eq!(d.reader(0, &b, 0), Some(addr(3)));
+        assert_eq!(d.reader(0, &b, 1), Some(addr(3)));
+        let c = ReadFrom::AzAffinity("c".into());
+        assert_eq!(
+            d.reader(0, &c, 1),
+            Some(addr(3)),
+            "no replica in c: any replica"
+        );
+        assert_eq!(
+            d.reader(9000, &ReadFrom::Replica, 0),
+            Some(addr(5)),
+            "none: the primary"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod redirect;
 pub mod route;
 pub mod topology;
 
+pub use exec::ReadFrom;
 pub use redirect::{Decision, Redirect, RetryPolicy};
 pub use route::{
     combine, merge_split, route, route_args, Part, RequestPolicy, ResponsePolicy, Route, Split,

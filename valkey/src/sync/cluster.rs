@@ -5,7 +5,7 @@
 use super::Connection;
 use crate::cluster::exec::{
     decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, PipelineRun, Step,
+    Next, PipelineRun, ReadFrom, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -30,6 +30,7 @@ pub struct ClusterConnection {
     template: Arc<ConnectionInfo>,
     tls: bool,
     retry: RetryPolicy,
+    read_from: ReadFrom,
     dir: Directory,
     nodes: HashMap<NodeAddr, Connection>,
     next_any: usize,
@@ -41,6 +42,7 @@ impl ClusterConnection {
     pub(crate) fn connect(
         seeds: Vec<Arc<ConnectionInfo>>,
         retry: RetryPolicy,
+        read_from: ReadFrom,
     ) -> Result<ClusterConnection> {
         let first = seeds
             .first()
@@ -50,10 +52,14 @@ impl ClusterConnection {
             .iter()
             .map(|s| seed_addr(s).map(|(a, _)| a))
             .collect::<Result<Vec<_>>>()?;
+        let mut template = (**first).clone();
+        // Replicas serve reads only on connections that said READONLY (harmless on primaries).
+        template.readonly |= read_from != ReadFrom::Primary;
         let mut con = ClusterConnection {
-            template: Arc::clone(first),
+            template: Arc::new(template),
             tls,
             retry,
+            read_from,
             dir: Directory::new(addrs, tls),
             nodes: HashMap::new(),
             next_any: 0,
@@ -157,13 +163,14 @@ impl ClusterConnection {
         cmd: &C,
     ) -> Result<T> {
         let mut attempts = Attempts::new(self.retry);
+        let reads =
+            self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
+            self.next_any = self.next_any.wrapping_add(1);
             let owner = match slot {
+                Some(s) if reads => self.dir.reader(s, &self.read_from, self.next_any),
                 Some(s) => self.dir.primary(s),
-                None => {
-                    self.next_any = self.next_any.wrapping_add(1);
-                    self.dir.any_primary(self.next_any)
-                }
+                None => self.dir.any_primary(self.next_any),
             };
             let generation = self.dir.generation();
             let (addr, asking) = match attempts.next(owner) {
