@@ -833,3 +833,35 @@ fn reads_go_to_replicas_when_asked() {
     assert_eq!((0..3).map(|i| gets_served(&cluster, i)).sum::<i64>(), 0);
     assert_eq!((3..6).map(|i| gets_served(&cluster, i)).sum::<i64>(), 130);
 }
+
+#[test]
+fn an_idle_client_learns_a_failover_from_the_periodic_refresh() {
+    let cluster = fast_cluster();
+    let client = ClusterClient::open(cluster.urls())
+        .unwrap()
+        .with_topology_refresh(Some(Duration::from_millis(200)));
+    let rt = runtime();
+    let con = rt.block_on(client.get_async_connection()).unwrap();
+    let mut sync = client.get_connection().unwrap();
+    let (slot, _) = cluster.initial_slots(0);
+    assert_eq!(
+        con.slot_map().primary_addr(slot, false),
+        Some(node_addr(&cluster, 0))
+    );
+
+    cluster.failover(3, FailoverMode::Graceful).unwrap();
+    // The async connection sends nothing; its timer reads the topology again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while con.slot_map().primary_addr(slot, false) != Some(node_addr(&cluster, 3)) {
+        assert!(Instant::now() < deadline, "the periodic refresh never came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The blocking connection reads it before its next command once the period has passed.
+    std::thread::sleep(Duration::from_millis(250));
+    let echo: String = sync.send(cmd::echo("x")).unwrap();
+    assert_eq!(echo, "x");
+    assert_eq!(
+        sync.slot_map().primary_addr(slot, false),
+        Some(node_addr(&cluster, 3))
+    );
+}

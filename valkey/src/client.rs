@@ -88,8 +88,7 @@ impl Client {
 #[derive(Clone, Debug)]
 pub struct ClusterClient {
     seeds: Vec<Arc<ConnectionInfo>>,
-    retry: crate::cluster::RetryPolicy,
-    read_from: crate::cluster::ReadFrom,
+    settings: crate::cluster::exec::Settings,
 }
 
 impl ClusterClient {
@@ -110,44 +109,43 @@ impl ClusterClient {
         }
         Ok(ClusterClient {
             seeds,
-            retry: crate::cluster::RetryPolicy::default(),
-            read_from: crate::cluster::ReadFrom::Primary,
+            settings: crate::cluster::exec::Settings::default(),
         })
     }
 
     /// How redirects, waits and unreachable nodes are retried (default
     /// [`RetryPolicy::default`](crate::cluster::RetryPolicy::default)).
     pub fn with_retry(mut self, retry: crate::cluster::RetryPolicy) -> ClusterClient {
-        self.retry = retry;
+        self.settings.retry = retry;
         self
     }
 
     /// Where read-only commands go (default [`ReadFrom::Primary`](crate::cluster::ReadFrom)):
     /// replicas, or replicas in an availability zone, serve reads that may lag behind writes.
     pub fn with_read_from(mut self, read_from: crate::cluster::ReadFrom) -> ClusterClient {
-        self.read_from = read_from;
+        self.settings.read_from = read_from;
+        self
+    }
+
+    /// How often the topology is read again when nothing says it changed (default 60 s;
+    /// `None`: only when `MOVED`, `CLUSTERDOWN`, an unreachable or a stalled node say so).
+    /// It notices replicas that came online, nodes that were added, and moves of slots this
+    /// client does not use.
+    pub fn with_topology_refresh(mut self, every: Option<std::time::Duration>) -> ClusterClient {
+        self.settings.refresh_every = every;
         self
     }
 
     /// Connects to the first reachable seed, reads the topology, and returns a blocking cluster
     /// connection (see [`crate::sync::ClusterConnection`]).
     pub fn get_connection(&self) -> Result<crate::sync::ClusterConnection> {
-        crate::sync::ClusterConnection::connect(
-            self.seeds.clone(),
-            self.retry,
-            self.read_from.clone(),
-        )
+        crate::sync::ClusterConnection::connect(self.seeds.clone(), self.settings.clone())
     }
 
     /// Connects to the first reachable seed, reads the topology, and returns the shared async
     /// cluster connection (see [`crate::aio::ClusterConnection`]).
     #[cfg(feature = "tokio")]
     pub async fn get_async_connection(&self) -> Result<crate::aio::ClusterConnection> {
-        crate::aio::ClusterConnection::connect(
-            self.seeds.clone(),
-            self.retry,
-            self.read_from.clone(),
-        )
-        .await
+        crate::aio::ClusterConnection::connect(self.seeds.clone(), self.settings.clone()).await
     }
 }

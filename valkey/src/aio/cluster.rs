@@ -6,7 +6,7 @@
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
     decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, PipelineRun, ReadFrom, Step,
+    Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -114,9 +114,13 @@ impl ClusterConnection {
     /// timeouts, TLS) apply to every node.
     pub(crate) async fn connect(
         seeds: Vec<Arc<ConnectionInfo>>,
-        retry: RetryPolicy,
-        read_from: ReadFrom,
+        settings: Settings,
     ) -> Result<ClusterConnection> {
+        let Settings {
+            retry,
+            read_from,
+            refresh_every,
+        } = settings;
         let first = seeds
             .first()
             .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
@@ -143,9 +147,9 @@ impl ClusterConnection {
             }),
         };
         con.refresh(0, None, None).await?;
-        let period = retry.refresh_when_slow;
-        if !period.is_zero() {
-            tokio::spawn(watch_stalls(Arc::downgrade(&con.inner), period));
+        let stalls = Some(retry.refresh_when_slow).filter(|p| !p.is_zero());
+        if stalls.is_some() || refresh_every.is_some() {
+            tokio::spawn(watch(Arc::downgrade(&con.inner), stalls, refresh_every));
         }
         Ok(con)
     }
@@ -436,36 +440,47 @@ impl ClusterConnection {
     }
 }
 
-/// Every `period`, looks at each node's shared connection: one that had replies due at both
-/// ends of the period and read nothing in it is stalled (a hung node), and the topology is read
-/// again, asking that node last. When the cluster has failed the node over, the refresh closes
-/// its connection and its commands end as `Unclear`. One timer per cluster connection, none per
-/// command; ends when the cluster connection is dropped.
-async fn watch_stalls(inner: Weak<Inner>, period: Duration) {
+/// The cluster connection's one timer. Every `stalls` period it looks at each node's shared
+/// connection: one that had replies due at both ends of the period and read nothing in it is
+/// stalled (a hung node), and the topology is read again, asking that node last; when the
+/// cluster has failed the node over, the refresh closes its connection and its commands end as
+/// `Unclear`. Every `refresh_every` it reads the topology again anyway. No timer per command;
+/// ends when the cluster connection is dropped.
+async fn watch(inner: Weak<Inner>, stalls: Option<Duration>, refresh_every: Option<Duration>) {
+    let tick = match (stalls, refresh_every) {
+        (Some(s), Some(r)) => s.min(r),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return,
+    };
     let mut before: HashMap<NodeAddr, (u64, bool)> = HashMap::new();
+    let mut last_refresh = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(period).await;
+        tokio::time::sleep(tick).await;
         let Some(inner) = inner.upgrade() else { return };
-        let nodes: Vec<(NodeAddr, MultiplexedConnection)> = inner
-            .lock()
-            .nodes
-            .iter()
-            .map(|(a, c)| (a.clone(), c.clone()))
-            .collect();
-        let mut now = HashMap::with_capacity(nodes.len());
         let mut stalled = None;
-        for (addr, con) in nodes {
-            let (reads, due) = con.progress();
-            if due && before.get(&addr) == Some(&(reads, true)) {
-                stalled = Some(addr.clone());
+        if stalls.is_some() {
+            let nodes: Vec<(NodeAddr, MultiplexedConnection)> = inner
+                .lock()
+                .nodes
+                .iter()
+                .map(|(a, c)| (a.clone(), c.clone()))
+                .collect();
+            let mut now = HashMap::with_capacity(nodes.len());
+            for (addr, con) in nodes {
+                let (reads, due) = con.progress();
+                if due && before.get(&addr) == Some(&(reads, true)) {
+                    stalled = Some(addr.clone());
+                }
+                now.insert(addr, (reads, due));
             }
-            now.insert(addr, (reads, due));
+            before = now;
         }
-        before = now;
-        if let Some(slow) = stalled {
+        let due = refresh_every.is_some_and(|every| last_refresh.elapsed() >= every);
+        if stalled.is_some() || due {
+            last_refresh = tokio::time::Instant::now();
             let this = ClusterConnection { inner };
             let generation = this.inner.lock().dir.generation();
-            let _ = this.refresh(generation, None, Some(slow)).await;
+            let _ = this.refresh(generation, None, stalled).await;
         }
     }
 }

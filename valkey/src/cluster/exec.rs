@@ -32,6 +32,25 @@ pub enum ReadFrom {
     AzAffinity(String),
 }
 
+/// How a cluster connection behaves (set through [`crate::ClusterClient`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) read_from: ReadFrom,
+    /// Read the topology again this often even when nothing says it changed.
+    pub(crate) refresh_every: Option<Duration>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            retry: RetryPolicy::default(),
+            read_from: ReadFrom::Primary,
+            refresh_every: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
 /// What a cluster connection knows about the cluster.
 #[derive(Clone, Debug)]
 pub struct Directory {

@@ -5,7 +5,7 @@
 use super::Connection;
 use crate::cluster::exec::{
     decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, PipelineRun, ReadFrom, Step,
+    Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -21,6 +21,7 @@ use crate::Command;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A blocking connection to a whole cluster: the same routing, redirects and retries as
 /// [`crate::aio::ClusterConnection`], one blocking [`Connection`] per node, for one thread
@@ -31,6 +32,9 @@ pub struct ClusterConnection {
     tls: bool,
     retry: RetryPolicy,
     read_from: ReadFrom,
+    refresh_every: Option<Duration>,
+    /// When the topology was last read.
+    refreshed: Instant,
     dir: Directory,
     nodes: HashMap<NodeAddr, Connection>,
     next_any: usize,
@@ -41,9 +45,13 @@ impl ClusterConnection {
     /// [`crate::ClusterClient::get_connection`]).
     pub(crate) fn connect(
         seeds: Vec<Arc<ConnectionInfo>>,
-        retry: RetryPolicy,
-        read_from: ReadFrom,
+        settings: Settings,
     ) -> Result<ClusterConnection> {
+        let Settings {
+            retry,
+            read_from,
+            refresh_every,
+        } = settings;
         let first = seeds
             .first()
             .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
@@ -60,6 +68,8 @@ impl ClusterConnection {
             tls,
             retry,
             read_from,
+            refresh_every,
+            refreshed: Instant::now(),
             dir: Directory::new(addrs, tls),
             nodes: HashMap::new(),
             next_any: 0,
@@ -87,6 +97,7 @@ impl ClusterConnection {
 
     /// Sends a command and reads its reply into any `T`.
     pub fn send_as<C: CommandKeys + ?Sized, T: FromValkey>(&mut self, cmd: &C) -> Result<T> {
+        self.refresh_if_due();
         match route(cmd)? {
             Route::Slot(slot) => self.send_routed(Some(slot), cmd),
             Route::AnyNode => self.send_routed(None, cmd),
@@ -115,6 +126,7 @@ impl ClusterConnection {
     /// after the other); outcomes as for
     /// [`crate::aio::ClusterConnection::run`].
     pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        self.refresh_if_due();
         let mut run = PipelineRun::new(pipeline)?;
         self.next_any = self.next_any.wrapping_add(1);
         let groups = run.groups(&self.dir, self.next_any)?;
@@ -246,6 +258,18 @@ impl ClusterConnection {
         merge_split(split, policy, replies)
     }
 
+    /// Reads the topology again when the periodic refresh is due (a failure waits for the
+    /// next period: the command that follows finds out for itself).
+    fn refresh_if_due(&mut self) {
+        if self
+            .refresh_every
+            .is_some_and(|every| self.refreshed.elapsed() >= every)
+        {
+            self.refreshed = Instant::now();
+            let _ = self.refresh(self.dir.generation(), None);
+        }
+    }
+
     /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds),
     /// unless one newer than generation `seen` is installed already.
     fn refresh(&mut self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
@@ -257,6 +281,7 @@ impl ClusterConnection {
             match self.read_topology(&addr) {
                 Ok(topology) => {
                     let keep = self.dir.install(topology);
+                    self.refreshed = Instant::now();
                     self.nodes.retain(|a, _| keep.contains(a));
                     return Ok(());
                 }
