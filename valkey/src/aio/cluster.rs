@@ -315,13 +315,16 @@ impl ClusterConnection {
             match attempts.failed(err, &addr) {
                 Step::Fail(e) => return Err(e),
                 Step::Again => {}
-                Step::Moved { slot, addr } => {
+                Step::Moved { slot, addr, delay } => {
                     let refresh = self.inner.lock().dir.apply_moved(slot, &addr);
                     if refresh {
                         let this = self.clone();
                         tokio::spawn(async move {
                             let _ = this.refresh(generation, Some(addr), None).await;
                         });
+                    }
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
                 }
                 Step::Wait {

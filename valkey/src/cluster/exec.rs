@@ -238,12 +238,15 @@ pub enum Next {
 pub enum Step {
     /// Give the error to the caller.
     Fail(Error),
-    /// Apply `MOVED` to the directory (refreshing when it says so), then try again at once.
+    /// Apply `MOVED` to the directory (refreshing when it says so), wait `delay`, try again.
     Moved {
         /// The slot.
         slot: u16,
         /// Its new primary.
         addr: NodeAddr,
+        /// Zero for the first `MOVED` of this command; a backoff for later ones, so that nodes
+        /// that disagree mid-migration are not asked in a tight loop.
+        delay: Duration,
     },
     /// Try again at once (an `ASK` is pending).
     Again,
@@ -264,6 +267,7 @@ pub enum Step {
 pub struct Attempts {
     policy: RetryPolicy,
     attempt: u32,
+    moved: u32,
     started: Instant,
     ask: Option<NodeAddr>,
 }
@@ -274,6 +278,7 @@ impl Attempts {
         Attempts {
             policy,
             attempt: 0,
+            moved: 0,
             started: Instant::now(),
             ask: None,
         }
@@ -312,7 +317,14 @@ impl Attempts {
             .decide(&err, addr, self.attempt, self.started.elapsed())
         {
             Decision::Fail => Step::Fail(err),
-            Decision::Moved { slot, addr } => Step::Moved { slot, addr },
+            Decision::Moved { slot, addr } => {
+                self.moved += 1;
+                let delay = match self.moved {
+                    1 => Duration::ZERO,
+                    n => self.policy.delay(n - 1),
+                };
+                Step::Moved { slot, addr, delay }
+            }
             Decision::Ask { addr } => {
                 self.ask = Some(addr);
                 Step::Again
@@ -524,7 +536,13 @@ mod tests {
         let moved = Error::from_server(ServerError::new("MOVED 5 h:3"));
         assert!(matches!(
             a.failed(moved, &addr(1)),
-            Step::Moved { slot: 5, addr: a } if a == addr(3)
+            Step::Moved { slot: 5, addr: a, delay } if a == addr(3) && delay.is_zero()
+        ));
+        // A second MOVED for the same command waits a little: nodes may disagree for a while.
+        let moved = Error::from_server(ServerError::new("MOVED 5 h:1"));
+        assert!(matches!(
+            a.failed(moved, &addr(3)),
+            Step::Moved { delay, .. } if !delay.is_zero()
         ));
         let refused = Error::new(ErrorKind::NotSent, "refused");
         assert!(matches!(

@@ -209,10 +209,11 @@ impl ClusterConnection {
             match attempts.failed(err, &addr) {
                 Step::Fail(e) => return Err(e),
                 Step::Again => {}
-                Step::Moved { slot, addr } => {
+                Step::Moved { slot, addr, delay } => {
                     if self.dir.apply_moved(slot, &addr) {
                         let _ = self.refresh(generation, Some(addr));
                     }
+                    std::thread::sleep(delay);
                 }
                 Step::Wait {
                     delay,
