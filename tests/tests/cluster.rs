@@ -653,6 +653,26 @@ fn pipelines_are_grouped_per_node_and_follow_moves() {
     }
     assert_eq!(replies.get(n).unwrap(), 2);
 
+    // Typed tuples, on both connections: keys on three nodes, outputs in the caller's order.
+    let (a, b, c, d): ((), i64, Option<String>, Option<i64>) = rt
+        .block_on(con.pipe((
+            cmd::set("t:a", "x"),
+            cmd::incr("t:b"),
+            cmd::get("t:a"),
+            cmd::get("p:7"),
+        )))
+        .unwrap();
+    assert_eq!((a, b, c.as_deref(), d), ((), 1, Some("x"), Some(7)));
+    let (n, v) = sync
+        .pipe((cmd::incr("t:b"), cmd::get::<_, String>("t:a")))
+        .unwrap();
+    assert_eq!((n, v.as_str()), (2, "x"));
+    let results = sync
+        .pipe_results((cmd::lpush("t:a", ["no"]), cmd::incr("t:b")))
+        .unwrap();
+    assert_eq!(results.0.unwrap_err().code(), Some("WRONGTYPE"));
+    assert_eq!(results.1.unwrap(), 3);
+
     // Refused before sending: a command for several nodes.
     let mut p = Pipeline::new();
     p.push(cmd::dbsize());

@@ -16,7 +16,7 @@ use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::{Pipeline, Replies};
+use crate::pipeline::{Commands, Pipeline, Replies, Reply};
 use crate::value::Value;
 use crate::Command;
 use std::collections::HashMap;
@@ -208,15 +208,34 @@ impl ClusterConnection {
     /// Commands that go to several nodes (`DBSIZE`, `MGET` over slots) and blocking commands
     /// are refused before anything is sent.
     pub async fn run<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
-        let mut run = PipelineRun::new(pipeline)?;
+        let replies = self.run_batch(PipelineRun::new(pipeline)?).await?;
+        Ok(pipeline.replies(replies))
+    }
+
+    /// Runs typed commands (a tuple or `Vec`) as a cluster pipeline, as [`ClusterConnection::run`]
+    /// does, and returns their outputs; the first command that failed makes it an `Err` naming
+    /// that command (the others still ran).
+    pub async fn pipe<P: Commands>(&self, cmds: P) -> Result<P::Output> {
+        let replies = self.run_batch(PipelineRun::of(&cmds)?).await?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`ClusterConnection::pipe`], but every command's own `Result` is returned.
+    pub async fn pipe_results<P: Commands>(&self, cmds: P) -> Result<P::Results> {
+        let replies = self.run_batch(PipelineRun::of(&cmds)?).await?;
+        cmds.decode_results(&mut replies.into_iter())
+    }
+
+    async fn run_batch(&self, mut run: PipelineRun) -> Result<Vec<Reply>> {
         let groups = {
             let st = self.inner.lock();
             run.groups(&st.dir, self.inner.next_any.fetch_add(1, Ordering::Relaxed))?
         };
+        let batch = &run;
         let sent = join_all(groups.iter().map(|(addr, indices)| async move {
             let con = self.node(addr).await?;
             con.round_trip(indices.len(), |buf, _| {
-                PipelineRun::encode_group(pipeline, indices, buf);
+                batch.encode_group(indices, buf);
                 Ok(())
             })
             .await
@@ -232,7 +251,7 @@ impl ClusterConnection {
                 Err(e) => return Err(e.context(format!("cluster node {addr}"))),
             }
         }
-        let resends = run.take_resends(pipeline);
+        let resends = run.take_resends();
         let again = join_all(
             resends
                 .iter()
@@ -242,7 +261,7 @@ impl ClusterConnection {
         for ((i, _, _), r) in resends.iter().zip(again) {
             run.resent(*i, r)?;
         }
-        Ok(pipeline.replies(run.finish()?))
+        run.finish()
     }
 
     /// The shared connection to `addr`, opened on first use.

@@ -11,7 +11,7 @@ use crate::cmd::{encode, Cmd, Command};
 use crate::config::{Addr, ConnectionInfo};
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::{Pipeline, Reply};
+use crate::pipeline::{Commands, Pipeline, Reply};
 use crate::proto::ServerInfo;
 use crate::value::Value;
 use bytes::Bytes;
@@ -364,6 +364,8 @@ pub fn decode_asking<T: FromValkey>(frames: &[Bytes]) -> Result<T> {
 /// redirected or did not run: `MOVED`, `ASK`, `TRYAGAIN`, ..., or a group that was never
 /// sent).
 pub struct PipelineRun {
+    /// Each command, encoded.
+    commands: Vec<Vec<u8>>,
     slots: Vec<Option<u16>>,
     replies: Vec<Option<Reply>>,
     resend: Vec<usize>,
@@ -375,15 +377,31 @@ impl PipelineRun {
     /// fan-out such as `DBSIZE`, or keys in several slots: send those on their own).
     pub fn new(pipeline: &Pipeline) -> Result<PipelineRun> {
         let (_, info) = pipeline.encoded()?;
-        if info.blocks.is_some() {
+        let commands = (0..pipeline.len())
+            .map(|i| pipeline.command_bytes(i).to_vec())
+            .collect();
+        PipelineRun::routed(commands, info.blocks.is_some())
+    }
+
+    /// Routes a typed batch (a tuple or `Vec` of commands) like [`PipelineRun::new`].
+    pub fn of<P: Commands>(cmds: &P) -> Result<PipelineRun> {
+        let info = cmds.check(&ServerInfo::default())?;
+        let mut buf = Vec::new();
+        cmds.encode_all(&mut buf)?;
+        PipelineRun::routed(split_commands(&buf), info.blocks.is_some())
+    }
+
+    fn routed(commands: Vec<Vec<u8>>, blocks: bool) -> Result<PipelineRun> {
+        if blocks {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "a cluster pipeline cannot hold a blocking command (send it on its own);                  nothing was sent",
+                "a cluster pipeline cannot hold a blocking command (send it on its own); \
+                 nothing was sent",
             ));
         }
-        let mut slots = Vec::with_capacity(pipeline.len());
-        for i in 0..pipeline.len() {
-            let args = crate::cmd::split_encoded(pipeline.command_bytes(i));
+        let mut slots = Vec::with_capacity(commands.len());
+        for (i, c) in commands.iter().enumerate() {
+            let args = crate::cmd::split_encoded(c);
             let slot = match route_args(&args) {
                 Ok(Route::Slot(s)) => Some(s),
                 Ok(Route::AnyNode) => None,
@@ -391,8 +409,11 @@ impl PipelineRun {
                     return Err(Error::new(
                         ErrorKind::InvalidInput,
                         format!(
-                            "command {i} ({}) of the pipeline goes to several cluster nodes                              (keys in several slots, or an all-shards command): send it on its                              own; nothing was sent",
-                            pipeline.name_of(i)
+                            "command {i} ({}) of the pipeline goes to several cluster nodes \
+                             (keys in several slots, or an all-shards command): send it on \
+                             its own; nothing was sent",
+                            String::from_utf8_lossy(args.first().copied().unwrap_or_default())
+                                .to_ascii_uppercase()
                         ),
                     ))
                 }
@@ -403,8 +424,19 @@ impl PipelineRun {
         Ok(PipelineRun {
             replies: slots.iter().map(|_| None).collect(),
             slots,
+            commands,
             resend: Vec::new(),
         })
+    }
+
+    /// How many commands.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
     }
 
     /// The commands still to send, grouped by node (keyless ones go to the `any`-th primary).
@@ -434,9 +466,9 @@ impl PipelineRun {
     }
 
     /// Appends the encodings of the commands `indices` to `buf`.
-    pub fn encode_group(pipeline: &Pipeline, indices: &[usize], buf: &mut Vec<u8>) {
+    pub fn encode_group(&self, indices: &[usize], buf: &mut Vec<u8>) {
         for &i in indices {
-            buf.extend_from_slice(pipeline.command_bytes(i));
+            buf.extend_from_slice(&self.commands[i]);
         }
     }
 
@@ -464,7 +496,7 @@ impl PipelineRun {
 
     /// The commands to send again on their own (routed, redirected and retried like any
     /// command), with their slots; the list is emptied.
-    pub fn take_resends(&mut self, pipeline: &Pipeline) -> Vec<(usize, Option<u16>, Cmd)> {
+    pub fn take_resends(&mut self) -> Vec<(usize, Option<u16>, Cmd)> {
         let mut resend = std::mem::take(&mut self.resend);
         resend.sort_unstable();
         resend.dedup();
@@ -472,7 +504,7 @@ impl PipelineRun {
             .into_iter()
             .map(|i| {
                 let mut c = Cmd::default();
-                for a in crate::cmd::split_encoded(pipeline.command_bytes(i)) {
+                for a in crate::cmd::split_encoded(&self.commands[i]) {
                     c.push_arg(a);
                 }
                 (i, self.slots[i], c)
@@ -501,6 +533,32 @@ impl PipelineRun {
             .map(|r| r.ok_or_else(|| Error::protocol("internal: a pipeline reply is missing")))
             .collect()
     }
+}
+
+/// The commands of a buffer of encoded commands (`*N` arrays of bulk strings, as `encode`
+/// writes them), each as its own bytes.
+fn split_commands(mut buf: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let len = encoded_len(buf).unwrap_or(buf.len());
+        out.push(buf[..len].to_vec());
+        buf = &buf[len..];
+    }
+    out
+}
+
+/// The length of the first encoded command in `buf`.
+fn encoded_len(buf: &[u8]) -> Option<usize> {
+    let line = |at: usize| -> Option<(i64, usize)> {
+        let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((crate::resp::parse_i64(buf.get(at + 1..end)?)?, end + 2))
+    };
+    let (n, mut at) = line(0)?;
+    for _ in 0..n {
+        let (len, start) = line(at)?;
+        at = start + usize::try_from(len).ok()? + 2;
+    }
+    (at <= buf.len()).then_some(at)
 }
 
 impl Part {
@@ -649,7 +707,7 @@ mod tests {
             "keyless ECHO goes to the first primary"
         );
         let mut buf = Vec::new();
-        PipelineRun::encode_group(&p, &groups[0].1, &mut buf);
+        run.encode_group(&groups[0].1, &mut buf);
         assert!(buf.starts_with(b"*3\r\n$3\r\nSET"));
         run.answered(
             &[0, 2],
@@ -660,7 +718,7 @@ mod tests {
             &addr(2),
         );
         run.not_sent(&[1, 3]);
-        let resends = run.take_resends(&p);
+        let resends = run.take_resends();
         let idx: Vec<usize> = resends.iter().map(|r| r.0).collect();
         assert_eq!(idx, [1, 2, 3]);
         assert_eq!(resends[1].1, Some(crate::routing::slot(b"foo")));
@@ -689,6 +747,22 @@ mod tests {
                 "{name} must be refused"
             );
         }
+    }
+
+    #[test]
+    fn typed_batches_split_into_their_commands() {
+        let run = PipelineRun::of(&(
+            crate::cmd::set("a", "1"),
+            crate::cmd::get::<_, String>("b"),
+            Cmd::new("ECHO").arg("x\r\n*3"),
+        ))
+        .unwrap();
+        assert_eq!(run.len(), 3);
+        assert_eq!(run.slots[0], Some(crate::routing::slot(b"a")));
+        assert_eq!(run.slots[2], None);
+        assert_eq!(crate::cmd::split_encoded(&run.commands[2])[1], b"x\r\n*3");
+        let refused = PipelineRun::of(&(crate::cmd::get::<_, String>("a"), crate::cmd::dbsize()));
+        assert!(refused.is_err_and(|e| e.kind() == ErrorKind::InvalidInput));
     }
 
     fn run_fails_on_unclear() -> bool {

@@ -15,7 +15,7 @@ use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::{Pipeline, Replies};
+use crate::pipeline::{Commands, Pipeline, Replies, Reply};
 use crate::value::Value;
 use crate::Command;
 use bytes::Bytes;
@@ -127,7 +127,26 @@ impl ClusterConnection {
     /// [`crate::aio::ClusterConnection::run`].
     pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         self.refresh_if_due();
-        let mut run = PipelineRun::new(pipeline)?;
+        let replies = self.run_batch(PipelineRun::new(pipeline)?)?;
+        Ok(pipeline.replies(replies))
+    }
+
+    /// Runs typed commands (a tuple or `Vec`) as a cluster pipeline and returns their outputs;
+    /// outcomes as for [`crate::aio::ClusterConnection::pipe`].
+    pub fn pipe<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
+        self.refresh_if_due();
+        let replies = self.run_batch(PipelineRun::of(&cmds)?)?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`ClusterConnection::pipe`], but every command's own `Result` is returned.
+    pub fn pipe_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
+        self.refresh_if_due();
+        let replies = self.run_batch(PipelineRun::of(&cmds)?)?;
+        cmds.decode_results(&mut replies.into_iter())
+    }
+
+    fn run_batch(&mut self, mut run: PipelineRun) -> Result<Vec<Reply>> {
         self.next_any = self.next_any.wrapping_add(1);
         let groups = run.groups(&self.dir, self.next_any)?;
         for (addr, indices) in &groups {
@@ -135,7 +154,7 @@ impl ClusterConnection {
                 con.connected()?;
                 let (_, buf) = con.server_and_wbuf();
                 buf.clear();
-                PipelineRun::encode_group(pipeline, indices, buf);
+                run.encode_group(indices, buf);
                 let mut frames = Vec::with_capacity(indices.len());
                 let r = con.round_trip(indices.len(), None, |f| frames.push(f));
                 con.server_and_wbuf().1.clear();
@@ -150,11 +169,11 @@ impl ClusterConnection {
                 Err(e) => return Err(e.context(format!("cluster node {addr}"))),
             }
         }
-        for (i, slot, cmd) in run.take_resends(pipeline) {
+        for (i, slot, cmd) in run.take_resends() {
             let r = self.send_routed::<Cmd, Value>(slot, &cmd);
             run.resent(i, r)?;
         }
-        Ok(pipeline.replies(run.finish()?))
+        run.finish()
     }
 
     /// The connection to `addr`, opened on first use.
