@@ -885,3 +885,47 @@ fn an_idle_client_learns_a_failover_from_the_periodic_refresh() {
         Some(node_addr(&cluster, 3))
     );
 }
+
+#[test]
+fn transactions_run_on_one_slot_and_follow_a_move_whole() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let rt = runtime();
+    let con = rt.block_on(client.get_async_connection()).unwrap();
+    let mut sync = client.get_connection().unwrap();
+    let s = slot(b"u");
+    let owner = cluster.primary_of(s).unwrap();
+    let other = (owner + 1) % 3;
+
+    let (a, n, v): ((), i64, Option<String>) = rt
+        .block_on(con.transaction((cmd::set("{u}a", "1"), cmd::incr("{u}n"), cmd::get("{u}a"))))
+        .unwrap();
+    assert_eq!((a, n, v.as_deref()), ((), 1, Some("1")));
+
+    // Keys in two slots: refused, nothing sent.
+    let e = rt
+        .block_on(con.transaction((cmd::set("a", "1"), cmd::incr("b"))))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(rt.block_on(con.send(cmd::exists(["a", "b"]))).unwrap(), 0);
+
+    // The slot moves behind both connections' backs: the queued commands come back MOVED,
+    // EXEC aborts, and the whole transaction runs again on the new owner, once.
+    cluster.migrate_slot(s, owner, other).unwrap();
+    let (n, v): (i64, Option<String>) = rt
+        .block_on(con.transaction((cmd::incr("{u}n"), cmd::get("{u}a"))))
+        .unwrap();
+    assert_eq!((n, v.as_deref()), (2, Some("1")));
+    let (n,): (i64,) = sync.transaction((cmd::incr("{u}n"),)).unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        con.slot_map().primary_addr(s, false),
+        Some(node_addr(&cluster, other))
+    );
+    // A failing command inside keeps its own error; the others ran.
+    let (set, wrong) = sync
+        .transaction_results((cmd::set("{u}l", "x"), cmd::lpush("{u}l", ["y"])))
+        .unwrap();
+    set.unwrap();
+    assert_eq!(wrong.unwrap_err().code(), Some("WRONGTYPE"));
+}

@@ -5,8 +5,8 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, PipelineRun, ReadFrom, Settings, Step,
+    decode_asking, encode_asking, node_info, seed_addr, transaction_redirect, unreachable, usable,
+    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -16,7 +16,7 @@ use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::{Commands, Pipeline, Replies, Reply};
+use crate::pipeline::{encode_batch, transaction_replies, Commands, Pipeline, Replies, Reply};
 use crate::value::Value;
 use crate::Command;
 use std::collections::HashMap;
@@ -331,35 +331,110 @@ impl ClusterConnection {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            match attempts.failed(err, &addr) {
-                Step::Fail(e) => return Err(e),
-                Step::Again => {}
-                Step::Moved { slot, addr, delay } => {
-                    let refresh = self.inner.lock().dir.apply_moved(slot, &addr);
-                    if refresh {
-                        let this = self.clone();
-                        tokio::spawn(async move {
-                            let _ = this.refresh(generation, Some(addr), None).await;
-                        });
-                    }
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
-                    }
+            self.after(attempts.failed(err, &addr), &addr, generation)
+                .await?;
+        }
+    }
+
+    /// Does what a failed attempt's step says (apply a `MOVED`, forget an unreachable node,
+    /// refresh, wait); `Err` when the error goes to the caller.
+    async fn after(&self, step: Step, addr: &NodeAddr, generation: u64) -> Result<()> {
+        match step {
+            Step::Fail(e) => return Err(e),
+            Step::Again => {}
+            Step::Moved {
+                slot,
+                addr: to,
+                delay,
+            } => {
+                let refresh = self.inner.lock().dir.apply_moved(slot, &to);
+                if refresh {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let _ = this.refresh(generation, Some(to), None).await;
+                    });
                 }
-                Step::Wait {
-                    delay,
-                    refresh,
-                    forget,
-                } => {
-                    if forget {
-                        self.inner.lock().nodes.remove(&addr);
-                    }
-                    if refresh {
-                        let _ = self.refresh(generation, None, None).await;
-                    }
+                if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
             }
+            Step::Wait {
+                delay,
+                refresh,
+                forget,
+            } => {
+                if forget {
+                    self.inner.lock().nodes.remove(addr);
+                }
+                if refresh {
+                    // A failed refresh is not the caller's error: the next attempt will tell.
+                    let _ = self.refresh(generation, None, None).await;
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs typed commands as a transaction (`MULTI` ... `EXEC`, contiguous on the wire) on
+    /// the primary of their one slot; keys in several slots are refused before sending. A
+    /// command refused at queue time with `MOVED`, `ASK` or `TRYAGAIN` means nothing ran
+    /// (`EXECABORT`): the whole transaction goes again, to the slot's owner, as the retry
+    /// policy allows. Other outcomes as for [`MultiplexedConnection::transaction`].
+    pub async fn transaction<P: Commands>(&self, cmds: P) -> Result<P::Output> {
+        let replies = self.run_transaction(&cmds).await?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`ClusterConnection::transaction`], but every command's own `Result` is returned.
+    pub async fn transaction_results<P: Commands>(&self, cmds: P) -> Result<P::Results> {
+        let replies = self.run_transaction(&cmds).await?;
+        cmds.decode_results(&mut replies.into_iter())
+    }
+
+    async fn run_transaction<P: Commands>(&self, cmds: &P) -> Result<Vec<Reply>> {
+        let slot = PipelineRun::of(cmds)?.single_slot()?;
+        let n = cmds.len();
+        let mut attempts = Attempts::new(self.inner.retry);
+        loop {
+            let (next, generation) = {
+                let st = self.inner.lock();
+                let owner = match slot {
+                    Some(s) => st.dir.primary(s),
+                    None => st
+                        .dir
+                        .any_primary(self.inner.next_any.fetch_add(1, Ordering::Relaxed)),
+                };
+                (attempts.next(owner), st.dir.generation())
+            };
+            let addr = match next {
+                // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None, None).await;
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            let sent = match self.node(&addr).await {
+                Ok(con) => {
+                    con.round_trip(n + 2, |buf, server| {
+                        encode_batch(cmds, true, server, buf).map(|_| ())
+                    })
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            let err = match sent {
+                Ok(frames) => match transaction_redirect(&frames, &addr) {
+                    None => return transaction_replies(frames, n, |i| cmds.name_of(i)),
+                    Some(e) => e,
+                },
+                Err(e) => e,
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)
+                .await?;
         }
     }
 

@@ -434,6 +434,23 @@ impl PipelineRun {
         self.commands.len()
     }
 
+    /// The one slot a transaction of these commands runs on (`None`: keyless, any primary).
+    /// Keys in several slots are refused (`InvalidInput`): `MULTI` runs on one node.
+    pub fn single_slot(&self) -> Result<Option<u16>> {
+        let mut slots = self.slots.iter().flatten();
+        let first = slots.next().copied();
+        match (first, slots.find(|&&s| Some(s) != first)) {
+            (Some(a), Some(b)) => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a cluster transaction runs on one node, but its keys hash to slots {a} and \
+                     {b} (use a hash tag: {{user1}}.a, {{user1}}.b); nothing was sent"
+                ),
+            )),
+            _ => Ok(first),
+        }
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
@@ -533,6 +550,29 @@ impl PipelineRun {
             .map(|r| r.ok_or_else(|| Error::protocol("internal: a pipeline reply is missing")))
             .collect()
     }
+}
+
+/// A transaction's replies (`MULTI`, one per queued command, `EXEC`) as the node that ran it
+/// at `from` sent them: when a command was refused at queue time with a redirect (`MOVED`,
+/// `TRYAGAIN`, ...), nothing ran (`EXECABORT`) and the whole transaction may go again: that
+/// error, for [`Attempts::failed`]. An `ASK` becomes a `TRYAGAIN` (the transaction waits for
+/// the migration to end rather than split across nodes).
+pub fn transaction_redirect(frames: &[Bytes], from: &NodeAddr) -> Option<Error> {
+    let queued = frames.get(1..frames.len().saturating_sub(1))?;
+    queued.iter().find_map(|frame| {
+        if !matches!(frame.first(), Some(b'-' | b'!')) {
+            return None;
+        }
+        let Ok(Value::ServerError(e)) = crate::proto::decode_value(frame) else {
+            return None;
+        };
+        match Redirect::parse(&e.message(), from)? {
+            Redirect::Ask { slot, .. } => Some(Error::from_server(crate::value::ServerError::new(
+                format!("TRYAGAIN slot {slot} is migrating; the transaction waits"),
+            ))),
+            _ => Some(Error::from_server(e)),
+        }
+    })
 }
 
 /// The commands of a buffer of encoded commands (`*N` arrays of bulk strings, as `encode`
@@ -763,6 +803,41 @@ mod tests {
         assert_eq!(crate::cmd::split_encoded(&run.commands[2])[1], b"x\r\n*3");
         let refused = PipelineRun::of(&(crate::cmd::get::<_, String>("a"), crate::cmd::dbsize()));
         assert!(refused.is_err_and(|e| e.kind() == ErrorKind::InvalidInput));
+    }
+
+    #[test]
+    fn transactions_stay_on_one_slot_and_redirects_retry_them_whole() {
+        let one = PipelineRun::of(&(
+            crate::cmd::set("{u}a", "1"),
+            crate::cmd::incr("{u}b"),
+            crate::cmd::ping(),
+        ));
+        // PING is all_shards: refused like any fan-out in a batch.
+        assert!(one.is_err());
+        let one = PipelineRun::of(&(crate::cmd::set("{u}a", "1"), crate::cmd::incr("{u}b")));
+        assert_eq!(
+            one.unwrap().single_slot().unwrap(),
+            Some(crate::routing::slot(b"u"))
+        );
+        let two = PipelineRun::of(&(crate::cmd::set("a", "1"), crate::cmd::incr("b"))).unwrap();
+        assert_eq!(
+            two.single_slot().unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        let frames = |queued: &'static [u8]| {
+            vec![
+                Bytes::from_static(b"+OK\r\n"),
+                Bytes::from_static(b"+QUEUED\r\n"),
+                Bytes::from_static(queued),
+                Bytes::from_static(b"-EXECABORT Transaction discarded\r\n"),
+            ]
+        };
+        let moved = transaction_redirect(&frames(b"-MOVED 5 h:2\r\n"), &addr(1)).unwrap();
+        assert!(moved.is_moved());
+        let ask = transaction_redirect(&frames(b"-ASK 5 h:2\r\n"), &addr(1)).unwrap();
+        assert!(ask.is_try_again());
+        assert!(transaction_redirect(&frames(b"-ERR wrong\r\n"), &addr(1)).is_none());
+        assert!(transaction_redirect(&frames(b"+QUEUED\r\n"), &addr(1)).is_none());
     }
 
     fn run_fails_on_unclear() -> bool {

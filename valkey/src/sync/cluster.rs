@@ -4,8 +4,8 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, seed_addr, unreachable, usable, Attempts, Directory,
-    Next, PipelineRun, ReadFrom, Settings, Step,
+    decode_asking, encode_asking, node_info, seed_addr, transaction_redirect, unreachable, usable,
+    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -15,7 +15,7 @@ use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
 use crate::convert::FromValkey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::{Commands, Pipeline, Replies, Reply};
+use crate::pipeline::{encode_batch, transaction_replies, Commands, Pipeline, Replies, Reply};
 use crate::value::Value;
 use crate::Command;
 use bytes::Bytes;
@@ -225,29 +225,97 @@ impl ClusterConnection {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            match attempts.failed(err, &addr) {
-                Step::Fail(e) => return Err(e),
-                Step::Again => {}
-                Step::Moved { slot, addr, delay } => {
-                    if self.dir.apply_moved(slot, &addr) {
-                        let _ = self.refresh(generation, Some(addr));
-                    }
-                    std::thread::sleep(delay);
+            self.after(attempts.failed(err, &addr), &addr, generation)?;
+        }
+    }
+
+    /// Does what a failed attempt's step says (apply a `MOVED`, forget an unreachable node,
+    /// refresh, wait); `Err` when the error goes to the caller.
+    fn after(&mut self, step: Step, addr: &NodeAddr, generation: u64) -> Result<()> {
+        match step {
+            Step::Fail(e) => return Err(e),
+            Step::Again => {}
+            Step::Moved {
+                slot,
+                addr: to,
+                delay,
+            } => {
+                if self.dir.apply_moved(slot, &to) {
+                    let _ = self.refresh(generation, Some(to));
                 }
-                Step::Wait {
-                    delay,
-                    refresh,
-                    forget,
-                } => {
-                    if forget {
-                        self.nodes.remove(&addr);
-                    }
-                    if refresh {
-                        let _ = self.refresh(generation, None);
-                    }
-                    std::thread::sleep(delay);
-                }
+                std::thread::sleep(delay);
             }
+            Step::Wait {
+                delay,
+                refresh,
+                forget,
+            } => {
+                if forget {
+                    self.nodes.remove(addr);
+                }
+                if refresh {
+                    // A failed refresh is not the caller's error: the next attempt will tell.
+                    let _ = self.refresh(generation, None);
+                }
+                std::thread::sleep(delay);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs typed commands as a transaction on the primary of their one slot; outcomes as for
+    /// [`crate::aio::ClusterConnection::transaction`].
+    pub fn transaction<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
+        let replies = self.run_transaction(&cmds)?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`ClusterConnection::transaction`], but every command's own `Result` is returned.
+    pub fn transaction_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
+        let replies = self.run_transaction(&cmds)?;
+        cmds.decode_results(&mut replies.into_iter())
+    }
+
+    fn run_transaction<P: Commands>(&mut self, cmds: &P) -> Result<Vec<Reply>> {
+        self.refresh_if_due();
+        let slot = PipelineRun::of(cmds)?.single_slot()?;
+        let n = cmds.len();
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            self.next_any = self.next_any.wrapping_add(1);
+            let owner = match slot {
+                Some(s) => self.dir.primary(s),
+                None => self.dir.any_primary(self.next_any),
+            };
+            let generation = self.dir.generation();
+            let addr = match attempts.next(owner) {
+                // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            let sent = self.node(&addr).and_then(|con| {
+                con.connected()?;
+                let (server, buf) = con.server_and_wbuf();
+                buf.clear();
+                encode_batch(cmds, true, server, buf)?;
+                let mut frames = Vec::with_capacity(n + 2);
+                let r = con.round_trip(n + 2, None, |f| frames.push(f));
+                con.server_and_wbuf().1.clear();
+                r.map(|()| frames)
+            });
+            let err = match sent {
+                Ok(frames) => match transaction_redirect(&frames, &addr) {
+                    None => return transaction_replies(frames, n, |i| cmds.name_of(i)),
+                    Some(e) => e,
+                },
+                Err(e) => e,
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)?;
         }
     }
 
