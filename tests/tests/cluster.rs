@@ -929,3 +929,45 @@ fn transactions_run_on_one_slot_and_follow_a_move_whole() {
     set.unwrap();
     assert_eq!(wrong.unwrap_err().code(), Some("WRONGTYPE"));
 }
+
+#[test]
+fn arguments_routed_as_keys_reach_their_slot_clusterscan_and_spublish() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let rt = runtime();
+    let con = rt.block_on(client.get_async_connection()).unwrap();
+    for i in 0..500 {
+        rt.block_on(con.send(cmd::set(format!("cs:{i}"), i)))
+            .unwrap();
+    }
+    // CLUSTERSCAN's cursor carries a hash tag naming the slot it is at: each call goes to that
+    // slot's owner, and the scan visits every primary.
+    let mut cursor = "0".to_owned();
+    let mut seen = std::collections::HashSet::new();
+    let mut calls = 0;
+    loop {
+        let (next, keys): (String, Vec<String>) = rt
+            .block_on(con.send(cmd::clusterscan(cursor.as_str()).count(1000)))
+            .unwrap();
+        calls += 1;
+        seen.extend(keys);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 500, "after {calls} calls");
+    // SPUBLISH goes to the owner of the shard channel's slot.
+    for node in cluster.nodes() {
+        node.command(&["CONFIG", "RESETSTAT"]).unwrap();
+    }
+    let receivers = rt.block_on(con.send(cmd::spublish("news", "hi"))).unwrap();
+    assert_eq!(receivers, 0);
+    let owner = cluster.primary_of(slot(b"news")).unwrap();
+    let stats = cluster.nodes()[owner]
+        .command(&["INFO", "commandstats"])
+        .unwrap()
+        .as_text()
+        .unwrap();
+    assert!(stats.contains("cmdstat_spublish:calls=1,"), "{stats}");
+}

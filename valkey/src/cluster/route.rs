@@ -138,6 +138,14 @@ pub fn route<C: CommandKeys + ?Sized>(cmd: &C) -> Result<Route> {
         }
         return Err(cross_slot(meta, &keys));
     }
+    if meta.key_specs.iter().any(|s| s.flags.contains(&"NOT_KEY")) {
+        // Routed by an argument that is not a key (a shard channel, a CLUSTERSCAN cursor).
+        let args = crate::cmd::args(cmd);
+        let positions = routing::routing_positions_for(meta, &args)?;
+        if let routing::SlotRoute::Slot(s) = routing::slot_route(&args, &positions) {
+            return Ok(Route::Slot(s));
+        }
+    }
     keyless(meta)
 }
 
@@ -150,7 +158,7 @@ pub fn route_args<A: AsRef<[u8]>>(args: &[A]) -> Result<Route> {
         )
     })?;
     crate::proto::session::refuse_shared(meta)?;
-    let positions = routing::key_positions_for(meta, args)?;
+    let positions = routing::routing_positions_for(meta, args)?;
     match routing::slot_route(args, &positions) {
         routing::SlotRoute::Slot(s) => Ok(Route::Slot(s)),
         routing::SlotRoute::Keyless => keyless(meta),
@@ -490,6 +498,19 @@ mod tests {
         );
         assert_eq!(route_args(&["get", "foo"]).unwrap(), Route::Slot(12182));
         assert_eq!(route_args(&["ECHO", "x"]).unwrap(), Route::AnyNode);
+        // Not keys, but routed as keys: a shard channel, a CLUSTERSCAN cursor's hash tag.
+        assert_eq!(
+            route(&Cmd::new("SPUBLISH").arg("chan").arg("m")).unwrap(),
+            Route::Slot(slot(b"chan"))
+        );
+        assert_eq!(
+            route_args(&["SPUBLISH", "chan", "m"]).unwrap(),
+            Route::Slot(slot(b"chan"))
+        );
+        assert_eq!(
+            route(&Cmd::new("CLUSTERSCAN").arg("0-{06S}-0")).unwrap(),
+            Route::Slot(slot(b"06S"))
+        );
     }
 
     #[test]
