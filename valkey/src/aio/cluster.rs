@@ -376,6 +376,69 @@ impl ClusterConnection {
         Ok(())
     }
 
+    /// Writes the commands and waits until the server confirms them as `durability` asks
+    /// (`WAIT` / `WAITAOF`), on a dedicated connection to the primary of their one slot (keys in
+    /// several slots are refused before sending); returns their outputs and the
+    /// acknowledgements, as [`MultiplexedConnection::pipe_durable`] does. Until the commands
+    /// are written, an unreachable node or a missing primary is waited out and retried like any
+    /// command; once written they are never sent again: a `MOVED`/`ASK` reply (the batch did
+    /// not run) is returned to the caller, retry-safe, with the slot map updated.
+    pub async fn pipe_durable<P: Commands>(
+        &self,
+        cmds: P,
+        durability: crate::pipeline::Durability,
+    ) -> Result<(P::Output, crate::pipeline::Acks)> {
+        let slot = PipelineRun::of(&cmds)?.single_slot()?;
+        let mut attempts = Attempts::new(self.inner.retry);
+        loop {
+            let (next, generation) = {
+                let st = self.inner.lock();
+                let owner = match slot {
+                    Some(s) => st.dir.primary(s),
+                    None => st
+                        .dir
+                        .any_primary(self.inner.next_any.fetch_add(1, Ordering::Relaxed)),
+                };
+                (attempts.next(owner), st.dir.generation())
+            };
+            let addr = match next {
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None, None).await;
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            // Opening the node's connection and its dedicated one sends nothing of ours.
+            let dedicated = match self.node(&addr).await {
+                Ok(con) => con
+                    .take_dedicated()
+                    .await
+                    .map_err(|e| unreachable(&addr, e)),
+                Err(e) => Err(e),
+            };
+            let d = match dedicated {
+                Ok(d) => d,
+                Err(e) => {
+                    self.after(attempts.failed(e, &addr), &addr, generation)
+                        .await?;
+                    continue;
+                }
+            };
+            let r = d.con.pipe_durable(cmds, durability).await;
+            d.give_back();
+            if let Err(e) = &r {
+                if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
+                    crate::cluster::Redirect::from_error(e, &addr)
+                {
+                    self.inner.lock().dir.apply_moved(slot, &to);
+                }
+            }
+            return r;
+        }
+    }
+
     /// Runs typed commands as a transaction (`MULTI` ... `EXEC`, contiguous on the wire) on
     /// the primary of their one slot; keys in several slots are refused before sending. A
     /// command refused at queue time with `MOVED`, `ASK` or `TRYAGAIN` means nothing ran
