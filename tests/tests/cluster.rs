@@ -428,8 +428,6 @@ impl Outcome {
 }
 
 /// What the writers saw through a fault.
-#[derive(Debug)]
-#[allow(dead_code)] // Printed whole.
 struct Outcome {
     /// The client's slot map at the end (printed as its version and shards).
     map: Arc<valkey::cluster::SlotMap>,
