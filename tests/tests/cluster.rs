@@ -513,6 +513,16 @@ fn blocking_cluster_connection_routes_follows_moves_and_failover() {
     let e = con.send(cmd::rename("s:1", "s:2")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 
+    // A durable write: on the key's primary, acknowledged by its replica.
+    let durability = valkey::pipeline::Durability::Replicas {
+        count: 1,
+        timeout: Duration::from_secs(5),
+    };
+    let ((len,), acks) = con
+        .pipe_durable((cmd::rpush("d:list", ["a"]),), durability)
+        .unwrap();
+    assert_eq!((len, acks.replicas), (1, 1));
+
     // ASK while the slot of "foo" moves, MOVED after.
     let slot = 12182;
     con.send(cmd::set("foo", "1")).unwrap();

@@ -263,6 +263,56 @@ impl ClusterConnection {
         Ok(())
     }
 
+    /// Writes the commands and waits for `durability` (`WAIT` / `WAITAOF`) on the connection
+    /// to the primary of their one slot (this connection is not shared, so `WAIT` counts just
+    /// these writes); outcomes as for [`crate::aio::ClusterConnection::pipe_durable`].
+    pub fn pipe_durable<P: Commands>(
+        &mut self,
+        cmds: P,
+        durability: crate::pipeline::Durability,
+    ) -> Result<(P::Output, crate::pipeline::Acks)> {
+        self.refresh_if_due();
+        let slot = PipelineRun::of(&cmds)?.single_slot()?;
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            self.next_any = self.next_any.wrapping_add(1);
+            let owner = match slot {
+                Some(s) => self.dir.primary(s),
+                None => self.dir.any_primary(self.next_any),
+            };
+            let generation = self.dir.generation();
+            let addr = match attempts.next(owner) {
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            // A socket first: until then nothing of ours is written, and retrying is safe.
+            let con = match self
+                .node(&addr)
+                .and_then(|con| con.connected().map(|()| con))
+            {
+                Ok(con) => con,
+                Err(e) => {
+                    self.after(attempts.failed(e, &addr), &addr, generation)?;
+                    continue;
+                }
+            };
+            let r = con.pipe_durable(cmds, durability);
+            if let Err(e) = &r {
+                if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
+                    crate::cluster::Redirect::from_error(e, &addr)
+                {
+                    self.dir.apply_moved(slot, &to);
+                }
+            }
+            return r;
+        }
+    }
+
     /// Runs typed commands as a transaction on the primary of their one slot; outcomes as for
     /// [`crate::aio::ClusterConnection::transaction`].
     pub fn transaction<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
