@@ -334,6 +334,251 @@ impl Cluster {
     }
 }
 
+/// How `CLUSTER FAILOVER` is asked of a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailoverMode {
+    /// Graceful: the primary stops writes, the replica catches up, then takes over.
+    Graceful,
+    /// `FORCE`: without the primary's agreement, but with an election.
+    Force,
+    /// `TAKEOVER`: without agreement nor election (bumps the epoch itself).
+    Takeover,
+}
+
+impl Cluster {
+    /// Kills node `i` (SIGKILL), as a crash.
+    pub fn kill_node(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Stops node `i` (SIGSTOP): it keeps its sockets and answers nothing.
+    pub fn pause_node(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].pause()
+    }
+
+    /// Continues node `i` after [`Cluster::pause_node`].
+    pub fn resume_node(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].resume()
+    }
+
+    /// The index of the node listening on `port`.
+    pub fn node_by_port(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.port() == port)
+    }
+
+    /// The index of the node whose cluster id is `id`.
+    pub fn node_by_id(&self, id: &str) -> Option<usize> {
+        self.ids.iter().position(|i| i == id)
+    }
+
+    /// The node that serves `slot` as primary, as every running node sees it (an error while
+    /// their views differ or nobody owns it).
+    pub fn primary_of(&self, slot: u16) -> Result<usize> {
+        let mut owner = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.is_paused() || node.pid().is_none() {
+                continue;
+            }
+            let view = text(&node.command(&["CLUSTER", "NODES"])?, "CLUSTER NODES")?;
+            let here = owner_in_view(&view, slot).and_then(|id| self.node_by_id(&id));
+            match (owner, here) {
+                (_, None) => {
+                    return Err(HarnessError::new(format!(
+                        "node {i} sees no primary for slot {slot}"
+                    )))
+                }
+                (None, Some(h)) => owner = Some(h),
+                (Some(o), Some(h)) if o == h => {}
+                (Some(o), Some(h)) => {
+                    return Err(HarnessError::new(format!(
+                        "nodes disagree on slot {slot}: node {o} or node {h}"
+                    )))
+                }
+            }
+        }
+        owner.ok_or_else(|| HarnessError::new("no running node"))
+    }
+
+    /// Waits until every running node agrees that a node other than `old` is the primary of
+    /// `slot` and says `cluster_state:ok`; returns it. For after a kill or a failover.
+    pub fn wait_for_new_primary(&self, slot: u16, old: usize) -> Result<usize> {
+        let deadline = Instant::now() + self.options.ready_timeout;
+        let mut found = None;
+        self.wait_for("a new primary", deadline, |cluster| {
+            let owner = cluster.primary_of(slot)?;
+            if owner == old {
+                return Ok(false);
+            }
+            let ok = cluster.all_nodes(|_, con| {
+                let info = text(&con.command_ok(&["CLUSTER", "INFO"])?, "CLUSTER INFO")?;
+                Ok(info_field(&info, "cluster_state") == Some("ok"))
+            })?;
+            found = Some(owner);
+            Ok(ok)
+        })?;
+        found.ok_or_else(|| HarnessError::new("no new primary"))
+    }
+
+    /// Asks replica node `replica` to take over from its primary (`CLUSTER FAILOVER`) and waits
+    /// until every running node sees it as the primary of the slots it replicated.
+    pub fn failover(&self, replica: usize, mode: FailoverMode) -> Result<()> {
+        let mut args = vec!["CLUSTER", "FAILOVER"];
+        match mode {
+            FailoverMode::Graceful => {}
+            FailoverMode::Force => args.push("FORCE"),
+            FailoverMode::Takeover => args.push("TAKEOVER"),
+        }
+        let node = &self.nodes[replica];
+        let view = text(&node.command(&["CLUSTER", "NODES"])?, "CLUSTER NODES")?;
+        let primary_id = view
+            .lines()
+            .find(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("myself")))
+            .and_then(|l| l.split(' ').nth(3))
+            .filter(|id| *id != "-")
+            .ok_or_else(|| HarnessError::new(format!("node {replica} is not a replica")))?
+            .to_owned();
+        let old = self
+            .node_by_id(&primary_id)
+            .ok_or_else(|| HarnessError::new("unknown primary"))?;
+        let slot = self.any_slot_of(old)?;
+        node.command(&args)?;
+        let new = self.wait_for_new_primary(slot, old)?;
+        if new != replica {
+            return Err(HarnessError::new(format!(
+                "node {new}, not {replica}, took over slot {slot}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A slot node `i` serves as primary now.
+    pub fn any_slot_of(&self, i: usize) -> Result<u16> {
+        let view = text(
+            &self.nodes[i].command(&["CLUSTER", "NODES"])?,
+            "CLUSTER NODES",
+        )?;
+        view.lines()
+            .find(|l| l.starts_with(self.ids[i].as_str()))
+            .and_then(|l| {
+                l.split(' ')
+                    .skip(8)
+                    .find_map(|r| parse_range(r).map(|r| r.0))
+            })
+            .ok_or_else(|| HarnessError::new(format!("node {i} serves no slot")))
+    }
+
+    /// First step of moving `slot` from node `from` to node `to`: `SETSLOT IMPORTING` on the
+    /// target, `MIGRATING` on the source. Keys not yet moved stay on the source; a client asking
+    /// the source for a moved (or new) key gets `ASK`.
+    pub fn begin_slot_migration(&self, slot: u16, from: usize, to: usize) -> Result<()> {
+        let slot_s = slot.to_string();
+        self.nodes[to].command(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &self.ids[from]])?;
+        self.nodes[from].command(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &self.ids[to]])?;
+        Ok(())
+    }
+
+    /// Moves up to `max` keys of `slot` from node `from` to node `to` with `MIGRATE`; returns
+    /// how many were moved (0: none left).
+    pub fn migrate_slot_keys(
+        &self,
+        slot: u16,
+        from: usize,
+        to: usize,
+        max: usize,
+    ) -> Result<usize> {
+        let source = &self.nodes[from];
+        let keys = source.command(&[
+            "CLUSTER".to_owned(),
+            "GETKEYSINSLOT".to_owned(),
+            slot.to_string(),
+            max.to_string(),
+        ])?;
+        let keys: Vec<Vec<u8>> = keys
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k.as_bytes().map(<[u8]>::to_vec))
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let target = &self.nodes[to];
+        let mut args: Vec<Vec<u8>> = ["MIGRATE", HOST, &target.port().to_string(), "", "0", "5000"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        if let Some(password) = target.password() {
+            args.push(b"AUTH".to_vec());
+            args.push(password.as_bytes().to_vec());
+        }
+        args.push(b"KEYS".to_vec());
+        args.extend(keys.iter().cloned());
+        source.command(&args)?;
+        Ok(keys.len())
+    }
+
+    /// Last step of a slot move: `SETSLOT slot NODE to` on the target, the source, then every
+    /// other running node. Clients asking the source now get `MOVED`.
+    pub fn finish_slot_migration(&self, slot: u16, from: usize, to: usize) -> Result<()> {
+        let slot_s = slot.to_string();
+        let set = ["CLUSTER", "SETSLOT", &slot_s, "NODE", &self.ids[to]];
+        self.nodes[to].command(&set)?;
+        self.nodes[from].command(&set)?;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if i == from || i == to || node.is_paused() || node.pid().is_none() {
+                continue;
+            }
+            // A replica answers with an error for a slot it does not own; the primaries'
+            // gossip tells it anyway.
+            let _ = node.command(&set);
+        }
+        Ok(())
+    }
+
+    /// Moves `slot` and all its keys from node `from` to node `to` (the three steps above);
+    /// returns how many keys moved.
+    pub fn migrate_slot(&self, slot: u16, from: usize, to: usize) -> Result<usize> {
+        self.begin_slot_migration(slot, from, to)?;
+        let mut moved = 0;
+        loop {
+            let n = self.migrate_slot_keys(slot, from, to, 100)?;
+            if n == 0 {
+                break;
+            }
+            moved += n;
+        }
+        self.finish_slot_migration(slot, from, to)?;
+        Ok(moved)
+    }
+}
+
+/// The id of the primary serving `slot` in a `CLUSTER NODES` text.
+fn owner_in_view(view: &str, slot: u16) -> Option<String> {
+    view.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let is_primary = fields
+            .get(2)
+            .is_some_and(|f| f.contains("master") && !f.contains("fail"));
+        let serves = fields
+            .iter()
+            .skip(8)
+            .filter_map(|r| parse_range(r))
+            .any(|(a, b)| (a..=b).contains(&slot));
+        (is_primary && serves).then(|| fields[0].to_owned())
+    })
+}
+
+/// `"5"` or `"0-5460"` (a `[slot->-id]` migration entry is not a range).
+fn parse_range(field: &str) -> Option<(u16, u16)> {
+    if field.starts_with('[') {
+        return None;
+    }
+    match field.split_once('-') {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => field.parse().ok().map(|s| (s, s)),
+    }
+}
+
 fn text(reply: &Reply, what: &str) -> Result<String> {
     reply
         .as_text()

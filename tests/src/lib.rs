@@ -23,7 +23,7 @@ mod tempdir;
 mod tls;
 
 pub use binaries::{server_binary, server_version, ServerKind};
-pub use cluster::{Cluster, ClusterOptions, SLOTS};
+pub use cluster::{Cluster, ClusterOptions, FailoverMode, SLOTS};
 pub use error::{HarnessError, Result};
 pub use ports::free_port;
 pub use proxy::{AfterInjection, Proxy, ProxyHandle, ProxyStats};

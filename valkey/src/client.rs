@@ -1,5 +1,6 @@
 //! `Client`: the entry point (valkey-py's `Valkey.from_url`). It holds the configuration and
-//! opens connections: blocking ones, pools, and the shared async connection.
+//! opens connections: blocking ones, pools, and the shared async connection. `ClusterClient`
+//! does the same for a cluster, from seed URLs.
 
 use crate::config::{ConnectionInfo, IntoConnectionInfo};
 use crate::error::Result;
@@ -71,5 +72,80 @@ impl Client {
     #[cfg(feature = "tokio")]
     pub async fn get_async_monitor(&self) -> Result<crate::monitor::AsyncMonitor> {
         crate::monitor::AsyncMonitor::open(Arc::clone(&self.info)).await
+    }
+}
+
+/// Opens connections to a cluster, from one or more seed nodes (valkey-py's `ValkeyCluster`).
+///
+/// ```no_run
+/// # async fn run() -> valkey::Result<()> {
+/// let client = valkey::ClusterClient::open(["valkey://127.0.0.1:7000", "valkey://127.0.0.1:7001"])?;
+/// let con = client.get_async_connection().await?;
+/// con.send(valkey::cmd::set("user:{42}:name", "ann")).await?;
+/// let n: i64 = con.send(valkey::cmd::incr("user:{42}:visits")).await?;
+/// # let _ = n; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClusterClient {
+    seeds: Vec<Arc<ConnectionInfo>>,
+    settings: crate::cluster::exec::Settings,
+}
+
+impl ClusterClient {
+    /// A client for the cluster the seeds belong to. Each seed is a URL or a
+    /// [`ConnectionInfo`] of a TCP node; the first one's settings (password, protocol,
+    /// timeouts, TLS) apply to every node. Nothing is connected yet.
+    pub fn open<I: IntoConnectionInfo>(
+        seeds: impl IntoIterator<Item = I>,
+    ) -> Result<ClusterClient> {
+        let seeds = seeds
+            .into_iter()
+            .map(|s| s.into_connection_info().map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        if seeds.is_empty() {
+            return Err(crate::Error::invalid_config(
+                "a cluster client needs at least one seed",
+            ));
+        }
+        Ok(ClusterClient {
+            seeds,
+            settings: crate::cluster::exec::Settings::default(),
+        })
+    }
+
+    /// How redirects, waits and unreachable nodes are retried (default
+    /// [`RetryPolicy::default`](crate::cluster::RetryPolicy::default)).
+    pub fn with_retry(mut self, retry: crate::cluster::RetryPolicy) -> ClusterClient {
+        self.settings.retry = retry;
+        self
+    }
+
+    /// Where read-only commands go (default [`ReadFrom::Primary`](crate::cluster::ReadFrom)):
+    /// replicas, or replicas in an availability zone, serve reads that may lag behind writes.
+    pub fn with_read_from(mut self, read_from: crate::cluster::ReadFrom) -> ClusterClient {
+        self.settings.read_from = read_from;
+        self
+    }
+
+    /// How often the topology is read again when nothing says it changed (default 60 s;
+    /// `None`: only when `MOVED`, `CLUSTERDOWN`, an unreachable or a stalled node say so).
+    /// It notices replicas that came online, nodes that were added, and moves of slots this
+    /// client does not use.
+    pub fn with_topology_refresh(mut self, every: Option<std::time::Duration>) -> ClusterClient {
+        self.settings.refresh_every = every;
+        self
+    }
+
+    /// Connects to the first reachable seed, reads the topology, and returns a blocking cluster
+    /// connection (see [`crate::sync::ClusterConnection`]).
+    pub fn get_connection(&self) -> Result<crate::sync::ClusterConnection> {
+        crate::sync::ClusterConnection::connect(self.seeds.clone(), self.settings.clone())
+    }
+
+    /// Connects to the first reachable seed, reads the topology, and returns the shared async
+    /// cluster connection (see [`crate::aio::ClusterConnection`]).
+    #[cfg(feature = "tokio")]
+    pub async fn get_async_connection(&self) -> Result<crate::aio::ClusterConnection> {
+        crate::aio::ClusterConnection::connect(self.seeds.clone(), self.settings.clone()).await
     }
 }

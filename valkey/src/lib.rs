@@ -18,6 +18,7 @@ pub mod acl;
 #[cfg(feature = "tokio")]
 pub mod aio;
 mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod convert;
@@ -34,7 +35,7 @@ pub mod sync;
 mod tls;
 pub mod value;
 
-pub use client::Client;
+pub use client::{Client, ClusterClient};
 pub use cmd::{Cmd, Command};
 pub use config::{ConnectionInfo, Protocol, TlsOptions};
 #[cfg(feature = "json")]

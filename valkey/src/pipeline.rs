@@ -398,14 +398,20 @@ impl Pipeline {
 
     /// The name of command `index` (with its subcommand when it has one), for error messages.
     pub(crate) fn name_of(&self, index: usize) -> Cow<'static, str> {
-        let Some(&start) = self.starts.get(index) else {
+        if index >= self.starts.len() {
             return Cow::Borrowed("?");
-        };
+        }
+        name_of_encoded(self.command_bytes(index))
+    }
+
+    /// The encoding of command `index` alone (a cluster sends each to its own node).
+    pub(crate) fn command_bytes(&self, index: usize) -> &[u8] {
+        let start = self.starts[index] as usize;
         let end = self
             .starts
             .get(index + 1)
             .map_or(self.buf.len(), |&e| e as usize);
-        name_of_encoded(&self.buf[start as usize..end])
+        &self.buf[start..end]
     }
 
     /// The replies of a run on the server `info` names (as a transaction or not), for

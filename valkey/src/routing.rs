@@ -111,7 +111,7 @@ pub fn key_positions_for<A: AsRef<[u8]>>(meta: &CommandMeta, args: &[A]) -> Resu
     let mut keys = Vec::new();
     let from_specs = has_key_spec
         && !has_variable_flags
-        && keys_from_specs(meta.key_specs, args, &mut keys).is_ok();
+        && keys_from_specs(meta.key_specs, args, &mut keys, false).is_ok();
     if !from_specs {
         keys.clear();
         if let Some(rule) = rule {
@@ -132,6 +132,23 @@ pub fn key_positions_for<A: AsRef<[u8]>>(meta: &CommandMeta, args: &[A]) -> Resu
         ));
     }
     Ok(keys)
+}
+
+/// The positions a cluster routes the command `args` spell by: its keys
+/// ([`key_positions_for`]) or, for a command without keys, the arguments its key specs flag
+/// `NOT_KEY`, which are not keys but are routed as if they were (`SPUBLISH`'s shard channel,
+/// `CLUSTERSCAN`'s cursor).
+pub fn routing_positions_for<A: AsRef<[u8]>>(meta: &CommandMeta, args: &[A]) -> Result<Vec<usize>> {
+    let keys = key_positions_for(meta, args)?;
+    if !keys.is_empty() || !meta.key_specs.iter().any(|s| has_flag(s, "NOT_KEY")) {
+        return Ok(keys);
+    }
+    let mut positions = Vec::new();
+    if keys_from_specs(meta.key_specs, args, &mut positions, true).is_err() {
+        positions.clear();
+    }
+    positions.retain(|&p| p < args.len());
+    Ok(positions)
 }
 
 /// The keys of a command value: from its builder when it can tell them without being encoded
@@ -233,10 +250,12 @@ fn keys_from_specs<A: AsRef<[u8]>>(
     specs: &[KeySpec],
     args: &[A],
     keys: &mut Vec<usize>,
+    not_keys: bool,
 ) -> Result<(), InvalidSpec> {
     let argc = args.len() as i64;
     for spec in specs {
-        if has_flag(spec, "NOT_KEY") {
+        // Keys, or (for routing only) the arguments flagged NOT_KEY.
+        if has_flag(spec, "NOT_KEY") != not_keys {
             continue;
         }
 

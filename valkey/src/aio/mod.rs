@@ -1,10 +1,13 @@
-//! The async side (tokio): the shared, multiplexed connection.
+//! The async side (tokio): the shared, multiplexed connection, and the cluster connection
+//! built from one of them per node.
 
 mod batch;
+mod cluster;
 mod multiplexed;
 mod slots;
 pub(crate) mod stream;
 mod subscriber;
 
+pub use cluster::ClusterConnection;
 pub use multiplexed::{ConnectionStats, MultiplexedConnection};
 pub use subscriber::{SharedSubscriber, SHARED_SUBSCRIBER_CAPACITY};

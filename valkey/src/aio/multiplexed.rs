@@ -690,6 +690,42 @@ impl MultiplexedConnection {
         self.shared().lock().status == Status::Connected
     }
 
+    /// How far the connection has got: socket reads so far, and whether replies are due now.
+    /// Two calls a period apart with replies due at both and the same count: the server has
+    /// sent nothing for that period (a cluster then looks for a replacement of the node).
+    pub(crate) fn progress(&self) -> (u64, bool) {
+        let shared = self.shared();
+        let due = {
+            let st = shared.lock();
+            st.status == Status::Connected && (st.in_flight > 0 || !st.wbuf.is_empty())
+        };
+        (shared.reads.load(Ordering::Relaxed), due)
+    }
+
+    /// Ends this connection for good (a cluster no longer routes to its node): the commands
+    /// written on it fail now as `Unclear` (they may have run), those not yet written as
+    /// `NotSent`, later ones as `Closed` (not sent either), and it is not re-opened.
+    pub(crate) fn abandon(&self, why: &str) {
+        let shared = self.shared();
+        let mut wake = Vec::new();
+        let generation = {
+            let mut st = shared.lock();
+            st.fail_unsent(
+                || {
+                    Error::new(
+                        ErrorKind::NotSent,
+                        format!("{why}; the command was not sent"),
+                    )
+                },
+                &mut wake,
+            );
+            st.closed = true;
+            st.generation
+        };
+        wake.into_iter().for_each(Waker::wake);
+        shared.fail(generation, Error::new(ErrorKind::Io, why.to_owned()));
+    }
+
     /// What the handshake learned about the server.
     pub fn server_info(&self) -> ServerInfo {
         self.shared().lock().server.clone()

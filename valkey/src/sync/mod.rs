@@ -1,8 +1,11 @@
-//! The blocking side: a connection over `std::net`/Unix sockets and a pool of them.
+//! The blocking side: a connection over `std::net`/Unix sockets, a pool of them, and the
+//! cluster connection built from one per node.
 
 mod batch;
+mod cluster;
 pub(crate) mod connection;
 mod pool;
 
+pub use cluster::ClusterConnection;
 pub use connection::Connection;
 pub use pool::{Pool, PoolConfig, PooledConnection};

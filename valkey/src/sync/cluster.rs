@@ -1,0 +1,465 @@
+//! The blocking cluster connection: one blocking [`Connection`] per node, driven by the same
+//! IO-free steps as the async one ([`crate::cluster::exec`]): routing by keys, `MOVED`/`ASK`,
+//! bounded retries with topology refreshes, never re-sending a command that may have run.
+
+use super::Connection;
+use crate::cluster::exec::{
+    decode_asking, encode_asking, node_info, seed_addr, transaction_redirect, unreachable, usable,
+    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+};
+use crate::cluster::{
+    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
+    Topology,
+};
+use crate::cmd::{self, Cmd, CommandKeys};
+use crate::config::ConnectionInfo;
+use crate::convert::FromValkey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pipeline::{encode_batch, transaction_replies, Commands, Pipeline, Replies, Reply};
+use crate::value::Value;
+use crate::Command;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A blocking connection to a whole cluster: the same routing, redirects and retries as
+/// [`crate::aio::ClusterConnection`], one blocking [`Connection`] per node, for one thread
+/// at a time. Fan-out and split commands visit their nodes one after the other.
+#[derive(Debug)]
+pub struct ClusterConnection {
+    template: Arc<ConnectionInfo>,
+    tls: bool,
+    retry: RetryPolicy,
+    read_from: ReadFrom,
+    refresh_every: Option<Duration>,
+    /// When the topology was last read.
+    refreshed: Instant,
+    dir: Directory,
+    nodes: HashMap<NodeAddr, Connection>,
+    next_any: usize,
+}
+
+impl ClusterConnection {
+    /// Connects to the first reachable seed and reads the topology (see
+    /// [`crate::ClusterClient::get_connection`]).
+    pub(crate) fn connect(
+        seeds: Vec<Arc<ConnectionInfo>>,
+        settings: Settings,
+    ) -> Result<ClusterConnection> {
+        let Settings {
+            retry,
+            read_from,
+            refresh_every,
+        } = settings;
+        let first = seeds
+            .first()
+            .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
+        let (_, tls) = seed_addr(first)?;
+        let addrs = seeds
+            .iter()
+            .map(|s| seed_addr(s).map(|(a, _)| a))
+            .collect::<Result<Vec<_>>>()?;
+        let mut template = (**first).clone();
+        // Replicas serve reads only on connections that said READONLY (harmless on primaries).
+        template.readonly |= read_from != ReadFrom::Primary;
+        let mut con = ClusterConnection {
+            template: Arc::new(template),
+            tls,
+            retry,
+            read_from,
+            refresh_every,
+            refreshed: Instant::now(),
+            dir: Directory::new(addrs, tls),
+            nodes: HashMap::new(),
+            next_any: 0,
+        };
+        con.refresh(0, None)?;
+        Ok(con)
+    }
+
+    /// The slot map as the connection knows it now.
+    pub fn slot_map(&self) -> Arc<SlotMap> {
+        Arc::clone(self.dir.map())
+    }
+
+    /// Reads the topology again now.
+    pub fn refresh_topology(&mut self) -> Result<()> {
+        let seen = self.dir.generation();
+        self.refresh(seen, None)
+    }
+
+    /// Sends a command to the node(s) its keys and policies say, and reads its reply into the
+    /// command's `Output`.
+    pub fn send<C: CommandKeys>(&mut self, cmd: C) -> Result<C::Output> {
+        self.send_as(&cmd)
+    }
+
+    /// Sends a command and reads its reply into any `T`.
+    pub fn send_as<C: CommandKeys + ?Sized, T: FromValkey>(&mut self, cmd: &C) -> Result<T> {
+        self.refresh_if_due();
+        match route(cmd)? {
+            Route::Slot(slot) => self.send_routed(Some(slot), cmd),
+            Route::AnyNode => self.send_routed(None, cmd),
+            Route::AllPrimaries => {
+                let nodes = self.dir.primaries();
+                T::from_valkey(self.fan_out(cmd, nodes)?)
+            }
+            Route::AllNodes => {
+                let nodes = self.dir.nodes();
+                T::from_valkey(self.fan_out(cmd, nodes)?)
+            }
+            Route::Split(split) => T::from_valkey(self.send_split(cmd, &split)?),
+        }
+    }
+
+    /// Sends `cmd` to the node at `addr` as it is, without routing, redirects or retries.
+    pub fn send_to<C: Command + ?Sized, T: FromValkey>(
+        &mut self,
+        addr: &NodeAddr,
+        cmd: &C,
+    ) -> Result<T> {
+        self.node(addr)?.send_as(cmd)
+    }
+
+    /// Runs a run-time [`Pipeline`] on the cluster, one pipeline per node (the nodes one
+    /// after the other); outcomes as for
+    /// [`crate::aio::ClusterConnection::run`].
+    pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
+        self.refresh_if_due();
+        let replies = self.run_batch(PipelineRun::new(pipeline)?)?;
+        // Errors already name the node they came from; the first seed is the fallback.
+        Ok(pipeline.replies(replies, &self.template, false))
+    }
+
+    /// Runs typed commands (a tuple or `Vec`) as a cluster pipeline and returns their outputs;
+    /// outcomes as for [`crate::aio::ClusterConnection::pipe`].
+    pub fn pipe<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
+        self.refresh_if_due();
+        let replies = self.run_batch(PipelineRun::of(&cmds)?)?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`ClusterConnection::pipe`], but every command's own `Result` is returned.
+    pub fn pipe_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
+        self.refresh_if_due();
+        let replies = self.run_batch(PipelineRun::of(&cmds)?)?;
+        cmds.decode_results(&mut replies.into_iter(), &|e| e)
+    }
+
+    fn run_batch(&mut self, mut run: PipelineRun) -> Result<Vec<Reply>> {
+        self.next_any = self.next_any.wrapping_add(1);
+        let groups = run.groups(&self.dir, self.next_any)?;
+        for (addr, indices) in &groups {
+            let result = self.node(addr).and_then(|con| {
+                con.connected()?;
+                let (_, buf) = con.server_and_wbuf();
+                buf.clear();
+                run.encode_group(indices, buf);
+                let mut frames = Vec::with_capacity(indices.len());
+                let r = con.round_trip(indices.len(), None, |f| frames.push(f));
+                con.server_and_wbuf().1.clear();
+                r.map(|()| frames)
+            });
+            match result {
+                Ok(frames) => run.answered(indices, frames, addr),
+                Err(e) if e.kind() == ErrorKind::NotSent => {
+                    self.nodes.remove(addr);
+                    run.not_sent(indices);
+                }
+                Err(e) => return Err(e.context(format!("cluster node {addr}"))),
+            }
+        }
+        for (i, slot, cmd) in run.take_resends() {
+            let r = self.send_routed::<Cmd, Value>(slot, &cmd);
+            run.resent(i, r)?;
+        }
+        run.finish()
+    }
+
+    /// The connection to `addr`, opened on first use.
+    fn node(&mut self, addr: &NodeAddr) -> Result<&mut Connection> {
+        if !self.nodes.contains_key(addr) {
+            let info = node_info(&self.template, addr, self.tls);
+            let con = Connection::with_info(Arc::new(info)).map_err(|e| unreachable(addr, e))?;
+            self.nodes.insert(addr.clone(), con);
+        }
+        Ok(self.nodes.get_mut(addr).expect("inserted above"))
+    }
+
+    /// One command to the primary of `slot` (any primary for `None`), following redirects
+    /// and retrying as the shared [`Attempts`] say.
+    fn send_routed<C: Command + ?Sized, T: FromValkey>(
+        &mut self,
+        slot: Option<u16>,
+        cmd: &C,
+    ) -> Result<T> {
+        let mut attempts = Attempts::new(self.retry);
+        let reads =
+            self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
+        loop {
+            self.next_any = self.next_any.wrapping_add(1);
+            let owner = match slot {
+                Some(s) if reads => self.dir.reader(s, &self.read_from, self.next_any),
+                Some(s) => self.dir.primary(s),
+                None => self.dir.any_primary(self.next_any),
+            };
+            let generation = self.dir.generation();
+            let (addr, asking) = match attempts.next(owner) {
+                Next::Send { addr, asking } => (addr, asking),
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    // A failed refresh is not the caller's error: the next attempt will tell.
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            let result = self.node(&addr).and_then(|con| {
+                if asking {
+                    send_asking(con, cmd)
+                } else {
+                    con.send_as(cmd)
+                }
+            });
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)?;
+        }
+    }
+
+    /// Does what a failed attempt's step says (apply a `MOVED`, forget an unreachable node,
+    /// refresh, wait); `Err` when the error goes to the caller.
+    fn after(&mut self, step: Step, addr: &NodeAddr, generation: u64) -> Result<()> {
+        match step {
+            Step::Fail(e) => return Err(e),
+            Step::Again => {}
+            Step::Moved {
+                slot,
+                addr: to,
+                delay,
+            } => {
+                if self.dir.apply_moved(slot, &to) {
+                    let _ = self.refresh(generation, Some(to));
+                }
+                std::thread::sleep(delay);
+            }
+            Step::Wait {
+                delay,
+                refresh,
+                forget,
+            } => {
+                if forget {
+                    self.nodes.remove(addr);
+                }
+                if refresh {
+                    // A failed refresh is not the caller's error: the next attempt will tell.
+                    let _ = self.refresh(generation, None);
+                }
+                std::thread::sleep(delay);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the commands and waits for `durability` (`WAIT` / `WAITAOF`) on the connection
+    /// to the primary of their one slot (this connection is not shared, so `WAIT` counts just
+    /// these writes); outcomes as for [`crate::aio::ClusterConnection::pipe_durable`].
+    pub fn pipe_durable<P: Commands>(
+        &mut self,
+        cmds: P,
+        durability: crate::pipeline::Durability,
+    ) -> Result<(P::Output, crate::pipeline::Acks)> {
+        self.refresh_if_due();
+        let slot = PipelineRun::of(&cmds)?.single_slot()?;
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            self.next_any = self.next_any.wrapping_add(1);
+            let owner = match slot {
+                Some(s) => self.dir.primary(s),
+                None => self.dir.any_primary(self.next_any),
+            };
+            let generation = self.dir.generation();
+            let addr = match attempts.next(owner) {
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            // A socket first: until then nothing of ours is written, and retrying is safe.
+            let con = match self
+                .node(&addr)
+                .and_then(|con| con.connected().map(|()| con))
+            {
+                Ok(con) => con,
+                Err(e) => {
+                    self.after(attempts.failed(e, &addr), &addr, generation)?;
+                    continue;
+                }
+            };
+            let r = con.pipe_durable(cmds, durability);
+            if let Err(e) = &r {
+                if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
+                    crate::cluster::Redirect::from_error(e, &addr)
+                {
+                    self.dir.apply_moved(slot, &to);
+                }
+            }
+            return r;
+        }
+    }
+
+    /// Runs typed commands as a transaction on the primary of their one slot; outcomes as for
+    /// [`crate::aio::ClusterConnection::transaction`].
+    pub fn transaction<P: Commands>(&mut self, cmds: P) -> Result<P::Output> {
+        let replies = self.run_transaction(&cmds)?;
+        cmds.decode(&mut replies.into_iter())
+    }
+
+    /// Like [`ClusterConnection::transaction`], but every command's own `Result` is returned.
+    pub fn transaction_results<P: Commands>(&mut self, cmds: P) -> Result<P::Results> {
+        let replies = self.run_transaction(&cmds)?;
+        cmds.decode_results(&mut replies.into_iter(), &|e| e)
+    }
+
+    fn run_transaction<P: Commands>(&mut self, cmds: &P) -> Result<Vec<Reply>> {
+        self.refresh_if_due();
+        let slot = PipelineRun::of(cmds)?.single_slot()?;
+        let n = cmds.len();
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            self.next_any = self.next_any.wrapping_add(1);
+            let owner = match slot {
+                Some(s) => self.dir.primary(s),
+                None => self.dir.any_primary(self.next_any),
+            };
+            let generation = self.dir.generation();
+            let addr = match attempts.next(owner) {
+                // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            let sent = self.node(&addr).and_then(|con| {
+                con.connected()?;
+                let (server, buf) = con.server_and_wbuf();
+                buf.clear();
+                encode_batch(cmds, true, server, buf)?;
+                let mut frames = Vec::with_capacity(n + 2);
+                let r = con.round_trip(n + 2, None, |f| frames.push(f));
+                con.server_and_wbuf().1.clear();
+                r.map(|()| frames)
+            });
+            let err = match sent {
+                Ok(frames) => match transaction_redirect(&frames, &addr) {
+                    None => return transaction_replies(frames, n, |i| cmds.name_of(i)),
+                    Some(e) => e,
+                },
+                Err(e) => e,
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)?;
+        }
+    }
+
+    /// The command to each of `nodes` in turn; replies combined by its response policy.
+    fn fan_out<C: Command + ?Sized>(&mut self, cmd: &C, nodes: Vec<NodeAddr>) -> Result<Value> {
+        let policy = cmd.meta().and_then(ResponsePolicy::of);
+        let replies = nodes
+            .into_iter()
+            .map(|addr| {
+                let r = self
+                    .node(&addr)
+                    .and_then(|con| con.send_as::<C, Value>(cmd));
+                (Some(addr), r)
+            })
+            .collect();
+        combine(policy, replies)
+    }
+
+    /// A `multi_shard` command split per slot, each part routed and retried on its own; the
+    /// replies put back together in the caller's key order.
+    fn send_split<C: Command + ?Sized>(&mut self, cmd: &C, split: &Split) -> Result<Value> {
+        let policy = cmd.meta().and_then(ResponsePolicy::of);
+        let replies = split
+            .parts
+            .iter()
+            .map(|p| self.send_routed::<Cmd, Value>(Some(p.slot), &p.command()))
+            .collect();
+        merge_split(split, policy, replies)
+    }
+
+    /// Reads the topology again when the periodic refresh is due (a failure waits for the
+    /// next period: the command that follows finds out for itself).
+    fn refresh_if_due(&mut self) {
+        if self
+            .refresh_every
+            .is_some_and(|every| self.refreshed.elapsed() >= every)
+        {
+            self.refreshed = Instant::now();
+            let _ = self.refresh(self.dir.generation(), None);
+        }
+    }
+
+    /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds),
+    /// unless one newer than generation `seen` is installed already.
+    fn refresh(&mut self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
+        if !self.dir.wants_refresh(seen) {
+            return Ok(());
+        }
+        let mut last = None;
+        for addr in self.dir.refresh_candidates(first.as_ref(), None) {
+            match self.read_topology(&addr) {
+                Ok(topology) => {
+                    let keep = self.dir.install(topology);
+                    self.refreshed = Instant::now();
+                    self.nodes.retain(|a, _| keep.contains(a));
+                    return Ok(());
+                }
+                Err(e) => {
+                    if matches!(e.kind(), ErrorKind::NotSent | ErrorKind::Closed) {
+                        self.nodes.remove(&addr);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::new(ErrorKind::NotSent, "no cluster node to ask"))
+            .context("reading the cluster topology"))
+    }
+
+    /// `CLUSTER SHARDS` from one node (`CLUSTER SLOTS` where the server is older than 7.0).
+    fn read_topology(&mut self, addr: &NodeAddr) -> Result<Topology> {
+        let con = self.node(addr)?;
+        let topology = match con.send(cmd::cluster_shards::<Value>()) {
+            Ok(reply) => Topology::from_shards_seen_by(&reply, Some(addr))?,
+            Err(e) if e.is_unknown_command() => {
+                Topology::from_slots(&con.send(cmd::cluster_slots::<Value>())?)?
+            }
+            Err(e) => return Err(e),
+        };
+        usable(topology, addr)
+    }
+}
+
+/// `ASKING` and the command in one write on `con`.
+fn send_asking<C: Command + ?Sized, T: FromValkey>(con: &mut Connection, cmd: &C) -> Result<T> {
+    con.connected()?;
+    let (server, buf) = con.server_and_wbuf();
+    buf.clear();
+    encode_asking(cmd, server, buf)?;
+    let mut frames: Vec<Bytes> = Vec::with_capacity(2);
+    let r = con.round_trip(2, None, |f| frames.push(f));
+    con.server_and_wbuf().1.clear();
+    r?;
+    decode_asking(&frames)
+}
