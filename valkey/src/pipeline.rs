@@ -57,6 +57,40 @@ pub(crate) fn batch_name(
     Cow::Owned(format!("{what} of {n} ({}{more})", first()))
 }
 
+/// A batch an error can be named after (typed commands or a run-time [`Pipeline`]).
+pub(crate) trait NamedBatch {
+    /// How many commands it has.
+    fn batch_len(&self) -> usize;
+    /// Its first command's name.
+    fn first_name(&self) -> Cow<'static, str>;
+}
+
+impl<P: Commands + ?Sized> NamedBatch for P {
+    fn batch_len(&self) -> usize {
+        self.len()
+    }
+    fn first_name(&self) -> Cow<'static, str> {
+        self.name_of(0)
+    }
+}
+
+impl NamedBatch for Pipeline {
+    fn batch_len(&self) -> usize {
+        self.len()
+    }
+    fn first_name(&self) -> Cow<'static, str> {
+        self.name_of(0)
+    }
+}
+
+/// How errors name `batch` (see [`batch_name`]), for the sync and async executors alike.
+pub(crate) fn batch_label<B: NamedBatch + ?Sized>(
+    transaction: bool,
+    batch: &B,
+) -> Cow<'static, str> {
+    batch_name(transaction, batch.batch_len(), || batch.first_name())
+}
+
 /// What the executors must know about a batch before sending it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchInfo {

@@ -8,8 +8,9 @@ use crate::cmd::{Blocks, Cmd};
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    batch_name, decode_durable, encode_batch, encode_durable, encode_transaction,
-    transaction_replies, Acks, Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
+    batch_label, decode_durable, encode_batch, encode_durable, encode_transaction,
+    transaction_replies, Acks, Commands, Durability, NamedBatch, Pipeline, Replies, Reply,
+    WatchOptions,
 };
 use crate::proto::ServerInfo;
 use crate::value::Value;
@@ -61,23 +62,19 @@ impl MultiplexedConnection {
     }
 
     /// Names a batch and the server in an error (the error path only).
-    fn batch_failed<P: Commands>(&self, e: Error, transaction: bool, cmds: &P) -> Error {
-        self.command_failed(e, || {
-            batch_name(transaction, cmds.len(), || cmds.name_of(0))
-        })
-    }
-
-    /// Names a run-time pipeline and the server in an error (the error path only).
-    fn pipeline_failed(&self, e: Error, transaction: bool, pipeline: &Pipeline) -> Error {
-        self.command_failed(e, || {
-            batch_name(transaction, pipeline.len(), || pipeline.name_of(0))
-        })
+    fn batch_failed<B: NamedBatch + ?Sized>(
+        &self,
+        e: Error,
+        transaction: bool,
+        batch: &B,
+    ) -> Error {
+        self.command_failed(e, || batch_label(transaction, batch))
     }
 
     /// Runs a run-time [`Pipeline`].
     pub async fn run<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let replies = self.run_unnamed(pipeline).await;
-        replies.map_err(|e| self.pipeline_failed(e, false, pipeline))
+        replies.map_err(|e| self.batch_failed(e, false, pipeline))
     }
 
     async fn run_unnamed<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
@@ -95,7 +92,7 @@ impl MultiplexedConnection {
     /// Runs a run-time [`Pipeline`] as a transaction.
     pub async fn run_transaction<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         let replies = self.run_transaction_unnamed(pipeline).await;
-        replies.map_err(|e| self.pipeline_failed(e, true, pipeline))
+        replies.map_err(|e| self.batch_failed(e, true, pipeline))
     }
 
     async fn run_transaction_unnamed<'p>(&self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {

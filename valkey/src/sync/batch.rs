@@ -6,8 +6,9 @@ use crate::cmd::{Blocks, Cmd};
 use crate::convert::ToValkeyArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{
-    batch_name, decode_durable, encode_batch, encode_durable, encode_transaction,
-    transaction_replies, Acks, Commands, Durability, Pipeline, Replies, Reply, WatchOptions,
+    batch_label, decode_durable, encode_batch, encode_durable, encode_transaction,
+    transaction_replies, Acks, Commands, Durability, NamedBatch, Pipeline, Replies, Reply,
+    WatchOptions,
 };
 use bytes::Bytes;
 
@@ -64,23 +65,19 @@ impl Connection {
     }
 
     /// Names a batch and the server in an error (the error path only).
-    fn batch_failed<P: Commands>(&self, e: Error, transaction: bool, cmds: &P) -> Error {
-        self.command_failed(e, || {
-            batch_name(transaction, cmds.len(), || cmds.name_of(0))
-        })
-    }
-
-    /// Names a run-time pipeline and the server in an error (the error path only).
-    fn pipeline_failed(&self, e: Error, transaction: bool, pipeline: &Pipeline) -> Error {
-        self.command_failed(e, || {
-            batch_name(transaction, pipeline.len(), || pipeline.name_of(0))
-        })
+    fn batch_failed<B: NamedBatch + ?Sized>(
+        &self,
+        e: Error,
+        transaction: bool,
+        batch: &B,
+    ) -> Error {
+        self.command_failed(e, || batch_label(transaction, batch))
     }
 
     /// Runs a run-time [`Pipeline`]; read each reply through its handle.
     pub fn run<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         self.run_unnamed(pipeline)
-            .map_err(|e| self.pipeline_failed(e, false, pipeline))
+            .map_err(|e| self.batch_failed(e, false, pipeline))
     }
 
     fn run_unnamed<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
@@ -96,7 +93,7 @@ impl Connection {
     /// Runs a run-time [`Pipeline`] as a transaction.
     pub fn run_transaction<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
         self.run_transaction_unnamed(pipeline)
-            .map_err(|e| self.pipeline_failed(e, true, pipeline))
+            .map_err(|e| self.batch_failed(e, true, pipeline))
     }
 
     fn run_transaction_unnamed<'p>(&mut self, pipeline: &'p Pipeline) -> Result<Replies<'p>> {
