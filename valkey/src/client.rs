@@ -85,12 +85,14 @@ impl Client {
 /// let n: i64 = con.send(valkey::cmd::incr("user:{42}:visits")).await?;
 /// # let _ = n; Ok(()) }
 /// ```
+#[cfg(feature = "cluster")]
 #[derive(Clone, Debug)]
 pub struct ClusterClient {
     seeds: Vec<Arc<ConnectionInfo>>,
     settings: crate::cluster::exec::Settings,
 }
 
+#[cfg(feature = "cluster")]
 impl ClusterClient {
     /// A client for the cluster the seeds belong to. Each seed is a URL or a
     /// [`ConnectionInfo`] of a TCP node; the first one's settings (password, protocol,

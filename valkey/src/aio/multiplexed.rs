@@ -693,6 +693,7 @@ impl MultiplexedConnection {
     /// How far the connection has got: socket reads so far, and whether replies are due now.
     /// Two calls a period apart with replies due at both and the same count: the server has
     /// sent nothing for that period (a cluster then looks for a replacement of the node).
+    #[cfg(feature = "cluster")]
     pub(crate) fn progress(&self) -> (u64, bool) {
         let shared = self.shared();
         let due = {
@@ -705,6 +706,7 @@ impl MultiplexedConnection {
     /// Ends this connection for good (a cluster no longer routes to its node): the commands
     /// written on it fail now as `Unclear` (they may have run), those not yet written as
     /// `NotSent`, later ones as `Closed` (not sent either), and it is not re-opened.
+    #[cfg(feature = "cluster")]
     pub(crate) fn abandon(&self, why: &str) {
         let shared = self.shared();
         let mut wake = Vec::new();

@@ -2,10 +2,12 @@
 //! cluster connection built from one per node.
 
 mod batch;
+#[cfg(feature = "cluster")]
 mod cluster;
 pub(crate) mod connection;
 mod pool;
 
+#[cfg(feature = "cluster")]
 pub use cluster::ClusterConnection;
 pub use connection::Connection;
 pub use pool::{Pool, PoolConfig, PooledConnection};
