@@ -324,11 +324,6 @@ trait Faults {
     fn start(&mut self);
     /// Stops; says what was done, and what falls short (too few faults to mean anything).
     fn stop(&mut self) -> (String, Vec<String>);
-    /// File descriptors the faults themselves hold now (an in-process proxy's links), which
-    /// the leak check leaves out.
-    fn fds_held(&self) -> usize {
-        0
-    }
 }
 
 /// Kills every normal client of a server (`CLIENT KILL TYPE normal`) every 20–80 ms (random),
@@ -429,10 +424,6 @@ impl Faults for ProxyResets<'_> {
         }
         (format!("proxy resets {resets}"), failures)
     }
-
-    fn fds_held(&self) -> usize {
-        2 * self.proxy.stats().open
-    }
 }
 
 /// Everything the proxy can do at once: replies split into 1-byte writes, resets at random
@@ -495,13 +486,11 @@ impl Faults for ProxyChaos<'_> {
             failures,
         )
     }
-
-    fn fds_held(&self) -> usize {
-        2 * self.proxy.stats().open
-    }
 }
 
-/// What this process holds: open file descriptors and resident memory.
+/// What this process holds: its sockets connected to one port (the server's or the proxy's:
+/// the connection under test, not what other tests in this binary open meanwhile) and its
+/// resident memory.
 #[derive(Debug, Clone, Copy)]
 struct Held {
     fds: usize,
@@ -509,11 +498,31 @@ struct Held {
 }
 
 impl Held {
-    /// What the process holds now, without the faults' own descriptors.
-    fn now(faults: &dyn Faults) -> Held {
+    fn now(port: u16) -> Held {
+        // Socket inodes connected to `port`, from the kernel's tables; then ours among them.
+        let mut inodes = std::collections::HashSet::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = std::fs::read_to_string(table).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let remote_port = cols
+                    .get(2)
+                    .and_then(|r| r.rsplit(':').next())
+                    .and_then(|p| u16::from_str_radix(p, 16).ok());
+                if remote_port == Some(port) {
+                    if let Some(inode) = cols.get(9) {
+                        inodes.insert(format!("socket:[{inode}]"));
+                    }
+                }
+            }
+        }
         let fds = std::fs::read_dir("/proc/self/fd")
-            .map_or(0, |d| d.count())
-            .saturating_sub(faults.fds_held());
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter(|target| inodes.contains(&*target.to_string_lossy()))
+                    .count()
+            })
+            .unwrap_or(0);
         let rss_kib = std::fs::read_to_string("/proc/self/statm")
             .ok()
             .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -522,10 +531,17 @@ impl Held {
     }
 }
 
+/// The port a test URL connects to (`valkey://127.0.0.1:PORT?...`).
+fn port_of(url: &str) -> u16 {
+    let rest = url.rsplit_once(':').map_or("", |(_, r)| r);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a port in the test URL")
+}
+
 /// Resident memory the load may add (buffers grown under load, the allocator's caches).
 const RSS_GROWTH_KIB: u64 = 256 * 1024;
-/// Descriptors beyond the baseline allowed after the load (an old socket still closing).
-const FD_GROWTH: usize = 2;
+/// Sockets to the server beyond the baseline allowed after the load (one still closing).
+const FD_GROWTH: usize = 1;
 
 /// After the load, once every task has ended: nothing leaked. The connection holds no waiting
 /// entry or reply slot, the runtime runs no more tasks than the connection's own, and file
@@ -535,7 +551,7 @@ fn leaks(
     rt: &tokio::runtime::Runtime,
     con: &MultiplexedConnection,
     before: (usize, Held),
-    faults: &dyn Faults,
+    port: u16,
 ) -> Vec<String> {
     let mut failures = Vec::new();
     let stats = con.stats();
@@ -545,7 +561,7 @@ fn leaks(
     let (tasks_before, held_before) = before;
     let deadline = Instant::now() + Duration::from_secs(2);
     let (tasks, held) = loop {
-        let (tasks, held) = (rt.metrics().num_alive_tasks(), Held::now(faults));
+        let (tasks, held) = (rt.metrics().num_alive_tasks(), Held::now(port));
         let settled = tasks <= tasks_before && held.fds <= held_before.fds + FD_GROWTH;
         if settled || Instant::now() >= deadline {
             break (tasks, held);
@@ -559,7 +575,7 @@ fn leaks(
     }
     if held.fds > held_before.fds + FD_GROWTH {
         failures.push(format!(
-            "{} file descriptors open after the load, {} before",
+            "{} sockets to the server open after the load, {} before",
             held.fds, held_before.fds
         ));
     }
@@ -570,7 +586,7 @@ fn leaks(
         ));
     }
     eprintln!(
-        "  after the load: {stats:?}; tasks {tasks_before} -> {tasks}; fds {} -> {}; RSS {} -> {} KiB",
+        "  after the load: {stats:?}; tasks {tasks_before} -> {tasks}; sockets {} -> {}; RSS {} -> {} KiB",
         held_before.fds, held.fds, held_before.rss_kib, held.rss_kib
     );
     failures
@@ -719,7 +735,8 @@ fn run_async_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults)
     let con = rt
         .block_on(Client::open(url).expect("URL").get_async_connection())
         .expect("connects");
-    let baseline = (rt.metrics().num_alive_tasks(), Held::now(faults));
+    let port = port_of(url);
+    let baseline = (rt.metrics().num_alive_tasks(), Held::now(port));
     faults.start();
     let until = Instant::now() + load;
     let mut seeds = Rng::new(seed);
@@ -763,7 +780,7 @@ fn run_async_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults)
              (within {RECOVER_WITHIN:?})"
         ));
     } else if stuck == 0 {
-        failures.extend(leaks(&rt, &con, baseline, faults));
+        failures.extend(leaks(&rt, &con, baseline, port));
     }
     // Tasks stuck on a lost reply are dropped with the runtime.
     rt.shutdown_timeout(Duration::from_secs(1));
