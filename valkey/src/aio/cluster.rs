@@ -5,7 +5,7 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, seed_addr, transaction_redirect, unreachable, usable,
+    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
     Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
@@ -121,17 +121,7 @@ impl ClusterConnection {
             read_from,
             refresh_every,
         } = settings;
-        let first = seeds
-            .first()
-            .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
-        let (_, tls) = seed_addr(first)?;
-        let addrs = seeds
-            .iter()
-            .map(|s| seed_addr(s).map(|(a, _)| a))
-            .collect::<Result<Vec<_>>>()?;
-        let mut template = (**first).clone();
-        // Replicas serve reads only on connections that said READONLY (harmless on primaries).
-        template.readonly |= read_from != ReadFrom::Primary;
+        let (template, tls, dir) = start(&seeds, &read_from)?;
         let con = ClusterConnection {
             inner: Arc::new(Inner {
                 template: Arc::new(template),
@@ -139,7 +129,7 @@ impl ClusterConnection {
                 retry,
                 read_from,
                 state: Mutex::new(State {
-                    dir: Directory::new(addrs, tls),
+                    dir,
                     nodes: HashMap::new(),
                 }),
                 refreshing: tokio::sync::Mutex::new(()),
@@ -298,11 +288,9 @@ impl ClusterConnection {
             let (next, generation) = {
                 let st = self.inner.lock();
                 let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
-                let owner = match slot {
-                    Some(s) if reads => st.dir.reader(s, &self.inner.read_from, n),
-                    Some(s) => st.dir.primary(s),
-                    None => st.dir.any_primary(n),
-                };
+                let owner = st
+                    .dir
+                    .target(slot, reads.then_some(&self.inner.read_from), n);
                 (attempts.next(owner), st.dir.generation())
             };
             let (addr, asking) = match next {
@@ -394,12 +382,8 @@ impl ClusterConnection {
         loop {
             let (next, generation) = {
                 let st = self.inner.lock();
-                let owner = match slot {
-                    Some(s) => st.dir.primary(s),
-                    None => st
-                        .dir
-                        .any_primary(self.inner.next_any.fetch_add(1, Ordering::Relaxed)),
-                };
+                let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
+                let owner = st.dir.target(slot, None, n);
                 (attempts.next(owner), st.dir.generation())
             };
             let addr = match next {
@@ -463,12 +447,8 @@ impl ClusterConnection {
         loop {
             let (next, generation) = {
                 let st = self.inner.lock();
-                let owner = match slot {
-                    Some(s) => st.dir.primary(s),
-                    None => st
-                        .dir
-                        .any_primary(self.inner.next_any.fetch_add(1, Ordering::Relaxed)),
-                };
+                let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
+                let owner = st.dir.target(slot, None, n);
                 (attempts.next(owner), st.dir.generation())
             };
             let addr = match next {

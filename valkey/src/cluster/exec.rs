@@ -127,6 +127,21 @@ impl Directory {
         self.map.nodes(self.tls)
     }
 
+    /// Where a command for `slot` goes: the slot's primary, or a reader by `reads` (a
+    /// read-only command when replicas serve reads); the `n`-th primary for a keyless one.
+    pub fn target(
+        &self,
+        slot: Option<u16>,
+        reads: Option<&ReadFrom>,
+        n: usize,
+    ) -> Option<NodeAddr> {
+        match (slot, reads) {
+            (Some(s), Some(read_from)) => self.reader(s, read_from, n),
+            (Some(s), None) => self.primary(s),
+            (None, _) => self.any_primary(n),
+        }
+    }
+
     /// The `n`-th primary, round robin (for keyless commands).
     pub fn any_primary(&self, n: usize) -> Option<NodeAddr> {
         let primaries = self.primaries();
@@ -170,6 +185,27 @@ impl Directory {
         self.generation += 1;
         self.nodes()
     }
+}
+
+/// What both drivers start from: the settings of every node's connection (the first seed's,
+/// with `READONLY` when replicas serve reads), whether the cluster uses TLS, and a directory
+/// that knows the seeds.
+pub fn start(
+    seeds: &[Arc<ConnectionInfo>],
+    read_from: &ReadFrom,
+) -> Result<(ConnectionInfo, bool, Directory)> {
+    let first = seeds
+        .first()
+        .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
+    let (_, tls) = seed_addr(first)?;
+    let addrs = seeds
+        .iter()
+        .map(|s| seed_addr(s).map(|(a, _)| a))
+        .collect::<Result<Vec<_>>>()?;
+    let mut template = (**first).clone();
+    // Replicas serve reads only on connections that said READONLY (harmless on primaries).
+    template.readonly |= *read_from != ReadFrom::Primary;
+    Ok((template, tls, Directory::new(addrs, tls)))
 }
 
 /// A seed's address and whether it uses TLS (a cluster is reached over TCP only).
@@ -464,11 +500,7 @@ impl PipelineRun {
             if self.replies[i].is_some() {
                 continue;
             }
-            let addr = match slot {
-                Some(s) => dir.primary(*s),
-                None => dir.any_primary(any),
-            }
-            .ok_or_else(|| {
+            let addr = dir.target(*slot, None, any).ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotSent,
                     "no cluster node serves a slot of the pipeline; nothing was sent",

@@ -4,7 +4,7 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, seed_addr, transaction_redirect, unreachable, usable,
+    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
     Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
@@ -52,17 +52,7 @@ impl ClusterConnection {
             read_from,
             refresh_every,
         } = settings;
-        let first = seeds
-            .first()
-            .ok_or_else(|| Error::invalid_config("a cluster client needs at least one seed"))?;
-        let (_, tls) = seed_addr(first)?;
-        let addrs = seeds
-            .iter()
-            .map(|s| seed_addr(s).map(|(a, _)| a))
-            .collect::<Result<Vec<_>>>()?;
-        let mut template = (**first).clone();
-        // Replicas serve reads only on connections that said READONLY (harmless on primaries).
-        template.readonly |= read_from != ReadFrom::Primary;
+        let (template, tls, dir) = start(&seeds, &read_from)?;
         let mut con = ClusterConnection {
             template: Arc::new(template),
             tls,
@@ -70,7 +60,7 @@ impl ClusterConnection {
             read_from,
             refresh_every,
             refreshed: Instant::now(),
-            dir: Directory::new(addrs, tls),
+            dir,
             nodes: HashMap::new(),
             next_any: 0,
         };
@@ -199,11 +189,9 @@ impl ClusterConnection {
             self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
             self.next_any = self.next_any.wrapping_add(1);
-            let owner = match slot {
-                Some(s) if reads => self.dir.reader(s, &self.read_from, self.next_any),
-                Some(s) => self.dir.primary(s),
-                None => self.dir.any_primary(self.next_any),
-            };
+            let owner = self
+                .dir
+                .target(slot, reads.then_some(&self.read_from), self.next_any);
             let generation = self.dir.generation();
             let (addr, asking) = match attempts.next(owner) {
                 Next::Send { addr, asking } => (addr, asking),
@@ -277,10 +265,7 @@ impl ClusterConnection {
         let mut attempts = Attempts::new(self.retry);
         loop {
             self.next_any = self.next_any.wrapping_add(1);
-            let owner = match slot {
-                Some(s) => self.dir.primary(s),
-                None => self.dir.any_primary(self.next_any),
-            };
+            let owner = self.dir.target(slot, None, self.next_any);
             let generation = self.dir.generation();
             let addr = match attempts.next(owner) {
                 Next::Send { addr, .. } => addr,
@@ -334,10 +319,7 @@ impl ClusterConnection {
         let mut attempts = Attempts::new(self.retry);
         loop {
             self.next_any = self.next_any.wrapping_add(1);
-            let owner = match slot {
-                Some(s) => self.dir.primary(s),
-                None => self.dir.any_primary(self.next_any),
-            };
+            let owner = self.dir.target(slot, None, self.next_any);
             let generation = self.dir.generation();
             let addr = match attempts.next(owner) {
                 // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
