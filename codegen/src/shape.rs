@@ -515,6 +515,8 @@ struct Ctx<'a> {
     enums: &'a BTreeMap<String, String>,
     b: Builder,
     type_params: BTreeSet<String>,
+    /// Type parameters numbered because their name was taken: name → the name they wanted.
+    numbered: BTreeMap<String, String>,
     fields: BTreeSet<String>,
     pending_counts: Vec<(usize, String)>,
     /// Constructor parameters converted where given (times): name → the converted value.
@@ -544,6 +546,9 @@ impl<'a> Ctx<'a> {
         while !self.type_params.insert(candidate.clone()) {
             candidate = format!("{name}{i}");
             i += 1;
+        }
+        if candidate != name {
+            self.numbered.insert(candidate.clone(), name);
         }
         candidate
     }
@@ -1073,6 +1078,7 @@ pub fn builder(
             same_length: vec![],
         },
         type_params: BTreeSet::new(),
+        numbered: BTreeMap::new(),
         fields: BTreeSet::new(),
         pending_counts: vec![],
         converted: BTreeMap::new(),
@@ -1097,6 +1103,7 @@ pub fn builder(
     }
 
     // Reply levels.
+    let numbered = std::mem::take(&mut ctx.numbered);
     let mut b = ctx.b;
     for (level, w) in ov.reply_when.iter().enumerate() {
         let mut any = false;
@@ -1302,6 +1309,7 @@ pub fn builder(
         run_time.push(r);
     }
     b.methods.extend(run_time);
+    unnumber_type_params(&mut b, &numbered);
     b.tracks_version = b
         .methods
         .iter()
@@ -1331,6 +1339,146 @@ pub fn builder(
         }
     }
     Ok(b)
+}
+
+/// Names type parameters without the numbers a first-come naming gave them (`Threshold2`,
+/// `pattern<Pattern2>`): a builder's own parameter takes the plain name, and a method's
+/// parameter that would shadow it is named for the value it takes (`pattern<PatternValue>`).
+fn unnumber_type_params(b: &mut Builder, numbered: &BTreeMap<String, String>) {
+    let struct_params = |b: &Builder| -> BTreeSet<String> {
+        let slots = b.slots.iter().filter_map(|s| match &s.kind {
+            SlotKind::State(n) | SlotKind::Presence(n) => Some(n.clone()),
+            SlotKind::Fixed(_) => None,
+        });
+        b.generics
+            .iter()
+            .map(|g| g.name.clone())
+            .chain(slots)
+            .collect()
+    };
+    let all = |b: &Builder| -> BTreeSet<String> {
+        let methods = b
+            .methods
+            .iter()
+            .flat_map(|m| &m.generics)
+            .map(|g| g.name.clone());
+        struct_params(b).into_iter().chain(methods).collect()
+    };
+    let free = |taken: &BTreeSet<String>, want: &str| -> String {
+        let mut candidate = want.to_string();
+        let mut i = 2;
+        while taken.contains(&candidate) || RESERVED_TYPES.contains(&candidate.as_str()) {
+            candidate = format!("{want}{i}");
+            i += 1;
+        }
+        candidate
+    };
+    for name in struct_params(b) {
+        let Some(plain) = numbered.get(&name) else {
+            continue;
+        };
+        if struct_params(b).contains(plain) {
+            continue;
+        }
+        let taken = all(b);
+        let value = free(&taken, &format!("{plain}Value"));
+        for m in &mut b.methods {
+            m.rename_type_param(plain, &value);
+        }
+        b.rename_type_param(&name, plain);
+    }
+    let own = struct_params(b);
+    for i in 0..b.methods.len() {
+        for g in b.methods[i].generics.clone() {
+            let plain = numbered.get(&g.name).unwrap_or(&g.name);
+            let want = if own.contains(plain) {
+                format!("{plain}Value")
+            } else {
+                plain.clone()
+            };
+            if want == g.name {
+                continue;
+            }
+            let mut taken = own.clone();
+            taken.extend(b.methods[i].generics.iter().map(|g| g.name.clone()));
+            if taken.contains(&want) || RESERVED_TYPES.contains(&want.as_str()) {
+                continue;
+            }
+            b.methods[i].rename_type_param(&g.name, &want);
+        }
+    }
+}
+
+impl Ty {
+    fn rename_type_param(&mut self, from: &str, to: &str) {
+        match self {
+            Ty::Param(n) if n == from => *n = to.to_string(),
+            Ty::Option(t) => t.rename_type_param(from, to),
+            _ => {}
+        }
+    }
+}
+
+impl Part {
+    fn rename_type_param(&mut self, from: &str, to: &str) {
+        match self {
+            Part::Param(_, t) | Part::Unzip(_, t) => t.rename_type_param(from, to),
+            Part::Tokened(_, p)
+            | Part::EachTok(_, p)
+            | Part::Sole(p)
+            | Part::OptionOf(_, p)
+            | Part::If(_, p) => p.rename_type_param(from, to),
+            Part::Group(parts) => parts.iter_mut().for_each(|p| p.rename_type_param(from, to)),
+            Part::Time(..) | Part::Tok(_) | Part::Present => {}
+        }
+    }
+}
+
+fn rename_in(name: &mut String, from: &str, to: &str) {
+    if name == from {
+        *name = to.to_string();
+    }
+}
+
+impl Method {
+    fn rename_type_param(&mut self, from: &str, to: &str) {
+        self.generics
+            .iter_mut()
+            .for_each(|g| rename_in(&mut g.name, from, to));
+        self.params
+            .iter_mut()
+            .for_each(|p| p.ty.rename_type_param(from, to));
+        self.sets
+            .iter_mut()
+            .for_each(|(_, p)| p.rename_type_param(from, to));
+        self.requires_one
+            .iter_mut()
+            .for_each(|(n, _)| rename_in(n, from, to));
+        for (counted, own) in &mut self.requires_same_length {
+            rename_in(counted, from, to);
+            rename_in(own, from, to);
+        }
+    }
+}
+
+impl Builder {
+    fn rename_type_param(&mut self, from: &str, to: &str) {
+        self.generics
+            .iter_mut()
+            .for_each(|g| rename_in(&mut g.name, from, to));
+        self.params
+            .iter_mut()
+            .for_each(|p| p.ty.rename_type_param(from, to));
+        for slot in &mut self.slots {
+            match &mut slot.kind {
+                SlotKind::State(n) | SlotKind::Presence(n) => rename_in(n, from, to),
+                SlotKind::Fixed(p) => p.rename_type_param(from, to),
+            }
+        }
+        self.methods
+            .iter_mut()
+            .for_each(|m| m.rename_type_param(from, to));
+    }
 }
 
 #[cfg(test)]
@@ -1693,6 +1841,38 @@ mod tests {
         assert_eq!(m("bypolygon").requires_combinable, [1]);
         // A required choice has no run-time form (leaving it out would not be a command).
         assert!(!b.methods.iter().any(|m| m.name == "byradius_opt"));
+    }
+
+    #[test]
+    fn type_parameters_carry_no_collision_numbers() {
+        // The option's state and the value its method takes both want `Pattern`.
+        let c = cmd(
+            "X",
+            r#"[{"name": "pattern", "type": "pattern", "token": "MATCH", "optional": true}]"#,
+        );
+        let b = builder(&c, &ov("i64"), &BTreeMap::new()).unwrap();
+        let state: Vec<_> = b
+            .slots
+            .iter()
+            .filter_map(|s| match &s.kind {
+                SlotKind::State(n) => Some(n.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(state, ["Pattern"]);
+        let m = b.methods.iter().find(|m| m.name == "pattern").unwrap();
+        assert_eq!(m.generics[0].name, "PatternValue");
+        assert_eq!(m.params[0].ty, Ty::Param("PatternValue".into()));
+        assert_eq!(
+            m.sets[0].1,
+            Part::Tokened(
+                "MATCH".into(),
+                Box::new(Part::Param(
+                    "pattern".into(),
+                    Ty::Param("PatternValue".into())
+                ))
+            )
+        );
     }
 
     #[test]

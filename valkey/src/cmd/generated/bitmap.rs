@@ -511,10 +511,10 @@ impl<Key, Operation> Bitfield<Key, Operation> {
     /// **Arguments**
     ///
     /// - `operation`: one or more: a collection of values of the generated type for `operation`, or a single one — `[GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`
-    pub fn operation<Operation2: ToValkeyArgs>(
+    pub fn operation<OperationValue: ToValkeyArgs>(
         self,
-        operation: Operation2,
-    ) -> Bitfield<Key, Operation2>
+        operation: OperationValue,
+    ) -> Bitfield<Key, OperationValue>
     where
         Operation: Unfilled,
     {
@@ -530,10 +530,10 @@ impl<Key, Operation> Bitfield<Key, Operation> {
     /// **Arguments**
     ///
     /// - `operation`: one or more: a collection of values of the generated type for `operation`, or a single one — `[GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`
-    pub fn operation_opt<Operation2: ToValkeyArgs>(
+    pub fn operation_opt<OperationValue: ToValkeyArgs>(
         self,
-        operation: Option<Operation2>,
-    ) -> Bitfield<Key, Option<Operation2>>
+        operation: Option<OperationValue>,
+    ) -> Bitfield<Key, Option<OperationValue>>
     where
         Operation: Unfilled,
     {

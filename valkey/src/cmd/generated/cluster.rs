@@ -3399,10 +3399,10 @@ impl<
     /// **Arguments**
     ///
     /// - `match_pattern`: a glob-style pattern — `[MATCH match-pattern]`
-    pub fn match_pattern<MatchPattern2: ToValkeyArg>(
+    pub fn match_pattern<MatchPatternValue: ToValkeyArg>(
         self,
-        match_pattern: MatchPattern2,
-    ) -> Clusterscan<Cursor, Tokened<MatchPattern2>, Count, Type, Slot, T>
+        match_pattern: MatchPatternValue,
+    ) -> Clusterscan<Cursor, Tokened<MatchPatternValue>, Count, Type, Slot, T>
     where
         MatchPattern: Unfilled,
     {
@@ -3441,10 +3441,10 @@ impl<
     /// **Arguments**
     ///
     /// - `type_`: a string — `[TYPE type]`
-    pub fn type_<Type2: ToValkeyArg>(
+    pub fn type_<TypeValue: ToValkeyArg>(
         self,
-        type_: Type2,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Tokened<Type2>, Slot, T>
+        type_: TypeValue,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Tokened<TypeValue>, Slot, T>
     where
         Type: Unfilled,
     {
@@ -3485,10 +3485,10 @@ impl<
     /// **Arguments**
     ///
     /// - `match_pattern`: a glob-style pattern — `[MATCH match-pattern]`
-    pub fn match_pattern_opt<MatchPattern2: ToValkeyArg>(
+    pub fn match_pattern_opt<MatchPatternValue: ToValkeyArg>(
         self,
-        match_pattern: Option<MatchPattern2>,
-    ) -> Clusterscan<Cursor, Option<Tokened<MatchPattern2>>, Count, Type, Slot, T>
+        match_pattern: Option<MatchPatternValue>,
+    ) -> Clusterscan<Cursor, Option<Tokened<MatchPatternValue>>, Count, Type, Slot, T>
     where
         MatchPattern: Unfilled,
     {
@@ -3532,10 +3532,10 @@ impl<
     /// **Arguments**
     ///
     /// - `type_`: a string — `[TYPE type]`
-    pub fn type_opt<Type2: ToValkeyArg>(
+    pub fn type_opt<TypeValue: ToValkeyArg>(
         self,
-        type_: Option<Type2>,
-    ) -> Clusterscan<Cursor, MatchPattern, Count, Option<Tokened<Type2>>, Slot, T>
+        type_: Option<TypeValue>,
+    ) -> Clusterscan<Cursor, MatchPattern, Count, Option<Tokened<TypeValue>>, Slot, T>
     where
         Type: Unfilled,
     {

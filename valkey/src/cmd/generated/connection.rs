@@ -97,10 +97,10 @@ impl<Password, Username> Auth<Password, Username> {
     /// **Arguments**
     ///
     /// - `username`: a string — `[username]` (since 6.0.0)
-    pub fn username<Username2: ToValkeyArg>(
+    pub fn username<UsernameValue: ToValkeyArg>(
         self,
-        username: Username2,
-    ) -> Auth<Password, Username2>
+        username: UsernameValue,
+    ) -> Auth<Password, UsernameValue>
     where
         Username: Unfilled,
     {
@@ -119,10 +119,10 @@ impl<Password, Username> Auth<Password, Username> {
     /// **Arguments**
     ///
     /// - `username`: a string — `[username]` (since 6.0.0)
-    pub fn username_opt<Username2: ToValkeyArg>(
+    pub fn username_opt<UsernameValue: ToValkeyArg>(
         self,
-        username: Option<Username2>,
-    ) -> Auth<Password, Option<Username2>>
+        username: Option<UsernameValue>,
+    ) -> Auth<Password, Option<UsernameValue>>
     where
         Username: Unfilled,
     {
@@ -2118,12 +2118,12 @@ impl<
     /// **Arguments**
     ///
     /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
-    pub fn id<ClientId2: ToValkeyArgs + Elements<shape::Integer>>(
+    pub fn id<ClientIdValue: ToValkeyArgs + Elements<shape::Integer>>(
         self,
-        client_id: ClientId2,
+        client_id: ClientIdValue,
     ) -> ClientList<
         ClientType,
-        Tokened<ClientId2>,
+        Tokened<ClientIdValue>,
         Username,
         Addr,
         Laddr,
@@ -2191,13 +2191,13 @@ impl<
     /// **Arguments**
     ///
     /// - `username`: a string — `[USER username]` (since 8.1.0)
-    pub fn user<Username2: ToValkeyArg>(
+    pub fn user<UsernameValue: ToValkeyArg>(
         self,
-        username: Username2,
+        username: UsernameValue,
     ) -> ClientList<
         ClientType,
         ClientId,
-        Tokened<Username2>,
+        Tokened<UsernameValue>,
         Addr,
         Laddr,
         Skipme,
@@ -2264,14 +2264,14 @@ impl<
     /// **Arguments**
     ///
     /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
-    pub fn addr<Addr2: ToValkeyArg>(
+    pub fn addr<AddrValue: ToValkeyArg>(
         self,
-        addr: Addr2,
+        addr: AddrValue,
     ) -> ClientList<
         ClientType,
         ClientId,
         Username,
-        Tokened<Addr2>,
+        Tokened<AddrValue>,
         Laddr,
         Skipme,
         Maxage,
@@ -2337,15 +2337,15 @@ impl<
     /// **Arguments**
     ///
     /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
-    pub fn laddr<Laddr2: ToValkeyArg>(
+    pub fn laddr<LaddrValue: ToValkeyArg>(
         self,
-        laddr: Laddr2,
+        laddr: LaddrValue,
     ) -> ClientList<
         ClientType,
         ClientId,
         Username,
         Addr,
-        Tokened<Laddr2>,
+        Tokened<LaddrValue>,
         Skipme,
         Maxage,
         Name,
@@ -2619,9 +2619,9 @@ impl<
     /// **Arguments**
     ///
     /// - `name`: a string — `[NAME name]` (since 9.0.0)
-    pub fn name<Name2: ToValkeyArg>(
+    pub fn name<NameValue: ToValkeyArg>(
         self,
-        name: Name2,
+        name: NameValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -2630,7 +2630,7 @@ impl<
         Laddr,
         Skipme,
         Maxage,
-        Tokened<Name2>,
+        Tokened<NameValue>,
         Idle,
         Flags,
         LibName,
@@ -2765,9 +2765,9 @@ impl<
     /// **Arguments**
     ///
     /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
-    pub fn flags<Flags2: ToValkeyArg>(
+    pub fn flags<FlagsValue: ToValkeyArg>(
         self,
-        flags: Flags2,
+        flags: FlagsValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -2778,7 +2778,7 @@ impl<
         Maxage,
         Name,
         Idle,
-        Tokened<Flags2>,
+        Tokened<FlagsValue>,
         LibName,
         LibVer,
         Db,
@@ -2838,9 +2838,9 @@ impl<
     /// **Arguments**
     ///
     /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
-    pub fn lib_name<LibName2: ToValkeyArg>(
+    pub fn lib_name<LibNameValue: ToValkeyArg>(
         self,
-        lib_name: LibName2,
+        lib_name: LibNameValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -2852,7 +2852,7 @@ impl<
         Name,
         Idle,
         Flags,
-        Tokened<LibName2>,
+        Tokened<LibNameValue>,
         LibVer,
         Db,
         Capa,
@@ -2911,9 +2911,9 @@ impl<
     /// **Arguments**
     ///
     /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
-    pub fn lib_ver<LibVer2: ToValkeyArg>(
+    pub fn lib_ver<LibVerValue: ToValkeyArg>(
         self,
-        lib_ver: LibVer2,
+        lib_ver: LibVerValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -2926,7 +2926,7 @@ impl<
         Idle,
         Flags,
         LibName,
-        Tokened<LibVer2>,
+        Tokened<LibVerValue>,
         Db,
         Capa,
         Ip,
@@ -3057,9 +3057,9 @@ impl<
     /// **Arguments**
     ///
     /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
-    pub fn capa<Capa2: ToValkeyArg>(
+    pub fn capa<CapaValue: ToValkeyArg>(
         self,
-        capa: Capa2,
+        capa: CapaValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3074,7 +3074,7 @@ impl<
         LibName,
         LibVer,
         Db,
-        Tokened<Capa2>,
+        Tokened<CapaValue>,
         Ip,
         NotClientType,
         NotClientId,
@@ -3130,9 +3130,9 @@ impl<
     /// **Arguments**
     ///
     /// - `ip`: a string — `[IP ip]` (since 9.0.0)
-    pub fn ip<Ip2: ToValkeyArg>(
+    pub fn ip<IpValue: ToValkeyArg>(
         self,
-        ip: Ip2,
+        ip: IpValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3148,7 +3148,7 @@ impl<
         LibVer,
         Db,
         Capa,
-        Tokened<Ip2>,
+        Tokened<IpValue>,
         NotClientType,
         NotClientId,
         NotUsername,
@@ -3475,9 +3475,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
-    pub fn not_id<NotClientId2: ToValkeyArgs + Elements<shape::Integer>>(
+    pub fn not_id<NotClientIdValue: ToValkeyArgs + Elements<shape::Integer>>(
         self,
-        not_client_id: NotClientId2,
+        not_client_id: NotClientIdValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3495,7 +3495,7 @@ impl<
         Capa,
         Ip,
         NotClientType,
-        Tokened<NotClientId2>,
+        Tokened<NotClientIdValue>,
         NotUsername,
         NotAddr,
         NotLaddr,
@@ -3548,9 +3548,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
-    pub fn not_user<NotUsername2: ToValkeyArg>(
+    pub fn not_user<NotUsernameValue: ToValkeyArg>(
         self,
-        not_username: NotUsername2,
+        not_username: NotUsernameValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3569,7 +3569,7 @@ impl<
         Ip,
         NotClientType,
         NotClientId,
-        Tokened<NotUsername2>,
+        Tokened<NotUsernameValue>,
         NotAddr,
         NotLaddr,
         NotName,
@@ -3621,9 +3621,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
-    pub fn not_addr<NotAddr2: ToValkeyArg>(
+    pub fn not_addr<NotAddrValue: ToValkeyArg>(
         self,
-        not_addr: NotAddr2,
+        not_addr: NotAddrValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3643,7 +3643,7 @@ impl<
         NotClientType,
         NotClientId,
         NotUsername,
-        Tokened<NotAddr2>,
+        Tokened<NotAddrValue>,
         NotLaddr,
         NotName,
         NotFlags,
@@ -3694,9 +3694,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
-    pub fn not_laddr<NotLaddr2: ToValkeyArg>(
+    pub fn not_laddr<NotLaddrValue: ToValkeyArg>(
         self,
-        not_laddr: NotLaddr2,
+        not_laddr: NotLaddrValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3717,7 +3717,7 @@ impl<
         NotClientId,
         NotUsername,
         NotAddr,
-        Tokened<NotLaddr2>,
+        Tokened<NotLaddrValue>,
         NotName,
         NotFlags,
         NotLibName,
@@ -3767,9 +3767,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
-    pub fn not_name<NotName2: ToValkeyArg>(
+    pub fn not_name<NotNameValue: ToValkeyArg>(
         self,
-        not_name: NotName2,
+        not_name: NotNameValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3791,7 +3791,7 @@ impl<
         NotUsername,
         NotAddr,
         NotLaddr,
-        Tokened<NotName2>,
+        Tokened<NotNameValue>,
         NotFlags,
         NotLibName,
         NotLibVer,
@@ -3840,9 +3840,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
-    pub fn not_flags<NotFlags2: ToValkeyArg>(
+    pub fn not_flags<NotFlagsValue: ToValkeyArg>(
         self,
-        not_flags: NotFlags2,
+        not_flags: NotFlagsValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3865,7 +3865,7 @@ impl<
         NotAddr,
         NotLaddr,
         NotName,
-        Tokened<NotFlags2>,
+        Tokened<NotFlagsValue>,
         NotLibName,
         NotLibVer,
         NotDb,
@@ -3913,9 +3913,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
-    pub fn not_lib_name<NotLibName2: ToValkeyArg>(
+    pub fn not_lib_name<NotLibNameValue: ToValkeyArg>(
         self,
-        not_lib_name: NotLibName2,
+        not_lib_name: NotLibNameValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -3939,7 +3939,7 @@ impl<
         NotLaddr,
         NotName,
         NotFlags,
-        Tokened<NotLibName2>,
+        Tokened<NotLibNameValue>,
         NotLibVer,
         NotDb,
         NotCapa,
@@ -3986,9 +3986,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
-    pub fn not_lib_ver<NotLibVer2: ToValkeyArg>(
+    pub fn not_lib_ver<NotLibVerValue: ToValkeyArg>(
         self,
-        not_lib_ver: NotLibVer2,
+        not_lib_ver: NotLibVerValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -4013,7 +4013,7 @@ impl<
         NotName,
         NotFlags,
         NotLibName,
-        Tokened<NotLibVer2>,
+        Tokened<NotLibVerValue>,
         NotDb,
         NotCapa,
         NotIp,
@@ -4132,9 +4132,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
-    pub fn not_capa<NotCapa2: ToValkeyArg>(
+    pub fn not_capa<NotCapaValue: ToValkeyArg>(
         self,
-        not_capa: NotCapa2,
+        not_capa: NotCapaValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -4161,7 +4161,7 @@ impl<
         NotLibName,
         NotLibVer,
         NotDb,
-        Tokened<NotCapa2>,
+        Tokened<NotCapaValue>,
         NotIp,
     >
     where
@@ -4205,9 +4205,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
-    pub fn not_ip<NotIp2: ToValkeyArg>(
+    pub fn not_ip<NotIpValue: ToValkeyArg>(
         self,
-        not_ip: NotIp2,
+        not_ip: NotIpValue,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -4235,7 +4235,7 @@ impl<
         NotLibVer,
         NotDb,
         NotCapa,
-        Tokened<NotIp2>,
+        Tokened<NotIpValue>,
     >
     where
         NotIp: Unfilled,
@@ -4600,12 +4600,12 @@ impl<
     /// **Arguments**
     ///
     /// - `client_id`: one or more: a collection of integers, or a single one — `[ID client-id [client-id ...]]` (since 6.2.0)
-    pub fn id_opt<ClientId2: ToValkeyArgs + Elements<shape::Integer>>(
+    pub fn id_opt<ClientIdValue: ToValkeyArgs + Elements<shape::Integer>>(
         self,
-        client_id: Option<ClientId2>,
+        client_id: Option<ClientIdValue>,
     ) -> ClientList<
         ClientType,
-        Option<Tokened<ClientId2>>,
+        Option<Tokened<ClientIdValue>>,
         Username,
         Addr,
         Laddr,
@@ -4680,13 +4680,13 @@ impl<
     /// **Arguments**
     ///
     /// - `username`: a string — `[USER username]` (since 8.1.0)
-    pub fn user_opt<Username2: ToValkeyArg>(
+    pub fn user_opt<UsernameValue: ToValkeyArg>(
         self,
-        username: Option<Username2>,
+        username: Option<UsernameValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
-        Option<Tokened<Username2>>,
+        Option<Tokened<UsernameValue>>,
         Addr,
         Laddr,
         Skipme,
@@ -4760,14 +4760,14 @@ impl<
     /// **Arguments**
     ///
     /// - `addr`: a string — `[ADDR ip:port]` (since 8.1.0)
-    pub fn addr_opt<Addr2: ToValkeyArg>(
+    pub fn addr_opt<AddrValue: ToValkeyArg>(
         self,
-        addr: Option<Addr2>,
+        addr: Option<AddrValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
         Username,
-        Option<Tokened<Addr2>>,
+        Option<Tokened<AddrValue>>,
         Laddr,
         Skipme,
         Maxage,
@@ -4840,15 +4840,15 @@ impl<
     /// **Arguments**
     ///
     /// - `laddr`: a string — `[LADDR ip:port]` (since 8.1.0)
-    pub fn laddr_opt<Laddr2: ToValkeyArg>(
+    pub fn laddr_opt<LaddrValue: ToValkeyArg>(
         self,
-        laddr: Option<Laddr2>,
+        laddr: Option<LaddrValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
         Username,
         Addr,
-        Option<Tokened<Laddr2>>,
+        Option<Tokened<LaddrValue>>,
         Skipme,
         Maxage,
         Name,
@@ -5160,9 +5160,9 @@ impl<
     /// **Arguments**
     ///
     /// - `name`: a string — `[NAME name]` (since 9.0.0)
-    pub fn name_opt<Name2: ToValkeyArg>(
+    pub fn name_opt<NameValue: ToValkeyArg>(
         self,
-        name: Option<Name2>,
+        name: Option<NameValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -5171,7 +5171,7 @@ impl<
         Laddr,
         Skipme,
         Maxage,
-        Option<Tokened<Name2>>,
+        Option<Tokened<NameValue>>,
         Idle,
         Flags,
         LibName,
@@ -5320,9 +5320,9 @@ impl<
     /// **Arguments**
     ///
     /// - `flags`: a string — `[FLAGS flags]` (since 9.0.0)
-    pub fn flags_opt<Flags2: ToValkeyArg>(
+    pub fn flags_opt<FlagsValue: ToValkeyArg>(
         self,
-        flags: Option<Flags2>,
+        flags: Option<FlagsValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -5333,7 +5333,7 @@ impl<
         Maxage,
         Name,
         Idle,
-        Option<Tokened<Flags2>>,
+        Option<Tokened<FlagsValue>>,
         LibName,
         LibVer,
         Db,
@@ -5400,9 +5400,9 @@ impl<
     /// **Arguments**
     ///
     /// - `lib_name`: a string — `[LIB-NAME lib-name]` (since 9.0.0)
-    pub fn lib_name_opt<LibName2: ToValkeyArg>(
+    pub fn lib_name_opt<LibNameValue: ToValkeyArg>(
         self,
-        lib_name: Option<LibName2>,
+        lib_name: Option<LibNameValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -5414,7 +5414,7 @@ impl<
         Name,
         Idle,
         Flags,
-        Option<Tokened<LibName2>>,
+        Option<Tokened<LibNameValue>>,
         LibVer,
         Db,
         Capa,
@@ -5480,9 +5480,9 @@ impl<
     /// **Arguments**
     ///
     /// - `lib_ver`: a string — `[LIB-VER lib-ver]` (since 9.0.0)
-    pub fn lib_ver_opt<LibVer2: ToValkeyArg>(
+    pub fn lib_ver_opt<LibVerValue: ToValkeyArg>(
         self,
-        lib_ver: Option<LibVer2>,
+        lib_ver: Option<LibVerValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -5495,7 +5495,7 @@ impl<
         Idle,
         Flags,
         LibName,
-        Option<Tokened<LibVer2>>,
+        Option<Tokened<LibVerValue>>,
         Db,
         Capa,
         Ip,
@@ -5640,9 +5640,9 @@ impl<
     /// **Arguments**
     ///
     /// - `capa`: a string — `[CAPA capa]` (since 9.0.0)
-    pub fn capa_opt<Capa2: ToValkeyArg>(
+    pub fn capa_opt<CapaValue: ToValkeyArg>(
         self,
-        capa: Option<Capa2>,
+        capa: Option<CapaValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -5657,7 +5657,7 @@ impl<
         LibName,
         LibVer,
         Db,
-        Option<Tokened<Capa2>>,
+        Option<Tokened<CapaValue>>,
         Ip,
         NotClientType,
         NotClientId,
@@ -5720,9 +5720,9 @@ impl<
     /// **Arguments**
     ///
     /// - `ip`: a string — `[IP ip]` (since 9.0.0)
-    pub fn ip_opt<Ip2: ToValkeyArg>(
+    pub fn ip_opt<IpValue: ToValkeyArg>(
         self,
-        ip: Option<Ip2>,
+        ip: Option<IpValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -5738,7 +5738,7 @@ impl<
         LibVer,
         Db,
         Capa,
-        Option<Tokened<Ip2>>,
+        Option<Tokened<IpValue>>,
         NotClientType,
         NotClientId,
         NotUsername,
@@ -6120,9 +6120,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_client_id`: one or more: a collection of integers, or a single one — `[NOT-ID not-client-id [not-client-id ...]]` (since 9.0.0)
-    pub fn not_id_opt<NotClientId2: ToValkeyArgs + Elements<shape::Integer>>(
+    pub fn not_id_opt<NotClientIdValue: ToValkeyArgs + Elements<shape::Integer>>(
         self,
-        not_client_id: Option<NotClientId2>,
+        not_client_id: Option<NotClientIdValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6140,7 +6140,7 @@ impl<
         Capa,
         Ip,
         NotClientType,
-        Option<Tokened<NotClientId2>>,
+        Option<Tokened<NotClientIdValue>>,
         NotUsername,
         NotAddr,
         NotLaddr,
@@ -6201,9 +6201,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_username`: a string — `[NOT-USER not-username]` (since 9.0.0)
-    pub fn not_user_opt<NotUsername2: ToValkeyArg>(
+    pub fn not_user_opt<NotUsernameValue: ToValkeyArg>(
         self,
-        not_username: Option<NotUsername2>,
+        not_username: Option<NotUsernameValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6222,7 +6222,7 @@ impl<
         Ip,
         NotClientType,
         NotClientId,
-        Option<Tokened<NotUsername2>>,
+        Option<Tokened<NotUsernameValue>>,
         NotAddr,
         NotLaddr,
         NotName,
@@ -6282,9 +6282,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_addr`: a string — `[NOT-ADDR ip:port]` (since 9.0.0)
-    pub fn not_addr_opt<NotAddr2: ToValkeyArg>(
+    pub fn not_addr_opt<NotAddrValue: ToValkeyArg>(
         self,
-        not_addr: Option<NotAddr2>,
+        not_addr: Option<NotAddrValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6304,7 +6304,7 @@ impl<
         NotClientType,
         NotClientId,
         NotUsername,
-        Option<Tokened<NotAddr2>>,
+        Option<Tokened<NotAddrValue>>,
         NotLaddr,
         NotName,
         NotFlags,
@@ -6362,9 +6362,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_laddr`: a string — `[NOT-LADDR ip:port]` (since 9.0.0)
-    pub fn not_laddr_opt<NotLaddr2: ToValkeyArg>(
+    pub fn not_laddr_opt<NotLaddrValue: ToValkeyArg>(
         self,
-        not_laddr: Option<NotLaddr2>,
+        not_laddr: Option<NotLaddrValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6385,7 +6385,7 @@ impl<
         NotClientId,
         NotUsername,
         NotAddr,
-        Option<Tokened<NotLaddr2>>,
+        Option<Tokened<NotLaddrValue>>,
         NotName,
         NotFlags,
         NotLibName,
@@ -6442,9 +6442,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_name`: a string — `[NOT-NAME not-name]` (since 9.0.0)
-    pub fn not_name_opt<NotName2: ToValkeyArg>(
+    pub fn not_name_opt<NotNameValue: ToValkeyArg>(
         self,
-        not_name: Option<NotName2>,
+        not_name: Option<NotNameValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6466,7 +6466,7 @@ impl<
         NotUsername,
         NotAddr,
         NotLaddr,
-        Option<Tokened<NotName2>>,
+        Option<Tokened<NotNameValue>>,
         NotFlags,
         NotLibName,
         NotLibVer,
@@ -6522,9 +6522,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_flags`: a string — `[NOT-FLAGS not-flags]` (since 9.0.0)
-    pub fn not_flags_opt<NotFlags2: ToValkeyArg>(
+    pub fn not_flags_opt<NotFlagsValue: ToValkeyArg>(
         self,
-        not_flags: Option<NotFlags2>,
+        not_flags: Option<NotFlagsValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6547,7 +6547,7 @@ impl<
         NotAddr,
         NotLaddr,
         NotName,
-        Option<Tokened<NotFlags2>>,
+        Option<Tokened<NotFlagsValue>>,
         NotLibName,
         NotLibVer,
         NotDb,
@@ -6602,9 +6602,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_lib_name`: a string — `[NOT-LIB-NAME not-lib-name]` (since 9.0.0)
-    pub fn not_lib_name_opt<NotLibName2: ToValkeyArg>(
+    pub fn not_lib_name_opt<NotLibNameValue: ToValkeyArg>(
         self,
-        not_lib_name: Option<NotLibName2>,
+        not_lib_name: Option<NotLibNameValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6628,7 +6628,7 @@ impl<
         NotLaddr,
         NotName,
         NotFlags,
-        Option<Tokened<NotLibName2>>,
+        Option<Tokened<NotLibNameValue>>,
         NotLibVer,
         NotDb,
         NotCapa,
@@ -6683,9 +6683,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_lib_ver`: a string — `[NOT-LIB-VER not-lib-ver]` (since 9.0.0)
-    pub fn not_lib_ver_opt<NotLibVer2: ToValkeyArg>(
+    pub fn not_lib_ver_opt<NotLibVerValue: ToValkeyArg>(
         self,
-        not_lib_ver: Option<NotLibVer2>,
+        not_lib_ver: Option<NotLibVerValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6710,7 +6710,7 @@ impl<
         NotName,
         NotFlags,
         NotLibName,
-        Option<Tokened<NotLibVer2>>,
+        Option<Tokened<NotLibVerValue>>,
         NotDb,
         NotCapa,
         NotIp,
@@ -6844,9 +6844,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_capa`: a string — `[NOT-CAPA not-capa]` (since 9.0.0)
-    pub fn not_capa_opt<NotCapa2: ToValkeyArg>(
+    pub fn not_capa_opt<NotCapaValue: ToValkeyArg>(
         self,
-        not_capa: Option<NotCapa2>,
+        not_capa: Option<NotCapaValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6873,7 +6873,7 @@ impl<
         NotLibName,
         NotLibVer,
         NotDb,
-        Option<Tokened<NotCapa2>>,
+        Option<Tokened<NotCapaValue>>,
         NotIp,
     >
     where
@@ -6924,9 +6924,9 @@ impl<
     /// **Arguments**
     ///
     /// - `not_ip`: a string — `[NOT-IP not-ip]` (since 9.0.0)
-    pub fn not_ip_opt<NotIp2: ToValkeyArg>(
+    pub fn not_ip_opt<NotIpValue: ToValkeyArg>(
         self,
-        not_ip: Option<NotIp2>,
+        not_ip: Option<NotIpValue>,
     ) -> ClientList<
         ClientType,
         ClientId,
@@ -6954,7 +6954,7 @@ impl<
         NotLibVer,
         NotDb,
         NotCapa,
-        Option<Tokened<NotIp2>>,
+        Option<Tokened<NotIpValue>>,
     >
     where
         NotIp: Unfilled,
@@ -7973,10 +7973,10 @@ impl<
     /// **Arguments**
     ///
     /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
-    pub fn prefix<Prefix2: EachArg>(
+    pub fn prefix<PrefixValue: EachArg>(
         self,
-        prefix: Prefix2,
-    ) -> ClientTracking<ClientId, EachTok<Prefix2>, Bcast, Optin, Optout, Noloop>
+        prefix: PrefixValue,
+    ) -> ClientTracking<ClientId, EachTok<PrefixValue>, Bcast, Optin, Optout, Noloop>
     where
         Prefix: Unfilled,
     {
@@ -8081,10 +8081,17 @@ impl<
     /// **Arguments**
     ///
     /// - `prefix`: one or more: a collection of strings, or a single one — `[PREFIX prefix [PREFIX prefix ...]]`
-    pub fn prefix_opt<Prefix2: EachArg>(
+    pub fn prefix_opt<PrefixValue: EachArg>(
         self,
-        prefix: Option<Prefix2>,
-    ) -> ClientTracking<ClientId, Option<EachTok<Prefix2>>, Bcast, Optin, Optout, Noloop>
+        prefix: Option<PrefixValue>,
+    ) -> ClientTracking<
+        ClientId,
+        Option<EachTok<PrefixValue>>,
+        Bcast,
+        Optin,
+        Optout,
+        Noloop,
+    >
     where
         Prefix: Unfilled,
     {
@@ -8751,10 +8758,10 @@ impl<
     /// **Arguments**
     ///
     /// - `clientname`: a string — `[SETNAME clientname]`
-    pub fn setname<Clientname2: ToValkeyArg>(
+    pub fn setname<ClientnameValue: ToValkeyArg>(
         self,
-        clientname: Clientname2,
-    ) -> Hello<ArgumentsGiven, Protover, Auth, Tokened<Clientname2>, T>
+        clientname: ClientnameValue,
+    ) -> Hello<ArgumentsGiven, Protover, Auth, Tokened<ClientnameValue>, T>
     where
         Clientname: Unfilled,
         ArgumentsGiven: Given,
@@ -8774,10 +8781,10 @@ impl<
     /// **Arguments**
     ///
     /// - `clientname`: a string — `[SETNAME clientname]`
-    pub fn setname_opt<Clientname2: ToValkeyArg>(
+    pub fn setname_opt<ClientnameValue: ToValkeyArg>(
         self,
-        clientname: Option<Clientname2>,
-    ) -> Hello<ArgumentsGiven, Protover, Auth, Option<Tokened<Clientname2>>, T>
+        clientname: Option<ClientnameValue>,
+    ) -> Hello<ArgumentsGiven, Protover, Auth, Option<Tokened<ClientnameValue>>, T>
     where
         Clientname: Unfilled,
         ArgumentsGiven: Given,
@@ -8887,7 +8894,10 @@ impl<Message> Ping<Message> {
     /// **Arguments**
     ///
     /// - `message`: a string — `[message]`
-    pub fn message<Message2: ToValkeyArg>(self, message: Message2) -> Ping<Message2>
+    pub fn message<MessageValue: ToValkeyArg>(
+        self,
+        message: MessageValue,
+    ) -> Ping<MessageValue>
     where
         Message: Unfilled,
     {
@@ -8900,10 +8910,10 @@ impl<Message> Ping<Message> {
     /// **Arguments**
     ///
     /// - `message`: a string — `[message]`
-    pub fn message_opt<Message2: ToValkeyArg>(
+    pub fn message_opt<MessageValue: ToValkeyArg>(
         self,
-        message: Option<Message2>,
-    ) -> Ping<Option<Message2>>
+        message: Option<MessageValue>,
+    ) -> Ping<Option<MessageValue>>
     where
         Message: Unfilled,
     {

@@ -1519,10 +1519,10 @@ impl<
     /// **Arguments**
     ///
     /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
-    pub fn keys<Keys2: ToValkeyArgs>(
+    pub fn keys<KeysValue: ToValkeyArgs>(
         self,
-        keys: Keys2,
-    ) -> Migrate<Host, Copy, Replace, Authentication, Tokened<Keys2>>
+        keys: KeysValue,
+    ) -> Migrate<Host, Copy, Replace, Authentication, Tokened<KeysValue>>
     where
         Keys: Unfilled,
     {
@@ -1652,10 +1652,10 @@ impl<
     /// **Arguments**
     ///
     /// - `keys`: one or more: a collection of keys, or a single one — `[KEYS key [key ...]]` (since 3.0.6)
-    pub fn keys_opt<Keys2: ToValkeyArgs>(
+    pub fn keys_opt<KeysValue: ToValkeyArgs>(
         self,
-        keys: Option<Keys2>,
-    ) -> Migrate<Host, Copy, Replace, Authentication, Option<Tokened<Keys2>>>
+        keys: Option<KeysValue>,
+    ) -> Migrate<Host, Copy, Replace, Authentication, Option<Tokened<KeysValue>>>
     where
         Keys: Unfilled,
     {
@@ -3912,10 +3912,10 @@ impl<Pattern, Count, Type, T> Scan<Pattern, Count, Type, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern<Pattern2: ToValkeyArg>(
+    pub fn pattern<PatternValue: ToValkeyArg>(
         self,
-        pattern: Pattern2,
-    ) -> Scan<Tokened<Pattern2>, Count, Type, T>
+        pattern: PatternValue,
+    ) -> Scan<Tokened<PatternValue>, Count, Type, T>
     where
         Pattern: Unfilled,
     {
@@ -3953,10 +3953,10 @@ impl<Pattern, Count, Type, T> Scan<Pattern, Count, Type, T> {
     /// **Arguments**
     ///
     /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
-    pub fn type_<Type2: ToValkeyArg>(
+    pub fn type_<TypeValue: ToValkeyArg>(
         self,
-        type_: Type2,
-    ) -> Scan<Pattern, Count, Tokened<Type2>, T>
+        type_: TypeValue,
+    ) -> Scan<Pattern, Count, Tokened<TypeValue>, T>
     where
         Type: Unfilled,
     {
@@ -3976,10 +3976,10 @@ impl<Pattern, Count, Type, T> Scan<Pattern, Count, Type, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+    pub fn pattern_opt<PatternValue: ToValkeyArg>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> Scan<Option<Tokened<Pattern2>>, Count, Type, T>
+        pattern: Option<PatternValue>,
+    ) -> Scan<Option<Tokened<PatternValue>>, Count, Type, T>
     where
         Pattern: Unfilled,
     {
@@ -4024,10 +4024,10 @@ impl<Pattern, Count, Type, T> Scan<Pattern, Count, Type, T> {
     /// **Arguments**
     ///
     /// - `type_`: a string — `[TYPE type]` (since 6.0.0)
-    pub fn type_opt<Type2: ToValkeyArg>(
+    pub fn type_opt<TypeValue: ToValkeyArg>(
         self,
-        type_: Option<Type2>,
-    ) -> Scan<Pattern, Count, Option<Tokened<Type2>>, T>
+        type_: Option<TypeValue>,
+    ) -> Scan<Pattern, Count, Option<Tokened<TypeValue>>, T>
     where
         Type: Unfilled,
     {
@@ -4202,12 +4202,12 @@ impl<
     /// **Arguments**
     ///
     /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
-    pub fn by<ByPattern2: ToValkeyArg>(
+    pub fn by<ByPatternValue: ToValkeyArg>(
         self,
-        by_pattern: ByPattern2,
+        by_pattern: ByPatternValue,
     ) -> Sort<
         Key,
-        Tokened<ByPattern2>,
+        Tokened<ByPatternValue>,
         Limit,
         GetPattern,
         Order,
@@ -4268,14 +4268,14 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get<GetPattern2: EachArg>(
+    pub fn get<GetPatternValue: EachArg>(
         self,
-        get_pattern: GetPattern2,
+        get_pattern: GetPatternValue,
     ) -> Sort<
         Key,
         ByPattern,
         Limit,
-        EachTok<GetPattern2>,
+        EachTok<GetPatternValue>,
         Order,
         Sorting,
         Destination,
@@ -4360,12 +4360,12 @@ impl<
     /// **Arguments**
     ///
     /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
-    pub fn by_opt<ByPattern2: ToValkeyArg>(
+    pub fn by_opt<ByPatternValue: ToValkeyArg>(
         self,
-        by_pattern: Option<ByPattern2>,
+        by_pattern: Option<ByPatternValue>,
     ) -> Sort<
         Key,
-        Option<Tokened<ByPattern2>>,
+        Option<Tokened<ByPatternValue>>,
         Limit,
         GetPattern,
         Order,
@@ -4394,14 +4394,14 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get_opt<GetPattern2: EachArg>(
+    pub fn get_opt<GetPatternValue: EachArg>(
         self,
-        get_pattern: Option<GetPattern2>,
+        get_pattern: Option<GetPatternValue>,
     ) -> Sort<
         Key,
         ByPattern,
         Limit,
-        Option<EachTok<GetPattern2>>,
+        Option<EachTok<GetPatternValue>>,
         Order,
         Sorting,
         Destination,
@@ -4517,9 +4517,9 @@ impl<
     /// - `destination`: a key — `[STORE destination]`
     ///
     /// Changes the reply to `i64`.
-    pub fn store<Destination2: ToValkeyArg>(
+    pub fn store<DestinationValue: ToValkeyArg>(
         self,
-        destination: Destination2,
+        destination: DestinationValue,
     ) -> Sort<
         Key,
         ByPattern,
@@ -4527,7 +4527,7 @@ impl<
         GetPattern,
         Order,
         Sorting,
-        Tokened<Destination2>,
+        Tokened<DestinationValue>,
         i64,
     >
     where
@@ -4705,10 +4705,10 @@ impl<
     /// **Arguments**
     ///
     /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
-    pub fn by<ByPattern2: ToValkeyArg>(
+    pub fn by<ByPatternValue: ToValkeyArg>(
         self,
-        by_pattern: ByPattern2,
-    ) -> SortRo<Key, Tokened<ByPattern2>, Limit, GetPattern, Order, Sorting, T>
+        by_pattern: ByPatternValue,
+    ) -> SortRo<Key, Tokened<ByPatternValue>, Limit, GetPattern, Order, Sorting, T>
     where
         ByPattern: Unfilled,
     {
@@ -4751,10 +4751,10 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get<GetPattern2: EachArg>(
+    pub fn get<GetPatternValue: EachArg>(
         self,
-        get_pattern: GetPattern2,
-    ) -> SortRo<Key, ByPattern, Limit, EachTok<GetPattern2>, Order, Sorting, T>
+        get_pattern: GetPatternValue,
+    ) -> SortRo<Key, ByPattern, Limit, EachTok<GetPatternValue>, Order, Sorting, T>
     where
         GetPattern: Unfilled,
     {
@@ -4824,10 +4824,18 @@ impl<
     /// **Arguments**
     ///
     /// - `by_pattern`: a glob-style pattern — `[BY pattern]`
-    pub fn by_opt<ByPattern2: ToValkeyArg>(
+    pub fn by_opt<ByPatternValue: ToValkeyArg>(
         self,
-        by_pattern: Option<ByPattern2>,
-    ) -> SortRo<Key, Option<Tokened<ByPattern2>>, Limit, GetPattern, Order, Sorting, T>
+        by_pattern: Option<ByPatternValue>,
+    ) -> SortRo<
+        Key,
+        Option<Tokened<ByPatternValue>>,
+        Limit,
+        GetPattern,
+        Order,
+        Sorting,
+        T,
+    >
     where
         ByPattern: Unfilled,
     {
@@ -4848,10 +4856,18 @@ impl<
     /// **Arguments**
     ///
     /// - `get_pattern`: one or more: a collection of glob-style patterns, or a single one — `[GET pattern [GET pattern ...]]`
-    pub fn get_opt<GetPattern2: EachArg>(
+    pub fn get_opt<GetPatternValue: EachArg>(
         self,
-        get_pattern: Option<GetPattern2>,
-    ) -> SortRo<Key, ByPattern, Limit, Option<EachTok<GetPattern2>>, Order, Sorting, T>
+        get_pattern: Option<GetPatternValue>,
+    ) -> SortRo<
+        Key,
+        ByPattern,
+        Limit,
+        Option<EachTok<GetPatternValue>>,
+        Order,
+        Sorting,
+        T,
+    >
     where
         GetPattern: Unfilled,
     {

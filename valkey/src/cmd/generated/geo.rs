@@ -605,7 +605,10 @@ impl<Key, Member> Geohash<Key, Member> {
     /// **Arguments**
     ///
     /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
-    pub fn member<Member2: ToValkeyArgs>(self, member: Member2) -> Geohash<Key, Member2>
+    pub fn member<MemberValue: ToValkeyArgs>(
+        self,
+        member: MemberValue,
+    ) -> Geohash<Key, MemberValue>
     where
         Member: Unfilled,
     {
@@ -618,10 +621,10 @@ impl<Key, Member> Geohash<Key, Member> {
     /// **Arguments**
     ///
     /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
-    pub fn member_opt<Member2: ToValkeyArgs>(
+    pub fn member_opt<MemberValue: ToValkeyArgs>(
         self,
-        member: Option<Member2>,
-    ) -> Geohash<Key, Option<Member2>>
+        member: Option<MemberValue>,
+    ) -> Geohash<Key, Option<MemberValue>>
     where
         Member: Unfilled,
     {
@@ -726,10 +729,10 @@ impl<Key, Member, T> Geopos<Key, Member, T> {
     /// **Arguments**
     ///
     /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
-    pub fn member<Member2: ToValkeyArgs>(
+    pub fn member<MemberValue: ToValkeyArgs>(
         self,
-        member: Member2,
-    ) -> Geopos<Key, Member2, T>
+        member: MemberValue,
+    ) -> Geopos<Key, MemberValue, T>
     where
         Member: Unfilled,
     {
@@ -746,10 +749,10 @@ impl<Key, Member, T> Geopos<Key, Member, T> {
     /// **Arguments**
     ///
     /// - `member`: one or more: a collection of strings, or a single one — `[member [member ...]]`
-    pub fn member_opt<Member2: ToValkeyArgs>(
+    pub fn member_opt<MemberValue: ToValkeyArgs>(
         self,
-        member: Option<Member2>,
-    ) -> Geopos<Key, Option<Member2>, T>
+        member: Option<MemberValue>,
+    ) -> Geopos<Key, Option<MemberValue>, T>
     where
         Member: Unfilled,
     {

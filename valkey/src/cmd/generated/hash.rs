@@ -3234,10 +3234,10 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern<Pattern2: ToValkeyArg>(
+    pub fn pattern<PatternValue: ToValkeyArg>(
         self,
-        pattern: Pattern2,
-    ) -> Hscan<Key, Tokened<Pattern2>, Count, Novalues, T>
+        pattern: PatternValue,
+    ) -> Hscan<Key, Tokened<PatternValue>, Count, Novalues, T>
     where
         Pattern: Unfilled,
     {
@@ -3294,10 +3294,10 @@ impl<Key, Pattern, Count, Novalues, T> Hscan<Key, Pattern, Count, Novalues, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+    pub fn pattern_opt<PatternValue: ToValkeyArg>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> Hscan<Key, Option<Tokened<Pattern2>>, Count, Novalues, T>
+        pattern: Option<PatternValue>,
+    ) -> Hscan<Key, Option<Tokened<PatternValue>>, Count, Novalues, T>
     where
         Pattern: Unfilled,
     {

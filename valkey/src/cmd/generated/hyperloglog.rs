@@ -87,10 +87,10 @@ impl<Key, Element> Pfadd<Key, Element> {
     /// **Arguments**
     ///
     /// - `element`: one or more: a collection of strings, or a single one — `[element [element ...]]`
-    pub fn element<Element2: ToValkeyArgs>(
+    pub fn element<ElementValue: ToValkeyArgs>(
         self,
-        element: Element2,
-    ) -> Pfadd<Key, Element2>
+        element: ElementValue,
+    ) -> Pfadd<Key, ElementValue>
     where
         Element: Unfilled,
     {
@@ -103,10 +103,10 @@ impl<Key, Element> Pfadd<Key, Element> {
     /// **Arguments**
     ///
     /// - `element`: one or more: a collection of strings, or a single one — `[element [element ...]]`
-    pub fn element_opt<Element2: ToValkeyArgs>(
+    pub fn element_opt<ElementValue: ToValkeyArgs>(
         self,
-        element: Option<Element2>,
-    ) -> Pfadd<Key, Option<Element2>>
+        element: Option<ElementValue>,
+    ) -> Pfadd<Key, Option<ElementValue>>
     where
         Element: Unfilled,
     {
@@ -394,10 +394,10 @@ impl<Destkey, Sourcekey> Pfmerge<Destkey, Sourcekey> {
     /// **Arguments**
     ///
     /// - `sourcekey`: one or more: a collection of keys, or a single one — `[sourcekey [sourcekey ...]]`
-    pub fn sourcekey<Sourcekey2: ToValkeyArgs>(
+    pub fn sourcekey<SourcekeyValue: ToValkeyArgs>(
         self,
-        sourcekey: Sourcekey2,
-    ) -> Pfmerge<Destkey, Sourcekey2>
+        sourcekey: SourcekeyValue,
+    ) -> Pfmerge<Destkey, SourcekeyValue>
     where
         Sourcekey: Unfilled,
     {
@@ -413,10 +413,10 @@ impl<Destkey, Sourcekey> Pfmerge<Destkey, Sourcekey> {
     /// **Arguments**
     ///
     /// - `sourcekey`: one or more: a collection of keys, or a single one — `[sourcekey [sourcekey ...]]`
-    pub fn sourcekey_opt<Sourcekey2: ToValkeyArgs>(
+    pub fn sourcekey_opt<SourcekeyValue: ToValkeyArgs>(
         self,
-        sourcekey: Option<Sourcekey2>,
-    ) -> Pfmerge<Destkey, Option<Sourcekey2>>
+        sourcekey: Option<SourcekeyValue>,
+    ) -> Pfmerge<Destkey, Option<SourcekeyValue>>
     where
         Sourcekey: Unfilled,
     {

@@ -304,10 +304,10 @@ impl<Pattern, T> PubsubChannels<Pattern, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[pattern]`
-    pub fn pattern<Pattern2: ToValkeyArg>(
+    pub fn pattern<PatternValue: ToValkeyArg>(
         self,
-        pattern: Pattern2,
-    ) -> PubsubChannels<Pattern2, T>
+        pattern: PatternValue,
+    ) -> PubsubChannels<PatternValue, T>
     where
         Pattern: Unfilled,
     {
@@ -323,10 +323,10 @@ impl<Pattern, T> PubsubChannels<Pattern, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[pattern]`
-    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+    pub fn pattern_opt<PatternValue: ToValkeyArg>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> PubsubChannels<Option<Pattern2>, T>
+        pattern: Option<PatternValue>,
+    ) -> PubsubChannels<Option<PatternValue>, T>
     where
         Pattern: Unfilled,
     {
@@ -561,10 +561,10 @@ impl<Channel, T> PubsubNumsub<Channel, T> {
     /// **Arguments**
     ///
     /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
-    pub fn channel<Channel2: ToValkeyArgs>(
+    pub fn channel<ChannelValue: ToValkeyArgs>(
         self,
-        channel: Channel2,
-    ) -> PubsubNumsub<Channel2, T>
+        channel: ChannelValue,
+    ) -> PubsubNumsub<ChannelValue, T>
     where
         Channel: Unfilled,
     {
@@ -580,10 +580,10 @@ impl<Channel, T> PubsubNumsub<Channel, T> {
     /// **Arguments**
     ///
     /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
-    pub fn channel_opt<Channel2: ToValkeyArgs>(
+    pub fn channel_opt<ChannelValue: ToValkeyArgs>(
         self,
-        channel: Option<Channel2>,
-    ) -> PubsubNumsub<Option<Channel2>, T>
+        channel: Option<ChannelValue>,
+    ) -> PubsubNumsub<Option<ChannelValue>, T>
     where
         Channel: Unfilled,
     {
@@ -679,10 +679,10 @@ impl<Pattern, T> PubsubShardchannels<Pattern, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[pattern]`
-    pub fn pattern<Pattern2: ToValkeyArg>(
+    pub fn pattern<PatternValue: ToValkeyArg>(
         self,
-        pattern: Pattern2,
-    ) -> PubsubShardchannels<Pattern2, T>
+        pattern: PatternValue,
+    ) -> PubsubShardchannels<PatternValue, T>
     where
         Pattern: Unfilled,
     {
@@ -698,10 +698,10 @@ impl<Pattern, T> PubsubShardchannels<Pattern, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[pattern]`
-    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+    pub fn pattern_opt<PatternValue: ToValkeyArg>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> PubsubShardchannels<Option<Pattern2>, T>
+        pattern: Option<PatternValue>,
+    ) -> PubsubShardchannels<Option<PatternValue>, T>
     where
         Pattern: Unfilled,
     {
@@ -799,10 +799,10 @@ impl<Shardchannel, T> PubsubShardnumsub<Shardchannel, T> {
     /// **Arguments**
     ///
     /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
-    pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
+    pub fn shardchannel<ShardchannelValue: ToValkeyArgs>(
         self,
-        shardchannel: Shardchannel2,
-    ) -> PubsubShardnumsub<Shardchannel2, T>
+        shardchannel: ShardchannelValue,
+    ) -> PubsubShardnumsub<ShardchannelValue, T>
     where
         Shardchannel: Unfilled,
     {
@@ -818,10 +818,10 @@ impl<Shardchannel, T> PubsubShardnumsub<Shardchannel, T> {
     /// **Arguments**
     ///
     /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
-    pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
+    pub fn shardchannel_opt<ShardchannelValue: ToValkeyArgs>(
         self,
-        shardchannel: Option<Shardchannel2>,
-    ) -> PubsubShardnumsub<Option<Shardchannel2>, T>
+        shardchannel: Option<ShardchannelValue>,
+    ) -> PubsubShardnumsub<Option<ShardchannelValue>, T>
     where
         Shardchannel: Unfilled,
     {
@@ -915,10 +915,10 @@ impl<Pattern> Punsubscribe<Pattern> {
     /// **Arguments**
     ///
     /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `[pattern [pattern ...]]`
-    pub fn pattern<Pattern2: ToValkeyArgs>(
+    pub fn pattern<PatternValue: ToValkeyArgs>(
         self,
-        pattern: Pattern2,
-    ) -> Punsubscribe<Pattern2>
+        pattern: PatternValue,
+    ) -> Punsubscribe<PatternValue>
     where
         Pattern: Unfilled,
     {
@@ -931,10 +931,10 @@ impl<Pattern> Punsubscribe<Pattern> {
     /// **Arguments**
     ///
     /// - `pattern`: one or more: a collection of glob-style patterns, or a single one — `[pattern [pattern ...]]`
-    pub fn pattern_opt<Pattern2: ToValkeyArgs>(
+    pub fn pattern_opt<PatternValue: ToValkeyArgs>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> Punsubscribe<Option<Pattern2>>
+        pattern: Option<PatternValue>,
+    ) -> Punsubscribe<Option<PatternValue>>
     where
         Pattern: Unfilled,
     {
@@ -1292,10 +1292,10 @@ impl<Shardchannel> Sunsubscribe<Shardchannel> {
     /// **Arguments**
     ///
     /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
-    pub fn shardchannel<Shardchannel2: ToValkeyArgs>(
+    pub fn shardchannel<ShardchannelValue: ToValkeyArgs>(
         self,
-        shardchannel: Shardchannel2,
-    ) -> Sunsubscribe<Shardchannel2>
+        shardchannel: ShardchannelValue,
+    ) -> Sunsubscribe<ShardchannelValue>
     where
         Shardchannel: Unfilled,
     {
@@ -1308,10 +1308,10 @@ impl<Shardchannel> Sunsubscribe<Shardchannel> {
     /// **Arguments**
     ///
     /// - `shardchannel`: one or more: a collection of strings, or a single one — `[shardchannel [shardchannel ...]]`
-    pub fn shardchannel_opt<Shardchannel2: ToValkeyArgs>(
+    pub fn shardchannel_opt<ShardchannelValue: ToValkeyArgs>(
         self,
-        shardchannel: Option<Shardchannel2>,
-    ) -> Sunsubscribe<Option<Shardchannel2>>
+        shardchannel: Option<ShardchannelValue>,
+    ) -> Sunsubscribe<Option<ShardchannelValue>>
     where
         Shardchannel: Unfilled,
     {
@@ -1398,10 +1398,10 @@ impl<Channel> Unsubscribe<Channel> {
     /// **Arguments**
     ///
     /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
-    pub fn channel<Channel2: ToValkeyArgs>(
+    pub fn channel<ChannelValue: ToValkeyArgs>(
         self,
-        channel: Channel2,
-    ) -> Unsubscribe<Channel2>
+        channel: ChannelValue,
+    ) -> Unsubscribe<ChannelValue>
     where
         Channel: Unfilled,
     {
@@ -1414,10 +1414,10 @@ impl<Channel> Unsubscribe<Channel> {
     /// **Arguments**
     ///
     /// - `channel`: one or more: a collection of strings, or a single one — `[channel [channel ...]]`
-    pub fn channel_opt<Channel2: ToValkeyArgs>(
+    pub fn channel_opt<ChannelValue: ToValkeyArgs>(
         self,
-        channel: Option<Channel2>,
-    ) -> Unsubscribe<Option<Channel2>>
+        channel: Option<ChannelValue>,
+    ) -> Unsubscribe<Option<ChannelValue>>
     where
         Channel: Unfilled,
     {

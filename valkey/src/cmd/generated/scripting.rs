@@ -1720,10 +1720,10 @@ impl<LibraryNamePattern, Withcode, T> FunctionList<LibraryNamePattern, Withcode,
     /// **Arguments**
     ///
     /// - `library_name_pattern`: a string — `[LIBRARYNAME library-name-pattern]`
-    pub fn libraryname<LibraryNamePattern2: ToValkeyArg>(
+    pub fn libraryname<LibraryNamePatternValue: ToValkeyArg>(
         self,
-        library_name_pattern: LibraryNamePattern2,
-    ) -> FunctionList<Tokened<LibraryNamePattern2>, Withcode, T>
+        library_name_pattern: LibraryNamePatternValue,
+    ) -> FunctionList<Tokened<LibraryNamePatternValue>, Withcode, T>
     where
         LibraryNamePattern: Unfilled,
     {
@@ -1751,10 +1751,10 @@ impl<LibraryNamePattern, Withcode, T> FunctionList<LibraryNamePattern, Withcode,
     /// **Arguments**
     ///
     /// - `library_name_pattern`: a string — `[LIBRARYNAME library-name-pattern]`
-    pub fn libraryname_opt<LibraryNamePattern2: ToValkeyArg>(
+    pub fn libraryname_opt<LibraryNamePatternValue: ToValkeyArg>(
         self,
-        library_name_pattern: Option<LibraryNamePattern2>,
-    ) -> FunctionList<Option<Tokened<LibraryNamePattern2>>, Withcode, T>
+        library_name_pattern: Option<LibraryNamePatternValue>,
+    ) -> FunctionList<Option<Tokened<LibraryNamePatternValue>>, Withcode, T>
     where
         LibraryNamePattern: Unfilled,
     {
@@ -2365,7 +2365,10 @@ impl<Engine> ScriptDebug<Engine> {
     /// **Arguments**
     ///
     /// - `engine`: a string — `[engine]` (since 9.1.0)
-    pub fn engine<Engine2: ToValkeyArg>(self, engine: Engine2) -> ScriptDebug<Engine2>
+    pub fn engine<EngineValue: ToValkeyArg>(
+        self,
+        engine: EngineValue,
+    ) -> ScriptDebug<EngineValue>
     where
         Engine: Unfilled,
     {
@@ -2384,10 +2387,10 @@ impl<Engine> ScriptDebug<Engine> {
     /// **Arguments**
     ///
     /// - `engine`: a string — `[engine]` (since 9.1.0)
-    pub fn engine_opt<Engine2: ToValkeyArg>(
+    pub fn engine_opt<EngineValue: ToValkeyArg>(
         self,
-        engine: Option<Engine2>,
-    ) -> ScriptDebug<Option<Engine2>>
+        engine: Option<EngineValue>,
+    ) -> ScriptDebug<Option<EngineValue>>
     where
         Engine: Unfilled,
     {

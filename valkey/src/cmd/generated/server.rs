@@ -140,10 +140,10 @@ impl<Category> AclCat<Category> {
     /// **Arguments**
     ///
     /// - `category`: a string — `[category]`
-    pub fn category<Category2: ToValkeyArg>(
+    pub fn category<CategoryValue: ToValkeyArg>(
         self,
-        category: Category2,
-    ) -> AclCat<Category2>
+        category: CategoryValue,
+    ) -> AclCat<CategoryValue>
     where
         Category: Unfilled,
     {
@@ -156,10 +156,10 @@ impl<Category> AclCat<Category> {
     /// **Arguments**
     ///
     /// - `category`: a string — `[category]`
-    pub fn category_opt<Category2: ToValkeyArg>(
+    pub fn category_opt<CategoryValue: ToValkeyArg>(
         self,
-        category: Option<Category2>,
-    ) -> AclCat<Option<Category2>>
+        category: Option<CategoryValue>,
+    ) -> AclCat<Option<CategoryValue>>
     where
         Category: Unfilled,
     {
@@ -1097,7 +1097,10 @@ impl<Username, Rule> AclSetuser<Username, Rule> {
     /// **Arguments**
     ///
     /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
-    pub fn rule<Rule2: ToValkeyArgs>(self, rule: Rule2) -> AclSetuser<Username, Rule2>
+    pub fn rule<RuleValue: ToValkeyArgs>(
+        self,
+        rule: RuleValue,
+    ) -> AclSetuser<Username, RuleValue>
     where
         Rule: Unfilled,
     {
@@ -1113,10 +1116,10 @@ impl<Username, Rule> AclSetuser<Username, Rule> {
     /// **Arguments**
     ///
     /// - `rule`: one or more: a collection of strings, or a single one — `[rule [rule ...]]`
-    pub fn rule_opt<Rule2: ToValkeyArgs>(
+    pub fn rule_opt<RuleValue: ToValkeyArgs>(
         self,
-        rule: Option<Rule2>,
-    ) -> AclSetuser<Username, Option<Rule2>>
+        rule: Option<RuleValue>,
+    ) -> AclSetuser<Username, Option<RuleValue>>
     where
         Rule: Unfilled,
     {
@@ -1740,10 +1743,10 @@ impl<CommandName, T> CommandDocs<CommandName, T> {
     /// **Arguments**
     ///
     /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
-    pub fn command_name<CommandName2: ToValkeyArgs>(
+    pub fn command_name<CommandNameValue: ToValkeyArgs>(
         self,
-        command_name: CommandName2,
-    ) -> CommandDocs<CommandName2, T>
+        command_name: CommandNameValue,
+    ) -> CommandDocs<CommandNameValue, T>
     where
         CommandName: Unfilled,
     {
@@ -1759,10 +1762,10 @@ impl<CommandName, T> CommandDocs<CommandName, T> {
     /// **Arguments**
     ///
     /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
-    pub fn command_name_opt<CommandName2: ToValkeyArgs>(
+    pub fn command_name_opt<CommandNameValue: ToValkeyArgs>(
         self,
-        command_name: Option<CommandName2>,
-    ) -> CommandDocs<Option<CommandName2>, T>
+        command_name: Option<CommandNameValue>,
+    ) -> CommandDocs<Option<CommandNameValue>, T>
     where
         CommandName: Unfilled,
     {
@@ -2184,10 +2187,10 @@ impl<CommandName, T> CommandInfo<CommandName, T> {
     /// **Arguments**
     ///
     /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
-    pub fn command_name<CommandName2: ToValkeyArgs>(
+    pub fn command_name<CommandNameValue: ToValkeyArgs>(
         self,
-        command_name: CommandName2,
-    ) -> CommandInfo<CommandName2, T>
+        command_name: CommandNameValue,
+    ) -> CommandInfo<CommandNameValue, T>
     where
         CommandName: Unfilled,
     {
@@ -2203,10 +2206,10 @@ impl<CommandName, T> CommandInfo<CommandName, T> {
     /// **Arguments**
     ///
     /// - `command_name`: one or more: a collection of strings, or a single one — `[command-name [command-name ...]]`
-    pub fn command_name_opt<CommandName2: ToValkeyArgs>(
+    pub fn command_name_opt<CommandNameValue: ToValkeyArgs>(
         self,
-        command_name: Option<CommandName2>,
-    ) -> CommandInfo<Option<CommandName2>, T>
+        command_name: Option<CommandNameValue>,
+    ) -> CommandInfo<Option<CommandNameValue>, T>
     where
         CommandName: Unfilled,
     {
@@ -3471,10 +3474,10 @@ pub fn failover() -> Failover<Unset, Unset, Unset, Unset, Unset, Unset, Unset> {
 /// - **Reply:** `()`
 #[must_use = "a command does nothing until it is sent"]
 #[derive(Clone)]
-pub struct Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+pub struct Failover<TargetGiven, Target, Host, Port, Force, Abort, Milliseconds> {
     target: TargetGiven,
     target_2_token: Target,
-    host: Host2,
+    host: Host,
     port: Port,
     force: Force,
     abort: Abort,
@@ -3483,27 +3486,27 @@ pub struct Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds
 impl<
     TargetGiven,
     Target,
-    Host2,
+    Host,
     Port,
     Force,
     Abort,
     Milliseconds,
-> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+> Failover<TargetGiven, Target, Host, Port, Force, Abort, Milliseconds> {
     /// `TO host port [FORCE]`
     ///
     /// **Arguments**
     ///
     /// - `host`: a string — `host`
     /// - `port`: an integer — `port`
-    pub fn to<Host: ToValkeyArg>(
+    pub fn to<HostValue: ToValkeyArg>(
         self,
-        host: Host,
+        host: HostValue,
         port: i64,
-    ) -> Failover<Present, Tok, Host, i64, Force, Abort, Milliseconds>
+    ) -> Failover<Present, Tok, HostValue, i64, Force, Abort, Milliseconds>
     where
         TargetGiven: Unfilled,
         Target: Unfilled,
-        Host2: Unfilled,
+        Host: Unfilled,
         Port: Unfilled,
     {
         Failover {
@@ -3519,7 +3522,7 @@ impl<
     /// `FORCE`
     pub fn force(
         self,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Tok, Abort, Milliseconds>
+    ) -> Failover<TargetGiven, Target, Host, Port, Tok, Abort, Milliseconds>
     where
         Force: Unfilled,
         TargetGiven: Given,
@@ -3537,7 +3540,7 @@ impl<
     /// `ABORT`
     pub fn abort(
         self,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Tok, Milliseconds>
+    ) -> Failover<TargetGiven, Target, Host, Port, Force, Tok, Milliseconds>
     where
         Abort: Unfilled,
     {
@@ -3559,7 +3562,7 @@ impl<
     pub fn timeout(
         self,
         milliseconds: impl IntoMillis,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Tokened<i64>>
+    ) -> Failover<TargetGiven, Target, Host, Port, Force, Abort, Tokened<i64>>
     where
         Milliseconds: Unfilled,
     {
@@ -3583,7 +3586,7 @@ impl<
     pub fn force_if(
         self,
         given: bool,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Option<Tok>, Abort, Milliseconds>
+    ) -> Failover<TargetGiven, Target, Host, Port, Option<Tok>, Abort, Milliseconds>
     where
         Force: Unfilled,
         TargetGiven: Given,
@@ -3608,7 +3611,7 @@ impl<
     pub fn abort_if(
         self,
         given: bool,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Option<Tok>, Milliseconds>
+    ) -> Failover<TargetGiven, Target, Host, Port, Force, Option<Tok>, Milliseconds>
     where
         Abort: Unfilled,
     {
@@ -3632,7 +3635,7 @@ impl<
     pub fn timeout_opt(
         self,
         milliseconds: Option<i64>,
-    ) -> Failover<TargetGiven, Target, Host2, Port, Force, Abort, Option<Tokened<i64>>>
+    ) -> Failover<TargetGiven, Target, Host, Port, Force, Abort, Option<Tokened<i64>>>
     where
         Milliseconds: Unfilled,
     {
@@ -3654,12 +3657,12 @@ impl<
 impl<
     TargetGiven,
     Target: ToValkeyArgs,
-    Host2: ToValkeyArgs,
+    Host: ToValkeyArgs,
     Port: ToValkeyArgs,
     Force: ToValkeyArgs,
     Abort: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
-> Command for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+> Command for Failover<TargetGiven, Target, Host, Port, Force, Abort, Milliseconds> {
     type Output = ();
     fn num_args(&self) -> usize {
         1 + self.target_2_token.num_args() + self.host.num_args() + self.port.num_args()
@@ -3682,13 +3685,12 @@ impl<
 impl<
     TargetGiven,
     Target: ToValkeyArgs,
-    Host2: ToValkeyArgs,
+    Host: ToValkeyArgs,
     Port: ToValkeyArgs,
     Force: ToValkeyArgs,
     Abort: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
-> CommandKeys
-for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+> CommandKeys for Failover<TargetGiven, Target, Host, Port, Force, Abort, Milliseconds> {
     fn for_each_key(&self, _f: &mut dyn FnMut(&[u8])) -> bool {
         true
     }
@@ -3696,12 +3698,12 @@ for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
 impl<
     TargetGiven,
     Target: ToValkeyArgs,
-    Host2: ToValkeyArgs,
+    Host: ToValkeyArgs,
     Port: ToValkeyArgs,
     Force: ToValkeyArgs,
     Abort: ToValkeyArgs,
     Milliseconds: ToValkeyArgs,
-> fmt::Debug for Failover<TargetGiven, Target, Host2, Port, Force, Abort, Milliseconds> {
+> fmt::Debug for Failover<TargetGiven, Target, Host, Port, Force, Abort, Milliseconds> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -4117,7 +4119,10 @@ impl<Section> Info<Section> {
     /// **Arguments**
     ///
     /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
-    pub fn section<Section2: ToValkeyArgs>(self, section: Section2) -> Info<Section2>
+    pub fn section<SectionValue: ToValkeyArgs>(
+        self,
+        section: SectionValue,
+    ) -> Info<SectionValue>
     where
         Section: Unfilled,
     {
@@ -4130,10 +4135,10 @@ impl<Section> Info<Section> {
     /// **Arguments**
     ///
     /// - `section`: one or more: a collection of strings, or a single one — `[section [section ...]]`
-    pub fn section_opt<Section2: ToValkeyArgs>(
+    pub fn section_opt<SectionValue: ToValkeyArgs>(
         self,
-        section: Option<Section2>,
-    ) -> Info<Option<Section2>>
+        section: Option<SectionValue>,
+    ) -> Info<Option<SectionValue>>
     where
         Section: Unfilled,
     {
@@ -4599,10 +4604,10 @@ impl<CommandArg, T> LatencyHistogram<CommandArg, T> {
     /// **Arguments**
     ///
     /// - `command`: one or more: a collection of strings, or a single one — `[command [command ...]]`
-    pub fn command<CommandArg2: ToValkeyArgs>(
+    pub fn command<CommandArgValue: ToValkeyArgs>(
         self,
-        command: CommandArg2,
-    ) -> LatencyHistogram<CommandArg2, T>
+        command: CommandArgValue,
+    ) -> LatencyHistogram<CommandArgValue, T>
     where
         CommandArg: Unfilled,
     {
@@ -4618,10 +4623,10 @@ impl<CommandArg, T> LatencyHistogram<CommandArg, T> {
     /// **Arguments**
     ///
     /// - `command`: one or more: a collection of strings, or a single one — `[command [command ...]]`
-    pub fn command_opt<CommandArg2: ToValkeyArgs>(
+    pub fn command_opt<CommandArgValue: ToValkeyArgs>(
         self,
-        command: Option<CommandArg2>,
-    ) -> LatencyHistogram<Option<CommandArg2>, T>
+        command: Option<CommandArgValue>,
+    ) -> LatencyHistogram<Option<CommandArgValue>, T>
     where
         CommandArg: Unfilled,
     {
@@ -4886,7 +4891,10 @@ impl<Event> LatencyReset<Event> {
     /// **Arguments**
     ///
     /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
-    pub fn event<Event2: ToValkeyArgs>(self, event: Event2) -> LatencyReset<Event2>
+    pub fn event<EventValue: ToValkeyArgs>(
+        self,
+        event: EventValue,
+    ) -> LatencyReset<EventValue>
     where
         Event: Unfilled,
     {
@@ -4899,10 +4907,10 @@ impl<Event> LatencyReset<Event> {
     /// **Arguments**
     ///
     /// - `event`: one or more: a collection of strings, or a single one — `[event [event ...]]`
-    pub fn event_opt<Event2: ToValkeyArgs>(
+    pub fn event_opt<EventValue: ToValkeyArgs>(
         self,
-        event: Option<Event2>,
-    ) -> LatencyReset<Option<Event2>>
+        event: Option<EventValue>,
+    ) -> LatencyReset<Option<EventValue>>
     where
         Event: Unfilled,
     {
@@ -5970,10 +5978,10 @@ impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// **Arguments**
     ///
     /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
-    pub fn config<Configs2: EachArg>(
+    pub fn config<ConfigsValue: EachArg>(
         self,
-        configs: Configs2,
-    ) -> ModuleLoadex<Path, EachTok<Configs2>, Args>
+        configs: ConfigsValue,
+    ) -> ModuleLoadex<Path, EachTok<ConfigsValue>, Args>
     where
         Configs: Unfilled,
     {
@@ -5988,10 +5996,10 @@ impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// **Arguments**
     ///
     /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
-    pub fn args<Args2: ToValkeyArgs>(
+    pub fn args<ArgsValue: ToValkeyArgs>(
         self,
-        args: Args2,
-    ) -> ModuleLoadex<Path, Configs, Tokened<Args2>>
+        args: ArgsValue,
+    ) -> ModuleLoadex<Path, Configs, Tokened<ArgsValue>>
     where
         Args: Unfilled,
     {
@@ -6008,10 +6016,10 @@ impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// **Arguments**
     ///
     /// - `configs`: one or more: a collection of tuples `(name, value)`, or a single one — `[CONFIG name value [CONFIG name value ...]]`
-    pub fn config_opt<Configs2: EachArg>(
+    pub fn config_opt<ConfigsValue: EachArg>(
         self,
-        configs: Option<Configs2>,
-    ) -> ModuleLoadex<Path, Option<EachTok<Configs2>>, Args>
+        configs: Option<ConfigsValue>,
+    ) -> ModuleLoadex<Path, Option<EachTok<ConfigsValue>>, Args>
     where
         Configs: Unfilled,
     {
@@ -6028,10 +6036,10 @@ impl<Path, Configs, Args> ModuleLoadex<Path, Configs, Args> {
     /// **Arguments**
     ///
     /// - `args`: one or more: a collection of strings, or a single one — `[ARGS args [args ...]]`
-    pub fn args_opt<Args2: ToValkeyArgs>(
+    pub fn args_opt<ArgsValue: ToValkeyArgs>(
         self,
-        args: Option<Args2>,
-    ) -> ModuleLoadex<Path, Configs, Option<Tokened<Args2>>>
+        args: Option<ArgsValue>,
+    ) -> ModuleLoadex<Path, Configs, Option<Tokened<ArgsValue>>>
     where
         Args: Unfilled,
     {

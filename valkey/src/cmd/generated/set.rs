@@ -1567,10 +1567,10 @@ impl<Key, Pattern, Count, T> Sscan<Key, Pattern, Count, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern<Pattern2: ToValkeyArg>(
+    pub fn pattern<PatternValue: ToValkeyArg>(
         self,
-        pattern: Pattern2,
-    ) -> Sscan<Key, Tokened<Pattern2>, Count, T>
+        pattern: PatternValue,
+    ) -> Sscan<Key, Tokened<PatternValue>, Count, T>
     where
         Pattern: Unfilled,
     {
@@ -1606,10 +1606,10 @@ impl<Key, Pattern, Count, T> Sscan<Key, Pattern, Count, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+    pub fn pattern_opt<PatternValue: ToValkeyArg>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> Sscan<Key, Option<Tokened<Pattern2>>, Count, T>
+        pattern: Option<PatternValue>,
+    ) -> Sscan<Key, Option<Tokened<PatternValue>>, Count, T>
     where
         Pattern: Unfilled,
     {

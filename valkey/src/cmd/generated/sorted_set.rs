@@ -1487,13 +1487,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Weight2,
-    ) -> Zinter<Key, Tokened<Weight2>, Aggregate, Withscores, T>
+        weight: WeightValue,
+    ) -> Zinter<Key, Tokened<WeightValue>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zinter {
             key: self.key,
@@ -1570,13 +1570,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights_opt<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Option<Weight2>,
-    ) -> Zinter<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
+        weight: Option<WeightValue>,
+    ) -> Zinter<Key, Option<Tokened<WeightValue>>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zinter {
             key: self.key,
@@ -1963,13 +1963,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Weight2,
-    ) -> Zinterstore<Destination, Key, Tokened<Weight2>, Aggregate>
+        weight: WeightValue,
+    ) -> Zinterstore<Destination, Key, Tokened<WeightValue>, Aggregate>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zinterstore {
             destination: self.destination,
@@ -2029,13 +2029,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights_opt<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Option<Weight2>,
-    ) -> Zinterstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
+        weight: Option<WeightValue>,
+    ) -> Zinterstore<Destination, Key, Option<Tokened<WeightValue>>, Aggregate>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zinterstore {
             destination: self.destination,
@@ -5319,10 +5319,10 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern<Pattern2: ToValkeyArg>(
+    pub fn pattern<PatternValue: ToValkeyArg>(
         self,
-        pattern: Pattern2,
-    ) -> Zscan<Key, Tokened<Pattern2>, Count, Noscores, T>
+        pattern: PatternValue,
+    ) -> Zscan<Key, Tokened<PatternValue>, Count, Noscores, T>
     where
         Pattern: Unfilled,
     {
@@ -5379,10 +5379,10 @@ impl<Key, Pattern, Count, Noscores, T> Zscan<Key, Pattern, Count, Noscores, T> {
     /// **Arguments**
     ///
     /// - `pattern`: a glob-style pattern — `[MATCH pattern]`
-    pub fn pattern_opt<Pattern2: ToValkeyArg>(
+    pub fn pattern_opt<PatternValue: ToValkeyArg>(
         self,
-        pattern: Option<Pattern2>,
-    ) -> Zscan<Key, Option<Tokened<Pattern2>>, Count, Noscores, T>
+        pattern: Option<PatternValue>,
+    ) -> Zscan<Key, Option<Tokened<PatternValue>>, Count, Noscores, T>
     where
         Pattern: Unfilled,
     {
@@ -5681,13 +5681,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Weight2,
-    ) -> Zunion<Key, Tokened<Weight2>, Aggregate, Withscores, T>
+        weight: WeightValue,
+    ) -> Zunion<Key, Tokened<WeightValue>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zunion {
             key: self.key,
@@ -5764,13 +5764,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights_opt<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Option<Weight2>,
-    ) -> Zunion<Key, Option<Tokened<Weight2>>, Aggregate, Withscores, T>
+        weight: Option<WeightValue>,
+    ) -> Zunion<Key, Option<Tokened<WeightValue>>, Aggregate, Withscores, T>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zunion {
             key: self.key,
@@ -6030,13 +6030,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Weight2,
-    ) -> Zunionstore<Destination, Key, Tokened<Weight2>, Aggregate>
+        weight: WeightValue,
+    ) -> Zunionstore<Destination, Key, Tokened<WeightValue>, Aggregate>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zunionstore {
             destination: self.destination,
@@ -6096,13 +6096,13 @@ impl<
     /// **Arguments**
     ///
     /// - `weight`: one or more: a collection of numbers, or a single one — `[WEIGHTS weight [weight ...]]`
-    pub fn weights_opt<Weight2: ToValkeyArgs + Elements<shape::Number>>(
+    pub fn weights_opt<WeightValue: ToValkeyArgs + Elements<shape::Number>>(
         self,
-        weight: Option<Weight2>,
-    ) -> Zunionstore<Destination, Key, Option<Tokened<Weight2>>, Aggregate>
+        weight: Option<WeightValue>,
+    ) -> Zunionstore<Destination, Key, Option<Tokened<WeightValue>>, Aggregate>
     where
         Weight: Unfilled,
-        Key: SameLength<Weight2>,
+        Key: SameLength<WeightValue>,
     {
         Zunionstore {
             destination: self.destination,

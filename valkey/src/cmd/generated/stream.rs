@@ -250,7 +250,7 @@ pub struct Xadd<
     TrimGiven,
     Strategy,
     Operator,
-    Threshold2,
+    Threshold,
     Count,
     O,
 > {
@@ -259,7 +259,7 @@ pub struct Xadd<
     trim: TrimGiven,
     strategy: Strategy,
     operator: Operator,
-    threshold: Threshold2,
+    threshold: Threshold,
     count: Count,
     id_selector: XaddIdSelector,
     data: Data,
@@ -273,10 +273,10 @@ impl<
     TrimGiven,
     Strategy,
     Operator,
-    Threshold2,
+    Threshold,
     Count,
     O,
-> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold, Count, O> {
     /// `NOMKSTREAM`
     ///
     /// (since 6.2.0)
@@ -291,7 +291,7 @@ impl<
         TrimGiven,
         Strategy,
         Operator,
-        Threshold2,
+        Threshold,
         Count,
         <O as Raise<L1<Option<String>>>>::Out,
     >
@@ -319,10 +319,10 @@ impl<
     ///
     /// - `strategy`: [`TrimStrategy`] — `<MAXLEN | MINID>`
     /// - `threshold`: a string — `threshold`
-    pub fn trim<Threshold: ToValkeyArg>(
+    pub fn trim<ThresholdValue: ToValkeyArg>(
         self,
         strategy: TrimStrategy,
-        threshold: Threshold,
+        threshold: ThresholdValue,
     ) -> Xadd<
         Key,
         Data,
@@ -330,14 +330,14 @@ impl<
         Present,
         TrimStrategy,
         Operator,
-        Threshold,
+        ThresholdValue,
         Count,
         O,
     >
     where
         TrimGiven: Unfilled,
         Strategy: Unfilled,
-        Threshold2: Unfilled,
+        Threshold: Unfilled,
     {
         let min_version = newer(
             self.min_version,
@@ -362,7 +362,7 @@ impl<
     /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn equal(
         self,
-    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold2, Count, O>
+    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold, Count, O>
     where
         Operator: Unfilled,
         TrimGiven: Given,
@@ -386,7 +386,7 @@ impl<
     /// One choice of the `operator` option (`= | ~`): the others cannot be given with it.
     pub fn approximately(
         self,
-    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold2, Count, O>
+    ) -> Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Tok, Threshold, Count, O>
     where
         Operator: Unfilled,
         TrimGiven: Given,
@@ -422,7 +422,7 @@ impl<
         TrimGiven,
         Strategy,
         Operator,
-        Threshold2,
+        Threshold,
         Tokened<i64>,
         O,
     >
@@ -463,7 +463,7 @@ impl<
         TrimGiven,
         Strategy,
         Option<Tok>,
-        Threshold2,
+        Threshold,
         Count,
         O,
     >
@@ -504,7 +504,7 @@ impl<
         TrimGiven,
         Strategy,
         Option<Tok>,
-        Threshold2,
+        Threshold,
         Count,
         O,
     >
@@ -545,7 +545,7 @@ impl<
         TrimGiven,
         Strategy,
         Operator,
-        Threshold2,
+        Threshold,
         Option<Tokened<i64>>,
         O,
     >
@@ -580,11 +580,11 @@ impl<
     TrimGiven,
     Strategy: ToValkeyArgs,
     Operator: ToValkeyArgs,
-    Threshold2: ToValkeyArgs,
+    Threshold: ToValkeyArgs,
     Count: ToValkeyArgs,
     O: Reply,
 > Command
-for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold, Count, O> {
     type Output = <O as Reply>::Output;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.nomkstream.num_args() + self.strategy.num_args()
@@ -616,11 +616,11 @@ impl<
     TrimGiven,
     Strategy: ToValkeyArgs,
     Operator: ToValkeyArgs,
-    Threshold2: ToValkeyArgs,
+    Threshold: ToValkeyArgs,
     Count: ToValkeyArgs,
     O: Reply,
 > CommandKeys
-for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold, Count, O> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
@@ -633,11 +633,11 @@ impl<
     TrimGiven,
     Strategy: ToValkeyArgs,
     Operator: ToValkeyArgs,
-    Threshold2: ToValkeyArgs,
+    Threshold: ToValkeyArgs,
     Count: ToValkeyArgs,
     O: Reply,
 > fmt::Debug
-for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold2, Count, O> {
+for Xadd<Key, Data, Nomkstream, TrimGiven, Strategy, Operator, Threshold, Count, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -1264,9 +1264,9 @@ impl<
     /// **Arguments**
     ///
     /// - `lastid`: a string — `[LASTID lastid]`
-    pub fn lastid<Lastid2: ToValkeyArg>(
+    pub fn lastid<LastidValue: ToValkeyArg>(
         self,
-        lastid: Lastid2,
+        lastid: LastidValue,
     ) -> Xclaim<
         Key,
         Group,
@@ -1278,7 +1278,7 @@ impl<
         Count,
         Force,
         Justid,
-        Tokened<Lastid2>,
+        Tokened<LastidValue>,
         T,
     >
     where
@@ -1520,9 +1520,9 @@ impl<
     /// **Arguments**
     ///
     /// - `lastid`: a string — `[LASTID lastid]`
-    pub fn lastid_opt<Lastid2: ToValkeyArg>(
+    pub fn lastid_opt<LastidValue: ToValkeyArg>(
         self,
-        lastid: Option<Lastid2>,
+        lastid: Option<LastidValue>,
     ) -> Xclaim<
         Key,
         Group,
@@ -1534,7 +1534,7 @@ impl<
         Count,
         Force,
         Justid,
-        Option<Tokened<Lastid2>>,
+        Option<Tokened<LastidValue>>,
         T,
     >
     where
@@ -3310,8 +3310,8 @@ pub struct Xpending<
     Group,
     FiltersGiven,
     MinIdleTime,
-    Start2,
-    End2,
+    Start,
+    End,
     Count,
     Consumer,
     T,
@@ -3320,8 +3320,8 @@ pub struct Xpending<
     group: Group,
     filters: FiltersGiven,
     min_idle_time: MinIdleTime,
-    start: Start2,
-    end: End2,
+    start: Start,
+    end: End,
     count: Count,
     consumer: Consumer,
     min_version: Option<Version>,
@@ -3332,12 +3332,12 @@ impl<
     Group,
     FiltersGiven,
     MinIdleTime,
-    Start2,
-    End2,
+    Start,
+    End,
     Count,
     Consumer,
     T,
-> Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+> Xpending<Key, Group, FiltersGiven, MinIdleTime, Start, End, Count, Consumer, T> {
     /// `[IDLE min-idle-time] start end count [consumer]`
     ///
     /// **Arguments**
@@ -3345,16 +3345,26 @@ impl<
     /// - `start`: a string — `start`
     /// - `end`: a string — `end`
     /// - `count`: an integer — `count`
-    pub fn range<Start: ToValkeyArg, End: ToValkeyArg>(
+    pub fn range<StartValue: ToValkeyArg, EndValue: ToValkeyArg>(
         self,
-        start: Start,
-        end: End,
+        start: StartValue,
+        end: EndValue,
         count: i64,
-    ) -> Xpending<Key, Group, Present, MinIdleTime, Start, End, i64, Consumer, T>
+    ) -> Xpending<
+        Key,
+        Group,
+        Present,
+        MinIdleTime,
+        StartValue,
+        EndValue,
+        i64,
+        Consumer,
+        T,
+    >
     where
         FiltersGiven: Unfilled,
-        Start2: Unfilled,
-        End2: Unfilled,
+        Start: Unfilled,
+        End: Unfilled,
         Count: Unfilled,
     {
         Xpending {
@@ -3380,17 +3390,7 @@ impl<
     pub fn idle(
         self,
         min_idle_time: impl IntoMillis,
-    ) -> Xpending<
-        Key,
-        Group,
-        FiltersGiven,
-        Tokened<i64>,
-        Start2,
-        End2,
-        Count,
-        Consumer,
-        T,
-    >
+    ) -> Xpending<Key, Group, FiltersGiven, Tokened<i64>, Start, End, Count, Consumer, T>
     where
         MinIdleTime: Unfilled,
         FiltersGiven: Given,
@@ -3413,18 +3413,18 @@ impl<
     /// **Arguments**
     ///
     /// - `consumer`: a string — `[consumer]`
-    pub fn consumer<Consumer2: ToValkeyArg>(
+    pub fn consumer<ConsumerValue: ToValkeyArg>(
         self,
-        consumer: Consumer2,
+        consumer: ConsumerValue,
     ) -> Xpending<
         Key,
         Group,
         FiltersGiven,
         MinIdleTime,
-        Start2,
-        End2,
+        Start,
+        End,
         Count,
-        Consumer2,
+        ConsumerValue,
         T,
     >
     where
@@ -3461,8 +3461,8 @@ impl<
         Group,
         FiltersGiven,
         Option<Tokened<i64>>,
-        Start2,
-        End2,
+        Start,
+        End,
         Count,
         Consumer,
         T,
@@ -3500,18 +3500,18 @@ impl<
     /// **Arguments**
     ///
     /// - `consumer`: a string — `[consumer]`
-    pub fn consumer_opt<Consumer2: ToValkeyArg>(
+    pub fn consumer_opt<ConsumerValue: ToValkeyArg>(
         self,
-        consumer: Option<Consumer2>,
+        consumer: Option<ConsumerValue>,
     ) -> Xpending<
         Key,
         Group,
         FiltersGiven,
         MinIdleTime,
-        Start2,
-        End2,
+        Start,
+        End,
         Count,
-        Option<Consumer2>,
+        Option<ConsumerValue>,
         T,
     >
     where
@@ -3537,13 +3537,13 @@ impl<
     Group: ToValkeyArg,
     FiltersGiven,
     MinIdleTime: ToValkeyArgs,
-    Start2: ToValkeyArgs,
-    End2: ToValkeyArgs,
+    Start: ToValkeyArgs,
+    End: ToValkeyArgs,
     Count: ToValkeyArgs,
     Consumer: ToValkeyArgs,
     T: FromValkey,
 > Command
-for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start, End, Count, Consumer, T> {
     type Output = T;
     fn num_args(&self) -> usize {
         1 + self.key.num_args() + self.group.num_args() + self.min_idle_time.num_args()
@@ -3572,13 +3572,13 @@ impl<
     Group: ToValkeyArg,
     FiltersGiven,
     MinIdleTime: ToValkeyArgs,
-    Start2: ToValkeyArgs,
-    End2: ToValkeyArgs,
+    Start: ToValkeyArgs,
+    End: ToValkeyArgs,
     Count: ToValkeyArgs,
     Consumer: ToValkeyArgs,
     T: FromValkey,
 > CommandKeys
-for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start, End, Count, Consumer, T> {
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8])) -> bool {
         one_key(&self.key, f);
         true
@@ -3589,13 +3589,13 @@ impl<
     Group: ToValkeyArg,
     FiltersGiven,
     MinIdleTime: ToValkeyArgs,
-    Start2: ToValkeyArgs,
-    End2: ToValkeyArgs,
+    Start: ToValkeyArgs,
+    End: ToValkeyArgs,
     Count: ToValkeyArgs,
     Consumer: ToValkeyArgs,
     T: FromValkey,
 > fmt::Debug
-for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start2, End2, Count, Consumer, T> {
+for Xpending<Key, Group, FiltersGiven, MinIdleTime, Start, End, Count, Consumer, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt_command(self, f)
     }
@@ -4586,10 +4586,10 @@ impl<
     /// **Arguments**
     ///
     /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
-    pub fn maxdeletedid<MaxDeletedId2: ToValkeyArg>(
+    pub fn maxdeletedid<MaxDeletedIdValue: ToValkeyArg>(
         self,
-        max_deleted_id: MaxDeletedId2,
-    ) -> Xsetid<Key, LastId, EntriesAdded, Tokened<MaxDeletedId2>>
+        max_deleted_id: MaxDeletedIdValue,
+    ) -> Xsetid<Key, LastId, EntriesAdded, Tokened<MaxDeletedIdValue>>
     where
         MaxDeletedId: Unfilled,
     {
@@ -4640,10 +4640,10 @@ impl<
     /// **Arguments**
     ///
     /// - `max_deleted_id`: a string — `[MAXDELETEDID max-deleted-id]` (since 7.0.0)
-    pub fn maxdeletedid_opt<MaxDeletedId2: ToValkeyArg>(
+    pub fn maxdeletedid_opt<MaxDeletedIdValue: ToValkeyArg>(
         self,
-        max_deleted_id: Option<MaxDeletedId2>,
-    ) -> Xsetid<Key, LastId, EntriesAdded, Option<Tokened<MaxDeletedId2>>>
+        max_deleted_id: Option<MaxDeletedIdValue>,
+    ) -> Xsetid<Key, LastId, EntriesAdded, Option<Tokened<MaxDeletedIdValue>>>
     where
         MaxDeletedId: Unfilled,
     {
