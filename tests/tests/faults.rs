@@ -33,6 +33,10 @@ const ALLOWED: &[ErrorKind] = &[
     ErrorKind::Closed,
     ErrorKind::Timeout,
 ];
+/// The load runs on past its time, up to this many times it, until the faults and operations
+/// reached their floors: the floors count work done, not speed, so a loaded machine takes longer
+/// instead of failing.
+const MAX_STRETCH: u32 = 4;
 /// Slack after the load for the last operations to end before the remaining ones count as hung.
 const DRAIN_WITHIN: Duration = Duration::from_secs(15);
 /// How long the round trip after the faults stop may take.
@@ -41,7 +45,7 @@ const RECOVER_WITHIN: Duration = Duration::from_secs(5);
 /// the stop to reach the client.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// Load time of each kill test.
+/// Load time of each kill test (the least; see [`MAX_STRETCH`]).
 fn load_time() -> Duration {
     let secs = std::env::var("VALKEY_FAULT_SECS")
         .ok()
@@ -50,7 +54,8 @@ fn load_time() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-/// Operations per second of load the async kill tests must reach.
+/// Operations per second of load time the async kill tests must reach (by the end of the
+/// stretched load at the latest).
 fn min_ops_per_sec() -> f64 {
     std::env::var("VALKEY_FAULT_MIN_OPS_PER_SEC")
         .ok()
@@ -322,6 +327,8 @@ impl Tally {
 trait Faults {
     /// Starts breaking (called once the connection or pool is open).
     fn start(&mut self);
+    /// Whether enough faults happened for the run to mean something.
+    fn enough(&self) -> bool;
     /// Stops; says what was done, and what falls short (too few faults to mean anything).
     fn stop(&mut self) -> (String, Vec<String>);
 }
@@ -332,13 +339,14 @@ struct ServerKills<'a> {
     server: &'a Server,
     seed: u64,
     min_rounds: u64,
+    rounds: Arc<AtomicU64>,
     running: Option<Killer>,
 }
 
-/// The killer thread, and the flag that stops it; it returns (rounds, clients killed).
+/// The killer thread, and the flag that stops it; it returns the clients it killed.
 struct Killer {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<(u64, u64)>,
+    thread: JoinHandle<u64>,
 }
 
 impl<'a> ServerKills<'a> {
@@ -348,6 +356,7 @@ impl<'a> ServerKills<'a> {
             server,
             seed,
             min_rounds: (per_sec * load.as_secs_f64()) as u64,
+            rounds: Arc::new(AtomicU64::new(0)),
             running: None,
         }
     }
@@ -362,29 +371,37 @@ impl Faults for ServerKills<'_> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut rng = Rng::new(self.seed);
         let thread = std::thread::spawn({
-            let stop = Arc::clone(&stop);
+            let (stop, rounds) = (Arc::clone(&stop), Arc::clone(&self.rounds));
             move || {
-                let (mut rounds, mut clients) = (0, 0);
+                let mut clients = 0;
                 loop {
                     std::thread::sleep(Duration::from_millis(rng.range(20, 81)));
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     match raw.command(&["CLIENT", "KILL", "TYPE", "normal"]) {
-                        Ok(Reply::Int(n)) => (rounds, clients) = (rounds + 1, clients + n as u64),
+                        Ok(Reply::Int(n)) => {
+                            rounds.fetch_add(1, Ordering::Relaxed);
+                            clients += n as u64;
+                        }
                         other => panic!("CLIENT KILL failed: {other:?}"),
                     }
                 }
-                (rounds, clients)
+                clients
             }
         });
         self.running = Some(Killer { stop, thread });
     }
 
+    fn enough(&self) -> bool {
+        self.rounds.load(Ordering::Relaxed) >= self.min_rounds
+    }
+
     fn stop(&mut self) -> (String, Vec<String>) {
         let Killer { stop, thread } = self.running.take().expect("started");
         stop.store(true, Ordering::Relaxed);
-        let (rounds, clients) = thread.join().expect("killer thread");
+        let clients = thread.join().expect("killer thread");
+        let rounds = self.rounds.load(Ordering::Relaxed);
         let mut failures = Vec::new();
         if rounds < self.min_rounds {
             failures.push(format!(
@@ -412,6 +429,10 @@ impl Faults for ProxyResets<'_> {
         self.proxy.reset_at_random(self.mean_bytes, self.seed);
     }
 
+    fn enough(&self) -> bool {
+        self.proxy.stats().resets >= self.min_resets
+    }
+
     fn stop(&mut self) -> (String, Vec<String>) {
         self.proxy.stop_random_resets();
         let resets = self.proxy.stats().resets;
@@ -434,7 +455,8 @@ struct ProxyChaos<'a> {
     seed: u64,
     min_resets: u64,
     min_stalls: u64,
-    running: Option<(Arc<AtomicBool>, JoinHandle<u64>)>,
+    stalls: Arc<AtomicU64>,
+    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
 impl Faults for ProxyChaos<'_> {
@@ -446,26 +468,30 @@ impl Faults for ProxyChaos<'_> {
         // The thread needs the proxy past this borrow: it freezes through a handle of its own.
         let proxy = self.proxy.handle();
         let thread = std::thread::spawn({
-            let stop = Arc::clone(&stop);
+            let (stop, stalls) = (Arc::clone(&stop), Arc::clone(&self.stalls));
             move || {
-                let mut stalls = 0;
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(rng.range(200, 1_001)));
                     proxy.freeze();
                     std::thread::sleep(Duration::from_millis(rng.range(20, 401)));
                     proxy.thaw();
-                    stalls += 1;
+                    stalls.fetch_add(1, Ordering::Relaxed);
                 }
-                stalls
             }
         });
         self.running = Some((stop, thread));
     }
 
+    fn enough(&self) -> bool {
+        self.proxy.stats().resets >= self.min_resets
+            && self.stalls.load(Ordering::Relaxed) >= self.min_stalls
+    }
+
     fn stop(&mut self) -> (String, Vec<String>) {
         let (stop, thread) = self.running.take().expect("started");
         stop.store(true, Ordering::Relaxed);
-        let stalls = thread.join().expect("stall thread");
+        thread.join().expect("stall thread");
+        let stalls = self.stalls.load(Ordering::Relaxed);
         self.proxy.forward();
         let resets = self.proxy.stats().resets;
         let mut failures = Vec::new();
@@ -683,18 +709,18 @@ impl Cancel {
     }
 }
 
-/// One task's share of the async workload: operations with nonces `TASK:SEQ` until `until`.
+/// One task's share of the async workload: operations with nonces `TASK:SEQ` until `stop`.
 async fn async_task(
     con: MultiplexedConnection,
     task: u64,
-    until: Instant,
+    stop: Arc<AtomicBool>,
     mut rng: Rng,
     tally: Arc<Tally>,
 ) {
     let key = format!("fault:{task}");
     let mut seq = 0u64;
     let mut unsettled = Vec::new();
-    while Instant::now() < until {
+    while !stop.load(Ordering::Relaxed) {
         seq += 1;
         let n = format!("{task}:{seq}");
         let cancel = Cancel::pick(&mut rng);
@@ -722,9 +748,35 @@ async fn async_task(
     }
 }
 
-/// Runs 64 tasks on one shared connection to `url` (on a 2-worker runtime) for `load` while
-/// `faults` break it, then checks that the same connection answers again.
-fn run_async_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults) -> LoadReport {
+/// Lets the load run for `load`, then on (up to [`MAX_STRETCH`] times `load`) until the faults
+/// and at least `min_ops` operations have been done; then raises `stop`. Returns how long the
+/// load ran.
+fn run_until_enough(
+    load: Duration,
+    min_ops: u64,
+    faults: &dyn Faults,
+    tally: &Tally,
+    stop: &AtomicBool,
+) -> Duration {
+    let started = Instant::now();
+    std::thread::sleep(load);
+    while started.elapsed() < load * MAX_STRETCH && !(faults.enough() && tally.ended() >= min_ops) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    started.elapsed()
+}
+
+/// Runs 64 tasks on one shared connection to `url` (on a 2-worker runtime) for `load` (see
+/// [`run_until_enough`]) while `faults` break it, then checks that the same connection answers
+/// again.
+fn run_async_load(
+    url: &str,
+    load: Duration,
+    min_ops: u64,
+    seed: u64,
+    faults: &mut dyn Faults,
+) -> LoadReport {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -738,7 +790,7 @@ fn run_async_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults)
     let port = port_of(url);
     let baseline = (rt.metrics().num_alive_tasks(), Held::now(port));
     faults.start();
-    let until = Instant::now() + load;
+    let stop = Arc::new(AtomicBool::new(false));
     let mut seeds = Rng::new(seed);
     let tasks: Vec<_> = (0..ASYNC_TASKS)
         .map(|task| {
@@ -746,14 +798,15 @@ fn run_async_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults)
             rt.spawn(async_task(
                 con.clone(),
                 task,
-                until,
+                Arc::clone(&stop),
                 rng,
                 Arc::clone(&tally),
             ))
         })
         .collect();
+    let load = run_until_enough(load, min_ops, &*faults, &tally, &stop);
     let stuck = rt.block_on(async {
-        let deadline = tokio::time::Instant::from_std(until + DRAIN_WITHIN);
+        let deadline = tokio::time::Instant::now() + DRAIN_WITHIN;
         let mut stuck = 0;
         for task in tasks {
             match tokio::time::timeout_at(deadline, task).await {
@@ -797,8 +850,14 @@ fn async_kill_under_load(protocol: Protocol) {
     let (seed, load) = (seed(&label), load_time());
     let server = Server::valkey().expect("server starts");
     let mut kills = ServerKills::new(&server, seed, load, 15.0);
-    let report = run_async_load(&url(&server.url(), protocol), load, seed, &mut kills);
     let min_ops = (min_ops_per_sec() * load.as_secs_f64()) as u64;
+    let report = run_async_load(
+        &url(&server.url(), protocol),
+        load,
+        min_ops,
+        seed,
+        &mut kills,
+    );
     assert_no_failures(&report.check(&label, min_ops));
 }
 
@@ -827,7 +886,7 @@ fn async_random_resets_through_a_proxy() {
             seed,
             min_resets: 10,
         };
-        let report = run_async_load(&url(&proxy.url(), protocol), load, seed, &mut resets);
+        let report = run_async_load(&url(&proxy.url(), protocol), load, 1_000, seed, &mut resets);
         failures.extend(report.check(&label, 1_000));
     }
     assert_no_failures(&failures);
@@ -849,10 +908,11 @@ fn async_chaos_through_a_proxy() {
             seed,
             min_resets: 3,
             min_stalls: 3,
+            stalls: Arc::new(AtomicU64::new(0)),
             running: None,
         };
         let url = format!("{}&response_timeout=0.25", url(&proxy.url(), protocol));
-        let report = run_async_load(&url, load, seed, &mut chaos);
+        let report = run_async_load(&url, load, 1_000, seed, &mut chaos);
         failures.extend(report.check(&label, 1_000));
     }
     assert_no_failures(&failures);
@@ -861,12 +921,12 @@ fn async_chaos_through_a_proxy() {
 // ---------------------------------------------------------------------------------------------
 // The sync side: a pool shared by 32 threads, one checkout per operation.
 
-/// One thread's share of the sync workload: operations with nonces `TASK:SEQ` until `until`.
-fn pool_thread(pool: &Pool, task: u64, until: Instant, mut rng: Rng, tally: &Tally) {
+/// One thread's share of the sync workload: operations with nonces `TASK:SEQ` until `stop`.
+fn pool_thread(pool: &Pool, task: u64, stop: &AtomicBool, mut rng: Rng, tally: &Tally) {
     let key = format!("fault:{task}");
     let mut seq = 0u64;
     let mut unsettled = Vec::new();
-    while Instant::now() < until {
+    while !stop.load(Ordering::Relaxed) {
         seq += 1;
         let n = format!("{task}:{seq}");
         tally.start();
@@ -903,9 +963,15 @@ fn pool_thread(pool: &Pool, task: u64, until: Instant, mut rng: Rng, tally: &Tal
     }
 }
 
-/// Runs 32 threads on a pool of 32 connections to `url` for `load` while `faults` break them,
-/// then checks that the pool answers again.
-fn run_pool_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults) -> LoadReport {
+/// Runs 32 threads on a pool of 32 connections to `url` for `load` (see [`run_until_enough`])
+/// while `faults` break them, then checks that the pool answers again.
+fn run_pool_load(
+    url: &str,
+    load: Duration,
+    min_ops: u64,
+    seed: u64,
+    faults: &mut dyn Faults,
+) -> LoadReport {
     let pool = Client::open(url)
         .expect("URL")
         .pool(PoolConfig::default().max_size(POOL_THREADS as usize))
@@ -913,18 +979,19 @@ fn run_pool_load(url: &str, load: Duration, seed: u64, faults: &mut dyn Faults) 
     let tally = Arc::new(Tally::default());
     let mut failures = Vec::new();
     faults.start();
-    let until = Instant::now() + load;
+    let stop = Arc::new(AtomicBool::new(false));
     let mut seeds = Rng::new(seed);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     for task in 0..POOL_THREADS {
         let (pool, tally, done) = (pool.clone(), Arc::clone(&tally), done_tx.clone());
-        let rng = Rng::new(seeds.next_u64());
+        let (rng, stop) = (Rng::new(seeds.next_u64()), Arc::clone(&stop));
         std::thread::spawn(move || {
-            pool_thread(&pool, task, until, rng, &tally);
+            pool_thread(&pool, task, &stop, rng, &tally);
             let _ = done.send(());
         });
     }
-    let deadline = until + DRAIN_WITHIN;
+    let load = run_until_enough(load, min_ops, &*faults, &tally, &stop);
+    let deadline = Instant::now() + DRAIN_WITHIN;
     let finished = (0..POOL_THREADS)
         .take_while(|_| {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -964,7 +1031,7 @@ fn pool_kill_under_load() {
     let (seed, load) = (seed(label), load_time() / 2);
     let server = Server::valkey().expect("server starts");
     let mut kills = ServerKills::new(&server, seed, load, 15.0);
-    let report = run_pool_load(&server.url(), load, seed, &mut kills);
+    let report = run_pool_load(&server.url(), load, 1_000, seed, &mut kills);
     assert_no_failures(&report.check(label, 1_000));
 }
 
