@@ -9,8 +9,8 @@ use crate::cluster::exec::{
     Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
-    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
-    Topology,
+    combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
+    ScanOptions, ScanRequest, SlotMap, Split, Topology,
 };
 use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{encode_batch, transaction_replies, Commands, Pipeline, Replies, Reply};
 use crate::value::Value;
 use crate::Command;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -281,7 +282,17 @@ impl ClusterConnection {
         slot: Option<u16>,
         cmd: &C,
     ) -> Result<T> {
-        let mut attempts = Attempts::new(self.inner.retry);
+        self.send_with(slot, cmd, Attempts::new(self.inner.retry))
+            .await
+    }
+
+    /// [`Self::send_routed`] with the given attempts (a scan's ask again when a reply is lost).
+    async fn send_with<C: Command + ?Sized, T: FromValkey>(
+        &self,
+        slot: Option<u16>,
+        cmd: &C,
+        mut attempts: Attempts,
+    ) -> Result<T> {
         let reads = self.inner.read_from != ReadFrom::Primary
             && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
@@ -363,6 +374,53 @@ impl ClusterConnection {
             }
         }
         Ok(())
+    }
+
+    /// Scans every key of the cluster (optionally only those matching a pattern or of a type),
+    /// batch by batch ([`ScanBatches::next_batch`]), visiting every primary by slot ranges: a
+    /// key present from the scan's start to its end is returned at least once even while
+    /// slots move or a primary fails over mid-scan (a key may come twice; keys written or
+    /// deleted meanwhile may or may not come). Uses `CLUSTERSCAN` where the server has it
+    /// (Valkey 9.1), else `SCAN` on each primary in turn (see [`crate::cluster::ClusterScan`]).
+    pub fn scan(&self, options: ScanOptions) -> ScanBatches {
+        ScanBatches {
+            scan: ClusterScan::new(options, self.inner.retry),
+            con: self.clone(),
+        }
+    }
+
+    /// One step of a scan: the keys it found (maybe none), `None` when it is over.
+    async fn scan_step(&self, scan: &mut ClusterScan) -> Result<Option<Vec<Bytes>>> {
+        let (request, generation) = {
+            let st = self.inner.lock();
+            (scan.next(&st.dir)?, st.dir.generation())
+        };
+        match request {
+            ScanRequest::Done => Ok(None),
+            ScanRequest::Wait(delay) => {
+                // A failed refresh is not the caller's error: the next step will tell.
+                let _ = self.refresh(generation, None, None).await;
+                tokio::time::sleep(delay).await;
+                Ok(Some(Vec::new()))
+            }
+            ScanRequest::ClusterScan(cmd) => {
+                let slot = match route(&cmd)? {
+                    Route::Slot(s) => Some(s),
+                    _ => None,
+                };
+                let attempts = Attempts::for_scan(self.inner.retry);
+                let reply = self.send_with(slot, &cmd, attempts).await;
+                scan.cluster_reply(reply).map(Some)
+            }
+            ScanRequest::Probe(addr) => {
+                let reply = self.send_to(&addr, &cmd::cluster_nodes()).await;
+                scan.probe_reply(&addr, reply).map(|()| Some(Vec::new()))
+            }
+            ScanRequest::NodeScan(addr, cmd) => {
+                let reply = self.send_to(&addr, &cmd).await;
+                scan.node_reply(&addr, reply).map(Some)
+            }
+        }
     }
 
     /// Writes the commands and waits until the server confirms them as `durability` asks
@@ -578,6 +636,39 @@ impl ClusterConnection {
             Err(e) => return Err(e),
         };
         usable(topology, addr)
+    }
+}
+
+/// The keys of a cluster scan, batch by batch ([`ClusterConnection::scan`]).
+#[derive(Debug)]
+pub struct ScanBatches {
+    con: ClusterConnection,
+    scan: ClusterScan,
+}
+
+impl ScanBatches {
+    /// The next keys found (never an empty batch), `None` when every slot was scanned. After
+    /// an error the scan is over.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<Bytes>>> {
+        loop {
+            match self.con.scan_step(&mut self.scan).await {
+                Ok(Some(keys)) if keys.is_empty() => {}
+                Ok(found) => return Ok(found),
+                Err(e) => {
+                    self.scan.finish();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Every key left, in one `Vec` (for scans known to be small).
+    pub async fn collect_all(mut self) -> Result<Vec<Bytes>> {
+        let mut all = Vec::new();
+        while let Some(keys) = self.next_batch().await? {
+            all.extend(keys);
+        }
+        Ok(all)
     }
 }
 

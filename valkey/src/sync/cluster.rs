@@ -8,8 +8,8 @@ use crate::cluster::exec::{
     Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
-    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
-    Topology,
+    combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
+    ScanOptions, ScanRequest, SlotMap, Split, Topology,
 };
 use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
@@ -184,7 +184,16 @@ impl ClusterConnection {
         slot: Option<u16>,
         cmd: &C,
     ) -> Result<T> {
-        let mut attempts = Attempts::new(self.retry);
+        self.send_with(slot, cmd, Attempts::new(self.retry))
+    }
+
+    /// [`Self::send_routed`] with the given attempts (a scan's ask again when a reply is lost).
+    fn send_with<C: Command + ?Sized, T: FromValkey>(
+        &mut self,
+        slot: Option<u16>,
+        cmd: &C,
+        mut attempts: Attempts,
+    ) -> Result<T> {
         let reads =
             self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
@@ -250,6 +259,50 @@ impl ClusterConnection {
             }
         }
         Ok(())
+    }
+
+    /// Iterates over every key of the cluster (optionally only those matching a pattern or of
+    /// a type), visiting every primary by slot ranges: a key present from the scan's start to
+    /// its end is returned at least once even while slots move or a primary fails over
+    /// mid-scan (a key may come twice; keys written or deleted meanwhile may or may not come).
+    /// Uses `CLUSTERSCAN` where the server has it (Valkey 9.1), else `SCAN` on each primary in
+    /// turn; an error ends the iteration (see [`crate::cluster::ClusterScan`]).
+    pub fn scan(&mut self, options: ScanOptions) -> ScanIter<'_> {
+        ScanIter {
+            scan: ClusterScan::new(options, self.retry),
+            con: self,
+            keys: Vec::new().into_iter(),
+        }
+    }
+
+    /// One step of a scan: the keys it found (maybe none), `None` when it is over.
+    fn scan_step(&mut self, scan: &mut ClusterScan) -> Result<Option<Vec<Bytes>>> {
+        self.refresh_if_due();
+        match scan.next(&self.dir)? {
+            ScanRequest::Done => Ok(None),
+            ScanRequest::Wait(delay) => {
+                // A failed refresh is not the caller's error: the next step will tell.
+                let _ = self.refresh(self.dir.generation(), None);
+                std::thread::sleep(delay);
+                Ok(Some(Vec::new()))
+            }
+            ScanRequest::ClusterScan(cmd) => {
+                let slot = match route(&cmd)? {
+                    Route::Slot(s) => Some(s),
+                    _ => None,
+                };
+                let reply = self.send_with(slot, &cmd, Attempts::for_scan(self.retry));
+                scan.cluster_reply(reply).map(Some)
+            }
+            ScanRequest::Probe(addr) => {
+                let reply = self.send_to(&addr, &cmd::cluster_nodes());
+                scan.probe_reply(&addr, reply).map(|()| Some(Vec::new()))
+            }
+            ScanRequest::NodeScan(addr, cmd) => {
+                let reply = self.send_to(&addr, &cmd);
+                scan.node_reply(&addr, reply).map(Some)
+            }
+        }
     }
 
     /// Writes the commands and waits for `durability` (`WAIT` / `WAITAOF`) on the connection
@@ -432,6 +485,36 @@ impl ClusterConnection {
         usable(topology, addr)
     }
 }
+
+/// The keys of a cluster scan, one at a time ([`ClusterConnection::scan`]).
+#[derive(Debug)]
+pub struct ScanIter<'a> {
+    con: &'a mut ClusterConnection,
+    scan: ClusterScan,
+    keys: std::vec::IntoIter<Bytes>,
+}
+
+impl Iterator for ScanIter<'_> {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Result<Bytes>> {
+        loop {
+            if let Some(k) = self.keys.next() {
+                return Some(Ok(k));
+            }
+            match self.con.scan_step(&mut self.scan) {
+                Ok(Some(keys)) => self.keys = keys.into_iter(),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.scan.finish();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for ScanIter<'_> {}
 
 /// `ASKING` and the command in one write on `con`.
 fn send_asking<C: Command + ?Sized, T: FromValkey>(con: &mut Connection, cmd: &C) -> Result<T> {
