@@ -282,17 +282,7 @@ impl ClusterConnection {
         slot: Option<u16>,
         cmd: &C,
     ) -> Result<T> {
-        self.send_with(slot, cmd, Attempts::new(self.inner.retry))
-            .await
-    }
-
-    /// [`Self::send_routed`] with the given attempts (a scan's ask again when a reply is lost).
-    async fn send_with<C: Command + ?Sized, T: FromValkey>(
-        &self,
-        slot: Option<u16>,
-        cmd: &C,
-        mut attempts: Attempts,
-    ) -> Result<T> {
+        let mut attempts = Attempts::new(self.inner.retry);
         let reads = self.inner.read_from != ReadFrom::Primary
             && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
@@ -380,8 +370,8 @@ impl ClusterConnection {
     /// batch by batch ([`ScanBatches::next_batch`]), visiting every primary by slot ranges: a
     /// key present from the scan's start to its end is returned at least once even while
     /// slots move or a primary fails over mid-scan (a key may come twice; keys written or
-    /// deleted meanwhile may or may not come). Uses `CLUSTERSCAN` where the server has it
-    /// (Valkey 9.1), else `SCAN` on each primary in turn (see [`crate::cluster::ClusterScan`]).
+    /// deleted meanwhile may or may not come). Primary by primary, with `CLUSTERSCAN`
+    /// where the server has it (Valkey 9.1), else `SCAN` (see [`crate::cluster::ClusterScan`]).
     pub fn scan(&self, options: ScanOptions) -> ScanBatches {
         ScanBatches {
             scan: ClusterScan::new(options, self.inner.retry),
@@ -402,15 +392,6 @@ impl ClusterConnection {
                 let _ = self.refresh(generation, None, None).await;
                 tokio::time::sleep(delay).await;
                 Ok(Some(Vec::new()))
-            }
-            ScanRequest::ClusterScan(cmd) => {
-                let slot = match route(&cmd)? {
-                    Route::Slot(s) => Some(s),
-                    _ => None,
-                };
-                let attempts = Attempts::for_scan(self.inner.retry);
-                let reply = self.send_with(slot, &cmd, attempts).await;
-                scan.cluster_reply(reply).map(Some)
             }
             ScanRequest::Probe(addr) => {
                 let reply = self.send_to(&addr, &cmd::cluster_nodes()).await;

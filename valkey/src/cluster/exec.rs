@@ -306,10 +306,6 @@ pub struct Attempts {
     moved: u32,
     started: Instant,
     ask: Option<NodeAddr>,
-    /// A read that may be asked again when its reply was lost, and waits out an `ASK` instead
-    /// of following it (a cluster scan's `CLUSTERSCAN`: the importing node alone would see only
-    /// the keys moved so far).
-    scan: bool,
 }
 
 impl Attempts {
@@ -321,18 +317,6 @@ impl Attempts {
             moved: 0,
             started: Instant::now(),
             ask: None,
-            scan: false,
-        }
-    }
-
-    /// The attempts of a scan's `CLUSTERSCAN`: as [`Attempts::new`], but an `ASK` (the slot
-    /// is migrating) waits and asks the owner again until the move ends, and a lost reply
-    /// (`Unclear`, a timeout: the node died or froze) is asked again after a topology refresh,
-    /// as a read may be.
-    pub fn for_scan(policy: RetryPolicy) -> Attempts {
-        Attempts {
-            scan: true,
-            ..Attempts::new(policy)
         }
     }
 
@@ -364,21 +348,6 @@ impl Attempts {
 
     /// The attempt at `addr` failed with `err`: what now.
     pub fn failed(&mut self, err: Error, addr: &NodeAddr) -> Step {
-        let lost = matches!(
-            err.kind(),
-            ErrorKind::Unclear | ErrorKind::Io | ErrorKind::Timeout
-        );
-        if self.scan
-            && (lost || err.is_ask())
-            && self.attempt < self.policy.max_attempts
-            && self.started.elapsed() < self.policy.max_wait
-        {
-            return Step::Wait {
-                delay: self.policy.delay(self.attempt),
-                refresh: lost,
-                forget: lost,
-            };
-        }
         match self
             .policy
             .decide(&err, addr, self.attempt, self.started.elapsed())

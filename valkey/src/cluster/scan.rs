@@ -64,16 +64,14 @@ impl ScanOptions {
 /// What a driver does next for a scan.
 #[derive(Debug)]
 pub enum ScanRequest {
-    /// Send this `CLUSTERSCAN` routed by its cursor's slot (with [`super::exec::Attempts::for_scan`]:
-    /// `ASK` waits for the migration to end, a lost reply is asked again); hand the reply to
-    /// [`ClusterScan::cluster_reply`].
-    ClusterScan(Cmd),
-    /// Send `CLUSTER NODES` to this node as it is; the reply goes to [`ClusterScan::probe_reply`].
+    /// Send `CLUSTER NODES` to this node as it is (no redirects); the reply goes to
+    /// [`ClusterScan::probe_reply`].
     Probe(NodeAddr),
-    /// Send this `SCAN` to this node as it is; the reply goes to [`ClusterScan::node_reply`].
+    /// Send this `CLUSTERSCAN` or `SCAN` to this node as it is (no redirects); the reply goes
+    /// to [`ClusterScan::node_reply`].
     NodeScan(NodeAddr, Cmd),
-    /// Nothing can go now (no owner known, or the slots left are moving): read the topology
-    /// again, wait this long, ask again.
+    /// Nothing can go now (no owner known, the slots left are moving, or a node failed): read
+    /// the topology again, wait this long, ask again.
     Wait(Duration),
     /// Every slot was scanned.
     Done,
@@ -81,14 +79,25 @@ pub enum ScanRequest {
 
 /// The state of one cluster-wide scan (see [`ScanRequest`] for the driver's side).
 ///
-/// A key present from the scan's start to its end is returned at least once, across failovers
-/// and slot moves; a key may be returned more than once (a slot range scanned again after its
-/// owner changed), and keys written or deleted meanwhile may or may not be.
+/// The scan goes primary by primary, in slot order: it asks the owner of the first slot not
+/// yet covered which slots it owns and is not migrating (`CLUSTER NODES`), scans them
+/// (`CLUSTERSCAN` from that slot on Valkey 9.1, which walks the node's slots and stops at the
+/// first it does not own; `SCAN` elsewhere), and asks again: only the slots it owned, stable,
+/// before and after count as covered. A slot that moved or failed over meanwhile is scanned
+/// again at its new owner, once its migration ends; a node that fails mid-scan has its slots
+/// scanned again. So a key present from the scan's start to its end is returned at least once;
+/// a key may be returned more than once, and keys written or deleted meanwhile may or may not
+/// be. (`CLUSTERSCAN` followed blindly from node to node skips a slot that is migrating when
+/// its owner's walk passes it: the tests saw whole slots missing.)
 #[derive(Debug)]
 pub struct ClusterScan {
     options: ScanOptions,
     policy: RetryPolicy,
-    mode: Mode,
+    done: bool,
+    covered: Vec<bool>,
+    phase: Phase,
+    /// Whether the nodes have `CLUSTERSCAN` (until one says it does not).
+    clusterscan: bool,
     /// Consecutive waits without progress, and when the first began: the scan gives up after
     /// the policy's `max_wait` without progress.
     waits: u32,
@@ -97,134 +106,108 @@ pub struct ClusterScan {
 }
 
 #[derive(Debug)]
-enum Mode {
-    /// `CLUSTERSCAN` with this cursor (`"0"` to start).
-    Server {
-        cursor: Bytes,
-    },
-    /// Per-node `SCAN`.
-    Nodes {
-        covered: Vec<bool>,
-        phase: Phase,
-    },
-    Done,
-}
-
-#[derive(Debug)]
 enum Phase {
     /// Choose the node of the first slot not covered yet.
     Pick,
     /// `CLUSTER NODES` asked of `addr` before its scan.
     Before { addr: NodeAddr },
-    /// Scanning `addr` for the slots `batch` (it owned them, stable, before the scan).
+    /// Scanning `addr` from slot `first` for the slots `batch` (it owned them, stable, before
+    /// the scan).
     Scan {
         addr: NodeAddr,
         batch: Vec<bool>,
+        first: usize,
         cursor: Bytes,
     },
-    /// `CLUSTER NODES` asked of `addr` after its scan: the slots of `batch` it still owns,
-    /// stable, are covered.
-    After { addr: NodeAddr, batch: Vec<bool> },
+    /// `CLUSTER NODES` asked of `addr` after its scan: the slots of `batch` in `first..until`
+    /// it still owns, stable, are covered.
+    After {
+        addr: NodeAddr,
+        batch: Vec<bool>,
+        first: usize,
+        until: usize,
+    },
 }
 
 impl ClusterScan {
-    /// A scan that tries `CLUSTERSCAN` first, retrying and giving up as `policy` says.
+    /// A scan of every slot, retrying and giving up as `policy` says.
     pub fn new(options: ScanOptions, policy: RetryPolicy) -> ClusterScan {
         ClusterScan {
             options,
             policy,
-            mode: Mode::Server {
-                cursor: Bytes::from_static(b"0"),
-            },
+            done: false,
+            covered: vec![false; SLOTS],
+            phase: Phase::Pick,
+            clusterscan: true,
             waits: 0,
             stuck_since: None,
             wait_next: false,
         }
     }
 
-    /// A scan that goes node by node from the start (servers without `CLUSTERSCAN`).
-    pub fn per_node(options: ScanOptions, policy: RetryPolicy) -> ClusterScan {
-        let mut s = ClusterScan::new(options, policy);
-        s.mode = nodes_mode();
-        s
-    }
-
     /// Whether the scan is over (done, or failed).
     pub fn is_done(&self) -> bool {
-        matches!(self.mode, Mode::Done)
+        self.done
     }
 
     /// Ends the scan (after an error was handed to the caller).
     pub fn finish(&mut self) {
-        self.mode = Mode::Done;
+        self.done = true;
     }
 
     /// What to send next, given what the connection knows of the cluster; an error when the
     /// scan could not move on for the policy's `max_wait`.
     pub fn next(&mut self, dir: &Directory) -> Result<ScanRequest> {
+        if self.done {
+            return Ok(ScanRequest::Done);
+        }
         if std::mem::take(&mut self.wait_next) {
             return Ok(ScanRequest::Wait(self.policy.delay(self.waits)));
         }
-        Ok(match &mut self.mode {
-            Mode::Done => ScanRequest::Done,
-            Mode::Server { cursor } => ScanRequest::ClusterScan(
-                self.options
-                    .add_to(Cmd::new("CLUSTERSCAN").arg(cursor.as_ref())),
-            ),
-            Mode::Nodes { covered, phase } => match phase {
-                Phase::Pick => {
-                    let Some(first) = covered.iter().position(|c| !c) else {
-                        self.mode = Mode::Done;
-                        return Ok(ScanRequest::Done);
-                    };
-                    match dir.primary(first as u16) {
-                        Some(addr) => {
-                            *phase = Phase::Before { addr: addr.clone() };
-                            ScanRequest::Probe(addr)
-                        }
-                        None => {
-                            self.wait(|| {
-                                Error::new(
-                                    ErrorKind::NotSent,
-                                    format!("no primary is known for slot {first}"),
-                                )
-                            })?;
-                            self.wait_next = false;
-                            ScanRequest::Wait(self.policy.delay(self.waits))
-                        }
+        Ok(match &self.phase {
+            Phase::Pick => {
+                let Some(first) = self.covered.iter().position(|c| !c) else {
+                    self.done = true;
+                    return Ok(ScanRequest::Done);
+                };
+                match dir.primary(first as u16) {
+                    Some(addr) => {
+                        self.phase = Phase::Before { addr: addr.clone() };
+                        ScanRequest::Probe(addr)
+                    }
+                    None => {
+                        self.wait(|| {
+                            Error::new(
+                                ErrorKind::NotSent,
+                                format!("no primary is known for slot {first}"),
+                            )
+                        })?;
+                        self.wait_next = false;
+                        ScanRequest::Wait(self.policy.delay(self.waits))
                     }
                 }
-                Phase::Before { addr } | Phase::After { addr, .. } => {
-                    ScanRequest::Probe(addr.clone())
-                }
-                Phase::Scan { addr, cursor, .. } => {
-                    let cmd = self.options.add_to(Cmd::new("SCAN").arg(cursor.as_ref()));
-                    ScanRequest::NodeScan(addr.clone(), cmd)
-                }
-            },
-        })
-    }
-
-    /// The reply to [`ScanRequest::ClusterScan`] (`[cursor, [keys]]`): the keys it found. A
-    /// server without `CLUSTERSCAN` (unknown command, or too old for it) turns the scan into a
-    /// per-node one; other errors end it.
-    pub fn cluster_reply(&mut self, reply: Result<(Bytes, Vec<Bytes>)>) -> Result<Vec<Bytes>> {
-        match reply {
-            Ok((cursor, keys)) => {
-                self.mode = if cursor.as_ref() == b"0" {
-                    Mode::Done
+            }
+            Phase::Before { addr } | Phase::After { addr, .. } => ScanRequest::Probe(addr.clone()),
+            Phase::Scan {
+                addr,
+                first,
+                cursor,
+                ..
+            } => {
+                let cmd = if self.clusterscan {
+                    // A cursor that starts at `first`: inner cursor 0, a hash tag of that slot.
+                    let cursor = if cursor.as_ref() == b"0" {
+                        Bytes::from(format!("0-{{{}}}-0", slot_tag(*first as u16)))
+                    } else {
+                        cursor.clone()
+                    };
+                    Cmd::new("CLUSTERSCAN").arg(cursor.as_ref())
                 } else {
-                    Mode::Server { cursor }
+                    Cmd::new("SCAN").arg(cursor.as_ref())
                 };
-                Ok(keys)
+                ScanRequest::NodeScan(addr.clone(), self.options.add_to(cmd))
             }
-            Err(e) if e.kind() == ErrorKind::Unsupported || e.is_unknown_command() => {
-                tracing::debug!("no CLUSTERSCAN ({e}); scanning node by node");
-                self.mode = nodes_mode();
-                Ok(Vec::new())
-            }
-            Err(e) => Err(self.failed(e)),
-        }
+        })
     }
 
     /// The reply to [`ScanRequest::Probe`] (`CLUSTER NODES` of that node).
@@ -233,41 +216,46 @@ impl ClusterScan {
             Ok(t) => t,
             Err(e) => return self.set_back(e, from),
         };
-        let Mode::Nodes { covered, phase } = &mut self.mode else {
-            return Ok(());
-        };
         let stable = stable_slots(&text);
-        match std::mem::replace(phase, Phase::Pick) {
+        match std::mem::replace(&mut self.phase, Phase::Pick) {
             Phase::Before { addr } => {
-                let batch: Vec<bool> = (0..SLOTS).map(|s| stable[s] && !covered[s]).collect();
-                if batch.iter().any(|b| *b) {
-                    *phase = Phase::Scan {
-                        addr,
-                        batch,
-                        cursor: Bytes::from_static(b"0"),
-                    };
-                } else {
-                    // It does not own the first slot left (yet), or that slot is moving.
-                    self.wait(|| {
+                let batch: Vec<bool> = (0..SLOTS).map(|s| stable[s] && !self.covered[s]).collect();
+                match batch.iter().position(|b| *b) {
+                    Some(first) => {
+                        self.phase = Phase::Scan {
+                            addr,
+                            batch,
+                            first,
+                            cursor: Bytes::from_static(b"0"),
+                        }
+                    }
+                    // It does not own the slots left (yet), or they are moving.
+                    None => self.wait(|| {
                         Error::new(
                             ErrorKind::Timeout,
                             format!(
                                 "cluster node {from} never owned the next slots to scan, stable"
                             ),
                         )
-                    })?;
+                    })?,
                 }
             }
-            Phase::After { batch, .. } => {
+            Phase::After {
+                batch,
+                first,
+                until,
+                ..
+            } => {
                 let mut progress = false;
-                for s in 0..SLOTS {
-                    if batch[s] && stable[s] && !covered[s] {
-                        covered[s] = true;
+                for s in first..until.min(SLOTS) {
+                    if batch[s] && stable[s] && !self.covered[s] {
+                        self.covered[s] = true;
                         progress = true;
                     }
                 }
                 if progress {
-                    self.progress();
+                    self.waits = 0;
+                    self.stuck_since = None;
                 } else {
                     self.wait(|| {
                         Error::new(
@@ -277,14 +265,15 @@ impl ClusterScan {
                     })?;
                 }
             }
-            other => *phase = other,
+            other => self.phase = other,
         }
         Ok(())
     }
 
     /// The reply to [`ScanRequest::NodeScan`] (`[cursor, [keys]]`): the keys it found in the
     /// slots being scanned (keys of other slots the node holds, such as ones it is importing,
-    /// are left to their owner's scan).
+    /// are left to their owner's scan). A node without `CLUSTERSCAN` (unknown command, or too
+    /// old for it) is scanned again with `SCAN`, and so are the others.
     pub fn node_reply(
         &mut self,
         from: &NodeAddr,
@@ -292,26 +281,62 @@ impl ClusterScan {
     ) -> Result<Vec<Bytes>> {
         let (next, mut keys) = match reply {
             Ok(r) => r,
+            Err(e)
+                if self.clusterscan
+                    && (e.kind() == ErrorKind::Unsupported || e.is_unknown_command()) =>
+            {
+                tracing::debug!("no CLUSTERSCAN ({e}); scanning with SCAN");
+                self.clusterscan = false;
+                if let Phase::Scan { cursor, .. } = &mut self.phase {
+                    *cursor = Bytes::from_static(b"0");
+                }
+                return Ok(Vec::new());
+            }
             Err(e) => return self.set_back(e, from).map(|()| Vec::new()),
         };
-        let Mode::Nodes { phase, .. } = &mut self.mode else {
+        let clusterscan = self.clusterscan;
+        let Phase::Scan {
+            batch,
+            cursor,
+            first,
+            ..
+        } = &mut self.phase
+        else {
             return Ok(Vec::new());
         };
-        if let Phase::Scan { batch, cursor, .. } = phase {
-            keys.retain(|k| batch[usize::from(slot(k))]);
-            if next.as_ref() == b"0" {
-                let Phase::Scan { addr, batch, .. } = std::mem::replace(phase, Phase::Pick) else {
-                    unreachable!("matched above")
-                };
-                *phase = Phase::After { addr, batch };
-            } else {
-                *cursor = next;
+        keys.retain(|k| batch[usize::from(slot(k))]);
+        // Where the node's walk got to: `CLUSTERSCAN`'s cursor names the slot it is at (the
+        // first one the node does not own once its own are done); `SCAN` goes over everything.
+        let until = match (next.as_ref(), clusterscan) {
+            (b"0", _) => Some(SLOTS),
+            (_, true) => match cursor_slot(&next) {
+                Some(at) if at > *first && !batch[at] => Some(at),
+                Some(at) if at >= *first => None,
+                // A cursor that went back or names no slot: nothing counts, scan it again.
+                _ => Some(*first),
+            },
+            (_, false) => None,
+        };
+        match until {
+            None => *cursor = next,
+            Some(until) => {
+                if let Phase::Scan {
+                    addr, batch, first, ..
+                } = std::mem::replace(&mut self.phase, Phase::Pick)
+                {
+                    self.phase = Phase::After {
+                        addr,
+                        batch,
+                        first,
+                        until,
+                    };
+                }
             }
         }
         Ok(keys)
     }
 
-    /// A node scan failed at `from`: its slots are scanned again later (from their owner then),
+    /// A node failed at `from`: its slots are scanned again later (from their owner then),
     /// after a wait, while errors are the kind a retry can cure and time remains.
     fn set_back(&mut self, e: Error, from: &NodeAddr) -> Result<()> {
         let curable = matches!(
@@ -325,9 +350,7 @@ impl ClusterScan {
         if !curable {
             return Err(self.failed(e));
         }
-        if let Mode::Nodes { phase, .. } = &mut self.mode {
-            *phase = Phase::Pick;
-        }
+        self.phase = Phase::Pick;
         self.wait(|| e)
     }
 
@@ -345,22 +368,43 @@ impl ClusterScan {
         Ok(())
     }
 
-    fn progress(&mut self) {
-        self.waits = 0;
-        self.stuck_since = None;
-    }
-
     fn failed(&mut self, e: Error) -> Error {
-        self.mode = Mode::Done;
+        self.done = true;
         e.context("cluster scan")
     }
 }
 
-fn nodes_mode() -> Mode {
-    Mode::Nodes {
-        covered: vec![false; SLOTS],
-        phase: Phase::Pick,
-    }
+/// The slot a `CLUSTERSCAN` cursor (`<inner>-{<tag>}-<inner>`) is at.
+fn cursor_slot(cursor: &[u8]) -> Option<usize> {
+    let open = cursor.iter().position(|b| *b == b'{')?;
+    let close = open + 1 + cursor[open + 1..].iter().position(|b| *b == b'}')?;
+    Some(usize::from(slot(&cursor[open..=close])))
+}
+
+/// A short hash tag whose slot is `target` (for a cursor that starts there): the first of
+/// the three-character tags over `[0-9a-zA-Z]` in that slot (62^3 = 238,328 of them cover all
+/// 16,384 slots; the table is built once).
+fn slot_tag(target: u16) -> String {
+    static TAGS: std::sync::OnceLock<Vec<[u8; 3]>> = std::sync::OnceLock::new();
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let tags = TAGS.get_or_init(|| {
+        let mut tags = vec![[0u8; 3]; SLOTS];
+        let mut found = vec![false; SLOTS];
+        for n in 0..ALPHABET.len().pow(3) {
+            let tag = [
+                ALPHABET[n % 62],
+                ALPHABET[n / 62 % 62],
+                ALPHABET[n / 3844 % 62],
+            ];
+            let s = usize::from(slot(&tag));
+            if !found[s] {
+                found[s] = true;
+                tags[s] = tag;
+            }
+        }
+        tags
+    });
+    String::from_utf8_lossy(&tags[usize::from(target) % SLOTS]).into_owned()
 }
 
 /// The slots the node that sent this `CLUSTER NODES` text owns as a primary and is not
@@ -477,46 +521,79 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scan_follows_the_cursor_and_falls_back_when_unknown() {
+    fn every_slot_has_a_tag_and_cursors_name_their_slot() {
+        for target in 0..SLOTS as u16 {
+            assert_eq!(slot(slot_tag(target).as_bytes()), target);
+        }
+        assert_eq!(
+            cursor_slot(b"2S06UA-{k2}-449"),
+            Some(usize::from(slot(b"k2")))
+        );
+        assert_eq!(cursor_slot(b"0"), None);
+        assert_eq!(cursor_slot(b"x-{"), None);
+    }
+
+    #[test]
+    fn clusterscan_walks_a_node_from_its_first_slot_and_falls_back_to_scan() {
         let d = dir(8192);
+        let a = addr(1);
         let mut s = ClusterScan::new(
             ScanOptions::new().matching("k*").count(10),
             RetryPolicy::default(),
         );
-        let ScanRequest::ClusterScan(c) = s.next(&d).unwrap() else {
+        assert!(matches!(s.next(&d).unwrap(), ScanRequest::Probe(x) if x == a));
+        s.probe_reply(&a, Ok(nodes_text("myself,master", "0-8191")))
+            .unwrap();
+        let ScanRequest::NodeScan(x, c) = s.next(&d).unwrap() else {
             panic!()
         };
+        assert_eq!(x, a);
+        let args = encoded(&c);
+        assert_eq!(args[0], b"CLUSTERSCAN");
+        assert_eq!(cursor_slot(&args[1]), Some(0));
         assert_eq!(
-            encoded(&c),
-            [&b"CLUSTERSCAN"[..], b"0", b"MATCH", b"k*", b"COUNT", b"10"].map(<[u8]>::to_vec)
+            args[2..],
+            [&b"MATCH"[..], b"k*", b"COUNT", b"10"].map(<[u8]>::to_vec)
         );
+        // The node's walk reaches slot 8192, which it does not own: its run is over.
+        let at_8192 = format!("0-{{{}}}-0", slot_tag(8192));
         let keys = s
-            .cluster_reply(Ok((
-                Bytes::from_static(b"x-{a}-1"),
-                vec![Bytes::from_static(b"k1")],
-            )))
+            .node_reply(
+                &a,
+                Ok((Bytes::from(at_8192), vec![Bytes::from_static(b"bar")])),
+            )
             .unwrap();
-        assert_eq!(keys, [Bytes::from_static(b"k1")]);
-        let ScanRequest::ClusterScan(c) = s.next(&d).unwrap() else {
-            panic!()
-        };
-        assert_eq!(encoded(&c)[1], b"x-{a}-1");
-        s.cluster_reply(Ok((Bytes::from_static(b"0"), vec![])))
+        assert_eq!(keys, [Bytes::from_static(b"bar")]);
+        assert!(matches!(s.next(&d).unwrap(), ScanRequest::Probe(x) if x == a));
+        s.probe_reply(&a, Ok(nodes_text("myself,master", "0-8191")))
             .unwrap();
-        assert!(matches!(s.next(&d).unwrap(), ScanRequest::Done));
-
-        let mut old = ClusterScan::new(ScanOptions::new(), RetryPolicy::default());
+        // Node 2 has no CLUSTERSCAN: it is scanned again with SCAN.
+        let b = addr(2);
+        assert!(matches!(s.next(&d).unwrap(), ScanRequest::Probe(x) if x == b));
+        s.probe_reply(&b, Ok(nodes_text("myself,master", "8192-16383")))
+            .unwrap();
+        assert!(matches!(s.next(&d).unwrap(), ScanRequest::NodeScan(..)));
         let unknown = Error::from_server(crate::value::ServerError::new(
             "ERR unknown command 'CLUSTERSCAN', with args beginning with: '0'",
         ));
-        assert!(old.cluster_reply(Err(unknown)).unwrap().is_empty());
-        assert!(matches!(old.next(&d).unwrap(), ScanRequest::Probe(a) if a == addr(1)));
+        assert!(s.node_reply(&b, Err(unknown)).unwrap().is_empty());
+        let ScanRequest::NodeScan(_, c) = s.next(&d).unwrap() else {
+            panic!()
+        };
+        assert_eq!(encoded(&c)[..2], [b"SCAN".to_vec(), b"0".to_vec()]);
+        s.node_reply(&b, Ok((Bytes::from_static(b"0"), vec![])))
+            .unwrap();
+        s.next(&d).unwrap();
+        s.probe_reply(&b, Ok(nodes_text("myself,master", "8192-16383")))
+            .unwrap();
+        assert!(matches!(s.next(&d).unwrap(), ScanRequest::Done));
     }
 
     #[test]
     fn node_scans_cover_a_range_only_when_owned_before_and_after() {
         let d = dir(8192);
-        let mut s = ClusterScan::per_node(ScanOptions::new(), RetryPolicy::default());
+        let mut s = ClusterScan::new(ScanOptions::new(), RetryPolicy::default());
+        s.clusterscan = false;
         let a = addr(1);
         assert!(matches!(s.next(&d).unwrap(), ScanRequest::Probe(x) if x == a));
         s.probe_reply(&a, Ok(nodes_text("myself,master", "0-8191")))
@@ -575,7 +652,7 @@ mod tests {
             .unwrap();
         assert!(matches!(s.next(&d2).unwrap(), ScanRequest::Done));
         // A refusal a retry cannot cure ends the scan.
-        let mut t = ClusterScan::per_node(ScanOptions::new(), RetryPolicy::default());
+        let mut t = ClusterScan::new(ScanOptions::new(), RetryPolicy::default());
         t.next(&d).unwrap();
         let denied = Error::from_server(crate::value::ServerError::new("NOPERM no"));
         assert!(t.probe_reply(&a, Err(denied)).is_err());

