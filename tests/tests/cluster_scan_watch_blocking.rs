@@ -227,3 +227,161 @@ fn node_by_node_scan_misses_no_key_while_slots_move_and_a_primary_fails_over() {
     // Redis 7 has no CLUSTERSCAN: the scan goes primary by primary.
     scan_through_faults(ClusterOptions::redis(), true);
 }
+
+// ---------------------------------------------------------------------------------------------
+// WATCH transactions.
+
+#[test]
+fn watched_transactions_abort_on_a_concurrent_write_and_follow_a_slot_move() {
+    use valkey::pipeline::WatchOptions;
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let mut other = client.get_connection().unwrap();
+    let rt = runtime();
+    let acon = rt.block_on(client.get_async_connection()).unwrap();
+    let once = WatchOptions { max_attempts: 1 };
+    con.send(cmd::set("{w}n", 10)).unwrap();
+
+    // Read, then write what was read plus one.
+    let ((),) = con
+        .watch("{w}n", once, |node| {
+            let n: i64 = node.send(cmd::get::<_, Option<i64>>("{w}n"))?.unwrap_or(0);
+            Ok((cmd::set("{w}n", n + 1),))
+        })
+        .unwrap();
+    assert_eq!(
+        con.send(cmd::get::<_, Option<i64>>("{w}n")).unwrap(),
+        Some(11)
+    );
+
+    // Another client writes the watched key between WATCH and EXEC: EXEC returns nil, which
+    // is the WatchConflict error when no attempt is left; the transaction's SET did not run.
+    let e = con
+        .watch("{w}n", once, |_| {
+            other.send(cmd::set("{w}n", 100)).unwrap();
+            Ok((cmd::set("{w}n", -1),))
+        })
+        .unwrap_err();
+    assert!(e.is_watch_conflict(), "{e}");
+    assert_eq!(
+        con.send(cmd::get::<_, Option<i64>>("{w}n")).unwrap(),
+        Some(100)
+    );
+    // With attempts left the helper reads again and wins the second time.
+    let mut calls = 0;
+    con.watch("{w}n", WatchOptions::default(), |node| {
+        calls += 1;
+        if calls == 1 {
+            other.send(cmd::incr("{w}n")).unwrap();
+        }
+        let n: i64 = node.send(cmd::get::<_, Option<i64>>("{w}n"))?.unwrap_or(0);
+        Ok((cmd::set("{w}n", n * 2),))
+    })
+    .unwrap();
+    assert_eq!(calls, 2);
+    assert_eq!(
+        con.send(cmd::get::<_, Option<i64>>("{w}n")).unwrap(),
+        Some(202)
+    );
+
+    // The same on the async connection: the concurrent write aborts EXEC.
+    let e = rt
+        .block_on(acon.watch("{w}n", once, |_| {
+            let writer = acon.clone();
+            async move {
+                writer.send(cmd::set("{w}n", 7)).await?;
+                Ok((cmd::set("{w}n", -1),))
+            }
+        }))
+        .unwrap_err();
+    assert!(e.is_watch_conflict(), "{e}");
+    let n = rt
+        .block_on(acon.watch("{w}n", once, |node| async move {
+            let n: i64 = node
+                .send(cmd::get::<_, Option<i64>>("{w}n"))
+                .await?
+                .unwrap_or(0);
+            Ok((cmd::incrby("{w}n", n),))
+        }))
+        .unwrap();
+    assert_eq!(n, (14,));
+
+    // Keys in two slots, or commands outside the watched slot: refused before sending.
+    let e = con
+        .watch(&["a", "b"][..], once, |_| Ok((cmd::incr("a"),)))
+        .unwrap_err();
+    assert_eq!(e.kind(), valkey::ErrorKind::InvalidInput, "{e}");
+    let e = rt
+        .block_on(acon.watch("{w}n", once, |_| async { Ok((cmd::set("elsewhere", 1),)) }))
+        .unwrap_err();
+    assert_eq!(e.kind(), valkey::ErrorKind::InvalidInput, "{e}");
+    assert_eq!(con.send(cmd::exists(["elsewhere"])).unwrap(), 0);
+
+    // The slot moves while watched (its key goes with it): the transaction starts again from
+    // the WATCH on the new owner and runs there once.
+    let s = slot(b"w");
+    let owner = cluster.primary_of(s).unwrap();
+    let target = (owner + 1) % 3;
+    let mut moved = false;
+    let mut calls = 0;
+    con.watch("{w}n", WatchOptions::default(), |node| {
+        calls += 1;
+        let n: i64 = node.send(cmd::get::<_, Option<i64>>("{w}n"))?.unwrap_or(0);
+        if !moved {
+            moved = true;
+            cluster.migrate_slot(s, owner, target).unwrap();
+        }
+        Ok((cmd::set("{w}n", n + 1),))
+    })
+    .unwrap();
+    assert!(calls >= 2, "{calls}");
+    assert_eq!(cluster.primary_of(s).unwrap(), target);
+    let at_target = cluster.nodes()[target]
+        .command(&["GET", "{w}n"])
+        .unwrap()
+        .as_text()
+        .unwrap()
+        .to_owned();
+    assert_eq!(at_target, "15");
+    // And back, on the async connection.
+    let mut moved = false;
+    let n = rt
+        .block_on(acon.watch("{w}n", WatchOptions::default(), |node| {
+            let back = !std::mem::replace(&mut moved, true);
+            let cluster = &cluster;
+            async move {
+                let n: i64 = node
+                    .send(cmd::get::<_, Option<i64>>("{w}n"))
+                    .await?
+                    .unwrap_or(0);
+                if back {
+                    cluster.migrate_slot(s, target, owner).unwrap();
+                }
+                Ok((cmd::incrby("{w}n", n),))
+            }
+        }))
+        .unwrap();
+    assert_eq!(n, (30,));
+    assert_eq!(cluster.primary_of(s).unwrap(), owner);
+    // A watched key that does not exist is not touched by the move: the queued command is
+    // refused with MOVED, EXEC runs nothing, and it all starts again on the new owner.
+    let mut calls = 0;
+    con.watch("{w}absent", WatchOptions { max_attempts: 1 }, |_| {
+        calls += 1;
+        if calls == 1 {
+            cluster.migrate_slot(s, owner, target).unwrap();
+        }
+        Ok((cmd::incr("{w}absent"),))
+    })
+    .unwrap();
+    assert_eq!(calls, 2);
+    assert_eq!(
+        cluster.nodes()[target]
+            .command(&["GET", "{w}absent"])
+            .unwrap()
+            .as_text()
+            .unwrap(),
+        "1"
+    );
+}

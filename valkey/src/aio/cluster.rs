@@ -5,8 +5,9 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
-    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+    check_watched_slot, decode_asking, encode_asking, node_info, start, transaction_redirect,
+    unreachable, usable, watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun,
+    ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
@@ -515,6 +516,77 @@ impl ClusterConnection {
                     Some(e) => e,
                 },
                 Err(e) => e,
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)
+                .await?;
+        }
+    }
+
+    /// Optimistic locking on a cluster: `WATCH`es `keys` (all in one slot) on a connection of
+    /// its own to the slot's primary (WATCH is connection state: the shared node connection
+    /// never carries it), calls `f` with that connection to read and return the commands to
+    /// run, and runs them in `MULTI`/`EXEC` there, as
+    /// [`MultiplexedConnection::watch`] does: a watched key changed by someone else makes
+    /// `EXEC` return nil, and the helper starts over, up to `options.max_attempts` times, then
+    /// fails with [`ErrorKind::WatchConflict`] (`max_attempts: 1` reports the first abort).
+    ///
+    /// Keys in several slots, or commands outside the watched slot, are refused before they
+    /// are sent ([`ErrorKind::InvalidInput`]). When the slot moves while watched (the `WATCH`,
+    /// a read in `f` or a queued command answered `MOVED`/`ASK`/`TRYAGAIN`: `EXEC` then ran
+    /// nothing), the whole transaction starts again from the `WATCH` on the slot's new owner,
+    /// as the retry policy allows: an `EXEC` never runs on a node that did not see the `WATCH`.
+    pub async fn watch<K, P, F, Fut>(
+        &self,
+        keys: &K,
+        options: crate::pipeline::WatchOptions,
+        mut f: F,
+    ) -> Result<P::Output>
+    where
+        K: crate::convert::ToValkeyArgs + ?Sized,
+        P: Commands,
+        F: FnMut(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<P>>,
+    {
+        let mut watch = Cmd::new("WATCH");
+        watch.push_arg(keys);
+        let slot = watched_slot(&watch)?;
+        let mut attempts = Attempts::new(self.inner.retry);
+        loop {
+            let (next, generation) = {
+                let st = self.inner.lock();
+                (attempts.next(st.dir.primary(slot)), st.dir.generation())
+            };
+            let addr = match next {
+                // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None, None).await;
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            let ran = match self.node(&addr).await {
+                Ok(con) => {
+                    let checked = |c| {
+                        let cmds = f(c);
+                        async move {
+                            let cmds = cmds.await?;
+                            check_watched_slot(&cmds, slot)?;
+                            Ok(cmds)
+                        }
+                    };
+                    con.watch(keys, options, checked).await
+                }
+                Err(e) => Err(e),
+            };
+            let err = match ran {
+                Ok(out) => return Ok(out),
+                Err(e) => match watch_redirect(&e, &addr) {
+                    Some(redirect) => redirect,
+                    None if e.is_not_sent() => e,
+                    None => return Err(e),
+                },
             };
             self.after(attempts.failed(err, &addr), &addr, generation)
                 .await?;

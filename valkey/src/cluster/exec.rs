@@ -607,6 +607,67 @@ pub fn transaction_redirect(frames: &[Bytes], from: &NodeAddr) -> Option<Error> 
     })
 }
 
+/// The one slot of the keys a cluster `WATCH` names (`watch` is the `WATCH` command with
+/// them): keys in several slots, or none, are refused before anything is sent.
+pub fn watched_slot(watch: &Cmd) -> Result<u16> {
+    let mut slots = watch.args().skip(1).map(crate::routing::slot);
+    let Some(first) = slots.next() else {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "WATCH on a cluster needs at least one key; nothing was sent",
+        ));
+    };
+    match slots.find(|s| *s != first) {
+        None => Ok(first),
+        Some(other) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "WATCH keys in slots {first} and {other}: a cluster transaction watches keys of \
+                 one slot (use a hash tag such as {{user}}:a, {{user}}:b); nothing was sent"
+            ),
+        )),
+    }
+}
+
+/// Checks that the commands a watched transaction is about to run stay in the watched slot
+/// (so that `EXEC` runs on the node that saw the `WATCH`); keyless commands may come along.
+pub fn check_watched_slot<P: Commands>(cmds: &P, watched: u16) -> Result<()> {
+    match PipelineRun::of(cmds)?.single_slot()? {
+        Some(slot) if slot != watched => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the transaction's keys are in slot {slot}, the watched keys in slot {watched}: \
+                 both must be in one slot; nothing was sent"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The redirect behind a failed watched transaction at `from` (its `WATCH`, a read or a
+/// queued command refused with `MOVED`, `ASK`, `TRYAGAIN`, ...: then `EXEC` ran nothing), as
+/// the error for [`Attempts::failed`]: the whole thing goes again, from the `WATCH`, on the
+/// slot's owner. `ASK` becomes `TRYAGAIN` (the keys are split between two nodes while the slot
+/// migrates: the transaction waits for the move to end).
+pub fn watch_redirect(err: &Error, from: &NodeAddr) -> Option<Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(server) = e.downcast_ref::<Error>().and_then(Error::server_error) {
+            match Redirect::parse(&server.message(), from) {
+                Some(Redirect::Ask { slot, .. }) => {
+                    return Some(Error::from_server(crate::value::ServerError::new(format!(
+                        "TRYAGAIN slot {slot} is migrating; the watched transaction waits"
+                    ))))
+                }
+                Some(_) => return Some(Error::from_server(server.clone())),
+                None => {}
+            }
+        }
+        cause = e.source();
+    }
+    None
+}
+
 /// The commands of a buffer of encoded commands (`*N` arrays of bulk strings, as `encode`
 /// writes them), each as its own bytes.
 fn split_commands(mut buf: &[u8]) -> Vec<Vec<u8>> {

@@ -4,8 +4,9 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
-    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+    check_watched_slot, decode_asking, encode_asking, node_info, start, transaction_redirect,
+    unreachable, usable, watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun,
+    ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
@@ -383,6 +384,60 @@ impl ClusterConnection {
                     Some(e) => e,
                 },
                 Err(e) => e,
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)?;
+        }
+    }
+
+    /// Optimistic locking on a cluster: `WATCH`es `keys` (all in one slot) on the connection
+    /// to the slot's primary, calls `f` with that connection to read and return the commands
+    /// to run, and runs them in `MULTI`/`EXEC` there, as [`Connection::watch`] does; outcomes
+    /// as for [`crate::aio::ClusterConnection::watch`] (a concurrent write to a watched key
+    /// aborts `EXEC`, which is retried up to `options.max_attempts` times, then
+    /// [`ErrorKind::WatchConflict`]; a slot move starts again from the `WATCH` on the new
+    /// owner; keys or commands outside the watched slot are refused before sending).
+    pub fn watch<K, P, F>(
+        &mut self,
+        keys: &K,
+        options: crate::pipeline::WatchOptions,
+        mut f: F,
+    ) -> Result<P::Output>
+    where
+        K: crate::convert::ToValkeyArgs + ?Sized,
+        P: Commands,
+        F: FnMut(&mut Connection) -> Result<P>,
+    {
+        self.refresh_if_due();
+        let mut watch = Cmd::new("WATCH");
+        watch.push_arg(keys);
+        let slot = watched_slot(&watch)?;
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            let generation = self.dir.generation();
+            let addr = match attempts.next(self.dir.primary(slot)) {
+                // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            let ran = self.node(&addr).and_then(|con| {
+                con.watch(keys, options, |c| {
+                    let cmds = f(c)?;
+                    check_watched_slot(&cmds, slot)?;
+                    Ok(cmds)
+                })
+            });
+            let err = match ran {
+                Ok(out) => return Ok(out),
+                Err(e) => match watch_redirect(&e, &addr) {
+                    Some(redirect) => redirect,
+                    None if e.is_not_sent() => e,
+                    None => return Err(e),
+                },
             };
             self.after(attempts.failed(err, &addr), &addr, generation)?;
         }
