@@ -385,3 +385,231 @@ fn watched_transactions_abort_on_a_concurrent_write_and_follow_a_slot_move() {
         "1"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Blocking commands.
+
+type Popped = Option<(String, String)>;
+
+fn blocked_clients(cluster: &Cluster, node: usize) -> i64 {
+    let info = cluster.nodes()[node]
+        .command(&["INFO", "clients"])
+        .unwrap()
+        .as_text()
+        .unwrap()
+        .to_owned();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// Waits (up to 20 s, then fails) until node `node` has `n` blocked clients.
+fn wait_blocked(cluster: &Cluster, node: usize, n: i64) {
+    let start = Instant::now();
+    while blocked_clients(cluster, node) != n {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "node {node} never had {n} blocked clients"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A key whose slot primary `i` serves at start.
+fn key_on(cluster: &Cluster, i: usize, prefix: &str) -> String {
+    let (lo, hi) = cluster.initial_slots(i);
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|k| (lo..=hi).contains(&slot(k.as_bytes())))
+        .unwrap()
+}
+
+#[test]
+fn blpop_forever_is_released_by_a_push_and_a_cancelled_one_stalls_nothing() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let rt = runtime();
+    let acon = rt.block_on(client.get_async_connection()).unwrap();
+    let owner = 1;
+    let key = key_on(&cluster, owner, "bl:");
+
+    // BLPOP k 0 waits until another client pushes.
+    let waiter = {
+        let acon = acon.clone();
+        let key = key.clone();
+        rt.spawn(async move {
+            acon.send(cmd::blpop::<_, Popped>([key], Duration::ZERO))
+                .await
+        })
+    };
+    wait_blocked(&cluster, owner, 1);
+    let mut other = client.get_connection().unwrap();
+    other.send(cmd::rpush(key.as_str(), ["first"])).unwrap();
+    let popped = rt.block_on(waiter).unwrap().unwrap();
+    assert_eq!(popped, Some((key.clone(), "first".to_owned())));
+
+    // A cancelled BLPOP: its dedicated connection is closed, the server stops blocking it,
+    // other commands to that node go on, and the next push goes to a live waiter.
+    let cancelled = {
+        let acon = acon.clone();
+        let key = key.clone();
+        rt.spawn(async move {
+            acon.send(cmd::blpop::<_, Popped>([key], Duration::ZERO))
+                .await
+        })
+    };
+    wait_blocked(&cluster, owner, 1);
+    cancelled.abort();
+    let ok = rt.block_on(async {
+        let mut ok = 0;
+        for i in 0..200 {
+            acon.send(cmd::set(format!("{key}:{i}"), i)).await.unwrap();
+            ok += 1;
+        }
+        ok
+    });
+    assert_eq!(ok, 200);
+    wait_blocked(&cluster, owner, 0);
+    let next = {
+        let acon = acon.clone();
+        let key = key.clone();
+        rt.spawn(async move {
+            acon.send(cmd::blpop::<_, Popped>([key], Duration::ZERO))
+                .await
+        })
+    };
+    wait_blocked(&cluster, owner, 1);
+    other.send(cmd::rpush(key.as_str(), ["second"])).unwrap();
+    assert_eq!(
+        rt.block_on(next).unwrap().unwrap(),
+        Some((key.clone(), "second".to_owned()))
+    );
+    assert_eq!(
+        other.send(cmd::llen(key.as_str())).unwrap(),
+        0,
+        "no element lost"
+    );
+
+    // The blocking cluster connection: released by a push from another thread.
+    let mut con = client.get_connection().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            wait_blocked(&cluster, owner, 1);
+            other.send(cmd::rpush(key.as_str(), ["third"])).unwrap();
+        });
+        let popped = con
+            .send(cmd::blpop::<_, Popped>([key.as_str()], Duration::ZERO))
+            .unwrap();
+        assert_eq!(popped, Some((key.clone(), "third".to_owned())));
+    });
+}
+
+#[test]
+fn a_frozen_node_fails_blocked_callers_within_their_deadline() {
+    // The default node timeout (5 s): the frozen primary is not failed over meanwhile.
+    let mut cluster = Cluster::start(3, 1).unwrap();
+    let urls: Vec<String> = cluster
+        .urls()
+        .into_iter()
+        .map(|u| format!("{u}?response_timeout=1"))
+        .collect();
+    let client = ClusterClient::open(urls).unwrap();
+    let rt = runtime();
+    let acon = rt.block_on(client.get_async_connection()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let key = key_on(&cluster, 0, "fz:");
+    let waiter = {
+        let acon = acon.clone();
+        let key = key.clone();
+        rt.spawn(async move {
+            let started = Instant::now();
+            let r = acon
+                .send(cmd::blpop::<_, Popped>([key], Duration::ZERO))
+                .await;
+            (r, started.elapsed())
+        })
+    };
+    wait_blocked(&cluster, 0, 1);
+    cluster.pause_node(0).unwrap();
+    // The blocking connection: BLPOP k 2 gets 2 s plus the 1 s margin.
+    let started = Instant::now();
+    let sync_err = con
+        .send(cmd::blpop::<_, Popped>(
+            [key.as_str()],
+            Duration::from_secs(2),
+        ))
+        .unwrap_err();
+    let sync_elapsed = started.elapsed();
+    let (r, elapsed) = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), waiter).await })
+        .expect("BLPOP k 0 on a frozen node must not hang")
+        .unwrap();
+    cluster.resume_node(0).unwrap();
+    let e = r.unwrap_err();
+    println!(
+        "frozen node: async BLPOP k 0 failed after {elapsed:?} (documented: ping period 1 s + \
+         response_timeout 1 s): {e}; sync BLPOP k 2 failed after {sync_elapsed:?} (2 s + 1 s): \
+         {sync_err}"
+    );
+    assert!(e.is_unclear(), "{e}");
+    assert!(sync_err.is_unclear() || sync_err.is_timeout(), "{sync_err}");
+    // Deadline plus scheduling slack on a shared machine: a hang would be far beyond.
+    assert!(elapsed < Duration::from_secs(2 + 10), "{elapsed:?}");
+    assert!(
+        sync_elapsed < Duration::from_secs(3 + 10),
+        "{sync_elapsed:?}"
+    );
+}
+
+#[test]
+fn blpop_waiting_through_a_failover_gets_its_element_or_a_clear_error_never_loses_one() {
+    let cluster = fast(ClusterOptions::valkey());
+    let client = ClusterClient::open(cluster.urls()).unwrap();
+    let rt = runtime();
+    let acon = rt.block_on(client.get_async_connection()).unwrap();
+    let key = key_on(&cluster, 0, "fo:");
+    const WAITERS: usize = 10;
+    let waiters: Vec<_> = (0..WAITERS)
+        .map(|_| {
+            let acon = acon.clone();
+            let key = key.clone();
+            rt.spawn(async move {
+                acon.send(cmd::blpop::<_, Popped>([key], Duration::ZERO))
+                    .await
+            })
+        })
+        .collect();
+    wait_blocked(&cluster, 0, WAITERS as i64);
+    // Node 3 replicates primary 0 and takes over while they wait.
+    cluster.failover(3, FailoverMode::Graceful).unwrap();
+    let mut pusher = client.get_connection().unwrap();
+    for i in 0..WAITERS {
+        pusher
+            .send(cmd::rpush(key.as_str(), [format!("e{i}")]))
+            .unwrap();
+    }
+    let (mut popped, mut errors) = (Vec::new(), Vec::new());
+    for w in waiters {
+        let r = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), w).await })
+            .expect("a waiter must end: it has its element or an error")
+            .unwrap();
+        match r {
+            Ok(Some((_, e))) => popped.push(e),
+            Ok(None) => panic!("BLPOP k 0 never times out"),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let left: i64 = pusher.send(cmd::llen(key.as_str())).unwrap();
+    let lost = WAITERS as i64 - popped.len() as i64 - left;
+    println!(
+        "BLPOP through a failover: {} popped, {} errors {:?}, {left} left in the list, {lost} lost",
+        popped.len(),
+        errors.len(),
+        errors.first()
+    );
+    assert_eq!(lost, 0);
+    let distinct: HashSet<&String> = popped.iter().collect();
+    assert_eq!(distinct.len(), popped.len(), "no element twice");
+}

@@ -5,9 +5,9 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    check_watched_slot, decode_asking, encode_asking, node_info, start, transaction_redirect,
-    unreachable, usable, watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun,
-    ReadFrom, Settings, Step,
+    blocked_node_silent, blocked_stall_watch, check_watched_slot, decode_asking, encode_asking,
+    node_info, start, transaction_redirect, unreachable, usable, watch_redirect, watched_slot,
+    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
@@ -108,6 +108,22 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     })
     .await;
     out.into_iter().flatten().collect()
+}
+
+/// The output of `work`, unless `watch` ends first with an error (then `work` is dropped).
+async fn first_of<T>(
+    work: impl Future<Output = Result<T>>,
+    watch: impl Future<Output = Error>,
+) -> Result<T> {
+    let mut work = std::pin::pin!(work);
+    let mut watch = std::pin::pin!(watch);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        watch.as_mut().poll(cx).map(Err)
+    })
+    .await
 }
 
 impl ClusterConnection {
@@ -315,7 +331,10 @@ impl ClusterConnection {
                         Err(e) => Err(e),
                     }
                 }
-                Ok(con) => con.send_as(cmd).await,
+                Ok(con) => match cmd.blocks() {
+                    Some(_) => self.send_blocking(&con, &addr, cmd).await,
+                    None => con.send_as(cmd).await,
+                },
                 Err(e) => Err(e),
             };
             let err = match result {
@@ -325,6 +344,39 @@ impl ClusterConnection {
             self.after(attempts.failed(err, &addr), &addr, generation)
                 .await?;
         }
+    }
+
+    /// A blocking command (`BLPOP`, `XREAD BLOCK`, `WAIT`-like ones excluded: they are refused
+    /// on shared connections) on a dedicated connection to its node, as the node's shared
+    /// connection runs it: its own timeout plus the liveness margin as deadline, none for a
+    /// timeout of 0. Meanwhile the node is `PING`ed on its shared connection
+    /// ([`blocked_stall_watch`]): a frozen node fails the caller with `Unclear` within the ping
+    /// period plus `response_timeout`, even for `BLPOP k 0`. A cancelled caller drops its
+    /// dedicated connection (closed, never reused), so nothing else waits behind it.
+    async fn send_blocking<C: Command + ?Sized, T: FromValkey>(
+        &self,
+        con: &MultiplexedConnection,
+        addr: &NodeAddr,
+        cmd: &C,
+    ) -> Result<T> {
+        let blocked = con.send_as::<C, T>(cmd);
+        let Some((every, within)) =
+            blocked_stall_watch(&self.inner.retry, self.inner.template.response_timeout)
+        else {
+            return blocked.await;
+        };
+        let watch = async {
+            let ping_cmd = cmd::ping();
+            loop {
+                tokio::time::sleep(every).await;
+                let ping = con.send_as::<_, Value>(&ping_cmd);
+                match tokio::time::timeout(within, ping).await {
+                    Ok(Ok(_)) => {}
+                    _ => return blocked_node_silent(addr, &crate::cmd::name_of(cmd), within),
+                }
+            }
+        };
+        first_of(blocked, watch).await
     }
 
     /// Does what a failed attempt's step says (apply a `MOVED`, forget an unreachable node,

@@ -374,6 +374,35 @@ impl Attempts {
     }
 }
 
+/// How the async cluster connection watches the node a blocking command waits on (`BLPOP k
+/// 0` may wait for ever, so silence on its own connection says nothing): it `PING`s the node on
+/// its shared connection every `every`, and a node that does not answer `within` (frozen, or
+/// gone) fails the blocked caller with `Unclear`, instead of leaving it waiting. `None` when
+/// the connection has no liveness deadline (`response_timeout=off`): then nothing is watched.
+pub fn blocked_stall_watch(
+    policy: &RetryPolicy,
+    response_timeout: Option<Duration>,
+) -> Option<(Duration, Duration)> {
+    let within = response_timeout?;
+    let every = match policy.refresh_when_slow {
+        p if p.is_zero() => within,
+        p => p,
+    };
+    Some((every, within))
+}
+
+/// The error of a blocking command whose node stopped answering while it waited: it was sent,
+/// and may have run (an element popped just before the node froze is in its send buffer).
+pub fn blocked_node_silent(addr: &NodeAddr, command: &str, within: Duration) -> Error {
+    Error::new(
+        ErrorKind::Unclear,
+        format!(
+            "cluster node {addr} answered no PING within {within:?} while {command} waited on \
+             it (frozen or unreachable); the command was sent and may have run"
+        ),
+    )
+}
+
 /// Encodes `ASKING` and `cmd` back to back into `buf` (left as it was on an error).
 pub fn encode_asking<C: Command + ?Sized>(
     cmd: &C,
