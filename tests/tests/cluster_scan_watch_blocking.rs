@@ -503,6 +503,50 @@ fn blpop_forever_is_released_by_a_push_and_a_cancelled_one_stalls_nothing() {
             .unwrap();
         assert_eq!(popped, Some((key.clone(), "third".to_owned())));
     });
+
+    // While its slot migrates, BLPOP on a key the source does not have is ASKed to the target:
+    // it blocks there on a dedicated connection, and the target's shared connection answers
+    // other commands meanwhile.
+    let s = slot(key.as_bytes());
+    let target = (owner + 1) % 3;
+    cluster.begin_slot_migration(s, owner, target).unwrap();
+    let asked = {
+        let acon = acon.clone();
+        let key = key.clone();
+        rt.spawn(async move {
+            acon.send(cmd::blpop::<_, Popped>([key], Duration::ZERO))
+                .await
+        })
+    };
+    wait_blocked(&cluster, target, 1);
+    let target_addr = valkey::cluster::NodeAddr::new("127.0.0.1", cluster.nodes()[target].port());
+    let answered = rt.block_on(async {
+        let mut answered = 0;
+        let ping_cmd = cmd::ping();
+        for _ in 0..50 {
+            let ping = acon.send_to::<_, String>(&target_addr, &ping_cmd);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), ping).await {
+                answered += 1;
+            }
+        }
+        answered
+    });
+    assert_eq!(
+        answered, 50,
+        "the target's shared connection is not held by BLPOP"
+    );
+    other.send(cmd::rpush(key.as_str(), ["fourth"])).unwrap();
+    assert_eq!(
+        rt.block_on(asked).unwrap().unwrap(),
+        Some((key.clone(), "fourth".to_owned()))
+    );
+    while cluster.migrate_slot_keys(s, owner, target, 100).unwrap() > 0 {}
+    cluster.finish_slot_migration(s, owner, target).unwrap();
+    assert_eq!(
+        other.send(cmd::llen(key.as_str())).unwrap(),
+        0,
+        "no element lost"
+    );
 }
 
 #[test]

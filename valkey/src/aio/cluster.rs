@@ -322,18 +322,15 @@ impl ClusterConnection {
                 }
             };
             let result = match self.node(&addr).await {
-                Ok(con) if asking => {
-                    match con
+                Ok(con) => match (cmd.blocks(), asking) {
+                    (None, false) => con.send_as(cmd).await,
+                    (None, true) => con
                         .round_trip(2, |buf, server| encode_asking(cmd, server, buf))
                         .await
-                    {
-                        Ok(frames) => decode_asking(&frames),
-                        Err(e) => Err(e),
+                        .and_then(|frames| decode_asking(&frames)),
+                    (Some(blocks), asking) => {
+                        self.send_blocking(&con, &addr, cmd, blocks, asking).await
                     }
-                }
-                Ok(con) => match cmd.blocks() {
-                    Some(_) => self.send_blocking(&con, &addr, cmd).await,
-                    None => con.send_as(cmd).await,
                 },
                 Err(e) => Err(e),
             };
@@ -346,20 +343,41 @@ impl ClusterConnection {
         }
     }
 
-    /// A blocking command (`BLPOP`, `XREAD BLOCK`, `WAIT`-like ones excluded: they are refused
-    /// on shared connections) on a dedicated connection to its node, as the node's shared
-    /// connection runs it: its own timeout plus the liveness margin as deadline, none for a
-    /// timeout of 0. Meanwhile the node is `PING`ed on its shared connection
-    /// ([`blocked_stall_watch`]): a frozen node fails the caller with `Unclear` within the ping
-    /// period plus `response_timeout`, even for `BLPOP k 0`. A cancelled caller drops its
-    /// dedicated connection (closed, never reused), so nothing else waits behind it.
+    /// A blocking command (`BLPOP`, `XREAD BLOCK`, ...) on a dedicated connection to its node
+    /// (after `ASKING` when `asking`), as the node's shared connection runs it: its own timeout
+    /// plus the liveness margin as deadline, none for a timeout of 0. Meanwhile the node is
+    /// `PING`ed on its shared connection ([`blocked_stall_watch`]): a frozen node fails the
+    /// caller with `Unclear` within the ping period plus `response_timeout`, even for
+    /// `BLPOP k 0`. A cancelled caller drops its dedicated connection (closed, never reused), so
+    /// nothing else waits behind it.
     async fn send_blocking<C: Command + ?Sized, T: FromValkey>(
         &self,
         con: &MultiplexedConnection,
         addr: &NodeAddr,
         cmd: &C,
+        blocks: crate::cmd::Blocks,
+        asking: bool,
     ) -> Result<T> {
-        let blocked = con.send_as::<C, T>(cmd);
+        let blocked = async {
+            if !asking {
+                return con.send_as::<C, T>(cmd).await;
+            }
+            // ASKING and the command together, on a connection of their own: the shared one
+            // would wait behind the command.
+            let d = con.take_dedicated_within(blocks).await?;
+            let frames = d
+                .con
+                .with_silence(
+                    blocks,
+                    d.con
+                        .round_trip(2, |buf, server| encode_asking(cmd, server, buf)),
+                )
+                .await;
+            d.give_back();
+            frames
+                .and_then(|f| decode_asking(&f))
+                .map_err(|e| con.command_failed(e, || crate::cmd::name_of(cmd)))
+        };
         let Some((every, within)) =
             blocked_stall_watch(&self.inner.retry, self.inner.template.response_timeout)
         else {

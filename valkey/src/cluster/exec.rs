@@ -962,6 +962,66 @@ mod tests {
         assert!(transaction_redirect(&frames(b"+QUEUED\r\n"), &addr(1)).is_none());
     }
 
+    #[test]
+    fn watched_transactions_stay_in_one_slot_and_read_redirects_from_execabort() {
+        let watch = Cmd::new("WATCH").arg("{u}a").arg("{u}b");
+        let s = crate::routing::slot(b"u");
+        assert_eq!(watched_slot(&watch).unwrap(), s);
+        for bad in [Cmd::new("WATCH"), Cmd::new("WATCH").arg("a").arg("b")] {
+            assert_eq!(
+                watched_slot(&bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput
+            );
+        }
+        check_watched_slot(&(crate::cmd::incr("{u}a"), crate::cmd::ping()), s).unwrap_err();
+        check_watched_slot(
+            &(
+                crate::cmd::incr("{u}a"),
+                crate::cmd::get::<_, Value>("{u}c"),
+            ),
+            s,
+        )
+        .unwrap();
+        let other = check_watched_slot(&(crate::cmd::incr("x"),), s).unwrap_err();
+        assert_eq!(other.kind(), ErrorKind::InvalidInput);
+
+        // A queued command's MOVED inside an EXECABORT; an ASK on the WATCH itself.
+        let frames = vec![
+            Bytes::from_static(b"+OK\r\n"),
+            Bytes::from_static(b"-MOVED 5 h:2\r\n"),
+            Bytes::from_static(b"-EXECABORT Transaction discarded\r\n"),
+        ];
+        let Err(abort) = crate::pipeline::transaction_replies(frames, 1, |_| "INCR".into()) else {
+            panic!("EXEC with a refused command must fail")
+        };
+        assert_eq!(abort.kind(), ErrorKind::ExecAbort);
+        assert!(watch_redirect(&abort, &addr(1)).unwrap().is_moved());
+        let ask = Error::from_server(ServerError::new("ASK 5 h:2"));
+        assert!(watch_redirect(&ask, &addr(1)).unwrap().is_try_again());
+        let conflict = Error::new(ErrorKind::WatchConflict, "changed");
+        assert!(watch_redirect(&conflict, &addr(1)).is_none());
+    }
+
+    #[test]
+    fn blocked_commands_are_watched_only_with_a_liveness_deadline() {
+        let policy = RetryPolicy::default();
+        let ten = Duration::from_secs(10);
+        assert_eq!(
+            blocked_stall_watch(&policy, Some(ten)),
+            Some((policy.refresh_when_slow, ten))
+        );
+        assert_eq!(blocked_stall_watch(&policy, None), None);
+        let no_refresh = RetryPolicy {
+            refresh_when_slow: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(
+            blocked_stall_watch(&no_refresh, Some(ten)),
+            Some((ten, ten))
+        );
+        assert!(blocked_node_silent(&addr(1), "BLPOP", ten).is_unclear());
+    }
+
     fn run_fails_on_unclear() -> bool {
         let mut p = Pipeline::new();
         p.add(Cmd::new("INCR").arg("x"));
