@@ -504,6 +504,49 @@ fn blpop_forever_is_released_by_a_push_and_a_cancelled_one_stalls_nothing() {
         assert_eq!(popped, Some((key.clone(), "third".to_owned())));
     });
 
+    // The other blocking commands take the same path: BZPOPMIN, XREAD BLOCK, BLMOVE, each
+    // released by another client's write.
+    use valkey::{Cmd, Value};
+    let z = format!("{{{key}}}:z");
+    let x = format!("{{{key}}}:x");
+    let (src, dst) = (format!("{{{key}}}:src"), format!("{{{key}}}:dst"));
+    let cases = [
+        (
+            Cmd::new("BZPOPMIN").arg(&z).arg(0),
+            Cmd::new("ZADD").arg(&z).arg(1).arg("m"),
+        ),
+        (
+            Cmd::new("XREAD")
+                .arg("BLOCK")
+                .arg(0)
+                .arg("STREAMS")
+                .arg(&x)
+                .arg("$"),
+            Cmd::new("XADD").arg(&x).arg("*").arg("f").arg("v"),
+        ),
+        (
+            Cmd::new("BLMOVE")
+                .arg(&src)
+                .arg(&dst)
+                .arg("LEFT")
+                .arg("RIGHT")
+                .arg(0),
+            Cmd::new("RPUSH").arg(&src).arg("e"),
+        ),
+    ];
+    for (blocking, release) in cases {
+        let name = format!("{blocking:?}");
+        let waiter = {
+            let acon = acon.clone();
+            rt.spawn(async move { acon.send(blocking).await })
+        };
+        wait_blocked(&cluster, owner, 1);
+        other.send(release).unwrap();
+        let got = rt.block_on(waiter).unwrap().unwrap();
+        assert!(!matches!(got, Value::Nil), "{name}: {got:?}");
+    }
+    assert_eq!(other.send(cmd::llen(dst.as_str())).unwrap(), 1);
+
     // While its slot migrates, BLPOP on a key the source does not have is ASKed to the target:
     // it blocks there on a dedicated connection, and the target's shared connection answers
     // other commands meanwhile.
