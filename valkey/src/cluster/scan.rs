@@ -89,6 +89,11 @@ pub enum ScanRequest {
 /// a key may be returned more than once, and keys written or deleted meanwhile may or may not
 /// be. (`CLUSTERSCAN` followed blindly from node to node skips a slot that is migrating when
 /// its owner's walk passes it: the tests saw whole slots missing.)
+///
+/// The scan needs `CLUSTER NODES` (and `CLUSTERSCAN` or `SCAN`) on every primary. Lost replies
+/// and unreachable or frozen nodes (after their connection's liveness deadline) are waited
+/// out; the scan gives up, with the last error, when no slot range could be finished for the
+/// retry policy's `max_wait` (20 s by default: a slot migration that takes longer ends it).
 #[derive(Debug)]
 pub struct ClusterScan {
     options: ScanOptions,
