@@ -677,12 +677,18 @@ pub fn check_watched_slot<P: Commands>(cmds: &P, watched: u16) -> Result<()> {
 /// queued command refused with `MOVED`, `ASK`, `TRYAGAIN`, ...: then `EXEC` ran nothing), as
 /// the error for [`Attempts::failed`]: the whole thing goes again, from the `WATCH`, on the
 /// slot's owner. `ASK` becomes `TRYAGAIN` (the keys are split between two nodes while the slot
-/// migrates: the transaction waits for the move to end).
-pub fn watch_redirect(err: &Error, from: &NodeAddr) -> Option<Error> {
+/// migrates: the transaction waits for the move to end). A redirect for another slot
+/// (a read in `f` of a key elsewhere: the caller's mistake, not a move) is not one: `None`.
+pub fn watch_redirect(err: &Error, from: &NodeAddr, watched: u16) -> Option<Error> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cause {
         if let Some(server) = e.downcast_ref::<Error>().and_then(Error::server_error) {
             match Redirect::parse(&server.message(), from) {
+                Some(Redirect::Moved { slot, .. } | Redirect::Ask { slot, .. })
+                    if slot != watched =>
+                {
+                    return None
+                }
                 Some(Redirect::Ask { slot, .. }) => {
                     return Some(Error::from_server(crate::value::ServerError::new(format!(
                         "TRYAGAIN slot {slot} is migrating; the watched transaction waits"
@@ -995,11 +1001,15 @@ mod tests {
             panic!("EXEC with a refused command must fail")
         };
         assert_eq!(abort.kind(), ErrorKind::ExecAbort);
-        assert!(watch_redirect(&abort, &addr(1)).unwrap().is_moved());
+        assert!(watch_redirect(&abort, &addr(1), 5).unwrap().is_moved());
         let ask = Error::from_server(ServerError::new("ASK 5 h:2"));
-        assert!(watch_redirect(&ask, &addr(1)).unwrap().is_try_again());
+        assert!(watch_redirect(&ask, &addr(1), 5).unwrap().is_try_again());
         let conflict = Error::new(ErrorKind::WatchConflict, "changed");
-        assert!(watch_redirect(&conflict, &addr(1)).is_none());
+        assert!(watch_redirect(&conflict, &addr(1), 5).is_none());
+        assert!(
+            watch_redirect(&abort, &addr(1), 6).is_none(),
+            "a MOVED for another slot is the caller's read elsewhere, not a move"
+        );
     }
 
     #[test]

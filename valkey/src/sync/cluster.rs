@@ -433,7 +433,7 @@ impl ClusterConnection {
             });
             let err = match ran {
                 Ok(out) => return Ok(out),
-                Err(e) => match watch_redirect(&e, &addr) {
+                Err(e) => match watch_redirect(&e, &addr, slot) {
                     Some(redirect) => redirect,
                     None if e.is_not_sent() => e,
                     None => return Err(e),
