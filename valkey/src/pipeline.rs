@@ -611,13 +611,15 @@ pub(crate) fn transaction_replies(
             other.kind_name()
         ))),
         Err(e) => match rejected {
-            Some((i, cause)) => Err(Error::new(
+            // The refusal stays the error's source: a cluster client reads a MOVED from it.
+            Some((i, cause)) => Err(Error::with_source(
                 ErrorKind::ExecAbort,
                 format!(
                     "the transaction was discarded: command #{i} ({}) was rejected while \
                      queuing: {cause}",
                     name_of(i)
                 ),
+                cause,
             )),
             None => Err(e.context("EXEC failed")),
         },

@@ -5,12 +5,13 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
+    blocked_node_silent, blocked_stall_watch, check_watched_slot, decode_asking, encode_asking,
+    node_info, start, transaction_redirect, unreachable, usable, watch_redirect, watched_slot,
     Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
-    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
-    Topology,
+    combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
+    ScanOptions, ScanRequest, SlotMap, Split, Topology,
 };
 use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
@@ -19,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::pipeline::{encode_batch, transaction_replies, Commands, Pipeline, Replies, Reply};
 use crate::value::Value;
 use crate::Command;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +108,22 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     })
     .await;
     out.into_iter().flatten().collect()
+}
+
+/// The output of `work`, unless `watch` ends first with an error (then `work` is dropped).
+async fn first_of<T>(
+    work: impl Future<Output = Result<T>>,
+    watch: impl Future<Output = Error>,
+) -> Result<T> {
+    let mut work = std::pin::pin!(work);
+    let mut watch = std::pin::pin!(watch);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        watch.as_mut().poll(cx).map(Err)
+    })
+    .await
 }
 
 impl ClusterConnection {
@@ -304,16 +322,16 @@ impl ClusterConnection {
                 }
             };
             let result = match self.node(&addr).await {
-                Ok(con) if asking => {
-                    match con
+                Ok(con) => match (cmd.blocks(), asking) {
+                    (None, false) => con.send_as(cmd).await,
+                    (None, true) => con
                         .round_trip(2, |buf, server| encode_asking(cmd, server, buf))
                         .await
-                    {
-                        Ok(frames) => decode_asking(&frames),
-                        Err(e) => Err(e),
+                        .and_then(|frames| decode_asking(&frames)),
+                    (Some(blocks), asking) => {
+                        self.send_blocking(&con, &addr, cmd, blocks, asking).await
                     }
-                }
-                Ok(con) => con.send_as(cmd).await,
+                },
                 Err(e) => Err(e),
             };
             let err = match result {
@@ -323,6 +341,60 @@ impl ClusterConnection {
             self.after(attempts.failed(err, &addr), &addr, generation)
                 .await?;
         }
+    }
+
+    /// A blocking command (`BLPOP`, `XREAD BLOCK`, ...) on a dedicated connection to its node
+    /// (after `ASKING` when `asking`), as the node's shared connection runs it: its own timeout
+    /// plus the liveness margin as deadline, none for a timeout of 0. Meanwhile the node is
+    /// `PING`ed on its shared connection ([`blocked_stall_watch`]): a frozen node fails the
+    /// caller with `Unclear` within the ping period plus `response_timeout`, even for
+    /// `BLPOP k 0`. A cancelled caller drops its dedicated connection (closed, never reused), so
+    /// nothing else waits behind it.
+    async fn send_blocking<C: Command + ?Sized, T: FromValkey>(
+        &self,
+        con: &MultiplexedConnection,
+        addr: &NodeAddr,
+        cmd: &C,
+        blocks: crate::cmd::Blocks,
+        asking: bool,
+    ) -> Result<T> {
+        let blocked = async {
+            if !asking {
+                return con.send_as::<C, T>(cmd).await;
+            }
+            // ASKING and the command together, on a connection of their own: the shared one
+            // would wait behind the command.
+            let d = con.take_dedicated_within(blocks).await?;
+            let frames = d
+                .con
+                .with_silence(
+                    blocks,
+                    d.con
+                        .round_trip(2, |buf, server| encode_asking(cmd, server, buf)),
+                )
+                .await;
+            d.give_back();
+            frames
+                .and_then(|f| decode_asking(&f))
+                .map_err(|e| con.command_failed(e, || crate::cmd::name_of(cmd)))
+        };
+        let Some((every, within)) =
+            blocked_stall_watch(&self.inner.retry, self.inner.template.response_timeout)
+        else {
+            return blocked.await;
+        };
+        let watch = async {
+            let ping_cmd = cmd::ping();
+            loop {
+                tokio::time::sleep(every).await;
+                let ping = con.send_as::<_, Value>(&ping_cmd);
+                match tokio::time::timeout(within, ping).await {
+                    Ok(Ok(_)) => {}
+                    _ => return blocked_node_silent(addr, &crate::cmd::name_of(cmd), within),
+                }
+            }
+        };
+        first_of(blocked, watch).await
     }
 
     /// Does what a failed attempt's step says (apply a `MOVED`, forget an unreachable node,
@@ -363,6 +435,44 @@ impl ClusterConnection {
             }
         }
         Ok(())
+    }
+
+    /// Scans every key of the cluster (optionally only those matching a pattern or of a type),
+    /// batch by batch ([`ScanBatches::next_batch`]), visiting every primary by slot ranges: a
+    /// key present from the scan's start to its end is returned at least once even while
+    /// slots move or a primary fails over mid-scan (a key may come twice; keys written or
+    /// deleted meanwhile may or may not come). Primary by primary, with `CLUSTERSCAN`
+    /// where the server has it (Valkey 9.1), else `SCAN` (see [`crate::cluster::ClusterScan`]).
+    pub fn scan(&self, options: ScanOptions) -> ScanBatches {
+        ScanBatches {
+            scan: ClusterScan::new(options, self.inner.retry),
+            con: self.clone(),
+        }
+    }
+
+    /// One step of a scan: the keys it found (maybe none), `None` when it is over.
+    async fn scan_step(&self, scan: &mut ClusterScan) -> Result<Option<Vec<Bytes>>> {
+        let (request, generation) = {
+            let st = self.inner.lock();
+            (scan.next(&st.dir)?, st.dir.generation())
+        };
+        match request {
+            ScanRequest::Done => Ok(None),
+            ScanRequest::Wait(delay) => {
+                // A failed refresh is not the caller's error: the next step will tell.
+                let _ = self.refresh(generation, None, None).await;
+                tokio::time::sleep(delay).await;
+                Ok(Some(Vec::new()))
+            }
+            ScanRequest::Probe(addr) => {
+                let reply = self.send_to(&addr, &cmd::cluster_nodes()).await;
+                scan.probe_reply(&addr, reply).map(|()| Some(Vec::new()))
+            }
+            ScanRequest::NodeScan(addr, cmd) => {
+                let reply = self.send_to(&addr, &cmd).await;
+                scan.node_reply(&addr, reply).map(Some)
+            }
+        }
     }
 
     /// Writes the commands and waits until the server confirms them as `durability` asks
@@ -482,6 +592,77 @@ impl ClusterConnection {
         }
     }
 
+    /// Optimistic locking on a cluster: `WATCH`es `keys` (all in one slot) on a connection of
+    /// its own to the slot's primary (WATCH is connection state: the shared node connection
+    /// never carries it), calls `f` with that connection to read and return the commands to
+    /// run, and runs them in `MULTI`/`EXEC` there, as
+    /// [`MultiplexedConnection::watch`] does: a watched key changed by someone else makes
+    /// `EXEC` return nil, and the helper starts over, up to `options.max_attempts` times, then
+    /// fails with [`ErrorKind::WatchConflict`] (`max_attempts: 1` reports the first abort).
+    ///
+    /// Keys in several slots, or commands outside the watched slot, are refused before they
+    /// are sent ([`ErrorKind::InvalidInput`]). When the slot moves while watched (the `WATCH`,
+    /// a read in `f` or a queued command answered `MOVED`/`ASK`/`TRYAGAIN`: `EXEC` then ran
+    /// nothing), the whole transaction starts again from the `WATCH` on the slot's new owner,
+    /// as the retry policy allows: an `EXEC` never runs on a node that did not see the `WATCH`.
+    pub async fn watch<K, P, F, Fut>(
+        &self,
+        keys: &K,
+        options: crate::pipeline::WatchOptions,
+        mut f: F,
+    ) -> Result<P::Output>
+    where
+        K: crate::convert::ToValkeyArgs + ?Sized,
+        P: Commands,
+        F: FnMut(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<P>>,
+    {
+        let mut watch = Cmd::new("WATCH");
+        watch.push_arg(keys);
+        let slot = watched_slot(&watch)?;
+        let mut attempts = Attempts::new(self.inner.retry);
+        loop {
+            let (next, generation) = {
+                let st = self.inner.lock();
+                (attempts.next(st.dir.primary(slot)), st.dir.generation())
+            };
+            let addr = match next {
+                // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None, None).await;
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+            let ran = match self.node(&addr).await {
+                Ok(con) => {
+                    let checked = |c| {
+                        let cmds = f(c);
+                        async move {
+                            let cmds = cmds.await?;
+                            check_watched_slot(&cmds, slot)?;
+                            Ok(cmds)
+                        }
+                    };
+                    con.watch(keys, options, checked).await
+                }
+                Err(e) => Err(e),
+            };
+            let err = match ran {
+                Ok(out) => return Ok(out),
+                Err(e) => match watch_redirect(&e, &addr, slot) {
+                    Some(redirect) => redirect,
+                    None if e.is_not_sent() => e,
+                    None => return Err(e),
+                },
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)
+                .await?;
+        }
+    }
+
     /// The command to each of `nodes` at once; replies combined by its response policy.
     async fn fan_out<C: Command + ?Sized>(&self, cmd: &C, nodes: Vec<NodeAddr>) -> Result<Value> {
         let policy = cmd.meta().and_then(ResponsePolicy::of);
@@ -578,6 +759,39 @@ impl ClusterConnection {
             Err(e) => return Err(e),
         };
         usable(topology, addr)
+    }
+}
+
+/// The keys of a cluster scan, batch by batch ([`ClusterConnection::scan`]).
+#[derive(Debug)]
+pub struct ScanBatches {
+    con: ClusterConnection,
+    scan: ClusterScan,
+}
+
+impl ScanBatches {
+    /// The next keys found (never an empty batch), `None` when every slot was scanned. After
+    /// an error the scan is over.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<Bytes>>> {
+        loop {
+            match self.con.scan_step(&mut self.scan).await {
+                Ok(Some(keys)) if keys.is_empty() => {}
+                Ok(found) => return Ok(found),
+                Err(e) => {
+                    self.scan.finish();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Every key left, in one `Vec` (for scans known to be small).
+    pub async fn collect_all(mut self) -> Result<Vec<Bytes>> {
+        let mut all = Vec::new();
+        while let Some(keys) = self.next_batch().await? {
+            all.extend(keys);
+        }
+        Ok(all)
     }
 }
 

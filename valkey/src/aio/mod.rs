@@ -10,6 +10,6 @@ pub(crate) mod stream;
 mod subscriber;
 
 #[cfg(feature = "cluster")]
-pub use cluster::ClusterConnection;
+pub use cluster::{ClusterConnection, ScanBatches};
 pub use multiplexed::{ConnectionStats, MultiplexedConnection};
 pub use subscriber::{SharedSubscriber, SHARED_SUBSCRIBER_CAPACITY};

@@ -374,6 +374,35 @@ impl Attempts {
     }
 }
 
+/// How the async cluster connection watches the node a blocking command waits on (`BLPOP k
+/// 0` may wait for ever, so silence on its own connection says nothing): it `PING`s the node on
+/// its shared connection every `every`, and a node that does not answer `within` (frozen, or
+/// gone) fails the blocked caller with `Unclear`, instead of leaving it waiting. `None` when
+/// the connection has no liveness deadline (`response_timeout=off`): then nothing is watched.
+pub fn blocked_stall_watch(
+    policy: &RetryPolicy,
+    response_timeout: Option<Duration>,
+) -> Option<(Duration, Duration)> {
+    let within = response_timeout?;
+    let every = match policy.refresh_when_slow {
+        p if p.is_zero() => within,
+        p => p,
+    };
+    Some((every, within))
+}
+
+/// The error of a blocking command whose node stopped answering while it waited: it was sent,
+/// and may have run (an element popped just before the node froze is in its send buffer).
+pub fn blocked_node_silent(addr: &NodeAddr, command: &str, within: Duration) -> Error {
+    Error::new(
+        ErrorKind::Unclear,
+        format!(
+            "cluster node {addr} answered no PING within {within:?} while {command} waited on \
+             it (frozen or unreachable); the command was sent and may have run"
+        ),
+    )
+}
+
 /// Encodes `ASKING` and `cmd` back to back into `buf` (left as it was on an error).
 pub fn encode_asking<C: Command + ?Sized>(
     cmd: &C,
@@ -605,6 +634,73 @@ pub fn transaction_redirect(frames: &[Bytes], from: &NodeAddr) -> Option<Error> 
             _ => Some(Error::from_server(e)),
         }
     })
+}
+
+/// The one slot of the keys a cluster `WATCH` names (`watch` is the `WATCH` command with
+/// them): keys in several slots, or none, are refused before anything is sent.
+pub fn watched_slot(watch: &Cmd) -> Result<u16> {
+    let mut slots = watch.args().skip(1).map(crate::routing::slot);
+    let Some(first) = slots.next() else {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "WATCH on a cluster needs at least one key; nothing was sent",
+        ));
+    };
+    match slots.find(|s| *s != first) {
+        None => Ok(first),
+        Some(other) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "WATCH keys in slots {first} and {other}: a cluster transaction watches keys of \
+                 one slot (use a hash tag such as {{user}}:a, {{user}}:b); nothing was sent"
+            ),
+        )),
+    }
+}
+
+/// Checks that the commands a watched transaction is about to run stay in the watched slot
+/// (so that `EXEC` runs on the node that saw the `WATCH`); keyless commands may come along.
+pub fn check_watched_slot<P: Commands>(cmds: &P, watched: u16) -> Result<()> {
+    match PipelineRun::of(cmds)?.single_slot()? {
+        Some(slot) if slot != watched => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the transaction's keys are in slot {slot}, the watched keys in slot {watched}: \
+                 both must be in one slot; nothing was sent"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The redirect behind a failed watched transaction at `from` (its `WATCH`, a read or a
+/// queued command refused with `MOVED`, `ASK`, `TRYAGAIN`, ...: then `EXEC` ran nothing), as
+/// the error for [`Attempts::failed`]: the whole thing goes again, from the `WATCH`, on the
+/// slot's owner. `ASK` becomes `TRYAGAIN` (the keys are split between two nodes while the slot
+/// migrates: the transaction waits for the move to end). A redirect for another slot
+/// (a read in `f` of a key elsewhere: the caller's mistake, not a move) is not one: `None`.
+pub fn watch_redirect(err: &Error, from: &NodeAddr, watched: u16) -> Option<Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(server) = e.downcast_ref::<Error>().and_then(Error::server_error) {
+            match Redirect::parse(&server.message(), from) {
+                Some(Redirect::Moved { slot, .. } | Redirect::Ask { slot, .. })
+                    if slot != watched =>
+                {
+                    return None
+                }
+                Some(Redirect::Ask { slot, .. }) => {
+                    return Some(Error::from_server(crate::value::ServerError::new(format!(
+                        "TRYAGAIN slot {slot} is migrating; the watched transaction waits"
+                    ))))
+                }
+                Some(_) => return Some(Error::from_server(server.clone())),
+                None => {}
+            }
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// The commands of a buffer of encoded commands (`*N` arrays of bulk strings, as `encode`
@@ -870,6 +966,70 @@ mod tests {
         assert!(ask.is_try_again());
         assert!(transaction_redirect(&frames(b"-ERR wrong\r\n"), &addr(1)).is_none());
         assert!(transaction_redirect(&frames(b"+QUEUED\r\n"), &addr(1)).is_none());
+    }
+
+    #[test]
+    fn watched_transactions_stay_in_one_slot_and_read_redirects_from_execabort() {
+        let watch = Cmd::new("WATCH").arg("{u}a").arg("{u}b");
+        let s = crate::routing::slot(b"u");
+        assert_eq!(watched_slot(&watch).unwrap(), s);
+        for bad in [Cmd::new("WATCH"), Cmd::new("WATCH").arg("a").arg("b")] {
+            assert_eq!(
+                watched_slot(&bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput
+            );
+        }
+        check_watched_slot(&(crate::cmd::incr("{u}a"), crate::cmd::ping()), s).unwrap_err();
+        check_watched_slot(
+            &(
+                crate::cmd::incr("{u}a"),
+                crate::cmd::get::<_, Value>("{u}c"),
+            ),
+            s,
+        )
+        .unwrap();
+        let other = check_watched_slot(&(crate::cmd::incr("x"),), s).unwrap_err();
+        assert_eq!(other.kind(), ErrorKind::InvalidInput);
+
+        // A queued command's MOVED inside an EXECABORT; an ASK on the WATCH itself.
+        let frames = vec![
+            Bytes::from_static(b"+OK\r\n"),
+            Bytes::from_static(b"-MOVED 5 h:2\r\n"),
+            Bytes::from_static(b"-EXECABORT Transaction discarded\r\n"),
+        ];
+        let Err(abort) = crate::pipeline::transaction_replies(frames, 1, |_| "INCR".into()) else {
+            panic!("EXEC with a refused command must fail")
+        };
+        assert_eq!(abort.kind(), ErrorKind::ExecAbort);
+        assert!(watch_redirect(&abort, &addr(1), 5).unwrap().is_moved());
+        let ask = Error::from_server(ServerError::new("ASK 5 h:2"));
+        assert!(watch_redirect(&ask, &addr(1), 5).unwrap().is_try_again());
+        let conflict = Error::new(ErrorKind::WatchConflict, "changed");
+        assert!(watch_redirect(&conflict, &addr(1), 5).is_none());
+        assert!(
+            watch_redirect(&abort, &addr(1), 6).is_none(),
+            "a MOVED for another slot is the caller's read elsewhere, not a move"
+        );
+    }
+
+    #[test]
+    fn blocked_commands_are_watched_only_with_a_liveness_deadline() {
+        let policy = RetryPolicy::default();
+        let ten = Duration::from_secs(10);
+        assert_eq!(
+            blocked_stall_watch(&policy, Some(ten)),
+            Some((policy.refresh_when_slow, ten))
+        );
+        assert_eq!(blocked_stall_watch(&policy, None), None);
+        let no_refresh = RetryPolicy {
+            refresh_when_slow: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(
+            blocked_stall_watch(&no_refresh, Some(ten)),
+            Some((ten, ten))
+        );
+        assert!(blocked_node_silent(&addr(1), "BLPOP", ten).is_unclear());
     }
 
     fn run_fails_on_unclear() -> bool {

@@ -4,12 +4,13 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
-    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+    check_watched_slot, decode_asking, encode_asking, node_info, start, transaction_redirect,
+    unreachable, usable, watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun,
+    ReadFrom, Settings, Step,
 };
 use crate::cluster::{
-    combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
-    Topology,
+    combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
+    ScanOptions, ScanRequest, SlotMap, Split, Topology,
 };
 use crate::cmd::{self, Cmd, CommandKeys};
 use crate::config::ConnectionInfo;
@@ -252,6 +253,42 @@ impl ClusterConnection {
         Ok(())
     }
 
+    /// Iterates over every key of the cluster (optionally only those matching a pattern or of
+    /// a type), visiting every primary by slot ranges: a key present from the scan's start to
+    /// its end is returned at least once even while slots move or a primary fails over
+    /// mid-scan (a key may come twice; keys written or deleted meanwhile may or may not come).
+    /// Primary by primary, with `CLUSTERSCAN` where the server has it (Valkey 9.1), else `SCAN`;
+    /// an error ends the iteration (see [`crate::cluster::ClusterScan`]).
+    pub fn scan(&mut self, options: ScanOptions) -> ScanIter<'_> {
+        ScanIter {
+            scan: ClusterScan::new(options, self.retry),
+            con: self,
+            keys: Vec::new().into_iter(),
+        }
+    }
+
+    /// One step of a scan: the keys it found (maybe none), `None` when it is over.
+    fn scan_step(&mut self, scan: &mut ClusterScan) -> Result<Option<Vec<Bytes>>> {
+        self.refresh_if_due();
+        match scan.next(&self.dir)? {
+            ScanRequest::Done => Ok(None),
+            ScanRequest::Wait(delay) => {
+                // A failed refresh is not the caller's error: the next step will tell.
+                let _ = self.refresh(self.dir.generation(), None);
+                std::thread::sleep(delay);
+                Ok(Some(Vec::new()))
+            }
+            ScanRequest::Probe(addr) => {
+                let reply = self.send_to(&addr, &cmd::cluster_nodes());
+                scan.probe_reply(&addr, reply).map(|()| Some(Vec::new()))
+            }
+            ScanRequest::NodeScan(addr, cmd) => {
+                let reply = self.send_to(&addr, &cmd);
+                scan.node_reply(&addr, reply).map(Some)
+            }
+        }
+    }
+
     /// Writes the commands and waits for `durability` (`WAIT` / `WAITAOF`) on the connection
     /// to the primary of their one slot (this connection is not shared, so `WAIT` counts just
     /// these writes); outcomes as for [`crate::aio::ClusterConnection::pipe_durable`].
@@ -352,6 +389,60 @@ impl ClusterConnection {
         }
     }
 
+    /// Optimistic locking on a cluster: `WATCH`es `keys` (all in one slot) on the connection
+    /// to the slot's primary, calls `f` with that connection to read and return the commands
+    /// to run, and runs them in `MULTI`/`EXEC` there, as [`Connection::watch`] does; outcomes
+    /// as for [`crate::aio::ClusterConnection::watch`] (a concurrent write to a watched key
+    /// aborts `EXEC`, which is retried up to `options.max_attempts` times, then
+    /// [`ErrorKind::WatchConflict`]; a slot move starts again from the `WATCH` on the new
+    /// owner; keys or commands outside the watched slot are refused before sending).
+    pub fn watch<K, P, F>(
+        &mut self,
+        keys: &K,
+        options: crate::pipeline::WatchOptions,
+        mut f: F,
+    ) -> Result<P::Output>
+    where
+        K: crate::convert::ToValkeyArgs + ?Sized,
+        P: Commands,
+        F: FnMut(&mut Connection) -> Result<P>,
+    {
+        self.refresh_if_due();
+        let mut watch = Cmd::new("WATCH");
+        watch.push_arg(keys);
+        let slot = watched_slot(&watch)?;
+        let mut attempts = Attempts::new(self.retry);
+        loop {
+            let generation = self.dir.generation();
+            let addr = match attempts.next(self.dir.primary(slot)) {
+                // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
+                Next::Send { addr, .. } => addr,
+                Next::GiveUp(e) => return Err(e),
+                Next::Wait { delay } => {
+                    let _ = self.refresh(generation, None);
+                    std::thread::sleep(delay);
+                    continue;
+                }
+            };
+            let ran = self.node(&addr).and_then(|con| {
+                con.watch(keys, options, |c| {
+                    let cmds = f(c)?;
+                    check_watched_slot(&cmds, slot)?;
+                    Ok(cmds)
+                })
+            });
+            let err = match ran {
+                Ok(out) => return Ok(out),
+                Err(e) => match watch_redirect(&e, &addr, slot) {
+                    Some(redirect) => redirect,
+                    None if e.is_not_sent() => e,
+                    None => return Err(e),
+                },
+            };
+            self.after(attempts.failed(err, &addr), &addr, generation)?;
+        }
+    }
+
     /// The command to each of `nodes` in turn; replies combined by its response policy.
     fn fan_out<C: Command + ?Sized>(&mut self, cmd: &C, nodes: Vec<NodeAddr>) -> Result<Value> {
         let policy = cmd.meta().and_then(ResponsePolicy::of);
@@ -432,6 +523,36 @@ impl ClusterConnection {
         usable(topology, addr)
     }
 }
+
+/// The keys of a cluster scan, one at a time ([`ClusterConnection::scan`]).
+#[derive(Debug)]
+pub struct ScanIter<'a> {
+    con: &'a mut ClusterConnection,
+    scan: ClusterScan,
+    keys: std::vec::IntoIter<Bytes>,
+}
+
+impl Iterator for ScanIter<'_> {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Result<Bytes>> {
+        loop {
+            if let Some(k) = self.keys.next() {
+                return Some(Ok(k));
+            }
+            match self.con.scan_step(&mut self.scan) {
+                Ok(Some(keys)) => self.keys = keys.into_iter(),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.scan.finish();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for ScanIter<'_> {}
 
 /// `ASKING` and the command in one write on `con`.
 fn send_asking<C: Command + ?Sized, T: FromValkey>(con: &mut Connection, cmd: &C) -> Result<T> {

@@ -8,6 +8,6 @@ pub(crate) mod connection;
 mod pool;
 
 #[cfg(feature = "cluster")]
-pub use cluster::ClusterConnection;
+pub use cluster::{ClusterConnection, ScanIter};
 pub use connection::Connection;
 pub use pool::{Pool, PoolConfig, PooledConnection};
