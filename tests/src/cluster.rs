@@ -84,6 +84,10 @@ pub struct Cluster {
     nodes: Vec<Server>,
     ids: Vec<String>,
     primaries: usize,
+    /// The replicas a healed cluster has (added nodes are primaries).
+    replicas: usize,
+    /// How every node is started (the options' node with `cluster-node-timeout`).
+    node: ServerOptions,
     options: ClusterOptions,
 }
 
@@ -127,6 +131,8 @@ impl Cluster {
             nodes,
             ids: Vec::new(),
             primaries: options.primaries,
+            replicas: options.primaries * options.replicas_per_primary,
+            node,
             options,
         };
         cluster.form()?;
@@ -205,7 +211,7 @@ impl Cluster {
 
     fn wait_until_ok_by(&self, deadline: Instant) -> Result<()> {
         let all = self.nodes.len();
-        let replicas = all - self.primaries;
+        let replicas = self.replicas;
         self.wait_for("cluster_state:ok on every node", deadline, |cluster| {
             cluster.all_nodes(|_, con| {
                 let info = text(&con.command_ok(&["CLUSTER", "INFO"])?, "CLUSTER INFO")?;
@@ -306,7 +312,7 @@ impl Cluster {
 
     /// The nodes started as replicas.
     pub fn replicas(&self) -> &[Server] {
-        &self.nodes[self.primaries..]
+        &self.nodes[self.primaries..self.primaries + self.replicas]
     }
 
     /// The cluster node id of node `i` (its `CLUSTER MYID`).
@@ -502,18 +508,7 @@ impl Cluster {
         if keys.is_empty() {
             return Ok(0);
         }
-        let target = &self.nodes[to];
-        let mut args: Vec<Vec<u8>> = ["MIGRATE", HOST, &target.port().to_string(), "", "0", "5000"]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        if let Some(password) = target.password() {
-            args.push(b"AUTH".to_vec());
-            args.push(password.as_bytes().to_vec());
-        }
-        args.push(b"KEYS".to_vec());
-        args.extend(keys.iter().cloned());
-        source.command(&args)?;
+        source.command(&self.migrate_command(to, &keys))?;
         Ok(keys.len())
     }
 
@@ -549,6 +544,147 @@ impl Cluster {
         }
         self.finish_slot_migration(slot, from, to)?;
         Ok(moved)
+    }
+}
+
+/// Growing the cluster and moving many slots at once, for resharding under load.
+impl Cluster {
+    /// Starts a new node like the others, introduces it (`CLUSTER MEET`) and waits until every
+    /// running node knows it: an empty primary, ready to receive slots. Returns its index.
+    pub fn add_primary(&mut self) -> Result<usize> {
+        let deadline = Instant::now() + self.options.ready_timeout;
+        let server = self.node.clone().start()?;
+        let id = text(&server.command(&["CLUSTER", "MYID"])?, "CLUSTER MYID")?;
+        let port = server.port().to_string();
+        let bus = server.cluster_port().unwrap_or_default().to_string();
+        let introducer = self
+            .nodes
+            .iter()
+            .position(|n| !n.is_paused() && n.pid().is_some())
+            .ok_or_else(|| HarnessError::new("no running node to introduce a new one"))?;
+        self.nodes[introducer].command(&["CLUSTER", "MEET", HOST, &port, &bus])?;
+        self.nodes.push(server);
+        self.ids.push(id);
+        let all = self.nodes.len();
+        self.wait_for("every node to know the new node", deadline, |cluster| {
+            cluster.all_nodes(|_, con| {
+                let nodes = text(&con.command_ok(&["CLUSTER", "NODES"])?, "CLUSTER NODES")?;
+                let known = nodes
+                    .lines()
+                    .filter(|l| !l.contains("handshake") && !l.contains("noaddr"))
+                    .count();
+                // A killed node stays listed (as failed), so every node counts.
+                Ok(known == all)
+            })
+        })?;
+        Ok(all - 1)
+    }
+
+    /// Moves every slot of `slots` with its keys from node `from` to node `to`, one slot at a
+    /// time (`SETSLOT IMPORTING`/`MIGRATING`, `MIGRATE` in batches, `SETSLOT NODE` everywhere),
+    /// over one harness connection per node. Returns how many keys moved.
+    pub fn migrate_slots(
+        &self,
+        slots: std::ops::RangeInclusive<u16>,
+        from: usize,
+        to: usize,
+    ) -> Result<usize> {
+        let mut cons: Vec<Option<RespConn>> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                (!n.is_paused() && n.pid().is_some())
+                    .then(|| n.raw())
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        let conn = |cons: &mut Vec<Option<RespConn>>, i: usize| -> Result<RespConn> {
+            cons[i]
+                .take()
+                .ok_or_else(|| HarnessError::new(format!("node {i} is not running")))
+        };
+        let mut source = conn(&mut cons, from)?;
+        let mut target = conn(&mut cons, to)?;
+        let mut moved = 0;
+        for slot in slots {
+            let slot_s = slot.to_string();
+            target.command_ok(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &self.ids[from]])?;
+            source.command_ok(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &self.ids[to]])?;
+            loop {
+                let keys = source.command_ok(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "100"])?;
+                let keys: Vec<Vec<u8>> = keys
+                    .as_array()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|k| k.as_bytes().map(<[u8]>::to_vec))
+                    .collect();
+                if keys.is_empty() {
+                    break;
+                }
+                source.command_ok(&self.migrate_command(to, &keys))?;
+                moved += keys.len();
+            }
+            // The target first: once the source lets go, the target must already own the slot.
+            let set = ["CLUSTER", "SETSLOT", &slot_s, "NODE", &self.ids[to]];
+            target.command_ok(&set)?;
+            source.command_ok(&set)?;
+            for con in cons.iter_mut().flatten() {
+                // A replica refuses; the primaries' gossip tells it anyway.
+                let _ = con.command(&set);
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Moves `slots` from node `from` to node `to` with Valkey 9's atomic slot migration
+    /// (`CLUSTER MIGRATESLOTS`: the keys are copied in the background and the slots handed
+    /// over at once, with no `ASK` phase) and waits until every running node sees `to` as
+    /// their owner.
+    pub fn migrate_slots_atomically(
+        &self,
+        slots: std::ops::RangeInclusive<u16>,
+        from: usize,
+        to: usize,
+    ) -> Result<()> {
+        let (first, last) = (*slots.start(), *slots.end());
+        self.nodes[from].command(&[
+            "CLUSTER",
+            "MIGRATESLOTS",
+            "SLOTSRANGE",
+            &first.to_string(),
+            &last.to_string(),
+            "NODE",
+            &self.ids[to],
+        ])?;
+        let deadline = Instant::now() + self.options.ready_timeout;
+        self.wait_for("the atomic slot migration", deadline, |cluster| {
+            Ok(cluster.primary_of(first)? == to && cluster.primary_of(last)? == to)
+        })
+        .map_err(|e| {
+            let jobs = self.nodes[from]
+                .command(&["CLUSTER", "GETSLOTMIGRATIONS"])
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|e| e.to_string());
+            HarnessError::new(format!(
+                "{e}\nCLUSTER GETSLOTMIGRATIONS on the source: {jobs}"
+            ))
+        })
+    }
+
+    /// `MIGRATE host port "" 0 5000 [AUTH password] KEYS key...` towards node `to`.
+    fn migrate_command(&self, to: usize, keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let target = &self.nodes[to];
+        let mut args: Vec<Vec<u8>> = ["MIGRATE", HOST, &target.port().to_string(), "", "0", "5000"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        if let Some(password) = target.password() {
+            args.push(b"AUTH".to_vec());
+            args.push(password.as_bytes().to_vec());
+        }
+        args.push(b"KEYS".to_vec());
+        args.extend(keys.iter().cloned());
+        args
     }
 }
 
