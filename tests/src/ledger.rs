@@ -176,6 +176,8 @@ pub struct LedgerReport {
     pub unclear_applied: usize,
     /// Writes reported as not run (retried by the writer as new elements).
     pub not_applied: usize,
+    /// The not-run writes by what the test said of them (an error code).
+    pub not_applied_by: std::collections::BTreeMap<String, usize>,
     /// Replicated writes missing from their list.
     pub lost: usize,
     /// Extra copies of elements in the lists.
@@ -216,7 +218,10 @@ impl LedgerReport {
                     WriteOutcome::Replicated => r.replicated += 1,
                     WriteOutcome::Unreplicated => r.unreplicated += 1,
                     WriteOutcome::Unclear => r.unclear += 1,
-                    WriteOutcome::NotApplied(_) => r.not_applied += 1,
+                    WriteOutcome::NotApplied(why) => {
+                        r.not_applied += 1;
+                        *r.not_applied_by.entry(why.clone()).or_default() += 1;
+                    }
                     WriteOutcome::Failed(text) => {
                         r.failed += 1;
                         if r.failures.len() < 5 {
@@ -346,7 +351,7 @@ impl std::fmt::Display for LedgerReport {
         write!(
             f,
             "{} writes: {} replicated, {} unreplicated, {} unclear ({} of them applied), {} not \
-             run (retried as new elements), {} failed; lost {}, duplicated {}, misplaced {}, \
+             run {:?} (retried as new elements), {} failed; lost {}, duplicated {}, misplaced {}, \
              applied despite an error {}; first write after the fault on an affected slot: \
              p50 {}, p99 {}, max {}; healthy shards {:.0} writes/s before, {:.0} during ({:.0}%)",
             self.writes,
@@ -355,6 +360,7 @@ impl std::fmt::Display for LedgerReport {
             self.unclear,
             self.unclear_applied,
             self.not_applied,
+            self.not_applied_by,
             self.failed,
             self.lost,
             self.duplicated,

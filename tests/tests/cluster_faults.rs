@@ -76,7 +76,10 @@ fn outcome<T>(r: valkey::Result<(T, valkey::pipeline::Acks)>) -> WriteOutcome {
         Ok((_, acks)) if acks.replicas >= 1 => WriteOutcome::Replicated,
         Ok(_) => WriteOutcome::Unreplicated,
         Err(e) if e.is_unclear() => WriteOutcome::Unclear,
-        Err(e) if e.is_retry_safe() => WriteOutcome::NotApplied(e.to_string()),
+        Err(e) if e.is_retry_safe() => WriteOutcome::NotApplied(
+            e.code()
+                .map_or_else(|| format!("{:?}", e.kind()), str::to_owned),
+        ),
         Err(e) => WriteOutcome::Failed(e.to_string()),
     }
 }

@@ -607,6 +607,24 @@ pub fn transaction_redirect(frames: &[Bytes], from: &NodeAddr) -> Option<Error> 
     })
 }
 
+/// Whether `err`, the outcome of a durable batch (`commands` writes and a `WAIT`) sent to the
+/// node at `from`, proves that nothing of it ran, so that the batch may go again where the
+/// refusal points ([`Attempts::failed`]): one command refused with `MOVED`, `ASK`, `TRYAGAIN`,
+/// `CLUSTERDOWN` or `LOADING` (`WAIT` has no key and never answers those, so the refusal is
+/// the command's). With several commands one refusal says nothing about the others (in a slot
+/// being migrated, a command whose key is still on the source runs and the next is asked
+/// elsewhere): the error goes to the caller.
+pub fn durable_refused(err: &Error, commands: usize, from: &NodeAddr) -> bool {
+    commands == 1 && err.kind() == ErrorKind::Server && Redirect::from_error(err, from).is_some()
+}
+
+/// `ASKING` before a durable batch, in its own round trip on the batch's connection (the
+/// flag holds for the connection's next command, the batch's one write). Nothing of the
+/// batch is written yet: a failure here is `NotSent`, and the batch may go again.
+pub fn asking_failed(e: Error, addr: &NodeAddr) -> Error {
+    e.context(format!("ASKING to {addr}")).not_sent()
+}
+
 /// The commands of a buffer of encoded commands (`*N` arrays of bulk strings, as `encode`
 /// writes them), each as its own bytes.
 fn split_commands(mut buf: &[u8]) -> Vec<Vec<u8>> {

@@ -4,8 +4,9 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    decode_asking, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
-    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+    asking_failed, decode_asking, durable_refused, encode_asking, node_info, start,
+    transaction_redirect, unreachable, usable, Attempts, Directory, Next, PipelineRun, ReadFrom,
+    Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, NodeAddr, ResponsePolicy, RetryPolicy, Route, SlotMap, Split,
@@ -267,8 +268,8 @@ impl ClusterConnection {
             self.next_any = self.next_any.wrapping_add(1);
             let owner = self.dir.target(slot, None, self.next_any);
             let generation = self.dir.generation();
-            let addr = match attempts.next(owner) {
-                Next::Send { addr, .. } => addr,
+            let (addr, asking) = match attempts.next(owner) {
+                Next::Send { addr, asking } => (addr, asking),
                 Next::GiveUp(e) => return Err(e),
                 Next::Wait { delay } => {
                     let _ = self.refresh(generation, None);
@@ -276,26 +277,39 @@ impl ClusterConnection {
                     continue;
                 }
             };
-            // A socket first: until then nothing of ours is written, and retrying is safe.
-            let con = match self
-                .node(&addr)
-                .and_then(|con| con.connected().map(|()| con))
-            {
+            // A socket first (and `ASKING` where a migration asked for it): until the batch
+            // is written nothing of ours ran, and retrying is safe.
+            let ready = self.node(&addr).and_then(|con| {
+                con.connected()?;
+                if asking {
+                    con.send_as::<Cmd, Value>(&Cmd::new("ASKING"))
+                        .map_err(|e| asking_failed(e, &addr))?;
+                }
+                Ok(con)
+            });
+            let con = match ready {
                 Ok(con) => con,
                 Err(e) => {
                     self.after(attempts.failed(e, &addr), &addr, generation)?;
                     continue;
                 }
             };
-            let r = con.pipe_durable(cmds, durability);
-            if let Err(e) = &r {
-                if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
-                    crate::cluster::Redirect::from_error(e, &addr)
-                {
-                    self.dir.apply_moved(slot, &to);
+            match con.pipe_durable_ref(&cmds, durability) {
+                Err(e) if durable_refused(&e, cmds.len(), &addr) => {
+                    self.after(attempts.failed(e, &addr), &addr, generation)?
                 }
+                Err(e) => {
+                    if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
+                        crate::cluster::Redirect::from_error(&e, &addr)
+                    {
+                        if self.dir.apply_moved(slot, &to) {
+                            let _ = self.refresh(generation, Some(to));
+                        }
+                    }
+                    return Err(e);
+                }
+                ok => return ok,
             }
-            return r;
         }
     }
 
