@@ -91,9 +91,14 @@ struct Fault {
     involved: &'static [usize],
 }
 
-/// Runs the writers of both kinds through `fault` (which returns the node serving
-/// [`MOVED_SLOTS`] afterwards), reads every list back and checks it; prints the figures.
-fn writes_through(cluster: &mut Cluster, fault: Fault, inject: impl FnOnce(&mut Cluster) -> usize) {
+/// Runs the writers of both kinds through `inject` (which marks the fault's start on the
+/// workload once the fault is in effect, and returns the node serving [`MOVED_SLOTS`]
+/// afterwards), reads every list back and checks it; prints the figures.
+fn writes_through(
+    cluster: &mut Cluster,
+    fault: Fault,
+    inject: impl FnOnce(&mut Cluster, &Workload) -> usize,
+) {
     let role = |shard: usize| match shard {
         0 => Role::Affected,
         s if fault.involved.contains(&s) => Role::Involved,
@@ -159,8 +164,8 @@ fn writes_through(cluster: &mut Cluster, fault: Fault, inject: impl FnOnce(&mut 
     std::thread::sleep(Duration::from_millis(500));
     let measured_from = Instant::now();
     std::thread::sleep(Duration::from_millis(1000));
-    let at = workload.fault_begins();
-    let owner = inject(cluster);
+    let owner = inject(cluster, &workload);
+    let at = workload.fault_at().expect("the fault marks its start");
     let healed = Instant::now();
     let affected = 2 * (0..WRITERS).filter(|i| i % 3 == 0).count();
     while workload.recovered() < affected && healed.elapsed() < Duration::from_secs(30) {
@@ -218,6 +223,21 @@ fn writes_through(cluster: &mut Cluster, fault: Fault, inject: impl FnOnce(&mut 
     );
 }
 
+/// How many times `node` ran `command` (`INFO commandstats`).
+fn calls(node: &valkey_tests::Server, command: &str) -> u64 {
+    let stats = node
+        .command(&["INFO", "commandstats"])
+        .unwrap()
+        .as_text()
+        .unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 /// Stores [`FILL_KEYS`] keys in [`MOVED_SLOTS`] on primary 0, so that the slots that move
 /// hold keys.
 fn fill_moved_slots(cluster: &Cluster) {
@@ -241,8 +261,9 @@ fn kill_of_a_primary() {
         name: "kill -9 of a primary",
         involved: &[],
     };
-    writes_through(&mut cluster, fault, |c| {
+    writes_through(&mut cluster, fault, |c, w| {
         c.kill_node(0);
+        w.fault_begins();
         c.wait_for_new_primary(*MOVED_SLOTS.start(), 0).unwrap()
     });
 }
@@ -254,8 +275,9 @@ fn sigstop_of_a_primary_beyond_the_node_timeout() {
         name: "SIGSTOP of a primary until its replica took over",
         involved: &[],
     };
-    writes_through(&mut cluster, fault, |c| {
+    writes_through(&mut cluster, fault, |c, w| {
         c.pause_node(0).unwrap();
+        w.fault_begins();
         let new = c.wait_for_new_primary(*MOVED_SLOTS.start(), 0).unwrap();
         // Back as a replica of the new primary.
         c.resume_node(0).unwrap();
@@ -270,7 +292,8 @@ fn failover(mode: FailoverMode, name: &'static str) {
         involved: &[],
     };
     // Node 3 replicates primary 0.
-    writes_through(&mut cluster, fault, |c| {
+    writes_through(&mut cluster, fault, |c, w| {
+        w.fault_begins();
         c.failover(3, mode).unwrap();
         3
     });
@@ -299,9 +322,18 @@ fn resharding_1024_slots_with_their_keys() {
         name: "resharding 1,024 slots (MIGRATING/IMPORTING, MIGRATE, SETSLOT) to primary 1",
         involved: &[1],
     };
-    writes_through(&mut cluster, fault, |c| {
+    writes_through(&mut cluster, fault, |c, w| {
+        w.fault_begins();
         let moved = c.migrate_slots(MOVED_SLOTS, 0, 1).unwrap();
         assert!(moved >= FILL_KEYS, "{moved} keys moved");
+        // Writes that met their list already moved were asked to the target and followed
+        // there (the harness sends no ASKING of its own).
+        let asked = calls(&c.nodes()[1], "asking");
+        println!("resharding: {moved} keys moved; the clients sent ASKING {asked} times");
+        assert!(
+            asked > 0,
+            "no write was asked to the target during the migration"
+        );
         1
     });
 }
@@ -314,7 +346,8 @@ fn new_primary_takes_1024_slots() {
         name: "a new primary joins and takes 1,024 slots (atomic slot migration)",
         involved: &[],
     };
-    writes_through(&mut cluster, fault, |c| {
+    writes_through(&mut cluster, fault, |c, w| {
+        w.fault_begins();
         let new = c.add_primary().unwrap();
         c.migrate_slots_atomically(MOVED_SLOTS, 0, new).unwrap();
         assert_eq!(

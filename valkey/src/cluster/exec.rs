@@ -609,13 +609,16 @@ pub fn transaction_redirect(frames: &[Bytes], from: &NodeAddr) -> Option<Error> 
 
 /// Whether `err`, the outcome of a durable batch (`commands` writes and a `WAIT`) sent to the
 /// node at `from`, proves that nothing of it ran, so that the batch may go again where the
-/// refusal points ([`Attempts::failed`]): one command refused with `MOVED`, `ASK`, `TRYAGAIN`,
-/// `CLUSTERDOWN` or `LOADING` (`WAIT` has no key and never answers those, so the refusal is
-/// the command's). With several commands one refusal says nothing about the others (in a slot
-/// being migrated, a command whose key is still on the source runs and the next is asked
-/// elsewhere): the error goes to the caller.
-pub fn durable_refused(err: &Error, commands: usize, from: &NodeAddr) -> bool {
-    commands == 1 && err.kind() == ErrorKind::Server && Redirect::from_error(err, from).is_some()
+/// error points ([`Attempts::failed`]): it was never written (`NotSent`), or its one command
+/// was refused with `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN` or `LOADING` (`WAIT` has no key
+/// and never answers those, so the refusal is the command's). With several commands one
+/// refusal says nothing about the others (in a slot being migrated, a command whose key is
+/// still on the source runs and the next is asked elsewhere): the error goes to the caller.
+pub fn durable_not_run(err: &Error, commands: usize, from: &NodeAddr) -> bool {
+    err.kind() == ErrorKind::NotSent
+        || (commands == 1
+            && err.kind() == ErrorKind::Server
+            && Redirect::from_error(err, from).is_some())
 }
 
 /// `ASKING` before a durable batch, in its own round trip on the batch's connection (the
@@ -669,6 +672,31 @@ mod tests {
 
     fn addr(port: u16) -> NodeAddr {
         NodeAddr::new("h", port)
+    }
+
+    #[test]
+    fn a_durable_batch_goes_again_only_when_nothing_of_it_ran() {
+        let server = |m: &str| Error::from_server(ServerError::new(m.to_owned()));
+        let here = addr(1);
+        for refusal in [
+            "MOVED 5 h:2",
+            "ASK 5 h:2",
+            "TRYAGAIN multiple keys",
+            "CLUSTERDOWN The cluster is down",
+            "LOADING loading",
+        ] {
+            assert!(durable_not_run(&server(refusal), 1, &here), "{refusal}");
+            // One of several refused: the others may have run.
+            assert!(!durable_not_run(&server(refusal), 2, &here), "{refusal}");
+        }
+        assert!(!durable_not_run(&server("WRONGTYPE no"), 1, &here));
+        let unsent = Error::new(ErrorKind::NotSent, "not written");
+        assert!(durable_not_run(&unsent, 3, &here));
+        let unclear = Error::new(ErrorKind::Unclear, "sent, no reply");
+        assert!(!durable_not_run(&unclear, 1, &here));
+        // ASKING that failed leaves the batch unsent.
+        let asking = asking_failed(Error::new(ErrorKind::Io, "reset"), &here);
+        assert!(asking.is_not_sent() && asking.is_retry_safe());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    asking_failed, decode_asking, durable_refused, encode_asking, node_info, start,
+    asking_failed, decode_asking, durable_not_run, encode_asking, node_info, start,
     transaction_redirect, unreachable, usable, Attempts, Directory, Next, PipelineRun, ReadFrom,
     Settings, Step,
 };
@@ -295,7 +295,7 @@ impl ClusterConnection {
                 }
             };
             match con.pipe_durable_ref(&cmds, durability) {
-                Err(e) if durable_refused(&e, cmds.len(), &addr) => {
+                Err(e) if durable_not_run(&e, cmds.len(), &addr) => {
                     self.after(attempts.failed(e, &addr), &addr, generation)?
                 }
                 Err(e) => {
