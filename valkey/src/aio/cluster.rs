@@ -338,10 +338,10 @@ impl ClusterConnection {
                 delay,
             } => {
                 let refresh = self.inner.lock().dir.apply_moved(slot, &to);
-                if refresh {
+                if let Some(seen) = refresh {
                     let this = self.clone();
                     tokio::spawn(async move {
-                        let _ = this.refresh(generation, Some(to), None).await;
+                        let _ = this.refresh(seen, Some(to), None).await;
                     });
                 }
                 if !delay.is_zero() {
@@ -432,9 +432,9 @@ impl ClusterConnection {
                     if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
                         crate::cluster::Redirect::from_error(&e, &addr)
                     {
-                        let fresh = self.inner.lock().dir.apply_moved(slot, &to);
-                        if fresh {
-                            let _ = self.refresh(generation, Some(to), None).await;
+                        let refresh = self.inner.lock().dir.apply_moved(slot, &to);
+                        if let Some(seen) = refresh {
+                            let _ = self.refresh(seen, Some(to), None).await;
                         }
                     }
                     return Err(e);

@@ -148,10 +148,14 @@ impl Directory {
         (!primaries.is_empty()).then(|| primaries[n % primaries.len()].clone())
     }
 
-    /// Applies `MOVED slot addr`; returns whether the whole topology should be read again
-    /// (the target was not a known primary: a failover or a new node).
-    pub fn apply_moved(&mut self, slot: u16, addr: &NodeAddr) -> bool {
-        !Arc::make_mut(&mut self.map).apply_moved(slot, addr, self.tls)
+    /// Applies `MOVED slot addr`. When the target was not a primary of the last topology read
+    /// (a failover or a new node), returns the generation to pass to the refresh that should
+    /// follow: the current one, not the one the attempt started with. A refresh installed
+    /// while the command was out may have come from a node whose view lagged behind the
+    /// failover; the `MOVED` is newer evidence, so only a refresh installed after it counts.
+    pub fn apply_moved(&mut self, slot: u16, addr: &NodeAddr) -> Option<u64> {
+        let known = Arc::make_mut(&mut self.map).apply_moved(slot, addr, self.tls);
+        (!known).then_some(self.generation)
     }
 
     /// Whether a caller that saw generation `seen` still needs a refresh (nobody installed a
@@ -783,8 +787,8 @@ mod tests {
         assert_eq!(d.primary(7), Some(addr(1)));
         assert_eq!(d.any_primary(5), Some(addr(1)));
         // MOVED to a known primary: no refresh; to an unknown node: refresh.
-        assert!(!d.apply_moved(7, &addr(1)));
-        assert!(d.apply_moved(7, &addr(2)));
+        assert_eq!(d.apply_moved(7, &addr(1)), None);
+        assert_eq!(d.apply_moved(7, &addr(2)), Some(d.generation()));
         assert_eq!(d.primary(7), Some(addr(2)));
         assert_eq!(d.generation(), 1, "a MOVED patch is not a refresh");
     }

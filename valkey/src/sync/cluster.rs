@@ -230,8 +230,8 @@ impl ClusterConnection {
                 addr: to,
                 delay,
             } => {
-                if self.dir.apply_moved(slot, &to) {
-                    let _ = self.refresh(generation, Some(to));
+                if let Some(seen) = self.dir.apply_moved(slot, &to) {
+                    let _ = self.refresh(seen, Some(to));
                 }
                 std::thread::sleep(delay);
             }
@@ -302,8 +302,8 @@ impl ClusterConnection {
                     if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
                         crate::cluster::Redirect::from_error(&e, &addr)
                     {
-                        if self.dir.apply_moved(slot, &to) {
-                            let _ = self.refresh(generation, Some(to));
+                        if let Some(seen) = self.dir.apply_moved(slot, &to) {
+                            let _ = self.refresh(seen, Some(to));
                         }
                     }
                     return Err(e);
