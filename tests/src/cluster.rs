@@ -408,7 +408,10 @@ impl Cluster {
     /// Waits until every running node agrees that a node other than `old` is the primary of
     /// `slot` and says `cluster_state:ok`; returns it. For after a kill or a failover.
     pub fn wait_for_new_primary(&self, slot: u16, old: usize) -> Result<usize> {
-        let deadline = Instant::now() + self.options.ready_timeout;
+        self.wait_for_new_primary_by(slot, old, Instant::now() + self.options.ready_timeout)
+    }
+
+    fn wait_for_new_primary_by(&self, slot: u16, old: usize, deadline: Instant) -> Result<usize> {
         let mut found = None;
         self.wait_for("a new primary", deadline, |cluster| {
             let owner = cluster.primary_of(slot)?;
@@ -447,8 +450,24 @@ impl Cluster {
             .node_by_id(&primary_id)
             .ok_or_else(|| HarnessError::new("unknown primary"))?;
         let slot = self.any_slot_of(old)?;
-        node.command(&args)?;
-        let new = self.wait_for_new_primary(slot, old)?;
+        // Under load a manual failover can time out inside the server (the primary did not
+        // pause in time, or the election was lost): the replica stays one, and the command
+        // is given again, as an operator would, until the ready timeout.
+        let deadline = Instant::now() + self.options.ready_timeout;
+        let mut first = true;
+        let new = loop {
+            match node.command(&args) {
+                Err(e) if first => return Err(e),
+                // A late success of the previous attempt: the node is a primary already.
+                Err(_) | Ok(_) => first = false,
+            }
+            let attempt = (Instant::now() + Duration::from_secs(10)).min(deadline);
+            match self.wait_for_new_primary_by(slot, old, attempt) {
+                Ok(new) => break new,
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {}
+            }
+        };
         if new != replica {
             return Err(HarnessError::new(format!(
                 "node {new}, not {replica}, took over slot {slot}"
@@ -656,10 +675,17 @@ impl Cluster {
             others,
         } = cons;
         let mut moved = 0;
+        // Valkey waits up to 2 s by default for the replicas to confirm a SETSLOT and fails it
+        // after; a loaded 2-core machine can take longer.
+        let valkey = self.kind() == ServerKind::Valkey;
         let setslot = |slot: u16, how: &str, id: &str| -> Vec<String> {
-            ["CLUSTER", "SETSLOT", &slot.to_string(), how, id]
+            let mut args = ["CLUSTER", "SETSLOT", &slot.to_string(), how, id]
                 .map(str::to_owned)
-                .to_vec()
+                .to_vec();
+            if valkey {
+                args.extend(["TIMEOUT".to_owned(), "30000".to_owned()]);
+            }
+            args
         };
         let importing: Vec<_> = batch
             .iter()
@@ -706,8 +732,8 @@ impl Cluster {
             .iter()
             .map(|&s| setslot(s, "NODE", &self.ids[to]))
             .collect();
-        all_ok(target.pipeline(&owned), "SETSLOT NODE on the target")?;
-        all_ok(source.pipeline(&owned), "SETSLOT NODE on the source")?;
+        setslot_until_done(target, &owned, "SETSLOT NODE on the target")?;
+        setslot_until_done(source, &owned, "SETSLOT NODE on the source")?;
         for con in others.iter_mut() {
             // A replica refuses; the primaries' gossip tells it anyway.
             let _ = con.pipeline(&owned);
@@ -798,6 +824,35 @@ fn parse_range(field: &str) -> Option<(u16, u16)> {
     match field.split_once('-') {
         Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
         None => field.parse().ok().map(|s| (s, s)),
+    }
+}
+
+/// Sends the `SETSLOT` commands as a pipeline, and again those refused with `NOREPLICAS`
+/// (Valkey 8 and later apply a `SETSLOT` only once a replica confirms it, and give up when
+/// none does in time: a replica whose link is being re-established under load), for up to
+/// 30 s. Setting a slot's owner again is harmless.
+fn setslot_until_done(con: &mut RespConn, commands: &[Vec<String>], what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pending: Vec<Vec<String>> = commands.to_vec();
+    loop {
+        let replies = con
+            .pipeline(&pending)
+            .map_err(|e| HarnessError::io(what, e))?;
+        let mut again = Vec::new();
+        for (cmd, reply) in pending.into_iter().zip(&replies) {
+            match reply {
+                Reply::Error(e) if e.starts_with("NOREPLICAS") && Instant::now() < deadline => {
+                    again.push(cmd)
+                }
+                Reply::Error(e) => return Err(HarnessError::new(format!("{what}: {e}"))),
+                _ => {}
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        pending = again;
     }
 }
 
