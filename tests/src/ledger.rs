@@ -191,8 +191,9 @@ pub struct LedgerReport {
     pub failed: usize,
     /// The first few texts of failed writes.
     pub failures: Vec<String>,
-    /// Per affected writer, from the fault to the first write it started after the fault
-    /// that ran; `None` for writers that never got one.
+    /// Per affected writer, from the fault to the answer of the first write it started after
+    /// the fault that ran and is in its list at the end; `None` for writers that never got
+    /// one.
     pub recovery: Vec<Option<Duration>>,
     /// Writes per second of the unaffected writers before the fault and during it.
     pub healthy_before: f64,
@@ -265,13 +266,19 @@ impl LedgerReport {
                 }
             }
         }
+        // Recovered: a write started after the fault that ran and is kept (one the demoted
+        // old primary took before it learnt of the failover, and dropped, does not count).
         r.recovery = logs
             .iter()
             .filter(|l| l.role == Role::Affected)
             .map(|l| {
                 l.records
                     .iter()
-                    .find(|w| w.started >= fault.at && w.outcome.ran())
+                    .find(|w| {
+                        w.started >= fault.at
+                            && w.outcome.ran()
+                            && found.get(w.element.as_bytes()) == Some(&l.key.as_str())
+                    })
                     .map(|w| w.ended - fault.at)
             })
             .collect();

@@ -171,7 +171,9 @@ fn writes_through(
     while workload.recovered() < affected && healed.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // A while longer: the first write that ran may have been one the demoted primary took
+    // (and drops); the ledger counts recovery from the first one kept.
+    std::thread::sleep(Duration::from_millis(500));
     workload.stop();
     let async_logs: Vec<WriterLog> = tasks.into_iter().map(|t| rt.block_on(t).unwrap()).collect();
     let blocking_logs: Vec<WriterLog> = threads.into_iter().map(|t| t.join().unwrap()).collect();
