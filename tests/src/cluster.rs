@@ -84,6 +84,10 @@ pub struct Cluster {
     nodes: Vec<Server>,
     ids: Vec<String>,
     primaries: usize,
+    /// The replicas a healed cluster has (added nodes are primaries).
+    replicas: usize,
+    /// How every node is started (the options' node with `cluster-node-timeout`).
+    node: ServerOptions,
     options: ClusterOptions,
 }
 
@@ -127,6 +131,8 @@ impl Cluster {
             nodes,
             ids: Vec::new(),
             primaries: options.primaries,
+            replicas: options.primaries * options.replicas_per_primary,
+            node,
             options,
         };
         cluster.form()?;
@@ -205,7 +211,7 @@ impl Cluster {
 
     fn wait_until_ok_by(&self, deadline: Instant) -> Result<()> {
         let all = self.nodes.len();
-        let replicas = all - self.primaries;
+        let replicas = self.replicas;
         self.wait_for("cluster_state:ok on every node", deadline, |cluster| {
             cluster.all_nodes(|_, con| {
                 let info = text(&con.command_ok(&["CLUSTER", "INFO"])?, "CLUSTER INFO")?;
@@ -306,7 +312,7 @@ impl Cluster {
 
     /// The nodes started as replicas.
     pub fn replicas(&self) -> &[Server] {
-        &self.nodes[self.primaries..]
+        &self.nodes[self.primaries..self.primaries + self.replicas]
     }
 
     /// The cluster node id of node `i` (its `CLUSTER MYID`).
@@ -402,7 +408,10 @@ impl Cluster {
     /// Waits until every running node agrees that a node other than `old` is the primary of
     /// `slot` and says `cluster_state:ok`; returns it. For after a kill or a failover.
     pub fn wait_for_new_primary(&self, slot: u16, old: usize) -> Result<usize> {
-        let deadline = Instant::now() + self.options.ready_timeout;
+        self.wait_for_new_primary_by(slot, old, Instant::now() + self.options.ready_timeout)
+    }
+
+    fn wait_for_new_primary_by(&self, slot: u16, old: usize, deadline: Instant) -> Result<usize> {
         let mut found = None;
         self.wait_for("a new primary", deadline, |cluster| {
             let owner = cluster.primary_of(slot)?;
@@ -441,8 +450,24 @@ impl Cluster {
             .node_by_id(&primary_id)
             .ok_or_else(|| HarnessError::new("unknown primary"))?;
         let slot = self.any_slot_of(old)?;
-        node.command(&args)?;
-        let new = self.wait_for_new_primary(slot, old)?;
+        // Under load a manual failover can time out inside the server (the primary did not
+        // pause in time, or the election was lost): the replica stays one, and the command
+        // is given again, as an operator would, until the ready timeout.
+        let deadline = Instant::now() + self.options.ready_timeout;
+        let mut first = true;
+        let new = loop {
+            match node.command(&args) {
+                Err(e) if first => return Err(e),
+                // A late success of the previous attempt: the node is a primary already.
+                Err(_) | Ok(_) => first = false,
+            }
+            let attempt = (Instant::now() + Duration::from_secs(10)).min(deadline);
+            match self.wait_for_new_primary_by(slot, old, attempt) {
+                Ok(new) => break new,
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {}
+            }
+        };
         if new != replica {
             return Err(HarnessError::new(format!(
                 "node {new}, not {replica}, took over slot {slot}"
@@ -502,18 +527,7 @@ impl Cluster {
         if keys.is_empty() {
             return Ok(0);
         }
-        let target = &self.nodes[to];
-        let mut args: Vec<Vec<u8>> = ["MIGRATE", HOST, &target.port().to_string(), "", "0", "5000"]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        if let Some(password) = target.password() {
-            args.push(b"AUTH".to_vec());
-            args.push(password.as_bytes().to_vec());
-        }
-        args.push(b"KEYS".to_vec());
-        args.extend(keys.iter().cloned());
-        source.command(&args)?;
+        source.command(&self.migrate_command(to, &keys))?;
         Ok(keys.len())
     }
 
@@ -552,6 +566,240 @@ impl Cluster {
     }
 }
 
+/// Growing the cluster and moving many slots at once, for resharding under load.
+impl Cluster {
+    /// Starts a new node like the others, introduces it (`CLUSTER MEET`) and waits until every
+    /// running node knows it: an empty primary, ready to receive slots. Returns its index.
+    pub fn add_primary(&mut self) -> Result<usize> {
+        let deadline = Instant::now() + self.options.ready_timeout;
+        let server = self.node.clone().start()?;
+        let id = text(&server.command(&["CLUSTER", "MYID"])?, "CLUSTER MYID")?;
+        let port = server.port().to_string();
+        let bus = server.cluster_port().unwrap_or_default().to_string();
+        let introducer = self
+            .nodes
+            .iter()
+            .position(|n| !n.is_paused() && n.pid().is_some())
+            .ok_or_else(|| HarnessError::new("no running node to introduce a new one"))?;
+        self.nodes[introducer].command(&["CLUSTER", "MEET", HOST, &port, &bus])?;
+        self.nodes.push(server);
+        self.ids.push(id);
+        let all = self.nodes.len();
+        self.wait_for("every node to know the new node", deadline, |cluster| {
+            cluster.all_nodes(|_, con| {
+                let nodes = text(&con.command_ok(&["CLUSTER", "NODES"])?, "CLUSTER NODES")?;
+                let known = nodes
+                    .lines()
+                    .filter(|l| !l.contains("handshake") && !l.contains("noaddr"))
+                    .count();
+                // A killed node stays listed (as failed), so every node counts.
+                Ok(known == all)
+            })
+        })?;
+        Ok(all - 1)
+    }
+
+    /// Moves every slot of `slots` with its keys from node `from` to node `to` the way
+    /// `valkey-cli --cluster reshard` does (`SETSLOT IMPORTING`/`MIGRATING`, `MIGRATE` until
+    /// the slot is empty, `SETSLOT NODE` on the target, the source, then everyone). Returns how
+    /// many keys moved.
+    ///
+    /// A primary answers `SETSLOT` once its replicas have it (Valkey 8 and later), some
+    /// milliseconds each: 8 threads move 16 slots at a time each, every step pipelined over
+    /// their own harness connections, so that 1,000 slots move in seconds, not a minute.
+    pub fn migrate_slots(
+        &self,
+        slots: std::ops::RangeInclusive<u16>,
+        from: usize,
+        to: usize,
+    ) -> Result<usize> {
+        let all: Vec<u16> = slots.collect();
+        let batches: Vec<&[u16]> = all.chunks(16).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| -> Result<usize> {
+                        let mut moved = 0;
+                        let mut cons = None;
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(batch) = batches.get(i) else {
+                                return Ok(moved);
+                            };
+                            if cons.is_none() {
+                                cons = Some(self.migration_connections(from, to)?);
+                            }
+                            let cons = cons.as_mut().expect("opened above");
+                            moved += self.migrate_slot_batch(batch, from, to, cons)?;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(HarnessError::new("a migration thread panicked")))
+                })
+                .sum()
+        })
+    }
+
+    /// Harness connections to the source, the target and every other running node.
+    fn migration_connections(&self, from: usize, to: usize) -> Result<MigrationConnections> {
+        let mut others = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if i != from && i != to && !node.is_paused() && node.pid().is_some() {
+                others.push(node.raw()?);
+            }
+        }
+        Ok(MigrationConnections {
+            source: self.nodes[from].raw()?,
+            target: self.nodes[to].raw()?,
+            others,
+        })
+    }
+
+    /// Moves the slots of `batch` (see [`Cluster::migrate_slots`]); returns how many keys moved.
+    fn migrate_slot_batch(
+        &self,
+        batch: &[u16],
+        from: usize,
+        to: usize,
+        cons: &mut MigrationConnections,
+    ) -> Result<usize> {
+        let MigrationConnections {
+            source,
+            target,
+            others,
+        } = cons;
+        let mut moved = 0;
+        // Valkey waits up to 2 s by default for the replicas to confirm a SETSLOT and fails it
+        // after; a loaded 2-core machine can take longer.
+        let valkey = self.kind() == ServerKind::Valkey;
+        let setslot = |slot: u16, how: &str, id: &str| -> Vec<String> {
+            let mut args = ["CLUSTER", "SETSLOT", &slot.to_string(), how, id]
+                .map(str::to_owned)
+                .to_vec();
+            if valkey {
+                args.extend(["TIMEOUT".to_owned(), "30000".to_owned()]);
+            }
+            args
+        };
+        let importing: Vec<_> = batch
+            .iter()
+            .map(|&s| setslot(s, "IMPORTING", &self.ids[from]))
+            .collect();
+        all_ok(target.pipeline(&importing), "SETSLOT IMPORTING")?;
+        let migrating: Vec<_> = batch
+            .iter()
+            .map(|&s| setslot(s, "MIGRATING", &self.ids[to]))
+            .collect();
+        all_ok(source.pipeline(&migrating), "SETSLOT MIGRATING")?;
+        loop {
+            let lookups: Vec<Vec<String>> = batch
+                .iter()
+                .map(|s| {
+                    ["CLUSTER", "GETKEYSINSLOT", &s.to_string(), "1000"]
+                        .map(str::to_owned)
+                        .to_vec()
+                })
+                .collect();
+            // One MIGRATE per slot that has keys (its keys must share a slot).
+            let migrates: Vec<Vec<Vec<u8>>> = all_ok(source.pipeline(&lookups), "GETKEYSINSLOT")?
+                .iter()
+                .map(|r| {
+                    r.as_array()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|k| k.as_bytes().map(<[u8]>::to_vec))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|keys| !keys.is_empty())
+                .map(|keys| {
+                    moved += keys.len();
+                    self.migrate_command(to, &keys)
+                })
+                .collect();
+            if migrates.is_empty() {
+                break;
+            }
+            all_ok(source.pipeline(&migrates), "MIGRATE")?;
+        }
+        // The target first: once the source lets go, the target must own the slot.
+        let owned: Vec<_> = batch
+            .iter()
+            .map(|&s| setslot(s, "NODE", &self.ids[to]))
+            .collect();
+        setslot_until_done(target, &owned, "SETSLOT NODE on the target")?;
+        setslot_until_done(source, &owned, "SETSLOT NODE on the source")?;
+        for con in others.iter_mut() {
+            // A replica refuses; the primaries' gossip tells it anyway.
+            let _ = con.pipeline(&owned);
+        }
+        Ok(moved)
+    }
+
+    /// Moves `slots` from node `from` to node `to` with Valkey 9's atomic slot migration
+    /// (`CLUSTER MIGRATESLOTS`: the keys are copied in the background and the slots handed
+    /// over at once, with no `ASK` phase) and waits until every running node sees `to` as
+    /// their owner.
+    pub fn migrate_slots_atomically(
+        &self,
+        slots: std::ops::RangeInclusive<u16>,
+        from: usize,
+        to: usize,
+    ) -> Result<()> {
+        let (first, last) = (*slots.start(), *slots.end());
+        self.nodes[from].command(&[
+            "CLUSTER",
+            "MIGRATESLOTS",
+            "SLOTSRANGE",
+            &first.to_string(),
+            &last.to_string(),
+            "NODE",
+            &self.ids[to],
+        ])?;
+        let deadline = Instant::now() + self.options.ready_timeout;
+        self.wait_for("the atomic slot migration", deadline, |cluster| {
+            Ok(cluster.primary_of(first)? == to && cluster.primary_of(last)? == to)
+        })
+        .map_err(|e| {
+            let jobs = self.nodes[from]
+                .command(&["CLUSTER", "GETSLOTMIGRATIONS"])
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|e| e.to_string());
+            HarnessError::new(format!(
+                "{e}\nCLUSTER GETSLOTMIGRATIONS on the source: {jobs}"
+            ))
+        })
+    }
+
+    /// `MIGRATE host port "" 0 5000 [AUTH password] KEYS key...` towards node `to`.
+    fn migrate_command(&self, to: usize, keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let target = &self.nodes[to];
+        let mut args: Vec<Vec<u8>> = ["MIGRATE", HOST, &target.port().to_string(), "", "0", "5000"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        if let Some(password) = target.password() {
+            args.push(b"AUTH".to_vec());
+            args.push(password.as_bytes().to_vec());
+        }
+        args.push(b"KEYS".to_vec());
+        args.extend(keys.iter().cloned());
+        args
+    }
+}
+
+/// One migration thread's harness connections.
+struct MigrationConnections {
+    source: RespConn,
+    target: RespConn,
+    others: Vec<RespConn>,
+}
+
 /// The id of the primary serving `slot` in a `CLUSTER NODES` text.
 fn owner_in_view(view: &str, slot: u16) -> Option<String> {
     view.lines().find_map(|line| {
@@ -576,6 +824,44 @@ fn parse_range(field: &str) -> Option<(u16, u16)> {
     match field.split_once('-') {
         Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
         None => field.parse().ok().map(|s| (s, s)),
+    }
+}
+
+/// Sends the `SETSLOT` commands as a pipeline, and again those refused with `NOREPLICAS`
+/// (Valkey 8 and later apply a `SETSLOT` only once a replica confirms it, and give up when
+/// none does in time: a replica whose link is being re-established under load), for up to
+/// 30 s. Setting a slot's owner again is harmless.
+fn setslot_until_done(con: &mut RespConn, commands: &[Vec<String>], what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pending: Vec<Vec<String>> = commands.to_vec();
+    loop {
+        let replies = con
+            .pipeline(&pending)
+            .map_err(|e| HarnessError::io(what, e))?;
+        let mut again = Vec::new();
+        for (cmd, reply) in pending.into_iter().zip(&replies) {
+            match reply {
+                Reply::Error(e) if e.starts_with("NOREPLICAS") && Instant::now() < deadline => {
+                    again.push(cmd)
+                }
+                Reply::Error(e) => return Err(HarnessError::new(format!("{what}: {e}"))),
+                _ => {}
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        pending = again;
+    }
+}
+
+/// The replies of a harness pipeline, or the first error reply as an error naming `what`.
+fn all_ok(replies: std::io::Result<Vec<Reply>>, what: &str) -> Result<Vec<Reply>> {
+    let replies = replies.map_err(|e| HarnessError::io(what, e))?;
+    match replies.iter().find(|r| r.is_error()) {
+        Some(e) => Err(HarnessError::new(format!("{what}: {e:?}"))),
+        None => Ok(replies),
     }
 }
 

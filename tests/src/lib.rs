@@ -2,7 +2,8 @@
 //! loopback ports (standalone, TLS, or as a formed cluster), for integration tests and benchmarks.
 //! It talks to the servers with its own tiny RESP client, never with the client under test, and
 //! puts a fault-injecting [`Proxy`] in front of a server for tests of broken networks and hostile
-//! replies.
+//! replies. A [`WriterLog`] ledger checks writes made through a fault against what the server
+//! kept.
 //!
 //! ```no_run
 //! use valkey_tests::{Server, ServerOptions};
@@ -14,6 +15,7 @@
 mod binaries;
 mod cluster;
 mod error;
+mod ledger;
 mod ports;
 mod proxy;
 pub mod resp;
@@ -25,6 +27,7 @@ mod tls;
 pub use binaries::{server_binary, server_version, ServerKind};
 pub use cluster::{Cluster, ClusterOptions, FailoverMode, SLOTS};
 pub use error::{HarnessError, Result};
+pub use ledger::{FaultWindow, LedgerReport, Role, Workload, WriteOutcome, WriteRecord, WriterLog};
 pub use ports::free_port;
 pub use proxy::{AfterInjection, Proxy, ProxyHandle, ProxyStats};
 pub use resp::{Reply, RespConn};

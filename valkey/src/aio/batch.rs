@@ -131,8 +131,18 @@ impl MultiplexedConnection {
         cmds: P,
         durability: Durability,
     ) -> Result<(P::Output, Acks)> {
-        let r = self.durable_unnamed(&cmds, durability).await;
-        r.map_err(|e| self.batch_failed(e, false, &cmds))
+        self.pipe_durable_ref(&cmds, durability).await
+    }
+
+    /// [`MultiplexedConnection::pipe_durable`] keeping the commands, for a cluster connection
+    /// that may send them again after a refusal that proves they did not run.
+    pub(crate) async fn pipe_durable_ref<P: Commands>(
+        &self,
+        cmds: &P,
+        durability: Durability,
+    ) -> Result<(P::Output, Acks)> {
+        let r = self.durable_unnamed(cmds, durability).await;
+        r.map_err(|e| self.batch_failed(e, false, cmds))
     }
 
     async fn durable_unnamed<P: Commands>(

@@ -5,9 +5,9 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    blocked_node_silent, blocked_stall_watch, check_watched_slot, decode_asking, encode_asking,
-    node_info, start, transaction_redirect, unreachable, usable, watch_redirect, watched_slot,
-    Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+    asking_failed, blocked_node_silent, blocked_stall_watch, check_watched_slot, decode_asking,
+    durable_not_run, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
+    watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
@@ -409,10 +409,10 @@ impl ClusterConnection {
                 delay,
             } => {
                 let refresh = self.inner.lock().dir.apply_moved(slot, &to);
-                if refresh {
+                if let Some(seen) = refresh {
                     let this = self.clone();
                     tokio::spawn(async move {
-                        let _ = this.refresh(generation, Some(to), None).await;
+                        let _ = this.refresh(seen, Some(to), None).await;
                     });
                 }
                 if !delay.is_zero() {
@@ -480,8 +480,11 @@ impl ClusterConnection {
     /// several slots are refused before sending); returns their outputs and the
     /// acknowledgements, as [`MultiplexedConnection::pipe_durable`] does. Until the commands
     /// are written, an unreachable node or a missing primary is waited out and retried like any
-    /// command; once written they are never sent again: a `MOVED`/`ASK` reply (the batch did
-    /// not run) is returned to the caller, retry-safe, with the slot map updated.
+    /// command. Once written they are sent again only when the reply proves that nothing ran:
+    /// one command refused with `MOVED` (followed, the topology read again), `ASK` (`ASKING`
+    /// and the batch to the node named), `TRYAGAIN`, `CLUSTERDOWN` or `LOADING` (waited out),
+    /// within the retry policy. A batch of several commands of which one was refused is
+    /// returned to the caller (the others may have run), with the slot map updated.
     pub async fn pipe_durable<P: Commands>(
         &self,
         cmds: P,
@@ -496,8 +499,8 @@ impl ClusterConnection {
                 let owner = st.dir.target(slot, None, n);
                 (attempts.next(owner), st.dir.generation())
             };
-            let addr = match next {
-                Next::Send { addr, .. } => addr,
+            let (addr, asking) = match next {
+                Next::Send { addr, asking } => (addr, asking),
                 Next::GiveUp(e) => return Err(e),
                 Next::Wait { delay } => {
                     let _ = self.refresh(generation, None, None).await;
@@ -505,12 +508,18 @@ impl ClusterConnection {
                     continue;
                 }
             };
-            // Opening the node's connection and its dedicated one sends nothing of ours.
+            // Opening the node's connection and its dedicated one, and `ASKING` where a
+            // migration asked for it, send nothing of the batch.
             let dedicated = match self.node(&addr).await {
-                Ok(con) => con
-                    .take_dedicated()
-                    .await
-                    .map_err(|e| unreachable(&addr, e)),
+                Ok(con) => match con.take_dedicated().await {
+                    Ok(d) if asking => match d.con.send_as::<Cmd, Value>(&Cmd::new("ASKING")).await
+                    {
+                        Ok(_) => Ok(d),
+                        Err(e) => Err(asking_failed(e, &addr)),
+                    },
+                    Ok(d) => Ok(d),
+                    Err(e) => Err(unreachable(&addr, e)),
+                },
                 Err(e) => Err(e),
             };
             let d = match dedicated {
@@ -521,16 +530,26 @@ impl ClusterConnection {
                     continue;
                 }
             };
-            let r = d.con.pipe_durable(cmds, durability).await;
+            let r = d.con.pipe_durable_ref(&cmds, durability).await;
             d.give_back();
-            if let Err(e) = &r {
-                if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
-                    crate::cluster::Redirect::from_error(e, &addr)
-                {
-                    self.inner.lock().dir.apply_moved(slot, &to);
+            match r {
+                Err(e) if durable_not_run(&e, cmds.len(), &addr) => {
+                    self.after(attempts.failed(e, &addr), &addr, generation)
+                        .await?
                 }
+                Err(e) => {
+                    if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
+                        crate::cluster::Redirect::from_error(&e, &addr)
+                    {
+                        let refresh = self.inner.lock().dir.apply_moved(slot, &to);
+                        if let Some(seen) = refresh {
+                            let _ = self.refresh(seen, Some(to), None).await;
+                        }
+                    }
+                    return Err(e);
+                }
+                ok => return ok,
             }
-            return r;
         }
     }
 

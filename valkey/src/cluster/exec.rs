@@ -148,10 +148,14 @@ impl Directory {
         (!primaries.is_empty()).then(|| primaries[n % primaries.len()].clone())
     }
 
-    /// Applies `MOVED slot addr`; returns whether the whole topology should be read again
-    /// (the target was not a known primary: a failover or a new node).
-    pub fn apply_moved(&mut self, slot: u16, addr: &NodeAddr) -> bool {
-        !Arc::make_mut(&mut self.map).apply_moved(slot, addr, self.tls)
+    /// Applies `MOVED slot addr`. When the target was not a primary of the last topology read
+    /// (a failover or a new node), returns the generation to pass to the refresh that should
+    /// follow: the current one, not the one the attempt started with. A refresh installed
+    /// while the command was out may have come from a node whose view lagged behind the
+    /// failover; the `MOVED` is newer evidence, so only a refresh installed after it counts.
+    pub fn apply_moved(&mut self, slot: u16, addr: &NodeAddr) -> Option<u64> {
+        let known = Arc::make_mut(&mut self.map).apply_moved(slot, addr, self.tls);
+        (!known).then_some(self.generation)
     }
 
     /// Whether a caller that saw generation `seen` still needs a refresh (nobody installed a
@@ -703,6 +707,27 @@ pub fn watch_redirect(err: &Error, from: &NodeAddr, watched: u16) -> Option<Erro
     None
 }
 
+/// Whether `err`, the outcome of a durable batch (`commands` writes and a `WAIT`) sent to the
+/// node at `from`, proves that nothing of it ran, so that the batch may go again where the
+/// error points ([`Attempts::failed`]): it was never written (`NotSent`), or its one command
+/// was refused with `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN` or `LOADING` (`WAIT` has no key
+/// and never answers those, so the refusal is the command's). With several commands one
+/// refusal says nothing about the others (in a slot being migrated, a command whose key is
+/// still on the source runs and the next is asked elsewhere): the error goes to the caller.
+pub fn durable_not_run(err: &Error, commands: usize, from: &NodeAddr) -> bool {
+    err.kind() == ErrorKind::NotSent
+        || (commands == 1
+            && err.kind() == ErrorKind::Server
+            && Redirect::from_error(err, from).is_some())
+}
+
+/// `ASKING` before a durable batch, in its own round trip on the batch's connection (the
+/// flag holds for the connection's next command, the batch's one write). Nothing of the
+/// batch is written yet: a failure here is `NotSent`, and the batch may go again.
+pub fn asking_failed(e: Error, addr: &NodeAddr) -> Error {
+    e.context(format!("ASKING to {addr}")).not_sent()
+}
+
 /// The commands of a buffer of encoded commands (`*N` arrays of bulk strings, as `encode`
 /// writes them), each as its own bytes.
 fn split_commands(mut buf: &[u8]) -> Vec<Vec<u8>> {
@@ -747,6 +772,31 @@ mod tests {
 
     fn addr(port: u16) -> NodeAddr {
         NodeAddr::new("h", port)
+    }
+
+    #[test]
+    fn a_durable_batch_goes_again_only_when_nothing_of_it_ran() {
+        let server = |m: &str| Error::from_server(ServerError::new(m.to_owned()));
+        let here = addr(1);
+        for refusal in [
+            "MOVED 5 h:2",
+            "ASK 5 h:2",
+            "TRYAGAIN multiple keys",
+            "CLUSTERDOWN The cluster is down",
+            "LOADING loading",
+        ] {
+            assert!(durable_not_run(&server(refusal), 1, &here), "{refusal}");
+            // One of several refused: the others may have run.
+            assert!(!durable_not_run(&server(refusal), 2, &here), "{refusal}");
+        }
+        assert!(!durable_not_run(&server("WRONGTYPE no"), 1, &here));
+        let unsent = Error::new(ErrorKind::NotSent, "not written");
+        assert!(durable_not_run(&unsent, 3, &here));
+        let unclear = Error::new(ErrorKind::Unclear, "sent, no reply");
+        assert!(!durable_not_run(&unclear, 1, &here));
+        // ASKING that failed leaves the batch unsent.
+        let asking = asking_failed(Error::new(ErrorKind::Io, "reset"), &here);
+        assert!(asking.is_not_sent() && asking.is_retry_safe());
     }
 
     #[test]
@@ -833,8 +883,8 @@ mod tests {
         assert_eq!(d.primary(7), Some(addr(1)));
         assert_eq!(d.any_primary(5), Some(addr(1)));
         // MOVED to a known primary: no refresh; to an unknown node: refresh.
-        assert!(!d.apply_moved(7, &addr(1)));
-        assert!(d.apply_moved(7, &addr(2)));
+        assert_eq!(d.apply_moved(7, &addr(1)), None);
+        assert_eq!(d.apply_moved(7, &addr(2)), Some(d.generation()));
         assert_eq!(d.primary(7), Some(addr(2)));
         assert_eq!(d.generation(), 1, "a MOVED patch is not a refresh");
     }

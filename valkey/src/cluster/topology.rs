@@ -449,8 +449,11 @@ impl SlotMap {
 
     /// Applies `MOVED slot addr`: the slot now belongs to the shard whose primary is `addr`
     /// (a shard with only that primary is added when none is known). Raises the version.
-    /// Returns whether `addr` was a known primary; when it was not, the caller should refresh
-    /// the whole topology (a failover or a new node it has not seen).
+    /// Returns whether `addr` was a primary in the topology the map was built from; when it was
+    /// not, the caller should refresh the whole topology (a failover or a new node it has not
+    /// seen). A primary known only from an earlier `MOVED` does not count: a refresh read from
+    /// a node whose view lagged behind the failover would otherwise leave every slot of the
+    /// shard to be learnt one `MOVED` at a time.
     pub fn apply_moved(&mut self, slot: u16, addr: &NodeAddr, tls: bool) -> bool {
         self.version += 1;
         let known = self.shards.iter().position(|s| {
@@ -458,6 +461,13 @@ impl SlotMap {
                 .as_ref()
                 .and_then(|p| p.addr(tls))
                 .is_some_and(|a| &a == addr)
+        });
+        // Shards added by a `MOVED` have a primary without an id.
+        let confirmed = known.is_some_and(|i| {
+            self.shards[i]
+                .primary
+                .as_ref()
+                .is_some_and(|p| !p.id.is_empty())
         });
         let index = match known {
             Some(i) => i,
@@ -484,7 +494,7 @@ impl SlotMap {
         if let Some(o) = self.owner.get_mut(usize::from(slot)) {
             *o = index as u16;
         }
-        known.is_some()
+        confirmed
     }
 }
 
@@ -672,6 +682,14 @@ mod tests {
             Some(NodeAddr::new("10.0.0.9", 7100))
         );
         assert_eq!(map.version(), 9);
+        // Again to that node: still not in any topology read, so still a refresh.
+        let shards = map.shards().len();
+        assert!(!map.apply_moved(7, &NodeAddr::new("10.0.0.9", 7100), false));
+        assert_eq!(
+            map.primary_addr(7, false),
+            Some(NodeAddr::new("10.0.0.9", 7100))
+        );
+        assert_eq!(map.shards().len(), shards, "one shard added, not two");
     }
 
     #[test]

@@ -120,8 +120,18 @@ impl Connection {
         cmds: P,
         durability: Durability,
     ) -> Result<(P::Output, Acks)> {
-        self.durable_unnamed(&cmds, &durability)
-            .map_err(|e| self.batch_failed(e, false, &cmds))
+        self.pipe_durable_ref(&cmds, durability)
+    }
+
+    /// [`Connection::pipe_durable`] keeping the commands, for a cluster connection that may
+    /// send them again after a refusal that proves they did not run.
+    pub(crate) fn pipe_durable_ref<P: Commands>(
+        &mut self,
+        cmds: &P,
+        durability: Durability,
+    ) -> Result<(P::Output, Acks)> {
+        self.durable_unnamed(cmds, &durability)
+            .map_err(|e| self.batch_failed(e, false, cmds))
     }
 
     fn durable_unnamed<P: Commands>(

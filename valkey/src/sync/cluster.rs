@@ -4,9 +4,9 @@
 
 use super::Connection;
 use crate::cluster::exec::{
-    check_watched_slot, decode_asking, encode_asking, node_info, start, transaction_redirect,
-    unreachable, usable, watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun,
-    ReadFrom, Settings, Step,
+    asking_failed, check_watched_slot, decode_asking, durable_not_run, encode_asking, node_info,
+    start, transaction_redirect, unreachable, usable, watch_redirect, watched_slot, Attempts,
+    Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
@@ -230,8 +230,8 @@ impl ClusterConnection {
                 addr: to,
                 delay,
             } => {
-                if self.dir.apply_moved(slot, &to) {
-                    let _ = self.refresh(generation, Some(to));
+                if let Some(seen) = self.dir.apply_moved(slot, &to) {
+                    let _ = self.refresh(seen, Some(to));
                 }
                 std::thread::sleep(delay);
             }
@@ -304,8 +304,8 @@ impl ClusterConnection {
             self.next_any = self.next_any.wrapping_add(1);
             let owner = self.dir.target(slot, None, self.next_any);
             let generation = self.dir.generation();
-            let addr = match attempts.next(owner) {
-                Next::Send { addr, .. } => addr,
+            let (addr, asking) = match attempts.next(owner) {
+                Next::Send { addr, asking } => (addr, asking),
                 Next::GiveUp(e) => return Err(e),
                 Next::Wait { delay } => {
                     let _ = self.refresh(generation, None);
@@ -313,26 +313,39 @@ impl ClusterConnection {
                     continue;
                 }
             };
-            // A socket first: until then nothing of ours is written, and retrying is safe.
-            let con = match self
-                .node(&addr)
-                .and_then(|con| con.connected().map(|()| con))
-            {
+            // A socket first (and `ASKING` where a migration asked for it): until the batch
+            // is written nothing of ours ran, and retrying is safe.
+            let ready = self.node(&addr).and_then(|con| {
+                con.connected()?;
+                if asking {
+                    con.send_as::<Cmd, Value>(&Cmd::new("ASKING"))
+                        .map_err(|e| asking_failed(e, &addr))?;
+                }
+                Ok(con)
+            });
+            let con = match ready {
                 Ok(con) => con,
                 Err(e) => {
                     self.after(attempts.failed(e, &addr), &addr, generation)?;
                     continue;
                 }
             };
-            let r = con.pipe_durable(cmds, durability);
-            if let Err(e) = &r {
-                if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
-                    crate::cluster::Redirect::from_error(e, &addr)
-                {
-                    self.dir.apply_moved(slot, &to);
+            match con.pipe_durable_ref(&cmds, durability) {
+                Err(e) if durable_not_run(&e, cmds.len(), &addr) => {
+                    self.after(attempts.failed(e, &addr), &addr, generation)?
                 }
+                Err(e) => {
+                    if let Some(crate::cluster::Redirect::Moved { slot, addr: to }) =
+                        crate::cluster::Redirect::from_error(&e, &addr)
+                    {
+                        if let Some(seen) = self.dir.apply_moved(slot, &to) {
+                            let _ = self.refresh(seen, Some(to));
+                        }
+                    }
+                    return Err(e);
+                }
+                ok => return ok,
             }
-            return r;
         }
     }
 
