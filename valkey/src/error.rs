@@ -61,6 +61,11 @@ pub enum ErrorKind {
     /// The server refused the command, a key or a channel for the connection's ACL user
     /// (`NOPERM`); the command did not run. [`Error::server_error`] has the server's words.
     NoPermission,
+    /// The client refused the server's TLS certificate: not signed by a trusted CA, expired,
+    /// or not valid for the host connected to (the message names the host and the names the
+    /// certificate has). Nothing was sent; trying again will not help until the certificate or
+    /// the settings change.
+    Tls,
 }
 
 /// An error from the client or the server.
@@ -352,7 +357,8 @@ impl Error {
             | ErrorKind::PoolTimeout
             | ErrorKind::SessionLost
             | ErrorKind::WatchConflict
-            | ErrorKind::NoPermission => true,
+            | ErrorKind::NoPermission
+            | ErrorKind::Tls => true,
             ErrorKind::Server => self.is_moved() || self.is_ask() || self.is_try_again(),
             _ => false,
         }
@@ -377,6 +383,10 @@ impl Error {
     /// Whether authentication failed.
     pub fn is_auth(&self) -> bool {
         self.inner.kind == ErrorKind::Auth
+    }
+    /// Whether the client refused the server's TLS certificate ([`ErrorKind::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.inner.kind == ErrorKind::Tls
     }
     /// Whether a URL or configuration value is invalid.
     pub fn is_invalid_config(&self) -> bool {
