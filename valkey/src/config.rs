@@ -146,6 +146,13 @@ pub struct ConnectionInfo {
     pub tls: TlsOptions,
     /// Send `READONLY` after connecting (cluster replicas: serve reads).
     pub readonly: bool,
+    /// Send `CLIENT CAPA redirect` after connecting (default false; Valkey 8.0+, skipped on
+    /// servers without it such as Redis): a standalone replica then answers a write, or a read
+    /// from a connection not in `READONLY` mode, with `-REDIRECT host:port` (the primary's
+    /// address, an [`ErrorKind::Redirect`](crate::ErrorKind::Redirect) error) instead of
+    /// `-READONLY`, so the caller can go to the primary after a failover. Cluster nodes answer
+    /// with `MOVED` anyway.
+    pub capa_redirect: bool,
     /// The shared async connection: most commands waiting for their reply at once (default
     /// 100 000); more callers wait for room, nothing is dropped.
     pub max_in_flight: usize,
@@ -188,6 +195,7 @@ impl ConnectionInfo {
             tls: TlsOptions::default(),
             limits: crate::resp::Limits::default(),
             readonly: false,
+            capa_redirect: false,
             max_in_flight: 100_000,
             max_dedicated: 64,
         }
@@ -199,7 +207,8 @@ impl ConnectionInfo {
     /// `redis+unix://`). Options: `protocol=resp2|resp3`, `client_name=NAME`, `db=N`,
     /// `connect_timeout=SECS`, `response_timeout=SECS|off`, `tcp_nodelay=true|false`,
     /// `keepalive=SECS|off`, `username=`, `password=` (percent-encode special characters),
-    /// `tls_ca=PATH`, `tls_cert=PATH`, `tls_key=PATH`, `tls_server_name=NAME`, `tls_insecure=true`.
+    /// `tls_ca=PATH`, `tls_cert=PATH`, `tls_key=PATH`, `tls_server_name=NAME`, `tls_insecure=true`,
+    /// `capa_redirect=true`.
     pub fn from_url(url: &str) -> Result<ConnectionInfo> {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::invalid_config(format!(
@@ -310,11 +319,14 @@ impl ConnectionInfo {
             "tls_key" => self.tls.key_file = Some(PathBuf::from(value)),
             "tls_server_name" => self.tls.server_name = Some(value.to_string()),
             "tls_insecure" => self.tls.insecure = value.parse().map_err(|_| bad("true or false"))?,
+            "capa_redirect" => {
+                self.capa_redirect = value.parse().map_err(|_| bad("true or false"))?;
+            }
             _ => {
                 return Err(Error::invalid_config(format!(
                     "unknown URL option {key:?}; known: protocol, db, client_name, username, \
                      password, connect_timeout, response_timeout, tcp_nodelay, keepalive, lib_info, \
-                     tls_ca, tls_cert, tls_key, tls_server_name, tls_insecure"
+                     tls_ca, tls_cert, tls_key, tls_server_name, tls_insecure, capa_redirect"
                 )))
             }
         }
@@ -376,6 +388,13 @@ impl ConnectionInfo {
     /// Sends `READONLY` after connecting (and after every reconnect).
     pub fn with_readonly(mut self, readonly: bool) -> ConnectionInfo {
         self.readonly = readonly;
+        self
+    }
+
+    /// Announces that this client understands `-REDIRECT` (`CLIENT CAPA redirect`, see
+    /// [`ConnectionInfo::capa_redirect`]), after connecting and after every reconnect.
+    pub fn with_capa_redirect(mut self, on: bool) -> ConnectionInfo {
+        self.capa_redirect = on;
         self
     }
 

@@ -61,6 +61,16 @@ pub enum ErrorKind {
     /// The server refused the command, a key or a channel for the connection's ACL user
     /// (`NOPERM`); the command did not run. [`Error::server_error`] has the server's words.
     NoPermission,
+    /// The client refused the server's TLS certificate: not signed by a trusted CA, expired,
+    /// or not valid for the host connected to (the message names the host and the names the
+    /// certificate has). Nothing was sent; trying again will not help until the certificate or
+    /// the settings change.
+    Tls,
+    /// A replica refused the command and named its primary (`-REDIRECT host:port`, Valkey 8+,
+    /// to a connection that announced [`ConnectionInfo::capa_redirect`](crate::ConnectionInfo::capa_redirect)):
+    /// a write, or a read from a connection not in `READONLY` mode. The command did not run;
+    /// [`Error::redirect_addr`] is where to send it.
+    Redirect,
 }
 
 /// An error from the client or the server.
@@ -121,11 +131,18 @@ impl Error {
     /// An error reply from the server. `NOAUTH`, `WRONGPASS` and `NOPERM` on AUTH/HELLO are
     /// classified as [`ErrorKind::Auth`] by the handshake, not here.
     pub fn from_server(err: ServerError) -> Error {
-        let kind = match err.code() {
-            "NOPERM" => ErrorKind::NoPermission,
-            _ => ErrorKind::Server,
+        let (kind, message) = match err.code() {
+            "NOPERM" => (ErrorKind::NoPermission, String::new()),
+            "REDIRECT" => (
+                ErrorKind::Redirect,
+                format!(
+                    "the replica redirects the command to its primary at {}",
+                    err.detail()
+                ),
+            ),
+            _ => (ErrorKind::Server, String::new()),
         };
-        let mut e = Error::new(kind, String::new());
+        let mut e = Error::new(kind, message);
         e.inner.server = Some(err);
         e
     }
@@ -344,7 +361,8 @@ impl Error {
     /// Whether the command certainly did not run, so that sending it again cannot apply it
     /// twice: it was never sent ([`ErrorKind::NotSent`], a pool checkout timeout, a refusal
     /// before sending), or the server refused it without running it (`MOVED`, `ASK`,
-    /// `TRYAGAIN`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`, `BUSY`, `NOPERM`). `Unclear` is never
+    /// `TRYAGAIN`, `LOADING`, `CLUSTERDOWN`, `MASTERDOWN`, `BUSY`, `NOPERM`, `REDIRECT`).
+    /// `Unclear` is never
     /// retry-safe.
     pub fn is_retry_safe(&self) -> bool {
         match self.inner.kind {
@@ -352,7 +370,9 @@ impl Error {
             | ErrorKind::PoolTimeout
             | ErrorKind::SessionLost
             | ErrorKind::WatchConflict
-            | ErrorKind::NoPermission => true,
+            | ErrorKind::NoPermission
+            | ErrorKind::Tls
+            | ErrorKind::Redirect => true,
             ErrorKind::Server => self.is_moved() || self.is_ask() || self.is_try_again(),
             _ => false,
         }
@@ -378,6 +398,10 @@ impl Error {
     pub fn is_auth(&self) -> bool {
         self.inner.kind == ErrorKind::Auth
     }
+    /// Whether the client refused the server's TLS certificate ([`ErrorKind::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.inner.kind == ErrorKind::Tls
+    }
     /// Whether a URL or configuration value is invalid.
     pub fn is_invalid_config(&self) -> bool {
         self.inner.kind == ErrorKind::InvalidConfig
@@ -393,6 +417,22 @@ impl Error {
     /// Whether the server is a cluster node redirecting to another node (`MOVED`).
     pub fn is_moved(&self) -> bool {
         self.code() == Some("MOVED")
+    }
+    /// Whether a replica sent the command to its primary (`-REDIRECT host:port`,
+    /// [`ErrorKind::Redirect`]).
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == ErrorKind::Redirect
+    }
+    /// The primary's address of a `-REDIRECT host:port` reply ([`ErrorKind::Redirect`]): host
+    /// (an IP, a hostname, or an IPv6 address without brackets) and port.
+    pub fn redirect_addr(&self) -> Option<(String, u16)> {
+        if !self.is_redirect() {
+            return None;
+        }
+        let detail = self.inner.server.as_ref()?.detail();
+        let (host, port) = detail.trim().rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some((host.to_owned(), port.parse().ok()?))
     }
     /// Whether the server asks to retry on another node for this one command (`ASK`).
     pub fn is_ask(&self) -> bool {
@@ -512,6 +552,26 @@ mod tests {
             port: 6379,
             tls: false,
         }
+    }
+
+    #[test]
+    fn a_redirect_reply_is_its_own_kind_with_the_primary_address() {
+        let e = Error::from_server(ServerError::new("REDIRECT 10.0.0.7:6380"));
+        assert!(e.is_redirect() && e.is_retry_safe() && e.is_server_error());
+        assert_eq!(e.code(), Some("REDIRECT"));
+        assert_eq!(e.redirect_addr(), Some(("10.0.0.7".to_owned(), 6380)));
+        assert_eq!(
+            e.to_string(),
+            "the replica redirects the command to its primary at 10.0.0.7:6380: server error: \
+             REDIRECT 10.0.0.7:6380"
+        );
+        let v6 = Error::from_server(ServerError::new("REDIRECT [::1]:7000"));
+        assert_eq!(v6.redirect_addr(), Some(("::1".to_owned(), 7000)));
+        // Nothing to read from a garbled one, and no address on other errors.
+        let bad = Error::from_server(ServerError::new("REDIRECT nowhere"));
+        assert!(bad.is_redirect() && bad.redirect_addr().is_none());
+        let other = Error::from_server(ServerError::new("READONLY You can't write"));
+        assert!(!other.is_redirect() && other.redirect_addr().is_none());
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! TLS with rustls (ring provider): the client configuration built from [`TlsOptions`] — trusted
 //! CAs (a PEM file, else the system bundle), an optional client certificate, or no verification
-//! at all when explicitly asked for tests.
+//! at all when explicitly asked for tests — and the error of a handshake whose server
+//! certificate was refused, which says why (for a name mismatch: the name checked and the names
+//! the certificate has).
 
-use crate::config::TlsOptions;
-use crate::error::{Error, Result};
+use crate::config::{Addr, TlsOptions};
+use crate::error::{Error, ErrorKind, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -86,6 +90,57 @@ pub(crate) fn server_name(host: &str, opts: &TlsOptions) -> Result<ServerName<'s
     let name = opts.server_name.as_deref().unwrap_or(host);
     ServerName::try_from(name.to_string())
         .map_err(|e| tls_error(format!("{name:?} is not a valid server name: {e}")))
+}
+
+/// The error of a TLS handshake with `addr` that failed with `err`: when the client refused
+/// the server's certificate, an [`ErrorKind::Tls`] error saying why; otherwise `otherwise(err)`
+/// (a socket failure or timeout, an alert from the server).
+pub(crate) fn handshake_error(
+    addr: &Addr,
+    err: std::io::Error,
+    otherwise: impl FnOnce(std::io::Error) -> Error,
+) -> Error {
+    let refused = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|e| match e {
+            rustls::Error::InvalidCertificate(why) => Some(why),
+            _ => None,
+        });
+    let Some(why) = refused else {
+        return otherwise(err);
+    };
+    let reason = match why {
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => format!(
+            "the server's certificate is not valid for {}, the name checked (the host \
+             connected to, or tls_server_name); it names {}",
+            expected.to_str(),
+            if presented.is_empty() {
+                "nothing".to_owned()
+            } else {
+                presented.join(", ")
+            }
+        ),
+        CertificateError::NotValidForName => {
+            "the server's certificate is not valid for the name checked (the host connected \
+             to, or tls_server_name)"
+                .to_owned()
+        }
+        CertificateError::UnknownIssuer => {
+            "the server's certificate is not signed by a trusted CA (set tls_ca to the CA's PEM \
+             file)"
+                .to_owned()
+        }
+        other => format!("the server's certificate was refused: {other}"),
+    };
+    Error::with_source(
+        ErrorKind::Tls,
+        format!("TLS handshake with {} failed: {reason}", addr.endpoint()),
+        err,
+    )
 }
 
 /// Accepts any certificate (`tls_insecure=true`); signatures are still checked.

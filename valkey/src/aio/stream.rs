@@ -49,10 +49,12 @@ async fn connect(info: &ConnectionInfo) -> Result<(BoxRead, BoxWrite)> {
                     .connect(name, s)
                     .await
                     .map_err(|e| {
-                        Error::io(
-                            format!("TLS handshake with {} failed", info.addr.endpoint()),
-                            e,
-                        )
+                        crate::tls::handshake_error(&info.addr, e, |e| {
+                            Error::io(
+                                format!("TLS handshake with {} failed", info.addr.endpoint()),
+                                e,
+                            )
+                        })
                     })?;
                 let (r, w) = tokio::io::split(tls);
                 Ok((Box::new(r) as BoxRead, Box::new(w) as BoxWrite))

@@ -223,8 +223,22 @@ pub fn seed_addr(info: &ConnectionInfo) -> Result<(NodeAddr, bool)> {
 }
 
 /// The settings of a node's connection: the template's (the first seed's), at the node's address.
+///
+/// With TLS, a node's certificate is checked against the host the cluster announced for it
+/// (its hostname with `cluster-preferred-endpoint-type hostname`): a `tls_server_name` given
+/// with the seed names the seed, not the other nodes, so it is kept only for the seed's own
+/// host and for nodes announced by IP address (which have no other name to check).
 pub fn node_info(template: &ConnectionInfo, addr: &NodeAddr, tls: bool) -> ConnectionInfo {
     let mut info = template.clone();
+    let seed_host = match &template.addr {
+        Addr::Tcp { host, .. } => Some(host.as_str()),
+        Addr::Unix(_) => None,
+    };
+    let announced_name =
+        addr.host.parse::<std::net::IpAddr>().is_err() && Some(addr.host.as_str()) != seed_host;
+    if announced_name {
+        info.tls.server_name = None;
+    }
     info.addr = Addr::Tcp {
         host: addr.host.clone(),
         port: addr.port,
@@ -797,6 +811,27 @@ mod tests {
         // ASKING that failed leaves the batch unsent.
         let asking = asking_failed(Error::new(ErrorKind::Io, "reset"), &here);
         assert!(asking.is_not_sent() && asking.is_retry_safe());
+    }
+
+    #[test]
+    fn a_node_announced_by_hostname_is_checked_against_that_name() {
+        let seed = ConnectionInfo::from_url("valkeys://10.0.0.1:7000?tls_server_name=seed.example")
+            .unwrap();
+        let name = |host: &str| {
+            node_info(&seed, &NodeAddr::new(host, 7001), true)
+                .tls
+                .server_name
+        };
+        // Another node's hostname is its own name to check, not the seed's.
+        assert_eq!(name("node2.example"), None);
+        // Nodes announced by IP keep the name given for the seed, as does the seed itself.
+        assert_eq!(name("10.0.0.2").as_deref(), Some("seed.example"));
+        assert_eq!(name("10.0.0.1").as_deref(), Some("seed.example"));
+        let by_name =
+            ConnectionInfo::from_url("valkeys://lb.example:7000?tls_server_name=n1.example")
+                .unwrap();
+        let info = node_info(&by_name, &NodeAddr::new("lb.example", 7000), true);
+        assert_eq!(info.tls.server_name.as_deref(), Some("n1.example"));
     }
 
     #[test]

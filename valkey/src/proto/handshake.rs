@@ -1,6 +1,6 @@
 //! The connection handshake as data: which commands to send (HELLO with AUTH and SETNAME, or
-//! AUTH/SETNAME on servers without HELLO, then SELECT and CLIENT SETINFO) and what their replies
-//! mean. The sync and async connections only move the bytes.
+//! AUTH/SETNAME on servers without HELLO, then SELECT, READONLY, CLIENT CAPA and CLIENT SETINFO)
+//! and what their replies mean. The sync and async connections only move the bytes.
 
 use super::auth_error;
 use crate::cmd::{encode, Cmd, Version};
@@ -140,6 +140,10 @@ impl<'a> Handshake<'a> {
                 if info.readonly {
                     push("READONLY", Cmd::new("READONLY"), &mut self.in_flight);
                 }
+                if info.capa_redirect {
+                    let capa = Cmd::new("CLIENT").arg("CAPA").arg("redirect");
+                    push("CLIENT CAPA", capa, &mut self.in_flight);
+                }
                 if info.set_lib_info {
                     let name = Cmd::new("CLIENT")
                         .arg("SETINFO")
@@ -203,6 +207,9 @@ impl<'a> Handshake<'a> {
                         match *what {
                             // Older servers lack CLIENT SETINFO: nothing is lost without it.
                             "CLIENT SETINFO" => {}
+                            // Servers before Valkey 8 (and Redis) lack CLIENT CAPA; they never
+                            // send -REDIRECT either. Any other refusal (an ACL) is reported.
+                            "CLIENT CAPA" if is_unknown_subcommand(&e) => {}
                             "AUTH" => return Err(auth_error(e, "AUTH", &self.info.addr)),
                             other => {
                                 return Err(Error::from_server(e).context(format!(
@@ -271,6 +278,12 @@ impl<'a> Handshake<'a> {
     }
 }
 
+/// `ERR unknown subcommand 'CAPA'...` (Redis 7, Valkey 7), or a server without `CLIENT` at all.
+fn is_unknown_subcommand(e: &crate::value::ServerError) -> bool {
+    let m = e.as_bytes();
+    m.starts_with(b"ERR unknown subcommand") || m.starts_with(b"ERR unknown command")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +331,36 @@ mod tests {
         assert_eq!(s.version, Some(Version::new(9, 1, 2)));
         assert_eq!(s.protocol, Protocol::Resp3);
         assert_eq!(s.client_id, Some(7));
+    }
+
+    #[test]
+    fn capa_redirect_is_sent_when_asked_and_skipped_where_unknown() {
+        let mut info = ConnectionInfo::tcp("h", 1).with_capa_redirect(true);
+        info.set_lib_info = false;
+        let hello = || {
+            let mut hs = Handshake::new(&info);
+            hs.next_batch(&mut Vec::new());
+            hs.on_replies(vec![Value::Map(Vec::new())]).unwrap();
+            hs
+        };
+        let mut hs = hello();
+        let mut buf = Vec::new();
+        assert_eq!(hs.next_batch(&mut buf), 1);
+        assert_eq!(commands(&buf), "*3 $6 CLIENT $4 CAPA $8 redirect ");
+        // Redis 7 and Valkey 7 have no CLIENT CAPA: the handshake goes on without it.
+        let unknown = "ERR unknown subcommand 'CAPA'. Try CLIENT HELP.";
+        hs.on_replies(vec![Value::ServerError(ServerError::new(unknown))])
+            .unwrap();
+        assert!(hs.done());
+        // Any other refusal (an ACL without CLIENT) is reported.
+        let mut hs = hello();
+        hs.next_batch(&mut Vec::new());
+        let e = hs
+            .on_replies(vec![Value::ServerError(ServerError::new(
+                "NOPERM User u has no permissions to run the 'client|capa' command",
+            ))])
+            .unwrap_err();
+        assert!(e.to_string().contains("CLIENT CAPA"), "{e}");
     }
 
     #[test]

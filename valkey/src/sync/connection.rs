@@ -92,12 +92,14 @@ impl Stream {
         s.sock.set_write_timeout(info.connect_timeout).ok();
         while s.conn.is_handshaking() {
             s.conn.complete_io(&mut s.sock).map_err(|e| {
-                Error::io_within(
-                    format_args!("TLS handshake with {}", info.addr.endpoint()),
-                    e,
-                    info.connect_timeout,
-                    "connect_timeout",
-                )
+                crate::tls::handshake_error(&info.addr, e, |e| {
+                    Error::io_within(
+                        format_args!("TLS handshake with {}", info.addr.endpoint()),
+                        e,
+                        info.connect_timeout,
+                        "connect_timeout",
+                    )
+                })
             })?;
         }
         Ok(Stream::Tls(Box::new(s)))

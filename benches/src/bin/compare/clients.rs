@@ -257,7 +257,7 @@ impl SyncDriver for ValkeySync {
     }
 }
 
-fn fill_pipeline(
+pub(crate) fn fill_pipeline(
     p: &mut Pipeline,
     handles: &mut Vec<Handle<Option<Bytes>>>,
     keys: &[String],

@@ -5,11 +5,15 @@
 //! commands sent. The pub/sub workloads measure one subscriber of each client receiving what a
 //! publisher child process (this binary, `--publisher URL`) publishes.
 //!
+//! With `--cluster`, the cluster workloads instead (see `cluster`): the async cluster clients
+//! against a 3-primary cluster this binary starts.
+//!
 //! `cargo run --release -p valkey-benches --bin compare -- [--rounds N] [--quick] [--pin]
 //! [--runtime current|multi|both] [--url URL] [--only w1,w2] [--clients c1,c2] [--protocol 2|3]
-//! [--out DIR]`
+//! [--out DIR] [--cluster]`
 
 mod clients;
+mod cluster;
 mod pubsub;
 mod workloads;
 
@@ -28,7 +32,7 @@ use workloads::{Data, Workload};
 
 const USAGE: &str = "\
 usage: compare [--rounds N] [--quick] [--pin] [--runtime current|multi|both] [--url URL]
-               [--only W,..] [--clients C,..] [--protocol 2|3] [--out DIR]
+               [--only W,..] [--clients C,..] [--protocol 2|3] [--out DIR] [--cluster]
 
   --rounds N      rounds per workload and client, interleaved (default 5)
   --quick         a tenth of the counts, for a smoke run
@@ -42,6 +46,9 @@ usage: compare [--rounds N] [--quick] [--pin] [--runtime current|multi|both] [--
   --clients C,..  only these clients (valkey-sync, valkey-async, redis-sync, redis-async, fred)
   --protocol 2|3  speak RESP2 or RESP3 with every client (default: each client's own default)
   --out DIR       where latest.md, latest.jsonl and latest.svg go (default benches/results)
+  --cluster       instead, the cluster workloads (cluster_conc256, cluster_pipe100) of the
+                  async clients (valkey-async, redis-async, fred) on a 3-primary valkey-server
+                  cluster started here; writes cluster-latest.{md,jsonl} (no --url, --pin)
   -h, --help      this text";
 
 /// The clients, in report order.
@@ -81,6 +88,7 @@ struct Options {
     clients: Vec<&'static str>,
     protocol: Option<u8>,
     out: PathBuf,
+    cluster: bool,
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -101,6 +109,7 @@ fn parse_args() -> Result<Option<Options>, UsageError> {
         clients: CLIENTS.to_vec(),
         protocol: None,
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"),
+        cluster: false,
     };
     let mut p = ArgParser::from_env();
     while let Some(flag) = p.next_flag()? {
@@ -145,9 +154,15 @@ fn parse_args() -> Result<Option<Options>, UsageError> {
                 o.protocol = Some(v);
             }
             "--out" => o.out = PathBuf::from(p.value()?),
+            "--cluster" => o.cluster = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(p.unknown(other)),
         }
+    }
+    if o.cluster && (o.url.is_some() || o.pin) {
+        return Err(UsageError(
+            "--cluster starts its own cluster and does not pin: no --url, no --pin".into(),
+        ));
     }
     Ok(Some(o))
 }
@@ -464,6 +479,17 @@ impl Clients {
 }
 
 fn run(opts: &Options) -> Res<bool> {
+    if opts.cluster {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut kinds = Vec::new();
+        if opts.runtimes.current() {
+            kinds.push(Runtime::Current);
+        }
+        if opts.runtimes.multi() {
+            kinds.push(Runtime::Multi { workers });
+        }
+        return cluster::run(opts, kinds);
+    }
     let mut workloads = Workload::all(opts.quick);
     if let Some(only) = &opts.only {
         for name in only {

@@ -121,6 +121,23 @@ impl Workload {
         w
     }
 
+    /// The cluster workloads (`--cluster`), counts shrunk tenfold for `quick`: 256 tasks of
+    /// single-key SET/GET on one shared cluster connection, and pipelines of 100 (50 SET + 50
+    /// GET) whose keys are in 50 slots across every primary.
+    pub fn cluster(quick: bool) -> Vec<Workload> {
+        let q = |n: usize| if quick { n / 10 } else { n };
+        vec![
+            Workload::new(
+                "cluster_conc256",
+                Kind::Conc {
+                    tasks: 256,
+                    per_task: q(400),
+                },
+            ),
+            Workload::new("cluster_pipe100", Kind::Pipe { batches: q(300) }),
+        ]
+    }
+
     fn new(name: &str, kind: Kind) -> Workload {
         Workload {
             name: name.to_owned(),
