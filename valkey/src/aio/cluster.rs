@@ -303,23 +303,11 @@ impl ClusterConnection {
         let reads = self.inner.read_from != ReadFrom::Primary
             && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
-            let (next, generation) = {
-                let st = self.inner.lock();
-                let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
-                let owner = st
-                    .dir
-                    .target(slot, reads.then_some(&self.inner.read_from), n);
-                (attempts.next(owner), st.dir.generation())
-            };
-            let (addr, asking) = match next {
-                Next::Send { addr, asking } => (addr, asking),
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    // A failed refresh is not the caller's error: the next attempt will tell.
-                    let _ = self.refresh(generation, None, None).await;
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
+            let pick =
+                |dir: &Directory, from: &ReadFrom, n| dir.target(slot, reads.then_some(from), n);
+            let Some((addr, asking, generation)) = self.next_node(&mut attempts, pick).await?
+            else {
+                continue;
             };
             let result = match self.node(&addr).await {
                 Ok(con) => match (cmd.blocks(), asking) {
@@ -493,20 +481,10 @@ impl ClusterConnection {
         let slot = PipelineRun::of(&cmds)?.single_slot()?;
         let mut attempts = Attempts::new(self.inner.retry);
         loop {
-            let (next, generation) = {
-                let st = self.inner.lock();
-                let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
-                let owner = st.dir.target(slot, None, n);
-                (attempts.next(owner), st.dir.generation())
-            };
-            let (addr, asking) = match next {
-                Next::Send { addr, asking } => (addr, asking),
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    let _ = self.refresh(generation, None, None).await;
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
+            let pick = |dir: &Directory, _: &ReadFrom, n| dir.target(slot, None, n);
+            let Some((addr, asking, generation)) = self.next_node(&mut attempts, pick).await?
+            else {
+                continue;
             };
             // Opening the node's connection and its dedicated one, and `ASKING` where a
             // migration asked for it, send nothing of the batch.
@@ -574,21 +552,10 @@ impl ClusterConnection {
         let n = cmds.len();
         let mut attempts = Attempts::new(self.inner.retry);
         loop {
-            let (next, generation) = {
-                let st = self.inner.lock();
-                let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
-                let owner = st.dir.target(slot, None, n);
-                (attempts.next(owner), st.dir.generation())
-            };
-            let addr = match next {
-                // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
-                Next::Send { addr, .. } => addr,
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    let _ = self.refresh(generation, None, None).await;
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
+            // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
+            let pick = |dir: &Directory, _: &ReadFrom, n| dir.target(slot, None, n);
+            let Some((addr, _, generation)) = self.next_node(&mut attempts, pick).await? else {
+                continue;
             };
             let sent = match self.node(&addr).await {
                 Ok(con) => {
@@ -641,19 +608,10 @@ impl ClusterConnection {
         let slot = watched_slot(&watch)?;
         let mut attempts = Attempts::new(self.inner.retry);
         loop {
-            let (next, generation) = {
-                let st = self.inner.lock();
-                (attempts.next(st.dir.primary(slot)), st.dir.generation())
-            };
-            let addr = match next {
-                // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
-                Next::Send { addr, .. } => addr,
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    let _ = self.refresh(generation, None, None).await;
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
+            // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
+            let pick = |dir: &Directory, _: &ReadFrom, _| dir.primary(slot);
+            let Some((addr, _, generation)) = self.next_node(&mut attempts, pick).await? else {
+                continue;
             };
             let ran = match self.node(&addr).await {
                 Ok(con) => {
@@ -711,6 +669,33 @@ impl ClusterConnection {
     /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds)
     /// and installs it, unless one newer than generation `seen` was installed meanwhile
     /// (another caller's refresh: this one shares it).
+    /// The node of the next attempt, chosen by `pick` from the directory (given where reads go
+    /// and a rotating number for spreading), with whether it needs `ASKING` and the topology generation it was
+    /// chosen from; `None` after waiting (and refreshing the topology) as `attempts` asked: try
+    /// again. The error is the one to give up with.
+    async fn next_node(
+        &self,
+        attempts: &mut Attempts,
+        pick: impl FnOnce(&Directory, &ReadFrom, usize) -> Option<NodeAddr>,
+    ) -> Result<Option<(NodeAddr, bool, u64)>> {
+        let (next, generation) = {
+            let st = self.inner.lock();
+            let n = self.inner.next_any.fetch_add(1, Ordering::Relaxed);
+            let owner = pick(&st.dir, &self.inner.read_from, n);
+            (attempts.next(owner), st.dir.generation())
+        };
+        match next {
+            Next::Send { addr, asking } => Ok(Some((addr, asking, generation))),
+            Next::GiveUp(e) => Err(e),
+            Next::Wait { delay } => {
+                // A failed refresh is not the caller's error: the next attempt will tell.
+                let _ = self.refresh(generation, None, None).await;
+                tokio::time::sleep(delay).await;
+                Ok(None)
+            }
+        }
+    }
+
     async fn refresh(
         &self,
         seen: u64,

@@ -189,20 +189,10 @@ impl ClusterConnection {
         let reads =
             self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
-            self.next_any = self.next_any.wrapping_add(1);
-            let owner = self
-                .dir
-                .target(slot, reads.then_some(&self.read_from), self.next_any);
-            let generation = self.dir.generation();
-            let (addr, asking) = match attempts.next(owner) {
-                Next::Send { addr, asking } => (addr, asking),
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    // A failed refresh is not the caller's error: the next attempt will tell.
-                    let _ = self.refresh(generation, None);
-                    std::thread::sleep(delay);
-                    continue;
-                }
+            let pick =
+                |dir: &Directory, from: &ReadFrom, n| dir.target(slot, reads.then_some(from), n);
+            let Some((addr, asking, generation)) = self.next_node(&mut attempts, pick)? else {
+                continue;
             };
             let result = self.node(&addr).and_then(|con| {
                 if asking {
@@ -301,17 +291,9 @@ impl ClusterConnection {
         let slot = PipelineRun::of(&cmds)?.single_slot()?;
         let mut attempts = Attempts::new(self.retry);
         loop {
-            self.next_any = self.next_any.wrapping_add(1);
-            let owner = self.dir.target(slot, None, self.next_any);
-            let generation = self.dir.generation();
-            let (addr, asking) = match attempts.next(owner) {
-                Next::Send { addr, asking } => (addr, asking),
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    let _ = self.refresh(generation, None);
-                    std::thread::sleep(delay);
-                    continue;
-                }
+            let pick = |dir: &Directory, _: &ReadFrom, n| dir.target(slot, None, n);
+            let Some((addr, asking, generation)) = self.next_node(&mut attempts, pick)? else {
+                continue;
             };
             // A socket first (and `ASKING` where a migration asked for it): until the batch
             // is written nothing of ours ran, and retrying is safe.
@@ -368,18 +350,10 @@ impl ClusterConnection {
         let n = cmds.len();
         let mut attempts = Attempts::new(self.retry);
         loop {
-            self.next_any = self.next_any.wrapping_add(1);
-            let owner = self.dir.target(slot, None, self.next_any);
-            let generation = self.dir.generation();
-            let addr = match attempts.next(owner) {
-                // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
-                Next::Send { addr, .. } => addr,
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    let _ = self.refresh(generation, None);
-                    std::thread::sleep(delay);
-                    continue;
-                }
+            // `transaction_redirect` turns ASK into TRYAGAIN: no ASKING here.
+            let pick = |dir: &Directory, _: &ReadFrom, n| dir.target(slot, None, n);
+            let Some((addr, _, generation)) = self.next_node(&mut attempts, pick)? else {
+                continue;
             };
             let sent = self.node(&addr).and_then(|con| {
                 con.connected()?;
@@ -426,16 +400,10 @@ impl ClusterConnection {
         let slot = watched_slot(&watch)?;
         let mut attempts = Attempts::new(self.retry);
         loop {
-            let generation = self.dir.generation();
-            let addr = match attempts.next(self.dir.primary(slot)) {
-                // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
-                Next::Send { addr, .. } => addr,
-                Next::GiveUp(e) => return Err(e),
-                Next::Wait { delay } => {
-                    let _ = self.refresh(generation, None);
-                    std::thread::sleep(delay);
-                    continue;
-                }
+            // `watch_redirect` turns ASK into TRYAGAIN: no ASKING here.
+            let pick = |dir: &Directory, _: &ReadFrom, _| dir.primary(slot);
+            let Some((addr, _, generation)) = self.next_node(&mut attempts, pick)? else {
+                continue;
             };
             let ran = self.node(&addr).and_then(|con| {
                 con.watch(keys, options, |c| {
@@ -497,6 +465,29 @@ impl ClusterConnection {
 
     /// Reads the topology from the first node that answers (`first`, the known nodes, the seeds),
     /// unless one newer than generation `seen` is installed already.
+    /// The node of the next attempt, chosen by `pick` from the directory (given where reads go
+    /// and a rotating number for spreading), with whether it needs `ASKING` and the topology generation it was
+    /// chosen from; `None` after waiting (and refreshing the topology) as `attempts` asked: try
+    /// again. The error is the one to give up with.
+    fn next_node(
+        &mut self,
+        attempts: &mut Attempts,
+        pick: impl FnOnce(&Directory, &ReadFrom, usize) -> Option<NodeAddr>,
+    ) -> Result<Option<(NodeAddr, bool, u64)>> {
+        self.next_any = self.next_any.wrapping_add(1);
+        let generation = self.dir.generation();
+        match attempts.next(pick(&self.dir, &self.read_from, self.next_any)) {
+            Next::Send { addr, asking } => Ok(Some((addr, asking, generation))),
+            Next::GiveUp(e) => Err(e),
+            Next::Wait { delay } => {
+                // A failed refresh is not the caller's error: the next attempt will tell.
+                let _ = self.refresh(generation, None);
+                std::thread::sleep(delay);
+                Ok(None)
+            }
+        }
+    }
+
     fn refresh(&mut self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
         if !self.dir.wants_refresh(seen) {
             return Ok(());

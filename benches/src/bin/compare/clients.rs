@@ -395,11 +395,29 @@ impl SyncDriver for RedisSync {
 
 // ---------------------------------------------------------------- redis-rs, async
 
-/// redis-rs's `MultiplexedConnection` (tokio).
-#[derive(Clone)]
-pub struct RedisAsync(pub redis::aio::MultiplexedConnection);
+/// A redis-rs async connection (`RedisAsync`'s inside): its `MultiplexedConnection`, or its
+/// cluster connection in the cluster workloads; they differ only in how a pipeline goes.
+pub trait RedisCon: redis::aio::ConnectionLike + Clone + Send + Sync + 'static {
+    /// The `pipe` workload's SETs and GETs of `keys`; the bytes read back.
+    fn pipe_keys(
+        &mut self,
+        keys: &[String],
+        value: &Bytes,
+    ) -> impl Future<Output = Res<usize>> + Send;
+}
 
-impl AsyncDriver for RedisAsync {
+impl RedisCon for redis::aio::MultiplexedConnection {
+    async fn pipe_keys(&mut self, keys: &[String], value: &Bytes) -> Res<usize> {
+        let got: Vec<Vec<u8>> = redis_pipe(keys, value).query_async(self).await?;
+        Ok(got.iter().map(|v| v.len()).sum())
+    }
+}
+
+/// redis-rs's async connection (tokio): `MultiplexedConnection` unless said otherwise.
+#[derive(Clone)]
+pub struct RedisAsync<C = redis::aio::MultiplexedConnection>(pub C);
+
+impl<C: RedisCon> AsyncDriver for RedisAsync<C> {
     async fn set(&mut self, key: &str, value: &Bytes) -> Res<()> {
         Ok(redis::AsyncCommands::set(&mut self.0, key, &value[..]).await?)
     }
@@ -429,8 +447,7 @@ impl AsyncDriver for RedisAsync {
         Ok(hset_cmd(key).query_async(&mut self.0).await?)
     }
     async fn pipe(&mut self, keys: &[String], value: &Bytes) -> Res<usize> {
-        let got: Vec<Vec<u8>> = redis_pipe(keys, value).query_async(&mut self.0).await?;
-        Ok(got.iter().map(|v| v.len()).sum())
+        self.0.pipe_keys(keys, value).await
     }
 }
 

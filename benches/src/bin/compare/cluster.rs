@@ -9,11 +9,9 @@ use crate::workloads::{Data, Workload};
 use crate::{peer_url, Options, Rt, FRED_VERSION, REDIS_VERSION};
 use bytes::Bytes;
 use fred::prelude::ClientLike;
+use futures_util::future::join_all;
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use valkey::cmd;
 use valkey::pipeline::{Handle, Pipeline};
 use valkey_benches::cpu::Sample;
@@ -93,91 +91,32 @@ impl AsyncDriver for ValkeyCluster {
 
 // ---------------------------------------------------------------- redis-rs
 
-/// redis-rs's `cluster_async::ClusterConnection`.
-#[derive(Clone)]
-pub struct RedisCluster(redis::cluster_async::ClusterConnection);
-
-impl AsyncDriver for RedisCluster {
-    async fn set(&mut self, key: &str, value: &Bytes) -> Res<()> {
-        Ok(redis::AsyncCommands::set(&mut self.0, key, &value[..]).await?)
-    }
-    async fn set_int(&mut self, key: &str, value: i64) -> Res<()> {
-        Ok(redis::AsyncCommands::set(&mut self.0, key, value).await?)
-    }
-    async fn get(&mut self, key: &str) -> Res<Option<usize>> {
-        let v: Option<Vec<u8>> = redis::AsyncCommands::get(&mut self.0, key).await?;
-        Ok(v.map(|v| v.len()))
-    }
-    async fn incr(&mut self, key: &str) -> Res<i64> {
-        Ok(redis::cmd("INCR").arg(key).query_async(&mut self.0).await?)
-    }
-    async fn lpush(&mut self, key: &str, value: i64) -> Res<i64> {
-        Ok(redis::AsyncCommands::lpush(&mut self.0, key, value).await?)
-    }
-    async fn lrange(&mut self, key: &str, start: i64, stop: i64) -> Res<usize> {
-        let v: Vec<Vec<u8>> =
-            redis::AsyncCommands::lrange(&mut self.0, key, start as isize, stop as isize).await?;
-        Ok(v.len())
-    }
-    async fn lpop(&mut self, key: &str) -> Res<Option<usize>> {
-        let v: Option<Vec<u8>> = redis::AsyncCommands::lpop(&mut self.0, key, None).await?;
-        Ok(v.map(|v| v.len()))
-    }
-    async fn hset(&mut self, key: &str) -> Res<i64> {
-        let mut c = redis::cmd("HSET");
-        c.arg(key);
-        for (f, v) in HASH_FIELDS {
-            c.arg(f).arg(v);
-        }
-        Ok(c.query_async(&mut self.0).await?)
-    }
-    /// redis-rs's async cluster connection refuses a pipeline whose keys are in several slots
-    /// ("Received crossed slots in pipeline"), so the 100 commands go out at once as separate
-    /// requests, which its per-node multiplexed connections pipeline on the wire.
-    async fn pipe(&mut self, keys: &[String], value: &Bytes) -> Res<usize> {
+/// redis-rs's async cluster connection refuses a pipeline whose keys are in several slots
+/// ("Received crossed slots in pipeline"), so the 100 commands go out at once as separate
+/// requests, which its per-node multiplexed connections pipeline on the wire.
+impl clients::RedisCon for redis::cluster_async::ClusterConnection {
+    async fn pipe_keys(&mut self, keys: &[String], value: &Bytes) -> Res<usize> {
         let sets = keys.iter().map(|k| {
-            let mut con = self.0.clone();
+            let mut con = self.clone();
             async move { redis::AsyncCommands::set::<_, _, ()>(&mut con, k, &value[..]).await }
         });
-        for r in join_all(sets.collect()).await {
+        for r in join_all(sets).await {
             r?;
         }
         let gets = keys.iter().map(|k| {
-            let mut con = self.0.clone();
+            let mut con = self.clone();
             async move { redis::AsyncCommands::get::<_, Option<Vec<u8>>>(&mut con, k).await }
         });
         let mut total = 0;
-        for r in join_all(gets.collect()).await {
+        for r in join_all(gets).await {
             total += r?.map_or(0, |v| v.len());
         }
         Ok(total)
     }
 }
 
-/// Polls every future of `futures` until all are done; their outputs in order. (A dozen lines
-/// rather than `futures-util` as a dependency of the benches for one call.)
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *slot = Some(v),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
+/// redis-rs's `cluster_async::ClusterConnection`.
+type RedisCluster = clients::RedisAsync<redis::cluster_async::ClusterConnection>;
 
 // ---------------------------------------------------------------- the run
 
@@ -224,7 +163,9 @@ impl ClusterClients {
                 });
             }
             let client = builder.build()?;
-            Some(RedisCluster(rt.rt.block_on(client.get_async_connection())?))
+            Some(clients::RedisAsync(
+                rt.rt.block_on(client.get_async_connection())?,
+            ))
         } else {
             None
         };
