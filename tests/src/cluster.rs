@@ -227,17 +227,7 @@ impl Cluster {
             ])?;
         }
 
-        let all = self.nodes.len();
-        self.wait_for("every node to know every other node", deadline, |cluster| {
-            cluster.all_nodes(|_, con| {
-                let nodes = text(&con.command_ok(&["CLUSTER", "NODES"])?, "CLUSTER NODES")?;
-                let known = nodes
-                    .lines()
-                    .filter(|l| !l.contains("handshake") && !l.contains("noaddr"))
-                    .count();
-                Ok(known == all)
-            })
-        })?;
+        self.wait_until_all_known("every node to know every other node", deadline)?;
 
         let primaries = self.primaries;
         for (i, con) in cons.iter_mut().enumerate().skip(primaries) {
@@ -653,19 +643,24 @@ impl Cluster {
         self.nodes[introducer].command(&["CLUSTER", "MEET", HOST, &port, &bus])?;
         self.nodes.push(server);
         self.ids.push(id);
+        self.wait_until_all_known("every node to know the new node", deadline)?;
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Waits until every node's `CLUSTER NODES` lists every node of the harness past its
+    /// handshake (a killed node stays listed, as failed, so every node counts).
+    fn wait_until_all_known(&self, what: &str, deadline: Instant) -> Result<()> {
         let all = self.nodes.len();
-        self.wait_for("every node to know the new node", deadline, |cluster| {
+        self.wait_for(what, deadline, |cluster| {
             cluster.all_nodes(|_, con| {
                 let nodes = text(&con.command_ok(&["CLUSTER", "NODES"])?, "CLUSTER NODES")?;
                 let known = nodes
                     .lines()
                     .filter(|l| !l.contains("handshake") && !l.contains("noaddr"))
                     .count();
-                // A killed node stays listed (as failed), so every node counts.
                 Ok(known == all)
             })
-        })?;
-        Ok(all - 1)
+        })
     }
 
     /// Moves every slot of `slots` with its keys from node `from` to node `to` the way
