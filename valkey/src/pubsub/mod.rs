@@ -60,12 +60,22 @@
 //! that arrive before it are kept, in order, for the next reads.)
 
 mod blocking;
+#[cfg(feature = "cluster")]
+mod cluster_blocking;
+#[cfg(feature = "cluster")]
+mod cluster_core;
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+mod cluster_tokio;
 mod core;
 pub(crate) mod message;
 #[cfg(feature = "tokio")]
 mod tokio;
 
 pub use blocking::{PubSub, PubSubThread};
+#[cfg(feature = "cluster")]
+pub use cluster_blocking::ClusterPubSub;
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+pub use cluster_tokio::AsyncClusterPubSub;
 pub use message::{Confirmation, Family, Message, MessageKind};
 #[cfg(feature = "tokio")]
 pub use tokio::{AsyncPubSub, AsyncPubSubTask};
