@@ -1,0 +1,474 @@
+//! The cluster subscriber on a real 6-node cluster, blocking and async, RESP2 and RESP3:
+//! channels, patterns and shard channels in several slots; a shard channel's slot moved to
+//! another primary, a primary killed (-9) and a primary frozen (SIGSTOP) while a publisher
+//! runs. Each fault must show as `Disconnected` then `Gap`, after which nothing published is
+//! lost and nothing arrives twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use valkey::pubsub::{AsyncClusterPubSub, ClusterPubSub, Event, Family, Gap, MessageKind};
+use valkey::routing::slot;
+use valkey::{ClusterClient, Cmd};
+use valkey_tests::{Cluster, ClusterOptions};
+
+fn fast_cluster() -> Cluster {
+    ClusterOptions::valkey()
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A client in `protocol`, with `extra` URL settings (`&connect_timeout=1`).
+fn client_with(cluster: &Cluster, protocol: &str, extra: &str) -> ClusterClient {
+    let urls: Vec<String> = cluster
+        .urls()
+        .iter()
+        .map(|u| format!("{u}?protocol={protocol}{extra}"))
+        .collect();
+    ClusterClient::open(urls).unwrap()
+}
+
+fn client(cluster: &Cluster, protocol: &str) -> ClusterClient {
+    client_with(cluster, protocol, "")
+}
+
+/// The blocking and the async cluster subscriber behind one interface (the async one on a
+/// runtime of its own).
+enum Sub {
+    Sync(Box<ClusterPubSub>),
+    Async(Box<AsyncClusterPubSub>, tokio::runtime::Runtime),
+}
+
+impl Sub {
+    fn open(client: &ClusterClient, is_async: bool) -> Sub {
+        if is_async {
+            let rt = rt();
+            let s = rt.block_on(client.get_async_pubsub()).unwrap();
+            Sub::Async(Box::new(s), rt)
+        } else {
+            Sub::Sync(Box::new(client.get_pubsub().unwrap()))
+        }
+    }
+
+    fn interval(&mut self, d: Duration) {
+        match self {
+            Sub::Sync(s) => s.set_health_check_interval(Some(d)),
+            Sub::Async(s, _) => s.set_health_check_interval(Some(d)),
+        }
+    }
+
+    fn subscribe(&mut self, family: Family, names: &[String]) {
+        let names = names.to_vec();
+        let n = names.len();
+        let r = match self {
+            Sub::Sync(s) => match family {
+                Family::Channel => s.subscribe(names),
+                Family::Pattern => s.psubscribe(names),
+                _ => s.ssubscribe(names),
+            },
+            Sub::Async(s, rt) => rt.block_on(async {
+                match family {
+                    Family::Channel => s.subscribe(names).await,
+                    Family::Pattern => s.psubscribe(names).await,
+                    _ => s.ssubscribe(names).await,
+                }
+            }),
+        };
+        let confirmations = r.unwrap();
+        assert_eq!(confirmations.len(), n, "{confirmations:?}");
+        assert!(confirmations
+            .iter()
+            .all(|c| c.subscribed && c.family == family));
+    }
+
+    fn sunsubscribe(&mut self, names: &[String]) {
+        let names = names.to_vec();
+        match self {
+            Sub::Sync(s) => s.sunsubscribe(names).unwrap(),
+            Sub::Async(s, rt) => rt.block_on(s.sunsubscribe(names)).unwrap(),
+        };
+    }
+
+    fn get(&mut self, timeout: Duration) -> Option<Event> {
+        match self {
+            Sub::Sync(s) => s.get_message(timeout).unwrap(),
+            Sub::Async(s, rt) => rt.block_on(s.get_message(timeout)).unwrap(),
+        }
+    }
+}
+
+/// A channel in `slot`'s range of primary `i` (named `prefix{tag}` with a tag that hashes
+/// there).
+fn channel_on(cluster: &Cluster, primary: usize, prefix: &str, n: usize) -> Vec<String> {
+    let (first, last) = cluster.initial_slots(primary);
+    let mut out = Vec::new();
+    let mut seen_slots = Vec::new();
+    for i in 0.. {
+        let tag = format!("t{i}");
+        let s = slot(tag.as_bytes());
+        if s >= first && s <= last && !seen_slots.contains(&s) {
+            seen_slots.push(s);
+            out.push(format!("{prefix}{{{tag}}}"));
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// What a subscriber saw: the sequence numbers per channel, the events in order.
+#[derive(Default, Debug)]
+struct Seen {
+    by_channel: BTreeMap<String, Vec<u64>>,
+    disconnects: Vec<(SystemTime, String)>,
+    gaps: Vec<Gap>,
+    /// Messages per channel since the last gap (or the start).
+    since_gap: BTreeMap<String, usize>,
+}
+
+impl Seen {
+    fn take(&mut self, event: Event) {
+        match event {
+            Event::Message(m) => {
+                let key = match m.kind() {
+                    MessageKind::PMessage => {
+                        String::from_utf8_lossy(m.pattern().unwrap()).into_owned()
+                    }
+                    _ => String::from_utf8_lossy(m.channel()).into_owned(),
+                };
+                let n: u64 = m.payload_as().unwrap();
+                *self.since_gap.entry(key.clone()).or_default() += 1;
+                self.by_channel.entry(key).or_default().push(n);
+            }
+            Event::Disconnected(d) => self.disconnects.push((d.at, d.error.to_string())),
+            Event::Gap(g) => {
+                self.since_gap.clear();
+                self.gaps.push(g)
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads until `done` says so or `limit` passes.
+    fn read_until(&mut self, sub: &mut Sub, limit: Duration, done: impl Fn(&Seen) -> bool) {
+        let end = Instant::now() + limit;
+        while !done(self) && Instant::now() < end {
+            if let Some(e) = sub.get(Duration::from_millis(50)) {
+                self.take(e);
+            }
+        }
+    }
+
+    fn duplicates(&self) -> usize {
+        self.by_channel
+            .values()
+            .map(|v| {
+                let mut s = v.clone();
+                s.sort_unstable();
+                s.dedup();
+                v.len() - s.len()
+            })
+            .sum()
+    }
+}
+
+#[test]
+fn channels_patterns_and_shard_channels_in_several_slots_arrive() {
+    let cluster = fast_cluster();
+    let mut publisher = client(&cluster, "resp3").get_connection().unwrap();
+    // Shard channels on every primary, two slots each, subscribed in one call (split per slot).
+    let shard: Vec<String> = (0..3)
+        .flat_map(|p| channel_on(&cluster, p, &format!("s{p}"), 2))
+        .collect();
+    let channels: Vec<String> = vec!["news".into(), "sport".into()];
+    let patterns: Vec<String> = vec!["pa.*".into()];
+    const N: u64 = 200;
+    for protocol in ["resp2", "resp3"] {
+        for is_async in [false, true] {
+            let mut sub = Sub::open(&client(&cluster, protocol), is_async);
+            sub.subscribe(Family::Shard, &shard);
+            sub.subscribe(Family::Channel, &channels);
+            sub.subscribe(Family::Pattern, &patterns);
+            let started = Instant::now();
+            for i in 0..N {
+                for ch in &shard {
+                    let r: i64 = publisher
+                        .send_as(&Cmd::new("SPUBLISH").arg(ch).arg(i))
+                        .unwrap();
+                    assert_eq!(r, 1, "{ch}: one subscriber on its owner");
+                }
+                for ch in channels.iter().chain(["pa.x".to_string()].iter()) {
+                    let _: i64 = publisher
+                        .send_as(&Cmd::new("PUBLISH").arg(ch).arg(i))
+                        .unwrap();
+                }
+            }
+            let mut seen = Seen::default();
+            let total = (shard.len() + channels.len() + patterns.len()) * N as usize;
+            seen.read_until(&mut sub, Duration::from_secs(20), |s| {
+                s.by_channel.values().map(Vec::len).sum::<usize>() >= total
+            });
+            let label = format!("{protocol} async={is_async}");
+            for ch in shard.iter().chain(&channels).chain(&patterns) {
+                let got = seen.by_channel.get(ch).cloned().unwrap_or_default();
+                assert_eq!(
+                    got,
+                    (0..N).collect::<Vec<_>>(),
+                    "{label}: {ch} in order, complete"
+                );
+            }
+            assert_eq!(seen.duplicates(), 0, "{label}");
+            assert!(
+                seen.gaps.is_empty() && seen.disconnects.is_empty(),
+                "{label}: {seen:?}"
+            );
+            println!(
+                "{label}: {total} messages over {} shard channels, {} channels, {} pattern in {:?}",
+                shard.len(),
+                channels.len(),
+                patterns.len(),
+                started.elapsed()
+            );
+            // The user's own sunsubscribe is not a loss: no Disconnected, no resubscription.
+            sub.sunsubscribe(&shard[..1]);
+            let r: i64 = publisher
+                .send_as(&Cmd::new("SPUBLISH").arg(&shard[0]).arg(0))
+                .unwrap();
+            assert_eq!(r, 0, "{label}: unsubscribed");
+            let mut after = Seen::default();
+            after.read_until(&mut sub, Duration::from_millis(500), |_| false);
+            assert!(
+                after.disconnects.is_empty() && after.gaps.is_empty(),
+                "{label}: {after:?}"
+            );
+        }
+    }
+}
+
+/// A publisher on a thread of its own: SPUBLISH (and PUBLISH) of increasing numbers, each
+/// with the time it was sent and whether the server took it.
+struct Publisher {
+    stop: Arc<AtomicBool>,
+    sent: Arc<Mutex<Vec<(String, u64, SystemTime, bool)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    fn start(client: ClusterClient, shard: Vec<String>, channels: Vec<String>) -> Publisher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, sent2) = (Arc::clone(&stop), Arc::clone(&sent));
+        let thread = std::thread::spawn(move || {
+            let mut con = client.get_connection().unwrap();
+            let mut i = 0u64;
+            while !stop2.load(Ordering::Relaxed) {
+                for (verb, ch) in shard
+                    .iter()
+                    .map(|c| ("SPUBLISH", c))
+                    .chain(channels.iter().map(|c| ("PUBLISH", c)))
+                {
+                    let at = SystemTime::now();
+                    let ok = con
+                        .send_as::<_, i64>(&Cmd::new(verb).arg(ch).arg(i))
+                        .is_ok();
+                    sent2.lock().unwrap().push((ch.clone(), i, at, ok));
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Publisher {
+            stop,
+            sent,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> Vec<(String, u64, SystemTime, bool)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        std::mem::take(&mut *self.sent.lock().unwrap())
+    }
+}
+
+/// Counts, per subscriber, what went wrong around a fault: messages the server took after the
+/// last gap closed that never arrived, and messages that arrived twice.
+fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime, bool)]) {
+    assert!(
+        !seen.disconnects.is_empty(),
+        "{label}: the loss was reported: {seen:?}"
+    );
+    let last_gap = seen
+        .gaps
+        .last()
+        .unwrap_or_else(|| panic!("{label}: no gap: {seen:?}"));
+    assert!(
+        seen.gaps.iter().all(|g| g.resubscribed_at >= g.lost_at),
+        "{label}"
+    );
+    let received: HashMap<&str, Vec<u64>> = seen
+        .by_channel
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let mut lost_after_gap = 0;
+    let mut after = 0;
+    for (ch, n, at, ok) in sent {
+        if *ok && *at > last_gap.resubscribed_at {
+            after += 1;
+            if !received.get(ch.as_str()).is_some_and(|v| v.contains(n)) {
+                lost_after_gap += 1;
+            }
+        }
+    }
+    let duplicates = seen.duplicates();
+    let gap = last_gap
+        .resubscribed_at
+        .duration_since(last_gap.lost_at)
+        .unwrap_or_default();
+    println!(
+        "{label}: {} disconnect(s), {} gap(s), last gap {gap:?} ({}), {after} published after it, \
+         lost after gap {lost_after_gap}, duplicates {duplicates}",
+        seen.disconnects.len(),
+        seen.gaps.len(),
+        last_gap.cause
+    );
+    assert!(after > 0, "{label}: the publisher went on after the gap");
+    assert_eq!(lost_after_gap, 0, "{label}");
+    assert_eq!(duplicates, 0, "{label}");
+}
+
+/// Two subscribers (blocking RESP2 and async RESP3) on the shard channels of primary 0 and on
+/// a channel, a publisher running, `fault` applied; both must report it and lose nothing
+/// published after their gap. `fault` returns when the cluster has healed.
+fn through_a_fault(
+    cluster: &mut Cluster,
+    interval: Duration,
+    fault: impl FnOnce(&mut Cluster, &[String]),
+    check_error: impl Fn(&str) -> bool,
+) {
+    let shard = channel_on(cluster, 0, "f", 2);
+    let others = channel_on(cluster, 1, "o", 1);
+    let channels = vec!["bcast".to_string()];
+    // A short connect timeout: a frozen node accepts connections and never greets.
+    let quick = "&connect_timeout=1&response_timeout=1";
+    let mut subs = [
+        (
+            "sync resp2",
+            Sub::open(&client_with(cluster, "resp2", quick), false),
+        ),
+        (
+            "async resp3",
+            Sub::open(&client_with(cluster, "resp3", quick), true),
+        ),
+    ];
+    for (_, sub) in &mut subs {
+        sub.interval(interval);
+        sub.subscribe(Family::Shard, &shard);
+        sub.subscribe(Family::Shard, &others);
+        sub.subscribe(Family::Channel, &channels);
+    }
+    let all_shard: Vec<String> = shard.iter().chain(&others).cloned().collect();
+    let publisher = Publisher::start(
+        client_with(cluster, "resp3", quick),
+        all_shard,
+        channels.clone(),
+    );
+    let mut seen: Vec<Seen> = subs.iter().map(|_| Seen::default()).collect();
+    // Some traffic first.
+    for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
+        seen.read_until(sub, Duration::from_millis(300), |_| false);
+    }
+    fault(cluster, &shard);
+    // Read until every subscriber closed its gap and got messages after it on every shard
+    // channel of the faulty primary.
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all = true;
+        for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
+            if let Some(e) = sub.get(Duration::from_millis(20)) {
+                seen.take(e);
+            }
+            let healed = seen.gaps.len() >= 1
+                && seen.disconnects.len() == seen.gaps.len()
+                && shard
+                    .iter()
+                    .all(|c| seen.since_gap.get(c).is_some_and(|&n| n > 20));
+            all &= healed;
+        }
+        if all || Instant::now() > end {
+            break;
+        }
+    }
+    // Some traffic after, then stop and drain.
+    for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
+        seen.read_until(sub, Duration::from_millis(500), |_| false);
+    }
+    let sent = publisher.stop();
+    for ((label, sub), seen) in subs.iter_mut().zip(&mut seen) {
+        seen.read_until(sub, Duration::from_millis(500), |_| false);
+        assert!(
+            seen.disconnects.iter().any(|(_, e)| check_error(e)),
+            "{label}: the loss names its cause: {:?}",
+            seen.disconnects
+        );
+        check_after_fault(label, seen, &sent);
+    }
+}
+
+#[test]
+fn a_moved_slot_is_followed_to_its_new_owner() {
+    let mut cluster = fast_cluster();
+    through_a_fault(
+        &mut cluster,
+        Duration::from_secs(1),
+        |cluster, shard| {
+            let s = slot(shard[0].as_bytes());
+            cluster.migrate_slot(s, 0, 1).unwrap();
+        },
+        |e| e.contains("moved"),
+    );
+}
+
+#[test]
+fn a_killed_primary_is_followed_to_its_promoted_replica() {
+    let mut cluster = fast_cluster();
+    through_a_fault(
+        &mut cluster,
+        Duration::from_secs(1),
+        |cluster, shard| {
+            let s = slot(shard[0].as_bytes());
+            cluster.kill_node(0);
+            // Node 3 replicates primary 0.
+            assert_eq!(cluster.wait_for_new_primary(s, 0).unwrap(), 3);
+        },
+        |_| true,
+    );
+}
+
+#[test]
+fn a_frozen_primary_is_noticed_by_the_health_check() {
+    let mut cluster = fast_cluster();
+    through_a_fault(
+        &mut cluster,
+        Duration::from_millis(300),
+        |cluster, shard| {
+            let s = slot(shard[0].as_bytes());
+            cluster.pause_node(0).unwrap();
+            assert_eq!(cluster.wait_for_new_primary(s, 0).unwrap(), 3);
+        },
+        |e| e.contains("health check"),
+    );
+    cluster.resume_node(0).unwrap();
+}
