@@ -324,13 +324,18 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime,
         .collect();
     let mut lost_after_gap = 0;
     let mut after = 0;
+    let mut lost: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for (ch, n, at, ok) in sent {
         if *ok && *at > last_gap.resubscribed_at {
             after += 1;
             if !received.get(ch.as_str()).is_some_and(|v| v.contains(n)) {
                 lost_after_gap += 1;
+                lost.entry(ch).or_default().push(*n);
             }
         }
+    }
+    if !lost.is_empty() {
+        println!("{label}: lost {lost:?}");
     }
     let duplicates = seen.duplicates();
     let gap = last_gap

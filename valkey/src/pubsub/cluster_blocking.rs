@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// driver reads its sockets in turn, so this bounds the extra delay of a message).
 const TURN: Duration = Duration::from_millis(10);
 
+/// How many frames in a row one link may deliver before the next link gets its turn.
+const BURST: usize = 64;
+
 /// One open socket of a link.
 struct Socket {
     addr: NodeAddr,
@@ -39,7 +42,9 @@ pub struct ClusterPubSub {
     cluster: ClusterConnection,
     core: ClusterCore,
     sockets: BTreeMap<LinkId, Socket>,
+    /// Whose turn it is to be read, and how many frames it gave in a row.
     turn: usize,
+    burst: usize,
     /// How long a (un)subscribe call waits for its confirmations.
     wait: Duration,
 }
@@ -52,6 +57,7 @@ impl ClusterPubSub {
             core: ClusterCore::new(Some(DEFAULT_HEALTH_CHECK_INTERVAL)),
             sockets: BTreeMap::new(),
             turn: 0,
+            burst: 0,
             wait,
         }
     }
@@ -234,11 +240,20 @@ impl ClusterPubSub {
             std::thread::sleep(wait.max(Duration::from_millis(1)));
             return Ok(());
         }
-        self.turn = self.turn.wrapping_add(1);
+        // A link that delivers keeps its turn (up to a burst): a busy link is drained at the
+        // speed of the socket, and a quiet one costs at most one short wait per round.
+        if self.burst == 0 || self.burst >= BURST {
+            self.turn = self.turn.wrapping_add(1);
+            self.burst = 0;
+        }
         let id = ids[self.turn % ids.len()].clone();
         let wait = if ids.len() > 1 { wait.min(TURN) } else { wait };
         let socket = self.sockets.get_mut(&id).expect("listed above");
         let read = socket.con.read_raw_within(wait);
+        self.burst = match read {
+            Ok(RawRead::Frame(_)) | Ok(RawRead::Partial) => self.burst + 1,
+            _ => 0,
+        };
         let r = match read {
             Ok(RawRead::Frame(frame)) => match self.core.on_frame(&id, &frame, Instant::now()) {
                 Ok(()) => Ok(()),
