@@ -13,6 +13,9 @@ use valkey::routing::slot;
 use valkey::{ClusterClient, Cmd};
 use valkey_tests::{Cluster, ClusterOptions};
 
+/// When the running test applied its fault (for the figures).
+static FAULT_AT: Mutex<Option<SystemTime>> = Mutex::new(None);
+
 fn fast_cluster() -> Cluster {
     ClusterOptions::valkey()
         .node_timeout(Duration::from_millis(1000))
@@ -166,6 +169,16 @@ impl Seen {
         while !done(self) && Instant::now() < end {
             if let Some(e) = sub.get(Duration::from_millis(50)) {
                 self.take(e);
+            }
+        }
+    }
+
+    /// Takes whatever `sub` has now (each subscriber is read in turn: none falls behind).
+    fn drain(&mut self, sub: &mut Sub) {
+        for _ in 0..10_000 {
+            match sub.get(Duration::from_millis(1)) {
+                Some(e) => self.take(e),
+                None => return,
             }
         }
     }
@@ -342,8 +355,12 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime,
         .resubscribed_at
         .duration_since(last_gap.lost_at)
         .unwrap_or_default();
+    let noticed_after = seen.disconnects[0]
+        .0
+        .duration_since(FAULT_AT.lock().unwrap().unwrap_or(SystemTime::UNIX_EPOCH))
+        .unwrap_or_default();
     println!(
-        "{label}: {} disconnect(s), {} gap(s), last gap {gap:?} ({}), {after} published after it, \
+        "{label}: loss noticed {noticed_after:?} after the fault, {} disconnect(s), {} gap(s), last gap {gap:?} ({}), {after} published after it, \
          lost after gap {lost_after_gap}, duplicates {duplicates}",
         seen.disconnects.len(),
         seen.gaps.len(),
@@ -360,7 +377,7 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime,
 fn through_a_fault(
     cluster: &mut Cluster,
     interval: Duration,
-    fault: impl FnOnce(&mut Cluster, &[String]),
+    fault: impl FnOnce(&mut Cluster, &[String]) + Send,
     check_error: impl Fn(&str) -> bool,
 ) {
     let shard = channel_on(cluster, 0, "f", 2);
@@ -392,33 +409,42 @@ fn through_a_fault(
     );
     let mut seen: Vec<Seen> = subs.iter().map(|_| Seen::default()).collect();
     // Some traffic first.
-    for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
-        seen.read_until(sub, Duration::from_millis(300), |_| false);
-    }
-    fault(cluster, &shard);
-    // Read until every subscriber closed its gap and got messages after it on every shard
-    // channel of the faulty primary.
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut all = true;
+    let end = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < end {
         for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
-            if let Some(e) = sub.get(Duration::from_millis(20)) {
-                seen.take(e);
-            }
-            let healed = seen.gaps.len() >= 1
-                && seen.disconnects.len() == seen.gaps.len()
-                && shard
-                    .iter()
-                    .all(|c| seen.since_gap.get(c).is_some_and(|&n| n > 20));
-            all &= healed;
-        }
-        if all || Instant::now() > end {
-            break;
+            seen.drain(sub);
         }
     }
+    // The fault runs on a thread of its own while the subscribers are read, so that each
+    // notices it as it happens; reading goes on until the cluster healed and every subscriber
+    // closed its gap and got messages after it on every shard channel of the faulty primary.
+    std::thread::scope(|scope| {
+        *FAULT_AT.lock().unwrap() = Some(SystemTime::now());
+        let faulty = scope.spawn(|| fault(cluster, &shard));
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut all = faulty.is_finished();
+            for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
+                seen.drain(sub);
+                let healed = !seen.gaps.is_empty()
+                    && seen.disconnects.len() == seen.gaps.len()
+                    && shard
+                        .iter()
+                        .all(|c| seen.since_gap.get(c).is_some_and(|&n| n > 20));
+                all &= healed;
+            }
+            if all || Instant::now() > end {
+                break;
+            }
+        }
+        faulty.join().unwrap();
+    });
     // Some traffic after, then stop and drain.
-    for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
-        seen.read_until(sub, Duration::from_millis(500), |_| false);
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
+            seen.drain(sub);
+        }
     }
     let sent = publisher.stop();
     for ((label, sub), seen) in subs.iter_mut().zip(&mut seen) {

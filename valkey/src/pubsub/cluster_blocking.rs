@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 /// driver reads its sockets in turn, so this bounds the extra delay of a message).
 const TURN: Duration = Duration::from_millis(10);
 
+/// The wait on a quiet link while messages are flowing on others (within [`BUSY`] of the last
+/// frame): short, so that a quiet link costs the busy ones almost nothing.
+const BUSY_TURN: Duration = Duration::from_millis(1);
+const BUSY: Duration = Duration::from_millis(50);
+
 /// How many frames in a row one link may deliver before the next link gets its turn.
 const BURST: usize = 64;
 
@@ -45,6 +50,7 @@ pub struct ClusterPubSub {
     /// Whose turn it is to be read, and how many frames it gave in a row.
     turn: usize,
     burst: usize,
+    last_frame: Instant,
     /// How long a (un)subscribe call waits for its confirmations.
     wait: Duration,
 }
@@ -58,6 +64,7 @@ impl ClusterPubSub {
             sockets: BTreeMap::new(),
             turn: 0,
             burst: 0,
+            last_frame: Instant::now(),
             wait,
         }
     }
@@ -247,11 +254,18 @@ impl ClusterPubSub {
             self.burst = 0;
         }
         let id = ids[self.turn % ids.len()].clone();
-        let wait = if ids.len() > 1 { wait.min(TURN) } else { wait };
+        let wait = match ids.len() {
+            1 => wait,
+            _ if now.duration_since(self.last_frame) < BUSY => wait.min(BUSY_TURN),
+            _ => wait.min(TURN),
+        };
         let socket = self.sockets.get_mut(&id).expect("listed above");
         let read = socket.con.read_raw_within(wait);
         self.burst = match read {
-            Ok(RawRead::Frame(_)) | Ok(RawRead::Partial) => self.burst + 1,
+            Ok(RawRead::Frame(_)) | Ok(RawRead::Partial) => {
+                self.last_frame = Instant::now();
+                self.burst + 1
+            }
             _ => 0,
         };
         let r = match read {
