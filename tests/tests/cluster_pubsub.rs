@@ -13,9 +13,6 @@ use valkey::routing::slot;
 use valkey::{ClusterClient, Cmd};
 use valkey_tests::{Cluster, ClusterOptions};
 
-/// When the running test applied its fault (for the figures).
-static FAULT_AT: Mutex<Option<SystemTime>> = Mutex::new(None);
-
 fn fast_cluster() -> Cluster {
     ClusterOptions::valkey()
         .node_timeout(Duration::from_millis(1000))
@@ -317,7 +314,12 @@ impl Publisher {
 
 /// Counts, per subscriber, what went wrong around a fault: messages the server took after the
 /// last gap closed that never arrived, and messages that arrived twice.
-fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime, bool)]) {
+fn check_after_fault(
+    label: &str,
+    seen: &Seen,
+    sent: &[(String, u64, SystemTime, bool)],
+    fault_at: SystemTime,
+) {
     assert!(
         !seen.disconnects.is_empty(),
         "{label}: the loss was reported: {seen:?}"
@@ -357,7 +359,7 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime,
         .unwrap_or_default();
     let noticed_after = seen.disconnects[0]
         .0
-        .duration_since(FAULT_AT.lock().unwrap().unwrap_or(SystemTime::UNIX_EPOCH))
+        .duration_since(fault_at)
         .unwrap_or_default();
     println!(
         "{label}: loss noticed {noticed_after:?} after the fault, {} disconnect(s), {} gap(s), last gap {gap:?} ({}), {after} published after it, \
@@ -377,7 +379,7 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[(String, u64, SystemTime,
 fn through_a_fault(
     cluster: &mut Cluster,
     interval: Duration,
-    fault: impl FnOnce(&mut Cluster, &[String]) + Send,
+    fault: impl FnOnce(&mut Cluster, &[String]),
     check_error: impl Fn(&str) -> bool,
 ) {
     let shard = channel_on(cluster, 0, "f", 2);
@@ -407,54 +409,69 @@ fn through_a_fault(
         all_shard,
         channels.clone(),
     );
-    let mut seen: Vec<Seen> = subs.iter().map(|_| Seen::default()).collect();
-    // Some traffic first.
-    let end = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < end {
-        for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
-            seen.drain(sub);
+    // Each subscriber is read by a thread of its own (a reconnect attempt of one must not
+    // hold the other's reads). A reader goes on until the fault is over and its subscriber
+    // closed its gap and got messages after it on every shard channel of the faulty primary;
+    // then, after 500 ms more, it says so, and it stops 500 ms after the publisher did.
+    let fault_done = AtomicBool::new(false);
+    let publisher_done = AtomicBool::new(false);
+    let healed = std::sync::atomic::AtomicUsize::new(0);
+    let (sent, seen, fault_at) = std::thread::scope(|scope| {
+        let readers: Vec<_> = subs
+            .iter_mut()
+            .map(|(_, sub)| {
+                let (fault_done, publisher_done, healed, shard) =
+                    (&fault_done, &publisher_done, &healed, &shard);
+                scope.spawn(move || {
+                    let mut seen = Seen::default();
+                    let give_up = Instant::now() + Duration::from_secs(40);
+                    let mut healed_at = None;
+                    while Instant::now() < give_up {
+                        seen.drain(sub);
+                        let back = fault_done.load(Ordering::SeqCst)
+                            && !seen.gaps.is_empty()
+                            && seen.disconnects.len() == seen.gaps.len()
+                            && shard
+                                .iter()
+                                .all(|c| seen.since_gap.get(c).is_some_and(|&n| n > 20));
+                        match healed_at {
+                            None if back => healed_at = Some(Instant::now()),
+                            Some(t) if t.elapsed() > Duration::from_millis(500) => {
+                                healed.fetch_add(1, Ordering::SeqCst);
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    while !publisher_done.load(Ordering::SeqCst) && Instant::now() < give_up {
+                        seen.drain(sub);
+                    }
+                    seen.read_until(sub, Duration::from_millis(500), |_| false);
+                    seen
+                })
+            })
+            .collect();
+        // Some traffic first, then the fault, while the readers read.
+        std::thread::sleep(Duration::from_millis(300));
+        let fault_at = SystemTime::now();
+        fault(cluster, &shard);
+        fault_done.store(true, Ordering::SeqCst);
+        let give_up = Instant::now() + Duration::from_secs(40);
+        while healed.load(Ordering::SeqCst) < readers.len() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
         }
-    }
-    // The fault runs on a thread of its own while the subscribers are read, so that each
-    // notices it as it happens; reading goes on until the cluster healed and every subscriber
-    // closed its gap and got messages after it on every shard channel of the faulty primary.
-    std::thread::scope(|scope| {
-        *FAULT_AT.lock().unwrap() = Some(SystemTime::now());
-        let faulty = scope.spawn(|| fault(cluster, &shard));
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut all = faulty.is_finished();
-            for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
-                seen.drain(sub);
-                let healed = !seen.gaps.is_empty()
-                    && seen.disconnects.len() == seen.gaps.len()
-                    && shard
-                        .iter()
-                        .all(|c| seen.since_gap.get(c).is_some_and(|&n| n > 20));
-                all &= healed;
-            }
-            if all || Instant::now() > end {
-                break;
-            }
-        }
-        faulty.join().unwrap();
+        let sent = publisher.stop();
+        publisher_done.store(true, Ordering::SeqCst);
+        let seen: Vec<Seen> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        (sent, seen, fault_at)
     });
-    // Some traffic after, then stop and drain.
-    let end = Instant::now() + Duration::from_millis(500);
-    while Instant::now() < end {
-        for ((_, sub), seen) in subs.iter_mut().zip(&mut seen) {
-            seen.drain(sub);
-        }
-    }
-    let sent = publisher.stop();
-    for ((label, sub), seen) in subs.iter_mut().zip(&mut seen) {
-        seen.read_until(sub, Duration::from_millis(500), |_| false);
+    for ((label, _), seen) in subs.iter().zip(&seen) {
         assert!(
             seen.disconnects.iter().any(|(_, e)| check_error(e)),
             "{label}: the loss names its cause: {:?}",
             seen.disconnects
         );
-        check_after_fault(label, seen, &sent);
+        check_after_fault(label, seen, &sent, fault_at);
     }
 }
 
