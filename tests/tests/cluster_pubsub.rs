@@ -266,11 +266,20 @@ fn channels_patterns_and_shard_channels_in_several_slots_arrive() {
     }
 }
 
+/// One message the publisher sent: to which channel, its number, when it was sent, and
+/// whether the server took it.
+struct Sent {
+    channel: String,
+    n: u64,
+    at: SystemTime,
+    ok: bool,
+}
+
 /// A publisher on a thread of its own: SPUBLISH (and PUBLISH) of increasing numbers, each
 /// with the time it was sent and whether the server took it.
 struct Publisher {
     stop: Arc<AtomicBool>,
-    sent: Arc<Mutex<Vec<(String, u64, SystemTime, bool)>>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -292,7 +301,12 @@ impl Publisher {
                     let ok = con
                         .send_as::<_, i64>(&Cmd::new(verb).arg(ch).arg(i))
                         .is_ok();
-                    sent2.lock().unwrap().push((ch.clone(), i, at, ok));
+                    sent2.lock().unwrap().push(Sent {
+                        channel: ch.clone(),
+                        n: i,
+                        at,
+                        ok,
+                    });
                 }
                 i += 1;
                 std::thread::sleep(Duration::from_millis(5));
@@ -305,7 +319,7 @@ impl Publisher {
         }
     }
 
-    fn stop(mut self) -> Vec<(String, u64, SystemTime, bool)> {
+    fn stop(mut self) -> Vec<Sent> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap();
         std::mem::take(&mut *self.sent.lock().unwrap())
@@ -314,12 +328,7 @@ impl Publisher {
 
 /// Counts, per subscriber, what went wrong around a fault: messages the server took after the
 /// last gap closed that never arrived, and messages that arrived twice.
-fn check_after_fault(
-    label: &str,
-    seen: &Seen,
-    sent: &[(String, u64, SystemTime, bool)],
-    fault_at: SystemTime,
-) {
+fn check_after_fault(label: &str, seen: &Seen, sent: &[Sent], fault_at: SystemTime) {
     assert!(
         !seen.disconnects.is_empty(),
         "{label}: the loss was reported: {seen:?}"
@@ -340,12 +349,15 @@ fn check_after_fault(
     let mut lost_after_gap = 0;
     let mut after = 0;
     let mut lost: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for (ch, n, at, ok) in sent {
-        if *ok && *at > last_gap.resubscribed_at {
+    for m in sent {
+        if m.ok && m.at > last_gap.resubscribed_at {
             after += 1;
-            if !received.get(ch.as_str()).is_some_and(|v| v.contains(n)) {
+            if !received
+                .get(m.channel.as_str())
+                .is_some_and(|v| v.contains(&m.n))
+            {
                 lost_after_gap += 1;
-                lost.entry(ch).or_default().push(*n);
+                lost.entry(m.channel.as_str()).or_default().push(m.n);
             }
         }
     }

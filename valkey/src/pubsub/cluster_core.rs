@@ -421,9 +421,10 @@ impl ClusterCore {
     }
 
     /// A server error on a connection: a `MOVED`/`ASK` (the slot is not there), `CLUSTERDOWN`,
-    /// `TRYAGAIN` or `LOADING` answer to a resubscription makes the unconfirmed shard channels
-    /// homeless until the next topology (asked first of the node a `MOVED` named); any other
-    /// error is the caller's.
+    /// `TRYAGAIN` or `LOADING` answer to a (re)subscription makes the unconfirmed shard channels
+    /// homeless until the next topology (asked first of the node a `MOVED` named); one that
+    /// concerns none of them answered an unsubscribe and is dropped. Any other error is the
+    /// caller's.
     fn on_refused(&mut self, id: &LinkId, e: Error, now: Instant) -> Result<()> {
         let Some(link) = self.links.get_mut(id) else {
             return Err(e);
@@ -445,7 +446,9 @@ impl ClusterCore {
             .cloned()
             .collect();
         if unconfirmed.is_empty() {
-            return Err(e);
+            // About one of our own SUNSUBSCRIBEs of a channel whose slot left the node (the
+            // server had ended it already): nothing to do, and nothing for the user.
+            return Ok(());
         }
         link.core
             .release(Family::Shard, &unconfirmed, &mut link.out)?;
