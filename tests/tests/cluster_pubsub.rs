@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use valkey::pubsub::{AsyncClusterPubSub, ClusterPubSub, Event, Family, Gap, MessageKind};
 use valkey::routing::slot;
 use valkey::{ClusterClient, Cmd};
-use valkey_tests::{Cluster, ClusterOptions};
+use valkey_tests::{Cluster, ClusterOptions, Reply};
 
 fn fast_cluster() -> Cluster {
     ClusterOptions::valkey()
@@ -269,7 +269,8 @@ fn channels_patterns_and_shard_channels_in_several_slots_arrive() {
 /// One message the publisher sent: to which channel, its number, when it was sent, and
 /// whether the server took it.
 struct Sent {
-    channel: String,
+    /// The subscription it is received under (the channel, or the pattern that matches it).
+    key: String,
     n: u64,
     at: SystemTime,
     ok: bool,
@@ -284,7 +285,8 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn start(client: ClusterClient, shard: Vec<String>, channels: Vec<String>) -> Publisher {
+    /// Publishes to each target in turn: (command, channel, subscription received under).
+    fn start(client: ClusterClient, targets: Vec<(&'static str, String, String)>) -> Publisher {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(Mutex::new(Vec::new()));
         let (stop2, sent2) = (Arc::clone(&stop), Arc::clone(&sent));
@@ -292,17 +294,13 @@ impl Publisher {
             let mut con = client.get_connection().unwrap();
             let mut i = 0u64;
             while !stop2.load(Ordering::Relaxed) {
-                for (verb, ch) in shard
-                    .iter()
-                    .map(|c| ("SPUBLISH", c))
-                    .chain(channels.iter().map(|c| ("PUBLISH", c)))
-                {
+                for (verb, ch, key) in &targets {
                     let at = SystemTime::now();
                     let ok = con
-                        .send_as::<_, i64>(&Cmd::new(verb).arg(ch).arg(i))
+                        .send_as::<_, i64>(&Cmd::new(*verb).arg(ch).arg(i))
                         .is_ok();
                     sent2.lock().unwrap().push(Sent {
-                        channel: ch.clone(),
+                        key: key.clone(),
                         n: i,
                         at,
                         ok,
@@ -353,11 +351,11 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[Sent], fault_at: SystemTi
         if m.ok && m.at > last_gap.resubscribed_at {
             after += 1;
             if !received
-                .get(m.channel.as_str())
+                .get(m.key.as_str())
                 .is_some_and(|v| v.contains(&m.n))
             {
                 lost_after_gap += 1;
-                lost.entry(m.channel.as_str()).or_default().push(m.n);
+                lost.entry(m.key.as_str()).or_default().push(m.n);
             }
         }
     }
@@ -365,6 +363,18 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[Sent], fault_at: SystemTi
         println!("{label}: lost {lost:?}");
     }
     let duplicates = seen.duplicates();
+    if duplicates > 0 {
+        for (k, v) in &seen.by_channel {
+            let mut c: BTreeMap<u64, usize> = BTreeMap::new();
+            for n in v {
+                *c.entry(*n).or_default() += 1;
+            }
+            let twice: Vec<u64> = c.iter().filter(|(_, &k)| k > 1).map(|(n, _)| *n).collect();
+            if !twice.is_empty() {
+                println!("{label}: {k} twice: {twice:?}");
+            }
+        }
+    }
     let gap = last_gap
         .resubscribed_at
         .duration_since(last_gap.lost_at)
@@ -414,16 +424,21 @@ fn through_a_fault(
         sub.subscribe(Family::Shard, &shard);
         sub.subscribe(Family::Shard, &others);
         sub.subscribe(Family::Channel, &channels);
+        sub.subscribe(Family::Pattern, &["pat.*".to_string()]);
     }
-    let all_shard: Vec<String> = shard.iter().chain(&others).cloned().collect();
-    let publisher = Publisher::start(
-        client_with(cluster, "resp3", quick),
-        all_shard,
-        channels.clone(),
-    );
+    let mut targets: Vec<(&'static str, String, String)> = shard
+        .iter()
+        .chain(&others)
+        .map(|c| ("SPUBLISH", c.clone(), c.clone()))
+        .collect();
+    targets.push(("PUBLISH", "bcast".into(), "bcast".into()));
+    targets.push(("PUBLISH", "pat.x".into(), "pat.*".into()));
+    // Every subscription must flow again after the gap.
+    let watched: Vec<String> = targets.iter().map(|t| t.2.clone()).collect();
+    let publisher = Publisher::start(client_with(cluster, "resp3", quick), targets);
     // Each subscriber is read by a thread of its own (a reconnect attempt of one must not
     // hold the other's reads). A reader goes on until the fault is over and its subscriber
-    // closed its gap and got messages after it on every shard channel of the faulty primary;
+    // closed its gap and got messages after it on every subscription;
     // then, after 500 ms more, it says so, and it stops 500 ms after the publisher did.
     let fault_done = AtomicBool::new(false);
     let publisher_done = AtomicBool::new(false);
@@ -432,8 +447,8 @@ fn through_a_fault(
         let readers: Vec<_> = subs
             .iter_mut()
             .map(|(_, sub)| {
-                let (fault_done, publisher_done, healed, shard) =
-                    (&fault_done, &publisher_done, &healed, &shard);
+                let (fault_done, publisher_done, healed, watched) =
+                    (&fault_done, &publisher_done, &healed, &watched);
                 scope.spawn(move || {
                     let mut seen = Seen::default();
                     let give_up = Instant::now() + Duration::from_secs(40);
@@ -443,7 +458,7 @@ fn through_a_fault(
                         let back = fault_done.load(Ordering::SeqCst)
                             && !seen.gaps.is_empty()
                             && seen.disconnects.len() == seen.gaps.len()
-                            && shard
+                            && watched
                                 .iter()
                                 .all(|c| seen.since_gap.get(c).is_some_and(|&n| n > 20));
                         match healed_at {
@@ -531,4 +546,39 @@ fn a_frozen_primary_is_noticed_by_the_health_check() {
         |e| e.contains("health check"),
     );
     cluster.resume_node(0).unwrap();
+}
+
+/// Every node's clients with pattern subscriptions (the subscribers' broadcast connections).
+fn kill_broadcast_connections(cluster: &Cluster) -> usize {
+    let mut killed = 0;
+    for node in cluster.nodes() {
+        let Reply::Bulk(list) = node.command(&["CLIENT", "LIST"]).unwrap() else {
+            panic!("CLIENT LIST")
+        };
+        for line in String::from_utf8(list).unwrap().lines() {
+            let field = |name: &str| {
+                line.split(' ')
+                    .find_map(|f| f.strip_prefix(name))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if field("psub=") != "0" && !field("psub=").is_empty() {
+                node.command(&["CLIENT", "KILL", "ID", &field("id=")])
+                    .unwrap();
+                killed += 1;
+            }
+        }
+    }
+    killed
+}
+
+#[test]
+fn a_reset_broadcast_connection_is_resubscribed() {
+    let mut cluster = fast_cluster();
+    through_a_fault(
+        &mut cluster,
+        Duration::from_secs(1),
+        |cluster, _| assert_eq!(kill_broadcast_connections(cluster), 2),
+        |e| e.contains("closed"),
+    );
 }

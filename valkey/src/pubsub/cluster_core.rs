@@ -304,7 +304,7 @@ impl ClusterCore {
     }
 
     /// Opening a connection failed: it waits longer before the next attempt, and the topology
-    /// is read again (the node may have failed over); the broadcast link tries another node.
+    /// is read again (the node may have failed over); the broadcast link moves to another node.
     pub(crate) fn on_connect_failed(&mut self, id: &LinkId, now: Instant) {
         if let Some(link) = self.links.get_mut(id) {
             link.core.on_connect_failed(now);
@@ -331,11 +331,10 @@ impl ClusterCore {
             .iter()
             .flat_map(|&f| link.core.wanted(f).iter().map(move |c| (f, c.clone())))
             .collect();
-        let addr = if *id == LinkId::Broadcast {
-            link.addr.take()
-        } else {
-            link.addr.clone()
-        };
+        // The broadcast link tries its node again first: another node may get a PUBLISH from
+        // the cluster bus later than this one did, and would deliver it a second time. Only if
+        // the node cannot be reached does the link move (`on_connect_failed`).
+        let addr = link.addr.clone();
         self.open_loss(affected, error);
         self.mark_stale(addr, now);
         self.prune();
