@@ -83,7 +83,10 @@
 //!   took: the gap comes once every subscription it cost is confirmed again, and the messages
 //!   of those subscriptions that arrived meanwhile follow it; the other connections' messages
 //!   keep flowing. A shard message from a node that no longer holds the channel is dropped, so
-//!   nothing arrives twice while a channel moves.
+//!   nothing arrives twice while a channel moves. A lost broadcast connection reconnects to its
+//!   own node first (another node may get a `PUBLISH` from the cluster bus later and deliver
+//!   it again) and moves only when that node cannot be reached; after such a move, a message
+//!   around the gap may still arrive twice.
 //!
 //! The blocking subscriber reads its connections in turn (a link that delivers keeps its turn
 //! for up to 64 frames; a quiet one costs 1 ms while others deliver, 10 ms when all are
