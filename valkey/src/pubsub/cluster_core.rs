@@ -727,8 +727,8 @@ mod tests {
         LinkId::Shard(NodeAddr::new("127.0.0.1", port))
     }
 
-    fn connect_all(c: &mut ClusterCore, _: Instant) {
-        // A new link's first attempt is due from its creation on.
+    /// Opens every link that is due (a new link's first attempt is due from its creation on).
+    fn connect_all(c: &mut ClusterCore) {
         let now = Instant::now();
         for (id, _) in c.connect_due(now) {
             c.on_connected(&id, now).unwrap();
@@ -773,7 +773,7 @@ mod tests {
             .unwrap();
         let ids: Vec<LinkId> = c.links().keys().cloned().collect();
         assert_eq!(ids, vec![LinkId::Broadcast, shard(1), shard(3)]);
-        connect_all(&mut c, now);
+        connect_all(&mut c);
         confirm_all(&mut c, now);
         // Connected: one command per slot.
         c.request(&view, Family::Shard, true, &[b("{a}1"), b("{a}2")])
@@ -802,7 +802,7 @@ mod tests {
         };
         c.request(&view, Family::Shard, true, &[b("a"), b("b")])
             .unwrap();
-        connect_all(&mut c, now);
+        connect_all(&mut c);
         confirm_all(&mut c, now);
         // The user's own sunsubscribe of "b" is not a loss.
         c.request(&view, Family::Shard, false, &[b("b")]).unwrap();
@@ -827,7 +827,7 @@ mod tests {
             now,
         )
         .unwrap();
-        connect_all(&mut c, now);
+        connect_all(&mut c);
         c.on_frame(&shard(2), &push(&["smessage", "a", "early?"]), now)
             .unwrap();
         assert!(c.next_event().is_none(), "held until confirmed");
@@ -851,7 +851,7 @@ mod tests {
         };
         c.request(&view, Family::Shard, true, &[b("a")]).unwrap();
         c.request(&view, Family::Pattern, true, &[b("p*")]).unwrap();
-        connect_all(&mut c, now);
+        connect_all(&mut c);
         confirm_all(&mut c, now);
         c.on_link_lost(&shard(3), Error::new(ErrorKind::Io, "gone"), now);
         assert!(matches!(c.next_event(), Some(Event::Disconnected(_))));
@@ -875,7 +875,7 @@ mod tests {
             !c.links().contains_key(&shard(3)),
             "the dead link is dropped"
         );
-        connect_all(&mut c, now);
+        connect_all(&mut c);
         confirm_all(&mut c, now);
         assert!(matches!(c.next_event(), Some(Event::Gap(g)) if g.cause.contains("gone")));
         assert!(c.next_event().is_none());
@@ -891,7 +891,7 @@ mod tests {
             tls: false,
         };
         c.request(&view, Family::Shard, true, &[b("a")]).unwrap();
-        connect_all(&mut c, now);
+        connect_all(&mut c);
         c.link_mut(&shard(3)).unwrap().out.clear();
         let moved = Bytes::from_static(b"-MOVED 15495 127.0.0.1:2\r\n");
         c.on_frame(&shard(3), &moved, now).unwrap();
@@ -900,5 +900,35 @@ mod tests {
         assert_eq!(c.wanted(Family::Shard), vec![b("a")], "still wanted");
         let other = Bytes::from_static(b"-NOPERM no\r\n");
         assert!(c.on_frame(&shard(3), &other, now).is_err());
+    }
+
+    #[test]
+    fn a_lost_broadcast_link_tries_its_node_before_moving() {
+        let m = map(None);
+        let view = View {
+            map: &m,
+            tls: false,
+        };
+        let mut c = ClusterCore::new(None);
+        c.request(&view, Family::Channel, true, &[b("news")])
+            .unwrap();
+        let first = c.links()[&LinkId::Broadcast].addr.clone();
+        assert!(first.is_some());
+        connect_all(&mut c);
+        confirm_all(&mut c, Instant::now());
+        c.on_link_lost(
+            &LinkId::Broadcast,
+            Error::new(ErrorKind::Io, "reset"),
+            Instant::now(),
+        );
+        assert_eq!(
+            c.links()[&LinkId::Broadcast].addr,
+            first,
+            "its own node first"
+        );
+        c.on_connect_failed(&LinkId::Broadcast, Instant::now());
+        c.on_topology(&view, Instant::now()).unwrap();
+        let next = c.links()[&LinkId::Broadcast].addr.clone();
+        assert!(next.is_some() && next != first, "then another: {next:?}");
     }
 }
