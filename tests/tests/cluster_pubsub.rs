@@ -1,8 +1,9 @@
 //! The cluster subscriber on a real 6-node cluster, blocking and async, RESP2 and RESP3:
 //! channels, patterns and shard channels in several slots; a shard channel's slot moved to
-//! another primary, a primary killed (-9) and a primary frozen (SIGSTOP) while a publisher
-//! runs. Each fault must show as `Disconnected` then `Gap`, after which nothing published is
-//! lost and nothing arrives twice.
+//! another primary, a primary killed (-9), a primary frozen (SIGSTOP) and the broadcast
+//! connections reset (CLIENT KILL) while a publisher runs. Each fault must show as one
+//! `Disconnected` then one `Gap`, after which nothing published is lost and nothing arrives
+//! twice (counted, expected zero).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -395,9 +396,9 @@ fn check_after_fault(label: &str, seen: &Seen, sent: &[Sent], fault_at: SystemTi
     assert_eq!(duplicates, 0, "{label}");
 }
 
-/// Two subscribers (blocking RESP2 and async RESP3) on the shard channels of primary 0 and on
-/// a channel, a publisher running, `fault` applied; both must report it and lose nothing
-/// published after their gap. `fault` returns when the cluster has healed.
+/// Two subscribers (blocking RESP2 and async RESP3) on the shard channels of primaries 0 and 1,
+/// a channel and a pattern, a publisher running, `fault` applied; both must report it and lose
+/// nothing published after their gap. `fault` returns when the cluster has healed.
 fn through_a_fault(
     cluster: &mut Cluster,
     interval: Duration,
@@ -556,7 +557,8 @@ fn a_frozen_primary_is_noticed_by_the_health_check() {
     cluster.resume_node(0).unwrap();
 }
 
-/// Every node's clients with pattern subscriptions (the subscribers' broadcast connections).
+/// Kills, on every node, the clients with pattern subscriptions (the subscribers' broadcast
+/// connections); returns how many.
 fn kill_broadcast_connections(cluster: &Cluster) -> usize {
     let mut killed = 0;
     for node in cluster.nodes() {
