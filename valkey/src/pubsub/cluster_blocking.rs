@@ -5,7 +5,9 @@
 use super::cluster_core::{ClusterCore, LinkId, View};
 use super::core::Health;
 use super::message::{Confirmation, Family};
-use super::{attempt_limit, is_fatal, names, Event, DEFAULT_HEALTH_CHECK_INTERVAL};
+use super::{
+    attempt_limit, is_fatal, names, Event, Handlers, PubSubThread, DEFAULT_HEALTH_CHECK_INTERVAL,
+};
 use crate::cluster::NodeAddr;
 use crate::config::ConnectionInfo;
 use crate::error::{Error, Result};
@@ -193,6 +195,15 @@ impl ClusterPubSub {
                 Err(e) => return Some(Err(e)),
             }
         })
+    }
+
+    /// Subscribes to every channel, pattern and shard channel `handlers` has, then runs them on
+    /// a thread of its own until [`PubSubThread::stop`] (as [`super::PubSub::run_in_thread`]).
+    pub fn run_in_thread(mut self, handlers: Handlers) -> Result<PubSubThread> {
+        for (family, channels) in handlers.subscriptions() {
+            self.change(family, true, channels)?;
+        }
+        PubSubThread::spawn(move |wait| self.get_message(wait), handlers)
     }
 
     /// One step: read the topology if due, open the links that are due, write what is

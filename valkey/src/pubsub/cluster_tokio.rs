@@ -5,7 +5,10 @@
 use super::cluster_core::{ClusterCore, LinkId, View};
 use super::core::Health;
 use super::message::{Confirmation, Family};
-use super::{attempt_limit, is_fatal, names, Event, DEFAULT_HEALTH_CHECK_INTERVAL};
+use super::tokio::NextEvent;
+use super::{
+    attempt_limit, is_fatal, names, AsyncPubSubTask, Event, Handlers, DEFAULT_HEALTH_CHECK_INTERVAL,
+};
 use crate::aio::stream::{establish, BoxRead, BoxWrite};
 use crate::aio::ClusterConnection;
 use crate::cluster::NodeAddr;
@@ -182,6 +185,15 @@ impl AsyncClusterPubSub {
             self.pump(deadline).await?;
             tried = true;
         }
+    }
+
+    /// Subscribes to everything `handlers` has, then runs them on a spawned task until
+    /// [`AsyncPubSubTask::stop`] (as [`super::AsyncPubSub::run`]).
+    pub async fn run(mut self, handlers: Handlers) -> Result<AsyncPubSubTask> {
+        for (family, channels) in handlers.subscriptions() {
+            self.change(family, true, channels).await?;
+        }
+        Ok(AsyncPubSubTask::spawn(self, handlers))
     }
 
     /// One step: read the topology if due, open the links that are due, write what is queued
@@ -419,6 +431,12 @@ impl AsyncClusterPubSub {
             let e = e.at_server(&socket.info.addr);
             self.core.on_link_lost(id, e, std::time::Instant::now());
         }
+    }
+}
+
+impl NextEvent for AsyncClusterPubSub {
+    fn next_event(&mut self) -> impl Future<Output = Result<Event>> + Send {
+        self.next()
     }
 }
 

@@ -67,7 +67,8 @@
 //! the same [`Event`]s as the standalone subscribers:
 //!
 //! - channels and patterns ride one connection to any node: the cluster delivers every
-//!   `PUBLISH` on every node;
+//!   `PUBLISH` on every node (over its bus, so `PUBLISH`es sent to different nodes may arrive
+//!   in another order than sent; a shard channel, published on one primary, keeps its order);
 //! - each shard channel rides a connection to the primary of its slot (`routing::slot` of the
 //!   channel name), one connection per primary; an `ssubscribe` of channels in several slots
 //!   is split into one `SSUBSCRIBE` per slot (a node refuses cross-slot ones);
@@ -87,6 +88,9 @@
 //!   own node first (another node may get a `PUBLISH` from the cluster bus later and deliver
 //!   it again) and moves only when that node cannot be reached; after such a move, a message
 //!   around the gap may still arrive twice.
+//!
+//! Handlers work as for the standalone subscribers: `ClusterPubSub::run_in_thread` and
+//! `AsyncClusterPubSub::run` return the same [`PubSubThread`] / `AsyncPubSubTask`.
 //!
 //! The blocking subscriber reads its connections in turn (a link that delivers keeps its turn
 //! for up to 64 frames; a quiet one costs 1 ms while others deliver, 10 ms when all are
