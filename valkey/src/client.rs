@@ -150,4 +150,18 @@ impl ClusterClient {
     pub async fn get_async_connection(&self) -> Result<crate::aio::ClusterConnection> {
         crate::aio::ClusterConnection::connect(self.seeds.clone(), self.settings.clone()).await
     }
+
+    /// Connects to the cluster and returns a blocking subscriber that follows slot moves and
+    /// failovers (see [`crate::pubsub::ClusterPubSub`] and the [`crate::pubsub`] docs).
+    pub fn get_pubsub(&self) -> Result<crate::pubsub::ClusterPubSub> {
+        Ok(crate::pubsub::ClusterPubSub::open(self.get_connection()?))
+    }
+
+    /// Connects to the cluster and returns an async subscriber that follows slot moves and
+    /// failovers (see [`crate::pubsub::AsyncClusterPubSub`]).
+    #[cfg(feature = "tokio")]
+    pub async fn get_async_pubsub(&self) -> Result<crate::pubsub::AsyncClusterPubSub> {
+        let cluster = self.get_async_connection().await?;
+        Ok(crate::pubsub::AsyncClusterPubSub::open(cluster))
+    }
 }

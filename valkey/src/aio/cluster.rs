@@ -167,6 +167,32 @@ impl ClusterConnection {
         Arc::clone(self.inner.lock().dir.map())
     }
 
+    /// For the cluster subscriber: reads the topology again now, asking `first` first and
+    /// `suspect` (a node that failed or went silent) last.
+    pub(crate) async fn refresh_topology_asking(
+        &self,
+        first: Option<NodeAddr>,
+        suspect: Option<NodeAddr>,
+    ) -> Result<()> {
+        let seen = self.inner.lock().dir.generation();
+        self.refresh(seen, first, suspect).await
+    }
+
+    /// The settings every node's connection starts from (the first seed's).
+    pub(crate) fn template(&self) -> &ConnectionInfo {
+        &self.inner.template
+    }
+
+    /// Whether the nodes are reached over TLS (their addresses in the slot map depend on it).
+    pub(crate) fn tls(&self) -> bool {
+        self.inner.tls
+    }
+
+    /// The settings of a connection to the node at `addr` (the first seed's, at that address).
+    pub(crate) fn node_settings(&self, addr: &NodeAddr) -> ConnectionInfo {
+        node_info(&self.inner.template, addr, self.inner.tls)
+    }
+
     /// Reads the topology again now (waits for a refresh already running instead of starting
     /// another).
     pub async fn refresh_topology(&self) -> Result<()> {

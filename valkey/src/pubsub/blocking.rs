@@ -169,27 +169,11 @@ impl PubSub {
 
     /// Subscribes to every channel, pattern and shard channel `handlers` has, then runs them on
     /// a thread of its own until [`PubSubThread::stop`] (valkey-py `run_in_thread`).
-    pub fn run_in_thread(mut self, mut handlers: Handlers) -> Result<PubSubThread> {
+    pub fn run_in_thread(mut self, handlers: Handlers) -> Result<PubSubThread> {
         for (family, channels) in handlers.subscriptions() {
             self.change(family, true, channels)?;
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("valkey-pubsub".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    if let Some(event) = self.get_message(RUNNER_POLL)? {
-                        handlers.handle(&event);
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| Error::io("could not start the subscriber thread", e))?;
-        Ok(PubSubThread {
-            stop,
-            thread: Some(thread),
-        })
+        PubSubThread::spawn(move |wait| self.get_message(wait), handlers)
     }
 
     /// One step: reconnect if due, else read once (up to `deadline`, or the health check's
@@ -299,7 +283,8 @@ impl std::fmt::Debug for PubSub {
     }
 }
 
-/// A subscriber running its handlers on a thread of its own (from [`PubSub::run_in_thread`]).
+/// A subscriber running its handlers on a thread of its own (from [`PubSub::run_in_thread`],
+/// or the cluster subscriber's).
 /// Dropping it stops the thread without waiting.
 #[derive(Debug)]
 pub struct PubSubThread {
@@ -308,6 +293,32 @@ pub struct PubSubThread {
 }
 
 impl PubSubThread {
+    /// Runs `handlers` on the events `next_event` gives (waiting at most the given time for
+    /// one) on a thread of its own, until stopped or an error (the standalone and the cluster
+    /// subscriber's runner).
+    pub(crate) fn spawn(
+        mut next_event: impl FnMut(Duration) -> Result<Option<Event>> + Send + 'static,
+        mut handlers: Handlers,
+    ) -> Result<PubSubThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("valkey-pubsub".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    if let Some(event) = next_event(RUNNER_POLL)? {
+                        handlers.handle(&event);
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| Error::io("could not start the subscriber thread", e))?;
+        Ok(PubSubThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
     /// Stops the thread (within about 50 ms, or once the handler running now returns, or a
     /// reconnect attempt under way ends: at most 2 s) and closes the connection. Returns the error the thread died of, if it died (an
     /// authentication error on reconnect, a server error reply, a handler that panicked).

@@ -50,6 +50,13 @@ pub(crate) struct Core {
     held: VecDeque<Message>,
     /// Events ready for the user, in order.
     ready: VecDeque<Event>,
+    /// The user's unsubscribes the server has not confirmed yet: an unsubscribe confirmation
+    /// for anything else that is still wanted was the server's own idea (a cluster node whose
+    /// slot moved away ends its shard channels' subscriptions unasked).
+    unsubscribing: [BTreeSet<Bytes>; 3],
+    /// Whether such unasked unsubscribes are kept in `dropped` (the cluster subscriber's links).
+    keeps_dropped: bool,
+    dropped: Vec<(Family, Bytes)>,
     /// Confirmations seen while a (un)subscribe call waits for them.
     collecting: bool,
     confirmations: Vec<Confirmation>,
@@ -70,6 +77,9 @@ impl Core {
             gap: None,
             held: VecDeque::new(),
             ready: VecDeque::new(),
+            unsubscribing: Default::default(),
+            keeps_dropped: false,
+            dropped: Vec::new(),
             collecting: false,
             confirmations: Vec::new(),
             interval: health_check_interval.filter(|d| !d.is_zero()),
@@ -78,6 +88,16 @@ impl Core {
             backoff: MIN_BACKOFF,
             next_attempt: now,
         }
+    }
+
+    /// The core of one connection of a cluster subscriber: it keeps no gap of its own (the
+    /// cluster subscriber keeps one across its connections) and keeps the subscriptions the
+    /// server ended unasked for [`Core::take_dropped`].
+    #[cfg(feature = "cluster")]
+    pub(crate) fn for_cluster_link(health_check_interval: Option<Duration>) -> Core {
+        let mut core = Core::new(health_check_interval);
+        core.keeps_dropped = true;
+        core
     }
 
     /// Changes the health check's interval (`None` or zero: no health check).
@@ -105,14 +125,24 @@ impl Core {
         channels: &[Bytes],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let wanted = &mut self.wanted[family.index()];
+        let i = family.index();
+        let wanted = &mut self.wanted[i];
+        // Confirmations come only from a socket that is up.
+        let unsubscribing = &mut self.unsubscribing[i];
         if subscribe {
             wanted.extend(channels.iter().cloned());
         } else if channels.is_empty() {
-            wanted.clear();
+            let gone = std::mem::take(wanted);
+            if self.connected {
+                unsubscribing.extend(gone);
+                unsubscribing.extend(self.active[i].iter().cloned());
+            }
         } else {
             for c in channels {
                 wanted.remove(c);
+                if self.connected {
+                    unsubscribing.insert(c.clone());
+                }
             }
         }
         if self.connected {
@@ -181,12 +211,7 @@ impl Core {
     /// The socket failed (or was found dead). Opens a gap (once: a failure while resubscribing
     /// keeps the first loss time) and tells the user at once with [`Event::Disconnected`].
     pub(crate) fn on_lost(&mut self, error: Error, now: Instant) {
-        self.connected = false;
-        self.ping_sent = None;
-        for a in &mut self.active {
-            a.clear();
-        }
-        self.next_attempt = now;
+        self.socket_closed(now);
         if self.gap.is_none() {
             let at = SystemTime::now();
             self.gap = Some(Open {
@@ -196,6 +221,20 @@ impl Core {
             self.ready
                 .push_back(Event::Disconnected(Disconnected { at, error }));
         }
+    }
+
+    /// The socket is gone: nothing is confirmed any more and commands wait for the next one
+    /// (the gap is the caller's: [`Core::on_lost`] or the cluster subscriber).
+    pub(crate) fn socket_closed(&mut self, now: Instant) {
+        self.connected = false;
+        self.ping_sent = None;
+        for a in &mut self.active {
+            a.clear();
+        }
+        for u in &mut self.unsubscribing {
+            u.clear();
+        }
+        self.next_attempt = now;
     }
 
     /// A reconnect attempt failed: the next one waits longer (up to [`MAX_BACKOFF`]).
@@ -230,11 +269,15 @@ impl Core {
             }
             Frame::Confirmation(c) => {
                 if let Some(ch) = &c.channel {
-                    let active = &mut self.active[c.family.index()];
+                    let i = c.family.index();
                     if c.subscribed {
-                        active.insert(ch.clone());
+                        self.active[i].insert(ch.clone());
                     } else {
-                        active.remove(ch);
+                        self.active[i].remove(ch);
+                        let asked = self.unsubscribing[i].remove(ch);
+                        if !asked && self.keeps_dropped && self.wanted[i].contains(ch) {
+                            self.dropped.push((c.family, ch.clone()));
+                        }
                     }
                 }
                 if self.collecting {
@@ -246,6 +289,52 @@ impl Core {
             Frame::Error(e) => return Err(Error::from_server(e)),
         }
         Ok(())
+    }
+
+    /// The subscriptions the server ended without being asked since the last call (cluster
+    /// links only); they are still wanted.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn take_dropped(&mut self) -> Vec<(Family, Bytes)> {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// Stops wanting `channels` of `family` without the user asking (they now belong on another
+    /// connection): nothing is resubscribed for them, and the ones the server has confirmed are
+    /// unsubscribed (one command each: a cluster node refuses cross-slot shard commands).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn release(
+        &mut self,
+        family: Family,
+        channels: &[Bytes],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let i = family.index();
+        for c in channels {
+            self.wanted[i].remove(c);
+            if self.connected && self.active[i].contains(c) {
+                self.unsubscribing[i].insert(c.clone());
+                encode_command(family, false, std::slice::from_ref(c), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the socket is up.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether the server confirmed `channel` of `family` on the current socket.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn is_active(&self, family: Family, channel: &Bytes) -> bool {
+        self.active[family.index()].contains(channel)
+    }
+
+    /// Whether nothing is wanted of any family.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn wants_nothing(&self) -> bool {
+        self.wanted.iter().all(BTreeSet::is_empty)
     }
 
     /// Closes an open gap once connected with every wanted subscription confirmed: the

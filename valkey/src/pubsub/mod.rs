@@ -58,14 +58,83 @@
 //! behind loses nothing, and the backlog grows in the server's memory instead; set a `normal`
 //! limit on the server to bound it). (While a `subscribe` call waits for its confirmation, the messages
 //! that arrive before it are kept, in order, for the next reads.)
+//!
+//! # Cluster
+//!
+//! With the `cluster` feature, `ClusterPubSub` (blocking, from
+//! `ClusterClient::get_pubsub`) and `AsyncClusterPubSub` (from
+//! `ClusterClient::get_async_pubsub`) subscribe to a whole cluster, with the same calls and
+//! the same [`Event`]s as the standalone subscribers:
+//!
+//! - channels and patterns ride one connection to any node: the cluster delivers every
+//!   `PUBLISH` on every node (over its bus, so `PUBLISH`es sent to different nodes may arrive
+//!   in another order than sent; a shard channel, published on one primary, keeps its order);
+//! - each shard channel rides a connection to the primary of its slot (`routing::slot` of the
+//!   channel name), one connection per primary; an `ssubscribe` of channels in several slots
+//!   is split into one `SSUBSCRIBE` per slot (a node refuses cross-slot ones);
+//! - when a slot moves (resharding, failover), its old owner ends the subscriptions of its
+//!   shard channels with an `sunsubscribe` nobody asked for: the subscriber tells
+//!   [`Event::Disconnected`], reads the topology (asking first the node a `MOVED` named) and
+//!   subscribes on the new owner. A lost node (closed, reset, or silent past the health check:
+//!   each connection has its own) is handled the same way: `Disconnected` at once, then the
+//!   topology is read again (asking the lost node last: a frozen one would hold the read) until
+//!   it names the promoted replica, and the subscriptions move there. The subscriber tells an
+//!   unasked `sunsubscribe` from the confirmation of the user's own by what it asked for.
+//! - One outage is one `Disconnected` and one [`Event::Gap`], however many connections it
+//!   took: the gap comes once every subscription it cost is confirmed again, and the messages
+//!   of those subscriptions that arrived meanwhile follow it; the other connections' messages
+//!   keep flowing. A shard message from a node that no longer holds the channel is dropped, so
+//!   nothing arrives twice while a channel moves. A lost broadcast connection reconnects to its
+//!   own node first (another node may get a `PUBLISH` from the cluster bus later and deliver
+//!   it again) and moves only when that node cannot be reached; after such a move, a message
+//!   around the gap may still arrive twice.
+//!
+//! Handlers work as for the standalone subscribers: `ClusterPubSub::run_in_thread` and
+//! `AsyncClusterPubSub::run` return the same [`PubSubThread`] / `AsyncPubSubTask`.
+//!
+//! The blocking subscriber reads its connections in turn (a link that delivers keeps its turn
+//! for up to 64 frames; a quiet one costs 1 ms while others deliver, 10 ms when all are
+//! quiet), so a message may wait that long behind another connection; a reconnect attempt to
+//! an unresponsive node holds it for up to the connect timeout (2 s at most). The async one
+//! reads every connection at once. Backpressure is per connection, as above.
+//!
+//! ```no_run
+//! # #[cfg(feature = "cluster")]
+//! # fn main() -> valkey::Result<()> {
+//! use std::time::Duration;
+//! use valkey::pubsub::Event;
+//!
+//! let client = valkey::ClusterClient::open(["valkey://127.0.0.1:7000"])?;
+//! let mut sub = client.get_pubsub()?;
+//! sub.subscribe("news")?;
+//! sub.ssubscribe(["orders:{eu}", "orders:{us}"])?; // two slots: two SSUBSCRIBEs, maybe two nodes
+//! while let Some(event) = sub.get_message(Duration::from_secs(1))? {
+//!     if let Event::Gap(g) = event {
+//!         eprintln!("messages between {:?} and {:?} may be missing", g.lost_at, g.resubscribed_at);
+//!     }
+//! }
+//! # Ok(()) }
+//! # #[cfg(not(feature = "cluster"))]
+//! # fn main() {}
+//! ```
 
 mod blocking;
+#[cfg(feature = "cluster")]
+mod cluster_blocking;
+#[cfg(feature = "cluster")]
+mod cluster_core;
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+mod cluster_tokio;
 mod core;
 pub(crate) mod message;
 #[cfg(feature = "tokio")]
 mod tokio;
 
 pub use blocking::{PubSub, PubSubThread};
+#[cfg(feature = "cluster")]
+pub use cluster_blocking::ClusterPubSub;
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+pub use cluster_tokio::AsyncClusterPubSub;
 pub use message::{Confirmation, Family, Message, MessageKind};
 #[cfg(feature = "tokio")]
 pub use tokio::{AsyncPubSub, AsyncPubSubTask};

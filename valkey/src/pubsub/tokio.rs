@@ -175,33 +175,11 @@ impl AsyncPubSub {
 
     /// Subscribes to everything `handlers` has, then runs them on a spawned task until
     /// [`AsyncPubSubTask::stop`].
-    pub async fn run(mut self, mut handlers: Handlers) -> Result<AsyncPubSubTask> {
+    pub async fn run(mut self, handlers: Handlers) -> Result<AsyncPubSubTask> {
         for (family, channels) in handlers.subscriptions() {
             self.change(family, true, channels).await?;
         }
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            loop {
-                // The stop signal first, then the next event (`next` is cancel-safe).
-                let next = self.next();
-                let mut next = std::pin::pin!(next);
-                let event = std::future::poll_fn(|cx| {
-                    if std::pin::Pin::new(&mut stopped).poll(cx).is_ready() {
-                        return std::task::Poll::Ready(None);
-                    }
-                    next.as_mut().poll(cx).map(Some)
-                })
-                .await;
-                match event {
-                    None => return Ok(()),
-                    Some(event) => handlers.handle(&event?),
-                }
-            }
-        });
-        Ok(AsyncPubSubTask {
-            stop: Some(stop),
-            task,
-        })
+        Ok(AsyncPubSubTask::spawn(self, handlers))
     }
 
     /// One step: finish writing, reconnect if due, else read once (up to `deadline` or the
@@ -348,15 +326,54 @@ impl std::fmt::Debug for AsyncPubSub {
     }
 }
 
-/// A subscriber running its handlers on a spawned task (from [`AsyncPubSub::run`]). Dropping it
-/// stops the task.
+/// A subscriber running its handlers on a spawned task (from [`AsyncPubSub::run`], or the
+/// cluster subscriber's). Dropping it stops the task.
 #[derive(Debug)]
 pub struct AsyncPubSubTask {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
+/// A subscriber whose events a runner task reads (the standalone and the cluster one).
+pub(crate) trait NextEvent: Send + 'static {
+    /// The next event; cancel-safe.
+    fn next_event(&mut self) -> impl Future<Output = Result<Event>> + Send;
+}
+
+impl NextEvent for AsyncPubSub {
+    fn next_event(&mut self) -> impl Future<Output = Result<Event>> + Send {
+        self.next()
+    }
+}
+
 impl AsyncPubSubTask {
+    /// Runs `handlers` on `subscriber`'s events on a spawned task until stopped or an error.
+    pub(crate) fn spawn(mut subscriber: impl NextEvent, mut handlers: Handlers) -> AsyncPubSubTask {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                // The stop signal first, then the next event (`next_event` is cancel-safe).
+                let next = subscriber.next_event();
+                let mut next = std::pin::pin!(next);
+                let event = std::future::poll_fn(|cx| {
+                    if std::pin::Pin::new(&mut stopped).poll(cx).is_ready() {
+                        return std::task::Poll::Ready(None);
+                    }
+                    next.as_mut().poll(cx).map(Some)
+                })
+                .await;
+                match event {
+                    None => return Ok(()),
+                    Some(event) => handlers.handle(&event?),
+                }
+            }
+        });
+        AsyncPubSubTask {
+            stop: Some(stop),
+            task,
+        }
+    }
+
     /// Stops the task (at once, or once the handler running now returns) and closes the
     /// connection. Returns the error the task died of, if it died.
     pub async fn stop(mut self) -> Result<()> {

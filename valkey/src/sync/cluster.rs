@@ -74,6 +74,32 @@ impl ClusterConnection {
         Arc::clone(self.dir.map())
     }
 
+    /// For the cluster subscriber: reads the topology again now, asking `first` first and
+    /// `suspect` last.
+    pub(crate) fn refresh_topology_asking(
+        &mut self,
+        first: Option<&NodeAddr>,
+        suspect: Option<&NodeAddr>,
+    ) -> Result<()> {
+        let seen = self.dir.generation();
+        self.refresh_asking(seen, first, suspect)
+    }
+
+    /// The settings every node's connection starts from (the first seed's).
+    pub(crate) fn template(&self) -> &ConnectionInfo {
+        &self.template
+    }
+
+    /// Whether the nodes are reached over TLS (their addresses in the slot map depend on it).
+    pub(crate) fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The settings of a connection to the node at `addr` (the first seed's, at that address).
+    pub(crate) fn node_settings(&self, addr: &NodeAddr) -> ConnectionInfo {
+        node_info(&self.template, addr, self.tls)
+    }
+
     /// Reads the topology again now.
     pub fn refresh_topology(&mut self) -> Result<()> {
         let seen = self.dir.generation();
@@ -489,11 +515,22 @@ impl ClusterConnection {
     }
 
     fn refresh(&mut self, seen: u64, first: Option<NodeAddr>) -> Result<()> {
+        self.refresh_asking(seen, first.as_ref(), None)
+    }
+
+    /// [`ClusterConnection::refresh`], asking `suspect` (a node that failed or went silent:
+    /// a frozen one would hold the read until the response timeout) only if nobody else answers.
+    fn refresh_asking(
+        &mut self,
+        seen: u64,
+        first: Option<&NodeAddr>,
+        suspect: Option<&NodeAddr>,
+    ) -> Result<()> {
         if !self.dir.wants_refresh(seen) {
             return Ok(());
         }
         let mut last = None;
-        for addr in self.dir.refresh_candidates(first.as_ref(), None) {
+        for addr in self.dir.refresh_candidates(first, suspect) {
             match self.read_topology(&addr) {
                 Ok(topology) => {
                     let keep = self.dir.install(topology);
