@@ -602,6 +602,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "tokio")]
     fn derived_errors_keep_the_cause_and_the_timeout() {
         let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe gone");
         let cause = Error::io("writing to the server failed", io);
