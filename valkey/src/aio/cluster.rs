@@ -325,7 +325,8 @@ impl ClusterConnection {
         slot: Option<u16>,
         cmd: &C,
     ) -> Result<T> {
-        let mut attempts = Attempts::new(self.inner.retry);
+        let read_only = cmd.blocks().is_none() && cmd.meta().is_some_and(|m| m.is_readonly());
+        let mut attempts = Attempts::new(self.inner.retry).reading(read_only);
         let reads = self.inner.read_from != ReadFrom::Primary
             && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {

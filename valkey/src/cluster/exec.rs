@@ -320,6 +320,8 @@ pub enum Step {
 #[derive(Debug)]
 pub struct Attempts {
     policy: RetryPolicy,
+    /// The command reads only (see [`RetryPolicy::resend_unclear_reads`]).
+    read_only: bool,
     attempt: u32,
     moved: u32,
     started: Instant,
@@ -331,11 +333,19 @@ impl Attempts {
     pub fn new(policy: RetryPolicy) -> Attempts {
         Attempts {
             policy,
+            read_only: false,
             attempt: 0,
             moved: 0,
             started: Instant::now(),
             ask: None,
         }
+    }
+
+    /// For a command that only reads and does not block: its lost reply may be asked again
+    /// where the policy opts in ([`RetryPolicy::resend_unclear_reads`]).
+    pub fn reading(mut self, read_only: bool) -> Attempts {
+        self.read_only = read_only;
+        self
     }
 
     /// Where the next attempt goes: a pending `ASK` target, else `owner` (the slot's primary
@@ -366,10 +376,8 @@ impl Attempts {
 
     /// The attempt at `addr` failed with `err`: what now.
     pub fn failed(&mut self, err: Error, addr: &NodeAddr) -> Step {
-        match self
-            .policy
-            .decide(&err, addr, self.attempt, self.started.elapsed())
-        {
+        let elapsed = self.started.elapsed();
+        match (self.policy).decide_for(&err, addr, self.attempt, elapsed, self.read_only) {
             Decision::Fail => Step::Fail(err),
             Decision::Moved { slot, addr } => {
                 self.moved += 1;

@@ -113,6 +113,12 @@ pub struct RetryPolicy {
     /// fail as `Unclear`). Blocking commands run on dedicated connections and are not watched.
     /// Zero turns the watch off.
     pub refresh_when_slow: Duration,
+    /// Opt-in: a read-only command (its spec's `READONLY` flag: `GET`, `MGET`, `HGETALL`, ...;
+    /// not a blocking one) whose reply was lost (`Unclear`: the node failed or fell silent after
+    /// it was sent) is sent again, within the same bounds, instead of failing: reading twice
+    /// changes nothing. Off by default: every `Unclear` goes to the caller. Commands that write
+    /// are never re-sent.
+    pub resend_unclear_reads: bool,
 }
 
 impl Default for RetryPolicy {
@@ -126,6 +132,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_millis(100),
             max_wait: Duration::from_secs(20),
             refresh_when_slow: Duration::from_secs(1),
+            resend_unclear_reads: false,
         }
     }
 }
@@ -152,6 +159,20 @@ impl RetryPolicy {
         attempt: u32,
         elapsed: Duration,
     ) -> Decision {
+        self.decide_for(err, from, attempt, elapsed, false)
+    }
+
+    /// [`RetryPolicy::decide`] for a command that reads only (and does not block) when
+    /// `read_only`: with [`RetryPolicy::resend_unclear_reads`], its `Unclear` is retried after a
+    /// topology refresh.
+    pub fn decide_for(
+        &self,
+        err: &Error,
+        from: &NodeAddr,
+        attempt: u32,
+        elapsed: Duration,
+        read_only: bool,
+    ) -> Decision {
         if attempt >= self.max_attempts || elapsed >= self.max_wait {
             return Decision::Fail;
         }
@@ -173,6 +194,10 @@ impl RetryPolicy {
                     refresh: true,
                 }
             }
+            None if read_only && self.resend_unclear_reads && err.is_unclear() => Decision::Retry {
+                delay,
+                refresh: true,
+            },
             None => Decision::Fail,
         }
     }
@@ -237,6 +262,29 @@ mod tests {
         assert_eq!(
             Redirect::from_error(&Error::new(ErrorKind::Io, "x"), &here()),
             None
+        );
+    }
+
+    #[test]
+    fn unclear_reads_are_resent_only_when_asked() {
+        let unclear = Error::new(ErrorKind::Unclear, "connection lost after sending");
+        let asked = RetryPolicy {
+            resend_unclear_reads: true,
+            ..RetryPolicy::default()
+        };
+        let retried = |p: &RetryPolicy, read_only| {
+            matches!(
+                p.decide_for(&unclear, &here(), 1, Duration::ZERO, read_only),
+                Decision::Retry { refresh: true, .. }
+            )
+        };
+        assert!(retried(&asked, true));
+        assert!(!retried(&asked, false), "a write is never re-sent");
+        assert!(!retried(&RetryPolicy::default(), true), "off by default");
+        // Within the same bounds as every retry.
+        assert_eq!(
+            asked.decide_for(&unclear, &here(), asked.max_attempts, Duration::ZERO, true),
+            Decision::Fail
         );
     }
 

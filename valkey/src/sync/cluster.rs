@@ -211,7 +211,8 @@ impl ClusterConnection {
         slot: Option<u16>,
         cmd: &C,
     ) -> Result<T> {
-        let mut attempts = Attempts::new(self.retry);
+        let read_only = cmd.blocks().is_none() && cmd.meta().is_some_and(|m| m.is_readonly());
+        let mut attempts = Attempts::new(self.retry).reading(read_only);
         let reads =
             self.read_from != ReadFrom::Primary && cmd.meta().is_some_and(|m| m.is_readonly());
         loop {
