@@ -1,7 +1,7 @@
 //! The blocking subscriber: the IO-free core driven over a blocking [`Connection`]'s socket
 //! (opened, greeted and re-opened by it), plus the background runner on its own thread.
 
-use super::core::{encode_ping, Core, Health};
+use super::core::{encode_ping, Confirms, Core, Health};
 use super::message::{Confirmation, Family};
 use super::{attempt_limit, is_fatal, names, Event, Handlers, DEFAULT_HEALTH_CHECK_INTERVAL};
 use crate::config::ConnectionInfo;
@@ -114,57 +114,19 @@ impl PubSub {
             .request(family, subscribe, &channels, &mut self.out)?;
         self.flush_out();
         let wait = super::core::confirmation_wait(&self.info);
-        let deadline = Instant::now() + wait;
-        let result = loop {
-            if self.core.is_settled(family, subscribe, &channels) {
-                break Ok(());
-            }
-            if Instant::now() >= deadline {
-                break Err(super::core::unconfirmed(wait));
-            }
-            if let Err(e) = self.pump(deadline) {
-                break Err(e);
-            }
-        };
-        let confirmations = self.core.collect_confirmations(false);
-        match result {
-            Ok(()) => Ok(confirmations),
-            Err(e) => {
-                if e.is_server_error() {
-                    self.core.revert(family, subscribe, &channels);
-                }
-                Err(e)
-            }
-        }
+        await_change(self, family, subscribe, &channels, wait)
     }
 
     /// The next event, waiting at most `timeout` (zero: only what is already there or arrives
     /// at once). `Ok(None)` when nothing came. Reconnects happen inside.
     pub fn get_message(&mut self, timeout: Duration) -> Result<Option<Event>> {
-        let deadline = Instant::now() + timeout;
-        let mut tried = false;
-        loop {
-            if let Some(e) = self.core.next_event() {
-                return Ok(Some(e));
-            }
-            if tried && Instant::now() >= deadline {
-                return Ok(None);
-            }
-            self.pump(deadline)?;
-            tried = true;
-        }
+        next_event_within(self, timeout)
     }
 
     /// A blocking iterator over the events, for ever (an item is `Err` only for what a
     /// reconnect cannot fix by itself, such as a rejected password, or a server error reply).
     pub fn listen(&mut self) -> impl Iterator<Item = Result<Event>> + '_ {
-        std::iter::from_fn(move || loop {
-            match self.get_message(Duration::from_secs(3600)) {
-                Ok(Some(e)) => return Some(Ok(e)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
-            }
-        })
+        events(self)
     }
 
     /// Subscribes to every channel, pattern and shard channel `handlers` has, then runs them on
@@ -354,4 +316,74 @@ pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     } else {
         "(no message)".to_owned()
     }
+}
+
+/// What the waiting loops shared by the blocking subscribers (standalone and cluster) need of
+/// one: its IO-free core and one IO step.
+pub(crate) trait Pump {
+    type Core: Confirms;
+    fn core(&mut self) -> &mut Self::Core;
+    /// One IO step (reconnect, write, read once, health check), waiting until `deadline` at most.
+    fn step(&mut self, deadline: Instant) -> Result<()>;
+}
+
+impl Pump for PubSub {
+    type Core = Core;
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+    fn step(&mut self, deadline: Instant) -> Result<()> {
+        self.pump(deadline)
+    }
+}
+
+/// Waits, at most `wait`, until the server confirmed the (un)subscribe just requested; its
+/// confirmations, or the error (a refused request forgotten).
+pub(crate) fn await_change<P: Pump>(
+    p: &mut P,
+    family: Family,
+    subscribe: bool,
+    channels: &[Bytes],
+    wait: Duration,
+) -> Result<Vec<Confirmation>> {
+    let deadline = Instant::now() + wait;
+    let waited = loop {
+        if p.core().settled(family, subscribe, channels) {
+            break Ok(());
+        }
+        if Instant::now() >= deadline {
+            break Err(super::core::unconfirmed(wait));
+        }
+        if let Err(e) = p.step(deadline) {
+            break Err(e);
+        }
+    };
+    p.core().finish_change(waited, family, subscribe, channels)
+}
+
+/// The next event, waiting at most `timeout` (one IO step at least); `Ok(None)` when none came.
+pub(crate) fn next_event_within<P: Pump>(p: &mut P, timeout: Duration) -> Result<Option<Event>> {
+    let deadline = Instant::now() + timeout;
+    let mut tried = false;
+    loop {
+        if let Some(e) = p.core().ready_event() {
+            return Ok(Some(e));
+        }
+        if tried && Instant::now() >= deadline {
+            return Ok(None);
+        }
+        p.step(deadline)?;
+        tried = true;
+    }
+}
+
+/// The events for ever: an item is `Err` only for what a reconnect cannot fix by itself.
+pub(crate) fn events<P: Pump>(p: &mut P) -> impl Iterator<Item = Result<Event>> + '_ {
+    std::iter::from_fn(move || loop {
+        match next_event_within(p, Duration::from_secs(3600)) {
+            Ok(Some(e)) => return Some(Ok(e)),
+            Ok(None) => {}
+            Err(e) => return Some(Err(e)),
+        }
+    })
 }

@@ -2,6 +2,7 @@
 //! [`Connection`] per link (the broadcast link and one per shard-owning primary), with the
 //! topology read through a blocking [`ClusterConnection`].
 
+use super::blocking::{await_change, events, next_event_within, Pump};
 use super::cluster_core::{ClusterCore, LinkId, View};
 use super::core::Health;
 use super::message::{Confirmation, Family};
@@ -30,6 +31,16 @@ const BUSY: Duration = Duration::from_millis(50);
 
 /// How many frames in a row one link may deliver before the next link gets its turn.
 const BURST: usize = 64;
+
+impl Pump for ClusterPubSub {
+    type Core = ClusterCore;
+    fn core(&mut self) -> &mut ClusterCore {
+        &mut self.core
+    }
+    fn step(&mut self, deadline: Instant) -> Result<()> {
+        self.pump(deadline)
+    }
+}
 
 /// One open socket of a link.
 struct Socket {
@@ -144,57 +155,20 @@ impl ClusterPubSub {
             tls: self.cluster.tls(),
         };
         self.core.request(&view, family, subscribe, channels)?;
-        let deadline = Instant::now() + self.wait;
-        let result = loop {
-            if self.core.is_settled(family, subscribe, channels) {
-                break Ok(());
-            }
-            if Instant::now() >= deadline {
-                break Err(super::core::unconfirmed(self.wait));
-            }
-            if let Err(e) = self.pump(deadline) {
-                break Err(e);
-            }
-        };
-        let confirmations = self.core.collect_confirmations(false);
-        match result {
-            Ok(()) => Ok(confirmations),
-            Err(e) => {
-                if e.is_server_error() {
-                    self.core.revert(family, subscribe, channels);
-                }
-                Err(e)
-            }
-        }
+        let wait = self.wait;
+        await_change(self, family, subscribe, channels, wait)
     }
 
     /// The next event, waiting at most `timeout`; `Ok(None)` when nothing came. Reconnects,
     /// topology reads and resubscriptions happen inside.
     pub fn get_message(&mut self, timeout: Duration) -> Result<Option<Event>> {
-        let deadline = Instant::now() + timeout;
-        let mut tried = false;
-        loop {
-            if let Some(e) = self.core.next_event() {
-                return Ok(Some(e));
-            }
-            if tried && Instant::now() >= deadline {
-                return Ok(None);
-            }
-            self.pump(deadline)?;
-            tried = true;
-        }
+        next_event_within(self, timeout)
     }
 
     /// A blocking iterator over the events, for ever (an item is `Err` only for what a
     /// reconnect cannot fix by itself, or a server error reply).
     pub fn listen(&mut self) -> impl Iterator<Item = Result<Event>> + '_ {
-        std::iter::from_fn(move || loop {
-            match self.get_message(Duration::from_secs(3600)) {
-                Ok(Some(e)) => return Some(Ok(e)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
-            }
-        })
+        events(self)
     }
 
     /// Subscribes to every channel, pattern and shard channel `handlers` has, then runs them on

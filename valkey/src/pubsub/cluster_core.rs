@@ -661,6 +661,21 @@ impl ClusterCore {
     }
 }
 
+impl super::core::Confirms for ClusterCore {
+    fn ready_event(&mut self) -> Option<Event> {
+        self.next_event()
+    }
+    fn settled(&self, family: Family, subscribe: bool, channels: &[Bytes]) -> bool {
+        self.is_settled(family, subscribe, channels)
+    }
+    fn refused(&mut self, family: Family, subscribe: bool, channels: &[Bytes]) {
+        self.revert(family, subscribe, channels);
+    }
+    fn confirmations(&mut self, on: bool) -> Vec<Confirmation> {
+        self.collect_confirmations(on)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 use super::cluster_core::{ClusterCore, LinkId, View};
 use super::core::Health;
 use super::message::{Confirmation, Family};
-use super::tokio::NextEvent;
+use super::tokio::{await_change, next_event, next_event_within, AsyncPump, NextEvent};
 use super::{
     attempt_limit, is_fatal, names, AsyncPubSubTask, Event, Handlers, DEFAULT_HEALTH_CHECK_INTERVAL,
 };
@@ -135,56 +135,19 @@ impl AsyncClusterPubSub {
             tls: self.cluster.tls(),
         };
         self.core.request(&view, family, subscribe, channels)?;
-        let deadline = Instant::now() + self.wait;
-        let result = loop {
-            if self.core.is_settled(family, subscribe, channels) {
-                break Ok(());
-            }
-            if Instant::now() >= deadline {
-                break Err(super::core::unconfirmed(self.wait));
-            }
-            if let Err(e) = self.pump(deadline).await {
-                break Err(e);
-            }
-        };
-        let confirmations = self.core.collect_confirmations(false);
-        match result {
-            Ok(()) => Ok(confirmations),
-            Err(e) => {
-                if e.is_server_error() {
-                    self.core.revert(family, subscribe, channels);
-                }
-                Err(e)
-            }
-        }
+        let wait = self.wait;
+        await_change(self, family, subscribe, channels, wait).await
     }
 
     /// The next event, waiting as long as it takes (reconnecting and following the topology
     /// inside). Cancel-safe.
     pub async fn next(&mut self) -> Result<Event> {
-        loop {
-            if let Some(e) = self.core.next_event() {
-                return Ok(e);
-            }
-            let far = Instant::now() + Duration::from_secs(3600);
-            self.pump(far).await?;
-        }
+        next_event(self).await
     }
 
     /// The next event, waiting at most `timeout`: `Ok(None)` when nothing came.
     pub async fn get_message(&mut self, timeout: Duration) -> Result<Option<Event>> {
-        let deadline = Instant::now() + timeout;
-        let mut tried = false;
-        loop {
-            if let Some(e) = self.core.next_event() {
-                return Ok(Some(e));
-            }
-            if tried && Instant::now() >= deadline {
-                return Ok(None);
-            }
-            self.pump(deadline).await?;
-            tried = true;
-        }
+        next_event_within(self, timeout).await
     }
 
     /// Subscribes to everything `handlers` has, then runs them on a spawned task until
@@ -431,6 +394,16 @@ impl AsyncClusterPubSub {
             let e = e.at_server(&socket.info.addr);
             self.core.on_link_lost(id, e, std::time::Instant::now());
         }
+    }
+}
+
+impl AsyncPump for AsyncClusterPubSub {
+    type Core = ClusterCore;
+    fn core(&mut self) -> &mut ClusterCore {
+        &mut self.core
+    }
+    fn step(&mut self, deadline: Instant) -> impl Future<Output = Result<()>> + Send {
+        self.pump(deadline)
     }
 }
 

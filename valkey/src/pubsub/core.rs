@@ -462,6 +462,55 @@ fn encode_command(
     encode(&cmd, out)
 }
 
+/// What the drivers' waiting loops ask of an IO-free subscriber core, standalone ([`Core`]) or
+/// cluster (`ClusterCore`): the events ready for the user and the state of a (un)subscribe.
+pub(crate) trait Confirms {
+    /// The next event for the user, if one is ready.
+    fn ready_event(&mut self) -> Option<Event>;
+    /// Whether the server confirmed the request.
+    fn settled(&self, family: Family, subscribe: bool, channels: &[Bytes]) -> bool;
+    /// Forgets a request the server refused.
+    fn refused(&mut self, family: Family, subscribe: bool, channels: &[Bytes]);
+    /// Starts (or stops) keeping confirmations; what was kept so far.
+    fn confirmations(&mut self, on: bool) -> Vec<Confirmation>;
+
+    /// How a wait for a request's confirmations ended: its confirmations, or its error (after
+    /// forgetting a request the server refused).
+    fn finish_change(
+        &mut self,
+        waited: Result<()>,
+        family: Family,
+        subscribe: bool,
+        channels: &[Bytes],
+    ) -> Result<Vec<Confirmation>> {
+        let confirmations = self.confirmations(false);
+        match waited {
+            Ok(()) => Ok(confirmations),
+            Err(e) => {
+                if e.is_server_error() {
+                    self.refused(family, subscribe, channels);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Confirms for Core {
+    fn ready_event(&mut self) -> Option<Event> {
+        self.next_event()
+    }
+    fn settled(&self, family: Family, subscribe: bool, channels: &[Bytes]) -> bool {
+        self.is_settled(family, subscribe, channels)
+    }
+    fn refused(&mut self, family: Family, subscribe: bool, channels: &[Bytes]) {
+        self.revert(family, subscribe, channels);
+    }
+    fn confirmations(&mut self, on: bool) -> Vec<Confirmation> {
+        self.collect_confirmations(on)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! async connection's `establish`, plus the spawned runner with a stop handle.
 
 use super::blocking::panic_text;
-use super::core::{encode_ping, Core, Health};
+use super::core::{encode_ping, Confirms, Core, Health};
 use super::message::{Confirmation, Family};
 use super::{attempt_limit, is_fatal, names, Event, Handlers, DEFAULT_HEALTH_CHECK_INTERVAL};
 use crate::aio::stream::{establish, BoxRead, BoxWrite};
@@ -120,57 +120,19 @@ impl AsyncPubSub {
         self.core
             .request(family, subscribe, &channels, &mut self.out)?;
         let wait = super::core::confirmation_wait(&self.info);
-        let deadline = Instant::now() + wait;
-        let result = loop {
-            if self.core.is_settled(family, subscribe, &channels) {
-                break Ok(());
-            }
-            if Instant::now() >= deadline {
-                break Err(super::core::unconfirmed(wait));
-            }
-            if let Err(e) = self.pump(deadline).await {
-                break Err(e);
-            }
-        };
-        let confirmations = self.core.collect_confirmations(false);
-        match result {
-            Ok(()) => Ok(confirmations),
-            Err(e) => {
-                if e.is_server_error() {
-                    self.core.revert(family, subscribe, &channels);
-                }
-                Err(e)
-            }
-        }
+        await_change(self, family, subscribe, &channels, wait).await
     }
 
     /// The next event, waiting as long as it takes (reconnecting inside). An error is what a
     /// reconnect cannot fix by itself (a rejected password) or a server error reply; the
     /// subscriber stays usable.
     pub async fn next(&mut self) -> Result<Event> {
-        loop {
-            if let Some(e) = self.core.next_event() {
-                return Ok(e);
-            }
-            let far = Instant::now() + Duration::from_secs(3600);
-            self.pump(far).await?;
-        }
+        next_event(self).await
     }
 
     /// The next event, waiting at most `timeout`: `Ok(None)` when nothing came.
     pub async fn get_message(&mut self, timeout: Duration) -> Result<Option<Event>> {
-        let deadline = Instant::now() + timeout;
-        let mut tried = false;
-        loop {
-            if let Some(e) = self.core.next_event() {
-                return Ok(Some(e));
-            }
-            if tried && Instant::now() >= deadline {
-                return Ok(None);
-            }
-            self.pump(deadline).await?;
-            tried = true;
-        }
+        next_event_within(self, timeout).await
     }
 
     /// Subscribes to everything `handlers` has, then runs them on a spawned task until
@@ -332,6 +294,79 @@ impl std::fmt::Debug for AsyncPubSub {
 pub struct AsyncPubSubTask {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// What the waiting loops shared by the async subscribers (standalone and cluster) need of
+/// one: its IO-free core and one cancel-safe IO step.
+pub(crate) trait AsyncPump: Send {
+    type Core: Confirms + Send;
+    fn core(&mut self) -> &mut Self::Core;
+    /// One IO step (reconnect, write, read, health check), waiting until `deadline` at most.
+    fn step(&mut self, deadline: Instant) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl AsyncPump for AsyncPubSub {
+    type Core = Core;
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+    fn step(&mut self, deadline: Instant) -> impl Future<Output = Result<()>> + Send {
+        self.pump(deadline)
+    }
+}
+
+/// Waits, at most `wait`, until the server confirmed the (un)subscribe just requested; its
+/// confirmations, or the error (a refused request forgotten).
+pub(crate) async fn await_change<P: AsyncPump>(
+    p: &mut P,
+    family: Family,
+    subscribe: bool,
+    channels: &[Bytes],
+    wait: Duration,
+) -> Result<Vec<Confirmation>> {
+    let deadline = Instant::now() + wait;
+    let waited = loop {
+        if p.core().settled(family, subscribe, channels) {
+            break Ok(());
+        }
+        if Instant::now() >= deadline {
+            break Err(super::core::unconfirmed(wait));
+        }
+        if let Err(e) = p.step(deadline).await {
+            break Err(e);
+        }
+    };
+    p.core().finish_change(waited, family, subscribe, channels)
+}
+
+/// The next event, waiting as long as it takes. Cancel-safe.
+pub(crate) async fn next_event<P: AsyncPump>(p: &mut P) -> Result<Event> {
+    loop {
+        if let Some(e) = p.core().ready_event() {
+            return Ok(e);
+        }
+        let far = Instant::now() + Duration::from_secs(3600);
+        p.step(far).await?;
+    }
+}
+
+/// The next event, waiting at most `timeout` (one IO step at least); `Ok(None)` when none came.
+pub(crate) async fn next_event_within<P: AsyncPump>(
+    p: &mut P,
+    timeout: Duration,
+) -> Result<Option<Event>> {
+    let deadline = Instant::now() + timeout;
+    let mut tried = false;
+    loop {
+        if let Some(e) = p.core().ready_event() {
+            return Ok(Some(e));
+        }
+        if tried && Instant::now() >= deadline {
+            return Ok(None);
+        }
+        p.step(deadline).await?;
+        tried = true;
+    }
 }
 
 /// A subscriber whose events a runner task reads (the standalone and the cluster one).
