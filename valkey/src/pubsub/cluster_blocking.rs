@@ -4,7 +4,6 @@
 
 use super::blocking::{await_change, events, next_event_within, Pump};
 use super::cluster_core::{ClusterCore, LinkId, View};
-use super::core::Health;
 use super::message::{Confirmation, Family};
 use super::{
     attempt_limit, is_fatal, names, Event, Handlers, PubSubThread, DEFAULT_HEALTH_CHECK_INTERVAL,
@@ -282,20 +281,8 @@ impl ClusterPubSub {
     /// After a read on `id` found nothing: PING if it was quiet for an interval, give it up
     /// if it stayed silent for another.
     fn check_health(&mut self, id: &LinkId) -> Result<()> {
-        let now = Instant::now();
-        let Some(link) = self.core.link_mut(id) else {
-            return Ok(());
-        };
-        match link.core.health(now) {
-            Health::Wait(_) => {}
-            Health::Ping => {
-                super::core::encode_ping(&mut link.out)?;
-                link.core.ping_sent(now);
-            }
-            Health::Dead => {
-                let e = link.core.dead_error();
-                self.lost(id, e);
-            }
+        if let Some(e) = self.core.quiet(id, Instant::now())? {
+            self.lost(id, e);
         }
         Ok(())
     }

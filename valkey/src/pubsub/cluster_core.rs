@@ -129,6 +129,23 @@ impl ClusterCore {
         self.links.get_mut(id)
     }
 
+    /// The health check of a connection a read found quiet: queues a `PING` on it if it was
+    /// quiet for an interval; the error to give it up with if it stayed silent for another.
+    pub(crate) fn quiet(&mut self, id: &LinkId, now: Instant) -> Result<Option<Error>> {
+        let Some(link) = self.links.get_mut(id) else {
+            return Ok(None);
+        };
+        match link.core.health(now) {
+            Health::Wait(_) => Ok(None),
+            Health::Ping => {
+                super::core::encode_ping(&mut link.out)?;
+                link.core.ping_sent(now);
+                Ok(None)
+            }
+            Health::Dead => Ok(Some(link.core.dead_error())),
+        }
+    }
+
     /// The channels (patterns, shard channels) subscribed to, as asked.
     pub(crate) fn wanted(&self, family: Family) -> Vec<Bytes> {
         let mut all: BTreeSet<Bytes> = self

@@ -3,7 +3,6 @@
 //! with the topology read through the async [`ClusterConnection`].
 
 use super::cluster_core::{ClusterCore, LinkId, View};
-use super::core::Health;
 use super::message::{Confirmation, Family};
 use super::tokio::{await_change, next_event, next_event_within, AsyncPump, NextEvent};
 use super::{
@@ -360,19 +359,8 @@ impl AsyncClusterPubSub {
     fn check_health(&mut self, quiet: &[LinkId]) -> Result<()> {
         let now = std::time::Instant::now();
         for id in quiet {
-            let Some(link) = self.core.link_mut(id) else {
-                continue;
-            };
-            match link.core.health(now) {
-                Health::Wait(_) => {}
-                Health::Ping => {
-                    super::core::encode_ping(&mut link.out)?;
-                    link.core.ping_sent(now);
-                }
-                Health::Dead => {
-                    let e = link.core.dead_error();
-                    self.lost(id, e);
-                }
+            if let Some(e) = self.core.quiet(id, now)? {
+                self.lost(id, e);
             }
         }
         Ok(())
