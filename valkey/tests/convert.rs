@@ -96,6 +96,30 @@ fn integer_overflow_is_an_error_not_a_wrap() {
 }
 
 #[test]
+fn integers_at_the_ends_of_u128_and_i128() {
+    assert_eq!(
+        get::<u128>(bulk("340282366920938463463374607431768211455")),
+        u128::MAX
+    );
+    assert_eq!(
+        get::<i128>(bulk("-170141183460469231731687303715884105728")),
+        i128::MIN
+    );
+    assert_eq!(
+        err::<u128>(bulk("340282366920938463463374607431768211456")),
+        "expected an integer in u128's range 0..=340282366920938463463374607431768211455, got bulk string \"340282366920938463463374607431768211456\""
+    );
+    assert_eq!(
+        err::<i128>(bulk("170141183460469231731687303715884105728")),
+        "expected an integer in i128's range -170141183460469231731687303715884105728..=170141183460469231731687303715884105727, got bulk string \"170141183460469231731687303715884105728\""
+    );
+    // Doubles saturate when cast: one beyond u128 must not read as u128::MAX.
+    assert!(err::<u128>(Value::Double(1e39)).starts_with("expected an integer in u128's range"));
+    assert!(err::<i128>(Value::Double(-1e39)).starts_with("expected an integer in i128's range"));
+    assert_eq!(get::<u8>(Value::Boolean(true)), 1);
+}
+
+#[test]
 fn integer_rejects_fractions_text_and_nil() {
     assert_eq!(
         err::<i64>(bulk("abc")),

@@ -320,7 +320,8 @@ where
     }
 }
 
-#[inline]
+/// Integers from a whole value: the generic part is only the range check, so each of the twelve
+/// integer types adds little code (the reading below is compiled once).
 fn int_from_value<T>(
     value: Value,
     name: &str,
@@ -328,47 +329,63 @@ fn int_from_value<T>(
     max: &dyn std::fmt::Display,
 ) -> Result<T>
 where
-    T: TryFrom<i64> + TryFrom<i128> + std::str::FromStr<Err = std::num::ParseIntError>,
+    T: TryFrom<i128> + TryFrom<u128>,
 {
-    let out_of_range = |what: String| {
-        Error::conversion(format!(
-            "expected an integer in {name}'s range {min}..={max}, got {what}"
-        ))
+    let value = strip_attributes(value);
+    let fits = match whole_number(&value) {
+        Some(WholeNumber::Signed(i)) => T::try_from(i).ok(),
+        Some(WholeNumber::Unsigned(u)) => T::try_from(u).ok(),
+        Some(WholeNumber::Beyond) => None,
+        None => return Err(unexpected("an integer", value)),
     };
-    match strip_attributes(value) {
-        Value::Int(i) => T::try_from(i).map_err(|_| out_of_range(format!("integer {i}"))),
-        Value::Boolean(b) => {
-            T::try_from(b as i64).map_err(|_| out_of_range(format!("boolean {b}")))
-        }
+    fits.ok_or_else(|| {
+        Error::conversion(format!(
+            "expected an integer in {name}'s range {min}..={max}, got {}",
+            describe(&value)
+        ))
+    })
+}
+
+/// A value read as a whole number, before any type's range is applied.
+enum WholeNumber {
+    Signed(i128),
+    Unsigned(u128),
+    /// A whole number beyond both i128 and u128: out of every integer type's range.
+    Beyond,
+}
+
+/// An integer, a boolean (0/1), a whole double or decimal text as a whole number; `None` when the
+/// value is not one (`1.5`, `abc`, an array).
+fn whole_number(value: &Value) -> Option<WholeNumber> {
+    match value {
+        Value::Int(i) => Some(WholeNumber::Signed(i128::from(*i))),
+        Value::Boolean(b) => Some(WholeNumber::Signed(i128::from(*b))),
         Value::Double(d) if d.is_finite() && d.fract() == 0.0 => {
-            // `as i128` saturates; any double beyond i128 is out of range for every type but u128.
-            T::try_from(d as i128).map_err(|_| out_of_range(describe(&Value::Double(d))))
+            // 2^127 and 2^128 are exact in f64, so these bounds are too.
+            Some(
+                if *d >= 340_282_366_920_938_463_463_374_607_431_768_211_456.0 {
+                    WholeNumber::Beyond
+                } else if *d >= 0.0 {
+                    WholeNumber::Unsigned(*d as u128)
+                } else if *d >= -170_141_183_460_469_231_731_687_303_715_884_105_728.0 {
+                    WholeNumber::Signed(*d as i128)
+                } else {
+                    WholeNumber::Beyond
+                },
+            )
         }
         other => {
-            let parsed = other
-                .as_bytes()
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .map(str::parse::<T>);
-            match parsed {
-                Some(Ok(v)) => Ok(v),
-                Some(Err(e))
-                    if matches!(
-                        e.kind(),
-                        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
-                    ) =>
-                {
-                    Err(out_of_range(describe(&other)))
-                }
-                // `-1` read as an unsigned type: an integer, out of range.
-                Some(Err(_))
-                    if other
-                        .as_bytes()
-                        .and_then(|b| std::str::from_utf8(b).ok())
-                        .is_some_and(|t| t.parse::<i128>().is_ok()) =>
-                {
-                    Err(out_of_range(describe(&other)))
-                }
-                _ => Err(unexpected("an integer", other)),
+            let text = std::str::from_utf8(other.as_bytes()?).ok()?;
+            match text.parse::<i128>() {
+                Ok(i) => Some(WholeNumber::Signed(i)),
+                Err(e) => match e.kind() {
+                    std::num::IntErrorKind::PosOverflow => Some(
+                        text.parse::<u128>()
+                            .map_or(WholeNumber::Beyond, WholeNumber::Unsigned),
+                    ),
+                    std::num::IntErrorKind::NegOverflow => Some(WholeNumber::Beyond),
+                    _ => None,
+                },
             }
         }
     }
