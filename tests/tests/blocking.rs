@@ -3,7 +3,8 @@
 //! with a server timeout of 1 s and of 0 (released by another client's push). The connections
 //! run with a 300 ms liveness deadline, so a blocking command cut by it instead of waiting for
 //! the server's own timeout is caught. Also: a frozen server fails every blocking command within
-//! its timeout plus that deadline, and a cancelled `BLPOP key 0` never stalls the shared
+//! its timeout plus that deadline, and one that waits for ever (`timeout 0`) within two such
+//! deadlines (the server is PINGed on another connection meanwhile), and a cancelled `BLPOP key 0` never stalls the shared
 //! connection. WAIT and WAITAOF (the connection's own writes) run on the blocking connection and
 //! are refused, before sending, everywhere else.
 
@@ -19,8 +20,9 @@ use valkey_tests::{Reply, Server};
 const LIVENESS: Duration = Duration::from_millis(300);
 /// A blocking command's own timeout in the timed cases.
 const TIMEOUT: Duration = Duration::from_secs(1);
-/// When another client pushes to release a `timeout 0` command.
-const RELEASE_AFTER: Duration = Duration::from_millis(300);
+/// When another client pushes to release a `timeout 0` command: after two liveness probes of
+/// the healthy server, which must not cut the wait.
+const RELEASE_AFTER: Duration = Duration::from_millis(800);
 /// Slack for a slow, shared machine on "returned within" bounds.
 const SLACK: Duration = Duration::from_secs(3);
 
@@ -362,7 +364,9 @@ fn a_blocking_command_is_released_by_a_push_resp3() {
 #[test]
 fn a_frozen_server_fails_blocking_commands_within_timeout_and_deadline() {
     // Every case waits with timeout 1 s (sync and async) while the server is stopped: each
-    // fails as a timeout after about 1 s + 300 ms, none hangs, none answers "nothing".
+    // fails as a timeout, noticed by the PINGs on another connection (about 600 ms) or at the
+    // latest after 1 s + 300 ms; none hangs, none answers "nothing". The async commands open
+    // their dedicated connection after the freeze: those fail not sent.
     let mut server = start();
     for case in CASES {
         case.prepare(&server);
@@ -394,8 +398,63 @@ fn a_frozen_server_fails_blocking_commands_within_timeout_and_deadline() {
             Err(e) if e.is_timeout() => {}
             _ => failures.push(format!("{label}: {r:?}")),
         }
-        if took < TIMEOUT || took > TIMEOUT + LIVENESS + SLACK {
+        // Noticed by a PING on another connection after one or two 300 ms periods, or at the
+        // latest by the deadline itself; never answered as "nothing".
+        if took < LIVENESS || took > TIMEOUT + LIVENESS + SLACK {
             failures.push(format!("{label}: failed after {took:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_frozen_server_fails_blocking_commands_that_wait_for_ever() {
+    // Timeout 0 on every executor that blocks, the server stopped: the silence is the command's
+    // own, so only the PINGs on another connection (every 300 ms, answered within 300 ms) can
+    // tell a frozen server. Each fails as an Unclear timeout within about 600 ms, none hangs;
+    // after the server resumes, every connection works again.
+    let mut server = start();
+    for case in CASES {
+        case.prepare(&server);
+    }
+    let info = info(&server, Protocol::Resp3);
+    let execs = [Exec::Sync, Exec::Async, Exec::SyncPipe, Exec::AsyncPipe];
+    let outcomes: Vec<(String, valkey::Result<Value>, Duration, Env)> = std::thread::scope(|s| {
+        let threads: Vec<_> = CASES
+            .iter()
+            .flat_map(|&case| execs.map(|exec| (case, exec)))
+            .map(|(case, exec)| {
+                let info = info.clone();
+                s.spawn(move || {
+                    let mut env = Env::new(&info);
+                    std::thread::sleep(Duration::from_millis(300)); // all connected
+                    let (r, took) = case.run(&mut env, exec, Duration::ZERO);
+                    (format!("{} on {exec:?}", case.name), r, took, env)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        server.pause().unwrap();
+        let outcomes = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        server.resume().unwrap();
+        outcomes
+    });
+    let mut failures = Vec::new();
+    for (label, r, took, mut env) in outcomes {
+        match &r {
+            Err(e) if e.is_timeout() && e.is_unclear() => {}
+            _ => failures.push(format!("{label}: {r:?}")),
+        }
+        // Blocked from about 300 ms before the pause; noticed a probe period or two after it.
+        if took < LIVENESS || took > Duration::from_millis(200) + 2 * LIVENESS + SLACK {
+            failures.push(format!("{label}: failed after {took:?}"));
+        }
+        let sync_ping: valkey::Result<String> = env.sync.send(cmd::ping());
+        let async_ping: valkey::Result<String> = env.rt.block_on(env.shared.send(cmd::ping()));
+        if !matches!((&sync_ping, &async_ping), (Ok(a), Ok(b)) if a == "PONG" && b == "PONG") {
+            failures.push(format!(
+                "{label}: after resume: {sync_ping:?} {async_ping:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

@@ -226,6 +226,26 @@ impl Error {
         )
     }
 
+    /// A blocking command whose server answered no PING on another connection while it
+    /// waited (`sent`), or while its own connection was being opened: frozen or unreachable.
+    /// Once sent it may have run (an element popped just before the server froze sits in its
+    /// send buffer): `Unclear`; before, `NotSent`.
+    pub(crate) fn blocked_server_silent(within: Duration, sent: bool) -> Error {
+        let e = Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the server answered no PING within {within:?} (response_timeout) on another \
+                 connection while the blocking command waited: frozen or unreachable"
+            ),
+        );
+        if sent {
+            e.with_kind(ErrorKind::Unclear)
+                .note("the connection was closed; it was sent and may or may not have run")
+        } else {
+            e.with_kind(ErrorKind::NotSent).note("it was not sent")
+        }
+    }
+
     /// Names the command (or batch) and the server the error is about, unless an inner call
     /// named them already. Called on the error path only.
     #[cold]

@@ -168,8 +168,8 @@ impl MultiplexedConnection {
         if self.is_dedicated() {
             return run(self.clone()).await;
         }
-        let d = self.take_dedicated_within(blocks).await?;
-        let r = run(d.con.clone()).await;
+        let d = self.take_dedicated_probed(blocks).await?;
+        let r = self.probed(blocks, true, run(d.con.clone())).await;
         d.give_back();
         r
     }
@@ -278,11 +278,9 @@ impl MultiplexedConnection {
         if self.is_dedicated() {
             return self.with_silence(blocks, self.round_trip(n, encode)).await;
         }
-        let d = self.take_dedicated_within(blocks).await?;
-        let r = d
-            .con
-            .with_silence(blocks, d.con.round_trip(n, encode))
-            .await;
+        let d = self.take_dedicated_probed(blocks).await?;
+        let blocked = d.con.with_silence(blocks, d.con.round_trip(n, encode));
+        let r = self.probed(blocks, true, blocked).await;
         d.give_back();
         r
     }

@@ -5,9 +5,9 @@
 
 use super::MultiplexedConnection;
 use crate::cluster::exec::{
-    asking_failed, blocked_node_silent, blocked_stall_watch, check_watched_slot, decode_asking,
-    durable_not_run, encode_asking, node_info, start, transaction_redirect, unreachable, usable,
-    watch_redirect, watched_slot, Attempts, Directory, Next, PipelineRun, ReadFrom, Settings, Step,
+    asking_failed, check_watched_slot, decode_asking, durable_not_run, encode_asking, node_info,
+    start, transaction_redirect, unreachable, usable, watch_redirect, watched_slot, Attempts,
+    Directory, Next, PipelineRun, ReadFrom, Settings, Step,
 };
 use crate::cluster::{
     combine, merge_split, route, ClusterScan, NodeAddr, ResponsePolicy, RetryPolicy, Route,
@@ -108,22 +108,6 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     })
     .await;
     out.into_iter().flatten().collect()
-}
-
-/// The output of `work`, unless `watch` ends first with an error (then `work` is dropped).
-async fn first_of<T>(
-    work: impl Future<Output = Result<T>>,
-    watch: impl Future<Output = Error>,
-) -> Result<T> {
-    let mut work = std::pin::pin!(work);
-    let mut watch = std::pin::pin!(watch);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = work.as_mut().poll(cx) {
-            return Poll::Ready(out);
-        }
-        watch.as_mut().poll(cx).map(Err)
-    })
-    .await
 }
 
 impl ClusterConnection {
@@ -308,6 +292,8 @@ impl ClusterConnection {
         let con = MultiplexedConnection::connect(Arc::new(info))
             .await
             .map_err(|e| unreachable(addr, e))?;
+        // Blocked callers notice a frozen node as soon as a stall would refresh the topology.
+        con.set_probe_every(self.inner.retry.refresh_when_slow);
         // Two callers may have connected at once: keep the first, drop the other.
         Ok(self
             .inner
@@ -343,9 +329,7 @@ impl ClusterConnection {
                         .round_trip(2, |buf, server| encode_asking(cmd, server, buf))
                         .await
                         .and_then(|frames| decode_asking(&frames)),
-                    (Some(blocks), asking) => {
-                        self.send_blocking(&con, &addr, cmd, blocks, asking).await
-                    }
+                    (Some(blocks), asking) => self.send_blocking(&con, cmd, blocks, asking).await,
                 },
                 Err(e) => Err(e),
             };
@@ -361,55 +345,33 @@ impl ClusterConnection {
     /// A blocking command (`BLPOP`, `XREAD BLOCK`, ...) on a dedicated connection to its node
     /// (after `ASKING` when `asking`), as the node's shared connection runs it: its own timeout
     /// plus the liveness margin as deadline, none for a timeout of 0. Meanwhile the node is
-    /// `PING`ed on its shared connection ([`blocked_stall_watch`]): a frozen node fails the
-    /// caller with `Unclear` within the ping period plus `response_timeout`, even for
-    /// `BLPOP k 0`. A cancelled caller drops its dedicated connection (closed, never reused), so
-    /// nothing else waits behind it.
+    /// `PING`ed on its shared connection every `refresh_when_slow`
+    /// ([`MultiplexedConnection::probed`]): a frozen node fails the caller with `Unclear` within
+    /// that period plus `response_timeout`, even for `BLPOP k 0`. A cancelled caller drops its
+    /// dedicated connection (closed, never reused), so nothing else waits behind it.
     async fn send_blocking<C: Command + ?Sized, T: FromValkey>(
         &self,
         con: &MultiplexedConnection,
-        addr: &NodeAddr,
         cmd: &C,
         blocks: crate::cmd::Blocks,
         asking: bool,
     ) -> Result<T> {
-        let blocked = async {
-            if !asking {
-                return con.send_as::<C, T>(cmd).await;
-            }
-            // ASKING and the command together, on a connection of their own: the shared one
-            // would wait behind the command.
-            let d = con.take_dedicated_within(blocks).await?;
-            let frames = d
-                .con
-                .with_silence(
-                    blocks,
-                    d.con
-                        .round_trip(2, |buf, server| encode_asking(cmd, server, buf)),
-                )
-                .await;
-            d.give_back();
-            frames
-                .and_then(|f| decode_asking(&f))
-                .map_err(|e| con.command_failed(e, || crate::cmd::name_of(cmd)))
-        };
-        let Some((every, within)) =
-            blocked_stall_watch(&self.inner.retry, self.inner.template.response_timeout)
-        else {
-            return blocked.await;
-        };
-        let watch = async {
-            let ping_cmd = cmd::ping();
-            loop {
-                tokio::time::sleep(every).await;
-                let ping = con.send_as::<_, Value>(&ping_cmd);
-                match tokio::time::timeout(within, ping).await {
-                    Ok(Ok(_)) => {}
-                    _ => return blocked_node_silent(addr, &crate::cmd::name_of(cmd), within),
-                }
-            }
-        };
-        first_of(blocked, watch).await
+        if !asking {
+            return con.send_as::<C, T>(cmd).await;
+        }
+        // ASKING and the command together, on a connection of their own: the shared one
+        // would wait behind the command.
+        let d = con.take_dedicated_probed(blocks).await?;
+        let blocked = d.con.with_silence(
+            blocks,
+            d.con
+                .round_trip(2, |buf, server| encode_asking(cmd, server, buf)),
+        );
+        let frames = con.probed(blocks, true, blocked).await;
+        d.give_back();
+        frames
+            .and_then(|f| decode_asking(&f))
+            .map_err(|e| con.command_failed(e, || crate::cmd::name_of(cmd)))
     }
 
     /// Does what a failed attempt's step says (apply a `MOVED`, forget an unreachable node,

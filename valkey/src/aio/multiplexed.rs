@@ -117,6 +117,9 @@ struct State {
     /// Callers waiting for room (`max_in_flight`, or too many unwritten bytes).
     room: Vec<Waker>,
     silence: Silence,
+    /// How often the server is PINGed here while a blocking command waits on a dedicated
+    /// connection (`None`: every `response_timeout`).
+    probe_every: Option<Duration>,
     /// The shared subscriber, if one exists (RESP3).
     sub: Option<SubState>,
 }
@@ -314,6 +317,7 @@ impl MultiplexedConnection {
                 slots: Slots::new(),
                 room: Vec::new(),
                 silence: Silence::Default,
+                probe_every: None,
                 sub: None,
             }),
             wake_writer: Notify::new(),
@@ -609,11 +613,51 @@ impl MultiplexedConnection {
         if self.is_dedicated() {
             return self.with_silence(blocks, self.call_unnamed(cmd)).await;
         }
-        let d = self.take_dedicated_within(blocks).await?;
-        let reply = d.con.with_silence(blocks, d.con.call_unnamed(cmd)).await;
-        // A server or conversion error leaves the connection in step; a broken one is closed.
+        let d = self.take_dedicated_probed(blocks).await?;
+        let blocked = d.con.with_silence(blocks, d.con.call_unnamed(cmd));
+        let reply = self.probed(blocks, true, blocked).await;
+        // A server or conversion error leaves the connection in step; a broken one, or one
+        // still blocked after a failed probe, is closed.
         d.give_back();
         reply
+    }
+
+    /// Sets how often the server is PINGed here while a blocking command waits on one of this
+    /// connection's dedicated connections (a cluster node's connection takes the cluster's
+    /// `refresh_when_slow`); `response_timeout` by default.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn set_probe_every(&self, every: Duration) {
+        self.shared().lock().probe_every = Some(every);
+    }
+
+    /// Runs `blocked` (a command waiting on a dedicated connection for as long as `blocks`
+    /// says, `sent` already, or the opening of that connection) while the server is PINGed on
+    /// this connection ([`Blocks::liveness_probe`]): a frozen or unreachable server fails a
+    /// long wait (`BLPOP k 0` included) as a timeout instead of leaving it waiting forever,
+    /// `Unclear` once the command was sent, `NotSent` before.
+    pub(crate) async fn probed<T>(
+        &self,
+        blocks: Blocks,
+        sent: bool,
+        blocked: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let shared = self.shared();
+        let every = shared.lock().probe_every;
+        let Some((every, within)) = blocks.liveness_probe(every, shared.info.response_timeout)
+        else {
+            return blocked.await;
+        };
+        let probe = async {
+            let ping = crate::cmd::ping();
+            loop {
+                tokio::time::sleep(every).await;
+                let pong = self.call_unnamed::<_, Value>(&ping);
+                if !matches!(tokio::time::timeout(within, pong).await, Ok(Ok(_))) {
+                    return Error::blocked_server_silent(within, sent);
+                }
+            }
+        };
+        first_of(blocked, probe).await
     }
 
     /// Runs `fut` with the liveness deadline of a command that may block for `blocks` (on a
@@ -651,6 +695,14 @@ impl MultiplexedConnection {
             )
             .not_sent()),
         }
+    }
+
+    /// [`Self::take_dedicated_within`], while the server is PINGed here ([`Self::probed`]): a
+    /// server that froze before a `BLPOP k 0` got its connection fails it, not sent, as soon as
+    /// the wait for the command itself would.
+    pub(crate) async fn take_dedicated_probed(&self, blocks: Blocks) -> Result<Dedicated> {
+        self.probed(blocks, false, self.take_dedicated_within(blocks))
+            .await
     }
 
     /// A connection of its own (an idle one reused, or a new one), for blocking commands, WATCH
@@ -1003,6 +1055,22 @@ fn spawn_io(
         io.push(tokio::spawn(watchdog(Arc::clone(shared), generation, base)).abort_handle());
     }
     io
+}
+
+/// `work`'s result, or `watch`'s error if that comes first (`work` is then dropped: cancelled).
+pub(crate) async fn first_of<T>(
+    work: impl Future<Output = Result<T>>,
+    watch: impl Future<Output = Error>,
+) -> Result<T> {
+    let mut work = std::pin::pin!(work);
+    let mut watch = std::pin::pin!(watch);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        watch.as_mut().poll(cx).map(Err)
+    })
+    .await
 }
 
 async fn writer(shared: Arc<Shared>, generation: u64, mut w: BoxWrite) {

@@ -400,35 +400,6 @@ impl Attempts {
     }
 }
 
-/// How the async cluster connection watches the node a blocking command waits on (`BLPOP k
-/// 0` may wait for ever, so silence on its own connection says nothing): it `PING`s the node on
-/// its shared connection every `every`, and a node that does not answer `within` (frozen, or
-/// gone) fails the blocked caller with `Unclear`, instead of leaving it waiting. `None` when
-/// the connection has no liveness deadline (`response_timeout=off`): then nothing is watched.
-pub fn blocked_stall_watch(
-    policy: &RetryPolicy,
-    response_timeout: Option<Duration>,
-) -> Option<(Duration, Duration)> {
-    let within = response_timeout?;
-    let every = match policy.refresh_when_slow {
-        p if p.is_zero() => within,
-        p => p,
-    };
-    Some((every, within))
-}
-
-/// The error of a blocking command whose node stopped answering while it waited: it was sent,
-/// and may have run (an element popped just before the node froze is in its send buffer).
-pub fn blocked_node_silent(addr: &NodeAddr, command: &str, within: Duration) -> Error {
-    Error::new(
-        ErrorKind::Unclear,
-        format!(
-            "cluster node {addr} answered no PING within {within:?} while {command} waited on \
-             it (frozen or unreachable); the command was sent and may have run"
-        ),
-    )
-}
-
 /// Encodes `ASKING` and `cmd` back to back into `buf` (left as it was on an error).
 pub fn encode_asking<C: Command + ?Sized>(
     cmd: &C,
@@ -1103,26 +1074,6 @@ mod tests {
             watch_redirect(&abort, &addr(1), 6).is_none(),
             "a MOVED for another slot is the caller's read elsewhere, not a move"
         );
-    }
-
-    #[test]
-    fn blocked_commands_are_watched_only_with_a_liveness_deadline() {
-        let policy = RetryPolicy::default();
-        let ten = Duration::from_secs(10);
-        assert_eq!(
-            blocked_stall_watch(&policy, Some(ten)),
-            Some((policy.refresh_when_slow, ten))
-        );
-        assert_eq!(blocked_stall_watch(&policy, None), None);
-        let no_refresh = RetryPolicy {
-            refresh_when_slow: Duration::ZERO,
-            ..policy
-        };
-        assert_eq!(
-            blocked_stall_watch(&no_refresh, Some(ten)),
-            Some((ten, ten))
-        );
-        assert!(blocked_node_silent(&addr(1), "BLPOP", ten).is_unclear());
     }
 
     fn run_fails_on_unclear() -> bool {

@@ -300,6 +300,24 @@ impl Blocks {
             _ => None,
         }
     }
+
+    /// While a command blocks this long, how often its server is PINGed on another connection
+    /// (`every`; the connection's `margin` when not given) and within what each PING must be
+    /// answered (`margin`, the liveness deadline), so that a frozen server fails the wait
+    /// instead of leaving it waiting: only when the wait may outlast one period and its answer
+    /// (`BLPOP k 0` always), never without a margin.
+    pub(crate) fn liveness_probe(
+        self,
+        every: Option<std::time::Duration>,
+        margin: Option<std::time::Duration>,
+    ) -> Option<(std::time::Duration, std::time::Duration)> {
+        let within = margin?;
+        let every = every.filter(|e| !e.is_zero()).unwrap_or(within);
+        match self.deadline(Some(within)) {
+            Some(d) if d <= every + within => None,
+            _ => Some((every, within)),
+        }
+    }
 }
 
 impl BlockingRule {
@@ -371,5 +389,39 @@ impl CommandMeta {
         self.tips
             .iter()
             .find_map(|t| t.strip_prefix("response_policy:"))
+    }
+}
+
+#[cfg(test)]
+mod blocks_tests {
+    use super::Blocks;
+    use std::time::Duration;
+
+    #[test]
+    fn only_waits_that_may_outlast_a_probe_are_probed() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            Blocks::Forever.liveness_probe(None, Some(s(10))),
+            Some((s(10), s(10)))
+        );
+        assert_eq!(
+            Blocks::Forever.liveness_probe(Some(s(1)), Some(s(10))),
+            Some((s(1), s(10)))
+        );
+        assert_eq!(
+            Blocks::Forever.liveness_probe(Some(s(0)), Some(s(3))),
+            Some((s(3), s(3)))
+        );
+        assert_eq!(Blocks::Forever.liveness_probe(Some(s(1)), None), None);
+        // 5 s + 10 s of deadline ends before a PING at 10 s could be answered late (20 s).
+        assert_eq!(Blocks::For(s(5)).liveness_probe(None, Some(s(10))), None);
+        assert_eq!(
+            Blocks::For(s(11)).liveness_probe(None, Some(s(10))),
+            Some((s(10), s(10)))
+        );
+        assert_eq!(
+            Blocks::For(s(2)).liveness_probe(Some(s(1)), Some(s(1))),
+            Some((s(1), s(1)))
+        );
     }
 }

@@ -196,6 +196,22 @@ pub struct Connection {
     last_used: Instant,
     /// The socket's timeouts now, for the errors that say how long was waited.
     timeouts: Timeouts,
+    /// A blocking command's wait that is probed (see [`BlockedWait`]), while it lasts.
+    blocked: Option<Box<BlockedWait>>,
+}
+
+/// A blocking command's wait that may outlast the liveness deadline ([`Blocks::liveness_probe`]):
+/// the socket's read timeout is one probe period, and each period that passes in silence the
+/// server is PINGed on a connection of its own; the wait goes on while it answers, up to the
+/// command's own deadline. A frozen server thus fails `BLPOP k 0` instead of leaving it waiting.
+struct BlockedWait {
+    every: Duration,
+    within: Duration,
+    /// When the command's own timeout plus the margin has passed (`None`: it blocks until
+    /// released).
+    until: Option<Instant>,
+    /// The connection the PINGs go on, opened at the first and kept for the rest of the wait.
+    probe: Option<Connection>,
 }
 
 /// The read and write timeouts set on the socket, and what they stand for.
@@ -205,8 +221,29 @@ struct Timeouts {
     /// The read timeout is a blocking command's own timeout plus the liveness margin.
     read_blocking: bool,
     write: Option<Duration>,
-    /// The setting the write timeout comes from.
-    write_setting: &'static str,
+    /// The write timeout is the connect timeout (during the handshake), not `response_timeout`.
+    write_connecting: bool,
+}
+
+impl BlockedWait {
+    /// PINGs the server on the probe connection (opened the first time, within `within` as
+    /// well as the connect timeout; each PING answered within `within`).
+    fn ping_elsewhere(&mut self, info: &ConnectionInfo) -> Result<()> {
+        let probe = match &mut self.probe {
+            Some(p) => p,
+            None => {
+                let mut info = info.clone();
+                info.response_timeout = Some(self.within);
+                let p = Connection::with_info_within(Arc::new(info), Some(self.within))?;
+                self.probe.insert(p)
+            }
+        };
+        let pong = probe.send_as::<_, Value>(&crate::cmd::ping());
+        if pong.is_err() {
+            self.probe = None;
+        }
+        pong.map(drop)
+    }
 }
 
 /// Marks a failure after the command was written: it may have run.
@@ -243,6 +280,7 @@ impl Connection {
             pushes: VecDeque::new(),
             last_used: Instant::now(),
             timeouts: Timeouts::default(),
+            blocked: None,
         };
         con.connect_within(limit)?;
         Ok(con)
@@ -279,7 +317,7 @@ impl Connection {
         self.stream = Some(stream);
         self.timeouts = Timeouts {
             write: info.connect_timeout,
-            write_setting: "connect_timeout",
+            write_connecting: true,
             ..Timeouts::default()
         };
         let result = self.run_handshake(&info, deadline).and_then(|()| {
@@ -473,15 +511,12 @@ impl Connection {
                 .and_then(|()| self.read_frame())
                 .map_err(unclear);
         };
-        let base = self.info().response_timeout;
-        self.set_blocking_read_timeout(blocks.deadline(base))?;
+        self.begin_blocking(blocks)?;
         let frame = self
             .flush()
             .and_then(|()| self.read_frame())
             .map_err(unclear);
-        if self.stream.is_some() {
-            self.set_read_timeout(base)?;
-        }
+        self.end_blocking()?;
         frame
     }
 
@@ -575,13 +610,12 @@ impl Connection {
         on_frame: impl FnMut(Bytes),
     ) -> Result<()> {
         self.ensure_connected()?;
-        let base = self.info().response_timeout;
         if let Some(b) = blocks {
-            self.set_blocking_read_timeout(b.deadline(base))?;
+            self.begin_blocking(b)?;
         }
         let r = self.round_trip_inner(n, on_frame).map_err(unclear);
-        if blocks.is_some() && self.stream.is_some() {
-            self.set_read_timeout(base)?;
+        if blocks.is_some() {
+            self.end_blocking()?;
         }
         self.last_used = Instant::now();
         r
@@ -657,9 +691,65 @@ impl Connection {
         Ok(())
     }
 
+    /// Sets up the reads of a command that may block for `blocks`: its own timeout plus the
+    /// liveness margin as the read timeout, or, for a wait that may outlast a probe, one probe
+    /// period at a time ([`BlockedWait`]). [`Self::end_blocking`] undoes it.
+    fn begin_blocking(&mut self, blocks: Blocks) -> Result<()> {
+        let base = self.info().response_timeout;
+        let deadline = blocks.deadline(base);
+        let Some((every, within)) = blocks.liveness_probe(None, base) else {
+            return self.set_blocking_read_timeout(deadline);
+        };
+        self.set_blocking_read_timeout(Some(every))?;
+        // What an error says was waited: the whole deadline, not one period.
+        self.timeouts.read = deadline;
+        self.blocked = Some(Box::new(BlockedWait {
+            every,
+            within,
+            until: deadline.map(|d| Instant::now() + d),
+            probe: None,
+        }));
+        Ok(())
+    }
+
+    /// Back to the liveness deadline after a blocking command (or its failure).
+    fn end_blocking(&mut self) -> Result<()> {
+        self.blocked = None;
+        if self.stream.is_some() {
+            self.set_read_timeout(self.info().response_timeout)?;
+        }
+        Ok(())
+    }
+
+    /// After a probe period passed in silence: whether the blocked wait goes on. The server is
+    /// PINGed on a connection of its own; one that does not answer fails the wait (`Unclear`:
+    /// the command was sent). `false` when no wait is probed or its deadline has passed.
+    fn still_blocked(&mut self) -> Result<bool> {
+        let Some(wait) = self.blocked.as_deref_mut() else {
+            return Ok(false);
+        };
+        if let Err(e) = wait.ping_elsewhere(&self.session.info) {
+            tracing::debug!("a blocked command's server did not answer a PING: {e}");
+            let within = wait.within;
+            self.blocked = None;
+            self.stream = None;
+            return Err(Error::blocked_server_silent(within, true));
+        }
+        let left = match wait.until {
+            Some(until) => until.saturating_duration_since(Instant::now()),
+            None => wait.every,
+        };
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let next = left.min(wait.every);
+        self.set_timeout(Some(next), Stream::set_read_timeout)?;
+        Ok(true)
+    }
+
     fn set_write_timeout(&mut self, t: Option<Duration>) -> Result<()> {
         self.timeouts.write = t;
-        self.timeouts.write_setting = "response_timeout";
+        self.timeouts.write_connecting = false;
         self.set_timeout(t, Stream::set_write_timeout)
     }
 
@@ -667,7 +757,12 @@ impl Connection {
     #[cold]
     fn write_error(&self, e: io::Error) -> Error {
         let t = self.timeouts;
-        Error::io_within("writing to the server", e, t.write, t.write_setting)
+        let setting = if t.write_connecting {
+            "connect_timeout"
+        } else {
+            "response_timeout"
+        };
+        Error::io_within("writing to the server", e, t.write, setting)
     }
 
     fn set_timeout(
@@ -778,9 +873,17 @@ impl Connection {
     /// One read from the socket into the read buffer; a silent server beyond the read timeout
     /// (the liveness deadline) is an error, and the connection is closed.
     fn read_more(&mut self) -> Result<()> {
-        if self.read_once("the server closed the connection before replying")? {
-            return Ok(());
+        while !self.read_once("the server closed the connection before replying")? {
+            if !self.still_blocked()? {
+                return self.silent();
+            }
         }
+        Ok(())
+    }
+
+    /// The read timeout (the liveness deadline) passed: the connection is closed.
+    #[cold]
+    fn silent(&mut self) -> Result<()> {
         self.stream = None;
         let t = self.timeouts;
         Err(Error::silent(t.read.unwrap_or_default(), t.read_blocking))
