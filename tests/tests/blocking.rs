@@ -361,45 +361,81 @@ fn a_blocking_command_is_released_by_a_push_resp3() {
     each_case(&start(), Protocol::Resp3, released_by_a_push);
 }
 
-#[test]
-fn a_frozen_server_fails_blocking_commands_within_timeout_and_deadline() {
-    // Every case waits with timeout 1 s (sync and async) while the server is stopped: each
-    // fails as a timeout, noticed by the PINGs on another connection (about 600 ms) or at the
-    // latest after 1 s + 300 ms; none hangs, none answers "nothing". The async commands open
-    // their dedicated connection after the freeze: those fail not sent.
+/// One command of a frozen-server run: what it gave, how long it took, and its connections
+/// (to be used again once the server resumes).
+struct FrozenRun {
+    label: String,
+    result: valkey::Result<Value>,
+    took: Duration,
+    env: Env,
+}
+
+/// Runs every case on each of `execs` with server timeout `timeout`, each on its own thread and
+/// connections; the commands start 300 ms after the threads, the server is stopped `pause_at`
+/// after them, and resumed once every command has returned (and kept running for the caller).
+fn run_while_frozen(
+    execs: &[Exec],
+    timeout: Duration,
+    pause_at: Duration,
+) -> (Server, Vec<FrozenRun>) {
     let mut server = start();
     for case in CASES {
         case.prepare(&server);
     }
     let info = info(&server, Protocol::Resp3);
-    let outcomes: Vec<(String, valkey::Result<Value>, Duration)> = std::thread::scope(|s| {
+    let runs = std::thread::scope(|s| {
         let threads: Vec<_> = CASES
             .iter()
-            .flat_map(|&case| [(case, Exec::Sync), (case, Exec::Async)])
+            .flat_map(|&case| execs.iter().map(move |&exec| (case, exec)))
             .map(|(case, exec)| {
                 let info = info.clone();
                 s.spawn(move || {
                     let mut env = Env::new(&info);
-                    std::thread::sleep(Duration::from_millis(300)); // all connected, then frozen
-                    let (r, took) = case.run(&mut env, exec, TIMEOUT);
-                    (format!("{} on {exec:?}", case.name), r, took)
+                    std::thread::sleep(Duration::from_millis(300)); // all connected
+                    let (result, took) = case.run(&mut env, exec, timeout);
+                    let label = format!("{} on {exec:?}", case.name);
+                    FrozenRun {
+                        label,
+                        result,
+                        took,
+                        env,
+                    }
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(pause_at);
         server.pause().unwrap();
-        let outcomes = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let runs = threads.into_iter().map(|t| t.join().unwrap()).collect();
         server.resume().unwrap();
-        outcomes
+        runs
     });
+    (server, runs)
+}
+
+#[test]
+fn a_frozen_server_fails_blocking_commands_within_timeout_and_deadline() {
+    // Every case waits with timeout 1 s (sync and async) while the server is stopped: each
+    // fails as a timeout, noticed by the PINGs on another connection (about 600 ms) or at the
+    // latest after 1 s + 300 ms; none hangs, none answers "nothing". The server stops before
+    // the commands start, so the async ones, whose dedicated connection is opened then, fail
+    // not sent.
+    let (_server, runs) = run_while_frozen(
+        &[Exec::Sync, Exec::Async],
+        TIMEOUT,
+        Duration::from_millis(200),
+    );
     let mut failures = Vec::new();
-    for (label, r, took) in outcomes {
-        match &r {
+    for FrozenRun {
+        label,
+        result,
+        took,
+        ..
+    } in runs
+    {
+        match &result {
             Err(e) if e.is_timeout() => {}
-            _ => failures.push(format!("{label}: {r:?}")),
+            _ => failures.push(format!("{label}: {result:?}")),
         }
-        // Noticed by a PING on another connection after one or two 300 ms periods, or at the
-        // latest by the deadline itself; never answered as "nothing".
         if took < LIVENESS || took > TIMEOUT + LIVENESS + SLACK {
             failures.push(format!("{label}: failed after {took:?}"));
         }
@@ -409,43 +445,25 @@ fn a_frozen_server_fails_blocking_commands_within_timeout_and_deadline() {
 
 #[test]
 fn a_frozen_server_fails_blocking_commands_that_wait_for_ever() {
-    // Timeout 0 on every executor that blocks, the server stopped: the silence is the command's
-    // own, so only the PINGs on another connection (every 300 ms, answered within 300 ms) can
-    // tell a frozen server. Each fails as an Unclear timeout within about 600 ms, none hangs;
-    // after the server resumes, every connection works again.
-    let mut server = start();
-    for case in CASES {
-        case.prepare(&server);
-    }
-    let info = info(&server, Protocol::Resp3);
+    // Timeout 0 on every executor that blocks, the server stopped while they wait: the silence
+    // is the command's own, so only the PINGs on another connection (every 300 ms, answered
+    // within 300 ms) can tell a frozen server. Each fails as an Unclear timeout within about
+    // 600 ms, none hangs; after the server resumes, every connection works again.
     let execs = [Exec::Sync, Exec::Async, Exec::SyncPipe, Exec::AsyncPipe];
-    let outcomes: Vec<(String, valkey::Result<Value>, Duration, Env)> = std::thread::scope(|s| {
-        let threads: Vec<_> = CASES
-            .iter()
-            .flat_map(|&case| execs.map(|exec| (case, exec)))
-            .map(|(case, exec)| {
-                let info = info.clone();
-                s.spawn(move || {
-                    let mut env = Env::new(&info);
-                    std::thread::sleep(Duration::from_millis(300)); // all connected
-                    let (r, took) = case.run(&mut env, exec, Duration::ZERO);
-                    (format!("{} on {exec:?}", case.name), r, took, env)
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(500));
-        server.pause().unwrap();
-        let outcomes = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        server.resume().unwrap();
-        outcomes
-    });
+    let (_server, runs) = run_while_frozen(&execs, Duration::ZERO, Duration::from_millis(500));
     let mut failures = Vec::new();
-    for (label, r, took, mut env) in outcomes {
-        match &r {
+    for FrozenRun {
+        label,
+        result,
+        took,
+        mut env,
+    } in runs
+    {
+        match &result {
             Err(e) if e.is_timeout() && e.is_unclear() => {}
-            _ => failures.push(format!("{label}: {r:?}")),
+            _ => failures.push(format!("{label}: {result:?}")),
         }
-        // Blocked from about 300 ms before the pause; noticed a probe period or two after it.
+        // Waiting from about 200 ms before the pause; noticed a probe period or two after it.
         if took < LIVENESS || took > Duration::from_millis(200) + 2 * LIVENESS + SLACK {
             failures.push(format!("{label}: failed after {took:?}"));
         }
