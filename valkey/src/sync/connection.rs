@@ -728,6 +728,14 @@ impl Connection {
         let Some(wait) = self.blocked.as_deref_mut() else {
             return Ok(false);
         };
+        let left = |wait: &BlockedWait| match wait.until {
+            Some(until) => until.saturating_duration_since(Instant::now()),
+            None => wait.every,
+        };
+        // At the command's own deadline there is nothing left to probe for.
+        if left(wait).is_zero() {
+            return Ok(false);
+        }
         if let Err(e) = wait.ping_elsewhere(&self.session.info) {
             tracing::debug!("a blocked command's server did not answer a PING: {e}");
             let within = wait.within;
@@ -735,10 +743,7 @@ impl Connection {
             self.stream = None;
             return Err(Error::blocked_server_silent(within, true));
         }
-        let left = match wait.until {
-            Some(until) => until.saturating_duration_since(Instant::now()),
-            None => wait.every,
-        };
+        let left = left(wait);
         if left.is_zero() {
             return Ok(false);
         }
