@@ -479,6 +479,70 @@ fn a_frozen_server_fails_blocking_commands_that_wait_for_ever() {
 }
 
 #[test]
+fn a_busy_shared_connection_never_fails_a_healthy_blocked_wait() {
+    // BLPOP k 0 waits on its dedicated connection while its shared connection streams large
+    // pipelines: the PINGs that check the server queue behind them and come back later than the
+    // 300 ms margin, but replies keep flowing, so the server is alive and the wait goes on
+    // until released. The PING latency seen meanwhile shows the PINGs were late.
+    let server = start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let con = MultiplexedConnection::open(info(&server, Protocol::Resp3))
+            .await
+            .unwrap();
+        let blpop = tokio::spawn({
+            let con = con.clone();
+            async move { con.send(cmd::blpop::<_, Value>(["busy:list"], 0)).await }
+        });
+        let value = "v".repeat(100);
+        let floods: Vec<_> = (0..4)
+            .map(|t| {
+                let con = con.clone();
+                let value = value.clone();
+                tokio::spawn(async move {
+                    for round in 0..3 {
+                        let sets: Vec<_> = (0..100_000)
+                            .map(|i| cmd::set(format!("busy:{t}:{round}:{i}"), value.as_str()))
+                            .collect();
+                        con.pipe(sets).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut slowest_ping = Duration::ZERO;
+        while !floods.iter().all(|f| f.is_finished()) {
+            let started = Instant::now();
+            let _: String = con.send(cmd::ping()).await.unwrap();
+            slowest_ping = slowest_ping.max(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for f in floods {
+            f.await.unwrap();
+        }
+        assert!(
+            !blpop.is_finished(),
+            "BLPOP k 0 ended before it was released: {:?}",
+            blpop.await
+        );
+        server.command(&["RPUSH", "busy:list", "released"]).unwrap();
+        let popped = tokio::time::timeout(Duration::from_secs(10), blpop)
+            .await
+            .expect("BLPOP released")
+            .unwrap()
+            .unwrap();
+        assert!(format!("{popped:?}").contains("released"), "{popped:?}");
+        assert!(
+            slowest_ping > LIVENESS,
+            "the flood never delayed a PING beyond the margin ({slowest_ping:?}): nothing tested"
+        );
+        println!("slowest PING on the busy shared connection: {slowest_ping:?}");
+    });
+}
+
+#[test]
 fn a_cancelled_blpop_never_stalls_the_shared_connection() {
     let server = start();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -651,9 +651,13 @@ impl MultiplexedConnection {
             let ping = crate::cmd::ping();
             loop {
                 tokio::time::sleep(every).await;
+                let reads = shared.reads.load(Ordering::Relaxed);
                 let pong = self.call_unnamed::<_, Value>(&ping);
-                if !matches!(tokio::time::timeout(within, pong).await, Ok(Ok(_))) {
-                    return Error::blocked_server_silent(within, sent);
+                match tokio::time::timeout(within, pong).await {
+                    Ok(Ok(_)) => {}
+                    // Late behind a long stream of other replies: the server is answering.
+                    Err(_) if shared.reads.load(Ordering::Relaxed) != reads => {}
+                    _ => return Error::blocked_server_silent(within, sent),
                 }
             }
         };
@@ -1058,7 +1062,7 @@ fn spawn_io(
 }
 
 /// `work`'s result, or `watch`'s error if that comes first (`work` is then dropped: cancelled).
-pub(crate) async fn first_of<T>(
+async fn first_of<T>(
     work: impl Future<Output = Result<T>>,
     watch: impl Future<Output = Error>,
 ) -> Result<T> {
