@@ -14,7 +14,7 @@ use valkey::aio::MultiplexedConnection;
 use valkey::cmd::{self, MinMax, Side};
 use valkey::sync::Connection;
 use valkey::{Command, ConnectionInfo, ErrorKind, Protocol, Value};
-use valkey_tests::{Reply, Server};
+use valkey_tests::{Reply, Server, ServerOptions};
 
 /// The liveness deadline of every connection here.
 const LIVENESS: Duration = Duration::from_millis(300);
@@ -540,6 +540,42 @@ fn a_busy_shared_connection_never_fails_a_healthy_blocked_wait() {
         );
         println!("slowest PING on the busy shared connection: {slowest_ping:?}");
     });
+}
+
+#[test]
+fn probes_answered_with_an_error_reply_keep_the_wait() {
+    // A least-privilege ACL user that may BLPOP but not PING: the probes' PINGs get NOPERM,
+    // which is an answer from a live server, so BLPOP k 0 waits through them (sync and async)
+    // until released.
+    let server = ServerOptions::valkey()
+        .acl_user("popper on >popper-pw ~probe:* +blpop +hello +client")
+        .start()
+        .unwrap();
+    let url = format!("valkey://popper:popper-pw@127.0.0.1:{}", server.port());
+    let mut info = ConnectionInfo::from_url(&url).unwrap();
+    info.response_timeout = Some(LIVENESS);
+    let mut env = Env::new(&info);
+    let denied = env.sync.send(cmd::ping()).unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::NoPermission, "{denied}");
+    for exec in [Exec::Sync, Exec::Async] {
+        let (r, took) = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(RELEASE_AFTER);
+                server
+                    .command(&["RPUSH", "probe:list", "released"])
+                    .unwrap();
+            });
+            env.run(exec, cmd::blpop::<_, Value>(["probe:list"], 0))
+        });
+        assert!(
+            matches!(&r, Ok(v) if format!("{v:?}").contains("released")),
+            "{exec:?}: {r:?}"
+        );
+        assert!(
+            took >= RELEASE_AFTER - Duration::from_millis(50),
+            "{exec:?}: {took:?}"
+        );
+    }
 }
 
 #[test]

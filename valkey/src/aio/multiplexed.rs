@@ -655,6 +655,8 @@ impl MultiplexedConnection {
                 let pong = self.call_unnamed::<_, Value>(&ping);
                 match tokio::time::timeout(within, pong).await {
                     Ok(Ok(_)) => {}
+                    // An error reply (`NOPERM` for a user without PING) is an answer too.
+                    Ok(Err(e)) if e.server_error().is_some() => {}
                     // Late behind a long stream of other replies: the server is answering.
                     Err(_) if shared.reads.load(Ordering::Relaxed) != reads => {}
                     _ => return Error::blocked_server_silent(within, sent),

@@ -227,7 +227,8 @@ struct Timeouts {
 
 impl BlockedWait {
     /// PINGs the server on the probe connection (opened the first time, within `within` as
-    /// well as the connect timeout; each PING answered within `within`).
+    /// well as the connect timeout; each PING answered within `within`, by `PONG` or by any
+    /// error reply).
     fn ping_elsewhere(&mut self, info: &ConnectionInfo) -> Result<()> {
         let probe = match &mut self.probe {
             Some(p) => p,
@@ -238,11 +239,15 @@ impl BlockedWait {
                 self.probe.insert(p)
             }
         };
-        let pong = probe.send_as::<_, Value>(&crate::cmd::ping());
-        if pong.is_err() {
-            self.probe = None;
+        match probe.send_as::<_, Value>(&crate::cmd::ping()) {
+            Ok(_) => Ok(()),
+            // An error reply (`NOPERM` for a user without PING) is an answer too.
+            Err(e) if e.server_error().is_some() => Ok(()),
+            Err(e) => {
+                self.probe = None;
+                Err(e)
+            }
         }
-        pong.map(drop)
     }
 }
 
