@@ -579,6 +579,38 @@ fn probes_answered_with_an_error_reply_keep_the_wait() {
 }
 
 #[test]
+fn a_probe_refused_at_maxclients_keeps_the_wait() {
+    // The server is full (maxclients 2: the blocked connection and an idle one): the probe
+    // connection of the blocking connection is refused with an error reply, which is an answer
+    // from a live server, so BLPOP k 0 waits on until released.
+    let server = ServerOptions::valkey()
+        .config("maxclients 2")
+        .start()
+        .unwrap();
+    let info = info(&server, Protocol::Resp3);
+    let mut blocked = Connection::open(info.clone()).unwrap();
+    let idle = Connection::open(info.clone()).unwrap();
+    let refused = Connection::open(info).unwrap_err();
+    assert!(refused.server_error().is_some(), "{refused:?}");
+    let (r, took) = std::thread::scope(|s| {
+        s.spawn(move || {
+            std::thread::sleep(RELEASE_AFTER);
+            drop(idle);
+            std::thread::sleep(Duration::from_millis(100));
+            server.command(&["RPUSH", "full:list", "released"]).unwrap();
+        });
+        let started = Instant::now();
+        let r = blocked.send(cmd::blpop::<_, Value>(["full:list"], 0));
+        (r, started.elapsed())
+    });
+    assert!(
+        matches!(&r, Ok(v) if format!("{v:?}").contains("released")),
+        "{r:?}"
+    );
+    assert!(took >= RELEASE_AFTER, "{took:?}");
+}
+
+#[test]
 fn a_cancelled_blpop_never_stalls_the_shared_connection() {
     let server = start();
     let rt = tokio::runtime::Builder::new_multi_thread()

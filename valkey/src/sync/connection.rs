@@ -230,18 +230,24 @@ impl BlockedWait {
     /// well as the connect timeout; each PING answered within `within`, by `PONG` or by any
     /// error reply).
     fn ping_elsewhere(&mut self, info: &ConnectionInfo) -> Result<()> {
-        let probe = match &mut self.probe {
-            Some(p) => p,
-            None => {
-                let mut info = info.clone();
-                info.response_timeout = Some(self.within);
-                let p = Connection::with_info_within(Arc::new(info), Some(self.within))?;
-                self.probe.insert(p)
-            }
-        };
-        match probe.send_as::<_, Value>(&crate::cmd::ping()) {
-            Ok(_) => Ok(()),
-            // An error reply (`NOPERM` for a user without PING) is an answer too.
+        let within = self.within;
+        let probe = &mut self.probe;
+        let answer = (|| {
+            let probe = match probe {
+                Some(p) => p,
+                None => {
+                    let mut info = info.clone();
+                    info.response_timeout = Some(within);
+                    let p = Connection::with_info_within(Arc::new(info), Some(within))?;
+                    probe.insert(p)
+                }
+            };
+            probe.send_as::<_, Value>(&crate::cmd::ping()).map(drop)
+        })();
+        match answer {
+            Ok(()) => Ok(()),
+            // An error reply is an answer too: `NOPERM` for a user without PING, `LOADING`, or
+            // the refusal of a server at `maxclients` to the probe connection.
             Err(e) if e.server_error().is_some() => Ok(()),
             Err(e) => {
                 self.probe = None;
