@@ -189,6 +189,21 @@ impl ClusterCore {
         }
     }
 
+    /// Starts a (un)subscribe the user asked for, as both drivers do before waiting for its
+    /// confirmations: the request checked, confirmations collected from here on, its commands
+    /// encoded ([`Self::request`]).
+    pub(crate) fn begin_change(
+        &mut self,
+        view: &View,
+        family: Family,
+        subscribe: bool,
+        channels: &[Bytes],
+    ) -> Result<()> {
+        super::core::check_request(subscribe, channels)?;
+        self.collect_confirmations(true);
+        self.request(view, family, subscribe, channels)
+    }
+
     /// Records a (un)subscribe the user asked for and encodes its commands for the connections
     /// it concerns (shard channels split per slot: a node refuses cross-slot `SSUBSCRIBE`).
     pub(crate) fn request(

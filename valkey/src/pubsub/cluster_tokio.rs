@@ -126,14 +126,12 @@ impl AsyncClusterPubSub {
         subscribe: bool,
         channels: &[Bytes],
     ) -> Result<Vec<Confirmation>> {
-        super::core::check_request(subscribe, channels)?;
-        self.core.collect_confirmations(true);
         let map = self.cluster.slot_map();
         let view = View {
             map: &map,
             tls: self.cluster.tls(),
         };
-        self.core.request(&view, family, subscribe, channels)?;
+        self.core.begin_change(&view, family, subscribe, channels)?;
         let wait = self.wait;
         await_change(self, family, subscribe, channels, wait).await
     }

@@ -116,6 +116,21 @@ impl Core {
         &self.wanted[family.index()]
     }
 
+    /// Starts a (un)subscribe the user asked for, as both drivers do before waiting for its
+    /// confirmations: the request checked, confirmations collected from here on, the command
+    /// encoded into `out` ([`Self::request`]).
+    pub(crate) fn begin_change(
+        &mut self,
+        family: Family,
+        subscribe: bool,
+        channels: &[Bytes],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        check_request(subscribe, channels)?;
+        self.collect_confirmations(true);
+        self.request(family, subscribe, channels, out)
+    }
+
     /// Records a (un)subscribe the user asked for and, when connected, encodes the command into
     /// `out`. An empty `channels` unsubscribes from every one of the family.
     pub(crate) fn request(

@@ -115,10 +115,8 @@ impl AsyncPubSub {
         subscribe: bool,
         channels: Vec<Bytes>,
     ) -> Result<Vec<Confirmation>> {
-        super::core::check_request(subscribe, &channels)?;
-        self.core.collect_confirmations(true);
         self.core
-            .request(family, subscribe, &channels, &mut self.out)?;
+            .begin_change(family, subscribe, &channels, &mut self.out)?;
         let wait = super::core::confirmation_wait(&self.info);
         await_change(self, family, subscribe, &channels, wait).await
     }
