@@ -55,6 +55,35 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// A row with no rounds measured yet.
+    pub fn new(workload: &str, runtime: Option<Runtime>, client: &str, ops: u64) -> Measurement {
+        Measurement {
+            workload: workload.to_owned(),
+            runtime,
+            client: client.to_owned(),
+            ops,
+            samples: Vec::new(),
+            server: Vec::new(),
+            check_failures: Vec::new(),
+        }
+    }
+
+    /// Adds round `round`'s (0-based) sample, what the server did, and a failed server check.
+    pub fn record(
+        &mut self,
+        round: usize,
+        sample: Sample,
+        server: ServerDelta,
+        check: Option<String>,
+    ) {
+        self.samples.push(sample);
+        self.server.push(server);
+        if let Some(c) = check {
+            self.check_failures
+                .push(format!("round {}: {c}", round + 1));
+        }
+    }
+
     /// `current`, `multi` or `-` (a blocking client).
     pub fn runtime_name(&self) -> &'static str {
         self.runtime.map_or("-", Runtime::name)

@@ -299,15 +299,7 @@ pub fn run(opts: &Options, kinds: Vec<Runtime>) -> Res<bool> {
     let mut rows: Vec<Measurement> = Vec::new();
     for w in &workloads {
         for &(c, rt) in &entries {
-            rows.push(Measurement {
-                workload: w.name.clone(),
-                runtime: Some(rt),
-                client: c.to_owned(),
-                ops: w.commands(),
-                samples: Vec::new(),
-                server: Vec::new(),
-                check_failures: Vec::new(),
-            });
+            rows.push(Measurement::new(&w.name, Some(rt), c, w.commands()));
         }
     }
     let server = format!(
@@ -358,11 +350,7 @@ pub fn run(opts: &Options, kinds: Vec<Runtime>) -> Res<bool> {
                         .map_or("-".into(), report::micros),
                     failed.as_deref().unwrap_or("server check ok")
                 );
-                row.samples.push(sample);
-                row.server.push(delta);
-                if let Some(f) = failed {
-                    row.check_failures.push(format!("round {}: {f}", round + 1));
-                }
+                row.record(round, sample, delta, failed);
             }
         }
     }

@@ -593,15 +593,7 @@ fn run(opts: &Options) -> Res<bool> {
     for w in &workloads {
         for &(c, rt) in &entries {
             if w.runs_with(rt) {
-                rows.push(Measurement {
-                    workload: w.name.clone(),
-                    runtime: rt,
-                    client: c.to_owned(),
-                    ops: w.commands(),
-                    samples: Vec::new(),
-                    server: Vec::new(),
-                    check_failures: Vec::new(),
-                });
+                rows.push(Measurement::new(&w.name, rt, c, w.commands()));
             }
         }
     }
@@ -687,11 +679,7 @@ fn run(opts: &Options) -> Res<bool> {
                     opt(server.cmds_per_read(), report::per),
                     check.as_deref().unwrap_or("server check ok")
                 );
-                row.samples.push(sample);
-                row.server.push(server);
-                if let Some(c) = check {
-                    row.check_failures.push(format!("round {}: {c}", round + 1));
-                }
+                row.record(round, sample, server, check);
             }
         }
     }
